@@ -1,0 +1,61 @@
+# rtcollab: serverless real-time collaboration backend.
+#
+#   make dev    run the local API Gateway + Lambda emulation on :3001
+#   make test   install what the tests need, start them, run every suite
+#
+# Area-specific targets live in mk/*.mk; each adds itself to TEST_TARGETS.
+
+SHELL       := /bin/bash
+GO          ?= go
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PIP         := $(VENV)/bin/pip
+export GOFLAGS ?= -mod=mod
+
+TEST_TARGETS :=
+
+.PHONY: all dev test deps go-deps py-deps lint fmt vet test-go
+
+all: build-go
+
+## deps: everything the tests and the local server need on a fresh machine.
+deps: go-deps py-deps
+
+go-deps:
+	$(GO) mod download
+
+# The project virtualenv holds moto (the DynamoDB wire-protocol server used by
+# the tests), cfn-lint and the SAM CLI. Pinned in requirements-dev.txt.
+py-deps: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+build-go:
+	$(GO) build ./...
+
+## dev: the local server on the embedded store (DYNAMODB_ENDPOINT=... for DynamoDB).
+dev: go-deps
+	$(GO) run ./cmd/localserver -dev
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; find . -name '*.go' -not -path './client/*' -not -path './.venv/*' -newer go.mod 2>/dev/null) | sort -u); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## test-go: every Go test; the DynamoDB store suites run against moto.
+test-go: deps
+	scripts/with-moto.sh $(GO) test -count=1 -timeout 15m ./...
+
+-include mk/*.mk
+
+## test: every suite.
+test: lint test-go $(TEST_TARGETS)
+	@echo "make test: all suites passed"

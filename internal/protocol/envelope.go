@@ -1,0 +1,231 @@
+// Package protocol defines the JSON wire format spoken between browser clients
+// and the backend: the envelope that wraps every frame, the request and event
+// type names, the channel-name rules and the closed set of error codes that
+// clients may rely on.
+//
+// Entry points: Decode parses and validates one client frame; Reply, Error
+// and Event build server frames; Code lists the stable error codes.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// MaxFrameBytes is the largest frame API Gateway accepts (128 KB). Larger
+// frames are refused locally too.
+const MaxFrameBytes = 128 * 1024
+
+// MaxMessageIDLen bounds the client-chosen messageId.
+const MaxMessageIDLen = 128
+
+// Envelope is one frame, in either direction. It mirrors the seed's
+// WebSocketMessage with a ReplyTo field for replies.
+//
+// UserID is set by the server from the connection record; a value sent by a
+// client is discarded by Decode.
+type Envelope struct {
+	Type      string          `json:"type"`
+	Channel   string          `json:"channel,omitempty"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+	Timestamp string          `json:"timestamp"`
+	UserID    string          `json:"userId,omitempty"`
+	MessageID string          `json:"messageId"`
+	ReplyTo   string          `json:"replyTo,omitempty"`
+}
+
+// Request types a client may send.
+const (
+	TypePing           = "ping"
+	TypeHello          = "hello"
+	TypeSubscribe      = "subscribe"
+	TypeUnsubscribe    = "unsubscribe"
+	TypePublish        = "publish"
+	TypePresence       = "presence"
+	TypeRoomSnapshot   = "presence.snapshot"
+	TypeRoomJoin       = "room.join"
+	TypeRoomLeave      = "room.leave"
+	TypeCursor         = "cursor"
+	TypeLockAcquire    = "lock.acquire"
+	TypeLockRenew      = "lock.renew"
+	TypeLockRelease    = "lock.release"
+	TypeChange         = "change"
+	TypeSync           = "sync"
+	TypeHistory        = "history"
+	TypeConflictSolve  = "conflict.resolve"
+	TypeUndo           = "undo"
+	TypeCommentAdd     = "comment.add"
+	TypeCommentResolve = "comment.resolve"
+	TypeCommentList    = "comment.list"
+	TypeActivity       = "activity"
+	TypeActivityList   = "activity.list"
+	TypeNotify         = "notify"
+)
+
+// Frame types the server sends.
+const (
+	// TypeAck is the successful reply to any request except ping.
+	TypeAck = "ack"
+	// TypePong is the reply to ping.
+	TypePong = "pong"
+	// TypeError is the failed reply to a request, or an unsolicited error.
+	TypeError = "error"
+	// TypeUpdate is a message published on a channel.
+	TypeUpdate = "update"
+	// Event frames pushed to subscribers.
+	TypeEventPresence     = "presence"
+	TypeEventCursor       = "cursor"
+	TypeEventLock         = "lock"
+	TypeEventChange       = "change"
+	TypeEventConflict     = "conflict"
+	TypeEventComment      = "comment"
+	TypeEventActivity     = "activity"
+	TypeEventNotification = "notification"
+)
+
+// ErrDecode is wrapped by every error Decode returns; errors.As with *Error
+// yields the client-facing code.
+var ErrDecode = errors.New("decode frame")
+
+// Decode parses and validates one client frame. The returned envelope has
+// UserID cleared (identity comes from the connection record) and a Type and
+// MessageID that passed validation. A frame that is not valid JSON yields
+// BAD_FRAME; a valid object with a bad field yields BAD_REQUEST,
+// INVALID_CHANNEL or FRAME_TOO_LARGE. When the messageId could be read it is
+// returned alongside the error so that the error reply can carry replyTo.
+func Decode(data []byte) (Envelope, error) {
+	var env Envelope
+	if len(data) > MaxFrameBytes {
+		return env, NewError(CodeFrameTooLarge, "frame exceeds %d bytes", MaxFrameBytes)
+	}
+	if !utf8.Valid(data) {
+		return env, NewError(CodeBadFrame, "frame is not valid UTF-8")
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return env, NewError(CodeBadFrame, "frame must be a JSON object")
+	}
+	// Read messageId first, leniently, so errors can still be correlated.
+	var probe struct {
+		MessageID json.RawMessage `json:"messageId"`
+	}
+	if err := json.Unmarshal(trimmed, &probe); err != nil {
+		return env, NewError(CodeBadFrame, "frame is not valid JSON")
+	}
+	var mid string
+	if len(probe.MessageID) > 0 && json.Unmarshal(probe.MessageID, &mid) == nil && validID(mid) {
+		env.MessageID = mid
+	}
+	var raw struct {
+		Type      *string         `json:"type"`
+		Channel   *string         `json:"channel"`
+		Payload   json.RawMessage `json:"payload"`
+		Timestamp json.RawMessage `json:"timestamp"`
+		MessageID *string         `json:"messageId"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	if err := dec.Decode(&raw); err != nil {
+		return env, NewError(CodeBadRequest, "envelope fields have the wrong types")
+	}
+	if dec.More() {
+		return env, NewError(CodeBadFrame, "trailing data after the JSON object")
+	}
+	if raw.Type == nil || *raw.Type == "" {
+		return env, NewError(CodeBadRequest, "missing field %q", "type")
+	}
+	if len(*raw.Type) > 64 {
+		return env, NewError(CodeBadRequest, "field %q is too long", "type")
+	}
+	env.Type = *raw.Type
+	if raw.MessageID == nil || *raw.MessageID == "" {
+		return env, NewError(CodeBadRequest, "missing field %q", "messageId")
+	}
+	if !validID(*raw.MessageID) {
+		return env, NewError(CodeBadRequest, "field %q must be 1..%d printable ASCII characters", "messageId", MaxMessageIDLen)
+	}
+	env.MessageID = *raw.MessageID
+	if raw.Channel != nil && *raw.Channel != "" {
+		if err := ValidateChannel(*raw.Channel); err != nil {
+			return env, err
+		}
+		env.Channel = *raw.Channel
+	}
+	if len(raw.Payload) > 0 && !bytes.Equal(raw.Payload, []byte("null")) {
+		env.Payload = raw.Payload
+	}
+	if len(raw.Timestamp) > 0 {
+		var ts string
+		if json.Unmarshal(raw.Timestamp, &ts) == nil && len(ts) <= 64 {
+			env.Timestamp = ts
+		}
+	}
+	return env, nil
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > MaxMessageIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// Now formats t as the envelope timestamp (RFC 3339 with milliseconds, UTC).
+func Now(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// Reply builds the successful reply to req. A ping is answered with pong,
+// every other request with ack.
+func Reply(req Envelope, payload any, now time.Time) ([]byte, error) {
+	typ := TypeAck
+	if req.Type == TypePing {
+		typ = TypePong
+	}
+	return build(typ, req.Channel, payload, "", req.MessageID, "r-"+req.MessageID, now)
+}
+
+// ErrorReply builds the error reply to a request whose messageId is replyTo
+// (empty when the frame was too broken to carry one).
+func ErrorReply(replyTo string, e *Error, now time.Time) []byte {
+	id := "e-" + replyTo
+	if replyTo == "" {
+		id = fmt.Sprintf("e-%d", now.UnixNano())
+	}
+	b, err := build(TypeError, "", e.Payload(), "", replyTo, id, now)
+	if err != nil { // cannot happen: Payload is plain strings and a bool
+		return []byte(`{"type":"error","payload":{"code":"INTERNAL","message":"internal error","retryable":true}}`)
+	}
+	return b
+}
+
+// Event builds a server-pushed frame of type typ on channel, attributed to
+// userID (empty for system events), with a server-chosen messageId.
+func Event(typ, channel, userID, messageID string, payload any, now time.Time) ([]byte, error) {
+	return build(typ, channel, payload, userID, "", messageID, now)
+}
+
+func build(typ, channel string, payload any, userID, replyTo, messageID string, now time.Time) ([]byte, error) {
+	var raw json.RawMessage
+	switch p := payload.(type) {
+	case nil:
+	case json.RawMessage:
+		raw = p
+	default:
+		b, err := json.Marshal(p)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %s payload: %w", typ, err)
+		}
+		raw = b
+	}
+	return json.Marshal(Envelope{
+		Type: typ, Channel: channel, Payload: raw, Timestamp: Now(now),
+		UserID: userID, MessageID: messageID, ReplyTo: replyTo,
+	})
+}

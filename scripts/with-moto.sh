@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# with-moto.sh CMD...: start moto's server (the DynamoDB wire-protocol server
+# used by the tests) on a free loopback port, export DYNAMODB_TEST_ENDPOINT,
+# run CMD, then stop the server. An endpoint already set in the environment
+# is used as is.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+if [[ -n "${DYNAMODB_TEST_ENDPOINT:-}" ]]; then
+  exec "$@"
+fi
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+log="$(mktemp -t moto.XXXXXX.log)"
+"$here/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 100); do
+  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then break; fi
+  if ! kill -0 $pid 2>/dev/null; then cat "$log"; echo "moto_server did not start" >&2; exit 1; fi
+  sleep 0.1
+done
+export DYNAMODB_TEST_ENDPOINT="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}" AWS_REGION="${AWS_REGION:-us-east-1}"
+echo "moto DynamoDB at $DYNAMODB_TEST_ENDPOINT"
+"$@"
