@@ -1,0 +1,28 @@
+// Command connect is the $connect Lambda: it authenticates the handshake and
+// records the connection.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/omnisales/rtcollab/internal/app"
+)
+
+func main() {
+	ctx := context.Background()
+	s, err := app.SettingsFromEnv(os.Getenv)
+	if err != nil {
+		slog.Error("configuration", "error", err)
+		os.Exit(1)
+	}
+	b, err := app.Build(ctx, s, &app.Options{Auth: app.TokenAuthFromEnv(ctx, os.Getenv)})
+	if err != nil {
+		slog.Error("cold start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(b.Handler.Connect)
+}

@@ -1,0 +1,28 @@
+// Command message is the $default Lambda: every client frame, dispatched on
+// its type; the reply returns as the route response.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/omnisales/rtcollab/internal/app"
+)
+
+func main() {
+	ctx := context.Background()
+	s, err := app.SettingsFromEnv(os.Getenv)
+	if err != nil {
+		slog.Error("configuration", "error", err)
+		os.Exit(1)
+	}
+	b, err := app.Build(ctx, s, &app.Options{Auth: app.NoAuth{}})
+	if err != nil {
+		slog.Error("cold start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(b.Handler.Message)
+}

@@ -1,0 +1,28 @@
+// Command sweeper is the scheduled Lambda that expires presence and locks
+// and removes connections API Gateway has closed.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/omnisales/rtcollab/internal/app"
+)
+
+func main() {
+	ctx := context.Background()
+	s, err := app.SettingsFromEnv(os.Getenv)
+	if err != nil {
+		slog.Error("configuration", "error", err)
+		os.Exit(1)
+	}
+	b, err := app.Build(ctx, s, &app.Options{Auth: app.NoAuth{}})
+	if err != nil {
+		slog.Error("cold start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(b.Handler.Sweep)
+}

@@ -1,0 +1,185 @@
+// Package app builds a ready Handler from settings: the store (DynamoDB or
+// the embedded memory store), the Management API client pool and the
+// authenticator. The four Lambda mains and the local server share it, so
+// they are wired identically.
+//
+// Entry points: SettingsFromEnv reads settings through a getenv function
+// supplied by main; Build constructs the handler.
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/mgmtapi"
+	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/dynamo"
+	"github.com/omnisales/rtcollab/internal/store/memory"
+)
+
+// Settings configure a deployment. Every field documents its environment
+// variable and default.
+type Settings struct {
+	// TableName is the DynamoDB table (TABLE_NAME). Empty selects the
+	// embedded memory store, which only the local server may use.
+	TableName string
+	// DynamoDBEndpoint overrides the DynamoDB endpoint (DYNAMODB_ENDPOINT),
+	// for DynamoDB Local or another compatible server. Default "" (AWS).
+	DynamoDBEndpoint string
+	// Region is the AWS region (AWS_REGION). Default "us-east-1" when unset.
+	Region string
+	// ManagementEndpoint overrides the Management API endpoint
+	// (MANAGEMENT_ENDPOINT). The sweeper needs it; other functions derive it
+	// from the event. Default "".
+	ManagementEndpoint string
+	// MaxSubscriptions per connection (MAX_SUBSCRIPTIONS). Default 100.
+	MaxSubscriptions int
+	// LogLevel is debug, info, warn or error (LOG_LEVEL). Default info.
+	LogLevel string
+	// DevIdentity accepts ?userId=&username=&tenant= on $connect without a
+	// token (DEV_IDENTITY=1). Only for local development. Default false.
+	DevIdentity bool
+	// ConnectionTTL overrides the connection record lifetime
+	// (CONNECTION_TTL, a Go duration). Default 2h5m.
+	ConnectionTTL time.Duration
+}
+
+// SettingsFromEnv reads Settings through getenv (os.Getenv in main).
+func SettingsFromEnv(getenv func(string) string) (Settings, error) {
+	s := Settings{
+		TableName:          getenv("TABLE_NAME"),
+		DynamoDBEndpoint:   getenv("DYNAMODB_ENDPOINT"),
+		Region:             getenv("AWS_REGION"),
+		ManagementEndpoint: getenv("MANAGEMENT_ENDPOINT"),
+		LogLevel:           getenv("LOG_LEVEL"),
+	}
+	if s.Region == "" {
+		s.Region = "us-east-1"
+	}
+	if v := getenv("MAX_SUBSCRIPTIONS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return s, fmt.Errorf("MAX_SUBSCRIPTIONS %q: want a positive integer", v)
+		}
+		s.MaxSubscriptions = n
+	}
+	if v := getenv("CONNECTION_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return s, fmt.Errorf("CONNECTION_TTL %q: want a positive duration", v)
+		}
+		s.ConnectionTTL = d
+	}
+	switch strings.ToLower(getenv("DEV_IDENTITY")) {
+	case "1", "true", "yes":
+		s.DevIdentity = true
+	}
+	return s, nil
+}
+
+// Logger returns a JSON slog logger at the settings' level.
+func (s Settings) Logger() *slog.Logger {
+	var lvl slog.Level
+	switch strings.ToLower(s.LogLevel) {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "warn":
+		lvl = slog.LevelWarn
+	case "error":
+		lvl = slog.LevelError
+	}
+	return slog.New(slog.NewJSONHandler(logWriter{}, &slog.HandlerOptions{Level: lvl}))
+}
+
+// Built is what Build returns: the handler and the parts a caller may need.
+type Built struct {
+	Handler *handler.Handler
+	Store   store.Store
+	AWS     aws.Config
+}
+
+// Options are collaborators a caller may supply instead of the defaults.
+type Options struct {
+	// Store replaces the store chosen from Settings. Default nil.
+	Store store.Store
+	// Posters replaces the Management API client pool. Default nil.
+	Posters func(endpoint string) broadcast.Poster
+	// Auth replaces the authenticator chosen from Settings. Default nil.
+	Auth handler.Authenticator
+	// Clock replaces time.Now. Default nil.
+	Clock store.Clock
+	// Logger replaces the settings' logger. Default nil.
+	Logger *slog.Logger
+	// CreateTable creates the DynamoDB table when it is missing (local
+	// development and tests only). Default false.
+	CreateTable bool
+}
+
+// Build wires a Handler. It is called once per cold start.
+func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	log := o.Logger
+	if log == nil {
+		log = s.Logger()
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(s.Region))
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	st := o.Store
+	if st == nil {
+		if s.TableName == "" {
+			st = memory.New(o.Clock)
+		} else {
+			client, err := dynamo.NewClient(ctx, s.DynamoDBEndpoint, s.Region)
+			if err != nil {
+				return nil, fmt.Errorf("dynamodb client: %w", err)
+			}
+			if o.CreateTable {
+				if err := dynamo.CreateTable(ctx, client, s.TableName); err != nil {
+					return nil, fmt.Errorf("create table %q: %w", s.TableName, err)
+				}
+			}
+			st = dynamo.New(client, s.TableName, o.Clock)
+		}
+	}
+	posters := o.Posters
+	if posters == nil {
+		pool := mgmtapi.NewPool(awsCfg, nil)
+		posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
+	}
+	authn := o.Auth
+	if authn == nil {
+		if !s.DevIdentity {
+			return nil, fmt.Errorf("no authenticator configured: set DEV_IDENTITY=1 for local development")
+		}
+		authn = DevAuthenticator{}
+	}
+	h, err := handler.New(handler.Config{
+		ConnectionTTL:      s.ConnectionTTL,
+		MaxSubscriptions:   s.MaxSubscriptions,
+		ManagementEndpoint: s.ManagementEndpoint,
+	}, handler.Deps{
+		Store:   st,
+		Posters: posters,
+		IsGone:  mgmtapi.IsGone,
+		Auth:    authn,
+		Clock:   o.Clock,
+		Logger:  log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Built{Handler: h, Store: st, AWS: awsCfg}, nil
+}

@@ -1,0 +1,155 @@
+// Package broadcast delivers one frame to every subscriber of a channel: a
+// paginated Query of the channel's subscriptions, then PostToConnection to
+// each with bounded concurrency. A recipient whose connection is gone (410)
+// is removed from the store together with its subscriptions; the sender is
+// never removed for a recipient's failure.
+//
+// Entry point: Broadcaster.Fanout.
+package broadcast
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// Poster sends one frame to one connection through the API Gateway
+// Management API. Implementations retry throttling and 5xx answers
+// themselves; an error that reports Gone (see Config.IsGone) means the
+// connection no longer exists.
+type Poster interface {
+	PostToConnection(ctx context.Context, connectionID string, data []byte) error
+}
+
+// Store is the part of the store a broadcaster needs.
+type Store interface {
+	Subscribers(ctx context.Context, tenant, channel string, p store.Page) ([]string, string, error)
+	DeleteConnection(ctx context.Context, id string) (store.Connection, []string, error)
+}
+
+// Config tunes a Broadcaster. The zero value is usable.
+type Config struct {
+	// Concurrency bounds the posts in flight for one Fanout. Default 32.
+	Concurrency int
+	// PageSize is the number of subscriptions read per Query. Default 500.
+	PageSize int
+	// IsGone reports whether a post error means the recipient is gone
+	// (410). Required.
+	IsGone func(error) bool
+	// OnGone, if set, is called after a gone recipient was removed, with
+	// the connection record and the channels it had; later features use it
+	// to clear presence and locks. Default nil.
+	OnGone func(ctx context.Context, c store.Connection, channels []string)
+	// Logger receives failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Result summarises one Fanout.
+type Result struct {
+	Recipients int // subscriptions found
+	Delivered  int // posts that succeeded
+	Gone       int // recipients removed because their connection was gone
+	Failed     int // posts that failed for another reason (logged)
+	Skipped    int // recipients excluded by the caller
+}
+
+// Broadcaster fans frames out to channel subscribers. It is safe for
+// concurrent use.
+type Broadcaster struct {
+	store  Store
+	poster Poster
+	cfg    Config
+}
+
+// New returns a Broadcaster posting through p.
+func New(s Store, p Poster, cfg Config) *Broadcaster {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 32
+	}
+	if cfg.PageSize <= 0 {
+		cfg.PageSize = 500
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.IsGone == nil {
+		cfg.IsGone = func(error) bool { return false }
+	}
+	return &Broadcaster{store: s, poster: p, cfg: cfg}
+}
+
+// Fanout posts frame to every subscriber of channel in tenant, except the
+// connection ids for which skip returns true (skip may be nil). It returns
+// an error only when the subscriber list could not be read; individual post
+// failures are counted and logged.
+func (b *Broadcaster) Fanout(ctx context.Context, tenant, channel string, frame []byte, skip func(connID string) bool) (Result, error) {
+	var res Result
+	var delivered, gone, failed atomic.Int64
+	sem := make(chan struct{}, b.cfg.Concurrency)
+	var wg sync.WaitGroup
+	cursor := ""
+	for {
+		ids, next, err := b.store.Subscribers(ctx, tenant, channel, store.Page{Cursor: cursor, Limit: b.cfg.PageSize})
+		if err != nil {
+			wg.Wait()
+			return res, fmt.Errorf("fanout %q: list subscribers: %w", channel, err)
+		}
+		for _, id := range ids {
+			if skip != nil && skip(id) {
+				res.Skipped++
+				continue
+			}
+			res.Recipients++
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(id string) {
+				defer func() { <-sem; wg.Done() }()
+				switch err := b.Post(ctx, id, frame); {
+				case err == nil:
+					delivered.Add(1)
+				case errors.Is(err, ErrGone):
+					gone.Add(1)
+				default:
+					failed.Add(1)
+				}
+			}(id)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	wg.Wait()
+	res.Delivered, res.Gone, res.Failed = int(delivered.Load()), int(gone.Load()), int(failed.Load())
+	return res, nil
+}
+
+// ErrGone is returned by Post when the recipient's connection was gone and
+// has been removed.
+var ErrGone = errors.New("recipient gone")
+
+// Post sends frame to one connection. When the Management API reports the
+// connection gone, Post deletes that connection and its subscriptions and
+// returns ErrGone.
+func (b *Broadcaster) Post(ctx context.Context, connID string, frame []byte) error {
+	err := b.poster.PostToConnection(ctx, connID, frame)
+	if err == nil {
+		return nil
+	}
+	if b.cfg.IsGone(err) {
+		c, chans, derr := b.store.DeleteConnection(ctx, connID)
+		if derr != nil {
+			b.cfg.Logger.WarnContext(ctx, "remove gone connection", "connectionId", connID, "error", derr)
+		} else if b.cfg.OnGone != nil && c.ID != "" {
+			b.cfg.OnGone(ctx, c, chans)
+		}
+		return ErrGone
+	}
+	b.cfg.Logger.WarnContext(ctx, "post to connection failed", "connectionId", connID, "error", err)
+	return fmt.Errorf("post to %q: %w", connID, err)
+}

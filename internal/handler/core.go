@@ -1,0 +1,76 @@
+package handler
+
+import (
+	"context"
+	"errors"
+
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+func (h *Handler) ping(ctx context.Context, r *request) (any, error) {
+	return map[string]any{}, nil
+}
+
+// hello tells a client who the server thinks it is and the server's clock.
+func (h *Handler) hello(ctx context.Context, r *request) (any, error) {
+	c := r.conn
+	return map[string]any{
+		"connectionId": c.ID, "userId": c.UserID, "username": c.Username, "tenant": c.Tenant,
+		"roles": c.Roles, "connectedAt": protocol.Now(c.ConnectedAt), "serverTime": protocol.Now(h.now()),
+	}, nil
+}
+
+func requireChannel(r *request) (string, error) {
+	if r.env.Channel == "" {
+		return "", protocol.NewError(protocol.CodeBadRequest, "missing field %q", "channel")
+	}
+	return r.env.Channel, nil
+}
+
+func (h *Handler) subscribe(ctx context.Context, r *request) (any, error) {
+	ch, err := requireChannel(r)
+	if err != nil {
+		return nil, err
+	}
+	err = h.deps.Store.Subscribe(ctx, r.conn.Tenant, ch, r.conn.ID, h.cfg.MaxSubscriptions)
+	switch {
+	case errors.Is(err, store.ErrConditionFailed):
+		return nil, protocol.NewError(protocol.CodeTooManySubscriptions, "at most %d subscriptions per connection", h.cfg.MaxSubscriptions)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect")
+	case err != nil:
+		return nil, err
+	}
+	return map[string]any{"channel": ch}, nil
+}
+
+func (h *Handler) unsubscribe(ctx context.Context, r *request) (any, error) {
+	ch, err := requireChannel(r)
+	if err != nil {
+		return nil, err
+	}
+	existed, err := h.deps.Store.Unsubscribe(ctx, r.conn.Tenant, ch, r.conn.ID)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"channel": ch, "wasSubscribed": existed}, nil
+}
+
+// publish broadcasts the payload to every subscriber of the channel. The
+// sender receives it only if it is subscribed itself.
+func (h *Handler) publish(ctx context.Context, r *request) (any, error) {
+	ch, err := requireChannel(r)
+	if err != nil {
+		return nil, err
+	}
+	frame, err := protocol.Event(protocol.TypeUpdate, ch, r.conn.UserID, r.env.MessageID, r.env.Payload, r.now)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.bc.Fanout(ctx, r.conn.Tenant, ch, frame, nil)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"channel": ch, "recipients": res.Recipients, "delivered": res.Delivered}, nil
+}

@@ -1,0 +1,309 @@
+// Package handler holds the logic behind the four Lambda functions: the
+// $connect, $disconnect and $default routes of the WebSocket API and the
+// scheduled sweeper. The functions' main packages and the local gateway
+// both call the same Handler methods.
+//
+// Entry points: New, then Handler.Connect, Handler.Disconnect,
+// Handler.Message and Handler.Sweep.
+package handler
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// Identity is who is connecting, as established by an Authenticator.
+type Identity struct {
+	UserID   string
+	Username string
+	Avatar   string
+	Tenant   string
+	Roles    []string
+}
+
+// Authenticator verifies a $connect request. An error means the handshake
+// is refused with 401; the error text is logged, never sent.
+type Authenticator interface {
+	Authenticate(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (Identity, error)
+}
+
+// Config holds the handler's settings. The zero value gives the defaults
+// noted on each field.
+type Config struct {
+	// ConnectionTTL is how long a connection record lives; API Gateway
+	// closes connections after 2 h, so the default is 2 h 5 min.
+	ConnectionTTL time.Duration
+	// MaxSubscriptions bounds the channels one connection may join.
+	// Default 100.
+	MaxSubscriptions int
+	// FanoutConcurrency bounds concurrent posts per broadcast. Default 32.
+	FanoutConcurrency int
+	// ManagementEndpoint overrides the Management API endpoint derived from
+	// each event's domain name and stage. Default "" (derive). The sweeper,
+	// which receives no WebSocket event, needs it set.
+	ManagementEndpoint string
+}
+
+func (c Config) withDefaults() Config {
+	if c.ConnectionTTL <= 0 {
+		c.ConnectionTTL = 2*time.Hour + 5*time.Minute
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = 100
+	}
+	if c.FanoutConcurrency <= 0 {
+		c.FanoutConcurrency = 32
+	}
+	return c
+}
+
+// Deps are the handler's collaborators, built once at cold start.
+type Deps struct {
+	// Store holds all state. Required.
+	Store store.Store
+	// Posters returns the Management API poster for an endpoint. Required.
+	Posters func(endpoint string) broadcast.Poster
+	// IsGone reports whether a post error means the connection is gone
+	// (410). Required.
+	IsGone func(error) bool
+	// Auth verifies $connect. Required.
+	Auth Authenticator
+	// Clock is the time source. Default time.Now.
+	Clock store.Clock
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler serves the WebSocket routes. It is safe for concurrent use; one
+// Handler lives for the life of a warm Lambda environment.
+type Handler struct {
+	cfg    Config
+	deps   Deps
+	log    *slog.Logger
+	routes map[string]route
+
+	// cleanups run after a connection is removed ($disconnect, a 410 on
+	// broadcast, the sweeper); features register theirs in New.
+	cleanups []func(ctx context.Context, c store.Connection, channels []string)
+	// sweeps run on every sweeper pass; features register theirs in New.
+	sweeps []func(ctx context.Context, now time.Time) error
+
+	mu           sync.Mutex
+	broadcasters map[string]*broadcast.Broadcaster
+}
+
+// request is one decoded client frame with the caller's connection.
+type request struct {
+	env   protocol.Envelope
+	conn  store.Connection
+	event events.APIGatewayWebsocketProxyRequest
+	now   time.Time
+	bc    *broadcast.Broadcaster
+}
+
+// route handles one request type and returns the ack payload or an error;
+// *protocol.Error values reach the client, any other error becomes INTERNAL
+// or UNAVAILABLE.
+type route func(ctx context.Context, r *request) (any, error)
+
+// New builds a Handler.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	if deps.Store == nil || deps.Posters == nil || deps.Auth == nil {
+		return nil, errors.New("handler: Store, Posters and Auth are required")
+	}
+	if deps.IsGone == nil {
+		deps.IsGone = func(error) bool { return false }
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	h := &Handler{cfg: cfg.withDefaults(), deps: deps, log: deps.Logger, broadcasters: map[string]*broadcast.Broadcaster{}}
+	h.routes = map[string]route{
+		protocol.TypePing:        h.ping,
+		protocol.TypeHello:       h.hello,
+		protocol.TypeSubscribe:   h.subscribe,
+		protocol.TypeUnsubscribe: h.unsubscribe,
+		protocol.TypePublish:     h.publish,
+	}
+	h.registerFeatures()
+	return h, nil
+}
+
+func (h *Handler) now() time.Time { return h.deps.Clock.Now() }
+
+// Endpoint returns the Management API endpoint for an event: the configured
+// override, or https://{domainName}/{stage} (http for loopback hosts, as the
+// local gateway serves plain HTTP).
+func (h *Handler) Endpoint(rc events.APIGatewayWebsocketProxyRequestContext) string {
+	if h.cfg.ManagementEndpoint != "" {
+		return h.cfg.ManagementEndpoint
+	}
+	scheme := "https://"
+	host := rc.DomainName
+	if strings.HasPrefix(host, "localhost") || strings.HasPrefix(host, "127.0.0.1") || strings.HasPrefix(host, "[::1]") {
+		scheme = "http://"
+	}
+	return scheme + host + "/" + rc.Stage
+}
+
+func (h *Handler) broadcaster(endpoint string) *broadcast.Broadcaster {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b, ok := h.broadcasters[endpoint]
+	if !ok {
+		b = broadcast.New(h.deps.Store, h.deps.Posters(endpoint), broadcast.Config{
+			Concurrency: h.cfg.FanoutConcurrency,
+			IsGone:      h.deps.IsGone,
+			Logger:      h.log,
+			OnGone:      h.cleanup,
+		})
+		h.broadcasters[endpoint] = b
+	}
+	return b
+}
+
+func response(status int, body string) events.APIGatewayProxyResponse {
+	return events.APIGatewayProxyResponse{StatusCode: status, Body: body}
+}
+
+// Connect handles $connect: it authenticates the request and records the
+// connection. A refused identity answers 401, which makes API Gateway (and
+// the local gateway) reject the handshake.
+func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	rc := req.RequestContext
+	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$connect")
+	start := time.Now()
+	id, err := h.deps.Auth.Authenticate(ctx, req)
+	if err != nil {
+		log.WarnContext(ctx, "connect refused", "error", err)
+		return response(http.StatusUnauthorized, "Unauthorized"), nil
+	}
+	now := h.now()
+	c := store.Connection{
+		ID: rc.ConnectionID, UserID: id.UserID, Username: id.Username, Avatar: id.Avatar,
+		Tenant: id.Tenant, Roles: id.Roles, ConnectedAt: now, LastSeenAt: now,
+		ExpiresAt: now.Add(h.cfg.ConnectionTTL), Endpoint: h.Endpoint(rc), SourceIP: rc.Identity.SourceIP,
+	}
+	if err := h.deps.Store.PutConnection(ctx, c); err != nil {
+		log.ErrorContext(ctx, "record connection", "error", err)
+		return response(http.StatusInternalServerError, "Internal Server Error"), nil
+	}
+	log.InfoContext(ctx, "connected", "userId", c.UserID, "tenant", c.Tenant, "latencyMs", time.Since(start).Milliseconds())
+	return response(http.StatusOK, ""), nil
+}
+
+// Disconnect handles $disconnect: it removes the connection and all of its
+// subscriptions. $disconnect is best effort in API Gateway; the sweeper and
+// the 410 path of broadcasts remove what it misses.
+func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	rc := req.RequestContext
+	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$disconnect")
+	start := time.Now()
+	c, chans, err := h.deps.Store.DeleteConnection(ctx, rc.ConnectionID)
+	if err != nil {
+		log.ErrorContext(ctx, "remove connection", "error", err)
+		return response(http.StatusInternalServerError, ""), nil
+	}
+	if c.ID != "" {
+		h.cleanup(ctx, c, chans)
+	}
+	log.InfoContext(ctx, "disconnected", "userId", c.UserID, "channels", len(chans), "latencyMs", time.Since(start).Milliseconds())
+	return response(http.StatusOK, ""), nil
+}
+
+// Message handles $default: every client frame. It always answers with
+// exactly one frame in the route response body: the reply or an error.
+func (h *Handler) Message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	rc := req.RequestContext
+	start := time.Now()
+	now := h.now()
+	body := []byte(req.Body)
+	env, err := protocol.Decode(body)
+	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$default", "type", env.Type)
+	if err != nil {
+		log.InfoContext(ctx, "bad frame", "error", err)
+		return h.errorResponse(env.MessageID, protocol.AsError(err), now), nil
+	}
+	conn, err := h.deps.Store.GetConnection(ctx, rc.ConnectionID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return h.errorResponse(env.MessageID, protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect"), now), nil
+		}
+		log.ErrorContext(ctx, "load connection", "error", err)
+		return h.errorResponse(env.MessageID, clientError(err), now), nil
+	}
+	rt, ok := h.routes[env.Type]
+	if !ok {
+		return h.errorResponse(env.MessageID, protocol.NewError(protocol.CodeUnknownType, "unknown request type %q", env.Type), now), nil
+	}
+	r := &request{env: env, conn: conn, event: req, now: now, bc: h.broadcaster(h.Endpoint(rc))}
+	result, err := rt(ctx, r)
+	latency := time.Since(start)
+	if err != nil {
+		pe := clientError(err)
+		if pe.Code == protocol.CodeInternal || pe.Code == protocol.CodeUnavailable {
+			log.ErrorContext(ctx, "request failed", "error", err, "latencyMs", latency.Milliseconds())
+		} else {
+			log.InfoContext(ctx, "request refused", "code", pe.Code, "latencyMs", latency.Milliseconds())
+		}
+		return h.errorResponse(env.MessageID, pe, now), nil
+	}
+	out, err := protocol.Reply(env, result, h.now())
+	if err != nil {
+		log.ErrorContext(ctx, "encode reply", "error", err)
+		return h.errorResponse(env.MessageID, protocol.AsError(err), now), nil
+	}
+	log.DebugContext(ctx, "handled", "latencyMs", latency.Milliseconds())
+	return response(http.StatusOK, string(out)), nil
+}
+
+func (h *Handler) errorResponse(replyTo string, e *protocol.Error, now time.Time) events.APIGatewayProxyResponse {
+	return response(http.StatusOK, string(protocol.ErrorReply(replyTo, e, now)))
+}
+
+// clientError maps an internal error to the code a client sees, without
+// its text.
+func clientError(err error) *protocol.Error {
+	var pe *protocol.Error
+	switch {
+	case errors.As(err, &pe):
+		return pe
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return protocol.NewError(protocol.CodeUnavailable, "service temporarily unavailable; retry")
+	default:
+		return protocol.NewError(protocol.CodeInternal, "internal error")
+	}
+}
+
+// cleanup runs every feature's clean-up for a removed connection.
+func (h *Handler) cleanup(ctx context.Context, c store.Connection, channels []string) {
+	for _, f := range h.cleanups {
+		f(ctx, c, channels)
+	}
+}
+
+// Sweep runs one pass of the scheduled sweeper: every registered sweep, in
+// order. It is idempotent and safe when two passes overlap.
+func (h *Handler) Sweep(ctx context.Context) error {
+	now := h.now()
+	var errs []error
+	for _, f := range h.sweeps {
+		if err := f(ctx, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	h.log.InfoContext(ctx, "sweep done", "route", "sweeper", "errors", len(errs))
+	return errors.Join(errs...)
+}
+
