@@ -13,9 +13,13 @@ PIP         := $(VENV)/bin/pip
 export GOFLAGS ?= -mod=mod
 
 TEST_TARGETS :=
+TEST_GO_DEPS :=
 
-.PHONY: all dev test deps go-deps py-deps lint fmt vet test-go
+-include mk/*.mk
 
+.PHONY: all dev test deps go-deps py-deps lint fmt vet test-go build-go
+
+.DEFAULT_GOAL := all
 all: build-go
 
 ## deps: everything the tests and the local server need on a fresh machine.
@@ -51,10 +55,9 @@ lint: vet
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## test-go: every Go test; the DynamoDB store suites run against moto.
-test-go: deps
+test-go: deps $(TEST_GO_DEPS)
 	scripts/with-moto.sh $(GO) test -count=1 -timeout 15m ./...
 
--include mk/*.mk
 
 ## test: every suite.
 test: lint test-go $(TEST_TARGETS)

@@ -1,0 +1,39 @@
+// Package crdt holds the state-based CRDT used by entities whose conflict
+// strategy is "crdt": replicas edit their own copy of the state and merge
+// copies in any order, any number of times, and converge.
+//
+// Entry points: Now and Update advance a hybrid logical clock (HLC) and
+// Compare orders stamps; Doc.Set, Doc.Delete and Doc.Increment record local
+// edits; Merge combines two states; Doc.Materialize renders the state as a
+// JSON document (see package doc).
+//
+// # State
+//
+// A Doc maps field paths to last-writer-wins registers (Register: a value
+// and the HLC stamp of its write; the larger stamp wins) and to
+// positive-negative counters (Counter: per node, the total of its positive
+// and of its negative deltas), used for numeric adjustments such as stock
+// movements that must add up rather than overwrite each other. Merge takes,
+// per path, the winning register and, per counter and node, the larger
+// totals; it is commutative, associative and idempotent.
+//
+// # Paths
+//
+// Paths use the syntax of doc.ParsePath restricted to object keys
+// ("customer.name", `lines["sku-1"].qty`); list indexes are refused because
+// positions are not stable across replicas (a list is stored whole, as one
+// register value). Paths are stored in canonical form, so "$.a.b" and
+// "a.b" name the same field.
+//
+// Materialize starts from an empty object and applies the registers in
+// stamp order (ties: shallower path first, then path text): a live
+// register sets its path, creating missing intermediate objects and
+// replacing non-object intermediates; a deleted register removes its path.
+// A later write to an ancestor therefore hides earlier writes below it,
+// and a later write below a scalar turns the scalar into an object. Then
+// every counter adds its value to the number at its path (a missing or
+// non-number value counts as 0), creating intermediates the same way.
+// Using one path both as a register and as a counter is allowed but a Set
+// does not reset the counter: the materialized number is the register
+// value plus the counter total.
+package crdt

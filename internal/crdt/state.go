@@ -1,0 +1,246 @@
+package crdt
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/omnisales/rtcollab/internal/doc"
+)
+
+// ErrNode is wrapped by Increment when the node id is empty.
+var ErrNode = errors.New("empty node id")
+
+// Doc is the CRDT state of one entity: registers and counters keyed by
+// canonical field path (see the package documentation). The zero value is
+// an empty state ready for use. A Doc is not safe for concurrent use; Merge
+// and Materialize do not modify their arguments.
+type Doc struct {
+	Registers map[string]Register `json:"registers,omitempty"`
+	Counters  map[string]Counter  `json:"counters,omitempty"`
+}
+
+// fieldPath parses a register or counter path: non-root, keys only.
+func fieldPath(op, path string) (string, error) {
+	p, err := doc.ParsePath(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
+	if len(p) == 0 {
+		return "", fmt.Errorf("%s %q: the path must name a field: %w", op, path, doc.ErrBadPath)
+	}
+	for _, s := range p {
+		if s.IsIndex {
+			return "", fmt.Errorf("%s %q: list indexes are not addressable in a CRDT state: %w", op, path, doc.ErrBadPath)
+		}
+	}
+	return p.String(), nil
+}
+
+// Set records the write of value at path with stamp, keeping the existing
+// register when it wins (last writer wins). value is normalized and copied
+// (doc.Normalize); it fails with doc.ErrBadOp when value has no JSON form
+// and with doc.ErrBadPath for a malformed, root or indexed path.
+func (d *Doc) Set(path string, value any, stamp HLC) error {
+	key, err := fieldPath("crdt set", path)
+	if err != nil {
+		return err
+	}
+	v, err := doc.Normalize(value)
+	if err != nil {
+		return fmt.Errorf("crdt set %q: %w", path, err)
+	}
+	d.put(key, Register{Value: v, Stamp: stamp})
+	return nil
+}
+
+// Delete records the removal of path with stamp (a tombstone register).
+func (d *Doc) Delete(path string, stamp HLC) error {
+	key, err := fieldPath("crdt delete", path)
+	if err != nil {
+		return err
+	}
+	d.put(key, Register{Stamp: stamp, Deleted: true})
+	return nil
+}
+
+func (d *Doc) put(key string, r Register) {
+	if d.Registers == nil {
+		d.Registers = map[string]Register{}
+	}
+	if cur, ok := d.Registers[key]; !ok || r.Wins(cur) {
+		d.Registers[key] = r
+	}
+}
+
+// Increment adds delta to the counter at path on behalf of node. A delta
+// of 0 changes nothing. Sums saturate at math.MaxInt64 per node and sign.
+func (d *Doc) Increment(path, node string, delta int64) error {
+	key, err := fieldPath("crdt increment", path)
+	if err != nil {
+		return err
+	}
+	if node == "" {
+		return fmt.Errorf("crdt increment %q: %w", path, ErrNode)
+	}
+	if delta == 0 {
+		return nil
+	}
+	if d.Counters == nil {
+		d.Counters = map[string]Counter{}
+	}
+	c := d.Counters[key]
+	if c == nil {
+		c = Counter{}
+		d.Counters[key] = c
+	}
+	e := c[node]
+	if delta > 0 {
+		e.P = addSat(e.P, delta)
+	} else if delta == math.MinInt64 {
+		e.N = addSat(e.N, math.MaxInt64)
+	} else {
+		e.N = addSat(e.N, -delta)
+	}
+	c[node] = e
+	return nil
+}
+
+// Merge returns the join of a and b: for every path the winning register
+// and the per-node maximum of the counters. It is commutative, associative
+// and idempotent. The result shares register values with the inputs (they
+// are immutable) but no maps.
+func Merge(a, b Doc) Doc {
+	out := a.Clone()
+	for k, r := range b.Registers {
+		out.put(k, r)
+	}
+	for k, c := range b.Counters {
+		if out.Counters == nil {
+			out.Counters = map[string]Counter{}
+		}
+		out.Counters[k] = MergeCounter(out.Counters[k], c)
+	}
+	return out
+}
+
+// Clone returns a copy of d that shares no maps with it (register values
+// are shared).
+func (d Doc) Clone() Doc {
+	var out Doc
+	if d.Registers != nil {
+		out.Registers = make(map[string]Register, len(d.Registers))
+		for k, r := range d.Registers {
+			out.Registers[k] = r
+		}
+	}
+	if d.Counters != nil {
+		out.Counters = make(map[string]Counter, len(d.Counters))
+		for k, c := range d.Counters {
+			out.Counters[k] = c.Clone()
+		}
+	}
+	return out
+}
+
+// Equal reports whether d and o hold the same registers and counters. A
+// nil map equals an empty one.
+func (d Doc) Equal(o Doc) bool {
+	if len(d.Registers) != len(o.Registers) || len(d.Counters) != len(o.Counters) {
+		return false
+	}
+	for k, r := range d.Registers {
+		if q, ok := o.Registers[k]; !ok || !r.Equal(q) {
+			return false
+		}
+	}
+	for k, c := range d.Counters {
+		if q, ok := o.Counters[k]; !ok || !c.Equal(q) {
+			return false
+		}
+	}
+	return true
+}
+
+// Materialize renders the state as a document, following the rules in the
+// package documentation. The result shares nothing with d.
+func (d Doc) Materialize() map[string]any {
+	type item struct {
+		key  string
+		path doc.Path
+		reg  Register
+	}
+	items := make([]item, 0, len(d.Registers))
+	for k, r := range d.Registers {
+		p, err := doc.ParsePath(k)
+		if err != nil || len(p) == 0 {
+			continue // not written by Set or Delete; nothing sensible to show
+		}
+		items = append(items, item{k, p, r})
+	}
+	slices.SortFunc(items, func(x, y item) int {
+		if c := Compare(x.reg.Stamp, y.reg.Stamp); c != 0 {
+			return c
+		}
+		if c := len(x.path) - len(y.path); c != 0 {
+			return c
+		}
+		return strings.Compare(x.key, y.key)
+	})
+	out := map[string]any{}
+	for _, it := range items {
+		parent := ensureParent(out, it.path, !it.reg.Deleted)
+		if parent == nil {
+			continue
+		}
+		last := it.path[len(it.path)-1].Key
+		if it.reg.Deleted {
+			delete(parent, last)
+		} else {
+			parent[last] = doc.Clone(it.reg.Value)
+		}
+	}
+	counters := make([]string, 0, len(d.Counters))
+	for k := range d.Counters {
+		counters = append(counters, k)
+	}
+	slices.Sort(counters)
+	for _, k := range counters {
+		p, err := doc.ParsePath(k)
+		if err != nil || len(p) == 0 {
+			continue
+		}
+		parent := ensureParent(out, p, true)
+		last := p[len(p)-1].Key
+		total := json.Number(strconv.FormatInt(d.Counters[k].Value(), 10))
+		sum, err := doc.AddNumbers(parent[last], total)
+		if err != nil { // missing, not a number, or out of range: the counter alone
+			sum = total
+		}
+		parent[last] = sum
+	}
+	return out
+}
+
+// ensureParent returns the object that holds p's last key. With create it
+// makes missing or non-object intermediates into empty objects; without,
+// it returns nil when an intermediate is not an object.
+func ensureParent(root map[string]any, p doc.Path, create bool) map[string]any {
+	cur := root
+	for _, s := range p[:len(p)-1] {
+		next, ok := cur[s.Key].(map[string]any)
+		if !ok {
+			if !create {
+				return nil
+			}
+			next = map[string]any{}
+			cur[s.Key] = next
+		}
+		cur = next
+	}
+	return cur
+}

@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Defaults, the limits of API Gateway WebSocket APIs.
+const (
+	// DefaultAddr is the listen address of ListenAndServe.
+	DefaultAddr = "127.0.0.1:3001"
+	// DefaultStage is the stage name, the path of the WebSocket endpoint.
+	DefaultStage = "ws"
+	// DefaultMaxMessageBytes is the largest message a client may send and
+	// the largest frame the Management API accepts (128 KB).
+	DefaultMaxMessageBytes = 128 * 1024
+	// DefaultIdleTimeout closes a connection that carried no message for
+	// this long.
+	DefaultIdleTimeout = 10 * time.Minute
+	// DefaultMaxLifetime closes every connection this long after it opened.
+	DefaultMaxLifetime = 2 * time.Hour
+	// DefaultIntegrationTimeout bounds one invocation of a route.
+	DefaultIntegrationTimeout = 29 * time.Second
+	// DefaultAPIID is the apiId reported in events.
+	DefaultAPIID = "localapi01"
+)
+
+// Config configures a Server. The zero value is usable: every field has a
+// default matching API Gateway.
+type Config struct {
+	// Addr is the address ListenAndServe listens on. Default
+	// "127.0.0.1:3001". Serve uses its listener's address instead.
+	Addr string
+	// Stage is the stage name: clients connect to ws://host:port/<Stage>
+	// and the Management API is served at
+	// http://host:port/<Stage>/@connections/{id}. Default "ws".
+	Stage string
+	// MaxMessageBytes is the largest message a client may send (a larger
+	// one closes the connection with 1009 "Message too big") and the largest
+	// body of a Management API POST (a larger one gets 413). Default
+	// 131072 (128 KB).
+	MaxMessageBytes int64
+	// IdleTimeout closes a connection with 1001 "Going away" when no message
+	// went over it, in either direction, for this long. Default 10 minutes.
+	IdleTimeout time.Duration
+	// MaxLifetime closes a connection with 1001 "Going away" this long
+	// after it opened. Default 2 hours.
+	MaxLifetime time.Duration
+	// IntegrationTimeout bounds one Invoke; a $default invocation that
+	// takes longer gets API Gateway's "Endpoint request timed out" frame, a
+	// $connect one a 504. Default 29 seconds.
+	IntegrationTimeout time.Duration
+	// APIID is the requestContext.apiId of every event. Default
+	// "localapi01".
+	APIID string
+	// Logger receives connection lifecycle and integration errors. Default:
+	// a logger that discards everything.
+	Logger *slog.Logger
+	// Static serves every request outside /<Stage> (the demo page at /, for
+	// instance). Default nil: such requests get 404.
+	Static http.Handler
+	// ManagementFault, when set, is called before each Management API
+	// request is handled, to inject faults in tests: the request is first
+	// held for delay (or until the client gives up), then, if status is
+	// non-zero, answered with that status and the matching API Gateway error
+	// (429 LimitExceededException, 5xx InternalServerErrorException, ...)
+	// instead of being carried out. The request body may be read; it is
+	// buffered. Default nil: no faults.
+	ManagementFault func(r *http.Request) (status int, delay time.Duration)
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	c.Stage = strings.Trim(c.Stage, "/")
+	if c.Stage == "" {
+		c.Stage = DefaultStage
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxLifetime <= 0 {
+		c.MaxLifetime = DefaultMaxLifetime
+	}
+	if c.IntegrationTimeout <= 0 {
+		c.IntegrationTimeout = DefaultIntegrationTimeout
+	}
+	if c.APIID == "" {
+		c.APIID = DefaultAPIID
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}

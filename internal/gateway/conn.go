@@ -1,0 +1,351 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/coder/websocket"
+)
+
+// Close statuses and reasons the gateway sends, as API Gateway does.
+const (
+	closeGoingAway       = websocket.StatusGoingAway     // idle timeout, lifetime, shutdown
+	closeTooBig          = websocket.StatusMessageTooBig // message over MaxMessageBytes
+	closeDeleted         = websocket.StatusNormalClosure // Management API DELETE
+	reasonGoingAway      = "Going away"
+	reasonTooBig         = "Message too big"
+	reasonNoStatus       = "Client-side close frame status not set"
+	statusAbnormal       = 1006 // the socket ended without a close frame
+	writeTimeout         = 10 * time.Second
+	internalErrorMessage = "Internal server error"
+	timeoutMessage       = "Endpoint request timed out"
+)
+
+// conn is one open WebSocket connection.
+type conn struct {
+	peer
+	srv   *Server
+	ready chan struct{}   // closed once the handshake is done, ws set or not
+	ws    *websocket.Conn // nil until ready, and after a failed handshake
+
+	lastActive atomic.Int64 // unix nanoseconds of the last message either way
+
+	mu        sync.Mutex
+	cause     *websocket.CloseError // why the gateway closed it; nil while open or closed by the client
+	idleTimer *time.Timer
+	lifeTimer *time.Timer
+}
+
+// serveWebSocket handles a handshake: $connect decides whether it is
+// accepted; an accepted connection is then served until it closes, and
+// $disconnect runs once.
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !isUpgrade(r) {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		writeJSONError(w, http.StatusUpgradeRequired, "", "Upgrade Required")
+		return
+	}
+	id, ok := s.reserveID()
+	if !ok {
+		writeJSONError(w, http.StatusServiceUnavailable, "", "Service Unavailable")
+		return
+	}
+	defer s.release(id)
+
+	now := time.Now()
+	p := peer{id: id, connectedAt: now, domainName: r.Host, sourceIP: clientIP(r), userAgent: r.UserAgent()}
+	req := s.connectEvent(&p, r, now)
+	log := s.log.With("connectionId", id)
+	resp, err := s.invoke(RouteConnect, req)
+	switch {
+	case errors.Is(err, errIntegrationTimeout):
+		log.Warn("$connect timed out", "error", err)
+		writeJSONError(w, http.StatusGatewayTimeout, "", timeoutMessage)
+		return
+	case err != nil:
+		log.Warn("$connect failed", "error", err)
+		writeJSONError(w, http.StatusInternalServerError, "", internalErrorMessage)
+		return
+	case resp.StatusCode != 0 && (resp.StatusCode < 200 || resp.StatusCode > 299):
+		log.Info("$connect refused the connection", "status", resp.StatusCode)
+		writeProxyResponse(w, resp)
+		return
+	}
+
+	// Register before the handshake completes, so that the Management API
+	// knows the connection as soon as the client does; calls for it wait
+	// for ready.
+	c := &conn{peer: p, srv: s, ready: make(chan struct{})}
+	c.touch()
+	if !s.register(c) {
+		close(c.ready)
+		writeJSONError(w, http.StatusServiceUnavailable, "", "Service Unavailable")
+		s.disconnect(&p, int(closeGoingAway), reasonGoingAway)
+		return
+	}
+	opts := &websocket.AcceptOptions{
+		// API Gateway checks no origin: the $connect route may.
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+	}
+	if proto := header(resp, "Sec-WebSocket-Protocol"); proto != "" {
+		opts.Subprotocols = []string{proto}
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		close(c.ready)
+		s.unregister(c)
+		// $connect has run: let the integration forget the connection.
+		log.Warn("handshake failed after $connect", "error", err)
+		s.disconnect(&p, statusAbnormal, "")
+		return
+	}
+	ws.SetReadLimit(-1) // the read loop enforces MaxMessageBytes itself
+	c.ws = ws
+	close(c.ready)
+	c.startTimers()
+	log.Debug("connected", "sourceIp", p.sourceIP)
+	readErr := c.readLoop()
+	c.finish(readErr)
+}
+
+// readLoop reads messages until the connection ends and invokes $default
+// for each, one at a time.
+func (c *conn) readLoop() error {
+	ctx := context.Background()
+	limit := c.srv.cfg.MaxMessageBytes
+	for {
+		typ, r, err := c.ws.Reader(ctx)
+		if err != nil {
+			return err
+		}
+		data, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			return err
+		}
+		if int64(len(data)) > limit {
+			c.setCause(closeTooBig, reasonTooBig)
+			// Closing here, on the reading goroutine, lets Close drain the
+			// rest of the message while it waits for the client's reply.
+			_ = c.ws.Close(closeTooBig, reasonTooBig)
+			return websocket.CloseError{Code: closeTooBig, Reason: reasonTooBig}
+		}
+		c.touch()
+		c.handleMessage(data, typ == websocket.MessageBinary)
+	}
+}
+
+// handleMessage invokes $default for one message and sends the route
+// response, if any, back to the client.
+func (c *conn) handleMessage(data []byte, binary bool) {
+	req := c.srv.messageEvent(&c.peer, data, binary, time.Now())
+	resp, err := c.srv.invoke(RouteDefault, req)
+	var out []byte
+	typ := websocket.MessageText
+	switch {
+	case err != nil:
+		msg := internalErrorMessage
+		if errors.Is(err, errIntegrationTimeout) {
+			msg = timeoutMessage
+		}
+		c.srv.log.Warn("$default failed", "connectionId", c.id, "requestId", req.RequestContext.RequestID, "error", err)
+		out = fmt.Appendf(nil, `{"message": %q, "connectionId":%q, "requestId":%q}`, msg, c.id, req.RequestContext.RequestID)
+	case resp.Body == "":
+		return
+	case resp.IsBase64Encoded:
+		b, derr := base64.StdEncoding.DecodeString(resp.Body)
+		if derr != nil {
+			c.srv.log.Warn("$default returned a bad base64 body", "connectionId", c.id, "error", derr)
+			return
+		}
+		out, typ = b, websocket.MessageBinary
+	default:
+		out = []byte(resp.Body)
+	}
+	if err := c.send(typ, out); err != nil {
+		c.srv.log.Debug("route response not delivered", "connectionId", c.id, "error", err)
+	}
+}
+
+// send writes one message to the client.
+func (c *conn) send(typ websocket.MessageType, data []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if err := c.ws.Write(ctx, typ, data); err != nil {
+		return fmt.Errorf("send to connection %q: %w", c.id, err)
+	}
+	c.touch()
+	return nil
+}
+
+// touch records activity for the idle timeout.
+func (c *conn) touch() { c.lastActive.Store(time.Now().UnixNano()) }
+
+// lastActiveAt returns when the last message went over the connection.
+func (c *conn) lastActiveAt() time.Time { return time.Unix(0, c.lastActive.Load()) }
+
+// startTimers arms the idle timeout and the lifetime limit.
+func (c *conn) startTimers() {
+	cfg := c.srv.cfg
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.idleTimer = time.AfterFunc(cfg.IdleTimeout, c.checkIdle)
+	c.lifeTimer = time.AfterFunc(cfg.MaxLifetime, func() { c.closeWith(closeGoingAway, reasonGoingAway) })
+}
+
+// checkIdle closes the connection if it has been idle for IdleTimeout, and
+// otherwise re-arms the idle timer for the time left.
+func (c *conn) checkIdle() {
+	idle := c.srv.cfg.IdleTimeout
+	since := time.Since(c.lastActiveAt())
+	if since >= idle {
+		c.closeWith(closeGoingAway, reasonGoingAway)
+		return
+	}
+	c.mu.Lock()
+	if c.cause == nil {
+		c.idleTimer.Reset(idle - since)
+	}
+	c.mu.Unlock()
+}
+
+// setCause records why the gateway closes the connection. Only the first
+// cause counts; it reports whether this one did.
+func (c *conn) setCause(code websocket.StatusCode, reason string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cause != nil {
+		return false
+	}
+	c.cause = &websocket.CloseError{Code: code, Reason: reason}
+	return true
+}
+
+// closeWith closes the connection from the gateway's side with code and
+// reason. The connection leaves the Management API at once; the close
+// handshake completes in the background, ending the read loop, which runs
+// $disconnect.
+func (c *conn) closeWith(code websocket.StatusCode, reason string) {
+	if !c.setCause(code, reason) {
+		return
+	}
+	c.srv.unregister(c)
+	go func() {
+		<-c.ready
+		if c.ws != nil {
+			_ = c.ws.Close(code, reason)
+		}
+	}()
+}
+
+// await waits until the handshake of c is done and reports whether c
+// is a WebSocket (false after a failed handshake or when ctx ends).
+func (c *conn) await(ctx context.Context) bool {
+	select {
+	case <-c.ready:
+		return c.ws != nil
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// finish runs when the read loop has ended: it stops the timers, removes
+// the connection and runs $disconnect with the close status.
+func (c *conn) finish(readErr error) {
+	c.mu.Lock()
+	c.idleTimer.Stop()
+	c.lifeTimer.Stop()
+	cause := c.cause
+	if cause == nil {
+		// Closed by the client or the network: no later cause may claim it.
+		c.cause = &websocket.CloseError{Code: statusAbnormal}
+	}
+	c.mu.Unlock()
+	c.srv.unregister(c)
+	_ = c.ws.CloseNow()
+
+	code, reason := statusAbnormal, ""
+	var ce websocket.CloseError
+	switch {
+	case cause != nil:
+		code, reason = int(cause.Code), cause.Reason
+	case errors.As(readErr, &ce) && ce.Code == websocket.StatusNoStatusRcvd:
+		code, reason = int(ce.Code), reasonNoStatus
+	case errors.As(readErr, &ce):
+		code, reason = int(ce.Code), ce.Reason
+	}
+	c.srv.log.Debug("disconnected", "connectionId", c.id, "status", code, "reason", reason)
+	c.srv.disconnect(&c.peer, code, reason)
+}
+
+// disconnect runs $disconnect for a connection that has ended.
+func (s *Server) disconnect(p *peer, code int, reason string) {
+	req := s.disconnectEvent(p, code, reason, time.Now())
+	if _, err := s.invoke(RouteDisconnect, req); err != nil {
+		s.log.Warn("$disconnect failed", "connectionId", p.id, "error", err)
+	}
+}
+
+// isUpgrade reports whether r asks for a WebSocket.
+func isUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		headerHasToken(r.Header, "Connection", "upgrade") &&
+		headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// header returns a response header of an integration, whatever its case.
+func header(resp events.APIGatewayProxyResponse, name string) string {
+	for k, v := range resp.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	for k, vs := range resp.MultiValueHeaders {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[0]
+		}
+	}
+	return ""
+}
+
+// writeProxyResponse writes an integration's response as the HTTP answer
+// to a refused handshake.
+func writeProxyResponse(w http.ResponseWriter, resp events.APIGatewayProxyResponse) {
+	for k, vs := range resp.MultiValueHeaders {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	for k, v := range resp.Headers {
+		w.Header().Set(k, v)
+	}
+	w.Header().Del("Content-Length")
+	body := []byte(resp.Body)
+	if resp.IsBase64Encoded {
+		if b, err := base64.StdEncoding.DecodeString(resp.Body); err == nil {
+			body = b
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	_, _ = w.Write(body)
+}

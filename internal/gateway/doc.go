@@ -1,0 +1,19 @@
+// Package gateway emulates an API Gateway WebSocket API on one machine, for
+// local development and tests: it accepts WebSocket connections, turns the
+// handshake, every data frame and every close into the
+// events.APIGatewayWebsocketProxyRequest values API Gateway sends to Lambda
+// ($connect, $default, $disconnect), hands them to an Invoker, and serves
+// the Management API (POST, GET and DELETE /<stage>/@connections/{id}) on
+// the same port, so that the unmodified Management API client works
+// against it.
+//
+// The service limits are enforced as API Gateway enforces them: a message
+// of at most 128 KB (a larger one closes the connection with 1009), an idle
+// timeout of 10 minutes and a lifetime of 2 hours (both close with 1001
+// "Going away"). Each limit can be shortened in Config for tests.
+//
+// Entry points: New builds a Server from a Config and an Invoker; Serve or
+// ListenAndServe run it; Shutdown closes every connection, firing
+// $disconnect for each; WebSocketURL and Endpoint name the URLs clients and
+// handlers use.
+package gateway

@@ -1,0 +1,789 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/coder/websocket"
+)
+
+const testUserAgent = "Mozilla/5.0 (X11; Linux x86_64) rtcollab-gateway-test"
+
+// fakeInvoker records every invocation on a channel per route and answers
+// with respond (nil: an empty 200).
+type fakeInvoker struct {
+	connects, messages, disconnects chan events.APIGatewayWebsocketProxyRequest
+	respond                         func(ctx context.Context, routeKey string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+}
+
+func newFakeInvoker() *fakeInvoker {
+	return &fakeInvoker{
+		connects:    make(chan events.APIGatewayWebsocketProxyRequest, 256),
+		messages:    make(chan events.APIGatewayWebsocketProxyRequest, 256),
+		disconnects: make(chan events.APIGatewayWebsocketProxyRequest, 256),
+	}
+}
+
+func (f *fakeInvoker) Invoke(ctx context.Context, routeKey string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	switch routeKey {
+	case RouteConnect:
+		f.connects <- req
+	case RouteDefault:
+		f.messages <- req
+	case RouteDisconnect:
+		f.disconnects <- req
+	default:
+		return events.APIGatewayProxyResponse{}, fmt.Errorf("unexpected route %q", routeKey)
+	}
+	if f.respond != nil {
+		return f.respond(ctx, routeKey, req)
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}, nil
+}
+
+var _ Invoker = (*fakeInvoker)(nil)
+
+// next returns the next event from ch, failing the test after 5s.
+func next(t *testing.T, ch <-chan events.APIGatewayWebsocketProxyRequest, what string) events.APIGatewayWebsocketProxyRequest {
+	t.Helper()
+	select {
+	case req := <-ch:
+		return req
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %s event within 5s", what)
+		return events.APIGatewayWebsocketProxyRequest{}
+	}
+}
+
+// none fails the test if ch yields an event within d.
+func none(t *testing.T, ch <-chan events.APIGatewayWebsocketProxyRequest, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case req := <-ch:
+		t.Fatalf("unexpected %s event: %+v", what, req.RequestContext)
+	case <-time.After(d):
+	}
+}
+
+// startGateway serves a gateway on a free port until the test ends.
+func startGateway(t *testing.T, cfg Config, inv Invoker) *Server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = ln.Addr().String() // the URLs are right before Serve starts
+	s := New(cfg, inv)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+		}
+	})
+	return s
+}
+
+// client is a WebSocket client whose reader goroutine collects messages
+// and the error that ended the connection.
+type client struct {
+	conn     *websocket.Conn
+	messages chan []byte
+	closed   chan error
+}
+
+// dial connects to s with extra query parameters; it fails the test if the
+// handshake is refused.
+func dial(t *testing.T, s *Server, query url.Values) *client {
+	t.Helper()
+	c, resp, err := tryDial(t, s.WebSocketURL(), query, nil)
+	if err != nil {
+		t.Fatalf("dial: %v (response %v)", err, resp)
+	}
+	return c
+}
+
+func tryDial(t *testing.T, wsURL string, query url.Values, opts *websocket.DialOptions) (*client, *http.Response, error) {
+	t.Helper()
+	if opts == nil {
+		opts = &websocket.DialOptions{}
+	}
+	if opts.HTTPHeader == nil {
+		opts.HTTPHeader = http.Header{}
+	}
+	opts.HTTPHeader.Set("User-Agent", testUserAgent)
+	if len(query) > 0 {
+		wsURL += "?" + query.Encode()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, wsURL, opts)
+	if err != nil {
+		return nil, resp, err
+	}
+	conn.SetReadLimit(1 << 20)
+	c := &client{conn: conn, messages: make(chan []byte, 256), closed: make(chan error, 1)}
+	go func() {
+		for {
+			_, data, err := conn.Read(context.Background())
+			if err != nil {
+				c.closed <- err
+				return
+			}
+			c.messages <- data
+		}
+	}()
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	return c, resp, nil
+}
+
+func (c *client) send(t *testing.T, typ websocket.MessageType, data []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.conn.Write(ctx, typ, data); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *client) next(t *testing.T) []byte {
+	t.Helper()
+	select {
+	case m := <-c.messages:
+		return m
+	case err := <-c.closed:
+		t.Fatalf("connection closed while waiting for a message: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message within 5s")
+	}
+	return nil
+}
+
+// closeStatus waits for the server to close the connection and returns the
+// close status and reason it sent.
+func (c *client) closeStatus(t *testing.T, within time.Duration) (websocket.StatusCode, string) {
+	t.Helper()
+	select {
+	case err := <-c.closed:
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) {
+			t.Fatalf("connection ended without a close frame: %v", err)
+		}
+		return ce.Code, ce.Reason
+	case m := <-c.messages:
+		t.Fatalf("unexpected message %q while waiting for close", m)
+	case <-time.After(within):
+		t.Fatalf("connection still open after %v", within)
+	}
+	return 0, ""
+}
+
+func TestConnectionIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newID()
+		if !isConnID(id) {
+			t.Fatalf("id %q does not match %s", id, connIDForm)
+		}
+		if seen[id] {
+			t.Fatalf("id %q repeated", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestConnectEvent(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	q := url.Values{"token": {"abc.def"}, "room": {"a", "b"}}
+	c, _, err := tryDial(t, s.WebSocketURL(), q, &websocket.DialOptions{
+		HTTPHeader:   http.Header{"X-Custom": {"one"}},
+		Subprotocols: []string{"rtcollab.v1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := next(t, inv.connects, "$connect")
+	host := strings.TrimPrefix(s.WebSocketURL(), "ws://")
+	host = strings.TrimSuffix(host, "/ws")
+	rc := req.RequestContext
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"routeKey", rc.RouteKey, RouteConnect},
+		{"eventType", rc.EventType, EventConnect},
+		{"messageDirection", rc.MessageDirection, "IN"},
+		{"stage", rc.Stage, "ws"},
+		{"apiId", rc.APIID, DefaultAPIID},
+		{"domainName", rc.DomainName, host},
+		{"messageId", rc.MessageID, nil},
+		{"identity.sourceIp", rc.Identity.SourceIP, "127.0.0.1"},
+		{"identity.userAgent", rc.Identity.UserAgent, testUserAgent},
+		{"connectedAt = requestTimeEpoch", rc.ConnectedAt, rc.RequestTimeEpoch},
+		{"requestId = extendedRequestId", rc.RequestID, rc.ExtendedRequestID},
+		{"Host", req.Headers["Host"], host},
+		{"X-Custom", req.Headers["X-Custom"], "one"},
+		{"Sec-WebSocket-Version", req.Headers["Sec-WebSocket-Version"], "13"},
+		{"Sec-WebSocket-Protocol", req.Headers["Sec-WebSocket-Protocol"], "rtcollab.v1"},
+		{"X-Forwarded-For", req.Headers["X-Forwarded-For"], "127.0.0.1"},
+		{"X-Forwarded-Proto", req.Headers["X-Forwarded-Proto"], "http"},
+		{"multi Host", fmt.Sprint(req.MultiValueHeaders["Host"]), fmt.Sprint([]string{host})},
+		{"token", req.QueryStringParameters["token"], "abc.def"},
+		{"room (last value)", req.QueryStringParameters["room"], "b"},
+		{"multi room", fmt.Sprint(req.MultiValueQueryStringParameters["room"]), "[a b]"},
+		{"body", req.Body, ""},
+		{"isBase64Encoded", req.IsBase64Encoded, false},
+		{"disconnectReason", rc.DisconnectReason == nil, true},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %#v, want %#v", ck.name, ck.got, ck.want)
+		}
+	}
+	for _, k := range []string{"Sec-WebSocket-Key", "X-Forwarded-Port", "X-Amzn-Trace-Id"} {
+		if req.Headers[k] == "" {
+			t.Errorf("header %q missing from $connect: %v", k, req.Headers)
+		}
+	}
+	if _, ok := req.Headers["Connection"]; ok {
+		t.Error("hop-by-hop header Connection passed to $connect")
+	}
+	if !isConnID(rc.ConnectionID) {
+		t.Errorf("connectionId %q does not match %s", rc.ConnectionID, connIDForm)
+	}
+	if c.conn.Subprotocol() != "" {
+		t.Errorf("subprotocol %q negotiated though $connect chose none", c.conn.Subprotocol())
+	}
+}
+
+func TestConnectResponse(t *testing.T) {
+	tests := []struct {
+		name       string
+		resp       events.APIGatewayProxyResponse
+		err        error
+		wantStatus int    // 0: accepted
+		wantBody   string // substring
+	}{
+		{"401 refuses", events.APIGatewayProxyResponse{StatusCode: 401, Body: `{"message":"Unauthorized"}`, Headers: map[string]string{"Content-Type": "application/json"}}, nil, 401, `{"message":"Unauthorized"}`},
+		{"403 refuses", events.APIGatewayProxyResponse{StatusCode: 403, Body: "forbidden"}, nil, 403, "forbidden"},
+		{"429 refuses", events.APIGatewayProxyResponse{StatusCode: 429}, nil, 429, ""},
+		{"error refuses with 500", events.APIGatewayProxyResponse{}, errors.New("boom"), 500, "Internal server error"},
+		{"200 accepts", events.APIGatewayProxyResponse{StatusCode: 200}, nil, 0, ""},
+		{"204 accepts", events.APIGatewayProxyResponse{StatusCode: 204}, nil, 0, ""},
+		{"no status accepts", events.APIGatewayProxyResponse{}, nil, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := newFakeInvoker()
+			inv.respond = func(_ context.Context, route string, _ events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+				if route == RouteConnect {
+					return tt.resp, tt.err
+				}
+				return events.APIGatewayProxyResponse{}, nil
+			}
+			s := startGateway(t, Config{}, inv)
+			c, resp, err := tryDial(t, s.WebSocketURL(), nil, nil)
+			if tt.wantStatus == 0 {
+				if err != nil {
+					t.Fatalf("dial: %v", err)
+				}
+				_ = c.conn.Close(websocket.StatusNormalClosure, "")
+				next(t, inv.disconnects, "$disconnect")
+				return
+			}
+			if err == nil {
+				t.Fatal("handshake accepted, want it refused")
+			}
+			if resp == nil || resp.StatusCode != tt.wantStatus {
+				t.Fatalf("handshake response = %v, want status %d", resp, tt.wantStatus)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if !strings.Contains(string(body), tt.wantBody) {
+				t.Errorf("body = %q, want it to contain %q", body, tt.wantBody)
+			}
+			for k, v := range tt.resp.Headers {
+				if got := resp.Header.Get(k); got != v {
+					t.Errorf("header %s = %q, want %q", k, got, v)
+				}
+			}
+			next(t, inv.connects, "$connect")
+			none(t, inv.disconnects, 100*time.Millisecond, "$disconnect")
+			if n := s.ConnectionCount(); n != 0 {
+				t.Errorf("ConnectionCount = %d after a refused handshake", n)
+			}
+		})
+	}
+}
+
+func TestSubprotocolFromConnect(t *testing.T) {
+	inv := newFakeInvoker()
+	inv.respond = func(context.Context, string, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		return events.APIGatewayProxyResponse{StatusCode: 200, Headers: map[string]string{"sec-websocket-protocol": "rtcollab.v2"}}, nil
+	}
+	s := startGateway(t, Config{}, inv)
+	c, _, err := tryDial(t, s.WebSocketURL(), nil, &websocket.DialOptions{Subprotocols: []string{"rtcollab.v1", "rtcollab.v2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.conn.Subprotocol(); got != "rtcollab.v2" {
+		t.Errorf("subprotocol = %q, want %q", got, "rtcollab.v2")
+	}
+}
+
+func TestNotAWebSocket(t *testing.T) {
+	inv := newFakeInvoker()
+	static := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "demo page") })
+	tests := []struct {
+		name     string
+		static   http.Handler
+		path     string
+		want     int
+		wantBody string
+	}{
+		{"plain GET of the stage", nil, "/ws", http.StatusUpgradeRequired, "Upgrade Required"},
+		{"no static handler", nil, "/", http.StatusNotFound, "Not Found"},
+		{"static handler", static, "/", http.StatusOK, "demo page"},
+		{"static handler, other path", static, "/app.js", http.StatusOK, "demo page"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startGateway(t, Config{Static: tt.static}, inv)
+			resp, err := http.Get(s.Endpoint()[:strings.LastIndex(s.Endpoint(), "/")] + tt.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.want || !strings.Contains(string(body), tt.wantBody) {
+				t.Errorf("GET %s = %d %q, want %d %q", tt.path, resp.StatusCode, body, tt.want, tt.wantBody)
+			}
+		})
+	}
+	none(t, inv.connects, 10*time.Millisecond, "$connect")
+}
+
+func TestRouteResponse(t *testing.T) {
+	tests := []struct {
+		name    string
+		typ     websocket.MessageType
+		send    string
+		respond func(req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+		check   func(t *testing.T, req events.APIGatewayWebsocketProxyRequest, got []byte)
+	}{
+		{
+			name: "body is sent back", typ: websocket.MessageText, send: `{"type":"ping","messageId":"m1"}`,
+			respond: func(req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+				return events.APIGatewayProxyResponse{StatusCode: 200, Body: "echo:" + req.Body}, nil
+			},
+			check: func(t *testing.T, req events.APIGatewayWebsocketProxyRequest, got []byte) {
+				if want := `echo:{"type":"ping","messageId":"m1"}`; string(got) != want {
+					t.Errorf("reply = %q, want %q", got, want)
+				}
+				if req.IsBase64Encoded {
+					t.Error("text message passed as base64")
+				}
+			},
+		},
+		{
+			name: "empty body sends nothing", typ: websocket.MessageText, send: "quiet",
+			respond: func(events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+				return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+			},
+			check: func(t *testing.T, _ events.APIGatewayWebsocketProxyRequest, got []byte) {
+				if got != nil {
+					t.Errorf("got %q, want no reply", got)
+				}
+			},
+		},
+		{
+			name: "function error", typ: websocket.MessageText, send: "x",
+			respond: func(events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+				return events.APIGatewayProxyResponse{}, errors.New("handler crashed")
+			},
+			check: func(t *testing.T, req events.APIGatewayWebsocketProxyRequest, got []byte) {
+				want := fmt.Sprintf(`{"message": "Internal server error", "connectionId":%q, "requestId":%q}`, req.RequestContext.ConnectionID, req.RequestContext.RequestID)
+				if string(got) != want {
+					t.Errorf("reply = %q, want %q", got, want)
+				}
+			},
+		},
+		{
+			name: "binary message", typ: websocket.MessageBinary, send: "\x00\x01\xff",
+			respond: func(req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+				return events.APIGatewayProxyResponse{StatusCode: 200, Body: req.Body, IsBase64Encoded: true}, nil
+			},
+			check: func(t *testing.T, req events.APIGatewayWebsocketProxyRequest, got []byte) {
+				if !req.IsBase64Encoded || req.Body != "AAH/" {
+					t.Errorf("event body = %q (base64 %v), want \"AAH/\" base64", req.Body, req.IsBase64Encoded)
+				}
+				if string(got) != "\x00\x01\xff" {
+					t.Errorf("reply = %q, want the decoded bytes", got)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := newFakeInvoker()
+			inv.respond = func(_ context.Context, route string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+				if route != RouteDefault {
+					return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+				}
+				if req.Body == "sentinel" {
+					return events.APIGatewayProxyResponse{StatusCode: 200, Body: "sentinel"}, nil
+				}
+				return tt.respond(req)
+			}
+			s := startGateway(t, Config{}, inv)
+			c := dial(t, s, nil)
+			c.send(t, tt.typ, []byte(tt.send))
+			req := next(t, inv.messages, "$default")
+			// A second message marks the end of any reply to the first.
+			c.send(t, websocket.MessageText, []byte("sentinel"))
+			var got []byte
+			if m := c.next(t); string(m) != "sentinel" {
+				got = m
+				if m2 := c.next(t); string(m2) != "sentinel" {
+					t.Fatalf("second reply = %q, want the sentinel", m2)
+				}
+			}
+			tt.check(t, req, got)
+		})
+	}
+}
+
+func TestIntegrationTimeout(t *testing.T) {
+	inv := newFakeInvoker()
+	inv.respond = func(ctx context.Context, route string, _ events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if route == RouteDefault {
+			<-ctx.Done()
+		}
+		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+	}
+	s := startGateway(t, Config{IntegrationTimeout: 50 * time.Millisecond}, inv)
+	c := dial(t, s, nil)
+	c.send(t, websocket.MessageText, []byte("slow"))
+	if got := string(c.next(t)); !strings.Contains(got, `"message": "Endpoint request timed out"`) {
+		t.Errorf("reply = %q, want the timeout message", got)
+	}
+}
+
+func TestMessagesInOrderPerConnection(t *testing.T) {
+	var running, overlap atomic.Int32
+	inv := newFakeInvoker()
+	inv.respond = func(_ context.Context, route string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if route != RouteDefault {
+			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		}
+		if running.Add(1) > 1 {
+			overlap.Add(1)
+		}
+		defer running.Add(-1)
+		time.Sleep(time.Duration(len(req.Body)%3) * time.Millisecond)
+		return events.APIGatewayProxyResponse{StatusCode: 200, Body: req.Body}, nil
+	}
+	s := startGateway(t, Config{}, inv)
+	c := dial(t, s, nil)
+	const n = 30
+	for i := range n {
+		c.send(t, websocket.MessageText, []byte(strings.Repeat("x", i+1)))
+	}
+	for i := range n {
+		if got := len(c.next(t)); got != i+1 {
+			t.Fatalf("reply %d has length %d, want %d: replies out of order", i, got, i+1)
+		}
+	}
+	if overlap.Load() != 0 {
+		t.Error("two messages of one connection were invoked at once")
+	}
+}
+
+func TestConnectionsRunConcurrently(t *testing.T) {
+	release := make(chan struct{})
+	inv := newFakeInvoker()
+	inv.respond = func(_ context.Context, route string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if route == RouteDefault && req.Body == "block" {
+			<-release
+		}
+		return events.APIGatewayProxyResponse{StatusCode: 200, Body: req.Body}, nil
+	}
+	s := startGateway(t, Config{}, inv)
+	a, b := dial(t, s, nil), dial(t, s, nil)
+	a.send(t, websocket.MessageText, []byte("block"))
+	next(t, inv.messages, "$default")
+	b.send(t, websocket.MessageText, []byte("free"))
+	if got := string(b.next(t)); got != "free" {
+		t.Errorf("b got %q while a's message was still running", got)
+	}
+	close(release)
+	if got := string(a.next(t)); got != "block" {
+		t.Errorf("a got %q", got)
+	}
+}
+
+func TestServerCloses(t *testing.T) {
+	tests := []struct {
+		name       string
+		cfg        Config
+		act        func(t *testing.T, c *client)
+		within     time.Duration
+		wantCode   websocket.StatusCode
+		wantReason string
+	}{
+		{
+			name:     "message too big",
+			cfg:      Config{},
+			act:      func(t *testing.T, c *client) { c.send(t, websocket.MessageText, make([]byte, 200*1024)) },
+			within:   5 * time.Second,
+			wantCode: websocket.StatusMessageTooBig, wantReason: "Message too big",
+		},
+		{
+			name: "message over a configured limit",
+			cfg:  Config{MaxMessageBytes: 10},
+			act: func(t *testing.T, c *client) {
+				c.send(t, websocket.MessageText, []byte("0123456789")) // at the limit: fine
+				c.send(t, websocket.MessageText, []byte("0123456789A"))
+			},
+			within:   5 * time.Second,
+			wantCode: websocket.StatusMessageTooBig, wantReason: "Message too big",
+		},
+		{
+			name:     "idle timeout",
+			cfg:      Config{IdleTimeout: 150 * time.Millisecond},
+			act:      func(*testing.T, *client) {},
+			within:   3 * time.Second,
+			wantCode: websocket.StatusGoingAway, wantReason: "Going away",
+		},
+		{
+			name: "lifetime despite activity",
+			cfg:  Config{MaxLifetime: 300 * time.Millisecond},
+			act: func(t *testing.T, c *client) {
+				for range 4 {
+					c.send(t, websocket.MessageText, []byte("busy"))
+					time.Sleep(50 * time.Millisecond)
+				}
+			},
+			within:   3 * time.Second,
+			wantCode: websocket.StatusGoingAway, wantReason: "Going away",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := newFakeInvoker()
+			s := startGateway(t, tt.cfg, inv)
+			c := dial(t, s, nil)
+			conn := next(t, inv.connects, "$connect")
+			tt.act(t, c)
+			code, reason := c.closeStatus(t, tt.within)
+			if code != tt.wantCode || reason != tt.wantReason {
+				t.Errorf("close = %d %q, want %d %q", code, reason, tt.wantCode, tt.wantReason)
+			}
+			d := next(t, inv.disconnects, "$disconnect")
+			checkDisconnect(t, d, conn.RequestContext.ConnectionID, int(tt.wantCode), tt.wantReason)
+			none(t, inv.disconnects, 100*time.Millisecond, "second $disconnect")
+		})
+	}
+}
+
+func TestActivityDefersIdleTimeout(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{IdleTimeout: 200 * time.Millisecond}, inv)
+	c := dial(t, s, nil)
+	for range 8 { // 400ms of traffic, never 200ms apart
+		c.send(t, websocket.MessageText, []byte("keepalive"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case err := <-c.closed:
+		t.Fatalf("connection closed despite activity: %v", err)
+	default:
+	}
+	if code, _ := c.closeStatus(t, 3*time.Second); code != websocket.StatusGoingAway {
+		t.Errorf("close = %d, want 1001 once idle", code)
+	}
+}
+
+func TestClientCloses(t *testing.T) {
+	tests := []struct {
+		name       string
+		code       websocket.StatusCode
+		reason     string
+		wantCode   int
+		wantReason string
+	}{
+		{"normal", websocket.StatusNormalClosure, "bye", 1000, "bye"},
+		{"going away", websocket.StatusGoingAway, "", 1001, ""},
+		{"no status", websocket.StatusNoStatusRcvd, "", 1005, "Client-side close frame status not set"},
+		{"dropped", -1, "", 1006, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := newFakeInvoker()
+			s := startGateway(t, Config{}, inv)
+			c := dial(t, s, nil)
+			id := next(t, inv.connects, "$connect").RequestContext.ConnectionID
+			if tt.code < 0 {
+				_ = c.conn.CloseNow()
+			} else {
+				_ = c.conn.Close(tt.code, tt.reason)
+			}
+			d := next(t, inv.disconnects, "$disconnect")
+			checkDisconnect(t, d, id, tt.wantCode, tt.wantReason)
+			none(t, inv.disconnects, 100*time.Millisecond, "second $disconnect")
+			if n := s.ConnectionCount(); n != 0 {
+				t.Errorf("ConnectionCount = %d after close", n)
+			}
+		})
+	}
+}
+
+func checkDisconnect(t *testing.T, d events.APIGatewayWebsocketProxyRequest, id string, code int, reason string) {
+	t.Helper()
+	rc := d.RequestContext
+	if rc.ConnectionID != id || rc.RouteKey != RouteDisconnect || rc.EventType != EventDisconnect {
+		t.Errorf("$disconnect for %q route %q type %q, want %q", rc.ConnectionID, rc.RouteKey, rc.EventType, id)
+	}
+	if rc.DisconnectStatusCode != int64(code) || rc.DisconnectReason == nil || *rc.DisconnectReason != reason {
+		got := "<nil>"
+		if rc.DisconnectReason != nil {
+			got = *rc.DisconnectReason
+		}
+		t.Errorf("$disconnect status %d reason %q, want %d %q", rc.DisconnectStatusCode, got, code, reason)
+	}
+}
+
+func TestShutdownDisconnectsEveryone(t *testing.T) {
+	inv := newFakeInvoker()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Addr: ln.Addr().String()}, inv)
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+
+	const n = 5
+	clients := make([]*client, n)
+	ids := map[string]bool{}
+	for i := range clients {
+		clients[i] = dial(t, s, nil)
+		ids[next(t, inv.connects, "$connect").RequestContext.ConnectionID] = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	// Shutdown returns after every $disconnect ran.
+	for range n {
+		select {
+		case d := <-inv.disconnects:
+			if !ids[d.RequestContext.ConnectionID] {
+				t.Errorf("$disconnect for unknown or repeated id %q", d.RequestContext.ConnectionID)
+			}
+			delete(ids, d.RequestContext.ConnectionID)
+			if d.RequestContext.DisconnectStatusCode != 1001 {
+				t.Errorf("$disconnect status %d, want 1001", d.RequestContext.DisconnectStatusCode)
+			}
+		default:
+			t.Fatalf("Shutdown returned before $disconnect ran for %v", ids)
+		}
+	}
+	for i, c := range clients {
+		if code, _ := c.closeStatus(t, 5*time.Second); code != websocket.StatusGoingAway {
+			t.Errorf("client %d closed with %d, want 1001", i, code)
+		}
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve = %v, want http.ErrServerClosed", err)
+	}
+	if _, _, err := tryDial(t, s.WebSocketURL(), nil, nil); err == nil {
+		t.Error("dial after Shutdown succeeded")
+	}
+	none(t, inv.disconnects, 100*time.Millisecond, "extra $disconnect")
+}
+
+func TestListenAndServe(t *testing.T) {
+	inv := newFakeInvoker()
+	s := New(Config{Addr: "127.0.0.1:0"}, inv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.ListenAndServe(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.HasSuffix(s.WebSocketURL(), ":0/ws") {
+		if time.Now().After(deadline) {
+			t.Fatal("server did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c := dial(t, s, nil)
+	next(t, inv.connects, "$connect")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("ListenAndServe = %v, want nil after cancel", err)
+	}
+	next(t, inv.disconnects, "$disconnect")
+	if code, _ := c.closeStatus(t, 5*time.Second); code != websocket.StatusGoingAway {
+		t.Errorf("close = %d, want 1001", code)
+	}
+}
+
+func TestURLs(t *testing.T) {
+	tests := []struct {
+		addr, stage, wantWS, wantEndpoint string
+	}{
+		{"", "", "ws://127.0.0.1:3001/ws", "http://127.0.0.1:3001/ws"},
+		{":4000", "dev", "ws://127.0.0.1:4000/dev", "http://127.0.0.1:4000/dev"},
+		{"0.0.0.0:4000", "/prod/", "ws://127.0.0.1:4000/prod", "http://127.0.0.1:4000/prod"},
+		{"localhost:5000", "ws", "ws://localhost:5000/ws", "http://localhost:5000/ws"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr+tt.stage, func(t *testing.T) {
+			s := New(Config{Addr: tt.addr, Stage: tt.stage}, newFakeInvoker())
+			if got := s.WebSocketURL(); got != tt.wantWS {
+				t.Errorf("WebSocketURL = %q, want %q", got, tt.wantWS)
+			}
+			if got := s.Endpoint(); got != tt.wantEndpoint {
+				t.Errorf("Endpoint = %q, want %q", got, tt.wantEndpoint)
+			}
+		})
+	}
+}
+
+func TestInvokerPanicIsAnError(t *testing.T) {
+	var once sync.Once
+	inv := newFakeInvoker()
+	inv.respond = func(_ context.Context, route string, _ events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if route == RouteDefault {
+			once.Do(func() { panic("handler bug") })
+		}
+		return events.APIGatewayProxyResponse{StatusCode: 200, Body: "ok"}, nil
+	}
+	s := startGateway(t, Config{}, inv)
+	c := dial(t, s, nil)
+	c.send(t, websocket.MessageText, []byte("first"))
+	if got := string(c.next(t)); !strings.Contains(got, "Internal server error") {
+		t.Errorf("reply = %q, want the internal error frame", got)
+	}
+	c.send(t, websocket.MessageText, []byte("second"))
+	if got := string(c.next(t)); got != "ok" {
+		t.Errorf("reply = %q after a panic, want the connection to keep working", got)
+	}
+}

@@ -1,0 +1,221 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/coder/websocket"
+
+	"github.com/omnisales/rtcollab/internal/mgmtapi"
+)
+
+// manage sends one plain HTTP request to the Management API of s.
+func manage(t *testing.T, s *Server, method, id string, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.Endpoint()+"/@connections/"+url.PathEscape(id), bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, id, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, out
+}
+
+// connected dials s and returns the client and its connection id.
+func connected(t *testing.T, s *Server, inv *fakeInvoker) (*client, string) {
+	t.Helper()
+	c := dial(t, s, nil)
+	return c, next(t, inv.connects, "$connect").RequestContext.ConnectionID
+}
+
+func TestManagementPostGetDelete(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	c, id := connected(t, s, inv)
+	before := time.Now()
+
+	status, _, _ := manage(t, s, http.MethodPost, id, []byte(`{"type":"notification"}`))
+	if status != http.StatusOK {
+		t.Fatalf("POST = %d, want 200", status)
+	}
+	if got := string(c.next(t)); got != `{"type":"notification"}` {
+		t.Errorf("client got %q", got)
+	}
+
+	status, hdr, body := manage(t, s, http.MethodGet, id, nil)
+	if status != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") {
+		t.Fatalf("GET = %d %s %s", status, hdr.Get("Content-Type"), body)
+	}
+	var info map[string]any
+	if err := json.Unmarshal(body, &info); err != nil {
+		t.Fatalf("GET body %s: %v", body, err)
+	}
+	identity, _ := info["identity"].(map[string]any)
+	if identity["sourceIp"] != "127.0.0.1" || identity["userAgent"] != testUserAgent {
+		t.Errorf("identity = %v", info["identity"])
+	}
+	connectedAt, err1 := time.Parse(time.RFC3339Nano, info["connectedAt"].(string))
+	lastActive, err2 := time.Parse(time.RFC3339Nano, info["lastActiveAt"].(string))
+	if err1 != nil || err2 != nil {
+		t.Fatalf("times are not ISO 8601: %s", body)
+	}
+	if connectedAt.After(before) || lastActive.Before(before.Add(-time.Millisecond)) {
+		t.Errorf("connectedAt %v lastActiveAt %v, want connectedAt before and lastActiveAt after the POST at %v", connectedAt, lastActive, before)
+	}
+
+	status, _, _ = manage(t, s, http.MethodDelete, id, nil)
+	if status != http.StatusNoContent {
+		t.Fatalf("DELETE = %d, want 204", status)
+	}
+	if code, _ := c.closeStatus(t, 5*time.Second); code != websocket.StatusNormalClosure {
+		t.Errorf("close after DELETE = %d, want 1000", code)
+	}
+	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, "")
+
+	for _, method := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+		status, hdr, body := manage(t, s, method, id, []byte("late"))
+		if status != http.StatusGone || hdr.Get("x-amzn-ErrorType") != "GoneException" || string(body) != `{"message":"Gone"}` {
+			t.Errorf("%s after DELETE = %d %q %s, want 410 GoneException", method, status, hdr.Get("x-amzn-ErrorType"), body)
+		}
+	}
+	none(t, inv.disconnects, 100*time.Millisecond, "second $disconnect")
+}
+
+func TestManagementErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		method   string
+		id       string // "" means the open connection
+		body     []byte
+		want     int
+		wantType string
+	}{
+		{"POST unknown", http.MethodPost, "R1kmxc2VNjMCFIA=", []byte("x"), http.StatusGone, "GoneException"},
+		{"GET unknown", http.MethodGet, "R1kmxc2VNjMCFIA=", nil, http.StatusGone, "GoneException"},
+		{"DELETE unknown", http.MethodDelete, "R1kmxc2VNjMCFIA=", nil, http.StatusGone, "GoneException"},
+		{"POST too large", http.MethodPost, "", make([]byte, DefaultMaxMessageBytes+1), http.StatusRequestEntityTooLarge, "PayloadTooLargeException"},
+		{"POST at the limit", http.MethodPost, "", bytes.Repeat([]byte("a"), DefaultMaxMessageBytes), http.StatusOK, ""},
+		{"PUT", http.MethodPut, "", nil, http.StatusMethodNotAllowed, ""},
+	}
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	_, open := connected(t, s, inv)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := tt.id
+			if id == "" {
+				id = open
+			}
+			status, hdr, _ := manage(t, s, tt.method, id, tt.body)
+			if status != tt.want || hdr.Get("x-amzn-ErrorType") != tt.wantType {
+				t.Errorf("%s = %d %q, want %d %q", tt.method, status, hdr.Get("x-amzn-ErrorType"), tt.want, tt.wantType)
+			}
+		})
+	}
+}
+
+// TestManagementWithClient drives the Management API through package
+// mgmtapi, as the handlers do: ids ending in '=' are escaped, requests are
+// signed, and outcomes map to the client's sentinel errors.
+func TestManagementWithClient(t *testing.T) {
+	var fault atomic.Int32 // status the next Management request fails with
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{
+		ManagementFault: func(*http.Request) (int, time.Duration) {
+			return int(fault.Swap(0)), 0
+		},
+	}, inv)
+	c, id := connected(t, s, inv)
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+	mc := mgmtapi.New(s.Endpoint(), cfg, &mgmtapi.Options{
+		Backoff: retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil }),
+	})
+	ctx := context.Background()
+
+	fault.Store(http.StatusTooManyRequests) // one throttle, then success
+	if err := mc.PostToConnection(ctx, id, []byte("hello")); err != nil {
+		t.Fatalf("PostToConnection: %v", err)
+	}
+	if got := string(c.next(t)); got != "hello" {
+		t.Errorf("client got %q", got)
+	}
+	info, err := mc.GetConnection(ctx, id)
+	if err != nil {
+		t.Fatalf("GetConnection: %v", err)
+	}
+	if info.Identity.UserAgent != testUserAgent || info.ConnectedAt.IsZero() || info.LastActiveAt.Before(info.ConnectedAt) {
+		t.Errorf("GetConnection = %+v", info)
+	}
+	if err := mc.DeleteConnection(ctx, id); err != nil {
+		t.Fatalf("DeleteConnection: %v", err)
+	}
+	next(t, inv.disconnects, "$disconnect")
+	if err := mc.PostToConnection(ctx, id, []byte("late")); !errors.Is(err, mgmtapi.ErrGone) {
+		t.Errorf("PostToConnection after delete = %v, want ErrGone", err)
+	}
+	if err := mc.PostToConnection(ctx, id, make([]byte, DefaultMaxMessageBytes+1)); !errors.Is(err, mgmtapi.ErrPayloadTooLarge) {
+		t.Errorf("oversized PostToConnection = %v, want ErrPayloadTooLarge", err)
+	}
+}
+
+func TestManagementFaults(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   int
+		delay    time.Duration
+		timeout  time.Duration
+		want     int
+		wantType string
+	}{
+		{"throttled", http.StatusTooManyRequests, 0, 0, http.StatusTooManyRequests, "LimitExceededException"},
+		{"server error", http.StatusInternalServerError, 0, 0, http.StatusInternalServerError, "InternalServerErrorException"},
+		{"forbidden", http.StatusForbidden, 0, 0, http.StatusForbidden, "ForbiddenException"},
+		{"slow but fine", 0, 50 * time.Millisecond, 0, http.StatusOK, ""},
+		{"timeout", 0, 5 * time.Second, 100 * time.Millisecond, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := newFakeInvoker()
+			s := startGateway(t, Config{ManagementFault: func(r *http.Request) (int, time.Duration) {
+				return tt.status, tt.delay
+			}}, inv)
+			_, id := connected(t, s, inv)
+			hc := &http.Client{Timeout: tt.timeout}
+			start := time.Now()
+			resp, err := hc.Post(s.Endpoint()+"/@connections/"+url.PathEscape(id), "application/octet-stream", strings.NewReader("x"))
+			if tt.want == 0 {
+				if err == nil {
+					resp.Body.Close()
+					t.Fatalf("POST answered %d, want a client timeout", resp.StatusCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want || resp.Header.Get("x-amzn-ErrorType") != tt.wantType {
+				t.Errorf("POST = %d %q, want %d %q", resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"), tt.want, tt.wantType)
+			}
+			if time.Since(start) < tt.delay {
+				t.Errorf("answered after %v, before the %v delay", time.Since(start), tt.delay)
+			}
+		})
+	}
+}

@@ -1,0 +1,278 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// shutdownGrace bounds the graceful shutdown ListenAndServe performs when
+// its context ends.
+const shutdownGrace = 10 * time.Second
+
+// Server is a local API Gateway WebSocket API. It is safe for concurrent
+// use. Create it with New; a Server serves once and cannot be restarted
+// after Shutdown.
+type Server struct {
+	cfg Config
+	inv Invoker
+	log *slog.Logger
+
+	mu       sync.Mutex
+	conns    map[string]*conn // open connections, by id
+	reserved map[string]bool  // ids handed out to handshakes in progress
+	closing  bool
+	addr     net.Addr     // the listener's address, once serving
+	httpSrv  *http.Server // set by Serve
+	live     sync.WaitGroup
+}
+
+// New returns a Server that invokes inv for every route. cfg's zero fields
+// take their defaults.
+func New(cfg Config, inv Invoker) *Server {
+	cfg = cfg.withDefaults()
+	return &Server{
+		cfg:      cfg,
+		inv:      inv,
+		log:      cfg.Logger,
+		conns:    make(map[string]*conn),
+		reserved: make(map[string]bool),
+	}
+}
+
+// Handler returns the HTTP handler of the whole gateway: the WebSocket
+// endpoint at /<stage>, the Management API under /<stage>/@connections/,
+// and Config.Static for everything else. Use it to mount the gateway on a
+// server of your own (then Endpoint and WebSocketURL report Config.Addr).
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// ListenAndServe listens on Config.Addr and serves until ctx ends, then
+// shuts down gracefully (closing every connection and running $disconnect
+// for each, within 10s). It returns nil after a shutdown caused by ctx.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %q: %w", s.cfg.Addr, err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	err = s.Shutdown(sctx)
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	return err
+}
+
+// Serve serves the gateway on ln until Shutdown, after which it returns
+// http.ErrServerClosed, like http.Server.Serve. It may be called once.
+func (s *Server) Serve(ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return http.ErrServerClosed
+	}
+	if s.httpSrv != nil {
+		s.mu.Unlock()
+		return errors.New("gateway: Serve called twice")
+	}
+	s.httpSrv = hs
+	s.addr = ln.Addr()
+	s.mu.Unlock()
+	s.log.Info("gateway listening", "websocket", s.WebSocketURL(), "management", s.Endpoint())
+	return hs.Serve(ln)
+}
+
+// Shutdown stops accepting connections, closes every open connection with
+// 1001 "Going away", waits until $disconnect has run for each, and then
+// stops the HTTP server started by Serve (the Management API stays up
+// while $disconnect handlers run). It returns ctx's error if ctx ends
+// first.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	open := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		open = append(open, c)
+	}
+	hs := s.httpSrv
+	s.mu.Unlock()
+
+	for _, c := range open {
+		c.closeWith(closeGoingAway, reasonGoingAway)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.live.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("gateway shutdown: %w", ctx.Err())
+	}
+	if hs != nil {
+		if err := hs.Shutdown(ctx); err != nil {
+			return fmt.Errorf("gateway shutdown: %w", err)
+		}
+	}
+	return nil
+}
+
+// WebSocketURL is the URL clients connect to, e.g. "ws://127.0.0.1:3001/ws".
+func (s *Server) WebSocketURL() string { return "ws://" + s.hostPort() + "/" + s.cfg.Stage }
+
+// Endpoint is the Management API endpoint handlers post to, e.g.
+// "http://127.0.0.1:3001/ws" (the API's stage URL, as a deployed handler
+// derives from its event's domainName and stage).
+func (s *Server) Endpoint() string { return "http://" + s.hostPort() + "/" + s.cfg.Stage }
+
+// ConnectionCount returns the number of open connections.
+func (s *Server) ConnectionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// hostPort is the address clients reach the server at: the listener's, or
+// Config.Addr, with an unspecified host replaced by 127.0.0.1.
+func (s *Server) hostPort() string {
+	s.mu.Lock()
+	addr := s.cfg.Addr
+	if s.addr != nil {
+		addr = s.addr.String()
+	}
+	s.mu.Unlock()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// serveHTTP routes a request to the WebSocket endpoint, the Management API
+// or the static handler.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	stage := "/" + s.cfg.Stage
+	p := r.URL.EscapedPath()
+	switch {
+	case p == stage || p == stage+"/":
+		s.serveWebSocket(w, r)
+	case strings.HasPrefix(p, stage+"/@connections/"):
+		s.serveManagement(w, r, strings.TrimPrefix(p, stage+"/@connections/"))
+	case s.cfg.Static != nil:
+		s.cfg.Static.ServeHTTP(w, r)
+	default:
+		writeJSONError(w, http.StatusNotFound, "NotFoundException", "Not Found")
+	}
+}
+
+// reserveID hands out a fresh connection id for a handshake, and counts
+// the connection as live until release. It fails once Shutdown has begun.
+func (s *Server) reserveID() (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return "", false
+	}
+	id := newID()
+	for s.conns[id] != nil || s.reserved[id] {
+		id = newID()
+	}
+	s.reserved[id] = true
+	s.live.Add(1)
+	return id, true
+}
+
+// release ends the life of a connection id: after the handshake was
+// refused, or after $disconnect ran.
+func (s *Server) release(id string) {
+	s.mu.Lock()
+	delete(s.reserved, id)
+	s.mu.Unlock()
+	s.live.Done()
+}
+
+// register makes an accepted connection reachable through the Management
+// API. It fails once Shutdown has begun.
+func (s *Server) register(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c.id] = c
+	return true
+}
+
+// unregister removes c from the open connections; later Management API
+// calls for it get 410.
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	if s.conns[c.id] == c {
+		delete(s.conns, c.id)
+	}
+	s.mu.Unlock()
+}
+
+// lookup returns the open connection id, or nil.
+func (s *Server) lookup(id string) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns[id]
+}
+
+// errIntegrationTimeout reports an invocation that outlived
+// Config.IntegrationTimeout.
+var errIntegrationTimeout = errors.New("integration timed out")
+
+// invoke runs one route through the Invoker, bounded by the integration
+// timeout. A panic in the Invoker is reported as an error, as the Lambda
+// runtime reports a crashed function.
+func (s *Server) invoke(routeKey string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.IntegrationTimeout)
+	defer cancel()
+	type result struct {
+		resp events.APIGatewayProxyResponse
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- result{err: fmt.Errorf("invoke %s: panic: %v", routeKey, p)}
+			}
+		}()
+		resp, err := s.inv.Invoke(ctx, routeKey, req)
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		return r.resp, r.err
+	case <-ctx.Done():
+		return events.APIGatewayProxyResponse{}, fmt.Errorf("invoke %s for connection %q: %w", routeKey, req.RequestContext.ConnectionID, errIntegrationTimeout)
+	}
+}

@@ -1,0 +1,21 @@
+// Package mgmtapi is a small client for the API Gateway Management API, the
+// HTTP API through which backend code talks to WebSocket connections: it
+// sends a frame to a connection (PostToConnection), reads a connection's
+// metadata (GetConnection) and closes a connection (DeleteConnection).
+//
+// Requests are signed with Signature Version 4 for the "execute-api"
+// service, retried with capped, jittered exponential backoff on throttling,
+// server errors, timeouts and connection failures, and never retried on
+// 403, 410 or 413. Failed calls return an *APIError that wraps one of the
+// sentinel errors (ErrGone, ErrForbidden, ErrPayloadTooLarge, ErrThrottled,
+// ErrServer), so callers test outcomes with errors.Is:
+//
+//	err := client.PostToConnection(ctx, connID, frame)
+//	if errors.Is(err, mgmtapi.ErrGone) {
+//		// the connection is gone: delete it and its subscriptions
+//	}
+//
+// Entry points: New builds a Client for one endpoint; a Pool caches one
+// Client per endpoint, and EndpointFromEvent derives the endpoint of the API
+// that delivered a WebSocket event.
+package mgmtapi
