@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
@@ -119,6 +120,9 @@ type Options struct {
 	Clock store.Clock
 	// Logger replaces the settings' logger. Default nil.
 	Logger *slog.Logger
+	// DynamoOptions are applied to the DynamoDB client, e.g. a request
+	// counter's middleware. Default none.
+	DynamoOptions []func(*dynamodb.Options)
 	// CreateTable creates the DynamoDB table when it is missing (local
 	// development and tests only). Default false.
 	CreateTable bool
@@ -142,7 +146,7 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 		if s.TableName == "" {
 			st = memory.New(o.Clock)
 		} else {
-			client, err := dynamo.NewClient(ctx, s.DynamoDBEndpoint, s.Region)
+			client, err := dynamo.NewClient(ctx, s.DynamoDBEndpoint, s.Region, o.DynamoOptions...)
 			if err != nil {
 				return nil, fmt.Errorf("dynamodb client: %w", err)
 			}

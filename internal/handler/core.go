@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -28,10 +29,18 @@ func requireChannel(r *request) (string, error) {
 	return r.env.Channel, nil
 }
 
+// identity is the auth view of the caller's connection record.
+func identity(c store.Connection) auth.Identity {
+	return auth.Identity{UserID: c.UserID, Username: c.Username, Avatar: c.Avatar, Tenant: c.Tenant, Roles: c.Roles}
+}
+
 func (h *Handler) subscribe(ctx context.Context, r *request) (any, error) {
 	ch, err := requireChannel(r)
 	if err != nil {
 		return nil, err
+	}
+	if !h.cfg.Policy.CanSubscribe(identity(r.conn), ch) {
+		return nil, protocol.NewError(protocol.CodeForbidden, "not allowed to subscribe to %q", ch)
 	}
 	err = h.deps.Store.Subscribe(ctx, r.conn.Tenant, ch, r.conn.ID, h.cfg.MaxSubscriptions)
 	switch {
@@ -63,6 +72,9 @@ func (h *Handler) publish(ctx context.Context, r *request) (any, error) {
 	ch, err := requireChannel(r)
 	if err != nil {
 		return nil, err
+	}
+	if !h.cfg.Policy.CanPublish(identity(r.conn), ch) {
+		return nil, protocol.NewError(protocol.CodeForbidden, "not allowed to publish to %q", ch)
 	}
 	frame, err := protocol.Event(protocol.TypeUpdate, ch, r.conn.UserID, r.env.MessageID, r.env.Payload, r.now)
 	if err != nil {

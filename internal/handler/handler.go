@@ -18,8 +18,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/ratelimit"
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
@@ -49,6 +51,15 @@ type Config struct {
 	MaxSubscriptions int
 	// FanoutConcurrency bounds concurrent posts per broadcast. Default 32.
 	FanoutConcurrency int
+	// Policy decides channel access from roles. Default: auth's default
+	// policy (see internal/auth/POLICY.md).
+	Policy auth.Policy
+	// RequestLimit is the per-connection token bucket for requests.
+	// Default 20 per second, burst 40.
+	RequestLimit ratelimit.Config
+	// CursorLimit is the separate bucket for cursor frames. Default one per
+	// 50 ms, burst 2.
+	CursorLimit ratelimit.Config
 	// ManagementEndpoint overrides the Management API endpoint derived from
 	// each event's domain name and stage. Default "" (derive). The sweeper,
 	// which receives no WebSocket event, needs it set.
@@ -64,6 +75,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FanoutConcurrency <= 0 {
 		c.FanoutConcurrency = 32
+	}
+	if c.RequestLimit.Rate <= 0 {
+		c.RequestLimit = ratelimit.RequestConfig()
+	}
+	if c.CursorLimit.Rate <= 0 {
+		c.CursorLimit = ratelimit.CursorConfig()
 	}
 	return c
 }
@@ -92,6 +109,11 @@ type Handler struct {
 	deps   Deps
 	log    *slog.Logger
 	routes map[string]route
+
+	// Rate limits live in the warm environment: exact in the local server,
+	// best effort across Lambda instances.
+	requests *ratelimit.Limiter
+	cursors  *ratelimit.Limiter
 
 	// cleanups run after a connection is removed ($disconnect, a 410 on
 	// broadcast, the sweeper); features register theirs in New.
@@ -128,7 +150,9 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg.withDefaults(), deps: deps, log: deps.Logger, broadcasters: map[string]*broadcast.Broadcaster{}}
+	cfg = cfg.withDefaults()
+	h := &Handler{cfg: cfg, deps: deps, log: deps.Logger, broadcasters: map[string]*broadcast.Broadcaster{},
+		requests: ratelimit.New(cfg.RequestLimit), cursors: ratelimit.New(cfg.CursorLimit)}
 	h.routes = map[string]route{
 		protocol.TypePing:        h.ping,
 		protocol.TypeHello:       h.hello,
@@ -218,6 +242,8 @@ func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocket
 	if c.ID != "" {
 		h.cleanup(ctx, c, chans)
 	}
+	h.requests.Forget(rc.ConnectionID)
+	h.cursors.Forget(rc.ConnectionID)
 	log.InfoContext(ctx, "disconnected", "userId", c.UserID, "channels", len(chans), "latencyMs", time.Since(start).Milliseconds())
 	return response(http.StatusOK, ""), nil
 }
@@ -234,6 +260,15 @@ func (h *Handler) Message(ctx context.Context, req events.APIGatewayWebsocketPro
 	if err != nil {
 		log.InfoContext(ctx, "bad frame", "error", err)
 		return h.errorResponse(env.MessageID, protocol.AsError(err), now), nil
+	}
+	limiter := h.requests
+	if env.Type == protocol.TypeCursor {
+		limiter = h.cursors
+	}
+	if !limiter.Allow(rc.ConnectionID, now) {
+		retry := limiter.RetryAfter(rc.ConnectionID, now)
+		return h.errorResponse(env.MessageID, protocol.NewError(protocol.CodeRateLimited, "too many frames; this one was dropped").
+			WithDetails(map[string]any{"retryAfterMs": retry.Milliseconds()}), now), nil
 	}
 	conn, err := h.deps.Store.GetConnection(ctx, rc.ConnectionID)
 	if err != nil {
@@ -306,4 +341,3 @@ func (h *Handler) Sweep(ctx context.Context) error {
 	h.log.InfoContext(ctx, "sweep done", "route", "sweeper", "errors", len(errs))
 	return errors.Join(errs...)
 }
-

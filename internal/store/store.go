@@ -111,4 +111,6 @@ type Subscriptions interface {
 type Store interface {
 	Connections
 	Subscriptions
+	Presences
+	Editing
 }

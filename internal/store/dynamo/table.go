@@ -1,0 +1,144 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+const (
+	// MaxAttempts bounds the SDK's standard retryer: one request is sent
+	// at most this many times before its error reaches the store (and
+	// becomes store.ErrUnavailable when it was throttling or a 5xx).
+	MaxAttempts = 5
+	// MaxBackoff caps the retryer's delay between two attempts.
+	MaxBackoff = 2 * time.Second
+	// localRegion is the region used with a custom endpoint when the
+	// environment names none.
+	localRegion = "us-east-1"
+)
+
+// NewClient returns a DynamoDB client from the SDK's default configuration
+// (environment, shared files, instance role) with the standard retryer
+// bounded to MaxAttempts and MaxBackoff.
+//
+// A non-empty region overrides the configured one. A non-empty endpoint
+// (DynamoDB Local, moto) becomes the client's BaseEndpoint; with it, and
+// only with it, static dummy credentials are used when the environment
+// holds none, and the region defaults to us-east-1. opts are applied last.
+func NewClient(ctx context.Context, endpoint, region string, opts ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
+	load := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = MaxAttempts
+				o.MaxBackoff = MaxBackoff
+			})
+		}),
+	}
+	if region != "" {
+		load = append(load, config.WithRegion(region))
+	}
+	if endpoint != "" && !envHasCredentials() {
+		load = append(load, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: load config for endpoint %q: %w", endpoint, err)
+	}
+	if endpoint != "" && cfg.Region == "" {
+		cfg.Region = localRegion
+	}
+	var all []func(*dynamodb.Options)
+	if endpoint != "" {
+		all = append(all, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
+	}
+	all = append(all, opts...)
+	return dynamodb.NewFromConfig(cfg, all...), nil
+}
+
+// envHasCredentials reports whether the environment names credentials or
+// a way to get them.
+func envHasCredentials() bool {
+	for _, name := range []string{
+		"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	} {
+		if os.Getenv(name) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateTable creates the single table of schema.go when it is missing:
+// keys pk and sk (strings), on-demand billing, and the sparse global
+// secondary index store.IndexExpiry on expBucket (string) and expiresAt
+// (number) projecting all attributes. It waits until the table is ACTIVE
+// and then turns on TTL on expiresAt. Running it on an existing table is
+// not an error.
+func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
+	const op = "create table"
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(store.AttrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(store.AttrSK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(store.AttrExpBucket), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(store.AttrExpiresAt), AttributeType: types.ScalarAttributeTypeN},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(store.AttrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(store.AttrSK), KeyType: types.KeyTypeRange},
+		},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(store.IndexExpiry),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(store.AttrExpBucket), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(store.AttrExpiresAt), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}},
+	})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return mapErr(op, table, err)
+	}
+	waiter := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = time.Second
+		o.MaxDelay = 5 * time.Second
+	})
+	if err := waiter.Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 5*time.Minute); err != nil {
+		return fmt.Errorf("dynamo: %s %q: wait until active: %w", op, table, err)
+	}
+	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+	if err != nil {
+		return mapErr(op, table, err)
+	}
+	if d := ttl.TimeToLiveDescription; d != nil && aws.ToString(d.AttributeName) == store.AttrExpiresAt &&
+		(d.TimeToLiveStatus == types.TimeToLiveStatusEnabled || d.TimeToLiveStatus == types.TimeToLiveStatusEnabling) {
+		return nil
+	}
+	_, err = client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(table),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(store.AttrExpiresAt),
+			Enabled:       aws.Bool(true),
+		},
+	})
+	if err != nil {
+		return mapErr(op, table, err)
+	}
+	return nil
+}

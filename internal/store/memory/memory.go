@@ -1,0 +1,444 @@
+// Package memory is the embedded implementation of the store contracts: one
+// in-process table guarded by a mutex, laid out with the same partition and
+// sort keys as the DynamoDB table (see store/schema.go), so that listings
+// come back in the same order and cursors page the same way.
+//
+// Its limits, by design:
+//
+//   - single process: two processes (or two Lambdas) each see their own
+//     data; nothing is shared or replicated;
+//   - not durable: everything is lost when the process exits;
+//   - expiry is lazy: a record whose ExpiresAt is at or before the clock's
+//     current time is treated as absent, but it stays in memory until it is
+//     overwritten or deleted; there is no background TTL deletion;
+//   - one lock for everything: fine for the local server and tests, not
+//     meant for high concurrency.
+//
+// Expiry is second-granular, as with DynamoDB's epoch-seconds TTL
+// attribute: ExpiresAt is truncated to the second when stored, and a zero
+// ExpiresAt means the record never expires.
+package memory
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// defaultPageSize is the page size used when a Page has no limit.
+const defaultPageSize = 100
+
+// record is one item of the table. Which fields are set depends on the
+// item kind (connection, user index, subscription, reverse subscription).
+type record struct {
+	expires  int64            // epoch seconds; 0 means never
+	conn     store.Connection // connection item
+	subCount int              // connection item: subscriptions held
+	connID   string           // index and subscription items
+	tenant   string           // subscription items
+	channel  string           // subscription items
+	item     any              // feature items (presence, locks, entities, ...): their own record types
+}
+
+// live reports whether r has not expired at now (epoch seconds).
+func (r record) live(now int64) bool { return r.expires == 0 || r.expires > now }
+
+// partition holds the items of one partition key, with their sort keys
+// kept in ascending order.
+type partition struct {
+	sks   []string
+	items map[string]record
+}
+
+// Store is the embedded store. The zero value is not usable; call New.
+type Store struct {
+	clock store.Clock
+
+	mu    sync.Mutex
+	parts map[string]*partition
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns an empty store that reads the current time from clock (nil
+// means time.Now).
+func New(clock store.Clock) *Store {
+	return &Store{clock: clock, parts: make(map[string]*partition)}
+}
+
+func (s *Store) now() int64 { return s.clock.Now().Unix() }
+
+// get returns the item at (pk, sk) whether live or not, and whether it is
+// physically present.
+func (s *Store) get(pk, sk string) (record, bool) {
+	p := s.parts[pk]
+	if p == nil {
+		return record{}, false
+	}
+	r, ok := p.items[sk]
+	return r, ok
+}
+
+// put creates or replaces the item at (pk, sk).
+func (s *Store) put(pk, sk string, r record) {
+	p := s.parts[pk]
+	if p == nil {
+		p = &partition{items: make(map[string]record)}
+		s.parts[pk] = p
+	}
+	if _, ok := p.items[sk]; !ok {
+		i, _ := slices.BinarySearch(p.sks, sk)
+		p.sks = slices.Insert(p.sks, i, sk)
+	}
+	p.items[sk] = r
+}
+
+// del removes the item at (pk, sk) if present.
+func (s *Store) del(pk, sk string) {
+	p := s.parts[pk]
+	if p == nil {
+		return
+	}
+	if _, ok := p.items[sk]; !ok {
+		return
+	}
+	delete(p.items, sk)
+	if i, found := slices.BinarySearch(p.sks, sk); found {
+		p.sks = slices.Delete(p.sks, i, i+1)
+	}
+	if len(p.sks) == 0 {
+		delete(s.parts, pk)
+	}
+}
+
+// sortKeys returns the sort keys of pk that start with prefix and sort
+// strictly after after, in ascending order. The result is a copy, so the
+// caller may modify the table while iterating over it.
+func (s *Store) sortKeys(pk, prefix, after string) []string {
+	p := s.parts[pk]
+	if p == nil {
+		return nil
+	}
+	start := prefix
+	if after > start {
+		start = after
+	}
+	i, found := slices.BinarySearch(p.sks, start)
+	if found && start == after {
+		i++
+	}
+	var out []string
+	for ; i < len(p.sks) && strings.HasPrefix(p.sks[i], prefix); i++ {
+		out = append(out, p.sks[i])
+	}
+	return out
+}
+
+// PutConnection creates or replaces the connection and its user index
+// entry. Replacing keeps the connection's subscriptions and moves the user
+// index entry when the user or tenant changed.
+func (s *Store) PutConnection(ctx context.Context, c store.Connection) error {
+	const op = "put connection"
+	if err := checkParts(op, c.ID, c.ID, c.Tenant, c.UserID); err != nil {
+		return err
+	}
+	c = normalize(c)
+	exp := expSeconds(c.ExpiresAt)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := record{expires: exp, conn: c}
+	if old, ok := s.get(store.ConnPK(c.ID), store.SKMeta); ok {
+		rec.subCount = old.subCount
+		if oldPK := store.UserPK(old.conn.Tenant, old.conn.UserID); oldPK != store.UserPK(c.Tenant, c.UserID) {
+			s.del(oldPK, store.ConnPK(c.ID))
+		}
+	}
+	s.put(store.ConnPK(c.ID), store.SKMeta, rec)
+	s.put(store.UserPK(c.Tenant, c.UserID), store.ConnPK(c.ID), record{expires: exp, connID: c.ID})
+	return nil
+}
+
+// GetConnection returns the live connection with id, or store.ErrNotFound.
+func (s *Store) GetConnection(ctx context.Context, id string) (store.Connection, error) {
+	const op = "get connection"
+	if err := checkParts(op, id, id); err != nil {
+		return store.Connection{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.get(store.ConnPK(id), store.SKMeta)
+	if !ok || !r.live(s.now()) {
+		return store.Connection{}, fmt.Errorf("memory: %s %q: %w", op, id, store.ErrNotFound)
+	}
+	return clone(r.conn), nil
+}
+
+// TouchConnection sets LastSeenAt of a live connection; it does nothing
+// for an absent one.
+func (s *Store) TouchConnection(ctx context.Context, id string, at time.Time) error {
+	const op = "touch connection"
+	if err := checkParts(op, id, id); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.get(store.ConnPK(id), store.SKMeta)
+	if !ok || !r.live(s.now()) {
+		return nil
+	}
+	r.conn.LastSeenAt = at.UTC()
+	s.put(store.ConnPK(id), store.SKMeta, r)
+	return nil
+}
+
+// DeleteConnection removes the connection, its user index entry and all
+// its subscriptions, and returns the connection and its channels when it
+// was live.
+func (s *Store) DeleteConnection(ctx context.Context, id string) (store.Connection, []string, error) {
+	const op = "delete connection"
+	if err := checkParts(op, id, id); err != nil {
+		return store.Connection{}, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	pk := store.ConnPK(id)
+	var (
+		conn   store.Connection
+		report bool
+	)
+	if meta, ok := s.get(pk, store.SKMeta); ok {
+		s.del(store.UserPK(meta.conn.Tenant, meta.conn.UserID), pk)
+		s.del(pk, store.SKMeta)
+		if meta.live(now) {
+			conn, report = clone(meta.conn), true
+		}
+	}
+	var channels []string
+	for _, sk := range s.sortKeys(pk, store.PrefixSub, "") {
+		rev, _ := s.get(pk, sk)
+		s.del(store.ChanPK(rev.tenant, rev.channel), pk)
+		s.del(pk, sk)
+		if report && rev.live(now) {
+			channels = append(channels, rev.channel)
+		}
+	}
+	return conn, channels, nil
+}
+
+// UserConnections lists the live connections of one user of a tenant,
+// ordered by connection id.
+func (s *Store) UserConnections(ctx context.Context, tenant, userID string) ([]store.Connection, error) {
+	const op = "user connections"
+	key := tenant + "/" + userID
+	if err := checkParts(op, key, tenant, userID); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	pk := store.UserPK(tenant, userID)
+	var out []store.Connection
+	for _, sk := range s.sortKeys(pk, store.PrefixConn, "") {
+		idx, _ := s.get(pk, sk)
+		if !idx.live(now) {
+			continue
+		}
+		meta, ok := s.get(store.ConnPK(idx.connID), store.SKMeta)
+		if !ok || !meta.live(now) || meta.conn.Tenant != tenant || meta.conn.UserID != userID {
+			continue
+		}
+		out = append(out, clone(meta.conn))
+	}
+	return out, nil
+}
+
+// Subscribe adds connID to the channel of tenant. See
+// store.Subscriptions.Subscribe.
+func (s *Store) Subscribe(ctx context.Context, tenant, channel, connID string, max int) error {
+	const op = "subscribe"
+	key := subKey(tenant, channel, connID)
+	if err := checkParts(op, key, tenant, channel, connID); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	connPK, chanPK, subSK := store.ConnPK(connID), store.ChanPK(tenant, channel), store.SubSK(tenant, channel)
+	meta, ok := s.get(connPK, store.SKMeta)
+	if !ok || !meta.live(now) {
+		return fmt.Errorf("memory: %s %q: connection: %w", op, key, store.ErrNotFound)
+	}
+	fwd, fwdOK := s.get(chanPK, connPK)
+	rev, revOK := s.get(connPK, subSK)
+	if fwdOK && revOK && fwd.live(now) && rev.live(now) {
+		return nil
+	}
+	if !fwdOK && !revOK {
+		// A new subscription: it takes one of the connection's slots.
+		// Leftovers that are still physically present were counted when
+		// they were written, so refreshing them does not.
+		if max > 0 && meta.subCount >= max {
+			return fmt.Errorf("memory: %s %q: %d subscriptions: %w", op, key, meta.subCount, store.ErrConditionFailed)
+		}
+		meta.subCount++
+		s.put(connPK, store.SKMeta, meta)
+	}
+	item := record{expires: meta.expires, connID: connID, tenant: tenant, channel: channel}
+	s.put(chanPK, connPK, item)
+	s.put(connPK, subSK, item)
+	return nil
+}
+
+// Unsubscribe removes both subscription items and reports whether the
+// subscription was live.
+func (s *Store) Unsubscribe(ctx context.Context, tenant, channel, connID string) (bool, error) {
+	const op = "unsubscribe"
+	if err := checkParts(op, subKey(tenant, channel, connID), tenant, channel, connID); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	connPK, chanPK, subSK := store.ConnPK(connID), store.ChanPK(tenant, channel), store.SubSK(tenant, channel)
+	fwd, fwdOK := s.get(chanPK, connPK)
+	_, revOK := s.get(connPK, subSK)
+	if !fwdOK && !revOK {
+		return false, nil
+	}
+	s.del(chanPK, connPK)
+	s.del(connPK, subSK)
+	if meta, ok := s.get(connPK, store.SKMeta); ok {
+		meta.subCount--
+		s.put(connPK, store.SKMeta, meta)
+	}
+	return fwdOK && fwd.live(s.now()), nil
+}
+
+// Subscribers returns one page of the live subscribers of a channel in
+// ascending connection id order, and the cursor of the next page.
+func (s *Store) Subscribers(ctx context.Context, tenant, channel string, p store.Page) ([]string, string, error) {
+	const op = "subscribers"
+	key := tenant + "/" + channel
+	if err := checkParts(op, key, tenant, channel); err != nil {
+		return nil, "", err
+	}
+	after, err := decodeCursor(p.Cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("memory: %s %q: %w", op, key, err)
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	pk := store.ChanPK(tenant, channel)
+	var (
+		ids    []string
+		lastSK string
+	)
+	for _, sk := range s.sortKeys(pk, store.PrefixConn, after) {
+		r, _ := s.get(pk, sk)
+		if !r.live(now) {
+			continue
+		}
+		if len(ids) == limit {
+			return ids, encodeCursor(lastSK), nil
+		}
+		ids = append(ids, r.connID)
+		lastSK = sk
+	}
+	return ids, "", nil
+}
+
+// ChannelsOf lists the channels connID is subscribed to, ordered by
+// tenant and channel.
+func (s *Store) ChannelsOf(ctx context.Context, connID string) ([]string, error) {
+	const op = "channels of"
+	if err := checkParts(op, connID, connID); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	pk := store.ConnPK(connID)
+	var out []string
+	for _, sk := range s.sortKeys(pk, store.PrefixSub, "") {
+		if r, _ := s.get(pk, sk); r.live(now) {
+			out = append(out, r.channel)
+		}
+	}
+	return out, nil
+}
+
+// normalize returns c with the representation that a round trip through
+// DynamoDB yields: UTC times, ExpiresAt truncated to the second, no empty
+// role list.
+func normalize(c store.Connection) store.Connection {
+	c.ConnectedAt = c.ConnectedAt.UTC()
+	c.LastSeenAt = c.LastSeenAt.UTC()
+	if c.ExpiresAt.IsZero() {
+		c.ExpiresAt = time.Time{}
+	} else {
+		c.ExpiresAt = time.Unix(c.ExpiresAt.Unix(), 0).UTC()
+	}
+	if len(c.Roles) == 0 {
+		c.Roles = nil
+	}
+	return clone(c)
+}
+
+// clone returns c with its own copy of the role list.
+func clone(c store.Connection) store.Connection {
+	c.Roles = slices.Clone(c.Roles)
+	return c
+}
+
+// expSeconds returns the epoch seconds of t, or 0 (never) for a zero t.
+func expSeconds(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func subKey(tenant, channel, connID string) string {
+	return tenant + "/" + channel + "/" + connID
+}
+
+// checkParts rejects names that would corrupt a key: empty ones and ones
+// containing the '#' separator.
+func checkParts(op, key string, parts ...string) error {
+	for _, p := range parts {
+		if p == "" || strings.Contains(p, "#") {
+			return fmt.Errorf("memory: %s %q: invalid key part %q: empty or contains '#'", op, key, p)
+		}
+	}
+	return nil
+}
+
+// encodeCursor turns the sort key of the last returned item into an opaque
+// cursor, in the same encoding as the DynamoDB store.
+func encodeCursor(sk string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(sk))
+}
+
+// decodeCursor returns the sort key a cursor stands for ("" for none).
+func decodeCursor(cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !strings.HasPrefix(string(b), store.PrefixConn) {
+		return "", fmt.Errorf("invalid cursor %q", cursor)
+	}
+	return string(b), nil
+}
