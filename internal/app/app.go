@@ -10,6 +10,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -123,6 +124,9 @@ type Options struct {
 	// DynamoOptions are applied to the DynamoDB client, e.g. a request
 	// counter's middleware. Default none.
 	DynamoOptions []func(*dynamodb.Options)
+	// Metrics receives CloudWatch EMF documents (os.Stdout in Lambda).
+	// Default nil: no metrics.
+	Metrics io.Writer
 	// CreateTable creates the DynamoDB table when it is missing (local
 	// development and tests only). Default false.
 	CreateTable bool
@@ -181,6 +185,7 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 		Auth:    authn,
 		Clock:   o.Clock,
 		Logger:  log,
+		Metrics: o.Metrics,
 	})
 	if err != nil {
 		return nil, err

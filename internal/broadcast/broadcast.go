@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
@@ -126,6 +127,10 @@ func (b *Broadcaster) Fanout(ctx context.Context, tenant, channel string, frame 
 	}
 	wg.Wait()
 	res.Delivered, res.Gone, res.Failed = int(delivered.Load()), int(gone.Load()), int(failed.Load())
+	m := metrics.From(ctx)
+	m.Add(metrics.FanoutSize, float64(res.Recipients), metrics.Count)
+	m.Add(metrics.FramesOut, float64(res.Delivered), metrics.Count)
+	m.Add(metrics.GoneConnections, float64(res.Gone), metrics.Count)
 	return res, nil
 }
 

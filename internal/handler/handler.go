@@ -10,6 +10,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -100,6 +102,9 @@ type Deps struct {
 	Clock store.Clock
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
+	// Metrics receives one CloudWatch EMF document per invocation (stdout
+	// in Lambda). Default nil: no metrics.
+	Metrics io.Writer
 }
 
 // Handler serves the WebSocket routes. It is safe for concurrent use; one
@@ -253,13 +258,30 @@ func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocket
 func (h *Handler) Message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	rc := req.RequestContext
 	start := time.Now()
+	m := metrics.New("message")
+	m.Property("requestId", rc.RequestID)
+	m.Property("connectionId", rc.ConnectionID)
+	m.Property("route", "$default")
+	ctx = metrics.With(ctx, m)
+	resp := h.message(ctx, req)
+	m.Add(metrics.FramesIn, 1, metrics.Count)
+	m.Add(metrics.HandlerLatency, float64(time.Since(start).Microseconds())/1000, metrics.Milliseconds)
+	if err := m.Flush(h.deps.Metrics, h.now()); err != nil {
+		h.log.WarnContext(ctx, "write metrics", "error", err)
+	}
+	return resp, nil
+}
+
+func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	rc := req.RequestContext
+	start := time.Now()
 	now := h.now()
 	body := []byte(req.Body)
 	env, err := protocol.Decode(body)
 	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$default", "type", env.Type)
 	if err != nil {
 		log.InfoContext(ctx, "bad frame", "error", err)
-		return h.errorResponse(env.MessageID, protocol.AsError(err), now), nil
+		return h.errorResponse(ctx, env.MessageID, protocol.AsError(err), now)
 	}
 	limiter := h.requests
 	if env.Type == protocol.TypeCursor {
@@ -267,20 +289,20 @@ func (h *Handler) Message(ctx context.Context, req events.APIGatewayWebsocketPro
 	}
 	if !limiter.Allow(rc.ConnectionID, now) {
 		retry := limiter.RetryAfter(rc.ConnectionID, now)
-		return h.errorResponse(env.MessageID, protocol.NewError(protocol.CodeRateLimited, "too many frames; this one was dropped").
-			WithDetails(map[string]any{"retryAfterMs": retry.Milliseconds()}), now), nil
+		return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeRateLimited, "too many frames; this one was dropped").
+			WithDetails(map[string]any{"retryAfterMs": retry.Milliseconds()}), now)
 	}
 	conn, err := h.deps.Store.GetConnection(ctx, rc.ConnectionID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return h.errorResponse(env.MessageID, protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect"), now), nil
+			return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect"), now)
 		}
 		log.ErrorContext(ctx, "load connection", "error", err)
-		return h.errorResponse(env.MessageID, clientError(err), now), nil
+		return h.errorResponse(ctx, env.MessageID, clientError(err), now)
 	}
 	rt, ok := h.routes[env.Type]
 	if !ok {
-		return h.errorResponse(env.MessageID, protocol.NewError(protocol.CodeUnknownType, "unknown request type %q", env.Type), now), nil
+		return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeUnknownType, "unknown request type %q", env.Type), now)
 	}
 	r := &request{env: env, conn: conn, event: req, now: now, bc: h.broadcaster(h.Endpoint(rc))}
 	result, err := rt(ctx, r)
@@ -292,18 +314,19 @@ func (h *Handler) Message(ctx context.Context, req events.APIGatewayWebsocketPro
 		} else {
 			log.InfoContext(ctx, "request refused", "code", pe.Code, "latencyMs", latency.Milliseconds())
 		}
-		return h.errorResponse(env.MessageID, pe, now), nil
+		return h.errorResponse(ctx, env.MessageID, pe, now)
 	}
 	out, err := protocol.Reply(env, result, h.now())
 	if err != nil {
 		log.ErrorContext(ctx, "encode reply", "error", err)
-		return h.errorResponse(env.MessageID, protocol.AsError(err), now), nil
+		return h.errorResponse(ctx, env.MessageID, protocol.AsError(err), now)
 	}
-	log.DebugContext(ctx, "handled", "latencyMs", latency.Milliseconds())
-	return response(http.StatusOK, string(out)), nil
+	log.InfoContext(ctx, "handled", "latencyMs", latency.Milliseconds())
+	return response(http.StatusOK, string(out))
 }
 
-func (h *Handler) errorResponse(replyTo string, e *protocol.Error, now time.Time) events.APIGatewayProxyResponse {
+func (h *Handler) errorResponse(ctx context.Context, replyTo string, e *protocol.Error, now time.Time) events.APIGatewayProxyResponse {
+	metrics.From(ctx).Add(metrics.Errors, 1, metrics.Count)
 	return response(http.StatusOK, string(protocol.ErrorReply(replyTo, e, now)))
 }
 
@@ -332,6 +355,14 @@ func (h *Handler) cleanup(ctx context.Context, c store.Connection, channels []st
 // order. It is idempotent and safe when two passes overlap.
 func (h *Handler) Sweep(ctx context.Context) error {
 	now := h.now()
+	m := metrics.New("sweeper")
+	ctx = metrics.With(ctx, m)
+	m.Add(metrics.SweepRemoved, 0, metrics.Count)
+	defer func() {
+		if err := m.Flush(h.deps.Metrics, h.now()); err != nil {
+			h.log.WarnContext(ctx, "write metrics", "error", err)
+		}
+	}()
 	var errs []error
 	for _, f := range h.sweeps {
 		if err := f(ctx, now); err != nil {
