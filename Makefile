@@ -50,8 +50,14 @@ fmt:
 vet:
 	$(GO) vet ./...
 
-lint: vet
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; find . -name '*.go' -not -path './client/*' -not -path './.venv/*' -newer go.mod 2>/dev/null) | sort -u); \
+STATICCHECK := bin/staticcheck
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+## lint: gofmt, go vet and staticcheck.
+lint: vet $(STATICCHECK)
+	$(STATICCHECK) ./...
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './client/*' -not -path './.venv/*' -not -path './bin/*' -not -path './.aws-sam/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## test-go: every Go test; the DynamoDB store suites run against moto.

@@ -18,10 +18,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/mgmtapi"
 )
 
 // Options configure a local server. The zero value serves on
@@ -93,6 +97,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	if ao.Logger == nil {
 		ao.Logger = log
+	}
+	if ao.Posters == nil {
+		// The local gateway does not check signatures, but the client still
+		// signs every request as it would in AWS; fixed local credentials
+		// make that work on a machine with no AWS credentials at all.
+		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}, nil)
+		ao.Posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
 	}
 	ao.CreateTable = true
 	built, err := app.Build(ctx, o.Settings, &ao)

@@ -1,0 +1,119 @@
+import type { ErrorPayload } from './types.js';
+
+/** Error codes the server sends (see the protocol's closed set of codes). */
+export type ServerErrorCode =
+  | 'BAD_FRAME'
+  | 'BAD_REQUEST'
+  | 'UNKNOWN_TYPE'
+  | 'INVALID_CHANNEL'
+  | 'FRAME_TOO_LARGE'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'RATE_LIMITED'
+  | 'TOO_MANY_SUBSCRIPTIONS'
+  | 'NOT_SUBSCRIBED'
+  | 'NOT_FOUND'
+  | 'LOCK_HELD'
+  | 'NOT_LOCK_HOLDER'
+  | 'LOCK_REQUIRED'
+  | 'STALE_FENCING_TOKEN'
+  | 'VERSION_CONFLICT'
+  | 'UNDO_CONFLICT'
+  | 'CONFLICT_RESOLVED'
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
+
+/**
+ * Error codes produced by the client itself.
+ *
+ * - `TIMEOUT`: no reply within the request timeout after the frame was sent.
+ * - `QUEUE_OVERFLOW`: the offline queue was full and this, its oldest request, was dropped.
+ * - `QUEUE_CLEARED`: `clearQueue()` dropped the request before it was sent.
+ * - `CANCELLED`: a pending subscribe was overtaken by an unsubscribe of the same channel.
+ * - `CLIENT_DESTROYED`: `destroy()` was called while the request was pending.
+ * - `DISCONNECTED`: the connection dropped under a request that is not resent
+ *   (heartbeat pings and the connection's own hello).
+ * - `INVALID_MESSAGE`: an incoming frame could not be parsed.
+ * - `SOCKET_ERROR`: the WebSocket reported an error or could not be created.
+ */
+export type ClientErrorCode =
+  | 'TIMEOUT'
+  | 'QUEUE_OVERFLOW'
+  | 'QUEUE_CLEARED'
+  | 'CANCELLED'
+  | 'CLIENT_DESTROYED'
+  | 'DISCONNECTED'
+  | 'INVALID_MESSAGE'
+  | 'SOCKET_ERROR';
+
+export type ErrorCode = ServerErrorCode | ClientErrorCode;
+
+/** Server codes that mark a temporary condition, mirroring the server's own list. */
+const RETRYABLE_SERVER_CODES: ReadonlySet<string> = new Set(['RATE_LIMITED', 'UNAVAILABLE', 'INTERNAL', 'LOCK_HELD']);
+
+/** Client codes after which sending the same request again may succeed. */
+const RETRYABLE_CLIENT_CODES: ReadonlySet<string> = new Set(['TIMEOUT', 'QUEUE_OVERFLOW', 'DISCONNECTED', 'SOCKET_ERROR']);
+
+/** Whether a request that failed with `code` may succeed if sent again unchanged. */
+export function isRetryableCode(code: string): boolean {
+  return RETRYABLE_SERVER_CODES.has(code) || RETRYABLE_CLIENT_CODES.has(code);
+}
+
+export interface RealtimeErrorInit {
+  code: ErrorCode | (string & {});
+  message: string;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+  /** The `messageId` of the request this error answers, when there is one. */
+  messageId?: string;
+  cause?: unknown;
+}
+
+/**
+ * A failed request or a connection problem, with a stable machine-readable
+ * `code` (translate codes for users; `message` is for developers).
+ */
+export class RealtimeError extends Error {
+  readonly code: ErrorCode | (string & {});
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+  readonly messageId: string | undefined;
+
+  constructor(init: RealtimeErrorInit) {
+    super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
+    this.name = 'RealtimeError';
+    this.code = init.code;
+    this.retryable = init.retryable ?? isRetryableCode(init.code);
+    this.details = init.details;
+    this.messageId = init.messageId;
+  }
+
+  /** Builds the error carried by an `error` frame. */
+  static fromPayload(payload: unknown, messageId?: string): RealtimeError {
+    const p = isRecord(payload) ? payload : {};
+    const code = typeof p['code'] === 'string' && p['code'] !== '' ? p['code'] : 'INTERNAL';
+    const message = typeof p['message'] === 'string' ? p['message'] : 'request failed';
+    const details = isRecord(p['details']) ? p['details'] : undefined;
+    const init: RealtimeErrorInit = { code, message };
+    if (typeof p['retryable'] === 'boolean') init.retryable = p['retryable'];
+    if (details !== undefined) init.details = details;
+    if (messageId !== undefined) init.messageId = messageId;
+    return new RealtimeError(init);
+  }
+
+  /** The error as an `error` frame payload. */
+  toPayload(): ErrorPayload {
+    const p: ErrorPayload = { code: this.code, message: this.message, retryable: this.retryable };
+    if (this.details !== undefined) p.details = this.details;
+    return p;
+  }
+}
+
+/** Whether `err` is a RealtimeError (with `code` when given). */
+export function isRealtimeError(err: unknown, code?: ErrorCode): err is RealtimeError {
+  return err instanceof RealtimeError && (code === undefined || err.code === code);
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,15 @@
+export {
+  useWebSocket,
+  useWebSocketChannel,
+  useWebSocketMessages,
+  useWebSocketStatus,
+  type ClientSource,
+  type MessageListOptions,
+  type UseWebSocketChannelResult,
+  type UseWebSocketMessagesOptions,
+  type UseWebSocketMessagesResult,
+  type UseWebSocketOptions,
+  type UseWebSocketResult,
+  type WebSocketCallbacks,
+  type WebSocketStatus,
+} from './hooks.js';

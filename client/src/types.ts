@@ -1,0 +1,239 @@
+/**
+ * Wire and domain types shared by the client and the backend.
+ *
+ * The envelope mirrors `internal/protocol.Envelope`; the domain records
+ * (presence, changes, locks, conflicts, activity) follow the shapes the
+ * back-office UI has always used. Timestamps travel as RFC 3339 strings; the
+ * domain records also accept `Date` so that application code may keep parsed
+ * values in them.
+ */
+
+/** Any JSON value. Payloads are typed `unknown` unless a caller narrows them. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** Request types a client may send. */
+export type RequestType =
+  | 'ping'
+  | 'hello'
+  | 'subscribe'
+  | 'unsubscribe'
+  | 'publish'
+  | 'presence'
+  | 'presence.snapshot'
+  | 'room.join'
+  | 'room.leave'
+  | 'cursor'
+  | 'lock.acquire'
+  | 'lock.renew'
+  | 'lock.release'
+  | 'change'
+  | 'sync'
+  | 'history'
+  | 'conflict.resolve'
+  | 'undo'
+  | 'comment.add'
+  | 'comment.resolve'
+  | 'comment.list'
+  | 'activity'
+  | 'activity.list'
+  | 'notify';
+
+/** Reply frame types: `ack` answers any request but `ping`, which gets `pong`. */
+export type ReplyType = 'ack' | 'pong' | 'error';
+
+/** Frames the server pushes to subscribers (they carry no `replyTo`). */
+export type EventType =
+  | 'update'
+  | 'presence'
+  | 'cursor'
+  | 'lock'
+  | 'change'
+  | 'conflict'
+  | 'comment'
+  | 'activity'
+  | 'notification'
+  | 'error';
+
+/** Every frame type known to this client. Unknown types are still delivered. */
+export type MessageType = RequestType | ReplyType | EventType;
+
+/**
+ * One frame, in either direction.
+ *
+ * `userId` is set by the server from the connection record (never trusted
+ * from a client); `replyTo` is present on replies and names the request's
+ * `messageId`.
+ */
+export interface WebSocketMessage<P = unknown> {
+  type: MessageType | (string & {});
+  channel?: string;
+  payload?: P;
+  /** RFC 3339, e.g. `2026-11-25T10:00:00.000Z`. */
+  timestamp: string;
+  userId?: string;
+  messageId: string;
+  replyTo?: string;
+}
+
+/** What a caller hands to `send`: the client fills in `messageId` and `timestamp`. */
+export interface OutgoingMessage<P = unknown> {
+  type: RequestType | (string & {});
+  channel?: string;
+  payload?: P;
+  /** Reuse an id (for an application-level resend); a fresh one otherwise. */
+  messageId?: string;
+}
+
+/** Well-known channels. Entity and room channels look like `order:123`, `room:dashboard`. */
+export type WellKnownChannel =
+  | 'order-updates'
+  | 'inventory-updates'
+  | 'customer-updates'
+  | 'pricing-updates'
+  | 'user-presence'
+  | 'activity-feed'
+  | 'edit-locks'
+  | 'comments'
+  | 'notifications';
+
+export const WELL_KNOWN_CHANNELS: readonly WellKnownChannel[] = [
+  'order-updates',
+  'inventory-updates',
+  'customer-updates',
+  'pricing-updates',
+  'user-presence',
+  'activity-feed',
+  'edit-locks',
+  'comments',
+  'notifications',
+];
+
+/** Ack payload of `hello`: who the server thinks this connection is. */
+export interface HelloAck {
+  connectionId: string;
+  userId: string;
+  username: string;
+  tenant: string;
+  roles?: string[];
+  connectedAt?: string;
+  serverTime: string;
+}
+
+export interface SubscribeAck {
+  channel: string;
+}
+
+export interface UnsubscribeAck {
+  channel: string;
+  wasSubscribed: boolean;
+}
+
+export interface PublishAck {
+  channel: string;
+  recipients: number;
+  delivered: number;
+}
+
+/** Known ack payloads by request type; other requests resolve to `unknown`. */
+export interface AckPayloads {
+  ping: Record<string, never>;
+  hello: HelloAck;
+  subscribe: SubscribeAck;
+  unsubscribe: UnsubscribeAck;
+  publish: PublishAck;
+}
+
+/** The ack payload type of request type `T`. */
+export type AckPayload<T extends string> = T extends keyof AckPayloads ? AckPayloads[T] : unknown;
+
+/** Payload of an `error` frame. */
+export interface ErrorPayload {
+  code: string;
+  message: string;
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+}
+
+export type PresenceStatus = 'online' | 'away' | 'offline';
+
+export interface PresenceData {
+  userId: string;
+  username: string;
+  avatar?: string;
+  status: PresenceStatus;
+  lastSeen: Date | string;
+  currentLocation: {
+    page: string;
+    section?: string;
+  };
+  activity?: string;
+  mousePosition?: { x: number; y: number };
+}
+
+export type ChangeOperation = 'insert' | 'update' | 'delete' | 'move';
+
+export interface Change<T = unknown> {
+  id: string;
+  entityId: string;
+  entityType: string;
+  userId: string;
+  operation: ChangeOperation;
+  path: string;
+  before: T;
+  after: T;
+  timestamp: Date | string;
+  resolved: boolean;
+  version: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface Lock {
+  entityId: string;
+  entityType: string;
+  lockedBy: string;
+  lockedByName?: string;
+  lockedAt: Date | string;
+  expiresAt: Date | string;
+  renewable?: boolean;
+  /** Grows with every grant; a lock-based change presents the current one. */
+  fencingToken?: number;
+}
+
+export type ConflictResolutionStrategy =
+  | 'last-write-wins'
+  | 'operational-transform'
+  | 'crdt'
+  | 'lock-based'
+  | 'manual';
+
+export interface Conflict<T = unknown> {
+  id: string;
+  localChange: Change<T>;
+  remoteChange: Change<T>;
+  resolutionStrategy?: ConflictResolutionStrategy;
+  resolved: boolean;
+  resolution?: 'local' | 'remote' | 'merged';
+  mergedValue?: T;
+}
+
+export type ActivityAction = 'created' | 'updated' | 'deleted' | 'viewed';
+
+export interface ActivityLog {
+  id: string;
+  userId: string;
+  username: string;
+  avatar?: string;
+  action: ActivityAction;
+  entity: {
+    type: string;
+    id: string;
+    name: string;
+  };
+  changes?: {
+    field: string;
+    before: unknown;
+    after: unknown;
+  }[];
+  timestamp: Date | string;
+  metadata?: Record<string, unknown>;
+}

@@ -1,0 +1,1352 @@
+import { backoffDelay, type JitterMode } from './backoff.js';
+import { Emitter, type Listener } from './emitter.js';
+import { RealtimeError, isRecord } from './errors.js';
+import { generateMessageId, isValidChannel, utf8Length } from './ids.js';
+import type {
+  AckPayload,
+  HelloAck,
+  OutgoingMessage,
+  RequestType,
+  SubscribeAck,
+  UnsubscribeAck,
+  WebSocketMessage,
+} from './types.js';
+
+/**
+ * Connection states.
+ *
+ * - `idle`: created, `connect()` not called yet.
+ * - `connecting`: the first attempt after `connect()`.
+ * - `open`: the socket is open (channels are resubscribed and the queue is
+ *   flushed right after; see the `ready` event).
+ * - `reconnecting`: the connection dropped; waiting out the backoff delay or
+ *   opening the next socket.
+ * - `closed`: `disconnect()` was called, reconnecting is off, or
+ *   `maxReconnectAttempts` ran out. `connect()` starts again.
+ */
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** `readyState` of an open WebSocket. */
+export const WS_OPEN = 1;
+
+/** The largest frame the server accepts (128 KB); larger ones close the socket with 1009. */
+export const MAX_FRAME_BYTES = 128 * 1024;
+
+// A handler type whose parameter is checked bivariantly, so that the DOM
+// WebSocket (handlers taking Event, MessageEvent, CloseEvent) and other
+// implementations (such as the `ws` package) both fit WebSocketLike.
+type SocketHandler<E> = { bivarianceHack(event: E): void }['bivarianceHack'];
+
+/** The part of the WebSocket interface this client uses. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: SocketHandler<unknown> | null;
+  onmessage: SocketHandler<{ data: unknown }> | null;
+  onclose: SocketHandler<{ code: number; reason: string; wasClean: boolean }> | null;
+  onerror: SocketHandler<unknown> | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** A WebSocket class: `globalThis.WebSocket` in browsers, or a test double. */
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+/** Time source and timers; the default uses Date.now and the global timers. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
+  clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
+};
+
+/** Client-side pacing of outgoing frames (a token bucket). */
+export interface RateLimitOptions {
+  /** Sustained frames per second. */
+  rate: number;
+  /** Frames that may leave at once; the bucket starts full on every connection. */
+  burst: number;
+}
+
+export interface WebSocketClientOptions {
+  /**
+   * Server URL, or a function returning it (called before every attempt, so
+   * that a fresh token can go in the query string).
+   */
+  url: string | (() => string | Promise<string>);
+  /** WebSocket subprotocols. */
+  protocols?: string | string[];
+  /** Reconnect after an unexpected close. Default true. */
+  reconnect?: boolean;
+  /** Backoff envelope of the first retry (ms). Default 1000. */
+  reconnectInterval?: number;
+  /** Largest backoff envelope (ms). Default 30000. */
+  maxReconnectInterval?: number;
+  /** Growth of the backoff envelope per failed attempt. Default 1.5. */
+  reconnectDecay?: number;
+  /**
+   * Consecutive failed attempts before giving up (state `closed`, event
+   * `reconnect-failed`). Default Infinity: a back-office tab keeps trying,
+   * at most every `maxReconnectInterval`.
+   */
+  maxReconnectAttempts?: number;
+  /** Randomisation of the backoff delay. Default `equal`; see JitterMode. */
+  jitter?: JitterMode;
+  /** Ping period (ms); keeps the connection under the 10 min idle limit. 0 disables. Default 30000. */
+  heartbeatInterval?: number;
+  /** A ping without its pong after this long (ms) means a dead connection: close and reconnect. Default 10000. */
+  pongTimeout?: number;
+  /** A socket that has not opened after this long (ms) counts as a failed attempt. Default 10000. */
+  connectTimeout?: number;
+  /** Default time (ms) to wait for a reply once a request was sent. Default 10000. */
+  requestTimeout?: number;
+  /**
+   * Planned reconnect after this long (ms) on one connection, ahead of the
+   * server's 2 h limit. 0 disables. Default 115 minutes.
+   */
+  maxConnectionAge?: number;
+  /** Requests held while not connected; beyond it the oldest is dropped. Default 100. */
+  messageQueueSize?: number;
+  /** Frames larger than this (UTF-8 bytes) are refused locally. Default 131072. */
+  maxFrameBytes?: number;
+  /**
+   * Pacing of outgoing frames, so that a flush after a reconnect stays under
+   * the server's per-connection limit (20/s, burst 40). `false` disables.
+   * Default { rate: 16, burst: 32 }. Cursor frames are exempt (the server
+   * limits them separately).
+   */
+  rateLimit?: RateLimitOptions | false;
+  /** Times a request refused with RATE_LIMITED is sent again (same messageId). Default 5. */
+  rateLimitRetries?: number;
+  /** Send `hello` on every connection and keep its ack as `session`. Default true. */
+  hello?: boolean;
+  /** Log to console.debug. Default false. */
+  debug?: boolean;
+  /** WebSocket class. Default globalThis.WebSocket. */
+  WebSocketImpl?: WebSocketConstructor;
+  /** Time source and timers. Default: Date.now and the global timers. */
+  clock?: Clock;
+  /** Random numbers in [0, 1) for the backoff jitter. Default Math.random. */
+  random?: () => number;
+  /** messageId generator. Default: crypto.randomUUID, with fallbacks. */
+  generateId?: () => string;
+}
+
+/** Why a connection ended. */
+export type CloseCause =
+  | 'server'
+  | 'client'
+  | 'heartbeat-timeout'
+  | 'connect-timeout'
+  | 'max-age'
+  | 'unauthorized'
+  | 'error';
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  wasClean: boolean;
+  willReconnect: boolean;
+  cause: CloseCause;
+}
+
+/** Identifies a request without its payload. */
+export interface RequestInfo {
+  messageId: string;
+  type: string;
+  channel?: string;
+}
+
+/** The observable state of a client, for UI bindings. A new object whenever a field changes. */
+export interface ClientSnapshot {
+  readonly state: ConnectionState;
+  readonly latency: number | null;
+  /** Requests waiting to be sent: queued offline, waiting for resend, or delayed by rate limiting. */
+  readonly queuedMessages: number;
+  /** Requests sent on the current connection and awaiting their reply. */
+  readonly pendingRequests: number;
+  readonly subscriptions: readonly string[];
+  readonly session: HelloAck | null;
+  /** Consecutive failed reconnect attempts. */
+  readonly reconnectAttempts: number;
+}
+
+export interface WebSocketClientEvents {
+  statechange: { state: ConnectionState; previous: ConnectionState };
+  /** The socket opened. */
+  open: { reconnected: boolean };
+  /** Channels are resubscribed; queued requests are being sent. */
+  ready: { reconnected: boolean };
+  close: CloseInfo;
+  /** Every incoming frame except the replies that settle this client's own requests. */
+  message: WebSocketMessage;
+  /** Socket errors, unparsable frames, unsolicited `error` frames. Failed requests reject instead. */
+  error: RealtimeError;
+  /** Round-trip time (ms) of the latest ping (or hello). */
+  latency: number;
+  /** The ack of `hello` on a new connection. */
+  hello: HelloAck;
+  /** The queue was full: `dropped` (the oldest) was rejected with QUEUE_OVERFLOW. */
+  'queue-overflow': { dropped: RequestInfo; queueSize: number };
+  'reconnect-scheduled': { attempt: number; delay: number; cause: CloseCause };
+  /** `maxReconnectAttempts` ran out; the client is `closed`. */
+  'reconnect-failed': { attempts: number };
+  /** A channel could not be (re)subscribed and was removed from `subscriptions`. */
+  'subscription-error': { channel: string; error: RealtimeError };
+  /** The snapshot changed. */
+  snapshot: ClientSnapshot;
+}
+
+export interface RequestParams<P = unknown> {
+  channel?: string;
+  payload?: P;
+}
+
+export interface RequestOptions {
+  /** Time (ms) to wait for the reply once sent. Default: the client's requestTimeout. */
+  timeout?: number;
+  /** Hold the request while not connected (default true); false rejects it at once with DISCONNECTED. */
+  queue?: boolean;
+}
+
+export interface SendOptions {
+  /** Hold the message while not connected (default true); false drops it. */
+  queue?: boolean;
+}
+
+type ResolvedOptions = Required<
+  Omit<WebSocketClientOptions, 'protocols' | 'WebSocketImpl' | 'rateLimit'>
+> & {
+  protocols: string | string[] | undefined;
+  WebSocketImpl: WebSocketConstructor | undefined;
+  rateLimit: RateLimitOptions | false;
+};
+
+/** Which error codes a request retries by itself, sending the same frame again. */
+type RetryPolicy = 'rate-limited' | 'retryable' | 'none';
+
+interface Outbound {
+  readonly seq: number;
+  readonly messageId: string;
+  readonly type: string;
+  readonly channel: string | undefined;
+  readonly frame: string;
+  /** Has a promise and waits for its reply. */
+  readonly tracked: boolean;
+  /** Belongs to one connection: never queued, never resent (hello, ping, subscriptions). */
+  readonly internal: boolean;
+  readonly timeout: number;
+  readonly retry: RetryPolicy;
+  retriesLeft: number;
+  retryAttempt: number;
+  /** Generation of the connection it was written to (internal requests). */
+  gen: number;
+  timer: unknown;
+  resolve: (payload: unknown) => void;
+  reject: (err: RealtimeError) => void;
+}
+
+interface ChannelEntry {
+  waiters: { resolve: (ack: SubscribeAck) => void; reject: (err: RealtimeError) => void }[];
+  /** Generation of the connection on which the server acked the subscription; -1 for none. */
+  confirmedGen: number;
+  /** Generation of the connection with a subscribe in flight; -1 for none. */
+  inflightGen: number;
+}
+
+const DEFAULTS = {
+  reconnect: true,
+  reconnectInterval: 1000,
+  maxReconnectInterval: 30_000,
+  reconnectDecay: 1.5,
+  maxReconnectAttempts: Infinity,
+  jitter: 'equal' as JitterMode,
+  heartbeatInterval: 30_000,
+  pongTimeout: 10_000,
+  connectTimeout: 10_000,
+  requestTimeout: 10_000,
+  maxConnectionAge: 115 * 60_000,
+  messageQueueSize: 100,
+  maxFrameBytes: MAX_FRAME_BYTES,
+  rateLimit: { rate: 16, burst: 32 } as RateLimitOptions | false,
+  rateLimitRetries: 5,
+  hello: true,
+  debug: false,
+};
+
+/** Retries of a subscribe or unsubscribe refused with a retryable code. */
+const SUBSCRIPTION_RETRIES = 3;
+
+const noop = (): void => {};
+
+function nonNegative(name: string, v: number): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0) {
+    throw new TypeError(`WebSocketClient: option ${name} must be a number >= 0`);
+  }
+  return v;
+}
+
+function resolveOptions(o: WebSocketClientOptions): ResolvedOptions {
+  if (typeof o.url !== 'string' && typeof o.url !== 'function') {
+    throw new TypeError('WebSocketClient: option url is required');
+  }
+  const r: ResolvedOptions = {
+    url: o.url,
+    protocols: o.protocols,
+    reconnect: o.reconnect ?? DEFAULTS.reconnect,
+    reconnectInterval: nonNegative('reconnectInterval', o.reconnectInterval ?? DEFAULTS.reconnectInterval),
+    maxReconnectInterval: nonNegative('maxReconnectInterval', o.maxReconnectInterval ?? DEFAULTS.maxReconnectInterval),
+    reconnectDecay: o.reconnectDecay ?? DEFAULTS.reconnectDecay,
+    maxReconnectAttempts: nonNegative('maxReconnectAttempts', o.maxReconnectAttempts ?? DEFAULTS.maxReconnectAttempts),
+    jitter: o.jitter ?? DEFAULTS.jitter,
+    heartbeatInterval: nonNegative('heartbeatInterval', o.heartbeatInterval ?? DEFAULTS.heartbeatInterval),
+    pongTimeout: nonNegative('pongTimeout', o.pongTimeout ?? DEFAULTS.pongTimeout),
+    connectTimeout: nonNegative('connectTimeout', o.connectTimeout ?? DEFAULTS.connectTimeout),
+    requestTimeout: nonNegative('requestTimeout', o.requestTimeout ?? DEFAULTS.requestTimeout),
+    maxConnectionAge: nonNegative('maxConnectionAge', o.maxConnectionAge ?? DEFAULTS.maxConnectionAge),
+    messageQueueSize: Math.floor(nonNegative('messageQueueSize', o.messageQueueSize ?? DEFAULTS.messageQueueSize)),
+    maxFrameBytes: nonNegative('maxFrameBytes', o.maxFrameBytes ?? DEFAULTS.maxFrameBytes),
+    rateLimit: o.rateLimit ?? DEFAULTS.rateLimit,
+    rateLimitRetries: Math.floor(nonNegative('rateLimitRetries', o.rateLimitRetries ?? DEFAULTS.rateLimitRetries)),
+    hello: o.hello ?? DEFAULTS.hello,
+    debug: o.debug ?? DEFAULTS.debug,
+    WebSocketImpl: o.WebSocketImpl,
+    clock: o.clock ?? systemClock,
+    random: o.random ?? Math.random,
+    generateId: o.generateId ?? generateMessageId,
+  };
+  if (typeof r.reconnectDecay !== 'number' || !(r.reconnectDecay >= 1)) {
+    throw new TypeError('WebSocketClient: option reconnectDecay must be a number >= 1');
+  }
+  if (r.rateLimit !== false && !(r.rateLimit.rate > 0 && r.rateLimit.burst >= 1)) {
+    throw new TypeError('WebSocketClient: option rateLimit needs rate > 0 and burst >= 1');
+  }
+  return r;
+}
+
+/**
+ * A WebSocket connection to the collaboration backend that survives drops.
+ *
+ * - Reconnects with exponential backoff and jitter (see `backoffDelay`).
+ * - Every request gets a unique messageId and a promise for its reply.
+ * - While not connected, requests wait in a bounded queue; on overflow the
+ *   oldest is rejected with QUEUE_OVERFLOW and `queue-overflow` is emitted.
+ * - After a reconnect it first resubscribes every channel, then resends the
+ *   requests that were in flight when the socket dropped and then the queued
+ *   ones, all with their original messageIds (the server answers a resent
+ *   request it already handled with the original reply), in their original
+ *   order.
+ * - Pings every `heartbeatInterval`; a missing pong closes the socket and
+ *   reconnects. Reconnects by plan before `maxConnectionAge`.
+ */
+export class WebSocketClient {
+  private readonly opts: ResolvedOptions;
+  private readonly emitter = new Emitter<WebSocketClientEvents>();
+
+  private _state: ConnectionState = 'idle';
+  private socket: WebSocketLike | null = null;
+  /** Incremented for every socket and on disconnect; stale callbacks compare against it. */
+  private gen = 0;
+  /** Resubscribed; queued requests may be written. */
+  private ready = false;
+  private everOpened = false;
+  private manualClose = false;
+  private destroyed = false;
+  private attempts = 0;
+  private seq = 0;
+
+  private readonly queue: Outbound[] = [];
+  private readonly resend: Outbound[] = [];
+  private readonly inflight = new Map<string, Outbound>();
+  private readonly delayed = new Map<Outbound, unknown>();
+  private readonly channels = new Map<string, ChannelEntry>();
+  private readonly channelOps = new Map<string, Promise<void>>();
+
+  private tokens = 0;
+  private tokensAt = 0;
+
+  private reconnectTimer: unknown = null;
+  private connectTimer: unknown = null;
+  private heartbeatTimer: unknown = null;
+  private ageTimer: unknown = null;
+  private pumpTimer: unknown = null;
+  private pingOutstanding = false;
+
+  private _latency: number | null = null;
+  private _session: HelloAck | null = null;
+  private snap: ClientSnapshot;
+
+  constructor(options: WebSocketClientOptions) {
+    this.opts = resolveOptions(options);
+    this.snap = this.buildSnapshot();
+  }
+
+  // ---- observable state ----
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  get connected(): boolean {
+    return this._state === 'open';
+  }
+
+  /** Round-trip time (ms) of the latest ping, or null before the first. */
+  get latency(): number | null {
+    return this._latency;
+  }
+
+  /** Requests waiting to be sent (queued, waiting for resend, delayed by rate limiting). */
+  get queuedMessages(): number {
+    return this.snap.queuedMessages;
+  }
+
+  /** Requests sent and awaiting their reply. */
+  get pendingRequests(): number {
+    return this.snap.pendingRequests;
+  }
+
+  /** The channels this client wants to be subscribed to (resubscribed after every reconnect). */
+  get subscriptions(): ReadonlySet<string> {
+    return new Set(this.channels.keys());
+  }
+
+  /** The ack of `hello` on the current (or last) connection. */
+  get session(): HelloAck | null {
+    return this._session;
+  }
+
+  /** The current snapshot; the same object until something changes (for useSyncExternalStore). */
+  readonly getSnapshot = (): ClientSnapshot => this.snap;
+
+  /** Calls `listener` whenever the snapshot changes; returns the unsubscribe function. */
+  readonly subscribeSnapshot = (listener: () => void): (() => void) => this.emitter.on('snapshot', () => listener());
+
+  /** Adds an event listener; returns the function that removes it. */
+  on<K extends keyof WebSocketClientEvents>(event: K, listener: Listener<WebSocketClientEvents, K>): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  /** Like `on`, for one event only. */
+  once<K extends keyof WebSocketClientEvents>(event: K, listener: Listener<WebSocketClientEvents, K>): () => void {
+    return this.emitter.once(event, listener);
+  }
+
+  /** Listens to the frames pushed on one channel. */
+  onChannel<P = unknown>(channel: string, listener: (message: WebSocketMessage<P>) => void): () => void {
+    return this.emitter.on('message', (m) => {
+      if (m.channel === channel && m.replyTo === undefined) listener(m as WebSocketMessage<P>);
+    });
+  }
+
+  // ---- connection lifecycle ----
+
+  /**
+   * Opens the connection. A no-op when open or connecting; while waiting to
+   * reconnect, tries at once.
+   */
+  connect(): void {
+    if (this.destroyed) throw new Error('WebSocketClient: connect() after destroy()');
+    if (this.opts.WebSocketImpl === undefined && typeof globalThis.WebSocket !== 'function') {
+      throw new Error('WebSocketClient: this platform has no WebSocket; pass the WebSocketImpl option');
+    }
+    if (this._state === 'open' || this._state === 'connecting') return;
+    if (this._state === 'reconnecting') {
+      if (this.reconnectTimer !== null) {
+        this.clearTimer('reconnectTimer');
+        this.openSocket();
+      }
+      return;
+    }
+    this.manualClose = false;
+    this.attempts = 0;
+    this.setState('connecting');
+    this.openSocket();
+  }
+
+  /**
+   * Closes the connection and stops reconnecting. Pending requests are kept:
+   * in-flight ones go back to the queue and are resent on the next
+   * `connect()`. Use `clearQueue()` or `destroy()` to drop them.
+   */
+  disconnect(code = 1000, reason = 'client disconnect'): void {
+    this.manualClose = true;
+    this.clearTimer('reconnectTimer');
+    this.gen++;
+    const sock = this.socket;
+    if (sock !== null) {
+      this.teardown();
+      safeClose(sock, code, reason);
+      this.emitter.emit('close', { code, reason, wasClean: true, willReconnect: false, cause: 'client' });
+    }
+    if (this._state !== 'idle') this.setState('closed');
+    this.update();
+  }
+
+  /** Disconnects, rejects every pending request with CLIENT_DESTROYED and removes all listeners. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.disconnect();
+    this.destroyed = true;
+    const err = (e: Outbound): RealtimeError =>
+      new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed', messageId: e.messageId });
+    for (const e of this.takeAllWaiting(true)) e.reject(err(e));
+    for (const entry of this.channels.values()) {
+      for (const w of entry.waiters) w.reject(new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' }));
+    }
+    this.channels.clear();
+    this.update();
+    this.emitter.removeAll();
+    if (singleton === this) singleton = null;
+  }
+
+  /** Rejects every request that is waiting to be sent with QUEUE_CLEARED; returns how many. */
+  clearQueue(): number {
+    const dropped = this.takeAllWaiting(false);
+    for (const e of dropped) {
+      e.reject(new RealtimeError({ code: 'QUEUE_CLEARED', message: 'the queue was cleared', messageId: e.messageId }));
+    }
+    this.update();
+    return dropped.length;
+  }
+
+  // ---- requests ----
+
+  /**
+   * Sends a request and resolves with the payload of its `ack` (or `pong`),
+   * or rejects with a RealtimeError: the server's code, TIMEOUT,
+   * QUEUE_OVERFLOW, FRAME_TOO_LARGE, ... The reply timeout runs only while
+   * the request is on the wire; queued time does not count.
+   */
+  request<T extends RequestType | (string & {}), R = AckPayload<T>>(
+    type: T,
+    params: RequestParams = {},
+    options: RequestOptions = {},
+  ): Promise<R> {
+    if (this.destroyed) {
+      return Promise.reject(new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' }));
+    }
+    let e: Outbound;
+    try {
+      e = this.createOutbound(type, params.channel, params.payload, {
+        tracked: true,
+        internal: false,
+        timeout: options.timeout ?? this.opts.requestTimeout,
+        retry: 'rate-limited',
+        retries: this.opts.rateLimitRetries,
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const p = new Promise<R>((resolve, reject) => {
+      e.resolve = resolve as (payload: unknown) => void;
+      e.reject = reject;
+    });
+    if (options.queue === false && !this.socketOpen()) {
+      e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'not connected', messageId: e.messageId }));
+      return p;
+    }
+    this.submit(e);
+    return p;
+  }
+
+  /**
+   * Sends a frame without waiting for its reply (the reply, if any, arrives
+   * as a `message` event). Held while not connected unless `queue: false`;
+   * not resent if the connection drops after it left. Returns the messageId.
+   * Throws a RealtimeError FRAME_TOO_LARGE for an oversized frame.
+   */
+  send<P = unknown>(message: OutgoingMessage<P>, options: SendOptions = {}): string {
+    if (this.destroyed) throw new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' });
+    const e = this.createOutbound(message.type, message.channel, message.payload, {
+      tracked: false,
+      internal: false,
+      timeout: 0,
+      retry: 'none',
+      retries: 0,
+      messageId: message.messageId,
+    });
+    if (options.queue === false && !this.socketOpen()) {
+      this.log('dropped while offline', e.type, e.messageId);
+      return e.messageId;
+    }
+    this.submit(e);
+    return e.messageId;
+  }
+
+  /** Publishes `payload` on `channel`; subscribers receive it as an `update`. */
+  publish<P = unknown>(channel: string, payload: P, options: RequestOptions = {}): Promise<AckPayload<'publish'>> {
+    return this.request('publish', { channel, payload }, options);
+  }
+
+  /**
+   * Subscribes to `channel`. The channel stays in `subscriptions` and is
+   * resubscribed after every reconnect until `unsubscribe`. While not
+   * connected, the promise settles with the next connection's subscribe.
+   */
+  subscribe(channel: string): Promise<SubscribeAck> {
+    if (this.destroyed) {
+      return Promise.reject(new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' }));
+    }
+    if (!isValidChannel(channel)) {
+      return Promise.reject(
+        new RealtimeError({ code: 'INVALID_CHANNEL', message: `invalid channel name ${JSON.stringify(channel)}` }),
+      );
+    }
+    let entry = this.channels.get(channel);
+    if (entry === undefined) {
+      entry = { waiters: [], confirmedGen: -1, inflightGen: -1 };
+      this.channels.set(channel, entry);
+      this.update();
+    }
+    if (entry.confirmedGen === this.gen && this.socketOpen()) return Promise.resolve({ channel });
+    const p = new Promise<SubscribeAck>((resolve, reject) => entry.waiters.push({ resolve, reject }));
+    if (this.socketOpen() && entry.inflightGen !== this.gen) void this.sendSubscribe(channel, entry);
+    return p;
+  }
+
+  /**
+   * Unsubscribes from `channel` and stops resubscribing it. Resolves at once
+   * when not connected (a new connection starts without subscriptions).
+   */
+  unsubscribe(channel: string): Promise<UnsubscribeAck> {
+    const entry = this.channels.get(channel);
+    if (entry === undefined) return Promise.resolve({ channel, wasSubscribed: false });
+    this.channels.delete(channel);
+    this.update();
+    for (const w of entry.waiters) {
+      w.reject(new RealtimeError({ code: 'CANCELLED', message: `unsubscribed from ${channel} before the subscribe completed` }));
+    }
+    entry.waiters = [];
+    const gen = this.gen;
+    if (!this.socketOpen() || (entry.confirmedGen !== gen && entry.inflightGen !== gen)) {
+      return Promise.resolve({ channel, wasSubscribed: false });
+    }
+    const op = (): Promise<unknown> =>
+      gen === this.gen
+        ? this.internalRequest('unsubscribe', channel, 'retryable', SUBSCRIPTION_RETRIES)
+        : Promise.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped' }));
+    return this.chainChannel(channel, () =>
+      op().then(
+        (ack) => (isRecord(ack) && typeof ack['wasSubscribed'] === 'boolean'
+          ? { channel, wasSubscribed: ack['wasSubscribed'] }
+          : { channel, wasSubscribed: true }),
+        (err: RealtimeError) => {
+          if (err.code === 'DISCONNECTED' || err.code === 'NOT_SUBSCRIBED') return { channel, wasSubscribed: false };
+          throw err;
+        },
+      ),
+    );
+  }
+
+  // ---- internals: outbound ----
+
+  private createOutbound(
+    type: string,
+    channel: string | undefined,
+    payload: unknown,
+    o: { tracked: boolean; internal: boolean; timeout: number; retry: RetryPolicy; retries: number; messageId?: string | undefined },
+  ): Outbound {
+    const messageId = o.messageId ?? this.opts.generateId();
+    const env: Record<string, unknown> = { type };
+    if (channel !== undefined) env['channel'] = channel;
+    if (payload !== undefined) env['payload'] = payload;
+    env['timestamp'] = new Date(this.opts.clock.now()).toISOString();
+    env['messageId'] = messageId;
+    const frame = JSON.stringify(env);
+    const bytes = utf8Length(frame);
+    if (bytes > this.opts.maxFrameBytes) {
+      throw new RealtimeError({
+        code: 'FRAME_TOO_LARGE',
+        message: `frame of ${bytes} bytes exceeds ${this.opts.maxFrameBytes}`,
+        retryable: false,
+        messageId,
+        details: { bytes, limit: this.opts.maxFrameBytes },
+      });
+    }
+    return {
+      seq: ++this.seq,
+      messageId,
+      type,
+      channel,
+      frame,
+      tracked: o.tracked,
+      internal: o.internal,
+      timeout: o.timeout,
+      retry: o.retry,
+      retriesLeft: o.retries,
+      retryAttempt: 0,
+      gen: -1,
+      timer: null,
+      resolve: noop,
+      reject: noop,
+    };
+  }
+
+  private socketOpen(): boolean {
+    return this.socket !== null && this.socket.readyState === WS_OPEN && this._state === 'open';
+  }
+
+  private canWrite(): boolean {
+    return this.ready && this.socketOpen();
+  }
+
+  /** Writes `e` now if nothing is ahead of it and the pacing allows, else queues it. */
+  private submit(e: Outbound): void {
+    if (this.canWrite() && this.queue.length === 0 && this.resend.length === 0 && this.takeToken(e)) {
+      this.write(e);
+    } else {
+      this.enqueue(e);
+      this.pump();
+    }
+    this.update();
+  }
+
+  private enqueue(e: Outbound): void {
+    this.queue.push(e);
+    while (this.queue.length > this.opts.messageQueueSize) {
+      const dropped = this.queue.shift();
+      if (dropped === undefined) break;
+      this.log('queue overflow: dropping', dropped.type, dropped.messageId);
+      dropped.reject(
+        new RealtimeError({
+          code: 'QUEUE_OVERFLOW',
+          message: `the offline queue is full (${this.opts.messageQueueSize}); the oldest request was dropped`,
+          messageId: dropped.messageId,
+        }),
+      );
+      const info: RequestInfo = { messageId: dropped.messageId, type: dropped.type };
+      if (dropped.channel !== undefined) info.channel = dropped.channel;
+      this.emitter.emit('queue-overflow', { dropped: info, queueSize: this.opts.messageQueueSize });
+    }
+  }
+
+  /** Writes waiting requests, resends first, as fast as the pacing allows. */
+  private pump(): void {
+    if (!this.canWrite()) return;
+    for (;;) {
+      const e = this.resend[0] ?? this.queue[0];
+      if (e === undefined) break;
+      if (!this.takeToken(e)) {
+        this.schedulePump();
+        break;
+      }
+      if (this.resend[0] === e) this.resend.shift();
+      else this.queue.shift();
+      if (!this.write(e)) break;
+    }
+    this.update();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpTimer !== null || this.opts.rateLimit === false) return;
+    const wait = Math.max(1, Math.ceil(((1 - this.tokens) / this.opts.rateLimit.rate) * 1000));
+    this.pumpTimer = this.opts.clock.setTimeout(() => {
+      this.pumpTimer = null;
+      this.pump();
+    }, wait);
+  }
+
+  private refill(): void {
+    if (this.opts.rateLimit === false) return;
+    const now = this.opts.clock.now();
+    const elapsed = Math.max(0, now - this.tokensAt);
+    this.tokensAt = now;
+    this.tokens = Math.min(this.opts.rateLimit.burst, this.tokens + (elapsed / 1000) * this.opts.rateLimit.rate);
+  }
+
+  /** Takes a token for `e`; internal frames take one even into debt, cursors need none. */
+  private takeToken(e: Outbound): boolean {
+    if (this.opts.rateLimit === false || e.type === 'cursor') return true;
+    this.refill();
+    if (this.tokens >= 1 || e.internal) {
+      this.tokens -= 1;
+      return true;
+    }
+    return false;
+  }
+
+  /** Puts `e` on the wire. Returns false (and keeps `e` for resend) when the socket refuses it. */
+  private write(e: Outbound): boolean {
+    const sock = this.socket;
+    if (sock === null || sock.readyState !== WS_OPEN) {
+      this.keepForResend(e);
+      return false;
+    }
+    try {
+      sock.send(e.frame);
+    } catch (err) {
+      this.log('send failed', e.type, e.messageId, err);
+      this.keepForResend(e);
+      return false;
+    }
+    this.log('>', e.frame);
+    if (!e.tracked) return true;
+    e.gen = this.gen;
+    this.inflight.set(e.messageId, e);
+    if (e.timeout > 0) {
+      e.timer = this.opts.clock.setTimeout(() => this.onRequestTimeout(e), e.timeout);
+    }
+    return true;
+  }
+
+  private keepForResend(e: Outbound): void {
+    if (e.internal) {
+      e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
+      return;
+    }
+    if (!e.tracked) return; // fire-and-forget frames are not resent
+    insertBySeq(this.resend, e);
+  }
+
+  private onRequestTimeout(e: Outbound): void {
+    e.timer = null;
+    if (this.inflight.get(e.messageId) !== e) return;
+    this.inflight.delete(e.messageId);
+    e.reject(
+      new RealtimeError({
+        code: 'TIMEOUT',
+        message: `no reply to ${e.type} within ${e.timeout} ms`,
+        messageId: e.messageId,
+      }),
+    );
+    this.update();
+  }
+
+  /** A connection-scoped request written at once (hello, ping, subscriptions). */
+  private internalRequest(
+    type: string,
+    channel: string | undefined,
+    retry: RetryPolicy,
+    retries: number,
+    timeout = this.opts.requestTimeout,
+  ): Promise<unknown> {
+    if (!this.socketOpen()) {
+      return Promise.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'not connected' }));
+    }
+    const e = this.createOutbound(type, channel, undefined, { tracked: true, internal: true, timeout, retry, retries });
+    const p = new Promise<unknown>((resolve, reject) => {
+      e.resolve = resolve;
+      e.reject = reject;
+    });
+    this.takeToken(e);
+    this.write(e);
+    return p;
+  }
+
+  /**
+   * Removes and returns every request waiting to be sent; the connection's
+   * own requests waiting for a retry only with `includeInternal`.
+   */
+  private takeAllWaiting(includeInternal: boolean): Outbound[] {
+    const all = [...this.resend, ...this.queue];
+    this.resend.length = 0;
+    this.queue.length = 0;
+    for (const [e, timer] of this.delayed) {
+      if (e.internal && !includeInternal) continue;
+      this.opts.clock.clearTimeout(timer);
+      this.delayed.delete(e);
+      all.push(e);
+    }
+    return all;
+  }
+
+  // ---- internals: subscriptions ----
+
+  /** Runs channel operations one after another, so the server sees them in order. */
+  private chainChannel<T>(channel: string, op: () => Promise<T>): Promise<T> {
+    const prev = this.channelOps.get(channel) ?? Promise.resolve();
+    const next = prev.then(op);
+    const settled = next.then(noop, noop);
+    this.channelOps.set(channel, settled);
+    void settled.then(() => {
+      if (this.channelOps.get(channel) === settled) this.channelOps.delete(channel);
+    });
+    return next;
+  }
+
+  /** Subscribes `channel` on the current connection; settles (never rejects) when done. */
+  private sendSubscribe(channel: string, entry: ChannelEntry): Promise<void> {
+    const gen = this.gen;
+    entry.inflightGen = gen;
+    const op = (): Promise<unknown> =>
+      gen === this.gen
+        ? this.internalRequest('subscribe', channel, 'retryable', SUBSCRIPTION_RETRIES)
+        : Promise.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped' }));
+    return this.chainChannel(channel, op).then(
+      (ack) => {
+        if (this.channels.get(channel) !== entry || entry.inflightGen !== gen) return;
+        entry.inflightGen = -1;
+        entry.confirmedGen = gen;
+        const result: SubscribeAck = isRecord(ack) && typeof ack['channel'] === 'string' ? { channel: ack['channel'] } : { channel };
+        const waiters = entry.waiters;
+        entry.waiters = [];
+        for (const w of waiters) w.resolve(result);
+      },
+      (err: RealtimeError) => {
+        if (this.channels.get(channel) !== entry || entry.inflightGen !== gen) return;
+        entry.inflightGen = -1;
+        // Not subscribed on this connection; the next one resubscribes.
+        if (err.code === 'DISCONNECTED' || gen !== this.gen) return;
+        this.channels.delete(channel);
+        const waiters = entry.waiters;
+        entry.waiters = [];
+        for (const w of waiters) w.reject(err);
+        this.log('subscribe failed', channel, err.code);
+        this.emitter.emit('subscription-error', { channel, error: err });
+        this.update();
+      },
+    );
+  }
+
+  // ---- internals: socket lifecycle ----
+
+  private openSocket(): void {
+    const gen = ++this.gen;
+    const url = this.opts.url;
+    if (typeof url === 'string') {
+      this.createSocket(gen, url);
+      return;
+    }
+    let resolved: string | Promise<string>;
+    try {
+      resolved = url();
+    } catch (err) {
+      this.connectFailed(gen, err);
+      return;
+    }
+    if (typeof resolved === 'string') {
+      this.createSocket(gen, resolved);
+      return;
+    }
+    resolved.then(
+      (u) => this.createSocket(gen, u),
+      (err: unknown) => this.connectFailed(gen, err),
+    );
+  }
+
+  private createSocket(gen: number, url: string): void {
+    if (gen !== this.gen || this.manualClose || this.destroyed) return;
+    const Impl = this.opts.WebSocketImpl ?? (globalThis.WebSocket as unknown as WebSocketConstructor | undefined);
+    if (Impl === undefined) {
+      this.connectFailed(gen, new Error('no WebSocket implementation'));
+      return;
+    }
+    let sock: WebSocketLike;
+    try {
+      sock = this.opts.protocols === undefined ? new Impl(url) : new Impl(url, this.opts.protocols);
+    } catch (err) {
+      this.connectFailed(gen, err);
+      return;
+    }
+    this.log('connecting', url);
+    this.socket = sock;
+    sock.onopen = () => this.handleOpen(sock);
+    sock.onmessage = (ev) => this.handleData(sock, ev.data);
+    sock.onclose = (ev) => this.handleClose(sock, ev);
+    sock.onerror = () => this.handleSocketError(sock);
+    if (this.opts.connectTimeout > 0) {
+      this.connectTimer = this.opts.clock.setTimeout(() => {
+        this.connectTimer = null;
+        if (this.socket === sock && sock.readyState !== WS_OPEN) {
+          this.dropConnection('connect-timeout', 4000, 'connect timeout');
+        }
+      }, this.opts.connectTimeout);
+    }
+  }
+
+  private connectFailed(gen: number, err: unknown): void {
+    if (gen !== this.gen || this.manualClose || this.destroyed) return;
+    const message = err instanceof Error ? err.message : String(err);
+    this.emitter.emit('error', new RealtimeError({ code: 'SOCKET_ERROR', message: `cannot connect: ${message}`, cause: err }));
+    this.emitter.emit('close', { code: 1006, reason: message, wasClean: false, willReconnect: this.willReconnect(), cause: 'error' });
+    this.scheduleReconnect('error');
+  }
+
+  private handleOpen(sock: WebSocketLike): void {
+    if (sock !== this.socket) return;
+    this.clearTimer('connectTimer');
+    const reconnected = this.everOpened;
+    this.everOpened = true;
+    this.ready = false;
+    this.tokens = this.opts.rateLimit === false ? 0 : this.opts.rateLimit.burst;
+    this.tokensAt = this.opts.clock.now();
+    this.log('open', reconnected ? '(reconnected)' : '');
+    this.setState('open');
+    this.emitter.emit('open', { reconnected });
+    if (sock !== this.socket) return; // a listener closed it
+    const gen = this.gen;
+
+    this.scheduleHeartbeat();
+    if (this.opts.maxConnectionAge > 0) {
+      this.ageTimer = this.opts.clock.setTimeout(() => {
+        this.ageTimer = null;
+        this.dropConnection('max-age', 1000, 'max connection age');
+      }, this.opts.maxConnectionAge);
+    }
+    if (this.opts.hello) {
+      const sentAt = this.opts.clock.now();
+      this.internalRequest('hello', undefined, 'rate-limited', 1).then(
+        (ack) => {
+          if (gen !== this.gen || !isRecord(ack)) return;
+          this._session = ack as unknown as HelloAck;
+          this.setLatency(this.opts.clock.now() - sentAt);
+          this.emitter.emit('hello', this._session);
+          this.update();
+        },
+        (err: RealtimeError) => {
+          if (err.code !== 'DISCONNECTED' && gen === this.gen) this.emitter.emit('error', err);
+        },
+      );
+    }
+    const pending: Promise<void>[] = [];
+    for (const [channel, entry] of this.channels) pending.push(this.sendSubscribe(channel, entry));
+    const markReady = (): void => {
+      if (gen !== this.gen || !this.socketOpen()) return;
+      this.ready = true;
+      this.emitter.emit('ready', { reconnected });
+      this.pump();
+    };
+    if (pending.length === 0) markReady();
+    else void Promise.all(pending).then(markReady);
+    this.update();
+  }
+
+  private handleData(sock: WebSocketLike, data: unknown): void {
+    if (sock !== this.socket) return;
+    if (typeof data !== 'string') {
+      this.log('ignoring a binary frame');
+      return;
+    }
+    this.log('<', data);
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      msg = undefined;
+    }
+    if (!isRecord(msg) || typeof msg['type'] !== 'string') {
+      this.emitter.emit('error', new RealtimeError({ code: 'INVALID_MESSAGE', message: 'received a frame that is not a message', retryable: false }));
+      return;
+    }
+    const m = msg as unknown as WebSocketMessage;
+    if (typeof m.replyTo === 'string' && this.settleReply(m)) return;
+    if (m.type === 'error') this.emitter.emit('error', RealtimeError.fromPayload(m.payload, m.replyTo));
+    this.emitter.emit('message', m);
+  }
+
+  /** Settles the request `m` replies to; false when it is not one of ours. */
+  private settleReply(m: WebSocketMessage): boolean {
+    const replyTo = m.replyTo as string;
+    const e = this.inflight.get(replyTo);
+    if (e === undefined) return false;
+    this.inflight.delete(replyTo);
+    this.clearEntryTimer(e);
+    if (m.type !== 'error') {
+      // Any successful reply proves the connection healthy.
+      this.attempts = 0;
+      e.resolve(m.payload ?? {});
+      this.update();
+      return true;
+    }
+    const err = RealtimeError.fromPayload(m.payload, e.messageId);
+    const retryable =
+      e.retriesLeft > 0 &&
+      (err.code === 'RATE_LIMITED' || (e.retry === 'retryable' && err.retryable && err.code !== 'LOCK_HELD'));
+    if (e.retry !== 'none' && retryable) {
+      this.retryLater(e, err);
+    } else {
+      e.reject(err);
+      if (err.code === 'UNAUTHORIZED') {
+        // The server lost this connection's record: a new connection fixes it.
+        this.dropConnection('unauthorized', 4001, 'connection not registered');
+      }
+    }
+    this.update();
+    return true;
+  }
+
+  /** Sends `e` again with the same messageId after the server's retryAfterMs (or a backoff delay). */
+  private retryLater(e: Outbound, err: RealtimeError): void {
+    e.retriesLeft--;
+    const hinted = err.details?.['retryAfterMs'];
+    const base =
+      typeof hinted === 'number' && hinted >= 0
+        ? hinted
+        : backoffDelay(e.retryAttempt, { ...this.opts, maxReconnectInterval: Math.min(this.opts.maxReconnectInterval, 5000) }, this.opts.random);
+    e.retryAttempt++;
+    // A little jitter on top, so that a burst of refused requests does not return as one burst.
+    const delay = Math.ceil(base + 50 * this.opts.random());
+    this.log('retrying', e.type, e.messageId, 'after', delay, 'ms:', err.code);
+    const timer = this.opts.clock.setTimeout(() => {
+      this.delayed.delete(e);
+      if (e.internal) {
+        if (e.gen !== this.gen || !this.socketOpen()) {
+          e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
+          return;
+        }
+        this.takeToken(e);
+        this.write(e);
+        return;
+      }
+      insertBySeq(this.resend, e);
+      this.pump();
+      this.update();
+    }, delay);
+    this.delayed.set(e, timer);
+  }
+
+  private handleClose(sock: WebSocketLike, ev: { code: number; reason: string; wasClean: boolean }): void {
+    if (sock !== this.socket) return;
+    this.log('closed by peer', ev.code, ev.reason);
+    this.teardown();
+    this.emitter.emit('close', {
+      code: ev.code,
+      reason: ev.reason,
+      wasClean: ev.wasClean,
+      willReconnect: this.willReconnect(),
+      cause: 'server',
+    });
+    this.scheduleReconnect('server');
+  }
+
+  private handleSocketError(sock: WebSocketLike): void {
+    if (sock !== this.socket) return;
+    // A close event follows; reconnecting is decided there.
+    this.emitter.emit('error', new RealtimeError({ code: 'SOCKET_ERROR', message: 'WebSocket error' }));
+  }
+
+  /** Closes the current socket on the client's initiative and reconnects. */
+  private dropConnection(cause: CloseCause, code: number, reason: string): void {
+    const sock = this.socket;
+    if (sock === null) return;
+    this.log('closing:', reason);
+    this.teardown();
+    safeClose(sock, code, reason);
+    const planned = cause === 'max-age' && this.opts.reconnect && !this.manualClose;
+    this.emitter.emit('close', { code, reason, wasClean: false, willReconnect: planned || this.willReconnect(), cause });
+    if (planned) {
+      // A planned reconnect is not a failure: no backoff.
+      this.setState('reconnecting');
+      this.emitter.emit('reconnect-scheduled', { attempt: 0, delay: 0, cause });
+      this.openSocket();
+      return;
+    }
+    this.scheduleReconnect(cause);
+  }
+
+  /** Forgets the socket; requests in flight on it wait to be resent. */
+  private teardown(): void {
+    const sock = this.socket;
+    if (sock === null) return;
+    // No-op handlers rather than null: some implementations raise an
+    // unhandled error event when nobody listens.
+    sock.onopen = noop;
+    sock.onmessage = noop;
+    sock.onclose = noop;
+    sock.onerror = noop;
+    this.socket = null;
+    this.ready = false;
+    this.pingOutstanding = false;
+    this.gen++;
+    this.clearTimer('connectTimer');
+    this.clearTimer('heartbeatTimer');
+    this.clearTimer('ageTimer');
+    this.clearTimer('pumpTimer');
+    const inflight = [...this.inflight.values()];
+    this.inflight.clear();
+    for (const e of inflight) {
+      this.clearEntryTimer(e);
+      this.keepForResend(e);
+    }
+    this.update();
+  }
+
+  private willReconnect(): boolean {
+    return this.opts.reconnect && !this.manualClose && !this.destroyed && this.attempts < this.opts.maxReconnectAttempts;
+  }
+
+  private scheduleReconnect(cause: CloseCause): void {
+    if (this.manualClose || this.destroyed) {
+      this.setState('closed');
+      return;
+    }
+    if (!this.opts.reconnect) {
+      this.setState('closed');
+      return;
+    }
+    if (this.attempts >= this.opts.maxReconnectAttempts) {
+      this.log('giving up after', this.attempts, 'attempts');
+      this.setState('closed');
+      this.emitter.emit('reconnect-failed', { attempts: this.attempts });
+      return;
+    }
+    const delay = backoffDelay(this.attempts, this.opts, this.opts.random);
+    this.attempts++;
+    this.setState('reconnecting');
+    this.log('reconnect attempt', this.attempts, 'in', Math.round(delay), 'ms');
+    this.emitter.emit('reconnect-scheduled', { attempt: this.attempts, delay, cause });
+    this.clearTimer('reconnectTimer');
+    this.reconnectTimer = this.opts.clock.setTimeout(() => {
+      this.reconnectTimer = null;
+      this.openSocket();
+    }, delay);
+    this.update();
+  }
+
+  // ---- internals: heartbeat ----
+
+  private scheduleHeartbeat(): void {
+    if (this.opts.heartbeatInterval <= 0) return;
+    this.heartbeatTimer = this.opts.clock.setTimeout(() => {
+      this.heartbeatTimer = null;
+      this.ping();
+      this.scheduleHeartbeat();
+    }, this.opts.heartbeatInterval);
+  }
+
+  private ping(): void {
+    if (this.pingOutstanding || !this.socketOpen()) return;
+    this.pingOutstanding = true;
+    const gen = this.gen;
+    const sentAt = this.opts.clock.now();
+    const timeout = this.opts.pongTimeout > 0 ? this.opts.pongTimeout : 2 * this.opts.heartbeatInterval;
+    this.internalRequest('ping', undefined, 'none', 0, timeout).then(
+      () => {
+        if (gen !== this.gen) return;
+        this.pingOutstanding = false;
+        this.setLatency(this.opts.clock.now() - sentAt);
+      },
+      (err: RealtimeError) => {
+        if (gen !== this.gen) return;
+        this.pingOutstanding = false;
+        if (err.code === 'TIMEOUT') {
+          this.log('no pong within', timeout, 'ms: the connection is dead');
+          this.dropConnection('heartbeat-timeout', 4000, 'heartbeat timeout');
+        }
+        // An error reply (say RATE_LIMITED) still proves the connection alive.
+      },
+    );
+  }
+
+  private setLatency(ms: number): void {
+    this._latency = ms;
+    this.emitter.emit('latency', ms);
+    this.update();
+  }
+
+  // ---- internals: helpers ----
+
+  private setState(next: ConnectionState): void {
+    const previous = this._state;
+    if (previous === next) return;
+    this._state = next;
+    this.log('state', previous, '->', next);
+    this.emitter.emit('statechange', { state: next, previous });
+    this.update();
+  }
+
+  private buildSnapshot(): ClientSnapshot {
+    let pending = 0;
+    for (const e of this.inflight.values()) if (!e.internal) pending++;
+    let delayed = 0;
+    for (const e of this.delayed.keys()) if (!e.internal) delayed++;
+    return {
+      state: this._state,
+      latency: this._latency,
+      queuedMessages: this.queue.length + this.resend.length + delayed,
+      pendingRequests: pending,
+      subscriptions: [...this.channels.keys()],
+      session: this._session,
+      reconnectAttempts: this.attempts,
+    };
+  }
+
+  /** Rebuilds the snapshot and emits `snapshot` when a field changed. */
+  private update(): void {
+    const next = this.buildSnapshot();
+    const prev = this.snap;
+    if (
+      prev.state === next.state &&
+      prev.latency === next.latency &&
+      prev.queuedMessages === next.queuedMessages &&
+      prev.pendingRequests === next.pendingRequests &&
+      prev.session === next.session &&
+      prev.reconnectAttempts === next.reconnectAttempts &&
+      sameList(prev.subscriptions, next.subscriptions)
+    ) {
+      return;
+    }
+    this.snap = next;
+    this.emitter.emit('snapshot', next);
+  }
+
+  private clearTimer(name: 'reconnectTimer' | 'connectTimer' | 'heartbeatTimer' | 'ageTimer' | 'pumpTimer'): void {
+    const t = this[name];
+    if (t !== null) {
+      this.opts.clock.clearTimeout(t);
+      this[name] = null;
+    }
+  }
+
+  private clearEntryTimer(e: Outbound): void {
+    if (e.timer !== null) {
+      this.opts.clock.clearTimeout(e.timer);
+      e.timer = null;
+    }
+  }
+
+  private log(...args: unknown[]): void {
+    if (this.opts.debug) console.debug('[rtcollab]', ...args);
+  }
+}
+
+function insertBySeq(list: Outbound[], e: Outbound): void {
+  let i = list.length;
+  while (i > 0 && (list[i - 1] as Outbound).seq > e.seq) i--;
+  list.splice(i, 0, e);
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function safeClose(sock: WebSocketLike, code: number, reason: string): void {
+  try {
+    sock.close(code, reason);
+  } catch {
+    // closing an already closed or still connecting socket may throw; nothing to do
+  }
+}
+
+/** Creates a new client. */
+export function createWebSocketClient(options: WebSocketClientOptions): WebSocketClient {
+  return new WebSocketClient(options);
+}
+
+let singleton: WebSocketClient | null = null;
+
+/**
+ * The shared client of the page. The first call creates it from `options`
+ * (and must pass them); later calls return it and ignore `options`.
+ */
+export function getWebSocketClient(options?: WebSocketClientOptions): WebSocketClient {
+  if (singleton === null) {
+    if (options === undefined) throw new Error('getWebSocketClient: the first call must pass options');
+    singleton = new WebSocketClient(options);
+  }
+  return singleton;
+}
+
+/** Destroys the shared client, so that the next getWebSocketClient creates a new one. */
+export function resetWebSocketClient(): void {
+  const s = singleton;
+  singleton = null;
+  s?.destroy();
+}

@@ -1,0 +1,332 @@
+// @vitest-environment happy-dom
+import { StrictMode, type ReactNode } from 'react';
+import { act, cleanup, render, renderHook } from '@testing-library/react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { WebSocketClient, type WebSocketClientOptions, type WebSocketMessage } from '../src/index.js';
+import { useWebSocket, useWebSocketChannel, useWebSocketMessages, useWebSocketStatus } from '../src/react/index.js';
+import { FakeServer, FakeWebSocket } from './fake-websocket.js';
+
+const base: Omit<WebSocketClientOptions, 'url'> = {
+  WebSocketImpl: FakeWebSocket,
+  heartbeatInterval: 0,
+  maxConnectionAge: 0,
+  rateLimit: false,
+  random: () => 0.5,
+};
+
+/** Lets timers, microtasks and React updates run. */
+async function settle(ms = 0): Promise<void> {
+  await act(async () => {
+    await vi.advanceTimersByTimeAsync(ms);
+  });
+}
+
+async function openLast(): Promise<FakeWebSocket> {
+  const sock = FakeWebSocket.last;
+  act(() => sock.open());
+  await settle();
+  return sock;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  FakeWebSocket.reset();
+});
+
+afterEach(() => {
+  cleanup();
+  vi.useRealTimers();
+  FakeWebSocket.reset();
+});
+
+describe('useWebSocket', () => {
+  it('connects on mount, follows the connection and disconnects on unmount', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'publish'] });
+    const { result, unmount } = renderHook(() => useWebSocket({ url: 'ws://test.invalid/ws', ...base }));
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    expect(result.current.status).toBe('connecting');
+    expect(result.current.connecting).toBe(true);
+    expect(result.current.connected).toBe(false);
+
+    // Requested before the socket opens: counted as queued.
+    let published: Promise<unknown> = Promise.resolve();
+    act(() => {
+      published = result.current.publish('order-updates', { id: 1 });
+    });
+    expect(result.current.queuedMessages).toBe(1);
+
+    const sock = await openLast();
+    expect(result.current.status).toBe('open');
+    expect(result.current.connected).toBe(true);
+    expect(result.current.disconnected).toBe(false);
+    expect(result.current.queuedMessages).toBe(0);
+    expect(result.current.session?.userId).toBe('u1');
+    expect(result.current.latency).toBe(0);
+    await expect(published).resolves.toEqual({});
+
+    await act(async () => {
+      await result.current.subscribe('order-updates');
+    });
+    expect(result.current.subscriptions).toEqual(['order-updates']);
+    expect(server.framesOfType('subscribe')).toHaveLength(1);
+
+    act(() => sock.serverClose());
+    expect(result.current.status).toBe('reconnecting');
+    expect(result.current.connecting).toBe(true);
+
+    const client = result.current.client;
+    unmount();
+    expect(client.state).toBe('closed');
+  });
+
+  it('calls the latest callbacks and exposes on()', async () => {
+    new FakeServer();
+    const seen: string[] = [];
+    const { result, rerender } = renderHook(
+      ({ tag }: { tag: string }) =>
+        useWebSocket({
+          url: 'ws://test.invalid/ws',
+          ...base,
+          onMessage: (m) => seen.push(`${tag}:${String(m.payload)}`),
+          onOpen: () => seen.push(`${tag}:open`),
+        }),
+      { initialProps: { tag: 'a' } },
+    );
+    const sock = await openLast();
+    act(() => sock.receive({ type: 'update', channel: 'c', payload: 1 }));
+    rerender({ tag: 'b' });
+    act(() => sock.receive({ type: 'update', channel: 'c', payload: 2 }));
+    expect(seen).toEqual(['a:open', 'a:1', 'b:2']);
+
+    const viaOn: unknown[] = [];
+    const off = result.current.on('message', (m) => viaOn.push(m.payload));
+    act(() => sock.receive({ type: 'update', channel: 'c', payload: 3 }));
+    off();
+    act(() => sock.receive({ type: 'update', channel: 'c', payload: 4 }));
+    expect(viaOn).toEqual([3]);
+    // The client stays the same across renders.
+    const client = result.current.client;
+    rerender({ tag: 'c' });
+    expect(result.current.client).toBe(client);
+  });
+
+  it('uses a given client without connecting or disconnecting it, unless asked', async () => {
+    new FakeServer();
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', ...base });
+    const { result, unmount } = renderHook(() => useWebSocket(client));
+    expect(result.current.client).toBe(client);
+    expect(result.current.status).toBe('idle');
+    expect(result.current.disconnected).toBe(true);
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    act(() => result.current.connect());
+    await openLast();
+    expect(result.current.connected).toBe(true);
+    unmount();
+    expect(client.state).toBe('open');
+
+    const auto = new WebSocketClient({ url: 'ws://test.invalid/other', ...base });
+    renderHook(() => useWebSocket({ client: auto, autoConnect: true }));
+    expect(auto.state).toBe('connecting');
+    client.destroy();
+    auto.destroy();
+  });
+
+  it('replaces its client when the url changes', async () => {
+    new FakeServer();
+    const { result, rerender } = renderHook(({ url }: { url: string }) => useWebSocket({ url, ...base }), {
+      initialProps: { url: 'ws://one.invalid' },
+    });
+    const first = result.current.client;
+    await openLast();
+    rerender({ url: 'ws://two.invalid' });
+    expect(result.current.client).not.toBe(first);
+    expect(first.state).toBe('closed');
+    expect(FakeWebSocket.last.url).toBe('ws://two.invalid');
+    expect(result.current.status).toBe('connecting');
+  });
+
+  it('works under StrictMode (mount, unmount, mount)', async () => {
+    new FakeServer();
+    const wrapper = ({ children }: { children: ReactNode }): ReactNode => <StrictMode>{children}</StrictMode>;
+    const { result } = renderHook(() => useWebSocket({ url: 'ws://test.invalid/ws', ...base }), { wrapper });
+    const live = FakeWebSocket.instances.filter((s) => s.closedWith === null);
+    expect(live).toHaveLength(1);
+    await openLast();
+    expect(result.current.connected).toBe(true);
+  });
+});
+
+describe('useWebSocketChannel', () => {
+  it('subscribes while mounted, collects messages and publishes', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'unsubscribe', 'publish'] });
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', ...base });
+    client.connect();
+    const sock = await openLast();
+    const got: unknown[] = [];
+    const { result, unmount } = renderHook(() =>
+      useWebSocketChannel<{ orderId: string }>(client, 'order-updates', (m) => got.push(m.payload), { maxMessages: 2 }),
+    );
+    expect(result.current.subscribed).toBe(false);
+    await settle();
+    expect(result.current.subscribed).toBe(true);
+    expect(server.framesOfType('subscribe').map((f) => f.channel)).toEqual(['order-updates']);
+
+    act(() => {
+      sock.receive({ type: 'update', channel: 'order-updates', payload: { orderId: '1' } });
+      sock.receive({ type: 'update', channel: 'inventory-updates', payload: { sku: 'x' } });
+      sock.receive({ type: 'update', channel: 'order-updates', payload: { orderId: '2' } });
+      sock.receive({ type: 'update', channel: 'order-updates', payload: { orderId: '3' } });
+    });
+    expect(result.current.messages.map((m) => m.payload?.orderId)).toEqual(['2', '3']);
+    expect(result.current.lastMessage?.payload).toEqual({ orderId: '3' });
+    expect(got).toHaveLength(3);
+
+    await act(async () => {
+      await result.current.publish({ orderId: '4' });
+    });
+    expect(server.framesOfType('publish')[0]).toMatchObject({ channel: 'order-updates', payload: { orderId: '4' } });
+
+    act(() => result.current.clear());
+    expect(result.current.messages).toEqual([]);
+
+    unmount();
+    await settle();
+    expect(server.framesOfType('unsubscribe').map((f) => f.channel)).toEqual(['order-updates']);
+    expect(client.subscriptions.size).toBe(0);
+    client.destroy();
+  });
+
+  it('keeps a channel subscribed while any component still uses it', async () => {
+    const server = new FakeServer();
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', ...base });
+    client.connect();
+    await openLast();
+    function Viewer({ channel }: { channel: string }): ReactNode {
+      const { messages } = useWebSocketChannel(client, channel);
+      return <span>{messages.length}</span>;
+    }
+    const a = render(<Viewer channel="order:1" />);
+    const b = render(<Viewer channel="order:1" />);
+    await settle();
+    expect(server.framesOfType('subscribe')).toHaveLength(1);
+    a.unmount();
+    await settle();
+    expect(server.framesOfType('unsubscribe')).toHaveLength(0);
+    expect(client.subscriptions.has('order:1')).toBe(true);
+    b.unmount();
+    await settle();
+    expect(server.framesOfType('unsubscribe')).toHaveLength(1);
+    client.destroy();
+  });
+
+  it('follows a channel change and skips a null channel', async () => {
+    const server = new FakeServer();
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', ...base });
+    client.connect();
+    await openLast();
+    const { result, rerender } = renderHook(({ ch }: { ch: string | null }) => useWebSocketChannel(client, ch), {
+      initialProps: { ch: null as string | null },
+    });
+    await settle();
+    expect(server.framesOfType('subscribe')).toHaveLength(0);
+    await expect(result.current.publish('x')).rejects.toThrow();
+    rerender({ ch: 'order:1' });
+    await settle();
+    rerender({ ch: 'order:2' });
+    await settle();
+    expect(server.framesOfType('subscribe').map((f) => f.channel)).toEqual(['order:1', 'order:2']);
+    expect(server.framesOfType('unsubscribe').map((f) => f.channel)).toEqual(['order:1']);
+    expect(result.current.subscribed).toBe(true);
+    client.destroy();
+  });
+
+  it('reports a refused subscription', async () => {
+    const server = new FakeServer();
+    server.handler = (sock, f) => {
+      if (f.type !== 'subscribe') return false;
+      server.error(sock, f, 'FORBIDDEN');
+      return true;
+    };
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', ...base });
+    client.connect();
+    await openLast();
+    const { result } = renderHook(() => useWebSocketChannel(client, 'pricing-updates'));
+    await settle();
+    expect(result.current.subscribed).toBe(false);
+    expect(result.current.error?.code).toBe('FORBIDDEN');
+    client.destroy();
+  });
+
+  it('accepts a useWebSocket result as its source', async () => {
+    new FakeServer();
+    const { result } = renderHook(() => {
+      const ws = useWebSocket({ url: 'ws://test.invalid/ws', ...base });
+      const channel = useWebSocketChannel(ws, 'activity-feed');
+      return { ws, channel };
+    });
+    const sock = await openLast();
+    expect(result.current.channel.subscribed).toBe(true);
+    act(() => sock.receive({ type: 'activity', channel: 'activity-feed', payload: { action: 'viewed' } }));
+    expect(result.current.channel.messages).toHaveLength(1);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+
+    // Not subscribed while the connection is down; subscribed again once resubscribed.
+    act(() => sock.serverClose());
+    expect(result.current.channel.subscribed).toBe(false);
+    await settle(1000);
+    const next = await openLast();
+    expect(next.framesOfType('subscribe').map((f) => f.channel)).toEqual(['activity-feed']);
+    expect(result.current.channel.subscribed).toBe(true);
+  });
+});
+
+describe('useWebSocketMessages and useWebSocketStatus', () => {
+  it('collects filtered messages', async () => {
+    new FakeServer();
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', ...base });
+    client.connect();
+    const sock = await openLast();
+    const calls: WebSocketMessage[] = [];
+    const { result } = renderHook(() =>
+      useWebSocketMessages(client, (m) => calls.push(m), { filter: (m) => m.type === 'notification' }),
+    );
+    act(() => {
+      sock.receive({ type: 'notification', payload: { text: 'hi' } });
+      sock.receive({ type: 'update', channel: 'c', payload: 1 });
+      sock.receive({ type: 'notification', payload: { text: 'there' } });
+    });
+    expect(result.current.messages.map((m) => m.payload)).toEqual([{ text: 'hi' }, { text: 'there' }]);
+    expect(calls).toHaveLength(2);
+    act(() => result.current.clear());
+    expect(result.current.lastMessage).toBeNull();
+    client.destroy();
+  });
+
+  it('reports status only, re-rendering on changes', async () => {
+    new FakeServer();
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', ...base, reconnectInterval: 100 });
+    const { result } = renderHook(() => useWebSocketStatus(client));
+    expect(result.current).toEqual({
+      status: 'idle',
+      connected: false,
+      connecting: false,
+      disconnected: true,
+      latency: null,
+      queuedMessages: 0,
+    });
+    act(() => client.connect());
+    const sock = await openLast();
+    expect(result.current.connected).toBe(true);
+    act(() => sock.serverClose());
+    expect(result.current.status).toBe('reconnecting');
+    act(() => {
+      void client.request('change').catch(() => {});
+    });
+    expect(result.current.queuedMessages).toBe(1);
+    await settle(100);
+    await openLast();
+    expect(result.current.status).toBe('open');
+    expect(result.current.queuedMessages).toBe(0);
+    client.destroy();
+  });
+});

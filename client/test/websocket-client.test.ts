@@ -1,0 +1,829 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  RealtimeError,
+  WebSocketClient,
+  backoffDelay,
+  createWebSocketClient,
+  generateMessageId,
+  getWebSocketClient,
+  isValidChannel,
+  resetWebSocketClient,
+  type ConnectionState,
+  type WebSocketClientEvents,
+  type WebSocketClientOptions,
+} from '../src/index.js';
+import { FakeServer, FakeWebSocket } from './fake-websocket.js';
+
+let ids = 0;
+
+function makeClient(o: Partial<WebSocketClientOptions> = {}): WebSocketClient {
+  return new WebSocketClient({
+    url: 'ws://test.invalid/ws',
+    WebSocketImpl: FakeWebSocket,
+    random: () => 0.5,
+    generateId: () => `m${++ids}`,
+    heartbeatInterval: 0,
+    maxConnectionAge: 0,
+    rateLimit: false,
+    ...o,
+  });
+}
+
+/** Runs pending microtasks and zero-delay timers. */
+const flush = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(0);
+};
+
+/** Records every event of the given kinds. */
+function record<K extends keyof WebSocketClientEvents>(client: WebSocketClient, ...kinds: K[]): { kind: K; event: WebSocketClientEvents[K] }[] {
+  const out: { kind: K; event: WebSocketClientEvents[K] }[] = [];
+  for (const kind of kinds) client.on(kind, (event) => out.push({ kind, event }));
+  return out;
+}
+
+async function openClient(client: WebSocketClient): Promise<FakeWebSocket> {
+  client.connect();
+  const sock = FakeWebSocket.last;
+  sock.open();
+  await flush();
+  return sock;
+}
+
+beforeEach(() => {
+  ids = 0;
+  vi.useFakeTimers();
+  FakeWebSocket.reset();
+});
+
+afterEach(() => {
+  resetWebSocketClient();
+  vi.useRealTimers();
+  FakeWebSocket.reset();
+});
+
+describe('connection state machine', () => {
+  it('goes idle -> connecting -> open -> reconnecting -> open -> closed and emits each step', async () => {
+    new FakeServer();
+    const client = makeClient({ reconnectInterval: 100 });
+    const states: ConnectionState[] = [];
+    client.on('statechange', (e) => states.push(e.state));
+    const events = record(client, 'open', 'close', 'reconnect-scheduled');
+    expect(client.state).toBe('idle');
+
+    client.connect();
+    expect(client.state).toBe('connecting');
+    const first = FakeWebSocket.last;
+    first.open();
+    await flush();
+    expect(client.state).toBe('open');
+    expect(client.connected).toBe(true);
+
+    first.serverClose(1006, 'gone');
+    expect(client.state).toBe('reconnecting');
+    // equal jitter with random 0.5: 100/2 + 50*0.5 = 75 ms
+    await vi.advanceTimersByTimeAsync(74);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    FakeWebSocket.last.open();
+    await flush();
+    expect(client.state).toBe('open');
+
+    client.disconnect();
+    expect(client.state).toBe('closed');
+    expect(FakeWebSocket.last.closedWith).toEqual({ code: 1000, reason: 'client disconnect' });
+    expect(states).toEqual(['connecting', 'open', 'reconnecting', 'open', 'closed']);
+    expect(events.map((e) => e.kind)).toEqual(['open', 'close', 'reconnect-scheduled', 'open', 'close']);
+    expect(events[0]?.event).toEqual({ reconnected: false });
+    expect(events[1]?.event).toMatchObject({ code: 1006, reason: 'gone', willReconnect: true, cause: 'server' });
+    expect(events[2]?.event).toEqual({ attempt: 1, delay: 75, cause: 'server' });
+    expect(events[3]?.event).toEqual({ reconnected: true });
+    expect(events[4]?.event).toMatchObject({ willReconnect: false, cause: 'client' });
+  });
+
+  it('backs off with growing delays, resets after a healthy connection and gives up after maxReconnectAttempts', async () => {
+    new FakeServer();
+    const client = makeClient({ reconnectInterval: 1000, reconnectDecay: 2, maxReconnectInterval: 5000, maxReconnectAttempts: 5, jitter: 'none' });
+    const scheduled = record(client, 'reconnect-scheduled', 'reconnect-failed');
+    client.connect();
+    for (let i = 0; i < 6; i++) {
+      FakeWebSocket.last.fail();
+      await vi.advanceTimersByTimeAsync(10_000);
+    }
+    expect(scheduled.map((e) => e.event)).toEqual([
+      { attempt: 1, delay: 1000, cause: 'server' },
+      { attempt: 2, delay: 2000, cause: 'server' },
+      { attempt: 3, delay: 4000, cause: 'server' },
+      { attempt: 4, delay: 5000, cause: 'server' },
+      { attempt: 5, delay: 5000, cause: 'server' },
+      { attempts: 5 },
+    ]);
+    expect(client.state).toBe('closed');
+    expect(FakeWebSocket.instances).toHaveLength(6);
+
+    // connect() starts over; a successful reply resets the attempt count.
+    scheduled.length = 0;
+    client.connect();
+    FakeWebSocket.last.fail();
+    await vi.advanceTimersByTimeAsync(1000);
+    FakeWebSocket.last.open();
+    await flush();
+    expect(client.getSnapshot().reconnectAttempts).toBe(0); // hello was acked
+    FakeWebSocket.last.serverClose();
+    expect(scheduled.map((e) => e.event)).toEqual([
+      { attempt: 1, delay: 1000, cause: 'server' },
+      { attempt: 1, delay: 1000, cause: 'server' },
+    ]);
+  });
+
+  it('uses the injected random source for jitter', async () => {
+    const rand = vi.fn(() => 0);
+    const client = makeClient({ reconnectInterval: 1000, random: rand });
+    const scheduled = record(client, 'reconnect-scheduled');
+    client.connect();
+    FakeWebSocket.last.fail();
+    expect(rand).toHaveBeenCalled();
+    const opts = { reconnectInterval: 1000, maxReconnectInterval: 30_000, reconnectDecay: 1.5 };
+    expect(scheduled[0]?.event.delay).toBe(backoffDelay(0, opts, () => 0));
+    client.destroy();
+  });
+
+  it('does not reconnect when reconnect is off', async () => {
+    const client = makeClient({ reconnect: false });
+    const sock = await openClient(client);
+    const closes = record(client, 'close');
+    sock.serverClose(1001);
+    expect(client.state).toBe('closed');
+    expect(closes[0]?.event.willReconnect).toBe(false);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+  });
+
+  it('counts a socket that never opens as a failed attempt after connectTimeout', async () => {
+    const client = makeClient({ connectTimeout: 3000, reconnectInterval: 1000, jitter: 'none' });
+    const closes = record(client, 'close');
+    client.connect();
+    const sock = FakeWebSocket.last;
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(sock.closedWith).toEqual({ code: 4000, reason: 'connect timeout' });
+    expect(closes[0]?.event.cause).toBe('connect-timeout');
+    expect(client.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    client.destroy();
+  });
+
+  it('calls a url function before every attempt', async () => {
+    let n = 0;
+    const client = makeClient({ url: () => `ws://test.invalid/ws?token=t${++n}`, reconnectInterval: 10 });
+    client.connect();
+    FakeWebSocket.last.fail();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(FakeWebSocket.instances.map((s) => s.url)).toEqual(['ws://test.invalid/ws?token=t1', 'ws://test.invalid/ws?token=t2']);
+
+    const asyncClient = makeClient({ url: () => Promise.resolve('ws://test.invalid/async') });
+    asyncClient.connect();
+    expect(asyncClient.state).toBe('connecting');
+    await flush();
+    expect(FakeWebSocket.last.url).toBe('ws://test.invalid/async');
+
+    const failing = makeClient({ url: () => Promise.reject(new Error('no token')), reconnectInterval: 10 });
+    const errors = record(failing, 'error', 'reconnect-scheduled');
+    failing.connect();
+    await flush();
+    expect(errors[0]?.kind).toBe('error');
+    expect((errors[0]?.event as RealtimeError).code).toBe('SOCKET_ERROR');
+    expect(errors[1]?.kind).toBe('reconnect-scheduled');
+    client.destroy();
+    asyncClient.destroy();
+    failing.destroy();
+  });
+
+  it('sends hello on every connection and keeps the session', async () => {
+    new FakeServer();
+    const client = makeClient();
+    const hellos = record(client, 'hello');
+    const sock = await openClient(client);
+    expect(sock.frames[0]?.type).toBe('hello');
+    expect(client.session).toMatchObject({ userId: 'u1', connectionId: 'conn-1' });
+    expect(hellos).toHaveLength(1);
+    expect(client.latency).toBe(0);
+  });
+});
+
+describe('requests', () => {
+  it('resolves with the ack payload and rejects with a typed error', async () => {
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type === 'lock.acquire') {
+          server.error(sock, f, 'LOCK_HELD', { retryable: true, details: { holder: 'u2' } });
+          return true;
+        }
+        if (f.type === 'publish') {
+          server.ack(sock, f, { channel: f.channel, recipients: 2, delivered: 2 });
+          return true;
+        }
+        return false;
+      },
+    });
+    const client = makeClient();
+    await openClient(client);
+    const ack = await client.publish('order-updates', { orderId: '123' });
+    expect(ack).toEqual({ channel: 'order-updates', recipients: 2, delivered: 2 });
+    const published = server.framesOfType('publish')[0];
+    expect(published).toMatchObject({ type: 'publish', channel: 'order-updates', payload: { orderId: '123' } });
+    expect(published?.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+
+    const err = await client.request('lock.acquire', { payload: { entityType: 'order', entityId: '1' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RealtimeError);
+    expect(err).toMatchObject({ code: 'LOCK_HELD', retryable: true, details: { holder: 'u2' } });
+    expect((err as RealtimeError).messageId).toBe(server.framesOfType('lock.acquire')[0]?.messageId);
+  });
+
+  it('gives every request a unique messageId', async () => {
+    const server = new FakeServer();
+    const client = new WebSocketClient({ url: 'ws://x.invalid', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0, rateLimit: false });
+    await openClient(client);
+    for (let i = 0; i < 50; i++) void client.request('activity', { payload: { i } }).catch(() => {});
+    const seen = new Set(server.received.map((r) => r.frame.messageId));
+    expect(seen.size).toBe(server.received.length);
+    client.destroy();
+  });
+
+  it('rejects with TIMEOUT when no reply arrives; time spent queued does not count', async () => {
+    new FakeServer();
+    const client = makeClient({ requestTimeout: 5000 });
+    const queued = client.request('comment.list', { channel: 'order:1' });
+    const settled = vi.fn();
+    queued.then(settled, settled);
+    await vi.advanceTimersByTimeAsync(60_000); // offline for a minute: still waiting
+    expect(settled).not.toHaveBeenCalled();
+    await openClient(client);
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(settled).not.toHaveBeenCalled();
+    await vi.advanceTimersByTimeAsync(1);
+    const err = settled.mock.calls[0]?.[0] as RealtimeError;
+    expect(err).toBeInstanceOf(RealtimeError);
+    expect(err.code).toBe('TIMEOUT');
+    expect(err.retryable).toBe(true);
+
+    const custom = client.request('history', {}, { timeout: 100 }).catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await custom).toMatchObject({ code: 'TIMEOUT' });
+    expect(client.pendingRequests).toBe(0);
+  });
+
+  it('refuses a frame over the size limit before sending it', async () => {
+    const server = new FakeServer();
+    const client = makeClient();
+    await openClient(client);
+    const big = 'x'.repeat(128 * 1024);
+    await expect(client.publish('order-updates', { big })).rejects.toMatchObject({ code: 'FRAME_TOO_LARGE', retryable: false });
+    expect(() => client.send({ type: 'publish', channel: 'order-updates', payload: big })).toThrow(RealtimeError);
+    expect(server.framesOfType('publish')).toHaveLength(0);
+    // multi-byte characters count as UTF-8 bytes
+    const small = makeClient({ maxFrameBytes: 200 });
+    await expect(small.publish('c', { s: 'é'.repeat(60) })).rejects.toMatchObject({ code: 'FRAME_TOO_LARGE' });
+    small.destroy();
+  });
+
+  it('with queue: false rejects at once while offline', async () => {
+    const client = makeClient();
+    await expect(client.request('presence.snapshot', {}, { queue: false })).rejects.toMatchObject({ code: 'DISCONNECTED' });
+    expect(client.queuedMessages).toBe(0);
+    client.send({ type: 'cursor', payload: { x: 1 } }, { queue: false });
+    expect(client.queuedMessages).toBe(0);
+  });
+
+  it('sends fire-and-forget frames, queued while offline, and delivers their replies as messages', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'activity'] });
+    const client = makeClient();
+    const messages = record(client, 'message');
+    const id = client.send({ type: 'activity', payload: { action: 'viewed' } });
+    expect(client.queuedMessages).toBe(1);
+    await openClient(client);
+    expect(server.framesOfType('activity').map((f) => f.messageId)).toEqual([id]);
+    expect(messages.map((m) => m.event.replyTo)).toEqual([id]);
+    expect(client.pendingRequests).toBe(0);
+  });
+
+  it('emits unsolicited error frames and pushed events', async () => {
+    new FakeServer();
+    const client = makeClient();
+    const sock = await openClient(client);
+    const events = record(client, 'message', 'error');
+    sock.receive({ type: 'update', channel: 'order-updates', userId: 'u2', payload: { orderId: '9' } });
+    sock.receive({ type: 'error', payload: { code: 'RATE_LIMITED', message: 'slow down', retryable: true } });
+    sock.receiveRaw('not json');
+    sock.receiveRaw('[1,2]');
+    expect(events.map((e) => e.kind)).toEqual(['message', 'error', 'message', 'error', 'error']);
+    expect(events[1]?.event).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(events[3]?.event).toMatchObject({ code: 'INVALID_MESSAGE' });
+
+    const got: unknown[] = [];
+    const off = client.onChannel('order-updates', (m) => got.push(m.payload));
+    sock.receive({ type: 'update', channel: 'order-updates', payload: 1 });
+    sock.receive({ type: 'update', channel: 'other', payload: 2 });
+    off();
+    sock.receive({ type: 'update', channel: 'order-updates', payload: 3 });
+    expect(got).toEqual([1]);
+  });
+});
+
+describe('offline queue', () => {
+  it('drops the oldest request on overflow, rejects it with QUEUE_OVERFLOW and emits queue-overflow', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'change'] });
+    const client = makeClient({ messageQueueSize: 3 });
+    const overflows = record(client, 'queue-overflow');
+    const results = [1, 2, 3, 4, 5].map((i) =>
+      client.request('change', { channel: `order:${i}`, payload: { i } }).then(
+        () => 'ok',
+        (e: RealtimeError) => e.code,
+      ),
+    );
+    expect(client.queuedMessages).toBe(3);
+    expect(overflows.map((o) => o.event)).toEqual([
+      { dropped: { messageId: 'm1', type: 'change', channel: 'order:1' }, queueSize: 3 },
+      { dropped: { messageId: 'm2', type: 'change', channel: 'order:2' }, queueSize: 3 },
+    ]);
+    await openClient(client);
+    expect(await Promise.all(results)).toEqual(['QUEUE_OVERFLOW', 'QUEUE_OVERFLOW', 'ok', 'ok', 'ok']);
+    expect(server.framesOfType('change').map((f) => f.messageId)).toEqual(['m3', 'm4', 'm5']);
+    expect(client.queuedMessages).toBe(0);
+  });
+
+  it('with a queue size of 0 rejects every offline request', async () => {
+    const client = makeClient({ messageQueueSize: 0 });
+    const overflows = record(client, 'queue-overflow');
+    await expect(client.request('change')).rejects.toMatchObject({ code: 'QUEUE_OVERFLOW' });
+    expect(overflows).toHaveLength(1);
+  });
+
+  it('clearQueue rejects what waits and reports how many', async () => {
+    const client = makeClient();
+    const a = client.request('change').catch((e: RealtimeError) => e.code);
+    const b = client.request('change').catch((e: RealtimeError) => e.code);
+    expect(client.clearQueue()).toBe(2);
+    expect(await Promise.all([a, b])).toEqual(['QUEUE_CLEARED', 'QUEUE_CLEARED']);
+    expect(client.queuedMessages).toBe(0);
+  });
+
+  it('destroy rejects everything pending', async () => {
+    new FakeServer({ autoAck: ['hello'] });
+    const client = makeClient();
+    await openClient(client);
+    const inflight = client.request('change').catch((e: RealtimeError) => e.code);
+    client.disconnect();
+    const queued = client.request('change').catch((e: RealtimeError) => e.code);
+    const sub = client.subscribe('order-updates').catch((e: RealtimeError) => e.code);
+    client.destroy();
+    expect(await Promise.all([inflight, queued, sub])).toEqual(['CLIENT_DESTROYED', 'CLIENT_DESTROYED', 'CLIENT_DESTROYED']);
+    await expect(client.request('ping')).rejects.toMatchObject({ code: 'CLIENT_DESTROYED' });
+  });
+});
+
+describe('reconnect', () => {
+  it('resubscribes every channel before resending anything', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'ping', 'change'] });
+    let holdSubscribes = false;
+    const held: (() => void)[] = [];
+    server.handler = (sock, f) => {
+      if (f.type === 'subscribe') {
+        const reply = (): void => server.ack(sock, f, { channel: f.channel });
+        if (holdSubscribes) held.push(reply);
+        else reply();
+        return true;
+      }
+      return false;
+    };
+    const client = makeClient({ reconnectInterval: 10 });
+    const first = await openClient(client);
+    await Promise.all([client.subscribe('order-updates'), client.subscribe('order:123'), client.subscribe('user-presence')]);
+    expect(client.subscriptions).toEqual(new Set(['order-updates', 'order:123', 'user-presence']));
+    expect(first.framesOfType('subscribe').map((f) => f.channel)).toEqual(['order-updates', 'order:123', 'user-presence']);
+
+    first.serverClose();
+    const queued = client.request('change', { payload: { n: 1 } });
+    holdSubscribes = true;
+    await vi.advanceTimersByTimeAsync(10);
+    const second = FakeWebSocket.last;
+    expect(second).not.toBe(first);
+    second.open();
+    await flush();
+    expect(second.frames.map((f) => f.type)).toEqual(['hello', 'subscribe', 'subscribe', 'subscribe']);
+    expect(second.framesOfType('subscribe').map((f) => f.channel)).toEqual(['order-updates', 'order:123', 'user-presence']);
+
+    // The queued change waits until every subscription is confirmed.
+    for (const reply of held.splice(0)) reply();
+    await flush();
+    expect(second.frames.map((f) => f.type)).toEqual(['hello', 'subscribe', 'subscribe', 'subscribe', 'change']);
+    await expect(queued).resolves.toEqual({});
+  });
+
+  it('resends in-flight and queued requests with their original messageIds, in order', async () => {
+    const server = new FakeServer({ autoAck: ['hello'] });
+    const client = makeClient({ reconnectInterval: 10 });
+    const first = await openClient(client);
+    const a = client.request('change', { channel: 'order:1', payload: { v: 'a' } });
+    const b = client.request('change', { channel: 'order:1', payload: { v: 'b' } });
+    const [fa, fb] = first.framesOfType('change');
+    expect(client.pendingRequests).toBe(2);
+
+    first.serverClose(1006);
+    expect(client.pendingRequests).toBe(0);
+    expect(client.queuedMessages).toBe(2);
+    const c = client.request('change', { channel: 'order:1', payload: { v: 'c' } });
+    expect(client.queuedMessages).toBe(3);
+
+    await vi.advanceTimersByTimeAsync(10);
+    const second = FakeWebSocket.last;
+    second.open();
+    await flush();
+    const resent = second.framesOfType('change');
+    expect(resent.map((f) => f.messageId)).toEqual([fa?.messageId, fb?.messageId, 'm' + String(Number(fb?.messageId.slice(1)) + 1)]);
+    // Identical frames: same id, same payload, same timestamp.
+    expect(second.sent.filter((s) => s.includes('"change"')).slice(0, 2)).toEqual(first.sent.filter((s) => s.includes('"change"')));
+
+    // The server answers the resends (it deduplicates by messageId).
+    for (const f of resent) server.ack(second, f, { version: f.payload });
+    await flush();
+    await expect(a).resolves.toEqual({ version: { v: 'a' } });
+    await expect(b).resolves.toEqual({ version: { v: 'b' } });
+    await expect(c).resolves.toEqual({ version: { v: 'c' } });
+  });
+
+  it('keeps pending requests across disconnect() and resends them on connect()', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'change'] });
+    const client = makeClient();
+    const first = await openClient(client);
+    server.autoAck.delete('change');
+    const p = client.request('change');
+    const id = first.framesOfType('change')[0]?.messageId;
+    client.disconnect();
+    expect(client.queuedMessages).toBe(1);
+    server.autoAck.add('change');
+    const second = await openClient(client);
+    expect(second.framesOfType('change')[0]?.messageId).toBe(id);
+    await expect(p).resolves.toEqual({});
+  });
+
+  it('does not resend subscribe requests that were in flight: the resubscription covers them', async () => {
+    const server = new FakeServer({ autoAck: ['hello'] });
+    const client = makeClient({ reconnectInterval: 10 });
+    const first = await openClient(client);
+    const sub = client.subscribe('order-updates');
+    await flush();
+    expect(first.framesOfType('subscribe')).toHaveLength(1);
+    first.serverClose();
+    server.autoAck.add('subscribe');
+    await vi.advanceTimersByTimeAsync(10);
+    FakeWebSocket.last.open();
+    await flush();
+    expect(FakeWebSocket.last.framesOfType('subscribe')).toHaveLength(1);
+    await expect(sub).resolves.toEqual({ channel: 'order-updates' });
+  });
+
+  it('reconnects when the server says the connection is not registered', async () => {
+    const server = new FakeServer();
+    server.handler = (sock, f) => {
+      if (f.type === 'change') {
+        server.error(sock, f, 'UNAUTHORIZED');
+        return true;
+      }
+      return false;
+    };
+    const client = makeClient({ reconnectInterval: 10 });
+    const closes = record(client, 'close');
+    const sock = await openClient(client);
+    await expect(client.request('change')).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(sock.closedWith?.code).toBe(4001);
+    expect(closes[0]?.event.cause).toBe('unauthorized');
+    expect(client.state).toBe('reconnecting');
+  });
+});
+
+describe('subscriptions', () => {
+  it('subscribes offline on the next connection and unsubscribes', async () => {
+    const server = new FakeServer();
+    const client = makeClient();
+    const sub = client.subscribe('order-updates');
+    expect(client.getSnapshot().subscriptions).toEqual(['order-updates']);
+    await openClient(client);
+    await expect(sub).resolves.toEqual({ channel: 'order-updates' });
+    // Subscribing again is a no-op on the wire.
+    await expect(client.subscribe('order-updates')).resolves.toEqual({ channel: 'order-updates' });
+    expect(server.framesOfType('subscribe')).toHaveLength(1);
+
+    await expect(client.unsubscribe('order-updates')).resolves.toEqual({ channel: 'order-updates', wasSubscribed: true });
+    expect(client.subscriptions.size).toBe(0);
+    await expect(client.unsubscribe('order-updates')).resolves.toEqual({ channel: 'order-updates', wasSubscribed: false });
+    expect(server.framesOfType('unsubscribe')).toHaveLength(1);
+  });
+
+  it('rejects invalid channel names locally', async () => {
+    const client = makeClient();
+    await expect(client.subscribe('bad channel')).rejects.toMatchObject({ code: 'INVALID_CHANNEL' });
+    await expect(client.subscribe(':x')).rejects.toMatchObject({ code: 'INVALID_CHANNEL' });
+    expect(client.subscriptions.size).toBe(0);
+  });
+
+  it('drops a channel the server refuses and emits subscription-error', async () => {
+    const server = new FakeServer();
+    server.handler = (sock, f) => {
+      if (f.type === 'subscribe' && f.channel === 'secret') {
+        server.error(sock, f, 'FORBIDDEN');
+        return true;
+      }
+      return false;
+    };
+    const client = makeClient();
+    const errors = record(client, 'subscription-error');
+    await openClient(client);
+    await expect(client.subscribe('secret')).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    expect(client.subscriptions.has('secret')).toBe(false);
+    expect(errors[0]?.event.channel).toBe('secret');
+  });
+
+  it('retries a subscribe refused with a retryable code', async () => {
+    const server = new FakeServer();
+    let refusals = 2;
+    server.handler = (sock, f) => {
+      if (f.type === 'subscribe' && refusals > 0) {
+        refusals--;
+        server.error(sock, f, 'UNAVAILABLE', { retryable: true });
+        return true;
+      }
+      return false;
+    };
+    const client = makeClient();
+    await openClient(client);
+    const sub = client.subscribe('order-updates');
+    await flush();
+    expect(client.clearQueue()).toBe(0); // a subscription retry is not the caller's queue
+    await vi.advanceTimersByTimeAsync(10_000);
+    await expect(sub).resolves.toEqual({ channel: 'order-updates' });
+    const ids = server.framesOfType('subscribe').map((f) => f.messageId);
+    expect(ids).toHaveLength(3);
+    expect(new Set(ids).size).toBe(1); // the same request sent again
+  });
+
+  it('orders subscribe and unsubscribe of one channel', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'unsubscribe'] });
+    const held: (() => void)[] = [];
+    server.handler = (sock, f) => {
+      if (f.type === 'subscribe') {
+        held.push(() => server.ack(sock, f, { channel: f.channel }));
+        return true;
+      }
+      return false;
+    };
+    const client = makeClient();
+    await openClient(client);
+    const sub = client.subscribe('order:1').catch((e: RealtimeError) => e.code);
+    const unsub = client.unsubscribe('order:1');
+    await flush();
+    // The unsubscribe waits for the subscribe's reply.
+    expect(server.received.map((r) => r.frame.type)).toEqual(['hello', 'subscribe']);
+    held.splice(0).forEach((r) => r());
+    await flush();
+    expect(server.received.map((r) => r.frame.type)).toEqual(['hello', 'subscribe', 'unsubscribe']);
+    expect(await sub).toBe('CANCELLED');
+    await expect(unsub).resolves.toEqual({ channel: 'order:1', wasSubscribed: true });
+  });
+});
+
+describe('heartbeat', () => {
+  it('pings every heartbeatInterval and reports latency', async () => {
+    const server = new FakeServer({ autoAck: ['hello'] });
+    server.handler = (sock, f) => {
+      if (f.type === 'ping') {
+        setTimeout(() => server.ack(sock, f), 42);
+        return true;
+      }
+      return false;
+    };
+    const client = makeClient({ heartbeatInterval: 30_000, pongTimeout: 10_000 });
+    const latencies = record(client, 'latency');
+    await openClient(client);
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(server.framesOfType('ping')).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(42);
+    expect(client.latency).toBe(42);
+    expect(latencies.map((l) => l.event)).toEqual([0, 42]); // hello, then the ping
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(server.framesOfType('ping')).toHaveLength(2);
+    expect(client.state).toBe('open');
+  });
+
+  it('closes and reconnects when a pong does not arrive in time', async () => {
+    const server = new FakeServer({ autoAck: ['hello'] }); // never answers ping
+    const client = makeClient({ heartbeatInterval: 1000, pongTimeout: 500, reconnectInterval: 100 });
+    const events = record(client, 'close', 'reconnect-scheduled');
+    const sock = await openClient(client);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(server.framesOfType('ping')).toHaveLength(1);
+    expect(client.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(499);
+    expect(client.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sock.closedWith).toEqual({ code: 4000, reason: 'heartbeat timeout' });
+    expect(client.state).toBe('reconnecting');
+    expect(events[0]?.event).toMatchObject({ cause: 'heartbeat-timeout', willReconnect: true });
+    expect(events[1]?.kind).toBe('reconnect-scheduled');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+  });
+
+  it('without a pongTimeout waits two heartbeat periods', async () => {
+    new FakeServer({ autoAck: ['hello'] });
+    const client = makeClient({ heartbeatInterval: 1000, pongTimeout: 0 });
+    const sock = await openClient(client);
+    await vi.advanceTimersByTimeAsync(1000 + 1999);
+    expect(sock.closedWith).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sock.closedWith?.code).toBe(4000);
+    client.destroy();
+  });
+});
+
+describe('planned reconnect', () => {
+  it('reconnects at maxConnectionAge without backoff and resends what was in flight', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    const client = makeClient({ maxConnectionAge: 115 * 60_000 });
+    const events = record(client, 'close', 'reconnect-scheduled');
+    const first = await openClient(client);
+    await client.subscribe('order-updates');
+    await vi.advanceTimersByTimeAsync(115 * 60_000 - 5000);
+    const p = client.request('change'); // in flight when the planned reconnect comes
+    await vi.advanceTimersByTimeAsync(5000 - 1);
+    expect(first.closedWith).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
+    expect(events.map((e) => e.event)).toEqual([
+      { code: 1000, reason: 'max connection age', wasClean: false, willReconnect: true, cause: 'max-age' },
+      { attempt: 0, delay: 0, cause: 'max-age' },
+    ]);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    expect(client.state).toBe('reconnecting');
+    const second = FakeWebSocket.last;
+    second.open();
+    await flush();
+    expect(second.frames.map((f) => f.type)).toEqual(['hello', 'subscribe', 'change']);
+    server.ack(second, second.framesOfType('change')[0]!, { ok: true });
+    await expect(p).resolves.toEqual({ ok: true });
+  });
+
+  it('is off with maxConnectionAge 0', async () => {
+    new FakeServer();
+    const client = makeClient({ maxConnectionAge: 0 });
+    const sock = await openClient(client);
+    await vi.advanceTimersByTimeAsync(3 * 3600_000);
+    expect(sock.closedWith).toBeNull();
+  });
+});
+
+describe('rate limiting', () => {
+  it('paces a flush with the token bucket', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'change'] });
+    const client = makeClient({ rateLimit: { rate: 10, burst: 4 } });
+    const all = Array.from({ length: 10 }, (_, i) => client.request('change', { payload: { i } }));
+    await openClient(client);
+    // hello took one token: 3 left for the queue
+    expect(server.framesOfType('change')).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(server.framesOfType('change')).toHaveLength(4);
+    await vi.advanceTimersByTimeAsync(600);
+    expect(server.framesOfType('change')).toHaveLength(10);
+    expect(server.framesOfType('change').map((f) => (f.payload as { i: number }).i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    await Promise.all(all);
+  });
+
+  it('sends a request refused with RATE_LIMITED again with the same messageId', async () => {
+    const server = new FakeServer();
+    let refuse = 2;
+    server.handler = (sock, f) => {
+      if (f.type !== 'change') return false;
+      if (refuse-- > 0) server.error(sock, f, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: 200 } });
+      else server.ack(sock, f, { applied: true });
+      return true;
+    };
+    const client = makeClient();
+    await openClient(client);
+    const p = client.request('change');
+    await flush();
+    expect(client.queuedMessages).toBe(1); // waiting for its retry
+    await vi.advanceTimersByTimeAsync(1000);
+    await expect(p).resolves.toEqual({ applied: true });
+    const sent = server.framesOfType('change');
+    expect(sent).toHaveLength(3);
+    expect(new Set(sent.map((f) => f.messageId)).size).toBe(1);
+  });
+
+  it('gives up after rateLimitRetries', async () => {
+    const server = new FakeServer();
+    server.handler = (sock, f) => {
+      if (f.type !== 'change') return false;
+      server.error(sock, f, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: 10 } });
+      return true;
+    };
+    const client = makeClient({ rateLimitRetries: 2 });
+    await openClient(client);
+    const p = client.request('change').catch((e: RealtimeError) => e.code);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(await p).toBe('RATE_LIMITED');
+    expect(server.framesOfType('change')).toHaveLength(3);
+  });
+});
+
+describe('snapshot', () => {
+  it('is stable until something changes and tracks queue and state', async () => {
+    new FakeServer({ autoAck: ['hello'] });
+    const client = makeClient();
+    const s0 = client.getSnapshot();
+    expect(client.getSnapshot()).toBe(s0);
+    let notified = 0;
+    client.subscribeSnapshot(() => notified++);
+    void client.request('change').catch(() => {});
+    const s1 = client.getSnapshot();
+    expect(s1).not.toBe(s0);
+    expect(s1.queuedMessages).toBe(1);
+    expect(notified).toBe(1);
+    await openClient(client);
+    const s2 = client.getSnapshot();
+    expect(s2).toMatchObject({ state: 'open', queuedMessages: 0, pendingRequests: 1 });
+    client.destroy();
+  });
+});
+
+describe('factories and helpers', () => {
+  it('createWebSocketClient creates independent clients; getWebSocketClient returns one shared client', () => {
+    const a = createWebSocketClient({ url: 'ws://a.invalid', WebSocketImpl: FakeWebSocket });
+    const b = createWebSocketClient({ url: 'ws://a.invalid', WebSocketImpl: FakeWebSocket });
+    expect(a).not.toBe(b);
+    expect(() => getWebSocketClient()).toThrow();
+    const s = getWebSocketClient({ url: 'ws://s.invalid', WebSocketImpl: FakeWebSocket });
+    expect(getWebSocketClient()).toBe(s);
+    expect(getWebSocketClient({ url: 'ws://other.invalid' })).toBe(s);
+    s.destroy();
+    const t = getWebSocketClient({ url: 'ws://t.invalid', WebSocketImpl: FakeWebSocket });
+    expect(t).not.toBe(s);
+    resetWebSocketClient();
+    expect(() => getWebSocketClient()).toThrow();
+  });
+
+  it('throws on connect without a WebSocket implementation', () => {
+    const g = globalThis as { WebSocket?: unknown };
+    const saved = g.WebSocket;
+    delete g.WebSocket;
+    try {
+      const c = new WebSocketClient({ url: 'ws://x.invalid' });
+      expect(() => c.connect()).toThrow(/WebSocketImpl/);
+    } finally {
+      if (saved !== undefined) g.WebSocket = saved;
+    }
+  });
+
+  it('validates options', () => {
+    expect(() => new WebSocketClient({ url: 'ws://x.invalid', reconnectDecay: 0.5 })).toThrow(TypeError);
+    expect(() => new WebSocketClient({ url: 'ws://x.invalid', heartbeatInterval: -1 })).toThrow(TypeError);
+    expect(() => new WebSocketClient({ url: 'ws://x.invalid', rateLimit: { rate: 0, burst: 1 } })).toThrow(TypeError);
+  });
+
+  it('generates unique UUID messageIds, with and without crypto.randomUUID', () => {
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) seen.add(generateMessageId());
+    expect(seen.size).toBe(1000);
+    for (const id of seen) expect(id).toMatch(uuid);
+
+    const c = globalThis.crypto as { randomUUID?: unknown };
+    const spy = vi.spyOn(c as { randomUUID: () => string }, 'randomUUID').mockImplementation(() => {
+      throw new Error('insecure context');
+    });
+    expect(generateMessageId()).toMatch(uuid);
+    spy.mockRestore();
+    const saved = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+    Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true });
+    try {
+      expect(generateMessageId()).toMatch(uuid);
+    } finally {
+      if (saved) Object.defineProperty(globalThis, 'crypto', saved);
+    }
+  });
+
+  it('validates channel names like the server', () => {
+    for (const ok of ['order-updates', 'order:123', 'room:dashboard', 'a.b_c-d', 'x'.repeat(128)]) expect(isValidChannel(ok)).toBe(true);
+    for (const bad of ['', 'x'.repeat(129), 'a b', 'a#b', ':a', 'a:', 'a:b:c', 'é']) expect(isValidChannel(bad)).toBe(false);
+  });
+
+  it('logs through console.debug only with debug on', async () => {
+    const debug = vi.spyOn(console, 'debug').mockImplementation(() => {});
+    const quiet = makeClient();
+    await openClient(quiet);
+    expect(debug).not.toHaveBeenCalled();
+    const loud = makeClient({ debug: true });
+    await openClient(loud);
+    expect(debug).toHaveBeenCalled();
+    expect(debug.mock.calls[0]?.[0]).toBe('[rtcollab]');
+  });
+});
