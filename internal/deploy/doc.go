@@ -1,0 +1,10 @@
+// Package deploy holds checks that tie the SAM template to the code.
+//
+// It has no non-test code. Its tests read template.yaml at the repository
+// root with goformation and check that every Lambda function is built from
+// a main package that exists, that every WebSocket route reaches a function
+// through an integration of this API, that the table matches the layout in
+// internal/store, that the functions read the environment variables the
+// template sets, and that IAM grants no Scan and no Management API access
+// beyond this API's stage.
+package deploy
