@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/devserver"
+	"github.com/omnisales/rtcollab/internal/lambdainvoke"
 )
 
 func main() {
@@ -28,6 +30,8 @@ func run() error {
 	dev := flag.Bool("dev", false, "accept ?userId=&username=&tenant= identities without a token (local development only)")
 	stage := flag.String("stage", "ws", "stage name: the last path segment of the WebSocket URL")
 	sweep := flag.Duration("sweep", time.Minute, "sweeper interval")
+	lambdaEndpoint := flag.String("lambda-endpoint", "", "invoke the functions through this Lambda API endpoint, as served by sam local start-lambda (names ConnectFunction, DisconnectFunction, MessageFunction, SweeperFunction)")
+	lambdaEndpoints := flag.String("lambda-endpoints", "", "invoke each function at its own Lambda API endpoint, one Runtime Interface Emulator per bootstrap: connect=URL,disconnect=URL,message=URL,sweeper=URL")
 	flag.Parse()
 
 	s, err := app.SettingsFromEnv(os.Getenv)
@@ -40,6 +44,10 @@ func run() error {
 	if s.DynamoDBEndpoint != "" && s.TableName == "" {
 		s.TableName = "rtcollab-local"
 	}
+	inv, functions, err := remoteInvoker(*lambdaEndpoint, *lambdaEndpoints, s)
+	if err != nil {
+		return err
+	}
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "3001"
@@ -47,9 +55,13 @@ func run() error {
 	log := s.Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	authn, err := app.TokenAuthFromEnv(ctx, s, os.Getenv)
+	if err != nil {
+		return err
+	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: *sweep, Logger: log,
-		App: &app.Options{Auth: app.TokenAuthFromEnv(ctx, os.Getenv)},
+		App: &app.Options{Auth: authn}, Invoker: inv,
 	})
 	if err != nil {
 		return err
@@ -61,10 +73,43 @@ func run() error {
 	if s.DevIdentity {
 		log.Warn("DEV MODE: identities are taken from ?userId=&username=&tenant= without verification; never expose this server")
 	}
-	fmt.Printf("rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Demo page:      http://localhost:%s/\n  Store:          %s\n", srv.WebSocketURL(), srv.Endpoint(), port, store)
+	fmt.Printf("rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Demo page:      http://localhost:%s/\n  Store:          %s\n  Functions:      %s\n", srv.WebSocketURL(), srv.Endpoint(), port, store, functions)
+	if inv != nil {
+		fmt.Printf("  The functions need TABLE_NAME=%s and DYNAMODB_ENDPOINT (as they reach it) in their environment, DEV_IDENTITY=1 for -dev; the sweeper also MANAGEMENT_ENDPOINT=%s\n", s.TableName, srv.Endpoint())
+	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Close(sctx)
+}
+
+// remoteInvoker returns the invoker for -lambda-endpoint or
+// -lambda-endpoints and a description for the banner; nil when neither is
+// set, which runs the handlers in-process. Functions in other processes
+// share state only through DynamoDB, so the memory store is refused.
+func remoteInvoker(endpoint, endpoints string, s app.Settings) (devserver.Invoker, string, error) {
+	var targets map[lambdainvoke.Function]lambdainvoke.Target
+	switch {
+	case endpoint != "" && endpoints != "":
+		return nil, "", errors.New("-lambda-endpoint and -lambda-endpoints exclude each other")
+	case endpoint != "":
+		targets = lambdainvoke.Shared(endpoint, nil)
+	case endpoints != "":
+		eps, err := lambdainvoke.ParseEndpoints(endpoints)
+		if err != nil {
+			return nil, "", err
+		}
+		targets = lambdainvoke.PerFunction(eps)
+	default:
+		return nil, "in-process", nil
+	}
+	if s.TableName == "" {
+		return nil, "", errors.New("functions invoked through the Lambda API run in other processes and share state only through DynamoDB: set DYNAMODB_ENDPOINT (and TABLE_NAME) here and in their environment")
+	}
+	inv, err := lambdainvoke.New(lambdainvoke.Options{Targets: targets, Region: s.Region})
+	if err != nil {
+		return nil, "", err
+	}
+	return inv, "Lambda Invoke API: " + inv.String(), nil
 }

@@ -50,6 +50,9 @@ func backends(t *testing.T) []backend {
 	} else {
 		t.Log("DYNAMODB_TEST_ENDPOINT not set: the dynamo backend runs under make test (scripts/with-moto.sh)")
 	}
+	if b, ok := rieBackend(t); ok {
+		bs = append(bs, b)
+	}
 	return bs
 }
 
