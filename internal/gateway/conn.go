@@ -241,11 +241,27 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	c.srv.unregister(c)
 	go func() {
 		<-c.ready
-		if c.ws != nil {
+		if c.ws == nil {
+			return
+		}
+		// Close waits up to 5 s for the peer's close frame; a peer that has
+		// gone quiet should not hold up a shutdown that long.
+		done := make(chan struct{})
+		go func() {
 			_ = c.ws.Close(code, reason)
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(closeHandshakeWait):
+			_ = c.ws.CloseNow()
 		}
 	}()
 }
+
+// closeHandshakeWait bounds how long a server-initiated close waits for the
+// peer to answer the close frame.
+const closeHandshakeWait = time.Second
 
 // await waits until the handshake of c is done and reports whether c
 // is a WebSocket (false after a failed handshake or when ctx ends).
