@@ -34,3 +34,31 @@ export {
   type RequestOptions,
   type SendOptions,
 } from './websocket-client.js';
+export {
+  RealtimeSyncManager,
+  createRealtimeSyncManager,
+  getRealtimeSyncManager,
+  entityChannel,
+  type SyncState,
+  type ChangeInput,
+  type EntitySyncState,
+  type RealtimeSyncManagerOptions,
+  type RealtimeSyncManagerEvents,
+  type PushOptions,
+  type ChangeAck,
+} from './sync-manager.js';
+export {
+  PresenceManager,
+  createPresenceManager,
+  getPresenceManager,
+  retainPresenceManager,
+  canonicalRoom,
+  roomChannel,
+  type CursorPosition,
+  type CursorAnchor,
+  type RoomPresence,
+  type PresenceSnapshot,
+  type PresenceManagerOptions,
+  type PresenceManagerEvents,
+} from './presence.js';
+export { parsePath, formatPath, getPath, setPath, deletePath, applyChange, liftToExistingParent, type DocumentValue, type PathSegment, type ReplayableChange } from './document.js';

@@ -170,7 +170,8 @@ export interface PresenceData {
   mousePosition?: { x: number; y: number };
 }
 
-export type ChangeOperation = 'insert' | 'update' | 'delete' | 'move';
+/** The seed's four operations, plus `increment` (numeric deltas) and `text` (edits of a string). */
+export type ChangeOperation = 'insert' | 'update' | 'delete' | 'move' | 'increment' | 'text';
 
 export interface Change<T = unknown> {
   id: string;
@@ -185,6 +186,36 @@ export interface Change<T = unknown> {
   resolved: boolean;
   version: number;
   metadata?: Record<string, unknown>;
+  /** Display name of the author (server changes). */
+  username?: string;
+  /** The version the change was written against. */
+  baseVersion?: number;
+  /** The messageId of the request that made it. */
+  messageId?: string;
+  /** The entity's conflict strategy when it was applied. */
+  strategy?: ConflictResolutionStrategy;
+  /** applied, merged, ... (see the change ack). */
+  outcome?: string;
+  /** What rebasing did to it, for people. */
+  notices?: string[];
+  /** The change this one undoes. */
+  undoOf?: string;
+}
+
+/** A comment on an entity. */
+export interface Comment {
+  id: string;
+  entityType: string;
+  entityId: string;
+  parentId?: string;
+  userId: string;
+  username?: string;
+  avatar?: string;
+  text: string;
+  createdAt: Date | string;
+  resolved: boolean;
+  resolvedBy?: string;
+  resolvedAt?: Date | string;
 }
 
 export interface Lock {
@@ -214,6 +245,13 @@ export interface Conflict<T = unknown> {
   resolved: boolean;
   resolution?: 'local' | 'remote' | 'merged';
   mergedValue?: T;
+  entityType?: string;
+  entityId?: string;
+  /** The path both changes touched. */
+  path?: string;
+  createdAt?: Date | string;
+  resolvedBy?: string;
+  resolvedAt?: Date | string;
 }
 
 export type ActivityAction = 'created' | 'updated' | 'deleted' | 'viewed';

@@ -211,6 +211,12 @@ export interface RequestOptions {
   timeout?: number;
   /** Hold the request while not connected (default true); false rejects it at once with DISCONNECTED. */
   queue?: boolean;
+  /**
+   * Reuse a messageId, for an application-level retry of a request the
+   * server refused: the server applies a change at most once per messageId.
+   * Default: a fresh id.
+   */
+  messageId?: string;
 }
 
 export interface SendOptions {
@@ -538,6 +544,7 @@ export class WebSocketClient {
         timeout: options.timeout ?? this.opts.requestTimeout,
         retry: 'rate-limited',
         retries: this.opts.rateLimitRetries,
+        messageId: options.messageId,
       });
     } catch (err) {
       return Promise.reject(err);

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -30,6 +31,7 @@ func run() error {
 	dev := flag.Bool("dev", false, "accept ?userId=&username=&tenant= identities without a token (local development only)")
 	stage := flag.String("stage", "ws", "stage name: the last path segment of the WebSocket URL")
 	sweep := flag.Duration("sweep", time.Minute, "sweeper interval")
+	static := flag.String("static", "client/demo/dist", "serve the demo page from this directory at / (skipped when it does not exist)")
 	lambdaEndpoint := flag.String("lambda-endpoint", "", "invoke the functions through this Lambda API endpoint, as served by sam local start-lambda (names ConnectFunction, DisconnectFunction, MessageFunction, SweeperFunction)")
 	lambdaEndpoints := flag.String("lambda-endpoints", "", "invoke each function at its own Lambda API endpoint, one Runtime Interface Emulator per bootstrap: connect=URL,disconnect=URL,message=URL,sweeper=URL")
 	flag.Parse()
@@ -61,7 +63,7 @@ func run() error {
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: *sweep, Logger: log,
-		App: &app.Options{Auth: authn}, Invoker: inv,
+		App: &app.Options{Auth: authn}, Invoker: inv, Static: staticDir(*static),
 	})
 	if err != nil {
 		return err
@@ -112,4 +114,13 @@ func remoteInvoker(endpoint, endpoints string, s app.Settings) (devserver.Invoke
 		return nil, "", err
 	}
 	return inv, "Lambda Invoke API: " + inv.String(), nil
+}
+
+// staticDir serves dir as the demo page, or returns nil when dir is not a
+// directory (the demo is not built).
+func staticDir(dir string) http.Handler {
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return nil
+	}
+	return http.FileServer(http.Dir(dir))
 }

@@ -19,7 +19,12 @@ func main() {
 		slog.Error("configuration", "error", err)
 		os.Exit(1)
 	}
-	b, err := app.Build(ctx, s, &app.Options{Auth: app.TokenAuthFromEnv(ctx, os.Getenv), Metrics: os.Stdout})
+	authn, err := app.TokenAuthFromEnv(ctx, s, os.Getenv)
+	if err != nil {
+		slog.Error("authenticator", "error", err)
+		os.Exit(1)
+	}
+	b, err := app.Build(ctx, s, &app.Options{Auth: authn, Metrics: os.Stdout})
 	if err != nil {
 		slog.Error("cold start", "error", err)
 		os.Exit(1)

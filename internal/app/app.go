@@ -53,6 +53,14 @@ type Settings struct {
 	// ConnectionTTL overrides the connection record lifetime
 	// (CONNECTION_TTL, a Go duration). Default 2h5m.
 	ConnectionTTL time.Duration
+	// Presence holds the presence timeouts and the activity retention
+	// (AWAY_TIMEOUT, OFFLINE_TIMEOUT, ACTIVITY_RETENTION; see
+	// presenceFromEnv). Default: the handler's (5m, 90s, 30 days).
+	Presence handler.PresenceConfig
+	// Editing holds the conflict strategies and lock and history settings
+	// (CONFLICT_STRATEGIES, LOCK_TTL, LOCK_MAX_TTL, HISTORY_LIMIT,
+	// IDEMPOTENCY_TTL; see editingFromEnv). Default: the handler's.
+	Editing handler.EditingConfig
 }
 
 // SettingsFromEnv reads Settings through getenv (os.Getenv in main).
@@ -84,6 +92,14 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	switch strings.ToLower(getenv("DEV_IDENTITY")) {
 	case "1", "true", "yes":
 		s.DevIdentity = true
+	}
+	p, err := presenceFromEnv(getenv)
+	if err != nil {
+		return s, err
+	}
+	s.Presence = p
+	if s.Editing, err = editingFromEnv(getenv); err != nil {
+		return s, err
 	}
 	return s, nil
 }
@@ -178,6 +194,8 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 		ConnectionTTL:      s.ConnectionTTL,
 		MaxSubscriptions:   s.MaxSubscriptions,
 		ManagementEndpoint: s.ManagementEndpoint,
+		Presence:           s.Presence,
+		Editing:            s.Editing,
 	}, handler.Deps{
 		Store:   st,
 		Posters: posters,

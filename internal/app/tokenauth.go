@@ -2,12 +2,281 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/handler"
 )
 
-// TokenAuthFromEnv builds the $connect authenticator from the environment.
-// Until signed tokens land it honours DEV_IDENTITY only.
-func TokenAuthFromEnv(ctx context.Context, getenv func(string) string) handler.Authenticator {
-	return DevAuthenticator{}
+// TokenSettings configure the $connect authenticator. Every field names its
+// environment variable and default. At least one key source (Secret,
+// SecretParameter or JWKSURL) is required outside development mode.
+type TokenSettings struct {
+	// Issuer must equal the token's iss claim (JWT_ISSUER). Default ""
+	// (not checked).
+	Issuer string
+	// Audience must appear in the token's aud claim or equal its client_id
+	// (JWT_AUDIENCE). Default "" (not checked).
+	Audience string
+	// JWKSURL enables RS256 and ES256 tokens verified with the keys of this
+	// JSON Web Key Set, such as a Cognito user pool's (JWT_JWKS_URL). Keys
+	// are cached and fetched again when a token names an unknown key id.
+	// Default "" (no key set).
+	JWKSURL string
+	// Secret is the HS256 secret itself, at least 32 bytes (JWT_SECRET).
+	// Meant for the local server and tests; deployed functions use
+	// SecretParameter. Default "" (none).
+	Secret string
+	// SecretParameter names the SSM parameter, normally a SecureString,
+	// that holds the HS256 secret (JWT_SECRET_PARAMETER). It is read once,
+	// when the authenticator is built at cold start. A Secrets Manager
+	// secret is read through the same call by naming it
+	// "/aws/reference/secretsmanager/<secret-name>". Default "" (none).
+	SecretParameter string
+	// Algorithms restricts the accepted alg values to this comma-separated
+	// list of HS256, RS256 and ES256 (JWT_ALGORITHMS). Default: HS256 when
+	// a secret is configured, RS256 and ES256 when a key set is.
+	Algorithms []string
+	// TenantClaim names the claim that carries the tenant (TENANT_CLAIM);
+	// "custom:<name>" (Cognito custom attributes) is accepted as well.
+	// Default "tenant".
+	TenantClaim string
+	// DefaultTenant is the tenant of a token without a tenant claim
+	// (DEFAULT_TENANT). Default "default".
+	DefaultTenant string
+	// RequireTenant refuses tokens without a tenant claim
+	// (REQUIRE_TENANT=1). Default false.
+	RequireTenant bool
+}
+
+// TokenSettingsFromEnv reads TokenSettings through getenv (os.Getenv in
+// main).
+func TokenSettingsFromEnv(getenv func(string) string) (TokenSettings, error) {
+	ts := TokenSettings{
+		Issuer:          strings.TrimSpace(getenv("JWT_ISSUER")),
+		Audience:        strings.TrimSpace(getenv("JWT_AUDIENCE")),
+		JWKSURL:         strings.TrimSpace(getenv("JWT_JWKS_URL")),
+		Secret:          getenv("JWT_SECRET"),
+		SecretParameter: strings.TrimSpace(getenv("JWT_SECRET_PARAMETER")),
+		TenantClaim:     strings.TrimSpace(getenv("TENANT_CLAIM")),
+		DefaultTenant:   strings.TrimSpace(getenv("DEFAULT_TENANT")),
+	}
+	if v := getenv("JWT_ALGORITHMS"); strings.TrimSpace(v) != "" {
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				ts.Algorithms = append(ts.Algorithms, a)
+			}
+		}
+	}
+	switch v := strings.ToLower(strings.TrimSpace(getenv("REQUIRE_TENANT"))); v {
+	case "", "0", "false", "no":
+	case "1", "true", "yes":
+		ts.RequireTenant = true
+	default:
+		return ts, fmt.Errorf("REQUIRE_TENANT %q: want 1 or 0", v)
+	}
+	if ts.Secret != "" && ts.SecretParameter != "" {
+		return ts, fmt.Errorf("JWT_SECRET and JWT_SECRET_PARAMETER %q are both set: set one", ts.SecretParameter)
+	}
+	return ts, nil
+}
+
+// configured reports whether ts names any key source.
+func (ts TokenSettings) configured() bool {
+	return ts.Secret != "" || ts.SecretParameter != "" || ts.JWKSURL != ""
+}
+
+// SecretReader returns the value of a named secret (an SSM parameter).
+type SecretReader func(ctx context.Context, name string) (string, error)
+
+// TokenOptions are collaborators of NewTokenAuth. A nil *TokenOptions means
+// every default.
+type TokenOptions struct {
+	// Dev turns on development mode: a handshake without a token gets the
+	// identity in its query string (auth.DevIdentity); a handshake with a
+	// token is still verified. Default false.
+	Dev bool
+	// ReadSecret reads TokenSettings.SecretParameter. Default: SSM
+	// GetParameter with decryption, with the default AWS configuration in
+	// Region.
+	ReadSecret SecretReader
+	// Region is the AWS region of the default ReadSecret. Default: the
+	// AWS configuration's region.
+	Region string
+	// HTTPClient fetches the key set. Default: auth's client with a 5 s
+	// timeout.
+	HTTPClient *http.Client
+	// Clock is the verifier's time source. Default time.Now.
+	Clock func() time.Time
+}
+
+// Sentinel errors of the token authenticator. The handler logs them and
+// answers 401; clients never see their text.
+var (
+	// ErrNoToken means the handshake carried no token and development mode
+	// is off.
+	ErrNoToken = errors.New("no token")
+	// ErrNoVerifier means a token was presented in development mode but no
+	// key source is configured to verify it.
+	ErrNoVerifier = errors.New("no token verifier configured")
+	// ErrSecret means the HS256 secret could not be read at cold start.
+	ErrSecret = errors.New("read token secret")
+)
+
+// TokenAuth is the $connect authenticator: it verifies the signed token of
+// the handshake with an auth.Verifier and, in development mode only, falls
+// back to the query-string identity when no token is given. It is safe for
+// concurrent use.
+type TokenAuth struct {
+	verifier *auth.Verifier // nil only in development mode without key sources
+	dev      bool
+}
+
+var _ handler.Authenticator = (*TokenAuth)(nil)
+
+// TokenAuthFromEnv builds the $connect authenticator from the token
+// settings read through getenv, in development mode when s.DevIdentity is
+// set. It is called once per cold start; an HS256 secret kept in SSM is
+// read here.
+func TokenAuthFromEnv(ctx context.Context, s Settings, getenv func(string) string) (handler.Authenticator, error) {
+	ts, err := TokenSettingsFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return NewTokenAuth(ctx, ts, &TokenOptions{Dev: s.DevIdentity, Region: s.Region})
+}
+
+// NewTokenAuth builds a TokenAuth from ts. Outside development mode ts must
+// name a key source; in development mode without one, every token is
+// refused and only query-string identities connect.
+func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*TokenAuth, error) {
+	const op = "token auth"
+	if o == nil {
+		o = &TokenOptions{}
+	}
+	a := &TokenAuth{dev: o.Dev}
+	if !ts.configured() {
+		if o.Dev {
+			return a, nil
+		}
+		return nil, fmt.Errorf("%s: %w: set JWT_SECRET, JWT_SECRET_PARAMETER or JWT_JWKS_URL (or use development mode locally)", op, auth.ErrConfig)
+	}
+	secret := ts.Secret
+	if ts.SecretParameter != "" {
+		read := o.ReadSecret
+		if read == nil {
+			read = SSMSecretReader(o.Region)
+		}
+		v, err := read(ctx, ts.SecretParameter)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w %q: %w", op, ErrSecret, ts.SecretParameter, err)
+		}
+		secret = v
+	}
+	cfg := auth.Config{
+		Issuer:        ts.Issuer,
+		Audience:      ts.Audience,
+		JWKSURL:       ts.JWKSURL,
+		Algorithms:    ts.Algorithms,
+		TenantClaim:   ts.TenantClaim,
+		DefaultTenant: ts.DefaultTenant,
+		RequireTenant: ts.RequireTenant,
+		HTTPClient:    o.HTTPClient,
+		Clock:         o.Clock,
+	}
+	if secret != "" {
+		cfg.HS256Secret = []byte(secret)
+	}
+	v, err := auth.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	a.verifier = v
+	return a, nil
+}
+
+// Authenticate implements handler.Authenticator. The token comes from the
+// ?token= query parameter (browsers cannot set headers on a WebSocket
+// handshake) or, for other clients, an "Authorization: Bearer" header.
+func (a *TokenAuth) Authenticate(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (handler.Identity, error) {
+	const op = "authenticate"
+	token := Token(req)
+	if token == "" {
+		if a.dev {
+			return handlerIdentity(auth.DevIdentity(req.QueryStringParameters)), nil
+		}
+		return handler.Identity{}, fmt.Errorf("%s: %w", op, ErrNoToken)
+	}
+	if a.verifier == nil {
+		return handler.Identity{}, fmt.Errorf("%s: %w", op, ErrNoVerifier)
+	}
+	id, err := a.verifier.Verify(ctx, token)
+	if err != nil {
+		return handler.Identity{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return handlerIdentity(id), nil
+}
+
+// Token returns the token of a $connect request: the token query
+// parameter, else the credentials of an "Authorization: Bearer" header,
+// else "".
+func Token(req events.APIGatewayWebsocketProxyRequest) string {
+	if t := strings.TrimSpace(req.QueryStringParameters["token"]); t != "" {
+		return t
+	}
+	if vs := req.MultiValueQueryStringParameters["token"]; len(vs) > 0 {
+		if t := strings.TrimSpace(vs[0]); t != "" {
+			return t
+		}
+	}
+	for k, v := range req.Headers {
+		if !strings.EqualFold(k, "Authorization") {
+			continue
+		}
+		scheme, cred, ok := strings.Cut(strings.TrimSpace(v), " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(cred)
+		}
+	}
+	return ""
+}
+
+func handlerIdentity(id auth.Identity) handler.Identity {
+	return handler.Identity{UserID: id.UserID, Username: id.Username, Avatar: id.Avatar, Tenant: id.Tenant, Roles: id.Roles}
+}
+
+// SSMSecretReader returns a SecretReader that calls SSM GetParameter with
+// decryption, using the default AWS configuration (the function's role in
+// Lambda) in region ("" keeps the configured region).
+func SSMSecretReader(region string) SecretReader {
+	return func(ctx context.Context, name string) (string, error) {
+		var load []func(*config.LoadOptions) error
+		if region != "" {
+			load = append(load, config.WithRegion(region))
+		}
+		cfg, err := config.LoadDefaultConfig(ctx, load...)
+		if err != nil {
+			return "", fmt.Errorf("load AWS config: %w", err)
+		}
+		out, err := ssm.NewFromConfig(cfg).GetParameter(ctx, &ssm.GetParameterInput{
+			Name:           aws.String(name),
+			WithDecryption: aws.Bool(true),
+		})
+		if err != nil {
+			return "", fmt.Errorf("ssm get parameter %q: %w", name, err)
+		}
+		if out.Parameter == nil || aws.ToString(out.Parameter.Value) == "" {
+			return "", fmt.Errorf("ssm parameter %q is empty", name)
+		}
+		return aws.ToString(out.Parameter.Value), nil
+	}
 }

@@ -89,6 +89,11 @@ func New(s Store, p Poster, cfg Config) *Broadcaster {
 // an error only when the subscriber list could not be read; individual post
 // failures are counted and logged.
 func (b *Broadcaster) Fanout(ctx context.Context, tenant, channel string, frame []byte, skip func(connID string) bool) (Result, error) {
+	// Hook for sharded fan-out (shard.go): a Poster that implements Sharder
+	// splits large channels over parallel invocations.
+	if sh, ok := b.poster.(Sharder); ok {
+		return b.fanoutSharded(ctx, sh.Sharding(), tenant, channel, frame, skip)
+	}
 	var res Result
 	var delivered, gone, failed atomic.Int64
 	sem := make(chan struct{}, b.cfg.Concurrency)

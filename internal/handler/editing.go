@@ -1,4 +1,260 @@
 package handler
 
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/editing"
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// EditingConfig tunes edit locks, versioned changes, conflict strategies,
+// history and comments. The zero value gives the defaults noted on each
+// field.
+type EditingConfig struct {
+	// Strategies maps entity types to their conflict strategy. Default
+	// editing.DefaultStrategies(): order lock-based, inventory crdt,
+	// customer operational-transform, pricing manual.
+	Strategies map[string]editing.Strategy
+	// Fallback is the strategy of entity types Strategies does not name.
+	// Default last-write-wins.
+	Fallback editing.Strategy
+	// LockTTL is the lifetime of a lock when lock.acquire or lock.renew
+	// names none. Default 30 s.
+	LockTTL time.Duration
+	// MaxLockTTL caps the lifetime a request may ask for; longer requests
+	// are shortened to it. Default 5 min.
+	MaxLockTTL time.Duration
+	// HistoryLimit is the number of changes kept per entity: older ones are
+	// deleted as new ones arrive, and sync answers a client further behind
+	// with the whole document. Default 100.
+	HistoryLimit int
+	// IdempotencyTTL is how long the reply to a change, undo, conflict
+	// resolution or comment is kept for resends of the same messageId.
+	// Default 24 h.
+	IdempotencyTTL time.Duration
+	// ConflictRetention is how long a resolved conflict is kept.
+	// Unresolved conflicts are kept until resolved. Default 30 days.
+	ConflictRetention time.Duration
+	// MaxDocumentBytes bounds an entity's document as JSON, so that a
+	// document, or a change with its before and after values, fits in one
+	// frame. Default 32 KiB.
+	MaxDocumentBytes int
+	// MaxClockSkew bounds how far ahead of the server's clock a client's
+	// HLC stamp (crdt entities) may be. Default 1 min.
+	MaxClockSkew time.Duration
+	// CommitAttempts bounds the read-decide-write rounds of one request
+	// when concurrent writes to the entity win; the last loss answers
+	// UNAVAILABLE, which clients retry with the same messageId. Default 25.
+	CommitAttempts int
+	// MaxCommentLen bounds a comment's text, in characters. Default 4000.
+	MaxCommentLen int
+	// SweepBatch is the number of expired locks one sweeper pass handles.
+	// Default 500.
+	SweepBatch int
+}
+
+func (c EditingConfig) withDefaults() EditingConfig {
+	if c.Strategies == nil {
+		c.Strategies = editing.DefaultStrategies()
+	}
+	if c.Fallback == "" {
+		c.Fallback = editing.DefaultStrategy
+	}
+	if c.LockTTL <= 0 {
+		c.LockTTL = 30 * time.Second
+	}
+	if c.MaxLockTTL <= 0 {
+		c.MaxLockTTL = 5 * time.Minute
+	}
+	if c.HistoryLimit <= 0 {
+		c.HistoryLimit = 100
+	}
+	if c.IdempotencyTTL <= 0 {
+		c.IdempotencyTTL = 24 * time.Hour
+	}
+	if c.ConflictRetention <= 0 {
+		c.ConflictRetention = 30 * 24 * time.Hour
+	}
+	if c.MaxDocumentBytes <= 0 {
+		c.MaxDocumentBytes = 32 << 10
+	}
+	if c.MaxClockSkew <= 0 {
+		c.MaxClockSkew = editing.DefaultMaxSkew
+	}
+	if c.CommitAttempts <= 0 {
+		c.CommitAttempts = 25
+	}
+	if c.MaxCommentLen <= 0 {
+		c.MaxCommentLen = 4000
+	}
+	if c.SweepBatch <= 0 {
+		c.SweepBatch = 500
+	}
+	return c
+}
+
+// editingFeature serves locks, changes, sync, history, undo, conflicts
+// and comments.
+type editingFeature struct {
+	h     *Handler
+	cfg   EditingConfig
+	table editing.Table
+}
+
 // registerEditing adds locks, versioned changes, history, undo and comments.
-func (h *Handler) registerEditing() {}
+func (h *Handler) registerEditing() {
+	cfg := h.cfg.Editing.withDefaults()
+	f := &editingFeature{h: h, cfg: cfg, table: editing.Table{Types: cfg.Strategies, Fallback: cfg.Fallback}}
+	h.routes[protocol.TypeLockAcquire] = f.lockAcquire
+	h.routes[protocol.TypeLockRenew] = f.lockRenew
+	h.routes[protocol.TypeLockRelease] = f.lockRelease
+	h.routes[protocol.TypeChange] = f.change
+	h.routes[protocol.TypeSync] = f.sync
+	h.routes[protocol.TypeHistory] = f.history
+	h.routes[protocol.TypeUndo] = f.undo
+	h.routes[protocol.TypeConflictSolve] = f.resolveConflict
+	h.routes[protocol.TypeCommentAdd] = f.commentAdd
+	h.routes[protocol.TypeCommentResolve] = f.commentResolve
+	h.routes[protocol.TypeCommentList] = f.commentList
+	h.cleanups = append(h.cleanups, f.releaseConnectionLocks)
+	h.sweeps = append(h.sweeps, f.sweepLocks)
+}
+
+// entityRef names an entity in a request payload.
+type entityRef struct {
+	EntityType string `json:"entityType"`
+	EntityID   string `json:"entityId"`
+}
+
+// decodePayload decodes r's payload into v, keeping numbers exact.
+func decodePayload(r *request, v any) error {
+	if len(r.env.Payload) == 0 {
+		return protocol.NewError(protocol.CodeBadRequest, "missing field %q", "payload")
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.env.Payload))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return protocol.NewError(protocol.CodeBadRequest, "payload fields have the wrong types")
+	}
+	return nil
+}
+
+// entity validates the entity named by ref and checks that the caller may
+// write it (write) or read it.
+func (f *editingFeature) entity(r *request, ref entityRef, write bool) (store.EntityKey, error) {
+	if err := editing.ValidateName("entityType", ref.EntityType); err != nil {
+		return store.EntityKey{}, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+	}
+	if err := editing.ValidateName("entityId", ref.EntityID); err != nil {
+		return store.EntityKey{}, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+	}
+	ch := protocol.EntityChannel(ref.EntityType, ref.EntityID)
+	id := identity(r.conn)
+	if write && !f.h.cfg.Policy.CanPublish(id, ch) {
+		return store.EntityKey{}, protocol.NewError(protocol.CodeForbidden, "not allowed to edit %q", ch)
+	}
+	if !write && !f.h.cfg.Policy.CanSubscribe(id, ch) {
+		return store.EntityKey{}, protocol.NewError(protocol.CodeForbidden, "not allowed to read %q", ch)
+	}
+	return store.EntityKey{Tenant: r.conn.Tenant, Type: ref.EntityType, ID: ref.EntityID}, nil
+}
+
+// channelOf is the entity's channel.
+func channelOf(e store.EntityKey) string { return protocol.EntityChannel(e.Type, e.ID) }
+
+// announce broadcasts an event on each channel; failures are logged, never
+// returned: the change they announce is already stored.
+func (f *editingFeature) announce(ctx context.Context, bc *broadcast.Broadcaster, tenant, typ, userID, messageID string, payload any, channels ...string) {
+	for _, ch := range channels {
+		frame, err := protocol.Event(typ, ch, userID, messageID, payload, f.h.now())
+		if err == nil {
+			_, err = bc.Fanout(ctx, tenant, ch, frame, nil)
+		}
+		if err != nil {
+			f.h.log.WarnContext(ctx, "broadcast "+typ, "channel", ch, "error", err)
+		}
+	}
+}
+
+// notifyUsers posts an event to every live connection of each user.
+func (f *editingFeature) notifyUsers(ctx context.Context, bc *broadcast.Broadcaster, tenant string, users []string, typ, channel, userID, messageID string, payload any) {
+	frame, err := protocol.Event(typ, channel, userID, messageID, payload, f.h.now())
+	if err != nil {
+		f.h.log.WarnContext(ctx, "encode "+typ, "error", err)
+		return
+	}
+	seen := map[string]bool{}
+	for _, u := range users {
+		if u == "" || seen[u] {
+			continue
+		}
+		seen[u] = true
+		conns, err := f.h.deps.Store.UserConnections(ctx, tenant, u)
+		if err != nil {
+			f.h.log.WarnContext(ctx, "connections of user", "userId", u, "error", err)
+			continue
+		}
+		for _, c := range conns {
+			_ = bc.Post(ctx, c.ID, frame) // Post logs failures and removes gone connections
+		}
+	}
+}
+
+// storeError maps a store or editing error to what the client sees.
+func storeError(err error, details map[string]any) error {
+	var pe *protocol.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pe):
+		return pe
+	case errors.Is(err, editing.ErrInvalid):
+		return protocol.NewError(protocol.CodeBadRequest, "%s", clientText(err))
+	case errors.Is(err, editing.ErrStale):
+		return protocol.NewError(protocol.CodeVersionConflict, "%s; sync and try again", clientText(err)).WithDetails(details)
+	case errors.Is(err, editing.ErrLockRequired):
+		return protocol.NewError(protocol.CodeLockRequired, "acquire the entity's lock first").WithDetails(details)
+	case errors.Is(err, editing.ErrStaleToken):
+		return protocol.NewError(protocol.CodeStaleFencingToken, "the fencing token is not the lock's current one").WithDetails(details)
+	case errors.Is(err, editing.ErrUndoConflict):
+		return protocol.NewError(protocol.CodeUndoConflict, "%s", clientText(err)).WithDetails(details)
+	}
+	return err
+}
+
+// clientText is the message of an editing error, which describes the
+// client's own operation and paths only, bounded in length.
+func clientText(err error) string {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// backoff waits a little before attempt (1, 2, ...) of a contended write.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Millisecond + rand.N(time.Duration(min(attempt, 10))*4*time.Millisecond)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// contended is the error of a request that lost every attempt to
+// concurrent writers of the same entity.
+func contended(e store.EntityKey, attempts int) error {
+	return fmt.Errorf("entity %q still contended after %d attempts: %w", e, attempts, store.ErrUnavailable)
+}

@@ -66,6 +66,13 @@ type Config struct {
 	// each event's domain name and stage. Default "" (derive). The sweeper,
 	// which receives no WebSocket event, needs it set.
 	ManagementEndpoint string
+	// Presence tunes presence, cursors, the activity feed and the presence
+	// sweeper. Default: see PresenceConfig (away 5 min, offline 90 s).
+	Presence PresenceConfig
+	// Editing tunes locks, versioned changes, conflict strategies, history
+	// and comments. Default: see EditingConfig (lock TTL 30 s, at most
+	// 5 min; 100 changes of history; strategies of editing.DefaultStrategies).
+	Editing EditingConfig
 }
 
 func (c Config) withDefaults() Config {
@@ -84,6 +91,8 @@ func (c Config) withDefaults() Config {
 	if c.CursorLimit.Rate <= 0 {
 		c.CursorLimit = ratelimit.CursorConfig()
 	}
+	c.Presence = c.Presence.withDefaults()
+	c.Editing = c.Editing.withDefaults()
 	return c
 }
 

@@ -1,4 +1,620 @@
 package handler
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/presence"
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// PresenceConfig tunes presence, cursors, the activity feed and the
+// presence sweeper. The zero value gives the defaults noted on each field.
+//
+// Away and offline are decided on the server's clock (Deps.Clock), never
+// on a client's: a connection is away after AwayTimeout without client
+// activity, and offline when no frame at all (not even a heartbeat ping)
+// arrived for OfflineTimeout, or when it closed.
+type PresenceConfig struct {
+	// AwayTimeout is how long a connection may show no client activity
+	// before it counts as away. Activity is any frame except ping (the
+	// heartbeat) and presence frames that change nothing and do not say
+	// "active": true. Cursor frames count too, but are stored with the
+	// connection's next write. Default 5 min, the seed's awayTimeout.
+	AwayTimeout time.Duration
+	// OfflineTimeout is how long a connection may send no frame at all
+	// before its presence expires and the sweeper reports it offline.
+	// Clients ping every 30 s (the seed's heartbeat), so the default,
+	// 90 s, survives one lost heartbeat.
+	OfflineTimeout time.Duration
+	// RefreshInterval is how often, at most, a connection's unchanged
+	// presence is written to extend it (changes are written at once).
+	// Default 30 s; it is capped at OfflineTimeout/3.
+	RefreshInterval time.Duration
+	// MaxRooms bounds the rooms one connection is in at once. Default 20.
+	MaxRooms int
+	// SnapshotLimit is the number of users per presence.snapshot page when
+	// the request names none. Default 100; requests may ask for up to
+	// maxSnapshotLimit (200), which keeps a reply under the frame limit.
+	SnapshotLimit int
+	// CursorCacheTTL is how long a warm instance reuses a room's
+	// subscriber list for cursor fan-out. Default 2 s: a joiner served by
+	// another instance may miss up to 2 s of cursors.
+	CursorCacheTTL time.Duration
+	// ActivityRetention is how long activity entries are kept. Default 30
+	// days.
+	ActivityRetention time.Duration
+	// SweepBatch bounds the expired sessions, and separately the due away
+	// alarms, that one sweeper pass handles. Default 500; the rest waits
+	// for the next pass.
+	SweepBatch int
+	// TrackedConnections bounds the per-connection entries the warm
+	// instance keeps to throttle writes, and the rooms whose subscribers it
+	// caches. Default 10000.
+	TrackedConnections int
+}
+
+// Presence limits of the wire protocol.
+const (
+	maxSnapshotLimit = 200
+	maxRoomLen       = 100
+	maxLocationLen   = 128
+	maxActivityLen   = 256
+	maxAvatarLen     = 1024
+	// presenceAttempts bounds the read-change-write loop of one presence
+	// change that loses to a concurrent writer.
+	presenceAttempts = 5
+)
+
+func (c PresenceConfig) withDefaults() PresenceConfig {
+	if c.AwayTimeout <= 0 {
+		c.AwayTimeout = 5 * time.Minute
+	}
+	if c.OfflineTimeout <= 0 {
+		c.OfflineTimeout = 90 * time.Second
+	}
+	if c.RefreshInterval <= 0 {
+		c.RefreshInterval = 30 * time.Second
+	}
+	c.RefreshInterval = min(c.RefreshInterval, c.OfflineTimeout/3)
+	if c.MaxRooms <= 0 {
+		c.MaxRooms = 20
+	}
+	c.MaxRooms = min(c.MaxRooms, 90)
+	if c.SnapshotLimit <= 0 {
+		c.SnapshotLimit = 100
+	}
+	c.SnapshotLimit = min(c.SnapshotLimit, maxSnapshotLimit)
+	if c.CursorCacheTTL <= 0 {
+		c.CursorCacheTTL = 2 * time.Second
+	}
+	if c.ActivityRetention <= 0 {
+		c.ActivityRetention = 30 * 24 * time.Hour
+	}
+	if c.SweepBatch <= 0 {
+		c.SweepBatch = 500
+	}
+	if c.TrackedConnections <= 0 {
+		c.TrackedConnections = 10000
+	}
+	return c
+}
+
+// presenceFeature holds the warm state of presence, cursors and the
+// activity feed. Its routes, clean-up and sweep are registered on the
+// Handler by registerPresence.
+type presenceFeature struct {
+	h     *Handler
+	cfg   PresenceConfig
+	conns *connTracker
+	rooms *roomCache
+}
+
 // registerPresence adds presence, cursors, activity and notifications.
-func (h *Handler) registerPresence() {}
+//
+// Besides its own routes it wraps the core routes registered before it:
+// ping counts as a heartbeat, hello, subscribe, unsubscribe and publish
+// as client activity, so that every connection's presence stays current
+// without a write per frame.
+func (h *Handler) registerPresence() {
+	cfg := h.cfg.Presence.withDefaults()
+	p := &presenceFeature{
+		h:     h,
+		cfg:   cfg,
+		conns: newConnTracker(cfg.TrackedConnections),
+		rooms: newRoomCache(cfg.CursorCacheTTL, cfg.TrackedConnections),
+	}
+	if rt, ok := h.routes[protocol.TypePing]; ok {
+		h.routes[protocol.TypePing] = p.tracking(rt, false)
+	}
+	for _, typ := range []string{protocol.TypeHello, protocol.TypeSubscribe, protocol.TypeUnsubscribe, protocol.TypePublish} {
+		if rt, ok := h.routes[typ]; ok {
+			h.routes[typ] = p.tracking(rt, true)
+		}
+	}
+	h.routes[protocol.TypePresence] = p.presence
+	h.routes[protocol.TypeRoomJoin] = p.tracking(p.join, true)
+	h.routes[protocol.TypeRoomLeave] = p.tracking(p.leave, true)
+	h.routes[protocol.TypeRoomSnapshot] = p.tracking(p.snapshot, true)
+	h.routes[protocol.TypeCursor] = p.cursor
+	h.routes[protocol.TypeActivity] = p.tracking(p.activity, true)
+	h.routes[protocol.TypeActivityList] = p.tracking(p.activityList, true)
+	h.routes[protocol.TypeNotify] = p.tracking(p.notify, true)
+	h.cleanups = append(h.cleanups, p.cleanup)
+	h.sweeps = append(h.sweeps, p.sweep)
+}
+
+// tracking wraps a route so that its frames refresh the connection's
+// presence when due; active says whether they are client activity.
+func (p *presenceFeature) tracking(rt route, active bool) route {
+	return func(ctx context.Context, r *request) (any, error) {
+		p.touch(ctx, r, active)
+		return rt(ctx, r)
+	}
+}
+
+// touch notes a frame of r's connection and writes its session when due.
+// Failures are logged: presence bookkeeping never fails the request.
+func (p *presenceFeature) touch(ctx context.Context, r *request, active bool) {
+	if !p.conns.observe(r.conn.ID, r.now, active, p.cfg) {
+		return
+	}
+	if _, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{active: active}); err != nil {
+		p.h.log.WarnContext(ctx, "refresh presence", "connectionId", r.conn.ID, "error", err)
+	}
+}
+
+// presenceChange is one change of a connection's session.
+type presenceChange struct {
+	join   string                // a room to enter, or ""
+	leave  string                // a room to leave, or ""
+	edit   func(*store.Presence) // data the client set; nil for none
+	active bool                  // the frame is client activity
+}
+
+// apply reads the user's sessions, applies ch to the connection's session
+// (creating it when there is none), writes it with its room entries, and
+// announces the changes it caused: join, leave and update events in the
+// rooms and the user's status on user-presence. It retries when a
+// concurrent write wins.
+func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *broadcast.Broadcaster, now time.Time, ch presenceChange) (store.Session, error) {
+	st := p.h.deps.Store
+	for range presenceAttempts {
+		sessions, err := st.UserSessions(ctx, conn.Tenant, conn.UserID)
+		if err != nil {
+			return store.Session{}, err
+		}
+		i := slices.IndexFunc(sessions, func(s store.Session) bool { return s.ConnID == conn.ID })
+		var cur store.Session
+		if i >= 0 {
+			cur = sessions[i]
+		} else {
+			cur = store.Session{Presence: store.Presence{
+				Tenant: conn.Tenant, UserID: conn.UserID, ConnID: conn.ID, Avatar: conn.Avatar, Status: store.StatusOnline,
+			}}
+		}
+		next := cur
+		next.Rooms = slices.Clone(cur.Rooms)
+		next.Username = conn.Username
+		if ch.edit != nil {
+			ch.edit(&next.Presence)
+		}
+		changed := i < 0 || !samePresence(cur.Presence, next.Presence)
+		var leave []string
+		if ch.join != "" && !slices.Contains(next.Rooms, ch.join) {
+			next.Rooms = append(next.Rooms, ch.join)
+			slices.Sort(next.Rooms)
+			changed = true
+		}
+		if ch.leave != "" && slices.Contains(next.Rooms, ch.leave) {
+			next.Rooms = slices.DeleteFunc(next.Rooms, func(r string) bool { return r == ch.leave })
+			leave = []string{ch.leave}
+			changed = true
+		}
+		if len(next.Rooms) > p.cfg.MaxRooms {
+			return store.Session{}, protocol.NewError(protocol.CodeTooManySubscriptions, "at most %d rooms per connection", p.cfg.MaxRooms)
+		}
+		activeAt := p.conns.activeAt(conn.ID)
+		if ch.active || changed {
+			activeAt = now
+		}
+		var awayAt time.Time
+		if i < 0 {
+			next.LastActive = now
+			awayAt = now.Add(p.cfg.AwayTimeout)
+		} else if activeAt.After(cur.LastActive) {
+			next.LastActive = activeAt
+			awayAt = activeAt.Add(p.cfg.AwayTimeout)
+		}
+		next.LastSeen = now
+		next.ExpiresAt = now.Add(p.cfg.OfflineTimeout)
+		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: awayAt})
+		if errors.Is(err, store.ErrConditionFailed) {
+			continue
+		}
+		if err != nil {
+			return store.Session{}, err
+		}
+		p.conns.stored(conn.ID, written, now, p.cfg)
+		after := slices.Clone(sessions)
+		if i >= 0 {
+			after[i] = written
+		} else {
+			after = append(after, written)
+		}
+		ev := presence.Diff(sessions, now, after, now, p.cfg.AwayTimeout)
+		p.announce(ctx, bc, conn.Tenant, conn.UserID, conn.ID, ev, now)
+		return written, nil
+	}
+	return store.Session{}, fmt.Errorf("presence of %q: still contended after %d attempts: %w", conn.ID, presenceAttempts, store.ErrUnavailable)
+}
+
+// samePresence reports whether two entries show the same data, times
+// aside.
+func samePresence(a, b store.Presence) bool {
+	a.LastSeen, a.LastActive, a.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
+	b.LastSeen, b.LastActive, b.ExpiresAt = time.Time{}, time.Time{}, time.Time{}
+	return a == b
+}
+
+// announce broadcasts ev: room events on each room's channel and the
+// user's status change on user-presence. The connection that caused the
+// change (origin) is not sent its own events. Failures are logged.
+func (p *presenceFeature) announce(ctx context.Context, bc *broadcast.Broadcaster, tenant, userID, origin string, ev presence.Events, now time.Time) {
+	skip := func(id string) bool { return id == origin }
+	for _, re := range ev.Rooms {
+		p.post(ctx, bc, tenant, protocol.RoomChannel(re.Room), userID, roomEvent{Event: re.Kind, Room: re.Room, User: re.User}, skip, now)
+	}
+	if ev.User != nil {
+		p.post(ctx, bc, tenant, protocol.ChannelPresence, userID, userEvent{Event: ev.User.Status, User: ev.User.User}, skip, now)
+	}
+}
+
+// roomEvent is the payload of a presence event in a room.
+type roomEvent struct {
+	Event string        `json:"event"` // join, leave or update
+	Room  string        `json:"room"`
+	User  presence.User `json:"user"`
+}
+
+// userEvent is the payload of a presence event on user-presence.
+type userEvent struct {
+	Event string        `json:"event"` // online, away or offline
+	User  presence.User `json:"user"`
+}
+
+// post fans one presence event out on channel.
+func (p *presenceFeature) post(ctx context.Context, bc *broadcast.Broadcaster, tenant, channel, userID string, payload any, skip func(string) bool, now time.Time) {
+	frame, err := protocol.Event(protocol.TypeEventPresence, channel, userID, "pres-"+newID(), payload, now)
+	if err == nil {
+		_, err = bc.Fanout(ctx, tenant, channel, frame, skip)
+	}
+	if err != nil {
+		p.h.log.WarnContext(ctx, "announce presence", "channel", channel, "userId", userID, "error", err)
+	}
+}
+
+// location is the location object of a presence request.
+type location struct {
+	Page    string `json:"page"`
+	Section string `json:"section"`
+}
+
+// presencePayload is the payload of presence and room.join requests.
+// Absent fields leave the stored value as it is.
+type presencePayload struct {
+	Room            string    `json:"room"`
+	Status          string    `json:"status"`
+	Location        *location `json:"location"`
+	CurrentLocation *location `json:"currentLocation"`
+	Activity        *string   `json:"activity"`
+	Avatar          *string   `json:"avatar"`
+	Active          bool      `json:"active"`
+}
+
+// edit validates the payload and returns the change it makes.
+func (pl presencePayload) edit() (func(*store.Presence), error) {
+	switch pl.Status {
+	case "", store.StatusOnline, store.StatusAway, store.StatusOffline:
+	default:
+		return nil, protocol.NewError(protocol.CodeBadRequest, "status must be online, away or offline")
+	}
+	loc := pl.Location
+	if loc == nil {
+		loc = pl.CurrentLocation
+	}
+	if loc != nil && (len(loc.Page) > maxLocationLen || len(loc.Section) > maxLocationLen) {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "location page and section are at most %d bytes", maxLocationLen)
+	}
+	if pl.Activity != nil && len(*pl.Activity) > maxActivityLen {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "activity is at most %d bytes", maxActivityLen)
+	}
+	if pl.Avatar != nil && len(*pl.Avatar) > maxAvatarLen {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "avatar is at most %d bytes", maxAvatarLen)
+	}
+	return func(e *store.Presence) {
+		if pl.Status != "" {
+			e.Status = pl.Status
+		}
+		if loc != nil {
+			e.Page, e.Section = loc.Page, loc.Section
+		}
+		if pl.Activity != nil {
+			e.Activity = *pl.Activity
+		}
+		if pl.Avatar != nil {
+			e.Avatar = *pl.Avatar
+		}
+	}, nil
+}
+
+// roomOf validates a room name and returns it in canonical form (without
+// a "room:" prefix) with its channel.
+func roomOf(name string) (room, channel string, err error) {
+	room = strings.TrimPrefix(name, "room:")
+	if room == "" || len(room) > maxRoomLen {
+		return "", "", protocol.NewError(protocol.CodeBadRequest, "room must be 1..%d characters", maxRoomLen)
+	}
+	channel = protocol.RoomChannel(room)
+	if err := protocol.ValidateChannel(channel); err != nil || strings.Contains(room, "#") {
+		return "", "", protocol.NewError(protocol.CodeBadRequest, "room %q: use [A-Za-z0-9._-] with at most one ':'", room)
+	}
+	return room, channel, nil
+}
+
+// presenceReply is the reply to presence, room.join and room.leave: the
+// connection's own presence and its rooms.
+type presenceReply struct {
+	Presence presence.User `json:"presence"`
+	Rooms    []string      `json:"rooms"`
+}
+
+func (p *presenceFeature) replyOf(s store.Session, now time.Time) presenceReply {
+	u, ok := presence.Aggregate([]store.Presence{s.Presence}, now, p.cfg.AwayTimeout)
+	if !ok {
+		u = presence.User{UserID: s.UserID, Username: s.Username, Avatar: s.Avatar, Status: store.StatusOffline,
+			LastSeen: protocol.Now(s.LastSeen), CurrentLocation: presence.Location{Page: s.Page, Section: s.Section}, Activity: s.Activity}
+	}
+	rooms := s.Rooms
+	if rooms == nil {
+		rooms = []string{}
+	}
+	return presenceReply{Presence: u, Rooms: rooms}
+}
+
+// presence handles a presence frame: it sets status, location, activity
+// and avatar, and with a room enters it. A frame that changes nothing is a
+// heartbeat: it writes only when the refresh is due.
+func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error) {
+	var pl presencePayload
+	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
+		return nil, err
+	}
+	edit, err := pl.edit()
+	if err != nil {
+		return nil, err
+	}
+	var room, channel string
+	if pl.Room != "" {
+		if room, channel, err = roomOf(pl.Room); err != nil {
+			return nil, err
+		}
+	}
+	if cur, ok := p.conns.cached(r.conn.ID); ok && (room == "" || slices.Contains(cur.Rooms, room)) {
+		next := cur.Presence
+		edit(&next)
+		if samePresence(cur.Presence, next) {
+			p.touch(ctx, r, pl.Active)
+			if s, ok := p.conns.cached(r.conn.ID); ok {
+				cur = s
+			}
+			return p.replyOf(cur, r.now), nil
+		}
+	}
+	if room != "" {
+		if err := p.enterChannel(ctx, r, channel); err != nil {
+			return nil, err
+		}
+	}
+	s, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{join: room, edit: edit, active: pl.Active})
+	if err != nil {
+		return nil, err
+	}
+	if room != "" {
+		p.rooms.invalidate(roomKey(r.conn.Tenant, channel))
+	}
+	return p.replyOf(s, r.now), nil
+}
+
+// enterChannel subscribes the connection to a room channel, with the
+// checks of subscribe.
+func (p *presenceFeature) enterChannel(ctx context.Context, r *request, channel string) error {
+	if !p.h.cfg.Policy.CanSubscribe(identity(r.conn), channel) {
+		return protocol.NewError(protocol.CodeForbidden, "not allowed to join %q", channel)
+	}
+	err := p.h.deps.Store.Subscribe(ctx, r.conn.Tenant, channel, r.conn.ID, p.h.cfg.MaxSubscriptions)
+	switch {
+	case errors.Is(err, store.ErrConditionFailed):
+		return protocol.NewError(protocol.CodeTooManySubscriptions, "at most %d subscriptions per connection", p.h.cfg.MaxSubscriptions)
+	case errors.Is(err, store.ErrNotFound):
+		return protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect")
+	}
+	return err
+}
+
+// join handles room.join: it subscribes the connection to the room's
+// channel, enters the room with the presence the payload sets, and
+// replies with the room's snapshot.
+func (p *presenceFeature) join(ctx context.Context, r *request) (any, error) {
+	var pl presencePayload
+	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
+		return nil, err
+	}
+	if pl.Room == "" {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "missing field %q", "room")
+	}
+	room, channel, err := roomOf(pl.Room)
+	if err != nil {
+		return nil, err
+	}
+	edit, err := pl.edit()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.enterChannel(ctx, r, channel); err != nil {
+		return nil, err
+	}
+	p.rooms.invalidate(roomKey(r.conn.Tenant, channel))
+	if _, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{join: room, edit: edit, active: true}); err != nil {
+		var pe *protocol.Error
+		if errors.As(err, &pe) && pe.Code == protocol.CodeTooManySubscriptions {
+			// Refused for the room limit: do not stay subscribed.
+			_, _ = p.h.deps.Store.Unsubscribe(ctx, r.conn.Tenant, channel, r.conn.ID)
+		}
+		return nil, err
+	}
+	return p.roomSnapshot(ctx, r.conn.Tenant, room, store.Page{Limit: p.cfg.SnapshotLimit}, r.now)
+}
+
+// leave handles room.leave: it leaves the room and unsubscribes from its
+// channel.
+func (p *presenceFeature) leave(ctx context.Context, r *request) (any, error) {
+	var pl struct {
+		Room string `json:"room"`
+	}
+	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
+		return nil, err
+	}
+	room, channel, err := roomOf(pl.Room)
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{leave: room, active: true})
+	if err != nil {
+		return nil, err
+	}
+	existed, err := p.h.deps.Store.Unsubscribe(ctx, r.conn.Tenant, channel, r.conn.ID)
+	if err != nil {
+		return nil, err
+	}
+	p.rooms.invalidate(roomKey(r.conn.Tenant, channel))
+	reply := p.replyOf(s, r.now)
+	return map[string]any{"room": room, "wasSubscribed": existed, "presence": reply.Presence, "rooms": reply.Rooms}, nil
+}
+
+// snapshotReply is a room's presence in one reply (the seed's
+// useRoomPresence: usersInRoom and userCount).
+type snapshotReply struct {
+	Room        string          `json:"room"` // "" for the whole tenant
+	UsersInRoom []presence.User `json:"usersInRoom"`
+	UserCount   int             `json:"userCount"`   // users in the whole room, all pages
+	OnlineCount int             `json:"onlineCount"` // online users on this page
+	AwayCount   int             `json:"awayCount"`   // away users on this page
+	Next        string          `json:"next,omitempty"`
+}
+
+// snapshot handles presence.snapshot: one page of a room's users, or of
+// the tenant's when the room is omitted.
+func (p *presenceFeature) snapshot(ctx context.Context, r *request) (any, error) {
+	var pl struct {
+		Room   string `json:"room"`
+		Cursor string `json:"cursor"`
+		Limit  int    `json:"limit"`
+	}
+	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
+		return nil, err
+	}
+	if pl.Limit < 0 || pl.Limit > maxSnapshotLimit {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "limit must be 0..%d", maxSnapshotLimit)
+	}
+	if pl.Limit == 0 {
+		pl.Limit = p.cfg.SnapshotLimit
+	}
+	channel, room := protocol.ChannelPresence, ""
+	if pl.Room != "" {
+		var err error
+		if room, channel, err = roomOf(pl.Room); err != nil {
+			return nil, err
+		}
+	}
+	if !p.h.cfg.Policy.CanSubscribe(identity(r.conn), channel) {
+		return nil, protocol.NewError(protocol.CodeForbidden, "not allowed to see %q", channel)
+	}
+	return p.roomSnapshot(ctx, r.conn.Tenant, room, store.Page{Cursor: pl.Cursor, Limit: pl.Limit}, r.now)
+}
+
+// roomSnapshot reads one page of a room and counts its users.
+func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string, page store.Page, now time.Time) (snapshotReply, error) {
+	entries, next, err := p.h.deps.Store.ListPresence(ctx, tenant, room, page)
+	if errors.Is(err, store.ErrBadCursor) {
+		return snapshotReply{}, protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
+	}
+	if err != nil {
+		return snapshotReply{}, err
+	}
+	users := presence.Users(entries, now, p.cfg.AwayTimeout)
+	if users == nil {
+		users = []presence.User{}
+	}
+	reply := snapshotReply{Room: room, UsersInRoom: users, UserCount: len(users), Next: next}
+	if page.Cursor != "" || next != "" {
+		if reply.UserCount, err = p.h.deps.Store.CountPresence(ctx, tenant, room); err != nil {
+			return snapshotReply{}, err
+		}
+	}
+	for _, u := range users {
+		switch u.Status {
+		case store.StatusOnline:
+			reply.OnlineCount++
+		case store.StatusAway:
+			reply.AwayCount++
+		}
+	}
+	return reply, nil
+}
+
+// cleanup removes the presence of a connection that is gone ($disconnect,
+// a 410 on a post, the sweeper) and announces what changed: a leave in
+// each of its rooms, and offline when it was the user's last connection.
+func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []string) {
+	p.conns.forget(c.ID)
+	s, live, err := p.h.deps.Store.DeleteSession(ctx, c.Tenant, c.UserID, c.ID)
+	if err != nil {
+		p.h.log.WarnContext(ctx, "remove presence", "connectionId", c.ID, "error", err)
+		return
+	}
+	for _, room := range s.Rooms {
+		p.rooms.remove(roomKey(c.Tenant, protocol.RoomChannel(room)), c.ID)
+	}
+	if !live {
+		return
+	}
+	p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, p.h.now())
+}
+
+// announceGone announces that session s is gone.
+func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, now time.Time) {
+	others, err := p.h.deps.Store.UserSessions(ctx, s.Tenant, s.UserID)
+	if err != nil {
+		p.h.log.WarnContext(ctx, "announce presence", "connectionId", s.ConnID, "error", err)
+		return
+	}
+	others = slices.DeleteFunc(others, func(o store.Session) bool { return o.ConnID == s.ConnID })
+	before := append(slices.Clone(others), s)
+	ev := presence.Diff(before, now, others, now, p.cfg.AwayTimeout)
+	p.announce(ctx, bc, s.Tenant, s.UserID, s.ConnID, ev, now)
+}
+
+// endpointOf is the Management API endpoint that reaches connection c.
+func (h *Handler) endpointOf(c store.Connection) string {
+	if c.Endpoint != "" {
+		return c.Endpoint
+	}
+	return h.cfg.ManagementEndpoint
+}

@@ -1,5 +1,205 @@
 package store
 
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Presence statuses. A client sets one of them; the server reports the
+// effective status, which also turns online into away after the away
+// timeout without client activity (see package presence).
+const (
+	StatusOnline  = "online"
+	StatusAway    = "away"
+	StatusOffline = "offline"
+)
+
+// Activity actions (the seed's ActivityLog.action).
+const (
+	ActionCreated = "created"
+	ActionUpdated = "updated"
+	ActionDeleted = "deleted"
+	ActionViewed  = "viewed"
+)
+
+// Presence is what one connection shows of its user: an entry in a room,
+// or, with Room empty, the connection's session (see Session). Times come
+// from the server's clock, never from a client.
+type Presence struct {
+	Tenant   string
+	Room     string // the room of a room entry; empty for a session
+	UserID   string
+	ConnID   string
+	Username string
+	Avatar   string
+	// Status is the status the client chose: online, away, or offline
+	// (hidden: the entry is kept but listed nowhere).
+	Status   string
+	Page     string // current location: page
+	Section  string // current location: section, may be empty
+	Activity string // free text such as "Editing order #123"
+	// LastSeen is when the server last wrote the entry because a frame
+	// arrived (a heartbeat or anything else).
+	LastSeen time.Time
+	// LastActive is when the server last saw client activity (a frame
+	// other than a heartbeat).
+	LastActive time.Time
+	// ExpiresAt is LastSeen plus the offline timeout. From then on the
+	// entry is absent: the connection's heartbeats stopped.
+	ExpiresAt time.Time
+}
+
+// Session is the presence of one connection across the rooms it is in.
+// Sessions of a tenant share one partition, so a user's sessions (for
+// "online if any tab is online") and the tenant's are one Query each. A
+// session carries the expiry-index entry through which the sweeper finds
+// connections whose heartbeats stopped; its room entries carry the same
+// data and expiry but no index entry.
+type Session struct {
+	Presence
+	// Rooms lists the rooms the connection is in, sorted, without
+	// duplicates.
+	Rooms []string
+	// Version changes with every write; PutSession and
+	// DeleteExpiredSession are conditioned on it. Zero means "no live
+	// session" in a SessionWrite.
+	Version int64
+}
+
+// SessionWrite is one PutSession.
+type SessionWrite struct {
+	// Session is the new state. Its Version is the one read before the
+	// change, or 0 when no live session existed; the write fails with
+	// ErrConditionFailed when the stored session moved on meanwhile (or,
+	// for 0, when a live one appeared).
+	Session Session
+	// Leave lists rooms the connection leaves: their entries are deleted.
+	// It must not share a room with Session.Rooms.
+	Leave []string
+	// AwayAt, when not zero, arms the connection's away alarm: an
+	// expiry-index entry due at AwayAt (replacing any earlier one), which
+	// the sweeper finds once the connection has been idle that long. Zero
+	// leaves the alarm as it is.
+	AwayAt time.Time
+}
+
+// AwayAlarm is the away alarm of one connection.
+type AwayAlarm struct {
+	Tenant string
+	UserID string
+	ConnID string
+	At     time.Time // due time, whole seconds
+}
+
+// Activity is one entry of a tenant's activity feed (the seed's
+// ActivityLog).
+type Activity struct {
+	ID         string
+	Tenant     string
+	UserID     string
+	Username   string
+	Avatar     string
+	Action     string // created, updated, deleted or viewed
+	EntityType string
+	EntityID   string
+	EntityName string
+	Changes    []ActivityChange
+	Metadata   json.RawMessage // a JSON object, or nil
+	At         time.Time
+	ExpiresAt  time.Time // end of retention: the entry is absent from then on
+}
+
+// ActivityChange is one changed field of an activity entry.
+type ActivityChange struct {
+	Field  string          `json:"field"`
+	Before json.RawMessage `json:"before,omitempty"`
+	After  json.RawMessage `json:"after,omitempty"`
+}
+
+// ActivityFilter selects activity entries. An empty list matches all.
+type ActivityFilter struct {
+	Actions     []string
+	EntityTypes []string
+}
+
+// Match reports whether a passes the filter.
+func (f ActivityFilter) Match(a Activity) bool {
+	return matchAny(f.Actions, a.Action) && matchAny(f.EntityTypes, a.EntityType)
+}
+
+func matchAny(list []string, v string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrBadCursor is wrapped by listings of presence and activity given a
+// cursor that they did not issue.
+var ErrBadCursor = errors.New("invalid cursor")
+
+// MaxActivityRead bounds the stored entries one ListActivity call reads,
+// so that a filter matching few entries costs a bounded number of reads.
+const MaxActivityRead = 1000
+
 // Presences stores presence, activity-feed entries and the lookups that
 // notifications need.
-type Presences interface{}
+type Presences interface {
+	// PutSession writes a connection's session and an entry in each of its
+	// rooms with the same data and expiry, deletes the entries of the rooms
+	// it leaves, and arms its away alarm, atomically. It returns the
+	// session as stored, with its new Version. The caller sets LastSeen,
+	// LastActive and ExpiresAt; ExpiresAt is kept in whole seconds.
+	PutSession(ctx context.Context, w SessionWrite) (Session, error)
+	// UserSessions lists the live sessions of one user of a tenant,
+	// hidden ones included, ordered by connection id: one Query.
+	UserSessions(ctx context.Context, tenant, userID string) ([]Session, error)
+	// DeleteSession removes a connection's session, its room entries and
+	// its away alarm, live or expired. It returns the session that was
+	// stored and whether it was live. Removing an absent session returns
+	// false and no error; it is idempotent and safe to run concurrently.
+	DeleteSession(ctx context.Context, tenant, userID, connID string) (Session, bool, error)
+	// ExpiredSessions lists up to limit sessions whose ExpiresAt is at or
+	// before now, oldest first, through the expiry index: a Query per
+	// index shard, never a Scan. The index may lag: a session refreshed a
+	// moment ago may still be listed, and DeleteExpiredSession refuses it.
+	ExpiredSessions(ctx context.Context, now time.Time, limit int) ([]Session, error)
+	// DeleteExpiredSession removes s, its room entries and its alarm only
+	// if the stored session still has s.Version and is still expired at
+	// now. It reports whether it removed it: false when the session was
+	// refreshed or removed meanwhile.
+	DeleteExpiredSession(ctx context.Context, s Session, now time.Time) (bool, error)
+	// ListPresence returns one page of the live, visible entries of a room
+	// (room empty: the tenant's sessions), ordered by user and connection
+	// id, and the cursor of the next page ("" at the end). Limit counts
+	// users, not entries: a user's connections never straddle two pages.
+	// The default is 100 users. Hidden entries (Status offline) are left
+	// out.
+	ListPresence(ctx context.Context, tenant, room string, p Page) ([]Presence, string, error)
+	// CountPresence counts the distinct users with a live, visible entry in
+	// a room (room empty: the tenant). It reads the whole room.
+	CountPresence(ctx context.Context, tenant, room string) (int, error)
+	// ExpiredAway lists up to limit away alarms due at or before now,
+	// earliest first, through the expiry index (Query, never Scan).
+	ExpiredAway(ctx context.Context, now time.Time, limit int) ([]AwayAlarm, error)
+	// ClearAway deletes an alarm only if it is still the one listed (same
+	// At) and still due at now. It reports whether it did, so that of two
+	// overlapping sweeps exactly one acts on the alarm.
+	ClearAway(ctx context.Context, a AwayAlarm, now time.Time) (bool, error)
+	// PutActivity records an activity entry. Writing the same entry twice
+	// leaves one.
+	PutActivity(ctx context.Context, a Activity) error
+	// ListActivity returns up to p.Limit (default 50) live entries of a
+	// tenant's feed that pass f, newest first, and the cursor of the next
+	// page ("" at the end). It reads at most MaxActivityRead stored entries
+	// per call, so a filter that matches few may return a short page with
+	// a cursor to read on.
+	ListActivity(ctx context.Context, tenant string, f ActivityFilter, p Page) ([]Activity, string, error)
+}

@@ -84,7 +84,7 @@ function isClient(x: unknown): x is WebSocketClient {
 const FUNCTION_URL = Symbol('function url');
 
 /** Resolves a ClientSource to a client and runs the owned client's lifecycle. */
-function useResolvedClient(source: ClientSource): WebSocketClient {
+export function useResolvedClient(source: ClientSource): WebSocketClient {
   const given = isClient(source) ? source : (source.client ?? null);
   const options: UseWebSocketOptions | null = isClient(source) || 'status' in source ? null : source;
 

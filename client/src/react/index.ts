@@ -13,3 +13,24 @@ export {
   type WebSocketCallbacks,
   type WebSocketStatus,
 } from './hooks.js';
+export {
+  useRealtimeSync,
+  useEntitySync,
+  useLock,
+  type UseRealtimeSyncOptions,
+  type UseRealtimeSyncResult,
+  type UseEntitySyncOptions,
+  type UseEntitySyncResult,
+  type UseLockOptions,
+  type UseLockResult,
+} from './sync.js';
+export {
+  usePresence,
+  useRoomPresence,
+  useOnlineStatus,
+  type UsePresenceOptions,
+  type UsePresenceResult,
+  type UseRoomPresenceOptions,
+  type UseRoomPresenceResult,
+  type OnlineStatus,
+} from './presence.js';

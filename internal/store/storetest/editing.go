@@ -1,6 +1,16 @@
 package storetest
 
-import "testing"
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
 
 // editingCases are the conformance cases of locks, entities, changes,
 // conflicts and comments.
@@ -8,5 +18,668 @@ func editingCases() []struct {
 	name string
 	run  func(t *testing.T, f *fixture)
 } {
-	return nil
+	return []struct {
+		name string
+		run  func(t *testing.T, f *fixture)
+	}{
+		{"LockGrantRenewHeld", testLockGrant},
+		{"LockRenewRelease", testLockRenewRelease},
+		{"LockExpiryFencing", testLockExpiryFencing},
+		{"LockConcurrentAcquire", testLockConcurrent},
+		{"LockConnectionRelease", testLockConnection},
+		{"LockExpiredSweep", testLockSweep},
+		{"CommitVersions", testCommitVersions},
+		{"CommitIdempotency", testCommitIdempotency},
+		{"CommitConflicts", testCommitConflicts},
+		{"CommitFence", testCommitFence},
+		{"CommitTrim", testCommitTrim},
+		{"Comments", testComments},
+		{"EditingTenantsAndNames", testEditingNames},
+	}
+}
+
+var (
+	entA = store.EntityKey{Tenant: "acme", Type: "order", ID: "123"}
+	entB = store.EntityKey{Tenant: "acme", Type: "order", ID: "456"}
+)
+
+// lock returns a lock request on e by user through conn for ttl.
+func (f *fixture) lock(e store.EntityKey, user, conn string, ttl time.Duration) store.Lock {
+	now := f.clock.Now()
+	return store.Lock{Entity: e, Holder: user, HolderName: "name of " + user, ConnID: conn,
+		AcquiredAt: now.Add(250 * time.Millisecond), ExpiresAt: now.Add(ttl)}
+}
+
+func (f *fixture) acquire(t *testing.T, l store.Lock) store.Lock {
+	t.Helper()
+	got, err := f.s.AcquireLock(f.ctx, l)
+	if err != nil {
+		t.Fatalf("AcquireLock(%q by %q): %v", l.Entity, l.Holder, err)
+	}
+	return got
+}
+
+// equalLock fails unless got has want's fields, with times as instants.
+func equalLock(t *testing.T, got, want store.Lock) {
+	t.Helper()
+	if got.Entity != want.Entity || got.Holder != want.Holder || got.HolderName != want.HolderName ||
+		got.ConnID != want.ConnID || got.Token != want.Token || !got.AcquiredAt.Equal(want.AcquiredAt) ||
+		!got.ExpiresAt.Equal(want.ExpiresAt) {
+		t.Fatalf("lock mismatch:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func testLockGrant(t *testing.T, f *fixture) {
+	req := f.lock(entA, "u1", "c1", 30*time.Second)
+	got := f.acquire(t, req)
+	want := req
+	want.Token = 1
+	want.ExpiresAt = want.ExpiresAt.Truncate(time.Second)
+	equalLock(t, got, want)
+	stored, err := f.s.GetLock(f.ctx, entA)
+	if err != nil {
+		t.Fatalf("GetLock: %v", err)
+	}
+	equalLock(t, stored, want)
+
+	// Someone else is refused and told who holds it.
+	held, err := f.s.AcquireLock(f.ctx, f.lock(entA, "u2", "c2", time.Minute))
+	if !errors.Is(err, store.ErrLockHeld) || held.Holder != "u1" || held.Token != 1 {
+		t.Fatalf("AcquireLock by u2 = %+v, %v; want u1's lock and ErrLockHeld", held, err)
+	}
+
+	// The holder again, from another connection: a renewal keeping the
+	// grant's token and start, moving the lock to that connection.
+	f.clock.Advance(10 * time.Second)
+	again := f.lock(entA, "u1", "c9", time.Minute)
+	renewed := f.acquire(t, again)
+	want.ConnID, want.ExpiresAt = "c9", again.ExpiresAt.Truncate(time.Second)
+	equalLock(t, renewed, want)
+	if locks, err := f.s.ReleaseConnectionLocks(f.ctx, "c1"); err != nil || len(locks) != 0 {
+		t.Fatalf("ReleaseConnectionLocks(old connection) = %v, %v; want none", locks, err)
+	}
+	if _, err := f.s.GetLock(f.ctx, entA); err != nil {
+		t.Fatalf("lock lost with its old connection: %v", err)
+	}
+	// Another entity has its own lock and its own tokens.
+	if other := f.acquire(t, f.lock(entB, "u2", "c2", time.Minute)); other.Token != 1 {
+		t.Fatalf("first grant on another entity has token %d, want 1", other.Token)
+	}
+}
+
+func testLockRenewRelease(t *testing.T, f *fixture) {
+	f.acquire(t, f.lock(entA, "u1", "c1", 30*time.Second))
+	exp := f.clock.Now().Add(2 * time.Minute)
+	got, err := f.s.RenewLock(f.ctx, entA, "u1", "c2", exp)
+	if err != nil || got.Token != 1 || !got.ExpiresAt.Equal(exp.Truncate(time.Second)) || got.ConnID != "c2" {
+		t.Fatalf("RenewLock = %+v, %v", got, err)
+	}
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"renew by another", func() error { _, err := f.s.RenewLock(f.ctx, entA, "u2", "c3", exp); return err }},
+		{"release by another", func() error { _, err := f.s.ReleaseLock(f.ctx, entA, "u2"); return err }},
+		{"renew absent", func() error { _, err := f.s.RenewLock(f.ctx, entB, "u1", "c1", exp); return err }},
+		{"release absent", func() error { _, err := f.s.ReleaseLock(f.ctx, entB, "u1"); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errors.Is(err, store.ErrNotHolder) {
+				t.Fatalf("err = %v, want ErrNotHolder", err)
+			}
+		})
+	}
+	rel, err := f.s.ReleaseLock(f.ctx, entA, "u1")
+	if err != nil || rel.Token != 1 || rel.Holder != "u1" {
+		t.Fatalf("ReleaseLock = %+v, %v", rel, err)
+	}
+	if _, err := f.s.GetLock(f.ctx, entA); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetLock after release: %v, want ErrNotFound", err)
+	}
+	if _, err := f.s.ReleaseLock(f.ctx, entA, "u1"); !errors.Is(err, store.ErrNotHolder) {
+		t.Fatalf("second release: %v, want ErrNotHolder", err)
+	}
+	if locks, err := f.s.ReleaseConnectionLocks(f.ctx, "c2"); err != nil || len(locks) != 0 {
+		t.Fatalf("ReleaseConnectionLocks after release = %v, %v; want none", locks, err)
+	}
+	// A grant after a release takes the next token.
+	if l := f.acquire(t, f.lock(entA, "u2", "c3", time.Minute)); l.Token != 2 {
+		t.Fatalf("grant after release has token %d, want 2", l.Token)
+	}
+}
+
+func testLockExpiryFencing(t *testing.T, f *fixture) {
+	f.acquire(t, f.lock(entA, "u1", "c1", 10*time.Second))
+	f.clock.Advance(9 * time.Second)
+	if _, err := f.s.GetLock(f.ctx, entA); err != nil {
+		t.Fatalf("GetLock before expiry: %v", err)
+	}
+	f.clock.Advance(time.Second) // ExpiresAt == now: expired
+	if _, err := f.s.GetLock(f.ctx, entA); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetLock at expiry: %v, want ErrNotFound", err)
+	}
+	if _, err := f.s.RenewLock(f.ctx, entA, "u1", "c1", f.clock.Now().Add(time.Minute)); !errors.Is(err, store.ErrNotHolder) {
+		t.Fatalf("renew of an expired lock: %v, want ErrNotHolder", err)
+	}
+	// Grants after expiry, release and expiry again: tokens 2, 3, 4, also
+	// when the holder of the expired grant takes it again.
+	var tokens []int64
+	tokens = append(tokens, f.acquire(t, f.lock(entA, "u2", "c2", 5*time.Second)).Token)
+	f.clock.Advance(5 * time.Second)
+	tokens = append(tokens, f.acquire(t, f.lock(entA, "u2", "c2", 5*time.Second)).Token)
+	if _, err := f.s.ReleaseLock(f.ctx, entA, "u2"); err != nil {
+		t.Fatalf("ReleaseLock: %v", err)
+	}
+	tokens = append(tokens, f.acquire(t, f.lock(entA, "u1", "c1", 5*time.Second)).Token)
+	if !slices.Equal(tokens, []int64{2, 3, 4}) {
+		t.Fatalf("tokens = %v, want [2 3 4]", tokens)
+	}
+}
+
+func testLockConcurrent(t *testing.T, f *fixture) {
+	const (
+		workers = 6
+		grants  = 12
+	)
+	var (
+		mu     sync.Mutex
+		holder string
+		tokens []int64
+		errs   []error
+		wg     sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+	}
+	done := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(tokens) >= grants || len(errs) > 0
+	}
+	for w := range workers {
+		user := fmt.Sprintf("u%d", w)
+		wg.Go(func() {
+			for !done() {
+				l, err := f.s.AcquireLock(f.ctx, f.lock(entA, user, "c-"+user, time.Minute))
+				if errors.Is(err, store.ErrLockHeld) || errors.Is(err, store.ErrUnavailable) {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				if err != nil {
+					fail(fmt.Errorf("AcquireLock by %s: %w", user, err))
+					return
+				}
+				// The observer marks the holder between the grant and the
+				// release: two marks at once are two holders at once.
+				mu.Lock()
+				if holder != "" {
+					errs = append(errs, fmt.Errorf("%s granted token %d while %s holds the lock", user, l.Token, holder))
+				}
+				holder = user
+				tokens = append(tokens, l.Token)
+				mu.Unlock()
+				time.Sleep(time.Millisecond)
+				mu.Lock()
+				holder = ""
+				mu.Unlock()
+				if _, err := f.s.ReleaseLock(f.ctx, entA, user); err != nil {
+					fail(fmt.Errorf("ReleaseLock by %s: %w", user, err))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatal(errors.Join(errs...))
+	}
+	for i, tok := range tokens {
+		if tok != int64(i+1) {
+			t.Fatalf("tokens in grant order = %v, want 1, 2, 3, ...", tokens)
+		}
+	}
+}
+
+func testLockConnection(t *testing.T, f *fixture) {
+	f.acquire(t, f.lock(entA, "u1", "c1", time.Minute))
+	f.acquire(t, f.lock(entB, "u1", "c1", time.Second))
+	entC := store.EntityKey{Tenant: "acme", Type: "pricing", ID: "9"}
+	f.acquire(t, f.lock(entC, "u2", "c2", time.Minute))
+	f.clock.Advance(time.Second) // entB's lock has expired: released all the same
+	locks, err := f.s.ReleaseConnectionLocks(f.ctx, "c1")
+	if err != nil {
+		t.Fatalf("ReleaseConnectionLocks: %v", err)
+	}
+	var got []string
+	for _, l := range locks {
+		got = append(got, l.Entity.ID)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"123", "456"}) {
+		t.Fatalf("released %v, want [123 456]", got)
+	}
+	for _, e := range []store.EntityKey{entA, entB} {
+		if _, err := f.s.GetLock(f.ctx, e); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetLock(%q) after release: %v", e, err)
+		}
+	}
+	if _, err := f.s.GetLock(f.ctx, entC); err != nil {
+		t.Errorf("another connection's lock was released: %v", err)
+	}
+	if locks, err := f.s.ReleaseConnectionLocks(f.ctx, "c1"); err != nil || len(locks) != 0 {
+		t.Errorf("second ReleaseConnectionLocks = %v, %v; want none", locks, err)
+	}
+	if expired, err := f.s.ExpiredLocks(f.ctx, f.clock.Now().Add(time.Hour), 0); err != nil || len(expired) != 1 {
+		t.Errorf("ExpiredLocks sees %v, %v; want only the other connection's lock", expired, err)
+	}
+}
+
+func testLockSweep(t *testing.T, f *fixture) {
+	f.acquire(t, f.lock(entA, "u1", "c1", 10*time.Second))
+	f.acquire(t, f.lock(entB, "u2", "c2", 20*time.Second))
+	other := store.EntityKey{Tenant: "globex", Type: "order", ID: "1"}
+	f.acquire(t, f.lock(other, "u3", "c3", time.Hour))
+
+	if got, err := f.s.ExpiredLocks(f.ctx, f.clock.Now(), 0); err != nil || len(got) != 0 {
+		t.Fatalf("ExpiredLocks before expiry = %v, %v", got, err)
+	}
+	f.clock.Advance(20 * time.Second)
+	got, err := f.s.ExpiredLocks(f.ctx, f.clock.Now(), 0)
+	if err != nil || len(got) != 2 || got[0].Entity != entA || got[1].Entity != entB {
+		t.Fatalf("ExpiredLocks = %+v, %v; want entA then entB", got, err)
+	}
+	if one, err := f.s.ExpiredLocks(f.ctx, f.clock.Now(), 1); err != nil || len(one) != 1 || one[0].Entity != entA {
+		t.Fatalf("ExpiredLocks limit 1 = %+v, %v", one, err)
+	}
+	// entB was taken again meanwhile: the sweeper must not delete the new
+	// grant.
+	f.acquire(t, f.lock(entB, "u4", "c4", time.Minute))
+	for _, tt := range []struct {
+		l    store.Lock
+		want bool
+	}{{got[0], true}, {got[0], false}, {got[1], false}} {
+		ok, err := f.s.DeleteExpiredLock(f.ctx, tt.l)
+		if err != nil || ok != tt.want {
+			t.Fatalf("DeleteExpiredLock(%q token %d) = %v, %v; want %v", tt.l.Entity, tt.l.Token, ok, err, tt.want)
+		}
+	}
+	if l, err := f.s.GetLock(f.ctx, entB); err != nil || l.Holder != "u4" {
+		t.Fatalf("GetLock(entB) = %+v, %v; want u4's grant", l, err)
+	}
+	if locks, err := f.s.ReleaseConnectionLocks(f.ctx, "c1"); err != nil || len(locks) != 0 {
+		t.Fatalf("swept lock still reachable from its connection: %v, %v", locks, err)
+	}
+}
+
+// commit performs one commit of version v (base v-1) of e with data
+// "v<v>".
+func (f *fixture) commitVersion(t *testing.T, e store.EntityKey, v int64, extra func(*store.Commit)) error {
+	t.Helper()
+	c := store.Commit{
+		Entity: e, BaseVersion: v - 1,
+		Head:   &store.Head{Version: v, Doc: fmt.Appendf(nil, `{"v":%d}`, v), UpdatedAt: f.clock.Now(), UpdatedBy: "u1"},
+		Change: &store.Change{Version: v, Data: fmt.Appendf(nil, `"v%d"`, v)},
+	}
+	if extra != nil {
+		extra(&c)
+	}
+	return f.s.Commit(f.ctx, c)
+}
+
+func versionsOf(cs []store.Change) []int64 {
+	out := make([]int64, len(cs))
+	for i, c := range cs {
+		out[i] = c.Version
+		if want := fmt.Appendf(nil, `"v%d"`, c.Version); !bytes.Equal(c.Data, want) {
+			out[i] = -1
+		}
+	}
+	return out
+}
+
+func testCommitVersions(t *testing.T, f *fixture) {
+	if _, err := f.s.GetHead(f.ctx, entA); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetHead of a new entity: %v, want ErrNotFound", err)
+	}
+	st, err := f.s.LoadEntity(f.ctx, entA, "u1", "m1")
+	if err != nil || st.Head.Version != 0 || st.Lock != nil || st.Idempotency != nil {
+		t.Fatalf("LoadEntity of a new entity = %+v, %v", st, err)
+	}
+	for v := int64(1); v <= 5; v++ {
+		if err := f.commitVersion(t, entA, v, nil); err != nil {
+			t.Fatalf("commit version %d: %v", v, err)
+		}
+	}
+	// A stale base loses, whatever else it writes.
+	if err := f.commitVersion(t, entA, 3, nil); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("commit on base 2 at version 5: %v, want ErrConditionFailed", err)
+	}
+	if err := f.s.Commit(f.ctx, store.Commit{Entity: entB, BaseVersion: 1}); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("check of base 1 on a new entity: %v, want ErrConditionFailed", err)
+	}
+	head, err := f.s.GetHead(f.ctx, entA)
+	if err != nil || head.Version != 5 || string(head.Doc) != `{"v":5}` || head.UpdatedBy != "u1" || head.Entity != entA {
+		t.Fatalf("GetHead = %+v, %v", head, err)
+	}
+	// A head write that keeps the version (state only).
+	if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 5,
+		Head: &store.Head{Version: 5, Doc: head.Doc, State: []byte(`{"s":1}`)}}); err != nil {
+		t.Fatalf("state-only commit: %v", err)
+	}
+	if st, err := f.s.LoadEntity(f.ctx, entA, "", ""); err != nil || st.Head.Version != 5 || string(st.Head.State) != `{"s":1}` {
+		t.Fatalf("LoadEntity after state write = %+v, %v", st.Head, err)
+	}
+	tests := []struct {
+		name string
+		q    store.ChangeQuery
+		want []int64
+	}{
+		{"all", store.ChangeQuery{}, []int64{1, 2, 3, 4, 5}},
+		{"after", store.ChangeQuery{After: 3}, []int64{4, 5}},
+		{"range", store.ChangeQuery{After: 1, Before: 4}, []int64{2, 3}},
+		{"limit", store.ChangeQuery{After: 1, Limit: 2}, []int64{2, 3}},
+		{"desc", store.ChangeQuery{Desc: true}, []int64{5, 4, 3, 2, 1}},
+		{"desc page", store.ChangeQuery{Before: 5, Desc: true, Limit: 2}, []int64{4, 3}},
+		{"empty", store.ChangeQuery{After: 5}, []int64{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := f.s.ListChanges(f.ctx, entA, tt.q)
+			if err != nil || !slices.Equal(versionsOf(got), tt.want) {
+				t.Fatalf("ListChanges(%+v) = %v, %v; want %v", tt.q, versionsOf(got), err, tt.want)
+			}
+		})
+	}
+	if c, err := f.s.GetChange(f.ctx, entA, 3); err != nil || string(c.Data) != `"v3"` {
+		t.Fatalf("GetChange(3) = %+v, %v", c, err)
+	}
+	if _, err := f.s.GetChange(f.ctx, entA, 6); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetChange(6): %v, want ErrNotFound", err)
+	}
+}
+
+func testCommitIdempotency(t *testing.T, f *fixture) {
+	idem := func(msg string) *store.Idempotency {
+		return &store.Idempotency{Tenant: "acme", UserID: "u1", MessageID: msg, Reply: []byte(`{"version":1}`),
+			ExpiresAt: f.clock.Now().Add(time.Hour)}
+	}
+	withIdem := func(msg string) func(*store.Commit) {
+		return func(c *store.Commit) { c.Idempotency = idem(msg) }
+	}
+	if err := f.commitVersion(t, entA, 1, withIdem("m#1")); err != nil {
+		t.Fatalf("commit with idempotency: %v", err)
+	}
+	got, err := f.s.GetIdempotency(f.ctx, "acme", "u1", "m#1")
+	if err != nil || string(got.Reply) != `{"version":1}` || got.MessageID != "m#1" {
+		t.Fatalf("GetIdempotency = %+v, %v", got, err)
+	}
+	st, err := f.s.LoadEntity(f.ctx, entA, "u1", "m#1")
+	if err != nil || st.Idempotency == nil || string(st.Idempotency.Reply) != `{"version":1}` || st.Head.Version != 1 {
+		t.Fatalf("LoadEntity with the message = %+v, %v", st, err)
+	}
+	// The same message again, on a current base: the whole commit fails.
+	if err := f.commitVersion(t, entA, 2, withIdem("m#1")); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("second commit of the message: %v, want ErrConditionFailed", err)
+	}
+	if head, _ := f.s.GetHead(f.ctx, entA); head.Version != 1 {
+		t.Fatalf("head moved to %d by a refused commit", head.Version)
+	}
+	// Another user's same messageId is another message.
+	if err := f.commitVersion(t, entA, 2, func(c *store.Commit) {
+		c.Idempotency = idem("m#1")
+		c.Idempotency.UserID = "u2"
+	}); err != nil {
+		t.Fatalf("another user's message: %v", err)
+	}
+	for _, q := range []struct{ user, msg string }{{"u1", "other"}, {"u3", "m#1"}} {
+		if _, err := f.s.GetIdempotency(f.ctx, "acme", q.user, q.msg); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetIdempotency(%s, %s): %v, want ErrNotFound", q.user, q.msg, err)
+		}
+	}
+	// Once expired, the record is absent and may be written again.
+	f.clock.Advance(time.Hour)
+	if _, err := f.s.GetIdempotency(f.ctx, "acme", "u1", "m#1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetIdempotency after expiry: %v, want ErrNotFound", err)
+	}
+	if err := f.commitVersion(t, entA, 3, withIdem("m#1")); err != nil {
+		t.Fatalf("commit reusing an expired message id: %v", err)
+	}
+}
+
+func testCommitConflicts(t *testing.T, f *fixture) {
+	if err := f.commitVersion(t, entA, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	open := func(id string) *store.Conflict {
+		return &store.Conflict{ID: id, CreatedAt: f.clock.Now(), Data: []byte(`{"open":"` + id + `"}`)}
+	}
+	for _, id := range []string{"c2", "c1", "c3"} {
+		if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 1, Conflict: open(id)}); err != nil {
+			t.Fatalf("commit conflict %s: %v", id, err)
+		}
+	}
+	if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 1, Conflict: open("c1")}); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("conflict created twice: %v, want ErrConditionFailed", err)
+	}
+	resolved := &store.Conflict{ID: "c2", Resolved: true, CreatedAt: f.clock.Now(), ExpiresAt: f.clock.Now().Add(time.Hour),
+		Data: []byte(`{"resolved":true}`)}
+	if err := f.commitVersion(t, entA, 2, func(c *store.Commit) { c.Conflict = resolved }); err != nil {
+		t.Fatalf("resolve with a new version: %v", err)
+	}
+	if err := f.commitVersion(t, entA, 3, func(c *store.Commit) { c.Conflict = resolved }); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("second resolution: %v, want ErrConditionFailed", err)
+	}
+	if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 2, Conflict: &store.Conflict{ID: "nope", Resolved: true}}); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("resolution of an absent conflict: %v, want ErrConditionFailed", err)
+	}
+	ids := func(unresolved bool, limit int) []string {
+		t.Helper()
+		var (
+			out    []string
+			cursor string
+		)
+		for range 10 {
+			cs, next, err := f.s.ListConflicts(f.ctx, entA, unresolved, store.Page{Cursor: cursor, Limit: limit})
+			if err != nil {
+				t.Fatalf("ListConflicts: %v", err)
+			}
+			for _, c := range cs {
+				out = append(out, c.ID)
+			}
+			if next == "" {
+				return out
+			}
+			cursor = next
+		}
+		t.Fatal("ListConflicts: no end")
+		return nil
+	}
+	if got := ids(true, 0); !slices.Equal(got, []string{"c1", "c3"}) {
+		t.Fatalf("unresolved = %v, want [c1 c3]", got)
+	}
+	if got := ids(false, 1); !slices.Equal(got, []string{"c1", "c2", "c3"}) {
+		t.Fatalf("all, pages of one = %v, want [c1 c2 c3]", got)
+	}
+	c, err := f.s.GetConflict(f.ctx, entA, "c2")
+	if err != nil || !c.Resolved || string(c.Data) != `{"resolved":true}` || c.Entity != entA {
+		t.Fatalf("GetConflict(c2) = %+v, %v", c, err)
+	}
+	f.clock.Advance(time.Hour) // the resolved conflict expires, the open ones do not
+	if _, err := f.s.GetConflict(f.ctx, entA, "c2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetConflict of an expired conflict: %v, want ErrNotFound", err)
+	}
+	if got := ids(false, 0); !slices.Equal(got, []string{"c1", "c3"}) {
+		t.Fatalf("after expiry = %v, want [c1 c3]", got)
+	}
+	if _, _, err := f.s.ListConflicts(f.ctx, entA, true, store.Page{Cursor: "garbage!"}); !errors.Is(err, store.ErrInvalidCursor) {
+		t.Fatalf("bad cursor: %v, want ErrInvalidCursor", err)
+	}
+}
+
+func testCommitFence(t *testing.T, f *fixture) {
+	lk := f.acquire(t, f.lock(entA, "u1", "c1", 10*time.Second))
+	fence := func(holder string, token int64) func(*store.Commit) {
+		return func(c *store.Commit) { c.Fence = &store.Fence{Holder: holder, Token: token} }
+	}
+	if err := f.commitVersion(t, entA, 1, fence("u1", lk.Token)); err != nil {
+		t.Fatalf("fenced commit by the holder: %v", err)
+	}
+	for _, tt := range []struct {
+		name   string
+		holder string
+		token  int64
+	}{{"other user", "u2", lk.Token}, {"old token", "u1", lk.Token - 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := f.commitVersion(t, entA, 2, fence(tt.holder, tt.token)); !errors.Is(err, store.ErrConditionFailed) {
+				t.Fatalf("commit: %v, want ErrConditionFailed", err)
+			}
+		})
+	}
+	f.clock.Advance(10 * time.Second)
+	if err := f.commitVersion(t, entA, 2, fence("u1", lk.Token)); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("commit after the lock expired: %v, want ErrConditionFailed", err)
+	}
+	if head, _ := f.s.GetHead(f.ctx, entA); head.Version != 1 {
+		t.Fatalf("head at %d after refused fenced commits, want 1", head.Version)
+	}
+}
+
+func testCommitTrim(t *testing.T, f *fixture) {
+	const keep = 4
+	for v := int64(1); v <= 9; v++ {
+		err := f.commitVersion(t, entA, v, func(c *store.Commit) {
+			if v > keep {
+				c.Trim = v - keep
+			}
+		})
+		if err != nil {
+			t.Fatalf("commit %d: %v", v, err)
+		}
+	}
+	got, err := f.s.ListChanges(f.ctx, entA, store.ChangeQuery{})
+	if err != nil || !slices.Equal(versionsOf(got), []int64{6, 7, 8, 9}) {
+		t.Fatalf("changes kept = %v, %v; want [6 7 8 9]", versionsOf(got), err)
+	}
+}
+
+func testComments(t *testing.T, f *fixture) {
+	mk := func(i int, parent string) store.Comment {
+		return store.Comment{Entity: entA, ID: fmt.Sprintf("%013d-x", 1000+i), ParentID: parent, UserID: "u1",
+			Username: "U One", Avatar: "https://example.test/a.png", Text: fmt.Sprintf("comment %d ✓", i),
+			CreatedAt: f.clock.Now().Add(time.Duration(i) * time.Millisecond)}
+	}
+	idem := &store.Idempotency{Tenant: "acme", UserID: "u1", MessageID: "add-1", Reply: []byte(`{}`), ExpiresAt: f.clock.Now().Add(time.Hour)}
+	first := mk(0, "")
+	if err := f.s.AddComment(f.ctx, first, idem); err != nil {
+		t.Fatalf("AddComment: %v", err)
+	}
+	if err := f.s.AddComment(f.ctx, mk(99, ""), idem); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("AddComment with a used message: %v, want ErrConditionFailed", err)
+	}
+	if _, err := f.s.GetComment(f.ctx, entA, mk(99, "").ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("refused comment was stored: %v", err)
+	}
+	if err := f.s.AddComment(f.ctx, first, nil); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("AddComment twice: %v, want ErrConditionFailed", err)
+	}
+	var want []string
+	for i := 1; i <= 4; i++ {
+		c := mk(i, first.ID)
+		if err := f.s.AddComment(f.ctx, c, nil); err != nil {
+			t.Fatalf("AddComment(%d): %v", i, err)
+		}
+		want = append([]string{c.ID}, want...)
+	}
+	want = append(want, first.ID)
+	got, err := f.s.GetComment(f.ctx, entA, mk(2, "").ID)
+	if err != nil || got.Text != "comment 2 ✓" || got.ParentID != first.ID || got.Username != "U One" ||
+		got.Avatar == "" || !got.CreatedAt.Equal(mk(2, "").CreatedAt) || got.Resolved {
+		t.Fatalf("GetComment = %+v, %v", got, err)
+	}
+	at := f.clock.Now().Add(time.Minute)
+	res, err := f.s.ResolveComment(f.ctx, entA, got.ID, true, "u2", at)
+	if err != nil || !res.Resolved || res.ResolvedBy != "u2" || !res.ResolvedAt.Equal(at) || res.Text != got.Text {
+		t.Fatalf("ResolveComment = %+v, %v", res, err)
+	}
+	reopened, err := f.s.ResolveComment(f.ctx, entA, got.ID, false, "u3", at)
+	if err != nil || reopened.Resolved || reopened.ResolvedBy != "" || !reopened.ResolvedAt.IsZero() {
+		t.Fatalf("reopen = %+v, %v", reopened, err)
+	}
+	if _, err := f.s.ResolveComment(f.ctx, entA, "nope", true, "u2", at); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ResolveComment(absent): %v, want ErrNotFound", err)
+	}
+	for _, limit := range []int{0, 2, 5} {
+		t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
+			var (
+				ids    []string
+				cursor string
+			)
+			for range 10 {
+				cs, next, err := f.s.ListComments(f.ctx, entA, store.Page{Cursor: cursor, Limit: limit})
+				if err != nil {
+					t.Fatalf("ListComments: %v", err)
+				}
+				if limit > 0 && len(cs) > limit {
+					t.Fatalf("page of %d, limit %d", len(cs), limit)
+				}
+				for _, c := range cs {
+					ids = append(ids, c.ID)
+				}
+				if next == "" {
+					break
+				}
+				cursor = next
+			}
+			if !slices.Equal(ids, want) {
+				t.Fatalf("comments = %v, want newest first %v", ids, want)
+			}
+		})
+	}
+	// A cursor built from an id continues after that comment.
+	cs, _, err := f.s.ListComments(f.ctx, entA, store.Page{Cursor: store.EditCursor(store.CommentSK(want[1])), Limit: 2})
+	if err != nil || len(cs) != 2 || cs[0].ID != want[2] {
+		t.Fatalf("ListComments after %s = %v, %v", want[1], cs, err)
+	}
+	if _, _, err := f.s.ListComments(f.ctx, entA, store.Page{Cursor: store.EditCursor("CHG#1")}); !errors.Is(err, store.ErrInvalidCursor) {
+		t.Fatalf("cursor of another listing: %v, want ErrInvalidCursor", err)
+	}
+}
+
+func testEditingNames(t *testing.T, f *fixture) {
+	globex := store.EntityKey{Tenant: "globex", Type: entA.Type, ID: entA.ID}
+	f.acquire(t, f.lock(entA, "u1", "c1", time.Minute))
+	if l := f.acquire(t, f.lock(globex, "u2", "c2", time.Minute)); l.Token != 1 {
+		t.Fatalf("another tenant's entity shares the lock: token %d", l.Token)
+	}
+	if err := f.commitVersion(t, entA, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.GetHead(f.ctx, globex); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another tenant sees the head: %v", err)
+	}
+	bad := store.EntityKey{Tenant: "acme", Type: "or#der", ID: "1"}
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"lock", func() error { _, err := f.s.AcquireLock(f.ctx, f.lock(bad, "u1", "c1", time.Minute)); return err }},
+		{"lock holder", func() error { _, err := f.s.AcquireLock(f.ctx, f.lock(entA, "u#1", "c1", time.Minute)); return err }},
+		{"commit", func() error { return f.s.Commit(f.ctx, store.Commit{Entity: bad}) }},
+		{"empty id", func() error { _, err := f.s.GetHead(f.ctx, store.EntityKey{Tenant: "acme", Type: "order"}); return err }},
+		{"comment", func() error {
+			return f.s.AddComment(f.ctx, store.Comment{Entity: entA, ID: "a#b", UserID: "u1", Text: "x"}, nil)
+		}},
+		{"changes", func() error { _, err := f.s.ListChanges(f.ctx, bad, store.ChangeQuery{}); return err }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if err == nil || errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("accepted an invalid name: %v", err)
+			}
+		})
+	}
 }

@@ -1,0 +1,1 @@
+export { ActivityFeed, type ActivityLog } from '../../../../demo/src/components/ActivityFeed.js';

@@ -1,0 +1,1 @@
+export { CollaborationPanel } from '../../../../demo/src/components/CollaborationPanel.js';

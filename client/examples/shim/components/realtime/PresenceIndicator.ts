@@ -1,0 +1,1 @@
+export { PresenceIndicator } from '../../../../demo/src/components/PresenceIndicator.js';

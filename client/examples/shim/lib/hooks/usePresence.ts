@@ -1,0 +1,1 @@
+export { usePresence, useRoomPresence, useOnlineStatus } from '../../../../src/react/index.js';

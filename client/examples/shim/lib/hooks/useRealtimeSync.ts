@@ -1,0 +1,1 @@
+export { useRealtimeSync, useEntitySync, useLock } from '../../../../src/react/index.js';

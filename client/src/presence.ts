@@ -1,0 +1,684 @@
+import { Emitter } from './emitter.js';
+import { isRecord } from './errors.js';
+import type { PresenceData, PresenceStatus, WebSocketMessage } from './types.js';
+import { systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
+
+/**
+ * Presence: who is here, where, doing what, and their cursor.
+ *
+ * A PresenceManager speaks the server's presence protocol over one
+ * WebSocketClient:
+ *
+ * - `presence` sets this connection's status, location and activity;
+ * - `presence.snapshot` lists the tenant's users (or a room's), kept current
+ *   by the `presence` events on `user-presence` and a periodic refresh;
+ * - `room.join` / `room.leave` enter and leave rooms; a room's `presence`
+ *   events (join, leave, update) and `cursor` events arrive on its channel
+ *   (`room:<name>`);
+ * - `cursor` frames, throttled to one per `cursorThrottle` ms per room.
+ *
+ * Away detection runs in the browser: no input for `awayTimeout` (5 min by
+ * default), or the page hidden, makes this user `away`; the next input
+ * makes them `online` again. The server decides away on its own clock too,
+ * so a tab that stops sending frames is away for everyone.
+ *
+ * After every reconnect the manager announces itself again, re-enters its
+ * rooms and refreshes its lists.
+ */
+
+/** A cursor position in a room: page coordinates, or relative to an element. */
+export interface CursorPosition {
+  room: string;
+  userId: string;
+  username: string;
+  x?: number;
+  y?: number;
+  anchor?: CursorAnchor;
+  /** Client clock (ms) when the position arrived. */
+  updatedAt: number;
+}
+
+export interface CursorAnchor {
+  elementId: string;
+  offsetX?: number;
+  offsetY?: number;
+}
+
+/** One room as this client sees it. */
+export interface RoomPresence {
+  room: string;
+  /** Users in the room, this user included, one entry per user. */
+  usersInRoom: PresenceData[];
+  userCount: number;
+  onlineCount: number;
+  awayCount: number;
+  /** Other users' latest cursors. */
+  cursors: CursorPosition[];
+  /** The server confirmed this connection in the room (false while reconnecting). */
+  joined: boolean;
+}
+
+/** Everything a PresenceManager knows, as one immutable value. */
+export interface PresenceSnapshot {
+  /** This user's status as this client sets it. */
+  readonly status: PresenceStatus;
+  /** This user as the server last described it (null before the first reply). */
+  readonly currentUser: PresenceData | null;
+  /** The tenant's users that are online or away, this user included. */
+  readonly activeUsers: readonly PresenceData[];
+  readonly onlineCount: number;
+  readonly awayCount: number;
+  readonly rooms: Readonly<Record<string, RoomPresence>>;
+  /** Why the latest presence request failed, if it did. */
+  readonly error: Error | null;
+}
+
+export interface PresenceManagerOptions {
+  client: WebSocketClient;
+  /** This user's id; the server takes identity from the connection, this only marks "me" in lists. Default: the hello ack's. */
+  userId?: string;
+  username?: string;
+  avatar?: string;
+  initialPage?: string;
+  initialSection?: string;
+  initialActivity?: string;
+  /** No input for this long (ms) makes this user away. Default 300000 (5 min); 0 disables. */
+  awayTimeout?: number;
+  /** A hidden page makes this user away at once. Default true. */
+  awayWhenHidden?: boolean;
+  /** Smallest gap (ms) between two cursor frames of one room. Default 100. */
+  cursorThrottle?: number;
+  /** Refresh of the tenant's user list (ms); 0 disables. Default 10000. */
+  refreshInterval?: number;
+  /** Watch DOM input and visibility for away detection. Default true where `window` exists. */
+  trackActivity?: boolean;
+  /** Where input events are watched. Default `window`. */
+  activityTarget?: EventTarget | null;
+  /** Whose `visibilityState` is read. Default `document`. */
+  visibilityTarget?: (EventTarget & { visibilityState?: string }) | null;
+  clock?: Clock;
+}
+
+interface UserEventPayload {
+  event: string;
+  user: PresenceData;
+}
+
+interface RoomEventPayload {
+  event: string;
+  room: string;
+  user: PresenceData;
+}
+
+interface SnapshotAck {
+  room: string;
+  usersInRoom: PresenceData[];
+  userCount: number;
+  onlineCount: number;
+  awayCount: number;
+  next?: string;
+}
+
+interface PresenceAck {
+  presence: PresenceData;
+  rooms: string[];
+}
+
+interface RoomEntry {
+  refs: number;
+  users: Map<string, PresenceData>;
+  userCount: number;
+  cursors: Map<string, CursorPosition>;
+  joined: boolean;
+  off: () => void;
+  /** Cursor throttle: when the last frame left and the position waiting for the next slot. */
+  lastCursorAt: number;
+  pendingCursor: { x?: number; y?: number; anchor?: CursorAnchor } | null;
+  cursorTimer: unknown;
+}
+
+export interface PresenceManagerEvents {
+  change: PresenceSnapshot;
+  cursor: CursorPosition;
+}
+
+const INPUT_EVENTS = ['mousemove', 'mousedown', 'keydown', 'wheel', 'touchstart', 'pointerdown', 'focus'] as const;
+
+/** The room name the server uses: without a `room:` prefix. */
+export function canonicalRoom(room: string): string {
+  return room.startsWith('room:') ? room.slice(5) : room;
+}
+
+/** The channel that carries a room's presence and cursors. */
+export function roomChannel(room: string): string {
+  const r = canonicalRoom(room);
+  return r.includes(':') ? r : `room:${r}`;
+}
+
+function countStatuses(users: Iterable<PresenceData>): { online: number; away: number } {
+  let online = 0;
+  let away = 0;
+  for (const u of users) {
+    if (u.status === 'online') online++;
+    else if (u.status === 'away') away++;
+  }
+  return { online, away };
+}
+
+function byName(a: PresenceData, b: PresenceData): number {
+  return (a.username || a.userId).localeCompare(b.username || b.userId) || a.userId.localeCompare(b.userId);
+}
+
+export class PresenceManager {
+  private readonly client: WebSocketClient;
+  private readonly clock: Clock;
+  private readonly emitter = new Emitter<PresenceManagerEvents>();
+  private readonly opts: Required<
+    Pick<PresenceManagerOptions, 'awayTimeout' | 'awayWhenHidden' | 'cursorThrottle' | 'refreshInterval'>
+  >;
+  private readonly activityTarget: EventTarget | null;
+  private readonly visibilityTarget: (EventTarget & { visibilityState?: string }) | null;
+
+  private readonly selfId: string | undefined;
+  private avatar: string | undefined;
+  private page: string;
+  private section: string | undefined;
+  private activity: string | undefined;
+  /** Set by setStatus; null lets away detection decide. */
+  private manualStatus: PresenceStatus | null = null;
+  private autoAway = false;
+  private lastInputAt: number;
+  private lastActiveSentAt = 0;
+
+  private currentUser: PresenceData | null = null;
+  private readonly users = new Map<string, PresenceData>();
+  private readonly rooms = new Map<string, RoomEntry>();
+  private error: Error | null = null;
+
+  private started = false;
+  private offs: (() => void)[] = [];
+  private idleTimer: unknown = null;
+  private refreshTimer: unknown = null;
+  private snap: PresenceSnapshot;
+
+  constructor(options: PresenceManagerOptions) {
+    this.client = options.client;
+    this.clock = options.clock ?? systemClock;
+    this.opts = {
+      awayTimeout: options.awayTimeout ?? 300_000,
+      awayWhenHidden: options.awayWhenHidden ?? true,
+      cursorThrottle: options.cursorThrottle ?? 100,
+      refreshInterval: options.refreshInterval ?? 10_000,
+    };
+    const hasWindow = typeof window !== 'undefined';
+    const track = options.trackActivity ?? hasWindow;
+    this.activityTarget = track ? (options.activityTarget ?? (hasWindow ? window : null)) : null;
+    this.visibilityTarget = track
+      ? (options.visibilityTarget ?? (typeof document !== 'undefined' ? document : null))
+      : null;
+    this.selfId = options.userId;
+    this.avatar = options.avatar;
+    this.page = options.initialPage ?? '';
+    this.section = options.initialSection;
+    this.activity = options.initialActivity;
+    this.lastInputAt = this.clock.now();
+    this.snap = this.buildSnapshot();
+  }
+
+  /** This user's id: the option, or the server's from the hello ack. */
+  get userId(): string | undefined {
+    return this.client.session?.userId ?? this.selfId;
+  }
+
+  readonly getSnapshot = (): PresenceSnapshot => this.snap;
+
+  readonly subscribe = (listener: () => void): (() => void) => this.emitter.on('change', () => listener());
+
+  on<K extends keyof PresenceManagerEvents>(event: K, listener: (e: PresenceManagerEvents[K]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  /** Starts announcing this user and following the tenant's presence. Idempotent. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.client.subscribe('user-presence').catch((err: unknown) => this.fail(err));
+    this.offs.push(
+      this.client.onChannel('user-presence', (m) => this.onUserEvent(m)),
+      this.client.on('ready', () => this.onReady()),
+      this.client.on('close', () => this.onClose()),
+    );
+    if (this.activityTarget !== null) {
+      const onInput = (): void => this.noteInput();
+      for (const ev of INPUT_EVENTS) this.activityTarget.addEventListener(ev, onInput, { passive: true });
+      this.offs.push(() => {
+        for (const ev of INPUT_EVENTS) this.activityTarget?.removeEventListener(ev, onInput);
+      });
+    }
+    if (this.visibilityTarget !== null) {
+      const onVisibility = (): void => this.onVisibility();
+      this.visibilityTarget.addEventListener('visibilitychange', onVisibility);
+      this.offs.push(() => this.visibilityTarget?.removeEventListener('visibilitychange', onVisibility));
+    }
+    this.armIdleTimer();
+    if (this.client.connected) this.onReady();
+  }
+
+  /** Stops: leaves every room, stops timers and listeners. The client stays connected. */
+  stop(): void {
+    if (!this.started) return;
+    this.started = false;
+    for (const off of this.offs) off();
+    this.offs = [];
+    for (const [room, entry] of this.rooms) {
+      entry.off();
+      this.clock.clearTimeout(entry.cursorTimer);
+      if (this.client.connected) {
+        this.client.request('room.leave', { payload: { room } }, { queue: false }).catch(() => {});
+      }
+    }
+    this.rooms.clear();
+    this.clearTimer('idleTimer');
+    this.clearTimer('refreshTimer');
+    this.client.unsubscribe('user-presence').catch(() => {});
+    this.update();
+  }
+
+  /** Sets this user's status; `online` hands the decision back to away detection. */
+  setStatus(status: PresenceStatus): void {
+    this.manualStatus = status === 'online' ? null : status;
+    if (status === 'online') {
+      this.autoAway = false;
+      this.lastInputAt = this.clock.now();
+      this.armIdleTimer();
+    }
+    this.announce({ active: status === 'online' });
+  }
+
+  setLocation(page: string, section?: string): void {
+    this.page = page;
+    this.section = section;
+    this.announce({});
+  }
+
+  setActivity(activity: string): void {
+    this.activity = activity;
+    this.announce({});
+  }
+
+  /**
+   * Sends this user's cursor to every room it is in (see updateCursor).
+   * The seed's `updateMousePosition`.
+   */
+  updateMousePosition(x: number, y: number): void {
+    for (const room of this.rooms.keys()) this.updateCursor(room, { x, y });
+  }
+
+  /** Sends a cursor position to a room, at most one frame per `cursorThrottle` ms (the latest wins). */
+  updateCursor(room: string, position: { x?: number; y?: number; anchor?: CursorAnchor }): void {
+    const entry = this.rooms.get(canonicalRoom(room));
+    if (entry === undefined) return;
+    this.noteInput();
+    entry.pendingCursor = position;
+    if (entry.cursorTimer !== null) return;
+    const wait = entry.lastCursorAt + this.opts.cursorThrottle - this.clock.now();
+    if (wait <= 0) {
+      this.flushCursor(canonicalRoom(room), entry);
+      return;
+    }
+    entry.cursorTimer = this.clock.setTimeout(() => {
+      entry.cursorTimer = null;
+      this.flushCursor(canonicalRoom(room), entry);
+    }, wait);
+  }
+
+  /**
+   * Enters a room (reference-counted: each call needs its own release).
+   * Resolves with the room once the server confirmed it.
+   */
+  joinRoom(room: string): { release: () => void; ready: Promise<RoomPresence> } {
+    const name = canonicalRoom(room);
+    let entry = this.rooms.get(name);
+    if (entry === undefined) {
+      const off = this.client.onChannel(roomChannel(name), (m) => this.onRoomFrame(name, m));
+      entry = {
+        refs: 0,
+        users: new Map(),
+        userCount: 0,
+        cursors: new Map(),
+        joined: false,
+        off,
+        lastCursorAt: 0,
+        pendingCursor: null,
+        cursorTimer: null,
+      };
+      this.rooms.set(name, entry);
+    }
+    entry.refs++;
+    const ready = entry.refs === 1 || !entry.joined ? this.sendJoin(name) : Promise.resolve(this.roomOf(name, entry));
+    this.update();
+    let released = false;
+    return {
+      ready,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.leaveRoom(name);
+      },
+    };
+  }
+
+  /** Drops one reference to a room; the last one leaves it. */
+  leaveRoom(room: string): void {
+    const name = canonicalRoom(room);
+    const entry = this.rooms.get(name);
+    if (entry === undefined) return;
+    if (--entry.refs > 0) return;
+    entry.off();
+    this.clock.clearTimeout(entry.cursorTimer);
+    this.rooms.delete(name);
+    if (this.client.connected) {
+      this.client.request('room.leave', { payload: { room: name } }, { queue: false }).catch(() => {});
+    }
+    this.update();
+  }
+
+  /** Asks the server for the tenant's users again. */
+  refresh(): Promise<void> {
+    return this.client.request<'presence.snapshot', SnapshotAck>('presence.snapshot', { payload: { limit: 200 } }).then(
+      (ack) => {
+        this.users.clear();
+        for (const u of ack.usersInRoom) this.users.set(u.userId, u);
+        this.update();
+      },
+      (err: unknown) => this.fail(err),
+    );
+  }
+
+  destroy(): void {
+    this.stop();
+    this.emitter.removeAll();
+  }
+
+  // ---- internals ----
+
+  private get effectiveStatus(): PresenceStatus {
+    if (this.manualStatus !== null) return this.manualStatus;
+    return this.autoAway ? 'away' : 'online';
+  }
+
+  private presencePayload(extra: Record<string, unknown>): Record<string, unknown> {
+    const p: Record<string, unknown> = {
+      status: this.effectiveStatus,
+      location: { page: this.page, section: this.section ?? '' },
+      activity: this.activity ?? '',
+      ...extra,
+    };
+    if (this.avatar !== undefined) p['avatar'] = this.avatar;
+    return p;
+  }
+
+  private announce(extra: Record<string, unknown>): void {
+    if (!this.started || !this.client.connected) return;
+    if (extra['active'] === true) this.lastActiveSentAt = this.clock.now();
+    this.client
+      .request<'presence', PresenceAck>('presence', { payload: this.presencePayload(extra) }, { queue: false })
+      .then(
+        (ack) => {
+          this.currentUser = ack.presence;
+          this.users.set(ack.presence.userId, ack.presence);
+          for (const entry of this.rooms.values()) {
+            if (entry.users.has(ack.presence.userId)) entry.users.set(ack.presence.userId, ack.presence);
+          }
+          this.error = null;
+          this.update();
+        },
+        (err: unknown) => this.fail(err),
+      );
+  }
+
+  private sendJoin(room: string): Promise<RoomPresence> {
+    return this.client
+      .request<'room.join', SnapshotAck>('room.join', { payload: this.presencePayload({ room, active: true }) })
+      .then(
+        (ack) => {
+          const entry = this.rooms.get(room);
+          if (entry === undefined) throw new Error(`left room ${room} before joining it`);
+          entry.users.clear();
+          for (const u of ack.usersInRoom) entry.users.set(u.userId, u);
+          entry.userCount = ack.userCount;
+          entry.joined = true;
+          this.error = null;
+          this.update();
+          return this.roomOf(room, entry);
+        },
+        (err: unknown) => {
+          this.fail(err);
+          throw err;
+        },
+      );
+  }
+
+  private onReady(): void {
+    if (!this.started) return;
+    this.announce({ active: !this.autoAway && this.manualStatus === null });
+    for (const [room, entry] of this.rooms) {
+      entry.joined = false;
+      this.sendJoin(room).catch(() => {});
+    }
+    void this.refresh();
+    this.scheduleRefresh();
+  }
+
+  private onClose(): void {
+    for (const entry of this.rooms.values()) {
+      entry.joined = false;
+      entry.cursors.clear();
+    }
+    this.clearTimer('refreshTimer');
+    this.update();
+  }
+
+  private scheduleRefresh(): void {
+    this.clearTimer('refreshTimer');
+    if (this.opts.refreshInterval <= 0) return;
+    this.refreshTimer = this.clock.setTimeout(() => {
+      this.refreshTimer = null;
+      if (!this.started || !this.client.connected) return;
+      void this.refresh().finally(() => this.scheduleRefresh());
+    }, this.opts.refreshInterval);
+  }
+
+  private onUserEvent(m: WebSocketMessage): void {
+    if (m.type !== 'presence' || !isRecord(m.payload)) return;
+    const p = m.payload as unknown as UserEventPayload;
+    if (!isRecord(p.user) || typeof p.user.userId !== 'string') return;
+    if (p.event === 'offline' || p.user.status === 'offline') this.users.delete(p.user.userId);
+    else this.users.set(p.user.userId, p.user);
+    this.update();
+  }
+
+  private onRoomFrame(room: string, m: WebSocketMessage): void {
+    const entry = this.rooms.get(room);
+    if (entry === undefined || !isRecord(m.payload)) return;
+    if (m.type === 'cursor') {
+      const p = m.payload;
+      const userId = typeof p['userId'] === 'string' ? p['userId'] : (m.userId ?? '');
+      if (userId === '' || userId === this.userId) return;
+      const c: CursorPosition = {
+        room,
+        userId,
+        username: typeof p['username'] === 'string' ? p['username'] : userId,
+        updatedAt: this.clock.now(),
+      };
+      if (typeof p['x'] === 'number') c.x = p['x'];
+      if (typeof p['y'] === 'number') c.y = p['y'];
+      if (isRecord(p['anchor']) && typeof p['anchor']['elementId'] === 'string') c.anchor = p['anchor'] as unknown as CursorAnchor;
+      entry.cursors.set(userId, c);
+      this.emitter.emit('cursor', c);
+      this.update();
+      return;
+    }
+    if (m.type !== 'presence') return;
+    const p = m.payload as unknown as RoomEventPayload;
+    if (!isRecord(p.user) || typeof p.user.userId !== 'string') return;
+    const had = entry.users.has(p.user.userId);
+    if (p.event === 'leave') {
+      entry.users.delete(p.user.userId);
+      entry.cursors.delete(p.user.userId);
+      if (had) entry.userCount = Math.max(0, entry.userCount - 1);
+    } else {
+      entry.users.set(p.user.userId, p.user);
+      if (!had) entry.userCount++;
+    }
+    if (p.user.status !== 'offline') this.users.set(p.user.userId, p.user);
+    this.update();
+  }
+
+  private flushCursor(room: string, entry: RoomEntry): void {
+    const pos = entry.pendingCursor;
+    entry.pendingCursor = null;
+    if (pos === null || !entry.joined || !this.client.connected) return;
+    entry.lastCursorAt = this.clock.now();
+    const payload: Record<string, unknown> = { room };
+    if (pos.x !== undefined && pos.y !== undefined) {
+      payload['x'] = Math.round(pos.x * 10) / 10;
+      payload['y'] = Math.round(pos.y * 10) / 10;
+    }
+    if (pos.anchor !== undefined) payload['anchor'] = pos.anchor;
+    // Cursors are ephemeral: never queued, never retried.
+    this.client.request('cursor', { payload }, { queue: false }).catch(() => {});
+  }
+
+  private noteInput(): void {
+    const now = this.clock.now();
+    this.lastInputAt = now;
+    if (this.autoAway) {
+      this.autoAway = false;
+      this.armIdleTimer();
+      this.announce({ active: true });
+      return;
+    }
+    this.armIdleTimer();
+    // Tell the server now and then that this user is active, so that its
+    // own away clock agrees with ours.
+    const every = Math.min(60_000, this.opts.awayTimeout > 0 ? this.opts.awayTimeout / 2 : 60_000);
+    if (this.manualStatus === null && now - this.lastActiveSentAt >= every) this.announce({ active: true });
+  }
+
+  private onVisibility(): void {
+    const hidden = this.visibilityTarget?.visibilityState === 'hidden';
+    if (hidden && this.opts.awayWhenHidden) this.goAway();
+    else if (!hidden) this.noteInput();
+  }
+
+  private goAway(): void {
+    if (this.autoAway) return;
+    this.autoAway = true;
+    this.clearTimer('idleTimer');
+    if (this.manualStatus === null) this.announce({});
+    this.update();
+  }
+
+  private armIdleTimer(): void {
+    this.clearTimer('idleTimer');
+    if (!this.started || this.opts.awayTimeout <= 0) return;
+    const wait = Math.max(0, this.lastInputAt + this.opts.awayTimeout - this.clock.now());
+    this.idleTimer = this.clock.setTimeout(() => {
+      this.idleTimer = null;
+      this.goAway();
+    }, wait);
+  }
+
+  private clearTimer(name: 'idleTimer' | 'refreshTimer'): void {
+    if (this[name] !== null) {
+      this.clock.clearTimeout(this[name]);
+      this[name] = null;
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.error = err instanceof Error ? err : new Error(String(err));
+    this.update();
+  }
+
+  private roomOf(room: string, entry: RoomEntry): RoomPresence {
+    const usersInRoom = [...entry.users.values()].sort(byName);
+    const counts = countStatuses(usersInRoom);
+    return {
+      room,
+      usersInRoom,
+      userCount: Math.max(entry.userCount, usersInRoom.length),
+      onlineCount: counts.online,
+      awayCount: counts.away,
+      cursors: [...entry.cursors.values()],
+      joined: entry.joined,
+    };
+  }
+
+  private buildSnapshot(): PresenceSnapshot {
+    const activeUsers = [...this.users.values()].filter((u) => u.status !== 'offline').sort(byName);
+    const counts = countStatuses(activeUsers);
+    const rooms: Record<string, RoomPresence> = {};
+    for (const [room, entry] of this.rooms) rooms[room] = this.roomOf(room, entry);
+    return {
+      status: this.effectiveStatus,
+      currentUser: this.currentUser,
+      activeUsers,
+      onlineCount: counts.online,
+      awayCount: counts.away,
+      rooms,
+      error: this.error,
+    };
+  }
+
+  private update(): void {
+    this.snap = this.buildSnapshot();
+    this.emitter.emit('change', this.snap);
+  }
+}
+
+/** Creates a PresenceManager; call `start()` to go live. */
+export function createPresenceManager(options: PresenceManagerOptions): PresenceManager {
+  return new PresenceManager(options);
+}
+
+const presenceManagers = new WeakMap<WebSocketClient, { manager: PresenceManager; users: number }>();
+
+/**
+ * The page-wide PresenceManager of a client, created on first use with
+ * `options`, started while at least one caller holds it: each call returns a
+ * `release` that stops it when the last holder lets go.
+ */
+export function retainPresenceManager(
+  client: WebSocketClient,
+  options: Omit<PresenceManagerOptions, 'client'> = {},
+): { manager: PresenceManager; release: () => void } {
+  let slot = presenceManagers.get(client);
+  if (slot === undefined) {
+    slot = { manager: new PresenceManager({ ...options, client }), users: 0 };
+    presenceManagers.set(client, slot);
+  }
+  const s = slot;
+  s.users++;
+  s.manager.start();
+  let released = false;
+  return {
+    manager: s.manager,
+    release: () => {
+      if (released) return;
+      released = true;
+      if (--s.users === 0) s.manager.stop();
+    },
+  };
+}
+
+/** The page-wide PresenceManager of a client without starting it (created with `options` on first use). */
+export function getPresenceManager(client: WebSocketClient, options: Omit<PresenceManagerOptions, 'client'> = {}): PresenceManager {
+  let slot = presenceManagers.get(client);
+  if (slot === undefined) {
+    slot = { manager: new PresenceManager({ ...options, client }), users: 0 };
+    presenceManagers.set(client, slot);
+  }
+  return slot.manager;
+}

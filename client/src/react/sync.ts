@@ -1,0 +1,265 @@
+import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
+import type { DocumentValue } from '../document.js';
+import {
+  getRealtimeSyncManager,
+  type ChangeAck,
+  type ChangeInput,
+  type EntitySyncState,
+  type RealtimeSyncManager,
+  type SyncState,
+} from '../sync-manager.js';
+import type { Change, Comment, Conflict, ConflictResolutionStrategy, Lock } from '../types.js';
+import type { RealtimeError } from '../errors.js';
+import { useResolvedClient, type ClientSource } from './hooks.js';
+
+export interface UseRealtimeSyncOptions {
+  /** The connection: a client, a `useWebSocket` result, or options for a client of the hook's own. */
+  wsClient: ClientSource;
+  /** This user's id; default: the server's, from the connection's hello. */
+  userId?: string;
+  username?: string;
+  entityType: string;
+  entityId: string;
+  /**
+   * The strategy this screen expects. The server's strategy for the entity
+   * type is authoritative (`strategy` in the result); this one only picks
+   * how `autoResolveConflicts` settles conflicts.
+   */
+  conflictStrategy?: ConflictResolutionStrategy;
+  /**
+   * Settle manual conflicts of this user at once: `true` keeps the local
+   * value under last-write-wins and the remote one otherwise; `local` or
+   * `remote` say which. Default false: list them in `conflicts`.
+   */
+  autoResolveConflicts?: boolean | 'local' | 'remote';
+  /** Start syncing on mount, without a `startSync()` call. Default false (the seed's examples call it). */
+  autoStart?: boolean;
+}
+
+export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> {
+  syncState: SyncState;
+  syncing: boolean;
+  version: number;
+  lastSyncedAt: Date | null;
+
+  localChanges: readonly Change[];
+  remoteChanges: readonly Change[];
+  conflicts: readonly Conflict[];
+  changeHistory: readonly Change[];
+
+  lock: Lock | null;
+  isLocked: boolean;
+  lockedByMe: boolean;
+
+  /** The document, with this user's unaccepted changes applied. */
+  document: T;
+  /** The server's conflict strategy for the entity (null before the first sync). */
+  strategy: ConflictResolutionStrategy | null;
+  comments: readonly Comment[];
+  error: RealtimeError | null;
+
+  startSync: () => Promise<EntitySyncState<T>>;
+  stopSync: () => void;
+  /** Catch up now (also happens by itself on gaps and reconnects). */
+  sync: () => Promise<EntitySyncState<T>>;
+  pushChange: <V = unknown>(change: ChangeInput<V>) => Promise<Change>;
+  acquireLock: () => Promise<Lock | null>;
+  releaseLock: () => Promise<void>;
+  resolveConflict: (conflictId: string, resolution: 'local' | 'remote' | 'merged', mergedValue?: unknown) => Promise<ChangeAck>;
+  undoChange: (changeId: string) => Promise<ChangeAck>;
+  addComment: (text: string, parentId?: string) => Promise<Comment>;
+  resolveComment: (commentId: string, resolved?: boolean) => Promise<Comment>;
+  manager: RealtimeSyncManager;
+}
+
+function useEntityState<T extends DocumentValue>(m: RealtimeSyncManager, type: string, id: string): EntitySyncState<T> {
+  const subscribe = useCallback((fn: () => void) => m.subscribeEntity(type, id, fn), [m, type, id]);
+  const get = useCallback(() => m.getState<T>(type, id), [m, type, id]);
+  return useSyncExternalStore(subscribe, get, get);
+}
+
+/**
+ * Real-time sync of one entity: its document and version, local and
+ * remote changes, conflicts, history, lock and comments (the seed's
+ * `useRealtimeSync`). Following starts with `startSync()` (or on mount with
+ * `autoStart`) and ends with `stopSync()` or unmount.
+ */
+export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options: UseRealtimeSyncOptions): UseRealtimeSyncResult<T> {
+  const client = useResolvedClient(options.wsClient);
+  const manager = getRealtimeSyncManager(client, options.userId === undefined ? {} : { userId: options.userId });
+  const { entityType, entityId } = options;
+  const state = useEntityState<T>(manager, entityType, entityId);
+  const started = useRef<{ type: string; id: string } | null>(null);
+
+  const stopSync = useCallback(() => {
+    const s = started.current;
+    if (s === null) return;
+    started.current = null;
+    manager.stopSync(s.type, s.id);
+  }, [manager]);
+
+  const startSync = useCallback(() => {
+    const s = started.current;
+    if (s !== null && s.type === entityType && s.id === entityId) return manager.sync(entityType, entityId) as Promise<EntitySyncState<T>>;
+    stopSync();
+    started.current = { type: entityType, id: entityId };
+    return manager.startSync(entityType, entityId) as Promise<EntitySyncState<T>>;
+  }, [manager, entityType, entityId, stopSync]);
+
+  // Switching entities or unmounting stops what this hook started.
+  useEffect(() => stopSync, [stopSync, entityType, entityId]);
+
+  const autoStart = options.autoStart ?? false;
+  useEffect(() => {
+    if (autoStart) void startSync();
+  }, [autoStart, startSync]);
+
+  const auto = options.autoResolveConflicts ?? false;
+  const strategy = options.conflictStrategy;
+  useEffect(() => {
+    if (auto === false) return;
+    const side = auto === true ? (strategy === 'last-write-wins' ? 'local' : 'remote') : auto;
+    for (const c of state.conflicts) {
+      if (!c.resolved && c.localChange.userId === manager.userId) {
+        manager.resolveConflict(c.id, side).catch(() => {});
+      }
+    }
+  }, [auto, strategy, state.conflicts, manager]);
+
+  const actions = useMemo(
+    () => ({
+      pushChange: <V = unknown>(change: ChangeInput<V>) =>
+        manager.pushChange({ ...change, entityType: change.entityType ?? entityType, entityId: change.entityId ?? entityId }),
+      acquireLock: () => manager.acquireLock(entityType, entityId),
+      releaseLock: () => manager.releaseLock(entityType, entityId),
+      resolveConflict: (conflictId: string, resolution: 'local' | 'remote' | 'merged', mergedValue?: unknown) =>
+        manager.resolveConflict(conflictId, resolution, mergedValue),
+      undoChange: (changeId: string) => manager.undoChange(changeId),
+      addComment: (text: string, parentId?: string) => manager.addComment(entityType, entityId, text, parentId),
+      resolveComment: (commentId: string, resolved?: boolean) =>
+        manager.resolveComment(entityType, entityId, commentId, resolved),
+      sync: () => manager.sync(entityType, entityId) as Promise<EntitySyncState<T>>,
+    }),
+    [manager, entityType, entityId],
+  );
+
+  return {
+    syncState: state.syncState,
+    syncing: state.syncing,
+    version: state.version,
+    lastSyncedAt: state.lastSyncedAt,
+    localChanges: state.localChanges,
+    remoteChanges: state.remoteChanges,
+    conflicts: state.conflicts,
+    changeHistory: state.changeHistory,
+    lock: state.lock,
+    isLocked: state.isLocked,
+    lockedByMe: state.lockedByMe,
+    document: state.document,
+    strategy: state.strategy,
+    comments: state.comments,
+    error: state.error,
+    startSync,
+    stopSync,
+    ...actions,
+    manager,
+  };
+}
+
+export interface UseEntitySyncOptions {
+  wsClient: ClientSource;
+  entityType: string;
+  entityId: string;
+  /** Follow the entity while true. Default true. */
+  enabled?: boolean;
+}
+
+export interface UseEntitySyncResult<T extends DocumentValue = DocumentValue> {
+  /** The entity's document (with this user's pending changes). */
+  data: T;
+  version: number;
+  syncState: SyncState;
+  syncing: boolean;
+  lastSyncedAt: Date | null;
+  error: RealtimeError | null;
+  /** Sets one field: an `update` change, taking the lock first when the entity is lock-based. */
+  update: (path: string, value: unknown) => Promise<Change>;
+  /** Deletes one field. */
+  remove: (path: string) => Promise<Change>;
+  refresh: () => Promise<EntitySyncState<T>>;
+}
+
+/** Simple entity sync: follows the entity while mounted and exposes its data and field setters. */
+export function useEntitySync<T extends DocumentValue = DocumentValue>(options: UseEntitySyncOptions): UseEntitySyncResult<T> {
+  const client = useResolvedClient(options.wsClient);
+  const manager = getRealtimeSyncManager(client);
+  const { entityType, entityId } = options;
+  const enabled = options.enabled ?? true;
+  useEffect(() => {
+    if (!enabled) return undefined;
+    void manager.startSync(entityType, entityId);
+    return () => manager.stopSync(entityType, entityId);
+  }, [manager, entityType, entityId, enabled]);
+  const state = useEntityState<T>(manager, entityType, entityId);
+  const actions = useMemo(
+    () => ({
+      update: (path: string, value: unknown) =>
+        manager.pushChange({ entityType, entityId, operation: 'update', path, after: value }),
+      remove: (path: string) => manager.pushChange({ entityType, entityId, operation: 'delete', path }),
+      refresh: () => manager.sync(entityType, entityId) as Promise<EntitySyncState<T>>,
+    }),
+    [manager, entityType, entityId],
+  );
+  return {
+    data: state.document,
+    version: state.version,
+    syncState: state.syncState,
+    syncing: state.syncing,
+    lastSyncedAt: state.lastSyncedAt,
+    error: state.error,
+    ...actions,
+  };
+}
+
+export interface UseLockOptions {
+  wsClient: ClientSource;
+  entityType: string;
+  entityId: string;
+  /** Release a lock this user holds on unmount. Default true. */
+  releaseOnUnmount?: boolean;
+}
+
+export interface UseLockResult {
+  lock: Lock | null;
+  isLocked: boolean;
+  lockedByMe: boolean;
+  /** Takes the lock; null when another user holds it. Renewed while held. */
+  acquireLock: () => Promise<Lock | null>;
+  releaseLock: () => Promise<void>;
+}
+
+/** Lock management only: the entity's edit lock, renewed while held. */
+export function useLock(options: UseLockOptions): UseLockResult {
+  const client = useResolvedClient(options.wsClient);
+  const manager = getRealtimeSyncManager(client);
+  const { entityType, entityId } = options;
+  const releaseOnUnmount = options.releaseOnUnmount ?? true;
+  useEffect(() => {
+    void manager.startSync(entityType, entityId);
+    return () => {
+      if (releaseOnUnmount && manager.getState(entityType, entityId).lockedByMe) {
+        manager.releaseLock(entityType, entityId).catch(() => {});
+      }
+      manager.stopSync(entityType, entityId);
+    };
+  }, [manager, entityType, entityId, releaseOnUnmount]);
+  const state = useEntityState(manager, entityType, entityId);
+  const actions = useMemo(
+    () => ({
+      acquireLock: () => manager.acquireLock(entityType, entityId),
+      releaseLock: () => manager.releaseLock(entityType, entityId),
+    }),
+    [manager, entityType, entityId],
+  );
+  return { lock: state.lock, isLocked: state.isLocked, lockedByMe: state.lockedByMe, ...actions };
+}

@@ -1,0 +1,927 @@
+import { applyChange, liftToExistingParent, type DocumentValue } from './document.js';
+import { Emitter } from './emitter.js';
+import { RealtimeError, isRecord } from './errors.js';
+import type {
+  Change,
+  ChangeOperation,
+  Comment,
+  Conflict,
+  ConflictResolutionStrategy,
+  Lock,
+  WebSocketMessage,
+} from './types.js';
+import { systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
+
+/**
+ * Real-time sync of entities (an order, a customer, ...) over one
+ * WebSocketClient.
+ *
+ * For each entity it follows, a RealtimeSyncManager keeps the document and
+ * its version, replays the changes the server broadcasts on the entity's
+ * channel (`order:123`), and asks for what it missed with `sync` whenever a
+ * version is skipped and after every reconnect. Local changes go out one at
+ * a time per entity, each with the version it was written against; they
+ * show in the document at once (optimistically) and stay in `localChanges`
+ * until the server accepts them. Edit locks are renewed while held and
+ * taken again after a reconnect; a change refused because the lock lapsed
+ * (a restart of the server releases every lock) takes the lock again and is
+ * sent again with its original messageId, so it is applied exactly once.
+ *
+ * The conflict strategy is the server's, per entity type (orders are
+ * lock-based by default); `sync` reports it. Manual conflicts arrive as
+ * `conflict` events and are settled with `resolveConflict`.
+ */
+
+/** `idle`: not following; `syncing`: catching up; `synced`: current; `offline`: waiting for the connection; `error`: the last sync failed. */
+export type SyncState = 'idle' | 'syncing' | 'synced' | 'offline' | 'error';
+
+/** A local change as application code describes it (the seed's `pushChange` argument). */
+export interface ChangeInput<T = unknown> {
+  entityType?: string;
+  entityId?: string;
+  operation: ChangeOperation;
+  path: string;
+  /** Informative: the server records the value it replaced. */
+  before?: T;
+  /** The new value (insert, update). */
+  after?: T;
+  /** move: list indexes. */
+  from?: number;
+  to?: number;
+  /** increment: the amount, a number or a decimal string. */
+  delta?: number | string;
+  /** text: retain / insert / delete components, counted in code points. */
+  text?: { retain?: number; insert?: string; delete?: number }[];
+  metadata?: Record<string, unknown>;
+}
+
+/** Everything known about one followed entity, as one immutable value. */
+export interface EntitySyncState<T extends DocumentValue = DocumentValue> {
+  readonly entityType: string;
+  readonly entityId: string;
+  readonly syncState: SyncState;
+  readonly syncing: boolean;
+  /** Version of the server document this client has (local changes not counted). */
+  readonly version: number;
+  /** The document with the local changes not yet accepted applied on top. */
+  readonly document: T;
+  /** The server's conflict strategy for this entity type (null before the first sync). */
+  readonly strategy: ConflictResolutionStrategy | null;
+  readonly lastSyncedAt: Date | null;
+  /** Changes sent (or waiting to be sent) and not yet accepted, oldest first. */
+  readonly localChanges: readonly Change[];
+  /** Changes by other users received since following began, newest first. */
+  readonly remoteChanges: readonly Change[];
+  /** Conflicts seen, unresolved first. */
+  readonly conflicts: readonly Conflict[];
+  /** Accepted changes, newest first (at most `historyLimit`). */
+  readonly changeHistory: readonly Change[];
+  readonly lock: Lock | null;
+  /** Locked by another user. */
+  readonly isLocked: boolean;
+  readonly lockedByMe: boolean;
+  /** Comments, newest first. */
+  readonly comments: readonly Comment[];
+  readonly error: RealtimeError | null;
+}
+
+export interface RealtimeSyncManagerOptions {
+  client: WebSocketClient;
+  /** This user's id, to tell own locks and changes apart. Default: the hello ack's. */
+  userId?: string;
+  username?: string;
+  /** Lock lifetime asked for (ms). Default 30000; the lock is renewed at half of it while held. */
+  lockTtl?: number;
+  /** Changes kept in `changeHistory` and `remoteChanges`. Default 100. */
+  historyLimit?: number;
+  /**
+   * What to do with a manual conflict that concerns this user: false
+   * (default) lists it for a person to settle; `local` or `remote` settles
+   * it at once that way.
+   */
+  autoResolveConflicts?: false | 'local' | 'remote';
+  /** Take the entity's lock before a change when the server's strategy is lock-based. Default true. */
+  autoLock?: boolean;
+  /** Load `history` and `comment.list` when following starts. Default true. */
+  loadHistory?: boolean;
+  clock?: Clock;
+}
+
+export interface PushOptions {
+  /** Reject instead of taking the lock when it is needed and not held. Default false. */
+  noAutoLock?: boolean;
+}
+
+/** Ack of `change`, `undo` and `conflict.resolve`. */
+export interface ChangeAck {
+  entityType: string;
+  entityId: string;
+  outcome: 'applied' | 'merged' | 'dropped' | 'superseded' | 'unchanged' | 'conflict';
+  applied: boolean;
+  version: number;
+  change?: Change;
+  notices?: string[];
+  conflict?: Conflict;
+}
+
+interface SyncAck {
+  strategy: ConflictResolutionStrategy;
+  version: number;
+  snapshot: boolean;
+  document?: DocumentValue;
+  changes: Change[];
+  hasMore: boolean;
+  nextSinceVersion: number;
+  conflicts: Conflict[];
+  lock: Lock | null;
+}
+
+interface HistoryAck {
+  version: number;
+  changes: Change[];
+}
+
+interface Pending {
+  change: Change;
+  payload: Record<string, unknown>;
+  messageId: string;
+  attempts: number;
+  resolve: (c: Change) => void;
+  reject: (e: RealtimeError) => void;
+}
+
+interface Entry {
+  type: string;
+  id: string;
+  channel: string;
+  refs: number;
+  version: number;
+  serverDoc: DocumentValue;
+  strategy: ConflictResolutionStrategy | null;
+  syncState: SyncState;
+  lastSyncedAt: Date | null;
+  pending: Pending[];
+  sending: boolean;
+  remote: Change[];
+  history: Change[];
+  conflicts: Map<string, Conflict>;
+  lock: Lock | null;
+  /** This client wants to hold the lock (re-taken after reconnects). */
+  wantLock: boolean;
+  renewTimer: unknown;
+  comments: Map<string, Comment>;
+  error: RealtimeError | null;
+  syncRunning: boolean;
+  syncAgain: boolean;
+  offs: (() => void)[];
+  state: EntitySyncState;
+}
+
+export interface RealtimeSyncManagerEvents {
+  /** An entity's state changed; `key` is `type:id`. */
+  change: { key: string; state: EntitySyncState };
+  /** A change by another user was applied. */
+  'remote-change': Change;
+  conflict: Conflict;
+}
+
+/** The channel of an entity, e.g. `order:123`. */
+export function entityChannel(entityType: string, entityId: string): string {
+  return `${entityType}:${entityId}`;
+}
+
+const LOCK_ERRORS = new Set(['LOCK_REQUIRED', 'STALE_FENCING_TOKEN', 'NOT_LOCK_HOLDER']);
+
+function toError(err: unknown): RealtimeError {
+  if (err instanceof RealtimeError) return err;
+  return new RealtimeError({ code: 'INTERNAL', message: err instanceof Error ? err.message : String(err), cause: err });
+}
+
+function emptyState(type: string, id: string): EntitySyncState {
+  return {
+    entityType: type,
+    entityId: id,
+    syncState: 'idle',
+    syncing: false,
+    version: 0,
+    document: {},
+    strategy: null,
+    lastSyncedAt: null,
+    localChanges: [],
+    remoteChanges: [],
+    conflicts: [],
+    changeHistory: [],
+    lock: null,
+    isLocked: false,
+    lockedByMe: false,
+    comments: [],
+    error: null,
+  };
+}
+
+function lockLive(lock: Lock | null, now: number): lock is Lock {
+  return lock !== null && new Date(lock.expiresAt).getTime() > now;
+}
+
+export class RealtimeSyncManager {
+  private readonly client: WebSocketClient;
+  private readonly clock: Clock;
+  private readonly emitter = new Emitter<RealtimeSyncManagerEvents>();
+  private readonly entries = new Map<string, Entry>();
+  private readonly idle = new Map<string, EntitySyncState>();
+  private readonly opts: Required<Omit<RealtimeSyncManagerOptions, 'client' | 'clock' | 'userId' | 'username'>>;
+  private readonly selfId: string | undefined;
+  private offs: (() => void)[] = [];
+  private seq = 0;
+
+  constructor(options: RealtimeSyncManagerOptions) {
+    this.client = options.client;
+    this.clock = options.clock ?? systemClock;
+    this.selfId = options.userId;
+    this.opts = {
+      lockTtl: options.lockTtl ?? 30_000,
+      historyLimit: options.historyLimit ?? 100,
+      autoResolveConflicts: options.autoResolveConflicts ?? false,
+      autoLock: options.autoLock ?? true,
+      loadHistory: options.loadHistory ?? true,
+    };
+    this.offs.push(
+      this.client.on('ready', () => this.onReady()),
+      this.client.on('close', () => this.onClose()),
+    );
+  }
+
+  /** This user's id: the server's from the hello ack, or the option. */
+  get userId(): string | undefined {
+    return this.client.session?.userId ?? this.selfId;
+  }
+
+  on<K extends keyof RealtimeSyncManagerEvents>(event: K, listener: (e: RealtimeSyncManagerEvents[K]) => void): () => void {
+    return this.emitter.on(event, listener);
+  }
+
+  /** Calls `listener` whenever the state of `type:id` changes (for useSyncExternalStore). */
+  subscribeEntity(entityType: string, entityId: string, listener: () => void): () => void {
+    const key = entityChannel(entityType, entityId);
+    return this.emitter.on('change', (e) => {
+      if (e.key === key) listener();
+    });
+  }
+
+  /** The current state of an entity; an idle state when it is not followed. The same object until it changes. */
+  getState<T extends DocumentValue = DocumentValue>(entityType: string, entityId: string): EntitySyncState<T> {
+    const key = entityChannel(entityType, entityId);
+    const e = this.entries.get(key);
+    if (e !== undefined) return e.state as EntitySyncState<T>;
+    let s = this.idle.get(key);
+    if (s === undefined) {
+      s = emptyState(entityType, entityId);
+      this.idle.set(key, s);
+    }
+    return s as EntitySyncState<T>;
+  }
+
+  /** Entities followed now. */
+  get entities(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /**
+   * Starts following an entity (reference-counted: each call needs a
+   * `stopSync`). Resolves once the first sync is done.
+   */
+  startSync(entityType: string, entityId: string): Promise<EntitySyncState> {
+    const key = entityChannel(entityType, entityId);
+    let e = this.entries.get(key);
+    if (e !== undefined) {
+      e.refs++;
+      return e.lastSyncedAt !== null ? Promise.resolve(e.state) : this.sync(entityType, entityId);
+    }
+    e = {
+      type: entityType,
+      id: entityId,
+      channel: key,
+      refs: 1,
+      version: 0,
+      serverDoc: {},
+      strategy: null,
+      syncState: 'syncing',
+      lastSyncedAt: null,
+      pending: [],
+      sending: false,
+      remote: [],
+      history: [],
+      conflicts: new Map(),
+      lock: null,
+      wantLock: false,
+      renewTimer: null,
+      comments: new Map(),
+      error: null,
+      syncRunning: false,
+      syncAgain: false,
+      offs: [],
+      state: emptyState(entityType, entityId),
+    };
+    this.entries.set(key, e);
+    const entry = e;
+    entry.offs.push(this.client.onChannel(key, (m) => this.onFrame(entry, m)));
+    this.client.subscribe(key).catch((err: unknown) => this.setError(entry, err));
+    this.update(entry);
+    const first = this.sync(entityType, entityId);
+    if (this.opts.loadHistory) {
+      void this.loadHistory(entityType, entityId);
+      void this.loadComments(entityType, entityId);
+    }
+    return first;
+  }
+
+  /** Stops following (the last reference releases a held lock and unsubscribes). */
+  stopSync(entityType: string, entityId: string): void {
+    const key = entityChannel(entityType, entityId);
+    const e = this.entries.get(key);
+    if (e === undefined || --e.refs > 0) return;
+    this.entries.delete(key);
+    for (const off of e.offs) off();
+    this.stopRenewing(e);
+    if (e.wantLock || this.heldByMe(e)) {
+      e.wantLock = false;
+      this.client
+        .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
+        .catch(() => {});
+    }
+    this.client.unsubscribe(key).catch(() => {});
+    this.idle.delete(key);
+    this.emitter.emit('change', { key, state: this.getState(entityType, entityId) });
+  }
+
+  /** Catches up with the server: the changes after our version, or the whole document. */
+  sync(entityType: string, entityId: string): Promise<EntitySyncState> {
+    const e = this.entries.get(entityChannel(entityType, entityId));
+    if (e === undefined) return Promise.resolve(this.getState(entityType, entityId));
+    return this.runSync(e);
+  }
+
+  /**
+   * Sends a change. It shows in the document at once and goes out after the
+   * entity's earlier local changes. Resolves with the change as the server
+   * accepted it (with its version), or, when it became a manual conflict,
+   * with the local side of the conflict (`resolved: false`).
+   */
+  pushChange<T = unknown>(input: ChangeInput<T> & { entityType: string; entityId: string }, options: PushOptions = {}): Promise<Change> {
+    const e = this.entries.get(entityChannel(input.entityType, input.entityId));
+    if (e === undefined) {
+      return Promise.reject(
+        new RealtimeError({ code: 'BAD_REQUEST', message: `startSync(${input.entityType}, ${input.entityId}) first` }),
+      );
+    }
+    let path = input.path;
+    let after: unknown = input.after;
+    if (input.operation === 'update' || input.operation === 'insert') {
+      // Create missing parent objects in the same change.
+      ({ path, value: after } = liftToExistingParent(e.state.document, path, after));
+    }
+    const payload: Record<string, unknown> = {
+      entityType: e.type,
+      entityId: e.id,
+      operation: path === input.path ? input.operation : 'update',
+      path,
+    };
+    if (input.before !== undefined && path === input.path) payload['before'] = input.before;
+    if (after !== undefined) payload['after'] = after;
+    if (input.from !== undefined) payload['from'] = input.from;
+    if (input.to !== undefined) payload['to'] = input.to;
+    if (input.delta !== undefined) payload['delta'] = String(input.delta);
+    if (input.text !== undefined) payload['text'] = input.text;
+    if (input.metadata !== undefined) payload['metadata'] = input.metadata;
+    const change: Change = {
+      id: `local-${++this.seq}`,
+      entityId: e.id,
+      entityType: e.type,
+      userId: this.userId ?? '',
+      operation: input.operation,
+      path: input.path,
+      before: input.before,
+      after: input.after,
+      timestamp: new Date(this.clock.now()).toISOString(),
+      resolved: false,
+      version: 0,
+    };
+    if (input.metadata !== undefined) change.metadata = input.metadata;
+    return new Promise<Change>((resolve, reject) => {
+      e.pending.push({
+        change,
+        payload,
+        messageId: `chg-${this.clock.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${this.seq}`,
+        attempts: 0,
+        resolve,
+        reject,
+      });
+      this.update(e);
+      void this.pump(e, options);
+    });
+  }
+
+  /** Takes the entity's edit lock. Resolves with the lock, or null when another user holds it. */
+  async acquireLock(entityType: string, entityId: string): Promise<Lock | null> {
+    const e = this.entries.get(entityChannel(entityType, entityId));
+    try {
+      const ack = await this.client.request<'lock.acquire', { lock: Lock }>('lock.acquire', {
+        payload: { entityType, entityId, ttl: this.opts.lockTtl },
+      });
+      if (e !== undefined) {
+        e.wantLock = true;
+        this.setLock(e, ack.lock);
+      }
+      return ack.lock;
+    } catch (err) {
+      const re = toError(err);
+      if (re.code === 'LOCK_HELD') {
+        if (e !== undefined && isRecord(re.details) && isRecord(re.details['lock'])) {
+          this.setLock(e, re.details['lock'] as unknown as Lock);
+        }
+        return null;
+      }
+      if (e !== undefined) this.setError(e, re);
+      throw re;
+    }
+  }
+
+  /** Releases the lock if this user holds it. */
+  async releaseLock(entityType: string, entityId: string): Promise<void> {
+    const e = this.entries.get(entityChannel(entityType, entityId));
+    if (e !== undefined) {
+      e.wantLock = false;
+      this.stopRenewing(e);
+    }
+    try {
+      await this.client.request('lock.release', { payload: { entityType, entityId } });
+    } catch (err) {
+      const re = toError(err);
+      if (re.code !== 'NOT_LOCK_HOLDER') throw re;
+    }
+    if (e !== undefined && this.heldByMe(e)) this.setLock(e, null);
+  }
+
+  /** Settles a manual conflict: keep the local value, the remote one, or a merged value. */
+  async resolveConflict(
+    conflictId: string,
+    resolution: 'local' | 'remote' | 'merged',
+    mergedValue?: unknown,
+  ): Promise<ChangeAck> {
+    const e = [...this.entries.values()].find((x) => x.conflicts.has(conflictId));
+    if (e === undefined) throw new RealtimeError({ code: 'NOT_FOUND', message: `no conflict ${conflictId}` });
+    const payload: Record<string, unknown> = { entityType: e.type, entityId: e.id, conflictId, resolution };
+    if (resolution === 'merged') payload['mergedValue'] = mergedValue ?? null;
+    const ack = await this.writeWithLock<ChangeAck>(e, 'conflict.resolve', payload);
+    if (ack.conflict !== undefined) this.putConflict(e, ack.conflict);
+    if (ack.change !== undefined) this.ingest(e, ack.change);
+    return ack;
+  }
+
+  /** Undoes an earlier change (by id, e.g. `order:123:7`) with a new version. */
+  async undoChange(changeId: string): Promise<ChangeAck> {
+    const [type, id] = changeId.split(':');
+    const e = this.entries.get(entityChannel(type ?? '', id ?? ''));
+    if (e === undefined) throw new RealtimeError({ code: 'NOT_FOUND', message: `not following the entity of ${changeId}` });
+    const ack = await this.writeWithLock<ChangeAck>(e, 'undo', { entityType: e.type, entityId: e.id, changeId });
+    if (ack.change !== undefined) this.ingest(e, ack.change);
+    return ack;
+  }
+
+  /** Loads the change history kept by the server (newest first). */
+  async loadHistory(entityType: string, entityId: string): Promise<readonly Change[]> {
+    const e = this.entries.get(entityChannel(entityType, entityId));
+    if (e === undefined) return [];
+    try {
+      const ack = await this.client.request<'history', HistoryAck>('history', {
+        payload: { entityType, entityId, limit: this.opts.historyLimit },
+      });
+      const known = new Set(e.history.map((c) => c.version));
+      e.history = [...e.history, ...ack.changes.filter((c) => !known.has(c.version))]
+        .sort((a, b) => b.version - a.version)
+        .slice(0, this.opts.historyLimit);
+      this.update(e);
+    } catch (err) {
+      this.setError(e, err);
+    }
+    return e.history;
+  }
+
+  async loadComments(entityType: string, entityId: string): Promise<readonly Comment[]> {
+    const e = this.entries.get(entityChannel(entityType, entityId));
+    if (e === undefined) return [];
+    try {
+      const ack = await this.client.request<'comment.list', { comments: Comment[] }>('comment.list', {
+        payload: { entityType, entityId },
+      });
+      for (const c of ack.comments) e.comments.set(c.id, c);
+      this.update(e);
+    } catch (err) {
+      this.setError(e, err);
+    }
+    return e.state.comments;
+  }
+
+  async addComment(entityType: string, entityId: string, text: string, parentId?: string): Promise<Comment> {
+    const payload: Record<string, unknown> = { entityType, entityId, text };
+    if (parentId !== undefined) payload['parentId'] = parentId;
+    const ack = await this.client.request<'comment.add', { comment: Comment }>('comment.add', { payload });
+    const e = this.entries.get(entityChannel(entityType, entityId));
+    if (e !== undefined) {
+      e.comments.set(ack.comment.id, ack.comment);
+      this.update(e);
+    }
+    return ack.comment;
+  }
+
+  async resolveComment(entityType: string, entityId: string, commentId: string, resolved = true): Promise<Comment> {
+    const ack = await this.client.request<'comment.resolve', { comment: Comment }>('comment.resolve', {
+      payload: { entityType, entityId, commentId, resolved },
+    });
+    const e = this.entries.get(entityChannel(entityType, entityId));
+    if (e !== undefined) {
+      e.comments.set(ack.comment.id, ack.comment);
+      this.update(e);
+    }
+    return ack.comment;
+  }
+
+  /** Stops following everything and removes listeners. */
+  destroy(): void {
+    for (const e of [...this.entries.values()]) {
+      e.refs = 1;
+      this.stopSync(e.type, e.id);
+    }
+    for (const off of this.offs) off();
+    this.offs = [];
+    this.emitter.removeAll();
+  }
+
+  // ---- internals ----
+
+  private heldByMe(e: Entry): boolean {
+    return e.lock !== null && e.lock.lockedBy === this.userId && lockLive(e.lock, this.clock.now());
+  }
+
+  private onReady(): void {
+    for (const e of this.entries.values()) {
+      if (e.wantLock) {
+        // The server released our lock with the old connection: take it again.
+        this.client
+          .request<'lock.acquire', { lock: Lock }>('lock.acquire', {
+            payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },
+          })
+          .then(
+            (ack) => this.setLock(e, ack.lock),
+            (err: unknown) => {
+              const re = toError(err);
+              if (re.code === 'LOCK_HELD') {
+                e.wantLock = false;
+                if (isRecord(re.details) && isRecord(re.details['lock'])) this.setLock(e, re.details['lock'] as unknown as Lock);
+              }
+            },
+          );
+      }
+      void this.runSync(e);
+      void this.pump(e, {});
+    }
+  }
+
+  private onClose(): void {
+    for (const e of this.entries.values()) {
+      e.syncState = 'offline';
+      this.update(e);
+    }
+  }
+
+  private async runSync(e: Entry): Promise<EntitySyncState> {
+    if (e.syncRunning) {
+      e.syncAgain = true;
+      return new Promise((resolve) => {
+        const off = this.emitter.on('change', (ev) => {
+          if (ev.key === e.channel && !e.syncRunning) {
+            off();
+            resolve(e.state);
+          }
+        });
+      });
+    }
+    e.syncRunning = true;
+    e.syncState = 'syncing';
+    this.update(e);
+    try {
+      do {
+        e.syncAgain = false;
+        for (let page = 0; page < 50; page++) {
+          const ack = await this.client.request<'sync', SyncAck>('sync', {
+            payload: { entityType: e.type, entityId: e.id, sinceVersion: e.version },
+          });
+          if (!this.entries.has(e.channel)) return e.state;
+          e.strategy = ack.strategy;
+          if (ack.snapshot) {
+            if (ack.version !== e.version || ack.version === 0) {
+              e.serverDoc = ack.document ?? {};
+              e.version = ack.version;
+            }
+          } else {
+            for (const c of ack.changes) this.ingest(e, c, true);
+          }
+          for (const c of ack.conflicts) this.putConflict(e, c);
+          this.setLock(e, ack.lock, false);
+          if (!ack.hasMore || ack.snapshot) break;
+        }
+      } while (e.syncAgain);
+      e.syncState = this.client.connected ? 'synced' : 'offline';
+      e.lastSyncedAt = new Date(this.clock.now());
+      e.error = null;
+    } catch (err) {
+      const re = toError(err);
+      e.syncState = this.client.connected ? 'error' : 'offline';
+      e.error = re;
+    } finally {
+      e.syncRunning = false;
+      this.update(e);
+    }
+    return e.state;
+  }
+
+  /** Applies an accepted change if it is the next version; a gap triggers a sync. */
+  private ingest(e: Entry, c: Change, fromSync = false): void {
+    if (c.version <= e.version) return;
+    if (c.version > e.version + 1) {
+      if (!fromSync) void this.runSync(e);
+      return;
+    }
+    e.serverDoc = applyChange(e.serverDoc, c);
+    e.version = c.version;
+    e.history = [c, ...e.history.filter((h) => h.version !== c.version)].slice(0, this.opts.historyLimit);
+    const mine = c.userId === this.userId && e.pending.some((p) => p.messageId === c.messageId);
+    if (c.userId !== this.userId && !mine) {
+      e.remote = [c, ...e.remote].slice(0, this.opts.historyLimit);
+      this.emitter.emit('remote-change', c);
+    }
+    this.update(e);
+  }
+
+  private onFrame(e: Entry, m: WebSocketMessage): void {
+    const p = m.payload;
+    if (!isRecord(p)) return;
+    switch (m.type) {
+      case 'change':
+        this.ingest(e, p as unknown as Change);
+        break;
+      case 'lock': {
+        const action = p['action'];
+        const lock = isRecord(p['lock']) ? (p['lock'] as unknown as Lock) : null;
+        if (action === 'acquired' || action === 'renewed') this.setLock(e, lock, false);
+        else if (lock === null || e.lock === null || e.lock.fencingToken === lock.fencingToken) this.setLock(e, null, false);
+        break;
+      }
+      case 'conflict':
+        this.putConflict(e, p as unknown as Conflict);
+        break;
+      case 'comment': {
+        const c = p['comment'];
+        if (isRecord(c) && typeof c['id'] === 'string') {
+          e.comments.set(c['id'], c as unknown as Comment);
+          this.update(e);
+        }
+        break;
+      }
+    }
+  }
+
+  private putConflict(e: Entry, c: Conflict): void {
+    const prev = e.conflicts.get(c.id);
+    if (prev !== undefined && prev.resolved && !c.resolved) return;
+    e.conflicts.set(c.id, c);
+    this.update(e);
+    if (prev === undefined) this.emitter.emit('conflict', c);
+    const auto = this.opts.autoResolveConflicts;
+    if (!c.resolved && auto !== false && c.localChange.userId === this.userId) {
+      this.resolveConflict(c.id, auto).catch((err: unknown) => this.setError(e, err));
+    }
+  }
+
+  private setLock(e: Entry, lock: Lock | null, fromReply = true): void {
+    e.lock = lock;
+    if (lock !== null && lock.lockedBy === this.userId) {
+      if (fromReply) e.wantLock = true;
+      this.scheduleRenew(e);
+    } else {
+      this.stopRenewing(e);
+    }
+    this.update(e);
+  }
+
+  private scheduleRenew(e: Entry): void {
+    this.stopRenewing(e);
+    if (e.lock === null) return;
+    const expires = new Date(e.lock.expiresAt).getTime();
+    const wait = Math.max(1000, Math.min(this.opts.lockTtl / 2, expires - this.clock.now() - 5000));
+    e.renewTimer = this.clock.setTimeout(() => {
+      e.renewTimer = null;
+      if (!this.entries.has(e.channel) || !e.wantLock || !this.client.connected) return;
+      this.client
+        .request<'lock.renew', { lock: Lock }>('lock.renew', {
+          payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },
+        }, { queue: false })
+        .then(
+          (ack) => this.setLock(e, ack.lock),
+          (err: unknown) => {
+            const re = toError(err);
+            if (re.code === 'NOT_LOCK_HOLDER') {
+              e.wantLock = false;
+              const other = isRecord(re.details) && isRecord(re.details['lock']) ? (re.details['lock'] as unknown as Lock) : null;
+              this.setLock(e, other, false);
+            } else {
+              this.scheduleRenew(e);
+            }
+          },
+        );
+    }, wait);
+  }
+
+  private stopRenewing(e: Entry): void {
+    if (e.renewTimer !== null) {
+      this.clock.clearTimeout(e.renewTimer);
+      e.renewTimer = null;
+    }
+  }
+
+  /** Makes sure this user holds the lock of a lock-based entity; true when it does (or none is needed). */
+  private async ensureLock(e: Entry): Promise<boolean> {
+    if (e.strategy !== 'lock-based') return true;
+    if (this.heldByMe(e)) return true;
+    const lock = await this.acquireLock(e.type, e.id);
+    return lock !== null;
+  }
+
+  /** Sends a write that may need the lock's fencing token; takes the lock and retries once when it lapsed. */
+  private async writeWithLock<R>(e: Entry, type: string, payload: Record<string, unknown>): Promise<R> {
+    const messageId = `${type}-${this.clock.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    for (let attempt = 0; ; attempt++) {
+      if (this.opts.autoLock && !(await this.ensureLock(e))) {
+        throw new RealtimeError({ code: 'LOCK_HELD', message: `${e.channel} is locked by another user`, details: { lock: e.lock } });
+      }
+      const p = { ...payload };
+      if (e.lock !== null && e.lock.lockedBy === this.userId && e.lock.fencingToken !== undefined) {
+        p['fencingToken'] = e.lock.fencingToken;
+      }
+      try {
+        return await this.client.request<string, R>(type, { payload: p }, { messageId });
+      } catch (err) {
+        const re = toError(err);
+        if (attempt < 2 && LOCK_ERRORS.has(re.code)) {
+          this.setLock(e, null, false);
+          continue;
+        }
+        throw re;
+      }
+    }
+  }
+
+  /** Sends the entity's local changes, one at a time. */
+  private async pump(e: Entry, options: PushOptions): Promise<void> {
+    if (e.sending) return;
+    e.sending = true;
+    try {
+      while (e.pending.length > 0 && this.entries.has(e.channel)) {
+        const p = e.pending[0] as Pending;
+        try {
+          const ack = await this.sendChange(e, p, options);
+          e.pending.shift();
+          this.accept(e, p, ack);
+        } catch (err) {
+          const re = toError(err);
+          if (re.code === 'CLIENT_DESTROYED') return;
+          e.pending.shift();
+          e.error = re;
+          this.update(e);
+          p.reject(re);
+        }
+      }
+    } finally {
+      e.sending = false;
+    }
+  }
+
+  private async sendChange(e: Entry, p: Pending, options: PushOptions): Promise<ChangeAck> {
+    for (;;) {
+      p.attempts++;
+      if (e.lastSyncedAt === null) await this.runSync(e);
+      if (this.opts.autoLock && !options.noAutoLock && !(await this.ensureLock(e))) {
+        throw new RealtimeError({ code: 'LOCK_HELD', message: `${e.channel} is locked by another user`, details: { lock: e.lock } });
+      }
+      const payload: Record<string, unknown> = { ...p.payload, baseVersion: e.version };
+      if (e.lock !== null && e.lock.lockedBy === this.userId && e.lock.fencingToken !== undefined) {
+        payload['fencingToken'] = e.lock.fencingToken;
+      }
+      try {
+        // The same messageId on every attempt: the server applies it at most once.
+        return await this.client.request<'change', ChangeAck>('change', { payload }, { messageId: p.messageId, timeout: 15_000 });
+      } catch (err) {
+        const re = toError(err);
+        if (p.attempts >= 5) throw re;
+        if (LOCK_ERRORS.has(re.code) && this.opts.autoLock && !options.noAutoLock) {
+          // The lock lapsed (a reconnect, a server restart): take it again.
+          this.setLock(e, null, false);
+          continue;
+        }
+        if (re.code === 'VERSION_CONFLICT') {
+          await this.runSync(e);
+          continue;
+        }
+        if (re.code === 'TIMEOUT' || re.code === 'UNAVAILABLE' || re.code === 'INTERNAL' || re.code === 'DISCONNECTED') {
+          await this.waitConnected();
+          continue;
+        }
+        throw re;
+      }
+    }
+  }
+
+  private waitConnected(): Promise<void> {
+    if (this.client.connected) return new Promise((r) => this.clock.setTimeout(r, 500));
+    return new Promise((resolve) => {
+      const off = this.client.on('ready', () => {
+        off();
+        resolve();
+      });
+    });
+  }
+
+  private accept(e: Entry, p: Pending, ack: ChangeAck): void {
+    if (ack.change !== undefined) {
+      this.ingest(e, ack.change);
+      p.resolve(ack.change);
+    } else if (ack.conflict !== undefined) {
+      this.putConflict(e, ack.conflict);
+      p.resolve(ack.conflict.localChange);
+    } else {
+      p.resolve({ ...p.change, metadata: { ...(p.change.metadata ?? {}), outcome: ack.outcome } });
+    }
+    this.update(e);
+  }
+
+  private setError(e: Entry, err: unknown): void {
+    e.error = toError(err);
+    this.update(e);
+  }
+
+  private update(e: Entry): void {
+    let document = e.serverDoc;
+    for (const p of e.pending) {
+      try {
+        document = applyChange(document, { operation: p.change.operation, path: p.change.path, after: p.change.after });
+      } catch {
+        // a malformed local path shows nothing; the server refuses it
+      }
+    }
+    const now = this.clock.now();
+    const lock = lockLive(e.lock, now) ? e.lock : null;
+    const me = this.userId;
+    const conflicts = [...e.conflicts.values()].sort((a, b) => Number(a.resolved) - Number(b.resolved));
+    const comments = [...e.comments.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    e.state = {
+      entityType: e.type,
+      entityId: e.id,
+      syncState: e.syncState,
+      syncing: e.syncState === 'syncing',
+      version: e.version,
+      document,
+      strategy: e.strategy,
+      lastSyncedAt: e.lastSyncedAt,
+      localChanges: e.pending.map((p) => p.change),
+      remoteChanges: e.remote,
+      conflicts,
+      changeHistory: e.history,
+      lock,
+      isLocked: lock !== null && lock.lockedBy !== me,
+      lockedByMe: lock !== null && lock.lockedBy === me,
+      comments,
+      error: e.error,
+    };
+    this.emitter.emit('change', { key: e.channel, state: e.state });
+  }
+}
+
+/** Creates a RealtimeSyncManager. */
+export function createRealtimeSyncManager(options: RealtimeSyncManagerOptions): RealtimeSyncManager {
+  return new RealtimeSyncManager(options);
+}
+
+const managers = new WeakMap<WebSocketClient, RealtimeSyncManager>();
+
+/** The page-wide RealtimeSyncManager of a client (created on first use with `options`). */
+export function getRealtimeSyncManager(
+  client: WebSocketClient,
+  options: Omit<RealtimeSyncManagerOptions, 'client'> = {},
+): RealtimeSyncManager {
+  let m = managers.get(client);
+  if (m === undefined) {
+    m = new RealtimeSyncManager({ ...options, client });
+    managers.set(client, m);
+  }
+  return m;
+}

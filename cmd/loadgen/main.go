@@ -1,0 +1,398 @@
+// Command loadgen opens many real WebSocket connections to the backend,
+// subscribes them to channels, publishes at a set rate and reports
+// delivered messages per second, end-to-end latency, connection set-up
+// rate, errors and the server's peak RSS (see internal/loadtest).
+//
+// By default it starts the local server in-process on a free loopback
+// port, so one command runs everything; -server proc runs that server in a
+// child process instead (so that its RSS is the server's alone), and -url
+// targets a server that is already running. A URL whose host is not a
+// loopback address is refused unless -allow-remote is given. Every run is
+// bounded by -duration, -max-messages and -settle, and stops by itself.
+//
+//	go run ./cmd/loadgen -conns 1000 -channels 1 -fanout 1000 -rate 10 -duration 10s
+//	go run ./cmd/loadgen -server proc -conns 10000 -rate 0 -duration 20s
+//	go run ./cmd/loadgen -sweep-fanout 1,10,100,1000 -rate 2 -plot-latency docs/latency-vs-fanout.png
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/cost"
+	"github.com/omnisales/rtcollab/internal/devserver"
+	"github.com/omnisales/rtcollab/internal/loadtest"
+	"github.com/omnisales/rtcollab/internal/mgmtapi"
+	"github.com/omnisales/rtcollab/internal/store/memory"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command-line flags.
+type options struct {
+	url, server, query, jsonOut            string
+	plotLatency, plotThroughput            string
+	allowRemote, serve, printCost          bool
+	conns, channels, fanout, maxMessages   int
+	bytes, publishers, dialConc, shardSize int
+	rate                                   float64
+	duration, settle, progress, mgmtDelay  time.Duration
+	rssPID                                 int
+	sweepFanout, sweepRate                 string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.url, "url", "", "WebSocket URL of a running server (ws:// or wss://); default: start a local server (see -server)")
+	fs.StringVar(&o.server, "server", "inproc", "local server when -url is empty: inproc (in this process) or proc (a child process, so -rss is the server's alone)")
+	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a -url whose host is not a loopback address (a deployed stage)")
+	fs.StringVar(&o.query, "query", "userId=load-{i}", "query string of each connection; {i} is replaced by the connection number (e.g. token=... for a deployed stage)")
+	fs.IntVar(&o.conns, "conns", 500, "connections to open")
+	fs.IntVar(&o.channels, "channels", 10, "channels")
+	fs.IntVar(&o.fanout, "fanout", 50, "subscribers per channel (at most -conns)")
+	fs.Float64Var(&o.rate, "rate", 20, "publishes per second across all channels; 0 holds the connections idle for -duration")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "publishing (or idle) time")
+	fs.IntVar(&o.maxMessages, "max-messages", 0, "most publishes (default rate*duration)")
+	fs.IntVar(&o.bytes, "bytes", 256, "approximate payload size of each publish")
+	fs.IntVar(&o.publishers, "publishers", 0, "connections that take turns to publish (default all); each publishes rate/publishers per second")
+	fs.IntVar(&o.dialConc, "dial-concurrency", 64, "handshakes in flight")
+	fs.DurationVar(&o.settle, "settle", 10*time.Second, "wait after the last publish for outstanding deliveries")
+	fs.DurationVar(&o.progress, "progress", time.Second, "progress line interval on stderr (0: none)")
+	fs.StringVar(&o.jsonOut, "json", "", "write the report (or sweep results) as JSON to this file; - for stdout")
+	fs.IntVar(&o.rssPID, "rss-pid", 0, "process whose RSS to report (default: the local server started here; none for -url)")
+	fs.DurationVar(&o.mgmtDelay, "mgmt-delay", 0, "local server: simulated Management API latency added to every post")
+	fs.IntVar(&o.shardSize, "shard-size", 0, "local server: split fan-outs larger than this over parallel in-process deliveries (0: no sharding)")
+	fs.BoolVar(&o.printCost, "cost", false, "print the cost model's estimate for this run's fan-out and message size")
+	fs.StringVar(&o.sweepFanout, "sweep-fanout", "", "comma-separated fan-outs: one run each with -conns max(conns, fan-out) and one channel")
+	fs.StringVar(&o.sweepRate, "sweep-rate", "", "comma-separated publish rates: one run each with the other flags")
+	fs.StringVar(&o.plotLatency, "plot-latency", "", "with a sweep: write a PNG chart of latency against the swept value to this file")
+	fs.StringVar(&o.plotThroughput, "plot-throughput", "", "with a sweep: write a PNG chart of delivered messages per second to this file")
+	fs.BoolVar(&o.serve, "serve", false, "internal: run only the local server and print its URL (used by -server proc)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.sweepFanout != "" && o.sweepRate != "" {
+		return o, errors.New("-sweep-fanout and -sweep-rate exclude each other")
+	}
+	if (o.plotLatency != "" || o.plotThroughput != "") && o.sweepFanout == "" && o.sweepRate == "" {
+		return o, errors.New("-plot-latency and -plot-throughput need -sweep-fanout or -sweep-rate")
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.serve {
+		return serve(ctx, o, stdout)
+	}
+	// Each connection costs one descriptor here, and one more in an
+	// in-process server, plus the Management API's HTTP connections.
+	if _, err := loadtest.RaiseFileLimit(uint64(3*max(o.conns, maxOf(o.sweepFanout)) + 1024)); err != nil {
+		fmt.Fprintln(stderr, "loadgen: warning:", err)
+	}
+	target, err := startTarget(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	defer target.close()
+
+	if o.sweepFanout != "" || o.sweepRate != "" {
+		return sweep(ctx, o, target, stdout, stderr)
+	}
+	cfg, err := o.config(target)
+	if err != nil {
+		return err
+	}
+	if o.progress > 0 {
+		cfg.Progress = func(p loadtest.Progress) { fmt.Fprintln(stderr, p) }
+	}
+	rep, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	printReport(stdout, rep, target.rssSource)
+	if o.printCost {
+		if err := printCost(stdout, rep.Fanout, rep.MessageBytes, o.shardSize); err != nil {
+			return err
+		}
+	}
+	if err := writeJSON(o.jsonOut, stdout, rep); err != nil {
+		return err
+	}
+	if err := rep.ExactlyOnce(); err != nil {
+		return fmt.Errorf("delivery check failed: %w", err)
+	}
+	return nil
+}
+
+// config builds the run's loadtest.Config.
+func (o options) config(t *target) (loadtest.Config, error) {
+	query := o.query
+	return loadtest.Config{
+		URL: t.url,
+		Query: func(i int) url.Values {
+			v, _ := url.ParseQuery(strings.ReplaceAll(query, "{i}", strconv.Itoa(i)))
+			return v
+		},
+		Conns: o.conns, Channels: o.channels, Fanout: min(o.fanout, o.conns), Rate: o.rate,
+		Duration: o.duration, MaxMessages: o.maxMessages, MessageBytes: o.bytes, Publishers: o.publishers,
+		DialConcurrency: o.dialConc, Settle: o.settle, ProgressEvery: o.progress, RSS: t.rss,
+	}, nil
+}
+
+// target is the server under load.
+type target struct {
+	url       string
+	rss       func() (int64, int64, error)
+	rssSource string
+	close     func()
+}
+
+// startTarget returns the server of -url, or starts the local one.
+func startTarget(ctx context.Context, o options, stderr io.Writer) (*target, error) {
+	t := &target{close: func() {}}
+	if o.rssPID != 0 {
+		pid := o.rssPID
+		t.rss = func() (int64, int64, error) { return loadtest.ProcRSS(pid) }
+		t.rssSource = fmt.Sprintf("process %d", pid)
+	}
+	switch {
+	case o.url != "":
+		u, err := url.Parse(o.url)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+			return nil, fmt.Errorf("-url %q: want ws:// or wss://", o.url)
+		}
+		if !isLoopback(u.Hostname()) && !o.allowRemote {
+			return nil, fmt.Errorf("-url %q is not a loopback address: pass -allow-remote to load a deployed stage", o.url)
+		}
+		t.url = o.url
+		return t, nil
+	case o.server == "inproc":
+		srv, err := startLocal(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		t.url = srv.WebSocketURL()
+		if t.rss == nil {
+			t.rss = func() (int64, int64, error) { return loadtest.ProcRSS(0) }
+			t.rssSource = "this process (server and clients together)"
+		}
+		t.close = func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = srv.Close(cctx)
+		}
+		return t, nil
+	case o.server == "proc":
+		return startChild(ctx, o, t, stderr)
+	}
+	return nil, fmt.Errorf("-server %q: want inproc or proc", o.server)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// startLocal starts the local server on a free loopback port with the
+// embedded store and dev identities, and the -mgmt-delay and -shard-size
+// settings.
+func startLocal(ctx context.Context, o options) (*devserver.Server, error) {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	opts := devserver.Options{
+		Addr: "127.0.0.1:0", Settings: app.Settings{DevIdentity: true, LogLevel: "error"},
+		SweepInterval: -1, Logger: log,
+	}
+	if o.mgmtDelay > 0 {
+		delay := o.mgmtDelay
+		opts.Gateway.ManagementFault = func(*http.Request) (int, time.Duration) { return 0, delay }
+	}
+	if o.shardSize > 0 {
+		// The shards stand in for parallel invocations: they share this
+		// process's store and a Management API pool with room for their
+		// concurrent posts.
+		st := memory.New(nil)
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 1024
+		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1"}, &mgmtapi.PoolOptions{
+			Client: mgmtapi.Options{HTTPClient: &http.Client{Transport: tr}}})
+		raw := func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
+		deliverer := broadcast.NewDeliverer(st, raw, broadcast.Config{IsGone: mgmtapi.IsGone, Logger: log})
+		local := broadcast.NewLocal(deliverer.Deliver, log)
+		opts.App = &app.Options{Store: st, Posters: broadcast.ShardedPosters(raw,
+			broadcast.Sharding{ShardSize: o.shardSize, Dispatcher: local})}
+	}
+	return devserver.Start(ctx, opts)
+}
+
+// serve runs only the local server, for -server proc: it prints
+// "URL <ws url>" and serves until stdin closes or a signal arrives.
+func serve(ctx context.Context, o options, stdout io.Writer) error {
+	if _, err := loadtest.RaiseFileLimit(uint64(2*o.conns + 1024)); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen -serve: warning:", err)
+	}
+	srv, err := startLocal(ctx, o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "URL %s\n", srv.WebSocketURL())
+	stdinClosed := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		close(stdinClosed)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-stdinClosed:
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return srv.Close(cctx)
+}
+
+// startChild runs this program with -serve and targets it.
+func startChild(ctx context.Context, o options, t *target, stderr io.Writer) (*target, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("start server process: %w", err)
+	}
+	args := []string{"-serve", "-conns", strconv.Itoa(max(o.conns, maxOf(o.sweepFanout))),
+		"-mgmt-delay", o.mgmtDelay.String(), "-shard-size", strconv.Itoa(o.shardSize)}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start server process: %w", err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start server process: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server process %q: %w", exe, err)
+	}
+	stopChild := func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(40 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "URL ") {
+		stopChild()
+		return nil, fmt.Errorf("server process: no URL line (got %q): %v", line, err)
+	}
+	t.url = strings.TrimSpace(strings.TrimPrefix(line, "URL "))
+	if t.rss == nil {
+		pid := cmd.Process.Pid
+		t.rss = func() (int64, int64, error) { return loadtest.ProcRSS(pid) }
+		t.rssSource = fmt.Sprintf("server process %d", pid)
+	}
+	t.close = stopChild
+	return t, nil
+}
+
+// maxOf returns the largest number of a comma-separated list (0 for none).
+func maxOf(list string) int {
+	m := 0
+	for _, f := range strings.Split(list, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > m {
+			m = n
+		}
+	}
+	return m
+}
+
+func writeJSON(path string, stdout io.Writer, v any) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = stdout.Write(b)
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("write report %q: %w", path, err)
+	}
+	return nil
+}
+
+func printReport(w io.Writer, r loadtest.Report, rssSource string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "target\t%s\n", r.URL)
+	fmt.Fprintf(tw, "connections\t%d (%d channels x %d subscribers, %d subscriptions)\n", r.Conns, r.Channels, r.Fanout, r.Subscriptions)
+	fmt.Fprintf(tw, "connection set-up\t%.0f/s (%d in %.2f s; handshake p50 %.1f ms, p99 %.1f ms, max %.1f ms)\n",
+		r.ConnectRate, r.Conns-int(r.DialErrors), r.ConnectSeconds, r.Handshake.P50, r.Handshake.P99, r.Handshake.Max)
+	fmt.Fprintf(tw, "subscribe\t%.2f s\n", r.SubscribeSeconds)
+	fmt.Fprintf(tw, "published\t%d at %.1f/s, %d acknowledged (ack p50 %.1f ms, p99 %.1f ms)\n", r.Published, r.Rate, r.Acked, r.Ack.P50, r.Ack.P99)
+	fmt.Fprintf(tw, "delivered\t%d of %d expected: %.0f msg/s over %.2f s\n", r.Delivered, r.Expected, r.DeliveredPerSecond, r.PublishSeconds)
+	fmt.Fprintf(tw, "latency per delivery\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max)
+	fmt.Fprintf(tw, "latency to last subscriber\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Completion.P50, r.Completion.P95, r.Completion.P99, r.Completion.Max)
+	fmt.Fprintf(tw, "errors\tdial %d, subscribe %d, publish %d %v, dropped %d; missing %d, duplicates %d, unexpected %d\n",
+		r.DialErrors, r.SubscribeErrors, r.PublishErrors, r.ErrorCodes, r.Dropped, r.Missing, r.Duplicates, r.Unexpected)
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(tw, "peak RSS\t%.1f MiB (%s)\n", float64(r.PeakRSS)/(1<<20), rssSource)
+	}
+	fmt.Fprintf(tw, "elapsed\t%.1f s\n", r.ElapsedSeconds)
+	tw.Flush()
+}
+
+// printCost prints the cost model's estimate for one publish at fan-out
+// with frames of size bytes, with the defaults of internal/cost.
+func printCost(w io.Writer, fanout, bytes, shardSize int) error {
+	est, err := cost.EstimatePublish(cost.PublishParams{Fanout: fanout, MessageBytes: bytes, ShardSize: shardSize}, cost.DefaultPrices())
+	if err != nil {
+		return err
+	}
+	cost.Print(w, est)
+	return nil
+}

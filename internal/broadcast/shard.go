@@ -1,0 +1,313 @@
+package broadcast
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/omnisales/rtcollab/internal/metrics"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// Sharded fan-out: a channel with more subscribers than one invocation
+// should post to is split into shards of at most Sharding.ShardSize
+// recipients. The invocation that handles the publish (the coordinator)
+// reads the subscriber list, posts to the first shard itself, and hands
+// every further shard to a Dispatcher, which has it delivered in parallel
+// by other invocations (an asynchronous Lambda invoke in AWS, a goroutine
+// in the local server). A channel that fits in one shard is delivered
+// exactly as by an unsharded Fanout.
+//
+// Sharding is enabled per Poster: a Poster that implements Sharder (see
+// ShardedPosters) makes every Broadcaster built on it shard.
+
+// DefaultShardSize is the default for Sharding.ShardSize.
+const DefaultShardSize = 2000
+
+// metricShards counts the shards a fan-out handed to other invocations.
+const metricShards = "FanoutShards"
+
+// Shard is one part of a large fan-out: a frame and the recipients one
+// invocation delivers it to. It is the payload of a fan-out invocation, so
+// it marshals to JSON (Frame as base64).
+type Shard struct {
+	// Endpoint is the Management API endpoint that reaches the recipients.
+	Endpoint string `json:"endpoint"`
+	// Tenant and Channel name the fan-out, for logs and metrics.
+	Tenant  string `json:"tenant"`
+	Channel string `json:"channel"`
+	// Index numbers the shards of one fan-out from 1; the coordinator's
+	// own shard is 0.
+	Index int `json:"index"`
+	// Frame is the frame to post.
+	Frame []byte `json:"frame"`
+	// IDs are the recipients' connection ids.
+	IDs []string `json:"ids"`
+}
+
+// Dispatcher hands shards to parallel invocations.
+type Dispatcher interface {
+	// Dispatch arranges for s to be delivered by another invocation and
+	// returns once the shard was accepted, before it is delivered. Delivery
+	// is at most once per accepted shard. An error means the shard was not
+	// accepted; the coordinator then delivers it itself.
+	Dispatch(ctx context.Context, s Shard) error
+}
+
+// Sharding configures sharded fan-out.
+type Sharding struct {
+	// ShardSize is the most recipients one invocation posts to. Default
+	// 2000 (DefaultShardSize).
+	ShardSize int
+	// Dispatcher delivers the shards beyond the first. Required.
+	Dispatcher Dispatcher
+	// Endpoint is the Management API endpoint written into each shard.
+	// ShardedPosters fills it in.
+	Endpoint string
+}
+
+// Sharder is implemented by a Poster whose fan-outs are sharded.
+type Sharder interface {
+	Poster
+	// Sharding returns the shard size, dispatcher and endpoint to use.
+	Sharding() Sharding
+}
+
+// shardedPoster is a Poster with a sharding configuration.
+type shardedPoster struct {
+	Poster
+	sharding Sharding
+}
+
+var _ Sharder = shardedPoster{}
+
+func (p shardedPoster) Sharding() Sharding { return p.sharding }
+
+// ShardedPosters wraps a function that returns the Poster of a Management
+// API endpoint so that every Broadcaster built on its Posters shards large
+// fan-outs with s (its Endpoint is set per Poster). A nil s.Dispatcher
+// returns posters unchanged.
+func ShardedPosters(posters func(endpoint string) Poster, s Sharding) func(endpoint string) Poster {
+	if s.Dispatcher == nil {
+		return posters
+	}
+	if s.ShardSize <= 0 {
+		s.ShardSize = DefaultShardSize
+	}
+	return func(endpoint string) Poster {
+		sh := s
+		sh.Endpoint = endpoint
+		return shardedPoster{Poster: posters(endpoint), sharding: sh}
+	}
+}
+
+// fanoutSharded is Fanout for a Poster that implements Sharder. The first
+// ShardSize recipients are posted to as their pages arrive, as Fanout
+// does; the rest are grouped into shards and dispatched as soon as each is
+// full. Result counts every recipient, but Delivered, Gone and Failed
+// only the coordinator's own posts (and those of shards it had to deliver
+// itself because the dispatcher refused them).
+func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, channel string, frame []byte, skip func(connID string) bool) (Result, error) {
+	size := sh.ShardSize
+	if size <= 0 {
+		size = DefaultShardSize
+	}
+	var (
+		res     Result
+		own     = b.newDelivery(ctx, frame)
+		pending []string
+		shards  int
+		ownLeft = size
+		cursor  string
+	)
+	dispatch := func(ids []string) {
+		shards++
+		s := Shard{Endpoint: sh.Endpoint, Tenant: tenant, Channel: channel, Index: shards, Frame: frame, IDs: ids}
+		if err := sh.Dispatcher.Dispatch(ctx, s); err != nil {
+			b.cfg.Logger.WarnContext(ctx, "fan-out shard not dispatched; delivering it here",
+				"channel", channel, "shard", shards, "recipients", len(ids), "error", err)
+			for _, id := range ids {
+				own.post(id)
+			}
+		}
+	}
+	for {
+		ids, next, err := b.store.Subscribers(ctx, tenant, channel, store.Page{Cursor: cursor, Limit: b.cfg.PageSize})
+		if err != nil {
+			own.wait()
+			return res, fmt.Errorf("fanout %q: list subscribers: %w", channel, err)
+		}
+		for _, id := range ids {
+			if skip != nil && skip(id) {
+				res.Skipped++
+				continue
+			}
+			res.Recipients++
+			if ownLeft > 0 {
+				ownLeft--
+				own.post(id)
+				continue
+			}
+			pending = append(pending, id)
+			if len(pending) == size {
+				dispatch(pending)
+				pending = nil
+			}
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(pending) > 0 {
+		dispatch(pending)
+	}
+	own.wait()
+	res.Delivered, res.Gone, res.Failed = own.counts()
+	m := metrics.From(ctx)
+	m.Add(metrics.FanoutSize, float64(res.Recipients), metrics.Count)
+	m.Add(metrics.FramesOut, float64(res.Delivered), metrics.Count)
+	m.Add(metrics.GoneConnections, float64(res.Gone), metrics.Count)
+	m.Add(metricShards, float64(shards), metrics.Count)
+	return res, nil
+}
+
+// DeliverShard posts s.Frame to every recipient of s with the
+// Broadcaster's bounded concurrency, removing recipients that are gone, as
+// Fanout does for the subscribers it reads itself.
+func (b *Broadcaster) DeliverShard(ctx context.Context, s Shard) Result {
+	d := b.newDelivery(ctx, s.Frame)
+	for _, id := range s.IDs {
+		d.post(id)
+	}
+	d.wait()
+	var res Result
+	res.Recipients = len(s.IDs)
+	res.Delivered, res.Gone, res.Failed = d.counts()
+	m := metrics.From(ctx)
+	m.Add(metrics.FramesOut, float64(res.Delivered), metrics.Count)
+	m.Add(metrics.GoneConnections, float64(res.Gone), metrics.Count)
+	return res
+}
+
+// delivery posts one frame to recipients as they are added, at most
+// Config.Concurrency at a time.
+type delivery struct {
+	b                       *Broadcaster
+	ctx                     context.Context
+	frame                   []byte
+	sem                     chan struct{}
+	wg                      sync.WaitGroup
+	delivered, gone, failed atomic.Int64
+}
+
+func (b *Broadcaster) newDelivery(ctx context.Context, frame []byte) *delivery {
+	return &delivery{b: b, ctx: ctx, frame: frame, sem: make(chan struct{}, b.cfg.Concurrency)}
+}
+
+// post starts the post to id, waiting for a free slot first.
+func (d *delivery) post(id string) {
+	d.sem <- struct{}{}
+	d.wg.Add(1)
+	go func() {
+		defer func() { <-d.sem; d.wg.Done() }()
+		switch err := d.b.Post(d.ctx, id, d.frame); {
+		case err == nil:
+			d.delivered.Add(1)
+		case errors.Is(err, ErrGone):
+			d.gone.Add(1)
+		default:
+			d.failed.Add(1)
+		}
+	}()
+}
+
+func (d *delivery) wait() { d.wg.Wait() }
+
+func (d *delivery) counts() (delivered, gone, failed int) {
+	return int(d.delivered.Load()), int(d.gone.Load()), int(d.failed.Load())
+}
+
+// Deliverer delivers shards that an invocation received: it keeps one
+// Broadcaster per Management API endpoint. It is safe for concurrent use.
+type Deliverer struct {
+	store   Store
+	posters func(endpoint string) Poster
+	cfg     Config
+
+	mu sync.Mutex
+	bs map[string]*Broadcaster
+}
+
+// NewDeliverer returns a Deliverer posting through posters(endpoint) (not
+// sharded posters: a shard is never split again) and removing gone
+// recipients from s. cfg configures each Broadcaster as in New.
+func NewDeliverer(s Store, posters func(endpoint string) Poster, cfg Config) *Deliverer {
+	return &Deliverer{store: s, posters: posters, cfg: cfg, bs: map[string]*Broadcaster{}}
+}
+
+// MaxShardIDs bounds the recipients of a shard a Deliverer accepts; it is
+// far above any sensible ShardSize and only stops a malformed event.
+const MaxShardIDs = 100_000
+
+// Deliver delivers one shard and reports the outcome.
+func (d *Deliverer) Deliver(ctx context.Context, s Shard) (Result, error) {
+	if s.Endpoint == "" {
+		return Result{}, fmt.Errorf("deliver shard %d of %q: no endpoint", s.Index, s.Channel)
+	}
+	if len(s.IDs) > MaxShardIDs {
+		return Result{}, fmt.Errorf("deliver shard %d of %q: %d recipients, at most %d", s.Index, s.Channel, len(s.IDs), MaxShardIDs)
+	}
+	d.mu.Lock()
+	b, ok := d.bs[s.Endpoint]
+	if !ok {
+		b = New(d.store, d.posters(s.Endpoint), d.cfg)
+		d.bs[s.Endpoint] = b
+	}
+	d.mu.Unlock()
+	return b.DeliverShard(ctx, s), nil
+}
+
+// Local is a Dispatcher that delivers each shard on a goroutine of this
+// process: a stand-in for parallel invocations in the local server and in
+// tests. Shards outlive the request that dispatched them, as asynchronous
+// invocations do. The zero value is not usable; call NewLocal.
+type Local struct {
+	deliver func(ctx context.Context, s Shard) (Result, error)
+	log     *slog.Logger
+	wg      sync.WaitGroup
+	shards  atomic.Int64
+}
+
+var _ Dispatcher = (*Local)(nil)
+
+// NewLocal returns a Local dispatcher that delivers shards with deliver
+// (typically a Deliverer's Deliver). A nil logger means slog.Default().
+func NewLocal(deliver func(ctx context.Context, s Shard) (Result, error), logger *slog.Logger) *Local {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Local{deliver: deliver, log: logger}
+}
+
+// Dispatch starts delivering s and returns at once.
+func (l *Local) Dispatch(ctx context.Context, s Shard) error {
+	l.shards.Add(1)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		if _, err := l.deliver(context.WithoutCancel(ctx), s); err != nil {
+			l.log.Warn("deliver fan-out shard", "channel", s.Channel, "shard", s.Index, "error", err)
+		}
+	}()
+	return nil
+}
+
+// Wait blocks until every dispatched shard has been delivered.
+func (l *Local) Wait() { l.wg.Wait() }
+
+// Dispatched returns the number of shards dispatched so far.
+func (l *Local) Dispatched() int64 { return l.shards.Load() }

@@ -1,0 +1,193 @@
+package broadcast_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/memory"
+)
+
+// countingPoster records how often each connection was posted to. Posts
+// to ids in gone fail as gone.
+type countingPoster struct {
+	delay          time.Duration
+	inFlight, peak atomic.Int64
+	mu             sync.Mutex
+	posts          map[string]int
+	gone           map[string]bool
+}
+
+var errGone = errors.New("gone")
+
+func newCountingPoster() *countingPoster {
+	return &countingPoster{posts: map[string]int{}, gone: map[string]bool{}}
+}
+
+func (p *countingPoster) PostToConnection(ctx context.Context, id string, data []byte) error {
+	n := p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	for {
+		peak := p.peak.Load()
+		if n <= peak || p.peak.CompareAndSwap(peak, n) {
+			break
+		}
+	}
+	if p.delay > 0 {
+		time.Sleep(p.delay)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gone[id] {
+		return errGone
+	}
+	p.posts[id]++
+	return nil
+}
+
+// channelStore returns a memory store holding n live connections
+// subscribed to channel "room:big" of tenant "t", and their ids.
+func channelStore(tb testing.TB, n int) (*memory.Store, []string) {
+	tb.Helper()
+	ctx := context.Background()
+	st := memory.New(nil)
+	ids := make([]string, n)
+	for i := range n {
+		id := fmt.Sprintf("c%06d", i)
+		ids[i] = id
+		c := store.Connection{ID: id, UserID: "u" + id, Tenant: "t", ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+		if err := st.PutConnection(ctx, c); err != nil {
+			tb.Fatalf("PutConnection(%q): %v", id, err)
+		}
+		if err := st.Subscribe(ctx, "t", "room:big", id, 0); err != nil {
+			tb.Fatalf("Subscribe(%q): %v", id, err)
+		}
+	}
+	return st, ids
+}
+
+// refusingDispatcher refuses every shard.
+type refusingDispatcher struct{}
+
+func (refusingDispatcher) Dispatch(context.Context, broadcast.Shard) error {
+	return errors.New("queue full")
+}
+
+func TestShardedFanout(t *testing.T) {
+	tests := []struct {
+		name        string
+		subscribers int
+		shardSize   int
+		gone        int
+		refuse      bool
+		wantShards  int64
+	}{
+		{"fits in one shard", 150, 200, 0, false, 0},
+		{"exactly one shard", 200, 200, 0, false, 0},
+		{"one more than a shard", 201, 200, 0, false, 1},
+		{"many shards", 1050, 100, 0, false, 10},
+		{"gone recipients in shards", 500, 100, 7, false, 4},
+		{"dispatcher refuses", 450, 100, 0, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, ids := channelStore(t, tt.subscribers)
+			poster := newCountingPoster()
+			for _, id := range ids[len(ids)-tt.gone:] {
+				poster.gone[id] = true
+			}
+			isGone := func(err error) bool { return errors.Is(err, errGone) }
+			cfg := broadcast.Config{Concurrency: 8, PageSize: 64, IsGone: isGone}
+			raw := func(string) broadcast.Poster { return poster }
+			deliverer := broadcast.NewDeliverer(st, raw, cfg)
+			local := broadcast.NewLocal(deliverer.Deliver, nil)
+			var d broadcast.Dispatcher = local
+			if tt.refuse {
+				d = refusingDispatcher{}
+			}
+			posters := broadcast.ShardedPosters(raw, broadcast.Sharding{ShardSize: tt.shardSize, Dispatcher: d})
+			b := broadcast.New(st, posters("http://local/ws"), cfg)
+
+			res, err := b.Fanout(ctx, "t", "room:big", []byte(`{"type":"update"}`), nil)
+			if err != nil {
+				t.Fatalf("Fanout: %v", err)
+			}
+			local.Wait()
+			if res.Recipients != tt.subscribers {
+				t.Errorf("Recipients = %d, want %d", res.Recipients, tt.subscribers)
+			}
+			if got := local.Dispatched(); got != tt.wantShards {
+				t.Errorf("shards dispatched = %d, want %d", got, tt.wantShards)
+			}
+			own := min(tt.subscribers, tt.shardSize)
+			if tt.refuse {
+				own = tt.subscribers
+			}
+			if res.Delivered+res.Gone != own {
+				t.Errorf("coordinator delivered %d + gone %d, want %d", res.Delivered, res.Gone, own)
+			}
+			for i, id := range ids {
+				want := 1
+				if i >= len(ids)-tt.gone {
+					want = 0
+				}
+				if got := poster.posts[id]; got != want {
+					t.Fatalf("posts to %s = %d, want %d", id, got, want)
+				}
+			}
+			// Gone recipients were removed by whichever invocation met them.
+			left, _, err := st.Subscribers(ctx, "t", "room:big", store.Page{Limit: 100000})
+			if err != nil {
+				t.Fatalf("Subscribers: %v", err)
+			}
+			if want := tt.subscribers - tt.gone; len(left) != want {
+				t.Errorf("subscribers left = %d, want %d", len(left), want)
+			}
+		})
+	}
+}
+
+// TestShardedFanoutParallel checks that shards are delivered in
+// parallel: more posts are in flight at once than one invocation allows.
+func TestShardedFanoutParallel(t *testing.T) {
+	ctx := context.Background()
+	st, _ := channelStore(t, 1000)
+	poster := newCountingPoster()
+	poster.delay = 5 * time.Millisecond
+	cfg := broadcast.Config{Concurrency: 10}
+	raw := func(string) broadcast.Poster { return poster }
+	local := broadcast.NewLocal(broadcast.NewDeliverer(st, raw, cfg).Deliver, nil)
+	b := broadcast.New(st, broadcast.ShardedPosters(raw, broadcast.Sharding{ShardSize: 100, Dispatcher: local})("http://local/ws"), cfg)
+	if _, err := b.Fanout(ctx, "t", "room:big", []byte("x"), nil); err != nil {
+		t.Fatalf("Fanout: %v", err)
+	}
+	local.Wait()
+	if peak := poster.peak.Load(); peak <= int64(cfg.Concurrency) {
+		t.Errorf("at most %d posts were in flight at once; want more than one invocation's %d", peak, cfg.Concurrency)
+	}
+}
+
+func TestDelivererRejects(t *testing.T) {
+	d := broadcast.NewDeliverer(memory.New(nil), func(string) broadcast.Poster { return newCountingPoster() }, broadcast.Config{})
+	tests := []struct {
+		name  string
+		shard broadcast.Shard
+	}{
+		{"no endpoint", broadcast.Shard{Channel: "c", IDs: []string{"a"}}},
+		{"too many ids", broadcast.Shard{Endpoint: "http://x/ws", IDs: make([]string, broadcast.MaxShardIDs+1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := d.Deliver(context.Background(), tt.shard); err == nil {
+				t.Error("Deliver: no error")
+			}
+		})
+	}
+}

@@ -1,0 +1,417 @@
+package editing
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/crdt"
+	"github.com/omnisales/rtcollab/internal/doc"
+	"github.com/omnisales/rtcollab/internal/ot"
+)
+
+// Sentinel errors of Decide, UndoOp and ResolveOp; test with errors.Is.
+var (
+	// ErrInvalid: the operation is malformed, does not apply to the
+	// current document although its base is current, or is not one the
+	// strategy supports.
+	ErrInvalid = errors.New("invalid change")
+	// ErrStale: the base version is too old (its history was trimmed, or
+	// the base is ahead of the entity) or the operation no longer applies
+	// after the concurrent changes; the client syncs and tries again.
+	ErrStale = errors.New("stale base version")
+	// ErrLockRequired: a lock-based entity written without holding its
+	// lock.
+	ErrLockRequired = errors.New("lock required")
+	// ErrStaleToken: a lock-based entity written with a fencing token that
+	// is not the lock's current one.
+	ErrStaleToken = errors.New("stale fencing token")
+	// ErrUndoConflict: a later change touched what the undo would restore,
+	// in a way the strategy cannot transform past.
+	ErrUndoConflict = errors.New("undo conflicts with a later change")
+)
+
+// DefaultMaxSkew bounds how far ahead of the server's clock a client's
+// HLC stamp may be.
+const DefaultMaxSkew = time.Minute
+
+// Applied is a change already applied to an entity.
+type Applied struct {
+	Version int64
+	UserID  string
+	Op      doc.Op // the operation as applied to version Version-1
+}
+
+// Lock is the entity's live lock, as the lock-based strategy sees it.
+type Lock struct {
+	Holder string // user id
+	Token  int64  // fencing token of the current grant
+}
+
+// State is the strategy state an entity keeps beside its document: the
+// CRDT registers and counters, and the highest HLC stamp seen.
+type State struct {
+	CRDT  crdt.Doc `json:"crdt"`
+	Clock crdt.HLC `json:"clock"`
+}
+
+// Input is everything Decide reads.
+type Input struct {
+	Strategy Strategy
+	Doc      map[string]any // the current document; nil means empty
+	Version  int64          // the current version
+	State    *State         // the stored strategy state; nil when none
+	Base     int64          // the version the change was written against
+	Since    []Applied      // the changes Base+1..Version, oldest first; fewer when trimmed
+	Op       doc.Op         // the incoming operation
+	UserID   string         // the writer
+	Stamp    *crdt.HLC      // crdt: the client's stamp (its Node is replaced by UserID); nil for a server stamp
+	Lock     *Lock          // lock-based: the live lock; nil when there is none
+	Token    int64          // lock-based: the fencing token presented; 0 for none
+	Now      time.Time      // the server's clock
+	MaxSkew  time.Duration  // crdt: how far ahead a client stamp may be; 0 means DefaultMaxSkew
+}
+
+// Kind classifies an Outcome.
+type Kind string
+
+// Outcome kinds.
+const (
+	// KindApplied: the operation was applied as sent; a new version.
+	KindApplied Kind = "applied"
+	// KindMerged: the operation was applied after being rebased over, or
+	// merged with, concurrent changes; a new version.
+	KindMerged Kind = "merged"
+	// KindDropped: nothing was left of the operation after rebasing it
+	// (its target was deleted or replaced concurrently); no new version.
+	KindDropped Kind = "dropped"
+	// KindSuperseded: a crdt write lost to a newer stamp; no new version.
+	KindSuperseded Kind = "superseded"
+	// KindUnchanged: a crdt write won but left the document as it was; the
+	// state changed (the caller stores it) but there is no new version.
+	KindUnchanged Kind = "unchanged"
+	// KindConflict: a manual-strategy conflict; no new version.
+	KindConflict Kind = "conflict"
+)
+
+// NewVersion reports whether the outcome makes a new version.
+func (k Kind) NewVersion() bool { return k == KindApplied || k == KindMerged }
+
+// Outcome is what Decide made of a change.
+type Outcome struct {
+	Kind Kind
+	// Op is the operation applied to Input.Doc, for a new version.
+	Op doc.Op
+	// Inverse undoes Op on the new document.
+	Inverse doc.Op
+	// Doc is the new document, for a new version.
+	Doc map[string]any
+	// State is the new strategy state (crdt), for a new version or
+	// KindUnchanged; nil when the strategy keeps none.
+	State *State
+	// Before and After are the values at Op's path before and after; the
+	// flags report whether the path existed.
+	Before, After       any
+	HadBefore, HasAfter bool
+	// Notices describe what rebasing did (drops, changes of meaning).
+	Notices []string
+	// Overwrote lists the concurrent changes to overlapping paths that a
+	// last-write-wins (or lock-based) write replaced.
+	Overwrote []Applied
+	// Remote is the concurrent change a manual conflict is with.
+	Remote *Applied
+	// Intended is, for a manual conflict, the value the incoming change
+	// wanted at its path; IntendedDelete when it wanted the path gone.
+	Intended       any
+	IntendedDelete bool
+}
+
+// Decide works out what becomes of in.Op under in.Strategy. Errors wrap
+// ErrInvalid, ErrStale, ErrLockRequired or ErrStaleToken.
+func Decide(in Input) (Outcome, error) {
+	if _, err := in.Op.Validate(); err != nil {
+		return Outcome{}, fmt.Errorf("decide: %w: %w", ErrInvalid, err)
+	}
+	if in.Base < 0 {
+		return Outcome{}, fmt.Errorf("decide: base version %d: %w", in.Base, ErrInvalid)
+	}
+	if in.Base > in.Version {
+		return Outcome{}, fmt.Errorf("decide: base version %d is ahead of version %d: %w", in.Base, in.Version, ErrStale)
+	}
+	if in.Doc == nil {
+		in.Doc = map[string]any{}
+	}
+	switch in.Strategy {
+	case LastWriteWins:
+		return lastWriteWins(in)
+	case OperationalTransform:
+		return transform(in)
+	case CRDT:
+		return merge(in)
+	case LockBased:
+		if err := checkLock(in); err != nil {
+			return Outcome{}, err
+		}
+		return lastWriteWins(in)
+	case Manual:
+		return manual(in)
+	}
+	return Outcome{}, fmt.Errorf("decide: unknown strategy %q: %w", in.Strategy, ErrInvalid)
+}
+
+// checkLock enforces the lock-based rules.
+func checkLock(in Input) error {
+	switch {
+	case in.Lock == nil:
+		return fmt.Errorf("decide: %s entity has no lock: %w", LockBased, ErrLockRequired)
+	case in.Lock.Holder != in.UserID && in.Token != 0 && in.Token < in.Lock.Token:
+		return fmt.Errorf("decide: token %d is older than the lock's %d: %w", in.Token, in.Lock.Token, ErrStaleToken)
+	case in.Lock.Holder != in.UserID:
+		return fmt.Errorf("decide: lock held by %q: %w", in.Lock.Holder, ErrLockRequired)
+	case in.Token != in.Lock.Token:
+		return fmt.Errorf("decide: token %d is not the lock's %d: %w", in.Token, in.Lock.Token, ErrStaleToken)
+	}
+	return nil
+}
+
+// complete reports whether in.Since holds every change since in.Base.
+func complete(in Input) bool {
+	if int64(len(in.Since)) != in.Version-in.Base {
+		return false
+	}
+	for i, a := range in.Since {
+		if a.Version != in.Base+int64(i)+1 {
+			return false
+		}
+	}
+	return true
+}
+
+// applyOp applies op to in.Doc and fills an Outcome of kind k; a failure
+// is ErrStale when concurrent changes may be the cause, ErrInvalid
+// otherwise.
+func applyOp(in Input, op doc.Op, k Kind) (Outcome, error) {
+	next, err := doc.Apply(in.Doc, op)
+	if err != nil {
+		if in.Base < in.Version {
+			return Outcome{}, fmt.Errorf("decide: %s no longer applies: %w: %w", op, ErrStale, err)
+		}
+		return Outcome{}, fmt.Errorf("decide: %w: %w", ErrInvalid, err)
+	}
+	inv, err := doc.Inverse(in.Doc, op)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("decide: invert %s: %w: %w", op, ErrInvalid, err)
+	}
+	out := Outcome{Kind: k, Op: op, Inverse: inv, Doc: next}
+	out.Before, out.HadBefore = doc.Get(in.Doc, op.Path)
+	out.After, out.HasAfter = doc.Get(next, op.Path)
+	out.Before, out.After = doc.Clone(out.Before), doc.Clone(out.After)
+	return out, nil
+}
+
+// overlap reports whether paths a and b are equal or one contains the
+// other. Unparseable paths overlap nothing.
+func overlap(a, b string) bool {
+	pa, err1 := doc.ParsePath(a)
+	pb, err2 := doc.ParsePath(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return pa.HasPrefix(pb) || pb.HasPrefix(pa)
+}
+
+func lastWriteWins(in Input) (Outcome, error) {
+	out, err := applyOp(in, in.Op, KindApplied)
+	if err != nil {
+		return Outcome{}, err
+	}
+	for _, a := range in.Since {
+		if overlap(a.Op.Path, in.Op.Path) {
+			out.Overwrote = append(out.Overwrote, a)
+		}
+	}
+	return out, nil
+}
+
+// rebase transforms in.Op over in.Since; ok is false when nothing is left.
+func rebase(in Input) (doc.Op, bool, []string, error) {
+	if !complete(in) {
+		return doc.Op{}, false, nil, fmt.Errorf("decide: changes since version %d are no longer kept: %w", in.Base, ErrStale)
+	}
+	history := make([]doc.Op, len(in.Since))
+	for i, a := range in.Since {
+		history[i] = a.Op
+	}
+	op, ok, notices := ot.TransformAgainst(in.Op, history)
+	return op, ok, notices, nil
+}
+
+func transform(in Input) (Outcome, error) {
+	op, ok, notices, err := rebase(in)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if !ok {
+		return Outcome{Kind: KindDropped, Notices: notices}, nil
+	}
+	k := KindApplied
+	if len(in.Since) > 0 {
+		k = KindMerged
+	}
+	out, err := applyOp(in, op, k)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out.Notices = notices
+	return out, nil
+}
+
+func manual(in Input) (Outcome, error) {
+	if !complete(in) {
+		return Outcome{}, fmt.Errorf("decide: changes since version %d are no longer kept: %w", in.Base, ErrStale)
+	}
+	for i := len(in.Since) - 1; i >= 0; i-- {
+		a := in.Since[i]
+		if !overlap(a.Op.Path, in.Op.Path) {
+			continue
+		}
+		out := Outcome{Kind: KindConflict, Remote: &a}
+		if next, err := doc.Apply(in.Doc, in.Op); err == nil {
+			v, ok := doc.Get(next, in.Op.Path)
+			out.Intended, out.IntendedDelete = doc.Clone(v), !ok
+		} else {
+			out.Intended, out.IntendedDelete = doc.Clone(in.Op.Value), in.Op.Kind == doc.Delete
+		}
+		return out, nil
+	}
+	return transform(in)
+}
+
+// seedState returns the stored state, or one whose materialized document
+// is d (one register per top-level key, stamped below every real write),
+// for an entity that has a document but no state yet.
+func seedState(st *State, d map[string]any) State {
+	if st != nil {
+		return State{CRDT: st.CRDT.Clone(), Clock: st.Clock}
+	}
+	var s State
+	for k, v := range d {
+		_ = s.CRDT.Set(doc.Path{doc.KeySegment(k)}.String(), v, crdt.HLC{})
+	}
+	return s
+}
+
+func merge(in Input) (Outcome, error) {
+	p, _ := in.Op.Validate() // Decide validated it
+	for _, s := range p {
+		if s.IsIndex {
+			return Outcome{}, fmt.Errorf("decide: %s: crdt entities address object keys only: %w", in.Op, ErrInvalid)
+		}
+	}
+	path := p.String()
+	old := seedState(in.State, in.Doc)
+	next := State{CRDT: old.CRDT.Clone(), Clock: old.Clock}
+	var stamp crdt.HLC
+	if in.Stamp != nil {
+		stamp = crdt.HLC{WallMs: in.Stamp.WallMs, Counter: in.Stamp.Counter, Node: in.UserID}
+		skew := in.MaxSkew
+		if skew <= 0 {
+			skew = DefaultMaxSkew
+		}
+		if err := crdt.CheckSkew(stamp, in.Now, skew); err != nil {
+			return Outcome{}, fmt.Errorf("decide: %w: %w", ErrInvalid, err)
+		}
+		next.Clock = crdt.Update(old.Clock, stamp, in.Now)
+	} else {
+		stamp = crdt.Now(in.Now, crdt.HLC{WallMs: old.Clock.WallMs, Counter: old.Clock.Counter, Node: in.UserID})
+		next.Clock = stamp
+	}
+	var err error
+	switch in.Op.Kind {
+	case doc.Insert, doc.Update:
+		err = next.CRDT.Set(path, in.Op.Value, stamp)
+	case doc.Delete:
+		err = next.CRDT.Delete(path, stamp)
+	case doc.Increment:
+		d, perr := strconv.ParseInt(string(in.Op.Delta), 10, 64)
+		if perr != nil {
+			return Outcome{}, fmt.Errorf("decide: %s: crdt counters take whole-number deltas: %w", in.Op, ErrInvalid)
+		}
+		err = next.CRDT.Increment(path, in.UserID, d)
+	default:
+		return Outcome{}, fmt.Errorf("decide: %s: crdt entities take insert, update, delete and increment: %w", in.Op, ErrInvalid)
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("decide: %w: %w", ErrInvalid, err)
+	}
+	if in.Op.Kind != doc.Increment && next.CRDT.Registers[path].Stamp == stamp {
+		// The write won its register: the value at the path is now the
+		// written one, so counters at or below it start again from zero.
+		// The server is the only replica, so it may drop them.
+		for k := range next.CRDT.Counters {
+			if kp, err := doc.ParsePath(k); err == nil && kp.HasPrefix(p) {
+				delete(next.CRDT.Counters, k)
+			}
+		}
+	}
+	if next.CRDT.Equal(old.CRDT) {
+		return Outcome{Kind: KindSuperseded, Notices: []string{fmt.Sprintf("%s superseded: a newer write holds %q", in.Op, path)}}, nil
+	}
+	materialized := next.CRDT.Materialize()
+	if doc.Equal(materialized, in.Doc) {
+		return Outcome{Kind: KindUnchanged, State: &next}, nil
+	}
+	effect, err := effectOp(in.Doc, materialized, p, in.Op)
+	if err != nil {
+		return Outcome{}, err
+	}
+	out, err := applyOp(Input{Doc: in.Doc, Base: in.Version, Version: in.Version}, effect, KindApplied)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if in.Base < in.Version {
+		out.Kind = KindMerged
+	}
+	out.Doc = materialized
+	out.State = &next
+	return out, nil
+}
+
+// effectOp returns one operation that turns old into next, where next
+// differs from old only at or below p: the incoming increment when it is
+// exact, else an update or delete at the shallowest prefix of p whose
+// value must change shape, else the top-level key.
+func effectOp(old, next map[string]any, p doc.Path, incoming doc.Op) (doc.Op, error) {
+	var candidates []doc.Op
+	if incoming.Kind == doc.Increment {
+		candidates = append(candidates, doc.Op{Kind: doc.Increment, Path: p.String(), Delta: incoming.Delta})
+	}
+	for i := 1; i <= len(p); i++ {
+		prefix := p[:i].String()
+		ov, oldOK := doc.Get(old, prefix)
+		nv, newOK := doc.Get(next, prefix)
+		if !newOK {
+			if oldOK {
+				candidates = append(candidates, doc.Op{Kind: doc.Delete, Path: prefix})
+			}
+			break
+		}
+		if _, isObj := ov.(map[string]any); !oldOK || i == len(p) || !isObj {
+			candidates = append(candidates, doc.Op{Kind: doc.Update, Path: prefix, Value: doc.Clone(nv)})
+			break
+		}
+	}
+	top := p[:1].String()
+	if v, ok := doc.Get(next, top); ok {
+		candidates = append(candidates, doc.Op{Kind: doc.Update, Path: top, Value: doc.Clone(v)})
+	} else {
+		candidates = append(candidates, doc.Op{Kind: doc.Delete, Path: top})
+	}
+	for _, c := range candidates {
+		if got, err := doc.Apply(old, c); err == nil && doc.Equal(got, next) {
+			return c, nil
+		}
+	}
+	return doc.Op{}, fmt.Errorf("decide: the crdt state changed the document outside %q: %w", p.String(), ErrInvalid)
+}

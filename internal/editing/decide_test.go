@@ -1,0 +1,307 @@
+package editing_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/crdt"
+	"github.com/omnisales/rtcollab/internal/doc"
+	"github.com/omnisales/rtcollab/internal/editing"
+)
+
+// mustDoc decodes a JSON object.
+func mustDoc(t *testing.T, s string) map[string]any {
+	t.Helper()
+	d, err := doc.Decode([]byte(s))
+	if err != nil {
+		t.Fatalf("decode %s: %v", s, err)
+	}
+	return d
+}
+
+// mustOp decodes an operation.
+func mustOp(t *testing.T, s string) doc.Op {
+	t.Helper()
+	var op doc.Op
+	if err := json.Unmarshal([]byte(s), &op); err != nil {
+		t.Fatalf("decode op %s: %v", s, err)
+	}
+	return op
+}
+
+// wantDoc fails unless got equals the JSON object want.
+func wantDoc(t *testing.T, got map[string]any, want string) {
+	t.Helper()
+	if w := mustDoc(t, want); !doc.Equal(got, w) {
+		b, _ := json.Marshal(got)
+		t.Fatalf("document = %s, want %s", b, want)
+	}
+}
+
+var now = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+func TestDecide(t *testing.T) {
+	// Version 2 of the document; version 1 set the name, version 2 the
+	// phone. A change based on version 0 is concurrent with both.
+	base := `{"name":"Ann","phone":"1","tags":["a","b","c"],"notes":"hello","stock":5}`
+	since := []editing.Applied{
+		{Version: 1, UserID: "bob", Op: doc.Op{Kind: doc.Update, Path: "name", Value: "Ann"}},
+		{Version: 2, UserID: "bob", Op: doc.Op{Kind: doc.Update, Path: "phone", Value: "1"}},
+	}
+	tests := []struct {
+		name     string
+		strategy editing.Strategy
+		base     int64
+		since    []editing.Applied
+		op       string
+		lock     *editing.Lock
+		token    int64
+		kind     editing.Kind
+		err      error
+		doc      string
+		overwrot int
+	}{
+		{"lww current", editing.LastWriteWins, 2, nil, `{"op":"update","path":"name","value":"Bo"}`, nil, 0,
+			editing.KindApplied, nil, `{"name":"Bo","phone":"1","tags":["a","b","c"],"notes":"hello","stock":5}`, 0},
+		{"lww later arrival wins and reports the overwritten", editing.LastWriteWins, 0, since, `{"op":"update","path":"name","value":"Cy"}`, nil, 0,
+			editing.KindApplied, nil, `{"name":"Cy","phone":"1","tags":["a","b","c"],"notes":"hello","stock":5}`, 1},
+		{"lww does not apply", editing.LastWriteWins, 2, nil, `{"op":"delete","path":"missing"}`, nil, 0,
+			"", editing.ErrInvalid, "", 0},
+		{"lww stale does not apply", editing.LastWriteWins, 1, since[1:], `{"op":"delete","path":"missing"}`, nil, 0,
+			"", editing.ErrStale, "", 0},
+		{"base ahead", editing.LastWriteWins, 3, nil, `{"op":"update","path":"name","value":"x"}`, nil, 0,
+			"", editing.ErrStale, "", 0},
+		{"ot other path merges", editing.OperationalTransform, 0, since, `{"op":"update","path":"notes","value":"hi"}`, nil, 0,
+			editing.KindMerged, nil, `{"name":"Ann","phone":"1","tags":["a","b","c"],"notes":"hi","stock":5}`, 0},
+		{"ot trimmed history", editing.OperationalTransform, 0, since[1:], `{"op":"update","path":"notes","value":"hi"}`, nil, 0,
+			"", editing.ErrStale, "", 0},
+		{"ot update of a deleted path is dropped", editing.OperationalTransform, 1,
+			[]editing.Applied{{Version: 2, UserID: "bob", Op: doc.Op{Kind: doc.Delete, Path: "notes"}}},
+			`{"op":"text","path":"notes","text":[{"retain":5},{"insert":"!"}]}`, nil, 0,
+			editing.KindDropped, nil, "", 0},
+		{"manual same path conflicts", editing.Manual, 0, since, `{"op":"update","path":"phone","value":"2"}`, nil, 0,
+			editing.KindConflict, nil, "", 0},
+		{"manual other path merges", editing.Manual, 0, since, `{"op":"update","path":"notes","value":"x"}`, nil, 0,
+			editing.KindMerged, nil, `{"name":"Ann","phone":"1","tags":["a","b","c"],"notes":"x","stock":5}`, 0},
+		{"lock none", editing.LockBased, 2, nil, `{"op":"update","path":"name","value":"x"}`, nil, 0,
+			"", editing.ErrLockRequired, "", 0},
+		{"lock other holder", editing.LockBased, 2, nil, `{"op":"update","path":"name","value":"x"}`, &editing.Lock{Holder: "bob", Token: 4}, 0,
+			"", editing.ErrLockRequired, "", 0},
+		{"lock other holder old token", editing.LockBased, 2, nil, `{"op":"update","path":"name","value":"x"}`, &editing.Lock{Holder: "bob", Token: 4}, 3,
+			"", editing.ErrStaleToken, "", 0},
+		{"lock holder wrong token", editing.LockBased, 2, nil, `{"op":"update","path":"name","value":"x"}`, &editing.Lock{Holder: "ann", Token: 4}, 3,
+			"", editing.ErrStaleToken, "", 0},
+		{"lock holder", editing.LockBased, 2, nil, `{"op":"update","path":"name","value":"x"}`, &editing.Lock{Holder: "ann", Token: 4}, 4,
+			editing.KindApplied, nil, `{"name":"x","phone":"1","tags":["a","b","c"],"notes":"hello","stock":5}`, 0},
+		{"crdt increment", editing.CRDT, 0, since, `{"op":"increment","path":"stock","delta":-2}`, nil, 0,
+			editing.KindMerged, nil, `{"name":"Ann","phone":"1","tags":["a","b","c"],"notes":"hello","stock":3}`, 0},
+		{"crdt refuses list paths", editing.CRDT, 2, nil, `{"op":"update","path":"tags[0]","value":"z"}`, nil, 0,
+			"", editing.ErrInvalid, "", 0},
+		{"crdt refuses text", editing.CRDT, 2, nil, `{"op":"text","path":"notes","text":[{"insert":"x"}]}`, nil, 0,
+			"", editing.ErrInvalid, "", 0},
+		{"crdt refuses fractional delta", editing.CRDT, 2, nil, `{"op":"increment","path":"stock","delta":0.5}`, nil, 0,
+			"", editing.ErrInvalid, "", 0},
+		{"crdt nested key creates parents", editing.CRDT, 2, nil, `{"op":"update","path":"address.city","value":"BKK"}`, nil, 0,
+			editing.KindApplied, nil, `{"name":"Ann","phone":"1","tags":["a","b","c"],"notes":"hello","stock":5,"address":{"city":"BKK"}}`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := editing.Input{
+				Strategy: tt.strategy, Doc: mustDoc(t, base), Version: 2, Base: tt.base, Since: tt.since,
+				Op: mustOp(t, tt.op), UserID: "ann", Lock: tt.lock, Token: tt.token, Now: now,
+			}
+			out, err := editing.Decide(in)
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) {
+					t.Fatalf("Decide = %+v, %v; want %v", out.Kind, err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decide: %v", err)
+			}
+			if out.Kind != tt.kind {
+				t.Fatalf("kind = %s, want %s (notices %v)", out.Kind, tt.kind, out.Notices)
+			}
+			if len(out.Overwrote) != tt.overwrot {
+				t.Errorf("overwrote %v, want %d", out.Overwrote, tt.overwrot)
+			}
+			if !tt.kind.NewVersion() {
+				return
+			}
+			wantDoc(t, out.Doc, tt.doc)
+			back, err := doc.Apply(out.Doc, out.Inverse)
+			if err != nil || !doc.Equal(back, in.Doc) {
+				t.Errorf("inverse %v does not restore the document: %v", out.Inverse, err)
+			}
+			if replay, err := doc.Apply(in.Doc, out.Op); err != nil || !doc.Equal(replay, out.Doc) {
+				t.Errorf("op %v does not replay to the document: %v", out.Op, err)
+			}
+		})
+	}
+}
+
+// TestCRDTRegisters checks that crdt writes are ordered by their stamps,
+// not by arrival, and that ties are broken by user id.
+func TestCRDTRegisters(t *testing.T) {
+	d := map[string]any{}
+	var st *editing.State
+	var version int64
+	write := func(user string, wallMs int64, value string) editing.Outcome {
+		t.Helper()
+		out, err := editing.Decide(editing.Input{
+			Strategy: editing.CRDT, Doc: d, Version: version, State: st, Base: version,
+			Op: doc.Op{Kind: doc.Update, Path: "bin", Value: value}, UserID: user,
+			Stamp: &crdt.HLC{WallMs: wallMs}, Now: now,
+		})
+		if err != nil {
+			t.Fatalf("Decide(%s): %v", user, err)
+		}
+		if out.Kind.NewVersion() {
+			d, st, version = out.Doc, out.State, version+1
+		}
+		return out
+	}
+	t0 := now.UnixMilli()
+	if out := write("bob", t0-10, "B1"); out.Kind != editing.KindApplied {
+		t.Fatalf("first write: %s", out.Kind)
+	}
+	if out := write("ann", t0-20, "A-old"); out.Kind != editing.KindSuperseded {
+		t.Fatalf("older stamp arriving later: %s, want superseded", out.Kind)
+	}
+	wantDoc(t, d, `{"bin":"B1"}`)
+	// Same stamp: the larger user id wins.
+	if out := write("carl", t0-10, "C"); out.Kind != editing.KindApplied {
+		t.Fatalf("tie won by larger user id: %s", out.Kind)
+	}
+	if out := write("al", t0-10, "AL"); out.Kind != editing.KindSuperseded {
+		t.Fatalf("tie lost by smaller user id: %s", out.Kind)
+	}
+	wantDoc(t, d, `{"bin":"C"}`)
+	if _, err := editing.Decide(editing.Input{
+		Strategy: editing.CRDT, Doc: d, Version: version, State: st, Base: version,
+		Op: doc.Op{Kind: doc.Update, Path: "bin", Value: "future"}, UserID: "eve",
+		Stamp: &crdt.HLC{WallMs: t0 + time.Hour.Milliseconds()}, Now: now,
+	}); !errors.Is(err, editing.ErrInvalid) {
+		t.Fatalf("stamp an hour ahead: %v, want ErrInvalid", err)
+	}
+}
+
+func TestUndoOp(t *testing.T) {
+	tests := []struct {
+		name    string
+		inverse string
+		later   []string
+		want    string // "" for ErrUndoConflict
+	}{
+		{"no later change", `{"op":"update","path":"a","value":1}`, nil, `{"op":"update","path":"a","value":1}`},
+		{"other path", `{"op":"update","path":"a","value":1}`, []string{`{"op":"update","path":"b","value":2}`}, `{"op":"update","path":"a","value":1}`},
+		{"same path", `{"op":"update","path":"a","value":1}`, []string{`{"op":"update","path":"a","value":2}`}, ""},
+		{"descendant", `{"op":"update","path":"a","value":{}}`, []string{`{"op":"update","path":"a.b","value":2}`}, ""},
+		{"increments commute", `{"op":"increment","path":"n","delta":-2}`, []string{`{"op":"increment","path":"n","delta":5}`}, `{"op":"increment","path":"n","delta":-2}`},
+		{"list shift", `{"op":"update","path":"l[1].q","value":1}`, []string{`{"op":"insert","path":"l[0]","value":"x"}`}, `{"op":"update","path":"l[2].q","value":1}`},
+		{"element deleted", `{"op":"update","path":"l[1].q","value":1}`, []string{`{"op":"delete","path":"l[1]"}`}, ""},
+		{"text over text", `{"op":"text","path":"s","text":[{"delete":2}]}`, []string{`{"op":"text","path":"s","text":[{"insert":"ab"}]}`}, `{"op":"text","path":"s","text":[{"retain":2},{"delete":2}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var later []editing.Applied
+			for i, s := range tt.later {
+				later = append(later, editing.Applied{Version: int64(i + 2), UserID: "bob", Op: mustOp(t, s)})
+			}
+			got, _, err := editing.UndoOp(mustOp(t, tt.inverse), later)
+			if tt.want == "" {
+				if !errors.Is(err, editing.ErrUndoConflict) {
+					t.Fatalf("UndoOp = %v, %v; want ErrUndoConflict", got, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("UndoOp: %v", err)
+			}
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(mustOp(t, tt.want))
+			if string(gb) != string(wb) {
+				t.Fatalf("UndoOp = %s, want %s", gb, wb)
+			}
+		})
+	}
+}
+
+func TestResolveOp(t *testing.T) {
+	cur := mustDoc(t, `{"price":12,"gone":null}`)
+	local := doc.Op{Kind: doc.Update, Path: "price", Value: json.Number("10")}
+	since := []editing.Applied{{Version: 2, UserID: "bob", Op: doc.Op{Kind: doc.Update, Path: "price", Value: json.Number("12")}}}
+	c := editing.ConflictInput{Local: local, Base: 1, Since: since, Intended: json.Number("10")}
+	tests := []struct {
+		r      editing.Resolution
+		merged any
+		want   string
+	}{
+		{editing.ResolveLocal, nil, `{"price":10,"gone":null}`},
+		{editing.ResolveRemote, nil, `{"price":12,"gone":null}`},
+		{editing.ResolveMerged, json.Number("11"), `{"price":11,"gone":null}`},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.r), func(t *testing.T) {
+			op, ok, err := editing.ResolveOp(cur, c, tt.r, tt.merged)
+			if err != nil || !ok {
+				t.Fatalf("ResolveOp = %v, %v, %v", op, ok, err)
+			}
+			got, err := doc.Apply(cur, op)
+			if err != nil {
+				t.Fatalf("apply %v: %v", op, err)
+			}
+			wantDoc(t, got, tt.want)
+		})
+	}
+	if _, _, err := editing.ResolveOp(cur, c, "both", nil); !errors.Is(err, editing.ErrInvalid) {
+		t.Fatalf("unknown resolution: %v", err)
+	}
+}
+
+func TestParseStrategies(t *testing.T) {
+	tests := []struct {
+		spec     string
+		types    map[string]editing.Strategy
+		fallback editing.Strategy
+		bad      bool
+	}{
+		{"", map[string]editing.Strategy{}, "", false},
+		{"order=lock-based,inventory=crdt,customer=operational-transform,pricing=manual",
+			map[string]editing.Strategy{"order": editing.LockBased, "inventory": editing.CRDT,
+				"customer": editing.OperationalTransform, "pricing": editing.Manual}, "", false},
+		{" order = LOCK , *=ot ,", map[string]editing.Strategy{"order": editing.LockBased}, editing.OperationalTransform, false},
+		{"order", nil, "", true},
+		{"order=best", nil, "", true},
+		{"or#der=lww", nil, "", true},
+		{"a=lww,a=ot", nil, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			types, fallback, err := editing.ParseStrategies(tt.spec)
+			if tt.bad {
+				if err == nil {
+					t.Fatalf("ParseStrategies(%q) accepted", tt.spec)
+				}
+				return
+			}
+			if err != nil || fallback != tt.fallback || len(types) != len(tt.types) {
+				t.Fatalf("ParseStrategies(%q) = %v, %q, %v", tt.spec, types, fallback, err)
+			}
+			for k, v := range tt.types {
+				if types[k] != v {
+					t.Errorf("%s = %s, want %s", k, types[k], v)
+				}
+			}
+		})
+	}
+	table := editing.Table{Types: editing.DefaultStrategies()}.Merge(map[string]editing.Strategy{"quote": editing.Manual}, "")
+	for typ, want := range map[string]editing.Strategy{"order": editing.LockBased, "quote": editing.Manual, "note": editing.LastWriteWins} {
+		if got := table.For(typ); got != want {
+			t.Errorf("For(%q) = %s, want %s", typ, got, want)
+		}
+	}
+}

@@ -1,0 +1,212 @@
+// Package fanout runs sharded fan-out on AWS Lambda: the message function
+// hands each shard of a large channel (see broadcast.Shard) to an
+// asynchronous invocation of a fan-out function (the same bootstrap,
+// deployed as a second function), which recognises the fan-out event and
+// delivers the shard.
+//
+// Entry points: ConfigFromEnv reads the settings through a getenv function
+// supplied by main; New builds the Management API posters (sharded when a
+// fan-out function is configured) and the handler that serves both API
+// Gateway events and fan-out events; Dispatcher is the asynchronous
+// invoke.
+package fanout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/mgmtapi"
+)
+
+// DefaultMaxPayloadBytes is the largest payload of an asynchronous
+// (InvocationType Event) invoke that Dispatcher sends: Lambda's long-standing
+// 256 KB limit for asynchronous invocations.
+const DefaultMaxPayloadBytes = 256 * 1024
+
+// Config configures sharded fan-out. The zero value disables it.
+type Config struct {
+	// FunctionName is the function that delivers shards
+	// (FANOUT_FUNCTION_NAME), invoked asynchronously. Default "": no
+	// sharding, every fan-out is delivered by the invocation that handles
+	// the publish.
+	FunctionName string
+	// ShardSize is the most recipients one invocation posts to
+	// (FANOUT_SHARD_SIZE). Default 2000.
+	ShardSize int
+	// Region is the AWS region (AWS_REGION). Default: the SDK's.
+	Region string
+}
+
+// ConfigFromEnv reads Config through getenv (os.Getenv in main).
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{FunctionName: getenv("FANOUT_FUNCTION_NAME"), Region: getenv("AWS_REGION")}
+	if v := getenv("FANOUT_SHARD_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return c, fmt.Errorf("FANOUT_SHARD_SIZE %q: want a positive integer", v)
+		}
+		c.ShardSize = n
+	}
+	return c, nil
+}
+
+// Event is the payload of a fan-out invocation.
+type Event struct {
+	// Shard is the shard to deliver.
+	Shard *broadcast.Shard `json:"rtcollabFanout"`
+}
+
+// Invoker is the part of the Lambda client a Dispatcher uses.
+type Invoker interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, opts ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+// Dispatcher hands shards to asynchronous invocations of a function. A
+// shard whose event would exceed MaxPayloadBytes is split in two until
+// each part fits. It is safe for concurrent use.
+type Dispatcher struct {
+	client   Invoker
+	function string
+	// MaxPayloadBytes bounds one event. Default DefaultMaxPayloadBytes.
+	MaxPayloadBytes int
+}
+
+var _ broadcast.Dispatcher = (*Dispatcher)(nil)
+
+// NewDispatcher returns a Dispatcher invoking function through client.
+func NewDispatcher(client Invoker, function string) *Dispatcher {
+	return &Dispatcher{client: client, function: function, MaxPayloadBytes: DefaultMaxPayloadBytes}
+}
+
+// Dispatch invokes the function asynchronously with s (or with parts of s
+// when it is too large for one event). Lambda queues the event and
+// answers 202; the function runs later. Parts dispatched before a failing
+// one stay dispatched: the error names how many recipients were not.
+func (d *Dispatcher) Dispatch(ctx context.Context, s broadcast.Shard) error {
+	payload, err := json.Marshal(Event{Shard: &s})
+	if err != nil {
+		return fmt.Errorf("dispatch shard %d of %q: %w", s.Index, s.Channel, err)
+	}
+	limit := d.MaxPayloadBytes
+	if limit <= 0 {
+		limit = DefaultMaxPayloadBytes
+	}
+	if len(payload) > limit {
+		if len(s.IDs) < 2 {
+			return fmt.Errorf("dispatch shard %d of %q: event of %d bytes exceeds %d", s.Index, s.Channel, len(payload), limit)
+		}
+		half := len(s.IDs) / 2
+		a, b := s, s
+		a.IDs, b.IDs = s.IDs[:half], s.IDs[half:]
+		if err := d.Dispatch(ctx, a); err != nil {
+			return err
+		}
+		return d.Dispatch(ctx, b)
+	}
+	out, err := d.client.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   aws.String(d.function),
+		InvocationType: types.InvocationTypeEvent,
+		Payload:        payload,
+	})
+	if err != nil {
+		return fmt.Errorf("dispatch shard %d of %q (%d recipients) to %q: %w", s.Index, s.Channel, len(s.IDs), d.function, err)
+	}
+	if out.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("dispatch shard %d of %q to %q: status %d, want 202", s.Index, s.Channel, d.function, out.StatusCode)
+	}
+	return nil
+}
+
+// Fanout holds what the message function needs for sharded fan-out.
+type Fanout struct {
+	cfg     Config
+	pool    *mgmtapi.Pool
+	posters func(endpoint string) broadcast.Poster
+	log     *slog.Logger
+}
+
+// New loads the AWS configuration and builds the Management API pool and,
+// when cfg names a fan-out function, the dispatcher. It makes no network
+// call. A nil logger means slog.Default().
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Fanout, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	var load []func(*config.LoadOptions) error
+	if cfg.Region != "" {
+		load = append(load, config.WithRegion(cfg.Region))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return nil, fmt.Errorf("fanout: load AWS config: %w", err)
+	}
+	f := &Fanout{cfg: cfg, pool: mgmtapi.NewPool(awsCfg, nil), log: logger}
+	raw := func(endpoint string) broadcast.Poster { return f.pool.Client(endpoint) }
+	f.posters = raw
+	if cfg.FunctionName != "" {
+		d := NewDispatcher(lambda.NewFromConfig(awsCfg), cfg.FunctionName)
+		f.posters = broadcast.ShardedPosters(raw, broadcast.Sharding{ShardSize: cfg.ShardSize, Dispatcher: d})
+	}
+	return f, nil
+}
+
+// Posters returns the Poster of a Management API endpoint, for
+// app.Options.Posters: sharded when a fan-out function is configured.
+func (f *Fanout) Posters(endpoint string) broadcast.Poster { return f.posters(endpoint) }
+
+// Handler returns the message function's Lambda handler: a fan-out event
+// is delivered through a Deliverer on st (gone recipients are removed from
+// st; their presence and locks are left to the sweeper); any other event
+// is an API Gateway WebSocket event for message.
+func (f *Fanout) Handler(message func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), st broadcast.Store) func(context.Context, json.RawMessage) (any, error) {
+	d := broadcast.NewDeliverer(st, func(endpoint string) broadcast.Poster { return f.pool.Client(endpoint) },
+		broadcast.Config{IsGone: mgmtapi.IsGone, Logger: f.log})
+	return Handler(message, d.Deliver, f.log)
+}
+
+// Handler returns a Lambda handler that sends fan-out events to deliver
+// and every other event, decoded as an API Gateway WebSocket event, to
+// message.
+func Handler(
+	message func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error),
+	deliver func(context.Context, broadcast.Shard) (broadcast.Result, error),
+	log *slog.Logger,
+) func(context.Context, json.RawMessage) (any, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var ev Event
+		if err := json.Unmarshal(raw, &ev); err == nil && ev.Shard != nil {
+			res, err := deliver(ctx, *ev.Shard)
+			if err != nil {
+				// Not retried: a retry would post twice to those reached.
+				log.ErrorContext(ctx, "fan-out shard refused", "channel", ev.Shard.Channel, "shard", ev.Shard.Index, "error", err)
+				return nil, nil
+			}
+			log.InfoContext(ctx, "fan-out shard delivered", "route", "fanout", "channel", ev.Shard.Channel,
+				"shard", ev.Shard.Index, "recipients", res.Recipients, "delivered", res.Delivered, "gone", res.Gone, "failed", res.Failed)
+			return map[string]int{"recipients": res.Recipients, "delivered": res.Delivered}, nil
+		}
+		var req events.APIGatewayWebsocketProxyRequest
+		if err := json.Unmarshal(raw, &req); err != nil {
+			return nil, fmt.Errorf("decode event: %w", err)
+		}
+		if req.RequestContext.ConnectionID == "" {
+			return nil, errors.New("decode event: neither a fan-out event nor a WebSocket event")
+		}
+		return message(ctx, req)
+	}
+}

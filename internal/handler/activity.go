@@ -1,0 +1,229 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// Activity feed limits.
+const (
+	// DefaultActivityLimit is the number of entries activity.list returns
+	// when the request names none.
+	DefaultActivityLimit = 50
+	// MaxActivityLimit is the most entries one activity.list returns.
+	MaxActivityLimit = 100
+
+	maxEntityTypeLen = 64
+	maxEntityIDLen   = 128
+	maxEntityNameLen = 256
+	maxChanges       = 50
+	maxFieldLen      = 256
+	maxMetadataBytes = 8 << 10
+	maxFilterValues  = 10
+)
+
+// ErrBadActivity is wrapped by recordActivity for an entry it refuses.
+var ErrBadActivity = errors.New("invalid activity entry")
+
+// activityEntity is an activity entry's entity.
+type activityEntity struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// activityLog is an activity entry on the wire (the seed's ActivityLog).
+type activityLog struct {
+	ID        string                 `json:"id"`
+	UserID    string                 `json:"userId"`
+	Username  string                 `json:"username"`
+	Avatar    string                 `json:"avatar,omitempty"`
+	Action    string                 `json:"action"`
+	Entity    activityEntity         `json:"entity"`
+	Changes   []store.ActivityChange `json:"changes,omitempty"`
+	Timestamp string                 `json:"timestamp"`
+	Metadata  json.RawMessage        `json:"metadata,omitempty"`
+}
+
+func logOf(a store.Activity) activityLog {
+	return activityLog{
+		ID: a.ID, UserID: a.UserID, Username: a.Username, Avatar: a.Avatar, Action: a.Action,
+		Entity:  activityEntity{Type: a.EntityType, ID: a.EntityID, Name: a.EntityName},
+		Changes: a.Changes, Timestamp: protocol.Now(a.At), Metadata: a.Metadata,
+	}
+}
+
+// recordActivity records an activity entry by the user of conn and
+// broadcasts it on activity-feed. Other features call it for data changes
+// (created, updated, deleted); the activity route calls it for explicit
+// frames (viewed).
+//
+// From a, it uses Action, EntityType, EntityID, EntityName, Changes,
+// Metadata and, if set, At; it fills in ID, Tenant, UserID, Username and
+// Avatar from conn, At from the server's clock when zero, and ExpiresAt
+// from the retention. It returns the entry as recorded. An entry with an
+// unknown action, a missing entity type or id, or fields over their
+// bounds fails with an error wrapping ErrBadActivity; a broadcast failure
+// is logged, not returned.
+func (h *Handler) recordActivity(ctx context.Context, conn store.Connection, a store.Activity) (store.Activity, error) {
+	if err := checkActivity(a); err != nil {
+		return store.Activity{}, fmt.Errorf("record activity of %q: %w: %w", conn.ID, ErrBadActivity, err)
+	}
+	a.ID = newID()
+	a.Tenant, a.UserID, a.Username, a.Avatar = conn.Tenant, conn.UserID, conn.Username, conn.Avatar
+	if a.At.IsZero() {
+		a.At = h.now()
+	}
+	a.ExpiresAt = a.At.Add(h.cfg.Presence.ActivityRetention)
+	if err := h.deps.Store.PutActivity(ctx, a); err != nil {
+		return store.Activity{}, fmt.Errorf("record activity of %q: %w", conn.ID, err)
+	}
+	frame, err := protocol.Event(protocol.TypeEventActivity, protocol.ChannelActivity, a.UserID, "act-"+a.ID, logOf(a), h.now())
+	if err == nil {
+		_, err = h.broadcaster(h.endpointOf(conn)).Fanout(ctx, a.Tenant, protocol.ChannelActivity, frame, nil)
+	}
+	if err != nil {
+		h.log.WarnContext(ctx, "broadcast activity", "connectionId", conn.ID, "error", err)
+	}
+	return a, nil
+}
+
+// checkActivity validates the client-supplied fields of an entry.
+func checkActivity(a store.Activity) error {
+	switch a.Action {
+	case store.ActionCreated, store.ActionUpdated, store.ActionDeleted, store.ActionViewed:
+	default:
+		return protocol.NewError(protocol.CodeBadRequest, "action must be created, updated, deleted or viewed")
+	}
+	switch {
+	case a.EntityType == "" || len(a.EntityType) > maxEntityTypeLen:
+		return protocol.NewError(protocol.CodeBadRequest, "entity type must be 1..%d bytes", maxEntityTypeLen)
+	case a.EntityID == "" || len(a.EntityID) > maxEntityIDLen:
+		return protocol.NewError(protocol.CodeBadRequest, "entity id must be 1..%d bytes", maxEntityIDLen)
+	case len(a.EntityName) > maxEntityNameLen:
+		return protocol.NewError(protocol.CodeBadRequest, "entity name is at most %d bytes", maxEntityNameLen)
+	case len(a.Changes) > maxChanges:
+		return protocol.NewError(protocol.CodeBadRequest, "at most %d changes", maxChanges)
+	case len(a.Metadata) > maxMetadataBytes:
+		return protocol.NewError(protocol.CodeBadRequest, "metadata is at most %d bytes", maxMetadataBytes)
+	}
+	for _, c := range a.Changes {
+		if c.Field == "" || len(c.Field) > maxFieldLen {
+			return protocol.NewError(protocol.CodeBadRequest, "a change field must be 1..%d bytes", maxFieldLen)
+		}
+	}
+	if m := bytes.TrimSpace(a.Metadata); len(m) > 0 && (m[0] != '{' || !json.Valid(m)) {
+		return protocol.NewError(protocol.CodeBadRequest, "metadata must be an object")
+	}
+	return nil
+}
+
+// activityPayload is the payload of an activity request. The entity may
+// be given as an object or as flat fields.
+type activityPayload struct {
+	Action     string                 `json:"action"`
+	Entity     *activityEntity        `json:"entity"`
+	EntityType string                 `json:"entityType"`
+	EntityID   string                 `json:"entityId"`
+	EntityName string                 `json:"entityName"`
+	Changes    []store.ActivityChange `json:"changes"`
+	Metadata   json.RawMessage        `json:"metadata"`
+}
+
+// activity handles an explicit activity frame. Clients record views
+// (action "viewed", the default); other actions come from data changes,
+// and only identities that may publish on activity-feed (admin and system
+// by default) may record them directly.
+func (p *presenceFeature) activity(ctx context.Context, r *request) (any, error) {
+	var pl activityPayload
+	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
+		return nil, err
+	}
+	if pl.Action == "" {
+		pl.Action = store.ActionViewed
+	}
+	if pl.Action != store.ActionViewed && !p.h.cfg.Policy.CanPublish(identity(r.conn), protocol.ChannelActivity) {
+		return nil, protocol.NewError(protocol.CodeForbidden, "clients record only %q; data changes are recorded by the server", store.ActionViewed)
+	}
+	a := store.Activity{Action: pl.Action, EntityType: pl.EntityType, EntityID: pl.EntityID, EntityName: pl.EntityName,
+		Changes: pl.Changes, Metadata: pl.Metadata}
+	if pl.Entity != nil {
+		a.EntityType, a.EntityID, a.EntityName = pl.Entity.Type, pl.Entity.ID, pl.Entity.Name
+	}
+	if bytes.Equal(bytes.TrimSpace(a.Metadata), []byte("null")) {
+		a.Metadata = nil
+	}
+	if err := checkActivity(a); err != nil {
+		return nil, err
+	}
+	a.At = r.now
+	rec, err := p.h.recordActivity(ctx, r.conn, a)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"entry": logOf(rec)}, nil
+}
+
+// activityList handles activity.list: the latest entries of the tenant's
+// feed, newest first, optionally filtered by action and entity type.
+func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, error) {
+	var pl struct {
+		Limit       int      `json:"limit"`
+		Cursor      string   `json:"cursor"`
+		Actions     []string `json:"actions"`
+		EntityTypes []string `json:"entityTypes"`
+	}
+	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
+		return nil, err
+	}
+	if pl.Limit < 0 || pl.Limit > MaxActivityLimit {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "limit must be 0..%d", MaxActivityLimit)
+	}
+	if pl.Limit == 0 {
+		pl.Limit = DefaultActivityLimit
+	}
+	if len(pl.Actions) > maxFilterValues || len(pl.EntityTypes) > maxFilterValues {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "at most %d values per filter", maxFilterValues)
+	}
+	for _, a := range pl.Actions {
+		if !slices.Contains([]string{store.ActionCreated, store.ActionUpdated, store.ActionDeleted, store.ActionViewed}, a) {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "action must be created, updated, deleted or viewed")
+		}
+	}
+	if !p.h.cfg.Policy.CanSubscribe(identity(r.conn), protocol.ChannelActivity) {
+		return nil, protocol.NewError(protocol.CodeForbidden, "not allowed to read %q", protocol.ChannelActivity)
+	}
+	entries, next, err := p.h.deps.Store.ListActivity(ctx, r.conn.Tenant,
+		store.ActivityFilter{Actions: pl.Actions, EntityTypes: pl.EntityTypes}, store.Page{Cursor: pl.Cursor, Limit: pl.Limit})
+	if errors.Is(err, store.ErrBadCursor) {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]activityLog, len(entries))
+	for i, a := range entries {
+		out[i] = logOf(a)
+	}
+	reply := map[string]any{"entries": out}
+	if next != "" {
+		reply["next"] = next
+	}
+	return reply, nil
+}
+
+// newID returns a random identifier of 24 hex digits.
+func newID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

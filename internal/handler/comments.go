@@ -1,0 +1,185 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/omnisales/rtcollab/internal/editing"
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// Comment event actions.
+const (
+	commentAdded    = "added"
+	commentResolved = "resolved"
+	commentReopened = "reopened"
+)
+
+// commentEvent is the payload of a comment event on comments and the
+// entity channel.
+type commentEvent struct {
+	Action  string      `json:"action"`
+	Comment commentJSON `json:"comment"`
+}
+
+// announceComment broadcasts a comment event on comments and the entity's
+// channel.
+func (f *editingFeature) announceComment(ctx context.Context, r *request, c store.Comment, action string) {
+	id := fmt.Sprintf("cmt-%s-%s-%d", c.ID, action, f.h.now().UnixNano())
+	f.announce(ctx, r.bc, c.Entity.Tenant, protocol.TypeEventComment, r.conn.UserID, id,
+		commentEvent{Action: action, Comment: commentOf(c)}, protocol.ChannelComments, channelOf(c.Entity))
+}
+
+// commentAddPayload is the payload of comment.add.
+type commentAddPayload struct {
+	entityRef
+	Text     string `json:"text"`
+	ParentID string `json:"parentId"`
+}
+
+// commentAdd stores a comment and broadcasts it. The same messageId from
+// the same user adds the comment once and gets the original reply again.
+func (f *editingFeature) commentAdd(ctx context.Context, r *request) (any, error) {
+	var p commentAddPayload
+	if err := decodePayload(r, &p); err != nil {
+		return nil, err
+	}
+	e, err := f.entity(r, p.entityRef, true)
+	if err != nil {
+		return nil, err
+	}
+	text := strings.TrimSpace(p.Text)
+	if text == "" || utf8.RuneCountInString(text) > f.cfg.MaxCommentLen {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "text must be 1..%d characters", f.cfg.MaxCommentLen)
+	}
+	st := f.h.deps.Store
+	replay := func() (any, bool, error) {
+		i, err := st.GetIdempotency(ctx, e.Tenant, r.conn.UserID, r.env.MessageID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, false, nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return json.RawMessage(i.Reply), true, nil
+	}
+	if reply, ok, err := replay(); ok || err != nil {
+		return reply, err
+	}
+	if p.ParentID != "" {
+		if err := editing.ValidateName("parentId", p.ParentID); err != nil {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+		}
+		if _, err := st.GetComment(ctx, e, p.ParentID); errors.Is(err, store.ErrNotFound) {
+			return nil, protocol.NewError(protocol.CodeNotFound, "no comment %q on %s", p.ParentID, channelOf(e))
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	c := store.Comment{
+		Entity: e, ID: fmt.Sprintf("%013d-%s", r.now.UnixMilli(), randomHex(6)), ParentID: p.ParentID,
+		UserID: r.conn.UserID, Username: r.conn.Username, Avatar: r.conn.Avatar, Text: text, CreatedAt: r.now,
+	}
+	reply, err := json.Marshal(map[string]any{"comment": commentOf(c)})
+	if err != nil {
+		return nil, fmt.Errorf("encode comment: %w", err)
+	}
+	err = st.AddComment(ctx, c, &store.Idempotency{
+		Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID, Reply: reply,
+		ExpiresAt: r.now.Add(f.cfg.IdempotencyTTL),
+	})
+	if errors.Is(err, store.ErrConditionFailed) {
+		if prev, ok, rerr := replay(); ok || rerr != nil {
+			return prev, rerr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.announceComment(ctx, r, c, commentAdded)
+	return json.RawMessage(reply), nil
+}
+
+// commentResolvePayload is the payload of comment.resolve.
+type commentResolvePayload struct {
+	entityRef
+	CommentID string `json:"commentId"`
+	Resolved  *bool  `json:"resolved"` // default true; false reopens
+}
+
+// commentResolve marks a comment resolved (or reopened) and broadcasts it.
+func (f *editingFeature) commentResolve(ctx context.Context, r *request) (any, error) {
+	var p commentResolvePayload
+	if err := decodePayload(r, &p); err != nil {
+		return nil, err
+	}
+	e, err := f.entity(r, p.entityRef, true)
+	if err != nil {
+		return nil, err
+	}
+	if err := editing.ValidateName("commentId", p.CommentID); err != nil {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+	}
+	resolved := p.Resolved == nil || *p.Resolved
+	c, err := f.h.deps.Store.ResolveComment(ctx, e, p.CommentID, resolved, r.conn.UserID, r.now)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, protocol.NewError(protocol.CodeNotFound, "no comment %q on %s", p.CommentID, channelOf(e))
+	}
+	if err != nil {
+		return nil, err
+	}
+	action := commentResolved
+	if !resolved {
+		action = commentReopened
+	}
+	f.announceComment(ctx, r, c, action)
+	return map[string]any{"comment": commentOf(c)}, nil
+}
+
+// commentListPayload is the payload of comment.list.
+type commentListPayload struct {
+	entityRef
+	Cursor string `json:"cursor"`
+	Limit  int    `json:"limit"`
+}
+
+// commentList lists an entity's comments, newest first.
+func (f *editingFeature) commentList(ctx context.Context, r *request) (any, error) {
+	var p commentListPayload
+	if err := decodePayload(r, &p); err != nil {
+		return nil, err
+	}
+	e, err := f.entity(r, p.entityRef, false)
+	if err != nil {
+		return nil, err
+	}
+	limit := pageLimit(p.Limit)
+	cs, next, err := f.h.deps.Store.ListComments(ctx, e, store.Page{Cursor: p.Cursor, Limit: limit})
+	if err != nil {
+		if errors.Is(err, store.ErrInvalidCursor) {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
+		}
+		return nil, err
+	}
+	out := make([]commentJSON, 0, len(cs))
+	size := 0
+	for i, c := range cs {
+		j := commentOf(c)
+		b, _ := json.Marshal(j)
+		if size += len(b); size > maxReplyBytes && i > 0 {
+			// The rest does not fit: continue after the last one sent.
+			next = ""
+			if n := len(out); n > 0 {
+				next = store.EditCursor(store.CommentSK(out[n-1].ID))
+			}
+			break
+		}
+		out = append(out, j)
+	}
+	return map[string]any{"entityType": e.Type, "entityId": e.ID, "comments": out, "nextCursor": next}, nil
+}

@@ -1,0 +1,171 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/mgmtapi"
+	"github.com/omnisales/rtcollab/internal/presence"
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// ErrNoManagementEndpoint is returned by the presence sweep when
+// Config.ManagementEndpoint is empty: the sweeper receives no WebSocket
+// event to derive the endpoint from, and without it could neither
+// announce nor probe.
+var ErrNoManagementEndpoint = errors.New("sweeper needs Config.ManagementEndpoint")
+
+// connectionProber is the part of the Management API client that tells
+// whether a connection still exists (mgmtapi.Client implements it).
+type connectionProber interface {
+	GetConnection(ctx context.Context, connectionID string) (*mgmtapi.Connection, error)
+}
+
+// sweep is the presence part of a sweeper pass. It finds, by Query of the
+// expiry index and never by Scan:
+//
+//   - away alarms that are due: connections idle for the away timeout. Each
+//     is claimed by a conditional delete, then the user's away status is
+//     announced if it changed;
+//   - sessions that expired: connections whose heartbeats stopped for the
+//     offline timeout. Each is claimed by a delete conditioned on it being
+//     unchanged and still expired, its leave and offline events are
+//     announced, and its connection is probed with GetConnection: when
+//     the connection is gone (410, or its record is past the 2 h limit),
+//     the connection, its subscriptions and every feature's state (locks
+//     included) are removed through the clean-ups.
+//
+// Every step is conditional or idempotent, so two overlapping passes
+// announce each change once and leave the same state.
+func (p *presenceFeature) sweep(ctx context.Context, now time.Time) error {
+	endpoint := p.h.cfg.ManagementEndpoint
+	if endpoint == "" {
+		return fmt.Errorf("sweep presence: %w", ErrNoManagementEndpoint)
+	}
+	bc := p.h.broadcaster(endpoint)
+	away, errAway := p.sweepAway(ctx, bc, now)
+	expired, removed, errExpired := p.sweepExpired(ctx, bc, endpoint, now)
+	p.h.log.InfoContext(ctx, "presence swept", "route", "sweeper", "away", away, "offline", expired, "connectionsRemoved", removed)
+	return errors.Join(errAway, errExpired)
+}
+
+// sweepAway handles the due away alarms and returns how many it claimed.
+func (p *presenceFeature) sweepAway(ctx context.Context, bc *broadcast.Broadcaster, now time.Time) (int, error) {
+	st := p.h.deps.Store
+	alarms, err := st.ExpiredAway(ctx, now, p.cfg.SweepBatch)
+	if err != nil {
+		return 0, fmt.Errorf("sweep away alarms: %w", err)
+	}
+	var (
+		errs    []error
+		claimed int
+	)
+	for _, a := range alarms {
+		ok, err := st.ClearAway(ctx, a, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("clear away alarm of %q: %w", a.ConnID, err))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		claimed++
+		sessions, err := st.UserSessions(ctx, a.Tenant, a.UserID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sessions of %q: %w", a.UserID, err))
+			continue
+		}
+		if !slices.ContainsFunc(sessions, func(s store.Session) bool { return s.ConnID == a.ConnID }) {
+			continue // offline already: the expiry path announces it
+		}
+		// The state just before the alarm against the state at it: only
+		// this connection's idle time crossed the timeout in between.
+		ev := presence.Diff(sessions, a.At.Add(-time.Nanosecond), sessions, a.At, p.cfg.AwayTimeout)
+		p.announce(ctx, bc, a.Tenant, a.UserID, "", ev, now)
+	}
+	return claimed, errors.Join(errs...)
+}
+
+// sweepExpired handles expired sessions and returns how many it claimed
+// and how many connections it removed.
+func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, now time.Time) (int, int, error) {
+	st := p.h.deps.Store
+	sessions, err := st.ExpiredSessions(ctx, now, p.cfg.SweepBatch)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sweep expired sessions: %w", err)
+	}
+	var (
+		errs             []error
+		claimed, removed int
+	)
+	for _, s := range sessions {
+		ok, err := st.DeleteExpiredSession(ctx, s, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete expired session of %q: %w", s.ConnID, err))
+			continue
+		}
+		if !ok {
+			continue // refreshed, or handled by an overlapping pass
+		}
+		claimed++
+		p.conns.forget(s.ConnID)
+		for _, room := range s.Rooms {
+			p.rooms.remove(roomKey(s.Tenant, protocol.RoomChannel(room)), s.ConnID)
+		}
+		p.announceGone(ctx, bc, s, now)
+		gone, err := p.gone(ctx, s.ConnID, endpoint)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("probe %q: %w", s.ConnID, err))
+			continue
+		}
+		if !gone {
+			continue // open but silent: offline until it speaks again
+		}
+		c, chans, err := st.DeleteConnection(ctx, s.ConnID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove connection %q: %w", s.ConnID, err))
+			continue
+		}
+		if c.ID == "" {
+			// The record is past its lifetime: clean up by what the
+			// session knows, so that other features still release the
+			// connection's state.
+			c = store.Connection{ID: s.ConnID, UserID: s.UserID, Username: s.Username, Avatar: s.Avatar,
+				Tenant: s.Tenant, Endpoint: endpoint}
+		}
+		p.h.requests.Forget(c.ID)
+		p.h.cursors.Forget(c.ID)
+		p.h.cleanup(ctx, c, chans)
+		removed++
+	}
+	return claimed, removed, errors.Join(errs...)
+}
+
+// gone reports whether connection id no longer exists: its record is
+// absent (past the API Gateway lifetime, or removed), or GetConnection
+// answers 410. When the poster cannot probe, the connection is assumed to
+// exist.
+func (p *presenceFeature) gone(ctx context.Context, id, endpoint string) (bool, error) {
+	if _, err := p.h.deps.Store.GetConnection(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	prober, ok := p.h.deps.Posters(endpoint).(connectionProber)
+	if !ok {
+		return false, nil
+	}
+	_, err := prober.GetConnection(ctx, id)
+	switch {
+	case err == nil:
+		return false, nil
+	case p.h.deps.IsGone(err):
+		return true, nil
+	}
+	return false, err
+}

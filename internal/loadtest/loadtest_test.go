@@ -1,0 +1,112 @@
+package loadtest_test
+
+import (
+	"bytes"
+	"image/png"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/loadtest"
+)
+
+func TestHistogram(t *testing.T) {
+	tests := []struct {
+		name                     string
+		values                   []time.Duration
+		p50, p99, max, tolerance float64 // milliseconds
+	}{
+		{"empty", nil, 0, 0, 0, 0},
+		{"one", []time.Duration{3 * time.Millisecond}, 3, 3, 3, 0.05},
+		{"exact below 128 us", []time.Duration{50 * time.Microsecond, 100 * time.Microsecond}, 0.05, 0.1, 0.1, 0.001},
+		{"1..1000 ms", func() []time.Duration {
+			var v []time.Duration
+			for i := 1; i <= 1000; i++ {
+				v = append(v, time.Duration(i)*time.Millisecond)
+			}
+			return v
+		}(), 500, 990, 1000, 0.02},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h loadtest.Histogram
+			for _, v := range tt.values {
+				h.Record(v)
+			}
+			s := h.Summary()
+			if s.Count != int64(len(tt.values)) {
+				t.Errorf("count = %d, want %d", s.Count, len(tt.values))
+			}
+			for _, c := range []struct {
+				name      string
+				got, want float64
+			}{{"p50", s.P50, tt.p50}, {"p99", s.P99, tt.p99}, {"max", s.Max, tt.max}} {
+				if d := c.got - c.want; d > c.want*tt.tolerance+1e-9 || -d > c.want*tt.tolerance+1e-9 {
+					t.Errorf("%s = %v ms, want %v ms within %.0f%%", c.name, c.got, c.want, 100*tt.tolerance)
+				}
+			}
+		})
+	}
+}
+
+func TestExactlyOnce(t *testing.T) {
+	ok := loadtest.Report{Published: 10, Acked: 10, Expected: 100, Delivered: 100}
+	tests := []struct {
+		name string
+		edit func(*loadtest.Report)
+		want string // "" for no error, else a fragment of it
+	}{
+		{"all delivered", func(*loadtest.Report) {}, ""},
+		{"missing", func(r *loadtest.Report) { r.Missing, r.Delivered = 3, 97 }, "3 missing"},
+		{"duplicate", func(r *loadtest.Report) { r.Duplicates = 1 }, "1 duplicated"},
+		{"unacknowledged", func(r *loadtest.Report) { r.Acked = 9 }, "9 of 10 publishes"},
+		{"dial errors", func(r *loadtest.Report) { r.DialErrors = 2 }, "2 handshakes"},
+		{"dropped", func(r *loadtest.Report) { r.Dropped = 1 }, "ended early"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := ok
+			tt.edit(&r)
+			err := r.ExactlyOnce()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("ExactlyOnce() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("ExactlyOnce() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestChartPNG(t *testing.T) {
+	tests := []struct {
+		name    string
+		chart   loadtest.Chart
+		wantErr bool
+	}{
+		{"log axes", loadtest.Chart{Title: "Latency (p99)", XLabel: "fan-out", YLabel: "ms", LogX: true, LogY: true,
+			Series: []loadtest.Series{{Name: "p50", Points: []loadtest.Point{{1, 0.4}, {10, 0.9}, {1000, 31}}}}}, false},
+		{"linear axes", loadtest.Chart{Title: "x", Series: []loadtest.Series{{Name: "a", Points: []loadtest.Point{{0, 0}, {5, 2.5}}}}}, false},
+		{"zero on a log axis", loadtest.Chart{LogX: true, Series: []loadtest.Series{{Points: []loadtest.Point{{0, 1}}}}}, true},
+		{"no points", loadtest.Chart{}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			err := tt.chart.WritePNG(&buf)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("WritePNG error = %v, want error %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			img, err := png.Decode(&buf)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			if b := img.Bounds(); b.Dx() != 900 || b.Dy() != 540 {
+				t.Errorf("size %v, want 900x540", b)
+			}
+		})
+	}
+}

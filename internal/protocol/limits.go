@@ -1,0 +1,120 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+)
+
+// Bounds that every request payload must respect, whatever its type. They
+// keep the work a frame can cause proportional to its size: a route never
+// walks a structure deeper, longer or wider than these. Each route then
+// checks its own fields (required members, enumerations, tighter lengths).
+const (
+	// MaxPayloadDepth bounds the nesting of arrays and objects; the
+	// payload value itself is at depth 1.
+	MaxPayloadDepth = 32
+	// MaxArrayLen bounds the elements of one array.
+	MaxArrayLen = 1000
+	// MaxObjectMembers bounds the members of one object.
+	MaxObjectMembers = 1000
+	// MaxStringBytes bounds one string value, counted in UTF-8 bytes after
+	// unescaping.
+	MaxStringBytes = 64 << 10
+	// MaxKeyBytes bounds one object member name.
+	MaxKeyBytes = 256
+)
+
+// container is one open array or object while a payload is walked.
+type container struct {
+	object bool
+	n      int  // elements or members so far
+	key    bool // object: the next token is a member name
+}
+
+// CheckPayload reports whether p, the raw payload of a request, is one
+// well-formed JSON value within the bounds above, with every number finite
+// in float64. An empty payload (absent or null) passes. Failures are
+// BAD_REQUEST errors whose message names the bound, never the input.
+func CheckPayload(p json.RawMessage) error {
+	if len(bytes.TrimSpace(p)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.UseNumber()
+	var (
+		stack []container
+		roots int // top-level values begun
+	)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF && len(stack) == 0 && roots == 1 {
+			return nil
+		}
+		if err != nil {
+			return NewError(CodeBadRequest, "payload is not valid JSON")
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if len(stack) == 0 {
+			if roots++; roots > 1 {
+				return NewError(CodeBadRequest, "payload is not one JSON value")
+			}
+		} else if c := &stack[len(stack)-1]; c.object && c.key {
+			// A member name: the decoder guarantees it is a string.
+			k, _ := tok.(string)
+			if len(k) > MaxKeyBytes {
+				return NewError(CodeBadRequest, "payload member names are limited to %d bytes", MaxKeyBytes)
+			}
+			if c.n++; c.n > MaxObjectMembers {
+				return NewError(CodeBadRequest, "payload objects are limited to %d members", MaxObjectMembers)
+			}
+			c.key = false
+			continue
+		} else if c.object {
+			c.key = true
+		} else if c.n++; c.n > MaxArrayLen {
+			return NewError(CodeBadRequest, "payload arrays are limited to %d elements", MaxArrayLen)
+		}
+		switch v := tok.(type) {
+		case json.Delim: // '{' or '['
+			if len(stack) >= MaxPayloadDepth {
+				return NewError(CodeBadRequest, "payload nests deeper than %d levels", MaxPayloadDepth)
+			}
+			stack = append(stack, container{object: v == '{', key: v == '{'})
+		case string:
+			if len(v) > MaxStringBytes {
+				return NewError(CodeBadRequest, "payload strings are limited to %d bytes", MaxStringBytes)
+			}
+		case json.Number:
+			if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+				return NewError(CodeBadRequest, "payload numbers must be finite 64-bit floating-point values")
+			}
+		}
+	}
+}
+
+// DecodePayload checks p with CheckPayload and decodes it into v, a
+// pointer to the route's payload struct. Unknown members are ignored. A
+// member of the wrong type yields BAD_REQUEST naming the field's path in v,
+// never the input; an empty payload leaves v unchanged.
+func DecodePayload(p json.RawMessage, v any) error {
+	if err := CheckPayload(p); err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(p)) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(p, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return NewError(CodeBadRequest, "payload field %q has the wrong type", te.Field)
+		}
+		return NewError(CodeBadRequest, "payload has the wrong shape")
+	}
+	return nil
+}

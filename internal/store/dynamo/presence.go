@@ -1,0 +1,682 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// Presence and activity items (see store/schema_presence.go). A session
+// write is one TransactWriteItems: the session, conditioned on the version
+// that was read, an entry per room, deletions of the rooms left, and the
+// away alarm. A session therefore holds at most maxSessionRooms rooms.
+//
+// Attribute names besides those of dynamo.go.
+const (
+	attrRoom       = "room"
+	attrRooms      = "rooms"
+	attrStatus     = "status"
+	attrPage       = "page"
+	attrSection    = "section"
+	attrActivity   = "activity"
+	attrLastSeen   = "lastSeen"
+	attrLastActive = "lastActive"
+	attrVersion    = "ver"
+	attrAction     = "action"
+	attrEntityType = "entityType"
+	attrEntityID   = "entityId"
+	attrEntityName = "entityName"
+	attrChanges    = "changes"
+	attrMetadata   = "metadata"
+	attrAt         = "at"
+)
+
+// maxSessionRooms bounds the rooms of one session write: the session, the
+// alarm and the room entries kept or left share one transaction.
+const maxSessionRooms = maxTxActions - 2
+
+// activityQueryPage is the Query page size of ListActivity.
+const activityQueryPage = 100
+
+// PutSession writes a session, its room entries and its alarm in one
+// transaction. See store.Presences.PutSession.
+func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Session, error) {
+	const op = "put session"
+	ses := normSession(w.Session)
+	key := ses.Tenant + "/" + ses.UserID + "/" + ses.ConnID
+	if err := checkSession(op, key, ses, w.Leave); err != nil {
+		return store.Session{}, err
+	}
+	sk := store.PresenceSK(ses.UserID, ses.ConnID)
+	now := s.clock.Now()
+	var (
+		cond string
+		vals = item{":now": num(now.Unix())}
+	)
+	if ses.Version == 0 {
+		cond = "attribute_not_exists(pk) OR expiresAt <= :now"
+	} else {
+		cond = "ver = :v AND expiresAt > :now"
+		vals[":v"] = num(ses.Version)
+	}
+	ses.Version = max(ses.Version+1, now.UnixMicro())
+	actions := []types.TransactWriteItem{s.putAction(sessionItem(ses), cond, vals)}
+	for _, room := range ses.Rooms {
+		e := ses.Presence
+		e.Room = room
+		actions = append(actions, s.putAction(presenceItem(store.RoomPK(ses.Tenant, room), sk, e), "", nil))
+	}
+	for _, room := range w.Leave {
+		actions = append(actions, s.deleteAction(keyOf(store.RoomPK(ses.Tenant, room), sk), "", nil))
+	}
+	if !w.AwayAt.IsZero() {
+		actions = append(actions, s.putAction(alarmItem(store.AwayAlarm{
+			Tenant: ses.Tenant, UserID: ses.UserID, ConnID: ses.ConnID, At: time.Unix(w.AwayAt.Unix(), 0).UTC(),
+		}), "", nil))
+	}
+	if err := s.transact(ctx, op, key, actions); err != nil {
+		return store.Session{}, err
+	}
+	return ses, nil
+}
+
+// UserSessions lists the live sessions of one user: one Query of the
+// tenant's presence partition.
+func (s *Store) UserSessions(ctx context.Context, tenant, userID string) ([]store.Session, error) {
+	const op = "user sessions"
+	key := tenant + "/" + userID
+	if err := checkParts(op, key, tenant, userID); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	var out []store.Session
+	err := s.query(ctx, op, key, store.PresencePK(tenant), store.UserPresencePrefix(userID), func(it item) {
+		if live(it, now) {
+			out = append(out, sessionFrom(it))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// DeleteSession removes a session, its room entries and its alarm: a read
+// of the session, then one transaction conditioned on the version read.
+func (s *Store) DeleteSession(ctx context.Context, tenant, userID, connID string) (store.Session, bool, error) {
+	const op = "delete session"
+	key := tenant + "/" + userID + "/" + connID
+	if err := checkParts(op, key, tenant, userID, connID); err != nil {
+		return store.Session{}, false, err
+	}
+	pk, sk := store.PresencePK(tenant), store.PresenceSK(userID, connID)
+	for range attempts {
+		it, err := s.get(ctx, op, key, pk, sk)
+		if err != nil {
+			return store.Session{}, false, err
+		}
+		if it == nil {
+			return store.Session{}, false, nil
+		}
+		ses := sessionFrom(it)
+		err = s.transact(ctx, op, key, s.removeActions(ses, "ver = :v", item{":v": num(ses.Version)}))
+		if errors.Is(err, store.ErrConditionFailed) {
+			continue
+		}
+		if err != nil {
+			return store.Session{}, false, err
+		}
+		return ses, live(it, s.now()), nil
+	}
+	return store.Session{}, false, contention(op, key)
+}
+
+// removeActions deletes a session under cond, its room entries and its
+// alarm (when the alarm belongs to the session's user).
+func (s *Store) removeActions(ses store.Session, cond string, vals item) []types.TransactWriteItem {
+	sk := store.PresenceSK(ses.UserID, ses.ConnID)
+	actions := []types.TransactWriteItem{s.deleteAction(keyOf(store.PresencePK(ses.Tenant), sk), cond, vals)}
+	for _, room := range ses.Rooms {
+		actions = append(actions, s.deleteAction(keyOf(store.RoomPK(ses.Tenant, room), sk), "", nil))
+	}
+	return append(actions, s.deleteAction(keyOf(store.ConnPK(ses.ConnID), store.SKAway),
+		"attribute_not_exists(pk) OR (tenant = :t AND userId = :u)",
+		item{":t": str(ses.Tenant), ":u": str(ses.UserID)}))
+}
+
+// ExpiredSessions lists expired sessions: a Query of each shard of the
+// expiry index.
+func (s *Store) ExpiredSessions(ctx context.Context, now time.Time, limit int) ([]store.Session, error) {
+	var out []store.Session
+	err := s.queryDue(ctx, "expired sessions", store.ExpKindPresence, now, limit, func(it item) {
+		out = append(out, sessionFrom(it))
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b store.Session) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// DeleteExpiredSession removes a session that is unchanged and still
+// expired, with its room entries and alarm, in one transaction.
+func (s *Store) DeleteExpiredSession(ctx context.Context, ses store.Session, now time.Time) (bool, error) {
+	const op = "delete expired session"
+	key := ses.Tenant + "/" + ses.UserID + "/" + ses.ConnID
+	if err := checkParts(op, key, ses.Tenant, ses.UserID, ses.ConnID); err != nil {
+		return false, err
+	}
+	err := s.transact(ctx, op, key, s.removeActions(ses, "ver = :v AND expiresAt <= :now",
+		item{":v": num(ses.Version), ":now": num(now.Unix())}))
+	if errors.Is(err, store.ErrConditionFailed) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ListPresence returns one page of a room's live, visible entries. See
+// store.Presences.ListPresence.
+func (s *Store) ListPresence(ctx context.Context, tenant, room string, p store.Page) ([]store.Presence, string, error) {
+	const op = "list presence"
+	pk, key, err := presencePartition(op, tenant, room)
+	if err != nil {
+		return nil, "", err
+	}
+	after, err := decodePrefixed(p.Cursor, store.PrefixUser)
+	if err != nil {
+		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, key, err)
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	var start item
+	if after != "" {
+		start = keyOf(pk, after)
+	}
+	now := s.now()
+	var (
+		out    []store.Presence
+		users  int
+		lastSK string
+	)
+	for {
+		page, err := s.client.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+			ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(store.PrefixUser)},
+			ExclusiveStartKey:         start,
+			Limit:                     aws.Int32(int32(min(2*limit+1, 1000))),
+			ConsistentRead:            aws.Bool(true),
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return nil, "", mapErr(op, key, err)
+		}
+		for _, it := range page.Items {
+			e := presenceFrom(it)
+			if !live(it, now) || e.Status == store.StatusOffline {
+				continue
+			}
+			if len(out) == 0 || out[len(out)-1].UserID != e.UserID {
+				if users == limit {
+					return out, encodeCursor(lastSK), nil
+				}
+				users++
+			}
+			out = append(out, e)
+			lastSK = getS(it, store.AttrSK)
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, "", nil
+		}
+		start = page.LastEvaluatedKey
+	}
+}
+
+// CountPresence counts the users with a live, visible entry in a room,
+// reading only the keys, user, status and expiry of its entries.
+func (s *Store) CountPresence(ctx context.Context, tenant, room string) (int, error) {
+	const op = "count presence"
+	pk, key, err := presencePartition(op, tenant, room)
+	if err != nil {
+		return 0, err
+	}
+	pages := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(store.PrefixUser)},
+		ProjectionExpression:      aws.String("sk, userId, expiresAt, #st"),
+		ExpressionAttributeNames:  map[string]string{"#st": attrStatus},
+		ConsistentRead:            aws.Bool(true),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	now := s.now()
+	n, last := 0, ""
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return 0, mapErr(op, key, err)
+		}
+		for _, it := range page.Items {
+			u := getS(it, attrUserID)
+			if !live(it, now) || getS(it, attrStatus) == store.StatusOffline || u == last {
+				continue
+			}
+			n, last = n+1, u
+		}
+	}
+	return n, nil
+}
+
+// ExpiredAway lists due away alarms: a Query of each shard of the expiry
+// index.
+func (s *Store) ExpiredAway(ctx context.Context, now time.Time, limit int) ([]store.AwayAlarm, error) {
+	var out []store.AwayAlarm
+	err := s.queryDue(ctx, "expired away", store.ExpKindAway, now, limit, func(it item) {
+		out = append(out, alarmFrom(it))
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(out, func(a, b store.AwayAlarm) int { return a.At.Compare(b.At) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// ClearAway deletes an alarm that is unchanged and still due: one
+// conditional DeleteItem.
+func (s *Store) ClearAway(ctx context.Context, a store.AwayAlarm, now time.Time) (bool, error) {
+	const op = "clear away"
+	if err := checkParts(op, a.ConnID, a.ConnID); err != nil {
+		return false, err
+	}
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       keyOf(store.ConnPK(a.ConnID), store.SKAway),
+		ConditionExpression:       aws.String("expiresAt = :at AND expiresAt <= :now"),
+		ExpressionAttributeValues: item{":at": num(a.At.Unix()), ":now": num(now.Unix())},
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	err = mapErr(op, a.ConnID, err)
+	if errors.Is(err, store.ErrConditionFailed) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// queryDue calls fn for up to limit items of every shard of kind in the
+// expiry index that are due at now. Index reads are eventually consistent.
+func (s *Store) queryDue(ctx context.Context, op, kind string, now time.Time, limit int, fn func(item)) error {
+	for _, bucket := range store.ExpBuckets(kind) {
+		input := &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			IndexName:                 aws.String(store.IndexExpiry),
+			KeyConditionExpression:    aws.String("expBucket = :b AND expiresAt <= :now"),
+			ExpressionAttributeValues: item{":b": str(bucket), ":now": num(now.Unix())},
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+		}
+		if limit > 0 {
+			input.Limit = aws.Int32(int32(min(limit, 1000)))
+		}
+		n := 0
+		pages := dynamodb.NewQueryPaginator(s.client, input)
+		for pages.HasMorePages() && (limit <= 0 || n < limit) {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return mapErr(op, bucket, err)
+			}
+			for _, it := range page.Items {
+				if limit > 0 && n == limit {
+					break
+				}
+				fn(it)
+				n++
+			}
+		}
+	}
+	return nil
+}
+
+// PutActivity records an activity entry: one PutItem.
+func (s *Store) PutActivity(ctx context.Context, a store.Activity) error {
+	const op = "put activity"
+	key := a.Tenant + "/" + a.ID
+	if err := checkParts(op, key, a.Tenant, a.ID); err != nil {
+		return err
+	}
+	it, err := activityItem(a)
+	if err != nil {
+		return fmt.Errorf("dynamo: %s %q: %w", op, key, err)
+	}
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:              aws.String(s.table),
+		Item:                   it,
+		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+	})
+	return mapErr(op, key, err)
+}
+
+// ListActivity returns a page of a tenant's feed, newest first: Queries of
+// the feed partition in descending order, filtered here, reading at most
+// store.MaxActivityRead entries.
+func (s *Store) ListActivity(ctx context.Context, tenant string, f store.ActivityFilter, p store.Page) ([]store.Activity, string, error) {
+	const op = "list activity"
+	if err := checkParts(op, tenant, tenant); err != nil {
+		return nil, "", err
+	}
+	before, err := decodePrefixed(p.Cursor, "")
+	if err == nil && before != "" && !strings.Contains(before, "#") {
+		err = fmt.Errorf("%w %q", store.ErrBadCursor, p.Cursor)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, tenant, err)
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	pk := store.ActivityPK(tenant)
+	var start item
+	if before != "" {
+		start = keyOf(pk, before)
+	}
+	now := s.now()
+	var out []store.Activity
+	read := 0
+	for {
+		page, err := s.client.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			ExpressionAttributeValues: item{":pk": str(pk)},
+			ExclusiveStartKey:         start,
+			ScanIndexForward:          aws.Bool(false),
+			Limit:                     aws.Int32(int32(min(activityQueryPage, store.MaxActivityRead-read))),
+			ConsistentRead:            aws.Bool(true),
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return nil, "", mapErr(op, tenant, err)
+		}
+		for i, it := range page.Items {
+			read++
+			a := activityFrom(it)
+			if !live(it, now) || !f.Match(a) {
+				continue
+			}
+			out = append(out, a)
+			if len(out) == limit {
+				if i == len(page.Items)-1 && len(page.LastEvaluatedKey) == 0 {
+					return out, "", nil
+				}
+				return out, encodeCursor(getS(it, store.AttrSK)), nil
+			}
+		}
+		if len(page.LastEvaluatedKey) == 0 {
+			return out, "", nil
+		}
+		if read >= store.MaxActivityRead {
+			return out, encodeCursor(getS(page.LastEvaluatedKey, store.AttrSK)), nil
+		}
+		start = page.LastEvaluatedKey
+	}
+}
+
+// sessionItem is the item of a session: its presence, rooms, version and
+// expiry-index entry.
+func sessionItem(ses store.Session) item {
+	it := presenceItem(store.PresencePK(ses.Tenant), store.PresenceSK(ses.UserID, ses.ConnID), ses.Presence)
+	it[attrVersion] = num(ses.Version)
+	it[store.AttrExpBucket] = str(store.SessionBucket(ses.ConnID))
+	if len(ses.Rooms) > 0 {
+		rooms := make([]types.AttributeValue, len(ses.Rooms))
+		for i, r := range ses.Rooms {
+			rooms[i] = str(r)
+		}
+		it[attrRooms] = &types.AttributeValueMemberL{Value: rooms}
+	}
+	return it
+}
+
+// presenceItem is the item of a presence entry at (pk, sk). Empty strings
+// and zero times are left out.
+func presenceItem(pk, sk string, p store.Presence) item {
+	it := item{
+		store.AttrPK: str(pk),
+		store.AttrSK: str(sk),
+		attrTenant:   str(p.Tenant),
+		attrUserID:   str(p.UserID),
+		attrConnID:   str(p.ConnID),
+	}
+	for name, v := range map[string]string{
+		attrRoom:     p.Room,
+		attrUsername: p.Username,
+		attrAvatar:   p.Avatar,
+		attrStatus:   p.Status,
+		attrPage:     p.Page,
+		attrSection:  p.Section,
+		attrActivity: p.Activity,
+	} {
+		if v != "" {
+			it[name] = str(v)
+		}
+	}
+	if !p.LastSeen.IsZero() {
+		it[attrLastSeen] = str(formatTime(p.LastSeen))
+	}
+	if !p.LastActive.IsZero() {
+		it[attrLastActive] = str(formatTime(p.LastActive))
+	}
+	if !p.ExpiresAt.IsZero() {
+		it[store.AttrExpiresAt] = num(p.ExpiresAt.Unix())
+	}
+	return it
+}
+
+// presenceFrom decodes a session or room entry item.
+func presenceFrom(it item) store.Presence {
+	p := store.Presence{
+		Tenant:     getS(it, attrTenant),
+		Room:       getS(it, attrRoom),
+		UserID:     getS(it, attrUserID),
+		ConnID:     getS(it, attrConnID),
+		Username:   getS(it, attrUsername),
+		Avatar:     getS(it, attrAvatar),
+		Status:     getS(it, attrStatus),
+		Page:       getS(it, attrPage),
+		Section:    getS(it, attrSection),
+		Activity:   getS(it, attrActivity),
+		LastSeen:   parseTime(getS(it, attrLastSeen)),
+		LastActive: parseTime(getS(it, attrLastActive)),
+	}
+	if _, ok := it[store.AttrExpiresAt]; ok {
+		p.ExpiresAt = time.Unix(getN(it, store.AttrExpiresAt), 0).UTC()
+	}
+	return p
+}
+
+// sessionFrom decodes a session item.
+func sessionFrom(it item) store.Session {
+	ses := store.Session{Presence: presenceFrom(it), Version: getN(it, attrVersion)}
+	if l, ok := it[attrRooms].(*types.AttributeValueMemberL); ok {
+		for _, v := range l.Value {
+			if r, ok := v.(*types.AttributeValueMemberS); ok {
+				ses.Rooms = append(ses.Rooms, r.Value)
+			}
+		}
+	}
+	return ses
+}
+
+// alarmItem is the item of an away alarm, indexed at its due time.
+func alarmItem(a store.AwayAlarm) item {
+	return item{
+		store.AttrPK:        str(store.ConnPK(a.ConnID)),
+		store.AttrSK:        str(store.SKAway),
+		attrTenant:          str(a.Tenant),
+		attrUserID:          str(a.UserID),
+		attrConnID:          str(a.ConnID),
+		store.AttrExpiresAt: num(a.At.Unix()),
+		store.AttrExpBucket: str(store.AwayBucket(a.ConnID)),
+	}
+}
+
+func alarmFrom(it item) store.AwayAlarm {
+	return store.AwayAlarm{
+		Tenant: getS(it, attrTenant),
+		UserID: getS(it, attrUserID),
+		ConnID: getS(it, attrConnID),
+		At:     time.Unix(getN(it, store.AttrExpiresAt), 0).UTC(),
+	}
+}
+
+// activityItem is the item of an activity entry. Changes and metadata are
+// kept as JSON text.
+func activityItem(a store.Activity) (item, error) {
+	it := item{
+		store.AttrPK: str(store.ActivityPK(a.Tenant)),
+		store.AttrSK: str(store.ActivitySK(a.At, a.ID)),
+		attrID:       str(a.ID),
+		attrTenant:   str(a.Tenant),
+		attrAt:       str(formatTime(a.At)),
+	}
+	for name, v := range map[string]string{
+		attrUserID:     a.UserID,
+		attrUsername:   a.Username,
+		attrAvatar:     a.Avatar,
+		attrAction:     a.Action,
+		attrEntityType: a.EntityType,
+		attrEntityID:   a.EntityID,
+		attrEntityName: a.EntityName,
+	} {
+		if v != "" {
+			it[name] = str(v)
+		}
+	}
+	if len(a.Changes) > 0 {
+		b, err := json.Marshal(a.Changes)
+		if err != nil {
+			return nil, fmt.Errorf("encode changes: %w", err)
+		}
+		it[attrChanges] = str(string(b))
+	}
+	if len(a.Metadata) > 0 {
+		if !json.Valid(a.Metadata) {
+			return nil, errors.New("metadata is not valid JSON")
+		}
+		it[attrMetadata] = str(string(a.Metadata))
+	}
+	if !a.ExpiresAt.IsZero() {
+		it[store.AttrExpiresAt] = num(a.ExpiresAt.Unix())
+	}
+	return it, nil
+}
+
+// activityFrom decodes an activity item. Undecodable changes are dropped.
+func activityFrom(it item) store.Activity {
+	a := store.Activity{
+		ID:         getS(it, attrID),
+		Tenant:     getS(it, attrTenant),
+		UserID:     getS(it, attrUserID),
+		Username:   getS(it, attrUsername),
+		Avatar:     getS(it, attrAvatar),
+		Action:     getS(it, attrAction),
+		EntityType: getS(it, attrEntityType),
+		EntityID:   getS(it, attrEntityID),
+		EntityName: getS(it, attrEntityName),
+		At:         parseTime(getS(it, attrAt)),
+	}
+	if c := getS(it, attrChanges); c != "" {
+		_ = json.Unmarshal([]byte(c), &a.Changes)
+	}
+	if m := getS(it, attrMetadata); m != "" {
+		a.Metadata = json.RawMessage(m)
+	}
+	if _, ok := it[store.AttrExpiresAt]; ok {
+		a.ExpiresAt = time.Unix(getN(it, store.AttrExpiresAt), 0).UTC()
+	}
+	return a
+}
+
+// presencePartition returns the partition key of a room's entries, or of
+// the tenant's sessions for an empty room.
+func presencePartition(op, tenant, room string) (pk, key string, err error) {
+	key = tenant + "/" + room
+	if room == "" {
+		return store.PresencePK(tenant), key, checkParts(op, key, tenant)
+	}
+	return store.RoomPK(tenant, room), key, checkParts(op, key, tenant, room)
+}
+
+// checkSession validates the keys and rooms of a session write.
+func checkSession(op, key string, ses store.Session, leave []string) error {
+	if err := checkParts(op, key, ses.Tenant, ses.UserID, ses.ConnID); err != nil {
+		return err
+	}
+	if len(ses.Rooms)+len(leave) > maxSessionRooms {
+		return fmt.Errorf("dynamo: %s %q: %d rooms kept and left, at most %d", op, key, len(ses.Rooms)+len(leave), maxSessionRooms)
+	}
+	for _, room := range append(slices.Clone(ses.Rooms), leave...) {
+		if err := checkParts(op, key, room); err != nil {
+			return err
+		}
+	}
+	left := slices.Clone(leave)
+	slices.Sort(left)
+	if len(slices.Compact(left)) != len(leave) {
+		return fmt.Errorf("dynamo: %s %q: a room is left twice", op, key)
+	}
+	for _, room := range leave {
+		if slices.Contains(ses.Rooms, room) {
+			return fmt.Errorf("dynamo: %s %q: room %q both kept and left", op, key, room)
+		}
+	}
+	return nil
+}
+
+// normSession returns ses with UTC times, whole-second expiry, sorted rooms
+// without duplicates and no room on the session itself.
+func normSession(ses store.Session) store.Session {
+	ses.Rooms = slices.Clone(ses.Rooms)
+	ses.Room = ""
+	ses.LastSeen = ses.LastSeen.UTC()
+	ses.LastActive = ses.LastActive.UTC()
+	if !ses.ExpiresAt.IsZero() {
+		ses.ExpiresAt = time.Unix(ses.ExpiresAt.Unix(), 0).UTC()
+	}
+	slices.Sort(ses.Rooms)
+	ses.Rooms = slices.Compact(ses.Rooms)
+	if len(ses.Rooms) == 0 {
+		ses.Rooms = nil
+	}
+	return ses
+}
+
+// decodePrefixed returns the sort key a cursor stands for ("" for none),
+// requiring prefix.
+func decodePrefixed(cursor, prefix string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(b) == 0 || !strings.HasPrefix(string(b), prefix) {
+		return "", fmt.Errorf("%w %q", store.ErrBadCursor, cursor)
+	}
+	return string(b), nil
+}

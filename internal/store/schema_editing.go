@@ -1,0 +1,77 @@
+package store
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+)
+
+// Keys of the editing records:
+//
+//	item                 pk                              sk
+//	lock                 LOCK#<tenant>#<type>#<id>       LOCK
+//	fencing counter      LOCK#<tenant>#<type>#<id>       FENCE
+//	reverse lock         CONN#<connId>                   LOCK#<tenant>#<type>#<id>
+//	entity head          ENT#<tenant>#<type>#<id>        HEAD
+//	change               ENT#<tenant>#<type>#<id>        CHG#<version, 12 digits>
+//	conflict             ENT#<tenant>#<type>#<id>        CONFLICT#<id>
+//	comment              ENT#<tenant>#<type>#<id>        COMMENT#<id>
+//	idempotency          IDEM#<tenant>#<userId>          <messageId>
+//
+// The lock item carries AttrExpBucket (ExpBucket(KindLock, pk)) so that
+// the sweeper finds expired locks through IndexExpiry. The fencing
+// counter has no expiry and is never deleted. The reverse lock item lets
+// a disconnect find the connection's locks with one Query; its sort key
+// is the lock's partition key.
+const (
+	PrefixLock     = "LOCK#"
+	PrefixEntity   = "ENT#"
+	PrefixChange   = "CHG#"
+	PrefixConflict = "CONFLICT#"
+	PrefixComment  = "COMMENT#"
+	PrefixIdem     = "IDEM#"
+	SKLock         = "LOCK"
+	SKFence        = "FENCE"
+	SKHead         = "HEAD"
+	// KindLock is the expiry-index kind of lock items.
+	KindLock = "LOCK"
+)
+
+// LockPK is the partition key of an entity's lock and fencing counter,
+// and the sort key of the reverse lock item.
+func LockPK(e EntityKey) string { return PrefixLock + e.Tenant + "#" + e.Type + "#" + e.ID }
+
+// EntityPK is the partition key of an entity's head, changes, conflicts
+// and comments.
+func EntityPK(e EntityKey) string { return PrefixEntity + e.Tenant + "#" + e.Type + "#" + e.ID }
+
+// ChangeSK is the sort key of version v; zero padding keeps versions in
+// numeric order.
+func ChangeSK(v int64) string { return fmt.Sprintf("%s%012d", PrefixChange, v) }
+
+// ConflictSK is the sort key of a conflict.
+func ConflictSK(id string) string { return PrefixConflict + id }
+
+// CommentSK is the sort key of a comment.
+func CommentSK(id string) string { return PrefixComment + id }
+
+// IdemPK is the partition key of a user's idempotency records.
+func IdemPK(tenant, userID string) string { return PrefixIdem + tenant + "#" + userID }
+
+// EditCursor is the cursor that continues a listing of conflicts or
+// comments after the item with sort key sk (e.g. CommentSK(id)).
+func EditCursor(sk string) string { return base64.RawURLEncoding.EncodeToString([]byte(sk)) }
+
+// ParseEditCursor returns the sort key of an EditCursor ("" for the empty
+// cursor). A cursor that is not one, or whose sort key does not start with
+// prefix, fails with ErrInvalidCursor.
+func ParseEditCursor(cursor, prefix string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || !strings.HasPrefix(string(b), prefix) {
+		return "", fmt.Errorf("cursor %q: %w", cursor, ErrInvalidCursor)
+	}
+	return string(b), nil
+}

@@ -1,0 +1,70 @@
+package store
+
+import (
+	"strconv"
+	"time"
+)
+
+// Presence and activity items of the single table (see schema.go):
+//
+//	item                 pk                        sk                       expiry index
+//	session              PRES#<tenant>             USER#<userId>#<connId>   PRESENCE#<n>, expiresAt = lastSeen + offline timeout
+//	room entry           ROOM#<tenant>#<room>      USER#<userId>#<connId>   none (same expiresAt as its session)
+//	away alarm           CONN#<connId>             AWAY                     AWAY#<n>, expiresAt = lastActive + away timeout
+//	activity entry       ACT#<tenant>              <time>#<id>              none (expiresAt = end of retention)
+//
+// A session lists the rooms of its connection, so it doubles as the
+// reverse index that clean-up follows to the room entries. The away alarm
+// is an item of its own because an item has one place in the expiry index
+// and expiresAt is also the TTL attribute: the session must stay present
+// while its connection is away.
+const (
+	PrefixPresence = "PRES#"
+	PrefixRoom     = "ROOM#"
+	PrefixActivity = "ACT#"
+	SKAway         = "AWAY"
+
+	// ExpKindPresence and ExpKindAway are the expiry-index kinds of
+	// sessions and away alarms.
+	ExpKindPresence = "PRESENCE"
+	ExpKindAway     = "AWAY"
+)
+
+// activityTimeLayout is fixed-width, so activity sort keys order by time.
+const activityTimeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// PresencePK is the partition of a tenant's sessions.
+func PresencePK(tenant string) string { return PrefixPresence + tenant }
+
+// RoomPK is the partition of a room's entries.
+func RoomPK(tenant, room string) string { return PrefixRoom + tenant + "#" + room }
+
+// PresenceSK is the sort key of a session or room entry.
+func PresenceSK(userID, connID string) string { return PrefixUser + userID + "#" + connID }
+
+// UserPresencePrefix is the sort-key prefix of one user's entries.
+func UserPresencePrefix(userID string) string { return PrefixUser + userID + "#" }
+
+// ActivityPK is the partition of a tenant's activity feed.
+func ActivityPK(tenant string) string { return PrefixActivity + tenant }
+
+// ActivitySK is the sort key of an activity entry: its time, fixed-width
+// in UTC, then its id.
+func ActivitySK(at time.Time, id string) string {
+	return at.UTC().Format(activityTimeLayout) + "#" + id
+}
+
+// SessionBucket is the expiry-index partition of a connection's session.
+func SessionBucket(connID string) string { return ExpBucket(ExpKindPresence, connID) }
+
+// AwayBucket is the expiry-index partition of a connection's away alarm.
+func AwayBucket(connID string) string { return ExpBucket(ExpKindAway, connID) }
+
+// ExpBuckets lists every expiry-index partition of kind.
+func ExpBuckets(kind string) []string {
+	out := make([]string, ExpiryShards)
+	for i := range out {
+		out[i] = kind + "#" + strconv.Itoa(i)
+	}
+	return out
+}

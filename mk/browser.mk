@@ -1,0 +1,46 @@
+# The demo page and the browser suites in client/.
+#
+#   make chromium       install Debian's chromium when /usr/bin/chromium is missing
+#   make demo           build the demo page into client/demo/dist (served at / by make dev)
+#   make test-browser   the hooks against the real local server (vitest, happy-dom), then
+#                       the end-to-end suite: two chromium pages on the demo, driven by
+#                       playwright-core, on the memory store and on DynamoDB (moto)
+#
+# Screenshots of the end-to-end suite go to test-artifacts/browser/.
+
+CHROMIUM        ?= /usr/bin/chromium
+LOCALSERVER_BIN := bin/localserver
+
+.PHONY: chromium demo localserver-bin test-browser test-client-server
+
+# Thai fonts too (fonts-thai-tlwg), so that screenshots of the Thai strings are legible.
+chromium:
+	@pkgs=; \
+	[ -x "$(CHROMIUM)" ] || pkgs="chromium"; \
+	{ command -v fc-list >/dev/null && fc-list :lang=th | grep -q .; } || pkgs="$$pkgs fonts-thai-tlwg"; \
+	if [ -n "$$pkgs" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y $$pkgs; \
+	fi
+
+demo: client-deps
+	cd $(CLIENT_DIR) && $(NPM) run --silent demo:build
+
+# go build is incremental; always ask it.
+localserver-bin:
+	$(GO) build -o $(LOCALSERVER_BIN) ./cmd/localserver
+
+# The React hooks against the real server binary (each test file starts its own on a free port).
+test-client-server: client-deps localserver-bin
+	cd $(CLIENT_DIR) && LOCALSERVER_BIN=$(CURDIR)/$(LOCALSERVER_BIN) $(NPM) run --silent test:server
+
+test-browser: chromium demo localserver-bin py-deps test-client-server
+	mkdir -p test-artifacts/browser
+	scripts/with-moto.sh env LOCALSERVER_BIN=$(CURDIR)/$(LOCALSERVER_BIN) CHROMIUM=$(CHROMIUM) \
+	  DEMO_DIR=$(CURDIR)/$(CLIENT_DIR)/demo/dist ARTIFACTS_DIR=$(CURDIR)/test-artifacts/browser \
+	  node --test --test-concurrency=1 $(CLIENT_DIR)/e2e/
+
+# make dev serves the demo page: build it first.
+dev: demo
+
+TEST_TARGETS += test-browser
