@@ -135,7 +135,7 @@ describe('presence hooks against the local server', () => {
       presence: usePresence({ wsClient: bob, userId: 'bob', username: 'Bob', initialPage: 'dashboard' }),
       room: useRoomPresence(bob, 'bob', 'Bob', 'order-77'),
     }));
-    await until(() => a.result.current.room.userCount === 2 && b.result.current.room.userCount === 2, 10_000, 'two in the room').catch((e) => { console.log(JSON.stringify(a.result.current.room), JSON.stringify(a.result.current.presence.manager.getSnapshot())); throw e; });
+    await until(() => a.result.current.room.userCount === 2 && b.result.current.room.userCount === 2, 10_000, 'two in the room');
     expect(a.result.current.online.isOnline).toBe(true);
     expect(a.result.current.room.usersInRoom.map((u) => u.userId).sort()).toEqual(['ann', 'bob']);
     await until(() => a.result.current.presence.activeUsers.some((u) => u.userId === 'bob'), 10_000, 'Bob active');

@@ -1,4 +1,5 @@
 /// <reference types="node" />
+import { act } from '@testing-library/react';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { resolve } from 'node:path';
@@ -38,7 +39,7 @@ function canConnect(port: number): Promise<boolean> {
 export async function startLocalServer(): Promise<LocalServer> {
   const port = await freePort();
   const child: ChildProcess = spawn(BIN, ['-dev', '-static', ''], {
-    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn' },
+    env: { ...process.env, PORT: String(port), LOG_LEVEL: process.env['SERVER_LOG_LEVEL'] ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -62,6 +63,7 @@ export async function startLocalServer(): Promise<LocalServer> {
     port,
     wsUrl: `ws://127.0.0.1:${port}/ws`,
     async stop() {
+      if (process.env['SERVER_LOG_LEVEL']) console.log(log);
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
       await exited;
@@ -69,13 +71,15 @@ export async function startLocalServer(): Promise<LocalServer> {
   };
 }
 
-/** Polls until `fn` is truthy. */
+/** Polls until `fn` is truthy, letting React render (inside act) between polls. */
 export async function until<T>(fn: () => T, timeout = 10_000, what = 'condition'): Promise<T> {
   const end = Date.now() + timeout;
   for (;;) {
     const v = fn();
     if (v) return v;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await act(async () => {
+      await new Promise((r) => setTimeout(r, 25));
+    });
   }
 }

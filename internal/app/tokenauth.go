@@ -209,7 +209,7 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 // handshake) or, for other clients, an "Authorization: Bearer" header.
 func (a *TokenAuth) Authenticate(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (handler.Identity, error) {
 	const op = "authenticate"
-	token := Token(req)
+	token := tokenOf(req)
 	if token == "" {
 		if a.dev {
 			return handlerIdentity(auth.DevIdentity(req.QueryStringParameters)), nil
@@ -226,10 +226,10 @@ func (a *TokenAuth) Authenticate(ctx context.Context, req events.APIGatewayWebso
 	return handlerIdentity(id), nil
 }
 
-// Token returns the token of a $connect request: the token query
+// tokenOf returns the token of a $connect request: the token query
 // parameter, else the credentials of an "Authorization: Bearer" header,
 // else "".
-func Token(req events.APIGatewayWebsocketProxyRequest) string {
+func tokenOf(req events.APIGatewayWebsocketProxyRequest) string {
 	if t := strings.TrimSpace(req.QueryStringParameters["token"]); t != "" {
 		return t
 	}

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// activityEntry is a decoded activity entry (the seed's ActivityLog).
-type activityEntry struct {
+// feedEntry is a decoded activity entry (the seed's ActivityLog).
+type feedEntry struct {
 	ID       string `json:"id"`
 	UserID   string `json:"userId"`
 	Username string `json:"username"`
@@ -26,12 +26,12 @@ type activityEntry struct {
 	Timestamp string `json:"timestamp"`
 }
 
-func (c *pclient) feed(payload map[string]any) ([]activityEntry, string) {
+func (c *pclient) feed(payload map[string]any) ([]feedEntry, string) {
 	c.t.Helper()
 	f := c.ok("activity.list", "", payload)
 	var res struct {
-		Entries []activityEntry `json:"entries"`
-		Next    string          `json:"next"`
+		Entries []feedEntry `json:"entries"`
+		Next    string      `json:"next"`
 	}
 	if err := json.Unmarshal(f.Payload, &res); err != nil {
 		c.t.Fatalf("activity.list reply %s: %v", f.Payload, err)
@@ -56,7 +56,7 @@ func TestActivityFeed(t *testing.T) {
 					"entity":  map[string]any{"type": types[i%2], "id": "E" + string(rune('A'+i%26)), "name": "Entity"},
 					"changes": []map[string]any{{"field": "status", "before": "new", "after": "shipped"}},
 				})
-				var res struct{ Entry activityEntry }
+				var res struct{ Entry feedEntry }
 				if err := json.Unmarshal(f.Payload, &res); err != nil || res.Entry.ID == "" || res.Entry.UserID != "adam" {
 					t.Fatalf("activity reply %s", f.Payload)
 				}
@@ -89,10 +89,10 @@ func TestActivityFeed(t *testing.T) {
 			// The live entries after the listing.
 			srv.clock.Advance(time.Second)
 			f := carol.ok("activity", "", map[string]any{"entityType": "order", "entityId": "123", "entityName": "Order #123"})
-			var mine struct{ Entry activityEntry }
+			var mine struct{ Entry feedEntry }
 			_ = json.Unmarshal(f.Payload, &mine)
 			live := carol.await(func(f frame) bool { return f.Type == "activity" && f.Channel == "activity-feed" }, "the live entry")
-			var e activityEntry
+			var e feedEntry
 			if err := json.Unmarshal(live.Payload, &e); err != nil || e.ID != mine.Entry.ID || e.Action != "viewed" ||
 				e.Entity.Name != "Order #123" || e.UserID != "carol" || e.Timestamp <= latest[0].Timestamp {
 				t.Fatalf("live entry = %s, want carol's view after the listing", live.Payload)
@@ -102,15 +102,15 @@ func TestActivityFeed(t *testing.T) {
 				name    string
 				payload map[string]any
 				want    int
-				check   func(activityEntry) bool
+				check   func(feedEntry) bool
 			}{
-				{"created", map[string]any{"actions": []string{"created"}}, 15, func(e activityEntry) bool { return e.Action == "created" }},
-				{"customers", map[string]any{"entityTypes": []string{"customer"}}, 30, func(e activityEntry) bool { return e.Entity.Type == "customer" }},
+				{"created", map[string]any{"actions": []string{"created"}}, 15, func(e feedEntry) bool { return e.Action == "created" }},
+				{"customers", map[string]any{"entityTypes": []string{"customer"}}, 30, func(e feedEntry) bool { return e.Entity.Type == "customer" }},
 				{"viewed orders", map[string]any{"actions": []string{"viewed"}, "entityTypes": []string{"order"}}, 1,
-					func(e activityEntry) bool { return e.Action == "viewed" && e.Entity.Type == "order" }},
+					func(e feedEntry) bool { return e.Action == "viewed" && e.Entity.Type == "order" }},
 				{"updated or deleted, 20 at most", map[string]any{"actions": []string{"updated", "deleted"}, "limit": 20}, 20,
-					func(e activityEntry) bool { return e.Action == "updated" || e.Action == "deleted" }},
-				{"everything, 100 at most", map[string]any{"limit": 100}, 61, func(activityEntry) bool { return true }},
+					func(e feedEntry) bool { return e.Action == "updated" || e.Action == "deleted" }},
+				{"everything, 100 at most", map[string]any{"limit": 100}, 61, func(feedEntry) bool { return true }},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {

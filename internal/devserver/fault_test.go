@@ -583,7 +583,8 @@ func replyOf(t *testing.T, resp events.APIGatewayProxyResponse) frame {
 // Every route is safe to run again: $connect twice records one connection,
 // subscribe twice one subscription, unsubscribe twice removes it once, a
 // publish twice delivers two copies that carry the same messageId (so
-// clients drop the second), and $disconnect twice leaves nothing behind.
+// clients drop the second), a change or a comment twice applies once and
+// replies the same, and $disconnect twice leaves nothing behind.
 func TestReinvocation(t *testing.T) {
 	for _, r := range checkedRuns(t) {
 		t.Run(r.name, func(t *testing.T) {
@@ -623,6 +624,24 @@ func TestReinvocation(t *testing.T) {
 				if f := listener.next(); f.Type != "update" || f.MessageID != "pub-1" || f.UserID != "rey" {
 					t.Fatalf("listener got %+v, want the update with messageId pub-1", f)
 				}
+			}
+
+			// A change and a comment invoked twice apply once: the second
+			// invocation gets the first one's reply.
+			chg := `{"type":"change","messageId":"chg-1","payload":{"entityType":"note","entityId":"r1","baseVersion":0,"operation":"update","path":"status","after":"once"}}`
+			com := `{"type":"comment.add","messageId":"com-1","payload":{"entityType":"note","entityId":"r1","text":"once"}}`
+			for _, body := range []string{chg, com} {
+				first, second := replyOf(t, reinvoke(t, srv, "$default", id, body)), replyOf(t, reinvoke(t, srv, "$default", id, body))
+				if first.Type != "ack" || second.Type != "ack" || string(first.Payload) != string(second.Payload) {
+					t.Fatalf("invoked twice: %s then %s", first.Payload, second.Payload)
+				}
+			}
+			note := store.EntityKey{Tenant: "tenant-r", Type: "note", ID: "r1"}
+			if head, err := srv.Built.Store.GetHead(ctx, note); err != nil || head.Version != 1 {
+				t.Fatalf("head after the change twice = %+v, %v", head, err)
+			}
+			if list, _, err := srv.Built.Store.ListComments(ctx, note, store.Page{}); err != nil || len(list) != 1 {
+				t.Fatalf("comments after comment.add twice = %+v, %v", list, err)
 			}
 
 			unsub := `{"type":"unsubscribe","channel":"order:1","messageId":"unsub-1"}`

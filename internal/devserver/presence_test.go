@@ -308,7 +308,7 @@ func (c *pclient) await(match func(frame) bool, what string) frame {
 			}
 			c.backlog = append(c.backlog, f)
 		case <-deadline:
-			c.t.Fatalf("%s: no %s within 10s; backlog %s", c.name, what, describe(c.backlog))
+			c.t.Fatalf("%s: no %s within 10s; backlog %s", c.name, what, describeFrames(c.backlog))
 		}
 	}
 }
@@ -328,7 +328,7 @@ func (c *pclient) none(match func(frame) bool, what string) {
 // drop forgets the backlog.
 func (c *pclient) drop() { c.backlog = nil }
 
-func describe(fs []frame) string {
+func describeFrames(fs []frame) string {
 	var b strings.Builder
 	for _, f := range fs {
 		fmt.Fprintf(&b, "\n  %s %s %s", f.Type, f.Channel, f.Payload)
@@ -408,13 +408,13 @@ func (s snapshotOf) statusOf(user string) string {
 	return ""
 }
 
-// close closes the client's socket and waits until the server has seen it.
+// close closes the client's socket; the server runs $disconnect after.
 func (c *pclient) close() {
 	c.t.Helper()
 	c.conn.Close(websocket.StatusNormalClosure, "bye")
 }
 
-func joinRoom(room string) map[string]any {
+func presJoin(room string) map[string]any {
 	return map[string]any{
 		"room": room, "location": map[string]any{"page": "orders", "section": room}, "activity": "Viewing " + room,
 	}
@@ -432,7 +432,7 @@ func TestPresenceRoomTabs(t *testing.T) {
 			b1.ok("subscribe", "user-presence", nil)
 			a1, a2 := presDial(t, srv, "alice", nil), presDial(t, srv, "alice", nil)
 			for _, c := range []*pclient{b1, b2, a1, a2} {
-				c.ok("room.join", "", joinRoom("order-123"))
+				c.ok("room.join", "", presJoin("order-123"))
 			}
 			b1.await(isPresence("room:order-123", "alice", "join", "online"), "alice's join")
 			b2.await(isPresence("room:order-123", "alice", "join", "online"), "alice's join")
@@ -483,8 +483,8 @@ func TestPresenceAway(t *testing.T) {
 			srv := b.start(t)
 			alice, bob := presDial(t, srv, "alice", nil), presDial(t, srv, "bob", nil)
 			bob.ok("subscribe", "user-presence", nil)
-			bob.ok("room.join", "", joinRoom("dashboard"))
-			alice.ok("room.join", "", joinRoom("dashboard"))
+			bob.ok("room.join", "", presJoin("dashboard"))
+			alice.ok("room.join", "", presJoin("dashboard"))
 			bob.await(isPresence("room:dashboard", "alice", "join", "online"), "alice's join")
 			bob.drop()
 
@@ -543,7 +543,7 @@ func TestPresenceCursor(t *testing.T) {
 			alice, bob, carol := presDial(t, srv, "alice", nil), presDial(t, srv, "bob", nil), presDial(t, srv, "carol", nil)
 			dave := presDial(t, srv, "dave", nil)
 			for _, c := range []*pclient{alice, bob, carol} {
-				c.ok("room.join", "", joinRoom("order-123"))
+				c.ok("room.join", "", presJoin("order-123"))
 			}
 			dave.ok("ping", "", nil)
 			for _, c := range []*pclient{alice, bob, carol, dave} {

@@ -13,8 +13,9 @@ import (
 
 // TestSweepDroppedConnection: a connection that closed without
 // $disconnect is found by one sweep through the expiry index, probed,
-// removed with its subscriptions and presence, and announced offline. The
-// sweep sends DynamoDB no Scan, and a second sweep changes nothing.
+// removed with its subscriptions and presence, and announced offline. An
+// open connection whose heartbeats stopped is announced offline but kept.
+// The sweep sends DynamoDB no Scan, and a second sweep changes nothing.
 func TestSweepDroppedConnection(t *testing.T) {
 	for _, b := range presBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -23,10 +24,14 @@ func TestSweepDroppedConnection(t *testing.T) {
 			st := srv.Built.Store
 			bob := presDial(t, srv, "bob", nil)
 			bob.ok("subscribe", "user-presence", nil)
-			bob.ok("room.join", "", joinRoom("order-123"))
+			bob.ok("room.join", "", presJoin("order-123"))
 			carol := presDial(t, srv, "carol", nil)
-			carol.ok("room.join", "", joinRoom("order-123"))
+			carol.ok("room.join", "", presJoin("order-123"))
 			bob.await(isPresence("room:order-123", "carol", "join", "online"), "carol's join")
+			// Dave stays connected but stops sending heartbeats.
+			dave := presDial(t, srv, "dave", nil)
+			dave.ok("room.join", "", presJoin("order-123"))
+			bob.await(isPresence("room:order-123", "dave", "join", "online"), "dave's join")
 			bob.drop()
 
 			srv.inv.lose(carol.id)
@@ -58,8 +63,8 @@ func TestSweepDroppedConnection(t *testing.T) {
 				t.Errorf("carol's subscriptions after the sweep: %v, %v", chans, err)
 			}
 			ids, _, err := st.Subscribers(ctx, "default", "room:order-123", store.Page{})
-			if err != nil || !slices.Equal(ids, []string{bob.id}) {
-				t.Errorf("room subscribers = %v, %v; want only bob", ids, err)
+			if err != nil || len(ids) != 2 || slices.Contains(ids, carol.id) || !slices.Contains(ids, bob.id) || !slices.Contains(ids, dave.id) {
+				t.Errorf("room subscribers = %v, %v; want bob and dave", ids, err)
 			}
 			if ss, err := st.UserSessions(ctx, "default", "carol"); err != nil || len(ss) != 0 {
 				t.Errorf("carol's presence after the sweep: %+v, %v", ss, err)
@@ -77,6 +82,15 @@ func TestSweepDroppedConnection(t *testing.T) {
 				}
 				t.Logf("DynamoDB requests of one sweep: %+v", ops)
 			}
+
+			// Dave's connection is open: the probe keeps it, but with his
+			// heartbeats stopped he is offline until he speaks again.
+			bob.await(isPresence("user-presence", "dave", "offline", "offline"), "dave offline")
+			if _, err := st.GetConnection(ctx, dave.id); err != nil {
+				t.Errorf("dave's open connection was removed: %v", err)
+			}
+			dave.ok("ping", "", nil)
+			bob.await(isPresence("user-presence", "dave", "online", "online"), "dave online again")
 
 			srv.sweep(t)
 			bob.none(anyPresence("user-presence", "carol"), "a second offline of carol")

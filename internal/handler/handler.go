@@ -299,7 +299,7 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 	if !limiter.Allow(rc.ConnectionID, now) {
 		retry := limiter.RetryAfter(rc.ConnectionID, now)
 		return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeRateLimited, "too many frames; this one was dropped").
-			WithDetails(map[string]any{"retryAfterMs": retry.Milliseconds()}), now)
+			WithDetails(map[string]any{"retryAfterMs": max(1, (retry+time.Millisecond-1)/time.Millisecond)}), now)
 	}
 	conn, err := h.deps.Store.GetConnection(ctx, rc.ConnectionID)
 	if err != nil {

@@ -584,17 +584,19 @@ func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string,
 // each of its rooms, and offline when it was the user's last connection.
 func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []string) {
 	p.conns.forget(c.ID)
-	s, live, err := p.h.deps.Store.DeleteSession(ctx, c.Tenant, c.UserID, c.ID)
+	s, _, err := p.h.deps.Store.DeleteSession(ctx, c.Tenant, c.UserID, c.ID)
 	if err != nil {
 		p.h.log.WarnContext(ctx, "remove presence", "connectionId", c.ID, "error", err)
 		return
 	}
+	if s.ConnID == "" {
+		return // no presence, or the sweeper removed and announced it
+	}
 	for _, room := range s.Rooms {
 		p.rooms.remove(roomKey(c.Tenant, protocol.RoomChannel(room)), c.ID)
 	}
-	if !live {
-		return
-	}
+	// Announced even when it had expired: the sweeper announces only the
+	// sessions it removes itself.
 	p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, p.h.now())
 }
 

@@ -157,6 +157,9 @@ func Decode(data []byte) (Envelope, error) {
 	if len(raw.Payload) > 0 && !bytes.Equal(raw.Payload, []byte("null")) {
 		env.Payload = raw.Payload
 	}
+	if err := CheckPayload(env.Payload); err != nil {
+		return env, err
+	}
 	if len(raw.Timestamp) > 0 {
 		var ts string
 		if json.Unmarshal(raw.Timestamp, &ts) == nil && len(ts) <= 64 {
