@@ -124,4 +124,21 @@ describe('order editor, two users, memory store', () => {
     assert.deepEqual(ann.errors, []);
     assert.deepEqual(bob.errors, []);
   });
+
+  test('comments, history and the activity feed reach the other page; Thai strings', async () => {
+    await ann.page.click('[data-testid=tab-comments]');
+    await ann.page.fill('[data-testid=comment-input]', 'Customer confirmed by phone');
+    await ann.page.click('[data-testid=comment-submit]');
+    await bob.page.click('[data-testid=tab-comments]');
+    await bob.page.locator('[data-testid=comment]', { hasText: 'Customer confirmed by phone' }).waitFor({ timeout: 10_000 });
+    await bob.page.locator('[data-testid=activity-feed] li', { hasText: 'Order #1001' }).first().waitFor({ timeout: 10_000 });
+    assert.match(await bob.page.locator('[data-testid=activity-feed]').innerText(), /Ann Srisuk/);
+    await bob.page.click('[data-testid=tab-history]');
+    await bob.page.locator('[data-testid=history] li', { hasText: 'shipping' }).waitFor({ timeout: 10_000 });
+    await bob.page.click('[data-testid=language]');
+    await bob.page.getByText('ประวัติ').first().waitFor({ timeout: 5_000 });
+    assert.match(await bob.page.locator('[data-testid=connection-status]').innerText(), /เชื่อมต่อแล้ว/);
+    await shot(bob.page, '05-bob-history-thai');
+    await shot(ann.page, '05-ann-comments');
+  });
 });

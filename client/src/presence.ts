@@ -90,7 +90,7 @@ export interface PresenceManagerOptions {
   cursorThrottle?: number;
   /** Refresh of the tenant's user list (ms); 0 disables. Default 10000. */
   refreshInterval?: number;
-  /** Watch DOM input and visibility for away detection. Default true where `window` exists. */
+  /** Watch DOM input and visibility for away detection. Default true where `window` exists or a target is given. */
   trackActivity?: boolean;
   /** Where input events are watched. Default `window`. */
   activityTarget?: EventTarget | null;
@@ -127,6 +127,8 @@ interface PresenceAck {
 interface RoomEntry {
   refs: number;
   users: Map<string, PresenceData>;
+  /** Event number of the latest event per user in this room. */
+  seq: Map<string, number>;
   userCount: number;
   cursors: Map<string, CursorPosition>;
   joined: boolean;
@@ -165,6 +167,20 @@ function countStatuses(users: Iterable<PresenceData>): { online: number; away: n
   return { online, away };
 }
 
+/**
+ * Replaces `users` with a list the server computed when the event counter
+ * stood at `asked`, keeping what later events said.
+ */
+function mergeList(users: Map<string, PresenceData>, seq: Map<string, number>, list: PresenceData[], asked: number): void {
+  const listed = new Set(list.map((u) => u.userId));
+  for (const id of [...users.keys()]) {
+    if (!listed.has(id) && (seq.get(id) ?? 0) <= asked) users.delete(id);
+  }
+  for (const u of list) {
+    if ((seq.get(u.userId) ?? 0) <= asked) users.set(u.userId, u);
+  }
+}
+
 function byName(a: PresenceData, b: PresenceData): number {
   return (a.username || a.userId).localeCompare(b.username || b.userId) || a.userId.localeCompare(b.userId);
 }
@@ -192,6 +208,9 @@ export class PresenceManager {
 
   private currentUser: PresenceData | null = null;
   private readonly users = new Map<string, PresenceData>();
+  /** Events and replies travel different paths, so a list reply may be older than an event already applied: each event is numbered. */
+  private eventSeq = 0;
+  private readonly userSeq = new Map<string, number>();
   private readonly rooms = new Map<string, RoomEntry>();
   private error: Error | null = null;
 
@@ -211,7 +230,8 @@ export class PresenceManager {
       refreshInterval: options.refreshInterval ?? 10_000,
     };
     const hasWindow = typeof window !== 'undefined';
-    const track = options.trackActivity ?? hasWindow;
+    const track =
+      options.trackActivity ?? (hasWindow || options.activityTarget != null || options.visibilityTarget != null);
     this.activityTarget = track ? (options.activityTarget ?? (hasWindow ? window : null)) : null;
     this.visibilityTarget = track
       ? (options.visibilityTarget ?? (typeof document !== 'undefined' ? document : null))
@@ -344,6 +364,7 @@ export class PresenceManager {
       entry = {
         refs: 0,
         users: new Map(),
+        seq: new Map(),
         userCount: 0,
         cursors: new Map(),
         joined: false,
@@ -385,10 +406,10 @@ export class PresenceManager {
 
   /** Asks the server for the tenant's users again. */
   refresh(): Promise<void> {
+    const asked = this.eventSeq;
     return this.client.request<'presence.snapshot', SnapshotAck>('presence.snapshot', { payload: { limit: 200 } }).then(
       (ack) => {
-        this.users.clear();
-        for (const u of ack.usersInRoom) this.users.set(u.userId, u);
+        mergeList(this.users, this.userSeq, ack.usersInRoom, asked);
         this.update();
       },
       (err: unknown) => this.fail(err),
@@ -438,15 +459,16 @@ export class PresenceManager {
   }
 
   private sendJoin(room: string): Promise<RoomPresence> {
+    const asked = this.eventSeq;
     return this.client
       .request<'room.join', SnapshotAck>('room.join', { payload: this.presencePayload({ room, active: true }) })
       .then(
         (ack) => {
           const entry = this.rooms.get(room);
           if (entry === undefined) throw new Error(`left room ${room} before joining it`);
-          entry.users.clear();
-          for (const u of ack.usersInRoom) entry.users.set(u.userId, u);
-          entry.userCount = ack.userCount;
+          mergeList(entry.users, entry.seq, ack.usersInRoom, asked);
+          // A paged reply counts the whole room; otherwise the merged list is the room.
+          entry.userCount = ack.next ? Math.max(ack.userCount, entry.users.size) : entry.users.size;
           entry.joined = true;
           this.error = null;
           this.update();
@@ -493,6 +515,7 @@ export class PresenceManager {
     if (m.type !== 'presence' || !isRecord(m.payload)) return;
     const p = m.payload as unknown as UserEventPayload;
     if (!isRecord(p.user) || typeof p.user.userId !== 'string') return;
+    this.userSeq.set(p.user.userId, ++this.eventSeq);
     if (p.event === 'offline' || p.user.status === 'offline') this.users.delete(p.user.userId);
     else this.users.set(p.user.userId, p.user);
     this.update();
@@ -523,6 +546,7 @@ export class PresenceManager {
     const p = m.payload as unknown as RoomEventPayload;
     if (!isRecord(p.user) || typeof p.user.userId !== 'string') return;
     const had = entry.users.has(p.user.userId);
+    entry.seq.set(p.user.userId, ++this.eventSeq);
     if (p.event === 'leave') {
       entry.users.delete(p.user.userId);
       entry.cursors.delete(p.user.userId);
@@ -531,7 +555,10 @@ export class PresenceManager {
       entry.users.set(p.user.userId, p.user);
       if (!had) entry.userCount++;
     }
-    if (p.user.status !== 'offline') this.users.set(p.user.userId, p.user);
+    if (p.user.status !== 'offline') {
+      this.users.set(p.user.userId, p.user);
+      this.userSeq.set(p.user.userId, this.eventSeq);
+    }
     this.update();
   }
 

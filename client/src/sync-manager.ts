@@ -173,6 +173,8 @@ interface Entry {
   error: RealtimeError | null;
   syncRunning: boolean;
   syncAgain: boolean;
+  /** Counts lock news (events, replies): a sync reply older than the latest news keeps its hands off the lock. */
+  lockSeq: number;
   offs: (() => void)[];
   state: EntitySyncState;
 }
@@ -319,6 +321,7 @@ export class RealtimeSyncManager {
       error: null,
       syncRunning: false,
       syncAgain: false,
+      lockSeq: 0,
       offs: [],
       state: emptyState(entityType, entityId),
     };
@@ -613,6 +616,7 @@ export class RealtimeSyncManager {
       do {
         e.syncAgain = false;
         for (let page = 0; page < 50; page++) {
+          const lockSeq = e.lockSeq;
           const ack = await this.client.request<'sync', SyncAck>('sync', {
             payload: { entityType: e.type, entityId: e.id, sinceVersion: e.version },
           });
@@ -627,7 +631,7 @@ export class RealtimeSyncManager {
             for (const c of ack.changes) this.ingest(e, c, true);
           }
           for (const c of ack.conflicts) this.putConflict(e, c);
-          this.setLock(e, ack.lock, false);
+          if (e.lockSeq === lockSeq) this.setLock(e, ack.lock, false);
           if (!ack.hasMore || ack.snapshot) break;
         }
       } while (e.syncAgain);
@@ -655,8 +659,7 @@ export class RealtimeSyncManager {
     e.serverDoc = applyChange(e.serverDoc, c);
     e.version = c.version;
     e.history = [c, ...e.history.filter((h) => h.version !== c.version)].slice(0, this.opts.historyLimit);
-    const mine = c.userId === this.userId && e.pending.some((p) => p.messageId === c.messageId);
-    if (c.userId !== this.userId && !mine) {
+    if (c.userId !== this.userId) {
       e.remote = [c, ...e.remote].slice(0, this.opts.historyLimit);
       this.emitter.emit('remote-change', c);
     }
@@ -704,6 +707,7 @@ export class RealtimeSyncManager {
   }
 
   private setLock(e: Entry, lock: Lock | null, fromReply = true): void {
+    e.lockSeq++;
     e.lock = lock;
     if (lock !== null && lock.lockedBy === this.userId) {
       if (fromReply) e.wantLock = true;

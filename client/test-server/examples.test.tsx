@@ -39,7 +39,7 @@ describe("the seed's examples, as written", () => {
     const bob = renderPage(<OrderEditor orderId="ex-1" userId="bob" username="Bob" />);
     // Both see two collaborators.
     const rows = (r: ReturnType<typeof render>) => r.container.querySelectorAll('[data-testid=presence-list] li').length;
-    await until(() => rows(ann) === 2 && rows(bob) === 2, 10_000, 'collaborators').catch((e) => { console.log('ROWS', rows(ann), rows(bob), ann.container.innerHTML.slice(0, 3000)); throw e; });
+    await until(() => rows(ann) === 2 && rows(bob) === 2, 10_000, 'collaborators');
     const start = await until(() => ann.container.querySelector('[data-testid=acquire-lock]'), 10_000, 'start editing button');
     fireEvent.click(start);
     await until(() => ann.container.textContent?.includes('You are editing this order'), 10_000, 'own lock');

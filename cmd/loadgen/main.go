@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,15 +57,15 @@ func main() {
 
 // options are the command-line flags.
 type options struct {
-	url, server, query, jsonOut            string
-	plotLatency, plotThroughput            string
-	allowRemote, serve, printCost          bool
-	conns, channels, fanout, maxMessages   int
-	bytes, publishers, dialConc, shardSize int
-	rate                                   float64
-	duration, settle, progress, mgmtDelay  time.Duration
-	rssPID                                 int
-	sweepFanout, sweepRate                 string
+	url, server, query, jsonOut             string
+	plotLatency, plotThroughput, cpuProfile string
+	allowRemote, serve, printCost           bool
+	conns, channels, fanout, maxMessages    int
+	bytes, publishers, dialConc, shardSize  int
+	rate                                    float64
+	duration, settle, progress, mgmtDelay   time.Duration
+	rssPID                                  int
+	sweepFanout, sweepRate                  string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -95,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.sweepRate, "sweep-rate", "", "comma-separated publish rates: one run each with the other flags")
 	fs.StringVar(&o.plotLatency, "plot-latency", "", "with a sweep: write a PNG chart of latency against the swept value to this file")
 	fs.StringVar(&o.plotThroughput, "plot-throughput", "", "with a sweep: write a PNG chart of delivered messages per second to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (server included when in-process) to this file")
 	fs.BoolVar(&o.serve, "serve", false, "internal: run only the local server and print its URL (used by -server proc)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -118,6 +120,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if o.serve {
 		return serve(ctx, o, stdout)
 	}
@@ -172,13 +185,14 @@ func (o options) config(t *target) (loadtest.Config, error) {
 		},
 		Conns: o.conns, Channels: o.channels, Fanout: min(o.fanout, o.conns), Rate: o.rate,
 		Duration: o.duration, MaxMessages: o.maxMessages, MessageBytes: o.bytes, Publishers: o.publishers,
-		DialConcurrency: o.dialConc, Settle: o.settle, ProgressEvery: o.progress, RSS: t.rss,
+		DialConcurrency: o.dialConc, Settle: o.settle, ProgressEvery: o.progress, RSS: t.rss, CPU: t.cpu,
 	}, nil
 }
 
 // target is the server under load.
 type target struct {
 	url       string
+	cpu       func() (float64, error)
 	rss       func() (int64, int64, error)
 	rssSource string
 	close     func()
@@ -190,6 +204,7 @@ func startTarget(ctx context.Context, o options, stderr io.Writer) (*target, err
 	if o.rssPID != 0 {
 		pid := o.rssPID
 		t.rss = func() (int64, int64, error) { return loadtest.ProcRSS(pid) }
+		t.cpu = func() (float64, error) { return loadtest.ProcCPU(pid) }
 		t.rssSource = fmt.Sprintf("process %d", pid)
 	}
 	switch {
@@ -211,6 +226,7 @@ func startTarget(ctx context.Context, o options, stderr io.Writer) (*target, err
 		t.url = srv.WebSocketURL()
 		if t.rss == nil {
 			t.rss = func() (int64, int64, error) { return loadtest.ProcRSS(0) }
+			t.cpu = func() (float64, error) { return loadtest.ProcCPU(0) }
 			t.rssSource = "this process (server and clients together)"
 		}
 		t.close = func() {
@@ -330,6 +346,7 @@ func startChild(ctx context.Context, o options, t *target, stderr io.Writer) (*t
 	if t.rss == nil {
 		pid := cmd.Process.Pid
 		t.rss = func() (int64, int64, error) { return loadtest.ProcRSS(pid) }
+		t.cpu = func() (float64, error) { return loadtest.ProcCPU(pid) }
 		t.rssSource = fmt.Sprintf("server process %d", pid)
 	}
 	t.close = stopChild
@@ -379,6 +396,9 @@ func printReport(w io.Writer, r loadtest.Report, rssSource string) {
 	fmt.Fprintf(tw, "latency to last subscriber\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Completion.P50, r.Completion.P95, r.Completion.P99, r.Completion.Max)
 	fmt.Fprintf(tw, "errors\tdial %d, subscribe %d, publish %d %v, dropped %d; missing %d, duplicates %d, unexpected %d\n",
 		r.DialErrors, r.SubscribeErrors, r.PublishErrors, r.ErrorCodes, r.Dropped, r.Missing, r.Duplicates, r.Unexpected)
+	if r.ServerCPUSeconds > 0 {
+		fmt.Fprintf(tw, "CPU while publishing\t%.2f s, %.0f us per delivery (%s)\n", r.ServerCPUSeconds, r.CPUPerDelivery, rssSource)
+	}
 	if r.PeakRSS > 0 {
 		fmt.Fprintf(tw, "peak RSS\t%.1f MiB (%s)\n", float64(r.PeakRSS)/(1<<20), rssSource)
 	}

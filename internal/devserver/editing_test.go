@@ -265,6 +265,7 @@ type wireChange struct {
 	Version     int64           `json:"version"`
 	BaseVersion int64           `json:"baseVersion"`
 	MessageID   string          `json:"messageId"`
+	Timestamp   string          `json:"timestamp"`
 	Strategy    string          `json:"strategy"`
 	Supersedes  []int64         `json:"supersedes"`
 	UndoOf      string          `json:"undoOf"`
@@ -339,7 +340,9 @@ type edReplica struct {
 	pending map[int64]wireChange // changes received ahead of a gap
 }
 
-func newReplica() *edReplica { return &edReplica{doc: map[string]any{}, pending: map[int64]wireChange{}} }
+func newReplica() *edReplica {
+	return &edReplica{doc: map[string]any{}, pending: map[int64]wireChange{}}
+}
 
 // add applies ch if it is the next version (and any pending changes that
 // follow it), keeps it for later if it is ahead, and ignores it if it is
@@ -472,7 +475,9 @@ func edBackends(t *testing.T) []edBackend {
 
 // lazyInvoker runs the handler set after the server started, so that the
 // handler can be built with the server's Management API endpoint.
-type lazyInvoker struct{ h atomic.Pointer[handler.Handler] }
+type lazyInvoker struct {
+	h atomic.Pointer[handler.Handler]
+}
 
 func (l *lazyInvoker) Invoke(ctx context.Context, routeKey string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	return devserver.InProcess(l.h.Load()).Invoke(ctx, routeKey, req)
@@ -484,9 +489,10 @@ func (l *lazyInvoker) Sweep(ctx context.Context) error { return l.h.Load().Sweep
 // configuration.
 type edTuned struct {
 	*devserver.Server
-	h     *handler.Handler
-	store store.Store
-	table string
+	h       *handler.Handler
+	store   store.Store
+	table   string
+	counter *dynamo.Counter // DynamoDB requests by operation; nil on memory
 }
 
 // edStartTuned starts a local server on b whose handler uses cfg, for
@@ -499,8 +505,10 @@ func edStartTuned(t *testing.T, b edBackend, cfg handler.Config, table string) *
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	ctx := context.Background()
 	var st store.Store = memory.New(nil)
+	var counter *dynamo.Counter
 	if b.endpoint != "" {
-		client, err := dynamo.NewClient(ctx, b.endpoint, "us-east-1", dynamo.SerialHTTP())
+		counter = &dynamo.Counter{}
+		client, err := dynamo.NewClient(ctx, b.endpoint, "us-east-1", dynamo.SerialHTTP(), counter.Options())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -537,7 +545,23 @@ func edStartTuned(t *testing.T, b edBackend, cfg handler.Config, table string) *
 		t.Fatal(err)
 	}
 	inv.h.Store(h)
-	return &edTuned{Server: srv, h: h, store: st, table: table}
+	return &edTuned{Server: srv, h: h, store: st, table: table, counter: counter}
+}
+
+// logRequests logs the DynamoDB requests the server made, by operation.
+func (s *edTuned) logRequests(t *testing.T) {
+	t.Helper()
+	if s.counter == nil {
+		return
+	}
+	var total int64
+	var parts []string
+	for op, st := range s.counter.Snapshot() {
+		total += st.Requests
+		parts = append(parts, fmt.Sprintf("%s %d", op, st.Requests))
+	}
+	slices.Sort(parts)
+	t.Logf("DynamoDB requests: %d (%s)", total, strings.Join(parts, ", "))
 }
 
 // fastRequests is a request limit that load tests do not reach: they
@@ -787,7 +811,9 @@ func TestComments(t *testing.T) {
 			bob.refused("comment.add", with(map[string]any{"text": "x", "parentId": "0000000000000-none"}), "NOT_FOUND")
 			bob.refused("comment.add", with(map[string]any{"text": "  "}), "BAD_REQUEST")
 			for _, c := range []edT{alice, bob} {
-				ev := c.event("comment", func(f frame) bool { return f.Type == "comment" && strings.Contains(string(f.Payload), "Check the address") })
+				ev := c.event("comment", func(f frame) bool {
+					return f.Type == "comment" && strings.Contains(string(f.Payload), "Check the address")
+				})
 				if c.c == bob.c && ev.Channel != "order:7" || c.c == alice.c && ev.Channel != "comments" {
 					t.Fatalf("%s got the comment on %q", c.c.user, ev.Channel)
 				}

@@ -73,7 +73,7 @@ func TestLocks(t *testing.T) {
 				t.Fatalf("acquire by the holder = %+v, renewed %v; want a renewal keeping token 1", got.Lock, got.Renewed)
 			}
 			decodeInto(t, alice.ack("lock.renew", map[string]any{"entityType": "order", "entityId": "L1", "ttl": 3_600_000}), &got)
-			if exp, _ := time.Parse(time.RFC3339, got.Lock.ExpiresAt); exp.After(time.Now().Add(5*time.Minute+2*time.Second)) {
+			if exp, _ := time.Parse(time.RFC3339, got.Lock.ExpiresAt); exp.After(time.Now().Add(5*time.Minute + 2*time.Second)) {
 				t.Fatalf("an hour's ttl was not capped at 5 min: %s", got.Lock.ExpiresAt)
 			}
 			bob.refused("lock.acquire", ref, "LOCK_HELD")
@@ -244,6 +244,7 @@ func TestLockRace(t *testing.T) {
 			}
 			t.Logf("%d clients: %d grants, tokens 1..%d strictly increasing, %d acquire attempts, %v",
 				clients, obs.grants, obs.lastToken, attempts.Load(), time.Since(started).Round(time.Millisecond))
+			srv.logRequests(t)
 		})
 	}
 }

@@ -604,6 +604,11 @@ func TestPresenceCursor(t *testing.T) {
 				if q := ops["Query"].Requests; q > 2 {
 					t.Errorf("cursor fan-out read the room %d times, want at most 2 (a cache fill and the outsider's check): %+v", q, ops)
 				}
+				// The connection record is cached for cursor frames, so
+				// they cost no read per frame either.
+				if g := ops["GetItem"].Requests; g > 2 {
+					t.Errorf("cursor frames read connection records %d times, want at most 2: %+v", g, ops)
+				}
 				t.Logf("DynamoDB requests for %d cursor frames: %+v", 10, ops)
 			}
 		})

@@ -29,6 +29,10 @@ const (
 	// maxActivityValueBytes bounds the before and after values copied
 	// into an activity entry.
 	maxActivityValueBytes = 1 << 10
+	// maxHeadBytes bounds a head's document and strategy state together,
+	// well below DynamoDB's 400 KB item limit. The crdt state keeps a
+	// tombstone per deleted field, so it can outgrow the document.
+	maxHeadBytes = 300 << 10
 )
 
 // changePayload is the payload of a change request. The operation's own
@@ -185,33 +189,53 @@ type plan struct {
 	after  func(ctx context.Context) // announcements, once the write succeeded
 }
 
-// commitLoop runs read-decide-write rounds until a write succeeds. Each
-// round reads the entity and the caller's idempotency record for this
-// messageId: a recorded reply is answered again without a second write.
-// The reply is recorded in the same write as the change, so a resend
-// (after a reconnect too) gets the original reply.
+// commitLoop runs read-decide-write rounds until a write succeeds, then
+// announces what was written. Each round reads the entity and the
+// caller's idempotency record for this messageId: a recorded reply is
+// answered again without a second write. The reply is recorded in the
+// same write as the change, so a resend (after a reconnect too) gets the
+// original reply. The rounds run in the entity's write queue; the
+// announcements after it.
 func (f *editingFeature) commitLoop(ctx context.Context, r *request, e store.EntityKey, decide func(ctx context.Context, st store.EntityState) (*plan, error)) (any, error) {
+	p, reply, err := f.commit(ctx, r, e, decide)
+	if err != nil {
+		return nil, err
+	}
+	if p != nil && p.after != nil {
+		p.after(ctx)
+	}
+	return reply, nil
+}
+
+// commit runs the rounds of commitLoop in e's write queue. It returns the
+// plan that was written (nil for a recorded reply) and the reply.
+func (f *editingFeature) commit(ctx context.Context, r *request, e store.EntityKey, decide func(ctx context.Context, st store.EntityState) (*plan, error)) (*plan, json.RawMessage, error) {
+	leave, err := f.enqueue(ctx, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer leave()
 	st := f.h.deps.Store
 	for attempt := range f.cfg.CommitAttempts {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		es, err := st.LoadEntity(ctx, e, r.conn.UserID, r.env.MessageID)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if es.Idempotency != nil {
-			return json.RawMessage(es.Idempotency.Reply), nil
+			return nil, es.Idempotency.Reply, nil
 		}
 		p, err := decide(ctx, es)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		reply, err := json.Marshal(p.reply)
 		if err != nil {
-			return nil, fmt.Errorf("encode reply for %q: %w", e, err)
+			return nil, nil, fmt.Errorf("encode reply for %q: %w", e, err)
 		}
 		p.commit.Entity = e
 		p.commit.Idempotency = &store.Idempotency{
@@ -223,14 +247,11 @@ func (f *editingFeature) commitLoop(ctx context.Context, r *request, e store.Ent
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if p.after != nil {
-			p.after(ctx)
-		}
-		return json.RawMessage(reply), nil
+		return p, reply, nil
 	}
-	return nil, contended(e, f.cfg.CommitAttempts)
+	return nil, nil, contended(e, f.cfg.CommitAttempts)
 }
 
 // changeExtra is what a change record carries besides the decision.
@@ -278,6 +299,9 @@ func (f *editingFeature) planOutcome(r *request, e store.EntityKey, st store.Ent
 		if len(body) > f.cfg.MaxDocumentBytes {
 			return nil, protocol.NewError(protocol.CodeBadRequest, "the document would exceed %d bytes", f.cfg.MaxDocumentBytes)
 		}
+		if len(body)+len(state) > maxHeadBytes {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "the entity's merge state would exceed %d bytes", maxHeadBytes)
+		}
 		v := head.Version + 1
 		ch := changeJSON{
 			ID: changeID(e, v), EntityType: e.Type, EntityID: e.ID, UserID: r.conn.UserID, Username: r.conn.Username,
@@ -313,6 +337,9 @@ func (f *editingFeature) planOutcome(r *request, e store.EntityKey, st store.Ent
 			f.recordChange(ctx, r, e, ch)
 		}
 	case out.Kind == editing.KindUnchanged:
+		if len(head.Doc)+len(state) > maxHeadBytes {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "the entity's merge state would exceed %d bytes", maxHeadBytes)
+		}
 		p.commit.Head = &store.Head{Version: head.Version, Doc: head.Doc, State: state, UpdatedAt: head.UpdatedAt, UpdatedBy: head.UpdatedBy}
 	case out.Kind == editing.KindConflict:
 		cj, cf, err := f.newConflict(r, e, l, out, x)

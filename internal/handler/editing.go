@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 
@@ -59,6 +60,13 @@ type EditingConfig struct {
 	// SweepBatch is the number of expired locks one sweeper pass handles.
 	// Default 500.
 	SweepBatch int
+	// NoWriteQueue turns off the queue that makes the writes of one process
+	// to one entity take turns. With the queue (the default), concurrent
+	// requests in a warm instance or the local server do not spend
+	// conditional writes losing to each other; across instances the
+	// conditional write on the head version decides either way. Default
+	// false.
+	NoWriteQueue bool
 }
 
 func (c EditingConfig) withDefaults() EditingConfig {
@@ -101,18 +109,44 @@ func (c EditingConfig) withDefaults() EditingConfig {
 	return c
 }
 
+// writeQueues is the number of queues entity writes are spread over.
+const writeQueues = 64
+
 // editingFeature serves locks, changes, sync, history, undo, conflicts
 // and comments.
 type editingFeature struct {
 	h     *Handler
 	cfg   EditingConfig
 	table editing.Table
+	// queues serialize the writes of this process to one entity: an
+	// entity always maps to the same queue, a buffered channel of one.
+	queues [writeQueues]chan struct{}
+}
+
+// enqueue waits for e's write queue and returns the function that leaves
+// it; with NoWriteQueue it returns at once.
+func (f *editingFeature) enqueue(ctx context.Context, e store.EntityKey) (func(), error) {
+	if f.cfg.NoWriteQueue {
+		return func() {}, nil
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(e.String()))
+	q := f.queues[h.Sum32()%writeQueues]
+	select {
+	case q <- struct{}{}:
+		return func() { <-q }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // registerEditing adds locks, versioned changes, history, undo and comments.
 func (h *Handler) registerEditing() {
 	cfg := h.cfg.Editing.withDefaults()
 	f := &editingFeature{h: h, cfg: cfg, table: editing.Table{Types: cfg.Strategies, Fallback: cfg.Fallback}}
+	for i := range f.queues {
+		f.queues[i] = make(chan struct{}, 1)
+	}
 	h.routes[protocol.TypeLockAcquire] = f.lockAcquire
 	h.routes[protocol.TypeLockRenew] = f.lockRenew
 	h.routes[protocol.TypeLockRelease] = f.lockRelease
@@ -240,9 +274,11 @@ func clientText(err error) string {
 	return s
 }
 
-// backoff waits a little before attempt (1, 2, ...) of a contended write.
+// backoff waits before attempt (1, 2, ...) of a contended write: a random
+// time up to 25 ms per attempt so far, at most 250 ms, so that writers
+// that lost to the same winner do not all come back at once.
 func backoff(ctx context.Context, attempt int) error {
-	d := time.Millisecond + rand.N(time.Duration(min(attempt, 10))*4*time.Millisecond)
+	d := 2*time.Millisecond + rand.N(time.Duration(min(attempt, 10))*25*time.Millisecond)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -137,6 +137,7 @@ type Handler struct {
 
 	mu           sync.Mutex
 	broadcasters map[string]*broadcast.Broadcaster
+	connCache    map[string]cachedConn
 }
 
 // request is one decoded client frame with the caller's connection.
@@ -165,7 +166,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		deps.Logger = slog.Default()
 	}
 	cfg = cfg.withDefaults()
-	h := &Handler{cfg: cfg, deps: deps, log: deps.Logger, broadcasters: map[string]*broadcast.Broadcaster{},
+	h := &Handler{cfg: cfg, deps: deps, log: deps.Logger, broadcasters: map[string]*broadcast.Broadcaster{}, connCache: map[string]cachedConn{},
 		requests: ratelimit.New(cfg.RequestLimit), cursors: ratelimit.New(cfg.CursorLimit)}
 	h.routes = map[string]route{
 		protocol.TypePing:        h.ping,
@@ -256,6 +257,9 @@ func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocket
 	if c.ID != "" {
 		h.cleanup(ctx, c, chans)
 	}
+	h.mu.Lock()
+	delete(h.connCache, rc.ConnectionID)
+	h.mu.Unlock()
 	h.requests.Forget(rc.ConnectionID)
 	h.cursors.Forget(rc.ConnectionID)
 	log.InfoContext(ctx, "disconnected", "userId", c.UserID, "channels", len(chans), "latencyMs", time.Since(start).Milliseconds())
@@ -301,7 +305,7 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 		return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeRateLimited, "too many frames; this one was dropped").
 			WithDetails(map[string]any{"retryAfterMs": max(1, (retry+time.Millisecond-1)/time.Millisecond)}), now)
 	}
-	conn, err := h.deps.Store.GetConnection(ctx, rc.ConnectionID)
+	conn, err := h.connection(ctx, rc.ConnectionID, env.Type == protocol.TypeCursor, now)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect"), now)
@@ -332,6 +336,47 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 	}
 	log.InfoContext(ctx, "handled", "latencyMs", latency.Milliseconds())
 	return response(http.StatusOK, string(out))
+}
+
+// connCacheTTL is how long a cursor frame may rely on a connection record
+// read by an earlier frame of the same connection in this warm environment.
+// The record's identity fields never change, and API Gateway stops routing
+// frames of a closed connection, so the only staleness is LastSeenAt.
+const connCacheTTL = 10 * time.Second
+
+// connCacheMax bounds the cache; it is cleared when full.
+const connCacheMax = 10000
+
+type cachedConn struct {
+	conn store.Connection
+	at   time.Time
+}
+
+// connection returns the caller's connection record. High-frequency
+// ephemeral frames (cursors) may use a record cached for connCacheTTL, so
+// that they cost no DynamoDB read; every other frame reads the store and
+// refreshes the cache.
+func (h *Handler) connection(ctx context.Context, id string, cached bool, now time.Time) (store.Connection, error) {
+	if cached {
+		h.mu.Lock()
+		c, ok := h.connCache[id]
+		h.mu.Unlock()
+		if ok && now.Sub(c.at) < connCacheTTL && now.Before(c.conn.ExpiresAt) {
+			return c.conn, nil
+		}
+	}
+	conn, err := h.deps.Store.GetConnection(ctx, id)
+	h.mu.Lock()
+	if err != nil {
+		delete(h.connCache, id)
+	} else {
+		if len(h.connCache) >= connCacheMax {
+			clear(h.connCache)
+		}
+		h.connCache[id] = cachedConn{conn: conn, at: now}
+	}
+	h.mu.Unlock()
+	return conn, err
 }
 
 func (h *Handler) errorResponse(ctx context.Context, replyTo string, e *protocol.Error, now time.Time) events.APIGatewayProxyResponse {

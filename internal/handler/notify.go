@@ -12,15 +12,15 @@ import (
 
 // Notification limits and levels.
 const (
-	maxTitleLen     = 200
-	maxBodyLen      = 2000
-	maxNotifyData   = 8 << 10
-	maxTargetLen    = 128
-	levelInfo       = "info"
-	levelSuccess    = "success"
-	levelWarning    = "warning"
-	levelError      = "error"
-	notificationIDP = "ntf-"
+	maxTitleLen   = 200
+	maxBodyLen    = 2000
+	maxNotifyData = 8 << 10
+	maxTargetLen  = 128
+
+	levelInfo    = "info"
+	levelSuccess = "success"
+	levelWarning = "warning"
+	levelError   = "error"
 )
 
 // notification is the payload of a notification event.
@@ -85,7 +85,7 @@ func (p *presenceFeature) notify(ctx context.Context, r *request) (any, error) {
 		pl.Data = nil
 	}
 	n := notification{
-		ID: notificationIDP + newID(), Title: pl.Title, Body: pl.Body, Level: pl.Level, Data: pl.Data,
+		ID: "ntf-" + newID(), Title: pl.Title, Body: pl.Body, Level: pl.Level, Data: pl.Data,
 		TargetUserID: pl.UserID, From: notifySender{UserID: r.conn.UserID, Username: r.conn.Username},
 		CreatedAt: protocol.Now(r.now),
 	}

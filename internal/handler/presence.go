@@ -23,10 +23,13 @@ import (
 // arrived for OfflineTimeout, or when it closed.
 type PresenceConfig struct {
 	// AwayTimeout is how long a connection may show no client activity
-	// before it counts as away. Activity is any frame except ping (the
-	// heartbeat) and presence frames that change nothing and do not say
-	// "active": true. Cursor frames count too, but are stored with the
-	// connection's next write. Default 5 min, the seed's awayTimeout.
+	// before it counts as away. Activity is a presence frame that changes
+	// something or says "active": true, and hello, subscribe, unsubscribe,
+	// publish, room.join, room.leave, presence.snapshot, activity,
+	// activity.list and notify. Cursor frames count too, but are stored
+	// with the connection's next write. Pings and unchanged presence
+	// frames are heartbeats: they keep the connection online, not active.
+	// Default 5 min, the seed's awayTimeout.
 	AwayTimeout time.Duration
 	// OfflineTimeout is how long a connection may send no frame at all
 	// before its presence expires and the sweeper reports it offline.

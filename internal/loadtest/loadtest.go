@@ -87,6 +87,10 @@ type Config struct {
 	// server in bytes; it is sampled with each progress call and at the
 	// end. Default nil: no RSS in the report.
 	RSS func() (current, peak int64, err error)
+	// CPU, if set, returns the server's CPU time so far in seconds; the
+	// report then gives the CPU time spent per delivery while publishing.
+	// Default nil.
+	CPU func() (float64, error)
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -215,6 +219,11 @@ type Report struct {
 	// Connections that ended before the run closed them.
 	Dropped int64 `json:"dropped"`
 
+	// ServerCPUSeconds is the server's CPU time from the first publish to
+	// the end of the settle phase, and CPUPerDelivery that time per
+	// delivery in microseconds (0 when Config.CPU is not set).
+	ServerCPUSeconds float64 `json:"serverCpuSeconds"`
+	CPUPerDelivery   float64 `json:"serverCpuPerDeliveryUs"`
 	// PeakRSS is the server's peak resident set size in bytes (0 when
 	// unknown).
 	PeakRSS int64 `json:"peakRssBytes"`
@@ -378,9 +387,13 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 	if cfg.Rate > 0 {
 		r.phase.Store("publish")
+		cpu0, cpuErr := r.cpu()
 		r.publish(ctx)
 		r.phase.Store("settle")
 		r.settle(ctx)
+		if cpu1, err := r.cpu(); err == nil && cpuErr == nil {
+			rep.ServerCPUSeconds = cpu1 - cpu0
+		}
 	} else {
 		r.phase.Store("idle")
 		r.sampleRSS()
@@ -748,6 +761,13 @@ func (r *run) closeAll() {
 	})
 }
 
+func (r *run) cpu() (float64, error) {
+	if r.cfg.CPU == nil {
+		return 0, errors.New("no CPU source")
+	}
+	return r.cfg.CPU()
+}
+
 func (r *run) sampleRSS() int64 {
 	if r.cfg.RSS == nil {
 		return 0
@@ -832,6 +852,9 @@ func (r *run) fill(rep *Report) {
 		}
 	}
 	rep.Completion = r.completion.Summary()
+	if rep.Delivered > 0 {
+		rep.CPUPerDelivery = rep.ServerCPUSeconds / float64(rep.Delivered) * 1e6
+	}
 	if first, last := r.firstSend.Load(), r.lastDelivery.Load(); first > 0 && last > first {
 		rep.PublishSeconds = float64(last-first) / 1e9
 		rep.DeliveredPerSecond = float64(rep.Delivered) / rep.PublishSeconds

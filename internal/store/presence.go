@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -130,15 +131,7 @@ func (f ActivityFilter) Match(a Activity) bool {
 }
 
 func matchAny(list []string, v string) bool {
-	if len(list) == 0 {
-		return true
-	}
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return len(list) == 0 || slices.Contains(list, v)
 }
 
 // ErrBadCursor is wrapped by listings of presence and activity given a

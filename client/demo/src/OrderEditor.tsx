@@ -37,10 +37,12 @@ interface FieldProps {
   kind?: 'input' | 'textarea' | 'select' | 'number';
   options?: { value: string; label: string }[];
   onError: (code: string) => void;
+  /** Shown in the activity feed. */
+  entityName: string;
 }
 
 /** One field edited live: local keystrokes are sent after a short pause, remote changes show at once. */
-function Field({ path, label, sync, kind = 'input', options, onError }: FieldProps): ReactElement {
+function Field({ path, label, sync, kind = 'input', options, onError, entityName }: FieldProps): ReactElement {
   const current = valueAt(sync.document, path);
   const [draft, setDraft] = useState<string | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -57,7 +59,7 @@ function Field({ path, label, sync, kind = 'input', options, onError }: FieldPro
     const after: unknown = kind === 'number' ? Number(d) : d;
     setDraft(null);
     if (after === before) return;
-    s.pushChange({ operation: 'update', path, before, after }).catch((err: unknown) => onError(codeOf(err)));
+    s.pushChange({ operation: 'update', path, before, after, metadata: { entityName } }).catch((err: unknown) => onError(codeOf(err)));
   };
   useEffect(() => () => flush(), []); // eslint-disable-line react-hooks/exhaustive-deps
 
@@ -125,6 +127,7 @@ export function OrderEditor({ orderId, sync, room }: OrderEditorProps): ReactEle
     return () => clearTimeout(id);
   }, [error]);
   const onError = (code: string): void => setError(errorText(t, code));
+  const entityName = `Order #${orderId}`;
   const items = Object.entries(DEFAULT_ORDER.items);
   const total = items.reduce((sum, [sku]) => {
     const qty = Number(valueAt(sync.document, `items.${sku}.qty`)) || 0;
@@ -167,8 +170,8 @@ export function OrderEditor({ orderId, sync, room }: OrderEditorProps): ReactEle
         </div>
       )}
       <div className="form-grid">
-        <Field path="customer.name" label={t('demo.customer')} sync={sync} onError={onError} />
-        <Field path="customer.email" label={t('demo.email')} sync={sync} onError={onError} />
+        <Field path="customer.name" label={t('demo.customer')} sync={sync} onError={onError} entityName={entityName} />
+        <Field path="customer.email" label={t('demo.email')} sync={sync} onError={onError} entityName={entityName} />
         <Field
           path="status"
           label={t('demo.status')}
@@ -176,9 +179,10 @@ export function OrderEditor({ orderId, sync, room }: OrderEditorProps): ReactEle
           options={STATUSES.map((s) => ({ value: s, label: t(`demo.statuses.${s}`) }))}
           sync={sync}
           onError={onError}
+          entityName={entityName}
         />
-        <Field path="shipping" label={t('demo.shipping')} sync={sync} onError={onError} />
-        <Field path="notes" label={t('demo.notes')} kind="textarea" sync={sync} onError={onError} />
+        <Field path="shipping" label={t('demo.shipping')} sync={sync} onError={onError} entityName={entityName} />
+        <Field path="notes" label={t('demo.notes')} kind="textarea" sync={sync} onError={onError} entityName={entityName} />
       </div>
       <h3>{t('demo.items')}</h3>
       <table className="items">
@@ -194,10 +198,10 @@ export function OrderEditor({ orderId, sync, room }: OrderEditorProps): ReactEle
             <tr key={sku}>
               <td>{String(valueAt(sync.document, `items.${sku}.name`) ?? item.name)}</td>
               <td>
-                <Field path={`items.${sku}.qty`} label="" kind="number" sync={sync} onError={onError} />
+                <Field path={`items.${sku}.qty`} label="" kind="number" sync={sync} onError={onError} entityName={entityName} />
               </td>
               <td>
-                <Field path={`items.${sku}.price`} label="" kind="number" sync={sync} onError={onError} />
+                <Field path={`items.${sku}.price`} label="" kind="number" sync={sync} onError={onError} entityName={entityName} />
               </td>
             </tr>
           ))}

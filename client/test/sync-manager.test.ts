@@ -1,0 +1,200 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { RealtimeSyncManager, WebSocketClient, type Change, type Lock } from '../src/index.js';
+import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
+
+const flush = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(0);
+};
+
+function change(version: number, path: string, after: unknown, userId = 'u2'): Change {
+  return {
+    id: `order:1:${version}`,
+    entityType: 'order',
+    entityId: '1',
+    userId,
+    operation: 'update',
+    path,
+    before: null,
+    after,
+    timestamp: new Date().toISOString(),
+    resolved: true,
+    version,
+  };
+}
+
+function lock(userId: string, token: number): Lock {
+  return {
+    entityType: 'order',
+    entityId: '1',
+    lockedBy: userId,
+    lockedAt: new Date().toISOString(),
+    expiresAt: new Date(Date.now() + 30_000).toISOString(),
+    fencingToken: token,
+  };
+}
+
+interface Setup {
+  client: WebSocketClient;
+  manager: RealtimeSyncManager;
+  server: FakeServer;
+  sock: FakeWebSocket;
+  /** Server-side document version. */
+  version: { v: number };
+}
+
+async function setup(handler?: (sock: FakeWebSocket, f: SentFrame, s: Setup) => boolean | void): Promise<Setup> {
+  const s = { version: { v: 0 } } as Setup;
+  s.server = new FakeServer({
+    handler: (sock, f) => {
+      if (handler?.(sock, f, s) === true) return true;
+      const p = (f.payload ?? {}) as Record<string, unknown>;
+      switch (f.type) {
+        case 'sync':
+          s.server.ack(sock, f, {
+            strategy: 'lock-based',
+            version: s.version.v,
+            snapshot: p['sinceVersion'] === 0,
+            document: {},
+            changes: [],
+            hasMore: false,
+            nextSinceVersion: s.version.v,
+            conflicts: [],
+            lock: null,
+          });
+          return true;
+        case 'history':
+          s.server.ack(sock, f, { version: s.version.v, changes: [] });
+          return true;
+        case 'comment.list':
+          s.server.ack(sock, f, { comments: [] });
+          return true;
+        case 'lock.acquire':
+        case 'lock.renew':
+          s.server.ack(sock, f, { lock: lock('u1', 7) });
+          return true;
+      }
+      return false;
+    },
+  });
+  s.client = new WebSocketClient({
+    url: 'ws://test.invalid/ws',
+    WebSocketImpl: FakeWebSocket,
+    heartbeatInterval: 0,
+    maxConnectionAge: 0,
+    rateLimit: false,
+    random: () => 0.5,
+  });
+  s.client.connect();
+  s.sock = FakeWebSocket.last;
+  s.sock.open();
+  await flush();
+  s.manager = new RealtimeSyncManager({ client: s.client, loadHistory: false });
+  return s;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  FakeWebSocket.reset();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('RealtimeSyncManager', () => {
+  it('replays changes in order, ignores duplicates and syncs on a gap', async () => {
+    const s = await setup();
+    await s.manager.startSync('order', '1');
+    s.sock.receive({ type: 'change', channel: 'order:1', payload: change(1, 'status', 'confirmed') });
+    s.sock.receive({ type: 'change', channel: 'order:1', payload: change(1, 'status', 'ignored') });
+    await flush();
+    expect(s.manager.getState('order', '1').document).toEqual({ status: 'confirmed' });
+    expect(s.manager.getState('order', '1').remoteChanges).toHaveLength(1);
+    expect(s.server.framesOfType('sync')).toHaveLength(1);
+
+    // Version 2 was missed: version 3 makes the manager ask for what it lacks.
+    s.version.v = 3;
+    s.sock.receive({ type: 'change', channel: 'order:1', payload: change(3, 'notes', 'x') });
+    await flush();
+    const syncs = s.server.framesOfType('sync');
+    expect(syncs).toHaveLength(2);
+    expect((syncs[1]?.payload as { sinceVersion: number }).sinceVersion).toBe(1);
+  });
+
+  it('sends changes with the base version and the fencing token, and keeps the lock renewed', async () => {
+    const s = await setup((sock, f, st) => {
+      if (f.type !== 'change') return;
+      st.version.v++;
+      st.server.ack(sock, f, { outcome: 'applied', applied: true, version: st.version.v, change: change(st.version.v, 'status', 'paid', 'u1') });
+      return true;
+    });
+    await s.manager.startSync('order', '1');
+    const p = s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'status', after: 'paid' });
+    expect(s.manager.getState('order', '1').document).toEqual({ status: 'paid' }); // optimistic
+    const c = await p;
+    expect(c.version).toBe(1);
+    const sent = s.server.framesOfType('change')[0]?.payload as Record<string, unknown>;
+    expect(sent).toMatchObject({ baseVersion: 0, fencingToken: 7, operation: 'update', path: 'status', after: 'paid' });
+    expect(s.manager.getState('order', '1').lockedByMe).toBe(true);
+    expect(s.manager.getState('order', '1').localChanges).toHaveLength(0);
+    // Renewed at half the 30 s lifetime.
+    await vi.advanceTimersByTimeAsync(15_000);
+    expect(s.server.framesOfType('lock.renew')).toHaveLength(1);
+  });
+
+  it('takes the lock again and resends with the same messageId when the lock lapsed', async () => {
+    let refused = false;
+    const s = await setup((sock, f, st) => {
+      if (f.type !== 'change') return;
+      if (!refused) {
+        refused = true;
+        st.server.error(sock, f, 'LOCK_REQUIRED');
+        return true;
+      }
+      st.version.v++;
+      st.server.ack(sock, f, { outcome: 'applied', applied: true, version: 1, change: change(1, 'notes', 'n', 'u1') });
+      return true;
+    });
+    await s.manager.startSync('order', '1');
+    await s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'notes', after: 'n' });
+    const changes = s.server.framesOfType('change');
+    expect(changes).toHaveLength(2);
+    expect(changes[0]?.messageId).toBe(changes[1]?.messageId);
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(2);
+  });
+
+  it('creates missing parent objects in the same change', async () => {
+    const s = await setup((sock, f, st) => {
+      if (f.type !== 'change') return;
+      st.server.ack(sock, f, { outcome: 'applied', applied: true, version: 1, change: { ...change(1, 'customer', { name: 'A' }, 'u1') } });
+      return true;
+    });
+    await s.manager.startSync('order', '1');
+    await s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'customer.name', after: 'A' });
+    expect(s.server.framesOfType('change')[0]?.payload).toMatchObject({ path: 'customer', after: { name: 'A' } });
+    expect(s.manager.getState('order', '1').document).toEqual({ customer: { name: 'A' } });
+  });
+
+  it('follows lock events and reports a lock held by another user', async () => {
+    const s = await setup();
+    await s.manager.startSync('order', '1');
+    s.sock.receive({ type: 'lock', channel: 'order:1', payload: { action: 'acquired', lock: lock('u2', 3) } });
+    await flush();
+    expect(s.manager.getState('order', '1')).toMatchObject({ isLocked: true, lockedByMe: false });
+    s.sock.receive({ type: 'lock', channel: 'order:1', payload: { action: 'released', lock: lock('u2', 3) } });
+    await flush();
+    expect(s.manager.getState('order', '1').lock).toBeNull();
+  });
+
+  it('catches up after a reconnect', async () => {
+    const s = await setup();
+    await s.manager.startSync('order', '1');
+    s.sock.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(s.manager.getState('order', '1').syncState).toBe('offline');
+    FakeWebSocket.last.open();
+    await flush();
+    await flush();
+    expect(s.server.framesOfType('sync')).toHaveLength(2);
+    expect(s.manager.getState('order', '1').syncState).toBe('synced');
+  });
+});

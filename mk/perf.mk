@@ -1,0 +1,65 @@
+# perf.mk: load runs, benchmarks, the DynamoDB cost model and the charts of
+# docs/BENCHMARKS.md. None of these is part of `make test` (the short
+# exactly-once load run is: internal/devserver TestLoadExactlyOnce). Every
+# run targets loopback and stops by itself.
+#
+#   make load         a longer mixed run against an in-process local server
+#   make load-1000    one channel of 1,000 subscribers, 2 publishes a second
+#   make load-idle    10,000 idle connections held by a separate server process (RSS)
+#   make load-shard   20,000 subscribers, sharded fan-out, 20 ms per post
+#   make bench        go test -bench: decode + dispatch, fan-out, OT, CRDT
+#   make bench-scan   this design's read units against the Scan design, on moto
+#   make cost         DynamoDB units per operation on moto, then dollars per
+#                     million delivered messages by fan-out
+#   make plots        the latency and throughput sweeps and their PNG charts
+#
+# LOAD_ARGS adds flags to every loadgen run (e.g. LOAD_ARGS=-json=out.json);
+# COST_ARGS to the cost run (e.g. COST_ARGS="-bytes 4096 -fanout 10").
+
+PERF_DIR  := bin/perf
+LOADGEN   := $(PERF_DIR)/loadgen
+LOAD_ARGS ?=
+COST_ARGS ?=
+
+.PHONY: load load-1000 load-idle load-shard bench bench-scan cost plots $(LOADGEN)
+
+$(LOADGEN):
+	@mkdir -p $(PERF_DIR)
+	$(GO) build -o $@ ./cmd/loadgen
+
+## load: 1,000 connections, 10 channels of 100, 20 publishes a second for 30 s.
+load: $(LOADGEN)
+	$(LOADGEN) -conns 1000 -channels 10 -fanout 100 -rate 20 -duration 30s $(LOAD_ARGS)
+
+## load-1000: latency of publishes to 1,000 subscribers on loopback.
+load-1000: $(LOADGEN)
+	$(LOADGEN) -conns 1000 -channels 1 -fanout 1000 -rate 2 -duration 20s $(LOAD_ARGS)
+
+## load-idle: RSS of the local server holding 10,000 idle, subscribed connections.
+load-idle: $(LOADGEN)
+	$(LOADGEN) -server proc -conns 10000 -channels 100 -fanout 100 -rate 0 -duration 20s $(LOAD_ARGS)
+
+## load-shard: one channel of 20,000, shards of 2,000, 20 ms per Management API post.
+load-shard: $(LOADGEN)
+	$(LOADGEN) -server proc -conns 20000 -channels 1 -fanout 20000 -rate 0.2 -max-messages 3 \
+		-mgmt-delay 20ms -shard-size 2000 -dial-concurrency 128 -settle 30s $(LOAD_ARGS)
+
+## bench: the Go benchmarks.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/handler ./internal/broadcast ./internal/ot ./internal/crdt
+
+## bench-scan: the Scan comparison on 10,000 connections over 100 channels (moto; minutes).
+bench-scan: py-deps
+	RTCOLLAB_SCAN_COMPARE=1 scripts/with-moto.sh $(GO) test -count=1 -timeout 30m -run TestScanDesignComparison -v ./internal/loadtest
+
+## cost: measure request units on moto, then price them.
+cost: py-deps
+	scripts/with-moto.sh $(GO) run ./cmd/cost $(COST_ARGS)
+
+## plots: docs/latency-vs-fanout.png and docs/throughput.png (a few minutes).
+plots: $(LOADGEN)
+	$(LOADGEN) -sweep-fanout 1,10,100,250,500,1000,2000 -rate 2 -duration 10s -progress 0 \
+		-json $(PERF_DIR)/sweep-fanout.json -plot-latency docs/latency-vs-fanout.png $(LOAD_ARGS)
+	$(LOADGEN) -conns 1000 -channels 10 -fanout 100 -sweep-rate 5,10,20,40,80,160 -duration 10s -progress 0 \
+		-json $(PERF_DIR)/sweep-rate.json -plot-throughput docs/throughput.png \
+		-plot-latency docs/latency-vs-load.png $(LOAD_ARGS)
