@@ -71,7 +71,7 @@ describe('server restart on the DynamoDB store', { skip: endpoint ? false : 'DYN
     // Ann keeps typing while the server is down: the change waits in her page.
     await edit(ann.page, 'notes', 'Typed while the server was down');
     await sleep(500);
-    await ann.page.screenshot({ path: join(artifactsDir(), '05-ann-server-down.png'), fullPage: true });
+    await ann.page.screenshot({ path: join(artifactsDir(), '07-ann-server-down.png'), fullPage: true });
 
     // The same server again, same table and port.
     server = await startServer({ env, port: server.port });
@@ -97,8 +97,8 @@ describe('server restart on the DynamoDB store', { skip: endpoint ? false : 'DYN
     await edit(ann.page, 'shipping', '5 Patong Beach Rd, Phuket 83150');
     await waitField(bob.page, 'shipping', '5 Patong Beach Rd, Phuket 83150', 'live edit after the restart');
     await waitField(carol.page, 'shipping', '5 Patong Beach Rd, Phuket 83150', 'live edit after the restart');
-    await ann.page.screenshot({ path: join(artifactsDir(), '06-ann-after-restart.png'), fullPage: true });
-    await bob.page.screenshot({ path: join(artifactsDir(), '06-bob-after-restart-th.png'), fullPage: true });
+    await ann.page.screenshot({ path: join(artifactsDir(), '08-ann-after-restart.png'), fullPage: true });
+    await bob.page.screenshot({ path: join(artifactsDir(), '08-bob-after-restart-th.png'), fullPage: true });
     for (const p of [ann, bob, carol]) assert.deepEqual(p.errors, []);
   });
 });

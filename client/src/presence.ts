@@ -507,6 +507,12 @@ export class PresenceManager {
     this.refreshTimer = this.clock.setTimeout(() => {
       this.refreshTimer = null;
       if (!this.started || !this.client.connected) return;
+      // The server counts a snapshot request as activity: while this user
+      // is away, events alone keep the list current.
+      if (this.effectiveStatus !== 'online') {
+        this.scheduleRefresh();
+        return;
+      }
       void this.refresh().finally(() => this.scheduleRefresh());
     }, this.opts.refreshInterval);
   }

@@ -221,10 +221,6 @@ function emptyState(type: string, id: string): EntitySyncState {
   };
 }
 
-function lockLive(lock: Lock | null, now: number): lock is Lock {
-  return lock !== null && new Date(lock.expiresAt).getTime() > now;
-}
-
 export class RealtimeSyncManager {
   private readonly client: WebSocketClient;
   private readonly clock: Clock;
@@ -563,7 +559,9 @@ export class RealtimeSyncManager {
   // ---- internals ----
 
   private heldByMe(e: Entry): boolean {
-    return e.lock !== null && e.lock.lockedBy === this.userId && lockLive(e.lock, this.clock.now());
+    // The lock as the server last reported it; expiry is judged by the server (its events and
+    // replies), never by this machine's clock, which may be off.
+    return e.lock !== null && e.lock.lockedBy === this.userId;
   }
 
   private onReady(): void {
@@ -882,8 +880,7 @@ export class RealtimeSyncManager {
         // a malformed local path shows nothing; the server refuses it
       }
     }
-    const now = this.clock.now();
-    const lock = lockLive(e.lock, now) ? e.lock : null;
+    const lock = e.lock;
     const me = this.userId;
     const conflicts = [...e.conflicts.values()].sort((a, b) => Number(a.resolved) - Number(b.resolved));
     const comments = [...e.comments.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
