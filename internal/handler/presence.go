@@ -136,7 +136,10 @@ func (h *Handler) registerPresence() {
 	if rt, ok := h.routes[protocol.TypePing]; ok {
 		h.routes[protocol.TypePing] = p.tracking(rt, false)
 	}
-	for _, typ := range []string{protocol.TypeHello, protocol.TypeSubscribe, protocol.TypeUnsubscribe, protocol.TypePublish} {
+	for _, typ := range []string{protocol.TypeHello, protocol.TypeSubscribe, protocol.TypeUnsubscribe, protocol.TypePublish,
+		protocol.TypeLockAcquire, protocol.TypeLockRenew, protocol.TypeLockRelease, protocol.TypeChange, protocol.TypeSync,
+		protocol.TypeHistory, protocol.TypeConflictSolve, protocol.TypeUndo, protocol.TypeCommentAdd,
+		protocol.TypeCommentResolve, protocol.TypeCommentList} {
 		if rt, ok := h.routes[typ]; ok {
 			h.routes[typ] = p.tracking(rt, true)
 		}
