@@ -13,18 +13,7 @@ import (
 )
 
 func main() {
-	ctx := context.Background()
-	s, err := app.SettingsFromEnv(os.Getenv)
-	if err != nil {
-		slog.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	authn, err := app.TokenAuthFromEnv(ctx, s, os.Getenv)
-	if err != nil {
-		slog.Error("authenticator", "error", err)
-		os.Exit(1)
-	}
-	b, err := app.Build(ctx, s, &app.Options{Auth: authn, Metrics: os.Stdout})
+	b, err := app.ForLambda(context.Background(), app.Connect, os.Getenv, os.Stdout)
 	if err != nil {
 		slog.Error("cold start", "error", err)
 		os.Exit(1)

@@ -13,13 +13,7 @@ import (
 )
 
 func main() {
-	ctx := context.Background()
-	s, err := app.SettingsFromEnv(os.Getenv)
-	if err != nil {
-		slog.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	b, err := app.Build(ctx, s, &app.Options{Auth: app.NoAuth{}, Metrics: os.Stdout})
+	b, err := app.ForLambda(context.Background(), app.Disconnect, os.Getenv, os.Stdout)
 	if err != nil {
 		slog.Error("cold start", "error", err)
 		os.Exit(1)

@@ -80,25 +80,7 @@ func dialQuery(t *testing.T, srv *devserver.Server, name string, q url.Values) (
 		}
 		return nil, resp.StatusCode
 	}
-	conn.SetReadLimit(1 << 20)
-	c := &client{t: t, conn: conn, frames: make(chan frame, 512), closed: make(chan error, 1), name: name}
-	go func() {
-		for {
-			_, data, err := conn.Read(context.Background())
-			if err != nil {
-				c.closed <- err
-				close(c.frames)
-				return
-			}
-			var f frame
-			if err := json.Unmarshal(data, &f); err != nil {
-				f = frame{Type: "raw:" + string(data)}
-			}
-			c.frames <- f
-		}
-	}()
-	t.Cleanup(func() { conn.Close(websocket.StatusNormalClosure, "") })
-	return c, http.StatusSwitchingProtocols
+	return newClient(t, conn, name, 512), http.StatusSwitchingProtocols
 }
 
 // mustDialQuery dials and fails the test unless the handshake succeeds.

@@ -115,8 +115,16 @@ func dial(t *testing.T, srv *devserver.Server, user string) *client {
 	if err != nil {
 		t.Fatalf("dial %s: %v (resp %v)", user, err, resp)
 	}
+	return newClient(t, conn, user, 256)
+}
+
+// newClient wraps an open connection and starts its reader, which queues
+// up to buffer decoded frames; the connection is closed at the end of the
+// test.
+func newClient(t *testing.T, conn *websocket.Conn, name string, buffer int) *client {
+	t.Helper()
 	conn.SetReadLimit(1 << 20)
-	c := &client{t: t, conn: conn, frames: make(chan frame, 256), closed: make(chan error, 1), name: user}
+	c := &client{t: t, conn: conn, frames: make(chan frame, buffer), closed: make(chan error, 1), name: name}
 	go func() {
 		for {
 			_, data, err := conn.Read(context.Background())

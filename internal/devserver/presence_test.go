@@ -232,24 +232,7 @@ func presDial(t *testing.T, srv *presServer, user string, q url.Values) *pclient
 	if err != nil {
 		t.Fatalf("dial %s: %v (resp %v)", user, err, resp)
 	}
-	conn.SetReadLimit(1 << 20)
-	c := &client{t: t, conn: conn, frames: make(chan frame, 1024), closed: make(chan error, 1), name: user}
-	go func() {
-		for {
-			_, data, err := conn.Read(context.Background())
-			if err != nil {
-				c.closed <- err
-				close(c.frames)
-				return
-			}
-			var f frame
-			if err := json.Unmarshal(data, &f); err != nil {
-				f = frame{Type: "raw:" + string(data)}
-			}
-			c.frames <- f
-		}
-	}()
-	t.Cleanup(func() { conn.Close(websocket.StatusNormalClosure, "") })
+	c := newClient(t, conn, user, 1024)
 	pc := &pclient{client: c}
 	var h struct {
 		ConnectionID string `json:"connectionId"`
