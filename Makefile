@@ -17,7 +17,7 @@ TEST_GO_DEPS :=
 
 -include mk/*.mk
 
-.PHONY: all dev test deps go-deps py-deps lint fmt vet test-go build-go
+.PHONY: all dev test test-dev deps go-deps py-deps lint fmt vet test-go build-go
 
 .DEFAULT_GOAL := all
 all: build-go
@@ -65,6 +65,11 @@ test-go: deps $(TEST_GO_DEPS)
 	scripts/with-moto.sh $(GO) test -count=1 -timeout 15m ./...
 
 
-## test: every suite.
-test: lint test-go $(TEST_TARGETS)
+## test-dev: `make dev` installs what it needs, serves and prints its URL.
+test-dev:
+	scripts/check-dev.sh
+
+## test: every suite. test-dev runs first, so on a fresh clone it shows
+## that `make dev` installs its own dependencies.
+test: test-dev lint test-go $(TEST_TARGETS)
 	@echo "make test: all suites passed"

@@ -390,17 +390,19 @@ func printReport(w io.Writer, r loadtest.Report, rssSource string) {
 	fmt.Fprintf(tw, "connection set-up\t%.0f/s (%d in %.2f s; handshake p50 %.1f ms, p99 %.1f ms, max %.1f ms)\n",
 		r.ConnectRate, r.Conns-int(r.DialErrors), r.ConnectSeconds, r.Handshake.P50, r.Handshake.P99, r.Handshake.Max)
 	fmt.Fprintf(tw, "subscribe\t%.2f s\n", r.SubscribeSeconds)
-	fmt.Fprintf(tw, "published\t%d at %.1f/s, %d acknowledged (ack p50 %.1f ms, p99 %.1f ms)\n", r.Published, r.Rate, r.Acked, r.Ack.P50, r.Ack.P99)
-	fmt.Fprintf(tw, "delivered\t%d of %d expected: %.0f msg/s over %.2f s\n", r.Delivered, r.Expected, r.DeliveredPerSecond, r.PublishSeconds)
-	fmt.Fprintf(tw, "latency per delivery\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max)
-	fmt.Fprintf(tw, "latency to last subscriber\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Completion.P50, r.Completion.P95, r.Completion.P99, r.Completion.Max)
+	if r.Rate > 0 {
+		fmt.Fprintf(tw, "published\t%d at %.1f/s, %d acknowledged (ack p50 %.1f ms, p99 %.1f ms)\n", r.Published, r.Rate, r.Acked, r.Ack.P50, r.Ack.P99)
+		fmt.Fprintf(tw, "delivered\t%d of %d expected: %.0f msg/s over %.2f s\n", r.Delivered, r.Expected, r.DeliveredPerSecond, r.PublishSeconds)
+		fmt.Fprintf(tw, "latency per delivery\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max)
+		fmt.Fprintf(tw, "latency to last subscriber\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Completion.P50, r.Completion.P95, r.Completion.P99, r.Completion.Max)
+	}
 	fmt.Fprintf(tw, "errors\tdial %d, subscribe %d, publish %d %v, dropped %d; missing %d, duplicates %d, unexpected %d\n",
 		r.DialErrors, r.SubscribeErrors, r.PublishErrors, r.ErrorCodes, r.Dropped, r.Missing, r.Duplicates, r.Unexpected)
 	if r.ServerCPUSeconds > 0 {
 		fmt.Fprintf(tw, "CPU while publishing\t%.2f s, %.0f us per delivery (%s)\n", r.ServerCPUSeconds, r.CPUPerDelivery, rssSource)
 	}
 	if r.PeakRSS > 0 {
-		fmt.Fprintf(tw, "peak RSS\t%.1f MiB (%s)\n", float64(r.PeakRSS)/(1<<20), rssSource)
+		fmt.Fprintf(tw, "RSS\t%.1f MiB at the end, %.1f MiB peak (%s)\n", float64(r.RSS)/(1<<20), float64(r.PeakRSS)/(1<<20), rssSource)
 	}
 	fmt.Fprintf(tw, "elapsed\t%.1f s\n", r.ElapsedSeconds)
 	tw.Flush()

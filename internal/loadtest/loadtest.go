@@ -207,7 +207,8 @@ type Report struct {
 	// differs from the channel's subscribers.
 	RecipientMismatches int64 `json:"recipientMismatches"`
 	// PublishSeconds is the time from the first publish to the last
-	// delivery; DeliveredPerSecond is Delivered over it.
+	// delivery, plus one publish interval (1/Rate) for the last publish's
+	// slot; DeliveredPerSecond is Delivered over it.
 	PublishSeconds     float64 `json:"publishSeconds"`
 	DeliveredPerSecond float64 `json:"deliveredPerSecond"`
 	// Latency is per delivery: receipt minus the send time in the
@@ -227,6 +228,9 @@ type Report struct {
 	// PeakRSS is the server's peak resident set size in bytes (0 when
 	// unknown).
 	PeakRSS int64 `json:"peakRssBytes"`
+	// RSS is the server's resident set size at the end, before the
+	// connections close (0 when unknown).
+	RSS int64 `json:"rssBytes"`
 	// ElapsedSeconds is the whole run.
 	ElapsedSeconds float64 `json:"elapsedSeconds"`
 }
@@ -402,7 +406,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		case <-time.After(cfg.Duration):
 		}
 	}
-	r.sampleRSS()
+	rep.RSS = r.sampleRSS()
 	r.phase.Store("close")
 	r.closeAll()
 
@@ -856,7 +860,9 @@ func (r *run) fill(rep *Report) {
 		rep.CPUPerDelivery = rep.ServerCPUSeconds / float64(rep.Delivered) * 1e6
 	}
 	if first, last := r.firstSend.Load(), r.lastDelivery.Load(); first > 0 && last > first {
-		rep.PublishSeconds = float64(last-first) / 1e9
+		// N publishes occupy N slots of 1/Rate: the span runs from the
+		// first slot's start to the last delivery, plus the last slot.
+		rep.PublishSeconds = float64(last-first)/1e9 + 1/r.cfg.Rate
 		rep.DeliveredPerSecond = float64(rep.Delivered) / rep.PublishSeconds
 	}
 }
