@@ -23,7 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -64,8 +63,8 @@ type options struct {
 	bytes, publishers, dialConc, shardSize  int
 	rate                                    float64
 	duration, settle, progress, mgmtDelay   time.Duration
-	rssPID                                  int
-	sweepFanout, sweepRate                  string
+	rssPID, simulated                       int
+	sweepFanout, sweepRate, runID, logLevel string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -91,11 +90,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rssPID, "rss-pid", 0, "process whose RSS to report (default: the local server started here; none for -url)")
 	fs.DurationVar(&o.mgmtDelay, "mgmt-delay", 0, "local server: simulated Management API latency added to every post")
 	fs.IntVar(&o.shardSize, "shard-size", 0, "local server: split fan-outs larger than this over parallel in-process deliveries (0: no sharding)")
+	fs.IntVar(&o.simulated, "simulated-subscribers", 0, "in-process server: add this many store-only subscribers to every channel, whose posts the local Management API answers itself after -mgmt-delay (for fan-outs larger than the open-file limit allows)")
 	fs.BoolVar(&o.printCost, "cost", false, "print the cost model's estimate for this run's fan-out and message size")
 	fs.StringVar(&o.sweepFanout, "sweep-fanout", "", "comma-separated fan-outs: one run each with -conns max(conns, fan-out) and one channel")
 	fs.StringVar(&o.sweepRate, "sweep-rate", "", "comma-separated publish rates: one run each with the other flags")
 	fs.StringVar(&o.plotLatency, "plot-latency", "", "with a sweep: write a PNG chart of latency against the swept value to this file")
 	fs.StringVar(&o.plotThroughput, "plot-throughput", "", "with a sweep: write a PNG chart of delivered messages per second to this file")
+	fs.StringVar(&o.logLevel, "log-level", "error", "local server: log level on stderr (debug, info, warn, error)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (server included when in-process) to this file")
 	fs.BoolVar(&o.serve, "serve", false, "internal: run only the local server and print its URL (used by -server proc)")
 	if err := fs.Parse(args); err != nil {
@@ -139,7 +140,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if _, err := loadtest.RaiseFileLimit(uint64(3*max(o.conns, maxOf(o.sweepFanout)) + 1024)); err != nil {
 		fmt.Fprintln(stderr, "loadgen: warning:", err)
 	}
-	target, err := startTarget(ctx, o, stderr)
+	o.runID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	var sim *simulation
+	if o.simulated > 0 {
+		if o.url != "" || o.server != "inproc" || o.sweepFanout != "" || o.sweepRate != "" {
+			return errors.New("-simulated-subscribers needs the in-process server (no -url, -server inproc) and no sweep")
+		}
+		sim = &simulation{perChannel: o.simulated, delay: o.mgmtDelay, byPublish: map[int]*simPublish{}}
+	}
+	target, err := startTarget(ctx, o, sim, stderr)
 	if err != nil {
 		return err
 	}
@@ -160,12 +169,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	printReport(stdout, rep, target.rssSource)
+	var simResults []SimResult
+	if sim != nil {
+		simResults = sim.results()
+		printSimulation(stdout, o, rep, simResults)
+	}
 	if o.printCost {
 		if err := printCost(stdout, rep.Fanout, rep.MessageBytes, o.shardSize); err != nil {
 			return err
 		}
 	}
-	if err := writeJSON(o.jsonOut, stdout, rep); err != nil {
+	out := struct {
+		loadtest.Report
+		Simulated []SimResult `json:"simulated,omitempty"`
+	}{rep, simResults}
+	if err := writeJSON(o.jsonOut, stdout, out); err != nil {
 		return err
 	}
 	if err := rep.ExactlyOnce(); err != nil {
@@ -184,6 +202,7 @@ func (o options) config(t *target) (loadtest.Config, error) {
 			return v
 		},
 		Conns: o.conns, Channels: o.channels, Fanout: min(o.fanout, o.conns), Rate: o.rate,
+		RunID: o.runID, ExtraRecipients: o.simulated,
 		Duration: o.duration, MaxMessages: o.maxMessages, MessageBytes: o.bytes, Publishers: o.publishers,
 		DialConcurrency: o.dialConc, Settle: o.settle, ProgressEvery: o.progress, RSS: t.rss, CPU: t.cpu,
 	}, nil
@@ -199,7 +218,7 @@ type target struct {
 }
 
 // startTarget returns the server of -url, or starts the local one.
-func startTarget(ctx context.Context, o options, stderr io.Writer) (*target, error) {
+func startTarget(ctx context.Context, o options, sim *simulation, stderr io.Writer) (*target, error) {
 	t := &target{close: func() {}}
 	if o.rssPID != 0 {
 		pid := o.rssPID
@@ -219,11 +238,21 @@ func startTarget(ctx context.Context, o options, stderr io.Writer) (*target, err
 		t.url = o.url
 		return t, nil
 	case o.server == "inproc":
-		srv, err := startLocal(ctx, o)
+		srv, err := startLocal(ctx, o, sim)
 		if err != nil {
 			return nil, err
 		}
 		t.url = srv.WebSocketURL()
+		if sim != nil {
+			channels := make([]string, o.channels)
+			for c := range channels {
+				channels[c] = loadtest.ChannelName("load", o.runID, c)
+			}
+			if err := sim.populate(ctx, srv.Built.Store, channels); err != nil {
+				_ = srv.Close(context.Background())
+				return nil, err
+			}
+		}
 		if t.rss == nil {
 			t.rss = func() (int64, int64, error) { return loadtest.ProcRSS(0) }
 			t.cpu = func() (float64, error) { return loadtest.ProcCPU(0) }
@@ -252,13 +281,17 @@ func isLoopback(host string) bool {
 // startLocal starts the local server on a free loopback port with the
 // embedded store and dev identities, and the -mgmt-delay and -shard-size
 // settings.
-func startLocal(ctx context.Context, o options) (*devserver.Server, error) {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+func startLocal(ctx context.Context, o options, sim *simulation) (*devserver.Server, error) {
+	settings := app.Settings{DevIdentity: true, LogLevel: o.logLevel}
+	log := settings.Logger()
 	opts := devserver.Options{
-		Addr: "127.0.0.1:0", Settings: app.Settings{DevIdentity: true, LogLevel: "error"},
+		Addr: "127.0.0.1:0", Settings: settings,
 		SweepInterval: -1, Logger: log,
 	}
-	if o.mgmtDelay > 0 {
+	switch {
+	case sim != nil:
+		opts.Gateway.ManagementFault = sim.fault
+	case o.mgmtDelay > 0:
 		delay := o.mgmtDelay
 		opts.Gateway.ManagementFault = func(*http.Request) (int, time.Duration) { return 0, delay }
 	}
@@ -286,7 +319,7 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 	if _, err := loadtest.RaiseFileLimit(uint64(2*o.conns + 1024)); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen -serve: warning:", err)
 	}
-	srv, err := startLocal(ctx, o)
+	srv, err := startLocal(ctx, o, nil)
 	if err != nil {
 		return err
 	}
@@ -311,7 +344,7 @@ func startChild(ctx context.Context, o options, t *target, stderr io.Writer) (*t
 	if err != nil {
 		return nil, fmt.Errorf("start server process: %w", err)
 	}
-	args := []string{"-serve", "-conns", strconv.Itoa(max(o.conns, maxOf(o.sweepFanout))),
+	args := []string{"-serve", "-log-level", o.logLevel, "-conns", strconv.Itoa(max(o.conns, maxOf(o.sweepFanout))),
 		"-mgmt-delay", o.mgmtDelay.String(), "-shard-size", strconv.Itoa(o.shardSize)}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = stderr
@@ -406,6 +439,27 @@ func printReport(w io.Writer, r loadtest.Report, rssSource string) {
 	}
 	fmt.Fprintf(tw, "elapsed\t%.1f s\n", r.ElapsedSeconds)
 	tw.Flush()
+}
+
+// printSimulation prints, per publish, when the last post to a simulated
+// subscriber completed and when the last real subscriber received it.
+func printSimulation(w io.Writer, o options, rep loadtest.Report, res []SimResult) {
+	fmt.Fprintf(w, "simulated subscribers\t%d per channel, posts answered by the local Management API after %v\n", o.simulated, o.mgmtDelay)
+	posts := rep.Delivered
+	for _, r := range res {
+		posts += int64(r.Posts)
+	}
+	if rep.ServerCPUSeconds > 0 && posts > 0 {
+		fmt.Fprintf(w, "  CPU per post, real and simulated: %.0f us (%d posts)\n", rep.ServerCPUSeconds/float64(posts)*1e6, posts)
+	}
+	for _, r := range res {
+		real := -1.0
+		if r.Publish < len(rep.PublishCompletion) {
+			real = rep.PublishCompletion[r.Publish]
+		}
+		fmt.Fprintf(w, "  publish %d: %d simulated posts, last done %.0f ms after the send; last real subscriber %.0f ms; all %d recipients: %.0f ms\n",
+			r.Publish, r.Posts, r.CompletionMs, real, r.Posts+rep.Fanout, max(real, r.CompletionMs))
+	}
 }
 
 // printCost prints the cost model's estimate for one publish at fan-out

@@ -106,8 +106,8 @@ func ShardedPosters(posters func(endpoint string) Poster, s Sharding) func(endpo
 
 // fanoutSharded is Fanout for a Poster that implements Sharder. The first
 // ShardSize recipients are posted to as their pages arrive, as Fanout
-// does; the rest are grouped into shards and dispatched as soon as each is
-// full. Result counts every recipient, but Delivered, Gone and Failed
+// does, but without holding up the reading of further pages; the rest are
+// grouped into shards and dispatched as soon as each is full. Result counts every recipient, but Delivered, Gone and Failed
 // only the coordinator's own posts (and those of shards it had to deliver
 // itself because the dispatcher refused them).
 func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, channel string, frame []byte, skip func(connID string) bool) (Result, error) {
@@ -123,6 +123,22 @@ func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, ch
 		ownLeft = size
 		cursor  string
 	)
+	// The coordinator's own recipients are posted by a feeder goroutine,
+	// so that reading the list and dispatching the other shards never
+	// waits for the coordinator's posts: the shards start at once.
+	ownIDs := make(chan string, size)
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		for id := range ownIDs {
+			own.post(id)
+		}
+	}()
+	finishOwn := func() {
+		close(ownIDs)
+		<-fed
+		own.wait()
+	}
 	dispatch := func(ids []string) {
 		shards++
 		s := Shard{Endpoint: sh.Endpoint, Tenant: tenant, Channel: channel, Index: shards, Frame: frame, IDs: ids}
@@ -137,7 +153,7 @@ func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, ch
 	for {
 		ids, next, err := b.store.Subscribers(ctx, tenant, channel, store.Page{Cursor: cursor, Limit: b.cfg.PageSize})
 		if err != nil {
-			own.wait()
+			finishOwn()
 			return res, fmt.Errorf("fanout %q: list subscribers: %w", channel, err)
 		}
 		for _, id := range ids {
@@ -148,7 +164,7 @@ func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, ch
 			res.Recipients++
 			if ownLeft > 0 {
 				ownLeft--
-				own.post(id)
+				ownIDs <- id // never blocks: the buffer holds a whole shard
 				continue
 			}
 			pending = append(pending, id)
@@ -165,7 +181,7 @@ func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, ch
 	if len(pending) > 0 {
 		dispatch(pending)
 	}
-	own.wait()
+	finishOwn()
 	res.Delivered, res.Gone, res.Failed = own.counts()
 	m := metrics.From(ctx)
 	m.Add(metrics.FanoutSize, float64(res.Recipients), metrics.Count)

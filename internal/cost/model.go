@@ -9,11 +9,11 @@ import (
 
 // Item sizes of the DynamoDB store, in metered bytes, as measured by
 // `make cost` (the capacity scenario of internal/loadtest against moto,
-// sized with ItemSize): a connection item of a dev identity with one role
-// and a subscription item of a channel named like "order-updates".
+// sized with ItemSize): the connection item of a dev identity and its
+// subscription item of a channel named like "order:cap-solo".
 const (
-	DefaultConnItemBytes = 262
-	DefaultSubItemBytes  = 112
+	DefaultConnItemBytes = 242
+	DefaultSubItemBytes  = 123
 )
 
 // PublishParams describe a publish for EstimatePublish. Zero fields take

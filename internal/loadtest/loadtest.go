@@ -53,6 +53,14 @@ type Config struct {
 	// a channel kind the publishing identities may publish to. Default
 	// "load".
 	ChannelPrefix string
+	// RunID is the run id in the channel names. Default: a random one, so
+	// that runs against one server do not share channels.
+	RunID string
+	// ExtraRecipients is the number of recipients each channel has besides
+	// the run's own subscribers (subscriptions a caller put in the store
+	// directly); acknowledgements are checked against Fanout plus it.
+	// Default 0.
+	ExtraRecipients int
 	// Rate is the number of publishes per second across all channels; 0
 	// opens and subscribes the connections, holds them idle for Duration
 	// and publishes nothing. Default 0.
@@ -216,7 +224,11 @@ type Report struct {
 	// time. Ack is per publish: the acknowledgement minus the send time.
 	Latency    Percentiles `json:"latency"`
 	Completion Percentiles `json:"completion"`
-	Ack        Percentiles `json:"ack"`
+	// PublishCompletion is each publish's last delivery minus its send
+	// time in milliseconds, by publish number (-1 for a publish nothing
+	// reached); kept for runs of at most 1,000 publishes.
+	PublishCompletion []float64   `json:"publishCompletionMs,omitempty"`
+	Ack               Percentiles `json:"ack"`
 	// Connections that ended before the run closed them.
 	Dropped int64 `json:"dropped"`
 
@@ -361,7 +373,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	r := &run{cfg: cfg, id: strconv.FormatUint(rand.Uint64()%1e8, 36), codes: map[string]int64{}}
+	r := &run{cfg: cfg, id: cfg.RunID, codes: map[string]int64{}}
+	if r.id == "" {
+		r.id = strconv.FormatUint(rand.Uint64()%1e8, 36)
+	}
 	r.phase.Store("connect")
 	r.plan()
 	start := time.Now()
@@ -415,6 +430,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return rep, nil
 }
 
+// ChannelName is the name of channel n of the run with id runID.
+func ChannelName(prefix, runID string, n int) string {
+	return fmt.Sprintf("%s:%s-%d", prefix, runID, n)
+}
+
 // plan names the channels and assigns subscribers round-robin.
 func (r *run) plan() {
 	cfg := r.cfg
@@ -426,7 +446,7 @@ func (r *run) plan() {
 	}
 	slot := 0
 	for c := range cfg.Channels {
-		r.channels[c] = fmt.Sprintf("%s:%s-%d", cfg.ChannelPrefix, r.id, c)
+		r.channels[c] = ChannelName(cfg.ChannelPrefix, r.id, c)
 		for range cfg.Fanout {
 			i := slot % cfg.Conns
 			slot++
@@ -583,7 +603,7 @@ func (r *run) onPublishReply(f frame, now int64) {
 	r.ack.Record(time.Duration(now - rec.sent.Load()))
 	if ack.Recipients != nil && r.cfg.Channels > 0 {
 		c := idx % r.cfg.Channels
-		if *ack.Recipients != len(r.subs[c]) {
+		if *ack.Recipients != len(r.subs[c])+r.cfg.ExtraRecipients {
 			r.recipientMismatch.Add(1)
 		}
 	}
@@ -837,6 +857,16 @@ func (r *run) fill(rep *Report) {
 	rep.Ack = r.ack.Summary()
 	rep.PeakRSS = r.peakRSS.Load()
 
+	if len(r.records) <= 1000 {
+		for i := range r.records[:rep.Published] {
+			rec := &r.records[i]
+			ms := -1.0
+			if rec.received.Load() > 0 {
+				ms = float64(rec.last.Load()-rec.sent.Load()) / 1e6
+			}
+			rep.PublishCompletion = append(rep.PublishCompletion, ms)
+		}
+	}
 	// Missing: owed deliveries of acknowledged publishes that never came.
 	for c, idxs := range r.recordOf {
 		for k, idx := range idxs {
