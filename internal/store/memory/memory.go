@@ -21,7 +21,6 @@ package memory
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
@@ -414,31 +413,10 @@ func subKey(tenant, channel, connID string) string {
 	return tenant + "/" + channel + "/" + connID
 }
 
-// checkParts rejects names that would corrupt a key: empty ones and ones
-// containing the '#' separator.
 func checkParts(op, key string, parts ...string) error {
-	for _, p := range parts {
-		if p == "" || strings.Contains(p, "#") {
-			return fmt.Errorf("memory: %s %q: invalid key part %q: empty or contains '#'", op, key, p)
-		}
-	}
-	return nil
+	return store.CheckKeyParts("memory", op, key, parts...)
 }
 
-// encodeCursor turns the sort key of the last returned item into an opaque
-// cursor, in the same encoding as the DynamoDB store.
-func encodeCursor(sk string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(sk))
-}
+func encodeCursor(sk string) string { return store.EncodeCursor(sk) }
 
-// decodeCursor returns the sort key a cursor stands for ("" for none).
-func decodeCursor(cursor string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !strings.HasPrefix(string(b), store.PrefixConn) {
-		return "", fmt.Errorf("invalid cursor %q", cursor)
-	}
-	return string(b), nil
-}
+func decodeCursor(cursor string) (string, error) { return store.DecodeCursor(cursor, store.PrefixConn) }
