@@ -12,7 +12,7 @@ RIE_VERSION   := v0.0.0-20261030222936-bef5c4ba774d
 RIE_MODULE    := github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie
 RIE_BIN       := $(CURDIR)/bin/aws-lambda-rie
 BOOTSTRAP_DIR := $(CURDIR)/bin/bootstraps
-FUNCTIONS     := connect disconnect message sweeper
+FUNCTIONS     := connect disconnect message sweeper fanout
 
 # The tests find the emulator and the bootstraps through these (and fall
 # back to the same paths when run outside make).

@@ -1,13 +1,14 @@
 # AWS SAM: building, checking and deploying template.yaml.
 #
-#   make build           sam build: the four functions into .aws-sam/build
+#   make build           sam build: the five functions into .aws-sam/build
 #   make deploy          sam deploy with the settings saved in samconfig.toml
 #   make deploy-guided   sam deploy --guided: asks for every setting, then
 #                        offers to save them (use it for a first deploy to a
 #                        new account, or to change saved settings)
 #   make validate        cfn-lint and sam validate --lint (offline, no credentials)
 #   make test-template   validate, then sam build into a temporary folder and
-#                        check the four binaries, then the Go template test
+#                        check the five binaries (Linux arm64, at most
+#                        BOOTSTRAP_MAX_BYTES each), then the Go template test
 #
 # SAM_CONFIG_ENV picks the samconfig.toml environment: make deploy SAM_CONFIG_ENV=prod
 #
@@ -36,11 +37,17 @@ SAM_OFFLINE_ENV := env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
 SAM_NO_NETWORK = $(shell unshare -n true >/dev/null 2>&1 && echo unshare -n)
 
 # Lambda logical id -> Go package of its main.
-SAM_FUNCTIONS := ConnectFunction DisconnectFunction MessageFunction SweeperFunction
+SAM_FUNCTIONS := ConnectFunction DisconnectFunction MessageFunction SweeperFunction FanoutFunction
 SAM_PKG_ConnectFunction    := ./functions/connect
 SAM_PKG_DisconnectFunction := ./functions/disconnect
 SAM_PKG_MessageFunction    := ./functions/message
 SAM_PKG_SweeperFunction    := ./functions/sweeper
+SAM_PKG_FanoutFunction     := ./functions/fanout
+
+# The size budget of one bootstrap (docs/BENCHMARKS.md, cold start): a
+# binary that grows past it has pulled in an SDK service client or the
+# SDK's configuration loader, which internal/awsrest replaces.
+BOOTSTRAP_MAX_BYTES := 10000000
 
 # A static Linux arm64 binary named bootstrap (the provided.al2023 runtime
 # runs it). lambda.norpc drops aws-lambda-go's unused RPC mode; -trimpath,
@@ -71,7 +78,7 @@ validate: py-deps
 	$(CFN_LINT) $(SAM_TEMPLATE)
 	$(SAM_OFFLINE_ENV) $(SAM_RUN) validate --lint --template-file $(SAM_TEMPLATE)
 
-## test-template: validate, build all four functions, run the template test.
+## test-template: validate, build all five functions, run the template test.
 test-template: validate go-deps
 	@set -euo pipefail; \
 	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \
@@ -86,7 +93,10 @@ test-template: validate go-deps
 		machine="$$(od -An -tx1 -j18 -N2 "$$bin" | tr -d ' \n')"; \
 		test "$$magic" = 7f454c46 -a "$$machine" = b700 || \
 			{ echo "test-template: $$bin is not a Linux arm64 executable" >&2; exit 1; }; \
-		echo "ok  $$fn/bootstrap ($$(wc -c <"$$bin") bytes, linux/arm64)"; \
+		size="$$(wc -c <"$$bin")"; \
+		test "$$size" -le $(BOOTSTRAP_MAX_BYTES) || \
+			{ echo "test-template: $$bin has $$size bytes, over the budget of $(BOOTSTRAP_MAX_BYTES)" >&2; exit 1; }; \
+		echo "ok  $$fn/bootstrap ($$size bytes, linux/arm64)"; \
 	done
 	$(GO) test -count=1 ./internal/deploy/
 

@@ -1,5 +1,7 @@
 // Command message is the $default Lambda: every client frame, dispatched on
-// its type; the reply returns as the route response.
+// its type; the reply returns as the route response. Deployed a second time
+// as the fan-out function, it delivers the shards of large channels that
+// the message function hands it (FANOUT_FUNCTION_NAME).
 package main
 
 import (
@@ -18,5 +20,5 @@ func main() {
 		slog.Error("cold start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(b.Handler.Message)
+	lambda.Start(b.MessageLambda())
 }

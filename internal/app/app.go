@@ -12,15 +12,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -123,12 +125,19 @@ type Built struct {
 	Handler *handler.Handler
 	Store   store.Store
 	AWS     aws.Config
+
+	fanout *fanout.Fanout // set by ForLambda(Message)
 }
 
 // Options are collaborators a caller may supply instead of the defaults.
 type Options struct {
 	// Store replaces the store chosen from Settings. Default nil.
 	Store store.Store
+	// AWS is the AWS configuration (region, credentials) of the DynamoDB
+	// client and the Management API pool. Default nil: awsrest.FromEnv,
+	// the environment a Lambda function receives; Settings.Region, when
+	// set, overrides the region either way.
+	AWS *aws.Config
 	// Posters replaces the Management API client pool. Default nil.
 	Posters func(endpoint string) broadcast.Poster
 	// Auth replaces the authenticator chosen from Settings. Default nil.
@@ -157,19 +166,23 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 	if log == nil {
 		log = s.Logger()
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(s.Region))
-	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
+	var awsCfg aws.Config
+	if o.AWS != nil {
+		awsCfg = *o.AWS
+	} else {
+		// Credentials may be missing: the memory store and a local
+		// endpoint need none.
+		awsCfg, _ = awsrest.FromEnv(os.Getenv, true)
+	}
+	if s.Region != "" {
+		awsCfg.Region = s.Region
 	}
 	st := o.Store
 	if st == nil {
 		if s.TableName == "" {
 			st = memory.New(o.Clock)
 		} else {
-			client, err := dynamo.NewClient(ctx, s.DynamoDBEndpoint, s.Region, o.DynamoOptions...)
-			if err != nil {
-				return nil, fmt.Errorf("dynamodb client: %w", err)
-			}
+			client := dynamo.ClientFromConfig(awsCfg, s.DynamoDBEndpoint, o.DynamoOptions...)
 			if o.CreateTable {
 				if err := dynamo.CreateTable(ctx, client, s.TableName); err != nil {
 					return nil, fmt.Errorf("create table %q: %w", s.TableName, err)

@@ -2,16 +2,20 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 
+	"github.com/omnisales/rtcollab/internal/awsrest"
+	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/handler"
 )
 
 // Function names one of the Lambda functions.
 type Function int
 
-// The four functions of the template.
+// The functions of the template. The fan-out function runs the message
+// function's bootstrap.
 const (
 	Connect Function = iota
 	Disconnect
@@ -19,12 +23,21 @@ const (
 	Sweeper
 )
 
-// ForLambda is the cold start shared by the four Lambda mains: it reads the
-// settings through getenv, builds the authenticator (only $connect
-// authenticates; the others refuse handshakes they never receive) and
-// wires the handler with EMF metrics written to metrics.
+// ForLambda is the cold start shared by the Lambda mains: it reads the
+// settings and the AWS configuration (awsrest.FromEnv: the execution
+// role's credentials) through getenv, builds the authenticator (only
+// $connect authenticates; the others refuse handshakes they never receive)
+// and wires the handler with EMF metrics written to metrics.
+//
+// For Message it also wires sharded fan-out (fanout.ConfigFromEnv:
+// FANOUT_FUNCTION_NAME, FANOUT_SHARD_SIZE); start the function with
+// Built.MessageLambda.
 func ForLambda(ctx context.Context, fn Function, getenv func(string) string, metrics io.Writer) (*Built, error) {
 	s, err := SettingsFromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	awsCfg, err := awsrest.FromEnv(getenv, false)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
@@ -34,5 +47,35 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 			return nil, fmt.Errorf("authenticator: %w", err)
 		}
 	}
-	return Build(ctx, s, &Options{Auth: authn, Metrics: metrics})
+	o := &Options{Auth: authn, Metrics: metrics, AWS: &awsCfg}
+	var fo *fanout.Fanout
+	if fn == Message {
+		fc, err := fanout.ConfigFromEnv(getenv)
+		if err != nil {
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		if s.Region != "" {
+			awsCfg.Region = s.Region
+		}
+		fo = fanout.New(awsCfg, fc, s.Logger())
+		o.Posters = fo.Posters
+	}
+	b, err := Build(ctx, s, o)
+	if err != nil {
+		return nil, err
+	}
+	b.fanout = fo
+	return b, nil
+}
+
+// MessageLambda returns the message function's Lambda handler: API Gateway
+// WebSocket events go to the handler's Message, and fan-out events
+// ({"rtcollabFanout": ...}, sent by another invocation of the message
+// function) are delivered. Only a Built from ForLambda(Message) has one;
+// the others get nil.
+func (b *Built) MessageLambda() func(context.Context, json.RawMessage) (any, error) {
+	if b.fanout == nil {
+		return nil
+	}
+	return b.fanout.Handler(b.Handler.Message, b.Store)
 }

@@ -10,10 +10,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/handler"
 )
 
@@ -106,12 +105,15 @@ type TokenOptions struct {
 	// token is still verified. Default false.
 	Dev bool
 	// ReadSecret reads TokenSettings.SecretParameter. Default: SSM
-	// GetParameter with decryption, with the default AWS configuration in
-	// Region.
+	// GetParameter with decryption (SSMSecretReader) signed with AWS at
+	// SSMEndpoint.
 	ReadSecret SecretReader
-	// Region is the AWS region of the default ReadSecret. Default: the
-	// AWS configuration's region.
-	Region string
+	// AWS signs the default ReadSecret's requests. Default: the zero
+	// aws.Config (unsigned requests in us-east-1).
+	AWS aws.Config
+	// SSMEndpoint is the default ReadSecret's endpoint. Default:
+	// awsrest.Endpoint for AWS.Region.
+	SSMEndpoint string
 	// HTTPClient fetches the key set. Default: auth's client with a 5 s
 	// timeout.
 	HTTPClient *http.Client
@@ -146,13 +148,24 @@ var _ handler.Authenticator = (*TokenAuth)(nil)
 // TokenAuthFromEnv builds the $connect authenticator from the token
 // settings read through getenv, in development mode when s.DevIdentity is
 // set. It is called once per cold start; an HS256 secret kept in SSM is
-// read here.
+// read here, signed with the credentials in the environment
+// (awsrest.FromEnv) at the endpoint awsrest.Endpoint names.
 func TokenAuthFromEnv(ctx context.Context, s Settings, getenv func(string) string) (handler.Authenticator, error) {
 	ts, err := TokenSettingsFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
-	return NewTokenAuth(ctx, ts, &TokenOptions{Dev: s.DevIdentity, Region: s.Region})
+	o := &TokenOptions{Dev: s.DevIdentity}
+	if ts.SecretParameter != "" {
+		if o.AWS, err = awsrest.FromEnv(getenv, false); err != nil {
+			return nil, fmt.Errorf("token auth: read %s: %w", ts.SecretParameter, err)
+		}
+		if s.Region != "" {
+			o.AWS.Region = s.Region
+		}
+		o.SSMEndpoint = awsrest.Endpoint(getenv, awsrest.SSMService, o.AWS.Region)
+	}
+	return NewTokenAuth(ctx, ts, o)
 }
 
 // NewTokenAuth builds a TokenAuth from ts. Outside development mode ts must
@@ -174,7 +187,11 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 	if ts.SecretParameter != "" {
 		read := o.ReadSecret
 		if read == nil {
-			read = SSMSecretReader(o.Region)
+			ep := o.SSMEndpoint
+			if ep == "" {
+				ep = awsrest.Endpoint(nil, awsrest.SSMService, o.AWS.Region)
+			}
+			read = SSMSecretReader(o.AWS, ep)
 		}
 		v, err := read(ctx, ts.SecretParameter)
 		if err != nil {
@@ -255,28 +272,11 @@ func handlerIdentity(id auth.Identity) handler.Identity {
 }
 
 // SSMSecretReader returns a SecretReader that calls SSM GetParameter with
-// decryption, using the default AWS configuration (the function's role in
-// Lambda) in region ("" keeps the configured region).
-func SSMSecretReader(region string) SecretReader {
+// decryption at endpoint (see awsrest.Endpoint), signed with cfg (the
+// function's role in Lambda).
+func SSMSecretReader(cfg aws.Config, endpoint string) SecretReader {
+	c := awsrest.New(awsrest.SSMService, cfg, nil)
 	return func(ctx context.Context, name string) (string, error) {
-		var load []func(*config.LoadOptions) error
-		if region != "" {
-			load = append(load, config.WithRegion(region))
-		}
-		cfg, err := config.LoadDefaultConfig(ctx, load...)
-		if err != nil {
-			return "", fmt.Errorf("load AWS config: %w", err)
-		}
-		out, err := ssm.NewFromConfig(cfg).GetParameter(ctx, &ssm.GetParameterInput{
-			Name:           aws.String(name),
-			WithDecryption: aws.Bool(true),
-		})
-		if err != nil {
-			return "", fmt.Errorf("ssm get parameter %q: %w", name, err)
-		}
-		if out.Parameter == nil || aws.ToString(out.Parameter.Value) == "" {
-			return "", fmt.Errorf("ssm parameter %q is empty", name)
-		}
-		return aws.ToString(out.Parameter.Value), nil
+		return awsrest.GetParameter(ctx, c, endpoint, name)
 	}
 }

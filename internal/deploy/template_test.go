@@ -21,6 +21,7 @@ import (
 	"github.com/awslabs/goformation/v7/intrinsics"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
@@ -808,6 +809,37 @@ func TestFunctionsReadTheSettingsTheTemplateSets(t *testing.T) {
 		}
 		if !slices.Equal(readable, []string{want}) {
 			t.Errorf("ConnectFunction may call ssm:GetParameter on %q, want exactly %q", readable, want)
+		}
+	})
+
+	t.Run("MessageFunction sharded fan-out", func(t *testing.T) {
+		fc, err := fanout.ConfigFromEnv(getenv(environment(t, tpl, "MessageFunction")))
+		if err != nil {
+			t.Fatalf("fanout.ConfigFromEnv: %v", err)
+		}
+		if fc.FunctionName != ref("FanoutFunction") || fc.ShardSize != 2000 || fc.LambdaEndpoint != "" {
+			t.Errorf("fan-out settings %+v, want FANOUT_FUNCTION_NAME a Ref to FanoutFunction and the FanoutShardSize default 2000", fc)
+		}
+		if fc, _ := fanout.ConfigFromEnv(getenv(environment(t, tpl, "FanoutFunction"))); fc.FunctionName != "" {
+			t.Errorf("FanoutFunction has FANOUT_FUNCTION_NAME %q: a shard must not be split again", fc.FunctionName)
+		}
+		// Only the message function may invoke, and only the fan-out function.
+		invokes := 0
+		for _, g := range collectGrants(t, tpl) {
+			if !anyActionMatches(g.actions, "lambda:InvokeFunction") {
+				continue
+			}
+			invokes++
+			if !strings.HasPrefix(g.where, "MessageFunction ") || !slices.Equal(g.resources, []string{"${FanoutFunction.Arn}"}) {
+				t.Errorf("%s grants lambda:InvokeFunction on %q, want only MessageFunction on FanoutFunction", g.where, g.resources)
+			}
+		}
+		if invokes != 1 {
+			t.Errorf("%d statements grant lambda:InvokeFunction, want 1 (MessageFunction on FanoutFunction)", invokes)
+		}
+		fn := tpl.GetAllServerlessFunctionResources()["FanoutFunction"]
+		if fn == nil || fn.EventInvokeConfig == nil || fn.EventInvokeConfig.MaximumRetryAttempts == nil || *fn.EventInvokeConfig.MaximumRetryAttempts != 0 {
+			t.Error("FanoutFunction must not retry asynchronous events (EventInvokeConfig.MaximumRetryAttempts 0): a retried shard posts twice")
 		}
 	})
 

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -29,35 +30,51 @@ import (
 // bin/bootstraps/<function>/bootstrap), which make rie-deps provides.
 func rieBackend(t *testing.T) (backend, bool) {
 	t.Helper()
+	rie, dir, ep, ok := rieSetup(t)
+	if !ok {
+		return backend{}, false
+	}
+	return backend{"rie", func(t *testing.T, gc gateway.Config) *devserver.Server {
+		return startRIE(t, rie, dir, ep, gc, nil)
+	}}, true
+}
+
+// rieSetup finds the emulator, the bootstraps and moto, or says in the
+// log why the rie backend is skipped.
+func rieSetup(t *testing.T) (rie, dir, dynamoEndpoint string, ok bool) {
+	t.Helper()
 	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
 	if ep == "" {
 		t.Log("rie backend skipped: DYNAMODB_TEST_ENDPOINT not set (the functions share state through DynamoDB)")
-		return backend{}, false
+		return "", "", "", false
 	}
 	root, err := repoRoot()
 	if err != nil {
 		t.Logf("rie backend skipped: %v", err)
-		return backend{}, false
+		return "", "", "", false
 	}
-	rie := envOr("RIE_BIN", filepath.Join(root, "bin", "aws-lambda-rie"))
-	dir := envOr("BOOTSTRAP_DIR", filepath.Join(root, "bin", "bootstraps"))
+	rie = envOr("RIE_BIN", filepath.Join(root, "bin", "aws-lambda-rie"))
+	dir = envOr("BOOTSTRAP_DIR", filepath.Join(root, "bin", "bootstraps"))
 	missing := []string{}
 	if !isExecutable(rie) {
 		missing = append(missing, rie)
 	}
-	for _, f := range lambdainvoke.Functions() {
+	for _, f := range append(lambdainvoke.Functions(), fanoutFunction) {
 		if p := filepath.Join(dir, string(f), "bootstrap"); !isExecutable(p) {
 			missing = append(missing, p)
 		}
 	}
 	if len(missing) > 0 {
 		t.Logf("rie backend skipped: run make rie-deps; missing %s", strings.Join(missing, ", "))
-		return backend{}, false
+		return "", "", "", false
 	}
-	return backend{"rie", func(t *testing.T, gc gateway.Config) *devserver.Server {
-		return startRIE(t, rie, dir, ep, gc)
-	}}, true
+	return rie, dir, ep, true
 }
+
+// fanoutFunction is the bootstrap (functions/fanout) that delivers the
+// shards of large channels; the local server never invokes it, the
+// message function does, asynchronously.
+const fanoutFunction lambdainvoke.Function = "fanout"
 
 // rieProc is one emulator process serving one function.
 type rieProc struct {
@@ -69,7 +86,17 @@ type rieProc struct {
 	exited     chan struct{}
 }
 
-func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gateway.Config) *devserver.Server {
+// rieFanout turns on sharded fan-out in startRIE.
+type rieFanout struct {
+	ShardSize int           // FANOUT_SHARD_SIZE of the message function
+	Queued    *atomic.Int64 // set by startRIE: the asynchronous invokes so far
+}
+
+// startRIE runs every function's bootstrap under its own emulator, against
+// a new table on moto, behind a local server. A non-nil fan also runs the
+// fan-out bootstrap and lets the message function shard fan-outs larger
+// than fan.ShardSize to it, through asyncInvokeAPI.
+func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gateway.Config, fan *rieFanout) *devserver.Server {
 	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
@@ -78,6 +105,9 @@ func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gate
 	logDir := t.TempDir()
 
 	fns := lambdainvoke.Functions()
+	if fan != nil {
+		fns = append(fns, fanoutFunction)
+	}
 	ports := freePorts(t, 2*len(fns))
 	procs := make([]*rieProc, len(fns))
 	eps := map[lambdainvoke.Function]string{}
@@ -88,7 +118,9 @@ func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gate
 			runtimeAPI: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
 			logPath:    filepath.Join(logDir, string(f)+".log"),
 		}
-		eps[f] = "http://" + procs[i].addr
+		if f != fanoutFunction {
+			eps[f] = "http://" + procs[i].addr
+		}
 	}
 	inv, err := lambdainvoke.New(lambdainvoke.Options{Targets: lambdainvoke.PerFunction(eps), Region: region})
 	if err != nil {
@@ -127,6 +159,16 @@ func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gate
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=30",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 	}
+	fnEnv := map[lambdainvoke.Function][]string{}
+	if fan != nil {
+		var front string
+		front, fan.Queued = asyncInvokeAPI(t, "rtcollab-"+string(fanoutFunction), "http://"+procs[len(procs)-1].addr)
+		fnEnv[lambdainvoke.Message] = []string{
+			"FANOUT_FUNCTION_NAME=rtcollab-" + string(fanoutFunction),
+			fmt.Sprintf("FANOUT_SHARD_SIZE=%d", fan.ShardSize),
+			"AWS_ENDPOINT_URL_LAMBDA=" + front,
+		}
+	}
 	for _, p := range procs {
 		bootstrap := filepath.Join(bootstrapDir, string(p.fn), "bootstrap")
 		logf, err := os.Create(p.logPath)
@@ -135,7 +177,7 @@ func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gate
 		}
 		p.cmd = exec.Command(rieBin, "--runtime-interface-emulator-address", p.addr, "--runtime-api-address", p.runtimeAPI, bootstrap)
 		p.cmd.Dir = filepath.Dir(bootstrap)
-		p.cmd.Env = slices.Concat(env, []string{"AWS_LAMBDA_FUNCTION_NAME=rtcollab-" + string(p.fn)})
+		p.cmd.Env = slices.Concat(env, fnEnv[p.fn], []string{"AWS_LAMBDA_FUNCTION_NAME=rtcollab-" + string(p.fn)})
 		p.cmd.Stdout, p.cmd.Stderr = logf, logf
 		err = p.cmd.Start()
 		logf.Close() // the child holds its own descriptor

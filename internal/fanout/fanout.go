@@ -22,10 +22,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go/encoding/httpbinding"
 
+	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 )
@@ -45,13 +44,18 @@ type Config struct {
 	// ShardSize is the most recipients one invocation posts to
 	// (FANOUT_SHARD_SIZE). Default 2000.
 	ShardSize int
-	// Region is the AWS region (AWS_REGION). Default: the SDK's.
-	Region string
+	// LambdaEndpoint is the Lambda API endpoint of the invokes
+	// (AWS_ENDPOINT_URL_LAMBDA or AWS_ENDPOINT_URL). Default: the regional
+	// endpoint of the AWS configuration's region.
+	LambdaEndpoint string
 }
 
 // ConfigFromEnv reads Config through getenv (os.Getenv in main).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	c := Config{FunctionName: getenv("FANOUT_FUNCTION_NAME"), Region: getenv("AWS_REGION")}
+	c := Config{FunctionName: getenv("FANOUT_FUNCTION_NAME")}
+	if getenv("AWS_ENDPOINT_URL_LAMBDA") != "" || getenv("AWS_ENDPOINT_URL") != "" {
+		c.LambdaEndpoint = awsrest.Endpoint(getenv, LambdaService, "")
+	}
 	if v := getenv("FANOUT_SHARD_SIZE"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
@@ -68,9 +72,53 @@ type Event struct {
 	Shard *broadcast.Shard `json:"rtcollabFanout"`
 }
 
-// Invoker is the part of the Lambda client a Dispatcher uses.
+// LambdaService is the SigV4 service name and endpoint prefix of Lambda.
+const LambdaService = "lambda"
+
+// Invoker starts asynchronous invocations.
 type Invoker interface {
-	Invoke(ctx context.Context, in *lambda.InvokeInput, opts ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+	// InvokeAsync queues an invocation of function with payload and
+	// returns the HTTP status Lambda answered (202 when it queued it).
+	InvokeAsync(ctx context.Context, function string, payload []byte) (int, error)
+}
+
+// LambdaClient is an Invoker that calls Lambda's Invoke API (POST
+// /2015-03-31/functions/{name}/invocations with X-Amz-Invocation-Type
+// Event), signed for LambdaService. It sends each invoke once: an
+// invoke that timed out may have been queued, and a second one would
+// deliver the shard twice.
+type LambdaClient struct {
+	rest     *awsrest.Client
+	endpoint string
+}
+
+// NewLambdaClient returns a LambdaClient signing with cfg and calling
+// endpoint ("" means the regional endpoint of cfg.Region). opts tune the
+// HTTP client and timeout; MaxAttempts is always 1.
+func NewLambdaClient(cfg aws.Config, endpoint string, opts *awsrest.Options) *LambdaClient {
+	var o awsrest.Options
+	if opts != nil {
+		o = *opts
+	}
+	o.MaxAttempts = 1
+	if endpoint == "" {
+		endpoint = awsrest.Endpoint(nil, LambdaService, cfg.Region)
+	}
+	return &LambdaClient{rest: awsrest.New(LambdaService, cfg, &o), endpoint: endpoint}
+}
+
+// InvokeAsync implements Invoker.
+func (c *LambdaClient) InvokeAsync(ctx context.Context, function string, payload []byte) (int, error) {
+	_, status, err := c.rest.Do(ctx, awsrest.Request{
+		Method: http.MethodPost,
+		URL:    c.endpoint + "/2015-03-31/functions/" + httpbinding.EscapePath(function, true) + "/invocations",
+		Header: http.Header{
+			"Content-Type":          {"application/json"},
+			"X-Amz-Invocation-Type": {"Event"},
+		},
+		Body: payload,
+	})
+	return status, err
 }
 
 // Dispatcher hands shards to asynchronous invocations of a function. A
@@ -115,16 +163,12 @@ func (d *Dispatcher) Dispatch(ctx context.Context, s broadcast.Shard) error {
 		}
 		return d.Dispatch(ctx, b)
 	}
-	out, err := d.client.Invoke(ctx, &lambda.InvokeInput{
-		FunctionName:   aws.String(d.function),
-		InvocationType: types.InvocationTypeEvent,
-		Payload:        payload,
-	})
+	status, err := d.client.InvokeAsync(ctx, d.function, payload)
 	if err != nil {
 		return fmt.Errorf("dispatch shard %d of %q (%d recipients) to %q: %w", s.Index, s.Channel, len(s.IDs), d.function, err)
 	}
-	if out.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("dispatch shard %d of %q to %q: status %d, want 202", s.Index, s.Channel, d.function, out.StatusCode)
+	if status != http.StatusAccepted {
+		return fmt.Errorf("dispatch shard %d of %q to %q: status %d, want 202", s.Index, s.Channel, d.function, status)
 	}
 	return nil
 }
@@ -137,29 +181,21 @@ type Fanout struct {
 	log     *slog.Logger
 }
 
-// New loads the AWS configuration and builds the Management API pool and,
-// when cfg names a fan-out function, the dispatcher. It makes no network
-// call. A nil logger means slog.Default().
-func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Fanout, error) {
+// New builds the Management API pool signing with awsCfg and, when cfg
+// names a fan-out function, the dispatcher. It makes no network call. A
+// nil logger means slog.Default().
+func New(awsCfg aws.Config, cfg Config, logger *slog.Logger) *Fanout {
 	if logger == nil {
 		logger = slog.Default()
-	}
-	var load []func(*config.LoadOptions) error
-	if cfg.Region != "" {
-		load = append(load, config.WithRegion(cfg.Region))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, load...)
-	if err != nil {
-		return nil, fmt.Errorf("fanout: load AWS config: %w", err)
 	}
 	f := &Fanout{cfg: cfg, pool: mgmtapi.NewPool(awsCfg, nil), log: logger}
 	raw := func(endpoint string) broadcast.Poster { return f.pool.Client(endpoint) }
 	f.posters = raw
 	if cfg.FunctionName != "" {
-		d := NewDispatcher(lambda.NewFromConfig(awsCfg), cfg.FunctionName)
+		d := NewDispatcher(NewLambdaClient(awsCfg, cfg.LambdaEndpoint, nil), cfg.FunctionName)
 		f.posters = broadcast.ShardedPosters(raw, broadcast.Sharding{ShardSize: cfg.ShardSize, Dispatcher: d})
 	}
-	return f, nil
+	return f
 }
 
 // Posters returns the Poster of a Management API endpoint, for

@@ -3,49 +3,59 @@ package fanout_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/fanout"
 )
 
-// fakeLambda records asynchronous invocations and answers with status.
-type fakeLambda struct {
-	status int32
-	err    error
+// lambdaAPI stands in for Lambda's Invoke API, which cannot run here: it
+// checks that each request is a signed asynchronous invoke of fanout-fn,
+// records the event and answers with status.
+type lambdaAPI struct {
+	status int
 	mu     sync.Mutex
+	calls  int
 	events []fanout.Event
 	sizes  []int
+	errs   []string
 }
 
-func (f *fakeLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
-	if in.InvocationType != types.InvocationTypeEvent {
-		return nil, errors.New("not an asynchronous invoke")
+func (f *lambdaAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	switch {
+	case r.Method != http.MethodPost || r.URL.Path != "/2015-03-31/functions/fanout-fn/invocations":
+		f.errs = append(f.errs, "request "+r.Method+" "+r.URL.Path)
+	case r.Header.Get("X-Amz-Invocation-Type") != "Event":
+		f.errs = append(f.errs, "not an asynchronous invoke")
+	case !strings.Contains(r.Header.Get("Authorization"), "/eu-west-1/lambda/aws4_request"):
+		f.errs = append(f.errs, "not signed for lambda in eu-west-1: "+r.Header.Get("Authorization"))
 	}
-	if aws.ToString(in.FunctionName) != "fanout-fn" {
-		return nil, errors.New("wrong function")
-	}
-	if f.err != nil {
-		return nil, f.err
+	if f.status >= 400 {
+		w.Header().Set("X-Amzn-Errortype", "TooManyRequestsException")
+		w.WriteHeader(f.status)
+		return
 	}
 	var ev fanout.Event
-	if err := json.Unmarshal(in.Payload, &ev); err != nil {
-		return nil, err
+	if err := json.Unmarshal(body, &ev); err != nil {
+		f.errs = append(f.errs, err.Error())
 	}
-	f.mu.Lock()
 	f.events = append(f.events, ev)
-	f.sizes = append(f.sizes, len(in.Payload))
-	f.mu.Unlock()
-	return &lambda.InvokeOutput{StatusCode: f.status}, nil
+	f.sizes = append(f.sizes, len(body))
+	w.WriteHeader(f.status)
 }
 
 func ids(n int) []string {
@@ -61,27 +71,35 @@ func TestDispatch(t *testing.T) {
 		name       string
 		recipients int
 		maxPayload int
-		status     int32
-		invokeErr  error
+		status     int
 		wantEvents int
 		wantErr    bool
 	}{
-		{"one event", 100, 0, http.StatusAccepted, nil, 1, false},
-		{"split in two", 100, 2000, http.StatusAccepted, nil, 2, false},
-		{"split in four", 100, 1000, http.StatusAccepted, nil, 4, false},
-		{"frame alone too large", 1, 10, http.StatusAccepted, nil, 0, true},
-		{"not accepted", 10, 0, http.StatusOK, nil, 1, true},
-		{"invoke fails", 10, 0, 0, errors.New("throttled"), 0, true},
+		{"one event", 100, 0, http.StatusAccepted, 1, false},
+		{"split in two", 100, 2000, http.StatusAccepted, 2, false},
+		{"split in four", 100, 1000, http.StatusAccepted, 4, false},
+		{"frame alone too large", 1, 10, http.StatusAccepted, 0, true},
+		{"not accepted", 10, 0, http.StatusOK, 1, true},
+		{"throttled, not retried", 10, 0, http.StatusTooManyRequests, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fake := &fakeLambda{status: tt.status, err: tt.invokeErr}
-			d := fanout.NewDispatcher(fake, "fanout-fn")
+			fake := &lambdaAPI{status: tt.status}
+			srv := httptest.NewServer(fake)
+			defer srv.Close()
+			cfg := aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+			d := fanout.NewDispatcher(fanout.NewLambdaClient(cfg, srv.URL, nil), "fanout-fn")
 			if tt.maxPayload > 0 {
 				d.MaxPayloadBytes = tt.maxPayload
 			}
 			s := broadcast.Shard{Endpoint: "https://x/prod", Tenant: "t", Channel: "c", Index: 1, Frame: []byte(`{"type":"update"}`), IDs: ids(tt.recipients)}
 			err := d.Dispatch(context.Background(), s)
+			if len(fake.errs) > 0 {
+				t.Fatalf("invokes: %v", fake.errs)
+			}
+			if tt.status == http.StatusTooManyRequests && fake.calls != 1 {
+				t.Fatalf("a throttled invoke was sent %d times, want once (a retry could deliver twice)", fake.calls)
+			}
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Dispatch error = %v, want error %v", err, tt.wantErr)
 			}
@@ -167,7 +185,9 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{"unset", nil, fanout.Config{}, false},
 		{"set", map[string]string{"FANOUT_FUNCTION_NAME": "f", "FANOUT_SHARD_SIZE": "500", "AWS_REGION": "eu-west-1"},
-			fanout.Config{FunctionName: "f", ShardSize: 500, Region: "eu-west-1"}, false},
+			fanout.Config{FunctionName: "f", ShardSize: 500}, false},
+		{"endpoint", map[string]string{"FANOUT_FUNCTION_NAME": "f", "AWS_ENDPOINT_URL_LAMBDA": "http://127.0.0.1:9001/"},
+			fanout.Config{FunctionName: "f", LambdaEndpoint: "http://127.0.0.1:9001"}, false},
 		{"bad size", map[string]string{"FANOUT_SHARD_SIZE": "-1"}, fanout.Config{}, true},
 	}
 	for _, tt := range tests {

@@ -1,39 +1,33 @@
 package mgmtapi
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/smithy-go/encoding/httpbinding"
+
+	"github.com/omnisales/rtcollab/internal/awsrest"
 )
 
-// Defaults applied by New for zero Options fields.
+// Defaults applied by New for zero Options fields (see awsrest.Options).
 const (
 	// DefaultMaxAttempts is the number of attempts per call, the first
 	// included (the SDK's standard retryer uses the same).
-	DefaultMaxAttempts = retry.DefaultMaxAttempts
+	DefaultMaxAttempts = awsrest.DefaultMaxAttempts
 	// DefaultMaxBackoff caps the delay between two attempts (the SDK's
 	// standard retryer uses the same).
-	DefaultMaxBackoff = retry.DefaultMaxBackoff
+	DefaultMaxBackoff = awsrest.DefaultMaxBackoff
 	// DefaultAttemptTimeout bounds a single attempt.
-	DefaultAttemptTimeout = 10 * time.Second
+	DefaultAttemptTimeout = awsrest.DefaultAttemptTimeout
 	// DefaultRegion is the signing region used when aws.Config has none.
-	DefaultRegion = "us-east-1"
+	DefaultRegion = awsrest.DefaultRegion
 )
 
 // SigningService is the SigV4 service name of the Management API.
@@ -46,74 +40,9 @@ const (
 	OpDeleteConnection = "DeleteConnection"
 )
 
-const (
-	maxErrorBody   = 64 << 10
-	maxSuccessBody = 1 << 20
-)
-
-// Options tunes a Client. A nil *Options means every default.
-type Options struct {
-	// HTTPClient sends the requests. Default: a client of its own with a
-	// clone of http.DefaultTransport allowing 64 idle connections per host
-	// (broadcasts post to one host concurrently) and no overall timeout;
-	// AttemptTimeout bounds each attempt instead.
-	HTTPClient *http.Client
-	// MaxAttempts bounds the attempts per call, the first included; 1
-	// disables retries. Default 3 (DefaultMaxAttempts); values below 1 mean
-	// the default.
-	MaxAttempts int
-	// MaxBackoff caps the delay between two attempts. Default 20s
-	// (DefaultMaxBackoff); values of 0 or less mean the default.
-	MaxBackoff time.Duration
-	// AttemptTimeout bounds one attempt (connect, send, read the reply); a
-	// timed-out attempt is retried. Default 10s (DefaultAttemptTimeout); a
-	// negative value means no per-attempt limit (the caller's context still
-	// applies).
-	AttemptTimeout time.Duration
-	// Backoff chooses the delay before the next attempt from the 1-based
-	// number of the attempt that failed. Default: the SDK's
-	// retry.NewExponentialJitterBackoff(MaxBackoff), a full-jitter
-	// exponential backoff starting below 2s.
-	Backoff retry.BackoffDelayer
-	// Now is the clock used for signing. Default time.Now.
-	Now func() time.Time
-}
-
-// resolved returns a copy of o with every default applied.
-func (o *Options) resolved() Options {
-	var r Options
-	if o != nil {
-		r = *o
-	}
-	if r.HTTPClient == nil {
-		r.HTTPClient = newHTTPClient()
-	}
-	if r.MaxAttempts < 1 {
-		r.MaxAttempts = DefaultMaxAttempts
-	}
-	if r.MaxBackoff <= 0 {
-		r.MaxBackoff = DefaultMaxBackoff
-	}
-	if r.AttemptTimeout == 0 {
-		r.AttemptTimeout = DefaultAttemptTimeout
-	}
-	if r.Backoff == nil {
-		r.Backoff = retry.NewExponentialJitterBackoff(r.MaxBackoff)
-	}
-	if r.Now == nil {
-		r.Now = time.Now
-	}
-	return r
-}
-
-func newHTTPClient() *http.Client {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		t = t.Clone()
-		t.MaxIdleConnsPerHost = 64
-		return &http.Client{Transport: t}
-	}
-	return &http.Client{}
-}
+// Options tunes a Client: its HTTP client, attempts, backoff, attempt
+// timeout and signing clock. A nil *Options means every default.
+type Options = awsrest.Options
 
 // Connection is the metadata GetConnection returns.
 type Connection struct {
@@ -138,10 +67,7 @@ type Identity struct {
 type Client struct {
 	endpoint string
 	baseErr  error
-	region   string
-	creds    aws.CredentialsProvider // nil: requests go unsigned
-	signer   *v4.Signer
-	opts     Options
+	rest     *awsrest.Client
 }
 
 // New returns a Client for endpoint, the stage URL of a WebSocket API such
@@ -152,22 +78,7 @@ type Client struct {
 // by every call rather than here.
 func New(endpoint string, cfg aws.Config, opts *Options) *Client {
 	endpoint = strings.TrimRight(strings.TrimSpace(endpoint), "/")
-	c := &Client{
-		endpoint: endpoint,
-		region:   cfg.Region,
-		creds:    cfg.Credentials,
-		signer:   v4.NewSigner(),
-		opts:     opts.resolved(),
-	}
-	if c.region == "" {
-		c.region = DefaultRegion
-	}
-	switch {
-	case c.creds == nil, aws.IsCredentialsProvider(c.creds, aws.AnonymousCredentials{}):
-		c.creds = nil
-	case !aws.IsCredentialsProvider(c.creds, (*aws.CredentialsCache)(nil)):
-		c.creds = aws.NewCredentialsCache(c.creds)
-	}
+	c := &Client{endpoint: endpoint, rest: awsrest.New(SigningService, cfg, opts)}
 	u, err := url.Parse(endpoint)
 	switch {
 	case err != nil:
@@ -210,7 +121,7 @@ func (c *Client) DeleteConnection(ctx context.Context, connectionID string) erro
 }
 
 // call runs one operation with retries and returns the body of the
-// successful response.
+// successful response. A failed response becomes an *APIError.
 func (c *Client) call(ctx context.Context, op, method, connectionID string, body []byte) ([]byte, error) {
 	if c.baseErr != nil {
 		return nil, fmt.Errorf("%s %q: endpoint %q: %w", op, connectionID, c.endpoint, c.baseErr)
@@ -218,145 +129,25 @@ func (c *Client) call(ctx context.Context, op, method, connectionID string, body
 	if connectionID == "" {
 		return nil, fmt.Errorf("%s %q: empty connection id", op, connectionID)
 	}
-	target := c.endpoint + "/@connections/" + httpbinding.EscapePath(connectionID, true)
-	sum := sha256.Sum256(body)
-	payloadHash := hex.EncodeToString(sum[:])
-	for attempt := 1; ; attempt++ {
-		out, err := c.attempt(ctx, op, method, target, connectionID, body, payloadHash)
-		if err == nil {
-			return out, nil
-		}
-		if !retryable(ctx, err) || attempt >= c.opts.MaxAttempts {
-			return nil, finalError(op, connectionID, err)
-		}
-		delay, derr := c.opts.Backoff.BackoffDelay(attempt, err)
-		if derr != nil {
-			return nil, fmt.Errorf("%s %q: compute backoff: %w", op, connectionID, errors.Join(derr, err))
-		}
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= delay {
-			// The next attempt could not start before the caller's
-			// deadline: report the last outcome now rather than sleep.
-			return nil, finalError(op, connectionID, err)
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("%s %q: %w; last attempt: %w", op, connectionID, ctx.Err(), err)
-		case <-t.C:
-		}
-	}
-}
-
-// finalError returns err as the result of a call: an *APIError as is,
-// anything else wrapped with the operation and connection id.
-func finalError(op, connectionID string, err error) error {
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return apiErr
-	}
-	return fmt.Errorf("%s %q: %w", op, connectionID, err)
-}
-
-// attempt sends one signed request. A non-2xx status is returned as an
-// *APIError.
-func (c *Client) attempt(ctx context.Context, op, method, target, connectionID string, body []byte, payloadHash string) ([]byte, error) {
-	if c.opts.AttemptTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.opts.AttemptTimeout)
-		defer cancel()
-	}
-	var rd io.Reader = http.NoBody
+	req := awsrest.Request{Method: method, URL: c.endpoint + "/@connections/" + httpbinding.EscapePath(connectionID, true)}
 	if method == http.MethodPost {
-		rd = bytes.NewReader(body)
+		req.Header = http.Header{"Content-Type": {"application/octet-stream"}}
+		req.Body = body
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		return nil, fmt.Errorf("build request: %w", err)
-	}
-	if method == http.MethodPost {
-		req.Header.Set("Content-Type", "application/octet-stream")
-	}
-	if c.creds != nil {
-		creds, err := c.creds.Retrieve(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("retrieve credentials: %w", err)
-		}
-		if err := c.signer.SignHTTP(ctx, creds, req, payloadHash, SigningService, c.region, c.opts.Now()); err != nil {
-			return nil, fmt.Errorf("sign request: %w", err)
-		}
-	}
-	resp, err := c.opts.HTTPClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		out, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody))
-		if err != nil {
-			return nil, fmt.Errorf("read response: %w", err)
-		}
+	out, _, err := c.rest.Do(ctx, req)
+	if err == nil {
 		return out, nil
 	}
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	return nil, newAPIError(op, connectionID, resp, raw)
-}
-
-// newAPIError reads the error type and message of a failed response.
-func newAPIError(op, connectionID string, resp *http.Response, body []byte) *APIError {
-	e := &APIError{Op: op, ConnectionID: connectionID, Status: resp.StatusCode}
-	var doc struct {
-		Type     string `json:"__type"`
-		Code     string `json:"code"`
-		Message  string `json:"message"`
-		MessageU string `json:"Message"`
+	var se *awsrest.StatusError
+	if errors.As(err, &se) {
+		apiErr := &APIError{Op: op, ConnectionID: connectionID, Status: se.Status, Type: se.Type, Message: se.Message}
+		if apiErr.Type == "" {
+			apiErr.Type = defaultType(se.Status)
+		}
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, fmt.Errorf("%s %q: %w; last attempt: %w", op, connectionID, ctx.Err(), apiErr)
+		}
+		return nil, apiErr
 	}
-	_ = json.Unmarshal(body, &doc) // bodies are often empty or not JSON
-	e.Type = resp.Header.Get("X-Amzn-Errortype")
-	if e.Type == "" {
-		e.Type = doc.Type
-	}
-	if e.Type == "" {
-		e.Type = doc.Code
-	}
-	// Types may carry a namespace prefix or a ":..." suffix.
-	if i := strings.IndexByte(e.Type, ':'); i >= 0 {
-		e.Type = e.Type[:i]
-	}
-	if i := strings.LastIndexByte(e.Type, '#'); i >= 0 {
-		e.Type = e.Type[i+1:]
-	}
-	if e.Type == "" {
-		e.Type = defaultType(resp.StatusCode)
-	}
-	e.Message = doc.Message
-	if e.Message == "" {
-		e.Message = doc.MessageU
-	}
-	return e
-}
-
-// retryable reports whether err, the outcome of one attempt, may succeed on
-// another attempt. Nothing is retried once the caller's context is done.
-func retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	var apiErr *APIError
-	if errors.As(err, &apiErr) {
-		return retryableStatus(apiErr.Status)
-	}
-	if errors.Is(err, context.DeadlineExceeded) { // the attempt timed out
-		return true
-	}
-	var netErr net.Error
-	if errors.As(err, &netErr) && netErr.Timeout() {
-		return true
-	}
-	var opErr *net.OpError
-	if errors.As(err, &opErr) {
-		return true
-	}
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+	return nil, fmt.Errorf("%s %q: %w", op, connectionID, err)
 }

@@ -96,9 +96,3 @@ func defaultType(status int) string {
 	}
 	return http.StatusText(status)
 }
-
-// retryableStatus reports whether a response with status may succeed when
-// sent again.
-func retryableStatus(status int) bool {
-	return status == http.StatusTooManyRequests || (status >= 500 && status <= 599)
-}

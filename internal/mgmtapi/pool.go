@@ -76,7 +76,7 @@ func NewPool(cfg aws.Config, opts *PoolOptions) *Pool {
 	}
 	return &Pool{
 		cfg:      cfg,
-		opts:     o.Client.resolved(),
+		opts:     o.Client.Resolved(),
 		override: strings.TrimRight(strings.TrimSpace(o.Override), "/"),
 		clients:  make(map[string]*Client),
 	}

@@ -9,11 +9,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
@@ -29,56 +29,49 @@ const (
 	localRegion = "us-east-1"
 )
 
-// NewClient returns a DynamoDB client from the SDK's default configuration
-// (environment, shared files, instance role) with the standard retryer
-// bounded to MaxAttempts and MaxBackoff.
-//
-// A non-empty region overrides the configured one. A non-empty endpoint
-// (DynamoDB Local, moto) becomes the client's BaseEndpoint; with it, and
-// only with it, static dummy credentials are used when the environment
-// holds none, and the region defaults to us-east-1. opts are applied last.
-func NewClient(ctx context.Context, endpoint, region string, opts ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
-	load := []func(*config.LoadOptions) error{
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = MaxAttempts
-				o.MaxBackoff = MaxBackoff
-			})
-		}),
+// NewClient returns a DynamoDB client configured from the environment
+// alone (see ClientFromConfig and awsrest.FromEnv: AWS_REGION and the
+// AWS_ACCESS_KEY_ID family, no shared files). A non-empty region overrides
+// the environment's. Tests and tools use it; the functions build their
+// client with ClientFromConfig from the configuration they already hold.
+func NewClient(_ context.Context, endpoint, region string, opts ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
+	cfg, err := awsrest.FromEnv(os.Getenv, endpoint != "")
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: %w", err)
 	}
 	if region != "" {
-		load = append(load, config.WithRegion(region))
+		cfg.Region = region
 	}
-	if endpoint != "" && !envHasCredentials() {
-		load = append(load, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
+	return ClientFromConfig(cfg, endpoint, opts...), nil
+}
+
+// ClientFromConfig returns a DynamoDB client for cfg with the SDK's
+// standard retryer bounded to MaxAttempts and MaxBackoff.
+//
+// A non-empty endpoint (moto, another local server) becomes the client's
+// BaseEndpoint; with it, and only with it, static dummy credentials are
+// used when cfg holds none, and the region defaults to us-east-1. opts are
+// applied last.
+func ClientFromConfig(cfg aws.Config, endpoint string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	if endpoint != "" {
+		if cfg.Credentials == nil {
+			cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+		}
+		if cfg.Region == "" {
+			cfg.Region = localRegion
+		}
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: load config for endpoint %q: %w", endpoint, err)
-	}
-	if endpoint != "" && cfg.Region == "" {
-		cfg.Region = localRegion
-	}
-	var all []func(*dynamodb.Options)
+	all := []func(*dynamodb.Options){func(o *dynamodb.Options) {
+		o.Retryer = retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = MaxAttempts
+			o.MaxBackoff = MaxBackoff
+		})
+	}}
 	if endpoint != "" {
 		all = append(all, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(endpoint) })
 	}
 	all = append(all, opts...)
-	return dynamodb.NewFromConfig(cfg, all...), nil
-}
-
-// envHasCredentials reports whether the environment names credentials or
-// a way to get them.
-func envHasCredentials() bool {
-	for _, name := range []string{
-		"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-	} {
-		if os.Getenv(name) != "" {
-			return true
-		}
-	}
-	return false
+	return dynamodb.NewFromConfig(cfg, all...)
 }
 
 // CreateTable creates the single table of schema.go when it is missing:

@@ -1,0 +1,26 @@
+// Command fanout delivers the shards of large channels' broadcasts: the
+// message function splits a fan-out to more subscribers than
+// FANOUT_SHARD_SIZE and invokes this function asynchronously with one
+// {"rtcollabFanout": ...} event per further shard (internal/fanout). It is
+// the message function's code, so it answers WebSocket events too, but no
+// route is integrated with it.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/omnisales/rtcollab/internal/app"
+)
+
+func main() {
+	b, err := app.ForLambda(context.Background(), app.Message, os.Getenv, os.Stdout)
+	if err != nil {
+		slog.Error("cold start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(b.MessageLambda())
+}

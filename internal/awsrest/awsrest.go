@@ -1,0 +1,325 @@
+// Package awsrest sends signed HTTP requests to AWS service APIs: Signature
+// Version 4 with the SDK's signer and credentials, capped and jittered
+// exponential backoff from the SDK's retry package, a timeout per attempt,
+// and the service's error type and message read from failed responses.
+//
+// It lets the Lambda bootstraps call the few operations they need (the
+// Management API, SSM GetParameter, Lambda Invoke) without linking a whole
+// SDK service client and the SDK's configuration loader, which together
+// make up several megabytes of every binary.
+//
+// Entry points: New builds a Client for one service; Client.Do sends one
+// request with retries; FromEnv builds the aws.Config a Lambda function
+// receives from its environment; Endpoint names a service's regional
+// endpoint.
+package awsrest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// Defaults applied for zero Options fields.
+const (
+	// DefaultMaxAttempts is the number of attempts per call, the first
+	// included (the SDK's standard retryer uses the same).
+	DefaultMaxAttempts = retry.DefaultMaxAttempts
+	// DefaultMaxBackoff caps the delay between two attempts (the SDK's
+	// standard retryer uses the same).
+	DefaultMaxBackoff = retry.DefaultMaxBackoff
+	// DefaultAttemptTimeout bounds a single attempt.
+	DefaultAttemptTimeout = 10 * time.Second
+	// DefaultRegion is the signing region used when aws.Config has none.
+	DefaultRegion = "us-east-1"
+)
+
+const (
+	maxErrorBody   = 64 << 10
+	maxSuccessBody = 1 << 20
+)
+
+// Options tunes a Client. A nil *Options means every default.
+type Options struct {
+	// HTTPClient sends the requests. Default: a client of its own with a
+	// clone of http.DefaultTransport allowing 64 idle connections per host
+	// (broadcasts post to one host concurrently) and no overall timeout;
+	// AttemptTimeout bounds each attempt instead.
+	HTTPClient *http.Client
+	// MaxAttempts bounds the attempts per call, the first included; 1
+	// disables retries. Default 3 (DefaultMaxAttempts); values below 1 mean
+	// the default.
+	MaxAttempts int
+	// MaxBackoff caps the delay between two attempts. Default 20s
+	// (DefaultMaxBackoff); values of 0 or less mean the default.
+	MaxBackoff time.Duration
+	// AttemptTimeout bounds one attempt (connect, send, read the reply); a
+	// timed-out attempt is retried. Default 10s (DefaultAttemptTimeout); a
+	// negative value means no per-attempt limit (the caller's context still
+	// applies).
+	AttemptTimeout time.Duration
+	// Backoff chooses the delay before the next attempt from the 1-based
+	// number of the attempt that failed. Default: the SDK's
+	// retry.NewExponentialJitterBackoff(MaxBackoff), a full-jitter
+	// exponential backoff starting below 2s.
+	Backoff retry.BackoffDelayer
+	// Now is the clock used for signing. Default time.Now.
+	Now func() time.Time
+}
+
+// Resolved returns a copy of o with every default applied. A Pool resolves
+// once so that its clients share one HTTP client.
+func (o *Options) Resolved() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.HTTPClient == nil {
+		r.HTTPClient = newHTTPClient()
+	}
+	if r.MaxAttempts < 1 {
+		r.MaxAttempts = DefaultMaxAttempts
+	}
+	if r.MaxBackoff <= 0 {
+		r.MaxBackoff = DefaultMaxBackoff
+	}
+	if r.AttemptTimeout == 0 {
+		r.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if r.Backoff == nil {
+		r.Backoff = retry.NewExponentialJitterBackoff(r.MaxBackoff)
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return r
+}
+
+func newHTTPClient() *http.Client {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		t = t.Clone()
+		t.MaxIdleConnsPerHost = 64
+		return &http.Client{Transport: t}
+	}
+	return &http.Client{}
+}
+
+// StatusError is a non-2xx response of the last attempt.
+type StatusError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Type is the service's error type, e.g. "GoneException" or
+	// "ParameterNotFound", from the x-amzn-ErrorType header or the body,
+	// without namespace prefix or ":..." suffix; "" when the response
+	// names none.
+	Type string
+	// Message is the service's error message, possibly empty.
+	Message string
+}
+
+func (e *StatusError) Error() string {
+	s := fmt.Sprintf("%d %s", e.Status, e.Type)
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Client signs and sends requests to one AWS service. It is safe for
+// concurrent use.
+type Client struct {
+	service string
+	region  string
+	creds   aws.CredentialsProvider // nil: requests go unsigned
+	signer  *v4.Signer
+	opts    Options
+}
+
+// New returns a Client signing for service (the SigV4 name, e.g.
+// "execute-api", "ssm", "lambda") in cfg.Region (DefaultRegion when empty)
+// with cfg.Credentials; nil credentials or aws.AnonymousCredentials send
+// unsigned requests, as the SDK does.
+func New(service string, cfg aws.Config, opts *Options) *Client {
+	c := &Client{
+		service: service,
+		region:  cfg.Region,
+		creds:   cfg.Credentials,
+		signer:  v4.NewSigner(),
+		opts:    opts.Resolved(),
+	}
+	if c.region == "" {
+		c.region = DefaultRegion
+	}
+	switch {
+	case c.creds == nil, aws.IsCredentialsProvider(c.creds, aws.AnonymousCredentials{}):
+		c.creds = nil
+	case !aws.IsCredentialsProvider(c.creds, (*aws.CredentialsCache)(nil)):
+		c.creds = aws.NewCredentialsCache(c.creds)
+	}
+	return c
+}
+
+// Region returns the signing region.
+func (c *Client) Region() string { return c.region }
+
+// Request is one call. Body is sent for POST and PUT only.
+type Request struct {
+	Method string
+	URL    string
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends r, retrying throttling, server errors, timeouts and connection
+// failures, and returns the body of the successful (2xx) response and its
+// status. A failed response ends as a *StatusError (possibly wrapped with
+// the context's error); other failures are returned as they are.
+func (c *Client) Do(ctx context.Context, r Request) ([]byte, int, error) {
+	sum := sha256.Sum256(r.Body)
+	payloadHash := hex.EncodeToString(sum[:])
+	for attempt := 1; ; attempt++ {
+		out, status, err := c.attempt(ctx, r, payloadHash)
+		if err == nil {
+			return out, status, nil
+		}
+		if !retryable(ctx, err) || attempt >= c.opts.MaxAttempts {
+			return nil, status, err
+		}
+		delay, derr := c.opts.Backoff.BackoffDelay(attempt, err)
+		if derr != nil {
+			return nil, status, fmt.Errorf("compute backoff: %w", errors.Join(derr, err))
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= delay {
+			// The next attempt could not start before the caller's
+			// deadline: report the last outcome now rather than sleep.
+			return nil, status, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, status, fmt.Errorf("%w; last attempt: %w", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// attempt sends one signed request. A non-2xx status is returned as a
+// *StatusError.
+func (c *Client) attempt(ctx context.Context, r Request, payloadHash string) ([]byte, int, error) {
+	if c.opts.AttemptTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.AttemptTimeout)
+		defer cancel()
+	}
+	var rd io.Reader = http.NoBody
+	if r.Method == http.MethodPost || r.Method == http.MethodPut {
+		rd = bytes.NewReader(r.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, rd)
+	if err != nil {
+		return nil, 0, fmt.Errorf("build request: %w", err)
+	}
+	for k, vs := range r.Header {
+		req.Header[k] = vs
+	}
+	if c.creds != nil {
+		creds, err := c.creds.Retrieve(ctx)
+		if err != nil {
+			return nil, 0, fmt.Errorf("retrieve credentials: %w", err)
+		}
+		if err := c.signer.SignHTTP(ctx, creds, req, payloadHash, c.service, c.region, c.opts.Now()); err != nil {
+			return nil, 0, fmt.Errorf("sign request: %w", err)
+		}
+	}
+	resp, err := c.opts.HTTPClient.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		out, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody))
+		if err != nil {
+			return nil, resp.StatusCode, fmt.Errorf("read response: %w", err)
+		}
+		return out, resp.StatusCode, nil
+	}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	return nil, resp.StatusCode, newStatusError(resp, raw)
+}
+
+// newStatusError reads the error type and message of a failed response.
+func newStatusError(resp *http.Response, body []byte) *StatusError {
+	e := &StatusError{Status: resp.StatusCode}
+	var doc struct {
+		Type     string `json:"__type"`
+		Code     string `json:"code"`
+		Message  string `json:"message"`
+		MessageU string `json:"Message"`
+	}
+	_ = json.Unmarshal(body, &doc) // bodies are often empty or not JSON
+	e.Type = resp.Header.Get("X-Amzn-Errortype")
+	if e.Type == "" {
+		e.Type = doc.Type
+	}
+	if e.Type == "" {
+		e.Type = doc.Code
+	}
+	// Types may carry a namespace prefix or a ":..." suffix.
+	if i := strings.IndexByte(e.Type, ':'); i >= 0 {
+		e.Type = e.Type[:i]
+	}
+	if i := strings.LastIndexByte(e.Type, '#'); i >= 0 {
+		e.Type = e.Type[i+1:]
+	}
+	e.Message = doc.Message
+	if e.Message == "" {
+		e.Message = doc.MessageU
+	}
+	return e
+}
+
+// RetryableStatus reports whether a response with status may succeed when
+// sent again: throttling (429) and server errors (5xx).
+func RetryableStatus(status int) bool {
+	return status == http.StatusTooManyRequests || (status >= 500 && status <= 599)
+}
+
+// retryable reports whether err, the outcome of one attempt, may succeed on
+// another attempt. Nothing is retried once the caller's context is done.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		return RetryableStatus(se.Status) || se.Type == "ThrottlingException" || se.Type == "TooManyRequestsException"
+	}
+	if errors.Is(err, context.DeadlineExceeded) { // the attempt timed out
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return true
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+}

@@ -1,0 +1,182 @@
+package awsrest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/omnisales/rtcollab/internal/awsrest"
+)
+
+// noWait is a backoff without delay, so that retry tests run at once.
+type noWait struct{}
+
+func (noWait) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
+
+func testConfig() aws.Config {
+	return aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "TOKEN")}
+}
+
+func TestDoRetries(t *testing.T) {
+	tests := []struct {
+		name      string
+		statuses  []int  // answered in turn; the last repeats
+		errType   string // x-amzn-ErrorType of failures
+		wantCalls int
+		wantErr   bool
+		wantType  string
+	}{
+		{"ok at once", []int{200}, "", 1, false, ""},
+		{"server error then ok", []int{500, 503, 200}, "", 3, false, ""},
+		{"throttled until attempts run out", []int{429}, "TooManyRequestsException", 3, true, "TooManyRequestsException"},
+		{"400 throttling is retried", []int{400, 200}, "ThrottlingException", 2, false, ""},
+		{"client error is not retried", []int{400}, "ParameterNotFound", 1, true, "ParameterNotFound"},
+		{"gone is not retried", []int{410}, "GoneException", 1, true, "GoneException"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			var badAuth atomic.Value
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(calls.Add(1))
+				auth := r.Header.Get("Authorization")
+				if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential=AKID/") || !strings.Contains(auth, "/eu-west-1/ssm/aws4_request") ||
+					r.Header.Get("X-Amz-Security-Token") != "TOKEN" || r.Header.Get("X-Amz-Target") != "T" {
+					badAuth.Store(fmt.Sprintf("%q %v", auth, r.Header))
+				}
+				status := tt.statuses[min(n, len(tt.statuses))-1]
+				if status != 200 {
+					w.Header().Set("X-Amzn-Errortype", tt.errType+":http://internal.amazon.com/")
+					w.WriteHeader(status)
+					_, _ = w.Write([]byte(`{"message":"no"}`))
+					return
+				}
+				_, _ = w.Write([]byte(`{"ok":true}`))
+			}))
+			defer srv.Close()
+			c := awsrest.New("ssm", testConfig(), &awsrest.Options{Backoff: noWait{}})
+			out, status, err := c.Do(context.Background(), awsrest.Request{
+				Method: http.MethodPost, URL: srv.URL + "/", Header: http.Header{"X-Amz-Target": {"T"}}, Body: []byte(`{}`),
+			})
+			if v := badAuth.Load(); v != nil {
+				t.Fatalf("request not signed as expected: %v", v)
+			}
+			if got := int(calls.Load()); got != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", got, tt.wantCalls)
+			}
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if !tt.wantErr {
+				if status != 200 || string(out) != `{"ok":true}` {
+					t.Errorf("got %d %s", status, out)
+				}
+				return
+			}
+			var se *awsrest.StatusError
+			if !errors.As(err, &se) || se.Type != tt.wantType || se.Message != "no" || se.Status != status {
+				t.Errorf("err = %#v (status %d), want a StatusError of type %s", err, status, tt.wantType)
+			}
+		})
+	}
+}
+
+func TestDoStopsAtContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	c := awsrest.New("lambda", testConfig(), &awsrest.Options{MaxAttempts: 10, MaxBackoff: time.Hour})
+	start := time.Now()
+	_, _, err := c.Do(ctx, awsrest.Request{Method: http.MethodGet, URL: srv.URL})
+	var se *awsrest.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusServiceUnavailable {
+		t.Fatalf("err = %v, want the last 503", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Do took %v past a 200 ms deadline", d)
+	}
+}
+
+func TestFromEnv(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cfg, err := awsrest.FromEnv(env(map[string]string{
+		"AWS_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "S", "AWS_SESSION_TOKEN": "T",
+	}), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	if err != nil || cfg.Region != "eu-central-1" || creds.AccessKeyID != "AKID" || creds.SecretAccessKey != "S" || creds.SessionToken != "T" {
+		t.Errorf("got %q %+v %v", cfg.Region, creds, err)
+	}
+	cfg, err = awsrest.FromEnv(env(map[string]string{"AWS_DEFAULT_REGION": "ap-south-1"}), true)
+	if err != nil || cfg.Region != "ap-south-1" || cfg.Credentials != nil {
+		t.Errorf("allowMissing: got %+v %v", cfg, err)
+	}
+	if _, err := awsrest.FromEnv(env(map[string]string{"AWS_ACCESS_KEY_ID": "AKID"}), false); err == nil {
+		t.Error("half the credentials: no error")
+	}
+}
+
+func TestEndpoint(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		getenv  func(string) string
+		service string
+		region  string
+		want    string
+	}{
+		{nil, "ssm", "eu-west-1", "https://ssm.eu-west-1.amazonaws.com"},
+		{nil, "lambda", "", "https://lambda.us-east-1.amazonaws.com"},
+		{nil, "ssm", "cn-north-1", "https://ssm.cn-north-1.amazonaws.com.cn"},
+		{env(map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:5000/"}), "ssm", "eu-west-1", "http://127.0.0.1:5000"},
+		{env(map[string]string{"AWS_ENDPOINT_URL": "http://a", "AWS_ENDPOINT_URL_LAMBDA": "http://b"}), "lambda", "", "http://b"},
+	}
+	for _, tt := range tests {
+		if got := awsrest.Endpoint(tt.getenv, tt.service, tt.region); got != tt.want {
+			t.Errorf("Endpoint(%s, %s) = %q, want %q", tt.service, tt.region, got, tt.want)
+		}
+	}
+}
+
+// TestGetParameterMoto reads a SecureString parameter from moto's SSM,
+// which checks the request's protocol and signature scope as SSM does.
+func TestGetParameterMoto(t *testing.T) {
+	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT") // moto's server serves SSM on the same port
+	if ep == "" {
+		t.Skip("DYNAMODB_TEST_ENDPOINT is not set (make test starts moto)")
+	}
+	ctx := context.Background()
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	c := awsrest.New(awsrest.SSMService, cfg, nil)
+	name := fmt.Sprintf("/rtcollab/test/%d/jwt-secret", time.Now().UnixNano())
+	put, _ := json.Marshal(map[string]any{"Name": name, "Value": "s3cret-value", "Type": "SecureString"})
+	if _, _, err := c.Do(ctx, awsrest.Request{Method: http.MethodPost, URL: ep + "/", Body: put, Header: http.Header{
+		"Content-Type": {"application/x-amz-json-1.1"}, "X-Amz-Target": {"AmazonSSM.PutParameter"},
+	}}); err != nil {
+		t.Fatalf("PutParameter: %v", err)
+	}
+	got, err := awsrest.GetParameter(ctx, c, ep, name)
+	if err != nil || got != "s3cret-value" {
+		t.Fatalf("GetParameter = %q, %v", got, err)
+	}
+	_, err = awsrest.GetParameter(ctx, c, ep, name+"-missing")
+	var se *awsrest.StatusError
+	if !errors.As(err, &se) || se.Type != "ParameterNotFound" {
+		t.Fatalf("missing parameter: err = %v, want ParameterNotFound", err)
+	}
+}
