@@ -36,8 +36,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/cost"
@@ -58,7 +56,7 @@ func main() {
 type options struct {
 	url, server, query, jsonOut             string
 	plotLatency, plotThroughput, cpuProfile string
-	allowRemote, serve, printCost           bool
+	allowRemote, serve, printCost, mgmtHTTP bool
 	conns, channels, fanout, maxMessages    int
 	bytes, publishers, dialConc, shardSize  int
 	rate                                    float64
@@ -89,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.jsonOut, "json", "", "write the report (or sweep results) as JSON to this file; - for stdout")
 	fs.IntVar(&o.rssPID, "rss-pid", 0, "process whose RSS to report (default: the local server started here; none for -url)")
 	fs.DurationVar(&o.mgmtDelay, "mgmt-delay", 0, "local server: simulated Management API latency added to every post")
+	fs.BoolVar(&o.mgmtHTTP, "mgmt-http", false, "local server: post every frame through the signed HTTP Management API instead of handing it to the gateway in process (always so with -mgmt-delay or -simulated-subscribers)")
 	fs.IntVar(&o.shardSize, "shard-size", 0, "local server: split fan-outs larger than this over parallel in-process deliveries (0: no sharding)")
 	fs.IntVar(&o.simulated, "simulated-subscribers", 0, "in-process server: add this many store-only subscribers to every channel, whose posts the local Management API answers itself after -mgmt-delay (for fan-outs larger than the open-file limit allows)")
 	fs.BoolVar(&o.printCost, "cost", false, "print the cost model's estimate for this run's fan-out and message size")
@@ -279,14 +278,14 @@ func isLoopback(host string) bool {
 }
 
 // startLocal starts the local server on a free loopback port with the
-// embedded store and dev identities, and the -mgmt-delay and -shard-size
-// settings.
+// embedded store and dev identities, and the -mgmt-delay, -mgmt-http and
+// -shard-size settings.
 func startLocal(ctx context.Context, o options, sim *simulation) (*devserver.Server, error) {
 	settings := app.Settings{DevIdentity: true, LogLevel: o.logLevel}
 	log := settings.Logger()
 	opts := devserver.Options{
 		Addr: "127.0.0.1:0", Settings: settings,
-		SweepInterval: -1, Logger: log,
+		SweepInterval: -1, Logger: log, ManagementHTTP: o.mgmtHTTP,
 	}
 	switch {
 	case sim != nil:
@@ -297,18 +296,14 @@ func startLocal(ctx context.Context, o options, sim *simulation) (*devserver.Ser
 	}
 	if o.shardSize > 0 {
 		// The shards stand in for parallel invocations: they share this
-		// process's store and a Management API pool with room for their
-		// concurrent posts.
+		// process's store and the server's posters.
 		st := memory.New(nil)
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 1024
-		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1"}, &mgmtapi.PoolOptions{
-			Client: mgmtapi.Options{HTTPClient: &http.Client{Transport: tr}}})
-		raw := func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
-		deliverer := broadcast.NewDeliverer(st, raw, broadcast.Config{IsGone: mgmtapi.IsGone, Logger: log})
-		local := broadcast.NewLocal(deliverer.Deliver, log)
-		opts.App = &app.Options{Store: st, Posters: broadcast.ShardedPosters(raw,
-			broadcast.Sharding{ShardSize: o.shardSize, Dispatcher: local})}
+		opts.App = &app.Options{Store: st}
+		opts.WrapPosters = func(posters func(string) broadcast.Poster) func(string) broadcast.Poster {
+			deliverer := broadcast.NewDeliverer(st, posters, broadcast.Config{IsGone: mgmtapi.IsGone, Logger: log})
+			local := broadcast.NewLocal(deliverer.Deliver, log)
+			return broadcast.ShardedPosters(posters, broadcast.Sharding{ShardSize: o.shardSize, Dispatcher: local})
+		}
 	}
 	return devserver.Start(ctx, opts)
 }
@@ -345,7 +340,8 @@ func startChild(ctx context.Context, o options, t *target, stderr io.Writer) (*t
 		return nil, fmt.Errorf("start server process: %w", err)
 	}
 	args := []string{"-serve", "-log-level", o.logLevel, "-conns", strconv.Itoa(max(o.conns, maxOf(o.sweepFanout))),
-		"-mgmt-delay", o.mgmtDelay.String(), "-shard-size", strconv.Itoa(o.shardSize)}
+		"-mgmt-delay", o.mgmtDelay.String(), "-shard-size", strconv.Itoa(o.shardSize),
+		"-mgmt-http=" + strconv.FormatBool(o.mgmtHTTP)}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()

@@ -33,6 +33,7 @@ func run() error {
 	sweep := flag.Duration("sweep", time.Minute, "sweeper interval")
 	static := flag.String("static", "client/demo/dist", "serve the demo page from this directory at / (skipped when it does not exist)")
 	lambdaEndpoint := flag.String("lambda-endpoint", "", "invoke the functions through this Lambda API endpoint, as served by sam local start-lambda (names ConnectFunction, DisconnectFunction, MessageFunction, SweeperFunction)")
+	mgmtHTTP := flag.Bool("management-http", false, "post every frame through the signed HTTP Management API, as deployed code does, instead of handing frames for this server's connections to the gateway in process")
 	lambdaEndpoints := flag.String("lambda-endpoints", "", "invoke each function at its own Lambda API endpoint, one Runtime Interface Emulator per bootstrap: connect=URL,disconnect=URL,message=URL,sweeper=URL")
 	flag.Parse()
 
@@ -63,7 +64,7 @@ func run() error {
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: *sweep, Logger: log,
-		App: &app.Options{Auth: authn}, Invoker: inv, Static: staticDir(*static),
+		App: &app.Options{Auth: authn}, Invoker: inv, Static: staticDir(*static), ManagementHTTP: *mgmtHTTP,
 	})
 	if err != nil {
 		return err
@@ -75,7 +76,11 @@ func run() error {
 	if s.DevIdentity {
 		log.Warn("DEV MODE: identities are taken from ?userId=&username=&tenant= without verification; never expose this server")
 	}
-	fmt.Printf("rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Demo page:      http://localhost:%s/\n  Store:          %s\n  Functions:      %s\n", srv.WebSocketURL(), srv.Endpoint(), port, store, functions)
+	delivery := "signed HTTP Management API"
+	if srv.DirectDelivery() {
+		delivery = "in process to the gateway (-management-http for the signed HTTP Management API)"
+	}
+	fmt.Printf("rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Demo page:      http://localhost:%s/\n  Store:          %s\n  Functions:      %s\n  Delivery:       %s\n", srv.WebSocketURL(), srv.Endpoint(), port, store, functions, delivery)
 	if inv != nil {
 		fmt.Printf("  The functions need TABLE_NAME=%s and DYNAMODB_ENDPOINT (as they reach it) in their environment, DEV_IDENTITY=1 for -dev; the sweeper also MANAGEMENT_ENDPOINT=%s\n", s.TableName, srv.Endpoint())
 	}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,12 +57,29 @@ type Options struct {
 	Static http.Handler
 	// Logger receives server logs. Default the settings' logger.
 	Logger *slog.Logger
+	// ManagementHTTP makes the handlers post every frame through the
+	// signed HTTP Management API, as deployed code does. Default false: a
+	// frame for a connection of this server is handed to the gateway in
+	// process (gateway.Server.PostToConnection), with the POST's outcomes
+	// (410 Gone, 413 Payload too large) but no HTTP request and no
+	// signing. The HTTP path is used in any case when
+	// Gateway.ManagementFault is set (faults apply to the HTTP API), when
+	// App.Posters or Invoker is set (functions in other processes post
+	// over HTTP), and for any other endpoint; GetConnection and
+	// DeleteConnection always use it.
+	ManagementHTTP bool
+	// WrapPosters, when set, wraps the posters the server gives the
+	// handlers (in-process or HTTP, see ManagementHTTP), e.g. to shard
+	// fan-outs with broadcast.ShardedPosters. It is not applied to
+	// App.Posters. Default nil.
+	WrapPosters func(posters func(endpoint string) broadcast.Poster) func(endpoint string) broadcast.Poster
 }
 
 // Server is a running local server.
 type Server struct {
 	Gateway *gateway.Server
 	Built   *app.Built
+	direct  *directPosters // nil when the handlers post over HTTP only
 	ln      net.Listener
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -98,12 +116,25 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if ao.Logger == nil {
 		ao.Logger = log
 	}
+	var direct *directPosters
 	if ao.Posters == nil {
 		// The local gateway does not check signatures, but the client still
 		// signs every request as it would in AWS; fixed local credentials
-		// make that work on a machine with no AWS credentials at all.
-		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")}, nil)
+		// make that work on a machine with no AWS credentials at all. The
+		// HTTP client keeps enough idle connections for concurrent
+		// fan-outs, sharded ones included.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 1024
+		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")},
+			&mgmtapi.PoolOptions{Client: mgmtapi.Options{HTTPClient: &http.Client{Transport: tr}}})
 		ao.Posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
+		if !o.ManagementHTTP && o.Gateway.ManagementFault == nil && o.Invoker == nil {
+			direct = &directPosters{pool: pool, endpoints: map[string]bool{trimEndpoint(endpoint): true}}
+			ao.Posters = direct.poster
+		}
+		if o.WrapPosters != nil {
+			ao.Posters = o.WrapPosters(ao.Posters)
+		}
 	}
 	ao.CreateTable = true
 	built, err := app.Build(ctx, o.Settings, &ao)
@@ -125,8 +156,13 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		gc.Static = o.Static
 	}
 	gw := gateway.New(gc, inv)
+	if direct != nil {
+		// Set before serving: no handler runs, and nothing posts, earlier.
+		direct.gw = gw
+		direct.endpoints[trimEndpoint(gw.Endpoint())] = true
+	}
 	runCtx, stop := context.WithCancel(context.Background())
-	s := &Server{Gateway: gw, Built: built, ln: ln, stop: stop, log: log}
+	s := &Server{Gateway: gw, Built: built, direct: direct, ln: ln, stop: stop, log: log}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -164,6 +200,11 @@ func (s *Server) WebSocketURL() string { return s.Gateway.WebSocketURL() }
 // Endpoint is the Management API endpoint.
 func (s *Server) Endpoint() string { return s.Gateway.Endpoint() }
 
+// DirectDelivery reports whether the in-process handlers hand frames for
+// this server's connections to the gateway directly rather than through
+// the HTTP Management API (see Options.ManagementHTTP).
+func (s *Server) DirectDelivery() bool { return s.direct != nil }
+
 // Close shuts the gateway down gracefully, firing $disconnect for every open
 // connection, and stops the sweeper.
 func (s *Server) Close(ctx context.Context) error {
@@ -196,3 +237,53 @@ func (p inProcess) Invoke(ctx context.Context, routeKey string, req events.APIGa
 }
 
 func (p inProcess) Sweep(ctx context.Context) error { return p.h.Sweep(ctx) }
+
+// directPosters gives the handlers a Poster per Management API endpoint:
+// for this server's own endpoint, one that hands frames to the gateway in
+// process; for any other, the HTTP client of the pool.
+type directPosters struct {
+	pool      *mgmtapi.Pool
+	gw        *gateway.Server // set before the gateway serves
+	endpoints map[string]bool // this server's endpoints, without a trailing slash; read-only once serving
+}
+
+func (d *directPosters) poster(endpoint string) broadcast.Poster {
+	c := d.pool.Client(endpoint)
+	if d.gw == nil || !d.endpoints[trimEndpoint(endpoint)] {
+		return c
+	}
+	return directPoster{Client: c, gw: d.gw}
+}
+
+// directPoster posts to the local gateway's connections in process. Its
+// errors are those of the HTTP client: an *mgmtapi.APIError with status 410
+// (mgmtapi.IsGone) or 413. GetConnection and DeleteConnection, which the
+// handlers rarely call, go over HTTP through the embedded client.
+type directPoster struct {
+	*mgmtapi.Client
+	gw *gateway.Server
+}
+
+// PostToConnection sends data to the connection as one frame.
+func (p directPoster) PostToConnection(ctx context.Context, connectionID string, data []byte) error {
+	if connectionID == "" {
+		return fmt.Errorf("%s %q: empty connection id", mgmtapi.OpPostToConnection, connectionID)
+	}
+	err := p.gw.PostToConnection(ctx, connectionID, data)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gateway.ErrGone):
+		return &mgmtapi.APIError{Op: mgmtapi.OpPostToConnection, ConnectionID: connectionID,
+			Status: http.StatusGone, Type: "GoneException", Message: "Gone"}
+	case errors.Is(err, gateway.ErrPayloadTooLarge):
+		return &mgmtapi.APIError{Op: mgmtapi.OpPostToConnection, ConnectionID: connectionID,
+			Status: http.StatusRequestEntityTooLarge, Type: "PayloadTooLargeException", Message: "Request entity too large"}
+	}
+	return fmt.Errorf("%s %q: %w", mgmtapi.OpPostToConnection, connectionID, err)
+}
+
+// trimEndpoint normalises an endpoint for comparison.
+func trimEndpoint(endpoint string) string {
+	return strings.TrimRight(strings.TrimSpace(endpoint), "/")
+}

@@ -58,13 +58,21 @@ func backends(t *testing.T) []backend {
 
 func startServer(t *testing.T, s app.Settings, gc gateway.Config) *devserver.Server {
 	t.Helper()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
-	o := devserver.Options{Addr: "127.0.0.1:0", Settings: s, Gateway: gc, SweepInterval: -1}
+	o := devserver.Options{Settings: s, Gateway: gc}
 	if s.TableName != "" {
 		// moto needs requests one at a time to isolate transactions.
 		o.App = &app.Options{DynamoOptions: []func(*dynamodb.Options){dynamo.SerialHTTP()}}
 	}
+	return startOptions(t, o)
+}
+
+// startOptions starts a local server with o on a free loopback port, with
+// test credentials and no sweeper, and closes it when t ends.
+func startOptions(t *testing.T, o devserver.Options) *devserver.Server {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	o.Addr, o.SweepInterval = "127.0.0.1:0", -1
 	srv, err := devserver.Start(context.Background(), o)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
@@ -338,6 +346,22 @@ func TestManagementAPI(t *testing.T) {
 	}
 }
 
+// addGhost stores a connection subscribed to channel (tenant default) that
+// the gateway does not hold, as when $disconnect never reached the store.
+func addGhost(t *testing.T, st store.Store, channel string) store.Connection {
+	t.Helper()
+	ctx, now := context.Background(), time.Now()
+	ghost := store.Connection{ID: "GhostConnId0Aw=", UserID: "ghost", Username: "ghost", Tenant: "default",
+		ConnectedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := st.PutConnection(ctx, ghost); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Subscribe(ctx, "default", channel, ghost.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	return ghost
+}
+
 // TestGoneRecipientRemoved: a subscriber whose connection vanished without
 // $disconnect reaching the store is removed by the next publish; the
 // sender is not.
@@ -347,15 +371,7 @@ func TestGoneRecipientRemoved(t *testing.T) {
 			srv := b.start(t, gateway.Config{})
 			ctx := context.Background()
 			st := srv.Built.Store
-			now := time.Now()
-			ghost := store.Connection{ID: "GhostConnId0Aw=", UserID: "ghost", Username: "ghost", Tenant: "default",
-				ConnectedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := st.PutConnection(ctx, ghost); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Subscribe(ctx, "default", "order-updates", ghost.ID, 0); err != nil {
-				t.Fatal(err)
-			}
+			ghost := addGhost(t, st, "order-updates")
 			bob := dial(t, srv, "bob")
 			var h struct{ ConnectionID string }
 			_ = json.Unmarshal(bob.mustAck("hello", "", nil).Payload, &h)

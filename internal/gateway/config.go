@@ -67,7 +67,8 @@ type Config struct {
 	// non-zero, answered with that status and the matching API Gateway error
 	// (429 LimitExceededException, 5xx InternalServerErrorException, ...)
 	// instead of being carried out. The request body may be read; it is
-	// buffered. Default nil: no faults.
+	// buffered. Server.PostToConnection, which bypasses HTTP, does not
+	// consult it. Default nil: no faults.
 	ManagementFault func(r *http.Request) (status int, delay time.Duration)
 }
 

@@ -39,6 +39,9 @@ type conn struct {
 
 	lastActive atomic.Int64 // unix nanoseconds of the last message either way
 
+	writeMu    sync.Mutex  // held for a whole send, so that writeTimer times one write at a time
+	writeTimer *time.Timer // closes the connection when a write runs too long; nil until the first send
+
 	mu        sync.Mutex
 	cause     *websocket.CloseError // why the gateway closed it; nil while open or closed by the client
 	idleTimer *time.Timer
@@ -176,15 +179,34 @@ func (c *conn) handleMessage(data []byte, binary bool) {
 	}
 }
 
-// send writes one message to the client.
+// send writes one message to the client. A write still blocked after the
+// server's write timeout (a client that stopped reading) closes the
+// connection without a close frame and fails, as a write with a timed-out
+// context does in coder/websocket. One timer per connection, re-armed for
+// each send, does the timing: a context with a deadline per write costs
+// more CPU than everything else in a send except the system call.
 func (c *conn) send(typ websocket.MessageType, data []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
-	defer cancel()
-	if err := c.ws.Write(ctx, typ, data); err != nil {
+	c.writeMu.Lock()
+	if c.writeTimer == nil {
+		c.writeTimer = time.AfterFunc(c.srv.writeTimeout, c.writeTimedOut)
+	} else {
+		c.writeTimer.Reset(c.srv.writeTimeout)
+	}
+	err := c.ws.Write(context.Background(), typ, data)
+	c.writeTimer.Stop()
+	c.writeMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("send to connection %q: %w", c.id, err)
 	}
 	c.touch()
 	return nil
+}
+
+// writeTimedOut closes the connection under a write that has run too long;
+// the write then fails and the read loop ends.
+func (c *conn) writeTimedOut() {
+	c.srv.log.Debug("write timed out", "connectionId", c.id, "timeout", c.srv.writeTimeout)
+	_ = c.ws.CloseNow()
 }
 
 // touch records activity for the idle timeout.
@@ -266,6 +288,11 @@ const closeHandshakeWait = time.Second
 // await waits until the handshake of c is done and reports whether c
 // is a WebSocket (false after a failed handshake or when ctx ends).
 func (c *conn) await(ctx context.Context) bool {
+	select {
+	case <-c.ready:
+		return c.ws != nil
+	default:
+	}
 	select {
 	case <-c.ready:
 		return c.ws != nil

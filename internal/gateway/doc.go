@@ -15,5 +15,6 @@
 // Entry points: New builds a Server from a Config and an Invoker; Serve or
 // ListenAndServe run it; Shutdown closes every connection, firing
 // $disconnect for each; WebSocketURL and Endpoint name the URLs clients and
-// handlers use.
+// handlers use. PostToConnection is the Management API's POST without HTTP,
+// for handlers running in the same process.
 package gateway

@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -78,25 +81,71 @@ func (s *Server) serveManagement(w http.ResponseWriter, r *http.Request, rawID s
 // postToConnection sends the request body to the connection as one
 // message: a text frame when it is valid UTF-8, a binary frame otherwise.
 func (s *Server) postToConnection(w http.ResponseWriter, r *http.Request, id string, body []byte) {
-	if int64(len(body)) > s.cfg.MaxMessageBytes {
+	switch err := s.post(r.Context(), id, body); {
+	case err == nil:
+		w.WriteHeader(http.StatusOK)
+	case errors.Is(err, ErrPayloadTooLarge):
 		writeServiceError(w, http.StatusRequestEntityTooLarge)
-		return
+	default:
+		writeServiceError(w, http.StatusGone)
+	}
+}
+
+// Errors of PostToConnection, the outcomes a POST to the Management API
+// reports as 410 and 413.
+var (
+	// ErrGone means the connection is not open, or the write to it failed
+	// (410 GoneException).
+	ErrGone = errors.New("connection is gone")
+	// ErrPayloadTooLarge means the data exceeds Config.MaxMessageBytes (413
+	// PayloadTooLargeException).
+	ErrPayloadTooLarge = errors.New("payload too large")
+)
+
+// PostToConnection sends data to connection id as one message, as a POST to
+// @connections/{id} does, without HTTP: a text frame when data is valid
+// UTF-8, a binary frame otherwise. It returns an error wrapping
+// ErrPayloadTooLarge when data exceeds MaxMessageBytes, ErrGone when the
+// connection is not open or the write fails, and ctx's error when ctx ends
+// first. ctx bounds the wait for a handshake still in progress; the write
+// itself is bounded by the gateway's write timeout, as for a POST, so a
+// caller that gives up does not break the connection. Config.ManagementFault
+// is not consulted: faults apply to the HTTP Management API only.
+//
+// It is the local server's shortcut for handlers in the same process; data
+// is not retained after it returns.
+func (s *Server) PostToConnection(ctx context.Context, id string, data []byte) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("post to connection %q: %w", id, err)
+	}
+	if err := s.post(ctx, id, data); err != nil {
+		if ctx.Err() != nil && !errors.Is(err, ErrPayloadTooLarge) {
+			return fmt.Errorf("post to connection %q: %w", id, ctx.Err())
+		}
+		return err
+	}
+	return nil
+}
+
+// post sends data to connection id as one message; it is the POST of the
+// Management API and of PostToConnection.
+func (s *Server) post(ctx context.Context, id string, data []byte) error {
+	if int64(len(data)) > s.cfg.MaxMessageBytes {
+		return fmt.Errorf("post to connection %q: %d bytes: %w", id, len(data), ErrPayloadTooLarge)
 	}
 	c := s.lookup(id)
-	if c == nil || !c.await(r.Context()) {
-		writeServiceError(w, http.StatusGone)
-		return
+	if c == nil || !c.await(ctx) {
+		return fmt.Errorf("post to connection %q: %w", id, ErrGone)
 	}
 	typ := websocket.MessageText
-	if !utf8.Valid(body) {
+	if !utf8.Valid(data) {
 		typ = websocket.MessageBinary
 	}
-	if err := c.send(typ, body); err != nil {
+	if err := c.send(typ, data); err != nil {
 		s.log.Debug("post to connection failed", "connectionId", id, "error", err)
-		writeServiceError(w, http.StatusGone)
-		return
+		return fmt.Errorf("%w: %w", ErrGone, err)
 	}
-	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 // getConnection answers with the connection's metadata.

@@ -26,6 +26,8 @@ type Server struct {
 	inv Invoker
 	log *slog.Logger
 
+	writeTimeout time.Duration // bounds one write to a client
+
 	mu       sync.Mutex
 	conns    map[string]*conn // open connections, by id
 	reserved map[string]bool  // ids handed out to handshakes in progress
@@ -40,11 +42,12 @@ type Server struct {
 func New(cfg Config, inv Invoker) *Server {
 	cfg = cfg.withDefaults()
 	return &Server{
-		cfg:      cfg,
-		inv:      inv,
-		log:      cfg.Logger,
-		conns:    make(map[string]*conn),
-		reserved: make(map[string]bool),
+		cfg:          cfg,
+		inv:          inv,
+		log:          cfg.Logger,
+		writeTimeout: writeTimeout,
+		conns:        make(map[string]*conn),
+		reserved:     make(map[string]bool),
 	}
 }
 

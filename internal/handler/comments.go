@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/omnisales/rtcollab/internal/editing"
@@ -40,6 +41,23 @@ type commentAddPayload struct {
 	entityRef
 	Text     string `json:"text"`
 	ParentID string `json:"parentId"`
+}
+
+// commentMilli returns the millisecond that leads a new comment's id: now's,
+// or one past the last this process used, whichever is later. Comments list
+// in id order, so two comments added here within one millisecond still
+// list in the order they were added; comments added in the same
+// millisecond by different instances are ordered by the random suffix.
+func (f *editingFeature) commentMilli(now time.Time) int64 {
+	for {
+		last, ms := f.lastCommentMilli.Load(), now.UnixMilli()
+		if ms <= last {
+			ms = last + 1
+		}
+		if f.lastCommentMilli.CompareAndSwap(last, ms) {
+			return ms
+		}
+	}
 }
 
 // commentAdd stores a comment and broadcasts it. The same messageId from
@@ -82,7 +100,7 @@ func (f *editingFeature) commentAdd(ctx context.Context, r *request) (any, error
 		}
 	}
 	c := store.Comment{
-		Entity: e, ID: fmt.Sprintf("%013d-%s", r.now.UnixMilli(), randomHex(6)), ParentID: p.ParentID,
+		Entity: e, ID: fmt.Sprintf("%013d-%s", f.commentMilli(r.now), randomHex(6)), ParentID: p.ParentID,
 		UserID: r.conn.UserID, Username: r.conn.Username, Avatar: r.conn.Avatar, Text: text, CreatedAt: r.now,
 	}
 	reply, err := json.Marshal(map[string]any{"comment": commentOf(c)})

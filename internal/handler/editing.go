@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/broadcast"
@@ -121,6 +122,9 @@ type editingFeature struct {
 	// queues serialize the writes of this process to one entity: an
 	// entity always maps to the same queue, a buffered channel of one.
 	queues [writeQueues]chan struct{}
+	// lastCommentMilli is the millisecond in the newest comment id this
+	// process made (see commentMilli).
+	lastCommentMilli atomic.Int64
 }
 
 // enqueue waits for e's write queue and returns the function that leaves
