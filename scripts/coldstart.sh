@@ -33,12 +33,13 @@ cd "$root"
 GO="${GO:-go}"
 RIE="${RIE_BIN:-$root/bin/aws-lambda-rie}"
 RUNS="${RUNS:-1}"
-functions=(connect disconnect message sweeper)
+functions=(connect disconnect message sweeper fanout)
 declare -A sample=(
   [connect]=events/connect.json
   [disconnect]=events/disconnect.json
   [message]=events/message-ping.json
   [sweeper]=events/sweeper.json
+  [fanout]=internal/fanout/testdata/fanout-event.json
 )
 dynamo="${DYNAMODB_ENDPOINT:-${DYNAMODB_TEST_ENDPOINT:-http://127.0.0.1:9}}"
 flags=(-tags lambda.norpc -trimpath -ldflags "-s -w")

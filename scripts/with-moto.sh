@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # with-moto.sh CMD...: start moto's server (the DynamoDB wire-protocol server
-# used by the tests) on a free loopback port, export DYNAMODB_TEST_ENDPOINT,
-# run CMD, then stop the server. An endpoint already set in the environment
-# is used as is.
+# used by the tests, through scripts/moto_server.py) on a free loopback port,
+# export DYNAMODB_TEST_ENDPOINT, run CMD, then stop the server. An endpoint
+# already set in the environment is used as is.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 if [[ -n "${DYNAMODB_TEST_ENDPOINT:-}" ]]; then
@@ -10,7 +10,8 @@ if [[ -n "${DYNAMODB_TEST_ENDPOINT:-}" ]]; then
 fi
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 log="$(mktemp -t moto.XXXXXX.log)"
-"$here/.venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# moto's server with item-level transaction rollback (see the script).
+"$here/.venv/bin/python" "$here/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do
