@@ -76,7 +76,8 @@ test: test-dev lint test-go $(TEST_TARGETS)
 
 ## soak: the editing stress tests at full size on DynamoDB (moto): 20 clients
 ## racing for one lock 1,000 times, 10 clients pushing 1,000 changes with
-## dropped connections. Slow (moto serves one request at a time); not part
-## of make test, which runs them at full size on the embedded store.
+## dropped connections. About 15 minutes (moto serves one request at a time);
+## make test runs them at full size on the embedded store and at 100 grants
+## and 300 changes on DynamoDB.
 soak: deps $(TEST_GO_DEPS)
 	RTCOLLAB_SOAK=1 scripts/with-moto.sh $(GO) test -count=1 -timeout 90m -run 'TestLockRace|TestChangesNothingLost' -v ./internal/devserver/

@@ -166,10 +166,11 @@ func (o *lockObserver) done(n int) bool {
 }
 
 // TestLockRace has 20 clients race for one lock until it has been granted
-// 1,000 times on the memory store and 50 times on DynamoDB: moto takes
-// 10-20 ms per request and the local server sends them one at a time, so
-// a round, in which every waiting client asks again, takes about a second
-// there (1,000 rounds would take 15 minutes, 200 rounds 4-6 minutes). A client that gets the lock holds it
+// 1,000 times on the memory store and 100 times on DynamoDB in make test:
+// moto serves one request at a time at 6-10 ms each, and a grant costs
+// about 80 requests (every waiting client asks again after each release),
+// so 1,000 grants take about 11 minutes there; make soak runs them
+// (RTCOLLAB_SOAK=1). A client that gets the lock holds it
 // briefly and releases it; one refused waits for the release event (at
 // most 2 s) and tries again. A shared observer checks that there are never
 // two holders at once and that the fencing tokens strictly increase; at
@@ -184,7 +185,7 @@ func TestLockRace(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			grants := 1000
 			if b.endpoint != "" && os.Getenv("RTCOLLAB_SOAK") == "" {
-				grants = 50 // make soak runs the full 1,000 on DynamoDB too
+				grants = 100 // make soak runs the full 1,000 on DynamoDB too
 			}
 			srv := edStartTuned(t, b, fastRequests(handler.Config{}), "")
 			ctx := context.Background()
