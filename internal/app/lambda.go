@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/fanout"
@@ -14,14 +16,37 @@ import (
 // Function names one of the Lambda functions.
 type Function int
 
-// The functions of the template. The fan-out function runs the message
-// function's bootstrap.
+// The functions of the template.
 const (
 	Connect Function = iota
 	Disconnect
 	Message
 	Sweeper
+	// Fanout delivers the shards of large channels' broadcasts; it is the
+	// message function's code (see Built.MessageLambda).
+	Fanout
 )
+
+// LambdaEntry is the whole cold start of a Lambda main: ForLambda with the
+// process environment and EMF metrics on stdout, then the function's
+// handler for lambda.Start. A failed cold start is logged and exits the
+// process, which Lambda reports as an init error.
+func LambdaEntry(fn Function) any {
+	b, err := ForLambda(context.Background(), fn, os.Getenv, os.Stdout)
+	if err != nil {
+		slog.Error("cold start", "error", err)
+		os.Exit(1)
+	}
+	switch fn {
+	case Connect:
+		return b.Handler.Connect
+	case Disconnect:
+		return b.Handler.Disconnect
+	case Sweeper:
+		return b.Handler.Sweep
+	}
+	return b.MessageLambda()
+}
 
 // ForLambda is the cold start shared by the Lambda mains: it reads the
 // settings and the AWS configuration (awsrest.FromEnv: the execution
@@ -29,9 +54,9 @@ const (
 // $connect authenticates; the others refuse handshakes they never receive)
 // and wires the handler with EMF metrics written to metrics.
 //
-// For Message it also wires sharded fan-out (fanout.ConfigFromEnv:
-// FANOUT_FUNCTION_NAME, FANOUT_SHARD_SIZE); start the function with
-// Built.MessageLambda.
+// For Message and Fanout it also wires sharded fan-out
+// (fanout.ConfigFromEnv: FANOUT_FUNCTION_NAME, FANOUT_SHARD_SIZE); start
+// the function with Built.MessageLambda.
 func ForLambda(ctx context.Context, fn Function, getenv func(string) string, metrics io.Writer) (*Built, error) {
 	s, err := SettingsFromEnv(getenv)
 	if err != nil {
@@ -49,7 +74,7 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 	}
 	o := &Options{Auth: authn, Metrics: metrics, AWS: &awsCfg}
 	var fo *fanout.Fanout
-	if fn == Message {
+	if fn == Message || fn == Fanout {
 		fc, err := fanout.ConfigFromEnv(getenv)
 		if err != nil {
 			return nil, fmt.Errorf("configuration: %w", err)
@@ -71,8 +96,8 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 // MessageLambda returns the message function's Lambda handler: API Gateway
 // WebSocket events go to the handler's Message, and fan-out events
 // ({"rtcollabFanout": ...}, sent by another invocation of the message
-// function) are delivered. Only a Built from ForLambda(Message) has one;
-// the others get nil.
+// function) are delivered. Only a Built from ForLambda(Message) or
+// ForLambda(Fanout) has one; the others get nil.
 func (b *Built) MessageLambda() func(context.Context, json.RawMessage) (any, error) {
 	if b.fanout == nil {
 		return nil
