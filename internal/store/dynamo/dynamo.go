@@ -662,16 +662,12 @@ func connItem(c store.Connection, subCount int64) item {
 		attrTenant:   str(c.Tenant),
 		attrSubCount: num(subCount),
 	}
-	for name, v := range map[string]string{
+	setStrings(it, map[string]string{
 		attrUsername: c.Username,
 		attrAvatar:   c.Avatar,
 		attrEndpoint: c.Endpoint,
 		attrSourceIP: c.SourceIP,
-	} {
-		if v != "" {
-			it[name] = str(v)
-		}
-	}
+	})
 	if len(c.Roles) > 0 {
 		roles := make([]types.AttributeValue, len(c.Roles))
 		for i, r := range c.Roles {
@@ -679,15 +675,9 @@ func connItem(c store.Connection, subCount int64) item {
 		}
 		it[attrRoles] = &types.AttributeValueMemberL{Value: roles}
 	}
-	if !c.ConnectedAt.IsZero() {
-		it[attrConnectedAt] = str(formatTime(c.ConnectedAt))
-	}
-	if !c.LastSeenAt.IsZero() {
-		it[attrLastSeenAt] = str(formatTime(c.LastSeenAt))
-	}
-	if !c.ExpiresAt.IsZero() {
-		it[store.AttrExpiresAt] = num(c.ExpiresAt.Unix())
-	}
+	setTime(it, attrConnectedAt, c.ConnectedAt)
+	setTime(it, attrLastSeenAt, c.LastSeenAt)
+	setExpiry(it, c.ExpiresAt)
 	return it
 }
 
@@ -724,9 +714,7 @@ func indexItem(userPK string, c store.Connection) item {
 		store.AttrSK: str(store.ConnPK(c.ID)),
 		attrConnID:   str(c.ID),
 	}
-	if !c.ExpiresAt.IsZero() {
-		it[store.AttrExpiresAt] = num(c.ExpiresAt.Unix())
-	}
+	setExpiry(it, c.ExpiresAt)
 	return it
 }
 
@@ -766,6 +754,29 @@ func live(it item, now int64) bool {
 }
 
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+
+// setStrings sets each attribute of attrs whose value is not empty.
+func setStrings(it item, attrs map[string]string) {
+	for name, v := range attrs {
+		if v != "" {
+			it[name] = str(v)
+		}
+	}
+}
+
+// setTime sets the attribute name to t (formatTime) unless t is zero.
+func setTime(it item, name string, t time.Time) {
+	if !t.IsZero() {
+		it[name] = str(formatTime(t))
+	}
+}
+
+// setExpiry sets the TTL attribute to t in epoch seconds unless t is zero.
+func setExpiry(it item, t time.Time) {
+	if !t.IsZero() {
+		it[store.AttrExpiresAt] = num(t.Unix())
+	}
+}
 
 func num(v int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}

@@ -412,9 +412,7 @@ func headItem(h store.Head) item {
 	if h.State != nil {
 		it[attrEntState] = binAttr(h.State)
 	}
-	if !h.UpdatedAt.IsZero() {
-		it[attrEntUpdatedAt] = str(formatTime(h.UpdatedAt))
-	}
+	setTime(it, attrEntUpdatedAt, h.UpdatedAt)
 	if h.UpdatedBy != "" {
 		it[attrEntUpdatedBy] = str(h.UpdatedBy)
 	}
@@ -441,9 +439,7 @@ func idemItem(i store.Idempotency) item {
 		attrIdemMessageID: str(i.MessageID),
 		attrIdemReply:     binAttr(i.Reply),
 	}
-	if !i.ExpiresAt.IsZero() {
-		it[store.AttrExpiresAt] = num(i.ExpiresAt.Unix())
-	}
+	setExpiry(it, i.ExpiresAt)
 	return it
 }
 
@@ -472,9 +468,7 @@ func conflictItem(e store.EntityKey, c store.Conflict) item {
 		attrRecCreatedAt: str(formatTime(c.CreatedAt)),
 		attrRecData:      binAttr(c.Data),
 	}
-	if !c.ExpiresAt.IsZero() {
-		it[store.AttrExpiresAt] = num(c.ExpiresAt.Unix())
-	}
+	setExpiry(it, c.ExpiresAt)
 	return it
 }
 
@@ -813,16 +807,10 @@ func commentItem(c store.Comment) item {
 		attrRecCreatedAt: str(formatTime(c.CreatedAt)),
 		attrRecResolved:  boolAttr(c.Resolved),
 	}
-	for name, v := range map[string]string{
+	setStrings(it, map[string]string{
 		attrCommentParent: c.ParentID, attrUsername: c.Username, attrAvatar: c.Avatar, attrCommentResolvedBy: c.ResolvedBy,
-	} {
-		if v != "" {
-			it[name] = str(v)
-		}
-	}
-	if !c.ResolvedAt.IsZero() {
-		it[attrCommentResolvedAt] = str(formatTime(c.ResolvedAt))
-	}
+	})
+	setTime(it, attrCommentResolvedAt, c.ResolvedAt)
 	return it
 }
 

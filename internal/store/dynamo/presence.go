@@ -464,7 +464,7 @@ func presenceItem(pk, sk string, p store.Presence) item {
 		attrUserID:   str(p.UserID),
 		attrConnID:   str(p.ConnID),
 	}
-	for name, v := range map[string]string{
+	setStrings(it, map[string]string{
 		attrRoom:     p.Room,
 		attrUsername: p.Username,
 		attrAvatar:   p.Avatar,
@@ -472,20 +472,10 @@ func presenceItem(pk, sk string, p store.Presence) item {
 		attrPage:     p.Page,
 		attrSection:  p.Section,
 		attrActivity: p.Activity,
-	} {
-		if v != "" {
-			it[name] = str(v)
-		}
-	}
-	if !p.LastSeen.IsZero() {
-		it[attrLastSeen] = str(formatTime(p.LastSeen))
-	}
-	if !p.LastActive.IsZero() {
-		it[attrLastActive] = str(formatTime(p.LastActive))
-	}
-	if !p.ExpiresAt.IsZero() {
-		it[store.AttrExpiresAt] = num(p.ExpiresAt.Unix())
-	}
+	})
+	setTime(it, attrLastSeen, p.LastSeen)
+	setTime(it, attrLastActive, p.LastActive)
+	setExpiry(it, p.ExpiresAt)
 	return it
 }
 
@@ -556,7 +546,7 @@ func activityItem(a store.Activity) (item, error) {
 		attrTenant:   str(a.Tenant),
 		attrAt:       str(formatTime(a.At)),
 	}
-	for name, v := range map[string]string{
+	setStrings(it, map[string]string{
 		attrUserID:     a.UserID,
 		attrUsername:   a.Username,
 		attrAvatar:     a.Avatar,
@@ -564,11 +554,7 @@ func activityItem(a store.Activity) (item, error) {
 		attrEntityType: a.EntityType,
 		attrEntityID:   a.EntityID,
 		attrEntityName: a.EntityName,
-	} {
-		if v != "" {
-			it[name] = str(v)
-		}
-	}
+	})
 	if len(a.Changes) > 0 {
 		b, err := json.Marshal(a.Changes)
 		if err != nil {
@@ -582,9 +568,7 @@ func activityItem(a store.Activity) (item, error) {
 		}
 		it[attrMetadata] = str(string(a.Metadata))
 	}
-	if !a.ExpiresAt.IsZero() {
-		it[store.AttrExpiresAt] = num(a.ExpiresAt.Unix())
-	}
+	setExpiry(it, a.ExpiresAt)
 	return it, nil
 }
 
