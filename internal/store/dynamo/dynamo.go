@@ -411,27 +411,43 @@ func (s *Store) Subscribers(ctx context.Context, tenant, channel string, p store
 	if err != nil {
 		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 	}
-	limit := p.Limit
+	items, lastSK, err := s.livePage(ctx, op, key, store.ChanPK(tenant, channel), store.PrefixConn, after, p.Limit, false, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = getS(it, attrConnID)
+	}
+	if lastSK == "" {
+		return ids, "", nil
+	}
+	return ids, encodeCursor(lastSK), nil
+}
+
+// livePage reads one page of the live items of partition pk whose sort key
+// starts with prefix, comes after after (in the direction read) and that
+// match (nil: all), in sort key order (reversed with desc). limit <= 0
+// means defaultPageSize. A page is full only when a further matching item
+// exists; lastSK, the sort key of the page's last item, is set only then,
+// for the caller to encode as the next cursor.
+func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string, limit int, desc bool, match func(item) bool) (items []item, lastSK string, err error) {
 	if limit <= 0 {
 		limit = defaultPageSize
 	}
-	pk := store.ChanPK(tenant, channel)
 	var start item
 	if after != "" {
 		start = keyOf(pk, after)
 	}
 	now := s.now()
-	var (
-		ids    []string
-		lastSK string
-	)
 	for {
 		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 aws.String(s.table),
 			KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-			ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(store.PrefixConn)},
+			ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(prefix)},
+			ScanIndexForward:          aws.Bool(!desc),
 			ExclusiveStartKey:         start,
-			Limit:                     aws.Int32(int32(min(limit-len(ids)+1, 1000))),
+			Limit:                     aws.Int32(int32(min(limit-len(items)+1, 1000))),
 			ConsistentRead:            aws.Bool(true),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 		})
@@ -439,17 +455,16 @@ func (s *Store) Subscribers(ctx context.Context, tenant, channel string, p store
 			return nil, "", mapErr(op, key, err)
 		}
 		for _, it := range out.Items {
-			if !live(it, now) {
+			if !live(it, now) || (match != nil && !match(it)) {
 				continue
 			}
-			if len(ids) == limit {
-				return ids, encodeCursor(lastSK), nil
+			if len(items) == limit {
+				return items, getS(items[len(items)-1], store.AttrSK), nil
 			}
-			ids = append(ids, getS(it, attrConnID))
-			lastSK = getS(it, store.AttrSK)
+			items = append(items, it)
 		}
 		if len(out.LastEvaluatedKey) == 0 {
-			return ids, "", nil
+			return items, "", nil
 		}
 		start = out.LastEvaluatedKey
 	}

@@ -736,48 +736,11 @@ func (s *Store) editPage(ctx context.Context, op, key, pk, prefix string, p stor
 	if err != nil {
 		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = defaultPageSize
+	items, lastSK, err := s.livePage(ctx, op, key, pk, prefix, after, p.Limit, desc, match)
+	if err != nil || lastSK == "" {
+		return items, "", err
 	}
-	var start item
-	if after != "" {
-		start = keyOf(pk, after)
-	}
-	now := s.now()
-	var (
-		items  []item
-		lastSK string
-	)
-	for {
-		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-			ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(prefix)},
-			ScanIndexForward:          aws.Bool(!desc),
-			ExclusiveStartKey:         start,
-			Limit:                     aws.Int32(int32(min(limit-len(items)+1, 1000))),
-			ConsistentRead:            aws.Bool(true),
-			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-		})
-		if err != nil {
-			return nil, "", mapErr(op, key, err)
-		}
-		for _, it := range out.Items {
-			if !live(it, now) || (match != nil && !match(it)) {
-				continue
-			}
-			if len(items) == limit {
-				return items, store.EditCursor(lastSK), nil
-			}
-			items = append(items, it)
-			lastSK = getS(it, store.AttrSK)
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return items, "", nil
-		}
-		start = out.LastEvaluatedKey
-	}
+	return items, store.EditCursor(lastSK), nil
 }
 
 // AddComment creates a comment and, optionally, an idempotency record, in
