@@ -490,31 +490,19 @@ func (s *Store) ListConflicts(ctx context.Context, e store.EntityKey, unresolved
 	if err != nil {
 		return nil, "", fmt.Errorf("memory: %s %q: %w", op, e, err)
 	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = defaultPageSize
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	pk := store.EntityPK(e)
-	var (
-		out    []store.Conflict
-		lastSK string
-	)
-	for _, sk := range s.sortKeys(pk, store.PrefixConflict, after) {
-		r, _ := s.get(pk, sk)
-		c := r.item.(conflictItem).conflict
-		if !r.live(now) || (unresolved && c.Resolved) {
-			continue
-		}
-		if len(out) == limit {
-			return out, store.EditCursor(lastSK), nil
-		}
-		out = append(out, cloneConflict(c))
-		lastSK = sk
+	recs, lastSK := s.livePage(store.EntityPK(e), store.PrefixConflict, after, p.Limit, false, func(r record) bool {
+		return !unresolved || !r.item.(conflictItem).conflict.Resolved
+	})
+	out := make([]store.Conflict, len(recs))
+	for i, r := range recs {
+		out[i] = cloneConflict(r.item.(conflictItem).conflict)
 	}
-	return out, "", nil
+	if lastSK == "" {
+		return out, "", nil
+	}
+	return out, store.EditCursor(lastSK), nil
 }
 
 func normalizeComment(c store.Comment) store.Comment {
@@ -601,24 +589,15 @@ func (s *Store) ListComments(ctx context.Context, e store.EntityKey, p store.Pag
 	if err != nil {
 		return nil, "", fmt.Errorf("memory: %s %q: %w", op, e, err)
 	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = defaultPageSize
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pk := store.EntityPK(e)
-	sks := s.sortKeys(pk, store.PrefixComment, "")
-	var out []store.Comment
-	for i := len(sks) - 1; i >= 0; i-- {
-		if before != "" && sks[i] >= before {
-			continue
-		}
-		if len(out) == limit {
-			return out, store.EditCursor(sks[i+1]), nil
-		}
-		r, _ := s.get(pk, sks[i])
-		out = append(out, r.item.(commentItem).comment)
+	recs, lastSK := s.livePage(store.EntityPK(e), store.PrefixComment, before, p.Limit, true, nil)
+	out := make([]store.Comment, len(recs))
+	for i, r := range recs {
+		out[i] = r.item.(commentItem).comment
 	}
-	return out, "", nil
+	if lastSK == "" {
+		return out, "", nil
+	}
+	return out, store.EditCursor(lastSK), nil
 }

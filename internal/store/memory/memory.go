@@ -332,30 +332,53 @@ func (s *Store) Subscribers(ctx context.Context, tenant, channel string, p store
 	if err != nil {
 		return nil, "", fmt.Errorf("memory: %s %q: %w", op, key, err)
 	}
-	limit := p.Limit
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	recs, lastSK := s.livePage(store.ChanPK(tenant, channel), store.PrefixConn, after, p.Limit, false, nil)
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.connID
+	}
+	if lastSK == "" {
+		return ids, "", nil
+	}
+	return ids, encodeCursor(lastSK), nil
+}
+
+// livePage returns one page of the live records of partition pk whose sort
+// key starts with prefix, comes after after in the direction read, and
+// that match (nil: all), in sort key order (reversed with desc). limit <= 0
+// means defaultPageSize. A page is full only when a further matching record
+// exists; lastSK, the sort key of its last record, is set only then. The
+// caller holds s.mu.
+func (s *Store) livePage(pk, prefix, after string, limit int, desc bool, match func(record) bool) (recs []record, lastSK string) {
 	if limit <= 0 {
 		limit = defaultPageSize
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.now()
-	pk := store.ChanPK(tenant, channel)
-	var (
-		ids    []string
-		lastSK string
-	)
-	for _, sk := range s.sortKeys(pk, store.PrefixConn, after) {
-		r, _ := s.get(pk, sk)
-		if !r.live(now) {
+	var sks []string
+	if desc {
+		sks = s.sortKeys(pk, prefix, "")
+		slices.Reverse(sks)
+	} else {
+		sks = s.sortKeys(pk, prefix, after)
+	}
+	var last string
+	for _, sk := range sks {
+		if desc && after != "" && sk >= after {
 			continue
 		}
-		if len(ids) == limit {
-			return ids, encodeCursor(lastSK), nil
+		r, _ := s.get(pk, sk)
+		if !r.live(now) || (match != nil && !match(r)) {
+			continue
 		}
-		ids = append(ids, r.connID)
-		lastSK = sk
+		if len(recs) == limit {
+			return recs, last
+		}
+		recs = append(recs, r)
+		last = sk
 	}
-	return ids, "", nil
+	return recs, ""
 }
 
 // ChannelsOf lists the channels connID is subscribed to, ordered by
