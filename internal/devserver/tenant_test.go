@@ -208,53 +208,61 @@ func tenantPair(t *testing.T, srv *devserver.Server) (alice, bob *client) {
 	return devDial(t, srv, "alice", "tenant-a", "editor"), devDial(t, srv, "bob", "tenant-b", "editor")
 }
 
+// eachTenantRun runs body on every checked backend with a new server and a
+// client of each tenant (tenantPair), then checks the store's consistency.
+func eachTenantRun(t *testing.T, body func(t *testing.T, srv *devserver.Server, alice, bob *client)) {
+	for _, r := range checkedRuns(t) {
+		t.Run(r.name, func(t *testing.T) {
+			srv := r.start(t, gateway.Config{})
+			alice, bob := tenantPair(t, srv)
+			body(t, srv, alice, bob)
+			r.check(t)
+		})
+	}
+}
+
 // TestTenantPresenceSnapshot: tenant A's snapshot of a room, or of the
 // whole tenant, never lists tenant B's users, and A joining the room of
 // the same name leaves B's room as it was.
 func TestTenantPresenceSnapshot(t *testing.T) {
-	for _, r := range checkedRuns(t) {
-		t.Run(r.name, func(t *testing.T) {
-			srv := r.start(t, gateway.Config{})
-			ctx := context.Background()
-			alice, bob := tenantPair(t, srv)
-			bob.callAck("room.join", map[string]any{"room": "dashboard", "activity": "secret-b activity"})
-			before, _, err := srv.Built.Store.ListPresence(ctx, "tenant-b", "dashboard", store.Page{})
-			if err != nil || len(before) != 1 {
-				t.Fatalf("tenant-b room = %+v, %v", before, err)
-			}
+	eachTenantRun(t, func(t *testing.T, srv *devserver.Server, alice, bob *client) {
+		ctx := context.Background()
+		bob.callAck("room.join", map[string]any{"room": "dashboard", "activity": "secret-b activity"})
+		before, _, err := srv.Built.Store.ListPresence(ctx, "tenant-b", "dashboard", store.Page{})
+		if err != nil || len(before) != 1 {
+			t.Fatalf("tenant-b room = %+v, %v", before, err)
+		}
 
-			for _, p := range []map[string]any{{"room": "dashboard"}, {}} {
-				f := alice.callAck("presence.snapshot", p)
-				var snap struct {
-					UsersInRoom []struct{ UserID string }
-					UserCount   int
-				}
-				if err := json.Unmarshal(f.Payload, &snap); err != nil {
-					t.Fatal(err)
-				}
-				for _, u := range snap.UsersInRoom {
-					if u.UserID == "bob" {
-						t.Fatalf("snapshot %v lists tenant-b's bob: %s", p, f.Payload)
-					}
-				}
-				wantNoLeak(t, f, "bob", "secret-b")
+		for _, p := range []map[string]any{{"room": "dashboard"}, {}} {
+			f := alice.callAck("presence.snapshot", p)
+			var snap struct {
+				UsersInRoom []struct{ UserID string }
+				UserCount   int
 			}
-			if f := alice.call("presence.snapshot", "", map[string]any{"room": "tenant-b#dashboard"}); f.Type != "error" {
-				t.Fatalf("snapshot of a room named with a key separator: %+v", f)
+			if err := json.Unmarshal(f.Payload, &snap); err != nil {
+				t.Fatal(err)
 			}
+			for _, u := range snap.UsersInRoom {
+				if u.UserID == "bob" {
+					t.Fatalf("snapshot %v lists tenant-b's bob: %s", p, f.Payload)
+				}
+			}
+			wantNoLeak(t, f, "bob", "secret-b")
+		}
+		if f := alice.call("presence.snapshot", "", map[string]any{"room": "tenant-b#dashboard"}); f.Type != "error" {
+			t.Fatalf("snapshot of a room named with a key separator: %+v", f)
+		}
 
-			alice.callAck("room.join", map[string]any{"room": "dashboard"})
-			after, _, err := srv.Built.Store.ListPresence(ctx, "tenant-b", "dashboard", store.Page{})
-			if err != nil || len(after) != 1 || after[0].UserID != "bob" {
-				t.Fatalf("tenant-b room after alice joined = %+v, %v", after, err)
-			}
-			f := bob.callAck("presence.snapshot", map[string]any{"room": "dashboard"})
-			if strings.Contains(string(f.Payload), "alice") {
-				t.Fatalf("tenant-b's snapshot lists alice: %s", f.Payload)
-			}
-			r.check(t)
-		})
-	}
+		alice.callAck("room.join", map[string]any{"room": "dashboard"})
+		after, _, err := srv.Built.Store.ListPresence(ctx, "tenant-b", "dashboard", store.Page{})
+		if err != nil || len(after) != 1 || after[0].UserID != "bob" {
+			t.Fatalf("tenant-b room after alice joined = %+v, %v", after, err)
+		}
+		f := bob.callAck("presence.snapshot", map[string]any{"room": "dashboard"})
+		if strings.Contains(string(f.Payload), "alice") {
+			t.Fatalf("tenant-b's snapshot lists alice: %s", f.Payload)
+		}
+	})
 }
 
 // TestTenantLock: a lock is per tenant. Tenant A acquiring, renewing or
@@ -262,146 +270,131 @@ func TestTenantPresenceSnapshot(t *testing.T) {
 // touches only A's own lock: B's holder and fencing token are unchanged,
 // and A is never told B's lock is held.
 func TestTenantLock(t *testing.T) {
-	for _, r := range checkedRuns(t) {
-		t.Run(r.name, func(t *testing.T) {
-			srv := r.start(t, gateway.Config{})
-			ctx := context.Background()
-			alice, bob := tenantPair(t, srv)
-			ref := map[string]any{"entityType": "order", "entityId": "1"}
-			bob.callAck("lock.acquire", ref)
-			bKey := store.EntityKey{Tenant: "tenant-b", Type: "order", ID: "1"}
-			held, err := srv.Built.Store.GetLock(ctx, bKey)
-			if err != nil || held.Holder != "bob" {
-				t.Fatalf("tenant-b lock = %+v, %v", held, err)
-			}
+	eachTenantRun(t, func(t *testing.T, srv *devserver.Server, alice, bob *client) {
+		ctx := context.Background()
+		ref := map[string]any{"entityType": "order", "entityId": "1"}
+		bob.callAck("lock.acquire", ref)
+		bKey := store.EntityKey{Tenant: "tenant-b", Type: "order", ID: "1"}
+		held, err := srv.Built.Store.GetLock(ctx, bKey)
+		if err != nil || held.Holder != "bob" {
+			t.Fatalf("tenant-b lock = %+v, %v", held, err)
+		}
 
-			// Release and renew of a lock alice does not hold fail in her
-			// own tenant; acquiring gives her her own lock.
-			for _, typ := range []string{"lock.release", "lock.renew"} {
-				if f := alice.call(typ, "", ref); f.Type != "error" || f.code() == "LOCK_HELD" {
-					t.Fatalf("%s of tenant-b's lock: %+v", typ, f)
-				} else {
-					wantNoLeak(t, f, "bob")
-				}
+		// Release and renew of a lock alice does not hold fail in her
+		// own tenant; acquiring gives her her own lock.
+		for _, typ := range []string{"lock.release", "lock.renew"} {
+			if f := alice.call(typ, "", ref); f.Type != "error" || f.code() == "LOCK_HELD" {
+				t.Fatalf("%s of tenant-b's lock: %+v", typ, f)
+			} else {
+				wantNoLeak(t, f, "bob")
 			}
-			f := alice.callAck("lock.acquire", ref)
-			wantNoLeak(t, f, "bob")
-			alice.callAck("lock.release", ref)
+		}
+		f := alice.callAck("lock.acquire", ref)
+		wantNoLeak(t, f, "bob")
+		alice.callAck("lock.release", ref)
 
-			after, err := srv.Built.Store.GetLock(ctx, bKey)
-			if err != nil || after.Holder != held.Holder || after.Token != held.Token || after.ConnID != held.ConnID {
-				t.Fatalf("tenant-b lock after alice's attempts = %+v, %v; was %+v", after, err, held)
-			}
-			bob.callAck("lock.release", ref) // still bob's to release
-			r.check(t)
-		})
-	}
+		after, err := srv.Built.Store.GetLock(ctx, bKey)
+		if err != nil || after.Holder != held.Holder || after.Token != held.Token || after.ConnID != held.ConnID {
+			t.Fatalf("tenant-b lock after alice's attempts = %+v, %v; was %+v", after, err, held)
+		}
+		bob.callAck("lock.release", ref) // still bob's to release
+	})
 }
 
 // TestTenantChangeAndSync: tenant A's change to an entity named like one
 // of tenant B's creates A's own entity and leaves B's version and document
 // alone; A's sync and history never return B's changes.
 func TestTenantChangeAndSync(t *testing.T) {
-	for _, r := range checkedRuns(t) {
-		t.Run(r.name, func(t *testing.T) {
-			srv := r.start(t, gateway.Config{})
-			ctx := context.Background()
-			alice, bob := tenantPair(t, srv)
-			change := func(c *client, base int, value string) frame {
-				return c.callAck("change", map[string]any{"entityType": "note", "entityId": "1", "baseVersion": base,
-					"operation": "update", "path": "status", "after": value})
-			}
-			change(bob, 0, "secret-b-1")
-			change(bob, 1, "secret-b-2")
-			bKey := store.EntityKey{Tenant: "tenant-b", Type: "note", ID: "1"}
-			head, err := srv.Built.Store.GetHead(ctx, bKey)
-			if err != nil || head.Version != 2 {
-				t.Fatalf("tenant-b head = %+v, %v", head, err)
-			}
+	eachTenantRun(t, func(t *testing.T, srv *devserver.Server, alice, bob *client) {
+		ctx := context.Background()
+		change := func(c *client, base int, value string) frame {
+			return c.callAck("change", map[string]any{"entityType": "note", "entityId": "1", "baseVersion": base,
+				"operation": "update", "path": "status", "after": value})
+		}
+		change(bob, 0, "secret-b-1")
+		change(bob, 1, "secret-b-2")
+		bKey := store.EntityKey{Tenant: "tenant-b", Type: "note", ID: "1"}
+		head, err := srv.Built.Store.GetHead(ctx, bKey)
+		if err != nil || head.Version != 2 {
+			t.Fatalf("tenant-b head = %+v, %v", head, err)
+		}
 
-			// Sync and history of the name in tenant A see nothing of B.
-			for _, typ := range []string{"sync", "history"} {
-				f := alice.call(typ, "", map[string]any{"entityType": "note", "entityId": "1"})
-				if f.Type == "ack" {
-					var v struct{ Version int64 }
-					_ = json.Unmarshal(f.Payload, &v)
-					if v.Version != 0 {
-						t.Fatalf("%s in tenant-a reports version %d: %s", typ, v.Version, f.Payload)
-					}
-				}
-				wantNoLeak(t, f, "secret-b", "bob")
-			}
-			// A change based on B's version is stale in A: A has no such version.
-			if f := alice.call("change", "", map[string]any{"entityType": "note", "entityId": "1", "baseVersion": 2,
-				"operation": "update", "path": "status", "after": "from-a"}); f.Type == "ack" {
+		// Sync and history of the name in tenant A see nothing of B.
+		for _, typ := range []string{"sync", "history"} {
+			f := alice.call(typ, "", map[string]any{"entityType": "note", "entityId": "1"})
+			if f.Type == "ack" {
 				var v struct{ Version int64 }
 				_ = json.Unmarshal(f.Payload, &v)
-				if v.Version != 1 {
-					t.Fatalf("alice's change based on tenant-b's version: %s", f.Payload)
+				if v.Version != 0 {
+					t.Fatalf("%s in tenant-a reports version %d: %s", typ, v.Version, f.Payload)
 				}
-			} else {
-				wantNoLeak(t, f, "secret-b", "bob")
 			}
-			f := alice.callAck("sync", map[string]any{"entityType": "note", "entityId": "1"})
 			wantNoLeak(t, f, "secret-b", "bob")
+		}
+		// A change based on B's version is stale in A: A has no such version.
+		if f := alice.call("change", "", map[string]any{"entityType": "note", "entityId": "1", "baseVersion": 2,
+			"operation": "update", "path": "status", "after": "from-a"}); f.Type == "ack" {
+			var v struct{ Version int64 }
+			_ = json.Unmarshal(f.Payload, &v)
+			if v.Version != 1 {
+				t.Fatalf("alice's change based on tenant-b's version: %s", f.Payload)
+			}
+		} else {
+			wantNoLeak(t, f, "secret-b", "bob")
+		}
+		f := alice.callAck("sync", map[string]any{"entityType": "note", "entityId": "1"})
+		wantNoLeak(t, f, "secret-b", "bob")
 
-			after, err := srv.Built.Store.GetHead(ctx, bKey)
-			if err != nil || after.Version != 2 || string(after.Doc) != string(head.Doc) {
-				t.Fatalf("tenant-b head after alice's attempts = %+v, %v; was %+v", after, err, head)
-			}
-			f = bob.callAck("sync", map[string]any{"entityType": "note", "entityId": "1"})
-			if !strings.Contains(string(f.Payload), "secret-b-2") || strings.Contains(string(f.Payload), "from-a") {
-				t.Fatalf("tenant-b's sync = %s", f.Payload)
-			}
-			r.check(t)
-		})
-	}
+		after, err := srv.Built.Store.GetHead(ctx, bKey)
+		if err != nil || after.Version != 2 || string(after.Doc) != string(head.Doc) {
+			t.Fatalf("tenant-b head after alice's attempts = %+v, %v; was %+v", after, err, head)
+		}
+		f = bob.callAck("sync", map[string]any{"entityType": "note", "entityId": "1"})
+		if !strings.Contains(string(f.Payload), "secret-b-2") || strings.Contains(string(f.Payload), "from-a") {
+			t.Fatalf("tenant-b's sync = %s", f.Payload)
+		}
+	})
 }
 
 // TestTenantComment: tenant A lists no comments of tenant B's entity of the
 // same name, cannot resolve, reopen or reply to B's comment by its id, and
 // B's comment stays as it was.
 func TestTenantComment(t *testing.T) {
-	for _, r := range checkedRuns(t) {
-		t.Run(r.name, func(t *testing.T) {
-			srv := r.start(t, gateway.Config{})
-			ctx := context.Background()
-			alice, bob := tenantPair(t, srv)
-			ref := map[string]any{"entityType": "order", "entityId": "1"}
-			f := bob.callAck("comment.add", map[string]any{"entityType": "order", "entityId": "1", "text": "secret-b comment"})
-			var added struct {
-				ID      string
-				Comment struct{ ID string }
-			}
-			_ = json.Unmarshal(f.Payload, &added)
-			id := added.ID
-			if id == "" {
-				id = added.Comment.ID
-			}
-			if id == "" {
-				t.Fatalf("comment.add reply has no id: %s", f.Payload)
-			}
-			bKey := store.EntityKey{Tenant: "tenant-b", Type: "order", ID: "1"}
+	eachTenantRun(t, func(t *testing.T, srv *devserver.Server, alice, bob *client) {
+		ctx := context.Background()
+		ref := map[string]any{"entityType": "order", "entityId": "1"}
+		f := bob.callAck("comment.add", map[string]any{"entityType": "order", "entityId": "1", "text": "secret-b comment"})
+		var added struct {
+			ID      string
+			Comment struct{ ID string }
+		}
+		_ = json.Unmarshal(f.Payload, &added)
+		id := added.ID
+		if id == "" {
+			id = added.Comment.ID
+		}
+		if id == "" {
+			t.Fatalf("comment.add reply has no id: %s", f.Payload)
+		}
+		bKey := store.EntityKey{Tenant: "tenant-b", Type: "order", ID: "1"}
 
-			wantNoLeak(t, alice.callAck("comment.list", ref), "secret-b", "bob", id)
-			for _, resolved := range []bool{true, false} {
-				f := alice.call("comment.resolve", "", map[string]any{"entityType": "order", "entityId": "1", "commentId": id, "resolved": resolved})
-				wantCode(t, f, "NOT_FOUND")
-				wantNoLeak(t, f, "secret-b", "bob")
-			}
-			// Nor can alice reply to it.
-			f = alice.call("comment.add", "", map[string]any{"entityType": "order", "entityId": "1", "text": "from-a", "parentId": id})
+		wantNoLeak(t, alice.callAck("comment.list", ref), "secret-b", "bob", id)
+		for _, resolved := range []bool{true, false} {
+			f := alice.call("comment.resolve", "", map[string]any{"entityType": "order", "entityId": "1", "commentId": id, "resolved": resolved})
 			wantCode(t, f, "NOT_FOUND")
 			wantNoLeak(t, f, "secret-b", "bob")
+		}
+		// Nor can alice reply to it.
+		f = alice.call("comment.add", "", map[string]any{"entityType": "order", "entityId": "1", "text": "from-a", "parentId": id})
+		wantCode(t, f, "NOT_FOUND")
+		wantNoLeak(t, f, "secret-b", "bob")
 
-			c, err := srv.Built.Store.GetComment(ctx, bKey, id)
-			if err != nil || c.Resolved || c.Text != "secret-b comment" {
-				t.Fatalf("tenant-b comment after alice's attempts = %+v, %v", c, err)
-			}
-			if list, _, err := srv.Built.Store.ListComments(ctx, bKey, store.Page{}); err != nil || len(list) != 1 {
-				t.Fatalf("tenant-b comments = %+v, %v", list, err)
-			}
-			r.check(t)
-		})
-	}
+		c, err := srv.Built.Store.GetComment(ctx, bKey, id)
+		if err != nil || c.Resolved || c.Text != "secret-b comment" {
+			t.Fatalf("tenant-b comment after alice's attempts = %+v, %v", c, err)
+		}
+		if list, _, err := srv.Built.Store.ListComments(ctx, bKey, store.Page{}); err != nil || len(list) != 1 {
+			t.Fatalf("tenant-b comments = %+v, %v", list, err)
+		}
+	})
 }
