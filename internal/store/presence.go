@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 )
@@ -195,4 +196,47 @@ type Presences interface {
 	// per call, so a filter that matches few may return a short page with
 	// a cursor to read on.
 	ListActivity(ctx context.Context, tenant string, f ActivityFilter, p Page) ([]Activity, string, error)
+}
+
+// NormalizeSession returns a copy of ses as the stores keep it (and as a
+// round trip through DynamoDB yields it): UTC times, whole-second expiry,
+// sorted rooms without duplicates (nil for none) and no room on the
+// session itself.
+func NormalizeSession(ses Session) Session {
+	ses.Rooms = slices.Clone(ses.Rooms)
+	ses.Room = ""
+	ses.LastSeen = ses.LastSeen.UTC()
+	ses.LastActive = ses.LastActive.UTC()
+	if !ses.ExpiresAt.IsZero() {
+		ses.ExpiresAt = time.Unix(ses.ExpiresAt.Unix(), 0).UTC()
+	}
+	slices.Sort(ses.Rooms)
+	ses.Rooms = slices.Compact(ses.Rooms)
+	if len(ses.Rooms) == 0 {
+		ses.Rooms = nil
+	}
+	return ses
+}
+
+// CheckSessionWrite validates the keys and rooms of a session write: every
+// key part and room name (CheckKeyParts), no room left twice, and no room
+// both kept and left. backend and op name the caller in the error.
+func CheckSessionWrite(backend, op, key string, ses Session, leave []string) error {
+	if err := CheckKeyParts(backend, op, key, ses.Tenant, ses.UserID, ses.ConnID); err != nil {
+		return err
+	}
+	if err := CheckKeyParts(backend, op, key, append(slices.Clone(ses.Rooms), leave...)...); err != nil {
+		return err
+	}
+	left := slices.Clone(leave)
+	slices.Sort(left)
+	if len(slices.Compact(left)) != len(leave) {
+		return fmt.Errorf("%s: %s %q: a room is left twice", backend, op, key)
+	}
+	for _, room := range leave {
+		if slices.Contains(ses.Rooms, room) {
+			return fmt.Errorf("%s: %s %q: room %q both kept and left", backend, op, key, room)
+		}
+	}
+	return nil
 }

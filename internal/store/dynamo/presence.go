@@ -53,7 +53,7 @@ const activityQueryPage = 100
 // transaction. See store.Presences.PutSession.
 func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Session, error) {
 	const op = "put session"
-	ses := normSession(w.Session)
+	ses := store.NormalizeSession(w.Session)
 	key := ses.Tenant + "/" + ses.UserID + "/" + ses.ConnID
 	if err := checkSession(op, key, ses, w.Leave); err != nil {
 		return store.Session{}, err
@@ -608,48 +608,13 @@ func presencePartition(op, tenant, room string) (pk, key string, err error) {
 	return store.RoomPK(tenant, room), key, checkParts(op, key, tenant, room)
 }
 
-// checkSession validates the keys and rooms of a session write.
+// checkSession validates a session write (store.CheckSessionWrite) and
+// bounds its rooms to what one transaction can hold.
 func checkSession(op, key string, ses store.Session, leave []string) error {
-	if err := checkParts(op, key, ses.Tenant, ses.UserID, ses.ConnID); err != nil {
-		return err
-	}
 	if len(ses.Rooms)+len(leave) > maxSessionRooms {
 		return fmt.Errorf("dynamo: %s %q: %d rooms kept and left, at most %d", op, key, len(ses.Rooms)+len(leave), maxSessionRooms)
 	}
-	for _, room := range append(slices.Clone(ses.Rooms), leave...) {
-		if err := checkParts(op, key, room); err != nil {
-			return err
-		}
-	}
-	left := slices.Clone(leave)
-	slices.Sort(left)
-	if len(slices.Compact(left)) != len(leave) {
-		return fmt.Errorf("dynamo: %s %q: a room is left twice", op, key)
-	}
-	for _, room := range leave {
-		if slices.Contains(ses.Rooms, room) {
-			return fmt.Errorf("dynamo: %s %q: room %q both kept and left", op, key, room)
-		}
-	}
-	return nil
-}
-
-// normSession returns ses with UTC times, whole-second expiry, sorted rooms
-// without duplicates and no room on the session itself.
-func normSession(ses store.Session) store.Session {
-	ses.Rooms = slices.Clone(ses.Rooms)
-	ses.Room = ""
-	ses.LastSeen = ses.LastSeen.UTC()
-	ses.LastActive = ses.LastActive.UTC()
-	if !ses.ExpiresAt.IsZero() {
-		ses.ExpiresAt = time.Unix(ses.ExpiresAt.Unix(), 0).UTC()
-	}
-	slices.Sort(ses.Rooms)
-	ses.Rooms = slices.Compact(ses.Rooms)
-	if len(ses.Rooms) == 0 {
-		ses.Rooms = nil
-	}
-	return ses
+	return store.CheckSessionWrite("dynamo", op, key, ses, leave)
 }
 
 // decodePrefixed returns the sort key a cursor stands for ("" for none),

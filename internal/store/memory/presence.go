@@ -84,10 +84,10 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	const op = "put session"
 	ses := w.Session
 	key := ses.Tenant + "/" + ses.UserID + "/" + ses.ConnID
-	if err := checkSession(op, key, ses, w.Leave); err != nil {
+	if err := store.CheckSessionWrite("memory", op, key, ses, w.Leave); err != nil {
 		return store.Session{}, err
 	}
-	ses = normSession(ses)
+	ses = store.NormalizeSession(ses)
 	pk, sk := store.PresencePK(ses.Tenant), store.PresenceSK(ses.UserID, ses.ConnID)
 
 	s.mu.Lock()
@@ -393,43 +393,6 @@ func presenceOf(r record) store.Presence {
 		return v
 	}
 	return store.Presence{}
-}
-
-// checkSession validates the keys and rooms of a session write.
-func checkSession(op, key string, ses store.Session, leave []string) error {
-	if err := checkParts(op, key, ses.Tenant, ses.UserID, ses.ConnID); err != nil {
-		return err
-	}
-	for _, room := range append(slices.Clone(ses.Rooms), leave...) {
-		if err := checkParts(op, key, room); err != nil {
-			return err
-		}
-	}
-	for _, room := range leave {
-		if slices.Contains(ses.Rooms, room) {
-			return fmt.Errorf("memory: %s %q: room %q both kept and left", op, key, room)
-		}
-	}
-	return nil
-}
-
-// normSession returns ses as a round trip through DynamoDB yields it: UTC
-// times, whole-second expiry, sorted rooms without duplicates, no room on
-// the session itself.
-func normSession(ses store.Session) store.Session {
-	ses = cloneSession(ses)
-	ses.Room = ""
-	ses.LastSeen = ses.LastSeen.UTC()
-	ses.LastActive = ses.LastActive.UTC()
-	if !ses.ExpiresAt.IsZero() {
-		ses.ExpiresAt = time.Unix(ses.ExpiresAt.Unix(), 0).UTC()
-	}
-	slices.Sort(ses.Rooms)
-	ses.Rooms = slices.Compact(ses.Rooms)
-	if len(ses.Rooms) == 0 {
-		ses.Rooms = nil
-	}
-	return ses
 }
 
 func cloneSession(ses store.Session) store.Session {

@@ -278,6 +278,9 @@ func testJoinLeaveRooms(t *testing.T, f *fixture) {
 	if _, err := f.s.PutSession(f.ctx, store.SessionWrite{Session: bad, Leave: []string{"b"}}); err == nil {
 		t.Error("PutSession keeping and leaving the same room succeeded")
 	}
+	if _, err := f.s.PutSession(f.ctx, store.SessionWrite{Session: s, Leave: []string{"x", "x"}}); err == nil {
+		t.Error("PutSession leaving the same room twice succeeded")
+	}
 }
 
 func testPresencePagination(t *testing.T, f *fixture) {
