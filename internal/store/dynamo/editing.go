@@ -189,6 +189,21 @@ func (s *Store) RenewLock(ctx context.Context, e store.EntityKey, holder, connID
 	if err := checkEntityKey(op, e, holder, connID); err != nil {
 		return store.Lock{}, err
 	}
+	return s.holderWrite(ctx, op, e, holder, func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
+		want := cur
+		want.ConnID = connID
+		want.ExpiresAt = time.Unix(expiresAt.Unix(), 0).UTC()
+		return want, s.putLockActions(want, cond, vals, &cur)
+	})
+}
+
+// holderWrite is the optimistic write of a lock's holder: it reads e's
+// live lock, refuses anyone but holder (store.ErrNotHolder), and commits
+// the actions write builds from the grant under the condition that the
+// grant is unchanged, reading it again when it changed meanwhile. It
+// returns the lock write returned.
+func (s *Store) holderWrite(ctx context.Context, op string, e store.EntityKey, holder string,
+	write func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem)) (store.Lock, error) {
 	for range attempts {
 		cur, err := s.getLiveLock(ctx, op, e)
 		if err != nil {
@@ -197,13 +212,11 @@ func (s *Store) RenewLock(ctx context.Context, e store.EntityKey, holder, connID
 		if cur == nil || cur.Holder != holder {
 			return store.Lock{}, fmt.Errorf("dynamo: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
 		}
-		want := *cur
-		want.ConnID = connID
-		want.ExpiresAt = time.Unix(expiresAt.Unix(), 0).UTC()
 		cond, vals := sameGrant(*cur, s.now())
-		err = s.transact(ctx, op, e.String(), s.putLockActions(want, cond, vals, cur))
+		out, actions := write(*cur, cond, vals)
+		err = s.transact(ctx, op, e.String(), actions)
 		if err == nil {
-			return want, nil
+			return out, nil
 		}
 		if !errors.Is(err, store.ErrConditionFailed) {
 			return store.Lock{}, err
@@ -225,24 +238,9 @@ func (s *Store) ReleaseLock(ctx context.Context, e store.EntityKey, holder strin
 	if err := checkEntityKey(op, e, holder); err != nil {
 		return store.Lock{}, err
 	}
-	for range attempts {
-		cur, err := s.getLiveLock(ctx, op, e)
-		if err != nil {
-			return store.Lock{}, err
-		}
-		if cur == nil || cur.Holder != holder {
-			return store.Lock{}, fmt.Errorf("dynamo: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
-		}
-		cond, vals := sameGrant(*cur, s.now())
-		err = s.transact(ctx, op, e.String(), s.deleteLockActions(*cur, cond, vals))
-		if err == nil {
-			return *cur, nil
-		}
-		if !errors.Is(err, store.ErrConditionFailed) {
-			return store.Lock{}, err
-		}
-	}
-	return store.Lock{}, contention(op, e.String())
+	return s.holderWrite(ctx, op, e, holder, func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
+		return cur, s.deleteLockActions(cur, cond, vals)
+	})
 }
 
 // GetLock returns the live lock on e.
