@@ -66,6 +66,9 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
+	if s.Region != "" {
+		awsCfg.Region = s.Region
+	}
 	var authn handler.Authenticator = NoAuth{}
 	if fn == Connect {
 		if authn, err = TokenAuthFromEnv(ctx, s, getenv); err != nil {
@@ -78,9 +81,6 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 		fc, err := fanout.ConfigFromEnv(getenv)
 		if err != nil {
 			return nil, fmt.Errorf("configuration: %w", err)
-		}
-		if s.Region != "" {
-			awsCfg.Region = s.Region
 		}
 		fo = fanout.New(awsCfg, fc, s.Logger())
 		o.Posters = fo.Posters
