@@ -24,8 +24,15 @@ type TokenSettings struct {
 	// (not checked).
 	Issuer string
 	// Audience must appear in the token's aud claim or equal its client_id
-	// (JWT_AUDIENCE). Default "" (not checked).
+	// (JWT_AUDIENCE). Required with JWKSURL: an identity provider signs
+	// other applications' tokens with the same keys. JWT_AUDIENCE=* sets
+	// AnyAudience instead. Default "" (not checked; allowed with an HS256
+	// secret only).
 	Audience string
+	// AnyAudience accepts key-set tokens of any audience (JWT_AUDIENCE=*):
+	// the explicit opt-out, for an identity provider that serves this
+	// application only. Default false.
+	AnyAudience bool
 	// JWKSURL enables RS256 and ES256 tokens verified with the keys of this
 	// JSON Web Key Set, such as a Cognito user pool's (JWT_JWKS_URL). Keys
 	// are cached and fetched again when a token names an unknown key id.
@@ -83,10 +90,27 @@ func TokenSettingsFromEnv(getenv func(string) string) (TokenSettings, error) {
 	default:
 		return ts, fmt.Errorf("REQUIRE_TENANT %q: want 1 or 0", v)
 	}
+	if ts.Audience == "*" {
+		ts.Audience, ts.AnyAudience = "", true
+	}
 	if ts.Secret != "" && ts.SecretParameter != "" {
 		return ts, fmt.Errorf("JWT_SECRET and JWT_SECRET_PARAMETER %q are both set: set one", ts.SecretParameter)
 	}
 	return ts, nil
+}
+
+// Validate checks ts as a deployed $connect function needs it, before any
+// secret is read: a key source, and an audience (or AnyAudience) whenever
+// a key set is configured.
+func (ts TokenSettings) Validate() error {
+	if !ts.configured() {
+		return fmt.Errorf("%w: set JWT_SECRET, JWT_SECRET_PARAMETER or JWT_JWKS_URL (or use development mode locally)", auth.ErrConfig)
+	}
+	if ts.JWKSURL != "" && ts.Audience == "" && !ts.AnyAudience {
+		return fmt.Errorf("%w: JWT_JWKS_URL %q needs JWT_AUDIENCE: the identity provider's keys sign other applications' tokens too"+
+			" (JWT_AUDIENCE=* accepts any audience)", auth.ErrConfig, ts.JWKSURL)
+	}
+	return nil
 }
 
 // configured reports whether ts names any key source.
@@ -177,11 +201,11 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 		o = &TokenOptions{}
 	}
 	a := &TokenAuth{dev: o.Dev}
-	if !ts.configured() {
-		if o.Dev {
-			return a, nil
-		}
-		return nil, fmt.Errorf("%s: %w: set JWT_SECRET, JWT_SECRET_PARAMETER or JWT_JWKS_URL (or use development mode locally)", op, auth.ErrConfig)
+	if !ts.configured() && o.Dev {
+		return a, nil
+	}
+	if err := ts.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	secret := ts.Secret
 	if ts.SecretParameter != "" {
@@ -202,6 +226,7 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 	cfg := auth.Config{
 		Issuer:        ts.Issuer,
 		Audience:      ts.Audience,
+		AnyAudience:   ts.AnyAudience,
 		JWKSURL:       ts.JWKSURL,
 		Algorithms:    ts.Algorithms,
 		TenantClaim:   ts.TenantClaim,

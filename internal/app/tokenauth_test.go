@@ -31,6 +31,8 @@ func TestTokenSettingsFromEnv(t *testing.T) {
 			"TENANT_CLAIM": "org", "DEFAULT_TENANT": "acme", "REQUIRE_TENANT": "true",
 		}, TokenSettings{Issuer: "https://iss", Audience: "aud", JWKSURL: "https://keys", SecretParameter: "/rtcollab/jwt",
 			Algorithms: []string{"RS256", "ES256"}, TenantClaim: "org", DefaultTenant: "acme", RequireTenant: true}, false},
+		{"any audience", map[string]string{"JWT_JWKS_URL": "https://keys", "JWT_AUDIENCE": " * "},
+			TokenSettings{JWKSURL: "https://keys", AnyAudience: true}, false},
 		{"raw secret kept as is", map[string]string{"JWT_SECRET": " s "}, TokenSettings{Secret: " s "}, false},
 		{"both secrets", map[string]string{"JWT_SECRET": secret32, "JWT_SECRET_PARAMETER": "/p"}, TokenSettings{}, true},
 		{"bad REQUIRE_TENANT", map[string]string{"REQUIRE_TENANT": "maybe"}, TokenSettings{}, true},
@@ -74,7 +76,12 @@ func TestNewTokenAuth(t *testing.T) {
 		{"short secret", TokenSettings{Secret: "short"}, nil, auth.ErrConfig},
 		{"no key source", TokenSettings{}, nil, auth.ErrConfig},
 		{"no key source in dev mode", TokenSettings{}, &TokenOptions{Dev: true}, nil},
-		{"http key set off loopback", TokenSettings{JWKSURL: "http://keys.example.com/jwks"}, nil, auth.ErrConfig},
+		{"http key set off loopback", TokenSettings{JWKSURL: "http://keys.example.com/jwks", Audience: "app"}, nil, auth.ErrConfig},
+		{"key set without audience", TokenSettings{JWKSURL: "https://keys.example.com/jwks"}, nil, auth.ErrConfig},
+		{"key set and secret without audience", TokenSettings{JWKSURL: "https://keys.example.com/jwks", Secret: secret32}, nil, auth.ErrConfig},
+		{"key set without audience in dev mode", TokenSettings{JWKSURL: "https://keys.example.com/jwks"}, &TokenOptions{Dev: true}, auth.ErrConfig},
+		{"key set with audience", TokenSettings{JWKSURL: "https://keys.example.com/jwks", Audience: "app"}, nil, nil},
+		{"key set, any audience on purpose", TokenSettings{JWKSURL: "https://keys.example.com/jwks", AnyAudience: true}, nil, nil},
 		{"algorithm without key", TokenSettings{Secret: secret32, Algorithms: []string{"RS256"}}, nil, auth.ErrConfig},
 	}
 	for _, tt := range tests {

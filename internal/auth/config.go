@@ -57,8 +57,17 @@ type Config struct {
 	Issuer string
 	// Audience, if set, must appear in the token's aud (string or array) or
 	// equal its client_id (Cognito access tokens carry client_id instead of
-	// aud). Default: "" (audience is not checked).
+	// aud). It is required with JWKSURL unless AnyAudience is set: an
+	// identity provider signs the tokens of every application it serves
+	// with the same keys, so without it a token issued to another
+	// application would be accepted. Default: "" (not checked; allowed with
+	// HS256Secret alone, a secret shared with this application only).
 	Audience string
+	// AnyAudience accepts key-set tokens of any audience: the explicit
+	// opt-out of the Audience requirement, for an identity provider that
+	// serves this application only. It cannot be combined with Audience.
+	// Default: false.
+	AnyAudience bool
 	// HS256Secret enables HS256 tokens signed with this shared secret; it
 	// must be at least MinHS256SecretLen bytes. Default: nil (HS256 off).
 	HS256Secret []byte
@@ -108,6 +117,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		if err := checkJWKSURL(cfg.JWKSURL); err != nil {
 			return cfg, fmt.Errorf("%s: %w: JWKSURL %q: %v", op, ErrConfig, cfg.JWKSURL, err)
 		}
+	}
+	if err := checkAudience(cfg); err != nil {
+		return cfg, fmt.Errorf("%s: %w: %v", op, ErrConfig, err)
 	}
 	if len(cfg.Algorithms) == 0 {
 		cfg.Algorithms = nil
@@ -163,6 +175,21 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.HS256Secret = slices.Clone(cfg.HS256Secret)
 	return cfg, nil
+}
+
+// checkAudience refuses a key set without an audience (unless AnyAudience
+// says so), and the ambiguous combinations of the two settings.
+func checkAudience(cfg Config) error {
+	switch {
+	case cfg.AnyAudience && cfg.Audience != "":
+		return fmt.Errorf("AnyAudience and Audience %q are both set: set one", cfg.Audience)
+	case cfg.Audience == "*":
+		return fmt.Errorf("Audience %q: set AnyAudience to accept any audience", cfg.Audience)
+	case cfg.JWKSURL != "" && cfg.Audience == "" && !cfg.AnyAudience:
+		return fmt.Errorf("JWKSURL needs an Audience: the identity provider's keys sign other applications' tokens too" +
+			" (set AnyAudience to accept any audience)")
+	}
+	return nil
 }
 
 // checkJWKSURL accepts https URLs, and http ones on a loopback host for

@@ -25,6 +25,7 @@ func newJWKSFixture(t *testing.T, keys ...map[string]any) *jwksFixture {
 	f := &jwksFixture{srv: newJWKSServer(t, keys...), clock: newFakeClock()}
 	v, err := New(Config{
 		JWKSURL:                f.srv.URL,
+		AnyAudience:            true,
 		Clock:                  f.clock.Now,
 		JWKSRefreshMinInterval: time.Minute,
 		JWKSCacheTTL:           time.Hour,

@@ -160,11 +160,11 @@ func TestKeyConfusion(t *testing.T) {
 		t.Fatal(err)
 	}
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	jwksOnly, err := New(Config{JWKSURL: srv.URL, Clock: clock.Now})
+	jwksOnly, err := New(Config{JWKSURL: srv.URL, AnyAudience: true, Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	both, err := New(Config{JWKSURL: srv.URL, HS256Secret: []byte(testSecret), Clock: clock.Now})
+	both, err := New(Config{JWKSURL: srv.URL, AnyAudience: true, HS256Secret: []byte(testSecret), Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,10 +204,10 @@ func TestVerifyAlgorithmsList(t *testing.T) {
 		cfg        Config
 		rs, es, hs error
 	}{
-		{"RS256 only", Config{JWKSURL: srv.URL, Algorithms: []string{AlgRS256}}, nil, ErrAlgorithm, ErrAlgorithm},
-		{"ES256 only", Config{JWKSURL: srv.URL, Algorithms: []string{AlgES256}}, ErrAlgorithm, nil, ErrAlgorithm},
+		{"RS256 only", Config{JWKSURL: srv.URL, AnyAudience: true, Algorithms: []string{AlgRS256}}, nil, ErrAlgorithm, ErrAlgorithm},
+		{"ES256 only", Config{JWKSURL: srv.URL, AnyAudience: true, Algorithms: []string{AlgES256}}, ErrAlgorithm, nil, ErrAlgorithm},
 		{"secret only", Config{HS256Secret: []byte(testSecret)}, ErrAlgorithm, ErrAlgorithm, nil},
-		{"both, HS256 excluded", Config{HS256Secret: []byte(testSecret), JWKSURL: srv.URL, Algorithms: []string{AlgRS256, AlgES256}}, nil, nil, ErrAlgorithm},
+		{"both, HS256 excluded", Config{HS256Secret: []byte(testSecret), JWKSURL: srv.URL, AnyAudience: true, Algorithms: []string{AlgRS256, AlgES256}}, nil, nil, ErrAlgorithm},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -338,14 +338,19 @@ func TestNewConfig(t *testing.T) {
 		{"no key source", Config{}, true, nil},
 		{"short secret", Config{HS256Secret: []byte("short")}, true, nil},
 		{"secret only", Config{HS256Secret: secret}, false, []string{AlgHS256}},
-		{"key set only", Config{JWKSURL: "https://idp.example/jwks.json"}, false, []string{AlgRS256, AlgES256}},
-		{"both", Config{HS256Secret: secret, JWKSURL: "https://idp.example/jwks.json"}, false, []string{AlgHS256, AlgRS256, AlgES256}},
-		{"loopback http", Config{JWKSURL: "http://127.0.0.1:8080/jwks"}, false, []string{AlgRS256, AlgES256}},
-		{"localhost http", Config{JWKSURL: "http://localhost/jwks"}, false, []string{AlgRS256, AlgES256}},
-		{"remote http", Config{JWKSURL: "http://idp.example/jwks"}, true, nil},
-		{"other scheme", Config{JWKSURL: "file:///etc/jwks"}, true, nil},
-		{"URL without host", Config{JWKSURL: "https:///jwks"}, true, nil},
-		{"HS256 without secret", Config{JWKSURL: "https://idp.example/jwks", Algorithms: []string{AlgHS256}}, true, nil},
+		{"key set only", Config{JWKSURL: "https://idp.example/jwks.json", Audience: "rtcollab"}, false, []string{AlgRS256, AlgES256}},
+		{"both", Config{HS256Secret: secret, JWKSURL: "https://idp.example/jwks.json", Audience: "rtcollab"}, false, []string{AlgHS256, AlgRS256, AlgES256}},
+		{"loopback http", Config{JWKSURL: "http://127.0.0.1:8080/jwks", Audience: "rtcollab"}, false, []string{AlgRS256, AlgES256}},
+		{"localhost http", Config{JWKSURL: "http://localhost/jwks", Audience: "rtcollab"}, false, []string{AlgRS256, AlgES256}},
+		{"key set without audience", Config{JWKSURL: "https://idp.example/jwks.json"}, true, nil},
+		{"key set and secret without audience", Config{HS256Secret: secret, JWKSURL: "https://idp.example/jwks.json"}, true, nil},
+		{"key set, any audience on purpose", Config{JWKSURL: "https://idp.example/jwks.json", AnyAudience: true}, false, []string{AlgRS256, AlgES256}},
+		{"audience and any audience", Config{JWKSURL: "https://idp.example/jwks.json", Audience: "rtcollab", AnyAudience: true}, true, nil},
+		{"wildcard audience", Config{JWKSURL: "https://idp.example/jwks.json", Audience: "*"}, true, nil},
+		{"remote http", Config{JWKSURL: "http://idp.example/jwks", Audience: "rtcollab"}, true, nil},
+		{"other scheme", Config{JWKSURL: "file:///etc/jwks", Audience: "rtcollab"}, true, nil},
+		{"URL without host", Config{JWKSURL: "https:///jwks", Audience: "rtcollab"}, true, nil},
+		{"HS256 without secret", Config{JWKSURL: "https://idp.example/jwks", Algorithms: []string{AlgHS256}, Audience: "rtcollab"}, true, nil},
 		{"RS256 without key set", Config{HS256Secret: secret, Algorithms: []string{AlgRS256}}, true, nil},
 		{"none in list", Config{HS256Secret: secret, Algorithms: []string{AlgHS256, "none"}}, true, nil},
 		{"unsupported alg", Config{HS256Secret: secret, Algorithms: []string{"HS512"}}, true, nil},
