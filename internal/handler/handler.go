@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/metrics"
+	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -63,9 +63,13 @@ type Config struct {
 	// 50 ms, burst 2.
 	CursorLimit ratelimit.Config
 	// ManagementEndpoint overrides the Management API endpoint derived from
-	// each event's domain name and stage. Default "" (derive). The sweeper,
-	// which receives no WebSocket event, needs it set.
+	// each event (see Endpoint). Default "" (derive). The sweeper, which
+	// receives no WebSocket event, needs it set.
 	ManagementEndpoint string
+	// Region is the API's AWS region, from which Endpoint derives the
+	// execute-api endpoint of an event received on a custom domain name.
+	// Default "" (such an event's own domain is used).
+	Region string
 	// Presence tunes presence, cursors, the activity feed and the presence
 	// sweeper. Default: see PresenceConfig (away 5 min, offline 90 s).
 	Presence PresenceConfig
@@ -182,18 +186,15 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 func (h *Handler) now() time.Time { return h.deps.Clock.Now() }
 
 // Endpoint returns the Management API endpoint for an event: the configured
-// override, or https://{domainName}/{stage} (http for loopback hosts, as the
-// local gateway serves plain HTTP).
+// override, else the one mgmtapi.EndpointForAPI derives from the event's
+// domain name, API id and stage and Config.Region (the execute-api host
+// even when the event came through a custom domain name, which does not
+// serve the Management API; http for the local gateway).
 func (h *Handler) Endpoint(rc events.APIGatewayWebsocketProxyRequestContext) string {
 	if h.cfg.ManagementEndpoint != "" {
 		return h.cfg.ManagementEndpoint
 	}
-	scheme := "https://"
-	host := rc.DomainName
-	if strings.HasPrefix(host, "localhost") || strings.HasPrefix(host, "127.0.0.1") || strings.HasPrefix(host, "[::1]") {
-		scheme = "http://"
-	}
-	return scheme + host + "/" + rc.Stage
+	return mgmtapi.EndpointForAPI(rc.DomainName, rc.APIID, rc.Stage, h.cfg.Region)
 }
 
 func (h *Handler) broadcaster(endpoint string) *broadcast.Broadcaster {

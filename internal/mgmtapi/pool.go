@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/omnisales/rtcollab/internal/awsrest"
 )
 
 // EndpointFromEvent returns the Management API endpoint of the WebSocket API
@@ -23,6 +25,28 @@ func EndpointFromEvent(domainName, stage string) string {
 		scheme = "http"
 	}
 	ep := scheme + "://" + domainName
+	if stage = strings.Trim(stage, "/"); stage != "" {
+		ep += "/" + stage
+	}
+	return ep
+}
+
+// EndpointForAPI returns the Management API endpoint of the WebSocket API
+// that delivered an event, from the event's requestContext.domainName,
+// apiId and stage and the API's region. The Management API is served on
+// the API's execute-api host only, never on a custom domain name, so an
+// event that arrived through a custom domain (any domain that is neither
+// local nor an execute-api host) gets
+// https://{apiId}.execute-api.{region}.{dns suffix}/{stage}; the others get
+// EndpointFromEvent's. Without apiId or region it falls back to
+// EndpointFromEvent; configure the endpoint instead (MANAGEMENT_ENDPOINT).
+func EndpointForAPI(domainName, apiID, stage, region string) string {
+	host := strings.ToLower(strings.TrimSpace(domainName))
+	apiID, region = strings.TrimSpace(apiID), strings.TrimSpace(region)
+	if isLocal(host) || strings.Contains(host, ".execute-api.") || apiID == "" || region == "" {
+		return EndpointFromEvent(domainName, stage)
+	}
+	ep := awsrest.Endpoint(nil, apiID+".execute-api", region)
 	if stage = strings.Trim(stage, "/"); stage != "" {
 		ep += "/" + stage
 	}

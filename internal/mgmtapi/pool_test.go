@@ -31,6 +31,33 @@ func TestEndpointFromEvent(t *testing.T) {
 	}
 }
 
+// TestEndpointForAPI: an event that arrived through a custom domain name
+// gets the API's execute-api host, where the Management API is served; an
+// event of the execute-api host or the local gateway keeps its domain.
+func TestEndpointForAPI(t *testing.T) {
+	tests := []struct {
+		name                               string
+		domain, apiID, stage, region, want string
+	}{
+		{"execute-api event", "dl7ptocha9.execute-api.ap-northeast-1.amazonaws.com", "dl7ptocha9", "prod", "ap-northeast-1",
+			"https://dl7ptocha9.execute-api.ap-northeast-1.amazonaws.com/prod"},
+		{"custom domain event", "ws.example.com", "dl7ptocha9", "prod", "eu-west-1",
+			"https://dl7ptocha9.execute-api.eu-west-1.amazonaws.com/prod"},
+		{"custom domain in China", "ws.example.cn", "abc123", "prod", "cn-north-1",
+			"https://abc123.execute-api.cn-north-1.amazonaws.com.cn/prod"},
+		{"local gateway", "127.0.0.1:3001", "local", "ws", "us-east-1", "http://127.0.0.1:3001/ws"},
+		{"custom domain without api id", "ws.example.com", "", "prod", "eu-west-1", "https://ws.example.com/prod"},
+		{"custom domain without region", "ws.example.com", "dl7ptocha9", "prod", "", "https://ws.example.com/prod"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mgmtapi.EndpointForAPI(tt.domain, tt.apiID, tt.stage, tt.region); got != tt.want {
+				t.Errorf("EndpointForAPI(%q, %q, %q, %q) = %q, want %q", tt.domain, tt.apiID, tt.stage, tt.region, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestPool(t *testing.T) {
 	tests := []struct {
 		name     string
