@@ -16,9 +16,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 )
 
@@ -179,6 +182,7 @@ type Fanout struct {
 	pool    *mgmtapi.Pool
 	posters func(endpoint string) broadcast.Poster
 	log     *slog.Logger
+	metrics io.Writer // EMF documents of delivered shards; nil: none
 }
 
 // New builds the Management API pool signing with awsCfg and, when cfg
@@ -198,6 +202,12 @@ func New(awsCfg aws.Config, cfg Config, logger *slog.Logger) *Fanout {
 	return f
 }
 
+// SetMetrics makes the handler of Handler write one EMF document per
+// fan-out event to w (os.Stdout in Lambda): FanoutSize, GoneConnections
+// and FanoutDeliveryErrors, with Function "fanout". Call it before
+// Handler; nil writes nothing.
+func (f *Fanout) SetMetrics(w io.Writer) { f.metrics = w }
+
 // Posters returns the Poster of a Management API endpoint, for
 // app.Options.Posters: sharded when a fan-out function is configured.
 func (f *Fanout) Posters(endpoint string) broadcast.Poster { return f.posters(endpoint) }
@@ -209,7 +219,39 @@ func (f *Fanout) Posters(endpoint string) broadcast.Poster { return f.posters(en
 func (f *Fanout) Handler(message func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), st broadcast.Store) func(context.Context, json.RawMessage) (any, error) {
 	d := broadcast.NewDeliverer(st, func(endpoint string) broadcast.Poster { return f.pool.Client(endpoint) },
 		broadcast.Config{IsGone: mgmtapi.IsGone, Logger: f.log})
-	return Handler(message, d.Deliver, f.log)
+	return Handler(message, Measured(d.Deliver, f.metrics, f.log), f.log)
+}
+
+// Measured returns deliver writing one EMF document per shard to w:
+// FanoutSize (recipients), GoneConnections, and FanoutDeliveryErrors, the
+// recipients not reached (failed posts, or the whole shard when deliver
+// refuses it). Handler swallows both kinds of failure, as a retried shard
+// would post twice, so the metric is what makes them visible. A nil w
+// returns deliver as it is.
+func Measured(deliver func(context.Context, broadcast.Shard) (broadcast.Result, error), w io.Writer, log *slog.Logger) func(context.Context, broadcast.Shard) (broadcast.Result, error) {
+	if w == nil {
+		return deliver
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(ctx context.Context, s broadcast.Shard) (broadcast.Result, error) {
+		m := metrics.New(metrics.FunctionFanout)
+		m.Property("channel", s.Channel)
+		m.Property("shard", s.Index)
+		res, err := deliver(ctx, s)
+		failed := res.Failed
+		if err != nil {
+			failed = len(s.IDs)
+		}
+		m.Add(metrics.FanoutSize, float64(len(s.IDs)), metrics.Count)
+		m.Add(metrics.GoneConnections, float64(res.Gone), metrics.Count)
+		m.Add(metrics.FanoutDeliveryErrors, float64(failed), metrics.Count)
+		if ferr := m.Flush(w, time.Now()); ferr != nil {
+			log.WarnContext(ctx, "write metrics", "error", ferr)
+		}
+		return res, err
+	}
 }
 
 // Handler returns a Lambda handler that sends fan-out events to deliver

@@ -42,7 +42,17 @@ const (
 	Errors          = "Errors"          // requests answered with an error code
 	SweepRemoved    = "SweepRemoved"    // items the sweeper removed
 	HandlerLatency  = "HandlerLatency"  // time spent in the handler
+	// FanoutDeliveryErrors counts the recipients a fan-out shard did not
+	// reach: failed posts (not gone connections), and every recipient of a
+	// shard that was refused whole. The function does not fail its
+	// invocation for them (a retry would post twice), so this metric and
+	// its alarm are where they show.
+	FanoutDeliveryErrors = "FanoutDeliveryErrors"
 )
+
+// FunctionFanout is the Function dimension of the fan-out function's
+// metrics.
+const FunctionFanout = "fanout"
 
 // Set accumulates one invocation's metrics. It is safe for concurrent use
 // (a broadcast adds from many goroutines). The zero value is not usable;
