@@ -34,7 +34,8 @@ import (
 // variable and default.
 type Settings struct {
 	// TableName is the DynamoDB table (TABLE_NAME). Empty selects the
-	// embedded memory store, which only the local server may use.
+	// embedded memory store in Build, which only the local server may use:
+	// ForLambda refuses it.
 	TableName string
 	// DynamoDBEndpoint overrides the DynamoDB endpoint (DYNAMODB_ENDPOINT),
 	// for DynamoDB Local or another compatible server. Default "" (AWS).
@@ -42,8 +43,10 @@ type Settings struct {
 	// Region is the AWS region (AWS_REGION). Default "us-east-1" when unset.
 	Region string
 	// ManagementEndpoint overrides the Management API endpoint
-	// (MANAGEMENT_ENDPOINT). The sweeper needs it; other functions derive it
-	// from the event. Default "".
+	// (MANAGEMENT_ENDPOINT). The sweeper needs it; the template sets it for
+	// every function, as an event received on a custom domain name does
+	// not name the endpoint. Default "": derived from each event
+	// (handler.Handler.Endpoint, with Region).
 	ManagementEndpoint string
 	// MaxSubscriptions per connection (MAX_SUBSCRIPTIONS). Default 100.
 	MaxSubscriptions int
@@ -207,6 +210,7 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 		ConnectionTTL:      s.ConnectionTTL,
 		MaxSubscriptions:   s.MaxSubscriptions,
 		ManagementEndpoint: s.ManagementEndpoint,
+		Region:             s.Region,
 		Presence:           s.Presence,
 		Editing:            s.Editing,
 	}, handler.Deps{

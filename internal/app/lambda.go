@@ -3,10 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/fanout"
@@ -62,6 +66,12 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
+	if s.TableName == "" {
+		// The memory store would give every instance of the function its
+		// own state: connections, subscriptions and documents would vanish
+		// between invocations.
+		return nil, fmt.Errorf("configuration: %w", ErrNoTable)
+	}
 	awsCfg, err := awsrest.FromEnv(getenv, false)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
@@ -83,6 +93,7 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 			return nil, fmt.Errorf("configuration: %w", err)
 		}
 		fo = fanout.New(awsCfg, fc, s.Logger())
+		fo.SetMetrics(metrics)
 		o.Posters = fo.Posters
 	}
 	b, err := Build(ctx, s, o)
@@ -93,8 +104,19 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 	return b, nil
 }
 
+// ErrNoTable is the cold-start error of a Lambda function without
+// TABLE_NAME.
+var ErrNoTable = errors.New("TABLE_NAME is not set: a Lambda function keeps its state in the DynamoDB table" +
+	" (the embedded memory store is for the local server only)")
+
+// MessageReplyMargin is how long before its Lambda deadline the message
+// function stops working on a frame, so that it still answers (UNAVAILABLE,
+// which clients retry) instead of being cut off with no reply.
+const MessageReplyMargin = time.Second
+
 // MessageLambda returns the message function's Lambda handler: API Gateway
-// WebSocket events go to the handler's Message, and fan-out events
+// WebSocket events go to the handler's Message, with a context that ends
+// MessageReplyMargin before the invocation's deadline, and fan-out events
 // ({"rtcollabFanout": ...}, sent by another invocation of the message
 // function) are delivered. Only a Built from ForLambda(Message) or
 // ForLambda(Fanout) has one; the others get nil.
@@ -102,5 +124,21 @@ func (b *Built) MessageLambda() func(context.Context, json.RawMessage) (any, err
 	if b.fanout == nil {
 		return nil
 	}
-	return b.fanout.Handler(b.Handler.Message, b.Store)
+	return b.fanout.Handler(replyBeforeDeadline(b.Handler.Message, MessageReplyMargin), b.Store)
+}
+
+// replyBeforeDeadline returns message with a context whose deadline is
+// margin before the caller's, when the caller's has one.
+func replyBeforeDeadline(
+	message func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error),
+	margin time.Duration,
+) func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if d, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, d.Add(-margin))
+			defer cancel()
+		}
+		return message(ctx, req)
+	}
 }

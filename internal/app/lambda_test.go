@@ -1,0 +1,226 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/protocol"
+)
+
+// lambdaEnv is the environment of a deployed function, minus what a test
+// changes: TABLE_NAME, a region and credentials, nothing that reaches AWS
+// at cold start.
+func lambdaEnv(overrides map[string]string) func(string) string {
+	env := map[string]string{
+		"TABLE_NAME":            "rtcollab-test",
+		"AWS_REGION":            "eu-west-1",
+		"AWS_ACCESS_KEY_ID":     "test",
+		"AWS_SECRET_ACCESS_KEY": "test",
+		"JWT_SECRET":            secret32,
+		"MANAGEMENT_ENDPOINT":   "https://abcdef1234.execute-api.eu-west-1.amazonaws.com/prod",
+	}
+	for k, v := range overrides {
+		if v == "" {
+			delete(env, k)
+		} else {
+			env[k] = v
+		}
+	}
+	return func(k string) string { return env[k] }
+}
+
+// TestForLambdaNeedsTheTable: a Lambda function started without
+// TABLE_NAME fails its cold start with ErrNoTable instead of running on a
+// memory store of its own, for every function.
+func TestForLambdaNeedsTheTable(t *testing.T) {
+	for _, fn := range []Function{Connect, Disconnect, Message, Sweeper, Fanout} {
+		b, err := ForLambda(context.Background(), fn, lambdaEnv(map[string]string{"TABLE_NAME": ""}), io.Discard)
+		if !errors.Is(err, ErrNoTable) {
+			t.Errorf("function %d without TABLE_NAME: ForLambda = %v, %v; want ErrNoTable", fn, b, err)
+		}
+		if b, err := ForLambda(context.Background(), fn, lambdaEnv(nil), io.Discard); err != nil || b == nil {
+			t.Errorf("function %d with TABLE_NAME: ForLambda = %v, %v; want a handler", fn, b, err)
+		}
+	}
+	// The local server keeps its memory store: Build still takes an empty
+	// table name.
+	b, err := Build(context.Background(), Settings{DevIdentity: true}, &Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil || b.Store == nil {
+		t.Fatalf("Build without a table: %v", err)
+	}
+}
+
+// TestForLambdaConnectNeedsAnAudienceWithAKeySet: the $connect function
+// refuses to start with a key set and no audience, and starts with an
+// audience or the explicit opt-out JWT_AUDIENCE=*.
+func TestForLambdaConnectNeedsAnAudienceWithAKeySet(t *testing.T) {
+	const jwks = "https://idp.example.com/.well-known/jwks.json"
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr bool
+	}{
+		{"key set without audience", map[string]string{"JWT_SECRET": "", "JWT_JWKS_URL": jwks}, true},
+		{"key set and secret without audience", map[string]string{"JWT_JWKS_URL": jwks}, true},
+		{"key set with audience", map[string]string{"JWT_SECRET": "", "JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "rtcollab-web"}, false},
+		{"key set, any audience on purpose", map[string]string{"JWT_SECRET": "", "JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "*"}, false},
+		{"secret without audience", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ForLambda(context.Background(), Connect, lambdaEnv(tt.env), io.Discard)
+			if tt.wantErr != errors.Is(err, auth.ErrConfig) || (!tt.wantErr && err != nil) {
+				t.Fatalf("ForLambda(Connect) = %v, want refused = %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// sampleEvent reads a WebSocket event of events/ at the repository root.
+func sampleEvent(t *testing.T, name string) events.APIGatewayWebsocketProxyRequest {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayWebsocketProxyRequest
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return ev
+}
+
+// TestManagementEndpointOfAnEvent: without MANAGEMENT_ENDPOINT, an event
+// of the execute-api host keeps its domain, and an event received on a
+// custom domain name gets the API's execute-api host (the Management API is
+// not served on custom domains); with MANAGEMENT_ENDPOINT, that wins.
+func TestManagementEndpointOfAnEvent(t *testing.T) {
+	executeAPI := sampleEvent(t, "connect.json").RequestContext
+	custom := executeAPI
+	custom.DomainName = "ws.example.com"
+
+	derive, err := Build(context.Background(), Settings{DevIdentity: true, Region: "eu-west-1"}, &Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const configured = "https://configured.execute-api.eu-west-1.amazonaws.com/prod"
+	fixed, err := Build(context.Background(), Settings{DevIdentity: true, Region: "eu-west-1", ManagementEndpoint: configured},
+		&Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		b    *Built
+		rc   events.APIGatewayWebsocketProxyRequestContext
+		want string
+	}{
+		{"execute-api event", derive, executeAPI, "https://abcdef1234.execute-api.us-east-1.amazonaws.com/prod"},
+		{"custom domain event", derive, custom, "https://abcdef1234.execute-api.eu-west-1.amazonaws.com/prod"},
+		{"execute-api event, configured", fixed, executeAPI, configured},
+		{"custom domain event, configured", fixed, custom, configured},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.b.Handler.Endpoint(tt.rc); got != tt.want {
+				t.Errorf("Endpoint(%s, api %s) = %q, want %q", tt.rc.DomainName, tt.rc.APIID, got, tt.want)
+			}
+		})
+	}
+}
+
+// hangingServer accepts TCP connections on loopback and never answers, as
+// a DynamoDB endpoint that stopped responding; it closes them at cleanup.
+func hangingServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestMessageAnswersUnavailableBeforeItsDeadline: when DynamoDB does not
+// answer, the message function (ForLambda(Message).MessageLambda, the real
+// DynamoDB client) stops MessageReplyMargin before its invocation's
+// deadline and answers the frame with an UNAVAILABLE error, while the
+// invocation is still alive to deliver it.
+func TestMessageAnswersUnavailableBeforeItsDeadline(t *testing.T) {
+	b, err := ForLambda(context.Background(), Message, lambdaEnv(map[string]string{"DYNAMODB_ENDPOINT": hangingServer(t)}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := b.MessageLambda()
+	raw, err := json.Marshal(sampleEvent(t, "message-publish.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The invocation's deadline, as the Lambda runtime sets it.
+	invocation, cancel := context.WithTimeout(context.Background(), MessageReplyMargin+500*time.Millisecond)
+	defer cancel()
+	out, err := h(invocation, raw)
+	if invocation.Err() != nil {
+		t.Fatalf("the handler returned after its invocation's deadline (%v): the reply would be lost", invocation.Err())
+	}
+	if err != nil {
+		t.Fatalf("handler error %v: the client would get no frame", err)
+	}
+	resp, ok := out.(events.APIGatewayProxyResponse)
+	if !ok {
+		t.Fatalf("handler returned %T, want an API Gateway response", out)
+	}
+	var frame struct {
+		Type    string `json:"type"`
+		ReplyTo string `json:"replyTo"`
+		Payload struct {
+			Code      protocol.Code `json:"code"`
+			Retryable bool          `json:"retryable"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &frame); err != nil {
+		t.Fatalf("reply %q: %v", resp.Body, err)
+	}
+	if frame.Type != protocol.TypeError || frame.Payload.Code != protocol.CodeUnavailable || !frame.Payload.Retryable {
+		t.Fatalf("reply %s, want a retryable %s error", resp.Body, protocol.CodeUnavailable)
+	}
+	if frame.ReplyTo != "sample-publish-1" {
+		t.Errorf("reply answers %q, want the frame's messageId sample-publish-1", frame.ReplyTo)
+	}
+}
