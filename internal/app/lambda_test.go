@@ -104,8 +104,9 @@ func sampleEvent(t *testing.T, name string) events.APIGatewayWebsocketProxyReque
 
 // TestManagementEndpointOfAnEvent: without MANAGEMENT_ENDPOINT, an event
 // of the execute-api host keeps its domain, and an event received on a
-// custom domain name gets the API's execute-api host (the Management API is
-// not served on custom domains); with MANAGEMENT_ENDPOINT, that wins.
+// custom domain name gets the API's execute-api host, where the Management
+// API is (not the custom domain, whose path need not be the stage); with
+// MANAGEMENT_ENDPOINT, that wins.
 func TestManagementEndpointOfAnEvent(t *testing.T) {
 	executeAPI := sampleEvent(t, "connect.json").RequestContext
 	custom := executeAPI

@@ -16,8 +16,9 @@ import (
 // loopback address, with or without a port) gets the http scheme, because
 // the local gateway serves plain HTTP.
 //
-// On a custom domain name the Management API is not served; configure the
-// execute-api endpoint as the Pool's override instead.
+// Behind a custom domain name this is not the Management endpoint: see
+// EndpointForAPI, or configure the execute-api endpoint as the Pool's
+// override.
 func EndpointFromEvent(domainName, stage string) string {
 	domainName = strings.TrimSpace(domainName)
 	scheme := "https"
@@ -33,10 +34,11 @@ func EndpointFromEvent(domainName, stage string) string {
 
 // EndpointForAPI returns the Management API endpoint of the WebSocket API
 // that delivered an event, from the event's requestContext.domainName,
-// apiId and stage and the API's region. The Management API is served on
-// the API's execute-api host only, never on a custom domain name, so an
-// event that arrived through a custom domain (any domain that is neither
-// local nor an execute-api host) gets
+// apiId and stage and the API's region. API Gateway documents the
+// Management API at the API's execute-api host, and a custom domain's
+// mapping path need not be the stage name, so an event that arrived
+// through a custom domain (any domain that is neither local nor an
+// execute-api host) gets
 // https://{apiId}.execute-api.{region}.{dns suffix}/{stage}; the others get
 // EndpointFromEvent's. Without apiId or region it falls back to
 // EndpointFromEvent; configure the endpoint instead (MANAGEMENT_ENDPOINT).
