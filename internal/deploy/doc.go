@@ -7,4 +7,12 @@
 // internal/store, that the functions read the environment variables the
 // template sets, and that IAM grants no Scan and no Management API access
 // beyond this API's stage.
+//
+// Other checks evaluate the template's conditions and rules for given
+// parameters, as CloudFormation would: access logs only with the account's
+// CloudWatch Logs role, a stage that redeploys itself when routes change,
+// the execute-api Management endpoint with or without a custom domain, a
+// message timeout under API Gateway's 29 s, a bounded fan-out function
+// with a failure queue, log groups wired through LoggingConfig, and rules
+// that refuse incomplete settings (a key set without an audience).
 package deploy

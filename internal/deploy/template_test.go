@@ -1,10 +1,12 @@
 package deploy
 
 import (
+	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -53,19 +55,24 @@ const repoRoot = "../.."
 // policies checked here plus the basic Lambda execution policy.
 
 // branch selects the value every Fn::If resolves to: its index in the
-// [condition, then, else] list.
+// [condition, then, else] list, or evaluated: the condition's value for the
+// parameters given, as CloudFormation would choose.
 type branch int
 
 const (
+	evaluated  branch = 0
 	thenBranch branch = 1
 	elseBranch branch = 2
 )
 
 func (b branch) String() string {
-	if b == thenBranch {
+	switch b {
+	case thenBranch:
 		return "then"
+	case elseBranch:
+		return "else"
 	}
-	return "else"
+	return "evaluated"
 }
 
 var bothBranches = []branch{thenBranch, elseBranch}
@@ -155,19 +162,250 @@ func ifHandler(b branch) intrinsics.IntrinsicHandler {
 // the given parameter values in place of the defaults.
 func loadTemplate(t *testing.T, b branch, params map[string]any) *cloudformation.Template {
 	t.Helper()
-	tpl, err := goformation.OpenWithOptions(filepath.Join(repoRoot, "template.yaml"), &intrinsics.ProcessorOptions{
-		IntrinsicHandlerOverrides: map[string]intrinsics.IntrinsicHandler{
-			"Ref":        refHandler,
-			"Fn::GetAtt": getAttHandler,
-			"Fn::Sub":    subHandler,
-			"Fn::If":     ifHandler(b),
-		},
-		ParameterOverrides: params,
+	tpl, _ := loadTemplateRaw(t, b, params)
+	return tpl
+}
+
+// loadTemplateRaw is loadTemplate that also returns the resolved template
+// as generic JSON values, for properties goformation does not model. With
+// branch evaluated, the conditions are evaluated for the parameters (see
+// evaluateConditions): every Fn::If takes the branch CloudFormation would,
+// resources and outputs whose Condition is false are left out, and each
+// rule's RuleCondition and Assert become booleans.
+func loadTemplateRaw(t *testing.T, b branch, params map[string]any) (*cloudformation.Template, map[string]any) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overrides := map[string]intrinsics.IntrinsicHandler{
+		"Ref":        refHandler,
+		"Fn::GetAtt": getAttHandler,
+		"Fn::Sub":    subHandler,
+		"Fn::If":     ifHandler(b),
+	}
+	if b == evaluated {
+		// YAML to JSON only; the conditions are evaluated here, then the
+		// other functions resolved as in the other branches.
+		unprocessed, err := intrinsics.ProcessYAML(data, &intrinsics.ProcessorOptions{NoProcess: true})
+		if err != nil {
+			t.Fatalf("read template.yaml: %v", err)
+		}
+		var tplMap map[string]any
+		if err := json.Unmarshal(unprocessed, &tplMap); err != nil {
+			t.Fatal(err)
+		}
+		if data, err = json.Marshal(evaluateConditions(t, tplMap, params)); err != nil {
+			t.Fatal(err)
+		}
+		delete(overrides, "Fn::If")
+	}
+	resolved, err := intrinsics.ProcessYAML(data, &intrinsics.ProcessorOptions{
+		IntrinsicHandlerOverrides: overrides,
+		ParameterOverrides:        params,
 	})
+	if err != nil {
+		t.Fatalf("resolve template.yaml (%s branches): %v", b, err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(resolved, &raw); err != nil {
+		t.Fatal(err)
+	}
+	// goformation v7 predates LoggingConfig of AWS::Serverless::Function
+	// and refuses properties it does not know: its typed view goes without
+	// them, and the checks read them from raw.
+	typed, err := json.Marshal(withoutFunctionProperties(raw, "LoggingConfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := goformation.ParseJSON(typed)
 	if err != nil {
 		t.Fatalf("parse template.yaml (%s branches): %v", b, err)
 	}
-	return tpl
+	return tpl, raw
+}
+
+// evaluateConditions evaluates the Conditions of the generic, unresolved
+// template tpl for params (the parameters' defaults otherwise), then
+// returns tpl with every Fn::If replaced by its chosen branch (AWS::NoValue
+// dropped), resources and outputs of false conditions removed, and each
+// rule's RuleCondition and Assert replaced by their values.
+func evaluateConditions(t *testing.T, tpl map[string]any, params map[string]any) map[string]any {
+	t.Helper()
+	declared, _ := tpl["Parameters"].(map[string]any)
+	paramValue := func(name string) string {
+		if v, ok := params[name]; ok {
+			return fmt.Sprint(v)
+		}
+		p, ok := declared[name].(map[string]any)
+		if !ok {
+			t.Fatalf("condition refers to %q, which is not a parameter", name)
+		}
+		return fmt.Sprint(p["Default"])
+	}
+	conditions, _ := tpl["Conditions"].(map[string]any)
+	values := map[string]bool{}
+	var cond func(name string, depth int) bool
+	var eval func(v any, depth int) any
+	// boolOf evaluates an operand of Fn::Not, Fn::And or Fn::Or, where the
+	// YAML reader renders !Condition X as the bare name "X".
+	boolOf := func(v any, depth int) bool {
+		if name, ok := v.(string); ok {
+			return cond(name, depth)
+		}
+		b, ok := eval(v, depth).(bool)
+		if !ok {
+			t.Fatalf("%v does not evaluate to a boolean", v)
+		}
+		return b
+	}
+	eval = func(v any, depth int) any {
+		if depth > 50 {
+			t.Fatal("conditions nest too deep (a cycle?)")
+		}
+		m, ok := v.(map[string]any)
+		if !ok || len(m) != 1 {
+			return v
+		}
+		for fn, arg := range m {
+			args, _ := arg.([]any)
+			switch fn {
+			case "Ref":
+				return paramValue(arg.(string))
+			case "Condition":
+				return cond(arg.(string), depth+1)
+			case "Fn::Equals":
+				return fmt.Sprint(eval(args[0], depth+1)) == fmt.Sprint(eval(args[1], depth+1))
+			case "Fn::Not":
+				return !boolOf(args[0], depth+1)
+			case "Fn::And", "Fn::Or":
+				all, anyTrue := true, false
+				for _, a := range args {
+					b := boolOf(a, depth+1)
+					all, anyTrue = all && b, anyTrue || b
+				}
+				if fn == "Fn::And" {
+					return all
+				}
+				return anyTrue
+			}
+		}
+		return v
+	}
+	cond = func(name string, depth int) bool {
+		if v, ok := values[name]; ok {
+			return v
+		}
+		c, ok := conditions[name]
+		if !ok {
+			t.Fatalf("no condition %q", name)
+		}
+		b, ok := eval(c, depth).(bool)
+		if !ok {
+			t.Fatalf("condition %q does not evaluate to a boolean", name)
+		}
+		values[name] = b
+		return b
+	}
+	var choose func(v any) any
+	choose = func(v any) any {
+		switch x := v.(type) {
+		case map[string]any:
+			if args, ok := x["Fn::If"].([]any); ok && len(x) == 1 && len(args) == 3 {
+				branch := args[2]
+				if cond(args[0].(string), 0) {
+					branch = args[1]
+				}
+				return choose(branch)
+			}
+			out := make(map[string]any, len(x))
+			for k, e := range x {
+				if r := choose(e); !isNoValue(r) {
+					out[k] = r
+				}
+			}
+			return out
+		case []any:
+			out := make([]any, 0, len(x))
+			for _, e := range x {
+				if r := choose(e); !isNoValue(r) {
+					out = append(out, r)
+				}
+			}
+			return out
+		}
+		return v
+	}
+	for name := range conditions {
+		cond(name, 0)
+	}
+	out := choose(tpl).(map[string]any)
+	for _, section := range []string{"Resources", "Outputs"} {
+		entries, _ := out[section].(map[string]any)
+		for id, e := range entries {
+			if c, ok := e.(map[string]any)["Condition"].(string); ok && !values[c] {
+				delete(entries, id)
+			}
+		}
+	}
+	rules, _ := out["Rules"].(map[string]any)
+	for _, r := range rules {
+		rule := r.(map[string]any)
+		if c, ok := rule["RuleCondition"]; ok {
+			rule["RuleCondition"] = eval(c, 0)
+		}
+		for _, a := range rule["Assertions"].([]any) {
+			a := a.(map[string]any)
+			a["Assert"] = eval(a["Assert"], 0)
+		}
+	}
+	return out
+}
+
+// isNoValue reports whether v is a Ref to AWS::NoValue.
+func isNoValue(v any) bool {
+	m, ok := v.(map[string]any)
+	return ok && len(m) == 1 && m["Ref"] == "AWS::NoValue"
+}
+
+// withoutFunctionProperties returns a copy of the generic template raw in
+// which no AWS::Serverless::Function has the named properties; raw itself
+// is left as it is.
+func withoutFunctionProperties(raw map[string]any, names ...string) map[string]any {
+	out := maps.Clone(raw)
+	resources, _ := raw["Resources"].(map[string]any)
+	outRes := make(map[string]any, len(resources))
+	for id, r := range resources {
+		res, ok := r.(map[string]any)
+		if !ok || res["Type"] != "AWS::Serverless::Function" {
+			outRes[id] = r
+			continue
+		}
+		res = maps.Clone(res)
+		if props, ok := res["Properties"].(map[string]any); ok {
+			props = maps.Clone(props)
+			for _, n := range names {
+				delete(props, n)
+			}
+			res["Properties"] = props
+		}
+		outRes[id] = res
+	}
+	out["Resources"] = outRes
+	return out
+}
+
+// rawResource returns the properties of resource id in the generic
+// template raw.
+func rawResource(t *testing.T, raw map[string]any, id string) map[string]any {
+	t.Helper()
+	resources, _ := raw["Resources"].(map[string]any)
+	res, ok := resources[id].(map[string]any)
+	if !ok {
+		t.Fatalf("no resource %s", id)
+	}
+	props, _ := res["Properties"].(map[string]any)
+	return props
 }
 
 // ref is how a reference to a resource reads after loadTemplate.
