@@ -184,7 +184,7 @@ func checkAudience(cfg Config) error {
 	case cfg.AnyAudience && cfg.Audience != "":
 		return fmt.Errorf("AnyAudience and Audience %q are both set: set one", cfg.Audience)
 	case cfg.Audience == "*":
-		return fmt.Errorf("Audience %q: set AnyAudience to accept any audience", cfg.Audience)
+		return fmt.Errorf("wildcard Audience %q: set AnyAudience to accept any audience", cfg.Audience)
 	case cfg.JWKSURL != "" && cfg.Audience == "" && !cfg.AnyAudience:
 		return fmt.Errorf("JWKSURL needs an Audience: the identity provider's keys sign other applications' tokens too" +
 			" (set AnyAudience to accept any audience)")
