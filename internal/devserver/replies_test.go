@@ -13,6 +13,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/storetest"
 )
 
 // This file holds the tests of reply and broadcast sizes: every list reply
@@ -35,6 +36,7 @@ type sizedClient struct {
 	seq     int
 	name    string
 	backlog []sizedFrame
+	clock   *storetest.FakeClock // moved on before each request, to stay within the rate limit
 }
 
 func sizedDial(t *testing.T, srv *presServer, user string, q url.Values) *sizedClient {
@@ -53,7 +55,7 @@ func sizedDial(t *testing.T, srv *presServer, user string, q url.Values) *sizedC
 		t.Fatalf("dial %s: %v (resp %v)", user, err, resp)
 	}
 	conn.SetReadLimit(1 << 20)
-	c := &sizedClient{t: t, conn: conn, frames: make(chan sizedFrame, 1024), name: user}
+	c := &sizedClient{t: t, conn: conn, frames: make(chan sizedFrame, 1024), name: user, clock: srv.clock}
 	go func() {
 		defer close(c.frames)
 		for {
@@ -107,6 +109,7 @@ func (c *sizedClient) sendRaw(data []byte) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	c.clock.Advance(100 * time.Millisecond)
 	if err := c.conn.Write(ctx, websocket.MessageText, data); err != nil {
 		c.t.Fatalf("%s write: %v", c.name, err)
 	}
@@ -169,7 +172,11 @@ func pageAll(t *testing.T, c *sizedClient, typ string, base map[string]any, curs
 		for k, v := range base {
 			p[k] = v
 		}
-		if cursor != "" {
+		switch {
+		case cursor == "":
+		case cursorIn == "before": // history's cursor is a version
+			p[cursorIn] = json.Number(cursor)
+		default:
 			p[cursorIn] = cursor
 		}
 		f := c.ok(typ, "", p)
@@ -381,6 +388,230 @@ func TestCommentThreadOfLongestComments(t *testing.T) {
 					return ids, res.NextCursor
 				})
 			exactlyOnce(t, "comment", got, want)
+		})
+	}
+}
+
+// TestHistoryAndSyncOfLargestChanges: 40 changes that each replace the
+// largest value allowed with another, and 12 manual conflicts as large as
+// can be recorded: history, sync and sync's conflicts page by bytes and
+// return every version and conflict once.
+func TestHistoryAndSyncOfLargestChanges(t *testing.T) {
+	for _, b := range presBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t)
+			alice := sizedDial(t, srv, "alice", url.Values{"username": {worst(128)}})
+			bob := sizedDial(t, srv, "bob", url.Values{"username": {worst(128)}})
+			// The largest value: 10 KiB of JSON once escaped.
+			big := func(i int) string { return fmt.Sprintf("%04d", i) + worst((10<<10-2-4)/6) }
+			ent := map[string]any{"entityType": "customer", "entityId": "big"}
+			var want []string
+			for v := int64(0); v < 40; v++ {
+				alice.ok("change", "", change("customer", "big", v, "update", "notes",
+					map[string]any{"after": big(int(v)), "metadata": map[string]any{"note": worst(600)}}))
+				want = append(want, fmt.Sprint(v+1))
+			}
+			tooBig := big(0) + "<" // 6 bytes over the largest
+			alice.fails("change", "", change("customer", "big", 40, "update", "notes", after(tooBig)), "BAD_REQUEST")
+
+			versions := func(t *testing.T, payload json.RawMessage) []string {
+				var res struct {
+					Changes []struct {
+						Version int64 `json:"version"`
+					} `json:"changes"`
+				}
+				if err := json.Unmarshal(payload, &res); err != nil {
+					t.Fatal(err)
+				}
+				var out []string
+				for _, c := range res.Changes {
+					out = append(out, fmt.Sprint(c.Version))
+				}
+				return out
+			}
+			got := pageAll(t, bob, "history", ent, "before", func(t *testing.T, payload json.RawMessage) ([]string, string) {
+				var res struct {
+					NextBefore int64 `json:"nextBefore"`
+				}
+				_ = json.Unmarshal(payload, &res)
+				next := ""
+				if res.NextBefore > 0 {
+					next = fmt.Sprint(res.NextBefore)
+				}
+				return versions(t, payload), next
+			})
+			exactlyOnce(t, "history version", got, want)
+
+			got = nil
+			since, pages := int64(1), 0
+			for {
+				f := bob.ok("sync", "", map[string]any{"entityType": "customer", "entityId": "big", "sinceVersion": since})
+				var res struct {
+					Snapshot         bool  `json:"snapshot"`
+					HasMore          bool  `json:"hasMore"`
+					NextSinceVersion int64 `json:"nextSinceVersion"`
+				}
+				if err := json.Unmarshal(f.Payload, &res); err != nil || res.Snapshot {
+					t.Fatalf("sync since %d: %v, snapshot %v", since, err, res.Snapshot)
+				}
+				got = append(got, versions(t, f.Payload)...)
+				pages++
+				if !res.HasMore {
+					break
+				}
+				since = res.NextSinceVersion
+			}
+			if pages < 2 {
+				t.Errorf("sync: %d page(s) for 39 large changes", pages)
+			}
+			exactlyOnce(t, "sync version", got, want[1:])
+
+			// Manual conflicts: alice writes the price, bob writes it from
+			// the version before; each conflict holds both sides.
+			price := map[string]any{"entityType": "pricing", "entityId": "p1"}
+			val := func(who string, i int) string { return who + fmt.Sprintf("%02d", i) + strings.Repeat("x", 5000) }
+			var conflicts []string
+			for i := range 12 {
+				v := int64(i)
+				alice.ok("change", "", change("pricing", "p1", v, "update", "price", after(val("a", i))))
+				f := bob.ok("change", "", change("pricing", "p1", v, "update", "price", after(val("b", i))))
+				var res struct {
+					Conflict struct {
+						ID string `json:"id"`
+					} `json:"conflict"`
+				}
+				if err := json.Unmarshal(f.Payload, &res); err != nil || res.Conflict.ID == "" {
+					t.Fatalf("bob's change %d: %v %.300s, want a conflict", i, err, f.Payload)
+				}
+				conflicts = append(conflicts, res.Conflict.ID)
+			}
+			var version int64
+			got = pageAll(t, bob, "sync", price, "conflictsCursor", func(t *testing.T, payload json.RawMessage) ([]string, string) {
+				var res struct {
+					Version   int64 `json:"version"`
+					Conflicts []struct {
+						ID string `json:"id"`
+					} `json:"conflicts"`
+					ConflictsNextCursor string `json:"conflictsNextCursor"`
+				}
+				if err := json.Unmarshal(payload, &res); err != nil {
+					t.Fatal(err)
+				}
+				version = res.Version
+				var ids []string
+				for _, c := range res.Conflicts {
+					ids = append(ids, c.ID)
+				}
+				return ids, res.ConflictsNextCursor
+			})
+			if version != 12 {
+				t.Errorf("pricing at version %d, want 12", version)
+			}
+			exactlyOnce(t, "conflict", got, conflicts)
+
+			// Each conflict can be resolved with a merged value: the reply
+			// with the change and the resolved conflict fits.
+			f := bob.ok("conflict.resolve", "", map[string]any{"entityType": "pricing", "entityId": "p1",
+				"conflictId": conflicts[0], "resolution": "merged", "mergedValue": big(99)})
+			if f.size > protocol.MaxFrameBytes {
+				t.Fatalf("resolve reply of %d bytes", f.size)
+			}
+		})
+	}
+}
+
+// TestPublishTooLargeForBroadcast: a publish that fits in a client frame
+// but whose broadcast frame would exceed 128 KB (its payload escapes to
+// six times its size) is refused with FRAME_TOO_LARGE, and no subscriber
+// receives anything.
+func TestPublishTooLargeForBroadcast(t *testing.T) {
+	for _, b := range presBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t)
+			alice := sizedDial(t, srv, "alice", nil)
+			bob := sizedDial(t, srv, "bob", nil)
+			bob.ok("subscribe", "order-updates", nil)
+			alice.ok("subscribe", "order-updates", nil)
+			raw := `{"type":"publish","channel":"order-updates","messageId":"big-1","payload":{"a":"` + worst(12500) + `","b":"` + worst(12500) + `"}}`
+			if len(raw) > protocol.MaxClientFrameBytes {
+				t.Fatalf("request of %d bytes", len(raw))
+			}
+			alice.sendRaw([]byte(raw))
+			f := alice.await(func(f frame) bool { return f.ReplyTo == "big-1" }, "the publish reply")
+			if f.Type != "error" || f.code() != "FRAME_TOO_LARGE" {
+				t.Fatalf("publish: %s %s %.300s, want FRAME_TOO_LARGE", f.Type, f.code(), f.Payload)
+			}
+			// A publish that fits still goes out, and is the first update
+			// either subscriber sees.
+			alice.ok("publish", "order-updates", map[string]any{"note": "small"})
+			for _, c := range []*sizedClient{alice, bob} {
+				u := c.await(func(f frame) bool { return f.Type == "update" }, "an update")
+				var p struct {
+					Note string `json:"note"`
+				}
+				if err := json.Unmarshal(u.Payload, &p); err != nil || p.Note != "small" {
+					t.Fatalf("%s: first update %.200s, want the small one", c.name, u.Payload)
+				}
+			}
+		})
+	}
+}
+
+// TestIdentityAndUserStringBounds: a display name over the bound is cut at
+// a character boundary and an avatar URL over the bound is dropped at
+// $connect, before other users can see them; every other string a user
+// sends for others to receive is refused over its bound with BAD_REQUEST.
+func TestIdentityAndUserStringBounds(t *testing.T) {
+	for _, b := range presBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t)
+			long := sizedDial(t, srv, "longname", url.Values{"username": {strings.Repeat("é", 100)}, "avatar": {"https://x/" + strings.Repeat("a", 2000)}})
+			long.ok("room.join", "", map[string]any{"room": "r1"})
+			viewer := sizedDial(t, srv, "viewer", url.Values{"roles": {"admin"}})
+			var s struct {
+				UsersInRoom []struct {
+					UserID   string `json:"userId"`
+					Username string `json:"username"`
+					Avatar   string `json:"avatar"`
+				} `json:"usersInRoom"`
+			}
+			if err := json.Unmarshal(viewer.ok("presence.snapshot", "", map[string]any{"room": "r1"}).Payload, &s); err != nil || len(s.UsersInRoom) != 1 {
+				t.Fatalf("snapshot: %v %+v", err, s)
+			}
+			u := s.UsersInRoom[0]
+			if len(u.Username) > protocol.MaxUsernameBytes || !strings.HasPrefix(strings.Repeat("é", 100), u.Username) || u.Username == "" {
+				t.Errorf("username %q (%d bytes), want a prefix of whole characters of at most %d bytes", u.Username, len(u.Username), protocol.MaxUsernameBytes)
+			}
+			if u.Avatar != "" {
+				t.Errorf("avatar of %d bytes kept, want it dropped", len(u.Avatar))
+			}
+
+			refused := []struct {
+				typ     string
+				payload map[string]any
+			}{
+				{"presence", map[string]any{"activity": strings.Repeat("a", 257)}},
+				{"presence", map[string]any{"location": map[string]any{"page": strings.Repeat("p", 129)}}},
+				{"presence", map[string]any{"location": map[string]any{"page": "p", "section": strings.Repeat("s", 129)}}},
+				{"presence", map[string]any{"avatar": strings.Repeat("a", protocol.MaxAvatarBytes+1)}},
+				{"room.join", map[string]any{"room": "r2", "activity": strings.Repeat("a", 257)}},
+				{"comment.add", map[string]any{"entityType": "order", "entityId": "1", "text": strings.Repeat("c", 4001)}},
+				{"notify", map[string]any{"title": strings.Repeat("t", 201)}},
+				{"notify", map[string]any{"title": "t", "body": strings.Repeat("b", 2001)}},
+				{"activity", map[string]any{"entity": map[string]any{"type": "order", "id": "1", "name": strings.Repeat("n", 257)}}},
+				{"change", change("customer", "c1", 0, "update", "notes", map[string]any{"after": strings.Repeat("v", 10<<10)})},
+				{"change", change("customer", "c1", 0, "update", "notes", map[string]any{"after": "v", "metadata": map[string]any{"m": worst(700)}})},
+				{"change", change("customer", "c1", 0, "update", "n."+strings.Repeat("k", 1100), after("v"))},
+			}
+			for _, r := range refused {
+				viewer.fails(r.typ, "", r.payload, "BAD_REQUEST")
+			}
+			// At the bounds they pass.
+			viewer.ok("presence", "", map[string]any{"activity": strings.Repeat("a", 256), "avatar": strings.Repeat("a", protocol.MaxAvatarBytes),
+				"location": map[string]any{"page": strings.Repeat("p", 128), "section": strings.Repeat("s", 128)}})
+			viewer.ok("notify", "", map[string]any{"title": strings.Repeat("t", 200), "body": strings.Repeat("b", 2000)})
+			viewer.ok("comment.add", "", map[string]any{"entityType": "order", "entityId": "1", "text": strings.Repeat("c", 4000)})
+			viewer.ok("change", "", change("customer", "c1", 0, "update", "notes", map[string]any{"after": strings.Repeat("v", 10<<10-2)}))
 		})
 	}
 }
