@@ -479,7 +479,7 @@ func TestHistoryAndSyncOfLargestChanges(t *testing.T) {
 				conflicts = append(conflicts, res.Conflict.ID)
 			}
 			var version int64
-			got = pageAll(t, bob, "sync", price, "conflictsCursor", func(t *testing.T, payload json.RawMessage) ([]string, string) {
+			conflictIDs := func(t *testing.T, payload json.RawMessage) ([]string, string) {
 				var res struct {
 					Version   int64 `json:"version"`
 					Conflicts []struct {
@@ -496,7 +496,8 @@ func TestHistoryAndSyncOfLargestChanges(t *testing.T) {
 					ids = append(ids, c.ID)
 				}
 				return ids, res.ConflictsNextCursor
-			})
+			}
+			got = pageAll(t, bob, "sync", price, "conflictsCursor", conflictIDs)
 			if version != 12 {
 				t.Errorf("pricing at version %d, want 12", version)
 			}
@@ -509,6 +510,13 @@ func TestHistoryAndSyncOfLargestChanges(t *testing.T) {
 			if f.size > protocol.MaxFrameBytes {
 				t.Fatalf("resolve reply of %d bytes", f.size)
 			}
+			// Two sides of the largest values make a conflict too large to
+			// resolve within one reply: it is not stored, and the writer is
+			// told to sync and try again.
+			alice.ok("change", "", change("pricing", "p1", 13, "update", "price", after(big(1))))
+			bob.fails("change", "", change("pricing", "p1", 13, "update", "price", after(big(2))), "VERSION_CONFLICT")
+			left := pageAll(t, bob, "sync", price, "conflictsCursor", conflictIDs)
+			exactlyOnce(t, "conflict left", left, conflicts[1:])
 		})
 	}
 }
