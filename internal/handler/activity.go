@@ -228,7 +228,7 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 	}
 	out := make([]activityLog, len(entries))
 	for i, a := range entries {
-		out[i] = logOf(a)
+		out[i] = boundedLog(a)
 	}
 	n, err := fitSome(out, len(`{"entries":,"next":"","nextCursor":""}`)+cursorSlack)
 	if err != nil {
@@ -243,6 +243,21 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 		reply["next"], reply["nextCursor"] = next, next
 	}
 	return reply, nil
+}
+
+// maxListedEntryBytes is the largest entry activity.list sends whole:
+// the entry bound plus the largest identity. Entries recorded before the
+// bound existed may be larger; they are listed without their changes and
+// metadata, so that one entry never fills a reply.
+const maxListedEntryBytes = maxActivityEntryBytes + 8<<10
+
+// boundedLog is the wire form of a listed entry, within maxListedEntryBytes.
+func boundedLog(a store.Activity) activityLog {
+	l := logOf(a)
+	if n, err := jsonSize(l); err != nil || n > maxListedEntryBytes {
+		l.Changes, l.Metadata = nil, nil
+	}
+	return l
 }
 
 // newID returns a random identifier of 24 hex digits.

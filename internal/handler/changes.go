@@ -676,6 +676,11 @@ func (f *editingFeature) syncConflicts(ctx context.Context, e store.EntityKey, c
 	if err != nil {
 		return err
 	}
+	if n == 0 && len(cs) > 0 && !reply.Snapshot && len(reply.Changes) == 0 {
+		// Nothing else in the reply, and still no room: a cursor would
+		// send the client back here forever.
+		return errItemTooLarge
+	}
 	if n < len(cs) {
 		switch {
 		case n > 0:

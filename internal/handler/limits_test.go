@@ -1,11 +1,13 @@
 package handler
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
 )
 
 func TestBoundIdentity(t *testing.T) {
@@ -51,5 +53,23 @@ func TestFitPage(t *testing.T) {
 	}
 	if n, err := fitSome(items[:3], 0); err != nil || n != 3 {
 		t.Errorf("fitSome of 3 = %d, %v", n, err)
+	}
+}
+
+func TestBoundedLogOfLegacyEntry(t *testing.T) {
+	small := store.Activity{ID: "a1", Action: store.ActionUpdated, EntityType: "order", EntityID: "1",
+		Changes: []store.ActivityChange{{Field: "f", After: json.RawMessage(`"x"`)}}, Metadata: json.RawMessage(`{"k":1}`)}
+	if l := boundedLog(small); len(l.Changes) != 1 || l.Metadata == nil {
+		t.Errorf("an entry within the bound lost its changes or metadata: %+v", l)
+	}
+	// Recorded before the entry bound: 40 changes of 2 KiB, escaped.
+	legacy := small
+	legacy.Changes = nil
+	for range 40 {
+		legacy.Changes = append(legacy.Changes, store.ActivityChange{Field: "f", After: json.RawMessage(`"` + strings.Repeat("<", 2000) + `"`)})
+	}
+	l := boundedLog(legacy)
+	if n, err := jsonSize(l); err != nil || n > maxListedEntryBytes || l.Changes != nil || l.Metadata != nil || l.ID != "a1" {
+		t.Errorf("legacy entry listed as %d bytes (%v), changes %d", n, err, len(l.Changes))
 	}
 }
