@@ -133,6 +133,8 @@ interface SyncAck {
   hasMore: boolean;
   nextSinceVersion: number;
   conflicts: Conflict[];
+  /** Set when more unresolved conflicts remain than fit in this reply. */
+  conflictsNextCursor?: string;
   lock: Lock | null;
 }
 
@@ -613,11 +615,12 @@ export class RealtimeSyncManager {
     try {
       do {
         e.syncAgain = false;
+        let conflictsCursor: string | undefined;
         for (let page = 0; page < 50; page++) {
           const lockSeq = e.lockSeq;
-          const ack = await this.client.request<'sync', SyncAck>('sync', {
-            payload: { entityType: e.type, entityId: e.id, sinceVersion: e.version },
-          });
+          const payload: Record<string, unknown> = { entityType: e.type, entityId: e.id, sinceVersion: e.version };
+          if (conflictsCursor !== undefined) payload['conflictsCursor'] = conflictsCursor;
+          const ack = await this.client.request<'sync', SyncAck>('sync', { payload });
           if (!this.entries.has(e.channel)) return e.state;
           e.strategy = ack.strategy;
           if (ack.snapshot) {
@@ -630,7 +633,10 @@ export class RealtimeSyncManager {
           }
           for (const c of ack.conflicts) this.putConflict(e, c);
           if (e.lockSeq === lockSeq) this.setLock(e, ack.lock, false);
-          if (!ack.hasMore || ack.snapshot) break;
+          // Replies are at most 128 KB: the rest of the conflicts come with
+          // the cursor, on top of the version now held.
+          conflictsCursor = ack.conflictsNextCursor || undefined;
+          if ((!ack.hasMore || ack.snapshot) && conflictsCursor === undefined) break;
         }
       } while (e.syncAgain);
       e.syncState = this.client.connected ? 'synced' : 'offline';

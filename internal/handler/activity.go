@@ -29,6 +29,14 @@ const (
 	maxFieldLen      = 256
 	maxMetadataBytes = 8 << 10
 	maxFilterValues  = 10
+	// maxChangeValueBytes bounds the before and after values of one
+	// change of an entry, as JSON.
+	maxChangeValueBytes = 1 << 10
+	// maxActivityEntryBytes bounds an entry as the feed sends it (JSON,
+	// HTML-escaped), before the recording user's identity is added; with
+	// it an entry stays under 24 KiB, so an activity.list page holds
+	// several.
+	maxActivityEntryBytes = 16 << 10
 )
 
 // ErrBadActivity is wrapped by recordActivity for an entry it refuses.
@@ -120,9 +128,17 @@ func checkActivity(a store.Activity) error {
 		if c.Field == "" || len(c.Field) > maxFieldLen {
 			return protocol.NewError(protocol.CodeBadRequest, "a change field must be 1..%d bytes", maxFieldLen)
 		}
+		if len(c.Before) > maxChangeValueBytes || len(c.After) > maxChangeValueBytes {
+			return protocol.NewError(protocol.CodeBadRequest, "a change's before and after are at most %d bytes each", maxChangeValueBytes)
+		}
 	}
 	if m := bytes.TrimSpace(a.Metadata); len(m) > 0 && (m[0] != '{' || !json.Valid(m)) {
 		return protocol.NewError(protocol.CodeBadRequest, "metadata must be an object")
+	}
+	// The entry as the feed sends it, without the recorder's identity.
+	a.Username, a.Avatar, a.UserID = "", "", ""
+	if n, err := jsonSize(logOf(a)); err != nil || n > maxActivityEntryBytes {
+		return protocol.NewError(protocol.CodeBadRequest, "the entry is at most %d bytes as JSON", maxActivityEntryBytes)
 	}
 	return nil
 }
@@ -212,13 +228,36 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 	}
 	out := make([]activityLog, len(entries))
 	for i, a := range entries {
-		out[i] = logOf(a)
+		out[i] = boundedLog(a)
+	}
+	n, err := fitSome(out, len(`{"entries":,"next":"","nextCursor":""}`)+cursorSlack)
+	if err != nil {
+		return nil, err
+	}
+	if n < len(out) {
+		// The rest does not fit in the reply: continue after the last one.
+		out, next = out[:n], store.ActivityCursor(entries[n-1])
 	}
 	reply := map[string]any{"entries": out}
 	if next != "" {
-		reply["next"] = next
+		reply["next"], reply["nextCursor"] = next, next
 	}
 	return reply, nil
+}
+
+// maxListedEntryBytes is the largest entry activity.list sends whole:
+// the entry bound plus the largest identity. Entries recorded before the
+// bound existed may be larger; they are listed without their changes and
+// metadata, so that one entry never fills a reply.
+const maxListedEntryBytes = maxActivityEntryBytes + 8<<10
+
+// boundedLog is the wire form of a listed entry, within maxListedEntryBytes.
+func boundedLog(a store.Activity) activityLog {
+	l := logOf(a)
+	if n, err := jsonSize(l); err != nil || n > maxListedEntryBytes {
+		l.Changes, l.Metadata = nil, nil
+	}
+	return l
 }
 
 // newID returns a random identifier of 24 hex digits.

@@ -18,11 +18,8 @@ import (
 
 // Limits of editing requests.
 const (
-	// maxEditMetadataBytes bounds a change's metadata object.
-	maxEditMetadataBytes = 8 << 10
-	// maxReplyBytes bounds the changes or comments of one sync, history or
-	// comment.list page, so that the reply fits in a frame.
-	maxReplyBytes = 96 << 10
+	// maxEditMetadataBytes bounds a change's metadata object, as JSON.
+	maxEditMetadataBytes = 4 << 10
 	// maxPageLimit is the most changes or comments per page, and the
 	// default.
 	maxPageLimit = 100
@@ -100,6 +97,14 @@ func opOf(p changePayload) (doc.Op, error) {
 	if _, err := op.Validate(); err != nil {
 		return doc.Op{}, protocol.NewError(protocol.CodeBadRequest, "%s", clientText(err))
 	}
+	if len(op.Path) > maxChangePathBytes {
+		return doc.Op{}, protocol.NewError(protocol.CodeBadRequest, "path is at most %d bytes", maxChangePathBytes)
+	}
+	if op.Kind == doc.Insert || op.Kind == doc.Update {
+		if err := checkValue("after", op.Value); err != nil {
+			return doc.Op{}, err
+		}
+	}
 	return op, nil
 }
 
@@ -109,8 +114,13 @@ func checkMetadata(m json.RawMessage) (json.RawMessage, error) {
 	if len(m) == 0 || bytes.Equal(m, []byte("null")) {
 		return nil, nil
 	}
+	bad := protocol.NewError(protocol.CodeBadRequest, "metadata must be an object of at most %d bytes", maxEditMetadataBytes)
 	if len(m) > maxEditMetadataBytes || m[0] != '{' || !json.Valid(m) {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "metadata must be an object of at most %d bytes", maxEditMetadataBytes)
+		return nil, bad
+	}
+	// Measured as echoed: the reply encoder escapes <, > and &.
+	if n, err := jsonSize(m); err != nil || n > maxEditMetadataBytes {
+		return nil, bad
 	}
 	return m, nil
 }
@@ -237,6 +247,10 @@ func (f *editingFeature) commit(ctx context.Context, r *request, e store.EntityK
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode reply for %q: %w", e, err)
 		}
+		if len(reply) > replyBudget {
+			// Refused before anything is written: its reply could not be sent.
+			return nil, nil, protocol.NewError(protocol.CodeBadRequest, "the reply to this request would exceed %d bytes", protocol.MaxFrameBytes)
+		}
 		p.commit.Entity = e
 		p.commit.Idempotency = &store.Idempotency{
 			Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID,
@@ -302,6 +316,11 @@ func (f *editingFeature) planOutcome(r *request, e store.EntityKey, st store.Ent
 		if len(body)+len(state) > maxHeadBytes {
 			return nil, protocol.NewError(protocol.CodeBadRequest, "the entity's merge state would exceed %d bytes", maxHeadBytes)
 		}
+		if out.Op.Kind == doc.Text && x.undoOf == "" {
+			if err := checkValue("the text after the edit", out.After); err != nil {
+				return nil, err
+			}
+		}
 		v := head.Version + 1
 		ch := changeJSON{
 			ID: changeID(e, v), EntityType: e.Type, EntityID: e.ID, UserID: r.conn.UserID, Username: r.conn.Username,
@@ -319,6 +338,10 @@ func (f *editingFeature) planOutcome(r *request, e store.EntityKey, st store.Ent
 				losers = append(losers, o.UserID)
 			}
 		}
+		if err := checkChangeSize(ch); err != nil {
+			return nil, err
+		}
+		overwritten = boundOverwritten(overwritten)
 		data, err := json.Marshal(changeRecord{Change: ch, Inverse: out.Inverse})
 		if err != nil {
 			return nil, fmt.Errorf("encode change of %q: %w", e, err)
@@ -409,6 +432,13 @@ func (f *editingFeature) newConflict(r *request, e store.EntityKey, l loaded, ou
 		ID: id, EntityType: e.Type, EntityID: e.ID, Path: l.in.Op.Path, LocalChange: local, RemoteChange: remote.Change,
 		ResolutionStrategy: string(editing.Manual), CreatedAt: protocol.Now(now),
 	}
+	if n, err := jsonSize(cj); err != nil || n > maxConflictBytes {
+		// Too large to record and echo: the writer syncs and tries again,
+		// as when a strategy cannot merge.
+		return nil, nil, protocol.NewError(protocol.CodeVersionConflict,
+			"the conflicting changes are too large to record as a conflict (%d bytes at most); sync and try again", maxConflictBytes).
+			WithDetails(map[string]any{"version": l.in.Version})
+	}
 	data, err := json.Marshal(conflictRecord{Conflict: *cj, Intended: out.Intended, IntendedDelete: out.IntendedDelete})
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode conflict on %q: %w", e, err)
@@ -497,6 +527,9 @@ type syncPayload struct {
 	entityRef
 	SinceVersion int64 `json:"sinceVersion"`
 	Limit        int   `json:"limit"`
+	// ConflictsCursor continues the unresolved conflicts after an earlier
+	// reply's conflictsNextCursor; "" starts with the first.
+	ConflictsCursor string `json:"conflictsCursor"`
 }
 
 // syncReply is the reply to sync.
@@ -511,8 +544,13 @@ type syncReply struct {
 	HasMore          bool           `json:"hasMore"`
 	NextSinceVersion int64          `json:"nextSinceVersion"`
 	Conflicts        []conflictJSON `json:"conflicts"`
-	Lock             *lockJSON      `json:"lock"`
-	HistoryLimit     int            `json:"historyLimit"`
+	// ConflictsNextCursor, when set, continues the unresolved conflicts:
+	// send sync again with it as conflictsCursor (and the version the
+	// client has as sinceVersion). The conflicts of one reply are limited
+	// by count and by the bytes the document and changes left.
+	ConflictsNextCursor string    `json:"conflictsNextCursor,omitempty"`
+	Lock                *lockJSON `json:"lock"`
+	HistoryLimit        int       `json:"historyLimit"`
 }
 
 // pageLimit returns a request's page size, defaulted and capped.
@@ -558,20 +596,27 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		size := 0
+		var changes []changeJSON
 		for i, rec := range recs {
 			if rec.Change.Version != since+int64(i)+1 {
 				delta = false // trimmed meanwhile: answer with the document
 				break
 			}
-			b, _ := json.Marshal(rec.Change)
-			if size += len(b); size > maxReplyBytes && i > 0 {
-				break
-			}
-			reply.Changes = append(reply.Changes, rec.Change)
+			changes = append(changes, rec.Change)
 		}
 		if len(recs) < int(to-since) {
 			delta = false
+		}
+		if delta {
+			used, err := jsonSize(reply) // with no changes yet
+			if err != nil {
+				return nil, err
+			}
+			n, err := fitSome(changes, used-len(`[]`)+syncSlack)
+			if err != nil {
+				return nil, err
+			}
+			reply.Changes = changes[:n]
 		}
 	}
 	if delta {
@@ -592,18 +637,62 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 		}
 		reply.NextSinceVersion = h.Version
 	}
-	conflicts, _, err := st.ListConflicts(ctx, e, true, store.Page{Limit: 50})
-	if err != nil {
+	if err := f.syncConflicts(ctx, e, p.ConflictsCursor, &reply); err != nil {
 		return nil, err
 	}
+	return reply, nil
+}
+
+// syncSlack is what a sync reply reserves for the members filled in after
+// its lists are cut (versions, cursors).
+const syncSlack = 64 + cursorSlack
+
+// syncConflicts adds one page of e's unresolved conflicts, from cursor, to
+// reply: at most 50, and as many as fit in the bytes the rest of the reply
+// left. When the first does not fit (a large document), the page is empty
+// and conflictsNextCursor starts where this one did.
+func (f *editingFeature) syncConflicts(ctx context.Context, e store.EntityKey, cursor string, reply *syncReply) error {
+	conflicts, next, err := f.h.deps.Store.ListConflicts(ctx, e, true, store.Page{Cursor: cursor, Limit: 50})
+	if errors.Is(err, store.ErrInvalidCursor) {
+		return protocol.NewError(protocol.CodeBadRequest, "invalid conflictsCursor")
+	}
+	if err != nil {
+		return err
+	}
+	cs := make([]conflictJSON, 0, len(conflicts))
 	for _, c := range conflicts {
 		rec, err := decodeConflict(c)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		reply.Conflicts = append(reply.Conflicts, rec.Conflict)
+		cs = append(cs, rec.Conflict)
 	}
-	return reply, nil
+	reply.Conflicts = []conflictJSON{}
+	used, err := jsonSize(reply)
+	if err != nil {
+		return err
+	}
+	n, err := fitPage(cs, used-len(`[]`)+syncSlack)
+	if err != nil {
+		return err
+	}
+	if n == 0 && len(cs) > 0 && !reply.Snapshot && len(reply.Changes) == 0 {
+		// Nothing else in the reply, and still no room: a cursor would
+		// send the client back here forever.
+		return errItemTooLarge
+	}
+	if n < len(cs) {
+		switch {
+		case n > 0:
+			next = store.ConflictCursor(cs[n-1].ID)
+		case cursor != "":
+			next = cursor
+		default:
+			next = store.ConflictCursor("")
+		}
+	}
+	reply.Conflicts, reply.ConflictsNextCursor = cs[:n], next
+	return nil
 }
 
 // historyPayload is the payload of a history request.
@@ -638,18 +727,19 @@ func (f *editingFeature) history(ctx context.Context, r *request) (any, error) {
 		return nil, err
 	}
 	changes := []changeJSON{}
-	size := 0
-	for i, c := range chs {
+	for _, c := range chs {
 		rec, err := decodeChange(c)
 		if err != nil {
 			return nil, err
 		}
-		b, _ := json.Marshal(rec.Change)
-		if size += len(b); size > maxReplyBytes && i > 0 {
-			break
-		}
 		changes = append(changes, rec.Change)
 	}
+	n, err := fitSome(changes, len(`{"entityType":"","entityId":"","version":,"changes":,"hasMore":false,"historyLimit":,"nextBefore":}`)+
+		len(e.Type)+len(e.ID)+3*20)
+	if err != nil {
+		return nil, err
+	}
+	changes = changes[:n]
 	reply := map[string]any{"entityType": e.Type, "entityId": e.ID, "version": head.Version, "changes": changes,
 		"hasMore": false, "historyLimit": f.cfg.HistoryLimit}
 	if n := len(changes); n > 0 && changes[n-1].Version > oldest+1 {
@@ -768,6 +858,9 @@ func (f *editingFeature) resolveConflict(ctx context.Context, r *request) (any, 
 		}
 		if err := decodeJSON(p.MergedValue, &merged); err != nil {
 			return nil, protocol.NewError(protocol.CodeBadRequest, "field %q is not JSON", "mergedValue")
+		}
+		if err := checkValue("mergedValue", json.RawMessage(bytes.TrimSpace(p.MergedValue))); err != nil {
+			return nil, err
 		}
 	}
 	st := f.h.deps.Store

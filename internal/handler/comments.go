@@ -184,20 +184,17 @@ func (f *editingFeature) commentList(ctx context.Context, r *request) (any, erro
 		}
 		return nil, err
 	}
-	out := make([]commentJSON, 0, len(cs))
-	size := 0
+	out := make([]commentJSON, len(cs))
 	for i, c := range cs {
-		j := commentOf(c)
-		b, _ := json.Marshal(j)
-		if size += len(b); size > maxReplyBytes && i > 0 {
-			// The rest does not fit: continue after the last one sent.
-			next = ""
-			if n := len(out); n > 0 {
-				next = store.EditCursor(store.CommentSK(out[n-1].ID))
-			}
-			break
-		}
-		out = append(out, j)
+		out[i] = commentOf(c)
+	}
+	n, err := fitSome(out, len(`{"entityType":"","entityId":"","comments":,"nextCursor":""}`)+len(e.Type)+len(e.ID)+cursorSlack)
+	if err != nil {
+		return nil, err
+	}
+	if n < len(out) {
+		// The rest does not fit: continue after the last one sent.
+		out, next = out[:n], store.CommentCursor(out[n-1].ID)
 	}
 	return map[string]any{"entityType": e.Type, "entityId": e.ID, "comments": out, "nextCursor": next}, nil
 }

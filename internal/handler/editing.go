@@ -47,7 +47,10 @@ type EditingConfig struct {
 	ConflictRetention time.Duration
 	// MaxDocumentBytes bounds an entity's document as JSON, so that a
 	// document, or a change with its before and after values, fits in one
-	// frame. Default 32 KiB.
+	// frame. Default 24 KiB: a change's value is at most 10 KiB (so that
+	// its request fits in a 32 KB client frame), a document is built by
+	// several changes, and a change that replaces or deletes a part of
+	// the whole document still echoes in under 60 KiB. See docs/limits.md.
 	MaxDocumentBytes int
 	// MaxClockSkew bounds how far ahead of the server's clock a client's
 	// HLC stamp (crdt entities) may be. Default 1 min.
@@ -93,7 +96,7 @@ func (c EditingConfig) withDefaults() EditingConfig {
 		c.ConflictRetention = 30 * 24 * time.Hour
 	}
 	if c.MaxDocumentBytes <= 0 {
-		c.MaxDocumentBytes = 32 << 10
+		c.MaxDocumentBytes = 24 << 10
 	}
 	if c.MaxClockSkew <= 0 {
 		c.MaxClockSkew = editing.DefaultMaxSkew

@@ -229,6 +229,7 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		log.WarnContext(ctx, "connect refused", "error", err)
 		return response(http.StatusUnauthorized, "Unauthorized"), nil
 	}
+	id = boundIdentity(id)
 	now := h.now()
 	c := store.Connection{
 		ID: rc.ConnectionID, UserID: id.UserID, Username: id.Username, Avatar: id.Avatar,

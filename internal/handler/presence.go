@@ -69,7 +69,7 @@ const (
 	maxRoomLen       = 100
 	maxLocationLen   = 128
 	maxActivityLen   = 256
-	maxAvatarLen     = 1024
+	maxAvatarLen     = protocol.MaxAvatarBytes
 	// presenceAttempts bounds the read-change-write loop of one presence
 	// change that loses to a concurrent writer.
 	presenceAttempts = 5
@@ -523,6 +523,7 @@ type snapshotReply struct {
 	OnlineCount int             `json:"onlineCount"` // online users on this page
 	AwayCount   int             `json:"awayCount"`   // away users on this page
 	Next        string          `json:"next,omitempty"`
+	NextCursor  string          `json:"nextCursor,omitempty"` // the same cursor as next
 }
 
 // snapshot handles presence.snapshot: one page of a room's users, or of
@@ -568,7 +569,22 @@ func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string,
 	if users == nil {
 		users = []presence.User{}
 	}
-	reply := snapshotReply{Room: room, UsersInRoom: users, UserCount: len(users), Next: next}
+	n, err := fitSome(users, len(`{"room":"","usersInRoom":,"userCount":,"onlineCount":,"awayCount":,"next":"","nextCursor":""}`)+
+		len(room)+3*20+cursorSlack)
+	if err != nil {
+		return snapshotReply{}, err
+	}
+	if n < len(users) {
+		// The rest does not fit in the reply: continue after the last
+		// user sent, with that user's last entry.
+		last := users[n-1].UserID
+		i := slices.IndexFunc(entries, func(e store.Presence) bool { return e.UserID == last })
+		for i+1 < len(entries) && entries[i+1].UserID == last {
+			i++
+		}
+		users, next = users[:n], store.PresenceCursor(entries[i])
+	}
+	reply := snapshotReply{Room: room, UsersInRoom: users, UserCount: len(users), Next: next, NextCursor: next}
 	if page.Cursor != "" || next != "" {
 		if reply.UserCount, err = p.h.deps.Store.CountPresence(ctx, tenant, room); err != nil {
 			return snapshotReply{}, err

@@ -16,9 +16,15 @@ import (
 	"unicode/utf8"
 )
 
-// MaxFrameBytes is the largest frame API Gateway accepts (128 KB). Larger
-// frames are refused locally too.
+// MaxFrameBytes is the largest frame the server sends: API Gateway refuses
+// a route response or a PostToConnection of more than 128 KB. Reply, Error
+// and Event refuse to build a larger frame.
 const MaxFrameBytes = 128 * 1024
+
+// MaxClientFrameBytes is the largest frame a client may send: API Gateway
+// closes the connection with 1009 when a client sends a frame of more than
+// 32 KB. Decode refuses larger frames with FRAME_TOO_LARGE.
+const MaxClientFrameBytes = 32 * 1024
 
 // MaxMessageIDLen bounds the client-chosen messageId.
 const MaxMessageIDLen = 128
@@ -99,8 +105,8 @@ var ErrDecode = errors.New("decode frame")
 // returned alongside the error so that the error reply can carry replyTo.
 func Decode(data []byte) (Envelope, error) {
 	var env Envelope
-	if len(data) > MaxFrameBytes {
-		return env, NewError(CodeFrameTooLarge, "frame exceeds %d bytes", MaxFrameBytes)
+	if len(data) > MaxClientFrameBytes {
+		return env, NewError(CodeFrameTooLarge, "frame exceeds %d bytes", MaxClientFrameBytes)
 	}
 	if !utf8.Valid(data) {
 		return env, NewError(CodeBadFrame, "frame is not valid UTF-8")
@@ -185,7 +191,8 @@ func validID(s string) bool {
 func Now(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // Reply builds the successful reply to req. A ping is answered with pong,
-// every other request with ack.
+// every other request with ack. A reply over MaxFrameBytes is not built:
+// the error is a FRAME_TOO_LARGE *Error.
 func Reply(req Envelope, payload any, now time.Time) ([]byte, error) {
 	typ := TypeAck
 	if req.Type == TypePing {
@@ -202,6 +209,10 @@ func ErrorReply(replyTo string, e *Error, now time.Time) []byte {
 		id = fmt.Sprintf("e-%d", now.UnixNano())
 	}
 	b, err := build(TypeError, "", e.Payload(), "", replyTo, id, now)
+	if err != nil && len(e.Details) > 0 {
+		// Details too large for a frame: the code and message still go.
+		b, err = build(TypeError, "", (&Error{Code: e.Code, Message: e.Message}).Payload(), "", replyTo, id, now)
+	}
 	if err != nil { // cannot happen: Payload is plain strings and a bool
 		return []byte(`{"type":"error","payload":{"code":"INTERNAL","message":"internal error","retryable":true}}`)
 	}
@@ -209,7 +220,9 @@ func ErrorReply(replyTo string, e *Error, now time.Time) []byte {
 }
 
 // Event builds a server-pushed frame of type typ on channel, attributed to
-// userID (empty for system events), with a server-chosen messageId.
+// userID (empty for system events), with a server-chosen messageId. A frame
+// over MaxFrameBytes is not built: the error is a FRAME_TOO_LARGE *Error,
+// so that nothing is posted.
 func Event(typ, channel, userID, messageID string, payload any, now time.Time) ([]byte, error) {
 	return build(typ, channel, payload, userID, "", messageID, now)
 }
@@ -227,8 +240,15 @@ func build(typ, channel string, payload any, userID, replyTo, messageID string, 
 		}
 		raw = b
 	}
-	return json.Marshal(Envelope{
+	b, err := json.Marshal(Envelope{
 		Type: typ, Channel: channel, Payload: raw, Timestamp: Now(now),
 		UserID: userID, MessageID: messageID, ReplyTo: replyTo,
 	})
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFrameBytes {
+		return nil, NewError(CodeFrameTooLarge, "the %s frame would exceed %d bytes", typ, MaxFrameBytes)
+	}
+	return b, nil
 }

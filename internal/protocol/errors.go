@@ -17,7 +17,7 @@ const (
 	CodeBadRequest           Code = "BAD_REQUEST"            // a field is missing, has the wrong type or is out of bounds
 	CodeUnknownType          Code = "UNKNOWN_TYPE"           // the request type is not one the server handles
 	CodeInvalidChannel       Code = "INVALID_CHANNEL"        // the channel name is malformed
-	CodeFrameTooLarge        Code = "FRAME_TOO_LARGE"        // the frame exceeds 128 KB
+	CodeFrameTooLarge        Code = "FRAME_TOO_LARGE"        // the request frame exceeds 32 KB, or the reply or broadcast it causes would exceed 128 KB
 	CodeUnauthorized         Code = "UNAUTHORIZED"           // no valid identity (handshake) or the connection record is gone
 	CodeForbidden            Code = "FORBIDDEN"              // the user's roles or tenant do not allow this
 	CodeRateLimited          Code = "RATE_LIMITED"           // too many frames; the frame was dropped

@@ -21,8 +21,9 @@ const (
 	// MaxObjectMembers bounds the members of one object.
 	MaxObjectMembers = 1000
 	// MaxStringBytes bounds one string value, counted in UTF-8 bytes after
-	// unescaping.
-	MaxStringBytes = 64 << 10
+	// unescaping. Half a client frame: every string a route accepts has a
+	// tighter bound of its own.
+	MaxStringBytes = 16 << 10
 	// MaxKeyBytes bounds one object member name.
 	MaxKeyBytes = 256
 )
@@ -118,3 +119,18 @@ func DecodePayload(p json.RawMessage, v any) error {
 	}
 	return nil
 }
+
+// Bounds of the identity fields that other users receive (presence,
+// comments, changes, locks, activity, notifications). They are applied
+// once, at $connect, to the claims of the token (or the development
+// identity): a longer display name is cut to MaxUsernameBytes at a
+// character boundary, and a longer avatar URL is dropped (a cut URL would
+// point elsewhere). User ids and tenants are bounded by the authenticator
+// (128 bytes, see internal/auth).
+const (
+	// MaxUsernameBytes bounds a display name, in UTF-8 bytes.
+	MaxUsernameBytes = 128
+	// MaxAvatarBytes bounds an avatar URL, in bytes; the presence route
+	// applies the same bound to an avatar a client sets.
+	MaxAvatarBytes = 1024
+)

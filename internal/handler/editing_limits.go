@@ -1,0 +1,65 @@
+package handler
+
+import (
+	"github.com/omnisales/rtcollab/internal/protocol"
+)
+
+// Size limits of editing. Each is measured on JSON as the reply encoder
+// writes it (HTML-escaped, so a '<' counts 6 bytes), since that is what
+// replies and broadcasts carry. Together they keep every request within a
+// 32 KB client frame and every reply and broadcast that echoes a change,
+// a conflict or a document within 128 KB (docs/limits.md has the sums).
+const (
+	// maxValueBytes bounds the value a change writes at its path (the
+	// after of insert and update, the string a text edit leaves, a
+	// conflict's mergedValue).
+	maxValueBytes = 10 << 10
+	// maxChangePathBytes bounds a change's path; the path is echoed twice
+	// in every change.
+	maxChangePathBytes = 1 << 10
+	// maxChangeBytes bounds a change as recorded and echoed (sync,
+	// history, change events, replies): its before and after values, the
+	// operation, metadata and bookkeeping. Two changes and a conflict's
+	// own members fit in one frame (the superseded-conflict event).
+	maxChangeBytes = 60 << 10
+	// maxConflictBytes bounds a manual conflict when it is recorded, so
+	// that its resolution (the conflict with a mergedValue, and the change
+	// it makes) still fits in one reply.
+	maxConflictBytes = replyBudget - maxChangeBytes - maxValueBytes - 4<<10
+	// maxOverwrittenBytes bounds the overwrote list of a change reply;
+	// the change's supersedes list names every version in any case.
+	maxOverwrittenBytes = 8 << 10
+)
+
+// checkValue refuses a value over maxValueBytes; what names it in the
+// error.
+func checkValue(what string, v any) error {
+	if n, err := jsonSize(v); err != nil || n > maxValueBytes {
+		return protocol.NewError(protocol.CodeBadRequest, "%s is at most %d bytes as JSON", what, maxValueBytes)
+	}
+	return nil
+}
+
+// checkChangeSize refuses a change whose record would exceed
+// maxChangeBytes: nothing is written.
+func checkChangeSize(ch changeJSON) error {
+	if n, err := jsonSize(ch); err != nil || n > maxChangeBytes {
+		return protocol.NewError(protocol.CodeBadRequest,
+			"the change with its before and after values would exceed %d bytes as JSON", maxChangeBytes)
+	}
+	return nil
+}
+
+// boundOverwritten keeps the leading entries of o that fit in
+// maxOverwrittenBytes.
+func boundOverwritten(o []overwritten) []overwritten {
+	used := 0
+	for i, w := range o {
+		n, err := jsonSize(w)
+		if err != nil || used+n+1 > maxOverwrittenBytes {
+			return o[:i]
+		}
+		used += n + 1
+	}
+	return o
+}
