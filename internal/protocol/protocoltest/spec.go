@@ -6,7 +6,8 @@
 // Entry points: Default (or Load) returns the compiled Spec; Spec.Request,
 // Spec.Reply and Spec.Event check one frame of a known direction;
 // Spec.NewConversation returns a Conversation whose Sent and Received check
-// every frame of one connection, pairing each reply with its request.
+// every frame of one connection, pairing each reply with its request, and
+// whose Errors collects the failures for a test's clean-up.
 package protocoltest
 
 import (
@@ -432,7 +433,11 @@ type Conversation struct {
 	spec *Spec
 	mu   sync.Mutex
 	sent map[string]string // messageId -> request type
+	errs []error           // the first maxErrors failures
 }
+
+// maxErrors bounds the failures a Conversation keeps for Errors.
+const maxErrors = 20
 
 // NewConversation starts checking one connection.
 func (s *Spec) NewConversation() *Conversation {
@@ -443,15 +448,45 @@ func (s *Spec) NewConversation() *Conversation {
 // of a messageId keep the type of the first send.
 func (c *Conversation) Sent(frame []byte) error {
 	if err := c.spec.Request(frame); err != nil {
-		return err
+		return c.fail(err)
 	}
-	_, h, _ := parse(frame)
+	c.remember(frame)
+	return nil
+}
+
+// SentUnchecked remembers the type of a request that a test sends
+// malformed on purpose (to see the server refuse it), without checking it;
+// its reply is still checked by Received.
+func (c *Conversation) SentUnchecked(frame []byte) { c.remember(frame) }
+
+func (c *Conversation) remember(frame []byte) {
+	var h header
+	if json.Unmarshal(frame, &h) != nil || h.MessageID == "" {
+		return
+	}
 	c.mu.Lock()
 	if _, ok := c.sent[h.MessageID]; !ok {
 		c.sent[h.MessageID] = typeOf(h)
 	}
 	c.mu.Unlock()
-	return nil
+}
+
+func (c *Conversation) fail(err error) error {
+	c.mu.Lock()
+	if len(c.errs) < maxErrors {
+		c.errs = append(c.errs, err)
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// Errors returns the failures of Sent and Received so far (at most 20),
+// for a test whose reader goroutine cannot fail the test itself: check it
+// in t.Cleanup.
+func (c *Conversation) Errors() []error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.errs)
 }
 
 // Received checks a frame the client reads: a frame with replyTo is a
@@ -460,13 +495,19 @@ func (c *Conversation) Sent(frame []byte) error {
 func (c *Conversation) Received(frame []byte) error {
 	_, h, err := parse(frame)
 	if err != nil {
-		return &FrameError{Direction: "event", Err: err}
+		return c.fail(&FrameError{Direction: "event", Err: err})
 	}
 	if h.ReplyTo == "" {
-		return c.spec.Event(frame)
+		if err := c.spec.Event(frame); err != nil {
+			return c.fail(err)
+		}
+		return nil
 	}
 	c.mu.Lock()
 	typ := c.sent[h.ReplyTo]
 	c.mu.Unlock()
-	return c.spec.Reply(typ, frame)
+	if err := c.spec.Reply(typ, frame); err != nil {
+		return c.fail(err)
+	}
+	return nil
 }

@@ -296,4 +296,16 @@ func TestConversationPairsReplies(t *testing.T) {
 	if err := c.Sent([]byte(`{"type":"ping","messageId":"x y"}`)); err == nil {
 		t.Fatal("a bad request passed")
 	}
+	c.SentUnchecked([]byte(`{"type":"lock.acquire","messageId":"l1","payload":{"entityType":"order","entityId":"1","ttl":-5}}`))
+	lockErr := `{"type":"error","replyTo":"l1","messageId":"e-l1","timestamp":"2026-01-01T00:00:00.000Z","payload":{"code":"BAD_REQUEST","message":"ttl must be a positive number of milliseconds","retryable":false}}`
+	if err := c.Received([]byte(lockErr)); err != nil {
+		t.Fatalf("the error reply to an unchecked request: %v", err)
+	}
+	lockAck := `{"type":"ack","replyTo":"l1","messageId":"r-l1","timestamp":"2026-01-01T00:00:00.000Z","payload":{"channel":"a"}}`
+	if err := c.Received([]byte(lockAck)); err == nil {
+		t.Fatal("a subscribe ack passed as the reply to lock.acquire")
+	}
+	if errs := c.Errors(); len(errs) != 3 {
+		t.Fatalf("Errors() = %v, want the 3 failures above", errs)
+	}
 }
