@@ -134,3 +134,118 @@ func TestViewerReachesNoChannel(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnershipRules: a member resolves or reopens only its own comments;
+// an editor (a moderator) resolves anyone's; a refused resolve leaves the
+// comment as it was and announces nothing. Any writer of an entity may
+// undo another user's change, and the undo is recorded as the undoer's
+// change naming the change it undid; a viewer may do neither.
+func TestOwnershipRules(t *testing.T) {
+	for _, b := range presBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t)
+			alice := presDial(t, srv, "alice", url.Values{"roles": {"member"}})
+			bob := presDial(t, srv, "bob", url.Values{"roles": {"member"}})
+			eda := presDial(t, srv, "eda", url.Values{"roles": {"editor"}})
+			vic := presDial(t, srv, "vic", url.Values{"roles": {"viewer"}})
+			watcher := presDial(t, srv, "wes", url.Values{"roles": {"viewer"}})
+			watcher.ok("subscribe", "order:7", nil)
+			type wireComment struct {
+				ID, UserID, ResolvedBy string
+				Resolved               bool
+			}
+			order := func(extra map[string]any) map[string]any {
+				m := map[string]any{"entityType": "order", "entityId": "7"}
+				for k, v := range extra {
+					m[k] = v
+				}
+				return m
+			}
+			add := func(c *pclient, text string) wireComment {
+				t.Helper()
+				var r struct{ Comment wireComment }
+				if err := json.Unmarshal(c.ok("comment.add", "", order(map[string]any{"text": text})).Payload, &r); err != nil {
+					t.Fatal(err)
+				}
+				return r.Comment
+			}
+			stored := func(id string) wireComment {
+				t.Helper()
+				var page struct{ Comments []wireComment }
+				if err := json.Unmarshal(eda.ok("comment.list", "", order(nil)).Payload, &page); err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range page.Comments {
+					if c.ID == id {
+						return c
+					}
+				}
+				t.Fatalf("comment %s not listed: %+v", id, page)
+				return wireComment{}
+			}
+			isComment := func(id, action string) func(frame) bool {
+				return func(f frame) bool {
+					var e struct {
+						Action  string
+						Comment wireComment
+					}
+					return f.Type == "comment" && json.Unmarshal(f.Payload, &e) == nil && e.Comment.ID == id && e.Action == action
+				}
+			}
+			mine := add(alice, "Check the address")
+			theirs := add(bob, "Call the customer")
+			watcher.await(isComment(mine.ID, "added"), "alice's comment")
+			watcher.await(isComment(theirs.ID, "added"), "bob's comment")
+
+			// Another member's comment: refused, unchanged, not announced.
+			bob.fails("comment.resolve", "", order(map[string]any{"commentId": mine.ID}), "FORBIDDEN")
+			vic.fails("comment.resolve", "", order(map[string]any{"commentId": mine.ID}), "FORBIDDEN")
+			if c := stored(mine.ID); c.Resolved || c.ResolvedBy != "" {
+				t.Fatalf("alice's comment after refused resolves: %+v", c)
+			}
+			watcher.none(isComment(mine.ID, "resolved"), "a refused resolve announced")
+			// The author resolves and reopens its own; a moderator anyone's.
+			bob.ok("comment.resolve", "", order(map[string]any{"commentId": theirs.ID}))
+			alice.ok("comment.resolve", "", order(map[string]any{"commentId": mine.ID}))
+			bob.fails("comment.resolve", "", order(map[string]any{"commentId": mine.ID, "resolved": false}), "FORBIDDEN")
+			if c := stored(mine.ID); !c.Resolved || c.ResolvedBy != "alice" {
+				t.Fatalf("alice's comment after a refused reopen: %+v", c)
+			}
+			alice.ok("comment.resolve", "", order(map[string]any{"commentId": mine.ID, "resolved": false}))
+			eda.ok("comment.resolve", "", order(map[string]any{"commentId": mine.ID}))
+			if c := stored(mine.ID); !c.Resolved || c.ResolvedBy != "eda" {
+				t.Fatalf("alice's comment resolved by the editor: %+v", c)
+			}
+
+			// Undo: any writer of the entity, recorded as the undoer's.
+			note := func(extra map[string]any) map[string]any {
+				m := map[string]any{"entityType": "note", "entityId": "n1"}
+				for k, v := range extra {
+					m[k] = v
+				}
+				return m
+			}
+			alice.ok("change", "", change("note", "n1", 0, "update", "title", after("draft")))
+			vic.fails("undo", "", map[string]any{"changeId": "note:n1:1"}, "FORBIDDEN")
+			var h struct{ Changes []wireChange }
+			if err := json.Unmarshal(eda.ok("history", "", note(nil)).Payload, &h); err != nil || len(h.Changes) != 1 {
+				t.Fatalf("history after the viewer's undo: %+v %v", h, err)
+			}
+			var undone wireAck
+			if err := json.Unmarshal(bob.ok("undo", "", map[string]any{"changeId": "note:n1:1"}).Payload, &undone); err != nil {
+				t.Fatal(err)
+			}
+			if undone.Change == nil || undone.Change.UserID != "bob" || undone.Change.UndoOf != "note:n1:1" || undone.Version != 2 {
+				t.Fatalf("bob's undo of alice's change: %+v", undone)
+			}
+			if err := json.Unmarshal(eda.ok("history", "", note(nil)).Payload, &h); err != nil || len(h.Changes) != 2 {
+				t.Fatalf("history: %+v %v", h, err)
+			}
+			for _, c := range h.Changes {
+				if c.Version == 1 && c.UserID != "alice" || c.Version == 2 && (c.UserID != "bob" || c.UndoOf != "note:n1:1") {
+					t.Fatalf("history records %+v", h.Changes)
+				}
+			}
+		})
+	}
+}

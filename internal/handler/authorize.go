@@ -27,3 +27,15 @@ func (h *Handler) authorize(c store.Connection, perm auth.Permission, channel st
 	}
 	return protocol.NewError(protocol.CodeForbidden, "%s on %q is not allowed for this identity", perm, channel)
 }
+
+// authorizeOwner is the one ownership check: it returns nil when the
+// caller is owner (the user who created the item) or a moderator
+// (auth.Policy.CanModerate), and a FORBIDDEN error otherwise. The routes
+// that call it, after authorize, are listed under "Ownership" in
+// internal/auth/POLICY.md: comment.resolve (resolve and reopen).
+func (h *Handler) authorizeOwner(c store.Connection, owner string) error {
+	if c.UserID == owner || h.cfg.Policy.CanModerate(identity(c)) {
+		return nil
+	}
+	return protocol.NewError(protocol.CodeForbidden, "only the author or a moderator may do this")
+}
