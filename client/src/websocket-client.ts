@@ -409,9 +409,9 @@ export class WebSocketClient {
   private pumpTimer: unknown = null;
   private tokenTimer: unknown = null;
   private pingOutstanding = false;
-  /** A token fetched ahead of expiry, for the next connect. */
-  private nextToken: string | null = null;
-  /** When (ms since epoch) the token of the current connection expires; null when unknown. */
+  /** A token fetched ahead of expiry, for the next connect, with its deadline. */
+  private nextToken: { token: string; deadline: number | null } | null = null;
+  /** When (this client's clock, ms) the token of the current connection expires; null when unknown. */
   private tokenExpiresAt: number | null = null;
 
   private _latency: number | null = null;
@@ -976,19 +976,25 @@ export class WebSocketClient {
     }
     const early = this.nextToken;
     this.nextToken = null;
-    const token = early !== null && !this.expiresSoon(early) ? Promise.resolve(early) : this.fetchToken();
+    const usable = early !== null && (early.deadline === null || early.deadline > this.opts.clock.now());
+    const token = usable ? Promise.resolve(early) : this.fetchToken();
     token.then(
       (t) => {
         if (gen !== this.gen) return;
-        this.tokenExpiresAt = tokenExpiry(t);
-        this.createSocket(gen, withToken(url, t));
+        this.tokenExpiresAt = t.deadline;
+        this.createSocket(gen, withToken(url, t.token));
       },
       (err: unknown) => this.connectFailed(gen, err),
     );
   }
 
+  /** Calls `getToken` and dates the token's expiry on this client's clock. */
+  private fetchToken(): Promise<{ token: string; deadline: number | null }> {
+    return this.callGetToken().then((token) => ({ token, deadline: tokenDeadline(token, this.opts.clock.now()) }));
+  }
+
   /** Calls `getToken`; a missing or empty token is an error. */
-  private fetchToken(): Promise<string> {
+  private callGetToken(): Promise<string> {
     const getToken = this.opts.getToken;
     if (getToken === undefined) return Promise.reject(new Error('no getToken option'));
     let got: string | Promise<string>;
@@ -1003,12 +1009,6 @@ export class WebSocketClient {
     });
   }
 
-  /** Whether `token` expires within the refresh leeway (or has expired). */
-  private expiresSoon(token: string): boolean {
-    const exp = tokenExpiry(token);
-    return exp !== null && exp - this.opts.clock.now() <= Math.min(this.opts.tokenRefreshLeeway, 1000);
-  }
-
   /**
    * Plans the token refresh of a connection that just opened: ahead of the
    * token's exp, fetch a new token and reconnect by plan with it.
@@ -1017,7 +1017,9 @@ export class WebSocketClient {
     const exp = this.tokenExpiresAt;
     if (this.opts.getToken === undefined || exp === null) return;
     const left = exp - this.opts.clock.now();
-    const delay = Math.max(0, left - Math.min(this.opts.tokenRefreshLeeway, left / 2));
+    // At least a second apart, so that a token that is (or seems) expired
+    // on arrival cannot make the client reconnect in a tight loop.
+    const delay = Math.max(1000, left - Math.min(this.opts.tokenRefreshLeeway, left / 2));
     this.tokenTimer = this.opts.clock.setTimeout(() => {
       this.tokenTimer = null;
       this.refreshToken();
@@ -1029,11 +1031,8 @@ export class WebSocketClient {
     this.log('refreshing the token');
     this.fetchToken().then(
       (t) => {
-        if (gen !== this.gen || !this.socketOpen()) {
-          this.nextToken = t;
-          return;
-        }
         this.nextToken = t;
+        if (gen !== this.gen || !this.socketOpen()) return;
         this.dropConnection('token-refresh', 1000, 'token refresh');
       },
       (err: unknown) => {
@@ -1454,21 +1453,37 @@ function withToken(url: string, token: string): string {
   return `${path}?${params.toString()}`;
 }
 
-/**
- * The `exp` of a JWT in ms since the epoch, read without verifying it (the
- * server verifies); null when the token is not a JWT with a numeric exp.
- */
-export function tokenExpiry(token: string): number | null {
+/** A numeric claim of a JWT, read without verifying it (the server verifies); null when absent. */
+function numericClaim(token: string, name: string): number | null {
   const part = token.split('.')[1];
   if (part === undefined || part === '') return null;
   try {
     const b64 = part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
     const claims: unknown = JSON.parse(atob(b64));
-    const exp = isRecord(claims) ? claims['exp'] : undefined;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : null;
+    const v = isRecord(claims) ? claims[name] : undefined;
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
   } catch {
     return null;
   }
+}
+
+/** The `exp` of a JWT in ms since the epoch; null when the token is not a JWT with a numeric exp. */
+export function tokenExpiry(token: string): number | null {
+  const exp = numericClaim(token, 'exp');
+  return exp === null ? null : exp * 1000;
+}
+
+/**
+ * When a token fetched at `now` (this client's clock, ms) expires on this
+ * client's clock: `now` plus its lifetime (`exp - iat`) when it has `iat`,
+ * so that a client clock that is off does not move the refresh; else its
+ * `exp`. Null when the token has no exp.
+ */
+export function tokenDeadline(token: string, now: number): number | null {
+  const exp = numericClaim(token, 'exp');
+  if (exp === null) return null;
+  const iat = numericClaim(token, 'iat');
+  return iat !== null && iat <= exp ? now + (exp - iat) * 1000 : exp * 1000;
 }
 
 function insertBySeq(list: Outbound[], e: Outbound): void {

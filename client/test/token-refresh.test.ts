@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions } from '../src/index.js';
-import { tokenExpiry } from '../src/websocket-client.js';
+import { tokenDeadline, tokenExpiry } from '../src/websocket-client.js';
 import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
 let ids = 0;
@@ -153,6 +153,53 @@ describe('getToken', () => {
     await vi.advanceTimersByTimeAsync(5_000);
     expect(getToken).toHaveBeenCalledTimes(3);
     expect(first.closedWith).toEqual({ code: 1000, reason: 'token refresh' });
+    client.destroy();
+  });
+
+  it('dates the refresh by the token lifetime, so a client clock that is off does not matter', async () => {
+    new FakeServer();
+    // The client's clock is an hour ahead of the issuer's: by exp alone the
+    // token would look expired on arrival.
+    const issuerNow = Math.floor(Date.now() / 1000) - 3600;
+    const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+    let serial = 0;
+    const getToken = vi.fn(() => `${b64({ alg: 'HS256' })}.${b64({ iat: issuerNow, exp: issuerNow + 600, jti: ++serial })}.sig`);
+    expect(tokenDeadline(getToken(), 1000)).toBe(1000 + 600_000);
+    expect(tokenDeadline(jwt(100, 1), 5)).toBe(100_000);
+    expect(tokenDeadline('opaque', 5)).toBeNull();
+    getToken.mockClear();
+    const client = makeClient({ getToken, tokenRefreshLeeway: 60_000 });
+    client.connect();
+    await flush();
+    const first = FakeWebSocket.last;
+    first.open();
+    await flush();
+    await vi.advanceTimersByTimeAsync(540_000 - 1);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    expect(first.closedWith).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'token refresh' });
+    client.destroy();
+  });
+
+  it('never refreshes in a tight loop, even with a token that has expired on arrival', async () => {
+    new FakeServer();
+    let serial = 0;
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) - 10, ++serial)); // no iat, exp in the past
+    const client = makeClient({ getToken });
+    client.connect();
+    await flush();
+    FakeWebSocket.last.open();
+    await flush();
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(999);
+      FakeWebSocket.last.open();
+      await flush();
+    }
+    // One refresh, and so one reconnect, per second at most.
+    expect(FakeWebSocket.instances.length).toBeLessThanOrEqual(6);
+    expect(FakeWebSocket.instances.length).toBeGreaterThanOrEqual(5); // it does keep refreshing
     client.destroy();
   });
 
