@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/coder/websocket"
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/auth"
@@ -167,6 +168,17 @@ func TestTokenExpiryEnforced(t *testing.T) {
 			if _, v := serverDoc(t, st, "note", "n1"); v != 2 {
 				t.Fatalf("version after the fresh token's change: %d", v)
 			}
+			// Closing normally ($disconnect) removes a connection's alarm.
+			later := srv.clock.Now().Add(2 * time.Hour)
+			if as, err := st.ExpiredTokens(context.Background(), later, 0); err != nil || len(as) != 2 {
+				t.Fatalf("alarms of bob and alice's new connection: %+v %v", as, err)
+			}
+			again.conn.Close(websocket.StatusNormalClosure, "")
+			bob.conn.Close(websocket.StatusNormalClosure, "")
+			waitFor(t, func() bool {
+				as, err := st.ExpiredTokens(context.Background(), later, 0)
+				return err == nil && len(as) == 0
+			}, "the alarms of closed connections removed")
 		})
 	}
 }

@@ -55,8 +55,14 @@ func (h *Handler) recordTokenAlarm(ctx context.Context, c store.Connection) erro
 	return h.deps.Store.PutTokenAlarm(ctx, store.TokenAlarm{ConnID: c.ID, Tenant: c.Tenant, UserID: c.UserID, At: c.TokenExpiresAt})
 }
 
-// forgetTokenAlarm is the clean-up of a removed connection.
+// forgetTokenAlarm is the clean-up of a removed connection. A connection
+// known to have no token has no alarm, so it costs no write; an alarm left
+// behind (its connection removed when its record had already lapsed) is
+// removed by the sweep that finds it.
 func (h *Handler) forgetTokenAlarm(ctx context.Context, c store.Connection, _ []string) {
+	if c.TokenExpiresAt.IsZero() {
+		return
+	}
 	if err := h.deps.Store.DeleteTokenAlarm(ctx, c.ID); err != nil {
 		h.log.WarnContext(ctx, "remove token alarm", "connectionId", c.ID, "error", err)
 	}
@@ -107,7 +113,7 @@ func (h *Handler) sweepTokens(ctx context.Context, now time.Time) error {
 			continue
 		}
 		if c.ID == "" {
-			c = store.Connection{ID: a.ConnID, Tenant: a.Tenant, UserID: a.UserID}
+			c = store.Connection{ID: a.ConnID, Tenant: a.Tenant, UserID: a.UserID, TokenExpiresAt: a.At}
 		}
 		h.forgetConnection(c.ID)
 		h.cleanup(ctx, c, chans)
