@@ -50,8 +50,6 @@ func tokenBackends(t *testing.T) []struct {
 
 func startTokenExpiryServer(t *testing.T, dynamoEndpoint string) *tokenServer {
 	t.Helper()
-	t.Setenv("AWS_ACCESS_KEY_ID", "test")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	clock := storetest.NewFakeClock(time.Now().UTC().Truncate(time.Second))
 	authn, err := app.NewTokenAuth(context.Background(), app.TokenSettings{Secret: string(testSecret), Issuer: testIssuer, Audience: testAudience},
 		&app.TokenOptions{Clock: clock.Now})
@@ -67,17 +65,7 @@ func startTokenExpiryServer(t *testing.T, dynamoEndpoint string) *tokenServer {
 	} else {
 		ao.Store = memory.New(clock.Now)
 	}
-	srv, err := devserver.Start(context.Background(), devserver.Options{
-		Addr: "127.0.0.1:0", Settings: s, App: ao, SweepInterval: -1, Logger: quiet,
-	})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Close(ctx)
-	})
+	srv := startOptions(t, devserver.Options{Settings: s, App: ao, Logger: quiet})
 	return &tokenServer{Server: srv, clock: clock}
 }
 
