@@ -35,6 +35,9 @@ export type ServerErrorCode =
  *   (heartbeat pings and the connection's own hello).
  * - `INVALID_MESSAGE`: an incoming frame could not be parsed.
  * - `SOCKET_ERROR`: the WebSocket reported an error or could not be created.
+ * - `TOKEN_ERROR`: the `getToken` option failed (threw, rejected or returned
+ *   no token); the client tries again before the token expires, and
+ *   reconnects with backoff when it must.
  */
 export type ClientErrorCode =
   | 'TIMEOUT'
@@ -44,7 +47,8 @@ export type ClientErrorCode =
   | 'CLIENT_DESTROYED'
   | 'DISCONNECTED'
   | 'INVALID_MESSAGE'
-  | 'SOCKET_ERROR';
+  | 'SOCKET_ERROR'
+  | 'TOKEN_ERROR';
 
 export type ErrorCode = ServerErrorCode | ClientErrorCode;
 

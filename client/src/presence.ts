@@ -151,10 +151,13 @@ export function canonicalRoom(room: string): string {
   return room.startsWith('room:') ? room.slice(5) : room;
 }
 
-/** The channel that carries a room's presence and cursors. */
+/**
+ * The channel that carries a room's presence and cursors: always
+ * `room:<name>`. Rooms have their own namespace; the server refuses room
+ * names that hold `:` (after an optional `room:` prefix) with BAD_REQUEST.
+ */
 export function roomChannel(room: string): string {
-  const r = canonicalRoom(room);
-  return r.includes(':') ? r : `room:${r}`;
+  return `room:${canonicalRoom(room)}`;
 }
 
 function countStatuses(users: Iterable<PresenceData>): { online: number; away: number } {

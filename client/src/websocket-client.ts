@@ -80,6 +80,24 @@ export interface WebSocketClientOptions {
   url: string | (() => string | Promise<string>);
   /** WebSocket subprotocols. */
   protocols?: string | string[];
+  /**
+   * Returns the token to connect with. Called before every connect, and
+   * again ahead of the token's `exp` (see `tokenRefreshLeeway`): the client
+   * then reconnects with the new token by plan, keeping every subscription
+   * and every unanswered or queued request (resent with its messageId, so
+   * the server applies a change once). A frame the server refuses because
+   * the token expired (UNAUTHORIZED, `details.reason` TOKEN_EXPIRED) is
+   * kept and sent again on the next connection too. The token goes to the
+   * server in the `token` query parameter. Default: none (the url carries
+   * any token).
+   */
+  getToken?: () => string | Promise<string>;
+  /**
+   * How long (ms) before the token's `exp` a new one is fetched, at most
+   * half the lifetime the token has left when the connection opens.
+   * Default 60000.
+   */
+  tokenRefreshLeeway?: number;
   /** Reconnect after an unexpected close. Default true. */
   reconnect?: boolean;
   /** Backoff envelope of the first retry (ms). Default 1000. */
@@ -144,6 +162,8 @@ export type CloseCause =
   | 'connect-timeout'
   | 'max-age'
   | 'unauthorized'
+  | 'token-refresh'
+  | 'token-expired'
   | 'error';
 
 export interface CloseInfo {
@@ -225,9 +245,10 @@ export interface SendOptions {
 }
 
 type ResolvedOptions = Required<
-  Omit<WebSocketClientOptions, 'protocols' | 'WebSocketImpl' | 'rateLimit'>
+  Omit<WebSocketClientOptions, 'protocols' | 'WebSocketImpl' | 'rateLimit' | 'getToken'>
 > & {
   protocols: string | string[] | undefined;
+  getToken: (() => string | Promise<string>) | undefined;
   WebSocketImpl: WebSocketConstructor | undefined;
   rateLimit: RateLimitOptions | false;
 };
@@ -282,6 +303,7 @@ const DEFAULTS = {
   rateLimitRetries: 5,
   hello: true,
   debug: false,
+  tokenRefreshLeeway: 60_000,
 };
 
 /** Retries of a subscribe or unsubscribe refused with a retryable code. */
@@ -303,6 +325,8 @@ function resolveOptions(o: WebSocketClientOptions): ResolvedOptions {
   const r: ResolvedOptions = {
     url: o.url,
     protocols: o.protocols,
+    getToken: o.getToken,
+    tokenRefreshLeeway: nonNegative('tokenRefreshLeeway', o.tokenRefreshLeeway ?? DEFAULTS.tokenRefreshLeeway),
     reconnect: o.reconnect ?? DEFAULTS.reconnect,
     reconnectInterval: nonNegative('reconnectInterval', o.reconnectInterval ?? DEFAULTS.reconnectInterval),
     maxReconnectInterval: nonNegative('maxReconnectInterval', o.maxReconnectInterval ?? DEFAULTS.maxReconnectInterval),
@@ -325,6 +349,9 @@ function resolveOptions(o: WebSocketClientOptions): ResolvedOptions {
     random: o.random ?? Math.random,
     generateId: o.generateId ?? generateMessageId,
   };
+  if (r.getToken !== undefined && typeof r.getToken !== 'function') {
+    throw new TypeError('WebSocketClient: option getToken must be a function');
+  }
   if (typeof r.reconnectDecay !== 'number' || !(r.reconnectDecay >= 1)) {
     throw new TypeError('WebSocketClient: option reconnectDecay must be a number >= 1');
   }
@@ -380,7 +407,12 @@ export class WebSocketClient {
   private heartbeatTimer: unknown = null;
   private ageTimer: unknown = null;
   private pumpTimer: unknown = null;
+  private tokenTimer: unknown = null;
   private pingOutstanding = false;
+  /** A token fetched ahead of expiry, for the next connect, with its deadline. */
+  private nextToken: { token: string; deadline: number | null } | null = null;
+  /** When (this client's clock, ms) the token of the current connection expires; null when unknown. */
+  private tokenExpiresAt: number | null = null;
 
   private _latency: number | null = null;
   private _session: HelloAck | null = null;
@@ -916,7 +948,7 @@ export class WebSocketClient {
     const gen = ++this.gen;
     const url = this.opts.url;
     if (typeof url === 'string') {
-      this.createSocket(gen, url);
+      this.connectWith(gen, url);
       return;
     }
     let resolved: string | Promise<string>;
@@ -927,12 +959,97 @@ export class WebSocketClient {
       return;
     }
     if (typeof resolved === 'string') {
-      this.createSocket(gen, resolved);
+      this.connectWith(gen, resolved);
       return;
     }
     resolved.then(
-      (u) => this.createSocket(gen, u),
+      (u) => this.connectWith(gen, u),
       (err: unknown) => this.connectFailed(gen, err),
+    );
+  }
+
+  /** Opens the socket to `url`, with a token from `getToken` when that option is set. */
+  private connectWith(gen: number, url: string): void {
+    if (this.opts.getToken === undefined) {
+      this.createSocket(gen, url);
+      return;
+    }
+    const early = this.nextToken;
+    this.nextToken = null;
+    const usable = early !== null && (early.deadline === null || early.deadline > this.opts.clock.now());
+    const token = usable ? Promise.resolve(early) : this.fetchToken();
+    token.then(
+      (t) => {
+        if (gen !== this.gen) return;
+        this.tokenExpiresAt = t.deadline;
+        this.createSocket(gen, withToken(url, t.token));
+      },
+      (err: unknown) => this.connectFailed(gen, err),
+    );
+  }
+
+  /** Calls `getToken` and dates the token's expiry on this client's clock. */
+  private fetchToken(): Promise<{ token: string; deadline: number | null }> {
+    return this.callGetToken().then((token) => ({ token, deadline: tokenDeadline(token, this.opts.clock.now()) }));
+  }
+
+  /** Calls `getToken`; a missing or empty token is an error. */
+  private callGetToken(): Promise<string> {
+    const getToken = this.opts.getToken;
+    if (getToken === undefined) return Promise.reject(new Error('no getToken option'));
+    let got: string | Promise<string>;
+    try {
+      got = getToken();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return Promise.resolve(got).then((t) => {
+      if (typeof t !== 'string' || t === '') throw new Error('getToken returned no token');
+      return t;
+    });
+  }
+
+  /**
+   * Plans the token refresh of a connection that just opened: ahead of the
+   * token's exp, fetch a new token and reconnect by plan with it.
+   */
+  private scheduleTokenRefresh(): void {
+    const exp = this.tokenExpiresAt;
+    if (this.opts.getToken === undefined || exp === null) return;
+    const left = exp - this.opts.clock.now();
+    // At least a second apart, so that a token that is (or seems) expired
+    // on arrival cannot make the client reconnect in a tight loop.
+    const delay = Math.max(1000, left - Math.min(this.opts.tokenRefreshLeeway, left / 2));
+    this.tokenTimer = this.opts.clock.setTimeout(() => {
+      this.tokenTimer = null;
+      this.refreshToken();
+    }, delay);
+  }
+
+  private refreshToken(): void {
+    const gen = this.gen;
+    this.log('refreshing the token');
+    this.fetchToken().then(
+      (t) => {
+        this.nextToken = t;
+        if (gen !== this.gen || !this.socketOpen()) return;
+        this.dropConnection('token-refresh', 1000, 'token refresh');
+      },
+      (err: unknown) => {
+        if (gen !== this.gen) return;
+        const message = err instanceof Error ? err.message : String(err);
+        this.emitter.emit('error', new RealtimeError({ code: 'TOKEN_ERROR', message: `cannot refresh the token: ${message}`, cause: err }));
+        // Try again while the token lasts; once it expired the server
+        // refuses frames and the client reconnects through getToken.
+        const exp = this.tokenExpiresAt;
+        const left = exp === null ? 0 : exp - this.opts.clock.now();
+        if (left > 0) {
+          this.tokenTimer = this.opts.clock.setTimeout(() => {
+            this.tokenTimer = null;
+            this.refreshToken();
+          }, Math.max(100, Math.min(5000, left / 4)));
+        }
+      },
     );
   }
 
@@ -989,6 +1106,7 @@ export class WebSocketClient {
     const gen = this.gen;
 
     this.scheduleHeartbeat();
+    this.scheduleTokenRefresh();
     if (this.opts.maxConnectionAge > 0) {
       this.ageTimer = this.opts.clock.setTimeout(() => {
         this.ageTimer = null;
@@ -1061,6 +1179,16 @@ export class WebSocketClient {
       return true;
     }
     const err = RealtimeError.fromPayload(m.payload, e.messageId);
+    if (err.code === 'UNAUTHORIZED' && err.details?.['reason'] === 'TOKEN_EXPIRED') {
+      // The server refused the frame, changing nothing: send it again on a
+      // connection with a fresh token (the connection's own requests are
+      // made again there).
+      this.log('token expired: reconnecting with a new token');
+      this.keepForResend(e);
+      this.dropConnection('token-expired', 4001, 'token expired');
+      this.update();
+      return true;
+    }
     const retryable =
       e.retriesLeft > 0 &&
       (err.code === 'RATE_LIMITED' || (e.retry === 'retryable' && err.retryable && err.code !== 'LOCK_HELD'));
@@ -1134,7 +1262,8 @@ export class WebSocketClient {
     this.log('closing:', reason);
     this.teardown();
     safeClose(sock, code, reason);
-    const planned = cause === 'max-age' && this.opts.reconnect && !this.manualClose;
+    const planned =
+      (cause === 'max-age' || cause === 'token-refresh' || cause === 'token-expired') && this.opts.reconnect && !this.manualClose;
     this.emitter.emit('close', { code, reason, wasClean: false, willReconnect: planned || this.willReconnect(), cause });
     if (planned) {
       // A planned reconnect is not a failure: no backoff.
@@ -1164,6 +1293,7 @@ export class WebSocketClient {
     this.clearTimer('heartbeatTimer');
     this.clearTimer('ageTimer');
     this.clearTimer('pumpTimer');
+    this.clearTimer('tokenTimer');
     const inflight = [...this.inflight.values()];
     this.inflight.clear();
     for (const e of inflight) {
@@ -1292,7 +1422,7 @@ export class WebSocketClient {
     this.emitter.emit('snapshot', next);
   }
 
-  private clearTimer(name: 'reconnectTimer' | 'connectTimer' | 'heartbeatTimer' | 'ageTimer' | 'pumpTimer'): void {
+  private clearTimer(name: 'reconnectTimer' | 'connectTimer' | 'heartbeatTimer' | 'ageTimer' | 'pumpTimer' | 'tokenTimer'): void {
     const t = this[name];
     if (t !== null) {
       this.opts.clock.clearTimeout(t);
@@ -1310,6 +1440,50 @@ export class WebSocketClient {
   private log(...args: unknown[]): void {
     if (this.opts.debug) console.debug('[rtcollab]', ...args);
   }
+}
+
+/** `url` with `token` as its `token` query parameter (replacing any). */
+function withToken(url: string, token: string): string {
+  const hash = url.indexOf('#');
+  const base = hash >= 0 ? url.slice(0, hash) : url;
+  const q = base.indexOf('?');
+  const path = q >= 0 ? base.slice(0, q) : base;
+  const params = new URLSearchParams(q >= 0 ? base.slice(q + 1) : '');
+  params.set('token', token);
+  return `${path}?${params.toString()}`;
+}
+
+/** A numeric claim of a JWT, read without verifying it (the server verifies); null when absent. */
+function numericClaim(token: string, name: string): number | null {
+  const part = token.split('.')[1];
+  if (part === undefined || part === '') return null;
+  try {
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
+    const claims: unknown = JSON.parse(atob(b64));
+    const v = isRecord(claims) ? claims[name] : undefined;
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The `exp` of a JWT in ms since the epoch; null when the token is not a JWT with a numeric exp. */
+export function tokenExpiry(token: string): number | null {
+  const exp = numericClaim(token, 'exp');
+  return exp === null ? null : exp * 1000;
+}
+
+/**
+ * When a token fetched at `now` (this client's clock, ms) expires on this
+ * client's clock: `now` plus its lifetime (`exp - iat`) when it has `iat`,
+ * so that a client clock that is off does not move the refresh; else its
+ * `exp`. Null when the token has no exp.
+ */
+export function tokenDeadline(token: string, now: number): number | null {
+  const exp = numericClaim(token, 'exp');
+  if (exp === null) return null;
+  const iat = numericClaim(token, 'iat');
+  return iat !== null && iat <= exp ? now + (exp - iat) * 1000 : exp * 1000;
 }
 
 function insertBySeq(list: Outbound[], e: Outbound): void {

@@ -36,10 +36,18 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-export async function startLocalServer(): Promise<LocalServer> {
+/** Extra settings of a local server under test. */
+export interface LocalServerOptions {
+  /** Environment added to the server's, e.g. JWT_SECRET to accept HS256 tokens. */
+  env?: Record<string, string>;
+  /** Flags added after the defaults (-dev -static ''), e.g. ['-sweep', '1s']. */
+  args?: string[];
+}
+
+export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const port = await freePort();
-  const child: ChildProcess = spawn(BIN, ['-dev', '-static', ''], {
-    env: { ...process.env, PORT: String(port), LOG_LEVEL: process.env['SERVER_LOG_LEVEL'] ?? 'warn' },
+  const child: ChildProcess = spawn(BIN, ['-dev', '-static', '', ...(options.args ?? [])], {
+    env: { ...process.env, ...options.env, PORT: String(port), LOG_LEVEL: process.env['SERVER_LOG_LEVEL'] ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

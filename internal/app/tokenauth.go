@@ -293,7 +293,8 @@ func tokenOf(req events.APIGatewayWebsocketProxyRequest) string {
 }
 
 func handlerIdentity(id auth.Identity) handler.Identity {
-	return handler.Identity{UserID: id.UserID, Username: id.Username, Avatar: id.Avatar, Tenant: id.Tenant, Roles: id.Roles}
+	return handler.Identity{UserID: id.UserID, Username: id.Username, Avatar: id.Avatar, Tenant: id.Tenant, Roles: id.Roles,
+		ExpiresAt: id.ExpiresAt}
 }
 
 // SSMSecretReader returns a SecretReader that calls SSM GetParameter with

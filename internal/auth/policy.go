@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -16,6 +17,9 @@ const (
 	RoleViewer  = "viewer"  // may subscribe, never publish
 )
 
+// defaultModerators are the default Policy.Moderators.
+var defaultModerators = []string{RoleEditor}
+
 // AnyRole in a Rule grants the permission to every authenticated identity.
 const AnyRole = "*"
 
@@ -24,6 +28,39 @@ const AnyRole = "*"
 type Rule struct {
 	Subscribe []string // roles that may subscribe; AnyRole for everyone
 	Publish   []string // roles that may publish; AnyRole for everyone
+	// Presence lists the roles whose presence (room membership, status,
+	// location, activity text), cursors and views may reach the channel's
+	// subscribers; AnyRole for everyone. nil means the same roles as
+	// Publish.
+	Presence []string
+}
+
+// Permission is what a frame needs on the channel it reads or reaches.
+type Permission int
+
+// The permissions of a Rule.
+const (
+	// Subscribe: receive the channel's frames and read its state.
+	Subscribe Permission = iota + 1
+	// Publish: make a frame of the client's reach the channel's
+	// subscribers: a publish, a change, a comment, a lock event.
+	Publish
+	// Presence: make the client's presence, cursor or view reach the
+	// channel's subscribers.
+	Presence
+)
+
+// String returns the permission's name as POLICY.md spells it.
+func (p Permission) String() string {
+	switch p {
+	case Subscribe:
+		return "subscribe"
+	case Publish:
+		return "publish"
+	case Presence:
+		return "presence"
+	}
+	return "none"
 }
 
 // Policy decides which channels an identity may subscribe and publish to.
@@ -31,18 +68,18 @@ type Rule struct {
 // field means its default; an empty non-nil one means none. The zero Policy
 // is the default policy:
 //
-//	channel                            subscribe   publish
-//	order-updates                      anyone      member, editor
-//	inventory-updates                  anyone      member, editor
-//	customer-updates                   anyone      member, editor
-//	pricing-updates                    anyone      pricing
-//	user-presence                      anyone      (server only)
-//	activity-feed                      anyone      (server only)
-//	edit-locks                         anyone      (server only)
-//	comments                           anyone      (server only)
-//	notifications                      anyone      (server only)
-//	entity and room channels "kind:id" anyone      member, editor
-//	any other channel                  nobody      nobody
+//	channel                            subscribe   publish          presence
+//	order-updates                      anyone      member, editor   (as publish)
+//	inventory-updates                  anyone      member, editor   (as publish)
+//	customer-updates                   anyone      member, editor   (as publish)
+//	pricing-updates                    anyone      pricing          (as publish)
+//	user-presence                      anyone      (server only)    member, editor
+//	activity-feed                      anyone      (server only)    member, editor
+//	edit-locks                         anyone      (server only)    (as publish)
+//	comments                           anyone      (server only)    (as publish)
+//	notifications                      anyone      (server only)    (as publish)
+//	entity and room channels "kind:id" anyone      member, editor   (as publish)
+//	any other channel                  nobody      nobody           nobody
 //
 // "anyone" is every authenticated identity, viewers included. SuperRoles
 // (admin and system) hold every permission on every valid channel, which is
@@ -69,6 +106,11 @@ type Policy struct {
 	// DefaultRoles are assumed for an identity with no roles. Default:
 	// member.
 	DefaultRoles []string
+	// Moderators may act on what other users created where the policy
+	// otherwise limits an action to its author: resolving or reopening
+	// another user's comment. SuperRoles are moderators too. Default:
+	// editor.
+	Moderators []string
 }
 
 // DefaultPolicy returns the default policy with every field spelled out, as
@@ -81,6 +123,7 @@ func DefaultPolicy() Policy {
 		Kinds:        map[string]Rule{},
 		SuperRoles:   []string{RoleAdmin, RoleSystem},
 		DefaultRoles: []string{RoleMember},
+		Moderators:   slices.Clone(defaultModerators),
 	}
 }
 
@@ -97,24 +140,60 @@ func defaultChannelRules() map[string]Rule {
 		protocol.ChannelInventory:     {Subscribe: anyone, Publish: writers},
 		protocol.ChannelCustomers:     {Subscribe: anyone, Publish: writers},
 		protocol.ChannelPricing:       {Subscribe: anyone, Publish: []string{RolePricing}},
-		protocol.ChannelPresence:      {Subscribe: anyone, Publish: serverOnly},
-		protocol.ChannelActivity:      {Subscribe: anyone, Publish: serverOnly},
+		protocol.ChannelPresence:      {Subscribe: anyone, Publish: serverOnly, Presence: writers},
+		protocol.ChannelActivity:      {Subscribe: anyone, Publish: serverOnly, Presence: writers},
 		protocol.ChannelLocks:         {Subscribe: anyone, Publish: serverOnly},
 		protocol.ChannelComments:      {Subscribe: anyone, Publish: serverOnly},
 		protocol.ChannelNotifications: {Subscribe: anyone, Publish: serverOnly},
 	}
 }
 
+// Allows reports whether id holds perm on channel. It is the one place
+// where every route's permission is decided (see POLICY.md for which
+// route needs which permission on which channel).
+func (p Policy) Allows(id Identity, perm Permission, channel string) bool {
+	rule, ok := p.rule(channel)
+	if !ok {
+		return false
+	}
+	switch perm {
+	case Subscribe:
+		return p.allowed(id, rule.Subscribe)
+	case Publish:
+		return p.allowed(id, rule.Publish)
+	case Presence:
+		if rule.Presence == nil {
+			return p.allowed(id, rule.Publish)
+		}
+		return p.allowed(id, rule.Presence)
+	}
+	return false
+}
+
 // CanSubscribe reports whether id may receive messages on channel.
 func (p Policy) CanSubscribe(id Identity, channel string) bool {
-	rule, ok := p.rule(channel)
-	return ok && p.allowed(id, rule.Subscribe)
+	return p.Allows(id, Subscribe, channel)
 }
 
 // CanPublish reports whether id may send messages to channel.
 func (p Policy) CanPublish(id Identity, channel string) bool {
-	rule, ok := p.rule(channel)
-	return ok && p.allowed(id, rule.Publish)
+	return p.Allows(id, Publish, channel)
+}
+
+// CanPresence reports whether id's presence, cursors and views may reach
+// the subscribers of channel.
+func (p Policy) CanPresence(id Identity, channel string) bool {
+	return p.Allows(id, Presence, channel)
+}
+
+// CanModerate reports whether id may act on what another user created
+// (see Policy.Moderators). Authors act on their own items without it.
+func (p Policy) CanModerate(id Identity) bool {
+	mods := p.Moderators
+	if mods == nil {
+		mods = defaultModerators
+	}
+	return p.allowed(id, mods)
 }
 
 // rule finds the rule for channel; ok is false for invalid or unknown

@@ -157,3 +157,79 @@ func TestDevIdentity(t *testing.T) {
 		t.Errorf("two anonymous identities share id %q", a.UserID)
 	}
 }
+
+// TestPresencePermission: presence, cursors and views need the presence
+// permission, which a viewer lacks everywhere. On user-presence and
+// activity-feed, where only the server publishes, members and editors
+// hold it; elsewhere it follows publish.
+func TestPresencePermission(t *testing.T) {
+	ids := map[string]Identity{
+		"none":   {UserID: "u"},
+		"member": {UserID: "u", Roles: []string{"member"}},
+		"editor": {UserID: "u", Roles: []string{"editor"}},
+		"viewer": {UserID: "u", Roles: []string{"viewer"}},
+		"admin":  {UserID: "u", Roles: []string{"admin"}},
+		"sales":  {UserID: "u", Roles: []string{"sales"}},
+	}
+	tests := []struct {
+		channel string
+		who     string
+	}{
+		{"user-presence", "none member editor admin"},
+		{"activity-feed", "none member editor admin"},
+		{"room:lobby", "none member editor admin"},
+		{"order:1001", "none member editor admin"},
+		{"pricing-updates", "admin"},
+		{"notifications", "admin"},
+		{"unknown-channel", ""},
+	}
+	for _, tt := range tests {
+		for name, id := range ids {
+			t.Run(tt.channel+"/"+name, func(t *testing.T) {
+				want := strings.Contains(" "+tt.who+" ", " "+name+" ")
+				if got := DefaultPolicy().CanPresence(id, tt.channel); got != want {
+					t.Errorf("CanPresence = %v, want %v", got, want)
+				}
+				if got := (Policy{}).Allows(id, Presence, tt.channel); got != want {
+					t.Errorf("zero Policy: Allows(Presence) = %v, want %v", got, want)
+				}
+			})
+		}
+	}
+	if (Policy{}).Allows(ids["admin"], Permission(0), "room:lobby") {
+		t.Error("the zero Permission is allowed")
+	}
+	custom := DefaultPolicy()
+	custom.Kinds["room"] = Rule{Subscribe: []string{AnyRole}, Publish: []string{"editor"}, Presence: []string{AnyRole}}
+	if !custom.CanPresence(ids["viewer"], "room:lobby") || custom.CanPublish(ids["viewer"], "room:lobby") {
+		t.Error("a custom presence rule wider than publish is not applied")
+	}
+}
+
+// TestCanModerate: editors and the super roles act on other users'
+// items; members, viewers and role-less identities do not.
+func TestCanModerate(t *testing.T) {
+	tests := []struct {
+		roles []string
+		want  bool
+	}{
+		{nil, false}, {[]string{"member"}, false}, {[]string{"viewer"}, false}, {[]string{"sales"}, false},
+		{[]string{"Editor"}, true}, {[]string{"admin"}, true}, {[]string{"system"}, true}, {[]string{"viewer", "editor"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.roles, ","), func(t *testing.T) {
+			id := Identity{UserID: "u", Roles: tt.roles}
+			if got := (Policy{}).CanModerate(id); got != tt.want {
+				t.Errorf("zero Policy: CanModerate = %v, want %v", got, tt.want)
+			}
+			if got := DefaultPolicy().CanModerate(id); got != tt.want {
+				t.Errorf("DefaultPolicy: CanModerate = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	p := DefaultPolicy()
+	p.Moderators = []string{"manager"}
+	if p.CanModerate(Identity{Roles: []string{"editor"}}) || !p.CanModerate(Identity{Roles: []string{"manager"}}) {
+		t.Error("custom Moderators are not applied")
+	}
+}

@@ -837,7 +837,9 @@ func TestComments(t *testing.T) {
 				t.Fatalf("comments newest first = %v, want %v", texts, want)
 			}
 			var res struct{ Comment wireComment }
-			decodeInto(t, bob.ack("comment.resolve", with(map[string]any{"commentId": first.ID})), &res)
+			// Alice wrote the comment: she may resolve it (bob may not; see
+			// TestOwnershipRules).
+			decodeInto(t, alice.ack("comment.resolve", with(map[string]any{"commentId": first.ID})), &res)
 			if !res.Comment.Resolved {
 				t.Fatalf("resolve: %+v", res)
 			}

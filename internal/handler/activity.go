@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -167,8 +168,12 @@ func (p *presenceFeature) activity(ctx context.Context, r *request) (any, error)
 	if pl.Action == "" {
 		pl.Action = store.ActionViewed
 	}
-	if pl.Action != store.ActionViewed && !p.h.cfg.Policy.CanPublish(identity(r.conn), protocol.ChannelActivity) {
-		return nil, protocol.NewError(protocol.CodeForbidden, "clients record only %q; data changes are recorded by the server", store.ActionViewed)
+	if pl.Action != store.ActionViewed {
+		if err := p.h.authorize(r.conn, auth.Publish, protocol.ChannelActivity); err != nil {
+			return nil, protocol.NewError(protocol.CodeForbidden, "clients record only %q; data changes are recorded by the server", store.ActionViewed)
+		}
+	} else if err := p.h.authorize(r.conn, auth.Presence, protocol.ChannelActivity); err != nil {
+		return nil, err
 	}
 	a := store.Activity{Action: pl.Action, EntityType: pl.EntityType, EntityID: pl.EntityID, EntityName: pl.EntityName,
 		Changes: pl.Changes, Metadata: pl.Metadata}
@@ -215,8 +220,8 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 			return nil, protocol.NewError(protocol.CodeBadRequest, "action must be created, updated, deleted or viewed")
 		}
 	}
-	if !p.h.cfg.Policy.CanSubscribe(identity(r.conn), protocol.ChannelActivity) {
-		return nil, protocol.NewError(protocol.CodeForbidden, "not allowed to read %q", protocol.ChannelActivity)
+	if err := p.h.authorize(r.conn, auth.Subscribe, protocol.ChannelActivity); err != nil {
+		return nil, err
 	}
 	entries, next, err := p.h.deps.Store.ListActivity(ctx, r.conn.Tenant,
 		store.ActivityFilter{Actions: pl.Actions, EntityTypes: pl.EntityTypes}, store.Page{Cursor: pl.Cursor, Limit: pl.Limit})

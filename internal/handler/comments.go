@@ -131,6 +131,8 @@ type commentResolvePayload struct {
 }
 
 // commentResolve marks a comment resolved (or reopened) and broadcasts it.
+// The caller needs publish on the entity channel and must be the comment's
+// author or a moderator (see internal/auth/POLICY.md, "Ownership").
 func (f *editingFeature) commentResolve(ctx context.Context, r *request) (any, error) {
 	var p commentResolvePayload
 	if err := decodePayload(r, &p); err != nil {
@@ -144,6 +146,18 @@ func (f *editingFeature) commentResolve(ctx context.Context, r *request) (any, e
 		return nil, protocol.NewError(protocol.CodeBadRequest, "%v", err)
 	}
 	resolved := p.Resolved == nil || *p.Resolved
+	cur, err := f.h.deps.Store.GetComment(ctx, e, p.CommentID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, protocol.NewError(protocol.CodeNotFound, "no comment %q on %s", p.CommentID, channelOf(e))
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A comment's author never changes, so this check cannot race the
+	// write below.
+	if err := f.h.authorizeOwner(r.conn, cur.UserID); err != nil {
+		return nil, err
+	}
 	c, err := f.h.deps.Store.ResolveComment(ctx, e, p.CommentID, resolved, r.conn.UserID, r.now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, protocol.NewError(protocol.CodeNotFound, "no comment %q on %s", p.CommentID, channelOf(e))

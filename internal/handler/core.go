@@ -39,8 +39,8 @@ func (h *Handler) subscribe(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !h.cfg.Policy.CanSubscribe(identity(r.conn), ch) {
-		return nil, protocol.NewError(protocol.CodeForbidden, "not allowed to subscribe to %q", ch)
+	if err := h.authorize(r.conn, auth.Subscribe, ch); err != nil {
+		return nil, err
 	}
 	err = h.deps.Store.Subscribe(ctx, r.conn.Tenant, ch, r.conn.ID, h.cfg.MaxSubscriptions)
 	switch {
@@ -73,8 +73,8 @@ func (h *Handler) publish(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !h.cfg.Policy.CanPublish(identity(r.conn), ch) {
-		return nil, protocol.NewError(protocol.CodeForbidden, "not allowed to publish to %q", ch)
+	if err := h.authorize(r.conn, auth.Publish, ch); err != nil {
+		return nil, err
 	}
 	frame, err := protocol.Event(protocol.TypeUpdate, ch, r.conn.UserID, r.env.MessageID, r.env.Payload, r.now)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -197,13 +198,12 @@ func (f *editingFeature) entity(r *request, ref entityRef, write bool) (store.En
 	if err := editing.ValidateName("entityId", ref.EntityID); err != nil {
 		return store.EntityKey{}, protocol.NewError(protocol.CodeBadRequest, "%v", err)
 	}
-	ch := protocol.EntityChannel(ref.EntityType, ref.EntityID)
-	id := identity(r.conn)
-	if write && !f.h.cfg.Policy.CanPublish(id, ch) {
-		return store.EntityKey{}, protocol.NewError(protocol.CodeForbidden, "not allowed to edit %q", ch)
+	perm := auth.Subscribe
+	if write {
+		perm = auth.Publish
 	}
-	if !write && !f.h.cfg.Policy.CanSubscribe(id, ch) {
-		return store.EntityKey{}, protocol.NewError(protocol.CodeForbidden, "not allowed to read %q", ch)
+	if err := f.h.authorize(r.conn, perm, protocol.EntityChannel(ref.EntityType, ref.EntityID)); err != nil {
+		return store.EntityKey{}, err
 	}
 	return store.EntityKey{Tenant: r.conn.Tenant, Type: ref.EntityType, ID: ref.EntityID}, nil
 }

@@ -7,4 +7,5 @@ func (h *Handler) registerFeatures() {
 	// their frames count as client activity.
 	h.registerEditing()
 	h.registerPresence()
+	h.registerTokens()
 }

@@ -34,6 +34,10 @@ type Identity struct {
 	Avatar   string
 	Tenant   string
 	Roles    []string
+	// ExpiresAt is the token's exp; zero for an identity without a token
+	// (development mode). The connection's frames are refused from then
+	// on, and the sweeper closes it.
+	ExpiresAt time.Time
 }
 
 // Authenticator verifies a $connect request. An error means the handshake
@@ -235,9 +239,19 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		ID: rc.ConnectionID, UserID: id.UserID, Username: id.Username, Avatar: id.Avatar,
 		Tenant: id.Tenant, Roles: id.Roles, ConnectedAt: now, LastSeenAt: now,
 		ExpiresAt: now.Add(h.cfg.ConnectionTTL), Endpoint: h.Endpoint(rc), SourceIP: rc.Identity.SourceIP,
+		TokenExpiresAt: id.ExpiresAt,
 	}
 	if err := h.deps.Store.PutConnection(ctx, c); err != nil {
 		log.ErrorContext(ctx, "record connection", "error", err)
+		return response(http.StatusInternalServerError, "Internal Server Error"), nil
+	}
+	if err := h.recordTokenAlarm(ctx, c); err != nil {
+		// Without its alarm the sweeper could not close the connection when
+		// the token expires: refuse the handshake instead.
+		log.ErrorContext(ctx, "record token alarm", "error", err)
+		if _, _, err := h.deps.Store.DeleteConnection(ctx, c.ID); err != nil {
+			log.ErrorContext(ctx, "remove refused connection", "error", err)
+		}
 		return response(http.StatusInternalServerError, "Internal Server Error"), nil
 	}
 	log.InfoContext(ctx, "connected", "userId", c.UserID, "tenant", c.Tenant, "latencyMs", time.Since(start).Milliseconds())
@@ -259,11 +273,7 @@ func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocket
 	if c.ID != "" {
 		h.cleanup(ctx, c, chans)
 	}
-	h.mu.Lock()
-	delete(h.connCache, rc.ConnectionID)
-	h.mu.Unlock()
-	h.requests.Forget(rc.ConnectionID)
-	h.cursors.Forget(rc.ConnectionID)
+	h.forgetConnection(rc.ConnectionID)
 	log.InfoContext(ctx, "disconnected", "userId", c.UserID, "channels", len(chans), "latencyMs", time.Since(start).Milliseconds())
 	return response(http.StatusOK, ""), nil
 }
@@ -314,6 +324,10 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 		}
 		log.ErrorContext(ctx, "load connection", "error", err)
 		return h.errorResponse(ctx, env.MessageID, clientError(err), now)
+	}
+	if tokenExpired(conn, now) {
+		log.InfoContext(ctx, "token expired", "userId", conn.UserID)
+		return h.errorResponse(ctx, env.MessageID, errTokenExpired(), now)
 	}
 	rt, ok := h.routes[env.Type]
 	if !ok {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/protocol"
 )
@@ -58,8 +59,8 @@ func (p *presenceFeature) notify(ctx context.Context, r *request) (any, error) {
 	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
 		return nil, err
 	}
-	if !p.h.cfg.Policy.CanPublish(identity(r.conn), protocol.ChannelNotifications) {
-		return nil, protocol.NewError(protocol.CodeForbidden, "not allowed to send notifications")
+	if err := p.h.authorize(r.conn, auth.Publish, protocol.ChannelNotifications); err != nil {
+		return nil, err
 	}
 	if pl.Body == "" {
 		pl.Body = pl.Text

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/presence"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -324,6 +325,13 @@ type presencePayload struct {
 	Active          bool      `json:"active"`
 }
 
+// sets reports whether the payload sets anything that other users see:
+// status, location, activity or avatar. A payload that sets nothing (at
+// most "active") is a heartbeat.
+func (pl presencePayload) sets() bool {
+	return pl.Status != "" || pl.Location != nil || pl.CurrentLocation != nil || pl.Activity != nil || pl.Avatar != nil
+}
+
 // edit validates the payload and returns the change it makes.
 func (pl presencePayload) edit() (func(*store.Presence), error) {
 	switch pl.Status {
@@ -361,15 +369,17 @@ func (pl presencePayload) edit() (func(*store.Presence), error) {
 }
 
 // roomOf validates a room name and returns it in canonical form (without
-// a "room:" prefix) with its channel.
+// a "room:" prefix) with its channel. Rooms have their own namespace: a
+// room's channel is always "room:<name>", and a name holds no ':', so no
+// room name can stand for an entity channel such as "order:1001".
 func roomOf(name string) (room, channel string, err error) {
 	room = strings.TrimPrefix(name, "room:")
 	if room == "" || len(room) > maxRoomLen {
 		return "", "", protocol.NewError(protocol.CodeBadRequest, "room must be 1..%d characters", maxRoomLen)
 	}
 	channel = protocol.RoomChannel(room)
-	if err := protocol.ValidateChannel(channel); err != nil || strings.Contains(room, "#") {
-		return "", "", protocol.NewError(protocol.CodeBadRequest, "room %q: use [A-Za-z0-9._-] with at most one ':'", room)
+	if strings.Contains(room, ":") || protocol.ValidateChannel(channel) != nil {
+		return "", "", protocol.NewError(protocol.CodeBadRequest, "room %q: use [A-Za-z0-9._-], optionally after \"room:\"", room)
 	}
 	return room, channel, nil
 }
@@ -412,6 +422,11 @@ func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error)
 			return nil, err
 		}
 	}
+	if pl.sets() {
+		if err := p.h.authorize(r.conn, auth.Presence, protocol.ChannelPresence); err != nil {
+			return nil, err
+		}
+	}
 	if cur, ok := p.conns.cached(r.conn.ID); ok && (room == "" || slices.Contains(cur.Rooms, room)) {
 		next := cur.Presence
 		edit(&next)
@@ -439,10 +454,14 @@ func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error)
 }
 
 // enterChannel subscribes the connection to a room channel, with the
-// checks of subscribe.
+// checks of subscribe. Entering a room makes the connection's presence
+// and cursors reach the room, so it needs the presence permission too.
 func (p *presenceFeature) enterChannel(ctx context.Context, r *request, channel string) error {
-	if !p.h.cfg.Policy.CanSubscribe(identity(r.conn), channel) {
-		return protocol.NewError(protocol.CodeForbidden, "not allowed to join %q", channel)
+	if err := p.h.authorize(r.conn, auth.Subscribe, channel); err != nil {
+		return err
+	}
+	if err := p.h.authorize(r.conn, auth.Presence, channel); err != nil {
+		return err
 	}
 	err := p.h.deps.Store.Subscribe(ctx, r.conn.Tenant, channel, r.conn.ID, p.h.cfg.MaxSubscriptions)
 	switch {
@@ -550,8 +569,8 @@ func (p *presenceFeature) snapshot(ctx context.Context, r *request) (any, error)
 			return nil, err
 		}
 	}
-	if !p.h.cfg.Policy.CanSubscribe(identity(r.conn), channel) {
-		return nil, protocol.NewError(protocol.CodeForbidden, "not allowed to see %q", channel)
+	if err := p.h.authorize(r.conn, auth.Subscribe, channel); err != nil {
+		return nil, err
 	}
 	return p.roomSnapshot(ctx, r.conn.Tenant, room, store.Page{Cursor: pl.Cursor, Limit: pl.Limit}, r.now)
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -51,6 +52,9 @@ func (p *presenceFeature) cursor(ctx context.Context, r *request) (any, error) {
 	}
 	room, channel, err := roomOf(pl.Room)
 	if err != nil {
+		return nil, err
+	}
+	if err := p.h.authorize(r.conn, auth.Presence, channel); err != nil {
 		return nil, err
 	}
 	hasXY := pl.X != nil && pl.Y != nil

@@ -1,7 +1,5 @@
 package protocol
 
-import "strings"
-
 // MaxChannelLen bounds a channel name.
 const MaxChannelLen = 128
 
@@ -53,10 +51,8 @@ func ValidateChannel(name string) error {
 // comments are broadcast, e.g. "order:123".
 func EntityChannel(entityType, entityID string) string { return entityType + ":" + entityID }
 
-// RoomChannel is the channel that carries presence and cursors of a room.
-func RoomChannel(room string) string {
-	if strings.Contains(room, ":") {
-		return room
-	}
-	return "room:" + room
-}
+// RoomChannel is the channel that carries presence and cursors of a room:
+// "room:" and the room name. Rooms have their own namespace: callers
+// refuse room names that hold ':' (which would make the channel invalid),
+// so a room never stands for an entity channel.
+func RoomChannel(room string) string { return "room:" + room }

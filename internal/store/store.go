@@ -58,6 +58,11 @@ type Connection struct {
 	ExpiresAt   time.Time // when the record is garbage: past the 2 h API Gateway limit
 	Endpoint    string    // Management API endpoint that reaches this connection
 	SourceIP    string    // client address as API Gateway saw it
+
+	// TokenExpiresAt is the exp of the token the connection authenticated
+	// with, in whole seconds; zero for a development identity (no token).
+	// From then on the connection's frames are refused.
+	TokenExpiresAt time.Time
 }
 
 // Connections stores connection records and the user-to-connections index.
@@ -113,4 +118,5 @@ type Store interface {
 	Subscriptions
 	Presences
 	Editing
+	TokenAlarms
 }

@@ -693,6 +693,9 @@ func connItem(c store.Connection, subCount int64) item {
 	setTime(it, attrConnectedAt, c.ConnectedAt)
 	setTime(it, attrLastSeenAt, c.LastSeenAt)
 	setExpiry(it, c.ExpiresAt)
+	if !c.TokenExpiresAt.IsZero() {
+		it[attrTokenExp] = num(c.TokenExpiresAt.Unix())
+	}
 	return it
 }
 
@@ -718,6 +721,9 @@ func connFrom(it item) store.Connection {
 	}
 	if _, ok := it[store.AttrExpiresAt]; ok {
 		c.ExpiresAt = time.Unix(getN(it, store.AttrExpiresAt), 0).UTC()
+	}
+	if _, ok := it[attrTokenExp]; ok {
+		c.TokenExpiresAt = time.Unix(getN(it, attrTokenExp), 0).UTC()
 	}
 	return c
 }

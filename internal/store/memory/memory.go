@@ -402,8 +402,8 @@ func (s *Store) ChannelsOf(ctx context.Context, connID string) ([]string, error)
 }
 
 // normalize returns c with the representation that a round trip through
-// DynamoDB yields: UTC times, ExpiresAt truncated to the second, no empty
-// role list.
+// DynamoDB yields: UTC times, ExpiresAt and TokenExpiresAt truncated to the
+// second, no empty role list.
 func normalize(c store.Connection) store.Connection {
 	c.ConnectedAt = c.ConnectedAt.UTC()
 	c.LastSeenAt = c.LastSeenAt.UTC()
@@ -414,6 +414,9 @@ func normalize(c store.Connection) store.Connection {
 	}
 	if len(c.Roles) == 0 {
 		c.Roles = nil
+	}
+	if !c.TokenExpiresAt.IsZero() {
+		c.TokenExpiresAt = time.Unix(c.TokenExpiresAt.Unix(), 0).UTC()
 	}
 	return clone(c)
 }

@@ -89,6 +89,7 @@ func Run(t *testing.T, backend string, newStore Factory) {
 	cases = append(cases, presenceCases()...)
 	cases = append(cases, editingCases()...)
 	cases = append(cases, cursorCases()...)
+	cases = append(cases, tokenCases()...)
 	t.Run(backend, func(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {

@@ -247,6 +247,8 @@ func checkItems(items []item, o *Options) Report {
 			r.Kinds["activity"]++
 		case strings.HasPrefix(pk, store.PrefixConn) && sk == store.SKAway:
 			r.Kinds["away alarm"]++
+		case strings.HasPrefix(pk, store.PrefixConn) && sk == store.SKToken:
+			r.Kinds["token alarm"]++
 		default:
 			kind := pk
 			if i := strings.IndexByte(pk, '#'); i >= 0 {

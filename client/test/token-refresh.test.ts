@@ -1,0 +1,210 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions } from '../src/index.js';
+import { tokenDeadline, tokenExpiry } from '../src/websocket-client.js';
+import { FakeServer, FakeWebSocket } from './fake-websocket.js';
+
+let ids = 0;
+
+/** An unsigned JWT-shaped token with `exp` (seconds) and a serial in `jti`. */
+function jwt(expSeconds: number, serial: number): string {
+  const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+  return `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: 'alice', exp: expSeconds, jti: serial })}.sig`;
+}
+
+function makeClient(o: Partial<WebSocketClientOptions> = {}): WebSocketClient {
+  return new WebSocketClient({
+    url: 'ws://test.invalid/ws?tenant=acme',
+    WebSocketImpl: FakeWebSocket,
+    random: () => 0.5,
+    generateId: () => `m${++ids}`,
+    heartbeatInterval: 0,
+    maxConnectionAge: 0,
+    rateLimit: false,
+    ...o,
+  });
+}
+
+const flush = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(0);
+};
+
+function tokenOf(sock: FakeWebSocket): string | null {
+  return new URL(sock.url).searchParams.get('token');
+}
+
+beforeEach(() => {
+  ids = 0;
+  vi.useFakeTimers();
+  vi.setSystemTime(new Date('2026-01-01T00:00:00Z'));
+  FakeWebSocket.reset();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('getToken', () => {
+  it('reads exp from a JWT without verifying it', () => {
+    expect(tokenExpiry(jwt(1_800_000_000, 1))).toBe(1_800_000_000_000);
+    expect(tokenExpiry('not-a-jwt')).toBeNull();
+    expect(tokenExpiry('a.%%%.c')).toBeNull();
+    expect(tokenExpiry(`a.${Buffer.from('{"exp":"soon"}').toString('base64url')}.c`)).toBeNull();
+  });
+
+  it('fetches a token before each connect and refreshes it ahead of exp, resending what was in flight', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    let serial = 0;
+    const getToken = vi.fn(async () => jwt(Math.floor(Date.now() / 1000) + 600, ++serial));
+    const client = makeClient({ getToken, tokenRefreshLeeway: 60_000 });
+    const events: WebSocketClientEvents['close'][] = [];
+    client.on('close', (e) => events.push(e));
+    client.connect();
+    await flush();
+    const first = FakeWebSocket.last;
+    expect(getToken).toHaveBeenCalledTimes(1);
+    expect(tokenOf(first)).toBe(jwt(Date.parse('2026-01-01T00:10:00Z') / 1000, 1));
+    expect(new URL(first.url).searchParams.get('tenant')).toBe('acme');
+    first.open();
+    await flush();
+    await client.subscribe('order:1');
+
+    await vi.advanceTimersByTimeAsync(540_000 - 10);
+    const p = client.request('change', { payload: { v: 1 } }); // in flight at the refresh
+    await flush();
+    const sent = first.framesOfType('change')[0]!;
+    expect(getToken).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(10); // exp - 60 s
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'token refresh' });
+    expect(events).toEqual([{ code: 1000, reason: 'token refresh', wasClean: false, willReconnect: true, cause: 'token-refresh' }]);
+    expect(FakeWebSocket.instances).toHaveLength(2); // at once: a planned reconnect has no backoff
+    const second = FakeWebSocket.last;
+    expect(getToken).toHaveBeenCalledTimes(2); // the token fetched ahead is used, not fetched again
+    expect(tokenOf(second)).toContain('.');
+    expect(tokenOf(second)).not.toBe(tokenOf(first));
+    second.open();
+    await flush();
+    expect(second.frames.map((f) => f.type)).toEqual(['hello', 'subscribe', 'change']);
+    expect(second.framesOfType('change')[0]!.messageId).toBe(sent.messageId);
+    server.ack(second, second.framesOfType('change')[0]!, { version: 1 });
+    await expect(p).resolves.toEqual({ version: 1 });
+    client.destroy();
+  });
+
+  it('sends a frame refused with TOKEN_EXPIRED again on a connection with a fresh token', async () => {
+    let serial = 0;
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) + 3600, ++serial));
+    const server = new FakeServer({
+      autoAck: ['hello'],
+      handler: (sock, frame) => {
+        if (frame.type !== 'change') return false;
+        if (tokenOf(sock) === jwt(Date.parse('2026-01-01T01:00:00Z') / 1000, 1)) {
+          server.error(sock, frame, 'UNAUTHORIZED', { details: { reason: 'TOKEN_EXPIRED' } });
+        } else {
+          server.ack(sock, frame, { applied: true });
+        }
+        return true;
+      },
+    });
+    const client = makeClient({ getToken });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    client.connect();
+    await flush();
+    const first = FakeWebSocket.last;
+    first.open();
+    await flush();
+    const p = client.request('change', { payload: { v: 1 } });
+    await flush();
+    expect(first.closedWith).toEqual({ code: 4001, reason: 'token expired' });
+    const second = FakeWebSocket.last;
+    expect(second).not.toBe(first);
+    second.open();
+    await flush();
+    await expect(p).resolves.toEqual({ applied: true });
+    const ids = server.framesOfType('change').map((f) => f.messageId);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(1); // the same request, sent twice with its id
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(errors).toEqual([]);
+    client.destroy();
+  });
+
+  it('reports a failed refresh, tries again before exp, and keeps the connection meanwhile', async () => {
+    new FakeServer();
+    let calls = 0;
+    const getToken = vi.fn(async () => {
+      calls++;
+      if (calls === 2) throw new Error('identity provider down');
+      return jwt(Math.floor(Date.now() / 1000) + 120, calls);
+    });
+    const client = makeClient({ getToken, tokenRefreshLeeway: 60_000 });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    client.connect();
+    await flush();
+    const first = FakeWebSocket.last;
+    first.open();
+    await flush();
+    await vi.advanceTimersByTimeAsync(60_000); // lifetime 120 s: refresh at half of it
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(errors).toEqual(['TOKEN_ERROR']);
+    expect(first.closedWith).toBeNull();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(getToken).toHaveBeenCalledTimes(3);
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'token refresh' });
+    client.destroy();
+  });
+
+  it('dates the refresh by the token lifetime, so a client clock that is off does not matter', async () => {
+    new FakeServer();
+    // The client's clock is an hour ahead of the issuer's: by exp alone the
+    // token would look expired on arrival.
+    const issuerNow = Math.floor(Date.now() / 1000) - 3600;
+    const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+    let serial = 0;
+    const getToken = vi.fn(() => `${b64({ alg: 'HS256' })}.${b64({ iat: issuerNow, exp: issuerNow + 600, jti: ++serial })}.sig`);
+    expect(tokenDeadline(getToken(), 1000)).toBe(1000 + 600_000);
+    expect(tokenDeadline(jwt(100, 1), 5)).toBe(100_000);
+    expect(tokenDeadline('opaque', 5)).toBeNull();
+    getToken.mockClear();
+    const client = makeClient({ getToken, tokenRefreshLeeway: 60_000 });
+    client.connect();
+    await flush();
+    const first = FakeWebSocket.last;
+    first.open();
+    await flush();
+    await vi.advanceTimersByTimeAsync(540_000 - 1);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    expect(first.closedWith).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'token refresh' });
+    client.destroy();
+  });
+
+  it('never refreshes in a tight loop, even with a token that has expired on arrival', async () => {
+    new FakeServer();
+    let serial = 0;
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) - 10, ++serial)); // no iat, exp in the past
+    const client = makeClient({ getToken });
+    client.connect();
+    await flush();
+    FakeWebSocket.last.open();
+    await flush();
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(999);
+      FakeWebSocket.last.open();
+      await flush();
+    }
+    // One refresh, and so one reconnect, per second at most.
+    expect(FakeWebSocket.instances.length).toBeLessThanOrEqual(6);
+    expect(FakeWebSocket.instances.length).toBeGreaterThanOrEqual(5); // it does keep refreshing
+    client.destroy();
+  });
+
+  it('is validated', () => {
+    expect(() => makeClient({ getToken: 'token' as unknown as () => string })).toThrow(/getToken/);
+    expect(() => makeClient({ tokenRefreshLeeway: -1 })).toThrow(/tokenRefreshLeeway/);
+  });
+});

@@ -1,0 +1,48 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Token alarm items of the single table (see schema.go):
+//
+//	item          pk              sk      expiry index
+//	token alarm   CONN#<connId>   TOKEN   TOKEN#<n>, expiresAt = the token's exp
+//
+// The alarm is an item of its own, like the away alarm, because an item
+// has one place in the expiry index and the connection item's expiresAt
+// is its 2 h lifetime. expiresAt is also the TTL attribute: DynamoDB may
+// delete an alarm that the sweeper has not handled yet (TTL deletes lag,
+// usually by far more than the sweeper's minute); the connection is then
+// still refused every frame, and API Gateway closes it at its 2 h limit.
+const (
+	SKToken      = "TOKEN"
+	ExpKindToken = "TOKEN"
+)
+
+// TokenBucket is the expiry-index partition of a connection's token alarm.
+func TokenBucket(connID string) string { return ExpBucket(ExpKindToken, connID) }
+
+// TokenAlarm says when the token a connection authenticated with expires.
+// From At on, the connection's frames are refused and the sweeper closes
+// it.
+type TokenAlarm struct {
+	ConnID string
+	Tenant string
+	UserID string
+	At     time.Time // the token's exp, in whole seconds
+}
+
+// TokenAlarms stores token alarms.
+type TokenAlarms interface {
+	// PutTokenAlarm creates or replaces the alarm of a.ConnID.
+	PutTokenAlarm(ctx context.Context, a TokenAlarm) error
+	// ExpiredTokens lists up to limit alarms whose At is at or before now,
+	// earliest first, through the expiry index (never a scan). Alarms that
+	// TTL has not removed yet are listed however old they are.
+	ExpiredTokens(ctx context.Context, now time.Time, limit int) ([]TokenAlarm, error)
+	// DeleteTokenAlarm removes the alarm of connID. Removing an absent
+	// alarm is not an error.
+	DeleteTokenAlarm(ctx context.Context, connID string) error
+}
