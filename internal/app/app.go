@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
+	"github.com/omnisales/rtcollab/internal/ratelimit"
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/dynamo"
 	"github.com/omnisales/rtcollab/internal/store/memory"
@@ -63,6 +65,43 @@ type Settings struct {
 	// (CONFLICT_STRATEGIES, LOCK_TTL, LOCK_MAX_TTL, HISTORY_LIMIT,
 	// IDEMPOTENCY_TTL; see editingFromEnv). Default: the handler's.
 	Editing handler.EditingConfig
+	// DeliveryRate is the budget of Management API calls per second of one
+	// function instance (DELIVERY_RATE_PER_SECOND): posts, retries
+	// included, are paced by a token bucket of this rate with bursts of a
+	// tenth of it, and slow down further while API Gateway answers 429.
+	// API Gateway's account throttle (10,000 requests per second, burst
+	// 5,000, shared by every API of the account and region) must cover
+	// this budget times the instances that post at once. Default 1000
+	// (DefaultDeliveryRate); values of 0 or less mean the default.
+	DeliveryRate float64
+}
+
+// DefaultDeliveryRate is the default of Settings.DeliveryRate.
+const DefaultDeliveryRate = 1000
+
+// DeliveryThrottleAttempts is how many times a Management API call is sent
+// while API Gateway answers it with 429 (LimitExceededException) before it
+// counts as failed. A throttled post was not delivered, so sending it again
+// cannot deliver it twice.
+const DeliveryThrottleAttempts = 8
+
+// ManagementOptions returns the options of a Management API client pool:
+// a new Pacer of DeliveryRate calls per second, shared by every client of
+// the pool, DeliveryThrottleAttempts attempts while throttled, and a short
+// jittered backoff between attempts (below 100 ms doubling up to 2 s: the
+// Pacer slows the whole function down, so one post need not wait long).
+// Build one pool per process with them, so that one budget covers every
+// post of the function instance.
+func (s Settings) ManagementOptions() mgmtapi.Options {
+	rate := s.DeliveryRate
+	if rate <= 0 {
+		rate = DefaultDeliveryRate
+	}
+	return mgmtapi.Options{
+		MaxThrottleAttempts: DeliveryThrottleAttempts,
+		Pacer:               ratelimit.NewPacer(rate, nil),
+		Backoff:             awsrest.FullJitterBackoff(100*time.Millisecond, 2*time.Second),
+	}
 }
 
 // SettingsFromEnv reads Settings through getenv (os.Getenv in main).
@@ -90,6 +129,13 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 			return s, fmt.Errorf("CONNECTION_TTL %q: want a positive duration", v)
 		}
 		s.ConnectionTTL = d
+	}
+	if v := getenv("DELIVERY_RATE_PER_SECOND"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0) || math.IsInf(r, 0) {
+			return s, fmt.Errorf("DELIVERY_RATE_PER_SECOND %q: want a positive number", v)
+		}
+		s.DeliveryRate = r
 	}
 	switch strings.ToLower(getenv("DEV_IDENTITY")) {
 	case "1", "true", "yes":
@@ -193,7 +239,7 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 	}
 	posters := o.Posters
 	if posters == nil {
-		pool := mgmtapi.NewPool(awsCfg, nil)
+		pool := mgmtapi.NewPool(awsCfg, &mgmtapi.PoolOptions{Client: s.ManagementOptions()})
 		posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
 	}
 	authn := o.Auth
