@@ -49,6 +49,10 @@ type Settings struct {
 	ManagementEndpoint string
 	// MaxSubscriptions per connection (MAX_SUBSCRIPTIONS). Default 100.
 	MaxSubscriptions int
+	// MaxConnectionsPerUser bounds the open connections of one user of a
+	// tenant (MAX_CONNECTIONS_PER_USER, 1 to 1000); $connect past it
+	// answers 429. Default 20.
+	MaxConnectionsPerUser int
 	// LogLevel is debug, info, warn or error (LOG_LEVEL). Default info.
 	LogLevel string
 	// DevIdentity accepts ?userId=&username=&tenant= on $connect without a
@@ -75,6 +79,11 @@ type Settings struct {
 	// (DefaultDeliveryRate); values of 0 or less mean the default.
 	DeliveryRate float64
 }
+
+// MaxConnectionsPerUserLimit is the largest MAX_CONNECTIONS_PER_USER: every
+// $connect rewrites the user's count, which holds one entry per counted
+// connection.
+const MaxConnectionsPerUserLimit = 1000
 
 // DefaultDeliveryRate is the default of Settings.DeliveryRate.
 const DefaultDeliveryRate = 1000
@@ -122,6 +131,13 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 			return s, fmt.Errorf("MAX_SUBSCRIPTIONS %q: want a positive integer", v)
 		}
 		s.MaxSubscriptions = n
+	}
+	if v := getenv("MAX_CONNECTIONS_PER_USER"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > MaxConnectionsPerUserLimit {
+			return s, fmt.Errorf("MAX_CONNECTIONS_PER_USER %q: want an integer from 1 to %d", v, MaxConnectionsPerUserLimit)
+		}
+		s.MaxConnectionsPerUser = n
 	}
 	if v := getenv("CONNECTION_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -250,11 +266,12 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 		authn = DevAuthenticator{}
 	}
 	h, err := handler.New(handler.Config{
-		ConnectionTTL:      s.ConnectionTTL,
-		MaxSubscriptions:   s.MaxSubscriptions,
-		ManagementEndpoint: s.ManagementEndpoint,
-		Presence:           s.Presence,
-		Editing:            s.Editing,
+		ConnectionTTL:         s.ConnectionTTL,
+		MaxSubscriptions:      s.MaxSubscriptions,
+		MaxConnectionsPerUser: s.MaxConnectionsPerUser,
+		ManagementEndpoint:    s.ManagementEndpoint,
+		Presence:              s.Presence,
+		Editing:               s.Editing,
 	}, handler.Deps{
 		Store:   st,
 		Posters: posters,

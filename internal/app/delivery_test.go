@@ -49,3 +49,20 @@ func TestDeliveryRateFromEnv(t *testing.T) {
 		})
 	}
 }
+
+func TestMaxConnectionsPerUserFromEnv(t *testing.T) {
+	for v, want := range map[string]int{"": 0, "1": 1, "20": 20, "1000": 1000, "0": -1, "-3": -1, "1001": -1, "many": -1} {
+		s, err := SettingsFromEnv(func(k string) string {
+			if k == "MAX_CONNECTIONS_PER_USER" {
+				return v
+			}
+			return ""
+		})
+		switch {
+		case want < 0 && err == nil:
+			t.Errorf("MAX_CONNECTIONS_PER_USER=%q accepted as %d", v, s.MaxConnectionsPerUser)
+		case want >= 0 && (err != nil || s.MaxConnectionsPerUser != want):
+			t.Errorf("MAX_CONNECTIONS_PER_USER=%q: %d, %v; want %d", v, s.MaxConnectionsPerUser, err, want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import "strconv"
 //	item                 pk                              sk
 //	connection           CONN#<id>                       META
 //	user index           USER#<tenant>#<userId>          CONN#<id>
+//	connection count     USER#<tenant>#<userId>          CONNS
 //	subscription         CHAN#<tenant>#<channel>         CONN#<id>
 //	reverse subscription CONN#<id>                       SUB#<tenant>#<channel>
 //
@@ -45,6 +46,9 @@ const (
 	PrefixChan = "CHAN#"
 	PrefixSub  = "SUB#"
 	SKMeta     = "META"
+	// SKConnCount is the sort key of a user's connection count: the ids of
+	// the connections OpenConnection counted, each with its expiry.
+	SKConnCount = "CONNS"
 )
 
 // ConnPK is the partition key of a connection and its reverse items.
