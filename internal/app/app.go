@@ -76,7 +76,9 @@ type Settings struct {
 	// API Gateway's account throttle (10,000 requests per second, burst
 	// 5,000, shared by every API of the account and region) must cover
 	// this budget times the instances that post at once. Default 1000
-	// (DefaultDeliveryRate); values of 0 or less mean the default.
+	// (DefaultDeliveryRate) when 0; a negative value turns pacing off,
+	// for load tests of the local server, whose one process stands for
+	// many function instances (SettingsFromEnv never sets one).
 	DeliveryRate float64
 }
 
@@ -102,15 +104,17 @@ const DeliveryThrottleAttempts = 8
 // Build one pool per process with them, so that one budget covers every
 // post of the function instance.
 func (s Settings) ManagementOptions() mgmtapi.Options {
-	rate := s.DeliveryRate
-	if rate <= 0 {
-		rate = DefaultDeliveryRate
-	}
-	return mgmtapi.Options{
+	o := mgmtapi.Options{
 		MaxThrottleAttempts: DeliveryThrottleAttempts,
-		Pacer:               ratelimit.NewPacer(rate, nil),
 		Backoff:             awsrest.FullJitterBackoff(100*time.Millisecond, 2*time.Second),
 	}
+	switch {
+	case s.DeliveryRate == 0:
+		o.Pacer = ratelimit.NewPacer(DefaultDeliveryRate, nil)
+	case s.DeliveryRate > 0:
+		o.Pacer = ratelimit.NewPacer(s.DeliveryRate, nil)
+	}
+	return o
 }
 
 // SettingsFromEnv reads Settings through getenv (os.Getenv in main).

@@ -50,6 +50,12 @@ func TestDeliveryRateFromEnv(t *testing.T) {
 	}
 }
 
+func TestDeliveryRateOff(t *testing.T) {
+	if mo := (Settings{DeliveryRate: -1}).ManagementOptions(); mo.Pacer != nil {
+		t.Errorf("a negative rate gives pacer %#v, want none", mo.Pacer)
+	}
+}
+
 func TestMaxConnectionsPerUserFromEnv(t *testing.T) {
 	for v, want := range map[string]int{"": 0, "1": 1, "20": 20, "1000": 1000, "0": -1, "-3": -1, "1001": -1, "many": -1} {
 		s, err := SettingsFromEnv(func(k string) string {
