@@ -281,7 +281,9 @@ func isLoopback(host string) bool {
 // embedded store and dev identities, and the -mgmt-delay, -mgmt-http and
 // -shard-size settings.
 func startLocal(ctx context.Context, o options, sim *simulation) (*devserver.Server, error) {
-	settings := app.Settings{DevIdentity: true, LogLevel: o.logLevel}
+	// Unpaced: this one process stands for every function instance that
+	// would post in AWS, each with its own delivery-rate budget.
+	settings := app.Settings{DevIdentity: true, LogLevel: o.logLevel, DeliveryRate: -1}
 	log := settings.Logger()
 	opts := devserver.Options{
 		Addr: "127.0.0.1:0", Settings: settings,

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
+	"github.com/omnisales/rtcollab/internal/ratelimit"
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/dynamo"
 	"github.com/omnisales/rtcollab/internal/store/memory"
@@ -50,6 +52,10 @@ type Settings struct {
 	ManagementEndpoint string
 	// MaxSubscriptions per connection (MAX_SUBSCRIPTIONS). Default 100.
 	MaxSubscriptions int
+	// MaxConnectionsPerUser bounds the open connections of one user of a
+	// tenant (MAX_CONNECTIONS_PER_USER, 1 to 1000); $connect past it
+	// answers 429. Default 20.
+	MaxConnectionsPerUser int
 	// LogLevel is debug, info, warn or error (LOG_LEVEL). Default info.
 	LogLevel string
 	// DevIdentity accepts ?userId=&username=&tenant= on $connect without a
@@ -66,6 +72,52 @@ type Settings struct {
 	// (CONFLICT_STRATEGIES, LOCK_TTL, LOCK_MAX_TTL, HISTORY_LIMIT,
 	// IDEMPOTENCY_TTL; see editingFromEnv). Default: the handler's.
 	Editing handler.EditingConfig
+	// DeliveryRate is the budget of Management API calls per second of one
+	// function instance (DELIVERY_RATE_PER_SECOND): posts, retries
+	// included, are paced by a token bucket of this rate with bursts of a
+	// tenth of it, and slow down further while API Gateway answers 429.
+	// API Gateway's account throttle (10,000 requests per second, burst
+	// 5,000, shared by every API of the account and region) must cover
+	// this budget times the instances that post at once. Default 1000
+	// (DefaultDeliveryRate) when 0; a negative value turns pacing off,
+	// for load tests of the local server, whose one process stands for
+	// many function instances (SettingsFromEnv never sets one).
+	DeliveryRate float64
+}
+
+// MaxConnectionsPerUserLimit is the largest MAX_CONNECTIONS_PER_USER: every
+// $connect rewrites the user's count, which holds one entry per counted
+// connection.
+const MaxConnectionsPerUserLimit = 1000
+
+// DefaultDeliveryRate is the default of Settings.DeliveryRate.
+const DefaultDeliveryRate = 1000
+
+// DeliveryThrottleAttempts is how many times a Management API call is sent
+// while API Gateway answers it with 429 (LimitExceededException) before it
+// counts as failed. A throttled post was not delivered, so sending it again
+// cannot deliver it twice.
+const DeliveryThrottleAttempts = 8
+
+// ManagementOptions returns the options of a Management API client pool:
+// a new Pacer of DeliveryRate calls per second, shared by every client of
+// the pool, DeliveryThrottleAttempts attempts while throttled, and a short
+// jittered backoff between attempts (below 100 ms doubling up to 2 s: the
+// Pacer slows the whole function down, so one post need not wait long).
+// Build one pool per process with them, so that one budget covers every
+// post of the function instance.
+func (s Settings) ManagementOptions() mgmtapi.Options {
+	o := mgmtapi.Options{
+		MaxThrottleAttempts: DeliveryThrottleAttempts,
+		Backoff:             awsrest.FullJitterBackoff(100*time.Millisecond, 2*time.Second),
+	}
+	switch {
+	case s.DeliveryRate == 0:
+		o.Pacer = ratelimit.NewPacer(DefaultDeliveryRate, nil)
+	case s.DeliveryRate > 0:
+		o.Pacer = ratelimit.NewPacer(s.DeliveryRate, nil)
+	}
+	return o
 }
 
 // SettingsFromEnv reads Settings through getenv (os.Getenv in main).
@@ -87,12 +139,26 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 		}
 		s.MaxSubscriptions = n
 	}
+	if v := getenv("MAX_CONNECTIONS_PER_USER"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > MaxConnectionsPerUserLimit {
+			return s, fmt.Errorf("MAX_CONNECTIONS_PER_USER %q: want an integer from 1 to %d", v, MaxConnectionsPerUserLimit)
+		}
+		s.MaxConnectionsPerUser = n
+	}
 	if v := getenv("CONNECTION_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return s, fmt.Errorf("CONNECTION_TTL %q: want a positive duration", v)
 		}
 		s.ConnectionTTL = d
+	}
+	if v := getenv("DELIVERY_RATE_PER_SECOND"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r > 0) || math.IsInf(r, 0) {
+			return s, fmt.Errorf("DELIVERY_RATE_PER_SECOND %q: want a positive number", v)
+		}
+		s.DeliveryRate = r
 	}
 	switch strings.ToLower(getenv("DEV_IDENTITY")) {
 	case "1", "true", "yes":
@@ -196,7 +262,7 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 	}
 	posters := o.Posters
 	if posters == nil {
-		pool := mgmtapi.NewPool(awsCfg, nil)
+		pool := mgmtapi.NewPool(awsCfg, &mgmtapi.PoolOptions{Client: s.ManagementOptions()})
 		posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
 	}
 	authn := o.Auth
@@ -207,12 +273,13 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 		authn = DevAuthenticator{}
 	}
 	h, err := handler.New(handler.Config{
-		ConnectionTTL:      s.ConnectionTTL,
-		MaxSubscriptions:   s.MaxSubscriptions,
-		ManagementEndpoint: s.ManagementEndpoint,
-		Region:             s.Region,
-		Presence:           s.Presence,
-		Editing:            s.Editing,
+		ConnectionTTL:         s.ConnectionTTL,
+		MaxSubscriptions:      s.MaxSubscriptions,
+		MaxConnectionsPerUser: s.MaxConnectionsPerUser,
+		ManagementEndpoint:    s.ManagementEndpoint,
+		Region:                s.Region,
+		Presence:              s.Presence,
+		Editing:               s.Editing,
 	}, handler.Deps{
 		Store:   st,
 		Posters: posters,

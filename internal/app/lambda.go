@@ -60,7 +60,8 @@ func LambdaEntry(fn Function) any {
 //
 // For Message and Fanout it also wires sharded fan-out
 // (fanout.ConfigFromEnv: FANOUT_FUNCTION_NAME, FANOUT_SHARD_SIZE); start
-// the function with Built.MessageLambda.
+// the function with Built.MessageLambda. Every function's Management API
+// calls are paced by one budget (Settings.ManagementOptions).
 func ForLambda(ctx context.Context, fn Function, getenv func(string) string, metrics io.Writer) (*Built, error) {
 	s, err := SettingsFromEnv(getenv)
 	if err != nil {
@@ -92,6 +93,8 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 		if err != nil {
 			return nil, fmt.Errorf("configuration: %w", err)
 		}
+		mo := s.ManagementOptions()
+		fc.Management = &mo
 		fo = fanout.New(awsCfg, fc, s.Logger())
 		fo.SetMetrics(metrics)
 		o.Posters = fo.Posters

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -79,6 +80,27 @@ type Options struct {
 	Backoff retry.BackoffDelayer
 	// Now is the clock used for signing. Default time.Now.
 	Now func() time.Time
+	// MaxThrottleAttempts bounds the attempts per call while the service
+	// answers with throttling (429 or a throttling error type), the first
+	// included; other retryable failures still stop at MaxAttempts. A
+	// throttled request was not carried out, so sending it again cannot
+	// repeat its effect. Default MaxAttempts; values below MaxAttempts mean
+	// MaxAttempts.
+	MaxThrottleAttempts int
+	// Pacer, when set, paces the attempts: every attempt, retries
+	// included, first waits on it, and every throttled answer is reported
+	// to it. Clients that share Options (a Pool's) share the Pacer.
+	// Default nil: no pacing.
+	Pacer Pacer
+}
+
+// Pacer spreads attempts over time and slows down on throttling; see
+// ratelimit.Pacer.
+type Pacer interface {
+	// Wait blocks until one attempt may start, or returns ctx's error.
+	Wait(ctx context.Context) error
+	// Throttled reports that an attempt was answered with throttling.
+	Throttled()
 }
 
 // Resolved returns a copy of o with every default applied. A Pool resolves
@@ -93,6 +115,9 @@ func (o *Options) Resolved() Options {
 	}
 	if r.MaxAttempts < 1 {
 		r.MaxAttempts = DefaultMaxAttempts
+	}
+	if r.MaxThrottleAttempts < r.MaxAttempts {
+		r.MaxThrottleAttempts = r.MaxAttempts
 	}
 	if r.MaxBackoff <= 0 {
 		r.MaxBackoff = DefaultMaxBackoff
@@ -116,6 +141,24 @@ func newHTTPClient() *http.Client {
 		return &http.Client{Transport: t}
 	}
 	return &http.Client{}
+}
+
+// FullJitterBackoff returns a retry.BackoffDelayer that waits a random
+// time below min(base·2^(attempt-1), limit) before the next attempt. It
+// suits calls that a Pacer already slows down as a whole, so that one
+// call's retries need not wait seconds: the SDK's exponential backoff
+// starts below 2 s and doubles up to 20 s.
+func FullJitterBackoff(base, limit time.Duration) retry.BackoffDelayer {
+	return retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
+		ceiling := limit
+		if attempt >= 1 && attempt < 32 && base<<(attempt-1) < limit && base<<(attempt-1) > 0 {
+			ceiling = base << (attempt - 1)
+		}
+		if ceiling <= 0 {
+			return 0, nil
+		}
+		return rand.N(ceiling), nil
+	})
 }
 
 // StatusError is a non-2xx response of the last attempt.
@@ -187,16 +230,38 @@ type Request struct {
 // Do sends r, retrying throttling, server errors, timeouts and connection
 // failures, and returns the body of the successful (2xx) response and its
 // status. A failed response ends as a *StatusError (possibly wrapped with
-// the context's error); other failures are returned as they are.
+// the context's error); other failures are returned as they are. Throttled
+// attempts count against MaxThrottleAttempts, the others against
+// MaxAttempts; with a Pacer, every attempt waits for it first.
 func (c *Client) Do(ctx context.Context, r Request) ([]byte, int, error) {
 	sum := sha256.Sum256(r.Body)
 	payloadHash := hex.EncodeToString(sum[:])
+	var last error // the previous attempt's failure
+	others := 0    // attempts that failed other than by throttling
 	for attempt := 1; ; attempt++ {
+		if c.opts.Pacer != nil {
+			if err := c.opts.Pacer.Wait(ctx); err != nil {
+				if last != nil {
+					return nil, 0, fmt.Errorf("wait for the request budget: %w; last attempt: %w", err, last)
+				}
+				return nil, 0, fmt.Errorf("wait for the request budget: %w", err)
+			}
+		}
 		out, status, err := c.attempt(ctx, r, payloadHash)
 		if err == nil {
 			return out, status, nil
 		}
-		if !retryable(ctx, err) || attempt >= c.opts.MaxAttempts {
+		last = err
+		stop := attempt >= c.opts.MaxThrottleAttempts
+		if Throttling(err) {
+			if c.opts.Pacer != nil {
+				c.opts.Pacer.Throttled()
+			}
+		} else {
+			others++
+			stop = stop || others >= c.opts.MaxAttempts
+		}
+		if stop || !retryable(ctx, err) {
 			return nil, status, err
 		}
 		delay, derr := c.opts.Backoff.BackoffDelay(attempt, err)
@@ -299,6 +364,15 @@ func RetryableStatus(status int) bool {
 	return status == http.StatusTooManyRequests || (status >= 500 && status <= 599)
 }
 
+// Throttling reports whether err is a throttling answer: status 429, or a
+// ThrottlingException or TooManyRequestsException. The service did not
+// carry such a request out.
+func Throttling(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) &&
+		(se.Status == http.StatusTooManyRequests || se.Type == "ThrottlingException" || se.Type == "TooManyRequestsException")
+}
+
 // retryable reports whether err, the outcome of one attempt, may succeed on
 // another attempt. Nothing is retried once the caller's context is done.
 func retryable(ctx context.Context, err error) bool {
@@ -307,7 +381,7 @@ func retryable(ctx context.Context, err error) bool {
 	}
 	var se *StatusError
 	if errors.As(err, &se) {
-		return RetryableStatus(se.Status) || se.Type == "ThrottlingException" || se.Type == "TooManyRequestsException"
+		return RetryableStatus(se.Status) || Throttling(err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) { // the attempt timed out
 		return true

@@ -180,3 +180,104 @@ func TestGetParameterMoto(t *testing.T) {
 		t.Fatalf("missing parameter: err = %v, want ParameterNotFound", err)
 	}
 }
+
+// countingPacer records the waits and throttling reports of a Client.
+type countingPacer struct{ waits, throttled atomic.Int32 }
+
+func (p *countingPacer) Wait(ctx context.Context) error { p.waits.Add(1); return ctx.Err() }
+func (p *countingPacer) Throttled()                     { p.throttled.Add(1) }
+
+// TestDoThrottleAttempts: throttled answers get MaxThrottleAttempts
+// attempts, other failures still MaxAttempts, and every attempt waits for
+// the Pacer, which hears of each throttled answer.
+func TestDoThrottleAttempts(t *testing.T) {
+	tests := []struct {
+		name          string
+		statuses      []int // answered in turn; the last repeats
+		wantCalls     int
+		wantThrottled int
+		wantErr       bool
+	}{
+		{"throttled six times then ok", []int{429, 429, 429, 429, 429, 429, 200}, 7, 6, false},
+		{"throttled until throttle attempts run out", []int{429}, 8, 8, true},
+		{"server errors stop at MaxAttempts", []int{500}, 3, 0, true},
+		{"mixed: the third server error stops", []int{429, 500, 429, 500, 429, 500, 200}, 6, 3, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(calls.Add(1))
+				if status := tt.statuses[min(n, len(tt.statuses))-1]; status != 200 {
+					w.WriteHeader(status)
+					return
+				}
+				_, _ = w.Write([]byte(`{}`))
+			}))
+			defer srv.Close()
+			p := &countingPacer{}
+			c := awsrest.New("execute-api", testConfig(), &awsrest.Options{Backoff: noWait{}, MaxAttempts: 3, MaxThrottleAttempts: 8, Pacer: p})
+			_, _, err := c.Do(context.Background(), awsrest.Request{Method: http.MethodPost, URL: srv.URL + "/", Body: []byte("x")})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			if got := int(calls.Load()); got != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", got, tt.wantCalls)
+			}
+			if got := int(p.waits.Load()); got != tt.wantCalls {
+				t.Errorf("pacer waits = %d, want one per attempt (%d)", got, tt.wantCalls)
+			}
+			if got := int(p.throttled.Load()); got != tt.wantThrottled {
+				t.Errorf("throttled reports = %d, want %d", got, tt.wantThrottled)
+			}
+		})
+	}
+}
+
+// TestDoPacerContext: a Pacer wait cut short by the context ends the call
+// with the context's error and the last attempt's outcome.
+func TestDoPacerContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &cancelSecondWait{cancel: cancel}
+	c := awsrest.New("execute-api", testConfig(), &awsrest.Options{Backoff: noWait{}, MaxThrottleAttempts: 8, Pacer: p})
+	_, _, err := c.Do(ctx, awsrest.Request{Method: http.MethodPost, URL: srv.URL + "/"})
+	var se *awsrest.StatusError
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {
+		t.Fatalf("err = %v, want context.Canceled with the last 429", err)
+	}
+}
+
+// cancelSecondWait lets the first attempt go and cancels the call's
+// context while the second waits, as a deadline that passes during a wait
+// does.
+type cancelSecondWait struct {
+	cancel context.CancelFunc
+	waits  int
+}
+
+func (p *cancelSecondWait) Wait(ctx context.Context) error {
+	if p.waits++; p.waits == 2 {
+		p.cancel()
+	}
+	return ctx.Err()
+}
+func (p *cancelSecondWait) Throttled() {}
+
+func TestFullJitterBackoff(t *testing.T) {
+	b := awsrest.FullJitterBackoff(100*time.Millisecond, 2*time.Second)
+	for attempt, ceiling := range map[int]time.Duration{
+		0: 2 * time.Second, 1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 5: 1600 * time.Millisecond,
+		6: 2 * time.Second, 40: 2 * time.Second, 1 << 30: 2 * time.Second,
+	} {
+		for range 200 {
+			d, err := b.BackoffDelay(attempt, nil)
+			if err != nil || d < 0 || d >= ceiling {
+				t.Fatalf("attempt %d: delay %v, %v; want in [0, %v)", attempt, d, err, ceiling)
+			}
+		}
+	}
+}

@@ -125,8 +125,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// fan-outs, sharded ones included.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 1024
+		// Calls over HTTP are paced by the settings' delivery-rate budget,
+		// as in a function instance.
+		mo := o.Settings.ManagementOptions()
+		mo.HTTPClient = &http.Client{Transport: tr}
 		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")},
-			&mgmtapi.PoolOptions{Client: mgmtapi.Options{HTTPClient: &http.Client{Transport: tr}}})
+			&mgmtapi.PoolOptions{Client: mo})
 		ao.Posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
 		if !o.ManagementHTTP && o.Gateway.ManagementFault == nil && o.Invoker == nil {
 			direct = &directPosters{pool: pool, endpoints: map[string]bool{trimEndpoint(endpoint): true}}

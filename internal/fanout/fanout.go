@@ -51,6 +51,11 @@ type Config struct {
 	// (AWS_ENDPOINT_URL_LAMBDA or AWS_ENDPOINT_URL). Default: the regional
 	// endpoint of the AWS configuration's region.
 	LambdaEndpoint string
+	// Management tunes the Management API clients that post, fan-out
+	// shards included: app sets the delivery-rate budget and throttling
+	// attempts here (app.Settings.ManagementOptions). Default nil: every
+	// mgmtapi.Options default, no pacing.
+	Management *mgmtapi.Options
 }
 
 // ConfigFromEnv reads Config through getenv (os.Getenv in main).
@@ -192,7 +197,11 @@ func New(awsCfg aws.Config, cfg Config, logger *slog.Logger) *Fanout {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	f := &Fanout{cfg: cfg, pool: mgmtapi.NewPool(awsCfg, nil), log: logger}
+	var po mgmtapi.PoolOptions
+	if cfg.Management != nil {
+		po.Client = *cfg.Management
+	}
+	f := &Fanout{cfg: cfg, pool: mgmtapi.NewPool(awsCfg, &po), log: logger}
 	raw := func(endpoint string) broadcast.Poster { return f.pool.Client(endpoint) }
 	f.posters = raw
 	if cfg.FunctionName != "" {

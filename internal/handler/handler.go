@@ -55,6 +55,10 @@ type Config struct {
 	// MaxSubscriptions bounds the channels one connection may join.
 	// Default 100.
 	MaxSubscriptions int
+	// MaxConnectionsPerUser bounds the open connections of one user of a
+	// tenant, counted in the store so that it holds across instances; a
+	// $connect past it is refused with 429. Default 20 (see connlimit.go).
+	MaxConnectionsPerUser int
 	// FanoutConcurrency bounds concurrent posts per broadcast. Default 32.
 	FanoutConcurrency int
 	// Policy decides channel access from roles. Default: auth's default
@@ -92,6 +96,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FanoutConcurrency <= 0 {
 		c.FanoutConcurrency = 32
+	}
+	if c.MaxConnectionsPerUser <= 0 {
+		c.MaxConnectionsPerUser = DefaultMaxConnectionsPerUser
 	}
 	if c.RequestLimit.Rate <= 0 {
 		c.RequestLimit = ratelimit.RequestConfig()
@@ -241,7 +248,10 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		ExpiresAt: now.Add(h.cfg.ConnectionTTL), Endpoint: h.Endpoint(rc), SourceIP: rc.Identity.SourceIP,
 		TokenExpiresAt: id.ExpiresAt,
 	}
-	if err := h.deps.Store.PutConnection(ctx, c); err != nil {
+	if err := h.openConnection(ctx, c); errors.Is(err, store.ErrTooManyConnections) {
+		log.WarnContext(ctx, "connect refused: connection limit", "userId", c.UserID, "tenant", c.Tenant, "limit", h.cfg.MaxConnectionsPerUser)
+		return tooManyConnections(h.cfg.MaxConnectionsPerUser), nil
+	} else if err != nil {
 		log.ErrorContext(ctx, "record connection", "error", err)
 		return response(http.StatusInternalServerError, "Internal Server Error"), nil
 	}

@@ -1,5 +1,7 @@
 package store
 
+import "strconv"
+
 // The single-table layout shared by the DynamoDB store, the SAM template and
 // the template test. The memory store uses the same keys so that both
 // backends order listings identically.
@@ -7,6 +9,7 @@ package store
 //	item                 pk                              sk
 //	connection           CONN#<id>                       META
 //	user index           USER#<tenant>#<userId>          CONN#<id>
+//	connection count     USER#<tenant>#<userId>          CONNS
 //	subscription         CHAN#<tenant>#<channel>         CONN#<id>
 //	reverse subscription CONN#<id>                       SUB#<tenant>#<channel>
 //
@@ -17,15 +20,23 @@ package store
 // The table has TTL on AttrExpiresAt (epoch seconds) and one sparse global
 // secondary index, IndexExpiry, keyed by AttrExpBucket (string, e.g.
 // "PRESENCE#3") and AttrExpiresAt (number). Only items that a sweeper must
-// find carry AttrExpBucket; the bucket suffix spreads them over
-// ExpiryShards partitions.
+// find carry AttrExpBucket; the bucket suffix spreads each kind over
+// ExpiryShards index partitions.
 const (
 	AttrPK        = "pk"
 	AttrSK        = "sk"
 	AttrExpiresAt = "expiresAt"
 	AttrExpBucket = "expBucket"
 	IndexExpiry   = "expiry"
-	ExpiryShards  = 4
+	// ExpiryShards is the number of expiry-index partitions per kind.
+	// Presence refreshes rewrite every connection's session in the index
+	// about twice a minute, and one partition key takes at most 1,000
+	// write units per second; 32 keep 100,000 connections at about a third
+	// of that (docs/BENCHMARKS.md, "Expiry index partitions"). It was 4:
+	// the bucket names of 4 ("KIND#0" to "KIND#3") are among those of 32,
+	// so the sweeper still finds items written then. Never lower it
+	// without sweeping the higher buckets: their items would be missed.
+	ExpiryShards = 32
 )
 
 // Key prefixes.
@@ -35,6 +46,9 @@ const (
 	PrefixChan = "CHAN#"
 	PrefixSub  = "SUB#"
 	SKMeta     = "META"
+	// SKConnCount is the sort key of a user's connection count: the ids of
+	// the connections OpenConnection counted, each with its expiry.
+	SKConnCount = "CONNS"
 )
 
 // ConnPK is the partition key of a connection and its reverse items.
@@ -57,5 +71,5 @@ func ExpBucket(kind, key string) string {
 		h ^= uint32(key[i])
 		h *= 16777619
 	}
-	return kind + "#" + string(rune('0'+h%ExpiryShards))
+	return kind + "#" + strconv.Itoa(int(h%ExpiryShards))
 }

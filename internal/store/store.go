@@ -30,6 +30,9 @@ var (
 	// ErrUnavailable: the backend throttled or failed after retries. The
 	// request may be retried later; nothing was half-written.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrTooManyConnections: a user already has as many live connections
+	// as OpenConnection's limit allows.
+	ErrTooManyConnections = errors.New("too many connections")
 )
 
 // Clock returns the current time. A nil Clock means time.Now.
@@ -70,13 +73,25 @@ type Connections interface {
 	// PutConnection creates or replaces the connection record and its
 	// user index entry, atomically.
 	PutConnection(ctx context.Context, c Connection) error
+	// OpenConnection is PutConnection for a connection that counts against
+	// its user's limit. It writes c, its user index entry and c.ID in the
+	// user's connection count in one atomic write, unless the user
+	// (c.Tenant, c.UserID) already has max counted connections other than
+	// c.ID: then it writes nothing and returns ErrTooManyConnections.
+	// Opening c.ID again (a retried $connect) does not count it twice. The
+	// count heals itself when $disconnect is missed: a counted connection
+	// past its ExpiresAt, or whose record is gone or now belongs to another
+	// user, does not count. max <= 0 means no limit: c is written as by
+	// PutConnection and not counted.
+	OpenConnection(ctx context.Context, c Connection, max int) error
 	// GetConnection returns the live connection with id, or ErrNotFound.
 	GetConnection(ctx context.Context, id string) (Connection, error)
 	// TouchConnection sets LastSeenAt. It is a no-op (nil) for an absent
 	// connection.
 	TouchConnection(ctx context.Context, id string, at time.Time) error
-	// DeleteConnection removes the connection, its user index entry and
-	// every subscription (both directions). It returns the channels the
+	// DeleteConnection removes the connection, its user index entry, its
+	// place in its user's connection count and every subscription (both
+	// directions). It returns the channels the
 	// connection was subscribed to. Deleting an absent connection is not an
 	// error: it returns no channels. It is idempotent and safe to run twice
 	// concurrently.

@@ -63,6 +63,7 @@ const (
 	attrSubCount    = "subCount"
 	attrConnID      = "connId"
 	attrChannel     = "channel"
+	attrConns       = "conns"
 )
 
 // condLive holds for a present item that has not expired at :now.
@@ -90,10 +91,22 @@ func New(client *dynamodb.Client, table string, clock store.Clock) *Store {
 func (s *Store) now() int64 { return s.clock.Now().Unix() }
 
 // PutConnection creates or replaces the connection and its user index
-// entry in one transaction. Replacing keeps the connection's subscriptions
-// and moves the user index entry when the user or tenant changed.
+// entry in one transaction. Replacing keeps the connection's subscription
+// count and moves the user index entry when the user or tenant changed.
 func (s *Store) PutConnection(ctx context.Context, c store.Connection) error {
-	const op = "put connection"
+	return s.OpenConnection(ctx, c, 0)
+}
+
+// OpenConnection is PutConnection that also counts c against its user's
+// limit of max live connections, in the same transaction: the user's
+// count item (USER#<tenant>#<userId>, CONNS) holds the counted connection
+// ids with their expiry and a version that every write of it checks. See
+// store.Connections.OpenConnection.
+func (s *Store) OpenConnection(ctx context.Context, c store.Connection, max int) error {
+	op := "put connection"
+	if max > 0 {
+		op = "open connection"
+	}
 	if err := checkParts(op, c.ID, c.ID, c.Tenant, c.UserID); err != nil {
 		return err
 	}
@@ -128,7 +141,19 @@ func (s *Store) PutConnection(ctx context.Context, c store.Connection) error {
 		if old != nil {
 			if oldPK := store.UserPK(getS(old, attrTenant), getS(old, attrUserID)); oldPK != userPK {
 				actions = append(actions, s.deleteAction(keyOf(oldPK, connPK), "", nil))
+				uncount, err := s.uncountAction(ctx, op, oldPK, c.ID)
+				if err != nil {
+					return err
+				}
+				actions = append(actions, uncount...)
 			}
+		}
+		if max > 0 {
+			count, err := s.countAction(ctx, op, c, max)
+			if err != nil {
+				return err
+			}
+			actions = append(actions, count)
 		}
 		err = s.transact(ctx, op, c.ID, actions)
 		if !errors.Is(err, store.ErrConditionFailed) {
@@ -136,6 +161,110 @@ func (s *Store) PutConnection(ctx context.Context, c store.Connection) error {
 		}
 	}
 	return contention(op, c.ID)
+}
+
+// countAction reads c's user's connection count and returns the write
+// that adds c to it, conditioned on the count being unchanged, or
+// store.ErrTooManyConnections when max connections other than c still
+// count. At the limit it checks the counted connections' records first
+// (one BatchGetItem) and drops those that are gone, expired or another
+// user's: the count heals itself when $disconnect was missed.
+func (s *Store) countAction(ctx context.Context, op string, c store.Connection, max int) (types.TransactWriteItem, error) {
+	userPK := store.UserPK(c.Tenant, c.UserID)
+	it, err := s.get(ctx, op, c.ID, userPK, store.SKConnCount)
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	now := s.now()
+	var exp int64
+	if !c.ExpiresAt.IsZero() {
+		exp = c.ExpiresAt.Unix()
+	}
+	count, ok, err := countFrom(it).Counted(now, c.ID).Opens(c.ID, exp, max, func(ids []string) (map[string]bool, error) {
+		keys := make([]item, len(ids))
+		for i, id := range ids {
+			keys[i] = keyOf(store.ConnPK(id), store.SKMeta)
+		}
+		got, err := s.batchGet(ctx, op, c.ID, keys)
+		if err != nil {
+			return nil, err
+		}
+		open := make(map[string]bool, len(ids))
+		for i, id := range ids {
+			rec, found := got[keyID(keys[i])]
+			open[id] = found && live(rec, now) && getS(rec, attrTenant) == c.Tenant && getS(rec, attrUserID) == c.UserID
+		}
+		return open, nil
+	})
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	if !ok {
+		return types.TransactWriteItem{}, fmt.Errorf("dynamo: %s %q of %s/%s: %d open: %w", op, c.ID, c.Tenant, c.UserID, max, store.ErrTooManyConnections)
+	}
+	cond, vals := versioned(it)
+	return s.putAction(countItem(userPK, count, getN(it, attrVersion)+1), cond, vals), nil
+}
+
+// uncountAction reads the connection count of the user partition userPK
+// and returns the write that removes id from it, conditioned on the count
+// being unchanged; none when id is not counted there.
+func (s *Store) uncountAction(ctx context.Context, op, userPK, id string) ([]types.TransactWriteItem, error) {
+	it, err := s.get(ctx, op, id, userPK, store.SKConnCount)
+	if err != nil {
+		return nil, err
+	}
+	count := countFrom(it)
+	if _, counted := count[id]; !counted {
+		return nil, nil
+	}
+	delete(count, id)
+	cond, vals := versioned(it)
+	return []types.TransactWriteItem{s.putAction(countItem(userPK, count, getN(it, attrVersion)+1), cond, vals)}, nil
+}
+
+// versioned returns the condition that an item read as it (nil: absent)
+// is unchanged.
+func versioned(it item) (string, item) {
+	if it == nil {
+		return "attribute_not_exists(pk)", nil
+	}
+	return "ver = :v", item{":v": num(getN(it, attrVersion))}
+}
+
+// countItem is the item of a user's connection count; its expiresAt is the
+// last entry's, so that TTL removes a count nothing is left in.
+func countItem(userPK string, count store.ConnCount, version int64) item {
+	conns := make(map[string]types.AttributeValue, len(count))
+	for id, exp := range count {
+		conns[id] = num(exp)
+	}
+	it := item{
+		store.AttrPK: str(userPK),
+		store.AttrSK: str(store.SKConnCount),
+		attrConns:    &types.AttributeValueMemberM{Value: conns},
+		attrVersion:  num(version),
+	}
+	if exp := count.Expiry(); exp > 0 {
+		it[store.AttrExpiresAt] = num(exp)
+	}
+	return it
+}
+
+// countFrom decodes a connection count item (nil: an empty count).
+func countFrom(it item) store.ConnCount {
+	count := store.ConnCount{}
+	m, ok := it[attrConns].(*types.AttributeValueMemberM)
+	if !ok {
+		return count
+	}
+	for id, v := range m.Value {
+		if n, ok := v.(*types.AttributeValueMemberN); ok {
+			exp, _ := strconv.ParseInt(n.Value, 10, 64)
+			count[id] = exp
+		}
+	}
+	return count
 }
 
 // GetConnection returns the live connection with id, or store.ErrNotFound.
@@ -207,11 +336,15 @@ func (s *Store) DeleteConnection(ctx context.Context, id string) (store.Connecti
 			break
 		}
 		userPK := store.UserPK(getS(meta, attrTenant), getS(meta, attrUserID))
-		err = s.transact(ctx, op, id, []types.TransactWriteItem{
+		uncount, err := s.uncountAction(ctx, op, userPK, id)
+		if err != nil {
+			return store.Connection{}, nil, err
+		}
+		err = s.transact(ctx, op, id, append([]types.TransactWriteItem{
 			s.deleteAction(keyOf(connPK, store.SKMeta), "attribute_exists(pk) AND userId = :u AND tenant = :t",
 				item{":u": str(getS(meta, attrUserID)), ":t": str(getS(meta, attrTenant))}),
 			s.deleteAction(keyOf(userPK, connPK), "", nil),
-		})
+		}, uncount...))
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
 		}

@@ -315,8 +315,7 @@ func (s *Store) ExpiredLocks(ctx context.Context, now time.Time, limit int) ([]s
 		limit = defaultPageSize
 	}
 	var out []store.Lock
-	for shard := range store.ExpiryShards {
-		bucket := fmt.Sprintf("%s#%d", store.KindLock, shard)
+	for _, bucket := range store.ExpBuckets(store.KindLock) {
 		pages := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
 			TableName:                 aws.String(s.table),
 			IndexName:                 aws.String(store.IndexExpiry),

@@ -143,25 +143,79 @@ func (s *Store) sortKeys(pk, prefix, after string) []string {
 // entry. Replacing keeps the connection's subscriptions and moves the user
 // index entry when the user or tenant changed.
 func (s *Store) PutConnection(ctx context.Context, c store.Connection) error {
-	const op = "put connection"
+	return s.OpenConnection(ctx, c, 0)
+}
+
+// OpenConnection is PutConnection that counts c against its user's limit
+// of max live connections. See store.Connections.OpenConnection.
+func (s *Store) OpenConnection(ctx context.Context, c store.Connection, max int) error {
+	op := "put connection"
+	if max > 0 {
+		op = "open connection"
+	}
 	if err := checkParts(op, c.ID, c.ID, c.Tenant, c.UserID); err != nil {
 		return err
 	}
 	c = normalize(c)
 	exp := expSeconds(c.ExpiresAt)
+	userPK := store.UserPK(c.Tenant, c.UserID)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var count store.ConnCount
+	if max > 0 {
+		now := s.now()
+		var old store.ConnCount
+		if r, ok := s.get(userPK, store.SKConnCount); ok && r.live(now) {
+			old = r.item.(store.ConnCount)
+		}
+		var ok bool
+		count, ok, _ = old.Counted(now, c.ID).Opens(c.ID, exp, max, func(ids []string) (map[string]bool, error) {
+			open := map[string]bool{}
+			for _, id := range ids {
+				r, found := s.get(store.ConnPK(id), store.SKMeta)
+				open[id] = found && r.live(now) && r.conn.Tenant == c.Tenant && r.conn.UserID == c.UserID
+			}
+			return open, nil
+		})
+		if !ok {
+			return fmt.Errorf("memory: %s %q of %s/%s: %d open: %w", op, c.ID, c.Tenant, c.UserID, max, store.ErrTooManyConnections)
+		}
+	}
 	rec := record{expires: exp, conn: c}
 	if old, ok := s.get(store.ConnPK(c.ID), store.SKMeta); ok {
 		rec.subCount = old.subCount
-		if oldPK := store.UserPK(old.conn.Tenant, old.conn.UserID); oldPK != store.UserPK(c.Tenant, c.UserID) {
+		if oldPK := store.UserPK(old.conn.Tenant, old.conn.UserID); oldPK != userPK {
 			s.del(oldPK, store.ConnPK(c.ID))
+			s.uncount(oldPK, c.ID)
 		}
 	}
 	s.put(store.ConnPK(c.ID), store.SKMeta, rec)
-	s.put(store.UserPK(c.Tenant, c.UserID), store.ConnPK(c.ID), record{expires: exp, connID: c.ID})
+	s.put(userPK, store.ConnPK(c.ID), record{expires: exp, connID: c.ID})
+	if count != nil {
+		s.put(userPK, store.SKConnCount, record{expires: count.Expiry(), item: count})
+	}
 	return nil
+}
+
+// uncount removes id from the connection count of the user partition
+// userPK, if it is there. s.mu must be held.
+func (s *Store) uncount(userPK, id string) {
+	r, ok := s.get(userPK, store.SKConnCount)
+	if !ok {
+		return
+	}
+	old := r.item.(store.ConnCount)
+	if _, counted := old[id]; !counted {
+		return
+	}
+	next := make(store.ConnCount, len(old))
+	for other, exp := range old {
+		if other != id {
+			next[other] = exp
+		}
+	}
+	s.put(userPK, store.SKConnCount, record{expires: next.Expiry(), item: next})
 }
 
 // GetConnection returns the live connection with id, or store.ErrNotFound.
@@ -214,7 +268,9 @@ func (s *Store) DeleteConnection(ctx context.Context, id string) (store.Connecti
 		report bool
 	)
 	if meta, ok := s.get(pk, store.SKMeta); ok {
-		s.del(store.UserPK(meta.conn.Tenant, meta.conn.UserID), pk)
+		userPK := store.UserPK(meta.conn.Tenant, meta.conn.UserID)
+		s.del(userPK, pk)
+		s.uncount(userPK, id)
 		s.del(pk, store.SKMeta)
 		if meta.live(now) {
 			conn, report = clone(meta.conn), true

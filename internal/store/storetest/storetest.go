@@ -86,6 +86,7 @@ func Run(t *testing.T, backend string, newStore Factory) {
 		{"TenantIsolation", testTenantIsolation},
 		{"InvalidNames", testInvalidNames},
 	}
+	cases = append(cases, connCountCases()...)
 	cases = append(cases, presenceCases()...)
 	cases = append(cases, editingCases()...)
 	cases = append(cases, cursorCases()...)

@@ -21,7 +21,9 @@
 //     item has its reverse item, and no lock's fencing token is above its
 //     entity's fencing counter;
 //   - every room entry has its connection's session and the session lists
-//     the room, and every room a session lists has its entry.
+//     the room, and every room a session lists has its entry;
+//   - a connection counted in a user's connection count (USER#<tenant>#
+//     <userId>, CONNS) whose item exists belongs to that user.
 //
 // Items of kinds it does not know are counted and otherwise ignored, so
 // features can add items before the checker learns their invariants.
@@ -144,6 +146,7 @@ func checkItems(items []item, o *Options) Report {
 		reverse  = map[[3]string]sub{}          // (tenant, channel, conn) -> reverse item
 		revCount = map[string]int64{}           // connection id -> reverse items
 		indexOf  = map[string]map[string]bool{} // user index pk -> connection ids
+		counted  = map[string][]string{}        // user pk -> connection ids in its count
 
 		locks       = map[string]lockInfo{}           // lock pk -> lock item
 		fences      = map[string]int64{}              // lock pk -> fencing counter
@@ -162,6 +165,13 @@ func checkItems(items []item, o *Options) Report {
 			conns[id] = conn{tenant: s(it, "tenant"), userID: s(it, "userId"), subCount: n(it, "subCount")}
 			if got := s(it, "id"); got != "" && got != id {
 				bad("connection %q: id attribute %q", pk, got)
+			}
+		case strings.HasPrefix(pk, store.PrefixUser) && sk == store.SKConnCount:
+			r.Kinds["connection count"]++
+			if m, ok := it["conns"].(*types.AttributeValueMemberM); ok {
+				for id := range m.Value {
+					counted[pk] = append(counted[pk], id)
+				}
 			}
 		case strings.HasPrefix(pk, store.PrefixUser) && strings.HasPrefix(sk, store.PrefixConn):
 			r.Kinds["user index"]++
@@ -286,6 +296,13 @@ func checkItems(items []item, o *Options) Report {
 		for k := range reverse {
 			if k[2] == id && k[0] != c.tenant {
 				bad("connection %q of tenant %q is subscribed to %q of tenant %q", id, c.tenant, k[1], k[0])
+			}
+		}
+	}
+	for pk, ids := range counted {
+		for _, id := range ids {
+			if c, ok := conns[id]; ok && store.UserPK(c.tenant, c.userID) != pk {
+				bad("connection %q of %s/%s is counted in %q", id, c.tenant, c.userID, pk)
 			}
 		}
 	}

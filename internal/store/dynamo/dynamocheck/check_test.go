@@ -35,6 +35,14 @@ func revIt(id, tenant, ch string, exp int64) item {
 	return item{"pk": S(store.ConnPK(id)), "sk": S(store.SubSK(tenant, ch)), "connId": S(id), "tenant": S(tenant), "channel": S(ch), "expiresAt": N(exp)}
 }
 
+func countIt(tenant, user string, ids ...string) item {
+	m := map[string]types.AttributeValue{}
+	for _, id := range ids {
+		m[id] = N(100)
+	}
+	return item{"pk": S(store.UserPK(tenant, user)), "sk": S(store.SKConnCount), "conns": &types.AttributeValueMemberM{Value: m}, "ver": N(1)}
+}
+
 func TestCheckItems(t *testing.T) {
 	good := []item{
 		connIt("c1", "a", "u1", 2), indexIt("c1", "a", "u1"),
@@ -56,6 +64,8 @@ func TestCheckItems(t *testing.T) {
 		{"no index", []item{connIt("c1", "a", "u1", 0)}, []string{"no user index entry"}},
 		{"index without connection", []item{indexIt("c1", "a", "u1")}, []string{"does not exist"}},
 		{"wrong index", []item{connIt("c1", "a", "u1", 0), indexIt("c1", "b", "u1")}, []string{"is indexed under"}},
+		{"counted for its user, and gone", append(clone(good), countIt("a", "u1", "c1", "gone")), nil},
+		{"counted for another user", append(clone(good), countIt("a", "u2", "c1")), []string{"is counted in"}},
 		{"cross tenant", []item{connIt("c1", "a", "u1", 1), indexIt("c1", "a", "u1"), fwdIt("c1", "b", "y", 100), revIt("c1", "b", "y", 100)}, []string{"of tenant \"b\""}},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,110 @@
+package ratelimit
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+)
+
+// fakeClock is a clock that moves only when told.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// TestPacerBound: calls started at the times Reserve hands out never
+// exceed Burst + Budget·T in any interval of length T.
+func TestPacerBound(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := NewPacer(200, clk.now)
+	if p.Burst() != 20 {
+		t.Fatalf("Burst() = %d, want 20 (a tenth of a second's budget)", p.Burst())
+	}
+	var starts []time.Time
+	// 1,000 callers arrive over half a second, all wanting to call at once.
+	for i := range 1000 {
+		if i%100 == 0 {
+			clk.advance(50 * time.Millisecond)
+		}
+		starts = append(starts, clk.t.Add(p.Reserve()))
+	}
+	for _, window := range []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time.Second, 3 * time.Second} {
+		limit := float64(p.Burst()) + p.Budget()*window.Seconds()
+		if got := maxInWindow(starts, window); float64(got) > limit+1e-9 {
+			t.Errorf("%d calls within %v, want at most %.0f", got, window, limit)
+		}
+	}
+	// 1,000 calls at 200 per second after a burst of 20 end 4.9 s in.
+	last := starts[len(starts)-1].Sub(time.Unix(1_700_000_000, 0))
+	if last < 4800*time.Millisecond || last > 5100*time.Millisecond {
+		t.Errorf("last call starts %v after the first caller, want about 4.9 s", last)
+	}
+}
+
+// maxInWindow returns the most times of ts (in any order) that fall in
+// one half-open interval of length w.
+func maxInWindow(ts []time.Time, w time.Duration) int {
+	best := 0
+	for _, a := range ts {
+		n := 0
+		for _, b := range ts {
+			if !b.Before(a) && b.Sub(a) < w {
+				n++
+			}
+		}
+		best = max(best, n)
+	}
+	return best
+}
+
+// TestPacerThrottled: a 429 halves the rate (once per burst of answers)
+// down to a floor, drops the burst, and the rate climbs back linearly.
+func TestPacerThrottled(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	p := NewPacer(1000, clk.now)
+	p.Reserve()
+	p.Throttled()
+	p.Throttled() // same burst of answers: no second cut
+	if got := p.Rate(); got != 500 {
+		t.Fatalf("rate after one 429 = %v, want 500", got)
+	}
+	if d := p.Reserve(); d != 2*time.Millisecond {
+		t.Errorf("first call after a 429 waits %v, want 2ms (no burst at 500/s)", d)
+	}
+	for range 10 {
+		clk.advance(pacerCutInterval)
+		p.Throttled()
+	}
+	if got, want := p.Rate(), 1000*pacerFloorFraction; math.Abs(got-want) > 1e-6 {
+		t.Errorf("rate after many 429s = %v, want the floor %v", got, want)
+	}
+	clk.advance(PacerRecovery / 2)
+	if got, want := p.Rate(), 1000*pacerFloorFraction+500; math.Abs(got-want) > 1e-6 {
+		t.Errorf("rate half a recovery later = %v, want %v", got, want)
+	}
+	clk.advance(PacerRecovery)
+	if got := p.Rate(); got != 1000 {
+		t.Errorf("rate after a full recovery = %v, want the budget 1000", got)
+	}
+}
+
+func TestPacerNil(t *testing.T) {
+	for _, budget := range []float64{0, -1, math.NaN(), math.Inf(1)} {
+		if p := NewPacer(budget, nil); p != nil {
+			t.Errorf("NewPacer(%v) = %v, want nil", budget, p)
+		}
+	}
+	var p *Pacer
+	p.Throttled()
+	if err := p.Wait(context.Background()); err != nil {
+		t.Errorf("nil Pacer Wait = %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	slow := NewPacer(1, nil)
+	slow.Reserve() // the only token
+	if err := slow.Wait(ctx); err != context.Canceled {
+		t.Errorf("Wait on a done context = %v, want context.Canceled", err)
+	}
+}
