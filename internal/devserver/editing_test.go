@@ -108,7 +108,15 @@ func (c *edClient) read() {
 func (c *edClient) close() { c.conn.Close(websocket.StatusNormalClosure, "") }
 
 // drop ends the connection abruptly, as a lost network would.
-func (c *edClient) drop() { c.conn.CloseNow() }
+func (c *edClient) drop() {
+	c.conn.CloseNow()
+	// The reader ends with the connection: wait, so that done tells a
+	// dropped connection from a live one as soon as drop returns.
+	select {
+	case <-c.done:
+	case <-time.After(5 * time.Second):
+	}
+}
 
 // edNonce numbers the test connections.
 var edNonce atomic.Int64
