@@ -5,6 +5,7 @@
 // a main package that exists, that every WebSocket route reaches a function
 // through an integration of this API, that the table matches the layout in
 // internal/store, that the functions read the environment variables the
-// template sets, and that IAM grants no Scan and no Management API access
-// beyond this API's stage.
+// template sets, that IAM grants no Scan and no Management API access
+// beyond this API's stage, and that no function binary links test, load,
+// cost or emulator tooling (tools/, testing, net/http/httptest).
 package deploy
