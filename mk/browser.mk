@@ -30,8 +30,9 @@ demo: client-deps
 localserver-bin:
 	$(GO) build -o $(LOCALSERVER_BIN) ./cmd/localserver
 
-# The React hooks against the real server binary (each test file starts its own on a free port).
-test-client-server: client-deps localserver-bin
+# The React hooks against the real server binary (each test file starts its own on a free port);
+# the README's Node.js example imports the built package, hence client-build.
+test-client-server: client-deps client-build localserver-bin
 	cd $(CLIENT_DIR) && LOCALSERVER_BIN=$(CURDIR)/$(LOCALSERVER_BIN) $(NPM) run --silent test:server
 
 test-browser: chromium demo localserver-bin py-deps test-client-server

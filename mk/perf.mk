@@ -62,7 +62,7 @@ bench:
 
 ## bench-scan: the Scan comparison on 10,000 connections over 100 channels (moto; minutes).
 bench-scan: py-deps
-	RTCOLLAB_SCAN_COMPARE=1 scripts/with-moto.sh $(GO) test -count=1 -timeout 30m -run TestScanDesignComparison -v ./internal/loadtest
+	RTCOLLAB_SCAN_COMPARE=1 scripts/with-moto.sh $(GO) test -count=1 -timeout 30m -run TestScanDesignComparison -v ./tools/loadtest
 
 ## cost: measure request units on moto, then price them.
 cost: py-deps

@@ -3,6 +3,8 @@
 #
 #   make rie-deps   install the emulator into bin/ and build
 #                   bin/bootstraps/<function>/bootstrap for this machine
+#   make dev-rie    make dev with every function as its real bootstrap under
+#                   the emulator, on moto (scripts/dev-rie.sh); until Ctrl-C
 #
 # Both steps are cheap when up to date: the emulator is reinstalled only when
 # it is missing or this file (its pinned version) changed, and go build only
@@ -18,7 +20,7 @@ FUNCTIONS     := connect disconnect message sweeper fanout
 # back to the same paths when run outside make).
 export RIE_BIN BOOTSTRAP_DIR
 
-.PHONY: rie-deps rie-bootstraps
+.PHONY: rie-deps rie-bootstraps dev-rie
 TEST_GO_DEPS += rie-deps
 
 rie-deps: $(RIE_BIN) rie-bootstraps
@@ -34,3 +36,7 @@ rie-bootstraps:
 	@for f in $(FUNCTIONS); do \
 	  CGO_ENABLED=0 $(GO) build -tags lambda.norpc -o $(BOOTSTRAP_DIR)/$$f/bootstrap ./functions/$$f || exit 1; \
 	done
+
+## dev-rie: the local server invoking the bootstraps under the emulator, on moto.
+dev-rie: rie-deps py-deps localserver-bin demo
+	LOCALSERVER_BIN=$(CURDIR)/$(LOCALSERVER_BIN) scripts/with-moto.sh scripts/dev-rie.sh

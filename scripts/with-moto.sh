@@ -10,8 +10,10 @@ if [[ -n "${DYNAMODB_TEST_ENDPOINT:-}" ]]; then
 fi
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 log="$(mktemp -t moto.XXXXXX.log)"
-# moto's server with item-level transaction rollback (see the script).
-"$here/.venv/bin/python" "$here/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# moto's server with item-level transaction rollback (see the script), in its
+# own session: Ctrl-C reaches the command, which may still need moto while it
+# shuts down (make dev-rie); the trap below stops moto after it.
+setsid "$here/.venv/bin/python" "$here/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do

@@ -1,10 +1,10 @@
 // Command cost prints what the deployed backend costs per million
 // delivered messages, by fan-out, for a message size: API Gateway
 // messages, Lambda requests and compute, DynamoDB reads and writes, and
-// the floor that API Gateway's messaging price sets (internal/cost).
+// the floor that API Gateway's messaging price sets (tools/cost).
 //
 // With -measure (or DYNAMODB_TEST_ENDPOINT / DYNAMODB_ENDPOINT set) it
-// first runs the capacity scenario of internal/loadtest against that
+// first runs the capacity scenario of tools/loadtest against that
 // DynamoDB endpoint (moto under `make cost`), prints the request units of
 // each operation, and prices the measured fan-outs with the measured read
 // units; other fan-outs use the sizing model with the measured item sizes.
@@ -27,8 +27,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/omnisales/rtcollab/internal/cost"
-	"github.com/omnisales/rtcollab/internal/loadtest"
+	"github.com/omnisales/rtcollab/tools/cost"
+	"github.com/omnisales/rtcollab/tools/loadtest"
 )
 
 func main() {

@@ -1,7 +1,7 @@
 // Command loadgen opens many real WebSocket connections to the backend,
 // subscribes them to channels, publishes at a set rate and reports
 // delivered messages per second, end-to-end latency, connection set-up
-// rate, errors and the server's peak RSS (see internal/loadtest).
+// rate, errors and the server's peak RSS (see tools/loadtest).
 //
 // By default it starts the local server in-process on a free loopback
 // port, so one command runs everything; -server proc runs that server in a
@@ -38,11 +38,11 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/broadcast"
-	"github.com/omnisales/rtcollab/internal/cost"
 	"github.com/omnisales/rtcollab/internal/devserver"
-	"github.com/omnisales/rtcollab/internal/loadtest"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/store/memory"
+	"github.com/omnisales/rtcollab/tools/cost"
+	"github.com/omnisales/rtcollab/tools/loadtest"
 )
 
 func main() {
@@ -461,7 +461,7 @@ func printSimulation(w io.Writer, o options, rep loadtest.Report, res []SimResul
 }
 
 // printCost prints the cost model's estimate for one publish at fan-out
-// with frames of size bytes, with the defaults of internal/cost.
+// with frames of size bytes, with the defaults of tools/cost.
 func printCost(w io.Writer, fanout, bytes, shardSize int) error {
 	est, err := cost.EstimatePublish(cost.PublishParams{Fanout: fanout, MessageBytes: bytes, ShardSize: shardSize}, cost.DefaultPrices())
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/omnisales/rtcollab/internal/loadtest"
+	"github.com/omnisales/rtcollab/tools/loadtest"
 )
 
 // sweepResult is one run of a sweep.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/devserver"
-	"github.com/omnisales/rtcollab/internal/lambdainvoke"
+	"github.com/omnisales/rtcollab/tools/lambdainvoke"
 )
 
 func main() {

@@ -5,8 +5,9 @@
 // a main package that exists, that every WebSocket route reaches a function
 // through an integration of this API, that the table matches the layout in
 // internal/store, that the functions read the environment variables the
-// template sets, and that IAM grants no Scan and no Management API access
-// beyond this API's stage.
+// template sets, that IAM grants no Scan and no Management API access
+// beyond this API's stage, and that no function binary links test, load,
+// cost or emulator tooling (tools/, testing, net/http/httptest).
 //
 // Other checks evaluate the template's conditions and rules for given
 // parameters, as CloudFormation would: access logs only with the account's

@@ -17,8 +17,8 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/broadcast"
-	"github.com/omnisales/rtcollab/internal/lambdainvoke"
 	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/tools/lambdainvoke"
 )
 
 // The sample events in events/ share one connection, made by connect.json

@@ -28,12 +28,12 @@ import (
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/devserver"
-	"github.com/omnisales/rtcollab/internal/faultproxy"
 	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/dynamo"
 	"github.com/omnisales/rtcollab/internal/store/dynamo/dynamocheck"
+	"github.com/omnisales/rtcollab/tools/faultproxy"
 )
 
 // Fault runs keep DynamoDB retries short, so that a run stays within

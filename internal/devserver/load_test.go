@@ -7,7 +7,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/devserver"
-	"github.com/omnisales/rtcollab/internal/loadtest"
+	"github.com/omnisales/rtcollab/tools/loadtest"
 )
 
 // TestLoadExactlyOnce is a short load run on the embedded store: 500 real

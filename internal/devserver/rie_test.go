@@ -19,7 +19,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/devserver"
 	"github.com/omnisales/rtcollab/internal/gateway"
-	"github.com/omnisales/rtcollab/internal/lambdainvoke"
+	"github.com/omnisales/rtcollab/tools/lambdainvoke"
 )
 
 // rieBackend runs every handler as its real bootstrap, one Lambda Runtime

@@ -13,10 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/omnisales/rtcollab/internal/cost"
-	"github.com/omnisales/rtcollab/internal/loadtest"
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/dynamo"
+	"github.com/omnisales/rtcollab/tools/cost"
+	"github.com/omnisales/rtcollab/tools/loadtest"
 )
 
 // scanDesign is one row of the comparison.

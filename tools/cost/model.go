@@ -8,7 +8,7 @@ import (
 )
 
 // Item sizes of the DynamoDB store, in metered bytes, as measured by
-// `make cost` (the capacity scenario of internal/loadtest against moto,
+// `make cost` (the capacity scenario of tools/loadtest against moto,
 // sized with ItemSize): the connection item of a dev identity and its
 // subscription item of a channel named like "order:cap-solo".
 const (

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/omnisales/rtcollab/internal/devserver"
-	"github.com/omnisales/rtcollab/internal/lambdainvoke"
+	"github.com/omnisales/rtcollab/tools/lambdainvoke"
 )
 
 var _ devserver.Invoker = (*lambdainvoke.Invoker)(nil)

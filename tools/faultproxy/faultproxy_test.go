@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/omnisales/rtcollab/internal/faultproxy"
+	"github.com/omnisales/rtcollab/tools/faultproxy"
 )
 
 // upstream is a fake DynamoDB that answers every request with an empty

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnisales/rtcollab/internal/loadtest"
+	"github.com/omnisales/rtcollab/tools/loadtest"
 )
 
 // TestMeasureCapacity runs the capacity scenario of make cost at a small
@@ -15,7 +15,7 @@ import (
 func TestMeasureCapacity(t *testing.T) {
 	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
 	if ep == "" {
-		t.Skip("DYNAMODB_TEST_ENDPOINT is not set: run `make test` or scripts/with-moto.sh go test ./internal/loadtest")
+		t.Skip("DYNAMODB_TEST_ENDPOINT is not set: run `make test` or scripts/with-moto.sh go test ./tools/loadtest")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -3,7 +3,7 @@
 // requests and compute, and DynamoDB on-demand read and write units.
 //
 // The DynamoDB units of a workload come from measurement (the request
-// accounting of internal/loadtest against a DynamoDB endpoint) or from the
+// accounting of tools/loadtest against a DynamoDB endpoint) or from the
 // sizing rules in units.go; the prices are AWS list prices that callers may
 // override.
 //

@@ -9,13 +9,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
-	"github.com/omnisales/rtcollab/internal/cost"
 	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/tools/cost"
 )
 
 // Units is an SDK middleware that computes, for every DynamoDB call, the
 // read and write request units DynamoDB would charge, from the sizes of
-// the items involved and the documented sizing rules (internal/cost):
+// the items involved and the documented sizing rules (tools/cost):
 // emulators such as moto report no or fixed capacity, so the units are
 // worked out here instead.
 //

@@ -7,7 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/omnisales/rtcollab/internal/cost"
+	"github.com/omnisales/rtcollab/tools/cost"
 )
 
 // near reports whether got is within 1e-9 relative of want.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnisales/rtcollab/internal/loadtest"
+	"github.com/omnisales/rtcollab/tools/loadtest"
 )
 
 func TestHistogram(t *testing.T) {

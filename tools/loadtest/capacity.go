@@ -19,10 +19,10 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/omnisales/rtcollab/internal/app"
-	"github.com/omnisales/rtcollab/internal/cost"
 	"github.com/omnisales/rtcollab/internal/devserver"
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/dynamo"
+	"github.com/omnisales/rtcollab/tools/cost"
 )
 
 // CapacityConfig configures MeasureCapacity. Zero fields take the
