@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/app"
-	"github.com/omnisales/rtcollab/internal/lambdainvoke"
+	"github.com/omnisales/rtcollab/tools/lambdainvoke"
 )
 
 // TestRIEBootstrapWithoutTableFailsItsColdStart runs the message bootstrap
