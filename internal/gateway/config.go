@@ -13,9 +13,13 @@ const (
 	DefaultAddr = "127.0.0.1:3001"
 	// DefaultStage is the stage name, the path of the WebSocket endpoint.
 	DefaultStage = "ws"
-	// DefaultMaxMessageBytes is the largest message a client may send and
-	// the largest frame the Management API accepts (128 KB).
+	// DefaultMaxMessageBytes is the largest message a client may send, the
+	// largest route response and the largest body the Management API
+	// accepts (128 KB, the "Message payload size" quota).
 	DefaultMaxMessageBytes = 128 * 1024
+	// DefaultMaxFrameBytes is the largest frame a client may send (32 KB,
+	// the "WebSocket frame size" quota). A message may span several frames.
+	DefaultMaxFrameBytes = 32 * 1024
 	// DefaultIdleTimeout closes a connection that carried no message for
 	// this long.
 	DefaultIdleTimeout = 10 * time.Minute
@@ -42,6 +46,12 @@ type Config struct {
 	// body of a Management API POST (a larger one gets 413). Default
 	// 131072 (128 KB).
 	MaxMessageBytes int64
+	// MaxFrameBytes is the largest payload of one WebSocket frame a client
+	// may send; a larger frame closes the connection with 1009 "Message too
+	// big" before any of it reaches an integration. Browsers send every
+	// message as one frame, so for them it is the message limit. Default
+	// 32768 (32 KB).
+	MaxFrameBytes int64
 	// IdleTimeout closes a connection with 1001 "Going away" when no message
 	// went over it, in either direction, for this long. Default 10 minutes.
 	IdleTimeout time.Duration
@@ -83,6 +93,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout

@@ -19,7 +19,7 @@ import (
 // Close statuses and reasons the gateway sends, as API Gateway does.
 const (
 	closeGoingAway       = websocket.StatusGoingAway     // idle timeout, lifetime, shutdown
-	closeTooBig          = websocket.StatusMessageTooBig // message over MaxMessageBytes
+	closeTooBig          = websocket.StatusMessageTooBig // frame over MaxFrameBytes, message over MaxMessageBytes
 	closeDeleted         = websocket.StatusNormalClosure // Management API DELETE
 	reasonGoingAway      = "Going away"
 	reasonTooBig         = "Message too big"
@@ -103,7 +103,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if proto := header(resp, "Sec-WebSocket-Protocol"); proto != "" {
 		opts.Subprotocols = []string{proto}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	// The client's frames are read through a frameGuard: a frame over
+	// MaxFrameBytes closes the connection as API Gateway closes it.
+	fw := &frameLimitWriter{ResponseWriter: w, limit: s.cfg.MaxFrameBytes, tooBig: func() {
+		log.Info("frame over the frame size limit: closing", "limit", s.cfg.MaxFrameBytes)
+		c.closeWith(closeTooBig, reasonTooBig)
+	}}
+	ws, err := websocket.Accept(fw, r, opts)
 	if err != nil {
 		close(c.ready)
 		s.unregister(c)

@@ -7,8 +7,9 @@
 // the same port, so that the unmodified Management API client works
 // against it.
 //
-// The service limits are enforced as API Gateway enforces them: a message
-// of at most 128 KB (a larger one closes the connection with 1009), an idle
+// The service limits are enforced as API Gateway enforces them: a client
+// frame of at most 32 KB and a message (possibly fragmented) of at most
+// 128 KB (a larger one closes the connection with 1009), an idle
 // timeout of 10 minutes and a lifetime of 2 hours (both close with 1001
 // "Going away"). Each limit can be shortened in Config for tests.
 //
