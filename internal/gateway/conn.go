@@ -167,7 +167,7 @@ func (c *conn) handleMessage(data []byte, binary bool) {
 			msg = timeoutMessage
 		}
 		c.srv.log.Warn("$default failed", "connectionId", c.id, "requestId", req.RequestContext.RequestID, "error", err)
-		out = fmt.Appendf(nil, `{"message": %q, "connectionId":%q, "requestId":%q}`, msg, c.id, req.RequestContext.RequestID)
+		out = integrationErrorFrame(msg, c.id, req.RequestContext.RequestID)
 	case resp.Body == "":
 		return
 	case resp.IsBase64Encoded:
@@ -180,9 +180,23 @@ func (c *conn) handleMessage(data []byte, binary bool) {
 	default:
 		out = []byte(resp.Body)
 	}
+	if limit := c.srv.cfg.MaxMessageBytes; int64(len(out)) > limit {
+		// API Gateway cannot deliver a message over its 128 KB payload
+		// quota; the client gets the integration-failure frame instead. An
+		// integration that produces one has a bug: say so loudly.
+		c.srv.log.Error("route response over the message payload limit: not delivered",
+			"connectionId", c.id, "requestId", req.RequestContext.RequestID, "bytes", len(out), "limit", limit)
+		out, typ = integrationErrorFrame(internalErrorMessage, c.id, req.RequestContext.RequestID), websocket.MessageText
+	}
 	if err := c.send(typ, out); err != nil {
 		c.srv.log.Debug("route response not delivered", "connectionId", c.id, "error", err)
 	}
+}
+
+// integrationErrorFrame is the frame API Gateway sends a client when a
+// route's integration fails.
+func integrationErrorFrame(msg, connectionID, requestID string) []byte {
+	return fmt.Appendf(nil, `{"message": %q, "connectionId":%q, "requestId":%q}`, msg, connectionID, requestID)
 }
 
 // send writes one message to the client. A write still blocked after the
