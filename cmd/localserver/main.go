@@ -17,6 +17,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/devserver"
+	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/lambdainvoke"
 )
 
@@ -65,6 +66,7 @@ func run() error {
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: *sweep, Logger: log,
 		App: &app.Options{Auth: authn}, Invoker: inv, Static: staticDir(*static), ManagementHTTP: *mgmtHTTP,
+		Gateway: gateway.Config{Credentials: managementCredentials(os.Getenv)},
 	})
 	if err != nil {
 		return err
@@ -119,6 +121,19 @@ func remoteInvoker(endpoint, endpoints string, s app.Settings) (devserver.Invoke
 		return nil, "", err
 	}
 	return inv, "Lambda Invoke API: " + inv.String(), nil
+}
+
+// managementCredentials are the key pairs the local Management API accepts
+// signatures from: the fixed local pair, which this server's own client
+// uses, and the pair in this process's environment (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY), which functions started with the same
+// environment sign with.
+func managementCredentials(getenv func(string) string) map[string]string {
+	creds := map[string]string{gateway.LocalAccessKeyID: gateway.LocalSecretAccessKey}
+	if id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+		creds[id] = secret
+	}
+	return creds
 }
 
 // staticDir serves dir as the demo page, or returns nil when dir is not a

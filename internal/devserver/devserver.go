@@ -118,14 +118,14 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	var direct *directPosters
 	if ao.Posters == nil {
-		// The local gateway does not check signatures, but the client still
-		// signs every request as it would in AWS; fixed local credentials
-		// make that work on a machine with no AWS credentials at all. The
+		// The local gateway requires signed requests, as API Gateway does;
+		// the fixed local credentials, which it accepts by default, make
+		// that work on a machine with no AWS credentials at all. The
 		// HTTP client keeps enough idle connections for concurrent
 		// fan-outs, sharded ones included.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 1024
-		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")},
+		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")},
 			&mgmtapi.PoolOptions{Client: mgmtapi.Options{HTTPClient: &http.Client{Transport: tr}}})
 		ao.Posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
 		if !o.ManagementHTTP && o.Gateway.ManagementFault == nil && o.Invoker == nil {

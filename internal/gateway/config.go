@@ -71,6 +71,12 @@ type Config struct {
 	// Static serves every request outside /<Stage> (the demo page at /, for
 	// instance). Default nil: such requests get 404.
 	Static http.Handler
+	// Credentials maps each access key id the Management API accepts to its
+	// secret access key: every Management API request (POST, GET and
+	// DELETE) must carry a valid Signature Version 4 (service execute-api)
+	// made with one of them, as API Gateway requires IAM authorization;
+	// others get 403. Default: LocalAccessKeyID with LocalSecretAccessKey.
+	Credentials map[string]string
 	// ManagementFault, when set, is called before each Management API
 	// request is handled, to inject faults in tests: the request is first
 	// held for delay (or until the client gives up), then, if status is
@@ -111,6 +117,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(c.Credentials) == 0 {
+		c.Credentials = map[string]string{LocalAccessKeyID: LocalSecretAccessKey}
 	}
 	return c
 }
