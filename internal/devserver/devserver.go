@@ -147,6 +147,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		inv = InProcess(built.Handler)
 	}
 	gc := o.Gateway
+	if o.Settings.DevIdentity {
+		// Anyone who reaches a development server may claim any identity:
+		// only pages of this machine (and Gateway.AllowedOrigins) may.
+		gc.LoopbackOnly = true
+	}
 	gc.Addr = ln.Addr().String()
 	gc.Stage = o.Stage
 	if gc.Logger == nil {

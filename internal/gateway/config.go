@@ -71,6 +71,16 @@ type Config struct {
 	// Static serves every request outside /<Stage> (the demo page at /, for
 	// instance). Default nil: such requests get 404.
 	Static http.Handler
+	// LoopbackOnly, for development servers that trust identities without
+	// verification, refuses with 403, before $connect runs, any request
+	// whose Host is not a loopback name (localhost, 127.0.0.0/8, [::1],
+	// with any port) and any WebSocket handshake whose Origin is neither a
+	// loopback page nor in AllowedOrigins; handshakes without Origin (not
+	// from a browser) pass. API Gateway has no such check. Default false.
+	LoopbackOnly bool
+	// AllowedOrigins are further origins (e.g. "http://dev.example:5173")
+	// whose pages may connect when LoopbackOnly is set. Default none.
+	AllowedOrigins []string
 	// Credentials maps each access key id the Management API accepts to its
 	// secret access key: every Management API request (POST, GET and
 	// DELETE) must carry a valid Signature Version 4 (service execute-api)

@@ -181,6 +181,11 @@ func (s *Server) hostPort() string {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	stage := "/" + s.cfg.Stage
 	p := r.URL.EscapedPath()
+	if why := s.loopbackRefusal(r, p == stage || p == stage+"/"); why != "" {
+		s.log.Warn("request refused: development server accepts local pages only", "host", r.Host, "origin", r.Header.Get("Origin"), "reason", why)
+		writeJSONError(w, http.StatusForbidden, "", "Forbidden")
+		return
+	}
 	switch {
 	case p == stage || p == stage+"/":
 		s.serveWebSocket(w, r)
