@@ -100,8 +100,15 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
 	}
-	if proto := header(resp, "Sec-WebSocket-Protocol"); proto != "" {
+	// As API Gateway, the gateway returns the subprotocol $connect chose.
+	// Browsers fail a handshake that offered subprotocols and got none
+	// back (or got one they did not offer): say why in the log.
+	proto := header(resp, "Sec-WebSocket-Protocol")
+	if proto != "" {
 		opts.Subprotocols = []string{proto}
+	}
+	if offered := r.Header.Values("Sec-WebSocket-Protocol"); len(offered) > 0 && (proto == "" || !headerHasToken(r.Header, "Sec-WebSocket-Protocol", proto)) {
+		log.Warn("$connect selected no subprotocol the client offered: browsers fail this handshake", "selected", proto, "offered", len(strings.Split(strings.Join(offered, ","), ",")))
 	}
 	// The client's frames are read through a frameGuard: a frame over
 	// MaxFrameBytes closes the connection as API Gateway closes it.
