@@ -5,7 +5,17 @@
 // ($connect, $default, $disconnect), hands them to an Invoker, and serves
 // the Management API (POST, GET and DELETE /<stage>/@connections/{id}) on
 // the same port, so that the unmodified Management API client works
-// against it.
+// against it. As API Gateway requires IAM authorization there, every
+// Management API request must carry a valid Signature Version 4 made with
+// Config.Credentials (default: LocalAccessKeyID, LocalSecretAccessKey);
+// requests from web pages (Origin or Sec-Fetch-* headers) are refused.
+//
+// The subprotocol a $connect integration returns in Sec-WebSocket-Protocol
+// is the one the handshake selects. A route response over the message
+// limit is not delivered: the client gets the integration-failure frame
+// and the gateway logs at Error level. Config.LoopbackOnly, for
+// development servers that trust unverified identities, refuses
+// non-loopback Host names and foreign page origins.
 //
 // The service limits are enforced as API Gateway enforces them: a client
 // frame of at most 32 KB and a message (possibly fragmented) of at most
