@@ -73,7 +73,8 @@ type Config struct {
 	Static http.Handler
 	// LoopbackOnly, for development servers that trust identities without
 	// verification, refuses with 403, before $connect runs, any request
-	// whose Host is not a loopback name (localhost, 127.0.0.0/8, [::1],
+	// outside the Management API (which needs a signature and refuses
+	// browsers in any case) whose Host is not a loopback name (localhost, 127.0.0.0/8, [::1],
 	// with any port) and any WebSocket handshake whose Origin is neither a
 	// loopback page nor in AllowedOrigins; handshakes without Origin (not
 	// from a browser) pass. API Gateway has no such check. Default false.

@@ -77,3 +77,21 @@ func TestLoopbackOffByDefault(t *testing.T) {
 	}
 	next(t, inv.connects, "$connect")
 }
+
+// TestLoopbackOnlySparesManagementAPI: functions in containers reach the
+// Management API by names such as host.docker.internal; it needs a
+// signature whatever the Host.
+func TestLoopbackOnlySparesManagementAPI(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{LoopbackOnly: true}, inv)
+	_, id := connected(t, s, inv)
+	req := managementRequest(t, s, http.MethodGet, id, nil, nil, time.Now())
+	req.Host = "host.docker.internal:3001"
+	if status, hdr, _ := do(t, req); status != http.StatusForbidden || hdr.Get("x-amzn-ErrorType") != "MissingAuthenticationTokenException" {
+		t.Errorf("unsigned GET = %d %q, want 403 MissingAuthenticationTokenException", status, hdr.Get("x-amzn-ErrorType"))
+	}
+	req = managementRequest(t, s, http.MethodGet, id, nil, &localCreds, time.Now())
+	if status, _, _ := do(t, req); status != http.StatusOK {
+		t.Errorf("signed GET = %d, want 200", status)
+	}
+}
