@@ -171,7 +171,10 @@ func (w *frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
 	src := io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), nc)
-	g := &frameGuard{src: bufio.NewReaderSize(src, 32*1024), limit: w.limit, tooBig: w.tooBig}
+	// A small buffer: headers are read from it, payloads bypass it when
+	// the library reads into its own larger buffer. It costs 2 KB per
+	// connection.
+	g := &frameGuard{src: bufio.NewReaderSize(src, 2048), limit: w.limit, tooBig: w.tooBig}
 	gc := &guardedConn{Conn: nc, r: g}
 	return gc, bufio.NewReadWriter(bufio.NewReader(gc), brw.Writer), nil
 }
