@@ -1,6 +1,8 @@
 // Shared pieces of the browser suites: the local server binary on a free
 // port, Debian's chromium through playwright-core, and small waits.
 import { spawn } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
+import { request } from 'node:http';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -85,12 +87,61 @@ export async function startServer({ port, env = {}, args = [] } = {}) {
       await exited;
       clearTimeout(t);
     },
-    /** Cuts one connection through the Management API. */
+    /** Cuts one connection through the (signed) Management API. */
     async cut(connectionId) {
-      const r = await fetch(`${base}/ws/@connections/${encodeURIComponent(connectionId)}`, { method: 'DELETE' });
-      if (!r.ok && r.status !== 410) throw new Error(`DELETE connection: ${r.status}`);
+      const status = await managementRequest(p, 'DELETE', `/ws/@connections/${encodeURIComponent(connectionId)}`);
+      if ((status < 200 || status > 299) && status !== 410) throw new Error(`DELETE connection: ${status}`);
     },
   };
+}
+
+// The fixed credentials the local Management API accepts (see
+// internal/gateway: LocalAccessKeyID, LocalSecretAccessKey).
+const LOCAL_ACCESS_KEY_ID = 'local';
+const LOCAL_SECRET_ACCESS_KEY = 'local';
+
+const sha256 = (s) => createHash('sha256').update(s).digest('hex');
+const hmac = (key, s) => createHmac('sha256', key).update(s).digest();
+// RFC 3986 unreserved characters stay; everything else is %XX, as SigV4's
+// canonical URI wants (each segment of the already escaped path, again).
+const uriEncode = (s) =>
+  Array.from(new TextEncoder().encode(s), (b) =>
+    /[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`,
+  ).join('');
+
+/**
+ * Sends one Management API request with an empty body to the server on
+ * `port`, signed with Signature Version 4 (service execute-api) and the
+ * local credentials, through node:http: fetch would add the Sec-Fetch-*
+ * headers the local gateway refuses as browser-originated. Resolves with
+ * the status.
+ */
+export function managementRequest(port, method, path) {
+  const host = `127.0.0.1:${port}`;
+  const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const day = amzDate.slice(0, 8);
+  const region = 'us-east-1';
+  const scope = `${day}/${region}/execute-api/aws4_request`;
+  const canonicalURI = path.split('/').map(uriEncode).join('/');
+  const signedHeaders = 'host;x-amz-date';
+  const canonical = [method, canonicalURI, '', `host:${host}\nx-amz-date:${amzDate}\n`, signedHeaders, sha256('')].join('\n');
+  const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonical)].join('\n');
+  let key = hmac(`AWS4${LOCAL_SECRET_ACCESS_KEY}`, day);
+  for (const part of [region, 'execute-api', 'aws4_request']) key = hmac(key, part);
+  const signature = createHmac('sha256', key).update(toSign).digest('hex');
+  const headers = {
+    host,
+    'x-amz-date': amzDate,
+    authorization: `AWS4-HMAC-SHA256 Credential=${LOCAL_ACCESS_KEY_ID}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
+  };
+  return new Promise((res, rej) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers }, (resp) => {
+      resp.resume();
+      resp.on('end', () => res(resp.statusCode));
+    });
+    req.on('error', rej);
+    req.end();
+  });
 }
 
 /** Launches Debian's chromium (never a downloaded browser) with a fresh profile. */

@@ -38,6 +38,8 @@ export type ServerErrorCode =
  * - `TOKEN_ERROR`: the `getToken` option failed (threw, rejected or returned
  *   no token); the client tries again before the token expires, and
  *   reconnects with backoff when it must.
+ * - `FRAME_TOO_LARGE` (also a server code): the frame exceeds `maxFrameBytes`
+ *   and was not sent (a FrameTooLargeError).
  */
 export type ClientErrorCode =
   | 'TIMEOUT'
@@ -110,6 +112,32 @@ export class RealtimeError extends Error {
     const p: ErrorPayload = { code: this.code, message: this.message, retryable: this.retryable };
     if (this.details !== undefined) p.details = this.details;
     return p;
+  }
+}
+
+/**
+ * A frame the client refused to send because it exceeds `maxFrameBytes`
+ * (at most 32 KB: API Gateway closes the connection with 1009 when a client
+ * sends a larger frame, and browsers send every message as one frame).
+ * Nothing was sent; the connection stays open. `code` is always
+ * `FRAME_TOO_LARGE`; `bytes` is the frame's UTF-8 size, `limit` the limit.
+ */
+export class FrameTooLargeError extends RealtimeError {
+  readonly bytes: number;
+  readonly limit: number;
+
+  constructor(bytes: number, limit: number, messageId?: string) {
+    const init: RealtimeErrorInit = {
+      code: 'FRAME_TOO_LARGE',
+      message: `frame of ${bytes} bytes exceeds ${limit}`,
+      retryable: false,
+      details: { bytes, limit },
+    };
+    if (messageId !== undefined) init.messageId = messageId;
+    super(init);
+    this.name = 'FrameTooLargeError';
+    this.bytes = bytes;
+    this.limit = limit;
   }
 }
 

@@ -1,6 +1,7 @@
 export * from './types.js';
 export {
   RealtimeError,
+  FrameTooLargeError,
   isRealtimeError,
   isRetryableCode,
   type ErrorCode,
@@ -19,6 +20,11 @@ export {
   systemClock,
   WS_OPEN,
   MAX_FRAME_BYTES,
+  MAX_TOKEN_BYTES,
+  handshakeTarget,
+  DEFAULT_PROTOCOL,
+  TOKEN_PROTOCOL_PREFIX,
+  type TokenTransport,
   type ConnectionState,
   type WebSocketLike,
   type WebSocketConstructor,

@@ -1,6 +1,6 @@
 import { backoffDelay, type JitterMode } from './backoff.js';
 import { Emitter, type Listener } from './emitter.js';
-import { RealtimeError, isRecord } from './errors.js';
+import { FrameTooLargeError, RealtimeError, isRecord } from './errors.js';
 import { generateMessageId, isValidChannel, utf8Length } from './ids.js';
 import type {
   AckPayload,
@@ -29,8 +29,32 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
 /** `readyState` of an open WebSocket. */
 export const WS_OPEN = 1;
 
-/** The largest frame the server accepts (128 KB); larger ones close the socket with 1009. */
-export const MAX_FRAME_BYTES = 128 * 1024;
+/**
+ * The largest frame the client sends: 32 KB (32768 bytes), API Gateway's
+ * WebSocket frame size quota. A client frame over it closes the connection
+ * with 1009, and browsers send every message as a single frame.
+ */
+export const MAX_FRAME_BYTES = 32 * 1024;
+
+/**
+ * The longest token the server accepts (4096 bytes): API Gateway accepts
+ * WebSocket URLs of at most 4096 characters.
+ */
+export const MAX_TOKEN_BYTES = 4096;
+
+/** The subprotocol the client offers when it sends a token and `protocols` names none. */
+export const DEFAULT_PROTOCOL = 'rtcollab.v1';
+
+/** Prefix of the subprotocol entry that carries the token (`bearer.<token>`). */
+export const TOKEN_PROTOCOL_PREFIX = 'bearer.';
+
+/**
+ * Where the token of the URL's `token` query parameter travels:
+ * `'subprotocol'` moves it into the Sec-WebSocket-Protocol header as
+ * `bearer.<token>` (kept out of URLs and access logs); `'query'` leaves it
+ * in the URL, for servers or proxies that cannot take it in the header.
+ */
+export type TokenTransport = 'subprotocol' | 'query';
 
 // A handler type whose parameter is checked bivariantly, so that the DOM
 // WebSocket (handlers taking Event, MessageEvent, CloseEvent) and other
@@ -75,10 +99,15 @@ export interface RateLimitOptions {
 export interface WebSocketClientOptions {
   /**
    * Server URL, or a function returning it (called before every attempt, so
-   * that a fresh token can go in the query string).
+   * that a fresh token can go in the query string, `?token=`; see
+   * `tokenTransport` for where it actually travels).
    */
   url: string | (() => string | Promise<string>);
-  /** WebSocket subprotocols. */
+  /**
+   * WebSocket subprotocols to offer; the server selects the first one that
+   * does not carry a token. Default none, or `DEFAULT_PROTOCOL` when a token
+   * travels as a subprotocol.
+   */
   protocols?: string | string[];
   /**
    * Returns the token to connect with. Called before every connect, and
@@ -88,8 +117,8 @@ export interface WebSocketClientOptions {
    * the server applies a change once). A frame the server refuses because
    * the token expired (UNAUTHORIZED, `details.reason` TOKEN_EXPIRED) is
    * kept and sent again on the next connection too. The token goes to the
-   * server in the `token` query parameter. Default: none (the url carries
-   * any token).
+   * server as a url's `token` query parameter would (see
+   * `tokenTransport`). Default: none (the url carries any token).
    */
   getToken?: () => string | Promise<string>;
   /**
@@ -98,6 +127,13 @@ export interface WebSocketClientOptions {
    * Default 60000.
    */
   tokenRefreshLeeway?: number;
+  /**
+   * Where the URL's `token` query parameter travels. Default `'subprotocol'`:
+   * it is removed from the URL and offered as `bearer.<token>` after the
+   * subprotocols (a token that is not a valid subprotocol name stays in
+   * the URL).
+   */
+  tokenTransport?: TokenTransport;
   /** Reconnect after an unexpected close. Default true. */
   reconnect?: boolean;
   /** Backoff envelope of the first retry (ms). Default 1000. */
@@ -129,7 +165,10 @@ export interface WebSocketClientOptions {
   maxConnectionAge?: number;
   /** Requests held while not connected; beyond it the oldest is dropped. Default 100. */
   messageQueueSize?: number;
-  /** Frames larger than this (UTF-8 bytes) are refused locally. Default 131072. */
+  /**
+   * Frames larger than this (UTF-8 bytes) are refused locally with a
+   * FrameTooLargeError. Default and maximum 32768 (MAX_FRAME_BYTES).
+   */
   maxFrameBytes?: number;
   /**
    * Pacing of outgoing frames, so that a flush after a reconnect stays under
@@ -340,6 +379,7 @@ function resolveOptions(o: WebSocketClientOptions): ResolvedOptions {
     maxConnectionAge: nonNegative('maxConnectionAge', o.maxConnectionAge ?? DEFAULTS.maxConnectionAge),
     messageQueueSize: Math.floor(nonNegative('messageQueueSize', o.messageQueueSize ?? DEFAULTS.messageQueueSize)),
     maxFrameBytes: nonNegative('maxFrameBytes', o.maxFrameBytes ?? DEFAULTS.maxFrameBytes),
+    tokenTransport: o.tokenTransport ?? 'subprotocol',
     rateLimit: o.rateLimit ?? DEFAULTS.rateLimit,
     rateLimitRetries: Math.floor(nonNegative('rateLimitRetries', o.rateLimitRetries ?? DEFAULTS.rateLimitRetries)),
     hello: o.hello ?? DEFAULTS.hello,
@@ -351,6 +391,12 @@ function resolveOptions(o: WebSocketClientOptions): ResolvedOptions {
   };
   if (r.getToken !== undefined && typeof r.getToken !== 'function') {
     throw new TypeError('WebSocketClient: option getToken must be a function');
+  }
+  if (r.maxFrameBytes > MAX_FRAME_BYTES) {
+    throw new TypeError(`WebSocketClient: option maxFrameBytes must be at most ${MAX_FRAME_BYTES} (API Gateway closes larger frames)`);
+  }
+  if (r.tokenTransport !== 'subprotocol' && r.tokenTransport !== 'query') {
+    throw new TypeError("WebSocketClient: option tokenTransport must be 'subprotocol' or 'query'");
   }
   if (typeof r.reconnectDecay !== 'number' || !(r.reconnectDecay >= 1)) {
     throw new TypeError('WebSocketClient: option reconnectDecay must be a number >= 1');
@@ -698,15 +744,7 @@ export class WebSocketClient {
     env['messageId'] = messageId;
     const frame = JSON.stringify(env);
     const bytes = utf8Length(frame);
-    if (bytes > this.opts.maxFrameBytes) {
-      throw new RealtimeError({
-        code: 'FRAME_TOO_LARGE',
-        message: `frame of ${bytes} bytes exceeds ${this.opts.maxFrameBytes}`,
-        retryable: false,
-        messageId,
-        details: { bytes, limit: this.opts.maxFrameBytes },
-      });
-    }
+    if (bytes > this.opts.maxFrameBytes) throw new FrameTooLargeError(bytes, this.opts.maxFrameBytes, messageId);
     return {
       seq: ++this.seq,
       messageId,
@@ -1061,13 +1099,15 @@ export class WebSocketClient {
       return;
     }
     let sock: WebSocketLike;
+    let target: { url: string; protocols: string[] | undefined };
     try {
-      sock = this.opts.protocols === undefined ? new Impl(url) : new Impl(url, this.opts.protocols);
+      target = handshakeTarget(url, this.opts.protocols, this.opts.tokenTransport);
+      sock = target.protocols === undefined ? new Impl(target.url) : new Impl(target.url, target.protocols);
     } catch (err) {
       this.connectFailed(gen, err);
       return;
     }
-    this.log('connecting', url);
+    this.log('connecting', target.url);
     this.socket = sock;
     sock.onopen = () => this.handleOpen(sock);
     sock.onmessage = (ev) => this.handleData(sock, ev.data);
@@ -1530,4 +1570,36 @@ export function resetWebSocketClient(): void {
   const s = singleton;
   singleton = null;
   s?.destroy();
+}
+
+// RFC 7230 token characters: what a subprotocol name may contain.
+const TOKEN_CHARS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The URL and subprotocols of a handshake: with the `subprotocol` transport,
+ * the URL's `token` query parameter moves into the subprotocols as
+ * `bearer.<token>`, after the real ones (DEFAULT_PROTOCOL when none is
+ * given). Throws for a token longer than MAX_TOKEN_BYTES.
+ */
+export function handshakeTarget(
+  url: string,
+  protocols: string | string[] | undefined,
+  transport: TokenTransport,
+): { url: string; protocols: string[] | undefined } {
+  const offered = protocols === undefined ? undefined : typeof protocols === 'string' ? [protocols] : [...protocols];
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, protocols: offered };
+  }
+  const token = parsed.searchParams.get('token');
+  if (token === null || token === '') return { url, protocols: offered };
+  if (utf8Length(token) > MAX_TOKEN_BYTES) {
+    throw new Error(`token of ${utf8Length(token)} bytes exceeds ${MAX_TOKEN_BYTES}`);
+  }
+  if (transport === 'query' || !TOKEN_CHARS.test(token)) return { url, protocols: offered };
+  parsed.searchParams.delete('token');
+  const real = (offered ?? [DEFAULT_PROTOCOL]).filter((p) => !p.startsWith(TOKEN_PROTOCOL_PREFIX));
+  return { url: parsed.toString(), protocols: [...(real.length > 0 ? real : [DEFAULT_PROTOCOL]), TOKEN_PROTOCOL_PREFIX + token] };
 }

@@ -28,8 +28,12 @@ const flush = async (): Promise<void> => {
   await vi.advanceTimersByTimeAsync(0);
 };
 
+// The token travels as a bearer.<token> subprotocol by default, or in the
+// URL's token parameter.
 function tokenOf(sock: FakeWebSocket): string | null {
-  return new URL(sock.url).searchParams.get('token');
+  const protocols = typeof sock.protocols === 'string' ? [sock.protocols] : (sock.protocols ?? []);
+  const carried = protocols.find((p) => p.startsWith('bearer.'));
+  return carried !== undefined ? carried.slice('bearer.'.length) : new URL(sock.url).searchParams.get('token');
 }
 
 beforeEach(() => {

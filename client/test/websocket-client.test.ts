@@ -1,7 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  DEFAULT_PROTOCOL,
+  FrameTooLargeError,
+  MAX_FRAME_BYTES,
+  MAX_TOKEN_BYTES,
   RealtimeError,
   WebSocketClient,
+  isRealtimeError,
   backoffDelay,
   createWebSocketClient,
   generateMessageId,
@@ -175,7 +180,9 @@ describe('connection state machine', () => {
 
   it('calls a url function before every attempt', async () => {
     let n = 0;
-    const client = makeClient({ url: () => `ws://test.invalid/ws?token=t${++n}`, reconnectInterval: 10 });
+    // With the default transport the token would move into a subprotocol
+    // (see 'token and subprotocols'); keep it in the URL here.
+    const client = makeClient({ url: () => `ws://test.invalid/ws?token=t${++n}`, reconnectInterval: 10, tokenTransport: 'query' });
     client.connect();
     FakeWebSocket.last.fail();
     await vi.advanceTimersByTimeAsync(10);
@@ -285,6 +292,40 @@ describe('requests', () => {
     const small = makeClient({ maxFrameBytes: 200 });
     await expect(small.publish('c', { s: 'é'.repeat(60) })).rejects.toMatchObject({ code: 'FRAME_TOO_LARGE' });
     small.destroy();
+  });
+
+  it('never sends a frame over 32 KB: refuses it with a FrameTooLargeError', async () => {
+    const server = new FakeServer();
+    const client = makeClient();
+    const sock = await openClient(client);
+    const sentBefore = sock.sent.length;
+    // The envelope around the payload; pad the payload to land exactly on 32 KB, then one over.
+    const envelope = JSON.stringify({ type: 'publish', channel: 'c', payload: { s: '' }, timestamp: new Date(0).toISOString(), messageId: 'm99' });
+    const fits = 'x'.repeat(MAX_FRAME_BYTES - envelope.length);
+    expect(MAX_FRAME_BYTES).toBe(32768);
+    client.send({ type: 'publish', channel: 'c', payload: { s: fits }, messageId: 'm99' });
+    expect(sock.sent.length).toBe(sentBefore + 1);
+    expect(new TextEncoder().encode(sock.sent[sock.sent.length - 1]).length).toBe(MAX_FRAME_BYTES);
+    let thrown: unknown;
+    try {
+      client.send({ type: 'publish', channel: 'c', payload: { s: fits + 'x' }, messageId: 'm98' });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(FrameTooLargeError);
+    expect(thrown).toBeInstanceOf(RealtimeError);
+    expect(thrown).toMatchObject({ code: 'FRAME_TOO_LARGE', retryable: false, bytes: MAX_FRAME_BYTES + 1, limit: MAX_FRAME_BYTES, messageId: 'm98' });
+    const rejected = await client.publish('c', { s: 'é'.repeat(MAX_FRAME_BYTES / 2) }).catch((e: unknown) => e);
+    expect(isRealtimeError(rejected, 'FRAME_TOO_LARGE')).toBe(true);
+    expect(rejected).toBeInstanceOf(FrameTooLargeError);
+    expect(sock.sent.length).toBe(sentBefore + 1);
+    expect(server.framesOfType('publish')).toHaveLength(1);
+    expect(client.state).toBe('open');
+  });
+
+  it('refuses a maxFrameBytes over 32 KB', () => {
+    expect(() => makeClient({ maxFrameBytes: MAX_FRAME_BYTES + 1 })).toThrow(TypeError);
+    makeClient({ maxFrameBytes: MAX_FRAME_BYTES }).destroy();
   });
 
   it('with queue: false rejects at once while offline', async () => {
@@ -825,5 +866,70 @@ describe('factories and helpers', () => {
     await openClient(loud);
     expect(debug).toHaveBeenCalled();
     expect(debug.mock.calls[0]?.[0]).toBe('[rtcollab]');
+  });
+});
+
+describe('token and subprotocols', () => {
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJl';
+
+  it('moves ?token= into a bearer.<token> subprotocol after the real one by default', () => {
+    const client = makeClient({ url: `ws://test.invalid/ws?token=${jwt}&tenant=t1` });
+    client.connect();
+    const sock = FakeWebSocket.last;
+    expect(sock.url).toBe('ws://test.invalid/ws?tenant=t1');
+    expect(sock.protocols).toEqual([DEFAULT_PROTOCOL, `bearer.${jwt}`]);
+    client.destroy();
+  });
+
+  it('offers the given protocols, then the token', async () => {
+    let n = 0;
+    const client = makeClient({ url: () => `ws://test.invalid/ws?token=${jwt}${++n}`, protocols: ['app.v2', 'app.v1'] });
+    client.connect();
+    expect(FakeWebSocket.last.protocols).toEqual(['app.v2', 'app.v1', `bearer.${jwt}1`]);
+    FakeWebSocket.last.open();
+    await flush();
+    FakeWebSocket.last.serverClose(1006, '');
+    await vi.advanceTimersByTimeAsync(2000);
+    // every attempt takes the URL's current token
+    expect(FakeWebSocket.last.protocols).toEqual(['app.v2', 'app.v1', `bearer.${jwt}2`]);
+    expect(FakeWebSocket.last.url).toBe('ws://test.invalid/ws');
+    client.destroy();
+  });
+
+  it("keeps the token in the URL with tokenTransport: 'query'", () => {
+    const client = makeClient({ url: `ws://test.invalid/ws?token=${jwt}`, tokenTransport: 'query', protocols: 'app.v1' });
+    client.connect();
+    expect(FakeWebSocket.last.url).toBe(`ws://test.invalid/ws?token=${jwt}`);
+    expect(FakeWebSocket.last.protocols).toEqual(['app.v1']);
+    client.destroy();
+  });
+
+  it('passes protocols through unchanged without a token', () => {
+    const client = makeClient({ protocols: 'app.v1' });
+    client.connect();
+    expect(FakeWebSocket.last.url).toBe('ws://test.invalid/ws');
+    expect(FakeWebSocket.last.protocols).toEqual(['app.v1']);
+    client.destroy();
+    const plain = makeClient();
+    plain.connect();
+    expect(FakeWebSocket.last.protocols).toBeUndefined();
+    plain.destroy();
+  });
+
+  it('leaves a token that is not a valid subprotocol name in the URL', () => {
+    const client = makeClient({ url: 'ws://test.invalid/ws?token=a%20b' });
+    client.connect();
+    expect(FakeWebSocket.last.url).toBe('ws://test.invalid/ws?token=a%20b');
+    expect(FakeWebSocket.last.protocols).toBeUndefined();
+    client.destroy();
+  });
+
+  it('does not connect with a token over MAX_TOKEN_BYTES', () => {
+    const client = makeClient({ url: `ws://test.invalid/ws?token=${'a'.repeat(MAX_TOKEN_BYTES + 1)}`, reconnect: false });
+    const errors = record(client, 'error');
+    client.connect();
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    expect(errors[0]?.event).toMatchObject({ code: 'SOCKET_ERROR' });
+    client.destroy();
   });
 });

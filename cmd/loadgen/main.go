@@ -39,6 +39,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/devserver"
+	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/store/memory"
 	"github.com/omnisales/rtcollab/tools/cost"
@@ -106,6 +107,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.sweepFanout != "" && o.sweepRate != "" {
 		return o, errors.New("-sweep-fanout and -sweep-rate exclude each other")
+	}
+	// A publish frame is the payload plus its envelope; API Gateway (and
+	// the local gateway) close the connection on a client frame over 32 KB.
+	if o.bytes < 0 || o.bytes > gateway.DefaultMaxFrameBytes-1024 {
+		return o, fmt.Errorf("-bytes %d: want 0..%d, so that a publish frame stays within API Gateway's 32 KB frame quota", o.bytes, gateway.DefaultMaxFrameBytes-1024)
 	}
 	if (o.plotLatency != "" || o.plotThroughput != "") && o.sweepFanout == "" && o.sweepRate == "" {
 		return o, errors.New("-plot-latency and -plot-throughput need -sweep-fanout or -sweep-rate")

@@ -12,11 +12,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/devserver"
+	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/tools/lambdainvoke"
 )
 
@@ -35,6 +37,7 @@ func run() error {
 	lambdaEndpoint := flag.String("lambda-endpoint", "", "invoke the functions through this Lambda API endpoint, as served by sam local start-lambda (names ConnectFunction, DisconnectFunction, MessageFunction, SweeperFunction)")
 	mgmtHTTP := flag.Bool("management-http", false, "post every frame through the signed HTTP Management API, as deployed code does, instead of handing frames for this server's connections to the gateway in process")
 	lambdaEndpoints := flag.String("lambda-endpoints", "", "invoke each function at its own Lambda API endpoint, one Runtime Interface Emulator per bootstrap: connect=URL,disconnect=URL,message=URL,sweeper=URL")
+	allowOrigins := flag.String("allow-origin", os.Getenv("DEV_ALLOWED_ORIGINS"), "with -dev, comma-separated origins besides this machine's pages whose pages may connect, e.g. http://devbox.local:5173 (env DEV_ALLOWED_ORIGINS)")
 	flag.Parse()
 
 	s, err := app.SettingsFromEnv(os.Getenv)
@@ -65,6 +68,7 @@ func run() error {
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: *sweep, Logger: log,
 		App: &app.Options{Auth: authn}, Invoker: inv, Static: staticDir(*static), ManagementHTTP: *mgmtHTTP,
+		Gateway: gateway.Config{Credentials: managementCredentials(os.Getenv), AllowedOrigins: splitList(*allowOrigins)},
 	})
 	if err != nil {
 		return err
@@ -74,7 +78,7 @@ func run() error {
 		store = fmt.Sprintf("DynamoDB table %q at %s", s.TableName, s.DynamoDBEndpoint)
 	}
 	if s.DevIdentity {
-		log.Warn("DEV MODE: identities are taken from ?userId=&username=&tenant= without verification; never expose this server")
+		log.Warn("DEV MODE: identities are taken from ?userId=&username=&tenant= without verification; only loopback Host names and pages of this machine (and -allow-origin) may connect; never expose this server")
 	}
 	delivery := "signed HTTP Management API"
 	if srv.DirectDelivery() {
@@ -119,6 +123,30 @@ func remoteInvoker(endpoint, endpoints string, s app.Settings) (devserver.Invoke
 		return nil, "", err
 	}
 	return inv, "Lambda Invoke API: " + inv.String(), nil
+}
+
+// managementCredentials are the key pairs the local Management API accepts
+// signatures from: the fixed local pair, which this server's own client
+// uses, and the pair in this process's environment (AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY), which functions started with the same
+// environment sign with.
+func managementCredentials(getenv func(string) string) map[string]string {
+	creds := map[string]string{gateway.LocalAccessKeyID: gateway.LocalSecretAccessKey}
+	if id, secret := getenv("AWS_ACCESS_KEY_ID"), getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
+		creds[id] = secret
+	}
+	return creds
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // staticDir serves dir as the demo page, or returns nil when dir is not a

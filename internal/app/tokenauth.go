@@ -247,8 +247,10 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 }
 
 // Authenticate implements handler.Authenticator. The token comes from the
-// ?token= query parameter (browsers cannot set headers on a WebSocket
-// handshake) or, for other clients, an "Authorization: Bearer" header.
+// Sec-WebSocket-Protocol entry "bearer.<token>" (auth.TokenProtocolPrefix;
+// what the SDK sends), the ?token= query parameter (for clients that
+// cannot offer subprotocols) or, for other clients, an "Authorization:
+// Bearer" header. Every carrier is verified the same way.
 func (a *TokenAuth) Authenticate(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (handler.Identity, error) {
 	const op = "authenticate"
 	token := tokenOf(req)
@@ -268,10 +270,13 @@ func (a *TokenAuth) Authenticate(ctx context.Context, req events.APIGatewayWebso
 	return handlerIdentity(id), nil
 }
 
-// tokenOf returns the token of a $connect request: the token query
-// parameter, else the credentials of an "Authorization: Bearer" header,
-// else "".
+// tokenOf returns the token of a $connect request: the token subprotocol,
+// else the token query parameter, else the credentials of an
+// "Authorization: Bearer" header, else "".
 func tokenOf(req events.APIGatewayWebsocketProxyRequest) string {
+	if t := auth.ProtocolToken(auth.Protocols(req.Headers, req.MultiValueHeaders)); t != "" {
+		return t
+	}
 	if t := strings.TrimSpace(req.QueryStringParameters["token"]); t != "" {
 		return t
 	}

@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,4 +157,99 @@ func TestAuthenticate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTokenCarriers: a token offered as the "bearer.<token>" subprotocol
+// authenticates exactly as the same token in ?token= does: the same
+// identity for a good token and the same refusal for every bad one.
+func TestTokenCarriers(t *testing.T) {
+	now := time.Now()
+	sign := func(claims map[string]any) string {
+		t.Helper()
+		tok, err := auth.SignHS256([]byte(secret32), claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	good := sign(map[string]any{"sub": "u1", "tenant": "t1", "name": "User", "roles": []string{"admin"}, "exp": now.Add(time.Hour).Unix()})
+	expired := sign(map[string]any{"sub": "u1", "tenant": "t1", "exp": now.Add(-time.Hour).Unix()})
+	future := sign(map[string]any{"sub": "u1", "tenant": "t1", "nbf": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()})
+	otherKey, err := auth.SignHS256([]byte("another-secret-of-32-bytes-or-more!!"), map[string]any{"sub": "u1", "exp": now.Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Token characters only, so that it can also travel as a subprotocol.
+	huge := good + "." + strings.Repeat("A", auth.MaxTokenBytes)
+	tokens := []struct {
+		name    string
+		token   string
+		wantErr error
+	}{
+		{"good", good, nil},
+		{"expired", expired, auth.ErrExpired},
+		{"not yet valid", future, auth.ErrNotYetValid},
+		{"signed with another key", otherKey, auth.ErrSignature},
+		{"tampered", good + "x", auth.ErrSignature},
+		{"not a JWT", "abc", auth.ErrMalformed},
+		{"over MaxTokenBytes", huge, auth.ErrMalformed},
+	}
+	carriers := []struct {
+		name string
+		req  func(tok string) events.APIGatewayWebsocketProxyRequest
+	}{
+		{"query", func(tok string) events.APIGatewayWebsocketProxyRequest {
+			return events.APIGatewayWebsocketProxyRequest{QueryStringParameters: map[string]string{"token": tok}}
+		}},
+		{"subprotocol", func(tok string) events.APIGatewayWebsocketProxyRequest {
+			v := "rtcollab.v1, " + auth.TokenProtocolPrefix + tok
+			return events.APIGatewayWebsocketProxyRequest{
+				Headers:           map[string]string{"Sec-WebSocket-Protocol": v},
+				MultiValueHeaders: map[string][]string{"Sec-WebSocket-Protocol": {v}},
+			}
+		}},
+		{"subprotocol, lower-case header, token first", func(tok string) events.APIGatewayWebsocketProxyRequest {
+			return events.APIGatewayWebsocketProxyRequest{Headers: map[string]string{"sec-websocket-protocol": auth.TokenProtocolPrefix + tok + ",rtcollab.v1"}}
+		}},
+	}
+	for _, dev := range []bool{false, true} {
+		a, err := NewTokenAuth(context.Background(), TokenSettings{Secret: secret32}, &TokenOptions{Dev: dev})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range tokens {
+			var want handlerIdentityResult
+			for i, c := range carriers {
+				t.Run(fmt.Sprintf("dev=%v/%s/%s", dev, tk.name, c.name), func(t *testing.T) {
+					req := c.req(tk.token)
+					// In development mode a query identity must not win
+					// over a token in any carrier.
+					if dev {
+						if req.QueryStringParameters == nil {
+							req.QueryStringParameters = map[string]string{}
+						}
+						req.QueryStringParameters["userId"] = "admin"
+					}
+					id, err := a.Authenticate(context.Background(), req)
+					if tk.wantErr != nil && !errors.Is(err, tk.wantErr) {
+						t.Fatalf("err = %v, want %v", err, tk.wantErr)
+					}
+					if tk.wantErr == nil && (err != nil || id.UserID != "u1" || id.Tenant != "t1" || !slices.Equal(id.Roles, []string{"admin"})) {
+						t.Fatalf("identity = %+v, %v; want u1 in t1 with role admin", id, err)
+					}
+					got := handlerIdentityResult{fmt.Sprintf("%+v", id), errors.Unwrap(err) != nil}
+					if i == 0 {
+						want = got
+					} else if got != want {
+						t.Errorf("%s carrier: %+v, query carrier: %+v", c.name, got, want)
+					}
+				})
+			}
+		}
+	}
+}
+
+type handlerIdentityResult struct {
+	identity string
+	failed   bool
 }

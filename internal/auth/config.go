@@ -41,8 +41,13 @@ const (
 	// MaxJWKSBytes bounds a key set response body.
 	MaxJWKSBytes = 1 << 20
 	// MaxTokenBytes bounds a token; longer ones are refused as malformed
-	// before any decoding.
-	MaxTokenBytes = 16 << 10
+	// before any decoding. A token travels in the handshake's URL
+	// (?token=) or in its Sec-WebSocket-Protocol header (bearer.<token>):
+	// API Gateway accepts WebSocket URLs of at most 4096 characters, so a
+	// longer token could not take the URL, and 4 KB leaves room within the
+	// 10240 bytes of request line and headers API Gateway documents for
+	// HTTP APIs.
+	MaxTokenBytes = 4096
 	// MaxClaimLen bounds the sub and tenant values, which end up in storage
 	// keys.
 	MaxClaimLen = 128

@@ -118,9 +118,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	var direct *directPosters
 	if ao.Posters == nil {
-		// The local gateway does not check signatures, but the client still
-		// signs every request as it would in AWS; fixed local credentials
-		// make that work on a machine with no AWS credentials at all. The
+		// The local gateway requires signed requests, as API Gateway does;
+		// the fixed local credentials, which it accepts by default, make
+		// that work on a machine with no AWS credentials at all. The
 		// HTTP client keeps enough idle connections for concurrent
 		// fan-outs, sharded ones included.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -129,7 +129,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// as in a function instance.
 		mo := o.Settings.ManagementOptions()
 		mo.HTTPClient = &http.Client{Transport: tr}
-		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("local", "local", "")},
+		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")},
 			&mgmtapi.PoolOptions{Client: mo})
 		ao.Posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
 		if !o.ManagementHTTP && o.Gateway.ManagementFault == nil && o.Invoker == nil {
@@ -151,6 +151,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		inv = InProcess(built.Handler)
 	}
 	gc := o.Gateway
+	if o.Settings.DevIdentity {
+		// Anyone who reaches a development server may claim any identity:
+		// only pages of this machine (and Gateway.AllowedOrigins) may.
+		gc.LoopbackOnly = true
+	}
 	gc.Addr = ln.Addr().String()
 	gc.Stage = o.Stage
 	if gc.Logger == nil {

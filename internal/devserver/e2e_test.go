@@ -293,7 +293,7 @@ func TestEndToEnd(t *testing.T) {
 
 func mgmtClient(t *testing.T, srv *devserver.Server) *mgmtapi.Client {
 	t.Helper()
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")}
 	return mgmtapi.New(srv.Endpoint(), cfg, nil)
 }
 

@@ -84,7 +84,7 @@ func faultDynamoOptions() []func(*dynamodb.Options) {
 // fastPosters is a Management API client pool with short backoff and
 // attempt timeout, so that retried posts finish quickly.
 func fastPosters() func(string) broadcast.Poster {
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")}
 	pool := mgmtapi.NewPool(cfg, &mgmtapi.PoolOptions{Client: mgmtapi.Options{
 		MaxAttempts: 3, MaxBackoff: 50 * time.Millisecond, AttemptTimeout: 300 * time.Millisecond,
 	}})

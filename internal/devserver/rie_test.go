@@ -151,8 +151,10 @@ func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gate
 		"TABLE_NAME=" + table,
 		"DYNAMODB_ENDPOINT=" + dynamoEndpoint,
 		"AWS_REGION=" + region,
-		"AWS_ACCESS_KEY_ID=test",
-		"AWS_SECRET_ACCESS_KEY=test",
+		// The functions sign their Management API requests with these;
+		// the local gateway accepts the fixed local pair.
+		"AWS_ACCESS_KEY_ID=" + gateway.LocalAccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + gateway.LocalSecretAccessKey,
 		"AWS_EC2_METADATA_DISABLED=true",
 		"DEV_IDENTITY=1",
 		"MANAGEMENT_ENDPOINT=" + srv.Endpoint(),

@@ -13,9 +13,13 @@ const (
 	DefaultAddr = "127.0.0.1:3001"
 	// DefaultStage is the stage name, the path of the WebSocket endpoint.
 	DefaultStage = "ws"
-	// DefaultMaxMessageBytes is the largest message a client may send and
-	// the largest frame the Management API accepts (128 KB).
+	// DefaultMaxMessageBytes is the largest message a client may send, the
+	// largest route response and the largest body the Management API
+	// accepts (128 KB, the "Message payload size" quota).
 	DefaultMaxMessageBytes = 128 * 1024
+	// DefaultMaxFrameBytes is the largest frame a client may send (32 KB,
+	// the "WebSocket frame size" quota). A message may span several frames.
+	DefaultMaxFrameBytes = 32 * 1024
 	// DefaultIdleTimeout closes a connection that carried no message for
 	// this long.
 	DefaultIdleTimeout = 10 * time.Minute
@@ -42,6 +46,12 @@ type Config struct {
 	// body of a Management API POST (a larger one gets 413). Default
 	// 131072 (128 KB).
 	MaxMessageBytes int64
+	// MaxFrameBytes is the largest payload of one WebSocket frame a client
+	// may send; a larger frame closes the connection with 1009 "Message too
+	// big" before any of it reaches an integration. Browsers send every
+	// message as one frame, so for them it is the message limit. Default
+	// 32768 (32 KB).
+	MaxFrameBytes int64
 	// IdleTimeout closes a connection with 1001 "Going away" when no message
 	// went over it, in either direction, for this long. Default 10 minutes.
 	IdleTimeout time.Duration
@@ -61,6 +71,23 @@ type Config struct {
 	// Static serves every request outside /<Stage> (the demo page at /, for
 	// instance). Default nil: such requests get 404.
 	Static http.Handler
+	// LoopbackOnly, for development servers that trust identities without
+	// verification, refuses with 403, before $connect runs, any request
+	// outside the Management API (which needs a signature and refuses
+	// browsers in any case) whose Host is not a loopback name (localhost, 127.0.0.0/8, [::1],
+	// with any port) and any WebSocket handshake whose Origin is neither a
+	// loopback page nor in AllowedOrigins; handshakes without Origin (not
+	// from a browser) pass. API Gateway has no such check. Default false.
+	LoopbackOnly bool
+	// AllowedOrigins are further origins (e.g. "http://dev.example:5173")
+	// whose pages may connect when LoopbackOnly is set. Default none.
+	AllowedOrigins []string
+	// Credentials maps each access key id the Management API accepts to its
+	// secret access key: every Management API request (POST, GET and
+	// DELETE) must carry a valid Signature Version 4 (service execute-api)
+	// made with one of them, as API Gateway requires IAM authorization;
+	// others get 403. Default: LocalAccessKeyID with LocalSecretAccessKey.
+	Credentials map[string]string
 	// ManagementFault, when set, is called before each Management API
 	// request is handled, to inject faults in tests: the request is first
 	// held for delay (or until the client gives up), then, if status is
@@ -84,6 +111,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = DefaultIdleTimeout
 	}
@@ -98,6 +128,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(c.Credentials) == 0 {
+		c.Credentials = map[string]string{LocalAccessKeyID: LocalSecretAccessKey}
 	}
 	return c
 }

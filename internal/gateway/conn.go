@@ -19,7 +19,7 @@ import (
 // Close statuses and reasons the gateway sends, as API Gateway does.
 const (
 	closeGoingAway       = websocket.StatusGoingAway     // idle timeout, lifetime, shutdown
-	closeTooBig          = websocket.StatusMessageTooBig // message over MaxMessageBytes
+	closeTooBig          = websocket.StatusMessageTooBig // frame over MaxFrameBytes, message over MaxMessageBytes
 	closeDeleted         = websocket.StatusNormalClosure // Management API DELETE
 	reasonGoingAway      = "Going away"
 	reasonTooBig         = "Message too big"
@@ -100,10 +100,23 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
 	}
-	if proto := header(resp, "Sec-WebSocket-Protocol"); proto != "" {
+	// As API Gateway, the gateway returns the subprotocol $connect chose.
+	// Browsers fail a handshake that offered subprotocols and got none
+	// back (or got one they did not offer): say why in the log.
+	proto := header(resp, "Sec-WebSocket-Protocol")
+	if proto != "" {
 		opts.Subprotocols = []string{proto}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	if offered := r.Header.Values("Sec-WebSocket-Protocol"); len(offered) > 0 && (proto == "" || !headerHasToken(r.Header, "Sec-WebSocket-Protocol", proto)) {
+		log.Warn("$connect selected no subprotocol the client offered: browsers fail this handshake", "selected", proto, "offered", len(strings.Split(strings.Join(offered, ","), ",")))
+	}
+	// The client's frames are read through a frameGuard: a frame over
+	// MaxFrameBytes closes the connection as API Gateway closes it.
+	fw := &frameLimitWriter{ResponseWriter: w, limit: s.cfg.MaxFrameBytes, tooBig: func() {
+		log.Info("frame over the frame size limit: closing", "limit", s.cfg.MaxFrameBytes)
+		c.closeWith(closeTooBig, reasonTooBig)
+	}}
+	ws, err := websocket.Accept(fw, r, opts)
 	if err != nil {
 		close(c.ready)
 		s.unregister(c)
@@ -161,7 +174,7 @@ func (c *conn) handleMessage(data []byte, binary bool) {
 			msg = timeoutMessage
 		}
 		c.srv.log.Warn("$default failed", "connectionId", c.id, "requestId", req.RequestContext.RequestID, "error", err)
-		out = fmt.Appendf(nil, `{"message": %q, "connectionId":%q, "requestId":%q}`, msg, c.id, req.RequestContext.RequestID)
+		out = integrationErrorFrame(msg, c.id, req.RequestContext.RequestID)
 	case resp.Body == "":
 		return
 	case resp.IsBase64Encoded:
@@ -174,9 +187,23 @@ func (c *conn) handleMessage(data []byte, binary bool) {
 	default:
 		out = []byte(resp.Body)
 	}
+	if limit := c.srv.cfg.MaxMessageBytes; int64(len(out)) > limit {
+		// API Gateway cannot deliver a message over its 128 KB payload
+		// quota; the client gets the integration-failure frame instead. An
+		// integration that produces one has a bug: say so loudly.
+		c.srv.log.Error("route response over the message payload limit: not delivered",
+			"connectionId", c.id, "requestId", req.RequestContext.RequestID, "bytes", len(out), "limit", limit)
+		out, typ = integrationErrorFrame(internalErrorMessage, c.id, req.RequestContext.RequestID), websocket.MessageText
+	}
 	if err := c.send(typ, out); err != nil {
 		c.srv.log.Debug("route response not delivered", "connectionId", c.id, "error", err)
 	}
+}
+
+// integrationErrorFrame is the frame API Gateway sends a client when a
+// route's integration fails.
+func integrationErrorFrame(msg, connectionID, requestID string) []byte {
+	return fmt.Appendf(nil, `{"message": %q, "connectionId":%q, "requestId":%q}`, msg, connectionID, requestID)
 }
 
 // send writes one message to the client. A write still blocked after the

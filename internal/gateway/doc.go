@@ -5,10 +5,21 @@
 // ($connect, $default, $disconnect), hands them to an Invoker, and serves
 // the Management API (POST, GET and DELETE /<stage>/@connections/{id}) on
 // the same port, so that the unmodified Management API client works
-// against it.
+// against it. As API Gateway requires IAM authorization there, every
+// Management API request must carry a valid Signature Version 4 made with
+// Config.Credentials (default: LocalAccessKeyID, LocalSecretAccessKey);
+// requests from web pages (Origin or Sec-Fetch-* headers) are refused.
 //
-// The service limits are enforced as API Gateway enforces them: a message
-// of at most 128 KB (a larger one closes the connection with 1009), an idle
+// The subprotocol a $connect integration returns in Sec-WebSocket-Protocol
+// is the one the handshake selects. A route response over the message
+// limit is not delivered: the client gets the integration-failure frame
+// and the gateway logs at Error level. Config.LoopbackOnly, for
+// development servers that trust unverified identities, refuses
+// non-loopback Host names and foreign page origins.
+//
+// The service limits are enforced as API Gateway enforces them: a client
+// frame of at most 32 KB and a message (possibly fragmented) of at most
+// 128 KB (a larger one closes the connection with 1009), an idle
 // timeout of 10 minutes and a lifetime of 2 hours (both close with 1001
 // "Going away"). Each limit can be shortened in Config for tests.
 //

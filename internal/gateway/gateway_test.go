@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -84,6 +85,17 @@ func startGateway(t *testing.T, cfg Config, inv Invoker) *Server {
 		t.Fatal(err)
 	}
 	cfg.Addr = ln.Addr().String() // the URLs are right before Serve starts
+	if cfg.Logger == nil {
+		// Errors the gateway logs are bugs of an integration or of the
+		// gateway: they fail the test that produced them.
+		rec := &logRecorder{}
+		cfg.Logger = slog.New(rec)
+		t.Cleanup(func() {
+			for _, r := range rec.errors() {
+				t.Errorf("gateway logged an error: %s", r)
+			}
+		})
+	}
 	s := New(cfg, inv)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
@@ -785,5 +797,76 @@ func TestInvokerPanicIsAnError(t *testing.T) {
 	c.send(t, websocket.MessageText, []byte("second"))
 	if got := string(c.next(t)); got != "ok" {
 		t.Errorf("reply = %q after a panic, want the connection to keep working", got)
+	}
+}
+
+// logRecorder is a slog.Handler that keeps the records at Error level.
+type logRecorder struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (r *logRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	var b strings.Builder
+	b.WriteString(rec.Message)
+	rec.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	r.mu.Lock()
+	r.errs = append(r.errs, b.String())
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
+
+func (r *logRecorder) errors() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.errs...)
+}
+
+// TestOversizedRouteResponse: a route response over the 128 KB message
+// payload quota is not delivered; the client gets the integration-failure
+// frame and the gateway logs an error (which fails tests using
+// startGateway's default logger).
+func TestOversizedRouteResponse(t *testing.T) {
+	for _, size := range []int{DefaultMaxMessageBytes, DefaultMaxMessageBytes + 1} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			inv := newFakeInvoker()
+			inv.respond = func(_ context.Context, route string, _ events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+				if route != RouteDefault {
+					return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+				}
+				return events.APIGatewayProxyResponse{StatusCode: 200, Body: strings.Repeat("r", size)}, nil
+			}
+			rec := &logRecorder{}
+			s := startGateway(t, Config{Logger: slog.New(rec)}, inv)
+			c := dial(t, s, nil)
+			c.send(t, websocket.MessageText, []byte("big please"))
+			req := next(t, inv.messages, "$default")
+			got := c.next(t)
+			if size <= DefaultMaxMessageBytes {
+				if len(got) != size {
+					t.Errorf("reply of %d bytes, want %d", len(got), size)
+				}
+				if errs := rec.errors(); len(errs) > 0 {
+					t.Errorf("errors logged for a reply at the limit: %q", errs)
+				}
+				return
+			}
+			want := fmt.Sprintf(`{"message": "Internal server error", "connectionId":%q, "requestId":%q}`, req.RequestContext.ConnectionID, req.RequestContext.RequestID)
+			if string(got) != want {
+				t.Errorf("client got %d bytes %.80q, want %q", len(got), got, want)
+			}
+			errs := rec.errors()
+			if len(errs) != 1 || !strings.Contains(errs[0], "route response over the message payload limit") || !strings.Contains(errs[0], fmt.Sprintf("bytes=%d", size)) {
+				t.Errorf("error logs = %q, want one about the oversized route response", errs)
+			}
+		})
 	}
 }

@@ -33,14 +33,33 @@ type identityResponse struct {
 }
 
 // serveManagement handles the Management API for the connection whose
-// escaped id is rawID. Signatures are accepted without being verified.
+// escaped id is rawID. Every request must be signed (see
+// Config.Credentials); requests from web pages are refused.
 func (s *Server) serveManagement(w http.ResponseWriter, r *http.Request, rawID string) {
+	if browserOriginated(r) {
+		s.refuse(w, r, errBrowser)
+		return
+	}
 	// Reading the body first also lets the server notice a client that
 	// gives up while a fault delays the answer.
 	limit := s.cfg.MaxMessageBytes
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		writeJSONError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
+		return
+	}
+	switch {
+	case int64(len(body)) > limit && r.Header.Get("Authorization") != "":
+		// The signature covers a body the server does not read whole: the
+		// size is the error to report.
+		writeServiceError(w, http.StatusRequestEntityTooLarge)
+		return
+	case int64(len(body)) > limit:
+		s.refuse(w, r, errMissingAuth)
+		return
+	}
+	if ae := s.verifySigV4(r, body, time.Now()); ae != nil {
+		s.refuse(w, r, ae)
 		return
 	}
 	if f := s.cfg.ManagementFault; f != nil {
@@ -173,6 +192,13 @@ func (s *Server) deleteConnection(w http.ResponseWriter, id string) {
 	}
 	c.closeWith(closeDeleted, "")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// refuse answers a Management API request that is not authorized with
+// 403 and ae's error type and message.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, ae *authError) {
+	s.log.Warn("management API request refused", "method", r.Method, "path", r.URL.Path, "error", ae.errType)
+	writeJSONError(w, http.StatusForbidden, ae.errType, ae.message)
 }
 
 // writeServiceError answers with the Management API's error for status.

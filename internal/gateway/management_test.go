@@ -3,6 +3,8 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,22 +17,46 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/coder/websocket"
 
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 )
 
-// manage sends one plain HTTP request to the Management API of s.
-func manage(t *testing.T, s *Server, method, id string, body []byte) (int, http.Header, []byte) {
+// localCreds are the credentials the gateway accepts by default.
+var localCreds = aws.Credentials{AccessKeyID: LocalAccessKeyID, SecretAccessKey: LocalSecretAccessKey}
+
+// managementRequest builds a request to the Management API of s, signed
+// with creds by the SDK's signer at time at (unsigned when creds is nil).
+func managementRequest(t *testing.T, s *Server, method, id string, body []byte, creds *aws.Credentials, at time.Time) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(method, s.Endpoint()+"/@connections/"+url.PathEscape(id), bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if creds != nil {
+		sum := sha256.Sum256(body)
+		if err := v4.NewSigner().SignHTTP(context.Background(), *creds, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return req
+}
+
+// manage sends one HTTP request, signed with the local credentials, to the
+// Management API of s.
+func manage(t *testing.T, s *Server, method, id string, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	return do(t, managementRequest(t, s, method, id, body, &localCreds, time.Now()))
+}
+
+// do sends req and returns the status, headers and body of the answer.
+func do(t *testing.T, req *http.Request) (int, http.Header, []byte) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, id, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
@@ -142,7 +168,7 @@ func TestManagementWithClient(t *testing.T) {
 		},
 	}, inv)
 	c, id := connected(t, s, inv)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(LocalAccessKeyID, LocalSecretAccessKey, "")}
 	mc := mgmtapi.New(s.Endpoint(), cfg, &mgmtapi.Options{
 		Backoff: retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return time.Millisecond, nil }),
 	})
@@ -198,7 +224,7 @@ func TestManagementFaults(t *testing.T) {
 			_, id := connected(t, s, inv)
 			hc := &http.Client{Timeout: tt.timeout}
 			start := time.Now()
-			resp, err := hc.Post(s.Endpoint()+"/@connections/"+url.PathEscape(id), "application/octet-stream", strings.NewReader("x"))
+			resp, err := hc.Do(managementRequest(t, s, http.MethodPost, id, []byte("x"), &localCreds, time.Now()))
 			if tt.want == 0 {
 				if err == nil {
 					resp.Body.Close()
@@ -218,4 +244,73 @@ func TestManagementFaults(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestManagementRequiresSignature: every verb of the Management API needs
+// a valid SigV4 signature with the configured credentials and is refused
+// from web pages; a refused request changes nothing (no frame delivered,
+// the connection stays open).
+func TestManagementRequiresSignature(t *testing.T) {
+	wrongSecret := aws.Credentials{AccessKeyID: LocalAccessKeyID, SecretAccessKey: "not-the-secret"}
+	unknownKey := aws.Credentials{AccessKeyID: "AKIDUNKNOWN", SecretAccessKey: LocalSecretAccessKey}
+	tests := []struct {
+		name     string
+		creds    *aws.Credentials
+		at       time.Duration // signing time relative to now
+		edit     func(r *http.Request)
+		wantType string
+	}{
+		{name: "unsigned", wantType: "MissingAuthenticationTokenException"},
+		{name: "wrong secret", creds: &wrongSecret, wantType: "InvalidSignatureException"},
+		{name: "unknown access key", creds: &unknownKey, wantType: "UnrecognizedClientException"},
+		{name: "signed 20 minutes ago", creds: &localCreds, at: -20 * time.Minute, wantType: "InvalidSignatureException"},
+		{name: "tampered path", creds: &localCreds, edit: func(r *http.Request) { r.URL.Path += "x"; r.URL.RawPath = "" }, wantType: "InvalidSignatureException"},
+		{name: "malformed authorization", creds: &localCreds, edit: func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Signature=00") }, wantType: "IncompleteSignatureException"},
+		{name: "signed but from a web page (Origin)", creds: &localCreds, edit: func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") }, wantType: "ForbiddenException"},
+		{name: "signed but from a web page (Sec-Fetch-Site)", creds: &localCreds, edit: func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") }, wantType: "ForbiddenException"},
+		{name: "text/plain cross-site form post", edit: func(r *http.Request) {
+			r.Header.Set("Origin", "null")
+			r.Header.Set("Content-Type", "text/plain")
+		}, wantType: "ForbiddenException"},
+	}
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	c, id := connected(t, s, inv)
+	for _, tt := range tests {
+		for _, method := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+			t.Run(tt.name+"/"+method, func(t *testing.T) {
+				var body []byte
+				if method == http.MethodPost {
+					body = []byte(`{"type":"forged"}`)
+				}
+				req := managementRequest(t, s, method, id, body, tt.creds, time.Now().Add(tt.at))
+				if tt.edit != nil {
+					tt.edit(req)
+				}
+				status, hdr, out := do(t, req)
+				if status != http.StatusForbidden || hdr.Get("x-amzn-ErrorType") != tt.wantType {
+					t.Errorf("%s = %d %q %s, want 403 %q", method, status, hdr.Get("x-amzn-ErrorType"), out, tt.wantType)
+				}
+				var msg map[string]string
+				if err := json.Unmarshal(out, &msg); err != nil || msg["message"] == "" {
+					t.Errorf("body %s: want {\"message\": ...}", out)
+				}
+			})
+		}
+	}
+	// Nothing reached the client and the connection is still open: a
+	// signed POST is the next and only frame it gets.
+	if status, _, _ := manage(t, s, http.MethodPost, id, []byte("signed")); status != http.StatusOK {
+		t.Fatalf("signed POST = %d, want 200", status)
+	}
+	if got := string(c.next(t)); got != "signed" {
+		t.Errorf("client got %q first, want the signed frame only", got)
+	}
+	if status, _, _ := manage(t, s, http.MethodGet, id, nil); status != http.StatusOK {
+		t.Errorf("signed GET = %d, want 200", status)
+	}
+	if s.ConnectionCount() != 1 {
+		t.Errorf("%d connections open, want 1", s.ConnectionCount())
+	}
+	none(t, inv.disconnects, 50*time.Millisecond, "$disconnect")
 }

@@ -181,10 +181,19 @@ func (s *Server) hostPort() string {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	stage := "/" + s.cfg.Stage
 	p := r.URL.EscapedPath()
+	// The Management API is left out: it needs a signature and refuses
+	// browsers anyway, and functions in containers reach it by names such
+	// as host.docker.internal.
+	isMgmt := strings.HasPrefix(p, stage+"/@connections/")
+	if why := s.loopbackRefusal(r, p == stage || p == stage+"/"); why != "" && !isMgmt {
+		s.log.Warn("request refused: development server accepts local pages only", "host", r.Host, "origin", r.Header.Get("Origin"), "reason", why)
+		writeJSONError(w, http.StatusForbidden, "", "Forbidden")
+		return
+	}
 	switch {
 	case p == stage || p == stage+"/":
 		s.serveWebSocket(w, r)
-	case strings.HasPrefix(p, stage+"/@connections/"):
+	case isMgmt:
 		s.serveManagement(w, r, strings.TrimPrefix(p, stage+"/@connections/"))
 	case s.cfg.Static != nil:
 		s.cfg.Static.ServeHTTP(w, r)

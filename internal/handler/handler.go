@@ -265,7 +265,13 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		return response(http.StatusInternalServerError, "Internal Server Error"), nil
 	}
 	log.InfoContext(ctx, "connected", "userId", c.UserID, "tenant", c.Tenant, "latencyMs", time.Since(start).Milliseconds())
-	return response(http.StatusOK, ""), nil
+	resp := response(http.StatusOK, "")
+	// A browser that offered subprotocols fails the handshake unless one
+	// comes back; never the one that carries the token.
+	if p := auth.SelectProtocol(auth.Protocols(req.Headers, req.MultiValueHeaders)); p != "" {
+		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": p}
+	}
+	return resp, nil
 }
 
 // Disconnect handles $disconnect: it removes the connection and all of its

@@ -1,0 +1,180 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+)
+
+// coder/websocket hands the application whole messages and never shows it
+// a frame, so the frame limit is enforced below it: the connection the
+// library reads from is a frameGuard, which parses the header of every frame
+// the client sends before the library sees it.
+
+// maxFrameHeader is the longest WebSocket frame header: 2 bytes, an 8-byte
+// extended length and a 4-byte masking key (RFC 6455, section 5.2).
+const maxFrameHeader = 14
+
+// frameGuard reads a client's frames from src and passes them on unchanged,
+// except a data frame whose payload is longer than limit: its header and
+// payload, and the later frames of its message, are dropped, and tooBig is
+// called once. Everything after it is
+// passed on again, so that the client's answer to the close frame the
+// gateway then sends completes the close handshake. Read is called by one
+// goroutine at a time (the library's reader), as net.Conn allows.
+type frameGuard struct {
+	src    *bufio.Reader
+	limit  int64
+	tooBig func()
+
+	hdr     [maxFrameHeader]byte
+	hdrLen  int    // bytes of the current header read so far
+	pending []byte // header bytes parsed and not yet returned
+	left    int64  // payload bytes of the current frame still to pass or drop
+	drop    bool   // the current frame's payload is dropped
+	dropMsg bool   // the continuation frames that follow are dropped too
+	fired   bool
+}
+
+// headerLen returns the length of a frame header whose second byte is b1.
+func headerLen(b1 byte) int {
+	n := 2
+	switch b1 & 0x7f {
+	case 126:
+		n += 2
+	case 127:
+		n += 8
+	}
+	if b1&0x80 != 0 {
+		n += 4
+	}
+	return n
+}
+
+// payloadLen returns the payload length of the complete header h. A length
+// with the most significant bit set (invalid) reads as the largest value,
+// which is over any limit.
+func payloadLen(h []byte) int64 {
+	switch n := h[1] & 0x7f; n {
+	case 126:
+		return int64(binary.BigEndian.Uint16(h[2:4]))
+	case 127:
+		v := binary.BigEndian.Uint64(h[2:10])
+		if v > 1<<63-1 {
+			return 1<<63 - 1
+		}
+		return int64(v)
+	default:
+		return int64(n)
+	}
+}
+
+func (g *frameGuard) Read(p []byte) (int, error) {
+	for {
+		if len(g.pending) > 0 {
+			n := copy(p, g.pending)
+			g.pending = g.pending[n:]
+			return n, nil
+		}
+		if g.left > 0 {
+			if g.drop {
+				n, err := g.src.Discard(int(min(g.left, 1<<20)))
+				g.left -= int64(n)
+				if err != nil {
+					return 0, err
+				}
+				continue
+			}
+			if int64(len(p)) > g.left {
+				p = p[:g.left]
+			}
+			n, err := g.src.Read(p)
+			g.left -= int64(n)
+			return n, err
+		}
+		if err := g.readHeader(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// readHeader reads the next frame header and decides whether its frame is
+// passed on.
+func (g *frameGuard) readHeader() error {
+	need := 2
+	for g.hdrLen < need {
+		b, err := g.src.ReadByte()
+		if err != nil {
+			if g.hdrLen > 0 && err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		g.hdr[g.hdrLen] = b
+		g.hdrLen++
+		if g.hdrLen == 2 {
+			need = headerLen(g.hdr[1])
+		}
+	}
+	h := g.hdr[:g.hdrLen]
+	g.hdrLen = 0
+	g.left = payloadLen(h)
+	fin, opcode := h[0]&0x80 != 0, h[0]&0x0f
+	switch {
+	case opcode == 0x0 && g.dropMsg:
+		// The rest of a message whose oversized frame was dropped.
+		g.drop, g.dropMsg = true, !fin
+		return nil
+	case opcode < 0x8 && g.left > g.limit: // data and continuation frames
+		g.drop, g.dropMsg = true, !fin
+		if !g.fired {
+			g.fired = true
+			g.tooBig()
+		}
+		return nil
+	}
+	g.drop = false
+	g.pending = bytes.Clone(h)
+	return nil
+}
+
+// guardedConn is the hijacked connection with reads through a frameGuard.
+type guardedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *guardedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// frameLimitWriter wraps the ResponseWriter of a handshake so that the
+// connection websocket.Accept hijacks reads the client's frames through a
+// frameGuard.
+type frameLimitWriter struct {
+	http.ResponseWriter
+	limit  int64
+	tooBig func()
+}
+
+// Hijack implements http.Hijacker for websocket.Accept. Bytes the server
+// had already buffered are read through the guard too.
+func (w *frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, http.ErrNotSupported
+	}
+	nc, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	src := io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), nc)
+	// A small buffer: headers are read from it, payloads bypass it when
+	// the library reads into its own larger buffer. It costs 2 KB per
+	// connection.
+	g := &frameGuard{src: bufio.NewReaderSize(src, 2048), limit: w.limit, tooBig: w.tooBig}
+	gc := &guardedConn{Conn: nc, r: g}
+	return gc, bufio.NewReadWriter(bufio.NewReader(gc), brw.Writer), nil
+}

@@ -1,0 +1,129 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// TestFrameLimit sends single frames around the 32 KB frame limit, and a
+// 128 KB message in 32 KB frames, as API Gateway's quotas allow.
+func TestFrameLimit(t *testing.T) {
+	const kb = 1024
+	tests := []struct {
+		name     string
+		frames   []int // payload sizes of the frames of one message
+		wantSent int   // bytes $default receives; 0: the connection closes with 1009
+	}{
+		{name: "one frame of exactly 32 KB", frames: []int{32 * kb}, wantSent: 32 * kb},
+		{name: "one frame of 32 KB + 1", frames: []int{32*kb + 1}},
+		{name: "128 KB in four 32 KB frames", frames: []int{32 * kb, 32 * kb, 32 * kb, 32 * kb}, wantSent: 128 * kb},
+		{name: "a 32 KB + 1 frame inside a fragmented message", frames: []int{32 * kb, 32*kb + 1}},
+		{name: "128 KB + 1 in 32 KB frames", frames: []int{32 * kb, 32 * kb, 32 * kb, 32 * kb, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := newFakeInvoker()
+			s := startGateway(t, Config{}, inv)
+			c := dial(t, s, nil)
+			conn := next(t, inv.connects, "$connect")
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			// coder/websocket's Writer sends each Write as one frame.
+			w, err := c.conn.Writer(ctx, websocket.MessageText)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total := 0
+			for _, n := range tt.frames {
+				if _, err := w.Write(bytes.Repeat([]byte("x"), n)); err != nil {
+					break // the server may close first
+				}
+				total += n
+			}
+			_ = w.Close()
+			if tt.wantSent > 0 {
+				m := next(t, inv.messages, "$default")
+				if len(m.Body) != tt.wantSent {
+					t.Fatalf("$default got %d bytes, want %d", len(m.Body), tt.wantSent)
+				}
+				c.send(t, websocket.MessageText, []byte("still open"))
+				if got := next(t, inv.messages, "$default").Body; got != "still open" {
+					t.Errorf("next message = %q", got)
+				}
+				return
+			}
+			code, reason := c.closeStatus(t, 5*time.Second)
+			if code != websocket.StatusMessageTooBig || reason != reasonTooBig {
+				t.Errorf("close = %d %q, want 1009 %q", code, reason, reasonTooBig)
+			}
+			d := next(t, inv.disconnects, "$disconnect")
+			checkDisconnect(t, d, conn.RequestContext.ConnectionID, int(websocket.StatusMessageTooBig), reasonTooBig)
+			none(t, inv.messages, 100*time.Millisecond, "$default")
+		})
+	}
+}
+
+// TestFrameGuard checks the frame parser on every header form: 7-bit,
+// 16-bit and 64-bit lengths, masked and not, control frames, and a header
+// split over reads.
+func TestFrameGuard(t *testing.T) {
+	frame := func(op byte, n int, masked bool) []byte {
+		var h []byte
+		b1 := byte(0)
+		if masked {
+			b1 = 0x80
+		}
+		switch {
+		case n < 126:
+			h = []byte{0x80 | op, b1 | byte(n)}
+		case n < 1<<16:
+			h = []byte{0x80 | op, b1 | 126, byte(n >> 8), byte(n)}
+		default:
+			h = []byte{0x80 | op, b1 | 127, 0, 0, 0, 0, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}
+		}
+		if masked {
+			h = append(h, 1, 2, 3, 4)
+		}
+		return append(h, bytes.Repeat([]byte{'p'}, n)...)
+	}
+	small, mid, big := frame(0x1, 5, true), frame(0x2, 300, false), frame(0x0, 70000, true)
+	ping := frame(0x9, 4, true)
+	over := frame(0x1, 1001, true)
+	in := bytes.Join([][]byte{small, mid, ping, over, small}, nil)
+	fired := 0
+	g := &frameGuard{src: bufioReader(iotestOneByte(bytes.NewReader(in))), limit: 1000, tooBig: func() { fired++ }}
+	out, err := io.ReadAll(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := bytes.Join([][]byte{small, mid, ping, small}, nil)
+	if !bytes.Equal(out, want) {
+		t.Errorf("passed %d bytes, want %d (the oversized frame dropped, the rest intact)", len(out), len(want))
+	}
+	if fired != 1 {
+		t.Errorf("tooBig called %d times, want 1", fired)
+	}
+
+	fired = 0
+	g = &frameGuard{src: bufioReader(bytes.NewReader(big)), limit: 70000, tooBig: func() { fired++ }}
+	if out, _ := io.ReadAll(g); !bytes.Equal(out, big) || fired != 0 {
+		t.Errorf("a 64-bit length at the limit: passed %d of %d bytes, tooBig %d", len(out), len(big), fired)
+	}
+	g = &frameGuard{src: bufioReader(strings.NewReader("\x81")), limit: 10, tooBig: func() {}}
+	if _, err := io.ReadAll(g); err != io.ErrUnexpectedEOF {
+		t.Errorf("truncated header: err = %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 16) }
+
+// iotestOneByte reads one byte at a time, to split headers over reads.
+func iotestOneByte(r io.Reader) io.Reader { return iotest.OneByteReader(r) }
