@@ -515,12 +515,16 @@ type syncReply struct {
 	HistoryLimit     int            `json:"historyLimit"`
 }
 
-// pageLimit returns a request's page size, defaulted and capped.
-func pageLimit(n int) int {
-	if n <= 0 || n > maxPageLimit {
-		return maxPageLimit
+// pageLimit returns a request's page size: maxPageLimit for 0 (the
+// default), n for 1..maxPageLimit; anything else is refused.
+func pageLimit(n int) (int, error) {
+	switch {
+	case n < 0 || n > maxPageLimit:
+		return 0, protocol.NewError(protocol.CodeBadRequest, "limit must be 0..%d", maxPageLimit)
+	case n == 0:
+		return maxPageLimit, nil
 	}
-	return n
+	return n, nil
 }
 
 // sync answers with the changes after sinceVersion, oldest first and
@@ -539,6 +543,10 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 	if p.SinceVersion < 0 {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "sinceVersion must not be negative")
 	}
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return nil, err
+	}
 	st := f.h.deps.Store
 	es, err := st.LoadEntity(ctx, e, "", "")
 	if err != nil {
@@ -553,7 +561,7 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 	since := p.SinceVersion
 	delta := since > 0 && since <= head.Version && since >= head.Version-int64(f.cfg.HistoryLimit)
 	if delta {
-		to := min(since+int64(pageLimit(p.Limit)), head.Version)
+		to := min(since+int64(limit), head.Version) // since <= head.Version: no overflow
 		recs, err := f.changesBetween(ctx, e, since, to)
 		if err != nil {
 			return nil, err
@@ -623,6 +631,13 @@ func (f *editingFeature) history(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if p.Before < 0 {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "before must not be negative (0 for the newest)")
+	}
 	st := f.h.deps.Store
 	head, err := st.GetHead(ctx, e)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -633,7 +648,7 @@ func (f *editingFeature) history(ctx context.Context, r *request) (any, error) {
 		before = head.Version + 1
 	}
 	oldest := max(0, head.Version-int64(f.cfg.HistoryLimit)) // versions above it are kept
-	chs, err := st.ListChanges(ctx, e, store.ChangeQuery{After: oldest, Before: before, Desc: true, Limit: pageLimit(p.Limit)})
+	chs, err := st.ListChanges(ctx, e, store.ChangeQuery{After: oldest, Before: before, Desc: true, Limit: limit})
 	if err != nil {
 		return nil, err
 	}

@@ -176,7 +176,10 @@ func (f *editingFeature) commentList(ctx context.Context, r *request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	limit := pageLimit(p.Limit)
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return nil, err
+	}
 	cs, next, err := f.h.deps.Store.ListComments(ctx, e, store.Page{Cursor: p.Cursor, Limit: limit})
 	if err != nil {
 		if errors.Is(err, store.ErrInvalidCursor) {

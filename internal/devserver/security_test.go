@@ -1,0 +1,159 @@
+package devserver_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/gateway"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// The tests in this file each replay one attack of an outside test suite
+// against a real server on every core backend: the attack is refused with
+// a stable code and the state it targeted is unchanged.
+
+// TestClientClockStampCannotFreezeField sends crdt changes whose hlc
+// stamps lie at the ends of int64, or far enough ahead that the old skew
+// check's Duration product wrapped. Each is refused with BAD_REQUEST and
+// the document is unchanged; afterwards another user's plain write to the
+// same field still applies instead of being superseded.
+func TestClientClockStampCannotFreezeField(t *testing.T) {
+	for _, b := range edCoreBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t, gateway.Config{})
+			mallory, bob := edT{t, edDial(t, srv, "mallory")}, edT{t, edDial(t, srv, "bob")}
+			const id = "frozen"
+			bob.ack("change", change("inventory", id, 0, "update", "location", after("A1")))
+			now := time.Now().UnixMilli()
+			for _, stamp := range []map[string]any{
+				{"wallMs": int64(math.MaxInt64), "counter": uint32(math.MaxUint32)},
+				{"wallMs": int64(math.MaxInt64), "counter": 0},
+				{"wallMs": now + math.MaxInt64/int64(time.Millisecond) + 1, "counter": 0},
+				{"wallMs": int64(math.MinInt64), "counter": 0},
+				{"wallMs": now + time.Hour.Milliseconds(), "counter": 0},
+			} {
+				mallory.refused("change", change("inventory", id, 1, "update", "location",
+					map[string]any{"after": "X", "hlc": stamp}), "BAD_REQUEST")
+				d, v := serverDoc(t, srv.Built.Store, "inventory", id)
+				if v != 1 {
+					t.Fatalf("stamp %v moved the head to version %d", stamp, v)
+				}
+				wantJSON(t, "the server", d, `{"location":"A1"}`)
+			}
+			a := ackOf(t, bob.ack("change", change("inventory", id, 1, "update", "location", after("B2"))))
+			if !a.Applied || a.Version != 2 {
+				t.Fatalf("a later write after the refused stamps: %+v, want applied as version 2", a)
+			}
+			d, _ := serverDoc(t, srv.Built.Store, "inventory", id)
+			wantJSON(t, "the server", d, `{"location":"B2"}`)
+		})
+	}
+}
+
+// TestHugeLockTTLRefused asks for locks whose ttl, in milliseconds, does
+// not fit a duration: it used to be acknowledged (and broadcast) with an
+// expiry in the past. It is refused with BAD_REQUEST and no lock is
+// taken; a representable ttl above the maximum is still capped.
+func TestHugeLockTTLRefused(t *testing.T) {
+	for _, b := range edCoreBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t, gateway.Config{})
+			alice := edT{t, edDial(t, srv, "alice")}
+			ref := map[string]any{"entityType": "order", "entityId": "ttl"}
+			for _, ttl := range []int64{math.MaxInt64, math.MaxInt64/int64(time.Millisecond) + 1, math.MinInt64, -1} {
+				req := map[string]any{"entityType": "order", "entityId": "ttl", "ttl": ttl}
+				alice.refused("lock.acquire", req, "BAD_REQUEST")
+				alice.refused("lock.renew", req, "BAD_REQUEST")
+				_, err := srv.Built.Store.GetLock(context.Background(), store.EntityKey{Tenant: "default", Type: "order", ID: "ttl"})
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("ttl %d: lock after the refusal: %v, want none", ttl, err)
+				}
+			}
+			var got struct {
+				Lock wireLock `json:"lock"`
+			}
+			decodeInto(t, alice.ack("lock.acquire", map[string]any{"entityType": "order", "entityId": "ttl",
+				"ttl": math.MaxInt64 / int64(time.Millisecond)}), &got)
+			exp, _ := time.Parse(time.RFC3339, got.Lock.ExpiresAt)
+			if exp.Before(time.Now().Add(4*time.Minute)) || exp.After(time.Now().Add(5*time.Minute+2*time.Second)) {
+				t.Fatalf("the largest representable ttl gave expiry %s, want the 5 min cap", got.Lock.ExpiresAt)
+			}
+			alice.ack("lock.release", ref)
+		})
+	}
+}
+
+// TestExtremeNumbersRefused sends the largest and smallest values of
+// every client number that becomes a duration, a count, an index, a
+// version or a counter amount. Each is refused with BAD_REQUEST, and the
+// entities it aimed at are unchanged: counters keep their exact sums.
+func TestExtremeNumbersRefused(t *testing.T) {
+	big, small := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, b := range edCoreBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t, gateway.Config{})
+			a := edT{t, edDial(t, srv, "alice")}
+			a.ack("change", change("note", "n", 0, "update", "list", after([]any{1, 2, 3})))
+			a.ack("change", change("note", "n", 1, "increment", "total", map[string]any{"delta": "9e307"}))
+			a.ack("change", change("inventory", "i", 0, "increment", "stock", map[string]any{"delta": big - 1}))
+			note := func(extra map[string]any, op, path string) map[string]any {
+				return change("note", "n", 2, op, path, extra)
+			}
+			inv := func(delta any) map[string]any {
+				return change("inventory", "i", 1, "increment", "stock", map[string]any{"delta": delta})
+			}
+			ref := func(extra map[string]any) map[string]any {
+				p := map[string]any{"entityType": "note", "entityId": "n"}
+				for k, v := range extra {
+					p[k] = v
+				}
+				return p
+			}
+			for _, c := range []struct {
+				name, typ string
+				p         map[string]any
+			}{
+				{"move from", "change", note(map[string]any{"from": big, "to": 0}, "move", "list")},
+				{"move to", "change", note(map[string]any{"from": 0, "to": small}, "move", "list")},
+				{"base version", "change", change("note", "n", small, "update", "x", after(1))},
+				{"decimal sum past float64", "change", note(map[string]any{"delta": "9e307"}, "increment", "total")},
+				{"decimal delta past float64", "change", note(map[string]any{"delta": "1e999999999"}, "increment", "fresh")},
+				{"decimal delta below float64", "change", note(map[string]any{"delta": "1e-400"}, "increment", "fresh")},
+				{"crdt counter past int64", "change", inv(2)},
+				{"crdt delta int64 min", "change", inv(small)},
+				{"crdt delta not whole", "change", inv("1e300")},
+				{"sync limit", "sync", ref(map[string]any{"sinceVersion": 1, "limit": big})},
+				{"sync negative limit", "sync", ref(map[string]any{"sinceVersion": 1, "limit": small})},
+				{"sync since", "sync", ref(map[string]any{"sinceVersion": small})},
+				{"history limit", "history", ref(map[string]any{"limit": big})},
+				{"history before", "history", ref(map[string]any{"before": small})},
+				{"comment.list limit", "comment.list", ref(map[string]any{"limit": big})},
+				{"activity.list limit", "activity.list", map[string]any{"limit": small}},
+				{"presence.snapshot limit", "presence.snapshot", map[string]any{"room": "r", "limit": big}},
+				{"lock ttl", "lock.acquire", ref(map[string]any{"entityType": "order", "ttl": big})},
+				{"lock ttl not an integer", "lock.acquire", ref(map[string]any{"entityType": "order", "ttl": 1e300})},
+			} {
+				t.Run(c.name, func(t *testing.T) {
+					a.refused(c.typ, c.p, "BAD_REQUEST")
+				})
+			}
+			d, v := serverDoc(t, srv.Built.Store, "note", "n")
+			if v != 2 {
+				t.Fatalf("note at version %d after refused requests, want 2", v)
+			}
+			wantJSON(t, "the note", d, `{"list":[1,2,3],"total":9e307}`)
+			d, v = serverDoc(t, srv.Built.Store, "inventory", "i")
+			if v != 1 {
+				t.Fatalf("inventory at version %d after refused requests, want 1", v)
+			}
+			wantJSON(t, "the inventory", d, `{"stock":9223372036854775806}`)
+			_, err := srv.Built.Store.GetLock(context.Background(), store.EntityKey{Tenant: "default", Type: "order", ID: "n"})
+			if !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("lock after refused acquires: %v", err)
+			}
+		})
+	}
+}
