@@ -91,31 +91,7 @@ func FuzzMessage(f *testing.F) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := context.Background()
-		poster := &fuzzPoster{}
-		h, err := handler.New(handler.Config{
-			RequestLimit: ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
-			CursorLimit:  ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
-		}, handler.Deps{
-			Store:   memory.New(func() time.Time { return now }),
-			Posters: func(string) broadcast.Poster { return poster },
-			Auth:    fuzzAuth{},
-			Clock:   func() time.Time { return now },
-			Logger:  slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range fuzzConns {
-			if resp, _ := h.Connect(ctx, fuzzEvent(c.id, "", c.query)); resp.StatusCode != http.StatusOK {
-				t.Fatalf("connect %s: %d", c.id, resp.StatusCode)
-			}
-			for i, body := range fuzzSetup {
-				body = strings.Replace(body, "{", fmt.Sprintf(`{"messageId":"setup-%d",`, i), 1)
-				if resp, _ := h.Message(ctx, fuzzEvent(c.id, body, nil)); !json.Valid([]byte(resp.Body)) {
-					t.Fatalf("setup %s: %s", body, resp.Body)
-				}
-			}
-		}
+		h, poster, _ := fuzzHandler(t, now, nil)
 		want, decErr := protocol.Decode(data)
 		for _, c := range fuzzConns {
 			resp, err := h.Message(ctx, fuzzEvent(c.id, string(data), nil))
@@ -132,6 +108,41 @@ func FuzzMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzHandler builds a handler on a fresh memory store whose clock stands
+// at now, connects fuzzConns and sends each of them fuzzSetup followed by
+// extra.
+func fuzzHandler(t *testing.T, now time.Time, extra []string) (*handler.Handler, *fuzzPoster, *memory.Store) {
+	t.Helper()
+	ctx := context.Background()
+	poster := &fuzzPoster{}
+	st := memory.New(func() time.Time { return now })
+	h, err := handler.New(handler.Config{
+		RequestLimit: ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
+		CursorLimit:  ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
+	}, handler.Deps{
+		Store:   st,
+		Posters: func(string) broadcast.Poster { return poster },
+		Auth:    fuzzAuth{},
+		Clock:   func() time.Time { return now },
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range fuzzConns {
+		if resp, _ := h.Connect(ctx, fuzzEvent(c.id, "", c.query)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("connect %s: %d", c.id, resp.StatusCode)
+		}
+		for i, body := range append(slices.Clip(fuzzSetup), extra...) {
+			body = strings.Replace(body, "{", fmt.Sprintf(`{"messageId":"setup-%d",`, i), 1)
+			if resp, _ := h.Message(ctx, fuzzEvent(c.id, body, nil)); !json.Valid([]byte(resp.Body)) {
+				t.Fatalf("setup %s: %s", body, resp.Body)
+			}
+		}
+	}
+	return h, poster, st
 }
 
 // checkReply asserts resp is the one valid reply frame to the request that
