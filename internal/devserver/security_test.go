@@ -205,3 +205,76 @@ func TestUndoFirstIncrementAfterOthers(t *testing.T) {
 		})
 	}
 }
+
+// TestReusedMessageIDOtherRequest reuses the messageId of an applied
+// change for other requests: another value, another entity, another
+// request type, and a comment's messageId for another text. Each gets
+// IDEMPOTENCY_MISMATCH, never the first request's reply, and nothing is
+// written; the same request resent still gets the original reply.
+func TestReusedMessageIDOtherRequest(t *testing.T) {
+	for _, b := range edCoreBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t, gateway.Config{})
+			ctx := context.Background()
+			alice := edDial(t, srv, "alice")
+			call := func(typ, msg string, payload any) frame {
+				t.Helper()
+				f, err := alice.call(ctx, typ, "", msg, payload)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return f
+			}
+			msg := alice.nextID()
+			payload := change("note", "reuse", 0, "update", "title", after("hello"))
+			first := call("change", msg, payload)
+			if first.Type != "ack" {
+				t.Fatalf("change: %s %s", first.Type, first.Payload)
+			}
+			if again := call("change", msg, change("note", "reuse", 0, "update", "title", after("hello"))); string(again.Payload) != string(first.Payload) {
+				t.Fatalf("the same request resent got %s, want %s", again.Payload, first.Payload)
+			}
+			for name, c := range map[string]struct {
+				typ     string
+				payload any
+			}{
+				"another value":  {"change", change("note", "reuse", 0, "update", "title", after("evil"))},
+				"another entity": {"change", change("note", "other", 0, "update", "title", after("hello"))},
+				"another type":   {"undo", map[string]any{"entityType": "note", "entityId": "reuse", "changeId": "note:reuse:1"}},
+			} {
+				if f := call(c.typ, msg, c.payload); f.Type != "error" || f.code() != "IDEMPOTENCY_MISMATCH" {
+					t.Fatalf("%s under a used messageId: %s %s, want IDEMPOTENCY_MISMATCH", name, f.Type, f.Payload)
+				}
+			}
+			d, v := serverDoc(t, srv.Built.Store, "note", "reuse")
+			if v != 1 {
+				t.Fatalf("note at version %d, want 1", v)
+			}
+			wantJSON(t, "the note", d, `{"title":"hello"}`)
+			if _, v := serverDoc(t, srv.Built.Store, "note", "other"); v != 0 {
+				t.Fatalf("the other note was written (version %d)", v)
+			}
+			cmsg := alice.nextID()
+			add := func(text string) frame {
+				return call("comment.add", cmsg, map[string]any{"entityType": "note", "entityId": "reuse", "text": text})
+			}
+			c1 := add("first")
+			if c1.Type != "ack" || string(add("first").Payload) != string(c1.Payload) {
+				t.Fatalf("comment.add and its resend: %s", c1.Payload)
+			}
+			if f := add("second"); f.code() != "IDEMPOTENCY_MISMATCH" {
+				t.Fatalf("another comment under the same messageId: %s %s", f.Type, f.Payload)
+			}
+			if f := call("comment.add", msg, map[string]any{"entityType": "note", "entityId": "reuse", "text": "x"}); f.code() != "IDEMPOTENCY_MISMATCH" {
+				t.Fatalf("a comment under the change's messageId: %s %s", f.Type, f.Payload)
+			}
+			var list struct {
+				Comments []struct{ Text string } `json:"comments"`
+			}
+			decodeInto(t, call("comment.list", alice.nextID(), map[string]any{"entityType": "note", "entityId": "reuse"}), &list)
+			if len(list.Comments) != 1 || list.Comments[0].Text != "first" {
+				t.Fatalf("comments = %+v, want only the first", list.Comments)
+			}
+		})
+	}
+}

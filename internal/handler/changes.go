@@ -227,7 +227,8 @@ func (f *editingFeature) commit(ctx context.Context, r *request, e store.EntityK
 			return nil, nil, err
 		}
 		if es.Idempotency != nil {
-			return nil, es.Idempotency.Reply, nil
+			reply, err := recordedReply(*es.Idempotency, r)
+			return nil, reply, err
 		}
 		p, err := decide(ctx, es)
 		if err != nil {
@@ -239,7 +240,7 @@ func (f *editingFeature) commit(ctx context.Context, r *request, e store.EntityK
 		}
 		p.commit.Entity = e
 		p.commit.Idempotency = &store.Idempotency{
-			Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID,
+			Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID, RequestHash: protocol.RequestHash(r.env),
 			Reply: reply, ExpiresAt: r.now.Add(f.cfg.IdempotencyTTL),
 		}
 		err = st.Commit(ctx, p.commit)
@@ -252,6 +253,20 @@ func (f *editingFeature) commit(ctx context.Context, r *request, e store.EntityK
 		return p, reply, nil
 	}
 	return nil, nil, contended(e, f.cfg.CommitAttempts)
+}
+
+// recordedReply is the answer to a request whose messageId has a live
+// idempotency record: the recorded reply when the record was written for
+// the same request (its RequestHash), IDEMPOTENCY_MISMATCH otherwise, so
+// that a reused messageId never receives another request's reply. A
+// record without a hash (written before hashes were kept) cannot show
+// that it answers this request and is treated as a mismatch.
+func recordedReply(i store.Idempotency, r *request) (json.RawMessage, error) {
+	if i.RequestHash == "" || i.RequestHash != protocol.RequestHash(r.env) {
+		return nil, protocol.NewError(protocol.CodeIdempotencyMismatch,
+			"this messageId was already used for a different request; use a new messageId")
+	}
+	return json.RawMessage(i.Reply), nil
 }
 
 // changeExtra is what a change record carries besides the decision.

@@ -84,7 +84,8 @@ func (f *editingFeature) commentAdd(ctx context.Context, r *request) (any, error
 		if err != nil {
 			return nil, false, err
 		}
-		return json.RawMessage(i.Reply), true, nil
+		reply, err := recordedReply(i, r)
+		return reply, true, err
 	}
 	if reply, ok, err := replay(); ok || err != nil {
 		return reply, err
@@ -108,8 +109,8 @@ func (f *editingFeature) commentAdd(ctx context.Context, r *request) (any, error
 		return nil, fmt.Errorf("encode comment: %w", err)
 	}
 	err = st.AddComment(ctx, c, &store.Idempotency{
-		Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID, Reply: reply,
-		ExpiresAt: r.now.Add(f.cfg.IdempotencyTTL),
+		Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID, RequestHash: protocol.RequestHash(r.env),
+		Reply: reply, ExpiresAt: r.now.Add(f.cfg.IdempotencyTTL),
 	})
 	if errors.Is(err, store.ErrConditionFailed) {
 		if prev, ok, rerr := replay(); ok || rerr != nil {

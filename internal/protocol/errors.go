@@ -31,6 +31,7 @@ const (
 	CodeVersionConflict      Code = "VERSION_CONFLICT"       // the base version is stale and the strategy could not merge
 	CodeUndoConflict         Code = "UNDO_CONFLICT"          // a later change touched the path; the undo cannot be applied
 	CodeConflictResolved     Code = "CONFLICT_RESOLVED"      // the conflict was already resolved
+	CodeIdempotencyMismatch  Code = "IDEMPOTENCY_MISMATCH"   // the messageId was used by this user for a different request
 	CodeUnavailable          Code = "UNAVAILABLE"            // a dependency is throttled or failing; retry with backoff
 	CodeInternal             Code = "INTERNAL"               // an unexpected server error; retry with backoff
 )
@@ -51,7 +52,7 @@ func Codes() []Code {
 		CodeFrameTooLarge, CodeUnauthorized, CodeForbidden, CodeRateLimited,
 		CodeTooManySubscriptions, CodeNotSubscribed, CodeNotFound, CodeLockHeld,
 		CodeNotLockHolder, CodeLockRequired, CodeStaleFencingToken, CodeVersionConflict,
-		CodeUndoConflict, CodeConflictResolved, CodeUnavailable, CodeInternal}
+		CodeUndoConflict, CodeConflictResolved, CodeIdempotencyMismatch, CodeUnavailable, CodeInternal}
 }
 
 // Error is a client-facing failure: a code, a safe message and optional
