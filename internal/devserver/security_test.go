@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -274,6 +277,92 @@ func TestReusedMessageIDOtherRequest(t *testing.T) {
 			decodeInto(t, call("comment.list", alice.nextID(), map[string]any{"entityType": "note", "entityId": "reuse"}), &list)
 			if len(list.Comments) != 1 || list.Comments[0].Text != "first" {
 				t.Fatalf("comments = %+v, want only the first", list.Comments)
+			}
+		})
+	}
+}
+
+// identifierAttacks holds a character of every class the identifier rules
+// refuse (see internal/ident).
+var identifierAttacks = map[string]string{
+	"C0": "\x01", "DEL": "\x7f", "C1": "\u0085", "line separator": "\u2028", "paragraph separator": "\u2029",
+	"bidi override": "\u202e", "bidi embedding": "\u202a", "bidi isolate": "\u2067", "zero-width space": "\u200b",
+	"zero-width joiner": "\u200d", "byte order mark": "\ufeff", "invalid UTF-8": "\xff", "noncharacter": "\ufdd0",
+	"plane noncharacter": "\U0001fffe",
+}
+
+// TestIdentityCharacterClasses presents tokens whose user id or tenant
+// holds a character of each refused class: the handshake is refused with
+// 401 and no connection is recorded. A display name with such characters
+// is accepted without them.
+func TestIdentityCharacterClasses(t *testing.T) {
+	srv := startTokenServer(t, app.TokenSettings{Issuer: testIssuer, Audience: testAudience, Secret: string(testSecret)}, nil)
+	for class, c := range identifierAttacks {
+		for _, cl := range []map[string]any{claims("al"+c+"ice", "acme", nil), claims("alice", "ac"+c+"me", nil)} {
+			if _, status := dialQuery(t, srv, "mallory", tokenQuery(signJWT(t, hs256, cl, testSecret))); status != http.StatusUnauthorized {
+				t.Fatalf("%s: sub %q, tenant %q: handshake status %d, want 401", class, cl["sub"], cl["tenant"], status)
+			}
+		}
+		for _, k := range [][2]string{{"acme", "al" + c + "ice"}, {"ac" + c + "me", "alice"}} {
+			if conns, _ := srv.Built.Store.UserConnections(context.Background(), k[0], k[1]); len(conns) != 0 {
+				t.Fatalf("%s: connections recorded for %q of %q after refused handshakes", class, k[1], k[0])
+			}
+		}
+		cl := claims("alice", "acme", map[string]any{"name": "Al" + c + "ice"})
+		w := mustDialQuery(t, srv, "alice", tokenQuery(signJWT(t, hs256, cl, testSecret))).hello()
+		if w.Username != "Alice" {
+			t.Fatalf("%s: display name %q, want %q", class, w.Username, "Alice")
+		}
+	}
+}
+
+// TestIdentifierCharacterClasses sends channels, rooms, entity types and
+// ids, comment ids and messageIds holding a character of each refused
+// class. Each is refused (INVALID_CHANNEL, BAD_REQUEST or, where the
+// frame itself is not valid JSON or UTF-8, BAD_FRAME) and nothing is
+// stored. A development identity is cleaned of such characters.
+func TestIdentifierCharacterClasses(t *testing.T) {
+	for _, b := range edCoreBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t, gateway.Config{})
+			q := url.Values{"userId": {"bo\u202eb\u0085"}, "tenant": {"default\u2028"}, "username": {"B\u200bob"}}
+			if w := mustDialQuery(t, srv, "bob", q).hello(); w.UserID != "bob" || w.Tenant != "default" || w.Username != "Bob" {
+				t.Fatalf("development identity = %+v, want bob of default, named Bob", w)
+			}
+			refused := func(class, what string, f frame, codes ...string) {
+				t.Helper()
+				for _, c := range codes {
+					if f.Type == "error" && f.code() == c {
+						return
+					}
+				}
+				t.Fatalf("%s in %s: got %s %s, want one of %v", class, what, f.Type, f.Payload, codes)
+			}
+			var alice *client
+			for class, c := range identifierAttacks {
+				alice = dial(t, srv, "alice") // a connection per class keeps within the request rate limit
+				refused(class, "a channel", alice.request("subscribe", "order:1"+c, nil), "INVALID_CHANNEL")
+				refused(class, "a room", alice.request("room.join", "", map[string]any{"room": "r" + c}), "INVALID_CHANNEL", "BAD_REQUEST")
+				refused(class, "an entity id", alice.request("change", "", change("note", "n"+c, 0, "update", "x", after(1))), "BAD_REQUEST")
+				refused(class, "an entity type", alice.request("change", "", change("no"+c+"te", "n", 0, "update", "x", after(1))), "BAD_REQUEST")
+				refused(class, "a parent id", alice.request("comment.add", "", map[string]any{"entityType": "note", "entityId": "n", "text": "t", "parentId": "p" + c}), "BAD_REQUEST")
+				refused(class, "a conflict id", alice.request("conflict.resolve", "", map[string]any{"entityType": "note", "entityId": "n", "conflictId": "c" + c, "resolution": "remote"}), "BAD_REQUEST")
+				alice.sendRaw(`{"type":"ping","messageId":"m` + c + `"}`)
+				f := alice.next()
+				refused(class, "a messageId", f, "BAD_REQUEST", "BAD_FRAME")
+				if f.ReplyTo != "" {
+					t.Fatalf("%s: the error echoes the refused messageId %q", class, f.ReplyTo)
+				}
+			}
+			if _, v := serverDoc(t, srv.Built.Store, "note", "n"); v != 0 {
+				t.Fatalf("note n written (version %d)", v)
+			}
+			var list struct {
+				Comments []any `json:"comments"`
+			}
+			decodeInto(t, alice.mustAck("comment.list", "", map[string]any{"entityType": "note", "entityId": "n"}), &list)
+			if len(list.Comments) != 0 {
+				t.Fatalf("comments stored: %v", list.Comments)
 			}
 		})
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/ident"
 	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
@@ -224,6 +225,9 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$connect")
 	start := time.Now()
 	id, err := h.deps.Auth.Authenticate(ctx, req)
+	if err == nil {
+		err = checkIdentity(&id)
+	}
 	if err != nil {
 		log.WarnContext(ctx, "connect refused", "error", err)
 		return response(http.StatusUnauthorized, "Unauthorized"), nil
@@ -240,6 +244,25 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	}
 	log.InfoContext(ctx, "connected", "userId", c.UserID, "tenant", c.Tenant, "latencyMs", time.Since(start).Milliseconds())
 	return response(http.StatusOK, ""), nil
+}
+
+// checkIdentity applies the identifier rules (internal/ident) to what any
+// Authenticator returned: the user id and tenant, which become storage
+// keys, must pass them; the display name and avatar are cleaned of
+// invisible and control characters.
+func checkIdentity(id *Identity) error {
+	if err := ident.Check(ident.UserID, id.UserID); err != nil {
+		return err
+	}
+	if err := ident.Check(ident.Tenant, id.Tenant); err != nil {
+		return err
+	}
+	id.Username = ident.Clean(id.Username, ident.MaxDisplayNameLen, false)
+	id.Avatar = ident.Clean(id.Avatar, ident.MaxURLLen, false)
+	if id.Username == "" {
+		id.Username = id.UserID
+	}
+	return nil
 }
 
 // Disconnect handles $disconnect: it removes the connection and all of its
