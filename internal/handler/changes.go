@@ -98,7 +98,7 @@ func opOf(p changePayload) (doc.Op, error) {
 		return doc.Op{}, protocol.NewError(protocol.CodeBadRequest, "operation must be insert, update, delete, move, increment or text")
 	}
 	if _, err := op.Validate(); err != nil {
-		return doc.Op{}, protocol.NewError(protocol.CodeBadRequest, "%s", clientText(err))
+		return doc.Op{}, err // doc.ErrBadOp or ErrBadPath: clientError gives BAD_REQUEST with a fixed message
 	}
 	return op, nil
 }
@@ -501,7 +501,7 @@ func (f *editingFeature) change(ctx context.Context, r *request) (any, error) {
 		l.in.Op, l.in.UserID, l.in.Stamp, l.in.Token = op, r.conn.UserID, stamp, p.FencingToken
 		out, err := editing.Decide(l.in)
 		if err != nil {
-			return nil, storeError(err, versionDetails(st))
+			return nil, withDetails(err, versionDetails(st))
 		}
 		return f.planOutcome(r, e, st, l, out, changeExtra{metadata: meta})
 	})
@@ -745,7 +745,7 @@ func (f *editingFeature) undo(ctx context.Context, r *request) (any, error) {
 		}
 		op, notices, err := editing.UndoOp(target.Inverse, later)
 		if err != nil {
-			return nil, storeError(err, versionDetails(st))
+			return nil, withDetails(err, versionDetails(st))
 		}
 		l, err := f.load(ctx, e, st, head.Version, false)
 		if err != nil {
@@ -757,7 +757,7 @@ func (f *editingFeature) undo(ctx context.Context, r *request) (any, error) {
 			err = fmt.Errorf("undo %s: %w: %w", target.Change.ID, editing.ErrUndoConflict, err)
 		}
 		if err != nil {
-			return nil, storeError(err, versionDetails(st))
+			return nil, withDetails(err, versionDetails(st))
 		}
 		out.Notices = append(notices, out.Notices...)
 		return f.planOutcome(r, e, st, l, out, changeExtra{metadata: meta, undoOf: target.Change.ID})
@@ -784,8 +784,8 @@ func (f *editingFeature) resolveConflict(ctx context.Context, r *request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	if err := editing.ValidateName("conflictId", p.ConflictID); err != nil {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+	if editing.ValidateName("conflictId", p.ConflictID) != nil {
+		return nil, badName("conflictId")
 	}
 	res := editing.Resolution(p.Resolution)
 	if !res.Valid() {
@@ -836,14 +836,14 @@ func (f *editingFeature) resolveConflict(ctx context.Context, r *request) (any, 
 			Local: local.Op, Base: local.BaseVersion, Since: since, Intended: rec.Intended, IntendedDelete: rec.IntendedDelete,
 		}, res, merged)
 		if err != nil {
-			return nil, storeError(err, versionDetails(es))
+			return nil, withDetails(err, versionDetails(es))
 		}
 		var pl *plan
 		if ok {
 			l.in.Op, l.in.UserID, l.in.Token = op, r.conn.UserID, p.FencingToken
 			out, err := editing.Decide(l.in)
 			if err != nil {
-				return nil, storeError(err, versionDetails(es))
+				return nil, withDetails(err, versionDetails(es))
 			}
 			if pl, err = f.planOutcome(r, e, es, l, out, changeExtra{conflictID: p.ConflictID}); err != nil {
 				return nil, err

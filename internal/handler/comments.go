@@ -91,8 +91,8 @@ func (f *editingFeature) commentAdd(ctx context.Context, r *request) (any, error
 		return reply, err
 	}
 	if p.ParentID != "" {
-		if err := editing.ValidateName("parentId", p.ParentID); err != nil {
-			return nil, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+		if editing.ValidateName("parentId", p.ParentID) != nil {
+			return nil, badName("parentId")
 		}
 		if _, err := st.GetComment(ctx, e, p.ParentID); errors.Is(err, store.ErrNotFound) {
 			return nil, protocol.NewError(protocol.CodeNotFound, "no comment %q on %s", p.ParentID, channelOf(e))
@@ -141,8 +141,8 @@ func (f *editingFeature) commentResolve(ctx context.Context, r *request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	if err := editing.ValidateName("commentId", p.CommentID); err != nil {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+	if editing.ValidateName("commentId", p.CommentID) != nil {
+		return nil, badName("commentId")
 	}
 	resolved := p.Resolved == nil || *p.Resolved
 	c, err := f.h.deps.Store.ResolveComment(ctx, e, p.CommentID, resolved, r.conn.UserID, r.now)

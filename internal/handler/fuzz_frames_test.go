@@ -95,7 +95,7 @@ func FuzzFrames(f *testing.F) {
 	limit := crdt.Limit(now, editing.DefaultMaxSkew)
 	f.Fuzz(func(t *testing.T, kind uint8, a, b int64, c uint32, x float64, s string) {
 		ctx := context.Background()
-		h, _, st := fuzzHandler(t, now, fuzzFramesSetup)
+		h, _, st := fuzzHandler(t, now, fuzzFramesSetup, nil)
 		data, err := json.Marshal(fuzzFrame(kind, a, b, c, x, s))
 		if err != nil {
 			t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
+	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/memory"
 )
 
@@ -91,7 +92,7 @@ func FuzzMessage(f *testing.F) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := context.Background()
-		h, poster, _ := fuzzHandler(t, now, nil)
+		h, poster, _ := fuzzHandler(t, now, nil, nil)
 		want, decErr := protocol.Decode(data)
 		for _, c := range fuzzConns {
 			resp, err := h.Message(ctx, fuzzEvent(c.id, string(data), nil))
@@ -111,13 +112,18 @@ func FuzzMessage(f *testing.F) {
 }
 
 // fuzzHandler builds a handler on a fresh memory store whose clock stands
-// at now, connects fuzzConns and sends each of them fuzzSetup followed by
-// extra.
-func fuzzHandler(t *testing.T, now time.Time, extra []string) (*handler.Handler, *fuzzPoster, *memory.Store) {
+// at now, seen through wrap when it is not nil, connects fuzzConns and
+// sends each of them fuzzSetup followed by extra. It returns the memory
+// store itself.
+func fuzzHandler(t *testing.T, now time.Time, extra []string, wrap func(store.Store) store.Store) (*handler.Handler, *fuzzPoster, *memory.Store) {
 	t.Helper()
 	ctx := context.Background()
 	poster := &fuzzPoster{}
-	st := memory.New(func() time.Time { return now })
+	mem := memory.New(func() time.Time { return now })
+	var st store.Store = mem
+	if wrap != nil {
+		st = wrap(mem)
+	}
 	h, err := handler.New(handler.Config{
 		RequestLimit: ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
 		CursorLimit:  ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
@@ -142,7 +148,7 @@ func fuzzHandler(t *testing.T, now time.Time, extra []string) (*handler.Handler,
 			}
 		}
 	}
-	return h, poster, st
+	return h, poster, mem
 }
 
 // checkReply asserts resp is the one valid reply frame to the request that

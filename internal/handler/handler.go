@@ -317,7 +317,7 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$default", "type", env.Type)
 	if err != nil {
 		log.InfoContext(ctx, "bad frame", "error", err)
-		return h.errorResponse(ctx, env.MessageID, protocol.AsError(err), now)
+		return h.errorResponse(ctx, env.MessageID, clientError(err), now)
 	}
 	limiter := h.requests
 	if env.Type == protocol.TypeCursor {
@@ -355,7 +355,7 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 	out, err := protocol.Reply(env, result, h.now())
 	if err != nil {
 		log.ErrorContext(ctx, "encode reply", "error", err)
-		return h.errorResponse(ctx, env.MessageID, protocol.AsError(err), now)
+		return h.errorResponse(ctx, env.MessageID, clientError(err), now)
 	}
 	log.InfoContext(ctx, "handled", "latencyMs", latency.Milliseconds())
 	return response(http.StatusOK, string(out))
@@ -405,20 +405,6 @@ func (h *Handler) connection(ctx context.Context, id string, cached bool, now ti
 func (h *Handler) errorResponse(ctx context.Context, replyTo string, e *protocol.Error, now time.Time) events.APIGatewayProxyResponse {
 	metrics.From(ctx).Add(metrics.Errors, 1, metrics.Count)
 	return response(http.StatusOK, string(protocol.ErrorReply(replyTo, e, now)))
-}
-
-// clientError maps an internal error to the code a client sees, without
-// its text.
-func clientError(err error) *protocol.Error {
-	var pe *protocol.Error
-	switch {
-	case errors.As(err, &pe):
-		return pe
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return protocol.NewError(protocol.CodeUnavailable, "service temporarily unavailable; retry")
-	default:
-		return protocol.NewError(protocol.CodeInternal, "internal error")
-	}
 }
 
 // cleanup runs every feature's clean-up for a removed connection.

@@ -1,13 +1,11 @@
 package protocol
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Code is a stable, machine-readable error code sent to clients in the
 // payload of an error frame. Clients translate codes; the message text is
-// for developers and never contains internal details.
+// for developers and never contains internal details (the handler's
+// clientError is the one mapping from internal errors to codes).
 type Code string
 
 // The closed set of client-facing error codes. Retryable codes mark
@@ -86,15 +84,4 @@ func (e *Error) Payload() map[string]any {
 		p["details"] = e.Details
 	}
 	return p
-}
-
-// AsError extracts the client-facing error from err. Anything that is not an
-// *Error becomes INTERNAL with a generic message, so internal text never
-// reaches a client.
-func AsError(err error) *Error {
-	var pe *Error
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return &Error{Code: CodeInternal, Message: "internal error"}
 }
