@@ -213,7 +213,8 @@ func TestUndoFirstIncrementAfterOthers(t *testing.T) {
 // change for other requests: another value, another entity, another
 // request type, and a comment's messageId for another text. Each gets
 // IDEMPOTENCY_MISMATCH, never the first request's reply, and nothing is
-// written; the same request resent still gets the original reply.
+// written; the same request resent, also with a refreshed baseVersion as
+// the SDK sends it, still gets the original reply.
 func TestReusedMessageIDOtherRequest(t *testing.T) {
 	for _, b := range edCoreBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -236,6 +237,11 @@ func TestReusedMessageIDOtherRequest(t *testing.T) {
 			}
 			if again := call("change", msg, change("note", "reuse", 0, "update", "title", after("hello"))); string(again.Payload) != string(first.Payload) {
 				t.Fatalf("the same request resent got %s, want %s", again.Payload, first.Payload)
+			}
+			// The SDK resends a change under its messageId with the entity's
+			// current baseVersion (and lock token): still the same request.
+			if again := call("change", msg, change("note", "reuse", 1, "update", "title", after("hello"))); string(again.Payload) != string(first.Payload) {
+				t.Fatalf("the same change resent on a newer base got %s, want %s", again.Payload, first.Payload)
 			}
 			for name, c := range map[string]struct {
 				typ     string

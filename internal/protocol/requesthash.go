@@ -7,13 +7,20 @@ import (
 	"encoding/json"
 )
 
+// resendFields are payload fields that a client refreshes when it resends
+// a request under its messageId: the preconditions of the write, not what
+// it asks for. The SDK sends a change again with the entity's current
+// baseVersion and the lock's current fencing token after a timeout or a
+// lost lock; the resend must still get the original reply.
+var resendFields = []string{"baseVersion", "fencingToken"}
+
 // RequestHash returns a hash (hex SHA-256) of the canonical form of the
 // request env carries: its type, its channel and its payload with object
-// keys sorted and insignificant whitespace removed; numbers are kept as
-// written. The messageId and timestamp are not part of it. Two frames get
-// the same hash exactly when they ask for the same thing, so an
-// idempotency record can tell a resend from another request reusing its
-// messageId.
+// keys sorted, insignificant whitespace removed and the top-level
+// resendFields left out; numbers are kept as written. The messageId and
+// timestamp are not part of it. Two frames get the same hash exactly when
+// they ask for the same thing, so an idempotency record can tell a resend
+// from another request reusing its messageId.
 func RequestHash(env Envelope) string {
 	h := sha256.New()
 	canon := canonicalPayload(env.Payload)
@@ -40,6 +47,11 @@ func canonicalPayload(p json.RawMessage) []byte {
 	var v any
 	if err := dec.Decode(&v); err != nil {
 		return p
+	}
+	if obj, ok := v.(map[string]any); ok {
+		for _, k := range resendFields {
+			delete(obj, k)
+		}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {

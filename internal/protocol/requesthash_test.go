@@ -10,9 +10,10 @@ func TestRequestHash(t *testing.T) {
 		}
 		return e
 	}
-	base := env("change", "", `{"a":1,"b":[1,2]}`)
+	base := env("change", "", `{"a":1,"b":[1,2],"baseVersion":3}`)
 	same := []Envelope{
-		env("change", "", `{ "b" : [1, 2], "a":1 }`),
+		env("change", "", `{ "b" : [1, 2], "a":1, "baseVersion":3 }`),
+		env("change", "", `{"a":1,"b":[1,2],"baseVersion":4,"fencingToken":9}`), // a resend with refreshed preconditions
 		func() Envelope { e := base; e.MessageID, e.Timestamp = "other", "2026-01-01T00:00:00Z"; return e }(),
 	}
 	for _, e := range same {
@@ -28,6 +29,7 @@ func TestRequestHash(t *testing.T) {
 		env("change", "x", `{"a":1,"b":[1,2]}`),
 		env("change", "", ``),
 		env("chang", "e", `{"a":1,"b":[1,2]}`),
+		env("change", "", `{"a":1,"b":[1,2],"c":{"baseVersion":3}}`), // only top-level preconditions are left out
 	}
 	for _, e := range differ {
 		if RequestHash(e) == RequestHash(base) {
