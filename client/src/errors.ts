@@ -20,6 +20,7 @@ export type ServerErrorCode =
   | 'VERSION_CONFLICT'
   | 'UNDO_CONFLICT'
   | 'CONFLICT_RESOLVED'
+  | 'IDEMPOTENCY_MISMATCH'
   | 'UNAVAILABLE'
   | 'INTERNAL';
 

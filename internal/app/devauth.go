@@ -2,14 +2,12 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"os"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/handler"
 )
 
@@ -18,39 +16,11 @@ import (
 // development only: anyone can claim any identity.
 type DevAuthenticator struct{}
 
-// Authenticate implements handler.Authenticator.
+// Authenticate implements handler.Authenticator with auth.DevIdentity,
+// the one reading of development query parameters (the token
+// authenticator's development mode uses it too).
 func (DevAuthenticator) Authenticate(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (handler.Identity, error) {
-	q := req.QueryStringParameters
-	id := handler.Identity{UserID: clean(q["userId"]), Username: clean(q["username"]), Tenant: clean(q["tenant"]), Avatar: q["avatar"]}
-	if id.UserID == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		id.UserID = "anon-" + hex.EncodeToString(b[:])
-	}
-	if id.Username == "" {
-		id.Username = id.UserID
-	}
-	if id.Tenant == "" {
-		id.Tenant = "default"
-	}
-	if r := q["roles"]; r != "" {
-		id.Roles = strings.Split(r, ",")
-	}
-	return id, nil
-}
-
-// clean keeps identity strings short and free of key separators.
-func clean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r == '#' || r < 0x20 {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 128 {
-		s = s[:128]
-	}
-	return s
+	return handlerIdentity(auth.DevIdentity(req.QueryStringParameters)), nil
 }
 
 type logWriter struct{}

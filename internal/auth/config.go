@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/omnisales/rtcollab/internal/ident"
 )
 
 // Algorithm names accepted in a token's alg header. Comparison is exact and
@@ -50,7 +52,7 @@ const (
 	MaxTokenBytes = 4096
 	// MaxClaimLen bounds the sub and tenant values, which end up in storage
 	// keys.
-	MaxClaimLen = 128
+	MaxClaimLen = ident.MaxIDLen
 )
 
 // Config configures a Verifier. At least one key source, HS256Secret or
@@ -224,17 +226,11 @@ func checkJWKSURL(raw string) error {
 	}
 }
 
-// validKeyPart reports whether s can serve as a user id or tenant: 1 to
-// MaxClaimLen bytes without control characters or '#', which is reserved as
-// the storage key separator.
+// validKeyPart reports whether s can serve as a user id or tenant: the
+// rule of ident.UserID and ident.Tenant (1 to MaxClaimLen bytes of valid
+// UTF-8 without '#', which is reserved as the storage key separator, and
+// without control, format, separator, private-use or noncharacter code
+// points).
 func validKeyPart(s string) bool {
-	if s == "" || len(s) > MaxClaimLen {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == '#' {
-			return false
-		}
-	}
-	return true
+	return ident.Check(ident.UserID, s) == nil && ident.Check(ident.Tenant, s) == nil
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/omnisales/rtcollab/internal/ident"
 )
 
 // Identity is who a connection belongs to, as established on $connect.
@@ -37,8 +39,10 @@ func (id Identity) HasRole(role string) bool {
 // its query parameters: userId, username, tenant, avatar and roles
 // (comma-separated). Without userId the connection gets an anonymous id,
 // "anon-" and 12 random hex digits; the username defaults to the user id
-// and the tenant to "default". Values are stripped of control characters
-// and '#' and cut to MaxClaimLen bytes.
+// and the tenant to "default". Values are stripped of '#' and of every
+// code point ident.Visible refuses (controls, format characters such as
+// bidirectional controls and zero-width characters, separators,
+// noncharacters, invalid bytes) and cut to MaxClaimLen bytes.
 //
 // Anyone can claim any identity this way: DevIdentity must be used only in
 // an explicitly enabled development mode, never where a token is expected.
@@ -68,20 +72,9 @@ func DevIdentity(query map[string]string) Identity {
 	return id
 }
 
-// devClean drops control characters and '#' from s and cuts it to
-// MaxClaimLen bytes without splitting a UTF-8 sequence.
-func devClean(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '#' {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > MaxClaimLen {
-		s = strings.ToValidUTF8(s[:MaxClaimLen], "")
-	}
-	return s
-}
+// devClean drops what ident.Visible refuses and '#' from s and cuts it to
+// MaxClaimLen bytes without splitting a character.
+func devClean(s string) string { return ident.Clean(s, MaxClaimLen, true) }
 
 // SignHS256 makes an HS256 token of claims, for tests and development
 // tooling. secret must be at least MinHS256SecretLen bytes, as New demands.

@@ -28,6 +28,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/omnisales/rtcollab/internal/ident"
 )
 
 // maxNumericDate bounds exp, nbf and iat (the last second of year 9999), so
@@ -198,8 +200,8 @@ func (v *Verifier) identity(c map[string]any) (Identity, error) {
 
 	id := Identity{
 		UserID:    sub,
-		Username:  firstString(c, "name", "preferred_username", "username", "cognito:username"),
-		Avatar:    firstString(c, "picture", "avatar"),
+		Username:  ident.Clean(firstString(c, "name", "preferred_username", "username", "cognito:username"), ident.MaxDisplayNameLen, false),
+		Avatar:    ident.Clean(firstString(c, "picture", "avatar"), ident.MaxURLLen, false),
 		Roles:     roles(c, "roles", "cognito:groups"),
 		ExpiresAt: exp,
 	}

@@ -77,21 +77,48 @@ func Update(local, remote HLC, physical time.Time) HLC {
 	return bump(wall, c, local.Node)
 }
 
+// bump returns the stamp (wall, counter), carrying a counter overflow into
+// the wall time. At the largest wall time there is nothing to carry into:
+// the stamp stays at the largest counter rather than wrapping to the
+// smallest wall time.
 func bump(wall int64, counter uint64, node string) HLC {
 	if counter > math.MaxUint32 {
+		if wall == math.MaxInt64 {
+			return HLC{WallMs: wall, Counter: math.MaxUint32, Node: node}
+		}
 		return HLC{WallMs: wall + 1, Node: node}
 	}
 	return HLC{WallMs: wall, Counter: uint32(counter), Node: node}
 }
 
 // CheckSkew reports an error wrapping ErrClockSkew when remote's wall time
-// is more than maxAhead ahead of physical. A stamp far in the future would
-// win every last-writer-wins comparison until real time caught up, so
-// stamps from clients should be checked before Update or Set.
+// is negative or more than maxAhead ahead of physical, or when remote sits
+// at the last counter of the latest allowed millisecond (the next stamp
+// would have to move past the limit). A stamp far in the future would win
+// every last-writer-wins comparison until real time caught up, so stamps
+// from clients should be checked before Update or Set: after a checked
+// stamp, Update returns a stamp within Limit(physical, maxAhead).
+//
+// The comparison is done in milliseconds with saturating arithmetic, so
+// no wall time, however large or small, can wrap past the check.
 func CheckSkew(remote HLC, physical time.Time, maxAhead time.Duration) error {
-	ahead := time.Duration(remote.WallMs-physical.UnixMilli()) * time.Millisecond
-	if ahead > maxAhead {
-		return fmt.Errorf("check stamp %q: %v ahead of local time (limit %v): %w", remote.String(), ahead, maxAhead, ErrClockSkew)
+	limit := Limit(physical, maxAhead)
+	if remote.WallMs < 0 || remote.WallMs > limit || (remote.WallMs == limit && remote.Counter == math.MaxUint32) {
+		return fmt.Errorf("check stamp %q: beyond the limit %d ms (local time %d ms + %v): %w",
+			remote.String(), limit, physical.UnixMilli(), maxAhead, ErrClockSkew)
 	}
 	return nil
+}
+
+// Limit returns the latest wall time, in Unix milliseconds, that a stamp
+// may carry at physical time physical when stamps may run maxAhead ahead
+// of it: physical + maxAhead, saturating at math.MaxInt64 (a negative
+// maxAhead counts as 0).
+func Limit(physical time.Time, maxAhead time.Duration) int64 {
+	pt := physical.UnixMilli()
+	ahead := max(maxAhead, 0).Milliseconds()
+	if pt > 0 && ahead > math.MaxInt64-pt {
+		return math.MaxInt64
+	}
+	return pt + ahead
 }

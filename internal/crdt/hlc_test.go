@@ -104,3 +104,48 @@ func TestCheckSkew(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckSkewExtremes checks stamps at the ends of int64: the check is
+// done without a Duration product, which used to wrap and let stamps
+// thousands of years ahead through.
+func TestCheckSkewExtremes(t *testing.T) {
+	now := time.UnixMilli(1_700_000_000_000)
+	wrapsDuration := now.UnixMilli() + math.MaxInt64/int64(time.Millisecond) + 1 // (x-now)*1e6 passes MaxInt64
+	tests := []struct {
+		name    string
+		wall    int64
+		counter uint32
+		want    error
+	}{
+		{"largest wall time", math.MaxInt64, math.MaxUint32, ErrClockSkew},
+		{"largest wall time, counter 0", math.MaxInt64, 0, ErrClockSkew},
+		{"ahead by more than a Duration holds", wrapsDuration, 0, ErrClockSkew},
+		{"smallest wall time", math.MinInt64, 0, ErrClockSkew},
+		{"negative wall time", -1, 0, ErrClockSkew},
+		{"at the limit, last counter", now.UnixMilli() + 1000, math.MaxUint32, ErrClockSkew},
+		{"at the limit", now.UnixMilli() + 1000, math.MaxUint32 - 1, nil},
+		{"zero", 0, 0, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			remote := HLC{WallMs: tt.wall, Counter: tt.counter, Node: "r"}
+			err := CheckSkew(remote, now, time.Second)
+			if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+				t.Fatalf("CheckSkew = %v, want %v", err, tt.want)
+			}
+			if err != nil {
+				return
+			}
+			got := Update(HLC{WallMs: now.UnixMilli(), Node: "s"}, remote, now)
+			if got.WallMs > Limit(now, time.Second) || got.WallMs < 0 {
+				t.Fatalf("Update after an accepted stamp = %v, beyond the limit %d", got, Limit(now, time.Second))
+			}
+		})
+	}
+	if l := Limit(time.UnixMilli(math.MaxInt64-5), time.Hour); l != math.MaxInt64 {
+		t.Fatalf("Limit near the end of int64 = %d, want saturation", l)
+	}
+	if got := Update(HLC{WallMs: math.MaxInt64, Counter: math.MaxUint32}, HLC{}, now); got.WallMs != math.MaxInt64 {
+		t.Fatalf("Update at the last stamp wrapped to %v", got)
+	}
+}

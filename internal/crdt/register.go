@@ -95,8 +95,9 @@ type PN struct {
 // Counter is a map: it is not safe for concurrent mutation.
 type Counter map[string]PN
 
-// Value returns the sum of all P minus the sum of all N; each sum saturates
-// at math.MaxInt64.
+// Value returns the sum of all P minus the sum of all N. Increment keeps
+// both sums within math.MaxInt64; for a counter merged from elsewhere
+// whose sums pass it, each sum saturates at math.MaxInt64.
 func (c Counter) Value() int64 {
 	var p, n int64
 	for _, e := range c {
@@ -104,6 +105,19 @@ func (c Counter) Value() int64 {
 		n = addSat(n, e.N)
 	}
 	return p - n // both are in 0..MaxInt64: no overflow
+}
+
+// sums returns the sum of all P and of all N, and false when either
+// passes math.MaxInt64 or an entry is negative.
+func (c Counter) sums() (p, n int64, ok bool) {
+	for _, e := range c {
+		if e.P < 0 || e.N < 0 || e.P > math.MaxInt64-p || e.N > math.MaxInt64-n {
+			return 0, 0, false
+		}
+		p += e.P
+		n += e.N
+	}
+	return p, n, true
 }
 
 // Equal reports whether c and o hold the same entries.

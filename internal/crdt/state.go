@@ -15,6 +15,10 @@ import (
 // ErrNode is wrapped by Increment when the node id is empty.
 var ErrNode = errors.New("empty node id")
 
+// ErrOverflow is wrapped by Increment when a counter's sums would pass
+// math.MaxInt64.
+var ErrOverflow = errors.New("counter overflow")
+
 // Doc is the CRDT state of one entity: registers and counters keyed by
 // canonical field path (see the package documentation). The zero value is
 // an empty state ready for use. A Doc is not safe for concurrent use; Merge
@@ -78,7 +82,11 @@ func (d *Doc) put(key string, r Register) {
 }
 
 // Increment adds delta to the counter at path on behalf of node. A delta
-// of 0 changes nothing. Sums saturate at math.MaxInt64 per node and sign.
+// of 0 changes nothing. Counters are exact: an increment that would take
+// the node's positive or negative sum, or the counter's total of either,
+// past math.MaxInt64 fails with ErrOverflow and changes nothing, so no sum
+// ever saturates or wraps (math.MinInt64, whose negation has no int64,
+// always fails).
 func (d *Doc) Increment(path, node string, delta int64) error {
 	key, err := fieldPath("crdt increment", path)
 	if err != nil {
@@ -90,21 +98,31 @@ func (d *Doc) Increment(path, node string, delta int64) error {
 	if delta == 0 {
 		return nil
 	}
+	if delta == math.MinInt64 {
+		return fmt.Errorf("crdt increment %q by %d: %w", path, delta, ErrOverflow)
+	}
+	c := d.Counters[key]
+	p, n, ok := c.sums()
+	e := c[node]
+	switch {
+	case !ok:
+		return fmt.Errorf("crdt increment %q: the counter's sums already overflow: %w", path, ErrOverflow)
+	case delta > 0 && (delta > math.MaxInt64-p || delta > math.MaxInt64-e.P):
+		return fmt.Errorf("crdt increment %q by %d: %w", path, delta, ErrOverflow)
+	case delta < 0 && (-delta > math.MaxInt64-n || -delta > math.MaxInt64-e.N):
+		return fmt.Errorf("crdt increment %q by %d: %w", path, delta, ErrOverflow)
+	}
+	if delta > 0 {
+		e.P += delta
+	} else {
+		e.N += -delta
+	}
 	if d.Counters == nil {
 		d.Counters = map[string]Counter{}
 	}
-	c := d.Counters[key]
 	if c == nil {
 		c = Counter{}
 		d.Counters[key] = c
-	}
-	e := c[node]
-	if delta > 0 {
-		e.P = addSat(e.P, delta)
-	} else if delta == math.MinInt64 {
-		e.N = addSat(e.N, math.MaxInt64)
-	} else {
-		e.N = addSat(e.N, -delta)
 	}
 	c[node] = e
 	return nil

@@ -141,19 +141,46 @@ func TestDocErrors(t *testing.T) {
 	}
 }
 
-func TestIncrementSaturates(t *testing.T) {
+// TestIncrementRefusesOverflow replaces the former saturation rule: a sum
+// that would pass math.MaxInt64 is refused, so a counter is always the
+// exact sum of the increments it accepted.
+func TestIncrementRefusesOverflow(t *testing.T) {
 	var d Doc
-	for _, delta := range []int64{math.MaxInt64, 5, math.MinInt64, -1} {
+	for _, delta := range []int64{math.MaxInt64, -math.MaxInt64} {
 		if err := d.Increment("x", "a", delta); err != nil {
 			t.Fatal(err)
 		}
 	}
-	got := d.Counters["x"]["a"]
-	if got.P != math.MaxInt64 || got.N != math.MaxInt64 {
-		t.Fatalf("entry = %+v, want both saturated", got)
+	want := d.Clone()
+	tests := []struct {
+		node  string
+		delta int64
+	}{
+		{"a", 1},              // a's P sum
+		{"b", 1},              // the counter's P total, through another node
+		{"a", -1},             // a's N sum
+		{"b", -1},             // the N total
+		{"c", math.MinInt64},  // no int64 negation
+		{"c", math.MaxInt64},  // the total again
+		{"c", -math.MaxInt64}, // and its N
+	}
+	for _, tt := range tests {
+		err := d.Increment("x", tt.node, tt.delta)
+		if !errors.Is(err, ErrOverflow) {
+			t.Fatalf("Increment(%s, %d) = %v, want ErrOverflow", tt.node, tt.delta, err)
+		}
+	}
+	if !d.Equal(want) {
+		t.Fatalf("refused increments changed the counter: %+v, want %+v", d.Counters, want.Counters)
 	}
 	if v := d.Counters["x"].Value(); v != 0 {
-		t.Fatalf("Value = %d", v)
+		t.Fatalf("Value = %d, want 0", v)
+	}
+	if err := d.Increment("y", "a", math.MinInt64+1); err != nil {
+		t.Fatal(err)
+	}
+	if v := d.Counters["y"].Value(); v != math.MinInt64+1 {
+		t.Fatalf("Value = %d, want %d", v, int64(math.MinInt64+1))
 	}
 }
 

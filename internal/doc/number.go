@@ -84,6 +84,21 @@ func parseDecimal(s string) (decimal, bool) {
 	return d.canonical(), true
 }
 
+// maxMagnitudeExp and minMagnitudeExp bound the numbers AddNumbers
+// produces and an increment may carry: below 1e308 in magnitude, with no
+// digit below 1e-324, the finite range of a float64, so that every client
+// can read a sum (JSON parsers in browsers turn larger numbers into
+// Infinity). Within it, sums are exact decimals: nothing wraps or rounds.
+const (
+	maxMagnitudeExp = 308
+	minMagnitudeExp = -324
+)
+
+// inRange reports whether d lies within the bounds above.
+func (d decimal) inRange() bool {
+	return d.digits == "" || (d.exp+int64(len(d.digits)) <= maxMagnitudeExp && d.exp >= minMagnitudeExp)
+}
+
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func (d decimal) canonical() decimal {
@@ -193,7 +208,8 @@ func toDecimal(v any) (decimal, bool) {
 // json.Number, float64 (taken at its shortest decimal form) or any integer
 // type. It fails with ErrBadOp when an operand is not a number and with
 // ErrRange when the operands' magnitudes are too far apart (more than 4096
-// decimal orders) to add exactly.
+// decimal orders) to add exactly or the sum is 1e308 or more in magnitude
+// or has a digit below 1e-324 (outside the finite range of a float64).
 func AddNumbers(a, b any) (json.Number, error) {
 	x, ok := toDecimal(a)
 	if !ok {
@@ -204,6 +220,9 @@ func AddNumbers(a, b any) (json.Number, error) {
 		return "", fmt.Errorf("add numbers: %q is not a number: %w", clip(fmt.Sprint(b)), ErrBadOp)
 	}
 	sum, err := addDecimal(x, y)
+	if err == nil && !sum.inRange() {
+		err = ErrRange
+	}
 	if err != nil {
 		return "", fmt.Errorf("add numbers %q and %q: %w", x.String(), y.String(), err)
 	}

@@ -98,8 +98,12 @@ func (o Op) Validate() (Path, error) {
 		if o.Delta == "" {
 			return bad("missing delta")
 		}
-		if _, ok := parseDecimal(string(o.Delta)); !ok {
+		d, ok := parseDecimal(string(o.Delta))
+		if !ok {
 			return bad(fmt.Sprintf("delta %q is not a number", clip(string(o.Delta))))
+		}
+		if !d.inRange() {
+			return bad("delta must be below 1e308 in magnitude, with no digit below 1e-324")
 		}
 	case Text:
 		if why := checkText(o.Text); why != "" {

@@ -302,6 +302,38 @@ func seedState(st *State, d map[string]any) State {
 	return s
 }
 
+// boundStamps returns s with every stamp the skew check would refuse today
+// (negative, or beyond limit: a clock that ran ahead, or state written
+// before the check was overflow-safe) demoted to wall time 0 of its node,
+// the oldest a real write can carry, and the clock recomputed from the
+// stamps kept. Without it, one such stamp would make every later write to
+// its field lose. s is returned unchanged when all its stamps are in
+// bounds.
+func boundStamps(s State, limit int64) State {
+	bad := func(h crdt.HLC) bool { return h.WallMs < 0 || h.WallMs > limit }
+	dirty := bad(s.Clock)
+	for _, r := range s.CRDT.Registers {
+		dirty = dirty || bad(r.Stamp)
+	}
+	if !dirty {
+		return s
+	}
+	out := State{CRDT: s.CRDT.Clone()}
+	for k, r := range out.CRDT.Registers {
+		if bad(r.Stamp) {
+			r.Stamp = crdt.HLC{Node: r.Stamp.Node}
+			out.CRDT.Registers[k] = r
+		}
+		if crdt.Compare(r.Stamp, out.Clock) > 0 {
+			out.Clock = crdt.HLC{WallMs: r.Stamp.WallMs, Counter: r.Stamp.Counter}
+		}
+	}
+	if !bad(s.Clock) && crdt.Compare(s.Clock, out.Clock) > 0 {
+		out.Clock = s.Clock
+	}
+	return out
+}
+
 func merge(in Input) (Outcome, error) {
 	p, _ := in.Op.Validate() // Decide validated it
 	for _, s := range p {
@@ -310,15 +342,17 @@ func merge(in Input) (Outcome, error) {
 		}
 	}
 	path := p.String()
+	skew := in.MaxSkew
+	if skew <= 0 {
+		skew = DefaultMaxSkew
+	}
+	limit := crdt.Limit(in.Now, skew)
 	old := seedState(in.State, in.Doc)
+	old = boundStamps(old, limit)
 	next := State{CRDT: old.CRDT.Clone(), Clock: old.Clock}
 	var stamp crdt.HLC
 	if in.Stamp != nil {
 		stamp = crdt.HLC{WallMs: in.Stamp.WallMs, Counter: in.Stamp.Counter, Node: in.UserID}
-		skew := in.MaxSkew
-		if skew <= 0 {
-			skew = DefaultMaxSkew
-		}
 		if err := crdt.CheckSkew(stamp, in.Now, skew); err != nil {
 			return Outcome{}, fmt.Errorf("decide: %w: %w", ErrInvalid, err)
 		}
@@ -326,6 +360,11 @@ func merge(in Input) (Outcome, error) {
 	} else {
 		stamp = crdt.Now(in.Now, crdt.HLC{WallMs: old.Clock.WallMs, Counter: old.Clock.Counter, Node: in.UserID})
 		next.Clock = stamp
+	}
+	if stamp.WallMs > limit || next.Clock.WallMs > limit {
+		// Unreachable after CheckSkew and boundStamps; kept so that no
+		// stored clock can ever pass the limit.
+		return Outcome{}, fmt.Errorf("decide: stamp %s is beyond the clock limit %d: %w", stamp, limit, ErrInvalid)
 	}
 	var err error
 	switch in.Op.Kind {

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/omnisales/rtcollab/internal/ident"
 )
 
 // Strategy names a conflict strategy.
@@ -145,23 +147,12 @@ func (t Table) Merge(over map[string]Strategy, fallback Strategy) Table {
 	return out
 }
 
-// MaxNameLen bounds entity types and ids.
-const MaxNameLen = 64
+// MaxNameLen bounds entity types and ids (ident.Name).
+const MaxNameLen = ident.MaxNameLen
 
-// ValidateName checks an entity type or id: 1..64 characters of
-// [A-Za-z0-9._-], so that "type:id" is a valid channel name and no key
-// separator can appear. what names the field in the error.
+// ValidateName checks an entity type or id with ident.Check: 1..64
+// characters of [A-Za-z0-9._-], so that "type:id" is a valid channel name
+// and no key separator can appear. what names the field in the error.
 func ValidateName(what, name string) error {
-	if name == "" || len(name) > MaxNameLen {
-		return fmt.Errorf("%s must be 1..%d characters", what, MaxNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
-		default:
-			return fmt.Errorf("%s %q has a character outside [A-Za-z0-9._-]", what, name)
-		}
-	}
-	return nil
+	return ident.Check(ident.Name.Named(what), name)
 }

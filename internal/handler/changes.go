@@ -95,7 +95,7 @@ func opOf(p changePayload) (doc.Op, error) {
 		return doc.Op{}, protocol.NewError(protocol.CodeBadRequest, "operation must be insert, update, delete, move, increment or text")
 	}
 	if _, err := op.Validate(); err != nil {
-		return doc.Op{}, protocol.NewError(protocol.CodeBadRequest, "%s", clientText(err))
+		return doc.Op{}, err // doc.ErrBadOp or ErrBadPath: clientError gives BAD_REQUEST with a fixed message
 	}
 	if len(op.Path) > maxChangePathBytes {
 		return doc.Op{}, protocol.NewError(protocol.CodeBadRequest, "path is at most %d bytes", maxChangePathBytes)
@@ -237,7 +237,8 @@ func (f *editingFeature) commit(ctx context.Context, r *request, e store.EntityK
 			return nil, nil, err
 		}
 		if es.Idempotency != nil {
-			return nil, es.Idempotency.Reply, nil
+			reply, err := recordedReply(*es.Idempotency, r)
+			return nil, reply, err
 		}
 		p, err := decide(ctx, es)
 		if err != nil {
@@ -253,7 +254,7 @@ func (f *editingFeature) commit(ctx context.Context, r *request, e store.EntityK
 		}
 		p.commit.Entity = e
 		p.commit.Idempotency = &store.Idempotency{
-			Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID,
+			Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID, RequestHash: protocol.RequestHash(r.env),
 			Reply: reply, ExpiresAt: r.now.Add(f.cfg.IdempotencyTTL),
 		}
 		err = st.Commit(ctx, p.commit)
@@ -266,6 +267,20 @@ func (f *editingFeature) commit(ctx context.Context, r *request, e store.EntityK
 		return p, reply, nil
 	}
 	return nil, nil, contended(e, f.cfg.CommitAttempts)
+}
+
+// recordedReply is the answer to a request whose messageId has a live
+// idempotency record: the recorded reply when the record was written for
+// the same request (its RequestHash), IDEMPOTENCY_MISMATCH otherwise, so
+// that a reused messageId never receives another request's reply. A
+// record without a hash (written before hashes were kept) cannot show
+// that it answers this request and is treated as a mismatch.
+func recordedReply(i store.Idempotency, r *request) (json.RawMessage, error) {
+	if i.RequestHash == "" || i.RequestHash != protocol.RequestHash(r.env) {
+		return nil, protocol.NewError(protocol.CodeIdempotencyMismatch,
+			"this messageId was already used for a different request; use a new messageId")
+	}
+	return json.RawMessage(i.Reply), nil
 }
 
 // changeExtra is what a change record carries besides the decision.
@@ -516,7 +531,7 @@ func (f *editingFeature) change(ctx context.Context, r *request) (any, error) {
 		l.in.Op, l.in.UserID, l.in.Stamp, l.in.Token = op, r.conn.UserID, stamp, p.FencingToken
 		out, err := editing.Decide(l.in)
 		if err != nil {
-			return nil, storeError(err, versionDetails(st))
+			return nil, withDetails(err, versionDetails(st))
 		}
 		return f.planOutcome(r, e, st, l, out, changeExtra{metadata: meta})
 	})
@@ -553,12 +568,16 @@ type syncReply struct {
 	HistoryLimit        int       `json:"historyLimit"`
 }
 
-// pageLimit returns a request's page size, defaulted and capped.
-func pageLimit(n int) int {
-	if n <= 0 || n > maxPageLimit {
-		return maxPageLimit
+// pageLimit returns a request's page size: maxPageLimit for 0 (the
+// default), n for 1..maxPageLimit; anything else is refused.
+func pageLimit(n int) (int, error) {
+	switch {
+	case n < 0 || n > maxPageLimit:
+		return 0, protocol.NewError(protocol.CodeBadRequest, "limit must be 0..%d", maxPageLimit)
+	case n == 0:
+		return maxPageLimit, nil
 	}
-	return n
+	return n, nil
 }
 
 // sync answers with the changes after sinceVersion, oldest first and
@@ -577,6 +596,10 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 	if p.SinceVersion < 0 {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "sinceVersion must not be negative")
 	}
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return nil, err
+	}
 	st := f.h.deps.Store
 	es, err := st.LoadEntity(ctx, e, "", "")
 	if err != nil {
@@ -591,7 +614,7 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 	since := p.SinceVersion
 	delta := since > 0 && since <= head.Version && since >= head.Version-int64(f.cfg.HistoryLimit)
 	if delta {
-		to := min(since+int64(pageLimit(p.Limit)), head.Version)
+		to := min(since+int64(limit), head.Version) // since <= head.Version: no overflow
 		recs, err := f.changesBetween(ctx, e, since, to)
 		if err != nil {
 			return nil, err
@@ -712,6 +735,13 @@ func (f *editingFeature) history(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return nil, err
+	}
+	if p.Before < 0 {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "before must not be negative (0 for the newest)")
+	}
 	st := f.h.deps.Store
 	head, err := st.GetHead(ctx, e)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -722,7 +752,7 @@ func (f *editingFeature) history(ctx context.Context, r *request) (any, error) {
 		before = head.Version + 1
 	}
 	oldest := max(0, head.Version-int64(f.cfg.HistoryLimit)) // versions above it are kept
-	chs, err := st.ListChanges(ctx, e, store.ChangeQuery{After: oldest, Before: before, Desc: true, Limit: pageLimit(p.Limit)})
+	chs, err := st.ListChanges(ctx, e, store.ChangeQuery{After: oldest, Before: before, Desc: true, Limit: limit})
 	if err != nil {
 		return nil, err
 	}
@@ -805,7 +835,7 @@ func (f *editingFeature) undo(ctx context.Context, r *request) (any, error) {
 		}
 		op, notices, err := editing.UndoOp(target.Inverse, later)
 		if err != nil {
-			return nil, storeError(err, versionDetails(st))
+			return nil, withDetails(err, versionDetails(st))
 		}
 		l, err := f.load(ctx, e, st, head.Version, false)
 		if err != nil {
@@ -817,7 +847,7 @@ func (f *editingFeature) undo(ctx context.Context, r *request) (any, error) {
 			err = fmt.Errorf("undo %s: %w: %w", target.Change.ID, editing.ErrUndoConflict, err)
 		}
 		if err != nil {
-			return nil, storeError(err, versionDetails(st))
+			return nil, withDetails(err, versionDetails(st))
 		}
 		out.Notices = append(notices, out.Notices...)
 		return f.planOutcome(r, e, st, l, out, changeExtra{metadata: meta, undoOf: target.Change.ID})
@@ -844,8 +874,8 @@ func (f *editingFeature) resolveConflict(ctx context.Context, r *request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	if err := editing.ValidateName("conflictId", p.ConflictID); err != nil {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+	if editing.ValidateName("conflictId", p.ConflictID) != nil {
+		return nil, badName("conflictId")
 	}
 	res := editing.Resolution(p.Resolution)
 	if !res.Valid() {
@@ -899,14 +929,14 @@ func (f *editingFeature) resolveConflict(ctx context.Context, r *request) (any, 
 			Local: local.Op, Base: local.BaseVersion, Since: since, Intended: rec.Intended, IntendedDelete: rec.IntendedDelete,
 		}, res, merged)
 		if err != nil {
-			return nil, storeError(err, versionDetails(es))
+			return nil, withDetails(err, versionDetails(es))
 		}
 		var pl *plan
 		if ok {
 			l.in.Op, l.in.UserID, l.in.Token = op, r.conn.UserID, p.FencingToken
 			out, err := editing.Decide(l.in)
 			if err != nil {
-				return nil, storeError(err, versionDetails(es))
+				return nil, withDetails(err, versionDetails(es))
 			}
 			if pl, err = f.planOutcome(r, e, es, l, out, changeExtra{conflictID: p.ConflictID}); err != nil {
 				return nil, err

@@ -84,14 +84,15 @@ func (f *editingFeature) commentAdd(ctx context.Context, r *request) (any, error
 		if err != nil {
 			return nil, false, err
 		}
-		return json.RawMessage(i.Reply), true, nil
+		reply, err := recordedReply(i, r)
+		return reply, true, err
 	}
 	if reply, ok, err := replay(); ok || err != nil {
 		return reply, err
 	}
 	if p.ParentID != "" {
-		if err := editing.ValidateName("parentId", p.ParentID); err != nil {
-			return nil, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+		if editing.ValidateName("parentId", p.ParentID) != nil {
+			return nil, badName("parentId")
 		}
 		if _, err := st.GetComment(ctx, e, p.ParentID); errors.Is(err, store.ErrNotFound) {
 			return nil, protocol.NewError(protocol.CodeNotFound, "no comment %q on %s", p.ParentID, channelOf(e))
@@ -108,8 +109,8 @@ func (f *editingFeature) commentAdd(ctx context.Context, r *request) (any, error
 		return nil, fmt.Errorf("encode comment: %w", err)
 	}
 	err = st.AddComment(ctx, c, &store.Idempotency{
-		Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID, Reply: reply,
-		ExpiresAt: r.now.Add(f.cfg.IdempotencyTTL),
+		Tenant: e.Tenant, UserID: r.conn.UserID, MessageID: r.env.MessageID, RequestHash: protocol.RequestHash(r.env),
+		Reply: reply, ExpiresAt: r.now.Add(f.cfg.IdempotencyTTL),
 	})
 	if errors.Is(err, store.ErrConditionFailed) {
 		if prev, ok, rerr := replay(); ok || rerr != nil {
@@ -142,8 +143,8 @@ func (f *editingFeature) commentResolve(ctx context.Context, r *request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	if err := editing.ValidateName("commentId", p.CommentID); err != nil {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+	if editing.ValidateName("commentId", p.CommentID) != nil {
+		return nil, badName("commentId")
 	}
 	resolved := p.Resolved == nil || *p.Resolved
 	cur, err := f.h.deps.Store.GetComment(ctx, e, p.CommentID)
@@ -190,7 +191,10 @@ func (f *editingFeature) commentList(ctx context.Context, r *request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	limit := pageLimit(p.Limit)
+	limit, err := pageLimit(p.Limit)
+	if err != nil {
+		return nil, err
+	}
 	cs, next, err := f.h.deps.Store.ListComments(ctx, e, store.Page{Cursor: p.Cursor, Limit: limit})
 	if err != nil {
 		if errors.Is(err, store.ErrInvalidCursor) {

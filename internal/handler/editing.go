@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -192,11 +191,11 @@ func decodePayload(r *request, v any) error {
 // entity validates the entity named by ref and checks that the caller may
 // write it (write) or read it.
 func (f *editingFeature) entity(r *request, ref entityRef, write bool) (store.EntityKey, error) {
-	if err := editing.ValidateName("entityType", ref.EntityType); err != nil {
-		return store.EntityKey{}, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+	if editing.ValidateName("entityType", ref.EntityType) != nil {
+		return store.EntityKey{}, badName("entityType")
 	}
-	if err := editing.ValidateName("entityId", ref.EntityID); err != nil {
-		return store.EntityKey{}, protocol.NewError(protocol.CodeBadRequest, "%v", err)
+	if editing.ValidateName("entityId", ref.EntityID) != nil {
+		return store.EntityKey{}, badName("entityId")
 	}
 	perm := auth.Subscribe
 	if write {
@@ -247,38 +246,6 @@ func (f *editingFeature) notifyUsers(ctx context.Context, bc *broadcast.Broadcas
 			_ = bc.Post(ctx, c.ID, frame) // Post logs failures and removes gone connections
 		}
 	}
-}
-
-// storeError maps a store or editing error to what the client sees.
-func storeError(err error, details map[string]any) error {
-	var pe *protocol.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &pe):
-		return pe
-	case errors.Is(err, editing.ErrInvalid):
-		return protocol.NewError(protocol.CodeBadRequest, "%s", clientText(err))
-	case errors.Is(err, editing.ErrStale):
-		return protocol.NewError(protocol.CodeVersionConflict, "%s; sync and try again", clientText(err)).WithDetails(details)
-	case errors.Is(err, editing.ErrLockRequired):
-		return protocol.NewError(protocol.CodeLockRequired, "acquire the entity's lock first").WithDetails(details)
-	case errors.Is(err, editing.ErrStaleToken):
-		return protocol.NewError(protocol.CodeStaleFencingToken, "the fencing token is not the lock's current one").WithDetails(details)
-	case errors.Is(err, editing.ErrUndoConflict):
-		return protocol.NewError(protocol.CodeUndoConflict, "%s", clientText(err)).WithDetails(details)
-	}
-	return err
-}
-
-// clientText is the message of an editing error, which describes the
-// client's own operation and paths only, bounded in length.
-func clientText(err error) string {
-	s := err.Error()
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
 }
 
 // backoff waits before attempt (1, 2, ...) of a contended write: a random

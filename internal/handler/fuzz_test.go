@@ -19,6 +19,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
+	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/memory"
 )
 
@@ -91,31 +92,7 @@ func FuzzMessage(f *testing.F) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := context.Background()
-		poster := &fuzzPoster{}
-		h, err := handler.New(handler.Config{
-			RequestLimit: ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
-			CursorLimit:  ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
-		}, handler.Deps{
-			Store:   memory.New(func() time.Time { return now }),
-			Posters: func(string) broadcast.Poster { return poster },
-			Auth:    fuzzAuth{},
-			Clock:   func() time.Time { return now },
-			Logger:  slog.New(slog.DiscardHandler),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range fuzzConns {
-			if resp, _ := h.Connect(ctx, fuzzEvent(c.id, "", c.query)); resp.StatusCode != http.StatusOK {
-				t.Fatalf("connect %s: %d", c.id, resp.StatusCode)
-			}
-			for i, body := range fuzzSetup {
-				body = strings.Replace(body, "{", fmt.Sprintf(`{"messageId":"setup-%d",`, i), 1)
-				if resp, _ := h.Message(ctx, fuzzEvent(c.id, body, nil)); !json.Valid([]byte(resp.Body)) {
-					t.Fatalf("setup %s: %s", body, resp.Body)
-				}
-			}
-		}
+		h, poster, _ := fuzzHandler(t, now, nil, nil)
 		want, decErr := protocol.Decode(data)
 		for _, c := range fuzzConns {
 			resp, err := h.Message(ctx, fuzzEvent(c.id, string(data), nil))
@@ -132,6 +109,46 @@ func FuzzMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzHandler builds a handler on a fresh memory store whose clock stands
+// at now, seen through wrap when it is not nil, connects fuzzConns and
+// sends each of them fuzzSetup followed by extra. It returns the memory
+// store itself.
+func fuzzHandler(t *testing.T, now time.Time, extra []string, wrap func(store.Store) store.Store) (*handler.Handler, *fuzzPoster, *memory.Store) {
+	t.Helper()
+	ctx := context.Background()
+	poster := &fuzzPoster{}
+	mem := memory.New(func() time.Time { return now })
+	var st store.Store = mem
+	if wrap != nil {
+		st = wrap(mem)
+	}
+	h, err := handler.New(handler.Config{
+		RequestLimit: ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
+		CursorLimit:  ratelimit.Config{Rate: 1e6, Burst: 1 << 20},
+	}, handler.Deps{
+		Store:   st,
+		Posters: func(string) broadcast.Poster { return poster },
+		Auth:    fuzzAuth{},
+		Clock:   func() time.Time { return now },
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range fuzzConns {
+		if resp, _ := h.Connect(ctx, fuzzEvent(c.id, "", c.query)); resp.StatusCode != http.StatusOK {
+			t.Fatalf("connect %s: %d", c.id, resp.StatusCode)
+		}
+		for i, body := range append(slices.Clip(fuzzSetup), extra...) {
+			body = strings.Replace(body, "{", fmt.Sprintf(`{"messageId":"setup-%d",`, i), 1)
+			if resp, _ := h.Message(ctx, fuzzEvent(c.id, body, nil)); !json.Valid([]byte(resp.Body)) {
+				t.Fatalf("setup %s: %s", body, resp.Body)
+			}
+		}
+	}
+	return h, poster, mem
 }
 
 // checkReply asserts resp is the one valid reply frame to the request that

@@ -20,6 +20,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/ident"
 	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -236,6 +237,9 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$connect")
 	start := time.Now()
 	id, err := h.deps.Auth.Authenticate(ctx, req)
+	if err == nil {
+		err = checkIdentity(&id)
+	}
 	if err != nil {
 		log.WarnContext(ctx, "connect refused", "error", err)
 		return response(http.StatusUnauthorized, "Unauthorized"), nil
@@ -272,6 +276,25 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": p}
 	}
 	return resp, nil
+}
+
+// checkIdentity applies the identifier rules (internal/ident) to what any
+// Authenticator returned: the user id and tenant, which become storage
+// keys, must pass them; the display name and avatar are cleaned of
+// invisible and control characters.
+func checkIdentity(id *Identity) error {
+	if err := ident.Check(ident.UserID, id.UserID); err != nil {
+		return err
+	}
+	if err := ident.Check(ident.Tenant, id.Tenant); err != nil {
+		return err
+	}
+	id.Username = ident.Clean(id.Username, ident.MaxDisplayNameLen, false)
+	id.Avatar = ident.Clean(id.Avatar, ident.MaxURLLen, false)
+	if id.Username == "" {
+		id.Username = id.UserID
+	}
+	return nil
 }
 
 // Disconnect handles $disconnect: it removes the connection and all of its
@@ -322,7 +345,7 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$default", "type", env.Type)
 	if err != nil {
 		log.InfoContext(ctx, "bad frame", "error", err)
-		return h.errorResponse(ctx, env.MessageID, protocol.AsError(err), now)
+		return h.errorResponse(ctx, env.MessageID, clientError(err), now)
 	}
 	limiter := h.requests
 	if env.Type == protocol.TypeCursor {
@@ -364,7 +387,7 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 	out, err := protocol.Reply(env, result, h.now())
 	if err != nil {
 		log.ErrorContext(ctx, "encode reply", "error", err)
-		return h.errorResponse(ctx, env.MessageID, protocol.AsError(err), now)
+		return h.errorResponse(ctx, env.MessageID, clientError(err), now)
 	}
 	log.InfoContext(ctx, "handled", "latencyMs", latency.Milliseconds())
 	return response(http.StatusOK, string(out))
@@ -414,20 +437,6 @@ func (h *Handler) connection(ctx context.Context, id string, cached bool, now ti
 func (h *Handler) errorResponse(ctx context.Context, replyTo string, e *protocol.Error, now time.Time) events.APIGatewayProxyResponse {
 	metrics.From(ctx).Add(metrics.Errors, 1, metrics.Count)
 	return response(http.StatusOK, string(protocol.ErrorReply(replyTo, e, now)))
-}
-
-// clientError maps an internal error to the code a client sees, without
-// its text.
-func clientError(err error) *protocol.Error {
-	var pe *protocol.Error
-	switch {
-	case errors.As(err, &pe):
-		return pe
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return protocol.NewError(protocol.CodeUnavailable, "service temporarily unavailable; retry")
-	default:
-		return protocol.NewError(protocol.CodeInternal, "internal error")
-	}
 }
 
 // cleanup runs every feature's clean-up for a removed connection.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/broadcast"
@@ -27,15 +28,23 @@ type lockPayload struct {
 	TTL int64 `json:"ttl"`
 }
 
+// maxTTLMillis is the largest ttl, in milliseconds, that a time.Duration
+// holds (about 292 years).
+const maxTTLMillis = math.MaxInt64 / int64(time.Millisecond)
+
 // lockTTL returns the lifetime a request asks for, defaulted and capped.
+// A negative ttl, or one too large for a duration, is refused; the
+// comparison with the cap is made in milliseconds, so nothing overflows.
 func (f *editingFeature) lockTTL(ms int64) (time.Duration, error) {
 	switch {
-	case ms < 0:
-		return 0, protocol.NewError(protocol.CodeBadRequest, "ttl must be a positive number of milliseconds")
+	case ms < 0 || ms > maxTTLMillis:
+		return 0, protocol.NewError(protocol.CodeBadRequest, "ttl must be 1..%d milliseconds (longer ones are capped)", maxTTLMillis)
 	case ms == 0:
 		return f.cfg.LockTTL, nil
+	case ms >= f.cfg.MaxLockTTL.Milliseconds():
+		return f.cfg.MaxLockTTL, nil
 	}
-	return min(time.Duration(ms)*time.Millisecond, f.cfg.MaxLockTTL), nil
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // expiry returns now+ttl rounded up to the second (expiry is stored to

@@ -1,7 +1,9 @@
 package protocol
 
-// MaxChannelLen bounds a channel name.
-const MaxChannelLen = 128
+import "github.com/omnisales/rtcollab/internal/ident"
+
+// MaxChannelLen bounds a channel name (ident.Channel).
+const MaxChannelLen = ident.MaxIDLen
 
 // Well-known channels from the seed.
 const (
@@ -22,27 +24,13 @@ func WellKnownChannels() []string {
 		ChannelPresence, ChannelActivity, ChannelLocks, ChannelComments, ChannelNotifications}
 }
 
-// ValidateChannel checks a channel name: 1..128 characters of [a-zA-Z0-9._-]
-// with at most one ':' separating a kind from an id (an entity or room
-// channel such as "order:123" or "room:dashboard"). '#' is reserved for
-// storage keys and never allowed.
+// ValidateChannel checks a channel name with ident.Check: 1..128
+// characters of [a-zA-Z0-9._-] with at most one ':' separating a kind from
+// an id (an entity or room channel such as "order:123" or
+// "room:dashboard"). '#' is reserved for storage keys and never allowed.
 func ValidateChannel(name string) error {
-	if name == "" || len(name) > MaxChannelLen {
-		return NewError(CodeInvalidChannel, "channel name must be 1..%d characters", MaxChannelLen)
-	}
-	colons := 0
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
-		case c == ':':
-			colons++
-			if colons > 1 || i == 0 || i == len(name)-1 {
-				return NewError(CodeInvalidChannel, "channel %q: ':' separates a kind from an id", name)
-			}
-		default:
-			return NewError(CodeInvalidChannel, "channel %q has a character outside [A-Za-z0-9._:-]", name)
-		}
+	if ident.Check(ident.Channel, name) != nil {
+		return NewError(CodeInvalidChannel, "a channel name is 1..%d characters of [A-Za-z0-9._-], with at most one ':' between a kind and an id", MaxChannelLen)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/omnisales/rtcollab/internal/ident"
 )
 
 // MaxFrameBytes is the largest frame the server sends: API Gateway refuses
@@ -27,7 +29,7 @@ const MaxFrameBytes = 128 * 1024
 const MaxClientFrameBytes = 32 * 1024
 
 // MaxMessageIDLen bounds the client-chosen messageId.
-const MaxMessageIDLen = 128
+const MaxMessageIDLen = ident.MaxIDLen
 
 // Envelope is one frame, in either direction. It mirrors the seed's
 // WebSocketMessage with a ReplyTo field for replies.
@@ -175,17 +177,7 @@ func Decode(data []byte) (Envelope, error) {
 	return env, nil
 }
 
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > MaxMessageIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
+func validID(s string) bool { return ident.Check(ident.MessageID, s) == nil }
 
 // Now formats t as the envelope timestamp (RFC 3339 with milliseconds, UTC).
 func Now(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }

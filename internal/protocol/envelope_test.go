@@ -96,13 +96,6 @@ func TestReplyShapes(t *testing.T) {
 	}
 }
 
-func TestAsErrorHidesInternalText(t *testing.T) {
-	e := AsError(errors.New("dynamodb: table arn:aws:... not found"))
-	if e.Code != CodeInternal || strings.Contains(e.Message, "arn") {
-		t.Fatalf("AsError leaked: %+v", e)
-	}
-}
-
 func TestCodesAreUnique(t *testing.T) {
 	seen := map[Code]bool{}
 	for _, c := range Codes() {

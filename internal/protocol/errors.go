@@ -1,13 +1,11 @@
 package protocol
 
-import (
-	"errors"
-	"fmt"
-)
+import "fmt"
 
 // Code is a stable, machine-readable error code sent to clients in the
 // payload of an error frame. Clients translate codes; the message text is
-// for developers and never contains internal details.
+// for developers and never contains internal details (the handler's
+// clientError is the one mapping from internal errors to codes).
 type Code string
 
 // The closed set of client-facing error codes. Retryable codes mark
@@ -31,6 +29,7 @@ const (
 	CodeVersionConflict      Code = "VERSION_CONFLICT"       // the base version is stale and the strategy could not merge
 	CodeUndoConflict         Code = "UNDO_CONFLICT"          // a later change touched the path; the undo cannot be applied
 	CodeConflictResolved     Code = "CONFLICT_RESOLVED"      // the conflict was already resolved
+	CodeIdempotencyMismatch  Code = "IDEMPOTENCY_MISMATCH"   // the messageId was used by this user for a different request
 	CodeUnavailable          Code = "UNAVAILABLE"            // a dependency is throttled or failing; retry with backoff
 	CodeInternal             Code = "INTERNAL"               // an unexpected server error; retry with backoff
 )
@@ -51,7 +50,7 @@ func Codes() []Code {
 		CodeFrameTooLarge, CodeUnauthorized, CodeForbidden, CodeRateLimited,
 		CodeTooManySubscriptions, CodeNotSubscribed, CodeNotFound, CodeLockHeld,
 		CodeNotLockHolder, CodeLockRequired, CodeStaleFencingToken, CodeVersionConflict,
-		CodeUndoConflict, CodeConflictResolved, CodeUnavailable, CodeInternal}
+		CodeUndoConflict, CodeConflictResolved, CodeIdempotencyMismatch, CodeUnavailable, CodeInternal}
 }
 
 // Error is a client-facing failure: a code, a safe message and optional
@@ -85,15 +84,4 @@ func (e *Error) Payload() map[string]any {
 		p["details"] = e.Details
 	}
 	return p
-}
-
-// AsError extracts the client-facing error from err. Anything that is not an
-// *Error becomes INTERNAL with a generic message, so internal text never
-// reaches a client.
-func AsError(err error) *Error {
-	var pe *Error
-	if errors.As(err, &pe) {
-		return pe
-	}
-	return &Error{Code: CodeInternal, Message: "internal error"}
 }

@@ -118,13 +118,18 @@ type Conflict struct {
 
 // Idempotency records the reply to a request that must be applied at most
 // once: the same MessageID from the same user of a tenant gets Reply
-// again instead of a second application.
+// again instead of a second application, provided it is the same request
+// (RequestHash); the same MessageID with another request is refused.
 type Idempotency struct {
 	Tenant    string
 	UserID    string
-	MessageID string    // the client's messageId; any printable ASCII
-	Reply     []byte    // the reply payload (JSON)
-	ExpiresAt time.Time // the record is forgotten after it
+	MessageID string // the client's messageId; any printable ASCII
+	// RequestHash identifies the request the reply answers (the handler
+	// stores a hash of the canonical request). Stores keep it as given;
+	// "" on records written before it existed.
+	RequestHash string
+	Reply       []byte    // the reply payload (JSON)
+	ExpiresAt   time.Time // the record is forgotten after it
 }
 
 // Fence makes a Commit conditional on a live lock held by Holder under

@@ -339,3 +339,21 @@ func (g *Gen) TextEdit(s string) []doc.TextComponent {
 	}
 	return doc.NormalizeText(comps)
 }
+
+// Restored reports whether back, the result of applying the inverse of op
+// to the document op made from before, is before again. An increment that
+// created its number is undone by the opposite increment, which leaves the
+// number at 0 (see doc.Inverse): that 0 is the only difference allowed.
+func Restored(back, before map[string]any, op doc.Op) bool {
+	if _, existed := doc.Get(before, op.Path); op.Kind == doc.Increment && !existed {
+		v, ok := doc.Get(back, op.Path)
+		if !ok || !doc.Equal(v, json.Number("0")) {
+			return false
+		}
+		var err error
+		if back, err = doc.Apply(back, doc.Op{Kind: doc.Delete, Path: op.Path}); err != nil {
+			return false
+		}
+	}
+	return doc.Equal(back, before)
+}

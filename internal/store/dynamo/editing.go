@@ -32,6 +32,7 @@ const (
 	attrRecCreatedAt      = "createdAt"
 	attrIdemReply         = "reply"
 	attrIdemMessageID     = "messageId"
+	attrIdemRequestHash   = "requestHash"
 	attrCommentParent     = "parentId"
 	attrCommentText       = "text"
 	attrCommentResolvedBy = "resolvedBy"
@@ -436,16 +437,20 @@ func idemItem(i store.Idempotency) item {
 		attrIdemMessageID: str(i.MessageID),
 		attrIdemReply:     binAttr(i.Reply),
 	}
+	if i.RequestHash != "" {
+		it[attrIdemRequestHash] = str(i.RequestHash)
+	}
 	setExpiry(it, i.ExpiresAt)
 	return it
 }
 
 func idemFrom(it item) store.Idempotency {
 	i := store.Idempotency{
-		Tenant:    getS(it, attrTenant),
-		UserID:    getS(it, attrUserID),
-		MessageID: getS(it, attrIdemMessageID),
-		Reply:     getBin(it, attrIdemReply),
+		Tenant:      getS(it, attrTenant),
+		UserID:      getS(it, attrUserID),
+		MessageID:   getS(it, attrIdemMessageID),
+		RequestHash: getS(it, attrIdemRequestHash),
+		Reply:       getBin(it, attrIdemReply),
 	}
 	if _, ok := it[store.AttrExpiresAt]; ok {
 		i.ExpiresAt = time.Unix(getN(it, store.AttrExpiresAt), 0).UTC()

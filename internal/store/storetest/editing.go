@@ -30,6 +30,7 @@ func editingCases() []struct {
 		{"LockExpiredSweep", testLockSweep},
 		{"CommitVersions", testCommitVersions},
 		{"CommitIdempotency", testCommitIdempotency},
+		{"IdempotencyRequestHash", testIdempotencyRequestHash},
 		{"CommitConflicts", testCommitConflicts},
 		{"CommitFence", testCommitFence},
 		{"CommitTrim", testCommitTrim},
@@ -562,6 +563,49 @@ func testCommitTrim(t *testing.T, f *fixture) {
 	got, err := f.s.ListChanges(f.ctx, entA, store.ChangeQuery{})
 	if err != nil || !slices.Equal(versionsOf(got), []int64{6, 7, 8, 9}) {
 		t.Fatalf("changes kept = %v, %v; want [6 7 8 9]", versionsOf(got), err)
+	}
+}
+
+// testIdempotencyRequestHash checks that a record keeps the hash of the
+// request it answers, through Commit, AddComment, LoadEntity and
+// GetIdempotency, so that a resend of the messageId with another request
+// can be told apart; and that a record without one reads back without one.
+func testIdempotencyRequestHash(t *testing.T, f *fixture) {
+	const hash = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	rec := func(msg, h string) *store.Idempotency {
+		return &store.Idempotency{Tenant: "acme", UserID: "u1", MessageID: msg, RequestHash: h,
+			Reply: []byte(`{"ok":true}`), ExpiresAt: f.clock.Now().Add(time.Hour)}
+	}
+	if err := f.commitVersion(t, entA, 1, func(c *store.Commit) { c.Idempotency = rec("chg-1", hash) }); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	st, err := f.s.LoadEntity(f.ctx, entA, "u1", "chg-1")
+	if err != nil || st.Idempotency == nil || st.Idempotency.RequestHash != hash {
+		t.Fatalf("LoadEntity = %+v, %v; want the record with its request hash", st.Idempotency, err)
+	}
+	// A second request under the same id cannot replace the record.
+	if err := f.commitVersion(t, entA, 2, func(c *store.Commit) { c.Idempotency = rec("chg-1", "other") }); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("commit over a live record: %v, want ErrConditionFailed", err)
+	}
+	if got, err := f.s.GetIdempotency(f.ctx, "acme", "u1", "chg-1"); err != nil || got.RequestHash != hash {
+		t.Fatalf("GetIdempotency = %+v, %v; want the first request's hash", got, err)
+	}
+	c := store.Comment{Entity: entB, ID: "0000000001000-h", UserID: "u1", Text: "t", CreatedAt: f.clock.Now()}
+	if err := f.s.AddComment(f.ctx, c, rec("add-h", hash)); err != nil {
+		t.Fatalf("AddComment: %v", err)
+	}
+	if got, err := f.s.GetIdempotency(f.ctx, "acme", "u1", "add-h"); err != nil || got.RequestHash != hash {
+		t.Fatalf("GetIdempotency of the comment = %+v, %v", got, err)
+	}
+	c.ID = "0000000001001-h"
+	if err := f.s.AddComment(f.ctx, c, rec("add-h", "other")); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("AddComment over a live record: %v, want ErrConditionFailed", err)
+	}
+	if err := f.commitVersion(t, entB, 1, func(c *store.Commit) { c.Idempotency = rec("legacy", "") }); err != nil {
+		t.Fatalf("commit without a hash: %v", err)
+	}
+	if got, err := f.s.GetIdempotency(f.ctx, "acme", "u1", "legacy"); err != nil || got.RequestHash != "" {
+		t.Fatalf("record without a hash = %+v, %v", got, err)
 	}
 }
 

@@ -1,0 +1,162 @@
+// Package ident defines which characters each kind of identifier may hold:
+// tenants, user ids, messageIds, channels and rooms, entity types and ids,
+// and the ids of comments and conflicts. Identifiers end up in storage
+// keys, log lines and other users' screens, so every check of one goes
+// through Check, and display values (user names, avatars) through Clean.
+//
+// Two character sets are used:
+//
+//   - text (tenants, user ids, which come from tokens): valid UTF-8 without
+//     '#' (the storage key separator) and without any code point that is
+//     invisible or changes how text around it is shown: control
+//     characters (C0 U+0000–U+001F, DEL U+007F, C1 U+0080–U+009F), format
+//     characters (Unicode category Cf: the bidirectional controls
+//     U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069, the zero-width
+//     U+200B–U+200D, U+2060–U+2064 and U+FEFF, the soft hyphen, ...),
+//     the line and paragraph separators U+2028 and U+2029, private-use
+//     code points and noncharacters (U+FDD0–U+FDEF and the last two code
+//     points of every plane);
+//   - ASCII sets for everything the server names itself or puts into
+//     channel names: printable ASCII for messageIds, [A-Za-z0-9._-] for
+//     names, and names joined by at most one ':' for channels.
+//
+// Entry points: Check, Clean and the Kind values.
+package ident
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrInvalid is wrapped by every error Check returns.
+var ErrInvalid = errors.New("invalid identifier")
+
+// charset names a character set of an identifier kind.
+type charset int
+
+const (
+	text      charset = iota // see the package comment
+	printable                // printable ASCII, U+0021–U+007E
+	name                     // [A-Za-z0-9._-]
+	channel                  // names joined by at most one ':', not at either end
+)
+
+// Kind is a kind of identifier: its name in error messages, its length
+// bound in bytes and its character set. The zero Kind is not valid.
+type Kind struct {
+	what string
+	max  int
+	set  charset
+}
+
+// Length bounds, in bytes.
+const (
+	MaxIDLen   = 128 // tenants, user ids, messageIds and channels
+	MaxNameLen = 64  // names
+)
+
+// The identifier kinds.
+var (
+	Tenant    = Kind{"tenant", MaxIDLen, text}
+	UserID    = Kind{"user id", MaxIDLen, text}
+	MessageID = Kind{"messageId", MaxIDLen, printable}
+	Channel   = Kind{"channel", MaxIDLen, channel}
+	Name      = Kind{"name", MaxNameLen, name} // entity types and ids, comment, parent and conflict ids
+)
+
+// Named returns k with what as its name in error messages (for example
+// "entityId" for a Name).
+func (k Kind) Named(what string) Kind { k.what = what; return k }
+
+// Check reports whether s is a valid identifier of kind k. The error
+// wraps ErrInvalid and describes the rule; it never quotes s, so that a
+// refused value reaches no log line or reply.
+func Check(k Kind, s string) error {
+	if s == "" || len(s) > k.max {
+		return fmt.Errorf("%s must be 1..%d bytes: %w", k.what, k.max, ErrInvalid)
+	}
+	switch k.set {
+	case text:
+		if !utf8.ValidString(s) {
+			return fmt.Errorf("%s is not valid UTF-8: %w", k.what, ErrInvalid)
+		}
+		for _, r := range s {
+			if r == '#' || !Visible(r) {
+				return fmt.Errorf("%s holds '#', a control, format or separator character, a private-use code point or a noncharacter: %w", k.what, ErrInvalid)
+			}
+		}
+	case printable:
+		for i := 0; i < len(s); i++ {
+			if s[i] < 0x21 || s[i] > 0x7e {
+				return fmt.Errorf("%s must be printable ASCII: %w", k.what, ErrInvalid)
+			}
+		}
+	case name, channel:
+		colons := 0
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			switch {
+			case isNameByte(c):
+			case c == ':' && k.set == channel:
+				colons++
+				if colons > 1 || i == 0 || i == len(s)-1 {
+					return fmt.Errorf("%s: ':' separates a kind from an id: %w", k.what, ErrInvalid)
+				}
+			case k.set == channel:
+				return fmt.Errorf("%s has a character outside [A-Za-z0-9._:-]: %w", k.what, ErrInvalid)
+			default:
+				return fmt.Errorf("%s has a character outside [A-Za-z0-9._-]: %w", k.what, ErrInvalid)
+			}
+		}
+	default:
+		return fmt.Errorf("%s: unknown identifier kind: %w", k.what, ErrInvalid)
+	}
+	return nil
+}
+
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+}
+
+// Visible reports whether r may appear in text shown to users: it is not a
+// control, format, line or paragraph separator, private-use, surrogate or
+// noncharacter code point, nor utf8.RuneError (what an invalid byte
+// decodes to).
+func Visible(r rune) bool {
+	switch {
+	case r == utf8.RuneError, r < 0, r > unicode.MaxRune:
+		return false
+	case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp):
+		return false
+	case r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
+		return false
+	}
+	return true
+}
+
+// Bounds of display values, in bytes, for Clean.
+const (
+	MaxDisplayNameLen = 256  // user names
+	MaxURLLen         = 2048 // avatar URLs
+)
+
+// Clean returns s without the code points Visible refuses (invalid bytes
+// included) and without '#' when noHash is set, cut to at most max bytes
+// without splitting a character. It is for display values, which are
+// cleaned rather than refused, and for development identities.
+func Clean(s string, max int, noHash bool) string {
+	var b strings.Builder
+	for _, r := range s {
+		if !Visible(r) || (noHash && r == '#') {
+			continue
+		}
+		if b.Len()+utf8.RuneLen(r) > max {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,124 @@
+package ident
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// hostile holds one code point, or byte, of every class the identifier
+// rules refuse in text.
+var hostile = map[string]string{
+	"C0 NUL":                "\x00",
+	"C0 ESC":                "\x1b",
+	"C0 newline":            "\n",
+	"DEL":                   "\x7f",
+	"C1 NEL":                "\u0085",
+	"C1 CSI":                "\u009b",
+	"line separator":        "\u2028",
+	"paragraph separator":   "\u2029",
+	"bidi LRE":              "\u202a",
+	"bidi RLO":              "\u202e",
+	"bidi LRI":              "\u2066",
+	"bidi PDI":              "\u2069",
+	"bidi ALM":              "\u061c",
+	"bidi RLM":              "\u200f",
+	"zero-width space":      "\u200b",
+	"zero-width joiner":     "\u200d",
+	"word joiner":           "\u2060",
+	"byte order mark":       "\ufeff",
+	"soft hyphen":           "\u00ad",
+	"invalid UTF-8":         "\xff",
+	"truncated UTF-8":       "\xe2\x80",
+	"encoded surrogate":     "\xed\xa0\x80",
+	"replacement character": "\ufffd",
+	"noncharacter FDD0":     "\ufdd0",
+	"noncharacter FFFE":     "\ufffe",
+	"noncharacter 1FFFF":    "\U0001ffff",
+	"private use":           "\ue000",
+	"key separator":         "#", // allowed in messageIds only, which are whole sort keys
+}
+
+func TestCheckRefusesEveryClass(t *testing.T) {
+	kinds := []Kind{Tenant, UserID, MessageID, Channel, Name}
+	for class, c := range hostile {
+		for _, k := range kinds {
+			if k == MessageID && c == "#" {
+				continue
+			}
+			for _, s := range []string{c, "ab" + c, c + "ab", "a" + c + "b"} {
+				err := Check(k, s)
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("%s: Check(%s, %q) = %v, want ErrInvalid", class, k.what, s, err)
+				}
+				if err != nil && len(s) > 1 && strings.Contains(err.Error(), s) {
+					t.Errorf("%s: the error %q quotes the refused value", class, err)
+				}
+			}
+		}
+		if got := Clean("a"+c+"b", 10, true); got != "ab" {
+			t.Errorf("%s: Clean = %q, want %q", class, got, "ab")
+		}
+	}
+}
+
+func TestCheckAccepts(t *testing.T) {
+	tests := []struct {
+		k Kind
+		s string
+	}{
+		{Tenant, "acme"},
+		{Tenant, "Société Générale"},
+		{UserID, "9b2f6c1e-1b7a-4c55-9d63-3e0b1b9a7e10"},
+		{UserID, "ann@example.com"},
+		{UserID, "ユーザー"},
+		{UserID, "مستخدم"}, // right-to-left letters are letters, not controls
+		{UserID, strings.Repeat("é", MaxIDLen/2)},
+		{MessageID, "m-1:2/3?x=y"},
+		{Channel, "order:123"},
+		{Channel, "room:dashboard"},
+		{Channel, "order-updates"},
+		{Name, "order"},
+		{Name, "A.b_c-1"},
+		{Name, strings.Repeat("x", MaxNameLen)},
+	}
+	for _, tt := range tests {
+		if err := Check(tt.k, tt.s); err != nil {
+			t.Errorf("Check(%s, %q) = %v", tt.k.what, tt.s, err)
+		}
+	}
+}
+
+func TestCheckShape(t *testing.T) {
+	tests := []struct {
+		k Kind
+		s string
+	}{
+		{Tenant, ""},
+		{UserID, strings.Repeat("x", MaxIDLen+1)},
+		{MessageID, "has space"},
+		{MessageID, "ünicode"},
+		{Channel, ":order"},
+		{Channel, "order:"},
+		{Channel, "a:b:c"},
+		{Channel, "room:é"},
+		{Name, "a:b"},
+		{Name, "a b"},
+		{Name, strings.Repeat("x", MaxNameLen+1)},
+		{Kind{what: "zero"}, "x"},
+	}
+	for _, tt := range tests {
+		if err := Check(tt.k, tt.s); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Check(%s, %q) = %v, want ErrInvalid", tt.k.what, tt.s, err)
+		}
+	}
+}
+
+func TestCleanCutsWholeCharacters(t *testing.T) {
+	if got := Clean("ééé", 5, false); got != "éé" {
+		t.Fatalf("Clean = %q, want two whole characters", got)
+	}
+	if got := Clean("a#b", 5, false); got != "a#b" {
+		t.Fatalf("Clean without noHash dropped '#': %q", got)
+	}
+}

@@ -1,0 +1,39 @@
+package protocol
+
+import "testing"
+
+func TestRequestHash(t *testing.T) {
+	env := func(typ, ch, payload string) Envelope {
+		e := Envelope{Type: typ, Channel: ch, MessageID: "m1"}
+		if payload != "" {
+			e.Payload = []byte(payload)
+		}
+		return e
+	}
+	base := env("change", "", `{"a":1,"b":[1,2],"baseVersion":3}`)
+	same := []Envelope{
+		env("change", "", `{ "b" : [1, 2], "a":1, "baseVersion":3 }`),
+		env("change", "", `{"a":1,"b":[1,2],"baseVersion":4,"fencingToken":9}`), // a resend with refreshed preconditions
+		func() Envelope { e := base; e.MessageID, e.Timestamp = "other", "2026-01-01T00:00:00Z"; return e }(),
+	}
+	for _, e := range same {
+		if RequestHash(e) != RequestHash(base) {
+			t.Errorf("%+v hashes differently from %+v", e, base)
+		}
+	}
+	differ := []Envelope{
+		env("change", "", `{"a":2,"b":[1,2]}`),
+		env("change", "", `{"a":1,"b":[2,1]}`),
+		env("change", "", `{"a":1.0,"b":[1,2]}`),
+		env("undo", "", `{"a":1,"b":[1,2]}`),
+		env("change", "x", `{"a":1,"b":[1,2]}`),
+		env("change", "", ``),
+		env("chang", "e", `{"a":1,"b":[1,2]}`),
+		env("change", "", `{"a":1,"b":[1,2],"c":{"baseVersion":3}}`), // only top-level preconditions are left out
+	}
+	for _, e := range differ {
+		if RequestHash(e) == RequestHash(base) {
+			t.Errorf("%+v hashes like %+v", e, base)
+		}
+	}
+}
