@@ -10,17 +10,26 @@ items the actions address are saved instead; a cancelled transaction puts
 exactly those back. What clients see is unchanged: the transaction is all or
 nothing, with the same errors and cancellation reasons.
 
+A second change: TransactWriteItems honours ClientRequestToken as DynamoDB
+documents it. A call that succeeded, sent again with the same token within
+ten minutes, succeeds again without being applied a second time. The store
+sends a token with every transaction so that the SDK's retry of one whose
+response was lost does not fail its own conditions.
+
 Usage: python scripts/moto_server.py -H 127.0.0.1 -p PORT (the arguments of
 moto_server).
 """
 
 import copy
 import sys
+import threading
+import time
 
 import moto.dynamodb.models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
 
 
@@ -94,6 +103,32 @@ def transact_write_items(self, transact_items):
         raise
 
 
+# Idempotency window of ClientRequestToken, in seconds (DynamoDB: 10 minutes).
+_TOKEN_WINDOW = 600
+_tokens = {}  # token -> (expiry, result of the successful call)
+_tokens_lock = threading.Lock()
+_original_handler = DynamoHandler.transact_write_items
+
+
+def handler_transact_write_items(self):
+    token = self.body.get("ClientRequestToken")
+    if not token:
+        return _original_handler(self)
+    now = time.monotonic()
+    with _tokens_lock:
+        for t in [t for t, (exp, _) in _tokens.items() if exp < now]:
+            del _tokens[t]
+        hit = _tokens.get(token)
+    if hit is not None:
+        return hit[1]
+    # A call that fails is not remembered: sent again, it runs again.
+    result = _original_handler(self)
+    with _tokens_lock:
+        _tokens[token] = (now + _TOKEN_WINDOW, result)
+    return result
+
+
+DynamoHandler.transact_write_items = handler_transact_write_items
 dynamodb_models.copy = _TableCopySkipped()
 DynamoDBBackend.transact_write_items = transact_write_items
 

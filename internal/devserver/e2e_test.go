@@ -291,10 +291,15 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// localAWS is the AWS configuration that signs with the local gateway's
+// fixed credentials.
+func localAWS() aws.Config {
+	return aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")}
+}
+
 func mgmtClient(t *testing.T, srv *devserver.Server) *mgmtapi.Client {
 	t.Helper()
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")}
-	return mgmtapi.New(srv.Endpoint(), cfg, nil)
+	return mgmtapi.New(srv.Endpoint(), localAWS(), nil)
 }
 
 func TestManagementAPI(t *testing.T) {

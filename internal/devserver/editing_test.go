@@ -541,7 +541,7 @@ func edStartTuned(t *testing.T, b edBackend, cfg handler.Config, table string) *
 		defer cancel()
 		_ = srv.Close(cctx)
 	})
-	pool := mgmtapi.NewPool(srv.Built.AWS, nil)
+	pool := mgmtapi.NewPool(localAWS(), nil)
 	cfg.ManagementEndpoint = srv.Endpoint()
 	h, err := handler.New(cfg, handler.Deps{
 		Store:   st,
