@@ -32,35 +32,8 @@ const (
 	maxHeadBytes = 300 << 10
 )
 
-// changePayload is the payload of a change request. The operation's own
-// fields follow internal/doc: after is the value of insert and update,
-// from and to the indexes of move, delta the amount of increment, text
-// the edit of text.
-type changePayload struct {
-	entityRef
-	BaseVersion  *int64              `json:"baseVersion"`
-	Operation    doc.Kind            `json:"operation"`
-	Path         string              `json:"path"`
-	Before       json.RawMessage     `json:"before"` // informative; the server records the value it replaced
-	After        json.RawMessage     `json:"after"`
-	From         *int                `json:"from"`
-	To           *int                `json:"to"`
-	Delta        json.Number         `json:"delta"`
-	Text         []doc.TextComponent `json:"text"`
-	Metadata     json.RawMessage     `json:"metadata"`
-	FencingToken int64               `json:"fencingToken"` // lock-based entities
-	HLC          *hlcJSON            `json:"hlc"`          // crdt entities: the client's clock; optional
-}
-
-// hlcJSON is a client's hybrid logical clock stamp; the node is always
-// the sender's user id.
-type hlcJSON struct {
-	WallMs  int64  `json:"wallMs"`
-	Counter uint32 `json:"counter"`
-}
-
 // opOf builds the document operation of a change request.
-func opOf(p changePayload) (doc.Op, error) {
+func opOf(p protocol.ChangePayload) (doc.Op, error) {
 	op := doc.Op{Kind: p.Operation, Path: p.Path}
 	missing := func(field string) (doc.Op, error) {
 		return doc.Op{}, protocol.NewError(protocol.CodeBadRequest, "operation %q needs field %q", p.Operation, field)
@@ -119,7 +92,7 @@ func checkMetadata(m json.RawMessage) (json.RawMessage, error) {
 		return nil, bad
 	}
 	// Measured as echoed: the reply encoder escapes <, > and &.
-	if n, err := jsonSize(m); err != nil || n > maxEditMetadataBytes {
+	if n, err := protocol.JSONSize(m); err != nil || n > maxEditMetadataBytes {
 		return nil, bad
 	}
 	return m, nil
@@ -195,7 +168,7 @@ func (f *editingFeature) changesBetween(ctx context.Context, e store.EntityKey, 
 // plan is one prepared write and what follows it.
 type plan struct {
 	commit store.Commit
-	reply  changeAck
+	reply  protocol.ChangeAck
 	after  func(ctx context.Context) // announcements, once the write succeeded
 }
 
@@ -248,7 +221,7 @@ func (f *editingFeature) commit(ctx context.Context, r *request, e store.EntityK
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode reply for %q: %w", e, err)
 		}
-		if len(reply) > replyBudget {
+		if len(reply) > protocol.ReplyBudget {
 			// Refused before anything is written: its reply could not be sent.
 			return nil, nil, protocol.NewError(protocol.CodeBadRequest, "the reply to this request would exceed %d bytes", protocol.MaxFrameBytes)
 		}
@@ -305,7 +278,7 @@ func (f *editingFeature) planOutcome(r *request, e store.EntityKey, st store.Ent
 	now := r.now
 	p := &plan{
 		commit: store.Commit{BaseVersion: head.Version},
-		reply: changeAck{EntityType: e.Type, EntityID: e.ID, Outcome: out.Kind, Applied: out.Kind.NewVersion(),
+		reply: protocol.ChangeAck{EntityType: e.Type, EntityID: e.ID, Outcome: string(out.Kind), Applied: out.Kind.NewVersion(),
 			Version: head.Version, Notices: out.Notices},
 	}
 	if l.in.Strategy == editing.LockBased && l.in.Lock != nil {
@@ -337,14 +310,14 @@ func (f *editingFeature) planOutcome(r *request, e store.EntityKey, st store.Ent
 			}
 		}
 		v := head.Version + 1
-		ch := changeJSON{
+		ch := protocol.Change{
 			ID: changeID(e, v), EntityType: e.Type, EntityID: e.ID, UserID: r.conn.UserID, Username: r.conn.Username,
 			Operation: out.Op.Kind, Path: out.Op.Path, Before: out.Before, After: out.After, Op: out.Op,
 			Timestamp: protocol.Now(now), Resolved: true, Version: v, BaseVersion: l.in.Base, Metadata: x.metadata,
 			MessageID: r.env.MessageID, Strategy: string(l.in.Strategy), Outcome: string(out.Kind), Notices: out.Notices,
 			UndoOf: x.undoOf, ConflictID: x.conflictID,
 		}
-		var overwritten []overwritten
+		var overwritten []protocol.Overwritten
 		var losers []string
 		for _, o := range out.Overwrote {
 			ch.Supersedes = append(ch.Supersedes, o.Version)
@@ -397,14 +370,14 @@ func (f *editingFeature) planOutcome(r *request, e store.EntityKey, st store.Ent
 	return p, nil
 }
 
-func overwrittenOf(a editing.Applied) overwritten {
-	return overwritten{Version: a.Version, UserID: a.UserID, Path: a.Op.Path}
+func overwrittenOf(a editing.Applied) protocol.Overwritten {
+	return protocol.Overwritten{Version: a.Version, UserID: a.UserID, Path: a.Op.Path}
 }
 
 // tellOverwritten sends each writer whose concurrent change a
 // last-write-wins write replaced a conflict event, already resolved in
 // favour of the later write.
-func (f *editingFeature) tellOverwritten(ctx context.Context, r *request, e store.EntityKey, l loaded, overwrote []editing.Applied, winner changeJSON) {
+func (f *editingFeature) tellOverwritten(ctx context.Context, r *request, e store.EntityKey, l loaded, overwrote []editing.Applied, winner protocol.Change) {
 	for _, o := range overwrote {
 		if o.UserID == r.conn.UserID {
 			continue
@@ -413,7 +386,7 @@ func (f *editingFeature) tellOverwritten(ctx context.Context, r *request, e stor
 		if !ok {
 			continue
 		}
-		cj := conflictJSON{
+		cj := protocol.Conflict{
 			ID: "superseded-" + rec.Change.ID, EntityType: e.Type, EntityID: e.ID, Path: rec.Change.Path,
 			LocalChange: rec.Change, RemoteChange: winner, ResolutionStrategy: string(l.in.Strategy),
 			Resolved: true, Resolution: string(editing.ResolveRemote), CreatedAt: winner.Timestamp,
@@ -425,7 +398,7 @@ func (f *editingFeature) tellOverwritten(ctx context.Context, r *request, e stor
 }
 
 // newConflict builds the stored conflict of a manual-strategy outcome.
-func (f *editingFeature) newConflict(r *request, e store.EntityKey, l loaded, out editing.Outcome, x changeExtra) (*conflictJSON, *store.Conflict, error) {
+func (f *editingFeature) newConflict(r *request, e store.EntityKey, l loaded, out editing.Outcome, x changeExtra) (*protocol.Conflict, *store.Conflict, error) {
 	remote, ok := l.records[out.Remote.Version]
 	if !ok {
 		return nil, nil, fmt.Errorf("conflict on %q: version %d not loaded", e, out.Remote.Version)
@@ -437,17 +410,17 @@ func (f *editingFeature) newConflict(r *request, e store.EntityKey, l loaded, ou
 	if !out.IntendedDelete {
 		after = out.Intended
 	}
-	local := changeJSON{
+	local := protocol.Change{
 		ID: "pending-" + r.env.MessageID, EntityType: e.Type, EntityID: e.ID, UserID: r.conn.UserID, Username: r.conn.Username,
 		Operation: l.in.Op.Kind, Path: l.in.Op.Path, Before: doc.Clone(before), After: after, Op: l.in.Op,
 		Timestamp: protocol.Now(now), Resolved: false, BaseVersion: l.in.Base, Metadata: x.metadata,
 		MessageID: r.env.MessageID, Strategy: string(l.in.Strategy), Outcome: string(editing.KindConflict),
 	}
-	cj := &conflictJSON{
+	cj := &protocol.Conflict{
 		ID: id, EntityType: e.Type, EntityID: e.ID, Path: l.in.Op.Path, LocalChange: local, RemoteChange: remote.Change,
 		ResolutionStrategy: string(editing.Manual), CreatedAt: protocol.Now(now),
 	}
-	if n, err := jsonSize(cj); err != nil || n > maxConflictBytes {
+	if n, err := protocol.JSONSize(cj); err != nil || n > maxConflictBytes {
 		// Too large to record and echo: the writer syncs and tries again,
 		// as when a strategy cannot merge.
 		return nil, nil, protocol.NewError(protocol.CodeVersionConflict,
@@ -462,7 +435,7 @@ func (f *editingFeature) newConflict(r *request, e store.EntityKey, l loaded, ou
 }
 
 // recordChange adds an accepted change to the activity feed.
-func (f *editingFeature) recordChange(ctx context.Context, r *request, e store.EntityKey, ch changeJSON) {
+func (f *editingFeature) recordChange(ctx context.Context, r *request, e store.EntityKey, ch protocol.Change) {
 	action := store.ActionUpdated
 	if ch.Version == 1 {
 		action = store.ActionCreated
@@ -499,11 +472,11 @@ func randomHex(n int) string {
 
 // change applies a change request under the entity's strategy.
 func (f *editingFeature) change(ctx context.Context, r *request) (any, error) {
-	var p changePayload
+	var p protocol.ChangePayload
 	if err := decodePayload(r, &p); err != nil {
 		return nil, err
 	}
-	e, err := f.entity(r, p.entityRef, true)
+	e, err := f.entity(r, p.EntityRef, true)
 	if err != nil {
 		return nil, err
 	}
@@ -537,37 +510,6 @@ func (f *editingFeature) change(ctx context.Context, r *request) (any, error) {
 	})
 }
 
-// syncPayload is the payload of a sync request.
-type syncPayload struct {
-	entityRef
-	SinceVersion int64 `json:"sinceVersion"`
-	Limit        int   `json:"limit"`
-	// ConflictsCursor continues the unresolved conflicts after an earlier
-	// reply's conflictsNextCursor; "" starts with the first.
-	ConflictsCursor string `json:"conflictsCursor"`
-}
-
-// syncReply is the reply to sync.
-type syncReply struct {
-	EntityType       string         `json:"entityType"`
-	EntityID         string         `json:"entityId"`
-	Strategy         string         `json:"strategy"`
-	Version          int64          `json:"version"`
-	Snapshot         bool           `json:"snapshot"`
-	Document         map[string]any `json:"document,omitempty"`
-	Changes          []changeJSON   `json:"changes"`
-	HasMore          bool           `json:"hasMore"`
-	NextSinceVersion int64          `json:"nextSinceVersion"`
-	Conflicts        []conflictJSON `json:"conflicts"`
-	// ConflictsNextCursor, when set, continues the unresolved conflicts:
-	// send sync again with it as conflictsCursor (and the version the
-	// client has as sinceVersion). The conflicts of one reply are limited
-	// by count and by the bytes the document and changes left.
-	ConflictsNextCursor string    `json:"conflictsNextCursor,omitempty"`
-	Lock                *lockJSON `json:"lock"`
-	HistoryLimit        int       `json:"historyLimit"`
-}
-
 // pageLimit returns a request's page size: maxPageLimit for 0 (the
 // default), n for 1..maxPageLimit; anything else is refused.
 func pageLimit(n int) (int, error) {
@@ -585,11 +527,11 @@ func pageLimit(n int) (int, error) {
 // the history kept or ahead of the entity; and with the unresolved
 // conflicts and the lock.
 func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
-	var p syncPayload
+	var p protocol.SyncPayload
 	if err := decodePayload(r, &p); err != nil {
 		return nil, err
 	}
-	e, err := f.entity(r, p.entityRef, false)
+	e, err := f.entity(r, p.EntityRef, false)
 	if err != nil {
 		return nil, err
 	}
@@ -605,8 +547,8 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	reply := syncReply{EntityType: e.Type, EntityID: e.ID, Strategy: string(f.table.For(e.Type)),
-		Changes: []changeJSON{}, Conflicts: []conflictJSON{}, HistoryLimit: f.cfg.HistoryLimit}
+	reply := protocol.SyncReply{EntityType: e.Type, EntityID: e.ID, Strategy: string(f.table.For(e.Type)),
+		Changes: []protocol.Change{}, Conflicts: []protocol.Conflict{}, HistoryLimit: f.cfg.HistoryLimit}
 	if es.Lock != nil {
 		reply.Lock = lockOf(*es.Lock)
 	}
@@ -619,7 +561,7 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var changes []changeJSON
+		var changes []protocol.Change
 		for i, rec := range recs {
 			if rec.Change.Version != since+int64(i)+1 {
 				delta = false // trimmed meanwhile: answer with the document
@@ -631,11 +573,11 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 			delta = false
 		}
 		if delta {
-			used, err := jsonSize(reply) // with no changes yet
+			used, err := protocol.JSONSize(reply) // with no changes yet
 			if err != nil {
 				return nil, err
 			}
-			n, err := fitSome(changes, used-len(`[]`)+syncSlack)
+			n, err := protocol.FitSome(changes, used-len(`[]`)+syncSlack)
 			if err != nil {
 				return nil, err
 			}
@@ -651,7 +593,7 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
-		reply.Snapshot, reply.Changes, reply.Version = true, []changeJSON{}, h.Version
+		reply.Snapshot, reply.Changes, reply.Version = true, []protocol.Change{}, h.Version
 		reply.Document = map[string]any{}
 		if len(h.Doc) > 0 {
 			if reply.Document, err = doc.Decode(h.Doc); err != nil {
@@ -668,13 +610,13 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 
 // syncSlack is what a sync reply reserves for the members filled in after
 // its lists are cut (versions, cursors).
-const syncSlack = 64 + cursorSlack
+const syncSlack = 64 + protocol.CursorSlack
 
 // syncConflicts adds one page of e's unresolved conflicts, from cursor, to
 // reply: at most 50, and as many as fit in the bytes the rest of the reply
 // left. When the first does not fit (a large document), the page is empty
 // and conflictsNextCursor starts where this one did.
-func (f *editingFeature) syncConflicts(ctx context.Context, e store.EntityKey, cursor string, reply *syncReply) error {
+func (f *editingFeature) syncConflicts(ctx context.Context, e store.EntityKey, cursor string, reply *protocol.SyncReply) error {
 	conflicts, next, err := f.h.deps.Store.ListConflicts(ctx, e, true, store.Page{Cursor: cursor, Limit: 50})
 	if errors.Is(err, store.ErrInvalidCursor) {
 		return protocol.NewError(protocol.CodeBadRequest, "invalid conflictsCursor")
@@ -682,7 +624,7 @@ func (f *editingFeature) syncConflicts(ctx context.Context, e store.EntityKey, c
 	if err != nil {
 		return err
 	}
-	cs := make([]conflictJSON, 0, len(conflicts))
+	cs := make([]protocol.Conflict, 0, len(conflicts))
 	for _, c := range conflicts {
 		rec, err := decodeConflict(c)
 		if err != nil {
@@ -690,19 +632,19 @@ func (f *editingFeature) syncConflicts(ctx context.Context, e store.EntityKey, c
 		}
 		cs = append(cs, rec.Conflict)
 	}
-	reply.Conflicts = []conflictJSON{}
-	used, err := jsonSize(reply)
+	reply.Conflicts = []protocol.Conflict{}
+	used, err := protocol.JSONSize(reply)
 	if err != nil {
 		return err
 	}
-	n, err := fitPage(cs, used-len(`[]`)+syncSlack)
+	n, err := protocol.FitPage(cs, used-len(`[]`)+syncSlack)
 	if err != nil {
 		return err
 	}
 	if n == 0 && len(cs) > 0 && !reply.Snapshot && len(reply.Changes) == 0 {
 		// Nothing else in the reply, and still no room: a cursor would
 		// send the client back here forever.
-		return errItemTooLarge
+		return protocol.ErrItemTooLarge
 	}
 	if n < len(cs) {
 		switch {
@@ -718,20 +660,13 @@ func (f *editingFeature) syncConflicts(ctx context.Context, e store.EntityKey, c
 	return nil
 }
 
-// historyPayload is the payload of a history request.
-type historyPayload struct {
-	entityRef
-	Before int64 `json:"before"` // list versions below this one; 0 for the newest
-	Limit  int   `json:"limit"`
-}
-
 // history lists the changes kept, newest first, one page at a time.
 func (f *editingFeature) history(ctx context.Context, r *request) (any, error) {
-	var p historyPayload
+	var p protocol.HistoryPayload
 	if err := decodePayload(r, &p); err != nil {
 		return nil, err
 	}
-	e, err := f.entity(r, p.entityRef, false)
+	e, err := f.entity(r, p.EntityRef, false)
 	if err != nil {
 		return nil, err
 	}
@@ -756,7 +691,7 @@ func (f *editingFeature) history(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	changes := []changeJSON{}
+	changes := []protocol.Change{}
 	for _, c := range chs {
 		rec, err := decodeChange(c)
 		if err != nil {
@@ -764,7 +699,7 @@ func (f *editingFeature) history(ctx context.Context, r *request) (any, error) {
 		}
 		changes = append(changes, rec.Change)
 	}
-	n, err := fitSome(changes, len(`{"entityType":"","entityId":"","version":,"changes":,"hasMore":false,"historyLimit":,"nextBefore":}`)+
+	n, err := protocol.FitSome(changes, len(`{"entityType":"","entityId":"","version":,"changes":,"hasMore":false,"historyLimit":,"nextBefore":}`)+
 		len(e.Type)+len(e.ID)+3*20)
 	if err != nil {
 		return nil, err
@@ -778,25 +713,15 @@ func (f *editingFeature) history(ctx context.Context, r *request) (any, error) {
 	return reply, nil
 }
 
-// undoPayload is the payload of an undo request: the change to undo, by
-// id, or by entity and version.
-type undoPayload struct {
-	entityRef
-	ChangeID     string          `json:"changeId"`
-	Version      int64           `json:"version"`
-	FencingToken int64           `json:"fencingToken"`
-	Metadata     json.RawMessage `json:"metadata"`
-}
-
 // undo applies the inverse of an earlier change as a new version. A later
 // change to the same path that the strategy cannot transform the undo past
 // makes it UNDO_CONFLICT.
 func (f *editingFeature) undo(ctx context.Context, r *request) (any, error) {
-	var p undoPayload
+	var p protocol.UndoPayload
 	if err := decodePayload(r, &p); err != nil {
 		return nil, err
 	}
-	ref, v := p.entityRef, p.Version
+	ref, v := p.EntityRef, p.Version
 	if p.ChangeID != "" {
 		cref, cv, ok := parseChangeID(p.ChangeID)
 		if !ok || (ref.EntityType != "" && ref != cref) {
@@ -854,23 +779,14 @@ func (f *editingFeature) undo(ctx context.Context, r *request) (any, error) {
 	})
 }
 
-// resolvePayload is the payload of conflict.resolve.
-type resolvePayload struct {
-	entityRef
-	ConflictID   string          `json:"conflictId"`
-	Resolution   string          `json:"resolution"`
-	MergedValue  json.RawMessage `json:"mergedValue"`
-	FencingToken int64           `json:"fencingToken"`
-}
-
 // resolveConflict settles a manual conflict as local, remote or merged;
 // the settled value becomes the next version.
 func (f *editingFeature) resolveConflict(ctx context.Context, r *request) (any, error) {
-	var p resolvePayload
+	var p protocol.ResolvePayload
 	if err := decodePayload(r, &p); err != nil {
 		return nil, err
 	}
-	e, err := f.entity(r, p.entityRef, true)
+	e, err := f.entity(r, p.EntityRef, true)
 	if err != nil {
 		return nil, err
 	}
@@ -944,7 +860,7 @@ func (f *editingFeature) resolveConflict(ctx context.Context, r *request) (any, 
 		} else {
 			pl = &plan{
 				commit: store.Commit{BaseVersion: es.Head.Version},
-				reply: changeAck{EntityType: e.Type, EntityID: e.ID, Outcome: editing.KindUnchanged,
+				reply: protocol.ChangeAck{EntityType: e.Type, EntityID: e.ID, Outcome: string(editing.KindUnchanged),
 					Version: es.Head.Version},
 			}
 		}

@@ -14,18 +14,11 @@ import (
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
-// Comment event actions.
-const (
-	commentAdded    = "added"
-	commentResolved = "resolved"
-	commentReopened = "reopened"
-)
-
 // commentEvent is the payload of a comment event on comments and the
 // entity channel.
 type commentEvent struct {
 	Action  string      `json:"action"`
-	Comment commentJSON `json:"comment"`
+	Comment protocol.Comment `json:"comment"`
 }
 
 // announceComment broadcasts a comment event on comments and the entity's
@@ -33,14 +26,7 @@ type commentEvent struct {
 func (f *editingFeature) announceComment(ctx context.Context, r *request, c store.Comment, action string) {
 	id := fmt.Sprintf("cmt-%s-%s-%d", c.ID, action, f.h.now().UnixNano())
 	f.announce(ctx, r.bc, c.Entity.Tenant, protocol.TypeEventComment, r.conn.UserID, id,
-		commentEvent{Action: action, Comment: commentOf(c)}, protocol.ChannelComments, channelOf(c.Entity))
-}
-
-// commentAddPayload is the payload of comment.add.
-type commentAddPayload struct {
-	entityRef
-	Text     string `json:"text"`
-	ParentID string `json:"parentId"`
+		protocol.CommentEvent{Action: action, Comment: commentOf(c)}, protocol.ChannelComments, channelOf(c.Entity))
 }
 
 // commentMilli returns the millisecond that leads a new comment's id: now's,
@@ -63,11 +49,11 @@ func (f *editingFeature) commentMilli(now time.Time) int64 {
 // commentAdd stores a comment and broadcasts it. The same messageId from
 // the same user adds the comment once and gets the original reply again.
 func (f *editingFeature) commentAdd(ctx context.Context, r *request) (any, error) {
-	var p commentAddPayload
+	var p protocol.CommentAddPayload
 	if err := decodePayload(r, &p); err != nil {
 		return nil, err
 	}
-	e, err := f.entity(r, p.entityRef, true)
+	e, err := f.entity(r, p.EntityRef, true)
 	if err != nil {
 		return nil, err
 	}
@@ -120,26 +106,19 @@ func (f *editingFeature) commentAdd(ctx context.Context, r *request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	f.announceComment(ctx, r, c, commentAdded)
+	f.announceComment(ctx, r, c, protocol.CommentAdded)
 	return json.RawMessage(reply), nil
-}
-
-// commentResolvePayload is the payload of comment.resolve.
-type commentResolvePayload struct {
-	entityRef
-	CommentID string `json:"commentId"`
-	Resolved  *bool  `json:"resolved"` // default true; false reopens
 }
 
 // commentResolve marks a comment resolved (or reopened) and broadcasts it.
 // The caller needs publish on the entity channel and must be the comment's
 // author or a moderator (see internal/auth/POLICY.md, "Ownership").
 func (f *editingFeature) commentResolve(ctx context.Context, r *request) (any, error) {
-	var p commentResolvePayload
+	var p protocol.CommentResolvePayload
 	if err := decodePayload(r, &p); err != nil {
 		return nil, err
 	}
-	e, err := f.entity(r, p.entityRef, true)
+	e, err := f.entity(r, p.EntityRef, true)
 	if err != nil {
 		return nil, err
 	}
@@ -166,28 +145,21 @@ func (f *editingFeature) commentResolve(ctx context.Context, r *request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	action := commentResolved
+	action := protocol.CommentResolved
 	if !resolved {
-		action = commentReopened
+		action = protocol.CommentReopened
 	}
 	f.announceComment(ctx, r, c, action)
 	return map[string]any{"comment": commentOf(c)}, nil
 }
 
-// commentListPayload is the payload of comment.list.
-type commentListPayload struct {
-	entityRef
-	Cursor string `json:"cursor"`
-	Limit  int    `json:"limit"`
-}
-
 // commentList lists an entity's comments, newest first.
 func (f *editingFeature) commentList(ctx context.Context, r *request) (any, error) {
-	var p commentListPayload
+	var p protocol.CommentListPayload
 	if err := decodePayload(r, &p); err != nil {
 		return nil, err
 	}
-	e, err := f.entity(r, p.entityRef, false)
+	e, err := f.entity(r, p.EntityRef, false)
 	if err != nil {
 		return nil, err
 	}
@@ -202,11 +174,11 @@ func (f *editingFeature) commentList(ctx context.Context, r *request) (any, erro
 		}
 		return nil, err
 	}
-	out := make([]commentJSON, len(cs))
+	out := make([]protocol.Comment, len(cs))
 	for i, c := range cs {
 		out[i] = commentOf(c)
 	}
-	n, err := fitSome(out, len(`{"entityType":"","entityId":"","comments":,"nextCursor":""}`)+len(e.Type)+len(e.ID)+cursorSlack)
+	n, err := protocol.FitSome(out, len(`{"entityType":"","entityId":"","comments":,"nextCursor":""}`)+len(e.Type)+len(e.ID)+protocol.CursorSlack)
 	if err != nil {
 		return nil, err
 	}

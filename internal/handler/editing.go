@@ -169,12 +169,6 @@ func (h *Handler) registerEditing() {
 	h.sweeps = append(h.sweeps, f.sweepLocks)
 }
 
-// entityRef names an entity in a request payload.
-type entityRef struct {
-	EntityType string `json:"entityType"`
-	EntityID   string `json:"entityId"`
-}
-
 // decodePayload decodes r's payload into v, keeping numbers exact.
 func decodePayload(r *request, v any) error {
 	if len(r.env.Payload) == 0 {
@@ -190,7 +184,7 @@ func decodePayload(r *request, v any) error {
 
 // entity validates the entity named by ref and checks that the caller may
 // write it (write) or read it.
-func (f *editingFeature) entity(r *request, ref entityRef, write bool) (store.EntityKey, error) {
+func (f *editingFeature) entity(r *request, ref protocol.EntityRef, write bool) (store.EntityKey, error) {
 	if editing.ValidateName("entityType", ref.EntityType) != nil {
 		return store.EntityKey{}, badName("entityType")
 	}

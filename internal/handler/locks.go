@@ -12,22 +12,6 @@ import (
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
-// Lock event actions.
-const (
-	lockAcquired = "acquired"
-	lockRenewed  = "renewed"
-	lockReleased = "released"
-	lockExpired  = "expired"
-)
-
-// lockPayload is the payload of lock.acquire, lock.renew and
-// lock.release.
-type lockPayload struct {
-	entityRef
-	// TTL is the lock's lifetime in milliseconds; 0 means the default.
-	TTL int64 `json:"ttl"`
-}
-
 // maxTTLMillis is the largest ttl, in milliseconds, that a time.Duration
 // holds (about 292 years).
 const maxTTLMillis = math.MaxInt64 / int64(time.Millisecond)
@@ -58,11 +42,11 @@ func expiry(now time.Time, ttl time.Duration) time.Time {
 }
 
 func (f *editingFeature) lockRequest(r *request) (store.EntityKey, time.Duration, error) {
-	var p lockPayload
+	var p protocol.LockPayload
 	if err := decodePayload(r, &p); err != nil {
 		return store.EntityKey{}, 0, err
 	}
-	e, err := f.entity(r, p.entityRef, true)
+	e, err := f.entity(r, p.EntityRef, true)
 	if err != nil {
 		return store.EntityKey{}, 0, err
 	}
@@ -73,7 +57,7 @@ func (f *editingFeature) lockRequest(r *request) (store.EntityKey, time.Duration
 // announceLock broadcasts a lock event on edit-locks and the entity's
 // channel.
 func (f *editingFeature) announceLock(ctx context.Context, bc *broadcast.Broadcaster, l store.Lock, action, reason, userID string) {
-	ev := lockEvent{Action: action, EntityType: l.Entity.Type, EntityID: l.Entity.ID, Lock: lockOf(l), Reason: reason}
+	ev := protocol.LockEvent{Action: action, EntityType: l.Entity.Type, EntityID: l.Entity.ID, Lock: lockOf(l), Reason: reason}
 	id := fmt.Sprintf("lock-%s-%d-%s-%d", channelOf(l.Entity), l.Token, action, f.h.now().UnixNano())
 	f.announce(ctx, bc, l.Entity.Tenant, protocol.TypeEventLock, userID, id, ev, protocol.ChannelLocks, channelOf(l.Entity))
 }
@@ -101,12 +85,12 @@ func (f *editingFeature) lockAcquire(ctx context.Context, r *request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	action := lockAcquired
+	action := protocol.LockAcquired
 	if !l.AcquiredAt.Equal(now) {
-		action = lockRenewed
+		action = protocol.LockRenewed
 	}
 	f.announceLock(ctx, r.bc, l, action, "", r.conn.UserID)
-	return map[string]any{"lock": lockOf(l), "renewed": action == lockRenewed}, nil
+	return map[string]any{"lock": lockOf(l), "renewed": action == protocol.LockRenewed}, nil
 }
 
 // lockRenew extends the caller's lock.
@@ -122,13 +106,13 @@ func (f *editingFeature) lockRenew(ctx context.Context, r *request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	f.announceLock(ctx, r.bc, l, lockRenewed, "", r.conn.UserID)
+	f.announceLock(ctx, r.bc, l, protocol.LockRenewed, "", r.conn.UserID)
 	return map[string]any{"lock": lockOf(l)}, nil
 }
 
 // lockRelease deletes the caller's lock.
 func (f *editingFeature) lockRelease(ctx context.Context, r *request) (any, error) {
-	var p entityRef
+	var p protocol.EntityRef
 	if err := decodePayload(r, &p); err != nil {
 		return nil, err
 	}
@@ -143,7 +127,7 @@ func (f *editingFeature) lockRelease(ctx context.Context, r *request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	f.announceLock(ctx, r.bc, l, lockReleased, lockReleased, r.conn.UserID)
+	f.announceLock(ctx, r.bc, l, protocol.LockReleased, protocol.LockReleased, r.conn.UserID)
 	return map[string]any{"released": true, "lock": lockOf(l)}, nil
 }
 
@@ -175,9 +159,9 @@ func (f *editingFeature) releaseConnectionLocks(ctx context.Context, c store.Con
 	now := f.h.now()
 	for _, l := range locks {
 		if l.ExpiresAt.After(now) {
-			f.announceLock(ctx, bc, l, lockReleased, "disconnected", l.Holder)
+			f.announceLock(ctx, bc, l, protocol.LockReleased, "disconnected", l.Holder)
 		} else {
-			f.announceLock(ctx, bc, l, lockExpired, "", "")
+			f.announceLock(ctx, bc, l, protocol.LockExpired, "", "")
 		}
 	}
 }
@@ -206,7 +190,7 @@ func (f *editingFeature) sweepLocks(ctx context.Context, now time.Time) error {
 		}
 		expired++
 		if ep := f.h.cfg.ManagementEndpoint; ep != "" {
-			f.announceLock(ctx, f.h.broadcaster(ep), l, lockExpired, "", "")
+			f.announceLock(ctx, f.h.broadcaster(ep), l, protocol.LockExpired, "", "")
 		}
 	}
 	if expired > 0 && f.h.cfg.ManagementEndpoint == "" {

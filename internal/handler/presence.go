@@ -583,8 +583,8 @@ func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string,
 	if users == nil {
 		users = []presence.User{}
 	}
-	n, err := fitSome(users, len(`{"room":"","usersInRoom":,"userCount":,"onlineCount":,"awayCount":,"next":"","nextCursor":""}`)+
-		len(room)+3*20+cursorSlack)
+	n, err := protocol.FitSome(users, len(`{"room":"","usersInRoom":,"userCount":,"onlineCount":,"awayCount":,"next":"","nextCursor":""}`)+
+		len(room)+3*20+protocol.CursorSlack)
 	if err != nil {
 		return snapshotReply{}, err
 	}
