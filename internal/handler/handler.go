@@ -108,7 +108,7 @@ func (c Config) withDefaults() Config {
 		c.CursorLimit = ratelimit.CursorConfig()
 	}
 	c.Presence = c.Presence.withDefaults()
-	c.Editing = c.Editing.withDefaults()
+	c.Editing = c.Editing.WithDefaults()
 	return c
 }
 

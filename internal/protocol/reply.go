@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 )
 
 // Reply budgets. Every reply and every broadcast is one frame of at most
@@ -66,4 +67,34 @@ func FitSome[T any](items []T, used int) (int, error) {
 		err = ErrItemTooLarge
 	}
 	return n, err
+}
+
+// detailed attaches client details to an internal error; see WithDetails.
+type detailed struct {
+	err     error
+	details map[string]any
+}
+
+func (d *detailed) Error() string { return d.err.Error() }
+func (d *detailed) Unwrap() error { return d.err }
+
+// WithDetails returns err with details for the client's error, for when
+// err is a domain error that the handler maps to a code of its own
+// (VERSION_CONFLICT, LOCK_REQUIRED, ...); the handler keeps only the
+// detail keys it allows. A nil err stays nil.
+func WithDetails(err error, details map[string]any) error {
+	if err == nil {
+		return nil
+	}
+	return &detailed{err: err, details: details}
+}
+
+// DetailsOf returns the details WithDetails attached to err or to an
+// error it wraps, nil when there are none. The map is the caller's.
+func DetailsOf(err error) map[string]any {
+	var d *detailed
+	if !errors.As(err, &d) {
+		return nil
+	}
+	return maps.Clone(d.details)
 }

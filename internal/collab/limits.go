@@ -1,4 +1,4 @@
-package handler
+package collab
 
 import (
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -29,6 +29,18 @@ const (
 	// maxOverwrittenBytes bounds the overwrote list of a change reply;
 	// the change's supersedes list names every version in any case.
 	maxOverwrittenBytes = 8 << 10
+	// maxEditMetadataBytes bounds a change's metadata object, as JSON.
+	maxEditMetadataBytes = 4 << 10
+	// maxPageLimit is the most changes or comments per page, and the
+	// default.
+	maxPageLimit = 100
+	// maxActivityValueBytes bounds the before and after values copied
+	// into an activity entry.
+	maxActivityValueBytes = 1 << 10
+	// maxHeadBytes bounds a head's document and strategy state together,
+	// well below DynamoDB's 400 KB item limit. The crdt state keeps a
+	// tombstone per deleted field, so it can outgrow the document.
+	maxHeadBytes = 300 << 10
 )
 
 // checkValue refuses a value over maxValueBytes; what names it in the
@@ -62,4 +74,16 @@ func boundOverwritten(o []protocol.Overwritten) []protocol.Overwritten {
 		used += n + 1
 	}
 	return o
+}
+
+// pageLimit returns a request's page size: maxPageLimit for 0 (the
+// default), n for 1..maxPageLimit; anything else is refused.
+func pageLimit(n int) (int, error) {
+	switch {
+	case n < 0 || n > maxPageLimit:
+		return 0, protocol.NewError(protocol.CodeBadRequest, "limit must be 0..%d", maxPageLimit)
+	case n == 0:
+		return maxPageLimit, nil
+	}
+	return n, nil
 }

@@ -1,4 +1,4 @@
-package handler
+package collab
 
 import (
 	"bytes"
@@ -12,28 +12,18 @@ import (
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
-func lockOf(l store.Lock) *protocol.Lock {
-	return &protocol.Lock{
-		EntityType: l.Entity.Type, EntityID: l.Entity.ID, LockedBy: l.Holder, LockedByName: l.HolderName,
-		LockedAt: protocol.Now(l.AcquiredAt), ExpiresAt: protocol.Now(l.ExpiresAt), FencingToken: l.Token, Renewable: true,
-	}
-}
-
-// lockEvent is the payload of a lock event on edit-locks and the entity
-// channel.
-type lockEvent struct {
-	Action     string    `json:"action"` // acquired, renewed, released or expired
-	EntityType string    `json:"entityType"`
-	EntityID   string    `json:"entityId"`
-	Lock       *protocol.Lock `json:"lock"`             // the lock, as it is (acquired, renewed) or was (released, expired)
-	Reason     string    `json:"reason,omitempty"` // released: "released" or "disconnected"
-}
-
 // changeRecord is what the store keeps of a change: the change and the
 // operation that undoes it.
 type changeRecord struct {
 	Change  protocol.Change `json:"change"`
-	Inverse doc.Op     `json:"inverse"`
+	Inverse doc.Op          `json:"inverse"`
+}
+
+// conflictRecord is what the store keeps of a manual conflict.
+type conflictRecord struct {
+	Conflict       protocol.Conflict `json:"conflict"`
+	Intended       any               `json:"intended"`
+	IntendedDelete bool              `json:"intendedDelete,omitempty"`
 }
 
 // decodeJSON decodes data into v with exact numbers.
@@ -47,6 +37,14 @@ func decodeChange(c store.Change) (changeRecord, error) {
 	var rec changeRecord
 	if err := decodeJSON(c.Data, &rec); err != nil {
 		return changeRecord{}, fmt.Errorf("decode change %q version %d: %w", c.Entity, c.Version, err)
+	}
+	return rec, nil
+}
+
+func decodeConflict(c store.Conflict) (conflictRecord, error) {
+	var rec conflictRecord
+	if err := decodeJSON(c.Data, &rec); err != nil {
+		return conflictRecord{}, fmt.Errorf("decode conflict %q %q: %w", c.Entity, c.ID, err)
 	}
 	return rec, nil
 }
@@ -69,21 +67,15 @@ func parseChangeID(id string) (protocol.EntityRef, int64, bool) {
 	return protocol.EntityRef{EntityType: parts[0], EntityID: parts[1]}, v, true
 }
 
-// conflictRecord is what the store keeps of a manual conflict.
-type conflictRecord struct {
-	Conflict       protocol.Conflict `json:"conflict"`
-	Intended       any          `json:"intended"`
-	IntendedDelete bool         `json:"intendedDelete,omitempty"`
-}
-
-func decodeConflict(c store.Conflict) (conflictRecord, error) {
-	var rec conflictRecord
-	if err := decodeJSON(c.Data, &rec); err != nil {
-		return conflictRecord{}, fmt.Errorf("decode conflict %q %q: %w", c.Entity, c.ID, err)
+// LockOf is a stored lock on the wire.
+func LockOf(l store.Lock) *protocol.Lock {
+	return &protocol.Lock{
+		EntityType: l.Entity.Type, EntityID: l.Entity.ID, LockedBy: l.Holder, LockedByName: l.HolderName,
+		LockedAt: protocol.Now(l.AcquiredAt), ExpiresAt: protocol.Now(l.ExpiresAt), FencingToken: l.Token, Renewable: true,
 	}
-	return rec, nil
 }
 
+// commentOf is a stored comment on the wire.
 func commentOf(c store.Comment) protocol.Comment {
 	out := protocol.Comment{
 		ID: c.ID, EntityType: c.Entity.Type, EntityID: c.Entity.ID, ParentID: c.ParentID,
@@ -94,11 +86,4 @@ func commentOf(c store.Comment) protocol.Comment {
 		out.ResolvedAt = protocol.Now(c.ResolvedAt)
 	}
 	return out
-}
-
-// overwritten names a concurrent change a last-write-wins write replaced.
-type overwritten struct {
-	Version int64  `json:"version"`
-	UserID  string `json:"userId"`
-	Path    string `json:"path"`
 }
