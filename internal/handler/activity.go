@@ -225,7 +225,7 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 	}
 	entries, next, err := p.h.deps.Store.ListActivity(ctx, r.conn.Tenant,
 		store.ActivityFilter{Actions: pl.Actions, EntityTypes: pl.EntityTypes}, store.Page{Cursor: pl.Cursor, Limit: pl.Limit})
-	if errors.Is(err, store.ErrBadCursor) {
+	if errors.Is(err, store.ErrInvalidCursor) {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
 	}
 	if err != nil {

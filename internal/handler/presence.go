@@ -573,7 +573,7 @@ func (p *presenceFeature) snapshot(ctx context.Context, r *request) (any, error)
 // roomSnapshot reads one page of a room and counts its users.
 func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string, page store.Page, now time.Time) (snapshotReply, error) {
 	entries, next, err := p.h.deps.Store.ListPresence(ctx, tenant, room, page)
-	if errors.Is(err, store.ErrBadCursor) {
+	if errors.Is(err, store.ErrInvalidCursor) {
 		return snapshotReply{}, protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
 	}
 	if err != nil {
