@@ -83,9 +83,6 @@ func New(cfg Config, st store.Editing, clock store.Clock, log *slog.Logger) *Ser
 	return s
 }
 
-// Config returns the service's settings, defaults applied.
-func (s *Service) Config() Config { return s.cfg }
-
 func (s *Service) now() time.Time { return s.clock.Now() }
 
 // Entity validates the entity that ref names and returns its key in
