@@ -138,7 +138,7 @@ func checkActivity(a store.Activity) error {
 	}
 	// The entry as the feed sends it, without the recorder's identity.
 	a.Username, a.Avatar, a.UserID = "", "", ""
-	if n, err := jsonSize(logOf(a)); err != nil || n > maxActivityEntryBytes {
+	if n, err := protocol.JSONSize(logOf(a)); err != nil || n > maxActivityEntryBytes {
 		return protocol.NewError(protocol.CodeBadRequest, "the entry is at most %d bytes as JSON", maxActivityEntryBytes)
 	}
 	return nil
@@ -225,7 +225,7 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 	}
 	entries, next, err := p.h.deps.Store.ListActivity(ctx, r.conn.Tenant,
 		store.ActivityFilter{Actions: pl.Actions, EntityTypes: pl.EntityTypes}, store.Page{Cursor: pl.Cursor, Limit: pl.Limit})
-	if errors.Is(err, store.ErrBadCursor) {
+	if errors.Is(err, store.ErrInvalidCursor) {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
 	}
 	if err != nil {
@@ -235,7 +235,7 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 	for i, a := range entries {
 		out[i] = boundedLog(a)
 	}
-	n, err := fitSome(out, len(`{"entries":,"next":"","nextCursor":""}`)+cursorSlack)
+	n, err := protocol.FitSome(out, len(`{"entries":,"next":"","nextCursor":""}`)+protocol.CursorSlack)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +259,7 @@ const maxListedEntryBytes = maxActivityEntryBytes + 8<<10
 // boundedLog is the wire form of a listed entry, within maxListedEntryBytes.
 func boundedLog(a store.Activity) activityLog {
 	l := logOf(a)
-	if n, err := jsonSize(l); err != nil || n > maxListedEntryBytes {
+	if n, err := protocol.JSONSize(l); err != nil || n > maxListedEntryBytes {
 		l.Changes, l.Metadata = nil, nil
 	}
 	return l

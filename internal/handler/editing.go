@@ -4,156 +4,31 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"hash/fnv"
-	"math/rand/v2"
-	"sync/atomic"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
-	"github.com/omnisales/rtcollab/internal/editing"
+	"github.com/omnisales/rtcollab/internal/collab"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
 // EditingConfig tunes edit locks, versioned changes, conflict strategies,
-// history and comments. The zero value gives the defaults noted on each
-// field.
-type EditingConfig struct {
-	// Strategies maps entity types to their conflict strategy. Default
-	// editing.DefaultStrategies(): order lock-based, inventory crdt,
-	// customer operational-transform, pricing manual.
-	Strategies map[string]editing.Strategy
-	// Fallback is the strategy of entity types Strategies does not name.
-	// Default last-write-wins.
-	Fallback editing.Strategy
-	// LockTTL is the lifetime of a lock when lock.acquire or lock.renew
-	// names none. Default 30 s.
-	LockTTL time.Duration
-	// MaxLockTTL caps the lifetime a request may ask for; longer requests
-	// are shortened to it. Default 5 min.
-	MaxLockTTL time.Duration
-	// HistoryLimit is the number of changes kept per entity: older ones are
-	// deleted as new ones arrive, and sync answers a client further behind
-	// with the whole document. Default 100.
-	HistoryLimit int
-	// IdempotencyTTL is how long the reply to a change, undo, conflict
-	// resolution or comment is kept for resends of the same messageId.
-	// Default 24 h.
-	IdempotencyTTL time.Duration
-	// ConflictRetention is how long a resolved conflict is kept.
-	// Unresolved conflicts are kept until resolved. Default 30 days.
-	ConflictRetention time.Duration
-	// MaxDocumentBytes bounds an entity's document as JSON, so that a
-	// document, or a change with its before and after values, fits in one
-	// frame. Default 24 KiB: a change's value is at most 10 KiB (so that
-	// its request fits in a 32 KB client frame), a document is built by
-	// several changes, and a change that replaces or deletes a part of
-	// the whole document still echoes in under 60 KiB. See docs/limits.md.
-	MaxDocumentBytes int
-	// MaxClockSkew bounds how far ahead of the server's clock a client's
-	// HLC stamp (crdt entities) may be. Default 1 min.
-	MaxClockSkew time.Duration
-	// CommitAttempts bounds the read-decide-write rounds of one request
-	// when concurrent writes to the entity win; the last loss answers
-	// UNAVAILABLE, which clients retry with the same messageId. Default 25.
-	CommitAttempts int
-	// MaxCommentLen bounds a comment's text, in characters. Default 4000.
-	MaxCommentLen int
-	// SweepBatch is the number of expired locks one sweeper pass handles.
-	// Default 500.
-	SweepBatch int
-	// NoWriteQueue turns off the queue that makes the writes of one process
-	// to one entity take turns. With the queue (the default), concurrent
-	// requests in a warm instance or the local server do not spend
-	// conditional writes losing to each other; across instances the
-	// conditional write on the head version decides either way. Default
-	// false.
-	NoWriteQueue bool
-}
+// history and comments; see collab.Config.
+type EditingConfig = collab.Config
 
-func (c EditingConfig) withDefaults() EditingConfig {
-	if c.Strategies == nil {
-		c.Strategies = editing.DefaultStrategies()
-	}
-	if c.Fallback == "" {
-		c.Fallback = editing.DefaultStrategy
-	}
-	if c.LockTTL <= 0 {
-		c.LockTTL = 30 * time.Second
-	}
-	if c.MaxLockTTL <= 0 {
-		c.MaxLockTTL = 5 * time.Minute
-	}
-	if c.HistoryLimit <= 0 {
-		c.HistoryLimit = 100
-	}
-	if c.IdempotencyTTL <= 0 {
-		c.IdempotencyTTL = 24 * time.Hour
-	}
-	if c.ConflictRetention <= 0 {
-		c.ConflictRetention = 30 * 24 * time.Hour
-	}
-	if c.MaxDocumentBytes <= 0 {
-		c.MaxDocumentBytes = 24 << 10
-	}
-	if c.MaxClockSkew <= 0 {
-		c.MaxClockSkew = editing.DefaultMaxSkew
-	}
-	if c.CommitAttempts <= 0 {
-		c.CommitAttempts = 25
-	}
-	if c.MaxCommentLen <= 0 {
-		c.MaxCommentLen = 4000
-	}
-	if c.SweepBatch <= 0 {
-		c.SweepBatch = 500
-	}
-	return c
-}
-
-// writeQueues is the number of queues entity writes are spread over.
-const writeQueues = 64
-
-// editingFeature serves locks, changes, sync, history, undo, conflicts
-// and comments.
-type editingFeature struct {
-	h     *Handler
-	cfg   EditingConfig
-	table editing.Table
-	// queues serialize the writes of this process to one entity: an
-	// entity always maps to the same queue, a buffered channel of one.
-	queues [writeQueues]chan struct{}
-	// lastCommentMilli is the millisecond in the newest comment id this
-	// process made (see commentMilli).
-	lastCommentMilli atomic.Int64
-}
-
-// enqueue waits for e's write queue and returns the function that leaves
-// it; with NoWriteQueue it returns at once.
-func (f *editingFeature) enqueue(ctx context.Context, e store.EntityKey) (func(), error) {
-	if f.cfg.NoWriteQueue {
-		return func() {}, nil
-	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(e.String()))
-	q := f.queues[h.Sum32()%writeQueues]
-	select {
-	case q <- struct{}{}:
-		return func() { <-q }, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+// editingRoutes are the routes of locks, changes, sync, history, undo,
+// conflicts and comments. Each decodes its payload, authorizes the caller
+// on the entity's channel, calls the editing service and returns its
+// reply; the service does the rest.
+type editingRoutes struct {
+	h   *Handler
+	svc *collab.Service
 }
 
 // registerEditing adds locks, versioned changes, history, undo and comments.
 func (h *Handler) registerEditing() {
-	cfg := h.cfg.Editing.withDefaults()
-	f := &editingFeature{h: h, cfg: cfg, table: editing.Table{Types: cfg.Strategies, Fallback: cfg.Fallback}}
-	for i := range f.queues {
-		f.queues[i] = make(chan struct{}, 1)
-	}
+	f := &editingRoutes{h: h, svc: collab.New(h.cfg.Editing, h.deps.Store, h.deps.Clock, h.log)}
 	h.routes[protocol.TypeLockAcquire] = f.lockAcquire
 	h.routes[protocol.TypeLockRenew] = f.lockRenew
 	h.routes[protocol.TypeLockRelease] = f.lockRelease
@@ -167,12 +42,6 @@ func (h *Handler) registerEditing() {
 	h.routes[protocol.TypeCommentList] = f.commentList
 	h.cleanups = append(h.cleanups, f.releaseConnectionLocks)
 	h.sweeps = append(h.sweeps, f.sweepLocks)
-}
-
-// entityRef names an entity in a request payload.
-type entityRef struct {
-	EntityType string `json:"entityType"`
-	EntityID   string `json:"entityId"`
 }
 
 // decodePayload decodes r's payload into v, keeping numbers exact.
@@ -189,46 +58,205 @@ func decodePayload(r *request, v any) error {
 }
 
 // entity validates the entity named by ref and checks that the caller may
-// write it (write) or read it.
-func (f *editingFeature) entity(r *request, ref entityRef, write bool) (store.EntityKey, error) {
-	if editing.ValidateName("entityType", ref.EntityType) != nil {
-		return store.EntityKey{}, badName("entityType")
-	}
-	if editing.ValidateName("entityId", ref.EntityID) != nil {
-		return store.EntityKey{}, badName("entityId")
+// write it (write: publish on its channel) or read it (subscribe).
+func (f *editingRoutes) entity(r *request, ref protocol.EntityRef, write bool) (store.EntityKey, error) {
+	e, err := collab.Entity(r.conn.Tenant, ref)
+	if err != nil {
+		return store.EntityKey{}, err
 	}
 	perm := auth.Subscribe
 	if write {
 		perm = auth.Publish
 	}
-	if err := f.h.authorize(r.conn, perm, protocol.EntityChannel(ref.EntityType, ref.EntityID)); err != nil {
+	if err := f.h.authorize(r.conn, perm, collab.Channel(e)); err != nil {
 		return store.EntityKey{}, err
 	}
-	return store.EntityKey{Tenant: r.conn.Tenant, Type: ref.EntityType, ID: ref.EntityID}, nil
+	return e, nil
 }
 
-// channelOf is the entity's channel.
-func channelOf(e store.EntityKey) string { return protocol.EntityChannel(e.Type, e.ID) }
+// decode decodes r's payload into p and returns the entity that ref (a
+// part of p) names, once the caller is authorized on it.
+func (f *editingRoutes) decode(r *request, p any, ref *protocol.EntityRef, write bool) (store.EntityKey, error) {
+	if err := decodePayload(r, p); err != nil {
+		return store.EntityKey{}, err
+	}
+	return f.entity(r, *ref, write)
+}
 
-// announce broadcasts an event on each channel; failures are logged, never
-// returned: the change they announce is already stored.
-func (f *editingFeature) announce(ctx context.Context, bc *broadcast.Broadcaster, tenant, typ, userID, messageID string, payload any, channels ...string) {
-	for _, ch := range channels {
-		frame, err := protocol.Event(typ, ch, userID, messageID, payload, f.h.now())
-		if err == nil {
-			_, err = bc.Fanout(ctx, tenant, ch, frame, nil)
-		}
-		if err != nil {
-			f.h.log.WarnContext(ctx, "broadcast "+typ, "channel", ch, "error", err)
-		}
+// call is the service call of request r.
+func (f *editingRoutes) call(r *request) collab.Call {
+	return collab.Call{Conn: r.conn, MessageID: r.env.MessageID, RequestHash: protocol.RequestHash(r.env), Now: r.now,
+		Notify: &notifier{h: f.h, bc: r.bc}}
+}
+
+func (f *editingRoutes) lockAcquire(ctx context.Context, r *request) (any, error) {
+	var p protocol.LockPayload
+	e, err := f.decode(r, &p, &p.EntityRef, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.Acquire(ctx, f.call(r), e, p.TTL)
+}
+
+func (f *editingRoutes) lockRenew(ctx context.Context, r *request) (any, error) {
+	var p protocol.LockPayload
+	e, err := f.decode(r, &p, &p.EntityRef, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.Renew(ctx, f.call(r), e, p.TTL)
+}
+
+func (f *editingRoutes) lockRelease(ctx context.Context, r *request) (any, error) {
+	var p protocol.EntityRef
+	e, err := f.decode(r, &p, &p, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.Release(ctx, f.call(r), e)
+}
+
+func (f *editingRoutes) change(ctx context.Context, r *request) (any, error) {
+	var p protocol.ChangePayload
+	e, err := f.decode(r, &p, &p.EntityRef, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.Change(ctx, f.call(r), e, p)
+}
+
+func (f *editingRoutes) sync(ctx context.Context, r *request) (any, error) {
+	var p protocol.SyncPayload
+	e, err := f.decode(r, &p, &p.EntityRef, false)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.Sync(ctx, e, p)
+}
+
+func (f *editingRoutes) history(ctx context.Context, r *request) (any, error) {
+	var p protocol.HistoryPayload
+	e, err := f.decode(r, &p, &p.EntityRef, false)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.History(ctx, e, p)
+}
+
+func (f *editingRoutes) undo(ctx context.Context, r *request) (any, error) {
+	var p protocol.UndoPayload
+	if err := decodePayload(r, &p); err != nil {
+		return nil, err
+	}
+	ref, v, err := collab.UndoTarget(p)
+	if err != nil {
+		return nil, err
+	}
+	e, err := f.entity(r, ref, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.Undo(ctx, f.call(r), e, v, p.FencingToken, p.Metadata)
+}
+
+func (f *editingRoutes) resolveConflict(ctx context.Context, r *request) (any, error) {
+	var p protocol.ResolvePayload
+	e, err := f.decode(r, &p, &p.EntityRef, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.Resolve(ctx, f.call(r), e, p)
+}
+
+func (f *editingRoutes) commentAdd(ctx context.Context, r *request) (any, error) {
+	var p protocol.CommentAddPayload
+	e, err := f.decode(r, &p, &p.EntityRef, true)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.AddComment(ctx, f.call(r), e, p)
+}
+
+// commentResolve needs publish on the entity channel, and the caller must
+// be the comment's author or a moderator (see internal/auth/POLICY.md,
+// "Ownership").
+func (f *editingRoutes) commentResolve(ctx context.Context, r *request) (any, error) {
+	var p protocol.CommentResolvePayload
+	e, err := f.decode(r, &p, &p.EntityRef, true)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := f.svc.Comment(ctx, e, p.CommentID)
+	if err != nil {
+		return nil, err
+	}
+	// A comment's author never changes, so this check cannot race the
+	// write.
+	if err := f.h.authorizeOwner(r.conn, cur.UserID); err != nil {
+		return nil, err
+	}
+	return f.svc.ResolveComment(ctx, f.call(r), e, p.CommentID, p.Resolved == nil || *p.Resolved)
+}
+
+func (f *editingRoutes) commentList(ctx context.Context, r *request) (any, error) {
+	var p protocol.CommentListPayload
+	e, err := f.decode(r, &p, &p.EntityRef, false)
+	if err != nil {
+		return nil, err
+	}
+	return f.svc.ListComments(ctx, e, p)
+}
+
+// releaseConnectionLocks is the clean-up of a removed connection: its
+// locks are released and announced through its endpoint.
+func (f *editingRoutes) releaseConnectionLocks(ctx context.Context, c store.Connection, _ []string) {
+	f.svc.ReleaseLocksOf(ctx, c, &notifier{h: f.h, endpoint: f.h.endpointOf(c)})
+}
+
+// sweepLocks is the lock part of a sweeper pass; expired locks are
+// announced through the configured management endpoint, if any.
+func (f *editingRoutes) sweepLocks(ctx context.Context, now time.Time) error {
+	var n collab.Notifier
+	if ep := f.h.cfg.ManagementEndpoint; ep != "" {
+		n = &notifier{h: f.h, endpoint: ep}
+	}
+	return f.svc.SweepLocks(ctx, now, n)
+}
+
+// notifier delivers the editing service's events through a broadcaster:
+// bc, or the one of endpoint, made when the first event is sent.
+type notifier struct {
+	h        *Handler
+	bc       *broadcast.Broadcaster
+	endpoint string
+}
+
+var _ collab.Notifier = (*notifier)(nil)
+
+func (n *notifier) broadcaster() *broadcast.Broadcaster {
+	if n.bc == nil {
+		n.bc = n.h.broadcaster(n.endpoint)
+	}
+	return n.bc
+}
+
+// Broadcast fans an event out to the channel's subscribers; failures are
+// logged.
+func (n *notifier) Broadcast(ctx context.Context, tenant, channel, typ, userID, messageID string, payload any) {
+	frame, err := protocol.Event(typ, channel, userID, messageID, payload, n.h.now())
+	if err == nil {
+		_, err = n.broadcaster().Fanout(ctx, tenant, channel, frame, nil)
+	}
+	if err != nil {
+		n.h.log.WarnContext(ctx, "broadcast "+typ, "channel", channel, "error", err)
 	}
 }
 
-// notifyUsers posts an event to every live connection of each user.
-func (f *editingFeature) notifyUsers(ctx context.Context, bc *broadcast.Broadcaster, tenant string, users []string, typ, channel, userID, messageID string, payload any) {
-	frame, err := protocol.Event(typ, channel, userID, messageID, payload, f.h.now())
+// NotifyUsers posts an event to every live connection of each user.
+func (n *notifier) NotifyUsers(ctx context.Context, tenant string, users []string, typ, channel, userID, messageID string, payload any) {
+	frame, err := protocol.Event(typ, channel, userID, messageID, payload, n.h.now())
 	if err != nil {
-		f.h.log.WarnContext(ctx, "encode "+typ, "error", err)
+		n.h.log.WarnContext(ctx, "encode "+typ, "error", err)
 		return
 	}
 	seen := map[string]bool{}
@@ -237,34 +265,19 @@ func (f *editingFeature) notifyUsers(ctx context.Context, bc *broadcast.Broadcas
 			continue
 		}
 		seen[u] = true
-		conns, err := f.h.deps.Store.UserConnections(ctx, tenant, u)
+		conns, err := n.h.deps.Store.UserConnections(ctx, tenant, u)
 		if err != nil {
-			f.h.log.WarnContext(ctx, "connections of user", "userId", u, "error", err)
+			n.h.log.WarnContext(ctx, "connections of user", "userId", u, "error", err)
 			continue
 		}
 		for _, c := range conns {
-			_ = bc.Post(ctx, c.ID, frame) // Post logs failures and removes gone connections
+			_ = n.broadcaster().Post(ctx, c.ID, frame) // Post logs failures and removes gone connections
 		}
 	}
 }
 
-// backoff waits before attempt (1, 2, ...) of a contended write: a random
-// time up to 25 ms per attempt so far, at most 250 ms, so that writers
-// that lost to the same winner do not all come back at once.
-func backoff(ctx context.Context, attempt int) error {
-	d := 2*time.Millisecond + rand.N(time.Duration(min(attempt, 10))*25*time.Millisecond)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// contended is the error of a request that lost every attempt to
-// concurrent writers of the same entity.
-func contended(e store.EntityKey, attempts int) error {
-	return fmt.Errorf("entity %q still contended after %d attempts: %w", e, attempts, store.ErrUnavailable)
+// RecordActivity adds an entry to the activity feed (see recordActivity).
+func (n *notifier) RecordActivity(ctx context.Context, conn store.Connection, a store.Activity) error {
+	_, err := n.h.recordActivity(ctx, conn, a)
+	return err
 }

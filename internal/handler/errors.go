@@ -32,43 +32,20 @@ const (
 // version and its current lock (holder, expiry, fencing token).
 var allowedDetails = map[string]bool{"version": true, "lock": true}
 
-// detailed attaches client details to an internal error; see withDetails.
-type detailed struct {
-	err     error
-	details map[string]any
-}
-
-func (d *detailed) Error() string { return d.err.Error() }
-func (d *detailed) Unwrap() error { return d.err }
-
-// withDetails returns err with details that clientError adds to the
-// client's error when it maps err to a domain code (VERSION_CONFLICT,
-// LOCK_REQUIRED, ...). Only allowedDetails keys are kept. A nil err stays
-// nil.
-func withDetails(err error, details map[string]any) error {
-	if err == nil {
-		return nil
-	}
-	return &detailed{err: err, details: details}
-}
-
 // clientError is the one mapping from an error a route returned to what
-// the client sees: a *protocol.Error made by the handler (a stable code,
-// a message written for the client) is sent as it is; domain errors of
-// the editing, document, identifier and store packages get their code and
-// a fixed message; anything else is INTERNAL. Internal error text never
+// the client sees: a *protocol.Error made by the handler or the editing
+// service (a stable code, a message written for the client) is sent as it
+// is; domain errors of the editing, document, identifier and store
+// packages get their code and a fixed message, with the allowed details
+// attached by protocol.WithDetails; anything else is INTERNAL. Internal error text never
 // becomes part of the reply.
 func clientError(err error) *protocol.Error {
 	var pe *protocol.Error
 	if errors.As(err, &pe) {
 		return pe
 	}
-	var details map[string]any
-	var d *detailed
-	if errors.As(err, &d) {
-		details = maps.Clone(d.details)
-		maps.DeleteFunc(details, func(k string, _ any) bool { return !allowedDetails[k] })
-	}
+	details := protocol.DetailsOf(err)
+	maps.DeleteFunc(details, func(k string, _ any) bool { return !allowedDetails[k] })
 	fixed := func(code protocol.Code, msg string) *protocol.Error {
 		e := &protocol.Error{Code: code, Message: msg}
 		if len(details) > 0 && code != protocol.CodeInternal && code != protocol.CodeUnavailable {
@@ -95,10 +72,4 @@ func clientError(err error) *protocol.Error {
 		return fixed(protocol.CodeBadRequest, msgBadChange)
 	}
 	return fixed(protocol.CodeInternal, msgInternal)
-}
-
-// badName is the error of a malformed name field (entityType, entityId,
-// commentId, ...); field is the field's wire name.
-func badName(field string) *protocol.Error {
-	return protocol.NewError(protocol.CodeBadRequest, "%s must be 1..%d characters of [A-Za-z0-9._-]", field, editing.MaxNameLen)
 }

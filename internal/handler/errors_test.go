@@ -298,15 +298,20 @@ func TestStoreFaultsReachClientsAsFixedMessages(t *testing.T) {
 	}
 }
 
-// TestNoErrorTextInClientErrors reads the handler's source: no
-// protocol.NewError call and no protocol.Error literal may take an error
-// value or its text, so that clientError stays the only way from an
-// internal error to a reply.
+// TestNoErrorTextInClientErrors reads the source of the handler and of
+// the editing service it calls (internal/collab): no protocol.NewError
+// call and no protocol.Error literal may take an error value or its text,
+// so that clientError stays the only way from an internal error to a
+// reply.
 func TestNoErrorTextInClientErrors(t *testing.T) {
 	fset := token.NewFileSet()
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, pattern := range []string{"*.go", "../collab/*.go"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil || len(m) == 0 {
+			t.Fatalf("no source matches %q: %v", pattern, err)
+		}
+		files = append(files, m...)
 	}
 	checked := 0
 	for _, name := range files {

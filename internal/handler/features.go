@@ -3,8 +3,6 @@ package handler
 // registerFeatures adds the routes, connection clean-ups and sweeps of each
 // feature. Each feature lives in its own file and registers itself here.
 func (h *Handler) registerFeatures() {
-	// Editing first: presence wraps the routes registered before it so that
-	// their frames count as client activity.
 	h.registerEditing()
 	h.registerPresence()
 	h.registerTokens()

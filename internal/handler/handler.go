@@ -108,7 +108,7 @@ func (c Config) withDefaults() Config {
 		c.CursorLimit = ratelimit.CursorConfig()
 	}
 	c.Presence = c.Presence.withDefaults()
-	c.Editing = c.Editing.withDefaults()
+	c.Editing = c.Editing.WithDefaults()
 	return c
 }
 
@@ -150,6 +150,10 @@ type Handler struct {
 	cleanups []func(ctx context.Context, c store.Connection, channels []string)
 	// sweeps run on every sweeper pass; features register theirs in New.
 	sweeps []func(ctx context.Context, now time.Time) error
+	// onFrame runs for every frame of a known type, before its route;
+	// features register theirs in New (presence: the frame counts as
+	// activity). They never fail the request.
+	onFrame []func(ctx context.Context, r *request)
 
 	mu           sync.Mutex
 	broadcasters map[string]*broadcast.Broadcaster
@@ -373,6 +377,9 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 		return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeUnknownType, "unknown request type %q", env.Type), now)
 	}
 	r := &request{env: env, conn: conn, event: req, now: now, bc: h.broadcaster(h.Endpoint(rc))}
+	for _, f := range h.onFrame {
+		f(ctx, r)
+	}
 	result, err := rt(ctx, r)
 	latency := time.Since(start)
 	if err != nil {

@@ -35,27 +35,6 @@ func TestBoundIdentity(t *testing.T) {
 	}
 }
 
-func TestFitPage(t *testing.T) {
-	item := strings.Repeat("x", 10<<10) // 10 KiB + 2 quotes as JSON
-	items := make([]string, 20)
-	for i := range items {
-		items[i] = item
-	}
-	n, err := fitPage(items, 0)
-	if err != nil || n != replyBudget/(len(item)+3) {
-		t.Fatalf("fitPage = %d, %v; want %d", n, err, replyBudget/(len(item)+3))
-	}
-	if n, err := fitPage(items, replyBudget-100); err != nil || n != 0 {
-		t.Errorf("fitPage with no room = %d, %v; want 0", n, err)
-	}
-	if _, err := fitSome(items, replyBudget-100); err != errItemTooLarge {
-		t.Errorf("fitSome with no room: %v, want errItemTooLarge", err)
-	}
-	if n, err := fitSome(items[:3], 0); err != nil || n != 3 {
-		t.Errorf("fitSome of 3 = %d, %v", n, err)
-	}
-}
-
 func TestBoundedLogOfLegacyEntry(t *testing.T) {
 	small := store.Activity{ID: "a1", Action: store.ActionUpdated, EntityType: "order", EntityID: "1",
 		Changes: []store.ActivityChange{{Field: "f", After: json.RawMessage(`"x"`)}}, Metadata: json.RawMessage(`{"k":1}`)}
@@ -69,7 +48,7 @@ func TestBoundedLogOfLegacyEntry(t *testing.T) {
 		legacy.Changes = append(legacy.Changes, store.ActivityChange{Field: "f", After: json.RawMessage(`"` + strings.Repeat("<", 2000) + `"`)})
 	}
 	l := boundedLog(legacy)
-	if n, err := jsonSize(l); err != nil || n > maxListedEntryBytes || l.Changes != nil || l.Metadata != nil || l.ID != "a1" {
+	if n, err := protocol.JSONSize(l); err != nil || n > maxListedEntryBytes || l.Changes != nil || l.Metadata != nil || l.ID != "a1" {
 		t.Errorf("legacy entry listed as %d bytes (%v), changes %d", n, err, len(l.Changes))
 	}
 }

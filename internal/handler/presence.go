@@ -25,11 +25,11 @@ import (
 type PresenceConfig struct {
 	// AwayTimeout is how long a connection may show no client activity
 	// before it counts as away. Activity is a presence frame that changes
-	// something or says "active": true, and hello, subscribe, unsubscribe,
-	// publish, room.join, room.leave, presence.snapshot, activity,
-	// activity.list and notify. Cursor frames count too, but are stored
-	// with the connection's next write. Pings and unchanged presence
-	// frames are heartbeats: they keep the connection online, not active.
+	// something or says "active": true, and every request of a known type
+	// other than ping, presence and cursor. Cursor frames count too, but
+	// are stored with the connection's next write. Pings and unchanged
+	// presence frames are heartbeats: they keep the connection online, not
+	// active.
 	// Default 5 min, the seed's awayTimeout.
 	AwayTimeout time.Duration
 	// OfflineTimeout is how long a connection may send no frame at all
@@ -120,12 +120,10 @@ type presenceFeature struct {
 	rooms *roomCache
 }
 
-// registerPresence adds presence, cursors, activity and notifications.
-//
-// Besides its own routes it wraps the core routes registered before it:
-// ping counts as a heartbeat, hello, subscribe, unsubscribe and publish
-// as client activity, so that every connection's presence stays current
-// without a write per frame.
+// registerPresence adds presence, cursors, activity and notifications,
+// and the dispatcher's activity step (see frameActivity): every frame of
+// a known type refreshes its connection's presence, so that presence
+// stays current without a write per frame.
 func (h *Handler) registerPresence() {
 	cfg := h.cfg.Presence.withDefaults()
 	p := &presenceFeature{
@@ -134,35 +132,32 @@ func (h *Handler) registerPresence() {
 		conns: newConnTracker(cfg.TrackedConnections),
 		rooms: newRoomCache(cfg.CursorCacheTTL, cfg.TrackedConnections),
 	}
-	if rt, ok := h.routes[protocol.TypePing]; ok {
-		h.routes[protocol.TypePing] = p.tracking(rt, false)
-	}
-	for _, typ := range []string{protocol.TypeHello, protocol.TypeSubscribe, protocol.TypeUnsubscribe, protocol.TypePublish,
-		protocol.TypeLockAcquire, protocol.TypeLockRenew, protocol.TypeLockRelease, protocol.TypeChange, protocol.TypeSync,
-		protocol.TypeHistory, protocol.TypeConflictSolve, protocol.TypeUndo, protocol.TypeCommentAdd,
-		protocol.TypeCommentResolve, protocol.TypeCommentList} {
-		if rt, ok := h.routes[typ]; ok {
-			h.routes[typ] = p.tracking(rt, true)
-		}
-	}
 	h.routes[protocol.TypePresence] = p.presence
-	h.routes[protocol.TypeRoomJoin] = p.tracking(p.join, true)
-	h.routes[protocol.TypeRoomLeave] = p.tracking(p.leave, true)
-	h.routes[protocol.TypeRoomSnapshot] = p.tracking(p.snapshot, true)
+	h.routes[protocol.TypeRoomJoin] = p.join
+	h.routes[protocol.TypeRoomLeave] = p.leave
+	h.routes[protocol.TypeRoomSnapshot] = p.snapshot
 	h.routes[protocol.TypeCursor] = p.cursor
-	h.routes[protocol.TypeActivity] = p.tracking(p.activity, true)
-	h.routes[protocol.TypeActivityList] = p.tracking(p.activityList, true)
-	h.routes[protocol.TypeNotify] = p.tracking(p.notify, true)
+	h.routes[protocol.TypeActivity] = p.activity
+	h.routes[protocol.TypeActivityList] = p.activityList
+	h.routes[protocol.TypeNotify] = p.notify
+	h.onFrame = append(h.onFrame, p.frameActivity)
 	h.cleanups = append(h.cleanups, p.cleanup)
 	h.sweeps = append(h.sweeps, p.sweep)
 }
 
-// tracking wraps a route so that its frames refresh the connection's
-// presence when due; active says whether they are client activity.
-func (p *presenceFeature) tracking(rt route, active bool) route {
-	return func(ctx context.Context, r *request) (any, error) {
-		p.touch(ctx, r, active)
-		return rt(ctx, r)
+// frameActivity is the dispatcher's activity step, run for every frame of
+// a known type before its route: a ping is a heartbeat (it keeps the
+// connection online, not active); presence and cursor frames note their
+// own activity (a presence frame that changes nothing is a heartbeat
+// unless it says active; a cursor is stored with the next write); any
+// other frame is client activity, whatever its route answers.
+func (p *presenceFeature) frameActivity(ctx context.Context, r *request) {
+	switch r.env.Type {
+	case protocol.TypePresence, protocol.TypeCursor:
+	case protocol.TypePing:
+		p.touch(ctx, r, false)
+	default:
+		p.touch(ctx, r, true)
 	}
 }
 
@@ -578,7 +573,7 @@ func (p *presenceFeature) snapshot(ctx context.Context, r *request) (any, error)
 // roomSnapshot reads one page of a room and counts its users.
 func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string, page store.Page, now time.Time) (snapshotReply, error) {
 	entries, next, err := p.h.deps.Store.ListPresence(ctx, tenant, room, page)
-	if errors.Is(err, store.ErrBadCursor) {
+	if errors.Is(err, store.ErrInvalidCursor) {
 		return snapshotReply{}, protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
 	}
 	if err != nil {
@@ -588,8 +583,8 @@ func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string,
 	if users == nil {
 		users = []presence.User{}
 	}
-	n, err := fitSome(users, len(`{"room":"","usersInRoom":,"userCount":,"onlineCount":,"awayCount":,"next":"","nextCursor":""}`)+
-		len(room)+3*20+cursorSlack)
+	n, err := protocol.FitSome(users, len(`{"room":"","usersInRoom":,"userCount":,"onlineCount":,"awayCount":,"next":"","nextCursor":""}`)+
+		len(room)+3*20+protocol.CursorSlack)
 	if err != nil {
 		return snapshotReply{}, err
 	}

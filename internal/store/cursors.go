@@ -1,10 +1,52 @@
 package store
 
-// Cursors that continue a listing after an item the caller chose, for
-// handlers that return only part of a page (to keep a reply within its
-// byte budget). Both backends issue and accept exactly these cursors, so a
-// cursor made here continues a listing as the store's own next cursor
-// would after the same item.
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// The one cursor codec of every listing of both backends: a cursor is the
+// sort key of the last item returned, in unpadded base64url. Both backends
+// issue and accept exactly these cursors, so a cursor made here continues
+// a listing as the store's own next cursor would after the same item; the
+// handlers use the helpers below when they return only part of a page (to
+// keep a reply within its byte budget).
+
+// ErrInvalidCursor is wrapped by every listing given a cursor that it did
+// not issue: not base64url, or the sort key of another kind of item.
+var ErrInvalidCursor = errors.New("invalid cursor")
+
+// EncodeCursor turns the sort key of the last returned item into an opaque
+// cursor.
+func EncodeCursor(sk string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(sk))
+}
+
+// DecodeCursor returns the sort key a cursor stands for ("" for none); the
+// key must start with prefix, the kind of item the listing returns. Any
+// other cursor fails with an error wrapping ErrInvalidCursor.
+func DecodeCursor(cursor, prefix string) (string, error) {
+	if cursor == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil || len(b) == 0 || !strings.HasPrefix(string(b), prefix) {
+		return "", fmt.Errorf("cursor %q: %w", cursor, ErrInvalidCursor)
+	}
+	return string(b), nil
+}
+
+// DecodeActivityCursor is DecodeCursor for the activity feed, whose sort
+// keys (ActivitySK) have no common prefix but always hold a '#'.
+func DecodeActivityCursor(cursor string) (string, error) {
+	sk, err := DecodeCursor(cursor, "")
+	if err == nil && sk != "" && !strings.Contains(sk, "#") {
+		return "", fmt.Errorf("cursor %q: %w", cursor, ErrInvalidCursor)
+	}
+	return sk, err
+}
 
 // ActivityCursor continues ListActivity after entry a, one the listing
 // returned.
@@ -17,7 +59,7 @@ func PresenceCursor(e Presence) string { return EncodeCursor(PresenceSK(e.UserID
 
 // ConflictCursor continues ListConflicts after the conflict with id, or
 // from the first conflict when id is empty.
-func ConflictCursor(id string) string { return EditCursor(ConflictSK(id)) }
+func ConflictCursor(id string) string { return EncodeCursor(ConflictSK(id)) }
 
 // CommentCursor continues ListComments after the comment with id.
-func CommentCursor(id string) string { return EditCursor(CommentSK(id)) }
+func CommentCursor(id string) string { return EncodeCursor(CommentSK(id)) }

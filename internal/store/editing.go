@@ -14,8 +14,6 @@ var (
 	// ErrNotHolder: renew or release of a lock that is absent, expired or
 	// held by another user.
 	ErrNotHolder = errors.New("not the lock holder")
-	// ErrInvalidCursor: a listing cursor that the store did not hand out.
-	ErrInvalidCursor = errors.New("invalid cursor")
 )
 
 // EntityKey names one entity of a tenant: a business record such as
@@ -209,7 +207,7 @@ type Entities interface {
 	GetConflict(ctx context.Context, e EntityKey, id string) (Conflict, error)
 	// ListConflicts returns one page of e's live conflicts, in id order,
 	// only the unresolved ones when unresolved is true, and the cursor of
-	// the next page ("" at the end), an EditCursor.
+	// the next page ("" at the end); see ConflictCursor.
 	ListConflicts(ctx context.Context, e EntityKey, unresolved bool, p Page) ([]Conflict, string, error)
 }
 
@@ -242,8 +240,8 @@ type Comments interface {
 	ResolveComment(ctx context.Context, e EntityKey, id string, resolved bool, userID string, at time.Time) (Comment, error)
 	// ListComments returns one page of e's comments, newest first (by
 	// ID), and the cursor of the next page ("" at the end). The cursor
-	// after comment id is EditCursor(CommentSK(id)); a cursor that is not
-	// one fails with ErrInvalidCursor.
+	// after comment id is CommentCursor(id); a cursor that is not one fails
+	// with ErrInvalidCursor.
 	ListComments(ctx context.Context, e EntityKey, p Page) ([]Comment, string, error)
 }
 

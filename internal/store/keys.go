@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/base64"
 	"fmt"
 	"strings"
 )
@@ -15,23 +14,4 @@ func CheckKeyParts(backend, op, key string, parts ...string) error {
 		}
 	}
 	return nil
-}
-
-// EncodeCursor turns the sort key of the last returned item into an opaque
-// cursor. Both backends use this encoding, so their cursors agree.
-func EncodeCursor(sk string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(sk))
-}
-
-// DecodeCursor returns the sort key a cursor stands for ("" for none); the
-// key must start with prefix, the kind of item the listing returns.
-func DecodeCursor(cursor, prefix string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !strings.HasPrefix(string(b), prefix) {
-		return "", fmt.Errorf("invalid cursor %q", cursor)
-	}
-	return string(b), nil
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -134,10 +133,6 @@ func (f ActivityFilter) Match(a Activity) bool {
 func matchAny(list []string, v string) bool {
 	return len(list) == 0 || slices.Contains(list, v)
 }
-
-// ErrBadCursor is wrapped by listings of presence and activity given a
-// cursor that they did not issue.
-var ErrBadCursor = errors.New("invalid cursor")
 
 // MaxActivityRead bounds the stored entries one ListActivity call reads,
 // so that a filter matching few entries costs a bounded number of reads.

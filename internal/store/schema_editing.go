@@ -1,9 +1,7 @@
 package store
 
 import (
-	"encoding/base64"
 	"fmt"
-	"strings"
 )
 
 // Keys of the editing records:
@@ -57,21 +55,3 @@ func CommentSK(id string) string { return PrefixComment + id }
 
 // IdemPK is the partition key of a user's idempotency records.
 func IdemPK(tenant, userID string) string { return PrefixIdem + tenant + "#" + userID }
-
-// EditCursor is the cursor that continues a listing of conflicts or
-// comments after the item with sort key sk (e.g. CommentSK(id)).
-func EditCursor(sk string) string { return base64.RawURLEncoding.EncodeToString([]byte(sk)) }
-
-// ParseEditCursor returns the sort key of an EditCursor ("" for the empty
-// cursor). A cursor that is not one, or whose sort key does not start with
-// prefix, fails with ErrInvalidCursor.
-func ParseEditCursor(cursor, prefix string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || !strings.HasPrefix(string(b), prefix) {
-		return "", fmt.Errorf("cursor %q: %w", cursor, ErrInvalidCursor)
-	}
-	return string(b), nil
-}

@@ -734,7 +734,7 @@ func (s *Store) ListConflicts(ctx context.Context, e store.EntityKey, unresolved
 // (reversed with desc), and the cursor of the next page. A page is full,
 // and has a next cursor, only when a further matching item exists.
 func (s *Store) editPage(ctx context.Context, op, key, pk, prefix string, p store.Page, desc bool, match func(item) bool) ([]item, string, error) {
-	after, err := store.ParseEditCursor(p.Cursor, prefix)
+	after, err := store.DecodeCursor(p.Cursor, prefix)
 	if err != nil {
 		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 	}
@@ -742,7 +742,7 @@ func (s *Store) editPage(ctx context.Context, op, key, pk, prefix string, p stor
 	if err != nil || lastSK == "" {
 		return items, "", err
 	}
-	return items, store.EditCursor(lastSK), nil
+	return items, store.EncodeCursor(lastSK), nil
 }
 
 // AddComment creates a comment and, optionally, an idempotency record, in

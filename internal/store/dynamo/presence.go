@@ -2,12 +2,10 @@ package dynamo
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -196,7 +194,7 @@ func (s *Store) ListPresence(ctx context.Context, tenant, room string, p store.P
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodePrefixed(p.Cursor, store.PrefixUser)
+	after, err := store.DecodeCursor(p.Cursor, store.PrefixUser)
 	if err != nil {
 		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 	}
@@ -381,10 +379,7 @@ func (s *Store) ListActivity(ctx context.Context, tenant string, f store.Activit
 	if err := checkParts(op, tenant, tenant); err != nil {
 		return nil, "", err
 	}
-	before, err := decodePrefixed(p.Cursor, "")
-	if err == nil && before != "" && !strings.Contains(before, "#") {
-		err = fmt.Errorf("%w %q", store.ErrBadCursor, p.Cursor)
-	}
+	before, err := store.DecodeActivityCursor(p.Cursor)
 	if err != nil {
 		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, tenant, err)
 	}
@@ -615,17 +610,4 @@ func checkSession(op, key string, ses store.Session, leave []string) error {
 		return fmt.Errorf("dynamo: %s %q: %d rooms kept and left, at most %d", op, key, len(ses.Rooms)+len(leave), maxSessionRooms)
 	}
 	return store.CheckSessionWrite("dynamo", op, key, ses, leave)
-}
-
-// decodePrefixed returns the sort key a cursor stands for ("" for none),
-// requiring prefix.
-func decodePrefixed(cursor, prefix string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(b) == 0 || !strings.HasPrefix(string(b), prefix) {
-		return "", fmt.Errorf("%w %q", store.ErrBadCursor, cursor)
-	}
-	return string(b), nil
 }

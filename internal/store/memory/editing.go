@@ -486,7 +486,7 @@ func (s *Store) ListConflicts(ctx context.Context, e store.EntityKey, unresolved
 	if err := checkEntityKey(op, e); err != nil {
 		return nil, "", err
 	}
-	after, err := store.ParseEditCursor(p.Cursor, store.PrefixConflict)
+	after, err := store.DecodeCursor(p.Cursor, store.PrefixConflict)
 	if err != nil {
 		return nil, "", fmt.Errorf("memory: %s %q: %w", op, e, err)
 	}
@@ -502,7 +502,7 @@ func (s *Store) ListConflicts(ctx context.Context, e store.EntityKey, unresolved
 	if lastSK == "" {
 		return out, "", nil
 	}
-	return out, store.EditCursor(lastSK), nil
+	return out, store.EncodeCursor(lastSK), nil
 }
 
 func normalizeComment(c store.Comment) store.Comment {
@@ -585,7 +585,7 @@ func (s *Store) ListComments(ctx context.Context, e store.EntityKey, p store.Pag
 	if err := checkEntityKey(op, e); err != nil {
 		return nil, "", err
 	}
-	before, err := store.ParseEditCursor(p.Cursor, store.PrefixComment)
+	before, err := store.DecodeCursor(p.Cursor, store.PrefixComment)
 	if err != nil {
 		return nil, "", fmt.Errorf("memory: %s %q: %w", op, e, err)
 	}
@@ -599,5 +599,5 @@ func (s *Store) ListComments(ctx context.Context, e store.EntityKey, p store.Pag
 	if lastSK == "" {
 		return out, "", nil
 	}
-	return out, store.EditCursor(lastSK), nil
+	return out, store.EncodeCursor(lastSK), nil
 }

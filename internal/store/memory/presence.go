@@ -3,11 +3,9 @@ package memory
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/store"
@@ -219,7 +217,7 @@ func (s *Store) ListPresence(ctx context.Context, tenant, room string, p store.P
 	if err != nil {
 		return nil, "", err
 	}
-	after, err := decodePresenceCursor(p.Cursor)
+	after, err := store.DecodeCursor(p.Cursor, store.PrefixUser)
 	if err != nil {
 		return nil, "", fmt.Errorf("memory: %s %q: %w", op, key, err)
 	}
@@ -328,7 +326,7 @@ func (s *Store) ListActivity(ctx context.Context, tenant string, f store.Activit
 	if err := checkParts(op, tenant, tenant); err != nil {
 		return nil, "", err
 	}
-	before, err := decodeActivityCursor(p.Cursor)
+	before, err := store.DecodeActivityCursor(p.Cursor)
 	if err != nil {
 		return nil, "", fmt.Errorf("memory: %s %q: %w", op, tenant, err)
 	}
@@ -408,29 +406,4 @@ func cloneActivity(a store.Activity) store.Activity {
 	}
 	a.Metadata = slices.Clone(a.Metadata)
 	return a
-}
-
-// decodePresenceCursor returns the sort key a presence cursor stands for.
-func decodePresenceCursor(cursor string) (string, error) {
-	return decodePrefixed(cursor, store.PrefixUser)
-}
-
-// decodeActivityCursor returns the sort key an activity cursor stands for.
-func decodeActivityCursor(cursor string) (string, error) {
-	sk, err := decodePrefixed(cursor, "")
-	if err == nil && sk != "" && !strings.Contains(sk, "#") {
-		return "", fmt.Errorf("%w %q", store.ErrBadCursor, cursor)
-	}
-	return sk, err
-}
-
-func decodePrefixed(cursor, prefix string) (string, error) {
-	if cursor == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil || len(b) == 0 || !strings.HasPrefix(string(b), prefix) {
-		return "", fmt.Errorf("%w %q", store.ErrBadCursor, cursor)
-	}
-	return string(b), nil
 }

@@ -683,11 +683,11 @@ func testComments(t *testing.T, f *fixture) {
 		})
 	}
 	// A cursor built from an id continues after that comment.
-	cs, _, err := f.s.ListComments(f.ctx, entA, store.Page{Cursor: store.EditCursor(store.CommentSK(want[1])), Limit: 2})
+	cs, _, err := f.s.ListComments(f.ctx, entA, store.Page{Cursor: store.CommentCursor(want[1]), Limit: 2})
 	if err != nil || len(cs) != 2 || cs[0].ID != want[2] {
 		t.Fatalf("ListComments after %s = %v, %v", want[1], cs, err)
 	}
-	if _, _, err := f.s.ListComments(f.ctx, entA, store.Page{Cursor: store.EditCursor("CHG#1")}); !errors.Is(err, store.ErrInvalidCursor) {
+	if _, _, err := f.s.ListComments(f.ctx, entA, store.Page{Cursor: store.EncodeCursor("CHG#1")}); !errors.Is(err, store.ErrInvalidCursor) {
 		t.Fatalf("cursor of another listing: %v, want ErrInvalidCursor", err)
 	}
 }

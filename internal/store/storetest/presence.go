@@ -318,8 +318,8 @@ func testPresencePagination(t *testing.T, f *fixture) {
 	if n := f.count(t, "acme", "big"); n != len(visible) {
 		t.Errorf("CountPresence = %d, want %d", n, len(visible))
 	}
-	if _, _, err := f.s.ListPresence(f.ctx, "acme", "big", store.Page{Cursor: "%%bad%%"}); !errors.Is(err, store.ErrBadCursor) {
-		t.Errorf("ListPresence with a garbage cursor = %v, want ErrBadCursor", err)
+	if _, _, err := f.s.ListPresence(f.ctx, "acme", "big", store.Page{Cursor: "%%bad%%"}); !errors.Is(err, store.ErrInvalidCursor) {
+		t.Errorf("ListPresence with a garbage cursor = %v, want ErrInvalidCursor", err)
 	}
 	if got, next, err := f.s.ListPresence(f.ctx, "acme", "empty", store.Page{}); err != nil || len(got) != 0 || next != "" {
 		t.Errorf("empty room = %v, %q, %v", got, next, err)
@@ -667,8 +667,8 @@ func testActivityNewestFirst(t *testing.T, f *fixture) {
 	if got := f.feed(t, "globex", store.ActivityFilter{}, 0); len(got) != 0 {
 		t.Errorf("other tenant sees %v", got)
 	}
-	if _, _, err := f.s.ListActivity(f.ctx, "acme", store.ActivityFilter{}, store.Page{Cursor: "%%bad%%"}); !errors.Is(err, store.ErrBadCursor) {
-		t.Errorf("ListActivity with a garbage cursor = %v, want ErrBadCursor", err)
+	if _, _, err := f.s.ListActivity(f.ctx, "acme", store.ActivityFilter{}, store.Page{Cursor: "%%bad%%"}); !errors.Is(err, store.ErrInvalidCursor) {
+		t.Errorf("ListActivity with a garbage cursor = %v, want ErrInvalidCursor", err)
 	}
 	// Writing the same entry again keeps one.
 	f.putActivity(t, f.activity("acme", 0, store.ActionViewed, "order", 0))

@@ -1,4 +1,4 @@
-package handler
+package collab
 
 import (
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -25,16 +25,28 @@ const (
 	// maxConflictBytes bounds a manual conflict when it is recorded, so
 	// that its resolution (the conflict with a mergedValue, and the change
 	// it makes) still fits in one reply.
-	maxConflictBytes = replyBudget - maxChangeBytes - maxValueBytes - 4<<10
+	maxConflictBytes = protocol.ReplyBudget - maxChangeBytes - maxValueBytes - 4<<10
 	// maxOverwrittenBytes bounds the overwrote list of a change reply;
 	// the change's supersedes list names every version in any case.
 	maxOverwrittenBytes = 8 << 10
+	// maxEditMetadataBytes bounds a change's metadata object, as JSON.
+	maxEditMetadataBytes = 4 << 10
+	// maxPageLimit is the most changes or comments per page, and the
+	// default.
+	maxPageLimit = 100
+	// maxActivityValueBytes bounds the before and after values copied
+	// into an activity entry.
+	maxActivityValueBytes = 1 << 10
+	// maxHeadBytes bounds a head's document and strategy state together,
+	// well below DynamoDB's 400 KB item limit. The crdt state keeps a
+	// tombstone per deleted field, so it can outgrow the document.
+	maxHeadBytes = 300 << 10
 )
 
 // checkValue refuses a value over maxValueBytes; what names it in the
 // error.
 func checkValue(what string, v any) error {
-	if n, err := jsonSize(v); err != nil || n > maxValueBytes {
+	if n, err := protocol.JSONSize(v); err != nil || n > maxValueBytes {
 		return protocol.NewError(protocol.CodeBadRequest, "%s is at most %d bytes as JSON", what, maxValueBytes)
 	}
 	return nil
@@ -42,8 +54,8 @@ func checkValue(what string, v any) error {
 
 // checkChangeSize refuses a change whose record would exceed
 // maxChangeBytes: nothing is written.
-func checkChangeSize(ch changeJSON) error {
-	if n, err := jsonSize(ch); err != nil || n > maxChangeBytes {
+func checkChangeSize(ch protocol.Change) error {
+	if n, err := protocol.JSONSize(ch); err != nil || n > maxChangeBytes {
 		return protocol.NewError(protocol.CodeBadRequest,
 			"the change with its before and after values would exceed %d bytes as JSON", maxChangeBytes)
 	}
@@ -52,14 +64,26 @@ func checkChangeSize(ch changeJSON) error {
 
 // boundOverwritten keeps the leading entries of o that fit in
 // maxOverwrittenBytes.
-func boundOverwritten(o []overwritten) []overwritten {
+func boundOverwritten(o []protocol.Overwritten) []protocol.Overwritten {
 	used := 0
 	for i, w := range o {
-		n, err := jsonSize(w)
+		n, err := protocol.JSONSize(w)
 		if err != nil || used+n+1 > maxOverwrittenBytes {
 			return o[:i]
 		}
 		used += n + 1
 	}
 	return o
+}
+
+// pageLimit returns a request's page size: maxPageLimit for 0 (the
+// default), n for 1..maxPageLimit; anything else is refused.
+func pageLimit(n int) (int, error) {
+	switch {
+	case n < 0 || n > maxPageLimit:
+		return 0, protocol.NewError(protocol.CodeBadRequest, "limit must be 0..%d", maxPageLimit)
+	case n == 0:
+		return maxPageLimit, nil
+	}
+	return n, nil
 }

@@ -1,0 +1,210 @@
+package collab_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/collab"
+	"github.com/omnisales/rtcollab/internal/editing"
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// TestChangeRefusals lists requests refused before anything is written:
+// each answers its code and leaves the entity at version 1.
+func TestChangeRefusals(t *testing.T) {
+	e := entity("customer", "c1")
+	big := strings.Repeat("x", 11<<10)
+	tests := []struct {
+		name   string
+		edit   func(p *protocol.ChangePayload)
+		code   protocol.Code
+		domain error // a domain error the handler maps, instead of code
+	}{
+		{"missing baseVersion", func(p *protocol.ChangePayload) { p.BaseVersion = nil }, protocol.CodeBadRequest, nil},
+		{"unknown operation", func(p *protocol.ChangePayload) { p.Operation = "replace" }, protocol.CodeBadRequest, nil},
+		{"update without after", func(p *protocol.ChangePayload) { p.After = nil }, protocol.CodeBadRequest, nil},
+		{"after not JSON", func(p *protocol.ChangePayload) { p.After = json.RawMessage(`{`) }, protocol.CodeBadRequest, nil},
+		{"after over 10 KiB", func(p *protocol.ChangePayload) { p.After, _ = json.Marshal(big) }, protocol.CodeBadRequest, nil},
+		{"move without indexes", func(p *protocol.ChangePayload) { p.Operation = "move" }, protocol.CodeBadRequest, nil},
+		{"increment without delta", func(p *protocol.ChangePayload) { p.Operation = "increment" }, protocol.CodeBadRequest, nil},
+		{"text without text", func(p *protocol.ChangePayload) { p.Operation = "text" }, protocol.CodeBadRequest, nil},
+		{"path too long", func(p *protocol.ChangePayload) { p.Path = strings.Repeat("a.", 600) + "a" }, "", nil},
+		{"metadata not an object", func(p *protocol.ChangePayload) { p.Metadata = json.RawMessage(`[1]`) }, protocol.CodeBadRequest, nil},
+		{"metadata too large", func(p *protocol.ChangePayload) {
+			p.Metadata = json.RawMessage(`{"a":"` + strings.Repeat("<", 1000) + `"}`)
+		}, protocol.CodeBadRequest, nil},
+		{"base ahead of the entity", func(p *protocol.ChangePayload) { v := int64(5); p.BaseVersion = &v }, "", editing.ErrStale},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, collab.Config{})
+			f.mustChange("ann", "m0", change(e, 0, "insert", "name", "Ann"))
+			p := change(e, 1, "update", "name", "Bo")
+			tt.edit(&p)
+			_, err := f.svc.Change(f.ctx, f.call("ann", "m1"), e, p)
+			switch {
+			case tt.domain != nil:
+				if !errors.Is(err, tt.domain) {
+					t.Fatalf("Change = %v, want %v", err, tt.domain)
+				}
+				if d := protocol.DetailsOf(err); d["version"] != int64(1) {
+					t.Errorf("details %v, want the version", d)
+				}
+			case tt.code != "":
+				wantCode(t, err, tt.code)
+			case err == nil:
+				t.Fatal("Change accepted it")
+			}
+			if h, _ := f.st.GetHead(f.ctx, e); h.Version != 1 {
+				t.Errorf("head version %d after a refusal, want 1", h.Version)
+			}
+		})
+	}
+}
+
+// TestChangeOutcomes runs two writers, the second based on the version
+// before the first's change, under each strategy.
+func TestChangeOutcomes(t *testing.T) {
+	tests := []struct {
+		name      string
+		typ       string // its strategy: editing.DefaultStrategies
+		second    protocol.ChangePayload
+		outcome   editing.Kind
+		version   int64
+		overwrote int
+	}{
+		{"lww same path overwrites", "note", change(entity("note", "n"), 1, "update", "title", "Cy"), editing.KindApplied, 3, 1},
+		{"ot other path merges", "customer", change(entity("customer", "n"), 1, "update", "phone", "2"), editing.KindMerged, 3, 0},
+		{"manual same path conflicts", "pricing", change(entity("pricing", "n"), 1, "update", "title", "Cy"), editing.KindConflict, 2, 0},
+		{"manual other path merges", "pricing", change(entity("pricing", "n"), 1, "update", "phone", "2"), editing.KindMerged, 3, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, collab.Config{})
+			e := entity(tt.typ, "n")
+			f.mustChange("ann", "m0", change(e, 0, "insert", "title", "Ann"))
+			f.mustChange("bob", "m1", change(e, 1, "update", "title", "Bo"))
+			f.rec.take()
+			ack := f.mustChange("cy", "m2", tt.second)
+			if editing.Kind(ack.Outcome) != tt.outcome || ack.Version != tt.version || len(ack.Overwrote) != tt.overwrote {
+				t.Fatalf("ack = %s v%d overwrote %v; want %s v%d %d overwritten", ack.Outcome, ack.Version, ack.Overwrote, tt.outcome, tt.version, tt.overwrote)
+			}
+			if ack.Applied != tt.outcome.NewVersion() {
+				t.Errorf("applied = %v", ack.Applied)
+			}
+			events := f.rec.take()
+			switch tt.outcome {
+			case editing.KindConflict:
+				if ack.Conflict == nil || len(events) != 1 || events[0].kind != "notify" || events[0].typ != protocol.TypeEventConflict ||
+					strings.Join(events[0].users, ",") != "cy,bob" {
+					t.Fatalf("conflict %v, events %+v; want one conflict event to cy and bob", ack.Conflict, events)
+				}
+				c, err := f.st.GetConflict(f.ctx, e, ack.Conflict.ID)
+				if err != nil || c.Resolved {
+					t.Errorf("stored conflict %+v, %v", c, err)
+				}
+			default:
+				if events[0].kind != "broadcast" || events[0].channel != "note:n" && events[0].channel != collab.Channel(e) ||
+					events[0].typ != protocol.TypeEventChange || events[0].messageID != "chg-"+ack.Change.ID {
+					t.Errorf("first event %+v, want the change on the entity channel", events[0])
+				}
+				if last := events[len(events)-1]; last.kind != "activity" || last.activity.Action != store.ActionUpdated {
+					t.Errorf("last event %+v, want an updated activity", last)
+				}
+				if tt.overwrote > 0 && (events[1].kind != "notify" || events[1].users[0] != "bob" ||
+					!strings.HasPrefix(events[1].messageID, "cfl-superseded-")) {
+					t.Errorf("event %+v, want the overwritten writer told", events[1])
+				}
+			}
+		})
+	}
+}
+
+// TestChangeIdempotency: a resend of the same request gets the recorded
+// reply, once written; another request under the same messageId is
+// IDEMPOTENCY_MISMATCH.
+func TestChangeIdempotency(t *testing.T) {
+	f := newFixture(t, collab.Config{})
+	e := entity("note", "n")
+	p := change(e, 0, "insert", "body", map[string]any{"n": json.Number("1.50"), "s": "<&>"})
+	first := f.mustChange("ann", "m1", p)
+	f.rec.take()
+	again, err := f.svc.Change(f.ctx, f.call("ann", "m1"), e, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(first)
+	b, _ := json.Marshal(again)
+	if string(a) != string(b) {
+		t.Errorf("resend reply\n%s\nwant\n%s", b, a)
+	}
+	if ev := f.rec.take(); len(ev) != 0 {
+		t.Errorf("a resend announced %+v", ev)
+	}
+	c := f.call("ann", "m1")
+	c.RequestHash = "another request"
+	_, err = f.svc.Change(f.ctx, c, e, change(e, 1, "update", "body", 2))
+	wantCode(t, err, protocol.CodeIdempotencyMismatch)
+	if h, _ := f.st.GetHead(f.ctx, e); h.Version != 1 {
+		t.Errorf("version %d, want 1", h.Version)
+	}
+}
+
+// TestChangeLockBased: orders are lock-based; a write needs the lock's
+// current fencing token.
+func TestChangeLockBased(t *testing.T) {
+	f := newFixture(t, collab.Config{})
+	e := entity("order", "o1")
+	_, err := f.svc.Change(f.ctx, f.call("ann", "m1"), e, change(e, 0, "insert", "qty", 1))
+	if !errors.Is(err, editing.ErrLockRequired) {
+		t.Fatalf("write without the lock = %v, want ErrLockRequired", err)
+	}
+	lock, err := f.svc.Acquire(f.ctx, f.call("ann", "l1"), e, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := change(e, 0, "insert", "qty", 1)
+	p.FencingToken = lock.Lock.FencingToken + 1
+	_, err = f.svc.Change(f.ctx, f.call("ann", "m2"), e, p)
+	if !errors.Is(err, editing.ErrStaleToken) {
+		t.Fatalf("write with another token = %v, want ErrStaleToken", err)
+	}
+	if d := protocol.DetailsOf(err); d["lock"] == nil {
+		t.Errorf("details %v, want the lock", d)
+	}
+	p.FencingToken = lock.Lock.FencingToken
+	if ack := f.mustChange("ann", "m3", p); ack.Version != 1 {
+		t.Errorf("version %d", ack.Version)
+	}
+}
+
+// TestChangeCRDTStamp: a crdt stamp too far ahead of the server's clock is
+// refused, and one within the skew is accepted.
+func TestChangeCRDTStamp(t *testing.T) {
+	tests := []struct {
+		name string
+		hlc  protocol.HLC
+		ok   bool
+	}{
+		{"now", protocol.HLC{WallMs: epoch.UnixMilli()}, true},
+		{"far future", protocol.HLC{WallMs: epoch.Add(time.Hour).UnixMilli()}, false},
+		{"largest", protocol.HLC{WallMs: 1<<63 - 1, Counter: 1<<32 - 1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, collab.Config{})
+			e := entity("inventory", "sku")
+			p := change(e, 0, "update", "stock", 5)
+			hlc := tt.hlc
+			p.HLC = &hlc
+			_, err := f.svc.Change(f.ctx, f.call("ann", "m1"), e, p)
+			if tt.ok != (err == nil) {
+				t.Fatalf("Change = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}

@@ -1,0 +1,175 @@
+package collab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// maxTTLMillis is the largest ttl, in milliseconds, that a time.Duration
+// holds (about 292 years).
+const maxTTLMillis = math.MaxInt64 / int64(time.Millisecond)
+
+// lockTTL returns the lifetime a request asks for, defaulted and capped.
+// A negative ttl, or one too large for a duration, is refused; the
+// comparison with the cap is made in milliseconds, so nothing overflows.
+func (s *Service) lockTTL(ms int64) (time.Duration, error) {
+	switch {
+	case ms < 0 || ms > maxTTLMillis:
+		return 0, protocol.NewError(protocol.CodeBadRequest, "ttl must be 1..%d milliseconds (longer ones are capped)", maxTTLMillis)
+	case ms == 0:
+		return s.cfg.LockTTL, nil
+	case ms >= s.cfg.MaxLockTTL.Milliseconds():
+		return s.cfg.MaxLockTTL, nil
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// expiry returns now+ttl rounded up to the second (expiry is stored to
+// the second), so a lock lives at least ttl.
+func expiry(now time.Time, ttl time.Duration) time.Time {
+	t := now.Add(ttl)
+	if r := t.Truncate(time.Second); r.Before(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
+
+// announceLock broadcasts a lock event on edit-locks and the entity's
+// channel.
+func (s *Service) announceLock(ctx context.Context, n Notifier, l store.Lock, action, reason, userID string) {
+	ev := protocol.LockEvent{Action: action, EntityType: l.Entity.Type, EntityID: l.Entity.ID, Lock: LockOf(l), Reason: reason}
+	id := fmt.Sprintf("lock-%s-%d-%s-%d", Channel(l.Entity), l.Token, action, s.now().UnixNano())
+	for _, ch := range []string{protocol.ChannelLocks, Channel(l.Entity)} {
+		n.Broadcast(ctx, l.Entity.Tenant, ch, protocol.TypeEventLock, userID, id, ev)
+	}
+}
+
+// Acquire grants the caller the lock on e for ttlMs milliseconds (0: the
+// default; capped at MaxLockTTL), or renews it when the caller holds it
+// already. Another holder answers LOCK_HELD naming them.
+func (s *Service) Acquire(ctx context.Context, c Call, e store.EntityKey, ttlMs int64) (protocol.LockAcquireReply, error) {
+	ttl, err := s.lockTTL(ttlMs)
+	if err != nil {
+		return protocol.LockAcquireReply{}, err
+	}
+	l, err := s.st.AcquireLock(ctx, store.Lock{
+		Entity: e, Holder: c.Conn.UserID, HolderName: c.Conn.Username, ConnID: c.Conn.ID,
+		AcquiredAt: c.Now, ExpiresAt: expiry(c.Now, ttl),
+	})
+	if errors.Is(err, store.ErrLockHeld) {
+		name := l.HolderName
+		if name == "" {
+			name = l.Holder
+		}
+		return protocol.LockAcquireReply{}, protocol.NewError(protocol.CodeLockHeld, "%s is locked by %s", Channel(e), name).
+			WithDetails(map[string]any{"lock": LockOf(l)})
+	}
+	if err != nil {
+		return protocol.LockAcquireReply{}, err
+	}
+	action := protocol.LockAcquired
+	if !l.AcquiredAt.Equal(c.Now) {
+		action = protocol.LockRenewed
+	}
+	s.announceLock(ctx, c.Notify, l, action, "", c.Conn.UserID)
+	return protocol.LockAcquireReply{Lock: LockOf(l), Renewed: action == protocol.LockRenewed}, nil
+}
+
+// Renew extends the caller's lock on e by ttlMs milliseconds from now
+// (0: the default). Without it: NOT_LOCK_HOLDER.
+func (s *Service) Renew(ctx context.Context, c Call, e store.EntityKey, ttlMs int64) (protocol.LockRenewReply, error) {
+	ttl, err := s.lockTTL(ttlMs)
+	if err != nil {
+		return protocol.LockRenewReply{}, err
+	}
+	l, err := s.st.RenewLock(ctx, e, c.Conn.UserID, c.Conn.ID, expiry(c.Now, ttl))
+	if errors.Is(err, store.ErrNotHolder) {
+		return protocol.LockRenewReply{}, s.notHolder(ctx, e)
+	}
+	if err != nil {
+		return protocol.LockRenewReply{}, err
+	}
+	s.announceLock(ctx, c.Notify, l, protocol.LockRenewed, "", c.Conn.UserID)
+	return protocol.LockRenewReply{Lock: LockOf(l)}, nil
+}
+
+// Release deletes the caller's lock on e. Without it: NOT_LOCK_HOLDER.
+func (s *Service) Release(ctx context.Context, c Call, e store.EntityKey) (protocol.LockReleaseReply, error) {
+	l, err := s.st.ReleaseLock(ctx, e, c.Conn.UserID)
+	if errors.Is(err, store.ErrNotHolder) {
+		return protocol.LockReleaseReply{}, s.notHolder(ctx, e)
+	}
+	if err != nil {
+		return protocol.LockReleaseReply{}, err
+	}
+	s.announceLock(ctx, c.Notify, l, protocol.LockReleased, protocol.LockReleased, c.Conn.UserID)
+	return protocol.LockReleaseReply{Released: true, Lock: LockOf(l)}, nil
+}
+
+// notHolder is the NOT_LOCK_HOLDER error, naming the current holder when
+// there is one.
+func (s *Service) notHolder(ctx context.Context, e store.EntityKey) error {
+	pe := protocol.NewError(protocol.CodeNotLockHolder, "you do not hold the lock on %s", Channel(e))
+	if l, err := s.st.GetLock(ctx, e); err == nil {
+		pe = pe.WithDetails(map[string]any{"lock": LockOf(l)})
+	}
+	return pe
+}
+
+// ReleaseLocksOf is the clean-up of a removed connection: its locks are
+// released and announced through n, as released ("disconnected") or, when
+// they had lapsed already, expired. Failures are logged.
+func (s *Service) ReleaseLocksOf(ctx context.Context, conn store.Connection, n Notifier) {
+	locks, err := s.st.ReleaseConnectionLocks(ctx, conn.ID)
+	if err != nil {
+		s.log.WarnContext(ctx, "release connection locks", "connectionId", conn.ID, "error", err)
+	}
+	now := s.now()
+	for _, l := range locks {
+		if l.ExpiresAt.After(now) {
+			s.announceLock(ctx, n, l, protocol.LockReleased, "disconnected", l.Holder)
+		} else {
+			s.announceLock(ctx, n, l, protocol.LockExpired, "", "")
+		}
+	}
+}
+
+// SweepLocks is the lock part of a sweeper pass: locks found expired
+// through the expiry index are deleted, each on the condition that it is
+// still the same expired grant, and announced through n; with a nil n
+// they are not announced (and a warning says so).
+func (s *Service) SweepLocks(ctx context.Context, now time.Time, n Notifier) error {
+	locks, err := s.st.ExpiredLocks(ctx, now, s.cfg.SweepBatch)
+	if err != nil {
+		return fmt.Errorf("sweep locks: %w", err)
+	}
+	var (
+		errs    []error
+		expired int
+	)
+	for _, l := range locks {
+		ok, err := s.st.DeleteExpiredLock(ctx, l)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sweep lock %q: %w", l.Entity, err))
+			continue
+		}
+		if !ok {
+			continue
+		}
+		expired++
+		if n != nil {
+			s.announceLock(ctx, n, l, protocol.LockExpired, "", "")
+		}
+	}
+	if expired > 0 && n == nil {
+		s.log.WarnContext(ctx, "expired locks not announced: the sweeper has no management endpoint", "route", "sweeper", "expired", expired)
+	}
+	s.log.InfoContext(ctx, "locks swept", "route", "sweeper", "expired", expired)
+	return errors.Join(errs...)
+}

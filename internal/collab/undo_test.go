@@ -1,0 +1,105 @@
+package collab_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/omnisales/rtcollab/internal/collab"
+	"github.com/omnisales/rtcollab/internal/editing"
+	"github.com/omnisales/rtcollab/internal/protocol"
+)
+
+func TestUndoTarget(t *testing.T) {
+	order := protocol.EntityRef{EntityType: "order", EntityID: "1"}
+	tests := []struct {
+		name string
+		p    protocol.UndoPayload
+		ref  protocol.EntityRef
+		v    int64
+		ok   bool
+	}{
+		{"by change id", protocol.UndoPayload{ChangeID: "order:1:3"}, order, 3, true},
+		{"by change id and its entity", protocol.UndoPayload{EntityRef: order, ChangeID: "order:1:3"}, order, 3, true},
+		{"by entity and version", protocol.UndoPayload{EntityRef: order, Version: 2}, order, 2, true},
+		{"change id of another entity", protocol.UndoPayload{EntityRef: order, ChangeID: "order:2:3"}, protocol.EntityRef{}, 0, false},
+		{"change id without version", protocol.UndoPayload{ChangeID: "order:1"}, protocol.EntityRef{}, 0, false},
+		{"version zero", protocol.UndoPayload{ChangeID: "order:1:0"}, protocol.EntityRef{}, 0, false},
+		{"version overflows", protocol.UndoPayload{ChangeID: "order:1:9223372036854775808"}, protocol.EntityRef{}, 0, false},
+		{"nothing named", protocol.UndoPayload{EntityRef: order}, protocol.EntityRef{}, 0, false},
+		{"negative version", protocol.UndoPayload{EntityRef: order, Version: -1 << 63}, protocol.EntityRef{}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ref, v, err := collab.UndoTarget(tt.p)
+			if !tt.ok {
+				wantCode(t, err, protocol.CodeBadRequest)
+				return
+			}
+			if err != nil || ref != tt.ref || v != tt.v {
+				t.Errorf("UndoTarget = %v %d %v; want %v %d", ref, v, err, tt.ref, tt.v)
+			}
+		})
+	}
+}
+
+func TestUndo(t *testing.T) {
+	e := entity("customer", "c")
+	tests := []struct {
+		name    string
+		version int64
+		later   *protocol.ChangePayload // a change after version 3, if any
+		want    string                  // the name after the undo, or the error
+	}{
+		{"the last change", 3, nil, "Bo"},
+		{"past a change to another path", 2, nil, "Ann"},
+		{"past a change to the same path", 2, ptr(change(e, 3, "update", "name", "Cy")), "undo conflict"},
+		{"a change no longer kept", 1, ptr(change(e, 3, "update", "phone", "2")), "NOT_FOUND"},
+		{"a change not made yet", 7, nil, "NOT_FOUND"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, collab.Config{HistoryLimit: 3})
+			f.mustChange("ann", "m0", change(e, 0, "insert", "name", "Ann"))
+			f.mustChange("ann", "m1", change(e, 1, "update", "name", "Bo"))
+			f.mustChange("ann", "m2", change(e, 2, "insert", "phone", "1"))
+			if tt.later != nil {
+				f.mustChange("bob", "later", *tt.later)
+			}
+			f.rec.take()
+			ack, err := f.svc.Undo(f.ctx, f.call("ann", "u"), e, tt.version, 0, json.RawMessage(`{"reason":"oops"}`))
+			switch tt.want {
+			case "NOT_FOUND":
+				wantCode(t, err, protocol.CodeNotFound)
+				return
+			case "undo conflict":
+				if !errors.Is(err, editing.ErrUndoConflict) {
+					t.Fatalf("Undo = %v, want ErrUndoConflict", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ack.Change == nil || ack.Change.UndoOf != fmt.Sprintf("customer:c:%d", tt.version) || string(ack.Change.Metadata) != `{"reason":"oops"}` {
+				t.Fatalf("ack %+v", ack)
+			}
+			if ev := f.rec.take(); len(ev) == 0 || ev[0].typ != protocol.TypeEventChange {
+				t.Errorf("events %+v, want the change announced", ev)
+			}
+			r, err := f.svc.Sync(f.ctx, e, protocol.SyncPayload{EntityRef: ref(e)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Document["name"] != tt.want {
+				t.Errorf("document %v, want name %q", r.Document, tt.want)
+			}
+			if _, has := r.Document["phone"]; has == (tt.version == 3) {
+				t.Errorf("document %v: phone after undoing version %d", r.Document, tt.version)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
