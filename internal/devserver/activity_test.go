@@ -132,3 +132,44 @@ func TestActivityFeed(t *testing.T) {
 		})
 	}
 }
+
+// TestChangeActivity: a change is recorded in the feed with its field, old
+// and new value; a first change that updates a field of an entity is an
+// edit ("updated"), only a first change that inserts creates it.
+func TestChangeActivity(t *testing.T) {
+	for _, b := range presBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t)
+			alice := presDial(t, srv, "alice", nil)
+			alice.ok("change", "", change("note", "n1", 0, "update", "title", map[string]any{"before": "Draft", "after": "Final"}))
+			srv.clock.Advance(time.Second)
+			alice.ok("change", "", change("note", "n2", 0, "insert", "title", after("New")))
+			srv.clock.Advance(time.Second)
+			alice.ok("change", "", change("note", "n2", 1, "update", "title", after("Renamed")))
+
+			got, _ := alice.feed(map[string]any{"entityTypes": []string{"note"}})
+			type row struct{ id, action, field, before, after string }
+			var rows []row
+			for _, e := range got {
+				r := row{id: e.Entity.ID, action: e.Action}
+				if len(e.Changes) == 1 {
+					r.field, r.before, r.after = e.Changes[0].Field, string(e.Changes[0].Before), string(e.Changes[0].After)
+				}
+				rows = append(rows, r)
+			}
+			want := []row{
+				{"n2", "updated", "title", `"New"`, `"Renamed"`},
+				{"n2", "created", "title", "null", `"New"`},
+				{"n1", "updated", "title", "null", `"Final"`}, // the stored value, not the client's "Draft"
+			}
+			if len(rows) != len(want) {
+				t.Fatalf("feed = %+v, want %+v", rows, want)
+			}
+			for i := range want {
+				if rows[i] != want[i] {
+					t.Errorf("entry %d = %+v, want %+v", i, rows[i], want[i])
+				}
+			}
+		})
+	}
+}

@@ -446,10 +446,13 @@ func (f *editingFeature) newConflict(r *request, e store.EntityKey, l loaded, ou
 	return cj, &store.Conflict{ID: id, CreatedAt: now, Data: data}, nil
 }
 
-// recordChange adds an accepted change to the activity feed.
+// recordChange adds an accepted change to the activity feed. A first
+// change that inserts creates the entity; any other first change (an
+// update of one field) edits an entity that existed before the server
+// kept it, such as an order made elsewhere, so it is recorded as updated.
 func (f *editingFeature) recordChange(ctx context.Context, r *request, e store.EntityKey, ch changeJSON) {
 	action := store.ActionUpdated
-	if ch.Version == 1 {
+	if ch.Version == 1 && ch.Operation == doc.Insert {
 		action = store.ActionCreated
 	}
 	field := store.ActivityChange{Field: ch.Path}
