@@ -3,6 +3,7 @@ package devserver_test
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -135,7 +136,8 @@ func TestActivityFeed(t *testing.T) {
 
 // TestChangeActivity: a change is recorded in the feed with its field, old
 // and new value; a first change that updates a field of an entity is an
-// edit ("updated"), only a first change that inserts creates it.
+// edit ("updated"), only a first change that inserts creates it; the
+// entityIds filter lists one entity's entries.
 func TestChangeActivity(t *testing.T) {
 	for _, b := range presBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -170,6 +172,14 @@ func TestChangeActivity(t *testing.T) {
 					t.Errorf("entry %d = %+v, want %+v", i, rows[i], want[i])
 				}
 			}
+
+			// One entity's feed.
+			if one, _ := alice.feed(map[string]any{"entityTypes": []string{"note"}, "entityIds": []string{"n1"}}); len(one) != 1 || one[0].Entity.ID != "n1" {
+				t.Errorf("feed of n1 = %+v, want its one entry", one)
+			}
+			alice.fails("activity.list", "", map[string]any{"entityIds": []string{strings.Repeat("x", 129)}}, "BAD_REQUEST")
+			alice.fails("activity.list", "", map[string]any{"entityIds": []string{""}}, "BAD_REQUEST")
+			alice.fails("activity.list", "", map[string]any{"entityIds": make([]string, 11)}, "BAD_REQUEST")
 		})
 	}
 }

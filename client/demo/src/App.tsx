@@ -139,7 +139,7 @@ function Workspace({ session, onLanguage }: { session: Session; onLanguage: () =
   }, []);
   const load = useCallback(
     (from: string | null) => {
-      const payload: Record<string, unknown> = { limit: 50, entityTypes: ['order'] };
+      const payload: Record<string, unknown> = { limit: 50, entityTypes: ['order'], entityIds: [orderId] };
       if (from !== null) payload['cursor'] = from;
       ws.request<'activity.list', { entries: ActivityLog[]; next?: string }>('activity.list', { payload }).then(
         (ack) => {
@@ -149,7 +149,7 @@ function Workspace({ session, onLanguage }: { session: Session; onLanguage: () =
         () => {},
       );
     },
-    [ws, merge],
+    [ws, merge, orderId],
   );
   useEffect(() => {
     if (ws.connected) load(null);
