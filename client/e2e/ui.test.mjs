@@ -81,6 +81,46 @@ describe('the UI on fixed data (fixture page)', () => {
     }
   }
 
+  test('the layout holds from 360 to 1920 px', async () => {
+    // 390, 1024 and 1440 px are the screenshots' widths, checked the same way there.
+    for (const width of [360, 768, 1280, 1920]) {
+      for (const lang of ['en', 'th']) {
+        const { context, page } = await openFixture(chrome.browser, server.base, { width, lang });
+        try {
+          const where = `${width} px, ${lang}`;
+          const m = await page.evaluate(() => {
+            const line = (el) => {
+              const r = document.createRange();
+              r.selectNodeContents(el);
+              return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size;
+            };
+            const tabs = document.querySelector('[role=tablist]');
+            return {
+              overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+              titleLines: line(document.querySelector('.topbar-title strong')),
+              statusLines: line(document.querySelector('.rtc-conn-state > span:last-child')),
+              connIdRight: document.querySelector('.rtc-conn-id').getBoundingClientRect().right,
+              tabRows: new Set([...document.querySelectorAll('[role=tab]')].map((t) => Math.round(t.getBoundingClientRect().top))).size,
+              tabsCut: tabs.scrollWidth - tabs.clientWidth,
+            };
+          });
+          assert.ok(m.overflow <= 0, `${where}: ${m.overflow} px run off the side`);
+          assert.equal(m.titleLines, 1, `${where}: the title wraps`);
+          assert.equal(m.statusLines, 1, `${where}: the connection state wraps`);
+          assert.ok(m.connIdRight <= width, `${where}: the connection id runs off screen`);
+          assert.equal(m.tabRows, 1, `${where}: the tabs wrap`);
+          assert.ok(m.tabsCut <= 0, `${where}: ${m.tabsCut} px of tabs cut`);
+          // The history's version badge stays a badge.
+          await page.click('[data-testid=tab-history]');
+          const badge = await page.locator('[data-testid=history] .rtc-badge').first().boundingBox();
+          assert.ok(badge.width < 90, `${where}: the version badge is ${badge.width} px wide`);
+        } finally {
+          await context.close();
+        }
+      }
+    }
+  });
+
   test('a layout change fails the comparison', { skip: process.env.UPDATE_BASELINES === '1' }, async () => {
     const { context, page } = await openFixture(chrome.browser, server.base, { width: 1024, lang: 'en' });
     try {
@@ -111,6 +151,16 @@ describe('the UI on fixed data (fixture page)', () => {
       } finally {
         await context.close();
       }
+    }
+    // The sign-in page too.
+    const signin = await chrome.browser.newContext({ viewport: { width: 390, height: HEIGHT } });
+    try {
+      const page = await signin.newPage();
+      await page.goto(`${server.base}/?lang=th`);
+      await page.getByText('เปิดคำสั่งซื้อในชื่อ').waitFor();
+      assert.deepEqual(englishLeaks(await visibleTexts(page), patterns, ALLOW), [], 'Thai sign-in page');
+    } finally {
+      await signin.close();
     }
     // The same check on the English page must find plenty: it can fail.
     const { context, page } = await openFixture(chrome.browser, server.base, { width: 1024, lang: 'en' });
