@@ -55,7 +55,7 @@ export const realtimeCss = `
 .rtc-tab { font: inherit; font-size: .875rem; display: inline-flex; align-items: center; gap: .3rem; padding: .4rem .55rem; border: none; border-bottom: 2px solid transparent; background: none; color: var(--rtc-muted); cursor: pointer; white-space: nowrap; flex: none; }
 /* A narrow panel: each tab is its icon and count over its label, four abreast (no second row, no cut labels). */
 @container (max-width: 34rem) {
-  .rtc-tab { flex: 1 1 0; min-width: 0; display: grid; grid-template-columns: auto auto; justify-content: center; justify-items: center; gap: .1rem .25rem; padding: .35rem .15rem; font-size: .75rem; }
+  .rtc-tab { flex: 1 1 0; min-width: 0; display: grid; grid-template-columns: auto auto; grid-template-rows: 1.25rem auto; align-items: center; justify-content: center; justify-items: center; gap: .1rem .25rem; padding: .35rem .15rem; font-size: .75rem; }
   .rtc-tab > span:not(.rtc-count) { grid-row: 2; grid-column: 1 / -1; }
 }
 .rtc-tab.rtc-active { border-bottom-color: var(--rtc-accent); color: var(--rtc-accent); font-weight: 600; }
