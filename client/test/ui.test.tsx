@@ -151,6 +151,29 @@ describe('ActivityFeed', () => {
   });
 });
 
+describe('hostile entries', () => {
+  it('render without throwing: bad times, huge numbers, any code point, odd values', () => {
+    const odd = '\u202e\u0000\ud83d\ude00'.repeat(50) + 'x'.repeat(5000);
+    const r = render(
+      <RealtimeI18nProvider lang="th" now={now}>
+        <ActivityFeed
+          activities={[
+            entry({ id: 'h1', timestamp: 'not a time', username: odd, changes: [{ field: odd, before: Number.MAX_VALUE, after: -Number.MAX_VALUE }] }),
+            entry({ id: 'h2', entity: { type: odd, id: odd, name: odd }, changes: [{ field: 'a', before: { deep: [1, { x: null }] }, after: true }] }),
+          ]}
+        />
+        <CollaborationPanel
+          activeUsers={[]}
+          defaultTab="history"
+          changeHistory={[{ id: 'c', entityId: '7', entityType: 'order', userId: odd, operation: 'update', path: odd, before: null, after: Number.MIN_SAFE_INTEGER, version: Number.MAX_SAFE_INTEGER, timestamp: 'never' } as Change]}
+        />
+      </RealtimeI18nProvider>,
+    );
+    expect(r.container.querySelectorAll('[data-testid=activity-entry]').length).toBe(2);
+    expect(r.getByTestId('history').textContent).toContain(new Intl.NumberFormat('th-TH').format(Number.MAX_SAFE_INTEGER));
+  });
+});
+
 describe('CollaborationPanel', () => {
   it('moves between tabs with the arrow keys, Home and End (one tab stop)', () => {
     const history: Change[] = [

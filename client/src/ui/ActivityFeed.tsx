@@ -2,7 +2,7 @@ import { useEffect, useId, useRef, useState, type ReactElement } from 'react';
 import type { ActivityAction, ActivityLog } from '../types.js';
 import { Avatar } from './Avatar.js';
 import { entityName, entityTypeName, fieldName, leafChanges, showValue, type FieldLabel } from './format.js';
-import { useRealtimeI18n, type RealtimeI18n } from './i18n.js';
+import { isoTime, useRealtimeI18n, type RealtimeI18n } from './i18n.js';
 import { Icon } from './icons.js';
 import { useTicker } from './ticker.js';
 
@@ -160,7 +160,7 @@ export function ActivityFeed({
                   ) : (
                     <span className="rtc-feed-summary">{summary(i18n, a, act, fieldLabel)}</span>
                   )}{' '}
-                  <time className="rtc-muted rtc-small" dateTime={Number.isFinite(when.getTime()) ? when.toISOString() : undefined} title={Number.isFinite(when.getTime()) ? i18n.formatDate(when) : undefined}>
+                  <time className="rtc-muted rtc-small" dateTime={isoTime(when)} title={i18n.formatDate(when)}>
                     {i18n.relativeTime(when)}
                   </time>
                 </div>

@@ -2,7 +2,7 @@ import { useId, useRef, useState, type KeyboardEvent, type ReactElement } from '
 import type { Change, Comment, Conflict, Lock, PresenceData } from '../types.js';
 import { CommentThread } from './CommentThread.js';
 import { fieldName, leafChanges, showValue, type FieldLabel } from './format.js';
-import { errorCode, errorText, useRealtimeI18n } from './i18n.js';
+import { errorCode, errorText, isoTime, useRealtimeI18n } from './i18n.js';
 import { Icon, type IconName } from './icons.js';
 import { PresenceIndicator } from './PresenceIndicator.js';
 
@@ -165,7 +165,7 @@ export function CollaborationPanel(props: CollaborationPanelProps): ReactElement
                   ))}
                   <span className="rtc-muted rtc-small">
                     {t('collaboration.history.by', { name: c.username ?? c.userId })} ·{' '}
-                    <time dateTime={new Date(c.timestamp).toISOString()} title={i18n.formatDate(c.timestamp)}>
+                    <time dateTime={isoTime(c.timestamp)} title={i18n.formatDate(c.timestamp)}>
                       {i18n.relativeTime(c.timestamp)}
                     </time>
                   </span>

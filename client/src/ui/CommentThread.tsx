@@ -1,7 +1,7 @@
 import { useId, useState, type ReactElement } from 'react';
 import type { Comment } from '../types.js';
 import { Avatar } from './Avatar.js';
-import { errorCode, errorText, useRealtimeI18n } from './i18n.js';
+import { errorCode, errorText, isoTime, useRealtimeI18n } from './i18n.js';
 import { Icon } from './icons.js';
 import { useTicker } from './ticker.js';
 
@@ -58,7 +58,7 @@ export function CommentThread({ comments, onAddComment, onResolveComment, pageSi
             <div className="rtc-comment-body">
               <div className="rtc-small">
                 <strong className="rtc-name">{c.username ?? c.userId}</strong>{' '}
-                <time className="rtc-muted" dateTime={new Date(timeOf(c)).toISOString()} title={i18n.formatDate(timeOf(c))}>
+                <time className="rtc-muted" dateTime={isoTime(timeOf(c))} title={i18n.formatDate(timeOf(c))}>
                   {i18n.relativeTime(timeOf(c))}
                 </time>
                 {c.resolved && (

@@ -92,6 +92,12 @@ function toTime(when: Date | string | number): number {
   return when instanceof Date ? when.getTime() : typeof when === 'number' ? when : new Date(when).getTime();
 }
 
+/** The ISO form of a time for <time dateTime>, or undefined when it is not a valid time. */
+export function isoTime(when: Date | string | number): string | undefined {
+  const at = toTime(when);
+  return Number.isFinite(at) ? new Date(at).toISOString() : undefined;
+}
+
 /** Builds the i18n value a provider hands down. */
 export function createRealtimeI18n(options: {
   lang?: string | undefined;
@@ -111,7 +117,10 @@ export function createRealtimeI18n(options: {
     t,
     now,
     formatNumber: (n, o) => (o === undefined ? numbers.format(n) : new Intl.NumberFormat(locale, o).format(n)),
-    formatDate: (when, o) => new Intl.DateTimeFormat(locale, o ?? { dateStyle: 'medium', timeStyle: 'short' }).format(toTime(when)),
+    formatDate: (when, o) => {
+      const at = toTime(when);
+      return Number.isFinite(at) ? new Intl.DateTimeFormat(locale, o ?? { dateStyle: 'medium', timeStyle: 'short' }).format(at) : '';
+    },
     relativeTime: (when) => {
       const at = toTime(when);
       if (!Number.isFinite(at)) return '';
