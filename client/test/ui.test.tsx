@@ -132,6 +132,19 @@ describe('ActivityFeed', () => {
     expect(rows[1]?.querySelector('.rtc-after')?.textContent).toBe('Lanna Co.');
   });
 
+  it('puts more than three changes behind a toggle that says whether it is open', () => {
+    const changes = Array.from({ length: 5 }, (_, i) => ({ field: `f${i}`, before: i, after: i + 1 }));
+    const r = render(<ActivityFeed activities={[entry({ id: 'has space', changes })]} />);
+    expect(r.container.querySelector('.rtc-changes')).toBeNull();
+    expect(r.container.textContent).toContain('Ann changed 5 fields');
+    const toggle = r.getByRole('button', { name: 'Show details' });
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    fireEvent.click(toggle);
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    const details = r.container.querySelector(`#${CSS.escape(toggle.getAttribute('aria-controls') ?? '')}`);
+    expect(details?.querySelectorAll('li').length).toBe(5);
+  });
+
   it('shows only the scoped entity, a page at a time, and never scrolls the page', () => {
     const scrolls: unknown[] = [];
     Element.prototype.scrollIntoView = function (...args: unknown[]) {

@@ -136,61 +136,61 @@ export function ActivityFeed({
       )}
       {visible.length === 0 && <p className="rtc-muted">{t('activity.empty')}</p>}
       <div className="rtc-feed-list" ref={list} role="log" aria-live="polite" aria-relevant="additions" aria-label={t('activity.label')} tabIndex={0}>
-      <ul>
-        {visible.map((a) => {
-          const act = shownAction(a);
-          const changes = showDetails ? leafChanges(a.changes ?? []) : [];
-          // Up to three changes show at once (compact or not), more behind a toggle.
-          const toggle = changes.length > 3;
-          const open = !toggle || expanded === a.id;
-          const detailsId = `${id}-${a.id}`;
-          const when = new Date(a.timestamp);
-          return (
-            <li key={a.id} className="rtc-feed-row" data-action={act} data-testid="activity-entry">
-              <span className={`rtc-feed-icon rtc-action-${act}`}>
-                <Icon name={act} />
-              </span>
-              {!compact && <Avatar userId={a.userId} name={a.username || a.userId} avatar={a.avatar} size={24} />}
-              <div className="rtc-feed-body">
-                <div className="rtc-feed-line">
-                  {onActivityClick ? (
-                    <button type="button" className="rtc-link rtc-feed-summary" onClick={() => onActivityClick(a)}>
-                      {summary(i18n, a, act, fieldLabel)}
+        <ul>
+          {visible.map((a, index) => {
+            const act = shownAction(a);
+            const changes = showDetails ? leafChanges(a.changes ?? []) : [];
+            // Up to three changes show at once (compact or not), more behind a toggle.
+            const toggle = changes.length > 3;
+            const open = !toggle || expanded === a.id;
+            const detailsId = `${id}-details-${index}`;
+            const when = new Date(a.timestamp);
+            return (
+              <li key={a.id} className="rtc-feed-row" data-action={act} data-testid="activity-entry">
+                <span className={`rtc-feed-icon rtc-action-${act}`}>
+                  <Icon name={act} />
+                </span>
+                {!compact && <Avatar userId={a.userId} name={a.username || a.userId} avatar={a.avatar} size={24} />}
+                <div className="rtc-feed-body">
+                  <div className="rtc-feed-line">
+                    {onActivityClick ? (
+                      <button type="button" className="rtc-link rtc-feed-summary" onClick={() => onActivityClick(a)}>
+                        {summary(i18n, a, act, fieldLabel)}
+                      </button>
+                    ) : (
+                      <span className="rtc-feed-summary">{summary(i18n, a, act, fieldLabel)}</span>
+                    )}{' '}
+                    <time className="rtc-muted rtc-small" dateTime={isoTime(when)} title={i18n.formatDate(when)}>
+                      {i18n.relativeTime(when)}
+                    </time>
+                  </div>
+                  {changes.length > 0 && open && (
+                    <ul className="rtc-changes rtc-small" id={detailsId}>
+                      {changes.map((c, i) => (
+                        <li key={i}>
+                          <span className="rtc-field">{fieldName(c.field, fieldLabel)}</span>: <span className="rtc-before">{showValue(i18n, c.before)}</span>{' '}
+                          <span aria-hidden="true">→</span>
+                          <span className="rtc-sr-only">{t('activity.to')}</span> <span className="rtc-after">{showValue(i18n, c.after)}</span>
+                        </li>
+                      ))}
+                    </ul>
+                  )}
+                  {toggle && (
+                    <button
+                      type="button"
+                      className="rtc-link rtc-small"
+                      aria-expanded={open}
+                      aria-controls={open ? detailsId : undefined}
+                      onClick={() => setExpanded(expanded === a.id ? null : a.id)}
+                    >
+                      {open ? t('activity.hideDetails') : t('activity.showDetails')}
                     </button>
-                  ) : (
-                    <span className="rtc-feed-summary">{summary(i18n, a, act, fieldLabel)}</span>
-                  )}{' '}
-                  <time className="rtc-muted rtc-small" dateTime={isoTime(when)} title={i18n.formatDate(when)}>
-                    {i18n.relativeTime(when)}
-                  </time>
+                  )}
                 </div>
-                {changes.length > 0 && open && (
-                  <ul className="rtc-changes rtc-small" id={detailsId}>
-                    {changes.map((c, i) => (
-                      <li key={i}>
-                        <span className="rtc-field">{fieldName(c.field, fieldLabel)}</span>: <span className="rtc-before">{showValue(i18n, c.before)}</span>{' '}
-                        <span aria-hidden="true">→</span>
-                        <span className="rtc-sr-only">{t('activity.to')}</span> <span className="rtc-after">{showValue(i18n, c.after)}</span>
-                      </li>
-                    ))}
-                  </ul>
-                )}
-                {toggle && (
-                  <button
-                    type="button"
-                    className="rtc-link rtc-small"
-                    aria-expanded={open}
-                    aria-controls={open ? detailsId : undefined}
-                    onClick={() => setExpanded(expanded === a.id ? null : a.id)}
-                  >
-                    {open ? t('activity.hideDetails') : t('activity.showDetails')}
-                  </button>
-                )}
-              </div>
-            </li>
-          );
-        })}
-      </ul>
+              </li>
+            );
+          })}
+        </ul>
       </div>
       {canShowMore && (
         <div className="rtc-more">
