@@ -1,5 +1,6 @@
 // Builds the demo page into demo/dist: one ES module bundle (React and the
-// SDK and its UI from source), the HTML, the stylesheet and the icon.
+// SDK and its UI from source: demo/tsconfig.json maps the package's name to
+// client/src, and esbuild follows those paths), the HTML, the stylesheet and the icon.
 import { build } from 'esbuild';
 import { cp, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';

@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useState, type ReactElement } from 'react';
-import type { ActivityLog, PresenceData, WebSocketMessage } from '../../src/index.js';
-import type { CursorPosition } from '../../src/presence.js';
-import { useRealtimeSync, usePresence, useRoomPresence, useOnlineStatus, useWebSocket, useWebSocketChannel, type UseRealtimeSyncResult } from '../../src/react/index.js';
+import type { ActivityLog, CursorPosition, PresenceData, WebSocketMessage } from '@omnisales/rtcollab-client';
+import { useRealtimeSync, usePresence, useRoomPresence, useOnlineStatus, useWebSocket, useWebSocketChannel, type UseRealtimeSyncResult } from '@omnisales/rtcollab-client/react';
 import {
   ActivityFeed,
   CollaborationPanel,
@@ -12,7 +11,7 @@ import {
   presenceActivity,
   useRealtimeI18n,
   type RealtimeLanguage,
-} from '../../src/ui/index.js';
+} from '@omnisales/rtcollab-client/ui';
 import { demoMessages } from './messages.js';
 import { OrderEditor, orderFieldLabel, type OrderSync } from './OrderEditor.js';
 

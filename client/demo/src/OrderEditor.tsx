@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState, type ReactElement } from 'react';
-import { getPath, type DocumentValue } from '../../src/index.js';
-import type { UseRealtimeSyncResult, UseRoomPresenceResult } from '../../src/react/index.js';
-import { errorCode, errorText, LiveCursors, LockBanner, useRealtimeI18n, type Translate } from '../../src/ui/index.js';
+import { getPath, type DocumentValue } from '@omnisales/rtcollab-client';
+import type { UseRealtimeSyncResult, UseRoomPresenceResult } from '@omnisales/rtcollab-client/react';
+import { errorCode, errorText, LiveCursors, LockBanner, useRealtimeI18n, type Translate } from '@omnisales/rtcollab-client/ui';
 
 /** The order as it starts, before anyone edited it: every field shows this until a change sets it. */
 export const DEFAULT_ORDER = {

@@ -1,6 +1,6 @@
 // Fixed data for the screenshot page (?fixture): the order page as Ann sees
 // it while Bob edits, with a fixed clock, so that every render is the same.
-import type { ActivityLog, Change, Comment, Lock, PresenceData } from '../../src/index.js';
+import type { ActivityLog, Change, Comment, Lock, PresenceData } from '@omnisales/rtcollab-client';
 import type { WorkspaceData } from './App.js';
 
 /** The fixture's clock: relative times are measured against it. */

@@ -1,5 +1,5 @@
 import { createRoot } from 'react-dom/client';
-import { realtimeLanguage, type RealtimeLanguage } from '../../src/ui/index.js';
+import { realtimeLanguage, type RealtimeLanguage } from '@omnisales/rtcollab-client/ui';
 import { App, type Session } from './App.js';
 import { fixtureData, FIXTURE_NOW } from './fixture.js';
 

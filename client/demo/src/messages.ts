@@ -1,4 +1,4 @@
-import type { Messages } from '../../src/ui/index.js';
+import type { Messages } from '@omnisales/rtcollab-client/ui';
 
 /** The demo's own strings (the order form); the realtime.* strings come with the UI package. */
 export const demoMessages: { en: Messages; th: Messages } = {
