@@ -343,7 +343,11 @@ describe('the UI live: two users editing one order', () => {
         for (const tab of ['collaborators', 'comments', 'history']) {
           await p.click(`[data-testid=tab-${tab}]`);
           assert.deepEqual(await seriousViolations(p), [], `axe, ${who}, ${lang}, tab ${tab}`);
-          if (lang === 'th') assert.deepEqual(englishLeaks(await visibleTexts(p), patterns, ALLOW), [], `English in ${who}'s Thai page, tab ${tab}`);
+          if (lang === 'th') {
+            assert.deepEqual(englishLeaks(await visibleTexts(p), patterns, ALLOW), [], `English in ${who}'s Thai page, tab ${tab}`);
+            const title = await p.title();
+            assert.deepEqual(englishLeaks([{ text: title, tag: 'title' }], patterns, ALLOW), [], `the window title "${title}"`);
+          }
         }
       }
     }

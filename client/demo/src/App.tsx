@@ -221,6 +221,15 @@ export interface AppProps {
   now?: (() => number) | undefined;
 }
 
+/** The window's title in the language. */
+function DocumentTitle({ orderId }: { orderId: string | null }): null {
+  const { t } = useRealtimeI18n();
+  useEffect(() => {
+    document.title = orderId === null ? t('demo.title') : `${t('entities.order', { id: orderId })} · ${t('demo.title')}`;
+  }, [t, orderId]);
+  return null;
+}
+
 export function App({ session, fixture, lang: initial, onLanguageChange, now }: AppProps): ReactElement {
   const [lang, setLang] = useState<RealtimeLanguage>(initial);
   const toggle = useCallback(() => setLang((l) => (l === 'en' ? 'th' : 'en')), []);
@@ -231,6 +240,7 @@ export function App({ session, fixture, lang: initial, onLanguageChange, now }: 
   return (
     <RealtimeI18nProvider lang={lang} messages={demoMessages} now={now}>
       <RealtimeStyles />
+      <DocumentTitle orderId={fixture?.orderId ?? session?.orderId ?? null} />
       {fixture !== undefined ? (
         <WorkspaceView data={fixture} onLanguage={toggle} />
       ) : session === null ? (
