@@ -7,10 +7,9 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@\/lib\/hooks\/(.*)$/, replacement: fileURLToPath(new URL('./examples/shim/lib/hooks/$1.ts', import.meta.url)) },
-      {
-        find: /^@\/components\/realtime\/(.*)$/,
-        replacement: fileURLToPath(new URL('./examples/shim/components/realtime/$1.ts', import.meta.url)),
-      },
+      // The seed's examples import the UI (and their shims the hooks) from the package, as an application does.
+      { find: /^@omnisales\/rtcollab-client\/ui$/, replacement: fileURLToPath(new URL('./src/ui/index.ts', import.meta.url)) },
+      { find: /^@omnisales\/rtcollab-client\/react$/, replacement: fileURLToPath(new URL('./src/react/index.ts', import.meta.url)) },
     ],
   },
   test: {

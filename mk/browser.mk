@@ -4,7 +4,10 @@
 #   make demo           build the demo page into client/demo/dist (served at / by make dev)
 #   make test-browser   the hooks against the real local server (vitest, happy-dom), then
 #                       the end-to-end suite: two chromium pages on the demo, driven by
-#                       playwright-core, on the memory store and on DynamoDB (moto)
+#                       playwright-core, on the memory store and on DynamoDB (moto); and
+#                       the UI suite (e2e/ui.test.mjs): screenshots against the reviewed
+#                       baselines in client/e2e/baselines, axe-core, page position, Thai text
+#                       (UPDATE_BASELINES=1 rewrites the baselines: review each before committing)
 #
 # Screenshots of the end-to-end suite go to test-artifacts/browser/.
 

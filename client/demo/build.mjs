@@ -1,5 +1,6 @@
 // Builds the demo page into demo/dist: one ES module bundle (React and the
-// SDK from source), the HTML, the stylesheet and the locale files.
+// SDK and its UI from source: demo/tsconfig.json maps the package's name to
+// client/src, and esbuild follows those paths), the HTML, the stylesheet and the icon.
 import { build } from 'esbuild';
 import { cp, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -25,5 +26,5 @@ await build({
 });
 await cp(join(here, 'index.html'), join(out, 'index.html'));
 await cp(join(here, 'styles.css'), join(out, 'styles.css'));
-await cp(join(here, 'locales'), join(out, 'locales'), { recursive: true });
+await cp(join(here, 'favicon.svg'), join(out, 'favicon.svg'));
 console.log(`demo built into ${out}`);

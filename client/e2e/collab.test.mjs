@@ -96,6 +96,8 @@ describe('order editor, two users, memory store', () => {
     await bob.context.setOffline(true);
     await server.cut(bobConn);
     await waitFor(async () => (await connectionState(bob.page)) !== 'open', { timeout: 15_000, what: 'Bob cut off' });
+    // No stale figures while cut off: the latency shows only on an open connection.
+    assert.equal(await bob.page.locator('[data-testid=latency]').count(), 0, 'no latency figure while not connected');
 
     // Ann edits while Bob stays cut.
     await edit(ann.page, 'notes', 'Deliver before noon; call on arrival.');

@@ -486,10 +486,13 @@ func (s *Service) newConflict(c Call, e store.EntityKey, l loaded, out editing.O
 	return cj, &store.Conflict{ID: id, CreatedAt: now, Data: data}, nil
 }
 
-// recordChange adds an accepted change to the activity feed.
+// recordChange adds an accepted change to the activity feed. A first
+// change that inserts creates the entity; any other first change (an
+// update of one field) edits an entity that existed before the server
+// kept it, such as an order made elsewhere, so it is recorded as updated.
 func (s *Service) recordChange(ctx context.Context, c Call, e store.EntityKey, ch protocol.Change) {
 	action := store.ActionUpdated
-	if ch.Version == 1 {
+	if ch.Version == 1 && ch.Operation == doc.Insert {
 		action = store.ActionCreated
 	}
 	field := store.ActivityChange{Field: ch.Path}

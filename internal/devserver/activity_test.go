@@ -3,6 +3,7 @@ package devserver_test
 import (
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -129,6 +130,56 @@ func TestActivityFeed(t *testing.T) {
 			carol.fails("activity.list", "", map[string]any{"actions": []string{"exploded"}}, "BAD_REQUEST")
 			carol.fails("activity", "", map[string]any{"action": "deleted", "entity": map[string]any{"type": "order", "id": "1"}}, "FORBIDDEN")
 			carol.fails("activity", "", map[string]any{"action": "viewed"}, "BAD_REQUEST")
+		})
+	}
+}
+
+// TestChangeActivity: a change is recorded in the feed with its field, old
+// and new value; a first change that updates a field of an entity is an
+// edit ("updated"), only a first change that inserts creates it; the
+// entityIds filter lists one entity's entries.
+func TestChangeActivity(t *testing.T) {
+	for _, b := range presBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t)
+			alice := presDial(t, srv, "alice", nil)
+			alice.ok("change", "", change("note", "n1", 0, "update", "title", map[string]any{"before": "Draft", "after": "Final"}))
+			srv.clock.Advance(time.Second)
+			alice.ok("change", "", change("note", "n2", 0, "insert", "title", after("New")))
+			srv.clock.Advance(time.Second)
+			alice.ok("change", "", change("note", "n2", 1, "update", "title", after("Renamed")))
+
+			got, _ := alice.feed(map[string]any{"entityTypes": []string{"note"}})
+			type row struct{ id, action, field, before, after string }
+			var rows []row
+			for _, e := range got {
+				r := row{id: e.Entity.ID, action: e.Action}
+				if len(e.Changes) == 1 {
+					r.field, r.before, r.after = e.Changes[0].Field, string(e.Changes[0].Before), string(e.Changes[0].After)
+				}
+				rows = append(rows, r)
+			}
+			want := []row{
+				{"n2", "updated", "title", `"New"`, `"Renamed"`},
+				{"n2", "created", "title", "null", `"New"`},
+				{"n1", "updated", "title", "null", `"Final"`}, // the stored value, not the client's "Draft"
+			}
+			if len(rows) != len(want) {
+				t.Fatalf("feed = %+v, want %+v", rows, want)
+			}
+			for i := range want {
+				if rows[i] != want[i] {
+					t.Errorf("entry %d = %+v, want %+v", i, rows[i], want[i])
+				}
+			}
+
+			// One entity's feed.
+			if one, _ := alice.feed(map[string]any{"entityTypes": []string{"note"}, "entityIds": []string{"n1"}}); len(one) != 1 || one[0].Entity.ID != "n1" {
+				t.Errorf("feed of n1 = %+v, want its one entry", one)
+			}
+			alice.fails("activity.list", "", map[string]any{"entityIds": []string{strings.Repeat("x", 129)}}, "BAD_REQUEST")
+			alice.fails("activity.list", "", map[string]any{"entityIds": []string{""}}, "BAD_REQUEST")
+			alice.fails("activity.list", "", map[string]any{"entityIds": make([]string, 11)}, "BAD_REQUEST")
 		})
 	}
 }

@@ -202,6 +202,7 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 		Cursor      string   `json:"cursor"`
 		Actions     []string `json:"actions"`
 		EntityTypes []string `json:"entityTypes"`
+		EntityIDs   []string `json:"entityIds"`
 	}
 	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
 		return nil, err
@@ -212,7 +213,7 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 	if pl.Limit == 0 {
 		pl.Limit = DefaultActivityLimit
 	}
-	if len(pl.Actions) > maxFilterValues || len(pl.EntityTypes) > maxFilterValues {
+	if len(pl.Actions) > maxFilterValues || len(pl.EntityTypes) > maxFilterValues || len(pl.EntityIDs) > maxFilterValues {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "at most %d values per filter", maxFilterValues)
 	}
 	for _, a := range pl.Actions {
@@ -220,11 +221,16 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 			return nil, protocol.NewError(protocol.CodeBadRequest, "action must be created, updated, deleted or viewed")
 		}
 	}
+	for _, id := range pl.EntityIDs {
+		if id == "" || len(id) > maxEntityIDLen {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "entity id must be 1..%d bytes", maxEntityIDLen)
+		}
+	}
 	if err := p.h.authorize(r.conn, auth.Subscribe, protocol.ChannelActivity); err != nil {
 		return nil, err
 	}
 	entries, next, err := p.h.deps.Store.ListActivity(ctx, r.conn.Tenant,
-		store.ActivityFilter{Actions: pl.Actions, EntityTypes: pl.EntityTypes}, store.Page{Cursor: pl.Cursor, Limit: pl.Limit})
+		store.ActivityFilter{Actions: pl.Actions, EntityTypes: pl.EntityTypes, EntityIDs: pl.EntityIDs}, store.Page{Cursor: pl.Cursor, Limit: pl.Limit})
 	if errors.Is(err, store.ErrInvalidCursor) {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
 	}

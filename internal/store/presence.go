@@ -123,11 +123,14 @@ type ActivityChange struct {
 type ActivityFilter struct {
 	Actions     []string
 	EntityTypes []string
+	// EntityIDs keeps the entries about these entity ids (of any listed
+	// type), e.g. the one order on screen.
+	EntityIDs []string
 }
 
 // Match reports whether a passes the filter.
 func (f ActivityFilter) Match(a Activity) bool {
-	return matchAny(f.Actions, a.Action) && matchAny(f.EntityTypes, a.EntityType)
+	return matchAny(f.Actions, a.Action) && matchAny(f.EntityTypes, a.EntityType) && matchAny(f.EntityIDs, a.EntityID)
 }
 
 func matchAny(list []string, v string) bool {

@@ -1,8 +1,7 @@
 import { useEffect, useRef, useState, type ReactElement } from 'react';
-import { getPath, type DocumentValue } from '../../src/index.js';
-import type { UseRealtimeSyncResult, UseRoomPresenceResult } from '../../src/react/index.js';
-import { errorText, useTranslation } from './i18n.js';
-import { colorOf } from './components/Avatar.js';
+import { getPath, type DocumentValue } from '@omnisales/rtcollab-client';
+import type { UseRealtimeSyncResult, UseRoomPresenceResult } from '@omnisales/rtcollab-client/react';
+import { errorCode, errorText, LiveCursors, LockBanner, useRealtimeI18n, type Translate } from '@omnisales/rtcollab-client/ui';
 
 /** The order as it starts, before anyone edited it: every field shows this until a change sets it. */
 export const DEFAULT_ORDER = {
@@ -19,30 +18,53 @@ export const DEFAULT_ORDER = {
 
 const STATUSES = ['pending', 'confirmed', 'shipped', 'delivered', 'cancelled'];
 
+/** What the order form needs from useRealtimeSync. */
+export type OrderSync = Pick<
+  UseRealtimeSyncResult,
+  'document' | 'isLocked' | 'lockedByMe' | 'lock' | 'syncState' | 'version' | 'localChanges' | 'pushChange' | 'acquireLock' | 'releaseLock'
+>;
+
+/** What the order form needs from useRoomPresence. */
+export type OrderRoom = Pick<UseRoomPresenceResult, 'cursors' | 'updateCursor'>;
+
 function valueAt(doc: DocumentValue, path: string): unknown {
   const v = getPath(doc, path);
   return v === undefined ? getPath(DEFAULT_ORDER, path) : v;
 }
 
-function codeOf(err: unknown): string {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
-    ? (err as { code: string }).code
-    : 'INTERNAL';
+/** The label of an order field by its path, for the activity feed and the history. */
+export function orderFieldLabel(t: Translate, path: string): string | undefined {
+  const item = /^items\.(\w+)\.(qty|price|name)$/.exec(path);
+  if (item) {
+    const it = (DEFAULT_ORDER.items as Record<string, { name: string }>)[item[1] as string];
+    const field = t(item[2] === 'qty' ? 'demo.quantity' : item[2] === 'price' ? 'demo.price' : 'demo.product');
+    return it ? t('demo.itemField', { item: it.name, field }) : undefined;
+  }
+  const keys: Record<string, string> = {
+    'customer.name': 'demo.customer',
+    'customer.email': 'demo.email',
+    status: 'demo.status',
+    shipping: 'demo.shipping',
+    notes: 'demo.notes',
+  };
+  return keys[path] === undefined ? undefined : t(keys[path]);
 }
 
 interface FieldProps {
   path: string;
   label: string;
-  sync: UseRealtimeSyncResult;
+  /** Keep the label for screen readers only (the table's header says it). */
+  hideLabel?: boolean;
+  sync: OrderSync;
   kind?: 'input' | 'textarea' | 'select' | 'number';
   options?: { value: string; label: string }[];
   onError: (code: string) => void;
-  /** Shown in the activity feed. */
+  /** Shown in the activity feed of readers without this page's strings. */
   entityName: string;
 }
 
 /** One field edited live: local keystrokes are sent after a short pause, remote changes show at once. */
-function Field({ path, label, sync, kind = 'input', options, onError, entityName }: FieldProps): ReactElement {
+function Field({ path, label, hideLabel = false, sync, kind = 'input', options, onError, entityName }: FieldProps): ReactElement {
   const current = valueAt(sync.document, path);
   const [draft, setDraft] = useState<string | null>(null);
   const timer = useRef<ReturnType<typeof setTimeout> | null>(null);
@@ -59,7 +81,7 @@ function Field({ path, label, sync, kind = 'input', options, onError, entityName
     const after: unknown = kind === 'number' ? Number(d) : d;
     setDraft(null);
     if (after === before) return;
-    s.pushChange({ operation: 'update', path, before, after, metadata: { entityName } }).catch((err: unknown) => onError(codeOf(err)));
+    s.pushChange({ operation: 'update', path, before, after, metadata: { entityName } }).catch((err: unknown) => onError(errorCode(err)));
   };
   useEffect(() => () => flush(), []); // eslint-disable-line react-hooks/exhaustive-deps
 
@@ -70,7 +92,7 @@ function Field({ path, label, sync, kind = 'input', options, onError, entityName
         (lock) => {
           if (lock === null) onError('LOCK_HELD');
         },
-        (err: unknown) => onError(codeOf(err)),
+        (err: unknown) => onError(errorCode(err)),
       );
     }
   };
@@ -92,7 +114,7 @@ function Field({ path, label, sync, kind = 'input', options, onError, entityName
   };
   return (
     <label className={`field field-${kind}`}>
-      <span className="field-label">{label}</span>
+      <span className={hideLabel ? 'rtc-sr-only' : 'field-label'}>{label}</span>
       {kind === 'textarea' ? (
         <textarea {...common} onChange={(e) => onChange(e.target.value)} rows={3} />
       ) : kind === 'select' ? (
@@ -104,7 +126,7 @@ function Field({ path, label, sync, kind = 'input', options, onError, entityName
           ))}
         </select>
       ) : (
-        <input {...common} type={kind === 'number' ? 'number' : 'text'} onChange={(e) => onChange(e.target.value)} />
+        <input {...common} type={kind === 'number' ? 'number' : 'text'} inputMode={kind === 'number' ? 'decimal' : undefined} onChange={(e) => onChange(e.target.value)} />
       )}
     </label>
   );
@@ -112,13 +134,13 @@ function Field({ path, label, sync, kind = 'input', options, onError, entityName
 
 export interface OrderEditorProps {
   orderId: string;
-  sync: UseRealtimeSyncResult;
-  room: UseRoomPresenceResult;
+  sync: OrderSync;
+  room: OrderRoom;
 }
 
 /** The order form: field-level live editing, the lock banner and live cursors. */
 export function OrderEditor({ orderId, sync, room }: OrderEditorProps): ReactElement {
-  const { t } = useTranslation();
+  const { t, formatNumber } = useRealtimeI18n();
   const [error, setError] = useState<string | null>(null);
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -145,27 +167,15 @@ export function OrderEditor({ orderId, sync, room }: OrderEditorProps): ReactEle
       }}
     >
       <header className="order-header">
-        <h1>{t('demo.order', { id: orderId })}</h1>
-        <span className="muted small" data-testid="sync-state" data-state={sync.syncState} data-version={sync.version}>
-          {t(`sync.${sync.syncState}`)} · {t('sync.version', { version: sync.version })}
-          {sync.localChanges.length > 0 && <> · {t('sync.pending', { count: sync.localChanges.length })}</>}
+        <h1>{t('entities.order', { id: orderId })}</h1>
+        <span className="rtc-muted rtc-small" data-testid="sync-state" data-state={sync.syncState} data-version={sync.version}>
+          {t(`sync.${sync.syncState}`)} · {t('sync.version', { version: formatNumber(sync.version) })}
+          {sync.localChanges.length > 0 && <> · {t('sync.pending', { count: formatNumber(sync.localChanges.length) })}</>}
         </span>
       </header>
-      {sync.isLocked && (
-        <div className="banner banner-warning" role="status" data-testid="lock-banner">
-          {t('collaboration.lock.lockedBy', { name: sync.lock?.lockedByName ?? sync.lock?.lockedBy ?? '' })}
-        </div>
-      )}
-      {sync.lockedByMe && (
-        <div className="banner banner-info" role="status" data-testid="lock-mine">
-          {t('collaboration.lock.lockedByMe')} <span className="muted small">{t('collaboration.lock.expires')}</span>
-          <button type="button" onClick={() => void sync.releaseLock()} data-testid="finish-editing">
-            {t('collaboration.lock.release')}
-          </button>
-        </div>
-      )}
+      <LockBanner lock={sync.lock} isLocked={sync.isLocked} lockedByMe={sync.lockedByMe} onReleaseLock={() => sync.releaseLock()} />
       {error !== null && (
-        <div className="banner banner-error" role="alert" data-testid="editor-error">
+        <div className="rtc-banner rtc-banner-error" role="alert" data-testid="editor-error">
           {error}
         </div>
       )}
@@ -184,53 +194,38 @@ export function OrderEditor({ orderId, sync, room }: OrderEditorProps): ReactEle
         <Field path="shipping" label={t('demo.shipping')} sync={sync} onError={onError} entityName={entityName} />
         <Field path="notes" label={t('demo.notes')} kind="textarea" sync={sync} onError={onError} entityName={entityName} />
       </div>
-      <h3>{t('demo.items')}</h3>
+      <h2 className="items-title">{t('demo.items')}</h2>
       <table className="items">
         <thead>
           <tr>
-            <th>{t('demo.product')}</th>
-            <th>{t('demo.quantity')}</th>
-            <th>{t('demo.price')}</th>
+            <th scope="col">{t('demo.product')}</th>
+            <th scope="col">{t('demo.quantity')}</th>
+            <th scope="col">{t('demo.price')}</th>
           </tr>
         </thead>
         <tbody>
           {items.map(([sku, item]) => (
             <tr key={sku}>
-              <td>{String(valueAt(sync.document, `items.${sku}.name`) ?? item.name)}</td>
+              <td className="product">{String(valueAt(sync.document, `items.${sku}.name`) ?? item.name)}</td>
               <td>
-                <Field path={`items.${sku}.qty`} label="" kind="number" sync={sync} onError={onError} entityName={entityName} />
+                <Field path={`items.${sku}.qty`} label={t('demo.itemField', { item: item.name, field: t('demo.quantity') })} hideLabel kind="number" sync={sync} onError={onError} entityName={entityName} />
               </td>
               <td>
-                <Field path={`items.${sku}.price`} label="" kind="number" sync={sync} onError={onError} entityName={entityName} />
+                <Field path={`items.${sku}.price`} label={t('demo.itemField', { item: item.name, field: t('demo.price') })} hideLabel kind="number" sync={sync} onError={onError} entityName={entityName} />
               </td>
             </tr>
           ))}
         </tbody>
         <tfoot>
           <tr>
-            <td colSpan={2}>{t('demo.total')}</td>
-            <td data-testid="order-total">฿{total.toLocaleString('en-US')}</td>
+            <td>{t('demo.total')}</td>
+            <td colSpan={2} className="total" data-testid="order-total">
+              {formatNumber(total, { style: 'currency', currency: 'THB', currencyDisplay: 'narrowSymbol' })}
+            </td>
           </tr>
         </tfoot>
       </table>
-      {room.cursors.map((c) =>
-        c.x === undefined || c.y === undefined ? null : (
-          <div
-            key={c.userId}
-            className="remote-cursor"
-            data-testid="remote-cursor"
-            data-user={c.userId}
-            style={{ transform: `translate(${c.x}px, ${c.y}px)`, color: colorOf(c.userId) }}
-          >
-            <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">
-              <path d="M0 0 L0 14 L4 10 L7 16 L9 15 L6 9 L12 9 Z" fill="currentColor" />
-            </svg>
-            <span className="cursor-label" style={{ background: colorOf(c.userId) }}>
-              {c.username}
-            </span>
-          </div>
-        ),
-      )}
+      <LiveCursors cursors={room.cursors} />
     </div>
   );
 }

@@ -1,13 +1,11 @@
 'use client';
 
-import React, { useState, useEffect } from 'react';
+import { useState, useEffect } from 'react';
 import { useWebSocket } from '@/lib/hooks/useWebSocket';
-import { ActivityFeed } from '@/components/realtime/ActivityFeed';
-import { PresenceIndicator } from '@/components/realtime/PresenceIndicator';
+import { ActivityFeed, PresenceIndicator, type ActivityLog } from '@omnisales/rtcollab-client/ui';
 import { usePresence } from '@/lib/hooks/usePresence';
-import type { ActivityLog } from '@/components/realtime/ActivityFeed';
 
-export default function LiveDashboard({ userId, username }) {
+export default function LiveDashboard({ userId, username }: { userId: string; username: string }) {
   const [activities, setActivities] = useState<ActivityLog[]>([]);
 
   const ws = useWebSocket({

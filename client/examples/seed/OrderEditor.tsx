@@ -1,12 +1,12 @@
 'use client';
 
-import React, { useEffect } from 'react';
+import { useEffect } from 'react';
 import { useWebSocket } from '@/lib/hooks/useWebSocket';
 import { useRealtimeSync } from '@/lib/hooks/useRealtimeSync';
 import { usePresence } from '@/lib/hooks/usePresence';
-import { CollaborationPanel } from '@/components/realtime/CollaborationPanel';
+import { CollaborationPanel } from '@omnisales/rtcollab-client/ui';
 
-export default function OrderEditor({ orderId, userId, username }) {
+export default function OrderEditor({ orderId, userId, username }: { orderId: string; userId: string; username: string }) {
   // Setup WebSocket connection
   const ws = useWebSocket({
     url: process.env.NEXT_PUBLIC_WS_URL || 'ws://localhost:3001/ws',
@@ -77,6 +77,11 @@ export default function OrderEditor({ orderId, userId, username }) {
       <div className="flex-1">
         <h1>Order #{orderId}</h1>
         {/* Order form fields with onChange handlers */}
+        <input
+          aria-label="Notes"
+          defaultValue=""
+          onBlur={(e) => void handleFieldChange('notes', e.target.value, sync.document['notes'])}
+        />
         {sync.isLocked && !sync.lockedByMe && (
           <div className="alert alert-warning">
             This order is locked by {sync.lock?.lockedByName}

@@ -1,10 +1,10 @@
 'use client';
 
-import React from 'react';
 import { useWebSocket } from '@/lib/hooks/useWebSocket';
 import { useRoomPresence } from '@/lib/hooks/usePresence';
+import { PresenceIndicator } from '@omnisales/rtcollab-client/ui';
 
-export default function ProductPage({ productId, userId, username }) {
+export default function ProductPage({ productId, userId, username }: { productId: string; userId: string; username: string }) {
   const ws = useWebSocket({
     url: process.env.NEXT_PUBLIC_WS_URL || 'ws://localhost:3001/ws',
   });
@@ -20,6 +20,7 @@ export default function ProductPage({ productId, userId, username }) {
     <div>
       <div className="flex items-center gap-2">
         <h1>Product Details</h1>
+        <PresenceIndicator users={usersInRoom} compact />
         <span className="text-sm text-gray-600">
           {userCount} {userCount === 1 ? 'person' : 'people'} viewing
         </span>

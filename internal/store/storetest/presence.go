@@ -680,12 +680,12 @@ func testActivityNewestFirst(t *testing.T, f *fixture) {
 func testActivityFilters(t *testing.T, f *fixture) {
 	actions := []string{store.ActionCreated, store.ActionUpdated, store.ActionDeleted, store.ActionViewed}
 	types := []string{"order", "customer", "item"}
-	type entry struct{ id, action, typ string }
+	type entry struct{ id, action, typ, entityID string }
 	var all []entry
 	for i := range 36 {
 		a := f.activity("acme", i, actions[i%4], types[i%3], time.Duration(i)*time.Second)
 		f.putActivity(t, a)
-		all = append([]entry{{a.ID, a.Action, a.EntityType}}, all...)
+		all = append([]entry{{a.ID, a.Action, a.EntityType, a.EntityID}}, all...)
 	}
 	tests := []struct {
 		name string
@@ -697,12 +697,15 @@ func testActivityFilters(t *testing.T, f *fixture) {
 		{"customers", store.ActivityFilter{EntityTypes: []string{"customer"}}},
 		{"updated orders", store.ActivityFilter{Actions: []string{store.ActionUpdated}, EntityTypes: []string{"order"}}},
 		{"nothing matches", store.ActivityFilter{EntityTypes: []string{"invoice"}}},
+		{"one order", store.ActivityFilter{EntityTypes: []string{"order"}, EntityIDs: []string{"103"}}},
+		{"two entities, any type", store.ActivityFilter{EntityIDs: []string{"104", "135"}}},
+		{"an id of another type", store.ActivityFilter{EntityTypes: []string{"customer"}, EntityIDs: []string{"103"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var want []string
 			for _, e := range all {
-				if tt.flt.Match(store.Activity{Action: e.action, EntityType: e.typ}) {
+				if tt.flt.Match(store.Activity{Action: e.action, EntityType: e.typ, EntityID: e.entityID}) {
 					want = append(want, e.id)
 				}
 			}

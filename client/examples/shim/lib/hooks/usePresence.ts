@@ -1,1 +1,1 @@
-export { usePresence, useRoomPresence, useOnlineStatus } from '../../../../src/react/index.js';
+export { usePresence, useRoomPresence, useOnlineStatus } from '@omnisales/rtcollab-client/react';

@@ -1,1 +1,1 @@
-export { useRealtimeSync, useEntitySync, useLock } from '../../../../src/react/index.js';
+export { useRealtimeSync, useEntitySync, useLock } from '@omnisales/rtcollab-client/react';

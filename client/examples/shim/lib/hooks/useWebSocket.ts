@@ -1,2 +1,2 @@
 // The seed's module path, mapped to the SDK (see examples/tsconfig.json and EXAMPLES.md).
-export { useWebSocket, useWebSocketChannel, useWebSocketMessages, useWebSocketStatus } from '../../../../src/react/index.js';
+export { useWebSocket, useWebSocketChannel, useWebSocketMessages, useWebSocketStatus } from '@omnisales/rtcollab-client/react';

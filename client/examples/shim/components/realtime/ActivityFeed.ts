@@ -1,1 +1,0 @@
-export { ActivityFeed, type ActivityLog } from '../../../../demo/src/components/ActivityFeed.js';

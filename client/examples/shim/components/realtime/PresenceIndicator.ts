@@ -1,1 +1,0 @@
-export { PresenceIndicator } from '../../../../demo/src/components/PresenceIndicator.js';

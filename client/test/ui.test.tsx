@@ -1,0 +1,223 @@
+// @vitest-environment happy-dom
+// The UI package without a server: translations (its own provider and
+// react-i18next), Intl formats, and how the feed and the panel read entries.
+import { act, cleanup, fireEvent, render } from '@testing-library/react';
+import i18next from 'i18next';
+import { I18nextProvider, initReactI18next, useTranslation } from 'react-i18next';
+import type { ReactElement, ReactNode } from 'react';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ActivityLog, Change, PresenceData } from '../src/index.js';
+import {
+  ActivityFeed,
+  CollaborationPanel,
+  ConnectionStatus,
+  PresenceIndicator,
+  RealtimeI18nProvider,
+  createRealtimeI18n,
+  presenceActivity,
+  realtimeEn,
+  realtimeResources,
+  realtimeTh,
+  shownAction,
+  type Messages,
+} from '../src/ui/index.js';
+import { leafChanges } from '../src/ui/format.js';
+
+afterEach(() => cleanup());
+
+const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
+const now = (): number => NOW;
+
+function entry(over: Partial<ActivityLog>): ActivityLog {
+  return {
+    id: 'a1',
+    userId: 'ann',
+    username: 'Ann',
+    action: 'updated',
+    entity: { type: 'order', id: '7', name: 'Order #7' },
+    timestamp: new Date(NOW - 5 * 60_000).toISOString(),
+    ...over,
+  };
+}
+
+function keysOf(m: Messages, prefix = ''): string[] {
+  return Object.entries(m).flatMap(([k, v]) => (typeof v === 'string' ? [`${prefix}${k}`] : keysOf(v, `${prefix}${k}.`)));
+}
+
+describe('catalogs', () => {
+  it('Thai has every English key, and each Thai string keeps the same {{values}}', () => {
+    const en = keysOf(realtimeEn).sort();
+    expect(keysOf(realtimeTh).sort()).toEqual(en);
+    const slots = (s: string): string[] => (s.match(/\{\{\w+\}\}/g) ?? []).sort();
+    const get = (m: Messages, k: string): string => k.split('.').reduce<Messages | string>((o, p) => (o as Messages)[p] as Messages | string, m) as string;
+    for (const k of en) expect(slots(get(realtimeTh, k)), k).toEqual(slots(get(realtimeEn, k)));
+  });
+});
+
+describe('RealtimeI18nProvider', () => {
+  it('speaks English without a provider, Thai with lang="th", with Thai numbers, dates and relative times through Intl', () => {
+    const users: PresenceData[] = [{ userId: 'u', username: 'U', status: 'online', lastSeen: '', currentLocation: { page: 'orders', section: 'order-1' }, activity: presenceActivity('editingOrder', { id: 1 }) }];
+    const plain = render(<PresenceIndicator users={users} />);
+    expect(plain.container.textContent).toContain('On Orders › Order #1');
+    expect(plain.container.textContent).toContain('Editing order #1');
+    cleanup();
+    const th = render(
+      <RealtimeI18nProvider lang="th-TH" now={now}>
+        <PresenceIndicator users={users} />
+      </RealtimeI18nProvider>,
+    );
+    expect(th.container.textContent).toContain('อยู่ที่ คำสั่งซื้อ › คำสั่งซื้อ #1');
+    expect(th.container.textContent).toContain('กำลังแก้ไขคำสั่งซื้อ #1');
+    const i18n = createRealtimeI18n({ lang: 'th', now });
+    expect(i18n.formatNumber(13176)).toBe(new Intl.NumberFormat('th-TH').format(13176));
+    expect(i18n.relativeTime(NOW - 5 * 60_000)).toBe(new Intl.RelativeTimeFormat('th-TH', { numeric: 'auto' }).format(-5, 'minute'));
+    expect(i18n.formatDate(NOW)).toContain('2569'); // the Buddhist era
+  });
+
+  it("takes react-i18next's t for the realtime namespace, falling back to the package for keys it lacks", async () => {
+    const inst = i18next.createInstance();
+    await inst.use(initReactI18next).init({
+      lng: 'th',
+      ns: ['realtime'],
+      defaultNS: 'realtime',
+      resources: { th: { realtime: { ...realtimeResources.th, activity: { ...(realtimeResources.th['activity'] as Messages), title: 'กิจกรรมล่าสุด' } } } },
+      interpolation: { escapeValue: false },
+    });
+    function Bridge({ children }: { children: ReactNode }): ReactElement {
+      const { t, i18n } = useTranslation('realtime');
+      return (
+        <RealtimeI18nProvider t={(k, v) => t(k, v ?? {})} lang={i18n.language} now={now}>
+          {children}
+        </RealtimeI18nProvider>
+      );
+    }
+    function Title(): ReactElement {
+      return <ConnectionStatus status="reconnecting" latency={42} />;
+    }
+    const r = render(
+      <I18nextProvider i18n={inst}>
+        <Bridge>
+          <Title />
+          <ActivityFeed activities={[entry({ action: 'viewed' })]} />
+        </Bridge>
+      </I18nextProvider>,
+    );
+    expect(r.container.textContent).toContain('กำลังเชื่อมต่อใหม่…');
+    // No latency figure while the connection is not open.
+    expect(r.container.querySelector('[data-testid=latency]')).toBeNull();
+    expect(r.container.textContent).toContain('Ann ดูคำสั่งซื้อ #7');
+  });
+});
+
+describe('ActivityFeed', () => {
+  it('names the field with its old and new value; a first field edit recorded as "created" reads as an edit', () => {
+    const first = entry({ id: 'a2', action: 'created', changes: [{ field: 'customer', before: null, after: { name: 'Lanna Co.' } }] });
+    expect(shownAction(first)).toBe('updated');
+    expect(shownAction(entry({ action: 'created', changes: [{ field: '', before: null, after: {} }] }))).toBe('created');
+    const r = render(
+      <RealtimeI18nProvider now={now}>
+        <ActivityFeed
+          activities={[entry({ changes: [{ field: 'status', before: 'pending', after: 'shipped' }] }), first]}
+          fieldLabel={(p) => ({ status: 'Status', 'customer.name': 'Customer' })[p]}
+        />
+      </RealtimeI18nProvider>,
+    );
+    const rows = [...r.container.querySelectorAll('[data-testid=activity-entry]')];
+    expect(rows.map((x) => x.getAttribute('data-action'))).toEqual(['updated', 'updated']);
+    expect(rows[0]?.textContent).toContain('Ann changed Status');
+    expect(rows[0]?.textContent).toContain('5 minutes ago');
+    expect(rows[0]?.querySelector('.rtc-before')?.textContent).toBe('pending');
+    expect(rows[0]?.querySelector('.rtc-after')?.textContent).toBe('shipped');
+    expect(rows[1]?.textContent).toContain('Ann changed Customer');
+    expect(rows[1]?.querySelector('.rtc-after')?.textContent).toBe('Lanna Co.');
+  });
+
+  it('puts more than three changes behind a toggle that says whether it is open', () => {
+    const changes = Array.from({ length: 5 }, (_, i) => ({ field: `f${i}`, before: i, after: i + 1 }));
+    const r = render(<ActivityFeed activities={[entry({ id: 'has space', changes })]} />);
+    expect(r.container.querySelector('.rtc-changes')).toBeNull();
+    expect(r.container.textContent).toContain('Ann changed 5 fields');
+    const toggle = r.getByRole('button', { name: 'Show details' });
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    fireEvent.click(toggle);
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    const details = r.container.querySelector(`#${CSS.escape(toggle.getAttribute('aria-controls') ?? '')}`);
+    expect(details?.querySelectorAll('li').length).toBe(5);
+  });
+
+  it('shows only the scoped entity, a page at a time, and never scrolls the page', () => {
+    const scrolls: unknown[] = [];
+    Element.prototype.scrollIntoView = function (...args: unknown[]) {
+      scrolls.push(args);
+    };
+    const many = Array.from({ length: 30 }, (_, i) => entry({ id: `x${i}`, action: 'viewed', entity: { type: 'order', id: i % 2 ? '7' : '8', name: '' } }));
+    const r = render(<ActivityFeed activities={many} entity={{ type: 'order', id: '7' }} pageSize={10} />);
+    expect(r.container.querySelectorAll('[data-testid=activity-entry]').length).toBe(10);
+    expect(r.container.textContent).not.toContain('Order #8');
+    fireEvent.click(r.getByTestId('activity-more'));
+    expect(r.container.querySelectorAll('[data-testid=activity-entry]').length).toBe(15);
+    expect(r.queryByTestId('activity-more')).toBeNull();
+    act(() => r.rerender(<ActivityFeed activities={[entry({ id: 'new', action: 'viewed' }), ...many]} entity={{ type: 'order', id: '7' }} pageSize={10} />));
+    expect(scrolls).toEqual([]);
+    // The filters are labelled.
+    expect(r.getByLabelText('Action')).toBeTruthy();
+  });
+});
+
+describe('hostile entries', () => {
+  it('render without throwing: bad times, huge numbers, any code point, odd values', () => {
+    const odd = '\u202e\u0000\ud83d\ude00'.repeat(50) + 'x'.repeat(5000);
+    const r = render(
+      <RealtimeI18nProvider lang="th" now={now}>
+        <ActivityFeed
+          activities={[
+            entry({ id: 'h1', timestamp: 'not a time', username: odd, changes: [{ field: odd, before: Number.MAX_VALUE, after: -Number.MAX_VALUE }] }),
+            entry({ id: 'h2', entity: { type: odd, id: odd, name: odd }, changes: [{ field: 'a', before: { deep: [1, { x: null }] }, after: true }] }),
+          ]}
+        />
+        <CollaborationPanel
+          activeUsers={[]}
+          defaultTab="history"
+          changeHistory={[{ id: 'c', entityId: '7', entityType: 'order', userId: odd, operation: 'update', path: odd, before: null, after: Number.MIN_SAFE_INTEGER, version: Number.MAX_SAFE_INTEGER, timestamp: 'never' } as Change]}
+        />
+      </RealtimeI18nProvider>,
+    );
+    expect(r.container.querySelectorAll('[data-testid=activity-entry]').length).toBe(2);
+    expect(r.getByTestId('history').textContent).toContain(new Intl.NumberFormat('th-TH').format(Number.MAX_SAFE_INTEGER));
+  });
+});
+
+describe('CollaborationPanel', () => {
+  it('moves between tabs with the arrow keys, Home and End (one tab stop)', () => {
+    const history: Change[] = [
+      { id: 'c1', entityId: '7', entityType: 'order', userId: 'ann', operation: 'update', path: 'notes', before: '', after: 'x', version: 1, timestamp: new Date(NOW).toISOString() } as Change,
+    ];
+    const r = render(<CollaborationPanel activeUsers={[]} changeHistory={history} />);
+    const tab = (k: string): HTMLElement => r.getByTestId(`tab-${k}`);
+    expect(tab('collaborators').tabIndex).toBe(0);
+    expect(tab('comments').tabIndex).toBe(-1);
+    fireEvent.keyDown(tab('collaborators'), { key: 'ArrowRight' });
+    expect(tab('comments').getAttribute('aria-selected')).toBe('true');
+    fireEvent.keyDown(tab('comments'), { key: 'End' });
+    expect(tab('conflicts').getAttribute('aria-selected')).toBe('true');
+    fireEvent.keyDown(tab('conflicts'), { key: 'ArrowRight' });
+    expect(tab('collaborators').getAttribute('aria-selected')).toBe('true');
+    fireEvent.keyDown(tab('collaborators'), { key: 'ArrowLeft' });
+    expect(tab('conflicts').getAttribute('aria-selected')).toBe('true');
+    fireEvent.keyDown(tab('conflicts'), { key: 'Home' });
+    fireEvent.click(tab('history'));
+    expect(r.getByTestId('history').textContent).toContain('v1');
+  });
+});
+
+describe('leafChanges', () => {
+  it('lists the fields an object change set, bounded', () => {
+    expect(leafChanges([{ field: 'customer', before: { name: 'A' }, after: { name: 'B', email: 'b@x' } }])).toEqual([
+      { field: 'customer.name', before: 'A', after: 'B' },
+      { field: 'customer.email', before: undefined, after: 'b@x' },
+    ]);
+    const wide = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, i]));
+    expect(leafChanges([{ field: '', before: null, after: wide }]).length).toBe(20);
+    expect(leafChanges([{ field: 'tags', before: [], after: ['a'] }])).toEqual([{ field: 'tags', before: [], after: ['a'] }]);
+  });
+});
