@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -399,21 +398,6 @@ func checkedRuns(t *testing.T) []checkedRun {
 	}
 	return runs
 }
-
-// manualClock is a clock that stands still until advanced, so that rate
-// limits do not depend on how fast the machine runs the test.
-type manualClock struct {
-	base time.Time
-	off  atomic.Int64
-}
-
-func newManualClock() *manualClock { return &manualClock{base: time.Now()} }
-
-// Now returns the clock's time.
-func (c *manualClock) Now() time.Time { return c.base.Add(time.Duration(c.off.Load())) }
-
-// Advance moves the clock forward by d.
-func (c *manualClock) Advance(d time.Duration) { c.off.Add(int64(d)) }
 
 // faultScript answers Management API calls per connection: each entry of
 // a connection's list is used once, in order; an empty list passes.

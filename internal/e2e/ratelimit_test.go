@@ -8,6 +8,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
+	"github.com/omnisales/rtcollab/internal/store/storetest"
 )
 
 // burst sends n frames of typ back to back without waiting, then reads
@@ -53,7 +54,7 @@ func TestRateLimit(t *testing.T) {
 	const n = 3 * ratelimit.DefaultBurst
 	for _, r := range checkedRuns(t) {
 		t.Run(r.name, func(t *testing.T) {
-			clock := newManualClock()
+			clock := storetest.NewFakeClock(time.Now())
 			srv := r.startOpts(t, app.Settings{}, app.Options{Clock: clock.Now}, gateway.Config{})
 			sender, listener := dial(t, srv, "sender"), dial(t, srv, "listener")
 			sender.mustAck("subscribe", "inventory-updates", nil) // takes one token
@@ -104,7 +105,7 @@ func TestRateLimit(t *testing.T) {
 // (burst 2, one per 50 ms): a cursor burst is limited while ordinary
 // requests still pass, and a request burst does not limit cursors.
 func TestCursorRateLimitIsSeparate(t *testing.T) {
-	clock := newManualClock()
+	clock := storetest.NewFakeClock(time.Now())
 	srv := startWith(t, app.Settings{}, app.Options{Clock: clock.Now}, gateway.Config{})
 	c := dial(t, srv, "mover")
 	replies, _ := c.burst(10, "cursor", "", map[string]any{"room": "dashboard", "x": 1, "y": 2})
