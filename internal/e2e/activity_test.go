@@ -26,7 +26,7 @@ type feedEntry struct {
 	Timestamp string `json:"timestamp"`
 }
 
-func (c *pclient) feed(payload map[string]any) ([]feedEntry, string) {
+func (c *client) feed(payload map[string]any) ([]feedEntry, string) {
 	c.t.Helper()
 	f := c.ok("activity.list", "", payload)
 	var res struct {
@@ -125,8 +125,8 @@ func TestActivityFeed(t *testing.T) {
 					}
 				})
 			}
-			carol.fails("activity.list", "", map[string]any{"limit": 101}, "BAD_REQUEST")
-			carol.fails("activity.list", "", map[string]any{"actions": []string{"exploded"}}, "BAD_REQUEST")
+			carol.bad().fails("activity.list", "", map[string]any{"limit": 101}, "BAD_REQUEST")
+			carol.bad().fails("activity.list", "", map[string]any{"actions": []string{"exploded"}}, "BAD_REQUEST")
 			carol.fails("activity", "", map[string]any{"action": "deleted", "entity": map[string]any{"type": "order", "id": "1"}}, "FORBIDDEN")
 			carol.fails("activity", "", map[string]any{"action": "viewed"}, "BAD_REQUEST")
 		})

@@ -21,8 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/devserver"
 )
@@ -61,46 +59,6 @@ func startTokenServer(t *testing.T, ts app.TokenSettings, o *app.TokenOptions) *
 		_ = srv.Close(ctx)
 	})
 	return srv
-}
-
-// dialQuery opens a WebSocket with the given query string. It returns the
-// handshake's HTTP status and, when the handshake succeeded, the client.
-func dialQuery(t *testing.T, srv *devserver.Server, name string, q url.Values) (*client, int) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	u := srv.WebSocketURL()
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	conn, resp, err := websocket.Dial(ctx, u, nil)
-	if err != nil {
-		if resp == nil {
-			t.Fatalf("dial %s: %v", name, err)
-		}
-		return nil, resp.StatusCode
-	}
-	return newClient(t, conn, name, 512), http.StatusSwitchingProtocols
-}
-
-// mustDialQuery dials and fails the test unless the handshake succeeds.
-func mustDialQuery(t *testing.T, srv *devserver.Server, name string, q url.Values) *client {
-	t.Helper()
-	c, status := dialQuery(t, srv, name, q)
-	if c == nil {
-		t.Fatalf("dial %s: handshake status %d", name, status)
-	}
-	return c
-}
-
-// devDial connects in development mode as user of tenant.
-func devDial(t *testing.T, srv *devserver.Server, user, tenant string, roles ...string) *client {
-	t.Helper()
-	q := url.Values{"userId": {user}, "username": {strings.ToUpper(user)}, "tenant": {tenant}}
-	if len(roles) > 0 {
-		q.Set("roles", strings.Join(roles, ","))
-	}
-	return mustDialQuery(t, srv, user, q)
 }
 
 // whoami is the identity a hello reports.

@@ -29,7 +29,7 @@ func TestViewerReachesNoChannel(t *testing.T) {
 			editor.await(isPresence("room:lobby", "mia", "join", "online"), "mia's join")
 
 			// Rooms and channels are separate namespaces, for every role.
-			for _, c := range []*pclient{viewer, member} {
+			for _, c := range []*client{viewer, member} {
 				c.fails("room.join", "", map[string]any{"room": "order:1001"}, "BAD_REQUEST")
 				c.fails("room.join", "", map[string]any{"room": "room:order:1001"}, "BAD_REQUEST")
 				c.fails("presence", "", map[string]any{"room": "order:1001", "activity": "x"}, "BAD_REQUEST")
@@ -161,7 +161,7 @@ func TestOwnershipRules(t *testing.T) {
 				}
 				return m
 			}
-			add := func(c *pclient, text string) wireComment {
+			add := func(c *client, text string) wireComment {
 				t.Helper()
 				var r struct{ Comment wireComment }
 				if err := json.Unmarshal(c.ok("comment.add", "", order(map[string]any{"text": text})).Payload, &r); err != nil {

@@ -29,17 +29,17 @@ func TestChangeIdempotent(t *testing.T) {
 			alice := edDial(t, srv, "alice")
 			msg := alice.nextID()
 			payload := change("note", "idem", 0, "update", "title", after("hello"))
-			first, err := alice.call(ctx, "change", "", msg, payload)
+			first, err := alice.roundTrip(ctx, "change", "", msg, payload)
 			if err != nil || first.Type != "ack" {
 				t.Fatalf("change: %+v %v", first, err)
 			}
-			again, err := alice.call(ctx, "change", "", msg, payload)
+			again, err := alice.roundTrip(ctx, "change", "", msg, payload)
 			if err != nil || string(again.Payload) != string(first.Payload) || again.ReplyTo != msg {
 				t.Fatalf("resend on the same connection got %s, want %s (%v)", again.Payload, first.Payload, err)
 			}
 			alice.drop()
 			alice2 := edDial(t, srv, "alice")
-			later, err := alice2.call(ctx, "change", "", msg, payload)
+			later, err := alice2.roundTrip(ctx, "change", "", msg, payload)
 			if err != nil || string(later.Payload) != string(first.Payload) {
 				t.Fatalf("resend after a reconnect got %s, want %s (%v)", later.Payload, first.Payload, err)
 			}
@@ -47,12 +47,12 @@ func TestChangeIdempotent(t *testing.T) {
 			// applied, and sends it again after reconnecting.
 			msg2 := alice2.nextID()
 			payload2 := change("note", "idem", 1, "update", "body", after("world"))
-			if _, err := alice2.send(ctx, "change", "", msg2, payload2); err != nil {
+			if _, err := alice2.sendAsync(ctx, "change", "", msg2, payload2); err != nil {
 				t.Fatal(err)
 			}
 			alice2.drop()
 			alice3 := edDial(t, srv, "alice")
-			resent, err := alice3.call(ctx, "change", "", msg2, payload2)
+			resent, err := alice3.roundTrip(ctx, "change", "", msg2, payload2)
 			if err != nil || resent.Type != "ack" {
 				t.Fatalf("resend after a drop: %+v %v", resent, err)
 			}
@@ -79,9 +79,10 @@ func TestChangeIdempotent(t *testing.T) {
 // sync and send the change again on the new base. It follows the entity
 // through the change events it receives and sync after every reconnect.
 type loadClient struct {
+	t          *testing.T
 	user       string
 	srv        *edTuned
-	c          *edClient
+	c          *client
 	rep        *edReplica
 	r          *rand.Rand
 	acks       map[string]int64 // messageId -> acknowledged version
@@ -96,12 +97,12 @@ func (lc *loadClient) connect(ctx context.Context) error {
 	if lc.c != nil {
 		lc.c.drop()
 	}
-	c, err := edConnect(ctx, lc.srv.Server, lc.user)
+	c, err := edConnect(ctx, lc.t, lc.srv.Server, lc.user)
 	if err != nil {
 		return err
 	}
 	lc.c = c
-	if f, err := c.call(ctx, "subscribe", loadType+":"+loadID, "", nil); err != nil || f.Type != "ack" {
+	if f, err := c.roundTrip(ctx, "subscribe", loadType+":"+loadID, "", nil); err != nil || f.Type != "ack" {
 		return fmt.Errorf("%s subscribe: %+v %v", lc.user, f, err)
 	}
 	_, err = lc.rep.catchUp(ctx, c, loadType, loadID)
@@ -135,7 +136,7 @@ func (lc *loadClient) push(ctx context.Context, n int) error {
 			lc.resends++
 		}
 		sentAt := time.Now()
-		ch, err := lc.c.send(ctx, "change", "", msg, payload)
+		ch, err := lc.c.sendAsync(ctx, "change", "", msg, payload)
 		if err == nil && lc.r.IntN(100) < 7 {
 			lc.c.drop()
 		}
@@ -234,7 +235,7 @@ func TestChangesNothingLost(t *testing.T) {
 			setup.ack("change", change(loadType, loadID, 0, "update", "log", after([]any{})))
 			lcs := make([]*loadClient, clients)
 			for i := range lcs {
-				lc := &loadClient{user: fmt.Sprintf("loader%02d", i), srv: srv, rep: newReplica(),
+				lc := &loadClient{t: t, user: fmt.Sprintf("loader%02d", i), srv: srv, rep: newReplica(),
 					r: rand.New(rand.NewPCG(uint64(i), 7)), acks: map[string]int64{}}
 				if err := lc.connect(ctx); err != nil {
 					t.Fatal(err)

@@ -25,9 +25,9 @@ func dialRefusal(t *testing.T, srv *devserver.Server, q url.Values) (int, string
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, srv.WebSocketURL()+"?"+q.Encode(), nil)
+	c, resp, err := connect(ctx, t, srv, "refused", q, nil)
 	if err == nil {
-		conn.CloseNow()
+		c.drop()
 		t.Fatalf("handshake for %v succeeded, want it refused", q)
 	}
 	if resp == nil {

@@ -88,7 +88,7 @@ func TestDirectDelivery(t *testing.T) {
 			// handlers use.
 			var h struct{ ConnectionID string }
 			_ = json.Unmarshal(bob.mustAck("hello", "", nil).Payload, &h)
-			if err := mgmtClient(t, srv).PostToConnection(ctx, h.ConnectionID, []byte(`{"type":"notification"}`)); err != nil {
+			if err := mgmtClient(t, srv).PostToConnection(ctx, h.ConnectionID, []byte(postedNotification)); err != nil {
 				t.Fatalf("Management API POST: %v", err)
 			}
 			if f := bob.next(); f.Type != "notification" {

@@ -11,8 +11,20 @@
 //   - backends(t) lists the backends; startServer, startOptions start a
 //     server with settings or full devserver.Options and close it when the
 //     test ends.
-//   - dial(t, srv, user) connects a dev identity; client is the one
-//     WebSocket test client (send, request, mustAck, next, quiet, ...).
+//   - client (client_test.go) is the one WebSocket test client. Dial it
+//     with dial (a dev identity), devDial (user, tenant, roles),
+//     dialQuery/mustDialQuery (any query), presDial (also learns the
+//     connection id), sizedDial (checks the 128 KB / 32 KB frame limits)
+//     or edConnect/edDial (for load tests). It sends with send, request,
+//     mustAck, call, ok, fails, roundTrip (from any goroutine) and reads
+//     with next, await, waitEvent, takeEvents.
+//   - Every frame the client writes or reads is checked against
+//     docs/asyncapi.yaml (package protocoltest); a mismatch fails the test
+//     when it ends. Mark a request malformed on purpose with c.bad() (for
+//     example c.bad().request("teleport", "", nil)), or a whole client
+//     of a hostile-input test with hostileClient(c); sendRaw is never
+//     checked. Replies are always checked.
+//   - storetest.FakeClock is the one settable clock.
 //   - waitFor polls a condition with a deadline.
 //
 // Run them with `scripts/with-moto.sh go test ./internal/e2e/` (memory and

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -85,145 +84,6 @@ func startOptions(t *testing.T, o devserver.Options) *devserver.Server {
 	return srv
 }
 
-// frame is a decoded server frame.
-type frame struct {
-	Type      string          `json:"type"`
-	Channel   string          `json:"channel"`
-	Payload   json.RawMessage `json:"payload"`
-	UserID    string          `json:"userId"`
-	MessageID string          `json:"messageId"`
-	ReplyTo   string          `json:"replyTo"`
-	Timestamp string          `json:"timestamp"`
-}
-
-func (f frame) code() string {
-	var p struct {
-		Code string `json:"code"`
-	}
-	_ = json.Unmarshal(f.Payload, &p)
-	return p.Code
-}
-
-// client is a real WebSocket client with a reader goroutine.
-type client struct {
-	t      *testing.T
-	conn   *websocket.Conn
-	frames chan frame
-	closed chan error
-	seq    int
-	name   string
-}
-
-func dial(t *testing.T, srv *devserver.Server, user string) *client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	u := srv.WebSocketURL() + "?userId=" + url.QueryEscape(user) + "&username=" + url.QueryEscape(strings.ToUpper(user))
-	conn, resp, err := websocket.Dial(ctx, u, nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v (resp %v)", user, err, resp)
-	}
-	return newClient(t, conn, user, 256)
-}
-
-// newClient wraps an open connection and starts its reader, which queues
-// up to buffer decoded frames; the connection is closed at the end of the
-// test.
-func newClient(t *testing.T, conn *websocket.Conn, name string, buffer int) *client {
-	t.Helper()
-	conn.SetReadLimit(1 << 20)
-	c := &client{t: t, conn: conn, frames: make(chan frame, buffer), closed: make(chan error, 1), name: name}
-	go func() {
-		for {
-			_, data, err := conn.Read(context.Background())
-			if err != nil {
-				c.closed <- err
-				close(c.frames)
-				return
-			}
-			var f frame
-			if err := json.Unmarshal(data, &f); err != nil {
-				f = frame{Type: "raw:" + string(data)}
-			}
-			c.frames <- f
-		}
-	}()
-	t.Cleanup(func() { conn.Close(websocket.StatusNormalClosure, "") })
-	return c
-}
-
-func (c *client) sendRaw(data string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := c.conn.Write(ctx, websocket.MessageText, []byte(data)); err != nil {
-		c.t.Fatalf("%s write: %v", c.name, err)
-	}
-}
-
-func (c *client) send(typ, channel string, payload any, extra map[string]any) string {
-	c.t.Helper()
-	c.seq++
-	id := fmt.Sprintf("%s-%d", c.name, c.seq)
-	m := map[string]any{"type": typ, "messageId": id, "timestamp": time.Now().UTC().Format(time.RFC3339)}
-	if channel != "" {
-		m["channel"] = channel
-	}
-	if payload != nil {
-		m["payload"] = payload
-	}
-	for k, v := range extra {
-		m[k] = v
-	}
-	b, _ := json.Marshal(m)
-	c.sendRaw(string(b))
-	return id
-}
-
-func (c *client) next() frame {
-	c.t.Helper()
-	select {
-	case f, ok := <-c.frames:
-		if !ok {
-			c.t.Fatalf("%s: connection closed while waiting for a frame", c.name)
-		}
-		return f
-	case <-time.After(10 * time.Second):
-		c.t.Fatalf("%s: no frame within 10s", c.name)
-	}
-	return frame{}
-}
-
-// request sends a request and returns its reply; it fails on frames that
-// arrive in between.
-func (c *client) request(typ, channel string, payload any) frame {
-	c.t.Helper()
-	id := c.send(typ, channel, payload, nil)
-	f := c.next()
-	if f.ReplyTo != id {
-		c.t.Fatalf("%s: got %+v while waiting for the reply to %s", c.name, f, id)
-	}
-	return f
-}
-
-func (c *client) mustAck(typ, channel string, payload any) frame {
-	c.t.Helper()
-	f := c.request(typ, channel, payload)
-	if f.Type != "ack" {
-		c.t.Fatalf("%s %s: got %s %s %s", c.name, typ, f.Type, f.code(), f.Payload)
-	}
-	return f
-}
-
-// quiet asserts no frame is pending: a ping's pong must be the next frame.
-func (c *client) quiet() {
-	c.t.Helper()
-	f := c.request("ping", "", nil)
-	if f.Type != "pong" {
-		c.t.Fatalf("%s: expected pong, got %+v", c.name, f)
-	}
-}
-
 func TestEndToEnd(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
@@ -268,17 +128,17 @@ func TestEndToEnd(t *testing.T) {
 			if f := alice.next(); f.Type != "error" || f.code() != "BAD_FRAME" {
 				t.Fatalf("malformed -> %+v", f)
 			}
-			if f := alice.request("teleport", "", nil); f.Type != "error" || f.code() != "UNKNOWN_TYPE" {
+			if f := alice.bad().request("teleport", "", nil); f.Type != "error" || f.code() != "UNKNOWN_TYPE" {
 				t.Fatalf("unknown type -> %+v", f)
 			}
-			if f := alice.request("subscribe", "bad#channel", nil); f.Type != "error" || f.code() != "INVALID_CHANNEL" {
+			if f := alice.bad().request("subscribe", "bad#channel", nil); f.Type != "error" || f.code() != "INVALID_CHANNEL" {
 				t.Fatalf("bad channel -> %+v", f)
 			}
 			alice.quiet() // still usable
 
 			// 200 KB closes the connection with 1009.
 			big := `{"type":"publish","channel":"order-updates","messageId":"big","payload":"` + strings.Repeat("x", 200*1024) + `"}`
-			_ = bob.conn.Write(context.Background(), websocket.MessageText, []byte(big))
+			_ = bob.write(context.Background(), []byte(big), false)
 			select {
 			case err := <-bob.closed:
 				if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
@@ -290,6 +150,10 @@ func TestEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// postedNotification is a notification as a backend posts it through the
+// Management API, in the shape the protocol document gives it.
+const postedNotification = `{"type":"notification","channel":"notifications","messageId":"posted-1","timestamp":"2026-01-01T00:00:00.000Z","payload":{"id":"n-1","level":"info","title":"hi","from":{"userId":"backend","username":"Backend"},"createdAt":"2026-01-01T00:00:00.000Z"}}`
 
 func mgmtClient(t *testing.T, srv *devserver.Server) *mgmtapi.Client {
 	t.Helper()
@@ -307,7 +171,7 @@ func TestManagementAPI(t *testing.T) {
 			mc := mgmtClient(t, srv)
 			ctx := context.Background()
 
-			if err := mc.PostToConnection(ctx, h.ConnectionID, []byte(`{"type":"notification","payload":{"text":"hi"}}`)); err != nil {
+			if err := mc.PostToConnection(ctx, h.ConnectionID, []byte(postedNotification)); err != nil {
 				t.Fatalf("POST: %v", err)
 			}
 			if f := alice.next(); f.Type != "notification" {

@@ -5,17 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/coder/websocket"
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/broadcast"
@@ -33,192 +30,15 @@ import (
 // undo, conflicts, comments) and the scripted two-client edit of every
 // conflict strategy. Helpers are prefixed with "ed".
 
-// edClient is a WebSocket client that tells replies from events: a reply
-// goes to the request waiting for it, every other frame to the event
-// queue. Its methods return errors instead of failing the test, so that
-// load tests may call them from their own goroutines.
-type edClient struct {
-	user  string
-	nonce string // makes this connection's message ids unique, as UUIDs would
-	conn  *websocket.Conn
-	seq   atomic.Int64
-
-	mu      sync.Mutex
-	waiters map[string]chan frame
-	events  []frame
-	signal  chan struct{} // receives a value when an event is queued
-	done    chan struct{} // closed when the connection ends
-}
-
-// edConnect opens a connection as user (and tenant, when not empty).
-func edConnect(ctx context.Context, srv *devserver.Server, user string) (*edClient, error) {
-	u := srv.WebSocketURL() + "?userId=" + url.QueryEscape(user) + "&username=" + url.QueryEscape(strings.ToUpper(user))
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(dctx, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", user, err)
-	}
-	conn.SetReadLimit(1 << 20)
-	c := &edClient{user: user, nonce: fmt.Sprintf("%x", edNonce.Add(1)), conn: conn, waiters: map[string]chan frame{},
-		signal: make(chan struct{}, 1), done: make(chan struct{})}
-	go c.read()
-	return c, nil
-}
-
-// edDial opens a connection as user or fails t; it is closed when t ends.
-func edDial(t *testing.T, srv *devserver.Server, user string) *edClient {
-	t.Helper()
-	c, err := edConnect(context.Background(), srv, user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.close)
-	return c
-}
-
-func (c *edClient) read() {
-	defer close(c.done)
-	for {
-		_, data, err := c.conn.Read(context.Background())
-		if err != nil {
-			return
-		}
-		var f frame
-		if err := json.Unmarshal(data, &f); err != nil {
-			f = frame{Type: "raw:" + string(data)}
-		}
-		c.mu.Lock()
-		if w, ok := c.waiters[f.ReplyTo]; ok && f.ReplyTo != "" {
-			delete(c.waiters, f.ReplyTo)
-			c.mu.Unlock()
-			w <- f
-			continue
-		}
-		c.events = append(c.events, f)
-		c.mu.Unlock()
-		select {
-		case c.signal <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// close closes the connection normally.
-func (c *edClient) close() { c.conn.Close(websocket.StatusNormalClosure, "") }
-
-// drop ends the connection abruptly, as a lost network would.
-func (c *edClient) drop() {
-	c.conn.CloseNow()
-	// The reader ends with the connection: wait, so that done tells a
-	// dropped connection from a live one as soon as drop returns.
-	select {
-	case <-c.done:
-	case <-time.After(5 * time.Second):
-	}
-}
-
-// edNonce numbers the test connections.
-var edNonce atomic.Int64
-
-// nextID returns a fresh messageId.
-func (c *edClient) nextID() string { return fmt.Sprintf("%s-%s-%d", c.user, c.nonce, c.seq.Add(1)) }
-
-// send sends a request with messageID and returns a channel that receives
-// its reply.
-func (c *edClient) send(ctx context.Context, typ, channel, messageID string, payload any) (<-chan frame, error) {
-	m := map[string]any{"type": typ, "messageId": messageID, "timestamp": time.Now().UTC().Format(time.RFC3339)}
-	if channel != "" {
-		m["channel"] = channel
-	}
-	if payload != nil {
-		m["payload"] = payload
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	ch := make(chan frame, 1)
-	c.mu.Lock()
-	c.waiters[messageID] = ch
-	c.mu.Unlock()
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := c.conn.Write(wctx, websocket.MessageText, b); err != nil {
-		c.mu.Lock()
-		delete(c.waiters, messageID)
-		c.mu.Unlock()
-		return nil, fmt.Errorf("%s write %s: %w", c.user, typ, err)
-	}
-	return ch, nil
-}
-
-// errClosed is returned by requests whose connection ended first.
-var errClosed = errors.New("connection closed")
-
-// call sends a request with messageID ("" for a fresh one) and waits for
-// its reply.
-func (c *edClient) call(ctx context.Context, typ, channel, messageID string, payload any) (frame, error) {
-	if messageID == "" {
-		messageID = c.nextID()
-	}
-	ch, err := c.send(ctx, typ, channel, messageID, payload)
-	if err != nil {
-		return frame{}, err
-	}
-	select {
-	case f := <-ch:
-		return f, nil
-	case <-c.done:
-		return frame{}, fmt.Errorf("%s %s: %w", c.user, typ, errClosed)
-	case <-time.After(20 * time.Second):
-		return frame{}, fmt.Errorf("%s %s: no reply within 20s", c.user, typ)
-	case <-ctx.Done():
-		return frame{}, ctx.Err()
-	}
-}
-
-// takeEvents removes and returns the queued events.
-func (c *edClient) takeEvents() []frame {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.events
-	c.events = nil
-	return out
-}
-
-// waitEvent waits up to d for a queued event that match accepts, removing
-// it and every event before it from the queue.
-func (c *edClient) waitEvent(d time.Duration, match func(frame) bool) (frame, bool) {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	for {
-		c.mu.Lock()
-		for i, f := range c.events {
-			if match(f) {
-				c.events = c.events[i+1:]
-				c.mu.Unlock()
-				return f, true
-			}
-		}
-		c.mu.Unlock()
-		select {
-		case <-c.signal:
-		case <-deadline.C:
-			return frame{}, false
-		}
-	}
-}
-
 // edT binds a client to a test for scripted steps that fail the test.
 type edT struct {
 	t *testing.T
-	c *edClient
+	c *client
 }
 
 func (e edT) request(typ string, payload any) frame {
 	e.t.Helper()
-	f, err := e.c.call(context.Background(), typ, "", "", payload)
+	f, err := e.c.roundTrip(context.Background(), typ, "", "", payload)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -229,7 +49,7 @@ func (e edT) ack(typ string, payload any) frame {
 	e.t.Helper()
 	f := e.request(typ, payload)
 	if f.Type != "ack" {
-		e.t.Fatalf("%s %s: got %s %s %s", e.c.user, typ, f.Type, f.code(), f.Payload)
+		e.t.Fatalf("%s %s: got %s %s %s", e.c.name, typ, f.Type, f.code(), f.Payload)
 	}
 	return f
 }
@@ -238,16 +58,16 @@ func (e edT) refused(typ string, payload any, code string) frame {
 	e.t.Helper()
 	f := e.request(typ, payload)
 	if f.Type != "error" || f.code() != code {
-		e.t.Fatalf("%s %s: got %s %s %s, want error %s", e.c.user, typ, f.Type, f.code(), f.Payload, code)
+		e.t.Fatalf("%s %s: got %s %s %s, want error %s", e.c.name, typ, f.Type, f.code(), f.Payload, code)
 	}
 	return f
 }
 
 func (e edT) subscribe(channel string) {
 	e.t.Helper()
-	f, err := e.c.call(context.Background(), "subscribe", channel, "", nil)
+	f, err := e.c.roundTrip(context.Background(), "subscribe", channel, "", nil)
 	if err != nil || f.Type != "ack" {
-		e.t.Fatalf("%s subscribe %s: %+v %v", e.c.user, channel, f, err)
+		e.t.Fatalf("%s subscribe %s: %+v %v", e.c.name, channel, f, err)
 	}
 }
 
@@ -256,7 +76,7 @@ func (e edT) event(what string, match func(frame) bool) frame {
 	e.t.Helper()
 	f, ok := e.c.waitEvent(10*time.Second, match)
 	if !ok {
-		e.t.Fatalf("%s: no %s event within 10s", e.c.user, what)
+		e.t.Fatalf("%s: no %s event within 10s", e.c.name, what)
 	}
 	return f
 }
@@ -393,9 +213,9 @@ func (r *edReplica) absorb(frames []frame) error {
 
 // catchUp syncs the replica from its version to the entity's latest,
 // page by page, as a client that saw a gap does.
-func (r *edReplica) catchUp(ctx context.Context, c *edClient, entityType, entityID string) (wireSync, error) {
+func (r *edReplica) catchUp(ctx context.Context, c *client, entityType, entityID string) (wireSync, error) {
 	for pages := 0; pages < 1000; pages++ {
-		f, err := c.call(ctx, "sync", "", "", map[string]any{"entityType": entityType, "entityId": entityID, "sinceVersion": r.version})
+		f, err := c.roundTrip(ctx, "sync", "", "", map[string]any{"entityType": entityType, "entityId": entityID, "sinceVersion": r.version})
 		if err != nil {
 			return wireSync{}, err
 		}
@@ -423,14 +243,14 @@ func (r *edReplica) catchUp(ctx context.Context, c *edClient, entityType, entity
 }
 
 // sync brings the replica up to date or fails the test.
-func (r *edReplica) sync(t *testing.T, c *edClient, entityType, entityID string) wireSync {
+func (r *edReplica) sync(t *testing.T, c *client, entityType, entityID string) wireSync {
 	t.Helper()
 	if err := r.absorb(c.takeEvents()); err != nil {
-		t.Fatalf("%s: %v", c.user, err)
+		t.Fatalf("%s: %v", c.name, err)
 	}
 	s, err := r.catchUp(context.Background(), c, entityType, entityID)
 	if err != nil {
-		t.Fatalf("%s: %v", c.user, err)
+		t.Fatalf("%s: %v", c.name, err)
 	}
 	return s
 }
@@ -756,7 +576,7 @@ func scriptManual(t *testing.T, a, b edT, id string) {
 		var cf wireConflict
 		decodeInto(t, ev, &cf)
 		if cf.ID != conflictID || cf.Resolved || string(cf.LocalChange.After) != "120" || cf.RemoteChange.UserID != "alice" {
-			t.Fatalf("%s was told %s", c.c.user, ev.Payload)
+			t.Fatalf("%s was told %s", c.c.name, ev.Payload)
 		}
 	}
 	b.ack("change", change("pricing", id, 1, "update", "currency", after("THB")))
@@ -807,11 +627,11 @@ func TestComments(t *testing.T) {
 			first := added.Comment
 			// A resend with the same messageId adds nothing.
 			dup := bob.c.nextID()
-			f1, err := bob.c.call(context.Background(), "comment.add", "", dup, with(map[string]any{"text": "Call first", "parentId": first.ID}))
+			f1, err := bob.c.roundTrip(context.Background(), "comment.add", "", dup, with(map[string]any{"text": "Call first", "parentId": first.ID}))
 			if err != nil || f1.Type != "ack" {
 				t.Fatalf("reply: %+v %v", f1, err)
 			}
-			f2, err := bob.c.call(context.Background(), "comment.add", "", dup, with(map[string]any{"text": "Call first", "parentId": first.ID}))
+			f2, err := bob.c.roundTrip(context.Background(), "comment.add", "", dup, with(map[string]any{"text": "Call first", "parentId": first.ID}))
 			if err != nil || string(f2.Payload) != string(f1.Payload) {
 				t.Fatalf("resend got %s, want %s (%v)", f2.Payload, f1.Payload, err)
 			}
@@ -823,7 +643,7 @@ func TestComments(t *testing.T) {
 					return f.Type == "comment" && strings.Contains(string(f.Payload), "Check the address")
 				})
 				if c.c == bob.c && ev.Channel != "order:7" || c.c == alice.c && ev.Channel != "comments" {
-					t.Fatalf("%s got the comment on %q", c.c.user, ev.Channel)
+					t.Fatalf("%s got the comment on %q", c.c.name, ev.Channel)
 				}
 			}
 			var texts []string

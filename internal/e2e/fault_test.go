@@ -124,8 +124,8 @@ func checkClient(t *testing.T, endpoint string) *dynamodb.Client {
 
 func newTable() string { return fmt.Sprintf("fault-%d-%d", time.Now().UnixNano(), tableSeq.Add(1)) }
 
-// call sends a request and returns its reply, skipping pushed frames.
-func (c *client) call(typ, channel string, payload any) frame {
+// callSkip sends a request and returns its reply, skipping (dropping) pushed frames.
+func (c *client) callSkip(typ, channel string, payload any) frame {
 	c.t.Helper()
 	id := c.send(typ, channel, payload, nil)
 	for {
@@ -226,15 +226,15 @@ func TestDynamoDBFaults(t *testing.T) {
 	for round := range 6 {
 		for i, c := range clients {
 			ch := channels[(round+i)%len(channels)]
-			out.record(t, "subscribe", c.call("subscribe", ch, nil))
-			out.record(t, "publish", c.call("publish", channels[(round+i+1)%len(channels)], map[string]any{"round": round}))
+			out.record(t, "subscribe", c.callSkip("subscribe", ch, nil))
+			out.record(t, "publish", c.callSkip("publish", channels[(round+i+1)%len(channels)], map[string]any{"round": round}))
 			if round%2 == 1 {
-				out.record(t, "unsubscribe", c.call("unsubscribe", channels[(round+i+2)%len(channels)], nil))
+				out.record(t, "unsubscribe", c.callSkip("unsubscribe", channels[(round+i+2)%len(channels)], nil))
 			}
 			// A versioned change to the client's own note, based on the
 			// last version it saw acked.
 			note := fmt.Sprintf("n%d", i)
-			f := c.call("change", "", map[string]any{"entityType": "note", "entityId": note, "baseVersion": versions[note],
+			f := c.callSkip("change", "", map[string]any{"entityType": "note", "entityId": note, "baseVersion": versions[note],
 				"operation": "update", "path": "round", "after": round})
 			out.record(t, "change", f)
 			var v struct{ Version int64 }
@@ -242,15 +242,15 @@ func TestDynamoDBFaults(t *testing.T) {
 				versions[note] = v.Version
 			} else if f.Type != "ack" {
 				// Unknown outcome: learn the version as a client would.
-				s := c.call("sync", "", map[string]any{"entityType": "note", "entityId": note})
+				s := c.callSkip("sync", "", map[string]any{"entityType": "note", "entityId": note})
 				if s.Type == "ack" && json.Unmarshal(s.Payload, &v) == nil {
 					versions[note] = v.Version
 				}
 			}
 			// A lock cycle on the client's own order.
 			order := map[string]any{"entityType": "order", "entityId": note}
-			out.record(t, "lock.acquire", c.call("lock.acquire", "", order))
-			if f := c.call("lock.release", "", order); f.code() != "NOT_LOCK_HOLDER" {
+			out.record(t, "lock.acquire", c.callSkip("lock.acquire", "", order))
+			if f := c.callSkip("lock.release", "", order); f.code() != "NOT_LOCK_HOLDER" {
 				out.record(t, "lock.release", f) // NOT_LOCK_HOLDER: the acquire failed
 			}
 		}
@@ -320,7 +320,7 @@ func TestDynamoDBGiveUp(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			proxy.InjectOp(tt.op, tt.faults...)
-			f := alice.call("subscribe", "order:5", nil)
+			f := alice.callSkip("subscribe", "order:5", nil)
 			var out outcomes
 			out.record(t, "subscribe", f)
 			wantCode(t, f, "UNAVAILABLE")
@@ -334,7 +334,7 @@ func TestDynamoDBGiveUp(t *testing.T) {
 	}
 	t.Run("publish with unreadable subscribers", func(t *testing.T) {
 		proxy.InjectOp("Query", all(faultproxy.Throttling)...)
-		wantCode(t, alice.call("publish", "order-updates", map[string]any{"n": 1}), "UNAVAILABLE")
+		wantCode(t, alice.callSkip("publish", "order-updates", map[string]any{"n": 1}), "UNAVAILABLE")
 		bob.quiet() // nothing was delivered
 		alice.mustAck("publish", "order-updates", map[string]any{"n": 2})
 		if f := bob.next(); f.Type != "update" {

@@ -41,14 +41,14 @@ func dialWith(t *testing.T, srv *devserver.Server, q url.Values, protocols []str
 	if origin != "" {
 		opts.HTTPHeader.Set("Origin", origin)
 	}
-	conn, resp, err := websocket.Dial(ctx, u.String(), opts)
+	c, resp, err := connectURL(ctx, t, u.String(), "c", nil, opts)
 	if err != nil {
 		if resp == nil {
 			t.Fatalf("dial: %v", err)
 		}
 		return nil, nil, resp.StatusCode
 	}
-	return newClient(t, conn, "c", 512), conn, http.StatusSwitchingProtocols
+	return c, c.conn, http.StatusSwitchingProtocols
 }
 
 // TestSubprotocolHandshake: the connect handler selects the real

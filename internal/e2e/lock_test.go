@@ -80,7 +80,9 @@ func TestLocks(t *testing.T) {
 			bob.refused("lock.acquire", ref, "LOCK_HELD")
 			bob.refused("lock.renew", ref, "NOT_LOCK_HOLDER")
 			bob.refused("lock.release", ref, "NOT_LOCK_HOLDER")
+			bob.c.bad()
 			bob.refused("lock.acquire", map[string]any{"entityType": "order", "entityId": "L1", "ttl": -5}, "BAD_REQUEST")
+			bob.c.bad()
 			bob.refused("lock.acquire", map[string]any{"entityType": "order", "entityId": "a:b"}, "BAD_REQUEST")
 
 			// The holder's connection drops: its lock is released.
@@ -195,12 +197,12 @@ func TestLockRace(t *testing.T) {
 			var attempts atomic.Int64
 			started := time.Now()
 			for i := range clients {
-				c, err := edConnect(ctx, srv.Server, fmt.Sprintf("racer%02d", i))
+				c, err := edConnect(ctx, t, srv.Server, fmt.Sprintf("racer%02d", i))
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(c.close)
-				if f, err := c.call(ctx, "subscribe", "order:race", "", nil); err != nil || f.Type != "ack" {
+				if f, err := c.roundTrip(ctx, "subscribe", "order:race", "", nil); err != nil || f.Type != "ack" {
 					t.Fatalf("subscribe: %+v %v", f, err)
 				}
 				wg.Go(func() {
@@ -208,7 +210,7 @@ func TestLockRace(t *testing.T) {
 					for !obs.done(grants) {
 						attempts.Add(1)
 						c.takeEvents() // only a release after this request counts
-						f, err := c.call(ctx, "lock.acquire", "", "", ref)
+						f, err := c.roundTrip(ctx, "lock.acquire", "", "", ref)
 						if err != nil {
 							obs.fail(err)
 							return
@@ -220,18 +222,18 @@ func TestLockRace(t *testing.T) {
 								obs.fail(err)
 								return
 							}
-							obs.enter(c.user, got.Lock.FencingToken)
+							obs.enter(c.name, got.Lock.FencingToken)
 							time.Sleep(time.Duration(r.IntN(300)) * time.Microsecond)
-							obs.exit(c.user)
-							rel, err := c.call(ctx, "lock.release", "", "", ref)
+							obs.exit(c.name)
+							rel, err := c.roundTrip(ctx, "lock.release", "", "", ref)
 							if err != nil || rel.Type != "ack" {
-								obs.fail(fmt.Errorf("%s release: %+v %v", c.user, rel, err))
+								obs.fail(fmt.Errorf("%s release: %+v %v", c.name, rel, err))
 								return
 							}
 						case f.code() == "LOCK_HELD" || f.code() == "UNAVAILABLE":
 							c.waitEvent(2*time.Second, isLockEvent("released"))
 						default:
-							obs.fail(fmt.Errorf("%s acquire: %s %s", c.user, f.code(), f.Payload))
+							obs.fail(fmt.Errorf("%s acquire: %s %s", c.name, f.code(), f.Payload))
 							return
 						}
 					}

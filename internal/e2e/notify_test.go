@@ -28,7 +28,7 @@ func TestNotifyTargeted(t *testing.T) {
 			if err := json.Unmarshal(f.Payload, &res); err != nil || res.Recipients != 2 || res.Delivered != 2 || res.ID == "" {
 				t.Fatalf("notify reply = %s, want 2 recipients, 2 delivered", f.Payload)
 			}
-			for _, c := range []*pclient{a1, a2} {
+			for _, c := range []*client{a1, a2} {
 				got := c.await(isNote, "the notification")
 				var n struct {
 					ID, Title, Body, Level, TargetUserID string
@@ -39,13 +39,13 @@ func TestNotifyTargeted(t *testing.T) {
 					t.Fatalf("%s got %s", c.name, got.Payload)
 				}
 			}
-			for _, c := range []*pclient{bob, admin, other} {
+			for _, c := range []*client{bob, admin, other} {
 				c.none(isNote, "a notification meant for alice")
 			}
 
 			bob.fails("notify", "", map[string]any{"userId": "alice", "title": "spam"}, "FORBIDDEN")
-			admin.fails("notify", "", map[string]any{"userId": "alice"}, "BAD_REQUEST")
-			admin.fails("notify", "", map[string]any{"title": "x", "level": "panic"}, "BAD_REQUEST")
+			admin.bad().fails("notify", "", map[string]any{"userId": "alice"}, "BAD_REQUEST")
+			admin.bad().fails("notify", "", map[string]any{"title": "x", "level": "panic"}, "BAD_REQUEST")
 			if f := admin.ok("notify", "", map[string]any{"userId": "nobody", "title": "hello"}); !json.Valid(f.Payload) {
 				t.Fatalf("notify to a user without connections = %s", f.Payload)
 			}

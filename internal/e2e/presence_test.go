@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/coder/websocket"
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/devserver"
@@ -209,116 +207,6 @@ func (c *countingStore) PutActivity(ctx context.Context, a store.Activity) error
 	return c.Store.PutActivity(ctx, a)
 }
 
-// pclient is a WebSocket client that keeps frames it was not waiting for,
-// so that events and replies may arrive in any order.
-type pclient struct {
-	*client
-	id      string // connection id
-	backlog []frame
-}
-
-// presDial connects user with extra query parameters (roles, tenant) and
-// learns its connection id.
-func presDial(t *testing.T, srv *presServer, user string, q url.Values) *pclient {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if q == nil {
-		q = url.Values{}
-	}
-	q.Set("userId", user)
-	q.Set("username", strings.ToUpper(user[:1])+user[1:])
-	conn, resp, err := websocket.Dial(ctx, srv.WebSocketURL()+"?"+q.Encode(), nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v (resp %v)", user, err, resp)
-	}
-	c := newClient(t, conn, user, 1024)
-	pc := &pclient{client: c}
-	var h struct {
-		ConnectionID string `json:"connectionId"`
-	}
-	if err := json.Unmarshal(pc.ok("hello", "", nil).Payload, &h); err != nil || h.ConnectionID == "" {
-		t.Fatalf("%s hello: %v", user, err)
-	}
-	pc.id = h.ConnectionID
-	return pc
-}
-
-// call sends a request and returns its reply, keeping other frames.
-func (c *pclient) call(typ, channel string, payload any) frame {
-	c.t.Helper()
-	id := c.send(typ, channel, payload, nil)
-	return c.await(func(f frame) bool { return f.ReplyTo == id }, "reply to "+id)
-}
-
-// ok sends a request and requires an ack (or pong).
-func (c *pclient) ok(typ, channel string, payload any) frame {
-	c.t.Helper()
-	f := c.call(typ, channel, payload)
-	if f.Type != "ack" && f.Type != "pong" {
-		c.t.Fatalf("%s %s: got %s %s %s", c.name, typ, f.Type, f.code(), f.Payload)
-	}
-	return f
-}
-
-// fails sends a request and requires an error with code.
-func (c *pclient) fails(typ, channel string, payload any, code string) {
-	c.t.Helper()
-	if f := c.call(typ, channel, payload); f.Type != "error" || f.code() != code {
-		c.t.Fatalf("%s %s: got %s %s %s, want error %s", c.name, typ, f.Type, f.code(), f.Payload, code)
-	}
-}
-
-// await returns the first frame, from the backlog or the socket, that
-// matches; the others stay in the backlog.
-func (c *pclient) await(match func(frame) bool, what string) frame {
-	c.t.Helper()
-	for i, f := range c.backlog {
-		if match(f) {
-			c.backlog = append(c.backlog[:i:i], c.backlog[i+1:]...)
-			return f
-		}
-	}
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case f, ok := <-c.frames:
-			if !ok {
-				c.t.Fatalf("%s: connection closed while waiting for %s", c.name, what)
-			}
-			if match(f) {
-				return f
-			}
-			c.backlog = append(c.backlog, f)
-		case <-deadline:
-			c.t.Fatalf("%s: no %s within 10s; backlog %s", c.name, what, describeFrames(c.backlog))
-		}
-	}
-}
-
-// none fails if a frame that matches has arrived by the time a ping is
-// answered.
-func (c *pclient) none(match func(frame) bool, what string) {
-	c.t.Helper()
-	c.ok("ping", "", nil)
-	for _, f := range c.backlog {
-		if match(f) {
-			c.t.Fatalf("%s: unexpected %s: %s %s %s", c.name, what, f.Type, f.Channel, f.Payload)
-		}
-	}
-}
-
-// drop forgets the backlog.
-func (c *pclient) drop() { c.backlog = nil }
-
-func describeFrames(fs []frame) string {
-	var b strings.Builder
-	for _, f := range fs {
-		fmt.Fprintf(&b, "\n  %s %s %s", f.Type, f.Channel, f.Payload)
-	}
-	return b.String()
-}
-
 // presEvent is a decoded presence event.
 type presEvent struct {
 	Event string `json:"event"`
@@ -371,7 +259,7 @@ type snapshotOf struct {
 	Next        string `json:"next"`
 }
 
-func (c *pclient) snapshot(room string) snapshotOf {
+func (c *client) snapshot(room string) snapshotOf {
 	c.t.Helper()
 	var s snapshotOf
 	f := c.ok("presence.snapshot", "", map[string]any{"room": room})
@@ -391,12 +279,6 @@ func (s snapshotOf) statusOf(user string) string {
 	return ""
 }
 
-// close closes the client's socket; the server runs $disconnect after.
-func (c *pclient) close() {
-	c.t.Helper()
-	c.conn.Close(websocket.StatusNormalClosure, "bye")
-}
-
 func presJoin(room string) map[string]any {
 	return map[string]any{
 		"room": room, "location": map[string]any{"page": "orders", "section": room}, "activity": "Viewing " + room,
@@ -414,7 +296,7 @@ func TestPresenceRoomTabs(t *testing.T) {
 			b1, b2 := presDial(t, srv, "bob", nil), presDial(t, srv, "bob", nil)
 			b1.ok("subscribe", "user-presence", nil)
 			a1, a2 := presDial(t, srv, "alice", nil), presDial(t, srv, "alice", nil)
-			for _, c := range []*pclient{b1, b2, a1, a2} {
+			for _, c := range []*client{b1, b2, a1, a2} {
 				c.ok("room.join", "", presJoin("order-123"))
 			}
 			b1.await(isPresence("room:order-123", "alice", "join", "online"), "alice's join")
@@ -428,8 +310,8 @@ func TestPresenceRoomTabs(t *testing.T) {
 			if s.UsersInRoom[0].Activity != "Viewing order-123" || s.UsersInRoom[0].Username != "Alice" {
 				t.Errorf("snapshot user = %+v, want the activity and the name from the connection", s.UsersInRoom[0])
 			}
-			b1.drop()
-			b2.drop()
+			b1.forget()
+			b2.forget()
 
 			a1.close()
 			waitFor(t, func() bool {
@@ -469,7 +351,7 @@ func TestPresenceAway(t *testing.T) {
 			bob.ok("room.join", "", presJoin("dashboard"))
 			alice.ok("room.join", "", presJoin("dashboard"))
 			bob.await(isPresence("room:dashboard", "alice", "join", "online"), "alice's join")
-			bob.drop()
+			bob.forget()
 
 			// Nine heartbeats of alice, 30 s apart, with bob active: 4.5 min.
 			for range 9 {
@@ -525,12 +407,12 @@ func TestPresenceCursor(t *testing.T) {
 			srv := b.start(t)
 			alice, bob, carol := presDial(t, srv, "alice", nil), presDial(t, srv, "bob", nil), presDial(t, srv, "carol", nil)
 			dave := presDial(t, srv, "dave", nil)
-			for _, c := range []*pclient{alice, bob, carol} {
+			for _, c := range []*client{alice, bob, carol} {
 				c.ok("room.join", "", presJoin("order-123"))
 			}
 			dave.ok("ping", "", nil)
-			for _, c := range []*pclient{alice, bob, carol, dave} {
-				c.drop()
+			for _, c := range []*client{alice, bob, carol, dave} {
+				c.forget()
 			}
 			srv.resetCounts()
 
@@ -542,7 +424,7 @@ func TestPresenceCursor(t *testing.T) {
 				if err := json.Unmarshal(f.Payload, &res); err != nil || res.Recipients != 2 || res.Delivered != 2 {
 					t.Fatalf("cursor ack = %s, want 2 recipients, 2 delivered", f.Payload)
 				}
-				for _, c := range []*pclient{bob, carol} {
+				for _, c := range []*client{bob, carol} {
 					got := c.await(isCursor, "a cursor")
 					var p struct {
 						Room   string

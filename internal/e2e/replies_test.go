@@ -9,151 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
-	"github.com/omnisales/rtcollab/internal/store/storetest"
 )
 
 // This file holds the tests of reply and broadcast sizes: every list reply
 // pages by bytes as well as by count, and continuing with its cursor
 // returns every stored item exactly once, with stored data at the largest
 // the limits allow (and escaped at the worst rate: '<' is 6 bytes in JSON).
-
-// sizedFrame is a server frame and its size on the wire.
-type sizedFrame struct {
-	frame
-	size int
-}
-
-// sizedClient is a WebSocket client that checks every frame it receives
-// against the 128 KB frame limit and keeps frames it was not waiting for.
-type sizedClient struct {
-	t       *testing.T
-	conn    *websocket.Conn
-	frames  chan sizedFrame
-	seq     int
-	name    string
-	backlog []sizedFrame
-	clock   *storetest.FakeClock // moved on before each request, to stay within the rate limit
-}
-
-func sizedDial(t *testing.T, srv *presServer, user string, q url.Values) *sizedClient {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if q == nil {
-		q = url.Values{}
-	}
-	q.Set("userId", user)
-	if q.Get("username") == "" {
-		q.Set("username", strings.ToUpper(user))
-	}
-	conn, resp, err := websocket.Dial(ctx, srv.WebSocketURL()+"?"+q.Encode(), nil)
-	if err != nil {
-		t.Fatalf("dial %s: %v (resp %v)", user, err, resp)
-	}
-	conn.SetReadLimit(1 << 20)
-	c := &sizedClient{t: t, conn: conn, frames: make(chan sizedFrame, 1024), name: user, clock: srv.clock}
-	go func() {
-		defer close(c.frames)
-		for {
-			_, data, err := conn.Read(context.Background())
-			if err != nil {
-				return
-			}
-			var f frame
-			if err := json.Unmarshal(data, &f); err != nil {
-				f = frame{Type: "raw"}
-			}
-			c.frames <- sizedFrame{frame: f, size: len(data)}
-		}
-	}()
-	t.Cleanup(func() { conn.Close(websocket.StatusNormalClosure, "") })
-	return c
-}
-
-// await returns the first frame that matches, from the backlog or the
-// socket; every frame read must be within the frame limit.
-func (c *sizedClient) await(match func(frame) bool, what string) sizedFrame {
-	c.t.Helper()
-	for i, f := range c.backlog {
-		if match(f.frame) {
-			c.backlog = append(c.backlog[:i:i], c.backlog[i+1:]...)
-			return f
-		}
-	}
-	deadline := time.After(15 * time.Second)
-	for {
-		select {
-		case f, ok := <-c.frames:
-			if !ok {
-				c.t.Fatalf("%s: connection closed while waiting for %s", c.name, what)
-			}
-			if f.size > protocol.MaxFrameBytes {
-				c.t.Fatalf("%s: %s frame of %d bytes, over %d", c.name, f.Type, f.size, protocol.MaxFrameBytes)
-			}
-			if match(f.frame) {
-				return f
-			}
-			c.backlog = append(c.backlog, f)
-		case <-deadline:
-			c.t.Fatalf("%s: no %s within 15s", c.name, what)
-		}
-	}
-}
-
-// sendRaw sends data as one text frame.
-func (c *sizedClient) sendRaw(data []byte) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c.clock.Advance(100 * time.Millisecond)
-	if err := c.conn.Write(ctx, websocket.MessageText, data); err != nil {
-		c.t.Fatalf("%s write: %v", c.name, err)
-	}
-}
-
-// call sends a request and returns its reply. The request frame must fit
-// in a client frame: every request a test makes is a legitimate one.
-func (c *sizedClient) call(typ, channel string, payload any) sizedFrame {
-	c.t.Helper()
-	c.seq++
-	id := fmt.Sprintf("%s-%d", c.name, c.seq)
-	m := map[string]any{"type": typ, "messageId": id}
-	if channel != "" {
-		m["channel"] = channel
-	}
-	if payload != nil {
-		m["payload"] = payload
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if len(b) > protocol.MaxClientFrameBytes {
-		c.t.Fatalf("%s %s: request of %d bytes, over the %d of a client frame", c.name, typ, len(b), protocol.MaxClientFrameBytes)
-	}
-	c.sendRaw(b)
-	return c.await(func(f frame) bool { return f.ReplyTo == id }, "reply to "+id)
-}
-
-func (c *sizedClient) ok(typ, channel string, payload any) sizedFrame {
-	c.t.Helper()
-	f := c.call(typ, channel, payload)
-	if f.Type != "ack" && f.Type != "pong" {
-		c.t.Fatalf("%s %s: got %s %s %.300s", c.name, typ, f.Type, f.code(), f.Payload)
-	}
-	return f
-}
-
-func (c *sizedClient) fails(typ, channel string, payload any, code string) {
-	c.t.Helper()
-	if f := c.call(typ, channel, payload); f.Type != "error" || f.code() != code {
-		c.t.Fatalf("%s %s: got %s %s %.300s, want error %s", c.name, typ, f.Type, f.code(), f.Payload, code)
-	}
-}
 
 // worst returns a string of n characters that JSON escapes at 6 bytes
 // each, the worst case for a reply's size.
@@ -162,7 +25,7 @@ func worst(n int) string { return strings.Repeat("<", n) }
 // pageAll follows a listing's cursor from the first page to the last,
 // requiring every reply to fit in a frame (checked by the client) and at
 // least two pages; it returns the ids in listing order.
-func pageAll(t *testing.T, c *sizedClient, typ string, base map[string]any, cursorIn string,
+func pageAll(t *testing.T, c *client, typ string, base map[string]any, cursorIn string,
 	ids func(t *testing.T, payload json.RawMessage) ([]string, string)) []string {
 	t.Helper()
 	var all []string
@@ -537,7 +400,7 @@ func TestPublishTooLargeForBroadcast(t *testing.T) {
 			if len(raw) > protocol.MaxClientFrameBytes {
 				t.Fatalf("request of %d bytes", len(raw))
 			}
-			alice.sendRaw([]byte(raw))
+			alice.sendValid(raw)
 			f := alice.await(func(f frame) bool { return f.ReplyTo == "big-1" }, "the publish reply")
 			if f.Type != "error" || f.code() != "FRAME_TOO_LARGE" {
 				t.Fatalf("publish: %s %s %.300s, want FRAME_TOO_LARGE", f.Type, f.code(), f.Payload)
@@ -545,7 +408,7 @@ func TestPublishTooLargeForBroadcast(t *testing.T) {
 			// A publish that fits still goes out, and is the first update
 			// either subscriber sees.
 			alice.ok("publish", "order-updates", map[string]any{"note": "small"})
-			for _, c := range []*sizedClient{alice, bob} {
+			for _, c := range []*client{alice, bob} {
 				u := c.await(func(f frame) bool { return f.Type == "update" }, "an update")
 				var p struct {
 					Note string `json:"note"`
@@ -568,7 +431,7 @@ func TestIdentityAndUserStringBounds(t *testing.T) {
 			srv := b.start(t)
 			long := sizedDial(t, srv, "longname", url.Values{"username": {strings.Repeat("é", 100)}, "avatar": {"https://x/" + strings.Repeat("a", 2000)}})
 			long.ok("room.join", "", map[string]any{"room": "r1"})
-			viewer := sizedDial(t, srv, "viewer", url.Values{"roles": {"admin"}})
+			viewer := hostileClient(sizedDial(t, srv, "viewer", url.Values{"roles": {"admin"}}))
 			var s struct {
 				UsersInRoom []struct {
 					UserID   string `json:"userId"`

@@ -101,26 +101,26 @@ func TestRIEShardedFanout(t *testing.T) {
 	fan := &rieFanout{ShardSize: 2}
 	srv := startRIE(t, rie, dir, ep, gateway.Config{}, fan)
 	ctx := context.Background()
-	var subs []*edClient
+	var subs []*client
 	for i := range 7 {
-		c, err := edConnect(ctx, srv, fmt.Sprintf("sub%d", i))
+		c, err := edConnect(ctx, t, srv, fmt.Sprintf("sub%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(c.close)
-		if f, err := c.call(ctx, "subscribe", "order-updates", "", nil); err != nil || f.Type != "ack" {
+		if f, err := c.roundTrip(ctx, "subscribe", "order-updates", "", nil); err != nil || f.Type != "ack" {
 			t.Fatalf("subscribe: %+v %v", f, err)
 		}
 		subs = append(subs, c)
 	}
-	pub, err := edConnect(ctx, srv, "publisher")
+	pub, err := edConnect(ctx, t, srv, "publisher")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pub.close)
 	for n := range 2 {
 		body := map[string]any{"orderId": "o-1", "n": n}
-		if f, err := pub.call(ctx, "publish", "order-updates", "", body); err != nil || f.Type != "ack" {
+		if f, err := pub.roundTrip(ctx, "publish", "order-updates", "", body); err != nil || f.Type != "ack" {
 			t.Fatalf("publish %d: %+v %v", n, f, err)
 		}
 		want := fmt.Sprintf(`"n":%d`, n)
@@ -128,7 +128,7 @@ func TestRIEShardedFanout(t *testing.T) {
 			if _, ok := c.waitEvent(20*time.Second, func(f frame) bool {
 				return f.Type == "update" && strings.Contains(string(f.Payload), want)
 			}); !ok {
-				t.Fatalf("%s did not get publish %d", c.user, n)
+				t.Fatalf("%s did not get publish %d", c.name, n)
 			}
 		}
 	}
@@ -141,7 +141,7 @@ func TestRIEShardedFanout(t *testing.T) {
 	for _, c := range subs {
 		for _, f := range c.takeEvents() {
 			if f.Type == "update" {
-				t.Errorf("%s got a second copy: %s", c.user, f.Payload)
+				t.Errorf("%s got a second copy: %s", c.name, f.Payload)
 			}
 		}
 	}

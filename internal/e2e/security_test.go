@@ -64,7 +64,7 @@ func TestHugeLockTTLRefused(t *testing.T) {
 	for _, b := range edCoreBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			srv := b.start(t, gateway.Config{})
-			alice := edT{t, edDial(t, srv, "alice")}
+			alice := edT{t, hostileClient(edDial(t, srv, "alice"))}
 			ref := map[string]any{"entityType": "order", "entityId": "ttl"}
 			for _, ttl := range []int64{math.MaxInt64, math.MaxInt64/int64(time.Millisecond) + 1, math.MinInt64, -1} {
 				req := map[string]any{"entityType": "order", "entityId": "ttl", "ttl": ttl}
@@ -98,7 +98,7 @@ func TestExtremeNumbersRefused(t *testing.T) {
 	for _, b := range edCoreBackends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			srv := b.start(t, gateway.Config{})
-			a := edT{t, edDial(t, srv, "alice")}
+			a := edT{t, hostileClient(edDial(t, srv, "alice"))}
 			a.ack("change", change("note", "n", 0, "update", "list", after([]any{1, 2, 3})))
 			a.ack("change", change("note", "n", 1, "increment", "total", map[string]any{"delta": "9e307"}))
 			a.ack("change", change("inventory", "i", 0, "increment", "stock", map[string]any{"delta": big - 1}))
@@ -223,7 +223,7 @@ func TestReusedMessageIDOtherRequest(t *testing.T) {
 			alice := edDial(t, srv, "alice")
 			call := func(typ, msg string, payload any) frame {
 				t.Helper()
-				f, err := alice.call(ctx, typ, "", msg, payload)
+				f, err := alice.roundTrip(ctx, typ, "", msg, payload)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -346,7 +346,7 @@ func TestIdentifierCharacterClasses(t *testing.T) {
 			}
 			var alice *client
 			for class, c := range identifierAttacks {
-				alice = dial(t, srv, "alice") // a connection per class keeps within the request rate limit
+				alice = hostileClient(dial(t, srv, "alice")) // a connection per class keeps within the request rate limit
 				refused(class, "a channel", alice.request("subscribe", "order:1"+c, nil), "INVALID_CHANNEL")
 				refused(class, "a room", alice.request("room.join", "", map[string]any{"room": "r" + c}), "INVALID_CHANNEL", "BAD_REQUEST")
 				refused(class, "an entity id", alice.request("change", "", change("note", "n"+c, 0, "update", "x", after(1))), "BAD_REQUEST")

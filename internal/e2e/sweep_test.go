@@ -32,7 +32,7 @@ func TestSweepDroppedConnection(t *testing.T) {
 			dave := presDial(t, srv, "dave", nil)
 			dave.ok("room.join", "", presJoin("order-123"))
 			bob.await(isPresence("room:order-123", "dave", "join", "online"), "dave's join")
-			bob.drop()
+			bob.forget()
 
 			srv.inv.lose(carol.id)
 			carol.close()

@@ -32,18 +32,6 @@ func wantSubscribers(t *testing.T, srv *devserver.Server, tenant, channel string
 	}
 }
 
-// requestExtra sends a request with extra envelope members and returns its
-// reply.
-func (c *client) requestExtra(typ, channel string, payload any, extra map[string]any) frame {
-	c.t.Helper()
-	id := c.send(typ, channel, payload, extra)
-	f := c.next()
-	if f.ReplyTo != id {
-		c.t.Fatalf("%s: got %+v while waiting for the reply to %s", c.name, f, id)
-	}
-	return f
-}
-
 func wantCode(t *testing.T, f frame, code string) {
 	t.Helper()
 	if f.Type != "error" || f.code() != code {
@@ -65,10 +53,10 @@ func TestTenantSubscribe(t *testing.T) {
 			bob.mustAck("subscribe", "order:1", nil)
 
 			for _, ch := range []string{"tenant-b#order-updates", "CHAN#tenant-b#order-updates", "order-updates#tenant-b", "tenant-b:order:1"} {
-				wantCode(t, alice.request("subscribe", ch, nil), "INVALID_CHANNEL")
+				wantCode(t, alice.bad().request("subscribe", ch, nil), "INVALID_CHANNEL")
 			}
 			alice.mustAck("subscribe", "tenant-b:order-updates", nil)
-			f := alice.requestExtra("subscribe", "order-updates", map[string]any{"tenant": "tenant-b"},
+			f := alice.bad().requestExtra("subscribe", "order-updates", map[string]any{"tenant": "tenant-b"},
 				map[string]any{"tenant": "tenant-b", "userId": "bob", "connectionId": bobID})
 			if f.Type != "ack" {
 				t.Fatalf("subscribe = %+v", f)
@@ -110,7 +98,7 @@ func TestTenantPublish(t *testing.T) {
 			carol.mustAck("subscribe", "order:7", nil)
 
 			// Bob's publish reaches only Bob, its one subscriber in tenant-b.
-			id := bob.send("publish", "order-updates", map[string]any{"secret": "b"}, map[string]any{"tenant": "tenant-a"})
+			id := bob.bad().send("publish", "order-updates", map[string]any{"secret": "b"}, map[string]any{"tenant": "tenant-a"})
 			if f := bob.next(); f.Type != "update" || f.MessageID != id || f.UserID != "bob" {
 				t.Fatalf("bob got %+v, want his own update", f)
 			}
@@ -158,17 +146,17 @@ func TestFrameCannotClaimIdentity(t *testing.T) {
 			adminID := admin.hello().ConnectionID
 			forged := map[string]any{"userId": "ada", "tenant": "tenant-b", "roles": []string{"admin"}, "connectionId": adminID, "username": "ADA"}
 
-			f := viewer.requestExtra("hello", "", forged, forged)
+			f := viewer.bad().requestExtra("hello", "", forged, forged)
 			var w whoami
 			if err := json.Unmarshal(f.Payload, &w); err != nil || w.UserID != "vera" || w.Tenant != "tenant-a" || w.ConnectionID == adminID || slices.Contains(w.Roles, "admin") {
 				t.Fatalf("hello with forged members = %s", f.Payload)
 			}
 			// A viewer may not publish, whatever roles the frame claims.
-			wantCode(t, viewer.requestExtra("publish", "order-updates", forged, forged), "FORBIDDEN")
+			wantCode(t, viewer.bad().requestExtra("publish", "order-updates", forged, forged), "FORBIDDEN")
 
 			viewer.mustAck("subscribe", "order-updates", nil)
 			admin.mustAck("subscribe", "order-updates", nil)
-			id := member.send("publish", "order-updates", map[string]any{"x": 1}, forged)
+			id := member.bad().send("publish", "order-updates", map[string]any{"x": 1}, forged)
 			if ack := member.next(); ack.Type != "ack" || ack.ReplyTo != id {
 				t.Fatalf("publish = %+v", ack)
 			}
@@ -183,7 +171,7 @@ func TestFrameCannotClaimIdentity(t *testing.T) {
 // callAck sends a request, skipping pushed frames, and requires an ack.
 func (c *client) callAck(typ string, payload any) frame {
 	c.t.Helper()
-	f := c.call(typ, "", payload)
+	f := c.callSkip(typ, "", payload)
 	if f.Type != "ack" {
 		c.t.Fatalf("%s %s: got %s %s %s", c.name, typ, f.Type, f.code(), f.Payload)
 	}
@@ -249,7 +237,7 @@ func TestTenantPresenceSnapshot(t *testing.T) {
 			}
 			wantNoLeak(t, f, "bob", "secret-b")
 		}
-		if f := alice.call("presence.snapshot", "", map[string]any{"room": "tenant-b#dashboard"}); f.Type != "error" {
+		if f := alice.callSkip("presence.snapshot", "", map[string]any{"room": "tenant-b#dashboard"}); f.Type != "error" {
 			t.Fatalf("snapshot of a room named with a key separator: %+v", f)
 		}
 
@@ -283,7 +271,7 @@ func TestTenantLock(t *testing.T) {
 		// Release and renew of a lock alice does not hold fail in her
 		// own tenant; acquiring gives her her own lock.
 		for _, typ := range []string{"lock.release", "lock.renew"} {
-			if f := alice.call(typ, "", ref); f.Type != "error" || f.code() == "LOCK_HELD" {
+			if f := alice.callSkip(typ, "", ref); f.Type != "error" || f.code() == "LOCK_HELD" {
 				t.Fatalf("%s of tenant-b's lock: %+v", typ, f)
 			} else {
 				wantNoLeak(t, f, "bob")
@@ -321,7 +309,7 @@ func TestTenantChangeAndSync(t *testing.T) {
 
 		// Sync and history of the name in tenant A see nothing of B.
 		for _, typ := range []string{"sync", "history"} {
-			f := alice.call(typ, "", map[string]any{"entityType": "note", "entityId": "1"})
+			f := alice.callSkip(typ, "", map[string]any{"entityType": "note", "entityId": "1"})
 			if f.Type == "ack" {
 				var v struct{ Version int64 }
 				_ = json.Unmarshal(f.Payload, &v)
@@ -332,7 +320,7 @@ func TestTenantChangeAndSync(t *testing.T) {
 			wantNoLeak(t, f, "secret-b", "bob")
 		}
 		// A change based on B's version is stale in A: A has no such version.
-		if f := alice.call("change", "", map[string]any{"entityType": "note", "entityId": "1", "baseVersion": 2,
+		if f := alice.callSkip("change", "", map[string]any{"entityType": "note", "entityId": "1", "baseVersion": 2,
 			"operation": "update", "path": "status", "after": "from-a"}); f.Type == "ack" {
 			var v struct{ Version int64 }
 			_ = json.Unmarshal(f.Payload, &v)
@@ -380,12 +368,12 @@ func TestTenantComment(t *testing.T) {
 
 		wantNoLeak(t, alice.callAck("comment.list", ref), "secret-b", "bob", id)
 		for _, resolved := range []bool{true, false} {
-			f := alice.call("comment.resolve", "", map[string]any{"entityType": "order", "entityId": "1", "commentId": id, "resolved": resolved})
+			f := alice.callSkip("comment.resolve", "", map[string]any{"entityType": "order", "entityId": "1", "commentId": id, "resolved": resolved})
 			wantCode(t, f, "NOT_FOUND")
 			wantNoLeak(t, f, "secret-b", "bob")
 		}
 		// Nor can alice reply to it.
-		f = alice.call("comment.add", "", map[string]any{"entityType": "order", "entityId": "1", "text": "from-a", "parentId": id})
+		f = alice.callSkip("comment.add", "", map[string]any{"entityType": "order", "entityId": "1", "text": "from-a", "parentId": id})
 		wantCode(t, f, "NOT_FOUND")
 		wantNoLeak(t, f, "secret-b", "bob")
 
