@@ -619,7 +619,7 @@ func (f *editingFeature) sync(ctx context.Context, r *request) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		var changes []changeJSON
+		changes := []changeJSON{} // [] rather than null when up to date
 		for i, rec := range recs {
 			if rec.Change.Version != since+int64(i)+1 {
 				delta = false // trimmed meanwhile: answer with the document
