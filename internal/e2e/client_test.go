@@ -86,10 +86,6 @@ type client struct {
 	sized bool
 	// unchecked makes the next request skip the schema check (see bad).
 	unchecked atomic.Bool
-	// hostile makes every request skip the schema check, for the tests of
-	// hostile input whose requests are out of bounds by design (see
-	// hostileClient); replies are still checked. Default false.
-	hostile bool
 	// report receives the schema failures when the test ends. Default the
 	// test itself.
 	report testing.TB
@@ -207,7 +203,7 @@ func (c *client) bad() *client {
 // write sends data as one text frame, checking it against the schema
 // unless checked is false or bad() marked it.
 func (c *client) write(ctx context.Context, data []byte, checked bool) error {
-	if c.unchecked.Swap(false) || !checked || c.hostile {
+	if c.unchecked.Swap(false) || !checked {
 		c.conv.SentUnchecked(data)
 	} else {
 		_ = c.conv.Sent(data) // failures are reported when the test ends
@@ -221,14 +217,6 @@ func (c *client) write(ctx context.Context, data []byte, checked bool) error {
 		return fmt.Errorf("%s write: %w", c.name, err)
 	}
 	return nil
-}
-
-// hostileClient marks c as sending hostile input on purpose (extreme
-// numbers, control characters, over-long strings): none of its requests
-// is checked against the schema, every reply still is. It returns c.
-func hostileClient(c *client) *client {
-	c.hostile = true
-	return c
 }
 
 // sendRaw sends data as one text frame, unchecked: raw frames are

@@ -21,9 +21,8 @@
 //   - Every frame the client writes or reads is checked against
 //     docs/asyncapi.yaml (package protocoltest); a mismatch fails the test
 //     when it ends. Mark a request malformed on purpose with c.bad() (for
-//     example c.bad().request("teleport", "", nil)), or a whole client
-//     of a hostile-input test with hostileClient(c); sendRaw is never
-//     checked. Replies are always checked.
+//     example c.bad().request("teleport", "", nil), or e.bad().refused(...)
+//     for an edT); sendRaw is never checked. Replies are always checked.
 //   - storetest.FakeClock is the one settable clock.
 //   - waitFor polls a condition with a deadline.
 //

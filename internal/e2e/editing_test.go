@@ -36,6 +36,12 @@ type edT struct {
 	c *client
 }
 
+// bad marks the next request as malformed on purpose (see client.bad).
+func (e edT) bad() edT {
+	e.c.bad()
+	return e
+}
+
 func (e edT) request(typ string, payload any) frame {
 	e.t.Helper()
 	f, err := e.c.roundTrip(context.Background(), typ, "", "", payload)

@@ -80,10 +80,8 @@ func TestLocks(t *testing.T) {
 			bob.refused("lock.acquire", ref, "LOCK_HELD")
 			bob.refused("lock.renew", ref, "NOT_LOCK_HOLDER")
 			bob.refused("lock.release", ref, "NOT_LOCK_HOLDER")
-			bob.c.bad()
-			bob.refused("lock.acquire", map[string]any{"entityType": "order", "entityId": "L1", "ttl": -5}, "BAD_REQUEST")
-			bob.c.bad()
-			bob.refused("lock.acquire", map[string]any{"entityType": "order", "entityId": "a:b"}, "BAD_REQUEST")
+			bob.bad().refused("lock.acquire", map[string]any{"entityType": "order", "entityId": "L1", "ttl": -5}, "BAD_REQUEST")
+			bob.bad().refused("lock.acquire", map[string]any{"entityType": "order", "entityId": "a:b"}, "BAD_REQUEST")
 
 			// The holder's connection drops: its lock is released.
 			alice.c.drop()

@@ -116,8 +116,7 @@ func TestSyncMissedVersions(t *testing.T) {
 			if !slices.EqualFunc(hist, want, slices.Equal) {
 				t.Fatalf("history pages = %v, want %v", hist, want)
 			}
-			bob.c.bad()
-			bob.refused("sync", syncReq("customer", "m1", -1, 0), "BAD_REQUEST")
+			bob.bad().refused("sync", syncReq("customer", "m1", -1, 0), "BAD_REQUEST")
 		})
 	}
 }

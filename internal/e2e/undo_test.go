@@ -56,8 +56,7 @@ func TestUndo(t *testing.T) {
 				t.Fatalf("version %d, want 7", v)
 			}
 			alice.refused("undo", map[string]any{"changeId": "note:u1:99"}, "NOT_FOUND")
-			alice.c.bad()
-			alice.refused("undo", map[string]any{"changeId": "nonsense"}, "BAD_REQUEST")
+			alice.bad().refused("undo", map[string]any{"changeId": "nonsense"}, "BAD_REQUEST")
 
 			// Text edits transform: undoing " world" past a later edit of the
 			// same string keeps the later edit.
