@@ -80,4 +80,4 @@ test: test-dev lint test-go $(TEST_TARGETS)
 ## make test runs them at full size on the embedded store and at 100 grants
 ## and 300 changes on DynamoDB.
 soak: deps $(TEST_GO_DEPS)
-	RTCOLLAB_SOAK=1 scripts/with-moto.sh $(GO) test -count=1 -timeout 90m -run 'TestLockRace|TestChangesNothingLost' -v ./internal/devserver/
+	RTCOLLAB_SOAK=1 scripts/with-moto.sh $(GO) test -count=1 -timeout 90m -run 'TestLockRace|TestChangesNothingLost' -v ./internal/e2e/

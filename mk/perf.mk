@@ -1,6 +1,6 @@
 # perf.mk: load runs, benchmarks, the DynamoDB cost model and the charts of
 # docs/BENCHMARKS.md. None of these is part of `make test` (the short
-# exactly-once load run is: internal/devserver TestLoadExactlyOnce). Every
+# exactly-once load run is: internal/e2e TestLoadExactlyOnce). Every
 # run targets loopback and stops by itself.
 #
 #   make load         a longer mixed run against an in-process local server

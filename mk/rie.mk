@@ -1,5 +1,5 @@
 # rie.mk: the Lambda Runtime Interface Emulator and the native bootstraps the
-# end-to-end tests run under it (the "rie" backend of internal/devserver).
+# end-to-end tests run under it (the "rie" backend of internal/e2e).
 #
 #   make rie-deps   install the emulator into bin/ and build
 #                   bin/bootstraps/<function>/bootstrap for this machine

@@ -17,31 +17,16 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/omnisales/rtcollab/internal/store/storetest"
 )
 
 // testSecret is a 32-byte HS256 secret.
 const testSecret = "0123456789abcdef0123456789abcdef"
 
-// fakeClock is a settable clock safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock returns the shared settable clock at a fixed time.
+func newFakeClock() *storetest.FakeClock {
+	return storetest.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // jwksServer serves a key set that tests can replace, and counts requests.

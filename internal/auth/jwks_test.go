@@ -11,12 +11,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/omnisales/rtcollab/internal/store/storetest"
 )
 
 // jwksFixture is a Verifier on a key set server with a fake clock.
 type jwksFixture struct {
 	srv   *jwksServer
-	clock *fakeClock
+	clock *storetest.FakeClock
 	v     *Verifier
 }
 

@@ -5,19 +5,15 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/omnisales/rtcollab/internal/store/storetest"
 )
-
-// fakeClock is a clock that moves only when told.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time          { return c.t }
-func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // TestPacerBound: calls started at the times Reserve hands out never
 // exceed Burst + Budget·T in any interval of length T.
 func TestPacerBound(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := NewPacer(200, clk.now)
+	clk := storetest.NewFakeClock(time.Unix(1_700_000_000, 0))
+	p := NewPacer(200, clk.Now)
 	if p.Burst() != 20 {
 		t.Fatalf("Burst() = %d, want 20 (a tenth of a second's budget)", p.Burst())
 	}
@@ -25,9 +21,9 @@ func TestPacerBound(t *testing.T) {
 	// 1,000 callers arrive over half a second, all wanting to call at once.
 	for i := range 1000 {
 		if i%100 == 0 {
-			clk.advance(50 * time.Millisecond)
+			clk.Advance(50 * time.Millisecond)
 		}
-		starts = append(starts, clk.t.Add(p.Reserve()))
+		starts = append(starts, clk.Now().Add(p.Reserve()))
 	}
 	for _, window := range []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time.Second, 3 * time.Second} {
 		limit := float64(p.Burst()) + p.Budget()*window.Seconds()
@@ -61,8 +57,8 @@ func maxInWindow(ts []time.Time, w time.Duration) int {
 // TestPacerThrottled: a 429 halves the rate (once per burst of answers)
 // down to a floor, drops the burst, and the rate climbs back linearly.
 func TestPacerThrottled(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	p := NewPacer(1000, clk.now)
+	clk := storetest.NewFakeClock(time.Unix(1_700_000_000, 0))
+	p := NewPacer(1000, clk.Now)
 	p.Reserve()
 	p.Throttled()
 	p.Throttled() // same burst of answers: no second cut
@@ -73,17 +69,17 @@ func TestPacerThrottled(t *testing.T) {
 		t.Errorf("first call after a 429 waits %v, want 2ms (no burst at 500/s)", d)
 	}
 	for range 10 {
-		clk.advance(pacerCutInterval)
+		clk.Advance(pacerCutInterval)
 		p.Throttled()
 	}
 	if got, want := p.Rate(), 1000*pacerFloorFraction; math.Abs(got-want) > 1e-6 {
 		t.Errorf("rate after many 429s = %v, want the floor %v", got, want)
 	}
-	clk.advance(PacerRecovery / 2)
+	clk.Advance(PacerRecovery / 2)
 	if got, want := p.Rate(), 1000*pacerFloorFraction+500; math.Abs(got-want) > 1e-6 {
 		t.Errorf("rate half a recovery later = %v, want %v", got, want)
 	}
-	clk.advance(PacerRecovery)
+	clk.Advance(PacerRecovery)
 	if got := p.Rate(); got != 1000 {
 		t.Errorf("rate after a full recovery = %v, want the budget 1000", got)
 	}

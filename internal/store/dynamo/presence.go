@@ -2,7 +2,6 @@ package dynamo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -43,9 +42,6 @@ const (
 // maxSessionRooms bounds the rooms of one session write: the session, the
 // alarm and the room entries kept or left share one transaction.
 const maxSessionRooms = maxTxActions - 2
-
-// activityQueryPage is the Query page size of ListActivity.
-const activityQueryPage = 100
 
 // PutSession writes a session, its room entries and its alarm in one
 // transaction. See store.Presences.PutSession.
@@ -352,87 +348,6 @@ func (s *Store) queryDue(ctx context.Context, op, kind string, now time.Time, li
 	return nil
 }
 
-// PutActivity records an activity entry: one PutItem.
-func (s *Store) PutActivity(ctx context.Context, a store.Activity) error {
-	const op = "put activity"
-	key := a.Tenant + "/" + a.ID
-	if err := checkParts(op, key, a.Tenant, a.ID); err != nil {
-		return err
-	}
-	it, err := activityItem(a)
-	if err != nil {
-		return fmt.Errorf("dynamo: %s %q: %w", op, key, err)
-	}
-	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:              aws.String(s.table),
-		Item:                   it,
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-	})
-	return mapErr(op, key, err)
-}
-
-// ListActivity returns a page of a tenant's feed, newest first: Queries of
-// the feed partition in descending order, filtered here, reading at most
-// store.MaxActivityRead entries.
-func (s *Store) ListActivity(ctx context.Context, tenant string, f store.ActivityFilter, p store.Page) ([]store.Activity, string, error) {
-	const op = "list activity"
-	if err := checkParts(op, tenant, tenant); err != nil {
-		return nil, "", err
-	}
-	before, err := store.DecodeActivityCursor(p.Cursor)
-	if err != nil {
-		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, tenant, err)
-	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	pk := store.ActivityPK(tenant)
-	var start item
-	if before != "" {
-		start = keyOf(pk, before)
-	}
-	now := s.now()
-	var out []store.Activity
-	read := 0
-	for {
-		page, err := s.client.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String("pk = :pk"),
-			ExpressionAttributeValues: item{":pk": str(pk)},
-			ExclusiveStartKey:         start,
-			ScanIndexForward:          aws.Bool(false),
-			Limit:                     aws.Int32(int32(min(activityQueryPage, store.MaxActivityRead-read))),
-			ConsistentRead:            aws.Bool(true),
-			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-		})
-		if err != nil {
-			return nil, "", mapErr(op, tenant, err)
-		}
-		for i, it := range page.Items {
-			read++
-			a := activityFrom(it)
-			if !live(it, now) || !f.Match(a) {
-				continue
-			}
-			out = append(out, a)
-			if len(out) == limit {
-				if i == len(page.Items)-1 && len(page.LastEvaluatedKey) == 0 {
-					return out, "", nil
-				}
-				return out, encodeCursor(getS(it, store.AttrSK)), nil
-			}
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, "", nil
-		}
-		if read >= store.MaxActivityRead {
-			return out, encodeCursor(getS(page.LastEvaluatedKey, store.AttrSK)), nil
-		}
-		start = page.LastEvaluatedKey
-	}
-}
-
 // sessionItem is the item of a session: its presence, rooms, version and
 // expiry-index entry.
 func sessionItem(ses store.Session) item {
@@ -529,68 +444,6 @@ func alarmFrom(it item) store.AwayAlarm {
 		ConnID: getS(it, attrConnID),
 		At:     time.Unix(getN(it, store.AttrExpiresAt), 0).UTC(),
 	}
-}
-
-// activityItem is the item of an activity entry. Changes and metadata are
-// kept as JSON text.
-func activityItem(a store.Activity) (item, error) {
-	it := item{
-		store.AttrPK: str(store.ActivityPK(a.Tenant)),
-		store.AttrSK: str(store.ActivitySK(a.At, a.ID)),
-		attrID:       str(a.ID),
-		attrTenant:   str(a.Tenant),
-		attrAt:       str(formatTime(a.At)),
-	}
-	setStrings(it, map[string]string{
-		attrUserID:     a.UserID,
-		attrUsername:   a.Username,
-		attrAvatar:     a.Avatar,
-		attrAction:     a.Action,
-		attrEntityType: a.EntityType,
-		attrEntityID:   a.EntityID,
-		attrEntityName: a.EntityName,
-	})
-	if len(a.Changes) > 0 {
-		b, err := json.Marshal(a.Changes)
-		if err != nil {
-			return nil, fmt.Errorf("encode changes: %w", err)
-		}
-		it[attrChanges] = str(string(b))
-	}
-	if len(a.Metadata) > 0 {
-		if !json.Valid(a.Metadata) {
-			return nil, errors.New("metadata is not valid JSON")
-		}
-		it[attrMetadata] = str(string(a.Metadata))
-	}
-	setExpiry(it, a.ExpiresAt)
-	return it, nil
-}
-
-// activityFrom decodes an activity item. Undecodable changes are dropped.
-func activityFrom(it item) store.Activity {
-	a := store.Activity{
-		ID:         getS(it, attrID),
-		Tenant:     getS(it, attrTenant),
-		UserID:     getS(it, attrUserID),
-		Username:   getS(it, attrUsername),
-		Avatar:     getS(it, attrAvatar),
-		Action:     getS(it, attrAction),
-		EntityType: getS(it, attrEntityType),
-		EntityID:   getS(it, attrEntityID),
-		EntityName: getS(it, attrEntityName),
-		At:         parseTime(getS(it, attrAt)),
-	}
-	if c := getS(it, attrChanges); c != "" {
-		_ = json.Unmarshal([]byte(c), &a.Changes)
-	}
-	if m := getS(it, attrMetadata); m != "" {
-		a.Metadata = json.RawMessage(m)
-	}
-	if _, ok := it[store.AttrExpiresAt]; ok {
-		a.ExpiresAt = time.Unix(getN(it, store.AttrExpiresAt), 0).UTC()
-	}
-	return a
 }
 
 // presencePartition returns the partition key of a room's entries, or of

@@ -1,0 +1,343 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// lockItem is the lock item of l.
+func lockItem(l store.Lock) item {
+	pk := store.LockPK(l.Entity)
+	it := item{
+		store.AttrPK:        str(pk),
+		store.AttrSK:        str(store.SKLock),
+		store.AttrExpBucket: str(store.ExpBucket(store.KindLock, pk)),
+		store.AttrExpiresAt: num(l.ExpiresAt.Unix()),
+		attrTenant:          str(l.Entity.Tenant),
+		attrEntType:         str(l.Entity.Type),
+		attrEntID:           str(l.Entity.ID),
+		attrLockHolder:      str(l.Holder),
+		attrConnID:          str(l.ConnID),
+		attrLockToken:       num(l.Token),
+		attrLockAcquiredAt:  str(formatTime(l.AcquiredAt)),
+	}
+	if l.HolderName != "" {
+		it[attrLockHolderName] = str(l.HolderName)
+	}
+	return it
+}
+
+// lockFrom decodes a lock item.
+func lockFrom(it item) store.Lock {
+	return store.Lock{
+		Entity:     store.EntityKey{Tenant: getS(it, attrTenant), Type: getS(it, attrEntType), ID: getS(it, attrEntID)},
+		Holder:     getS(it, attrLockHolder),
+		HolderName: getS(it, attrLockHolderName),
+		ConnID:     getS(it, attrConnID),
+		AcquiredAt: parseTime(getS(it, attrLockAcquiredAt)),
+		ExpiresAt:  time.Unix(getN(it, store.AttrExpiresAt), 0).UTC(),
+		Token:      getN(it, attrLockToken),
+	}
+}
+
+// revLockItem is the reverse item that leads from l's connection to l.
+func revLockItem(l store.Lock) item {
+	return item{
+		store.AttrPK:        str(store.ConnPK(l.ConnID)),
+		store.AttrSK:        str(store.LockPK(l.Entity)),
+		store.AttrExpiresAt: num(l.ExpiresAt.Unix()),
+		attrTenant:          str(l.Entity.Tenant),
+		attrEntType:         str(l.Entity.Type),
+		attrEntID:           str(l.Entity.ID),
+	}
+}
+
+// sameGrant is the condition that the stored lock is the grant cur, still
+// live.
+func sameGrant(cur store.Lock, now int64) (string, item) {
+	return "attribute_exists(pk) AND holder = :h AND fencingToken = :t AND expiresAt > :now",
+		item{":h": str(cur.Holder), ":t": num(cur.Token), ":now": num(now)}
+}
+
+// putLockActions writes l over cur (nil when no lock item is stored) with
+// its reverse item, and deletes cur's reverse item when the connection
+// changed.
+func (s *Store) putLockActions(l store.Lock, cond string, vals item, cur *store.Lock) []types.TransactWriteItem {
+	put := s.putAction(lockItem(l), cond, vals)
+	actions := []types.TransactWriteItem{put, s.putAction(revLockItem(l), "", nil)}
+	if cur != nil && cur.ConnID != l.ConnID {
+		actions = append(actions, s.deleteAction(keyOf(store.ConnPK(cur.ConnID), store.LockPK(l.Entity)), "", nil))
+	}
+	return actions
+}
+
+// AcquireLock grants or renews a lock. See store.Locks.AcquireLock.
+//
+// A grant is one transaction: the fencing counter moves from the value
+// read to the next one, and the lock item is written on the condition
+// that it is absent or is the expired grant that was read.
+func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, error) {
+	const op = "acquire lock"
+	if err := checkEntityKey(op, l.Entity, l.Holder, l.ConnID); err != nil {
+		return store.Lock{}, err
+	}
+	l.AcquiredAt = l.AcquiredAt.UTC()
+	l.ExpiresAt = time.Unix(l.ExpiresAt.Unix(), 0).UTC()
+	pk := store.LockPK(l.Entity)
+	lockKey, fenceKey := keyOf(pk, store.SKLock), keyOf(pk, store.SKFence)
+	for range attempts {
+		got, err := s.batchGet(ctx, op, l.Entity.String(), []item{lockKey, fenceKey})
+		if err != nil {
+			return store.Lock{}, err
+		}
+		now := s.now()
+		var cur *store.Lock
+		if it := got[keyID(lockKey)]; it != nil {
+			c := lockFrom(it)
+			cur = &c
+		}
+		var actions []types.TransactWriteItem
+		want := l
+		if cur != nil && cur.ExpiresAt.Unix() > now {
+			if cur.Holder != l.Holder {
+				return *cur, fmt.Errorf("dynamo: %s %q: held by %q: %w", op, l.Entity, cur.Holder, store.ErrLockHeld)
+			}
+			want.Token, want.AcquiredAt = cur.Token, cur.AcquiredAt
+			cond, vals := sameGrant(*cur, now)
+			actions = s.putLockActions(want, cond, vals, cur)
+		} else {
+			fence := got[keyID(fenceKey)]
+			fenceCond, fenceVals := "attribute_not_exists(pk)", item{}
+			if fence != nil {
+				fenceCond, fenceVals = "fencingToken = :f", item{":f": fence[attrLockToken]}
+			}
+			want.Token = getN(fence, attrLockToken) + 1
+			fenceVals[":t"] = num(want.Token)
+			upd := s.updateAction(fenceKey, "SET fencingToken = :t", fenceCond, fenceVals)
+			lockCond, lockVals := "attribute_not_exists(pk)", item(nil)
+			if cur != nil {
+				lockCond, lockVals = "fencingToken = :old AND expiresAt <= :now", item{":old": num(cur.Token), ":now": num(now)}
+			}
+			actions = append([]types.TransactWriteItem{upd}, s.putLockActions(want, lockCond, lockVals, cur)...)
+		}
+		err = s.transact(ctx, op, l.Entity.String(), actions)
+		if err == nil {
+			return want, nil
+		}
+		if !errors.Is(err, store.ErrConditionFailed) {
+			return store.Lock{}, err
+		}
+	}
+	return store.Lock{}, contention(op, l.Entity.String())
+}
+
+// getLiveLock reads e's lock; it returns nil when it is absent or
+// expired.
+func (s *Store) getLiveLock(ctx context.Context, op string, e store.EntityKey) (*store.Lock, error) {
+	it, err := s.get(ctx, op, e.String(), store.LockPK(e), store.SKLock)
+	if err != nil || it == nil || !live(it, s.now()) {
+		return nil, err
+	}
+	l := lockFrom(it)
+	return &l, nil
+}
+
+// RenewLock extends the holder's live lock. See store.Locks.RenewLock.
+func (s *Store) RenewLock(ctx context.Context, e store.EntityKey, holder, connID string, expiresAt time.Time) (store.Lock, error) {
+	const op = "renew lock"
+	if err := checkEntityKey(op, e, holder, connID); err != nil {
+		return store.Lock{}, err
+	}
+	return s.holderWrite(ctx, op, e, holder, func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
+		want := cur
+		want.ConnID = connID
+		want.ExpiresAt = time.Unix(expiresAt.Unix(), 0).UTC()
+		return want, s.putLockActions(want, cond, vals, &cur)
+	})
+}
+
+// holderWrite is the optimistic write of a lock's holder: it reads e's
+// live lock, refuses anyone but holder (store.ErrNotHolder), and commits
+// the actions write builds from the grant under the condition that the
+// grant is unchanged, reading it again when it changed meanwhile. It
+// returns the lock write returned.
+func (s *Store) holderWrite(ctx context.Context, op string, e store.EntityKey, holder string,
+	write func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem)) (store.Lock, error) {
+	for range attempts {
+		cur, err := s.getLiveLock(ctx, op, e)
+		if err != nil {
+			return store.Lock{}, err
+		}
+		if cur == nil || cur.Holder != holder {
+			return store.Lock{}, fmt.Errorf("dynamo: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
+		}
+		cond, vals := sameGrant(*cur, s.now())
+		out, actions := write(*cur, cond, vals)
+		err = s.transact(ctx, op, e.String(), actions)
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, store.ErrConditionFailed) {
+			return store.Lock{}, err
+		}
+	}
+	return store.Lock{}, contention(op, e.String())
+}
+
+// deleteLockActions deletes the grant cur and its reverse item; cond
+// guards the lock item.
+func (s *Store) deleteLockActions(cur store.Lock, cond string, vals item) []types.TransactWriteItem {
+	del := s.deleteAction(keyOf(store.LockPK(cur.Entity), store.SKLock), cond, vals)
+	return []types.TransactWriteItem{del, s.deleteAction(keyOf(store.ConnPK(cur.ConnID), store.LockPK(cur.Entity)), "", nil)}
+}
+
+// ReleaseLock deletes the holder's live lock. See store.Locks.ReleaseLock.
+func (s *Store) ReleaseLock(ctx context.Context, e store.EntityKey, holder string) (store.Lock, error) {
+	const op = "release lock"
+	if err := checkEntityKey(op, e, holder); err != nil {
+		return store.Lock{}, err
+	}
+	return s.holderWrite(ctx, op, e, holder, func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
+		return cur, s.deleteLockActions(cur, cond, vals)
+	})
+}
+
+// GetLock returns the live lock on e.
+func (s *Store) GetLock(ctx context.Context, e store.EntityKey) (store.Lock, error) {
+	const op = "get lock"
+	if err := checkEntityKey(op, e); err != nil {
+		return store.Lock{}, err
+	}
+	cur, err := s.getLiveLock(ctx, op, e)
+	if err != nil {
+		return store.Lock{}, err
+	}
+	if cur == nil {
+		return store.Lock{}, fmt.Errorf("dynamo: %s %q: %w", op, e, store.ErrNotFound)
+	}
+	return *cur, nil
+}
+
+// ReleaseConnectionLocks deletes the locks held through connID: one Query
+// of the connection's reverse lock items, then, per lock, a transaction
+// conditioned on the lock still being that connection's grant.
+func (s *Store) ReleaseConnectionLocks(ctx context.Context, connID string) ([]store.Lock, error) {
+	const op = "release connection locks"
+	if err := checkParts(op, connID, connID); err != nil {
+		return nil, err
+	}
+	connPK := store.ConnPK(connID)
+	var revs []item
+	if err := s.query(ctx, op, connID, connPK, store.PrefixLock, func(it item) { revs = append(revs, it) }); err != nil {
+		return nil, err
+	}
+	var out []store.Lock
+	for _, rev := range revs {
+		lockPK := getS(rev, store.AttrSK)
+		released := false
+		for range attempts {
+			it, err := s.get(ctx, op, connID, lockPK, store.SKLock)
+			if err != nil {
+				return out, err
+			}
+			if it == nil || getS(it, attrConnID) != connID {
+				break
+			}
+			cur := lockFrom(it)
+			err = s.transact(ctx, op, connID, s.deleteLockActions(cur, "connId = :c AND fencingToken = :t",
+				item{":c": str(connID), ":t": num(cur.Token)}))
+			if err == nil {
+				out = append(out, cur)
+				released = true
+				break
+			}
+			if !errors.Is(err, store.ErrConditionFailed) {
+				return out, err
+			}
+		}
+		if !released {
+			if _, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+				TableName: aws.String(s.table), Key: keyOf(connPK, lockPK),
+			}); err != nil {
+				return out, mapErr(op, connID, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// ExpiredLocks queries every shard of the expiry index for lock items
+// expired at now and returns the oldest limit of them.
+func (s *Store) ExpiredLocks(ctx context.Context, now time.Time, limit int) ([]store.Lock, error) {
+	const op = "expired locks"
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	var out []store.Lock
+	for _, bucket := range store.ExpBuckets(store.KindLock) {
+		pages := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
+			TableName:                 aws.String(s.table),
+			IndexName:                 aws.String(store.IndexExpiry),
+			KeyConditionExpression:    aws.String("expBucket = :b AND expiresAt <= :now"),
+			ExpressionAttributeValues: item{":b": str(bucket), ":now": num(now.Unix())},
+			Limit:                     aws.Int32(int32(limit)),
+			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+		})
+		n := 0
+		for pages.HasMorePages() && n < limit {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				return nil, mapErr(op, bucket, err)
+			}
+			for _, it := range page.Items {
+				if getS(it, store.AttrSK) == store.SKLock {
+					out = append(out, lockFrom(it))
+					n++
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b store.Lock) int { return a.ExpiresAt.Compare(b.ExpiresAt) })
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// DeleteExpiredLock deletes l's lock while it is the same grant and
+// expired, with its reverse item.
+func (s *Store) DeleteExpiredLock(ctx context.Context, l store.Lock) (bool, error) {
+	const op = "delete expired lock"
+	if err := checkEntityKey(op, l.Entity); err != nil {
+		return false, err
+	}
+	for range attempts {
+		it, err := s.get(ctx, op, l.Entity.String(), store.LockPK(l.Entity), store.SKLock)
+		if err != nil {
+			return false, err
+		}
+		now := s.now()
+		if it == nil || live(it, now) || getN(it, attrLockToken) != l.Token {
+			return false, nil
+		}
+		cur := lockFrom(it)
+		err = s.transact(ctx, op, l.Entity.String(), s.deleteLockActions(cur, "fencingToken = :t AND expiresAt <= :now",
+			item{":t": num(cur.Token), ":now": num(now)}))
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, store.ErrConditionFailed) {
+			return false, err
+		}
+	}
+	return false, contention(op, l.Entity.String())
+}
