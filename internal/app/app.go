@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/fanout"
@@ -59,7 +60,8 @@ type Settings struct {
 	// LogLevel is debug, info, warn or error (LOG_LEVEL). Default info.
 	LogLevel string
 	// DevIdentity accepts ?userId=&username=&tenant= on $connect without a
-	// token (DEV_IDENTITY=1). Only for local development. Default false.
+	// token (DEV_IDENTITY=1; auth.TokenOptions.Dev, auth.DevAuth). Only for
+	// local development. Default false.
 	DevIdentity bool
 	// ConnectionTTL overrides the connection record lifetime
 	// (CONNECTION_TTL, a Go duration). Default 2h5m.
@@ -209,7 +211,8 @@ type Options struct {
 	AWS *aws.Config
 	// Posters replaces the Management API client pool. Default nil.
 	Posters func(endpoint string) broadcast.Poster
-	// Auth replaces the authenticator chosen from Settings. Default nil.
+	// Auth is the $connect authenticator. Default nil: auth.DevAuth when
+	// Settings.DevIdentity is set, else Build fails.
 	Auth handler.Authenticator
 	// Clock replaces time.Now. Default nil.
 	Clock store.Clock
@@ -270,7 +273,7 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 		if !s.DevIdentity {
 			return nil, fmt.Errorf("no authenticator configured: set DEV_IDENTITY=1 for local development")
 		}
-		authn = DevAuthenticator{}
+		authn = auth.DevAuth()
 	}
 	h, err := handler.New(handler.Config{
 		ConnectionTTL:         s.ConnectionTTL,

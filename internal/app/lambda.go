@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/handler"
@@ -82,7 +83,11 @@ func ForLambda(ctx context.Context, fn Function, getenv func(string) string, met
 	}
 	var authn handler.Authenticator = NoAuth{}
 	if fn == Connect {
-		if authn, err = TokenAuthFromEnv(ctx, s, getenv); err != nil {
+		ts, err := auth.TokenSettingsFromEnv(getenv)
+		if err != nil {
+			return nil, fmt.Errorf("authenticator: %w", err)
+		}
+		if authn, err = auth.NewTokenAuth(ctx, ts, &auth.TokenOptions{Dev: s.DevIdentity, AWS: awsCfg}); err != nil {
 			return nil, fmt.Errorf("authenticator: %w", err)
 		}
 	}

@@ -14,14 +14,20 @@ import (
 	"github.com/omnisales/rtcollab/internal/ident"
 )
 
-// Identity is who a connection belongs to, as established on $connect.
+// Identity is who a connection belongs to, as established on $connect by
+// an authenticator (TokenAuth, or any handler.Authenticator). It is the
+// one identity type of the service: the handler keeps it with the
+// connection.
 type Identity struct {
-	UserID    string    // the token's sub
-	Username  string    // display name; the UserID when the token has none
-	Avatar    string    // picture URL, possibly empty
-	Tenant    string    // the tenant whose data the connection may see
-	Roles     []string  // roles from roles and cognito:groups, in token order
-	ExpiresAt time.Time // the token's exp; zero for a DevIdentity
+	UserID   string   // the token's sub
+	Username string   // display name; the UserID when the token has none
+	Avatar   string   // picture URL, possibly empty
+	Tenant   string   // the tenant whose data the connection may see
+	Roles    []string // roles from roles and cognito:groups, in token order
+	// ExpiresAt is the token's exp; zero for a DevIdentity. The
+	// connection's frames are refused from then on, and the sweeper
+	// closes it.
+	ExpiresAt time.Time
 }
 
 // HasRole reports whether the identity holds role, compared without regard
