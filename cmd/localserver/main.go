@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/devserver"
 	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/tools/lambdainvoke"
@@ -61,13 +63,24 @@ func run() error {
 	log := s.Logger()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	authn, err := app.TokenAuthFromEnv(ctx, s, os.Getenv)
+	// The AWS configuration in the environment, if any: the local server
+	// runs without credentials on the memory store or a local DynamoDB.
+	awsCfg, err := awsrest.FromEnv(os.Getenv, true)
+	if err != nil {
+		return err
+	}
+	awsCfg.Region = s.Region
+	ts, err := auth.TokenSettingsFromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	authn, err := auth.NewTokenAuth(ctx, ts, &auth.TokenOptions{Dev: s.DevIdentity, AWS: awsCfg})
 	if err != nil {
 		return err
 	}
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: *sweep, Logger: log,
-		App: &app.Options{Auth: authn}, Invoker: inv, Static: staticDir(*static), ManagementHTTP: *mgmtHTTP,
+		App: &app.Options{Auth: authn, AWS: &awsCfg}, Invoker: inv, Static: staticDir(*static), ManagementHTTP: *mgmtHTTP,
 		Gateway: gateway.Config{Credentials: managementCredentials(os.Getenv), AllowedOrigins: splitList(*allowOrigins)},
 	})
 	if err != nil {

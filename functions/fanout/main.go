@@ -1,17 +1,44 @@
 // Command fanout delivers the shards of large channels' broadcasts: the
 // message function splits a fan-out to more subscribers than
 // FANOUT_SHARD_SIZE and invokes this function asynchronously with one
-// {"rtcollabFanout": ...} event per further shard (internal/fanout). It is
-// the message function's code, so it answers WebSocket events too, but no
-// route is integrated with it.
+// {"rtcollabFanout": ...} event (fanout.Event) per further shard. It takes
+// no WebSocket events: no route is integrated with it.
 package main
 
 import (
+	"context"
+	"log/slog"
+	"os"
+
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/fanout"
 )
 
 func main() {
-	lambda.Start(app.LambdaEntry(app.Fanout))
+	h, err := coldStart(context.Background())
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
+
+// coldStart reads the settings and builds the store (gone recipients are
+// removed from it) and the Management API pool, once per execution
+// environment.
+func coldStart(ctx context.Context) (func(context.Context, fanout.Event) (fanout.Delivery, error), error) {
+	cfg, err := app.LambdaFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: app.NoAuth{}, AWS: &cfg.AWS})
+	if err != nil {
+		return nil, err
+	}
+	mo := cfg.Settings.ManagementOptions() // one delivery budget for every post
+	f := fanout.New(cfg.AWS, fanout.Config{Management: &mo}, cfg.Settings.Logger())
+	f.SetMetrics(os.Stdout)
+	return f.Handler(b.Store), nil
 }

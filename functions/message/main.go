@@ -1,15 +1,47 @@
 // Command message is the $default Lambda: every client frame, dispatched on
-// its type; the reply returns as the route response. Deployed a second time
-// as the fan-out function, it delivers the shards of large channels that
-// the message function hands it (FANOUT_FUNCTION_NAME).
+// its type; the reply returns as the route response. A fan-out to more
+// subscribers than FANOUT_SHARD_SIZE is split into shards, and every shard
+// after the first is handed to the fan-out function (FANOUT_FUNCTION_NAME).
 package main
 
 import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/fanout"
 )
 
 func main() {
-	lambda.Start(app.LambdaEntry(app.Message))
+	h, err := coldStart(context.Background())
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start", "error", err)
+		os.Exit(1)
+	}
+	lambda.Start(app.ReplyBeforeDeadline(h, app.MessageReplyMargin))
+}
+
+// coldStart reads the settings and builds the sharding Management API
+// posters and the handler, once per execution environment.
+func coldStart(ctx context.Context) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
+	cfg, err := app.LambdaFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	fc, err := fanout.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	mo := cfg.Settings.ManagementOptions() // one delivery budget for every post
+	fc.Management = &mo
+	f := fanout.New(cfg.AWS, fc, cfg.Settings.Logger())
+	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: app.NoAuth{}, AWS: &cfg.AWS, Metrics: os.Stdout, Posters: f.Posters})
+	if err != nil {
+		return nil, err
+	}
+	return b.Handler.Message, nil
 }

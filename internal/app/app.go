@@ -1,10 +1,13 @@
 // Package app builds a ready Handler from settings: the store (DynamoDB or
 // the embedded memory store), the Management API client pool and the
-// authenticator. The four Lambda mains and the local server share it, so
-// they are wired identically.
+// authenticator. The Lambda mains (functions/*) and the local server share
+// it, so they are wired identically. It reads no environment itself: main
+// passes os.Getenv in.
 //
 // Entry points: SettingsFromEnv reads settings through a getenv function
-// supplied by main; Build constructs the handler.
+// supplied by main, and LambdaFromEnv adds what every Lambda function
+// needs (TABLE_NAME, the execution role's credentials); Build constructs
+// the handler; ReplyBeforeDeadline wraps the message function's handler.
 package app
 
 import (
@@ -13,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,9 +23,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/broadcast"
-	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
@@ -37,7 +39,7 @@ import (
 type Settings struct {
 	// TableName is the DynamoDB table (TABLE_NAME). Empty selects the
 	// embedded memory store in Build, which only the local server may use:
-	// ForLambda refuses it.
+	// LambdaFromEnv refuses it.
 	TableName string
 	// DynamoDBEndpoint overrides the DynamoDB endpoint (DYNAMODB_ENDPOINT),
 	// for DynamoDB Local or another compatible server. Default "" (AWS).
@@ -59,7 +61,8 @@ type Settings struct {
 	// LogLevel is debug, info, warn or error (LOG_LEVEL). Default info.
 	LogLevel string
 	// DevIdentity accepts ?userId=&username=&tenant= on $connect without a
-	// token (DEV_IDENTITY=1). Only for local development. Default false.
+	// token (DEV_IDENTITY=1; auth.TokenOptions.Dev, auth.DevAuth). Only for
+	// local development. Default false.
 	DevIdentity bool
 	// ConnectionTTL overrides the connection record lifetime
 	// (CONNECTION_TTL, a Go duration). Default 2h5m.
@@ -120,7 +123,8 @@ func (s Settings) ManagementOptions() mgmtapi.Options {
 	return o
 }
 
-// SettingsFromEnv reads Settings through getenv (os.Getenv in main).
+// SettingsFromEnv reads Settings through getenv (os.Getenv, passed in by
+// main). A value that does not parse is an error naming the variable.
 func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	s := Settings{
 		TableName:          getenv("TABLE_NAME"),
@@ -194,8 +198,6 @@ type Built struct {
 	Handler *handler.Handler
 	Store   store.Store
 	AWS     aws.Config
-
-	fanout *fanout.Fanout // set by ForLambda(Message)
 }
 
 // Options are collaborators a caller may supply instead of the defaults.
@@ -203,13 +205,15 @@ type Options struct {
 	// Store replaces the store chosen from Settings. Default nil.
 	Store store.Store
 	// AWS is the AWS configuration (region, credentials) of the DynamoDB
-	// client and the Management API pool. Default nil: awsrest.FromEnv,
-	// the environment a Lambda function receives; Settings.Region, when
-	// set, overrides the region either way.
+	// client and the Management API pool: Lambda.AWS in a function.
+	// Default nil: no credentials (enough for the memory store and a local
+	// DynamoDB endpoint, which get dummy ones). Settings.Region, when set,
+	// overrides the region either way.
 	AWS *aws.Config
 	// Posters replaces the Management API client pool. Default nil.
 	Posters func(endpoint string) broadcast.Poster
-	// Auth replaces the authenticator chosen from Settings. Default nil.
+	// Auth is the $connect authenticator. Default nil: auth.DevAuth when
+	// Settings.DevIdentity is set, else Build fails.
 	Auth handler.Authenticator
 	// Clock replaces time.Now. Default nil.
 	Clock store.Clock
@@ -238,10 +242,6 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 	var awsCfg aws.Config
 	if o.AWS != nil {
 		awsCfg = *o.AWS
-	} else {
-		// Credentials may be missing: the memory store and a local
-		// endpoint need none.
-		awsCfg, _ = awsrest.FromEnv(os.Getenv, true)
 	}
 	if s.Region != "" {
 		awsCfg.Region = s.Region
@@ -270,7 +270,7 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 		if !s.DevIdentity {
 			return nil, fmt.Errorf("no authenticator configured: set DEV_IDENTITY=1 for local development")
 		}
-		authn = DevAuthenticator{}
+		authn = auth.DevAuth()
 	}
 	h, err := handler.New(handler.Config{
 		ConnectionTTL:         s.ConnectionTTL,

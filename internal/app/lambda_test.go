@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
 )
 
@@ -28,7 +29,6 @@ func lambdaEnv(overrides map[string]string) func(string) string {
 		"AWS_REGION":            "eu-west-1",
 		"AWS_ACCESS_KEY_ID":     "test",
 		"AWS_SECRET_ACCESS_KEY": "test",
-		"JWT_SECRET":            secret32,
 		"MANAGEMENT_ENDPOINT":   "https://abcdef1234.execute-api.eu-west-1.amazonaws.com/prod",
 	}
 	for k, v := range overrides {
@@ -41,17 +41,30 @@ func lambdaEnv(overrides map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
 }
 
-// TestForLambdaNeedsTheTable: a Lambda function started without
-// TABLE_NAME fails its cold start with ErrNoTable instead of running on a
-// memory store of its own, for every function.
-func TestForLambdaNeedsTheTable(t *testing.T) {
-	for _, fn := range []Function{Connect, Disconnect, Message, Sweeper, Fanout} {
-		b, err := ForLambda(context.Background(), fn, lambdaEnv(map[string]string{"TABLE_NAME": ""}), io.Discard)
-		if !errors.Is(err, ErrNoTable) {
-			t.Errorf("function %d without TABLE_NAME: ForLambda = %v, %v; want ErrNoTable", fn, b, err)
+// TestLambdaFromEnvNeedsTheTable: the settings every Lambda main reads
+// (LambdaFromEnv) refuse a function without TABLE_NAME with ErrNoTable
+// instead of letting it run on a memory store of its own; with TABLE_NAME
+// every function's handler builds. (That each bootstrap fails its cold
+// start this way is internal/deploy's TestForLambdaNeedsTheTable.)
+func TestLambdaFromEnvNeedsTheTable(t *testing.T) {
+	if cfg, err := LambdaFromEnv(lambdaEnv(map[string]string{"TABLE_NAME": ""})); !errors.Is(err, ErrNoTable) {
+		t.Errorf("without TABLE_NAME: LambdaFromEnv = %+v, %v; want ErrNoTable", cfg, err)
+	}
+	cfg, err := LambdaFromEnv(lambdaEnv(nil))
+	if err != nil || cfg.Settings.TableName != "rtcollab-test" || cfg.AWS.Region != "eu-west-1" || cfg.AWS.Credentials == nil {
+		t.Fatalf("with TABLE_NAME: LambdaFromEnv = %+v, %v; want the table, the region and credentials", cfg, err)
+	}
+	for _, authn := range []handler.Authenticator{NoAuth{}, auth.DevAuth()} {
+		if b, err := Build(context.Background(), cfg.Settings, &Options{Auth: authn, AWS: &cfg.AWS, Metrics: io.Discard}); err != nil || b == nil {
+			t.Errorf("Build with %T: %v, %v; want a handler", authn, b, err)
 		}
-		if b, err := ForLambda(context.Background(), fn, lambdaEnv(nil), io.Discard); err != nil || b == nil {
-			t.Errorf("function %d with TABLE_NAME: ForLambda = %v, %v; want a handler", fn, b, err)
+	}
+	for name, env := range map[string]map[string]string{
+		"no credentials": {"AWS_ACCESS_KEY_ID": ""},
+		"bad value":      {"MAX_SUBSCRIPTIONS": "many"},
+	} {
+		if _, err := LambdaFromEnv(lambdaEnv(env)); err == nil {
+			t.Errorf("%s: LambdaFromEnv accepted %v", name, env)
 		}
 	}
 	// The local server keeps its memory store: Build still takes an empty
@@ -59,32 +72,6 @@ func TestForLambdaNeedsTheTable(t *testing.T) {
 	b, err := Build(context.Background(), Settings{DevIdentity: true}, &Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil || b.Store == nil {
 		t.Fatalf("Build without a table: %v", err)
-	}
-}
-
-// TestForLambdaConnectNeedsAnAudienceWithAKeySet: the $connect function
-// refuses to start with a key set and no audience, and starts with an
-// audience or the explicit opt-out JWT_AUDIENCE=*.
-func TestForLambdaConnectNeedsAnAudienceWithAKeySet(t *testing.T) {
-	const jwks = "https://idp.example.com/.well-known/jwks.json"
-	tests := []struct {
-		name    string
-		env     map[string]string
-		wantErr bool
-	}{
-		{"key set without audience", map[string]string{"JWT_SECRET": "", "JWT_JWKS_URL": jwks}, true},
-		{"key set and secret without audience", map[string]string{"JWT_JWKS_URL": jwks}, true},
-		{"key set with audience", map[string]string{"JWT_SECRET": "", "JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "rtcollab-web"}, false},
-		{"key set, any audience on purpose", map[string]string{"JWT_SECRET": "", "JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "*"}, false},
-		{"secret without audience", nil, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ForLambda(context.Background(), Connect, lambdaEnv(tt.env), io.Discard)
-			if tt.wantErr != errors.Is(err, auth.ErrConfig) || (!tt.wantErr && err != nil) {
-				t.Fatalf("ForLambda(Connect) = %v, want refused = %v", err, tt.wantErr)
-			}
-		})
 	}
 }
 
@@ -179,33 +166,30 @@ func hangingServer(t *testing.T) string {
 }
 
 // TestMessageAnswersUnavailableBeforeItsDeadline: when DynamoDB does not
-// answer, the message function (ForLambda(Message).MessageLambda, the real
-// DynamoDB client) stops MessageReplyMargin before its invocation's
-// deadline and answers the frame with an UNAVAILABLE error, while the
-// invocation is still alive to deliver it.
+// answer, the message function (its wiring in functions/message: the real
+// DynamoDB client, Handler.Message within ReplyBeforeDeadline) stops
+// MessageReplyMargin before its invocation's deadline and answers the
+// frame with an UNAVAILABLE error, while the invocation is still alive to
+// deliver it.
 func TestMessageAnswersUnavailableBeforeItsDeadline(t *testing.T) {
-	b, err := ForLambda(context.Background(), Message, lambdaEnv(map[string]string{"DYNAMODB_ENDPOINT": hangingServer(t)}), io.Discard)
+	cfg, err := LambdaFromEnv(lambdaEnv(map[string]string{"DYNAMODB_ENDPOINT": hangingServer(t)}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := b.MessageLambda()
-	raw, err := json.Marshal(sampleEvent(t, "message-publish.json"))
+	b, err := Build(context.Background(), cfg.Settings, &Options{Auth: NoAuth{}, AWS: &cfg.AWS, Metrics: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := ReplyBeforeDeadline(b.Handler.Message, MessageReplyMargin)
 	// The invocation's deadline, as the Lambda runtime sets it.
 	invocation, cancel := context.WithTimeout(context.Background(), MessageReplyMargin+500*time.Millisecond)
 	defer cancel()
-	out, err := h(invocation, raw)
+	resp, err := h(invocation, sampleEvent(t, "message-publish.json"))
 	if invocation.Err() != nil {
 		t.Fatalf("the handler returned after its invocation's deadline (%v): the reply would be lost", invocation.Err())
 	}
 	if err != nil {
 		t.Fatalf("handler error %v: the client would get no frame", err)
-	}
-	resp, ok := out.(events.APIGatewayProxyResponse)
-	if !ok {
-		t.Fatalf("handler returned %T, want an API Gateway response", out)
 	}
 	var frame struct {
 		Type    string `json:"type"`

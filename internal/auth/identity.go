@@ -14,14 +14,20 @@ import (
 	"github.com/omnisales/rtcollab/internal/ident"
 )
 
-// Identity is who a connection belongs to, as established on $connect.
+// Identity is who a connection belongs to, as established on $connect by
+// an authenticator (TokenAuth, or any handler.Authenticator). It is the
+// one identity type of the service: the handler keeps it with the
+// connection.
 type Identity struct {
-	UserID    string    // the token's sub
-	Username  string    // display name; the UserID when the token has none
-	Avatar    string    // picture URL, possibly empty
-	Tenant    string    // the tenant whose data the connection may see
-	Roles     []string  // roles from roles and cognito:groups, in token order
-	ExpiresAt time.Time // the token's exp; zero for a DevIdentity
+	UserID   string   // the token's sub
+	Username string   // display name; the UserID when the token has none
+	Avatar   string   // picture URL, possibly empty
+	Tenant   string   // the tenant whose data the connection may see
+	Roles    []string // roles from roles and cognito:groups, in token order
+	// ExpiresAt is the token's exp; zero for a DevIdentity. The
+	// connection's frames are refused from then on, and the sweeper
+	// closes it.
+	ExpiresAt time.Time
 }
 
 // HasRole reports whether the identity holds role, compared without regard
@@ -39,21 +45,22 @@ func (id Identity) HasRole(role string) bool {
 // its query parameters: userId, username, tenant, avatar and roles
 // (comma-separated). Without userId the connection gets an anonymous id,
 // "anon-" and 12 random hex digits; the username defaults to the user id
-// and the tenant to "default". Values are stripped of '#' and of every
-// code point ident.Visible refuses (controls, format characters such as
-// bidirectional controls and zero-width characters, separators,
-// noncharacters, invalid bytes) and cut to MaxClaimLen bytes.
+// and the tenant to "default". Every value is stripped of the code points
+// ident.Visible refuses (controls, format characters such as bidirectional
+// controls and zero-width characters, separators, noncharacters, invalid
+// bytes). The user id, tenant and roles are also stripped of '#' and cut to
+// MaxClaimLen bytes; the username and avatar are display values, bounded
+// as a token's name and picture claims are (ident.MaxDisplayNameLen,
+// ident.MaxURLLen), so that the handler applies the same bounds to both.
 //
 // Anyone can claim any identity this way: DevIdentity must be used only in
 // an explicitly enabled development mode, never where a token is expected.
 func DevIdentity(query map[string]string) Identity {
 	id := Identity{
 		UserID:   devClean(query["userId"]),
-		Username: devClean(query["username"]),
+		Username: ident.Clean(query["username"], ident.MaxDisplayNameLen, false),
 		Tenant:   devClean(query["tenant"]),
-		// A URL is never cut short of its bound (a cut URL points
-		// elsewhere): the connect handler drops one over its limit.
-		Avatar: ident.Clean(query["avatar"], ident.MaxURLLen, false),
+		Avatar:   ident.Clean(query["avatar"], ident.MaxURLLen, false),
 	}
 	if id.UserID == "" {
 		var b [6]byte

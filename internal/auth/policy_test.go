@@ -147,6 +147,17 @@ func TestDevIdentity(t *testing.T) {
 					t.Errorf("identity = %+v", id)
 				}
 			}},
+		// Display values are bounded as a token's are, not cut to
+		// MaxClaimLen: a long avatar reaches the handler whole, which drops
+		// it (protocol.MaxAvatarBytes) rather than keep a cut URL.
+		{"display values as from a token", map[string]string{"userId": "u1", "username": "Ada #1\u200b",
+			"avatar": "https://x/" + strings.Repeat("a", 2000)},
+			func(t *testing.T, id Identity) {
+				t.Helper()
+				if id.Username != "Ada #1" || len(id.Avatar) != 2010 {
+					t.Errorf("username %q, avatar of %d bytes; want \"Ada #1\" and the whole 2010-byte avatar", id.Username, len(id.Avatar))
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

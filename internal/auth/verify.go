@@ -3,13 +3,20 @@
 // and publish to (Policy).
 //
 // Browsers cannot set headers on a WebSocket handshake, so the token
-// arrives as ?token= on the $connect request. Verify accepts compact JWS
+// arrives as ?token= on the $connect request, or in the "bearer.<token>"
+// subprotocol the client SDK offers. Verify accepts compact JWS
 // tokens signed with HS256 (a shared secret) or with RS256/ES256 keys from a
 // JSON Web Key Set such as an Amazon Cognito user pool's. The algorithm
 // decides the key source and never the other way round: HS256 uses only the
 // shared secret, RS256 and ES256 only key set keys, so a public key can
 // never be used as an HMAC secret. Header members that point at keys (jku,
 // x5u, jwk, x5c) are ignored.
+//
+// Entry points: TokenSettingsFromEnv reads the $connect settings through a
+// getenv function supplied by main; NewTokenAuth builds the $connect
+// authenticator (TokenAuth) from them, reading an HS256 secret kept in SSM
+// once; DevAuth and DevIdentity are development mode; New and
+// Verifier.Verify check one token; Policy decides channel access.
 package auth
 
 import (

@@ -6,8 +6,10 @@
 // through an integration of this API, that the table matches the layout in
 // internal/store, that the functions read the environment variables the
 // template sets, that IAM grants no Scan and no Management API access
-// beyond this API's stage, and that no function binary links test, load,
-// cost or emulator tooling (tools/, testing, net/http/httptest).
+// beyond this API's stage, that no function binary links test, load,
+// cost or emulator tooling (tools/, testing, net/http/httptest), and that
+// only mains read the environment or exit (nothing under internal/ calls
+// os.Getenv, os.LookupEnv, os.Environ or os.Exit outside tests).
 //
 // Other checks evaluate the template's conditions and rules for given
 // parameters, as CloudFormation would: access logs only with the account's

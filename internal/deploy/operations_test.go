@@ -9,6 +9,7 @@ import (
 	"github.com/awslabs/goformation/v7/cloudformation"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/metrics"
 )
 
@@ -410,7 +411,7 @@ func TestRulesRefuseIncompleteSettings(t *testing.T) {
 			}
 			// What the rules let through, the connect function accepts at
 			// cold start, and the other way round for the token settings.
-			ts, err := app.TokenSettingsFromEnv(getenv(environment(t, tpl, "ConnectFunction")))
+			ts, err := auth.TokenSettingsFromEnv(getenv(environment(t, tpl, "ConnectFunction")))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -23,6 +23,7 @@ import (
 	"github.com/awslabs/goformation/v7/intrinsics"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -1026,9 +1027,9 @@ func TestFunctionsReadTheSettingsTheTemplateSets(t *testing.T) {
 	}
 
 	t.Run("ConnectFunction token settings", func(t *testing.T) {
-		ts, err := app.TokenSettingsFromEnv(getenv(environment(t, tpl, "ConnectFunction")))
+		ts, err := auth.TokenSettingsFromEnv(getenv(environment(t, tpl, "ConnectFunction")))
 		if err != nil {
-			t.Fatalf("app.TokenSettingsFromEnv: %v", err)
+			t.Fatalf("auth.TokenSettingsFromEnv: %v", err)
 		}
 		if ts.SecretParameter != secret || ts.JWKSURL != jwks || ts.Issuer != "https://issuer.invalid" ||
 			ts.Audience != "rtcollab-web" || ts.TenantClaim != "org" || !ts.RequireTenant {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/devserver"
 )
 
@@ -35,14 +36,14 @@ var testSecret = []byte("an-hs256-secret-of-at-least-32-bytes!")
 // startTokenServer starts a local server on the memory store whose
 // $connect runs the token authenticator built from ts, as the connect
 // function does, in development mode when dev is set.
-func startTokenServer(t *testing.T, ts app.TokenSettings, o *app.TokenOptions) *devserver.Server {
+func startTokenServer(t *testing.T, ts auth.TokenSettings, o *auth.TokenOptions) *devserver.Server {
 	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	if o == nil {
-		o = &app.TokenOptions{}
+		o = &auth.TokenOptions{}
 	}
-	authn, err := app.NewTokenAuth(context.Background(), ts, o)
+	authn, err := auth.NewTokenAuth(context.Background(), ts, o)
 	if err != nil {
 		t.Fatalf("token authenticator: %v", err)
 	}
@@ -188,7 +189,7 @@ func tokenQuery(tok string) url.Values { return url.Values{"token": {tok}} }
 // (no development mode), a good token connects with the identity of its
 // claims, and every bad token is refused at the handshake with 401.
 func TestHandshakeHS256(t *testing.T) {
-	srv := startTokenServer(t, app.TokenSettings{Issuer: testIssuer, Audience: testAudience, Secret: string(testSecret)}, nil)
+	srv := startTokenServer(t, auth.TokenSettings{Issuer: testIssuer, Audience: testAudience, Secret: string(testSecret)}, nil)
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -264,7 +265,7 @@ func TestHandshakeJWKS(t *testing.T) {
 	jwks := newJWKSServer(t, rsaJWK("rsa-1", &rsaKey.PublicKey), ecJWK(t, "ec-1", &ecKey.PublicKey))
 	var skew atomic.Int64
 	clock := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	srv := startTokenServer(t, app.TokenSettings{Issuer: testIssuer, Audience: testAudience, JWKSURL: jwks.URL}, &app.TokenOptions{Clock: clock})
+	srv := startTokenServer(t, auth.TokenSettings{Issuer: testIssuer, Audience: testAudience, JWKSURL: jwks.URL}, &auth.TokenOptions{Clock: clock})
 
 	rs := signJWT(t, map[string]any{"alg": "RS256", "kid": "rsa-1"}, claims("rita", "tenant-a", nil), rsaKey)
 	if w := mustDialQuery(t, srv, "rita", tokenQuery(rs)).hello(); w.UserID != "rita" || w.Tenant != "tenant-a" {
@@ -314,7 +315,7 @@ func TestHandshakeJWKS(t *testing.T) {
 // query-string identity when no token is given, still verifies a token
 // when one is given, and refuses every token when no key source is set.
 func TestHandshakeDevMode(t *testing.T) {
-	srv := startTokenServer(t, app.TokenSettings{Secret: string(testSecret)}, &app.TokenOptions{Dev: true})
+	srv := startTokenServer(t, auth.TokenSettings{Secret: string(testSecret)}, &auth.TokenOptions{Dev: true})
 	if w := devDial(t, srv, "dora", "tenant-d").hello(); w.UserID != "dora" || w.Tenant != "tenant-d" {
 		t.Fatalf("dev hello = %+v", w)
 	}
@@ -329,7 +330,7 @@ func TestHandshakeDevMode(t *testing.T) {
 		t.Fatalf("bad token in dev mode: status %d, want 401", status)
 	}
 
-	keyless := startTokenServer(t, app.TokenSettings{}, &app.TokenOptions{Dev: true})
+	keyless := startTokenServer(t, auth.TokenSettings{}, &auth.TokenOptions{Dev: true})
 	devDial(t, keyless, "dora", "tenant-d").quiet()
 	if c, status := dialQuery(t, keyless, "tess", tokenQuery(good)); c != nil || status != http.StatusUnauthorized {
 		t.Fatalf("token without a verifier: status %d, want 401", status)

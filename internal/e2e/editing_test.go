@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/devserver"
 	"github.com/omnisales/rtcollab/internal/doc"
@@ -373,7 +374,7 @@ func edStartTuned(t *testing.T, b edBackend, cfg handler.Config, table string) *
 		Store:   st,
 		Posters: func(endpoint string) broadcast.Poster { return pool.Client(endpoint) },
 		IsGone:  mgmtapi.IsGone,
-		Auth:    app.DevAuthenticator{},
+		Auth:    auth.DevAuth(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -55,7 +55,7 @@ func dialWith(t *testing.T, srv *devserver.Server, q url.Values, protocols []str
 // subprotocol a client offers, never the token one; a token offered as
 // "bearer.<token>" authenticates as ?token= does, with the same refusals.
 func TestSubprotocolHandshake(t *testing.T) {
-	srv := startTokenServer(t, app.TokenSettings{Issuer: testIssuer, Audience: testAudience, Secret: string(testSecret)}, nil)
+	srv := startTokenServer(t, auth.TokenSettings{Issuer: testIssuer, Audience: testAudience, Secret: string(testSecret)}, nil)
 	now := time.Now()
 	good := signJWT(t, hs256, claims("alice", "tenant-a", map[string]any{"roles": []string{"editor"}}), testSecret)
 	bearer := func(tok string) string { return auth.TokenProtocolPrefix + tok }
@@ -150,7 +150,7 @@ func TestDevServerLocalPagesOnly(t *testing.T) {
 		})
 	}
 
-	srv := startTokenServer(t, app.TokenSettings{Issuer: testIssuer, Audience: testAudience, Secret: string(testSecret)}, nil)
+	srv := startTokenServer(t, auth.TokenSettings{Issuer: testIssuer, Audience: testAudience, Secret: string(testSecret)}, nil)
 	good := signJWT(t, hs256, claims("alice", "tenant-a", nil), testSecret)
 	if c, _, status := dialWith(t, srv, tokenQuery(good), nil, "https://app.example", "api.example:443"); c == nil {
 		t.Fatalf("token server: handshake status %d, want 101 (API Gateway checks no origin)", status)

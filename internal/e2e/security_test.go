@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -303,7 +303,7 @@ var identifierAttacks = map[string]string{
 // 401 and no connection is recorded. A display name with such characters
 // is accepted without them.
 func TestIdentityCharacterClasses(t *testing.T) {
-	srv := startTokenServer(t, app.TokenSettings{Issuer: testIssuer, Audience: testAudience, Secret: string(testSecret)}, nil)
+	srv := startTokenServer(t, auth.TokenSettings{Issuer: testIssuer, Audience: testAudience, Secret: string(testSecret)}, nil)
 	for class, c := range identifierAttacks {
 		for _, cl := range []map[string]any{claims("al"+c+"ice", "acme", nil), claims("alice", "ac"+c+"me", nil)} {
 			if _, status := dialQuery(t, srv, "mallory", tokenQuery(signJWT(t, hs256, cl, testSecret))); status != http.StatusUnauthorized {

@@ -51,8 +51,8 @@ func tokenBackends(t *testing.T) []struct {
 func startTokenExpiryServer(t *testing.T, dynamoEndpoint string) *tokenServer {
 	t.Helper()
 	clock := storetest.NewFakeClock(time.Now().UTC().Truncate(time.Second))
-	authn, err := app.NewTokenAuth(context.Background(), app.TokenSettings{Secret: string(testSecret), Issuer: testIssuer, Audience: testAudience},
-		&app.TokenOptions{Clock: clock.Now})
+	authn, err := auth.NewTokenAuth(context.Background(), auth.TokenSettings{Secret: string(testSecret), Issuer: testIssuer, Audience: testAudience},
+		&auth.TokenOptions{Clock: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,13 @@
 // Package fanout runs sharded fan-out on AWS Lambda: the message function
 // hands each shard of a large channel (see broadcast.Shard) to an
-// asynchronous invocation of a fan-out function (the same bootstrap,
-// deployed as a second function), which recognises the fan-out event and
-// delivers the shard.
+// asynchronous invocation of the fan-out function (functions/fanout),
+// whose handler takes only fan-out events (Event) and delivers the shard.
 //
 // Entry points: ConfigFromEnv reads the settings through a getenv function
 // supplied by main; New builds the Management API posters (sharded when a
-// fan-out function is configured) and the handler that serves both API
-// Gateway events and fan-out events; Dispatcher is the asynchronous
-// invoke.
+// fan-out function is configured) and, for the fan-out function, the
+// handler of fan-out events (Fanout.Handler); Dispatcher is the
+// asynchronous invoke.
 package fanout
 
 import (
@@ -22,7 +21,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go/encoding/httpbinding"
 
@@ -58,7 +56,7 @@ type Config struct {
 	Management *mgmtapi.Options
 }
 
-// ConfigFromEnv reads Config through getenv (os.Getenv in main).
+// ConfigFromEnv reads Config through getenv (os.Getenv, passed in by main).
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{FunctionName: getenv("FANOUT_FUNCTION_NAME")}
 	if getenv("AWS_ENDPOINT_URL_LAMBDA") != "" || getenv("AWS_ENDPOINT_URL") != "" {
@@ -79,6 +77,19 @@ type Event struct {
 	// Shard is the shard to deliver.
 	Shard *broadcast.Shard `json:"rtcollabFanout"`
 }
+
+// Delivery is the fan-out function's answer to an Event: how many
+// recipients the shard had and how many got the frame. An asynchronous
+// invocation's answer is discarded by Lambda; it shows in tests and in
+// synchronous invocations.
+type Delivery struct {
+	Recipients int `json:"recipients"`
+	Delivered  int `json:"delivered"`
+}
+
+// ErrNotFanout is the fan-out function's error for an event that carries
+// no shard: only the message function invokes it, with Events.
+var ErrNotFanout = errors.New("not a fan-out event: want {\"rtcollabFanout\": ...}")
 
 // LambdaService is the SigV4 service name and endpoint prefix of Lambda.
 const LambdaService = "lambda"
@@ -181,7 +192,9 @@ func (d *Dispatcher) Dispatch(ctx context.Context, s broadcast.Shard) error {
 	return nil
 }
 
-// Fanout holds what the message function needs for sharded fan-out.
+// Fanout holds the Management API pool of the message function (whose
+// posters shard large fan-outs) and of the fan-out function (whose Handler
+// delivers the shards).
 type Fanout struct {
 	cfg     Config
 	pool    *mgmtapi.Pool
@@ -221,14 +234,14 @@ func (f *Fanout) SetMetrics(w io.Writer) { f.metrics = w }
 // app.Options.Posters: sharded when a fan-out function is configured.
 func (f *Fanout) Posters(endpoint string) broadcast.Poster { return f.posters(endpoint) }
 
-// Handler returns the message function's Lambda handler: a fan-out event
-// is delivered through a Deliverer on st (gone recipients are removed from
-// st; their presence and locks are left to the sweeper); any other event
-// is an API Gateway WebSocket event for message.
-func (f *Fanout) Handler(message func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), st broadcast.Store) func(context.Context, json.RawMessage) (any, error) {
+// Handler returns the fan-out function's Lambda handler: each Event's
+// shard is delivered through a Deliverer on st and the Management API
+// pool (never sharded again); gone recipients are removed from st, their
+// presence and locks are left to the sweeper.
+func (f *Fanout) Handler(st broadcast.Store) func(context.Context, Event) (Delivery, error) {
 	d := broadcast.NewDeliverer(st, func(endpoint string) broadcast.Poster { return f.pool.Client(endpoint) },
 		broadcast.Config{IsGone: mgmtapi.IsGone, Logger: f.log})
-	return Handler(message, Measured(d.Deliver, f.metrics, f.log), f.log)
+	return Handler(Measured(d.Deliver, f.metrics, f.log), f.log)
 }
 
 // Measured returns deliver writing one EMF document per shard to w:
@@ -263,37 +276,30 @@ func Measured(deliver func(context.Context, broadcast.Shard) (broadcast.Result, 
 	}
 }
 
-// Handler returns a Lambda handler that sends fan-out events to deliver
-// and every other event, decoded as an API Gateway WebSocket event, to
-// message.
+// Handler returns a Lambda handler that sends the shard of each Event to
+// deliver. An event without a shard is refused with ErrNotFanout. A shard
+// that deliver refuses, or that it could not deliver to every recipient,
+// is logged and answered without an error: Lambda would retry a failed
+// invocation, and a retry would post twice to the recipients reached.
 func Handler(
-	message func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error),
 	deliver func(context.Context, broadcast.Shard) (broadcast.Result, error),
 	log *slog.Logger,
-) func(context.Context, json.RawMessage) (any, error) {
+) func(context.Context, Event) (Delivery, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return func(ctx context.Context, raw json.RawMessage) (any, error) {
-		var ev Event
-		if err := json.Unmarshal(raw, &ev); err == nil && ev.Shard != nil {
-			res, err := deliver(ctx, *ev.Shard)
-			if err != nil {
-				// Not retried: a retry would post twice to those reached.
-				log.ErrorContext(ctx, "fan-out shard refused", "channel", ev.Shard.Channel, "shard", ev.Shard.Index, "error", err)
-				return nil, nil
-			}
-			log.InfoContext(ctx, "fan-out shard delivered", "route", "fanout", "channel", ev.Shard.Channel,
-				"shard", ev.Shard.Index, "recipients", res.Recipients, "delivered", res.Delivered, "gone", res.Gone, "failed", res.Failed)
-			return map[string]int{"recipients": res.Recipients, "delivered": res.Delivered}, nil
+	return func(ctx context.Context, ev Event) (Delivery, error) {
+		if ev.Shard == nil {
+			return Delivery{}, ErrNotFanout
 		}
-		var req events.APIGatewayWebsocketProxyRequest
-		if err := json.Unmarshal(raw, &req); err != nil {
-			return nil, fmt.Errorf("decode event: %w", err)
+		res, err := deliver(ctx, *ev.Shard)
+		if err != nil {
+			// Not retried: a retry would post twice to those reached.
+			log.ErrorContext(ctx, "fan-out shard refused", "channel", ev.Shard.Channel, "shard", ev.Shard.Index, "error", err)
+			return Delivery{}, nil
 		}
-		if req.RequestContext.ConnectionID == "" {
-			return nil, errors.New("decode event: neither a fan-out event nor a WebSocket event")
-		}
-		return message(ctx, req)
+		log.InfoContext(ctx, "fan-out shard delivered", "route", "fanout", "channel", ev.Shard.Channel,
+			"shard", ev.Shard.Index, "recipients", res.Recipients, "delivered", res.Delivered, "gone", res.Gone, "failed", res.Failed)
+		return Delivery{Recipients: res.Recipients, Delivered: res.Delivered}, nil
 	}
 }

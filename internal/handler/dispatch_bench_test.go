@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -26,8 +27,8 @@ func (discardPoster) PostToConnection(context.Context, string, []byte) error { r
 // benchAuth accepts every connection as a member of tenant "t1".
 type benchAuth struct{}
 
-func (benchAuth) Authenticate(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (handler.Identity, error) {
-	return handler.Identity{UserID: "u-" + req.RequestContext.ConnectionID, Username: "U", Tenant: "t1"}, nil
+func (benchAuth) Authenticate(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (auth.Identity, error) {
+	return auth.Identity{UserID: "u-" + req.RequestContext.ConnectionID, Username: "U", Tenant: "t1"}, nil
 }
 
 func benchEvent(conn, body string) events.APIGatewayWebsocketProxyRequest {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -39,9 +40,9 @@ func (p *fuzzPoster) PostToConnection(_ context.Context, _ string, data []byte) 
 // fuzzAuth gives each connection the identity its query string names.
 type fuzzAuth struct{}
 
-func (fuzzAuth) Authenticate(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (handler.Identity, error) {
+func (fuzzAuth) Authenticate(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (auth.Identity, error) {
 	q := req.QueryStringParameters
-	return handler.Identity{UserID: q["userId"], Username: q["userId"], Tenant: q["tenant"], Roles: []string{q["role"]}}, nil
+	return auth.Identity{UserID: q["userId"], Username: q["userId"], Tenant: q["tenant"], Roles: []string{q["role"]}}, nil
 }
 
 func fuzzEvent(connID, body string, query map[string]string) events.APIGatewayWebsocketProxyRequest {

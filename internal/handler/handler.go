@@ -28,24 +28,16 @@ import (
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
-// Identity is who is connecting, as established by an Authenticator.
-type Identity struct {
-	UserID   string
-	Username string
-	Avatar   string
-	Tenant   string
-	Roles    []string
-	// ExpiresAt is the token's exp; zero for an identity without a token
-	// (development mode). The connection's frames are refused from then
-	// on, and the sweeper closes it.
-	ExpiresAt time.Time
+// Authenticator verifies a $connect request and says who is connecting
+// (auth.TokenAuth is the one the functions use). An error means the
+// handshake is refused with 401; the error text is logged, never sent. A
+// non-zero Identity.ExpiresAt ends the connection's right to send frames
+// then; the sweeper closes it.
+type Authenticator interface {
+	Authenticate(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (auth.Identity, error)
 }
 
-// Authenticator verifies a $connect request. An error means the handshake
-// is refused with 401; the error text is logged, never sent.
-type Authenticator interface {
-	Authenticate(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (Identity, error)
-}
+var _ Authenticator = (*auth.TokenAuth)(nil)
 
 // Config holds the handler's settings. The zero value gives the defaults
 // noted on each field.
@@ -286,7 +278,7 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 // Authenticator returned: the user id and tenant, which become storage
 // keys, must pass them; the display name and avatar are cleaned of
 // invisible and control characters.
-func checkIdentity(id *Identity) error {
+func checkIdentity(id *auth.Identity) error {
 	if err := ident.Check(ident.UserID, id.UserID); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/protocol"
 )
 
@@ -11,7 +12,7 @@ import (
 // identity a $connect established: a display name longer than
 // protocol.MaxUsernameBytes is cut at a character boundary (and made valid
 // UTF-8), an avatar longer than protocol.MaxAvatarBytes is dropped.
-func boundIdentity(id Identity) Identity {
+func boundIdentity(id auth.Identity) auth.Identity {
 	id.Username = cutUTF8(id.Username, protocol.MaxUsernameBytes)
 	if len(id.Avatar) > protocol.MaxAvatarBytes {
 		id.Avatar = ""

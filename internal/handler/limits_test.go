@@ -6,6 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -13,14 +14,14 @@ import (
 func TestBoundIdentity(t *testing.T) {
 	tests := []struct {
 		name             string
-		in               Identity
+		in               auth.Identity
 		wantName, wantAv string
 	}{
-		{"short", Identity{Username: "Ann", Avatar: "https://a/b.png"}, "Ann", "https://a/b.png"},
-		{"name cut at a character", Identity{Username: strings.Repeat("€", 50)}, strings.Repeat("€", 42), ""},
-		{"invalid UTF-8 replaced", Identity{Username: "a\xffb"}, "a\uFFFDb", ""},
-		{"avatar at the bound kept", Identity{Avatar: strings.Repeat("a", protocol.MaxAvatarBytes)}, "", strings.Repeat("a", protocol.MaxAvatarBytes)},
-		{"avatar over the bound dropped", Identity{Avatar: strings.Repeat("a", protocol.MaxAvatarBytes+1)}, "", ""},
+		{"short", auth.Identity{Username: "Ann", Avatar: "https://a/b.png"}, "Ann", "https://a/b.png"},
+		{"name cut at a character", auth.Identity{Username: strings.Repeat("€", 50)}, strings.Repeat("€", 42), ""},
+		{"invalid UTF-8 replaced", auth.Identity{Username: "a\xffb"}, "a\uFFFDb", ""},
+		{"avatar at the bound kept", auth.Identity{Avatar: strings.Repeat("a", protocol.MaxAvatarBytes)}, "", strings.Repeat("a", protocol.MaxAvatarBytes)},
+		{"avatar over the bound dropped", auth.Identity{Avatar: strings.Repeat("a", protocol.MaxAvatarBytes+1)}, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/metrics"
@@ -37,8 +38,8 @@ func (r *recorder) PostToConnection(_ context.Context, id string, data []byte) e
 
 type fixedAuth struct{}
 
-func (fixedAuth) Authenticate(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (handler.Identity, error) {
-	return handler.Identity{UserID: req.QueryStringParameters["userId"], Username: "U", Tenant: "t1"}, nil
+func (fixedAuth) Authenticate(_ context.Context, req events.APIGatewayWebsocketProxyRequest) (auth.Identity, error) {
+	return auth.Identity{UserID: req.QueryStringParameters["userId"], Username: "U", Tenant: "t1"}, nil
 }
 
 func event(conn, body string) events.APIGatewayWebsocketProxyRequest {

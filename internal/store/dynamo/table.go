@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,7 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
@@ -29,20 +27,17 @@ const (
 	localRegion = "us-east-1"
 )
 
-// NewClient returns a DynamoDB client configured from the environment
-// alone (see ClientFromConfig and awsrest.FromEnv: AWS_REGION and the
-// AWS_ACCESS_KEY_ID family, no shared files). A non-empty region overrides
-// the environment's. Tests and tools use it; the functions build their
-// client with ClientFromConfig from the configuration they already hold.
+// NewClient returns a DynamoDB client for a local DynamoDB-compatible
+// server at endpoint (moto, DynamoDB Local), with dummy credentials and
+// region (us-east-1 when region is empty): see ClientFromConfig. It reads
+// no environment. Tests and tools use it; the functions and the local
+// server build their client with ClientFromConfig from the configuration
+// they hold.
 func NewClient(_ context.Context, endpoint, region string, opts ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
-	cfg, err := awsrest.FromEnv(os.Getenv, endpoint != "")
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: %w", err)
+	if endpoint == "" {
+		return nil, errors.New("dynamo: NewClient needs the endpoint of a local server")
 	}
-	if region != "" {
-		cfg.Region = region
-	}
-	return ClientFromConfig(cfg, endpoint, opts...), nil
+	return ClientFromConfig(aws.Config{Region: region}, endpoint, opts...), nil
 }
 
 // ClientFromConfig returns a DynamoDB client for cfg with the SDK's

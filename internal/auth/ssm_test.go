@@ -1,4 +1,4 @@
-package app
+package auth
 
 import (
 	"context"
@@ -13,14 +13,28 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/awsrest"
 )
 
+// fromEnv is the $connect function's cold start (functions/connect): the
+// token settings and the AWS configuration read through getenv, then the
+// authenticator.
+func fromEnv(ctx context.Context, getenv func(string) string) (*TokenAuth, error) {
+	ts, err := TokenSettingsFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := awsrest.FromEnv(getenv, true)
+	if err != nil {
+		return nil, err
+	}
+	return NewTokenAuth(ctx, ts, &TokenOptions{AWS: cfg})
+}
+
 // TestTokenAuthFromEnvSSM is the $connect cold start of a deployed
 // function: the HS256 secret is a SecureString parameter read from SSM
-// (moto's) with the credentials in the environment, and tokens signed
-// with it are accepted.
+// (moto's, named by AWS_ENDPOINT_URL_SSM) with the credentials in the
+// environment, and tokens signed with it are accepted.
 func TestTokenAuthFromEnvSSM(t *testing.T) {
 	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT") // moto's server serves SSM too
 	if ep == "" {
@@ -39,11 +53,11 @@ func TestTokenAuthFromEnvSSM(t *testing.T) {
 		"JWT_SECRET_PARAMETER": name, "AWS_ENDPOINT_URL_SSM": ep,
 		"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "eu-west-1",
 	}
-	a, err := TokenAuthFromEnv(ctx, Settings{Region: "eu-west-1"}, envMap(env))
+	a, err := fromEnv(ctx, envMap(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := auth.SignHS256([]byte(secret32), map[string]any{"sub": "u1", "tenant": "t1", "exp": time.Now().Add(time.Hour).Unix()})
+	tok, err := SignHS256([]byte(secret32), map[string]any{"sub": "u1", "tenant": "t1", "exp": time.Now().Add(time.Hour).Unix()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +67,11 @@ func TestTokenAuthFromEnvSSM(t *testing.T) {
 	}
 
 	env["JWT_SECRET_PARAMETER"] = name + "-missing"
-	if _, err := TokenAuthFromEnv(ctx, Settings{Region: "eu-west-1"}, envMap(env)); err == nil {
+	if _, err := fromEnv(ctx, envMap(env)); err == nil {
 		t.Fatal("a missing parameter: no error")
 	}
 	delete(env, "AWS_ACCESS_KEY_ID")
-	if _, err := TokenAuthFromEnv(ctx, Settings{Region: "eu-west-1"}, envMap(env)); err == nil {
+	if _, err := fromEnv(ctx, envMap(env)); err == nil {
 		t.Fatal("no credentials: no error")
 	}
 }

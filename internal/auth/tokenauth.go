@@ -1,4 +1,4 @@
-package app
+package auth
 
 import (
 	"context"
@@ -11,9 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/awsrest"
-	"github.com/omnisales/rtcollab/internal/handler"
 )
 
 // TokenSettings configure the $connect authenticator. Every field names its
@@ -62,10 +60,15 @@ type TokenSettings struct {
 	// RequireTenant refuses tokens without a tenant claim
 	// (REQUIRE_TENANT=1). Default false.
 	RequireTenant bool
+	// SSMEndpoint is where SecretParameter is read (AWS_ENDPOINT_URL_SSM,
+	// else AWS_ENDPOINT_URL: the SDK's variables, which point a function or
+	// a test at another endpoint). Default "": the regional endpoint of
+	// TokenOptions.AWS.Region (awsrest.Endpoint).
+	SSMEndpoint string
 }
 
-// TokenSettingsFromEnv reads TokenSettings through getenv (os.Getenv in
-// main).
+// TokenSettingsFromEnv reads TokenSettings through getenv (os.Getenv,
+// passed in by main).
 func TokenSettingsFromEnv(getenv func(string) string) (TokenSettings, error) {
 	ts := TokenSettings{
 		Issuer:          strings.TrimSpace(getenv("JWT_ISSUER")),
@@ -90,6 +93,9 @@ func TokenSettingsFromEnv(getenv func(string) string) (TokenSettings, error) {
 	default:
 		return ts, fmt.Errorf("REQUIRE_TENANT %q: want 1 or 0", v)
 	}
+	if strings.TrimSpace(getenv("AWS_ENDPOINT_URL_SSM")) != "" || strings.TrimSpace(getenv("AWS_ENDPOINT_URL")) != "" {
+		ts.SSMEndpoint = awsrest.Endpoint(getenv, awsrest.SSMService, "")
+	}
 	if ts.Audience == "*" {
 		ts.Audience, ts.AnyAudience = "", true
 	}
@@ -104,11 +110,11 @@ func TokenSettingsFromEnv(getenv func(string) string) (TokenSettings, error) {
 // a key set is configured.
 func (ts TokenSettings) Validate() error {
 	if !ts.configured() {
-		return fmt.Errorf("%w: set JWT_SECRET, JWT_SECRET_PARAMETER or JWT_JWKS_URL (or use development mode locally)", auth.ErrConfig)
+		return fmt.Errorf("%w: set JWT_SECRET, JWT_SECRET_PARAMETER or JWT_JWKS_URL (or use development mode locally)", ErrConfig)
 	}
 	if ts.JWKSURL != "" && ts.Audience == "" && !ts.AnyAudience {
 		return fmt.Errorf("%w: JWT_JWKS_URL %q needs JWT_AUDIENCE: the identity provider's keys sign other applications' tokens too"+
-			" (JWT_AUDIENCE=* accepts any audience)", auth.ErrConfig, ts.JWKSURL)
+			" (JWT_AUDIENCE=* accepts any audience)", ErrConfig, ts.JWKSURL)
 	}
 	return nil
 }
@@ -125,19 +131,17 @@ type SecretReader func(ctx context.Context, name string) (string, error)
 // every default.
 type TokenOptions struct {
 	// Dev turns on development mode: a handshake without a token gets the
-	// identity in its query string (auth.DevIdentity); a handshake with a
+	// identity in its query string (DevIdentity); a handshake with a
 	// token is still verified. Default false.
 	Dev bool
 	// ReadSecret reads TokenSettings.SecretParameter. Default: SSM
 	// GetParameter with decryption (SSMSecretReader) signed with AWS at
-	// SSMEndpoint.
+	// TokenSettings.SSMEndpoint.
 	ReadSecret SecretReader
-	// AWS signs the default ReadSecret's requests. Default: the zero
-	// aws.Config (unsigned requests in us-east-1).
+	// AWS signs the default ReadSecret's requests: the function's role in
+	// Lambda (app.LambdaFromEnv). The default ReadSecret needs its
+	// credentials. Default: the zero aws.Config.
 	AWS aws.Config
-	// SSMEndpoint is the default ReadSecret's endpoint. Default:
-	// awsrest.Endpoint for AWS.Region.
-	SSMEndpoint string
 	// HTTPClient fetches the key set. Default: auth's client with a 5 s
 	// timeout.
 	HTTPClient *http.Client
@@ -159,38 +163,21 @@ var (
 )
 
 // TokenAuth is the $connect authenticator: it verifies the signed token of
-// the handshake with an auth.Verifier and, in development mode only, falls
+// the handshake with a Verifier and, in development mode only, falls
 // back to the query-string identity when no token is given. It is safe for
 // concurrent use.
 type TokenAuth struct {
-	verifier *auth.Verifier // nil only in development mode without key sources
+	verifier *Verifier // nil only in development mode without key sources
 	dev      bool
 }
 
-var _ handler.Authenticator = (*TokenAuth)(nil)
-
-// TokenAuthFromEnv builds the $connect authenticator from the token
-// settings read through getenv, in development mode when s.DevIdentity is
-// set. It is called once per cold start; an HS256 secret kept in SSM is
-// read here, signed with the credentials in the environment
-// (awsrest.FromEnv) at the endpoint awsrest.Endpoint names.
-func TokenAuthFromEnv(ctx context.Context, s Settings, getenv func(string) string) (handler.Authenticator, error) {
-	ts, err := TokenSettingsFromEnv(getenv)
-	if err != nil {
-		return nil, err
-	}
-	o := &TokenOptions{Dev: s.DevIdentity}
-	if ts.SecretParameter != "" {
-		if o.AWS, err = awsrest.FromEnv(getenv, false); err != nil {
-			return nil, fmt.Errorf("token auth: read %s: %w", ts.SecretParameter, err)
-		}
-		if s.Region != "" {
-			o.AWS.Region = s.Region
-		}
-		o.SSMEndpoint = awsrest.Endpoint(getenv, awsrest.SSMService, o.AWS.Region)
-	}
-	return NewTokenAuth(ctx, ts, o)
-}
+// DevAuth returns the authenticator of development mode without key
+// sources: every handshake gets the identity in its query string
+// (DevIdentity) and every token is refused (ErrNoVerifier). It is what
+// NewTokenAuth returns for empty TokenSettings in development mode, and
+// what app.Build uses when development identities are on and no
+// authenticator is given.
+func DevAuth() *TokenAuth { return &TokenAuth{dev: true} }
 
 // NewTokenAuth builds a TokenAuth from ts. Outside development mode ts must
 // name a key source; in development mode without one, every token is
@@ -200,10 +187,10 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 	if o == nil {
 		o = &TokenOptions{}
 	}
-	a := &TokenAuth{dev: o.Dev}
 	if !ts.configured() && o.Dev {
-		return a, nil
+		return DevAuth(), nil
 	}
+	a := &TokenAuth{dev: o.Dev}
 	if err := ts.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -211,7 +198,10 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 	if ts.SecretParameter != "" {
 		read := o.ReadSecret
 		if read == nil {
-			ep := o.SSMEndpoint
+			if o.AWS.Credentials == nil {
+				return nil, fmt.Errorf("%s: %w %q: no AWS credentials to sign the SSM request with", op, ErrSecret, ts.SecretParameter)
+			}
+			ep := ts.SSMEndpoint
 			if ep == "" {
 				ep = awsrest.Endpoint(nil, awsrest.SSMService, o.AWS.Region)
 			}
@@ -223,7 +213,7 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 		}
 		secret = v
 	}
-	cfg := auth.Config{
+	cfg := Config{
 		Issuer:        ts.Issuer,
 		Audience:      ts.Audience,
 		AnyAudience:   ts.AnyAudience,
@@ -238,7 +228,7 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 	if secret != "" {
 		cfg.HS256Secret = []byte(secret)
 	}
-	v, err := auth.New(cfg)
+	v, err := New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -246,35 +236,36 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 	return a, nil
 }
 
-// Authenticate implements handler.Authenticator. The token comes from the
-// Sec-WebSocket-Protocol entry "bearer.<token>" (auth.TokenProtocolPrefix;
+// Authenticate verifies a $connect request (it implements
+// handler.Authenticator). The token comes from the
+// Sec-WebSocket-Protocol entry "bearer.<token>" (TokenProtocolPrefix;
 // what the SDK sends), the ?token= query parameter (for clients that
 // cannot offer subprotocols) or, for other clients, an "Authorization:
 // Bearer" header. Every carrier is verified the same way.
-func (a *TokenAuth) Authenticate(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (handler.Identity, error) {
+func (a *TokenAuth) Authenticate(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (Identity, error) {
 	const op = "authenticate"
 	token := tokenOf(req)
 	if token == "" {
 		if a.dev {
-			return handlerIdentity(auth.DevIdentity(req.QueryStringParameters)), nil
+			return DevIdentity(req.QueryStringParameters), nil
 		}
-		return handler.Identity{}, fmt.Errorf("%s: %w", op, ErrNoToken)
+		return Identity{}, fmt.Errorf("%s: %w", op, ErrNoToken)
 	}
 	if a.verifier == nil {
-		return handler.Identity{}, fmt.Errorf("%s: %w", op, ErrNoVerifier)
+		return Identity{}, fmt.Errorf("%s: %w", op, ErrNoVerifier)
 	}
 	id, err := a.verifier.Verify(ctx, token)
 	if err != nil {
-		return handler.Identity{}, fmt.Errorf("%s: %w", op, err)
+		return Identity{}, fmt.Errorf("%s: %w", op, err)
 	}
-	return handlerIdentity(id), nil
+	return id, nil
 }
 
 // tokenOf returns the token of a $connect request: the token subprotocol,
 // else the token query parameter, else the credentials of an
 // "Authorization: Bearer" header, else "".
 func tokenOf(req events.APIGatewayWebsocketProxyRequest) string {
-	if t := auth.ProtocolToken(auth.Protocols(req.Headers, req.MultiValueHeaders)); t != "" {
+	if t := ProtocolToken(Protocols(req.Headers, req.MultiValueHeaders)); t != "" {
 		return t
 	}
 	if t := strings.TrimSpace(req.QueryStringParameters["token"]); t != "" {
@@ -295,11 +286,6 @@ func tokenOf(req events.APIGatewayWebsocketProxyRequest) string {
 		}
 	}
 	return ""
-}
-
-func handlerIdentity(id auth.Identity) handler.Identity {
-	return handler.Identity{UserID: id.UserID, Username: id.Username, Avatar: id.Avatar, Tenant: id.Tenant, Roles: id.Roles,
-		ExpiresAt: id.ExpiresAt}
 }
 
 // SSMSecretReader returns a SecretReader that calls SSM GetParameter with

@@ -1,4 +1,4 @@
-package app
+package auth
 
 import (
 	"context"
@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/omnisales/rtcollab/internal/auth"
 )
 
 const secret32 = "0123456789abcdef0123456789abcdef"
@@ -38,6 +36,8 @@ func TestTokenSettingsFromEnv(t *testing.T) {
 		{"raw secret kept as is", map[string]string{"JWT_SECRET": " s "}, TokenSettings{Secret: " s "}, false},
 		{"both secrets", map[string]string{"JWT_SECRET": secret32, "JWT_SECRET_PARAMETER": "/p"}, TokenSettings{}, true},
 		{"bad REQUIRE_TENANT", map[string]string{"REQUIRE_TENANT": "maybe"}, TokenSettings{}, true},
+		{"SSM endpoint", map[string]string{"JWT_SECRET_PARAMETER": "/p", "AWS_ENDPOINT_URL_SSM": "http://127.0.0.1:5000/"},
+			TokenSettings{SecretParameter: "/p", SSMEndpoint: "http://127.0.0.1:5000"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,16 +75,17 @@ func TestNewTokenAuth(t *testing.T) {
 		{"raw secret", TokenSettings{Secret: secret32}, nil, nil},
 		{"secret from parameter", TokenSettings{SecretParameter: "/p"}, &TokenOptions{ReadSecret: reader(secret32, nil)}, nil},
 		{"parameter read fails", TokenSettings{SecretParameter: "/p"}, &TokenOptions{ReadSecret: reader("", errors.New("AccessDenied"))}, ErrSecret},
-		{"short secret", TokenSettings{Secret: "short"}, nil, auth.ErrConfig},
-		{"no key source", TokenSettings{}, nil, auth.ErrConfig},
+		{"parameter without credentials", TokenSettings{SecretParameter: "/p"}, nil, ErrSecret},
+		{"short secret", TokenSettings{Secret: "short"}, nil, ErrConfig},
+		{"no key source", TokenSettings{}, nil, ErrConfig},
 		{"no key source in dev mode", TokenSettings{}, &TokenOptions{Dev: true}, nil},
-		{"http key set off loopback", TokenSettings{JWKSURL: "http://keys.example.com/jwks", Audience: "app"}, nil, auth.ErrConfig},
-		{"key set without audience", TokenSettings{JWKSURL: "https://keys.example.com/jwks"}, nil, auth.ErrConfig},
-		{"key set and secret without audience", TokenSettings{JWKSURL: "https://keys.example.com/jwks", Secret: secret32}, nil, auth.ErrConfig},
-		{"key set without audience in dev mode", TokenSettings{JWKSURL: "https://keys.example.com/jwks"}, &TokenOptions{Dev: true}, auth.ErrConfig},
+		{"http key set off loopback", TokenSettings{JWKSURL: "http://keys.example.com/jwks", Audience: "app"}, nil, ErrConfig},
+		{"key set without audience", TokenSettings{JWKSURL: "https://keys.example.com/jwks"}, nil, ErrConfig},
+		{"key set and secret without audience", TokenSettings{JWKSURL: "https://keys.example.com/jwks", Secret: secret32}, nil, ErrConfig},
+		{"key set without audience in dev mode", TokenSettings{JWKSURL: "https://keys.example.com/jwks"}, &TokenOptions{Dev: true}, ErrConfig},
 		{"key set with audience", TokenSettings{JWKSURL: "https://keys.example.com/jwks", Audience: "app"}, nil, nil},
 		{"key set, any audience on purpose", TokenSettings{JWKSURL: "https://keys.example.com/jwks", AnyAudience: true}, nil, nil},
-		{"algorithm without key", TokenSettings{Secret: secret32, Algorithms: []string{"RS256"}}, nil, auth.ErrConfig},
+		{"algorithm without key", TokenSettings{Secret: secret32, Algorithms: []string{"RS256"}}, nil, ErrConfig},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,7 +109,7 @@ func TestNewTokenAuth(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	now := time.Now()
-	tok, err := auth.SignHS256([]byte(secret32), map[string]any{"sub": "u1", "tenant": "t1", "name": "User", "exp": now.Add(time.Hour).Unix()})
+	tok, err := SignHS256([]byte(secret32), map[string]any{"sub": "u1", "tenant": "t1", "name": "User", "exp": now.Add(time.Hour).Unix()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +136,10 @@ func TestAuthenticate(t *testing.T) {
 		{"bearer header", strict, req(nil, map[string]string{"authorization": "Bearer " + tok}), "u1", "t1", nil},
 		{"basic header ignored", strict, req(nil, map[string]string{"Authorization": "Basic " + tok}), "", "", ErrNoToken},
 		{"no token", strict, req(map[string]string{"userId": "admin"}, nil), "", "", ErrNoToken},
-		{"bad token", strict, req(map[string]string{"token": tok + "x"}, nil), "", "", auth.ErrSignature},
+		{"bad token", strict, req(map[string]string{"token": tok + "x"}, nil), "", "", ErrSignature},
 		{"dev identity", dev, req(map[string]string{"userId": "d1", "tenant": "dt"}, nil), "d1", "dt", nil},
 		{"dev mode verifies tokens", dev, req(map[string]string{"token": tok, "userId": "admin", "tenant": "x"}, nil), "u1", "t1", nil},
-		{"dev mode refuses bad tokens", dev, req(map[string]string{"token": "a.b.c", "userId": "admin"}, nil), "", "", auth.ErrMalformed},
+		{"dev mode refuses bad tokens", dev, req(map[string]string{"token": "a.b.c", "userId": "admin"}, nil), "", "", ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,7 +167,7 @@ func TestTokenCarriers(t *testing.T) {
 	now := time.Now()
 	sign := func(claims map[string]any) string {
 		t.Helper()
-		tok, err := auth.SignHS256([]byte(secret32), claims)
+		tok, err := SignHS256([]byte(secret32), claims)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,24 +176,24 @@ func TestTokenCarriers(t *testing.T) {
 	good := sign(map[string]any{"sub": "u1", "tenant": "t1", "name": "User", "roles": []string{"admin"}, "exp": now.Add(time.Hour).Unix()})
 	expired := sign(map[string]any{"sub": "u1", "tenant": "t1", "exp": now.Add(-time.Hour).Unix()})
 	future := sign(map[string]any{"sub": "u1", "tenant": "t1", "nbf": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()})
-	otherKey, err := auth.SignHS256([]byte("another-secret-of-32-bytes-or-more!!"), map[string]any{"sub": "u1", "exp": now.Add(time.Hour).Unix()})
+	otherKey, err := SignHS256([]byte("another-secret-of-32-bytes-or-more!!"), map[string]any{"sub": "u1", "exp": now.Add(time.Hour).Unix()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Token characters only, so that it can also travel as a subprotocol.
-	huge := good + "." + strings.Repeat("A", auth.MaxTokenBytes)
+	huge := good + "." + strings.Repeat("A", MaxTokenBytes)
 	tokens := []struct {
 		name    string
 		token   string
 		wantErr error
 	}{
 		{"good", good, nil},
-		{"expired", expired, auth.ErrExpired},
-		{"not yet valid", future, auth.ErrNotYetValid},
-		{"signed with another key", otherKey, auth.ErrSignature},
-		{"tampered", good + "x", auth.ErrSignature},
-		{"not a JWT", "abc", auth.ErrMalformed},
-		{"over MaxTokenBytes", huge, auth.ErrMalformed},
+		{"expired", expired, ErrExpired},
+		{"not yet valid", future, ErrNotYetValid},
+		{"signed with another key", otherKey, ErrSignature},
+		{"tampered", good + "x", ErrSignature},
+		{"not a JWT", "abc", ErrMalformed},
+		{"over MaxTokenBytes", huge, ErrMalformed},
 	}
 	carriers := []struct {
 		name string
@@ -202,14 +203,14 @@ func TestTokenCarriers(t *testing.T) {
 			return events.APIGatewayWebsocketProxyRequest{QueryStringParameters: map[string]string{"token": tok}}
 		}},
 		{"subprotocol", func(tok string) events.APIGatewayWebsocketProxyRequest {
-			v := "rtcollab.v1, " + auth.TokenProtocolPrefix + tok
+			v := "rtcollab.v1, " + TokenProtocolPrefix + tok
 			return events.APIGatewayWebsocketProxyRequest{
 				Headers:           map[string]string{"Sec-WebSocket-Protocol": v},
 				MultiValueHeaders: map[string][]string{"Sec-WebSocket-Protocol": {v}},
 			}
 		}},
 		{"subprotocol, lower-case header, token first", func(tok string) events.APIGatewayWebsocketProxyRequest {
-			return events.APIGatewayWebsocketProxyRequest{Headers: map[string]string{"sec-websocket-protocol": auth.TokenProtocolPrefix + tok + ",rtcollab.v1"}}
+			return events.APIGatewayWebsocketProxyRequest{Headers: map[string]string{"sec-websocket-protocol": TokenProtocolPrefix + tok + ",rtcollab.v1"}}
 		}},
 	}
 	for _, dev := range []bool{false, true} {
@@ -252,4 +253,38 @@ func TestTokenCarriers(t *testing.T) {
 type handlerIdentityResult struct {
 	identity string
 	failed   bool
+}
+
+// TestConnectNeedsAnAudienceWithAKeySet: the $connect function's cold
+// start (functions/connect: TokenSettingsFromEnv, then NewTokenAuth)
+// refuses a key set without an audience, and starts with an audience or
+// the explicit opt-out JWT_AUDIENCE=*.
+func TestConnectNeedsAnAudienceWithAKeySet(t *testing.T) {
+	const jwks = "https://idp.example.com/.well-known/jwks.json"
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr bool
+	}{
+		{"key set without audience", map[string]string{"JWT_SECRET": "", "JWT_JWKS_URL": jwks}, true},
+		{"key set and secret without audience", map[string]string{"JWT_JWKS_URL": jwks}, true},
+		{"key set with audience", map[string]string{"JWT_SECRET": "", "JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "rtcollab-web"}, false},
+		{"key set, any audience on purpose", map[string]string{"JWT_SECRET": "", "JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "*"}, false},
+		{"secret without audience", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"JWT_SECRET": secret32}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			ts, err := TokenSettingsFromEnv(envMap(env))
+			if err == nil {
+				_, err = NewTokenAuth(context.Background(), ts, nil)
+			}
+			if tt.wantErr != errors.Is(err, ErrConfig) || (!tt.wantErr && err != nil) {
+				t.Fatalf("connect cold start = %v, want refused = %v", err, tt.wantErr)
+			}
+		})
+	}
 }
