@@ -6,6 +6,7 @@ func (h *Handler) registerFeatures() {
 	// Editing first: presence wraps the routes registered before it so that
 	// their frames count as client activity.
 	h.registerEditing()
+	h.registerHistory()
 	h.registerPresence()
 	h.registerTokens()
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -22,19 +24,65 @@ const (
 
 // appendAttempts bounds the read-decide-write loop of AppendPublication.
 // Appends to one channel are serialised by the head's offset: with n
-// concurrent publishers, one wins each round, so a publisher may lose up
-// to n-1 rounds in a row. 64 covers dozens of concurrent publishers on one
+// processes appending at once, one wins each round, so an append may lose
+// up to n-1 rounds in a row. 64 covers dozens of concurrent writers on one
 // channel; past that the append answers store.ErrUnavailable.
 const appendAttempts = 64
 
+// streamCache makes appends of one process cheap: appends to one channel
+// are serialised in the process (so they do not lose conditions to each
+// other), and the head each one wrote is remembered, so that the next
+// append writes without reading first. Other processes still append
+// concurrently: the head's condition decides, and a lost one reads again.
+// The zero value is ready to use.
+type streamCache struct {
+	locks [64]sync.Mutex
+	mu    sync.Mutex
+	heads map[string]store.Position // by partition key
+}
+
+// maxCachedStreams bounds the cache; it is cleared when full.
+const maxCachedStreams = 10000
+
+func (c *streamCache) lock(pk string) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(pk))
+	m := &c.locks[h.Sum32()%uint32(len(c.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+func (c *streamCache) get(pk string) (store.Position, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.heads[pk]
+	return p, ok
+}
+
+func (c *streamCache) set(pk string, p store.Position) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.heads == nil || len(c.heads) >= maxCachedStreams {
+		c.heads = make(map[string]store.Position)
+	}
+	c.heads[pk] = p
+}
+
+func (c *streamCache) forget(pk string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.heads, pk)
+}
+
 // AppendPublication stores p at the stream's next offset in one
 // TransactWriteItems of three items: the head's offset moves from n to
-// n+1 (conditioned on n, or the head is created with a new epoch when
-// absent), the publication is put at n+1 and the resend record of
-// (UserID, MessageID) is put, conditioned on no live one existing. A lost
-// condition reads the head and the resend record again (one BatchGetItem)
-// and decides anew: a live resend record means the publish was a resend.
-// See store.History.
+// n+1 (conditioned on n and the epoch, or the head is created with a new
+// epoch when absent), the publication is put at n+1, and the resend record
+// of (UserID, MessageID) is put, conditioned on no live one existing. The
+// head last written by this process is used without reading it; a lost
+// condition reads the head and the resend record (one BatchGetItem) and
+// decides anew: a live resend record means the publish was a resend. See
+// store.History.
 func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (store.Publication, bool, error) {
 	const op = "append publication"
 	if err := checkParts(op, p.Channel, p.Tenant, p.Channel, p.UserID); err != nil {
@@ -43,6 +91,8 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 	pk := store.HistoryPK(p.Tenant, p.Channel)
 	msgSK := store.PubMsgSK(p.UserID, p.MessageID)
 	key := p.Tenant + "/" + p.Channel
+	defer s.streams.lock(pk)()
+	head, known := s.streams.get(pk)
 	for try := range appendAttempts {
 		if try > 0 {
 			d := time.Duration(rand.Int64N(int64(min(try, 8)) * int64(4*time.Millisecond)))
@@ -50,44 +100,52 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 				return store.Publication{}, false, fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 			}
 		}
-		got, err := s.batchGet(ctx, op, key, []item{keyOf(pk, store.SKStreamHead), keyOf(pk, msgSK)})
-		if err != nil {
-			return store.Publication{}, false, err
-		}
 		now := s.now()
-		if msg, ok := got[keyID(keyOf(pk, msgSK))]; ok && live(msg, now) {
-			stored, err := s.get(ctx, op, key, pk, store.PubSK(getN(msg, attrPubOffset)))
+		if !known {
+			got, err := s.batchGet(ctx, op, key, []item{keyOf(pk, store.SKStreamHead), keyOf(pk, msgSK)})
 			if err != nil {
 				return store.Publication{}, false, err
 			}
-			if stored != nil && live(stored, now) {
-				return pubFrom(p.Tenant, p.Channel, stored), true, nil
+			if msg, ok := got[keyID(keyOf(pk, msgSK))]; ok && live(msg, now) {
+				stored, err := s.get(ctx, op, key, pk, store.PubSK(getN(msg, attrPubOffset)))
+				if err != nil {
+					return store.Publication{}, false, err
+				}
+				if stored != nil && live(stored, now) {
+					return pubFrom(p.Tenant, p.Channel, stored), true, nil
+				}
+			}
+			head = store.Position{}
+			if it := got[keyID(keyOf(pk, store.SKStreamHead))]; it != nil {
+				head = store.Position{Offset: getN(it, attrStreamOffset), Epoch: getS(it, attrStreamEpoch)}
 			}
 		}
-		head := got[keyID(keyOf(pk, store.SKStreamHead))]
 		var headAction types.TransactWriteItem
-		if head == nil {
+		if head.Epoch == "" {
 			p.Offset, p.Epoch = 1, store.NewEpoch()
 			headAction = s.putAction(streamHeadItem(pk, p.Offset, p.Epoch), "attribute_not_exists(pk)", nil)
 		} else {
-			old := getN(head, attrStreamOffset)
-			p.Offset, p.Epoch = old+1, getS(head, attrStreamEpoch)
-			headAction = s.updateAction(keyOf(pk, store.SKStreamHead), "SET streamOffset = :n", "streamOffset = :old",
-				item{":n": num(p.Offset), ":old": num(old)})
+			p.Offset, p.Epoch = head.Offset+1, head.Epoch
+			headAction = s.updateAction(keyOf(pk, store.SKStreamHead), "SET streamOffset = :n", "streamOffset = :old AND streamEpoch = :epoch",
+				item{":n": num(p.Offset), ":old": num(head.Offset), ":epoch": str(head.Epoch)})
 		}
 		msg := item{store.AttrPK: str(pk), store.AttrSK: str(msgSK), attrPubOffset: num(p.Offset)}
 		setExpiry(msg, p.ExpiresAt)
-		err = s.transact(ctx, op, key, []types.TransactWriteItem{
+		err := s.transact(ctx, op, key, []types.TransactWriteItem{
 			headAction,
 			s.putAction(pubItem(pk, p), "attribute_not_exists(pk)", nil),
 			s.putAction(msg, "attribute_not_exists(pk) OR expiresAt <= :now", item{":now": num(now)}),
 		})
 		if errors.Is(err, store.ErrConditionFailed) {
+			known = false
+			s.streams.forget(pk)
 			continue
 		}
 		if err != nil {
+			s.streams.forget(pk)
 			return store.Publication{}, false, err
 		}
+		s.streams.set(pk, store.Position{Offset: p.Offset, Epoch: p.Epoch})
 		p.PublishedAt, p.ExpiresAt = p.PublishedAt.UTC(), p.ExpiresAt.UTC()
 		return p, false, nil
 	}
