@@ -74,7 +74,7 @@ type Settings struct {
 	Editing handler.EditingConfig
 	// History is the channel history retention per channel pattern
 	// (HISTORY_RETENTION, e.g. "order-updates=500/10m,inventory-*=200/2m";
-	// "none" keeps no history). Default nil: handler.DefaultRetention.
+	// "none" keeps no history). Default nil: handler.DefaultRetention().
 	History handler.Retention
 	// DeliveryRate is the budget of Management API calls per second of one
 	// function instance (DELIVERY_RATE_PER_SECOND): posts, retries

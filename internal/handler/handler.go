@@ -87,7 +87,7 @@ type Config struct {
 	// 5 min; 100 changes of history; strategies of editing.DefaultStrategies).
 	Editing EditingConfig
 	// History is the channel history retention, per channel pattern (see
-	// Retention). Default nil: DefaultRetention.
+	// Retention). Default nil: DefaultRetention().
 	History Retention
 }
 
@@ -113,7 +113,7 @@ func (c Config) withDefaults() Config {
 	c.Presence = c.Presence.withDefaults()
 	c.Editing = c.Editing.withDefaults()
 	if c.History == nil {
-		c.History = DefaultRetention
+		c.History = DefaultRetention()
 	}
 	return c
 }

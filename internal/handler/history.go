@@ -47,7 +47,7 @@ type RetentionRule struct {
 // matches a channel applies; a channel that none matches keeps no history,
 // and neither do presence and cursor channels (user-presence, room:*),
 // whatever the rules say. A nil Retention in Config means
-// DefaultRetention; an empty one keeps no history at all.
+// DefaultRetention(); an empty one keeps no history at all.
 type Retention []RetentionRule
 
 // Bounds of a retention rule.
@@ -56,11 +56,14 @@ const (
 	MaxRetentionAge   = 7 * 24 * time.Hour
 )
 
-// DefaultRetention is the retention when none is configured: the seed's
-// update channels, for longer than a reconnect takes.
-var DefaultRetention = Retention{
-	{Pattern: protocol.ChannelOrders, Count: 500, Age: 10 * time.Minute},
-	{Pattern: "*-updates", Count: 200, Age: 2 * time.Minute},
+// DefaultRetention returns the retention used when none is configured:
+// the seed's update channels, for longer than a reconnect takes
+// ("order-updates=500/10m,*-updates=200/2m").
+func DefaultRetention() Retention {
+	return Retention{
+		{Pattern: protocol.ChannelOrders, Count: 500, Age: 10 * time.Minute},
+		{Pattern: "*-updates", Count: 200, Age: 2 * time.Minute},
+	}
 }
 
 // ParseRetention reads retention rules written as

@@ -56,7 +56,7 @@ func TestParseRetention(t *testing.T) {
 	if _, ok := (Retention(nil)).For("order-updates"); ok {
 		t.Errorf("a nil retention keeps history")
 	}
-	if _, ok := DefaultRetention.For("order-updates"); !ok {
+	if _, ok := DefaultRetention().For("order-updates"); !ok {
 		t.Errorf("DefaultRetention keeps no history of order-updates")
 	}
 }
