@@ -10,6 +10,7 @@ import {
 } from '../../src/react/index.js';
 import { ActivityFeed } from './components/ActivityFeed.js';
 import { CollaborationPanel } from './components/CollaborationPanel.js';
+import { OrderUpdates } from './components/OrderUpdates.js';
 import { PresenceIndicator } from './components/PresenceIndicator.js';
 import { I18nProvider, useTranslation, type Language } from './i18n.js';
 import { OrderEditor } from './OrderEditor.js';
@@ -135,6 +136,7 @@ function Workspace({ session, onLanguage }: { session: Session; onLanguage: () =
             <h2>{t('activity.title')}</h2>
             <ActivityFeed activities={activities} maxItems={30} compact />
           </section>
+          <OrderUpdates client={ws.client} />
         </aside>
       </main>
     </div>
