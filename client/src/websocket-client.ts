@@ -1071,9 +1071,10 @@ export class WebSocketClient {
           this.emitter.emit('recovery-failed', { channel, since, position });
           break;
         }
+        const before = stream.position?.offset;
         stream.recovered(Array.isArray(p.publications) ? p.publications : [], position.epoch);
-        if (p.hasMore !== true) break;
         const from = stream.position ?? position;
+        if (p.hasMore !== true || from.offset === before) break; // done, or a page that moves nothing
         page = await this.internalRequest('history', channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, {
           since: from,
           limit: 1000,

@@ -298,7 +298,7 @@ func (h *Handler) readHistory(ctx context.Context, tenant, channel string, rule 
 		return page, err
 	}
 	page.Publications = items[:n]
-	page.HasMore = n < len(items) || n > 0 && items[n-1].Offset < pos.Offset || n == 0 && len(pubs) == limit
+	page.HasMore = n < len(items) || n > 0 && items[n-1].Offset < pos.Offset
 	return page, nil
 }
 
