@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/store"
@@ -50,7 +51,39 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 	s.put(pk, store.SKStreamHead, record{item: head})
 	s.put(pk, store.PubSK(p.Offset), record{expires: exp, item: p})
 	s.put(pk, msgSK, record{expires: exp, item: p.Offset})
+	s.pruneStream(pk, now)
 	return clonePub(p), false, nil
+}
+
+// pruneMax bounds the expired publications one append removes.
+const pruneMax = 8
+
+// pruneStream removes up to pruneMax of the oldest publications of pk that
+// have expired, with their resend records, so that a long-running process
+// does not keep every publication it ever stored (expiry is otherwise
+// lazy). Offsets and TTLs grow together on a channel whose retention does
+// not change, so the expired ones are the oldest. The caller holds s.mu.
+func (s *Store) pruneStream(pk string, now int64) {
+	p := s.parts[pk]
+	if p == nil {
+		return
+	}
+	var gone []store.Publication
+	i, _ := slices.BinarySearch(p.sks, store.PrefixPub)
+	for ; i < len(p.sks) && len(gone) < pruneMax && strings.HasPrefix(p.sks[i], store.PrefixPub); i++ {
+		r := p.items[p.sks[i]]
+		if r.live(now) {
+			break
+		}
+		gone = append(gone, r.item.(store.Publication))
+	}
+	for _, pub := range gone {
+		s.del(pk, store.PubSK(pub.Offset))
+		msgSK := store.PubMsgSK(pub.UserID, pub.MessageID)
+		if r, ok := s.get(pk, msgSK); ok && r.item.(int64) == pub.Offset {
+			s.del(pk, msgSK)
+		}
+	}
 }
 
 // head returns the stream head of pk, creating it with a new epoch; the
