@@ -34,9 +34,10 @@ localserver-bin:
 	$(GO) build -o $(LOCALSERVER_BIN) ./cmd/localserver
 
 # The React hooks against the real server binary (each test file starts its own on a free port);
-# the README's Node.js example imports the built package, hence client-build.
-test-client-server: client-deps client-build localserver-bin
-	cd $(CLIENT_DIR) && LOCALSERVER_BIN=$(CURDIR)/$(LOCALSERVER_BIN) $(NPM) run --silent test:server
+# the README's Node.js example imports the built package, hence client-build. Under moto, so that
+# the channel history suite also runs its servers on DynamoDB (DYNAMODB_TEST_ENDPOINT).
+test-client-server: client-deps client-build localserver-bin py-deps
+	scripts/with-moto.sh env LOCALSERVER_BIN=$(CURDIR)/$(LOCALSERVER_BIN) sh -c 'cd $(CLIENT_DIR) && $(NPM) run --silent test:server'
 
 test-browser: chromium demo localserver-bin py-deps test-client-server
 	mkdir -p test-artifacts/browser

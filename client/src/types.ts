@@ -73,6 +73,48 @@ export interface WebSocketMessage<P = unknown> {
   userId?: string;
   messageId: string;
   replyTo?: string;
+  /** `update` events of a channel with history: the publication's offset in the channel's stream. */
+  offset?: number;
+  /** `update` events of a channel with history: the stream's epoch (it changes when the history is lost or reset). */
+  epoch?: string;
+}
+
+/** A place in a channel's stream: the offset of the last publication and the stream's epoch. */
+export interface StreamPosition {
+  offset: number;
+  epoch: string;
+}
+
+/** One publication of a `history` reply or a recovery. */
+export interface StreamPublication<P = unknown> {
+  offset: number;
+  userId: string;
+  messageId: string;
+  timestamp: string;
+  payload?: P;
+}
+
+/** Ack payload of `history` with a channel: one page of the publications kept. */
+export interface ChannelHistoryAck<P = unknown> {
+  channel: string;
+  /** With `since`: the publications continue it with no gap. */
+  recovered?: boolean;
+  position: StreamPosition;
+  publications: StreamPublication<P>[];
+  hasMore: boolean;
+}
+
+/**
+ * Payload of the `recovery-failed` event: after a reconnect (or a gap in
+ * the live updates) the server could not give the publications after
+ * `since` (another epoch, or older than the channel's retention). The
+ * subscription continues live from `position`; refetch what the channel's
+ * updates describe.
+ */
+export interface RecoveryFailed {
+  channel: string;
+  since: StreamPosition;
+  position: StreamPosition;
 }
 
 /** What a caller hands to `send`: the client fills in `messageId` and `timestamp`. */
@@ -121,6 +163,8 @@ export interface HelloAck {
 
 export interface SubscribeAck {
   channel: string;
+  /** On a channel with history: the stream's position when the subscription started. */
+  position?: StreamPosition;
 }
 
 export interface UnsubscribeAck {
@@ -132,6 +176,9 @@ export interface PublishAck {
   channel: string;
   recipients: number;
   delivered: number;
+  /** On a channel with history: the publication's offset (a resend gets the same) and the stream's epoch. */
+  offset?: number;
+  epoch?: string;
 }
 
 /** Known ack payloads by request type; other requests resolve to `unknown`. */

@@ -2,9 +2,13 @@ import { backoffDelay, type JitterMode } from './backoff.js';
 import { Emitter, type Listener } from './emitter.js';
 import { FrameTooLargeError, RealtimeError, isRecord } from './errors.js';
 import { generateMessageId, isValidChannel, utf8Length } from './ids.js';
+import { ChannelStream } from './stream.js';
 import type {
   AckPayload,
+  ChannelHistoryAck,
   HelloAck,
+  RecoveryFailed,
+  StreamPosition,
   OutgoingMessage,
   RequestType,
   SubscribeAck,
@@ -256,6 +260,13 @@ export interface WebSocketClientEvents {
   'reconnect-failed': { attempts: number };
   /** A channel could not be (re)subscribed and was removed from `subscriptions`. */
   'subscription-error': { channel: string; error: RealtimeError };
+  /**
+   * The publications a channel missed (while reconnecting, or in a gap of
+   * its live updates) could not be recovered: the history no longer holds
+   * them, or the stream's epoch changed. The subscription continues live;
+   * refetch the state the channel's updates describe.
+   */
+  'recovery-failed': RecoveryFailed;
   /** The snapshot changed. */
   snapshot: ClientSnapshot;
 }
@@ -322,7 +333,14 @@ interface ChannelEntry {
   confirmedGen: number;
   /** Generation of the connection with a subscribe in flight; -1 for none. */
   inflightGen: number;
+  /** The channel's stream position and held updates (channels with history). */
+  stream: ChannelStream;
+  /** Timer of a pending gap fill; null for none. */
+  gapTimer: unknown;
 }
+
+/** How long (ms) live updates past a gap wait for the missing ones before they are read from history. */
+const GAP_FILL_DELAY = 500;
 
 const DEFAULTS = {
   reconnect: true,
@@ -347,6 +365,12 @@ const DEFAULTS = {
 
 /** Retries of a subscribe or unsubscribe refused with a retryable code. */
 const SUBSCRIPTION_RETRIES = 3;
+
+/** Reads a stream position from a reply member; null when it is not one. */
+function streamPosition(v: unknown): StreamPosition | null {
+  if (!isRecord(v) || typeof v['offset'] !== 'number' || typeof v['epoch'] !== 'string') return null;
+  return { offset: v['offset'], epoch: v['epoch'] };
+}
 
 const noop = (): void => {};
 
@@ -684,11 +708,20 @@ export class WebSocketClient {
     }
     let entry = this.channels.get(channel);
     if (entry === undefined) {
-      entry = { waiters: [], confirmedGen: -1, inflightGen: -1 };
+      entry = {
+        waiters: [],
+        confirmedGen: -1,
+        inflightGen: -1,
+        stream: new ChannelStream(channel, (m) => this.emitter.emit('message', m)),
+        gapTimer: null,
+      };
       this.channels.set(channel, entry);
       this.update();
     }
-    if (entry.confirmedGen === this.gen && this.socketOpen()) return Promise.resolve({ channel });
+    if (entry.confirmedGen === this.gen && this.socketOpen()) {
+      const position = entry.stream.position;
+      return Promise.resolve(position === null ? { channel } : { channel, position });
+    }
     const p = new Promise<SubscribeAck>((resolve, reject) => entry.waiters.push({ resolve, reject }));
     if (this.socketOpen() && entry.inflightGen !== this.gen) void this.sendSubscribe(channel, entry);
     return p;
@@ -702,6 +735,8 @@ export class WebSocketClient {
     const entry = this.channels.get(channel);
     if (entry === undefined) return Promise.resolve({ channel, wasSubscribed: false });
     this.channels.delete(channel);
+    this.clearGapTimer(entry);
+    entry.stream.abort();
     this.update();
     for (const w of entry.waiters) {
       w.reject(new RealtimeError({ code: 'CANCELLED', message: `unsubscribed from ${channel} before the subscribe completed` }));
@@ -901,11 +936,12 @@ export class WebSocketClient {
     retry: RetryPolicy,
     retries: number,
     timeout = this.opts.requestTimeout,
+    payload?: unknown,
   ): Promise<unknown> {
     if (!this.socketOpen()) {
       return Promise.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'not connected' }));
     }
-    const e = this.createOutbound(type, channel, undefined, { tracked: true, internal: true, timeout, retry, retries });
+    const e = this.createOutbound(type, channel, payload, { tracked: true, internal: true, timeout, retry, retries });
     const p = new Promise<unknown>((resolve, reject) => {
       e.resolve = resolve;
       e.reject = reject;
@@ -946,20 +982,32 @@ export class WebSocketClient {
     return next;
   }
 
-  /** Subscribes `channel` on the current connection; settles (never rejects) when done. */
+  /**
+   * Subscribes `channel` on the current connection; settles (never rejects)
+   * when done. On a channel with history it resubscribes from the last
+   * position delivered (`since`) and delivers the publications missed, in
+   * offset order, before the live updates that arrived meanwhile; when the
+   * server cannot recover them it emits `recovery-failed` and continues
+   * live.
+   */
   private sendSubscribe(channel: string, entry: ChannelEntry): Promise<void> {
     const gen = this.gen;
     entry.inflightGen = gen;
+    this.clearGapTimer(entry);
+    entry.stream.abort();
+    const since = entry.stream.begin();
     const op = (): Promise<unknown> =>
       gen === this.gen
-        ? this.internalRequest('subscribe', channel, 'retryable', SUBSCRIPTION_RETRIES)
+        ? this.internalRequest('subscribe', channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, since === null ? undefined : { since })
         : Promise.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped' }));
-    return this.chainChannel(channel, op).then(
+    return this.chainChannel(channel, () => op().then((ack) => this.recover(channel, entry, gen, since, ack))).then(
       (ack) => {
         if (this.channels.get(channel) !== entry || entry.inflightGen !== gen) return;
         entry.inflightGen = -1;
         entry.confirmedGen = gen;
         const result: SubscribeAck = isRecord(ack) && typeof ack['channel'] === 'string' ? { channel: ack['channel'] } : { channel };
+        const position = entry.stream.position;
+        if (position !== null) result.position = position;
         const waiters = entry.waiters;
         entry.waiters = [];
         for (const w of waiters) w.resolve(result);
@@ -967,6 +1015,7 @@ export class WebSocketClient {
       (err: RealtimeError) => {
         if (this.channels.get(channel) !== entry || entry.inflightGen !== gen) return;
         entry.inflightGen = -1;
+        entry.stream.abort();
         // Not subscribed on this connection; the next one resubscribes.
         if (err.code === 'DISCONNECTED' || gen !== this.gen) return;
         this.channels.delete(channel);
@@ -978,6 +1027,99 @@ export class WebSocketClient {
         this.update();
       },
     );
+  }
+
+  /**
+   * Applies the stream members of a subscribe ack: the position, or the
+   * recovery from `since` (reading further history pages while the server
+   * has more). Resolves with the ack once the missed publications and the
+   * live updates held meanwhile are delivered.
+   */
+  private async recover(channel: string, entry: ChannelEntry, gen: number, since: StreamPosition | null, ack: unknown): Promise<unknown> {
+    const stream = entry.stream;
+    const position = isRecord(ack) ? streamPosition(ack['position']) : null;
+    if (position === null) {
+      stream.abort(); // a channel without history
+      return ack;
+    }
+    if (since === null) {
+      stream.start(position);
+      return ack;
+    }
+    await this.readStream(channel, entry, gen, since, ack);
+    return ack;
+  }
+
+  /**
+   * Delivers a recovery page (`page`, the reply to subscribe or history
+   * since `since`) and the pages after it, then the held live updates;
+   * emits `recovery-failed` when the server reports a gap.
+   */
+  private async readStream(channel: string, entry: ChannelEntry, gen: number, since: StreamPosition, page: unknown): Promise<void> {
+    const stream = entry.stream;
+    try {
+      for (;;) {
+        if (gen !== this.gen || this.channels.get(channel) !== entry) return;
+        const p = isRecord(page) ? (page as unknown as Partial<ChannelHistoryAck>) : {};
+        const position = streamPosition(p.position);
+        if (position === null) {
+          stream.skipGaps();
+          break;
+        }
+        if (p.recovered !== true) {
+          stream.skipTo(position);
+          this.emitter.emit('recovery-failed', { channel, since, position });
+          break;
+        }
+        const before = stream.position?.offset;
+        stream.recovered(Array.isArray(p.publications) ? p.publications : [], position.epoch);
+        const from = stream.position ?? position;
+        if (p.hasMore !== true || from.offset === before) break; // done, or a page that moves nothing
+        page = await this.internalRequest('history', channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, {
+          since: from,
+          limit: 1000,
+        });
+      }
+      stream.end();
+    } catch (err) {
+      if (gen !== this.gen) return;
+      // The history could not be read on this connection: deliver what is held, in order.
+      this.log('history read failed', channel, err);
+      stream.end();
+      stream.skipGaps();
+    }
+  }
+
+  /** A live update of a channel with history: delivered in offset order, once. */
+  private liveUpdate(m: WebSocketMessage & { channel: string; offset: number; epoch: string }): boolean {
+    const entry = this.channels.get(m.channel);
+    if (entry === undefined) return false;
+    entry.stream.live(m);
+    if (entry.stream.hasGap && entry.gapTimer === null) {
+      const gen = this.gen;
+      entry.gapTimer = this.opts.clock.setTimeout(() => {
+        entry.gapTimer = null;
+        if (gen !== this.gen || this.channels.get(m.channel) !== entry || !entry.stream.hasGap) return;
+        const since = entry.stream.begin();
+        if (since === null) return;
+        void this.internalRequest('history', m.channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, { since, limit: 1000 }).then(
+          (page) => this.readStream(m.channel, entry, gen, since, page),
+          () => {
+            if (gen !== this.gen) return;
+            entry.stream.end();
+            entry.stream.skipGaps();
+          },
+        );
+      }, GAP_FILL_DELAY);
+    }
+    return true;
+  }
+
+  private clearGapTimer(entry: ChannelEntry): void {
+    if (entry.gapTimer !== null) {
+      this.opts.clock.clearTimeout(entry.gapTimer);
+      entry.gapTimer = null;
+    }
   }
 
   // ---- internals: socket lifecycle ----
@@ -1201,6 +1343,16 @@ export class WebSocketClient {
     const m = msg as unknown as WebSocketMessage;
     if (typeof m.replyTo === 'string' && this.settleReply(m)) return;
     if (m.type === 'error') this.emitter.emit('error', RealtimeError.fromPayload(m.payload, m.replyTo));
+    if (
+      m.type === 'update' &&
+      m.replyTo === undefined &&
+      typeof m.channel === 'string' &&
+      typeof m.offset === 'number' &&
+      typeof m.epoch === 'string' &&
+      this.liveUpdate(m as WebSocketMessage & { channel: string; offset: number; epoch: string })
+    ) {
+      return;
+    }
     this.emitter.emit('message', m);
   }
 

@@ -58,6 +58,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) er
 	measure := fs.String("measure", "", "DynamoDB endpoint to measure request units against (default $DYNAMODB_TEST_ENDPOINT or $DYNAMODB_ENDPOINT; \"none\" to skip)")
 	measureFanouts := fs.String("measure-fanout", "1,10,100", "fan-outs to measure against the endpoint")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	history := fs.Bool("history", false, "price publishes on a channel with history (the writes of cost.HistoryWriteUnits for a payload of -bytes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) er
 	}
 	var res result
 	params := cost.PublishParams{MessageBytes: *bytes, ShardSize: *shard, LambdaMemoryMB: *mem, BaseDuration: *base,
-		PostLatency: *post, Concurrency: *conc, ConnectionMinutesPerDelivery: *connMin}
+		PostLatency: *post, Concurrency: *conc, ConnectionMinutesPerDelivery: *connMin, History: *history}
 	measured := map[int]float64{}
 	if endpoint != "" && endpoint != "none" {
 		mf, err := ints(*measureFanouts)
@@ -103,7 +104,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) er
 	fmt.Fprintf(stdout, "\nCost per million delivered messages: %d B frames, %d MB Lambda, %v + %v per round of %d posts, shards of %d\n",
 		*bytes, *mem, *base, *post, *conc, *shard)
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "fan-out\tRRU/publish\tunits\tinvocations\tbilled/publish\tAPI Gateway\tLambda\tDynamoDB\ttotal\tfloor\toverhead\t")
+	fmt.Fprintln(tw, "fan-out\tRRU/publish\tWRU/publish\tunits\tinvocations\tbilled/publish\tAPI Gateway\tLambda\tDynamoDB\ttotal\tfloor\toverhead\t")
 	for _, n := range list {
 		p := params
 		p.Fanout = n
@@ -117,7 +118,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) er
 		}
 		res.Estimates = append(res.Estimates, e)
 		c := e.Cost
-		fmt.Fprintf(tw, "%d\t%.1f\t%s\t%.0f\t%v\t$%.4f\t$%.4f\t$%.4f\t$%.4f\t$%.4f\t%.1f%%\t\n", n, e.Publish.ReadUnits, src,
+		fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%s\t%.0f\t%v\t$%.4f\t$%.4f\t$%.4f\t$%.4f\t$%.4f\t%.1f%%\t\n", n, e.Publish.ReadUnits, e.Publish.WriteUnits, src,
 			e.Publish.Invocations, e.Publish.LambdaBilled, c.Messages+c.ConnectionMinutes, c.LambdaRequests+c.LambdaCompute,
 			c.DynamoDBReads+c.DynamoDBWrites, c.Total, c.Floor, 100*c.Overhead)
 	}

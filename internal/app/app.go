@@ -75,6 +75,10 @@ type Settings struct {
 	// (CONFLICT_STRATEGIES, LOCK_TTL, LOCK_MAX_TTL, HISTORY_LIMIT,
 	// IDEMPOTENCY_TTL; see editingFromEnv). Default: the handler's.
 	Editing handler.EditingConfig
+	// History is the channel history retention per channel pattern
+	// (HISTORY_RETENTION, e.g. "order-updates=500/10m,inventory-*=200/2m";
+	// "none" keeps no history). Default nil: handler.DefaultRetention().
+	History handler.Retention
 	// DeliveryRate is the budget of Management API calls per second of one
 	// function instance (DELIVERY_RATE_PER_SECOND): posts, retries
 	// included, are paced by a token bucket of this rate with bursts of a
@@ -175,6 +179,11 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	s.Presence = p
 	if s.Editing, err = editingFromEnv(getenv); err != nil {
 		return s, err
+	}
+	if v := getenv("HISTORY_RETENTION"); v != "" {
+		if s.History, err = handler.ParseRetention(v); err != nil {
+			return s, fmt.Errorf("HISTORY_RETENTION: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -280,6 +289,7 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 		Region:                s.Region,
 		Presence:              s.Presence,
 		Editing:               s.Editing,
+		History:               s.History,
 	}, handler.Deps{
 		Store:   st,
 		Posters: posters,

@@ -42,6 +42,10 @@ func (h *Handler) subscribe(ctx context.Context, r *request) (any, error) {
 	if err := h.authorize(r.conn, auth.Subscribe, ch); err != nil {
 		return nil, err
 	}
+	since, err := subscribeSince(r)
+	if err != nil {
+		return nil, err
+	}
 	err = h.deps.Store.Subscribe(ctx, r.conn.Tenant, ch, r.conn.ID, h.cfg.MaxSubscriptions)
 	switch {
 	case errors.Is(err, store.ErrConditionFailed):
@@ -51,7 +55,7 @@ func (h *Handler) subscribe(ctx context.Context, r *request) (any, error) {
 	case err != nil:
 		return nil, err
 	}
-	return map[string]any{"channel": ch}, nil
+	return h.subscribeStream(ctx, r, ch, since)
 }
 
 func (h *Handler) unsubscribe(ctx context.Context, r *request) (any, error) {
@@ -66,8 +70,8 @@ func (h *Handler) unsubscribe(ctx context.Context, r *request) (any, error) {
 	return map[string]any{"channel": ch, "wasSubscribed": existed}, nil
 }
 
-// publish broadcasts the payload to every subscriber of the channel. The
-// sender receives it only if it is subscribed itself.
+// publish broadcasts the payload to every subscriber of the channel (see
+// publishMessage). The sender receives it only if it is subscribed itself.
 func (h *Handler) publish(ctx context.Context, r *request) (any, error) {
 	ch, err := requireChannel(r)
 	if err != nil {
@@ -76,13 +80,16 @@ func (h *Handler) publish(ctx context.Context, r *request) (any, error) {
 	if err := h.authorize(r.conn, auth.Publish, ch); err != nil {
 		return nil, err
 	}
-	frame, err := protocol.Event(protocol.TypeUpdate, ch, r.conn.UserID, r.env.MessageID, r.env.Payload, r.now)
+	res, err := h.publishMessage(ctx, r.bc, Publication{
+		Tenant: r.conn.Tenant, Channel: ch, UserID: r.conn.UserID, MessageID: r.env.MessageID,
+		RequestHash: protocol.RequestHash(r.env), Payload: r.env.Payload, At: r.now,
+	})
 	if err != nil {
 		return nil, err
 	}
-	res, err := r.bc.Fanout(ctx, r.conn.Tenant, ch, frame, nil)
-	if err != nil {
-		return nil, err
+	ack := map[string]any{"channel": ch, "recipients": res.Recipients, "delivered": res.Delivered}
+	if res.Position != nil {
+		ack["offset"], ack["epoch"] = res.Position.Offset, res.Position.Epoch
 	}
-	return map[string]any{"channel": ch, "recipients": res.Recipients, "delivered": res.Delivered}, nil
+	return ack, nil
 }

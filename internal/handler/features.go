@@ -4,6 +4,7 @@ package handler
 // feature. Each feature lives in its own file and registers itself here.
 func (h *Handler) registerFeatures() {
 	h.registerEditing()
+	h.registerHistory()
 	h.registerPresence()
 	h.registerTokens()
 }

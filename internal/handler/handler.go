@@ -78,6 +78,9 @@ type Config struct {
 	// and comments. Default: see EditingConfig (lock TTL 30 s, at most
 	// 5 min; 100 changes of history; strategies of editing.DefaultStrategies).
 	Editing EditingConfig
+	// History is the channel history retention, per channel pattern (see
+	// Retention). Default nil: DefaultRetention().
+	History Retention
 }
 
 func (c Config) withDefaults() Config {
@@ -101,6 +104,9 @@ func (c Config) withDefaults() Config {
 	}
 	c.Presence = c.Presence.withDefaults()
 	c.Editing = c.Editing.WithDefaults()
+	if c.History == nil {
+		c.History = DefaultRetention()
+	}
 	return c
 }
 

@@ -49,6 +49,11 @@ type PublishParams struct {
 	// ConnectionMinutesPerDelivery attributes connection time to each
 	// delivery. Default 0 (left out).
 	ConnectionMinutesPerDelivery float64
+	// History prices a publish on a channel with history: the writes of
+	// HistoryWriteUnits for a payload of MessageBytes (added unless
+	// WriteUnits is measured), and with HistoryCold the reads of
+	// HistoryReadUnits. Default false: no history.
+	History, HistoryCold bool
 }
 
 // PublishEstimate is what EstimatePublish returns.
@@ -101,6 +106,12 @@ func EstimatePublish(p PublishParams, prices Prices) (PublishEstimate, error) {
 	if w.ReadUnits == 0 && w.WriteUnits == 0 {
 		w.ReadUnits = PublishReadUnits(p.Fanout, p.PageSize, p.ConnItemBytes, p.SubItemBytes)
 		e.ReadUnitsModelled = true
+	}
+	if p.History && p.WriteUnits == 0 {
+		w.WriteUnits = HistoryWriteUnits(p.MessageBytes)
+		if p.HistoryCold {
+			w.ReadUnits += HistoryReadUnits()
+		}
 	}
 	// Shards: each invocation posts to at most ShardSize recipients; the
 	// coordinator also pays for reading the list and dispatching.

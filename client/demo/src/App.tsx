@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState, type ReactElement } from 'react';
+import { useCallback, useEffect, useState, type ReactElement, type ReactNode } from 'react';
 import type { ActivityLog, CursorPosition, PresenceData, WebSocketMessage } from '@omnisales/rtcollab-client';
 import { useRealtimeSync, usePresence, useRoomPresence, useOnlineStatus, useWebSocket, useWebSocketChannel, type UseRealtimeSyncResult } from '@omnisales/rtcollab-client/react';
 import {
@@ -14,6 +14,7 @@ import {
 } from '@omnisales/rtcollab-client/ui';
 import { demoMessages } from './messages.js';
 import { OrderEditor, orderFieldLabel, type OrderSync } from './OrderEditor.js';
+import { OrderUpdates } from './components/OrderUpdates.js';
 
 export interface Session {
   userId: string;
@@ -49,7 +50,7 @@ function LanguageButton({ onLanguage }: { onLanguage: () => void }): ReactElemen
 }
 
 /** The order page: header with presence and connection, the form, the collaboration panel and the order's activity. */
-export function WorkspaceView({ data, onLanguage }: { data: WorkspaceData; onLanguage: () => void }): ReactElement {
+export function WorkspaceView({ data, onLanguage, extra }: { data: WorkspaceData; onLanguage: () => void; extra?: ReactNode }): ReactElement {
   const { t, formatNumber } = useRealtimeI18n();
   const { userId, orderId, sync, room } = data;
   const fieldLabel = useCallback((path: string) => orderFieldLabel(t, path), [t]);
@@ -106,6 +107,7 @@ export function WorkspaceView({ data, onLanguage }: { data: WorkspaceData; onLan
               onLoadMore={data.onLoadMoreActivity}
             />
           </section>
+          {extra}
         </aside>
       </main>
     </div>
@@ -182,7 +184,7 @@ function Workspace({ session, onLanguage }: { session: Session; onLanguage: () =
       if (cursor !== null) load(cursor);
     },
   };
-  return <WorkspaceView data={data} onLanguage={onLanguage} />;
+  return <WorkspaceView data={data} onLanguage={onLanguage} extra={<OrderUpdates client={ws.client} />} />;
 }
 
 const USERS = [

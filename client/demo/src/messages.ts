@@ -19,6 +19,11 @@ export const demoMessages: { en: Messages; th: Messages } = {
       total: 'Total',
       statuses: { pending: 'Pending', confirmed: 'Confirmed', shipped: 'Shipped', delivered: 'Delivered', cancelled: 'Cancelled' },
       language: 'ภาษาไทย',
+      orderUpdates: {
+        title: 'Order updates',
+        empty: 'No order updates yet',
+        recoveryFailed: 'Some updates could not be recovered after reconnecting; reload to see the current state.',
+      },
     },
   },
   th: {
@@ -38,6 +43,11 @@ export const demoMessages: { en: Messages; th: Messages } = {
       total: 'รวม',
       statuses: { pending: 'รอดำเนินการ', confirmed: 'ยืนยันแล้ว', shipped: 'จัดส่งแล้ว', delivered: 'ส่งถึงแล้ว', cancelled: 'ยกเลิก' },
       language: 'English',
+      orderUpdates: {
+        title: 'อัปเดตคำสั่งซื้อ',
+        empty: 'ยังไม่มีอัปเดตคำสั่งซื้อ',
+        recoveryFailed: 'กู้คืนอัปเดตบางรายการหลังเชื่อมต่อใหม่ไม่ได้ โหลดหน้าใหม่เพื่อดูสถานะล่าสุด',
+      },
     },
   },
 };

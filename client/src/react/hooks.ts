@@ -1,6 +1,15 @@
 import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { RealtimeError } from '../errors.js';
-import type { AckPayload, HelloAck, OutgoingMessage, RequestType, SubscribeAck, UnsubscribeAck, WebSocketMessage } from '../types.js';
+import type {
+  AckPayload,
+  HelloAck,
+  OutgoingMessage,
+  RecoveryFailed,
+  RequestType,
+  SubscribeAck,
+  UnsubscribeAck,
+  WebSocketMessage,
+} from '../types.js';
 import {
   WebSocketClient,
   type ClientSnapshot,
@@ -262,6 +271,11 @@ function retainChannel(client: WebSocketClient, channel: string): () => void {
 export interface MessageListOptions {
   /** Most recent messages kept in `messages`. Default 100; 0 keeps none. */
   maxMessages?: number;
+  /**
+   * Called when the publications the channel missed could not be recovered
+   * (see the client's `recovery-failed` event): refetch the state here.
+   */
+  onRecoveryFailed?: (event: RecoveryFailed) => void;
 }
 
 export interface UseWebSocketChannelResult<P> {
@@ -272,6 +286,12 @@ export interface UseWebSocketChannelResult<P> {
   subscribed: boolean;
   /** Why subscribing failed, if it did. */
   error: RealtimeError | null;
+  /**
+   * The latest `recovery-failed` of the channel (missed publications that
+   * the server no longer had); null until one happens. The subscription
+   * continues live.
+   */
+  recoveryFailed: RecoveryFailed | null;
   publish: (payload: P, options?: RequestOptions) => Promise<AckPayload<'publish'>>;
   clear: () => void;
 }
@@ -296,14 +316,17 @@ export function useWebSocketChannel<P = unknown>(
   const client = useResolvedClient(source);
   const max = options.maxMessages ?? 100;
   const onMessageRef = useLatest(onMessage);
+  const onRecoveryFailedRef = useLatest(options.onRecoveryFailed);
   const [messages, setMessages] = useState<WebSocketMessage<P>[]>([]);
   const [subscribed, setSubscribed] = useState(false);
   const [error, setError] = useState<RealtimeError | null>(null);
+  const [recoveryFailed, setRecoveryFailed] = useState<RecoveryFailed | null>(null);
 
   useEffect(() => {
     setMessages([]);
     setSubscribed(false);
     setError(null);
+    setRecoveryFailed(null);
     if (channel === null || channel === undefined || channel === '') return undefined;
     let active = true;
     const release = retainChannel(client, channel);
@@ -324,6 +347,11 @@ export function useWebSocketChannel<P = unknown>(
       setSubscribed(false);
       setError(e.error);
     });
+    const offRecovery = client.on('recovery-failed', (e) => {
+      if (e.channel !== channel) return;
+      setRecoveryFailed(e);
+      onRecoveryFailedRef.current?.(e);
+    });
     // A new connection starts without subscriptions; `ready` means they are back.
     const offClose = client.on('close', () => setSubscribed(false));
     const offReady = client.on('ready', () => setSubscribed(client.subscriptions.has(channel)));
@@ -331,11 +359,12 @@ export function useWebSocketChannel<P = unknown>(
       active = false;
       offMessage();
       offError();
+      offRecovery();
       offClose();
       offReady();
       release();
     };
-  }, [client, channel, max, onMessageRef]);
+  }, [client, channel, max, onMessageRef, onRecoveryFailedRef]);
 
   const publish = useMemo(
     () => (payload: P, o?: RequestOptions) => {
@@ -347,7 +376,7 @@ export function useWebSocketChannel<P = unknown>(
     [client, channel],
   );
   const clear = useMemo(() => () => setMessages([]), []);
-  return { messages, lastMessage: messages[messages.length - 1] ?? null, subscribed, error, publish, clear };
+  return { messages, lastMessage: messages[messages.length - 1] ?? null, subscribed, error, recoveryFailed, publish, clear };
 }
 
 export interface UseWebSocketMessagesOptions extends MessageListOptions {

@@ -67,9 +67,10 @@ type item = map[string]types.AttributeValue
 
 // Store is the DynamoDB implementation of store.Store.
 type Store struct {
-	client *dynamodb.Client
-	table  string
-	clock  store.Clock
+	client  *dynamodb.Client
+	table   string
+	clock   store.Clock
+	streams streamCache // stream heads appended by this process (history.go)
 }
 
 var _ store.Store = (*Store)(nil)

@@ -1,0 +1,140 @@
+import type { StreamPosition, StreamPublication, WebSocketMessage } from './types.js';
+
+/**
+ * The stream of one subscribed channel with history, as this client has
+ * delivered it: the position of the last publication delivered, and the
+ * live updates that arrived ahead of it (during a recovery, or past a gap).
+ *
+ * Every publication is delivered once, in offset order: an update at or
+ * below the position is a copy (a recovery and the live updates overlap
+ * by design), one past the next offset waits for the ones before it.
+ */
+export class ChannelStream {
+  private pos: StreamPosition | null = null;
+  private recovering = false;
+  private readonly ahead = new Map<number, WebSocketMessage>();
+
+  constructor(
+    readonly channel: string,
+    private readonly deliver: (message: WebSocketMessage) => void,
+  ) {}
+
+  /** The position of the last publication delivered; null before the first position is known. */
+  get position(): StreamPosition | null {
+    return this.pos === null ? null : { ...this.pos };
+  }
+
+  /** Whether live updates wait for publications before them. */
+  get hasGap(): boolean {
+    return !this.recovering && this.ahead.size > 0;
+  }
+
+  /**
+   * Starts a recovery (a resubscribe with `since`, or a history read that
+   * fills a gap): live updates are held until `end`. Returns the position
+   * to recover from, or null when none is known (nothing to recover).
+   */
+  begin(): StreamPosition | null {
+    if (this.pos === null) return null;
+    this.recovering = true;
+    return { ...this.pos };
+  }
+
+  /** Forgets the updates held; used when the connection they came on is gone. */
+  abort(): void {
+    this.recovering = false;
+    this.ahead.clear();
+  }
+
+  /** Takes the position of a subscribe reply without since. */
+  start(position: StreamPosition): void {
+    if (this.pos === null || this.pos.epoch !== position.epoch || this.pos.offset < position.offset) {
+      this.pos = { ...position };
+    }
+    this.flush();
+  }
+
+  /** A live update with its place in the stream. */
+  live(m: WebSocketMessage & { offset: number; epoch: string }): void {
+    if (this.pos === null) {
+      this.pos = { offset: m.offset, epoch: m.epoch };
+      this.deliver(m);
+      return;
+    }
+    if (m.epoch !== this.pos.epoch && !this.recovering) {
+      // The stream was reset: nothing before this update can be read again.
+      this.ahead.clear();
+      this.pos = { offset: m.offset, epoch: m.epoch };
+      this.deliver(m);
+      return;
+    }
+    if (m.epoch === this.pos.epoch && m.offset <= this.pos.offset) return;
+    this.ahead.set(m.offset, m);
+    if (!this.recovering) this.flush();
+  }
+
+  /** Delivers publications read from history (same epoch), after the position. */
+  recovered(publications: readonly StreamPublication[], epoch: string): void {
+    if (this.pos === null || this.pos.epoch !== epoch) return;
+    for (const p of publications) {
+      if (p.offset <= this.pos.offset) continue;
+      if (p.offset !== this.pos.offset + 1) break; // a gap the server did not report; the live path fills it
+      this.pos = { offset: p.offset, epoch };
+      this.ahead.delete(p.offset);
+      const m: WebSocketMessage & { offset: number; epoch: string } = {
+        type: 'update',
+        channel: this.channel,
+        timestamp: p.timestamp,
+        userId: p.userId,
+        messageId: p.messageId,
+        offset: p.offset,
+        epoch,
+      };
+      if (p.payload !== undefined) m.payload = p.payload;
+      this.deliver(m);
+    }
+  }
+
+  /**
+   * Gives up what cannot be recovered: continues from `position` (the
+   * server's current one), keeping the held updates after it.
+   */
+  skipTo(position: StreamPosition): void {
+    for (const [offset, m] of this.ahead) {
+      if (m.epoch !== position.epoch || offset <= position.offset) this.ahead.delete(offset);
+    }
+    this.pos = { ...position };
+  }
+
+  /** Ends a recovery: delivers the held updates that now follow in order. */
+  end(): void {
+    this.recovering = false;
+    this.flush();
+  }
+
+  /** Delivers every held update, in offset order, across the gaps (when they cannot be filled). */
+  skipGaps(): void {
+    const offsets = [...this.ahead.keys()].sort((a, b) => a - b);
+    for (const offset of offsets) {
+      const m = this.ahead.get(offset);
+      this.ahead.delete(offset);
+      if (m === undefined || this.pos === null) continue;
+      this.pos = { offset, epoch: this.pos.epoch };
+      this.deliver(m);
+    }
+  }
+
+  private flush(): void {
+    if (this.pos === null) return;
+    for (;;) {
+      const next = this.ahead.get(this.pos.offset + 1);
+      if (next === undefined) break;
+      this.ahead.delete(this.pos.offset + 1);
+      this.pos = { offset: this.pos.offset + 1, epoch: this.pos.epoch };
+      this.deliver(next);
+    }
+    for (const offset of this.ahead.keys()) {
+      if (offset <= this.pos.offset) this.ahead.delete(offset);
+    }
+  }
+}

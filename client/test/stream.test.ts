@@ -1,0 +1,154 @@
+// The ordering of channel history updates in the client: live updates out
+// of offset order (concurrent fan-outs, which the real server cannot
+// produce on demand) are held and delivered in order, a gap that does not
+// fill is read from history, and a resubscribe merges the recovery with
+// the live updates that arrive meanwhile.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { WebSocketClient, type RecoveryFailed, type WebSocketMessage } from '../src/index.js';
+import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
+
+let ids = 0;
+
+function makeClient(): WebSocketClient {
+  return new WebSocketClient({
+    url: 'ws://test.invalid/ws',
+    WebSocketImpl: FakeWebSocket,
+    random: () => 0.5,
+    generateId: () => `m${++ids}`,
+    heartbeatInterval: 0,
+    maxConnectionAge: 0,
+    rateLimit: false,
+    hello: false,
+    reconnectInterval: 10,
+  });
+}
+
+const flush = async (): Promise<void> => {
+  await vi.advanceTimersByTimeAsync(0);
+};
+
+function update(sock: FakeWebSocket, offset: number, epoch = 'e1'): void {
+  sock.receive({ type: 'update', channel: 'order-updates', payload: { n: offset }, offset, epoch });
+}
+
+function pub(offset: number): { offset: number; userId: string; messageId: string; timestamp: string; payload: unknown } {
+  return { offset, userId: 'u', messageId: `p${offset}`, timestamp: '2026-12-06T00:00:00.000Z', payload: { n: offset } };
+}
+
+beforeEach(() => {
+  ids = 0;
+  vi.useFakeTimers();
+  FakeWebSocket.reset();
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  FakeWebSocket.reset();
+});
+
+describe('channel stream ordering', () => {
+  it('holds updates past a gap, reads the gap from history, and drops copies', async () => {
+    const subscribes: SentFrame[] = [];
+    const histories: SentFrame[] = [];
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type === 'subscribe') {
+          subscribes.push(f);
+          server.ack(sock, f, { channel: 'order-updates', position: { offset: 0, epoch: 'e1' } });
+          return true;
+        }
+        if (f.type === 'history') {
+          histories.push(f);
+          server.ack(sock, f, { channel: 'order-updates', recovered: true, position: { offset: 5, epoch: 'e1' }, publications: [pub(4), pub(5)], hasMore: false });
+          return true;
+        }
+        return false;
+      },
+    });
+    const client = makeClient();
+    const got: WebSocketMessage[] = [];
+    client.onChannel('order-updates', (m) => got.push(m));
+    client.connect();
+    const sock = FakeWebSocket.last;
+    sock.open();
+    const ack = await client.subscribe('order-updates');
+    expect(ack.position).toEqual({ offset: 0, epoch: 'e1' });
+    expect(subscribes[0]?.payload).toBeUndefined();
+
+    update(sock, 1);
+    update(sock, 3);
+    expect(got.map((m) => m.offset)).toEqual([1]);
+    update(sock, 2);
+    expect(got.map((m) => m.offset)).toEqual([1, 2, 3]);
+    update(sock, 2); // a copy
+    update(sock, 5); // 4 is missing
+    expect(got.map((m) => m.offset)).toEqual([1, 2, 3]);
+    await vi.advanceTimersByTimeAsync(600);
+    expect(histories[0]?.payload).toEqual({ since: { offset: 3, epoch: 'e1' }, limit: 1000 });
+    expect(got.map((m) => m.offset)).toEqual([1, 2, 3, 4, 5]);
+    expect(got[3]).toMatchObject({ type: 'update', channel: 'order-updates', payload: { n: 4 }, userId: 'u', messageId: 'p4', epoch: 'e1' });
+    update(sock, 5);
+    expect(got.map((m) => m.offset)).toEqual([1, 2, 3, 4, 5]);
+    client.destroy();
+  });
+
+  it('resubscribes from the last position, merges the recovery pages with live updates, then reports a failed recovery', async () => {
+    let recovered = true;
+    const subscribes: SentFrame[] = [];
+    const histories: SentFrame[] = [];
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type === 'subscribe') {
+          subscribes.push(f);
+          if (subscribes.length === 1) {
+            server.ack(sock, f, { channel: 'order-updates', position: { offset: 2, epoch: 'e1' } });
+          } else if (recovered) {
+            // A live update of the hand-over window arrives before the reply.
+            update(sock, 5);
+            server.ack(sock, f, { channel: 'order-updates', recovered: true, position: { offset: 5, epoch: 'e1' }, publications: [pub(3)], hasMore: true });
+          } else {
+            update(sock, 1, 'e2');
+            server.ack(sock, f, { channel: 'order-updates', recovered: false, position: { offset: 9, epoch: 'e2' }, publications: [], hasMore: false });
+          }
+          return true;
+        }
+        if (f.type === 'history') {
+          histories.push(f);
+          server.ack(sock, f, { channel: 'order-updates', recovered: true, position: { offset: 5, epoch: 'e1' }, publications: [pub(4), pub(5)], hasMore: false });
+          return true;
+        }
+        return false;
+      },
+    });
+    const client = makeClient();
+    const got: WebSocketMessage[] = [];
+    const failures: RecoveryFailed[] = [];
+    client.onChannel('order-updates', (m) => got.push(m));
+    client.on('recovery-failed', (e) => failures.push(e));
+    client.connect();
+    FakeWebSocket.last.open();
+    await client.subscribe('order-updates');
+
+    FakeWebSocket.last.serverClose();
+    await vi.advanceTimersByTimeAsync(50);
+    FakeWebSocket.last.open();
+    await flush();
+    await flush();
+    expect(subscribes[1]?.payload).toEqual({ since: { offset: 2, epoch: 'e1' } });
+    expect(histories[0]?.payload).toEqual({ since: { offset: 3, epoch: 'e1' }, limit: 1000 });
+    expect(got.map((m) => m.offset)).toEqual([3, 4, 5]);
+    expect(failures).toEqual([]);
+
+    recovered = false;
+    FakeWebSocket.last.serverClose();
+    await vi.advanceTimersByTimeAsync(50);
+    FakeWebSocket.last.open();
+    await flush();
+    await flush();
+    expect(subscribes[2]?.payload).toEqual({ since: { offset: 5, epoch: 'e1' } });
+    expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 5, epoch: 'e1' }, position: { offset: 9, epoch: 'e2' } }]);
+    update(FakeWebSocket.last, 10, 'e2');
+    expect(got.map((m) => `${m.epoch}:${m.offset}`)).toEqual(['e1:3', 'e1:4', 'e1:5', 'e2:10']);
+    client.destroy();
+  });
+});

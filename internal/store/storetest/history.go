@@ -1,0 +1,260 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+func historyCases() []struct {
+	name string
+	run  func(t *testing.T, f *fixture)
+} {
+	return []struct {
+		name string
+		run  func(t *testing.T, f *fixture)
+	}{
+		{"HistoryOffsetsAndEpoch", testHistoryOffsets},
+		{"HistoryPositionCreatesStream", testHistoryPosition},
+		{"HistoryResendKeepsOffset", testHistoryResend},
+		{"HistoryConcurrentAppends", testHistoryConcurrent},
+		{"HistoryPaging", testHistoryPaging},
+		{"HistoryExpiry", testHistoryExpiry},
+		{"HistoryTenantIsolation", testHistoryTenants},
+		{"HistoryInvalidNames", testHistoryInvalidNames},
+	}
+}
+
+// pub is a publication of user with messageID that lives for ttl.
+func (f *fixture) pub(tenant, channel, user, messageID string, ttl time.Duration) store.Publication {
+	now := f.clock.Now()
+	return store.Publication{
+		Tenant: tenant, Channel: channel, UserID: user, MessageID: messageID,
+		RequestHash: "hash-" + messageID, Data: []byte(fmt.Sprintf(`{"m":%q}`, messageID)),
+		PublishedAt: now, ExpiresAt: now.Add(ttl),
+	}
+}
+
+func (f *fixture) appendPub(t *testing.T, p store.Publication) (store.Publication, bool) {
+	t.Helper()
+	got, dup, err := f.s.AppendPublication(f.ctx, p)
+	if err != nil {
+		t.Fatalf("AppendPublication(%s/%s %s/%s): %v", p.Tenant, p.Channel, p.UserID, p.MessageID, err)
+	}
+	return got, dup
+}
+
+func (f *fixture) pubs(t *testing.T, tenant, channel string, after int64, limit int) ([]store.Publication, store.Position) {
+	t.Helper()
+	ps, pos, err := f.s.Publications(f.ctx, tenant, channel, after, limit)
+	if err != nil {
+		t.Fatalf("Publications(%s/%s after %d): %v", tenant, channel, after, err)
+	}
+	return ps, pos
+}
+
+func offsets(ps []store.Publication) []int64 {
+	out := make([]int64, len(ps))
+	for i, p := range ps {
+		out[i] = p.Offset
+	}
+	return out
+}
+
+func seq(from, to int64) []int64 {
+	var out []int64
+	for i := from; i <= to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func testHistoryOffsets(t *testing.T, f *fixture) {
+	var epoch string
+	for i := 1; i <= 3; i++ {
+		p := f.pub("t1", "order-updates", "u1", fmt.Sprintf("m%d", i), time.Minute)
+		got, dup := f.appendPub(t, p)
+		if dup || got.Offset != int64(i) || got.Epoch == "" {
+			t.Fatalf("append %d: offset %d epoch %q dup %v; want offset %d, an epoch, no dup", i, got.Offset, got.Epoch, dup, i)
+		}
+		if epoch == "" {
+			epoch = got.Epoch
+		}
+		if got.Epoch != epoch {
+			t.Fatalf("append %d: epoch %q, want %q as before", i, got.Epoch, epoch)
+		}
+	}
+	ps, pos := f.pubs(t, "t1", "order-updates", 0, 0)
+	if pos != (store.Position{Offset: 3, Epoch: epoch}) {
+		t.Fatalf("position %+v, want {3 %s}", pos, epoch)
+	}
+	if !slices.Equal(offsets(ps), seq(1, 3)) {
+		t.Fatalf("offsets %v, want 1..3", offsets(ps))
+	}
+	want := f.pub("t1", "order-updates", "u1", "m2", time.Minute)
+	got := ps[1]
+	if got.UserID != "u1" || got.MessageID != "m2" || got.RequestHash != want.RequestHash || string(got.Data) != string(want.Data) ||
+		got.Epoch != epoch || !got.PublishedAt.Equal(want.PublishedAt) || !got.ExpiresAt.Equal(want.ExpiresAt.Truncate(time.Second)) {
+		t.Fatalf("publication 2 read back as %+v, want the fields of %+v", got, want)
+	}
+	if pos2, err := f.s.StreamPosition(f.ctx, "t1", "order-updates"); err != nil || pos2 != pos {
+		t.Fatalf("StreamPosition = %+v, %v; want %+v", pos2, err, pos)
+	}
+}
+
+func testHistoryPosition(t *testing.T, f *fixture) {
+	ps, pos := f.pubs(t, "t1", "quiet", 0, 0)
+	if len(ps) != 0 || pos != (store.Position{}) {
+		t.Fatalf("absent stream: %v, %+v; want nothing and a zero position", ps, pos)
+	}
+	pos, err := f.s.StreamPosition(f.ctx, "t1", "quiet")
+	if err != nil || pos.Offset != 0 || pos.Epoch == "" {
+		t.Fatalf("StreamPosition of a new stream = %+v, %v; want offset 0 and an epoch", pos, err)
+	}
+	again, err := f.s.StreamPosition(f.ctx, "t1", "quiet")
+	if err != nil || again != pos {
+		t.Fatalf("StreamPosition again = %+v, %v; want %+v", again, err, pos)
+	}
+	got, _ := f.appendPub(t, f.pub("t1", "quiet", "u1", "m1", time.Minute))
+	if got.Offset != 1 || got.Epoch != pos.Epoch {
+		t.Fatalf("first append: %d/%q, want 1/%q", got.Offset, got.Epoch, pos.Epoch)
+	}
+	if other, _ := f.s.StreamPosition(f.ctx, "t1", "other"); other.Epoch == pos.Epoch {
+		t.Fatalf("two streams share epoch %q", pos.Epoch)
+	}
+}
+
+func testHistoryResend(t *testing.T, f *fixture) {
+	first, _ := f.appendPub(t, f.pub("t1", "c", "u1", "m1", time.Minute))
+	f.appendPub(t, f.pub("t1", "c", "u1", "m2", time.Minute))
+	again := f.pub("t1", "c", "u1", "m1", time.Minute)
+	again.RequestHash = "another"
+	got, dup := f.appendPub(t, again)
+	if !dup || got.Offset != first.Offset || got.RequestHash != first.RequestHash {
+		t.Fatalf("resend: offset %d hash %q dup %v; want offset %d, the stored hash, dup", got.Offset, got.RequestHash, dup, first.Offset)
+	}
+	other, dup := f.appendPub(t, f.pub("t1", "c", "u2", "m1", time.Minute))
+	if dup || other.Offset != 3 {
+		t.Fatalf("same messageId of another user: offset %d dup %v; want 3, no dup", other.Offset, dup)
+	}
+	if ps, pos := f.pubs(t, "t1", "c", 0, 0); len(ps) != 3 || pos.Offset != 3 {
+		t.Fatalf("after a resend: %d publications, position %d; want 3 and 3", len(ps), pos.Offset)
+	}
+}
+
+func testHistoryConcurrent(t *testing.T, f *fixture) {
+	const writers, each = 8, 8
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				p := f.pub("t1", "busy", fmt.Sprintf("u%d", w), fmt.Sprintf("m%d", i), time.Minute)
+				if _, _, err := f.s.AppendPublication(f.ctx, p); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("concurrent append: %v", err)
+	}
+	ps, pos := f.pubs(t, "t1", "busy", 0, writers*each+10)
+	if pos.Offset != writers*each || !slices.Equal(offsets(ps), seq(1, writers*each)) {
+		t.Fatalf("position %d, offsets %v; want %d and 1..%d without gap or duplicate", pos.Offset, offsets(ps), writers*each, writers*each)
+	}
+	seen := map[string]bool{}
+	for _, p := range ps {
+		k := p.UserID + "/" + p.MessageID
+		if seen[k] {
+			t.Fatalf("%s stored twice", k)
+		}
+		seen[k] = true
+	}
+}
+
+func testHistoryPaging(t *testing.T, f *fixture) {
+	for i := 1; i <= 7; i++ {
+		f.appendPub(t, f.pub("t1", "c", "u1", fmt.Sprintf("m%d", i), time.Minute))
+	}
+	for _, tc := range []struct {
+		after int64
+		limit int
+		want  []int64
+	}{
+		{0, 3, seq(1, 3)},
+		{3, 3, seq(4, 6)},
+		{6, 3, seq(7, 7)},
+		{7, 3, nil},
+		{100, 3, nil},
+		{-5, 2, seq(1, 2)},
+		{-1 << 63, 0, seq(1, 7)},
+	} {
+		ps, _ := f.pubs(t, "t1", "c", tc.after, tc.limit)
+		if !slices.Equal(offsets(ps), tc.want) {
+			t.Errorf("after %d limit %d: offsets %v, want %v", tc.after, tc.limit, offsets(ps), tc.want)
+		}
+	}
+}
+
+func testHistoryExpiry(t *testing.T, f *fixture) {
+	f.appendPub(t, f.pub("t1", "c", "u1", "m1", 30*time.Second))
+	f.appendPub(t, f.pub("t1", "c", "u1", "m2", 30*time.Second))
+	f.clock.Advance(20 * time.Second)
+	f.appendPub(t, f.pub("t1", "c", "u1", "m3", 30*time.Second))
+	f.clock.Advance(15 * time.Second)
+	ps, pos := f.pubs(t, "t1", "c", 0, 0)
+	if !slices.Equal(offsets(ps), []int64{3}) || pos.Offset != 3 {
+		t.Fatalf("after the first two expired: offsets %v position %d; want [3] and 3", offsets(ps), pos.Offset)
+	}
+	// The resend record expired with its publication: the same messageId
+	// is a new publication.
+	got, dup := f.appendPub(t, f.pub("t1", "c", "u1", "m1", 30*time.Second))
+	if dup || got.Offset != 4 || got.Epoch != pos.Epoch {
+		t.Fatalf("messageId of an expired publication: offset %d epoch %q dup %v; want 4, %q, no dup", got.Offset, got.Epoch, dup, pos.Epoch)
+	}
+	f.clock.Advance(time.Hour)
+	ps, pos = f.pubs(t, "t1", "c", 0, 0)
+	if len(ps) != 0 || pos.Offset != 4 {
+		t.Fatalf("all expired: offsets %v position %d; want none and 4 (the position outlives its publications)", offsets(ps), pos.Offset)
+	}
+}
+
+func testHistoryTenants(t *testing.T, f *fixture) {
+	a, _ := f.appendPub(t, f.pub("t1", "c", "u1", "m1", time.Minute))
+	b, dup := f.appendPub(t, f.pub("t2", "c", "u1", "m1", time.Minute))
+	if dup || b.Offset != 1 || a.Epoch == b.Epoch {
+		t.Fatalf("second tenant: offset %d dup %v epochs %q %q; want its own stream", b.Offset, dup, a.Epoch, b.Epoch)
+	}
+	if ps, _ := f.pubs(t, "t2", "c", 0, 0); len(ps) != 1 || ps[0].Tenant != "t2" {
+		t.Fatalf("t2 history: %+v", ps)
+	}
+}
+
+func testHistoryInvalidNames(t *testing.T, f *fixture) {
+	for _, p := range []store.Publication{
+		f.pub("", "c", "u1", "m1", time.Minute),
+		f.pub("t#1", "c", "u1", "m1", time.Minute),
+		f.pub("t1", "c#x", "u1", "m1", time.Minute),
+		f.pub("t1", "c", "u#1", "m1", time.Minute),
+	} {
+		if _, _, err := f.s.AppendPublication(f.ctx, p); err == nil || errors.Is(err, store.ErrConditionFailed) {
+			t.Errorf("AppendPublication(%q, %q, %q) = %v, want a key error", p.Tenant, p.Channel, p.UserID, err)
+		}
+	}
+	if _, err := f.s.StreamPosition(f.ctx, "t1", "a#b"); err == nil {
+		t.Errorf("StreamPosition with '#' in the channel succeeded")
+	}
+	if _, _, err := f.s.Publications(f.ctx, "t#1", "c", 0, 0); err == nil {
+		t.Errorf("Publications with '#' in the tenant succeeded")
+	}
+}
