@@ -134,4 +134,5 @@ type Store interface {
 	Presences
 	Editing
 	TokenAlarms
+	PublishKeys
 }
