@@ -1,6 +1,7 @@
 // Package devserver runs the whole backend on one machine with no AWS
 // account: the local API Gateway emulation (package gateway) in front of the
-// same handlers the Lambda functions run, the sweeper on a timer, and the
+// same handlers the Lambda functions run, the signed publish API of backend
+// services (package publishapi) under /api/, the sweeper on a timer, and the
 // embedded store or a DynamoDB endpoint.
 //
 // Entry point: Start. cmd/localserver is a thin main around it; the
@@ -27,6 +28,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
+	"github.com/omnisales/rtcollab/internal/publishapi"
 )
 
 // Options configure a local server. The zero value serves on
@@ -151,6 +153,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		inv = InProcess(built.Handler)
 	}
 	gc := o.Gateway
+	if gc.SignedAPI == nil {
+		// The publish API of backend services, signed as in AWS.
+		gc.SignedAPI = publishapi.New(publishapi.Config{}, built.Handler, built.Store, ao.Clock, log)
+	}
 	if o.Settings.DevIdentity {
 		// Anyone who reaches a development server may claim any identity:
 		// only pages of this machine (and Gateway.AllowedOrigins) may.
@@ -208,6 +214,12 @@ func (s *Server) WebSocketURL() string { return s.Gateway.WebSocketURL() }
 
 // Endpoint is the Management API endpoint.
 func (s *Server) Endpoint() string { return s.Gateway.Endpoint() }
+
+// APIURL is the base URL of the publish API of backend services
+// (package publishapi): POST <APIURL>/publish, /notify,
+// /presence/snapshot and /events, each signed (SigV4, service
+// execute-api) with the gateway's credentials.
+func (s *Server) APIURL() string { return s.Gateway.SignedAPIURL() }
 
 // DirectDelivery reports whether the in-process handlers hand frames for
 // this server's connections to the gateway directly rather than through
