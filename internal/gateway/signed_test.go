@@ -53,10 +53,18 @@ func TestSignedAPI(t *testing.T) {
 	if status != http.StatusOK || string(out) != "/publish "+string(body) {
 		t.Fatalf("signed request = %d %q", status, out)
 	}
+	// Node.js's fetch sends Sec-Fetch-Mode, and no other Sec-Fetch header.
+	node := signedRequest(t, s, "/publish", body, &localCreds, now)
+	node.Header.Set("Sec-Fetch-Mode", "cors")
+	if status, _, _ := do(t, node); status != http.StatusOK {
+		t.Fatalf("signed request with Sec-Fetch-Mode only = %d, want 200", status)
+	}
 	wrong := aws.Credentials{AccessKeyID: LocalAccessKeyID, SecretAccessKey: "wrong"}
 	unknown := aws.Credentials{AccessKeyID: "AKIDUNKNOWN", SecretAccessKey: "x"}
 	browser := signedRequest(t, s, "/publish", body, &localCreds, now)
 	browser.Header.Set("Origin", "http://localhost:5173")
+	fetchSite := signedRequest(t, s, "/publish", body, &localCreds, now)
+	fetchSite.Header.Set("Sec-Fetch-Site", "cross-site")
 	tampered := signedRequest(t, s, "/publish", body, &localCreds, now)
 	tampered.Body = io.NopCloser(strings.NewReader(`{"tenant":"evil"}`))
 	tampered.ContentLength = int64(len(`{"tenant":"evil"}`))
@@ -70,6 +78,7 @@ func TestSignedAPI(t *testing.T) {
 		"expired":      {signedRequest(t, s, "/publish", body, &localCreds, now.Add(-time.Hour)), "InvalidSignatureException"},
 		"tampered":     {tampered, "InvalidSignatureException"},
 		"from a page":  {browser, "ForbiddenException"},
+		"fetch site":   {fetchSite, "ForbiddenException"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			status, h, out := do(t, tc.req)
