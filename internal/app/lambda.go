@@ -29,6 +29,9 @@ const (
 	// Fanout delivers the shards of large channels' broadcasts; it is the
 	// message function's code (see Built.MessageLambda).
 	Fanout
+	// Publish serves backend services' publishes (package publishapi):
+	// the publish API's function and the EventBridge rule's function.
+	Publish
 )
 
 // LambdaEntry is the whole cold start of a Lambda main: ForLambda with the

@@ -214,7 +214,8 @@ func loadTemplateRaw(t *testing.T, b branch, params map[string]any) (*cloudforma
 	// goformation v7 predates LoggingConfig of AWS::Serverless::Function
 	// and refuses properties it does not know: its typed view goes without
 	// them, and the checks read them from raw.
-	typed, err := json.Marshal(withoutFunctionProperties(raw, "LoggingConfig"))
+	// Nor does it know Auth.EnableIamAuthorizer of AWS::Serverless::HttpApi.
+	typed, err := json.Marshal(withoutIamAuthorizerFlag(withoutFunctionProperties(raw, "LoggingConfig")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,6 +390,35 @@ func withoutFunctionProperties(raw map[string]any, names ...string) map[string]a
 			}
 			res["Properties"] = props
 		}
+		outRes[id] = res
+	}
+	out["Resources"] = outRes
+	return out
+}
+
+// withoutIamAuthorizerFlag returns a copy of the generic template raw in
+// which no AWS::Serverless::HttpApi has Auth.EnableIamAuthorizer; raw
+// itself is left as it is.
+func withoutIamAuthorizerFlag(raw map[string]any) map[string]any {
+	out := maps.Clone(raw)
+	resources, _ := raw["Resources"].(map[string]any)
+	outRes := maps.Clone(resources)
+	for id, r := range resources {
+		res, ok := r.(map[string]any)
+		if !ok || res["Type"] != "AWS::Serverless::HttpApi" {
+			continue
+		}
+		props, _ := res["Properties"].(map[string]any)
+		auth, ok := props["Auth"].(map[string]any)
+		if !ok {
+			continue
+		}
+		auth = maps.Clone(auth)
+		delete(auth, "EnableIamAuthorizer")
+		props = maps.Clone(props)
+		props["Auth"] = auth
+		res = maps.Clone(res)
+		res["Properties"] = props
 		outRes[id] = res
 	}
 	out["Resources"] = outRes
