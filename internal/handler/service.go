@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/omnisales/rtcollab/internal/ident"
+	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -47,6 +49,24 @@ var ErrNoEndpoint = errors.New("handler: a service request needs Config.Manageme
 // INTERNAL or UNAVAILABLE error is logged. A service has no presence: its
 // requests do not make it online anywhere.
 func (h *Handler) Serve(ctx context.Context, svc Service, frame []byte) (json.RawMessage, *protocol.Error) {
+	start := time.Now()
+	m := metrics.New(metrics.FunctionPublish)
+	m.Property("route", "service")
+	ctx = metrics.With(ctx, m)
+	defer func() {
+		m.Add(metrics.HandlerLatency, float64(time.Since(start).Microseconds())/1000, metrics.Milliseconds)
+		if err := m.Flush(h.deps.Metrics, h.now()); err != nil {
+			h.log.WarnContext(ctx, "write metrics", "error", err)
+		}
+	}()
+	reply, pe := h.serve(ctx, svc, frame)
+	if pe != nil {
+		m.Add(metrics.Errors, 1, metrics.Count)
+	}
+	return reply, pe
+}
+
+func (h *Handler) serve(ctx context.Context, svc Service, frame []byte) (json.RawMessage, *protocol.Error) {
 	log := h.log.With("route", "service", "service", svc.ID, "tenant", svc.Tenant)
 	env, err := protocol.Decode(frame)
 	if err != nil {

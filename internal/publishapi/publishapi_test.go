@@ -1,6 +1,7 @@
 package publishapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -213,5 +214,31 @@ func TestHTTPAPIEvent(t *testing.T) {
 	req.RouteKey, req.RawPath = "POST /events", "/events"
 	if resp, _ := api.HTTPAPI(t.Context(), req); resp.StatusCode != 404 {
 		t.Fatalf("the local-only /events through the HTTP API = %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestMetrics: each service request writes one EMF document of the
+// publish Function, with its errors counted.
+func TestMetrics(t *testing.T) {
+	var emf bytes.Buffer
+	b, err := app.Build(t.Context(), app.Settings{DevIdentity: true, ManagementEndpoint: "http://127.0.0.1:1/ws"}, &app.Options{Logger: quiet, Metrics: &emf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := publishapi.New(publishapi.Config{}, b.Handler, b.Store, nil, quiet)
+	post(t, api, "/publish", `{"tenant":"acme","channel":"order-updates","payload":1}`)
+	post(t, api, "/publish", `{"tenant":"acme","channel":"payroll","payload":1}`)
+	docs := strings.Split(strings.TrimSpace(emf.String()), "\n")
+	if len(docs) != 2 {
+		t.Fatalf("%d EMF documents, want 2:\n%s", len(docs), emf.String())
+	}
+	for i, d := range docs {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(d), &doc); err != nil || doc["Function"] != "publish" {
+			t.Fatalf("document %d = %s, want Function publish", i, d)
+		}
+		if errs, _ := doc["Errors"].(float64); (i == 1) != (errs == 1) {
+			t.Fatalf("document %d counts %v errors", i, doc["Errors"])
+		}
 	}
 }
