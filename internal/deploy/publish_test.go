@@ -190,5 +190,8 @@ func TestPublishFunctionsLeastPrivilege(t *testing.T) {
 		if n == 0 {
 			t.Errorf("%s has no policy statements", fn)
 		}
+		if !throttlesAlarmCovers(tpl, fn) {
+			t.Errorf("no alarm sums the Throttles of %s", fn)
+		}
 	}
 }
