@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/handler"
@@ -198,6 +199,11 @@ func decode(body []byte, allowed map[string]bool) (request, *protocol.Error) {
 	var req request
 	if len(body) > MaxBodyBytes {
 		return req, protocol.NewError(protocol.CodeFrameTooLarge, "the request body exceeds %d bytes", MaxBodyBytes)
+	}
+	if !utf8.Valid(body) {
+		// encoding/json would replace the bad bytes and carry on: a
+		// tenant or channel would silently become another.
+		return req, protocol.NewError(protocol.CodeBadFrame, "the request body is not valid UTF-8")
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil || raw == nil {
