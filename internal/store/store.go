@@ -135,4 +135,5 @@ type Store interface {
 	Editing
 	TokenAlarms
 	PublishKeys
+	Outbox
 }
