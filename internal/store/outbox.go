@@ -28,6 +28,9 @@ const (
 	PrefixOutbox = "OUTBOX#"
 	OutboxShards = 4
 	OutboxTTL    = 7 * 24 * time.Hour
+	// AttrOutboxData is the attribute of an outbox item that holds the
+	// change (binary), as a DynamoDB stream record shows it.
+	AttrOutboxData = "data"
 )
 
 // OutboxItem is a stored change waiting to be relayed.

@@ -16,10 +16,10 @@ import (
 // Commit transaction that stores the change.
 func (s *Store) outboxAction(it store.OutboxItem) types.TransactWriteItem {
 	return s.putAction(item{
-		store.AttrPK:        str(store.OutboxPK(store.OutboxShard(it.Entity))),
-		store.AttrSK:        str(store.OutboxSK(it.Entity, it.Version)),
-		attrRecData:         binAttr(it.Data),
-		store.AttrExpiresAt: num(s.now() + int64(store.OutboxTTL/time.Second)),
+		store.AttrPK:         str(store.OutboxPK(store.OutboxShard(it.Entity))),
+		store.AttrSK:         str(store.OutboxSK(it.Entity, it.Version)),
+		store.AttrOutboxData: binAttr(it.Data),
+		store.AttrExpiresAt:  num(s.now() + int64(store.OutboxTTL/time.Second)),
 	}, "attribute_not_exists(pk)", nil)
 }
 
@@ -51,7 +51,7 @@ func (s *Store) ListOutbox(ctx context.Context, shard, limit int) ([]store.Outbo
 		if err != nil {
 			return nil, fmt.Errorf("dynamo: %s %q: %w", op, pk, err)
 		}
-		items = append(items, store.OutboxItem{Entity: e, Version: v, Data: getBin(it, attrRecData)})
+		items = append(items, store.OutboxItem{Entity: e, Version: v, Data: getBin(it, store.AttrOutboxData)})
 	}
 	return items, nil
 }
