@@ -22,7 +22,7 @@ type Replica struct {
 
 type order struct {
 	doc     map[string]any
-	version int64              // the last version applied
+	version int64            // the last version applied
 	waiting map[int64]doc.Op // versions that arrived ahead of a gap
 }
 
