@@ -971,11 +971,11 @@ func anyActionMatches(patterns []string, action string) bool {
 	return false
 }
 
-// tableResource reports whether r is a table of this template or one of
-// its indexes.
+// tableResource reports whether r is a table of this template, one of its
+// indexes or its stream.
 func tableResource[T any](r string, tables map[string]T) bool {
 	for id := range tables {
-		if r == "${"+id+".Arn}" || r == "${"+id+".Arn}/index/*" {
+		if r == "${"+id+".Arn}" || r == "${"+id+".Arn}/index/*" || r == "${"+id+".StreamArn}" {
 			return true
 		}
 	}
