@@ -1,13 +1,13 @@
 # AWS SAM: building, checking and deploying template.yaml.
 #
-#   make build           sam build: the five functions into .aws-sam/build
+#   make build           sam build: the eight functions into .aws-sam/build
 #   make deploy          sam deploy with the settings saved in samconfig.toml
 #   make deploy-guided   sam deploy --guided: asks for every setting, then
 #                        offers to save them (use it for a first deploy to a
 #                        new account, or to change saved settings)
 #   make validate        cfn-lint and sam validate --lint (offline, no credentials)
 #   make test-template   validate, then sam build into a temporary folder and
-#                        check the five binaries (Linux arm64, at most
+#                        check the eight binaries (Linux arm64, at most
 #                        BOOTSTRAP_MAX_BYTES each), then the Go template test
 #
 # SAM_CONFIG_ENV picks the samconfig.toml environment: make deploy SAM_CONFIG_ENV=prod
@@ -37,12 +37,16 @@ SAM_OFFLINE_ENV := env -u AWS_PROFILE -u AWS_SESSION_TOKEN \
 SAM_NO_NETWORK = $(shell unshare -n true >/dev/null 2>&1 && echo unshare -n)
 
 # Lambda logical id -> Go package of its main.
-SAM_FUNCTIONS := ConnectFunction DisconnectFunction MessageFunction SweeperFunction FanoutFunction
+SAM_FUNCTIONS := ConnectFunction DisconnectFunction MessageFunction SweeperFunction FanoutFunction \
+	PublishFunction PublishEventsFunction ChangeFeedFunction
 SAM_PKG_ConnectFunction    := ./functions/connect
 SAM_PKG_DisconnectFunction := ./functions/disconnect
 SAM_PKG_MessageFunction    := ./functions/message
 SAM_PKG_SweeperFunction    := ./functions/sweeper
 SAM_PKG_FanoutFunction     := ./functions/fanout
+SAM_PKG_PublishFunction    := ./functions/publish
+SAM_PKG_PublishEventsFunction := ./functions/publishevents
+SAM_PKG_ChangeFeedFunction := ./functions/changefeed
 
 # The size budget of one bootstrap (docs/BENCHMARKS.md, cold start): a
 # binary that grows past it has pulled in an SDK service client or the
@@ -78,7 +82,7 @@ validate: py-deps
 	$(CFN_LINT) $(SAM_TEMPLATE)
 	$(SAM_OFFLINE_ENV) $(SAM_RUN) validate --lint --template-file $(SAM_TEMPLATE)
 
-## test-template: validate, build all five functions, run the template test.
+## test-template: validate, build all eight functions, run the template test.
 test-template: validate go-deps
 	@set -euo pipefail; \
 	tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; \

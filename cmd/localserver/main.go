@@ -97,7 +97,7 @@ func run() error {
 	if srv.DirectDelivery() {
 		delivery = "in process to the gateway (-management-http for the signed HTTP Management API)"
 	}
-	fmt.Printf("rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Demo page:      http://localhost:%s/\n  Store:          %s\n  Functions:      %s\n  Delivery:       %s\n", srv.WebSocketURL(), srv.Endpoint(), port, store, functions, delivery)
+	fmt.Printf("rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Publish API:    %s/publish, /notify, /presence/snapshot, /events (SigV4, access key %q)\n  Demo page:      http://localhost:%s/\n  Store:          %s\n  Functions:      %s\n  Delivery:       %s\n", srv.WebSocketURL(), srv.Endpoint(), srv.APIURL(), gateway.LocalAccessKeyID, port, store, functions, delivery)
 	if inv != nil {
 		fmt.Printf("  The functions need TABLE_NAME=%s and DYNAMODB_ENDPOINT (as they reach it) in their environment, DEV_IDENTITY=1 for -dev; the sweeper also MANAGEMENT_ENDPOINT=%s\n", s.TableName, srv.Endpoint())
 	}

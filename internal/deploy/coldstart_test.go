@@ -28,6 +28,7 @@ func coldStartEnv(without string) []string {
 		"AWS_SECRET_ACCESS_KEY=test",
 		"JWT_SECRET=0123456789abcdef0123456789abcdef",
 		"MANAGEMENT_ENDPOINT=https://abcdef1234.execute-api.eu-west-1.amazonaws.com/prod",
+		"CHANGE_EVENT_BUS=rtcollab-changes",
 	} {
 		if !strings.HasPrefix(kv, without+"=") {
 			env = append(env, kv)
@@ -73,9 +74,15 @@ func TestForLambdaNeedsTheTable(t *testing.T) {
 				t.Fatalf("go build: %v\n%s", err, out)
 			}
 
-			code, stderr := runBootstrap(t, exe, coldStartEnv("TABLE_NAME"))
+			// Every function needs the table, except the change feed, which
+			// reads the table's stream and needs its event bus instead.
+			needs, want := "TABLE_NAME", app.ErrNoTable.Error()
+			if e.Name() == "changefeed" {
+				needs, want = "CHANGE_EVENT_BUS", "CHANGE_EVENT_BUS"
+			}
+			code, stderr := runBootstrap(t, exe, coldStartEnv(needs))
 			if code != 1 {
-				t.Errorf("without TABLE_NAME: exit status %d, want 1\n%s", code, stderr)
+				t.Errorf("without %s: exit status %d, want 1\n%s", needs, code, stderr)
 			}
 			lines := strings.Split(strings.TrimSpace(stderr), "\n")
 			var rec struct {
@@ -84,15 +91,15 @@ func TestForLambdaNeedsTheTable(t *testing.T) {
 				Error string `json:"error"`
 			}
 			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rec); err != nil {
-				t.Fatalf("without TABLE_NAME: last line of stderr is not JSON (%v):\n%s", err, stderr)
+				t.Fatalf("without %s: last line of stderr is not JSON (%v):\n%s", needs, err, stderr)
 			}
-			if rec.Level != "ERROR" || rec.Msg != "cold start" || !strings.Contains(rec.Error, app.ErrNoTable.Error()) {
-				t.Errorf("without TABLE_NAME: log line %+v, want an ERROR \"cold start\" naming %q", rec, app.ErrNoTable)
+			if rec.Level != "ERROR" || rec.Msg != "cold start" || !strings.Contains(rec.Error, want) {
+				t.Errorf("without %s: log line %+v, want an ERROR \"cold start\" naming %q", needs, rec, want)
 			}
 
 			code, stderr = runBootstrap(t, exe, coldStartEnv(""))
 			if strings.Contains(stderr, "cold start") || !strings.Contains(stderr, "AWS_LAMBDA_RUNTIME_API") || code == 0 {
-				t.Errorf("with TABLE_NAME: exit status %d, want the cold start to pass and lambda.Start to stop for want of the Runtime API:\n%s", code, stderr)
+				t.Errorf("with its settings: exit status %d, want the cold start to pass and lambda.Start to stop for want of the Runtime API:\n%s", code, stderr)
 			}
 		})
 	}

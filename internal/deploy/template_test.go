@@ -215,7 +215,8 @@ func loadTemplateRaw(t *testing.T, b branch, params map[string]any) (*cloudforma
 	// goformation v7 predates LoggingConfig of AWS::Serverless::Function
 	// and refuses properties it does not know: its typed view goes without
 	// them, and the checks read them from raw.
-	typed, err := json.Marshal(withoutFunctionProperties(raw, "LoggingConfig"))
+	// Nor does it know Auth.EnableIamAuthorizer of AWS::Serverless::HttpApi.
+	typed, err := json.Marshal(withoutIamAuthorizerFlag(withoutFunctionProperties(raw, "LoggingConfig")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,6 +391,35 @@ func withoutFunctionProperties(raw map[string]any, names ...string) map[string]a
 			}
 			res["Properties"] = props
 		}
+		outRes[id] = res
+	}
+	out["Resources"] = outRes
+	return out
+}
+
+// withoutIamAuthorizerFlag returns a copy of the generic template raw in
+// which no AWS::Serverless::HttpApi has Auth.EnableIamAuthorizer; raw
+// itself is left as it is.
+func withoutIamAuthorizerFlag(raw map[string]any) map[string]any {
+	out := maps.Clone(raw)
+	resources, _ := raw["Resources"].(map[string]any)
+	outRes := maps.Clone(resources)
+	for id, r := range resources {
+		res, ok := r.(map[string]any)
+		if !ok || res["Type"] != "AWS::Serverless::HttpApi" {
+			continue
+		}
+		props, _ := res["Properties"].(map[string]any)
+		auth, ok := props["Auth"].(map[string]any)
+		if !ok {
+			continue
+		}
+		auth = maps.Clone(auth)
+		delete(auth, "EnableIamAuthorizer")
+		props = maps.Clone(props)
+		props["Auth"] = auth
+		res = maps.Clone(res)
+		res["Properties"] = props
 		outRes[id] = res
 	}
 	out["Resources"] = outRes
@@ -942,11 +972,11 @@ func anyActionMatches(patterns []string, action string) bool {
 	return false
 }
 
-// tableResource reports whether r is a table of this template or one of
-// its indexes.
+// tableResource reports whether r is a table of this template, one of its
+// indexes or its stream.
 func tableResource[T any](r string, tables map[string]T) bool {
 	for id := range tables {
-		if r == "${"+id+".Arn}" || r == "${"+id+".Arn}/index/*" {
+		if r == "${"+id+".Arn}" || r == "${"+id+".Arn}/index/*" || r == "${"+id+".StreamArn}" {
 			return true
 		}
 	}

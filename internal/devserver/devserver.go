@@ -1,6 +1,7 @@
 // Package devserver runs the whole backend on one machine with no AWS
 // account: the local API Gateway emulation (package gateway) in front of the
-// same handlers the Lambda functions run, the sweeper on a timer, and the
+// same handlers the Lambda functions run, the signed publish API of backend
+// services (package publishapi) under /api/, the sweeper on a timer, and the
 // embedded store or a DynamoDB endpoint.
 //
 // Entry point: Start. cmd/localserver is a thin main around it; the
@@ -24,9 +25,11 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/changefeed"
 	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
+	"github.com/omnisales/rtcollab/internal/publishapi"
 )
 
 // Options configure a local server. The zero value serves on
@@ -73,12 +76,19 @@ type Options struct {
 	// fan-outs with broadcast.ShardedPosters. It is not applied to
 	// App.Posters. Default nil.
 	WrapPosters func(posters func(endpoint string) broadcast.Poster) func(endpoint string) broadcast.Poster
+	// ChangeFeedInterval is how often the change feed's relay drains the
+	// outbox into Server.Changes. Default 200 ms; negative disables it.
+	ChangeFeedInterval time.Duration
 }
 
 // Server is a running local server.
 type Server struct {
 	Gateway *gateway.Server
 	Built   *app.Built
+	// Changes is the change feed: every stored change, relayed from the
+	// outbox (package changefeed), served at GET /api/changes (signed).
+	Changes *changefeed.Log
+	relay   *changefeed.Relay
 	direct  *directPosters // nil when the handlers post over HTTP only
 	ln      net.Listener
 	stop    context.CancelFunc
@@ -151,6 +161,16 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		inv = InProcess(built.Handler)
 	}
 	gc := o.Gateway
+	changes := &changefeed.Log{}
+	relay := changefeed.NewRelay(built.Store, changes, log)
+	if gc.SignedAPI == nil {
+		// The publish API of backend services and the change feed, signed
+		// as in AWS.
+		mux := http.NewServeMux()
+		mux.Handle("GET /changes", changes)
+		mux.Handle("/", publishapi.New(publishapi.Config{}, built.Handler, built.Store, ao.Clock, log))
+		gc.SignedAPI = mux
+	}
 	if o.Settings.DevIdentity {
 		// Anyone who reaches a development server may claim any identity:
 		// only pages of this machine (and Gateway.AllowedOrigins) may.
@@ -171,7 +191,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		direct.endpoints[trimEndpoint(gw.Endpoint())] = true
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	s := &Server{Gateway: gw, Built: built, direct: direct, ln: ln, stop: stop, log: log}
+	s := &Server{Gateway: gw, Built: built, Changes: changes, relay: relay, direct: direct, ln: ln, stop: stop, log: log}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -179,25 +199,42 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			log.Error("gateway stopped", "error", err)
 		}
 	}()
-	if o.SweepInterval > 0 {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			t := time.NewTicker(o.SweepInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-runCtx.Done():
-					return
-				case <-t.C:
-					if err := inv.Sweep(runCtx); err != nil {
-						log.Warn("sweep failed", "error", err)
-					}
-				}
-			}
-		}()
+	if o.ChangeFeedInterval == 0 {
+		o.ChangeFeedInterval = 200 * time.Millisecond
 	}
+	s.every(runCtx, o.ChangeFeedInterval, func(ctx context.Context) {
+		if _, err := relay.Drain(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("change feed relay", "error", err)
+		}
+	})
+	s.every(runCtx, o.SweepInterval, func(ctx context.Context) {
+		if err := inv.Sweep(ctx); err != nil {
+			log.Warn("sweep failed", "error", err)
+		}
+	})
 	return s, nil
+}
+
+// every runs f every interval until ctx ends; a non-positive interval
+// runs nothing. Close waits for it.
+func (s *Server) every(ctx context.Context, interval time.Duration, f func(context.Context)) {
+	if interval <= 0 {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				f(ctx)
+			}
+		}
+	}()
 }
 
 // Addr is the address the server listens on.
@@ -208,6 +245,17 @@ func (s *Server) WebSocketURL() string { return s.Gateway.WebSocketURL() }
 
 // Endpoint is the Management API endpoint.
 func (s *Server) Endpoint() string { return s.Gateway.Endpoint() }
+
+// APIURL is the base URL of the publish API of backend services
+// (package publishapi): POST <APIURL>/publish, /notify,
+// /presence/snapshot and /events, and of the change feed: GET
+// <APIURL>/changes?after=N; each signed (SigV4, service execute-api) with
+// the gateway's credentials.
+func (s *Server) APIURL() string { return s.Gateway.SignedAPIURL() }
+
+// DrainChanges relays the pending outbox items to Changes now, as the
+// relay's timer does, and returns how many it relayed.
+func (s *Server) DrainChanges(ctx context.Context) (int, error) { return s.relay.Drain(ctx) }
 
 // DirectDelivery reports whether the in-process handlers hand frames for
 // this server's connections to the gateway directly rather than through

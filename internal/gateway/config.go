@@ -97,6 +97,15 @@ type Config struct {
 	// buffered. Server.PostToConnection, which bypasses HTTP, does not
 	// consult it. Default nil: no faults.
 	ManagementFault func(r *http.Request) (status int, delay time.Duration)
+	// SignedAPI, when set, serves the requests under /api/ (with the
+	// prefix removed, so /api/publish reaches it as /publish) after the
+	// same checks as a Management API request: a Signature Version 4
+	// (service execute-api) made with one of Credentials, as an API
+	// Gateway HTTP API with AWS_IAM authorization requires, and no
+	// browser origin; others get 403. A body over MaxMessageBytes gets
+	// 413. Default nil: /api/ is served like any other path outside the
+	// stage.
+	SignedAPI http.Handler
 }
 
 // withDefaults returns c with every zero field set to its default.

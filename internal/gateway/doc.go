@@ -8,7 +8,8 @@
 // against it. As API Gateway requires IAM authorization there, every
 // Management API request must carry a valid Signature Version 4 made with
 // Config.Credentials (default: LocalAccessKeyID, LocalSecretAccessKey);
-// requests from web pages (Origin or Sec-Fetch-* headers) are refused.
+// requests from web pages (Origin, Sec-Fetch-Site, Sec-Fetch-Dest or
+// Sec-Fetch-User headers) are refused.
 //
 // The subprotocol a $connect integration returns in Sec-WebSocket-Protocol
 // is the one the handshake selects. A route response over the message

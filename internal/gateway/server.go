@@ -53,7 +53,7 @@ func New(cfg Config, inv Invoker) *Server {
 
 // Handler returns the HTTP handler of the whole gateway: the WebSocket
 // endpoint at /<stage>, the Management API under /<stage>/@connections/,
-// and Config.Static for everything else. Use it to mount the gateway on a
+// Config.SignedAPI under /api/ and Config.Static for everything else. Use it to mount the gateway on a
 // server of your own (then Endpoint and WebSocketURL report Config.Addr).
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
@@ -181,11 +181,12 @@ func (s *Server) hostPort() string {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	stage := "/" + s.cfg.Stage
 	p := r.URL.EscapedPath()
-	// The Management API is left out: it needs a signature and refuses
-	// browsers anyway, and functions in containers reach it by names such
-	// as host.docker.internal.
+	// The Management API and the signed API are left out: they need a
+	// signature and refuse browsers anyway, and functions in containers
+	// reach them by names such as host.docker.internal.
 	isMgmt := strings.HasPrefix(p, stage+"/@connections/")
-	if why := s.loopbackRefusal(r, p == stage || p == stage+"/"); why != "" && !isMgmt {
+	isSigned := s.cfg.SignedAPI != nil && strings.HasPrefix(p, signedAPIPrefix+"/")
+	if why := s.loopbackRefusal(r, p == stage || p == stage+"/"); why != "" && !isMgmt && !isSigned {
 		s.log.Warn("request refused: development server accepts local pages only", "host", r.Host, "origin", r.Header.Get("Origin"), "reason", why)
 		writeJSONError(w, http.StatusForbidden, "", "Forbidden")
 		return
@@ -195,6 +196,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveWebSocket(w, r)
 	case isMgmt:
 		s.serveManagement(w, r, strings.TrimPrefix(p, stage+"/@connections/"))
+	case isSigned:
+		s.serveSigned(w, r)
 	case s.cfg.Static != nil:
 		s.cfg.Static.ServeHTTP(w, r)
 	default:

@@ -47,15 +47,16 @@ var (
 )
 
 // browserOriginated reports whether r comes from a web page: browsers send
-// Origin on cross-origin and non-GET requests and Sec-Fetch-* on every
-// request. No Management API client is a browser, and refusing these
-// closes the door on forged cross-site requests.
+// Origin on cross-origin and non-GET requests and Sec-Fetch-Site (with
+// Sec-Fetch-Dest) on every request. No Management API client is a
+// browser, and refusing these closes the door on forged cross-site
+// requests. Sec-Fetch-Mode alone does not count: Node.js's fetch sends it.
 func browserOriginated(r *http.Request) bool {
 	if _, ok := r.Header["Origin"]; ok {
 		return true
 	}
-	for k := range r.Header {
-		if strings.HasPrefix(k, "Sec-Fetch-") {
+	for _, k := range []string{"Sec-Fetch-Site", "Sec-Fetch-Dest", "Sec-Fetch-User"} {
+		if _, ok := r.Header[k]; ok {
 			return true
 		}
 	}

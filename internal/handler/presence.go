@@ -164,6 +164,9 @@ func (p *presenceFeature) frameActivity(ctx context.Context, r *request) {
 // touch notes a frame of r's connection and writes its session when due.
 // Failures are logged: presence bookkeeping never fails the request.
 func (p *presenceFeature) touch(ctx context.Context, r *request, active bool) {
+	if r.conn.ID == "" {
+		return // a Service: no connection, no presence
+	}
 	if !p.conns.observe(r.conn.ID, r.now, active, p.cfg) {
 		return
 	}

@@ -54,6 +54,10 @@ const (
 // metrics.
 const FunctionFanout = "fanout"
 
+// FunctionPublish is the Function dimension of the metrics of backend
+// services' publishes (the publish API and publish events).
+const FunctionPublish = "publish"
+
 // Set accumulates one invocation's metrics. It is safe for concurrent use
 // (a broadcast adds from many goroutines). The zero value is not usable;
 // a nil *Set ignores every call, so code may record without checking.

@@ -135,4 +135,6 @@ type Store interface {
 	Editing
 	TokenAlarms
 	History
+	PublishKeys
+	Outbox
 }

@@ -245,6 +245,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 			attrEntVersion: num(ch.Version),
 			attrRecData:    binAttr(ch.Data),
 		}, "attribute_not_exists(pk)", nil))
+		actions = append(actions, s.outboxAction(store.OutboxItem{Entity: e, Version: ch.Version, Data: ch.Data}))
 	}
 	now := num(s.now())
 	if i := c.Idempotency; i != nil {

@@ -377,6 +377,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 	if ch := c.Change; ch != nil {
 		cp := store.Change{Entity: e, Version: ch.Version, Data: bytes.Clone(ch.Data)}
 		s.put(pk, store.ChangeSK(ch.Version), record{item: changeItem{change: cp}})
+		s.putOutbox(store.OutboxItem{Entity: e, Version: ch.Version, Data: bytes.Clone(ch.Data)})
 	}
 	if i := c.Idempotency; i != nil {
 		cp := cloneIdem(*i)

@@ -92,6 +92,8 @@ func Run(t *testing.T, backend string, newStore Factory) {
 	cases = append(cases, cursorCases()...)
 	cases = append(cases, tokenCases()...)
 	cases = append(cases, historyCases()...)
+	cases = append(cases, publishKeyCases()...)
+	cases = append(cases, outboxCases()...)
 	t.Run(backend, func(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,30 @@
+// Command changefeed is the target of the table's DynamoDB stream: every
+// outbox item a stored change inserted goes to EventBridge as an
+// rtcollab.Change event on CHANGE_EVENT_BUS (package changefeed).
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/omnisales/rtcollab/internal/awsrest"
+	"github.com/omnisales/rtcollab/internal/changefeed"
+)
+
+func main() {
+	cfg, err := awsrest.FromEnv(os.Getenv, false)
+	bus := os.Getenv("CHANGE_EVENT_BUS")
+	if err == nil && bus == "" {
+		err = errors.New("CHANGE_EVENT_BUS is not set")
+	}
+	if err != nil {
+		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start", "error", err)
+		os.Exit(1)
+	}
+	client := awsrest.New(changefeed.EventsService, cfg, nil)
+	sink := changefeed.NewEventBridge(client, awsrest.Endpoint(os.Getenv, changefeed.EventsService, cfg.Region), bus)
+	lambda.Start(changefeed.StreamHandler(sink))
+}

@@ -1,0 +1,178 @@
+// Package changefeed sends every stored change to the system of record:
+// a Relay reads the outbox items that Entities.Commit writes in the same
+// transaction as each change (see store.Outbox) and hands them, as
+// Events, to a Sink, then deletes them. The local server's Sink is a Log
+// that tests and developers read; in AWS the sink is EventBridge (not
+// built yet).
+//
+// Delivery is at least once: a relay that stops between sending and
+// deleting sends those events again. Event.ID names the stored change, so
+// a consumer drops a repeat; Event.Version orders an entity's changes.
+//
+// Entry points: NewRelay, Relay.Drain, Log.
+package changefeed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// DetailType is the EventBridge detail-type of a change event.
+const DetailType = "rtcollab.Change"
+
+// Event is one stored change as the system of record receives it.
+type Event struct {
+	// ID is "<tenant>/<type>/<id>/<version>": one per stored change.
+	ID         string `json:"id"`
+	Tenant     string `json:"tenant"`
+	EntityType string `json:"entityType"`
+	EntityID   string `json:"entityId"`
+	Version    int64  `json:"version"`
+	// Change is the change as applied: operation, path, before and after,
+	// the document operation, userId and timestamp (the change event
+	// clients receive).
+	Change json.RawMessage `json:"change"`
+}
+
+// EventOf converts an outbox item to its Event.
+func EventOf(it store.OutboxItem) Event {
+	var rec struct {
+		Change json.RawMessage `json:"change"`
+	}
+	change := json.RawMessage(it.Data)
+	if json.Unmarshal(it.Data, &rec) == nil && len(rec.Change) > 0 {
+		change = rec.Change
+	}
+	return Event{
+		ID:     fmt.Sprintf("%s/%s/%s/%d", it.Entity.Tenant, it.Entity.Type, it.Entity.ID, it.Version),
+		Tenant: it.Entity.Tenant, EntityType: it.Entity.Type, EntityID: it.Entity.ID,
+		Version: it.Version, Change: change,
+	}
+}
+
+// Sink receives events, in order per entity.
+type Sink interface {
+	// Send delivers events; an error means some may not have been
+	// delivered, and the relay sends them all again later.
+	Send(ctx context.Context, events []Event) error
+}
+
+// Relay moves outbox items to a Sink. It is safe for concurrent use;
+// drains run one at a time.
+type Relay struct {
+	outbox store.Outbox
+	sink   Sink
+	log    *slog.Logger
+	mu     sync.Mutex
+}
+
+// NewRelay returns a Relay from outbox to sink. A nil log means
+// slog.Default().
+func NewRelay(outbox store.Outbox, sink Sink, log *slog.Logger) *Relay {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Relay{outbox: outbox, sink: sink, log: log}
+}
+
+// drainPage is how many items one read of a shard takes.
+const drainPage = 100
+
+// Drain sends every pending outbox item, shard by shard and in each
+// shard in order (so each entity's changes in version order), deleting
+// each page once the sink took it. It returns how many events it sent.
+func (r *Relay) Drain(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sent := 0
+	for shard := range store.OutboxShards {
+		for {
+			items, err := r.outbox.ListOutbox(ctx, shard, drainPage)
+			if err != nil {
+				return sent, fmt.Errorf("changefeed: read outbox shard %d: %w", shard, err)
+			}
+			if len(items) == 0 {
+				break
+			}
+			events := make([]Event, len(items))
+			for i, it := range items {
+				events[i] = EventOf(it)
+			}
+			if err := r.sink.Send(ctx, events); err != nil {
+				return sent, fmt.Errorf("changefeed: send %d events: %w", len(events), err)
+			}
+			sent += len(events)
+			if err := r.outbox.DeleteOutbox(ctx, items); err != nil {
+				return sent, fmt.Errorf("changefeed: delete %d outbox items: %w", len(items), err)
+			}
+		}
+	}
+	return sent, nil
+}
+
+// Log is the local server's Sink: the events in the order they were
+// sent, kept in memory. It is safe for concurrent use.
+type Log struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+var _ Sink = (*Log)(nil)
+
+// Send appends events.
+func (l *Log) Send(ctx context.Context, events []Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, events...)
+	return nil
+}
+
+// Since returns the events after the first n.
+func (l *Log) Since(n int) []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n < 0 || n >= len(l.events) {
+		return nil
+	}
+	return append([]Event(nil), l.events[n:]...)
+}
+
+// logPage bounds the events one GET returns.
+const logPage = 100
+
+// ServeHTTP serves GET /changes?after=N: up to 100 events after the first
+// N, as {"events": [...], "next": M}; read on with after=M.
+func (l *Log) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	after := 0
+	if v := r.URL.Query().Get("after"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"code":"BAD_REQUEST","message":"after must be a whole number of events","retryable":false}`))
+			return
+		}
+		after = n
+	}
+	events := l.Since(after)
+	if len(events) > logPage {
+		events = events[:logPage]
+	}
+	if events == nil {
+		events = []Event{}
+	}
+	b, err := json.Marshal(map[string]any{"events": events, "next": after + len(events)})
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}

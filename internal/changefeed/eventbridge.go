@@ -1,0 +1,152 @@
+package changefeed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/omnisales/rtcollab/internal/awsrest"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// EventsService is the SigV4 service name and endpoint prefix of
+// EventBridge.
+const EventsService = "events"
+
+// Source is the source of the change events.
+const Source = "rtcollab"
+
+// PutEvents limits: at most 10 entries and 256 KB per call.
+const (
+	maxEntries    = 10
+	maxBatchBytes = 256 << 10
+)
+
+// EventBridge is the Sink of a deployed stack: PutEvents (AWS JSON 1.1)
+// on a bus, one entry per Event with source Source, detail-type
+// DetailType and the Event as its detail, in order. A call with a failed
+// entry fails the send, so that it is sent again. It is safe for
+// concurrent use.
+type EventBridge struct {
+	client   *awsrest.Client
+	endpoint string
+	bus      string
+}
+
+var _ Sink = (*EventBridge)(nil)
+
+// NewEventBridge returns a Sink that puts events on bus (a name or ARN;
+// "default" is the account's default bus) through client, a Client for
+// EventsService, at endpoint (awsrest.Endpoint).
+func NewEventBridge(client *awsrest.Client, endpoint, bus string) *EventBridge {
+	return &EventBridge{client: client, endpoint: strings.TrimRight(endpoint, "/"), bus: bus}
+}
+
+type putEntry struct {
+	Source       string `json:"Source"`
+	DetailType   string `json:"DetailType"`
+	Detail       string `json:"Detail"`
+	EventBusName string `json:"EventBusName"`
+	Resources    []string
+}
+
+// Send puts events in calls of at most 10 entries and 256 KB.
+func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
+	var batch []putEntry
+	size := 0
+	for _, ev := range evs {
+		detail, err := json.Marshal(ev)
+		if err != nil {
+			return fmt.Errorf("changefeed: encode %s: %w", ev.ID, err)
+		}
+		entry := putEntry{Source: Source, DetailType: DetailType, Detail: string(detail), EventBusName: e.bus, Resources: []string{}}
+		n := len(entry.Source) + len(entry.DetailType) + len(entry.Detail)
+		if len(batch) == maxEntries || (len(batch) > 0 && size+n > maxBatchBytes) {
+			if err := e.put(ctx, batch); err != nil {
+				return err
+			}
+			batch, size = nil, 0
+		}
+		batch = append(batch, entry)
+		size += n
+	}
+	if len(batch) > 0 {
+		return e.put(ctx, batch)
+	}
+	return nil
+}
+
+func (e *EventBridge) put(ctx context.Context, entries []putEntry) error {
+	body, err := json.Marshal(map[string]any{"Entries": entries})
+	if err != nil {
+		return err
+	}
+	out, _, err := e.client.Do(ctx, awsrest.Request{
+		Method: http.MethodPost,
+		URL:    e.endpoint + "/",
+		Header: http.Header{"Content-Type": {"application/x-amz-json-1.1"}, "X-Amz-Target": {"AWSEvents.PutEvents"}},
+		Body:   body,
+	})
+	if err != nil {
+		return fmt.Errorf("changefeed: PutEvents: %w", err)
+	}
+	var resp struct {
+		FailedEntryCount int `json:"FailedEntryCount"`
+		Entries          []struct {
+			ErrorCode string `json:"ErrorCode"`
+		} `json:"Entries"`
+	}
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return fmt.Errorf("changefeed: PutEvents: decode response: %w", err)
+	}
+	if resp.FailedEntryCount > 0 {
+		code := ""
+		for _, en := range resp.Entries {
+			if en.ErrorCode != "" {
+				code = en.ErrorCode
+				break
+			}
+		}
+		return fmt.Errorf("changefeed: PutEvents: %d of %d entries failed (%s)", resp.FailedEntryCount, len(entries), code)
+	}
+	return nil
+}
+
+// StreamHandler is the Lambda handler of the table's DynamoDB stream: the
+// outbox items a record inserts (the event source mapping filters the
+// others out; the handler skips any that reach it) go to sink, in the
+// stream's order, which is each entity's version order. An error makes
+// Lambda retry the batch, so a change is never dropped; items expire by
+// their TTL.
+func StreamHandler(sink Sink) func(context.Context, events.DynamoDBEvent) error {
+	return func(ctx context.Context, ev events.DynamoDBEvent) error {
+		var out []Event
+		for _, r := range ev.Records {
+			if r.EventName != string(events.DynamoDBOperationTypeInsert) {
+				continue
+			}
+			img := r.Change.NewImage
+			pk, sk := img[store.AttrPK], img[store.AttrSK]
+			if pk.DataType() != events.DataTypeString || !strings.HasPrefix(pk.String(), store.PrefixOutbox) || sk.DataType() != events.DataTypeString {
+				continue
+			}
+			e, v, err := store.ParseOutboxSK(sk.String())
+			if err != nil {
+				return fmt.Errorf("changefeed: stream record %s: %w", r.EventID, err)
+			}
+			var data []byte
+			if d, ok := img[store.AttrOutboxData]; ok && d.DataType() == events.DataTypeBinary {
+				data = d.Binary()
+			}
+			out = append(out, EventOf(store.OutboxItem{Entity: e, Version: v, Data: data}))
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return sink.Send(ctx, out)
+	}
+}

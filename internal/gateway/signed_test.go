@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// echoAPI answers with the path and body it received.
+type echoAPI struct{}
+
+func (echoAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	_, _ = w.Write([]byte(r.URL.Path + " " + string(b)))
+}
+
+// signedRequest builds a POST to the signed API of s, signed with creds
+// (unsigned when nil) at time at.
+func signedRequest(t *testing.T, s *Server, path string, body []byte, creds *aws.Credentials, at time.Time) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.SignedAPIURL()+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if creds != nil {
+		sum := sha256.Sum256(body)
+		if err := v4.NewSigner().SignHTTP(context.Background(), *creds, req, hex.EncodeToString(sum[:]), "execute-api", "eu-west-1", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return req
+}
+
+// TestSignedAPI: requests under /api/ reach Config.SignedAPI, without the
+// prefix and with their body, only with a valid signature of a known key
+// and not from a web page, as the Management API; the loopback-only rule
+// of development servers leaves them to that check.
+func TestSignedAPI(t *testing.T) {
+	s := startGateway(t, Config{SignedAPI: echoAPI{}, LoopbackOnly: true}, newFakeInvoker())
+	body := []byte(`{"tenant":"acme"}`)
+	now := time.Now()
+	status, _, out := do(t, signedRequest(t, s, "/publish", body, &localCreds, now))
+	if status != http.StatusOK || string(out) != "/publish "+string(body) {
+		t.Fatalf("signed request = %d %q", status, out)
+	}
+	// Node.js's fetch sends Sec-Fetch-Mode, and no other Sec-Fetch header.
+	node := signedRequest(t, s, "/publish", body, &localCreds, now)
+	node.Header.Set("Sec-Fetch-Mode", "cors")
+	if status, _, _ := do(t, node); status != http.StatusOK {
+		t.Fatalf("signed request with Sec-Fetch-Mode only = %d, want 200", status)
+	}
+	wrong := aws.Credentials{AccessKeyID: LocalAccessKeyID, SecretAccessKey: "wrong"}
+	unknown := aws.Credentials{AccessKeyID: "AKIDUNKNOWN", SecretAccessKey: "x"}
+	browser := signedRequest(t, s, "/publish", body, &localCreds, now)
+	browser.Header.Set("Origin", "http://localhost:5173")
+	fetchSite := signedRequest(t, s, "/publish", body, &localCreds, now)
+	fetchSite.Header.Set("Sec-Fetch-Site", "cross-site")
+	tampered := signedRequest(t, s, "/publish", body, &localCreds, now)
+	tampered.Body = io.NopCloser(strings.NewReader(`{"tenant":"evil"}`))
+	tampered.ContentLength = int64(len(`{"tenant":"evil"}`))
+	for name, tc := range map[string]struct {
+		req     *http.Request
+		errType string
+	}{
+		"unsigned":     {signedRequest(t, s, "/publish", body, nil, now), "MissingAuthenticationTokenException"},
+		"wrong secret": {signedRequest(t, s, "/publish", body, &wrong, now), "InvalidSignatureException"},
+		"unknown key":  {signedRequest(t, s, "/publish", body, &unknown, now), "UnrecognizedClientException"},
+		"expired":      {signedRequest(t, s, "/publish", body, &localCreds, now.Add(-time.Hour)), "InvalidSignatureException"},
+		"tampered":     {tampered, "InvalidSignatureException"},
+		"from a page":  {browser, "ForbiddenException"},
+		"fetch site":   {fetchSite, "ForbiddenException"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, h, out := do(t, tc.req)
+			if status != http.StatusForbidden || h.Get("x-amzn-ErrorType") != tc.errType || strings.Contains(string(out), "acme") {
+				t.Fatalf("= %d %s %q, want 403 %s", status, h.Get("x-amzn-ErrorType"), out, tc.errType)
+			}
+		})
+	}
+	big := bytes.Repeat([]byte("x"), DefaultMaxMessageBytes+1)
+	if status, _, _ := do(t, signedRequest(t, s, "/publish", big, &localCreds, now)); status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized body = %d, want 413", status)
+	}
+}
+
+// TestSignedAPIUnset: without Config.SignedAPI, /api/ is an ordinary path.
+func TestSignedAPIUnset(t *testing.T) {
+	s := startGateway(t, Config{}, newFakeInvoker())
+	if status, _, _ := do(t, signedRequest(t, s, "/publish", nil, &localCreds, time.Now())); status != http.StatusNotFound {
+		t.Fatalf("= %d, want 404", status)
+	}
+}

@@ -1,0 +1,73 @@
+package publishapi
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/omnisales/rtcollab/internal/protocol"
+)
+
+// ServeHTTP serves POST /publish, /notify and /presence/snapshot, and
+// POST /events, which takes one EventBridge event as a rule delivers it to
+// its target (see Event), for local development. Mount it with
+// http.StripPrefix under a prefix of your own. It does not authenticate:
+// put it behind a signature check.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	status, body := a.serveHTTP(r.Context(), true, r.Method, r.URL.Path, func() ([]byte, bool) {
+		b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+		return b, err == nil
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// HTTPAPI is the Lambda handler of an API Gateway HTTP API (payload format
+// 2.0) whose routes are POST /publish, /notify and /presence/snapshot,
+// with AWS_IAM authorization.
+func (a *API) HTTPAPI(ctx context.Context, req events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	method, path := req.RequestContext.HTTP.Method, req.RawPath
+	if m, p, ok := strings.Cut(req.RouteKey, " "); ok {
+		method, path = m, p
+	}
+	status, body := a.serveHTTP(ctx, false, method, path, func() ([]byte, bool) {
+		if req.IsBase64Encoded {
+			b, err := base64.StdEncoding.DecodeString(req.Body)
+			return b, err == nil
+		}
+		return []byte(req.Body), true
+	})
+	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: map[string]string{"Content-Type": "application/json"}, Body: string(body)}, nil
+}
+
+// serveHTTP routes one request by method and path; body reads the body.
+// events enables POST /events.
+func (a *API) serveHTTP(ctx context.Context, events bool, method, path string, body func() ([]byte, bool)) (int, []byte) {
+	op := strings.Trim(path, "/")
+	if _, ok := fields[op]; !ok && (op != opEvents || !events) {
+		return errorAnswer(protocol.NewError(protocol.CodeNotFound, "no operation at this path; use POST /publish, /notify, /presence/snapshot or /events"))
+	}
+	if method != http.MethodPost {
+		status, b := errorAnswer(protocol.NewError(protocol.CodeBadRequest, "use POST"))
+		if status == http.StatusBadRequest {
+			status = http.StatusMethodNotAllowed
+		}
+		return status, b
+	}
+	b, ok := body()
+	if !ok {
+		return errorAnswer(protocol.NewError(protocol.CodeBadFrame, "the request body could not be read"))
+	}
+	if op == opEvents {
+		return a.serveEvent(ctx, b)
+	}
+	return a.Do(ctx, op, b, "")
+}
+
+// opEvents is the path of the local EventBridge endpoint (ServeHTTP only).
+const opEvents = "events"

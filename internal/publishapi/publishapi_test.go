@@ -1,0 +1,248 @@
+package publishapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/publishapi"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// counting runs requests on a real handler and counts them; fail, when
+// set, makes the next request fail as a throttled store would.
+type counting struct {
+	h     *handler.Handler
+	calls atomic.Int32
+	fail  atomic.Bool
+}
+
+func (c *counting) Serve(ctx context.Context, svc handler.Service, frame []byte) (json.RawMessage, *protocol.Error) {
+	c.calls.Add(1)
+	if c.fail.Swap(false) {
+		return nil, protocol.NewError(protocol.CodeUnavailable, "service temporarily unavailable; retry")
+	}
+	return c.h.Serve(ctx, svc, frame)
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func newAPI(t *testing.T) (*publishapi.API, *counting, store.Store) {
+	t.Helper()
+	b, err := app.Build(t.Context(), app.Settings{DevIdentity: true, ManagementEndpoint: "http://127.0.0.1:1/ws"}, &app.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counting{h: b.Handler}
+	return publishapi.New(publishapi.Config{}, c, b.Store, nil, quiet), c, b.Store
+}
+
+type answer struct {
+	status int
+	body   map[string]any
+}
+
+func post(t *testing.T, api *publishapi.API, path, body string) answer {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
+	a := answer{status: rec.Code}
+	if err := json.Unmarshal(rec.Body.Bytes(), &a.body); err != nil {
+		t.Fatalf("%s: answer %q is not a JSON object", path, rec.Body.String())
+	}
+	return a
+}
+
+func TestOperations(t *testing.T) {
+	big := strings.Repeat("x", protocol.MaxClientFrameBytes)
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		code             string
+	}{
+		{"publish", "/publish", `{"tenant":"acme","channel":"order-updates","payload":{"id":1}}`, 200, ""},
+		{"publish without payload", "/publish", `{"tenant":"acme","channel":"order-updates"}`, 200, ""},
+		{"notify everyone", "/notify", `{"tenant":"acme","title":"Stock low","body":"SKU-1","level":"warning"}`, 200, ""},
+		{"notify a user", "/notify", `{"tenant":"acme","userId":"u1","title":"Hi"}`, 200, ""},
+		{"snapshot", "/presence/snapshot", `{"tenant":"acme","room":"order-1"}`, 200, ""},
+		{"policy forbids the channel", "/publish", `{"tenant":"acme","channel":"payroll","payload":1}`, 403, "FORBIDDEN"},
+		{"malformed channel", "/publish", `{"tenant":"acme","channel":"a b","payload":1}`, 400, "INVALID_CHANNEL"},
+		{"missing channel", "/publish", `{"tenant":"acme","payload":1}`, 400, "BAD_REQUEST"},
+		{"missing tenant", "/publish", `{"channel":"order-updates"}`, 400, "BAD_REQUEST"},
+		{"tenant with #", "/publish", `{"tenant":"a#b","channel":"order-updates"}`, 400, "BAD_REQUEST"},
+		{"tenant with a bidi control", "/publish", `{"tenant":"a\u202eb","channel":"order-updates"}`, 400, "BAD_REQUEST"},
+		{"unknown field", "/publish", `{"tenant":"acme","channel":"order-updates","chanel":"x"}`, 400, "BAD_REQUEST"},
+		{"field of another operation", "/presence/snapshot", `{"tenant":"acme","channel":"order-updates"}`, 400, "BAD_REQUEST"},
+		{"wrong type", "/publish", `{"tenant":"acme","channel":7}`, 400, "BAD_REQUEST"},
+		{"not an object", "/publish", `[1]`, 400, "BAD_FRAME"},
+		{"invalid UTF-8", "/publish", "{\"tenant\":\"a\xffb\",\"channel\":\"order-updates\"}", 400, "BAD_FRAME"},
+		{"trailing data", "/publish", `{"tenant":"acme","channel":"order-updates"} {}`, 400, "BAD_FRAME"},
+		{"tenant of 129 bytes", "/publish", `{"tenant":"` + strings.Repeat("t", 129) + `","channel":"order-updates"}`, 400, "BAD_REQUEST"},
+		{"key of 129 bytes", "/publish", `{"tenant":"acme","channel":"order-updates","idempotencyKey":"` + strings.Repeat("k", 129) + `"}`, 400, "BAD_REQUEST"},
+		{"frame too large", "/publish", `{"tenant":"acme","channel":"order-updates","payload":"` + big + `"}`, 413, "FRAME_TOO_LARGE"},
+		{"key not printable", "/publish", `{"tenant":"acme","channel":"order-updates","idempotencyKey":"a b"}`, 400, "BAD_REQUEST"},
+		{"notify without text", "/notify", `{"tenant":"acme"}`, 400, "BAD_REQUEST"},
+		{"notify bad level", "/notify", `{"tenant":"acme","title":"x","level":"panic"}`, 400, "BAD_REQUEST"},
+		{"snapshot limit out of range", "/presence/snapshot", `{"tenant":"acme","limit":-9223372036854775808}`, 400, "BAD_REQUEST"},
+		{"snapshot limit overflows int", "/presence/snapshot", `{"tenant":"acme","limit":1e400}`, 400, "BAD_REQUEST"},
+		{"unknown path", "/subscribe", `{}`, 404, "NOT_FOUND"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api, _, _ := newAPI(t)
+			a := post(t, api, tc.path, tc.body)
+			if a.status != tc.status || (tc.code != "" && a.body["code"] != tc.code) {
+				t.Fatalf("%s %s = %d %v, want %d %s", tc.path, tc.body[:min(len(tc.body), 80)], a.status, a.body, tc.status, tc.code)
+			}
+			if tc.code == "" {
+				if _, ok := a.body["code"]; ok {
+					t.Fatalf("success carries a code: %v", a.body)
+				}
+			} else if msg, _ := a.body["message"].(string); msg == "" {
+				t.Fatalf("error without a message: %v", a.body)
+			}
+		})
+	}
+}
+
+func TestMethod(t *testing.T) {
+	api, _, _ := newAPI(t)
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/publish", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET /publish = %d, want 405", rec.Code)
+	}
+}
+
+// TestIdempotent: a retried publish runs once and answers the first reply
+// as a duplicate; the same key for another request is refused; a key is
+// per tenant; a failed publish releases its key so that a retry runs.
+func TestIdempotent(t *testing.T) {
+	api, c, _ := newAPI(t)
+	body := `{"tenant":"acme","channel":"order-updates","payload":{"v":1},"idempotencyKey":"so-1#v1"}`
+	first := post(t, api, "/publish", body)
+	again := post(t, api, "/publish", body)
+	if first.status != 200 || again.status != 200 || again.body["duplicate"] != true || again.body["channel"] != "order-updates" {
+		t.Fatalf("first %v, retry %v", first, again)
+	}
+	if n := c.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
+	other := post(t, api, "/publish", strings.Replace(body, `"v":1`, `"v":2`, 1))
+	if other.status != 409 || other.body["code"] != "IDEMPOTENCY_MISMATCH" {
+		t.Fatalf("same key, other payload = %v", other)
+	}
+	otherTenant := post(t, api, "/publish", strings.Replace(body, "acme", "globex", 1))
+	if otherTenant.status != 200 || otherTenant.body["duplicate"] == true {
+		t.Fatalf("same key, other tenant = %v", otherTenant)
+	}
+	c.fail.Store(true)
+	k2 := strings.Replace(body, "so-1#v1", "so-2", 1)
+	if a := post(t, api, "/publish", k2); a.status != 503 || a.body["code"] != "UNAVAILABLE" || a.body["retryable"] != true {
+		t.Fatalf("failed publish = %v", a)
+	}
+	if a := post(t, api, "/publish", k2); a.status != 200 || a.body["duplicate"] == true {
+		t.Fatalf("retry after a failure = %v, want a fresh publish", a)
+	}
+	if n := c.calls.Load(); n != 4 {
+		t.Fatalf("handler ran %d times, want 4", n)
+	}
+}
+
+func readFixture(t *testing.T, name string, v any) {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEventDeliveredTwice: an EventBridge event delivered twice (same id)
+// runs once; an event of another detail-type is an error.
+func TestEventDeliveredTwice(t *testing.T) {
+	api, c, _ := newAPI(t)
+	var ev events.EventBridgeEvent
+	readFixture(t, "eventbridge-publish.json", &ev)
+	for i := range 2 {
+		if err := api.Event(t.Context(), ev); err != nil {
+			t.Fatalf("delivery %d: %v", i+1, err)
+		}
+	}
+	if n := c.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times for one event delivered twice, want 1", n)
+	}
+	ev.ID, ev.DetailType = "other", "rtcollab.Unknown"
+	if err := api.Event(t.Context(), ev); !errors.Is(err, publishapi.ErrEvent) {
+		t.Fatalf("unknown detail-type: %v", err)
+	}
+	ev.DetailType, ev.Detail = publishapi.DetailTypePublish, json.RawMessage(`{"tenant":"acme","channel":"payroll"}`)
+	if err := api.Event(t.Context(), ev); !errors.Is(err, publishapi.ErrEvent) || !strings.Contains(err.Error(), "FORBIDDEN") {
+		t.Fatalf("forbidden channel: %v", err)
+	}
+}
+
+// TestHTTPAPIEvent: the Lambda handler of the HTTP API serves a real
+// payload format 2.0 event (base64 body) and answers JSON.
+func TestHTTPAPIEvent(t *testing.T) {
+	api, c, _ := newAPI(t)
+	var req events.APIGatewayV2HTTPRequest
+	readFixture(t, "apigw-http-publish.json", &req)
+	for i := range 2 {
+		resp, err := api.HTTPAPI(t.Context(), req)
+		if err != nil || resp.StatusCode != 200 || resp.Headers["Content-Type"] != "application/json" {
+			t.Fatalf("call %d: %+v, %v", i+1, resp, err)
+		}
+		var body map[string]any
+		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil || body["channel"] != "order-updates" || (i == 1) != (body["duplicate"] == true) {
+			t.Fatalf("call %d: body %s", i+1, resp.Body)
+		}
+	}
+	if n := c.calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
+	req.RouteKey, req.RawPath = "POST /events", "/events"
+	if resp, _ := api.HTTPAPI(t.Context(), req); resp.StatusCode != 404 {
+		t.Fatalf("the local-only /events through the HTTP API = %d, want 404", resp.StatusCode)
+	}
+}
+
+// TestMetrics: each service request writes one EMF document of the
+// publish Function, with its errors counted.
+func TestMetrics(t *testing.T) {
+	var emf bytes.Buffer
+	b, err := app.Build(t.Context(), app.Settings{DevIdentity: true, ManagementEndpoint: "http://127.0.0.1:1/ws"}, &app.Options{Logger: quiet, Metrics: &emf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := publishapi.New(publishapi.Config{}, b.Handler, b.Store, nil, quiet)
+	post(t, api, "/publish", `{"tenant":"acme","channel":"order-updates","payload":1}`)
+	post(t, api, "/publish", `{"tenant":"acme","channel":"payroll","payload":1}`)
+	docs := strings.Split(strings.TrimSpace(emf.String()), "\n")
+	if len(docs) != 2 {
+		t.Fatalf("%d EMF documents, want 2:\n%s", len(docs), emf.String())
+	}
+	for i, d := range docs {
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(d), &doc); err != nil || doc["Function"] != "publish" {
+			t.Fatalf("document %d = %s, want Function publish", i, d)
+		}
+		if errs, _ := doc["Errors"].(float64); (i == 1) != (errs == 1) {
+			t.Fatalf("document %d counts %v errors", i, doc["Errors"])
+		}
+	}
+}

@@ -1,0 +1,74 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// outboxAction is the Put of a change's outbox item, one action of the
+// Commit transaction that stores the change.
+func (s *Store) outboxAction(it store.OutboxItem) types.TransactWriteItem {
+	return s.putAction(item{
+		store.AttrPK:         str(store.OutboxPK(store.OutboxShard(it.Entity))),
+		store.AttrSK:         str(store.OutboxSK(it.Entity, it.Version)),
+		store.AttrOutboxData: binAttr(it.Data),
+		store.AttrExpiresAt:  num(s.now() + int64(store.OutboxTTL/time.Second)),
+	}, "attribute_not_exists(pk)", nil)
+}
+
+// ListOutbox queries one shard's partition in sort key order.
+func (s *Store) ListOutbox(ctx context.Context, shard, limit int) ([]store.OutboxItem, error) {
+	const op = "list outbox"
+	if limit <= 0 {
+		limit = defaultPageSize
+	}
+	pk := store.OutboxPK(shard)
+	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: item{":pk": str(pk)},
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(int32(limit)),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return nil, mapErr(op, pk, err)
+	}
+	items := make([]store.OutboxItem, 0, len(out.Items))
+	now := s.now()
+	for _, it := range out.Items {
+		if !live(it, now) {
+			continue
+		}
+		e, v, err := store.ParseOutboxSK(getS(it, store.AttrSK))
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: %s %q: %w", op, pk, err)
+		}
+		items = append(items, store.OutboxItem{Entity: e, Version: v, Data: getBin(it, store.AttrOutboxData)})
+	}
+	return items, nil
+}
+
+// DeleteOutbox deletes relayed items, one DeleteItem each.
+func (s *Store) DeleteOutbox(ctx context.Context, items []store.OutboxItem) error {
+	const op = "delete outbox"
+	for _, it := range items {
+		sk := store.OutboxSK(it.Entity, it.Version)
+		_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+			TableName:              aws.String(s.table),
+			Key:                    keyOf(store.OutboxPK(store.OutboxShard(it.Entity)), sk),
+			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+		})
+		if err != nil {
+			return mapErr(op, sk, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// ClaimPublishKey writes k unless a live record of its key exists.
+func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.PublishKey, error) {
+	const op = "claim publish key"
+	if err := store.CheckPublishKey("memory", op, k.Tenant, k.Key); err != nil {
+		return store.PublishKey{}, err
+	}
+	if !k.ExpiresAt.IsZero() {
+		k.ExpiresAt = time.Unix(k.ExpiresAt.Unix(), 0).UTC()
+	}
+	k.Reply = slices.Clone(k.Reply)
+	pk := store.PublishKeyPK(k.Tenant, k.Key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.get(pk, store.SKPublishKey); ok && r.live(s.now()) {
+		old := r.item.(store.PublishKey)
+		old.Reply = slices.Clone(old.Reply)
+		return old, fmt.Errorf("memory: %s %q: %w", op, k.Key, store.ErrConditionFailed)
+	}
+	s.put(pk, store.SKPublishKey, record{expires: expSeconds(k.ExpiresAt), item: k})
+	k.Reply = slices.Clone(k.Reply)
+	return k, nil
+}
+
+// CompletePublishKey stores the reply of a claimed publish.
+func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte) error {
+	const op = "complete publish key"
+	if err := store.CheckPublishKey("memory", op, tenant, key); err != nil {
+		return err
+	}
+	pk := store.PublishKeyPK(tenant, key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.get(pk, store.SKPublishKey)
+	if !ok || !r.live(s.now()) || r.item.(store.PublishKey).RequestHash != hash {
+		return fmt.Errorf("memory: %s %q: %w", op, key, store.ErrNotFound)
+	}
+	k := r.item.(store.PublishKey)
+	k.Reply = slices.Clone(reply)
+	r.item = k
+	s.put(pk, store.SKPublishKey, r)
+	return nil
+}
+
+// ReleasePublishKey deletes an unfinished claim of hash.
+func (s *Store) ReleasePublishKey(ctx context.Context, tenant, key, hash string) error {
+	const op = "release publish key"
+	if err := store.CheckPublishKey("memory", op, tenant, key); err != nil {
+		return err
+	}
+	pk := store.PublishKeyPK(tenant, key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.get(pk, store.SKPublishKey); ok {
+		if k := r.item.(store.PublishKey); k.RequestHash == hash && k.Reply == nil {
+			s.del(pk, store.SKPublishKey)
+		}
+	}
+	return nil
+}

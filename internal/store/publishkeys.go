@@ -1,0 +1,69 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Publish key items of the single table (see schema.go):
+//
+//	item          pk                          sk
+//	publish key   PUBKEY#<tenant>#<key>       PUBKEY
+//
+// One partition per key spreads the writes of a busy tenant. The key
+// follows the tenant, which holds no '#', so it may hold '#' itself.
+// expiresAt is the TTL attribute; an expired record is absent.
+const (
+	PrefixPublishKey = "PUBKEY#"
+	SKPublishKey     = "PUBKEY"
+)
+
+// PublishKeyPK is the partition key of a publish key record.
+func PublishKeyPK(tenant, key string) string { return PrefixPublishKey + tenant + "#" + key }
+
+// PublishKey records a publish from a backend service (the HTTP publish
+// API or an EventBridge event) under the caller's idempotency key, so
+// that a retried call reaches subscribers once: the retry gets Reply
+// instead of a second broadcast.
+type PublishKey struct {
+	Tenant string
+	// Key is the caller's idempotency key: printable ASCII of at most 128
+	// bytes (ident.MessageID).
+	Key string
+	// RequestHash identifies the request the key was first used for; the
+	// same key with another request is refused by the caller.
+	RequestHash string
+	// Reply is the reply of the completed publish (JSON); nil while the
+	// publish is in progress, or when it never completed.
+	Reply     []byte
+	ExpiresAt time.Time // the record is forgotten after it; whole seconds
+}
+
+// PublishKeys stores publish key records.
+type PublishKeys interface {
+	// ClaimPublishKey writes k when no live record of (k.Tenant, k.Key)
+	// exists and returns k. Otherwise it writes nothing and returns the
+	// live record with an error wrapping ErrConditionFailed.
+	ClaimPublishKey(ctx context.Context, k PublishKey) (PublishKey, error)
+	// CompletePublishKey stores reply in the live record of (tenant, key)
+	// whose RequestHash is hash; ErrNotFound when there is no such record.
+	CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte) error
+	// ReleasePublishKey deletes the record of (tenant, key) if its
+	// RequestHash is hash and it has no reply, so that a publish that
+	// failed may run again. Releasing an absent record is not an error.
+	ReleasePublishKey(ctx context.Context, tenant, key, hash string) error
+}
+
+// CheckPublishKey rejects a publish key record's tenant and key that would
+// corrupt its storage key: an empty key, or a tenant that CheckKeyParts
+// refuses. backend and op name the caller in the error.
+func CheckPublishKey(backend, op, tenant, key string) error {
+	if err := CheckKeyParts(backend, op, key, tenant); err != nil {
+		return err
+	}
+	if key == "" {
+		return fmt.Errorf("%s: %s: empty key", backend, op)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package storetest
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+func publishKeyCases() []struct {
+	name string
+	run  func(t *testing.T, f *fixture)
+} {
+	return []struct {
+		name string
+		run  func(t *testing.T, f *fixture)
+	}{
+		{"PublishKeyClaimOnce", testPublishKeyClaimOnce},
+		{"PublishKeyRelease", testPublishKeyRelease},
+		{"PublishKeyExpiry", testPublishKeyExpiry},
+	}
+}
+
+// testPublishKeyClaimOnce: the first claim of a key wins; a second claim
+// gets the live record (its hash, then its reply once completed) and
+// ErrConditionFailed; keys are per tenant and may hold '#'.
+func testPublishKeyClaimOnce(t *testing.T, f *fixture) {
+	exp := f.clock.Now().Add(time.Hour + 300*time.Millisecond)
+	k := store.PublishKey{Tenant: "t", Key: "order#42/v7", RequestHash: "h1", ExpiresAt: exp}
+	got, err := f.s.ClaimPublishKey(f.ctx, k)
+	if err != nil || got.Key != k.Key || got.Reply != nil {
+		t.Fatalf("first claim = %+v, %v; want the claim", got, err)
+	}
+	k2 := k
+	k2.RequestHash = "h2"
+	old, err := f.s.ClaimPublishKey(f.ctx, k2)
+	if !errors.Is(err, store.ErrConditionFailed) || old.RequestHash != "h1" || old.Reply != nil {
+		t.Fatalf("second claim = %+v, %v; want the first record and ErrConditionFailed", old, err)
+	}
+	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h2", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("complete with another hash: %v, want ErrNotFound", err)
+	}
+	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h1", []byte(`{"recipients":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	old, err = f.s.ClaimPublishKey(f.ctx, k)
+	if !errors.Is(err, store.ErrConditionFailed) || string(old.Reply) != `{"recipients":3}` || old.Tenant != "t" || old.Key != k.Key {
+		t.Fatalf("claim after completion = %+v, %v; want the reply", old, err)
+	}
+	if want := time.Unix(exp.Unix(), 0).UTC(); !old.ExpiresAt.Equal(want) {
+		t.Fatalf("ExpiresAt = %v, want %v (whole seconds)", old.ExpiresAt, want)
+	}
+	// Completed records are not released.
+	if err := f.s.ReleasePublishKey(f.ctx, "t", k.Key, "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ClaimPublishKey(f.ctx, k); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("claim after releasing a completed record: %v, want ErrConditionFailed", err)
+	}
+	// Another tenant's key of the same name is another record.
+	other := k
+	other.Tenant = "u"
+	if _, err := f.s.ClaimPublishKey(f.ctx, other); err != nil {
+		t.Fatalf("other tenant: %v", err)
+	}
+	if _, err := f.s.ClaimPublishKey(f.ctx, store.PublishKey{Tenant: "a#b", Key: "k", RequestHash: "h"}); err == nil {
+		t.Fatal("a tenant with '#' was accepted")
+	}
+	if _, err := f.s.ClaimPublishKey(f.ctx, store.PublishKey{Tenant: "t", Key: "", RequestHash: "h"}); err == nil {
+		t.Fatal("an empty key was accepted")
+	}
+}
+
+// testPublishKeyRelease: releasing an unfinished claim frees the key, but
+// only for the hash that claimed it; releasing an absent key is no error.
+func testPublishKeyRelease(t *testing.T, f *fixture) {
+	k := store.PublishKey{Tenant: "t", Key: "k1", RequestHash: "h1", ExpiresAt: f.clock.Now().Add(time.Hour)}
+	if _, err := f.s.ClaimPublishKey(f.ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.ReleasePublishKey(f.ctx, "t", "k1", "other"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ClaimPublishKey(f.ctx, k); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("released with another hash, then claimed: %v, want ErrConditionFailed", err)
+	}
+	if err := f.s.ReleasePublishKey(f.ctx, "t", "k1", "h1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ClaimPublishKey(f.ctx, k); err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+	if err := f.s.ReleasePublishKey(f.ctx, "t", "absent", "h"); err != nil {
+		t.Fatalf("release absent: %v", err)
+	}
+}
+
+// testPublishKeyExpiry: a record is absent once expired, and the key can
+// be claimed again.
+func testPublishKeyExpiry(t *testing.T, f *fixture) {
+	k := store.PublishKey{Tenant: "t", Key: "k2", RequestHash: "h1", ExpiresAt: f.clock.Now().Add(time.Minute)}
+	if _, err := f.s.ClaimPublishKey(f.ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("complete an expired record: %v, want ErrNotFound", err)
+	}
+	k.RequestHash = "h2"
+	k.ExpiresAt = f.clock.Now().Add(time.Minute)
+	got, err := f.s.ClaimPublishKey(f.ctx, k)
+	if err != nil || got.RequestHash != "h2" || got.Reply != nil {
+		t.Fatalf("claim after expiry = %+v, %v", got, err)
+	}
+}

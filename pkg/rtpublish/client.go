@@ -1,0 +1,256 @@
+package rtpublish
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// signingService is the SigV4 service name of API Gateway APIs.
+const signingService = "execute-api"
+
+// maxAnswerBytes bounds the answer the client reads (replies are at most
+// 128 KB).
+const maxAnswerBytes = 1 << 20
+
+// Options configure a Client.
+type Options struct {
+	// Credentials sign every request; the caller's IAM identity needs the
+	// stack's publisher policy. Required.
+	Credentials aws.CredentialsProvider
+	// Region is the API's region. Default "us-east-1".
+	Region string
+	// HTTPClient sends the requests. Default: a client with a 30 s
+	// timeout.
+	HTTPClient *http.Client
+	// Retryer decides which failures are retried, how often and after
+	// what delay. Default retry.NewStandard(): 3 attempts with jittered
+	// exponential backoff, for connection errors, 5xx and the retryable
+	// codes (RATE_LIMITED, UNAVAILABLE, INTERNAL).
+	Retryer aws.Retryer
+}
+
+// Client calls the publish API. It is safe for concurrent use.
+type Client struct {
+	base    *url.URL
+	creds   aws.CredentialsProvider
+	region  string
+	http    *http.Client
+	retryer aws.Retryer
+	signer  *v4.Signer
+}
+
+// New returns a Client for the API at endpoint, e.g.
+// "https://abc123.execute-api.eu-west-1.amazonaws.com" or the local
+// server's "http://127.0.0.1:3001/api".
+func New(endpoint string, o *Options) (*Client, error) {
+	if o == nil || o.Credentials == nil {
+		return nil, errors.New("rtpublish: Options.Credentials is required")
+	}
+	u, err := url.Parse(strings.TrimRight(endpoint, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("rtpublish: endpoint %q is not an http(s) URL", endpoint)
+	}
+	c := &Client{base: u, creds: o.Credentials, region: o.Region, http: o.HTTPClient, retryer: o.Retryer, signer: v4.NewSigner()}
+	if c.region == "" {
+		c.region = "us-east-1"
+	}
+	if c.http == nil {
+		c.http = &http.Client{Timeout: 30 * time.Second}
+	}
+	if c.retryer == nil {
+		c.retryer = retry.NewStandard()
+	}
+	return c, nil
+}
+
+// Message is a publish: Payload (any JSON value) reaches every subscriber
+// of Channel in Tenant as an "update" frame.
+type Message struct {
+	Tenant  string
+	Channel string
+	Payload any
+	// IdempotencyKey makes retries of this publish broadcast once (for a
+	// day). Default: a fresh key per call.
+	IdempotencyKey string
+}
+
+// Notification is a system notification to every subscriber of the
+// notifications channel, or to every connection of UserID.
+type Notification struct {
+	Tenant string
+	UserID string // "" for everyone
+	Title  string
+	Body   string
+	Level  string // info (default), success, warning or error
+	Data   any    // optional JSON value
+	// IdempotencyKey: as in Message.
+	IdempotencyKey string
+}
+
+// Result is the answer to a publish or notify.
+type Result struct {
+	Channel    string `json:"channel,omitempty"`
+	ID         string `json:"id,omitempty"` // the notification id
+	Recipients int    `json:"recipients"`   // connections the frame was for
+	Delivered  int    `json:"delivered"`    // of them, posts that succeeded
+	// Duplicate is true when the key was used before: nothing was sent
+	// again, and the counts are those of the first call.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// Pending is true for a Duplicate whose first call has not answered
+	// (or never completed): its counts are unknown.
+	Pending bool `json:"pending,omitempty"`
+}
+
+// SnapshotQuery asks for one page of a room's users (the tenant's, when
+// Room is empty).
+type SnapshotQuery struct {
+	Tenant string
+	Room   string
+	Cursor string
+	Limit  int // 0: the server's default
+}
+
+// Snapshot is one page of a room's presence.
+type Snapshot struct {
+	Room        string            `json:"room"`
+	Users       []json.RawMessage `json:"usersInRoom"`
+	UserCount   int               `json:"userCount"`
+	OnlineCount int               `json:"onlineCount"`
+	AwayCount   int               `json:"awayCount"`
+	Next        string            `json:"next,omitempty"`
+}
+
+// Publish sends m.
+func (c *Client) Publish(ctx context.Context, m Message) (Result, error) {
+	body := map[string]any{"tenant": m.Tenant, "channel": m.Channel, "payload": m.Payload, "idempotencyKey": orNewKey(m.IdempotencyKey)}
+	var r Result
+	return r, c.call(ctx, "/publish", body, &r)
+}
+
+// Notify sends n.
+func (c *Client) Notify(ctx context.Context, n Notification) (Result, error) {
+	body := map[string]any{"tenant": n.Tenant, "title": n.Title, "body": n.Body, "idempotencyKey": orNewKey(n.IdempotencyKey)}
+	if n.UserID != "" {
+		body["userId"] = n.UserID
+	}
+	if n.Level != "" {
+		body["level"] = n.Level
+	}
+	if n.Data != nil {
+		body["data"] = n.Data
+	}
+	var r Result
+	return r, c.call(ctx, "/notify", body, &r)
+}
+
+// PresenceSnapshot reads one page of presence; it changes nothing.
+func (c *Client) PresenceSnapshot(ctx context.Context, q SnapshotQuery) (Snapshot, error) {
+	body := map[string]any{"tenant": q.Tenant}
+	if q.Room != "" {
+		body["room"] = q.Room
+	}
+	if q.Cursor != "" {
+		body["cursor"] = q.Cursor
+	}
+	if q.Limit != 0 {
+		body["limit"] = q.Limit
+	}
+	var s Snapshot
+	return s, c.call(ctx, "/presence/snapshot", body, &s)
+}
+
+// orNewKey returns key, or a fresh random key when it is empty.
+func orNewKey(key string) string {
+	if key != "" {
+		return key
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "rtp-" + hex.EncodeToString(b[:])
+}
+
+// call posts body to path, retrying as the retryer says, and decodes a
+// 200 answer into out.
+func (c *Client) call(ctx context.Context, path string, body any, out any) error {
+	payload, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("rtpublish: encode %s: %w", path, err)
+	}
+	release := func(error) error { return nil }
+	for attempt := 1; ; attempt++ {
+		err = c.attempt(ctx, path, payload, out)
+		// A retry's cost returns to the quota when it succeeds.
+		_ = release(err)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if attempt >= c.retryer.MaxAttempts() || !c.retryer.IsErrorRetryable(err) {
+			return err
+		}
+		var qerr error
+		if release, qerr = c.retryer.GetRetryToken(ctx, err); qerr != nil {
+			return err // the retry quota is spent
+		}
+		delay, derr := c.retryer.RetryDelay(attempt, err)
+		if derr != nil {
+			return err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// attempt sends one signed request.
+func (c *Client) attempt(ctx context.Context, path string, payload []byte, out any) error {
+	u := *c.base
+	u.Path += path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(payload))
+	if err != nil {
+		return fmt.Errorf("rtpublish: %s: %w", path, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	creds, err := c.creds.Retrieve(ctx)
+	if err != nil {
+		return fmt.Errorf("rtpublish: credentials: %w", err)
+	}
+	sum := sha256.Sum256(payload)
+	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), signingService, c.region, time.Now()); err != nil {
+		return fmt.Errorf("rtpublish: sign %s: %w", path, err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("rtpublish: %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return fmt.Errorf("rtpublish: %s: read answer: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return errorOf(path, resp, answer)
+	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("rtpublish: %s: decode answer: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,23 @@
+// Package rtpublish publishes to rtcollab from a backend service, without a
+// WebSocket: a client of the publish API (POST /publish, /notify and
+// /presence/snapshot of the stack's HTTP API, which requires AWS_IAM
+// authorization, or of the local server's /api). Every request is signed
+// with Signature Version 4 (service execute-api) by the AWS SDK's signer
+// and retried by the SDK's standard retryer; failures are *Error values
+// with a stable code.
+//
+//	client, err := rtpublish.New(apiURL, &rtpublish.Options{Credentials: cfg.Credentials, Region: cfg.Region})
+//	if err != nil { return err }
+//	res, err := client.Publish(ctx, rtpublish.Message{Tenant: "acme", Channel: "order-updates", Payload: order})
+//	if rtpublish.CodeOf(err) == rtpublish.CodeForbidden { return fmt.Errorf("the policy refuses this channel: %w", err) }
+//	log.Printf("published to %d subscribers", res.Recipients)
+//
+// cfg is an aws.Config (config.LoadDefaultConfig in a service; for the
+// local server, credentials.NewStaticCredentialsProvider("local", "local",
+// "")). A Publish or Notify without an IdempotencyKey gets a fresh one,
+// so that the client's own retries broadcast once; set your own key to
+// make your retries (or a replayed job) broadcast once too.
+//
+// Entry points: New, then Client.Publish, Client.Notify and
+// Client.PresenceSnapshot; CodeOf and *Error for failures.
+package rtpublish
