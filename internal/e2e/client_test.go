@@ -30,6 +30,10 @@ type frame struct {
 	MessageID string          `json:"messageId"`
 	ReplyTo   string          `json:"replyTo"`
 	Timestamp string          `json:"timestamp"`
+	// Offset and Epoch place an update in its channel's history (channels
+	// with history only).
+	Offset int64  `json:"offset"`
+	Epoch  string `json:"epoch"`
 
 	size int // bytes on the wire
 }
