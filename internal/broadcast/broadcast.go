@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 
 	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -95,14 +93,12 @@ func (b *Broadcaster) Fanout(ctx context.Context, tenant, channel string, frame 
 		return b.fanoutSharded(ctx, sh.Sharding(), tenant, channel, frame, skip)
 	}
 	var res Result
-	var delivered, gone, failed atomic.Int64
-	sem := make(chan struct{}, b.cfg.Concurrency)
-	var wg sync.WaitGroup
+	d := b.newDelivery(ctx, frame)
 	cursor := ""
 	for {
 		ids, next, err := b.store.Subscribers(ctx, tenant, channel, store.Page{Cursor: cursor, Limit: b.cfg.PageSize})
 		if err != nil {
-			wg.Wait()
+			d.wait()
 			return res, fmt.Errorf("fanout %q: list subscribers: %w", channel, err)
 		}
 		for _, id := range ids {
@@ -111,27 +107,15 @@ func (b *Broadcaster) Fanout(ctx context.Context, tenant, channel string, frame 
 				continue
 			}
 			res.Recipients++
-			sem <- struct{}{}
-			wg.Add(1)
-			go func(id string) {
-				defer func() { <-sem; wg.Done() }()
-				switch err := b.Post(ctx, id, frame); {
-				case err == nil:
-					delivered.Add(1)
-				case errors.Is(err, ErrGone):
-					gone.Add(1)
-				default:
-					failed.Add(1)
-				}
-			}(id)
+			d.post(id)
 		}
 		if next == "" {
 			break
 		}
 		cursor = next
 	}
-	wg.Wait()
-	res.Delivered, res.Gone, res.Failed = int(delivered.Load()), int(gone.Load()), int(failed.Load())
+	d.wait()
+	res.Delivered, res.Gone, res.Failed = d.counts()
 	m := metrics.From(ctx)
 	m.Add(metrics.FanoutSize, float64(res.Recipients), metrics.Count)
 	m.Add(metrics.FramesOut, float64(res.Delivered), metrics.Count)
