@@ -225,6 +225,17 @@ type Request struct {
 	URL    string
 	Header http.Header
 	Body   []byte
+	// PayloadHash is the SHA-256 of Body in lower-case hex (see
+	// PayloadHash), signed as the request's payload. Callers that send one
+	// body in many requests compute it once; when empty, Do computes it.
+	PayloadHash string
+}
+
+// PayloadHash returns the SHA-256 of body in lower-case hex, the payload
+// hash SigV4 signs.
+func PayloadHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
 }
 
 // Do sends r, retrying throttling, server errors, timeouts and connection
@@ -234,8 +245,10 @@ type Request struct {
 // attempts count against MaxThrottleAttempts, the others against
 // MaxAttempts; with a Pacer, every attempt waits for it first.
 func (c *Client) Do(ctx context.Context, r Request) ([]byte, int, error) {
-	sum := sha256.Sum256(r.Body)
-	payloadHash := hex.EncodeToString(sum[:])
+	payloadHash := r.PayloadHash
+	if payloadHash == "" {
+		payloadHash = PayloadHash(r.Body)
+	}
 	var last error // the previous attempt's failure
 	others := 0    // attempts that failed other than by throttling
 	for attempt := 1; ; attempt++ {

@@ -25,6 +25,29 @@ type Poster interface {
 	PostToConnection(ctx context.Context, connectionID string, data []byte) error
 }
 
+// FramePoster is a Poster that does the work common to every recipient of
+// one frame once, such as hashing the payload a signed request carries
+// (mgmtapi.Client implements it). Every delivery of a Broadcaster uses it
+// when its Poster offers it.
+type FramePoster interface {
+	Poster
+	// PrepareFrame returns a function that posts data to one connection
+	// with PostToConnection's outcomes. It is safe for concurrent use while
+	// data does not change.
+	PrepareFrame(data []byte) func(ctx context.Context, connectionID string) error
+}
+
+// prepare returns the function that posts frame through p, prepared once
+// when p is a FramePoster.
+func prepare(p Poster, frame []byte) func(ctx context.Context, connectionID string) error {
+	if fp, ok := p.(FramePoster); ok {
+		return fp.PrepareFrame(frame)
+	}
+	return func(ctx context.Context, connectionID string) error {
+		return p.PostToConnection(ctx, connectionID, frame)
+	}
+}
+
 // Store is the part of the store a broadcaster needs.
 type Store interface {
 	Subscribers(ctx context.Context, tenant, channel string, p store.Page) ([]string, string, error)
@@ -131,7 +154,11 @@ var ErrGone = errors.New("recipient gone")
 // connection gone, Post deletes that connection and its subscriptions and
 // returns ErrGone.
 func (b *Broadcaster) Post(ctx context.Context, connID string, frame []byte) error {
-	err := b.poster.PostToConnection(ctx, connID, frame)
+	return b.settle(ctx, connID, b.poster.PostToConnection(ctx, connID, frame))
+}
+
+// settle handles the outcome err of a post to connID as Post describes.
+func (b *Broadcaster) settle(ctx context.Context, connID string, err error) error {
 	if err == nil {
 		return nil
 	}

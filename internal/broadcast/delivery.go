@@ -14,14 +14,14 @@ import (
 type delivery struct {
 	b                       *Broadcaster
 	ctx                     context.Context
-	frame                   []byte
+	send                    func(ctx context.Context, connectionID string) error
 	sem                     chan struct{}
 	wg                      sync.WaitGroup
 	delivered, gone, failed atomic.Int64
 }
 
 func (b *Broadcaster) newDelivery(ctx context.Context, frame []byte) *delivery {
-	return &delivery{b: b, ctx: ctx, frame: frame, sem: make(chan struct{}, b.cfg.Concurrency)}
+	return &delivery{b: b, ctx: ctx, send: prepare(b.poster, frame), sem: make(chan struct{}, b.cfg.Concurrency)}
 }
 
 // post starts the post to id, waiting for a free slot first.
@@ -30,7 +30,7 @@ func (d *delivery) post(id string) {
 	d.wg.Add(1)
 	go func() {
 		defer func() { <-d.sem; d.wg.Done() }()
-		switch err := d.b.Post(d.ctx, id, d.frame); {
+		switch err := d.b.settle(d.ctx, id, d.send(d.ctx, id)); {
 		case err == nil:
 			d.delivered.Add(1)
 		case errors.Is(err, ErrGone):

@@ -81,9 +81,17 @@ type shardedPoster struct {
 	sharding Sharding
 }
 
-var _ Sharder = shardedPoster{}
+var (
+	_ Sharder     = shardedPoster{}
+	_ FramePoster = shardedPoster{}
+)
 
 func (p shardedPoster) Sharding() Sharding { return p.sharding }
+
+// PrepareFrame prepares with the wrapped Poster when it is a FramePoster.
+func (p shardedPoster) PrepareFrame(data []byte) func(ctx context.Context, connectionID string) error {
+	return prepare(p.Poster, data)
+}
 
 // ShardedPosters wraps a function that returns the Poster of a Management
 // API endpoint so that every Broadcaster built on its Posters shards large

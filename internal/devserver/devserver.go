@@ -292,6 +292,15 @@ func (p directPoster) PostToConnection(ctx context.Context, connectionID string,
 	return fmt.Errorf("%s %q: %w", mgmtapi.OpPostToConnection, connectionID, err)
 }
 
+// PrepareFrame returns a function that posts data in process, as
+// PostToConnection does; it hides the embedded client's, which would post
+// over HTTP.
+func (p directPoster) PrepareFrame(data []byte) func(ctx context.Context, connectionID string) error {
+	return func(ctx context.Context, connectionID string) error {
+		return p.PostToConnection(ctx, connectionID, data)
+	}
+}
+
 // trimEndpoint normalises an endpoint for comparison.
 func trimEndpoint(endpoint string) string {
 	return strings.TrimRight(strings.TrimSpace(endpoint), "/")

@@ -38,11 +38,14 @@ func benchFrame(n int) []byte {
 	return []byte(head + strings.Repeat("x", max(n-len(head)-len(tail), 0)) + tail)
 }
 
-// BenchmarkSignedPost measures one signed PostToConnection, the unit of
-// work of a fan-out on the deployed path: one broadcast frame posted to
-// many recipients in turn. transport=none answers in process (the client's
-// CPU alone); transport=loopback goes through a real HTTP server on
-// 127.0.0.1 (both sides' CPU, as the benchmark runs them in one process).
+// BenchmarkSignedPost measures one signed post, the unit of work of a
+// fan-out on the deployed path: one broadcast frame posted to many
+// recipients in turn. frame=each posts with PostToConnection, which hashes
+// the payload for every post; frame=prepared posts through PrepareFrame,
+// once per 1,000 recipients, as a fan-out does. transport=none answers in
+// process (the client's CPU alone); transport=loopback goes through a real
+// HTTP server on 127.0.0.1 (both sides' CPU, as the benchmark runs them in
+// one process).
 func BenchmarkSignedPost(b *testing.B) {
 	ids := make([]string, 1000)
 	for i := range ids {
@@ -50,34 +53,47 @@ func BenchmarkSignedPost(b *testing.B) {
 	}
 	for _, transport := range []string{"none", "loopback"} {
 		for _, size := range []int{256, 8 << 10, 32 << 10} {
-			b.Run(fmt.Sprintf("transport=%s/bytes=%d", transport, size), func(b *testing.B) {
-				endpoint := "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
-				opts := fastOptions()
-				switch transport {
-				case "none":
-					opts.HTTPClient = &http.Client{Transport: answerOK{}}
-				case "loopback":
-					srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						_, _ = io.Copy(io.Discard, r.Body)
-					}))
-					b.Cleanup(srv.Close)
-					endpoint = srv.URL + "/prod"
-				}
-				c := mgmtapi.New(endpoint, testConfig(), opts)
-				frame := benchFrame(size)
-				ctx := context.Background()
-				b.SetBytes(int64(len(frame)))
-				b.ReportAllocs()
-				i := 0
-				stop := benchcpu.Start(b)
-				for b.Loop() {
-					if err := c.PostToConnection(ctx, ids[i%len(ids)], frame); err != nil {
-						b.Fatal(err)
+			for _, mode := range []string{"each", "prepared"} {
+				b.Run(fmt.Sprintf("transport=%s/bytes=%d/frame=%s", transport, size, mode), func(b *testing.B) {
+					endpoint := "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+					opts := fastOptions()
+					switch transport {
+					case "none":
+						opts.HTTPClient = &http.Client{Transport: answerOK{}}
+					case "loopback":
+						srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+							_, _ = io.Copy(io.Discard, r.Body)
+						}))
+						b.Cleanup(srv.Close)
+						endpoint = srv.URL + "/prod"
 					}
-					i++
-				}
-				stop()
-			})
+					c := mgmtapi.New(endpoint, testConfig(), opts)
+					frame := benchFrame(size)
+					ctx := context.Background()
+					var post func(ctx context.Context, id string) error
+					b.SetBytes(int64(len(frame)))
+					b.ReportAllocs()
+					i := 0
+					stop := benchcpu.Start(b)
+					for b.Loop() {
+						id := ids[i%len(ids)]
+						var err error
+						if mode == "each" {
+							err = c.PostToConnection(ctx, id, frame)
+						} else {
+							if i%len(ids) == 0 {
+								post = c.PrepareFrame(frame)
+							}
+							err = post(ctx, id)
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						i++
+					}
+					stop()
+				})
+			}
 		}
 	}
 }
