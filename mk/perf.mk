@@ -9,7 +9,7 @@
 #   make load-shard   20,000 subscribers (1,000 real WebSockets + 19,000 simulated),
 #                     sharded fan-out, 20 ms per post; SHARD_SIZE=0 for no sharding
 #   make load-shard-real  9,000 real WebSocket subscribers, sharded, 20 ms per post
-#   make bench        go test -bench: decode + dispatch, fan-out, OT, CRDT
+#   make bench        go test -bench: decode, signed posts, dispatch, fan-out, OT, CRDT
 #   make bench-scan   this design's read units against the Scan design, on moto
 #   make cost         DynamoDB units per operation on moto, then dollars per
 #                     million delivered messages by fan-out
@@ -58,7 +58,7 @@ load-shard-real: $(LOADGEN)
 
 ## bench: the Go benchmarks.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/handler ./internal/broadcast ./internal/ot ./internal/crdt
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/protocol ./internal/mgmtapi ./internal/handler ./internal/broadcast ./internal/ot ./internal/crdt
 
 ## bench-scan: the Scan comparison on 10,000 connections over 100 channels (moto; minutes).
 bench-scan: py-deps
