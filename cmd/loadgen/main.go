@@ -60,7 +60,8 @@ type options struct {
 	allowRemote, serve, printCost, mgmtHTTP bool
 	conns, channels, fanout, maxMessages    int
 	bytes, publishers, dialConc, shardSize  int
-	rate                                    float64
+	rate, deliveryRate                      float64
+	deliveryBurst                           int
 	duration, settle, progress, mgmtDelay   time.Duration
 	rssPID, simulated                       int
 	sweepFanout, sweepRate, runID, logLevel string
@@ -89,6 +90,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rssPID, "rss-pid", 0, "process whose RSS to report (default: the local server started here; none for -url)")
 	fs.DurationVar(&o.mgmtDelay, "mgmt-delay", 0, "local server: simulated Management API latency added to every post")
 	fs.BoolVar(&o.mgmtHTTP, "mgmt-http", false, "local server: post every frame through the signed HTTP Management API instead of handing it to the gateway in process (always so with -mgmt-delay or -simulated-subscribers)")
+	fs.Float64Var(&o.deliveryRate, "delivery-rate", -1, "local server: Management API calls per second of the whole server, paced as one function instance paces itself (-1: unpaced, as this process stands for many instances)")
+	fs.IntVar(&o.deliveryBurst, "delivery-burst", 0, "local server: calls sent at once before -delivery-rate paces them (0: the default, DELIVERY_BURST's)")
 	fs.IntVar(&o.shardSize, "shard-size", 0, "local server: split fan-outs larger than this over parallel in-process deliveries (0: no sharding)")
 	fs.IntVar(&o.simulated, "simulated-subscribers", 0, "in-process server: add this many store-only subscribers to every channel, whose posts the local Management API answers itself after -mgmt-delay (for fan-outs larger than the open-file limit allows)")
 	fs.BoolVar(&o.printCost, "cost", false, "print the cost model's estimate for this run's fan-out and message size")
@@ -287,9 +290,14 @@ func isLoopback(host string) bool {
 // embedded store and dev identities, and the -mgmt-delay, -mgmt-http and
 // -shard-size settings.
 func startLocal(ctx context.Context, o options, sim *simulation) (*devserver.Server, error) {
-	// Unpaced: this one process stands for every function instance that
-	// would post in AWS, each with its own delivery-rate budget.
-	settings := app.Settings{DevIdentity: true, LogLevel: o.logLevel, DeliveryRate: -1}
+	// Unpaced unless -delivery-rate is set: this one process stands for
+	// every function instance that would post in AWS, each with its own
+	// delivery budget; -delivery-rate and -delivery-burst give the whole
+	// process one budget (e.g. the account's 10,000/s with bursts of 5,000).
+	settings := app.Settings{DevIdentity: true, LogLevel: o.logLevel, DeliveryRate: o.deliveryRate, DeliveryBurst: o.deliveryBurst}
+	if settings.DeliveryRate == 0 {
+		settings.DeliveryRate = -1
+	}
 	log := settings.Logger()
 	opts := devserver.Options{
 		Addr: "127.0.0.1:0", Settings: settings,

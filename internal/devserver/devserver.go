@@ -125,6 +125,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// fan-outs, sharded ones included.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 1024
+		tr.MaxIdleConns = tr.MaxIdleConnsPerHost // DefaultTransport's 100 would cap the pool
 		// Calls over HTTP are paced by the settings' delivery-rate budget,
 		// as in a function instance.
 		mo := o.Settings.ManagementOptions()
