@@ -89,13 +89,12 @@ type Settings struct {
 	// without waiting for the pacer only when N fits in the burst (or in
 	// the instance's shard). API Gateway's account burst (5,000) covers
 	// five instances bursting together; beyond that, 429s slow the
-	// instances down without loss. Default 1000 (DefaultDeliveryBurst)
-	// when 0.
+	// instances down without loss. Default when 0: a tenth of
+	// DeliveryRate (ratelimit.PacerBurstFraction); the deployment
+	// template sets 1000, which a publish to 1,000 subscribers needs to
+	// reach the last one within 100 ms (docs/BENCHMARKS.md).
 	DeliveryBurst int
 }
-
-// DefaultDeliveryBurst is the default of Settings.DeliveryBurst.
-const DefaultDeliveryBurst = 1000
 
 // MaxConnectionsPerUserLimit is the largest MAX_CONNECTIONS_PER_USER: every
 // $connect rewrites the user's count, which holds one entry per counted
@@ -124,15 +123,11 @@ func (s Settings) ManagementOptions() mgmtapi.Options {
 		MaxThrottleAttempts: DeliveryThrottleAttempts,
 		Backoff:             awsrest.FullJitterBackoff(100*time.Millisecond, 2*time.Second),
 	}
-	burst := s.DeliveryBurst
-	if burst <= 0 {
-		burst = DefaultDeliveryBurst
-	}
 	switch {
 	case s.DeliveryRate == 0:
-		o.Pacer = ratelimit.NewPacerBurst(DefaultDeliveryRate, burst, nil)
+		o.Pacer = ratelimit.NewPacerBurst(DefaultDeliveryRate, s.DeliveryBurst, nil)
 	case s.DeliveryRate > 0:
-		o.Pacer = ratelimit.NewPacerBurst(s.DeliveryRate, burst, nil)
+		o.Pacer = ratelimit.NewPacerBurst(s.DeliveryRate, s.DeliveryBurst, nil)
 	}
 	return o
 }

@@ -12,7 +12,7 @@ func TestDeliveryBurstFromEnv(t *testing.T) {
 		want    int // the pacer's burst
 		wantErr bool
 	}{
-		{"", DefaultDeliveryBurst, false},
+		{"", DefaultDeliveryRate / 10, false}, // a tenth of the budget
 		{"1", 1, false},
 		{"5000", 5000, false},
 		{"0", 0, true},
