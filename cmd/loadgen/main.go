@@ -65,6 +65,7 @@ type options struct {
 	duration, settle, progress, mgmtDelay   time.Duration
 	rssPID, simulated                       int
 	sweepFanout, sweepRate, runID, logLevel string
+	compare                                 string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -97,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.printCost, "cost", false, "print the cost model's estimate for this run's fan-out and message size")
 	fs.StringVar(&o.sweepFanout, "sweep-fanout", "", "comma-separated fan-outs: one run each with -conns max(conns, fan-out) and one channel")
 	fs.StringVar(&o.sweepRate, "sweep-rate", "", "comma-separated publish rates: one run each with the other flags")
+	fs.StringVar(&o.compare, "compare", "", "label=file.json,...: chart the time to the last subscriber of earlier -sweep-fanout runs (their -json files) into -plot-latency, without running anything")
 	fs.StringVar(&o.plotLatency, "plot-latency", "", "with a sweep: write a PNG chart of latency against the swept value to this file")
 	fs.StringVar(&o.plotThroughput, "plot-throughput", "", "with a sweep: write a PNG chart of delivered messages per second to this file")
 	fs.StringVar(&o.logLevel, "log-level", "error", "local server: log level on stderr (debug, info, warn, error)")
@@ -116,7 +118,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.bytes < 0 || o.bytes > gateway.DefaultMaxFrameBytes-1024 {
 		return o, fmt.Errorf("-bytes %d: want 0..%d, so that a publish frame stays within API Gateway's 32 KB frame quota", o.bytes, gateway.DefaultMaxFrameBytes-1024)
 	}
-	if (o.plotLatency != "" || o.plotThroughput != "") && o.sweepFanout == "" && o.sweepRate == "" {
+	if o.compare != "" && o.plotLatency == "" {
+		return o, errors.New("-compare needs -plot-latency")
+	}
+	if (o.plotLatency != "" || o.plotThroughput != "") && o.sweepFanout == "" && o.sweepRate == "" && o.compare == "" {
 		return o, errors.New("-plot-latency and -plot-throughput need -sweep-fanout or -sweep-rate")
 	}
 	return o, nil
@@ -142,6 +147,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.serve {
 		return serve(ctx, o, stdout)
+	}
+	if o.compare != "" {
+		c, err := compareChart(o.compare)
+		if err != nil {
+			return err
+		}
+		return writeChart(o.plotLatency, c)
 	}
 	// Each connection costs one descriptor here, and one more in an
 	// in-process server, plus the Management API's HTTP connections.
