@@ -28,7 +28,7 @@ FUZZ_LONG  ?= 10m
 FUZZ_MINIMIZE ?= 20x
 
 # package:target pairs; go test -fuzz takes one target per run.
-FUZZ_TARGETS := ./internal/protocol:FuzzDecode ./internal/handler:FuzzMessage ./internal/handler:FuzzFrames
+FUZZ_TARGETS := ./internal/protocol:FuzzDecode ./internal/protocol:FuzzDecodeMatchesReference ./internal/handler:FuzzMessage ./internal/handler:FuzzFrames
 
 .PHONY: test-fuzz fuzz-long
 

@@ -9,7 +9,9 @@
 #   make load-shard   20,000 subscribers (1,000 real WebSockets + 19,000 simulated),
 #                     sharded fan-out, 20 ms per post; SHARD_SIZE=0 for no sharding
 #   make load-shard-real  9,000 real WebSocket subscribers, sharded, 20 ms per post
-#   make bench        go test -bench: decode + dispatch, fan-out, OT, CRDT
+#   make load-deployed  1,000 subscribers on the signed HTTP path, 20 ms per post,
+#                     paced at the account's budget (10,000/s, bursts of 5,000)
+#   make bench        go test -bench: decode, signed posts, dispatch, fan-out, OT, CRDT
 #   make bench-scan   this design's read units against the Scan design, on moto
 #   make cost         DynamoDB units per operation on moto, then dollars per
 #                     million delivered messages by fan-out
@@ -24,7 +26,7 @@ LOAD_ARGS  ?=
 COST_ARGS  ?=
 SHARD_SIZE ?= 2000
 
-.PHONY: load load-1000 load-idle load-shard load-shard-real bench bench-scan cost plots $(LOADGEN)
+.PHONY: load load-1000 load-deployed load-idle load-shard load-shard-real bench bench-scan cost plots $(LOADGEN)
 
 $(LOADGEN):
 	@mkdir -p $(PERF_DIR)
@@ -37,6 +39,13 @@ load: $(LOADGEN)
 ## load-1000: latency of publishes to 1,000 subscribers on loopback.
 load-1000: $(LOADGEN)
 	$(LOADGEN) -conns 1000 -channels 1 -fanout 1000 -rate 2 -duration 20s $(LOAD_ARGS)
+
+## load-deployed: the last subscriber of 20 publishes to 1,000 over the signed HTTP
+# Management API at 20 ms per post, within the account's budget (docs/BENCHMARKS.md,
+# "Deployed path").
+load-deployed: $(LOADGEN)
+	$(LOADGEN) -conns 1000 -channels 1 -fanout 1000 -rate 1 -duration 20s -max-messages 20 -mgmt-delay 20ms \
+		-delivery-rate 10000 -delivery-burst 5000 -settle 20s $(LOAD_ARGS)
 
 ## load-idle: RSS of the local server holding 10,000 idle, subscribed connections.
 load-idle: $(LOADGEN)
@@ -58,7 +67,7 @@ load-shard-real: $(LOADGEN)
 
 ## bench: the Go benchmarks.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/handler ./internal/broadcast ./internal/ot ./internal/crdt
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/protocol ./internal/mgmtapi ./internal/handler ./internal/broadcast ./internal/ot ./internal/crdt
 
 ## bench-scan: the Scan comparison on 10,000 connections over 100 channels (moto; minutes).
 bench-scan: py-deps

@@ -60,10 +60,12 @@ type options struct {
 	allowRemote, serve, printCost, mgmtHTTP bool
 	conns, channels, fanout, maxMessages    int
 	bytes, publishers, dialConc, shardSize  int
-	rate                                    float64
+	rate, deliveryRate                      float64
+	deliveryBurst                           int
 	duration, settle, progress, mgmtDelay   time.Duration
 	rssPID, simulated                       int
 	sweepFanout, sweepRate, runID, logLevel string
+	compare                                 string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -89,11 +91,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rssPID, "rss-pid", 0, "process whose RSS to report (default: the local server started here; none for -url)")
 	fs.DurationVar(&o.mgmtDelay, "mgmt-delay", 0, "local server: simulated Management API latency added to every post")
 	fs.BoolVar(&o.mgmtHTTP, "mgmt-http", false, "local server: post every frame through the signed HTTP Management API instead of handing it to the gateway in process (always so with -mgmt-delay or -simulated-subscribers)")
+	fs.Float64Var(&o.deliveryRate, "delivery-rate", -1, "local server: Management API calls per second of the whole server, paced as one function instance paces itself (-1: unpaced, as this process stands for many instances)")
+	fs.IntVar(&o.deliveryBurst, "delivery-burst", 0, "local server: calls sent at once before -delivery-rate paces them (0: the default, DELIVERY_BURST's)")
 	fs.IntVar(&o.shardSize, "shard-size", 0, "local server: split fan-outs larger than this over parallel in-process deliveries (0: no sharding)")
 	fs.IntVar(&o.simulated, "simulated-subscribers", 0, "in-process server: add this many store-only subscribers to every channel, whose posts the local Management API answers itself after -mgmt-delay (for fan-outs larger than the open-file limit allows)")
 	fs.BoolVar(&o.printCost, "cost", false, "print the cost model's estimate for this run's fan-out and message size")
 	fs.StringVar(&o.sweepFanout, "sweep-fanout", "", "comma-separated fan-outs: one run each with -conns max(conns, fan-out) and one channel")
 	fs.StringVar(&o.sweepRate, "sweep-rate", "", "comma-separated publish rates: one run each with the other flags")
+	fs.StringVar(&o.compare, "compare", "", "label=file.json,...: chart the time to the last subscriber of earlier -sweep-fanout runs (their -json files) into -plot-latency, without running anything")
 	fs.StringVar(&o.plotLatency, "plot-latency", "", "with a sweep: write a PNG chart of latency against the swept value to this file")
 	fs.StringVar(&o.plotThroughput, "plot-throughput", "", "with a sweep: write a PNG chart of delivered messages per second to this file")
 	fs.StringVar(&o.logLevel, "log-level", "error", "local server: log level on stderr (debug, info, warn, error)")
@@ -113,7 +118,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if o.bytes < 0 || o.bytes > gateway.DefaultMaxFrameBytes-1024 {
 		return o, fmt.Errorf("-bytes %d: want 0..%d, so that a publish frame stays within API Gateway's 32 KB frame quota", o.bytes, gateway.DefaultMaxFrameBytes-1024)
 	}
-	if (o.plotLatency != "" || o.plotThroughput != "") && o.sweepFanout == "" && o.sweepRate == "" {
+	if o.compare != "" && o.plotLatency == "" {
+		return o, errors.New("-compare needs -plot-latency")
+	}
+	if (o.plotLatency != "" || o.plotThroughput != "") && o.sweepFanout == "" && o.sweepRate == "" && o.compare == "" {
 		return o, errors.New("-plot-latency and -plot-throughput need -sweep-fanout or -sweep-rate")
 	}
 	return o, nil
@@ -139,6 +147,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.serve {
 		return serve(ctx, o, stdout)
+	}
+	if o.compare != "" {
+		c, err := compareChart(o.compare)
+		if err != nil {
+			return err
+		}
+		return writeChart(o.plotLatency, c)
 	}
 	// Each connection costs one descriptor here, and one more in an
 	// in-process server, plus the Management API's HTTP connections.
@@ -287,9 +302,14 @@ func isLoopback(host string) bool {
 // embedded store and dev identities, and the -mgmt-delay, -mgmt-http and
 // -shard-size settings.
 func startLocal(ctx context.Context, o options, sim *simulation) (*devserver.Server, error) {
-	// Unpaced: this one process stands for every function instance that
-	// would post in AWS, each with its own delivery-rate budget.
-	settings := app.Settings{DevIdentity: true, LogLevel: o.logLevel, DeliveryRate: -1}
+	// Unpaced unless -delivery-rate is set: this one process stands for
+	// every function instance that would post in AWS, each with its own
+	// delivery budget; -delivery-rate and -delivery-burst give the whole
+	// process one budget (e.g. the account's 10,000/s with bursts of 5,000).
+	settings := app.Settings{DevIdentity: true, LogLevel: o.logLevel, DeliveryRate: o.deliveryRate, DeliveryBurst: o.deliveryBurst}
+	if settings.DeliveryRate == 0 {
+		settings.DeliveryRate = -1
+	}
 	log := settings.Logger()
 	opts := devserver.Options{
 		Addr: "127.0.0.1:0", Settings: settings,

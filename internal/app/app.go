@@ -81,8 +81,8 @@ type Settings struct {
 	History handler.Retention
 	// DeliveryRate is the budget of Management API calls per second of one
 	// function instance (DELIVERY_RATE_PER_SECOND): posts, retries
-	// included, are paced by a token bucket of this rate with bursts of a
-	// tenth of it, and slow down further while API Gateway answers 429.
+	// included, are paced by a token bucket of this rate with bursts of
+	// DeliveryBurst, and slow down further while API Gateway answers 429.
 	// API Gateway's account throttle (10,000 requests per second, burst
 	// 5,000, shared by every API of the account and region) must cover
 	// this budget times the instances that post at once. Default 1000
@@ -90,6 +90,17 @@ type Settings struct {
 	// for load tests of the local server, whose one process stands for
 	// many function instances (SettingsFromEnv never sets one).
 	DeliveryRate float64
+	// DeliveryBurst is how many Management API calls one function
+	// instance may send at once before DeliveryRate paces them
+	// (DELIVERY_BURST). A publish to N subscribers reaches the last one
+	// without waiting for the pacer only when N fits in the burst (or in
+	// the instance's shard). API Gateway's account burst (5,000) covers
+	// five instances bursting together; beyond that, 429s slow the
+	// instances down without loss. Default when 0: a tenth of
+	// DeliveryRate (ratelimit.PacerBurstFraction); the deployment
+	// template sets 1000, which a publish to 1,000 subscribers needs to
+	// reach the last one within 100 ms (docs/BENCHMARKS.md).
+	DeliveryBurst int
 }
 
 // MaxConnectionsPerUserLimit is the largest MAX_CONNECTIONS_PER_USER: every
@@ -107,8 +118,9 @@ const DefaultDeliveryRate = 1000
 const DeliveryThrottleAttempts = 8
 
 // ManagementOptions returns the options of a Management API client pool:
-// a new Pacer of DeliveryRate calls per second, shared by every client of
-// the pool, DeliveryThrottleAttempts attempts while throttled, and a short
+// a new Pacer of DeliveryRate calls per second with bursts of
+// DeliveryBurst, shared by every client of the pool,
+// DeliveryThrottleAttempts attempts while throttled, and a short
 // jittered backoff between attempts (below 100 ms doubling up to 2 s: the
 // Pacer slows the whole function down, so one post need not wait long).
 // Build one pool per process with them, so that one budget covers every
@@ -120,9 +132,9 @@ func (s Settings) ManagementOptions() mgmtapi.Options {
 	}
 	switch {
 	case s.DeliveryRate == 0:
-		o.Pacer = ratelimit.NewPacer(DefaultDeliveryRate, nil)
+		o.Pacer = ratelimit.NewPacerBurst(DefaultDeliveryRate, s.DeliveryBurst, nil)
 	case s.DeliveryRate > 0:
-		o.Pacer = ratelimit.NewPacer(s.DeliveryRate, nil)
+		o.Pacer = ratelimit.NewPacerBurst(s.DeliveryRate, s.DeliveryBurst, nil)
 	}
 	return o
 }
@@ -167,6 +179,13 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 			return s, fmt.Errorf("DELIVERY_RATE_PER_SECOND %q: want a positive number", v)
 		}
 		s.DeliveryRate = r
+	}
+	if v := getenv("DELIVERY_BURST"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return s, fmt.Errorf("DELIVERY_BURST %q: want a positive integer", v)
+		}
+		s.DeliveryBurst = n
 	}
 	switch strings.ToLower(getenv("DEV_IDENTITY")) {
 	case "1", "true", "yes":

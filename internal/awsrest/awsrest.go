@@ -57,9 +57,11 @@ const (
 // Options tunes a Client. A nil *Options means every default.
 type Options struct {
 	// HTTPClient sends the requests. Default: a client of its own with a
-	// clone of http.DefaultTransport allowing 64 idle connections per host
-	// (broadcasts post to one host concurrently) and no overall timeout;
-	// AttemptTimeout bounds each attempt instead.
+	// clone of http.DefaultTransport allowing 256 idle connections per
+	// host (a broadcast posts to one host with up to
+	// broadcast.DefaultConcurrency requests in flight; HTTP/2 is used when
+	// the server offers it) and no overall timeout; AttemptTimeout bounds
+	// each attempt instead.
 	HTTPClient *http.Client
 	// MaxAttempts bounds the attempts per call, the first included; 1
 	// disables retries. Default 3 (DefaultMaxAttempts); values below 1 mean
@@ -137,7 +139,8 @@ func (o *Options) Resolved() Options {
 func newHTTPClient() *http.Client {
 	if t, ok := http.DefaultTransport.(*http.Transport); ok {
 		t = t.Clone()
-		t.MaxIdleConnsPerHost = 64
+		t.MaxIdleConnsPerHost = 256
+		t.MaxIdleConns = 4 * t.MaxIdleConnsPerHost // DefaultTransport's 100 would cap the pool
 		return &http.Client{Transport: t}
 	}
 	return &http.Client{}
@@ -225,6 +228,17 @@ type Request struct {
 	URL    string
 	Header http.Header
 	Body   []byte
+	// PayloadHash is the SHA-256 of Body in lower-case hex (see
+	// PayloadHash), signed as the request's payload. Callers that send one
+	// body in many requests compute it once; when empty, Do computes it.
+	PayloadHash string
+}
+
+// PayloadHash returns the SHA-256 of body in lower-case hex, the payload
+// hash SigV4 signs.
+func PayloadHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
 }
 
 // Do sends r, retrying throttling, server errors, timeouts and connection
@@ -234,8 +248,10 @@ type Request struct {
 // attempts count against MaxThrottleAttempts, the others against
 // MaxAttempts; with a Pacer, every attempt waits for it first.
 func (c *Client) Do(ctx context.Context, r Request) ([]byte, int, error) {
-	sum := sha256.Sum256(r.Body)
-	payloadHash := hex.EncodeToString(sum[:])
+	payloadHash := r.PayloadHash
+	if payloadHash == "" {
+		payloadHash = PayloadHash(r.Body)
+	}
 	var last error // the previous attempt's failure
 	others := 0    // attempts that failed other than by throttling
 	for attempt := 1; ; attempt++ {

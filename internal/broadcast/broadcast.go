@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 
 	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -27,15 +25,47 @@ type Poster interface {
 	PostToConnection(ctx context.Context, connectionID string, data []byte) error
 }
 
+// FramePoster is a Poster that does the work common to every recipient of
+// one frame once, such as hashing the payload a signed request carries
+// (mgmtapi.Client implements it). Every delivery of a Broadcaster uses it
+// when its Poster offers it.
+type FramePoster interface {
+	Poster
+	// PrepareFrame returns a function that posts data to one connection
+	// with PostToConnection's outcomes. It is safe for concurrent use while
+	// data does not change.
+	PrepareFrame(data []byte) func(ctx context.Context, connectionID string) error
+}
+
+// prepare returns the function that posts frame through p, prepared once
+// when p is a FramePoster.
+func prepare(p Poster, frame []byte) func(ctx context.Context, connectionID string) error {
+	if fp, ok := p.(FramePoster); ok {
+		return fp.PrepareFrame(frame)
+	}
+	return func(ctx context.Context, connectionID string) error {
+		return p.PostToConnection(ctx, connectionID, frame)
+	}
+}
+
 // Store is the part of the store a broadcaster needs.
 type Store interface {
 	Subscribers(ctx context.Context, tenant, channel string, p store.Page) ([]string, string, error)
 	DeleteConnection(ctx context.Context, id string) (store.Connection, []string, error)
 }
 
+// DefaultConcurrency is the default of Config.Concurrency. A post to the
+// Management API waits on the network (tens of milliseconds in AWS), not
+// on CPU, so a publish to 1,000 subscribers at 20 ms per post takes four
+// waves of 256 (about 80 ms) where it took 32 waves of 32. The HTTP client
+// keeps as many idle connections (awsrest.Options), and the instance's
+// delivery budget (app.Settings.DeliveryBurst) must allow the burst.
+const DefaultConcurrency = 256
+
 // Config tunes a Broadcaster. The zero value is usable.
 type Config struct {
-	// Concurrency bounds the posts in flight for one Fanout. Default 32.
+	// Concurrency bounds the posts in flight for one Fanout. Default 256
+	// (DefaultConcurrency).
 	Concurrency int
 	// PageSize is the number of subscriptions read per Query. Default 500.
 	PageSize int
@@ -70,7 +100,7 @@ type Broadcaster struct {
 // New returns a Broadcaster posting through p.
 func New(s Store, p Poster, cfg Config) *Broadcaster {
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 32
+		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 500
@@ -95,14 +125,12 @@ func (b *Broadcaster) Fanout(ctx context.Context, tenant, channel string, frame 
 		return b.fanoutSharded(ctx, sh.Sharding(), tenant, channel, frame, skip)
 	}
 	var res Result
-	var delivered, gone, failed atomic.Int64
-	sem := make(chan struct{}, b.cfg.Concurrency)
-	var wg sync.WaitGroup
+	d := b.newDelivery(ctx, frame)
 	cursor := ""
 	for {
 		ids, next, err := b.store.Subscribers(ctx, tenant, channel, store.Page{Cursor: cursor, Limit: b.cfg.PageSize})
 		if err != nil {
-			wg.Wait()
+			d.wait()
 			return res, fmt.Errorf("fanout %q: list subscribers: %w", channel, err)
 		}
 		for _, id := range ids {
@@ -111,27 +139,15 @@ func (b *Broadcaster) Fanout(ctx context.Context, tenant, channel string, frame 
 				continue
 			}
 			res.Recipients++
-			sem <- struct{}{}
-			wg.Add(1)
-			go func(id string) {
-				defer func() { <-sem; wg.Done() }()
-				switch err := b.Post(ctx, id, frame); {
-				case err == nil:
-					delivered.Add(1)
-				case errors.Is(err, ErrGone):
-					gone.Add(1)
-				default:
-					failed.Add(1)
-				}
-			}(id)
+			d.post(id)
 		}
 		if next == "" {
 			break
 		}
 		cursor = next
 	}
-	wg.Wait()
-	res.Delivered, res.Gone, res.Failed = int(delivered.Load()), int(gone.Load()), int(failed.Load())
+	d.wait()
+	res.Delivered, res.Gone, res.Failed = d.counts()
 	m := metrics.From(ctx)
 	m.Add(metrics.FanoutSize, float64(res.Recipients), metrics.Count)
 	m.Add(metrics.FramesOut, float64(res.Delivered), metrics.Count)
@@ -147,7 +163,11 @@ var ErrGone = errors.New("recipient gone")
 // connection gone, Post deletes that connection and its subscriptions and
 // returns ErrGone.
 func (b *Broadcaster) Post(ctx context.Context, connID string, frame []byte) error {
-	err := b.poster.PostToConnection(ctx, connID, frame)
+	return b.settle(ctx, connID, b.poster.PostToConnection(ctx, connID, frame))
+}
+
+// settle handles the outcome err of a post to connID as Post describes.
+func (b *Broadcaster) settle(ctx context.Context, connID string, err error) error {
 	if err == nil {
 		return nil
 	}

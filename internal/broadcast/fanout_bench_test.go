@@ -20,23 +20,29 @@ func BenchmarkFanout(b *testing.B) {
 		subscribers int
 		post        time.Duration
 		shardSize   int
+		concurrency int // 0: broadcast.DefaultConcurrency
 	}{
-		{10, 0, 0},
-		{100, 0, 0},
-		{1000, 0, 0},
-		{10000, 0, 0},
-		{10000, 0, 2000},
-		{2000, time.Millisecond, 0},
-		{20000, time.Millisecond, 0},
-		{20000, time.Millisecond, 2000},
+		{10, 0, 0, 32},
+		{100, 0, 0, 32},
+		{1000, 0, 0, 32},
+		{10000, 0, 0, 32},
+		{10000, 0, 2000, 32},
+		{2000, time.Millisecond, 0, 32},
+		{20000, time.Millisecond, 0, 32},
+		{20000, time.Millisecond, 2000, 32},
+		// A publish to 1,000 at the 20 ms a post takes in AWS: 32 waves of
+		// 32 posts before, 4 waves of 256 with the default concurrency.
+		{1000, 20 * time.Millisecond, 0, 32},
+		{1000, 20 * time.Millisecond, 0, 0},
+		{10000, 20 * time.Millisecond, 1000, 0},
 	}
 	for _, bb := range benches {
-		name := fmt.Sprintf("subscribers=%d/post=%v/shard=%d", bb.subscribers, bb.post, bb.shardSize)
+		name := fmt.Sprintf("subscribers=%d/post=%v/shard=%d/conc=%d", bb.subscribers, bb.post, bb.shardSize, bb.concurrency)
 		b.Run(name, func(b *testing.B) {
 			st, _ := channelStore(b, bb.subscribers)
 			poster := newCountingPoster()
 			poster.delay = bb.post
-			cfg := broadcast.Config{Concurrency: 32}
+			cfg := broadcast.Config{Concurrency: bb.concurrency}
 			raw := func(string) broadcast.Poster { return poster }
 			var local *broadcast.Local
 			p := raw("http://local/ws")

@@ -2,7 +2,6 @@ package broadcast
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -82,9 +81,17 @@ type shardedPoster struct {
 	sharding Sharding
 }
 
-var _ Sharder = shardedPoster{}
+var (
+	_ Sharder     = shardedPoster{}
+	_ FramePoster = shardedPoster{}
+)
 
 func (p shardedPoster) Sharding() Sharding { return p.sharding }
+
+// PrepareFrame prepares with the wrapped Poster when it is a FramePoster.
+func (p shardedPoster) PrepareFrame(data []byte) func(ctx context.Context, connectionID string) error {
+	return prepare(p.Poster, data)
+}
 
 // ShardedPosters wraps a function that returns the Poster of a Management
 // API endpoint so that every Broadcaster built on its Posters shards large
@@ -207,44 +214,6 @@ func (b *Broadcaster) DeliverShard(ctx context.Context, s Shard) Result {
 	m.Add(metrics.FramesOut, float64(res.Delivered), metrics.Count)
 	m.Add(metrics.GoneConnections, float64(res.Gone), metrics.Count)
 	return res
-}
-
-// delivery posts one frame to recipients as they are added, at most
-// Config.Concurrency at a time.
-type delivery struct {
-	b                       *Broadcaster
-	ctx                     context.Context
-	frame                   []byte
-	sem                     chan struct{}
-	wg                      sync.WaitGroup
-	delivered, gone, failed atomic.Int64
-}
-
-func (b *Broadcaster) newDelivery(ctx context.Context, frame []byte) *delivery {
-	return &delivery{b: b, ctx: ctx, frame: frame, sem: make(chan struct{}, b.cfg.Concurrency)}
-}
-
-// post starts the post to id, waiting for a free slot first.
-func (d *delivery) post(id string) {
-	d.sem <- struct{}{}
-	d.wg.Add(1)
-	go func() {
-		defer func() { <-d.sem; d.wg.Done() }()
-		switch err := d.b.Post(d.ctx, id, d.frame); {
-		case err == nil:
-			d.delivered.Add(1)
-		case errors.Is(err, ErrGone):
-			d.gone.Add(1)
-		default:
-			d.failed.Add(1)
-		}
-	}()
-}
-
-func (d *delivery) wait() { d.wg.Wait() }
-
-func (d *delivery) counts() (delivered, gone, failed int) {
-	return int(d.delivered.Load()), int(d.gone.Load()), int(d.failed.Load())
 }
 
 // Deliverer delivers shards that an invocation received: it keeps one

@@ -191,3 +191,63 @@ func TestDelivererRejects(t *testing.T) {
 		})
 	}
 }
+
+// preparingPoster is a countingPoster that is also a FramePoster and
+// counts the frames it prepared.
+type preparingPoster struct {
+	*countingPoster
+	prepared atomic.Int64
+}
+
+func (p *preparingPoster) PrepareFrame(data []byte) func(ctx context.Context, id string) error {
+	p.prepared.Add(1)
+	return func(ctx context.Context, id string) error { return p.PostToConnection(ctx, id, data) }
+}
+
+// TestFramePreparedOncePerDelivery checks that a fan-out prepares its
+// frame once per delivery (the coordinator's, and each shard's), not once
+// per recipient, and still reaches every recipient once.
+func TestFramePreparedOncePerDelivery(t *testing.T) {
+	tests := []struct {
+		name         string
+		shardSize    int
+		wantPrepared int64
+	}{
+		{"unsharded", 0, 1},
+		{"sharded", 100, 5}, // the coordinator's shard and 4 dispatched ones
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st, ids := channelStore(t, 500)
+			poster := &preparingPoster{countingPoster: newCountingPoster()}
+			raw := func(string) broadcast.Poster { return poster }
+			cfg := broadcast.Config{Concurrency: 16, PageSize: 64}
+			p := raw("http://local/ws")
+			var local *broadcast.Local
+			if tt.shardSize > 0 {
+				local = broadcast.NewLocal(broadcast.NewDeliverer(st, raw, cfg).Deliver, nil)
+				p = broadcast.ShardedPosters(raw, broadcast.Sharding{ShardSize: tt.shardSize, Dispatcher: local})("http://local/ws")
+			}
+			res, err := broadcast.New(st, p, cfg).Fanout(context.Background(), "t", "room:big", []byte(`{"type":"update"}`), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if local != nil {
+				local.Wait()
+			}
+			if res.Recipients != len(ids) {
+				t.Fatalf("recipients %d, want %d", res.Recipients, len(ids))
+			}
+			if got := poster.prepared.Load(); got != tt.wantPrepared {
+				t.Errorf("frames prepared %d times, want %d", got, tt.wantPrepared)
+			}
+			poster.mu.Lock()
+			defer poster.mu.Unlock()
+			for _, id := range ids {
+				if n := poster.posts[id]; n != 1 {
+					t.Errorf("%s got %d posts, want 1", id, n)
+				}
+			}
+		})
+	}
+}

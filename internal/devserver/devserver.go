@@ -135,6 +135,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// fan-outs, sharded ones included.
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 1024
+		tr.MaxIdleConns = tr.MaxIdleConnsPerHost // DefaultTransport's 100 would cap the pool
 		// Calls over HTTP are paced by the settings' delivery-rate budget,
 		// as in a function instance.
 		mo := o.Settings.ManagementOptions()
@@ -338,6 +339,15 @@ func (p directPoster) PostToConnection(ctx context.Context, connectionID string,
 			Status: http.StatusRequestEntityTooLarge, Type: "PayloadTooLargeException", Message: "Request entity too large"}
 	}
 	return fmt.Errorf("%s %q: %w", mgmtapi.OpPostToConnection, connectionID, err)
+}
+
+// PrepareFrame returns a function that posts data in process, as
+// PostToConnection does; it hides the embedded client's, which would post
+// over HTTP.
+func (p directPoster) PrepareFrame(data []byte) func(ctx context.Context, connectionID string) error {
+	return func(ctx context.Context, connectionID string) error {
+		return p.PostToConnection(ctx, connectionID, data)
+	}
 }
 
 // trimEndpoint normalises an endpoint for comparison.

@@ -177,9 +177,9 @@ func TestChangeActivity(t *testing.T) {
 			if one, _ := alice.feed(map[string]any{"entityTypes": []string{"note"}, "entityIds": []string{"n1"}}); len(one) != 1 || one[0].Entity.ID != "n1" {
 				t.Errorf("feed of n1 = %+v, want its one entry", one)
 			}
-			alice.fails("activity.list", "", map[string]any{"entityIds": []string{strings.Repeat("x", 129)}}, "BAD_REQUEST")
-			alice.fails("activity.list", "", map[string]any{"entityIds": []string{""}}, "BAD_REQUEST")
-			alice.fails("activity.list", "", map[string]any{"entityIds": make([]string, 11)}, "BAD_REQUEST")
+			alice.bad().fails("activity.list", "", map[string]any{"entityIds": []string{strings.Repeat("x", 129)}}, "BAD_REQUEST")
+			alice.bad().fails("activity.list", "", map[string]any{"entityIds": []string{""}}, "BAD_REQUEST")
+			alice.bad().fails("activity.list", "", map[string]any{"entityIds": make([]string, 11)}, "BAD_REQUEST")
 		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // shutdownGrace bounds the graceful shutdown ListenAndServe performs when
@@ -27,6 +28,7 @@ type Server struct {
 	log *slog.Logger
 
 	writeTimeout time.Duration // bounds one write to a client
+	signer       *v4.Signer    // checks Management API signatures; caches derived keys
 
 	mu       sync.Mutex
 	conns    map[string]*conn // open connections, by id
@@ -46,6 +48,7 @@ func New(cfg Config, inv Invoker) *Server {
 		inv:          inv,
 		log:          cfg.Logger,
 		writeTimeout: writeTimeout,
+		signer:       v4.NewSigner(),
 		conns:        make(map[string]*conn),
 		reserved:     make(map[string]bool),
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // Local credentials of the Management API. The local gateway accepts
@@ -145,7 +144,7 @@ func (s *Server) verifySigV4(r *http.Request, body []byte, now time.Time) *authE
 	}
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: a.accessKey, SecretAccessKey: secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
-	if err := v4.NewSigner().SignHTTP(context.Background(), creds, again, hex.EncodeToString(sum[:]), signingService, a.region, t); err != nil {
+	if err := s.signer.SignHTTP(context.Background(), creds, again, hex.EncodeToString(sum[:]), signingService, a.region, t); err != nil {
 		return errBadSig
 	}
 	want, ok := parseSigV4(again.Header.Get("Authorization"))

@@ -52,7 +52,8 @@ type Config struct {
 	// tenant, counted in the store so that it holds across instances; a
 	// $connect past it is refused with 429. Default 20 (see connlimit.go).
 	MaxConnectionsPerUser int
-	// FanoutConcurrency bounds concurrent posts per broadcast. Default 32.
+	// FanoutConcurrency bounds concurrent posts per broadcast. Default 256
+	// (broadcast.DefaultConcurrency).
 	FanoutConcurrency int
 	// Policy decides channel access from roles. Default: auth's default
 	// policy (see internal/auth/POLICY.md).
@@ -91,7 +92,7 @@ func (c Config) withDefaults() Config {
 		c.MaxSubscriptions = 100
 	}
 	if c.FanoutConcurrency <= 0 {
-		c.FanoutConcurrency = 32
+		c.FanoutConcurrency = broadcast.DefaultConcurrency
 	}
 	if c.MaxConnectionsPerUser <= 0 {
 		c.MaxConnectionsPerUser = DefaultMaxConnectionsPerUser

@@ -96,13 +96,26 @@ func (c *Client) Endpoint() string { return c.endpoint }
 
 // PostToConnection sends data to the connection as one frame.
 func (c *Client) PostToConnection(ctx context.Context, connectionID string, data []byte) error {
-	_, err := c.call(ctx, OpPostToConnection, http.MethodPost, connectionID, data)
+	_, err := c.call(ctx, OpPostToConnection, http.MethodPost, connectionID, data, "")
 	return err
+}
+
+// PrepareFrame returns a function that sends data to one connection, as
+// PostToConnection does, for a frame posted to many connections: the
+// payload's hash, which every signed request carries, is computed here
+// once instead of once per post. data must not change while the function
+// is in use. The function is safe for concurrent use.
+func (c *Client) PrepareFrame(data []byte) func(ctx context.Context, connectionID string) error {
+	hash := awsrest.PayloadHash(data)
+	return func(ctx context.Context, connectionID string) error {
+		_, err := c.call(ctx, OpPostToConnection, http.MethodPost, connectionID, data, hash)
+		return err
+	}
 }
 
 // GetConnection returns the metadata of the connection.
 func (c *Client) GetConnection(ctx context.Context, connectionID string) (*Connection, error) {
-	body, err := c.call(ctx, OpGetConnection, http.MethodGet, connectionID, nil)
+	body, err := c.call(ctx, OpGetConnection, http.MethodGet, connectionID, nil, "")
 	if err != nil {
 		return nil, err
 	}
@@ -116,13 +129,14 @@ func (c *Client) GetConnection(ctx context.Context, connectionID string) (*Conne
 // DeleteConnection closes the connection. API Gateway then runs the
 // $disconnect route for it.
 func (c *Client) DeleteConnection(ctx context.Context, connectionID string) error {
-	_, err := c.call(ctx, OpDeleteConnection, http.MethodDelete, connectionID, nil)
+	_, err := c.call(ctx, OpDeleteConnection, http.MethodDelete, connectionID, nil, "")
 	return err
 }
 
 // call runs one operation with retries and returns the body of the
-// successful response. A failed response becomes an *APIError.
-func (c *Client) call(ctx context.Context, op, method, connectionID string, body []byte) ([]byte, error) {
+// successful response. A failed response becomes an *APIError. payloadHash
+// is body's (awsrest.PayloadHash), or "" to have it computed.
+func (c *Client) call(ctx context.Context, op, method, connectionID string, body []byte, payloadHash string) ([]byte, error) {
 	if c.baseErr != nil {
 		return nil, fmt.Errorf("%s %q: endpoint %q: %w", op, connectionID, c.endpoint, c.baseErr)
 	}
@@ -133,6 +147,7 @@ func (c *Client) call(ctx context.Context, op, method, connectionID string, body
 	if method == http.MethodPost {
 		req.Header = http.Header{"Content-Type": {"application/octet-stream"}}
 		req.Body = body
+		req.PayloadHash = payloadHash
 	}
 	out, _, err := c.rest.Do(ctx, req)
 	if err == nil {

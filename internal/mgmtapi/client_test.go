@@ -164,6 +164,15 @@ func TestSignedRequests(t *testing.T) {
 			wantBody: `{"type":"pong"}`,
 		},
 		{
+			// A prepared frame is signed with the hash computed once; the
+			// server checks it against the body it received.
+			name: "prepared post", method: http.MethodPost, reply: status(http.StatusOK, ""),
+			call: func(ctx context.Context, c *mgmtapi.Client) error {
+				return c.PrepareFrame([]byte(`{"type":"update"}`))(ctx, testConnID)
+			},
+			wantBody: `{"type":"update"}`,
+		},
+		{
 			name: "get", method: http.MethodGet,
 			reply: func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, getBody) },
 			call: func(ctx context.Context, c *mgmtapi.Client) error {

@@ -107,74 +107,73 @@ var ErrDecode = errors.New("decode frame")
 // returned alongside the error so that the error reply can carry replyTo.
 func Decode(data []byte) (Envelope, error) {
 	var env Envelope
+	trimmed, err := frameObject(data)
+	if err != nil {
+		return env, err
+	}
+	// One pass over the frame checks its syntax and the payload's bounds
+	// and finds the members (scan.go).
+	fs, ok := scanFrame(trimmed)
+	if !ok {
+		return env, NewError(CodeBadFrame, "frame is not valid JSON")
+	}
+	// messageId is taken first, leniently, so errors can still be
+	// correlated.
+	if mid, ok := stringValue(trimmed, fs.messageID); ok && validID(mid) {
+		env.MessageID = mid
+	}
+	if fs.wrongType {
+		return env, NewError(CodeBadRequest, "envelope fields have the wrong types")
+	}
+	typ, _ := stringValue(trimmed, fs.typ)
+	if typ == "" {
+		return env, NewError(CodeBadRequest, "missing field %q", "type")
+	}
+	if len(typ) > 64 {
+		return env, NewError(CodeBadRequest, "field %q is too long", "type")
+	}
+	env.Type = typ
+	mid, _ := stringValue(trimmed, fs.messageID)
+	if mid == "" {
+		return env, NewError(CodeBadRequest, "missing field %q", "messageId")
+	}
+	if !validID(mid) {
+		return env, NewError(CodeBadRequest, "field %q must be 1..%d printable ASCII characters", "messageId", MaxMessageIDLen)
+	}
+	env.MessageID = mid
+	if ch, _ := stringValue(trimmed, fs.channel); ch != "" {
+		if err := ValidateChannel(ch); err != nil {
+			return env, err
+		}
+		env.Channel = ch
+	}
+	if p := trimmed[fs.payload.start:fs.payload.end]; len(p) > 0 && string(p) != "null" {
+		env.Payload = json.RawMessage(bytes.Clone(p))
+		if fs.payloadErr != nil {
+			return env, fs.payloadErr
+		}
+	}
+	if ts, ok := stringValue(trimmed, fs.timestamp); ok && len(ts) <= 64 {
+		env.Timestamp = ts
+	}
+	return env, nil
+}
+
+// frameObject applies the checks that come before parsing: the frame's
+// size, its encoding, and that it holds an object. It returns the frame
+// without surrounding white space.
+func frameObject(data []byte) ([]byte, error) {
 	if len(data) > MaxClientFrameBytes {
-		return env, NewError(CodeFrameTooLarge, "frame exceeds %d bytes", MaxClientFrameBytes)
+		return nil, NewError(CodeFrameTooLarge, "frame exceeds %d bytes", MaxClientFrameBytes)
 	}
 	if !utf8.Valid(data) {
-		return env, NewError(CodeBadFrame, "frame is not valid UTF-8")
+		return nil, NewError(CodeBadFrame, "frame is not valid UTF-8")
 	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return env, NewError(CodeBadFrame, "frame must be a JSON object")
+		return nil, NewError(CodeBadFrame, "frame must be a JSON object")
 	}
-	// Read messageId first, leniently, so errors can still be correlated.
-	var probe struct {
-		MessageID json.RawMessage `json:"messageId"`
-	}
-	if err := json.Unmarshal(trimmed, &probe); err != nil {
-		return env, NewError(CodeBadFrame, "frame is not valid JSON")
-	}
-	var mid string
-	if len(probe.MessageID) > 0 && json.Unmarshal(probe.MessageID, &mid) == nil && validID(mid) {
-		env.MessageID = mid
-	}
-	var raw struct {
-		Type      *string         `json:"type"`
-		Channel   *string         `json:"channel"`
-		Payload   json.RawMessage `json:"payload"`
-		Timestamp json.RawMessage `json:"timestamp"`
-		MessageID *string         `json:"messageId"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	if err := dec.Decode(&raw); err != nil {
-		return env, NewError(CodeBadRequest, "envelope fields have the wrong types")
-	}
-	if dec.More() {
-		return env, NewError(CodeBadFrame, "trailing data after the JSON object")
-	}
-	if raw.Type == nil || *raw.Type == "" {
-		return env, NewError(CodeBadRequest, "missing field %q", "type")
-	}
-	if len(*raw.Type) > 64 {
-		return env, NewError(CodeBadRequest, "field %q is too long", "type")
-	}
-	env.Type = *raw.Type
-	if raw.MessageID == nil || *raw.MessageID == "" {
-		return env, NewError(CodeBadRequest, "missing field %q", "messageId")
-	}
-	if !validID(*raw.MessageID) {
-		return env, NewError(CodeBadRequest, "field %q must be 1..%d printable ASCII characters", "messageId", MaxMessageIDLen)
-	}
-	env.MessageID = *raw.MessageID
-	if raw.Channel != nil && *raw.Channel != "" {
-		if err := ValidateChannel(*raw.Channel); err != nil {
-			return env, err
-		}
-		env.Channel = *raw.Channel
-	}
-	if len(raw.Payload) > 0 && !bytes.Equal(raw.Payload, []byte("null")) {
-		env.Payload = raw.Payload
-	}
-	if err := CheckPayload(env.Payload); err != nil {
-		return env, err
-	}
-	if len(raw.Timestamp) > 0 {
-		var ts string
-		if json.Unmarshal(raw.Timestamp, &ts) == nil && len(ts) <= 64 {
-			env.Timestamp = ts
-		}
-	}
-	return env, nil
+	return trimmed, nil
 }
 
 func validID(s string) bool { return ident.Check(ident.MessageID, s) == nil }

@@ -53,22 +53,31 @@ type Pacer struct {
 // nil means time.Now. It returns nil when budget is not positive: a nil
 // *Pacer does not pace.
 func NewPacer(budget float64, now func() time.Time) *Pacer {
+	return NewPacerBurst(budget, 0, now)
+}
+
+// NewPacerBurst is NewPacer with bursts of burst calls; a burst of 0 or
+// less means NewPacer's.
+func NewPacerBurst(budget float64, burst int, now func() time.Time) *Pacer {
 	if !(budget > 0) || math.IsInf(budget, 0) {
 		return nil
 	}
 	if now == nil {
 		now = time.Now
 	}
+	b := float64(burst)
+	if burst <= 0 {
+		b = math.Max(1, math.Floor(budget*PacerBurstFraction))
+	}
 	return &Pacer{
 		budget: budget,
-		burst:  math.Max(1, math.Floor(budget*PacerBurstFraction)),
+		burst:  b,
 		floor:  budget * pacerFloorFraction,
 		rate:   budget,
 		now:    now,
 	}
 }
 
-// Budget returns the calls per second the Pacer allows at full speed.
 func (p *Pacer) Budget() float64 { return p.budget }
 
 // Burst returns how many calls may start at once.

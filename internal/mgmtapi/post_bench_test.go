@@ -1,0 +1,99 @@
+package mgmtapi_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/omnisales/rtcollab/internal/mgmtapi"
+	"github.com/omnisales/rtcollab/tools/benchcpu"
+)
+
+// answerOK is a RoundTripper that reads each request's body and answers
+// 200 without touching the network, so that a benchmark through it
+// measures the client's own CPU per post (building, signing, reading the
+// answer) apart from the server's and the kernel's.
+type answerOK struct{}
+
+func (answerOK) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, Body: http.NoBody, ContentLength: 0, Request: r,
+	}, nil
+}
+
+// benchFrame is a broadcast frame of about n bytes.
+func benchFrame(n int) []byte {
+	head := `{"type":"update","channel":"room:big","payload":{"note":"`
+	tail := `"}}`
+	return []byte(head + strings.Repeat("x", max(n-len(head)-len(tail), 0)) + tail)
+}
+
+// BenchmarkSignedPost measures one signed post, the unit of work of a
+// fan-out on the deployed path: one broadcast frame posted to many
+// recipients in turn. frame=each posts with PostToConnection, which hashes
+// the payload for every post; frame=prepared posts through PrepareFrame,
+// once per 1,000 recipients, as a fan-out does. transport=none answers in
+// process (the client's CPU alone); transport=loopback goes through a real
+// HTTP server on 127.0.0.1 (both sides' CPU, as the benchmark runs them in
+// one process).
+func BenchmarkSignedPost(b *testing.B) {
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = "R1kmxc2VNjMCF" + strconv.Itoa(100000+i) + "="
+	}
+	for _, transport := range []string{"none", "loopback"} {
+		for _, size := range []int{256, 8 << 10, 32 << 10} {
+			for _, mode := range []string{"each", "prepared"} {
+				b.Run(fmt.Sprintf("transport=%s/bytes=%d/frame=%s", transport, size, mode), func(b *testing.B) {
+					endpoint := "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"
+					opts := fastOptions()
+					switch transport {
+					case "none":
+						opts.HTTPClient = &http.Client{Transport: answerOK{}}
+					case "loopback":
+						srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+							_, _ = io.Copy(io.Discard, r.Body)
+						}))
+						b.Cleanup(srv.Close)
+						endpoint = srv.URL + "/prod"
+					}
+					c := mgmtapi.New(endpoint, testConfig(), opts)
+					frame := benchFrame(size)
+					ctx := context.Background()
+					var post func(ctx context.Context, id string) error
+					b.SetBytes(int64(len(frame)))
+					b.ReportAllocs()
+					i := 0
+					stop := benchcpu.Start(b)
+					for b.Loop() {
+						id := ids[i%len(ids)]
+						var err error
+						if mode == "each" {
+							err = c.PostToConnection(ctx, id, frame)
+						} else {
+							if i%len(ids) == 0 {
+								post = c.PrepareFrame(frame)
+							}
+							err = post(ctx, id)
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						i++
+					}
+					stop()
+				})
+			}
+		}
+	}
+}
