@@ -95,8 +95,10 @@ func startPresServer(t *testing.T, s app.Settings, dynamoDB bool) *presServer {
 		ps.mem = &countingStore{Store: memory.New(ps.clock.Now)}
 		ao.Store = ps.mem
 	}
+	// These servers count DynamoDB requests: the change feed's relay,
+	// which polls the outbox, is off (ChangeFeedInterval -1).
 	srv, err := devserver.Start(context.Background(), devserver.Options{
-		Addr: "127.0.0.1:0", Settings: s, App: ao, Invoker: ps.inv, SweepInterval: -1, Logger: quiet,
+		Addr: "127.0.0.1:0", Settings: s, App: ao, Invoker: ps.inv, SweepInterval: -1, ChangeFeedInterval: -1, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
