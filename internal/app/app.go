@@ -20,11 +20,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/backoff"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/omnisales/rtcollab/internal/auth"
-	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
@@ -128,7 +129,7 @@ const DeliveryThrottleAttempts = 8
 func (s Settings) ManagementOptions() mgmtapi.Options {
 	o := mgmtapi.Options{
 		MaxThrottleAttempts: DeliveryThrottleAttempts,
-		Backoff:             awsrest.FullJitterBackoff(100*time.Millisecond, 2*time.Second),
+		Backoff:             backoff.Delayer(100*time.Millisecond, 2*time.Second),
 	}
 	switch {
 	case s.DeliveryRate == 0:

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -144,24 +143,6 @@ func newHTTPClient() *http.Client {
 		return &http.Client{Transport: t}
 	}
 	return &http.Client{}
-}
-
-// FullJitterBackoff returns a retry.BackoffDelayer that waits a random
-// time below min(base·2^(attempt-1), limit) before the next attempt. It
-// suits calls that a Pacer already slows down as a whole, so that one
-// call's retries need not wait seconds: the SDK's exponential backoff
-// starts below 2 s and doubles up to 20 s.
-func FullJitterBackoff(base, limit time.Duration) retry.BackoffDelayer {
-	return retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
-		ceiling := limit
-		if attempt >= 1 && attempt < 32 && base<<(attempt-1) < limit && base<<(attempt-1) > 0 {
-			ceiling = base << (attempt - 1)
-		}
-		if ceiling <= 0 {
-			return 0, nil
-		}
-		return rand.N(ceiling), nil
-	})
 }
 
 // StatusError is a non-2xx response of the last attempt.

@@ -266,18 +266,3 @@ func (p *cancelSecondWait) Wait(ctx context.Context) error {
 	return ctx.Err()
 }
 func (p *cancelSecondWait) Throttled() {}
-
-func TestFullJitterBackoff(t *testing.T) {
-	b := awsrest.FullJitterBackoff(100*time.Millisecond, 2*time.Second)
-	for attempt, ceiling := range map[int]time.Duration{
-		0: 2 * time.Second, 1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 5: 1600 * time.Millisecond,
-		6: 2 * time.Second, 40: 2 * time.Second, 1 << 30: 2 * time.Second,
-	} {
-		for range 200 {
-			d, err := b.BackoffDelay(attempt, nil)
-			if err != nil || d < 0 || d >= ceiling {
-				t.Fatalf("attempt %d: delay %v, %v; want in [0, %v)", attempt, d, err, ceiling)
-			}
-		}
-	}
-}

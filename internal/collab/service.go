@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	backoffpkg "github.com/omnisales/rtcollab/internal/backoff"
 
 	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -124,19 +125,11 @@ func (s *Service) enqueue(ctx context.Context, e store.EntityKey) (func(), error
 	}
 }
 
-// backoff waits before attempt (1, 2, ...) of a contended write: a random
-// time up to 25 ms per attempt so far, at most 250 ms, so that writers
-// that lost to the same winner do not all come back at once.
+// backoff waits before attempt (1, 2, ...) of a contended write: 2 ms and
+// a random time in a window that doubles from 25 ms up to 250 ms, so that
+// writers that lost to the same winner do not all come back at once.
 func backoff(ctx context.Context, attempt int) error {
-	d := 2*time.Millisecond + rand.N(time.Duration(min(attempt, 10))*25*time.Millisecond)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoffpkg.Wait(ctx, 2*time.Millisecond+backoffpkg.Jitter(attempt, 25*time.Millisecond, 250*time.Millisecond))
 }
 
 // contended is the error of a request that lost every attempt to

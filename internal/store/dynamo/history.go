@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/omnisales/rtcollab/internal/backoff"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -95,8 +96,7 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 	head, known := s.streams.get(pk)
 	for try := range appendAttempts {
 		if try > 0 {
-			d := time.Duration(rand.Int64N(int64(min(try, 8)) * int64(4*time.Millisecond)))
-			if err := sleep(ctx, d); err != nil {
+			if err := sleep(ctx, backoff.Jitter(try, 4*time.Millisecond, 32*time.Millisecond)); err != nil {
 				return store.Publication{}, false, fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/backoff"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -203,17 +205,8 @@ func contention(op, key string) error {
 	return fmt.Errorf("dynamo: %s %q: still contended after %d attempts: %w", op, key, attempts, store.ErrUnavailable)
 }
 
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// sleep waits for d or until ctx is done (backoff.Wait).
+func sleep(ctx context.Context, d time.Duration) error { return backoff.Wait(ctx, d) }
 
 // unchanged returns a condition that holds while a subscription item is
 // as it was read: absent, or present with the same expiry.
