@@ -313,7 +313,7 @@ func startLocal(ctx context.Context, o options, sim *simulation) (*devserver.Ser
 	log := settings.Logger()
 	opts := devserver.Options{
 		Addr: "127.0.0.1:0", Settings: settings,
-		SweepInterval: -1, Logger: log, ManagementHTTP: o.mgmtHTTP,
+		SweepInterval: -1, ChangeFeedInterval: -1, Logger: log, ManagementHTTP: o.mgmtHTTP,
 	}
 	switch {
 	case sim != nil:

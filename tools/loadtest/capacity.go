@@ -152,6 +152,9 @@ func MeasureCapacity(ctx context.Context, cfg CapacityConfig) (CapacityReport, e
 			counter.Options(), units.Options(), dynamo.SerialHTTP()}},
 		Logger:        slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		SweepInterval: -1,
+		// The change feed's relay polls the outbox: its Queries would be
+		// counted with every operation measured here.
+		ChangeFeedInterval: -1,
 	})
 	if err != nil {
 		return CapacityReport{}, fmt.Errorf("%s: start server on %q: %w", op, cfg.Endpoint, err)
