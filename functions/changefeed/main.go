@@ -1,6 +1,7 @@
 // Command changefeed is the target of the table's DynamoDB stream: every
-// outbox item a stored change inserted goes to EventBridge as an
-// rtcollab.Change event on CHANGE_EVENT_BUS (package changefeed).
+// outbox item the store inserted goes to EventBridge on CHANGE_EVENT_BUS,
+// as an rtcollab.Change, rtcollab.Lock or rtcollab.Comment event (package
+// changefeed).
 package main
 
 import (

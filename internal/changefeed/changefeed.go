@@ -1,15 +1,18 @@
-// Package changefeed sends every stored change to the system of record:
-// a Relay reads the outbox items that Entities.Commit writes in the same
-// transaction as each change (see store.Outbox) and hands them, as
-// Events, to a Sink, then deletes them. The local server's Sink is a Log
-// that tests and developers read; in AWS the sink is EventBridge (not
-// built yet).
+// Package changefeed sends every stored change, lock event and comment
+// event to the system of record: a Relay reads the outbox items that the
+// store writes in the same transaction as each change, lock grant,
+// release or expiry, and added, resolved or reopened comment (see
+// store.Outbox), and hands them, as Events, to a Sink, then deletes them.
+// The local server's Sink is a Log that tests and developers read; in AWS
+// the table's stream feeds StreamHandler, whose sink is EventBridge.
 //
 // Delivery is at least once: a relay that stops between sending and
-// deleting sends those events again. Event.ID names the stored change, so
-// a consumer drops a repeat; Event.Version orders an entity's changes.
+// deleting sends those events again. Event.ID names the stored event, so
+// a consumer drops a repeat; Event.Version orders an entity's changes,
+// a lock event's token its lock events, a comment event's time the
+// events of its comment.
 //
-// Entry points: NewRelay, Relay.Drain, Log.
+// Entry points: NewRelay, Relay.Drain, Log, StreamHandler, NewEventBridge.
 package changefeed
 
 import (
@@ -19,30 +22,73 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
-// DetailType is the EventBridge detail-type of a change event.
-const DetailType = "rtcollab.Change"
+// EventBridge detail-types of change, lock and comment events.
+const (
+	DetailType        = "rtcollab.Change"
+	LockDetailType    = "rtcollab.Lock"
+	CommentDetailType = "rtcollab.Comment"
+)
 
-// Event is one stored change as the system of record receives it.
+// Event is one stored change, lock event or comment event as the system
+// of record receives it. A change event has Version and Change (and no
+// Kind, as change events always had); a lock event has Kind "lock" and
+// Lock; a comment event has Kind "comment" and Comment.
 type Event struct {
-	// ID is "<tenant>/<type>/<id>/<version>": one per stored change.
+	// ID names the event: "<tenant>/<type>/<id>/<version>" for a change,
+	// "<tenant>/<type>/<id>/lock/<token>/<event>" for a lock event and
+	// "<tenant>/<type>/<id>/comment/<comment id>/<time>/<event>" for a
+	// comment event.
 	ID         string `json:"id"`
+	Kind       string `json:"kind,omitempty"`
 	Tenant     string `json:"tenant"`
 	EntityType string `json:"entityType"`
 	EntityID   string `json:"entityId"`
-	Version    int64  `json:"version"`
+	Version    int64  `json:"version,omitempty"`
 	// Change is the change as applied: operation, path, before and after,
 	// the document operation, userId and timestamp (the change event
 	// clients receive).
-	Change json.RawMessage `json:"change"`
+	Change json.RawMessage `json:"change,omitempty"`
+	// Lock is a store.LockEvent: event (acquired, released, expired),
+	// userId, username, connectionId, token, acquiredAt, expiresAt, at.
+	Lock json.RawMessage `json:"lock,omitempty"`
+	// Comment is a store.CommentEvent: event (added, resolved,
+	// reopened), commentId, parentId, userId, authorId, text, createdAt,
+	// resolved, at.
+	Comment json.RawMessage `json:"comment,omitempty"`
+}
+
+// DetailType is the EventBridge detail-type of ev.
+func (ev Event) DetailType() string {
+	switch ev.Kind {
+	case store.OutboxLock:
+		return LockDetailType
+	case store.OutboxComment:
+		return CommentDetailType
+	}
+	return DetailType
 }
 
 // EventOf converts an outbox item to its Event.
 func EventOf(it store.OutboxItem) Event {
+	if !it.IsChange() {
+		ev := Event{
+			ID:     fmt.Sprintf("%s/%s/%s/%s/%s", it.Entity.Tenant, it.Entity.Type, it.Entity.ID, it.Kind, strings.ReplaceAll(it.Seq, "#", "/")),
+			Kind:   it.Kind,
+			Tenant: it.Entity.Tenant, EntityType: it.Entity.Type, EntityID: it.Entity.ID,
+		}
+		if it.Kind == store.OutboxLock {
+			ev.Lock = json.RawMessage(it.Data)
+		} else {
+			ev.Comment = json.RawMessage(it.Data)
+		}
+		return ev
+	}
 	var rec struct {
 		Change json.RawMessage `json:"change"`
 	}

@@ -27,8 +27,9 @@ const (
 )
 
 // EventBridge is the Sink of a deployed stack: PutEvents (AWS JSON 1.1)
-// on a bus, one entry per Event with source Source, detail-type
-// DetailType and the Event as its detail, in order. A call with a failed
+// on a bus, one entry per Event with source Source, the Event's
+// detail-type (DetailType, LockDetailType or CommentDetailType) and the
+// Event as its detail, in order. A call with a failed
 // entry fails the send, so that it is sent again. It is safe for
 // concurrent use.
 type EventBridge struct {
@@ -63,7 +64,7 @@ func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 		if err != nil {
 			return fmt.Errorf("changefeed: encode %s: %w", ev.ID, err)
 		}
-		entry := putEntry{Source: Source, DetailType: DetailType, Detail: string(detail), EventBusName: e.bus, Resources: []string{}}
+		entry := putEntry{Source: Source, DetailType: ev.DetailType(), Detail: string(detail), EventBusName: e.bus, Resources: []string{}}
 		n := len(entry.Source) + len(entry.DetailType) + len(entry.Detail)
 		if len(batch) == maxEntries || (len(batch) > 0 && size+n > maxBatchBytes) {
 			if err := e.put(ctx, batch); err != nil {
@@ -134,15 +135,14 @@ func StreamHandler(sink Sink) func(context.Context, events.DynamoDBEvent) error 
 			if pk.DataType() != events.DataTypeString || !strings.HasPrefix(pk.String(), store.PrefixOutbox) || sk.DataType() != events.DataTypeString {
 				continue
 			}
-			e, v, err := store.ParseOutboxSK(sk.String())
+			it, err := store.ParseOutboxSK(sk.String())
 			if err != nil {
 				return fmt.Errorf("changefeed: stream record %s: %w", r.EventID, err)
 			}
-			var data []byte
 			if d, ok := img[store.AttrOutboxData]; ok && d.DataType() == events.DataTypeBinary {
-				data = d.Binary()
+				it.Data = d.Binary()
 			}
-			out = append(out, EventOf(store.OutboxItem{Entity: e, Version: v, Data: data}))
+			out = append(out, EventOf(it))
 		}
 		if len(out) == 0 {
 			return nil

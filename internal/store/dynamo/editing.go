@@ -424,7 +424,8 @@ func (s *Store) AddComment(ctx context.Context, c store.Comment, idem *store.Ide
 	if err := checkEntityKey(op, c.Entity, c.ID, c.UserID); err != nil {
 		return err
 	}
-	actions := []types.TransactWriteItem{s.putAction(commentItem(c), "attribute_not_exists(pk)", nil)}
+	actions := []types.TransactWriteItem{s.putAction(commentItem(c), "attribute_not_exists(pk)", nil),
+		s.outboxAction(store.CommentOutboxItem(c, store.CommentAdded, c.UserID, c.CreatedAt))}
 	if idem != nil {
 		if err := checkParts(op, c.Entity.String(), idem.Tenant, idem.UserID); err != nil {
 			return err
@@ -483,8 +484,10 @@ func (s *Store) GetComment(ctx context.Context, e store.EntityKey, id string) (s
 	return commentFrom(e, it), nil
 }
 
-// ResolveComment marks a comment resolved or unresolved with one
-// conditional UpdateItem.
+// ResolveComment marks a comment resolved or unresolved: it reads the
+// comment, then updates it on the condition that it exists, with the
+// outbox item of the event, in one transaction. Only this call changes a
+// stored comment, so the comment read and updated is the one returned.
 func (s *Store) ResolveComment(ctx context.Context, e store.EntityKey, id string, resolved bool, userID string, at time.Time) (store.Comment, error) {
 	const op = "resolve comment"
 	if err := checkEntityKey(op, e, id, userID); err != nil {
@@ -495,22 +498,29 @@ func (s *Store) ResolveComment(ctx context.Context, e store.EntityKey, id string
 		update = "SET resolved = :r, resolvedBy = :by, resolvedAt = :at"
 		vals = item{":r": boolAttr(true), ":by": str(userID), ":at": str(formatTime(at))}
 	}
-	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       keyOf(store.EntityPK(e), store.CommentSK(id)),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String("attribute_exists(pk)"),
-		ExpressionAttributeValues: vals,
-		ReturnValues:              types.ReturnValueAllNew,
-		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-	})
-	if err = mapErr(op, e.String()+"/"+id, err); errors.Is(err, store.ErrConditionFailed) {
-		return store.Comment{}, fmt.Errorf("dynamo: %s %q %q: %w", op, e, id, store.ErrNotFound)
+	// A transaction cancelled by a conflicting one, or by the comment
+	// vanishing, is read again: GetComment then tells which.
+	for range attempts {
+		c, err := s.GetComment(ctx, e, id)
+		if err != nil {
+			return store.Comment{}, err
+		}
+		c.Resolved, c.ResolvedBy, c.ResolvedAt = resolved, "", time.Time{}
+		if resolved {
+			c.ResolvedBy, c.ResolvedAt = userID, parseTime(formatTime(at))
+		}
+		err = s.transact(ctx, op, e.String()+"/"+id, []types.TransactWriteItem{
+			s.updateAction(keyOf(store.EntityPK(e), store.CommentSK(id)), update, "attribute_exists(pk)", vals),
+			s.outboxAction(store.CommentOutboxItem(c, store.CommentResolveEvent(resolved), userID, at)),
+		})
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, store.ErrConditionFailed) {
+			return store.Comment{}, err
+		}
 	}
-	if err != nil {
-		return store.Comment{}, err
-	}
-	return commentFrom(e, out.Attributes), nil
+	return store.Comment{}, contention(op, e.String()+"/"+id)
 }
 
 // ListComments returns one page of e's comments, newest first.

@@ -128,6 +128,11 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 				lockCond, lockVals = "fencingToken = :old AND expiresAt <= :now", item{":old": num(cur.Token), ":now": num(now)}
 			}
 			actions = append([]types.TransactWriteItem{upd}, s.putLockActions(want, lockCond, lockVals, cur)...)
+			at := s.clock.Now()
+			if cur != nil {
+				actions = append(actions, s.outboxAction(store.LockOutboxItem(*cur, store.LockExpired, at)))
+			}
+			actions = append(actions, s.outboxAction(store.LockOutboxItem(want, store.LockAcquired, at)))
 		}
 		err = s.transact(ctx, op, l.Entity.String(), actions)
 		if err == nil {
@@ -193,11 +198,13 @@ func (s *Store) holderWrite(ctx context.Context, op string, e store.EntityKey, h
 	return store.Lock{}, contention(op, e.String())
 }
 
-// deleteLockActions deletes the grant cur and its reverse item; cond
-// guards the lock item.
-func (s *Store) deleteLockActions(cur store.Lock, cond string, vals item) []types.TransactWriteItem {
+// deleteLockActions deletes the grant cur and its reverse item, and puts
+// the outbox item of event (store.LockReleased or store.LockExpired);
+// cond guards the lock item.
+func (s *Store) deleteLockActions(cur store.Lock, event, cond string, vals item) []types.TransactWriteItem {
 	del := s.deleteAction(keyOf(store.LockPK(cur.Entity), store.SKLock), cond, vals)
-	return []types.TransactWriteItem{del, s.deleteAction(keyOf(store.ConnPK(cur.ConnID), store.LockPK(cur.Entity)), "", nil)}
+	return []types.TransactWriteItem{del, s.deleteAction(keyOf(store.ConnPK(cur.ConnID), store.LockPK(cur.Entity)), "", nil),
+		s.outboxAction(store.LockOutboxItem(cur, event, s.clock.Now()))}
 }
 
 // ReleaseLock deletes the holder's live lock. See store.Locks.ReleaseLock.
@@ -207,7 +214,7 @@ func (s *Store) ReleaseLock(ctx context.Context, e store.EntityKey, holder strin
 		return store.Lock{}, err
 	}
 	return s.holderWrite(ctx, op, e, holder, func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
-		return cur, s.deleteLockActions(cur, cond, vals)
+		return cur, s.deleteLockActions(cur, store.LockReleased, cond, vals)
 	})
 }
 
@@ -253,7 +260,7 @@ func (s *Store) ReleaseConnectionLocks(ctx context.Context, connID string) ([]st
 				break
 			}
 			cur := lockFrom(it)
-			err = s.transact(ctx, op, connID, s.deleteLockActions(cur, "connId = :c AND fencingToken = :t",
+			err = s.transact(ctx, op, connID, s.deleteLockActions(cur, store.LockReleased, "connId = :c AND fencingToken = :t",
 				item{":c": str(connID), ":t": num(cur.Token)}))
 			if err == nil {
 				out = append(out, cur)
@@ -330,7 +337,7 @@ func (s *Store) DeleteExpiredLock(ctx context.Context, l store.Lock) (bool, erro
 			return false, nil
 		}
 		cur := lockFrom(it)
-		err = s.transact(ctx, op, l.Entity.String(), s.deleteLockActions(cur, "fencingToken = :t AND expiresAt <= :now",
+		err = s.transact(ctx, op, l.Entity.String(), s.deleteLockActions(cur, store.LockExpired, "fencingToken = :t AND expiresAt <= :now",
 			item{":t": num(cur.Token), ":now": num(now)}))
 		if err == nil {
 			return true, nil

@@ -12,15 +12,21 @@ import (
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
-// outboxAction is the Put of a change's outbox item, one action of the
-// Commit transaction that stores the change.
+// outboxAction is the Put of an outbox item, one action of the
+// transaction that stores the change, lock event or comment event. A
+// change's item must be new; a lock or comment item's key names the
+// event, so writing it again writes the same event.
 func (s *Store) outboxAction(it store.OutboxItem) types.TransactWriteItem {
+	cond := ""
+	if it.IsChange() {
+		cond = "attribute_not_exists(pk)"
+	}
 	return s.putAction(item{
 		store.AttrPK:         str(store.OutboxPK(store.OutboxShard(it.Entity))),
-		store.AttrSK:         str(store.OutboxSK(it.Entity, it.Version)),
+		store.AttrSK:         str(it.SK()),
 		store.AttrOutboxData: binAttr(it.Data),
 		store.AttrExpiresAt:  num(s.now() + int64(store.OutboxTTL/time.Second)),
-	}, "attribute_not_exists(pk)", nil)
+	}, cond, nil)
 }
 
 // ListOutbox queries one shard's partition in sort key order.
@@ -47,11 +53,12 @@ func (s *Store) ListOutbox(ctx context.Context, shard, limit int) ([]store.Outbo
 		if !live(it, now) {
 			continue
 		}
-		e, v, err := store.ParseOutboxSK(getS(it, store.AttrSK))
+		ob, err := store.ParseOutboxSK(getS(it, store.AttrSK))
 		if err != nil {
 			return nil, fmt.Errorf("dynamo: %s %q: %w", op, pk, err)
 		}
-		items = append(items, store.OutboxItem{Entity: e, Version: v, Data: getBin(it, store.AttrOutboxData)})
+		ob.Data = getBin(it, store.AttrOutboxData)
+		items = append(items, ob)
 	}
 	return items, nil
 }
@@ -60,7 +67,7 @@ func (s *Store) ListOutbox(ctx context.Context, shard, limit int) ([]store.Outbo
 func (s *Store) DeleteOutbox(ctx context.Context, items []store.OutboxItem) error {
 	const op = "delete outbox"
 	for _, it := range items {
-		sk := store.OutboxSK(it.Entity, it.Version)
+		sk := it.SK()
 		_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 			TableName:              aws.String(s.table),
 			Key:                    keyOf(store.OutboxPK(store.OutboxShard(it.Entity)), sk),

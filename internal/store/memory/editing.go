@@ -105,7 +105,12 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 	}
 	s.put(pk, store.SKFence, record{item: fenceItem{token: token}})
 	l.Token = token
+	at := s.clock.Now()
+	if old != nil {
+		s.putOutbox(store.LockOutboxItem(*old, store.LockExpired, at))
+	}
 	s.writeLock(l, old)
+	s.putOutbox(store.LockOutboxItem(l, store.LockAcquired, at))
 	return l, nil
 }
 
@@ -142,6 +147,7 @@ func (s *Store) ReleaseLock(ctx context.Context, e store.EntityKey, holder strin
 		return store.Lock{}, fmt.Errorf("memory: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
 	}
 	s.deleteLock(cur)
+	s.putOutbox(store.LockOutboxItem(cur, store.LockReleased, s.clock.Now()))
 	return cur, nil
 }
 
@@ -182,6 +188,7 @@ func (s *Store) ReleaseConnectionLocks(ctx context.Context, connID string) ([]st
 			continue
 		}
 		s.deleteLock(l)
+		s.putOutbox(store.LockOutboxItem(l, store.LockReleased, s.clock.Now()))
 		out = append(out, l)
 	}
 	return out, nil
@@ -232,6 +239,7 @@ func (s *Store) DeleteExpiredLock(ctx context.Context, l store.Lock) (bool, erro
 		return false, nil
 	}
 	s.deleteLock(cur)
+	s.putOutbox(store.LockOutboxItem(cur, store.LockExpired, s.clock.Now()))
 	return true, nil
 }
 
@@ -536,7 +544,9 @@ func (s *Store) AddComment(ctx context.Context, c store.Comment, idem *store.Ide
 		cp := cloneIdem(*idem)
 		s.put(store.IdemPK(idem.Tenant, idem.UserID), idem.MessageID, record{expires: expSeconds(cp.ExpiresAt), item: idemItem{idem: cp}})
 	}
-	s.put(pk, store.CommentSK(c.ID), record{item: commentItem{comment: normalizeComment(c)}})
+	c = normalizeComment(c)
+	s.put(pk, store.CommentSK(c.ID), record{item: commentItem{comment: c}})
+	s.putOutbox(store.CommentOutboxItem(c, store.CommentAdded, c.UserID, c.CreatedAt))
 	return nil
 }
 
@@ -577,6 +587,7 @@ func (s *Store) ResolveComment(ctx context.Context, e store.EntityKey, id string
 	}
 	c = normalizeComment(c)
 	s.put(pk, store.CommentSK(id), record{item: commentItem{comment: c}})
+	s.putOutbox(store.CommentOutboxItem(c, store.CommentResolveEvent(resolved), userID, at))
 	return c, nil
 }
 

@@ -8,10 +8,13 @@ import (
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
-// putOutbox writes the outbox item of a change; the caller holds s.mu,
-// within the Commit that stores the change.
+// putOutbox writes an outbox item; the caller holds s.mu, within the
+// write that stores the change, lock event or comment event.
 func (s *Store) putOutbox(it store.OutboxItem) {
-	s.put(store.OutboxPK(store.OutboxShard(it.Entity)), store.OutboxSK(it.Entity, it.Version),
+	if it.IsChange() {
+		it.Kind = store.OutboxChange
+	}
+	s.put(store.OutboxPK(store.OutboxShard(it.Entity)), it.SK(),
 		record{expires: s.now() + int64(store.OutboxTTL/time.Second), item: it})
 }
 
@@ -45,7 +48,7 @@ func (s *Store) DeleteOutbox(ctx context.Context, items []store.OutboxItem) erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, it := range items {
-		s.del(store.OutboxPK(store.OutboxShard(it.Entity)), store.OutboxSK(it.Entity, it.Version))
+		s.del(store.OutboxPK(store.OutboxShard(it.Entity)), it.SK())
 	}
 	return nil
 }

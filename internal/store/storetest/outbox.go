@@ -1,9 +1,12 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -17,6 +20,7 @@ func outboxCases() []struct {
 		run  func(t *testing.T, f *fixture)
 	}{
 		{"OutboxWithEveryStoredChange", testOutbox},
+		{"OutboxWithEveryLockAndCommentEvent", testOutboxLocksComments},
 	}
 }
 
@@ -90,5 +94,137 @@ func testOutbox(t *testing.T, f *fixture) {
 	f.clock.Advance(store.OutboxTTL)
 	if left := f.pendingOutbox(t); len(left) != 0 {
 		t.Fatalf("%d items listed after OutboxTTL, want none", len(left))
+	}
+}
+
+// testOutboxLocksComments: a lock grant, a release (by its holder or with
+// its connection) and the removal or replacement of an expired grant each
+// write one lock item in the same write, and a refused or no-op lock
+// write (held by another, a renewal, a release by someone else, an
+// expired grant already gone) none; an added comment and each resolve
+// and reopen write one comment item, and a refused one none. Items carry
+// the event, the user, the fencing token or comment id, and times.
+func testOutboxLocksComments(t *testing.T, f *fixture) {
+	l1 := f.acquire(t, f.lock(entA, "u1", "c1", time.Minute))
+	if _, err := f.s.AcquireLock(f.ctx, f.lock(entA, "u2", "c2", time.Minute)); !errors.Is(err, store.ErrLockHeld) {
+		t.Fatalf("AcquireLock by u2: %v, want ErrLockHeld", err)
+	}
+	f.acquire(t, f.lock(entA, "u1", "c1", 2*time.Minute)) // a renewal
+	if _, err := f.s.RenewLock(f.ctx, entA, "u1", "c1", f.clock.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ReleaseLock(f.ctx, entA, "u2"); !errors.Is(err, store.ErrNotHolder) {
+		t.Fatalf("ReleaseLock by u2: %v, want ErrNotHolder", err)
+	}
+	if _, err := f.s.ReleaseLock(f.ctx, entA, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	f.acquire(t, f.lock(entA, "u2", "c2", 10*time.Second)) // token 2, left to expire
+	f.clock.Advance(11 * time.Second)
+	l3 := f.acquire(t, f.lock(entA, "u1", "c1", 10*time.Second)) // replaces expired token 2
+	f.clock.Advance(11 * time.Second)
+	if ok, err := f.s.DeleteExpiredLock(f.ctx, l3); err != nil || !ok {
+		t.Fatalf("DeleteExpiredLock = %v, %v", ok, err)
+	}
+	if ok, err := f.s.DeleteExpiredLock(f.ctx, l3); err != nil || ok {
+		t.Fatalf("DeleteExpiredLock again = %v, %v", ok, err)
+	}
+	f.acquire(t, f.lock(entB, "u3", "c3", time.Minute))
+	if got, err := f.s.ReleaseConnectionLocks(f.ctx, "c3"); err != nil || len(got) != 1 {
+		t.Fatalf("ReleaseConnectionLocks = %v, %v", got, err)
+	}
+
+	c := store.Comment{Entity: entB, ID: "0000000001000-a", UserID: "u1", Text: "ship it?", CreatedAt: f.clock.Now()}
+	if err := f.s.AddComment(f.ctx, c, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.AddComment(f.ctx, c, nil); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("AddComment twice: %v", err)
+	}
+	resolvedAt := f.clock.Now().Add(time.Second)
+	if _, err := f.s.ResolveComment(f.ctx, entB, c.ID, true, "u2", resolvedAt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ResolveComment(f.ctx, entB, c.ID, false, "u3", resolvedAt.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.ResolveComment(f.ctx, entB, "0000000009999-z", true, "u2", resolvedAt); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("resolve a missing comment: %v", err)
+	}
+
+	type want struct {
+		entity       store.EntityKey
+		kind, event  string
+		user         string
+		token        int64
+		resolved     bool
+		at           time.Time
+		seqHasPrefix string
+	}
+	wants := map[string]want{}
+	add := func(w want) { wants[w.entity.String()+"/"+w.kind+"/"+w.seqHasPrefix+"/"+w.event] = w }
+	add(want{entA, store.OutboxLock, store.LockAcquired, "u1", l1.Token, false, time.Time{}, fmt.Sprintf("%012d", l1.Token)})
+	add(want{entA, store.OutboxLock, store.LockReleased, "u1", l1.Token, false, time.Time{}, fmt.Sprintf("%012d", l1.Token)})
+	add(want{entA, store.OutboxLock, store.LockAcquired, "u2", l1.Token + 1, false, time.Time{}, fmt.Sprintf("%012d", l1.Token+1)})
+	add(want{entA, store.OutboxLock, store.LockExpired, "u2", l1.Token + 1, false, time.Time{}, fmt.Sprintf("%012d", l1.Token+1)})
+	add(want{entA, store.OutboxLock, store.LockAcquired, "u1", l3.Token, false, time.Time{}, fmt.Sprintf("%012d", l3.Token)})
+	add(want{entA, store.OutboxLock, store.LockExpired, "u1", l3.Token, false, time.Time{}, fmt.Sprintf("%012d", l3.Token)})
+	add(want{entB, store.OutboxLock, store.LockAcquired, "u3", 1, false, time.Time{}, fmt.Sprintf("%012d", 1)})
+	add(want{entB, store.OutboxLock, store.LockReleased, "u3", 1, false, time.Time{}, fmt.Sprintf("%012d", 1)})
+	add(want{entB, store.OutboxComment, store.CommentAdded, "u1", 0, false, c.CreatedAt, c.ID})
+	add(want{entB, store.OutboxComment, store.CommentResolved, "u2", 0, true, resolvedAt, c.ID})
+	add(want{entB, store.OutboxComment, store.CommentReopened, "u3", 0, false, resolvedAt.Add(time.Second), c.ID})
+
+	items := f.pendingOutbox(t)
+	if len(items) != len(wants) {
+		t.Fatalf("%d outbox items, want %d: %+v", len(items), len(wants), items)
+	}
+	lastSeq := map[string]string{}
+	for _, it := range items {
+		if it.Version != 0 || it.IsChange() {
+			t.Fatalf("item %+v: want a lock or comment item", it)
+		}
+		order := it.Entity.String() + "/" + it.Kind
+		if it.Seq <= lastSeq[order] {
+			t.Fatalf("%s: seq %q after %q, want each entity's items in order", order, it.Seq, lastSeq[order])
+		}
+		lastSeq[order] = it.Seq
+		seqParts := strings.Split(it.Seq, "#")
+		event := seqParts[len(seqParts)-1]
+		w, ok := wants[order+"/"+seqParts[0]+"/"+event]
+		if !ok {
+			t.Fatalf("unexpected outbox item %s %s %s", it.Entity, it.Kind, it.Seq)
+		}
+		delete(wants, order+"/"+seqParts[0]+"/"+event)
+		switch it.Kind {
+		case store.OutboxLock:
+			var ev store.LockEvent
+			if err := json.Unmarshal(it.Data, &ev); err != nil {
+				t.Fatalf("lock item %s: %v", it.Seq, err)
+			}
+			if ev.Event != w.event || ev.UserID != w.user || ev.Username != "name of "+w.user || ev.Token != w.token || ev.At.IsZero() || ev.AcquiredAt.IsZero() {
+				t.Fatalf("lock item %s = %+v, want %+v", it.Seq, ev, w)
+			}
+		case store.OutboxComment:
+			var ev store.CommentEvent
+			if err := json.Unmarshal(it.Data, &ev); err != nil {
+				t.Fatalf("comment item %s: %v", it.Seq, err)
+			}
+			if ev.Event != w.event || ev.UserID != w.user || ev.CommentID != c.ID || ev.AuthorID != "u1" || ev.Text != c.Text ||
+				ev.Resolved != w.resolved || !ev.At.Equal(w.at) {
+				t.Fatalf("comment item %s = %+v, want %+v", it.Seq, ev, w)
+			}
+		default:
+			t.Fatalf("item kind %q", it.Kind)
+		}
+	}
+	if len(wants) != 0 {
+		t.Fatalf("missing outbox items: %v", wants)
+	}
+	if err := f.s.DeleteOutbox(f.ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	if left := f.pendingOutbox(t); len(left) != 0 {
+		t.Fatalf("%d items left after DeleteOutbox", len(left))
 	}
 }
