@@ -229,6 +229,8 @@ export class RealtimeSyncManager {
   private readonly emitter = new Emitter<RealtimeSyncManagerEvents>();
   private readonly entries = new Map<string, Entry>();
   private readonly idle = new Map<string, EntitySyncState>();
+  /** Channels whose unsubscribe (from stopSync) the server has not answered yet. */
+  private readonly unsubscribing = new Map<string, Promise<unknown>>();
   private readonly opts: Required<Omit<RealtimeSyncManagerOptions, 'client' | 'clock' | 'userId' | 'username'>>;
   private readonly selfId: string | undefined;
   private offs: (() => void)[] = [];
@@ -326,7 +328,18 @@ export class RealtimeSyncManager {
     this.entries.set(key, e);
     const entry = e;
     entry.offs.push(this.client.onChannel(key, (m) => this.onFrame(entry, m)));
-    this.client.subscribe(key).catch((err: unknown) => this.setError(entry, err));
+    // The first sync runs at once. When an unsubscribe of the same channel
+    // (a stopSync just before) is still on its way, the subscription takes
+    // effect after it and after that sync, and a change made in between
+    // would reach neither: sync once more when the subscription is
+    // confirmed.
+    const behindUnsubscribe = this.unsubscribing.has(key);
+    this.client
+      .subscribe(key)
+      .then(() => {
+        if (behindUnsubscribe && this.entries.get(key) === entry) void this.sync(entityType, entityId).catch(() => {});
+      })
+      .catch((err: unknown) => this.setError(entry, err));
     this.update(entry);
     const first = this.sync(entityType, entityId);
     if (this.opts.loadHistory) {
@@ -350,7 +363,11 @@ export class RealtimeSyncManager {
         .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
         .catch(() => {});
     }
-    this.client.unsubscribe(key).catch(() => {});
+    const unsubscribed = this.client.unsubscribe(key).catch(() => {});
+    this.unsubscribing.set(key, unsubscribed);
+    void unsubscribed.then(() => {
+      if (this.unsubscribing.get(key) === unsubscribed) this.unsubscribing.delete(key);
+    });
     this.idle.delete(key);
     this.emitter.emit('change', { key, state: this.getState(entityType, entityId) });
   }
