@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/crdt"
@@ -56,8 +57,8 @@ func sameState(t *testing.T, what string, i int, seed uint64, x, y crdt.Doc) {
 // TestMergeLaws checks that Merge is commutative, associative and
 // idempotent, on the states and on their materialized documents.
 func TestMergeLaws(t *testing.T) {
-	seed := doctest.Seed(t, 7)
-	cases := doctest.Cases(t, 5000)
+	seed := doctest.Seed(t, os.Getenv, 7)
+	cases := doctest.Cases(t, os.Getenv, 5000)
 	for i := range cases {
 		r := doctest.Rand(seed, i)
 		a, b, c := randomState(r), randomState(r), randomState(r)
@@ -74,8 +75,8 @@ func TestMergeLaws(t *testing.T) {
 // everything, all replicas hold the same state and document, and every
 // counter equals the sum of all increments made to it.
 func TestReplicasConverge(t *testing.T) {
-	seed := doctest.Seed(t, 8)
-	cases := doctest.Cases(t, 500)
+	seed := doctest.Seed(t, os.Getenv, 8)
+	cases := doctest.Cases(t, os.Getenv, 500)
 	for i := range cases {
 		r := doctest.Rand(seed, i)
 		g := doctest.NewGen(r)

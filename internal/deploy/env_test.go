@@ -18,9 +18,9 @@ import (
 var processCalls = []string{"Getenv", "LookupEnv", "Environ", "Exit"}
 
 // processCallsIn returns "file:line: os.Name" for every call of
-// processCalls in src, whatever name os is imported under. A file that
-// imports "testing" is test support (doctest, storetest) and is not
-// checked: it is never linked into a command.
+// processCalls in src, whatever name os is imported under. Test support
+// packages (doctest, storetest) are checked too: they take what they read
+// from the environment from their callers, the _test.go files.
 func processCallsIn(fset *token.FileSet, name string, src any) ([]string, error) {
 	f, err := parser.ParseFile(fset, name, src, parser.SkipObjectResolution)
 	if err != nil {
@@ -30,8 +30,6 @@ func processCallsIn(fset *token.FileSet, name string, src any) ([]string, error)
 	for _, imp := range f.Imports {
 		path, _ := strconv.Unquote(imp.Path.Value)
 		switch path {
-		case "testing":
-			return nil, nil
 		case "os":
 			osName = "os"
 			if imp.Name != nil {
@@ -68,7 +66,7 @@ func TestProcessCallsIn(t *testing.T) {
 		{"renamed import", "package p\nimport sys \"os\"\nvar e = sys.Environ()\n", 1},
 		{"other os calls", "package p\nimport \"os\"\nvar w = os.Stderr\nfunc f() { os.ReadFile(\"x\") }\n", 0},
 		{"a getenv parameter", "package p\nfunc f(getenv func(string) string) string { return getenv(\"X\") }\n", 0},
-		{"test support", "package p\nimport (\"os\"; \"testing\")\nfunc f(t *testing.T) { _ = os.Getenv(\"X\") }\n", 0},
+		{"test support", "package p\nimport (\"os\"; \"testing\")\nfunc f(t *testing.T) { _ = os.Getenv(\"X\") }\n", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package doc_test
 
 import (
 	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/doc"
@@ -13,8 +14,8 @@ import (
 // a document, and that applying Inverse restores the original (an
 // increment that created its number leaves a 0, see doctest.Restored).
 func TestInverseProperty(t *testing.T) {
-	seed := doctest.Seed(t, 20240601)
-	cases := doctest.Cases(t, 5000)
+	seed := doctest.Seed(t, os.Getenv, 20240601)
+	cases := doctest.Cases(t, os.Getenv, 5000)
 	for i := range cases {
 		g := doctest.NewGen(doctest.Rand(seed, i))
 		d := g.Doc()

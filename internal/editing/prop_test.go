@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -59,8 +60,8 @@ func encode(v any) string {
 // and, with no later change in between, restores the previous document
 // (for crdt, unless a write hidden by the undone one was recorded since).
 func TestServerProperties(t *testing.T) {
-	seed := doctest.Seed(t, 11)
-	cases := doctest.Cases(t, 3000)
+	seed := doctest.Seed(t, os.Getenv, 11)
+	cases := doctest.Cases(t, os.Getenv, 3000)
 	strategies := editing.Strategies()
 	users := []string{"ann", "bob", "cy"}
 	counts := map[string]int{}

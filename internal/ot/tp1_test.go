@@ -3,6 +3,7 @@ package ot_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -46,8 +47,8 @@ func relation(a, b doc.Op) string {
 // generated, moves included, and both transformed operations must apply
 // without error.
 func TestTP1(t *testing.T) {
-	seed := doctest.Seed(t, 1)
-	cases := doctest.Cases(t, 20000)
+	seed := doctest.Seed(t, os.Getenv, 1)
+	cases := doctest.Cases(t, os.Getenv, 20000)
 	coverage := map[string]int{}
 	for i := range cases {
 		r := doctest.Rand(seed, i)
@@ -90,8 +91,8 @@ func TestTP1(t *testing.T) {
 // TestTP1Sequences checks TransformSeq on random sequences of up to three
 // operations per side.
 func TestTP1Sequences(t *testing.T) {
-	seed := doctest.Seed(t, 2)
-	cases := doctest.Cases(t, 3000)
+	seed := doctest.Seed(t, os.Getenv, 2)
+	cases := doctest.Cases(t, os.Getenv, 3000)
 	for i := range cases {
 		r := doctest.Rand(seed, i)
 		g := doctest.NewGen(r)
@@ -113,8 +114,8 @@ func TestTP1Sequences(t *testing.T) {
 // history agrees with TransformSeq and converges with the history rebased
 // over it.
 func TestTransformAgainstMatchesSeq(t *testing.T) {
-	seed := doctest.Seed(t, 3)
-	cases := doctest.Cases(t, 2000)
+	seed := doctest.Seed(t, os.Getenv, 3)
+	cases := doctest.Cases(t, os.Getenv, 2000)
 	for i := range cases {
 		r := doctest.Rand(seed, i)
 		g := doctest.NewGen(r)

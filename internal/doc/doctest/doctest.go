@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,12 +30,13 @@ const (
 )
 
 // Seed returns the seed for a property test: the value of RTCOLLAB_SEED
-// when set, def otherwise. It logs the seed so that it shows up with any
+// (read with getenv, which the test passes in: os.Getenv) when set, def
+// otherwise. It logs the seed so that it shows up with any
 // failure, and fails the test when the variable does not parse.
-func Seed(t testing.TB, def uint64) uint64 {
+func Seed(t testing.TB, getenv func(string) string, def uint64) uint64 {
 	t.Helper()
 	seed := def
-	if s := os.Getenv(SeedEnv); s != "" {
+	if s := getenv(SeedEnv); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
 			t.Fatalf("%s=%q: %v", SeedEnv, s, err)
@@ -48,10 +48,10 @@ func Seed(t testing.TB, def uint64) uint64 {
 }
 
 // Cases returns the number of cases for a property test: RTCOLLAB_CASES
-// when set, def otherwise.
-func Cases(t testing.TB, def int) int {
+// (read with getenv) when set, def otherwise.
+func Cases(t testing.TB, getenv func(string) string, def int) int {
 	t.Helper()
-	if s := os.Getenv(CasesEnv); s != "" {
+	if s := getenv(CasesEnv); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v <= 0 {
 			t.Fatalf("%s=%q: want a positive integer", CasesEnv, s)
