@@ -23,16 +23,8 @@ func TestDeliveryRateFromEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
-			s, err := SettingsFromEnv(func(k string) string {
-				if k == "DELIVERY_RATE_PER_SECOND" {
-					return tt.value
-				}
-				return ""
-			})
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("error = %v, want error %v", err, tt.wantErr)
-			}
-			if tt.wantErr {
+			s, ok := settingsWith(t, "DELIVERY_RATE_PER_SECOND", tt.value, tt.wantErr)
+			if !ok {
 				return
 			}
 			mo := s.ManagementOptions()
@@ -71,4 +63,49 @@ func TestMaxConnectionsPerUserFromEnv(t *testing.T) {
 			t.Errorf("MAX_CONNECTIONS_PER_USER=%q: %d, %v; want %d", v, s.MaxConnectionsPerUser, err, want)
 		}
 	}
+}
+
+func TestDeliveryBurstFromEnv(t *testing.T) {
+	tests := []struct {
+		value   string
+		want    int // the pacer's burst
+		wantErr bool
+	}{
+		{"", DefaultDeliveryRate / 10, false}, // a tenth of the budget
+		{"1", 1, false},
+		{"5000", 5000, false},
+		{"0", 0, true},
+		{"-1", 0, true},
+		{"1.5", 0, true},
+		{"many", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			s, ok := settingsWith(t, "DELIVERY_BURST", tt.value, tt.wantErr)
+			if !ok {
+				return
+			}
+			p, ok := s.ManagementOptions().Pacer.(*ratelimit.Pacer)
+			if !ok || p == nil || p.Burst() != tt.want || p.Budget() != DefaultDeliveryRate {
+				t.Fatalf("pacer = %#v, want a burst of %d at the default budget", p, tt.want)
+			}
+		})
+	}
+}
+
+// settingsWith reads the settings with one variable set to value and
+// checks that they are refused exactly when wantErr; it reports whether
+// the settings are there to check further.
+func settingsWith(t *testing.T, key, value string, wantErr bool) (Settings, bool) {
+	t.Helper()
+	s, err := SettingsFromEnv(func(k string) string {
+		if k == key {
+			return value
+		}
+		return ""
+	})
+	if (err != nil) != wantErr {
+		t.Fatalf("%s=%q: error = %v, want error %v", key, value, err, wantErr)
+	}
+	return s, err == nil
 }

@@ -233,37 +233,8 @@ func TestChangesNothingLost(t *testing.T) {
 			ctx := context.Background()
 			setup := edT{t, edDial(t, srv.Server, "setup")}
 			setup.ack("change", change(loadType, loadID, 0, "update", "log", after([]any{})))
-			lcs := make([]*loadClient, clients)
-			for i := range lcs {
-				lc := &loadClient{t: t, user: fmt.Sprintf("loader%02d", i), srv: srv, rep: newReplica(),
-					r: rand.New(rand.NewPCG(uint64(i), 7)), acks: map[string]int64{}}
-				if err := lc.connect(ctx); err != nil {
-					t.Fatal(err)
-				}
-				lcs[i] = lc
-			}
 			started := time.Now()
-			var (
-				wg   sync.WaitGroup
-				mu   sync.Mutex
-				errs []error
-			)
-			for _, lc := range lcs {
-				wg.Go(func() {
-					for n := range perClient {
-						if err := lc.push(ctx, n); err != nil {
-							mu.Lock()
-							errs = append(errs, err)
-							mu.Unlock()
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			if len(errs) > 0 {
-				t.Fatal(errors.Join(errs...))
-			}
+			lcs := pushLoad(t, srv, "loader%02d", 7, clients, perClient)
 			pushed := time.Since(started)
 			server, head := serverDoc(t, srv.store, loadType, loadID)
 			total := clients * perClient
@@ -329,4 +300,44 @@ func TestChangesNothingLost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pushLoad connects clients load clients (names from nameFormat, random
+// streams from seed) to the load entity and has each push perClient
+// changes concurrently, dropping connections at random (see push); it
+// fails t on any error and returns the clients.
+func pushLoad(t *testing.T, srv *edTuned, nameFormat string, seed uint64, clients, perClient int) []*loadClient {
+	t.Helper()
+	ctx := context.Background()
+	lcs := make([]*loadClient, clients)
+	for i := range lcs {
+		lc := &loadClient{t: t, user: fmt.Sprintf(nameFormat, i), srv: srv, rep: newReplica(),
+			r: rand.New(rand.NewPCG(uint64(i), seed)), acks: map[string]int64{}}
+		if err := lc.connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		lcs[i] = lc
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for _, lc := range lcs {
+		wg.Go(func() {
+			for n := range perClient {
+				if err := lc.push(ctx, n); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatal(errors.Join(errs...))
+	}
+	return lcs
 }

@@ -6,11 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,36 +40,7 @@ func TestChangeFeedHoldsEveryStoredChangeOnce(t *testing.T) {
 			// entity; neither is stored.
 			setup.bad().refused("change", change(loadType, "refused", 0, "explode", "x", nil), "BAD_REQUEST")
 			setup.refused("change", change(loadType, "refused", 7, "update", "x", after(1)), "VERSION_CONFLICT")
-			lcs := make([]*loadClient, clients)
-			for i := range lcs {
-				lc := &loadClient{t: t, user: fmt.Sprintf("feeder%d", i), srv: srv, rep: newReplica(),
-					r: rand.New(rand.NewPCG(uint64(i), 11)), acks: map[string]int64{}}
-				if err := lc.connect(ctx); err != nil {
-					t.Fatal(err)
-				}
-				lcs[i] = lc
-			}
-			var (
-				wg   sync.WaitGroup
-				mu   sync.Mutex
-				errs []error
-			)
-			for _, lc := range lcs {
-				wg.Go(func() {
-					for n := range perClient {
-						if err := lc.push(ctx, n); err != nil {
-							mu.Lock()
-							errs = append(errs, err)
-							mu.Unlock()
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			if len(errs) > 0 {
-				t.Fatal(errors.Join(errs...))
-			}
+			lcs := pushLoad(t, srv, "feeder%d", 11, clients, perClient)
 			reconnects := 0
 			for _, lc := range lcs {
 				reconnects += lc.reconnects

@@ -37,31 +37,15 @@ func (c *countingHTTP) Do(r *http.Request) (*http.Response, error) {
 // unavailability, a transaction retried on conflicts sends it once, and
 // the transaction's other item is not written.
 func TestOversizeItemInTransaction(t *testing.T) {
-	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
-	if ep == "" {
-		t.Skip("DYNAMODB_TEST_ENDPOINT is not set: run `make test` or scripts/with-moto.sh go test ./internal/store/...")
-	}
 	ctx := t.Context()
 	counter := &countingHTTP{client: &http.Client{}}
-	client, err := NewClient(ctx, ep, "", func(o *dynamodb.Options) { o.HTTPClient = counter })
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := fmt.Sprintf("t-oversize-%d", time.Now().UnixNano())
-	if err := CreateTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-	})
+	client, table := motoTable(t, "t-oversize", counter)
 	s := New(client, table, nil)
 	small := item{store.AttrPK: str("TEST#small"), store.AttrSK: str(store.SKMeta)}
 	big := item{store.AttrPK: str("TEST#big"), store.AttrSK: str(store.SKMeta), "v": str(strings.Repeat("x", 410<<10))}
 
 	before := counter.n.Load()
-	err = s.transactRetry(ctx, "oversize", "TEST#big", []types.TransactWriteItem{
+	err := s.transactRetry(ctx, "oversize", "TEST#big", []types.TransactWriteItem{
 		s.putAction(small, "attribute_not_exists(pk)", nil),
 		s.putAction(big, "", nil),
 	})
@@ -78,4 +62,29 @@ func TestOversizeItemInTransaction(t *testing.T) {
 	if err != nil || len(out.Item) != 0 {
 		t.Fatalf("the transaction's small item = %v, %v; want nothing written", out.Item, err)
 	}
+}
+
+// motoTable creates a fresh table on the test endpoint (skipping t when
+// none is set) with a client that sends through httpClient, and deletes
+// the table when t ends.
+func motoTable(t *testing.T, prefix string, httpClient dynamodb.HTTPClient) (*dynamodb.Client, string) {
+	t.Helper()
+	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
+	if ep == "" {
+		t.Skip("DYNAMODB_TEST_ENDPOINT is not set: run `make test` or scripts/with-moto.sh go test ./internal/store/...")
+	}
+	client, err := NewClient(t.Context(), ep, "", func(o *dynamodb.Options) { o.HTTPClient = httpClient })
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	if err := CreateTable(t.Context(), client, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	return client, table
 }

@@ -1,18 +1,12 @@
 package dynamo
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/omnisales/rtcollab/internal/store"
@@ -44,28 +38,12 @@ func (l *lostResponseHTTP) Do(r *http.Request) (*http.Response, error) {
 // failing its own condition. (moto honours the token through
 // scripts/moto_server.py; without that, this test fails.)
 func TestTransactionRetryAfterLostResponse(t *testing.T) {
-	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
-	if ep == "" {
-		t.Skip("DYNAMODB_TEST_ENDPOINT is not set: run `make test` or scripts/with-moto.sh go test ./internal/store/...")
-	}
 	ctx := t.Context()
 	lossy := &lostResponseHTTP{client: &http.Client{}}
-	client, err := NewClient(ctx, ep, "", func(o *dynamodb.Options) { o.HTTPClient = lossy })
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := fmt.Sprintf("t-token-%d", time.Now().UnixNano())
-	if err := CreateTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = client.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-	})
+	client, table := motoTable(t, "t-token", lossy)
 	s := New(client, table, nil)
 	it := item{store.AttrPK: str("TEST#once"), store.AttrSK: str(store.SKMeta), "n": num(1)}
-	err = s.transact(ctx, "create once", "TEST#once", []types.TransactWriteItem{s.putAction(it, "attribute_not_exists(pk)", nil)})
+	err := s.transact(ctx, "create once", "TEST#once", []types.TransactWriteItem{s.putAction(it, "attribute_not_exists(pk)", nil)})
 	if !lossy.lost.Load() {
 		t.Fatal("no response was lost: the test did not exercise a retry")
 	}
