@@ -229,8 +229,6 @@ export class RealtimeSyncManager {
   private readonly emitter = new Emitter<RealtimeSyncManagerEvents>();
   private readonly entries = new Map<string, Entry>();
   private readonly idle = new Map<string, EntitySyncState>();
-  /** Channels whose unsubscribe (from stopSync) the server has not answered yet. */
-  private readonly unsubscribing = new Map<string, Promise<unknown>>();
   private readonly opts: Required<Omit<RealtimeSyncManagerOptions, 'client' | 'clock' | 'userId' | 'username'>>;
   private readonly selfId: string | undefined;
   private offs: (() => void)[] = [];
@@ -328,20 +326,23 @@ export class RealtimeSyncManager {
     this.entries.set(key, e);
     const entry = e;
     entry.offs.push(this.client.onChannel(key, (m) => this.onFrame(entry, m)));
-    // The first sync runs at once. When an unsubscribe of the same channel
-    // (a stopSync just before) is still on its way, the subscription takes
-    // effect after it and after that sync, and a change made in between
-    // would reach neither: sync once more when the subscription is
-    // confirmed.
-    const behindUnsubscribe = this.unsubscribing.has(key);
-    this.client
-      .subscribe(key)
-      .then(() => {
-        if (behindUnsubscribe && this.entries.get(key) === entry) void this.sync(entityType, entityId).catch(() => {});
-      })
-      .catch((err: unknown) => this.setError(entry, err));
+    // The first sync runs once the subscription is confirmed: a change
+    // accepted between a sync and the subscription taking effect would
+    // reach neither (the server may handle the two requests in any order).
+    // A refused subscribe still syncs once, so the state shows the
+    // document, and keeps the subscribe's error (live updates will not come).
+    const subscribed = this.client.subscribe(key).then(
+      () => null,
+      (err: unknown) => toError(err),
+    );
     this.update(entry);
-    const first = this.sync(entityType, entityId);
+    const first = subscribed.then(async (refused) => {
+      if (this.entries.get(key) !== entry) return this.getState(entityType, entityId);
+      const state = await this.sync(entityType, entityId);
+      if (refused === null || this.entries.get(key) !== entry) return state;
+      this.setError(entry, refused);
+      return entry.state;
+    });
     if (this.opts.loadHistory) {
       void this.loadHistory(entityType, entityId);
       void this.loadComments(entityType, entityId);
@@ -363,11 +364,7 @@ export class RealtimeSyncManager {
         .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
         .catch(() => {});
     }
-    const unsubscribed = this.client.unsubscribe(key).catch(() => {});
-    this.unsubscribing.set(key, unsubscribed);
-    void unsubscribed.then(() => {
-      if (this.unsubscribing.get(key) === unsubscribed) this.unsubscribing.delete(key);
-    });
+    void this.client.unsubscribe(key).catch(() => {});
     this.idle.delete(key);
     this.emitter.emit('change', { key, state: this.getState(entityType, entityId) });
   }

@@ -120,6 +120,43 @@ describe('RealtimeSyncManager', () => {
     expect((syncs[1]?.payload as { sinceVersion: number }).sinceVersion).toBe(1);
   });
 
+  it('sends the first sync only once the subscription is confirmed', async () => {
+    let held: SentFrame | undefined;
+    const s = await setup((_sock, f) => {
+      if (f.type === 'subscribe') {
+        held = f;
+        return true; // answered below
+      }
+      return false;
+    });
+    const started = s.manager.startSync('order', '1');
+    await flush();
+    // A change accepted now would reach neither a sync answered before the
+    // subscription nor the subscription: no sync goes out yet.
+    expect(s.server.framesOfType('subscribe')).toHaveLength(1);
+    expect(s.server.framesOfType('sync')).toHaveLength(0);
+    s.version.v = 2;
+    s.server.ack(s.sock, held!, { channel: 'order:1' });
+    const state = await started;
+    expect(s.server.framesOfType('sync')).toHaveLength(1);
+    expect(state.version).toBe(2);
+    expect(state.syncState).toBe('synced');
+  });
+
+  it('still syncs once when the subscribe is refused, and reports the error', async () => {
+    const s = await setup((sock, f, st) => {
+      if (f.type === 'subscribe') {
+        st.server.error(sock, f, 'FORBIDDEN');
+        return true;
+      }
+      return false;
+    });
+    const state = await s.manager.startSync('order', '1');
+    expect(s.server.framesOfType('sync')).toHaveLength(1);
+    expect(state.syncState).toBe('synced');
+    expect(state.error?.code).toBe('FORBIDDEN');
+  });
+
   it('sends changes with the base version and the fencing token, and keeps the lock renewed', async () => {
     const s = await setup((sock, f, st) => {
       if (f.type !== 'change') return;
