@@ -25,13 +25,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // Defaults applied for zero Options fields.
@@ -172,7 +172,7 @@ type Client struct {
 	service string
 	region  string
 	creds   aws.CredentialsProvider // nil: requests go unsigned
-	signer  *v4.Signer
+	signer  *Signer
 	opts    Options
 }
 
@@ -185,12 +185,12 @@ func New(service string, cfg aws.Config, opts *Options) *Client {
 		service: service,
 		region:  cfg.Region,
 		creds:   cfg.Credentials,
-		signer:  v4.NewSigner(),
 		opts:    opts.Resolved(),
 	}
 	if c.region == "" {
 		c.region = DefaultRegion
 	}
+	c.signer = NewSigner(service, c.region)
 	switch {
 	case c.creds == nil, aws.IsCredentialsProvider(c.creds, aws.AnonymousCredentials{}):
 		c.creds = nil
@@ -209,6 +209,10 @@ type Request struct {
 	URL    string
 	Header http.Header
 	Body   []byte
+	// Target, when set, is URL already parsed: a caller that sends many
+	// requests builds it from a parsed base rather than have each URL
+	// parsed again.
+	Target *url.URL
 	// PayloadHash is the SHA-256 of Body in lower-case hex (see
 	// PayloadHash), signed as the request's payload. Callers that send one
 	// body in many requests compute it once; when empty, Do computes it.
@@ -292,9 +296,16 @@ func (c *Client) attempt(ctx context.Context, r Request, payloadHash string) ([]
 	if r.Method == http.MethodPost || r.Method == http.MethodPut {
 		rd = bytes.NewReader(r.Body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL, rd)
+	target := r.URL
+	if r.Target != nil {
+		target = ""
+	}
+	req, err := http.NewRequestWithContext(ctx, r.Method, target, rd)
 	if err != nil {
 		return nil, 0, fmt.Errorf("build request: %w", err)
+	}
+	if r.Target != nil {
+		req.URL, req.Host = r.Target, r.Target.Host
 	}
 	for k, vs := range r.Header {
 		req.Header[k] = vs
@@ -304,16 +315,19 @@ func (c *Client) attempt(ctx context.Context, r Request, payloadHash string) ([]
 		if err != nil {
 			return nil, 0, fmt.Errorf("retrieve credentials: %w", err)
 		}
-		if err := c.signer.SignHTTP(ctx, creds, req, payloadHash, c.service, c.region, c.opts.Now()); err != nil {
+		if err := c.signer.Sign(ctx, req, creds, payloadHash, c.opts.Now()); err != nil {
 			return nil, 0, fmt.Errorf("sign request: %w", err)
 		}
 	}
-	resp, err := c.opts.HTTPClient.Do(req)
+	resp, err := c.send(req)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		if resp.ContentLength == 0 {
+			return nil, resp.StatusCode, nil
+		}
 		out, err := io.ReadAll(io.LimitReader(resp.Body, maxSuccessBody))
 		if err != nil {
 			return nil, resp.StatusCode, fmt.Errorf("read response: %w", err)
@@ -322,6 +336,26 @@ func (c *Client) attempt(ctx context.Context, r Request, payloadHash string) ([]
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	return nil, resp.StatusCode, newStatusError(resp, raw)
+}
+
+// send sends req. A plain client (no cookie jar, redirect policy or
+// timeout of its own: AWS's APIs answer without redirects, and attempts
+// have their own deadline) hands it to its transport directly, which saves
+// the client's per-request header copying.
+func (c *Client) send(req *http.Request) (*http.Response, error) {
+	hc := c.opts.HTTPClient
+	if hc.Jar != nil || hc.CheckRedirect != nil || hc.Timeout != 0 {
+		return hc.Do(req)
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, &url.Error{Op: req.Method, URL: req.URL.Redacted(), Err: err}
+	}
+	return resp, nil
 }
 
 // newStatusError reads the error type and message of a failed response.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // shutdownGrace bounds the graceful shutdown ListenAndServe performs when
@@ -28,7 +27,7 @@ type Server struct {
 	log *slog.Logger
 
 	writeTimeout time.Duration // bounds one write to a client
-	signer       *v4.Signer    // checks Management API signatures; caches derived keys
+	signers      sync.Map      // region -> *awsrest.Signer: check signatures; cache derived keys
 
 	mu       sync.Mutex
 	conns    map[string]*conn // open connections, by id
@@ -48,7 +47,6 @@ func New(cfg Config, inv Invoker) *Server {
 		inv:          inv,
 		log:          cfg.Logger,
 		writeTimeout: writeTimeout,
-		signer:       v4.NewSigner(),
 		conns:        make(map[string]*conn),
 		reserved:     make(map[string]bool),
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/omnisales/rtcollab/internal/awsrest"
 )
 
 // Local credentials of the Management API. The local gateway accepts
@@ -98,8 +100,26 @@ func parseSigV4(h string) (sigV4Auth, bool) {
 	return a, a.accessKey != "" && a.signature != "" && len(a.signedHeaders) > 0
 }
 
+// maxSignerRegions bounds the signers kept, one per region a request named.
+const maxSignerRegions = 64
+
+// signerFor returns the signer of region (the execute-api service).
+func (s *Server) signerFor(region string) *awsrest.Signer {
+	if v, ok := s.signers.Load(region); ok {
+		return v.(*awsrest.Signer)
+	}
+	sg := awsrest.NewSigner(signingService, region)
+	n := 0
+	s.signers.Range(func(any, any) bool { n++; return n < maxSignerRegions })
+	if n >= maxSignerRegions {
+		return sg // do not keep signers for every region a caller invents
+	}
+	v, _ := s.signers.LoadOrStore(region, sg)
+	return v.(*awsrest.Signer)
+}
+
 // verifySigV4 checks the signature of a Management API request whose body
-// is body, by signing the same request again with the SDK's signer and the
+// is body, by signing the same request again (as the SDK's signer does) with the
 // secret of its access key. It returns nil for a valid signature.
 func (s *Server) verifySigV4(r *http.Request, body []byte, now time.Time) *authError {
 	h := r.Header.Get("Authorization")
@@ -144,7 +164,7 @@ func (s *Server) verifySigV4(r *http.Request, body []byte, now time.Time) *authE
 	}
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: a.accessKey, SecretAccessKey: secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
-	if err := s.signer.SignHTTP(context.Background(), creds, again, hex.EncodeToString(sum[:]), signingService, a.region, t); err != nil {
+	if err := s.signerFor(a.region).Sign(context.Background(), again, creds, hex.EncodeToString(sum[:]), t); err != nil {
 		return errBadSig
 	}
 	want, ok := parseSigV4(again.Header.Get("Authorization"))

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/smithy-go/encoding/httpbinding"
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
 )
@@ -66,6 +65,7 @@ type Identity struct {
 // concurrent use.
 type Client struct {
 	endpoint string
+	base     *url.URL // endpoint, parsed
 	baseErr  error
 	rest     *awsrest.Client
 }
@@ -87,6 +87,10 @@ func New(endpoint string, cfg aws.Config, opts *Options) *Client {
 		c.baseErr = fmt.Errorf("scheme %q is not http or https", u.Scheme)
 	case u.Host == "":
 		c.baseErr = errors.New("no host")
+	default:
+		u.RawPath = u.EscapedPath()
+		u.RawQuery, u.Fragment, u.RawFragment, u.ForceQuery = "", "", "", false
+		c.base = u
 	}
 	return c
 }
@@ -143,7 +147,10 @@ func (c *Client) call(ctx context.Context, op, method, connectionID string, body
 	if connectionID == "" {
 		return nil, fmt.Errorf("%s %q: empty connection id", op, connectionID)
 	}
-	req := awsrest.Request{Method: method, URL: c.endpoint + "/@connections/" + httpbinding.EscapePath(connectionID, true)}
+	target := *c.base
+	target.Path = c.base.Path + "/@connections/" + connectionID
+	target.RawPath = c.base.RawPath + "/@connections/" + string(awsrest.AppendEscapedPath(nil, connectionID, true))
+	req := awsrest.Request{Method: method, Target: &target}
 	if method == http.MethodPost {
 		req.Header = http.Header{"Content-Type": {"application/octet-stream"}}
 		req.Body = body
