@@ -211,7 +211,8 @@ type Request struct {
 	Body   []byte
 	// Target, when set, is URL already parsed: a caller that sends many
 	// requests builds it from a parsed base rather than have each URL
-	// parsed again.
+	// parsed again. Its RawPath, when set, must be a valid escaping of
+	// its Path (what URL.EscapedPath returns); it is signed as it is.
 	Target *url.URL
 	// PayloadHash is the SHA-256 of Body in lower-case hex (see
 	// PayloadHash), signed as the request's payload. Callers that send one
@@ -315,7 +316,11 @@ func (c *Client) attempt(ctx context.Context, r Request, payloadHash string) ([]
 		if err != nil {
 			return nil, 0, fmt.Errorf("retrieve credentials: %w", err)
 		}
-		if err := c.signer.Sign(ctx, req, creds, payloadHash, c.opts.Now()); err != nil {
+		escaped := ""
+		if r.Target != nil {
+			escaped = r.Target.RawPath
+		}
+		if err := c.signer.sign(ctx, req, creds, payloadHash, c.opts.Now(), escaped); err != nil {
 			return nil, 0, fmt.Errorf("sign request: %w", err)
 		}
 	}

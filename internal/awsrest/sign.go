@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"hash"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,11 +72,6 @@ const (
 	hdrAuthorization = "Authorization"
 )
 
-// ignoredHeaders are never signed (the SDK's v4 IgnoredHeaders).
-var ignoredHeaders = map[string]bool{
-	"Authorization": true, "User-Agent": true, "X-Amzn-Trace-Id": true, "Expect": true, "Transfer-Encoding": true,
-}
-
 var signBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // sign sets X-Amz-Date, X-Amz-Security-Token (with a session token) and
@@ -85,6 +79,12 @@ var signBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return
 // SHA-256 of the body. It reports false, changing nothing, when req is of
 // a shape it does not cover.
 func (s *fastSigner) sign(req *http.Request, creds aws.Credentials, payloadHash string, t time.Time) bool {
+	return s.signPath(req, creds, payloadHash, t, "")
+}
+
+// signPath is sign with the request's escaped path given (its
+// URL.EscapedPath()), or "" to have it computed.
+func (s *fastSigner) signPath(req *http.Request, creds aws.Credentials, payloadHash string, t time.Time, escapedPath string) bool {
 	u := req.URL
 	if u.RawQuery != "" || u.ForceQuery || u.Opaque != "" {
 		return false
@@ -103,11 +103,18 @@ func (s *fastSigner) sign(req *http.Request, creds aws.Credentials, payloadHash 
 		hs = append(hs, signedHeader{lower: "content-length"})
 	}
 	for k, vs := range req.Header {
-		if ignoredHeaders[k] || strings.EqualFold(k, "content-length") || k == hdrDate || (k == hdrToken && creds.SessionToken != "") {
-			continue
-		}
 		if k != http.CanonicalHeaderKey(k) || k == "Host" {
 			return false
+		}
+		switch k {
+		case "Authorization", "User-Agent", "X-Amzn-Trace-Id", "Expect", "Transfer-Encoding": // never signed
+			continue
+		case "Content-Length", hdrDate: // signed from the request and t
+			continue
+		case hdrToken:
+			if creds.SessionToken != "" {
+				continue
+			}
 		}
 		for _, v := range vs {
 			if !cleanValue(v) {
@@ -128,7 +135,11 @@ func (s *fastSigner) sign(req *http.Request, creds aws.Credentials, payloadHash 
 		req.Header[hdrToken] = []string{creds.SessionToken}
 		hs = append(hs, signedHeader{lower: "x-amz-security-token", values: req.Header[hdrToken]})
 	}
-	slices.SortFunc(hs, func(a, b signedHeader) int { return strings.Compare(a.lower, b.lower) })
+	for i := 1; i < len(hs); i++ { // a handful: insertion sort
+		for j := i; j > 0 && hs[j].lower < hs[j-1].lower; j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
 	key := s.keyFor(date, creds)
 
 	bp := signBuffers.Get().(*[]byte)
@@ -138,7 +149,10 @@ func (s *fastSigner) sign(req *http.Request, creds aws.Credentials, payloadHash 
 	// The canonical request.
 	b = append(b, req.Method...)
 	b = append(b, '\n')
-	path := u.EscapedPath()
+	path := escapedPath
+	if path == "" {
+		path = u.EscapedPath()
+	}
 	if path == "" {
 		path = "/"
 	}
@@ -222,7 +236,12 @@ func NewSigner(service, region string) *Signer {
 // Sign sets the SigV4 headers on req for creds at t; payloadHash is the
 // lower-case hex SHA-256 of the body.
 func (s *Signer) Sign(ctx context.Context, req *http.Request, creds aws.Credentials, payloadHash string, t time.Time) error {
-	if s.fast.sign(req, creds, payloadHash, t) {
+	return s.sign(ctx, req, creds, payloadHash, t, "")
+}
+
+// sign is Sign with req.URL.EscapedPath() given, or "".
+func (s *Signer) sign(ctx context.Context, req *http.Request, creds aws.Credentials, payloadHash string, t time.Time, escapedPath string) error {
+	if s.fast.signPath(req, creds, payloadHash, t, escapedPath) {
 		return nil
 	}
 	return s.sdk.SignHTTP(ctx, creds, req, payloadHash, s.fast.service, s.fast.region, t)
@@ -234,15 +253,18 @@ type signedHeader struct {
 	values []string
 }
 
-// lowerNames are the lower-case forms of the header names sent here.
-var lowerNames = map[string]string{
-	"Content-Type": "content-type", "X-Amz-Target": "x-amz-target", "X-Amz-Invocation-Type": "x-amz-invocation-type",
-	"Accept": "accept", "X-Amz-Client-Context": "x-amz-client-context", "X-Amz-Log-Type": "x-amz-log-type",
-}
-
+// lowerName returns the lower-case form of a canonical header name, without
+// allocating for the names sent here.
 func lowerName(k string) string {
-	if l, ok := lowerNames[k]; ok {
-		return l
+	switch k {
+	case "Content-Type":
+		return "content-type"
+	case "X-Amz-Target":
+		return "x-amz-target"
+	case "X-Amz-Invocation-Type":
+		return "x-amz-invocation-type"
+	case "Accept":
+		return "accept"
 	}
 	return strings.ToLower(k)
 }
@@ -308,17 +330,23 @@ func defaultPort(scheme, host string) bool {
 // without its per-byte formatting.
 func AppendEscapedPath(b []byte, path string, encodeSep bool) []byte {
 	const hexDigits = "0123456789ABCDEF"
+	start := 0 // of the run of bytes kept as they are
 	for i := 0; i < len(path); i++ {
 		c := path[i]
-		if unreserved(c) || (c == '/' && !encodeSep) {
-			b = append(b, c)
-		} else {
-			b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
+		if keep[c] || (c == '/' && !encodeSep) {
+			continue
 		}
+		b = append(b, path[start:i]...)
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
+		start = i + 1
 	}
-	return b
+	return append(b, path[start:]...)
 }
 
-func unreserved(c byte) bool {
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~'
-}
+// keep marks the unreserved bytes, which are never escaped.
+var keep = func() (k [256]bool) {
+	for c := range 256 {
+		k[c] = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~'
+	}
+	return k
+}()
