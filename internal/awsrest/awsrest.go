@@ -56,10 +56,11 @@ const (
 // Options tunes a Client. A nil *Options means every default.
 type Options struct {
 	// HTTPClient sends the requests. Default: a client of its own with a
-	// clone of http.DefaultTransport allowing 256 idle connections per
+	// clone of http.DefaultTransport allowing 1,024 idle connections per
 	// host (a broadcast posts to one host with up to
-	// broadcast.DefaultConcurrency requests in flight; HTTP/2 is used when
-	// the server offers it) and no overall timeout; AttemptTimeout bounds
+	// broadcast.DefaultConcurrency requests in flight, and a process that
+	// runs several shards at once, as the load generator does, more; HTTP/2
+	// is used when the server offers it) and no overall timeout; AttemptTimeout bounds
 	// each attempt instead.
 	HTTPClient *http.Client
 	// MaxAttempts bounds the attempts per call, the first included; 1
@@ -138,7 +139,7 @@ func (o *Options) Resolved() Options {
 func newHTTPClient() *http.Client {
 	if t, ok := http.DefaultTransport.(*http.Transport); ok {
 		t = t.Clone()
-		t.MaxIdleConnsPerHost = 256
+		t.MaxIdleConnsPerHost = 1024
 		t.MaxIdleConns = 4 * t.MaxIdleConnsPerHost // DefaultTransport's 100 would cap the pool
 		return &http.Client{Transport: t}
 	}

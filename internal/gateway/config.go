@@ -92,8 +92,8 @@ type Config struct {
 	// request is handled, to inject faults in tests: the request is first
 	// held for delay (or until the client gives up), then, if status is
 	// non-zero, answered with that status and the matching API Gateway error
-	// (429 LimitExceededException, 5xx InternalServerErrorException, ...)
-	// instead of being carried out. The request body may be read; it is
+	// (429 LimitExceededException, 5xx InternalServerErrorException, ...),
+	// or with an empty 2xx as a post is, instead of being carried out. The request body may be read; it is
 	// buffered. Server.PostToConnection, which bypasses HTTP, does not
 	// consult it. Default nil: no faults.
 	ManagementFault func(r *http.Request) (status int, delay time.Duration)

@@ -74,6 +74,10 @@ func (s *Server) serveManagement(w http.ResponseWriter, r *http.Request, rawID s
 				return
 			}
 		}
+		if status >= 200 && status <= 299 {
+			w.WriteHeader(status) // answered as a post is: no body
+			return
+		}
 		if status != 0 {
 			writeServiceError(w, status)
 			return
