@@ -13,6 +13,11 @@
 #                     paced at the account's budget (10,000/s, bursts of 5,000)
 #   make bench        go test -bench: decode, signed posts, dispatch, fan-out, OT, CRDT
 #   make bench-scan   this design's read units against the Scan design, on moto
+#   make bench-rie    billed duration of a publish: the message bootstrap under the
+#                     Lambda emulator, on moto, 20 ms per post, fan-out 10, 100 and
+#                     1,000, with the CPU share of 256, 512 and 1,024 MB where cgroup
+#                     v1's CPU controller is writable (about 2 minutes); writes
+#                     tools/cost/measured/rie-billed.json, which make cost prices with
 #   make cost         DynamoDB units per operation on moto, then dollars per
 #                     million delivered messages by fan-out
 #   make plots        the latency and throughput sweeps and their PNG charts
@@ -26,7 +31,7 @@ LOAD_ARGS  ?=
 COST_ARGS  ?=
 SHARD_SIZE ?= 2000
 
-.PHONY: load load-1000 load-deployed load-idle load-shard load-shard-real bench bench-scan cost plots $(LOADGEN)
+.PHONY: load load-1000 load-deployed load-idle load-shard load-shard-real bench bench-scan bench-rie cost plots $(LOADGEN)
 
 $(LOADGEN):
 	@mkdir -p $(PERF_DIR)
@@ -76,6 +81,11 @@ bench-scan: py-deps
 ## cost: measure request units on moto, then price them.
 cost: py-deps
 	scripts/with-moto.sh $(GO) run ./cmd/cost $(COST_ARGS)
+
+## bench-rie: billed duration per publish under the Lambda emulator (see above).
+bench-rie: rie-deps py-deps
+	scripts/with-moto.sh env RIE_BILLED_OUT=$(CURDIR)/tools/cost/measured/rie-billed.json \
+	  $(GO) test -count=1 -timeout 20m -run '^TestRIEBilledDuration$$' -v ./internal/e2e
 
 ## plots: docs/latency-vs-fanout.png and docs/throughput.png (a few minutes).
 plots: $(LOADGEN)

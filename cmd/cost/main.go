@@ -53,11 +53,12 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) er
 	mem := fs.Int("memory", 256, "Lambda memory in MB")
 	base := fs.Duration("base", 10*time.Millisecond, "invocation time besides posting")
 	post := fs.Duration("post-latency", 20*time.Millisecond, "one PostToConnection round trip")
-	conc := fs.Int("concurrency", 32, "posts in flight per invocation")
+	conc := fs.Int("concurrency", 512, "posts in flight per invocation (the model's)")
 	connMin := fs.Float64("connection-minutes", 0, "connection minutes attributed to each delivery (e.g. 1 for a client that receives one message a minute)")
 	measure := fs.String("measure", "", "DynamoDB endpoint to measure request units against (default $DYNAMODB_TEST_ENDPOINT or $DYNAMODB_ENDPOINT; \"none\" to skip)")
 	measureFanouts := fs.String("measure-fanout", "1,10,100", "fan-outs to measure against the endpoint")
 	jsonOut := fs.String("json", "", "also write the results as JSON to this file")
+	lambdaModel := fs.Bool("lambda-model", false, "price Lambda time with the model (-base, -post-latency, -concurrency) even where the emulator measurement (make bench-rie) applies")
 	history := fs.Bool("history", false, "price publishes on a channel with history (the writes of cost.HistoryWriteUnits for a payload of -bytes)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -75,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) er
 	}
 	var res result
 	params := cost.PublishParams{MessageBytes: *bytes, ShardSize: *shard, LambdaMemoryMB: *mem, BaseDuration: *base,
-		PostLatency: *post, Concurrency: *conc, ConnectionMinutesPerDelivery: *connMin, History: *history}
+		PostLatency: *post, Concurrency: *conc, ConnectionMinutesPerDelivery: *connMin, History: *history, ModelLambda: *lambdaModel}
 	measured := map[int]float64{}
 	if endpoint != "" && endpoint != "none" {
 		mf, err := ints(*measureFanouts)
@@ -101,8 +102,12 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) er
 			}
 		}
 	}
-	fmt.Fprintf(stdout, "\nCost per million delivered messages: %d B frames, %d MB Lambda, %v + %v per round of %d posts, shards of %d\n",
-		*bytes, *mem, *base, *post, *conc, *shard)
+	fmt.Fprintf(stdout, "\nCost per million delivered messages: %d B frames, %d MB Lambda, shards of %d\n", *bytes, *mem, *shard)
+	if _, ok := cost.MeasuredBilled(1, *mem, *post); ok && !*lambdaModel {
+		fmt.Fprintf(stdout, "billed Lambda time: measured under the Lambda emulator at %v per post (make bench-rie), between the fan-outs measured\n", *post)
+	} else {
+		fmt.Fprintf(stdout, "billed Lambda time: modelled, %v + %v per round of %d posts\n", *base, *post, *conc)
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "fan-out\tRRU/publish\tWRU/publish\tunits\tinvocations\tbilled/publish\tAPI Gateway\tLambda\tDynamoDB\ttotal\tfloor\toverhead\t")
 	for _, n := range list {

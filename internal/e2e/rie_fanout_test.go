@@ -98,7 +98,7 @@ func TestRIEShardedFanout(t *testing.T) {
 	if !ok {
 		t.Skip("the emulator, the bootstraps or moto are missing (make test provides them)")
 	}
-	fan := &rieFanout{ShardSize: 2}
+	fan := &rieOptions{ShardSize: 2}
 	srv := startRIE(t, rie, dir, ep, gateway.Config{}, fan)
 	ctx := context.Background()
 	var subs []*client

@@ -86,17 +86,22 @@ type rieProc struct {
 	exited     chan struct{}
 }
 
-// rieFanout turns on sharded fan-out in startRIE.
-type rieFanout struct {
-	ShardSize int           // FANOUT_SHARD_SIZE of the message function
-	Queued    *atomic.Int64 // set by startRIE: the asynchronous invokes so far
+// rieOptions tune startRIE and report what it started.
+type rieOptions struct {
+	// ShardSize, when positive, turns on sharded fan-out: the message
+	// function's FANOUT_SHARD_SIZE, with the fan-out bootstrap behind an
+	// asynchronous invoke API.
+	ShardSize int
+	Queued    *atomic.Int64 // set by startRIE with ShardSize: the asynchronous invokes so far
+	// Procs is set by startRIE: the emulator of each function.
+	Procs map[lambdainvoke.Function]*rieProc
 }
 
 // startRIE runs every function's bootstrap under its own emulator, against
-// a new table on moto, behind a local server. A non-nil fan also runs the
-// fan-out bootstrap and lets the message function shard fan-outs larger
-// than fan.ShardSize to it, through asyncInvokeAPI.
-func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gateway.Config, fan *rieFanout) *devserver.Server {
+// a new table on moto, behind a local server. With opt.ShardSize it also
+// runs the fan-out bootstrap and lets the message function shard fan-outs
+// larger than that to it, through asyncInvokeAPI. opt may be nil.
+func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gateway.Config, opt *rieOptions) *devserver.Server {
 	t.Helper()
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
@@ -104,12 +109,17 @@ func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gate
 	table := fmt.Sprintf("e2e-rie-%d-%d", time.Now().UnixNano(), tableSeq.Add(1))
 	logDir := t.TempDir()
 
+	if opt == nil {
+		opt = &rieOptions{}
+	}
+	fan := opt.ShardSize > 0
 	fns := lambdainvoke.Functions()
-	if fan != nil {
+	if fan {
 		fns = append(fns, fanoutFunction)
 	}
 	ports := freePorts(t, 2*len(fns))
 	procs := make([]*rieProc, len(fns))
+	opt.Procs = map[lambdainvoke.Function]*rieProc{}
 	eps := map[lambdainvoke.Function]string{}
 	for i, f := range fns {
 		procs[i] = &rieProc{
@@ -118,6 +128,7 @@ func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gate
 			runtimeAPI: fmt.Sprintf("127.0.0.1:%d", ports[2*i+1]),
 			logPath:    filepath.Join(logDir, string(f)+".log"),
 		}
+		opt.Procs[f] = procs[i]
 		if f != fanoutFunction {
 			eps[f] = "http://" + procs[i].addr
 		}
@@ -160,14 +171,17 @@ func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gate
 		"MANAGEMENT_ENDPOINT=" + srv.Endpoint(),
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=30",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
+		// The delivery budget the template's Globals give every function.
+		"DELIVERY_RATE_PER_SECOND=1000",
+		"DELIVERY_BURST=1000",
 	}
 	fnEnv := map[lambdainvoke.Function][]string{}
-	if fan != nil {
+	if fan {
 		var front string
-		front, fan.Queued = asyncInvokeAPI(t, "rtcollab-"+string(fanoutFunction), "http://"+procs[len(procs)-1].addr)
+		front, opt.Queued = asyncInvokeAPI(t, "rtcollab-"+string(fanoutFunction), "http://"+procs[len(procs)-1].addr)
 		fnEnv[lambdainvoke.Message] = []string{
 			"FANOUT_FUNCTION_NAME=rtcollab-" + string(fanoutFunction),
-			fmt.Sprintf("FANOUT_SHARD_SIZE=%d", fan.ShardSize),
+			fmt.Sprintf("FANOUT_SHARD_SIZE=%d", opt.ShardSize),
 			"AWS_ENDPOINT_URL_LAMBDA=" + front,
 		}
 	}

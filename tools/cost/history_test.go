@@ -35,14 +35,14 @@ func TestHistoryUnits(t *testing.T) {
 	}
 	// Fan-out 10, 1 KB: 2 RRU as without history, 8 WRU ($5 per million
 	// publishes, $0.50 per million deliveries) on top of $1.255.
-	e, err := cost.EstimatePublish(cost.PublishParams{Fanout: 10, MessageBytes: 1024, History: true}, cost.DefaultPrices())
+	e, err := cost.EstimatePublish(cost.PublishParams{Fanout: 10, MessageBytes: 1024, History: true, ModelLambda: true}, cost.DefaultPrices())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if e.Publish.ReadUnits != 2 || e.Publish.WriteUnits != 8 || !near(e.Cost.Total, 1.75500005) {
 		t.Errorf("with history: %v RRU, %v WRU, total %.10g; want 2, 8, 1.75500005", e.Publish.ReadUnits, e.Publish.WriteUnits, e.Cost.Total)
 	}
-	cold, _ := cost.EstimatePublish(cost.PublishParams{Fanout: 10, MessageBytes: 1024, History: true, HistoryCold: true}, cost.DefaultPrices())
+	cold, _ := cost.EstimatePublish(cost.PublishParams{Fanout: 10, MessageBytes: 1024, History: true, HistoryCold: true, ModelLambda: true}, cost.DefaultPrices())
 	if cold.Publish.ReadUnits != 4 {
 		t.Errorf("cold instance: %v RRU, want 4", cold.Publish.ReadUnits)
 	}

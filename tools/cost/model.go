@@ -37,7 +37,8 @@ type PublishParams struct {
 	ConnItemBytes, SubItemBytes int
 	// PageSize is the subscriptions read per Query. Default 500.
 	PageSize int
-	// Concurrency is the posts in flight per invocation. Default 32.
+	// Concurrency is the posts in flight per invocation. Default 512
+	// (broadcast.DefaultConcurrency).
 	Concurrency int
 	// BaseDuration is an invocation's time outside posting (store reads,
 	// decoding, the reply). Default 10 ms.
@@ -49,6 +50,11 @@ type PublishParams struct {
 	// ConnectionMinutesPerDelivery attributes connection time to each
 	// delivery. Default 0 (left out).
 	ConnectionMinutesPerDelivery float64
+	// ModelLambda prices Lambda time with the model (BaseDuration plus
+	// PostLatency per round of Concurrency posts) even where the emulator
+	// measurement applies (MeasuredBilled). Default false: measured where
+	// it applies.
+	ModelLambda bool
 	// History prices a publish on a channel with history: the writes of
 	// HistoryWriteUnits for a payload of MessageBytes (added unless
 	// WriteUnits is measured), and with HistoryCold the reads of
@@ -65,6 +71,9 @@ type PublishEstimate struct {
 	// ReadUnitsModelled reports whether ReadUnits came from the model
 	// rather than from a measurement.
 	ReadUnitsModelled bool
+	// BilledMeasured reports whether the billed Lambda time came from the
+	// emulator measurement (MeasuredBilled) rather than the model.
+	BilledMeasured bool
 	// Cost is the result per million delivered messages.
 	Cost Breakdown
 }
@@ -85,7 +94,7 @@ func EstimatePublish(p PublishParams, prices Prices) (PublishEstimate, error) {
 		p.PageSize = 500
 	}
 	if p.Concurrency <= 0 {
-		p.Concurrency = 32
+		p.Concurrency = 512
 	}
 	if p.BaseDuration <= 0 {
 		p.BaseDuration = 10 * time.Millisecond
@@ -119,9 +128,15 @@ func EstimatePublish(p PublishParams, prices Prices) (PublishEstimate, error) {
 	if p.ShardSize > 0 && p.ShardSize < p.Fanout {
 		shard = p.ShardSize
 	}
+	e.BilledMeasured = !p.ModelLambda
 	for left := p.Fanout; left > 0; left -= shard {
 		n := min(left, shard)
 		w.Invocations++
+		if d, ok := MeasuredBilled(n, p.LambdaMemoryMB, p.PostLatency); ok && !p.ModelLambda {
+			w.LambdaBilled += d
+			continue
+		}
+		e.BilledMeasured = false
 		w.LambdaBilled += BilledDuration(Duration(n, p.Concurrency, p.BaseDuration, p.PostLatency))
 	}
 	e.Publish = w
@@ -147,7 +162,11 @@ func Print(w io.Writer, e PublishEstimate) {
 		fmt.Fprintf(tw, "  API Gateway connection minutes\t$%.4f\n", c.ConnectionMinutes)
 	}
 	fmt.Fprintf(tw, "  Lambda requests\t$%.4f\t(%.0f invocations per publish)\n", c.LambdaRequests, u.Invocations)
-	fmt.Fprintf(tw, "  Lambda compute\t$%.4f\t(%d MB, %v billed per publish)\n", c.LambdaCompute, u.LambdaMemoryMB, u.LambdaBilled)
+	billed := "modelled"
+	if e.BilledMeasured {
+		billed = "measured under the Lambda emulator"
+	}
+	fmt.Fprintf(tw, "  Lambda compute\t$%.4f\t(%d MB, %v billed per publish, %s)\n", c.LambdaCompute, u.LambdaMemoryMB, u.LambdaBilled, billed)
 	fmt.Fprintf(tw, "  DynamoDB reads\t$%.4f\t(%.1f RRU per publish, %s)\n", c.DynamoDBReads, u.ReadUnits, units)
 	fmt.Fprintf(tw, "  DynamoDB writes\t$%.4f\t(%.1f WRU per publish)\n", c.DynamoDBWrites, u.WriteUnits)
 	fmt.Fprintf(tw, "  total\t$%.4f\t(Lambda + DynamoDB add %.1f%% to API Gateway's messaging)\n", c.Total, 100*c.Overhead)
