@@ -198,12 +198,10 @@ func (s *fastSigner) signPath(req *http.Request, creds aws.Credentials, payloadH
 	b = append(b, key.scope...)
 	b = append(b, '\n')
 	b = hex.AppendEncode(b, canonicalSum[:])
-	mac := key.macs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write(b[sts:])
-	var sum [sha256.Size]byte
-	sig := mac.Sum(sum[:0])
-	key.macs.Put(mac)
+	mac := key.macs.Get().(*macState)
+	mac.h.Reset()
+	mac.h.Write(b[sts:])
+	sig := mac.h.Sum(mac.sum[:0])
 
 	b = b[:sts]
 	b = append(b, signingAlgorithm+" Credential="...)
@@ -214,6 +212,7 @@ func (s *fastSigner) signPath(req *http.Request, creds aws.Credentials, payloadH
 	b = append(b, b[signedStart:signedEnd]...)
 	b = append(b, ", Signature="...)
 	b = hex.AppendEncode(b, sig)
+	key.macs.Put(mac)
 	req.Header[hdrAuthorization] = []string{string(b[sts:])}
 	*bp = b
 	return true
@@ -245,6 +244,12 @@ func (s *Signer) sign(ctx context.Context, req *http.Request, creds aws.Credenti
 		return nil
 	}
 	return s.sdk.SignHTTP(ctx, creds, req, payloadHash, s.fast.service, s.fast.region, t)
+}
+
+// macState is an HMAC-SHA256 keyed with a signing key, and room for its sum.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
 }
 
 // signedHeader is one header in the canonical request.
@@ -284,7 +289,7 @@ func (s *fastSigner) keyFor(date string, creds aws.Credentials) *signingKey {
 	key = hmacSum(key, "aws4_request")
 	s.key = &signingKey{date: date, accessKey: creds.AccessKeyID, secret: creds.SecretAccessKey,
 		scope: date + "/" + s.region + "/" + s.service + "/aws4_request",
-		macs:  &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+		macs:  &sync.Pool{New: func() any { return &macState{h: hmac.New(sha256.New, key)} }}}
 	return s.key
 }
 

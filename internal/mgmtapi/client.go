@@ -147,9 +147,12 @@ func (c *Client) call(ctx context.Context, op, method, connectionID string, body
 	if connectionID == "" {
 		return nil, fmt.Errorf("%s %q: empty connection id", op, connectionID)
 	}
+	const connections = "/@connections/"
 	target := *c.base
-	target.Path = c.base.Path + "/@connections/" + connectionID
-	target.RawPath = c.base.RawPath + "/@connections/" + string(awsrest.AppendEscapedPath(nil, connectionID, true))
+	target.Path = c.base.Path + connections + connectionID
+	raw := make([]byte, 0, len(c.base.RawPath)+len(connections)+3*len(connectionID))
+	raw = append(append(raw, c.base.RawPath...), connections...)
+	target.RawPath = string(awsrest.AppendEscapedPath(raw, connectionID, true))
 	req := awsrest.Request{Method: method, Target: &target}
 	if method == http.MethodPost {
 		req.Header = http.Header{"Content-Type": {"application/octet-stream"}}
