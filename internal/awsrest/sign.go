@@ -39,21 +39,23 @@ type fastSigner struct {
 
 // stamp is an X-Amz-Date and the second it stands for.
 type stamp struct {
-	unix int64
-	text string
+	unix   int64
+	text   string
+	header []string // {text}, shared by the requests signed in that second (never modified)
 }
 
 // stamp returns t as an X-Amz-Date (20060102T150405Z), formatting it once
 // per second.
-func (s *fastSigner) stamp(t time.Time) string {
+func (s *fastSigner) stamp(t time.Time) *stamp {
 	sec := t.Unix()
 	if p := s.last.Load(); p != nil && p.unix == sec {
-		return p.text
+		return p
 	}
 	var buf [16]byte
 	text := string(t.UTC().AppendFormat(buf[:0], "20060102T150405Z"))
-	s.last.Store(&stamp{unix: sec, text: text})
-	return text
+	p := &stamp{unix: sec, text: text, header: []string{text}}
+	s.last.Store(p)
+	return p
 }
 
 type signingKey struct {
@@ -127,9 +129,10 @@ func (s *fastSigner) signPath(req *http.Request, creds aws.Credentials, payloadH
 		return false
 	}
 
-	amzDate := s.stamp(t)
+	st := s.stamp(t)
+	amzDate := st.text
 	date := amzDate[:8]
-	req.Header[hdrDate] = []string{amzDate}
+	req.Header[hdrDate] = st.header
 	hs = append(hs, signedHeader{lower: "x-amz-date", values: req.Header[hdrDate]})
 	if creds.SessionToken != "" {
 		req.Header[hdrToken] = []string{creds.SessionToken}

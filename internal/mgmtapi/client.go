@@ -32,6 +32,10 @@ const (
 // SigningService is the SigV4 service name of the Management API.
 const SigningService = "execute-api"
 
+// postHeader is the header of every post; awsrest copies its values into
+// each request and never modifies them.
+var postHeader = http.Header{"Content-Type": {"application/octet-stream"}}
+
 // Operation names, as used in APIError.Op and in wrapped errors.
 const (
 	OpPostToConnection = "PostToConnection"
@@ -155,7 +159,7 @@ func (c *Client) call(ctx context.Context, op, method, connectionID string, body
 	target.RawPath = string(awsrest.AppendEscapedPath(raw, connectionID, true))
 	req := awsrest.Request{Method: method, Target: &target}
 	if method == http.MethodPost {
-		req.Header = http.Header{"Content-Type": {"application/octet-stream"}}
+		req.Header = postHeader
 		req.Body = body
 		req.PayloadHash = payloadHash
 	}
