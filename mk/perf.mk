@@ -18,6 +18,9 @@
 #                     1,000, with the CPU share of 256, 512 and 1,024 MB where cgroup
 #                     v1's CPU controller is writable (about 2 minutes); writes
 #                     tools/cost/measured/rie-billed.json, which make cost prices with
+#   make compare-centrifugo  the local server's direct path against Centrifugo v6 with the
+#                     same client (cmd/peerbench), 1,000 subscribers at 20, 100 and 200
+#                     publishes a second (scripts/peer-compare.sh; SUBS, RATES, DURATION)
 #   make cost         DynamoDB units per operation on moto, then dollars per
 #                     million delivered messages by fan-out
 #   make plots        the latency and throughput sweeps and their PNG charts
@@ -31,7 +34,7 @@ LOAD_ARGS  ?=
 COST_ARGS  ?=
 SHARD_SIZE ?= 2000
 
-.PHONY: load load-1000 load-deployed load-idle load-shard load-shard-real bench bench-scan bench-rie cost plots $(LOADGEN)
+.PHONY: load load-1000 load-deployed load-idle load-shard load-shard-real bench bench-scan bench-rie compare-centrifugo cost plots $(LOADGEN)
 
 $(LOADGEN):
 	@mkdir -p $(PERF_DIR)
@@ -81,6 +84,14 @@ bench-scan: py-deps
 ## cost: measure request units on moto, then price them.
 cost: py-deps
 	scripts/with-moto.sh $(GO) run ./cmd/cost $(COST_ARGS)
+
+## compare-centrifugo: see above. Centrifugo is built from the Go module proxy.
+CENTRIFUGO_VERSION := v6.9.1
+compare-centrifugo: localserver-bin
+	@mkdir -p $(PERF_DIR)
+	$(GO) build -o $(PERF_DIR)/peerbench ./cmd/peerbench
+	test -x $(PERF_DIR)/centrifugo || GOBIN=$(CURDIR)/$(PERF_DIR) $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
+	scripts/peer-compare.sh
 
 ## bench-rie: billed duration per publish under the Lambda emulator (see above).
 bench-rie: rie-deps py-deps
