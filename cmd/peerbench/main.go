@@ -3,8 +3,8 @@
 // project's protocol) and Centrifugo v6 (its JSON client protocol), so
 // that the direct path can be compared with a peer in the same run.
 //
-// It opens -subs subscriber connections and one publisher connection,
-// publishes -rate messages a second for -duration (each carrying its send
+// It opens -subs subscriber connections and -publishers publisher
+// connections, publishes -rate messages a second for -duration (each carrying its send
 // time), and reports every delivery's latency, exactly-once delivery, the
 // deliveries per second, and the server process's CPU per delivery
 // (-pid). It targets loopback only.
@@ -39,7 +39,7 @@ import (
 
 type options struct {
 	server, url, channel, out string
-	subs, rate, pid           int
+	subs, rate, pid, pubs     int
 	duration, settle          time.Duration
 }
 
@@ -67,6 +67,7 @@ func main() {
 	fs.StringVar(&o.channel, "channel", "load:peer-0", "channel to subscribe and publish to")
 	fs.IntVar(&o.subs, "subs", 1000, "subscriber connections")
 	fs.IntVar(&o.rate, "rate", 20, "publishes a second")
+	fs.IntVar(&o.pubs, "publishers", 0, "publisher connections, taking turns (default: one per 10 publishes a second; the local server handles one connection's frames in order, and a publish is answered once delivered)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to publish")
 	fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait for late deliveries after the last publish")
 	fs.IntVar(&o.pid, "pid", 0, "the server's process id, for its CPU time (0: not measured)")
@@ -206,18 +207,25 @@ func run(ctx context.Context, o options) (Result, error) {
 		})
 	}
 
-	pub, err := dial(o.subs)
-	if err != nil {
-		return res, fmt.Errorf("publisher: %w", err)
+	if o.pubs <= 0 {
+		o.pubs = max(1, (o.rate+9)/10)
 	}
-	defer pub.CloseNow()
-	go func() { // drain the publisher's replies
-		for {
-			if _, _, err := pub.Read(ctx); err != nil {
-				return
-			}
+	pubs := make([]*websocket.Conn, o.pubs)
+	for j := range pubs {
+		pub, err := dial(o.subs + j)
+		if err != nil {
+			return res, fmt.Errorf("publisher %d: %w", j, err)
 		}
-	}()
+		defer pub.CloseNow()
+		go func() { // drain the publisher's replies
+			for {
+				if _, _, err := pub.Read(ctx); err != nil {
+					return
+				}
+			}
+		}()
+		pubs[j] = pub
+	}
 	cpu0, _ := loadtest.ProcCPU(o.pid)
 	start := time.Now()
 	tick := time.NewTicker(time.Second / time.Duration(max(o.rate, 1)))
@@ -225,7 +233,7 @@ func run(ctx context.Context, o options) (Result, error) {
 	for time.Since(start) < o.duration && k < maxK {
 		<-tick.C
 		k++
-		if err := pub.Write(ctx, websocket.MessageText, p.publish(o.channel, k, time.Now().UnixNano())); err != nil {
+		if err := pubs[k%len(pubs)].Write(ctx, websocket.MessageText, p.publish(o.channel, k, time.Now().UnixNano())); err != nil {
 			tick.Stop()
 			return res, fmt.Errorf("publish %d: %w", k, err)
 		}
