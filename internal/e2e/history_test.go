@@ -154,18 +154,15 @@ func offsets1To(n int) []int64 {
 
 // TestHistoryConcurrentPublishers: 10 publishers × 100 publications to one
 // channel get offsets 1..1000, each once; a resend keeps its offset. On
-// DynamoDB (moto, which serves one request at a time) the publishers send
-// 20 each, to keep the suite's time reasonable; the store's own tests
-// cover concurrent appends of separate processes.
+// both stores (about a minute on moto, which serves one request at a
+// time); the store's own tests cover concurrent appends of separate
+// processes.
 func TestHistoryConcurrentPublishers(t *testing.T) {
 	for _, b := range historyServers(t, "order-updates=2000/10m") {
 		t.Run(b.name, func(t *testing.T) {
 			srv := b.start(t)
 			const publishers = 10
-			each := 100
-			if b.name == "dynamo" {
-				each = 20
-			}
+			const each = 100
 			const ch = "order-updates"
 			var (
 				mu    sync.Mutex
