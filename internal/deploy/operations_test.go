@@ -310,9 +310,20 @@ func TestFanoutIsBoundedAndKeepsItsFailures(t *testing.T) {
 		for id, d := range tpl.GetAllCloudWatchDashboardResources() {
 			body := d.DashboardBody
 			for _, want := range []string{`"${FanoutFunction}", {"label": "fan-out (Lambda)"}`, `"${FanoutFunction}", {"stat": "Sum", "label": "fan-out throttles"}`,
-				`"` + metrics.FanoutDeliveryErrors + `"`} {
+				`"` + metrics.FanoutDeliveryErrors + `"`, `"${PublishApi}"`} {
 				if !strings.Contains(body, want) {
 					t.Errorf("dashboard %s lacks %s", id, want)
+				}
+			}
+			// Every function and every dead-letter queue of the stack is on it.
+			for fn := range tpl.GetAllServerlessFunctionResources() {
+				if !strings.Contains(body, `"${`+fn+`}"`) {
+					t.Errorf("dashboard %s does not show function %s", id, fn)
+				}
+			}
+			for q := range tpl.GetAllSQSQueueResources() {
+				if !strings.Contains(body, `"${`+q+`.QueueName}"`) {
+					t.Errorf("dashboard %s does not show queue %s", id, q)
 				}
 			}
 		}
