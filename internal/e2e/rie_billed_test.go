@@ -18,6 +18,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/gateway"
 	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/tools/cost"
 	"github.com/omnisales/rtcollab/tools/lambdainvoke"
 )
 
@@ -33,25 +34,6 @@ const billedSimPrefix = "sim-"
 // equivalent of one vCPU; below it, the CPU share is proportional.
 const lambdaFullCPUMB = 1769
 
-// BilledRun is one fan-out and memory size of TestRIEBilledDuration.
-type BilledRun struct {
-	Fanout int `json:"fanout"`
-	// MemoryMB is the memory size whose CPU share the bootstrap had
-	// (cgroup CPU quota); 0 means unthrottled (two cores shared).
-	MemoryMB  int       `json:"memoryMB"`
-	Publishes int       `json:"publishes"`
-	Duration  []float64 `json:"durationMs"` // the emulator's REPORT Duration, per publish
-	Billed    []float64 `json:"billedMs"`   // its Billed Duration
-	CPU       []float64 `json:"cpuMs"`      // the bootstrap's CPU time per publish
-}
-
-// BilledReport is the file TestRIEBilledDuration writes (RIE_BILLED_OUT).
-type BilledReport struct {
-	PostLatencyMs float64     `json:"postLatencyMs"`
-	QuotaPeriodUs int         `json:"quotaPeriodUs"`
-	Runs          []BilledRun `json:"runs"`
-}
-
 // TestRIEBilledDuration measures the billed duration of a publish: the
 // message bootstrap under the emulator, on moto, every post to the local
 // Management API waiting 20 ms. One real subscriber checks that each
@@ -62,7 +44,8 @@ type BilledReport struct {
 // unthrottled). With RIE_BILLED_OUT=file (make bench-rie) it measures
 // fan-outs 10, 100 and 1,000, ten publishes each, unthrottled and, where
 // cgroup v1's CPU controller is writable, with the CPU share of 256, 512
-// and 1,024 MB, and writes a BilledReport to the file.
+// and 1,024 MB, and writes a cost.BilledMeasurement to the file (make cost
+// prices with it).
 func TestRIEBilledDuration(t *testing.T) {
 	rie, dir, ep, ok := rieSetup(t)
 	if !ok {
@@ -99,7 +82,7 @@ func TestRIEBilledDuration(t *testing.T) {
 	}
 	pub := edDial(t, srv, "publisher")
 
-	report := BilledReport{PostLatencyMs: float64(billedPostLatency) / float64(time.Millisecond), QuotaPeriodUs: quotaPeriodUs}
+	report := cost.BilledMeasurement{PostLatencyMs: float64(billedPostLatency) / float64(time.Millisecond), QuotaPeriodUs: quotaPeriodUs}
 	added := 0
 	seq := 0
 	for _, fanout := range fanouts {
@@ -108,7 +91,7 @@ func TestRIEBilledDuration(t *testing.T) {
 		}
 		added = fanout - 1
 		for _, mem := range memories {
-			run := BilledRun{Fanout: fanout, MemoryMB: mem, Publishes: publishes}
+			run := cost.BilledRun{Fanout: fanout, MemoryMB: mem, Publishes: publishes}
 			publish := func() (dur, billed, cpu float64) {
 				t.Helper()
 				seq++

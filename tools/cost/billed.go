@@ -1,6 +1,7 @@
 package cost
 
 import (
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -21,16 +22,21 @@ var rieBilledJSON []byte
 
 // BilledMeasurement is that report.
 type BilledMeasurement struct {
-	PostLatencyMs float64 `json:"postLatencyMs"`
-	QuotaPeriodUs int     `json:"quotaPeriodUs"`
-	Runs          []struct {
-		Fanout    int       `json:"fanout"`
-		MemoryMB  int       `json:"memoryMB"` // 0: unthrottled
-		Publishes int       `json:"publishes"`
-		Duration  []float64 `json:"durationMs"`
-		Billed    []float64 `json:"billedMs"`
-		CPU       []float64 `json:"cpuMs"`
-	} `json:"runs"`
+	PostLatencyMs float64     `json:"postLatencyMs"`
+	QuotaPeriodUs int         `json:"quotaPeriodUs"`
+	Runs          []BilledRun `json:"runs"`
+}
+
+// BilledRun is one fan-out and memory size of the measurement.
+type BilledRun struct {
+	Fanout int `json:"fanout"`
+	// MemoryMB is the memory size whose CPU share the bootstrap had
+	// (cgroup CPU quota); 0 means unthrottled.
+	MemoryMB  int       `json:"memoryMB"`
+	Publishes int       `json:"publishes"`
+	Duration  []float64 `json:"durationMs"` // the emulator's REPORT Duration, per publish
+	Billed    []float64 `json:"billedMs"`   // its Billed Duration
+	CPU       []float64 `json:"cpuMs"`      // the bootstrap's CPU time per publish
 }
 
 // LoadBilledMeasurement returns the embedded measurement.
@@ -65,7 +71,7 @@ func MeasuredBilled(n, memMB int, postLatency time.Duration) (time.Duration, boo
 	if len(pts) == 0 {
 		return 0, false
 	}
-	slices.SortFunc(pts, func(a, b point) int { return int(a.fanout - b.fanout) })
+	slices.SortFunc(pts, func(a, b point) int { return cmp.Compare(a.fanout, b.fanout) })
 	x := float64(n)
 	ms := pts[0].ms
 	if len(pts) > 1 && x > pts[0].fanout {
