@@ -170,11 +170,10 @@ func (e *StatusError) Error() string {
 // Client signs and sends requests to one AWS service. It is safe for
 // concurrent use.
 type Client struct {
-	service string
-	region  string
-	creds   aws.CredentialsProvider // nil: requests go unsigned
-	signer  *Signer
-	opts    Options
+	region string
+	creds  aws.CredentialsProvider // nil: requests go unsigned
+	signer *Signer                 // for the service and region
+	opts   Options
 }
 
 // New returns a Client signing for service (the SigV4 name, e.g.
@@ -183,10 +182,9 @@ type Client struct {
 // unsigned requests, as the SDK does.
 func New(service string, cfg aws.Config, opts *Options) *Client {
 	c := &Client{
-		service: service,
-		region:  cfg.Region,
-		creds:   cfg.Credentials,
-		opts:    opts.Resolved(),
+		region: cfg.Region,
+		creds:  cfg.Credentials,
+		opts:   opts.Resolved(),
 	}
 	if c.region == "" {
 		c.region = DefaultRegion
