@@ -73,9 +73,21 @@ export class ChannelStream {
     if (!this.recovering) this.flush();
   }
 
-  /** Delivers publications read from history (same epoch), after the position. */
+  /**
+   * Delivers publications read from history, after the position. The
+   * server answered `recovered: true`, so they continue the position even
+   * when their epoch is another: a position read while the stream was
+   * empty has a stand-in epoch, and the stream's first publications after
+   * it start a real one.
+   */
   recovered(publications: readonly StreamPublication[], epoch: string): void {
-    if (this.pos === null || this.pos.epoch !== epoch) return;
+    if (this.pos === null) return;
+    if (this.pos.epoch !== epoch) {
+      this.pos = { offset: this.pos.offset, epoch };
+      for (const [offset, m] of this.ahead) {
+        if (m.epoch !== epoch) this.ahead.delete(offset);
+      }
+    }
     for (const p of publications) {
       if (p.offset <= this.pos.offset) continue;
       if (p.offset !== this.pos.offset + 1) break; // a gap the server did not report; the live path fills it

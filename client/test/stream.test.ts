@@ -27,6 +27,15 @@ const flush = async (): Promise<void> => {
   await vi.advanceTimersByTimeAsync(0);
 };
 
+/** The server drops the connection; the client reconnects and resubscribes. */
+async function reconnect(): Promise<void> {
+  FakeWebSocket.last.serverClose();
+  await vi.advanceTimersByTimeAsync(50);
+  FakeWebSocket.last.open();
+  await flush();
+  await flush();
+}
+
 function update(sock: FakeWebSocket, offset: number, epoch = 'e1'): void {
   sock.receive({ type: 'update', channel: 'order-updates', payload: { n: offset }, offset, epoch });
 }
@@ -129,26 +138,54 @@ describe('channel stream ordering', () => {
     FakeWebSocket.last.open();
     await client.subscribe('order-updates');
 
-    FakeWebSocket.last.serverClose();
-    await vi.advanceTimersByTimeAsync(50);
-    FakeWebSocket.last.open();
-    await flush();
-    await flush();
+    await reconnect();
     expect(subscribes[1]?.payload).toEqual({ since: { offset: 2, epoch: 'e1' } });
     expect(histories[0]?.payload).toEqual({ since: { offset: 3, epoch: 'e1' }, limit: 1000 });
     expect(got.map((m) => m.offset)).toEqual([3, 4, 5]);
     expect(failures).toEqual([]);
 
     recovered = false;
-    FakeWebSocket.last.serverClose();
-    await vi.advanceTimersByTimeAsync(50);
-    FakeWebSocket.last.open();
-    await flush();
-    await flush();
+    await reconnect();
     expect(subscribes[2]?.payload).toEqual({ since: { offset: 5, epoch: 'e1' } });
     expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 5, epoch: 'e1' }, position: { offset: 9, epoch: 'e2' } }]);
     update(FakeWebSocket.last, 10, 'e2');
     expect(got.map((m) => `${m.epoch}:${m.offset}`)).toEqual(['e1:3', 'e1:4', 'e1:5', 'e2:10']);
+    client.destroy();
+  });
+
+  it('recovers from a position read while the stream was empty into the epoch its first publications started', async () => {
+    const subscribes: SentFrame[] = [];
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type === 'subscribe') {
+          subscribes.push(f);
+          if (subscribes.length === 1) {
+            server.ack(sock, f, { channel: 'order-updates', position: { offset: 7, epoch: 't1800000000' } });
+          } else {
+            update(sock, 10, 'e3'); // live, held until the recovery is delivered
+            server.ack(sock, f, { channel: 'order-updates', recovered: true, position: { offset: 9, epoch: 'e3' }, publications: [pub(8), pub(9)], hasMore: false });
+          }
+          return true;
+        }
+        return false;
+      },
+    });
+    const client = makeClient();
+    const got: WebSocketMessage[] = [];
+    const failures: RecoveryFailed[] = [];
+    client.onChannel('order-updates', (m) => got.push(m));
+    client.on('recovery-failed', (e) => failures.push(e));
+    client.connect();
+    FakeWebSocket.last.open();
+    await client.subscribe('order-updates');
+
+    await reconnect();
+    expect(subscribes[1]?.payload).toEqual({ since: { offset: 7, epoch: 't1800000000' } });
+    expect(got.map((m) => `${m.epoch}:${m.offset}`)).toEqual(['e3:8', 'e3:9', 'e3:10']);
+    expect(failures).toEqual([]);
+    update(FakeWebSocket.last, 11, 'e3');
+    update(FakeWebSocket.last, 10, 'e3'); // a copy
+    expect(got.map((m) => m.offset)).toEqual([8, 9, 10, 11]);
     client.destroy();
   });
 });

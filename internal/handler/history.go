@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/auth"
@@ -141,23 +143,60 @@ func (s *sincePosition) position() (*protocol.Position, error) {
 	return &protocol.Position{Offset: *s.Offset, Epoch: s.Epoch}, nil
 }
 
+// An empty stream (no live publication: none yet, or every one expired)
+// has no epoch in the store (see store.History); its position carries a
+// stand-in epoch instead, "t" and the Unix time in seconds at which it was
+// read empty. The next publication starts a real epoch, at an offset the
+// client cannot know in advance, so a recovery from a stand-in is decided
+// by time: while less than the channel's retention age has passed since
+// the stream was read empty, every publication stored since is still live
+// (none can have been removed by the TTL), so the live ones after the
+// position are exactly what the client missed, provided none of them has
+// an offset at or below the position's.
+const emptyEpochPrefix = "t"
+
+// emptyEpochSlack is taken off the retention age when deciding on a
+// stand-in epoch, for clocks of separate instances that differ.
+const emptyEpochSlack = 5 * time.Second
+
+func emptyEpoch(at time.Time) string {
+	return emptyEpochPrefix + strconv.FormatInt(at.Unix(), 10)
+}
+
+// emptyEpochFresh reports whether epoch is a stand-in epoch read less than
+// the retention age (less the slack) before now.
+func emptyEpochFresh(epoch string, rule RetentionRule, now time.Time) bool {
+	digits, ok := strings.CutPrefix(epoch, emptyEpochPrefix)
+	if !ok {
+		return false
+	}
+	sec, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || sec > now.Unix()+int64(emptyEpochSlack/time.Second) {
+		return false
+	}
+	return now.Unix()-sec < int64((rule.Age-emptyEpochSlack)/time.Second)
+}
+
 // readHistory reads one page of the stream of channel after since (nil:
 // from the oldest publication kept), within the reply budget, with used
 // bytes taken by the rest of the reply.
 func (h *Handler) readHistory(ctx context.Context, tenant, channel string, rule RetentionRule, since *protocol.Position, limit, used int) (historyPage, error) {
 	page := historyPage{Channel: channel, Publications: []historyItem{}}
+	now := h.now()
 	var after int64
+	fromEmpty := false
 	if since != nil {
 		after = since.Offset
+		// From a stand-in epoch, read the position's own offset too: a
+		// live publication there was stored after the client read the
+		// stream empty, and it was missed.
+		if fromEmpty = emptyEpochFresh(since.Epoch, rule, now); fromEmpty {
+			after = max(since.Offset-1, 0)
+		}
 	}
 	pubs, pos, err := h.deps.Store.Publications(ctx, tenant, channel, after, limit)
 	if err != nil {
 		return page, err
-	}
-	if pos.Epoch == "" {
-		if pos, err = h.deps.Store.StreamPosition(ctx, tenant, channel); err != nil {
-			return page, err
-		}
 	}
 	// The count bound is applied on read: publications past it wait for
 	// their TTL.
@@ -168,9 +207,20 @@ func (h *Handler) readHistory(ctx context.Context, tenant, channel string, rule 
 		}
 	}
 	page.Position = protocol.Position{Offset: pos.Offset, Epoch: pos.Epoch}
+	if pos.Epoch == "" {
+		page.Position.Epoch = emptyEpoch(now)
+	}
 	if since != nil {
-		ok := since.Epoch == pos.Epoch && since.Offset <= pos.Offset && since.Offset >= floor &&
-			(since.Offset == pos.Offset || len(pubs) > 0 && pubs[0].Offset == since.Offset+1)
+		var ok bool
+		switch {
+		case fromEmpty && pos.Epoch == "":
+			ok = since.Offset == pos.Offset
+		case fromEmpty:
+			ok = since.Offset < pos.Offset && since.Offset >= floor && len(pubs) > 0 && pubs[0].Offset == since.Offset+1
+		default:
+			ok = pos.Epoch != "" && since.Epoch == pos.Epoch && since.Offset <= pos.Offset && since.Offset >= floor &&
+				(since.Offset == pos.Offset || len(pubs) > 0 && pubs[0].Offset == since.Offset+1)
+		}
 		page.Recovered = &ok
 		if !ok {
 			return page, nil
@@ -178,7 +228,7 @@ func (h *Handler) readHistory(ctx context.Context, tenant, channel string, rule 
 	}
 	items := make([]historyItem, 0, len(pubs))
 	for _, p := range pubs {
-		if p.Offset <= floor {
+		if p.Offset <= floor || since != nil && p.Offset <= since.Offset {
 			continue
 		}
 		items = append(items, historyItem{Offset: p.Offset, UserID: p.UserID, MessageID: p.MessageID,
@@ -239,6 +289,9 @@ func (h *Handler) subscribeStream(ctx context.Context, r *request, ch string, si
 		pos, err := h.deps.Store.StreamPosition(ctx, r.conn.Tenant, ch)
 		if err != nil {
 			return nil, err
+		}
+		if pos.Epoch == "" {
+			pos.Epoch = emptyEpoch(h.now())
 		}
 		return map[string]any{"channel": ch, "position": protocol.Position{Offset: pos.Offset, Epoch: pos.Epoch}}, nil
 	}

@@ -10,9 +10,9 @@ import (
 
 // Position is a place in a channel's stream of publications: the offset of
 // the last publication (0 before the first) and the stream's epoch. The
-// epoch is a random id chosen when the stream is created; a stream whose
-// history was lost or reset gets a new one, so a position of another epoch
-// can never be continued from.
+// epoch is a random id chosen by the first publication of the stream; a
+// stream whose history expired, was lost or reset gets a new one (see
+// History), so a position of another epoch can never be continued from.
 type Position struct {
 	Offset int64
 	Epoch  string
@@ -44,28 +44,68 @@ type Publication struct {
 	ExpiresAt time.Time
 }
 
-// History keeps the stream of each channel that has history: a position
-// item per (tenant, channel), and one item per publication with a TTL.
+// History keeps the stream of each channel that has history: one item per
+// publication, with a TTL, and one resend record per publication. There is
+// no separate position item: a stream's position is its newest
+// publication.
+//
+// Epochs and expiry. The next append continues the newest publication
+// present (its offset + 1, its epoch) while that publication is live. A
+// publication never expires before the one before it (AppendPublication
+// raises ExpiresAt to it), so while the newest publication present is
+// live, no later one can have been removed by the TTL, and its offset is
+// the stream's. Once the newest present has expired, later ones may have
+// been removed in any order: the next append starts a new epoch, at the
+// offset after the newest present, so an offset is never given twice in
+// one epoch.
 type History interface {
 	// AppendPublication gives p the stream's next offset and stores it,
-	// atomically with the move of the position: concurrent appends to one
+	// atomically with its resend record: concurrent appends to one
 	// channel get consecutive offsets with no gap and no duplicate, and a
-	// publication is readable as soon as its offset is the position. The
-	// stream, when absent, is created with a new epoch. A resend (a live
+	// publication is readable, and is the position, as soon as it is
+	// stored. A new epoch is started as described above. A resend (a live
 	// publication of the same Tenant, Channel, UserID and MessageID
-	// exists) stores nothing and returns the stored publication with
-	// dup true; the caller compares RequestHash. It returns the stored
-	// publication with its Offset and Epoch.
+	// exists) stores nothing and returns the stored publication with dup
+	// true; the caller compares RequestHash. It returns the stored
+	// publication with its Offset, Epoch and ExpiresAt (which may be later
+	// than p's).
 	AppendPublication(ctx context.Context, p Publication) (stored Publication, dup bool, err error)
-	// StreamPosition returns the channel's current position, creating the
-	// stream (offset 0, a new epoch) when it does not exist.
+	// StreamPosition returns the channel's current position: the offset
+	// and epoch of its newest publication while that one is live.
+	// Otherwise (none stored, or the newest expired) the stream has no
+	// current epoch: Epoch is "" and Offset is that of the newest
+	// publication present, or 0. It writes nothing.
 	StreamPosition(ctx context.Context, tenant, channel string) (Position, error)
 	// Publications returns the channel's live publications with an offset
 	// above after, in offset order, at most limit of them (limit <= 0: 100),
-	// and the current position (Epoch "" when the stream does not exist).
-	// Expired publications are absent, so the first one returned may be
-	// past after+1: the caller sees the gap.
+	// and the current position as StreamPosition does. Expired
+	// publications are absent, so the first one returned may be past
+	// after+1: the caller sees the gap.
 	Publications(ctx context.Context, tenant, channel string, after int64, limit int) ([]Publication, Position, error)
+}
+
+// NextInStream returns the offset, epoch and expiry (epoch seconds, 0 for
+// none) of the publication appended after newest, the newest publication
+// present (nil when none is), at now (epoch seconds), for an append whose
+// own expiry is exp; see History. The stores share it.
+func NextInStream(newest *Publication, exp, now int64) (offset int64, epoch string, expires int64) {
+	if newest == nil {
+		return 1, NewEpoch(), exp
+	}
+	var prev int64
+	if !newest.ExpiresAt.IsZero() {
+		prev = newest.ExpiresAt.Unix()
+	}
+	switch {
+	case prev == 0:
+		expires = 0 // the one before never expires: neither does this one
+	case exp != 0:
+		expires = max(exp, prev)
+	}
+	if prev == 0 || prev > now {
+		return newest.Offset + 1, newest.Epoch, expires
+	}
+	return newest.Offset + 1, NewEpoch(), expires
 }
 
 // NewEpoch returns a new random stream epoch: 16 hexadecimal digits.

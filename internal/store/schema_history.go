@@ -5,18 +5,16 @@ import "fmt"
 // Channel history items of the single table (see schema.go):
 //
 //	item                 pk                          sk                          expiry
-//	stream head          HIST#<tenant>#<channel>     HEAD                        none: offset and epoch
-//	publication          HIST#<tenant>#<channel>     PUB#<offset, 20 digits>     expiresAt = end of retention
+//	publication          HIST#<tenant>#<channel>     PUB#<offset, 20 digits>     expiresAt = end of retention, never before the previous publication's
 //	resend record        HIST#<tenant>#<channel>     MSG#<userId>#<messageId>    expiresAt = that of its publication
 //
 // One partition per channel holds its whole stream, so reading history is
-// one Query. The head is never given a TTL: its epoch must outlive the
-// publications, and a new epoch is chosen only when the head is gone.
+// one Query. There is no position item: the stream's position is its
+// newest publication (see History for epochs and expiry).
 const (
 	PrefixHistory = "HIST#"
 	PrefixPub     = "PUB#"
 	PrefixPubMsg  = "MSG#"
-	SKStreamHead  = "HEAD"
 )
 
 // HistoryPK is the partition of a channel's stream.

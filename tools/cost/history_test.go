@@ -17,30 +17,37 @@ import (
 )
 
 // TestHistoryUnits checks the history units against cases computed by
-// hand: items of 75 B, 270 B + payload and 89 B, each a transactional
-// write (2 units per KB or part).
+// hand: items of 270 B + payload and 89 B, each a transactional write (2
+// units per KB or part).
 func TestHistoryUnits(t *testing.T) {
 	for _, tc := range []struct {
 		payload int
 		want    float64
 	}{
-		{0, 6}, {754, 6}, {755, 8}, {1024, 8}, {32 << 10, 2 + 2*33 + 2},
+		{0, 4}, {754, 4}, {755, 6}, {1024, 6}, {32 << 10, 2*33 + 2},
 	} {
 		if got := cost.HistoryWriteUnits(tc.payload); got != tc.want {
 			t.Errorf("HistoryWriteUnits(%d) = %v, want %v", tc.payload, got, tc.want)
 		}
 	}
-	if got := cost.HistoryReadUnits(); got != 2 {
-		t.Errorf("HistoryReadUnits() = %v, want 2", got)
+	for _, tc := range []struct {
+		payload int
+		want    float64
+	}{
+		{0, 2}, {3826, 2}, {3827, 3}, {32 << 10, 1 + 9},
+	} {
+		if got := cost.HistoryReadUnits(tc.payload); got != tc.want {
+			t.Errorf("HistoryReadUnits(%d) = %v, want %v", tc.payload, got, tc.want)
+		}
 	}
-	// Fan-out 10, 1 KB: 2 RRU as without history, 8 WRU ($5 per million
-	// publishes, $0.50 per million deliveries) on top of $1.255.
+	// Fan-out 10, 1 KB: 2 RRU as without history, 6 WRU ($3.75 per
+	// million publishes, $0.375 per million deliveries) on top of $1.255.
 	e, err := cost.EstimatePublish(cost.PublishParams{Fanout: 10, MessageBytes: 1024, History: true, ModelLambda: true}, cost.DefaultPrices())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Publish.ReadUnits != 2 || e.Publish.WriteUnits != 8 || !near(e.Cost.Total, 1.75500005) {
-		t.Errorf("with history: %v RRU, %v WRU, total %.10g; want 2, 8, 1.75500005", e.Publish.ReadUnits, e.Publish.WriteUnits, e.Cost.Total)
+	if e.Publish.ReadUnits != 2 || e.Publish.WriteUnits != 6 || !near(e.Cost.Total, 1.63000005) {
+		t.Errorf("with history: %v RRU, %v WRU, total %.10g; want 2, 6, 1.63000005", e.Publish.ReadUnits, e.Publish.WriteUnits, e.Cost.Total)
 	}
 	cold, _ := cost.EstimatePublish(cost.PublishParams{Fanout: 10, MessageBytes: 1024, History: true, HistoryCold: true, ModelLambda: true}, cost.DefaultPrices())
 	if cold.Publish.ReadUnits != 4 {
@@ -79,8 +86,7 @@ func TestHistoryItemSizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]int{
-		store.SKStreamHead: cost.DefaultStreamHeadBytes,
-		store.PubSK(1):     cost.DefaultPubItemBaseBytes,
+		store.PubSK(1): cost.DefaultPubItemBaseBytes,
 		store.PubMsgSK("user-123", "msg-0123456789abcdef"): cost.DefaultResendRecordBytes,
 	}
 	if len(out.Items) != len(want) {

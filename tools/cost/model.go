@@ -119,7 +119,7 @@ func EstimatePublish(p PublishParams, prices Prices) (PublishEstimate, error) {
 	if p.History && p.WriteUnits == 0 {
 		w.WriteUnits = HistoryWriteUnits(p.MessageBytes)
 		if p.HistoryCold {
-			w.ReadUnits += HistoryReadUnits()
+			w.ReadUnits += HistoryReadUnits(p.MessageBytes)
 		}
 	}
 	// Shards: each invocation posts to at most ShardSize recipients; the

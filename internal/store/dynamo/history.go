@@ -10,6 +10,8 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/backoff"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/omnisales/rtcollab/internal/store"
@@ -17,29 +19,30 @@ import (
 
 // Attributes of the history items (see store/schema_history.go).
 const (
-	attrStreamOffset = "streamOffset"
-	attrStreamEpoch  = "streamEpoch"
-	attrPubOffset    = "pubOffset"
-	attrPubAt        = "publishedAt"
+	attrStreamEpoch = "streamEpoch"
+	attrPubOffset   = "pubOffset"
+	attrPubAt       = "publishedAt"
 )
 
 // appendAttempts bounds the read-decide-write loop of AppendPublication.
-// Appends to one channel are serialised by the head's offset: with n
-// processes appending at once, one wins each round, so an append may lose
-// up to n-1 rounds in a row. 64 covers dozens of concurrent writers on one
-// channel; past that the append answers store.ErrUnavailable.
+// Appends to one channel are serialised by the condition on the next
+// offset: with n processes appending at once, one wins each round, so an
+// append may lose up to n-1 rounds in a row. 64 covers dozens of
+// concurrent writers on one channel; past that the append answers
+// store.ErrUnavailable.
 const appendAttempts = 64
 
 // streamCache makes appends of one process cheap: appends to one channel
 // are serialised in the process (so they do not lose conditions to each
-// other), and the head each one wrote is remembered, so that the next
-// append writes without reading first. Other processes still append
-// concurrently: the head's condition decides, and a lost one reads again.
+// other), and the publication each one stored is remembered, so that the
+// next append writes without reading first while that publication is
+// live. Other processes still append concurrently: the condition on the
+// publication's offset decides, and a lost one reads again.
 // The zero value is ready to use.
 type streamCache struct {
-	locks [64]sync.Mutex
-	mu    sync.Mutex
-	heads map[string]store.Position // by partition key
+	locks  [64]sync.Mutex
+	mu     sync.Mutex
+	newest map[string]store.Publication // by partition key; no Data
 }
 
 // maxCachedStreams bounds the cache; it is cleared when full.
@@ -53,37 +56,38 @@ func (c *streamCache) lock(pk string) func() {
 	return m.Unlock
 }
 
-func (c *streamCache) get(pk string) (store.Position, bool) {
+func (c *streamCache) get(pk string) (store.Publication, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, ok := c.heads[pk]
+	p, ok := c.newest[pk]
 	return p, ok
 }
 
-func (c *streamCache) set(pk string, p store.Position) {
+func (c *streamCache) set(pk string, p store.Publication) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.heads == nil || len(c.heads) >= maxCachedStreams {
-		c.heads = make(map[string]store.Position)
+	if c.newest == nil || len(c.newest) >= maxCachedStreams {
+		c.newest = make(map[string]store.Publication)
 	}
-	c.heads[pk] = p
+	p.Data = nil
+	c.newest[pk] = p
 }
 
 func (c *streamCache) forget(pk string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.heads, pk)
+	delete(c.newest, pk)
 }
 
 // AppendPublication stores p at the stream's next offset in one
-// TransactWriteItems of three items: the head's offset moves from n to
-// n+1 (conditioned on n and the epoch, or the head is created with a new
-// epoch when absent), the publication is put at n+1, and the resend record
-// of (UserID, MessageID) is put, conditioned on no live one existing. The
-// head last written by this process is used without reading it; a lost
-// condition reads the head and the resend record (one BatchGetItem) and
-// decides anew: a live resend record means the publish was a resend. See
-// store.History.
+// TransactWriteItems of two items: the publication, put at the offset
+// after the newest publication on the condition that the offset is free,
+// and the resend record of (UserID, MessageID), put on the condition that
+// no live one exists. The newest publication this process stored is used
+// without reading while it is live; otherwise, and after a lost
+// condition, the resend record is read (GetItem) and then the newest
+// publication (a Query of one item), both strongly consistent: a live
+// resend record means the publish was a resend. See store.History.
 func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (store.Publication, bool, error) {
 	const op = "append publication"
 	if err := checkParts(op, p.Channel, p.Tenant, p.Channel, p.UserID); err != nil {
@@ -93,7 +97,7 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 	msgSK := store.PubMsgSK(p.UserID, p.MessageID)
 	key := p.Tenant + "/" + p.Channel
 	defer s.streams.lock(pk)()
-	head, known := s.streams.get(pk)
+	cached, known := s.streams.get(pk)
 	for try := range appendAttempts {
 		if try > 0 {
 			if err := sleep(ctx, backoff.Jitter(try, 4*time.Millisecond, 32*time.Millisecond)); err != nil {
@@ -101,12 +105,13 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 			}
 		}
 		now := s.now()
-		if !known {
-			got, err := s.batchGet(ctx, op, key, []item{keyOf(pk, store.SKStreamHead), keyOf(pk, msgSK)})
+		newest := &cached
+		if !known || !cached.ExpiresAt.IsZero() && cached.ExpiresAt.Unix() <= now {
+			msg, err := s.get(ctx, op, key, pk, msgSK)
 			if err != nil {
 				return store.Publication{}, false, err
 			}
-			if msg, ok := got[keyID(keyOf(pk, msgSK))]; ok && live(msg, now) {
+			if msg != nil && live(msg, now) {
 				stored, err := s.get(ctx, op, key, pk, store.PubSK(getN(msg, attrPubOffset)))
 				if err != nil {
 					return store.Publication{}, false, err
@@ -115,24 +120,20 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 					return pubFrom(p.Tenant, p.Channel, stored), true, nil
 				}
 			}
-			head = store.Position{}
-			if it := got[keyID(keyOf(pk, store.SKStreamHead))]; it != nil {
-				head = store.Position{Offset: getN(it, attrStreamOffset), Epoch: getS(it, attrStreamEpoch)}
+			if newest, err = s.newestPub(ctx, op, key, p.Tenant, p.Channel); err != nil {
+				return store.Publication{}, false, err
 			}
 		}
-		var headAction types.TransactWriteItem
-		if head.Epoch == "" {
-			p.Offset, p.Epoch = 1, store.NewEpoch()
-			headAction = s.putAction(streamHeadItem(pk, p.Offset, p.Epoch), "attribute_not_exists(pk)", nil)
-		} else {
-			p.Offset, p.Epoch = head.Offset+1, head.Epoch
-			headAction = s.updateAction(keyOf(pk, store.SKStreamHead), "SET streamOffset = :n", "streamOffset = :old AND streamEpoch = :epoch",
-				item{":n": num(p.Offset), ":old": num(head.Offset), ":epoch": str(head.Epoch)})
+		var exp int64
+		var expAt time.Time
+		p.Offset, p.Epoch, exp = store.NextInStream(newest, expiryOf(p.ExpiresAt), now)
+		if exp != 0 {
+			expAt = time.Unix(exp, 0).UTC()
 		}
+		p.ExpiresAt = expAt
 		msg := item{store.AttrPK: str(pk), store.AttrSK: str(msgSK), attrPubOffset: num(p.Offset)}
 		setExpiry(msg, p.ExpiresAt)
 		err := s.transact(ctx, op, key, []types.TransactWriteItem{
-			headAction,
 			s.putAction(pubItem(pk, p), "attribute_not_exists(pk)", nil),
 			s.putAction(msg, "attribute_not_exists(pk) OR expiresAt <= :now", item{":now": num(now)}),
 		})
@@ -145,58 +146,87 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 			s.streams.forget(pk)
 			return store.Publication{}, false, err
 		}
-		s.streams.set(pk, store.Position{Offset: p.Offset, Epoch: p.Epoch})
-		p.PublishedAt, p.ExpiresAt = p.PublishedAt.UTC(), p.ExpiresAt.UTC()
+		s.streams.set(pk, p)
+		cached, known = p, true
+		p.PublishedAt = p.PublishedAt.UTC()
 		return p, false, nil
 	}
 	return store.Publication{}, false, fmt.Errorf("dynamo: %s %q: still contended after %d attempts: %w", op, key, appendAttempts, store.ErrUnavailable)
 }
 
-// StreamPosition reads the stream head (one GetItem), creating it with a
-// new epoch when absent (one conditional PutItem). See store.History.
+// expiryOf is t in epoch seconds, 0 for the zero time (no expiry).
+func expiryOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// newestPub reads the publication with the highest offset, live or
+// expired (a strongly consistent Query of one item); nil when the stream
+// has none.
+func (s *Store) newestPub(ctx context.Context, op, key, tenant, channel string) (*store.Publication, error) {
+	pk := store.HistoryPK(tenant, channel)
+	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(store.PrefixPub)},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+		ConsistentRead:            aws.Bool(true),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return nil, mapErr(op, key, err)
+	}
+	if len(out.Items) == 0 {
+		return nil, nil
+	}
+	p := pubFrom(tenant, channel, out.Items[0])
+	return &p, nil
+}
+
+// position is the stream position given its newest publication (see
+// store.History).
+func position(newest *store.Publication, now int64) store.Position {
+	switch {
+	case newest == nil:
+		return store.Position{}
+	case !newest.ExpiresAt.IsZero() && newest.ExpiresAt.Unix() <= now:
+		return store.Position{Offset: newest.Offset}
+	default:
+		return store.Position{Offset: newest.Offset, Epoch: newest.Epoch}
+	}
+}
+
+// StreamPosition reads the newest publication (a Query of one item). See
+// store.History.
 func (s *Store) StreamPosition(ctx context.Context, tenant, channel string) (store.Position, error) {
 	const op = "stream position"
 	if err := checkParts(op, channel, tenant, channel); err != nil {
 		return store.Position{}, err
 	}
-	pk := store.HistoryPK(tenant, channel)
-	for range attempts {
-		head, err := s.get(ctx, op, channel, pk, store.SKStreamHead)
-		if err != nil {
-			return store.Position{}, err
-		}
-		if head != nil {
-			return store.Position{Offset: getN(head, attrStreamOffset), Epoch: getS(head, attrStreamEpoch)}, nil
-		}
-		epoch := store.NewEpoch()
-		err = s.transact(ctx, op, channel, []types.TransactWriteItem{s.putAction(streamHeadItem(pk, 0, epoch), "attribute_not_exists(pk)", nil)})
-		if err == nil {
-			return store.Position{Epoch: epoch}, nil
-		}
-		if !errors.Is(err, store.ErrConditionFailed) {
-			return store.Position{}, err
-		}
+	newest, err := s.newestPub(ctx, op, channel, tenant, channel)
+	if err != nil {
+		return store.Position{}, err
 	}
-	return store.Position{}, contention(op, channel)
+	return position(newest, s.now()), nil
 }
 
-// Publications reads the head (one GetItem) and the live publications
-// after an offset (Query pages of the channel's partition). See
-// store.History.
+// Publications reads the newest publication (a Query of one item) and the
+// live publications after an offset (Query pages of the channel's
+// partition). See store.History.
 func (s *Store) Publications(ctx context.Context, tenant, channel string, after int64, limit int) ([]store.Publication, store.Position, error) {
 	const op = "publications"
 	if err := checkParts(op, channel, tenant, channel); err != nil {
 		return nil, store.Position{}, err
 	}
 	pk := store.HistoryPK(tenant, channel)
-	head, err := s.get(ctx, op, channel, pk, store.SKStreamHead)
+	newest, err := s.newestPub(ctx, op, channel, tenant, channel)
 	if err != nil {
 		return nil, store.Position{}, err
 	}
-	var pos store.Position
-	if head != nil {
-		pos = store.Position{Offset: getN(head, attrStreamOffset), Epoch: getS(head, attrStreamEpoch)}
-	}
+	pos := position(newest, s.now())
 	items, _, err := s.livePage(ctx, op, channel, pk, store.PrefixPub, store.PubSK(max(after, 0)), limit, false, nil)
 	if err != nil {
 		return nil, store.Position{}, err
@@ -206,10 +236,6 @@ func (s *Store) Publications(ctx context.Context, tenant, channel string, after 
 		out[i] = pubFrom(tenant, channel, it)
 	}
 	return out, pos, nil
-}
-
-func streamHeadItem(pk string, offset int64, epoch string) item {
-	return item{store.AttrPK: str(pk), store.AttrSK: str(store.SKStreamHead), attrStreamOffset: num(offset), attrStreamEpoch: str(epoch)}
 }
 
 func pubItem(pk string, p store.Publication) item {

@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/dynamo"
 )
@@ -66,5 +70,53 @@ func TestAppendAcrossProcesses(t *testing.T) {
 	}
 	if o := []int64{pub(a, "1"), pub(b, "2"), pub(a, "3"), pub(a, "1")}; !slices.Equal(o, []int64{1, 2, 3, 1}) {
 		t.Fatalf("offsets %v, want [1 2 3 1] (the last a resend)", o)
+	}
+}
+
+// TestNewEpochWhenTheNewestWasRemoved: the TTL removes expired items in
+// any order. When the newest publication has expired, a later append must
+// not continue its epoch: publications after it may have been removed,
+// and their offsets would be given again. Here the newest of three is
+// removed while the one before it is still present: the next append takes
+// that offset again, but in a new epoch, from this process (whose cache
+// remembers the removed one) and from a fresh one alike.
+func TestNewEpochWhenTheNewestWasRemoved(t *testing.T) {
+	ep := endpoint(t)
+	client, table := newTable(t, ep, dynamo.SerialHTTP())
+	now := time.Unix(1_800_000_000, 0).UTC()
+	clock := func() time.Time { return now }
+	s := dynamo.New(client, table, clock)
+	pub := func(s *dynamo.Store, ch, id string) store.Publication {
+		p, dup, err := s.AppendPublication(t.Context(), store.Publication{Tenant: "t1", Channel: ch, UserID: "u", MessageID: id,
+			Data: []byte(`{}`), PublishedAt: now, ExpiresAt: now.Add(time.Minute)})
+		if err != nil || dup {
+			t.Fatalf("append %s/%s: dup %v, %v", ch, id, dup, err)
+		}
+		return p
+	}
+	for _, ch := range []string{"a", "b"} {
+		var last store.Publication
+		for i := range 3 {
+			last = pub(s, ch, fmt.Sprintf("m%d", i))
+		}
+		now = now.Add(2 * time.Minute) // all three expired
+		if _, err := client.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+			store.AttrPK: &types.AttributeValueMemberS{Value: store.HistoryPK("t1", ch)},
+			store.AttrSK: &types.AttributeValueMemberS{Value: store.PubSK(3)},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		if pos, err := s.StreamPosition(t.Context(), "t1", ch); err != nil || pos != (store.Position{Offset: 2}) {
+			t.Fatalf("%s: position %+v, %v; want offset 2 without an epoch", ch, pos, err)
+		}
+		writer := s // "a": the process that wrote them; "b": another one
+		if ch == "b" {
+			writer = dynamo.New(client, table, clock)
+		}
+		next := pub(writer, ch, "later")
+		if next.Offset != 3 || next.Epoch == "" || next.Epoch == last.Epoch {
+			t.Fatalf("%s: append after the removal: %d/%q; want 3 in a new epoch (not %q)", ch, next.Offset, next.Epoch, last.Epoch)
+		}
+		now = now.Add(time.Second)
 	}
 }

@@ -9,12 +9,6 @@ import (
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
-// streamHead is the item at (HistoryPK, SKStreamHead).
-type streamHead struct {
-	offset int64
-	epoch  string
-}
-
 // clonePub copies p with its own Data.
 func clonePub(p store.Publication) store.Publication {
 	p.Data = slices.Clone(p.Data)
@@ -39,16 +33,18 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 			return clonePub(pr.item.(store.Publication)), true, nil
 		}
 	}
-	head := s.head(pk)
-	head.offset++
-	p.Offset, p.Epoch = head.offset, head.epoch
+	var newest *store.Publication
+	if n, ok := s.newestPub(pk); ok {
+		newest = &n
+	}
+	var exp int64
+	p.Offset, p.Epoch, exp = store.NextInStream(newest, expSeconds(p.ExpiresAt), now)
 	p.Data = slices.Clone(p.Data)
 	p.PublishedAt = p.PublishedAt.UTC()
-	exp := expSeconds(p.ExpiresAt)
+	p.ExpiresAt = time.Time{}
 	if exp != 0 {
 		p.ExpiresAt = time.Unix(exp, 0).UTC()
 	}
-	s.put(pk, store.SKStreamHead, record{item: head})
 	s.put(pk, store.PubSK(p.Offset), record{expires: exp, item: p})
 	s.put(pk, msgSK, record{expires: exp, item: p.Offset})
 	s.pruneStream(pk, now)
@@ -61,8 +57,8 @@ const pruneMax = 8
 // pruneStream removes up to pruneMax of the oldest publications of pk that
 // have expired, with their resend records, so that a long-running process
 // does not keep every publication it ever stored (expiry is otherwise
-// lazy). Offsets and TTLs grow together on a channel whose retention does
-// not change, so the expired ones are the oldest. The caller holds s.mu.
+// lazy). Expiry never decreases with the offset (see store.History), so
+// the expired ones are the oldest. The caller holds s.mu.
 func (s *Store) pruneStream(pk string, now int64) {
 	p := s.parts[pk]
 	if p == nil {
@@ -86,27 +82,41 @@ func (s *Store) pruneStream(pk string, now int64) {
 	}
 }
 
-// head returns the stream head of pk, creating it with a new epoch; the
-// caller holds s.mu.
-func (s *Store) head(pk string) streamHead {
-	if r, ok := s.get(pk, store.SKStreamHead); ok {
-		return r.item.(streamHead)
+// newestPub returns the publication of pk with the highest offset, live or
+// expired; the caller holds s.mu.
+func (s *Store) newestPub(pk string) (store.Publication, bool) {
+	p := s.parts[pk]
+	if p == nil {
+		return store.Publication{}, false
 	}
-	h := streamHead{epoch: store.NewEpoch()}
-	s.put(pk, store.SKStreamHead, record{item: h})
-	return h
+	i, _ := slices.BinarySearch(p.sks, store.PrefixPub+"\xff")
+	if i == 0 || !strings.HasPrefix(p.sks[i-1], store.PrefixPub) {
+		return store.Publication{}, false
+	}
+	return p.items[p.sks[i-1]].item.(store.Publication), true
 }
 
-// StreamPosition returns the channel's position, creating the stream when
-// absent. See store.History.
+// position is the current position of pk (see store.History); the caller
+// holds s.mu.
+func (s *Store) position(pk string) store.Position {
+	n, ok := s.newestPub(pk)
+	if !ok {
+		return store.Position{}
+	}
+	if r, _ := s.get(pk, store.PubSK(n.Offset)); !r.live(s.now()) {
+		return store.Position{Offset: n.Offset}
+	}
+	return store.Position{Offset: n.Offset, Epoch: n.Epoch}
+}
+
+// StreamPosition returns the channel's position. See store.History.
 func (s *Store) StreamPosition(ctx context.Context, tenant, channel string) (store.Position, error) {
 	if err := checkParts("stream position", channel, tenant, channel); err != nil {
 		return store.Position{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := s.head(store.HistoryPK(tenant, channel))
-	return store.Position{Offset: h.offset, Epoch: h.epoch}, nil
+	return s.position(store.HistoryPK(tenant, channel)), nil
 }
 
 // Publications returns live publications after an offset. See
@@ -121,11 +131,7 @@ func (s *Store) Publications(ctx context.Context, tenant, channel string, after 
 	pk := store.HistoryPK(tenant, channel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var pos store.Position
-	if r, ok := s.get(pk, store.SKStreamHead); ok {
-		h := r.item.(streamHead)
-		pos = store.Position{Offset: h.offset, Epoch: h.epoch}
-	}
+	pos := s.position(pk)
 	from := store.PubSK(max(after, 0))
 	now := s.now()
 	var out []store.Publication

@@ -20,8 +20,8 @@ func TestPruneStream(t *testing.T) {
 		}
 	}
 	pk := store.HistoryPK("t", "c")
-	if n := len(s.parts[pk].sks); n != 41 {
-		t.Fatalf("%d items, want 41 (head, 20 publications, 20 resend records)", n)
+	if n := len(s.parts[pk].sks); n != 40 {
+		t.Fatalf("%d items, want 40 (20 publications, 20 resend records)", n)
 	}
 	now = now.Add(2 * time.Minute)
 	for i := range 3 {
@@ -32,8 +32,8 @@ func TestPruneStream(t *testing.T) {
 	}
 	// Three appends remove up to 3 x pruneMax (24) expired publications:
 	// all 20, with their resend records.
-	if n := len(s.parts[pk].sks); n != 1+2*3 {
-		t.Fatalf("%d items after pruning, want 7 (head, 3 publications, 3 resend records)", n)
+	if n := len(s.parts[pk].sks); n != 2*3 {
+		t.Fatalf("%d items after pruning, want 6 (3 publications, 3 resend records)", n)
 	}
 	ps, pos, err := s.Publications(t.Context(), "t", "c", 0, 0)
 	if err != nil || len(ps) != 3 || ps[0].Offset != 21 || pos.Offset != 23 {

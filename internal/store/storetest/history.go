@@ -20,7 +20,8 @@ func historyCases() []struct {
 		run  func(t *testing.T, f *fixture)
 	}{
 		{"HistoryOffsetsAndEpoch", testHistoryOffsets},
-		{"HistoryPositionCreatesStream", testHistoryPosition},
+		{"HistoryPositionIsTheNewestPublication", testHistoryPosition},
+		{"HistoryExpiryNeverDecreases", testHistoryExpiryOrder},
 		{"HistoryResendKeepsOffset", testHistoryResend},
 		{"HistoryConcurrentAppends", testHistoryConcurrent},
 		{"HistoryPaging", testHistoryPaging},
@@ -113,19 +114,40 @@ func testHistoryPosition(t *testing.T, f *fixture) {
 		t.Fatalf("absent stream: %v, %+v; want nothing and a zero position", ps, pos)
 	}
 	pos, err := f.s.StreamPosition(f.ctx, "t1", "quiet")
-	if err != nil || pos.Offset != 0 || pos.Epoch == "" {
-		t.Fatalf("StreamPosition of a new stream = %+v, %v; want offset 0 and an epoch", pos, err)
-	}
-	again, err := f.s.StreamPosition(f.ctx, "t1", "quiet")
-	if err != nil || again != pos {
-		t.Fatalf("StreamPosition again = %+v, %v; want %+v", again, err, pos)
+	if err != nil || pos != (store.Position{}) {
+		t.Fatalf("StreamPosition of a new stream = %+v, %v; want offset 0 and no epoch", pos, err)
 	}
 	got, _ := f.appendPub(t, f.pub("t1", "quiet", "u1", "m1", time.Minute))
-	if got.Offset != 1 || got.Epoch != pos.Epoch {
-		t.Fatalf("first append: %d/%q, want 1/%q", got.Offset, got.Epoch, pos.Epoch)
+	if got.Offset != 1 || got.Epoch == "" {
+		t.Fatalf("first append: %d/%q, want 1 and an epoch", got.Offset, got.Epoch)
 	}
-	if other, _ := f.s.StreamPosition(f.ctx, "t1", "other"); other.Epoch == pos.Epoch {
-		t.Fatalf("two streams share epoch %q", pos.Epoch)
+	if pos, err := f.s.StreamPosition(f.ctx, "t1", "quiet"); err != nil || pos != (store.Position{Offset: 1, Epoch: got.Epoch}) {
+		t.Fatalf("StreamPosition after the first append = %+v, %v; want {1 %s}", pos, err, got.Epoch)
+	}
+	if other, _ := f.appendPub(t, f.pub("t1", "other", "u1", "m1", time.Minute)); other.Epoch == got.Epoch {
+		t.Fatalf("two streams share epoch %q", got.Epoch)
+	}
+}
+
+// testHistoryExpiryOrder: a publication never expires before the one
+// before it, so that while the newest present is live no later one can
+// have been removed by the TTL.
+func testHistoryExpiryOrder(t *testing.T, f *fixture) {
+	long, _ := f.appendPub(t, f.pub("t1", "c", "u1", "m1", time.Hour))
+	short, _ := f.appendPub(t, f.pub("t1", "c", "u1", "m2", time.Minute))
+	if !short.ExpiresAt.Equal(long.ExpiresAt) || short.Epoch != long.Epoch || short.Offset != 2 {
+		t.Fatalf("append after a longer-lived one: offset %d, expires %v, epoch %q; want 2, %v (raised), %q",
+			short.Offset, short.ExpiresAt, short.Epoch, long.ExpiresAt, long.Epoch)
+	}
+	f.clock.Advance(30 * time.Minute)
+	ps, pos := f.pubs(t, "t1", "c", 0, 0)
+	if !slices.Equal(offsets(ps), []int64{1, 2}) || pos != (store.Position{Offset: 2, Epoch: long.Epoch}) || !ps[1].ExpiresAt.Equal(long.ExpiresAt) {
+		t.Fatalf("half an hour later: offsets %v position %+v; want [1 2] at {2 %s}, expiring with the first", offsets(ps), pos, long.Epoch)
+	}
+	never, _ := f.appendPub(t, store.Publication{Tenant: "t1", Channel: "c", UserID: "u1", MessageID: "m3", PublishedAt: f.clock.Now()})
+	after, _ := f.appendPub(t, f.pub("t1", "c", "u1", "m4", time.Minute))
+	if !never.ExpiresAt.IsZero() || !after.ExpiresAt.IsZero() || after.Epoch != long.Epoch {
+		t.Fatalf("after a publication without expiry: expiries %v, %v; want none for both, epoch %q", never.ExpiresAt, after.ExpiresAt, long.Epoch)
 	}
 }
 
@@ -224,8 +246,24 @@ func testHistoryExpiry(t *testing.T, f *fixture) {
 	}
 	f.clock.Advance(time.Hour)
 	ps, pos = f.pubs(t, "t1", "c", 0, 0)
-	if len(ps) != 0 || pos.Offset != 4 {
-		t.Fatalf("all expired: offsets %v position %d; want none and 4 (the position outlives its publications)", offsets(ps), pos.Offset)
+	if len(ps) != 0 || pos != (store.Position{Offset: 4}) {
+		t.Fatalf("all expired: offsets %v position %+v; want none and offset 4 without an epoch", offsets(ps), pos)
+	}
+	if again, err := f.s.StreamPosition(f.ctx, "t1", "c"); err != nil || again != pos {
+		t.Fatalf("StreamPosition when all expired = %+v, %v; want %+v", again, err, pos)
+	}
+	// The newest has expired: later ones may be gone, so the next append
+	// starts a new epoch, after the newest offset present.
+	next, dup := f.appendPub(t, f.pub("t1", "c", "u1", "m1", 30*time.Second))
+	if dup || next.Offset != 5 || next.Epoch == "" || next.Epoch == got.Epoch {
+		t.Fatalf("append once all expired: offset %d epoch %q dup %v; want 5, a new epoch (not %q), no dup", next.Offset, next.Epoch, dup, got.Epoch)
+	}
+	more, _ := f.appendPub(t, f.pub("t1", "c", "u1", "m2", 30*time.Second))
+	if more.Offset != 6 || more.Epoch != next.Epoch {
+		t.Fatalf("append in the new epoch: %d/%q, want 6/%q", more.Offset, more.Epoch, next.Epoch)
+	}
+	if ps, pos := f.pubs(t, "t1", "c", 0, 0); !slices.Equal(offsets(ps), []int64{5, 6}) || pos != (store.Position{Offset: 6, Epoch: next.Epoch}) {
+		t.Fatalf("new epoch: offsets %v position %+v; want [5 6] at {6 %s}", offsets(ps), pos, next.Epoch)
 	}
 }
 
