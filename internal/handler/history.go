@@ -170,6 +170,9 @@ func emptyEpochFresh(epoch string, rule RetentionRule, now time.Time) bool {
 	if !ok {
 		return false
 	}
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return false // a sign would let the subtraction below overflow
+	}
 	sec, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil || sec > now.Unix()+int64(emptyEpochSlack/time.Second) {
 		return false
