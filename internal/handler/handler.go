@@ -52,8 +52,8 @@ type Config struct {
 	// tenant, counted in the store so that it holds across instances; a
 	// $connect past it is refused with 429. Default 20 (see connlimit.go).
 	MaxConnectionsPerUser int
-	// FanoutConcurrency bounds concurrent posts per broadcast. Default 256
-	// (broadcast.DefaultConcurrency).
+	// FanoutConcurrency bounds concurrent posts per broadcast. Default
+	// broadcast.DefaultConcurrency.
 	FanoutConcurrency int
 	// Policy decides channel access from roles. Default: auth's default
 	// policy (see internal/auth/POLICY.md).
