@@ -70,7 +70,7 @@ type Store struct {
 	client  *dynamodb.Client
 	table   string
 	clock   store.Clock
-	streams streamCache // stream heads appended by this process (history.go)
+	streams streamCache // newest publications stored by this process (history.go)
 }
 
 var _ store.Store = (*Store)(nil)

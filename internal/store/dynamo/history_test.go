@@ -16,9 +16,9 @@ import (
 )
 
 // TestAppendAcrossProcesses: stores of separate processes (each with its
-// own cache of stream heads) appending to one channel at once get
-// consecutive offsets, each once: the head's condition decides between
-// them, and a store whose cached head is stale reads it again.
+// own cache of the newest publication) appending to one channel at once
+// get consecutive offsets, each once: the condition on the next offset
+// decides between them, and a store whose cache is stale reads again.
 func TestAppendAcrossProcesses(t *testing.T) {
 	ep := endpoint(t)
 	client, table := newTable(t, ep, dynamo.SerialHTTP())
@@ -58,7 +58,7 @@ func TestAppendAcrossProcesses(t *testing.T) {
 	if !slices.Equal(offs, want) {
 		t.Fatalf("offsets %v, want 1..%d each once", offs, procs*each)
 	}
-	// A stale cached head: another process appended since.
+	// A stale cache: another process appended since.
 	a, b := dynamo.New(client, table, nil), dynamo.New(client, table, nil)
 	pub := func(s *dynamo.Store, id string) int64 {
 		p, _, err := s.AppendPublication(t.Context(), store.Publication{Tenant: "t1", Channel: "c2", UserID: "u", MessageID: id,
