@@ -84,28 +84,47 @@ type History interface {
 	Publications(ctx context.Context, tenant, channel string, after int64, limit int) ([]Publication, Position, error)
 }
 
-// NextInStream returns the offset, epoch and expiry (epoch seconds, 0 for
-// none) of the publication appended after newest, the newest publication
-// present (nil when none is), at now (epoch seconds), for an append whose
-// own expiry is exp; see History. The stores share it.
-func NextInStream(newest *Publication, exp, now int64) (offset int64, epoch string, expires int64) {
+// Live reports whether p has not expired at now (epoch seconds); a zero
+// ExpiresAt never expires.
+func (p *Publication) Live(now int64) bool {
+	return p.ExpiresAt.IsZero() || p.ExpiresAt.Unix() > now
+}
+
+// PositionOf is the stream's position given newest, its newest
+// publication present (nil when none is), at now (epoch seconds); see
+// History.
+func PositionOf(newest *Publication, now int64) Position {
+	switch {
+	case newest == nil:
+		return Position{}
+	case !newest.Live(now):
+		return Position{Offset: newest.Offset}
+	default:
+		return Position{Offset: newest.Offset, Epoch: newest.Epoch}
+	}
+}
+
+// NextInStream returns the offset, epoch and expiry (whole seconds, UTC;
+// zero for none) of the publication appended after newest, the newest
+// publication present (nil when none is), at now (epoch seconds), for an
+// append that would expire at expiresAt; see History. The stores share it.
+func NextInStream(newest *Publication, expiresAt time.Time, now int64) (offset int64, epoch string, exp time.Time) {
+	if !expiresAt.IsZero() {
+		exp = time.Unix(expiresAt.Unix(), 0).UTC()
+	}
 	if newest == nil {
 		return 1, NewEpoch(), exp
 	}
-	var prev int64
-	if !newest.ExpiresAt.IsZero() {
-		prev = newest.ExpiresAt.Unix()
-	}
 	switch {
-	case prev == 0:
-		expires = 0 // the one before never expires: neither does this one
-	case exp != 0:
-		expires = max(exp, prev)
+	case newest.ExpiresAt.IsZero():
+		exp = time.Time{} // the one before never expires: neither does this one
+	case !exp.IsZero() && newest.ExpiresAt.After(exp):
+		exp = newest.ExpiresAt.UTC()
 	}
-	if prev == 0 || prev > now {
-		return newest.Offset + 1, newest.Epoch, expires
+	if newest.Live(now) {
+		return newest.Offset + 1, newest.Epoch, exp
 	}
-	return newest.Offset + 1, NewEpoch(), expires
+	return newest.Offset + 1, NewEpoch(), exp
 }
 
 // NewEpoch returns a new random stream epoch: 16 hexadecimal digits.

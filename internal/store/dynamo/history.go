@@ -106,7 +106,7 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 		}
 		now := s.now()
 		newest := &cached
-		if !known || !cached.ExpiresAt.IsZero() && cached.ExpiresAt.Unix() <= now {
+		if !known || !cached.Live(now) {
 			msg, err := s.get(ctx, op, key, pk, msgSK)
 			if err != nil {
 				return store.Publication{}, false, err
@@ -124,13 +124,7 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 				return store.Publication{}, false, err
 			}
 		}
-		var exp int64
-		var expAt time.Time
-		p.Offset, p.Epoch, exp = store.NextInStream(newest, expiryOf(p.ExpiresAt), now)
-		if exp != 0 {
-			expAt = time.Unix(exp, 0).UTC()
-		}
-		p.ExpiresAt = expAt
+		p.Offset, p.Epoch, p.ExpiresAt = store.NextInStream(newest, p.ExpiresAt, now)
 		msg := item{store.AttrPK: str(pk), store.AttrSK: str(msgSK), attrPubOffset: num(p.Offset)}
 		setExpiry(msg, p.ExpiresAt)
 		err := s.transact(ctx, op, key, []types.TransactWriteItem{
@@ -147,19 +141,10 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 			return store.Publication{}, false, err
 		}
 		s.streams.set(pk, p)
-		cached, known = p, true
 		p.PublishedAt = p.PublishedAt.UTC()
 		return p, false, nil
 	}
 	return store.Publication{}, false, fmt.Errorf("dynamo: %s %q: still contended after %d attempts: %w", op, key, appendAttempts, store.ErrUnavailable)
-}
-
-// expiryOf is t in epoch seconds, 0 for the zero time (no expiry).
-func expiryOf(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.Unix()
 }
 
 // newestPub reads the publication with the highest offset, live or
@@ -186,19 +171,6 @@ func (s *Store) newestPub(ctx context.Context, op, key, tenant, channel string) 
 	return &p, nil
 }
 
-// position is the stream position given its newest publication (see
-// store.History).
-func position(newest *store.Publication, now int64) store.Position {
-	switch {
-	case newest == nil:
-		return store.Position{}
-	case !newest.ExpiresAt.IsZero() && newest.ExpiresAt.Unix() <= now:
-		return store.Position{Offset: newest.Offset}
-	default:
-		return store.Position{Offset: newest.Offset, Epoch: newest.Epoch}
-	}
-}
-
 // StreamPosition reads the newest publication (a Query of one item). See
 // store.History.
 func (s *Store) StreamPosition(ctx context.Context, tenant, channel string) (store.Position, error) {
@@ -210,7 +182,7 @@ func (s *Store) StreamPosition(ctx context.Context, tenant, channel string) (sto
 	if err != nil {
 		return store.Position{}, err
 	}
-	return position(newest, s.now()), nil
+	return store.PositionOf(newest, s.now()), nil
 }
 
 // Publications reads the newest publication (a Query of one item) and the
@@ -226,7 +198,7 @@ func (s *Store) Publications(ctx context.Context, tenant, channel string, after 
 	if err != nil {
 		return nil, store.Position{}, err
 	}
-	pos := position(newest, s.now())
+	pos := store.PositionOf(newest, s.now())
 	items, _, err := s.livePage(ctx, op, channel, pk, store.PrefixPub, store.PubSK(max(after, 0)), limit, false, nil)
 	if err != nil {
 		return nil, store.Position{}, err

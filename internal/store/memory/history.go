@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -33,18 +32,10 @@ func (s *Store) AppendPublication(ctx context.Context, p store.Publication) (sto
 			return clonePub(pr.item.(store.Publication)), true, nil
 		}
 	}
-	var newest *store.Publication
-	if n, ok := s.newestPub(pk); ok {
-		newest = &n
-	}
-	var exp int64
-	p.Offset, p.Epoch, exp = store.NextInStream(newest, expSeconds(p.ExpiresAt), now)
+	p.Offset, p.Epoch, p.ExpiresAt = store.NextInStream(s.newestPub(pk), p.ExpiresAt, now)
 	p.Data = slices.Clone(p.Data)
 	p.PublishedAt = p.PublishedAt.UTC()
-	p.ExpiresAt = time.Time{}
-	if exp != 0 {
-		p.ExpiresAt = time.Unix(exp, 0).UTC()
-	}
+	exp := expSeconds(p.ExpiresAt)
 	s.put(pk, store.PubSK(p.Offset), record{expires: exp, item: p})
 	s.put(pk, msgSK, record{expires: exp, item: p.Offset})
 	s.pruneStream(pk, now)
@@ -83,30 +74,18 @@ func (s *Store) pruneStream(pk string, now int64) {
 }
 
 // newestPub returns the publication of pk with the highest offset, live or
-// expired; the caller holds s.mu.
-func (s *Store) newestPub(pk string) (store.Publication, bool) {
+// expired, nil when there is none; the caller holds s.mu.
+func (s *Store) newestPub(pk string) *store.Publication {
 	p := s.parts[pk]
 	if p == nil {
-		return store.Publication{}, false
+		return nil
 	}
 	i, _ := slices.BinarySearch(p.sks, store.PrefixPub+"\xff")
 	if i == 0 || !strings.HasPrefix(p.sks[i-1], store.PrefixPub) {
-		return store.Publication{}, false
+		return nil
 	}
-	return p.items[p.sks[i-1]].item.(store.Publication), true
-}
-
-// position is the current position of pk (see store.History); the caller
-// holds s.mu.
-func (s *Store) position(pk string) store.Position {
-	n, ok := s.newestPub(pk)
-	if !ok {
-		return store.Position{}
-	}
-	if r, _ := s.get(pk, store.PubSK(n.Offset)); !r.live(s.now()) {
-		return store.Position{Offset: n.Offset}
-	}
-	return store.Position{Offset: n.Offset, Epoch: n.Epoch}
+	pub := p.items[p.sks[i-1]].item.(store.Publication)
+	return &pub
 }
 
 // StreamPosition returns the channel's position. See store.History.
@@ -116,7 +95,7 @@ func (s *Store) StreamPosition(ctx context.Context, tenant, channel string) (sto
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.position(store.HistoryPK(tenant, channel)), nil
+	return store.PositionOf(s.newestPub(store.HistoryPK(tenant, channel)), s.now()), nil
 }
 
 // Publications returns live publications after an offset. See
@@ -131,7 +110,7 @@ func (s *Store) Publications(ctx context.Context, tenant, channel string, after 
 	pk := store.HistoryPK(tenant, channel)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pos := s.position(pk)
+	pos := store.PositionOf(s.newestPub(pk), s.now())
 	from := store.PubSK(max(after, 0))
 	now := s.now()
 	var out []store.Publication
