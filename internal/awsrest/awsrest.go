@@ -60,8 +60,8 @@ type Options struct {
 	// host (a broadcast posts to one host with up to
 	// broadcast.DefaultConcurrency requests in flight, and a process that
 	// runs several shards at once, as the load generator does, more; HTTP/2
-	// is used when the server offers it) and no overall timeout; AttemptTimeout bounds
-	// each attempt instead.
+	// is used when the server offers it) and no overall timeout;
+	// AttemptTimeout bounds each attempt instead.
 	HTTPClient *http.Client
 	// MaxAttempts bounds the attempts per call, the first included; 1
 	// disables retries. Default 3 (DefaultMaxAttempts); values below 1 mean

@@ -93,9 +93,9 @@ type Config struct {
 	// held for delay (or until the client gives up), then, if status is
 	// non-zero, answered with that status and the matching API Gateway error
 	// (429 LimitExceededException, 5xx InternalServerErrorException, ...),
-	// or with an empty 2xx as a post is, instead of being carried out. The request body may be read; it is
-	// buffered. Server.PostToConnection, which bypasses HTTP, does not
-	// consult it. Default nil: no faults.
+	// or with an empty 2xx as a post is, instead of being carried out. The
+	// request body may be read; it is buffered. Server.PostToConnection,
+	// which bypasses HTTP, does not consult it. Default nil: no faults.
 	ManagementFault func(r *http.Request) (status int, delay time.Duration)
 	// SignedAPI, when set, serves the requests under /api/ (with the
 	// prefix removed, so /api/publish reaches it as /publish) after the

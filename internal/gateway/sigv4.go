@@ -119,8 +119,8 @@ func (s *Server) signerFor(region string) *awsrest.Signer {
 }
 
 // verifySigV4 checks the signature of a Management API request whose body
-// is body, by signing the same request again (as the SDK's signer does) with the
-// secret of its access key. It returns nil for a valid signature.
+// is body, by signing the same request again (as the SDK's signer does)
+// with the secret of its access key. It returns nil for a valid signature.
 func (s *Server) verifySigV4(r *http.Request, body []byte, now time.Time) *authError {
 	h := r.Header.Get("Authorization")
 	if h == "" {

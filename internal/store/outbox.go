@@ -22,7 +22,8 @@ import (
 // none. Likewise the lock writes (a grant, a release, the removal or
 // replacement of an expired grant) and the comment writes (an added
 // comment, a resolve or reopen) write a lock or comment item in the same
-// transaction; a refused one writes none. A relay sends the items to the system of record and deletes them.
+// transaction; a refused one writes none. A relay sends the items to the
+// system of record and deletes them.
 // The entity's items share a shard and sort by version, so a shard read
 // in order yields each entity's changes in version order. OutboxShards
 // fixed partitions spread the writes; a relay reads them without a scan.
