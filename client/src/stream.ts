@@ -1,6 +1,15 @@
 import type { StreamPosition, StreamPublication, WebSocketMessage } from './types.js';
 
 /**
+ * Whether epoch is the stand-in of a position read while the stream had
+ * no live publication: "t" and a Unix time (docs/PROTOCOL.md, "Empty
+ * streams"); real epochs are hexadecimal.
+ */
+function isStandInEpoch(epoch: string): boolean {
+  return /^t[0-9]+$/.test(epoch);
+}
+
+/**
  * The stream of one subscribed channel with history, as this client has
  * delivered it: the position of the last publication delivered, and the
  * live updates that arrived ahead of it (during a recovery, or past a gap).
@@ -62,11 +71,20 @@ export class ChannelStream {
       return;
     }
     if (m.epoch !== this.pos.epoch && !this.recovering) {
-      // The stream was reset: nothing before this update can be read again.
-      this.ahead.clear();
-      this.pos = { offset: m.offset, epoch: m.epoch };
-      this.deliver(m);
-      return;
+      if (isStandInEpoch(this.pos.epoch)) {
+        // The position was read while the stream was empty: this update's
+        // epoch is the one its next publications started, at the offset
+        // after the position (or below it, if older ones were deleted
+        // meanwhile). Updates of concurrent publishers may arrive out of
+        // order: keep ordering them, in the new epoch.
+        this.pos = { offset: Math.min(this.pos.offset, m.offset - 1), epoch: m.epoch };
+      } else {
+        // The stream was reset: nothing before this update can be read again.
+        this.ahead.clear();
+        this.pos = { offset: m.offset, epoch: m.epoch };
+        this.deliver(m);
+        return;
+      }
     }
     if (m.epoch === this.pos.epoch && m.offset <= this.pos.offset) return;
     this.ahead.set(m.offset, m);

@@ -188,4 +188,30 @@ describe('channel stream ordering', () => {
     expect(got.map((m) => m.offset)).toEqual([8, 9, 10, 11]);
     client.destroy();
   });
+
+  it('orders the first live updates after a position read while the stream was empty', async () => {
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type === 'subscribe') {
+          server.ack(sock, f, { channel: 'order-updates', position: { offset: 4, epoch: 't1800000000' } });
+          return true;
+        }
+        return false;
+      },
+    });
+    const client = makeClient();
+    const got: WebSocketMessage[] = [];
+    client.onChannel('order-updates', (m) => got.push(m));
+    client.connect();
+    FakeWebSocket.last.open();
+    await client.subscribe('order-updates');
+    // Two publishers: the second publication's fan-out overtakes the first's.
+    update(FakeWebSocket.last, 6, 'e3');
+    expect(got).toEqual([]);
+    update(FakeWebSocket.last, 5, 'e3');
+    update(FakeWebSocket.last, 7, 'e3');
+    update(FakeWebSocket.last, 6, 'e3'); // a copy
+    expect(got.map((m) => `${m.epoch}:${m.offset}`)).toEqual(['e3:5', 'e3:6', 'e3:7']);
+    client.destroy();
+  });
 });
