@@ -39,8 +39,16 @@ type conn struct {
 
 	lastActive atomic.Int64 // unix nanoseconds of the last message either way
 
-	writeMu    sync.Mutex  // held for a whole send, so that writeTimer times one write at a time
-	writeTimer *time.Timer // closes the connection when a write runs too long; nil until the first send
+	writeTimer *time.Timer  // closes the connection when a write runs too long; the writer's only
+	raw        *guardedConn // the hijacked connection, for sending queued messages in one write
+
+	queueMu     sync.Mutex // guards the fields below
+	room        sync.Cond  // signalled when the queue empties or the connection fails
+	writing     bool       // writeQueued is running
+	queue       []outMessage
+	queuedBytes int
+	writeErr    error         // the failed write that closed the connection
+	wake        chan struct{} // tells a waiting writer that the queue has a message
 
 	mu        sync.Mutex
 	cause     *websocket.CloseError // why the gateway closed it; nil while open or closed by the client
@@ -88,6 +96,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// knows the connection as soon as the client does; calls for it wait
 	// for ready.
 	c := &conn{peer: p, srv: s, ready: make(chan struct{})}
+	c.room.L = &c.queueMu
 	c.touch()
 	if !s.register(c) {
 		close(c.ready)
@@ -127,6 +136,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ws.SetReadLimit(-1) // the read loop enforces MaxMessageBytes itself
 	c.ws = ws
+	c.raw = fw.conn
 	close(c.ready)
 	c.startTimers()
 	log.Debug("connected", "sourceIp", p.sourceIP)
@@ -206,27 +216,157 @@ func integrationErrorFrame(msg, connectionID, requestID string) []byte {
 	return fmt.Appendf(nil, `{"message": %q, "connectionId":%q, "requestId":%q}`, msg, connectionID, requestID)
 }
 
-// send writes one message to the client. A write still blocked after the
-// server's write timeout (a client that stopped reading) closes the
-// connection without a close frame and fails, as a write with a timed-out
-// context does in coder/websocket. One timer per connection, re-armed for
-// each send, does the timing: a context with a deadline per write costs
-// more CPU than everything else in a send except the system call.
+// outMessage is a message left for the sender that holds the write lock.
+type outMessage struct {
+	typ  websocket.MessageType
+	data []byte
+}
+
+// maxQueuedBytes bounds the messages waiting for one connection's writer;
+// past it, senders wait for room.
+const maxQueuedBytes = 64 << 10
+
+// send queues one message for the client and returns; the connection's
+// writer, a goroutine that runs while messages come, writes them in order.
+// Messages that queued up while it wrote leave together, in one system
+// call, each still a WebSocket message of its own: under load a
+// connection costs fewer system calls per message, and a sender (a
+// fan-out posting to a thousand connections) never waits on one client's
+// socket. As with API Gateway's PostToConnection, success means the
+// message was accepted for the connection, not that the client has it.
+// data is written after send returns: the caller must not change it.
+//
+// A write still blocked after the server's write timeout (a client that
+// stopped reading) closes the connection without a close frame, as a
+// write with a timed-out context does in coder/websocket; a failed write
+// closes the connection, and later sends fail. While maxQueuedBytes wait,
+// senders wait for room (but a message is always accepted onto an empty
+// queue, whatever its size).
 func (c *conn) send(typ websocket.MessageType, data []byte) error {
-	c.writeMu.Lock()
+	c.queueMu.Lock()
+	for c.queuedBytes > 0 && c.queuedBytes+len(data) > maxQueuedBytes && c.writeErr == nil {
+		c.room.Wait()
+	}
+	if err := c.writeErr; err != nil {
+		c.queueMu.Unlock()
+		return fmt.Errorf("send to connection %q: %w", c.id, err)
+	}
+	c.queue = append(c.queue, outMessage{typ: typ, data: data})
+	c.queuedBytes += len(data)
+	switch {
+	case !c.writing:
+		c.writing = true
+		if c.wake == nil {
+			c.wake = make(chan struct{}, 1)
+		}
+		go c.writeQueued()
+	case len(c.queue) == 1:
+		select { // the writer may be waiting for more
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	c.queueMu.Unlock()
+	return nil
+}
+
+// writerLinger is how long a connection's writer waits for the next
+// message before it ends; a steady stream keeps one goroutine (and its
+// grown stack) instead of starting one per message.
+const writerLinger = time.Second
+
+// writeQueued writes the queue until it has stayed empty for
+// writerLinger.
+func (c *conn) writeQueued() {
+	var (
+		spare []outMessage
+		idle  *time.Timer
+	)
+	for {
+		c.queueMu.Lock()
+		batch := c.queue
+		if len(batch) == 0 {
+			c.queueMu.Unlock()
+			if idle == nil {
+				idle = time.NewTimer(writerLinger)
+			} else {
+				idle.Reset(writerLinger)
+			}
+			select {
+			case <-c.wake:
+				continue
+			case <-idle.C:
+			}
+			c.queueMu.Lock()
+			if len(c.queue) > 0 {
+				c.queueMu.Unlock()
+				continue
+			}
+			c.writing = false
+			c.queueMu.Unlock()
+			return
+		}
+		c.queue, c.queuedBytes = spare[:0], 0
+		c.room.Broadcast()
+		c.queueMu.Unlock()
+		if err := c.writeBatch(batch); err != nil {
+			c.srv.log.Debug("write failed: closing", "connectionId", c.id, "error", err)
+			_ = c.ws.CloseNow()
+			c.queueMu.Lock()
+			c.writeErr = err
+			c.queue, c.queuedBytes, c.writing = nil, 0, false
+			c.room.Broadcast()
+			c.queueMu.Unlock()
+			if idle != nil {
+				idle.Stop()
+			}
+			return
+		}
+		c.touch()
+		clear(batch)
+		spare = batch
+	}
+}
+
+// write writes one message under the write timeout. Only the
+// connection's writer (writeQueued) writes.
+func (c *conn) write(typ websocket.MessageType, data []byte) error {
+	c.armWriteTimer()
+	err := c.ws.Write(context.Background(), typ, data)
+	c.writeTimer.Stop()
+	return err
+}
+
+// writeBatch writes queued messages, each its own WebSocket message, in
+// one system call where the connection allows it.
+func (c *conn) writeBatch(batch []outMessage) error {
+	if c.raw == nil || len(batch) == 1 {
+		for _, m := range batch {
+			if err := c.write(m.typ, m.data); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	c.armWriteTimer()
+	defer c.writeTimer.Stop()
+	c.raw.cork()
+	for _, m := range batch {
+		if err := c.ws.Write(context.Background(), m.typ, m.data); err != nil {
+			_ = c.raw.uncork()
+			return err
+		}
+	}
+	return c.raw.uncork()
+}
+
+// armWriteTimer starts the write timeout.
+func (c *conn) armWriteTimer() {
 	if c.writeTimer == nil {
 		c.writeTimer = time.AfterFunc(c.srv.writeTimeout, c.writeTimedOut)
 	} else {
 		c.writeTimer.Reset(c.srv.writeTimeout)
 	}
-	err := c.ws.Write(context.Background(), typ, data)
-	c.writeTimer.Stop()
-	c.writeMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("send to connection %q: %w", c.id, err)
-	}
-	c.touch()
-	return nil
 }
 
 // writeTimedOut closes the connection under a write that has run too long;

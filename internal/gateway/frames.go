@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 )
 
 // coder/websocket hands the application whole messages and never shows it
@@ -142,12 +143,58 @@ func (g *frameGuard) readHeader() error {
 }
 
 // guardedConn is the hijacked connection with reads through a frameGuard.
+// Its writes can be held back and sent together (cork, uncork), so that
+// several messages queued for a connection cost one system call.
 type guardedConn struct {
 	net.Conn
 	r io.Reader
+
+	mu     sync.Mutex // guards corked and held: control frames are written from the library's own goroutines
+	corked bool
+	held   []byte
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Write writes p, or holds it back while the connection is corked.
+func (c *guardedConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.corked {
+		c.held = append(c.held, p...)
+		c.mu.Unlock()
+		return len(p), nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// cork holds back writes until uncork.
+func (c *guardedConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// uncork writes what was held back, in one write, and ends the cork.
+func (c *guardedConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	if len(c.held) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.held)
+	if cap(c.held) > maxHeldBuffer {
+		c.held = nil
+	} else {
+		c.held = c.held[:0]
+	}
+	return err
+}
+
+// maxHeldBuffer is the largest cork buffer a connection keeps between
+// batches; a larger one, grown by a burst, is released.
+const maxHeldBuffer = 64 << 10
 
 // frameLimitWriter wraps the ResponseWriter of a handshake so that the
 // connection websocket.Accept hijacks reads the client's frames through a
@@ -156,6 +203,7 @@ type frameLimitWriter struct {
 	http.ResponseWriter
 	limit  int64
 	tooBig func()
+	conn   *guardedConn // set by Hijack
 }
 
 // Hijack implements http.Hijacker for websocket.Accept. Bytes the server
@@ -176,5 +224,6 @@ func (w *frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// connection.
 	g := &frameGuard{src: bufio.NewReaderSize(src, 2048), limit: w.limit, tooBig: w.tooBig}
 	gc := &guardedConn{Conn: nc, r: g}
+	w.conn = gc
 	return gc, bufio.NewReadWriter(bufio.NewReader(gc), brw.Writer), nil
 }

@@ -127,16 +127,18 @@ var (
 
 // PostToConnection sends data to connection id as one message, as a POST to
 // @connections/{id} does, without HTTP: a text frame when data is valid
-// UTF-8, a binary frame otherwise. It returns an error wrapping
-// ErrPayloadTooLarge when data exceeds MaxMessageBytes, ErrGone when the
-// connection is not open or the write fails, and ctx's error when ctx ends
-// first. ctx bounds the wait for a handshake still in progress; the write
-// itself is bounded by the gateway's write timeout, as for a POST, so a
+// UTF-8, a binary frame otherwise. The message is queued for the
+// connection's writer, as API Gateway accepts a post before the client
+// has it (see conn.send). It returns an error wrapping ErrPayloadTooLarge
+// when data exceeds MaxMessageBytes, ErrGone when the connection is not
+// open or an earlier write to it failed, and ctx's error when ctx ends
+// first. ctx bounds the wait for a handshake still in progress; a full
+// queue is bounded by the gateway's write timeout, as for a POST, so a
 // caller that gives up does not break the connection. Config.ManagementFault
 // is not consulted: faults apply to the HTTP Management API only.
 //
-// It is the local server's shortcut for handlers in the same process; data
-// is not retained after it returns.
+// It is the local server's shortcut for handlers in the same process. data
+// is written after it returns and must not change afterwards.
 func (s *Server) PostToConnection(ctx context.Context, id string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("post to connection %q: %w", id, err)

@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestSendKeepsEachSendersOrder: eight senders post to one connection at
+// once, so that messages queue behind the writer and leave in batches;
+// the client gets every message once, and each sender's in the order it
+// sent them.
+func TestSendKeepsEachSendersOrder(t *testing.T) {
+	const senders, posts = 8, 400
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	c, id := connected(t, s, inv)
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range posts {
+				if err := s.PostToConnection(context.Background(), id, fmt.Appendf(nil, "%d:%d", g, k)); err != nil {
+					t.Errorf("sender %d post %d: %v", g, k, err)
+					return
+				}
+			}
+		}()
+	}
+	next := make([]int, senders)
+	for range senders * posts {
+		msg := string(c.next(t))
+		g, k, ok := strings.Cut(msg, ":")
+		gi, err1 := strconv.Atoi(g)
+		ki, err2 := strconv.Atoi(k)
+		if !ok || err1 != nil || err2 != nil || gi < 0 || gi >= senders {
+			t.Fatalf("unexpected message %q", msg)
+		}
+		if ki != next[gi] {
+			t.Fatalf("sender %d: got message %d, want %d", gi, ki, next[gi])
+		}
+		next[gi]++
+	}
+	wg.Wait()
+	select {
+	case m := <-c.messages:
+		t.Errorf("extra message %q", m)
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// countingConn counts the writes that reach the socket.
+type countingConn struct {
+	net.Conn
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.writes = append(c.writes, append([]byte(nil), p...))
+	return len(p), nil
+}
+
+// TestCorkedWritesLeaveTogether: what is written while the connection is
+// corked reaches the socket as one write, in order, when it is uncorked;
+// other writes go straight through.
+func TestCorkedWritesLeaveTogether(t *testing.T) {
+	cc := &countingConn{}
+	g := &guardedConn{Conn: cc}
+	if _, err := g.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	g.cork()
+	for _, p := range []string{"b", "cd", "e"} {
+		if n, err := g.Write([]byte(p)); err != nil || n != len(p) {
+			t.Fatalf("corked Write(%q) = %d, %v", p, n, err)
+		}
+	}
+	if len(cc.writes) != 1 {
+		t.Fatalf("%d writes reached the socket while corked, want 1 (before the cork)", len(cc.writes))
+	}
+	if err := g.uncork(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.uncork(); err != nil { // nothing held: no write
+		t.Fatal(err)
+	}
+	if _, err := g.Write([]byte("f")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range cc.writes {
+		got = append(got, string(w))
+	}
+	if want := []string{"a", "bcde", "f"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("writes = %q, want %q", got, want)
+	}
+}
