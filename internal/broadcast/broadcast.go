@@ -37,6 +37,21 @@ type FramePoster interface {
 	PrepareFrame(data []byte) func(ctx context.Context, connectionID string) error
 }
 
+// InlinePoster is a Poster whose posts wait neither on the network nor on
+// a client: the local server hands frames to its connections' write
+// queues in process. A delivery posts through one in its own loop, where
+// for any other Poster it runs each post in a goroutine of its own.
+type InlinePoster interface {
+	Poster
+	PostsInline() bool
+}
+
+// postsInline reports whether p is an InlinePoster that says so.
+func postsInline(p Poster) bool {
+	ip, ok := p.(InlinePoster)
+	return ok && ip.PostsInline()
+}
+
 // prepare returns the function that posts frame through p, prepared once
 // when p is a FramePoster.
 func prepare(p Poster, frame []byte) func(ctx context.Context, connectionID string) error {

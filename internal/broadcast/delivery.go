@@ -15,30 +15,42 @@ type delivery struct {
 	b                       *Broadcaster
 	ctx                     context.Context
 	send                    func(ctx context.Context, connectionID string) error
+	inline                  bool // post in the caller's goroutine (an InlinePoster)
 	sem                     chan struct{}
 	wg                      sync.WaitGroup
 	delivered, gone, failed atomic.Int64
 }
 
 func (b *Broadcaster) newDelivery(ctx context.Context, frame []byte) *delivery {
-	return &delivery{b: b, ctx: ctx, send: prepare(b.poster, frame), sem: make(chan struct{}, b.cfg.Concurrency)}
+	return &delivery{b: b, ctx: ctx, send: prepare(b.poster, frame), inline: postsInline(b.poster),
+		sem: make(chan struct{}, b.cfg.Concurrency)}
 }
 
-// post starts the post to id, waiting for a free slot first.
+// post starts the post to id, waiting for a free slot first, or posts
+// at once when the Poster posts inline.
 func (d *delivery) post(id string) {
+	if d.inline {
+		d.postNow(id)
+		return
+	}
 	d.sem <- struct{}{}
 	d.wg.Add(1)
 	go func() {
 		defer func() { <-d.sem; d.wg.Done() }()
-		switch err := d.b.settle(d.ctx, id, d.send(d.ctx, id)); {
-		case err == nil:
-			d.delivered.Add(1)
-		case errors.Is(err, ErrGone):
-			d.gone.Add(1)
-		default:
-			d.failed.Add(1)
-		}
+		d.postNow(id)
 	}()
+}
+
+// postNow posts to id and counts the outcome.
+func (d *delivery) postNow(id string) {
+	switch err := d.b.settle(d.ctx, id, d.send(d.ctx, id)); {
+	case err == nil:
+		d.delivered.Add(1)
+	case errors.Is(err, ErrGone):
+		d.gone.Add(1)
+	default:
+		d.failed.Add(1)
+	}
 }
 
 func (d *delivery) wait() { d.wg.Wait() }

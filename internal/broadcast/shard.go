@@ -93,6 +93,9 @@ func (p shardedPoster) PrepareFrame(data []byte) func(ctx context.Context, conne
 	return prepare(p.Poster, data)
 }
 
+// PostsInline reports whether the wrapped Poster posts inline.
+func (p shardedPoster) PostsInline() bool { return postsInline(p.Poster) }
+
 // ShardedPosters wraps a function that returns the Poster of a Management
 // API endpoint so that every Broadcaster built on its Posters shards large
 // fan-outs with s (its Endpoint is set per Poster). A nil s.Dispatcher

@@ -350,6 +350,10 @@ func (p directPoster) PrepareFrame(data []byte) func(ctx context.Context, connec
 	}
 }
 
+// PostsInline reports that a post only queues the frame on the connection
+// (broadcast.InlinePoster).
+func (directPoster) PostsInline() bool { return true }
+
 // trimEndpoint normalises an endpoint for comparison.
 func trimEndpoint(endpoint string) string {
 	return strings.TrimRight(strings.TrimSpace(endpoint), "/")
