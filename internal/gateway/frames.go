@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 )
 
 // coder/websocket hands the application whole messages and never shows it
@@ -152,6 +153,7 @@ type guardedConn struct {
 	mu     sync.Mutex // guards corked and held: control frames are written from the library's own goroutines
 	corked bool
 	held   []byte
+	writes atomic.Int64 // writes to the socket
 }
 
 func (c *guardedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
@@ -165,6 +167,7 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	c.mu.Unlock()
+	c.writes.Add(1)
 	return c.Conn.Write(p)
 }
 
@@ -183,6 +186,7 @@ func (c *guardedConn) uncork() error {
 	if len(c.held) == 0 {
 		return nil
 	}
+	c.writes.Add(1)
 	_, err := c.Conn.Write(c.held)
 	if cap(c.held) > maxHeldBuffer {
 		c.held = nil
@@ -225,5 +229,9 @@ func (w *frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	g := &frameGuard{src: bufio.NewReaderSize(src, 2048), limit: w.limit, tooBig: w.tooBig}
 	gc := &guardedConn{Conn: nc, r: g}
 	w.conn = gc
+	// The library writes through brw.Writer, which the server made for
+	// the bare connection (and which holds nothing yet): point it at gc, so
+	// that a cork holds the library's writes back.
+	brw.Writer.Reset(gc)
 	return gc, bufio.NewReadWriter(bufio.NewReader(gc), brw.Writer), nil
 }

@@ -104,3 +104,36 @@ func TestCorkedWritesLeaveTogether(t *testing.T) {
 		t.Errorf("writes = %q, want %q", got, want)
 	}
 }
+
+// TestQueuedMessagesShareOneWrite: messages that queue while the
+// connection's writer is busy reach the socket in one write, and the
+// client reads each as a message of its own, in order.
+func TestQueuedMessagesShareOneWrite(t *testing.T) {
+	const n = 50
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	c, id := connected(t, s, inv)
+	sc := s.lookup(id)
+	if sc == nil || !sc.await(context.Background()) || sc.raw == nil {
+		t.Fatal("no hijacked connection for the client")
+	}
+	// Stand for a writer that is busy: messages queue behind it.
+	sc.queueMu.Lock()
+	sc.writing = true
+	sc.queueMu.Unlock()
+	before := sc.raw.writes.Load()
+	for k := range n {
+		if err := s.PostToConnection(context.Background(), id, fmt.Appendf(nil, "m%d", k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go sc.writeQueued()
+	for k := range n {
+		if got, want := string(c.next(t)), fmt.Sprintf("m%d", k); got != want {
+			t.Fatalf("message %d = %q, want %q", k, got, want)
+		}
+	}
+	if w := sc.raw.writes.Load() - before; w != 1 {
+		t.Errorf("%d messages took %d writes, want 1", n, w)
+	}
+}
