@@ -216,10 +216,15 @@ func integrationErrorFrame(msg, connectionID, requestID string) []byte {
 	return fmt.Appendf(nil, `{"message": %q, "connectionId":%q, "requestId":%q}`, msg, connectionID, requestID)
 }
 
-// outMessage is a message left for the sender that holds the write lock.
+// outMessage is a message waiting for the connection's writer, or, with
+// close set, the close handshake, which follows the messages queued
+// before it.
 type outMessage struct {
-	typ  websocket.MessageType
-	data []byte
+	typ    websocket.MessageType
+	data   []byte
+	close  bool
+	code   websocket.StatusCode
+	reason string
 }
 
 // maxQueuedBytes bounds the messages waiting for one connection's writer;
@@ -251,8 +256,16 @@ func (c *conn) send(typ websocket.MessageType, data []byte) error {
 		c.queueMu.Unlock()
 		return fmt.Errorf("send to connection %q: %w", c.id, err)
 	}
-	c.queue = append(c.queue, outMessage{typ: typ, data: data})
-	c.queuedBytes += len(data)
+	c.enqueue(outMessage{typ: typ, data: data})
+	c.queueMu.Unlock()
+	return nil
+}
+
+// enqueue adds m to the queue and makes sure the writer runs; queueMu is
+// held.
+func (c *conn) enqueue(m outMessage) {
+	c.queue = append(c.queue, m)
+	c.queuedBytes += len(m.data)
 	switch {
 	case !c.writing:
 		c.writing = true
@@ -266,8 +279,6 @@ func (c *conn) send(typ websocket.MessageType, data []byte) error {
 		default:
 		}
 	}
-	c.queueMu.Unlock()
-	return nil
 }
 
 // writerLinger is how long a connection's writer waits for the next
@@ -310,8 +321,10 @@ func (c *conn) writeQueued() {
 		c.room.Broadcast()
 		c.queueMu.Unlock()
 		if err := c.writeBatch(batch); err != nil {
-			c.srv.log.Debug("write failed: closing", "connectionId", c.id, "error", err)
-			_ = c.ws.CloseNow()
+			if !errors.Is(err, errClosed) {
+				c.srv.log.Debug("write failed: closing", "connectionId", c.id, "error", err)
+				_ = c.ws.CloseNow()
+			}
 			c.queueMu.Lock()
 			c.writeErr = err
 			c.queue, c.queuedBytes, c.writing = nil, 0, false
@@ -337,11 +350,20 @@ func (c *conn) write(typ websocket.MessageType, data []byte) error {
 	return err
 }
 
+// errClosed ends the writer after the close handshake.
+var errClosed = errors.New("connection closed by the gateway")
+
 // writeBatch writes queued messages, each its own WebSocket message, in
-// one system call where the connection allows it.
+// one system call where the connection allows it. A close in the batch
+// sends what came before it, then runs the close handshake and returns
+// errClosed: nothing is written after it.
 func (c *conn) writeBatch(batch []outMessage) error {
 	if c.raw == nil || len(batch) == 1 {
 		for _, m := range batch {
+			if m.close {
+				c.closeHandshake(m.code, m.reason)
+				return errClosed
+			}
 			if err := c.write(m.typ, m.data); err != nil {
 				return err
 			}
@@ -349,15 +371,42 @@ func (c *conn) writeBatch(batch []outMessage) error {
 		return nil
 	}
 	c.armWriteTimer()
-	defer c.writeTimer.Stop()
 	c.raw.cork()
 	for _, m := range batch {
+		if m.close {
+			err := c.raw.uncork()
+			c.writeTimer.Stop()
+			if err != nil {
+				return err
+			}
+			c.closeHandshake(m.code, m.reason)
+			return errClosed
+		}
 		if err := c.ws.Write(context.Background(), m.typ, m.data); err != nil {
 			_ = c.raw.uncork()
+			c.writeTimer.Stop()
 			return err
 		}
 	}
-	return c.raw.uncork()
+	err := c.raw.uncork()
+	c.writeTimer.Stop()
+	return err
+}
+
+// closeHandshake sends the close frame and waits, up to
+// closeHandshakeWait, for the peer's; a peer that has gone quiet should
+// not hold up a shutdown that long.
+func (c *conn) closeHandshake(code websocket.StatusCode, reason string) {
+	done := make(chan struct{})
+	go func() {
+		_ = c.ws.Close(code, reason)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeHandshakeWait):
+		_ = c.ws.CloseNow()
+	}
 }
 
 // armWriteTimer starts the write timeout.
@@ -433,17 +482,12 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 		if c.ws == nil {
 			return
 		}
-		// Close waits up to 5 s for the peer's close frame; a peer that has
-		// gone quiet should not hold up a shutdown that long.
-		done := make(chan struct{})
-		go func() {
-			_ = c.ws.Close(code, reason)
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(closeHandshakeWait):
-			_ = c.ws.CloseNow()
+		// The close follows the messages already queued, as it followed
+		// the posts that had returned before it when they wrote themselves.
+		c.queueMu.Lock()
+		defer c.queueMu.Unlock()
+		if c.writeErr == nil {
+			c.enqueue(outMessage{close: true, code: code, reason: reason})
 		}
 	}()
 }

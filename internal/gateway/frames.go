@@ -197,8 +197,9 @@ func (c *guardedConn) uncork() error {
 }
 
 // maxHeldBuffer is the largest cork buffer a connection keeps between
-// batches; a larger one, grown by a burst, is released.
-const maxHeldBuffer = 64 << 10
+// batches; a larger one, grown by a burst, is released, so that ten
+// thousand connections that once had a burst do not hold its memory.
+const maxHeldBuffer = 8 << 10
 
 // frameLimitWriter wraps the ResponseWriter of a handshake so that the
 // connection websocket.Accept hijacks reads the client's frames through a

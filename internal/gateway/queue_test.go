@@ -2,13 +2,17 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // TestSendKeepsEachSendersOrder: eight senders post to one connection at
@@ -135,5 +139,67 @@ func TestQueuedMessagesShareOneWrite(t *testing.T) {
 	}
 	if w := sc.raw.writes.Load() - before; w != 1 {
 		t.Errorf("%d messages took %d writes, want 1", n, w)
+	}
+}
+
+// TestCloseFollowsQueuedMessages: a DELETE while messages wait for the
+// writer closes the connection after them, with the close code it asks
+// for; a post after it is refused.
+func TestCloseFollowsQueuedMessages(t *testing.T) {
+	const n = 20
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	c, id := connected(t, s, inv)
+	sc := s.lookup(id)
+	if sc == nil || !sc.await(context.Background()) {
+		t.Fatal("no connection")
+	}
+	sc.queueMu.Lock()
+	sc.writing = true // a busy writer: everything below queues
+	sc.queueMu.Unlock()
+	for k := range n {
+		if err := s.PostToConnection(context.Background(), id, fmt.Appendf(nil, "m%d", k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if status, _, _ := manage(t, s, http.MethodDelete, id, nil); status != http.StatusNoContent {
+		t.Fatalf("DELETE = %d, want 204", status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sc.queueMu.Lock()
+		queued := len(sc.queue) == n+1 && sc.queue[n].close
+		sc.queueMu.Unlock()
+		if queued {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the close was not queued behind the messages")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.PostToConnection(context.Background(), id, []byte("late")); !errors.Is(err, ErrGone) {
+		t.Errorf("post after DELETE = %v, want ErrGone", err)
+	}
+	go sc.writeQueued()
+	// The client's reader hands over every message before the close.
+	var err error
+	select {
+	case err = <-c.closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection still open")
+	}
+	for k := range n {
+		select {
+		case m := <-c.messages:
+			if got, want := string(m), fmt.Sprintf("m%d", k); got != want {
+				t.Fatalf("message %d = %q, want %q", k, got, want)
+			}
+		default:
+			t.Fatalf("closed after %d of %d messages", k, n)
+		}
+	}
+	if code := websocket.CloseStatus(err); code != closeDeleted {
+		t.Errorf("close status %d (%v), want %d", code, err, closeDeleted)
 	}
 }
