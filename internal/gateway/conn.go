@@ -274,10 +274,7 @@ func (c *conn) enqueue(m outMessage) {
 		}
 		go c.writeQueued()
 	case len(c.queue) == 1:
-		select { // the writer may be waiting for more
-		case c.wake <- struct{}{}:
-		default:
-		}
+		c.poke() // the writer may be waiting for more
 	}
 }
 
@@ -289,37 +286,37 @@ const writerLinger = time.Second
 // writeQueued writes the queue until it has stayed empty for
 // writerLinger.
 func (c *conn) writeQueued() {
-	var (
-		spare []outMessage
-		idle  *time.Timer
-	)
+	var spare []outMessage
+	// One timer per writer, not one per wait: when it fires, the writer
+	// ends if nothing came for writerLinger, or sleeps again for the rest.
+	var due atomic.Bool // the timer has fired since it was last armed
+	lastWrite := time.Now()
+	linger := time.AfterFunc(writerLinger, func() { due.Store(true); c.poke() })
+	defer linger.Stop()
 	for {
 		c.queueMu.Lock()
 		batch := c.queue
 		if len(batch) == 0 {
-			c.queueMu.Unlock()
-			if idle == nil {
-				idle = time.NewTimer(writerLinger)
-			} else {
-				idle.Reset(writerLinger)
-			}
-			select {
-			case <-c.wake:
-				continue
-			case <-idle.C:
-			}
-			c.queueMu.Lock()
-			if len(c.queue) > 0 {
+			idle := time.Since(lastWrite)
+			if idle >= writerLinger {
+				c.writing = false
 				c.queueMu.Unlock()
-				continue
+				return
 			}
-			c.writing = false
+			if due.Swap(false) {
+				linger.Reset(writerLinger - idle)
+			}
 			c.queueMu.Unlock()
-			return
+			<-c.wake
+			continue
 		}
 		c.queue, c.queuedBytes = spare[:0], 0
 		c.room.Broadcast()
 		c.queueMu.Unlock()
+		// Activity is recorded as the batch goes out, so that a client
+		// that has read a message sees lastActiveAt at or after it.
+		lastWrite = time.Now()
+		c.lastActive.Store(lastWrite.UnixNano())
 		if err := c.writeBatch(batch); err != nil {
 			if !errors.Is(err, errClosed) {
 				c.srv.log.Debug("write failed: closing", "connectionId", c.id, "error", err)
@@ -330,14 +327,18 @@ func (c *conn) writeQueued() {
 			c.queue, c.queuedBytes, c.writing = nil, 0, false
 			c.room.Broadcast()
 			c.queueMu.Unlock()
-			if idle != nil {
-				idle.Stop()
-			}
 			return
 		}
-		c.touch()
 		clear(batch)
 		spare = batch
+	}
+}
+
+// poke wakes the writer if it waits.
+func (c *conn) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
