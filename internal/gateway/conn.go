@@ -205,7 +205,7 @@ func (c *conn) handleMessage(data []byte, binary bool) {
 			"connectionId", c.id, "requestId", req.RequestContext.RequestID, "bytes", len(out), "limit", limit)
 		out, typ = integrationErrorFrame(internalErrorMessage, c.id, req.RequestContext.RequestID), websocket.MessageText
 	}
-	if err := c.send(typ, out); err != nil {
+	if err := c.send(typ, out, true); err != nil {
 		c.srv.log.Debug("route response not delivered", "connectionId", c.id, "error", err)
 	}
 }
@@ -231,15 +231,22 @@ type outMessage struct {
 // past it, senders wait for room.
 const maxQueuedBytes = 64 << 10
 
-// send queues one message for the client and returns; the connection's
-// writer, a goroutine that runs while messages come, writes them in order.
-// Messages that queued up while it wrote leave together, in one system
-// call, each still a WebSocket message of its own: under load a
-// connection costs fewer system calls per message, and a sender (a
-// fan-out posting to a thousand connections) never waits on one client's
-// socket. As with API Gateway's PostToConnection, success means the
-// message was accepted for the connection, not that the client has it.
-// data is written after send returns: the caller must not change it.
+// send sends one message to the client. Normally it queues the message
+// and returns; the connection's writer, a goroutine that runs while
+// messages come, writes them in order. Messages that queued up while it
+// wrote leave together, in one system call, each still a WebSocket
+// message of its own: under load a connection costs fewer system calls
+// per message, and a sender (a fan-out posting to a thousand connections)
+// never waits on one client's socket. As with API Gateway's
+// PostToConnection, success means the message was accepted for the
+// connection, not that the client has it. data may be written after send
+// returns: the caller must not change it.
+//
+// now is for a caller with a goroutine of its own to spare (a route
+// response, a POST over HTTP): when nothing is being written to the
+// connection, send writes the message itself before it returns, and no
+// writer starts, so that an idle connection costs no goroutine for its
+// replies; otherwise the message queues as above.
 //
 // A write still blocked after the server's write timeout (a client that
 // stopped reading) closes the connection without a close frame, as a
@@ -247,7 +254,7 @@ const maxQueuedBytes = 64 << 10
 // closes the connection, and later sends fail. While maxQueuedBytes wait,
 // senders wait for room (but a message is always accepted onto an empty
 // queue, whatever its size).
-func (c *conn) send(typ websocket.MessageType, data []byte) error {
+func (c *conn) send(typ websocket.MessageType, data []byte, now bool) error {
 	c.queueMu.Lock()
 	for c.queuedBytes > 0 && c.queuedBytes+len(data) > maxQueuedBytes && c.writeErr == nil {
 		c.room.Wait()
@@ -256,7 +263,31 @@ func (c *conn) send(typ websocket.MessageType, data []byte) error {
 		c.queueMu.Unlock()
 		return fmt.Errorf("send to connection %q: %w", c.id, err)
 	}
-	c.enqueue(outMessage{typ: typ, data: data})
+	if !now || c.writing {
+		c.enqueue(outMessage{typ: typ, data: data})
+		c.queueMu.Unlock()
+		return nil
+	}
+	// Nothing is being written: write here. Messages sent meanwhile
+	// queue, and the writer takes them over afterwards.
+	c.writing = true
+	c.queueMu.Unlock()
+	c.touch()
+	err := c.write(typ, data)
+	c.queueMu.Lock()
+	if err != nil {
+		c.writeErr = err
+		c.queue, c.queuedBytes, c.writing = nil, 0, false
+		c.room.Broadcast()
+		c.queueMu.Unlock()
+		_ = c.ws.CloseNow()
+		return fmt.Errorf("send to connection %q: %w", c.id, err)
+	}
+	if len(c.queue) == 0 {
+		c.writing = false
+	} else {
+		c.startWriter()
+	}
 	c.queueMu.Unlock()
 	return nil
 }
@@ -269,13 +300,18 @@ func (c *conn) enqueue(m outMessage) {
 	switch {
 	case !c.writing:
 		c.writing = true
-		if c.wake == nil {
-			c.wake = make(chan struct{}, 1)
-		}
-		go c.writeQueued()
+		c.startWriter()
 	case len(c.queue) == 1:
 		c.poke() // the writer may be waiting for more
 	}
+}
+
+// startWriter starts the writer; queueMu is held and writing set.
+func (c *conn) startWriter() {
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+	}
+	go c.writeQueued()
 }
 
 // writerLinger is how long a connection's writer waits for the next

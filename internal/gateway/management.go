@@ -104,7 +104,7 @@ func (s *Server) serveManagement(w http.ResponseWriter, r *http.Request, rawID s
 // postToConnection sends the request body to the connection as one
 // message: a text frame when it is valid UTF-8, a binary frame otherwise.
 func (s *Server) postToConnection(w http.ResponseWriter, r *http.Request, id string, body []byte) {
-	switch err := s.post(r.Context(), id, body); {
+	switch err := s.post(r.Context(), id, body, true); {
 	case err == nil:
 		w.WriteHeader(http.StatusOK)
 	case errors.Is(err, ErrPayloadTooLarge):
@@ -143,7 +143,7 @@ func (s *Server) PostToConnection(ctx context.Context, id string, data []byte) e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("post to connection %q: %w", id, err)
 	}
-	if err := s.post(ctx, id, data); err != nil {
+	if err := s.post(ctx, id, data, false); err != nil {
 		if ctx.Err() != nil && !errors.Is(err, ErrPayloadTooLarge) {
 			return fmt.Errorf("post to connection %q: %w", id, ctx.Err())
 		}
@@ -153,8 +153,9 @@ func (s *Server) PostToConnection(ctx context.Context, id string, data []byte) e
 }
 
 // post sends data to connection id as one message; it is the POST of the
-// Management API and of PostToConnection.
-func (s *Server) post(ctx context.Context, id string, data []byte) error {
+// Management API (now: the request's goroutine writes to an idle
+// connection itself, see conn.send) and of PostToConnection (queued).
+func (s *Server) post(ctx context.Context, id string, data []byte, now bool) error {
 	if int64(len(data)) > s.cfg.MaxMessageBytes {
 		return fmt.Errorf("post to connection %q: %d bytes: %w", id, len(data), ErrPayloadTooLarge)
 	}
@@ -166,7 +167,7 @@ func (s *Server) post(ctx context.Context, id string, data []byte) error {
 	if !utf8.Valid(data) {
 		typ = websocket.MessageBinary
 	}
-	if err := c.send(typ, data); err != nil {
+	if err := c.send(typ, data, now); err != nil {
 		s.log.Debug("post to connection failed", "connectionId", id, "error", err)
 		return fmt.Errorf("%w: %w", ErrGone, err)
 	}

@@ -16,21 +16,34 @@ import (
 )
 
 // TestSendKeepsEachSendersOrder: eight senders post to one connection at
-// once, so that messages queue behind the writer and leave in batches;
-// the client gets every message once, and each sender's in the order it
-// sent them.
+// once, half queueing (as PostToConnection does) and half writing
+// themselves when the connection is idle (as a route response or a POST
+// over HTTP does), so that messages queue behind a writer and leave in
+// batches; the client gets every message once, and each sender's in the
+// order it sent them.
 func TestSendKeepsEachSendersOrder(t *testing.T) {
 	const senders, posts = 8, 400
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
 	c, id := connected(t, s, inv)
+	sc := s.lookup(id)
+	if sc == nil || !sc.await(context.Background()) {
+		t.Fatal("no connection")
+	}
 	var wg sync.WaitGroup
 	for g := range senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for k := range posts {
-				if err := s.PostToConnection(context.Background(), id, fmt.Appendf(nil, "%d:%d", g, k)); err != nil {
+				msg := fmt.Appendf(nil, "%d:%d", g, k)
+				var err error
+				if g%2 == 0 {
+					err = s.PostToConnection(context.Background(), id, msg)
+				} else {
+					err = sc.send(websocket.MessageText, msg, true)
+				}
+				if err != nil {
 					t.Errorf("sender %d post %d: %v", g, k, err)
 					return
 				}
