@@ -44,7 +44,8 @@ type conn struct {
 
 	queueMu     sync.Mutex // guards the fields below
 	room        sync.Cond  // signalled when the queue empties or the connection fails
-	writing     bool       // writeQueued is running
+	writing     bool       // a writer (writeQueued, or a sender writing itself) has the socket
+	closing     bool       // a server-side close is under way: sends fail
 	queue       []outMessage
 	queuedBytes int
 	writeErr    error         // the failed write that closed the connection
@@ -97,6 +98,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// for ready.
 	c := &conn{peer: p, srv: s, ready: make(chan struct{})}
 	c.room.L = &c.queueMu
+	c.wake = make(chan struct{}, 1)
 	c.touch()
 	if !s.register(c) {
 		close(c.ready)
@@ -227,9 +229,21 @@ type outMessage struct {
 	reason string
 }
 
-// maxQueuedBytes bounds the messages waiting for one connection's writer;
-// past it, senders wait for room.
-const maxQueuedBytes = 64 << 10
+// maxQueuedBytes bounds what waits for one connection's writer before a
+// sender with a goroutine of its own (now) waits for room; a queued-only
+// sender (an in-process post from a fan-out, which must not stall on one
+// client) never waits: past maxBacklogBytes the client is too slow and
+// its connection is closed. Each message counts its data and
+// queueEntryBytes.
+const (
+	maxQueuedBytes  = 64 << 10
+	maxBacklogBytes = 1 << 20
+	queueEntryBytes = 64
+)
+
+// errTooSlow closes a connection whose client reads too slowly for the
+// messages posted to it.
+var errTooSlow = errors.New("client too slow: backlog over the limit")
 
 // send sends one message to the client. Normally it queues the message
 // and returns; the connection's writer, a goroutine that runs while
@@ -251,17 +265,33 @@ const maxQueuedBytes = 64 << 10
 // A write still blocked after the server's write timeout (a client that
 // stopped reading) closes the connection without a close frame, as a
 // write with a timed-out context does in coder/websocket; a failed write
-// closes the connection, and later sends fail. While maxQueuedBytes wait,
-// senders wait for room (but a message is always accepted onto an empty
-// queue, whatever its size).
+// closes the connection, and later sends fail, as they do once a
+// server-side close is under way. A sender with now set waits for room
+// while maxQueuedBytes wait (a message is always accepted onto an empty
+// queue, whatever its size); any other sender never waits, and a backlog
+// over maxBacklogBytes closes the connection as too slow.
 func (c *conn) send(typ websocket.MessageType, data []byte, now bool) error {
+	cost := len(data) + queueEntryBytes
 	c.queueMu.Lock()
-	for c.queuedBytes > 0 && c.queuedBytes+len(data) > maxQueuedBytes && c.writeErr == nil {
+	for now && c.queuedBytes > 0 && c.queuedBytes+cost > maxQueuedBytes && c.writeErr == nil && !c.closing {
 		c.room.Wait()
 	}
 	if err := c.writeErr; err != nil {
 		c.queueMu.Unlock()
 		return fmt.Errorf("send to connection %q: %w", c.id, err)
+	}
+	if c.closing {
+		c.queueMu.Unlock()
+		return fmt.Errorf("send to connection %q: %w", c.id, errClosed)
+	}
+	if !now && c.queuedBytes+cost > maxBacklogBytes {
+		c.writeErr = errTooSlow
+		c.queue, c.queuedBytes = nil, 0
+		c.room.Broadcast()
+		c.queueMu.Unlock()
+		c.srv.log.Info("client too slow: closing", "connectionId", c.id, "backlogLimit", maxBacklogBytes)
+		_ = c.ws.CloseNow()
+		return fmt.Errorf("send to connection %q: %w", c.id, errTooSlow)
 	}
 	if !now || c.writing {
 		c.enqueue(outMessage{typ: typ, data: data})
@@ -296,7 +326,7 @@ func (c *conn) send(typ websocket.MessageType, data []byte, now bool) error {
 // held.
 func (c *conn) enqueue(m outMessage) {
 	c.queue = append(c.queue, m)
-	c.queuedBytes += len(m.data)
+	c.queuedBytes += len(m.data) + queueEntryBytes
 	switch {
 	case !c.writing:
 		c.writing = true
@@ -307,12 +337,10 @@ func (c *conn) enqueue(m outMessage) {
 }
 
 // startWriter starts the writer; queueMu is held and writing set.
-func (c *conn) startWriter() {
-	if c.wake == nil {
-		c.wake = make(chan struct{}, 1)
-	}
-	go c.writeQueued()
-}
+func (c *conn) startWriter() { go c.writeQueued() }
+
+// maxSpareEntries is the largest queue array a writer reuses.
+const maxSpareEntries = 256
 
 // writerLinger is how long a connection's writer waits for the next
 // message before it ends; a steady stream keeps one goroutine (and its
@@ -336,6 +364,7 @@ func (c *conn) writeQueued() {
 			idle := time.Since(lastWrite)
 			if idle >= writerLinger {
 				c.writing = false
+				c.queue = nil // an idle connection keeps no array a burst grew
 				c.queueMu.Unlock()
 				return
 			}
@@ -366,7 +395,10 @@ func (c *conn) writeQueued() {
 			return
 		}
 		clear(batch)
-		spare = batch
+		spare = nil
+		if cap(batch) <= maxSpareEntries {
+			spare = batch
+		}
 	}
 }
 
@@ -378,8 +410,8 @@ func (c *conn) poke() {
 	}
 }
 
-// write writes one message under the write timeout. Only the
-// connection's writer (writeQueued) writes.
+// write writes one message under the write timeout. Only the holder of
+// the socket (c.writing: the writer, or a sender writing itself) writes.
 func (c *conn) write(typ websocket.MessageType, data []byte) error {
 	c.armWriteTimer()
 	err := c.ws.Write(context.Background(), typ, data)
@@ -513,6 +545,10 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	if !c.setCause(code, reason) {
 		return
 	}
+	c.queueMu.Lock()
+	c.closing = true // later sends fail; the close follows what is queued
+	c.room.Broadcast()
+	c.queueMu.Unlock()
 	c.srv.unregister(c)
 	go func() {
 		<-c.ready

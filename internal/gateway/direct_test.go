@@ -189,9 +189,10 @@ func TestPostToConnectionConcurrent(t *testing.T) {
 	}
 }
 
-// TestWriteTimeout: a client that stops reading makes posts block once the
-// socket buffers are full; the write timeout then closes the connection,
-// the post fails with ErrGone and $disconnect reports 1006.
+// TestWriteTimeout: a client that stops reading makes POSTs over HTTP
+// wait once the socket buffers and the connection's queue are full; the
+// write timeout then closes the connection, the POST fails with 410 and
+// $disconnect reports 1006.
 func TestWriteTimeout(t *testing.T) {
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
@@ -208,20 +209,20 @@ func TestWriteTimeout(t *testing.T) {
 	frame := bytes.Repeat([]byte("x"), DefaultMaxMessageBytes)
 	start := time.Now()
 	for n := 0; ; n++ {
-		err := s.PostToConnection(ctx, id, frame)
-		if err == nil {
+		status, _, _ := manage(t, s, http.MethodPost, id, frame)
+		if status == http.StatusOK {
 			if n > 10000 {
 				t.Fatal("1.3 GB posted to a client that does not read")
 			}
 			continue
 		}
-		if !errors.Is(err, ErrGone) {
-			t.Fatalf("post %d: %v, want ErrGone", n, err)
+		if status != http.StatusGone {
+			t.Fatalf("POST %d = %d, want 410", n, status)
 		}
 		break
 	}
 	if d := time.Since(start); d < s.writeTimeout {
-		t.Errorf("post failed after %v, before the write timeout", d)
+		t.Errorf("POST failed after %v, before the write timeout", d)
 	}
 	req := next(t, inv.disconnects, "$disconnect")
 	if code := req.RequestContext.DisconnectStatusCode; code != statusAbnormal {
@@ -229,6 +230,52 @@ func TestWriteTimeout(t *testing.T) {
 	}
 	if err := s.PostToConnection(ctx, id, []byte("late")); !errors.Is(err, ErrGone) {
 		t.Errorf("PostToConnection after the timeout = %v, want ErrGone", err)
+	}
+}
+
+// TestSlowClientBacklog: in-process posts never wait on a client; one
+// that does not read is closed once its backlog passes maxBacklogBytes,
+// long before the write timeout, and later posts fail with ErrGone.
+func TestSlowClientBacklog(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, s.WebSocketURL(), nil) // never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	id := next(t, inv.connects, "$connect").RequestContext.ConnectionID
+
+	frame := bytes.Repeat([]byte("x"), 32<<10)
+	posted := 0
+	for {
+		start := time.Now()
+		err := s.PostToConnection(ctx, id, frame)
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("post %d waited %v on a client that does not read", posted, d)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrGone) {
+				t.Fatalf("post %d: %v, want ErrGone", posted, err)
+			}
+			break
+		}
+		if posted++; posted > 100000 {
+			t.Fatal("3 GB posted to a client that does not read")
+		}
+	}
+	// What the socket took plus the backlog: no more than a few MiB.
+	if max := 64 << 20; posted*len(frame) > max {
+		t.Errorf("%d bytes accepted before the backlog limit, want under %d", posted*len(frame), max)
+	}
+	req := next(t, inv.disconnects, "$disconnect")
+	if code := req.RequestContext.DisconnectStatusCode; code != statusAbnormal {
+		t.Errorf("$disconnect status = %d, want %d", code, statusAbnormal)
+	}
+	if err := s.PostToConnection(ctx, id, []byte("late")); !errors.Is(err, ErrGone) {
+		t.Errorf("PostToConnection after the close = %v, want ErrGone", err)
 	}
 }
 

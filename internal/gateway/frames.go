@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // coder/websocket hands the application whole messages and never shows it
@@ -170,6 +171,29 @@ func (c *guardedConn) Write(p []byte) (int, error) {
 	c.writes.Add(1)
 	return c.Conn.Write(p)
 }
+
+// Close sends what a cork holds back, within closeFlushWait, then closes
+// the connection. coder/websocket answers a client's close frame and then
+// closes the connection itself: while the writer has the connection
+// corked, the answer and the messages before it are held back, and would
+// be lost. When the writer is in the middle of a write (a client that
+// does not read, the write timeout closing it), Close does not wait.
+func (c *guardedConn) Close() error {
+	if c.mu.TryLock() {
+		if len(c.held) > 0 {
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(closeFlushWait))
+			c.writes.Add(1)
+			_, _ = c.Conn.Write(c.held)
+			c.held = nil
+		}
+		c.corked = false
+		c.mu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
+// closeFlushWait bounds the write of held-back bytes on Close.
+const closeFlushWait = 100 * time.Millisecond
 
 // cork holds back writes until uncork.
 func (c *guardedConn) cork() {

@@ -194,6 +194,10 @@ func TestCloseFollowsQueuedMessages(t *testing.T) {
 	if err := s.PostToConnection(context.Background(), id, []byte("late")); !errors.Is(err, ErrGone) {
 		t.Errorf("post after DELETE = %v, want ErrGone", err)
 	}
+	// A route response holds the connection itself: refused too.
+	if err := sc.send(websocket.MessageText, []byte("late reply"), true); err == nil {
+		t.Error("send after DELETE succeeded, want an error")
+	}
 	go sc.writeQueued()
 	// The client's reader hands over every message before the close.
 	var err error
@@ -215,4 +219,41 @@ func TestCloseFollowsQueuedMessages(t *testing.T) {
 	if code := websocket.CloseStatus(err); code != closeDeleted {
 		t.Errorf("close status %d (%v), want %d", code, err, closeDeleted)
 	}
+}
+
+// TestClientCloseWhileCorked: a client's close frame that arrives while
+// the writer holds messages back (corked) is answered after them, not
+// lost with them: the client's close handshake completes. (coder/websocket's
+// client drops data frames that arrive during its own close handshake,
+// so the messages themselves are not checked here.)
+func TestClientCloseWhileCorked(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	c, id := connected(t, s, inv)
+	sc := s.lookup(id)
+	if sc == nil || !sc.await(context.Background()) || sc.raw == nil {
+		t.Fatal("no hijacked connection for the client")
+	}
+	// Stand for a writer in the middle of a batch.
+	sc.raw.cork()
+	for _, m := range []string{"m0", "m1"} {
+		if err := sc.ws.Write(context.Background(), websocket.MessageText, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := sc.raw.writes.Load()
+	done := make(chan error, 1)
+	go func() { done <- c.conn.Close(websocket.StatusNormalClosure, "bye") }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("client close handshake: %v (the close answer was held back)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("client close did not complete")
+	}
+	if w := sc.raw.writes.Load() - before; w != 1 {
+		t.Errorf("%d writes at close, want 1 (the held messages and the close answer)", w)
+	}
+	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, "bye")
 }
