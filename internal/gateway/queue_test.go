@@ -25,11 +25,7 @@ func TestSendKeepsEachSendersOrder(t *testing.T) {
 	const senders, posts = 8, 400
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
-	c, id := connected(t, s, inv)
-	sc := s.lookup(id)
-	if sc == nil || !sc.await(context.Background()) {
-		t.Fatal("no connection")
-	}
+	c, id, sc := connectedConn(t, s, inv)
 	var wg sync.WaitGroup
 	for g := range senders {
 		wg.Add(1)
@@ -129,11 +125,7 @@ func TestQueuedMessagesShareOneWrite(t *testing.T) {
 	const n = 50
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
-	c, id := connected(t, s, inv)
-	sc := s.lookup(id)
-	if sc == nil || !sc.await(context.Background()) || sc.raw == nil {
-		t.Fatal("no hijacked connection for the client")
-	}
+	c, id, sc := connectedConn(t, s, inv)
 	// Stand for a writer that is busy: messages queue behind it.
 	sc.queueMu.Lock()
 	sc.writing = true
@@ -162,11 +154,7 @@ func TestCloseFollowsQueuedMessages(t *testing.T) {
 	const n = 20
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
-	c, id := connected(t, s, inv)
-	sc := s.lookup(id)
-	if sc == nil || !sc.await(context.Background()) {
-		t.Fatal("no connection")
-	}
+	c, id, sc := connectedConn(t, s, inv)
 	sc.queueMu.Lock()
 	sc.writing = true // a busy writer: everything below queues
 	sc.queueMu.Unlock()
@@ -229,11 +217,7 @@ func TestCloseFollowsQueuedMessages(t *testing.T) {
 func TestClientCloseWhileCorked(t *testing.T) {
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
-	c, id := connected(t, s, inv)
-	sc := s.lookup(id)
-	if sc == nil || !sc.await(context.Background()) || sc.raw == nil {
-		t.Fatal("no hijacked connection for the client")
-	}
+	c, id, sc := connectedConn(t, s, inv)
 	// Stand for a writer in the middle of a batch.
 	sc.raw.cork()
 	for _, m := range []string{"m0", "m1"} {
@@ -256,4 +240,16 @@ func TestClientCloseWhileCorked(t *testing.T) {
 		t.Errorf("%d writes at close, want 1 (the held messages and the close answer)", w)
 	}
 	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, "bye")
+}
+
+// connectedConn is connected, with the server's side of the connection
+// once its handshake is done.
+func connectedConn(t *testing.T, s *Server, inv *fakeInvoker) (*client, string, *conn) {
+	t.Helper()
+	c, id := connected(t, s, inv)
+	sc := s.lookup(id)
+	if sc == nil || !sc.await(context.Background()) || sc.raw == nil {
+		t.Fatal("no hijacked connection for the client")
+	}
+	return c, id, sc
 }
