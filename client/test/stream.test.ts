@@ -44,6 +44,27 @@ function pub(offset: number): { offset: number; userId: string; messageId: strin
   return { offset, userId: 'u', messageId: `p${offset}`, timestamp: '2026-12-06T00:00:00.000Z', payload: { n: offset } };
 }
 
+/**
+ * A connected client subscribed to order-updates, with the updates it
+ * delivered and the recoveries it reported failed.
+ */
+async function subscribed(): Promise<{
+  client: WebSocketClient;
+  got: WebSocketMessage[];
+  failures: RecoveryFailed[];
+  ack: Awaited<ReturnType<WebSocketClient['subscribe']>>;
+}> {
+  const client = makeClient();
+  const got: WebSocketMessage[] = [];
+  const failures: RecoveryFailed[] = [];
+  client.onChannel('order-updates', (m) => got.push(m));
+  client.on('recovery-failed', (e) => failures.push(e));
+  client.connect();
+  FakeWebSocket.last.open();
+  const ack = await client.subscribe('order-updates');
+  return { client, got, failures, ack };
+}
+
 beforeEach(() => {
   ids = 0;
   vi.useFakeTimers();
@@ -74,13 +95,8 @@ describe('channel stream ordering', () => {
         return false;
       },
     });
-    const client = makeClient();
-    const got: WebSocketMessage[] = [];
-    client.onChannel('order-updates', (m) => got.push(m));
-    client.connect();
+    const { client, got, ack } = await subscribed();
     const sock = FakeWebSocket.last;
-    sock.open();
-    const ack = await client.subscribe('order-updates');
     expect(ack.position).toEqual({ offset: 0, epoch: 'e1' });
     expect(subscribes[0]?.payload).toBeUndefined();
 
@@ -129,14 +145,7 @@ describe('channel stream ordering', () => {
         return false;
       },
     });
-    const client = makeClient();
-    const got: WebSocketMessage[] = [];
-    const failures: RecoveryFailed[] = [];
-    client.onChannel('order-updates', (m) => got.push(m));
-    client.on('recovery-failed', (e) => failures.push(e));
-    client.connect();
-    FakeWebSocket.last.open();
-    await client.subscribe('order-updates');
+    const { client, got, failures } = await subscribed();
 
     await reconnect();
     expect(subscribes[1]?.payload).toEqual({ since: { offset: 2, epoch: 'e1' } });
@@ -170,14 +179,7 @@ describe('channel stream ordering', () => {
         return false;
       },
     });
-    const client = makeClient();
-    const got: WebSocketMessage[] = [];
-    const failures: RecoveryFailed[] = [];
-    client.onChannel('order-updates', (m) => got.push(m));
-    client.on('recovery-failed', (e) => failures.push(e));
-    client.connect();
-    FakeWebSocket.last.open();
-    await client.subscribe('order-updates');
+    const { client, got, failures } = await subscribed();
 
     await reconnect();
     expect(subscribes[1]?.payload).toEqual({ since: { offset: 7, epoch: 't1800000000' } });
@@ -199,12 +201,7 @@ describe('channel stream ordering', () => {
         return false;
       },
     });
-    const client = makeClient();
-    const got: WebSocketMessage[] = [];
-    client.onChannel('order-updates', (m) => got.push(m));
-    client.connect();
-    FakeWebSocket.last.open();
-    await client.subscribe('order-updates');
+    const { client, got } = await subscribed();
     // Two publishers: the second publication's fan-out overtakes the first's.
     update(FakeWebSocket.last, 6, 'e3');
     expect(got).toEqual([]);

@@ -39,7 +39,7 @@ type conn struct {
 
 	lastActive atomic.Int64 // unix nanoseconds of the last message either way
 
-	writeTimer *time.Timer  // closes the connection when a write runs too long; the writer's only
+	writeTimer *time.Timer  // closes the connection when a write runs too long; used by the socket's holder (writing) only
 	raw        *guardedConn // the hijacked connection, for sending queued messages in one write
 
 	queueMu     sync.Mutex // guards the fields below
@@ -285,9 +285,7 @@ func (c *conn) send(typ websocket.MessageType, data []byte, now bool) error {
 		return fmt.Errorf("send to connection %q: %w", c.id, errClosed)
 	}
 	if !now && c.queuedBytes+cost > maxBacklogBytes {
-		c.writeErr = errTooSlow
-		c.queue, c.queuedBytes = nil, 0
-		c.room.Broadcast()
+		c.fail(errTooSlow)
 		c.queueMu.Unlock()
 		c.srv.log.Info("client too slow: closing", "connectionId", c.id, "backlogLimit", maxBacklogBytes)
 		_ = c.ws.CloseNow()
@@ -306,9 +304,7 @@ func (c *conn) send(typ websocket.MessageType, data []byte, now bool) error {
 	err := c.write(typ, data)
 	c.queueMu.Lock()
 	if err != nil {
-		c.writeErr = err
-		c.queue, c.queuedBytes, c.writing = nil, 0, false
-		c.room.Broadcast()
+		c.fail(err)
 		c.queueMu.Unlock()
 		_ = c.ws.CloseNow()
 		return fmt.Errorf("send to connection %q: %w", c.id, err)
@@ -334,6 +330,14 @@ func (c *conn) enqueue(m outMessage) {
 	case len(c.queue) == 1:
 		c.poke() // the writer may be waiting for more
 	}
+}
+
+// fail records the write error that ends the connection, drops what is
+// queued and lets waiting senders see it; queueMu is held.
+func (c *conn) fail(err error) {
+	c.writeErr = err
+	c.queue, c.queuedBytes, c.writing = nil, 0, false
+	c.room.Broadcast()
 }
 
 // startWriter starts the writer; queueMu is held and writing set.
@@ -388,9 +392,7 @@ func (c *conn) writeQueued() {
 				_ = c.ws.CloseNow()
 			}
 			c.queueMu.Lock()
-			c.writeErr = err
-			c.queue, c.queuedBytes, c.writing = nil, 0, false
-			c.room.Broadcast()
+			c.fail(err)
 			c.queueMu.Unlock()
 			return
 		}

@@ -197,14 +197,7 @@ func TestWriteTimeout(t *testing.T) {
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
 	s.writeTimeout = 200 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, s.WebSocketURL(), nil) // never read
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.CloseNow() })
-	id := next(t, inv.connects, "$connect").RequestContext.ConnectionID
+	ctx, id := silentClient(t, s, inv)
 
 	frame := bytes.Repeat([]byte("x"), DefaultMaxMessageBytes)
 	start := time.Now()
@@ -233,20 +226,27 @@ func TestWriteTimeout(t *testing.T) {
 	}
 }
 
+// silentClient connects a client that never reads and returns a context
+// for the test's posts and the connection's id.
+func silentClient(t *testing.T, s *Server, inv *fakeInvoker) (context.Context, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	conn, _, err := websocket.Dial(ctx, s.WebSocketURL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	return ctx, next(t, inv.connects, "$connect").RequestContext.ConnectionID
+}
+
 // TestSlowClientBacklog: in-process posts never wait on a client; one
 // that does not read is closed once its backlog passes maxBacklogBytes,
 // long before the write timeout, and later posts fail with ErrGone.
 func TestSlowClientBacklog(t *testing.T) {
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, _, err := websocket.Dial(ctx, s.WebSocketURL(), nil) // never read
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.CloseNow() })
-	id := next(t, inv.connects, "$connect").RequestContext.ConnectionID
+	ctx, id := silentClient(t, s, inv)
 
 	frame := bytes.Repeat([]byte("x"), 32<<10)
 	posted := 0

@@ -126,16 +126,8 @@ func TestQueuedMessagesShareOneWrite(t *testing.T) {
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
 	c, id, sc := connectedConn(t, s, inv)
-	// Stand for a writer that is busy: messages queue behind it.
-	sc.queueMu.Lock()
-	sc.writing = true
-	sc.queueMu.Unlock()
 	before := sc.raw.writes.Load()
-	for k := range n {
-		if err := s.PostToConnection(context.Background(), id, fmt.Appendf(nil, "m%d", k)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	queueBehindBusyWriter(t, s, sc, id, n)
 	go sc.writeQueued()
 	for k := range n {
 		if got, want := string(c.next(t)), fmt.Sprintf("m%d", k); got != want {
@@ -155,14 +147,7 @@ func TestCloseFollowsQueuedMessages(t *testing.T) {
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
 	c, id, sc := connectedConn(t, s, inv)
-	sc.queueMu.Lock()
-	sc.writing = true // a busy writer: everything below queues
-	sc.queueMu.Unlock()
-	for k := range n {
-		if err := s.PostToConnection(context.Background(), id, fmt.Appendf(nil, "m%d", k)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	queueBehindBusyWriter(t, s, sc, id, n)
 	if status, _, _ := manage(t, s, http.MethodDelete, id, nil); status != http.StatusNoContent {
 		t.Fatalf("DELETE = %d, want 204", status)
 	}
@@ -252,4 +237,18 @@ func connectedConn(t *testing.T, s *Server, inv *fakeInvoker) (*client, string, 
 		t.Fatal("no hijacked connection for the client")
 	}
 	return c, id, sc
+}
+
+// queueBehindBusyWriter marks sc as being written to, so that posts queue
+// (the test starts the writer itself), and posts "m0" to "m<n-1>".
+func queueBehindBusyWriter(t *testing.T, s *Server, sc *conn, id string, n int) {
+	t.Helper()
+	sc.queueMu.Lock()
+	sc.writing = true
+	sc.queueMu.Unlock()
+	for k := range n {
+		if err := s.PostToConnection(context.Background(), id, fmt.Appendf(nil, "m%d", k)); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
