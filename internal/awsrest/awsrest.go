@@ -55,13 +55,13 @@ const (
 
 // Options tunes a Client. A nil *Options means every default.
 type Options struct {
-	// HTTPClient sends the requests. Default: a client of its own with a
-	// clone of http.DefaultTransport allowing 1,024 idle connections per
-	// host (a broadcast posts to one host with up to
-	// broadcast.DefaultConcurrency requests in flight, and a process that
-	// runs several shards at once, as the load generator does, more; HTTP/2
-	// is used when the server offers it) and no overall timeout;
-	// AttemptTimeout bounds each attempt instead.
+	// HTTPClient sends the requests. Default: NewHTTPClient's, which sends
+	// each request in the caller's goroutine over HTTP/1.1 connections
+	// kept for reuse, up to 1,024 idle per host (a broadcast posts to one
+	// host with up to broadcast.DefaultConcurrency requests in flight, and
+	// a process that runs several shards at once, as the load generator
+	// does, more), and has no overall timeout; AttemptTimeout bounds each
+	// attempt instead.
 	HTTPClient *http.Client
 	// MaxAttempts bounds the attempts per call, the first included; 1
 	// disables retries. Default 3 (DefaultMaxAttempts); values below 1 mean
@@ -136,14 +136,13 @@ func (o *Options) Resolved() Options {
 	return r
 }
 
-func newHTTPClient() *http.Client {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		t = t.Clone()
-		t.MaxIdleConnsPerHost = 1024
-		t.MaxIdleConns = 4 * t.MaxIdleConnsPerHost // DefaultTransport's 100 would cap the pool
-		return &http.Client{Transport: t}
-	}
-	return &http.Client{}
+func newHTTPClient() *http.Client { return NewHTTPClient() }
+
+// NewHTTPClient returns the HTTP client a Client uses by default: an
+// H1Transport with its defaults and no timeout of its own (attempts have
+// their own deadline).
+func NewHTTPClient() *http.Client {
+	return &http.Client{Transport: &H1Transport{}}
 }
 
 // StatusError is a non-2xx response of the last attempt.

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/changefeed"
 	"github.com/omnisales/rtcollab/internal/gateway"
@@ -131,15 +132,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// The local gateway requires signed requests, as API Gateway does;
 		// the fixed local credentials, which it accepts by default, make
 		// that work on a machine with no AWS credentials at all. The
-		// HTTP client keeps enough idle connections for concurrent
-		// fan-outs, sharded ones included.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 1024
-		tr.MaxIdleConns = tr.MaxIdleConnsPerHost // DefaultTransport's 100 would cap the pool
+		// HTTP client is the one deployed functions use.
 		// Calls over HTTP are paced by the settings' delivery-rate budget,
 		// as in a function instance.
 		mo := o.Settings.ManagementOptions()
-		mo.HTTPClient = &http.Client{Transport: tr}
+		mo.HTTPClient = awsrest.NewHTTPClient()
 		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")},
 			&mgmtapi.PoolOptions{Client: mo})
 		ao.Posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }

@@ -8,8 +8,10 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/tools/benchcpu"
 )
@@ -95,5 +97,53 @@ func BenchmarkSignedPost(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkSignedPostConcurrent posts one prepared 256-byte frame with 128
+// posts in flight, as a fan-out does, through a real HTTP server on
+// 127.0.0.1, with each of the two HTTP clients: transport=net-http is
+// net/http's Transport (two goroutines per connection hand every request
+// and answer on), transport=h1 is awsrest's H1Transport (the posting
+// goroutine writes and reads itself), the default. The server's share of
+// cpu-ns/op is the same in both.
+func BenchmarkSignedPostConcurrent(b *testing.B) {
+	for _, transport := range []string{"net-http", "h1"} {
+		b.Run("transport="+transport, func(b *testing.B) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+			}))
+			b.Cleanup(srv.Close)
+			opts := fastOptions()
+			switch transport {
+			case "net-http":
+				tr := http.DefaultTransport.(*http.Transport).Clone()
+				tr.MaxIdleConnsPerHost = 1024
+				tr.MaxIdleConns = 1024
+				b.Cleanup(tr.CloseIdleConnections)
+				opts.HTTPClient = &http.Client{Transport: tr}
+			case "h1":
+				tr := &awsrest.H1Transport{}
+				b.Cleanup(tr.CloseIdleConnections)
+				opts.HTTPClient = &http.Client{Transport: tr}
+			}
+			c := mgmtapi.New(srv.URL+"/prod", testConfig(), opts)
+			post := c.PrepareFrame(benchFrame(256))
+			var n atomic.Int64
+			b.SetParallelism(64) // 128 goroutines on two cores
+			b.ReportAllocs()
+			stop := benchcpu.Start(b)
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					id := "R1kmxc2VNjMCF" + strconv.Itoa(int(n.Add(1)%1000)) + "="
+					if err := post(ctx, id); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			stop()
+		})
 	}
 }

@@ -1,0 +1,270 @@
+package awsrest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// countConns starts srv counting the connections it accepts.
+func countConns(srv *httptest.Server) *atomic.Int64 {
+	var n atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			n.Add(1)
+		}
+	}
+	return &n
+}
+
+// echoPath answers with the request's path and body.
+func echoPath(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.EscapedPath(), body)
+}
+
+func roundTrip(t *testing.T, tr http.RoundTripper, ctx context.Context, method, url, body string) (int, string, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out), err
+}
+
+func TestH1TransportReusesConnections(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(echoPath))
+	conns := countConns(srv)
+	srv.Start()
+	defer srv.Close()
+	tr := &H1Transport{}
+	defer tr.CloseIdleConnections()
+	for i := range 50 {
+		status, out, err := roundTrip(t, tr, context.Background(), http.MethodPost, fmt.Sprintf("%s/prod/@connections/a%%3D%d", srv.URL, i), fmt.Sprintf(`{"n":%d}`, i))
+		if err != nil || status != 200 || out != fmt.Sprintf(`POST /prod/@connections/a%%3D%d {"n":%d}`, i, i) {
+			t.Fatalf("request %d: %d %q %v", i, status, out, err)
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Fatalf("50 requests in turn opened %d connections, want 1", got)
+	}
+}
+
+func TestH1TransportConcurrentRequestsGetTheirOwnAnswers(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Millisecond) // keep requests overlapping
+		echoPath(w, r)
+	}))
+	conns := countConns(srv)
+	srv.Start()
+	defer srv.Close()
+	tr := &H1Transport{}
+	defer tr.CloseIdleConnections()
+	const workers, each = 64, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				path := fmt.Sprintf("/w%d/r%d", w, i)
+				status, out, err := roundTrip(t, tr, context.Background(), http.MethodPost, srv.URL+path, path)
+				if err != nil || status != 200 || out != "POST "+path+" "+path {
+					errs <- fmt.Errorf("%s: %d %q %v", path, status, out, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := conns.Load(); got > workers {
+		t.Fatalf("%d workers opened %d connections", workers, got)
+	}
+}
+
+func TestH1TransportHonoursConnectionClose(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		echoPath(w, r)
+	}))
+	conns := countConns(srv)
+	srv.Start()
+	defer srv.Close()
+	tr := &H1Transport{}
+	for i := range 5 {
+		if status, _, err := roundTrip(t, tr, context.Background(), http.MethodGet, srv.URL+"/x", ""); err != nil || status != 200 {
+			t.Fatalf("request %d: %d %v", i, status, err)
+		}
+	}
+	if got := conns.Load(); got != 5 {
+		t.Fatalf("5 answers with Connection: close used %d connections, want 5", got)
+	}
+}
+
+func TestH1TransportNoticesIdleCloseByServer(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(echoPath))
+	srv.Config.IdleTimeout = 100 * time.Millisecond // the server drops idle connections
+	conns := countConns(srv)
+	srv.Start()
+	defer srv.Close()
+	tr := &H1Transport{}
+	if status, _, err := roundTrip(t, tr, context.Background(), http.MethodPost, srv.URL+"/a", "1"); err != nil || status != 200 {
+		t.Fatalf("first request: %d %v", status, err)
+	}
+	time.Sleep(idleCheckAfter + 200*time.Millisecond)
+	// The idle connection was closed by the server: the transport must
+	// see that before it writes, and dial a new one, without an error.
+	if status, out, err := roundTrip(t, tr, context.Background(), http.MethodPost, srv.URL+"/b", "2"); err != nil || status != 200 || out != "POST /b 2" {
+		t.Fatalf("request after the server's idle close: %d %q %v", status, out, err)
+	}
+	if got := conns.Load(); got != 2 {
+		t.Fatalf("connections: %d, want 2", got)
+	}
+}
+
+func TestH1TransportCancelEndsTheWait(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	tr := &H1Transport{}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	_, _, err := roundTrip(t, tr, ctx, http.MethodPost, srv.URL+"/slow", "x")
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("cancelled request returned after %v", d)
+	}
+
+	ctx, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	_, _, err = roundTrip(t, tr, ctx, http.MethodPost, srv.URL+"/slow", "x")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want context.DeadlineExceeded", err)
+	}
+	// The timed-out connection must not be reused.
+	tr.mu.Lock()
+	idle := 0
+	for _, l := range tr.idle {
+		idle += len(l)
+	}
+	tr.mu.Unlock()
+	if idle != 0 {
+		t.Fatalf("%d idle connections after failed requests, want 0", idle)
+	}
+}
+
+func TestH1TransportUnreadBodies(t *testing.T) {
+	big := strings.Repeat("b", maxDrain*2)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			io.WriteString(w, big)
+			return
+		}
+		io.WriteString(w, "small answer")
+	}))
+	conns := countConns(srv)
+	srv.Start()
+	defer srv.Close()
+	tr := &H1Transport{}
+	send := func(path string) {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close() // unread
+	}
+	send("/small")
+	send("/small") // the drained connection is reused
+	if got := conns.Load(); got != 1 {
+		t.Fatalf("after two small unread answers: %d connections, want 1", got)
+	}
+	send("/big") // too much to drain: closed
+	send("/small")
+	if got := conns.Load(); got != 2 {
+		t.Fatalf("after an undrained big answer: %d connections, want 2", got)
+	}
+}
+
+func TestH1TransportTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(echoPath))
+	conns := countConns(srv)
+	srv.StartTLS()
+	defer srv.Close()
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	tr := &H1Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ClientSessionCache: tls.NewLRUClientSessionCache(4)}}
+	for i := range 10 {
+		status, out, err := roundTrip(t, tr, context.Background(), http.MethodPost, srv.URL+"/tls", "z")
+		if err != nil || status != 200 || out != "POST /tls z" {
+			t.Fatalf("request %d: %d %q %v", i, status, out, err)
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Fatalf("10 TLS requests opened %d connections, want 1", got)
+	}
+	// Without the server's roots the handshake fails.
+	_, _, err := roundTrip(t, &H1Transport{}, context.Background(), http.MethodGet, srv.URL+"/tls", "")
+	if err == nil {
+		t.Fatal("a certificate from an unknown authority was accepted")
+	}
+}
+
+func TestH1TransportThroughClientRetriesAStaleConnection(t *testing.T) {
+	// A server that closes every connection after answering, without
+	// saying so: the next request on the kept connection finds it closed
+	// before its answer, and Client.Do's retry sends it again.
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(echoPath))
+	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateIdle {
+			c.Close()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := New("execute-api", testCfg(), &Options{HTTPClient: &http.Client{Transport: &H1Transport{}}, Backoff: zeroBackoff{}})
+	for i := range 5 {
+		out, status, err := c.Do(context.Background(), Request{Method: http.MethodPost, URL: srv.URL + "/p", Body: []byte("q")})
+		if err != nil || status != 200 || string(out) != "POST /p q" {
+			t.Fatalf("request %d: %d %q %v", i, status, out, err)
+		}
+	}
+}
+
+// zeroBackoff retries at once.
+type zeroBackoff struct{}
+
+func (zeroBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
+
+func testCfg() aws.Config {
+	return aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
+}
