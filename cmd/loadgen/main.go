@@ -59,6 +59,7 @@ type options struct {
 	plotLatency, plotThroughput, cpuProfile string
 	allowRemote, serve, printCost, mgmtHTTP bool
 	conns, channels, fanout, maxMessages    int
+	warmup                                  int
 	bytes, publishers, dialConc, shardSize  int
 	rate, deliveryRate                      float64
 	deliveryBurst                           int
@@ -82,6 +83,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 20, "publishes per second across all channels; 0 holds the connections idle for -duration")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "publishing (or idle) time")
 	fs.IntVar(&o.maxMessages, "max-messages", 0, "most publishes (default rate*duration)")
+	fs.IntVar(&o.warmup, "warmup", 0, "leave the first this many publishes (of -max-messages) out of the latency figures; they are still checked and their times printed apart")
 	fs.IntVar(&o.bytes, "bytes", 256, "approximate payload size of each publish")
 	fs.IntVar(&o.publishers, "publishers", 0, "connections that take turns to publish (default all); each publishes rate/publishers per second")
 	fs.IntVar(&o.dialConc, "dial-concurrency", 64, "handshakes in flight")
@@ -223,7 +225,7 @@ func (o options) config(t *target) (loadtest.Config, error) {
 		},
 		Conns: o.conns, Channels: o.channels, Fanout: min(o.fanout, o.conns), Rate: o.rate,
 		RunID: o.runID, ExtraRecipients: o.simulated,
-		Duration: o.duration, MaxMessages: o.maxMessages, MessageBytes: o.bytes, Publishers: o.publishers,
+		Duration: o.duration, MaxMessages: o.maxMessages, Warmup: o.warmup, MessageBytes: o.bytes, Publishers: o.publishers,
 		DialConcurrency: o.dialConc, Settle: o.settle, ProgressEvery: o.progress, RSS: t.rss, CPU: t.cpu,
 	}, nil
 }
@@ -452,6 +454,9 @@ func printReport(w io.Writer, r loadtest.Report, rssSource string) {
 		fmt.Fprintf(tw, "delivered\t%d of %d expected: %.0f msg/s over %.2f s\n", r.Delivered, r.Expected, r.DeliveredPerSecond, r.PublishSeconds)
 		fmt.Fprintf(tw, "latency per delivery\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max)
 		fmt.Fprintf(tw, "latency to last subscriber\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Completion.P50, r.Completion.P95, r.Completion.P99, r.Completion.Max)
+		if r.Warmup > 0 {
+			fmt.Fprintf(tw, "warm-up publishes\t%d, left out of the latencies above; last subscriber (ms): %s\n", r.Warmup, formatMs(r.WarmupCompletion))
+		}
 	}
 	fmt.Fprintf(tw, "errors\tdial %d, subscribe %d, publish %d %v, dropped %d; missing %d, duplicates %d, unexpected %d\n",
 		r.DialErrors, r.SubscribeErrors, r.PublishErrors, r.ErrorCodes, r.Dropped, r.Missing, r.Duplicates, r.Unexpected)
@@ -495,4 +500,13 @@ func printCost(w io.Writer, fanout, bytes, shardSize int) error {
 	}
 	cost.Print(w, est)
 	return nil
+}
+
+// formatMs lists milliseconds with one decimal.
+func formatMs(ms []float64) string {
+	parts := make([]string, len(ms))
+	for i, v := range ms {
+		parts[i] = strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -72,6 +72,13 @@ type Config struct {
 	// MaxMessages bounds the publishes; the run stops at whichever of
 	// Duration and MaxMessages comes first. Default Rate*Duration.
 	MaxMessages int
+	// Warmup is how many of the first publishes are left out of Latency
+	// and Completion: they still count for delivery (exactly once, none
+	// missing), and their times are reported apart in WarmupCompletion.
+	// They stand for the traffic a warm server has seen: the first
+	// publish of a run opens connections (the Management API client's
+	// pool, on the deployed path) that later ones reuse. Default 0.
+	Warmup int
 	// MessageBytes is the approximate size of each publish payload.
 	// Default 256.
 	MessageBytes int
@@ -134,6 +141,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxMessages <= 0 {
 		c.MaxMessages = int(c.Rate*c.Duration.Seconds() + 0.5)
+	}
+	if c.Warmup < 0 || (c.Warmup > 0 && c.Warmup >= c.MaxMessages) {
+		return c, fmt.Errorf("loadtest: warm-up of %d publishes: want 0 or more, and fewer than the %d publishes", c.Warmup, c.MaxMessages)
 	}
 	if c.MessageBytes <= 0 {
 		c.MessageBytes = 256
@@ -229,8 +239,12 @@ type Report struct {
 	// PublishCompletion is each publish's last delivery minus its send
 	// time in milliseconds, by publish number (-1 for a publish nothing
 	// reached); kept for runs of at most 1,000 publishes.
-	PublishCompletion []float64   `json:"publishCompletionMs,omitempty"`
-	Ack               Percentiles `json:"ack"`
+	PublishCompletion []float64 `json:"publishCompletionMs,omitempty"`
+	// Warmup is Config.Warmup, and WarmupCompletion the last-delivery
+	// times of those publishes in milliseconds (-1 when nothing reached).
+	Warmup           int         `json:"warmup,omitempty"`
+	WarmupCompletion []float64   `json:"warmupCompletionMs,omitempty"`
+	Ack              Percentiles `json:"ack"`
 	// Connections that ended before the run closed them.
 	Dropped int64 `json:"dropped"`
 
@@ -636,8 +650,11 @@ func (r *run) onUpdate(c *client, p payload, now int64) {
 	}
 	r.delivered.Add(1)
 	r.lastDelivery.Store(now)
-	r.latency.Record(time.Duration(now - p.T))
-	if idx := r.indexOf(p.C, p.K); idx >= 0 {
+	idx := r.indexOf(p.C, p.K)
+	if idx < 0 || idx >= r.cfg.Warmup {
+		r.latency.Record(time.Duration(now - p.T))
+	}
+	if idx >= 0 {
 		rec := &r.records[idx]
 		rec.received.Add(1)
 		for {
@@ -963,12 +980,21 @@ func (r *run) fill(rep *Report) {
 					rep.Missing++
 				}
 			}
-			if rec.received.Load() > 0 {
+			if rec.received.Load() > 0 && int(idx) >= r.cfg.Warmup {
 				r.completion.Record(time.Duration(rec.last.Load() - rec.sent.Load()))
 			}
 		}
 	}
 	rep.Completion = r.completion.Summary()
+	rep.Warmup = r.cfg.Warmup
+	for i := range min(r.cfg.Warmup, int(rep.Published)) {
+		rec := &r.records[i]
+		ms := -1.0
+		if rec.received.Load() > 0 {
+			ms = float64(rec.last.Load()-rec.sent.Load()) / 1e6
+		}
+		rep.WarmupCompletion = append(rep.WarmupCompletion, ms)
+	}
 	if rep.Delivered > 0 {
 		rep.CPUPerDelivery = rep.ServerCPUSeconds / float64(rep.Delivered) * 1e6
 	}
