@@ -32,6 +32,9 @@ PERF_DIR  := bin/perf
 LOADGEN   := $(PERF_DIR)/loadgen
 LOAD_ARGS  ?=
 COST_ARGS  ?=
+# load-shard's shards: 2,000, not the template's 1,000, as 20 shards of 512 posts in
+# flight would need more descriptors (both ends of every connection) than this
+# process may open.
 SHARD_SIZE ?= 2000
 
 .PHONY: load load-1000 load-deployed load-idle load-shard load-shard-real bench bench-scan bench-rie compare-centrifugo cost plots $(LOADGEN)

@@ -27,6 +27,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/tools/cost"
 	"github.com/omnisales/rtcollab/tools/loadtest"
 )
@@ -49,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) er
 	fs.SetOutput(stderr)
 	fanouts := fs.String("fanout", "1,10,100,1000,10000", "comma-separated fan-outs to price")
 	bytes := fs.Int("bytes", 1024, "size of each delivered frame in bytes")
-	shard := fs.Int("shard-size", 2000, "recipients per invocation before the fan-out is sharded (0: never)")
+	shard := fs.Int("shard-size", broadcast.DefaultShardSize, "recipients per invocation before the fan-out is sharded (0: never)")
 	mem := fs.Int("memory", 256, "Lambda memory in MB")
 	base := fs.Duration("base", 10*time.Millisecond, "invocation time besides posting")
 	post := fs.Duration("post-latency", 20*time.Millisecond, "one PostToConnection round trip")

@@ -1086,8 +1086,8 @@ func TestFunctionsReadTheSettingsTheTemplateSets(t *testing.T) {
 		if err != nil {
 			t.Fatalf("fanout.ConfigFromEnv: %v", err)
 		}
-		if fc.FunctionName != ref("FanoutFunction") || fc.ShardSize != 2000 || fc.LambdaEndpoint != "" {
-			t.Errorf("fan-out settings %+v, want FANOUT_FUNCTION_NAME a Ref to FanoutFunction and the FanoutShardSize default 2000", fc)
+		if fc.FunctionName != ref("FanoutFunction") || fc.ShardSize != 1000 || fc.LambdaEndpoint != "" {
+			t.Errorf("fan-out settings %+v, want FANOUT_FUNCTION_NAME a Ref to FanoutFunction and the FanoutShardSize default 1000", fc)
 		}
 		if fc, _ := fanout.ConfigFromEnv(getenv(environment(t, tpl, "FanoutFunction"))); fc.FunctionName != "" {
 			t.Errorf("FanoutFunction has FANOUT_FUNCTION_NAME %q: a shard must not be split again", fc.FunctionName)

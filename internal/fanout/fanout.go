@@ -43,7 +43,7 @@ type Config struct {
 	// the publish.
 	FunctionName string
 	// ShardSize is the most recipients one invocation posts to
-	// (FANOUT_SHARD_SIZE). Default 2000.
+	// (FANOUT_SHARD_SIZE). Default 1000 (broadcast.DefaultShardSize).
 	ShardSize int
 	// LambdaEndpoint is the Lambda API endpoint of the invokes
 	// (AWS_ENDPOINT_URL_LAMBDA or AWS_ENDPOINT_URL). Default: the regional
