@@ -29,6 +29,9 @@ const (
 	// maxDrain is the most of an unread response body Close reads so
 	// that the connection can be reused.
 	maxDrain = 64 << 10
+	// earlyAnswerWait is how long a request whose write failed waits for
+	// an answer the server sent before reading it all.
+	earlyAnswerWait = 250 * time.Millisecond
 )
 
 // H1Transport is an http.RoundTripper that sends HTTP/1.1 requests over
@@ -170,11 +173,22 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	if err := req.Write(pc.bw); err != nil {
-		return fail(err)
+	werr := req.Write(pc.bw)
+	if werr == nil {
+		werr = pc.bw.Flush()
 	}
-	if err := pc.bw.Flush(); err != nil {
-		return fail(err)
+	if werr != nil {
+		// A server may answer before it has read the whole request (413
+		// for a body over its limit) and close the connection, which
+		// fails the rest of the write: read that answer if it came.
+		if ctx.Err() == nil {
+			_ = pc.conn.SetReadDeadline(time.Now().Add(earlyAnswerWait))
+			if resp, err := http.ReadResponse(pc.br, req); err == nil {
+				resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, keep: false}
+				return resp, nil
+			}
+		}
+		return fail(werr)
 	}
 	resp, err := http.ReadResponse(pc.br, req)
 	if err != nil {

@@ -268,3 +268,21 @@ func (zeroBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, n
 func testCfg() aws.Config {
 	return aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
 }
+
+func TestH1TransportReadsAnAnswerSentBeforeTheBody(t *testing.T) {
+	// The server refuses a body over its limit after reading its headers
+	// only, and closes the connection: the client's write fails, and the
+	// answer is what the request gets, as from net/http's Transport.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.Header().Set("X-Amzn-Errortype", "PayloadTooLargeException")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	}))
+	defer srv.Close()
+	tr := &H1Transport{}
+	body := strings.Repeat("x", 16<<20) // far past what socket buffers hold
+	status, _, err := roundTrip(t, tr, context.Background(), http.MethodPost, srv.URL+"/big", body)
+	if err != nil || status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("got %d, %v; want 413", status, err)
+	}
+}
