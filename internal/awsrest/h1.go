@@ -275,21 +275,39 @@ func (pc *h1Conn) alive() bool {
 	return alive && err == nil
 }
 
-// put keeps pc for reuse, or closes it when the host has enough.
+// put keeps pc for reuse, or closes it when the host has enough. It also
+// closes the host's connections idle for longer than IdleTimeout: the
+// oldest are at the bottom of the stack, where reuse seldom reaches.
 func (pc *h1Conn) put() {
 	t := pc.t
-	pc.idleSince = time.Now()
+	now := time.Now()
+	pc.idleSince = now
+	var stale []*h1Conn
 	t.mu.Lock()
 	if t.idle == nil {
 		t.idle = make(map[string][]*h1Conn)
 	}
-	if list := t.idle[pc.key]; len(list) < t.maxIdle() {
-		t.idle[pc.key] = append(list, pc)
-		t.mu.Unlock()
-		return
+	list := t.idle[pc.key]
+	n := 0
+	for n < len(list) && now.Sub(list[n].idleSince) > t.idleTimeout() {
+		n++
 	}
+	if n > 0 {
+		stale = append(stale, list[:n]...)
+		list = append(list[:0], list[n:]...)
+	}
+	keep := len(list) < t.maxIdle()
+	if keep {
+		list = append(list, pc)
+	}
+	t.idle[pc.key] = list
 	t.mu.Unlock()
-	pc.close()
+	for _, s := range stale {
+		s.close()
+	}
+	if !keep {
+		pc.close()
+	}
 }
 
 func (pc *h1Conn) close() { _ = pc.conn.Close() }

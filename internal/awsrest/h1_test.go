@@ -286,3 +286,49 @@ func TestH1TransportReadsAnAnswerSentBeforeTheBody(t *testing.T) {
 		t.Fatalf("got %d, %v; want 413", status, err)
 	}
 }
+
+func TestH1TransportClosesConnectionsIdleTooLong(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond) // keep concurrent requests overlapping
+	}))
+	conns := countConns(srv)
+	srv.Start()
+	defer srv.Close()
+	tr := &H1Transport{IdleTimeout: 400 * time.Millisecond}
+	burst := func(n int) {
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				if status, _, err := roundTrip(t, tr, context.Background(), http.MethodGet, srv.URL, ""); err != nil || status != 200 {
+					t.Errorf("request: %d %v", status, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	idle := func() int {
+		tr.mu.Lock()
+		defer tr.mu.Unlock()
+		n := 0
+		for _, l := range tr.idle {
+			n += len(l)
+		}
+		return n
+	}
+	burst(4) // four connections, idle from now
+	if got := conns.Load(); got != 4 || idle() != 4 {
+		t.Fatalf("4 overlapping requests: %d connections, %d idle; want 4 and 4", got, idle())
+	}
+	time.Sleep(250 * time.Millisecond)
+	burst(2) // the two newest are used again: idle from now
+	time.Sleep(250 * time.Millisecond)
+	// The two at the bottom have been idle 500 ms, past the timeout; the
+	// next request reuses a recent one, and putting it back closes them.
+	burst(1)
+	if got := idle(); got != 2 {
+		t.Fatalf("%d idle connections after the stale ones were pruned, want 2", got)
+	}
+	if got := conns.Load(); got != 4 {
+		t.Fatalf("%d connections in all, want 4 (all reused)", got)
+	}
+}
