@@ -113,7 +113,7 @@ func (o *Options) Resolved() Options {
 		r = *o
 	}
 	if r.HTTPClient == nil {
-		r.HTTPClient = newHTTPClient()
+		r.HTTPClient = NewHTTPClient()
 	}
 	if r.MaxAttempts < 1 {
 		r.MaxAttempts = DefaultMaxAttempts
@@ -135,8 +135,6 @@ func (o *Options) Resolved() Options {
 	}
 	return r
 }
-
-func newHTTPClient() *http.Client { return NewHTTPClient() }
 
 // NewHTTPClient returns the HTTP client a Client uses by default: an
 // H1Transport with its defaults and no timeout of its own (attempts have

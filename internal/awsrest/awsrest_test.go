@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -266,3 +268,27 @@ func (p *cancelSecondWait) Wait(ctx context.Context) error {
 	return ctx.Err()
 }
 func (p *cancelSecondWait) Throttled() {}
+
+func TestH1TransportThroughClientRetriesAStaleConnection(t *testing.T) {
+	// A server that closes every connection after answering, without
+	// saying so: the next request on the kept connection finds it closed
+	// before its answer, and Client.Do's retry sends it again.
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s", r.Method, r.URL.EscapedPath(), body)
+	}))
+	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateIdle {
+			c.Close()
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := awsrest.New("execute-api", testConfig(), &awsrest.Options{HTTPClient: &http.Client{Transport: &awsrest.H1Transport{}}, Backoff: noWait{}})
+	for i := range 5 {
+		out, status, err := c.Do(context.Background(), awsrest.Request{Method: http.MethodPost, URL: srv.URL + "/p", Body: []byte("q")})
+		if err != nil || status != 200 || string(out) != "POST /p q" {
+			t.Fatalf("request %d: %d %q %v", i, status, out, err)
+		}
+	}
+}

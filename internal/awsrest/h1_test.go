@@ -14,9 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 )
 
 // countConns starts srv counting the connections it accepts.
@@ -237,36 +234,6 @@ func TestH1TransportTLS(t *testing.T) {
 	if err == nil {
 		t.Fatal("a certificate from an unknown authority was accepted")
 	}
-}
-
-func TestH1TransportThroughClientRetriesAStaleConnection(t *testing.T) {
-	// A server that closes every connection after answering, without
-	// saying so: the next request on the kept connection finds it closed
-	// before its answer, and Client.Do's retry sends it again.
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(echoPath))
-	srv.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateIdle {
-			c.Close()
-		}
-	}
-	srv.Start()
-	defer srv.Close()
-	c := New("execute-api", testCfg(), &Options{HTTPClient: &http.Client{Transport: &H1Transport{}}, Backoff: zeroBackoff{}})
-	for i := range 5 {
-		out, status, err := c.Do(context.Background(), Request{Method: http.MethodPost, URL: srv.URL + "/p", Body: []byte("q")})
-		if err != nil || status != 200 || string(out) != "POST /p q" {
-			t.Fatalf("request %d: %d %q %v", i, status, out, err)
-		}
-	}
-}
-
-// zeroBackoff retries at once.
-type zeroBackoff struct{}
-
-func (zeroBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
-
-func testCfg() aws.Config {
-	return aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
 }
 
 func TestH1TransportReadsAnAnswerSentBeforeTheBody(t *testing.T) {

@@ -131,10 +131,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if ao.Posters == nil {
 		// The local gateway requires signed requests, as API Gateway does;
 		// the fixed local credentials, which it accepts by default, make
-		// that work on a machine with no AWS credentials at all. The
-		// HTTP client is the one deployed functions use.
-		// Calls over HTTP are paced by the settings' delivery-rate budget,
-		// as in a function instance.
+		// that work on a machine with no AWS credentials at all. The HTTP
+		// client is the one deployed functions use, and calls over HTTP
+		// are paced by the settings' delivery-rate budget, as in a
+		// function instance.
 		mo := o.Settings.ManagementOptions()
 		mo.HTTPClient = awsrest.NewHTTPClient()
 		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")},

@@ -357,6 +357,15 @@ type publishRecord struct {
 	last     atomic.Int64 // Unix nanoseconds of the latest delivery
 }
 
+// completionMs is the publish's last delivery minus its send time in
+// milliseconds, or -1 when nothing reached a subscriber.
+func (rec *publishRecord) completionMs() float64 {
+	if rec.received.Load() == 0 {
+		return -1
+	}
+	return float64(rec.last.Load()-rec.sent.Load()) / 1e6
+}
+
 // run is the state of one Run.
 type run struct {
 	cfg      Config
@@ -959,12 +968,7 @@ func (r *run) fill(rep *Report) {
 
 	if len(r.records) <= 1000 {
 		for i := range r.records[:rep.Published] {
-			rec := &r.records[i]
-			ms := -1.0
-			if rec.received.Load() > 0 {
-				ms = float64(rec.last.Load()-rec.sent.Load()) / 1e6
-			}
-			rep.PublishCompletion = append(rep.PublishCompletion, ms)
+			rep.PublishCompletion = append(rep.PublishCompletion, r.records[i].completionMs())
 		}
 	}
 	// Missing: owed deliveries of acknowledged publishes that never came.
@@ -988,12 +992,7 @@ func (r *run) fill(rep *Report) {
 	rep.Completion = r.completion.Summary()
 	rep.Warmup = r.cfg.Warmup
 	for i := range min(r.cfg.Warmup, int(rep.Published)) {
-		rec := &r.records[i]
-		ms := -1.0
-		if rec.received.Load() > 0 {
-			ms = float64(rec.last.Load()-rec.sent.Load()) / 1e6
-		}
-		rep.WarmupCompletion = append(rep.WarmupCompletion, ms)
+		rep.WarmupCompletion = append(rep.WarmupCompletion, r.records[i].completionMs())
 	}
 	if rep.Delivered > 0 {
 		rep.CPUPerDelivery = rep.ServerCPUSeconds / float64(rep.Delivered) * 1e6
