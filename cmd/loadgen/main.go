@@ -453,6 +453,7 @@ func printReport(w io.Writer, r loadtest.Report, rssSource string) {
 		fmt.Fprintf(tw, "published\t%d at %.1f/s, %d acknowledged (ack p50 %.1f ms, p99 %.1f ms)\n", r.Published, r.Rate, r.Acked, r.Ack.P50, r.Ack.P99)
 		fmt.Fprintf(tw, "delivered\t%d of %d expected: %.0f msg/s over %.2f s\n", r.Delivered, r.Expected, r.DeliveredPerSecond, r.PublishSeconds)
 		fmt.Fprintf(tw, "latency per delivery\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max)
+		fmt.Fprintf(tw, "latency to first subscriber\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.FirstDelivery.P50, r.FirstDelivery.P95, r.FirstDelivery.P99, r.FirstDelivery.Max)
 		fmt.Fprintf(tw, "latency to last subscriber\tp50 %.2f ms  p95 %.2f ms  p99 %.2f ms  max %.2f ms\n", r.Completion.P50, r.Completion.P95, r.Completion.P99, r.Completion.Max)
 		if r.Warmup > 0 {
 			fmt.Fprintf(tw, "warm-up publishes\t%d, left out of the latencies above; last subscriber (ms): %s\n", r.Warmup, formatMs(r.WarmupCompletion))

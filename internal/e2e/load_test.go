@@ -74,4 +74,14 @@ func TestLoadExactlyOnce(t *testing.T) {
 			t.Errorf("warm-up publish %d: last delivery %.1f ms after the send", i, ms)
 		}
 	}
+	// Each publish's first delivery comes after its send and no later
+	// than its last.
+	if rep.FirstDelivery.Count != 380 || len(rep.PublishFirst) != 400 {
+		t.Errorf("first deliveries: %d timed, %d listed; want 380 and 400", rep.FirstDelivery.Count, len(rep.PublishFirst))
+	}
+	for i := range min(len(rep.PublishFirst), len(rep.PublishCompletion)) {
+		if first, last := rep.PublishFirst[i], rep.PublishCompletion[i]; first <= 0 || first > last {
+			t.Errorf("publish %d: first delivery %.2f ms, last %.2f ms after the send", i, first, last)
+		}
+	}
 }

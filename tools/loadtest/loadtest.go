@@ -240,6 +240,12 @@ type Report struct {
 	// time in milliseconds, by publish number (-1 for a publish nothing
 	// reached); kept for runs of at most 1,000 publishes.
 	PublishCompletion []float64 `json:"publishCompletionMs,omitempty"`
+	// FirstDelivery is per publish: its first delivery minus its send
+	// time (warm-up publishes left out), and PublishFirst the same by
+	// publish number, kept as PublishCompletion is. The time between a
+	// publish's first and last delivery is what its fan-out spreads over.
+	FirstDelivery Percentiles `json:"firstDelivery"`
+	PublishFirst  []float64   `json:"publishFirstMs,omitempty"`
 	// Warmup is Config.Warmup, and WarmupCompletion the last-delivery
 	// times of those publishes in milliseconds (-1 when nothing reached).
 	Warmup           int         `json:"warmup,omitempty"`
@@ -354,6 +360,7 @@ type publishRecord struct {
 	sent     atomic.Int64 // Unix nanoseconds; 0 until sent
 	acked    atomic.Bool
 	received atomic.Int64
+	first    atomic.Int64 // Unix nanoseconds of the earliest delivery
 	last     atomic.Int64 // Unix nanoseconds of the latest delivery
 }
 
@@ -364,6 +371,15 @@ func (rec *publishRecord) completionMs() float64 {
 		return -1
 	}
 	return float64(rec.last.Load()-rec.sent.Load()) / 1e6
+}
+
+// firstMs is the publish's first delivery minus its send time in
+// milliseconds, or -1 when nothing reached a subscriber.
+func (rec *publishRecord) firstMs() float64 {
+	if rec.received.Load() == 0 {
+		return -1
+	}
+	return float64(rec.first.Load()-rec.sent.Load()) / 1e6
 }
 
 // run is the state of one Run.
@@ -378,15 +394,15 @@ type run struct {
 	recordOf [][]int32
 	recMu    sync.RWMutex
 
-	open, dialErrs, subErrs, pubErrs, dropped     atomic.Int64
-	published, acked, delivered, dups, unexpected atomic.Int64
-	recipientMismatch                             atomic.Int64
-	latency, completion, ack, handshake           Histogram
-	codesMu                                       sync.Mutex
-	codes                                         map[string]int64
-	phase                                         atomic.Value // string
-	firstSend, lastDelivery                       atomic.Int64
-	peakRSS                                       atomic.Int64
+	open, dialErrs, subErrs, pubErrs, dropped          atomic.Int64
+	published, acked, delivered, dups, unexpected      atomic.Int64
+	recipientMismatch                                  atomic.Int64
+	latency, completion, firstDelivery, ack, handshake Histogram
+	codesMu                                            sync.Mutex
+	codes                                              map[string]int64
+	phase                                              atomic.Value // string
+	firstSend, lastDelivery                            atomic.Int64
+	peakRSS                                            atomic.Int64
 }
 
 // Run performs one run. It returns an error only when the run could not
@@ -669,6 +685,12 @@ func (r *run) onUpdate(c *client, p payload, now int64) {
 		for {
 			l := rec.last.Load()
 			if now <= l || rec.last.CompareAndSwap(l, now) {
+				break
+			}
+		}
+		for {
+			f := rec.first.Load()
+			if (f != 0 && now >= f) || rec.first.CompareAndSwap(f, now) {
 				break
 			}
 		}
@@ -969,6 +991,7 @@ func (r *run) fill(rep *Report) {
 	if len(r.records) <= 1000 {
 		for i := range r.records[:rep.Published] {
 			rep.PublishCompletion = append(rep.PublishCompletion, r.records[i].completionMs())
+			rep.PublishFirst = append(rep.PublishFirst, r.records[i].firstMs())
 		}
 	}
 	// Missing: owed deliveries of acknowledged publishes that never came.
@@ -986,10 +1009,12 @@ func (r *run) fill(rep *Report) {
 			}
 			if rec.received.Load() > 0 && int(idx) >= r.cfg.Warmup {
 				r.completion.Record(time.Duration(rec.last.Load() - rec.sent.Load()))
+				r.firstDelivery.Record(time.Duration(rec.first.Load() - rec.sent.Load()))
 			}
 		}
 	}
 	rep.Completion = r.completion.Summary()
+	rep.FirstDelivery = r.firstDelivery.Summary()
 	rep.Warmup = r.cfg.Warmup
 	for i := range min(r.cfg.Warmup, int(rep.Published)) {
 		rep.WarmupCompletion = append(rep.WarmupCompletion, r.records[i].completionMs())
