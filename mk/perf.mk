@@ -11,7 +11,8 @@
 #   make load-shard-real  9,000 real WebSocket subscribers, sharded, 20 ms per post
 #   make load-deployed  1,000 subscribers on the signed HTTP path, 20 ms per post,
 #                     paced at the account's budget (10,000/s, bursts of 5,000)
-#   make bench        go test -bench: decode, signing, signed posts, dispatch, fan-out, OT, CRDT
+#   make bench        go test -bench: decode, signing, signed posts, dispatch, fan-out, OT, CRDT,
+#                     and a fan-out's subscriber pages on moto
 #   make bench-scan   this design's read units against the Scan design, on moto
 #   make bench-rie    billed duration of a publish: the message bootstrap under the
 #                     Lambda emulator, on moto, 20 ms per post, fan-out 10, 100 and
@@ -78,8 +79,9 @@ load-shard-real: $(LOADGEN)
 		-rate 0.2 -max-messages 3 -settle 60s -dial-concurrency 128 $(LOAD_ARGS)
 
 ## bench: the Go benchmarks.
-bench:
+bench: py-deps
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/protocol ./internal/awsrest ./internal/mgmtapi ./internal/handler ./internal/broadcast ./internal/ot ./internal/crdt
+	scripts/with-moto.sh $(GO) test -run '^$$' -bench Subscribers -benchtime 20x -benchmem ./internal/store/dynamo
 
 ## bench-scan: the Scan comparison on 10,000 connections over 100 channels (moto; minutes).
 bench-scan: py-deps

@@ -26,7 +26,7 @@ import (
 )
 
 // endpoint returns the DynamoDB endpoint of the tests, or skips t.
-func endpoint(t *testing.T) string {
+func endpoint(t testing.TB) string {
 	t.Helper()
 	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
 	if ep == "" {
@@ -37,7 +37,7 @@ func endpoint(t *testing.T) string {
 
 // newTable creates a table of its own for t on the test endpoint, deleted
 // when t ends, and returns a client and the table name.
-func newTable(t *testing.T, ep string, opts ...func(*dynamodb.Options)) (*dynamodb.Client, string) {
+func newTable(t testing.TB, ep string, opts ...func(*dynamodb.Options)) (*dynamodb.Client, string) {
 	t.Helper()
 	client, err := dynamo.NewClient(t.Context(), ep, "", opts...)
 	if err != nil {

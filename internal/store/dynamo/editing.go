@@ -410,7 +410,7 @@ func (s *Store) editPage(ctx context.Context, op, key, pk, prefix string, p stor
 	if err != nil {
 		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 	}
-	items, lastSK, err := s.livePage(ctx, op, key, pk, prefix, after, p.Limit, desc, match)
+	items, lastSK, err := s.livePage(ctx, op, key, pk, prefix, after, p.Limit, desc, match, "")
 	if err != nil || lastSK == "" {
 		return items, "", err
 	}

@@ -199,7 +199,7 @@ func (s *Store) Publications(ctx context.Context, tenant, channel string, after 
 		return nil, store.Position{}, err
 	}
 	pos := store.PositionOf(newest, s.now())
-	items, _, err := s.livePage(ctx, op, channel, pk, store.PrefixPub, store.PubSK(max(after, 0)), limit, false, nil)
+	items, _, err := s.livePage(ctx, op, channel, pk, store.PrefixPub, store.PubSK(max(after, 0)), limit, false, nil, "")
 	if err != nil {
 		return nil, store.Position{}, err
 	}

@@ -20,8 +20,10 @@ import (
 // match (nil: all), in sort key order (reversed with desc). limit <= 0
 // means defaultPageSize. A page is full only when a further matching item
 // exists; lastSK, the sort key of the page's last item, is set only then,
-// for the caller to encode as the next cursor.
-func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string, limit int, desc bool, match func(item) bool) (items []item, lastSK string, err error) {
+// for the caller to encode as the next cursor. proj, when not empty, is
+// the ProjectionExpression: the attributes to read, which must include the
+// sort key and the expiry (and what match looks at).
+func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string, limit int, desc bool, match func(item) bool, proj string) (items []item, lastSK string, err error) {
 	if limit <= 0 {
 		limit = defaultPageSize
 	}
@@ -30,8 +32,13 @@ func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string,
 		start = keyOf(pk, after)
 	}
 	now := s.now()
+	var projection *string
+	if proj != "" {
+		projection = aws.String(proj)
+	}
 	for {
 		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+			ProjectionExpression:      projection,
 			TableName:                 aws.String(s.table),
 			KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
 			ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(prefix)},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -129,19 +130,29 @@ func (s *Store) Subscribers(ctx context.Context, tenant, channel string, p store
 	if err != nil {
 		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 	}
-	items, lastSK, err := s.livePage(ctx, op, key, store.ChanPK(tenant, channel), store.PrefixConn, after, p.Limit, false, nil)
+	items, lastSK, err := s.livePage(ctx, op, key, store.ChanPK(tenant, channel), store.PrefixConn, after, p.Limit, false, nil, subscriberProjection)
 	if err != nil {
 		return nil, "", err
 	}
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = getS(it, attrConnID)
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		if id, ok := strings.CutPrefix(getS(it, store.AttrSK), store.PrefixConn); ok && id != "" {
+			ids = append(ids, id)
+		}
 	}
 	if lastSK == "" {
 		return ids, "", nil
 	}
 	return ids, encodeCursor(lastSK), nil
 }
+
+// subscriberProjection is what Subscribers reads of a forward
+// subscription item: the sort key, which is the connection's key
+// (store.ConnPK), and the expiry. A fan-out reads a page of these for every
+// 500 recipients; leaving out the rest (the connection id again, tenant,
+// channel) halves the bytes DynamoDB sends and the CPU the SDK spends
+// decoding them (see docs/BENCHMARKS.md, "Subscriber pages").
+var subscriberProjection = store.AttrSK + ", " + store.AttrExpiresAt
 
 // ChannelsOf lists the channels connID is subscribed to, ordered by
 // tenant and channel: one Query of the connection's partition.
