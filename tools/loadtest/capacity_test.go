@@ -2,10 +2,19 @@ package loadtest_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/dynamo"
+	"github.com/omnisales/rtcollab/tools/cost"
 	"github.com/omnisales/rtcollab/tools/loadtest"
 )
 
@@ -55,5 +64,63 @@ func TestMeasureCapacity(t *testing.T) {
 	}
 	if rep.ConnItemBytes == 0 || rep.SubItemBytes == 0 {
 		t.Errorf("item sizes %d and %d B, want both measured", rep.ConnItemBytes, rep.SubItemBytes)
+	}
+}
+
+// TestUnitsProjectedQuery checks that a Query with a projection is
+// charged, as DynamoDB charges it, by the size of the whole items read,
+// not of the attributes returned.
+func TestUnitsProjectedQuery(t *testing.T) {
+	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
+	if ep == "" {
+		t.Skip("DYNAMODB_TEST_ENDPOINT is not set: run `make test` or scripts/with-moto.sh go test ./tools/loadtest")
+	}
+	ctx := t.Context()
+	plain, err := dynamo.NewClient(ctx, ep, "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := &loadtest.Units{Oracle: plain}
+	measured, err := dynamo.NewClient(ctx, ep, "us-east-1", units.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := fmt.Sprintf("units-projection-%d", time.Now().UnixNano())
+	if err := dynamo.CreateTable(ctx, plain, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = plain.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	// 40 items of about 500 bytes: 20 KB read, 5 units with a strongly
+	// consistent read; their sort keys alone fit in one unit.
+	whole := 0
+	for i := range 40 {
+		it := map[string]types.AttributeValue{
+			store.AttrPK: &types.AttributeValueMemberS{Value: "CHAN#t#c"},
+			store.AttrSK: &types.AttributeValueMemberS{Value: fmt.Sprintf("CONN#%03d", i)},
+			"filler":     &types.AttributeValueMemberS{Value: strings.Repeat("x", 480)},
+		}
+		whole += cost.ItemSize(it)
+		if _, err := plain.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: it}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := measured.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "CHAN#t#c"}},
+		ProjectionExpression:      aws.String(store.AttrSK),
+		ConsistentRead:            aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) != 40 || len(out.Items[0]) != 1 {
+		t.Fatalf("Query returned %d items of %d attributes, want 40 of 1", len(out.Items), len(out.Items[0]))
+	}
+	got := units.Snapshot()["Query"].ReadUnits
+	if want := cost.ReadUnits(whole, cost.Strong); got != want || want < 5 {
+		t.Errorf("projected Query: %.1f read units, want %.1f (the whole items' %d bytes)", got, want, whole)
 	}
 }

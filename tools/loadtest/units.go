@@ -212,11 +212,16 @@ func (u *Units) units(ctx context.Context, params, result any, before []int) (re
 		return read, 0
 	case *dynamodb.QueryInput:
 		out, _ := result.(*dynamodb.QueryOutput)
-		n := 0
+		var items []map[string]types.AttributeValue
 		if out != nil {
-			for _, it := range out.Items {
-				n += cost.ItemSize(it)
-			}
+			items = out.Items
+		}
+		if in.ProjectionExpression != nil && out != nil {
+			items = u.wholeItems(ctx, in, items)
+		}
+		n := 0
+		for _, it := range items {
+			n += cost.ItemSize(it)
 		}
 		return cost.ReadUnits(n, consistency(in.ConsistentRead)), 0
 	case *dynamodb.ScanInput:
@@ -230,6 +235,23 @@ func (u *Units) units(ctx context.Context, params, result any, before []int) (re
 		return cost.ReadUnits(n, consistency(in.ConsistentRead)), 0
 	}
 	return 0, 0
+}
+
+// wholeItems returns the whole items a Query with a projection read:
+// DynamoDB charges it by the size of the items it reads, not of the
+// attributes it returns. It sends the same Query without the projection
+// through the oracle; when that fails it returns the projected items.
+func (u *Units) wholeItems(ctx context.Context, in *dynamodb.QueryInput, projected []map[string]types.AttributeValue) []map[string]types.AttributeValue {
+	if u.Oracle == nil {
+		return projected
+	}
+	q := *in
+	q.ProjectionExpression, q.Select, q.ReturnConsumedCapacity = nil, "", ""
+	out, err := u.Oracle.Query(ctx, &q)
+	if err != nil || len(out.Items) != len(projected) {
+		return projected
+	}
+	return out.Items
 }
 
 // keyString identifies an item by its pk and sk strings.
