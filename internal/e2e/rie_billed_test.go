@@ -110,10 +110,22 @@ func TestRIEBilledDuration(t *testing.T) {
 				dur, billed = awaitReport(t, msg.logPath, logAt)
 				return dur, billed, float64(processCPU(bootstrap)-cpu0) / 1e6
 			}
+			// A publish spends one token of the instance's delivery budget
+			// per recipient; publishes are spaced so that each finds the
+			// budget full again, and its billed time is its own, not the
+			// wait for the tokens of the one before (1 s at fan-out 1,000).
+			refill := time.Duration(float64(fanout) / rieDeliveryRate * float64(time.Second))
+			var last time.Time
+			spaced := func() (dur, billed, cpu float64) {
+				t.Helper()
+				time.Sleep(time.Until(last.Add(refill)))
+				last = time.Now()
+				return publish()
+			}
 			restore := limitCPU(t, bootstrapPID(t, msg.cmd.Process.Pid), mem)
-			publish() // the first at this setting warms the connection pool
+			spaced() // the first at this setting warms the connection pool
 			for range publishes {
-				d, b, c := publish()
+				d, b, c := spaced()
 				run.Duration, run.Billed, run.CPU = append(run.Duration, d), append(run.Billed, b), append(run.CPU, c)
 			}
 			restore()

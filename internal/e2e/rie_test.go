@@ -86,6 +86,10 @@ type rieProc struct {
 	exited     chan struct{}
 }
 
+// rieDeliveryRate is the functions' delivery budget under the emulator,
+// per second and per burst, as the template's Globals set it.
+const rieDeliveryRate = 1000
+
 // rieOptions tune startRIE and report what it started.
 type rieOptions struct {
 	// ShardSize, when positive, turns on sharded fan-out: the message
@@ -172,8 +176,8 @@ func startRIE(t *testing.T, rieBin, bootstrapDir, dynamoEndpoint string, gc gate
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=30",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 		// The delivery budget the template's Globals give every function.
-		"DELIVERY_RATE_PER_SECOND=1000",
-		"DELIVERY_BURST=1000",
+		fmt.Sprintf("DELIVERY_RATE_PER_SECOND=%d", rieDeliveryRate),
+		fmt.Sprintf("DELIVERY_BURST=%d", rieDeliveryRate),
 	}
 	fnEnv := map[lambdainvoke.Function][]string{}
 	if fan {
