@@ -537,3 +537,46 @@ func output(raw map[string]any, name string) string {
 	v, _ := o["Value"].(string)
 	return v
 }
+
+// TestDeliveryMemorySize checks that DeliveryMemorySize sets the memory,
+// and so the CPU share, of the functions that deliver broadcasts, and of
+// no other function.
+func TestDeliveryMemorySize(t *testing.T) {
+	delivering := map[string]bool{"MessageFunction": true, "FanoutFunction": true, "PublishFunction": true, "PublishEventsFunction": true}
+	for _, tt := range []struct {
+		name   string
+		params map[string]any
+		want   int
+	}{
+		{"defaults", nil, 256},
+		{"a full vCPU", map[string]any{"DeliveryMemorySize": 1769}, 1769},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tpl := loadTemplate(t, evaluated, tt.params)
+			g, err := tpl.GetServerlessGlobalFunction()
+			if err != nil || g.MemorySize == nil {
+				t.Fatalf("Globals.Function: MemorySize %v, %v", g, err)
+			}
+			globals := *g.MemorySize
+			found := 0
+			for id, fn := range tpl.GetAllServerlessFunctionResources() {
+				got := globals
+				if fn.MemorySize != nil {
+					got = *fn.MemorySize
+				}
+				switch {
+				case delivering[id]:
+					found++
+					if got != tt.want {
+						t.Errorf("%s: MemorySize %d, want %d", id, got, tt.want)
+					}
+				case got != 256:
+					t.Errorf("%s: MemorySize %d, want the global 256", id, got)
+				}
+			}
+			if found != len(delivering) {
+				t.Errorf("found %d of the %d delivering functions", found, len(delivering))
+			}
+		})
+	}
+}
