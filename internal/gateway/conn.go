@@ -58,8 +58,8 @@ type conn struct {
 }
 
 // serveWebSocket handles a handshake: $connect decides whether it is
-// accepted; an accepted connection is then served until it closes, and
-// $disconnect runs once.
+// accepted; an accepted connection is then served on a goroutine of its
+// own until it closes, and $disconnect runs once.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !isUpgrade(r) {
 		w.Header().Set("Sec-WebSocket-Version", "13")
@@ -71,7 +71,12 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusServiceUnavailable, "", "Service Unavailable")
 		return
 	}
-	defer s.release(id)
+	served := false // the connection's goroutine releases the id instead
+	defer func() {
+		if !served {
+			s.release(id)
+		}
+	}()
 
 	now := time.Now()
 	p := peer{id: id, connectedAt: now, domainName: r.Host, sourceIP: clientIP(r), userAgent: r.UserAgent()}
@@ -142,8 +147,17 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	close(c.ready)
 	c.startTimers()
 	log.Debug("connected", "sourceIp", p.sourceIP)
-	readErr := c.readLoop()
-	c.finish(readErr)
+	// The connection lives on in a goroutine of its own, and this handler
+	// returns: the HTTP server then lets go of what it kept for the
+	// handshake (its read buffer, the request and its headers, a deep
+	// stack), several KB per idle connection. Shutdown waits for the
+	// connection through s.live, not through the HTTP server.
+	served = true
+	go func() {
+		defer s.release(id)
+		readErr := c.readLoop()
+		c.finish(readErr)
+	}()
 }
 
 // readLoop reads messages until the connection ends and invokes $default
