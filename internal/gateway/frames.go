@@ -225,6 +225,13 @@ func (c *guardedConn) uncork() error {
 // thousand connections that once had a burst do not hold its memory.
 const maxHeldBuffer = 8 << 10
 
+// libraryReadBuffer is the size of the buffer the WebSocket library reads
+// the guarded connection through. The guard has a buffer of its own, so
+// this one only gathers frame headers and small payloads; larger payloads
+// bypass it. 512 bytes instead of bufio's default 4 KB saves 3.5 KB per
+// connection.
+const libraryReadBuffer = 512
+
 // frameLimitWriter wraps the ResponseWriter of a handshake so that the
 // connection websocket.Accept hijacks reads the client's frames through a
 // frameGuard.
@@ -258,5 +265,5 @@ func (w *frameLimitWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// the bare connection (and which holds nothing yet): point it at gc, so
 	// that a cork holds the library's writes back.
 	brw.Writer.Reset(gc)
-	return gc, bufio.NewReadWriter(bufio.NewReader(gc), brw.Writer), nil
+	return gc, bufio.NewReadWriter(bufio.NewReaderSize(gc, libraryReadBuffer), brw.Writer), nil
 }
