@@ -76,22 +76,7 @@ func TestUnitsProjectedQuery(t *testing.T) {
 		t.Skip("DYNAMODB_TEST_ENDPOINT is not set: run `make test` or scripts/with-moto.sh go test ./tools/loadtest")
 	}
 	ctx := t.Context()
-	plain, err := dynamo.NewClient(ctx, ep, "us-east-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	units := &loadtest.Units{Oracle: plain}
-	measured, err := dynamo.NewClient(ctx, ep, "us-east-1", units.Options())
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := fmt.Sprintf("units-projection-%d", time.Now().UnixNano())
-	if err := dynamo.CreateTable(ctx, plain, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = plain.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-	})
+	plain, measured, units, table := meteredTable(t, ctx, ep, "units-projection")
 	// 40 items of about 500 bytes: 20 KB read, 5 units with a strongly
 	// consistent read; their sort keys alone fit in one unit.
 	whole := 0
@@ -123,4 +108,29 @@ func TestUnitsProjectedQuery(t *testing.T) {
 	if want := cost.ReadUnits(whole, cost.Strong); got != want || want < 5 {
 		t.Errorf("projected Query: %.1f read units, want %.1f (the whole items' %d bytes)", got, want, whole)
 	}
+}
+
+// meteredTable creates a table of its own for t on the DynamoDB endpoint ep,
+// deleted when t ends, and returns a plain client, a client whose calls
+// units meters (with extra options, such as a dynamo.Counter's), the
+// Units and the table's name.
+func meteredTable(t *testing.T, ctx context.Context, ep, prefix string, opts ...func(*dynamodb.Options)) (plain, measured *dynamodb.Client, units *loadtest.Units, table string) {
+	t.Helper()
+	plain, err := dynamo.NewClient(ctx, ep, "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	units = &loadtest.Units{Oracle: plain}
+	measured, err = dynamo.NewClient(ctx, ep, "us-east-1", append(opts, units.Options())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table = fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	if err := dynamo.CreateTable(ctx, plain, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = plain.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	return plain, measured, units, table
 }

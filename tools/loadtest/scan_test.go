@@ -51,23 +51,8 @@ func TestScanDesignComparison(t *testing.T) {
 	const conns, channels = 10000, 100
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	plain, err := dynamo.NewClient(ctx, ep, "us-east-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	units := &loadtest.Units{Oracle: plain}
 	var counter dynamo.Counter
-	measured, err := dynamo.NewClient(ctx, ep, "us-east-1", counter.Options(), units.Options())
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := fmt.Sprintf("scan-compare-%d", time.Now().UnixNano())
-	if err := dynamo.CreateTable(ctx, plain, table); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = plain.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-	})
+	plain, measured, units, table := meteredTable(t, ctx, ep, "scan-compare", counter.Options())
 
 	// One real connection with one subscription, written by the store,
 	// is the template of the other 9,999.
@@ -112,7 +97,7 @@ func TestScanDesignComparison(t *testing.T) {
 		}
 	}
 	batchWrite(ctx, t, plain, table, writes)
-	_, _, err = st.DeleteConnection(ctx, tmpl.ID)
+	_, _, err := st.DeleteConnection(ctx, tmpl.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
