@@ -57,6 +57,7 @@ func main() {
 type options struct {
 	url, server, query, jsonOut             string
 	plotLatency, plotThroughput, cpuProfile string
+	memProfile                              string
 	allowRemote, serve, printCost, mgmtHTTP bool
 	conns, channels, fanout, maxMessages    int
 	warmup                                  int
@@ -105,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.plotThroughput, "plot-throughput", "", "with a sweep: write a PNG chart of delivered messages per second to this file")
 	fs.StringVar(&o.logLevel, "log-level", "error", "local server: log level on stderr (debug, info, warn, error)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (server included when in-process) to this file")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write an allocation profile of this process (server included when in-process) to this file at the end")
 	fs.BoolVar(&o.serve, "serve", false, "internal: run only the local server and print its URL (used by -server proc)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -146,6 +148,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-cpuprofile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if o.memProfile != "" {
+		f, err := os.Create(o.memProfile)
+		if err != nil {
+			return fmt.Errorf("-memprofile: %w", err)
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintln(stderr, "loadgen: -memprofile:", err)
+			}
+			f.Close()
+		}()
 	}
 	if o.serve {
 		return serve(ctx, o, stdout)
