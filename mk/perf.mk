@@ -19,6 +19,11 @@
 #                     1,000, with the CPU share of 256, 512 and 1,024 MB where cgroup
 #                     v1's CPU controller is writable (about 2 minutes); writes
 #                     tools/cost/measured/rie-billed.json, which make cost prices with
+#   make bench-first-publish  the posting side of a publish to 1,000 over TLS (the real
+#                     Management API client, 512 in flight, 20 ms per post, a server in
+#                     another process): the first publish of a new client and 20 warm
+#                     ones, with the CPU share of 256, 512, 1,024 and 1,769 MB where
+#                     cgroup v1's CPU controller is writable (under a minute)
 #   make compare-centrifugo  the local server's direct path against Centrifugo v6 with the
 #                     same client (cmd/peerbench), 1,000 subscribers at 20, 100 and 200
 #                     publishes a second (scripts/peer-compare.sh; SUBS, RATES, DURATION)
@@ -38,7 +43,7 @@ COST_ARGS  ?=
 # process may open.
 SHARD_SIZE ?= 2000
 
-.PHONY: load load-1000 load-deployed load-idle load-shard load-shard-real bench bench-scan bench-rie compare-centrifugo cost plots $(LOADGEN)
+.PHONY: load load-1000 load-deployed load-idle load-shard load-shard-real bench bench-scan bench-rie bench-first-publish compare-centrifugo cost plots $(LOADGEN)
 
 $(LOADGEN):
 	@mkdir -p $(PERF_DIR)
@@ -98,6 +103,10 @@ compare-centrifugo: localserver-bin
 	$(GO) build -o $(PERF_DIR)/peerbench ./cmd/peerbench
 	test -x $(PERF_DIR)/centrifugo || GOBIN=$(CURDIR)/$(PERF_DIR) $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
 	scripts/peer-compare.sh
+
+## bench-first-publish: see above.
+bench-first-publish:
+	RTCOLLAB_FIRST_PUBLISH=1 $(GO) test -count=1 -run '^TestFirstPublishOverTLS$$' -v ./internal/e2e
 
 ## bench-rie: billed duration per publish under the Lambda emulator (see above).
 bench-rie: rie-deps py-deps
