@@ -33,12 +33,14 @@ func TestMain(m *testing.M) { loopserver.Main(m) }
 //
 // In make test it runs a short version (100 recipients, two publishes,
 // unthrottled) that checks every post is answered. With
-// RTCOLLAB_FIRST_PUBLISH=1 it publishes to 1,000 21 times (the first, then
-// 20 warm publishes whose median and slowest it reports), unthrottled
-// and, where cgroup v1's CPU controller is writable, with the CPU share of
-// a function of 256, 512, 1,024 and 1,769 MB, the process moved into the cgroup after
-// the server started (docs/BENCHMARKS.md, "The first publish of an
-// instance"). Run it alone: the whole test process is throttled.
+// RTCOLLAB_FIRST_PUBLISH=1 (make bench-first-publish) it publishes to
+// 1,000 21 times (the first, then 20 warm publishes whose median and
+// slowest it reports), unthrottled and, where cgroup v1's CPU controller
+// is writable, with the CPU share of a function of 256, 512, 1,024 and
+// 1,769 MB, the process moved into the cgroup after the server started
+// (docs/BENCHMARKS.md, "The posting side at a function's CPU share, and
+// an instance's first publish"). Run it alone: the whole test process is
+// throttled.
 func TestFirstPublishOverTLS(t *testing.T) {
 	recipients, publishes, memories := 100, 2, []int{0}
 	if os.Getenv("RTCOLLAB_FIRST_PUBLISH") != "" {
