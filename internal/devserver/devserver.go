@@ -24,7 +24,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/omnisales/rtcollab/internal/app"
-	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/changefeed"
 	"github.com/omnisales/rtcollab/internal/gateway"
@@ -131,12 +130,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if ao.Posters == nil {
 		// The local gateway requires signed requests, as API Gateway does;
 		// the fixed local credentials, which it accepts by default, make
-		// that work on a machine with no AWS credentials at all. The HTTP
-		// client is the one deployed functions use, and calls over HTTP
-		// are paced by the settings' delivery-rate budget, as in a
-		// function instance.
+		// that work on a machine with no AWS credentials at all. The pool's
+		// clients share the HTTP client deployed functions use (the
+		// default of the options), and calls over HTTP are paced by the
+		// settings' delivery-rate budget, as in a function instance.
 		mo := o.Settings.ManagementOptions()
-		mo.HTTPClient = awsrest.NewHTTPClient()
 		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")},
 			&mgmtapi.PoolOptions{Client: mo})
 		ao.Posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
