@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +23,8 @@ import (
 func TestMain(m *testing.M) { loopserver.Main(m) }
 
 // TestFirstPublishOverTLS posts one broadcast frame to every recipient of a
-// publish, broadcast.DefaultConcurrency in flight, through the real
+// publish with the posting loop of the message and fan-out functions
+// (broadcast.DeliverShard, DefaultConcurrency in flight) through the real
 // Management API client over TLS, to a server in another process that
 // answers each post after 20 ms (tools/loopserver), and times the
 // publishes of one client from its first: the first opens a connection,
@@ -54,27 +54,32 @@ func TestFirstPublishOverTLS(t *testing.T) {
 	url, roots := loopserver.Start(t, loopserver.Options{HTTPS: true, Delay: 20 * time.Millisecond})
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDFIRSTPUBLISH", "secret", "")}
 	frame := []byte(`{"type":"update","channel":"orders","payload":{"id":"o-1","status":"shipped","note":"` + strings.Repeat("x", 200) + `"}}`)
+	ids := make([]string, recipients)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("conn-%d=", i)
+	}
 	for _, mem := range memories {
 		// A new instance: a new client, pool and TLS session cache.
 		tr := &awsrest.H1Transport{TLSClientConfig: &tls.Config{RootCAs: roots, ClientSessionCache: tls.NewLRUClientSessionCache(64)}}
 		c := mgmtapi.New(url+"/prod", cfg, &mgmtapi.Options{HTTPClient: &http.Client{Transport: tr}})
+		b := broadcast.New(nil, c, broadcast.Config{})
 		restore := limitCPU(t, os.Getpid(), mem)
 		var times, cpus []string
-		var warm []float64 // ms, publishes after the first
+		var warm, warmCPU []float64 // ms, publishes after the first
 		for p := range publishes {
-			post := c.PrepareFrame(frame)
 			cpu0 := processCPU(os.Getpid())
 			start := time.Now()
-			failed := postAllTLS(post, recipients, broadcast.DefaultConcurrency)
+			res := b.DeliverShard(context.Background(), broadcast.Shard{Frame: frame, IDs: ids})
 			took := time.Since(start)
 			cpu := time.Duration(processCPU(os.Getpid()) - cpu0)
-			if failed != nil {
+			if res.Delivered != recipients {
 				restore()
-				t.Fatalf("%s, publish %d: %v", memLabel(mem), p, failed)
+				t.Fatalf("%s, publish %d: %d of %d delivered (%d failed)", memLabel(mem), p, res.Delivered, recipients, res.Failed)
 			}
 			times = append(times, took.Round(time.Millisecond).String())
 			if p > 0 {
 				warm = append(warm, float64(took)/float64(time.Millisecond))
+				warmCPU = append(warmCPU, float64(cpu)/float64(time.Millisecond))
 			}
 			cpus = append(cpus, cpu.Round(time.Millisecond).String())
 		}
@@ -82,31 +87,7 @@ func TestFirstPublishOverTLS(t *testing.T) {
 		tr.CloseIdleConnections()
 		t.Logf("%-6s fan-out %d, publishes from the first: all answered after %s; client CPU %s",
 			memLabel(mem), recipients, strings.Join(times, ", "), strings.Join(cpus, ", "))
-		t.Logf("%-6s first publish %s; the %d after it: median %.1f ms, slowest %.1f ms",
-			memLabel(mem), times[0], len(warm), median(warm), slices.Max(warm))
+		t.Logf("%-6s first publish %s; the %d after it: median %.1f ms, slowest %.1f ms, median client CPU %.1f ms",
+			memLabel(mem), times[0], len(warm), median(warm), slices.Max(warm), median(warmCPU))
 	}
-}
-
-// postAllTLS posts to n recipients with at most inFlight posts at once and
-// returns the first error.
-func postAllTLS(post func(context.Context, string) error, n, inFlight int) error {
-	sem := make(chan struct{}, inFlight)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := post(context.Background(), fmt.Sprintf("conn-%d=", i)); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return first
 }
