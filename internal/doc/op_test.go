@@ -71,6 +71,10 @@ func TestOpUnmarshalErrors(t *testing.T) {
 		{"root path", `{"op":"delete","path":"$"}`, ErrBadPath},
 		{"bad delta", `{"op":"increment","path":"a","delta":"x"}`, ErrBadOp},
 		{"bad component", `{"op":"text","path":"a","text":[{"retain":1,"delete":1}]}`, ErrBadOp},
+		{"negative retain", `{"op":"text","path":"a","text":[{"retain":-1}]}`, ErrBadOp},
+		{"retain past the bound", `{"op":"text","path":"a","text":[{"retain":1048577},{"insert":"x"}]}`, ErrBadOp},
+		{"largest retain", `{"op":"text","path":"a","text":[{"retain":9223372036854775807},{"insert":"x"}]}`, ErrBadOp},
+		{"largest delete", `{"op":"text","path":"a","text":[{"delete":9223372036854775807}]}`, ErrBadOp},
 		{"wrong type", `{"op":"move","path":"a","from":"1","to":2}`, ErrBadOp},
 	}
 	for _, tt := range tests {

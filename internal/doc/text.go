@@ -9,6 +9,12 @@ import (
 // MaxTextComponents bounds the number of components of one text edit.
 const MaxTextComponents = 4096
 
+// MaxTextCount bounds a retain or delete count: far above the longest
+// string a document can hold, and low enough that the sums a transform or
+// a normalization forms of at most MaxTextComponents counts (and the
+// lengths of inserts) cannot overflow.
+const MaxTextCount = 1 << 20
+
 // TextComponent is one step of a text edit. Exactly one field is set:
 //
 //	{"retain":n}   keep the next n code points
@@ -50,8 +56,8 @@ func (c TextComponent) check() string {
 	switch {
 	case set != 1:
 		return "a text component sets exactly one of retain, insert, delete"
-	case c.Retain < 0 || c.Delete < 0:
-		return "retain and delete counts must be positive"
+	case c.Retain < 0 || c.Delete < 0 || c.Retain > MaxTextCount || c.Delete > MaxTextCount:
+		return fmt.Sprintf("retain and delete counts must be 1..%d", MaxTextCount)
 	case c.Insert != "" && !utf8.ValidString(c.Insert):
 		return "insert is not valid UTF-8"
 	}

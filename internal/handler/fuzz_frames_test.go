@@ -8,23 +8,31 @@ import (
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/crdt"
+	"github.com/omnisales/rtcollab/internal/doc"
 	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
 // fuzzFramesSetup adds the state FuzzFrames aims at: a crdt entity with a
-// register and a counter, and a list to move elements of.
+// register and a counter, a list to move elements of, and an
+// operational-transform entity whose latest change is a text edit, for a
+// stale text edit to be transformed against.
 var fuzzFramesSetup = []string{
 	`{"type":"change","payload":{"entityType":"inventory","entityId":"1","baseVersion":0,"operation":"update","path":"location","after":"A1"}}`,
 	`{"type":"change","payload":{"entityType":"inventory","entityId":"1","baseVersion":1,"operation":"increment","path":"stock","delta":3}}`,
 	`{"type":"change","payload":{"entityType":"note","entityId":"1","baseVersion":1,"operation":"update","path":"tags","after":["a","b","c"]}}`,
+	`{"type":"change","payload":{"entityType":"customer","entityId":"1","baseVersion":0,"operation":"update","path":"notes","after":"hello"}}`,
+	`{"type":"change","payload":{"entityType":"customer","entityId":"1","baseVersion":1,"operation":"text","path":"notes","text":[{"retain":5},{"insert":" world"}]}}`,
 }
 
 // fuzzFrame builds a valid frame of one of the request types that carry
 // numbers, filled with the fuzzer's values: kind picks the request, a, b,
 // c and x fill its numeric fields (ttl, versions, limits, indexes,
 // deltas, clock stamps, coordinates) and s its path or text.
+// fuzzFrameKinds is the number of frame kinds fuzzFrame builds.
+const fuzzFrameKinds = 17
+
 func fuzzFrame(kind uint8, a, b int64, c uint32, x float64, s string) map[string]any {
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		x = 0 // not expressible in JSON
@@ -39,7 +47,7 @@ func fuzzFrame(kind uint8, a, b int64, c uint32, x float64, s string) map[string
 	hlc := map[string]any{"wallMs": a, "counter": c}
 	var typ string
 	var p map[string]any
-	switch kind % 16 {
+	switch kind % fuzzFrameKinds {
 	case 0:
 		typ, p = protocol.TypeLockAcquire, ent("order", "ttl", a)
 	case 1:
@@ -70,6 +78,11 @@ func fuzzFrame(kind uint8, a, b int64, c uint32, x float64, s string) map[string
 		typ, p = protocol.TypeCursor, map[string]any{"room": "dashboard", "x": x, "y": float64(a)}
 	case 14:
 		typ, p = protocol.TypeChange, ent("order", "baseVersion", b, "operation", "update", "path", "total", "after", a, "fencingToken", a)
+	case 15:
+		// A stale text edit (the setup's base 1; the head is 2, a text
+		// edit) with the fuzzer's counts: transformed, merged, applied.
+		typ, p = protocol.TypeChange, ent("customer", "baseVersion", 1, "operation", "text", "path", "notes",
+			"text", []map[string]any{{"retain": a}, {"insert": "x"}, {"retain": int64(c)}, {"delete": b}})
 	default:
 		typ, p = protocol.TypeChange, ent("inventory", "baseVersion", b, "operation", "update", "path", s, "after", x, "hlc", hlc)
 	}
@@ -85,7 +98,7 @@ func fuzzFrame(kind uint8, a, b int64, c uint32, x float64, s string) map[string
 // beyond the server's clock plus the allowed skew.
 func FuzzFrames(f *testing.F) {
 	ends := []int64{0, 1, -1, math.MaxInt64, math.MinInt64, math.MaxInt64 / int64(time.Millisecond), math.MaxInt32 + 1}
-	for k := range 16 {
+	for k := range fuzzFrameKinds {
 		for i, a := range ends {
 			f.Add(uint8(k), a, ends[(i+3)%len(ends)], uint32(math.MaxUint32*uint64(i%2)), math.MaxFloat64*float64(1-2*(i%2)), "location")
 		}
@@ -107,6 +120,18 @@ func FuzzFrames(f *testing.F) {
 			t.Fatalf("Message returned error %v", err)
 		}
 		checkReply(t, resp, want, decErr, codes)
+		if kind%fuzzFrameKinds == 15 {
+			checkTextCounts(t, resp.Body, a, b, c)
+			cs, err := st.LoadEntity(ctx, store.EntityKey{Tenant: "tenant-a", Type: "customer", ID: "1"}, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, err := doc.Decode(cs.Head.Doc); err != nil {
+				t.Fatalf("customer document after %s: %v", data, err)
+			} else if _, ok := d["notes"].(string); !ok {
+				t.Fatalf("%s left notes = %#v, not a string", data, d["notes"])
+			}
+		}
 		l, err := st.GetLock(ctx, store.EntityKey{Tenant: "tenant-a", Type: "order", ID: "1"})
 		if err != nil {
 			t.Fatalf("the setup lock is gone after %s: %v", data, err)
@@ -132,4 +157,24 @@ func FuzzFrames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkTextCounts asserts that a text edit whose counts (retain a, retain
+// c, delete b) are not all within 1..doc.MaxTextCount is refused as
+// BAD_REQUEST, before any transform could add them up.
+func checkTextCounts(t *testing.T, body string, a, b int64, c uint32) {
+	t.Helper()
+	in := func(n int64) bool { return n >= 1 && n <= doc.MaxTextCount }
+	if in(a) && in(b) && in(int64(c)) {
+		return
+	}
+	var got struct {
+		Type    string `json:"type"`
+		Payload struct {
+			Code protocol.Code `json:"code"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || got.Type != protocol.TypeError || got.Payload.Code != protocol.CodeBadRequest {
+		t.Fatalf("text edit with counts %d, %d, %d answered %s; want BAD_REQUEST", a, c, b, body)
+	}
 }

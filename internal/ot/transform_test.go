@@ -149,3 +149,39 @@ func TestTransformSeq(t *testing.T) {
 		t.Fatalf("TransformSeq modified its input: %s", show(as))
 	}
 }
+
+// TestTransformTextLargestCounts transforms text edits made of the largest
+// counts validation lets through, against history that lengthens and
+// merges them: every count stays positive (no sum overflows) and the
+// result still validates.
+func TestTransformTextLargestCounts(t *testing.T) {
+	most := doc.TextRetain(doc.MaxTextCount)
+	edits := []doc.Op{
+		txt("notes", most, most, doc.TextInsert("x")),
+		txt("notes", most, doc.TextDelete(doc.MaxTextCount), doc.TextDelete(doc.MaxTextCount)),
+		txt("notes", doc.TextDelete(doc.MaxTextCount), most, doc.TextInsert("y")),
+	}
+	history := []doc.Op{
+		txt("notes", doc.TextInsert(strings.Repeat("a", 1000))),
+		txt("notes", most, most, doc.TextInsert("b")),
+		txt("notes", doc.TextDelete(doc.MaxTextCount)),
+	}
+	for _, a := range edits {
+		if _, err := a.Validate(); err != nil {
+			t.Fatalf("%s does not validate: %v", show(a), err)
+		}
+		got, ok, _ := ot.TransformAgainst(a, history)
+		if !ok {
+			continue
+		}
+		for _, c := range got.Text {
+			if c.Retain < 0 || c.Delete < 0 {
+				t.Fatalf("%s transformed to %s: a count overflowed", show(a), show(got))
+			}
+		}
+	}
+	over := txt("notes", doc.TextRetain(doc.MaxTextCount+1), doc.TextInsert("x"))
+	if _, err := over.Validate(); err == nil {
+		t.Fatalf("%s validates; want a refusal past MaxTextCount", show(over))
+	}
+}
