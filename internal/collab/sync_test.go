@@ -1,12 +1,15 @@
 package collab_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omnisales/rtcollab/internal/collab"
 	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
 )
 
 // TestSync answers from an entity of 5 versions with a history of 3
@@ -106,6 +109,63 @@ func TestSyncConflictPages(t *testing.T) {
 	}
 	_, err := f.svc.Sync(f.ctx, e, protocol.SyncPayload{EntityRef: ref(e), ConflictsCursor: "%%"})
 	wantCode(t, err, protocol.CodeBadRequest)
+}
+
+// TestSyncConflictsCursorBounded: a page of changes that fills the reply
+// with no room for a conflict hands the client's conflictsCursor back, in
+// the slack the page kept for a cursor. A cursor longer than any the store
+// issues (here 16,000 characters, which the store would take as a key
+// sorting before every conflict) is refused instead of making the reply
+// too large to send.
+func TestSyncConflictsCursorBounded(t *testing.T) {
+	if store.MaxCursorLen+len(`,"conflictsNextCursor":""`) > protocol.CursorSlack {
+		t.Fatalf("a cursor of store.MaxCursorLen (%d) does not fit protocol.CursorSlack (%d)", store.MaxCursorLen, protocol.CursorSlack)
+	}
+	f := newFixture(t, collab.Config{})
+	e := entity("pricing", "p")
+	f.mustChange("ann", "m0", change(e, 0, "insert", "price", 1))
+	f.mustChange("ann", "m1", change(e, 1, "update", "price", 2))
+	big := strings.Repeat("x", 9<<10)
+	for i := range 3 {
+		if ack := f.mustChange("bob", fmt.Sprint("c", i), change(e, 1, "update", "price", big+fmt.Sprint(i))); ack.Conflict == nil {
+			t.Fatalf("change %d: %s, want a conflict", i, ack.Outcome)
+		}
+	}
+	v := int64(2)
+	f.mustChange("ann", "n0", change(e, v, "insert", "note", "x"))
+	v++
+	since := v
+	for i := range 100 { // about 3 KB each: the page is cut with under 3 KB left
+		f.now = f.now.Add(time.Millisecond)
+		f.mustChange("ann", fmt.Sprint("u", i), change(e, v, "update", "note", strings.Repeat("y", 1000)+fmt.Sprint(i)))
+		v++
+	}
+	key := store.ConflictSK("") // sorts before every conflict id
+	for _, tt := range []struct {
+		name   string
+		cursor string
+		code   protocol.Code
+	}{
+		{"longest accepted", base64.RawURLEncoding.EncodeToString([]byte(key + strings.Repeat("0", store.MaxCursorLen*3/4-len(key)))), ""},
+		{"longer than any issued", base64.RawURLEncoding.EncodeToString([]byte(key + strings.Repeat("0", 12000-len(key)))), protocol.CodeBadRequest},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := f.svc.Sync(f.ctx, e, protocol.SyncPayload{EntityRef: ref(e), SinceVersion: since, ConflictsCursor: tt.cursor})
+			if tt.code != "" {
+				wantCode(t, err, tt.code)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Conflicts) != 0 || r.ConflictsNextCursor != tt.cursor {
+				t.Fatalf("%d conflicts, next cursor of %d bytes; want none, and the client's cursor (%d bytes) back", len(r.Conflicts), len(r.ConflictsNextCursor), len(tt.cursor))
+			}
+			if _, err := protocol.Reply(protocol.Envelope{Type: protocol.TypeSync, MessageID: "m"}, r, f.now); err != nil {
+				t.Fatalf("the reply cannot be sent: %v", err)
+			}
+		})
+	}
 }
 
 func TestHistory(t *testing.T) {

@@ -18,7 +18,9 @@ const (
 
 // CursorSlack is what a page reserves for its cursor members (next,
 // nextCursor and the like): store cursors are base64 of a sort key of a
-// few hundred bytes at most.
+// few hundred bytes at most, and the listings refuse a client's cursor
+// longer than store.MaxCursorLen (1 KB), so a page that hands a client's
+// cursor back stays within it too.
 const CursorSlack = 2 << 10
 
 // JSONSize is the length of v as the reply encoder writes it (with HTML

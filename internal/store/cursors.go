@@ -24,12 +24,23 @@ func EncodeCursor(sk string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(sk))
 }
 
+// MaxCursorLen bounds the length of a cursor a listing accepts. The sort
+// keys cursors stand for are a few hundred bytes at most (the longest, a
+// presence entry's, holds a user id of up to 128 bytes and a connection
+// id), so no cursor a store issues comes near it; a reply that echoes a
+// client's cursor can count on it (protocol.CursorSlack).
+const MaxCursorLen = 1024
+
 // DecodeCursor returns the sort key a cursor stands for ("" for none); the
 // key must start with prefix, the kind of item the listing returns. Any
-// other cursor fails with an error wrapping ErrInvalidCursor.
+// other cursor, or one longer than MaxCursorLen, fails with an error
+// wrapping ErrInvalidCursor.
 func DecodeCursor(cursor, prefix string) (string, error) {
 	if cursor == "" {
 		return "", nil
+	}
+	if len(cursor) > MaxCursorLen {
+		return "", fmt.Errorf("cursor of %d bytes, more than %d: %w", len(cursor), MaxCursorLen, ErrInvalidCursor)
 	}
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil || len(b) == 0 || !strings.HasPrefix(string(b), prefix) {

@@ -2,10 +2,21 @@ package store_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/ident"
 	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// The longest cursor a store issues: a presence entry's, with a user id of
+// the most bytes an identifier may have, each a four-byte code point, and
+// a connection id as long.
+var (
+	longUser              = strings.Repeat("\U0001F600", ident.MaxIDLen/4)
+	longConn              = strings.Repeat("C", ident.MaxIDLen)
+	longestPresenceCursor = store.PresenceCursor(store.Presence{UserID: longUser, ConnID: longConn})
 )
 
 func TestCursorCodec(t *testing.T) {
@@ -27,6 +38,9 @@ func TestCursorCodec(t *testing.T) {
 		{"another kind", store.ConflictCursor("x"), store.PrefixComment, "!"},
 		{"activity without separator", store.EncodeCursor("plain"), "activity", "!"},
 		{"activity garbage", "%%", "activity", "!"},
+		{"longest issued", longestPresenceCursor, store.PrefixUser, store.PresenceSK(longUser, longConn)},
+		{"too long", store.ConflictCursor(strings.Repeat("0", store.MaxCursorLen)), store.PrefixConflict, "!"},
+		{"too long for the activity feed", store.EncodeCursor("#" + strings.Repeat("0", store.MaxCursorLen)), "activity", "!"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
