@@ -71,18 +71,25 @@ func TestSync(t *testing.T) {
 // TestSyncConflictPages: unresolved conflicts come with sync, a page at a
 // time, continued by conflictsNextCursor; a cursor that is not one is
 // BAD_REQUEST.
-func TestSyncConflictPages(t *testing.T) {
+// pricingWithConflicts returns a fixture holding a pricing entity (manual
+// strategy) at version 2 with n unresolved conflicts of about 9 KB each.
+func pricingWithConflicts(t *testing.T, n int) (*fixture, store.EntityKey) {
+	t.Helper()
 	f := newFixture(t, collab.Config{})
 	e := entity("pricing", "p")
 	f.mustChange("ann", "m0", change(e, 0, "insert", "price", 1))
 	f.mustChange("ann", "m1", change(e, 1, "update", "price", 2))
 	big := strings.Repeat("x", 9<<10)
-	for i := range 12 {
-		ack := f.mustChange("bob", fmt.Sprint("c", i), change(e, 1, "update", "price", big+fmt.Sprint(i)))
-		if ack.Conflict == nil {
+	for i := range n {
+		if ack := f.mustChange("bob", fmt.Sprint("c", i), change(e, 1, "update", "price", big+fmt.Sprint(i))); ack.Conflict == nil {
 			t.Fatalf("change %d: %s, want a conflict", i, ack.Outcome)
 		}
 	}
+	return f, e
+}
+
+func TestSyncConflictPages(t *testing.T) {
+	f, e := pricingWithConflicts(t, 12)
 	seen := map[string]bool{}
 	cursor, pages := "", 0
 	for range 12 {
@@ -121,16 +128,7 @@ func TestSyncConflictsCursorBounded(t *testing.T) {
 	if store.MaxCursorLen+len(`,"conflictsNextCursor":""`) > protocol.CursorSlack {
 		t.Fatalf("a cursor of store.MaxCursorLen (%d) does not fit protocol.CursorSlack (%d)", store.MaxCursorLen, protocol.CursorSlack)
 	}
-	f := newFixture(t, collab.Config{})
-	e := entity("pricing", "p")
-	f.mustChange("ann", "m0", change(e, 0, "insert", "price", 1))
-	f.mustChange("ann", "m1", change(e, 1, "update", "price", 2))
-	big := strings.Repeat("x", 9<<10)
-	for i := range 3 {
-		if ack := f.mustChange("bob", fmt.Sprint("c", i), change(e, 1, "update", "price", big+fmt.Sprint(i))); ack.Conflict == nil {
-			t.Fatalf("change %d: %s, want a conflict", i, ack.Outcome)
-		}
-	}
+	f, e := pricingWithConflicts(t, 3)
 	v := int64(2)
 	f.mustChange("ann", "n0", change(e, v, "insert", "note", "x"))
 	v++
