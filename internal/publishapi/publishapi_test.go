@@ -68,6 +68,10 @@ func post(t *testing.T, api *publishapi.API, path, body string) answer {
 
 func TestOperations(t *testing.T) {
 	big := strings.Repeat("x", protocol.MaxClientFrameBytes)
+	// 12 KB that json.Marshal's HTML escaping would make 72 KB (past the
+	// client frame limit), and 2.4 KB that it would make 14.4 KB (past a
+	// notification's 8 KB of data).
+	markup := strings.Repeat("<&>", 4<<10)
 	for _, tc := range []struct {
 		name, path, body string
 		status           int
@@ -92,6 +96,8 @@ func TestOperations(t *testing.T) {
 		{"trailing data", "/publish", `{"tenant":"acme","channel":"order-updates"} {}`, 400, "BAD_FRAME"},
 		{"tenant of 129 bytes", "/publish", `{"tenant":"` + strings.Repeat("t", 129) + `","channel":"order-updates"}`, 400, "BAD_REQUEST"},
 		{"key of 129 bytes", "/publish", `{"tenant":"acme","channel":"order-updates","idempotencyKey":"` + strings.Repeat("k", 129) + `"}`, 400, "BAD_REQUEST"},
+		{"publish of markup", "/publish", `{"tenant":"acme","channel":"order-updates","payload":{"html":"` + markup + `"}}`, 200, ""},
+		{"notify with markup", "/notify", `{"tenant":"acme","title":"x","data":{"html":"` + markup[:2400] + `"}}`, 200, ""},
 		{"frame too large", "/publish", `{"tenant":"acme","channel":"order-updates","payload":"` + big + `"}`, 413, "FRAME_TOO_LARGE"},
 		{"key not printable", "/publish", `{"tenant":"acme","channel":"order-updates","idempotencyKey":"a b"}`, 400, "BAD_REQUEST"},
 		{"notify without text", "/notify", `{"tenant":"acme"}`, 400, "BAD_REQUEST"},
