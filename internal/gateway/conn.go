@@ -181,9 +181,24 @@ func (c *conn) readLoop() error {
 			_ = c.ws.Close(closeTooBig, reasonTooBig)
 			return websocket.CloseError{Code: closeTooBig, Reason: reasonTooBig}
 		}
+		if c.closingDown() {
+			// The gateway has closed the connection (a frame over the
+			// limit, DELETE, a timeout): what the client sent before it
+			// read the close frame reaches no integration, as the
+			// connection is gone from the Management API too. The loop
+			// reads on until the client answers the close.
+			continue
+		}
 		c.touch()
 		c.handleMessage(data, typ == websocket.MessageBinary)
 	}
+}
+
+// closingDown reports whether the gateway has begun to close c.
+func (c *conn) closingDown() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cause != nil
 }
 
 // handleMessage invokes $default for one message and sends the route

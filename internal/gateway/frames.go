@@ -21,13 +21,14 @@ import (
 // extended length and a 4-byte masking key (RFC 6455, section 5.2).
 const maxFrameHeader = 14
 
-// frameGuard reads a client's frames from src and passes them on unchanged,
-// except a data frame whose payload is longer than limit: its header and
-// payload, and the later frames of its message, are dropped, and tooBig is
-// called once. Everything after it is
-// passed on again, so that the client's answer to the close frame the
-// gateway then sends completes the close handshake. Read is called by one
-// goroutine at a time (the library's reader), as net.Conn allows.
+// frameGuard reads a client's frames from src and passes them on unchanged
+// until a data frame whose payload is longer than limit: tooBig is called,
+// and that frame and every data frame after it are dropped (the gateway
+// closes the connection, and no more of the client's data reaches an
+// integration). Control frames still pass, so that the client's answer to
+// the close frame the gateway then sends completes the close handshake.
+// Read is called by one goroutine at a time (the library's reader), as
+// net.Conn allows.
 type frameGuard struct {
 	src    *bufio.Reader
 	limit  int64
@@ -38,8 +39,7 @@ type frameGuard struct {
 	pending []byte // header bytes parsed and not yet returned
 	left    int64  // payload bytes of the current frame still to pass or drop
 	drop    bool   // the current frame's payload is dropped
-	dropMsg bool   // the continuation frames that follow are dropped too
-	fired   bool
+	fired   bool   // a frame was over the limit: data frames are dropped
 }
 
 // headerLen returns the length of a frame header whose second byte is b1.
@@ -125,14 +125,13 @@ func (g *frameGuard) readHeader() error {
 	h := g.hdr[:g.hdrLen]
 	g.hdrLen = 0
 	g.left = payloadLen(h)
-	fin, opcode := h[0]&0x80 != 0, h[0]&0x0f
-	switch {
-	case opcode == 0x0 && g.dropMsg:
-		// The rest of a message whose oversized frame was dropped.
-		g.drop, g.dropMsg = true, !fin
-		return nil
-	case opcode < 0x8 && g.left > g.limit: // data and continuation frames
-		g.drop, g.dropMsg = true, !fin
+	opcode := h[0] & 0x0f
+	if opcode < 0x8 && (g.fired || g.left > g.limit) { // data and continuation frames
+		// Nothing of the client's data reaches the library after the
+		// oversized frame, not even a new message (with the rest of the
+		// dropped one missing, the library would take it for a protocol
+		// error and close with 1002 instead of the gateway's 1009).
+		g.drop = true
 		if !g.fired {
 			g.fired = true
 			g.tooBig()

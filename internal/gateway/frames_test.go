@@ -49,6 +49,11 @@ func TestFrameLimit(t *testing.T) {
 				total += n
 			}
 			_ = w.Close()
+			if tt.wantSent == 0 {
+				// Sent before the client reads the close: it reaches no
+				// integration (none below).
+				_ = c.conn.Write(ctx, websocket.MessageText, []byte("after the oversized frame"))
+			}
 			if tt.wantSent > 0 {
 				m := next(t, inv.messages, "$default")
 				if len(m.Body) != tt.wantSent {
@@ -97,16 +102,17 @@ func TestFrameGuard(t *testing.T) {
 	small, mid, big := frame(0x1, 5, true), frame(0x2, 300, false), frame(0x0, 70000, true)
 	ping := frame(0x9, 4, true)
 	over := frame(0x1, 1001, true)
-	in := bytes.Join([][]byte{small, mid, ping, over, small}, nil)
+	closing := frame(0x8, 2, true)
+	in := bytes.Join([][]byte{small, mid, ping, over, small, ping, mid, closing}, nil)
 	fired := 0
 	g := &frameGuard{src: bufioReader(iotestOneByte(bytes.NewReader(in))), limit: 1000, tooBig: func() { fired++ }}
 	out, err := io.ReadAll(g)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := bytes.Join([][]byte{small, mid, ping, small}, nil)
+	want := bytes.Join([][]byte{small, mid, ping, ping, closing}, nil)
 	if !bytes.Equal(out, want) {
-		t.Errorf("passed %d bytes, want %d (the oversized frame dropped, the rest intact)", len(out), len(want))
+		t.Errorf("passed %d bytes, want %d (the frames before the oversized one, and only control frames after it)", len(out), len(want))
 	}
 	if fired != 1 {
 		t.Errorf("tooBig called %d times, want 1", fired)

@@ -123,6 +123,26 @@ func TestManagementPostGetDelete(t *testing.T) {
 	none(t, inv.disconnects, 100*time.Millisecond, "second $disconnect")
 }
 
+// TestNoMessageAfterDelete: a message the client sends after a DELETE has
+// closed its connection (before it has read the close frame) reaches no
+// integration: the connection is gone from the Management API already.
+func TestNoMessageAfterDelete(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	c, id := connected(t, s, inv)
+	if status, _, _ := manage(t, s, http.MethodDelete, id, nil); status != http.StatusNoContent {
+		t.Fatalf("DELETE = %d, want 204", status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.conn.Write(ctx, websocket.MessageText, []byte("after the delete"))
+	none(t, inv.messages, 300*time.Millisecond, "$default")
+	if code, _ := c.closeStatus(t, 5*time.Second); code != websocket.StatusNormalClosure {
+		t.Errorf("close after DELETE = %d, want 1000", code)
+	}
+	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, "")
+}
+
 func TestManagementErrors(t *testing.T) {
 	tests := []struct {
 		name     string
