@@ -141,6 +141,81 @@ export function applyChange<T extends DocumentValue>(doc: T, change: ReplayableC
   }
 }
 
+/** A change of this client that the server has not accepted yet. */
+export interface LocalChange extends ReplayableChange {
+  /** move: list indexes. */
+  from?: number | undefined;
+  to?: number | undefined;
+  /** increment: the amount, a number or a decimal string. */
+  delta?: number | string | undefined;
+  /** text: retain / insert / delete components, counted in code points. */
+  text?: readonly { retain?: number; insert?: string; delete?: number }[] | undefined;
+}
+
+/**
+ * Shows a change the server has not accepted yet. Insert, update and
+ * delete replay as applyChange does; for move, increment and text, which
+ * carry no value after them, the value is worked out from `doc` as the
+ * server would (a sum in floating point, text in code points). A change
+ * that does not apply to `doc` (no list or string there, an index or a
+ * text range out of bounds) leaves it as it is: the server will refuse or
+ * transform it, and its answer shows.
+ */
+export function applyLocalChange<T extends DocumentValue>(doc: T, change: LocalChange): T {
+  switch (change.operation) {
+    case 'move':
+    case 'increment':
+    case 'text': {
+      const after = localAfter(getPath(doc, change.path), change);
+      return after === undefined ? doc : applyChange(doc, { operation: 'update', path: change.path, after });
+    }
+    default:
+      return applyChange(doc, change);
+  }
+}
+
+/** The value a move, increment or text change leaves in place of `cur`; undefined when it does not apply. */
+function localAfter(cur: unknown, c: LocalChange): unknown {
+  switch (c.operation) {
+    case 'increment': {
+      const base = cur === undefined ? 0 : cur;
+      const delta = typeof c.delta === 'string' ? Number(c.delta) : c.delta;
+      if (typeof base !== 'number' || typeof delta !== 'number') return undefined;
+      const sum = base + delta;
+      return Number.isFinite(sum) ? sum : undefined;
+    }
+    case 'move': {
+      const { from, to } = c;
+      if (!Array.isArray(cur) || !Number.isInteger(from) || !Number.isInteger(to)) return undefined;
+      const f = from as number;
+      const t = to as number;
+      if (f < 0 || t < 0 || f >= cur.length || t >= cur.length) return undefined;
+      const out = cur.slice();
+      const [x] = out.splice(f, 1);
+      out.splice(t, 0, x);
+      return out;
+    }
+    case 'text': {
+      if (typeof cur !== 'string' || !Array.isArray(c.text)) return undefined;
+      const cps = Array.from(cur);
+      let pos = 0;
+      let out = '';
+      for (const comp of c.text) {
+        if (typeof comp.insert === 'string' && comp.insert !== '') {
+          out += comp.insert;
+          continue;
+        }
+        const n = comp.retain ?? comp.delete;
+        if (n === undefined || !Number.isInteger(n) || n < 1 || n > cps.length - pos) return undefined;
+        if (comp.retain !== undefined) out += cps.slice(pos, pos + n).join('');
+        pos += n;
+      }
+      return out + cps.slice(pos).join('');
+    }
+  }
+  return undefined;
+}
+
 /** Formats segments as a path (`a.b[2]["odd.key"]`). */
 export function formatPath(segs: readonly PathSegment[]): string {
   let out = '';

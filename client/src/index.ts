@@ -67,4 +67,17 @@ export {
   type PresenceManagerOptions,
   type PresenceManagerEvents,
 } from './presence.js';
-export { parsePath, formatPath, getPath, setPath, deletePath, applyChange, liftToExistingParent, type DocumentValue, type PathSegment, type ReplayableChange } from './document.js';
+export {
+  parsePath,
+  formatPath,
+  getPath,
+  setPath,
+  deletePath,
+  applyChange,
+  applyLocalChange,
+  liftToExistingParent,
+  type DocumentValue,
+  type LocalChange,
+  type PathSegment,
+  type ReplayableChange,
+} from './document.js';

@@ -1,4 +1,4 @@
-import { applyChange, liftToExistingParent, type DocumentValue } from './document.js';
+import { applyChange, applyLocalChange, liftToExistingParent, type DocumentValue, type LocalChange } from './document.js';
 import { Emitter } from './emitter.js';
 import { RealtimeError, isRecord } from './errors.js';
 import type {
@@ -72,7 +72,7 @@ export interface EntitySyncState<T extends DocumentValue = DocumentValue> {
   readonly localChanges: readonly Change[];
   /** Changes by other users received since following began, newest first. */
   readonly remoteChanges: readonly Change[];
-  /** Conflicts seen, unresolved first. */
+  /** Conflicts seen, unresolved first (of the resolved ones, the latest `historyLimit`). */
   readonly conflicts: readonly Conflict[];
   /** Accepted changes, newest first (at most `historyLimit`). */
   readonly changeHistory: readonly Change[];
@@ -92,7 +92,7 @@ export interface RealtimeSyncManagerOptions {
   username?: string;
   /** Lock lifetime asked for (ms). Default 30000; the lock is renewed at half of it while held. */
   lockTtl?: number;
-  /** Changes kept in `changeHistory` and `remoteChanges`. Default 100. */
+  /** Changes kept in `changeHistory` and `remoteChanges`, and resolved conflicts in `conflicts`. Default 100. */
   historyLimit?: number;
   /**
    * What to do with a manual conflict that concerns this user: false
@@ -145,6 +145,8 @@ interface HistoryAck {
 
 interface Pending {
   change: Change;
+  /** What the optimistic document replays (move, increment and text need more than `after`). */
+  local: LocalChange;
   payload: Record<string, unknown>;
   messageId: string;
   attempts: number;
@@ -425,6 +427,15 @@ export class RealtimeSyncManager {
     return new Promise<Change>((resolve, reject) => {
       e.pending.push({
         change,
+        local: {
+          operation: input.operation,
+          path: input.path,
+          after: input.after,
+          from: input.from,
+          to: input.to,
+          delta: input.delta,
+          text: input.text,
+        },
         payload,
         messageId: `chg-${this.clock.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${this.seq}`,
         attempts: 0,
@@ -638,6 +649,9 @@ export class RealtimeSyncManager {
           if (!this.entries.has(e.channel)) return e.state;
           e.strategy = ack.strategy;
           if (ack.snapshot) {
+            if (!isVersion(ack.version)) {
+              throw new RealtimeError({ code: 'BAD_FRAME', message: 'the sync reply carries no valid version' });
+            }
             if (ack.version !== e.version || ack.version === 0) {
               e.serverDoc = ack.document ?? {};
               e.version = ack.version;
@@ -667,9 +681,12 @@ export class RealtimeSyncManager {
     return e.state;
   }
 
-  /** Applies an accepted change if it is the next version; a gap triggers a sync. */
+  /** Applies an accepted change if it is the next version; a gap triggers a sync. A malformed version is ignored. */
   private ingest(e: Entry, c: Change, fromSync = false): void {
-    if (c.version <= e.version) return;
+    // A version that is not a whole number (a string, a fraction, past
+    // 2^53) is a malformed frame: taken as is, "2" + 1 would be "21" and
+    // hide every gap after it.
+    if (!isVersion(c.version) || c.version <= e.version) return;
     if (c.version > e.version + 1) {
       if (!fromSync) void this.runSync(e);
       return;
@@ -716,6 +733,7 @@ export class RealtimeSyncManager {
     const prev = e.conflicts.get(c.id);
     if (prev !== undefined && prev.resolved && !c.resolved) return;
     e.conflicts.set(c.id, c);
+    if (c.resolved) forgetResolved(e.conflicts, this.opts.historyLimit);
     this.update(e);
     if (prev === undefined) this.emitter.emit('conflict', c);
     const auto = this.opts.autoResolveConflicts;
@@ -895,7 +913,7 @@ export class RealtimeSyncManager {
     let document = e.serverDoc;
     for (const p of e.pending) {
       try {
-        document = applyChange(document, { operation: p.change.operation, path: p.change.path, after: p.change.after });
+        document = applyLocalChange(document, p.local);
       } catch {
         // a malformed local path shows nothing; the server refuses it
       }
@@ -945,4 +963,22 @@ export function getRealtimeSyncManager(
     managers.set(client, m);
   }
   return m;
+}
+
+/** Reports whether v is a version: a whole number from 0 to 2^53 - 1. */
+function isVersion(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Drops the earliest resolved conflicts past the newest `keep` (unresolved ones all stay). */
+function forgetResolved(conflicts: Map<string, Conflict>, keep: number): void {
+  let resolved = 0;
+  for (const c of conflicts.values()) if (c.resolved) resolved++;
+  for (const [id, c] of conflicts) {
+    if (resolved <= keep) return;
+    if (c.resolved) {
+      conflicts.delete(id);
+      resolved--;
+    }
+  }
 }
