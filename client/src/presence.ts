@@ -127,8 +127,10 @@ interface PresenceAck {
 interface RoomEntry {
   refs: number;
   users: Map<string, PresenceData>;
-  /** Event number of the latest event per user in this room. */
+  /** Event number of the latest event per user in this room (see pruneSeq). */
   seq: Map<string, number>;
+  /** The event numbers at which the room.join replies still awaited were asked for. */
+  asks: number[];
   userCount: number;
   cursors: Map<string, CursorPosition>;
   joined: boolean;
@@ -184,6 +186,24 @@ function mergeList(users: Map<string, PresenceData>, seq: Map<string, number>, l
   }
 }
 
+/**
+ * Forgets the event numbers of users no longer listed that no reply still
+ * awaited needs: an event number only matters against a snapshot asked
+ * for before it, so that the older list does not undo the newer event.
+ */
+function pruneSeq(users: Map<string, PresenceData>, seq: Map<string, number>, asks: readonly number[]): void {
+  const oldest = asks.length > 0 ? Math.min(...asks) : Infinity;
+  for (const [id, n] of seq) {
+    if (!users.has(id) && n <= oldest) seq.delete(id);
+  }
+}
+
+/** Removes one occurrence of `n` from `asks`. */
+function settleAsk(asks: number[], n: number): void {
+  const i = asks.indexOf(n);
+  if (i >= 0) asks.splice(i, 1);
+}
+
 function byName(a: PresenceData, b: PresenceData): number {
   return (a.username || a.userId).localeCompare(b.username || b.userId) || a.userId.localeCompare(b.userId);
 }
@@ -214,6 +234,8 @@ export class PresenceManager {
   /** Events and replies travel different paths, so a list reply may be older than an event already applied: each event is numbered. */
   private eventSeq = 0;
   private readonly userSeq = new Map<string, number>();
+  /** The event numbers at which the presence.snapshot replies still awaited were asked for. */
+  private readonly userAsks: number[] = [];
   private readonly rooms = new Map<string, RoomEntry>();
   private error: Error | null = null;
 
@@ -368,6 +390,7 @@ export class PresenceManager {
         refs: 0,
         users: new Map(),
         seq: new Map(),
+        asks: [],
         userCount: 0,
         cursors: new Map(),
         joined: false,
@@ -410,12 +433,19 @@ export class PresenceManager {
   /** Asks the server for the tenant's users again. */
   refresh(): Promise<void> {
     const asked = this.eventSeq;
+    this.userAsks.push(asked);
     return this.client.request<'presence.snapshot', SnapshotAck>('presence.snapshot', { payload: { limit: 200 } }).then(
       (ack) => {
+        settleAsk(this.userAsks, asked);
         mergeList(this.users, this.userSeq, ack.usersInRoom, asked);
+        pruneSeq(this.users, this.userSeq, this.userAsks);
         this.update();
       },
-      (err: unknown) => this.fail(err),
+      (err: unknown) => {
+        settleAsk(this.userAsks, asked);
+        pruneSeq(this.users, this.userSeq, this.userAsks);
+        this.fail(err);
+      },
     );
   }
 
@@ -463,13 +493,22 @@ export class PresenceManager {
 
   private sendJoin(room: string): Promise<RoomPresence> {
     const asked = this.eventSeq;
+    const asking = this.rooms.get(room);
+    asking?.asks.push(asked);
+    const settle = (): void => {
+      if (asking === undefined) return;
+      settleAsk(asking.asks, asked);
+      pruneSeq(asking.users, asking.seq, asking.asks);
+    };
     return this.client
       .request<'room.join', SnapshotAck>('room.join', { payload: this.presencePayload({ room, active: true }) })
       .then(
         (ack) => {
           const entry = this.rooms.get(room);
           if (entry === undefined) throw new Error(`left room ${room} before joining it`);
+          if (entry === asking) settleAsk(entry.asks, asked);
           mergeList(entry.users, entry.seq, ack.usersInRoom, asked);
+          pruneSeq(entry.users, entry.seq, entry.asks);
           // A paged reply counts the whole room; otherwise the merged list is the room.
           entry.userCount = ack.next ? Math.max(ack.userCount, entry.users.size) : entry.users.size;
           entry.joined = true;
@@ -478,6 +517,7 @@ export class PresenceManager {
           return this.roomOf(room, entry);
         },
         (err: unknown) => {
+          settle();
           this.fail(err);
           throw err;
         },
@@ -525,8 +565,11 @@ export class PresenceManager {
     const p = m.payload as unknown as UserEventPayload;
     if (!isRecord(p.user) || typeof p.user.userId !== 'string') return;
     this.userSeq.set(p.user.userId, ++this.eventSeq);
-    if (p.event === 'offline' || p.user.status === 'offline') this.users.delete(p.user.userId);
-    else this.users.set(p.user.userId, p.user);
+    if (p.event === 'offline' || p.user.status === 'offline') {
+      this.users.delete(p.user.userId);
+      // Kept only while a snapshot asked for before this event is awaited.
+      if (this.userAsks.length === 0) this.userSeq.delete(p.user.userId);
+    } else this.users.set(p.user.userId, p.user);
     this.update();
   }
 
@@ -559,6 +602,7 @@ export class PresenceManager {
     if (p.event === 'leave') {
       entry.users.delete(p.user.userId);
       entry.cursors.delete(p.user.userId);
+      if (entry.asks.length === 0) entry.seq.delete(p.user.userId);
       if (had) entry.userCount = Math.max(0, entry.userCount - 1);
     } else {
       entry.users.set(p.user.userId, p.user);
@@ -582,8 +626,9 @@ export class PresenceManager {
       payload['y'] = Math.round(pos.y * 10) / 10;
     }
     if (pos.anchor !== undefined) payload['anchor'] = pos.anchor;
-    // Cursors are ephemeral: never queued, never retried.
-    this.client.request('cursor', { payload }, { queue: false }).catch(() => {});
+    // Cursors are ephemeral: never queued, never sent again (after a drop
+    // or a RATE_LIMITED answer): the next move sends a fresh position.
+    this.client.request('cursor', { payload }, { queue: false, retry: false }).catch(() => {});
   }
 
   private noteInput(): void {

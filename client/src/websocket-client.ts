@@ -279,8 +279,20 @@ export interface RequestParams<P = unknown> {
 export interface RequestOptions {
   /** Time (ms) to wait for the reply once sent. Default: the client's requestTimeout. */
   timeout?: number;
-  /** Hold the request while not connected (default true); false rejects it at once with DISCONNECTED. */
+  /**
+   * Hold the request while not connected (default true). False binds it to
+   * the connection it is sent on: it is rejected with DISCONNECTED at once
+   * when not connected, and when the connection drops before its reply,
+   * instead of being sent again on the next one.
+   */
   queue?: boolean;
+  /**
+   * Send the request again by itself, with the same messageId, after a
+   * RATE_LIMITED answer (default true, up to `rateLimitRetries` times);
+   * false rejects with the error at once. For requests whose content goes
+   * stale, such as cursor positions.
+   */
+  retry?: boolean;
   /**
    * Reuse a messageId, for an application-level retry of a request the
    * server refused: the server applies a change at most once per messageId.
@@ -316,6 +328,8 @@ interface Outbound {
   readonly tracked: boolean;
   /** Belongs to one connection: never queued, never resent (hello, ping, subscriptions). */
   readonly internal: boolean;
+  /** An application request sent with `queue: false`: settled with DISCONNECTED instead of resent after a drop. */
+  readonly bound: boolean;
   readonly timeout: number;
   readonly retry: RetryPolicy;
   retriesLeft: number;
@@ -341,6 +355,13 @@ interface ChannelEntry {
 
 /** How long (ms) live updates past a gap wait for the missing ones before they are read from history. */
 const GAP_FILL_DELAY = 500;
+
+/**
+ * The longest wait (ms) before a request refused with RATE_LIMITED is sent
+ * again, whatever retryAfterMs says (a timer past 2^31 - 1 ms would fire at
+ * once).
+ */
+const MAX_RETRY_AFTER = 60_000;
 
 const DEFAULTS = {
   reconnect: true,
@@ -643,8 +664,9 @@ export class WebSocketClient {
       e = this.createOutbound(type, params.channel, params.payload, {
         tracked: true,
         internal: false,
+        bound: options.queue === false,
         timeout: options.timeout ?? this.opts.requestTimeout,
-        retry: 'rate-limited',
+        retry: options.retry === false ? 'none' : 'rate-limited',
         retries: this.opts.rateLimitRetries,
         messageId: options.messageId,
       });
@@ -769,7 +791,15 @@ export class WebSocketClient {
     type: string,
     channel: string | undefined,
     payload: unknown,
-    o: { tracked: boolean; internal: boolean; timeout: number; retry: RetryPolicy; retries: number; messageId?: string | undefined },
+    o: {
+      tracked: boolean;
+      internal: boolean;
+      bound?: boolean;
+      timeout: number;
+      retry: RetryPolicy;
+      retries: number;
+      messageId?: string | undefined;
+    },
   ): Outbound {
     const messageId = o.messageId ?? this.opts.generateId();
     const env: Record<string, unknown> = { type };
@@ -788,6 +818,7 @@ export class WebSocketClient {
       frame,
       tracked: o.tracked,
       internal: o.internal,
+      bound: o.bound ?? false,
       timeout: o.timeout,
       retry: o.retry,
       retriesLeft: o.retries,
@@ -907,7 +938,7 @@ export class WebSocketClient {
   }
 
   private keepForResend(e: Outbound): void {
-    if (e.internal) {
+    if (e.internal || e.bound) {
       e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
       return;
     }
@@ -1402,8 +1433,8 @@ export class WebSocketClient {
     e.retriesLeft--;
     const hinted = err.details?.['retryAfterMs'];
     const base =
-      typeof hinted === 'number' && hinted >= 0
-        ? hinted
+      typeof hinted === 'number' && hinted >= 0 && Number.isFinite(hinted)
+        ? Math.min(hinted, MAX_RETRY_AFTER)
         : backoffDelay(e.retryAttempt, { ...this.opts, maxReconnectInterval: Math.min(this.opts.maxReconnectInterval, 5000) }, this.opts.random);
     e.retryAttempt++;
     // A little jitter on top, so that a burst of refused requests does not return as one burst.
@@ -1411,11 +1442,11 @@ export class WebSocketClient {
     this.log('retrying', e.type, e.messageId, 'after', delay, 'ms:', err.code);
     const timer = this.opts.clock.setTimeout(() => {
       this.delayed.delete(e);
+      if ((e.internal || e.bound) && (e.gen !== this.gen || !this.socketOpen())) {
+        e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
+        return;
+      }
       if (e.internal) {
-        if (e.gen !== this.gen || !this.socketOpen()) {
-          e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
-          return;
-        }
         this.takeToken(e);
         this.write(e);
         return;
@@ -1486,6 +1517,16 @@ export class WebSocketClient {
     this.clearTimer('ageTimer');
     this.clearTimer('pumpTimer');
     this.clearTimer('tokenTimer');
+    // Requests bound to this connection that still wait for a pacing token
+    // end with it.
+    for (const list of [this.queue, this.resend]) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const e = list[i] as Outbound;
+        if (!e.bound) continue;
+        list.splice(i, 1);
+        e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
+      }
+    }
     const inflight = [...this.inflight.values()];
     this.inflight.clear();
     for (const e of inflight) {

@@ -10,14 +10,26 @@ class FakeTarget extends EventTarget {
   visibilityState = 'visible';
 }
 
-async function setup(): Promise<{ client: WebSocketClient; server: FakeServer; manager: PresenceManager; win: FakeTarget; doc: FakeTarget }> {
+const user = (userId: string, status: string) => ({ userId, username: userId, status, lastSeen: '', currentLocation: { page: '' } });
+
+interface SetupOptions {
+  /** How the server answers cursor frames. Default: acks them. */
+  cursors?: 'ack' | 'hold' | 'rate-limited';
+  /** The members room.join and presence.snapshot replies list. Default: none. */
+  listed?: ReturnType<typeof user>[];
+}
+
+async function setup(
+  o: SetupOptions = {},
+): Promise<{ client: WebSocketClient; server: FakeServer; manager: PresenceManager; win: FakeTarget; doc: FakeTarget }> {
+  const listed = o.listed ?? [];
   const server = new FakeServer({
     handler: (sock, f) => {
       const room = (f.payload as { room?: string } | undefined)?.room ?? '';
       switch (f.type) {
         case 'room.join':
         case 'presence.snapshot':
-          server.ack(sock, f, { room, usersInRoom: [], userCount: 0, onlineCount: 0, awayCount: 0 });
+          server.ack(sock, f, { room, usersInRoom: listed, userCount: listed.length, onlineCount: listed.length, awayCount: 0 });
           return true;
         case 'presence':
           server.ack(sock, f, {
@@ -26,6 +38,11 @@ async function setup(): Promise<{ client: WebSocketClient; server: FakeServer; m
           });
           return true;
         case 'cursor':
+          if (o.cursors === 'hold') return true;
+          if (o.cursors === 'rate-limited') {
+            server.error(sock, f, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: 50 } });
+            return true;
+          }
           server.ack(sock, f, { room, recipients: 1, delivered: 1 });
           return true;
       }
@@ -38,6 +55,8 @@ async function setup(): Promise<{ client: WebSocketClient; server: FakeServer; m
     heartbeatInterval: 0,
     maxConnectionAge: 0,
     rateLimit: false,
+    random: () => 0,
+    reconnectInterval: 10,
   });
   client.connect();
   FakeWebSocket.last.open();
@@ -111,5 +130,67 @@ describe('PresenceManager', () => {
     await ready;
     expect(manager.getSnapshot().rooms['r']?.usersInRoom.map((u) => u.userId)).toEqual(['u2']);
     expect(manager.getSnapshot().rooms['r']?.userCount).toBe(1);
+  });
+});
+
+// Cursor positions are never sent twice, and the presence manager's
+// bookkeeping does not grow with every user it ever saw.
+describe('cursor positions', () => {
+  it('are not sent again on the next connection when the socket drops before the ack', async () => {
+    const { server, manager } = await setup({ cursors: 'hold' });
+    await manager.joinRoom('dash').ready;
+    manager.updateCursor('dash', { x: 1, y: 1 });
+    await flush();
+    expect(server.framesOfType('cursor')).toHaveLength(1);
+    const first = FakeWebSocket.last;
+    first.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(50);
+    const second = FakeWebSocket.last;
+    expect(second).not.toBe(first);
+    second.open();
+    await flush();
+    await flush();
+    expect(second.framesOfType('room.join')).toHaveLength(1);
+    expect(second.framesOfType('cursor')).toHaveLength(0);
+  });
+
+  it('are not retried after RATE_LIMITED', async () => {
+    const { server, manager } = await setup({ cursors: 'rate-limited' });
+    await manager.joinRoom('dash').ready;
+    manager.updateCursor('dash', { x: 1, y: 1 });
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(server.framesOfType('cursor')).toHaveLength(1);
+  });
+});
+
+describe('presence bookkeeping', () => {
+  it("forgets users who went offline and rooms' members who left", async () => {
+    const { manager } = await setup();
+    await manager.joinRoom('dash').ready;
+    const sock = FakeWebSocket.last;
+    for (let i = 0; i < 1000; i++) {
+      sock.receive({ type: 'presence', channel: 'user-presence', payload: { event: 'online', user: user(`g${i}`, 'online') } });
+      sock.receive({ type: 'presence', channel: 'user-presence', payload: { event: 'offline', user: user(`g${i}`, 'offline') } });
+      sock.receive({ type: 'presence', channel: 'room:dash', payload: { event: 'join', room: 'dash', user: user(`r${i}`, 'online') } });
+      sock.receive({ type: 'presence', channel: 'room:dash', payload: { event: 'leave', room: 'dash', user: user(`r${i}`, 'offline') } });
+    }
+    await flush();
+    const internals = manager as unknown as { userSeq: Map<string, number>; rooms: Map<string, { seq: Map<string, number> }> };
+    // The room members who left are online users until an offline event says otherwise.
+    expect(internals.userSeq.size).toBeLessThanOrEqual(1000 + 10);
+    expect([...internals.userSeq.keys()].some((id) => id.startsWith('g'))).toBe(false);
+    expect(internals.rooms.get('dash')?.seq.size).toBe(0);
+  });
+
+  it('still lets a leave newer than a join reply win over the reply', async () => {
+    const { manager } = await setup({ listed: [user('u2', 'online')] });
+    const sock = FakeWebSocket.last;
+    const { ready } = manager.joinRoom('r');
+    // u2 leaves before the (older) join reply that lists u2 arrives.
+    sock.receive({ type: 'presence', channel: 'room:r', payload: { event: 'leave', room: 'r', user: user('u2', 'online') } });
+    await ready;
+    expect(manager.getSnapshot().rooms['r']?.usersInRoom.map((u) => u.userId)).toEqual([]);
+    const internals = manager as unknown as { rooms: Map<string, { seq: Map<string, number> }> };
+    expect(internals.rooms.get('r')?.seq.size).toBe(0); // forgotten once the reply is in
   });
 });
