@@ -97,3 +97,37 @@ func TestSweepDroppedConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestExpiredSessionSpeaksBeforeSweep: a connection whose heartbeats
+// stopped speaks again after its session expired but before the sweeper
+// ran. Its room still sees it leave, and the user goes offline and online
+// again, once each, in that order; the sweep after it finds nothing to
+// announce.
+func TestExpiredSessionSpeaksBeforeSweep(t *testing.T) {
+	for _, b := range presBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t)
+			bob := presDial(t, srv, "bob", nil)
+			bob.ok("subscribe", "user-presence", nil)
+			bob.ok("room.join", "", presJoin("order-123"))
+			dave := presDial(t, srv, "dave", nil)
+			dave.ok("room.join", "", presJoin("order-123"))
+			bob.await(isPresence("room:order-123", "dave", "join", "online"), "dave's join")
+			bob.forget()
+			for range 3 { // bob's heartbeats go on; dave's session expires
+				srv.clock.Advance(30 * time.Second)
+				bob.ok("ping", "", nil)
+			}
+			dave.ok("ping", "", nil) // before any sweep
+			bob.await(isPresence("room:order-123", "dave", "leave", "offline"), "dave leaving the room")
+			bob.await(isPresence("user-presence", "dave", "offline", "offline"), "dave offline")
+			bob.await(isPresence("user-presence", "dave", "online", "online"), "dave online again")
+			if s := bob.snapshot("order-123"); len(s.UsersInRoom) != 1 || s.statusOf("bob") != "online" {
+				t.Errorf("room after dave spoke again: %+v, want bob alone", s)
+			}
+			srv.sweep(t)
+			bob.none(anyPresence("room:order-123", "dave"), "a second leave of dave")
+			bob.none(anyPresence("user-presence", "dave"), "another status of dave")
+		})
+	}
+}

@@ -191,11 +191,20 @@ type presenceChange struct {
 func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *broadcast.Broadcaster, now time.Time, ch presenceChange) (store.Session, error) {
 	st := p.h.deps.Store
 	for range presenceAttempts {
-		sessions, err := st.UserSessions(ctx, conn.Tenant, conn.UserID)
+		sessions, expired, err := st.UserSessionsWithExpired(ctx, conn.Tenant, conn.UserID)
 		if err != nil {
 			return store.Session{}, err
 		}
 		i := slices.IndexFunc(sessions, func(s store.Session) bool { return s.ConnID == conn.ID })
+		if j := slices.IndexFunc(expired, func(s store.Session) bool { return s.ConnID == conn.ID }); i < 0 && j >= 0 {
+			// The connection's session expired (its heartbeats stopped)
+			// and the sweeper has not claimed it yet: claim it here, so
+			// that its rooms still see it leave, before the new session
+			// is written over it.
+			if _, err := p.claimExpired(ctx, bc, expired[j], now); err != nil {
+				return store.Session{}, err
+			}
+		}
 		var cur store.Session
 		if i >= 0 {
 			cur = sessions[i]

@@ -104,20 +104,15 @@ func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadc
 		claimed, removed int
 	)
 	for _, s := range sessions {
-		ok, err := st.DeleteExpiredSession(ctx, s, now)
+		ok, err := p.claimExpired(ctx, bc, s, now)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("delete expired session of %q: %w", s.ConnID, err))
+			errs = append(errs, err)
 			continue
 		}
 		if !ok {
 			continue // refreshed, or handled by an overlapping pass
 		}
 		claimed++
-		p.conns.forget(s.ConnID)
-		for _, room := range s.Rooms {
-			p.rooms.remove(roomKey(s.Tenant, protocol.RoomChannel(room)), s.ConnID)
-		}
-		p.announceGone(ctx, bc, s, now)
 		gone, err := p.gone(ctx, s.ConnID, endpoint)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("probe %q: %w", s.ConnID, err))
@@ -144,6 +139,29 @@ func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadc
 		removed++
 	}
 	return claimed, removed, errors.Join(errs...)
+}
+
+// claimExpired removes the expired session s, if it is still stored as
+// read and still expired, and announces its departure: its room leaves
+// and, when it was the user's last session, the user offline. It reports
+// whether it removed s (false: refreshed or claimed by someone else).
+// The sweeper claims the sessions it finds; a connection that speaks
+// again after its session expired claims its own before a new one is
+// written over it.
+func (p *presenceFeature) claimExpired(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, now time.Time) (bool, error) {
+	ok, err := p.h.deps.Store.DeleteExpiredSession(ctx, s, now)
+	if err != nil {
+		return false, fmt.Errorf("delete expired session of %q: %w", s.ConnID, err)
+	}
+	if !ok {
+		return false, nil
+	}
+	p.conns.forget(s.ConnID)
+	for _, room := range s.Rooms {
+		p.rooms.remove(roomKey(s.Tenant, protocol.RoomChannel(room)), s.ConnID)
+	}
+	p.announceGone(ctx, bc, s, now)
+	return true, nil
 }
 
 // gone reports whether connection id no longer exists: its record is

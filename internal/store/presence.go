@@ -153,6 +153,13 @@ type Presences interface {
 	// UserSessions lists the live sessions of one user of a tenant,
 	// hidden ones included, ordered by connection id: one Query.
 	UserSessions(ctx context.Context, tenant, userID string) ([]Session, error)
+	// UserSessionsWithExpired is UserSessions with, apart, the user's
+	// sessions that have expired and are still stored (neither claimed by
+	// the sweeper nor deleted by DynamoDB's TTL yet), in the same one
+	// Query: a connection that speaks again after its session expired
+	// claims the expired one as the sweeper would, so that its departure
+	// is still announced.
+	UserSessionsWithExpired(ctx context.Context, tenant, userID string) (live, expired []Session, err error)
 	// DeleteSession removes a connection's session, its room entries and
 	// its away alarm, live or expired. It returns the session that was
 	// stored and whether it was live. Removing an absent session returns

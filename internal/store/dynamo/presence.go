@@ -88,22 +88,31 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 // UserSessions lists the live sessions of one user: one Query of the
 // tenant's presence partition.
 func (s *Store) UserSessions(ctx context.Context, tenant, userID string) ([]store.Session, error) {
+	out, _, err := s.UserSessionsWithExpired(ctx, tenant, userID)
+	return out, err
+}
+
+// UserSessionsWithExpired lists a user's sessions, live and expired
+// apart: one Query. See store.Presences.UserSessionsWithExpired.
+func (s *Store) UserSessionsWithExpired(ctx context.Context, tenant, userID string) ([]store.Session, []store.Session, error) {
 	const op = "user sessions"
 	key := tenant + "/" + userID
 	if err := checkParts(op, key, tenant, userID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := s.now()
-	var out []store.Session
+	var on, expired []store.Session
 	err := s.query(ctx, op, key, store.PresencePK(tenant), store.UserPresencePrefix(userID), func(it item) {
 		if live(it, now) {
-			out = append(out, sessionFrom(it))
+			on = append(on, sessionFrom(it))
+		} else {
+			expired = append(expired, sessionFrom(it))
 		}
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return on, expired, nil
 }
 
 // DeleteSession removes a session, its room entries and its alarm: a read

@@ -128,22 +128,34 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 // UserSessions lists the live sessions of one user, ordered by connection
 // id.
 func (s *Store) UserSessions(ctx context.Context, tenant, userID string) ([]store.Session, error) {
+	out, _, err := s.UserSessionsWithExpired(ctx, tenant, userID)
+	return out, err
+}
+
+// UserSessionsWithExpired lists a user's sessions, live and expired
+// apart. See store.Presences.UserSessionsWithExpired.
+func (s *Store) UserSessionsWithExpired(ctx context.Context, tenant, userID string) ([]store.Session, []store.Session, error) {
 	const op = "user sessions"
 	key := tenant + "/" + userID
 	if err := checkParts(op, key, tenant, userID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	pk := store.PresencePK(tenant)
-	var out []store.Session
+	var live, expired []store.Session
 	for _, sk := range s.sortKeys(pk, store.UserPresencePrefix(userID), "") {
-		if r, _ := s.get(pk, sk); r.live(now) {
-			out = append(out, cloneSession(r.item.(store.Session)))
+		r, ok := s.get(pk, sk)
+		switch {
+		case !ok:
+		case r.live(now):
+			live = append(live, cloneSession(r.item.(store.Session)))
+		default:
+			expired = append(expired, cloneSession(r.item.(store.Session)))
 		}
 	}
-	return out, nil
+	return live, expired, nil
 }
 
 // DeleteSession removes a session with its room entries and alarm. See

@@ -344,6 +344,11 @@ func testPresenceExpiry(t *testing.T, f *fixture) {
 	if n := f.count(t, "acme", "order-123"); n != 0 {
 		t.Errorf("CountPresence counts expired: %d", n)
 	}
+	// Listed apart, as it was stored, until it is claimed or replaced.
+	live, expired, err := f.s.UserSessionsWithExpired(f.ctx, "acme", "alice")
+	if err != nil || len(live) != 0 || len(expired) != 1 || expired[0].ConnID != "a1" || !slices.Equal(expired[0].Rooms, []string{"order-123"}) {
+		t.Errorf("UserSessionsWithExpired after expiry = %+v, %+v, %v; want none live and a1 expired in order-123", live, expired, err)
+	}
 	// Refreshing an expired session fails; creating it anew works.
 	stale := s
 	stale.Version = 1
@@ -357,6 +362,9 @@ func testPresenceExpiry(t *testing.T, f *fixture) {
 	}
 	if got := f.roomList(t, "acme", "order-123", 0); len(got) != 0 {
 		t.Errorf("old room lists %+v after the session was recreated elsewhere", got)
+	}
+	if live, expired, err := f.s.UserSessionsWithExpired(f.ctx, "acme", "alice"); err != nil || len(live) != 1 || len(expired) != 0 {
+		t.Errorf("UserSessionsWithExpired after the session was recreated = %+v, %+v, %v; want it live alone", live, expired, err)
 	}
 }
 
