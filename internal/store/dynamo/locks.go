@@ -260,7 +260,11 @@ func (s *Store) ReleaseConnectionLocks(ctx context.Context, connID string) ([]st
 				break
 			}
 			cur := lockFrom(it)
-			err = s.transact(ctx, op, connID, s.deleteLockActions(cur, store.LockReleased, "connId = :c AND fencingToken = :t",
+			event := store.LockReleased
+			if !live(it, s.now()) {
+				event = store.LockExpired // it lapsed before its connection went
+			}
+			err = s.transact(ctx, op, connID, s.deleteLockActions(cur, event, "connId = :c AND fencingToken = :t",
 				item{":c": str(connID), ":t": num(cur.Token)}))
 			if err == nil {
 				out = append(out, cur)

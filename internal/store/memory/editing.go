@@ -187,8 +187,12 @@ func (s *Store) ReleaseConnectionLocks(ctx context.Context, connID string) ([]st
 		if l.ConnID != connID {
 			continue
 		}
+		event := store.LockReleased
+		if !r.live(s.now()) {
+			event = store.LockExpired // it lapsed before its connection went
+		}
 		s.deleteLock(l)
-		s.putOutbox(store.LockOutboxItem(l, store.LockReleased, s.clock.Now()))
+		s.putOutbox(store.LockOutboxItem(l, event, s.clock.Now()))
 		out = append(out, l)
 	}
 	return out, nil

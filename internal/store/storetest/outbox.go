@@ -98,7 +98,8 @@ func testOutbox(t *testing.T, f *fixture) {
 }
 
 // testOutboxLocksComments: a lock grant, a release (by its holder or with
-// its connection) and the removal or replacement of an expired grant each
+// its connection) and the removal or replacement of an expired grant (with
+// its connection too) each
 // write one lock item in the same write, and a refused or no-op lock
 // write (held by another, a renewal, a release by someone else, an
 // expired grant already gone) none; an added comment and each resolve
@@ -132,6 +133,14 @@ func testOutboxLocksComments(t *testing.T, f *fixture) {
 	f.acquire(t, f.lock(entB, "u3", "c3", time.Minute))
 	if got, err := f.s.ReleaseConnectionLocks(f.ctx, "c3"); err != nil || len(got) != 1 {
 		t.Fatalf("ReleaseConnectionLocks = %v, %v", got, err)
+	}
+	// A grant that lapsed before its connection went is removed with it as
+	// expired, not released.
+	entC := store.EntityKey{Tenant: "acme", Type: "order", ID: "789"}
+	f.acquire(t, f.lock(entC, "u4", "c4", 10*time.Second))
+	f.clock.Advance(11 * time.Second)
+	if got, err := f.s.ReleaseConnectionLocks(f.ctx, "c4"); err != nil || len(got) != 1 {
+		t.Fatalf("ReleaseConnectionLocks of a lapsed grant = %v, %v", got, err)
 	}
 
 	c := store.Comment{Entity: entB, ID: "0000000001000-a", UserID: "u1", Text: "ship it?", CreatedAt: f.clock.Now()}
@@ -171,6 +180,8 @@ func testOutboxLocksComments(t *testing.T, f *fixture) {
 	add(want{entA, store.OutboxLock, store.LockExpired, "u1", l3.Token, false, time.Time{}, fmt.Sprintf("%012d", l3.Token)})
 	add(want{entB, store.OutboxLock, store.LockAcquired, "u3", 1, false, time.Time{}, fmt.Sprintf("%012d", 1)})
 	add(want{entB, store.OutboxLock, store.LockReleased, "u3", 1, false, time.Time{}, fmt.Sprintf("%012d", 1)})
+	add(want{entC, store.OutboxLock, store.LockAcquired, "u4", 1, false, time.Time{}, fmt.Sprintf("%012d", 1)})
+	add(want{entC, store.OutboxLock, store.LockExpired, "u4", 1, false, time.Time{}, fmt.Sprintf("%012d", 1)})
 	add(want{entB, store.OutboxComment, store.CommentAdded, "u1", 0, false, c.CreatedAt, c.ID})
 	add(want{entB, store.OutboxComment, store.CommentResolved, "u2", 0, true, resolvedAt, c.ID})
 	add(want{entB, store.OutboxComment, store.CommentReopened, "u3", 0, false, resolvedAt.Add(time.Second), c.ID})
