@@ -38,7 +38,8 @@ func coldStart(ctx context.Context) (func(context.Context, fanout.Event) (fanout
 		return nil, err
 	}
 	mo := cfg.Settings.ManagementOptions() // one delivery budget for every post
-	f := fanout.New(cfg.AWS, fanout.Config{Management: &mo}, cfg.Settings.Logger())
+	// Shards are posted to this deployment's Management API only.
+	f := fanout.New(cfg.AWS, fanout.Config{Management: &mo, Endpoint: cfg.Settings.ManagementEndpoint}, cfg.Settings.Logger())
 	f.SetMetrics(os.Stdout)
 	return f.Handler(b.Store), nil
 }

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -49,6 +50,13 @@ type Config struct {
 	// (AWS_ENDPOINT_URL_LAMBDA or AWS_ENDPOINT_URL). Default: the regional
 	// endpoint of the AWS configuration's region.
 	LambdaEndpoint string
+	// Endpoint is the Management API endpoint the deployment posts to
+	// (MANAGEMENT_ENDPOINT, which the message function also puts in every
+	// shard). When set, Handler posts only there: a shard naming another
+	// endpoint is refused, so that an invocation cannot make the function
+	// send its signed requests to a host of the invoker's choosing (or
+	// remove connections that such a host calls gone). Default "": any.
+	Endpoint string
 	// Management tunes the Management API clients that post, fan-out
 	// shards included: app sets the delivery-rate budget and throttling
 	// attempts here (app.Settings.ManagementOptions). Default nil: every
@@ -241,8 +249,23 @@ func (f *Fanout) Posters(endpoint string) broadcast.Poster { return f.posters(en
 func (f *Fanout) Handler(st broadcast.Store) func(context.Context, Event) (Delivery, error) {
 	d := broadcast.NewDeliverer(st, func(endpoint string) broadcast.Poster { return f.pool.Client(endpoint) },
 		broadcast.Config{IsGone: mgmtapi.IsGone, Logger: f.log})
-	return Handler(Measured(d.Deliver, f.metrics, f.log), f.log)
+	deliver := d.Deliver
+	if want := trimEndpoint(f.cfg.Endpoint); want != "" {
+		deliver = func(ctx context.Context, s broadcast.Shard) (broadcast.Result, error) {
+			if trimEndpoint(s.Endpoint) != want {
+				return broadcast.Result{}, fmt.Errorf("%w: the shard names %q", ErrForeignEndpoint, s.Endpoint)
+			}
+			return d.Deliver(ctx, s)
+		}
+	}
+	return Handler(Measured(deliver, f.metrics, f.log), f.log)
 }
+
+// ErrForeignEndpoint refuses a shard whose endpoint is not the configured
+// one (Config.Endpoint).
+var ErrForeignEndpoint = errors.New("fanout: the shard's Management API endpoint is not this deployment's")
+
+func trimEndpoint(ep string) string { return strings.TrimRight(strings.TrimSpace(ep), "/") }
 
 // Measured returns deliver writing one EMF document per shard to w:
 // FanoutSize (recipients), GoneConnections, and FanoutDeliveryErrors, the

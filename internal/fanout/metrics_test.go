@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -16,6 +18,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/metrics"
+	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/memory"
 )
 
@@ -111,5 +114,54 @@ func TestMeasuredCountsARefusedShard(t *testing.T) {
 	out.Reset()
 	if _, err := fanout.Measured(refuse, nil, nil)(context.Background(), s); err == nil || out.Len() != 0 {
 		t.Errorf("without a writer: err %v, output %q", err, out.String())
+	}
+}
+
+// TestHandlerPostsOnlyToItsEndpoint: with Config.Endpoint set (the
+// deployment's MANAGEMENT_ENDPOINT), a shard naming another endpoint is
+// refused whole: no signed request reaches that host, and a connection
+// it would call gone stays in the store. A shard naming the endpoint
+// (trailing slash or not) is delivered.
+func TestHandlerPostsOnlyToItsEndpoint(t *testing.T) {
+	var foreign, own atomic.Int32
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		foreign.Add(1)
+		w.WriteHeader(http.StatusGone)
+	}))
+	defer evil.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		own.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer api.Close()
+	ctx := context.Background()
+	st := memory.New(nil)
+	live := store.Connection{ID: "LiveConn1=", UserID: "u1", Tenant: "acme", ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := st.PutConnection(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDFANOUT", "secret", "SESSION")}
+	var out bytes.Buffer
+	f := fanout.New(cfg, fanout.Config{Endpoint: api.URL + "/prod"}, nil)
+	f.SetMetrics(&out)
+	h := f.Handler(st)
+	shard := func(endpoint string) fanout.Event {
+		return fanout.Event{Shard: &broadcast.Shard{Endpoint: endpoint, Tenant: "acme", Channel: "c", Index: 1, Frame: []byte(`{}`), IDs: []string{live.ID}}}
+	}
+	if _, err := h(ctx, shard(evil.URL+"/prod")); err != nil {
+		t.Fatalf("handler error %v: a refused shard must not fail the invocation", err)
+	}
+	if n := foreign.Load(); n != 0 {
+		t.Fatalf("%d requests reached the endpoint the shard named", n)
+	}
+	if _, err := st.GetConnection(ctx, live.ID); err != nil {
+		t.Fatalf("the live connection after the refused shard: %v", err)
+	}
+	if got := emfValues(t, out.Bytes()); got[metrics.FanoutDeliveryErrors] != 1 {
+		t.Errorf("FanoutDeliveryErrors = %v, want 1 (the refused shard's recipient)", got[metrics.FanoutDeliveryErrors])
+	}
+	out.Reset()
+	if _, err := h(ctx, shard(api.URL+"/prod/")); err != nil || own.Load() != 1 {
+		t.Fatalf("a shard naming the endpoint: %v, %d posts; want one", err, own.Load())
 	}
 }
