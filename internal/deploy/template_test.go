@@ -847,6 +847,40 @@ func TestIAMGrantsNoScanAndOnlyThisAPIsConnections(t *testing.T) {
 	}
 }
 
+// TestFunctionsMayCallTheManagementAPIAsTheirCodeDoes: each function is
+// granted execute-api:ManageConnections for the verbs its code sends
+// (IAM refuses the others with 403, which the local gateway, checking
+// signatures but not IAM, does not show): $connect probes a user's
+// connections at the limit (GET) and announces what a gone one leaves
+// (POST); the sweeper also closes connections (DELETE).
+func TestFunctionsMayCallTheManagementAPIAsTheirCodeDoes(t *testing.T) {
+	need := map[string][]string{
+		"ConnectFunction":    {"GET", "POST"},
+		"DisconnectFunction": {"POST"},
+		"MessageFunction":    {"POST"},
+		"FanoutFunction":     {"POST"},
+		"SweeperFunction":    {"GET", "POST", "DELETE"},
+	}
+	tpl := loadTemplate(t, bothBranches[0], map[string]any{"StageName": "iam-test"})
+	api := websocketAPI(t, tpl)
+	stage := stageName(t, tpl, api)
+	grants := collectGrants(t, tpl)
+	for fn, verbs := range need {
+		for _, verb := range verbs {
+			want := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:" + ref(api) + "/" + stage + "/" + verb + "/@connections/*"
+			found := false
+			for _, g := range grants {
+				if strings.HasPrefix(g.where, fn+" ") && anyActionMatches(g.actions, "execute-api:ManageConnections") && slices.Contains(g.resources, want) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s may not %s @connections (no grant of %s)", fn, verb, want)
+			}
+		}
+	}
+}
+
 // collectGrants returns the Allow statements of every function's policies
 // and of every IAM role and policy. Functions may only use inline policy
 // documents: a managed policy or a SAM policy template (DynamoDBCrudPolicy
