@@ -22,7 +22,8 @@ const (
 
 // Limits and defaults.
 const (
-	// DefaultLeeway is the clock skew tolerated on exp, nbf and iat.
+	// DefaultLeeway is the clock skew tolerated on nbf and iat (exp is
+	// checked exactly: frames are refused from it too).
 	DefaultLeeway = 30 * time.Second
 	// MaxLeeway is the largest Leeway that New accepts.
 	MaxLeeway = 60 * time.Second
@@ -86,7 +87,8 @@ type Config struct {
 	// each must be backed by its key source. Default: HS256 when HS256Secret
 	// is set, plus RS256 and ES256 when JWKSURL is set.
 	Algorithms []string
-	// Leeway is the clock skew tolerated on exp, nbf and iat, at most
+	// Leeway is the clock skew tolerated on nbf and iat (not on exp, which
+	// the connection's frames are checked against too), at most
 	// MaxLeeway. Default: 0 means DefaultLeeway (30s); negative is refused.
 	Leeway time.Duration
 	// TenantClaim names the claim that carries the tenant; "custom:" plus

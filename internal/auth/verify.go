@@ -184,7 +184,11 @@ func (v *Verifier) identity(c map[string]any) (Identity, error) {
 	if !ok {
 		return Identity{}, fmt.Errorf("%s: %w: exp missing", op, ErrMalformed)
 	}
-	if !now.Before(exp.Add(leeway)) {
+	// exp has no leeway: the connection's frames are refused from exp on
+	// (Identity.ExpiresAt), and a token $connect accepted must not be
+	// refused by the first frame. Leeway is for nbf and iat, which a
+	// clock behind the issuer's would otherwise see in the future.
+	if !now.Before(exp) {
 		return Identity{}, fmt.Errorf("%s: %w: expired at %s", op, ErrExpired, exp.UTC().Format(time.RFC3339))
 	}
 	for _, name := range []string{"nbf", "iat"} {
