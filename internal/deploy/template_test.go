@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"slices"
 	"sort"
 	"strings"
@@ -1156,4 +1157,57 @@ func TestFunctionsReadTheSettingsTheTemplateSets(t *testing.T) {
 			t.Errorf("MANAGEMENT_ENDPOINT %q, want %q", s.ManagementEndpoint, want)
 		}
 	})
+}
+
+// TestFanoutShardSizeFitsTheTimeouts: the largest shard the template
+// allows is delivered within the message function's timeout (which posts
+// the first shard itself, stopping a second early) at an instance's
+// delivery budget: DELIVERY_BURST at once, then 1,000 a second.
+func TestFanoutShardSizeFitsTheTimeouts(t *testing.T) {
+	_, raw := loadTemplateRaw(t, bothBranches[0], nil)
+	params, _ := raw["Parameters"].(map[string]any)
+	p, _ := params["FanoutShardSize"].(map[string]any)
+	pattern, _ := p["AllowedPattern"].(string)
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		t.Fatalf("FanoutShardSize AllowedPattern %q: %v", pattern, err)
+	}
+	largest := 0
+	for n := 1; n <= 200000; n++ {
+		if re.MatchString(strconv.Itoa(n)) {
+			largest = n
+		}
+	}
+	for _, n := range []string{"100", "1000", "20000"} {
+		if !re.MatchString(n) {
+			t.Errorf("FanoutShardSize refuses %s", n)
+		}
+	}
+	globals, _ := raw["Globals"].(map[string]any)
+	fn, _ := globals["Function"].(map[string]any)
+	env, _ := fn["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	burst, err := strconv.Atoi(fmt.Sprint(vars["DELIVERY_BURST"]))
+	if err != nil {
+		t.Fatalf("Globals DELIVERY_BURST %v: %v", vars["DELIVERY_BURST"], err)
+	}
+	rate := 1000.0 // DELIVERY_RATE_PER_SECOND's default
+	if v, ok := vars["DELIVERY_RATE_PER_SECOND"]; ok {
+		if rate, err = strconv.ParseFloat(fmt.Sprint(v), 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resources, _ := raw["Resources"].(map[string]any)
+	msg, _ := resources["MessageFunction"].(map[string]any)
+	props, _ := msg["Properties"].(map[string]any)
+	timeout, _ := props["Timeout"].(float64)
+	if timeout == 0 {
+		t.Fatal("MessageFunction has no Timeout")
+	}
+	if secs := float64(largest-burst) / rate; secs > timeout-2 {
+		t.Errorf("FanoutShardSize allows %d: %.0f s of posting, past the message function's %.0f s", largest, secs, timeout)
+	}
+	if largest == 0 || re.MatchString("99") || re.MatchString("020000") {
+		t.Errorf("FanoutShardSize pattern %q: largest %d", pattern, largest)
+	}
 }
