@@ -30,8 +30,9 @@ func UndoTarget(p protocol.UndoPayload) (protocol.EntityRef, int64, error) {
 }
 
 // Undo applies the inverse of version v of e as a new version. A later
-// change to the same path that the strategy cannot transform the undo past
-// makes it UNDO_CONFLICT; a version no longer kept is NOT_FOUND.
+// change to the same path that the strategy cannot transform the undo past,
+// or a later undo of the same version, makes it UNDO_CONFLICT; a version no
+// longer kept is NOT_FOUND.
 // fencingToken is the caller's lock token (lock-based entities).
 func (s *Service) Undo(ctx context.Context, c Call, e store.EntityKey, v, fencingToken int64, metadata []byte) (protocol.ChangeAck, error) {
 	meta, err := checkMetadata(metadata)
@@ -41,6 +42,9 @@ func (s *Service) Undo(ctx context.Context, c Call, e store.EntityKey, v, fencin
 	notFound := protocol.NewError(protocol.CodeNotFound, "change %s is not in the history kept", changeID(e, v))
 	return s.commitLoop(ctx, c, e, func(ctx context.Context, st store.EntityState) (*plan, error) {
 		target, later, err := s.undoTarget(ctx, e, st.Head.Version, v)
+		if errors.Is(err, editing.ErrUndoConflict) {
+			return nil, protocol.WithDetails(err, versionDetails(st))
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -80,6 +84,14 @@ func (s *Service) undoTarget(ctx context.Context, e store.EntityKey, head, v int
 	}
 	if len(recs) != int(head-v+1) || recs[0].Change.Version != v {
 		return nil, nil, nil
+	}
+	for _, r := range recs[1:] {
+		if r.Change.UndoOf == recs[0].Change.ID {
+			// Undone already: a second inverse would apply twice where
+			// the two commute (an increment subtracted twice, a deleted
+			// text inserted twice). Undo the undo to have it back.
+			return nil, nil, fmt.Errorf("undo %s: version %d undid it already: %w", recs[0].Change.ID, r.Change.Version, editing.ErrUndoConflict)
+		}
 	}
 	later := appliedOf(recs[1:])
 	if later == nil {

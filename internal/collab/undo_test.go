@@ -7,8 +7,10 @@ import (
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/collab"
+	"github.com/omnisales/rtcollab/internal/doc"
 	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
 )
 
 func TestUndoTarget(t *testing.T) {
@@ -103,3 +105,63 @@ func TestUndo(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestUndoOnce: a change is undone at most once. Where the inverse would
+// commute with the first undo (an increment, a text edit) a second undo
+// would apply it again; it is an undo conflict on every strategy, and the
+// document keeps the first undo's result. Undoing the undo brings the
+// change back.
+func TestUndoOnce(t *testing.T) {
+	for _, typ := range []string{"note", "customer", "inventory"} { // last-write-wins, operational-transform, crdt
+		t.Run(typ, func(t *testing.T) {
+			f := newFixture(t, collab.Config{})
+			e := entity(typ, "x")
+			f.mustChange("ann", "m0", change(e, 0, "insert", "n", 10))
+			inc := change(e, 1, "increment", "n", nil)
+			inc.Delta = json.Number("5")
+			f.mustChange("ann", "m1", inc)
+			if _, err := f.svc.Undo(f.ctx, f.call("ann", "u1"), e, 2, 0, nil); err != nil {
+				t.Fatalf("first undo: %v", err)
+			}
+			if _, err := f.svc.Undo(f.ctx, f.call("bob", "u2"), e, 2, 0, nil); !errors.Is(err, editing.ErrUndoConflict) {
+				t.Fatalf("second undo of version 2: %v, want an undo conflict", err)
+			}
+			if d := f.document(e); fmt.Sprint(d["n"]) != "10" {
+				t.Fatalf("n = %v after the refused second undo, want 10", d["n"])
+			}
+			if _, err := f.svc.Undo(f.ctx, f.call("ann", "u3"), e, 3, 0, nil); err != nil {
+				t.Fatalf("undo of the undo: %v", err)
+			}
+			if d := f.document(e); fmt.Sprint(d["n"]) != "15" {
+				t.Fatalf("n = %v after undoing the undo, want 15", d["n"])
+			}
+		})
+	}
+	t.Run("text", func(t *testing.T) {
+		f := newFixture(t, collab.Config{})
+		e := entity("customer", "t")
+		f.mustChange("ann", "m0", change(e, 0, "insert", "bio", "hello world"))
+		del := change(e, 1, "text", "bio", nil)
+		del.Text = []doc.TextComponent{doc.TextRetain(5), doc.TextDelete(6)}
+		f.mustChange("ann", "m1", del)
+		if _, err := f.svc.Undo(f.ctx, f.call("ann", "u1"), e, 2, 0, nil); err != nil {
+			t.Fatalf("first undo: %v", err)
+		}
+		if _, err := f.svc.Undo(f.ctx, f.call("bob", "u2"), e, 2, 0, nil); !errors.Is(err, editing.ErrUndoConflict) {
+			t.Fatalf("second undo: %v, want an undo conflict", err)
+		}
+		if d := f.document(e); d["bio"] != "hello world" {
+			t.Fatalf("bio = %q, want %q", d["bio"], "hello world")
+		}
+	})
+}
+
+// document returns e's document as a sync reads it.
+func (f *fixture) document(e store.EntityKey) map[string]any {
+	f.t.Helper()
+	r, err := f.svc.Sync(f.ctx, e, protocol.SyncPayload{EntityRef: ref(e)})
+	if err != nil {
+		f.t.Fatalf("sync %s: %v", e, err)
+	}
+	return r.Document
+}
