@@ -378,6 +378,14 @@ func merge(in Input) (Outcome, error) {
 			return Outcome{}, fmt.Errorf("decide: %s: crdt counters take whole-number deltas: %w", in.Op, ErrInvalid)
 		}
 		err = next.CRDT.Increment(path, in.UserID, d)
+		if cur, ok := doc.Get(in.Doc, path); err == nil && ok {
+			// The document shows the register plus the counter: a sum out
+			// of a number's range is refused, as on the other strategies,
+			// rather than shown as the counter alone.
+			if _, aerr := doc.AddNumbers(cur, in.Op.Delta); errors.Is(aerr, doc.ErrRange) {
+				err = aerr
+			}
+		}
 	default:
 		return Outcome{}, fmt.Errorf("decide: %s: crdt entities take insert, update, delete and increment: %w", in.Op, ErrInvalid)
 	}

@@ -3,6 +3,7 @@ package editing_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,6 +188,33 @@ func TestCRDTRegisters(t *testing.T) {
 		Stamp: &crdt.HLC{WallMs: t0 + time.Hour.Milliseconds()}, Now: now,
 	}); !errors.Is(err, editing.ErrInvalid) {
 		t.Fatalf("stamp an hour ahead: %v, want ErrInvalid", err)
+	}
+}
+
+// TestCRDTIncrementOutOfRange: on a crdt entity an increment whose sum
+// would leave a number's range (1e308 in magnitude) is refused, as on the
+// other strategies, and changes nothing; the document used to show the
+// counter alone in place of the number.
+func TestCRDTIncrementOutOfRange(t *testing.T) {
+	big := json.Number(strings.Repeat("9", 308))
+	in := editing.Input{Strategy: editing.CRDT, Doc: map[string]any{}, UserID: "ann", Now: now,
+		Op: doc.Op{Kind: doc.Insert, Path: "n", Value: big}}
+	out, err := editing.Decide(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, strategy := range []editing.Strategy{editing.CRDT, editing.LastWriteWins} {
+		_, err := editing.Decide(editing.Input{Strategy: strategy, Doc: out.Doc, State: out.State, Version: 1, Base: 1,
+			UserID: "ann", Now: now, Op: doc.Op{Kind: doc.Increment, Path: "n", Delta: "1"}})
+		if !errors.Is(err, doc.ErrRange) {
+			t.Errorf("%s: increment of %d nines by 1: %v, want ErrRange", strategy, len(big), err)
+		}
+	}
+	// Within range, the same increment applies.
+	out, err = editing.Decide(editing.Input{Strategy: editing.CRDT, Doc: out.Doc, State: out.State, Version: 1, Base: 1,
+		UserID: "ann", Now: now, Op: doc.Op{Kind: doc.Increment, Path: "n", Delta: "-1"}})
+	if err != nil || !doc.Equal(out.Doc["n"], json.Number(strings.Repeat("9", 307)+"8")) {
+		t.Fatalf("increment by -1: %v, %v", out.Doc["n"], err)
 	}
 }
 
