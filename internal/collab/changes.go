@@ -370,7 +370,7 @@ func (s *Service) planVersion(p *plan, c Call, e store.EntityKey, head store.Hea
 	if len(body)+len(state) > maxHeadBytes {
 		return errHeadTooLarge()
 	}
-	if out.Op.Kind == doc.Text && x.undoOf == "" {
+	if out.Op.Kind == doc.Text { // an undo too: rebased past later inserts, it could leave a string no edit may write
 		if err := checkValue("the text after the edit", out.After); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/collab"
@@ -164,4 +165,28 @@ func (f *fixture) document(e store.EntityKey) map[string]any {
 		f.t.Fatalf("sync %s: %v", e, err)
 	}
 	return r.Document
+}
+
+// TestUndoKeepsTheTextBound: an undo of a text deletion, rebased past a
+// later insert, that would leave the string over the 10 KiB a value may
+// hold is refused (BAD_REQUEST) and changes nothing; the string stays one
+// that later edits may still change.
+func TestUndoKeepsTheTextBound(t *testing.T) {
+	f := newFixture(t, collab.Config{})
+	e := entity("customer", "c")
+	text := func(base int64, comps ...doc.TextComponent) protocol.ChangePayload {
+		p := change(e, base, "text", "note", nil)
+		p.Text = comps
+		return p
+	}
+	f.mustChange("ann", "m0", change(e, 0, "insert", "note", strings.Repeat("a", 6000)))
+	f.mustChange("ann", "m1", text(1, doc.TextDelete(6000)))
+	f.mustChange("bob", "m2", text(2, doc.TextInsert(strings.Repeat("b", 6000))))
+	if _, err := f.svc.Undo(f.ctx, f.call("ann", "u1"), e, 2, 0, nil); codeOf(err) != protocol.CodeBadRequest {
+		t.Fatalf("undo to a 12,000-byte string: %v, want BAD_REQUEST", err)
+	}
+	if d := f.document(e); d["note"] != strings.Repeat("b", 6000) {
+		t.Fatalf("note is %d bytes after the refused undo, want bob's 6000", len(fmt.Sprint(d["note"])))
+	}
+	f.mustChange("bob", "m3", text(3, doc.TextRetain(6000), doc.TextInsert("x")))
 }
