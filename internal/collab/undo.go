@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/omnisales/rtcollab/internal/crdt"
+	"github.com/omnisales/rtcollab/internal/doc"
 	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -61,7 +63,10 @@ func (s *Service) Undo(ctx context.Context, c Call, e store.EntityKey, v, fencin
 		}
 		l.in.Op, l.in.UserID, l.in.Token = op, c.Conn.UserID, fencingToken
 		out, err := editing.Decide(l.in)
-		if errors.Is(err, editing.ErrInvalid) || errors.Is(err, editing.ErrStale) {
+		outOfRange := errors.Is(err, crdt.ErrOverflow) || errors.Is(err, doc.ErrRange)
+		if (errors.Is(err, editing.ErrInvalid) || errors.Is(err, editing.ErrStale)) && !outOfRange {
+			// A number out of range is the undo's own result, whatever
+			// came after it: BAD_REQUEST, as for a change, not a conflict.
 			err = fmt.Errorf("undo %s: %w: %w", target.Change.ID, editing.ErrUndoConflict, err)
 		}
 		if err != nil {

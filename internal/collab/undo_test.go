@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/collab"
+	"github.com/omnisales/rtcollab/internal/crdt"
 	"github.com/omnisales/rtcollab/internal/doc"
 	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -189,4 +190,24 @@ func TestUndoKeepsTheTextBound(t *testing.T) {
 		t.Fatalf("note is %d bytes after the refused undo, want bob's 6000", len(fmt.Sprint(d["note"])))
 	}
 	f.mustChange("bob", "m3", text(3, doc.TextRetain(6000), doc.TextInsert("x")))
+}
+
+// TestUndoOutOfRangeIsNoConflict: on a crdt entity, an undo whose counter
+// would leave int64 (the undoer's decrements already at its end) is
+// refused as a change out of range would be, not as a conflict with a
+// later change (there is none).
+func TestUndoOutOfRangeIsNoConflict(t *testing.T) {
+	f := newFixture(t, collab.Config{})
+	e := entity("inventory", "sku")
+	inc := func(base int64, delta string) protocol.ChangePayload {
+		p := change(e, base, "increment", "n", nil)
+		p.Delta = json.Number(delta)
+		return p
+	}
+	f.mustChange("ann", "m1", inc(0, "-9223372036854775807"))
+	f.mustChange("ann", "m2", inc(1, "9223372036854775807"))
+	_, err := f.svc.Undo(f.ctx, f.call("ann", "u1"), e, 2, 0, nil)
+	if err == nil || errors.Is(err, editing.ErrUndoConflict) || !errors.Is(err, crdt.ErrOverflow) {
+		t.Fatalf("undo at the counter's end: %v, want a counter overflow that is not an undo conflict", err)
+	}
 }
