@@ -21,8 +21,10 @@ const (
 	closeGoingAway       = websocket.StatusGoingAway     // idle timeout, lifetime, shutdown
 	closeTooBig          = websocket.StatusMessageTooBig // frame over MaxFrameBytes, message over MaxMessageBytes
 	closeDeleted         = websocket.StatusNormalClosure // Management API DELETE
+	closeBinary          = websocket.StatusUnsupportedData // a binary message: API Gateway takes text frames only
 	reasonGoingAway      = "Going away"
 	reasonTooBig         = "Message too big"
+	reasonBinary         = "Binary frames are not supported" // ours: AWS documents the code, not the reason
 	reasonNoStatus       = "Client-side close frame status not set"
 	statusAbnormal       = 1006 // the socket ended without a close frame
 	writeTimeout         = 10 * time.Second
@@ -189,8 +191,15 @@ func (c *conn) readLoop() error {
 			// reads on until the client answers the close.
 			continue
 		}
+		if typ == websocket.MessageBinary {
+			// API Gateway refuses binary frames and disconnects the client
+			// with 1003 ("Binary media types for WebSocket APIs").
+			c.srv.log.Info("binary message: closing", "connectionId", c.id)
+			c.closeWith(closeBinary, reasonBinary)
+			continue
+		}
 		c.touch()
-		c.handleMessage(data, typ == websocket.MessageBinary)
+		c.handleMessage(data)
 	}
 }
 
@@ -203,8 +212,8 @@ func (c *conn) closingDown() bool {
 
 // handleMessage invokes $default for one message and sends the route
 // response, if any, back to the client.
-func (c *conn) handleMessage(data []byte, binary bool) {
-	req := c.srv.messageEvent(&c.peer, data, binary, time.Now())
+func (c *conn) handleMessage(data []byte) {
+	req := c.srv.messageEvent(&c.peer, data, time.Now())
 	resp, err := c.srv.invoke(RouteDefault, req)
 	var out []byte
 	typ := websocket.MessageText

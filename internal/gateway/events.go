@@ -99,17 +99,12 @@ func (s *Server) connectEvent(p *peer, r *http.Request, now time.Time) events.AP
 	return req
 }
 
-// messageEvent builds the $default event for one data message. A binary
-// message is passed base64-encoded, with isBase64Encoded set.
-func (s *Server) messageEvent(p *peer, data []byte, binary bool, now time.Time) events.APIGatewayWebsocketProxyRequest {
+// messageEvent builds the $default event for one text message (binary
+// ones close the connection, as API Gateway's do).
+func (s *Server) messageEvent(p *peer, data []byte, now time.Time) events.APIGatewayWebsocketProxyRequest {
 	rc := s.requestContext(p, RouteDefault, EventMessage, now)
 	rc.MessageID = newID()
-	req := events.APIGatewayWebsocketProxyRequest{RequestContext: rc, Body: string(data)}
-	if binary {
-		req.Body = base64.StdEncoding.EncodeToString(data)
-		req.IsBase64Encoded = true
-	}
-	return req
+	return events.APIGatewayWebsocketProxyRequest{RequestContext: rc, Body: string(data)}
 }
 
 // disconnectEvent builds the $disconnect event, with the fixed headers API

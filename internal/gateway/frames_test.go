@@ -76,6 +76,26 @@ func TestFrameLimit(t *testing.T) {
 	}
 }
 
+// TestBinaryMessageCloses: API Gateway takes text frames only; a binary
+// message closes the connection with 1003, reaches no route, and nothing
+// the client sends after it does either.
+func TestBinaryMessageCloses(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	c := dial(t, s, nil)
+	conn := next(t, inv.connects, "$connect")
+	c.send(t, websocket.MessageBinary, []byte("\x00\x01\xff"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = c.conn.Write(ctx, websocket.MessageText, []byte("after the binary message"))
+	code, reason := c.closeStatus(t, 5*time.Second)
+	if code != websocket.StatusUnsupportedData || reason != reasonBinary {
+		t.Errorf("close = %d %q, want 1003 %q", code, reason, reasonBinary)
+	}
+	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), conn.RequestContext.ConnectionID, int(websocket.StatusUnsupportedData), reasonBinary)
+	none(t, inv.messages, 100*time.Millisecond, "$default")
+}
+
 // TestFrameGuard checks the frame parser on every header form: 7-bit,
 // 16-bit and 64-bit lengths, masked and not, control frames, and a header
 // split over reads.

@@ -436,20 +436,6 @@ func TestRouteResponse(t *testing.T) {
 				}
 			},
 		},
-		{
-			name: "binary message", typ: websocket.MessageBinary, send: "\x00\x01\xff",
-			respond: func(req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-				return events.APIGatewayProxyResponse{StatusCode: 200, Body: req.Body, IsBase64Encoded: true}, nil
-			},
-			check: func(t *testing.T, req events.APIGatewayWebsocketProxyRequest, got []byte) {
-				if !req.IsBase64Encoded || req.Body != "AAH/" {
-					t.Errorf("event body = %q (base64 %v), want \"AAH/\" base64", req.Body, req.IsBase64Encoded)
-				}
-				if string(got) != "\x00\x01\xff" {
-					t.Errorf("reply = %q, want the decoded bytes", got)
-				}
-			},
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
