@@ -102,7 +102,7 @@ func (s *Service) planResolution(ctx context.Context, c Call, e store.EntityKey,
 		since = appliedOf(recs)
 	}
 	op, ok, err := editing.ResolveOp(l.in.Doc, editing.ConflictInput{
-		Local: local.Op, Base: local.BaseVersion, Since: since, Intended: rec.Intended, IntendedDelete: rec.IntendedDelete,
+		Local: local.Op, Base: local.BaseVersion, Since: since, Current: es.Head.Version, Intended: rec.Intended, IntendedDelete: rec.IntendedDelete,
 	}, res, merged)
 	if err != nil {
 		return nil, protocol.WithDetails(err, versionDetails(es))

@@ -263,7 +263,7 @@ func TestResolveOp(t *testing.T) {
 	cur := mustDoc(t, `{"price":12,"gone":null}`)
 	local := doc.Op{Kind: doc.Update, Path: "price", Value: json.Number("10")}
 	since := []editing.Applied{{Version: 2, UserID: "bob", Op: doc.Op{Kind: doc.Update, Path: "price", Value: json.Number("12")}}}
-	c := editing.ConflictInput{Local: local, Base: 1, Since: since, Intended: json.Number("10")}
+	c := editing.ConflictInput{Local: local, Base: 1, Since: since, Current: 2, Intended: json.Number("10")}
 	tests := []struct {
 		r      editing.Resolution
 		merged any
@@ -288,6 +288,39 @@ func TestResolveOp(t *testing.T) {
 	}
 	if _, _, err := editing.ResolveOp(cur, c, "both", nil); !errors.Is(err, editing.ErrInvalid) {
 		t.Fatalf("unknown resolution: %v", err)
+	}
+
+	// A held-back text edit (insert "Y" after "hello", based on version 1)
+	// is rebased over the changes since; with those no longer kept it is
+	// not applied as it stands to the moved-on text, but its intended
+	// value is written.
+	text := mustDoc(t, `{"bio":"ZZZXhello"}`)
+	held := doc.Op{Kind: doc.Text, Path: "bio", Text: []doc.TextComponent{doc.TextRetain(5), doc.TextInsert("Y")}}
+	kept := []editing.Applied{
+		{Version: 2, UserID: "ann", Op: doc.Op{Kind: doc.Text, Path: "bio", Text: []doc.TextComponent{doc.TextInsert("X")}}},
+		{Version: 3, UserID: "cy", Op: doc.Op{Kind: doc.Text, Path: "bio", Text: []doc.TextComponent{doc.TextInsert("ZZZ")}}},
+	}
+	for _, tt := range []struct {
+		name  string
+		since []editing.Applied
+		want  string
+	}{
+		{"history kept", kept, `{"bio":"ZZZXhelloY"}`},
+		{"history trimmed", nil, `{"bio":"helloY"}`},
+		{"history partly trimmed", kept[1:], `{"bio":"helloY"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := editing.ConflictInput{Local: held, Base: 1, Since: tt.since, Current: 3, Intended: "helloY"}
+			op, ok, err := editing.ResolveOp(text, c, editing.ResolveLocal, nil)
+			if err != nil || !ok {
+				t.Fatalf("ResolveOp = %v, %v, %v", op, ok, err)
+			}
+			got, err := doc.Apply(text, op)
+			if err != nil {
+				t.Fatalf("apply %v: %v", op, err)
+			}
+			wantDoc(t, got, tt.want)
+		})
 	}
 }
 

@@ -91,6 +91,7 @@ type ConflictInput struct {
 	Local          doc.Op    // the operation that was held back
 	Base           int64     // its base version
 	Since          []Applied // the changes Base+1..current, oldest first; fewer when trimmed
+	Current        int64     // the current version (the rebase needs Since to reach it)
 	Intended       any       // the value Local wanted at its path
 	IntendedDelete bool      // Local wanted the path gone
 }
@@ -124,7 +125,11 @@ func ResolveOp(cur map[string]any, c ConflictInput, r Resolution, merged any) (d
 		}
 		return op, true, nil
 	case ResolveLocal:
-		in := Input{Op: c.Local, Base: c.Base, Version: c.Base + int64(len(c.Since)), Since: c.Since}
+		// Against the current version, not Base+len(Since): with history
+		// trimmed, Since is short, and the held-back operation, applied
+		// as it stands to a document that moved on, would write what
+		// nobody wrote. Then the value it wanted is written instead.
+		in := Input{Op: c.Local, Base: c.Base, Version: c.Current, Since: c.Since}
 		if op, ok, _, err := rebase(in); err == nil && ok && try(op) {
 			return op, true, nil
 		}
