@@ -277,7 +277,15 @@ func manual(in Input) (Outcome, error) {
 			continue
 		}
 		out := Outcome{Kind: KindConflict, Remote: &a}
-		if next, err := doc.Apply(in.Doc, in.Op); err == nil {
+		// The value the change wanted, on the current document: the
+		// operation rebased over the changes since its base first (a text
+		// edit or a list index applied as it stands would land elsewhere
+		// in the text or list that moved on).
+		op := in.Op
+		if r, ok, _, err := rebase(in); err == nil && ok {
+			op = r
+		}
+		if next, err := doc.Apply(in.Doc, op); err == nil {
 			v, ok := doc.Get(next, in.Op.Path)
 			out.Intended, out.IntendedDelete = doc.Clone(v), !ok
 		} else {

@@ -218,6 +218,22 @@ func TestCRDTIncrementOutOfRange(t *testing.T) {
 	}
 }
 
+// TestManualIntendedText: a text edit held back as a manual conflict
+// records as its intended value the edit rebased over the changes since
+// its base, applied to the current text; applied as it stood, it put the
+// insert in the wrong place ("XhellYo").
+func TestManualIntendedText(t *testing.T) {
+	since := []editing.Applied{{Version: 2, UserID: "ann", Op: doc.Op{Kind: doc.Text, Path: "bio", Text: []doc.TextComponent{doc.TextInsert("X")}}}}
+	out, err := editing.Decide(editing.Input{Strategy: editing.Manual, Doc: mustDoc(t, `{"bio":"Xhello"}`), Base: 1, Version: 2, Since: since,
+		UserID: "bob", Now: now, Op: doc.Op{Kind: doc.Text, Path: "bio", Text: []doc.TextComponent{doc.TextRetain(5), doc.TextInsert("Y")}}})
+	if err != nil || out.Kind != editing.KindConflict {
+		t.Fatalf("Decide = %v, %v; want a conflict", out.Kind, err)
+	}
+	if out.Intended != "XhelloY" {
+		t.Errorf("intended %q, want %q", out.Intended, "XhelloY")
+	}
+}
+
 func TestUndoOp(t *testing.T) {
 	tests := []struct {
 		name    string
