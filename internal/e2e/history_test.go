@@ -414,6 +414,46 @@ func TestHistoryPageBytes(t *testing.T) {
 	}
 }
 
+// TestPublishStoredOnlyIfReadable: a publication is refused with
+// FRAME_TOO_LARGE, and not stored, when it could not be sent once stored:
+// its item in a history page (escaping makes it larger than the frame the
+// client sent), or its update event once the offset and epoch are added.
+// Stored, it would have been acked, yet every history read and recovering
+// subscribe across it would fail until it expired. The stream's position
+// does not move, and a publication that fits is read back.
+func TestPublishStoredOnlyIfReadable(t *testing.T) {
+	srv := startServer(t, devserverSettings("report:*=50/1m"), gateway.Config{})
+	pub := dial(t, srv, "pub")
+	reader := dial(t, srv, "reader")
+	const ch = "report:big"
+	before := pageOf(reader, "subscribe", ch, nil)
+	blob := strings.Repeat("<", 10500) // 6 bytes each once escaped: a 21 KB frame, a 126 KB event
+	pub.sendValid(`{"type":"publish","channel":"` + ch + `","messageId":"big-1","payload":{"a":"` + blob + `","b":"` + blob + `"}}`)
+	if f := pub.await(func(f frame) bool { return f.ReplyTo == "big-1" }, "publish reply"); f.Type != "error" || f.code() != "FRAME_TOO_LARGE" {
+		t.Fatalf("publish of a 126 KB event: %s %s, want FRAME_TOO_LARGE", f.Type, f.code())
+	}
+	// An update event just under 128 KB without its position, over it with.
+	var body string
+	for fill := 0; fill < 200; fill++ {
+		body = `{"a":"` + strings.Repeat("<", 10930) + `","b":"` + strings.Repeat("<", 10930-fill) + `"}`
+		ev, err := protocol.Event(protocol.TypeUpdate, ch, "pub", "edge-1", json.RawMessage(body), time.Now())
+		if err == nil && len(ev) > protocol.MaxFrameBytes-30 {
+			break
+		}
+	}
+	pub.sendValid(`{"type":"publish","channel":"` + ch + `","messageId":"edge-1","payload":` + body + `}`)
+	if f := pub.await(func(f frame) bool { return f.ReplyTo == "edge-1" }, "publish reply"); f.Type != "error" || f.code() != "FRAME_TOO_LARGE" {
+		t.Fatalf("publish whose event passes 128 KB with its position: %s %s, want FRAME_TOO_LARGE", f.Type, f.code())
+	}
+	if after := pageOf(dial(t, srv, "reader2"), "subscribe", ch, nil); after.Position.Offset != before.Position.Offset {
+		t.Fatalf("position %d after the refused publishes, was %d: a refused publication was stored", after.Position.Offset, before.Position.Offset)
+	}
+	_, epoch := offsetOf(t, publish(t, pub, ch, "ok-1", map[string]any{"blob": strings.Repeat("<", 5000)}))
+	if h := reader.call("history", ch, map[string]any{"since": map[string]any{"offset": 0, "epoch": epoch}}); h.Type != "ack" {
+		t.Fatalf("history: %s %s", h.Type, h.code())
+	}
+}
+
 // devserverSettings are development settings with the given
 // HISTORY_RETENTION.
 func devserverSettings(retention string) app.Settings {

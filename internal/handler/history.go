@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,9 @@ func (h *Handler) publishMessage(ctx context.Context, bc *broadcast.Broadcaster,
 		return res, err
 	}
 	if rule, ok := h.cfg.History.For(p.Channel); ok {
+		if err := publicationFits(p); err != nil {
+			return res, err
+		}
 		stored, dup, err := h.deps.Store.AppendPublication(ctx, store.Publication{
 			Tenant: p.Tenant, Channel: p.Channel, UserID: p.UserID, MessageID: p.MessageID,
 			RequestHash: p.RequestHash, Data: p.Payload, PublishedAt: p.At, ExpiresAt: p.At.Add(rule.Age),
@@ -90,6 +94,28 @@ func (h *Handler) publishMessage(ctx context.Context, bc *broadcast.Broadcaster,
 	res.Recipients, res.Delivered = out.Recipients, out.Delivered
 	return res, nil
 }
+
+// publicationFits refuses with FRAME_TOO_LARGE, before it is stored, a
+// publication that could not be sent once stored: its update event with
+// the largest position it could get, or its item in a history page (a
+// page escapes the payload as a reply does, which can make an item larger
+// than the event). Stored, it could be neither broadcast nor read back by
+// history or a recovering subscribe.
+func publicationFits(p Publication) error {
+	worst := protocol.Position{Offset: math.MaxInt64, Epoch: strings.Repeat("f", maxStoredEpochLen)}
+	if _, err := protocol.UpdateEvent(p.Channel, p.UserID, p.MessageID, p.Payload, p.At, worst); err != nil {
+		return err
+	}
+	item := historyItem{Offset: math.MaxInt64, UserID: p.UserID, MessageID: p.MessageID, Timestamp: protocol.Now(p.At), Payload: p.Payload}
+	if _, err := protocol.FitSome([]historyItem{item}, protocol.CursorSlack); err != nil {
+		return protocol.NewError(protocol.CodeFrameTooLarge, "the publication would not fit a history reply of %d bytes", protocol.MaxFrameBytes)
+	}
+	return nil
+}
+
+// maxStoredEpochLen is the length of a stored stream's epoch
+// (store.NewEpoch), with room to spare.
+const maxStoredEpochLen = 32
 
 // historyItem is one publication in a history or recovery reply.
 type historyItem struct {
