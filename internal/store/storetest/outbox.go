@@ -21,6 +21,7 @@ func outboxCases() []struct {
 	}{
 		{"OutboxWithEveryStoredChange", testOutbox},
 		{"OutboxWithEveryLockAndCommentEvent", testOutboxLocksComments},
+		{"OutboxLiveItemsPastExpiredOnes", testOutboxPastExpired},
 	}
 }
 
@@ -237,5 +238,38 @@ func testOutboxLocksComments(t *testing.T, f *fixture) {
 	}
 	if left := f.pendingOutbox(t); len(left) != 0 {
 		t.Fatalf("%d items left after DeleteOutbox", len(left))
+	}
+}
+
+// testOutboxPastExpired: expired items that the TTL has not removed yet
+// sort ahead of a live item in a shard (a relay that was down past
+// OutboxTTL, then a new commit); ListOutbox still returns the live item,
+// however many expired ones come first, so that the relay, which stops at
+// an empty page, relays it.
+func testOutboxPastExpired(t *testing.T, f *fixture) {
+	old := store.EntityKey{Tenant: "a", Type: "order", ID: "1"}
+	shard := store.OutboxShard(old)
+	var fresh store.EntityKey
+	for i := 0; ; i++ {
+		if fresh = (store.EntityKey{Tenant: "b", Type: "order", ID: fmt.Sprint(i)}); store.OutboxShard(fresh) == shard {
+			break
+		}
+	}
+	for v := int64(1); v <= 30; v++ {
+		if err := f.s.Commit(f.ctx, store.Commit{Entity: old, BaseVersion: v - 1,
+			Head: &store.Head{Version: v, Doc: []byte(`{}`)}, Change: &store.Change{Version: v, Data: []byte(`"x"`)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(store.OutboxTTL + time.Hour)
+	if err := f.s.Commit(f.ctx, store.Commit{Entity: fresh, Head: &store.Head{Version: 1, Doc: []byte(`{}`)},
+		Change: &store.Change{Version: 1, Data: []byte(`"live"`)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, limit := range []int{1, 10, 100} {
+		items, err := f.s.ListOutbox(f.ctx, shard, limit)
+		if err != nil || len(items) != 1 || items[0].Entity != fresh {
+			t.Fatalf("ListOutbox(limit %d) past 30 expired items = %+v, %v; want the one live item", limit, items, err)
+		}
 	}
 }
