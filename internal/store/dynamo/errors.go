@@ -72,7 +72,10 @@ func unavailableCode(code string) bool {
 	switch code {
 	case "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling",
 		"RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
-		"TransactionInProgressException", "LimitExceededException":
+		"TransactionInProgressException", "LimitExceededException",
+		// A single-item write on an item a transaction holds; worth
+		// another try later (the SDK's standard retryer does not retry it).
+		"TransactionConflictException":
 		return true
 	}
 	return false

@@ -65,3 +65,14 @@ func TestMapErrCancellationReasons(t *testing.T) {
 		})
 	}
 }
+
+// TestMapErrSingleItemConflict: a single-item write refused because a
+// transaction holds the item (TransactionConflictException, which the
+// SDK's standard retryer does not retry) is ErrUnavailable, a temporary
+// failure, not an error with no sentinel (INTERNAL to a client).
+func TestMapErrSingleItemConflict(t *testing.T) {
+	err := mapErr("clear away", "c1", &types.TransactionConflictException{Message: aws.String("ongoing transaction")})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("mapErr(TransactionConflictException) = %v, want ErrUnavailable", err)
+	}
+}
