@@ -357,7 +357,7 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 	if !limiter.Allow(rc.ConnectionID, now) {
 		retry := limiter.RetryAfter(rc.ConnectionID, now)
 		return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeRateLimited, "too many frames; this one was dropped").
-			WithDetails(map[string]any{"retryAfterMs": max(1, (retry+time.Millisecond-1)/time.Millisecond)}), now)
+			WithDetails(map[string]any{"retryAfterMs": max(1, retry/time.Millisecond+min(retry%time.Millisecond, 1))}), now)
 	}
 	conn, err := h.connection(ctx, rc.ConnectionID, env.Type == protocol.TypeCursor, now)
 	if err != nil {

@@ -87,7 +87,11 @@ func (b *Bucket) RetryAfter(now time.Time) time.Duration {
 	case b.Burst <= 0 || b.Rate <= 0:
 		return time.Duration(math.MaxInt64)
 	}
-	return time.Duration(math.Ceil((1 - b.tokens) / b.Rate * float64(time.Second)))
+	wait := math.Ceil((1 - b.tokens) / b.Rate * float64(time.Second))
+	if wait >= math.MaxInt64 { // a wait past a Duration's range: as "never"
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(wait)
 }
 
 // full reports whether the bucket would be full at now, i.e. forgetting it

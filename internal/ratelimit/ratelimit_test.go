@@ -94,6 +94,8 @@ func TestBucketRetryAfter(t *testing.T) {
 		{"partly refilled", Bucket{Rate: 20, Burst: 1}, 1, 20 * time.Millisecond, 30 * time.Millisecond},
 		{"no rate", Bucket{Burst: 1}, 1, 0, time.Duration(math.MaxInt64)},
 		{"zero value", Bucket{}, 0, 0, time.Duration(math.MaxInt64)},
+		{"a wait past a Duration", Bucket{Rate: 1e-12, Burst: 1}, 1, 0, time.Duration(math.MaxInt64)},
+		{"the smallest rate", Bucket{Rate: math.SmallestNonzeroFloat64, Burst: 1}, 1, 0, time.Duration(math.MaxInt64)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,7 +104,7 @@ func TestBucketRetryAfter(t *testing.T) {
 				b.Allow(t0())
 			}
 			got := b.RetryAfter(t0().Add(tt.at))
-			if diff := got - tt.want; diff < -time.Microsecond || diff > time.Microsecond {
+			if diff := got - tt.want; got < 0 || diff < -time.Microsecond || diff > time.Microsecond {
 				t.Fatalf("RetryAfter = %v, want %v", got, tt.want)
 			}
 		})
