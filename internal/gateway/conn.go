@@ -177,7 +177,9 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		if int64(len(data)) > limit {
-			c.setCause(closeTooBig, reasonTooBig)
+			// The connection leaves the Management API at once (410), as
+			// with every close the gateway decides.
+			c.markClosing(closeTooBig, reasonTooBig)
 			// Closing here, on the reading goroutine, lets Close drain the
 			// rest of the message while it waits for the client's reply.
 			_ = c.ws.Close(closeTooBig, reasonTooBig)
@@ -582,14 +584,9 @@ func (c *conn) setCause(code websocket.StatusCode, reason string) bool {
 // handshake completes in the background, ending the read loop, which runs
 // $disconnect.
 func (c *conn) closeWith(code websocket.StatusCode, reason string) {
-	if !c.setCause(code, reason) {
+	if !c.markClosing(code, reason) {
 		return
 	}
-	c.queueMu.Lock()
-	c.closing = true // later sends fail; the close follows what is queued
-	c.room.Broadcast()
-	c.queueMu.Unlock()
-	c.srv.unregister(c)
 	go func() {
 		<-c.ready
 		if c.ws == nil {
@@ -603,6 +600,21 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 			c.enqueue(outMessage{close: true, code: code, reason: reason})
 		}
 	}()
+}
+
+// markClosing records the first close the gateway decides (code and
+// reason), fails later sends and takes c out of the Management API. It
+// reports whether this close was the first.
+func (c *conn) markClosing(code websocket.StatusCode, reason string) bool {
+	if !c.setCause(code, reason) {
+		return false
+	}
+	c.queueMu.Lock()
+	c.closing = true // later sends fail; the close follows what is queued
+	c.room.Broadcast()
+	c.queueMu.Unlock()
+	c.srv.unregister(c)
+	return true
 }
 
 // closeHandshakeWait bounds how long a server-initiated close waits for the

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -73,6 +74,45 @@ func TestFrameLimit(t *testing.T) {
 			checkDisconnect(t, d, conn.RequestContext.ConnectionID, int(websocket.StatusMessageTooBig), reasonTooBig)
 			none(t, inv.messages, 100*time.Millisecond, "$default")
 		})
+	}
+}
+
+// TestTooBigMessageLeavesTheManagementAPI: a message over 128 KB (in
+// frames of 32 KB) closes the connection with 1009, and the connection is
+// gone from the Management API at once (GET and DELETE answer 410), while
+// the close handshake with a client that does not answer is still waited
+// for.
+func TestTooBigMessageLeavesTheManagementAPI(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, s.WebSocketURL(), nil) // never reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	id := next(t, inv.connects, "$connect").RequestContext.ConnectionID
+	w, err := conn.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := w.Write(bytes.Repeat([]byte("x"), 32*1024)); err != nil {
+			break
+		}
+	}
+	_ = w.Close()
+	for deadline := time.Now().Add(900 * time.Millisecond); s.ConnectionCount() != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) { // well before the 5 s the close handshake may take
+			t.Fatalf("ConnectionCount = %d after the 1009 close", s.ConnectionCount())
+		}
+	}
+	if st, _, b := manage(t, s, http.MethodGet, id, nil); st != http.StatusGone {
+		t.Errorf("GET after the 1009 close = %d %s, want 410", st, b)
+	}
+	if st, _, _ := manage(t, s, http.MethodDelete, id, nil); st != http.StatusGone {
+		t.Errorf("DELETE after the 1009 close = %d, want 410", st)
 	}
 }
 
