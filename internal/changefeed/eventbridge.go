@@ -55,10 +55,16 @@ type putEntry struct {
 	Resources    []string
 }
 
-// Send puts events in calls of at most 10 entries and 256 KB.
+// Send puts events in calls of at most 10 entries and less than 256 KB,
+// with at most one event of an entity in a call. PutEvents processes the
+// other entries of a call when one fails, so two events of one entity in
+// a call could reach the bus out of order (the later one now, the earlier
+// one with the retried batch); one per call, an entity's next event is
+// only sent once its previous one was accepted.
 func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 	var batch []putEntry
 	size := 0
+	entities := map[string]bool{}
 	for _, ev := range evs {
 		detail, err := json.Marshal(ev)
 		if err != nil {
@@ -66,14 +72,17 @@ func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 		}
 		entry := putEntry{Source: Source, DetailType: ev.DetailType(), Detail: string(detail), EventBusName: e.bus, Resources: []string{}}
 		n := len(entry.Source) + len(entry.DetailType) + len(entry.Detail)
-		if len(batch) == maxEntries || (len(batch) > 0 && size+n > maxBatchBytes) {
+		entity := ev.Tenant + "\x00" + ev.EntityType + "\x00" + ev.EntityID
+		if len(batch) == maxEntries || (len(batch) > 0 && size+n >= maxBatchBytes) || entities[entity] {
 			if err := e.put(ctx, batch); err != nil {
 				return err
 			}
 			batch, size = nil, 0
+			clear(entities)
 		}
 		batch = append(batch, entry)
 		size += n
+		entities[entity] = true
 	}
 	if len(batch) > 0 {
 		return e.put(ctx, batch)
