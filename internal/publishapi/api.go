@@ -45,6 +45,12 @@ type Config struct {
 	// KeyTTL is how long an idempotency key is remembered. Default 24 h,
 	// the longest EventBridge retries an event.
 	KeyTTL time.Duration
+	// ClaimLease is how long a claim of a key whose publish has not
+	// completed holds: past it, a retry runs the publish (the attempt that
+	// claimed it died, e.g. at its function's timeout, without releasing
+	// the claim). It must be longer than a publish can run: the publish
+	// functions stop at 25 s. Default 2 min.
+	ClaimLease time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -56,6 +62,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KeyTTL <= 0 {
 		c.KeyTTL = 24 * time.Hour
+	}
+	if c.ClaimLease <= 0 {
+		c.ClaimLease = 2 * time.Minute
 	}
 	return c
 }
@@ -148,15 +157,16 @@ func (a *API) Do(ctx context.Context, op string, body []byte, defaultKey string)
 }
 
 // once runs a request with an idempotency key: it claims the key, runs
-// the request and keeps its reply; a claim that finds the key answers
-// from it instead. A request that fails releases its claim, so that a
-// retry runs it again.
+// the request and keeps its reply (for KeyTTL); a claim that finds the key
+// answers from it instead. A request that fails releases its claim, so
+// that a retry runs it again; a claim whose attempt died without either
+// lapses after ClaimLease, for the same reason.
 func (a *API) once(ctx context.Context, svc handler.Service, req request, op string, frame []byte) (int, []byte) {
 	sum := sha256.Sum256(append([]byte(op+"\x00"), frame...))
 	hash := hex.EncodeToString(sum[:])
 	log := a.log.With("tenant", req.Tenant, "idempotencyKey", req.IdempotencyKey, "op", op)
 	old, err := a.keys.ClaimPublishKey(ctx, store.PublishKey{Tenant: req.Tenant, Key: req.IdempotencyKey, RequestHash: hash,
-		ExpiresAt: a.clock.Now().Add(a.cfg.KeyTTL)})
+		ExpiresAt: a.clock.Now().Add(a.cfg.ClaimLease)})
 	switch {
 	case errors.Is(err, store.ErrConditionFailed) && old.RequestHash != hash:
 		return errorAnswer(protocol.NewError(protocol.CodeIdempotencyMismatch, "idempotencyKey was used for a different request"))
@@ -174,7 +184,7 @@ func (a *API) once(ctx context.Context, svc handler.Service, req request, op str
 		}
 		return errorAnswer(pe)
 	}
-	if err := a.keys.CompletePublishKey(context.WithoutCancel(ctx), req.Tenant, req.IdempotencyKey, hash, reply); err != nil {
+	if err := a.keys.CompletePublishKey(context.WithoutCancel(ctx), req.Tenant, req.IdempotencyKey, hash, reply, a.clock.Now().Add(a.cfg.KeyTTL)); err != nil {
 		// Published; a retry will answer "duplicate" without counts.
 		log.WarnContext(ctx, "keep publish reply", "error", err)
 	}

@@ -28,9 +28,21 @@ var ErrEvent = errors.New("publish event failed")
 // delivers twice broadcasts once. A refused or failed event is an error
 // (which names the code, never internal text), so that Lambda retries it
 // and then sends it to the function's dead-letter queue.
+//
+// A delivery that finds the event's key claimed by an attempt that has not
+// completed is an error too: that attempt may have died (at its function's
+// timeout) without releasing the claim, which lapses after
+// Config.ClaimLease; Lambda's later retries (1 and 2 minutes apart) then
+// run the event, where a success here would have lost it.
 func (a *API) Event(ctx context.Context, ev events.EventBridgeEvent) error {
 	status, body := a.event(ctx, ev)
 	if status == http.StatusOK {
+		var dup struct {
+			Pending bool `json:"pending"`
+		}
+		if json.Unmarshal(body, &dup) == nil && dup.Pending {
+			return fmt.Errorf("event %q: an earlier attempt has not completed; retry later: %w", ev.ID, ErrEvent)
+		}
 		return nil
 	}
 	var e struct {

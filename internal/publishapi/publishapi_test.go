@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/publishapi"
 	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/memory"
 )
 
 // counting runs requests on a real handler and counts them; fail, when
@@ -250,5 +252,57 @@ func TestMetrics(t *testing.T) {
 		if errs, _ := doc["Errors"].(float64); (i == 1) != (errs == 1) {
 			t.Fatalf("document %d counts %v errors", i, doc["Errors"])
 		}
+	}
+}
+
+// diesOnce is a Server whose first request dies before it returns (as an
+// invocation killed at its function's timeout): its claim on the key is
+// neither completed nor released.
+type diesOnce struct {
+	inner *counting
+	died  atomic.Bool
+}
+
+func (d *diesOnce) Serve(ctx context.Context, svc handler.Service, frame []byte) (json.RawMessage, *protocol.Error) {
+	if !d.died.Swap(true) {
+		panic("the invocation timed out")
+	}
+	return d.inner.Serve(ctx, svc, frame)
+}
+
+// TestEventRetriedAfterADeadAttempt: an event whose first attempt died is
+// not lost. A retry while the dead attempt's claim holds is an error (so
+// that Lambda retries again later, instead of taking a success), and the
+// retry after the claim's lease runs the publish, once.
+func TestEventRetriedAfterADeadAttempt(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	st := memory.New(clock)
+	b, err := app.Build(t.Context(), app.Settings{DevIdentity: true, ManagementEndpoint: "http://127.0.0.1:1/ws"},
+		&app.Options{Logger: quiet, Store: st, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &counting{h: b.Handler}
+	api := publishapi.New(publishapi.Config{}, &diesOnce{inner: c}, st, clock, quiet)
+	var ev events.EventBridgeEvent
+	readFixture(t, "eventbridge-publish.json", &ev)
+	func() {
+		defer func() { _ = recover() }()
+		_ = api.Event(t.Context(), ev)
+	}()
+	now = now.Add(time.Minute) // Lambda's first retry
+	if err := api.Event(t.Context(), ev); !errors.Is(err, publishapi.ErrEvent) {
+		t.Fatalf("retry while the dead attempt's claim holds: %v, want an error for Lambda to retry", err)
+	}
+	now = now.Add(2 * time.Minute) // the second retry, past the claim's lease
+	if err := api.Event(t.Context(), ev); err != nil {
+		t.Fatalf("retry after the lease: %v", err)
+	}
+	if n := c.calls.Load(); n != 1 {
+		t.Fatalf("published %d times, want once", n)
+	}
+	if err := api.Event(t.Context(), ev); err != nil || c.calls.Load() != 1 {
+		t.Fatalf("a later delivery: %v, %d publishes; want the recorded reply", err, c.calls.Load())
 	}
 }

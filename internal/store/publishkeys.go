@@ -47,8 +47,11 @@ type PublishKeys interface {
 	// live record with an error wrapping ErrConditionFailed.
 	ClaimPublishKey(ctx context.Context, k PublishKey) (PublishKey, error)
 	// CompletePublishKey stores reply in the live record of (tenant, key)
-	// whose RequestHash is hash; ErrNotFound when there is no such record.
-	CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte) error
+	// whose RequestHash is hash, to be kept until expiresAt (a claim is
+	// written with a short life, so that one whose publish never
+	// completed lapses; see publishapi); ErrNotFound when there is no such
+	// record.
+	CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte, expiresAt time.Time) error
 	// ReleasePublishKey deletes the record of (tenant, key) if its
 	// RequestHash is hash and it has no reply, so that a publish that
 	// failed may run again. Releasing an absent record is not an error.

@@ -86,7 +86,7 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 
 // CompletePublishKey sets the reply with an UpdateItem conditional on the
 // live record of hash.
-func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte) error {
+func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte, expiresAt time.Time) error {
 	const op = "complete publish key"
 	if err := store.CheckPublishKey("dynamo", op, tenant, key); err != nil {
 		return err
@@ -94,10 +94,10 @@ func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       keyOf(store.PublishKeyPK(tenant, key), store.SKPublishKey),
-		UpdateExpression:          aws.String("SET #reply = :reply"),
+		UpdateExpression:          aws.String("SET #reply = :reply, expiresAt = :exp"),
 		ConditionExpression:       aws.String("attribute_exists(pk) AND #hash = :hash AND (attribute_not_exists(expiresAt) OR expiresAt > :now)"),
 		ExpressionAttributeNames:  map[string]string{"#reply": attrPubReply, "#hash": attrPubHash},
-		ExpressionAttributeValues: item{":reply": binAttr(reply), ":hash": str(hash), ":now": num(s.now())},
+		ExpressionAttributeValues: item{":reply": binAttr(reply), ":hash": str(hash), ":now": num(s.now()), ":exp": num(expiresAt.Unix())},
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
 	if err = mapErr(op, key, err); errors.Is(err, store.ErrConditionFailed) {

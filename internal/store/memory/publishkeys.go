@@ -33,7 +33,7 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 }
 
 // CompletePublishKey stores the reply of a claimed publish.
-func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte) error {
+func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte, expiresAt time.Time) error {
 	const op = "complete publish key"
 	if err := store.CheckPublishKey("memory", op, tenant, key); err != nil {
 		return err
@@ -47,7 +47,8 @@ func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string
 	}
 	k := r.item.(store.PublishKey)
 	k.Reply = slices.Clone(reply)
-	r.item = k
+	k.ExpiresAt = time.Unix(expiresAt.Unix(), 0).UTC() // whole seconds, as stored
+	r.item, r.expires = k, expSeconds(expiresAt)
 	s.put(pk, store.SKPublishKey, r)
 	return nil
 }

@@ -38,10 +38,10 @@ func testPublishKeyClaimOnce(t *testing.T, f *fixture) {
 	if !errors.Is(err, store.ErrConditionFailed) || old.RequestHash != "h1" || old.Reply != nil {
 		t.Fatalf("second claim = %+v, %v; want the first record and ErrConditionFailed", old, err)
 	}
-	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h2", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
+	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h2", []byte(`{}`), exp); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("complete with another hash: %v, want ErrNotFound", err)
 	}
-	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h1", []byte(`{"recipients":3}`)); err != nil {
+	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h1", []byte(`{"recipients":3}`), exp); err != nil {
 		t.Fatal(err)
 	}
 	old, err = f.s.ClaimPublishKey(f.ctx, k)
@@ -97,17 +97,24 @@ func testPublishKeyRelease(t *testing.T, f *fixture) {
 }
 
 // testPublishKeyExpiry: a record is absent once expired, and the key can
-// be claimed again.
+// be claimed again. A claim lives until its own expiry (a short lease: a
+// claim whose publish never completed lapses then); completing it keeps
+// the record until the expiry given with the reply.
 func testPublishKeyExpiry(t *testing.T, f *fixture) {
-	k := store.PublishKey{Tenant: "t", Key: "k2", RequestHash: "h1", ExpiresAt: f.clock.Now().Add(time.Minute)}
+	lease := f.clock.Now().Add(time.Minute)
+	k := store.PublishKey{Tenant: "t", Key: "k2", RequestHash: "h1", ExpiresAt: lease}
 	if _, err := f.s.ClaimPublishKey(f.ctx, k); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{}`)); err != nil {
+	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{"n":1}`), f.clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(time.Minute)
-	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
+	f.clock.Advance(time.Minute) // past the lease: the completed record stays
+	if old, err := f.s.ClaimPublishKey(f.ctx, k); !errors.Is(err, store.ErrConditionFailed) || string(old.Reply) != `{"n":1}` {
+		t.Fatalf("claim a completed record past its claim's lease = %+v, %v; want the reply and ErrConditionFailed", old, err)
+	}
+	f.clock.Advance(time.Hour)
+	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{}`), f.clock.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("complete an expired record: %v, want ErrNotFound", err)
 	}
 	k.RequestHash = "h2"
@@ -115,5 +122,11 @@ func testPublishKeyExpiry(t *testing.T, f *fixture) {
 	got, err := f.s.ClaimPublishKey(f.ctx, k)
 	if err != nil || got.RequestHash != "h2" || got.Reply != nil {
 		t.Fatalf("claim after expiry = %+v, %v", got, err)
+	}
+	// A claim never completed lapses at its lease, and the key is free.
+	f.clock.Advance(time.Minute)
+	k.RequestHash = "h3"
+	if got, err := f.s.ClaimPublishKey(f.ctx, k); err != nil || got.RequestHash != "h3" {
+		t.Fatalf("claim after a lapsed claim = %+v, %v", got, err)
 	}
 }
