@@ -39,6 +39,7 @@ func run() error {
 	lambdaEndpoint := flag.String("lambda-endpoint", "", "invoke the functions through this Lambda API endpoint, as served by sam local start-lambda (names ConnectFunction, DisconnectFunction, MessageFunction, SweeperFunction)")
 	mgmtHTTP := flag.Bool("management-http", false, "post every frame through the signed HTTP Management API, as deployed code does, instead of handing frames for this server's connections to the gateway in process")
 	lambdaEndpoints := flag.String("lambda-endpoints", "", "invoke each function at its own Lambda API endpoint, one Runtime Interface Emulator per bootstrap: connect=URL,disconnect=URL,message=URL,sweeper=URL")
+	connectRate := flag.Float64("connect-rate", 500, "new connections a second before handshakes are refused with 429, as API Gateway's account quota (500); 0 for no bound")
 	allowOrigins := flag.String("allow-origin", os.Getenv("DEV_ALLOWED_ORIGINS"), "with -dev, comma-separated origins besides this machine's pages whose pages may connect, e.g. http://devbox.local:5173 (env DEV_ALLOWED_ORIGINS)")
 	flag.Parse()
 
@@ -81,7 +82,8 @@ func run() error {
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: *sweep, Logger: log,
 		App: &app.Options{Auth: authn, AWS: &awsCfg}, Invoker: inv, Static: staticDir(*static), ManagementHTTP: *mgmtHTTP,
-		Gateway: gateway.Config{Credentials: managementCredentials(os.Getenv), AllowedOrigins: splitList(*allowOrigins)},
+		Gateway: gateway.Config{Credentials: managementCredentials(os.Getenv), AllowedOrigins: splitList(*allowOrigins),
+			NewConnectionsPerSecond: *connectRate},
 	})
 	if err != nil {
 		return err

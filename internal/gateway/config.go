@@ -58,6 +58,13 @@ type Config struct {
 	// MaxLifetime closes a connection with 1001 "Going away" this long
 	// after it opened. Default 2 hours.
 	MaxLifetime time.Duration
+	// NewConnectionsPerSecond, when above zero, refuses handshakes past
+	// that rate with 429 before $connect runs, as API Gateway does past
+	// its account quota of 500 new connections a second (a bucket of that
+	// many, refilled at that rate). Default 0: no bound (load and test
+	// tools that open thousands of connections at once); the local server
+	// (cmd/localserver) sets 500.
+	NewConnectionsPerSecond float64
 	// IntegrationTimeout bounds one Invoke; a $default invocation that
 	// takes longer gets API Gateway's "Endpoint request timed out" frame, a
 	// $connect one a 504. Default 29 seconds.

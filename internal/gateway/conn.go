@@ -68,6 +68,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUpgradeRequired, "", "Upgrade Required")
 		return
 	}
+	if !s.admitConnection(time.Now()) {
+		// API Gateway's account quota of new connections a second.
+		writeJSONError(w, http.StatusTooManyRequests, "", "Too Many Requests")
+		return
+	}
 	id, ok := s.reserveID()
 	if !ok {
 		writeJSONError(w, http.StatusServiceUnavailable, "", "Service Unavailable")

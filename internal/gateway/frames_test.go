@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -193,3 +194,54 @@ func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 16) 
 
 // iotestOneByte reads one byte at a time, to split headers over reads.
 func iotestOneByte(r io.Reader) io.Reader { return iotest.OneByteReader(r) }
+
+// TestNewConnectionRate: with NewConnectionsPerSecond set (the local server
+// sets API Gateway's 500), handshakes past the rate are refused with 429
+// before $connect runs; the bucket refills at the rate. Without it, none
+// is refused.
+func TestNewConnectionRate(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{NewConnectionsPerSecond: 5}, inv)
+	status := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, s.WebSocketURL(), nil)
+		if err == nil {
+			t.Cleanup(func() { _ = c.CloseNow() })
+			return http.StatusSwitchingProtocols
+		}
+		if resp == nil {
+			t.Fatalf("dial: %v", err)
+		}
+		return resp.StatusCode
+	}
+	var got []int
+	for range 7 {
+		got = append(got, status())
+	}
+	if want := []int{101, 101, 101, 101, 101, 429, 429}; !slices.Equal(got, want) {
+		t.Fatalf("handshakes at once: %v, want %v", got, want)
+	}
+	connects := 0
+	for len(inv.connects) > 0 {
+		<-inv.connects
+		connects++
+	}
+	if connects != 5 {
+		t.Errorf("$connect ran %d times, want 5 (none for a refused handshake)", connects)
+	}
+	time.Sleep(250 * time.Millisecond) // one token back at 5 a second
+	if st := status(); st != 101 {
+		t.Errorf("a handshake after the refill: %d, want 101", st)
+	}
+	unbounded := startGateway(t, Config{}, newFakeInvoker())
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, _, err := websocket.Dial(ctx, unbounded.WebSocketURL(), nil)
+		cancel()
+		if err != nil {
+			t.Fatalf("without a rate: %v", err)
+		}
+		_ = c.CloseNow()
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/omnisales/rtcollab/internal/ratelimit"
 )
 
 // shutdownGrace bounds the graceful shutdown ListenAndServe performs when
@@ -28,6 +31,9 @@ type Server struct {
 
 	writeTimeout time.Duration // bounds one write to a client
 	signers      sync.Map      // region -> *awsrest.Signer: check signatures; cache derived keys
+
+	newConns   ratelimit.Bucket // handshakes, when Config.NewConnectionsPerSecond is set
+	newConnsMu sync.Mutex
 
 	mu       sync.Mutex
 	conns    map[string]*conn // open connections, by id
@@ -49,7 +55,19 @@ func New(cfg Config, inv Invoker) *Server {
 		writeTimeout: writeTimeout,
 		conns:        make(map[string]*conn),
 		reserved:     make(map[string]bool),
+		newConns:     ratelimit.Bucket{Rate: cfg.NewConnectionsPerSecond, Burst: int(math.Ceil(cfg.NewConnectionsPerSecond))},
 	}
+}
+
+// admitConnection reports whether a new handshake is within
+// Config.NewConnectionsPerSecond.
+func (s *Server) admitConnection(now time.Time) bool {
+	if s.cfg.NewConnectionsPerSecond <= 0 {
+		return true
+	}
+	s.newConnsMu.Lock()
+	defer s.newConnsMu.Unlock()
+	return s.newConns.Allow(now)
 }
 
 // Handler returns the HTTP handler of the whole gateway: the WebSocket
