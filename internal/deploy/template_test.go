@@ -12,9 +12,9 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 

@@ -18,9 +18,9 @@ import (
 
 // Close statuses and reasons the gateway sends, as API Gateway does.
 const (
-	closeGoingAway       = websocket.StatusGoingAway     // idle timeout, lifetime, shutdown
-	closeTooBig          = websocket.StatusMessageTooBig // frame over MaxFrameBytes, message over MaxMessageBytes
-	closeDeleted         = websocket.StatusNormalClosure // Management API DELETE
+	closeGoingAway       = websocket.StatusGoingAway       // idle timeout, lifetime, shutdown
+	closeTooBig          = websocket.StatusMessageTooBig   // frame over MaxFrameBytes, message over MaxMessageBytes
+	closeDeleted         = websocket.StatusNormalClosure   // Management API DELETE
 	closeBinary          = websocket.StatusUnsupportedData // a binary message: API Gateway takes text frames only
 	reasonGoingAway      = "Going away"
 	reasonTooBig         = "Message too big"
