@@ -7,6 +7,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/deadline"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -154,6 +155,9 @@ func (s *Service) SweepLocks(ctx context.Context, now time.Time, n Notifier) err
 		expired int
 	)
 	for _, l := range locks {
+		if deadline.Near(ctx, deadline.SweepReserve) {
+			break // the invocation is about to end: the rest next pass
+		}
 		ok, err := s.st.DeleteExpiredLock(ctx, l)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sweep lock %q: %w", l.Entity, err))

@@ -1,11 +1,13 @@
 package collab_test
 
 import (
+	"context"
 	"math"
 	"testing"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/collab"
+	"github.com/omnisales/rtcollab/internal/deadline"
 	"github.com/omnisales/rtcollab/internal/protocol"
 )
 
@@ -117,6 +119,19 @@ func TestReleaseLocksOfAndSweep(t *testing.T) {
 	}
 	if got["live"] != "released/disconnected" || got["lapsed"] != "expired/" || len(got) != 2 {
 		t.Errorf("clean-up announced %v", got)
+	}
+	// A pass whose invocation is about to end claims nothing more; the
+	// next one does.
+	ending, cancel := context.WithTimeout(f.ctx, deadline.SweepReserve/2)
+	defer cancel()
+	if err := f.svc.SweepLocks(ending, f.now, f.rec); err != nil {
+		t.Fatal(err)
+	}
+	if events := f.rec.take(); len(events) != 0 {
+		t.Fatalf("a sweep with %v left announced %+v, want nothing", deadline.SweepReserve/2, events)
+	}
+	if left, err := f.st.ExpiredLocks(f.ctx, f.now, 10); err != nil || len(left) != 1 {
+		t.Fatalf("expired locks after the cut-short sweep: %v, %v; want bob's", left, err)
 	}
 	if err := f.svc.SweepLocks(f.ctx, f.now, f.rec); err != nil {
 		t.Fatal(err)

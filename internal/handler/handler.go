@@ -20,6 +20,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/deadline"
 	"github.com/omnisales/rtcollab/internal/ident"
 	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
@@ -466,6 +467,10 @@ func (h *Handler) Sweep(ctx context.Context) error {
 	}()
 	var errs []error
 	for _, f := range h.sweeps {
+		if deadline.Near(ctx, deadline.SweepReserve) {
+			h.log.WarnContext(ctx, "sweep cut short: the invocation is about to end", "route", "sweeper")
+			break
+		}
 		if err := f(ctx, now); err != nil {
 			errs = append(errs, err)
 		}

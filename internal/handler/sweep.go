@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/deadline"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/presence"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -66,6 +67,9 @@ func (p *presenceFeature) sweepAway(ctx context.Context, bc *broadcast.Broadcast
 		claimed int
 	)
 	for _, a := range alarms {
+		if deadline.Near(ctx, deadline.SweepReserve) {
+			break // the invocation is about to end: the rest next pass
+		}
 		ok, err := st.ClearAway(ctx, a, now)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("clear away alarm of %q: %w", a.ConnID, err))
@@ -104,6 +108,9 @@ func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadc
 		claimed, removed int
 	)
 	for _, s := range sessions {
+		if deadline.Near(ctx, deadline.SweepReserve) {
+			break // the invocation is about to end: the rest next pass
+		}
 		ok, err := p.claimExpired(ctx, bc, s, now)
 		if err != nil {
 			errs = append(errs, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/deadline"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -87,6 +88,9 @@ func (h *Handler) sweepTokens(ctx context.Context, now time.Time) error {
 		closed int
 	)
 	for _, a := range alarms {
+		if deadline.Near(ctx, deadline.SweepReserve) {
+			break // the invocation is about to end: the rest next pass
+		}
 		c, err := st.GetConnection(ctx, a.ConnID)
 		if errors.Is(err, store.ErrNotFound) {
 			if err := st.DeleteTokenAlarm(ctx, a.ConnID); err != nil {
