@@ -190,7 +190,7 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return fail(werr)
 	}
-	resp, err := http.ReadResponse(pc.br, req)
+	resp, err := readFinalResponse(pc.br, req)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF // the server closed before answering
@@ -199,6 +199,28 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, keep: !resp.Close && !req.Close}
 	return resp, nil
+}
+
+// maxInterimResponses bounds the 1xx answers read before the final one.
+const maxInterimResponses = 5
+
+// readFinalResponse reads the answer to req, skipping interim (1xx)
+// responses other than 101, as net/http does (RFC 9110 lets a server send
+// them unasked: 100 Continue, 103 Early Hints). Taken for the answer, one
+// would leave the real answer unread on a kept connection, for the next
+// request to read as its own.
+func readFinalResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	for range maxInterimResponses {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		_ = resp.Body.Close() // an interim response has no body
+	}
+	return nil, fmt.Errorf("awsrest: more than %d interim (1xx) responses", maxInterimResponses)
 }
 
 // get returns an idle connection to key, or dials one.

@@ -1,6 +1,7 @@
 package awsrest
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -297,5 +298,55 @@ func TestH1TransportClosesConnectionsIdleTooLong(t *testing.T) {
 	}
 	if got := conns.Load(); got != 4 {
 		t.Fatalf("%d connections in all, want 4 (all reused)", got)
+	}
+}
+
+// answerInTurn serves one connection on a loopback listener: for each
+// request it reads, it writes the next of replies, verbatim. It returns the
+// base URL.
+func answerInTurn(t *testing.T, replies ...string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		br := bufio.NewReader(conn)
+		for _, reply := range replies {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			if _, err := io.WriteString(conn, reply); err != nil {
+				return
+			}
+		}
+		_, _ = io.Copy(io.Discard, br) // until the client closes
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestH1TransportSkipsInterimAnswers: interim (1xx) responses a server
+// sends unasked (103 Early Hints, 100 Continue) are skipped, and each
+// request on the kept connection gets its own final answer; taken for the
+// answer, one left the real answer to be read by the next request.
+func TestH1TransportSkipsInterimAnswers(t *testing.T) {
+	url := answerInTurn(t,
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nanswer-A",
+		"HTTP/1.1 410 Gone\r\nContent-Length: 8\r\n\r\nanswer-B",
+	)
+	tr := &H1Transport{}
+	defer tr.CloseIdleConnections()
+	st1, b1, err1 := roundTrip(t, tr, context.Background(), http.MethodPost, url+"/@connections/A", "frame-A")
+	st2, b2, err2 := roundTrip(t, tr, context.Background(), http.MethodPost, url+"/@connections/B", "frame-B")
+	if st1 != 200 || b1 != "answer-A" || err1 != nil || st2 != 410 || b2 != "answer-B" || err2 != nil {
+		t.Fatalf("A: %d %q %v; B: %d %q %v; want A 200 answer-A, B 410 answer-B", st1, b1, err1, st2, b2, err2)
 	}
 }
