@@ -237,6 +237,14 @@ func (c *Client) Do(ctx context.Context, r Request) ([]byte, int, error) {
 	var last error // the previous attempt's failure
 	others := 0    // attempts that failed other than by throttling
 	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil && c.opts.Pacer != nil {
+			// Given up already: no token of the budget for a call that
+			// will not be sent.
+			if last != nil {
+				return nil, 0, fmt.Errorf("%w; last attempt: %w", err, last)
+			}
+			return nil, 0, err
+		}
 		if c.opts.Pacer != nil {
 			if err := c.opts.Pacer.Wait(ctx); err != nil {
 				if last != nil {

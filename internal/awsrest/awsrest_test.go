@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
+	"github.com/omnisales/rtcollab/internal/ratelimit"
 )
 
 // noWait is a backoff without delay, so that retry tests run at once.
@@ -110,6 +111,26 @@ func TestDoStopsAtContext(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Do took %v past a 200 ms deadline", d)
+	}
+}
+
+// TestDoCancelledTakesNoBudget: a call whose context is done before it
+// starts returns the context's error without taking a token of the
+// Pacer's budget, so that abandoned posts of a cancelled fan-out do not
+// delay the instance's later ones.
+func TestDoCancelledTakesNoBudget(t *testing.T) {
+	now := time.Now()
+	p := ratelimit.NewPacerBurst(100, 1, func() time.Time { return now })
+	c := awsrest.New("execute-api", testConfig(), &awsrest.Options{Pacer: p})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 200 {
+		if _, _, err := c.Do(ctx, awsrest.Request{Method: http.MethodPost, URL: "http://127.0.0.1:1/x"}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Do with a cancelled context: %v", err)
+		}
+	}
+	if d := p.Reserve(); d != 0 {
+		t.Fatalf("the next call waits %v: cancelled calls took tokens", d)
 	}
 }
 
