@@ -26,7 +26,9 @@ func Jitter(attempt int, base, limit time.Duration) time.Duration {
 	if attempt < 1 {
 		attempt = 1
 	}
-	if attempt < 32 {
+	// base·2^(attempt-1) < limit without overflow: compare limit/2^(n) instead
+	// of shifting base up.
+	if attempt < 63 && base > 0 && base <= limit>>(attempt-1) {
 		if c := base << (attempt - 1); c > 0 && c < limit {
 			ceiling = c
 		}

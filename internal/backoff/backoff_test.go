@@ -31,6 +31,15 @@ func TestJitterBounds(t *testing.T) {
 			}
 		}
 	}
+	// A base whose doubling would pass a Duration's range: the ceiling is
+	// the limit, not a wrapped-around shift.
+	var most time.Duration
+	for range 200 {
+		most = max(most, Jitter(31, 1<<34+1, time.Hour))
+	}
+	if most < 30*time.Minute {
+		t.Errorf("Jitter(31, 2^34+1 ns, 1 h): largest of 200 draws %v, want the 1 h ceiling (the shift wrapped)", most)
+	}
 	if d := Jitter(3, 0, 0); d != 0 {
 		t.Errorf("Jitter with no window = %v, want 0", d)
 	}
