@@ -87,6 +87,7 @@ type h1Conn struct {
 	conn      net.Conn // the TLS connection for https
 	raw       net.Conn // the TCP connection under it
 	br        *bufio.Reader
+	limit     *readLimit // under br: bounds a response's header
 	bw        *bufio.Writer
 	idleSince time.Time
 }
@@ -183,14 +184,14 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// fails the rest of the write: read that answer if it came.
 		if ctx.Err() == nil {
 			_ = pc.conn.SetReadDeadline(time.Now().Add(earlyAnswerWait))
-			if resp, err := http.ReadResponse(pc.br, req); err == nil {
+			if resp, err := pc.readHeader(func() (*http.Response, error) { return http.ReadResponse(pc.br, req) }); err == nil {
 				resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, keep: false}
 				return resp, nil
 			}
 		}
 		return fail(werr)
 	}
-	resp, err := readFinalResponse(pc.br, req)
+	resp, err := pc.readHeader(func() (*http.Response, error) { return readFinalResponse(pc.br, req) })
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF // the server closed before answering
@@ -199,6 +200,44 @@ func (t *H1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &h1Body{pc: pc, body: resp.Body, stop: stop, keep: !resp.Close && !req.Close}
 	return resp, nil
+}
+
+// MaxResponseHeaderBytes bounds what a response's status line and header
+// (interim responses included) may take; past it the request fails and
+// the connection is closed, as net/http's Transport does (10 MB there; an
+// AWS answer's header is well under a kilobyte).
+const MaxResponseHeaderBytes = 1 << 20
+
+// readLimit is the reader under a connection's bufio.Reader: while left is
+// not negative, reads past left bytes fail (errHeaderTooLarge).
+type readLimit struct {
+	r    io.Reader
+	left int64
+}
+
+var errHeaderTooLarge = fmt.Errorf("awsrest: response header over %d bytes", MaxResponseHeaderBytes)
+
+func (l *readLimit) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return l.r.Read(p)
+	}
+	if l.left == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// readHeader runs read (which parses a response's header from pc.br) with
+// the header bound in force, and lifts it for the body.
+func (pc *h1Conn) readHeader(read func() (*http.Response, error)) (*http.Response, error) {
+	pc.limit.left = MaxResponseHeaderBytes - int64(pc.br.Buffered())
+	defer func() { pc.limit.left = -1 }()
+	return read()
 }
 
 // maxInterimResponses bounds the 1xx answers read before the final one.
@@ -261,7 +300,8 @@ func (t *H1Transport) get(ctx context.Context, key, scheme, addr, host string) (
 		}
 		pc.conn = tc
 	}
-	pc.br = bufio.NewReaderSize(pc.conn, 4<<10)
+	pc.limit = &readLimit{r: pc.conn, left: -1}
+	pc.br = bufio.NewReaderSize(pc.limit, 4<<10)
 	pc.bw = bufio.NewWriterSize(pc.conn, 4<<10)
 	return pc, nil
 }

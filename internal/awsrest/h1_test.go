@@ -350,3 +350,20 @@ func TestH1TransportSkipsInterimAnswers(t *testing.T) {
 		t.Fatalf("A: %d %q %v; B: %d %q %v; want A 200 answer-A, B 410 answer-B", st1, b1, err1, st2, b2, err2)
 	}
 }
+
+// TestH1TransportBoundsTheHeader: a response whose header passes
+// MaxResponseHeaderBytes fails the request (a broken or hostile server
+// cannot make the client hold an endless header); an answer within it on
+// the next connection is read as usual.
+func TestH1TransportBoundsTheHeader(t *testing.T) {
+	huge := "HTTP/1.1 200 OK\r\nX-Filler: " + strings.Repeat("x", MaxResponseHeaderBytes+1) + "\r\nContent-Length: 2\r\n\r\nok"
+	tr := &H1Transport{}
+	defer tr.CloseIdleConnections()
+	if st, body, err := roundTrip(t, tr, context.Background(), http.MethodPost, answerInTurn(t, huge)+"/@connections/A", "frame"); !errors.Is(err, errHeaderTooLarge) {
+		t.Fatalf("a header over the bound: %d %q %v, want errHeaderTooLarge", st, body, err)
+	}
+	fine := "HTTP/1.1 200 OK\r\nX-Filler: " + strings.Repeat("x", 4000) + "\r\nContent-Length: 2\r\n\r\nok"
+	if st, body, err := roundTrip(t, tr, context.Background(), http.MethodPost, answerInTurn(t, fine)+"/@connections/B", "frame"); st != 200 || body != "ok" || err != nil {
+		t.Fatalf("a header of 4 KB: %d %q %v", st, body, err)
+	}
+}
