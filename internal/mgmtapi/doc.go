@@ -6,7 +6,12 @@
 // Requests are signed with Signature Version 4 for the "execute-api"
 // service, retried with capped, jittered exponential backoff on throttling,
 // server errors, timeouts and connection failures, and never retried on
-// 403, 410 or 413. Failed calls return an *APIError that wraps one of the
+// 403, 410 or 413. A POST retried after a timeout or a lost answer may have
+// been delivered already, so a frame can reach a connection more than once
+// (at most Options.MaxAttempts times; a 429 was not delivered, so its
+// retries cannot): frames carry their messageId, and on channels with
+// history their offset, by which clients drop repeats (docs/DEPLOY.md,
+// "No duplicates from 429"). Failed calls return an *APIError that wraps one of the
 // sentinel errors (ErrGone, ErrForbidden, ErrPayloadTooLarge, ErrThrottled,
 // ErrServer), so callers test outcomes with errors.Is:
 //
