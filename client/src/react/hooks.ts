@@ -314,7 +314,9 @@ export function useWebSocketChannel<P = unknown>(
   options: MessageListOptions = {},
 ): UseWebSocketChannelResult<P> {
   const client = useResolvedClient(source);
-  const max = options.maxMessages ?? 100;
+  // A ref, so that a new cap applies to the next message without the
+  // channel being unsubscribed and its messages dropped.
+  const maxRef = useLatest(options.maxMessages ?? 100);
   const onMessageRef = useLatest(onMessage);
   const onRecoveryFailedRef = useLatest(options.onRecoveryFailed);
   const [messages, setMessages] = useState<WebSocketMessage<P>[]>([]);
@@ -340,7 +342,7 @@ export function useWebSocketChannel<P = unknown>(
     );
     const offMessage = client.onChannel<P>(channel, (m) => {
       onMessageRef.current?.(m);
-      setMessages((prev) => appendBounded(prev, m, max));
+      setMessages((prev) => appendBounded(prev, m, maxRef.current));
     });
     const offError = client.on('subscription-error', (e) => {
       if (e.channel !== channel) return;
@@ -364,7 +366,7 @@ export function useWebSocketChannel<P = unknown>(
       offReady();
       release();
     };
-  }, [client, channel, max, onMessageRef, onRecoveryFailedRef]);
+  }, [client, channel, maxRef, onMessageRef, onRecoveryFailedRef]);
 
   const publish = useMemo(
     () => (payload: P, o?: RequestOptions) => {

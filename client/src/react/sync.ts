@@ -116,12 +116,17 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
 
   const auto = options.autoResolveConflicts ?? false;
   const strategy = options.conflictStrategy;
+  // Conflicts this hook has asked to resolve: the list is rebuilt on every
+  // change of the entity, and one still unresolved while its request is in
+  // flight must not be sent again.
+  const resolving = useRef(new Set<string>());
   useEffect(() => {
     if (auto === false) return;
     const side = auto === true ? (strategy === 'last-write-wins' ? 'local' : 'remote') : auto;
     for (const c of state.conflicts) {
-      if (!c.resolved && c.localChange.userId === manager.userId) {
-        manager.resolveConflict(c.id, side).catch(() => {});
+      if (!c.resolved && c.localChange.userId === manager.userId && !resolving.current.has(c.id)) {
+        resolving.current.add(c.id);
+        manager.resolveConflict(c.id, side).catch(() => resolving.current.delete(c.id));
       }
     }
   }, [auto, strategy, state.conflicts, manager]);
@@ -244,20 +249,32 @@ export function useLock(options: UseLockOptions): UseLockResult {
   const manager = getRealtimeSyncManager(client);
   const { entityType, entityId } = options;
   const releaseOnUnmount = options.releaseOnUnmount ?? true;
+  // Whether this hook took the lock: on unmount it releases only a lock
+  // it took, not one another hook of the same entity is editing with.
+  const took = useRef(false);
   useEffect(() => {
+    took.current = false;
     void manager.startSync(entityType, entityId);
     return () => {
-      if (releaseOnUnmount && manager.getState(entityType, entityId).lockedByMe) {
+      if (releaseOnUnmount && took.current && manager.getState(entityType, entityId).lockedByMe) {
         manager.releaseLock(entityType, entityId).catch(() => {});
       }
+      took.current = false;
       manager.stopSync(entityType, entityId);
     };
   }, [manager, entityType, entityId, releaseOnUnmount]);
   const state = useEntityState(manager, entityType, entityId);
   const actions = useMemo(
     () => ({
-      acquireLock: () => manager.acquireLock(entityType, entityId),
-      releaseLock: () => manager.releaseLock(entityType, entityId),
+      acquireLock: () =>
+        manager.acquireLock(entityType, entityId).then((lock) => {
+          if (lock !== null) took.current = true;
+          return lock;
+        }),
+      releaseLock: () => {
+        took.current = false;
+        return manager.releaseLock(entityType, entityId);
+      },
     }),
     [manager, entityType, entityId],
   );

@@ -1,0 +1,124 @@
+// @vitest-environment happy-dom
+import { act, cleanup, renderHook } from '@testing-library/react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { WebSocketClient, type Change, type Conflict, type Lock } from '../src/index.js';
+import { useLock, useRealtimeSync, useWebSocketChannel } from '../src/react/index.js';
+import { FakeServer, FakeWebSocket } from './fake-websocket.js';
+
+// The sync hooks against a fake server: requests the hooks send, and what
+// an unmount leaves.
+
+async function settle(ms = 0): Promise<void> {
+  await act(async () => {
+    await vi.advanceTimersByTimeAsync(ms);
+  });
+}
+
+function change(version: number, path: string, after: unknown, userId = 'u2'): Change {
+  return { id: `order:1:${version}`, entityType: 'order', entityId: '1', userId, operation: 'update', path, before: null, after,
+    timestamp: new Date().toISOString(), resolved: true, version };
+}
+
+const lock: Lock = { entityType: 'order', entityId: '1', lockedBy: 'u1', lockedAt: new Date().toISOString(),
+  expiresAt: new Date(Date.now() + 30_000).toISOString(), fencingToken: 3 };
+
+/** A connected client whose server syncs order 1 with `conflicts`, and answers locks and (unless held) conflict.resolve. */
+async function setup(opts: { strategy?: string; conflicts?: Conflict[]; holdResolve?: boolean } = {}) {
+  const server: FakeServer = new FakeServer({
+    handler: (sock, f) => {
+      const p = (f.payload ?? {}) as Record<string, unknown>;
+      switch (f.type) {
+        case 'sync':
+          server.ack(sock, f, { strategy: opts.strategy ?? 'lock-based', version: 1, snapshot: p['sinceVersion'] === 0, document: {},
+            changes: [], hasMore: false, nextSinceVersion: 1, conflicts: opts.conflicts ?? [], lock: null });
+          return true;
+        case 'history':
+          server.ack(sock, f, { version: 1, changes: [] });
+          return true;
+        case 'comment.list':
+          server.ack(sock, f, { comments: [] });
+          return true;
+        case 'lock.acquire':
+        case 'lock.release':
+          server.ack(sock, f, { lock });
+          return true;
+        case 'conflict.resolve':
+          return opts.holdResolve === true; // held: in flight
+      }
+      return false;
+    },
+  });
+  const client = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0,
+    maxConnectionAge: 0, rateLimit: false, random: () => 0.5 });
+  client.connect();
+  const sock = FakeWebSocket.last;
+  sock.open();
+  await settle();
+  return { server, client, sock };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  FakeWebSocket.reset();
+});
+afterEach(() => {
+  cleanup();
+  vi.useRealTimers();
+  FakeWebSocket.reset();
+});
+
+describe('useRealtimeSync', () => {
+  it('asks once to resolve a conflict, however often the entity changes while the request is in flight', async () => {
+    const conflict: Conflict = { id: 'c1', localChange: change(0, 'status', 'mine', 'u1'), remoteChange: change(1, 'status', 'theirs'),
+      resolved: false, entityType: 'order', entityId: '1', path: 'status' };
+    const { server, client, sock } = await setup({ strategy: 'last-write-wins', conflicts: [conflict], holdResolve: true });
+    renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, autoResolveConflicts: 'local' }));
+    await settle();
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
+    for (let v = 2; v <= 4; v++) {
+      act(() => sock.receive({ type: 'change', channel: 'order:1', payload: change(v, 'notes', v) }));
+      await settle();
+    }
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
+  });
+});
+
+describe('useLock', () => {
+  it('on unmount releases only a lock it took, not one another hook of the entity edits with', async () => {
+    const { server, client } = await setup();
+    const editor = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true }));
+    const banner = renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }));
+    await settle();
+    await act(async () => {
+      await editor.result.current.acquireLock();
+    });
+    banner.unmount();
+    await settle();
+    expect(editor.result.current.lockedByMe).toBe(true);
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+
+    // A useLock that took the lock itself releases it when it goes.
+    const own = renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }));
+    await settle();
+    await act(async () => {
+      await own.result.current.acquireLock();
+    });
+    own.unmount();
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+  });
+});
+
+describe('useWebSocketChannel', () => {
+  it('takes a new maxMessages without unsubscribing or dropping its messages', async () => {
+    const { server, client, sock } = await setup();
+    const h = renderHook(({ max }) => useWebSocketChannel(client, 'news', undefined, { maxMessages: max }), { initialProps: { max: 10 } });
+    await settle();
+    act(() => sock.receive({ type: 'update', channel: 'news', payload: 1 }));
+    h.rerender({ max: 20 });
+    await settle();
+    expect(server.framesOfType('unsubscribe')).toHaveLength(0);
+    expect(h.result.current.messages).toHaveLength(1);
+    expect(h.result.current.subscribed).toBe(true);
+  });
+});
