@@ -502,6 +502,13 @@ func (p *presenceFeature) join(ctx context.Context, r *request) (any, error) {
 	if err := p.enterChannel(ctx, r, channel); err != nil {
 		return nil, err
 	}
+	if pl.sets() && p.h.authorize(r.conn, auth.Presence, protocol.ChannelPresence) != nil {
+		// Present in the room, but without leave to set what the whole
+		// tenant sees (status, location, activity, avatar on
+		// user-presence): the join goes through without the client's
+		// fields, as a presence frame setting them would be refused.
+		edit = nil
+	}
 	p.rooms.invalidate(roomKey(r.conn.Tenant, channel))
 	if _, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{join: room, edit: edit, active: true}); err != nil {
 		var pe *protocol.Error
