@@ -204,6 +204,20 @@ function settleAsk(asks: number[], n: number): void {
   if (i >= 0) asks.splice(i, 1);
 }
 
+/** Reports whether two values of a room hold the same things (the same entries, by identity). */
+function sameRoom(a: RoomPresence, b: RoomPresence): boolean {
+  const sameList = <T>(x: readonly T[], y: readonly T[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  return (
+    a.room === b.room &&
+    a.userCount === b.userCount &&
+    a.onlineCount === b.onlineCount &&
+    a.awayCount === b.awayCount &&
+    a.joined === b.joined &&
+    sameList(a.usersInRoom, b.usersInRoom) &&
+    sameList(a.cursors, b.cursors)
+  );
+}
+
 function byName(a: PresenceData, b: PresenceData): number {
   return (a.username || a.userId).localeCompare(b.username || b.userId) || a.userId.localeCompare(b.userId);
 }
@@ -701,7 +715,13 @@ export class PresenceManager {
     const activeUsers = [...this.users.values()].filter((u) => u.status !== 'offline').sort(byName);
     const counts = countStatuses(activeUsers);
     const rooms: Record<string, RoomPresence> = {};
-    for (const [room, entry] of this.rooms) rooms[room] = this.roomOf(room, entry);
+    for (const [room, entry] of this.rooms) {
+      // The previous value of a room nothing changed in, so that a view of
+      // one room does not re-render for every event of another.
+      const next = this.roomOf(room, entry);
+      const prev = this.snap?.rooms[room];
+      rooms[room] = prev !== undefined && sameRoom(prev, next) ? prev : next;
+    }
     return {
       status: this.effectiveStatus,
       currentUser: this.currentUser,

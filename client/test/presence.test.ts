@@ -194,3 +194,18 @@ describe('presence bookkeeping', () => {
     expect(internals.rooms.get('r')?.seq.size).toBe(0); // forgotten once the reply is in
   });
 });
+
+describe('room values', () => {
+  it('keep their identity when nothing in them changed, so a view of one room does not re-render for another', async () => {
+    const { manager } = await setup();
+    await manager.joinRoom('a').ready;
+    await manager.joinRoom('b').ready;
+    const before = manager.getSnapshot();
+    FakeWebSocket.last.receive({ type: 'cursor', channel: 'room:a', payload: { userId: 'u2', username: 'Bob', x: 1, y: 2 } });
+    await flush();
+    const after = manager.getSnapshot();
+    expect(after.rooms['a']).not.toBe(before.rooms['a']);
+    expect(after.rooms['a']?.cursors).toHaveLength(1);
+    expect(after.rooms['b']).toBe(before.rooms['b']);
+  });
+});
