@@ -341,6 +341,62 @@ func TestPresenceRoomTabs(t *testing.T) {
 	}
 }
 
+// TestPresenceAwayOffTheSecond: the away alarm is kept in whole seconds;
+// with the last activity part-way through a second (as a real clock has
+// it), the sweep still announces the user away, once, and then online
+// once when they are active again.
+func TestPresenceAwayOffTheSecond(t *testing.T) {
+	srv := startPresServer(t, app.Settings{DevIdentity: true}, false)
+	srv.clock.Advance(500 * time.Millisecond)
+	alice, bob := presDial(t, srv, "alice", nil), presDial(t, srv, "bob", nil)
+	bob.ok("subscribe", "user-presence", nil)
+	bob.ok("room.join", "", presJoin("dashboard"))
+	alice.ok("room.join", "", presJoin("dashboard"))
+	bob.await(isPresence("room:dashboard", "alice", "join", "online"), "alice's join")
+	bob.forget()
+	for range 11 { // 5.5 min of alice's heartbeats only
+		srv.clock.Advance(30 * time.Second)
+		alice.ok("ping", "", nil)
+		bob.ok("presence", "", map[string]any{"active": true})
+	}
+	srv.sweep(t)
+	bob.await(isPresence("user-presence", "alice", "away", "away"), "alice away")
+	alice.ok("presence", "", map[string]any{"active": true})
+	bob.await(isPresence("user-presence", "alice", "online", "online"), "alice online again")
+	bob.none(anyPresence("user-presence", "alice"), "a second status of alice")
+}
+
+// TestPresenceActivityBeforeTheAlarm: activity shortly before the away
+// alarm, in the interval in which a connection's session is not written
+// again, is written at once: the alarm then finds the user active and
+// announces nothing, and the snapshot shows them online.
+func TestPresenceActivityBeforeTheAlarm(t *testing.T) {
+	srv := startPresServer(t, app.Settings{DevIdentity: true}, false)
+	alice, bob := presDial(t, srv, "alice", nil), presDial(t, srv, "bob", nil)
+	bob.ok("subscribe", "user-presence", nil)
+	bob.ok("room.join", "", presJoin("dashboard"))
+	alice.ok("room.join", "", presJoin("dashboard"))
+	bob.forget()
+	step := func(d time.Duration) {
+		srv.clock.Advance(d)
+		alice.ok("ping", "", nil)
+		bob.ok("ping", "", nil)
+	}
+	step(10 * time.Second)
+	for range 9 { // heartbeats to 4 min 40 s
+		step(30 * time.Second)
+	}
+	srv.clock.Advance(10 * time.Second) // 4 min 50 s: alice is active
+	alice.ok("presence", "", map[string]any{"active": true})
+	srv.clock.Advance(10 * time.Second) // 5 min: the alarm of the earlier activity is due
+	bob.ok("ping", "", nil)
+	if s := bob.snapshot("dashboard"); s.statusOf("alice") != "online" {
+		t.Fatalf("at 5 min alice is %q, want online (active 10 s ago)", s.statusOf("alice"))
+	}
+	srv.sweep(t)
+	bob.none(anyPresence("user-presence", "alice"), "a status of alice, active 10 s ago")
+}
+
 // TestPresenceAway: on the server's clock, a connection that only sends
 // heartbeats turns away after the away timeout; activity brings it back.
 // The clock is moved, nothing sleeps.

@@ -175,6 +175,20 @@ func (p *presenceFeature) touch(ctx context.Context, r *request, active bool) {
 	}
 }
 
+// ceilSecond rounds t up to a whole second (zero stays zero). Away alarms
+// are stored in whole seconds; rounded down, an alarm would fire before the
+// connection's idle time reached the timeout, find it still online, and
+// be gone with nothing announced.
+func ceilSecond(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	if f := t.Truncate(time.Second); !f.Equal(t) {
+		return f.Add(time.Second)
+	}
+	return t
+}
+
 // presenceChange is one change of a connection's session.
 type presenceChange struct {
 	join   string                // a room to enter, or ""
@@ -248,7 +262,7 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		}
 		next.LastSeen = now
 		next.ExpiresAt = now.Add(p.cfg.OfflineTimeout)
-		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: awayAt})
+		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt)})
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
 		}

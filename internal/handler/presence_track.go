@@ -83,6 +83,12 @@ func (t *connTracker) observe(id string, now time.Time, active bool, cfg Presenc
 	case e.session.Status == store.StatusOnline && e.activeAt.After(e.session.LastActive) &&
 		presence.Status(e.session.Presence, now, cfg.AwayTimeout) == store.StatusAway:
 		return true
+	case active && e.session.Status == store.StatusOnline && e.activeAt.After(e.session.LastActive) &&
+		!e.session.LastActive.Add(cfg.AwayTimeout).After(e.written.Add(cfg.RefreshInterval)):
+		// The stored session turns away before this instance's next
+		// write would move it: write the activity now, or the away alarm
+		// fires on the stale time and announces a user who is active.
+		return true
 	}
 	return false
 }

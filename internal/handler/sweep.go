@@ -84,12 +84,20 @@ func (p *presenceFeature) sweepAway(ctx context.Context, bc *broadcast.Broadcast
 			errs = append(errs, fmt.Errorf("sessions of %q: %w", a.UserID, err))
 			continue
 		}
-		if !slices.ContainsFunc(sessions, func(s store.Session) bool { return s.ConnID == a.ConnID }) {
+		i := slices.IndexFunc(sessions, func(s store.Session) bool { return s.ConnID == a.ConnID })
+		if i < 0 {
 			continue // offline already: the expiry path announces it
 		}
-		// The state just before the alarm against the state at it: only
-		// this connection's idle time crossed the timeout in between.
-		ev := presence.Diff(sessions, a.At.Add(-time.Nanosecond), sessions, a.At, p.cfg.AwayTimeout)
+		// The state just before this connection's idle time reached the
+		// timeout against the state at the alarm: only that crossing lies
+		// in between. The alarm is in whole seconds, rounded up, so the
+		// crossing is at or before it; one after it means the connection
+		// was active since, and its next write arms a new alarm.
+		crossed := sessions[i].LastActive.Add(p.cfg.AwayTimeout)
+		if crossed.After(a.At) {
+			continue
+		}
+		ev := presence.Diff(sessions, crossed.Add(-time.Nanosecond), sessions, a.At, p.cfg.AwayTimeout)
 		p.announce(ctx, bc, a.Tenant, a.UserID, "", ev, now)
 	}
 	return claimed, errors.Join(errs...)
