@@ -15,8 +15,8 @@ import (
 //
 // It reads no shared files and calls no credential service, unlike the
 // SDK's config.LoadDefaultConfig, which the bootstraps do not link. The
-// local server, which may run with a profile, loads its configuration
-// with the SDK's loader and passes it in.
+// local server reads its (optional) configuration with it too, with
+// allowMissing.
 //
 // With allowMissing, absent credentials yield an aws.Config without them
 // (requests go unsigned) instead of an error.

@@ -20,7 +20,7 @@ const (
 	CodeForbidden            Code = "FORBIDDEN"              // the user's roles or tenant do not allow this
 	CodeRateLimited          Code = "RATE_LIMITED"           // too many frames; the frame was dropped
 	CodeTooManySubscriptions Code = "TOO_MANY_SUBSCRIPTIONS" // the per-connection subscription limit is reached
-	CodeNotSubscribed        Code = "NOT_SUBSCRIBED"         // unsubscribe from a channel the connection is not on
+	CodeNotSubscribed        Code = "NOT_SUBSCRIBED"         // a cursor for a room the connection has not joined
 	CodeNotFound             Code = "NOT_FOUND"              // the entity, change, comment or conflict does not exist
 	CodeLockHeld             Code = "LOCK_HELD"              // another user holds the lock
 	CodeNotLockHolder        Code = "NOT_LOCK_HOLDER"        // renew or release by someone who does not hold the lock
