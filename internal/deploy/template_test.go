@@ -25,6 +25,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -1209,5 +1210,32 @@ func TestFanoutShardSizeFitsTheTimeouts(t *testing.T) {
 	}
 	if largest == 0 || re.MatchString("99") || re.MatchString("020000") {
 		t.Errorf("FanoutShardSize pattern %q: largest %d", pattern, largest)
+	}
+}
+
+// TestConflictStrategiesPattern: the ConflictStrategies parameter takes
+// what CONFLICT_STRATEGIES means to the functions (editing.ParseStrategies),
+// "*=strategy" for every other type included, and refuses what they would
+// refuse at cold start.
+func TestConflictStrategiesPattern(t *testing.T) {
+	_, raw := loadTemplateRaw(t, bothBranches[0], nil)
+	params, _ := raw["Parameters"].(map[string]any)
+	p, _ := params["ConflictStrategies"].(map[string]any)
+	re, err := regexp.Compile(p["AllowedPattern"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"", "order=lock-based", "order=lock-based,*=manual", "*=crdt", "quote=manual,note=last-write-wins"} {
+		if _, _, err := editing.ParseStrategies(v); err != nil {
+			t.Fatalf("ParseStrategies(%q): %v", v, err)
+		}
+		if !re.MatchString(v) {
+			t.Errorf("ConflictStrategies refuses %q, which the functions take", v)
+		}
+	}
+	for _, v := range []string{"order", "order=", "=manual", "Order=manual", "order=manual,", "**=manual"} {
+		if re.MatchString(v) {
+			t.Errorf("ConflictStrategies takes %q", v)
+		}
 	}
 }
