@@ -31,46 +31,25 @@ func (s *Store) outboxAction(it store.OutboxItem) types.TransactWriteItem {
 
 // ListOutbox queries one shard's partition in sort key order, up to limit
 // live items: past expired items that the TTL has not removed yet, page by
-// page, so that a run of them ahead of live items does not read as an
-// empty shard (the relay stops at an empty page).
+// page (livePage), so that a run of them ahead of live items does not read
+// as an empty shard (the relay stops at an empty page).
 func (s *Store) ListOutbox(ctx context.Context, shard, limit int) ([]store.OutboxItem, error) {
 	const op = "list outbox"
-	if limit <= 0 {
-		limit = defaultPageSize
-	}
 	pk := store.OutboxPK(shard)
-	now := s.now()
-	items := make([]store.OutboxItem, 0, min(limit, defaultPageSize))
-	var start item
-	for {
-		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
-			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String("pk = :pk"),
-			ExpressionAttributeValues: item{":pk": str(pk)},
-			ExclusiveStartKey:         start,
-			ConsistentRead:            aws.Bool(true),
-			Limit:                     aws.Int32(int32(min(limit-len(items), 1000))),
-			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
-		})
-		if err != nil {
-			return nil, mapErr(op, pk, err)
-		}
-		for _, it := range out.Items {
-			if !live(it, now) {
-				continue
-			}
-			ob, err := store.ParseOutboxSK(getS(it, store.AttrSK))
-			if err != nil {
-				return nil, fmt.Errorf("dynamo: %s %q: %w", op, pk, err)
-			}
-			ob.Data = getBin(it, store.AttrOutboxData)
-			items = append(items, ob)
-		}
-		if len(items) >= limit || len(out.LastEvaluatedKey) == 0 {
-			return items, nil
-		}
-		start = out.LastEvaluatedKey
+	its, _, err := s.livePage(ctx, op, pk, pk, "", "", limit, false, nil, "")
+	if err != nil {
+		return nil, err
 	}
+	items := make([]store.OutboxItem, 0, len(its))
+	for _, it := range its {
+		ob, err := store.ParseOutboxSK(getS(it, store.AttrSK))
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: %s %q: %w", op, pk, err)
+		}
+		ob.Data = getBin(it, store.AttrOutboxData)
+		items = append(items, ob)
+	}
+	return items, nil
 }
 
 // DeleteOutbox deletes relayed items, one DeleteItem each.

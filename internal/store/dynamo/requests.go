@@ -16,7 +16,7 @@ import (
 )
 
 // livePage reads one page of the live items of partition pk whose sort key
-// starts with prefix, comes after after (in the direction read) and that
+// starts with prefix ("" for any), comes after after (in the direction read) and that
 // match (nil: all), in sort key order (reversed with desc). limit <= 0
 // means defaultPageSize. A page is full only when a further matching item
 // exists; lastSK, the sort key of the page's last item, is set only then,
@@ -36,12 +36,16 @@ func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string,
 	if proj != "" {
 		projection = aws.String(proj)
 	}
+	cond, vals := "pk = :pk AND begins_with(sk, :prefix)", item{":pk": str(pk), ":prefix": str(prefix)}
+	if prefix == "" { // the whole partition (DynamoDB refuses an empty key value)
+		cond, vals = "pk = :pk", item{":pk": str(pk)}
+	}
 	for {
 		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
 			ProjectionExpression:      projection,
 			TableName:                 aws.String(s.table),
-			KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
-			ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(prefix)},
+			KeyConditionExpression:    aws.String(cond),
+			ExpressionAttributeValues: vals,
 			ScanIndexForward:          aws.Bool(!desc),
 			ExclusiveStartKey:         start,
 			Limit:                     aws.Int32(int32(min(limit-len(items)+1, 1000))),
