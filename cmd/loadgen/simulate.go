@@ -61,7 +61,7 @@ func (s *simulation) populate(ctx context.Context, st store.Store, channels []st
 			return fmt.Errorf("simulated subscriber %q: %w", id, err)
 		}
 		for _, ch := range channels {
-			if err := st.Subscribe(ctx, "default", ch, id, 0); err != nil {
+			if _, err := st.Subscribe(ctx, "default", ch, id, 0); err != nil {
 				return fmt.Errorf("simulated subscriber %q of %q: %w", id, ch, err)
 			}
 		}

@@ -65,7 +65,7 @@ func channelStore(tb testing.TB, n int) (*memory.Store, []string) {
 		if err := st.PutConnection(ctx, c); err != nil {
 			tb.Fatalf("PutConnection(%q): %v", id, err)
 		}
-		if err := st.Subscribe(ctx, "t", "room:big", id, 0); err != nil {
+		if _, err := st.Subscribe(ctx, "t", "room:big", id, 0); err != nil {
 			tb.Fatalf("Subscribe(%q): %v", id, err)
 		}
 	}

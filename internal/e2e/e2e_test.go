@@ -225,7 +225,7 @@ func addGhost(t *testing.T, st store.Store, channel string) store.Connection {
 	if err := st.PutConnection(ctx, ghost); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Subscribe(ctx, "default", channel, ghost.ID, 0); err != nil {
+	if _, err := st.Subscribe(ctx, "default", channel, ghost.ID, 0); err != nil {
 		t.Fatal(err)
 	}
 	return ghost

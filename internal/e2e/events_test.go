@@ -98,7 +98,7 @@ func sampleCases() []sampleCase {
 		{"message-publish.json", func(t *testing.T, s *sampleRun, raw []byte) {
 			// Subscribed, the sender receives its own update through the
 			// Management API endpoint derived from the event.
-			if err := s.built.Store.Subscribe(context.Background(), sampleTenant, "order-updates", sampleConnectionID, 0); err != nil {
+			if _, err := s.built.Store.Subscribe(context.Background(), sampleTenant, "order-updates", sampleConnectionID, 0); err != nil {
 				t.Fatal(err)
 			}
 			f := sampleReply(t, s, raw)

@@ -174,7 +174,7 @@ func (c *countingStore) DeleteConnection(ctx context.Context, id string) (store.
 	return c.Store.DeleteConnection(ctx, id)
 }
 
-func (c *countingStore) Subscribe(ctx context.Context, tenant, channel, connID string, max int) error {
+func (c *countingStore) Subscribe(ctx context.Context, tenant, channel, connID string, max int) (bool, error) {
 	c.count()
 	return c.Store.Subscribe(ctx, tenant, channel, connID, max)
 }

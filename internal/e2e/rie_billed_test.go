@@ -164,7 +164,7 @@ func addStoreOnlySubscribers(ctx context.Context, st store.Store, channel string
 		if err := st.PutConnection(ctx, c); err != nil {
 			return fmt.Errorf("store-only subscriber %q: %w", id, err)
 		}
-		if err := st.Subscribe(ctx, "default", channel, id, 0); err != nil {
+		if _, err := st.Subscribe(ctx, "default", channel, id, 0); err != nil {
 			return fmt.Errorf("store-only subscriber %q: %w", id, err)
 		}
 	}

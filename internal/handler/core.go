@@ -46,7 +46,7 @@ func (h *Handler) subscribe(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = h.deps.Store.Subscribe(ctx, r.conn.Tenant, ch, r.conn.ID, h.cfg.MaxSubscriptions)
+	_, err = h.deps.Store.Subscribe(ctx, r.conn.Tenant, ch, r.conn.ID, h.cfg.MaxSubscriptions)
 	switch {
 	case errors.Is(err, store.ErrConditionFailed):
 		return nil, protocol.NewError(protocol.CodeTooManySubscriptions, "at most %d subscriptions per connection", h.cfg.MaxSubscriptions)

@@ -48,9 +48,9 @@ func (f *failingStore) GetConnection(ctx context.Context, id string) (store.Conn
 	return f.Store.GetConnection(ctx, id)
 }
 
-func (f *failingStore) Subscribe(ctx context.Context, tenant, channel, connID string, max int) error {
+func (f *failingStore) Subscribe(ctx context.Context, tenant, channel, connID string, max int) (bool, error) {
 	if err := f.fail("Subscribe"); err != nil {
-		return err
+		return false, err
 	}
 	return f.Store.Subscribe(ctx, tenant, channel, connID, max)
 }

@@ -459,13 +459,15 @@ func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error)
 			return p.replyOf(cur, r.now), nil
 		}
 	}
+	added := false
 	if room != "" {
-		if err := p.enterChannel(ctx, r, channel); err != nil {
+		if added, err = p.enterChannel(ctx, r, channel); err != nil {
 			return nil, err
 		}
 	}
 	s, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{join: room, edit: edit, active: pl.Active})
 	if err != nil {
+		p.undoEnter(ctx, r, channel, added, err)
 		return nil, err
 	}
 	if room != "" {
@@ -475,23 +477,38 @@ func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error)
 }
 
 // enterChannel subscribes the connection to a room channel, with the
-// checks of subscribe. Entering a room makes the connection's presence
-// and cursors reach the room, so it needs the presence permission too.
-func (p *presenceFeature) enterChannel(ctx context.Context, r *request, channel string) error {
+// checks of subscribe, and reports whether the subscription is new.
+// Entering a room makes the connection's presence and cursors reach the
+// room, so it needs the presence permission too.
+func (p *presenceFeature) enterChannel(ctx context.Context, r *request, channel string) (bool, error) {
 	if err := p.h.authorize(r.conn, auth.Subscribe, channel); err != nil {
-		return err
+		return false, err
 	}
 	if err := p.h.authorize(r.conn, auth.Presence, channel); err != nil {
-		return err
+		return false, err
 	}
-	err := p.h.deps.Store.Subscribe(ctx, r.conn.Tenant, channel, r.conn.ID, p.h.cfg.MaxSubscriptions)
+	added, err := p.h.deps.Store.Subscribe(ctx, r.conn.Tenant, channel, r.conn.ID, p.h.cfg.MaxSubscriptions)
 	switch {
 	case errors.Is(err, store.ErrConditionFailed):
-		return protocol.NewError(protocol.CodeTooManySubscriptions, "at most %d subscriptions per connection", p.h.cfg.MaxSubscriptions)
+		return false, protocol.NewError(protocol.CodeTooManySubscriptions, "at most %d subscriptions per connection", p.h.cfg.MaxSubscriptions)
 	case errors.Is(err, store.ErrNotFound):
-		return protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect")
+		return false, protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect")
 	}
-	return err
+	return added, err
+}
+
+// undoEnter takes back the subscription enterChannel added when entering
+// the room was then refused for the room limit: the connection must not
+// receive a room it is not in. A subscription the connection already had
+// (a plain subscribe to the room's channel) stays.
+func (p *presenceFeature) undoEnter(ctx context.Context, r *request, channel string, added bool, err error) {
+	var pe *protocol.Error
+	if !added || !errors.As(err, &pe) || pe.Code != protocol.CodeTooManySubscriptions {
+		return
+	}
+	if _, uerr := p.h.deps.Store.Unsubscribe(ctx, r.conn.Tenant, channel, r.conn.ID); uerr != nil {
+		p.h.deps.Logger.WarnContext(ctx, "undo room subscription", "channel", channel, "err", uerr)
+	}
 }
 
 // join handles room.join: it subscribes the connection to the room's
@@ -513,7 +530,8 @@ func (p *presenceFeature) join(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := p.enterChannel(ctx, r, channel); err != nil {
+	added, err := p.enterChannel(ctx, r, channel)
+	if err != nil {
 		return nil, err
 	}
 	if pl.sets() && p.h.authorize(r.conn, auth.Presence, protocol.ChannelPresence) != nil {
@@ -525,11 +543,7 @@ func (p *presenceFeature) join(ctx context.Context, r *request) (any, error) {
 	}
 	p.rooms.invalidate(roomKey(r.conn.Tenant, channel))
 	if _, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{join: room, edit: edit, active: true}); err != nil {
-		var pe *protocol.Error
-		if errors.As(err, &pe) && pe.Code == protocol.CodeTooManySubscriptions {
-			// Refused for the room limit: do not stay subscribed.
-			_, _ = p.h.deps.Store.Unsubscribe(ctx, r.conn.Tenant, channel, r.conn.ID)
-		}
+		p.undoEnter(ctx, r, channel, added, err)
 		return nil, err
 	}
 	return p.roomSnapshot(ctx, r.conn.Tenant, room, store.Page{Limit: p.cfg.SnapshotLimit}, r.now)

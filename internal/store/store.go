@@ -111,11 +111,12 @@ type Page struct {
 // Subscriptions stores which connection listens to which channel.
 type Subscriptions interface {
 	// Subscribe adds connID to the channel of tenant, writing the forward
-	// item and the reverse item atomically. Subscribing twice is a no-op.
+	// item and the reverse item atomically, and reports whether it added
+	// the subscription: subscribing twice is a no-op that reports false.
 	// It fails with ErrNotFound when the connection record is absent, and
 	// with ErrConditionFailed when the connection already has max
 	// subscriptions (max <= 0 means no limit).
-	Subscribe(ctx context.Context, tenant, channel, connID string, max int) error
+	Subscribe(ctx context.Context, tenant, channel, connID string, max int) (added bool, err error)
 	// Unsubscribe removes both items atomically. It reports whether the
 	// subscription existed.
 	Unsubscribe(ctx context.Context, tenant, channel, connID string) (bool, error)

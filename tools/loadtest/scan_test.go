@@ -64,7 +64,7 @@ func TestScanDesignComparison(t *testing.T) {
 	if err := st.PutConnection(ctx, tmpl); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Subscribe(ctx, "default", "order:CCCC", tmpl.ID, 100); err != nil {
+	if _, err := st.Subscribe(ctx, "default", "order:CCCC", tmpl.ID, 100); err != nil {
 		t.Fatal(err)
 	}
 	var templates []map[string]types.AttributeValue

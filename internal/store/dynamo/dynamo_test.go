@@ -165,7 +165,7 @@ func TestStoreCountsNoScan(t *testing.T) {
 	if err := s.PutConnection(ctx, c); err != nil {
 		t.Fatalf("PutConnection: %v", err)
 	}
-	if err := s.Subscribe(ctx, "acme", "orders", "c1", 10); err != nil {
+	if _, err := s.Subscribe(ctx, "acme", "orders", "c1", 10); err != nil {
 		t.Fatalf("Subscribe: %v", err)
 	}
 	counter.Reset()

@@ -19,26 +19,26 @@ import (
 // update that adds one to subCount under the limit for a new
 // subscription, a condition check for a refreshed leftover. Each write is
 // conditioned on the state that was read; when one fails, it reads again.
-func (s *Store) Subscribe(ctx context.Context, tenant, channel, connID string, max int) error {
+func (s *Store) Subscribe(ctx context.Context, tenant, channel, connID string, max int) (bool, error) {
 	const op = "subscribe"
 	key := subKey(tenant, channel, connID)
 	if err := checkParts(op, key, tenant, channel, connID); err != nil {
-		return err
+		return false, err
 	}
 	connPK, chanPK, subSK := store.ConnPK(connID), store.ChanPK(tenant, channel), store.SubSK(tenant, channel)
 	metaKey, fwdKey, revKey := keyOf(connPK, store.SKMeta), keyOf(chanPK, connPK), keyOf(connPK, subSK)
 	for range attempts {
 		got, err := s.batchGet(ctx, op, key, []item{metaKey, fwdKey, revKey})
 		if err != nil {
-			return err
+			return false, err
 		}
 		now := s.now()
 		meta, fwd, rev := got[keyID(metaKey)], got[keyID(fwdKey)], got[keyID(revKey)]
 		if meta == nil || !live(meta, now) {
-			return fmt.Errorf("dynamo: %s %q: connection: %w", op, key, store.ErrNotFound)
+			return false, fmt.Errorf("dynamo: %s %q: connection: %w", op, key, store.ErrNotFound)
 		}
 		if fwd != nil && rev != nil && live(fwd, now) && live(rev, now) {
-			return nil
+			return false, nil
 		}
 		expCond, vals := sameExpiry(meta)
 		vals[":now"] = num(now)
@@ -49,7 +49,7 @@ func (s *Store) Subscribe(ctx context.Context, tenant, channel, connID string, m
 			// Leftovers still physically present were counted when they
 			// were written, so refreshing them does not.
 			if n := getN(meta, attrSubCount); max > 0 && n >= int64(max) {
-				return fmt.Errorf("dynamo: %s %q: %d subscriptions: %w", op, key, n, store.ErrConditionFailed)
+				return false, fmt.Errorf("dynamo: %s %q: %d subscriptions: %w", op, key, n, store.ErrConditionFailed)
 			}
 			vals[":one"] = num(1)
 			if max > 0 {
@@ -69,10 +69,10 @@ func (s *Store) Subscribe(ctx context.Context, tenant, channel, connID string, m
 			s.putAction(withKey(sub, connPK, subSK), revCond, revVals),
 		})
 		if !errors.Is(err, store.ErrConditionFailed) {
-			return err
+			return err == nil, err
 		}
 	}
-	return contention(op, key)
+	return false, contention(op, key)
 }
 
 // Unsubscribe removes both subscription items, and takes one off the

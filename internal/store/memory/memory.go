@@ -317,11 +317,11 @@ func (s *Store) UserConnections(ctx context.Context, tenant, userID string) ([]s
 
 // Subscribe adds connID to the channel of tenant. See
 // store.Subscriptions.Subscribe.
-func (s *Store) Subscribe(ctx context.Context, tenant, channel, connID string, max int) error {
+func (s *Store) Subscribe(ctx context.Context, tenant, channel, connID string, max int) (bool, error) {
 	const op = "subscribe"
 	key := subKey(tenant, channel, connID)
 	if err := checkParts(op, key, tenant, channel, connID); err != nil {
-		return err
+		return false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -329,19 +329,19 @@ func (s *Store) Subscribe(ctx context.Context, tenant, channel, connID string, m
 	connPK, chanPK, subSK := store.ConnPK(connID), store.ChanPK(tenant, channel), store.SubSK(tenant, channel)
 	meta, ok := s.get(connPK, store.SKMeta)
 	if !ok || !meta.live(now) {
-		return fmt.Errorf("memory: %s %q: connection: %w", op, key, store.ErrNotFound)
+		return false, fmt.Errorf("memory: %s %q: connection: %w", op, key, store.ErrNotFound)
 	}
 	fwd, fwdOK := s.get(chanPK, connPK)
 	rev, revOK := s.get(connPK, subSK)
 	if fwdOK && revOK && fwd.live(now) && rev.live(now) {
-		return nil
+		return false, nil
 	}
 	if !fwdOK && !revOK {
 		// A new subscription: it takes one of the connection's slots.
 		// Leftovers that are still physically present were counted when
 		// they were written, so refreshing them does not.
 		if max > 0 && meta.subCount >= max {
-			return fmt.Errorf("memory: %s %q: %d subscriptions: %w", op, key, meta.subCount, store.ErrConditionFailed)
+			return false, fmt.Errorf("memory: %s %q: %d subscriptions: %w", op, key, meta.subCount, store.ErrConditionFailed)
 		}
 		meta.subCount++
 		s.put(connPK, store.SKMeta, meta)
@@ -349,7 +349,7 @@ func (s *Store) Subscribe(ctx context.Context, tenant, channel, connID string, m
 	item := record{expires: meta.expires, connID: connID, tenant: tenant, channel: channel}
 	s.put(chanPK, connPK, item)
 	s.put(connPK, subSK, item)
-	return nil
+	return true, nil
 }
 
 // Unsubscribe removes both subscription items and reports whether the

@@ -131,11 +131,15 @@ func (f *fixture) put(t *testing.T, c store.Connection) {
 	}
 }
 
-func (f *fixture) subscribe(t *testing.T, tenant, channel, id string, max int) {
+// subscribe subscribes id and returns whether Subscribe reported the
+// subscription added.
+func (f *fixture) subscribe(t *testing.T, tenant, channel, id string, max int) bool {
 	t.Helper()
-	if err := f.s.Subscribe(f.ctx, tenant, channel, id, max); err != nil {
+	added, err := f.s.Subscribe(f.ctx, tenant, channel, id, max)
+	if err != nil {
 		t.Fatalf("Subscribe(%q, %q, %q): %v", tenant, channel, id, err)
 	}
+	return added
 }
 
 // subscribers lists every subscriber of a channel through pages of limit,
@@ -293,7 +297,7 @@ func testExpiry(t *testing.T, f *fixture) {
 		t.Errorf("TouchConnection on expired: %v", err)
 	}
 	f.wantAbsent(t, "c1")
-	if err := f.s.Subscribe(f.ctx, "acme", "other", "c1", 0); !errors.Is(err, store.ErrNotFound) {
+	if _, err := f.s.Subscribe(f.ctx, "acme", "other", "c1", 0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Subscribe on expired = %v, want ErrNotFound", err)
 	}
 	if existed, err := f.s.Unsubscribe(f.ctx, "acme", "orders", "c1"); err != nil || existed {
@@ -409,7 +413,7 @@ func testSubscribeAbsent(t *testing.T, f *fixture) {
 	f.clock.Advance(time.Second)
 	for _, id := range []string{"never", "short", "gone"} {
 		t.Run(id, func(t *testing.T) {
-			if err := f.s.Subscribe(f.ctx, "acme", "orders", id, 0); !errors.Is(err, store.ErrNotFound) {
+			if _, err := f.s.Subscribe(f.ctx, "acme", "orders", id, 0); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Subscribe(%q) = %v, want ErrNotFound", id, err)
 			}
 		})
@@ -423,13 +427,18 @@ func testMaxSubscriptions(t *testing.T, f *fixture) {
 	const max = 3
 	f.put(t, f.conn("c1", "acme", "u1", time.Hour))
 	for i := range max {
-		f.subscribe(t, "acme", fmt.Sprintf("ch%d", i), "c1", max)
+		if !f.subscribe(t, "acme", fmt.Sprintf("ch%d", i), "c1", max) {
+			t.Fatalf("Subscribe of a new channel reported it not added")
+		}
 	}
-	if err := f.s.Subscribe(f.ctx, "acme", "one-too-many", "c1", max); !errors.Is(err, store.ErrConditionFailed) {
+	if _, err := f.s.Subscribe(f.ctx, "acme", "one-too-many", "c1", max); !errors.Is(err, store.ErrConditionFailed) {
 		t.Fatalf("Subscribe over the limit = %v, want ErrConditionFailed", err)
 	}
-	// Re-subscribing at the limit is still a no-op success.
-	f.subscribe(t, "acme", "ch0", "c1", max)
+	// Re-subscribing at the limit is still a no-op success, which added
+	// nothing.
+	if f.subscribe(t, "acme", "ch0", "c1", max) {
+		t.Fatalf("Subscribe of a live subscription reported it added")
+	}
 	if ids := f.subscribers(t, "acme", "one-too-many", 0); len(ids) != 0 {
 		t.Fatalf("refused subscription was written: %v", ids)
 	}
@@ -716,7 +725,7 @@ func testConcurrentSubscribeDelete(t *testing.T, f *fixture) {
 					if i%2 == 1 {
 						target = "stays"
 					}
-					err := f.s.Subscribe(f.ctx, "acme", ch, target, 0)
+					_, err := f.s.Subscribe(f.ctx, "acme", ch, target, 0)
 					if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrUnavailable) {
 						fail(fmt.Errorf("Subscribe(%q, %q): %w", ch, target, err))
 					}
@@ -794,10 +803,12 @@ func testInvalidNames(t *testing.T, f *fixture) {
 			return f.s.PutConnection(f.ctx, f.conn("c2", "acme", "", time.Hour))
 		}},
 		{"channel with separator", func() error {
-			return f.s.Subscribe(f.ctx, "acme", "or#ders", "c1", 0)
+			_, err := f.s.Subscribe(f.ctx, "acme", "or#ders", "c1", 0)
+			return err
 		}},
 		{"empty channel", func() error {
-			return f.s.Subscribe(f.ctx, "acme", "", "c1", 0)
+			_, err := f.s.Subscribe(f.ctx, "acme", "", "c1", 0)
+			return err
 		}},
 		{"empty tenant", func() error {
 			_, _, err := f.s.Subscribers(f.ctx, "", "orders", store.Page{})

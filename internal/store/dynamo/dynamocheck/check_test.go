@@ -113,7 +113,7 @@ func TestCheckOnDynamoDB(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, ch := range []string{"order-updates", "order:1"} {
-			if err := st.Subscribe(ctx, tenant, ch, c.ID, 10); err != nil {
+			if _, err := st.Subscribe(ctx, tenant, ch, c.ID, 10); err != nil {
 				t.Fatal(err)
 			}
 		}

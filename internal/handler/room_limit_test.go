@@ -1,0 +1,86 @@
+package handler_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/store/memory"
+)
+
+// roomLimitSend connects one editor and returns a function sending its
+// frames, after it entered the 20 rooms of the default limit.
+func roomLimitSend(t *testing.T) func(body string) string {
+	t.Helper()
+	h, err := handler.New(handler.Config{}, handler.Deps{Store: memory.New(nil),
+		Posters: func(string) broadcast.Poster { return &fuzzPoster{} }, Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	q := map[string]string{"userId": "ann", "tenant": "t1", "role": "editor"}
+	if resp, _ := h.Connect(ctx, fuzzEvent("AnnConn=", "", q)); resp.StatusCode != http.StatusOK {
+		t.Fatalf("connect: %d", resp.StatusCode)
+	}
+	send := func(body string) string {
+		t.Helper()
+		resp, err := h.Message(ctx, fuzzEvent("AnnConn=", body, q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Body
+	}
+	for i := range 20 {
+		if b := send(fmt.Sprintf(`{"type":"room.join","messageId":"j%d","payload":{"room":"r%d"}}`, i, i)); !strings.Contains(b, `"type":"ack"`) {
+			t.Fatalf("join %d: %s", i, b)
+		}
+	}
+	return send
+}
+
+// TestRefusedRoomEntryLeavesNoSubscription: a presence frame naming a
+// 21st room is refused for the room limit, and the connection is not left
+// subscribed to that room's channel (it would receive a room it is not
+// in).
+func TestRefusedRoomEntryLeavesNoSubscription(t *testing.T) {
+	send := roomLimitSend(t)
+	if b := send(`{"type":"presence","messageId":"p1","payload":{"room":"extra"}}`); !strings.Contains(b, "TOO_MANY_SUBSCRIPTIONS") {
+		t.Fatalf("presence into a 21st room: %s, want TOO_MANY_SUBSCRIPTIONS", b)
+	}
+	if b := send(`{"type":"unsubscribe","channel":"room:extra","messageId":"u1"}`); !strings.Contains(b, `"wasSubscribed":false`) {
+		t.Fatalf("a refused presence {room} left the connection subscribed to room:extra: %s", b)
+	}
+	if b := send(`{"type":"room.join","messageId":"j-extra","payload":{"room":"extra"}}`); !strings.Contains(b, "TOO_MANY_SUBSCRIPTIONS") {
+		t.Fatalf("a 21st room.join: %s, want TOO_MANY_SUBSCRIPTIONS", b)
+	}
+	if b := send(`{"type":"unsubscribe","channel":"room:extra","messageId":"u2"}`); !strings.Contains(b, `"wasSubscribed":false`) {
+		t.Fatalf("a refused room.join left the connection subscribed to room:extra: %s", b)
+	}
+}
+
+// TestRefusedRoomJoinKeepsEarlierSubscription: a room.join refused for the
+// room limit does not take away a subscription to the room's channel the
+// connection made before with a plain subscribe.
+func TestRefusedRoomJoinKeepsEarlierSubscription(t *testing.T) {
+	for _, body := range []string{
+		`{"type":"room.join","messageId":"j-extra","payload":{"room":"extra"}}`,
+		`{"type":"presence","messageId":"p-extra","payload":{"room":"extra"}}`,
+	} {
+		send := roomLimitSend(t)
+		if b := send(`{"type":"subscribe","channel":"room:extra","messageId":"s1"}`); !strings.Contains(b, `"type":"ack"`) {
+			t.Fatalf("subscribe: %s", b)
+		}
+		if b := send(body); !strings.Contains(b, "TOO_MANY_SUBSCRIPTIONS") {
+			t.Fatalf("%s into a 21st room: %s, want TOO_MANY_SUBSCRIPTIONS", body, b)
+		}
+		if b := send(`{"type":"unsubscribe","channel":"room:extra","messageId":"u1"}`); !strings.Contains(b, `"wasSubscribed":true`) {
+			t.Fatalf("after a refused %s the earlier subscription to room:extra is gone: %s", body, b)
+		}
+	}
+}
