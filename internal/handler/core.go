@@ -46,7 +46,7 @@ func (h *Handler) subscribe(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = h.deps.Store.Subscribe(ctx, r.conn.Tenant, ch, r.conn.ID, h.cfg.MaxSubscriptions)
+	added, err := h.deps.Store.Subscribe(ctx, r.conn.Tenant, ch, r.conn.ID, h.cfg.MaxSubscriptions)
 	switch {
 	case errors.Is(err, store.ErrConditionFailed):
 		return nil, protocol.NewError(protocol.CodeTooManySubscriptions, "at most %d subscriptions per connection", h.cfg.MaxSubscriptions)
@@ -55,7 +55,16 @@ func (h *Handler) subscribe(ctx context.Context, r *request) (any, error) {
 	case err != nil:
 		return nil, err
 	}
-	return h.subscribeStream(ctx, r, ch, since)
+	reply, err := h.subscribeStream(ctx, r, ch, since)
+	if err != nil && added {
+		// The client is told the subscribe failed: it must not go on
+		// receiving the channel (and hold one of its slots) as if it had
+		// succeeded. A subscription it had before stays.
+		if _, uerr := h.deps.Store.Unsubscribe(ctx, r.conn.Tenant, ch, r.conn.ID); uerr != nil {
+			h.log.WarnContext(ctx, "undo subscription", "channel", ch, "err", uerr)
+		}
+	}
+	return reply, err
 }
 
 func (h *Handler) unsubscribe(ctx context.Context, r *request) (any, error) {

@@ -188,15 +188,32 @@ func (f *failingStore) ListActivity(ctx context.Context, tenant string, af store
 	return f.Store.ListActivity(ctx, tenant, af, p)
 }
 
+func (f *failingStore) StreamPosition(ctx context.Context, tenant, channel string) (store.Position, error) {
+	if err := f.fail("StreamPosition"); err != nil {
+		return store.Position{}, err
+	}
+	return f.Store.StreamPosition(ctx, tenant, channel)
+}
+
+func (f *failingStore) Publications(ctx context.Context, tenant, channel string, after int64, limit int) ([]store.Publication, store.Position, error) {
+	if err := f.fail("Publications"); err != nil {
+		return nil, store.Position{}, err
+	}
+	return f.Store.Publications(ctx, tenant, channel, after, limit)
+}
+
 // failingMethods are the methods failingStore can fail.
 var failingMethods = []string{"GetConnection", "Subscribe", "Unsubscribe", "Subscribers", "AcquireLock", "RenewLock",
 	"ReleaseLock", "LoadEntity", "GetHead", "Commit", "ListChanges", "GetChange", "GetIdempotency", "GetConflict",
-	"ListConflicts", "AddComment", "ResolveComment", "ListComments", "PutSession", "ListPresence", "ListActivity"}
+	"ListConflicts", "AddComment", "ResolveComment", "ListComments", "PutSession", "ListPresence", "ListActivity",
+	"StreamPosition", "Publications"}
 
 // faultFrames are requests of every kind that reads or writes the store,
 // aimed at the state fuzzSetup and fuzzFramesSetup create.
 var faultFrames = []string{
 	`{"type":"subscribe","channel":"order:2"}`,
+	`{"type":"subscribe","channel":"order-updates"}`,
+	`{"type":"subscribe","channel":"inventory-updates","payload":{"since":{"offset":0,"epoch":"e"}}}`,
 	`{"type":"unsubscribe","channel":"order:1"}`,
 	`{"type":"publish","channel":"order-updates","payload":{"x":1}}`,
 	`{"type":"room.join","payload":{"room":"board"}}`,

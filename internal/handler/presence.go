@@ -507,7 +507,7 @@ func (p *presenceFeature) undoEnter(ctx context.Context, r *request, channel str
 		return
 	}
 	if _, uerr := p.h.deps.Store.Unsubscribe(ctx, r.conn.Tenant, channel, r.conn.ID); uerr != nil {
-		p.h.deps.Logger.WarnContext(ctx, "undo room subscription", "channel", channel, "err", uerr)
+		p.h.log.WarnContext(ctx, "undo room subscription", "channel", channel, "err", uerr)
 	}
 }
 

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/memory"
 )
 
@@ -81,6 +83,50 @@ func TestRefusedRoomJoinKeepsEarlierSubscription(t *testing.T) {
 		}
 		if b := send(`{"type":"unsubscribe","channel":"room:extra","messageId":"u1"}`); !strings.Contains(b, `"wasSubscribed":true`) {
 			t.Fatalf("after a refused %s the earlier subscription to room:extra is gone: %s", body, b)
+		}
+	}
+}
+
+// TestFailedSubscribeLeavesNoSubscription: a subscribe whose reply cannot
+// be made after the subscription was written (the stream position or the
+// recovered history cannot be read) answers an error and takes the new
+// subscription back, so that the client, told it is not subscribed, does
+// not receive the channel; a subscription it had before stays.
+func TestFailedSubscribeLeavesNoSubscription(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, method := range []string{"StreamPosition", "Publications"} {
+		fs := &failingStore{method: method, err: store.ErrUnavailable}
+		h, _, _ := fuzzHandler(t, now, nil, func(s store.Store) store.Store { fs.Store = s; return fs })
+		send := func(body string) string {
+			t.Helper()
+			resp, err := h.Message(context.Background(), fuzzEvent(fuzzConns[0].id, body, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.Body
+		}
+		frame := `{"type":"subscribe","channel":"customer-updates","messageId":"s1"}`
+		if method == "Publications" {
+			frame = `{"type":"subscribe","channel":"customer-updates","messageId":"s1","payload":{"since":{"offset":0,"epoch":"e1"}}}`
+		}
+		fs.armed.Store(true)
+		if b := send(frame); !strings.Contains(b, "UNAVAILABLE") {
+			t.Fatalf("%s failing: subscribe = %s, want UNAVAILABLE", method, b)
+		}
+		fs.armed.Store(false)
+		if b := send(`{"type":"unsubscribe","channel":"customer-updates","messageId":"u1"}`); !strings.Contains(b, `"wasSubscribed":false`) {
+			t.Fatalf("%s failing: the failed subscribe left the connection subscribed: %s", method, b)
+		}
+		if b := send(`{"type":"subscribe","channel":"customer-updates","messageId":"s2"}`); !strings.Contains(b, `"type":"ack"`) {
+			t.Fatalf("subscribe: %s", b)
+		}
+		fs.armed.Store(true)
+		if b := send(strings.Replace(frame, `"s1"`, `"s3"`, 1)); !strings.Contains(b, "UNAVAILABLE") {
+			t.Fatalf("%s failing: a second subscribe = %s, want UNAVAILABLE", method, b)
+		}
+		fs.armed.Store(false)
+		if b := send(`{"type":"unsubscribe","channel":"customer-updates","messageId":"u2"}`); !strings.Contains(b, `"wasSubscribed":true`) {
+			t.Fatalf("%s failing: a failed subscribe took away the subscription made before: %s", method, b)
 		}
 	}
 }
