@@ -57,9 +57,12 @@ func (p *presenceFeature) cursor(ctx context.Context, r *request) (any, error) {
 	if err := p.h.authorize(r.conn, auth.Presence, channel); err != nil {
 		return nil, err
 	}
-	hasXY := pl.X != nil && pl.Y != nil
-	hasAnchor := pl.Anchor != nil && pl.Anchor.ElementID != "" && len(pl.Anchor.ElementID) <= maxAnchorLen
-	if !hasXY && !hasAnchor {
+	if pl.Anchor != nil && (pl.Anchor.ElementID == "" || len(pl.Anchor.ElementID) > maxAnchorLen) {
+		// Refused whether or not x and y come with it: the anchor is
+		// relayed to the whole room as sent.
+		return nil, protocol.NewError(protocol.CodeBadRequest, "an anchor's elementId must be 1..%d bytes", maxAnchorLen)
+	}
+	if (pl.X == nil || pl.Y == nil) && pl.Anchor == nil {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "a cursor needs x and y, or an anchor with an elementId of 1..%d bytes", maxAnchorLen)
 	}
 	p.conns.markActive(r.conn.ID, r.now, p.cfg)
