@@ -2,6 +2,7 @@ package broadcast
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -57,9 +58,26 @@ type Dispatcher interface {
 	// Dispatch arranges for s to be delivered by another invocation and
 	// returns once the shard was accepted, before it is delivered. Delivery
 	// is at most once per accepted shard. An error means the shard was not
-	// accepted; the coordinator then delivers it itself.
+	// accepted, or (an *UndispatchedError) only part of it was; the
+	// coordinator then delivers what was not accepted itself.
 	Dispatch(ctx context.Context, s Shard) error
 }
+
+// UndispatchedError is a Dispatch error for a shard of which only part
+// was accepted (a dispatcher that splits a shard into several
+// invocations): IDs are the recipients that were not, which the
+// coordinator delivers; the others will get the frame from the
+// invocations that accepted them.
+type UndispatchedError struct {
+	IDs []string
+	Err error
+}
+
+func (e *UndispatchedError) Error() string {
+	return fmt.Sprintf("%d recipients not dispatched: %v", len(e.IDs), e.Err)
+}
+
+func (e *UndispatchedError) Unwrap() error { return e.Err }
 
 // Sharding configures sharded fan-out.
 type Sharding struct {
@@ -158,6 +176,10 @@ func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, ch
 		shards++
 		s := Shard{Endpoint: sh.Endpoint, Tenant: tenant, Channel: channel, Index: shards, Frame: frame, IDs: ids}
 		if err := sh.Dispatcher.Dispatch(ctx, s); err != nil {
+			var part *UndispatchedError
+			if errors.As(err, &part) {
+				ids = part.IDs // the rest went out: posting it here too would deliver it twice
+			}
 			b.cfg.Logger.WarnContext(ctx, "fan-out shard not dispatched; delivering it here",
 				"channel", channel, "shard", shards, "recipients", len(ids), "error", err)
 			for _, id := range ids {

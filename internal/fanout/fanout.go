@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,11 +169,27 @@ func NewDispatcher(client Invoker, function string) *Dispatcher {
 // Dispatch invokes the function asynchronously with s (or with parts of s
 // when it is too large for one event). Lambda queues the event and
 // answers 202; the function runs later. Parts dispatched before a failing
-// one stay dispatched: the error names how many recipients were not.
+// one stay dispatched: the error is a *broadcast.UndispatchedError listing
+// the recipients that were not (the failed part and those after it), so
+// that the coordinator posts only those.
 func (d *Dispatcher) Dispatch(ctx context.Context, s broadcast.Shard) error {
+	if err := d.dispatch(ctx, s); err != nil {
+		return &broadcast.UndispatchedError{IDs: err.ids, Err: err.err}
+	}
+	return nil
+}
+
+// undispatched is a failure of dispatch: the recipients not handed over.
+type undispatched struct {
+	ids []string
+	err error
+}
+
+func (d *Dispatcher) dispatch(ctx context.Context, s broadcast.Shard) *undispatched {
+	fail := func(err error) *undispatched { return &undispatched{ids: s.IDs, err: err} }
 	payload, err := json.Marshal(Event{Shard: &s})
 	if err != nil {
-		return fmt.Errorf("dispatch shard %d of %q: %w", s.Index, s.Channel, err)
+		return fail(fmt.Errorf("dispatch shard %d of %q: %w", s.Index, s.Channel, err))
 	}
 	limit := d.MaxPayloadBytes
 	if limit <= 0 {
@@ -180,22 +197,23 @@ func (d *Dispatcher) Dispatch(ctx context.Context, s broadcast.Shard) error {
 	}
 	if len(payload) > limit {
 		if len(s.IDs) < 2 {
-			return fmt.Errorf("dispatch shard %d of %q: event of %d bytes exceeds %d", s.Index, s.Channel, len(payload), limit)
+			return fail(fmt.Errorf("dispatch shard %d of %q: event of %d bytes exceeds %d", s.Index, s.Channel, len(payload), limit))
 		}
 		half := len(s.IDs) / 2
 		a, b := s, s
 		a.IDs, b.IDs = s.IDs[:half], s.IDs[half:]
-		if err := d.Dispatch(ctx, a); err != nil {
+		if err := d.dispatch(ctx, a); err != nil {
+			err.ids = append(slices.Clip(err.ids), b.IDs...) // b was not tried
 			return err
 		}
-		return d.Dispatch(ctx, b)
+		return d.dispatch(ctx, b)
 	}
 	status, err := d.client.InvokeAsync(ctx, d.function, payload)
 	if err != nil {
-		return fmt.Errorf("dispatch shard %d of %q (%d recipients) to %q: %w", s.Index, s.Channel, len(s.IDs), d.function, err)
+		return fail(fmt.Errorf("dispatch shard %d of %q (%d recipients) to %q: %w", s.Index, s.Channel, len(s.IDs), d.function, err))
 	}
 	if status != http.StatusAccepted {
-		return fmt.Errorf("dispatch shard %d of %q to %q: status %d, want 202", s.Index, s.Channel, d.function, status)
+		return fail(fmt.Errorf("dispatch shard %d of %q to %q: status %d, want 202", s.Index, s.Channel, d.function, status))
 	}
 	return nil
 }
