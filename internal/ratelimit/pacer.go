@@ -116,7 +116,11 @@ func (p *Pacer) Reserve() time.Duration {
 	if p.tokens >= -epsilon {
 		return 0
 	}
-	return time.Duration(math.Ceil(-p.tokens / p.rate * float64(time.Second)))
+	wait := math.Ceil(-p.tokens / p.rate * float64(time.Second))
+	if wait >= math.MaxInt64 || math.IsNaN(wait) { // past a Duration's range: the longest wait, not a negative one
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(wait)
 }
 
 // Wait blocks until the caller may make one call, or until ctx ends (then

@@ -104,3 +104,20 @@ func TestPacerNil(t *testing.T) {
 		t.Errorf("Wait on a done context = %v, want context.Canceled", err)
 	}
 }
+
+// TestPacerWaitPastDurationRange: at a budget so small that the wait for
+// the next token is past a Duration's range, Reserve answers the longest
+// wait, not a negative one (which Wait took as "go now", unpacing every
+// call).
+func TestPacerWaitPastDurationRange(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	p := NewPacerBurst(1e-12, 1, func() time.Time { return now })
+	if d := p.Reserve(); d != 0 {
+		t.Fatalf("first call waits %v, want 0 (the burst)", d)
+	}
+	for i := 2; i <= 3; i++ {
+		if d := p.Reserve(); d != time.Duration(math.MaxInt64) {
+			t.Errorf("call %d: wait %v at a budget of 1e-12/s, want the longest Duration", i, d)
+		}
+	}
+}
