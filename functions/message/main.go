@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/omnisales/rtcollab/internal/app"
-	"github.com/omnisales/rtcollab/internal/fanout"
 )
 
 func main() {
@@ -32,14 +31,11 @@ func coldStart(ctx context.Context) (func(context.Context, events.APIGatewayWebs
 	if err != nil {
 		return nil, err
 	}
-	fc, err := fanout.ConfigFromEnv(os.Getenv)
+	posters, err := cfg.ShardingPosters(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	mo := cfg.Settings.ManagementOptions() // one delivery budget for every post
-	fc.Management = &mo
-	f := fanout.New(cfg.AWS, fc, cfg.Settings.Logger())
-	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: app.NoAuth{}, AWS: &cfg.AWS, Metrics: os.Stdout, Posters: f.Posters})
+	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: app.NoAuth{}, AWS: &cfg.AWS, Metrics: os.Stdout, Posters: posters})
 	if err != nil {
 		return nil, err
 	}

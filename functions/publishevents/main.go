@@ -32,7 +32,11 @@ func coldStart(ctx context.Context) (*publishapi.API, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: app.NoAuth{}, AWS: &cfg.AWS, Metrics: os.Stdout})
+	posters, err := cfg.ShardingPosters(os.Getenv) // a large channel is sharded, as the message function does
+	if err != nil {
+		return nil, err
+	}
+	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: app.NoAuth{}, AWS: &cfg.AWS, Metrics: os.Stdout, Posters: posters})
 	if err != nil {
 		return nil, err
 	}

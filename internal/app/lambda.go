@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/fanout"
 )
 
 // Lambda is what every Lambda function reads at cold start.
@@ -45,6 +47,22 @@ func LambdaFromEnv(getenv func(string) string) (Lambda, error) {
 		cfg.Region = s.Region
 	}
 	return Lambda{Settings: s, AWS: cfg}, nil
+}
+
+// ShardingPosters returns the Management API posters of a function that
+// broadcasts (message, publish, publish-events), for Options.Posters: a
+// fan-out to more subscribers than FANOUT_SHARD_SIZE is split into shards,
+// the first posted by the invocation itself and every further one handed
+// to the fan-out function (FANOUT_FUNCTION_NAME; unset: no sharding). All
+// posts share the settings' delivery budget.
+func (l Lambda) ShardingPosters(getenv func(string) string) (func(endpoint string) broadcast.Poster, error) {
+	fc, err := fanout.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	mo := l.Settings.ManagementOptions() // one delivery budget for every post
+	fc.Management = &mo
+	return fanout.New(l.AWS, fc, l.Settings.Logger()).Posters, nil
 }
 
 // ErrNoTable is the cold-start error of a Lambda function without

@@ -157,7 +157,8 @@ func TestPublishEventRuleHasDeadLetterQueueAndAlarm(t *testing.T) {
 
 // TestPublishFunctionsLeastPrivilege: the publish functions read and write
 // the table (not Scan), post to connections of this API and do nothing
-// else: no GET or DELETE of connections, no Lambda invocation, no SSM.
+// else but hand the shards of a large channel to the fan-out function: no
+// GET or DELETE of connections, no other Lambda invocation, no SSM.
 func TestPublishFunctionsLeastPrivilege(t *testing.T) {
 	tpl := loadTemplate(t, thenBranch, nil)
 	api := websocketAPI(t, tpl)
@@ -181,6 +182,10 @@ func TestPublishFunctionsLeastPrivilege(t *testing.T) {
 				case a == "execute-api:ManageConnections":
 					if !slices.Equal(g.resources, []string{post}) {
 						t.Errorf("%s: ManageConnections on %q, want only %s", g.where, g.resources, post)
+					}
+				case a == "lambda:InvokeFunction": // shards of a large channel
+					if !slices.Equal(g.resources, []string{"${FanoutFunction.Arn}"}) {
+						t.Errorf("%s: lambda:InvokeFunction on %q, want only FanoutFunction", g.where, g.resources)
 					}
 				default:
 					t.Errorf("%s grants %q, which a publish function does not need", g.where, a)

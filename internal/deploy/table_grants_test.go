@@ -55,7 +55,7 @@ func TestConnectFunctionTableGrants(t *testing.T) {
 	var counter dynamo.Counter
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
 	s := app.Settings{TableName: fmt.Sprintf("connect-iam-%d", os.Getpid()), DynamoDBEndpoint: ep, Region: "us-east-1",
-		ManagementEndpoint: mgmt.URL + "/iam-test", MaxConnectionsPerUser: 2}
+		ManagementEndpoint: mgmt.URL + "/iam-test", MaxConnectionsPerUser: 2, LogLevel: "error"}
 	b, err := app.Build(ctx, s, &app.Options{Auth: oneUser{}, AWS: &awsCfg, CreateTable: true,
 		DynamoOptions: []func(*dynamodb.Options){counter.Options()}, Metrics: io.Discard})
 	if err != nil {

@@ -1117,30 +1117,38 @@ func TestFunctionsReadTheSettingsTheTemplateSets(t *testing.T) {
 		}
 	})
 
-	t.Run("MessageFunction sharded fan-out", func(t *testing.T) {
-		fc, err := fanout.ConfigFromEnv(getenv(environment(t, tpl, "MessageFunction")))
-		if err != nil {
-			t.Fatalf("fanout.ConfigFromEnv: %v", err)
-		}
-		if fc.FunctionName != ref("FanoutFunction") || fc.ShardSize != 1000 || fc.LambdaEndpoint != "" {
-			t.Errorf("fan-out settings %+v, want FANOUT_FUNCTION_NAME a Ref to FanoutFunction and the FanoutShardSize default 1000", fc)
+	t.Run("sharded fan-out", func(t *testing.T) {
+		// Every function that broadcasts to a channel shards it: the
+		// message function and the publish API's two functions.
+		sharding := []string{"MessageFunction", "PublishFunction", "PublishEventsFunction"}
+		for _, name := range sharding {
+			fc, err := fanout.ConfigFromEnv(getenv(environment(t, tpl, name)))
+			if err != nil {
+				t.Fatalf("%s: fanout.ConfigFromEnv: %v", name, err)
+			}
+			if fc.FunctionName != ref("FanoutFunction") || fc.ShardSize != 1000 || fc.LambdaEndpoint != "" {
+				t.Errorf("%s: fan-out settings %+v, want FANOUT_FUNCTION_NAME a Ref to FanoutFunction and the FanoutShardSize default 1000", name, fc)
+			}
 		}
 		if fc, _ := fanout.ConfigFromEnv(getenv(environment(t, tpl, "FanoutFunction"))); fc.FunctionName != "" {
 			t.Errorf("FanoutFunction has FANOUT_FUNCTION_NAME %q: a shard must not be split again", fc.FunctionName)
 		}
-		// Only the message function may invoke, and only the fan-out function.
-		invokes := 0
+		// Only those functions may invoke, and only the fan-out function.
+		invokers := map[string]bool{}
 		for _, g := range collectGrants(t, tpl) {
 			if !anyActionMatches(g.actions, "lambda:InvokeFunction") {
 				continue
 			}
-			invokes++
-			if !strings.HasPrefix(g.where, "MessageFunction ") || !slices.Equal(g.resources, []string{"${FanoutFunction.Arn}"}) {
-				t.Errorf("%s grants lambda:InvokeFunction on %q, want only MessageFunction on FanoutFunction", g.where, g.resources)
+			name, _, _ := strings.Cut(g.where, " ")
+			if !slices.Contains(sharding, name) || !slices.Equal(g.resources, []string{"${FanoutFunction.Arn}"}) {
+				t.Errorf("%s grants lambda:InvokeFunction on %q, want only %v on FanoutFunction", g.where, g.resources, sharding)
 			}
+			invokers[name] = true
 		}
-		if invokes != 1 {
-			t.Errorf("%d statements grant lambda:InvokeFunction, want 1 (MessageFunction on FanoutFunction)", invokes)
+		for _, name := range sharding {
+			if !invokers[name] {
+				t.Errorf("%s may not invoke FanoutFunction, but hands it shards", name)
+			}
 		}
 		fn := tpl.GetAllServerlessFunctionResources()["FanoutFunction"]
 		if fn == nil || fn.EventInvokeConfig == nil || fn.EventInvokeConfig.MaximumRetryAttempts == nil || *fn.EventInvokeConfig.MaximumRetryAttempts != 0 {
