@@ -91,3 +91,32 @@ func TestResolveUnknown(t *testing.T) {
 		wantCode(t, err, want)
 	}
 }
+
+// TestConflictShiftedListElement: on a pricing entity, bob inserts a tier
+// at the front and then changes tier 20 (now tiers[2]); ann, still at
+// version 1, changes the same tier (tiers[1] in her copy). Her change is
+// held back as a conflict, not merged over bob's price, and resolving it
+// writes the tier where it now stands.
+func TestConflictShiftedListElement(t *testing.T) {
+	f := newFixture(t, collab.Config{})
+	e := entity("pricing", "p1")
+	f.mustChange("bob", "b0", change(e, 0, "update", "tiers", []any{10, 20}))
+	f.mustChange("bob", "b1", change(e, 1, "insert", "tiers[0]", 5))
+	f.mustChange("bob", "b2", change(e, 2, "update", "tiers[2]", 22))
+	ack := f.mustChange("ann", "a1", change(e, 1, "update", "tiers[1]", 25))
+	if ack.Outcome != "conflict" || ack.Conflict == nil || ack.Conflict.RemoteChange.Version != 3 {
+		t.Fatalf("outcome %q, conflict %+v; want a conflict with bob's version 3", ack.Outcome, ack.Conflict)
+	}
+	res, err := f.svc.Resolve(f.ctx, f.call("ann", "r1"), e, protocol.ResolvePayload{EntityRef: ref(e), ConflictID: ack.Conflict.ID,
+		Resolution: "merged", MergedValue: json.RawMessage(`23`)})
+	if err != nil || !res.Applied {
+		t.Fatalf("resolve: %+v, %v", res, err)
+	}
+	r, err := f.svc.Sync(f.ctx, e, protocol.SyncPayload{EntityRef: ref(e)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(r.Document["tiers"]); string(b) != "[5,10,23]" {
+		t.Errorf("tiers %s, want [5,10,23]", b)
+	}
+}

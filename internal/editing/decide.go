@@ -267,33 +267,63 @@ func transform(in Input) (Outcome, error) {
 	return out, nil
 }
 
+// concurrent reports whether b, a change applied since op's base, changed
+// what op writes, where op is the incoming operation rebased over the
+// changes before b: their paths overlap. An insert, delete or move of list
+// elements changes only the list as a whole; it shifts the elements that
+// op goes through, which rebasing follows (a deleted one drops op).
+func concurrent(op, b doc.Op) bool {
+	pb, err := b.Validate()
+	if err != nil {
+		return false
+	}
+	list, rearranges := pb, b.Kind == doc.Move
+	if last := pb[len(pb)-1]; (b.Kind == doc.Insert || b.Kind == doc.Delete) && last.IsIndex {
+		list, rearranges = pb[:len(pb)-1], true
+	}
+	if !rearranges {
+		return overlap(b.Path, op.Path)
+	}
+	pa, err := doc.ParsePath(op.Path)
+	return err == nil && list.HasPrefix(pa)
+}
+
+// manual holds in.Op back as a conflict when a change since its base
+// changed what it writes; it follows in.Op through the changes oldest
+// first, so that a list element is compared by where it stood at each
+// change, not by the index it had at in.Op's base. The conflict is with
+// the latest such change, or with the one that left nothing of in.Op.
 func manual(in Input) (Outcome, error) {
 	if !complete(in) {
 		return Outcome{}, fmt.Errorf("decide: changes since version %d are no longer kept: %w", in.Base, ErrStale)
 	}
-	for i := len(in.Since) - 1; i >= 0; i-- {
-		a := in.Since[i]
-		if !overlap(a.Op.Path, in.Op.Path) {
-			continue
+	op, ok := in.Op, true
+	var remote *Applied
+	for _, a := range in.Since {
+		if concurrent(op, a.Op) {
+			remote = &a
 		}
-		out := Outcome{Kind: KindConflict, Remote: &a}
-		// The value the change wanted, on the current document: the
-		// operation rebased over the changes since its base first (a text
-		// edit or a list index applied as it stands would land elsewhere
-		// in the text or list that moved on).
-		op := in.Op
-		if r, ok, _, err := rebase(in); err == nil && ok {
-			op = r
+		if op, ok, _ = ot.Transform(op, a.Op); !ok {
+			remote = &a
+			break
 		}
-		if next, err := doc.Apply(in.Doc, op); err == nil {
-			v, ok := doc.Get(next, in.Op.Path)
-			out.Intended, out.IntendedDelete = doc.Clone(v), !ok
-		} else {
-			out.Intended, out.IntendedDelete = doc.Clone(in.Op.Value), in.Op.Kind == doc.Delete
-		}
-		return out, nil
 	}
-	return transform(in)
+	if remote == nil {
+		return transform(in)
+	}
+	out := Outcome{Kind: KindConflict, Remote: remote}
+	// The value the change wanted, on the current document: the operation
+	// rebased over the changes since its base (a text edit or a list index
+	// applied as it stands would land elsewhere in the text or list that
+	// moved on), read where the rebased operation wrote it.
+	out.Intended, out.IntendedDelete = doc.Clone(in.Op.Value), in.Op.Kind == doc.Delete
+	if ok {
+		if next, err := doc.Apply(in.Doc, op); err == nil {
+			v, has := doc.Get(next, op.Path)
+			out.Intended, out.IntendedDelete = doc.Clone(v), !has
+		}
+	}
+	return out, nil
 }
 
 // seedState returns the stored state, or one whose materialized document

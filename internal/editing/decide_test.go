@@ -234,6 +234,61 @@ func TestManualIntendedText(t *testing.T) {
 	}
 }
 
+// TestManualShiftedElement: a manual-strategy change to a list element is
+// compared with the changes since its base where the element stood at
+// each of them. A change to the same element after an insert shifted it
+// is a conflict (it was merged over the element's new index, overwriting
+// the other value), a change to the element now at the old index is not,
+// and the conflict is settled at the element's current index.
+func TestManualShiftedElement(t *testing.T) {
+	// Version 1: {"items":["a","b"]}; version 2 inserts "z" at 0, version 3
+	// sets "b" (now items[2]) to "B2".
+	cur := mustDoc(t, `{"items":["z","a","B2"]}`)
+	since := []editing.Applied{
+		{Version: 2, UserID: "bob", Op: doc.Op{Kind: doc.Insert, Path: "items[0]", Value: "z"}},
+		{Version: 3, UserID: "bob", Op: doc.Op{Kind: doc.Update, Path: "items[2]", Value: "B2"}},
+	}
+	decide := func(op doc.Op) editing.Outcome {
+		t.Helper()
+		out, err := editing.Decide(editing.Input{Strategy: editing.Manual, Doc: cur, Version: 3, Base: 1, Since: since,
+			Op: op, UserID: "ann", Now: now})
+		if err != nil {
+			t.Fatalf("Decide(%s): %v", op, err)
+		}
+		return out
+	}
+	held := doc.Op{Kind: doc.Update, Path: "items[1]", Value: "B1"}
+	out := decide(held)
+	if out.Kind != editing.KindConflict || out.Remote == nil || out.Remote.Version != 3 || out.Intended != "B1" {
+		t.Fatalf("update of \"b\": %s with %+v, intended %v; want a conflict with version 3, intended B1", out.Kind, out.Remote, out.Intended)
+	}
+	for _, tt := range []struct {
+		r      editing.Resolution
+		merged any
+		want   string
+	}{
+		{editing.ResolveLocal, nil, `{"items":["z","a","B1"]}`},
+		{editing.ResolveRemote, nil, `{"items":["z","a","B2"]}`},
+		{editing.ResolveMerged, "B3", `{"items":["z","a","B3"]}`},
+	} {
+		op, ok, err := editing.ResolveOp(cur, editing.ConflictInput{Local: held, Base: 1, Since: since, Current: 3, Intended: out.Intended}, tt.r, tt.merged)
+		if err != nil || !ok {
+			t.Fatalf("ResolveOp(%s) = %v, %v, %v", tt.r, op, ok, err)
+		}
+		got, err := doc.Apply(cur, op)
+		if err != nil {
+			t.Fatalf("apply %v: %v", op, err)
+		}
+		wantDoc(t, got, tt.want)
+	}
+	// "a" was items[0] at the base and nobody changed it since.
+	out = decide(doc.Op{Kind: doc.Update, Path: "items[0]", Value: "A1"})
+	if out.Kind != editing.KindMerged {
+		t.Fatalf("update of \"a\": %s, want merged", out.Kind)
+	}
+	wantDoc(t, out.Doc, `{"items":["z","A1","B2"]}`)
+}
+
 func TestUndoOp(t *testing.T) {
 	tests := []struct {
 		name    string

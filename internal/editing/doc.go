@@ -35,7 +35,10 @@
 //   - manual: a concurrent change to an overlapping path makes the
 //     outcome a conflict (KindConflict) that a user settles later with
 //     ResolveOp; changes to other paths merge as with
-//     operational-transform.
+//     operational-transform. A list element is followed through the
+//     concurrent inserts, deletes and moves of its list: a change to it
+//     conflicts with a later change to the same element at its shifted
+//     index, not with one to the element now at its old index.
 //
 // Every applied outcome carries the operation as applied (which clients
 // replay to follow the document) and its inverse (which undo uses).

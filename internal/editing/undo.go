@@ -101,6 +101,11 @@ type ConflictInput struct {
 // ResolveMerged. ok is false when nothing needs writing (remote, or local
 // delete, of a path that no longer exists). Errors wrap ErrInvalid.
 //
+// The path written is the held-back operation's path as rebased over the
+// changes since its base, so that a list element shifted by later inserts
+// or deletes is still the one written; the path as sent when the rebase
+// leaves nothing or the changes are no longer kept.
+//
 //   - local: the held-back operation rebased over the changes since its
 //     base (it wins ties); when nothing of it survives, or it no longer
 //     applies, the value it wanted is written at its path.
@@ -108,7 +113,15 @@ type ConflictInput struct {
 //     as a version.
 //   - merged: merged is written at the path.
 func ResolveOp(cur map[string]any, c ConflictInput, r Resolution, merged any) (doc.Op, bool, error) {
+	// Against the current version, not Base+len(Since): with history
+	// trimmed, Since is short, and the held-back operation, applied as it
+	// stands to a document that moved on, would write what nobody wrote.
+	rebased, rebasedOK, _, rerr := rebase(Input{Op: c.Local, Base: c.Base, Version: c.Current, Since: c.Since})
+	rebasedOK = rerr == nil && rebasedOK
 	path := c.Local.Path
+	if rebasedOK {
+		path = rebased.Path
+	}
 	exists := func() bool { _, ok := doc.Get(cur, path); return ok }
 	try := func(op doc.Op) bool { _, err := doc.Apply(cur, op); return err == nil }
 	switch r {
@@ -125,13 +138,10 @@ func ResolveOp(cur map[string]any, c ConflictInput, r Resolution, merged any) (d
 		}
 		return op, true, nil
 	case ResolveLocal:
-		// Against the current version, not Base+len(Since): with history
-		// trimmed, Since is short, and the held-back operation, applied
-		// as it stands to a document that moved on, would write what
-		// nobody wrote. Then the value it wanted is written instead.
-		in := Input{Op: c.Local, Base: c.Base, Version: c.Current, Since: c.Since}
-		if op, ok, _, err := rebase(in); err == nil && ok && try(op) {
-			return op, true, nil
+		// When it cannot be rebased, the value it wanted is written
+		// instead.
+		if rebasedOK && try(rebased) {
+			return rebased, true, nil
 		}
 		if c.IntendedDelete {
 			if !exists() {
