@@ -415,15 +415,14 @@ func merge(in Input) (Outcome, error) {
 		if perr != nil {
 			return Outcome{}, fmt.Errorf("decide: %s: crdt counters take whole-number deltas: %w", in.Op, ErrInvalid)
 		}
-		err = next.CRDT.Increment(path, in.UserID, d)
-		if cur, ok := doc.Get(in.Doc, path); err == nil && ok {
-			// The document shows the register plus the counter: a sum out
-			// of a number's range is refused, as on the other strategies,
-			// rather than shown as the counter alone.
-			if _, aerr := doc.AddNumbers(cur, in.Op.Delta); errors.Is(aerr, doc.ErrRange) {
-				err = aerr
-			}
+		// The document shows the register plus the counter: an increment
+		// of a value that is not a number (or of a key below one), or a
+		// sum out of a number's range, is refused, as on the other
+		// strategies, rather than shown as the counter alone in its place.
+		if _, aerr := doc.Apply(in.Doc, in.Op); errors.Is(aerr, doc.ErrType) || errors.Is(aerr, doc.ErrRange) {
+			return Outcome{}, fmt.Errorf("decide: %w: %w", ErrInvalid, aerr)
 		}
+		err = next.CRDT.Increment(path, in.UserID, d)
 	default:
 		return Outcome{}, fmt.Errorf("decide: %s: crdt entities take insert, update, delete and increment: %w", in.Op, ErrInvalid)
 	}

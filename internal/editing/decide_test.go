@@ -438,3 +438,27 @@ func TestParseStrategies(t *testing.T) {
 		}
 	}
 }
+
+// TestCRDTIncrementOfNonNumber: on a crdt entity an increment of a field
+// that holds a string, or of a key below one, is refused as on the other
+// strategies and changes nothing; the counter used to replace the string
+// (or the string became an object holding the counter).
+func TestCRDTIncrementOfNonNumber(t *testing.T) {
+	for _, path := range []string{"location", "location.n", "tags.n"} {
+		for _, s := range []editing.Strategy{editing.LastWriteWins, editing.CRDT} {
+			out, err := editing.Decide(editing.Input{Strategy: s, Doc: mustDoc(t, `{"location":"B-4","tags":["a"]}`), Version: 1, Base: 1,
+				Op: doc.Op{Kind: doc.Increment, Path: path, Delta: "1"}, UserID: "ann", Now: now})
+			if !errors.Is(err, editing.ErrInvalid) || !errors.Is(err, doc.ErrType) {
+				b, _ := json.Marshal(out.Doc)
+				t.Errorf("%s: increment of %q: %s, document %s, %v; want ErrInvalid and ErrType", s, path, out.Kind, b, err)
+			}
+		}
+	}
+	// A missing field, or a key below a missing one, starts from zero.
+	out, err := editing.Decide(editing.Input{Strategy: editing.CRDT, Doc: mustDoc(t, `{"location":"B-4"}`), Version: 1, Base: 1,
+		Op: doc.Op{Kind: doc.Increment, Path: "bins.b1", Delta: "2"}, UserID: "ann", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDoc(t, out.Doc, `{"location":"B-4","bins":{"b1":2}}`)
+}
