@@ -338,14 +338,14 @@ func (s *Service) planOutcome(c Call, e store.EntityKey, st store.EntityState, l
 	switch {
 	case out.Kind.NewVersion():
 		return p, s.planVersion(p, c, e, head, state, l, out, x)
-	case out.Kind == editing.KindUnchanged:
+	case out.Kind == editing.KindUnchanged && out.State != nil:
 		if len(head.Doc)+len(state) > maxHeadBytes {
 			return nil, errHeadTooLarge()
 		}
 		p.commit.Head = &store.Head{Version: head.Version, Doc: head.Doc, State: state, UpdatedAt: head.UpdatedAt, UpdatedBy: head.UpdatedBy}
 	case out.Kind == editing.KindConflict:
 		return p, s.planConflict(p, c, e, l, out, x)
-	default: // dropped or superseded: only the reply is recorded
+	default: // dropped, superseded, or unchanged with no state to store: only the reply is recorded
 		p.commit.Fence = nil
 	}
 	return p, nil

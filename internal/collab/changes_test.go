@@ -1,8 +1,10 @@
 package collab_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -206,5 +208,41 @@ func TestChangeCRDTStamp(t *testing.T) {
 				t.Fatalf("Change = %v, want ok %v", err, tt.ok)
 			}
 		})
+	}
+}
+
+// TestChangeCRDTDeleteOfNothing: on a crdt entity a delete of a field that
+// holds nothing is unchanged and stores nothing. Each used to leave a
+// tombstone in the merge state for good, so that a few hundred of them
+// filled it and every later write that added to it was refused.
+func TestChangeCRDTDeleteOfNothing(t *testing.T) {
+	f := newFixture(t, collab.Config{})
+	e := entity("inventory", "sku")
+	f.mustChange("ann", "m0", change(e, 0, "update", "stock", 5))
+	before, err := f.st.LoadEntity(f.ctx, e, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := strings.Repeat("k", 240)
+	pad := seg + "." + seg + "." + seg + "." + seg
+	for i := range 400 {
+		ack := f.mustChange("eve", fmt.Sprintf("d%d", i), change(e, 1, "delete", fmt.Sprintf("%s%04d", pad, i), nil))
+		if ack.Outcome != string(editing.KindUnchanged) || ack.Applied {
+			t.Fatalf("delete #%d: outcome %s, applied %v; want unchanged", i, ack.Outcome, ack.Applied)
+		}
+	}
+	after, err := f.st.LoadEntity(f.ctx, e, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(after.Head.State, before.Head.State) {
+		t.Errorf("state changed from %d to %d bytes", len(before.Head.State), len(after.Head.State))
+	}
+	if ack := f.mustChange("bob", "b1", change(e, 1, "update", "location", "B-4")); !ack.Applied {
+		t.Fatalf("bob's write after the deletes: %s", ack.Outcome)
+	}
+	// A delete of a field that exists still applies.
+	if ack := f.mustChange("eve", "d-loc", change(e, 2, "delete", "location", nil)); !ack.Applied {
+		t.Fatalf("delete of location: %s", ack.Outcome)
 	}
 }

@@ -90,6 +90,8 @@ const (
 	KindSuperseded Kind = "superseded"
 	// KindUnchanged: a crdt write won but left the document as it was; the
 	// state changed (the caller stores it) but there is no new version.
+	// State is nil when the state did not change either: a delete of a
+	// path that holds nothing records nothing.
 	KindUnchanged Kind = "unchanged"
 	// KindConflict: a manual-strategy conflict; no new version.
 	KindConflict Kind = "conflict"
@@ -409,6 +411,11 @@ func merge(in Input) (Outcome, error) {
 	case doc.Insert, doc.Update:
 		err = next.CRDT.Set(path, in.Op.Value, stamp)
 	case doc.Delete:
+		if _, ok := doc.Get(in.Doc, path); !ok && !recorded(old.CRDT, p) {
+			// Nothing to delete: a tombstone would only take room in
+			// the state, which is bounded, for good.
+			return Outcome{Kind: KindUnchanged}, nil
+		}
 		err = next.CRDT.Delete(path, stamp)
 	case doc.Increment:
 		d, perr := strconv.ParseInt(string(in.Op.Delta), 10, 64)
@@ -460,6 +467,26 @@ func merge(in Input) (Outcome, error) {
 	out.Doc = materialized
 	out.State = &next
 	return out, nil
+}
+
+// recorded reports whether d holds a register or a counter at p or below
+// it.
+func recorded(d crdt.Doc, p doc.Path) bool {
+	below := func(k string) bool {
+		kp, err := doc.ParsePath(k)
+		return err == nil && kp.HasPrefix(p)
+	}
+	for k := range d.Registers {
+		if below(k) {
+			return true
+		}
+	}
+	for k := range d.Counters {
+		if below(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // effectOp returns one operation that turns old into next, where next

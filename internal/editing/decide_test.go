@@ -462,3 +462,41 @@ func TestCRDTIncrementOfNonNumber(t *testing.T) {
 	}
 	wantDoc(t, out.Doc, `{"location":"B-4","bins":{"b1":2}}`)
 }
+
+// TestCRDTDeleteOfNothing: a crdt delete of a path that holds nothing (no
+// value, and no register or counter at or below it) is unchanged and
+// records nothing; a delete whose path has a register or counter, even a
+// tombstone, is recorded, so that it still beats older writes arriving
+// later.
+func TestCRDTDeleteOfNothing(t *testing.T) {
+	t0 := now.UnixMilli()
+	decide := func(d map[string]any, st *editing.State, op doc.Op, wallMs int64) editing.Outcome {
+		t.Helper()
+		out, err := editing.Decide(editing.Input{Strategy: editing.CRDT, Doc: d, State: st, Version: 1, Base: 1,
+			Op: op, UserID: "ann", Stamp: &crdt.HLC{WallMs: wallMs}, Now: now})
+		if err != nil {
+			t.Fatalf("Decide(%s): %v", op, err)
+		}
+		return out
+	}
+	set := decide(map[string]any{}, nil, doc.Op{Kind: doc.Update, Path: "a", Value: map[string]any{}}, t0-30)
+	for _, path := range []string{"b", "a.b", "a.b.c"} {
+		if out := decide(set.Doc, set.State, doc.Op{Kind: doc.Delete, Path: path}, t0-20); out.Kind != editing.KindUnchanged || out.State != nil {
+			t.Errorf("delete of %q, which holds nothing: %s, state %+v; want unchanged and no state", path, out.Kind, out.State)
+		}
+	}
+	// "a" is deleted; a newer delete of it still records its stamp.
+	del := decide(set.Doc, set.State, doc.Op{Kind: doc.Delete, Path: "a"}, t0-20)
+	again := decide(del.Doc, del.State, doc.Op{Kind: doc.Delete, Path: "a"}, t0-5)
+	if again.Kind != editing.KindUnchanged || again.State == nil {
+		t.Fatalf("second delete of a: %s, state %+v; want unchanged with its state", again.Kind, again.State)
+	}
+	if out := decide(del.Doc, again.State, doc.Op{Kind: doc.Update, Path: "a", Value: "x"}, t0-10); out.Kind != editing.KindSuperseded {
+		t.Errorf("write older than the second delete: %s, want superseded", out.Kind)
+	}
+	// A counter below the path: the delete applies.
+	inc := decide(map[string]any{}, nil, doc.Op{Kind: doc.Increment, Path: "c.n", Delta: "2"}, t0-30)
+	if out := decide(inc.Doc, inc.State, doc.Op{Kind: doc.Delete, Path: "c"}, t0-20); out.Kind != editing.KindApplied {
+		t.Errorf("delete of c, which holds a counter: %s, want applied", out.Kind)
+	}
+}

@@ -24,7 +24,9 @@
 //   - crdt: the entity keeps a crdt.Doc beside its document. insert and
 //     update write a last-writer-wins register stamped with a hybrid
 //     logical clock (the client's stamp when it sends one, else the
-//     server's), delete writes a tombstone, increment adds to a per-user
+//     server's), delete writes a tombstone (a delete of a path that holds
+//     nothing, no value and no register or counter at or below it, records
+//     nothing: KindUnchanged with no state), increment adds to a per-user
 //     counter. Ties between stamps are broken by user id. A write that
 //     loses to a newer stamp is KindSuperseded. Paths name object keys
 //     only; move and text are refused.
