@@ -3,6 +3,7 @@ package editing
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -50,10 +51,29 @@ type Lock struct {
 }
 
 // State is the strategy state an entity keeps beside its document: the
-// CRDT registers and counters, and the highest HLC stamp seen.
+// CRDT registers and counters, the highest HLC stamp seen, and the stamp
+// of each user's latest increment of each counter.
 type State struct {
 	CRDT  crdt.Doc `json:"crdt"`
 	Clock crdt.HLC `json:"clock"`
+	// Counted maps a counter's path to the stamp of each user's latest
+	// increment of it; it has the keys of CRDT.Counters and their users.
+	// A write at or above the path clears a user's part of the counter
+	// only when the write's stamp is newer than that. A part missing here
+	// (state stored before the field) counts as older than any write.
+	Counted map[string]map[string]crdt.HLC `json:"counted,omitempty"`
+}
+
+// cloneCounted returns a copy of c that shares no maps with it.
+func cloneCounted(c map[string]map[string]crdt.HLC) map[string]map[string]crdt.HLC {
+	if c == nil {
+		return nil
+	}
+	out := make(map[string]map[string]crdt.HLC, len(c))
+	for k, m := range c {
+		out[k] = maps.Clone(m)
+	}
+	return out
 }
 
 // Input is everything Decide reads.
@@ -333,7 +353,7 @@ func manual(in Input) (Outcome, error) {
 // for an entity that has a document but no state yet.
 func seedState(st *State, d map[string]any) State {
 	if st != nil {
-		return State{CRDT: st.CRDT.Clone(), Clock: st.Clock}
+		return State{CRDT: st.CRDT.Clone(), Clock: st.Clock, Counted: cloneCounted(st.Counted)}
 	}
 	var s State
 	for k, v := range d {
@@ -355,10 +375,15 @@ func boundStamps(s State, limit int64) State {
 	for _, r := range s.CRDT.Registers {
 		dirty = dirty || bad(r.Stamp)
 	}
+	for _, m := range s.Counted {
+		for _, h := range m {
+			dirty = dirty || bad(h)
+		}
+	}
 	if !dirty {
 		return s
 	}
-	out := State{CRDT: s.CRDT.Clone()}
+	out := State{CRDT: s.CRDT.Clone(), Counted: cloneCounted(s.Counted)}
 	for k, r := range out.CRDT.Registers {
 		if bad(r.Stamp) {
 			r.Stamp = crdt.HLC{Node: r.Stamp.Node}
@@ -366,6 +391,17 @@ func boundStamps(s State, limit int64) State {
 		}
 		if crdt.Compare(r.Stamp, out.Clock) > 0 {
 			out.Clock = crdt.HLC{WallMs: r.Stamp.WallMs, Counter: r.Stamp.Counter}
+		}
+	}
+	for _, m := range out.Counted {
+		for n, h := range m {
+			if bad(h) {
+				h = crdt.HLC{Node: h.Node}
+				m[n] = h
+			}
+			if crdt.Compare(h, out.Clock) > 0 {
+				out.Clock = crdt.HLC{WallMs: h.WallMs, Counter: h.Counter}
+			}
 		}
 	}
 	if !bad(s.Clock) && crdt.Compare(s.Clock, out.Clock) > 0 {
@@ -389,7 +425,7 @@ func merge(in Input) (Outcome, error) {
 	limit := crdt.Limit(in.Now, skew)
 	old := seedState(in.State, in.Doc)
 	old = boundStamps(old, limit)
-	next := State{CRDT: old.CRDT.Clone(), Clock: old.Clock}
+	next := State{CRDT: old.CRDT.Clone(), Clock: old.Clock, Counted: cloneCounted(old.Counted)}
 	var stamp crdt.HLC
 	if in.Stamp != nil {
 		stamp = crdt.HLC{WallMs: in.Stamp.WallMs, Counter: in.Stamp.Counter, Node: in.UserID}
@@ -430,6 +466,15 @@ func merge(in Input) (Outcome, error) {
 			return Outcome{}, fmt.Errorf("decide: %w: %w", ErrInvalid, aerr)
 		}
 		err = next.CRDT.Increment(path, in.UserID, d)
+		if err == nil && d != 0 && crdt.Compare(stamp, next.Counted[path][in.UserID]) > 0 {
+			if next.Counted == nil {
+				next.Counted = map[string]map[string]crdt.HLC{}
+			}
+			if next.Counted[path] == nil {
+				next.Counted[path] = map[string]crdt.HLC{}
+			}
+			next.Counted[path][in.UserID] = stamp
+		}
 	default:
 		return Outcome{}, fmt.Errorf("decide: %s: crdt entities take insert, update, delete and increment: %w", in.Op, ErrInvalid)
 	}
@@ -438,11 +483,25 @@ func merge(in Input) (Outcome, error) {
 	}
 	if in.Op.Kind != doc.Increment && next.CRDT.Registers[path].Stamp == stamp {
 		// The write won its register: the value at the path is now the
-		// written one, so counters at or below it start again from zero.
-		// The server is the only replica, so it may drop them.
-		for k := range next.CRDT.Counters {
-			if kp, err := doc.ParsePath(k); err == nil && kp.HasPrefix(p) {
+		// written one, so counters at or below it start again from zero,
+		// except for the part of each user whose latest increment is
+		// stamped after the write: that adds to the written value. (A
+		// user's earlier increments, older than the write, stay in that
+		// part too: a user's increments are kept as one sum.) The server
+		// is the only replica, so it may drop them.
+		for k, c := range next.CRDT.Counters {
+			if kp, err := doc.ParsePath(k); err != nil || !kp.HasPrefix(p) {
+				continue
+			}
+			for n := range c {
+				if crdt.Compare(next.Counted[k][n], stamp) <= 0 {
+					delete(c, n)
+					delete(next.Counted[k], n)
+				}
+			}
+			if len(c) == 0 {
 				delete(next.CRDT.Counters, k)
+				delete(next.Counted, k)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package editing_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -499,4 +500,73 @@ func TestCRDTDeleteOfNothing(t *testing.T) {
 	if out := decide(inc.Doc, inc.State, doc.Op{Kind: doc.Delete, Path: "c"}, t0-20); out.Kind != editing.KindApplied {
 		t.Errorf("delete of c, which holds a counter: %s, want applied", out.Kind)
 	}
+}
+
+// TestCRDTWriteKeepsLaterIncrements: a crdt write that wins its register
+// with a stamp older than a user's latest increment of the field (it
+// arrives late) keeps that user's increments on top of the written value,
+// and clears those of users whose increments it follows; it used to clear
+// every counter at or below its path. State stored without increment
+// stamps still decodes, its counters counting as older than any write.
+func TestCRDTWriteKeepsLaterIncrements(t *testing.T) {
+	t0 := now.UnixMilli()
+	type entity struct {
+		d  map[string]any
+		st *editing.State
+		v  int64
+	}
+	step := func(e entity, user string, op doc.Op, stamp *crdt.HLC) entity {
+		t.Helper()
+		out, err := editing.Decide(editing.Input{Strategy: editing.CRDT, Doc: e.d, State: e.st, Version: e.v, Base: e.v,
+			Op: op, UserID: user, Stamp: stamp, Now: now})
+		if err != nil {
+			t.Fatalf("%s %s: %v", user, op, err)
+		}
+		if out.Kind.NewVersion() {
+			return entity{out.Doc, out.State, e.v + 1}
+		}
+		return e
+	}
+	set := func(n int64) doc.Op {
+		return doc.Op{Kind: doc.Update, Path: "stock", Value: json.Number(fmt.Sprint(n))}
+	}
+	inc := func(n int64) doc.Op {
+		return doc.Op{Kind: doc.Increment, Path: "stock", Delta: json.Number(fmt.Sprint(n))}
+	}
+	at := func(ms int64) *crdt.HLC { return &crdt.HLC{WallMs: t0 + ms} }
+
+	e := step(entity{d: map[string]any{}}, "bob", set(10), at(-120_000))
+	e = step(e, "dave", inc(3), at(-90_000))
+	e = step(e, "ann", inc(5), nil) // the server's stamp: now
+	wantDoc(t, e.d, `{"stock":18}`)
+	legacy := e
+	// carl's write, stamped after bob's write and dave's increment but
+	// before ann's, arrives last: 20 plus ann's 5.
+	e = step(e, "carl", set(20), at(-60_000))
+	wantDoc(t, e.d, `{"stock":25}`)
+	// A write newer than every increment clears them all.
+	e = step(e, "carl", set(7), nil)
+	wantDoc(t, e.d, `{"stock":7}`)
+	if len(e.st.Counted) != 0 || len(e.st.CRDT.Counters) != 0 {
+		t.Errorf("counters %v, stamps %v left after a write newer than all", e.st.CRDT.Counters, e.st.Counted)
+	}
+
+	// The same state stored without increment stamps: carl's late write
+	// clears the counters, as before they were kept.
+	b, err := json.Marshal(legacy.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil || raw["counted"] == nil {
+		t.Fatalf("state %s: %v; want a counted field", b, err)
+	}
+	delete(raw, "counted")
+	b, _ = json.Marshal(raw)
+	var old editing.State
+	if err := json.Unmarshal(b, &old); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
+	legacy.st = &old
+	wantDoc(t, step(legacy, "carl", set(20), at(-60_000)).d, `{"stock":20}`)
 }

@@ -27,9 +27,12 @@
 //     server's), delete writes a tombstone (a delete of a path that holds
 //     nothing, no value and no register or counter at or below it, records
 //     nothing: KindUnchanged with no state), increment adds to a per-user
-//     counter. Ties between stamps are broken by user id. A write that
-//     loses to a newer stamp is KindSuperseded. Paths name object keys
-//     only; move and text are refused.
+//     counter. A write that wins its register clears the counters at or
+//     below its path, except the part of each user whose latest increment
+//     is stamped after the write, which adds to the written value. Ties
+//     between stamps are broken by user id. A write that loses to a newer
+//     stamp is KindSuperseded. Paths name object keys only; move and text
+//     are refused.
 //   - lock-based: only the user holding the entity's lock, presenting the
 //     lock's current fencing token, may write (ErrLockRequired,
 //     ErrStaleToken); the write is then applied as with last-write-wins.
