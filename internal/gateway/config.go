@@ -109,9 +109,9 @@ type Config struct {
 	// same checks as a Management API request: a Signature Version 4
 	// (service execute-api) made with one of Credentials, as an API
 	// Gateway HTTP API with AWS_IAM authorization requires, and no
-	// browser origin; others get 403. A body over MaxMessageBytes gets
-	// 413. Default nil: /api/ is served like any other path outside the
-	// stage.
+	// browser origin; others get 403. A body over SignedAPIMaxBytes (an
+	// HTTP API's payload quota) gets 413. Default nil: /api/ is served
+	// like any other path outside the stage.
 	SignedAPI http.Handler
 }
 

@@ -26,7 +26,8 @@ const (
 	reasonTooBig         = "Message too big"
 	reasonBinary         = "Binary frames are not supported" // ours: AWS documents the code, not the reason
 	reasonNoStatus       = "Client-side close frame status not set"
-	statusAbnormal       = 1006 // the socket ended without a close frame
+	reasonDeleted        = "Connection Closed Normally" // $disconnect's reason after a DELETE (the close frame's stays empty)
+	statusAbnormal       = 1006                         // the socket ended without a close frame
 	writeTimeout         = 10 * time.Second
 	internalErrorMessage = "Internal server error"
 	timeoutMessage       = "Endpoint request timed out"
@@ -660,6 +661,8 @@ func (c *conn) finish(readErr error) {
 	code, reason := statusAbnormal, ""
 	var ce websocket.CloseError
 	switch {
+	case cause != nil && cause.Code == closeDeleted:
+		code, reason = int(cause.Code), reasonDeleted
 	case cause != nil:
 		code, reason = int(cause.Code), cause.Reason
 	case errors.As(readErr, &ce) && ce.Code == websocket.StatusNoStatusRcvd:

@@ -82,7 +82,7 @@ func TestPostToConnection(t *testing.T) {
 	if err := s.PostToConnection(ctx, id, []byte("late")); !errors.Is(err, ErrGone) {
 		t.Errorf("PostToConnection after DELETE = %v, want ErrGone", err)
 	}
-	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, "")
+	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, reasonDeleted)
 }
 
 // TestPostToConnectionClosedByClient: once the client has closed, posts

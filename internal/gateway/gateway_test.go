@@ -483,6 +483,25 @@ func TestIntegrationTimeout(t *testing.T) {
 	}
 }
 
+// TestConnectIntegrationTimeout: a $connect integration past the timeout
+// refuses the handshake with 504, and no $disconnect follows (the
+// connection never opened).
+func TestConnectIntegrationTimeout(t *testing.T) {
+	inv := newFakeInvoker()
+	inv.respond = func(ctx context.Context, route string, _ events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if route == RouteConnect {
+			<-ctx.Done()
+		}
+		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+	}
+	s := startGateway(t, Config{IntegrationTimeout: 50 * time.Millisecond}, inv)
+	_, resp, err := tryDial(t, s.WebSocketURL(), nil, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusGatewayTimeout {
+		t.Fatalf("dial = %v, %v; want a 504 refusal", resp, err)
+	}
+	none(t, inv.disconnects, 100*time.Millisecond, "$disconnect")
+}
+
 func TestMessagesInOrderPerConnection(t *testing.T) {
 	var running, overlap atomic.Int32
 	inv := newFakeInvoker()

@@ -112,7 +112,7 @@ func TestManagementPostGetDelete(t *testing.T) {
 	if code, _ := c.closeStatus(t, 5*time.Second); code != websocket.StatusNormalClosure {
 		t.Errorf("close after DELETE = %d, want 1000", code)
 	}
-	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, "")
+	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, reasonDeleted)
 
 	for _, method := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
 		status, hdr, body := manage(t, s, method, id, []byte("late"))
@@ -140,7 +140,7 @@ func TestNoMessageAfterDelete(t *testing.T) {
 	if code, _ := c.closeStatus(t, 5*time.Second); code != websocket.StatusNormalClosure {
 		t.Errorf("close after DELETE = %d, want 1000", code)
 	}
-	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, "")
+	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, reasonDeleted)
 }
 
 func TestManagementErrors(t *testing.T) {

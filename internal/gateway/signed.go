@@ -10,6 +10,12 @@ import (
 // signedAPIPrefix is the path under which Config.SignedAPI is served.
 const signedAPIPrefix = "/api"
 
+// SignedAPIMaxBytes is the largest request body the signed API takes: the
+// payload quota of an API Gateway HTTP API (10 MB), which stands in front
+// of the publish API in AWS. Smaller bounds are the integration's to
+// answer (the publish API's own FRAME_TOO_LARGE), as in AWS.
+const SignedAPIMaxBytes = 10 << 20
+
 // serveSigned checks a request for Config.SignedAPI as the Management API
 // checks its requests (no browser origin, a bounded body, a valid
 // signature) and hands it on with the prefix removed and the body
@@ -19,13 +25,13 @@ func (s *Server) serveSigned(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, errBrowser)
 		return
 	}
-	limit := s.cfg.MaxMessageBytes
+	const limit = SignedAPIMaxBytes
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	switch {
 	case err != nil:
 		writeJSONError(w, http.StatusBadRequest, "BadRequestException", "Could not read the request body")
 		return
-	case int64(len(body)) > limit:
+	case len(body) > limit:
 		writeServiceError(w, http.StatusRequestEntityTooLarge)
 		return
 	}

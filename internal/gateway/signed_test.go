@@ -87,7 +87,13 @@ func TestSignedAPI(t *testing.T) {
 			}
 		})
 	}
-	big := bytes.Repeat([]byte("x"), DefaultMaxMessageBytes+1)
+	// A body past a WebSocket message but within an HTTP API's payload
+	// quota reaches the integration, which answers for its own bound (the
+	// publish API's FRAME_TOO_LARGE), as in AWS; past the quota, 413.
+	if status, _, out := do(t, signedRequest(t, s, "/publish", bytes.Repeat([]byte("x"), 200<<10), &localCreds, now)); status != http.StatusOK {
+		t.Fatalf("signed 200 KB body = %d %s, want it passed to the integration", status, out)
+	}
+	big := bytes.Repeat([]byte("x"), SignedAPIMaxBytes+1)
 	if status, _, _ := do(t, signedRequest(t, s, "/publish", big, &localCreds, now)); status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("oversized body = %d, want 413", status)
 	}
