@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -250,4 +251,15 @@ type Editing interface {
 	Locks
 	Entities
 	Comments
+}
+
+// CheckLockExpiry refuses a lock write without an expiry: a lock must
+// lapse (the sweeper finds lapsed locks by it), and the stores would
+// disagree on what a zero one means. backend and op name the caller in the
+// error.
+func CheckLockExpiry(backend, op string, e EntityKey, expiresAt time.Time) error {
+	if expiresAt.IsZero() {
+		return fmt.Errorf("%s: %s %q: a lock needs an expiry", backend, op, e)
+	}
+	return nil
 }

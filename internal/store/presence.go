@@ -77,7 +77,11 @@ type SessionWrite struct {
 	// for 0, when a live one appeared).
 	Session Session
 	// Leave lists rooms the connection leaves: their entries are deleted.
-	// It must not share a room with Session.Rooms.
+	// It must not share a room with Session.Rooms, and it must list every
+	// room of the stored session that Session.Rooms no longer holds: the
+	// DynamoDB store writes without reading the stored session, so a room
+	// dropped from Rooms but not listed here would keep its entry (the
+	// memory store deletes it either way).
 	Leave []string
 	// AwayAt, when not zero, arms the connection's away alarm: an
 	// expiry-index entry due at AwayAt (replacing any earlier one), which

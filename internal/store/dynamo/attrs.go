@@ -115,3 +115,14 @@ func nonEmpty(vals item) item {
 func checkParts(op, key string, parts ...string) error {
 	return store.CheckKeyParts("dynamo", op, key, parts...)
 }
+
+// queryPageMax is the most items one Query of a listing asks for.
+const queryPageMax = 1000
+
+// queryLimit is the Limit of a Query for n items: at least 1 (DynamoDB
+// refuses 0) and at most queryPageMax, whatever n is. Callers compute n
+// without overflow (a caller's page limit may be as large as an int
+// holds).
+func queryLimit(n int) *int32 {
+	return aws.Int32(int32(max(1, min(n, queryPageMax))))
+}

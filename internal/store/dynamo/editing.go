@@ -294,12 +294,12 @@ func (s *Store) ListChanges(ctx context.Context, e store.EntityKey, q store.Chan
 	}
 	hi := int64(maxChangeVersion)
 	if q.Before > 0 {
-		hi = q.Before - 1
+		hi = min(q.Before-1, maxChangeVersion)
 	}
-	lo := q.After + 1
-	if lo > hi {
+	if q.After >= hi { // nothing between (After+1 would wrap at MaxInt64)
 		return nil, nil
 	}
+	lo := max(q.After+1, 0)
 	var (
 		out   []store.Change
 		start item
@@ -313,7 +313,7 @@ func (s *Store) ListChanges(ctx context.Context, e store.EntityKey, q store.Chan
 			},
 			ScanIndexForward:       aws.Bool(!q.Desc),
 			ExclusiveStartKey:      start,
-			Limit:                  aws.Int32(int32(min(limit-len(out), 1000))),
+			Limit:                  queryLimit(limit - len(out)),
 			ConsistentRead:         aws.Bool(true),
 			ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
 		})

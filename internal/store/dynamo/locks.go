@@ -90,6 +90,9 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 	if err := checkEntityKey(op, l.Entity, l.Holder, l.ConnID); err != nil {
 		return store.Lock{}, err
 	}
+	if err := store.CheckLockExpiry("dynamo", op, l.Entity, l.ExpiresAt); err != nil {
+		return store.Lock{}, err
+	}
 	l.AcquiredAt = l.AcquiredAt.UTC()
 	l.ExpiresAt = time.Unix(l.ExpiresAt.Unix(), 0).UTC()
 	pk := store.LockPK(l.Entity)
@@ -160,6 +163,9 @@ func (s *Store) getLiveLock(ctx context.Context, op string, e store.EntityKey) (
 func (s *Store) RenewLock(ctx context.Context, e store.EntityKey, holder, connID string, expiresAt time.Time) (store.Lock, error) {
 	const op = "renew lock"
 	if err := checkEntityKey(op, e, holder, connID); err != nil {
+		return store.Lock{}, err
+	}
+	if err := store.CheckLockExpiry("dynamo", op, e, expiresAt); err != nil {
 		return store.Lock{}, err
 	}
 	return s.holderWrite(ctx, op, e, holder, func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
@@ -300,7 +306,7 @@ func (s *Store) ExpiredLocks(ctx context.Context, now time.Time, limit int) ([]s
 			IndexName:                 aws.String(store.IndexExpiry),
 			KeyConditionExpression:    aws.String("expBucket = :b AND expiresAt <= :now"),
 			ExpressionAttributeValues: item{":b": str(bucket), ":now": num(now.Unix())},
-			Limit:                     aws.Int32(int32(limit)),
+			Limit:                     queryLimit(limit),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 		})
 		n := 0

@@ -223,7 +223,7 @@ func (s *Store) ListPresence(ctx context.Context, tenant, room string, p store.P
 			KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
 			ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(store.PrefixUser)},
 			ExclusiveStartKey:         start,
-			Limit:                     aws.Int32(int32(min(2*limit+1, 1000))),
+			Limit:                     queryLimit(2*min(limit, queryPageMax/2) + 1),
 			ConsistentRead:            aws.Bool(true),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 		})
@@ -336,7 +336,7 @@ func (s *Store) queryDue(ctx context.Context, op, kind string, now time.Time, li
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 		}
 		if limit > 0 {
-			input.Limit = aws.Int32(int32(min(limit, 1000)))
+			input.Limit = queryLimit(limit)
 		}
 		n := 0
 		pages := dynamodb.NewQueryPaginator(s.client, input)

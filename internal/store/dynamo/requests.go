@@ -48,7 +48,7 @@ func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string,
 			ExpressionAttributeValues: vals,
 			ScanIndexForward:          aws.Bool(!desc),
 			ExclusiveStartKey:         start,
-			Limit:                     aws.Int32(int32(min(limit-len(items)+1, 1000))),
+			Limit:                     queryLimit(min(limit-len(items), queryPageMax-1) + 1),
 			ConsistentRead:            aws.Bool(true),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 		})

@@ -80,6 +80,9 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 	if err := checkEntityKey(op, l.Entity, l.Holder, l.ConnID); err != nil {
 		return store.Lock{}, err
 	}
+	if err := store.CheckLockExpiry("memory", op, l.Entity, l.ExpiresAt); err != nil {
+		return store.Lock{}, err
+	}
 	l = normalizeLock(l)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,6 +121,9 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 func (s *Store) RenewLock(ctx context.Context, e store.EntityKey, holder, connID string, expiresAt time.Time) (store.Lock, error) {
 	const op = "renew lock"
 	if err := checkEntityKey(op, e, holder, connID); err != nil {
+		return store.Lock{}, err
+	}
+	if err := store.CheckLockExpiry("memory", op, e, expiresAt); err != nil {
 		return store.Lock{}, err
 	}
 	s.mu.Lock()

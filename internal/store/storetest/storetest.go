@@ -94,6 +94,7 @@ func Run(t *testing.T, backend string, newStore Factory) {
 	cases = append(cases, historyCases()...)
 	cases = append(cases, publishKeyCases()...)
 	cases = append(cases, outboxCases()...)
+	cases = append(cases, boundsCases()...)
 	t.Run(backend, func(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
