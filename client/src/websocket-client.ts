@@ -178,7 +178,8 @@ export interface WebSocketClientOptions {
    * Pacing of outgoing frames, so that a flush after a reconnect stays under
    * the server's per-connection limit (20/s, burst 40). `false` disables.
    * Default { rate: 16, burst: 32 }. Cursor frames are exempt (the server
-   * limits them separately).
+   * limits them separately); hello and ping never wait, the resubscribes
+   * of a new connection do.
    */
   rateLimit?: RateLimitOptions | false;
   /** Times a request refused with RATE_LIMITED is sent again (same messageId). Default 5. */
@@ -326,7 +327,7 @@ interface Outbound {
   readonly frame: string;
   /** Has a promise and waits for its reply. */
   readonly tracked: boolean;
-  /** Belongs to one connection: never queued, never resent (hello, ping, subscriptions). */
+  /** Belongs to one connection: never queued, never resent (hello, ping, subscriptions, history reads). */
   readonly internal: boolean;
   /** An application request sent with `queue: false`: settled with DISCONNECTED instead of resent after a drop. */
   readonly bound: boolean;
@@ -384,7 +385,11 @@ const DEFAULTS = {
   tokenRefreshLeeway: 60_000,
 };
 
-/** Retries of a subscribe or unsubscribe refused with a retryable code. */
+/**
+ * Retries of a subscribe, unsubscribe or history read refused with a
+ * retryable code. A RATE_LIMITED answer does not count: those are retried
+ * for as long as the connection lasts.
+ */
 const SUBSCRIPTION_RETRIES = 3;
 
 /** Reads a stream position from a reply member; null when it is not one. */
@@ -394,6 +399,11 @@ function streamPosition(v: unknown): StreamPosition | null {
 }
 
 const noop = (): void => {};
+
+/** The connection's own frames that go out without waiting for a pacing token. */
+function unpaced(type: string): boolean {
+  return type === 'hello' || type === 'ping';
+}
 
 function nonNegative(name: string, v: number): number {
   if (typeof v !== 'number' || Number.isNaN(v) || v < 0) {
@@ -487,6 +497,8 @@ export class WebSocketClient {
   private readonly resend: Outbound[] = [];
   private readonly inflight = new Map<string, Outbound>();
   private readonly delayed = new Map<Outbound, unknown>();
+  /** The connection's own requests waiting for a pacing token (subscriptions, history reads). */
+  private readonly paced: Outbound[] = [];
   private readonly channels = new Map<string, ChannelEntry>();
   private readonly channelOps = new Map<string, Promise<void>>();
 
@@ -840,7 +852,7 @@ export class WebSocketClient {
 
   /** Writes `e` now if nothing is ahead of it and the pacing allows, else queues it. */
   private submit(e: Outbound): void {
-    if (this.canWrite() && this.queue.length === 0 && this.resend.length === 0 && this.takeToken(e)) {
+    if (this.canWrite() && this.paced.length === 0 && this.queue.length === 0 && this.resend.length === 0 && this.takeToken(e)) {
       this.write(e);
     } else {
       this.enqueue(e);
@@ -868,17 +880,21 @@ export class WebSocketClient {
     }
   }
 
-  /** Writes waiting requests, resends first, as fast as the pacing allows. */
+  /**
+   * Writes waiting requests as fast as the pacing allows: the connection's
+   * own first (they may go before `ready`), then resends, then the queue.
+   */
   private pump(): void {
-    if (!this.canWrite()) return;
+    if (!this.socketOpen()) return;
     for (;;) {
-      const e = this.resend[0] ?? this.queue[0];
+      const e = this.paced[0] ?? (this.ready ? (this.resend[0] ?? this.queue[0]) : undefined);
       if (e === undefined) break;
       if (!this.takeToken(e)) {
         this.schedulePump();
         break;
       }
-      if (this.resend[0] === e) this.resend.shift();
+      if (this.paced[0] === e) this.paced.shift();
+      else if (this.resend[0] === e) this.resend.shift();
       else this.queue.shift();
       if (!this.write(e)) break;
     }
@@ -902,11 +918,14 @@ export class WebSocketClient {
     this.tokens = Math.min(this.opts.rateLimit.burst, this.tokens + (elapsed / 1000) * this.opts.rateLimit.rate);
   }
 
-  /** Takes a token for `e`; internal frames take one even into debt, cursors need none. */
+  /**
+   * Takes a token for `e`; hello and ping take one even into debt (they
+   * keep the connection alive), cursors need none.
+   */
   private takeToken(e: Outbound): boolean {
     if (this.opts.rateLimit === false || e.type === 'cursor') return true;
     this.refill();
-    if (this.tokens >= 1 || e.internal) {
+    if (this.tokens >= 1 || (e.internal && unpaced(e.type))) {
       this.tokens -= 1;
       return true;
     }
@@ -960,7 +979,10 @@ export class WebSocketClient {
     this.update();
   }
 
-  /** A connection-scoped request written at once (hello, ping, subscriptions). */
+  /**
+   * A connection-scoped request (hello, ping, subscriptions, history reads):
+   * hello and ping are written at once, the others as the pacing allows.
+   */
   private internalRequest(
     type: string,
     channel: string | undefined,
@@ -977,9 +999,18 @@ export class WebSocketClient {
       e.resolve = resolve;
       e.reject = reject;
     });
-    this.takeToken(e);
-    this.write(e);
+    this.writeInternal(e);
     return p;
+  }
+
+  /** Writes a connection-scoped request now, or keeps it until the pacing allows. */
+  private writeInternal(e: Outbound): void {
+    if ((unpaced(e.type) || this.paced.length === 0) && this.takeToken(e)) {
+      this.write(e);
+      return;
+    }
+    insertBySeq(this.paced, e);
+    this.schedulePump();
   }
 
   /**
@@ -990,6 +1021,7 @@ export class WebSocketClient {
     const all = [...this.resend, ...this.queue];
     this.resend.length = 0;
     this.queue.length = 0;
+    if (includeInternal) all.push(...this.paced.splice(0));
     for (const [e, timer] of this.delayed) {
       if (e.internal && !includeInternal) continue;
       this.opts.clock.clearTimeout(timer);
@@ -1412,11 +1444,14 @@ export class WebSocketClient {
       this.update();
       return true;
     }
+    // The connection's subscriptions and history reads wait out RATE_LIMITED
+    // for as long as the connection lasts: giving up would drop the channel.
+    const waitOut = e.internal && e.retry === 'retryable' && err.code === 'RATE_LIMITED';
     const retryable =
-      e.retriesLeft > 0 &&
+      (waitOut || e.retriesLeft > 0) &&
       (err.code === 'RATE_LIMITED' || (e.retry === 'retryable' && err.retryable && err.code !== 'LOCK_HELD'));
     if (e.retry !== 'none' && retryable) {
-      this.retryLater(e, err);
+      this.retryLater(e, err, !waitOut);
     } else {
       e.reject(err);
       if (err.code === 'UNAUTHORIZED') {
@@ -1428,9 +1463,12 @@ export class WebSocketClient {
     return true;
   }
 
-  /** Sends `e` again with the same messageId after the server's retryAfterMs (or a backoff delay). */
-  private retryLater(e: Outbound, err: RealtimeError): void {
-    e.retriesLeft--;
+  /**
+   * Sends `e` again with the same messageId after the server's retryAfterMs
+   * (or a backoff delay); `counted` takes the attempt off its retries.
+   */
+  private retryLater(e: Outbound, err: RealtimeError, counted: boolean): void {
+    if (counted) e.retriesLeft--;
     const hinted = err.details?.['retryAfterMs'];
     const base =
       typeof hinted === 'number' && hinted >= 0 && Number.isFinite(hinted)
@@ -1447,8 +1485,7 @@ export class WebSocketClient {
         return;
       }
       if (e.internal) {
-        this.takeToken(e);
-        this.write(e);
+        this.writeInternal(e);
         return;
       }
       insertBySeq(this.resend, e);
@@ -1519,6 +1556,9 @@ export class WebSocketClient {
     this.clearTimer('tokenTimer');
     // Requests bound to this connection that still wait for a pacing token
     // end with it.
+    for (const e of this.paced.splice(0)) {
+      e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
+    }
     for (const list of [this.queue, this.resend]) {
       for (let i = list.length - 1; i >= 0; i--) {
         const e = list[i] as Outbound;

@@ -774,6 +774,67 @@ describe('rate limiting', () => {
     expect(await p).toBe('RATE_LIMITED');
     expect(server.framesOfType('change')).toHaveLength(3);
   });
+
+  it('paces the resubscribes after a reconnect under the server limit (20/s, burst 40) and keeps every channel', async () => {
+    // The server's limiter: a bucket per connection.
+    const buckets = new Map<FakeWebSocket, { tokens: number; at: number }>();
+    const refused: string[] = [];
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        const now = Date.now();
+        const b = buckets.get(sock) ?? { tokens: 40, at: now };
+        b.tokens = Math.min(40, b.tokens + ((now - b.at) / 1000) * 20);
+        b.at = now;
+        buckets.set(sock, b);
+        if (b.tokens >= 1) {
+          b.tokens -= 1;
+          return false;
+        }
+        refused.push(f.type);
+        server.error(sock, f, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: Math.ceil(((1 - b.tokens) / 20) * 1000) } });
+        return true;
+      },
+    });
+    const client = makeClient({ rateLimit: { rate: 16, burst: 32 }, reconnectInterval: 10 });
+    const errors = record(client, 'subscription-error');
+    await openClient(client);
+    for (let i = 0; i < 60; i++) {
+      await client.subscribe(`order:${i}`);
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    FakeWebSocket.last.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(20);
+    const sock = FakeWebSocket.last;
+    sock.open();
+    await flush();
+    // hello took the first token: 31 resubscribes at once, the rest paced.
+    expect(sock.framesOfType('subscribe')).toHaveLength(31);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(sock.framesOfType('subscribe')).toHaveLength(60);
+    expect(refused).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(client.subscriptions.size).toBe(60);
+  });
+
+  it('retries a subscribe refused with RATE_LIMITED for as long as the connection lasts', async () => {
+    const server = new FakeServer();
+    let refusals = 8;
+    server.handler = (sock, f) => {
+      if (f.type !== 'subscribe' || refusals === 0) return false;
+      refusals--;
+      server.error(sock, f, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: 100 } });
+      return true;
+    };
+    const client = makeClient();
+    const errors = record(client, 'subscription-error');
+    await openClient(client);
+    const sub = client.subscribe('order-updates');
+    await vi.advanceTimersByTimeAsync(10_000);
+    await expect(sub).resolves.toEqual({ channel: 'order-updates' });
+    expect(server.framesOfType('subscribe')).toHaveLength(9);
+    expect(errors).toEqual([]);
+    expect(client.subscriptions.has('order-updates')).toBe(true);
+  });
 });
 
 describe('snapshot', () => {
