@@ -150,6 +150,11 @@ interface Pending {
   payload: Record<string, unknown>;
   messageId: string;
   attempts: number;
+  /**
+   * The server's document already holds it (its own change event came
+   * before its ack): the optimistic document no longer replays it.
+   */
+  applied: boolean;
   resolve: (c: Change) => void;
   reject: (e: RealtimeError) => void;
 }
@@ -439,6 +444,7 @@ export class RealtimeSyncManager {
         payload,
         messageId: `chg-${this.clock.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${this.seq}`,
         attempts: 0,
+        applied: false,
         resolve,
         reject,
       });
@@ -681,7 +687,12 @@ export class RealtimeSyncManager {
     return e.state;
   }
 
-  /** Applies an accepted change if it is the next version; a gap triggers a sync. A malformed version is ignored. */
+  /**
+   * Applies an accepted change if it is the next version; a gap triggers a
+   * sync. A malformed version is ignored. A change made by one of the local
+   * changes still waiting for its ack (same messageId) stops that one being
+   * replayed on top; it settles on the ack.
+   */
   private ingest(e: Entry, c: Change, fromSync = false): void {
     // A version that is not a whole number (a string, a fraction, past
     // 2^53) is a malformed frame: taken as is, "2" + 1 would be "21" and
@@ -693,6 +704,10 @@ export class RealtimeSyncManager {
     }
     e.serverDoc = applyChange(e.serverDoc, c);
     e.version = c.version;
+    if (typeof c.messageId === 'string') {
+      const own = e.pending.find((p) => p.messageId === c.messageId);
+      if (own !== undefined) own.applied = true;
+    }
     e.history = [c, ...e.history.filter((h) => h.version !== c.version)].slice(0, this.opts.historyLimit);
     if (c.userId !== this.userId) {
       e.remote = [c, ...e.remote].slice(0, this.opts.historyLimit);
@@ -912,6 +927,7 @@ export class RealtimeSyncManager {
   private update(e: Entry): void {
     let document = e.serverDoc;
     for (const p of e.pending) {
+      if (p.applied) continue;
       try {
         document = applyLocalChange(document, p.local);
       } catch {

@@ -199,6 +199,36 @@ describe('RealtimeSyncManager', () => {
     expect(s.server.framesOfType('lock.acquire')).toHaveLength(2);
   });
 
+  it('applies a change once when its own event arrives before its ack', async () => {
+    let held: SentFrame | undefined;
+    const s = await setup((sock, f, st) => {
+      if (f.type === 'change') {
+        held = f; // acked below
+        return true;
+      }
+      if (f.type !== 'sync') return;
+      st.server.ack(sock, f, {
+        strategy: 'crdt', version: 1, snapshot: true, document: { stock: 10 }, changes: [], hasMore: false, nextSinceVersion: 1, conflicts: [], lock: null,
+      });
+      return true;
+    });
+    await s.manager.startSync('inventory', 'sku-9');
+    const p = s.manager.pushChange({ entityType: 'inventory', entityId: 'sku-9', operation: 'increment', path: 'stock', delta: 5 });
+    await flush();
+    expect(s.manager.getState('inventory', 'sku-9').document).toEqual({ stock: 15 }); // optimistic
+    const accepted: Change = {
+      id: 'inventory:sku-9:2', entityType: 'inventory', entityId: 'sku-9', userId: 'u1', operation: 'increment', path: 'stock',
+      before: 10, after: 15, timestamp: new Date().toISOString(), resolved: true, version: 2, messageId: held!.messageId,
+    };
+    s.sock.receive({ type: 'change', channel: 'inventory:sku-9', userId: 'u1', payload: accepted });
+    await flush();
+    expect(s.manager.getState('inventory', 'sku-9').document).toEqual({ stock: 15 });
+    expect(s.manager.getState('inventory', 'sku-9').localChanges).toHaveLength(1); // settles on its ack
+    s.server.ack(s.sock, held!, { outcome: 'applied', applied: true, version: 2, change: accepted });
+    await expect(p).resolves.toMatchObject({ version: 2 });
+    expect(s.manager.getState('inventory', 'sku-9')).toMatchObject({ document: { stock: 15 }, version: 2, localChanges: [] });
+  });
+
   it('creates missing parent objects in the same change', async () => {
     const s = await setup((sock, f, st) => {
       if (f.type !== 'change') return;
