@@ -254,6 +254,8 @@ export class PresenceManager {
   private error: Error | null = null;
 
   private started = false;
+  /** Lets go of `user-presence` (see WebSocketClient.retain). */
+  private releaseChannel: () => void = () => {};
   private offs: (() => void)[] = [];
   private idleTimer: unknown = null;
   private refreshTimer: unknown = null;
@@ -301,6 +303,7 @@ export class PresenceManager {
   start(): void {
     if (this.started) return;
     this.started = true;
+    this.releaseChannel = this.client.retain('user-presence');
     this.client.subscribe('user-presence').catch((err: unknown) => this.fail(err));
     this.offs.push(
       this.client.onChannel('user-presence', (m) => this.onUserEvent(m)),
@@ -339,7 +342,8 @@ export class PresenceManager {
     this.rooms.clear();
     this.clearTimer('idleTimer');
     this.clearTimer('refreshTimer');
-    this.client.unsubscribe('user-presence').catch(() => {});
+    this.releaseChannel();
+    this.releaseChannel = () => {};
     this.update();
   }
 

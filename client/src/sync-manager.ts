@@ -185,6 +185,8 @@ interface Entry {
   /** Counts lock news (events, replies): a sync reply older than the latest news keeps its hands off the lock. */
   lockSeq: number;
   offs: (() => void)[];
+  /** Lets go of the entity's channel (see WebSocketClient.retain). */
+  release: () => void;
   state: EntitySyncState;
 }
 
@@ -328,6 +330,7 @@ export class RealtimeSyncManager {
       syncAgain: false,
       lockSeq: 0,
       offs: [],
+      release: this.client.retain(key),
       state: emptyState(entityType, entityId),
     };
     this.entries.set(key, e);
@@ -357,7 +360,11 @@ export class RealtimeSyncManager {
     return first;
   }
 
-  /** Stops following (the last reference releases a held lock and unsubscribes). */
+  /**
+   * Stops following (the last reference releases a held lock and lets go of
+   * the channel, which stays subscribed while a hook or another user of the
+   * client holds it).
+   */
   stopSync(entityType: string, entityId: string): void {
     const key = entityChannel(entityType, entityId);
     const e = this.entries.get(key);
@@ -371,7 +378,7 @@ export class RealtimeSyncManager {
         .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
         .catch(() => {});
     }
-    void this.client.unsubscribe(key).catch(() => {});
+    e.release();
     this.idle.delete(key);
     this.emitter.emit('change', { key, state: this.getState(entityType, entityId) });
   }

@@ -501,6 +501,8 @@ export class WebSocketClient {
   private readonly paced: Outbound[] = [];
   private readonly channels = new Map<string, ChannelEntry>();
   private readonly channelOps = new Map<string, Promise<void>>();
+  /** Holders of each channel taken with `retain`. */
+  private readonly holders = new Map<string, number>();
 
   private tokens = 0;
   private tokensAt = 0;
@@ -640,6 +642,7 @@ export class WebSocketClient {
       for (const w of entry.waiters) w.reject(new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' }));
     }
     this.channels.clear();
+    this.holders.clear();
     this.update();
     this.emitter.removeAll();
     if (singleton === this) singleton = null;
@@ -762,8 +765,36 @@ export class WebSocketClient {
   }
 
   /**
-   * Unsubscribes from `channel` and stops resubscribing it. Resolves at once
-   * when not connected (a new connection starts without subscriptions).
+   * Holds `channel` for one of its users (a component, a manager):
+   * subscribes to it and returns the function that lets go of it (once; a
+   * second call does nothing). The channel is unsubscribed when its last
+   * holder lets go, so that users sharing a channel do not unsubscribe it
+   * under each other: the React hooks, RealtimeSyncManager and
+   * PresenceManager hold their channels this way. A failed subscribe is
+   * reported by `subscription-error` (or by a `subscribe` call for the same
+   * channel); `unsubscribe` drops a channel whatever holds it.
+   */
+  retain(channel: string): () => void {
+    this.holders.set(channel, (this.holders.get(channel) ?? 0) + 1);
+    this.subscribe(channel).catch(noop);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.holders.get(channel) ?? 1) - 1;
+      if (n > 0) {
+        this.holders.set(channel, n);
+        return;
+      }
+      this.holders.delete(channel);
+      this.unsubscribe(channel).catch(noop);
+    };
+  }
+
+  /**
+   * Unsubscribes from `channel` and stops resubscribing it, whatever holds
+   * it (see `retain`). Resolves at once when not connected (a new
+   * connection starts without subscriptions).
    */
   unsubscribe(channel: string): Promise<UnsubscribeAck> {
     const entry = this.channels.get(channel);

@@ -1,8 +1,8 @@
 // @vitest-environment happy-dom
 import { act, cleanup, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { WebSocketClient, type Change, type Conflict, type Lock } from '../src/index.js';
-import { useLock, useRealtimeSync, useWebSocketChannel } from '../src/react/index.js';
+import { PresenceManager, RealtimeSyncManager, WebSocketClient, type Change, type Conflict, type Lock } from '../src/index.js';
+import { useEntitySync, useLock, useRealtimeSync, useWebSocketChannel } from '../src/react/index.js';
 import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
 // The sync hooks against a fake server: requests the hooks send, and what
@@ -120,5 +120,51 @@ describe('useWebSocketChannel', () => {
     expect(server.framesOfType('unsubscribe')).toHaveLength(0);
     expect(h.result.current.messages).toHaveLength(1);
     expect(h.result.current.subscribed).toBe(true);
+  });
+});
+
+describe('channels shared by hooks and managers', () => {
+  it('keeps an entity channel subscribed while useEntitySync or useWebSocketChannel still uses it', async () => {
+    const { server, client } = await setup();
+    const entity = renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const raw = renderHook(() => useWebSocketChannel(client, 'order:1'));
+    await settle();
+    raw.unmount();
+    await settle();
+    expect(client.subscriptions.has('order:1')).toBe(true); // the entity is still followed
+    expect(server.framesOfType('unsubscribe')).toHaveLength(0);
+
+    const again = renderHook(() => useWebSocketChannel(client, 'order:1'));
+    await settle();
+    entity.unmount();
+    await settle();
+    expect(client.subscriptions.has('order:1')).toBe(true); // the channel is still shown
+    expect(again.result.current.subscribed).toBe(true);
+    again.unmount();
+    await settle();
+    expect(client.subscriptions.has('order:1')).toBe(false);
+    expect(server.framesOfType('unsubscribe')).toHaveLength(1);
+  });
+
+  it('RealtimeSyncManager and PresenceManager release their channels without dropping another holder', async () => {
+    const { client } = await setup();
+    const sync = new RealtimeSyncManager({ client, loadHistory: false });
+    const raw = renderHook(() => useWebSocketChannel(client, 'order:1'));
+    const presence = renderHook(() => useWebSocketChannel(client, 'user-presence'));
+    await act(async () => {
+      await sync.startSync('order', '1');
+    });
+    const manager = new PresenceManager({ client, trackActivity: false });
+    manager.start();
+    await settle();
+    sync.stopSync('order', '1');
+    manager.stop();
+    await settle();
+    expect(client.subscriptions.has('order:1')).toBe(true);
+    expect(client.subscriptions.has('user-presence')).toBe(true);
+    raw.unmount();
+    presence.unmount();
+    await settle();
+    expect(client.subscriptions.size).toBe(0);
   });
 });

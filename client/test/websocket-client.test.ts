@@ -608,6 +608,25 @@ describe('subscriptions', () => {
     expect(new Set(ids).size).toBe(1); // the same request sent again
   });
 
+  it('retain keeps a channel subscribed until its last holder lets go', async () => {
+    const server = new FakeServer();
+    const client = makeClient();
+    await openClient(client);
+    const a = client.retain('order:1');
+    const b = client.retain('order:1');
+    await flush();
+    expect(server.framesOfType('subscribe')).toHaveLength(1);
+    a();
+    a(); // a second call does nothing
+    await flush();
+    expect(client.subscriptions.has('order:1')).toBe(true);
+    expect(server.framesOfType('unsubscribe')).toHaveLength(0);
+    b();
+    await flush();
+    expect(client.subscriptions.has('order:1')).toBe(false);
+    expect(server.framesOfType('unsubscribe')).toHaveLength(1);
+  });
+
   it('orders subscribe and unsubscribe of one channel', async () => {
     const server = new FakeServer({ autoAck: ['hello', 'unsubscribe'] });
     const held: (() => void)[] = [];

@@ -239,35 +239,6 @@ export function useWebSocketStatus(source: ClientSource): WebSocketStatus {
   return useMemo(() => statusOf(snap), [snap]);
 }
 
-// Channel retention shared by every hook on one client, so that one
-// component unmounting does not unsubscribe a channel another still shows.
-const retained = new WeakMap<WebSocketClient, Map<string, number>>();
-
-function retainChannel(client: WebSocketClient, channel: string): () => void {
-  let counts = retained.get(client);
-  if (counts === undefined) {
-    counts = new Map();
-    retained.set(client, counts);
-  }
-  counts.set(channel, (counts.get(channel) ?? 0) + 1);
-  let released = false;
-  return () => {
-    if (released) return;
-    released = true;
-    const c = retained.get(client);
-    const n = (c?.get(channel) ?? 1) - 1;
-    if (c === undefined) return;
-    if (n > 0) {
-      c.set(channel, n);
-      return;
-    }
-    c.delete(channel);
-    client.unsubscribe(channel).catch(() => {
-      // the channel is gone from the client's set either way
-    });
-  };
-}
-
 export interface MessageListOptions {
   /** Most recent messages kept in `messages`. Default 100; 0 keeps none. */
   maxMessages?: number;
@@ -305,7 +276,8 @@ function appendBounded<T>(list: T[], item: T, max: number): T[] {
 
 /**
  * Subscribes to `channel` while mounted (null or empty: none) and collects
- * the frames pushed on it. Channels are reference-counted per client.
+ * the frames pushed on it. Channels are reference-counted per client (see
+ * `WebSocketClient.retain`), with the managers' channels too.
  */
 export function useWebSocketChannel<P = unknown>(
   source: ClientSource,
@@ -331,7 +303,9 @@ export function useWebSocketChannel<P = unknown>(
     setRecoveryFailed(null);
     if (channel === null || channel === undefined || channel === '') return undefined;
     let active = true;
-    const release = retainChannel(client, channel);
+    // Held through the client, so that another hook or a manager using the
+    // channel keeps it when this component unmounts.
+    const release = client.retain(channel);
     client.subscribe(channel).then(
       () => {
         if (active) setSubscribed(true);
