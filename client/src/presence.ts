@@ -1,5 +1,5 @@
 import { Emitter } from './emitter.js';
-import { isRecord } from './errors.js';
+import { RealtimeError, isRecord } from './errors.js';
 import type { PresenceData, PresenceStatus, WebSocketMessage } from './types.js';
 import { systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
 
@@ -134,6 +134,8 @@ interface RoomEntry {
   userCount: number;
   cursors: Map<string, CursorPosition>;
   joined: boolean;
+  /** The `ready` of joins waiting for the room's join on the next connection. */
+  waiters: { resolve: (room: RoomPresence) => void; reject: (err: unknown) => void }[];
   off: () => void;
   /** Cursor throttle: when the last frame left and the position waiting for the next slot. */
   lastCursorAt: number;
@@ -196,6 +198,11 @@ function pruneSeq(users: Map<string, PresenceData>, seq: Map<string, number>, as
   for (const [id, n] of seq) {
     if (!users.has(id) && n <= oldest) seq.delete(id);
   }
+}
+
+/** Settles with the room's next join. */
+function joined(entry: RoomEntry): Promise<RoomPresence> {
+  return new Promise((resolve, reject) => entry.waiters.push({ resolve, reject }));
 }
 
 /** Removes one occurrence of `n` from `asks`. */
@@ -332,14 +339,7 @@ export class PresenceManager {
     this.started = false;
     for (const off of this.offs) off();
     this.offs = [];
-    for (const [room, entry] of this.rooms) {
-      entry.off();
-      this.clock.clearTimeout(entry.cursorTimer);
-      if (this.client.connected) {
-        this.client.request('room.leave', { payload: { room } }, { queue: false }).catch(() => {});
-      }
-    }
-    this.rooms.clear();
+    for (const [room, entry] of [...this.rooms]) this.dropRoom(room, entry);
     this.clearTimer('idleTimer');
     this.clearTimer('refreshTimer');
     this.releaseChannel();
@@ -397,7 +397,10 @@ export class PresenceManager {
 
   /**
    * Enters a room (reference-counted: each call needs its own release).
-   * Resolves with the room once the server confirmed it.
+   * Resolves with the room once the server confirmed it. `room.join` is
+   * sent only while connected: a room entered while not connected is
+   * joined when the connection is back (if still held then), and `ready`
+   * waits for that join; it rejects when the room is released first.
    */
   joinRoom(room: string): { release: () => void; ready: Promise<RoomPresence> } {
     const name = canonicalRoom(room);
@@ -412,6 +415,7 @@ export class PresenceManager {
         userCount: 0,
         cursors: new Map(),
         joined: false,
+        waiters: [],
         off,
         lastCursorAt: 0,
         pendingCursor: null,
@@ -420,7 +424,12 @@ export class PresenceManager {
       this.rooms.set(name, entry);
     }
     entry.refs++;
-    const ready = entry.refs === 1 || !entry.joined ? this.sendJoin(name) : Promise.resolve(this.roomOf(name, entry));
+    const ready =
+      entry.refs > 1 && entry.joined
+        ? Promise.resolve(this.roomOf(name, entry))
+        : this.client.connected
+          ? this.sendJoin(name)
+          : joined(entry);
     this.update();
     let released = false;
     return {
@@ -439,12 +448,7 @@ export class PresenceManager {
     const entry = this.rooms.get(name);
     if (entry === undefined) return;
     if (--entry.refs > 0) return;
-    entry.off();
-    this.clock.clearTimeout(entry.cursorTimer);
-    this.rooms.delete(name);
-    if (this.client.connected) {
-      this.client.request('room.leave', { payload: { room: name } }, { queue: false }).catch(() => {});
-    }
+    this.dropRoom(name, entry);
     this.update();
   }
 
@@ -509,6 +513,22 @@ export class PresenceManager {
       );
   }
 
+  /** Forgets a room and leaves it on the server. */
+  private dropRoom(room: string, entry: RoomEntry): void {
+    entry.off();
+    this.clock.clearTimeout(entry.cursorTimer);
+    this.rooms.delete(room);
+    for (const w of entry.waiters.splice(0)) w.reject(new Error(`left room ${room} before joining it`));
+    if (this.client.connected) {
+      this.client.request('room.leave', { payload: { room } }, { queue: false }).catch(() => {});
+    }
+  }
+
+  /**
+   * Joins `room` on the current connection. Bound to it (`queue: false`): a
+   * join held for the next connection could enter a room released
+   * meanwhile; the next connection joins the rooms held then (onReady).
+   */
   private sendJoin(room: string): Promise<RoomPresence> {
     const asked = this.eventSeq;
     const asking = this.rooms.get(room);
@@ -519,7 +539,7 @@ export class PresenceManager {
       pruneSeq(asking.users, asking.seq, asking.asks);
     };
     return this.client
-      .request<'room.join', SnapshotAck>('room.join', { payload: this.presencePayload({ room, active: true }) })
+      .request<'room.join', SnapshotAck>('room.join', { payload: this.presencePayload({ room, active: true }) }, { queue: false })
       .then(
         (ack) => {
           const entry = this.rooms.get(room);
@@ -532,10 +552,18 @@ export class PresenceManager {
           entry.joined = true;
           this.error = null;
           this.update();
-          return this.roomOf(room, entry);
+          const value = this.roomOf(room, entry);
+          for (const w of entry.waiters.splice(0)) w.resolve(value);
+          return value;
         },
         (err: unknown) => {
           settle();
+          const entry = this.rooms.get(room);
+          // Cut off by a drop: the next connection joins the room again.
+          if (err instanceof RealtimeError && err.code === 'DISCONNECTED' && entry !== undefined && entry === asking) {
+            return joined(entry);
+          }
+          if (entry !== undefined) for (const w of entry.waiters.splice(0)) w.reject(err);
           this.fail(err);
           throw err;
         },

@@ -209,3 +209,52 @@ describe('room values', () => {
     expect(after.rooms['b']).toBe(before.rooms['b']);
   });
 });
+
+describe('rooms across reconnects', () => {
+  const rooms = (sock: FakeWebSocket, type: string): string[] => sock.framesOfType(type).map((f) => (f.payload as { room: string }).room);
+
+  it('does not join on the next connection a room joined and released while offline', async () => {
+    const { manager } = await setup();
+    FakeWebSocket.last.serverClose(1006);
+    const r = manager.joinRoom('order-1');
+    r.ready.catch(() => {});
+    r.release();
+    await vi.advanceTimersByTimeAsync(20);
+    const sock = FakeWebSocket.last;
+    sock.open();
+    await flush();
+    expect(rooms(sock, 'room.join')).toEqual([]);
+    expect(rooms(sock, 'room.leave')).toEqual([]);
+    await expect(r.ready).rejects.toThrow('left room order-1 before joining it');
+  });
+
+  it('joins a room entered while offline once, on the next connection, and then settles its ready', async () => {
+    const { manager } = await setup();
+    FakeWebSocket.last.serverClose(1006);
+    const { ready } = manager.joinRoom('order-1');
+    await vi.advanceTimersByTimeAsync(20);
+    const sock = FakeWebSocket.last;
+    sock.open();
+    await flush();
+    expect(rooms(sock, 'room.join')).toEqual(['order-1']);
+    await expect(ready).resolves.toMatchObject({ room: 'order-1', joined: true });
+    expect(manager.getSnapshot().error).toBeNull();
+  });
+
+  it('joins again on the next connection a room whose join the drop cut off, without reporting an error', async () => {
+    const { manager, server } = await setup();
+    const held = server.handler;
+    server.handler = (sock, f) => (f.type === 'room.join' ? true : held?.(sock, f)); // no reply on this connection
+    const { ready } = manager.joinRoom('order-1');
+    await flush();
+    FakeWebSocket.last.serverClose(1006);
+    server.handler = held;
+    await vi.advanceTimersByTimeAsync(20);
+    const sock = FakeWebSocket.last;
+    sock.open();
+    await flush();
+    expect(rooms(sock, 'room.join')).toEqual(['order-1']);
+    await expect(ready).resolves.toMatchObject({ room: 'order-1', joined: true });
+    expect(manager.getSnapshot().error).toBeNull();
+  });
+});
