@@ -148,6 +148,9 @@ export interface PresenceManagerEvents {
   cursor: CursorPosition;
 }
 
+/** Pages of presence.snapshot (200 users each) a refresh reads at most. */
+const MAX_SNAPSHOT_PAGES = 50;
+
 const INPUT_EVENTS = ['mousemove', 'mousedown', 'keydown', 'wheel', 'touchstart', 'pointerdown', 'focus'] as const;
 
 /** The room name the server uses: without a `room:` prefix. */
@@ -176,12 +179,19 @@ function countStatuses(users: Iterable<PresenceData>): { online: number; away: n
 
 /**
  * Replaces `users` with a list the server computed when the event counter
- * stood at `asked`, keeping what later events said.
+ * stood at `asked`, keeping what later events said. A `partial` list (not
+ * every page was read) only adds and updates.
  */
-function mergeList(users: Map<string, PresenceData>, seq: Map<string, number>, list: PresenceData[], asked: number): void {
+function mergeList(
+  users: Map<string, PresenceData>,
+  seq: Map<string, number>,
+  list: PresenceData[],
+  asked: number,
+  partial = false,
+): void {
   const listed = new Set(list.map((u) => u.userId));
   for (const id of [...users.keys()]) {
-    if (!listed.has(id) && (seq.get(id) ?? 0) <= asked) users.delete(id);
+    if (!partial && !listed.has(id) && (seq.get(id) ?? 0) <= asked) users.delete(id);
   }
   for (const u of list) {
     if ((seq.get(u.userId) ?? 0) <= asked) users.set(u.userId, u);
@@ -452,14 +462,17 @@ export class PresenceManager {
     this.update();
   }
 
-  /** Asks the server for the tenant's users again. */
+  /**
+   * Asks the server for the tenant's users again: every page of
+   * presence.snapshot (at most 50 pages of 200), merged as one list.
+   */
   refresh(): Promise<void> {
     const asked = this.eventSeq;
     this.userAsks.push(asked);
-    return this.client.request<'presence.snapshot', SnapshotAck>('presence.snapshot', { payload: { limit: 200 } }).then(
-      (ack) => {
+    return this.readUsers().then(
+      ({ users, partial }) => {
         settleAsk(this.userAsks, asked);
-        mergeList(this.users, this.userSeq, ack.usersInRoom, asked);
+        mergeList(this.users, this.userSeq, users, asked, partial);
         pruneSeq(this.users, this.userSeq, this.userAsks);
         this.update();
       },
@@ -469,6 +482,21 @@ export class PresenceManager {
         this.fail(err);
       },
     );
+  }
+
+  /** The tenant's users, page after page; `partial` when pages were left unread. */
+  private async readUsers(): Promise<{ users: PresenceData[]; partial: boolean }> {
+    const users: PresenceData[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_SNAPSHOT_PAGES; page++) {
+      const payload: Record<string, unknown> = { limit: 200 };
+      if (cursor !== undefined) payload['cursor'] = cursor;
+      const ack = await this.client.request<'presence.snapshot', SnapshotAck>('presence.snapshot', { payload });
+      users.push(...ack.usersInRoom);
+      if (typeof ack.next !== 'string' || ack.next === '') return { users, partial: false };
+      cursor = ack.next;
+    }
+    return { users, partial: true };
   }
 
   destroy(): void {

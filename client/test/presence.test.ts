@@ -258,3 +258,35 @@ describe('rooms across reconnects', () => {
     expect(manager.getSnapshot().error).toBeNull();
   });
 });
+
+describe('tenant list', () => {
+  it('reads every page of presence.snapshot, so that users past the first page stay listed', async () => {
+    const all = Array.from({ length: 450 }, (_, i) => user(`u${i}`, 'online'));
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type !== 'presence.snapshot') return f.type === 'presence';
+        const p = f.payload as { cursor?: string; limit?: number };
+        const from = Number(p.cursor ?? 0);
+        const page = all.slice(from, from + Math.min(p.limit ?? 100, 200));
+        const next = from + page.length < all.length ? { next: String(from + page.length) } : {};
+        server.ack(sock, f, { room: '', usersInRoom: page, userCount: all.length, onlineCount: page.length, awayCount: 0, ...next });
+        return true;
+      },
+    });
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0, maxConnectionAge: 0, rateLimit: false });
+    client.connect();
+    FakeWebSocket.last.open();
+    await flush();
+    const manager = new PresenceManager({ client, trackActivity: false, refreshInterval: 10_000 });
+    manager.start();
+    await flush();
+    FakeWebSocket.last.receive({ type: 'presence', channel: 'user-presence', payload: { event: 'online', user: user('u440', 'online') } });
+    await vi.advanceTimersByTimeAsync(10_001); // the periodic refresh
+    const s = manager.getSnapshot();
+    expect(s.activeUsers).toHaveLength(450);
+    expect(s.onlineCount).toBe(450);
+    expect(s.activeUsers.some((u) => u.userId === 'u440')).toBe(true);
+    const cursors = server.framesOfType('presence.snapshot').slice(-3).map((f) => (f.payload as { cursor?: string }).cursor);
+    expect(cursors).toEqual([undefined, '200', '400']);
+  });
+});
