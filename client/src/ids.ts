@@ -51,6 +51,14 @@ export function isValidChannel(name: string): boolean {
   return colon > 0 && colon < name.length - 1 && name.indexOf(':', colon + 1) === -1;
 }
 
+/** Longest messageId the server accepts. */
+export const MAX_MESSAGE_ID_LENGTH = 128;
+
+/** Whether `id` is a messageId the server accepts: 1..128 printable ASCII characters (U+0021-U+007E). */
+export function isValidMessageId(id: string): boolean {
+  return typeof id === 'string' && id.length >= 1 && id.length <= MAX_MESSAGE_ID_LENGTH && /^[\x21-\x7e]+$/.test(id);
+}
+
 /** Bytes of `s` encoded as UTF-8. */
 export function utf8Length(s: string): number {
   let n = 0;

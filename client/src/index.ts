@@ -11,7 +11,7 @@ export {
 } from './errors.js';
 export { backoffDelay, backoffCap, type BackoffOptions, type JitterMode } from './backoff.js';
 export { Emitter, type Listener } from './emitter.js';
-export { generateMessageId, isValidChannel, MAX_CHANNEL_LENGTH } from './ids.js';
+export { generateMessageId, isValidChannel, isValidMessageId, MAX_CHANNEL_LENGTH, MAX_MESSAGE_ID_LENGTH } from './ids.js';
 export {
   WebSocketClient,
   createWebSocketClient,

@@ -1,7 +1,7 @@
 import { backoffDelay, type JitterMode } from './backoff.js';
 import { Emitter, type Listener } from './emitter.js';
 import { FrameTooLargeError, RealtimeError, isRecord } from './errors.js';
-import { generateMessageId, isValidChannel, utf8Length } from './ids.js';
+import { generateMessageId, isValidChannel, isValidMessageId, utf8Length } from './ids.js';
 import { ChannelStream } from './stream.js';
 import type {
   AckPayload,
@@ -297,6 +297,8 @@ export interface RequestOptions {
   /**
    * Reuse a messageId, for an application-level retry of a request the
    * server refused: the server applies a change at most once per messageId.
+   * 1..128 printable ASCII characters (U+0021-U+007E); another is refused
+   * at once with a RealtimeError BAD_REQUEST (not retryable), nothing sent.
    * Default: a fresh id.
    */
   messageId?: string;
@@ -704,7 +706,8 @@ export class WebSocketClient {
    * Sends a frame without waiting for its reply (the reply, if any, arrives
    * as a `message` event). Held while not connected unless `queue: false`;
    * not resent if the connection drops after it left. Returns the messageId.
-   * Throws a RealtimeError FRAME_TOO_LARGE for an oversized frame.
+   * Throws a RealtimeError FRAME_TOO_LARGE for an oversized frame, and
+   * BAD_REQUEST for a `messageId` the server does not accept.
    */
   send<P = unknown>(message: OutgoingMessage<P>, options: SendOptions = {}): string {
     if (this.destroyed) throw new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' });
@@ -844,6 +847,15 @@ export class WebSocketClient {
       messageId?: string | undefined;
     },
   ): Outbound {
+    if (o.messageId !== undefined && !isValidMessageId(o.messageId)) {
+      // The server could not even name the request in its refusal: the
+      // reply would never come and the request would end as a TIMEOUT.
+      throw new RealtimeError({
+        code: 'BAD_REQUEST',
+        message: `invalid messageId ${JSON.stringify(o.messageId)}: 1..128 printable ASCII characters (U+0021-U+007E)`,
+        retryable: false,
+      });
+    }
     const messageId = o.messageId ?? this.opts.generateId();
     const env: Record<string, unknown> = { type };
     if (channel !== undefined) env['channel'] = channel;

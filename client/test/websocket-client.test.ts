@@ -294,6 +294,24 @@ describe('requests', () => {
     small.destroy();
   });
 
+  it('refuses a messageId the server cannot take at once, instead of timing out', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'publish'] });
+    const client = makeClient();
+    await openClient(client);
+    const t0 = Date.now();
+    for (const messageId of ['order 123 retry', '', 'x'.repeat(129), 'résumé']) {
+      const r = client.publish('order-updates', {}, { messageId }).then(
+        () => 'sent',
+        (e: RealtimeError) => `${e.code} ${e.retryable} after ${Date.now() - t0} ms`,
+      );
+      expect(await r).toBe('BAD_REQUEST false after 0 ms');
+    }
+    expect(() => client.send({ type: 'publish', channel: 'order-updates', payload: {}, messageId: 'a b' })).toThrow(RealtimeError);
+    expect(server.framesOfType('publish')).toHaveLength(0);
+    await expect(client.publish('order-updates', {}, { messageId: 'x'.repeat(128) })).resolves.toBeDefined();
+    await expect(client.publish('order-updates', {}, { messageId: '!~order:123/retry#2' })).resolves.toBeDefined();
+  });
+
   it('never sends a frame over 32 KB: refuses it with a FrameTooLargeError', async () => {
     const server = new FakeServer();
     const client = makeClient();
