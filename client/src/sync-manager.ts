@@ -394,7 +394,9 @@ export class RealtimeSyncManager {
    * Sends a change. It shows in the document at once and goes out after the
    * entity's earlier local changes. Resolves with the change as the server
    * accepted it (with its version), or, when it became a manual conflict,
-   * with the local side of the conflict (`resolved: false`).
+   * with the local side of the conflict (`resolved: false`). Rejects with
+   * CLIENT_DESTROYED, as every change still waiting does, once the client
+   * is destroyed.
    */
   pushChange<T = unknown>(input: ChangeInput<T> & { entityType: string; entityId: string }, options: PushOptions = {}): Promise<Change> {
     const e = this.entries.get(entityChannel(input.entityType, input.entityId));
@@ -856,7 +858,12 @@ export class RealtimeSyncManager {
           this.accept(e, p, ack);
         } catch (err) {
           const re = toError(err);
-          if (re.code === 'CLIENT_DESTROYED') return;
+          if (re.code === 'CLIENT_DESTROYED') {
+            // Nothing can be sent any more: every local change fails with it.
+            for (const q of e.pending.splice(0)) q.reject(re);
+            this.update(e);
+            return;
+          }
           e.pending.shift();
           e.error = re;
           this.update(e);

@@ -229,6 +229,20 @@ describe('RealtimeSyncManager', () => {
     expect(s.manager.getState('inventory', 'sku-9')).toMatchObject({ document: { stock: 15 }, version: 2, localChanges: [] });
   });
 
+  it('settles every local change with CLIENT_DESTROYED when the client is destroyed', async () => {
+    const s = await setup((_sock, f) => f.type === 'change'); // never acked
+    await s.manager.startSync('order', '1');
+    const first = s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'status', after: 'paid' });
+    const second = s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'notes', after: 'n' });
+    await flush();
+    const codes: string[] = [];
+    for (const p of [first, second]) p.then(() => codes.push('ok'), (e: { code: string }) => codes.push(e.code));
+    s.client.destroy();
+    await flush();
+    expect(codes).toEqual(['CLIENT_DESTROYED', 'CLIENT_DESTROYED']);
+    expect(s.manager.getState('order', '1').localChanges).toHaveLength(0);
+  });
+
   it('creates missing parent objects in the same change', async () => {
     const s = await setup((sock, f, st) => {
       if (f.type !== 'change') return;
