@@ -10,6 +10,7 @@ import type { ActivityLog, Change, PresenceData } from '../src/index.js';
 import {
   ActivityFeed,
   CollaborationPanel,
+  CommentThread,
   ConnectionStatus,
   PresenceIndicator,
   RealtimeI18nProvider,
@@ -207,6 +208,30 @@ describe('CollaborationPanel', () => {
     fireEvent.keyDown(tab('conflicts'), { key: 'Home' });
     fireEvent.click(tab('history'));
     expect(r.getByTestId('history').textContent).toContain('v1');
+  });
+});
+
+describe('CommentThread', () => {
+  it('keeps the typed text when adding the comment fails, and clears it once added', async () => {
+    let answer: Promise<void> = Promise.reject(Object.assign(new Error('refused'), { code: 'FORBIDDEN' }));
+    answer.catch(() => {});
+    const sent: string[] = [];
+    const r = render(<CommentThread comments={[]} onAddComment={(text) => (sent.push(text), answer)} />);
+    const input = r.getByTestId('comment-input') as HTMLTextAreaElement;
+    fireEvent.change(input, { target: { value: 'Ship on Monday' } });
+    await act(async () => {
+      fireEvent.click(r.getByTestId('comment-submit'));
+    });
+    expect(sent).toEqual(['Ship on Monday']);
+    expect(input.value).toBe('Ship on Monday');
+    expect(r.getByRole('alert')).toBeTruthy();
+    answer = Promise.resolve();
+    await act(async () => {
+      fireEvent.click(r.getByTestId('comment-submit'));
+    });
+    expect(sent).toEqual(['Ship on Monday', 'Ship on Monday']);
+    expect(input.value).toBe('');
+    expect(r.queryByRole('alert')).toBeNull();
   });
 });
 

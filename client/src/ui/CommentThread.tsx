@@ -1,4 +1,4 @@
-import { useId, useState, type ReactElement } from 'react';
+import { useId, useRef, useState, type ReactElement } from 'react';
 import type { Comment } from '../types.js';
 import { Avatar } from './Avatar.js';
 import { errorCode, errorText, isoTime, useRealtimeI18n } from './i18n.js';
@@ -21,6 +21,8 @@ function timeOf(c: Comment): number {
 /**
  * A comment thread, oldest first, with the newest page shown: a labelled
  * form (Ctrl+Enter or ⌘+Enter sends), resolve and reopen buttons, paged.
+ * The typed text is cleared once `onAddComment` succeeds (its promise
+ * resolves); a refused comment keeps it, to be sent again.
  */
 export function CommentThread({ comments, onAddComment, onResolveComment, pageSize = 10 }: CommentThreadProps): ReactElement {
   const i18n = useRealtimeI18n();
@@ -29,6 +31,7 @@ export function CommentThread({ comments, onAddComment, onResolveComment, pageSi
   const [draft, setDraft] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [pages, setPages] = useState(1);
+  const adding = useRef(false);
   useTicker(30_000);
   const sorted = [...comments].sort((a, b) => timeOf(a) - timeOf(b));
   const shown = sorted.slice(Math.max(0, sorted.length - pages * pageSize));
@@ -39,9 +42,19 @@ export function CommentThread({ comments, onAddComment, onResolveComment, pageSi
   };
   const submit = (): void => {
     const text = draft.trim();
-    if (text === '' || !onAddComment) return;
-    setDraft('');
-    run(onAddComment(text));
+    if (text === '' || !onAddComment || adding.current) return;
+    adding.current = true;
+    setError(null);
+    const sent = draft;
+    new Promise((resolve) => resolve(onAddComment(text)))
+      .then(
+        // Text typed meanwhile stays.
+        () => setDraft((d) => (d === sent ? '' : d)),
+        (err: unknown) => setError(errorText(t, errorCode(err))),
+      )
+      .finally(() => {
+        adding.current = false;
+      });
   };
   return (
     <div className="rtc-comments" data-testid="comments">
