@@ -92,7 +92,7 @@ export interface RealtimeSyncManagerOptions {
   username?: string;
   /** Lock lifetime asked for (ms). Default 30000; the lock is renewed at half of it while held. */
   lockTtl?: number;
-  /** Changes kept in `changeHistory` and `remoteChanges`, and resolved conflicts in `conflicts`. Default 100. */
+  /** Changes kept in `changeHistory` and `remoteChanges` (loaded from the server in pages of 100), and resolved conflicts in `conflicts`. Default 100. */
   historyLimit?: number;
   /**
    * What to do with a manual conflict that concerns this user: false
@@ -141,7 +141,14 @@ interface SyncAck {
 interface HistoryAck {
   version: number;
   changes: Change[];
+  hasMore?: boolean;
+  nextBefore?: number;
 }
+
+/** The most changes one `history` request may ask for (the server refuses more). */
+const HISTORY_PAGE_LIMIT = 100;
+/** The most `history` pages one loadHistory reads. */
+const HISTORY_MAX_PAGES = 20;
 
 interface Pending {
   change: Change;
@@ -534,11 +541,25 @@ export class RealtimeSyncManager {
     const e = this.entries.get(entityChannel(entityType, entityId));
     if (e === undefined) return [];
     try {
-      const ack = await this.client.request<'history', HistoryAck>('history', {
-        payload: { entityType, entityId, limit: this.opts.historyLimit },
-      });
+      // Pages of at most HISTORY_PAGE_LIMIT (a larger limit is refused
+      // with BAD_REQUEST), newest first, until historyLimit changes or the
+      // oldest one kept.
+      const changes: Change[] = [];
+      let before: number | undefined;
+      for (let page = 0; page < HISTORY_MAX_PAGES && changes.length < this.opts.historyLimit; page++) {
+        const payload: Record<string, unknown> = {
+          entityType,
+          entityId,
+          limit: Math.min(HISTORY_PAGE_LIMIT, this.opts.historyLimit - changes.length),
+        };
+        if (before !== undefined) payload['before'] = before;
+        const ack = await this.client.request<'history', HistoryAck>('history', { payload });
+        changes.push(...ack.changes);
+        if (ack.hasMore !== true || typeof ack.nextBefore !== 'number' || ack.nextBefore === before) break;
+        before = ack.nextBefore;
+      }
       const known = new Set(e.history.map((c) => c.version));
-      e.history = [...e.history, ...ack.changes.filter((c) => !known.has(c.version))]
+      e.history = [...e.history, ...changes.filter((c) => !known.has(c.version))]
         .sort((a, b) => b.version - a.version)
         .slice(0, this.opts.historyLimit);
       this.update(e);

@@ -278,4 +278,30 @@ describe('RealtimeSyncManager', () => {
     expect(s.server.framesOfType('sync')).toHaveLength(2);
     expect(s.manager.getState('order', '1').syncState).toBe('synced');
   });
+
+  it('loads a history longer than one page in pages of at most 100, following nextBefore', async () => {
+    const limits: unknown[] = [];
+    const s = await setup((sock, f) => {
+      if (f.type !== 'history') return false;
+      const p = (f.payload ?? {}) as { limit?: number; before?: number };
+      limits.push(p.limit);
+      if (typeof p.limit !== 'number' || p.limit < 0 || p.limit > 100) {
+        s.server.error(sock, f, 'BAD_REQUEST');
+        return true;
+      }
+      // 250 changes kept; newest first, below `before`.
+      const top = (p.before ?? 251) - 1;
+      const changes = [];
+      for (let v = top; v >= 1 && changes.length < p.limit; v--) changes.push(change(v, 'n', v));
+      const last = changes[changes.length - 1]?.version ?? 1;
+      s.server.ack(sock, f, { version: 250, changes, hasMore: last > 1, ...(last > 1 ? { nextBefore: last } : {}) });
+      return true;
+    });
+    s.manager = new RealtimeSyncManager({ client: s.client, loadHistory: false, historyLimit: 230 });
+    await s.manager.startSync('order', '1');
+    const history = await s.manager.loadHistory('order', '1');
+    expect(limits).toEqual([100, 100, 30]);
+    expect(history.map((c) => c.version)).toEqual(Array.from({ length: 230 }, (_, i) => 250 - i));
+    expect(s.manager.getState('order', '1').error).toBeFalsy();
+  });
 });
