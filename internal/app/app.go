@@ -188,6 +188,11 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 		}
 		s.DeliveryBurst = n
 	}
+	switch strings.ToLower(s.LogLevel) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return s, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", s.LogLevel)
+	}
 	switch strings.ToLower(getenv("DEV_IDENTITY")) {
 	case "1", "true", "yes":
 		s.DevIdentity = true

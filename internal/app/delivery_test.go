@@ -109,3 +109,15 @@ func settingsWith(t *testing.T, key, value string, wantErr bool) (Settings, bool
 	}
 	return s, err == nil
 }
+
+// TestLogLevelFromEnv: LOG_LEVEL takes the four levels in any case; any
+// other value stops the program at start, as CONFIG.md says of every
+// setting (it was taken as info).
+func TestLogLevelFromEnv(t *testing.T) {
+	for _, v := range []string{"", "debug", "INFO", "Warn", "error"} {
+		settingsWith(t, "LOG_LEVEL", v, false)
+	}
+	for _, v := range []string{"verbose", "warning", "err", "0"} {
+		settingsWith(t, "LOG_LEVEL", v, true)
+	}
+}
