@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/deadline"
+	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -175,5 +176,6 @@ func (s *Service) SweepLocks(ctx context.Context, now time.Time, n Notifier) err
 		s.log.WarnContext(ctx, "expired locks not announced: the sweeper has no management endpoint", "route", "sweeper", "expired", expired)
 	}
 	s.log.InfoContext(ctx, "locks swept", "route", "sweeper", "expired", expired)
+	metrics.From(ctx).Add(metrics.SweepRemoved, float64(expired), metrics.Count)
 	return errors.Join(errs...)
 }

@@ -690,7 +690,10 @@ func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadc
 		p.h.log.WarnContext(ctx, "announce presence", "connectionId", s.ConnID, "error", err)
 		return
 	}
-	others = slices.DeleteFunc(others, func(o store.Session) bool { return o.ConnID == s.ConnID })
+	// Only the session removed: the same connection may have written a
+	// new one since (a frame after the sweeper claimed the expired one),
+	// which is live and stays in the picture.
+	others = slices.DeleteFunc(others, func(o store.Session) bool { return o.ConnID == s.ConnID && o.Version == s.Version })
 	before := append(slices.Clone(others), s)
 	ev := presence.Diff(before, now, others, now, p.cfg.AwayTimeout)
 	p.announce(ctx, bc, s.Tenant, s.UserID, s.ConnID, ev, now)

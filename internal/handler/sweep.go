@@ -9,6 +9,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/deadline"
+	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/presence"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -52,6 +53,7 @@ func (p *presenceFeature) sweep(ctx context.Context, now time.Time) error {
 	away, errAway := p.sweepAway(ctx, bc, now)
 	expired, removed, errExpired := p.sweepExpired(ctx, bc, endpoint, now)
 	p.h.log.InfoContext(ctx, "presence swept", "route", "sweeper", "away", away, "offline", expired, "connectionsRemoved", removed)
+	metrics.From(ctx).Add(metrics.SweepRemoved, float64(away+expired+removed), metrics.Count)
 	return errors.Join(errAway, errExpired)
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/deadline"
+	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -124,6 +125,7 @@ func (h *Handler) sweepTokens(ctx context.Context, now time.Time) error {
 		closed++
 	}
 	h.log.InfoContext(ctx, "tokens swept", "route", "sweeper", "expired", len(alarms), "connectionsClosed", closed)
+	metrics.From(ctx).Add(metrics.SweepRemoved, float64(closed), metrics.Count)
 	return errors.Join(errs...)
 }
 
