@@ -27,7 +27,7 @@ const (
 	maxEntityIDLen   = 128
 	maxEntityNameLen = 256
 	maxChanges       = 50
-	maxFieldLen      = 256
+	maxFieldLen      = 1 << 10 // a change's path may be this long (collab's bound), and its entry names it
 	maxMetadataBytes = 8 << 10
 	maxFilterValues  = 10
 	// maxChangeValueBytes bounds the before and after values of one
