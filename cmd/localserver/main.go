@@ -104,6 +104,7 @@ func run() error {
 		fmt.Printf("  The functions need TABLE_NAME=%s and DYNAMODB_ENDPOINT (as they reach it) in their environment, DEV_IDENTITY=1 for -dev; the sweeper also MANAGEMENT_ENDPOINT=%s\n", s.TableName, srv.Endpoint())
 	}
 	<-ctx.Done()
+	stop() // a second Ctrl-C ends the process at once
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

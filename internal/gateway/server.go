@@ -128,8 +128,8 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting connections, closes every open connection with
 // 1001 "Going away", waits until $disconnect has run for each, and then
 // stops the HTTP server started by Serve (the Management API stays up
-// while $disconnect handlers run). It returns ctx's error if ctx ends
-// first.
+// while $disconnect handlers run). If ctx ends first, it closes the HTTP
+// server at once (so that Serve returns) and returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -151,6 +151,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		if hs != nil {
+			_ = hs.Close() // Serve returns; handlers still running see their requests end
+		}
 		return fmt.Errorf("gateway shutdown: %w", ctx.Err())
 	}
 	if hs != nil {
