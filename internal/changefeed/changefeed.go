@@ -17,6 +17,8 @@ package changefeed
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -164,57 +166,125 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 }
 
 // Log is the local server's Sink: the events in the order they were
-// sent, kept in memory. It is safe for concurrent use.
+// sent, kept in memory, at most MaxLogEvents of them (the oldest are
+// dropped). Positions count every event the Log was sent, dropped ones
+// included, and belong to this Log (this process): Epoch names it, so that
+// a reader can tell a restarted server's positions from the ones it read.
+// It is safe for concurrent use.
 type Log struct {
 	mu     sync.Mutex
+	epoch  string
+	base   int // position of events[0]: how many were dropped
 	events []Event
+	// Max bounds the events kept. Default MaxLogEvents.
+	Max int
 }
+
+// MaxLogEvents is the default bound of a Log.
+const MaxLogEvents = 10_000
 
 var _ Sink = (*Log)(nil)
 
-// Send appends events.
+// Epoch names this Log: a new one for each Log (each run of the local
+// server).
+func (l *Log) Epoch() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epochLocked()
+}
+
+func (l *Log) epochLocked() string {
+	if l.epoch == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		l.epoch = hex.EncodeToString(b[:])
+	}
+	return l.epoch
+}
+
+// Send appends events, dropping the oldest past Max.
 func (l *Log) Send(ctx context.Context, events []Event) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, events...)
+	limit := l.Max
+	if limit <= 0 {
+		limit = MaxLogEvents
+	}
+	if len(l.events) > limit+limit/4 { // trimmed in steps, not on every Send
+		drop := len(l.events) - limit
+		l.base += drop
+		l.events = append([]Event(nil), l.events[drop:]...)
+	}
 	return nil
 }
 
-// Since returns the events after the first n.
+// Since returns the events after position n that the Log still holds
+// (from the oldest kept when n is older).
 func (l *Log) Since(n int) []Event {
+	out, _ := l.page(n, -1)
+	return out
+}
+
+// page returns at most limit events after position n (limit < 0: all),
+// and the Log's bounds: the position of its oldest event and its end.
+func (l *Log) page(n, limit int) ([]Event, [2]int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if n < 0 || n >= len(l.events) {
-		return nil
+	bounds := [2]int{l.base, l.base + len(l.events)}
+	i := max(n, l.base) - l.base
+	if n < 0 || i >= len(l.events) {
+		return nil, bounds
 	}
-	return append([]Event(nil), l.events[n:]...)
+	tail := l.events[i:]
+	if limit >= 0 && len(tail) > limit {
+		tail = tail[:limit]
+	}
+	return append([]Event(nil), tail...), bounds
 }
 
 // logPage bounds the events one GET returns.
 const logPage = 100
 
-// ServeHTTP serves GET /changes?after=N: up to 100 events after the first
-// N, as {"events": [...], "next": M}; read on with after=M.
+// ServeHTTP serves GET /changes?after=N[&epoch=E]: up to 100 events after
+// position N, as {"events": [...], "next": M, "epoch": E}; read on with
+// after=M&epoch=E. after=0 without an epoch starts at the oldest event
+// kept. A position the Log no longer holds (older than its oldest event:
+// FEED_TRIMMED) or never held (past its end, or of another epoch: a
+// restarted server, FEED_RESTARTED) answers 410, so that a reader does
+// not skip or miss events unawares; it reads again from after=0.
 func (l *Log) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, code, msg string) {
+		b, _ := json.Marshal(map[string]any{"code": code, "message": msg, "retryable": false, "epoch": l.Epoch()})
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(b)
+	}
+	q := r.URL.Query()
 	after := 0
-	if v := r.URL.Query().Get("after"); v != "" {
+	if v := q.Get("after"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadRequest)
-			_, _ = w.Write([]byte(`{"code":"BAD_REQUEST","message":"after must be a whole number of events","retryable":false}`))
+			fail(http.StatusBadRequest, "BAD_REQUEST", "after must be a whole number of events")
 			return
 		}
 		after = n
 	}
-	events := l.Since(after)
-	if len(events) > logPage {
-		events = events[:logPage]
+	events, bounds := l.page(after, logPage)
+	epoch := l.Epoch()
+	switch {
+	case q.Has("epoch") && q.Get("epoch") != epoch, after > bounds[1]:
+		fail(http.StatusGone, "FEED_RESTARTED", "the local server restarted since this position was read; its log starts again at after=0")
+		return
+	case after < bounds[0] && (after > 0 || q.Has("epoch")):
+		fail(http.StatusGone, "FEED_TRIMMED", fmt.Sprintf("the log keeps its last %d events; the oldest is after=%d", bounds[1]-bounds[0], bounds[0]))
+		return
 	}
 	if events == nil {
 		events = []Event{}
 	}
-	b, err := json.Marshal(map[string]any{"events": events, "next": after + len(events)})
+	next := max(after, bounds[0]) + len(events)
+	b, err := json.Marshal(map[string]any{"events": events, "next": next, "epoch": epoch})
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -2,6 +2,7 @@ package changefeed_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -85,5 +86,60 @@ func TestRelay(t *testing.T) {
 	sink.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/changes?after=-1", nil))
 	if rec.Code != 400 {
 		t.Fatalf("GET ?after=-1 = %d, want 400", rec.Code)
+	}
+}
+
+// TestLogBoundsAndEpochs: the local log keeps at most Max events, and a
+// reader's position that the log no longer holds, or never held (a
+// restarted server's log, whose positions start again), answers 410 with
+// a stable code instead of an empty page that skips events unawares.
+func TestLogBoundsAndEpochs(t *testing.T) {
+	get := func(l *changefeed.Log, query string) (int, map[string]any) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		l.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/changes?"+query, nil))
+		var body map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatalf("GET ?%s: %v: %s", query, err, rec.Body.String())
+		}
+		return rec.Code, body
+	}
+	events := func(from, n int) []changefeed.Event {
+		out := make([]changefeed.Event, n)
+		for i := range out {
+			out[i] = changefeed.Event{ID: fmt.Sprint("e", from+i), Version: int64(from + i + 1)}
+		}
+		return out
+	}
+	l := &changefeed.Log{Max: 100}
+	for i := range 20 {
+		if err := l.Send(t.Context(), events(i*10, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kept := l.Since(0)
+	if len(kept) < 100 || len(kept) > 125 || kept[len(kept)-1].ID != "e199" {
+		t.Fatalf("the log keeps %d events ending %s, want 100..125 ending e199", len(kept), kept[len(kept)-1].ID)
+	}
+	epoch := l.Epoch()
+	if code, body := get(l, "after=0"); code != 200 || body["epoch"] != epoch || int(body["next"].(float64)) != 200-len(kept)+100 {
+		t.Fatalf("GET after=0 = %d %v; want the oldest 100 kept", code, body["next"])
+	}
+	if code, body := get(l, "after=10&epoch="+epoch); code != 410 || body["code"] != "FEED_TRIMMED" {
+		t.Fatalf("GET after=10 (dropped) = %d %v, want 410 FEED_TRIMMED", code, body["code"])
+	}
+	if code, body := get(l, "after=195&epoch="+epoch); code != 200 || len(body["events"].([]any)) != 5 || body["next"].(float64) != 200 {
+		t.Fatalf("GET after=195 = %d %v", code, body)
+	}
+	// A restarted server: a new log, whose positions start again.
+	l2 := &changefeed.Log{}
+	if err := l2.Send(t.Context(), events(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(l2, "after=2&epoch="+epoch); code != 410 || body["code"] != "FEED_RESTARTED" {
+		t.Fatalf("GET with the old epoch = %d %v, want 410 FEED_RESTARTED", code, body["code"])
+	}
+	if code, body := get(l2, "after=195"); code != 410 || body["code"] != "FEED_RESTARTED" {
+		t.Fatalf("GET past the end = %d %v, want 410 FEED_RESTARTED", code, body["code"])
 	}
 }
