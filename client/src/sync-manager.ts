@@ -469,13 +469,25 @@ export class RealtimeSyncManager {
     });
   }
 
-  /** Takes the entity's edit lock. Resolves with the lock, or null when another user holds it. */
+  /**
+   * Takes the entity's edit lock. Resolves with the lock, or null when another
+   * user holds it. When the entity was followed and stopSync let go of it
+   * while the request was in flight, a lock granted afterwards is released at
+   * once (no one is left to renew or release it) and the result is null.
+   */
   async acquireLock(entityType: string, entityId: string): Promise<Lock | null> {
-    const e = this.entries.get(entityChannel(entityType, entityId));
+    const key = entityChannel(entityType, entityId);
+    const e = this.entries.get(key);
     try {
       const ack = await this.client.request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType, entityId, ttl: this.opts.lockTtl },
       });
+      if (e !== undefined && this.entries.get(key) !== e) {
+        this.client
+          .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
+          .catch(() => {});
+        return null;
+      }
       if (e !== undefined) {
         e.wantLock = true;
         this.setLock(e, ack.lock);

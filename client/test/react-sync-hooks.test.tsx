@@ -3,7 +3,7 @@ import { act, cleanup, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PresenceManager, RealtimeSyncManager, WebSocketClient, type Change, type Conflict, type Lock } from '../src/index.js';
 import { useEntitySync, useLock, useRealtimeSync, useWebSocketChannel } from '../src/react/index.js';
-import { FakeServer, FakeWebSocket } from './fake-websocket.js';
+import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
 
 // The sync hooks against a fake server: requests the hooks send, and what
 // an unmount leaves.
@@ -22,8 +22,12 @@ function change(version: number, path: string, after: unknown, userId = 'u2'): C
 const lock: Lock = { entityType: 'order', entityId: '1', lockedBy: 'u1', lockedAt: new Date().toISOString(),
   expiresAt: new Date(Date.now() + 30_000).toISOString(), fencingToken: 3 };
 
-/** A connected client whose server syncs order 1 with `conflicts`, and answers locks and (unless held) conflict.resolve. */
-async function setup(opts: { strategy?: string; conflicts?: Conflict[]; holdResolve?: boolean } = {}) {
+/**
+ * A connected client whose server syncs order 1 with `conflicts`, and answers
+ * locks and (unless held) conflict.resolve. With `heldAcquire`, lock.acquire
+ * stays in flight and its frame is kept there.
+ */
+async function setup(opts: { strategy?: string; conflicts?: Conflict[]; holdResolve?: boolean; heldAcquire?: { frame: SentFrame | null } } = {}) {
   const server: FakeServer = new FakeServer({
     handler: (sock, f) => {
       const p = (f.payload ?? {}) as Record<string, unknown>;
@@ -39,6 +43,12 @@ async function setup(opts: { strategy?: string; conflicts?: Conflict[]; holdReso
           server.ack(sock, f, { comments: [] });
           return true;
         case 'lock.acquire':
+          if (opts.heldAcquire !== undefined) {
+            opts.heldAcquire.frame = f;
+            return true;
+          }
+          server.ack(sock, f, { lock });
+          return true;
         case 'lock.release':
           server.ack(sock, f, { lock });
           return true;
@@ -105,6 +115,28 @@ describe('useLock', () => {
     });
     own.unmount();
     await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+  });
+
+  it('unmounted while acquireLock is in flight releases the lock granted afterwards, not holding it until its TTL', async () => {
+    const heldAcquire = { frame: null as SentFrame | null };
+    const { server, client, sock } = await setup({ heldAcquire });
+    const h = renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }));
+    await settle();
+    let acquired: Promise<Lock | null> | undefined;
+    act(() => {
+      acquired = h.result.current.acquireLock();
+    });
+    await settle();
+    expect(heldAcquire.frame).not.toBeNull();
+    h.unmount();
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+    server.ack(sock, heldAcquire.frame as SentFrame, { lock }); // granted after the unmount
+    await settle();
+    await expect(acquired).resolves.toBeNull();
+    await settle(60_000); // not renewed either
+    expect(server.framesOfType('lock.acquire')).toHaveLength(1);
     expect(server.framesOfType('lock.release')).toHaveLength(1);
   });
 });

@@ -238,7 +238,11 @@ export interface UseLockResult {
   lock: Lock | null;
   isLocked: boolean;
   lockedByMe: boolean;
-  /** Takes the lock; null when another user holds it. Renewed while held. */
+  /**
+   * Takes the lock; null when another user holds it, or when the hook
+   * unmounted before the lock was granted (it is then released). Renewed
+   * while held.
+   */
   acquireLock: () => Promise<Lock | null>;
   releaseLock: () => Promise<void>;
 }
