@@ -12,6 +12,7 @@ import {
   CollaborationPanel,
   CommentThread,
   ConnectionStatus,
+  LockBanner,
   PresenceIndicator,
   RealtimeI18nProvider,
   createRealtimeI18n,
@@ -39,6 +40,20 @@ function entry(over: Partial<ActivityLog>): ActivityLog {
     timestamp: new Date(NOW - 5 * 60_000).toISOString(),
     ...over,
   };
+}
+
+/** The unhandled rejections seen while `fn` runs and a little after. */
+async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const on = (reason: unknown): void => void seen.push(reason);
+  process.on('unhandledRejection', on);
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    process.off('unhandledRejection', on);
+  }
+  return seen;
 }
 
 function keysOf(m: Messages, prefix = ''): string[] {
@@ -162,6 +177,39 @@ describe('ActivityFeed', () => {
     expect(scrolls).toEqual([]);
     // The filters are labelled.
     expect(r.getByLabelText('Action')).toBeTruthy();
+  });
+
+  it('says so when onLoadMore fails, instead of leaving its rejection unhandled', async () => {
+    const many = Array.from({ length: 5 }, (_, i) => entry({ id: `m${i}` }));
+    let r!: ReturnType<typeof render>;
+    const seen = await unhandledDuring(async () => {
+      r = render(<ActivityFeed activities={many} pageSize={10} hasMore onLoadMore={() => Promise.reject(Object.assign(new Error('x'), { code: 'DISCONNECTED' }))} />);
+      await act(async () => {
+        fireEvent.click(r.getByTestId('activity-more'));
+      });
+    });
+    expect(seen).toEqual([]);
+    expect(r.getByRole('alert').textContent).toBe('Not connected');
+  });
+});
+
+describe('LockBanner', () => {
+  it('says so when taking or releasing the lock fails, instead of leaving the rejection unhandled', async () => {
+    const refused = (): Promise<never> => Promise.reject(Object.assign(new Error('no answer'), { code: 'TIMEOUT' }));
+    let r!: ReturnType<typeof render>;
+    const seen = await unhandledDuring(async () => {
+      r = render(<LockBanner lock={null} isLocked={false} lockedByMe={false} onAcquireLock={refused} />);
+      await act(async () => {
+        fireEvent.click(r.getByRole('button', { name: 'Start editing' }));
+      });
+      expect(r.getByRole('alert').textContent).toBe('The server did not answer in time');
+      r.rerender(<LockBanner lock={null} isLocked={false} lockedByMe onReleaseLock={refused} />);
+      await act(async () => {
+        fireEvent.click(r.getByTestId('finish-editing'));
+      });
+    });
+    expect(seen).toEqual([]);
+    expect(r.getByRole('alert').textContent).toBe('The server did not answer in time');
   });
 });
 

@@ -2,7 +2,7 @@ import { useEffect, useId, useRef, useState, type ReactElement } from 'react';
 import type { ActivityAction, ActivityLog } from '../types.js';
 import { Avatar } from './Avatar.js';
 import { entityName, entityTypeName, fieldName, leafChanges, showValue, type FieldLabel } from './format.js';
-import { isoTime, useRealtimeI18n, type RealtimeI18n } from './i18n.js';
+import { errorCode, errorText, isoTime, useRealtimeI18n, type RealtimeI18n } from './i18n.js';
 import { Icon } from './icons.js';
 import { useTicker } from './ticker.js';
 
@@ -29,7 +29,10 @@ export interface ActivityFeedProps {
   pageSize?: number;
   /** More entries exist on the server than `activities` holds. */
   hasMore?: boolean;
-  /** Loads the next page from the server (called when the reader asks for more than is loaded). */
+  /**
+   * Loads the next page from the server (called when the reader asks for more
+   * than is loaded). A promise it returns that rejects is shown as an alert.
+   */
   onLoadMore?: (() => unknown) | undefined;
   /** Names a changed field by its path (e.g. customer.name → "Customer"); the path otherwise. */
   fieldLabel?: FieldLabel | undefined;
@@ -87,6 +90,7 @@ export function ActivityFeed({
   const [entityType, setEntityType] = useState<string>('all');
   const [expanded, setExpanded] = useState<string | null>(null);
   const [pages, setPages] = useState(1);
+  const [loadError, setLoadError] = useState<string | null>(null);
   useTicker(30_000);
   const list = useRef<HTMLDivElement>(null);
 
@@ -192,6 +196,11 @@ export function ActivityFeed({
           })}
         </ul>
       </div>
+      {loadError !== null && (
+        <p className="rtc-error rtc-small" role="alert">
+          {loadError}
+        </p>
+      )}
       {canShowMore && (
         <div className="rtc-more">
           <span className="rtc-muted rtc-small">{t('activity.shown', { shown: formatNumber(visible.length), total: formatNumber(matching.length) })}</span>
@@ -200,7 +209,10 @@ export function ActivityFeed({
             className="rtc-button"
             data-testid="activity-more"
             onClick={() => {
-              if (visible.length >= matching.length) void onLoadMore?.();
+              if (visible.length >= matching.length && onLoadMore !== undefined) {
+                setLoadError(null);
+                Promise.resolve(onLoadMore()).catch((err: unknown) => setLoadError(errorText(t, errorCode(err))));
+              }
               setPages((p) => p + 1);
             }}
           >
