@@ -123,6 +123,28 @@ describe('RealtimeI18nProvider', () => {
     expect(r.container.querySelector('[data-testid=latency]')).toBeNull();
     expect(r.container.textContent).toContain('Ann ดูคำสั่งซื้อ #7');
   });
+
+  it("shows names as typed through react-i18next's t with i18next's default escaping left on", async () => {
+    const inst = i18next.createInstance();
+    // The catalogs as the realtime namespace, as the README says; escapeValue not set.
+    await inst.use(initReactI18next).init({ lng: 'en', ns: ['realtime'], defaultNS: 'realtime', resources: { en: { realtime: realtimeResources.en } } });
+    function Bridge({ children }: { children: ReactNode }): ReactElement {
+      const { t, i18n } = useTranslation('realtime', { i18n: inst });
+      return (
+        <RealtimeI18nProvider t={(k, v) => t(k, v ?? {})} lang={i18n.language}>
+          {children}
+        </RealtimeI18nProvider>
+      );
+    }
+    const name = "Siam Trading & Sons / O'Neil <b>";
+    const r = render(
+      <Bridge>
+        <LockBanner lock={{ entityType: 'order', entityId: '1', lockedBy: 'u2', lockedByName: name, lockedAt: '', expiresAt: '' }} isLocked lockedByMe={false} />
+      </Bridge>,
+    );
+    expect(r.getByTestId('lock-banner').textContent).toContain(name);
+    expect(r.getByTestId('lock-banner').querySelector('b')).toBeNull();
+  });
 });
 
 describe('ActivityFeed', () => {

@@ -10,10 +10,18 @@ export type Translate = (key: string, values?: TranslateValues) => string;
 /**
  * A translate function from elsewhere, e.g. react-i18next's
  * `useTranslation('realtime').t`. It gets the key without `realtime.` and the
- * values; when it returns the key itself (i18next's answer for a key it does
- * not know) the package's own catalog answers instead.
+ * values, with i18next's `interpolation: { escapeValue: false }` among them
+ * (React escapes what it renders; i18next's own escaping would show a name
+ * such as "Tom & Jerry" as "Tom &amp; Jerry"). When it returns the key itself
+ * (i18next's answer for a key it does not know) the package's own catalog
+ * answers instead.
  */
-export type ExternalTranslate = (key: string, values?: TranslateValues) => string;
+export type ExternalTranslate = (key: string, values?: ExternalTranslateValues) => string;
+
+/** The values an ExternalTranslate gets: a string's {{name}} slots, and i18next's interpolation options. */
+export interface ExternalTranslateValues {
+  [name: string]: string | number | { escapeValue: boolean };
+}
 
 export interface RealtimeI18n {
   /** The language in use: 'en' or 'th' (any other falls back to 'en'). */
@@ -65,7 +73,7 @@ export function createTranslator(lang: RealtimeLanguage, messages?: Partial<Reco
   return (key, values) => {
     const k = stripPrefix(key);
     if (external !== undefined) {
-      const s = external(k, values);
+      const s = external(k, values === undefined ? undefined : { ...values, interpolation: { escapeValue: false } });
       if (typeof s === 'string' && s !== k && s !== `realtime.${k}` && s !== '') return s;
     }
     const text = lookup(messages?.[lang], k) ?? lookup(realtimeResources[lang], k) ?? lookup(messages?.en, k) ?? lookup(realtimeResources.en, k);

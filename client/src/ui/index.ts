@@ -30,6 +30,7 @@ export {
   type Translate,
   type TranslateValues,
   type ExternalTranslate,
+  type ExternalTranslateValues,
 } from './i18n.js';
 export { en as realtimeEn, th as realtimeTh, realtimeResources, type Messages, type RealtimeLanguage } from './locales.js';
 export { presenceActivity, activityText, locationText, entityName, showValue, type FieldLabel } from './format.js';
