@@ -201,6 +201,26 @@ describe('ActivityFeed', () => {
     expect(r.getByLabelText('Action')).toBeTruthy();
   });
 
+  it('stops offering older activity once maxItems entries show, as nothing it loads could appear', () => {
+    const many = (n: number): ActivityLog[] => Array.from({ length: n }, (_, i) => entry({ id: `p${i}`, timestamp: new Date(NOW - i * 1000).toISOString() }));
+    let loads = 0;
+    const onLoadMore = (): void => void loads++;
+    const r = render(<ActivityFeed activities={many(20)} maxItems={20} pageSize={10} hasMore onLoadMore={onLoadMore} />);
+    fireEvent.click(r.getByTestId('activity-more'));
+    expect(r.container.querySelectorAll('[data-testid=activity-entry]').length).toBe(20);
+    expect(r.queryByTestId('activity-more')).toBeNull();
+    // More loaded elsewhere still leaves the 20 newest, and no offer.
+    r.rerender(<ActivityFeed activities={many(30)} maxItems={20} pageSize={10} hasMore onLoadMore={onLoadMore} />);
+    expect(r.container.querySelectorAll('[data-testid=activity-entry]').length).toBe(20);
+    expect(r.queryByTestId('activity-more')).toBeNull();
+    expect(loads).toBe(0);
+    // Below the cap it is offered, and loads.
+    r.rerender(<ActivityFeed activities={many(15)} maxItems={20} pageSize={10} hasMore onLoadMore={onLoadMore} />);
+    expect(r.container.querySelectorAll('[data-testid=activity-entry]').length).toBe(15);
+    fireEvent.click(r.getByTestId('activity-more'));
+    expect(loads).toBe(1);
+  });
+
   it('says so when onLoadMore fails, instead of leaving its rejection unhandled', async () => {
     const many = Array.from({ length: 5 }, (_, i) => entry({ id: `m${i}` }));
     let r!: ReturnType<typeof render>;

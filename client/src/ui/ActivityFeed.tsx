@@ -10,7 +10,10 @@ export type { ActivityLog };
 
 export interface ActivityFeedProps {
   activities: readonly ActivityLog[];
-  /** The most entries kept on screen (the rest are dropped, newest first). Default 50. */
+  /**
+   * The most entries kept on screen (the rest are dropped, newest first).
+   * Once this many show, "Show older activity" is no longer offered. Default 50.
+   */
   maxItems?: number;
   showFilters?: boolean;
   /** Show what each change did: the field, its old and its new value. */
@@ -106,7 +109,9 @@ export function ActivityFeed({
     // The list's own scroll position only: never scrollIntoView, which moves the page.
     if (autoScroll && el !== null && el.scrollTop > 0 && el.scrollTop < 48) el.scrollTop = 0;
   }, [autoScroll, newest]);
-  const canShowMore = visible.length < matching.length || (hasMore && onLoadMore !== undefined);
+  // Older entries from the server could only show while fewer than maxItems
+  // do: past that the cap keeps the newest and drops whatever loads.
+  const canShowMore = visible.length < matching.length || (hasMore && onLoadMore !== undefined && matching.length < maxItems);
 
   return (
     <div className={`rtc-feed${compact ? ' rtc-compact' : ''}`} data-testid="activity-feed">
