@@ -66,6 +66,7 @@ export {
   type PresenceSnapshot,
   type PresenceManagerOptions,
   type PresenceManagerEvents,
+  type JoinRoomOptions,
 } from './presence.js';
 export {
   parsePath,

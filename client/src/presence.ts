@@ -99,6 +99,19 @@ export interface PresenceManagerOptions {
   clock?: Clock;
 }
 
+/** What a join says of this user besides the room (see PresenceManager.joinRoom). */
+export interface JoinRoomOptions {
+  /**
+   * This user's location, sent with the join. The server keeps one location
+   * per connection, not per room: it replaces the location set before (by
+   * setLocation or another room's join) in every room this connection is
+   * in, and the latest one set is what the next connection announces.
+   */
+  location?: { page: string; section?: string | undefined } | undefined;
+  /** This user's avatar, sent with the join; replaces the manager's as the location does. */
+  avatar?: string | undefined;
+}
+
 interface UserEventPayload {
   event: string;
   user: PresenceData;
@@ -411,9 +424,23 @@ export class PresenceManager {
    * sent only while connected: a room entered while not connected is
    * joined when the connection is back (if still held then), and `ready`
    * waits for that join; it rejects when the room is released first.
+   * `options` set this user's location and avatar for the connection (see
+   * JoinRoomOptions); when the room is already joined they go out as a
+   * `presence` update instead.
    */
-  joinRoom(room: string): { release: () => void; ready: Promise<RoomPresence> } {
+  joinRoom(room: string, options: JoinRoomOptions = {}): { release: () => void; ready: Promise<RoomPresence> } {
     const name = canonicalRoom(room);
+    const { location, avatar } = options;
+    let moved = false;
+    if (location !== undefined && (location.page !== this.page || location.section !== this.section)) {
+      this.page = location.page;
+      this.section = location.section;
+      moved = true;
+    }
+    if (avatar !== undefined && avatar !== this.avatar) {
+      this.avatar = avatar;
+      moved = true;
+    }
     let entry = this.rooms.get(name);
     if (entry === undefined) {
       const off = this.client.onChannel(roomChannel(name), (m) => this.onRoomFrame(name, m));
@@ -434,12 +461,13 @@ export class PresenceManager {
       this.rooms.set(name, entry);
     }
     entry.refs++;
-    const ready =
-      entry.refs > 1 && entry.joined
-        ? Promise.resolve(this.roomOf(name, entry))
-        : this.client.connected
-          ? this.sendJoin(name)
-          : joined(entry);
+    const held = entry.refs > 1 && entry.joined;
+    const ready = held
+      ? Promise.resolve(this.roomOf(name, entry))
+      : this.client.connected
+        ? this.sendJoin(name)
+        : joined(entry);
+    if (held && moved) this.announce({});
     this.update();
     let released = false;
     return {

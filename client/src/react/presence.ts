@@ -6,6 +6,7 @@ import {
   type PresenceManagerOptions,
   type CursorAnchor,
   type CursorPosition,
+  type JoinRoomOptions,
   type PresenceManager,
   type PresenceSnapshot,
 } from '../presence.js';
@@ -103,8 +104,13 @@ export function usePresence(options: UsePresenceOptions): UsePresenceResult {
 }
 
 export interface UseRoomPresenceOptions {
+  /** This user's avatar, sent with the join. */
   avatar?: string;
-  /** Location sent with the join. */
+  /**
+   * This user's location, sent with the join (also when another hook created
+   * the presence manager). The server keeps one location per connection: the
+   * room joined last sets it for every room (see JoinRoomOptions).
+   */
   page?: string;
   section?: string;
 }
@@ -145,8 +151,13 @@ export function useRoomPresence(
   if (options.section !== undefined) presenceOptions.initialSection = options.section;
   const manager = usePresenceManager(wsClient, presenceOptions);
   const name = canonicalRoom(room);
+  const { page, section, avatar } = options;
   useEffect(() => {
-    const r = manager.joinRoom(name);
+    // The options of the render that (re)joins: a later change alone does
+    // not leave and enter the room again.
+    const join: JoinRoomOptions = { avatar };
+    if (page !== undefined) join.location = { page, section };
+    const r = manager.joinRoom(name, join);
     r.ready.catch(() => {});
     return r.release;
   }, [manager, name]);

@@ -1,0 +1,75 @@
+// @vitest-environment happy-dom
+import { act, cleanup, renderHook } from '@testing-library/react';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { WebSocketClient } from '../src/index.js';
+import { usePresence, useRoomPresence } from '../src/react/index.js';
+import { FakeServer, FakeWebSocket } from './fake-websocket.js';
+
+// The presence hooks against a fake server: what they send.
+
+async function settle(ms = 0): Promise<void> {
+  await act(async () => {
+    await vi.advanceTimersByTimeAsync(ms);
+  });
+}
+
+/** A connected client whose server answers presence, room.join and presence.snapshot. */
+async function setup() {
+  const server: FakeServer = new FakeServer({
+    handler: (sock, f) => {
+      const p = (f.payload ?? {}) as Record<string, unknown>;
+      switch (f.type) {
+        case 'room.join':
+        case 'presence.snapshot':
+          server.ack(sock, f, { room: p['room'] ?? '', usersInRoom: [], userCount: 0, onlineCount: 0, awayCount: 0 });
+          return true;
+        case 'presence':
+          server.ack(sock, f, { presence: { userId: 'u1', username: 'Ann', status: 'online', lastSeen: '', currentLocation: p['location'] }, rooms: [] });
+          return true;
+      }
+      return false;
+    },
+  });
+  const client = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0,
+    maxConnectionAge: 0, rateLimit: false, random: () => 0.5 });
+  client.connect();
+  FakeWebSocket.last.open();
+  await settle();
+  return { server, client };
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  FakeWebSocket.reset();
+});
+afterEach(() => {
+  cleanup();
+  vi.useRealTimers();
+  FakeWebSocket.reset();
+});
+
+describe('useRoomPresence', () => {
+  it('sends its page, section and avatar with the join when another hook created the presence manager', async () => {
+    const { server, client } = await setup();
+    renderHook(() => usePresence({ wsClient: client, userId: 'u1', username: 'Ann', initialPage: 'dashboard' }));
+    await settle();
+    renderHook(() => useRoomPresence(client, 'u1', 'Ann', 'product-9', { page: 'products', section: 'product-9', avatar: 'ann.png' }));
+    await settle();
+    const joins = server.framesOfType('room.join');
+    expect(joins).toHaveLength(1);
+    expect(joins[0]?.payload).toMatchObject({ room: 'product-9', location: { page: 'products', section: 'product-9' }, avatar: 'ann.png' });
+  });
+
+  it('sends a new location as a presence update when the room is already joined', async () => {
+    const { server, client } = await setup();
+    renderHook(() => useRoomPresence(client, 'u1', 'Ann', 'order-1', { page: 'orders', section: 'list' }));
+    await settle();
+    const updates = server.framesOfType('presence').length;
+    renderHook(() => useRoomPresence(client, 'u1', 'Ann', 'order-1', { page: 'orders', section: 'order-1' }));
+    await settle();
+    expect(server.framesOfType('room.join')).toHaveLength(1);
+    const sent = server.framesOfType('presence').slice(updates);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.payload).toMatchObject({ location: { page: 'orders', section: 'order-1' } });
+  });
+});
