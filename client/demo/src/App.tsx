@@ -130,14 +130,20 @@ function Workspace({ session, onLanguage }: { session: Session; onLanguage: () =
   }, [presence.setActivity, sync.lockedByMe, orderId]); // eslint-disable-line react-hooks/exhaustive-deps
 
   // The order's activity: a page of the latest entries, older pages on demand, then the live ones.
+  // activity-feed carries the whole tenant's entries: only this order's are kept, or edits to
+  // other orders would push its own out of the 200 kept.
   const [activities, setActivities] = useState<ActivityLog[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
-  const merge = useCallback((entries: readonly ActivityLog[]) => {
-    setActivities((prev) => {
-      const seen = new Set(prev.map((a) => a.id));
-      return [...prev, ...entries.filter((a) => !seen.has(a.id))].sort(byNewest).slice(0, 200);
-    });
-  }, []);
+  const merge = useCallback(
+    (entries: readonly ActivityLog[]) => {
+      setActivities((prev) => {
+        const seen = new Set(prev.map((a) => a.id));
+        const fresh = entries.filter((a) => a.entity?.type === 'order' && a.entity.id === orderId && !seen.has(a.id));
+        return fresh.length === 0 ? prev : [...prev, ...fresh].sort(byNewest).slice(0, 200);
+      });
+    },
+    [orderId],
+  );
   const load = useCallback(
     (from: string | null) => {
       const payload: Record<string, unknown> = { limit: 50, entityTypes: ['order'], entityIds: [orderId] };
