@@ -2,7 +2,7 @@
 import { act, cleanup, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketClient } from '../src/index.js';
-import { usePresence, useRoomPresence } from '../src/react/index.js';
+import { useOnlineStatus, usePresence, useRoomPresence } from '../src/react/index.js';
 import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
 // The presence hooks against a fake server: what they send.
@@ -71,5 +71,29 @@ describe('useRoomPresence', () => {
     const sent = server.framesOfType('presence').slice(updates);
     expect(sent).toHaveLength(1);
     expect(sent[0]?.payload).toMatchObject({ location: { page: 'orders', section: 'order-1' } });
+  });
+});
+
+describe('useOnlineStatus', () => {
+  it('keeps lastOnlineAt the same while connected, and moves it when the connection goes down', async () => {
+    new FakeServer(); // answers hello
+    const client = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0,
+      maxConnectionAge: 0, rateLimit: false, random: () => 0.5 });
+    const h = renderHook(() => useOnlineStatus(client));
+    expect(h.result.current.lastOnlineAt).toBeNull();
+    client.connect();
+    act(() => FakeWebSocket.last.open());
+    await settle();
+    expect(h.result.current.connected).toBe(true);
+    const opened = h.result.current.lastOnlineAt;
+    expect(opened).not.toBeNull();
+    await settle(5_000);
+    h.rerender();
+    expect(h.result.current.lastOnlineAt).toBe(opened);
+    act(() => FakeWebSocket.last.serverClose());
+    await settle();
+    expect(h.result.current.connected).toBe(false);
+    expect(h.result.current.lastOnlineAt?.getTime()).toBeGreaterThan(opened?.getTime() ?? Infinity);
+    client.destroy();
   });
 });

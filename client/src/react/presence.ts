@@ -186,7 +186,11 @@ export interface OnlineStatus {
   /** The WebSocket connection is open. */
   connected: boolean;
   status: ConnectionState;
-  /** When the connection was last seen open (null if never). */
+  /**
+   * When the connection was last seen open (null if never): while it is open,
+   * when it opened; after it went down, when it did. The same Date across
+   * renders until the connection opens or goes down again.
+   */
   lastOnlineAt: Date | null;
 }
 
@@ -196,6 +200,7 @@ export function useOnlineStatus(wsClient: ClientSource): OnlineStatus {
   const snap = useSyncExternalStore(client.subscribeSnapshot, client.getSnapshot, client.getSnapshot);
   const [browserOnline, setBrowserOnline] = useState(() => (typeof navigator === 'undefined' ? true : navigator.onLine !== false));
   const lastOnline = useRef<Date | null>(null);
+  const wasConnected = useRef(false);
   useEffect(() => {
     if (typeof window === 'undefined') return undefined;
     const on = (): void => setBrowserOnline(true);
@@ -208,6 +213,9 @@ export function useOnlineStatus(wsClient: ClientSource): OnlineStatus {
     };
   }, []);
   const connected = snap.state === 'open';
-  if (connected) lastOnline.current = new Date();
+  if (connected !== wasConnected.current) {
+    wasConnected.current = connected;
+    lastOnline.current = new Date();
+  }
   return { isOnline: browserOnline && connected, browserOnline, connected, status: snap.state, lastOnlineAt: lastOnline.current };
 }
