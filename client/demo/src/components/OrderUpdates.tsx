@@ -4,9 +4,10 @@ import { useWebSocketChannel } from '@omnisales/rtcollab-client/react';
 import { useRealtimeI18n } from '@omnisales/rtcollab-client/ui';
 
 /**
- * The live dashboard of the order-updates channel: every update, oldest
- * first, with its stream offset. After a reconnect the client recovers the
- * updates it missed, so the list has no hole; when it cannot, a notice
+ * The live dashboard of the order-updates channel: the latest 30 updates,
+ * newest first, each with its stream offset (the hidden offsets list holds
+ * every kept update, oldest first). After a reconnect the client recovers
+ * the updates it missed, so the list has no hole; when it cannot, a notice
  * says so.
  */
 export function OrderUpdates({ client }: { client: WebSocketClient }): ReactElement {
