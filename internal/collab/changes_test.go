@@ -184,6 +184,61 @@ func TestChangeLockBased(t *testing.T) {
 	}
 }
 
+// TestChangeBaseOlderThanHistory: a change based on a version older than
+// the history kept (0 too, on an entity changed more often than the
+// history holds) is VERSION_CONFLICT with the version under every strategy
+// but crdt, which merges by stamps. Last-write-wins and lock-based applied
+// it, with none of the changes it replaced in overwrote.
+func TestChangeBaseOlderThanHistory(t *testing.T) {
+	for _, typ := range []string{"note", "order", "customer", "pricing", "inventory"} {
+		t.Run(typ, func(t *testing.T) {
+			f := newFixture(t, collab.Config{HistoryLimit: 3})
+			e := entity(typ, "x")
+			var token int64
+			if typ == "order" {
+				lock, err := f.svc.Acquire(f.ctx, f.call("ann", "l1"), e, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				token = lock.Lock.FencingToken
+			}
+			write := func(id string, base int64, value any) (protocol.ChangeAck, error) {
+				p := change(e, base, "update", "title", value)
+				p.FencingToken = token
+				return f.svc.Change(f.ctx, f.call("ann", id), e, p)
+			}
+			for i := range 5 {
+				if _, err := write(fmt.Sprint("s", i), int64(i), i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, base := range []int64{0, 1} {
+				ack, err := write(fmt.Sprint("old", base), base, "old")
+				if typ == "inventory" {
+					if err != nil {
+						t.Fatalf("crdt at base %d: %v", base, err)
+					}
+					continue
+				}
+				if !errors.Is(err, editing.ErrStale) {
+					t.Fatalf("base %d at version 5, 3 changes kept: %s v%d overwrote %v, %v; want ErrStale", base, ack.Outcome, ack.Version, ack.Overwrote, err)
+				}
+				if d := protocol.DetailsOf(err); d["version"] != int64(5) {
+					t.Errorf("details %v, want the version", d)
+				}
+			}
+			if typ != "note" && typ != "order" {
+				return
+			}
+			// The oldest base whose later changes are all kept.
+			ack, err := write("kept", 2, "kept")
+			if err != nil || !ack.Applied || len(ack.Overwrote) != 3 {
+				t.Fatalf("base 2: %s v%d overwrote %v, %v; want applied over 3", ack.Outcome, ack.Version, ack.Overwrote, err)
+			}
+		})
+	}
+}
+
 // TestChangeCRDTStamp: a crdt stamp too far ahead of the server's clock is
 // refused, and one within the skew is accepted.
 func TestChangeCRDTStamp(t *testing.T) {

@@ -243,7 +243,13 @@ func overlap(a, b string) bool {
 	return pa.HasPrefix(pb) || pb.HasPrefix(pa)
 }
 
+// lastWriteWins applies in.Op to the current document and lists the
+// concurrent changes it replaced. A base whose later changes are not all
+// kept is ErrStale: the changes it would replace could not be reported.
 func lastWriteWins(in Input) (Outcome, error) {
+	if !complete(in) {
+		return Outcome{}, fmt.Errorf("decide: changes since version %d are no longer kept: %w", in.Base, ErrStale)
+	}
 	out, err := applyOp(in, in.Op, KindApplied)
 	if err != nil {
 		return Outcome{}, err

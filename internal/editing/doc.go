@@ -15,7 +15,8 @@
 //   - last-write-wins: the operation is applied to the current document as
 //     it is, so the later arrival at the server wins. The concurrent
 //     changes it replaced (the same path, an ancestor or a descendant) are
-//     listed in Outcome.Overwrote so that their writers can be told.
+//     listed in Outcome.Overwrote so that their writers can be told; a
+//     base older than the changes kept is ErrStale, as they could not be.
 //   - operational-transform: the operation is rebased over the changes
 //     since its base version with ot.TransformAgainst: changes to other
 //     paths merge, list indexes shift, text edits of one string merge, and
