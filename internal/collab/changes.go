@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/omnisales/rtcollab/internal/crdt"
 	"github.com/omnisales/rtcollab/internal/doc"
@@ -206,10 +208,10 @@ type decideFunc func(ctx context.Context, st store.EntityState) (*plan, error)
 // commitLoop runs read-decide-write rounds until a write succeeds, then
 // announces what was written. Each round reads the entity and the
 // caller's idempotency record for this messageId: a recorded reply is
-// answered again without a second write. The reply is recorded in the
-// same write as the change, so a resend (after a reconnect too) gets the
-// original reply. The rounds run in the entity's write queue; the
-// announcements after it.
+// answered again without a second write, and announced again (see
+// announceAgain). The reply is recorded in the same write as the change,
+// so a resend (after a reconnect too) gets the original reply. The rounds
+// run in the entity's write queue; the announcements after it.
 func (s *Service) commitLoop(ctx context.Context, c Call, e store.EntityKey, decide decideFunc) (protocol.ChangeAck, error) {
 	p, recorded, err := s.commit(ctx, c, e, decide)
 	if err != nil {
@@ -220,12 +222,32 @@ func (s *Service) commitLoop(ctx context.Context, c Call, e store.EntityKey, dec
 		if err := decodeJSON(recorded, &ack); err != nil {
 			return protocol.ChangeAck{}, fmt.Errorf("decode recorded reply for %q: %w", e, err)
 		}
+		s.announceAgain(ctx, c, e, ack)
 		return ack, nil
 	}
 	if p.after != nil {
 		p.after(ctx)
 	}
 	return p.reply, nil
+}
+
+// announceAgain repeats, for a resend, the announcements of the recorded
+// reply ack: the first attempt may have been written and failed before it
+// announced anything (a store call that timed out after its write was
+// applied). The change event keeps its messageId (clients ignore versions
+// they have), its activity entry its id and time (recording it again
+// rewrites the one entry), and a settled conflict's event its messageId.
+// The conflict event of a change held back as a conflict, which may have
+// been settled since, and those to the writers a change replaced are not
+// repeated.
+func (s *Service) announceAgain(ctx context.Context, c Call, e store.EntityKey, ack protocol.ChangeAck) {
+	if ack.Change != nil {
+		c.Notify.Broadcast(ctx, e.Tenant, Channel(e), protocol.TypeEventChange, c.Conn.UserID, "chg-"+ack.Change.ID, *ack.Change)
+		s.recordChange(ctx, c, e, *ack.Change)
+	}
+	if ack.Conflict != nil && ack.Conflict.Resolved {
+		notifyResolved(ctx, c, e, *ack.Conflict)
+	}
 }
 
 // commit runs the rounds of commitLoop in e's write queue. It returns the
@@ -490,6 +512,8 @@ func (s *Service) newConflict(c Call, e store.EntityKey, l loaded, out editing.O
 // change that inserts creates the entity; any other first change (an
 // update of one field) edits an entity that existed before the server
 // kept it, such as an order made elsewhere, so it is recorded as updated.
+// The entry has the change's time and an id derived from the change's, so
+// that recording the change again (on a resend) leaves one entry.
 func (s *Service) recordChange(ctx context.Context, c Call, e store.EntityKey, ch protocol.Change) {
 	action := store.ActionUpdated
 	if ch.Version == 1 && ch.Operation == doc.Insert {
@@ -510,13 +534,20 @@ func (s *Service) recordChange(ctx context.Context, c Call, e store.EntityKey, c
 		meta.EntityName = ""
 	}
 	md, _ := json.Marshal(map[string]any{"changeId": ch.ID, "version": ch.Version, "operation": ch.Operation})
+	at, _ := time.Parse(time.RFC3339Nano, ch.Timestamp) // zero, the time of recording, if it does not parse
 	err := c.Notify.RecordActivity(ctx, c.Conn, store.Activity{
-		Action: action, EntityType: e.Type, EntityID: e.ID, EntityName: meta.EntityName,
+		ID: changeActivityID(ch), At: at, Action: action, EntityType: e.Type, EntityID: e.ID, EntityName: meta.EntityName,
 		Changes: []store.ActivityChange{field}, Metadata: md,
 	})
 	if err != nil {
 		s.log.WarnContext(ctx, "record change activity", "changeId", ch.ID, "error", err)
 	}
+}
+
+// changeActivityID is the id of the activity entry of change ch.
+func changeActivityID(ch protocol.Change) string {
+	sum := sha256.Sum256([]byte("change\x00" + ch.ID))
+	return hex.EncodeToString(sum[:12])
 }
 
 func randomHex(n int) string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,14 +128,14 @@ func TestChangeOutcomes(t *testing.T) {
 }
 
 // TestChangeIdempotency: a resend of the same request gets the recorded
-// reply, once written; another request under the same messageId is
-// IDEMPOTENCY_MISMATCH.
+// reply, once written, and announces the change again under the same ids;
+// another request under the same messageId is IDEMPOTENCY_MISMATCH.
 func TestChangeIdempotency(t *testing.T) {
 	f := newFixture(t, collab.Config{})
 	e := entity("note", "n")
 	p := change(e, 0, "insert", "body", map[string]any{"n": json.Number("1.50"), "s": "<&>"})
 	first := f.mustChange("ann", "m1", p)
-	f.rec.take()
+	announced := ids(f.rec.take())
 	again, err := f.svc.Change(f.ctx, f.call("ann", "m1"), e, p)
 	if err != nil {
 		t.Fatal(err)
@@ -144,8 +145,8 @@ func TestChangeIdempotency(t *testing.T) {
 	if string(a) != string(b) {
 		t.Errorf("resend reply\n%s\nwant\n%s", b, a)
 	}
-	if ev := f.rec.take(); len(ev) != 0 {
-		t.Errorf("a resend announced %+v", ev)
+	if got := ids(f.rec.take()); !slices.Equal(got, announced) {
+		t.Errorf("a resend announced %q, want %q", got, announced)
 	}
 	c := f.call("ann", "m1")
 	c.RequestHash = "another request"

@@ -15,9 +15,15 @@ import (
 )
 
 // announceComment broadcasts a comment event on comments and the entity's
-// channel.
+// channel. The messageId ends in the time of the event: for added, the
+// comment's creation (to the millisecond), so that the event sent again
+// for a resend has the original's.
 func (s *Service) announceComment(ctx context.Context, c Call, cm store.Comment, action string) {
-	id := fmt.Sprintf("cmt-%s-%s-%d", cm.ID, action, s.now().UnixNano())
+	at := s.now()
+	if action == protocol.CommentAdded {
+		at = cm.CreatedAt.Truncate(time.Millisecond)
+	}
+	id := fmt.Sprintf("cmt-%s-%s-%d", cm.ID, action, at.UnixNano())
 	ev := protocol.CommentEvent{Action: action, Comment: commentOf(cm)}
 	for _, ch := range []string{protocol.ChannelComments, Channel(cm.Entity)} {
 		c.Notify.Broadcast(ctx, cm.Entity.Tenant, ch, protocol.TypeEventComment, c.Conn.UserID, id, ev)
@@ -49,7 +55,7 @@ func (s *Service) AddComment(ctx context.Context, c Call, e store.EntityKey, p p
 	if text == "" || utf8.RuneCountInString(text) > s.cfg.MaxCommentLen {
 		return protocol.CommentReply{}, protocol.NewError(protocol.CodeBadRequest, "text must be 1..%d characters", s.cfg.MaxCommentLen)
 	}
-	if reply, ok, err := s.replayComment(ctx, c, e.Tenant); ok || err != nil {
+	if reply, ok, err := s.replayComment(ctx, c, e); ok || err != nil {
 		return reply, err
 	}
 	if p.ParentID != "" {
@@ -71,7 +77,7 @@ func (s *Service) AddComment(ctx context.Context, c Call, e store.EntityKey, p p
 	}
 	err = s.st.AddComment(ctx, cm, s.idempotency(c, e.Tenant, raw))
 	if errors.Is(err, store.ErrConditionFailed) {
-		if prev, ok, rerr := s.replayComment(ctx, c, e.Tenant); ok || rerr != nil {
+		if prev, ok, rerr := s.replayComment(ctx, c, e); ok || rerr != nil {
 			return prev, rerr
 		}
 	}
@@ -82,9 +88,13 @@ func (s *Service) AddComment(ctx context.Context, c Call, e store.EntityKey, p p
 	return reply, nil
 }
 
-// replayComment returns the reply recorded for c's messageId, if any.
-func (s *Service) replayComment(ctx context.Context, c Call, tenant string) (protocol.CommentReply, bool, error) {
-	i, err := s.st.GetIdempotency(ctx, tenant, c.Conn.UserID, c.MessageID)
+// replayComment returns the reply recorded for c's messageId on e, if
+// any, and broadcasts the comment's added event again, with the comment
+// as it is stored now: the first attempt may have been stored and failed
+// before it announced the comment (a store call that timed out after its
+// write was applied).
+func (s *Service) replayComment(ctx context.Context, c Call, e store.EntityKey) (protocol.CommentReply, bool, error) {
+	i, err := s.st.GetIdempotency(ctx, e.Tenant, c.Conn.UserID, c.MessageID)
 	if errors.Is(err, store.ErrNotFound) {
 		return protocol.CommentReply{}, false, nil
 	}
@@ -98,6 +108,11 @@ func (s *Service) replayComment(ctx context.Context, c Call, tenant string) (pro
 	var reply protocol.CommentReply
 	if err := json.Unmarshal(raw, &reply); err != nil {
 		return protocol.CommentReply{}, true, fmt.Errorf("decode recorded reply: %w", err)
+	}
+	if cm, err := s.st.GetComment(ctx, e, reply.Comment.ID); err == nil {
+		s.announceComment(ctx, c, cm, protocol.CommentAdded)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		s.log.WarnContext(ctx, "read comment to announce again", "commentId", reply.Comment.ID, "error", err)
 	}
 	return reply, true, nil
 }

@@ -3,8 +3,10 @@ package collab_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/omnisales/rtcollab/internal/collab"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -61,8 +63,9 @@ func TestAddComment(t *testing.T) {
 	}
 }
 
-// TestAddCommentIdempotency: a resend adds nothing and gets the recorded
-// reply; another request under the messageId is IDEMPOTENCY_MISMATCH.
+// TestAddCommentIdempotency: a resend adds nothing, gets the recorded
+// reply and announces the comment again under the same messageId; another
+// request under the messageId is IDEMPOTENCY_MISMATCH.
 func TestAddCommentIdempotency(t *testing.T) {
 	f := newFixture(t, collab.Config{})
 	e := entity("order", "o1")
@@ -71,13 +74,14 @@ func TestAddCommentIdempotency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.rec.take()
+	announced := ids(f.rec.take())
+	f.now = f.now.Add(time.Second)
 	again, err := f.svc.AddComment(f.ctx, f.call("ann", "m"), e, p)
 	if err != nil || again != first {
 		t.Fatalf("resend = %+v, %v; want %+v", again, err, first)
 	}
-	if ev := f.rec.take(); len(ev) != 0 {
-		t.Errorf("a resend announced %+v", ev)
+	if got := ids(f.rec.take()); !slices.Equal(got, announced) {
+		t.Errorf("a resend announced %q, want %q", got, announced)
 	}
 	c := f.call("ann", "m")
 	c.RequestHash = "other"

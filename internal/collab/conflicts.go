@@ -147,8 +147,14 @@ func (s *Service) markResolved(pl *plan, c Call, e store.EntityKey, stored store
 		if announceChange != nil {
 			announceChange(ctx)
 		}
-		c.Notify.NotifyUsers(ctx, e.Tenant, []string{resolved.LocalChange.UserID, resolved.RemoteChange.UserID, c.Conn.UserID},
-			protocol.TypeEventConflict, Channel(e), c.Conn.UserID, "cfl-"+resolved.ID+"-resolved", resolved)
+		notifyResolved(ctx, c, e, resolved)
 	}
 	return nil
+}
+
+// notifyResolved sends the settled conflict resolved to both writers and
+// to the user who settled it (c's).
+func notifyResolved(ctx context.Context, c Call, e store.EntityKey, resolved protocol.Conflict) {
+	c.Notify.NotifyUsers(ctx, e.Tenant, []string{resolved.LocalChange.UserID, resolved.RemoteChange.UserID, c.Conn.UserID},
+		protocol.TypeEventConflict, Channel(e), c.Conn.UserID, "cfl-"+resolved.ID+"-resolved", resolved)
 }

@@ -28,7 +28,8 @@ type Notifier interface {
 	// users (each user once; "" is skipped), subscribed or not.
 	NotifyUsers(ctx context.Context, tenant string, users []string, typ, channel, userID, messageID string, payload any)
 	// RecordActivity adds an entry by conn's user to the tenant's activity
-	// feed (and announces it there).
+	// feed (and announces it there). An entry that has an ID and At keeps
+	// them, and replaces one recorded before with the same ID and At.
 	RecordActivity(ctx context.Context, conn store.Connection, a store.Activity) error
 }
 

@@ -77,17 +77,20 @@ func logOf(a store.Activity) activityLog {
 // frames (viewed).
 //
 // From a, it uses Action, EntityType, EntityID, EntityName, Changes,
-// Metadata and, if set, At; it fills in ID, Tenant, UserID, Username and
-// Avatar from conn, At from the server's clock when zero, and ExpiresAt
-// from the retention. It returns the entry as recorded. An entry with an
-// unknown action, a missing entity type or id, or fields over their
-// bounds fails with an error wrapping ErrBadActivity; a broadcast failure
-// is logged, not returned.
+// Metadata and, if set, ID and At; it fills in ID when empty, Tenant,
+// UserID, Username and Avatar from conn, At from the server's clock when
+// zero, and ExpiresAt from the retention. An entry with the ID and At of
+// one recorded before replaces it. It returns the entry as recorded. An
+// entry with an unknown action, a missing entity type or id, or fields
+// over their bounds fails with an error wrapping ErrBadActivity; a
+// broadcast failure is logged, not returned.
 func (h *Handler) recordActivity(ctx context.Context, conn store.Connection, a store.Activity) (store.Activity, error) {
 	if err := checkActivity(a); err != nil {
 		return store.Activity{}, fmt.Errorf("record activity of %q: %w: %w", conn.ID, ErrBadActivity, err)
 	}
-	a.ID = newID()
+	if a.ID == "" {
+		a.ID = newID()
+	}
 	a.Tenant, a.UserID, a.Username, a.Avatar = conn.Tenant, conn.UserID, conn.Username, conn.Avatar
 	if a.At.IsZero() {
 		a.At = h.now()
