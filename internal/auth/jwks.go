@@ -41,14 +41,22 @@ func (k publicKey) fits(alg string) bool {
 	return false
 }
 
-// findKey picks the key for a token header. With a kid, the key of that kid;
-// without one, the only key that fits alg. found is false when no key has
-// the kid (or, without a kid, when not exactly one key fits).
+// findKey picks the key for a token header. With a kid, the first key of
+// that kid that fits alg (RFC 7517 lets keys of different types share a
+// kid), else the first of that kid (which the signature check then refuses
+// for its algorithm); without one, the only key that fits alg. found is
+// false when no key has the kid (or, without a kid, when not exactly one
+// key fits).
 func findKey(keys []publicKey, kid, alg string) (k publicKey, found bool) {
 	if kid != "" {
-		for _, k := range keys {
-			if k.kid == kid {
-				return k, true
+		for _, c := range keys {
+			if c.kid == kid && c.fits(alg) {
+				return c, true
+			}
+		}
+		for _, c := range keys {
+			if c.kid == kid {
+				return c, true
 			}
 		}
 		return publicKey{}, false
