@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/ident"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -23,8 +24,6 @@ const (
 	// MaxActivityLimit is the most entries one activity.list returns.
 	MaxActivityLimit = 100
 
-	maxEntityTypeLen = 64
-	maxEntityIDLen   = 128
 	maxEntityNameLen = 256
 	maxChanges       = 50
 	maxFieldLen      = 1 << 10 // a change's path may be this long (collab's bound), and its entry names it
@@ -117,10 +116,10 @@ func checkActivity(a store.Activity) error {
 		return protocol.NewError(protocol.CodeBadRequest, "action must be created, updated, deleted or viewed")
 	}
 	switch {
-	case a.EntityType == "" || len(a.EntityType) > maxEntityTypeLen:
-		return protocol.NewError(protocol.CodeBadRequest, "entity type must be 1..%d bytes", maxEntityTypeLen)
-	case a.EntityID == "" || len(a.EntityID) > maxEntityIDLen:
-		return protocol.NewError(protocol.CodeBadRequest, "entity id must be 1..%d bytes", maxEntityIDLen)
+	case ident.Check(ident.Name.Named("entity type"), a.EntityType) != nil:
+		return protocol.NewError(protocol.CodeBadRequest, "entity type must be 1..%d characters of [A-Za-z0-9._-]", ident.MaxNameLen)
+	case ident.Check(ident.Name.Named("entity id"), a.EntityID) != nil:
+		return protocol.NewError(protocol.CodeBadRequest, "entity id must be 1..%d characters of [A-Za-z0-9._-]", ident.MaxNameLen)
 	case len(a.EntityName) > maxEntityNameLen:
 		return protocol.NewError(protocol.CodeBadRequest, "entity name is at most %d bytes", maxEntityNameLen)
 	case len(a.Changes) > maxChanges:
@@ -224,9 +223,14 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 			return nil, protocol.NewError(protocol.CodeBadRequest, "action must be created, updated, deleted or viewed")
 		}
 	}
+	for _, typ := range pl.EntityTypes {
+		if ident.Check(ident.Name, typ) != nil {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "entity type must be 1..%d characters of [A-Za-z0-9._-]", ident.MaxNameLen)
+		}
+	}
 	for _, id := range pl.EntityIDs {
-		if id == "" || len(id) > maxEntityIDLen {
-			return nil, protocol.NewError(protocol.CodeBadRequest, "entity id must be 1..%d bytes", maxEntityIDLen)
+		if ident.Check(ident.Name, id) != nil {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "entity id must be 1..%d characters of [A-Za-z0-9._-]", ident.MaxNameLen)
 		}
 	}
 	if err := p.h.authorize(r.conn, auth.Subscribe, protocol.ChannelActivity); err != nil {

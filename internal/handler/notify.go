@@ -3,11 +3,11 @@ package handler
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/ident"
 	"github.com/omnisales/rtcollab/internal/protocol"
 )
 
@@ -16,7 +16,6 @@ const (
 	maxTitleLen   = 200
 	maxBodyLen    = 2000
 	maxNotifyData = 8 << 10
-	maxTargetLen  = 128
 
 	levelInfo    = "info"
 	levelSuccess = "success"
@@ -72,7 +71,7 @@ func (p *presenceFeature) notify(ctx context.Context, r *request) (any, error) {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "title and body are at most %d and %d bytes", maxTitleLen, maxBodyLen)
 	case len(pl.Data) > maxNotifyData:
 		return nil, protocol.NewError(protocol.CodeBadRequest, "data is at most %d bytes", maxNotifyData)
-	case len(pl.UserID) > maxTargetLen || strings.Contains(pl.UserID, "#"):
+	case pl.UserID != "" && ident.Check(ident.UserID, pl.UserID) != nil:
 		return nil, protocol.NewError(protocol.CodeBadRequest, "userId is not a valid user id")
 	}
 	switch pl.Level {
