@@ -170,6 +170,42 @@ func (p Policy) Allows(id Identity, perm Permission, channel string) bool {
 	return false
 }
 
+// Covers reports whether every identity that may subscribe to wide may
+// also subscribe to narrow, by their rules' roles (super roles pass both).
+// Events about the entity of narrow go on a tenant-wide channel (wide:
+// activity-feed, comments, edit-locks) only when it does, so that a
+// Kinds rule narrower than the feed's is not read around through the
+// feed.
+func (p Policy) Covers(narrow, wide string) bool {
+	rn, ok := p.rule(narrow)
+	if !ok {
+		return false
+	}
+	rw, ok := p.rule(wide)
+	if !ok {
+		return true // nobody may subscribe to wide
+	}
+	if slices.Contains(rn.Subscribe, AnyRole) {
+		return true
+	}
+	if slices.Contains(rw.Subscribe, AnyRole) {
+		return false
+	}
+	super := p.SuperRoles
+	if super == nil {
+		super = []string{RoleAdmin, RoleSystem}
+	}
+	has := func(list []string, r string) bool {
+		return slices.ContainsFunc(list, func(g string) bool { return strings.EqualFold(g, r) })
+	}
+	for _, r := range rw.Subscribe {
+		if !has(rn.Subscribe, r) && !has(super, r) {
+			return false
+		}
+	}
+	return true
+}
+
 // CanSubscribe reports whether id may receive messages on channel.
 func (p Policy) CanSubscribe(id Identity, channel string) bool {
 	return p.Allows(id, Subscribe, channel)

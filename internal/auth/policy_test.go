@@ -244,3 +244,30 @@ func TestCanModerate(t *testing.T) {
 		t.Error("custom Moderators are not applied")
 	}
 }
+
+// TestCovers: events about an entity go on a tenant-wide feed only when
+// everyone who may subscribe to the feed may subscribe to the entity.
+func TestCovers(t *testing.T) {
+	p := DefaultPolicy()
+	p.Kinds["salary"] = Rule{Subscribe: []string{RoleEditor}, Publish: []string{RoleEditor}}
+	p.Kinds["memo"] = Rule{Subscribe: []string{"Member", RoleEditor, "viewer"}, Publish: []string{RoleEditor}}
+	p.Channels["board-feed"] = Rule{Subscribe: []string{RoleMember}, Publish: []string{}}
+	p.Channels["admins-feed"] = Rule{Subscribe: []string{RoleAdmin}, Publish: []string{}}
+	for _, tc := range []struct {
+		narrow, wide string
+		want         bool
+	}{
+		{"order:1", "activity-feed", true},     // the default entity rule: anyone
+		{"salary:ann", "activity-feed", false}, // editors only, the feed anyone
+		{"salary:ann", "admins-feed", true},    // admins hold a super role
+		{"salary:ann", "board-feed", false},    // members may not subscribe to salary
+		{"memo:1", "board-feed", true},         // roles compare without case
+		{"memo:1", "comments", false},
+		{"salary:ann", "no-such-feed", true}, // nobody may subscribe to it
+		{"bad channel", "activity-feed", false},
+	} {
+		if got := p.Covers(tc.narrow, tc.wide); got != tc.want {
+			t.Errorf("Covers(%q, %q) = %v, want %v", tc.narrow, tc.wide, got, tc.want)
+		}
+	}
+}

@@ -98,6 +98,9 @@ func (h *Handler) recordActivity(ctx context.Context, conn store.Connection, a s
 	if err := h.deps.Store.PutActivity(ctx, a); err != nil {
 		return store.Activity{}, fmt.Errorf("record activity of %q: %w", conn.ID, err)
 	}
+	if !h.cfg.Policy.Covers(protocol.EntityChannel(a.EntityType, a.EntityID), protocol.ChannelActivity) {
+		return a, nil // kept for activity.list, which shows it to those its entity's rule allows
+	}
 	frame, err := protocol.Event(protocol.TypeEventActivity, protocol.ChannelActivity, a.UserID, "act-"+a.ID, logOf(a), h.now())
 	if err == nil {
 		_, err = h.broadcaster(h.endpointOf(conn)).Fanout(ctx, a.Tenant, protocol.ChannelActivity, frame, nil)
@@ -244,6 +247,12 @@ func (p *presenceFeature) activityList(ctx context.Context, r *request) (any, er
 	if err != nil {
 		return nil, err
 	}
+	// Entries about an entity the caller may not subscribe to (a Kinds
+	// rule narrower than the feed's) are left out, as its sync is refused.
+	id := identity(r.conn)
+	entries = slices.DeleteFunc(entries, func(a store.Activity) bool {
+		return !p.h.cfg.Policy.Allows(id, auth.Subscribe, protocol.EntityChannel(a.EntityType, a.EntityID))
+	})
 	out := make([]activityLog, len(entries))
 	for i, a := range entries {
 		out[i] = boundedLog(a)

@@ -241,8 +241,14 @@ func (n *notifier) broadcaster() *broadcast.Broadcaster {
 }
 
 // Broadcast fans an event out to the channel's subscribers; failures are
-// logged.
+// logged. An event about one entity goes on a tenant-wide channel
+// (comments, edit-locks) only when everyone who may subscribe to that
+// channel may subscribe to the entity's (auth.Policy.Covers); it still
+// goes on the entity's channel.
 func (n *notifier) Broadcast(ctx context.Context, tenant, channel, typ, userID, messageID string, payload any) {
+	if entity, ok := eventEntity(payload); ok && channel != entity && !n.h.cfg.Policy.Covers(entity, channel) {
+		return
+	}
 	frame, err := protocol.Event(typ, channel, userID, messageID, payload, n.h.now())
 	if err == nil {
 		_, err = n.broadcaster().Fanout(ctx, tenant, channel, frame, nil)
@@ -250,6 +256,18 @@ func (n *notifier) Broadcast(ctx context.Context, tenant, channel, typ, userID, 
 	if err != nil {
 		n.h.log.WarnContext(ctx, "broadcast "+typ, "channel", channel, "error", err)
 	}
+}
+
+// eventEntity is the channel of the entity an event is about, for the
+// events the editing service posts on tenant-wide channels too.
+func eventEntity(payload any) (string, bool) {
+	switch ev := payload.(type) {
+	case protocol.CommentEvent:
+		return protocol.EntityChannel(ev.Comment.EntityType, ev.Comment.EntityID), true
+	case protocol.LockEvent:
+		return protocol.EntityChannel(ev.EntityType, ev.EntityID), true
+	}
+	return "", false
 }
 
 // NotifyUsers posts an event to every live connection of each user.
