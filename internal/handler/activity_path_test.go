@@ -1,38 +1,20 @@
 package handler_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
-	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
-	"github.com/omnisales/rtcollab/internal/store/memory"
 )
 
 // TestActivityForLongChangePath: an accepted change whose path is longer
 // than 256 bytes (paths may be 1,024) still gets its activity entry; the
 // entry's field bound refused it, and the server's own entry was lost.
 func TestActivityForLongChangePath(t *testing.T) {
-	h, err := handler.New(handler.Config{}, handler.Deps{Store: memory.New(nil),
-		Posters: func(string) broadcast.Poster { return &fuzzPoster{} }, Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	q := map[string]string{"userId": "adam", "tenant": "t1", "role": "admin"}
-	if resp, _ := h.Connect(ctx, fuzzEvent("AdminConn=", "", q)); resp.StatusCode != 200 {
-		t.Fatalf("connect: %d", resp.StatusCode)
-	}
+	sendFrom := connectAll(t, handler.Config{}, nil, map[string]map[string]string{"AdminConn=": {"userId": "adam", "tenant": "t1", "role": "admin"}})
 	send := func(body string) string {
 		t.Helper()
-		resp, err := h.Message(ctx, fuzzEvent("AdminConn=", body, q))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Body
+		return sendFrom("AdminConn=", body)
 	}
 	segs := []string{strings.Repeat("k", 250), strings.Repeat("j", 250), strings.Repeat("i", 250), strings.Repeat("h", 250)}
 	path := strings.Join(segs, ".") // 1,003 bytes

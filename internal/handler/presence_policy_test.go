@@ -1,16 +1,11 @@
 package handler_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/auth"
-	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
-	"github.com/omnisales/rtcollab/internal/store/memory"
 )
 
 // TestRoomJoinSetsNothingWithoutUserPresence: under a policy that lets
@@ -21,29 +16,10 @@ import (
 func TestRoomJoinSetsNothingWithoutUserPresence(t *testing.T) {
 	p := auth.DefaultPolicy()
 	p.Kinds["room"] = auth.Rule{Subscribe: []string{auth.AnyRole}, Publish: []string{auth.RoleMember, auth.RoleEditor}, Presence: []string{auth.AnyRole}}
-	h, err := handler.New(handler.Config{Policy: p}, handler.Deps{Store: memory.New(nil),
-		Posters: func(string) broadcast.Poster { return &fuzzPoster{} }, Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	conns := map[string]map[string]string{
+	send := connectAll(t, handler.Config{Policy: p}, nil, map[string]map[string]string{
 		"EditorConn=": {"userId": "eda", "tenant": "t1", "role": "editor"},
 		"ViewerConn=": {"userId": "vic", "tenant": "t1", "role": "viewer"},
-	}
-	send := func(conn, body string) string {
-		t.Helper()
-		resp, err := h.Message(ctx, fuzzEvent(conn, body, conns[conn]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Body
-	}
-	for id, q := range conns {
-		if resp, _ := h.Connect(ctx, fuzzEvent(id, "", q)); resp.StatusCode != 200 {
-			t.Fatalf("connect %s: %d", id, resp.StatusCode)
-		}
-	}
+	})
 	if b := send("ViewerConn=", `{"type":"presence","messageId":"p1","payload":{"room":"lobby","activity":"viewer-activity"}}`); !strings.Contains(b, "FORBIDDEN") {
 		t.Fatalf("a viewer's presence setting its activity: %s, want FORBIDDEN", b)
 	}

@@ -3,40 +3,22 @@ package handler_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/store"
-	"github.com/omnisales/rtcollab/internal/store/memory"
 )
 
 // roomLimitSend connects one editor and returns a function sending its
 // frames, after it entered the 20 rooms of the default limit.
 func roomLimitSend(t *testing.T) func(body string) string {
 	t.Helper()
-	h, err := handler.New(handler.Config{}, handler.Deps{Store: memory.New(nil),
-		Posters: func(string) broadcast.Poster { return &fuzzPoster{} }, Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	q := map[string]string{"userId": "ann", "tenant": "t1", "role": "editor"}
-	if resp, _ := h.Connect(ctx, fuzzEvent("AnnConn=", "", q)); resp.StatusCode != http.StatusOK {
-		t.Fatalf("connect: %d", resp.StatusCode)
-	}
+	sendFrom := connectAll(t, handler.Config{}, nil, map[string]map[string]string{"AnnConn=": {"userId": "ann", "tenant": "t1", "role": "editor"}})
 	send := func(body string) string {
 		t.Helper()
-		resp, err := h.Message(ctx, fuzzEvent("AnnConn=", body, q))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Body
+		return sendFrom("AnnConn=", body)
 	}
 	for i := range 20 {
 		if b := send(fmt.Sprintf(`{"type":"room.join","messageId":"j%d","payload":{"room":"r%d"}}`, i, i)); !strings.Contains(b, `"type":"ack"`) {
