@@ -169,6 +169,7 @@ func (b *Broadcaster) Fanout(ctx context.Context, tenant, channel string, frame 
 	m.Add(metrics.FanoutSize, float64(res.Recipients), metrics.Count)
 	m.Add(metrics.FramesOut, float64(res.Delivered), metrics.Count)
 	m.Add(metrics.GoneConnections, float64(res.Gone), metrics.Count)
+	m.Add(metrics.FanoutDeliveryErrors, float64(res.Failed), metrics.Count)
 	return res, nil
 }
 

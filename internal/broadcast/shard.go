@@ -224,6 +224,7 @@ func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, ch
 	m.Add(metrics.FanoutSize, float64(res.Recipients), metrics.Count)
 	m.Add(metrics.FramesOut, float64(res.Delivered), metrics.Count)
 	m.Add(metrics.GoneConnections, float64(res.Gone), metrics.Count)
+	m.Add(metrics.FanoutDeliveryErrors, float64(res.Failed), metrics.Count)
 	m.Add(metricShards, float64(shards), metrics.Count)
 	return res, nil
 }

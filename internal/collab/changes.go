@@ -14,6 +14,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/crdt"
 	"github.com/omnisales/rtcollab/internal/doc"
 	"github.com/omnisales/rtcollab/internal/editing"
+	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
 )
@@ -227,6 +228,10 @@ func (s *Service) commitLoop(ctx context.Context, c Call, e store.EntityKey, dec
 	}
 	if p.after != nil {
 		p.after(ctx)
+	}
+	if p.reply.Conflict != nil && !p.reply.Conflict.Resolved || len(p.reply.Overwrote) > 0 {
+		// Met a concurrent change: held back as a conflict, or replaced one.
+		metrics.From(ctx).Add(metrics.Conflicts, 1, metrics.Count)
 	}
 	return p.reply, nil
 }

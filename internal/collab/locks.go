@@ -65,6 +65,7 @@ func (s *Service) Acquire(ctx context.Context, c Call, e store.EntityKey, ttlMs 
 		AcquiredAt: c.Now, ExpiresAt: expiry(c.Now, ttl),
 	})
 	if errors.Is(err, store.ErrLockHeld) {
+		metrics.From(ctx).Add(metrics.LockContention, 1, metrics.Count)
 		name := l.HolderName
 		if name == "" {
 			name = l.Holder

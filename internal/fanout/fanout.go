@@ -302,13 +302,13 @@ func Measured(deliver func(context.Context, broadcast.Shard) (broadcast.Result, 
 		m := metrics.New(metrics.FunctionFanout)
 		m.Property("channel", s.Channel)
 		m.Property("shard", s.Index)
-		res, err := deliver(ctx, s)
+		// DeliverShard adds FramesOut and GoneConnections to m.
+		res, err := deliver(metrics.With(ctx, m), s)
 		failed := res.Failed
 		if err != nil {
 			failed = len(s.IDs)
 		}
 		m.Add(metrics.FanoutSize, float64(len(s.IDs)), metrics.Count)
-		m.Add(metrics.GoneConnections, float64(res.Gone), metrics.Count)
 		m.Add(metrics.FanoutDeliveryErrors, float64(failed), metrics.Count)
 		if ferr := m.Flush(w, time.Now()); ferr != nil {
 			log.WarnContext(ctx, "write metrics", "error", ferr)

@@ -308,6 +308,15 @@ func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocket
 	rc := req.RequestContext
 	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$disconnect")
 	start := time.Now()
+	m := metrics.New(metrics.FunctionDisconnect) // the clean-ups' broadcasts count their frames here
+	m.Property("requestId", rc.RequestID)
+	m.Property("connectionId", rc.ConnectionID)
+	ctx = metrics.With(ctx, m)
+	defer func() {
+		if err := m.Flush(h.deps.Metrics, h.now()); err != nil {
+			log.WarnContext(ctx, "write metrics", "error", err)
+		}
+	}()
 	c, chans, err := h.deps.Store.DeleteConnection(ctx, rc.ConnectionID)
 	if err != nil {
 		log.ErrorContext(ctx, "remove connection", "error", err)

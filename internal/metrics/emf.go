@@ -35,18 +35,19 @@ const (
 const (
 	FramesIn        = "FramesIn"        // client frames handled
 	FramesOut       = "FramesOut"       // frames posted through the Management API
-	FanoutSize      = "FanoutSize"      // recipients of one broadcast
+	FanoutSize      = "FanoutSize"      // recipients of the invocation's broadcasts, summed
 	GoneConnections = "GoneConnections" // recipients removed after a 410
 	Conflicts       = "Conflicts"       // changes that met a concurrent change
 	LockContention  = "LockContention"  // lock requests refused with LOCK_HELD
 	Errors          = "Errors"          // requests answered with an error code
 	SweepRemoved    = "SweepRemoved"    // items the sweeper removed
 	HandlerLatency  = "HandlerLatency"  // time spent in the handler
-	// FanoutDeliveryErrors counts the recipients a fan-out shard did not
-	// reach: failed posts (not gone connections), and every recipient of a
-	// shard that was refused whole. The function does not fail its
-	// invocation for them (a retry would post twice), so this metric and
-	// its alarm are where they show.
+	// FanoutDeliveryErrors counts the recipients a broadcast did not
+	// reach: failed posts (not gone connections) of the function that
+	// posted them (message, publish, disconnect, sweeper, fan-out), and
+	// every recipient of a fan-out shard that was refused whole. No
+	// function fails its invocation for them (a retry would post twice),
+	// so this metric and its alarm are where they show.
 	FanoutDeliveryErrors = "FanoutDeliveryErrors"
 )
 
@@ -57,6 +58,9 @@ const FunctionFanout = "fanout"
 // FunctionPublish is the Function dimension of the metrics of backend
 // services' publishes (the publish API and publish events).
 const FunctionPublish = "publish"
+
+// FunctionDisconnect is the Function dimension of $disconnect's metrics.
+const FunctionDisconnect = "disconnect"
 
 // Set accumulates one invocation's metrics. It is safe for concurrent use
 // (a broadcast adds from many goroutines). The zero value is not usable;
