@@ -256,10 +256,15 @@ export function useLock(options: UseLockOptions): UseLockResult {
   // Whether this hook took the lock: on unmount it releases only a lock
   // it took, not one another hook of the same entity is editing with.
   const took = useRef(false);
+  // Counts the effect's runs: a lock granted after the run that asked for
+  // it ended (unmount, or another entity) is not this hook's any more.
+  const run = useRef(0);
   useEffect(() => {
     took.current = false;
+    run.current += 1;
     void manager.startSync(entityType, entityId);
     return () => {
+      run.current += 1;
       if (releaseOnUnmount && took.current && manager.getState(entityType, entityId).lockedByMe) {
         manager.releaseLock(entityType, entityId).catch(() => {});
       }
@@ -270,17 +275,28 @@ export function useLock(options: UseLockOptions): UseLockResult {
   const state = useEntityState(manager, entityType, entityId);
   const actions = useMemo(
     () => ({
-      acquireLock: () =>
-        manager.acquireLock(entityType, entityId).then((lock) => {
+      acquireLock: () => {
+        const asked = run.current;
+        return manager.acquireLock(entityType, entityId).then((lock) => {
+          if (lock !== null && run.current !== asked) {
+            // Granted after the hook let go of the entity (another hook
+            // may still follow it): release it rather than hold it.
+            if (releaseOnUnmount) {
+              manager.releaseLock(entityType, entityId).catch(() => {});
+              return null;
+            }
+            return lock;
+          }
           if (lock !== null) took.current = true;
           return lock;
-        }),
+        });
+      },
       releaseLock: () => {
         took.current = false;
         return manager.releaseLock(entityType, entityId);
       },
     }),
-    [manager, entityType, entityId],
+    [manager, entityType, entityId, releaseOnUnmount],
   );
   return { lock: state.lock, isLocked: state.isLocked, lockedByMe: state.lockedByMe, ...actions };
 }
