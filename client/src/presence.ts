@@ -314,6 +314,17 @@ export class PresenceManager {
     this.activity = options.initialActivity;
     this.lastInputAt = this.clock.now();
     this.snap = this.buildSnapshot();
+    // A room entered while not connected waits for the next connection,
+    // which a destroyed client never makes: its ready settles here.
+    this.client.on('destroy', () => this.onDestroy());
+  }
+
+  private onDestroy(): void {
+    for (const [room, entry] of [...this.rooms]) {
+      for (const w of entry.waiters.splice(0)) w.reject(new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' }));
+      this.dropRoom(room, entry);
+    }
+    this.stop();
   }
 
   /** This user's id: the option, or the server's from the hello ack. */

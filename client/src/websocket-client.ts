@@ -270,6 +270,11 @@ export interface WebSocketClientEvents {
   'recovery-failed': RecoveryFailed;
   /** The snapshot changed. */
   snapshot: ClientSnapshot;
+  /**
+   * `destroy()` ran: every request and subscription was rejected with
+   * CLIENT_DESTROYED. Sent last, before every listener is removed.
+   */
+  destroy: Record<string, never>;
 }
 
 export interface RequestParams<P = unknown> {
@@ -646,6 +651,7 @@ export class WebSocketClient {
     this.channels.clear();
     this.holders.clear();
     this.update();
+    this.emitter.emit('destroy', {});
     this.emitter.removeAll();
     if (singleton === this) singleton = null;
   }
