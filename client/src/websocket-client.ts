@@ -781,7 +781,10 @@ export class WebSocketClient {
    * under each other: the React hooks, RealtimeSyncManager and
    * PresenceManager hold their channels this way. A failed subscribe is
    * reported by `subscription-error` (or by a `subscribe` call for the same
-   * channel); `unsubscribe` drops a channel whatever holds it.
+   * channel); `unsubscribe` drops a channel whatever holds it. A plain
+   * `subscribe` is not a holder: when holders share a channel the
+   * application also subscribed to itself, the last release unsubscribes
+   * it, so an application that follows such a channel holds it too.
    */
   retain(channel: string): () => void {
     this.holders.set(channel, (this.holders.get(channel) ?? 0) + 1);
