@@ -21,7 +21,7 @@ func main() {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(api.HTTPAPI)
+	lambda.Start(app.BeforeDeadline(api.HTTPAPI, app.PublishReplyMargin))
 }
 
 // coldStart reads the settings and builds the publish API over the message

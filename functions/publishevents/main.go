@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/omnisales/rtcollab/internal/app"
@@ -21,7 +22,12 @@ func main() {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(api.Event)
+	// An EventBridge target's response is discarded: Event answers an
+	// error only, which Lambda retries.
+	event := func(ctx context.Context, ev events.EventBridgeEvent) (struct{}, error) {
+		return struct{}{}, api.Event(ctx, ev)
+	}
+	lambda.Start(app.BeforeDeadline(event, app.PublishReplyMargin))
 }
 
 // coldStart reads the settings and builds the publish API over the message

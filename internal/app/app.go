@@ -7,7 +7,8 @@
 // Entry points: SettingsFromEnv reads settings through a getenv function
 // supplied by main, and LambdaFromEnv adds what every Lambda function
 // needs (TABLE_NAME, the execution role's credentials); Build constructs
-// the handler; ReplyBeforeDeadline wraps the message function's handler.
+// the handler; ReplyBeforeDeadline wraps the message function's handler,
+// BeforeDeadline the publish functions'.
 package app
 
 import (

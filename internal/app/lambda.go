@@ -75,19 +75,35 @@ var ErrNoTable = errors.New("TABLE_NAME is not set: a Lambda function keeps its 
 // which clients retry) instead of being cut off with no reply.
 const MessageReplyMargin = time.Second
 
-// ReplyBeforeDeadline returns message with a context whose deadline is
-// margin before the caller's, when the caller's has one. The message
-// function starts handler.Handler.Message wrapped with MessageReplyMargin.
-func ReplyBeforeDeadline(
-	message func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error),
-	margin time.Duration,
-) func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return func(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+// PublishReplyMargin is how long before their Lambda deadline the publish
+// functions (functions/publish, functions/publishevents) stop working on a
+// request, so that they still answer (UNAVAILABLE, retryable, and with the
+// request's idempotency key released) instead of being cut off: API
+// Gateway would answer its own 500 without a code, and the key's claim
+// would hold until its lease lapsed.
+const PublishReplyMargin = time.Second
+
+// BeforeDeadline returns f with a context whose deadline is margin before
+// the caller's, when the caller's has one, so that f answers while its
+// invocation is still alive to deliver the answer.
+func BeforeDeadline[Req, Resp any](f func(context.Context, Req) (Resp, error), margin time.Duration) func(context.Context, Req) (Resp, error) {
+	return func(ctx context.Context, req Req) (Resp, error) {
 		if d, ok := ctx.Deadline(); ok {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithDeadline(ctx, d.Add(-margin))
 			defer cancel()
 		}
-		return message(ctx, req)
+		return f(ctx, req)
 	}
+}
+
+// ReplyBeforeDeadline returns message with a context whose deadline is
+// margin before the caller's, when the caller's has one (BeforeDeadline).
+// The message function starts handler.Handler.Message wrapped with
+// MessageReplyMargin.
+func ReplyBeforeDeadline(
+	message func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error),
+	margin time.Duration,
+) func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	return BeforeDeadline(message, margin)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/publishapi"
 )
 
 // lambdaEnv is the environment of a deployed function, minus what a test
@@ -207,5 +208,47 @@ func TestMessageAnswersUnavailableBeforeItsDeadline(t *testing.T) {
 	}
 	if frame.ReplyTo != "sample-publish-1" {
 		t.Errorf("reply answers %q, want the frame's messageId sample-publish-1", frame.ReplyTo)
+	}
+}
+
+// TestPublishAnswersUnavailableBeforeItsDeadline: when DynamoDB does not
+// answer, the publish function (its wiring in functions/publish: the real
+// DynamoDB client, publishapi.API.HTTPAPI within BeforeDeadline) stops
+// PublishReplyMargin before its invocation's deadline and answers a
+// retryable UNAVAILABLE with its code, while the invocation is still alive
+// to deliver it (cut off, API Gateway would answer its own 500 without a
+// code).
+func TestPublishAnswersUnavailableBeforeItsDeadline(t *testing.T) {
+	cfg, err := LambdaFromEnv(lambdaEnv(map[string]string{"DYNAMODB_ENDPOINT": hangingServer(t)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(context.Background(), cfg.Settings, &Options{Auth: NoAuth{}, AWS: &cfg.AWS, Metrics: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := publishapi.New(publishapi.Config{}, b.Handler, b.Store, nil, slog.New(slog.DiscardHandler))
+	h := BeforeDeadline(api.HTTPAPI, PublishReplyMargin)
+	req := events.APIGatewayV2HTTPRequest{RouteKey: "POST /publish", RawPath: "/publish",
+		Body: `{"tenant":"acme","channel":"order-updates","payload":{"id":1},"idempotencyKey":"so-1"}`}
+	// The invocation's deadline, as the Lambda runtime sets it.
+	invocation, cancel := context.WithTimeout(context.Background(), PublishReplyMargin+500*time.Millisecond)
+	defer cancel()
+	resp, err := h(invocation, req)
+	if invocation.Err() != nil {
+		t.Fatalf("the handler returned after its invocation's deadline (%v): the answer would be lost", invocation.Err())
+	}
+	if err != nil {
+		t.Fatalf("handler error %v: API Gateway would answer its own 500", err)
+	}
+	var body struct {
+		Code      protocol.Code `json:"code"`
+		Retryable bool          `json:"retryable"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
+		t.Fatalf("answer %q: %v", resp.Body, err)
+	}
+	if resp.StatusCode != 503 || body.Code != protocol.CodeUnavailable || !body.Retryable {
+		t.Fatalf("answer %d %s, want a retryable 503 %s", resp.StatusCode, resp.Body, protocol.CodeUnavailable)
 	}
 }
