@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/backoff"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/ident"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -49,7 +50,8 @@ type Config struct {
 	// completed holds: past it, a retry runs the publish (the attempt that
 	// claimed it died, e.g. at its function's timeout, without releasing
 	// the claim). It must be longer than a publish can run: the publish
-	// functions stop at 25 s. Default 2 min.
+	// functions stop at 25 s. A publish that completes keeps its key for
+	// KeyTTL, however long it ran. Default 2 min.
 	ClaimLease time.Duration
 }
 
@@ -156,17 +158,19 @@ func (a *API) Do(ctx context.Context, op string, body []byte, defaultKey string)
 	return a.once(ctx, svc, req, op, frame)
 }
 
-// once runs a request with an idempotency key: it claims the key, runs
-// the request and keeps its reply (for KeyTTL); a claim that finds the key
-// answers from it instead. A request that fails releases its claim, so
-// that a retry runs it again; a claim whose attempt died without either
-// lapses after ClaimLease, for the same reason.
+// once runs a request with an idempotency key: it claims the key (a
+// record kept for KeyTTL), runs the request and keeps its reply in the
+// record; a claim that finds the key answers from it instead. A request
+// that fails releases its claim, so that a retry runs it again; a claim
+// whose attempt died without either lapses after ClaimLease, for the same
+// reason, and so does one whose reply could not be kept (see complete).
 func (a *API) once(ctx context.Context, svc handler.Service, req request, op string, frame []byte) (int, []byte) {
 	sum := sha256.Sum256(append([]byte(op+"\x00"), frame...))
 	hash := hex.EncodeToString(sum[:])
 	log := a.log.With("tenant", req.Tenant, "idempotencyKey", req.IdempotencyKey, "op", op)
+	now := a.clock.Now()
 	old, err := a.keys.ClaimPublishKey(ctx, store.PublishKey{Tenant: req.Tenant, Key: req.IdempotencyKey, RequestHash: hash,
-		ExpiresAt: a.clock.Now().Add(a.cfg.ClaimLease)})
+		LeaseUntil: now.Add(a.cfg.ClaimLease), ExpiresAt: now.Add(a.cfg.KeyTTL)})
 	switch {
 	case errors.Is(err, store.ErrConditionFailed) && old.RequestHash != hash:
 		return errorAnswer(protocol.NewError(protocol.CodeIdempotencyMismatch, "idempotencyKey was used for a different request"))
@@ -184,11 +188,34 @@ func (a *API) once(ctx context.Context, svc handler.Service, req request, op str
 		}
 		return errorAnswer(pe)
 	}
-	if err := a.keys.CompletePublishKey(context.WithoutCancel(ctx), req.Tenant, req.IdempotencyKey, hash, reply, a.clock.Now().Add(a.cfg.KeyTTL)); err != nil {
-		// Published; a retry will answer "duplicate" without counts.
-		log.WarnContext(ctx, "keep publish reply", "error", err)
+	if err := a.complete(ctx, req.Tenant, req.IdempotencyKey, hash, reply); err != nil {
+		// Published, but a retry past ClaimLease publishes again.
+		log.ErrorContext(ctx, "keep publish reply", "error", err)
 	}
 	return http.StatusOK, reply
+}
+
+// completeAttempts is how many times complete tries to keep a reply.
+const completeAttempts = 3
+
+// complete keeps the reply of a publish in its key's record, trying again
+// after a short wait when the store fails (a throttled write), past the
+// request's deadline too: a claim left without its reply lapses after
+// ClaimLease, and a retry then publishes again. A record that is gone or
+// no longer the request's (ErrNotFound) is not tried again.
+func (a *API) complete(ctx context.Context, tenant, key, hash string, reply []byte) error {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for i := range completeAttempts {
+		if i > 0 {
+			_ = backoff.Wait(ctx, backoff.Jitter(i, 50*time.Millisecond, 200*time.Millisecond))
+		}
+		err = a.keys.CompletePublishKey(ctx, tenant, key, hash, reply)
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return err
 }
 
 // duplicate is the answer to a retried request: the first reply with

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -305,4 +306,79 @@ func TestEventRetriedAfterADeadAttempt(t *testing.T) {
 	if err := api.Event(t.Context(), ev); err != nil || c.calls.Load() != 1 {
 		t.Fatalf("a later delivery: %v, %d publishes; want the recorded reply", err, c.calls.Load())
 	}
+}
+
+// failCompleteKeys fails the next fails calls of CompletePublishKey, as
+// a throttled UpdateItem would.
+type failCompleteKeys struct {
+	store.PublishKeys
+	fails atomic.Int32
+}
+
+func (k *failCompleteKeys) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte) error {
+	if k.fails.Add(-1) >= 0 {
+		return fmt.Errorf("throttled: %w", store.ErrUnavailable)
+	}
+	return k.PublishKeys.CompletePublishKey(ctx, tenant, key, hash, reply)
+}
+
+// slowServe is a Server whose requests take a while on the API's clock
+// (advance moves it on).
+type slowServe struct {
+	inner   *counting
+	advance func()
+}
+
+func (s *slowServe) Serve(ctx context.Context, svc handler.Service, frame []byte) (json.RawMessage, *protocol.Error) {
+	s.advance()
+	return s.inner.Serve(ctx, svc, frame)
+}
+
+// TestPublishKeptForKeyTTL: a publish with an idempotency key is carried
+// out once for KeyTTL, not only for the claim's lease (2 min): a reply
+// whose first write failed is written again, and a publish that ran past
+// the lease keeps its reply. Retries 3 minutes later answer the reply as
+// a duplicate and publish nothing.
+func TestPublishKeptForKeyTTL(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	st := memory.New(clock)
+	b, err := app.Build(t.Context(), app.Settings{DevIdentity: true, ManagementEndpoint: "http://127.0.0.1:1/ws"},
+		&app.Options{Logger: quiet, Store: st, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("reply written again", func(t *testing.T) {
+		c := &counting{h: b.Handler}
+		keys := &failCompleteKeys{PublishKeys: st}
+		api := publishapi.New(publishapi.Config{}, c, keys, clock, quiet)
+		body := `{"tenant":"acme","channel":"order-updates","payload":{"status":"shipped"},"idempotencyKey":"so-1001-v7"}`
+		keys.fails.Store(1)
+		if a := post(t, api, "/publish", body); a.status != 200 {
+			t.Fatalf("first = %v", a)
+		}
+		now = now.Add(3 * time.Minute) // a retry well within KeyTTL
+		if a := post(t, api, "/publish", body); a.status != 200 || a.body["duplicate"] != true || a.body["pending"] == true {
+			t.Fatalf("retry 3 min later = %v, want the first reply as a duplicate", a)
+		}
+		if n := c.calls.Load(); n != 1 {
+			t.Fatalf("published %d times under one idempotencyKey, want once", n)
+		}
+	})
+	t.Run("publish past the lease", func(t *testing.T) {
+		c := &counting{h: b.Handler}
+		slow := &slowServe{inner: c, advance: func() { now = now.Add(3 * time.Minute) }}
+		api := publishapi.New(publishapi.Config{}, slow, st, clock, quiet)
+		body := `{"tenant":"acme","channel":"order-updates","payload":{"status":"shipped"},"idempotencyKey":"so-1002-v1"}`
+		if a := post(t, api, "/publish", body); a.status != 200 {
+			t.Fatalf("first = %v", a)
+		}
+		api = publishapi.New(publishapi.Config{}, c, st, clock, quiet)
+		if a := post(t, api, "/publish", body); a.status != 200 || a.body["duplicate"] != true || a.body["pending"] == true {
+			t.Fatalf("retry after a publish that ran past its lease = %v, want the first reply as a duplicate", a)
+		}
+		if n := c.calls.Load(); n != 1 {
+			t.Fatalf("published %d times under one idempotencyKey, want once", n)
+		}
+	})
 }

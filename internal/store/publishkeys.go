@@ -13,7 +13,9 @@ import (
 //
 // One partition per key spreads the writes of a busy tenant. The key
 // follows the tenant, which holds no '#', so it may hold '#' itself.
-// expiresAt is the TTL attribute; an expired record is absent.
+// expiresAt is the TTL attribute; an expired record is absent. leaseUntil
+// (Unix seconds) is when the claim of a publish that has not completed
+// lapses (see PublishKey.Lapsed).
 const (
 	PrefixPublishKey = "PUBKEY#"
 	SKPublishKey     = "PUBKEY"
@@ -36,22 +38,42 @@ type PublishKey struct {
 	RequestHash string
 	// Reply is the reply of the completed publish (JSON); nil while the
 	// publish is in progress, or when it never completed.
-	Reply     []byte
-	ExpiresAt time.Time // the record is forgotten after it; whole seconds
+	Reply []byte
+	// LeaseUntil is how long the claim of a publish that has not completed
+	// holds: past it, a claim takes the record over (the attempt that
+	// claimed it died without completing or releasing it); whole seconds.
+	// A record without it (written before it existed) holds until
+	// ExpiresAt.
+	LeaseUntil time.Time
+	ExpiresAt  time.Time // the record is forgotten after it; whole seconds
+}
+
+// Lapsed reports whether k is a claim whose publish has not completed and
+// whose lease (LeaseUntil, or ExpiresAt when it has none) has passed at
+// now (Unix seconds), so that another claim may take it over.
+func (k PublishKey) Lapsed(now int64) bool {
+	lease := k.LeaseUntil
+	if lease.IsZero() {
+		lease = k.ExpiresAt
+	}
+	return k.Reply == nil && !lease.IsZero() && lease.Unix() <= now
 }
 
 // PublishKeys stores publish key records.
 type PublishKeys interface {
 	// ClaimPublishKey writes k when no live record of (k.Tenant, k.Key)
-	// exists and returns k. Otherwise it writes nothing and returns the
-	// live record with an error wrapping ErrConditionFailed.
+	// exists, or when the live record has lapsed (PublishKey.Lapsed: it
+	// has no reply and its lease has passed), which k then replaces; it
+	// returns k. Otherwise it writes nothing and returns the live record
+	// with an error wrapping ErrConditionFailed.
 	ClaimPublishKey(ctx context.Context, k PublishKey) (PublishKey, error)
 	// CompletePublishKey stores reply in the live record of (tenant, key)
-	// whose RequestHash is hash, to be kept until expiresAt (a claim is
-	// written with a short life, so that one whose publish never
-	// completed lapses; see publishapi); ErrNotFound when there is no such
+	// whose RequestHash is hash, its lease passed or not; the record keeps
+	// its ExpiresAt (a claim is written with the record's whole life, and
+	// a short lease, so that one whose publish never completed can be
+	// taken over; see publishapi). ErrNotFound when there is no such
 	// record.
-	CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte, expiresAt time.Time) error
+	CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte) error
 	// ReleasePublishKey deletes the record of (tenant, key) if its
 	// RequestHash is hash and it has no reply, so that a publish that
 	// failed may run again. Releasing an absent record is not an error.

@@ -19,6 +19,7 @@ const (
 	attrPubKey    = "pubKey"
 	attrPubHash   = "requestHash"
 	attrPubReply  = "reply"
+	attrPubLease  = "leaseUntil"
 )
 
 func publishKeyFrom(it item) store.PublishKey {
@@ -28,16 +29,25 @@ func publishKeyFrom(it item) store.PublishKey {
 		RequestHash: getS(it, attrPubHash),
 		Reply:       getBin(it, attrPubReply),
 	}
+	if _, ok := it[attrPubLease]; ok {
+		k.LeaseUntil = time.Unix(getN(it, attrPubLease), 0).UTC()
+	}
 	if _, ok := it[store.AttrExpiresAt]; ok {
 		k.ExpiresAt = time.Unix(getN(it, store.AttrExpiresAt), 0).UTC()
 	}
 	return k
 }
 
-// ClaimPublishKey writes k with a PutItem conditional on no live record;
-// when the condition fails, it reads the live record (a consistent
-// GetItem). Should that record be gone by then (released or expired), the
-// claim is tried again, a bounded number of times.
+// condPubKeyFree holds for a publish key item that is absent, expired, or
+// a lapsed claim (store.PublishKey.Lapsed: no reply, and its lease passed;
+// an item without leaseUntil holds until expiresAt, which the second
+// clause covers).
+const condPubKeyFree = condIdemFree + " OR (attribute_not_exists(#reply) AND #lease <= :now)"
+
+// ClaimPublishKey writes k with a PutItem conditional on no live record
+// that has not lapsed; when the condition fails, it reads the live record
+// (a consistent GetItem). Should that record be gone by then (released,
+// expired or lapsed), the claim is tried again, a bounded number of times.
 func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.PublishKey, error) {
 	const op = "claim publish key"
 	if err := store.CheckPublishKey("dynamo", op, k.Tenant, k.Key); err != nil {
@@ -45,6 +55,9 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 	}
 	if !k.ExpiresAt.IsZero() {
 		k.ExpiresAt = time.Unix(k.ExpiresAt.Unix(), 0).UTC()
+	}
+	if !k.LeaseUntil.IsZero() {
+		k.LeaseUntil = time.Unix(k.LeaseUntil.Unix(), 0).UTC()
 	}
 	pk := store.PublishKeyPK(k.Tenant, k.Key)
 	it := item{
@@ -57,12 +70,16 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 	if k.Reply != nil {
 		it[attrPubReply] = binAttr(k.Reply)
 	}
+	if !k.LeaseUntil.IsZero() {
+		it[attrPubLease] = num(k.LeaseUntil.Unix())
+	}
 	setExpiry(it, k.ExpiresAt)
 	for range attempts {
 		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName:                 aws.String(s.table),
 			Item:                      it,
-			ConditionExpression:       aws.String(condIdemFree),
+			ConditionExpression:       aws.String(condPubKeyFree),
+			ExpressionAttributeNames:  map[string]string{"#reply": attrPubReply, "#lease": attrPubLease},
 			ExpressionAttributeValues: item{":now": num(s.now())},
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 		})
@@ -77,7 +94,7 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 		if err != nil {
 			return store.PublishKey{}, err
 		}
-		if old != nil && live(old, s.now()) {
+		if old != nil && live(old, s.now()) && !publishKeyFrom(old).Lapsed(s.now()) {
 			return publishKeyFrom(old), fmt.Errorf("dynamo: %s %q: %w", op, k.Key, store.ErrConditionFailed)
 		}
 	}
@@ -85,8 +102,8 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 }
 
 // CompletePublishKey sets the reply with an UpdateItem conditional on the
-// live record of hash.
-func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte, expiresAt time.Time) error {
+// live record of hash; expiresAt stays as the claim wrote it.
+func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte) error {
 	const op = "complete publish key"
 	if err := store.CheckPublishKey("dynamo", op, tenant, key); err != nil {
 		return err
@@ -94,10 +111,10 @@ func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       keyOf(store.PublishKeyPK(tenant, key), store.SKPublishKey),
-		UpdateExpression:          aws.String("SET #reply = :reply, expiresAt = :exp"),
+		UpdateExpression:          aws.String("SET #reply = :reply"),
 		ConditionExpression:       aws.String("attribute_exists(pk) AND #hash = :hash AND (attribute_not_exists(expiresAt) OR expiresAt > :now)"),
 		ExpressionAttributeNames:  map[string]string{"#reply": attrPubReply, "#hash": attrPubHash},
-		ExpressionAttributeValues: item{":reply": binAttr(reply), ":hash": str(hash), ":now": num(s.now()), ":exp": num(expiresAt.Unix())},
+		ExpressionAttributeValues: item{":reply": binAttr(reply), ":hash": str(hash), ":now": num(s.now())},
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
 	if err = mapErr(op, key, err); errors.Is(err, store.ErrConditionFailed) {

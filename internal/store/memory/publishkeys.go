@@ -9,7 +9,8 @@ import (
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
-// ClaimPublishKey writes k unless a live record of its key exists.
+// ClaimPublishKey writes k unless a live record of its key exists that
+// has not lapsed.
 func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.PublishKey, error) {
 	const op = "claim publish key"
 	if err := store.CheckPublishKey("memory", op, k.Tenant, k.Key); err != nil {
@@ -18,11 +19,14 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 	if !k.ExpiresAt.IsZero() {
 		k.ExpiresAt = time.Unix(k.ExpiresAt.Unix(), 0).UTC()
 	}
+	if !k.LeaseUntil.IsZero() {
+		k.LeaseUntil = time.Unix(k.LeaseUntil.Unix(), 0).UTC()
+	}
 	k.Reply = slices.Clone(k.Reply)
 	pk := store.PublishKeyPK(k.Tenant, k.Key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.get(pk, store.SKPublishKey); ok && r.live(s.now()) {
+	if r, ok := s.get(pk, store.SKPublishKey); ok && r.live(s.now()) && !r.item.(store.PublishKey).Lapsed(s.now()) {
 		old := r.item.(store.PublishKey)
 		old.Reply = slices.Clone(old.Reply)
 		return old, fmt.Errorf("memory: %s %q: %w", op, k.Key, store.ErrConditionFailed)
@@ -33,7 +37,7 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 }
 
 // CompletePublishKey stores the reply of a claimed publish.
-func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte, expiresAt time.Time) error {
+func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string, reply []byte) error {
 	const op = "complete publish key"
 	if err := store.CheckPublishKey("memory", op, tenant, key); err != nil {
 		return err
@@ -47,8 +51,7 @@ func (s *Store) CompletePublishKey(ctx context.Context, tenant, key, hash string
 	}
 	k := r.item.(store.PublishKey)
 	k.Reply = slices.Clone(reply)
-	k.ExpiresAt = time.Unix(expiresAt.Unix(), 0).UTC() // whole seconds, as stored
-	r.item, r.expires = k, expSeconds(expiresAt)
+	r.item = k
 	s.put(pk, store.SKPublishKey, r)
 	return nil
 }

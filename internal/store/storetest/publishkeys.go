@@ -19,6 +19,7 @@ func publishKeyCases() []struct {
 		{"PublishKeyClaimOnce", testPublishKeyClaimOnce},
 		{"PublishKeyRelease", testPublishKeyRelease},
 		{"PublishKeyExpiry", testPublishKeyExpiry},
+		{"PublishKeyLease", testPublishKeyLease},
 	}
 }
 
@@ -38,10 +39,10 @@ func testPublishKeyClaimOnce(t *testing.T, f *fixture) {
 	if !errors.Is(err, store.ErrConditionFailed) || old.RequestHash != "h1" || old.Reply != nil {
 		t.Fatalf("second claim = %+v, %v; want the first record and ErrConditionFailed", old, err)
 	}
-	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h2", []byte(`{}`), exp); !errors.Is(err, store.ErrNotFound) {
+	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h2", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("complete with another hash: %v, want ErrNotFound", err)
 	}
-	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h1", []byte(`{"recipients":3}`), exp); err != nil {
+	if err := f.s.CompletePublishKey(f.ctx, "t", k.Key, "h1", []byte(`{"recipients":3}`)); err != nil {
 		t.Fatal(err)
 	}
 	old, err = f.s.ClaimPublishKey(f.ctx, k)
@@ -97,16 +98,15 @@ func testPublishKeyRelease(t *testing.T, f *fixture) {
 }
 
 // testPublishKeyExpiry: a record is absent once expired, and the key can
-// be claimed again. A claim lives until its own expiry (a short lease: a
-// claim whose publish never completed lapses then); completing it keeps
-// the record until the expiry given with the reply.
+// be claimed again. A completed record stays past its claim's lease, until
+// the expiry the claim gave it.
 func testPublishKeyExpiry(t *testing.T, f *fixture) {
-	lease := f.clock.Now().Add(time.Minute)
-	k := store.PublishKey{Tenant: "t", Key: "k2", RequestHash: "h1", ExpiresAt: lease}
+	k := store.PublishKey{Tenant: "t", Key: "k2", RequestHash: "h1",
+		LeaseUntil: f.clock.Now().Add(time.Minute), ExpiresAt: f.clock.Now().Add(time.Hour)}
 	if _, err := f.s.ClaimPublishKey(f.ctx, k); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{"n":1}`), f.clock.Now().Add(time.Hour)); err != nil {
+	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{"n":1}`)); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Minute) // past the lease: the completed record stays
@@ -114,19 +114,69 @@ func testPublishKeyExpiry(t *testing.T, f *fixture) {
 		t.Fatalf("claim a completed record past its claim's lease = %+v, %v; want the reply and ErrConditionFailed", old, err)
 	}
 	f.clock.Advance(time.Hour)
-	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{}`), f.clock.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+	if err := f.s.CompletePublishKey(f.ctx, "t", "k2", "h1", []byte(`{}`)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("complete an expired record: %v, want ErrNotFound", err)
 	}
 	k.RequestHash = "h2"
-	k.ExpiresAt = f.clock.Now().Add(time.Minute)
+	k.LeaseUntil, k.ExpiresAt = time.Time{}, f.clock.Now().Add(time.Minute)
 	got, err := f.s.ClaimPublishKey(f.ctx, k)
 	if err != nil || got.RequestHash != "h2" || got.Reply != nil {
 		t.Fatalf("claim after expiry = %+v, %v", got, err)
 	}
-	// A claim never completed lapses at its lease, and the key is free.
-	f.clock.Advance(time.Minute)
+	// A claim without a lease of its own (a record written before leases)
+	// holds until its expiry, and then the key is free.
+	f.clock.Advance(30 * time.Second)
 	k.RequestHash = "h3"
+	if old, err := f.s.ClaimPublishKey(f.ctx, k); !errors.Is(err, store.ErrConditionFailed) || old.RequestHash != "h2" {
+		t.Fatalf("claim before the expiry of a claim without a lease = %+v, %v; want ErrConditionFailed", old, err)
+	}
+	f.clock.Advance(30 * time.Second)
 	if got, err := f.s.ClaimPublishKey(f.ctx, k); err != nil || got.RequestHash != "h3" {
 		t.Fatalf("claim after a lapsed claim = %+v, %v", got, err)
+	}
+}
+
+// testPublishKeyLease: a claim that has not completed holds for its lease;
+// past it, a claim takes the record over, and the record, completed, keeps
+// the expiry its claim gave it however late the reply comes. A completed
+// record is never taken over.
+func testPublishKeyLease(t *testing.T, f *fixture) {
+	lease, exp := f.clock.Now().Add(time.Minute), f.clock.Now().Add(24*time.Hour)
+	k := store.PublishKey{Tenant: "t", Key: "k3", RequestHash: "h1", LeaseUntil: lease, ExpiresAt: exp}
+	if _, err := f.s.ClaimPublishKey(f.ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	k2 := k
+	k2.RequestHash = "h2"
+	old, err := f.s.ClaimPublishKey(f.ctx, k2)
+	if !errors.Is(err, store.ErrConditionFailed) || old.RequestHash != "h1" || old.Reply != nil {
+		t.Fatalf("claim within the lease = %+v, %v; want the first claim and ErrConditionFailed", old, err)
+	}
+	if want := time.Unix(lease.Unix(), 0).UTC(); !old.LeaseUntil.Equal(want) {
+		t.Fatalf("LeaseUntil = %v, want %v (whole seconds)", old.LeaseUntil, want)
+	}
+	// Past the lease, a claim that never completed is taken over.
+	f.clock.Advance(time.Minute)
+	k2.LeaseUntil, k2.ExpiresAt = f.clock.Now().Add(time.Minute), f.clock.Now().Add(24*time.Hour)
+	got, err := f.s.ClaimPublishKey(f.ctx, k2)
+	if err != nil || got.RequestHash != "h2" || got.Reply != nil {
+		t.Fatalf("claim past the lease = %+v, %v; want the claim", got, err)
+	}
+	if err := f.s.CompletePublishKey(f.ctx, "t", "k3", "h1", []byte(`{"n":1}`)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("complete the claim taken over: %v, want ErrNotFound", err)
+	}
+	// Completed past its lease, the record keeps its reply and expiry.
+	f.clock.Advance(2 * time.Minute)
+	if err := f.s.CompletePublishKey(f.ctx, "t", "k3", "h2", []byte(`{"n":2}`)); err != nil {
+		t.Fatalf("complete past the lease: %v", err)
+	}
+	f.clock.Advance(time.Hour)
+	k.LeaseUntil = f.clock.Now().Add(time.Minute)
+	old, err = f.s.ClaimPublishKey(f.ctx, k)
+	if !errors.Is(err, store.ErrConditionFailed) || string(old.Reply) != `{"n":2}` {
+		t.Fatalf("claim of a record completed past its lease = %+v, %v; want the reply and ErrConditionFailed", old, err)
+	}
+	if want := time.Unix(k2.ExpiresAt.Unix(), 0).UTC(); !old.ExpiresAt.Equal(want) {
+		t.Fatalf("ExpiresAt = %v, want the claim's %v", old.ExpiresAt, want)
 	}
 }
