@@ -2,6 +2,8 @@ package handler
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -45,7 +47,8 @@ type notifySender struct {
 // every subscriber of the notifications channel or, with userId, to every
 // connection of that user (found through the user-to-connections index,
 // never a scan), whether or not they subscribed. Only identities that may
-// publish on notifications send them: admin and system by default.
+// publish on notifications send them: admin and system by default. The
+// notification's id derives from the request (notificationID).
 func (p *presenceFeature) notify(ctx context.Context, r *request) (any, error) {
 	var pl struct {
 		UserID string          `json:"userId"`
@@ -85,7 +88,7 @@ func (p *presenceFeature) notify(ctx context.Context, r *request) (any, error) {
 		pl.Data = nil
 	}
 	n := notification{
-		ID: "ntf-" + newID(), Title: pl.Title, Body: pl.Body, Level: pl.Level, Data: pl.Data,
+		ID: notificationID(r.conn.Tenant, r.conn.UserID, r.env.MessageID, r.env.Payload), Title: pl.Title, Body: pl.Body, Level: pl.Level, Data: pl.Data,
 		TargetUserID: pl.UserID, From: notifySender{UserID: r.conn.UserID, Username: r.conn.Username},
 		CreatedAt: protocol.Now(r.now),
 	}
@@ -94,6 +97,23 @@ func (p *presenceFeature) notify(ctx context.Context, r *request) (any, error) {
 		return nil, err
 	}
 	return map[string]any{"id": n.ID, "recipients": recipients, "delivered": delivered}, nil
+}
+
+// notificationID is the id of the notification of a notify request: a hash
+// of the tenant, the sender, the request's messageId and its payload, 24
+// hex digits as newID's. A notify whose delivery failed partway answers an
+// error after reaching some recipients; its retry (the same request: a
+// client's resend, a publish API call with the same idempotencyKey) sends
+// them the notification again with the same id, so that they can drop the
+// repeat. A messageId reused for another notification gives another id.
+func notificationID(tenant, userID, messageID string, payload []byte) string {
+	h := sha256.New()
+	for _, s := range []string{tenant, userID, messageID} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	h.Write(payload)
+	return "ntf-" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // sendNotification delivers n on the notifications channel, or to every

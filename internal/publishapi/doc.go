@@ -18,7 +18,12 @@
 // first reply with "duplicate": true and broadcasts nothing; the same key
 // with another request is IDEMPOTENCY_MISMATCH. An EventBridge event
 // without a key uses its event id, which EventBridge keeps when it
-// delivers an event again.
+// delivers an event again. A request that fails releases its key, even
+// when it failed after its delivery began (a later page of subscribers
+// unreadable): its retry reaches everyone, and those already reached get
+// the same frame again, recognisable as a repeat (the key is the update
+// event's messageId, and the notification id is derived from it and the
+// request).
 //
 // Who may call is decided before this package: by the HTTP API's AWS_IAM
 // authorization in AWS, by the local gateway's SigV4 check locally.

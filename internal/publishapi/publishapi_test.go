@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/omnisales/rtcollab/internal/app"
+	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/publishapi"
@@ -381,4 +383,95 @@ func TestPublishKeptForKeyTTL(t *testing.T) {
 			t.Fatalf("published %d times under one idempotencyKey, want once", n)
 		}
 	})
+}
+
+// idPoster records the notification ids posted to each connection.
+type idPoster struct {
+	mu  sync.Mutex
+	ids map[string][]string
+}
+
+func (p *idPoster) PostToConnection(_ context.Context, id string, frame []byte) error {
+	var ev struct {
+		MessageID string `json:"messageId"`
+		Payload   struct {
+			ID string `json:"id"`
+		} `json:"payload"`
+	}
+	if err := json.Unmarshal(frame, &ev); err != nil || ev.MessageID != ev.Payload.ID {
+		return fmt.Errorf("frame %s: the messageId is not the notification's id", frame)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ids[id] = append(p.ids[id], ev.Payload.ID)
+	return nil
+}
+
+// pageFailStore fails the listing of a channel's second subscriber page
+// once (a throttled Query), after the first page has been posted.
+type pageFailStore struct {
+	*memory.Store
+	failNextPage atomic.Bool
+}
+
+func (s *pageFailStore) Subscribers(ctx context.Context, tenant, channel string, p store.Page) ([]string, string, error) {
+	if p.Cursor != "" && s.failNextPage.Swap(false) {
+		return nil, "", fmt.Errorf("throttled: %w", store.ErrUnavailable)
+	}
+	return s.Store.Subscribers(ctx, tenant, channel, p)
+}
+
+// TestKeyedNotifyRetriedAfterAPartialFanout: a keyed notify whose fan-out
+// fails after its first page was delivered answers the retryable
+// UNAVAILABLE and releases its key; the retry reaches every subscriber,
+// and sends the ones the first attempt reached the notification again
+// with the same id, so that they can drop the repeat.
+func TestKeyedNotifyRetriedAfterAPartialFanout(t *testing.T) {
+	ctx := t.Context()
+	st := &pageFailStore{Store: memory.New(nil)}
+	poster := &idPoster{ids: map[string][]string{}}
+	b, err := app.Build(ctx, app.Settings{DevIdentity: true, ManagementEndpoint: "http://127.0.0.1:1/ws"},
+		&app.Options{Logger: quiet, Store: st, Posters: func(string) broadcast.Poster { return poster }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const subscribers = 501 // two pages of subscribers (page size 500)
+	for i := range subscribers {
+		id := fmt.Sprintf("c%04d", i)
+		if err := st.PutConnection(ctx, store.Connection{ID: id, UserID: "u" + id, Tenant: "acme", ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Subscribe(ctx, "acme", "notifications", id, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := publishapi.New(publishapi.Config{}, b.Handler, st, nil, quiet)
+	body := `{"tenant":"acme","title":"Order SO-1 shipped","idempotencyKey":"so-1-shipped"}`
+	st.failNextPage.Store(true)
+	if a := post(t, api, "/notify", body); a.status != 503 || a.body["code"] != "UNAVAILABLE" || a.body["retryable"] != true {
+		t.Fatalf("notify whose second page failed = %v, want a retryable 503 UNAVAILABLE", a)
+	}
+	var reached int
+	first := ""
+	for _, ids := range poster.ids {
+		reached++
+		first = ids[0]
+	}
+	if reached == 0 || reached == subscribers {
+		t.Fatalf("the first attempt reached %d of %d subscribers, want some", reached, subscribers)
+	}
+	retry := post(t, api, "/notify", body)
+	if retry.status != 200 || retry.body["duplicate"] == true || retry.body["id"] != first {
+		t.Fatalf("retry = %v, want a fresh notify with the first attempt's id %s", retry, first)
+	}
+	if len(poster.ids) != subscribers {
+		t.Fatalf("%d of %d subscribers got the notification", len(poster.ids), subscribers)
+	}
+	for conn, ids := range poster.ids {
+		for _, id := range ids {
+			if id != first {
+				t.Fatalf("connection %s got notifications %v, want every one with the id %s", conn, ids, first)
+			}
+		}
+	}
 }
