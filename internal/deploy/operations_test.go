@@ -232,6 +232,33 @@ func TestMessageFunctionAnswersBeforeAPIGatewayGivesUp(t *testing.T) {
 	}
 }
 
+// TestPublishFunctionsAnswerBeforeTheirDeadline: the publish functions
+// give up app.PublishReplyMargin before their deadline to answer 503
+// UNAVAILABLE with its code; their timeout leaves room for that, and the
+// publish API's under the HTTP API's 30 s integration limit.
+func TestPublishFunctionsAnswerBeforeTheirDeadline(t *testing.T) {
+	tpl := loadTemplate(t, thenBranch, nil)
+	globals, err := tpl.GetServerlessGlobalFunction()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"PublishFunction", "PublishEventsFunction"} {
+		fn := tpl.GetAllServerlessFunctionResources()[name]
+		if fn == nil {
+			t.Fatalf("no %s", name)
+		}
+		timeout := fn.Timeout
+		if timeout == nil {
+			timeout = globals.Timeout
+		}
+		if timeout == nil || float64(*timeout) <= app.PublishReplyMargin.Seconds() {
+			t.Errorf("%s Timeout %v leaves no time before the reply margin %s", name, timeout, app.PublishReplyMargin)
+		} else if name == "PublishFunction" && *timeout >= 30 {
+			t.Errorf("PublishFunction Timeout %d s, want under the HTTP API's 30 s", *timeout)
+		}
+	}
+}
+
 func TestFanoutIsBoundedAndKeepsItsFailures(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
