@@ -854,16 +854,26 @@ func TestIAMGrantsNoScanAndOnlyThisAPIsConnections(t *testing.T) {
 // (IAM refuses the others with 403, which the local gateway, checking
 // signatures but not IAM, does not show): $connect probes a user's
 // connections at the limit (GET) and announces what a gone one leaves
-// (POST); the sweeper also closes connections (DELETE).
+// (POST); the sweeper also closes connections (DELETE); the publish
+// functions broadcast (POST). Every function of the template is listed,
+// so that a new one is not left out unawares.
 func TestFunctionsMayCallTheManagementAPIAsTheirCodeDoes(t *testing.T) {
 	need := map[string][]string{
-		"ConnectFunction":    {"GET", "POST"},
-		"DisconnectFunction": {"POST"},
-		"MessageFunction":    {"POST"},
-		"FanoutFunction":     {"POST"},
-		"SweeperFunction":    {"GET", "POST", "DELETE"},
+		"ConnectFunction":       {"GET", "POST"},
+		"DisconnectFunction":    {"POST"},
+		"MessageFunction":       {"POST"},
+		"FanoutFunction":        {"POST"},
+		"SweeperFunction":       {"GET", "POST", "DELETE"},
+		"PublishFunction":       {"POST"},
+		"PublishEventsFunction": {"POST"},
+		"ChangeFeedFunction":    {},
 	}
 	tpl := loadTemplate(t, bothBranches[0], map[string]any{"StageName": "iam-test"})
+	for fn := range tpl.GetAllServerlessFunctionResources() {
+		if _, ok := need[fn]; !ok {
+			t.Errorf("%s is not listed: say which Management API verbs its code sends", fn)
+		}
+	}
 	api := websocketAPI(t, tpl)
 	stage := stageName(t, tpl, api)
 	grants := collectGrants(t, tpl)
