@@ -1,9 +1,13 @@
 package handler_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/omnisales/rtcollab/internal/metrics"
 )
 
 // TestDisconnectFramesOutCounted: the frames $disconnect posts (the
@@ -25,8 +29,14 @@ func TestDisconnectFramesOutCounted(t *testing.T) {
 		t.Fatal(resp.StatusCode)
 	}
 	posted := len(rec.posts["B"]) - before
-	t.Logf("frames posted to B by $disconnect: %d; EMF output: %q", posted, emf.String())
-	if posted > 0 && !strings.Contains(emf.String(), `"FramesOut"`) {
-		t.Errorf("$disconnect posted %d frame(s) but wrote no FramesOut", posted)
+	if posted != 1 {
+		t.Fatalf("$disconnect posted %d frames to B, want 1 (the released lock)", posted)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(emf.Bytes()), &doc); err != nil {
+		t.Fatalf("EMF %q: %v", emf.String(), err)
+	}
+	if n, _ := doc[metrics.FramesOut].(float64); n != float64(posted) {
+		t.Errorf("$disconnect posted %d frame(s) but its FramesOut is %v: %s", posted, doc[metrics.FramesOut], emf.String())
 	}
 }

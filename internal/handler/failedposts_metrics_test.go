@@ -1,7 +1,9 @@
 package handler_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -36,9 +38,14 @@ func TestMessageFunctionCountsFailedPosts(t *testing.T) {
 	if resp, _ := h.Message(ctx, event("A", `{"type":"publish","channel":"order-updates","payload":{"x":1},"messageId":"p1"}`)); !strings.Contains(resp.Body, `"ack"`) {
 		t.Fatalf("publish: %s", resp.Body)
 	}
-	doc := strings.TrimSpace(emf.String())
-	t.Logf("EMF: %s", doc)
-	if !strings.Contains(doc, `"`+metrics.FanoutDeliveryErrors+`"`) {
-		t.Errorf("the post to B failed, but the message function's EMF document counts no undelivered recipient")
+	var doc map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(emf.Bytes()), &doc); err != nil {
+		t.Fatalf("EMF %q: %v", emf.String(), err)
+	}
+	if n, _ := doc[metrics.FanoutDeliveryErrors].(float64); n != 1 {
+		t.Errorf("the post to B failed, but the message function's %s is %v, want 1: %s", metrics.FanoutDeliveryErrors, doc[metrics.FanoutDeliveryErrors], emf.String())
+	}
+	if n, _ := doc[metrics.FramesOut].(float64); n != 1 {
+		t.Errorf("%s = %v, want 1 (the post to A)", metrics.FramesOut, doc[metrics.FramesOut])
 	}
 }
