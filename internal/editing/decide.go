@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -110,8 +111,6 @@ const (
 	KindSuperseded Kind = "superseded"
 	// KindUnchanged: a crdt write won but left the document as it was; the
 	// state changed (the caller stores it) but there is no new version.
-	// State is nil when the state did not change either: a delete of a
-	// path that holds nothing records nothing.
 	KindUnchanged Kind = "unchanged"
 	// KindConflict: a manual-strategy conflict; no new version.
 	KindConflict Kind = "conflict"
@@ -453,12 +452,12 @@ func merge(in Input) (Outcome, error) {
 	case doc.Insert, doc.Update:
 		err = next.CRDT.Set(path, in.Op.Value, stamp)
 	case doc.Delete:
-		if _, ok := doc.Get(in.Doc, path); !ok && !recorded(old.CRDT, p) {
-			// Nothing to delete: a tombstone would only take room in
-			// the state, which is bounded, for good.
-			return Outcome{Kind: KindUnchanged}, nil
+		// Recorded even where nothing is held now: a write stamped
+		// before it that arrives later must still lose, whatever the
+		// order. The tombstones are bounded instead (pruneTombstones).
+		if err = next.CRDT.Delete(path, stamp); err == nil {
+			pruneTombstones(&next.CRDT, MaxTombstones)
 		}
-		err = next.CRDT.Delete(path, stamp)
 	case doc.Increment:
 		d, perr := strconv.ParseInt(string(in.Op.Delta), 10, 64)
 		if perr != nil {
@@ -534,24 +533,35 @@ func merge(in Input) (Outcome, error) {
 	return out, nil
 }
 
-// recorded reports whether d holds a register or a counter at p or below
-// it.
-func recorded(d crdt.Doc, p doc.Path) bool {
-	below := func(k string) bool {
-		kp, err := doc.ParsePath(k)
-		return err == nil && kp.HasPrefix(p)
-	}
-	for k := range d.Registers {
-		if below(k) {
-			return true
+// MaxTombstones bounds the tombstones (delete registers) a crdt entity
+// keeps. Past it the oldest are dropped, those whose removal leaves the
+// document as it is: a write stamped before every tombstone kept may then
+// bring back a field deleted long ago, the price of a state that deletes
+// of ever new paths cannot fill.
+const MaxTombstones = 64
+
+// pruneTombstones drops the oldest tombstones of d past max, keeping any
+// whose removal would change the materialized document (one that hides a
+// value an older write of a parent holds).
+func pruneTombstones(d *crdt.Doc, max int) {
+	var keys []string
+	for k, r := range d.Registers {
+		if r.Deleted {
+			keys = append(keys, k)
 		}
 	}
-	for k := range d.Counters {
-		if below(k) {
-			return true
+	if len(keys) <= max {
+		return
+	}
+	slices.SortFunc(keys, func(a, b string) int { return crdt.Compare(d.Registers[a].Stamp, d.Registers[b].Stamp) })
+	want := d.Materialize()
+	for _, k := range keys[:len(keys)-max] {
+		r := d.Registers[k]
+		delete(d.Registers, k)
+		if !doc.Equal(d.Materialize(), want) {
+			d.Registers[k] = r
 		}
 	}
-	return false
 }
 
 // effectOp returns one operation that turns old into next, where next

@@ -470,41 +470,52 @@ func TestCRDTIncrementOfNonNumber(t *testing.T) {
 	wantDoc(t, out.Doc, `{"location":"B-4","bins":{"b1":2}}`)
 }
 
-// TestCRDTDeleteOfNothing: a crdt delete of a path that holds nothing (no
-// value, and no register or counter at or below it) is unchanged and
-// records nothing; a delete whose path has a register or counter, even a
-// tombstone, is recorded, so that it still beats older writes arriving
-// later.
-func TestCRDTDeleteOfNothing(t *testing.T) {
+// TestCRDTTombstonesBounded: a crdt delete is recorded even where nothing
+// is held (a later write stamped before it must still lose), but an
+// entity keeps at most MaxTombstones of them: deletes of ever new paths
+// drop the oldest, and cannot fill the entity's state. A tombstone that
+// hides a value of an older write of its parent is kept whatever its age.
+func TestCRDTTombstonesBounded(t *testing.T) {
 	t0 := now.UnixMilli()
-	decide := func(d map[string]any, st *editing.State, op doc.Op, wallMs int64) editing.Outcome {
+	d, st, v := map[string]any{}, (*editing.State)(nil), int64(0)
+	step := func(op doc.Op, wallMs int64) editing.Outcome {
 		t.Helper()
-		out, err := editing.Decide(editing.Input{Strategy: editing.CRDT, Doc: d, State: st, Version: 1, Base: 1,
+		out, err := editing.Decide(editing.Input{Strategy: editing.CRDT, Doc: d, State: st, Version: v, Base: v,
 			Op: op, UserID: "ann", Stamp: &crdt.HLC{WallMs: wallMs}, Now: now})
 		if err != nil {
 			t.Fatalf("Decide(%s): %v", op, err)
 		}
+		if out.Kind.NewVersion() {
+			d, v = out.Doc, v+1
+		}
+		if out.State != nil {
+			st = out.State
+		}
 		return out
 	}
-	set := decide(map[string]any{}, nil, doc.Op{Kind: doc.Update, Path: "a", Value: map[string]any{}}, t0-30)
-	for _, path := range []string{"b", "a.b", "a.b.c"} {
-		if out := decide(set.Doc, set.State, doc.Op{Kind: doc.Delete, Path: path}, t0-20); out.Kind != editing.KindUnchanged || out.State != nil {
-			t.Errorf("delete of %q, which holds nothing: %s, state %+v; want unchanged and no state", path, out.Kind, out.State)
+	step(doc.Op{Kind: doc.Update, Path: "a", Value: map[string]any{"x": 1.0, "y": 2.0}}, t0-100_000)
+	step(doc.Op{Kind: doc.Delete, Path: "a.x"}, t0-99_000) // hides a.x of the older write of a
+	wantDoc(t, d, `{"a":{"y":2}}`)
+	for i := range 3 * editing.MaxTombstones {
+		step(doc.Op{Kind: doc.Delete, Path: fmt.Sprintf("gone%03d", i)}, t0-90_000+int64(i))
+	}
+	tombstones := 0
+	for _, r := range st.CRDT.Registers {
+		if r.Deleted {
+			tombstones++
 		}
 	}
-	// "a" is deleted; a newer delete of it still records its stamp.
-	del := decide(set.Doc, set.State, doc.Op{Kind: doc.Delete, Path: "a"}, t0-20)
-	again := decide(del.Doc, del.State, doc.Op{Kind: doc.Delete, Path: "a"}, t0-5)
-	if again.Kind != editing.KindUnchanged || again.State == nil {
-		t.Fatalf("second delete of a: %s, state %+v; want unchanged with its state", again.Kind, again.State)
+	if tombstones > editing.MaxTombstones+1 {
+		t.Fatalf("%d tombstones kept, want at most %d (and the one hiding a.x)", tombstones, editing.MaxTombstones+1)
 	}
-	if out := decide(del.Doc, again.State, doc.Op{Kind: doc.Update, Path: "a", Value: "x"}, t0-10); out.Kind != editing.KindSuperseded {
-		t.Errorf("write older than the second delete: %s, want superseded", out.Kind)
+	if r, ok := st.CRDT.Registers["a.x"]; !ok || !r.Deleted {
+		t.Fatalf("the tombstone hiding a.x was dropped: %+v", st.CRDT.Registers["a.x"])
 	}
-	// A counter below the path: the delete applies.
-	inc := decide(map[string]any{}, nil, doc.Op{Kind: doc.Increment, Path: "c.n", Delta: "2"}, t0-30)
-	if out := decide(inc.Doc, inc.State, doc.Op{Kind: doc.Delete, Path: "c"}, t0-20); out.Kind != editing.KindApplied {
-		t.Errorf("delete of c, which holds a counter: %s, want applied", out.Kind)
+	wantDoc(t, d, `{"a":{"y":2}}`)
+	// The newest tombstone still beats a write stamped before it.
+	last := fmt.Sprintf("gone%03d", 3*editing.MaxTombstones-1)
+	if out := step(doc.Op{Kind: doc.Update, Path: last, Value: 1.0}, t0-95_000); out.Kind != editing.KindSuperseded {
+		t.Errorf("write older than the newest tombstone: %s, want superseded", out.Kind)
 	}
 }
 

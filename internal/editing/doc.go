@@ -25,9 +25,9 @@
 //   - crdt: the entity keeps a crdt.Doc beside its document. insert and
 //     update write a last-writer-wins register stamped with a hybrid
 //     logical clock (the client's stamp when it sends one, else the
-//     server's), delete writes a tombstone (a delete of a path that holds
-//     nothing, no value and no register or counter at or below it, records
-//     nothing: KindUnchanged with no state), increment adds to a per-user
+//     server's), delete writes a tombstone (at most MaxTombstones are
+//     kept, the oldest dropped where that leaves the document as it is),
+//     increment adds to a per-user
 //     counter. A write that wins its register clears the counters at or
 //     below its path, except the part of each user whose latest increment
 //     is stamped after the write, which adds to the written value. Ties
