@@ -123,6 +123,10 @@ func checkActivity(a store.Activity) error {
 		return protocol.NewError(protocol.CodeBadRequest, "entity type must be 1..%d characters of [A-Za-z0-9._-]", ident.MaxNameLen)
 	case ident.Check(ident.Name.Named("entity id"), a.EntityID) != nil:
 		return protocol.NewError(protocol.CodeBadRequest, "entity id must be 1..%d characters of [A-Za-z0-9._-]", ident.MaxNameLen)
+	case protocol.ValidateChannel(protocol.EntityChannel(a.EntityType, a.EntityID)) != nil:
+		// The entry is shown to those who may subscribe to the entity's
+		// channel: one that cannot be a channel would be shown to nobody.
+		return protocol.NewError(protocol.CodeBadRequest, "entity type and id together are at most %d bytes", ident.MaxIDLen-1)
 	case len(a.EntityName) > maxEntityNameLen:
 		return protocol.NewError(protocol.CodeBadRequest, "entity name is at most %d bytes", maxEntityNameLen)
 	case len(a.Changes) > maxChanges:
