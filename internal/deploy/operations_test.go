@@ -333,7 +333,7 @@ func TestFanoutIsBoundedAndKeepsItsFailures(t *testing.T) {
 				}
 			}
 		}
-		for _, fn := range []string{"message", metrics.FunctionFanout, metrics.FunctionPublish, metrics.FunctionDisconnect, "sweeper"} {
+		for _, fn := range []string{"message", metrics.FunctionFanout, metrics.FunctionPublish, metrics.FunctionDisconnect, metrics.FunctionConnect, "sweeper"} {
 			if !covered[fn] {
 				t.Errorf("no alarm on %s/%s for Function=%s", metrics.Namespace, metrics.FanoutDeliveryErrors, fn)
 			}

@@ -233,6 +233,21 @@ func response(status int, body string) events.APIGatewayProxyResponse {
 	return events.APIGatewayProxyResponse{StatusCode: status, Body: body}
 }
 
+// withMetrics gives ctx the metrics set of one invocation of function
+// (its posts count their frames there) and returns the function that
+// writes it.
+func (h *Handler) withMetrics(ctx context.Context, function string, rc events.APIGatewayWebsocketProxyRequestContext, log *slog.Logger) (context.Context, func()) {
+	m := metrics.New(function)
+	m.Property("requestId", rc.RequestID)
+	m.Property("connectionId", rc.ConnectionID)
+	ctx = metrics.With(ctx, m)
+	return ctx, func() {
+		if err := m.Flush(h.deps.Metrics, h.now()); err != nil {
+			log.WarnContext(ctx, "write metrics", "error", err)
+		}
+	}
+}
+
 // Connect handles $connect: it authenticates the request and records the
 // connection. A refused identity answers 401, which makes API Gateway (and
 // the local gateway) reject the handshake.
@@ -240,6 +255,8 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	rc := req.RequestContext
 	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$connect")
 	start := time.Now()
+	ctx, flush := h.withMetrics(ctx, metrics.FunctionConnect, rc, log) // the clean-up of gone connections at the limit posts
+	defer flush()
 	id, err := h.deps.Auth.Authenticate(ctx, req)
 	if err == nil {
 		err = checkIdentity(&id)
@@ -308,15 +325,8 @@ func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocket
 	rc := req.RequestContext
 	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$disconnect")
 	start := time.Now()
-	m := metrics.New(metrics.FunctionDisconnect) // the clean-ups' broadcasts count their frames here
-	m.Property("requestId", rc.RequestID)
-	m.Property("connectionId", rc.ConnectionID)
-	ctx = metrics.With(ctx, m)
-	defer func() {
-		if err := m.Flush(h.deps.Metrics, h.now()); err != nil {
-			log.WarnContext(ctx, "write metrics", "error", err)
-		}
-	}()
+	ctx, flush := h.withMetrics(ctx, metrics.FunctionDisconnect, rc, log) // the clean-ups' broadcasts count their frames here
+	defer flush()
 	c, chans, err := h.deps.Store.DeleteConnection(ctx, rc.ConnectionID)
 	if err != nil {
 		log.ErrorContext(ctx, "remove connection", "error", err)

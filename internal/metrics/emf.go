@@ -44,7 +44,8 @@ const (
 	HandlerLatency  = "HandlerLatency"  // time spent in the handler
 	// FanoutDeliveryErrors counts the recipients a broadcast did not
 	// reach: failed posts (not gone connections) of the function that
-	// posted them (message, publish, disconnect, sweeper, fan-out), and
+	// posted them (message, publish, connect, disconnect, sweeper,
+	// fan-out), and
 	// every recipient of a fan-out shard that was refused whole. No
 	// function fails its invocation for them (a retry would post twice),
 	// so this metric and its alarm are where they show.
@@ -61,6 +62,9 @@ const FunctionPublish = "publish"
 
 // FunctionDisconnect is the Function dimension of $disconnect's metrics.
 const FunctionDisconnect = "disconnect"
+
+// FunctionConnect is the Function dimension of $connect's metrics.
+const FunctionConnect = "connect"
 
 // Set accumulates one invocation's metrics. It is safe for concurrent use
 // (a broadcast adds from many goroutines). The zero value is not usable;
