@@ -85,7 +85,7 @@ load-shard-real: $(LOADGEN)
 
 ## bench: the Go benchmarks.
 bench: py-deps
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/protocol ./internal/awsrest ./internal/mgmtapi ./internal/handler ./internal/broadcast ./internal/ot ./internal/crdt
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/protocol ./internal/awsrest ./internal/mgmtapi ./internal/handler ./internal/broadcast ./internal/ot ./internal/crdt ./internal/editing
 	scripts/with-moto.sh $(GO) test -run '^$$' -bench Subscribers -benchtime 20x -benchmem ./internal/store/dynamo
 
 ## bench-scan: the Scan comparison on 10,000 connections over 100 channels (moto; minutes).

@@ -534,15 +534,17 @@ func merge(in Input) (Outcome, error) {
 }
 
 // MaxTombstones bounds the tombstones (delete registers) a crdt entity
-// keeps. Past it the oldest are dropped, those whose removal leaves the
-// document as it is: a write stamped before every tombstone kept may then
-// bring back a field deleted long ago, the price of a state that deletes
-// of ever new paths cannot fill.
+// keeps. Past it the oldest are dropped, except those that hide a value
+// (an older write of an ancestor, or an older value below): a write
+// stamped before a dropped tombstone may then bring back a field deleted
+// long ago, the price of a state that deletes of ever new paths cannot
+// fill.
 const MaxTombstones = 64
 
 // pruneTombstones drops the oldest tombstones of d past max, keeping any
-// whose removal would change the materialized document (one that hides a
-// value an older write of a parent holds).
+// that hides a value: one with a live register older than it at an
+// ancestor of its path (whose value holds the deleted field) or below it.
+// It decides from the registers' paths and stamps, without materializing.
 func pruneTombstones(d *crdt.Doc, max int) {
 	var keys []string
 	for k, r := range d.Registers {
@@ -553,13 +555,49 @@ func pruneTombstones(d *crdt.Doc, max int) {
 	if len(keys) <= max {
 		return
 	}
+	older := func(a, b crdt.HLC) bool { return crdt.Compare(a, b) < 0 }
+	live := map[string]crdt.HLC{}        // live register paths and stamps
+	oldestBelow := map[string]crdt.HLC{} // per path, the oldest live register strictly below it
+	for k, r := range d.Registers {
+		if r.Deleted {
+			continue
+		}
+		live[k] = r.Stamp
+		p, err := doc.ParsePath(k)
+		if err != nil {
+			continue
+		}
+		for i := 1; i < len(p); i++ {
+			pre := p[:i].String()
+			if cur, ok := oldestBelow[pre]; !ok || older(r.Stamp, cur) {
+				oldestBelow[pre] = r.Stamp
+			}
+		}
+	}
+	hides := func(k string, stamp crdt.HLC) bool {
+		if s, ok := oldestBelow[k]; ok && older(s, stamp) {
+			return true
+		}
+		p, err := doc.ParsePath(k)
+		if err != nil {
+			return true
+		}
+		for i := 1; i < len(p); i++ {
+			if s, ok := live[p[:i].String()]; ok && older(s, stamp) {
+				return true
+			}
+		}
+		return false
+	}
 	slices.SortFunc(keys, func(a, b string) int { return crdt.Compare(d.Registers[a].Stamp, d.Registers[b].Stamp) })
-	want := d.Materialize()
-	for _, k := range keys[:len(keys)-max] {
-		r := d.Registers[k]
-		delete(d.Registers, k)
-		if !doc.Equal(d.Materialize(), want) {
-			d.Registers[k] = r
+	drop := len(keys) - max
+	for _, k := range keys {
+		if drop == 0 {
+			break
+		}
+		if !hides(k, d.Registers[k].Stamp) {
+			delete(d.Registers, k)
+			drop--
 		}
 	}
 }

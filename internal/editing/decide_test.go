@@ -477,30 +477,15 @@ func TestCRDTIncrementOfNonNumber(t *testing.T) {
 // hides a value of an older write of its parent is kept whatever its age.
 func TestCRDTTombstonesBounded(t *testing.T) {
 	t0 := now.UnixMilli()
-	d, st, v := map[string]any{}, (*editing.State)(nil), int64(0)
-	step := func(op doc.Op, wallMs int64) editing.Outcome {
-		t.Helper()
-		out, err := editing.Decide(editing.Input{Strategy: editing.CRDT, Doc: d, State: st, Version: v, Base: v,
-			Op: op, UserID: "ann", Stamp: &crdt.HLC{WallMs: wallMs}, Now: now})
-		if err != nil {
-			t.Fatalf("Decide(%s): %v", op, err)
-		}
-		if out.Kind.NewVersion() {
-			d, v = out.Doc, v+1
-		}
-		if out.State != nil {
-			st = out.State
-		}
-		return out
-	}
-	step(doc.Op{Kind: doc.Update, Path: "a", Value: map[string]any{"x": 1.0, "y": 2.0}}, t0-100_000)
-	step(doc.Op{Kind: doc.Delete, Path: "a.x"}, t0-99_000) // hides a.x of the older write of a
-	wantDoc(t, d, `{"a":{"y":2}}`)
+	e := newCRDTEntity(t)
+	e.step(doc.Op{Kind: doc.Update, Path: "a", Value: map[string]any{"x": 1.0, "y": 2.0}}, t0-100_000)
+	e.step(doc.Op{Kind: doc.Delete, Path: "a.x"}, t0-99_000) // hides a.x of the older write of a
+	wantDoc(t, e.doc, `{"a":{"y":2}}`)
 	for i := range 3 * editing.MaxTombstones {
-		step(doc.Op{Kind: doc.Delete, Path: fmt.Sprintf("gone%03d", i)}, t0-90_000+int64(i))
+		e.step(doc.Op{Kind: doc.Delete, Path: fmt.Sprintf("gone%03d", i)}, t0-90_000+int64(i))
 	}
 	tombstones := 0
-	for _, r := range st.CRDT.Registers {
+	for _, r := range e.st.CRDT.Registers {
 		if r.Deleted {
 			tombstones++
 		}
@@ -508,13 +493,13 @@ func TestCRDTTombstonesBounded(t *testing.T) {
 	if tombstones > editing.MaxTombstones+1 {
 		t.Fatalf("%d tombstones kept, want at most %d (and the one hiding a.x)", tombstones, editing.MaxTombstones+1)
 	}
-	if r, ok := st.CRDT.Registers["a.x"]; !ok || !r.Deleted {
-		t.Fatalf("the tombstone hiding a.x was dropped: %+v", st.CRDT.Registers["a.x"])
+	if r, ok := e.st.CRDT.Registers["a.x"]; !ok || !r.Deleted {
+		t.Fatalf("the tombstone hiding a.x was dropped: %+v", e.st.CRDT.Registers["a.x"])
 	}
-	wantDoc(t, d, `{"a":{"y":2}}`)
+	wantDoc(t, e.doc, `{"a":{"y":2}}`)
 	// The newest tombstone still beats a write stamped before it.
 	last := fmt.Sprintf("gone%03d", 3*editing.MaxTombstones-1)
-	if out := step(doc.Op{Kind: doc.Update, Path: last, Value: 1.0}, t0-95_000); out.Kind != editing.KindSuperseded {
+	if out := e.step(doc.Op{Kind: doc.Update, Path: last, Value: 1.0}, t0-95_000); out.Kind != editing.KindSuperseded {
 		t.Errorf("write older than the newest tombstone: %s, want superseded", out.Kind)
 	}
 }
