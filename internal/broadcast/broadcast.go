@@ -179,9 +179,20 @@ var ErrGone = errors.New("recipient gone")
 
 // Post sends frame to one connection. When the Management API reports the
 // connection gone, Post deletes that connection and its subscriptions and
-// returns ErrGone.
+// returns ErrGone. It counts the post in the context's metrics, as Fanout
+// counts its own (FramesOut, GoneConnections, FanoutDeliveryErrors).
 func (b *Broadcaster) Post(ctx context.Context, connID string, frame []byte) error {
-	return b.settle(ctx, connID, b.poster.PostToConnection(ctx, connID, frame))
+	err := b.settle(ctx, connID, b.poster.PostToConnection(ctx, connID, frame))
+	m := metrics.From(ctx)
+	switch {
+	case err == nil:
+		m.Add(metrics.FramesOut, 1, metrics.Count)
+	case errors.Is(err, ErrGone):
+		m.Add(metrics.GoneConnections, 1, metrics.Count)
+	default:
+		m.Add(metrics.FanoutDeliveryErrors, 1, metrics.Count)
+	}
+	return err
 }
 
 // settle handles the outcome err of a post to connID as Post describes.
