@@ -155,6 +155,11 @@ interface Pending {
   /** What the optimistic document replays (move, increment and text need more than `after`). */
   local: LocalChange;
   payload: Record<string, unknown>;
+  /**
+   * An update or insert whose missing parent objects are still to be
+   * created in the same change: decided once, when it is first sent.
+   */
+  lift: boolean;
   messageId: string;
   attempts: number;
   /**
@@ -412,20 +417,14 @@ export class RealtimeSyncManager {
         new RealtimeError({ code: 'BAD_REQUEST', message: `startSync(${input.entityType}, ${input.entityId}) first` }),
       );
     }
-    let path = input.path;
-    let after: unknown = input.after;
-    if (input.operation === 'update' || input.operation === 'insert') {
-      // Create missing parent objects in the same change.
-      ({ path, value: after } = liftToExistingParent(e.state.document, path, after));
-    }
     const payload: Record<string, unknown> = {
       entityType: e.type,
       entityId: e.id,
-      operation: path === input.path ? input.operation : 'update',
-      path,
+      operation: input.operation,
+      path: input.path,
     };
-    if (input.before !== undefined && path === input.path) payload['before'] = input.before;
-    if (after !== undefined) payload['after'] = after;
+    if (input.before !== undefined) payload['before'] = input.before;
+    if (input.after !== undefined) payload['after'] = input.after;
     if (input.from !== undefined) payload['from'] = input.from;
     if (input.to !== undefined) payload['to'] = input.to;
     if (input.delta !== undefined) payload['delta'] = String(input.delta);
@@ -458,6 +457,7 @@ export class RealtimeSyncManager {
           text: input.text,
         },
         payload,
+        lift: input.operation === 'update' || input.operation === 'insert',
         messageId: `chg-${this.clock.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${this.seq}`,
         attempts: 0,
         applied: false,
@@ -915,6 +915,7 @@ export class RealtimeSyncManager {
       if (this.opts.autoLock && !options.noAutoLock && !(await this.ensureLock(e))) {
         throw new RealtimeError({ code: 'LOCK_HELD', message: `${e.channel} is locked by another user`, details: { lock: e.lock } });
       }
+      if (p.lift) this.liftPayload(e, p);
       const payload: Record<string, unknown> = { ...p.payload, baseVersion: e.version };
       if (e.lock !== null && e.lock.lockedBy === this.userId && e.lock.fencingToken !== undefined) {
         payload['fencingToken'] = e.lock.fencingToken;
@@ -941,6 +942,35 @@ export class RealtimeSyncManager {
         throw re;
       }
     }
+  }
+
+  /**
+   * Creates the change's missing parent objects in the change itself
+   * (`customer.name` on an order without a customer becomes `customer =
+   * {name}`), judged on the server's document with the local changes
+   * before it: not on the document at push time, which is empty before the
+   * first sync, and where the lift would replace the parent's other keys.
+   * Decided once: every attempt sends the same change, as the server's
+   * idempotency record requires.
+   */
+  private liftPayload(e: Entry, p: Pending): void {
+    p.lift = false;
+    let doc = e.serverDoc;
+    for (const q of e.pending) {
+      if (q === p) break;
+      if (q.applied) continue;
+      try {
+        doc = applyLocalChange(doc, q.local);
+      } catch {
+        // a malformed local path changes nothing
+      }
+    }
+    const { path, value } = liftToExistingParent(doc, p.local.path, p.local.after);
+    if (path === p.local.path) return;
+    p.payload['operation'] = 'update';
+    p.payload['path'] = path;
+    p.payload['after'] = value;
+    delete p.payload['before'];
   }
 
   private waitConnected(): Promise<void> {

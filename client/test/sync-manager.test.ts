@@ -255,6 +255,69 @@ describe('RealtimeSyncManager', () => {
     expect(s.manager.getState('order', '1').document).toEqual({ customer: { name: 'A' } });
   });
 
+  it('decides whether to create missing parents on the synced document, not the empty one before it', async () => {
+    const sent: Record<string, unknown>[] = [];
+    const s = await setup((sock, f, st) => {
+      if (f.type === 'sync') {
+        st.server.ack(sock, f, {
+          strategy: 'last-write-wins', version: 1, snapshot: true, document: { customer: { name: 'Old', email: 'a@b.c' } },
+          changes: [], hasMore: false, nextSinceVersion: 1, conflicts: [], lock: null,
+        });
+        return true;
+      }
+      if (f.type !== 'change') return;
+      const p = f.payload as Record<string, unknown>;
+      sent.push(p);
+      if (sent.length === 1) {
+        st.server.error(sock, f, 'VERSION_CONFLICT');
+        return true;
+      }
+      st.server.ack(sock, f, { outcome: 'applied', applied: true, version: 2, change: { ...change(2, String(p['path']), p['after'], 'u1'), messageId: f.messageId } });
+      return true;
+    });
+    // A component mounts and the user types before the first sync is done:
+    // the document is still empty, but the server's has a customer.
+    const started = s.manager.startSync('order', '1');
+    const pushed = s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'customer.name', after: 'New' });
+    await started;
+    await pushed;
+    expect(sent).toHaveLength(2);
+    expect(sent[0]).toMatchObject({ baseVersion: 1, operation: 'update', path: 'customer.name', after: 'New' });
+    const { baseVersion: _b0, ...first } = sent[0]!;
+    const { baseVersion: _b1, ...again } = sent[1]!;
+    expect(again).toEqual(first); // a resend asks for the same change
+    expect(s.manager.getState('order', '1').document).toEqual({ customer: { name: 'New', email: 'a@b.c' } });
+  });
+
+  it('sends a change that creates missing parents the same way on every attempt', async () => {
+    const sent: Record<string, unknown>[] = [];
+    const s = await setup((sock, f, st) => {
+      if (f.type === 'sync') {
+        // Another user created the customer meanwhile (version 1).
+        const doc = sent.length === 0 ? {} : { customer: { email: 'a@b.c' } };
+        st.server.ack(sock, f, {
+          strategy: 'last-write-wins', version: sent.length === 0 ? 0 : 1, snapshot: true, document: doc,
+          changes: [], hasMore: false, nextSinceVersion: 1, conflicts: [], lock: null,
+        });
+        return true;
+      }
+      if (f.type !== 'change') return;
+      sent.push(f.payload as Record<string, unknown>);
+      if (sent.length === 1) {
+        st.server.error(sock, f, 'VERSION_CONFLICT');
+        return true;
+      }
+      st.server.ack(sock, f, { outcome: 'applied', applied: true, version: 2, change: { ...change(2, 'customer', { name: 'N' }, 'u1'), messageId: f.messageId } });
+      return true;
+    });
+    await s.manager.startSync('order', '1');
+    await s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'customer.name', after: 'N' });
+    expect(sent).toHaveLength(2);
+    expect(sent[0]).toMatchObject({ baseVersion: 0, operation: 'update', path: 'customer', after: { name: 'N' } });
+    // The server keeps the first attempt's request: another under the same messageId is IDEMPOTENCY_MISMATCH.
+    expect(sent[1]).toEqual({ ...sent[0], baseVersion: 1 });
+  });
+
   it('follows lock events and reports a lock held by another user', async () => {
     const s = await setup();
     await s.manager.startSync('order', '1');
