@@ -108,7 +108,7 @@ export interface RealtimeSyncManagerOptions {
 }
 
 export interface PushOptions {
-  /** Reject instead of taking the lock when it is needed and not held. Default false. */
+  /** Reject this change instead of taking the lock when it is needed and not held (changes queued with it keep their own options). Default false. */
   noAutoLock?: boolean;
 }
 
@@ -160,6 +160,8 @@ interface Pending {
    * created in the same change: decided once, when it is first sent.
    */
   lift: boolean;
+  /** The options of its pushChange. */
+  options: PushOptions;
   messageId: string;
   attempts: number;
   /**
@@ -458,6 +460,7 @@ export class RealtimeSyncManager {
         },
         payload,
         lift: input.operation === 'update' || input.operation === 'insert',
+        options,
         messageId: `chg-${this.clock.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${this.seq}`,
         attempts: 0,
         applied: false,
@@ -465,7 +468,7 @@ export class RealtimeSyncManager {
         reject,
       });
       this.update(e);
-      void this.pump(e, options);
+      void this.pump(e);
     });
   }
 
@@ -659,7 +662,7 @@ export class RealtimeSyncManager {
           );
       }
       void this.runSync(e);
-      void this.pump(e, {});
+      void this.pump(e);
     }
   }
 
@@ -879,14 +882,14 @@ export class RealtimeSyncManager {
   }
 
   /** Sends the entity's local changes, one at a time. */
-  private async pump(e: Entry, options: PushOptions): Promise<void> {
+  private async pump(e: Entry): Promise<void> {
     if (e.sending) return;
     e.sending = true;
     try {
       while (e.pending.length > 0 && this.entries.has(e.channel)) {
         const p = e.pending[0] as Pending;
         try {
-          const ack = await this.sendChange(e, p, options);
+          const ack = await this.sendChange(e, p);
           e.pending.shift();
           this.accept(e, p, ack);
         } catch (err) {
@@ -908,7 +911,8 @@ export class RealtimeSyncManager {
     }
   }
 
-  private async sendChange(e: Entry, p: Pending, options: PushOptions): Promise<ChangeAck> {
+  private async sendChange(e: Entry, p: Pending): Promise<ChangeAck> {
+    const { options } = p;
     for (;;) {
       p.attempts++;
       if (e.lastSyncedAt === null) await this.runSync(e);

@@ -199,6 +199,47 @@ describe('RealtimeSyncManager', () => {
     expect(s.server.framesOfType('lock.acquire')).toHaveLength(2);
   });
 
+  it('applies noAutoLock to the change pushed with it, not to the others sent in the same run', async () => {
+    let release: (() => void) | undefined;
+    const s = await setup((sock, f, st) => {
+      if (f.type !== 'change') return;
+      const p = f.payload as Record<string, unknown>;
+      if (p['fencingToken'] === undefined) {
+        st.server.error(sock, f, 'LOCK_REQUIRED');
+        return true;
+      }
+      const ackIt = (): void => {
+        const v = ++st.version.v;
+        st.server.ack(sock, f, { outcome: 'applied', applied: true, version: v, change: { ...change(v, String(p['path']), p['after'], 'u1'), messageId: f.messageId } });
+      };
+      if (release === undefined) release = ackIt; // the first change is held
+      else ackIt();
+      return true;
+    });
+    await s.manager.startSync('order', '1');
+    const first = s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'a', after: 1 });
+    await flush();
+    const second = s.manager
+      .pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'b', after: 2 }, { noAutoLock: true })
+      .then(() => 'ok', (e: { code: string }) => e.code);
+    // The lock lapses before the second goes out: it is refused, not taken again.
+    s.sock.receive({ type: 'lock', channel: 'order:1', payload: { action: 'expired', lock: lock('u1', 7) } });
+    await flush();
+    release!();
+    await first;
+    expect(await second).toBe('LOCK_REQUIRED');
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
+
+    // And a change pushed without it, queued behind one pushed with it, takes the lock.
+    const third = s.manager
+      .pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'c', after: 3 }, { noAutoLock: true })
+      .then(() => 'ok', (e: { code: string }) => e.code);
+    const fourth = s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'd', after: 4 });
+    expect(await third).toBe('LOCK_REQUIRED');
+    await expect(fourth).resolves.toMatchObject({ path: 'd' });
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(2);
+  });
+
   it('applies a change once when its own event arrives before its ack', async () => {
     let held: SentFrame | undefined;
     const s = await setup((sock, f, st) => {
