@@ -41,6 +41,8 @@ export type ServerErrorCode =
  *   reconnects with backoff when it must.
  * - `FRAME_TOO_LARGE` (also a server code): the frame exceeds `maxFrameBytes`
  *   and was not sent (a FrameTooLargeError).
+ * - `NOT_FOLLOWING`: a RealtimeSyncManager's local change was not sent (or
+ *   not sent again) because `stopSync` stopped following its entity.
  */
 export type ClientErrorCode =
   | 'TIMEOUT'
@@ -51,7 +53,8 @@ export type ClientErrorCode =
   | 'DISCONNECTED'
   | 'INVALID_MESSAGE'
   | 'SOCKET_ERROR'
-  | 'TOKEN_ERROR';
+  | 'TOKEN_ERROR'
+  | 'NOT_FOLLOWING';
 
 export type ErrorCode = ServerErrorCode | ClientErrorCode;
 

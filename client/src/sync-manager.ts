@@ -224,6 +224,10 @@ function toError(err: unknown): RealtimeError {
   return new RealtimeError({ code: 'INTERNAL', message: err instanceof Error ? err.message : String(err), cause: err });
 }
 
+function notFollowing(e: Entry): RealtimeError {
+  return new RealtimeError({ code: 'NOT_FOLLOWING', message: `stopSync(${e.type}, ${e.id}) before the change was sent`, retryable: false });
+}
+
 function emptyState(type: string, id: string): EntitySyncState {
   return {
     entityType: type,
@@ -377,7 +381,9 @@ export class RealtimeSyncManager {
   /**
    * Stops following (the last reference releases a held lock and lets go of
    * the channel, which stays subscribed while a hook or another user of the
-   * client holds it).
+   * client holds it). The last reference also rejects the local changes not
+   * sent yet with NOT_FOLLOWING; the one in flight settles with its reply,
+   * and is not sent again.
    */
   stopSync(entityType: string, entityId: string): void {
     const key = entityChannel(entityType, entityId);
@@ -386,6 +392,10 @@ export class RealtimeSyncManager {
     this.entries.delete(key);
     for (const off of e.offs) off();
     this.stopRenewing(e);
+    // The change in flight (the first, while sending) is settled by its
+    // reply, or stops at its next attempt.
+    const unsent = e.pending.splice(e.sending ? 1 : 0);
+    for (const p of unsent) p.reject(notFollowing(e));
     if (e.wantLock || this.heldByMe(e)) {
       e.wantLock = false;
       this.client
@@ -410,7 +420,8 @@ export class RealtimeSyncManager {
    * accepted it (with its version), or, when it became a manual conflict,
    * with the local side of the conflict (`resolved: false`). Rejects with
    * CLIENT_DESTROYED, as every change still waiting does, once the client
-   * is destroyed.
+   * is destroyed, and with NOT_FOLLOWING when stopSync stops following the
+   * entity before it was sent.
    */
   pushChange<T = unknown>(input: ChangeInput<T> & { entityType: string; entityId: string }, options: PushOptions = {}): Promise<Change> {
     const e = this.entries.get(entityChannel(input.entityType, input.entityId));
@@ -886,7 +897,7 @@ export class RealtimeSyncManager {
     if (e.sending) return;
     e.sending = true;
     try {
-      while (e.pending.length > 0 && this.entries.has(e.channel)) {
+      while (e.pending.length > 0 && this.entries.get(e.channel) === e) {
         const p = e.pending[0] as Pending;
         try {
           const ack = await this.sendChange(e, p);
@@ -916,7 +927,9 @@ export class RealtimeSyncManager {
     for (;;) {
       p.attempts++;
       if (e.lastSyncedAt === null) await this.runSync(e);
-      if (this.opts.autoLock && !options.noAutoLock && !(await this.ensureLock(e))) {
+      const locked = !this.opts.autoLock || options.noAutoLock === true || (await this.ensureLock(e));
+      if (this.entries.get(e.channel) !== e) throw notFollowing(e);
+      if (!locked) {
         throw new RealtimeError({ code: 'LOCK_HELD', message: `${e.channel} is locked by another user`, details: { lock: e.lock } });
       }
       if (p.lift) this.liftPayload(e, p);
@@ -929,7 +942,8 @@ export class RealtimeSyncManager {
         return await this.client.request<'change', ChangeAck>('change', { payload }, { messageId: p.messageId, timeout: 15_000 });
       } catch (err) {
         const re = toError(err);
-        if (p.attempts >= 5) throw re;
+        // No longer followed: the answer stands (a timeout may have been applied).
+        if (p.attempts >= 5 || this.entries.get(e.channel) !== e) throw re;
         if (LOCK_ERRORS.has(re.code) && this.opts.autoLock && !options.noAutoLock) {
           // The lock lapsed (a reconnect, a server restart): take it again.
           this.setLock(e, null, false);

@@ -284,6 +284,38 @@ describe('RealtimeSyncManager', () => {
     expect(s.manager.getState('order', '1').localChanges).toHaveLength(0);
   });
 
+  it('settles every local change when stopSync stops following the entity', async () => {
+    const held: SentFrame[] = [];
+    const s = await setup((_sock, f) => {
+      if (f.type !== 'change') return;
+      held.push(f);
+      return true; // answered below, or never
+    });
+    await s.manager.startSync('order', '1');
+    const settled: string[] = [];
+    const track = (name: string, p: Promise<Change>): void => {
+      p.then(() => settled.push(`${name} ok`), (e: { code: string }) => settled.push(`${name} ${e.code}`));
+    };
+    track('first', s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'a', after: 1 }));
+    track('second', s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'b', after: 2 }));
+    await flush();
+    s.manager.stopSync('order', '1');
+    await flush();
+    expect(settled).toEqual(['second NOT_FOLLOWING']); // never sent
+    s.server.ack(s.sock, held[0]!, { outcome: 'applied', applied: true, version: 1, change: { ...change(1, 'a', 1, 'u1'), messageId: held[0]!.messageId } });
+    await flush();
+    expect(settled).toEqual(['second NOT_FOLLOWING', 'first ok']);
+
+    // A change in flight whose reply never comes is not sent again.
+    await s.manager.startSync('order', '1');
+    track('third', s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'c', after: 3 }));
+    await flush();
+    s.manager.stopSync('order', '1');
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(settled).toEqual(['second NOT_FOLLOWING', 'first ok', 'third TIMEOUT']);
+    expect(held).toHaveLength(2); // the first and the third, once each
+  });
+
   it('creates missing parent objects in the same change', async () => {
     const s = await setup((sock, f, st) => {
       if (f.type !== 'change') return;
