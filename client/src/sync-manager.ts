@@ -191,6 +191,8 @@ interface Entry {
   lock: Lock | null;
   /** This client wants to hold the lock (re-taken after reconnects). */
   wantLock: boolean;
+  /** Counts releaseLock and stopSync calls: a lock reply to a request sent before the latest of them is not taken as held. */
+  lockReleases: number;
   renewTimer: unknown;
   comments: Map<string, Comment>;
   error: RealtimeError | null;
@@ -341,6 +343,7 @@ export class RealtimeSyncManager {
       conflicts: new Map(),
       lock: null,
       wantLock: false,
+      lockReleases: 0,
       renewTimer: null,
       comments: new Map(),
       error: null,
@@ -392,6 +395,7 @@ export class RealtimeSyncManager {
     this.entries.delete(key);
     for (const off of e.offs) off();
     this.stopRenewing(e);
+    e.lockReleases++;
     // The change in flight (the first, while sending) is settled by its
     // reply, or stops at its next attempt.
     const unsent = e.pending.splice(e.sending ? 1 : 0);
@@ -488,10 +492,14 @@ export class RealtimeSyncManager {
    * user holds it. When the entity was followed and stopSync let go of it
    * while the request was in flight, a lock granted afterwards is released at
    * once (no one is left to renew or release it) and the result is null.
+   * When releaseLock was called while it was in flight, the grant is not
+   * kept either (the release, sent after it, lets it go) and the result is
+   * null.
    */
   async acquireLock(entityType: string, entityId: string): Promise<Lock | null> {
     const key = entityChannel(entityType, entityId);
     const e = this.entries.get(key);
+    const releases = e?.lockReleases;
     try {
       const ack = await this.client.request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType, entityId, ttl: this.opts.lockTtl },
@@ -502,6 +510,7 @@ export class RealtimeSyncManager {
           .catch(() => {});
         return null;
       }
+      if (e !== undefined && e.lockReleases !== releases) return null;
       if (e !== undefined) {
         e.wantLock = true;
         this.setLock(e, ack.lock);
@@ -525,6 +534,7 @@ export class RealtimeSyncManager {
     const e = this.entries.get(entityChannel(entityType, entityId));
     if (e !== undefined) {
       e.wantLock = false;
+      e.lockReleases++;
       this.stopRenewing(e);
     }
     try {
@@ -657,15 +667,18 @@ export class RealtimeSyncManager {
     for (const e of this.entries.values()) {
       if (e.wantLock) {
         // The server released our lock with the old connection: take it again.
+        const releases = e.lockReleases;
         this.client
           .request<'lock.acquire', { lock: Lock }>('lock.acquire', {
             payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },
           })
           .then(
-            (ack) => this.setLock(e, ack.lock),
+            (ack) => {
+              if (e.lockReleases === releases) this.setLock(e, ack.lock);
+            },
             (err: unknown) => {
               const re = toError(err);
-              if (re.code === 'LOCK_HELD') {
+              if (re.code === 'LOCK_HELD' && e.lockReleases === releases) {
                 e.wantLock = false;
                 if (isRecord(re.details) && isRecord(re.details['lock'])) this.setLock(e, re.details['lock'] as unknown as Lock);
               }
@@ -833,13 +846,19 @@ export class RealtimeSyncManager {
     e.renewTimer = this.clock.setTimeout(() => {
       e.renewTimer = null;
       if (!this.entries.has(e.channel) || !e.wantLock || !this.client.connected) return;
+      const releases = e.lockReleases;
       this.client
         .request<'lock.renew', { lock: Lock }>('lock.renew', {
           payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },
         }, { queue: false })
         .then(
-          (ack) => this.setLock(e, ack.lock),
+          // Renewing keeps a lock wanted; it never makes one wanted again,
+          // and a reply to a renewal sent before releaseLock is old news.
+          (ack) => {
+            if (e.lockReleases === releases) this.setLock(e, ack.lock, false);
+          },
           (err: unknown) => {
+            if (e.lockReleases !== releases) return;
             const re = toError(err);
             if (re.code === 'NOT_LOCK_HOLDER') {
               e.wantLock = false;

@@ -72,6 +72,9 @@ async function setup(handler?: (sock: FakeWebSocket, f: SentFrame, s: Setup) => 
         case 'lock.renew':
           s.server.ack(sock, f, { lock: lock('u1', 7) });
           return true;
+        case 'lock.release':
+          s.server.ack(sock, f, { released: true, lock: lock('u1', 7) });
+          return true;
       }
       return false;
     },
@@ -400,6 +403,60 @@ describe('RealtimeSyncManager', () => {
     s.sock.receive({ type: 'lock', channel: 'order:1', payload: { action: 'released', lock: lock('u2', 3) } });
     await flush();
     expect(s.manager.getState('order', '1').lock).toBeNull();
+  });
+
+  it('does not take a lock again after a reconnect when it was released while its renewal was in flight', async () => {
+    let renew: SentFrame | undefined;
+    const s = await setup((sock, f, st) => {
+      if (f.type === 'lock.renew') {
+        renew = f; // answered when the release comes: the server handled the renewal first
+        return true;
+      }
+      if (f.type === 'lock.release' && renew !== undefined) {
+        st.server.ack(sock, renew, { lock: lock('u1', 7) });
+        st.server.ack(sock, f, { released: true, lock: lock('u1', 7) });
+        return true;
+      }
+      return false;
+    });
+    await s.manager.startSync('order', '1');
+    await s.manager.acquireLock('order', '1');
+    await vi.advanceTimersByTimeAsync(15_000); // renewed at half the lifetime
+    expect(renew).toBeDefined();
+    await s.manager.releaseLock('order', '1');
+    await flush();
+    expect(s.manager.getState('order', '1').lock).toBeNull();
+    s.sock.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(2_000);
+    FakeWebSocket.last.open();
+    await flush();
+    await flush();
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
+    expect(s.manager.getState('order', '1').lockedByMe).toBe(false);
+  });
+
+  it('does not keep a lock granted after releaseLock was called', async () => {
+    let acquire: SentFrame | undefined;
+    const s = await setup((_sock, f) => {
+      if (f.type !== 'lock.acquire') return;
+      acquire = f; // answered after the release was sent
+      return true;
+    });
+    await s.manager.startSync('order', '1');
+    const acquired = s.manager.acquireLock('order', '1');
+    await flush();
+    const released = s.manager.releaseLock('order', '1');
+    s.server.ack(s.sock, acquire!, { lock: lock('u1', 7) });
+    await flush();
+    expect(await acquired).toBeNull();
+    await released;
+    expect(s.manager.getState('order', '1').lock).toBeNull();
+    s.sock.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(2_000);
+    FakeWebSocket.last.open();
+    await flush();
+    await flush();
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
   });
 
   it('catches up after a reconnect', async () => {
