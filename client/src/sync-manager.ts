@@ -97,7 +97,9 @@ export interface RealtimeSyncManagerOptions {
   /**
    * What to do with a manual conflict that concerns this user: false
    * (default) lists it for a person to settle; `local` or `remote` settles
-   * it at once that way.
+   * it at once that way, once per conflict however often it is reported (a
+   * CONFLICT_RESOLVED answer, when it was settled first elsewhere, is taken
+   * as settled).
    */
   autoResolveConflicts?: false | 'local' | 'remote';
   /** Take the entity's lock before a change when the server's strategy is lock-based. Default true. */
@@ -188,6 +190,8 @@ interface Entry {
   remote: Change[];
   history: Change[];
   conflicts: Map<string, Conflict>;
+  /** Conflicts autoResolveConflicts settled or is settling: each is sent once, however often it is seen. */
+  autoResolved: Set<string>;
   lock: Lock | null;
   /** This client wants to hold the lock (re-taken after reconnects). */
   wantLock: boolean;
@@ -341,6 +345,7 @@ export class RealtimeSyncManager {
       remote: [],
       history: [],
       conflicts: new Map(),
+      autoResolved: new Set(),
       lock: null,
       wantLock: false,
       lockReleases: 0,
@@ -821,8 +826,20 @@ export class RealtimeSyncManager {
     this.update(e);
     if (prev === undefined) this.emitter.emit('conflict', c);
     const auto = this.opts.autoResolveConflicts;
-    if (!c.resolved && auto !== false && c.localChange.userId === this.userId) {
-      this.resolveConflict(c.id, auto).catch((err: unknown) => this.setError(e, err));
+    // One conflict is reported by the change's ack, the conflict event and
+    // later syncs: it is settled once.
+    if (!c.resolved && auto !== false && c.localChange.userId === this.userId && !e.autoResolved.has(c.id)) {
+      e.autoResolved.add(c.id);
+      this.resolveConflict(c.id, auto).catch((err: unknown) => {
+        const re = toError(err);
+        if (re.code === 'CONFLICT_RESOLVED') {
+          // Settled already (by this user elsewhere, or another author): nothing to do.
+          if (isRecord(re.details) && isRecord(re.details['conflict'])) this.putConflict(e, re.details['conflict'] as unknown as Conflict);
+          return;
+        }
+        e.autoResolved.delete(c.id); // tried again when next seen
+        this.setError(e, re);
+      });
     }
   }
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RealtimeSyncManager, WebSocketClient, type Change, type Lock } from '../src/index.js';
+import { RealtimeSyncManager, WebSocketClient, type Change, type Conflict, type Lock } from '../src/index.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
 
 const flush = async (): Promise<void> => {
@@ -457,6 +457,70 @@ describe('RealtimeSyncManager', () => {
     await flush();
     await flush();
     expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
+  });
+
+  describe('autoResolveConflicts', () => {
+    /** A manual entity whose server turns every change into conflict c1, reported by the ack and by a conflict event. */
+    async function conflicting(onResolve: (sock: FakeWebSocket, f: SentFrame, st: Setup, conflict: Conflict) => void) {
+      const conflict: Conflict = {
+        id: 'c1', entityType: 'order', entityId: '1', path: 'price', resolutionStrategy: 'manual', resolved: false,
+        localChange: { ...change(0, 'price', 105, 'u1'), id: 'pending-1', resolved: false },
+        remoteChange: change(1, 'price', 110, 'u2'),
+      };
+      const s = await setup((sock, f, st) => {
+        if (f.type === 'sync') {
+          st.server.ack(sock, f, {
+            strategy: 'manual', version: 1, snapshot: true, document: { price: 110 }, changes: [], hasMore: false, nextSinceVersion: 1, conflicts: [], lock: null,
+          });
+          return true;
+        }
+        if (f.type === 'change') {
+          // Both authors get the conflict event; the writer also gets the ack with it.
+          queueMicrotask(() => sock.receive({ type: 'conflict', channel: 'order:1', payload: conflict }));
+          st.server.ack(sock, f, { entityType: 'order', entityId: '1', outcome: 'conflict', applied: false, version: 1, conflict });
+          return true;
+        }
+        if (f.type === 'conflict.resolve') {
+          onResolve(sock, f, st, conflict);
+          return true;
+        }
+        return false;
+      });
+      s.manager = new RealtimeSyncManager({ client: s.client, loadHistory: false, autoResolveConflicts: 'local' });
+      await s.manager.startSync('order', '1');
+      await s.manager.pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'price', after: 105 });
+      await flush();
+      await flush();
+      return s;
+    }
+
+    it('settles a conflict once, although both the ack and the conflict event report it', async () => {
+      const resolves: SentFrame[] = [];
+      const s = await conflicting((sock, f, st, conflict) => {
+        resolves.push(f);
+        if (resolves.length > 1) {
+          st.server.error(sock, f, 'CONFLICT_RESOLVED', { details: { conflict: { ...conflict, resolved: true, resolution: 'local' } } });
+          return;
+        }
+        st.server.ack(sock, f, {
+          entityType: 'order', entityId: '1', outcome: 'applied', applied: true, version: 2,
+          change: change(2, 'price', 105, 'u1'), conflict: { ...conflict, resolved: true, resolution: 'local' },
+        });
+      });
+      expect(resolves).toHaveLength(1);
+      expect(s.manager.getState('order', '1')).toMatchObject({ error: null, document: { price: 105 }, version: 2 });
+      expect(s.manager.getState('order', '1').conflicts[0]).toMatchObject({ id: 'c1', resolved: true });
+    });
+
+    it('takes CONFLICT_RESOLVED as the conflict settled, not as an error', async () => {
+      // The other author settled it first.
+      const s = await conflicting((sock, f, st, conflict) => {
+        st.server.error(sock, f, 'CONFLICT_RESOLVED', { details: { conflict: { ...conflict, resolved: true, resolution: 'remote' } } });
+      });
+      expect(s.server.framesOfType('conflict.resolve')).toHaveLength(1);
+      expect(s.manager.getState('order', '1').error).toBeNull();
+      expect(s.manager.getState('order', '1').conflicts[0]).toMatchObject({ id: 'c1', resolved: true, resolution: 'remote' });
+    });
   });
 
   it('catches up after a reconnect', async () => {
