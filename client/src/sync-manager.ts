@@ -187,6 +187,8 @@ interface Entry {
   lastSyncedAt: Date | null;
   pending: Pending[];
   sending: boolean;
+  /** The local change being sent (settled by its reply), or null. */
+  inFlight: Pending | null;
   remote: Change[];
   history: Change[];
   conflicts: Map<string, Conflict>;
@@ -342,6 +344,7 @@ export class RealtimeSyncManager {
       lastSyncedAt: null,
       pending: [],
       sending: false,
+      inFlight: null,
       remote: [],
       history: [],
       conflicts: new Map(),
@@ -401,9 +404,10 @@ export class RealtimeSyncManager {
     for (const off of e.offs) off();
     this.stopRenewing(e);
     e.lockReleases++;
-    // The change in flight (the first, while sending) is settled by its
-    // reply, or stops at its next attempt.
-    const unsent = e.pending.splice(e.sending ? 1 : 0);
+    // The change in flight is settled by its reply, or stops at its next
+    // attempt; the others are never sent.
+    const unsent = e.pending.filter((p) => p !== e.inFlight);
+    e.pending = e.pending.filter((p) => p === e.inFlight);
     for (const p of unsent) p.reject(notFollowing(e));
     if (e.wantLock || this.heldByMe(e)) {
       e.wantLock = false;
@@ -561,7 +565,18 @@ export class RealtimeSyncManager {
     if (e === undefined) throw new RealtimeError({ code: 'NOT_FOUND', message: `no conflict ${conflictId}` });
     const payload: Record<string, unknown> = { entityType: e.type, entityId: e.id, conflictId, resolution };
     if (resolution === 'merged') payload['mergedValue'] = mergedValue ?? null;
-    const ack = await this.writeWithLock<ChangeAck>(e, 'conflict.resolve', payload);
+    let ack: ChangeAck;
+    try {
+      ack = await this.writeWithLock<ChangeAck>(e, 'conflict.resolve', payload);
+    } catch (err) {
+      const re = toError(err);
+      // Settled already: the conflict as it was settled comes with the
+      // refusal; show it resolved.
+      if (re.code === 'CONFLICT_RESOLVED' && isRecord(re.details) && isRecord(re.details['conflict'])) {
+        this.putConflict(e, re.details['conflict'] as unknown as Conflict);
+      }
+      throw re;
+    }
     if (ack.conflict !== undefined) this.putConflict(e, ack.conflict);
     if (ack.change !== undefined) this.ingest(e, ack.change);
     return ack;
@@ -822,7 +837,10 @@ export class RealtimeSyncManager {
     const prev = e.conflicts.get(c.id);
     if (prev !== undefined && prev.resolved && !c.resolved) return;
     e.conflicts.set(c.id, c);
-    if (c.resolved) forgetResolved(e.conflicts, this.opts.historyLimit);
+    if (c.resolved) {
+      forgetResolved(e.conflicts, this.opts.historyLimit);
+      e.autoResolved.delete(c.id); // settled: a copy still open is ignored above
+    }
     this.update(e);
     if (prev === undefined) this.emitter.emit('conflict', c);
     const auto = this.opts.autoResolveConflicts;
@@ -832,11 +850,7 @@ export class RealtimeSyncManager {
       e.autoResolved.add(c.id);
       this.resolveConflict(c.id, auto).catch((err: unknown) => {
         const re = toError(err);
-        if (re.code === 'CONFLICT_RESOLVED') {
-          // Settled already (by this user elsewhere, or another author): nothing to do.
-          if (isRecord(re.details) && isRecord(re.details['conflict'])) this.putConflict(e, re.details['conflict'] as unknown as Conflict);
-          return;
-        }
+        if (re.code === 'CONFLICT_RESOLVED') return; // settled already (resolveConflict shows it so)
         e.autoResolved.delete(c.id); // tried again when next seen
         this.setError(e, re);
       });
@@ -899,9 +913,14 @@ export class RealtimeSyncManager {
   /** Makes sure this user holds the lock of a lock-based entity; true when it does (or none is needed). */
   private async ensureLock(e: Entry): Promise<boolean> {
     if (e.strategy !== 'lock-based') return true;
-    if (this.heldByMe(e)) return true;
-    const lock = await this.acquireLock(e.type, e.id);
-    return lock !== null;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (this.heldByMe(e)) return true;
+      if ((await this.acquireLock(e.type, e.id)) !== null) return true;
+      // null: another user holds it, or it was granted and released
+      // (releaseLock) while the request was out: then take it again, once.
+      if (e.lock !== null && e.lock.lockedBy !== this.userId) return false;
+    }
+    return false;
   }
 
   /** Sends a write that may need the lock's fencing token; takes the lock and retries once when it lapsed. */
@@ -935,11 +954,14 @@ export class RealtimeSyncManager {
     try {
       while (e.pending.length > 0 && this.entries.get(e.channel) === e) {
         const p = e.pending[0] as Pending;
+        e.inFlight = p;
         try {
           const ack = await this.sendChange(e, p);
+          e.inFlight = null;
           e.pending.shift();
           this.accept(e, p, ack);
         } catch (err) {
+          e.inFlight = null;
           const re = toError(err);
           if (re.code === 'CLIENT_DESTROYED') {
             // Nothing can be sent any more: every local change fails with it.
@@ -968,7 +990,18 @@ export class RealtimeSyncManager {
       if (!locked) {
         throw new RealtimeError({ code: 'LOCK_HELD', message: `${e.channel} is locked by another user`, details: { lock: e.lock } });
       }
-      if (p.lift) this.liftPayload(e, p);
+      if (p.lift) {
+        // Decided on the server's document as it is now: a sync under
+        // way (a gap after an ack) finishes first, and none is decided
+        // on the empty document of an entity never synced.
+        if (e.syncRunning) await this.runSync(e);
+        if (e.lastSyncedAt === null) {
+          if (p.attempts >= 5) throw e.error ?? new RealtimeError({ code: 'UNAVAILABLE', message: `${e.channel} could not be synced`, retryable: true });
+          await this.waitConnected();
+          continue;
+        }
+        this.liftPayload(e, p);
+      }
       const payload: Record<string, unknown> = { ...p.payload, baseVersion: e.version };
       if (e.lock !== null && e.lock.lockedBy === this.userId && e.lock.fencingToken !== undefined) {
         payload['fencingToken'] = e.lock.fencingToken;

@@ -9,7 +9,7 @@ import {
   type SyncState,
 } from '../sync-manager.js';
 import type { Change, Comment, Conflict, ConflictResolutionStrategy, Lock } from '../types.js';
-import type { RealtimeError } from '../errors.js';
+import { RealtimeError } from '../errors.js';
 import { useResolvedClient, type ClientSource } from './hooks.js';
 
 export interface UseRealtimeSyncOptions {
@@ -126,7 +126,10 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
     for (const c of state.conflicts) {
       if (!c.resolved && c.localChange.userId === manager.userId && !resolving.current.has(c.id)) {
         resolving.current.add(c.id);
-        manager.resolveConflict(c.id, side).catch(() => resolving.current.delete(c.id));
+        manager.resolveConflict(c.id, side).catch((err: unknown) => {
+          // Settled already (the manager shows it so): not asked again.
+          if (!(err instanceof RealtimeError && err.code === 'CONFLICT_RESOLVED')) resolving.current.delete(c.id);
+        });
       }
     }
   }, [auto, strategy, state.conflicts, manager]);
