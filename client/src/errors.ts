@@ -43,6 +43,12 @@ export type ServerErrorCode =
  *   and was not sent (a FrameTooLargeError).
  * - `NOT_FOLLOWING`: a RealtimeSyncManager's local change was not sent (or
  *   not sent again) because `stopSync` stopped following its entity.
+ * - `REBASE_FAILED`: a RealtimeSyncManager's local change that waited to be
+ *   sent edits text or list positions, and changes the server made
+ *   meanwhile reached this client without the operations to carry it past
+ *   them (a sync answered with a whole document, a change event without its
+ *   `op`): it was not sent, since its positions may no longer name what its
+ *   author meant.
  */
 export type ClientErrorCode =
   | 'TIMEOUT'
@@ -54,7 +60,8 @@ export type ClientErrorCode =
   | 'INVALID_MESSAGE'
   | 'SOCKET_ERROR'
   | 'TOKEN_ERROR'
-  | 'NOT_FOLLOWING';
+  | 'NOT_FOLLOWING'
+  | 'REBASE_FAILED';
 
 export type ErrorCode = ServerErrorCode | ClientErrorCode;
 

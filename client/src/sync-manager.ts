@@ -1,4 +1,13 @@
-import { applyChange, applyLocalChange, liftToExistingParent, type DocumentValue, type LocalChange } from './document.js';
+import {
+  applyChange,
+  applyLocalChange,
+  getPath,
+  liftToExistingParent,
+  parsePath,
+  type DocumentValue,
+  type LocalChange,
+} from './document.js';
+import { textDiff, transformOp, type DocOp } from './ot.js';
 import { Emitter } from './emitter.js';
 import { RealtimeError, isRecord } from './errors.js';
 import type {
@@ -22,8 +31,16 @@ import { systemClock, type Clock, type WebSocketClient } from './websocket-clien
  * version is skipped and after every reconnect. Local changes go out one at
  * a time per entity, each with the version it was written against; they
  * show in the document at once (optimistically) and stay in `localChanges`
- * until the server accepts them. Edit locks are renewed while held and
- * taken again after a reconnect; a change refused because the lock lapsed
+ * until the server accepts them. A change by someone else that arrives
+ * while local changes wait is transformed into them as the server would
+ * (text positions, list indexes; a change whose target it deleted is
+ * dropped and settles with outcome `dropped`): a change not sent yet goes
+ * out rebased, against the version that holds the other change, and the
+ * one in flight, which the server transforms itself, is only shown
+ * transformed. A waiting change that edits positions and could not be
+ * carried past such changes (a sync answered with the whole document)
+ * is rejected with REBASE_FAILED instead of being sent. Edit locks are
+ * renewed while held and taken again after a reconnect; a change refused because the lock lapsed
  * (a restart of the server releases every lock) takes the lock again and is
  * sent again with its original messageId, so it is applied exactly once.
  *
@@ -171,6 +188,25 @@ interface Pending {
    * before its ack): the optimistic document no longer replays it.
    */
   applied: boolean;
+  /**
+   * It went out at least once: its payload is frozen (a resend must ask
+   * for the same change) and the server transforms it past the changes
+   * since `sentBase`, the baseVersion it is sent with.
+   */
+  sent: boolean;
+  sentBase: number;
+  /**
+   * Not sent, and left without effect by rebasing past another change (the
+   * notices say why): it settles as `dropped` without being sent.
+   */
+  dropped: string[] | null;
+  /** Sent, and the server will drop it (a concurrent change removed its target): not replayed. */
+  localDropped: boolean;
+  /**
+   * Not sent, and changes reached the document that it could not be
+   * rebased past (a whole-document sync): its positions are unreliable.
+   */
+  stale: boolean;
   resolve: (c: Change) => void;
   reject: (e: RealtimeError) => void;
 }
@@ -488,6 +524,11 @@ export class RealtimeSyncManager {
         messageId: `chg-${this.clock.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}-${this.seq}`,
         attempts: 0,
         applied: false,
+        sent: false,
+        sentBase: 0,
+        dropped: null,
+        localDropped: false,
+        stale: false,
         resolve,
         reject,
       });
@@ -748,6 +789,9 @@ export class RealtimeSyncManager {
               throw new RealtimeError({ code: 'BAD_FRAME', message: 'the sync reply carries no valid version' });
             }
             if (ack.version !== e.version || ack.version === 0) {
+              // The changes in between are not known one by one: the
+              // changes waiting to be sent cannot be rebased past them.
+              if (e.lastSyncedAt !== null && ack.version !== e.version) this.rebasePending(e, null);
               e.serverDoc = ack.document ?? {};
               e.version = ack.version;
             }
@@ -780,7 +824,8 @@ export class RealtimeSyncManager {
    * Applies an accepted change if it is the next version; a gap triggers a
    * sync. A malformed version is ignored. A change made by one of the local
    * changes still waiting for its ack (same messageId) stops that one being
-   * replayed on top; it settles on the ack.
+   * replayed on top; it settles on the ack. Any other change is transformed
+   * into the local changes still waiting (see rebasePending).
    */
   private ingest(e: Entry, c: Change, fromSync = false): void {
     // A version that is not a whole number (a string, a fraction, past
@@ -791,12 +836,11 @@ export class RealtimeSyncManager {
       if (!fromSync) void this.runSync(e);
       return;
     }
+    const own = typeof c.messageId === 'string' ? e.pending.find((p) => p.messageId === c.messageId) : undefined;
+    if (own !== undefined) own.applied = true;
+    else this.rebasePending(e, remoteOp(e.serverDoc, c));
     e.serverDoc = applyChange(e.serverDoc, c);
     e.version = c.version;
-    if (typeof c.messageId === 'string') {
-      const own = e.pending.find((p) => p.messageId === c.messageId);
-      if (own !== undefined) own.applied = true;
-    }
     e.history = [c, ...e.history.filter((h) => h.version !== c.version)].slice(0, this.opts.historyLimit);
     if (c.userId !== this.userId) {
       e.remote = [c, ...e.remote].slice(0, this.opts.historyLimit);
@@ -957,8 +1001,16 @@ export class RealtimeSyncManager {
         e.inFlight = p;
         try {
           const ack = await this.sendChange(e, p);
-          e.inFlight = null;
+          // A version skipped before this one: fetch the changes in
+          // between while this change still waits, so that those of other
+          // users are transformed into the next local changes past it.
+          const v = ack.change?.version;
+          if (isVersion(v) && v > e.version + 1 && this.entries.get(e.channel) === e) await this.runSync(e);
+          // Its own change, taken while it is still listed: not another's
+          // change to rebase the next ones past.
+          if (ack.change !== undefined) this.ingest(e, ack.change);
           e.pending.shift();
+          e.inFlight = null;
           this.accept(e, p, ack);
         } catch (err) {
           e.inFlight = null;
@@ -983,6 +1035,7 @@ export class RealtimeSyncManager {
   private async sendChange(e: Entry, p: Pending): Promise<ChangeAck> {
     const { options } = p;
     for (;;) {
+      if (p.dropped !== null && !p.sent) return droppedAck(e, p.dropped);
       p.attempts++;
       if (e.lastSyncedAt === null) await this.runSync(e);
       const locked = !this.opts.autoLock || options.noAutoLock === true || (await this.ensureLock(e));
@@ -990,19 +1043,33 @@ export class RealtimeSyncManager {
       if (!locked) {
         throw new RealtimeError({ code: 'LOCK_HELD', message: `${e.channel} is locked by another user`, details: { lock: e.lock } });
       }
-      if (p.lift) {
-        // Decided on the server's document as it is now: a sync under
-        // way (a gap after an ack) finishes first, and none is decided
-        // on the empty document of an entity never synced.
-        if (e.syncRunning) await this.runSync(e);
-        if (e.lastSyncedAt === null) {
-          if (p.attempts >= 5) throw e.error ?? new RealtimeError({ code: 'UNAVAILABLE', message: `${e.channel} could not be synced`, retryable: true });
-          await this.waitConnected();
-          continue;
+      if (!p.sent) {
+        // Rebased while it waited (the awaits above included): it goes out
+        // against the version that holds the changes it was carried past.
+        if (p.dropped !== null) return droppedAck(e, p.dropped);
+        if (p.stale && positional(p.local)) {
+          throw new RealtimeError({
+            code: 'REBASE_FAILED',
+            message: `${p.local.operation} ${JSON.stringify(p.local.path)} was not sent: changes reached ${e.channel} that it could not be rebased past`,
+            retryable: false,
+          });
         }
-        this.liftPayload(e, p);
+        if (p.lift) {
+          // Decided on the server's document as it is now: a sync under
+          // way (a gap after an ack) finishes first, and none is decided
+          // on the empty document of an entity never synced.
+          if (e.syncRunning) await this.runSync(e);
+          if (e.lastSyncedAt === null) {
+            if (p.attempts >= 5) throw e.error ?? new RealtimeError({ code: 'UNAVAILABLE', message: `${e.channel} could not be synced`, retryable: true });
+            await this.waitConnected();
+            continue;
+          }
+          this.liftPayload(e, p);
+        }
+        p.sent = true;
+        p.sentBase = e.version;
       }
-      const payload: Record<string, unknown> = { ...p.payload, baseVersion: e.version };
+      const payload: Record<string, unknown> = { ...p.payload, baseVersion: p.sentBase };
       if (e.lock !== null && e.lock.lockedBy === this.userId && e.lock.fencingToken !== undefined) {
         payload['fencingToken'] = e.lock.fencingToken;
       }
@@ -1019,7 +1086,10 @@ export class RealtimeSyncManager {
           continue;
         }
         if (re.code === 'VERSION_CONFLICT') {
+          // The server cannot rebase it from its base (history trimmed):
+          // it is sent again, unchanged, against the synced version.
           await this.runSync(e);
+          p.sentBase = e.version;
           continue;
         }
         if (re.code === 'TIMEOUT' || re.code === 'UNAVAILABLE' || re.code === 'INTERNAL' || re.code === 'DISCONNECTED') {
@@ -1045,7 +1115,7 @@ export class RealtimeSyncManager {
     let doc = e.serverDoc;
     for (const q of e.pending) {
       if (q === p) break;
-      if (q.applied) continue;
+      if (!replayed(q)) continue;
       try {
         doc = applyLocalChange(doc, q.local);
       } catch {
@@ -1058,6 +1128,56 @@ export class RealtimeSyncManager {
     p.payload['path'] = path;
     p.payload['after'] = value;
     delete p.payload['before'];
+    // Shown (and rebased) as the server will apply it.
+    p.local = { operation: 'update', path, after: value };
+  }
+
+  /**
+   * Transforms the local changes still waiting (not yet applied by the
+   * server) past `r`, another change the server applied after the ones it
+   * already holds, as the server would (package ot: the waiting changes
+   * arrive later and win ties). Follows the server's sequence rule: each
+   * waiting change is transformed past `r` as transformed past the waiting
+   * changes before it. A change not sent yet is rebased (payload and
+   * replay), or marked dropped when nothing is left of it; the one in
+   * flight keeps its payload, which the server transforms from its own
+   * base, and is only shown transformed. `r` null: a change that cannot be
+   * followed (its operation is unknown); the changes not sent yet are
+   * marked stale.
+   */
+  private rebasePending(e: Entry, r: DocOp | null): void {
+    const waiting = e.pending.filter((q) => !q.applied && q.dropped === null && !q.localDropped);
+    if (r === null) {
+      for (const q of waiting) if (!q.sent) q.stale = true;
+      return;
+    }
+    let cur: DocOp = r;
+    for (const q of waiting) {
+      const mine = localOp(q.local);
+      const t = transformOp(mine, cur, true);
+      const back = transformOp(cur, mine, false);
+      if (q.sent) {
+        if (t.ok) q.local = toLocal(t.op);
+        else q.localDropped = true;
+      } else if (!t.ok) {
+        q.dropped = t.notice !== undefined ? [t.notice] : [];
+      } else {
+        this.rebaseUnsent(q, t.op);
+      }
+      if (!back.ok) return; // nothing of r is left for the later ones
+      cur = back.op;
+    }
+  }
+
+  /** Rewrites a change not sent yet as `op`, its rebased form. */
+  private rebaseUnsent(q: Pending, op: DocOp): void {
+    q.local = toLocal(op);
+    q.payload['operation'] = op.op;
+    q.payload['path'] = op.path;
+    if (op.from !== undefined) q.payload['from'] = op.from;
+    if (op.to !== undefined) q.payload['to'] = op.to;
+    if (op.text !== undefined) q.payload['text'] = op.text;
+    q.change = { ...q.change, operation: op.op as ChangeOperation, path: op.path };
   }
 
   private waitConnected(): Promise<void> {
@@ -1078,7 +1198,9 @@ export class RealtimeSyncManager {
       this.putConflict(e, ack.conflict);
       p.resolve(ack.conflict.localChange);
     } else {
-      p.resolve({ ...p.change, metadata: { ...(p.change.metadata ?? {}), outcome: ack.outcome } });
+      const settled: Change = { ...p.change, metadata: { ...(p.change.metadata ?? {}), outcome: ack.outcome } };
+      if (ack.notices !== undefined) settled.notices = ack.notices;
+      p.resolve(settled);
     }
     this.update(e);
   }
@@ -1091,7 +1213,7 @@ export class RealtimeSyncManager {
   private update(e: Entry): void {
     let document = e.serverDoc;
     for (const p of e.pending) {
-      if (p.applied) continue;
+      if (!replayed(p)) continue;
       try {
         document = applyLocalChange(document, p.local);
       } catch {
@@ -1143,6 +1265,81 @@ export function getRealtimeSyncManager(
     managers.set(client, m);
   }
   return m;
+}
+
+/** Whether the optimistic document replays a local change: not yet in the server's document, and not dropped by rebasing. */
+function replayed(p: Pending): boolean {
+  return !p.applied && !p.localDropped && p.dropped === null;
+}
+
+/** The answer for a change left without effect by rebasing before it was sent, as the server gives it. */
+function droppedAck(e: Entry, notices: string[]): ChangeAck {
+  return { entityType: e.type, entityId: e.id, outcome: 'dropped', applied: false, version: e.version, notices };
+}
+
+function localOp(l: LocalChange): DocOp {
+  const o: DocOp = { op: l.operation, path: l.path };
+  if (l.after !== undefined) o.value = l.after;
+  if (l.from !== undefined) o.from = l.from;
+  if (l.to !== undefined) o.to = l.to;
+  if (l.delta !== undefined) o.delta = l.delta;
+  if (l.text !== undefined) o.text = l.text.map((c) => ({ ...c }));
+  return o;
+}
+
+function toLocal(o: DocOp): LocalChange {
+  return { operation: o.op, path: o.path, after: o.value, from: o.from, to: o.to, delta: o.delta, text: o.text };
+}
+
+/** Whether a change's meaning depends on positions another change may shift: text, a move, a path through a list. */
+function positional(l: LocalChange): boolean {
+  if (l.operation === 'text' || l.operation === 'move') return true;
+  try {
+    return parsePath(l.path).some((s) => typeof s === 'number');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The operation the server applied for `c`, on `doc` (the document before
+ * it): its `op`, or, for an event without one, what its operation, path and
+ * values say (a text edit as the difference of the strings). Null when it
+ * cannot be told (a move without its indexes).
+ */
+function remoteOp(doc: DocumentValue, c: Change): DocOp | null {
+  const o = (c as { op?: unknown }).op;
+  if (isRecord(o) && typeof o['op'] === 'string' && typeof o['path'] === 'string') {
+    const op: DocOp = { op: o['op'], path: o['path'] };
+    if ('value' in o) op.value = o['value'];
+    // from and to are left out by the server when 0.
+    if (op.op === 'move') {
+      op.from = typeof o['from'] === 'number' ? o['from'] : 0;
+      op.to = typeof o['to'] === 'number' ? o['to'] : 0;
+    }
+    if (typeof o['delta'] === 'number' || typeof o['delta'] === 'string') op.delta = o['delta'];
+    if (Array.isArray(o['text'])) op.text = o['text'] as NonNullable<DocOp['text']>;
+    return op;
+  }
+  if (typeof c.path !== 'string') return null;
+  switch (c.operation) {
+    case 'text': {
+      const before = getPath(doc, c.path);
+      if (typeof before !== 'string' || typeof c.after !== 'string') return null;
+      return { op: 'text', path: c.path, text: textDiff(before, c.after) };
+    }
+    case 'move': {
+      const m = c as unknown as Record<string, unknown>;
+      if (typeof m['from'] !== 'number' || typeof m['to'] !== 'number') return null;
+      return { op: 'move', path: c.path, from: m['from'], to: m['to'] };
+    }
+    case 'insert':
+    case 'update':
+    case 'delete':
+    case 'increment':
+      return { op: c.operation, path: c.path, value: c.after };
+  }
+  return null;
 }
 
 /** Reports whether v is a version: a whole number from 0 to 2^53 - 1. */

@@ -247,6 +247,22 @@ export interface Change<T = unknown> {
   notices?: string[];
   /** The change this one undoes. */
   undoOf?: string;
+  /**
+   * The operation as the server applied it (after transforming it past
+   * concurrent changes): what replay and rebasing follow.
+   */
+  op?: ChangeOp;
+}
+
+/** The operation of a stored change, as the server applied it. */
+export interface ChangeOp {
+  op: ChangeOperation;
+  path: string;
+  value?: unknown;
+  from?: number;
+  to?: number;
+  delta?: number | string;
+  text?: { retain?: number; insert?: string; delete?: number }[];
 }
 
 /** A comment on an entity. */
