@@ -31,7 +31,8 @@ import { systemClock, type Clock, type WebSocketClient } from './websocket-clien
  * version is skipped and after every reconnect. Local changes go out one at
  * a time per entity, each with the version it was written against; they
  * show in the document at once (optimistically) and stay in `localChanges`
- * until the server accepts them. A change by someone else that arrives
+ * until the server accepts them. On an operational-transform or manual
+ * entity, a change by someone else that arrives
  * while local changes wait is transformed into them as the server would
  * (text positions, list indexes; a change whose target it deleted is
  * dropped and settles with outcome `dropped`): a change not sent yet goes
@@ -203,8 +204,10 @@ interface Pending {
   /** Sent, and the server will drop it (a concurrent change removed its target): not replayed. */
   localDropped: boolean;
   /**
-   * Not sent, and changes reached the document that it could not be
-   * rebased past (a whole-document sync): its positions are unreliable.
+   * Changes reached the document that it could not be rebased past (a
+   * whole-document sync): its positions are unreliable. Not sent: it is
+   * refused with REBASE_FAILED; sent: so is its resend after
+   * VERSION_CONFLICT.
    */
   stale: boolean;
   resolve: (c: Change) => void;
@@ -1086,9 +1089,22 @@ export class RealtimeSyncManager {
           continue;
         }
         if (re.code === 'VERSION_CONFLICT') {
-          // The server cannot rebase it from its base (history trimmed):
-          // it is sent again, unchanged, against the synced version.
+          // The server cannot rebase it from its base (history trimmed).
           await this.runSync(e);
+          if (e.strategy === 'operational-transform' || e.strategy === 'manual') {
+            // Sent again as carried past the changes since (what the
+            // local view shows), against the synced version; refused when
+            // they came as a whole document and it has positions.
+            if (p.stale && positional(p.local)) {
+              throw new RealtimeError({
+                code: 'REBASE_FAILED',
+                message: `${p.local.operation} ${JSON.stringify(p.local.path)} was not sent again: changes reached ${e.channel} that it could not be rebased past`,
+                retryable: false,
+              });
+            }
+            if (p.localDropped) return droppedAck(e, []);
+            this.rebaseUnsent(p, localOp(p.local));
+          }
           p.sentBase = e.version;
           continue;
         }
@@ -1146,9 +1162,16 @@ export class RealtimeSyncManager {
    * marked stale.
    */
   private rebasePending(e: Entry, r: DocOp | null): void {
+    // Only the strategies whose server rebases a change from its base
+    // (operational-transform, and manual where it merges): the others
+    // apply a change as sent, at the head, and a waiting change goes out
+    // as written.
+    if (e.strategy !== 'operational-transform' && e.strategy !== 'manual') return;
     const waiting = e.pending.filter((q) => !q.applied && q.dropped === null && !q.localDropped);
     if (r === null) {
-      for (const q of waiting) if (!q.sent) q.stale = true;
+      // Changes between came as a whole document: none can be carried
+      // past them (a sent one is only refused later, on VERSION_CONFLICT).
+      for (const q of waiting) q.stale = true;
       return;
     }
     let cur: DocOp = r;
