@@ -1047,6 +1047,10 @@ export class RealtimeSyncManager {
         throw new RealtimeError({ code: 'LOCK_HELD', message: `${e.channel} is locked by another user`, details: { lock: e.lock } });
       }
       if (!p.sent) {
+        // A sync under way finishes first: the changes it brings rebase
+        // (or drop, or make stale) this change before it is judged below.
+        if (e.syncRunning) await this.runSync(e);
+        if (this.entries.get(e.channel) !== e) throw notFollowing(e);
         // Rebased while it waited (the awaits above included): it goes out
         // against the version that holds the changes it was carried past.
         if (p.dropped !== null) return droppedAck(e, p.dropped);
@@ -1058,10 +1062,9 @@ export class RealtimeSyncManager {
           });
         }
         if (p.lift) {
-          // Decided on the server's document as it is now: a sync under
-          // way (a gap after an ack) finishes first, and none is decided
-          // on the empty document of an entity never synced.
-          if (e.syncRunning) await this.runSync(e);
+          // Decided on the server's document as it is now (a sync under
+          // way finished above), never on the empty document of an entity
+          // never synced.
           if (e.lastSyncedAt === null) {
             if (p.attempts >= 5) throw e.error ?? new RealtimeError({ code: 'UNAVAILABLE', message: `${e.channel} could not be synced`, retryable: true });
             await this.waitConnected();
