@@ -1,73 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RealtimeSyncManager, WebSocketClient, type Change, type ChangeOp } from '../src/index.js';
-import { applyLocalChange, type DocumentValue } from '../src/document.js';
-import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
+import { applyLocalChange } from '../src/document.js';
+import { FakeWebSocket } from './fake-websocket.js';
+import { flush, payload, push, setup, stored } from './rebase-harness.js';
 
 // A customer (operational-transform) whose first local change is held in
 // flight by the server until the test acks it, while other users' changes
 // arrive: the local changes queued behind it must go out rebased past them.
-
-const flush = async (): Promise<void> => {
-  await vi.advanceTimersByTimeAsync(0);
-};
-
-interface Setup {
-  strategy: string;
-  onChange?: (f: SentFrame) => boolean;
-  manager: RealtimeSyncManager;
-  server: FakeServer;
-  sock: FakeWebSocket;
-  /** The change frames received, in order. */
-  frames: SentFrame[];
-  /** What the next sync answers: the whole document at a version. */
-  snapshot: { version: number; document: DocumentValue };
-}
-
-async function setup(document: DocumentValue, strategy = 'operational-transform'): Promise<Setup> {
-  const s = { strategy, frames: [], snapshot: { version: 1, document } } as unknown as Setup;
-  s.server = new FakeServer({
-    handler: (sock, f) => {
-      switch (f.type) {
-        case 'sync':
-          s.server.ack(sock, f, {
-            strategy: s.strategy ?? 'operational-transform', version: s.snapshot.version, snapshot: true, document: s.snapshot.document,
-            changes: [], hasMore: false, nextSinceVersion: s.snapshot.version, conflicts: [], lock: null,
-          });
-          return true;
-        case 'change':
-          s.frames.push(f);
-          if (s.onChange?.(f) === true) return true;
-          return true; // acked by the test
-      }
-      return false;
-    },
-  });
-  const client = new WebSocketClient({
-    url: 'ws://test.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0, maxConnectionAge: 0, rateLimit: false,
-    random: () => 0.5,
-  });
-  client.connect();
-  s.sock = FakeWebSocket.last;
-  s.sock.open();
-  await flush();
-  s.manager = new RealtimeSyncManager({ client, loadHistory: false });
-  await s.manager.startSync('customer', '42');
-  return s;
-}
-
-function stored(version: number, userId: string, op: ChangeOp, after: unknown, messageId?: string): Change {
-  const c: Change = {
-    id: `customer:42:${version}`, entityType: 'customer', entityId: '42', userId, operation: op.op,
-    path: op.path, before: null, after, op, timestamp: new Date().toISOString(), resolved: true, version,
-  };
-  if (messageId !== undefined) c.messageId = messageId;
-  return c;
-}
-
-const push = (s: Setup, input: Record<string, unknown>): Promise<Change> =>
-  s.manager.pushChange({ entityType: 'customer', entityId: '42', ...input } as never);
-
-const payload = (f: SentFrame | undefined): Record<string, unknown> => (f?.payload ?? {}) as Record<string, unknown>;
 
 beforeEach(() => {
   vi.useFakeTimers();

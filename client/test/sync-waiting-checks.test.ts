@@ -1,20 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RealtimeSyncManager, WebSocketClient, type Change, type ChangeOp } from '../src/index.js';
+import { RealtimeSyncManager, WebSocketClient } from '../src/index.js';
 import type { DocumentValue } from '../src/document.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
-
-const flush = async (): Promise<void> => {
-  await vi.advanceTimersByTimeAsync(0);
-};
-
-function stored(version: number, userId: string, op: ChangeOp, after: unknown, messageId?: string): Change {
-  const c: Change = {
-    id: `customer:42:${version}`, entityType: 'customer', entityId: '42', userId, operation: op.op,
-    path: op.path, before: null, after, op, timestamp: new Date().toISOString(), resolved: true, version,
-  };
-  if (messageId !== undefined) c.messageId = messageId;
-  return c;
-}
+import { flush, stored } from './rebase-harness.js';
 
 interface S {
   manager: RealtimeSyncManager; server: FakeServer; sock: FakeWebSocket;
