@@ -25,9 +25,16 @@ const lock: Lock = { entityType: 'order', entityId: '1', lockedBy: 'u1', lockedA
 /**
  * A connected client whose server syncs order 1 with `conflicts`, and answers
  * locks and (unless held) conflict.resolve. With `heldAcquire`, lock.acquire
- * stays in flight and its frame is kept there.
+ * stays in flight and its frame is kept there. With `resolvedAs`,
+ * conflict.resolve is refused CONFLICT_RESOLVED with that conflict.
  */
-async function setup(opts: { strategy?: string; conflicts?: Conflict[]; holdResolve?: boolean; heldAcquire?: { frame: SentFrame | null } } = {}) {
+async function setup(opts: {
+  strategy?: string;
+  conflicts?: Conflict[];
+  holdResolve?: boolean;
+  heldAcquire?: { frame: SentFrame | null };
+  resolvedAs?: Conflict;
+} = {}) {
   const server: FakeServer = new FakeServer({
     handler: (sock, f) => {
       const p = (f.payload ?? {}) as Record<string, unknown>;
@@ -49,10 +56,15 @@ async function setup(opts: { strategy?: string; conflicts?: Conflict[]; holdReso
           }
           server.ack(sock, f, { lock });
           return true;
+        case 'lock.renew':
         case 'lock.release':
           server.ack(sock, f, { lock });
           return true;
         case 'conflict.resolve':
+          if (opts.resolvedAs !== undefined) {
+            server.error(sock, f, 'CONFLICT_RESOLVED', { details: { conflict: opts.resolvedAs } });
+            return true;
+          }
           return opts.holdResolve === true; // held: in flight
       }
       return false;
@@ -91,9 +103,49 @@ describe('useRealtimeSync', () => {
     }
     expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
   });
+
+  it('autoResolveConflicts takes CONFLICT_RESOLVED as settled and does not resend at every state change', async () => {
+    const conflict: Conflict = { id: 'c1', localChange: change(0, 'status', 'mine', 'u1'), remoteChange: change(1, 'status', 'theirs'),
+      resolved: false, entityType: 'order', entityId: '1', path: 'status' };
+    // Settled first elsewhere (this user's other tab, or the other author).
+    const { server, client, sock } = await setup({ strategy: 'last-write-wins', conflicts: [conflict],
+      resolvedAs: { ...conflict, resolved: true, resolution: 'remote' } });
+    const h = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, autoResolveConflicts: 'local' }));
+    await settle();
+    for (let v = 2; v <= 6; v++) {
+      act(() => sock.receive({ type: 'change', channel: 'order:1', payload: change(v, 'notes', v) }));
+      await settle();
+    }
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
+    expect(h.result.current.conflicts[0]).toMatchObject({ id: 'c1', resolved: true });
+  });
 });
 
 describe('useLock', () => {
+  it('unmounted while acquireLock is in flight releases the lock granted afterwards even when another hook follows the entity', async () => {
+    const held = { frame: null as SentFrame | null };
+    const { server, client, sock } = await setup({ heldAcquire: held });
+    // The page follows the order; an edit dialog has the lock button.
+    renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, userId: 'u1' }));
+    const dialog = renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }));
+    await settle();
+    let acquired: Promise<Lock | null> | undefined;
+    act(() => {
+      acquired = dialog.result.current.acquireLock();
+    });
+    await settle();
+    expect(held.frame).not.toBeNull();
+    dialog.unmount(); // the dialog closes before the lock is granted
+    await settle();
+    server.ack(sock, held.frame as SentFrame, { lock }); // granted after the unmount
+    await settle();
+    // useLock's contract: "null ... when the hook unmounted before the lock was granted (it is then released)".
+    await expect(acquired).resolves.toBeNull();
+    await settle(60_000);
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+    expect(server.framesOfType('lock.renew')).toHaveLength(0);
+  });
+
   it('on unmount releases only a lock it took, not one another hook of the entity edits with', async () => {
     const { server, client } = await setup();
     const editor = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true }));
