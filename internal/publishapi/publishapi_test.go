@@ -273,6 +273,18 @@ func (d *diesOnce) Serve(ctx context.Context, svc handler.Service, frame []byte)
 	return d.inner.Serve(ctx, svc, frame)
 }
 
+// buildAt builds the local app on a memory store whose clock is clock.
+func buildAt(t *testing.T, clock func() time.Time) (*memory.Store, *app.Built) {
+	t.Helper()
+	st := memory.New(clock)
+	b, err := app.Build(t.Context(), app.Settings{DevIdentity: true, ManagementEndpoint: "http://127.0.0.1:1/ws"},
+		&app.Options{Logger: quiet, Store: st, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, b
+}
+
 // TestEventRetriedAfterADeadAttempt: an event whose first attempt died is
 // not lost. A retry while the dead attempt's claim holds is an error (so
 // that Lambda retries again later, instead of taking a success), and the
@@ -280,12 +292,7 @@ func (d *diesOnce) Serve(ctx context.Context, svc handler.Service, frame []byte)
 func TestEventRetriedAfterADeadAttempt(t *testing.T) {
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	st := memory.New(clock)
-	b, err := app.Build(t.Context(), app.Settings{DevIdentity: true, ManagementEndpoint: "http://127.0.0.1:1/ws"},
-		&app.Options{Logger: quiet, Store: st, Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := buildAt(t, clock)
 	c := &counting{h: b.Handler}
 	api := publishapi.New(publishapi.Config{}, &diesOnce{inner: c}, st, clock, quiet)
 	var ev events.EventBridgeEvent
@@ -344,12 +351,7 @@ func (s *slowServe) Serve(ctx context.Context, svc handler.Service, frame []byte
 func TestPublishKeptForKeyTTL(t *testing.T) {
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	st := memory.New(clock)
-	b, err := app.Build(t.Context(), app.Settings{DevIdentity: true, ManagementEndpoint: "http://127.0.0.1:1/ws"},
-		&app.Options{Logger: quiet, Store: st, Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, b := buildAt(t, clock)
 	t.Run("reply written again", func(t *testing.T) {
 		c := &counting{h: b.Handler}
 		keys := &failCompleteKeys{PublishKeys: st}
