@@ -345,17 +345,13 @@ func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocket
 func (h *Handler) Message(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	rc := req.RequestContext
 	start := time.Now()
-	m := metrics.New("message")
-	m.Property("requestId", rc.RequestID)
-	m.Property("connectionId", rc.ConnectionID)
+	ctx, flush := h.withMetrics(ctx, "message", rc, h.log)
+	m := metrics.From(ctx)
 	m.Property("route", "$default")
-	ctx = metrics.With(ctx, m)
 	resp := h.message(ctx, req)
 	m.Add(metrics.FramesIn, 1, metrics.Count)
 	m.Add(metrics.HandlerLatency, float64(time.Since(start).Microseconds())/1000, metrics.Milliseconds)
-	if err := m.Flush(h.deps.Metrics, h.now()); err != nil {
-		h.log.WarnContext(ctx, "write metrics", "error", err)
-	}
+	flush()
 	return resp, nil
 }
 
