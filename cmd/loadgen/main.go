@@ -377,16 +377,22 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 	return srv.Close(cctx)
 }
 
+// childArgs are the flags of the -serve child for -server proc: every
+// setting startLocal reads.
+func childArgs(o options) []string {
+	return []string{"-serve", "-log-level", o.logLevel, "-conns", strconv.Itoa(max(o.conns, maxOf(o.sweepFanout))),
+		"-mgmt-delay", o.mgmtDelay.String(), "-shard-size", strconv.Itoa(o.shardSize),
+		"-mgmt-http=" + strconv.FormatBool(o.mgmtHTTP),
+		"-delivery-rate", strconv.FormatFloat(o.deliveryRate, 'g', -1, 64), "-delivery-burst", strconv.Itoa(o.deliveryBurst)}
+}
+
 // startChild runs this program with -serve and targets it.
 func startChild(ctx context.Context, o options, t *target, stderr io.Writer) (*target, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("start server process: %w", err)
 	}
-	args := []string{"-serve", "-log-level", o.logLevel, "-conns", strconv.Itoa(max(o.conns, maxOf(o.sweepFanout))),
-		"-mgmt-delay", o.mgmtDelay.String(), "-shard-size", strconv.Itoa(o.shardSize),
-		"-mgmt-http=" + strconv.FormatBool(o.mgmtHTTP)}
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(exe, childArgs(o)...)
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
