@@ -45,19 +45,19 @@ func (a *API) HTTPAPI(ctx context.Context, req events.APIGatewayV2HTTPRequest) (
 	return events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: map[string]string{"Content-Type": "application/json"}, Body: string(body)}, nil
 }
 
+// notFound is API Gateway's own answer to a request that matches none of
+// an HTTP API's routes, whatever its method: 404 {"message":"Not Found"}.
+// The integration never sees such a request in AWS; locally and in the
+// Lambda handler (a route key the template does not define) it is
+// answered the same.
+var notFound = []byte(`{"message":"Not Found"}`)
+
 // serveHTTP routes one request by method and path; body reads the body.
-// events enables POST /events.
+// events enables POST /events. Only POST routes exist.
 func (a *API) serveHTTP(ctx context.Context, events bool, method, path string, body func() ([]byte, bool)) (int, []byte) {
 	op := strings.Trim(path, "/")
-	if _, ok := fields[op]; !ok && (op != opEvents || !events) {
-		return errorAnswer(protocol.NewError(protocol.CodeNotFound, "no operation at this path; use POST /publish, /notify, /presence/snapshot or /events"))
-	}
-	if method != http.MethodPost {
-		status, b := errorAnswer(protocol.NewError(protocol.CodeBadRequest, "use POST"))
-		if status == http.StatusBadRequest {
-			status = http.StatusMethodNotAllowed
-		}
-		return status, b
+	if _, ok := fields[op]; method != http.MethodPost || (!ok && (op != opEvents || !events)) {
+		return http.StatusNotFound, notFound
 	}
 	b, ok := body()
 	if !ok {

@@ -285,6 +285,25 @@ func TestPublishRefused(t *testing.T) {
 	marker(t, c, "acme", "order-updates", a)
 }
 
+// TestNoRouteLocally: a signed request to the local publish API that
+// matches none of its routes (each is a POST) gets 404
+// {"message":"Not Found"}, as an API Gateway HTTP API answers a request
+// it has no route for, not a 405.
+func TestNoRouteLocally(t *testing.T) {
+	srv := servers(t)["memory"]
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodGet, "/publish"},
+		{http.MethodPut, "/notify"},
+		{http.MethodDelete, "/presence/snapshot"},
+		{http.MethodPost, "/subscribe"},
+	} {
+		status, body := signedRequest(t, tc.method, srv.APIURL()+tc.path, nil)
+		if status != http.StatusNotFound || string(body) != `{"message":"Not Found"}` {
+			t.Errorf("%s /api%s = %d %s, want 404 {\"message\":\"Not Found\"}", tc.method, tc.path, status, body)
+		}
+	}
+}
+
 // TestNotifyAndSnapshot: a notification reaches the subscribers of
 // notifications; the presence snapshot lists the tenant's online users.
 func TestNotifyAndSnapshot(t *testing.T) {
@@ -322,7 +341,7 @@ func TestEventBridgeEventDeliveredTwice(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range 2 {
-				status, body := signedPost(t, srv.APIURL()+"/events", ev)
+				status, body := signedRequest(t, http.MethodPost, srv.APIURL()+"/events", ev)
 				if status != 200 || (i == 1) != bytes.Contains(body, []byte(`"duplicate":true`)) {
 					t.Fatalf("delivery %d = %d %s", i+1, status, body)
 				}
@@ -333,11 +352,11 @@ func TestEventBridgeEventDeliveredTwice(t *testing.T) {
 	}
 }
 
-// signedPost posts body to u, signed with the local credentials by the
-// SDK's signer.
-func signedPost(t *testing.T, u string, body []byte) (int, []byte) {
+// signedRequest sends body to u with method, signed with the local
+// credentials by the SDK's signer.
+func signedRequest(t *testing.T, method, u string, body []byte) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, u, bytes.NewReader(body))
+	req, err := http.NewRequest(method, u, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
