@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"testing"
@@ -73,15 +74,70 @@ func startTokenExpiryServer(t *testing.T, dynamoEndpoint string) *tokenServer {
 // clock.
 func (s *tokenServer) token(t *testing.T, user string, ttl time.Duration) string {
 	t.Helper()
-	now := s.clock.Now()
+	return s.tokenUntil(t, user, s.clock.Now().Add(ttl).Unix())
+}
+
+// tokenUntil signs a member token for user whose exp claim is exp (a
+// NumericDate: an integer or a fractional number of seconds).
+func (s *tokenServer) tokenUntil(t *testing.T, user string, exp any) string {
+	t.Helper()
 	tok, err := auth.SignHS256(testSecret, map[string]any{
 		"sub": user, "name": user, "tenant": "default", "roles": []string{"member"}, "iss": testIssuer, "aud": testAudience,
-		"iat": now.Unix(), "exp": now.Add(ttl).Unix(),
+		"iat": s.clock.Now().Unix(), "exp": exp,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// tokenExpiredReply reports whether f refuses a frame because the
+// connection's token expired.
+func tokenExpiredReply(f frame) bool {
+	var e struct {
+		Code    string `json:"code"`
+		Details struct {
+			Reason string `json:"reason"`
+		} `json:"details"`
+	}
+	return json.Unmarshal(f.Payload, &e) == nil && f.Type == "error" && e.Code == "UNAUTHORIZED" && e.Details.Reason == "TOKEN_EXPIRED"
+}
+
+// TestFractionalExp: a JWT's exp may be fractional, and the connection
+// record keeps it in whole seconds, against which every frame is checked.
+// $connect checks the same whole second, so that a token it accepts is not
+// refused by a frame sent before that second: a token whose exp lies
+// within the current second is refused at the handshake (401), and one
+// accepted stays usable until its whole-second exp, on every store.
+func TestFractionalExp(t *testing.T) {
+	for _, b := range tokenBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t)
+			base := srv.clock.Now() // a whole second
+			srv.clock.Advance(200 * time.Millisecond)
+			if c, status := dialQuery(t, srv.Server, "early", tokenQuery(srv.tokenUntil(t, "alice", float64(base.Unix())+0.7))); c != nil {
+				f := c.request("ping", "", nil)
+				t.Fatalf("exp 0.5 s ahead, within the current second: handshake accepted, then ping = %s %s; want the handshake refused", f.Type, f.Payload)
+			} else if status != http.StatusUnauthorized {
+				t.Fatalf("exp within the current second: handshake %d, want 401", status)
+			}
+
+			alice := mustDialQuery(t, srv.Server, "alice", tokenQuery(srv.tokenUntil(t, "alice", float64(base.Unix())+1.5)))
+			id := alice.hello().ConnectionID
+			c, err := srv.Built.Store.GetConnection(context.Background(), id)
+			if want := base.Add(time.Second); err != nil || !c.TokenExpiresAt.Equal(want) {
+				t.Fatalf("stored token exp = %v (%v), want %v", c.TokenExpiresAt, err, want)
+			}
+			srv.clock.Advance(799 * time.Millisecond) // 1 ms before the stored exp
+			if f := alice.request("ping", "", nil); f.Type != "pong" {
+				t.Fatalf("ping before the stored exp: %s %s", f.Type, f.Payload)
+			}
+			srv.clock.Advance(time.Millisecond)
+			if f := alice.request("ping", "", nil); !tokenExpiredReply(f) {
+				t.Fatalf("ping at the stored exp: %s %s, want UNAUTHORIZED TOKEN_EXPIRED", f.Type, f.Payload)
+			}
+		})
+	}
 }
 
 // TestTokenExpiryEnforced: a connection outlives its token by nothing.
@@ -110,14 +166,7 @@ func TestTokenExpiryEnforced(t *testing.T) {
 				case "subscribe":
 					channel = "note:n2"
 				}
-				f := alice.request(typ, channel, payload)
-				var e struct {
-					Code    string `json:"code"`
-					Details struct {
-						Reason string `json:"reason"`
-					} `json:"details"`
-				}
-				if err := json.Unmarshal(f.Payload, &e); err != nil || f.Type != "error" || e.Code != "UNAUTHORIZED" || e.Details.Reason != "TOKEN_EXPIRED" {
+				if f := alice.request(typ, channel, payload); !tokenExpiredReply(f) {
 					t.Fatalf("%s after exp: %s %s", typ, f.Type, f.Payload)
 				}
 			}

@@ -267,6 +267,15 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	}
 	id = boundIdentity(id)
 	now := h.now()
+	// The authenticator checked the token's exp as issued; the record keeps
+	// it cut to the second, and the frames are checked against that. Check
+	// it here too, so that a token accepted now is not refused by a frame
+	// sent within the same second.
+	id.ExpiresAt = storedTokenExpiry(id.ExpiresAt)
+	if tokenExpired(store.Connection{TokenExpiresAt: id.ExpiresAt}, now) {
+		log.WarnContext(ctx, "connect refused: token expired at its exp cut to the second", "exp", id.ExpiresAt)
+		return response(http.StatusUnauthorized, "Unauthorized"), nil
+	}
 	c := store.Connection{
 		ID: rc.ConnectionID, UserID: id.UserID, Username: id.Username, Avatar: id.Avatar,
 		Tenant: id.Tenant, Roles: id.Roles, ConnectedAt: now, LastSeenAt: now,

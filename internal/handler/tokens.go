@@ -42,6 +42,17 @@ func tokenExpired(c store.Connection, now time.Time) bool {
 	return !c.TokenExpiresAt.IsZero() && !now.Before(c.TokenExpiresAt)
 }
 
+// storedTokenExpiry returns a token's exp as the connection record keeps
+// it (store.Connection.TokenExpiresAt): in whole seconds, cut down, UTC;
+// zero stays zero. A JWT's exp may be fractional; every frame is checked
+// against the kept value, so $connect checks that value too.
+func storedTokenExpiry(exp time.Time) time.Time {
+	if exp.IsZero() {
+		return exp
+	}
+	return time.Unix(exp.Unix(), 0).UTC()
+}
+
 // errTokenExpired is the error of a frame sent after the token expired.
 func errTokenExpired() *protocol.Error {
 	return protocol.NewError(protocol.CodeUnauthorized, "the token has expired; reconnect with a fresh token").
