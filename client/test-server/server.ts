@@ -79,8 +79,11 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   };
 }
 
-/** Polls until `fn` is truthy, letting React render (inside act) between polls. */
-export async function until<T>(fn: () => T, timeout = 10_000, what = 'condition'): Promise<T> {
+/**
+ * Polls until `fn` is truthy, letting React render (inside act) between
+ * polls, and returns that value (so never null or undefined).
+ */
+export async function until<T>(fn: () => T, timeout = 10_000, what = 'condition'): Promise<NonNullable<T>> {
   const end = Date.now() + timeout;
   for (;;) {
     const v = fn();
