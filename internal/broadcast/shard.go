@@ -119,6 +119,23 @@ func (p shardedPoster) PrepareFrame(data []byte) func(ctx context.Context, conne
 // PostsInline reports whether the wrapped Poster posts inline.
 func (p shardedPoster) PostsInline() bool { return postsInline(p.Poster) }
 
+// Unwrap returns the wrapped Poster.
+func (p shardedPoster) Unwrap() Poster { return p.Poster }
+
+// Unwrap returns the Poster under the sharding of ShardedPosters, or p
+// when it is not sharded: the Management API client itself, for its calls
+// other than posts (GetConnection, DeleteConnection), which sharding does
+// not concern and its wrapper does not offer.
+func Unwrap(p Poster) Poster {
+	for {
+		u, ok := p.(interface{ Unwrap() Poster })
+		if !ok {
+			return p
+		}
+		p = u.Unwrap()
+	}
+}
+
 // ShardedPosters wraps a function that returns the Poster of a Management
 // API endpoint so that every Broadcaster built on its Posters shards large
 // fan-outs with s (its Endpoint is set per Poster). A nil s.Dispatcher

@@ -54,7 +54,7 @@ func (h *Handler) openConnection(ctx context.Context, c store.Connection) error 
 		if endpoint == "" {
 			endpoint = c.Endpoint
 		}
-		prober, ok := h.deps.Posters(endpoint).(connectionProber)
+		prober, ok := h.client(endpoint).(connectionProber)
 		if !ok {
 			break
 		}

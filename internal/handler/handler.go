@@ -213,6 +213,14 @@ func (h *Handler) Endpoint(rc events.APIGatewayWebsocketProxyRequestContext) str
 	return mgmtapi.EndpointForAPI(rc.DomainName, rc.APIID, rc.Stage, h.cfg.Region)
 }
 
+// client returns the Management API client of endpoint, for the calls
+// other than broadcasts that connectionProber and connectionCloser look
+// for: the poster of Deps.Posters, under its sharding when it shards
+// (broadcast.ShardedPosters, as the functions that broadcast use).
+func (h *Handler) client(endpoint string) broadcast.Poster {
+	return broadcast.Unwrap(h.deps.Posters(endpoint))
+}
+
 func (h *Handler) broadcaster(endpoint string) *broadcast.Broadcaster {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -191,7 +191,7 @@ func (p *presenceFeature) gone(ctx context.Context, id, endpoint string) (bool, 
 	} else if err != nil {
 		return false, err
 	}
-	prober, ok := p.h.deps.Posters(endpoint).(connectionProber)
+	prober, ok := p.h.client(endpoint).(connectionProber)
 	if !ok {
 		return false, nil
 	}

@@ -117,7 +117,7 @@ func (h *Handler) sweepTokens(ctx context.Context, now time.Time) error {
 		if !tokenExpired(c, now) {
 			continue // not this connection's current token: nothing to close yet
 		}
-		if closer, ok := h.deps.Posters(h.endpointOf(c)).(connectionCloser); ok {
+		if closer, ok := h.client(h.endpointOf(c)).(connectionCloser); ok {
 			if err := closer.DeleteConnection(ctx, c.ID); err != nil && !h.deps.IsGone(err) {
 				errs = append(errs, fmt.Errorf("close connection %q: %w", c.ID, err))
 				continue
