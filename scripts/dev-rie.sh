@@ -20,7 +20,7 @@ region="${AWS_REGION:-us-east-1}"
 rie="${RIE_BIN:-$root/bin/aws-lambda-rie}"
 bootstraps="${BOOTSTRAP_DIR:-$root/bin/bootstraps}"
 server_bin="${LOCALSERVER_BIN:-$root/bin/localserver}"
-# The functions the local server invokes; fanout is not run, so the message
+# The functions the local server invokes; fanout is not run, so each
 # function fans out by itself (FANOUT_FUNCTION_NAME is not set).
 functions=(connect disconnect message sweeper)
 

@@ -1,5 +1,8 @@
 // Command disconnect is the $disconnect Lambda: it removes the connection,
 // its subscriptions, presence and locks.
+// The presence and lock changes it announces to a channel of more
+// subscribers than FANOUT_SHARD_SIZE are sharded, as the message
+// function's broadcasts are (FANOUT_FUNCTION_NAME).
 package main
 
 import (
@@ -22,14 +25,19 @@ func main() {
 	lambda.Start(h.Disconnect)
 }
 
-// coldStart reads the settings and builds the handler, once per execution
-// environment. This function accepts no connections (app.NoAuth).
+// coldStart reads the settings and builds the sharding Management API
+// posters and the handler, once per execution environment. This function
+// accepts no connections (app.NoAuth).
 func coldStart(ctx context.Context) (*handler.Handler, error) {
 	cfg, err := app.LambdaFromEnv(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: app.NoAuth{}, AWS: &cfg.AWS, Metrics: os.Stdout})
+	posters, err := cfg.ShardingPosters(os.Getenv) // a large channel is sharded, as the message function does
+	if err != nil {
+		return nil, err
+	}
+	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: app.NoAuth{}, AWS: &cfg.AWS, Metrics: os.Stdout, Posters: posters})
 	if err != nil {
 		return nil, err
 	}

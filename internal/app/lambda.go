@@ -50,7 +50,8 @@ func LambdaFromEnv(getenv func(string) string) (Lambda, error) {
 }
 
 // ShardingPosters returns the Management API posters of a function that
-// broadcasts (message, publish, publish-events), for Options.Posters: a
+// broadcasts (message, publish, publish-events, and disconnect and the
+// sweeper, which announce what a connection leaves), for Options.Posters: a
 // fan-out to more subscribers than FANOUT_SHARD_SIZE is split into shards,
 // the first posted by the invocation itself and every further one handed
 // to the fan-out function (FANOUT_FUNCTION_NAME; unset: no sharding). All
