@@ -575,7 +575,8 @@ func output(raw map[string]any, name string) string {
 // and so the CPU share, of the functions that deliver broadcasts, and of
 // no other function.
 func TestDeliveryMemorySize(t *testing.T) {
-	delivering := map[string]bool{"MessageFunction": true, "FanoutFunction": true, "PublishFunction": true, "PublishEventsFunction": true}
+	delivering := map[string]bool{"MessageFunction": true, "FanoutFunction": true, "PublishFunction": true, "PublishEventsFunction": true,
+		"DisconnectFunction": true, "SweeperFunction": true}
 	for _, tt := range []struct {
 		name   string
 		params map[string]any
