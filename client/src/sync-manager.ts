@@ -98,7 +98,7 @@ export interface EntitySyncState<T extends DocumentValue = DocumentValue> {
   /** Locked by another user. */
   readonly isLocked: boolean;
   readonly lockedByMe: boolean;
-  /** Comments, newest first. */
+  /** Comments, newest first: at most `commentLimit` (the newest ones). */
   readonly comments: readonly Comment[];
   readonly error: RealtimeError | null;
 }
@@ -124,6 +124,12 @@ export interface RealtimeSyncManagerOptions {
   autoLock?: boolean;
   /** Load `history` and `comment.list` when following starts. Default true. */
   loadHistory?: boolean;
+  /**
+   * Comments kept per entity in `comments` (loaded from the server in pages
+   * of 100): the newest ones; an older one is dropped when a newer one
+   * comes. A whole number of at least 1. Default 500.
+   */
+  commentLimit?: number;
   clock?: Clock;
 }
 
@@ -169,6 +175,23 @@ interface HistoryAck {
 const HISTORY_PAGE_LIMIT = 100;
 /** The most `history` pages one loadHistory reads. */
 const HISTORY_MAX_PAGES = 20;
+
+/** The most comments one `comment.list` request may ask for (the server refuses more). */
+const COMMENT_PAGE_LIMIT = 100;
+/** Comments kept per entity unless `commentLimit` says otherwise: five full pages. */
+const DEFAULT_COMMENT_LIMIT = 500;
+/**
+ * The most `comment.list` pages one loadComments reads. A page is cut at
+ * 124 KiB too, so one may hold fewer than 100 comments (at least 4 of the
+ * largest).
+ */
+const COMMENT_MAX_PAGES = 50;
+
+interface CommentListAck {
+  comments: Comment[];
+  /** Continues the listing; absent or `""` on the last page. */
+  nextCursor?: string;
+}
 
 interface Pending {
   change: Change;
@@ -318,7 +341,11 @@ export class RealtimeSyncManager {
       autoResolveConflicts: options.autoResolveConflicts ?? false,
       autoLock: options.autoLock ?? true,
       loadHistory: options.loadHistory ?? true,
+      commentLimit: options.commentLimit ?? DEFAULT_COMMENT_LIMIT,
     };
+    if (!Number.isSafeInteger(this.opts.commentLimit) || this.opts.commentLimit < 1) {
+      throw new TypeError('RealtimeSyncManager: option commentLimit must be a whole number >= 1');
+    }
     this.offs.push(
       this.client.on('ready', () => this.onReady()),
       this.client.on('close', () => this.onClose()),
@@ -669,15 +696,32 @@ export class RealtimeSyncManager {
     return e.history;
   }
 
+  /**
+   * Loads the entity's comments (newest first): pages of `comment.list`,
+   * following `nextCursor`, until `commentLimit` comments or the last page
+   * (at most COMMENT_MAX_PAGES pages).
+   */
   async loadComments(entityType: string, entityId: string): Promise<readonly Comment[]> {
     const e = this.entries.get(entityChannel(entityType, entityId));
     if (e === undefined) return [];
+    const limit = this.opts.commentLimit;
     try {
-      const ack = await this.client.request<'comment.list', { comments: Comment[] }>('comment.list', {
-        payload: { entityType, entityId },
-      });
-      for (const c of ack.comments) e.comments.set(c.id, c);
-      this.update(e);
+      const comments: Comment[] = [];
+      let cursor: string | undefined;
+      for (let page = 0; page < COMMENT_MAX_PAGES && comments.length < limit; page++) {
+        const payload: Record<string, unknown> = {
+          entityType,
+          entityId,
+          limit: Math.min(COMMENT_PAGE_LIMIT, limit - comments.length),
+        };
+        if (cursor !== undefined) payload['cursor'] = cursor;
+        const ack = await this.client.request<'comment.list', CommentListAck>('comment.list', { payload });
+        comments.push(...ack.comments);
+        const next = ack.nextCursor;
+        if (typeof next !== 'string' || next === '' || next === cursor) break;
+        cursor = next;
+      }
+      this.putComments(e, comments);
     } catch (err) {
       this.setError(e, err);
     }
@@ -689,10 +733,7 @@ export class RealtimeSyncManager {
     if (parentId !== undefined) payload['parentId'] = parentId;
     const ack = await this.client.request<'comment.add', { comment: Comment }>('comment.add', { payload });
     const e = this.entries.get(entityChannel(entityType, entityId));
-    if (e !== undefined) {
-      e.comments.set(ack.comment.id, ack.comment);
-      this.update(e);
-    }
+    if (e !== undefined) this.putComments(e, [ack.comment]);
     return ack.comment;
   }
 
@@ -701,10 +742,7 @@ export class RealtimeSyncManager {
       payload: { entityType, entityId, commentId, resolved },
     });
     const e = this.entries.get(entityChannel(entityType, entityId));
-    if (e !== undefined) {
-      e.comments.set(ack.comment.id, ack.comment);
-      this.update(e);
-    }
+    if (e !== undefined) this.putComments(e, [ack.comment]);
     return ack.comment;
   }
 
@@ -871,13 +909,24 @@ export class RealtimeSyncManager {
         break;
       case 'comment': {
         const c = p['comment'];
-        if (isRecord(c) && typeof c['id'] === 'string') {
-          e.comments.set(c['id'], c as unknown as Comment);
-          this.update(e);
-        }
+        if (isRecord(c) && typeof c['id'] === 'string') this.putComments(e, [c as unknown as Comment]);
         break;
       }
     }
+  }
+
+  /**
+   * Records comments (new ones, or the latest state of known ones) and
+   * keeps the newest `commentLimit`: ids order comments by creation.
+   */
+  private putComments(e: Entry, cs: readonly Comment[]): void {
+    for (const c of cs) e.comments.set(c.id, c);
+    const over = e.comments.size - this.opts.commentLimit;
+    if (over > 0) {
+      const oldest = [...e.comments.keys()].sort().slice(0, over);
+      for (const id of oldest) e.comments.delete(id);
+    }
+    this.update(e);
   }
 
   private putConflict(e: Entry, c: Conflict): void {

@@ -3,6 +3,8 @@ import { act } from '@testing-library/react';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { resolve } from 'node:path';
+import WebSocket from 'ws';
+import { createWebSocketClient, type WebSocketClient } from '../src/index.js';
 
 /** The local server binary, started with -dev on a free port (PORT selects it). */
 export interface LocalServer {
@@ -93,4 +95,21 @@ export async function until<T>(fn: () => T, timeout = 10_000, what = 'condition'
       await new Promise((r) => setTimeout(r, 25));
     });
   }
+}
+
+/**
+ * A client of `server` connecting as the development user `userId`, without
+ * the client-side rate limit; pushed to `into` for the test to destroy.
+ */
+export function devClient(server: LocalServer, userId: string, into: WebSocketClient[]): WebSocketClient {
+  const c = createWebSocketClient({
+    url: `${server.wsUrl}?userId=${encodeURIComponent(userId)}`,
+    WebSocketImpl: WebSocket,
+    reconnectInterval: 100,
+    maxReconnectInterval: 500,
+    rateLimit: false,
+  });
+  into.push(c);
+  c.connect();
+  return c;
 }
