@@ -1,5 +1,6 @@
 import { Emitter } from './emitter.js';
 import { RealtimeError, isRecord } from './errors.js';
+import { utf8Length } from './ids.js';
 import type { PresenceData, PresenceStatus, WebSocketMessage } from './types.js';
 import { systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
 
@@ -161,6 +162,54 @@ export interface PresenceManagerEvents {
   cursor: CursorPosition;
 }
 
+/** The most UTF-8 bytes of a location's `page`, and of its `section`, that the server keeps. */
+export const MAX_LOCATION_BYTES = 128;
+/** The most UTF-8 bytes of a presence `activity` that the server keeps. */
+export const MAX_ACTIVITY_BYTES = 256;
+/** The most UTF-8 bytes of a presence `avatar` URL that the server keeps. */
+export const MAX_AVATAR_BYTES = 1024;
+/** The most UTF-8 bytes of a cursor anchor's `elementId` (at least 1). */
+export const MAX_ANCHOR_BYTES = 256;
+
+/**
+ * Refuses, before anything is sent or kept, a presence text the server
+ * would refuse: not a string (null and undefined are not checked: the
+ * frame sends them as absent or empty), more UTF-8 bytes than `limit` (a
+ * lone surrogate counts as the 3 bytes of U+FFFD, which the server makes
+ * of it), or fewer than `min`. The error is the server's: BAD_REQUEST, not
+ * retryable, with `details {field, bytes, limit}`.
+ */
+function checkText(field: string, value: unknown, limit: number, min = 0): void {
+  if (value === undefined || value === null) return;
+  if (typeof value !== 'string') {
+    throw new RealtimeError({ code: 'BAD_REQUEST', message: `presence ${field} must be a string`, retryable: false, details: { field } });
+  }
+  const bytes = utf8Length(value);
+  if (bytes >= min && bytes <= limit) return;
+  throw new RealtimeError({
+    code: 'BAD_REQUEST',
+    message: `presence ${field} of ${bytes} bytes (UTF-8): ${min > 0 ? `${min}..` : 'at most '}${limit} bytes`,
+    retryable: false,
+    details: { field, bytes, limit },
+  });
+}
+
+/** The texts of a `presence` or `room.join` frame; an absent one is not checked. */
+interface PresenceText {
+  page?: string | undefined;
+  section?: string | undefined;
+  activity?: string | undefined;
+  avatar?: string | undefined;
+}
+
+/** Checks the texts of a `presence` or `room.join` frame (see checkText). */
+function checkPresenceText(t: PresenceText): void {
+  checkText('page', t.page, MAX_LOCATION_BYTES);
+  checkText('section', t.section, MAX_LOCATION_BYTES);
+  checkText('activity', t.activity, MAX_ACTIVITY_BYTES);
+  checkText('avatar', t.avatar, MAX_AVATAR_BYTES);
+}
+
 /** Pages of presence.snapshot (200 users each) a refresh reads at most. */
 const MAX_SNAPSHOT_PAGES = 50;
 
@@ -307,6 +356,12 @@ export class PresenceManager {
     this.visibilityTarget = track
       ? (options.visibilityTarget ?? (typeof document !== 'undefined' ? document : null))
       : null;
+    checkPresenceText({
+      page: options.initialPage,
+      section: options.initialSection,
+      activity: options.initialActivity,
+      avatar: options.avatar,
+    });
     this.selfId = options.userId;
     this.avatar = options.avatar;
     this.page = options.initialPage ?? '';
@@ -392,13 +447,25 @@ export class PresenceManager {
     this.announce({ active: status === 'online' });
   }
 
+  /**
+   * Sets this user's location. A `page` or `section` over MAX_LOCATION_BYTES
+   * (UTF-8) throws a RealtimeError BAD_REQUEST: nothing is sent, and the
+   * location set before stays.
+   */
   setLocation(page: string, section?: string): void {
+    checkPresenceText({ page, section });
     this.page = page;
     this.section = section;
     this.announce({});
   }
 
+  /**
+   * Sets this user's activity. One over MAX_ACTIVITY_BYTES (UTF-8) throws a
+   * RealtimeError BAD_REQUEST: nothing is sent, and the activity set before
+   * stays.
+   */
   setActivity(activity: string): void {
+    checkPresenceText({ activity });
     this.activity = activity;
     this.announce({});
   }
@@ -411,8 +478,13 @@ export class PresenceManager {
     for (const room of this.rooms.keys()) this.updateCursor(room, { x, y });
   }
 
-  /** Sends a cursor position to a room, at most one frame per `cursorThrottle` ms (the latest wins). */
+  /**
+   * Sends a cursor position to a room, at most one frame per `cursorThrottle` ms (the latest wins).
+   * An anchor whose `elementId` is empty or over MAX_ANCHOR_BYTES (UTF-8) throws a
+   * RealtimeError BAD_REQUEST; nothing is sent.
+   */
   updateCursor(room: string, position: { x?: number; y?: number; anchor?: CursorAnchor }): void {
+    if (position.anchor !== undefined) checkText('elementId', position.anchor.elementId ?? '', MAX_ANCHOR_BYTES, 1);
     const entry = this.rooms.get(canonicalRoom(room));
     if (entry === undefined) return;
     this.noteInput();
@@ -437,11 +509,21 @@ export class PresenceManager {
    * waits for that join; it rejects when the room is released first.
    * `options` set this user's location and avatar for the connection (see
    * JoinRoomOptions); when the room is already joined they go out as a
-   * `presence` update instead.
+   * `presence` update instead. Options the server would refuse (a page or
+   * section over MAX_LOCATION_BYTES, an avatar over MAX_AVATAR_BYTES, in
+   * UTF-8) are refused here: `ready` rejects with BAD_REQUEST (also set as
+   * `error`), nothing is sent, the room is not entered and the location
+   * and avatar set before stay.
    */
   joinRoom(room: string, options: JoinRoomOptions = {}): { release: () => void; ready: Promise<RoomPresence> } {
     const name = canonicalRoom(room);
     const { location, avatar } = options;
+    try {
+      checkPresenceText({ page: location?.page, section: location?.section, avatar });
+    } catch (err) {
+      this.fail(err);
+      return { release: () => {}, ready: Promise.reject(err as Error) };
+    }
     let moved = false;
     if (location !== undefined && (location.page !== this.page || location.section !== this.section)) {
       this.page = location.page;
