@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { act, cleanup, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { WebSocketClient } from '../src/index.js';
+import { MAX_LOCATION_BYTES, RealtimeError, WebSocketClient } from '../src/index.js';
 import { useOnlineStatus, usePresence, useRoomPresence } from '../src/react/index.js';
 import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
@@ -71,6 +71,35 @@ describe('useRoomPresence', () => {
     const sent = server.framesOfType('presence').slice(updates);
     expect(sent).toHaveLength(1);
     expect(sent[0]?.payload).toMatchObject({ location: { page: 'orders', section: 'order-1' } });
+  });
+});
+
+describe('usePresence with a page the server would refuse', () => {
+  const tooLong = '\u{1F600}'.repeat(MAX_LOCATION_BYTES / 4 + 1); // 4 UTF-8 bytes each: one code point over
+
+  it('reports BAD_REQUEST in error instead of throwing, when it creates the manager', async () => {
+    const { server, client } = await setup();
+    const { result } = renderHook(() => usePresence({ wsClient: client, userId: 'u1', username: 'Ann', initialPage: tooLong }));
+    await settle();
+    expect(result.current.error).toBeInstanceOf(RealtimeError);
+    expect((result.current.error as RealtimeError).code).toBe('BAD_REQUEST');
+    const pages = server.framesOfType('presence').map((f) => (f.payload as { location?: { page?: string } }).location?.page);
+    expect(pages).not.toContain(tooLong);
+    act(() => result.current.setStatus('away')); // the manager works without the refused page
+    await settle();
+    expect(server.framesOfType('presence').at(-1)?.payload).toMatchObject({ status: 'away' });
+  });
+
+  it('reports BAD_REQUEST in error when another hook created the manager, and keeps the page set before', async () => {
+    const { server, client } = await setup();
+    renderHook(() => usePresence({ wsClient: client, userId: 'u1', username: 'Ann', initialPage: 'dashboard' }));
+    await settle();
+    const { result } = renderHook(() => usePresence({ wsClient: client, initialPage: tooLong }));
+    await settle();
+    expect((result.current.error as RealtimeError | null)?.code).toBe('BAD_REQUEST');
+    const pages = server.framesOfType('presence').map((f) => (f.payload as { location?: { page?: string } }).location?.page);
+    expect(pages).not.toContain(tooLong);
+    expect(result.current.manager.getSnapshot().currentUser?.currentLocation?.page).toBe('dashboard');
   });
 });
 

@@ -10,6 +10,7 @@ import {
   type PresenceManager,
   type PresenceSnapshot,
 } from '../presence.js';
+import { RealtimeError } from '../errors.js';
 import type { PresenceData, PresenceStatus } from '../types.js';
 import type { ConnectionState } from '../websocket-client.js';
 import { useResolvedClient, type ClientSource } from './hooks.js';
@@ -46,8 +47,17 @@ export interface UsePresenceResult {
   manager: PresenceManager;
 }
 
-/** The client's PresenceManager, started while any hook holds it. */
-function usePresenceManager(source: ClientSource, o: Omit<UsePresenceOptions, 'wsClient' | 'trackMouse'>): PresenceManager {
+/**
+ * The client's PresenceManager, started while any hook holds it, and the
+ * error of options it was not created with: a page, section or avatar the
+ * server would refuse (over its UTF-8 bytes) makes the constructor throw,
+ * so the manager is created without them and the hook reports the error
+ * instead of throwing during render.
+ */
+function usePresenceManager(
+  source: ClientSource,
+  o: Omit<UsePresenceOptions, 'wsClient' | 'trackMouse'>,
+): { manager: PresenceManager; optionError: Error | null } {
   const client = useResolvedClient(source);
   // The first caller's options create the page-wide manager.
   const opts: Omit<PresenceManagerOptions, 'client'> = {};
@@ -57,9 +67,20 @@ function usePresenceManager(source: ClientSource, o: Omit<UsePresenceOptions, 'w
   if (o.initialPage !== undefined) opts.initialPage = o.initialPage;
   if (o.initialSection !== undefined) opts.initialSection = o.initialSection;
   if (o.awayTimeout !== undefined) opts.awayTimeout = o.awayTimeout;
-  const manager = getPresenceManager(client, opts);
+  let manager: PresenceManager;
+  let optionError: Error | null = null;
+  try {
+    manager = getPresenceManager(client, opts);
+  } catch (err) {
+    if (!(err instanceof RealtimeError)) throw err;
+    optionError = err;
+    delete opts.initialPage;
+    delete opts.initialSection;
+    delete opts.avatar;
+    manager = getPresenceManager(client, opts);
+  }
   useEffect(() => retainPresenceManager(client).release, [client]);
-  return manager;
+  return { manager, optionError };
 }
 
 function usePresenceSnapshot(m: PresenceManager): PresenceSnapshot {
@@ -68,11 +89,21 @@ function usePresenceSnapshot(m: PresenceManager): PresenceSnapshot {
 
 /** This user's presence and the tenant's active users (the seed's `usePresence`). */
 export function usePresence(options: UsePresenceOptions): UsePresenceResult {
-  const manager = usePresenceManager(options.wsClient, options);
+  const { manager, optionError } = usePresenceManager(options.wsClient, options);
   const snap = usePresenceSnapshot(manager);
   const { initialPage, initialSection } = options;
+  // A location the server would refuse is reported in `error`, not thrown
+  // from the effect (the location set before stays).
+  const [locationError, setLocationError] = useState<Error | null>(null);
   useEffect(() => {
-    if (initialPage !== undefined) manager.setLocation(initialPage, initialSection);
+    if (initialPage === undefined) return;
+    try {
+      manager.setLocation(initialPage, initialSection);
+      setLocationError(null);
+    } catch (err) {
+      if (!(err instanceof RealtimeError)) throw err;
+      setLocationError(err);
+    }
   }, [manager, initialPage, initialSection]);
   const trackMouse = options.trackMouse ?? false;
   useEffect(() => {
@@ -97,7 +128,7 @@ export function usePresence(options: UsePresenceOptions): UsePresenceResult {
     activeUsers: snap.activeUsers,
     onlineCount: snap.onlineCount,
     awayCount: snap.awayCount,
-    error: snap.error,
+    error: locationError ?? optionError ?? snap.error,
     ...actions,
     manager,
   };
@@ -149,7 +180,7 @@ export function useRoomPresence(
   if (options.avatar !== undefined) presenceOptions.avatar = options.avatar;
   if (options.page !== undefined) presenceOptions.initialPage = options.page;
   if (options.section !== undefined) presenceOptions.initialSection = options.section;
-  const manager = usePresenceManager(wsClient, presenceOptions);
+  const { manager } = usePresenceManager(wsClient, presenceOptions);
   const name = canonicalRoom(room);
   const { page, section, avatar } = options;
   useEffect(() => {
