@@ -17,6 +17,16 @@
 // per path, the winning register and, per counter and node, the larger
 // totals; it is commutative, associative and idempotent.
 //
+// Tombstones may be dropped (Doc.DropTombstone: the editing package keeps
+// the newest 64 per entity) to bound the state. The newest stamp dropped
+// is kept as the state's Floor, a tombstone for every path that holds no
+// live value (and has no ancestor whose live value is older than the
+// write): Set records a write there only when it is stamped after both
+// the path's own tombstone and the floor. Which paths the dropped
+// tombstones held is not kept, so the floor refuses such writes at any
+// such path, also one never deleted. Delete, Increment and Merge's
+// registers are not filtered by it (Merge keeps the newer floor).
+//
 // # Paths
 //
 // Paths use the syntax of doc.ParsePath restricted to object keys

@@ -19,7 +19,8 @@ var (
 	nodes = []string{"n1", "n2", "n3"}
 )
 
-// randomState builds a state from random edits. Stamps are drawn at
+// randomState builds a state from random edits, then drops some of its
+// tombstones (which sets its floor). Stamps are drawn at
 // random (not from a clock), which may even repeat a stamp with another
 // value: merge must stay deterministic then too.
 func randomState(r *rand.Rand) crdt.Doc {
@@ -39,6 +40,12 @@ func randomState(r *rand.Rand) crdt.Doc {
 		}
 		if err != nil {
 			panic(err)
+		}
+	}
+	// Forget about half the tombstones, so that states carry floors.
+	for _, p := range paths {
+		if r.IntN(2) == 0 {
+			d.DropTombstone(p)
 		}
 	}
 	return d

@@ -26,6 +26,12 @@ var ErrOverflow = errors.New("counter overflow")
 type Doc struct {
 	Registers map[string]Register `json:"registers,omitempty"`
 	Counters  map[string]Counter  `json:"counters,omitempty"`
+	// Floor is the newest stamp of the tombstones dropped by
+	// DropTombstone (the zero stamp when none was: also a state stored
+	// before the field existed). It stands for them, since the state no
+	// longer says which paths they held: Set treats it as a tombstone at
+	// every path that holds no live value of its own (see Set).
+	Floor HLC `json:"floor,omitzero"`
 }
 
 // fieldPath parses a register or counter path: non-root, keys only.
@@ -49,6 +55,21 @@ func fieldPath(op, path string) (string, error) {
 // register when it wins (last writer wins). value is normalized and copied
 // (doc.Normalize); it fails with doc.ErrBadOp when value has no JSON form
 // and with doc.ErrBadPath for a malformed, root or indexed path.
+//
+// Where path holds no live value (no register, or a tombstone), the write
+// must also beat a tombstone stamped Floor, or it is not recorded: a
+// dropped tombstone may have held path, an ancestor or a field below it,
+// and one stamp cannot say which paths they held, so every such path is
+// taken as deleted at the newest of them. This is conservative: a write
+// stamped at or before Floor to a field that was never deleted loses too.
+// A path with its own tombstone is covered as well, because the write's
+// value may hold a field below it whose dropped tombstone is newer than
+// the write. Two cases are merged as before, because no tombstone newer
+// than the write there can have been dropped (DropTombstone keeps those
+// that hide a value): a path with a live value (a newer tombstone below
+// it hides part of that value), and a path with an ancestor whose live
+// value is older than the write (a newer tombstone at, above or below the
+// path, up to that ancestor, hides part of the ancestor's value).
 func (d *Doc) Set(path string, value any, stamp HLC) error {
 	key, err := fieldPath("crdt set", path)
 	if err != nil {
@@ -63,6 +84,8 @@ func (d *Doc) Set(path string, value any, stamp HLC) error {
 }
 
 // Delete records the removal of path with stamp (a tombstone register).
+// Floor does not apply: a tombstone agrees with the deletes it stands for,
+// and one stamped before Floor may still hide a value written before it.
 func (d *Doc) Delete(path string, stamp HLC) error {
 	key, err := fieldPath("crdt delete", path)
 	if err != nil {
@@ -72,13 +95,63 @@ func (d *Doc) Delete(path string, stamp HLC) error {
 	return nil
 }
 
+// put records r at key as Set and Delete do (see Set for Floor).
 func (d *Doc) put(key string, r Register) {
+	cur, ok := d.Registers[key]
+	if !r.Deleted && (!ok || cur.Deleted) && d.lostToFloor(key, r) {
+		return
+	}
+	d.join(key, r, cur, ok)
+}
+
+// lostToFloor reports whether the write r at key, which holds no live
+// value, loses to Floor (see Set): it does not beat a tombstone stamped
+// Floor, and no ancestor of key holds a live value older than it.
+func (d *Doc) lostToFloor(key string, r Register) bool {
+	if d.Floor.IsZero() || r.Wins(Register{Stamp: d.Floor, Deleted: true}) {
+		return false
+	}
+	p, err := doc.ParsePath(key)
+	if err != nil {
+		return true
+	}
+	for i := 1; i < len(p); i++ {
+		if a, ok := d.Registers[p[:i].String()]; ok && !a.Deleted && Compare(a.Stamp, r.Stamp) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// join keeps the winner of r and the register cur at key (ok reports
+// whether there is one).
+func (d *Doc) join(key string, r, cur Register, ok bool) {
+	if ok && !r.Wins(cur) {
+		return
+	}
 	if d.Registers == nil {
 		d.Registers = map[string]Register{}
 	}
-	if cur, ok := d.Registers[key]; !ok || r.Wins(cur) {
-		d.Registers[key] = r
+	d.Registers[key] = r
+}
+
+// DropTombstone removes the tombstone at key (a path as Registers holds
+// it) and raises Floor to its stamp when that is newer. It reports
+// whether there was a tombstone there; a live register is left alone.
+// Drop only a tombstone that hides no value (no live register older than
+// it at an ancestor of key or below key): Floor does not stand for one
+// that does (see Set), and materializing without it would show the
+// value.
+func (d *Doc) DropTombstone(key string) bool {
+	r, ok := d.Registers[key]
+	if !ok || !r.Deleted {
+		return false
 	}
+	delete(d.Registers, key)
+	if Compare(r.Stamp, d.Floor) > 0 {
+		d.Floor = r.Stamp
+	}
+	return true
 }
 
 // Increment adds delta to the counter at path on behalf of node. A delta
@@ -128,14 +201,21 @@ func (d *Doc) Increment(path, node string, delta int64) error {
 	return nil
 }
 
-// Merge returns the join of a and b: for every path the winning register
-// and the per-node maximum of the counters. It is commutative, associative
-// and idempotent. The result shares register values with the inputs (they
-// are immutable) but no maps.
+// Merge returns the join of a and b: for every path the winning register,
+// the per-node maximum of the counters and the newer Floor. It is
+// commutative, associative and idempotent. The floors do not filter the
+// registers: a floor cannot tell a path whose tombstone was dropped from
+// one its replica never heard of, so it only applies to writes recorded
+// with Set. The result shares register values with the inputs (they are
+// immutable) but no maps.
 func Merge(a, b Doc) Doc {
 	out := a.Clone()
 	for k, r := range b.Registers {
-		out.put(k, r)
+		cur, ok := out.Registers[k]
+		out.join(k, r, cur, ok)
+	}
+	if Compare(b.Floor, out.Floor) > 0 {
+		out.Floor = b.Floor
 	}
 	for k, c := range b.Counters {
 		if out.Counters == nil {
@@ -149,7 +229,7 @@ func Merge(a, b Doc) Doc {
 // Clone returns a copy of d that shares no maps with it (register values
 // are shared).
 func (d Doc) Clone() Doc {
-	var out Doc
+	out := Doc{Floor: d.Floor}
 	if d.Registers != nil {
 		out.Registers = make(map[string]Register, len(d.Registers))
 		for k, r := range d.Registers {
@@ -165,10 +245,10 @@ func (d Doc) Clone() Doc {
 	return out
 }
 
-// Equal reports whether d and o hold the same registers and counters. A
-// nil map equals an empty one.
+// Equal reports whether d and o hold the same registers, counters and
+// Floor. A nil map equals an empty one.
 func (d Doc) Equal(o Doc) bool {
-	if len(d.Registers) != len(o.Registers) || len(d.Counters) != len(o.Counters) {
+	if d.Floor != o.Floor || len(d.Registers) != len(o.Registers) || len(d.Counters) != len(o.Counters) {
 		return false
 	}
 	for k, r := range d.Registers {

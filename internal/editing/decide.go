@@ -372,11 +372,11 @@ func seedState(st *State, d map[string]any) State {
 // before the check was overflow-safe) demoted to wall time 0 of its node,
 // the oldest a real write can carry, and the clock recomputed from the
 // stamps kept. Without it, one such stamp would make every later write to
-// its field lose. s is returned unchanged when all its stamps are in
-// bounds.
+// its field lose (or, as the floor, every write to a path holding no
+// value). s is returned unchanged when all its stamps are in bounds.
 func boundStamps(s State, limit int64) State {
 	bad := func(h crdt.HLC) bool { return h.WallMs < 0 || h.WallMs > limit }
-	dirty := bad(s.Clock)
+	dirty := bad(s.Clock) || bad(s.CRDT.Floor)
 	for _, r := range s.CRDT.Registers {
 		dirty = dirty || bad(r.Stamp)
 	}
@@ -389,6 +389,10 @@ func boundStamps(s State, limit int64) State {
 		return s
 	}
 	out := State{CRDT: s.CRDT.Clone(), Counted: cloneCounted(s.Counted)}
+	if f := out.CRDT.Floor; bad(f) {
+		out.CRDT.Floor = crdt.HLC{Node: f.Node}
+	}
+	out.Clock = crdt.HLC{WallMs: out.CRDT.Floor.WallMs, Counter: out.CRDT.Floor.Counter}
 	for k, r := range out.CRDT.Registers {
 		if bad(r.Stamp) {
 			r.Stamp = crdt.HLC{Node: r.Stamp.Node}
@@ -511,7 +515,14 @@ func merge(in Input) (Outcome, error) {
 		}
 	}
 	if next.CRDT.Equal(old.CRDT) {
-		return Outcome{Kind: KindSuperseded, Notices: []string{fmt.Sprintf("%s superseded: a newer write holds %q", in.Op, path)}}, nil
+		why := fmt.Sprintf("a newer write holds %q", path)
+		if r, ok := old.CRDT.Registers[path]; in.Op.Kind != doc.Delete && in.Op.Kind != doc.Increment &&
+			(!ok || r.Deleted && crdt.Compare(stamp, r.Stamp) > 0) {
+			// Neither a value nor the path's own tombstone won: the floor did.
+			// (A write below an older live value is not refused by it.)
+			why = fmt.Sprintf("%q holds no value, and a delete stamped up to %s may have removed it (the entity no longer keeps deletes that old apart)", path, old.CRDT.Floor)
+		}
+		return Outcome{Kind: KindSuperseded, Notices: []string{fmt.Sprintf("%s superseded: %s", in.Op, why)}}, nil
 	}
 	materialized := next.CRDT.Materialize()
 	if doc.Equal(materialized, in.Doc) {
@@ -534,17 +545,23 @@ func merge(in Input) (Outcome, error) {
 }
 
 // MaxTombstones bounds the tombstones (delete registers) a crdt entity
-// keeps. Past it the oldest are dropped, except those that hide a value
-// (an older write of an ancestor, or an older value below): a write
-// stamped before a dropped tombstone may then bring back a field deleted
-// long ago, the price of a state that deletes of ever new paths cannot
-// fill.
+// keeps, so that deletes of ever new paths cannot fill the state. Past it
+// the oldest are dropped, except those that hide a value (an older write
+// of an ancestor, or an older value below). The state keeps the newest
+// stamp among those dropped as its floor (crdt.Doc.Floor), which stands
+// for all of them: a write stamped at or before it to a path that holds
+// no live value (and lies below no older live value) loses, as it would
+// have lost to the dropped tombstone, so that a late write cannot bring
+// back a field deleted long ago. One stamp cannot say which paths were
+// deleted, so such a write loses even where no delete was (superseded; a
+// write stamped later applies, as does any the server stamps).
 const MaxTombstones = 64
 
 // pruneTombstones drops the oldest tombstones of d past max, keeping any
 // that hides a value: one with a live register older than it at an
 // ancestor of its path (whose value holds the deleted field) or below it.
 // It decides from the registers' paths and stamps, without materializing.
+// Each dropped tombstone raises d.Floor to its stamp.
 func pruneTombstones(d *crdt.Doc, max int) {
 	var keys []string
 	for k, r := range d.Registers {
@@ -596,7 +613,7 @@ func pruneTombstones(d *crdt.Doc, max int) {
 			break
 		}
 		if !hides(k, d.Registers[k].Stamp) {
-			delete(d.Registers, k)
+			d.DropTombstone(k) // raises d.Floor: older writes to k still lose
 			drop--
 		}
 	}

@@ -26,8 +26,11 @@
 //     update write a last-writer-wins register stamped with a hybrid
 //     logical clock (the client's stamp when it sends one, else the
 //     server's), delete writes a tombstone (at most MaxTombstones are
-//     kept, the oldest dropped where that leaves the document as it is),
-//     increment adds to a per-user
+//     kept, the oldest dropped where that leaves the document as it is;
+//     the newest stamp dropped is kept as the state's floor, at or before
+//     which a write to a path holding no value, nor inside an older value
+//     of a parent, loses, as it would have lost to the dropped
+//     tombstone), increment adds to a per-user
 //     counter. A write that wins its register clears the counters at or
 //     below its path, except the part of each user whose latest increment
 //     is stamped after the write, which adds to the written value. Ties
