@@ -61,3 +61,41 @@ func TestCRDTPruneKeepsHidingTombstones(t *testing.T) {
 		}
 	}
 }
+
+// TestCRDTPruneKeepsNewestTombstones: the newest MaxTombstones tombstones
+// are kept however many older ones hide a value. With more than
+// MaxTombstones tombstones hiding keys of an older write of their parent
+// (kept whatever their number), pruning used to drop every other
+// tombstone, the delete just made included, and raise the floor to its
+// stamp: a write stamped before that delete, arriving later, was then
+// refused by the floor only, and a fresh field written before it was too.
+func TestCRDTPruneKeepsNewestTombstones(t *testing.T) {
+	t0 := now.UnixMilli()
+	e := newCRDTEntity(t)
+	n := editing.MaxTombstones + 6
+	obj := map[string]any{}
+	for i := range n {
+		obj[fmt.Sprintf("k%03d", i)] = 0.0
+	}
+	e.step(doc.Op{Kind: doc.Update, Path: "o", Value: obj}, t0-100_000)
+	for i := range n { // each hides a key of the older write of o: kept
+		e.step(doc.Op{Kind: doc.Delete, Path: fmt.Sprintf("o.k%03d", i)}, t0-99_000+int64(i))
+	}
+	e.step(doc.Op{Kind: doc.Update, Path: "x", Value: 1.0}, t0-50_000)
+	e.step(doc.Op{Kind: doc.Delete, Path: "x"}, t0-10_000) // the newest delete of the entity
+	if r, ok := e.st.CRDT.Registers["x"]; !ok || !r.Deleted {
+		t.Fatalf("the newest tombstone (x) was pruned at once: %+v, %v", r, ok)
+	}
+	if f := e.st.CRDT.Floor; !f.IsZero() {
+		t.Errorf("floor %s: no tombstone older than the newest %d hides nothing, none should be dropped", f, editing.MaxTombstones)
+	}
+	// A write stamped before the delete, arriving after it, loses to it.
+	out := e.step(doc.Op{Kind: doc.Update, Path: "x", Value: 2.0}, t0-20_000)
+	if v, ok := doc.Get(e.doc, "x"); ok || out.Kind != editing.KindSuperseded {
+		t.Fatalf("write older than the newest delete: %s, x = %v; want superseded and x absent", out.Kind, v)
+	}
+	// A fresh field written before that delete is not refused.
+	if out := e.step(doc.Op{Kind: doc.Update, Path: "fresh", Value: 3.0}, t0-30_000); out.Kind != editing.KindApplied {
+		t.Fatalf("write of a fresh field stamped before the newest delete: %s, want applied", out.Kind)
+	}
+}

@@ -545,9 +545,10 @@ func merge(in Input) (Outcome, error) {
 }
 
 // MaxTombstones bounds the tombstones (delete registers) a crdt entity
-// keeps, so that deletes of ever new paths cannot fill the state. Past it
-// the oldest are dropped, except those that hide a value (an older write
-// of an ancestor, or an older value below). The state keeps the newest
+// keeps, so that deletes of ever new paths cannot fill the state: the
+// newest MaxTombstones are kept, and of the older ones only those that
+// hide a value (an older write of an ancestor, or an older value below);
+// the others are dropped. The state keeps the newest
 // stamp among those dropped as its floor (crdt.Doc.Floor), which stands
 // for all of them: a write stamped at or before it to a path that holds
 // no live value (and lies below no older live value) loses, as it would
@@ -557,11 +558,15 @@ func merge(in Input) (Outcome, error) {
 // write stamped later applies, as does any the server stamps).
 const MaxTombstones = 64
 
-// pruneTombstones drops the oldest tombstones of d past max, keeping any
-// that hides a value: one with a live register older than it at an
-// ancestor of its path (whose value holds the deleted field) or below it.
-// It decides from the registers' paths and stamps, without materializing.
-// Each dropped tombstone raises d.Floor to its stamp.
+// pruneTombstones keeps the newest max tombstones of d and drops the
+// older ones, except any that hides a value: one with a live register
+// older than it at an ancestor of its path (whose value holds the deleted
+// field) or below it. Hiding tombstones, however many, never push a
+// newer one out: d keeps the newest max and the older ones that hide a
+// value. It decides
+// from the registers' paths and stamps, without materializing. Each
+// dropped tombstone raises d.Floor to its stamp, which is thus older than
+// every tombstone among the newest max.
 func pruneTombstones(d *crdt.Doc, max int) {
 	var keys []string
 	for k, r := range d.Registers {
@@ -607,14 +612,11 @@ func pruneTombstones(d *crdt.Doc, max int) {
 		return false
 	}
 	slices.SortFunc(keys, func(a, b string) int { return crdt.Compare(d.Registers[a].Stamp, d.Registers[b].Stamp) })
-	drop := len(keys) - max
-	for _, k := range keys {
-		if drop == 0 {
-			break
-		}
+	// The newest max are kept whatever they hide: a hiding tombstone
+	// must not push a newer one out (the delete just made, say).
+	for _, k := range keys[:len(keys)-max] {
 		if !hides(k, d.Registers[k].Stamp) {
 			d.DropTombstone(k) // raises d.Floor: older writes to k still lose
-			drop--
 		}
 	}
 }
