@@ -27,6 +27,14 @@
 // such path, also one never deleted. Delete, Increment and Merge's
 // registers are not filtered by it (Merge keeps the newer floor).
 //
+// Counters keep no stamps. Doc.Outdated reports whether an edit stamped
+// at some time is older than a register (a value or a tombstone) at its
+// path or an ancestor, or than the floor where Set would apply it; the
+// editing package, which keeps the stamp of each user's latest increment
+// and clears the increments that a winning write follows, refuses such an
+// increment, so that an increment and a write give the same document in
+// either order of arrival.
+//
 // # Paths
 //
 // Paths use the syntax of doc.ParsePath restricted to object keys

@@ -93,3 +93,41 @@ func show(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestOutdated: an edit is outdated by a register (value or tombstone) at
+// its path or an ancestor stamped at or after it, and, where its path
+// holds no live value and lies below no older live value, by the floor.
+func TestOutdated(t *testing.T) {
+	d := run(t, []edit{
+		{kind: "set", path: "n", value: 1, at: stamp(5, "a")},
+		{kind: "set", path: "o", value: map[string]any{"n": 1}, at: stamp(5, "a")},
+		{kind: "del", path: "gone", at: stamp(6, "a")},
+		{kind: "set", path: "old", value: map[string]any{}, at: stamp(1, "a")},
+		{kind: "del", path: "dropped", at: stamp(3, "a")},
+	})
+	d.DropTombstone("dropped") // the floor is 3.0@a
+	for _, c := range []struct {
+		path string
+		at   HLC
+		by   string
+		want bool
+	}{
+		{"n", stamp(4, "z"), "n", true},
+		{"n", stamp(5, "a"), "n", true}, // a tie: the register wins
+		{"n", stamp(5, "b"), "", false},
+		{"o.n", stamp(4, "z"), "o", true},
+		{"o.n.x", stamp(4, "z"), "o", true},
+		{"gone", stamp(5, "z"), "gone", true},
+		{"gone.x", stamp(5, "z"), "gone", true},
+		{"gone", stamp(7, "a"), "", false},
+		{"fresh", stamp(3, "a"), "", true}, // the floor: a tie goes to it
+		{"fresh", stamp(2, "z"), "", true},
+		{"fresh", stamp(3, "b"), "", false},
+		{"old.x", stamp(2, "z"), "", false}, // below an older live value
+		{"$", stamp(0, "a"), "", false},     // not a field: Increment refuses it
+	} {
+		if by, got := d.Outdated(c.path, c.at); got != c.want || by != c.by {
+			t.Errorf("Outdated(%q, %s) = %q, %v; want %q, %v", c.path, c.at, by, got, c.by, c.want)
+		}
+	}
+}

@@ -29,8 +29,9 @@ type Doc struct {
 	// Floor is the newest stamp of the tombstones dropped by
 	// DropTombstone (the zero stamp when none was: also a state stored
 	// before the field existed). It stands for them, since the state no
-	// longer says which paths they held: Set treats it as a tombstone at
-	// every path that holds no live value of its own (see Set).
+	// longer says which paths they held: Set and Outdated treat it as a
+	// tombstone at every path that holds no live value of its own (see
+	// Set).
 	Floor HLC `json:"floor,omitzero"`
 }
 
@@ -97,18 +98,22 @@ func (d *Doc) Delete(path string, stamp HLC) error {
 
 // put records r at key as Set and Delete do (see Set for Floor).
 func (d *Doc) put(key string, r Register) {
-	cur, ok := d.Registers[key]
-	if !r.Deleted && (!ok || cur.Deleted) && d.lostToFloor(key, r) {
+	if !r.Deleted && d.lostToFloor(key, r.Stamp) {
 		return
 	}
+	cur, ok := d.Registers[key]
 	d.join(key, r, cur, ok)
 }
 
-// lostToFloor reports whether the write r at key, which holds no live
-// value, loses to Floor (see Set): it does not beat a tombstone stamped
-// Floor, and no ancestor of key holds a live value older than it.
-func (d *Doc) lostToFloor(key string, r Register) bool {
-	if d.Floor.IsZero() || r.Wins(Register{Stamp: d.Floor, Deleted: true}) {
+// lostToFloor reports whether a write stamped stamp at key loses to Floor
+// (see Set): key holds no live value, the write does not beat a tombstone
+// stamped Floor (a tie goes to the tombstone, as in Register.Wins), and
+// no ancestor of key holds a live value older than it.
+func (d Doc) lostToFloor(key string, stamp HLC) bool {
+	if cur, ok := d.Registers[key]; ok && !cur.Deleted {
+		return false
+	}
+	if d.Floor.IsZero() || Compare(stamp, d.Floor) > 0 {
 		return false
 	}
 	p, err := doc.ParsePath(key)
@@ -116,11 +121,34 @@ func (d *Doc) lostToFloor(key string, r Register) bool {
 		return true
 	}
 	for i := 1; i < len(p); i++ {
-		if a, ok := d.Registers[p[:i].String()]; ok && !a.Deleted && Compare(a.Stamp, r.Stamp) < 0 {
+		if a, ok := d.Registers[p[:i].String()]; ok && !a.Deleted && Compare(a.Stamp, stamp) < 0 {
 			return false
 		}
 	}
 	return true
+}
+
+// Outdated reports whether an edit of path stamped stamp is older than a
+// write d holds over it, one that would have reset the edit's effect had
+// the edit arrived first: a register (a value or a tombstone) at path or
+// at an ancestor stamped at or after stamp, or, where path holds no live
+// value, Floor as Set applies it (a tie goes to the register or the
+// floor). by is the register's path, or "" when only Floor is newer. The
+// editing package refuses such an increment: a counter keeps no stamps,
+// so the state cannot order an increment against writes by itself. A
+// malformed path is reported as not outdated (Increment refuses it).
+func (d Doc) Outdated(path string, stamp HLC) (by string, outdated bool) {
+	p, err := doc.ParsePath(path)
+	if err != nil || len(p) == 0 {
+		return "", false
+	}
+	for i := 1; i <= len(p); i++ {
+		k := p[:i].String()
+		if r, ok := d.Registers[k]; ok && Compare(r.Stamp, stamp) >= 0 {
+			return k, true
+		}
+	}
+	return "", d.lostToFloor(p.String(), stamp)
 }
 
 // join keeps the winner of r and the register cur at key (ok reports

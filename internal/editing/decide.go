@@ -60,7 +60,9 @@ type State struct {
 	// Counted maps a counter's path to the stamp of each user's latest
 	// increment of it; it has the keys of CRDT.Counters and their users.
 	// A write at or above the path clears a user's part of the counter
-	// only when the write's stamp is newer than that. A part missing here
+	// only when the write's stamp is newer than that; an increment stamped
+	// at or before the register held at or above its path is refused (it
+	// would have been cleared had it arrived first). A part missing here
 	// (state stored before the field) counts as older than any write.
 	Counted map[string]map[string]crdt.HLC `json:"counted,omitempty"`
 }
@@ -467,6 +469,12 @@ func merge(in Input) (Outcome, error) {
 		if perr != nil {
 			return Outcome{}, fmt.Errorf("decide: %s: crdt counters take whole-number deltas: %w", in.Op, ErrInvalid)
 		}
+		// Older than a write, a delete or the floor over its path: had
+		// it arrived first, that write would have cleared it (see below),
+		// so it loses now too, whatever the order of arrival.
+		if by, ok := old.CRDT.Outdated(path, stamp); ok {
+			return superseded(in.Op, path, by, old.CRDT), nil
+		}
 		// The document shows the register plus the counter: an increment
 		// of a value that is not a number (or of a key below one), or a
 		// sum out of a number's range, is refused, as on the other
@@ -515,14 +523,14 @@ func merge(in Input) (Outcome, error) {
 		}
 	}
 	if next.CRDT.Equal(old.CRDT) {
-		why := fmt.Sprintf("a newer write holds %q", path)
+		by := path
 		if r, ok := old.CRDT.Registers[path]; in.Op.Kind != doc.Delete && in.Op.Kind != doc.Increment &&
 			(!ok || r.Deleted && crdt.Compare(stamp, r.Stamp) > 0) {
 			// Neither a value nor the path's own tombstone won: the floor did.
 			// (A write below an older live value is not refused by it.)
-			why = fmt.Sprintf("%q holds no value, and a delete stamped up to %s may have removed it (the entity no longer keeps deletes that old apart)", path, old.CRDT.Floor)
+			by = ""
 		}
-		return Outcome{Kind: KindSuperseded, Notices: []string{fmt.Sprintf("%s superseded: %s", in.Op, why)}}, nil
+		return superseded(in.Op, path, by, old.CRDT), nil
 	}
 	materialized := next.CRDT.Materialize()
 	if doc.Equal(materialized, in.Doc) {
@@ -544,18 +552,34 @@ func merge(in Input) (Outcome, error) {
 	return out, nil
 }
 
+// superseded is the outcome of op, at path (canonical), which lost to the
+// register at path by in d, or to d's floor when by is "".
+func superseded(op doc.Op, path, by string, d crdt.Doc) Outcome {
+	why := fmt.Sprintf("a newer write holds %q", by)
+	switch r, ok := d.Registers[by]; {
+	case by == "":
+		why = fmt.Sprintf("%q holds no value, and a delete stamped up to %s may have removed it (the entity no longer keeps deletes that old apart)", path, d.Floor)
+	case op.Kind == doc.Increment && ok && r.Deleted:
+		why = fmt.Sprintf("a newer delete of %q removed what it adds to", by)
+	case op.Kind == doc.Increment:
+		why = fmt.Sprintf("a newer write of %q reset what it adds to", by)
+	}
+	return Outcome{Kind: KindSuperseded, Notices: []string{fmt.Sprintf("%s superseded: %s", op, why)}}
+}
+
 // MaxTombstones bounds the tombstones (delete registers) a crdt entity
 // keeps, so that deletes of ever new paths cannot fill the state: the
 // newest MaxTombstones are kept, and of the older ones only those that
 // hide a value (an older write of an ancestor, or an older value below);
 // the others are dropped. The state keeps the newest
 // stamp among those dropped as its floor (crdt.Doc.Floor), which stands
-// for all of them: a write stamped at or before it to a path that holds
-// no live value (and lies below no older live value) loses, as it would
-// have lost to the dropped tombstone, so that a late write cannot bring
-// back a field deleted long ago. One stamp cannot say which paths were
-// deleted, so such a write loses even where no delete was (superseded; a
-// write stamped later applies, as does any the server stamps).
+// for all of them: a write or increment stamped at or before it to a path
+// that holds no live value (and lies below no older live value) loses, as
+// it would have lost to the dropped tombstone, so that a late write cannot
+// bring back a field deleted long ago. One stamp cannot say which paths
+// were deleted, so such a write loses even where no delete was
+// (superseded; a write stamped later applies, as does any the server
+// stamps).
 const MaxTombstones = 64
 
 // pruneTombstones keeps the newest max tombstones of d and drops the

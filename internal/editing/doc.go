@@ -28,15 +28,18 @@
 //     server's), delete writes a tombstone (the newest MaxTombstones are
 //     kept, older ones only where they hide a value of an older write;
 //     the newest stamp dropped is kept as the state's floor, at or before
-//     which a write to a path holding no value, nor inside an older value
-//     of a parent, loses, as it would have lost to the dropped
-//     tombstone), increment adds to a per-user counter. A write that
-//     wins its register clears the counters at or below its path, except
-//     the part of each user whose latest increment is stamped after the
-//     write, which adds to the written value. Ties between stamps are
-//     broken by user id. A write that loses to a newer stamp is
-//     KindSuperseded. Paths name object keys only; move and text are
-//     refused.
+//     which a write or increment of a path holding no value, nor inside
+//     an older value of a parent, loses, as it would have lost to the
+//     dropped tombstone), increment adds to a per-user counter. A write
+//     (or delete) that wins its register clears the counters at or below
+//     its path, except the part of each user whose latest increment is
+//     stamped after the write, which adds to the written value; an
+//     increment stamped at or before the register held at its path or a
+//     parent would have been cleared by it had it arrived first, and
+//     loses to it instead, so that the document does not depend on which
+//     arrives first. Ties between stamps are broken by user id. A write
+//     or increment that loses to a newer stamp is KindSuperseded. Paths
+//     name object keys only; move and text are refused.
 //   - lock-based: only the user holding the entity's lock, presenting the
 //     lock's current fencing token, may write (ErrLockRequired,
 //     ErrStaleToken); the write is then applied as with last-write-wins.
