@@ -266,6 +266,10 @@ interface Entry {
   error: RealtimeError | null;
   syncRunning: boolean;
   syncAgain: boolean;
+  /** Called when the sync under way ends, or when the entity is no longer followed. */
+  syncWaiters: (() => void)[];
+  /** Called when the entity is no longer followed (waits for the connection). */
+  unfollowWaiters: Set<() => void>;
   /** Counts lock news (events, replies): a sync reply older than the latest news keeps its hands off the lock. */
   lockSeq: number;
   offs: (() => void)[];
@@ -292,6 +296,16 @@ const LOCK_ERRORS = new Set(['LOCK_REQUIRED', 'STALE_FENCING_TOKEN', 'NOT_LOCK_H
 function toError(err: unknown): RealtimeError {
   if (err instanceof RealtimeError) return err;
   return new RealtimeError({ code: 'INTERNAL', message: err instanceof Error ? err.message : String(err), cause: err });
+}
+
+function clientDestroyedError(): RealtimeError {
+  return new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' });
+}
+
+/** Ends every wait of a change of `e`, which is no longer followed: each finds it so and settles. */
+function wake(e: Entry): void {
+  for (const w of e.syncWaiters.splice(0)) w();
+  for (const w of [...e.unfollowWaiters]) w();
 }
 
 function notFollowing(e: Entry): RealtimeError {
@@ -330,6 +344,8 @@ export class RealtimeSyncManager {
   private readonly selfId: string | undefined;
   private offs: (() => void)[] = [];
   private seq = 0;
+  /** The client was destroyed: nothing can be sent any more. */
+  private clientDestroyed = false;
 
   constructor(options: RealtimeSyncManagerOptions) {
     this.client = options.client;
@@ -349,6 +365,9 @@ export class RealtimeSyncManager {
     this.offs.push(
       this.client.on('ready', () => this.onReady()),
       this.client.on('close', () => this.onClose()),
+      this.client.on('destroy', () => {
+        this.clientDestroyed = true;
+      }),
     );
   }
 
@@ -423,6 +442,8 @@ export class RealtimeSyncManager {
       error: null,
       syncRunning: false,
       syncAgain: false,
+      syncWaiters: [],
+      unfollowWaiters: new Set(),
       lockSeq: 0,
       offs: [],
       release: this.client.retain(key),
@@ -459,8 +480,9 @@ export class RealtimeSyncManager {
    * Stops following (the last reference releases a held lock and lets go of
    * the channel, which stays subscribed while a hook or another user of the
    * client holds it). The last reference also rejects the local changes not
-   * sent yet with NOT_FOLLOWING; the one in flight settles with its reply,
-   * and is not sent again.
+   * sent yet with NOT_FOLLOWING (one waiting for a sync under way too); the
+   * one in flight settles with its reply, and is not sent again (one
+   * waiting to be sent again settles with the error it last got).
    */
   stopSync(entityType: string, entityId: string): void {
     const key = entityChannel(entityType, entityId);
@@ -475,6 +497,9 @@ export class RealtimeSyncManager {
     const unsent = e.pending.filter((p) => p !== e.inFlight);
     e.pending = e.pending.filter((p) => p === e.inFlight);
     for (const p of unsent) p.reject(notFollowing(e));
+    // The one in flight may be waiting for a sync or for the connection:
+    // woken, it finds the entity no longer followed and settles.
+    wake(e);
     if (e.wantLock || this.heldByMe(e)) {
       e.wantLock = false;
       this.client
@@ -498,9 +523,10 @@ export class RealtimeSyncManager {
    * entity's earlier local changes. Resolves with the change as the server
    * accepted it (with its version), or, when it became a manual conflict,
    * with the local side of the conflict (`resolved: false`). Rejects with
-   * CLIENT_DESTROYED, as every change still waiting does, once the client
-   * is destroyed, and with NOT_FOLLOWING when stopSync stops following the
-   * entity before it was sent.
+   * CLIENT_DESTROYED, as every change still waiting does (for a sync, for
+   * the connection, or behind another change), once the client is
+   * destroyed, and with NOT_FOLLOWING when stopSync or destroy stops
+   * following the entity before it was sent.
    */
   pushChange<T = unknown>(input: ChangeInput<T> & { entityType: string; entityId: string }, options: PushOptions = {}): Promise<Change> {
     const e = this.entries.get(entityChannel(input.entityType, input.entityId));
@@ -802,14 +828,9 @@ export class RealtimeSyncManager {
   private async runSync(e: Entry): Promise<EntitySyncState> {
     if (e.syncRunning) {
       e.syncAgain = true;
-      return new Promise((resolve) => {
-        const off = this.emitter.on('change', (ev) => {
-          if (ev.key === e.channel && !e.syncRunning) {
-            off();
-            resolve(e.state);
-          }
-        });
-      });
+      // Not a listener of this.emitter: destroy() removes those, and the
+      // wait would never end.
+      return new Promise((resolve) => e.syncWaiters.push(() => resolve(e.state)));
     }
     e.syncRunning = true;
     e.syncState = 'syncing';
@@ -857,6 +878,7 @@ export class RealtimeSyncManager {
     } finally {
       e.syncRunning = false;
       this.update(e);
+      for (const w of e.syncWaiters.splice(0)) w();
     }
     return e.state;
   }
@@ -1115,8 +1137,12 @@ export class RealtimeSyncManager {
           // way finished above), never on the empty document of an entity
           // never synced.
           if (e.lastSyncedAt === null) {
-            if (p.attempts >= 5) throw e.error ?? new RealtimeError({ code: 'UNAVAILABLE', message: `${e.channel} could not be synced`, retryable: true });
-            await this.waitConnected();
+            // A client destroyed (before this manager heard of it too)
+            // will never sync it.
+            if (p.attempts >= 5 || e.error?.code === 'CLIENT_DESTROYED') {
+              throw e.error ?? new RealtimeError({ code: 'UNAVAILABLE', message: `${e.channel} could not be synced`, retryable: true });
+            }
+            await this.waitConnected(e);
             continue;
           }
           this.liftPayload(e, p);
@@ -1161,7 +1187,9 @@ export class RealtimeSyncManager {
           continue;
         }
         if (re.code === 'TIMEOUT' || re.code === 'UNAVAILABLE' || re.code === 'INTERNAL' || re.code === 'DISCONNECTED') {
-          await this.waitConnected();
+          await this.waitConnected(e);
+          // No longer followed meanwhile: the answer stands, as above.
+          if (this.entries.get(e.channel) !== e) throw re;
           continue;
         }
         throw re;
@@ -1255,13 +1283,33 @@ export class RealtimeSyncManager {
     q.change = { ...q.change, operation: op.op as ChangeOperation, path: op.path };
   }
 
-  private waitConnected(): Promise<void> {
-    if (this.client.connected) return new Promise((r) => this.clock.setTimeout(r, 500));
-    return new Promise((resolve) => {
-      const off = this.client.on('ready', () => {
-        off();
-        resolve();
-      });
+  /**
+   * Waits before a change is sent again: half a second when connected,
+   * else until the connection is ready again. Ends early when the entity
+   * is no longer followed (the caller finds it so), and rejects with
+   * CLIENT_DESTROYED once the client is destroyed (it will never be ready
+   * again).
+   */
+  private waitConnected(e: Entry): Promise<void> {
+    if (this.clientDestroyed) return Promise.reject(clientDestroyedError());
+    if (this.entries.get(e.channel) !== e) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const offs: (() => void)[] = [];
+      const done = (err?: RealtimeError): void => {
+        for (const off of offs) off();
+        e.unfollowWaiters.delete(onUnfollow);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onUnfollow = (): void => done();
+      e.unfollowWaiters.add(onUnfollow);
+      if (this.client.connected) {
+        const t = this.clock.setTimeout(() => done(), 500);
+        offs.push(() => this.clock.clearTimeout(t));
+      } else {
+        offs.push(this.client.on('ready', () => done()));
+      }
+      offs.push(this.client.on('destroy', () => done(clientDestroyedError())));
     });
   }
 

@@ -195,6 +195,94 @@ describe('RealtimeSyncManager', () => {
     expect(s.manager.getState('order', '1').localChanges).toHaveLength(0);
   });
 
+  describe('a local change waiting for a sync or for the connection settles when the client or the manager goes', () => {
+    const codes: string[] = [];
+    const push = (s: Setup, path: string, operation: 'update' | 'delete' = 'update', options = {}): void => {
+      s.manager
+        .pushChange({ entityType: 'order', entityId: '1', operation, path, after: operation === 'delete' ? undefined : 'x' }, options)
+        .then(() => codes.push('ok'), (e: { code: string }) => codes.push(e.code));
+    };
+    beforeEach(() => {
+      codes.length = 0;
+    });
+
+    it('client.destroy() rejects updates pushed before the first sync answered with CLIENT_DESTROYED', async () => {
+      const s = await setup((_sock, f) => f.type === 'sync'); // never answered
+      void s.manager.startSync('order', '1');
+      await flush();
+      push(s, 'status'); // waits for the first sync to decide its parent lift
+      push(s, 'notes');
+      await flush();
+      s.client.destroy();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(codes).toEqual(['CLIENT_DESTROYED', 'CLIENT_DESTROYED']);
+      expect(s.manager.getState('order', '1').localChanges).toHaveLength(0);
+    });
+
+    it('client.destroy() rejects a change waiting for the connection after a retryable error with CLIENT_DESTROYED', async () => {
+      const s = await setup((sock, f, st) => {
+        if (f.type !== 'change') return;
+        st.server.error(sock, f, 'UNAVAILABLE', { retryable: true });
+        sock.serverClose(1006); // and the connection drops
+        return true;
+      });
+      await s.manager.startSync('order', '1');
+      push(s, 'status', 'delete', { noAutoLock: true });
+      await flush();
+      s.client.destroy();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(codes).toEqual(['CLIENT_DESTROYED']);
+    });
+
+    it('stopSync settles a change waiting to be sent again after a retryable error with that error', async () => {
+      const sent: SentFrame[] = [];
+      const s = await setup((sock, f, st) => {
+        if (f.type !== 'change') return;
+        sent.push(f);
+        st.server.error(sock, f, 'UNAVAILABLE', { retryable: true });
+        return true;
+      });
+      await s.manager.startSync('order', '1');
+      push(s, 'status', 'delete', { noAutoLock: true });
+      await flush();
+      s.manager.stopSync('order', '1');
+      await flush();
+      // Not "NOT_FOLLOWING" (it was sent; the server's answer stands), and not sent again.
+      expect(codes).toEqual(['UNAVAILABLE']);
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(sent).toHaveLength(1);
+    });
+
+    it('manager.destroy() rejects a change waiting for the first sync with NOT_FOLLOWING', async () => {
+      const s = await setup((_sock, f) => f.type === 'sync'); // never answered
+      void s.manager.startSync('order', '1');
+      await flush();
+      push(s, 'status');
+      await flush();
+      s.manager.destroy();
+      await flush();
+      expect(codes).toEqual(['NOT_FOLLOWING']);
+    });
+
+    it('manager.destroy() rejects a change not sent yet that waits on a sync under way with NOT_FOLLOWING, and sends nothing', async () => {
+      const changes: SentFrame[] = [];
+      let syncs = 0;
+      const s = await setup((_sock, f) => {
+        if (f.type === 'change') changes.push(f);
+        return f.type === 'change' || (f.type === 'sync' && ++syncs > 1); // the second sync is never answered
+      });
+      await s.manager.startSync('order', '1');
+      s.sock.receive({ type: 'change', channel: 'order:1', payload: change(2, 'notes', 'n') }); // a gap: a sync starts
+      await flush();
+      push(s, 'status', 'delete', { noAutoLock: true });
+      await flush();
+      s.manager.destroy();
+      await flush();
+      expect(codes).toEqual(['NOT_FOLLOWING']);
+      expect(changes).toEqual([]);
+    });
+  });
+
   it('settles every local change when stopSync stops following the entity', async () => {
     const held: SentFrame[] = [];
     const s = await setup((_sock, f) => {
