@@ -49,6 +49,13 @@ export type ServerErrorCode =
  *   them (a sync answered with a whole document, a change event without its
  *   `op`): it was not sent, since its positions may no longer name what its
  *   author meant.
+ * - `LOCAL_CONFLICT`: a RealtimeSyncManager's local change to a `manual`
+ *   entity that waited to be sent met another user's concurrent change to
+ *   its path, and could not be sent so that the server holds it as a
+ *   conflict (the user's own earlier change to the same path was applied
+ *   after that change, or the server no longer keeps the changes since):
+ *   it was not sent, rather than sent over the other change.
+ *   `details.remoteChange` is the other change.
  */
 export type ClientErrorCode =
   | 'TIMEOUT'
@@ -61,7 +68,8 @@ export type ClientErrorCode =
   | 'SOCKET_ERROR'
   | 'TOKEN_ERROR'
   | 'NOT_FOLLOWING'
-  | 'REBASE_FAILED';
+  | 'REBASE_FAILED'
+  | 'LOCAL_CONFLICT';
 
 export type ErrorCode = ServerErrorCode | ClientErrorCode;
 

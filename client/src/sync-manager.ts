@@ -5,6 +5,7 @@ import {
   liftToExistingParent,
   parsePath,
   type DocumentValue,
+  type PathSegment,
   type LocalChange,
 } from './document.js';
 import { textDiff, transformOp, type DocOp } from './ot.js';
@@ -40,7 +41,23 @@ import { systemClock, type Clock, type WebSocketClient } from './websocket-clien
  * one in flight, which the server transforms itself, is only shown
  * transformed. A waiting change that edits positions and could not be
  * carried past such changes (a sync answered with the whole document)
- * is rejected with REBASE_FAILED instead of being sent. Edit locks are
+ * is rejected with REBASE_FAILED instead of being sent.
+ *
+ * Manual entities differ in one point: the server holds a change back as a
+ * conflict when a change after its base changed its path (or left nothing
+ * of it), and it counts the sender's own changes too. So a change not sent
+ * yet that meets such a change by another user is not sent against the
+ * head (the server would apply it over that change, a lost update with no
+ * conflict), nor against the version its author saw (a change of the
+ * author's own queued before it, applied since, would count as the
+ * conflict): it goes out against the version just before the other
+ * change, in the form it had then, and the server, which follows it
+ * through the changes since, holds it as a conflict with the other user's
+ * change. Changes that do not meet one go out rebased against the head,
+ * as above. When one of the user's own earlier changes was applied after
+ * the other change and touches it too, no base can show the server one
+ * and not the other: it is rejected with LOCAL_CONFLICT, not sent (as it
+ * is when that base is refused with VERSION_CONFLICT). Edit locks are
  * renewed while held and taken again after a reconnect; a change refused because the lock lapsed
  * (a restart of the server releases every lock) takes the lock again and is
  * sent again with its original messageId, so it is applied exactly once.
@@ -224,8 +241,28 @@ interface Pending {
    * notices say why): it settles as `dropped` without being sent.
    */
   dropped: string[] | null;
-  /** Sent, and the server will drop it (a concurrent change removed its target): not replayed. */
+  /**
+   * The server will not apply it, so it is not replayed: sent, and a
+   * concurrent change removed its target (the server drops it); or, on a
+   * manual entity, not sent and `held` by such a change (the server holds
+   * it back as a conflict).
+   */
   localDropped: boolean;
+  /**
+   * Manual entities, not sent yet: it met a change by another user that
+   * the server's manual rule holds it back against (one that changed its
+   * path, or left nothing of it). It goes out against `base`, the version
+   * just before that change, in the form it had then (`op`), so that the
+   * server sees the other change and holds it as a conflict: rebased and
+   * sent at the head, it would overwrite that change with no conflict.
+   * `blocked`: one of this user's own changes, queued before it and
+   * applied after `base`, touches it (its path, or a list index on it):
+   * the server would report it as a conflict with the user's own change,
+   * or move it twice, so it is refused with LOCAL_CONFLICT instead, unless
+   * a later change by another user holds it again (from a base after that
+   * own change).
+   */
+  held: { base: number; op: DocOp; remote: Change; blocked: boolean } | null;
   /**
    * Changes reached the document that it could not be rebased past (a
    * whole-document sync): its positions are unreliable. Not sent: it is
@@ -584,6 +621,7 @@ export class RealtimeSyncManager {
         sentBase: 0,
         dropped: null,
         localDropped: false,
+        held: null,
         stale: false,
         resolve,
         reject,
@@ -900,8 +938,12 @@ export class RealtimeSyncManager {
       return;
     }
     const own = typeof c.messageId === 'string' ? e.pending.find((p) => p.messageId === c.messageId) : undefined;
-    if (own !== undefined) own.applied = true;
-    else this.rebasePending(e, remoteOp(e.serverDoc, c));
+    if (own !== undefined) {
+      own.applied = true;
+      checkHeldPastOwn(e, remoteOp(e.serverDoc, c));
+    } else {
+      this.rebasePending(e, remoteOp(e.serverDoc, c), c);
+    }
     e.serverDoc = applyChange(e.serverDoc, c);
     e.version = c.version;
     e.history = [c, ...e.history.filter((h) => h.version !== c.version)].slice(0, this.opts.historyLimit);
@@ -1147,8 +1189,19 @@ export class RealtimeSyncManager {
           }
           this.liftPayload(e, p);
         }
-        p.sent = true;
-        p.sentBase = e.version;
+        if (p.held !== null) {
+          // Manual: sent as of the version before the other user's change
+          // it met, so that the server holds it as a conflict with it.
+          if (p.held.blocked) {
+            throw localConflict(e, p.held, p.local, "no base version shows the server that change without this user's own earlier change to it");
+          }
+          setPayloadOp(p.payload, p.held.op);
+          p.sent = true;
+          p.sentBase = p.held.base;
+        } else {
+          p.sent = true;
+          p.sentBase = e.version;
+        }
       }
       const payload: Record<string, unknown> = { ...p.payload, baseVersion: p.sentBase };
       if (e.lock !== null && e.lock.lockedBy === this.userId && e.lock.fencingToken !== undefined) {
@@ -1167,6 +1220,11 @@ export class RealtimeSyncManager {
           continue;
         }
         if (re.code === 'VERSION_CONFLICT') {
+          // A manual change that met another user's change: the server no
+          // longer keeps the changes since its base (or cannot store the
+          // conflict), and resent at the head it would overwrite that
+          // change.
+          if (p.held !== null) throw localConflict(e, p.held, p.local, 'the server can no longer hold it as a conflict (VERSION_CONFLICT)');
           // The server cannot rebase it from its base (history trimmed).
           await this.runSync(e);
           if (e.strategy === 'operational-transform' || e.strategy === 'manual') {
@@ -1220,6 +1278,9 @@ export class RealtimeSyncManager {
     }
     const { path, value } = liftToExistingParent(doc, p.local.path, p.local.after);
     if (path === p.local.path) return;
+    // A held change sent from an earlier base at the same path creates
+    // the same parents.
+    if (p.held !== null && p.held.op.path === p.local.path) p.held.op = { op: 'update', path, value };
     p.payload['operation'] = 'update';
     p.payload['path'] = path;
     p.payload['after'] = value;
@@ -1240,8 +1301,13 @@ export class RealtimeSyncManager {
    * base, and is only shown transformed. `r` null: a change that cannot be
    * followed (its operation is unknown); the changes not sent yet are
    * marked stale.
+   *
+   * On a manual entity, a change not sent yet that `c` (the change of `r`)
+   * changed concurrently, by the server's rule, is not decided here: it
+   * is `held` against `c`, to go out with the base just before `c` so that
+   * the server holds it as a conflict (see Pending.held).
    */
-  private rebasePending(e: Entry, r: DocOp | null): void {
+  private rebasePending(e: Entry, r: DocOp | null, c?: Change): void {
     // Only the strategies whose server rebases a change from its base
     // (operational-transform, and manual where it merges): the others
     // apply a change as sent, at the head, and a waiting change goes out
@@ -1259,9 +1325,17 @@ export class RealtimeSyncManager {
       const mine = localOp(q.local);
       const t = transformOp(mine, cur, true);
       const back = transformOp(cur, mine, false);
+      const held = !q.sent && e.strategy === 'manual' && c !== undefined && (!t.ok || touches(mine, cur));
+      if (held && (q.held === null || q.held.blocked)) {
+        // Its form now is its form at the version before c: every change
+        // before c has been carried into it.
+        q.held = { base: c.version - 1, op: mine, remote: c, blocked: false };
+      }
       if (q.sent) {
         if (t.ok) q.local = toLocal(t.op);
         else q.localDropped = true;
+      } else if (!t.ok && held) {
+        q.localDropped = true; // the server holds it: shown no more
       } else if (!t.ok) {
         q.dropped = t.notice !== undefined ? [t.notice] : [];
       } else {
@@ -1275,11 +1349,7 @@ export class RealtimeSyncManager {
   /** Rewrites a change not sent yet as `op`, its rebased form. */
   private rebaseUnsent(q: Pending, op: DocOp): void {
     q.local = toLocal(op);
-    q.payload['operation'] = op.op;
-    q.payload['path'] = op.path;
-    if (op.from !== undefined) q.payload['from'] = op.from;
-    if (op.to !== undefined) q.payload['to'] = op.to;
-    if (op.text !== undefined) q.payload['text'] = op.text;
+    setPayloadOp(q.payload, op);
     q.change = { ...q.change, operation: op.op as ChangeOperation, path: op.path };
   }
 
@@ -1393,6 +1463,80 @@ export function getRealtimeSyncManager(
 /** Whether the optimistic document replays a local change: not yet in the server's document, and not dropped by rebasing. */
 function replayed(p: Pending): boolean {
   return !p.applied && !p.localDropped && p.dropped === null;
+}
+
+/** Writes the operation `op` into a change request's payload (its value, delta and metadata stay). */
+function setPayloadOp(payload: Record<string, unknown>, op: DocOp): void {
+  payload['operation'] = op.op;
+  payload['path'] = op.path;
+  if (op.value !== undefined && (op.op === 'update' || op.op === 'insert')) payload['after'] = op.value;
+  if (op.from !== undefined) payload['from'] = op.from;
+  if (op.to !== undefined) payload['to'] = op.to;
+  if (op.text !== undefined) payload['text'] = op.text;
+}
+
+/**
+ * The server's manual rule (package editing, concurrent): whether `b`, a
+ * change applied after `op`'s base, changed what `op` writes. Paths that
+ * are equal or one inside the other do; a list insert, delete or move
+ * changes only the list as a whole (and its ancestors): it moves the
+ * elements a path goes through, which the server follows.
+ */
+function touches(op: DocOp, b: DocOp): boolean {
+  let pa: PathSegment[];
+  let pb: PathSegment[];
+  try {
+    pa = parsePath(op.path);
+    pb = parsePath(b.path);
+  } catch {
+    return false;
+  }
+  if (pb.length === 0) return false;
+  const prefix = (p: PathSegment[], q: PathSegment[]): boolean => p.length >= q.length && q.every((s, i) => p[i] === s);
+  let list = pb;
+  let rearranges = b.op === 'move';
+  if ((b.op === 'insert' || b.op === 'delete') && typeof pb[pb.length - 1] === 'number') {
+    list = pb.slice(0, -1);
+    rearranges = true;
+  }
+  if (!rearranges) return prefix(pa, pb) || prefix(pb, pa);
+  return prefix(list, pa);
+}
+
+/**
+ * Called for one of this user's own changes as the server applied it (`o`,
+ * null when it cannot be told): a held change after it, which the server
+ * will follow through it from its base, is blocked when the server would
+ * hold it back against it (a conflict with the user's own change) or move
+ * it (its form already has the own change in it).
+ */
+function checkHeldPastOwn(e: Entry, o: DocOp | null): void {
+  for (const q of e.pending) {
+    // One left with nothing by the other change: the server stops there.
+    if (q.sent || q.held === null || q.held.blocked || q.localDropped || q.applied) continue;
+    if (o === null) {
+      q.held.blocked = true;
+      continue;
+    }
+    const mine = localOp(q.local);
+    const t = transformOp(mine, o, true);
+    if (!t.ok || touches(mine, o) || !samePlace(t.op, mine)) q.held.blocked = true;
+  }
+}
+
+/** Whether two forms of one operation name the same place (path, list indexes, text positions). */
+function samePlace(a: DocOp, b: DocOp): boolean {
+  return a.op === b.op && a.path === b.path && a.from === b.from && a.to === b.to && JSON.stringify(a.text) === JSON.stringify(b.text);
+}
+
+/** The refusal of a manual change that cannot be sent so that the server holds it as a conflict with `held.remote`. */
+function localConflict(e: Entry, held: NonNullable<Pending['held']>, l: LocalChange, why: string): RealtimeError {
+  return new RealtimeError({
+    code: 'LOCAL_CONFLICT',
+    message: `${l.operation} ${JSON.stringify(l.path)} was not sent: change ${held.remote.id} by ${held.remote.userId} changed it concurrently on ${e.channel}, and ${why}`,
+    retryable: false,
+    details: { remoteChange: held.remote },
+  });
 }
 
 /** The answer for a change left without effect by rebasing before it was sent, as the server gives it. */

@@ -1,46 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { RealtimeSyncManager, WebSocketClient } from '../src/index.js';
-import type { DocumentValue } from '../src/document.js';
-import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
-import { flush, stored } from './rebase-harness.js';
-
-interface S {
-  manager: RealtimeSyncManager; server: FakeServer; sock: FakeWebSocket;
-  frames: SentFrame[]; syncs: SentFrame[];
-}
-
-async function setup(document: DocumentValue): Promise<S> {
-  const s = { frames: [], syncs: [] } as unknown as S;
-  s.server = new FakeServer({
-    handler: (sock, f) => {
-      if (f.type === 'sync') {
-        s.syncs.push(f);
-        if (s.syncs.length === 1) {
-          s.server.ack(sock, f, { strategy: 'operational-transform', version: 1, snapshot: true, document,
-            changes: [], hasMore: false, nextSinceVersion: 1, conflicts: [], lock: null });
-        }
-        if (s.syncs.length >= 3) {
-          // a repeat asked while the second ran: nothing new since
-          const since = (f.payload as Record<string, unknown>)['sinceVersion'];
-          s.server.ack(sock, f, { strategy: 'operational-transform', version: since, snapshot: false, document: null,
-            changes: [], hasMore: false, nextSinceVersion: since, conflicts: [], lock: null });
-        }
-        return true; // the second is answered by the test
-      }
-      if (f.type === 'change') { s.frames.push(f); return true; }
-      return false;
-    },
-  });
-  const client = new WebSocketClient({ url: 'ws://test.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0,
-    maxConnectionAge: 0, rateLimit: false, random: () => 0.5 });
-  client.connect();
-  s.sock = FakeWebSocket.last;
-  s.sock.open();
-  await flush();
-  s.manager = new RealtimeSyncManager({ client, loadHistory: false });
-  await s.manager.startSync('customer', '42');
-  return s;
-}
+import { FakeWebSocket } from './fake-websocket.js';
+import { flush, setupHeldSync as setup, stored } from './rebase-harness.js';
 
 beforeEach(() => { vi.useFakeTimers(); FakeWebSocket.reset(); });
 afterEach(() => { vi.useRealTimers(); });
