@@ -56,10 +56,15 @@ type Shard struct {
 // Dispatcher hands shards to parallel invocations.
 type Dispatcher interface {
 	// Dispatch arranges for s to be delivered by another invocation and
-	// returns once the shard was accepted, before it is delivered. Delivery
-	// is at most once per accepted shard. An error means the shard was not
-	// accepted, or (an *UndispatchedError) only part of it was; the
-	// coordinator then delivers what was not accepted itself.
+	// returns once the shard was accepted, before it is delivered. An
+	// error means the shard may not have been accepted, or (an
+	// *UndispatchedError) only part of it was; the coordinator then
+	// delivers what was not accepted itself. An error that leaves it
+	// unknown (an invoke that timed out after it was sent may have been
+	// queued) is reported as not accepted: the recipients may then get
+	// the frame twice rather than not at all, as they may when Lambda
+	// hands an asynchronous event to the function twice (docs/DEPLOY.md,
+	// "No duplicates from 429").
 	Dispatch(ctx context.Context, s Shard) error
 }
 
