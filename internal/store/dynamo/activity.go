@@ -39,6 +39,14 @@ func (s *Store) PutActivity(ctx context.Context, a store.Activity) error {
 // ListActivity returns a page of a tenant's feed, newest first: Queries of
 // the feed partition in descending order, filtered here, reading at most
 // store.MaxActivityRead entries.
+//
+// It returns a cursor only once it has seen an entry after the last one it
+// read: a LastEvaluatedKey does not prove that one exists (DynamoDB sets it
+// on a Query that stopped at its Limit or at 1 MB even when nothing
+// follows). So each Query asks for one entry more than the call may still
+// read, and that entry, when present, is the proof; when a Query ends on
+// the entry that fills the page or reaches the bound, with a
+// LastEvaluatedKey, one more Query of a single entry settles it.
 func (s *Store) ListActivity(ctx context.Context, tenant string, f store.ActivityFilter, p store.Page) ([]store.Activity, string, error) {
 	const op = "list activity"
 	if err := checkParts(op, tenant, tenant); err != nil {
@@ -58,41 +66,42 @@ func (s *Store) ListActivity(ctx context.Context, tenant string, f store.Activit
 		start = keyOf(pk, before)
 	}
 	now := s.now()
-	var out []store.Activity
-	read := 0
+	var (
+		out    []store.Activity
+		read   int    // entries read, at most store.MaxActivityRead
+		lastSK string // sort key of the last entry read
+	)
+	done := func() bool { return len(out) == limit || read == store.MaxActivityRead }
 	for {
+		want := 1 // only whether an entry follows
+		if !done() {
+			want = min(activityQueryPage, store.MaxActivityRead-read) + 1
+		}
 		page, err := s.client.Query(ctx, &dynamodb.QueryInput{
 			TableName:                 aws.String(s.table),
 			KeyConditionExpression:    aws.String("pk = :pk"),
 			ExpressionAttributeValues: item{":pk": str(pk)},
 			ExclusiveStartKey:         start,
 			ScanIndexForward:          aws.Bool(false),
-			Limit:                     aws.Int32(int32(min(activityQueryPage, store.MaxActivityRead-read))),
+			Limit:                     aws.Int32(int32(want)),
 			ConsistentRead:            aws.Bool(true),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 		})
 		if err != nil {
 			return nil, "", mapErr(op, tenant, err)
 		}
-		for i, it := range page.Items {
-			read++
-			a := activityFrom(it)
-			if !live(it, now) || !f.Match(a) {
-				continue
+		for _, it := range page.Items {
+			if done() { // it follows the last entry read
+				return out, encodeCursor(lastSK), nil
 			}
-			out = append(out, a)
-			if len(out) == limit {
-				if i == len(page.Items)-1 && len(page.LastEvaluatedKey) == 0 {
-					return out, "", nil
-				}
-				return out, encodeCursor(getS(it, store.AttrSK)), nil
+			read++
+			lastSK = getS(it, store.AttrSK)
+			if a := activityFrom(it); live(it, now) && f.Match(a) {
+				out = append(out, a)
 			}
 		}
 		if len(page.LastEvaluatedKey) == 0 {
 			return out, "", nil
-		}
-		if read >= store.MaxActivityRead {
-			return out, encodeCursor(getS(page.LastEvaluatedKey, store.AttrSK)), nil
 		}
 		start = page.LastEvaluatedKey
 	}
