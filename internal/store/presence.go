@@ -227,10 +227,17 @@ func NormalizeSession(ses Session) Session {
 	return ses
 }
 
-// CheckSessionWrite validates the keys and rooms of a session write: every
-// key part and room name (CheckKeyParts), no room left twice, and no room
-// both kept and left. backend and op name the caller in the error.
+// CheckSessionWrite validates a session write: an ExpiresAt whose whole
+// second is after 1970-01-01T00:00:00Z, every key part and room name
+// (CheckKeyParts), no room left twice, and no room both kept and left.
+// backend and op name the caller in the error. A session always expires:
+// with a zero ExpiresAt it would be stored without one, which DynamoDB's
+// conditions on the expiry never let be updated again, and the memory
+// store takes an expiry of 0 s for "never".
 func CheckSessionWrite(backend, op, key string, ses Session, leave []string) error {
+	if ses.ExpiresAt.Unix() <= 0 {
+		return fmt.Errorf("%s: %s %q: a session needs an expiry after 1970-01-01T00:00:00Z", backend, op, key)
+	}
 	if err := CheckKeyParts(backend, op, key, ses.Tenant, ses.UserID, ses.ConnID); err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ func boundsCases() []struct {
 		{"ListChangesAfterMaxInt64", testListChangesAfterMax},
 		{"PageLimitMaxInt", testPageLimitMaxInt},
 		{"LockNeedsExpiry", testLockNeedsExpiry},
+		{"SessionNeedsExpiry", testSessionNeedsExpiry},
 	}
 }
 
@@ -93,5 +94,40 @@ func testLockNeedsExpiry(t *testing.T, f *fixture) {
 	}
 	if got, err := f.s.GetLock(f.ctx, e); err != nil || !got.ExpiresAt.Equal(l.ExpiresAt) {
 		t.Fatalf("GetLock after a refused RenewLock = %+v, %v; want the lock as acquired", got, err)
+	}
+}
+
+// testSessionNeedsExpiry: PutSession refuses a session without an expiry
+// after 1970-01-01 (zero, the epoch itself, or before it), for a new
+// session and for an update, and stores nothing: a session that never
+// expires could not be updated on DynamoDB (its condition compares the
+// expiry), and an expiry of 0 means "never" to the memory store.
+func testSessionNeedsExpiry(t *testing.T, f *fixture) {
+	bad := []time.Time{{}, time.Unix(0, 0), time.Unix(0, 999_999_999), time.Unix(-1, 0), time.Unix(math.MinInt64/4, 0)}
+	for _, exp := range bad {
+		s := f.session("acme", "u1", "c1", "r1")
+		s.ExpiresAt = exp
+		if _, err := f.s.PutSession(f.ctx, store.SessionWrite{Session: s}); err == nil {
+			t.Fatalf("PutSession of a new session expiring at %v succeeded", exp)
+		}
+		live, expired, err := f.s.UserSessionsWithExpired(f.ctx, "acme", "u1")
+		if err != nil || len(live)+len(expired) != 0 {
+			t.Fatalf("after a refused PutSession, sessions = %d live, %d expired, %v; want none", len(live), len(expired), err)
+		}
+		if got, _, err := f.s.ListPresence(f.ctx, "acme", "r1", store.Page{}); err != nil || len(got) != 0 {
+			t.Fatalf("after a refused PutSession, room r1 = %d entries, %v; want none", len(got), err)
+		}
+	}
+	want := f.putSession(t, store.SessionWrite{Session: f.session("acme", "u1", "c1", "r1")})
+	for _, exp := range bad {
+		s := want
+		s.ExpiresAt, s.Activity = exp, "changed"
+		if _, err := f.s.PutSession(f.ctx, store.SessionWrite{Session: s}); err == nil {
+			t.Fatalf("PutSession of an update expiring at %v succeeded", exp)
+		}
+	}
+	got, err := f.s.UserSessions(f.ctx, "acme", "u1")
+	if err != nil || len(got) != 1 || got[0].Version != want.Version || got[0].Activity != want.Activity || !got[0].ExpiresAt.Equal(want.ExpiresAt) {
+		t.Fatalf("after refused updates, sessions = %+v, %v; want %+v", got, err, want)
 	}
 }
