@@ -1,5 +1,10 @@
 // Command connect is the $connect Lambda: it authenticates the handshake and
 // records the connection.
+// At the per-user connection limit it removes the user's connections that
+// are gone and announces the presence and locks they leave; those
+// broadcasts are sharded, as the message function's are
+// (FANOUT_FUNCTION_NAME), and it posts to at most FANOUT_INLINE_MAX
+// recipients of each itself.
 package main
 
 import (
@@ -24,9 +29,14 @@ func main() {
 }
 
 // coldStart reads the settings, then builds the authenticator (reading an
-// HS256 secret kept in SSM) and the handler, once per execution environment.
+// HS256 secret kept in SSM), the sharding Management API posters and the
+// handler, once per execution environment.
 func coldStart(ctx context.Context) (*handler.Handler, error) {
 	cfg, err := app.LambdaFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	posters, err := cfg.ShardingPosters(os.Getenv) // a large channel is sharded, as the message function does
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +48,7 @@ func coldStart(ctx context.Context) (*handler.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: authn, AWS: &cfg.AWS, Metrics: os.Stdout})
+	b, err := app.Build(ctx, cfg.Settings, &app.Options{Auth: authn, AWS: &cfg.AWS, Metrics: os.Stdout, Posters: posters})
 	if err != nil {
 		return nil, err
 	}

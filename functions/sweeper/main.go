@@ -2,7 +2,8 @@
 // and removes connections API Gateway has closed.
 // The presence and lock changes it announces to a channel of more
 // subscribers than FANOUT_SHARD_SIZE are sharded, as the message
-// function's broadcasts are (FANOUT_FUNCTION_NAME).
+// function's broadcasts are (FANOUT_FUNCTION_NAME); it posts to at most
+// FANOUT_INLINE_MAX recipients of each itself.
 package main
 
 import (

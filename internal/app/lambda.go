@@ -50,11 +50,14 @@ func LambdaFromEnv(getenv func(string) string) (Lambda, error) {
 }
 
 // ShardingPosters returns the Management API posters of a function that
-// broadcasts (message, publish, publish-events, and disconnect and the
-// sweeper, which announce what a connection leaves), for Options.Posters: a
-// fan-out to more subscribers than FANOUT_SHARD_SIZE is split into shards,
-// the first posted by the invocation itself and every further one handed
-// to the fan-out function (FANOUT_FUNCTION_NAME; unset: no sharding). All
+// broadcasts (message, publish, publish-events, and connect, disconnect
+// and the sweeper, which announce what a removed connection leaves), for
+// Options.Posters: a fan-out to more subscribers than FANOUT_SHARD_SIZE is
+// split into shards, the first posted by the invocation itself and every
+// further one handed to the fan-out function (FANOUT_FUNCTION_NAME; unset:
+// no sharding). FANOUT_INLINE_MAX, when set, bounds the recipients of one
+// broadcast the invocation posts itself far below a shard, for the
+// clean-up functions, which make dozens of broadcasts in one step. All
 // posts share the settings' delivery budget.
 func (l Lambda) ShardingPosters(getenv func(string) string) (func(endpoint string) broadcast.Poster, error) {
 	fc, err := fanout.ConfigFromEnv(getenv)

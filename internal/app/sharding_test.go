@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/omnisales/rtcollab/internal/fanout"
+	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/publishapi"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -36,12 +38,25 @@ type shardingAPIs struct {
 	gone    map[string]bool // connections GetConnection answers 410 for
 	probed  []string        // GetConnection calls
 	closed  []string        // DeleteConnection calls
+	// frames: frame: recipient: how often it reached them, posted by the
+	// invocation or in a shard; own: frame: the invocation's own posts.
+	frames map[string]map[string]int
+	own    map[string]int
+}
+
+// reached records that frame reached id; a.mu is held.
+func (a *shardingAPIs) reached(frame, id string) {
+	a.got[id]++
+	if a.frames[frame] == nil {
+		a.frames[frame] = map[string]int{}
+	}
+	a.frames[frame][id]++
 }
 
 func newShardingAPIs(t *testing.T) *shardingAPIs {
-	a := &shardingAPIs{got: map[string]int{}, gone: map[string]bool{}}
+	a := &shardingAPIs{got: map[string]int{}, gone: map[string]bool{}, frames: map[string]map[string]int{}, own: map[string]int{}}
 	a.mgmt = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
 		id, ok := strings.CutPrefix(r.URL.Path, "/prod/@connections/")
 		if !ok {
 			http.NotFound(w, r)
@@ -51,7 +66,8 @@ func newShardingAPIs(t *testing.T) *shardingAPIs {
 		defer a.mu.Unlock()
 		switch r.Method {
 		case http.MethodPost:
-			a.got[id]++
+			a.reached(string(body), id)
+			a.own[string(body)]++
 		case http.MethodGet:
 			a.probed = append(a.probed, id)
 			if a.gone[id] {
@@ -75,7 +91,7 @@ func newShardingAPIs(t *testing.T) *shardingAPIs {
 		a.mu.Lock()
 		a.invoked++
 		for _, id := range ev.Shard.IDs {
-			a.got[id]++
+			a.reached(string(ev.Shard.Frame), id)
 		}
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
@@ -88,7 +104,13 @@ func newShardingAPIs(t *testing.T) *shardingAPIs {
 // posters of Lambda.ShardingPosters (shards of 1,000), on st.
 func (a *shardingAPIs) build(t *testing.T, st store.Store, clock store.Clock) (*Built, Lambda) {
 	t.Helper()
-	getenv := lambdaEnv(map[string]string{
+	return a.buildWith(t, st, clock, NoAuth{}, nil)
+}
+
+// buildWith is build with authn and the variables of extra besides.
+func (a *shardingAPIs) buildWith(t *testing.T, st store.Store, clock store.Clock, authn handler.Authenticator, extra map[string]string) (*Built, Lambda) {
+	t.Helper()
+	env := map[string]string{
 		"MANAGEMENT_ENDPOINT":     a.mgmt.URL + "/prod",
 		"FANOUT_FUNCTION_NAME":    "fanout-fn",
 		"FANOUT_SHARD_SIZE":       "1000",
@@ -97,7 +119,9 @@ func (a *shardingAPIs) build(t *testing.T, st store.Store, clock store.Clock) (*
 		// A budget that several broadcasts' own shards of 1,000 fit in
 		// (the template's, 1,000/s, would pace them a second each).
 		"DELIVERY_RATE_PER_SECOND": "100000",
-	})
+	}
+	maps.Copy(env, extra)
+	getenv := lambdaEnv(env)
 	cfg, err := LambdaFromEnv(getenv)
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +130,7 @@ func (a *shardingAPIs) build(t *testing.T, st store.Store, clock store.Clock) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := Build(context.Background(), cfg.Settings, &Options{Auth: NoAuth{}, AWS: &cfg.AWS, Store: st, Clock: clock, Metrics: io.Discard, Posters: posters})
+	b, err := Build(context.Background(), cfg.Settings, &Options{Auth: authn, AWS: &cfg.AWS, Store: st, Clock: clock, Metrics: io.Discard, Posters: posters})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +159,19 @@ func (a *shardingAPIs) take() (got map[string]int, invoked int, probed []string)
 	defer a.mu.Unlock()
 	got, invoked, probed = a.got, a.invoked, a.probed
 	a.got, a.invoked, a.probed = map[string]int{}, 0, nil
+	a.frames, a.own = map[string]map[string]int{}, map[string]int{}
 	return got, invoked, probed
+}
+
+// takeFrames returns and clears the frames recorded since the last take,
+// with the invocation's own posts of each.
+func (a *shardingAPIs) takeFrames() (frames map[string]map[string]int, own map[string]int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	frames, own = a.frames, a.own
+	a.got, a.invoked, a.probed = map[string]int{}, 0, nil
+	a.frames, a.own = map[string]map[string]int{}, map[string]int{}
+	return frames, own
 }
 
 // checkSharded fails unless one broadcast reached each of n subscribers

@@ -21,6 +21,14 @@ import (
 // in the local server). A channel that fits in one shard is delivered
 // exactly as by an unsharded Fanout.
 //
+// Sharding.InlineMax makes the coordinator's own part smaller than a
+// shard: it posts to at most InlineMax recipients of each broadcast and
+// hands the rest, in shards of ShardSize, to the Dispatcher. It is for
+// functions that make many broadcasts in one step (the clean-up of a
+// connection announces a leave in each of its rooms, then offline and
+// its lock releases), whose own posts must stay far below a shard per
+// broadcast to fit their time.
+//
 // Sharding is enabled per Poster: a Poster that implements Sharder (see
 // ShardedPosters) makes every Broadcaster built on it shard.
 
@@ -89,6 +97,14 @@ type Sharding struct {
 	// ShardSize is the most recipients one invocation posts to. Default
 	// 1000 (DefaultShardSize).
 	ShardSize int
+	// InlineMax is the most recipients of one broadcast the coordinator
+	// posts to itself: a channel of at most InlineMax is delivered by the
+	// coordinator alone, a larger one has its first InlineMax recipients
+	// posted by the coordinator and the rest dispatched in shards of
+	// ShardSize. Default 0: ShardSize (the coordinator posts the first
+	// shard). A value above ShardSize counts as ShardSize. (Not to be
+	// confused with InlinePoster, which is about how a post is made.)
+	InlineMax int
 	// Dispatcher delivers the shards beyond the first. Required.
 	Dispatcher Dispatcher
 	// Endpoint is the Management API endpoint written into each shard.
@@ -152,6 +168,7 @@ func ShardedPosters(posters func(endpoint string) Poster, s Sharding) func(endpo
 	if s.ShardSize <= 0 {
 		s.ShardSize = DefaultShardSize
 	}
+	s.InlineMax = s.inline()
 	return func(endpoint string) Poster {
 		sh := s
 		sh.Endpoint = endpoint
@@ -159,29 +176,44 @@ func ShardedPosters(posters func(endpoint string) Poster, s Sharding) func(endpo
 	}
 }
 
-// fanoutSharded is Fanout for a Poster that implements Sharder. The first
-// ShardSize recipients are posted to as their pages arrive, as Fanout
-// does, but without holding up the reading of further pages; the rest are
-// grouped into shards and dispatched as soon as each is full. Result counts every recipient, but Delivered, Gone and Failed
-// only the coordinator's own posts (and those of shards it had to deliver
-// itself because the dispatcher refused them).
-func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, channel string, frame []byte, skip func(connID string) bool) (Result, error) {
-	size := sh.ShardSize
-	if size <= 0 {
-		size = DefaultShardSize
+// shardSize is ShardSize, or its default.
+func (s Sharding) shardSize() int {
+	if s.ShardSize <= 0 {
+		return DefaultShardSize
 	}
+	return s.ShardSize
+}
+
+// inline is the most recipients of a broadcast the coordinator posts to:
+// InlineMax, at most a shard; 0 (or less) means a shard.
+func (s Sharding) inline() int {
+	if s.InlineMax <= 0 {
+		return s.shardSize()
+	}
+	return min(s.InlineMax, s.shardSize())
+}
+
+// fanoutSharded is Fanout for a Poster that implements Sharder. The first
+// recipients, up to a shard or InlineMax, are posted to as their pages
+// arrive, as Fanout does, but without holding up the reading of further
+// pages; the rest are grouped into shards of ShardSize and dispatched as
+// soon as each is full. Result counts every recipient, but Delivered,
+// Gone and Failed only the coordinator's own posts (and those of shards
+// it had to deliver itself because the dispatcher refused them).
+func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, channel string, frame []byte, skip func(connID string) bool) (Result, error) {
+	size := sh.shardSize()
 	var (
 		res     Result
 		own     = b.newDelivery(ctx, frame)
 		pending []string
 		shards  int
-		ownLeft = size
+		ownLeft = sh.inline()
 		cursor  string
 	)
 	// The coordinator's own recipients are posted by a feeder goroutine,
 	// so that reading the list and dispatching the other shards never
 	// waits for the coordinator's posts: the shards start at once.
-	ownIDs := make(chan string, size)
+	ownIDs := make(chan string, ownLeft)
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
@@ -223,7 +255,7 @@ func (b *Broadcaster) fanoutSharded(ctx context.Context, sh Sharding, tenant, ch
 			res.Recipients++
 			if ownLeft > 0 {
 				ownLeft--
-				ownIDs <- id // never blocks: the buffer holds a whole shard
+				ownIDs <- id // never blocks: the buffer holds every recipient the coordinator posts to
 				continue
 			}
 			pending = append(pending, id)

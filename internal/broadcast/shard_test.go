@@ -251,3 +251,78 @@ func TestFramePreparedOncePerDelivery(t *testing.T) {
 		})
 	}
 }
+
+// recordingDispatcher records the shards it is handed and delivers them
+// through next.
+type recordingDispatcher struct {
+	next   broadcast.Dispatcher
+	mu     sync.Mutex
+	shards []broadcast.Shard
+}
+
+func (d *recordingDispatcher) Dispatch(ctx context.Context, s broadcast.Shard) error {
+	d.mu.Lock()
+	d.shards = append(d.shards, s)
+	d.mu.Unlock()
+	return d.next.Dispatch(ctx, s)
+}
+
+// TestShardedFanoutInlineMax: with Sharding.InlineMax the coordinator
+// posts to at most InlineMax recipients of a broadcast itself: a channel
+// at the bound is posted by the coordinator alone, a larger one has the
+// rest dispatched in shards of ShardSize. InlineMax 0 posts the first
+// shard (the default), and a bound above the shard size counts as the
+// shard size. Every recipient gets the frame once, from the coordinator
+// or from a shard.
+func TestShardedFanoutInlineMax(t *testing.T) {
+	tests := []struct {
+		name               string
+		subscribers, bound int
+		wantOwn            int
+		wantShardSizes     []int
+	}{
+		{"at the bound", 10, 10, 10, nil},
+		{"below the bound", 3, 10, 3, nil},
+		{"one above the bound", 11, 10, 10, []int{1}},
+		{"past a shard", 250, 10, 10, []int{100, 100, 40}},
+		{"no bound: the first shard", 250, 0, 100, []int{100, 50}},
+		{"a bound past the shard size", 250, 500, 100, []int{100, 50}},
+	}
+	const shardSize = 100
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			st, ids := channelStore(t, tt.subscribers)
+			own, shards := newCountingPoster(), newCountingPoster()
+			cfg := broadcast.Config{Concurrency: 8, PageSize: 7}
+			local := broadcast.NewLocal(broadcast.NewDeliverer(st, func(string) broadcast.Poster { return shards }, cfg).Deliver, nil)
+			d := &recordingDispatcher{next: local}
+			posters := broadcast.ShardedPosters(func(string) broadcast.Poster { return own },
+				broadcast.Sharding{ShardSize: shardSize, InlineMax: tt.bound, Dispatcher: d})
+			res, err := broadcast.New(st, posters("http://local/ws"), cfg).Fanout(ctx, "t", "room:big", []byte(`{"type":"leave"}`), nil)
+			if err != nil {
+				t.Fatalf("Fanout: %v", err)
+			}
+			local.Wait()
+			if res.Recipients != tt.subscribers || res.Delivered != tt.wantOwn || len(own.posts) != tt.wantOwn {
+				t.Errorf("recipients %d, the coordinator delivered %d (posted to %d); want %d and %d",
+					res.Recipients, res.Delivered, len(own.posts), tt.subscribers, tt.wantOwn)
+			}
+			var sizes []int
+			for _, s := range d.shards {
+				sizes = append(sizes, len(s.IDs))
+			}
+			if fmt.Sprint(sizes) != fmt.Sprint(tt.wantShardSizes) {
+				t.Errorf("shards of %v recipients dispatched, want %v", sizes, tt.wantShardSizes)
+			}
+			for _, id := range ids {
+				if n := own.posts[id] + shards.posts[id]; n != 1 {
+					t.Errorf("%s got the frame %d times (%d from the coordinator), want once", id, n, own.posts[id])
+				}
+			}
+			if n := len(own.posts) + len(shards.posts); n != len(ids) {
+				t.Errorf("%d recipients posted to, want %d", n, len(ids))
+			}
+		})
+	}
+}

@@ -576,7 +576,7 @@ func output(raw map[string]any, name string) string {
 // no other function.
 func TestDeliveryMemorySize(t *testing.T) {
 	delivering := map[string]bool{"MessageFunction": true, "FanoutFunction": true, "PublishFunction": true, "PublishEventsFunction": true,
-		"DisconnectFunction": true, "SweeperFunction": true}
+		"ConnectFunction": true, "DisconnectFunction": true, "SweeperFunction": true}
 	for _, tt := range []struct {
 		name   string
 		params map[string]any

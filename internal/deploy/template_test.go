@@ -25,6 +25,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/deadline"
 	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -589,6 +590,27 @@ func TestEveryFunctionIsBuiltFromItsMainPackage(t *testing.T) {
 	}
 }
 
+// callsMethod reports whether the Go file calls a method or package
+// function named name (x.name(...)).
+func callsMethod(t *testing.T, file, name string) bool {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+	if err != nil {
+		t.Errorf("parse %s: %v", file, err)
+		return false
+	}
+	found := false
+	ast.Inspect(f, func(n ast.Node) bool {
+		if call, ok := n.(*ast.CallExpr); ok {
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == name {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
+}
+
 // checkMainPackage checks that dir holds a main package whose main.go
 // calls lambda.Start.
 func checkMainPackage(t *testing.T, dir string) {
@@ -1130,9 +1152,13 @@ func TestFunctionsReadTheSettingsTheTemplateSets(t *testing.T) {
 	t.Run("sharded fan-out", func(t *testing.T) {
 		// Every function that broadcasts to a channel shards it: the
 		// message function, the publish API's two functions, and the
-		// disconnect function and the sweeper, which announce the presence
-		// and locks a connection leaves.
-		sharding := []string{"MessageFunction", "PublishFunction", "PublishEventsFunction", "DisconnectFunction", "SweeperFunction"}
+		// connect function (at the connection limit), the disconnect
+		// function and the sweeper, which announce the presence and locks
+		// a removed connection leaves. Those three make many broadcasts
+		// in one step and post to only a few recipients of each
+		// themselves (FANOUT_INLINE_MAX; TestFanoutShardSizeFitsTheTimeouts
+		// checks the values); the others post the first shard.
+		sharding := []string{"MessageFunction", "PublishFunction", "PublishEventsFunction", "ConnectFunction", "DisconnectFunction", "SweeperFunction"}
 		for _, name := range sharding {
 			fc, err := fanout.ConfigFromEnv(getenv(environment(t, tpl, name)))
 			if err != nil {
@@ -1140,6 +1166,14 @@ func TestFunctionsReadTheSettingsTheTemplateSets(t *testing.T) {
 			}
 			if fc.FunctionName != ref("FanoutFunction") || fc.ShardSize != 1000 || fc.LambdaEndpoint != "" {
 				t.Errorf("%s: fan-out settings %+v, want FANOUT_FUNCTION_NAME a Ref to FanoutFunction and the FanoutShardSize default 1000", name, fc)
+			}
+			if cleanup := cleanupFunctions[name] > 0; cleanup != (fc.InlineMax > 0) {
+				t.Errorf("%s: FANOUT_INLINE_MAX %d; want it set on %v alone", name, fc.InlineMax, slices.Sorted(maps.Keys(cleanupFunctions)))
+			}
+			// The function's main builds its posters from these settings.
+			if !callsMethod(t, filepath.Join(repoRoot, functionDir(name), "main.go"), "ShardingPosters") {
+				t.Errorf("%s: %s/main.go does not build its posters with app.Lambda.ShardingPosters: the template's fan-out settings go unread",
+					name, functionDir(name))
 			}
 		}
 		if fc, _ := fanout.ConfigFromEnv(getenv(environment(t, tpl, "FanoutFunction"))); fc.FunctionName != "" {
@@ -1180,11 +1214,30 @@ func TestFunctionsReadTheSettingsTheTemplateSets(t *testing.T) {
 	})
 }
 
+// cleanupFunctions are the functions that announce what a removed
+// connection leaves, with the connections one invocation may remove in
+// one step: $connect removes up to 5 gone connections of a user at the
+// limit (handler.connLimitProbes), $disconnect its own, the sweeper one
+// expired session per step. Each removed connection is announced with up
+// to cleanupBroadcasts broadcasts.
+var cleanupFunctions = map[string]int{"ConnectFunction": 5, "DisconnectFunction": 1, "SweeperFunction": 1}
+
+// cleanupBroadcasts is what the removal of one connection broadcasts: a
+// leave in each of its rooms (at most 20, the presence MaxRooms), the
+// user offline, and the release of one lock, on edit-locks and on the
+// entity's channel (each further lock held adds two).
+const cleanupBroadcasts = 20 + 1 + 2
+
 // TestFanoutShardSizeFitsTheTimeouts: the largest shard the template
-// allows is delivered within the timeout of every function that shards
-// (each posts the first shard itself; the message function stops a
-// second early) at an instance's delivery budget: DELIVERY_BURST at once,
-// then 1,000 a second.
+// allows is delivered within the timeout of every function that posts the
+// first shard of a broadcast itself (the message function stops a second
+// early) at an instance's delivery budget: DELIVERY_BURST at once, then
+// 1,000 a second. The functions that announce what a removed connection
+// leaves post to at most FANOUT_INLINE_MAX recipients of each broadcast
+// themselves instead; their worst step (cleanupFunctions) must post within
+// half the burst, and the sweeper's within a quarter of the time a pass
+// keeps for its last step (deadline.SweepReserve) at the budget's rate,
+// as earlier steps may have spent the burst.
 func TestFanoutShardSizeFitsTheTimeouts(t *testing.T) {
 	_, raw := loadTemplateRaw(t, bothBranches[0], nil)
 	params, _ := raw["Parameters"].(map[string]any)
@@ -1231,6 +1284,24 @@ func TestFanoutShardSizeFitsTheTimeouts(t *testing.T) {
 			continue
 		}
 		sharding = append(sharding, name)
+		if conns, ok := cleanupFunctions[name]; ok {
+			inline, err := strconv.Atoi(fmt.Sprint(vars["FANOUT_INLINE_MAX"]))
+			if err != nil || inline <= 0 {
+				t.Errorf("%s: FANOUT_INLINE_MAX %v: it announces what a removed connection leaves, %d broadcasts per connection, and must post few of each itself",
+					name, vars["FANOUT_INLINE_MAX"], cleanupBroadcasts)
+				continue
+			}
+			posts := conns * cleanupBroadcasts * inline
+			if posts > burst/2 {
+				t.Errorf("%s: its worst step posts %d x %d x FANOUT_INLINE_MAX %d = %d itself, more than half of DELIVERY_BURST %d",
+					name, conns, cleanupBroadcasts, inline, posts, burst)
+			}
+			if secs := float64(posts) / rate; name == "SweeperFunction" && secs > deadline.SweepReserve.Seconds()/4 {
+				t.Errorf("%s: a step posts %d itself, %.1f s at %.0f/s, more than a quarter of deadline.SweepReserve %v",
+					name, posts, secs, rate, deadline.SweepReserve)
+			}
+			continue
+		}
 		timeout, _ := props["Timeout"].(float64)
 		if timeout == 0 {
 			t.Errorf("%s has no Timeout", name)
@@ -1240,8 +1311,10 @@ func TestFanoutShardSizeFitsTheTimeouts(t *testing.T) {
 			t.Errorf("FanoutShardSize allows %d: %.0f s of posting, past %s's %.0f s", largest, secs, name, timeout)
 		}
 	}
-	if !slices.Contains(sharding, "MessageFunction") {
-		t.Errorf("functions with FANOUT_FUNCTION_NAME: %v, want MessageFunction among them", sharding)
+	for _, name := range append([]string{"MessageFunction"}, slices.Sorted(maps.Keys(cleanupFunctions))...) {
+		if !slices.Contains(sharding, name) {
+			t.Errorf("functions with FANOUT_FUNCTION_NAME: %v, want %s among them", sharding, name)
+		}
 	}
 	if largest == 0 || re.MatchString("99") || re.MatchString("020000") {
 		t.Errorf("FanoutShardSize pattern %q: largest %d", pattern, largest)

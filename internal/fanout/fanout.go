@@ -47,6 +47,13 @@ type Config struct {
 	// ShardSize is the most recipients one invocation posts to
 	// (FANOUT_SHARD_SIZE). Default 1000 (broadcast.DefaultShardSize).
 	ShardSize int
+	// InlineMax is the most recipients of one broadcast the invocation
+	// posts to itself (FANOUT_INLINE_MAX; broadcast.Sharding.InlineMax):
+	// the rest go to the fan-out function in shards of ShardSize. Default
+	// 0: ShardSize, the invocation posts the first shard. The functions
+	// that announce what a removed connection leaves set it low, as they
+	// make many broadcasts in one step.
+	InlineMax int
 	// LambdaEndpoint is the Lambda API endpoint of the invokes
 	// (AWS_ENDPOINT_URL_LAMBDA or AWS_ENDPOINT_URL). Default: the regional
 	// endpoint of the AWS configuration's region.
@@ -77,6 +84,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("FANOUT_SHARD_SIZE %q: want a positive integer", v)
 		}
 		c.ShardSize = n
+	}
+	if v := getenv("FANOUT_INLINE_MAX"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("FANOUT_INLINE_MAX %q: want a whole number, 0 or more", v)
+		}
+		c.InlineMax = n
 	}
 	return c, nil
 }
@@ -245,7 +259,7 @@ func New(awsCfg aws.Config, cfg Config, logger *slog.Logger) *Fanout {
 	f.posters = raw
 	if cfg.FunctionName != "" {
 		d := NewDispatcher(NewLambdaClient(awsCfg, cfg.LambdaEndpoint, nil), cfg.FunctionName)
-		f.posters = broadcast.ShardedPosters(raw, broadcast.Sharding{ShardSize: cfg.ShardSize, Dispatcher: d})
+		f.posters = broadcast.ShardedPosters(raw, broadcast.Sharding{ShardSize: cfg.ShardSize, InlineMax: cfg.InlineMax, Dispatcher: d})
 	}
 	return f
 }

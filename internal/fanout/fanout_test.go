@@ -192,6 +192,13 @@ func TestConfigFromEnv(t *testing.T) {
 		{"endpoint", map[string]string{"FANOUT_FUNCTION_NAME": "f", "AWS_ENDPOINT_URL_LAMBDA": "http://127.0.0.1:9001/"},
 			fanout.Config{FunctionName: "f", LambdaEndpoint: "http://127.0.0.1:9001"}, false},
 		{"bad size", map[string]string{"FANOUT_SHARD_SIZE": "-1"}, fanout.Config{}, true},
+		{"inline bound", map[string]string{"FANOUT_FUNCTION_NAME": "f", "FANOUT_INLINE_MAX": "25"},
+			fanout.Config{FunctionName: "f", InlineMax: 25}, false},
+		{"inline bound 0", map[string]string{"FANOUT_FUNCTION_NAME": "f", "FANOUT_INLINE_MAX": "0"},
+			fanout.Config{FunctionName: "f"}, false},
+		{"negative inline bound", map[string]string{"FANOUT_INLINE_MAX": "-1"}, fanout.Config{}, true},
+		{"inline bound past int", map[string]string{"FANOUT_INLINE_MAX": "99999999999999999999"}, fanout.Config{}, true},
+		{"inline bound not a number", map[string]string{"FANOUT_INLINE_MAX": "25 "}, fanout.Config{}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
