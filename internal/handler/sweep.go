@@ -32,8 +32,9 @@ type connectionProber interface {
 // expiry index and never by Scan:
 //
 //   - away alarms that are due: connections idle for the away timeout. Each
-//     is claimed by a conditional delete, then the user's away status is
-//     announced if it changed;
+//     is claimed by a conditional write (ClearAway, which still reports
+//     the claim as this pass's when its request was retried after a lost
+//     answer), then the user's away status is announced if it changed;
 //   - sessions that expired: connections whose heartbeats stopped for the
 //     offline timeout. Each is claimed by a delete conditioned on it being
 //     unchanged and still expired, its leave and offline events are

@@ -192,9 +192,16 @@ type Presences interface {
 	// ExpiredAway lists up to limit away alarms due at or before now,
 	// earliest first, through the expiry index (Query, never Scan).
 	ExpiredAway(ctx context.Context, now time.Time, limit int) ([]AwayAlarm, error)
-	// ClearAway deletes an alarm only if it is still the one listed (same
-	// At) and still due at now. It reports whether it did, so that of two
-	// overlapping sweeps exactly one acts on the alarm.
+	// ClearAway claims an alarm only if it is still the one listed (same
+	// At), still due at now and not claimed yet; a claimed alarm is listed
+	// nowhere and claimed by no one again (PutSession with AwayAt arms a
+	// new one). It reports whether this call claimed it, so that of two
+	// overlapping sweeps exactly one acts on the alarm. That holds when
+	// the store applied the claim but its answer was lost and the request
+	// was sent again: the retry finds the alarm claimed by this very call,
+	// and ClearAway still reports true (the DynamoDB store marks the claim
+	// with a token of the call and reads it back after a failed
+	// condition). A caller that got true must announce: no one else will.
 	ClearAway(ctx context.Context, a AwayAlarm, now time.Time) (bool, error)
 	// PutActivity records an activity entry. Writing the same entry twice
 	// leaves one.

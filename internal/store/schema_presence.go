@@ -17,7 +17,11 @@ import (
 // reverse index that clean-up follows to the room entries. The away alarm
 // is an item of its own because an item has one place in the expiry index
 // and expiresAt is also the TTL attribute: the session must stay present
-// while its connection is away.
+// while its connection is away. The sweeper's claim (ClearAway) does not
+// delete the alarm: it sets claim (the claiming call's random token) and
+// removes expBucket, so that a claim sent twice can tell its own mark
+// from another sweep's; the claimed item is listed nowhere and goes with
+// the next alarm of the connection, its session's removal, or TTL.
 const (
 	PrefixPresence = "PRES#"
 	PrefixRoom     = "ROOM#"

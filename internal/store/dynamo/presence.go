@@ -37,6 +37,7 @@ const (
 	attrChanges    = "changes"
 	attrMetadata   = "metadata"
 	attrAt         = "at"
+	attrClaim      = "claim" // the token of the ClearAway that claimed an away alarm
 )
 
 // maxSessionRooms bounds the rooms of one session write: the session, the
@@ -303,25 +304,44 @@ func (s *Store) ExpiredAway(ctx context.Context, now time.Time, limit int) ([]st
 	return out, nil
 }
 
-// ClearAway deletes an alarm that is unchanged and still due: one
-// conditional DeleteItem.
+// ClearAway claims an alarm that is unchanged and still due: one
+// conditional UpdateItem that marks it with a claim token drawn for this
+// call and takes it out of the expiry index. The claimed item stays,
+// listed nowhere, until the next PutSession with AwayAt replaces it,
+// DeleteSession removes it, or TTL does (its expiresAt has passed).
+//
+// The token makes the outcome provable when the request is sent twice:
+// DynamoDB may apply a write and answer 500, and the SDK's retryer then
+// sends the same request, whose condition fails on the claim it just
+// made. On a failed condition ClearAway reads the alarm back and reports
+// true when it carries this call's token: the first attempt landed.
+// Another sweep's claim carries another token, and an alarm re-armed
+// meanwhile none, so both still report false. (A plain conditional
+// DeleteItem would leave nothing to tell "this call removed it" from
+// "another sweep did", and the sweeper would skip the announcement.)
 func (s *Store) ClearAway(ctx context.Context, a store.AwayAlarm, now time.Time) (bool, error) {
 	const op = "clear away"
 	if err := checkParts(op, a.ConnID, a.ConnID); err != nil {
 		return false, err
 	}
-	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	pk, token := store.ConnPK(a.ConnID), store.NewEpoch()
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
-		Key:                       keyOf(store.ConnPK(a.ConnID), store.SKAway),
-		ConditionExpression:       aws.String("expiresAt = :at AND expiresAt <= :now"),
-		ExpressionAttributeValues: item{":at": num(a.At.Unix()), ":now": num(now.Unix())},
+		Key:                       keyOf(pk, store.SKAway),
+		UpdateExpression:          aws.String("SET claim = :c REMOVE expBucket"),
+		ConditionExpression:       aws.String("expiresAt = :at AND expiresAt <= :now AND attribute_not_exists(claim)"),
+		ExpressionAttributeValues: item{":at": num(a.At.Unix()), ":now": num(now.Unix()), ":c": str(token)},
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
 	err = mapErr(op, a.ConnID, err)
-	if errors.Is(err, store.ErrConditionFailed) {
-		return false, nil
+	if !errors.Is(err, store.ErrConditionFailed) {
+		return err == nil, err
 	}
-	return err == nil, err
+	it, err := s.get(ctx, op, a.ConnID, pk, store.SKAway)
+	if err != nil {
+		return false, err
+	}
+	return getS(it, attrClaim) == token, nil
 }
 
 // queryDue calls fn for up to limit items of every shard of kind in the

@@ -299,7 +299,9 @@ func (s *Store) ExpiredAway(ctx context.Context, now time.Time, limit int) ([]st
 	return out, nil
 }
 
-// ClearAway deletes an alarm that is unchanged and still due.
+// ClearAway claims an alarm that is unchanged and still due by deleting
+// it: under the mutex, with no request that could be sent twice, a
+// deleted alarm is the whole claim.
 func (s *Store) ClearAway(ctx context.Context, a store.AwayAlarm, now time.Time) (bool, error) {
 	const op = "clear away"
 	if err := checkParts(op, a.ConnID, a.ConnID); err != nil {

@@ -30,6 +30,7 @@ func presenceCases() []struct {
 		{"PresenceDeleteIfExpired", testDeleteExpiredSession},
 		{"PresenceDeleteSession", testDeleteSession},
 		{"PresenceAwayAlarm", testAwayAlarm},
+		{"PresenceAwayClaimedThenRearmed", testAwayClaimedThenRearmed},
 		{"PresenceTenantIsolation", testPresenceTenants},
 		{"PresenceInvalidNames", testPresenceInvalidNames},
 		{"ActivityNewestFirst", testActivityNewestFirst},
@@ -512,6 +513,57 @@ func testAwayAlarm(t *testing.T, f *fixture) {
 	if ok, err := f.s.ClearAway(f.ctx, got[0], got[0].At.Add(-time.Second)); err != nil || ok {
 		t.Errorf("ClearAway before due = %v, %v; want false", ok, err)
 	}
+}
+
+// testAwayClaimedThenRearmed: what is left of a claimed alarm (the
+// DynamoDB store keeps it, marked and out of the index, so that a
+// retried claim can prove itself) is invisible: it is listed nowhere, is
+// not claimed again, and does not keep the connection from arming a new
+// alarm, even one due at the same second.
+func testAwayClaimedThenRearmed(t *testing.T, f *fixture) {
+	start := f.clock.Now()
+	ses := f.session("acme", "alice", "a1", "r1")
+	ses.ExpiresAt = start.Add(time.Hour)
+	due := start.Add(time.Minute)
+	ses = f.putSession(t, store.SessionWrite{Session: ses, AwayAt: due})
+	f.clock.Advance(2 * time.Minute)
+	claim := func(step string) {
+		t.Helper()
+		got, err := f.s.ExpiredAway(f.ctx, f.clock.Now(), 10)
+		if err != nil || len(got) != 1 || got[0].ConnID != "a1" || !got[0].At.Equal(due) {
+			t.Fatalf("%s: ExpiredAway = %+v, %v; want the alarm of a1 due at %s", step, got, err, due)
+		}
+		if ok, err := f.s.ClearAway(f.ctx, got[0], f.clock.Now()); err != nil || !ok {
+			t.Fatalf("%s: ClearAway = %v, %v; want true", step, ok, err)
+		}
+		if ok, err := f.s.ClearAway(f.ctx, got[0], f.clock.Now()); err != nil || ok {
+			t.Errorf("%s: second ClearAway = %v, %v; want false", step, ok, err)
+		}
+		if got, err := f.s.ExpiredAway(f.ctx, f.clock.Now(), 10); err != nil || len(got) != 0 {
+			t.Errorf("%s: ExpiredAway after the claim = %+v, %v; want none", step, got, err)
+		}
+	}
+	claim("first alarm")
+	// Re-armed at the same second: a new alarm, claimed anew.
+	ses.LastSeen = f.clock.Now()
+	ses = f.putSession(t, store.SessionWrite{Session: ses, AwayAt: due})
+	claim("alarm re-armed at the same time")
+	// A refresh without AwayAt does not bring a claimed alarm back.
+	ses.LastSeen = f.clock.Now()
+	ses = f.putSession(t, store.SessionWrite{Session: ses})
+	if got, err := f.s.ExpiredAway(f.ctx, f.clock.Now(), 10); err != nil || len(got) != 0 {
+		t.Errorf("ExpiredAway after a refresh = %+v, %v; want none", got, err)
+	}
+	// Removing the session and starting a new one arms a fresh alarm.
+	if _, live, err := f.s.DeleteSession(f.ctx, "acme", "alice", "a1"); err != nil || !live {
+		t.Fatalf("DeleteSession = %v, %v", live, err)
+	}
+	next := f.session("acme", "alice", "a1", "r1")
+	next.ExpiresAt = f.clock.Now().Add(time.Hour)
+	due = f.clock.Now().Add(time.Minute)
+	f.putSession(t, store.SessionWrite{Session: next, AwayAt: due})
+	f.clock.Advance(time.Minute)
+	claim("alarm of a new session")
 }
 
 func testPresenceTenants(t *testing.T, f *fixture) {
