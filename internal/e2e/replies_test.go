@@ -104,6 +104,11 @@ func TestRoomOfLongestFields(t *testing.T) {
 					Page: worst(128), Section: worst(128), Activity: worst(256),
 					LastSeen: now, LastActive: now, ExpiresAt: now.Add(time.Hour),
 				}, Rooms: []string{"big"}}
+				// A session is created only for a live connection.
+				if err := srv.Built.Store.PutConnection(ctx, store.Connection{ID: ses.ConnID, Tenant: ses.Tenant, UserID: user,
+					ExpiresAt: now.Add(time.Hour)}); err != nil {
+					t.Fatalf("store connection %d: %v", i, err)
+				}
 				if _, err := srv.Built.Store.PutSession(ctx, store.SessionWrite{Session: ses}); err != nil {
 					t.Fatalf("store session %d: %v", i, err)
 				}

@@ -170,7 +170,13 @@ func (p *presenceFeature) touch(ctx context.Context, r *request, active bool) {
 	if !p.conns.observe(r.conn.ID, r.now, active, p.cfg) {
 		return
 	}
-	if _, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{active: active}); err != nil {
+	_, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{active: active})
+	var pe *protocol.Error
+	switch {
+	case errors.As(err, &pe) && pe.Code == protocol.CodeUnauthorized:
+		// Its $disconnect ran meanwhile: nothing to refresh.
+		p.h.log.InfoContext(ctx, "refresh presence of a closed connection", "connectionId", r.conn.ID)
+	case err != nil:
 		p.h.log.WarnContext(ctx, "refresh presence", "connectionId", r.conn.ID, "error", err)
 	}
 }
@@ -265,6 +271,11 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt)})
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			// The connection's $disconnect ran since the frame read the
+			// connection: no session is created for a gone connection.
+			return store.Session{}, errNotRegistered()
 		}
 		if err != nil {
 			return store.Session{}, err
@@ -492,9 +503,14 @@ func (p *presenceFeature) enterChannel(ctx context.Context, r *request, channel 
 	case errors.Is(err, store.ErrConditionFailed):
 		return false, protocol.NewError(protocol.CodeTooManySubscriptions, "at most %d subscriptions per connection", p.h.cfg.MaxSubscriptions)
 	case errors.Is(err, store.ErrNotFound):
-		return false, protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect")
+		return false, errNotRegistered()
 	}
 	return added, err
+}
+
+// errNotRegistered is the error of a frame whose connection is gone.
+func errNotRegistered() error {
+	return protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect")
 }
 
 // undoEnter takes back the subscription enterChannel added when entering

@@ -74,7 +74,8 @@ type SessionWrite struct {
 	// Session is the new state. Its Version is the one read before the
 	// change, or 0 when no live session existed; the write fails with
 	// ErrConditionFailed when the stored session moved on meanwhile (or,
-	// for 0, when a live one appeared).
+	// for 0, when a live one appeared), and, for 0, with ErrNotFound when
+	// the connection is not live (see PutSession).
 	Session Session
 	// Leave lists rooms the connection leaves: their entries are deleted.
 	// It must not share a room with Session.Rooms, and it must list every
@@ -153,6 +154,16 @@ type Presences interface {
 	// it leaves, and arms its away alarm, atomically. It returns the
 	// session as stored, with its new Version. The caller sets LastSeen,
 	// LastActive and ExpiresAt; ExpiresAt is kept in whole seconds.
+	//
+	// A write that creates the session (Version 0) also requires, in the
+	// same atomic step, the connection's record to be live and to belong
+	// to the session's tenant and user; otherwise it fails with
+	// ErrNotFound and writes nothing. $disconnect removes the connection
+	// before its session (DeleteConnection, then DeleteSession), so a
+	// frame that read its connection just before $disconnect ran cannot
+	// bring the session back: creating fails the connection check, and a
+	// write over the session it read either lands before DeleteSession
+	// (which removes it) or fails its version condition.
 	PutSession(ctx context.Context, w SessionWrite) (Session, error)
 	// UserSessions lists the live sessions of one user of a tenant,
 	// hidden ones included, ordered by connection id: one Query.

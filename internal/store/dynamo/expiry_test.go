@@ -42,6 +42,9 @@ func TestExpiryIndexOldShards(t *testing.T) {
 			Tenant: "acme", UserID: "u" + strconv.Itoa(i), ConnID: id, Status: store.StatusOnline,
 			LastSeen: now, LastActive: now, ExpiresAt: now.Add(90 * time.Second),
 		}}
+		if err := s.PutConnection(ctx, store.Connection{ID: id, Tenant: "acme", UserID: "u" + strconv.Itoa(i), ExpiresAt: now.Add(2 * time.Hour)}); err != nil {
+			t.Fatalf("PutConnection %s: %v", id, err)
+		}
 		if _, err := s.PutSession(ctx, store.SessionWrite{Session: ses, AwayAt: now.Add(5 * time.Minute)}); err != nil {
 			t.Fatalf("PutSession %s: %v", id, err)
 		}

@@ -16,8 +16,9 @@ import (
 
 // Presence and activity items (see store/schema_presence.go). A session
 // write is one TransactWriteItems: the session, conditioned on the version
-// that was read, an entry per room, deletions of the rooms left, and the
-// away alarm. A session therefore holds at most maxSessionRooms rooms.
+// that was read, an entry per room, deletions of the rooms left, the away
+// alarm and, when it creates the session, a check of its connection. A
+// session therefore holds at most maxSessionRooms rooms.
 //
 // Attribute names besides those of dynamo.go.
 const (
@@ -41,11 +42,21 @@ const (
 )
 
 // maxSessionRooms bounds the rooms of one session write: the session, the
-// alarm and the room entries kept or left share one transaction.
-const maxSessionRooms = maxTxActions - 2
+// alarm, the connection check and the room entries kept or left share one
+// transaction.
+const maxSessionRooms = maxTxActions - 3
 
 // PutSession writes a session, its room entries and its alarm in one
-// transaction. See store.Presences.PutSession.
+// transaction. See store.Presences.PutSession. A write that creates the
+// session (Version 0) also holds a ConditionCheck that the connection's
+// item is live and belongs to the session's tenant and user: $disconnect
+// deletes that item before it reads and deletes the session, so a frame
+// that read its connection before the $disconnect either commits first
+// (and the session's removal takes its write along) or fails the check.
+// A write over an existing session needs no check: its version condition
+// fails once the session is removed. When a creating write is cancelled,
+// PutSession reads the connection to tell ErrNotFound (the check failed)
+// from ErrConditionFailed (a live session appeared).
 func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Session, error) {
 	const op = "put session"
 	ses := store.NormalizeSession(w.Session)
@@ -65,8 +76,13 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 		cond = "ver = :v AND expiresAt > :now"
 		vals[":v"] = num(ses.Version)
 	}
+	creates := ses.Version == 0
 	ses.Version = max(ses.Version+1, now.UnixMicro())
 	actions := []types.TransactWriteItem{s.putAction(sessionItem(ses), cond, vals)}
+	if creates {
+		actions = append(actions, s.checkAction(keyOf(store.ConnPK(ses.ConnID), store.SKMeta), condOwnConn,
+			item{":now": num(now.Unix()), ":t": str(ses.Tenant), ":u": str(ses.UserID)}))
+	}
 	for _, room := range ses.Rooms {
 		e := ses.Presence
 		e.Room = room
@@ -80,10 +96,32 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 			Tenant: ses.Tenant, UserID: ses.UserID, ConnID: ses.ConnID, At: time.Unix(w.AwayAt.Unix(), 0).UTC(),
 		}), "", nil))
 	}
-	if err := s.transact(ctx, op, key, actions); err != nil {
+	err := s.transact(ctx, op, key, actions)
+	if creates && errors.Is(err, store.ErrConditionFailed) {
+		return store.Session{}, s.sessionConnGone(ctx, op, key, ses, err)
+	}
+	if err != nil {
 		return store.Session{}, err
 	}
 	return ses, nil
+}
+
+// condOwnConn holds for a live connection item of tenant :t and user :u.
+const condOwnConn = condLive + " AND tenant = :t AND userId = :u"
+
+// sessionConnGone decides a cancelled write that would have created ses:
+// store.ErrNotFound when ses's connection is not live at the store's
+// clock or is another user's, otherwise failed (a live session
+// appeared).
+func (s *Store) sessionConnGone(ctx context.Context, op, key string, ses store.Session, failed error) error {
+	it, err := s.get(ctx, op, key, store.ConnPK(ses.ConnID), store.SKMeta)
+	if err != nil {
+		return err
+	}
+	if it == nil || !live(it, s.now()) || getS(it, attrTenant) != ses.Tenant || getS(it, attrUserID) != ses.UserID {
+		return fmt.Errorf("dynamo: %s %q: connection %q: %w", op, key, ses.ConnID, store.ErrNotFound)
+	}
+	return failed
 }
 
 // UserSessions lists the live sessions of one user: one Query of the

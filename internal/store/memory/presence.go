@@ -76,8 +76,8 @@ func (s *Store) due(kind string, now int64) []record {
 	return out
 }
 
-// PutSession writes a session, its room entries and its alarm. See
-// store.Presences.PutSession.
+// PutSession writes a session, its room entries and its alarm; creating
+// one needs its live connection. See store.Presences.PutSession.
 func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Session, error) {
 	const op = "put session"
 	ses := w.Session
@@ -91,6 +91,14 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	if ses.Version == 0 {
+		// Creating a session needs its live connection (see the DynamoDB
+		// store's ConditionCheck).
+		c, ok := s.get(store.ConnPK(ses.ConnID), store.SKMeta)
+		if !ok || !c.live(now) || c.conn.Tenant != ses.Tenant || c.conn.UserID != ses.UserID {
+			return store.Session{}, fmt.Errorf("memory: %s %q: connection %q: %w", op, key, ses.ConnID, store.ErrNotFound)
+		}
+	}
 	old, ok := s.get(pk, sk)
 	switch {
 	case ses.Version == 0 && ok && old.live(now),

@@ -24,6 +24,7 @@ func presenceCases() []struct {
 		{"PresenceSessionRoundTrip", testSessionRoundTrip},
 		{"PresenceMultiTab", testPresenceMultiTab},
 		{"PresenceVersionCondition", testSessionVersion},
+		{"PresenceNeedsLiveConnection", testSessionNeedsConnection},
 		{"PresenceJoinLeaveRooms", testJoinLeaveRooms},
 		{"PresencePagination", testPresencePagination},
 		{"PresenceExpiryHides", testPresenceExpiry},
@@ -54,9 +55,18 @@ func (f *fixture) session(tenant, user, conn string, rooms ...string) store.Sess
 	}
 }
 
-// putSession writes w and checks the version moved.
+// putSession writes w and checks the version moved. A write that
+// creates a session (Version 0) first registers its connection, without
+// expiry, when no live one is stored: PutSession needs it.
 func (f *fixture) putSession(t *testing.T, w store.SessionWrite) store.Session {
 	t.Helper()
+	if ses := w.Session; ses.Version == 0 {
+		if _, err := f.s.GetConnection(f.ctx, ses.ConnID); errors.Is(err, store.ErrNotFound) {
+			c := f.conn(ses.ConnID, ses.Tenant, ses.UserID, 0)
+			c.ExpiresAt = time.Time{}
+			f.put(t, c)
+		}
+	}
 	got, err := f.s.PutSession(f.ctx, w)
 	if err != nil {
 		t.Fatalf("PutSession(%s/%s/%s v%d): %v", w.Session.Tenant, w.Session.UserID, w.Session.ConnID, w.Session.Version, err)
@@ -254,6 +264,77 @@ func testSessionVersion(t *testing.T, f *fixture) {
 	}
 	// A session of another connection of the same user is independent.
 	f.putSession(t, store.SessionWrite{Session: f.session("acme", "alice", "a2")})
+}
+
+// testSessionNeedsConnection: a write that creates a session (Version 0)
+// requires its connection's record to be live and to belong to the
+// session's tenant and user; otherwise it fails with ErrNotFound and
+// stores nothing. This is what keeps a frame that read its connection
+// just before the connection's $disconnect ran (which removes the
+// connection, then its session) from bringing the session back.
+func testSessionNeedsConnection(t *testing.T, f *fixture) {
+	ses := f.session("acme", "alice", "a1", "r1")
+	away := f.clock.Now().Add(time.Minute)
+	refused := func(t *testing.T, w store.SessionWrite) {
+		t.Helper()
+		if got, err := f.s.PutSession(f.ctx, w); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("PutSession = %+v, %v; want ErrNotFound", got, err)
+		}
+		if got := f.userSessions(t, "acme", "alice"); len(got) != 0 {
+			t.Errorf("a refused write left sessions %+v", got)
+		}
+		if got := f.roomList(t, "acme", "r1", 0); len(got) != 0 {
+			t.Errorf("a refused write left room entries %+v", got)
+		}
+		if got, err := f.s.ExpiredAway(f.ctx, away.Add(time.Hour), 10); err != nil || len(got) != 0 {
+			t.Errorf("a refused write left alarms %+v, %v", got, err)
+		}
+	}
+	t.Run("never registered", func(t *testing.T) {
+		refused(t, store.SessionWrite{Session: ses, AwayAt: away})
+	})
+	for _, tt := range []struct{ name, tenant, user string }{
+		{"connection of another user", "acme", "bob"},
+		{"connection of another tenant", "globex", "alice"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f.put(t, f.conn("a1", tt.tenant, tt.user, time.Hour))
+			refused(t, store.SessionWrite{Session: ses, AwayAt: away})
+		})
+	}
+	t.Run("expired connection", func(t *testing.T) {
+		f.put(t, f.conn("a1", "acme", "alice", time.Second))
+		f.clock.Advance(time.Second)
+		ses = f.session("acme", "alice", "a1", "r1")
+		refused(t, store.SessionWrite{Session: ses, AwayAt: away})
+	})
+	f.put(t, f.conn("a1", "acme", "alice", time.Hour))
+	v1 := f.putSession(t, store.SessionWrite{Session: ses, AwayAt: away})
+	// Over a live session, creating fails on the session as before.
+	if _, err := f.s.PutSession(f.ctx, store.SessionWrite{Session: ses}); !errors.Is(err, store.ErrConditionFailed) {
+		t.Errorf("PutSession(version 0) over a live session = %v, want ErrConditionFailed", err)
+	}
+	// $disconnect: the connection goes first, then its session. A write
+	// in between that read the session refreshes it (its version holds)
+	// and the session's removal takes it along; once the session is
+	// gone, the frame reads no session and its write creates none.
+	if _, _, err := f.s.DeleteConnection(f.ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	next := v1
+	next.Activity = "still typing"
+	f.putSession(t, store.SessionWrite{Session: next})
+	if _, live, err := f.s.DeleteSession(f.ctx, "acme", "alice", "a1"); err != nil || !live {
+		t.Fatalf("DeleteSession = %v, %v", live, err)
+	}
+	refused(t, store.SessionWrite{Session: ses, AwayAt: away})
+	// Expired and then claimed, a session is created again only while
+	// its connection is live.
+	f.put(t, f.conn("a1", "acme", "alice", time.Hour))
+	f.putSession(t, store.SessionWrite{Session: ses})
+	if got := f.userSessions(t, "acme", "alice"); len(got) != 1 {
+		t.Errorf("UserSessions after the connection came back = %+v, want one", got)
+	}
 }
 
 func testJoinLeaveRooms(t *testing.T, f *fixture) {
