@@ -1,8 +1,9 @@
 // @vitest-environment happy-dom
 import { act, cleanup, renderHook } from '@testing-library/react';
+import { useEffect } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PresenceManager, RealtimeSyncManager, WebSocketClient, type Change, type Conflict, type Lock } from '../src/index.js';
-import { useEntitySync, useLock, useRealtimeSync, useWebSocketChannel } from '../src/react/index.js';
+import { useEntitySync, useLock, useRealtimeSync, useWebSocket, useWebSocketChannel } from '../src/react/index.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
 
 // The sync hooks against a fake server: requests the hooks send, and what
@@ -118,6 +119,176 @@ describe('useRealtimeSync', () => {
     }
     expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
     expect(h.result.current.conflicts[0]).toMatchObject({ id: 'c1', resolved: true });
+  });
+});
+
+/**
+ * A last-write-wins order 1 whose server holds the change frames while
+ * `hold.on` and answers the others (and, later, the held ones) with the
+ * next version; the sync answers the changes since `sinceVersion`.
+ */
+async function setupExample1() {
+  const hold = { on: false };
+  const held: { sock: FakeWebSocket; frame: SentFrame }[] = [];
+  const log: Change[] = [];
+  const server: FakeServer = new FakeServer({
+    handler: (sock, f) => {
+      const p = (f.payload ?? {}) as Record<string, unknown>;
+      switch (f.type) {
+        case 'sync': {
+          const since = Number(p['sinceVersion'] ?? 0);
+          server.ack(sock, f, { strategy: 'last-write-wins', version: log.length, snapshot: false, document: null,
+            changes: log.filter((c) => c.version > since), hasMore: false, nextSinceVersion: log.length, conflicts: [], lock: null });
+          return true;
+        }
+        case 'history':
+          server.ack(sock, f, { version: log.length, changes: [] });
+          return true;
+        case 'comment.list':
+          server.ack(sock, f, { comments: [] });
+          return true;
+        case 'change':
+          if (hold.on) held.push({ sock, frame: f });
+          else accept(sock, f);
+          return true;
+      }
+      return false;
+    },
+  });
+  const accept = (sock: FakeWebSocket, f: SentFrame): void => {
+    const p = (f.payload ?? {}) as Record<string, unknown>;
+    const done = log.find((c) => c.messageId === f.messageId);
+    const stored = done ?? { ...change(log.length + 1, String(p['path']), p['after'], 'u1'), messageId: f.messageId };
+    if (done === undefined) log.push(stored);
+    server.ack(sock, f, { entityType: 'order', entityId: '1', outcome: 'applied', applied: true, version: stored.version, change: stored });
+  };
+  const client = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0,
+    maxConnectionAge: 0, rateLimit: false, random: () => 0.5 });
+  client.connect();
+  FakeWebSocket.last.open();
+  await settle();
+  // The seed's Example 1, reduced to its sync part: startSync() when
+  // connected, stopSync() in the cleanup, so on every ws.connected change.
+  const h = renderHook(() => {
+    const ws = useWebSocket(client);
+    const sync = useRealtimeSync({ wsClient: ws, entityType: 'order', entityId: '1' });
+    useEffect(() => {
+      if (ws.connected) void sync.startSync();
+      return () => sync.stopSync();
+    }, [ws.connected]); // eslint-disable-line react-hooks/exhaustive-deps
+    return sync;
+  });
+  await settle();
+  const drop = async (): Promise<void> => {
+    act(() => FakeWebSocket.last.serverClose(1006));
+    await settle();
+  };
+  const reconnect = async (): Promise<void> => {
+    const before = FakeWebSocket.instances.length;
+    for (let i = 0; i < 120 && FakeWebSocket.instances.length === before; i++) await settle(500);
+    expect(FakeWebSocket.instances.length).toBe(before + 1);
+    act(() => FakeWebSocket.last.open());
+    await settle();
+  };
+  return { server, client, h, hold, held, log, drop, reconnect, accept };
+}
+
+const outcomeOf = (p: Promise<Change>): Promise<string> => p.then((c) => `v${c.version}`, (e: { code?: string }) => e.code ?? 'error');
+
+describe("useRealtimeSync with the seed's Example 1 (startSync/stopSync on ws.connected)", () => {
+  it('keeps the changes waiting at a connection drop and delivers them after the reconnect', async () => {
+    const { h, hold, log, drop, reconnect } = await setupExample1();
+    expect(h.result.current.syncState).toBe('synced');
+    hold.on = true;
+    const first = outcomeOf(h.result.current.pushChange({ operation: 'update', path: 'notes', after: 'a' }));
+    const second = outcomeOf(h.result.current.pushChange({ operation: 'update', path: 'status', after: 'shipped' }));
+    await settle();
+    await drop();
+    hold.on = false;
+    await reconnect();
+    expect(await first).toBe('v1');
+    expect(await second).toBe('v2');
+    expect(log.map((c) => c.after)).toEqual(['a', 'shipped']);
+    expect(h.result.current.localChanges).toHaveLength(0);
+    expect(h.result.current.document).toEqual({ notes: 'a', status: 'shipped' });
+    expect(h.result.current.manager.entities).toEqual(['order:1']);
+  });
+
+  it('queues an edit made while the connection is down and delivers it after the reconnect', async () => {
+    const { h, log, drop, reconnect } = await setupExample1();
+    await drop();
+    expect(h.result.current.syncState).toBe('offline');
+    const typed = outcomeOf(h.result.current.pushChange({ operation: 'update', path: 'notes', after: 'typed offline' }));
+    await settle();
+    expect(h.result.current.localChanges).toHaveLength(1);
+    await reconnect();
+    expect(await typed).toBe('v1');
+    expect(log.map((c) => c.after)).toEqual(['typed offline']);
+    expect(h.result.current.syncState).toBe('synced');
+  });
+
+  it('keeps following across a reconnect with nothing waiting, without starting over', async () => {
+    const { server, h, drop, reconnect } = await setupExample1();
+    await drop();
+    await reconnect();
+    expect(h.result.current.syncState).toBe('synced');
+    expect(h.result.current.manager.entities).toEqual(['order:1']);
+    // One subscribe for each connection (the client's resubscribe), and
+    // the history and comments loaded once, when following began.
+    expect(server.framesOfType('subscribe')).toHaveLength(2);
+    expect(server.framesOfType('history')).toHaveLength(1);
+    expect(server.framesOfType('comment.list')).toHaveLength(1);
+  });
+
+  it('stopSync() with the connection up and nothing waiting stops following at once', async () => {
+    const { client } = await setupExample1();
+    const h = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '2' }));
+    await act(async () => {
+      await h.result.current.startSync();
+    });
+    act(() => h.result.current.stopSync());
+    expect(h.result.current.manager.entities).toEqual(['order:1']);
+    await expect(h.result.current.pushChange({ operation: 'update', path: 'notes', after: 'x' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
+  it('stopSync() with a change in flight stops following once it is delivered, and a startSync() before that keeps following', async () => {
+    const { client, h: example, hold, held, accept } = await setupExample1();
+    example.unmount();
+    const h = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    await act(async () => {
+      await h.result.current.startSync();
+    });
+    const m = h.result.current.manager;
+    const deliverHeld = async (): Promise<void> => {
+      act(() => {
+        const f = held.shift()!;
+        accept(f.sock, f.frame);
+      });
+      await settle();
+    };
+    hold.on = true;
+
+    // A stop asked while a change waits, then taken back by startSync().
+    const first = outcomeOf(h.result.current.pushChange({ operation: 'update', path: 'notes', after: 'a' }));
+    await settle();
+    act(() => h.result.current.stopSync());
+    await act(async () => {
+      await h.result.current.startSync();
+    });
+    await deliverHeld();
+    expect(await first).toBe('v1');
+    expect(m.entities).toEqual(['order:1']);
+
+    // A stop asked while a change waits ends once it is delivered.
+    const second = outcomeOf(h.result.current.pushChange({ operation: 'update', path: 'notes', after: 'b' }));
+    await settle();
+    act(() => h.result.current.stopSync());
+    await settle();
+    expect(m.entities).toEqual(['order:1']);
+    await deliverHeld();
+    expect(await second).toBe('v2');
+    expect(m.entities).toEqual([]);
+    expect(h.result.current.syncState).toBe('idle');
   });
 });
 

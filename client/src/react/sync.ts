@@ -59,6 +59,11 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
   error: RealtimeError | null;
 
   startSync: () => Promise<EntitySyncState<T>>;
+  /**
+   * Stops following; while this user's changes wait to go out, or the
+   * connection is down, only once they are delivered (a `startSync()`
+   * before that keeps following).
+   */
   stopSync: () => void;
   /** Catch up now (also happens by itself on gaps and reconnects). */
   sync: () => Promise<EntitySyncState<T>>;
@@ -82,7 +87,13 @@ function useEntityState<T extends DocumentValue>(m: RealtimeSyncManager, type: s
  * Real-time sync of one entity: its document and version, local and
  * remote changes, conflicts, history, lock and comments (the seed's
  * `useRealtimeSync`). Following starts with `startSync()` (or on mount with
- * `autoStart`) and ends with `stopSync()` or unmount.
+ * `autoStart`) and ends with `stopSync()` or unmount. `stopSync()` keeps
+ * following while this user's changes wait to be sent or the connection is
+ * down, so a change is not lost when it is called on a connection drop (as
+ * the seed's Example 1 does), and one made offline is queued; it lets go
+ * once they are delivered with the connection up, and a `startSync()`
+ * before that keeps following. Unmounting, or another entity, lets go at
+ * once.
  */
 export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options: UseRealtimeSyncOptions): UseRealtimeSyncResult<T> {
   const client = useResolvedClient(options.wsClient);
@@ -90,24 +101,60 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
   const { entityType, entityId } = options;
   const state = useEntityState<T>(manager, entityType, entityId);
   const started = useRef<{ type: string; id: string } | null>(null);
+  // stopSync() was called while this user's changes to the entity still
+  // waited to go out, or while the connection was down: the manager keeps
+  // following (so they are delivered, and edits made offline are queued)
+  // until nothing waits and the connection is up, unless a startSync()
+  // takes the entity back first.
+  const stopping = useRef(false);
 
-  const stopSync = useCallback(() => {
+  // Lets go of what this hook started, at once.
+  const release = useCallback(() => {
     const s = started.current;
     if (s === null) return;
     started.current = null;
+    stopping.current = false;
     manager.stopSync(s.type, s.id);
   }, [manager]);
 
+  const idleNow = useCallback(
+    (s: { type: string; id: string }) => client.connected && manager.getState(s.type, s.id).localChanges.length === 0,
+    [client, manager],
+  );
+
+  const stopSync = useCallback(() => {
+    const s = started.current;
+    if (s === null || stopping.current) return;
+    if (idleNow(s)) release();
+    else stopping.current = true;
+  }, [idleNow, release]);
+
   const startSync = useCallback(() => {
     const s = started.current;
-    if (s !== null && s.type === entityType && s.id === entityId) return manager.sync(entityType, entityId) as Promise<EntitySyncState<T>>;
-    stopSync();
+    if (s !== null && s.type === entityType && s.id === entityId) {
+      stopping.current = false;
+      return manager.sync(entityType, entityId) as Promise<EntitySyncState<T>>;
+    }
+    release();
     started.current = { type: entityType, id: entityId };
     return manager.startSync(entityType, entityId) as Promise<EntitySyncState<T>>;
-  }, [manager, entityType, entityId, stopSync]);
+  }, [manager, entityType, entityId, release]);
 
   // Switching entities or unmounting stops what this hook started.
-  useEffect(() => stopSync, [stopSync, entityType, entityId]);
+  useEffect(() => release, [release, entityType, entityId]);
+
+  // A deferred stopSync() ends once the changes are delivered with the
+  // connection up. It waits for the other effects of this commit: Example 1
+  // calls startSync() again on the reconnect, and then keeps following.
+  const waiting = state.localChanges.length;
+  const syncState = state.syncState;
+  useEffect(() => {
+    if (!stopping.current) return;
+    queueMicrotask(() => {
+      const s = started.current;
+      if (stopping.current && s !== null && idleNow(s)) release();
+    });
+  }, [waiting, syncState, idleNow, release]);
 
   const autoStart = options.autoStart ?? false;
   useEffect(() => {
