@@ -27,7 +27,9 @@ const lock: Lock = { entityType: 'order', entityId: '1', lockedBy: 'u1', lockedA
  * A connected client whose server syncs order 1 with `conflicts`, and answers
  * locks and (unless held) conflict.resolve. With `heldAcquire`, lock.acquire
  * stays in flight and its frame is kept there. With `resolvedAs`,
- * conflict.resolve is refused CONFLICT_RESOLVED with that conflict.
+ * conflict.resolve is refused CONFLICT_RESOLVED with that conflict. With
+ * `refuse`, the first `times` (default all) conflict.resolve requests are
+ * refused with its code.
  */
 async function setup(opts: {
   strategy?: string;
@@ -35,6 +37,7 @@ async function setup(opts: {
   holdResolve?: boolean;
   heldAcquire?: { frame: SentFrame | null };
   resolvedAs?: Conflict;
+  refuse?: { code: string; retryable?: boolean; times?: number };
 } = {}) {
   const server: FakeServer = new FakeServer({
     handler: (sock, f) => {
@@ -62,6 +65,10 @@ async function setup(opts: {
           server.ack(sock, f, { lock });
           return true;
         case 'conflict.resolve':
+          if (opts.refuse !== undefined && server.framesOfType('conflict.resolve').length <= (opts.refuse.times ?? Infinity)) {
+            server.error(sock, f, opts.refuse.code, { retryable: opts.refuse.retryable ?? false });
+            return true;
+          }
           if (opts.resolvedAs !== undefined) {
             server.error(sock, f, 'CONFLICT_RESOLVED', { details: { conflict: opts.resolvedAs } });
             return true;
@@ -119,6 +126,47 @@ describe('useRealtimeSync', () => {
     }
     expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
     expect(h.result.current.conflicts[0]).toMatchObject({ id: 'c1', resolved: true });
+  });
+
+  it('autoResolveConflicts does not ask again at every change after a refusal that would come again, and shows it in error', async () => {
+    const conflict: Conflict = { id: 'c1', localChange: change(0, 'status', 'mine', 'u1'), remoteChange: change(1, 'status', 'theirs'),
+      resolved: false, entityType: 'order', entityId: '1', path: 'status' };
+    const { server, client, sock } = await setup({ strategy: 'last-write-wins', conflicts: [conflict], refuse: { code: 'FORBIDDEN' } });
+    const h = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, autoResolveConflicts: 'local' }));
+    await settle();
+    for (let v = 2; v <= 21; v++) {
+      act(() => sock.receive({ type: 'change', channel: 'order:1', payload: change(v, 'notes', v) }));
+      await settle(60_000);
+    }
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
+    expect(h.result.current.error).toMatchObject({ code: 'FORBIDDEN' });
+    expect(h.result.current.conflicts[0]).toMatchObject({ id: 'c1', resolved: false });
+  });
+
+  it('autoResolveConflicts asks again after a temporary failure, with backoff, not at every change', async () => {
+    const conflict: Conflict = { id: 'c1', localChange: change(0, 'status', 'mine', 'u1'), remoteChange: change(1, 'status', 'theirs'),
+      resolved: false, entityType: 'order', entityId: '1', path: 'status' };
+    const { server, client, sock } = await setup({ strategy: 'last-write-wins', conflicts: [conflict],
+      refuse: { code: 'UNAVAILABLE', retryable: true, times: 2 }, holdResolve: true });
+    const h = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, autoResolveConflicts: 'local' }));
+    await settle();
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
+    expect(h.result.current.error).toMatchObject({ code: 'UNAVAILABLE' });
+    for (let v = 2; v <= 6; v++) {
+      act(() => sock.receive({ type: 'change', channel: 'order:1', payload: change(v, 'notes', v) }));
+      await settle();
+    }
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
+    await settle(1000); // the first backoff: at most 1 s
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(2);
+    await settle(1000); // the second waits longer (1 to 2 s)
+    await settle(1000);
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(3); // held: in flight
+    for (let v = 7; v <= 9; v++) {
+      act(() => sock.receive({ type: 'change', channel: 'order:1', payload: change(v, 'notes', v) }));
+      await settle();
+    }
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(3);
   });
 });
 

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useSyncExternalStore } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import type { DocumentValue } from '../document.js';
 import {
   getRealtimeSyncManager,
@@ -10,7 +10,11 @@ import {
 } from '../sync-manager.js';
 import type { Change, Comment, Conflict, ConflictResolutionStrategy, Lock } from '../types.js';
 import { RealtimeError } from '../errors.js';
+import { backoffDelay, type BackoffOptions } from '../backoff.js';
 import { useResolvedClient, type ClientSource } from './hooks.js';
+
+/** Waits between automatic resolve attempts of one conflict after temporary failures. */
+const AUTO_RESOLVE_BACKOFF: BackoffOptions = { reconnectInterval: 1000, maxReconnectInterval: 30_000, reconnectDecay: 2 };
 
 export interface UseRealtimeSyncOptions {
   /** The connection: a client, a `useWebSocket` result, or options for a client of the hook's own. */
@@ -29,7 +33,10 @@ export interface UseRealtimeSyncOptions {
   /**
    * Settle manual conflicts of this user at once: `true` keeps the local
    * value under last-write-wins and the remote one otherwise; `local` or
-   * `remote` say which. Default false: list them in `conflicts`.
+   * `remote` say which. Default false: list them in `conflicts`. Each
+   * conflict is asked once; after a temporary failure (a retryable error)
+   * again with backoff; a refusal (FORBIDDEN, NOT_FOUND...) is not asked
+   * again, and shows in `error` while the conflict stays open.
    */
   autoResolveConflicts?: boolean | 'local' | 'remote';
   /** Start syncing on mount, without a `startSync()` call. Default false (the seed's examples call it). */
@@ -163,23 +170,64 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
 
   const auto = options.autoResolveConflicts ?? false;
   const strategy = options.conflictStrategy;
-  // Conflicts this hook has asked to resolve: the list is rebuilt on every
-  // change of the entity, and one still unresolved while its request is in
-  // flight must not be sent again.
+  // Conflicts this hook does not ask to resolve now: the list is rebuilt on
+  // every change of the entity, and one still unresolved must not be sent
+  // again while its request is in flight, after a refusal that would only
+  // come again (it stays in the list, with the refusal in `error`), or
+  // before the backoff after a temporary failure has passed.
   const resolving = useRef(new Set<string>());
+  const retries = useRef(new Map<string, { attempts: number; timer: ReturnType<typeof setTimeout> | null }>());
+  const [retryTick, setRetryTick] = useState(0);
+  const [autoError, setAutoError] = useState<{ id: string; error: RealtimeError } | null>(null);
+  useEffect(() => {
+    const pending = retries.current;
+    const asked = resolving.current;
+    return () => {
+      // Unmounted: a retry waiting for its backoff is asked at once on a
+      // later mount instead.
+      for (const [id, r] of pending) {
+        if (r.timer === null) continue;
+        clearTimeout(r.timer);
+        r.timer = null;
+        asked.delete(id);
+      }
+    };
+  }, []);
   useEffect(() => {
     if (auto === false) return;
     const side = auto === true ? (strategy === 'last-write-wins' ? 'local' : 'remote') : auto;
     for (const c of state.conflicts) {
       if (!c.resolved && c.localChange.userId === manager.userId && !resolving.current.has(c.id)) {
         resolving.current.add(c.id);
-        manager.resolveConflict(c.id, side).catch((err: unknown) => {
-          // Settled already (the manager shows it so): not asked again.
-          if (!(err instanceof RealtimeError && err.code === 'CONFLICT_RESOLVED')) resolving.current.delete(c.id);
-        });
+        manager.resolveConflict(c.id, side).then(
+          () => {
+            retries.current.delete(c.id);
+            setAutoError((prev) => (prev?.id === c.id ? null : prev));
+          },
+          (err: unknown) => {
+            const re = err instanceof RealtimeError ? err : new RealtimeError({ code: 'INTERNAL', message: String(err), cause: err });
+            // Settled already (the manager shows it so): not asked again.
+            if (re.code === 'CONFLICT_RESOLVED') return;
+            setAutoError({ id: c.id, error: re });
+            // Refused for good (FORBIDDEN, NOT_FOUND, BAD_REQUEST...): not
+            // asked again; the user can still resolve it by hand.
+            if (!re.retryable) return;
+            const r = retries.current.get(c.id) ?? { attempts: 0, timer: null };
+            retries.current.set(c.id, r);
+            r.timer = setTimeout(() => {
+              r.timer = null;
+              resolving.current.delete(c.id);
+              setRetryTick((n) => n + 1);
+            }, backoffDelay(r.attempts, AUTO_RESOLVE_BACKOFF));
+            r.attempts++;
+          },
+        );
       }
     }
-  }, [auto, strategy, state.conflicts, manager]);
+  }, [auto, strategy, state.conflicts, manager, retryTick]);
+  // The refusal shows while its conflict is open.
+  const autoResolveError =
+    autoError !== null && state.conflicts.some((c) => c.id === autoError.id && !c.resolved) ? autoError.error : null;
 
   const actions = useMemo(
     () => ({
@@ -213,7 +261,7 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
     document: state.document,
     strategy: state.strategy,
     comments: state.comments,
-    error: state.error,
+    error: state.error ?? autoResolveError,
     startSync,
     stopSync,
     ...actions,
