@@ -210,6 +210,30 @@ function checkPresenceText(t: PresenceText): void {
   checkText('avatar', t.avatar, MAX_AVATAR_BYTES);
 }
 
+/**
+ * The error the PresenceManager constructor throws for these options (a
+ * page, section, activity or avatar the server would refuse), or null.
+ */
+export function presenceOptionsError(options: {
+  initialPage?: string | undefined;
+  initialSection?: string | undefined;
+  initialActivity?: string | undefined;
+  avatar?: string | undefined;
+}): RealtimeError | null {
+  try {
+    checkPresenceText({
+      page: options.initialPage,
+      section: options.initialSection,
+      activity: options.initialActivity,
+      avatar: options.avatar,
+    });
+    return null;
+  } catch (err) {
+    if (err instanceof RealtimeError) return err;
+    throw err;
+  }
+}
+
 /** Pages of presence.snapshot (200 users each) a refresh reads at most. */
 const MAX_SNAPSHOT_PAGES = 50;
 
@@ -356,12 +380,8 @@ export class PresenceManager {
     this.visibilityTarget = track
       ? (options.visibilityTarget ?? (typeof document !== 'undefined' ? document : null))
       : null;
-    checkPresenceText({
-      page: options.initialPage,
-      section: options.initialSection,
-      activity: options.initialActivity,
-      avatar: options.avatar,
-    });
+    const refused = presenceOptionsError(options);
+    if (refused !== null) throw refused;
     this.selfId = options.userId;
     this.avatar = options.avatar;
     this.page = options.initialPage ?? '';

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { act, cleanup, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MAX_LOCATION_BYTES, RealtimeError, WebSocketClient } from '../src/index.js';
+import { MAX_AVATAR_BYTES, MAX_LOCATION_BYTES, RealtimeError, WebSocketClient } from '../src/index.js';
 import { useOnlineStatus, usePresence, useRoomPresence } from '../src/react/index.js';
 import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
@@ -74,7 +74,7 @@ describe('useRoomPresence', () => {
   });
 });
 
-describe('usePresence with a page the server would refuse', () => {
+describe('usePresence with options the server would refuse', () => {
   const tooLong = '\u{1F600}'.repeat(MAX_LOCATION_BYTES / 4 + 1); // 4 UTF-8 bytes each: one code point over
 
   it('reports BAD_REQUEST in error instead of throwing, when it creates the manager', async () => {
@@ -100,6 +100,45 @@ describe('usePresence with a page the server would refuse', () => {
     const pages = server.framesOfType('presence').map((f) => (f.payload as { location?: { page?: string } }).location?.page);
     expect(pages).not.toContain(tooLong);
     expect(result.current.manager.getSnapshot().currentUser?.currentLocation?.page).toBe('dashboard');
+  });
+
+  it('keeps reporting a refused avatar at every render while the prop stays, and clears it with the prop', async () => {
+    const { server, client } = await setup();
+    const tooBig = 'https://cdn.example/' + 'a'.repeat(MAX_AVATAR_BYTES);
+    const codes: (string | undefined)[] = [];
+    const { result, rerender } = renderHook(
+      ({ avatar }) => {
+        const r = usePresence({ wsClient: client, userId: 'u1', username: 'Ann', avatar });
+        codes.push((r.error as RealtimeError | null)?.code);
+        return r;
+      },
+      { initialProps: { avatar: tooBig } },
+    );
+    await settle();
+    rerender({ avatar: tooBig }); // any re-render: a parent's state, a presence event...
+    await settle();
+    expect(codes.length).toBeGreaterThan(1);
+    expect(codes.every((c) => c === 'BAD_REQUEST')).toBe(true);
+    expect(server.framesOfType('presence').map((f) => (f.payload as { avatar?: string }).avatar)).not.toContain(tooBig);
+    rerender({ avatar: 'ann.png' });
+    expect(result.current.error).toBeNull();
+  });
+
+  it('keeps reporting a refused initialSection given without initialPage', async () => {
+    const { client } = await setup();
+    const { result, rerender } = renderHook(() => usePresence({ wsClient: client, userId: 'u1', initialSection: tooLong }));
+    await settle();
+    rerender();
+    expect((result.current.error as RealtimeError | null)?.code).toBe('BAD_REQUEST');
+  });
+
+  it('reports a refused avatar when another hook created the manager', async () => {
+    const { client } = await setup();
+    renderHook(() => usePresence({ wsClient: client, userId: 'u1', username: 'Ann' }));
+    await settle();
+    const { result } = renderHook(() => usePresence({ wsClient: client, avatar: 'x'.repeat(MAX_AVATAR_BYTES + 1) }));
+    await settle();
+    expect((result.current.error as RealtimeError | null)?.code).toBe('BAD_REQUEST');
   });
 });
 

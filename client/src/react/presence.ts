@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore
 import {
   canonicalRoom,
   getPresenceManager,
+  presenceOptionsError,
   retainPresenceManager,
   type PresenceManagerOptions,
   type CursorAnchor,
@@ -49,36 +50,34 @@ export interface UsePresenceResult {
 
 /**
  * The client's PresenceManager, started while any hook holds it, and the
- * error of options it was not created with: a page, section or avatar the
- * server would refuse (over its UTF-8 bytes) makes the constructor throw,
- * so the manager is created without them and the hook reports the error
- * instead of throwing during render.
+ * error of this hook's own options: a page, section or avatar the server
+ * would refuse (over its UTF-8 bytes) makes the constructor throw, so the
+ * manager is created without them and the hook reports the error instead
+ * of throwing during render. The options are checked at every render (the
+ * error stays while the option does), also when another hook created the
+ * manager.
  */
 function usePresenceManager(
   source: ClientSource,
   o: Omit<UsePresenceOptions, 'wsClient' | 'trackMouse'>,
 ): { manager: PresenceManager; optionError: Error | null } {
   const client = useResolvedClient(source);
+  const { avatar, initialPage, initialSection } = o;
+  const optionError = useMemo(
+    () => presenceOptionsError({ avatar, initialPage, initialSection }),
+    [avatar, initialPage, initialSection],
+  );
   // The first caller's options create the page-wide manager.
   const opts: Omit<PresenceManagerOptions, 'client'> = {};
   if (o.userId !== undefined) opts.userId = o.userId;
   if (o.username !== undefined) opts.username = o.username;
-  if (o.avatar !== undefined) opts.avatar = o.avatar;
-  if (o.initialPage !== undefined) opts.initialPage = o.initialPage;
-  if (o.initialSection !== undefined) opts.initialSection = o.initialSection;
-  if (o.awayTimeout !== undefined) opts.awayTimeout = o.awayTimeout;
-  let manager: PresenceManager;
-  let optionError: Error | null = null;
-  try {
-    manager = getPresenceManager(client, opts);
-  } catch (err) {
-    if (!(err instanceof RealtimeError)) throw err;
-    optionError = err;
-    delete opts.initialPage;
-    delete opts.initialSection;
-    delete opts.avatar;
-    manager = getPresenceManager(client, opts);
+  if (optionError === null) {
+    if (avatar !== undefined) opts.avatar = avatar;
+    if (initialPage !== undefined) opts.initialPage = initialPage;
+    if (initialSection !== undefined) opts.initialSection = initialSection;
   }
+  if (o.awayTimeout !== undefined) opts.awayTimeout = o.awayTimeout;
+  const manager = getPresenceManager(client, opts);
   useEffect(() => retainPresenceManager(client).release, [client]);
   return { manager, optionError };
 }
