@@ -23,7 +23,7 @@ import {
   shownAction,
   type Messages,
 } from '../src/ui/index.js';
-import { leafChanges } from '../src/ui/format.js';
+import { leafChanges, showValue } from '../src/ui/format.js';
 
 afterEach(() => cleanup());
 
@@ -275,6 +275,50 @@ describe('hostile entries', () => {
     );
     expect(r.container.querySelectorAll('[data-testid=activity-entry]').length).toBe(2);
     expect(r.getByTestId('history').textContent).toContain(new Intl.NumberFormat('th-TH').format(Number.MAX_SAFE_INTEGER));
+  });
+});
+
+describe('stored numbers', () => {
+  const at = new Date(NOW).toISOString();
+  const side = (v: number, after: number, userId: string): Change =>
+    ({ id: `c${v}`, entityId: '7', entityType: 'pricing', userId, operation: 'update', path: 'rate', before: 1, after, version: v, timestamp: at, resolved: false }) as Change;
+
+  it('show every digit in the feed, the history and a conflict, not rounded to three decimals', () => {
+    const feed = render(<ActivityFeed activities={[entry({ changes: [{ field: 'price', before: 0.1, after: 0.1004 }] })]} />);
+    expect(feed.container.querySelector('.rtc-before')?.textContent).toBe('0.1');
+    expect(feed.container.querySelector('.rtc-after')?.textContent).toBe('0.1004');
+    cleanup();
+    const history = render(<CollaborationPanel activeUsers={[]} defaultTab="history"
+      changeHistory={[{ ...side(2, 1.0001, 'ann'), before: 1.0004, resolved: true }]} />);
+    expect(history.getByTestId('history').textContent).toContain('1.0004');
+    expect(history.getByTestId('history').textContent).toContain('1.0001');
+    cleanup();
+    const conflicts = render(<CollaborationPanel activeUsers={[]} defaultTab="conflicts" onResolveConflict={() => {}}
+      conflicts={[{ id: 'k', entityType: 'pricing', entityId: '7', path: 'rate', resolved: false, localChange: side(3, 1.0004, 'ann'), remoteChange: side(4, 1.0001, 'bob') }]} />);
+    const text = conflicts.getByTestId('conflicts').textContent ?? '';
+    expect(text).toContain('Mine: 1.0004');
+    expect(text).toContain('Theirs: 1.0001');
+  });
+
+  it('read the same in English and Thai: the shortest exact digits, grouped; huge and tiny ones in scientific notation', () => {
+    const cases: [number, string][] = [
+      [0.30000000000000004, '0.30000000000000004'],
+      [123456789.123, '123,456,789.123'],
+      [Number.MAX_SAFE_INTEGER, '9,007,199,254,740,991'],
+      [-12.5, '-12.5'],
+      [0, '0'],
+      [0.000001234, '0.000001234'],
+      [1e300, '1E300'],
+      [Number.MAX_VALUE, '1.7976931348623157E308'],
+      [5e-324, '5E-324'],
+      [-5e-324, '-5E-324'],
+    ];
+    for (const lang of ['en', 'th']) {
+      const i18n = createRealtimeI18n({ lang, now });
+      expect(cases.map(([n]) => showValue(i18n, n))).toEqual(cases.map(([, s]) => s));
+      // Counts keep the language's default format.
+      expect(i18n.formatNumber(1234.5678)).toBe(new Intl.NumberFormat(lang === 'th' ? 'th-TH' : 'en-US').format(1234.5678));
+    }
   });
 });
 

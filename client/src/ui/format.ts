@@ -1,9 +1,27 @@
 import type { RealtimeI18n } from './i18n.js';
 
-/** A value of a change, shown in one line: strings as they are, numbers in the language's format, the rest as JSON. */
+/**
+ * A stored number in the language's format with every digit it has: as
+ * many significant digits as the shortest decimal that reads back as the
+ * same number (what `String(n)` shows, at most 17), so 0.1004 is not shown
+ * as 0.1 nor 0.1 as 0.10000000000000001; in scientific notation where
+ * `String(n)` uses an exponent (from 1e21, below 1e-6), so 1e300 and
+ * 5e-324 stay short and exact.
+ */
+export function showNumber(i18n: RealtimeI18n, n: number): string {
+  if (!Number.isFinite(n)) return i18n.formatNumber(n);
+  let digits = 1;
+  while (digits < 17 && Number(n.toPrecision(digits)) !== n) digits++;
+  const abs = Math.abs(n);
+  const options: Intl.NumberFormatOptions = { maximumSignificantDigits: digits };
+  if (abs !== 0 && (abs >= 1e21 || abs < 1e-6)) options.notation = 'scientific';
+  return i18n.formatNumber(n, options);
+}
+
+/** A value of a change, shown in one line: strings as they are, numbers in the language's format (every digit), the rest as JSON. */
 export function showValue(i18n: RealtimeI18n, v: unknown): string {
   if (v === undefined || v === null || v === '') return i18n.t('activity.emptyValue');
-  if (typeof v === 'number') return i18n.formatNumber(v);
+  if (typeof v === 'number') return showNumber(i18n, v);
   if (typeof v === 'string') return v;
   if (typeof v === 'boolean') return String(v);
   try {
