@@ -201,6 +201,31 @@ describe('ActivityFeed', () => {
     expect(r.getByLabelText('Action')).toBeTruthy();
   });
 
+  it('filters by an entity type named "all" and back to all types; the action filter likewise', () => {
+    const r = render(
+      <ActivityFeed
+        activities={[
+          entry({ id: 'a1', action: 'viewed', entity: { type: 'all', id: '1', name: 'All #1' } }),
+          entry({ id: 'a2', action: 'viewed', entity: { type: 'order', id: '2', name: 'Order #2' } }),
+          entry({ id: 'a3', action: 'deleted', entity: { type: 'order', id: '3', name: 'Order #3' } }),
+        ]}
+      />,
+    );
+    const rows = (): string[] => [...r.container.querySelectorAll('[data-testid=activity-entry]')].map((x) => x.textContent ?? '');
+    const types = r.getByTestId('filter-entity') as HTMLSelectElement;
+    expect([...types.options].map((o) => o.textContent)).toEqual(['All types', 'all', 'Orders']);
+    fireEvent.change(types, { target: { value: types.options[1]!.value } }); // the type named "all"
+    expect(rows()).toHaveLength(1);
+    expect(types.selectedIndex).toBe(1);
+    fireEvent.change(types, { target: { value: types.options[0]!.value } }); // All types
+    expect(rows()).toHaveLength(3);
+    const actions = r.getByTestId('filter-action') as HTMLSelectElement;
+    fireEvent.change(actions, { target: { value: [...actions.options].find((o) => o.textContent === 'Deleted')!.value } });
+    expect(rows()).toHaveLength(1);
+    fireEvent.change(actions, { target: { value: actions.options[0]!.value } });
+    expect(rows()).toHaveLength(3);
+  });
+
   it('stops offering older activity once maxItems entries show, as nothing it loads could appear', () => {
     const many = (n: number): ActivityLog[] => Array.from({ length: n }, (_, i) => entry({ id: `p${i}`, timestamp: new Date(NOW - i * 1000).toISOString() }));
     let loads = 0;

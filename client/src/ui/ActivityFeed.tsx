@@ -43,6 +43,16 @@ export interface ActivityFeedProps {
 
 const ACTIONS: ActivityAction[] = ['created', 'updated', 'deleted', 'viewed'];
 
+/** A filter's <option> value: "" for all, else the choice after a prefix, so no choice can read as "all". */
+function filterValue(choice: string | null): string {
+  return choice === null ? '' : `=${choice}`;
+}
+
+/** The choice of a filter's <option> value (see filterValue); null for all. */
+function filterChoice(value: string): string | null {
+  return value.startsWith('=') ? value.slice(1) : null;
+}
+
 /**
  * The action an entry reads as. An entry the server recorded as "created"
  * for a field change (one path set on an entity it had no version of yet)
@@ -89,8 +99,11 @@ export function ActivityFeed({
   const i18n = useRealtimeI18n();
   const { t, formatNumber } = i18n;
   const id = useId();
-  const [action, setAction] = useState<ActivityAction | 'all'>('all');
-  const [entityType, setEntityType] = useState<string>('all');
+  // null: every action or type. The options' values carry a prefix, and
+  // "all" is the empty value, so no action or entity type (an entity type
+  // may be named "all") stands for another.
+  const [action, setAction] = useState<ActivityAction | null>(null);
+  const [entityType, setEntityType] = useState<string | null>(null);
   const [expanded, setExpanded] = useState<string | null>(null);
   const [pages, setPages] = useState(1);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -100,7 +113,7 @@ export function ActivityFeed({
   const scoped = entity === undefined ? activities : activities.filter((a) => a.entity.type === entity.type && a.entity.id === entity.id);
   const types = [...new Set(scoped.map((a) => a.entity.type))].sort();
   const matching = scoped
-    .filter((a) => (action === 'all' || shownAction(a) === action) && (entityType === 'all' || a.entity.type === entityType))
+    .filter((a) => (action === null || shownAction(a) === action) && (entityType === null || a.entity.type === entityType))
     .slice(0, Math.max(0, maxItems));
   const visible = matching.slice(0, pages * pageSize);
   const newest = visible[0]?.id;
@@ -119,10 +132,14 @@ export function ActivityFeed({
         <div className="rtc-filters">
           <label className="rtc-filter">
             <span>{t('activity.filters.action')}</span>
-            <select value={action} onChange={(e) => setAction(e.target.value as ActivityAction | 'all')} data-testid="filter-action">
-              <option value="all">{t('activity.filters.allActions')}</option>
+            <select
+              value={filterValue(action)}
+              onChange={(e) => setAction(filterChoice(e.target.value) as ActivityAction | null)}
+              data-testid="filter-action"
+            >
+              <option value="">{t('activity.filters.allActions')}</option>
               {ACTIONS.map((a) => (
-                <option key={a} value={a}>
+                <option key={a} value={filterValue(a)}>
                   {t(`activity.filters.${a}`)}
                 </option>
               ))}
@@ -131,10 +148,10 @@ export function ActivityFeed({
           {entity === undefined && (
             <label className="rtc-filter">
               <span>{t('activity.filters.entity')}</span>
-              <select value={entityType} onChange={(e) => setEntityType(e.target.value)} data-testid="filter-entity">
-                <option value="all">{t('activity.filters.allTypes')}</option>
+              <select value={filterValue(entityType)} onChange={(e) => setEntityType(filterChoice(e.target.value))} data-testid="filter-entity">
+                <option value="">{t('activity.filters.allTypes')}</option>
                 {types.map((ty) => (
-                  <option key={ty} value={ty}>
+                  <option key={ty} value={filterValue(ty)}>
                     {entityTypeName(i18n, ty)}
                   </option>
                 ))}
