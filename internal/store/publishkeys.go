@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"time"
 )
@@ -15,7 +16,8 @@ import (
 // follows the tenant, which holds no '#', so it may hold '#' itself.
 // expiresAt is the TTL attribute; an expired record is absent. leaseUntil
 // (Unix seconds) is when the claim of a publish that has not completed
-// lapses (see PublishKey.Lapsed).
+// lapses (see PublishKey.Lapsed); claimId is the random id of the claim
+// that wrote the record (PublishKey.ClaimID).
 const (
 	PrefixPublishKey = "PUBKEY#"
 	SKPublishKey     = "PUBKEY"
@@ -46,6 +48,44 @@ type PublishKey struct {
 	// ExpiresAt.
 	LeaseUntil time.Time
 	ExpiresAt  time.Time // the record is forgotten after it; whole seconds
+	// ClaimID identifies the claim that wrote the record: a random token
+	// that ClaimPublishKey draws when it is empty. A claim whose write
+	// was applied and then sent again (DynamoDB may answer a write it
+	// applied with an error, and the SDK retries it) finds its own claim
+	// id in the record, and so knows the record for its own.
+	ClaimID string
+}
+
+// MaxClaimIDLen is the longest PublishKey.ClaimID a store accepts.
+const MaxClaimIDLen = 128
+
+// PrepareClaim checks k for ClaimPublishKey and returns it as stored:
+// times to the second, and a random ClaimID when it has none. backend and
+// op name the caller in the error.
+func PrepareClaim(backend, op string, k PublishKey) (PublishKey, error) {
+	if err := CheckPublishKey(backend, op, k.Tenant, k.Key); err != nil {
+		return PublishKey{}, err
+	}
+	if len(k.ClaimID) > MaxClaimIDLen {
+		return PublishKey{}, fmt.Errorf("%s: %s %q: claim id of %d bytes, at most %d", backend, op, k.Key, len(k.ClaimID), MaxClaimIDLen)
+	}
+	if k.ClaimID == "" {
+		k.ClaimID = rand.Text()
+	}
+	if !k.ExpiresAt.IsZero() {
+		k.ExpiresAt = time.Unix(k.ExpiresAt.Unix(), 0).UTC()
+	}
+	if !k.LeaseUntil.IsZero() {
+		k.LeaseUntil = time.Unix(k.LeaseUntil.Unix(), 0).UTC()
+	}
+	return k, nil
+}
+
+// OwnClaim reports whether the live record k is the claim with id
+// claimID whose publish has not completed: the record a retried write of
+// that claim finds.
+func (k PublishKey) OwnClaim(claimID string) bool {
+	return k.Reply == nil && claimID != "" && k.ClaimID == claimID
 }
 
 // Lapsed reports whether k is a claim whose publish has not completed and
@@ -64,8 +104,11 @@ type PublishKeys interface {
 	// ClaimPublishKey writes k when no live record of (k.Tenant, k.Key)
 	// exists, or when the live record has lapsed (PublishKey.Lapsed: it
 	// has no reply and its lease has passed), which k then replaces; it
-	// returns k. Otherwise it writes nothing and returns the live record
-	// with an error wrapping ErrConditionFailed.
+	// returns k, with the ClaimID drawn when k had none. A live record
+	// without a reply that carries k's ClaimID is k's own claim, written
+	// by an attempt of this call whose answer was lost: it returns it as
+	// the claim made. Otherwise it writes nothing and returns the live
+	// record with an error wrapping ErrConditionFailed.
 	ClaimPublishKey(ctx context.Context, k PublishKey) (PublishKey, error)
 	// CompletePublishKey stores reply in the live record of (tenant, key)
 	// whose RequestHash is hash, its lease passed or not; the record keeps

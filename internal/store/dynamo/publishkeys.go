@@ -20,6 +20,7 @@ const (
 	attrPubHash   = "requestHash"
 	attrPubReply  = "reply"
 	attrPubLease  = "leaseUntil"
+	attrPubClaim  = "claimId"
 )
 
 func publishKeyFrom(it item) store.PublishKey {
@@ -28,6 +29,7 @@ func publishKeyFrom(it item) store.PublishKey {
 		Key:         getS(it, attrPubKey),
 		RequestHash: getS(it, attrPubHash),
 		Reply:       getBin(it, attrPubReply),
+		ClaimID:     getS(it, attrPubClaim),
 	}
 	if _, ok := it[attrPubLease]; ok {
 		k.LeaseUntil = time.Unix(getN(it, attrPubLease), 0).UTC()
@@ -48,16 +50,14 @@ const condPubKeyFree = condIdemFree + " OR (attribute_not_exists(#reply) AND #le
 // that has not lapsed; when the condition fails, it reads the live record
 // (a consistent GetItem). Should that record be gone by then (released,
 // expired or lapsed), the claim is tried again, a bounded number of times.
+// Should it carry k's claim id, it is k's own claim: the PutItem was
+// applied, its answer lost (DynamoDB may answer a write it applied with
+// a 500), and the SDK's retry of it failed on the item it had written.
 func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.PublishKey, error) {
 	const op = "claim publish key"
-	if err := store.CheckPublishKey("dynamo", op, k.Tenant, k.Key); err != nil {
+	k, err := store.PrepareClaim("dynamo", op, k)
+	if err != nil {
 		return store.PublishKey{}, err
-	}
-	if !k.ExpiresAt.IsZero() {
-		k.ExpiresAt = time.Unix(k.ExpiresAt.Unix(), 0).UTC()
-	}
-	if !k.LeaseUntil.IsZero() {
-		k.LeaseUntil = time.Unix(k.LeaseUntil.Unix(), 0).UTC()
 	}
 	pk := store.PublishKeyPK(k.Tenant, k.Key)
 	it := item{
@@ -66,6 +66,7 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 		attrPubTenant: str(k.Tenant),
 		attrPubKey:    str(k.Key),
 		attrPubHash:   str(k.RequestHash),
+		attrPubClaim:  str(k.ClaimID),
 	}
 	if k.Reply != nil {
 		it[attrPubReply] = binAttr(k.Reply)
@@ -95,6 +96,9 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 			return store.PublishKey{}, err
 		}
 		if old != nil && live(old, s.now()) && !publishKeyFrom(old).Lapsed(s.now()) {
+			if cur := publishKeyFrom(old); cur.OwnClaim(k.ClaimID) {
+				return cur, nil // this call's PutItem, applied, then sent again
+			}
 			return publishKeyFrom(old), fmt.Errorf("dynamo: %s %q: %w", op, k.Key, store.ErrConditionFailed)
 		}
 	}

@@ -4,23 +4,17 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
 // ClaimPublishKey writes k unless a live record of its key exists that
-// has not lapsed.
+// has not lapsed; a live record of k's own claim id is k's claim.
 func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.PublishKey, error) {
 	const op = "claim publish key"
-	if err := store.CheckPublishKey("memory", op, k.Tenant, k.Key); err != nil {
+	k, err := store.PrepareClaim("memory", op, k)
+	if err != nil {
 		return store.PublishKey{}, err
-	}
-	if !k.ExpiresAt.IsZero() {
-		k.ExpiresAt = time.Unix(k.ExpiresAt.Unix(), 0).UTC()
-	}
-	if !k.LeaseUntil.IsZero() {
-		k.LeaseUntil = time.Unix(k.LeaseUntil.Unix(), 0).UTC()
 	}
 	k.Reply = slices.Clone(k.Reply)
 	pk := store.PublishKeyPK(k.Tenant, k.Key)
@@ -29,6 +23,9 @@ func (s *Store) ClaimPublishKey(ctx context.Context, k store.PublishKey) (store.
 	if r, ok := s.get(pk, store.SKPublishKey); ok && r.live(s.now()) && !r.item.(store.PublishKey).Lapsed(s.now()) {
 		old := r.item.(store.PublishKey)
 		old.Reply = slices.Clone(old.Reply)
+		if old.OwnClaim(k.ClaimID) {
+			return old, nil
+		}
 		return old, fmt.Errorf("memory: %s %q: %w", op, k.Key, store.ErrConditionFailed)
 	}
 	s.put(pk, store.SKPublishKey, record{expires: expSeconds(k.ExpiresAt), item: k})

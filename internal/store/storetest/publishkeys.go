@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ func publishKeyCases() []struct {
 		{"PublishKeyRelease", testPublishKeyRelease},
 		{"PublishKeyExpiry", testPublishKeyExpiry},
 		{"PublishKeyLease", testPublishKeyLease},
+		{"PublishKeyOwnClaim", testPublishKeyOwnClaim},
 	}
 }
 
@@ -178,5 +180,74 @@ func testPublishKeyLease(t *testing.T, f *fixture) {
 	}
 	if want := time.Unix(k2.ExpiresAt.Unix(), 0).UTC(); !old.ExpiresAt.Equal(want) {
 		t.Fatalf("ExpiresAt = %v, want the claim's %v", old.ExpiresAt, want)
+	}
+}
+
+// testPublishKeyOwnClaim: a claim is known by its claim id, drawn when the
+// caller gives none. A claim that finds its own pending record (its write
+// applied, then sent again) gets it as the claim made; another claim id,
+// a completed record or a record taken over is refused as before. A claim
+// id over store.MaxClaimIDLen bytes is refused and writes nothing.
+func testPublishKeyOwnClaim(t *testing.T, f *fixture) {
+	lease, exp := f.clock.Now().Add(time.Minute), f.clock.Now().Add(time.Hour)
+	k := store.PublishKey{Tenant: "t", Key: "k4", RequestHash: "h1", LeaseUntil: lease, ExpiresAt: exp, ClaimID: "claim-1"}
+	if got, err := f.s.ClaimPublishKey(f.ctx, k); err != nil || got.ClaimID != "claim-1" {
+		t.Fatalf("first claim = %+v, %v; want the claim with its claim id", got, err)
+	}
+	got, err := f.s.ClaimPublishKey(f.ctx, k)
+	if err != nil || got.ClaimID != "claim-1" || got.RequestHash != "h1" || got.Reply != nil ||
+		!got.LeaseUntil.Equal(time.Unix(lease.Unix(), 0)) || !got.ExpiresAt.Equal(time.Unix(exp.Unix(), 0)) {
+		t.Fatalf("same claim again = %+v, %v; want its own record as the claim made", got, err)
+	}
+	other := k
+	other.ClaimID = "claim-2"
+	if old, err := f.s.ClaimPublishKey(f.ctx, other); !errors.Is(err, store.ErrConditionFailed) || old.ClaimID != "claim-1" {
+		t.Fatalf("same request, another claim id = %+v, %v; want the first claim and ErrConditionFailed", old, err)
+	}
+	other.ClaimID = ""
+	if old, err := f.s.ClaimPublishKey(f.ctx, other); !errors.Is(err, store.ErrConditionFailed) || old.ClaimID != "claim-1" {
+		t.Fatalf("same request, no claim id = %+v, %v; want the first claim and ErrConditionFailed", old, err)
+	}
+	// Drawn claim ids differ, and are kept.
+	a, err := f.s.ClaimPublishKey(f.ctx, store.PublishKey{Tenant: "t", Key: "k5", RequestHash: "h", ExpiresAt: exp})
+	if err != nil || a.ClaimID == "" {
+		t.Fatalf("claim without a claim id = %+v, %v; want one drawn", a, err)
+	}
+	b, err := f.s.ClaimPublishKey(f.ctx, store.PublishKey{Tenant: "t", Key: "k6", RequestHash: "h", ExpiresAt: exp})
+	if err != nil || b.ClaimID == "" || b.ClaimID == a.ClaimID {
+		t.Fatalf("claim ids drawn: %q then %q; want two different ones", a.ClaimID, b.ClaimID)
+	}
+	if old, err := f.s.ClaimPublishKey(f.ctx, store.PublishKey{Tenant: "t", Key: "k5", RequestHash: "h", ExpiresAt: exp}); !errors.Is(err, store.ErrConditionFailed) || old.ClaimID != a.ClaimID {
+		t.Fatalf("claim of k5 again = %+v, %v; want the record with its drawn claim id", old, err)
+	}
+	// A completed record is not a pending claim, even of the same id.
+	if err := f.s.CompletePublishKey(f.ctx, "t", "k4", "h1", []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := f.s.ClaimPublishKey(f.ctx, k); !errors.Is(err, store.ErrConditionFailed) || string(old.Reply) != `{"n":1}` {
+		t.Fatalf("same claim after completion = %+v, %v; want the reply and ErrConditionFailed", old, err)
+	}
+	// A claim taken over past its lease is no longer its first claimer's.
+	k7 := store.PublishKey{Tenant: "t", Key: "k7", RequestHash: "h1", LeaseUntil: lease, ExpiresAt: exp, ClaimID: "claim-1"}
+	if _, err := f.s.ClaimPublishKey(f.ctx, k7); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	k7b := k7
+	k7b.ClaimID, k7b.LeaseUntil = "claim-2", f.clock.Now().Add(time.Minute)
+	if got, err := f.s.ClaimPublishKey(f.ctx, k7b); err != nil || got.ClaimID != "claim-2" {
+		t.Fatalf("claim past the lease = %+v, %v; want it taken over", got, err)
+	}
+	k7.LeaseUntil = f.clock.Now().Add(time.Minute)
+	if old, err := f.s.ClaimPublishKey(f.ctx, k7); !errors.Is(err, store.ErrConditionFailed) || old.ClaimID != "claim-2" {
+		t.Fatalf("first claimer again = %+v, %v; want the claim that took over and ErrConditionFailed", old, err)
+	}
+	long := store.PublishKey{Tenant: "t", Key: "k8", RequestHash: "h", ExpiresAt: exp, ClaimID: strings.Repeat("x", store.MaxClaimIDLen+1)}
+	if _, err := f.s.ClaimPublishKey(f.ctx, long); err == nil {
+		t.Fatal("a claim id over the limit was accepted")
+	}
+	long.ClaimID = ""
+	if _, err := f.s.ClaimPublishKey(f.ctx, long); err != nil {
+		t.Fatalf("claim after a refused one: %v; want the key free", err)
 	}
 }
