@@ -30,6 +30,9 @@ func lockAndCommentEvents(t *testing.T) []changefeed.Event {
 	st := memory.New(func() time.Time { return now })
 	e := store.EntityKey{Tenant: "acme", Type: "order", ID: "SO-1"}
 	commit(t, st, e, 1)
+	if err := st.PutConnection(t.Context(), store.Connection{ID: "c1", UserID: "u1", Tenant: "acme"}); err != nil {
+		t.Fatal(err)
+	}
 	l, err := st.AcquireLock(t.Context(), store.Lock{Entity: e, Holder: "u1", HolderName: "Ann", ConnID: "c1", AcquiredAt: now, ExpiresAt: now.Add(time.Minute)})
 	if err != nil {
 		t.Fatal(err)

@@ -87,13 +87,14 @@ func newFixture(t *testing.T, cfg collab.Config) *fixture {
 	return f
 }
 
-// call is a request by user (connection "c-"+user) with messageId id and
-// a request hash derived from it.
+// call is a request by user (connection "c-"+user, stored, as a frame's
+// connection is) with messageId id and a request hash derived from it.
 func (f *fixture) call(user, id string) collab.Call {
-	return collab.Call{
-		Conn:      store.Connection{ID: "c-" + user, UserID: user, Username: user + " name", Tenant: "acme"},
-		MessageID: id, RequestHash: "hash-" + id, Now: f.now, Notify: f.rec,
+	conn := store.Connection{ID: "c-" + user, UserID: user, Username: user + " name", Tenant: "acme"}
+	if err := f.st.PutConnection(f.ctx, conn); err != nil {
+		f.t.Fatal(err)
 	}
+	return collab.Call{Conn: conn, MessageID: id, RequestHash: "hash-" + id, Now: f.now, Notify: f.rec}
 }
 
 func entity(typ, id string) store.EntityKey {

@@ -51,7 +51,7 @@ func (h *Handler) subscribe(ctx context.Context, r *request) (any, error) {
 	case errors.Is(err, store.ErrConditionFailed):
 		return nil, protocol.NewError(protocol.CodeTooManySubscriptions, "at most %d subscriptions per connection", h.cfg.MaxSubscriptions)
 	case errors.Is(err, store.ErrNotFound):
-		return nil, protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect")
+		return nil, errNotRegistered()
 	case err != nil:
 		return nil, err
 	}

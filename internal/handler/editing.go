@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/auth"
@@ -95,7 +96,8 @@ func (f *editingRoutes) lockAcquire(ctx context.Context, r *request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return f.svc.Acquire(ctx, f.call(r), e, p.TTL)
+	reply, err := f.svc.Acquire(ctx, f.call(r), e, p.TTL)
+	return reply, lockConnGone(err)
 }
 
 func (f *editingRoutes) lockRenew(ctx context.Context, r *request) (any, error) {
@@ -104,7 +106,18 @@ func (f *editingRoutes) lockRenew(ctx context.Context, r *request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	return f.svc.Renew(ctx, f.call(r), e, p.TTL)
+	reply, err := f.svc.Renew(ctx, f.call(r), e, p.TTL)
+	return reply, lockConnGone(err)
+}
+
+// lockConnGone answers a lock grant or renewal refused because the
+// frame's connection is gone (store.ErrNotFound: its $disconnect ran
+// after the frame read it) as a frame of an unregistered connection.
+func lockConnGone(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errNotRegistered()
+	}
+	return err
 }
 
 func (f *editingRoutes) lockRelease(ctx context.Context, r *request) (any, error) {

@@ -28,6 +28,13 @@ const (
 	msgUndoConflict = "a later change touched the same path; the undo cannot be applied"
 )
 
+// errNotRegistered is the answer to a frame whose connection is not
+// stored (any more): its $disconnect ran, maybe while the frame was being
+// handled.
+func errNotRegistered() *protocol.Error {
+	return protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect")
+}
+
 // allowedDetails are the detail keys a client may see: the entity's
 // version and its current lock (holder, expiry, fencing token).
 var allowedDetails = map[string]bool{"version": true, "lock": true}

@@ -395,7 +395,7 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 	conn, err := h.connection(ctx, rc.ConnectionID, env.Type == protocol.TypeCursor, now)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect"), now)
+			return h.errorResponse(ctx, env.MessageID, errNotRegistered(), now)
 		}
 		log.ErrorContext(ctx, "load connection", "error", err)
 		return h.errorResponse(ctx, env.MessageID, clientError(err), now)

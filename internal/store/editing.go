@@ -51,17 +51,29 @@ type Lock struct {
 //
 // A lock whose ExpiresAt is at or before the current time is absent for
 // every method, even while it is still stored.
+//
+// A lock goes only to a live connection: a grant or renewal whose
+// connection (Lock.ConnID, RenewLock's connID) is absent or expired fails
+// with an error wrapping ErrNotFound and writes nothing, decided in the
+// same atomic write as the grant. With DeleteConnection run before
+// ReleaseConnectionLocks (as $disconnect does), a grant racing its
+// connection's removal either comes first and is released with the
+// connection's locks, or is refused; it never outlives the connection
+// until its expiry. ErrLockHeld and ErrNotHolder are decided before the
+// connection is looked at.
 type Locks interface {
 	// AcquireLock grants l to l.Holder when the lock is absent or expired
 	// (a new grant with the next fencing token), or renews it when
 	// l.Holder already holds it (same token and AcquiredAt, new ExpiresAt,
 	// HolderName and ConnID). l.Token is ignored. It returns the lock as
 	// stored. When another user holds the lock it returns that lock and an
-	// error wrapping ErrLockHeld.
+	// error wrapping ErrLockHeld; when l.ConnID is not a live connection,
+	// an error wrapping ErrNotFound.
 	AcquireLock(ctx context.Context, l Lock) (Lock, error)
 	// RenewLock moves the expiry of the lock held by holder to expiresAt
 	// and records connID as its connection. It fails with ErrNotHolder
-	// when holder does not hold a live lock on e.
+	// when holder does not hold a live lock on e, and with ErrNotFound
+	// when connID is not a live connection.
 	RenewLock(ctx context.Context, e EntityKey, holder, connID string, expiresAt time.Time) (Lock, error)
 	// ReleaseLock deletes the lock held by holder and returns it. It fails
 	// with ErrNotHolder when holder does not hold a live lock on e.

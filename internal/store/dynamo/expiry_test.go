@@ -38,6 +38,11 @@ func TestExpiryIndexOldShards(t *testing.T) {
 	const conns = 24
 	for i := range conns {
 		id := fmt.Sprintf("conn-%02d", i)
+		// A lock goes only to a live connection.
+		if err := s.PutConnection(ctx, store.Connection{ID: id, UserID: "u" + strconv.Itoa(i), Tenant: "acme",
+			ConnectedAt: now, LastSeenAt: now, ExpiresAt: now.Add(2 * time.Hour)}); err != nil {
+			t.Fatalf("PutConnection %s: %v", id, err)
+		}
 		ses := store.Session{Presence: store.Presence{
 			Tenant: "acme", UserID: "u" + strconv.Itoa(i), ConnID: id, Status: store.StatusOnline,
 			LastSeen: now, LastActive: now, ExpiresAt: now.Add(90 * time.Second),

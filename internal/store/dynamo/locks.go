@@ -80,11 +80,33 @@ func (s *Store) putLockActions(l store.Lock, cond string, vals item, cur *store.
 	return actions
 }
 
+// connCheck is the condition check that connID's connection item is
+// live, for a write that gives a lock to that connection; meta is the
+// item as read (nil when absent). A connection not live when read is
+// ErrNotFound.
+//
+// $disconnect deletes the connection item before it releases the
+// connection's locks (ReleaseConnectionLocks reads the reverse items
+// after that): a lock write with this check either commits before the
+// delete, and the release finds it, or fails the check. Without it, a
+// frame that read its connection before a $disconnect ran would write
+// the lock after the release, for a connection gone, held until its TTL.
+func (s *Store) connCheck(op, connID string, meta item, now int64) (types.TransactWriteItem, error) {
+	if meta == nil || !live(meta, now) {
+		return types.TransactWriteItem{}, fmt.Errorf("dynamo: %s: connection %q: %w", op, connID, store.ErrNotFound)
+	}
+	return s.checkAction(keyOf(store.ConnPK(connID), store.SKMeta), condLive, item{":now": num(now)}), nil
+}
+
 // AcquireLock grants or renews a lock. See store.Locks.AcquireLock.
 //
 // A grant is one transaction: the fencing counter moves from the value
 // read to the next one, and the lock item is written on the condition
-// that it is absent or is the expired grant that was read.
+// that it is absent or is the expired grant that was read. A grant and a
+// renewal check that l.ConnID's connection item is live (connCheck).
+// That is at most seven actions: the check, the counter, the lock, its
+// reverse item, the delete of the previous connection's reverse item
+// and two outbox items.
 func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, error) {
 	const op = "acquire lock"
 	if err := checkEntityKey(op, l.Entity, l.Holder, l.ConnID); err != nil {
@@ -96,9 +118,9 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 	l.AcquiredAt = l.AcquiredAt.UTC()
 	l.ExpiresAt = time.Unix(l.ExpiresAt.Unix(), 0).UTC()
 	pk := store.LockPK(l.Entity)
-	lockKey, fenceKey := keyOf(pk, store.SKLock), keyOf(pk, store.SKFence)
+	lockKey, fenceKey, connKey := keyOf(pk, store.SKLock), keyOf(pk, store.SKFence), keyOf(store.ConnPK(l.ConnID), store.SKMeta)
 	for range attempts {
-		got, err := s.batchGet(ctx, op, l.Entity.String(), []item{lockKey, fenceKey})
+		got, err := s.batchGet(ctx, op, l.Entity.String(), []item{lockKey, fenceKey, connKey})
 		if err != nil {
 			return store.Lock{}, err
 		}
@@ -108,15 +130,19 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 			c := lockFrom(it)
 			cur = &c
 		}
-		var actions []types.TransactWriteItem
+		if cur != nil && cur.ExpiresAt.Unix() > now && cur.Holder != l.Holder {
+			return *cur, fmt.Errorf("dynamo: %s %q: held by %q: %w", op, l.Entity, cur.Holder, store.ErrLockHeld)
+		}
+		check, err := s.connCheck(op, l.ConnID, got[keyID(connKey)], now)
+		if err != nil {
+			return store.Lock{}, err
+		}
+		actions := []types.TransactWriteItem{check}
 		want := l
 		if cur != nil && cur.ExpiresAt.Unix() > now {
-			if cur.Holder != l.Holder {
-				return *cur, fmt.Errorf("dynamo: %s %q: held by %q: %w", op, l.Entity, cur.Holder, store.ErrLockHeld)
-			}
 			want.Token, want.AcquiredAt = cur.Token, cur.AcquiredAt
 			cond, vals := sameGrant(*cur, now)
-			actions = s.putLockActions(want, cond, vals, cur)
+			actions = append(actions, s.putLockActions(want, cond, vals, cur)...)
 		} else {
 			fence := got[keyID(fenceKey)]
 			fenceCond, fenceVals := "attribute_not_exists(pk)", item{}
@@ -130,7 +156,7 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 			if cur != nil {
 				lockCond, lockVals = "fencingToken = :old AND expiresAt <= :now", item{":old": num(cur.Token), ":now": num(now)}
 			}
-			actions = append([]types.TransactWriteItem{upd}, s.putLockActions(want, lockCond, lockVals, cur)...)
+			actions = append(append(actions, upd), s.putLockActions(want, lockCond, lockVals, cur)...)
 			at := s.clock.Now()
 			if cur != nil {
 				actions = append(actions, s.outboxAction(store.LockOutboxItem(*cur, store.LockExpired, at)))
@@ -168,7 +194,7 @@ func (s *Store) RenewLock(ctx context.Context, e store.EntityKey, holder, connID
 	if err := store.CheckLockExpiry("dynamo", op, e, expiresAt); err != nil {
 		return store.Lock{}, err
 	}
-	return s.holderWrite(ctx, op, e, holder, func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
+	return s.holderWrite(ctx, op, e, holder, connID, func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
 		want := cur
 		want.ConnID = connID
 		want.ExpiresAt = time.Unix(expiresAt.Unix(), 0).UTC()
@@ -180,20 +206,42 @@ func (s *Store) RenewLock(ctx context.Context, e store.EntityKey, holder, connID
 // live lock, refuses anyone but holder (store.ErrNotHolder), and commits
 // the actions write builds from the grant under the condition that the
 // grant is unchanged, reading it again when it changed meanwhile. It
-// returns the lock write returned.
-func (s *Store) holderWrite(ctx context.Context, op string, e store.EntityKey, holder string,
+// returns the lock write returned. With a connID, the lock goes to that
+// connection: it is read with the lock, and checked live in the
+// transaction (connCheck).
+func (s *Store) holderWrite(ctx context.Context, op string, e store.EntityKey, holder, connID string,
 	write func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem)) (store.Lock, error) {
+	lockKey, connKey := keyOf(store.LockPK(e), store.SKLock), keyOf(store.ConnPK(connID), store.SKMeta)
 	for range attempts {
-		cur, err := s.getLiveLock(ctx, op, e)
-		if err != nil {
-			return store.Lock{}, err
+		var it, meta item
+		if connID == "" {
+			var err error
+			if it, err = s.get(ctx, op, e.String(), store.LockPK(e), store.SKLock); err != nil {
+				return store.Lock{}, err
+			}
+		} else {
+			got, err := s.batchGet(ctx, op, e.String(), []item{lockKey, connKey})
+			if err != nil {
+				return store.Lock{}, err
+			}
+			it, meta = got[keyID(lockKey)], got[keyID(connKey)]
 		}
-		if cur == nil || cur.Holder != holder {
+		now := s.now()
+		if it == nil || !live(it, now) || getS(it, attrLockHolder) != holder {
 			return store.Lock{}, fmt.Errorf("dynamo: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
 		}
-		cond, vals := sameGrant(*cur, s.now())
-		out, actions := write(*cur, cond, vals)
-		err = s.transact(ctx, op, e.String(), actions)
+		cur := lockFrom(it)
+		var actions []types.TransactWriteItem
+		if connID != "" {
+			check, err := s.connCheck(op, connID, meta, now)
+			if err != nil {
+				return store.Lock{}, err
+			}
+			actions = append(actions, check)
+		}
+		cond, vals := sameGrant(cur, now)
+		out, more := write(cur, cond, vals)
+		err := s.transact(ctx, op, e.String(), append(actions, more...))
 		if err == nil {
 			return out, nil
 		}
@@ -219,7 +267,7 @@ func (s *Store) ReleaseLock(ctx context.Context, e store.EntityKey, holder strin
 	if err := checkEntityKey(op, e, holder); err != nil {
 		return store.Lock{}, err
 	}
-	return s.holderWrite(ctx, op, e, holder, func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
+	return s.holderWrite(ctx, op, e, holder, "", func(cur store.Lock, cond string, vals item) (store.Lock, []types.TransactWriteItem) {
 		return cur, s.deleteLockActions(cur, store.LockReleased, cond, vals)
 	})
 }

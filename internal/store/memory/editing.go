@@ -66,6 +66,17 @@ func (s *Store) deleteLock(l store.Lock) {
 	s.del(store.LockPK(l.Entity), store.SKLock)
 }
 
+// checkLockConn refuses a lock write for connID unless its connection is
+// live (see store.Locks): the caller holds s.mu, under which
+// DeleteConnection removes the connection before ReleaseConnectionLocks
+// runs, so the write either comes first and is released, or is refused.
+func (s *Store) checkLockConn(op, connID string, now int64) error {
+	if r, ok := s.get(store.ConnPK(connID), store.SKMeta); !ok || !r.live(now) {
+		return fmt.Errorf("memory: %s: connection %q: %w", op, connID, store.ErrNotFound)
+	}
+	return nil
+}
+
 // normalizeLock gives l the representation a round trip through DynamoDB
 // yields.
 func normalizeLock(l store.Lock) store.Lock {
@@ -89,17 +100,21 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 	now := s.now()
 	pk := store.LockPK(l.Entity)
 	var old *store.Lock
+	held := false // old is live: l renews it
 	if r, ok := s.get(pk, store.SKLock); ok {
 		cur := r.item.(lockItem).lock
-		old = &cur
-		if r.live(now) {
-			if cur.Holder != l.Holder {
-				return cur, fmt.Errorf("memory: %s %q: held by %q: %w", op, l.Entity, cur.Holder, store.ErrLockHeld)
-			}
-			l.Token, l.AcquiredAt = cur.Token, cur.AcquiredAt
-			s.writeLock(l, old)
-			return l, nil
+		old, held = &cur, r.live(now)
+		if held && cur.Holder != l.Holder {
+			return cur, fmt.Errorf("memory: %s %q: held by %q: %w", op, l.Entity, cur.Holder, store.ErrLockHeld)
 		}
+	}
+	if err := s.checkLockConn(op, l.ConnID, now); err != nil {
+		return store.Lock{}, err
+	}
+	if held {
+		l.Token, l.AcquiredAt = old.Token, old.AcquiredAt
+		s.writeLock(l, old)
+		return l, nil
 	}
 	fence, _ := s.get(pk, store.SKFence)
 	var token int64 = 1
@@ -131,6 +146,9 @@ func (s *Store) RenewLock(ctx context.Context, e store.EntityKey, holder, connID
 	cur, ok := s.liveLock(store.LockPK(e), s.now())
 	if !ok || cur.Holder != holder {
 		return store.Lock{}, fmt.Errorf("memory: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
+	}
+	if err := s.checkLockConn(op, connID, s.now()); err != nil {
+		return store.Lock{}, err
 	}
 	l := cur
 	l.ConnID = connID

@@ -78,6 +78,7 @@ func testPageLimitMaxInt(t *testing.T, f *fixture) {
 // testLockNeedsExpiry: a lock without an expiry is refused by
 // AcquireLock and RenewLock, and nothing is stored.
 func testLockNeedsExpiry(t *testing.T, f *fixture) {
+	f.connected(t, "c1")
 	e := store.EntityKey{Tenant: "acme", Type: "order", ID: "z"}
 	if _, err := f.s.AcquireLock(f.ctx, store.Lock{Entity: e, Holder: "u1", ConnID: "c1", AcquiredAt: f.clock.Now()}); err == nil {
 		t.Fatal("AcquireLock with a zero ExpiresAt succeeded")

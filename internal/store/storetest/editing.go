@@ -28,6 +28,7 @@ func editingCases() []struct {
 		{"LockConcurrentAcquire", testLockConcurrent},
 		{"LockConnectionRelease", testLockConnection},
 		{"LockExpiredSweep", testLockSweep},
+		{"LockNeedsLiveConnection", testLockLiveConnection},
 		{"CommitVersions", testCommitVersions},
 		{"CommitIdempotency", testCommitIdempotency},
 		{"IdempotencyRequestHash", testIdempotencyRequestHash},
@@ -51,6 +52,17 @@ func (f *fixture) lock(e store.EntityKey, user, conn string, ttl time.Duration) 
 		AcquiredAt: now.Add(250 * time.Millisecond), ExpiresAt: now.Add(ttl)}
 }
 
+// connected stores a live connection, without expiry, for each id: a
+// lock is granted or renewed only to a live connection (store.Locks).
+func (f *fixture) connected(t *testing.T, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		c := f.conn(id, "acme", "user of "+id, 0)
+		c.ExpiresAt = time.Time{}
+		f.put(t, c)
+	}
+}
+
 func (f *fixture) acquire(t *testing.T, l store.Lock) store.Lock {
 	t.Helper()
 	got, err := f.s.AcquireLock(f.ctx, l)
@@ -71,6 +83,7 @@ func equalLock(t *testing.T, got, want store.Lock) {
 }
 
 func testLockGrant(t *testing.T, f *fixture) {
+	f.connected(t, "c1", "c2", "c9")
 	req := f.lock(entA, "u1", "c1", 30*time.Second)
 	got := f.acquire(t, req)
 	want := req
@@ -109,6 +122,7 @@ func testLockGrant(t *testing.T, f *fixture) {
 }
 
 func testLockRenewRelease(t *testing.T, f *fixture) {
+	f.connected(t, "c1", "c2", "c3")
 	f.acquire(t, f.lock(entA, "u1", "c1", 30*time.Second))
 	exp := f.clock.Now().Add(2 * time.Minute)
 	got, err := f.s.RenewLock(f.ctx, entA, "u1", "c2", exp)
@@ -151,6 +165,7 @@ func testLockRenewRelease(t *testing.T, f *fixture) {
 }
 
 func testLockExpiryFencing(t *testing.T, f *fixture) {
+	f.connected(t, "c1", "c2")
 	f.acquire(t, f.lock(entA, "u1", "c1", 10*time.Second))
 	f.clock.Advance(9 * time.Second)
 	if _, err := f.s.GetLock(f.ctx, entA); err != nil {
@@ -202,6 +217,7 @@ func testLockConcurrent(t *testing.T, f *fixture) {
 	}
 	for w := range workers {
 		user := fmt.Sprintf("u%d", w)
+		f.connected(t, "c-"+user)
 		wg.Go(func() {
 			for !done() {
 				l, err := f.s.AcquireLock(f.ctx, f.lock(entA, user, "c-"+user, time.Minute))
@@ -245,6 +261,7 @@ func testLockConcurrent(t *testing.T, f *fixture) {
 }
 
 func testLockConnection(t *testing.T, f *fixture) {
+	f.connected(t, "c1", "c2")
 	f.acquire(t, f.lock(entA, "u1", "c1", time.Minute))
 	f.acquire(t, f.lock(entB, "u1", "c1", time.Second))
 	entC := store.EntityKey{Tenant: "acme", Type: "pricing", ID: "9"}
@@ -279,6 +296,7 @@ func testLockConnection(t *testing.T, f *fixture) {
 }
 
 func testLockSweep(t *testing.T, f *fixture) {
+	f.connected(t, "c1", "c2", "c3", "c4")
 	f.acquire(t, f.lock(entA, "u1", "c1", 10*time.Second))
 	f.acquire(t, f.lock(entB, "u2", "c2", 20*time.Second))
 	other := store.EntityKey{Tenant: "globex", Type: "order", ID: "1"}
@@ -312,6 +330,77 @@ func testLockSweep(t *testing.T, f *fixture) {
 	}
 	if locks, err := f.s.ReleaseConnectionLocks(f.ctx, "c1"); err != nil || len(locks) != 0 {
 		t.Fatalf("swept lock still reachable from its connection: %v, %v", locks, err)
+	}
+}
+
+// testLockLiveConnection: a grant or renewal goes only to a live
+// connection: through one absent, expired or deleted it fails with
+// ErrNotFound and writes nothing (no lock, no token taken, no outbox
+// item, the lock renewed left as it was). A lock held by someone else is
+// ErrLockHeld or ErrNotHolder whatever the connection.
+func testLockLiveConnection(t *testing.T, f *fixture) {
+	if _, err := f.s.AcquireLock(f.ctx, f.lock(entA, "u1", "c1", time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("grant through an absent connection: %v, want ErrNotFound", err)
+	}
+	if _, err := f.s.GetLock(f.ctx, entA); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetLock after a refused grant: %v, want ErrNotFound", err)
+	}
+	f.connected(t, "c1")
+	l := f.acquire(t, f.lock(entA, "u1", "c1", time.Minute))
+	if l.Token != 1 {
+		t.Fatalf("first grant has token %d, want 1 (a refused grant takes none)", l.Token)
+	}
+	for _, tt := range []struct {
+		name string
+		call func() error
+		want error
+	}{
+		{"renew to an absent connection", func() error {
+			_, err := f.s.RenewLock(f.ctx, entA, "u1", "c2", f.clock.Now().Add(time.Hour))
+			return err
+		}, store.ErrNotFound},
+		{"renew by acquiring through an absent connection", func() error {
+			_, err := f.s.AcquireLock(f.ctx, f.lock(entA, "u1", "c2", time.Hour))
+			return err
+		}, store.ErrNotFound},
+		{"another user through an absent connection", func() error {
+			_, err := f.s.AcquireLock(f.ctx, f.lock(entA, "u2", "c3", time.Hour))
+			return err
+		}, store.ErrLockHeld},
+		{"another user renewing through an absent connection", func() error {
+			_, err := f.s.RenewLock(f.ctx, entA, "u2", "c3", f.clock.Now().Add(time.Hour))
+			return err
+		}, store.ErrNotHolder},
+	} {
+		if err := tt.call(); !errors.Is(err, tt.want) {
+			t.Fatalf("%s: %v, want %v", tt.name, err, tt.want)
+		}
+		if got, err := f.s.GetLock(f.ctx, entA); err != nil {
+			t.Fatalf("%s: GetLock: %v", tt.name, err)
+		} else {
+			equalLock(t, got, l)
+		}
+	}
+	// Expired, then deleted connections.
+	f.put(t, f.conn("c5", "acme", "u5", 10*time.Second))
+	f.connected(t, "c6")
+	if _, _, err := f.s.DeleteConnection(f.ctx, "c6"); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(10 * time.Second)
+	for _, conn := range []string{"c5", "c6"} {
+		if _, err := f.s.AcquireLock(f.ctx, f.lock(entB, "u5", conn, time.Minute)); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("grant through %s: %v, want ErrNotFound", conn, err)
+		}
+		if locks, err := f.s.ReleaseConnectionLocks(f.ctx, conn); err != nil || len(locks) != 0 {
+			t.Fatalf("ReleaseConnectionLocks(%s) = %v, %v; want none", conn, locks, err)
+		}
+	}
+	if _, err := f.s.GetLock(f.ctx, entB); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetLock(entB) after refused grants: %v, want ErrNotFound", err)
+	}
+	if items := f.pendingOutbox(t); len(items) != 1 {
+		t.Fatalf("outbox holds %d items, want 1: the one grant's", len(items))
 	}
 }
 
@@ -521,6 +610,7 @@ func testCommitConflicts(t *testing.T, f *fixture) {
 }
 
 func testCommitFence(t *testing.T, f *fixture) {
+	f.connected(t, "c1")
 	lk := f.acquire(t, f.lock(entA, "u1", "c1", 10*time.Second))
 	fence := func(holder string, token int64) func(*store.Commit) {
 		return func(c *store.Commit) { c.Fence = &store.Fence{Holder: holder, Token: token} }
@@ -693,6 +783,7 @@ func testComments(t *testing.T, f *fixture) {
 }
 
 func testEditingNames(t *testing.T, f *fixture) {
+	f.connected(t, "c1", "c2")
 	globex := store.EntityKey{Tenant: "globex", Type: entA.Type, ID: entA.ID}
 	f.acquire(t, f.lock(entA, "u1", "c1", time.Minute))
 	if l := f.acquire(t, f.lock(globex, "u2", "c2", time.Minute)); l.Token != 1 {

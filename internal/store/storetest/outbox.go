@@ -107,6 +107,7 @@ func testOutbox(t *testing.T, f *fixture) {
 // and reopen write one comment item, and a refused one none. Items carry
 // the event, the user, the fencing token or comment id, and times.
 func testOutboxLocksComments(t *testing.T, f *fixture) {
+	f.connected(t, "c1", "c2", "c3", "c4")
 	l1 := f.acquire(t, f.lock(entA, "u1", "c1", time.Minute))
 	if _, err := f.s.AcquireLock(f.ctx, f.lock(entA, "u2", "c2", time.Minute)); !errors.Is(err, store.ErrLockHeld) {
 		t.Fatalf("AcquireLock by u2: %v, want ErrLockHeld", err)
