@@ -508,11 +508,6 @@ func (p *presenceFeature) enterChannel(ctx context.Context, r *request, channel 
 	return added, err
 }
 
-// errNotRegistered is the error of a frame whose connection is gone.
-func errNotRegistered() error {
-	return protocol.NewError(protocol.CodeUnauthorized, "connection is not registered; reconnect")
-}
-
 // undoEnter takes back the subscription enterChannel added when entering
 // the room was then refused for the room limit: the connection must not
 // receive a room it is not in. A subscription the connection already had
