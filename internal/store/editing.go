@@ -265,13 +265,15 @@ type Editing interface {
 	Comments
 }
 
-// CheckLockExpiry refuses a lock write without an expiry: a lock must
+// CheckLockExpiry refuses a lock write without an expiry after
+// 1970-01-01 (zero, the epoch's first second, or before it): a lock must
 // lapse (the sweeper finds lapsed locks by it), and the stores would
-// disagree on what a zero one means. backend and op name the caller in the
-// error.
+// disagree on such a one (an expiry of 0 seconds means "never" to the
+// memory store and "already expired" to DynamoDB), as for sessions
+// (CheckSessionWrite). backend and op name the caller in the error.
 func CheckLockExpiry(backend, op string, e EntityKey, expiresAt time.Time) error {
-	if expiresAt.IsZero() {
-		return fmt.Errorf("%s: %s %q: a lock needs an expiry", backend, op, e)
+	if expiresAt.Unix() <= 0 {
+		return fmt.Errorf("%s: %s %q: a lock needs an expiry after 1970-01-01T00:00:00Z", backend, op, e)
 	}
 	return nil
 }

@@ -75,23 +75,30 @@ func testPageLimitMaxInt(t *testing.T, f *fixture) {
 	}
 }
 
-// testLockNeedsExpiry: a lock without an expiry is refused by
-// AcquireLock and RenewLock, and nothing is stored.
+// testLockNeedsExpiry: a lock without an expiry after 1970-01-01 (zero,
+// the epoch's first second, or before it) is refused by AcquireLock and
+// RenewLock, and nothing is stored: the memory store would keep an
+// expiry of 0 seconds as "never", DynamoDB as already expired.
 func testLockNeedsExpiry(t *testing.T, f *fixture) {
 	f.connected(t, "c1")
 	e := store.EntityKey{Tenant: "acme", Type: "order", ID: "z"}
-	if _, err := f.s.AcquireLock(f.ctx, store.Lock{Entity: e, Holder: "u1", ConnID: "c1", AcquiredAt: f.clock.Now()}); err == nil {
-		t.Fatal("AcquireLock with a zero ExpiresAt succeeded")
-	}
-	if _, err := f.s.GetLock(f.ctx, e); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("GetLock after a refused AcquireLock = %v, want ErrNotFound", err)
+	bad := []time.Time{{}, time.Unix(0, 0), time.Unix(0, 999_999_999), time.Unix(-1, 0), time.Unix(math.MinInt64/4, 0)}
+	for _, exp := range bad {
+		if _, err := f.s.AcquireLock(f.ctx, store.Lock{Entity: e, Holder: "u1", ConnID: "c1", AcquiredAt: f.clock.Now(), ExpiresAt: exp}); err == nil {
+			t.Fatalf("AcquireLock expiring at %v succeeded", exp)
+		}
+		if _, err := f.s.GetLock(f.ctx, e); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetLock after a refused AcquireLock (expiry %v) = %v, want ErrNotFound", exp, err)
+		}
 	}
 	l := store.Lock{Entity: e, Holder: "u1", ConnID: "c1", AcquiredAt: f.clock.Now(), ExpiresAt: f.clock.Now().Add(time.Minute)}
 	if _, err := f.s.AcquireLock(f.ctx, l); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.s.RenewLock(f.ctx, e, "u1", "c1", time.Time{}); err == nil {
-		t.Fatal("RenewLock to a zero expiry succeeded")
+	for _, exp := range bad {
+		if _, err := f.s.RenewLock(f.ctx, e, "u1", "c1", exp); err == nil {
+			t.Fatalf("RenewLock to an expiry at %v succeeded", exp)
+		}
 	}
 	if got, err := f.s.GetLock(f.ctx, e); err != nil || !got.ExpiresAt.Equal(l.ExpiresAt) {
 		t.Fatalf("GetLock after a refused RenewLock = %+v, %v; want the lock as acquired", got, err)
