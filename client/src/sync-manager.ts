@@ -10,6 +10,7 @@ import {
 } from './document.js';
 import { textDiff, transformOp, type DocOp } from './ot.js';
 import { Emitter } from './emitter.js';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { RealtimeError, isRecord } from './errors.js';
 import type {
   Change,
@@ -132,9 +133,12 @@ export interface RealtimeSyncManagerOptions {
   /**
    * What to do with a manual conflict that concerns this user: false
    * (default) lists it for a person to settle; `local` or `remote` settles
-   * it at once that way, once per conflict however often it is reported (a
-   * CONFLICT_RESOLVED answer, when it was settled first elsewhere, is taken
-   * as settled).
+   * it at once that way, asked once per conflict however often it is
+   * reported (a CONFLICT_RESOLVED answer, when it was settled first
+   * elsewhere, is taken as settled). After a temporary failure (a retryable
+   * error) it is asked again with backoff, 1 s doubling up to 30 s; a
+   * refusal (FORBIDDEN, NOT_FOUND, BAD_REQUEST...) is not asked again. The
+   * failure shows in the entity's `error` while the conflict stays open.
    */
   autoResolveConflicts?: false | 'local' | 'remote';
   /** Take the entity's lock before a change when the server's strategy is lock-based. Default true. */
@@ -197,6 +201,8 @@ const HISTORY_MAX_PAGES = 20;
 const COMMENT_PAGE_LIMIT = 100;
 /** Comments kept per entity unless `commentLimit` says otherwise: five full pages. */
 const DEFAULT_COMMENT_LIMIT = 500;
+/** Waits between automatic resolve attempts of one conflict after temporary failures. */
+const AUTO_RESOLVE_BACKOFF: BackoffOptions = { reconnectInterval: 1000, maxReconnectInterval: 30_000, reconnectDecay: 2 };
 /**
  * The most `comment.list` pages one loadComments reads. A page is cut at
  * 124 KiB too, so one may hold fewer than 100 comments (at least 4 of the
@@ -291,8 +297,16 @@ interface Entry {
   remote: Change[];
   history: Change[];
   conflicts: Map<string, Conflict>;
-  /** Conflicts autoResolveConflicts settled or is settling: each is sent once, however often it is seen. */
+  /**
+   * Conflicts autoResolveConflicts does not ask to resolve now, however
+   * often they are seen: asked (in flight or answered), refused for good,
+   * or waiting for the backoff after a temporary failure.
+   */
   autoResolved: Set<string>;
+  /** Temporary failures of autoResolveConflicts per conflict: how many, and the timer of the next attempt. */
+  autoRetries: Map<string, { attempts: number; timer: unknown }>;
+  /** The latest failure of autoResolveConflicts per open conflict (shows in `error`), the newest last. */
+  autoErrors: Map<string, RealtimeError>;
   lock: Lock | null;
   /** This client wants to hold the lock (re-taken after reconnects). */
   wantLock: boolean;
@@ -471,6 +485,8 @@ export class RealtimeSyncManager {
       history: [],
       conflicts: new Map(),
       autoResolved: new Set(),
+      autoRetries: new Map(),
+      autoErrors: new Map(),
       lock: null,
       wantLock: false,
       lockReleases: 0,
@@ -528,6 +544,7 @@ export class RealtimeSyncManager {
     this.entries.delete(key);
     for (const off of e.offs) off();
     this.stopRenewing(e);
+    for (const r of e.autoRetries.values()) if (r.timer !== null) this.clock.clearTimeout(r.timer);
     e.lockReleases++;
     // The change in flight is settled by its reply, or stops at its next
     // attempt; the others are never sent.
@@ -999,22 +1016,59 @@ export class RealtimeSyncManager {
     e.conflicts.set(c.id, c);
     if (c.resolved) {
       forgetResolved(e.conflicts, this.opts.historyLimit);
-      e.autoResolved.delete(c.id); // settled: a copy still open is ignored above
+      // Settled: a copy still open is ignored above.
+      e.autoResolved.delete(c.id);
+      e.autoErrors.delete(c.id);
+      const r = e.autoRetries.get(c.id);
+      if (r !== undefined) {
+        if (r.timer !== null) this.clock.clearTimeout(r.timer);
+        e.autoRetries.delete(c.id);
+      }
     }
     this.update(e);
     if (prev === undefined) this.emitter.emit('conflict', c);
+    this.autoResolve(e, c);
+  }
+
+  /**
+   * autoResolveConflicts: asks to settle an open conflict of this user's.
+   * One conflict is reported by the change's ack, the conflict event and
+   * later syncs: it is asked once. A refusal that would only come again
+   * (FORBIDDEN, NOT_FOUND, BAD_REQUEST...) is not asked again (the user can
+   * still resolve it by hand); a temporary failure is asked again after a
+   * backoff. Either shows in `error` while the conflict stays open.
+   */
+  private autoResolve(e: Entry, c: Conflict): void {
     const auto = this.opts.autoResolveConflicts;
-    // One conflict is reported by the change's ack, the conflict event and
-    // later syncs: it is settled once.
-    if (!c.resolved && auto !== false && c.localChange.userId === this.userId && !e.autoResolved.has(c.id)) {
-      e.autoResolved.add(c.id);
-      this.resolveConflict(c.id, auto).catch((err: unknown) => {
+    if (c.resolved || auto === false || c.localChange.userId !== this.userId || e.autoResolved.has(c.id)) return;
+    e.autoResolved.add(c.id);
+    const id = c.id;
+    // Still followed, and the conflict still open and asked by this attempt.
+    const current = () => this.entries.get(e.channel) === e && e.autoResolved.has(id) && e.conflicts.get(id)?.resolved === false;
+    this.resolveConflict(id, auto).then(
+      () => {
+        e.autoRetries.delete(id);
+        if (e.autoErrors.delete(id) && current()) this.update(e);
+      },
+      (err: unknown) => {
         const re = toError(err);
-        if (re.code === 'CONFLICT_RESOLVED') return; // settled already (resolveConflict shows it so)
-        e.autoResolved.delete(c.id); // tried again when next seen
-        this.setError(e, re);
-      });
-    }
+        if (re.code === 'CONFLICT_RESOLVED' || !current()) return; // settled already (resolveConflict shows it so), or let go of
+        e.autoErrors.delete(id);
+        e.autoErrors.set(id, re);
+        if (re.retryable) {
+          const r = e.autoRetries.get(id) ?? { attempts: 0, timer: null };
+          e.autoRetries.set(id, r);
+          r.timer = this.clock.setTimeout(() => {
+            r.timer = null;
+            if (!current()) return;
+            e.autoResolved.delete(id);
+            this.autoResolve(e, e.conflicts.get(id) as Conflict);
+          }, backoffDelay(r.attempts, AUTO_RESOLVE_BACKOFF));
+          r.attempts++;
+        }
+        this.update(e);
+      },
+    );
   }
 
   private setLock(e: Entry, lock: Lock | null, fromReply = true): void {
@@ -1417,6 +1471,8 @@ export class RealtimeSyncManager {
     const me = this.userId;
     const conflicts = [...e.conflicts.values()].sort((a, b) => Number(a.resolved) - Number(b.resolved));
     const comments = [...e.comments.values()].sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    let autoError: RealtimeError | null = null;
+    for (const err of e.autoErrors.values()) autoError = err;
     e.state = {
       entityType: e.type,
       entityId: e.id,
@@ -1434,7 +1490,7 @@ export class RealtimeSyncManager {
       isLocked: lock !== null && lock.lockedBy !== me,
       lockedByMe: lock !== null && lock.lockedBy === me,
       comments,
-      error: e.error,
+      error: e.error ?? autoError,
     };
     this.emitter.emit('change', { key: e.channel, state: e.state });
   }
