@@ -126,9 +126,9 @@ export interface RealtimeSyncManagerOptions {
   /** This user's id, to tell own locks and changes apart. Default: the hello ack's. */
   userId?: string;
   username?: string;
-  /** Lock lifetime asked for (ms). Default 30000; the lock is renewed at half of it while held. */
+  /** Lock lifetime asked for (ms): a whole number >= 1 (the server caps it at 5 min). Default 30000; the lock is renewed at half of it while held. */
   lockTtl?: number;
-  /** Changes kept in `changeHistory` and `remoteChanges` (loaded from the server in pages of 100), and resolved conflicts in `conflicts`. Default 100. */
+  /** Changes kept in `changeHistory` and `remoteChanges` (loaded from the server in pages of 100), and resolved conflicts in `conflicts`: a whole number >= 1. Default 100. */
   historyLimit?: number;
   /**
    * What to do with a manual conflict that concerns this user: false
@@ -349,6 +349,20 @@ function toError(err: unknown): RealtimeError {
   return new RealtimeError({ code: 'INTERNAL', message: err instanceof Error ? err.message : String(err), cause: err });
 }
 
+/**
+ * A numeric option: a whole number >= 1 (and at most 2^53 - 1). NaN, a
+ * fraction, a negative number or Infinity would page history with limits
+ * the server refuses, cut lists at odd places, or renew a lock at once
+ * again and again (a NaN wait).
+ */
+function wholeOption(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    const got = typeof value === 'number' ? String(value) : `a ${typeof value}`;
+    throw new TypeError(`RealtimeSyncManager: option ${name} must be a whole number >= 1 (got ${got})`);
+  }
+  return value;
+}
+
 function clientDestroyedError(): RealtimeError {
   return new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' });
 }
@@ -403,16 +417,13 @@ export class RealtimeSyncManager {
     this.clock = options.clock ?? systemClock;
     this.selfId = options.userId;
     this.opts = {
-      lockTtl: options.lockTtl ?? 30_000,
-      historyLimit: options.historyLimit ?? 100,
+      lockTtl: wholeOption('lockTtl', options.lockTtl ?? 30_000),
+      historyLimit: wholeOption('historyLimit', options.historyLimit ?? 100),
       autoResolveConflicts: options.autoResolveConflicts ?? false,
       autoLock: options.autoLock ?? true,
       loadHistory: options.loadHistory ?? true,
-      commentLimit: options.commentLimit ?? DEFAULT_COMMENT_LIMIT,
+      commentLimit: wholeOption('commentLimit', options.commentLimit ?? DEFAULT_COMMENT_LIMIT),
     };
-    if (!Number.isSafeInteger(this.opts.commentLimit) || this.opts.commentLimit < 1) {
-      throw new TypeError('RealtimeSyncManager: option commentLimit must be a whole number >= 1');
-    }
     this.offs.push(
       this.client.on('ready', () => this.onReady()),
       this.client.on('close', () => this.onClose()),
