@@ -10,9 +10,11 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -83,7 +85,22 @@ type Config struct {
 	// History is the channel history retention, per channel pattern (see
 	// Retention). Default nil: DefaultRetention().
 	History Retention
+	// ServiceIDs are the user ids of the server's own identities: the
+	// Service.ID under which the publish API and the EventBridge publish
+	// function publish and notify (publishapi.Config.ServiceID). Their
+	// frames carry it as userId, and their idempotency keys become
+	// messageIds of that user. Serve accepts no other Service.ID, and
+	// $connect refuses (401) an identity whose user id is one of them,
+	// whatever the authenticator, so that no user can pass for the
+	// backend or take its keys. Each must be a valid user id
+	// (ident.UserID). Default [DefaultServiceID].
+	ServiceIDs []string
 }
+
+// DefaultServiceID is the default of Config.ServiceIDs and of
+// publishapi.Config.ServiceID: the user id of the frames and
+// notifications backend services publish.
+const DefaultServiceID = "service"
 
 func (c Config) withDefaults() Config {
 	if c.ConnectionTTL <= 0 {
@@ -108,6 +125,11 @@ func (c Config) withDefaults() Config {
 	c.Editing = c.Editing.WithDefaults()
 	if c.History == nil {
 		c.History = DefaultRetention()
+	}
+	if len(c.ServiceIDs) == 0 {
+		c.ServiceIDs = []string{DefaultServiceID}
+	} else {
+		c.ServiceIDs = slices.Clone(c.ServiceIDs)
 	}
 	return c
 }
@@ -186,6 +208,11 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 		deps.Logger = slog.Default()
 	}
 	cfg = cfg.withDefaults()
+	for _, id := range cfg.ServiceIDs {
+		if err := ident.Check(ident.UserID, id); err != nil {
+			return nil, fmt.Errorf("handler: Config.ServiceIDs: %w", err)
+		}
+	}
 	h := &Handler{cfg: cfg, deps: deps, log: deps.Logger, broadcasters: map[string]*broadcast.Broadcaster{}, connCache: map[string]cachedConn{},
 		requests: ratelimit.New(cfg.RequestLimit), cursors: ratelimit.New(cfg.CursorLimit)}
 	h.routes = map[string]route{
@@ -267,7 +294,7 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	defer flush()
 	id, err := h.deps.Auth.Authenticate(ctx, req)
 	if err == nil {
-		err = checkIdentity(&id)
+		err = h.checkIdentity(&id)
 	}
 	if err != nil {
 		log.WarnContext(ctx, "connect refused", "error", err)
@@ -316,13 +343,21 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 	return resp, nil
 }
 
+// errServiceID refuses at $connect a user id that is one of the server's
+// own (Config.ServiceIDs).
+var errServiceID = errors.New("the user id is reserved for the server's own identities (Config.ServiceIDs)")
+
 // checkIdentity applies the identifier rules (internal/ident) to what any
 // Authenticator returned: the user id and tenant, which become storage
-// keys, must pass them; the display name and avatar are cleaned of
-// invisible and control characters.
-func checkIdentity(id *auth.Identity) error {
+// keys, must pass them, and the user id must not be one of the server's
+// own identities (Config.ServiceIDs); the display name and avatar are
+// cleaned of invisible and control characters.
+func (h *Handler) checkIdentity(id *auth.Identity) error {
 	if err := ident.Check(ident.UserID, id.UserID); err != nil {
 		return err
+	}
+	if h.isServiceID(id.UserID) {
+		return errServiceID
 	}
 	if err := ident.Check(ident.Tenant, id.Tenant); err != nil {
 		return err
@@ -333,6 +368,11 @@ func checkIdentity(id *auth.Identity) error {
 		id.Username = id.UserID
 	}
 	return nil
+}
+
+// isServiceID reports whether userID is one of Config.ServiceIDs.
+func (h *Handler) isServiceID(userID string) bool {
+	return slices.Contains(h.cfg.ServiceIDs, userID)
 }
 
 // Disconnect handles $disconnect: it removes the connection and all of its

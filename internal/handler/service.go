@@ -18,7 +18,8 @@ import (
 // channels it may publish to and read.
 type Service struct {
 	// ID names the service; it is the userId of the frames it publishes
-	// and of the notifications it sends. An identifier (ident.UserID).
+	// and of the notifications it sends. It must be one of
+	// Config.ServiceIDs, the user ids no connection may hold.
 	ID string
 	// Tenant is the tenant the request is for (ident.Tenant).
 	Tenant string
@@ -34,6 +35,12 @@ var serviceTypes = map[string]bool{
 	protocol.TypeNotify:       true,
 	protocol.TypeRoomSnapshot: true,
 }
+
+// errNotServiceID is the cause of the INTERNAL error Serve answers to a
+// Service whose ID is not one of Config.ServiceIDs: a connection could
+// hold that user id, and so share the service's frames and idempotency
+// keys.
+var errNotServiceID = errors.New("handler: the service's ID is not one of Config.ServiceIDs")
 
 // ErrNoEndpoint is returned by Serve when the handler has no
 // Config.ManagementEndpoint: a request that is not a WebSocket event does
@@ -82,6 +89,10 @@ func (h *Handler) serve(ctx context.Context, svc Service, frame []byte) (json.Ra
 	if err := ident.Check(ident.UserID, svc.ID); err != nil {
 		log.ErrorContext(ctx, "service identity", "error", err)
 		return nil, clientError(err)
+	}
+	if !h.isServiceID(svc.ID) {
+		log.ErrorContext(ctx, "service identity", "error", errNotServiceID)
+		return nil, clientError(errNotServiceID)
 	}
 	if h.cfg.ManagementEndpoint == "" {
 		log.ErrorContext(ctx, "service request", "error", ErrNoEndpoint)

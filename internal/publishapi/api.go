@@ -37,7 +37,10 @@ const MaxBodyBytes = protocol.MaxClientFrameBytes + 4<<10
 // noted on each field.
 type Config struct {
 	// ServiceID is the userId of the frames and notifications services
-	// publish. Default "service".
+	// publish; an idempotency key becomes a messageId of this user. It
+	// must be one of the handler's Config.ServiceIDs, which no connection
+	// may hold (the handler refuses any other). Default
+	// handler.DefaultServiceID ("service").
 	ServiceID string
 	// Roles are the roles every caller holds in the channel policy.
 	// Default [system]: every channel the policy knows (see
@@ -57,7 +60,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.ServiceID == "" {
-		c.ServiceID = "service"
+		c.ServiceID = handler.DefaultServiceID
 	}
 	if c.Roles == nil {
 		c.Roles = []string{auth.RoleSystem}
