@@ -31,6 +31,10 @@ const (
 	DefaultTenantName = "default"
 	// DefaultTenantClaim is the claim that carries the tenant.
 	DefaultTenantClaim = "tenant"
+	// CognitoCustomPrefix begins the claims of Cognito custom attributes,
+	// which Cognito puts in ID tokens only, never in access tokens. A
+	// TenantClaim with this prefix makes the tenant required.
+	CognitoCustomPrefix = "custom:"
 	// DefaultJWKSRefreshMinInterval rate-limits key set refetches.
 	DefaultJWKSRefreshMinInterval = time.Minute
 	// DefaultJWKSCacheTTL is how long a fetched key set is used before it is
@@ -92,13 +96,18 @@ type Config struct {
 	// MaxLeeway. Default: 0 means DefaultLeeway (30s); negative is refused.
 	Leeway time.Duration
 	// TenantClaim names the claim that carries the tenant; "custom:" plus
-	// this name (Cognito's custom attributes) is accepted as well.
-	// Default: "tenant".
+	// this name (Cognito's custom attributes) is accepted as well. A name
+	// that starts with "custom:" (CognitoCustomPrefix) names a Cognito
+	// custom attribute and implies RequireTenant: a pool whose users carry
+	// their tenant there serves several tenants, and its access tokens
+	// never carry custom attributes, so a token without the claim must
+	// not land in DefaultTenant. Default: "tenant".
 	TenantClaim string
 	// DefaultTenant is the tenant of a token without a tenant claim, unless
 	// RequireTenant is set. Default: "default".
 	DefaultTenant string
-	// RequireTenant refuses tokens without a tenant claim. Default: false.
+	// RequireTenant refuses tokens without a tenant claim. Default: false,
+	// or true when TenantClaim starts with "custom:".
 	RequireTenant bool
 	// HTTPClient fetches the key set. Default: a client with a
 	// DefaultHTTPTimeout (5s) timeout.
@@ -163,6 +172,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.TenantClaim == "" {
 		cfg.TenantClaim = DefaultTenantClaim
+	}
+	if strings.HasPrefix(cfg.TenantClaim, CognitoCustomPrefix) {
+		cfg.RequireTenant = true
 	}
 	if cfg.DefaultTenant == "" {
 		cfg.DefaultTenant = DefaultTenantName

@@ -18,7 +18,8 @@ var (
 	ErrUnknownKey = errors.New("unknown signing key")
 	// ErrJWKS means the key set could not be fetched or parsed.
 	ErrJWKS = errors.New("key set unavailable")
-	// ErrExpired means exp is at or before the current time less the leeway.
+	// ErrExpired means exp is at or before the current time (exp has no
+	// leeway: the connection's frames are refused from it on).
 	ErrExpired = errors.New("token expired")
 	// ErrNotYetValid means nbf, or iat, lies in the future beyond the leeway.
 	ErrNotYetValid = errors.New("token not yet valid")
@@ -27,7 +28,8 @@ var (
 	// ErrAudience means neither aud nor client_id names Config.Audience.
 	ErrAudience = errors.New("wrong audience")
 	// ErrTenant means the token carries no tenant and Config.RequireTenant
-	// is set, or the tenant claim is not a usable tenant name.
+	// is set (as it is when Config.TenantClaim names a Cognito custom
+	// attribute), or the tenant claim is not a usable tenant name.
 	ErrTenant = errors.New("missing or invalid tenant")
 	// ErrConfig means New was given an unusable Config.
 	ErrConfig = errors.New("invalid auth config")

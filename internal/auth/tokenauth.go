@@ -51,14 +51,16 @@ type TokenSettings struct {
 	// a secret is configured, RS256 and ES256 when a key set is.
 	Algorithms []string
 	// TenantClaim names the claim that carries the tenant (TENANT_CLAIM);
-	// "custom:<name>" (Cognito custom attributes) is accepted as well.
-	// Default "tenant".
+	// "custom:<name>" (Cognito custom attributes) is accepted as well. A
+	// name starting with "custom:" makes the tenant required, as
+	// RequireTenant does (see Config.TenantClaim). Default "tenant".
 	TenantClaim string
 	// DefaultTenant is the tenant of a token without a tenant claim
 	// (DEFAULT_TENANT). Default "default".
 	DefaultTenant string
 	// RequireTenant refuses tokens without a tenant claim
-	// (REQUIRE_TENANT=1). Default false.
+	// (REQUIRE_TENANT=1). Default false (true in effect with a "custom:"
+	// TenantClaim).
 	RequireTenant bool
 	// SSMEndpoint is where SecretParameter is read (AWS_ENDPOINT_URL_SSM,
 	// else AWS_ENDPOINT_URL: the SDK's variables, which point a function or

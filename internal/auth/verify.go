@@ -222,7 +222,7 @@ func (v *Verifier) identity(c map[string]any) (Identity, error) {
 	tenantClaim := v.cfg.TenantClaim
 	_, present := c[tenantClaim]
 	if !present {
-		tenantClaim = "custom:" + v.cfg.TenantClaim
+		tenantClaim = CognitoCustomPrefix + v.cfg.TenantClaim
 		_, present = c[tenantClaim]
 	}
 	switch {
@@ -233,6 +233,10 @@ func (v *Verifier) identity(c map[string]any) (Identity, error) {
 		}
 		id.Tenant = t
 	case v.cfg.RequireTenant:
+		if use, _ := c["token_use"].(string); use == "access" {
+			return Identity{}, fmt.Errorf("%s: %w: claim %q missing from a Cognito access token, which carries no custom attributes: send the ID token",
+				op, ErrTenant, v.cfg.TenantClaim)
+		}
 		return Identity{}, fmt.Errorf("%s: %w: claim %q missing", op, ErrTenant, v.cfg.TenantClaim)
 	default:
 		id.Tenant = v.cfg.DefaultTenant
