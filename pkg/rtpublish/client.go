@@ -40,7 +40,11 @@ type Options struct {
 	// Retryer decides which failures are retried, how often and after
 	// what delay. Default retry.NewStandard(): 3 attempts with jittered
 	// exponential backoff, for connection errors, 5xx and the retryable
-	// codes (RATE_LIMITED, UNAVAILABLE, INTERNAL).
+	// codes (RATE_LIMITED, UNAVAILABLE, INTERNAL). The client takes the
+	// retryer's tokens as the AWS SDK's retry middleware does: an attempt
+	// token for every attempt (a success refills the standard retryer's
+	// retry quota; an adaptive retryer paces attempts with it), a retry
+	// token for every retry (none left: the error is returned at once).
 	Retryer aws.Retryer
 }
 
@@ -193,9 +197,19 @@ func (c *Client) call(ctx context.Context, path string, body any, out any) error
 	}
 	release := func(error) error { return nil }
 	for attempt := 1; ; attempt++ {
+		done, terr := c.attemptToken(ctx)
+		if terr != nil {
+			if attempt > 1 {
+				return err // the last attempt's error says more
+			}
+			return fmt.Errorf("rtpublish: %s: %w", path, terr)
+		}
 		err = c.attempt(ctx, path, payload, out)
-		// A retry's cost returns to the quota when it succeeds.
+		// A retry's cost returns to the quota when it succeeds; the
+		// attempt token refills the quota after a success (and tells an
+		// adaptive retryer how the attempt went).
 		_ = release(err)
+		_ = done(err)
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
@@ -218,6 +232,19 @@ func (c *Client) call(ctx context.Context, path string, body any, out any) error
 		case <-t.C:
 		}
 	}
+}
+
+// attemptToken takes the retryer's token for one attempt, as the AWS
+// SDK's retry middleware does before every attempt; its release is called
+// with the attempt's error. The standard retryer's release puts a token
+// back into the retry quota when the attempt succeeded: without it, the
+// quota an outage spent would never refill and no later failure would be
+// retried. An adaptive retryer's token also paces the attempts.
+func (c *Client) attemptToken(ctx context.Context) (func(error) error, error) {
+	if r, ok := c.retryer.(aws.RetryerV2); ok {
+		return r.GetAttemptToken(ctx)
+	}
+	return c.retryer.GetInitialToken(), nil
 }
 
 // attempt sends one signed request.

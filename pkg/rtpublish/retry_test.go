@@ -1,6 +1,7 @@
 package rtpublish_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/omnisales/rtcollab/pkg/rtpublish"
@@ -78,3 +80,93 @@ func TestUnavailableIsRetried(t *testing.T) {
 func jsonDecode(r *http.Request, v any) error { return json.NewDecoder(r.Body).Decode(v) }
 
 func asError(err error, e **rtpublish.Error) bool { return errors.As(err, e) }
+
+// TestRetriesComeBackAfterAnOutage: the standard retryer's retry quota
+// (500 tokens; each retry takes some) is refilled by the release of each
+// attempt's token after a success, as the AWS SDK's retry middleware
+// does. An outage that spent the quota must not leave the client without
+// retries for good: once calls succeed again, a later transient 503 is
+// retried.
+func TestRetriesComeBackAfterAnOutage(t *testing.T) {
+	var down atomic.Bool
+	var failNext atomic.Int32
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if down.Load() || failNext.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"code":"UNAVAILABLE","message":"retry","retryable":true}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"channel":"order-updates","recipients":1,"delivered":1}`))
+	}))
+	defer stub.Close()
+	c, err := rtpublish.New(stub.URL, &rtpublish.Options{Credentials: localCreds,
+		Retryer: retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 1 })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rtpublish.Message{Tenant: "acme", Channel: "order-updates", Payload: 1}
+	down.Store(true) // an outage: every call fails after its retries, until the quota is spent
+	for range 100 {
+		if _, err := c.Publish(t.Context(), m); rtpublish.CodeOf(err) != rtpublish.CodeUnavailable {
+			t.Fatalf("during the outage: %v, want UNAVAILABLE", err)
+		}
+	}
+	down.Store(false) // recovered: successes refill the quota
+	for range 1000 {
+		if _, err := c.Publish(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failNext.Store(1) // one transient 503
+	if _, err := c.Publish(t.Context(), m); err != nil {
+		t.Fatalf("a transient 503 after the outage is not retried: %v", err)
+	}
+}
+
+// attemptRecorder is a retryer that records the attempt tokens taken and
+// the errors they were released with.
+type attemptRecorder struct {
+	aws.RetryerV2
+	released []error
+}
+
+func (r *attemptRecorder) GetAttemptToken(ctx context.Context) (func(error) error, error) {
+	r.released = append(r.released, errTaken)
+	i := len(r.released) - 1
+	return func(err error) error {
+		r.released[i] = err
+		return nil
+	}, nil
+}
+
+var errTaken = errors.New("taken, not released")
+
+// TestEveryAttemptTakesAnAttemptToken: each attempt, retries included,
+// takes the retryer's attempt token and releases it with that attempt's
+// outcome (an adaptive retryer paces attempts and learns of throttling
+// this way).
+func TestEveryAttemptTakesAnAttemptToken(t *testing.T) {
+	var calls atomic.Int32
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"code":"UNAVAILABLE","message":"retry","retryable":true}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"channel":"order-updates","recipients":1,"delivered":1}`))
+	}))
+	defer stub.Close()
+	rec := &attemptRecorder{RetryerV2: retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 1 })}
+	c, err := rtpublish.New(stub.URL, &rtpublish.Options{Credentials: localCreds, Retryer: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(t.Context(), rtpublish.Message{Tenant: "acme", Channel: "order-updates", Payload: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.released) != 2 || rtpublish.CodeOf(rec.released[0]) != rtpublish.CodeUnavailable || rec.released[1] != nil {
+		t.Fatalf("attempt tokens released with %v, want [the 503, nil]", rec.released)
+	}
+}
