@@ -115,8 +115,15 @@ type Result struct {
 	// Duplicate is true when the key was used before: nothing was sent
 	// again, and the counts are those of the first call.
 	Duplicate bool `json:"duplicate,omitempty"`
-	// Pending is true for a Duplicate whose first call has not answered
-	// (or never completed): its counts are unknown.
+	// Pending is the API's mark of a Duplicate whose first call has not
+	// completed: that call may still be running, may fail and release the
+	// key, or may have died, when its claim lapses after two minutes;
+	// nothing is known to be sent. The client never returns it as a
+	// success: it retries such an answer as it does a 503, and when the
+	// attempts run out returns an *Error with CodeUnavailable, Status 200
+	// and Retryable true. Retry later with the same IdempotencyKey (so set
+	// one of your own): the retry answers the first call's counts, or
+	// publishes once the claim has lapsed.
 	Pending bool `json:"pending,omitempty"`
 }
 
@@ -191,44 +198,58 @@ func orNewKey(key string) string {
 // call posts body to path, retrying as the retryer says, and decodes a
 // 200 answer into out.
 func (c *Client) call(ctx context.Context, path string, body any, out any) error {
+	answer, err := c.send(ctx, path, body)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("rtpublish: %s: decode answer: %w", path, err)
+	}
+	return nil
+}
+
+// send posts body to path, retrying as the retryer says, and returns the
+// answer of the attempt that succeeded.
+func (c *Client) send(ctx context.Context, path string, body any) ([]byte, error) {
 	payload, err := json.Marshal(body)
 	if err != nil {
-		return fmt.Errorf("rtpublish: encode %s: %w", path, err)
+		return nil, fmt.Errorf("rtpublish: encode %s: %w", path, err)
 	}
 	release := func(error) error { return nil }
 	for attempt := 1; ; attempt++ {
 		done, terr := c.attemptToken(ctx)
 		if terr != nil {
 			if attempt > 1 {
-				return err // the last attempt's error says more
+				return nil, err // the last attempt's error says more
 			}
-			return fmt.Errorf("rtpublish: %s: %w", path, terr)
+			return nil, fmt.Errorf("rtpublish: %s: %w", path, terr)
 		}
-		err = c.attempt(ctx, path, payload, out)
+		var answer []byte
+		answer, err = c.attempt(ctx, path, payload)
 		// A retry's cost returns to the quota when it succeeds; the
 		// attempt token refills the quota after a success (and tells an
 		// adaptive retryer how the attempt went).
 		_ = release(err)
 		_ = done(err)
-		if err == nil || ctx.Err() != nil {
-			return err
+		if err == nil {
+			return answer, nil
 		}
-		if attempt >= c.retryer.MaxAttempts() || !c.retryer.IsErrorRetryable(err) {
-			return err
+		if ctx.Err() != nil || attempt >= c.retryer.MaxAttempts() || !c.retryer.IsErrorRetryable(err) {
+			return nil, err
 		}
 		var qerr error
 		if release, qerr = c.retryer.GetRetryToken(ctx, err); qerr != nil {
-			return err // the retry quota is spent
+			return nil, err // the retry quota is spent
 		}
 		delay, derr := c.retryer.RetryDelay(attempt, err)
 		if derr != nil {
-			return err
+			return nil, err
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return err
+			return nil, err
 		case <-t.C:
 		}
 	}
@@ -247,37 +268,54 @@ func (c *Client) attemptToken(ctx context.Context) (func(error) error, error) {
 	return c.retryer.GetInitialToken(), nil
 }
 
-// attempt sends one signed request.
-func (c *Client) attempt(ctx context.Context, path string, payload []byte, out any) error {
+// attempt sends one signed request and returns its 200 answer.
+func (c *Client) attempt(ctx context.Context, path string, payload []byte) ([]byte, error) {
 	u := *c.base
 	u.Path += path
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(payload))
 	if err != nil {
-		return fmt.Errorf("rtpublish: %s: %w", path, err)
+		return nil, fmt.Errorf("rtpublish: %s: %w", path, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	creds, err := c.creds.Retrieve(ctx)
 	if err != nil {
-		return fmt.Errorf("rtpublish: credentials: %w", err)
+		return nil, fmt.Errorf("rtpublish: credentials: %w", err)
 	}
 	sum := sha256.Sum256(payload)
 	if err := c.signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), signingService, c.region, time.Now()); err != nil {
-		return fmt.Errorf("rtpublish: sign %s: %w", path, err)
+		return nil, fmt.Errorf("rtpublish: sign %s: %w", path, err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("rtpublish: %s: %w", path, err)
+		return nil, fmt.Errorf("rtpublish: %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
-		return fmt.Errorf("rtpublish: %s: read answer: %w", path, err)
+		return nil, fmt.Errorf("rtpublish: %s: read answer: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return errorOf(path, resp, answer)
+		return nil, errorOf(path, resp, answer)
 	}
-	if err := json.Unmarshal(answer, out); err != nil {
-		return fmt.Errorf("rtpublish: %s: decode answer: %w", path, err)
+	if err := pendingOf(path, answer); err != nil {
+		return nil, err
 	}
-	return nil
+	return answer, nil
+}
+
+// pendingOf returns the *Error of a 200 answer that is a pending
+// duplicate ({"duplicate": true, "pending": true}): an earlier attempt
+// holds the key's claim and has not completed, so nothing is known to be
+// sent. It is retryable, as the claim is released when that attempt
+// fails and lapses when it died.
+func pendingOf(path string, answer []byte) error {
+	var dup struct {
+		Duplicate bool `json:"duplicate"`
+		Pending   bool `json:"pending"`
+	}
+	if json.Unmarshal(answer, &dup) != nil || !dup.Duplicate || !dup.Pending {
+		return nil
+	}
+	return &Error{Op: path, Status: http.StatusOK, Code: CodeUnavailable, Retryable: true,
+		Message: "an earlier attempt with this key has not completed; retry later"}
 }

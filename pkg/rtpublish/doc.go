@@ -18,6 +18,14 @@
 // so that the client's own retries broadcast once; set your own key to
 // make your retries (or a replayed job) broadcast once too.
 //
+// A call whose key is held by an earlier attempt that has not completed
+// (the API's {"duplicate": true, "pending": true}: that attempt may still
+// be running, or may have died, and nothing is known to be sent) is not a
+// success: the client retries it as a 503, then returns an *Error with
+// CodeUnavailable, Retryable true. Call again later with the same key: the
+// answer is the first call's, or the publish runs once the earlier
+// attempt's claim has lapsed (two minutes).
+//
 // Entry points: New, then Client.Publish, Client.Notify and
 // Client.PresenceSnapshot; CodeOf and *Error for failures.
 package rtpublish

@@ -28,7 +28,7 @@ const (
 // Error is a request the API refused. Check it with errors.As or CodeOf.
 type Error struct {
 	Op      string // the path, e.g. "/publish"
-	Status  int    // the HTTP status
+	Status  int    // the HTTP status: 200 for a pending duplicate (see Result.Pending)
 	Code    string // a Code* constant, or another code a newer server sends
 	Message string // for developers; never shown to end users
 	// Type is API Gateway's x-amzn-ErrorType of a refusal of its own,
