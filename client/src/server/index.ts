@@ -7,7 +7,7 @@
  * by the AWS SDK for JavaScript's signer (`@smithy/signature-v4` with
  * `@aws-crypto/sha256-js`, optional peer dependencies of this package:
  * install them next to it), and retried with jittered backoff on
- * connection errors, 5xx and the retryable codes.
+ * connection errors, 5xx, the retryable codes and a pending duplicate.
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
@@ -64,7 +64,12 @@ export interface PublishResult {
   delivered: number;
   /** The key was used before: nothing was sent again; the counts are the first call's. */
   duplicate?: boolean;
-  /** A duplicate whose first call has not answered: its counts are unknown. */
+  /**
+   * The API's mark of a duplicate whose first call has not completed (it may still run, fail, or
+   * have died): nothing is known to be sent. Never set in a result the client returns: it retries
+   * such an answer as it does a 503, then rejects with a retryable `PublishError` UNAVAILABLE
+   * (status 200). Call again later with the same `idempotencyKey`.
+   */
   pending?: boolean;
 }
 
@@ -116,6 +121,16 @@ export class PublishError extends Error {
 }
 
 const RETRYABLE_STATUS = (s: number) => s === 429 || s >= 500;
+
+/**
+ * The error of a 200 answer that is a pending duplicate: an earlier attempt holds the key's claim
+ * and has not completed, so nothing is known to be sent. Retryable: the claim is released when
+ * that attempt fails and lapses when it died.
+ */
+function pendingError(status: number, answer: Record<string, unknown>): PublishError | undefined {
+  if (answer['duplicate'] !== true || answer['pending'] !== true) return undefined;
+  return new PublishError(status, 'UNAVAILABLE', 'an earlier attempt with this key has not completed; retry later', true);
+}
 
 /** Calls the publish API. One instance serves any number of concurrent calls. */
 export class PublishClient {
@@ -195,7 +210,11 @@ export class PublishClient {
     } catch {
       // not JSON: described by the status below
     }
-    if (resp.ok) return answer as T;
+    if (resp.ok) {
+      const pending = pendingError(resp.status, answer);
+      if (pending) throw pending;
+      return answer as T;
+    }
     const type = resp.headers.get('x-amzn-errortype') ?? undefined;
     const code = typeof answer['code'] === 'string' ? answer['code'] : codeOfStatus(resp.status);
     const message = typeof answer['message'] === 'string' ? answer['message'] : resp.statusText;
