@@ -50,3 +50,13 @@ describe('PublishClient and pending duplicates', () => {
     expect(stub.bodies).toHaveLength(2);
   });
 });
+
+describe('PublishClient encoding', () => {
+  it('sends markup as it is (JSON.stringify escapes no <, > or &), so the body does not grow past the API limit', async () => {
+    const stub = stubFetch([{ status: 200, body: '{"channel":"order-updates","recipients":0,"delivered":0}' }]);
+    const client = new PublishClient({ endpoint: 'http://127.0.0.1:1/api', credentials: local, fetch: stub.fetch });
+    const html = '<b>&</b>'.repeat(100);
+    await client.publish({ tenant: 'acme', channel: 'order-updates', payload: { html } });
+    expect(stub.bodies[0]).toContain(html);
+  });
+});

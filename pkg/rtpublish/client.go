@@ -211,7 +211,7 @@ func (c *Client) call(ctx context.Context, path string, body any, out any) error
 // send posts body to path, retrying as the retryer says, and returns the
 // answer of the attempt that succeeded.
 func (c *Client) send(ctx context.Context, path string, body any) ([]byte, error) {
-	payload, err := json.Marshal(body)
+	payload, err := encode(body)
 	if err != nil {
 		return nil, fmt.Errorf("rtpublish: encode %s: %w", path, err)
 	}
@@ -253,6 +253,21 @@ func (c *Client) send(ctx context.Context, path string, body any) ([]byte, error
 		case <-t.C:
 		}
 	}
+}
+
+// encode writes body as JSON without HTML escaping: json.Marshal writes
+// each '<', '>' and '&' (a caller's json.RawMessage included) as six
+// bytes, so a payload of markup the API accepts as it is would grow up to
+// six times, past the API's body limit (FRAME_TOO_LARGE). The API decodes
+// either form to the same value.
+func encode(body any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil // Encode ends the value with a newline
 }
 
 // attemptToken takes the retryer's token for one attempt, as the AWS

@@ -26,6 +26,11 @@
 // answer is the first call's, or the publish runs once the earlier
 // attempt's claim has lapsed (two minutes).
 //
+// Bodies are JSON without HTML escaping: '<', '>' and '&' in a payload
+// are sent as they are, one byte each, so a payload counts against the
+// API's size limit (FRAME_TOO_LARGE past a 32 KB frame, docs/DEPLOY.md)
+// as it does in a raw request.
+//
 // Entry points: New, then Client.Publish, Client.Notify and
 // Client.PresenceSnapshot; CodeOf and *Error for failures.
 package rtpublish
