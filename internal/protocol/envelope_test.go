@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -103,5 +104,44 @@ func TestCodesAreUnique(t *testing.T) {
 			t.Fatalf("duplicate code %s", c)
 		}
 		seen[c] = true
+	}
+}
+
+// TestFramesKeepMarkup: the frames the server builds write '<', '>' and
+// '&' of a payload as they are, not as six-byte escapes: a client's
+// publish of 22,000 such characters (within the 32 KB client frame) is
+// broadcast in a frame of about that size, where escaping made it 132 KB,
+// past MaxFrameBytes, and refused.
+func TestFramesKeepMarkup(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	markup := strings.Repeat("<&>", 22_000/3)
+	payload := json.RawMessage(`{"html":"` + markup + `"}`)
+	for name, build := range map[string]func() ([]byte, error){
+		"Event": func() ([]byte, error) { return Event(TypeUpdate, "order-updates", "u1", "m1", payload, now) },
+		"UpdateEvent": func() ([]byte, error) {
+			return UpdateEvent("order-updates", "u1", "m1", payload, now, Position{Offset: 1, Epoch: "e"})
+		},
+		"Event of a struct": func() ([]byte, error) {
+			return Event(TypeUpdate, "order-updates", "u1", "m1", map[string]string{"html": markup}, now)
+		},
+	} {
+		b, err := build()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Contains(b, []byte(markup)) || len(b) > len(markup)+512 {
+			t.Errorf("%s: frame of %d bytes for %d bytes of markup, escaped: %.80s", name, len(b), len(markup), b)
+		}
+		var back struct {
+			Payload struct{ HTML string } `json:"payload"`
+		}
+		if err := json.Unmarshal(b, &back); err != nil || back.Payload.HTML != markup {
+			t.Errorf("%s: frame does not read back: %v", name, err)
+		}
+	}
+	// The bounds measured with JSONSize count them escaped: never less
+	// than a frame writes.
+	if n, err := JSONSize(map[string]string{"s": "<>"}); err != nil || n < len(`{"s":"<>"}`) {
+		t.Errorf("JSONSize = %d, %v; want at least %d", n, err, len(`{"s":"<>"}`))
 	}
 }

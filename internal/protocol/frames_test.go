@@ -24,12 +24,13 @@ func TestClientFrameLimit(t *testing.T) {
 
 func TestServerFrameLimit(t *testing.T) {
 	now := time.Unix(0, 0)
-	// 20,000 '<' are 20 KB in a request and 120 KB once escaped.
-	fits := json.RawMessage(`"` + strings.Repeat("<", 20000) + `"`)
+	// 120,000 bytes fit a frame with its envelope; 132,000 do not ('<' is
+	// written as it is: TestFramesKeepMarkup).
+	fits := json.RawMessage(`"` + strings.Repeat("<", 120000) + `"`)
 	if b, err := Event(TypeUpdate, "c", "u", "m", fits, now); err != nil || len(b) > MaxFrameBytes {
 		t.Fatalf("Event of %d bytes: %v", len(b), err)
 	}
-	over := json.RawMessage(`"` + strings.Repeat("<", 22000) + `"`)
+	over := json.RawMessage(`"` + strings.Repeat("<", 132000) + `"`)
 	var pe *Error
 	if _, err := Event(TypeUpdate, "c", "u", "m", over, now); !errors.As(err, &pe) || pe.Code != CodeFrameTooLarge {
 		t.Errorf("Event over the limit: %v, want FRAME_TOO_LARGE", err)

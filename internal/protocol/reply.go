@@ -23,8 +23,10 @@ const (
 // cursor back stays within it too.
 const CursorSlack = 2 << 10
 
-// JSONSize is the length of v as the reply encoder writes it (with HTML
-// escaping, so '<' counts 6 bytes).
+// JSONSize is the length of v as json.Marshal writes it, with '<', '>'
+// and '&' escaped to 6 bytes each: at least the length of the frame
+// Marshal writes of it, so that a bound measured with it holds for the
+// frames and for what the stores keep (which json.Marshal encodes).
 func JSONSize(v any) (int, error) {
 	b, err := json.Marshal(v)
 	if err != nil {

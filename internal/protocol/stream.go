@@ -24,7 +24,7 @@ type streamEvent struct {
 // history: the envelope of Event with the publication's offset and epoch
 // as top-level members. A frame over MaxFrameBytes is not built.
 func UpdateEvent(channel, userID, messageID string, payload json.RawMessage, at time.Time, pos Position) ([]byte, error) {
-	b, err := json.Marshal(streamEvent{
+	b, err := Marshal(streamEvent{
 		Envelope: Envelope{Type: TypeUpdate, Channel: channel, Payload: payload, Timestamp: Now(at), UserID: userID, MessageID: messageID},
 		Offset:   pos.Offset,
 		Epoch:    pos.Epoch,

@@ -287,16 +287,10 @@ func (r request) frame(op string) ([]byte, error) {
 		f.Type = protocol.TypeRoomSnapshot
 		f.Payload = map[string]any{"room": r.Room, "cursor": r.Cursor, "limit": r.Limit}
 	}
-	// Without HTML escaping: json.Marshal would write each '<', '>' and '&'
-	// of the payload as six bytes, and a body well within the client
-	// frame limit would become a frame past it.
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(f); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	// Without HTML escaping (protocol.Marshal): json.Marshal would write
+	// each '<', '>' and '&' of the payload as six bytes, and a body well
+	// within the client frame limit would become a frame past it.
+	return protocol.Marshal(f)
 }
 
 // statusOf is the HTTP status of an error code.
