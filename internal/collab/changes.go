@@ -506,7 +506,8 @@ func (s *Service) newConflict(c Call, e store.EntityKey, l loaded, out editing.O
 			"the conflicting changes are too large to record as a conflict (%d bytes at most); sync and try again", maxConflictBytes).
 			WithDetails(map[string]any{"version": l.in.Version})
 	}
-	data, err := json.Marshal(conflictRecord{Conflict: *cj, Intended: out.Intended, IntendedDelete: out.IntendedDelete})
+	data, err := json.Marshal(conflictRecord{Conflict: *cj, Intended: out.Intended, IntendedDelete: out.IntendedDelete,
+		IntendedNone: out.IntendedNone})
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode conflict on %q: %w", e, err)
 	}

@@ -103,7 +103,11 @@ func (s *Service) planResolution(ctx context.Context, c Call, e store.EntityKey,
 	}
 	op, ok, err := editing.ResolveOp(l.in.Doc, editing.ConflictInput{
 		Local: local.Op, Base: local.BaseVersion, Since: since, Current: es.Head.Version, Intended: rec.Intended, IntendedDelete: rec.IntendedDelete,
+		IntendedNone: rec.IntendedNone,
 	}, res, merged)
+	if errors.Is(err, editing.ErrNoLongerApplies) {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "conflict %q cannot be resolved as %s: %s", rec.Conflict.ID, res, editing.ErrNoLongerApplies)
+	}
 	if err != nil {
 		return nil, protocol.WithDetails(err, versionDetails(es))
 	}

@@ -2,10 +2,14 @@ package collab_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/collab"
+	"github.com/omnisales/rtcollab/internal/doc"
 	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
 )
 
 // conflicted returns a fixture whose pricing entity holds price 2 (ann's
@@ -118,5 +122,124 @@ func TestConflictShiftedListElement(t *testing.T) {
 	}
 	if b, _ := json.Marshal(r.Document["tiers"]); string(b) != "[5,10,23]" {
 		t.Errorf("tiers %s, want [5,10,23]", b)
+	}
+}
+
+// heldBack returns a fixture whose pricing entity "p" has bob's changes
+// (version i+1 based on version i) and, held back as a conflict, ann's
+// change held, based on version 1.
+func heldBack(t *testing.T, bob []protocol.ChangePayload, held protocol.ChangePayload) (*fixture, protocol.Conflict) {
+	t.Helper()
+	f := newFixture(t, collab.Config{})
+	for i, c := range bob {
+		base := int64(i)
+		c.BaseVersion = &base
+		f.mustChange("bob", fmt.Sprintf("b%d", i), c)
+	}
+	base := int64(1)
+	held.BaseVersion = &base
+	ack := f.mustChange("ann", "a1", held)
+	if ack.Outcome != "conflict" || ack.Conflict == nil {
+		t.Fatalf("outcome %q, want a conflict", ack.Outcome)
+	}
+	return f, *ack.Conflict
+}
+
+// storedBefore stores a copy of conflict id of e under a new id, without
+// the record's fields named by omit, as a conflict stored before those
+// fields existed, and returns the new id.
+func storedBefore(t *testing.T, f *fixture, e store.EntityKey, id string, omit ...string) string {
+	t.Helper()
+	c, err := f.st.GetConflict(f.ctx, e, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]json.RawMessage
+	if err := json.Unmarshal(c.Data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range omit {
+		if _, ok := rec[k]; !ok {
+			t.Errorf("the stored conflict has no field %q: %s", k, c.Data)
+		}
+		delete(rec, k)
+	}
+	head, err := f.st.GetHead(f.ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ID += "-old"
+	if c.Data, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.Commit(f.ctx, store.Commit{Entity: e, BaseVersion: head.Version, Conflict: &c}); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}
+
+// docOf is the JSON of e's document now.
+func docOf(t *testing.T, f *fixture, e store.EntityKey) string {
+	t.Helper()
+	r, err := f.svc.Sync(f.ctx, e, protocol.SyncPayload{EntityRef: ref(e)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(r.Document)
+	return string(b)
+}
+
+// TestResolveLocalNoIntendedValue: a held-back move, increment or text
+// edit whose target was deleted or replaced names no value to write in
+// its place. Resolving it as local is refused (it wrote null over the
+// list, number or string, which neither change asked for), also for a
+// conflict stored before the record said so; remote still settles it.
+func TestResolveLocalNoIntendedValue(t *testing.T) {
+	e := entity("pricing", "p")
+	tiers := change(e, 0, "update", "tiers", []any{10, 20, 30})
+	move := func(from, to int) protocol.ChangePayload {
+		mv := change(e, 1, "move", "tiers", nil)
+		mv.From, mv.To = &from, &to
+		return mv
+	}
+	inc := change(e, 1, "increment", "price", nil)
+	inc.Delta = "5"
+	text := change(e, 1, "text", "note", nil)
+	text.Text = []doc.TextComponent{doc.TextInsert("x")}
+	tests := []struct {
+		name string
+		bob  []protocol.ChangePayload
+		held protocol.ChangePayload
+		want string // the document, unchanged
+	}{
+		{"move of a deleted element", []protocol.ChangePayload{tiers, change(e, 1, "delete", "tiers[1]", nil)}, move(1, 2), `{"tiers":[10,30]}`},
+		{"move of a replaced list", []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers", []any{7, 8, 9})}, move(0, 2), `{"tiers":[7,8,9]}`},
+		{"increment of a deleted number", []protocol.ChangePayload{change(e, 0, "update", "price", 100), change(e, 1, "delete", "price", nil)}, inc, `{}`},
+		{"text edit of a replaced string", []protocol.ChangePayload{change(e, 0, "update", "note", "ab"), change(e, 1, "update", "note", "cd")}, text, `{"note":"cd"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, cf := heldBack(t, tt.bob, tt.held)
+			old := storedBefore(t, f, e, cf.ID, "intendedNone")
+			for i, id := range []string{cf.ID, old} {
+				_, err := f.svc.Resolve(f.ctx, f.call("ann", fmt.Sprintf("r%d", i)), e,
+					protocol.ResolvePayload{EntityRef: ref(e), ConflictID: id, Resolution: "local"})
+				wantCode(t, err, protocol.CodeBadRequest)
+				if !strings.Contains(err.Error(), "no longer applies") {
+					t.Errorf("message %q, want it to say the change no longer applies", err)
+				}
+				if got := docOf(t, f, e); got != tt.want {
+					t.Fatalf("document %s after the refusal, want %s", got, tt.want)
+				}
+				ack, err := f.svc.Resolve(f.ctx, f.call("ann", fmt.Sprintf("q%d", i)), e,
+					protocol.ResolvePayload{EntityRef: ref(e), ConflictID: id, Resolution: "remote"})
+				if err != nil || ack.Conflict == nil || !ack.Conflict.Resolved {
+					t.Fatalf("resolve as remote: %+v, %v", ack, err)
+				}
+				if got := docOf(t, f, e); got != tt.want {
+					t.Fatalf("document %s after remote, want %s", got, tt.want)
+				}
+			}
+		})
 	}
 }

@@ -24,6 +24,9 @@ type conflictRecord struct {
 	Conflict       protocol.Conflict `json:"conflict"`
 	Intended       any               `json:"intended"`
 	IntendedDelete bool              `json:"intendedDelete,omitempty"`
+	// IntendedNone: the held-back change names no value (see
+	// editing.Outcome); absent in conflicts stored before it.
+	IntendedNone bool `json:"intendedNone,omitempty"`
 }
 
 // decodeJSON decodes data into v with exact numbers.

@@ -32,6 +32,12 @@ var (
 	// ErrUndoConflict: a later change touched what the undo would restore,
 	// in a way the strategy cannot transform past.
 	ErrUndoConflict = errors.New("undo conflicts with a later change")
+	// ErrNoLongerApplies: a conflict resolved as local whose held-back
+	// change no longer applies and names no value to write instead (a
+	// move, increment or text edit whose target was deleted or replaced).
+	// ResolveOp wraps it together with ErrInvalid; its text is written
+	// for the client.
+	ErrNoLongerApplies = errors.New("the held-back change no longer applies; resolve the conflict as remote or merged")
 )
 
 // DefaultMaxSkew bounds how far ahead of the server's clock a client's
@@ -145,9 +151,13 @@ type Outcome struct {
 	// Remote is the concurrent change a manual conflict is with.
 	Remote *Applied
 	// Intended is, for a manual conflict, the value the incoming change
-	// wanted at its path; IntendedDelete when it wanted the path gone.
+	// wanted at its path; IntendedDelete when it wanted the path gone;
+	// IntendedNone when there is no such value: a move, increment or
+	// text edit that names no value of its own and of which nothing was
+	// left after rebasing it (or that no longer applies).
 	Intended       any
 	IntendedDelete bool
+	IntendedNone   bool
 }
 
 // Decide works out what becomes of in.Op under in.Strategy. Errors wrap
@@ -345,11 +355,21 @@ func manual(in Input) (Outcome, error) {
 	// rebased over the changes since its base (a text edit or a list index
 	// applied as it stands would land elsewhere in the text or list that
 	// moved on), read where the rebased operation wrote it.
-	out.Intended, out.IntendedDelete = doc.Clone(in.Op.Value), in.Op.Kind == doc.Delete
+	// When nothing is left of it, an insert or update still names the
+	// value it wanted and a delete the absence; a move, increment or text
+	// edit names none (its value was the one it changed).
+	switch in.Op.Kind {
+	case doc.Insert, doc.Update:
+		out.Intended = doc.Clone(in.Op.Value)
+	case doc.Delete:
+		out.IntendedDelete = true
+	default:
+		out.IntendedNone = true
+	}
 	if ok {
 		if next, err := doc.Apply(in.Doc, op); err == nil {
 			v, has := doc.Get(next, op.Path)
-			out.Intended, out.IntendedDelete = doc.Clone(v), !has
+			out.Intended, out.IntendedDelete, out.IntendedNone = doc.Clone(v), !has, false
 		}
 	}
 	return out, nil

@@ -296,6 +296,53 @@ func TestManualShiftedElement(t *testing.T) {
 	wantDoc(t, out.Doc, `{"items":["z","A1","B2"]}`)
 }
 
+// TestManualIntendedNone: a held-back move, increment or text edit of
+// which nothing is left names no value to write in its place, and
+// ResolveOp refuses to resolve it as local rather than write null; so
+// does a conflict stored before IntendedNone (a nil Intended). An update
+// still names its value.
+func TestManualIntendedNone(t *testing.T) {
+	cur := mustDoc(t, `{"l":[1,3],"n":null}`)
+	since := []editing.Applied{
+		{Version: 2, UserID: "bob", Op: mustOp(t, `{"op":"delete","path":"l[1]"}`)},
+		{Version: 3, UserID: "bob", Op: mustOp(t, `{"op":"update","path":"n","value":null}`)},
+	}
+	for _, tt := range []struct {
+		held string
+		none bool
+	}{
+		{`{"op":"move","path":"l","from":1,"to":0}`, true},
+		{`{"op":"increment","path":"n","delta":1}`, true},
+		{`{"op":"text","path":"n","text":[{"insert":"x"}]}`, true},
+		{`{"op":"update","path":"n","value":2}`, false},
+	} {
+		held := mustOp(t, tt.held)
+		out, err := editing.Decide(editing.Input{Strategy: editing.Manual, Doc: cur, Version: 3, Base: 1, Since: since,
+			Op: held, UserID: "ann", Now: now})
+		if err != nil || out.Kind != editing.KindConflict {
+			t.Fatalf("%s: %v, %v; want a conflict", held, out.Kind, err)
+		}
+		if out.IntendedNone != tt.none || out.IntendedDelete {
+			t.Errorf("%s: intended %v, none %v, delete %v; want none %v", held, out.Intended, out.IntendedNone, out.IntendedDelete, tt.none)
+		}
+		for _, c := range []editing.ConflictInput{
+			{Local: held, Base: 1, Since: since, Current: 3, Intended: out.Intended, IntendedNone: out.IntendedNone},
+			{Local: held, Base: 1, Since: since, Current: 3, Intended: out.Intended}, // stored before IntendedNone
+		} {
+			op, ok, err := editing.ResolveOp(cur, c, editing.ResolveLocal, nil)
+			if !tt.none {
+				if err != nil || !ok || op.Kind != doc.Update || !doc.Equal(op.Value, json.Number("2")) {
+					t.Errorf("%s: ResolveOp = %v, %v, %v; want the update of 2", held, op, ok, err)
+				}
+				continue
+			}
+			if !errors.Is(err, editing.ErrNoLongerApplies) || !errors.Is(err, editing.ErrInvalid) {
+				t.Errorf("%s (none %v): ResolveOp = %v, %v, %v; want ErrNoLongerApplies", held, c.IntendedNone, op, ok, err)
+			}
+		}
+	}
+}
+
 func TestUndoOp(t *testing.T) {
 	tests := []struct {
 		name    string

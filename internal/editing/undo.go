@@ -94,6 +94,11 @@ type ConflictInput struct {
 	Current        int64     // the current version (the rebase needs Since to reach it)
 	Intended       any       // the value Local wanted at its path
 	IntendedDelete bool      // Local wanted the path gone
+	// IntendedNone: Local names no value to write instead (Outcome's
+	// IntendedNone). Conflicts stored before the flag have a nil Intended
+	// for such a move, increment or text edit, which counts as none too:
+	// those kinds never want null.
+	IntendedNone bool
 }
 
 // ResolveOp returns the operation that settles a conflict with resolution
@@ -108,7 +113,9 @@ type ConflictInput struct {
 //
 //   - local: the held-back operation rebased over the changes since its
 //     base (it wins ties); when nothing of it survives, or it no longer
-//     applies, the value it wanted is written at its path.
+//     applies, the value it wanted is written at its path, or the path
+//     deleted. A move, increment or text edit names no such value: then
+//     the error wraps ErrNoLongerApplies too.
 //   - remote: the current value is written again, recording the decision
 //     as a version.
 //   - merged: merged is written at the path.
@@ -148,6 +155,10 @@ func ResolveOp(cur map[string]any, c ConflictInput, r Resolution, merged any) (d
 				return doc.Op{}, false, nil
 			}
 			return doc.Op{Kind: doc.Delete, Path: path}, true, nil
+		}
+		if c.IntendedNone || c.Intended == nil && c.Local.Kind != doc.Insert && c.Local.Kind != doc.Update {
+			// Writing null would wipe what the change meant to edit.
+			return doc.Op{}, false, fmt.Errorf("resolve %q: %w: %w", path, ErrInvalid, ErrNoLongerApplies)
 		}
 		op := doc.Op{Kind: doc.Update, Path: path, Value: doc.Clone(c.Intended)}
 		if !try(op) {
