@@ -484,7 +484,18 @@ func (s *Service) newConflict(c Call, e store.EntityKey, l loaded, out editing.O
 	}
 	now := c.Now
 	id := fmt.Sprintf("%013d-%s", now.UnixMilli(), randomHex(6))
-	before, _ := doc.Get(l.in.Doc, l.in.Op.Path)
+	// What the change would replace: the value where it would write now,
+	// its list element followed to where it stands (whatever stands at the
+	// index it had at its base is another element); when nothing of it is
+	// left, the value at its path if that names object keys only, none if
+	// it goes through a list.
+	var before any
+	switch {
+	case out.Rebased != nil:
+		before, _ = doc.Get(l.in.Doc, out.Rebased.Path)
+	case editing.KeysOnly(l.in.Op.Path):
+		before, _ = doc.Get(l.in.Doc, l.in.Op.Path)
+	}
 	var after any
 	if !out.IntendedDelete {
 		after = out.Intended

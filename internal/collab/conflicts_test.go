@@ -243,3 +243,34 @@ func TestResolveLocalNoIntendedValue(t *testing.T) {
 		})
 	}
 }
+
+// TestConflictBeforeFollowsElement: the held-back change of a conflict
+// records as its before the value where it would write now: its list
+// element's value where the element stands now (it was the value of the
+// element now at the index it had at its base), none when the element was
+// deleted (it was its neighbour's), and at an object key the key's value.
+func TestConflictBeforeFollowsElement(t *testing.T) {
+	e := entity("pricing", "p")
+	tiers := change(e, 0, "update", "tiers", []any{10, 20, 30})
+	tests := []struct {
+		name string
+		bob  []protocol.ChangePayload
+		held protocol.ChangePayload
+		want string
+	}{
+		{"shifted element", []protocol.ChangePayload{tiers, change(e, 1, "insert", "tiers[0]", 5), change(e, 2, "update", "tiers[2]", 22)},
+			change(e, 1, "update", "tiers[1]", 25), "22"},
+		{"deleted element", []protocol.ChangePayload{tiers, change(e, 1, "delete", "tiers[1]", nil)},
+			change(e, 1, "update", "tiers[1]", 25), "null"},
+		{"replaced key", []protocol.ChangePayload{change(e, 0, "update", "note", "ab"), change(e, 1, "update", "note", "cd")},
+			change(e, 1, "update", "note", "ef"), `"cd"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, cf := heldBack(t, tt.bob, tt.held)
+			if b, _ := json.Marshal(cf.LocalChange.Before); string(b) != tt.want {
+				t.Errorf("localChange.before = %s, want %s", b, tt.want)
+			}
+		})
+	}
+}

@@ -150,6 +150,11 @@ type Outcome struct {
 	Overwrote []Applied
 	// Remote is the concurrent change a manual conflict is with.
 	Remote *Applied
+	// Rebased is, for a manual conflict, the incoming operation rebased
+	// over the changes since its base: where it would write in Input.Doc
+	// (a list element followed to where it stands now); nil when nothing
+	// of it was left.
+	Rebased *doc.Op
 	// Intended is, for a manual conflict, the value the incoming change
 	// wanted at its path; IntendedDelete when it wanted the path gone;
 	// IntendedNone when there is no such value: a move, increment or
@@ -367,12 +372,21 @@ func manual(in Input) (Outcome, error) {
 		out.IntendedNone = true
 	}
 	if ok {
+		out.Rebased = &op
 		if next, err := doc.Apply(in.Doc, op); err == nil {
 			v, has := doc.Get(next, op.Path)
 			out.Intended, out.IntendedDelete, out.IntendedNone = doc.Clone(v), !has, false
 		}
 	}
 	return out, nil
+}
+
+// KeysOnly reports whether path goes through object keys only: it names
+// the same place whatever inserts, deletes and moves of list elements
+// were applied since it was written. An unparseable path is not.
+func KeysOnly(path string) bool {
+	p, err := doc.ParsePath(path)
+	return err == nil && !slices.ContainsFunc(p, func(s doc.Segment) bool { return s.IsIndex })
 }
 
 // seedState returns the stored state, or one whose materialized document

@@ -269,6 +269,9 @@ func TestManualShiftedElement(t *testing.T) {
 	if out.Kind != editing.KindConflict || out.Remote == nil || out.Remote.Version != 3 || out.Intended != "B1" {
 		t.Fatalf("update of \"b\": %s with %+v, intended %v; want a conflict with version 3, intended B1", out.Kind, out.Remote, out.Intended)
 	}
+	if out.Rebased == nil || out.Rebased.Path != "items[2]" {
+		t.Errorf("rebased %+v, want the update at items[2], where \"b\" stands now", out.Rebased)
+	}
 	for _, tt := range []struct {
 		r      editing.Resolution
 		merged any
