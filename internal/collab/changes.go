@@ -518,7 +518,7 @@ func (s *Service) newConflict(c Call, e store.EntityKey, l loaded, out editing.O
 			WithDetails(map[string]any{"version": l.in.Version})
 	}
 	data, err := json.Marshal(conflictRecord{Conflict: *cj, Intended: out.Intended, IntendedDelete: out.IntendedDelete,
-		IntendedNone: out.IntendedNone})
+		IntendedNone: out.IntendedNone, Rebased: out.Rebased, RebasedAt: l.in.Version})
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode conflict on %q: %w", e, err)
 	}

@@ -93,20 +93,29 @@ func (s *Service) planResolution(ctx context.Context, c Call, e store.EntityKey,
 	if err != nil {
 		return nil, err
 	}
+	// The held-back change is followed from where it stood when the
+	// conflict was recorded (from its base for a conflict stored before
+	// that was kept), over the changes since, when they are still kept.
+	from := local.BaseVersion
+	if rec.RebasedAt > 0 {
+		from = rec.RebasedAt
+	}
 	var since []editing.Applied
-	if local.BaseVersion >= es.Head.Version-int64(s.cfg.HistoryLimit) {
-		recs, err := s.changesBetween(ctx, e, local.BaseVersion, es.Head.Version)
+	if from >= es.Head.Version-int64(s.cfg.HistoryLimit) {
+		recs, err := s.changesBetween(ctx, e, from, es.Head.Version)
 		if err != nil {
 			return nil, err
 		}
 		since = appliedOf(recs)
 	}
 	op, ok, err := editing.ResolveOp(l.in.Doc, editing.ConflictInput{
-		Local: local.Op, Base: local.BaseVersion, Since: since, Current: es.Head.Version, Intended: rec.Intended, IntendedDelete: rec.IntendedDelete,
-		IntendedNone: rec.IntendedNone,
+		Local: local.Op, Base: local.BaseVersion, Rebased: rec.Rebased, RebasedAt: rec.RebasedAt, Since: since,
+		Current: es.Head.Version, Intended: rec.Intended, IntendedDelete: rec.IntendedDelete, IntendedNone: rec.IntendedNone,
 	}, res, merged)
-	if errors.Is(err, editing.ErrNoLongerApplies) {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "conflict %q cannot be resolved as %s: %s", rec.Conflict.ID, res, editing.ErrNoLongerApplies)
+	for _, why := range []error{editing.ErrNoLongerApplies, editing.ErrElementGone} {
+		if errors.Is(err, why) {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "conflict %q cannot be resolved as %s: %s", rec.Conflict.ID, res, why)
+		}
 	}
 	if err != nil {
 		return nil, protocol.WithDetails(err, versionDetails(es))

@@ -125,12 +125,12 @@ func TestConflictShiftedListElement(t *testing.T) {
 	}
 }
 
-// heldBack returns a fixture whose pricing entity "p" has bob's changes
+// heldBack returns a fixture of cfg whose pricing entity "p" has bob's changes
 // (version i+1 based on version i) and, held back as a conflict, ann's
 // change held, based on version 1.
-func heldBack(t *testing.T, bob []protocol.ChangePayload, held protocol.ChangePayload) (*fixture, protocol.Conflict) {
+func heldBack(t *testing.T, cfg collab.Config, bob []protocol.ChangePayload, held protocol.ChangePayload) (*fixture, protocol.Conflict) {
 	t.Helper()
-	f := newFixture(t, collab.Config{})
+	f := newFixture(t, cfg)
 	for i, c := range bob {
 		base := int64(i)
 		c.BaseVersion = &base
@@ -219,7 +219,7 @@ func TestResolveLocalNoIntendedValue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, cf := heldBack(t, tt.bob, tt.held)
+			f, cf := heldBack(t, collab.Config{}, tt.bob, tt.held)
 			old := storedBefore(t, f, e, cf.ID, "intendedNone")
 			for i, id := range []string{cf.ID, old} {
 				_, err := f.svc.Resolve(f.ctx, f.call("ann", fmt.Sprintf("r%d", i)), e,
@@ -267,10 +267,124 @@ func TestConflictBeforeFollowsElement(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, cf := heldBack(t, tt.bob, tt.held)
+			_, cf := heldBack(t, collab.Config{}, tt.bob, tt.held)
 			if b, _ := json.Marshal(cf.LocalChange.Before); string(b) != tt.want {
 				t.Errorf("localChange.before = %s, want %s", b, tt.want)
 			}
 		})
 	}
+}
+
+// TestResolveFollowsElement: a conflict about a list element is settled
+// where the element stands now, as followed from where it stood when the
+// conflict was recorded; it is never written onto the element that slid
+// into its old index. When the element was deleted (before or after the
+// conflict), or the changes since the conflict are no longer kept, local
+// and merged are refused and remote closes the conflict without a write;
+// a held-back delete of an element that is gone needs no write. A
+// held-back list insert inserts, where it would insert now, or clamped
+// to the list's length when its list was replaced; as remote it writes
+// nothing. Conflicts stored before the record kept where the change
+// stood are followed from its base as far as the changes are kept.
+func TestResolveFollowsElement(t *testing.T) {
+	e := entity("pricing", "p")
+	tiers := change(e, 0, "update", "tiers", []any{10, 20, 30})
+	ins := func(i, v int) protocol.ChangePayload { return change(e, 0, "insert", fmt.Sprintf("tiers[%d]", i), v) }
+	const refused = ""
+	tests := []struct {
+		name    string
+		limit   int
+		bob     []protocol.ChangePayload // versions 1.. before the conflict
+		held    protocol.ChangePayload   // ann's, based on version 1
+		later   []protocol.ChangePayload // cy's, after the conflict
+		stored  bool                     // the conflict as stored before Rebased, RebasedAt and IntendedNone
+		local   string                   // the tiers after each resolution; refused for a BAD_REQUEST
+		merged  string                   // mergedValue 26
+		remote  string
+		applied bool // remote writes a version
+	}{
+		{name: "deleted before the conflict", bob: []protocol.ChangePayload{tiers, change(e, 1, "delete", "tiers[1]", nil)},
+			held: change(e, 1, "update", "tiers[1]", 25), local: refused, merged: refused, remote: "[10,30]"},
+		{name: "deleted after the conflict", bob: []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers[1]", 21)},
+			held: change(e, 1, "update", "tiers[1]", 25), later: []protocol.ChangePayload{change(e, 0, "delete", "tiers[1]", nil)},
+			local: refused, merged: refused, remote: "[10,30]"},
+		{name: "deleted after a conflict stored before", bob: []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers[1]", 21)},
+			held: change(e, 1, "update", "tiers[1]", 25), later: []protocol.ChangePayload{change(e, 0, "delete", "tiers[1]", nil)},
+			stored: true, local: refused, merged: refused, remote: "[10,30]"},
+		{name: "delete of a deleted element", bob: []protocol.ChangePayload{tiers, change(e, 1, "delete", "tiers[1]", nil)},
+			held: change(e, 1, "delete", "tiers[1]", nil), local: "[10,30]", merged: refused, remote: "[10,30]"},
+		{name: "shifted, base no longer kept", limit: 3, bob: []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers[1]", 21)},
+			held: change(e, 1, "update", "tiers[1]", 25), later: []protocol.ChangePayload{ins(0, 1), ins(0, 2), ins(0, 3)},
+			local: "[3,2,1,10,25,30]", merged: "[3,2,1,10,26,30]", remote: "[3,2,1,10,21,30]", applied: true},
+		{name: "shifted, changes since the conflict no longer kept", limit: 3, bob: []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers[1]", 21)},
+			held: change(e, 1, "update", "tiers[1]", 25), later: []protocol.ChangePayload{ins(0, 1), ins(0, 2), ins(0, 3), ins(0, 4)},
+			local: refused, merged: refused, remote: "[4,3,2,1,10,21,30]"},
+		{name: "shifted, stored before, base no longer kept", limit: 3, bob: []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers[1]", 21)},
+			held: change(e, 1, "update", "tiers[1]", 25), later: []protocol.ChangePayload{ins(0, 1), ins(0, 2), ins(0, 3)},
+			stored: true, local: refused, merged: refused, remote: "[3,2,1,10,21,30]"},
+		{name: "shifted, stored before, history kept", bob: []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers[1]", 21)},
+			held: change(e, 1, "update", "tiers[1]", 25), later: []protocol.ChangePayload{ins(0, 1)}, stored: true,
+			local: "[1,10,25,30]", merged: "[1,10,26,30]", remote: "[1,10,21,30]", applied: true},
+		{name: "insert, shifted", bob: []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers[1]", 21)},
+			held: ins(1, 15), later: []protocol.ChangePayload{ins(0, 5)},
+			local: "[5,10,15,21,30]", merged: "[5,10,26,21,30]", remote: "[5,10,21,30]"},
+		{name: "insert into a replaced list", bob: []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers", []any{7, 8, 9})},
+			held: ins(1, 15), local: "[7,15,8,9]", merged: "[7,26,8,9]", remote: "[7,8,9]"},
+		{name: "insert into a list replaced by a shorter one", bob: []protocol.ChangePayload{tiers, change(e, 1, "update", "tiers", []any{7})},
+			held: ins(3, 15), local: "[7,15]", merged: "[7,26]", remote: "[7]"},
+	}
+	for _, tt := range tests {
+		for _, res := range []string{"local", "merged", "remote"} {
+			t.Run(tt.name+"/"+res, func(t *testing.T) {
+				f, cf := heldBack(t, collab.Config{HistoryLimit: tt.limit}, tt.bob, tt.held)
+				id := cf.ID
+				if tt.stored {
+					id = storedBefore(t, f, e, cf.ID, "rebased", "rebasedAt")
+				}
+				for i, c := range tt.later {
+					head, err := f.st.GetHead(f.ctx, e)
+					if err != nil {
+						t.Fatal(err)
+					}
+					c.BaseVersion = &head.Version
+					f.mustChange("cy", fmt.Sprintf("c%d", i), c)
+				}
+				before := tiersOf(t, f, e)
+				want := map[string]string{"local": tt.local, "merged": tt.merged, "remote": tt.remote}[res]
+				p := protocol.ResolvePayload{EntityRef: ref(e), ConflictID: id, Resolution: res}
+				if res == "merged" {
+					p.MergedValue = json.RawMessage(`26`)
+				}
+				ack, err := f.svc.Resolve(f.ctx, f.call("ann", "r1"), e, p)
+				got := tiersOf(t, f, e)
+				if want == refused {
+					wantCode(t, err, protocol.CodeBadRequest)
+					if !strings.Contains(err.Error(), "list element the conflict is about was deleted") || got != before {
+						t.Fatalf("error %v, tiers %s; want the element gone and the tiers unchanged (%s)", err, got, before)
+					}
+					return
+				}
+				if err != nil || ack.Conflict == nil || !ack.Conflict.Resolved {
+					t.Fatalf("resolve: %+v, %v", ack, err)
+				}
+				if got != want {
+					t.Errorf("tiers %s, want %s", got, want)
+				}
+				if res == "remote" && ack.Applied != tt.applied {
+					t.Errorf("remote applied %v, want %v", ack.Applied, tt.applied)
+				}
+			})
+		}
+	}
+}
+
+// tiersOf is the JSON of the tiers of e now.
+func tiersOf(t *testing.T, f *fixture, e store.EntityKey) string {
+	t.Helper()
+	r, err := f.svc.Sync(f.ctx, e, protocol.SyncPayload{EntityRef: ref(e)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(r.Document["tiers"])
+	return string(b)
 }

@@ -27,6 +27,13 @@ type conflictRecord struct {
 	// IntendedNone: the held-back change names no value (see
 	// editing.Outcome); absent in conflicts stored before it.
 	IntendedNone bool `json:"intendedNone,omitempty"`
+	// Rebased is the held-back operation rebased over the changes up to
+	// RebasedAt, the version the conflict was recorded at, so that a
+	// resolution follows its list element from there (see
+	// editing.ConflictInput); nil when nothing of it was left. Both are
+	// absent in conflicts stored before them (RebasedAt 0).
+	Rebased   *doc.Op `json:"rebased,omitempty"`
+	RebasedAt int64   `json:"rebasedAt,omitempty"`
 }
 
 // decodeJSON decodes data into v with exact numbers.

@@ -38,6 +38,13 @@ var (
 	// ResolveOp wraps it together with ErrInvalid; its text is written
 	// for the client.
 	ErrNoLongerApplies = errors.New("the held-back change no longer applies; resolve the conflict as remote or merged")
+	// ErrElementGone: a conflict resolved as local or merged whose
+	// held-back change goes through a list element that was deleted since
+	// (or whose list was replaced), or that can no longer be followed
+	// because the changes since are no longer kept: the index it had now
+	// names another element, or none. ResolveOp wraps it together with
+	// ErrInvalid; its text is written for the client.
+	ErrElementGone = errors.New("the list element the conflict is about was deleted, or the changes since are no longer kept to follow it; resolve the conflict as remote")
 )
 
 // DefaultMaxSkew bounds how far ahead of the server's clock a client's

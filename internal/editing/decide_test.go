@@ -452,6 +452,49 @@ func TestResolveOp(t *testing.T) {
 	}
 }
 
+// TestResolveOpElementGone: a conflict whose list element cannot be
+// followed to the current version (nothing was left of the change when
+// the conflict was recorded, or the changes since are no longer kept) is
+// not written at the index the element had: local and merged wrap
+// ErrElementGone, remote writes nothing. The changes since the conflict
+// suffice to follow it from where it stood then.
+func TestResolveOpElementGone(t *testing.T) {
+	cur := mustDoc(t, `{"l":[0,1,2,3]}`)
+	held := mustOp(t, `{"op":"update","path":"l[1]","value":9}`)
+	at2 := mustOp(t, `{"op":"update","path":"l[2]","value":9}`)
+	later := []editing.Applied{{Version: 4, UserID: "cy", Op: mustOp(t, `{"op":"insert","path":"l[0]","value":0}`)}}
+	for _, tt := range []struct {
+		name string
+		c    editing.ConflictInput
+		want string // the path local writes; "" for ErrElementGone
+	}{
+		{"nothing left when recorded", editing.ConflictInput{Local: held, Base: 1, RebasedAt: 3, Since: later, Current: 4}, ""},
+		{"changes since the conflict trimmed", editing.ConflictInput{Local: held, Base: 1, Rebased: &at2, RebasedAt: 3, Current: 4}, ""},
+		{"base trimmed, stored before Rebased", editing.ConflictInput{Local: held, Base: 1, Since: later, Current: 4}, ""},
+		{"followed from the conflict", editing.ConflictInput{Local: held, Base: 1, Rebased: &at2, RebasedAt: 3, Since: later, Current: 4}, "l[3]"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.c.Intended = json.Number("9")
+			for _, r := range []editing.Resolution{editing.ResolveLocal, editing.ResolveMerged} {
+				op, ok, err := editing.ResolveOp(cur, tt.c, r, json.Number("9"))
+				if tt.want == "" {
+					if !errors.Is(err, editing.ErrElementGone) || !errors.Is(err, editing.ErrInvalid) {
+						t.Errorf("%s: ResolveOp = %v, %v, %v; want ErrElementGone", r, op, ok, err)
+					}
+					continue
+				}
+				if err != nil || !ok || op.Path != tt.want {
+					t.Errorf("%s: ResolveOp = %v, %v, %v; want a write at %s", r, op, ok, err, tt.want)
+				}
+			}
+			op, ok, err := editing.ResolveOp(cur, tt.c, editing.ResolveRemote, nil)
+			if err != nil || ok != (tt.want != "") {
+				t.Errorf("remote: ResolveOp = %v, %v, %v", op, ok, err)
+			}
+		})
+	}
+}
+
 func TestParseStrategies(t *testing.T) {
 	tests := []struct {
 		spec     string

@@ -88,12 +88,20 @@ func (r Resolution) Valid() bool {
 
 // ConflictInput describes a stored conflict for ResolveOp.
 type ConflictInput struct {
-	Local          doc.Op    // the operation that was held back
-	Base           int64     // its base version
-	Since          []Applied // the changes Base+1..current, oldest first; fewer when trimmed
-	Current        int64     // the current version (the rebase needs Since to reach it)
-	Intended       any       // the value Local wanted at its path
-	IntendedDelete bool      // Local wanted the path gone
+	Local doc.Op // the operation that was held back
+	Base  int64  // its base version
+	// Rebased is Local rebased over the changes up to version RebasedAt,
+	// the version the conflict was recorded at (Outcome's Rebased); nil
+	// when nothing of Local was left then. RebasedAt is 0 for a conflict
+	// stored before these were recorded: Local is rebased from Base.
+	Rebased   *doc.Op
+	RebasedAt int64
+	// Since holds the changes after RebasedAt (after Base when RebasedAt
+	// is 0) up to Current, oldest first; fewer when trimmed.
+	Since          []Applied
+	Current        int64 // the current version (the rebase needs Since to reach it)
+	Intended       any   // the value Local wanted at its path
+	IntendedDelete bool  // Local wanted the path gone
 	// IntendedNone: Local names no value to write instead (Outcome's
 	// IntendedNone). Conflicts stored before the flag have a nil Intended
 	// for such a move, increment or text edit, which counts as none too:
@@ -101,15 +109,54 @@ type ConflictInput struct {
 	IntendedNone bool
 }
 
+// follow rebases the held-back operation of c to the current version: ok
+// is false when nothing of it is left, and err (ErrStale) says that the
+// changes it must be rebased over are no longer all kept.
+func follow(c ConflictInput) (doc.Op, bool, error) {
+	op, from := c.Local, c.Base
+	if c.RebasedAt > 0 {
+		if c.Rebased == nil {
+			return doc.Op{}, false, nil
+		}
+		op, from = *c.Rebased, c.RebasedAt
+	}
+	// Against the current version, not from+len(Since): with history
+	// trimmed, Since is short, and the operation, applied as it stands to
+	// a document that moved on, would write what nobody wrote.
+	op, ok, _, err := rebase(Input{Op: op, Base: from, Version: c.Current, Since: c.Since})
+	return op, ok && err == nil, err
+}
+
+// listInsert splits the path of op, when op inserts into a list, into the
+// list's path and the index; ok is false for any other operation.
+func listInsert(op doc.Op) (doc.Path, int, bool) {
+	p, err := doc.ParsePath(op.Path)
+	if err != nil || op.Kind != doc.Insert || !p[len(p)-1].IsIndex {
+		return nil, 0, false
+	}
+	return p[:len(p)-1], p[len(p)-1].Index, true
+}
+
 // ResolveOp returns the operation that settles a conflict with resolution
 // r on the current document cur, where merged is the user's value for
 // ResolveMerged. ok is false when nothing needs writing (remote, or local
-// delete, of a path that no longer exists). Errors wrap ErrInvalid.
+// delete, of a path that no longer exists; remote of a list insert).
+// Errors wrap ErrInvalid.
 //
 // The path written is the held-back operation's path as rebased over the
-// changes since its base, so that a list element shifted by later inserts
-// or deletes is still the one written; the path as sent when the rebase
-// leaves nothing or the changes are no longer kept.
+// changes since its base (from where it stood when the conflict was
+// recorded), so that a list element shifted by later inserts or deletes
+// is still the one written. When the rebase leaves nothing (the
+// element was deleted, or its list or an ancestor replaced) or the changes
+// are no longer kept, the path as sent is used only if it goes through
+// object keys only: an index in it may now name another element. So a
+// path through a list is then settled as remote only (which writes
+// nothing); local and merged are refused with an error that wraps
+// ErrElementGone too, except that a held-back delete of an element that
+// is gone needs nothing written. A held-back list insert inserts (its
+// value for local, merged for merged) where it would insert now, or, when
+// it cannot be followed, at its index clamped to the list's length, if the
+// list's path names object keys only; as remote it writes nothing.
 //
 //   - local: the held-back operation rebased over the changes since its
 //     base (it wins ties); when nothing of it survives, or it no longer
@@ -120,17 +167,52 @@ type ConflictInput struct {
 //     as a version.
 //   - merged: merged is written at the path.
 func ResolveOp(cur map[string]any, c ConflictInput, r Resolution, merged any) (doc.Op, bool, error) {
-	// Against the current version, not Base+len(Since): with history
-	// trimmed, Since is short, and the held-back operation, applied as it
-	// stands to a document that moved on, would write what nobody wrote.
-	rebased, rebasedOK, _, rerr := rebase(Input{Op: c.Local, Base: c.Base, Version: c.Current, Since: c.Since})
-	rebasedOK = rerr == nil && rebasedOK
+	if !r.Valid() {
+		return doc.Op{}, false, fmt.Errorf("resolve %q: unknown resolution %q: %w", c.Local.Path, r, ErrInvalid)
+	}
+	rebased, followed, lost := follow(c)
 	path := c.Local.Path
-	if rebasedOK {
+	list, at, isInsert := listInsert(c.Local)
+	if c.Rebased != nil {
+		if _, i, ok := listInsert(*c.Rebased); ok {
+			at = i // where it was when the conflict was recorded
+		}
+	}
+	switch {
+	case isInsert && r == ResolveRemote:
+		// The element it would have inserted never was: nothing to
+		// write, and no neighbour to write again.
+		return doc.Op{}, false, nil
+	case followed:
 		path = rebased.Path
+	case isInsert && KeysOnly(list.String()):
+		// Nothing is left of it (its list was replaced), or the changes
+		// since are no longer kept: it inserts into the list at path's
+		// keys at the index it had, clamped to the list's length.
+		n := 0
+		if l, ok := doc.Get(cur, list.String()); ok {
+			if l, ok := l.([]any); ok {
+				n = len(l)
+			}
+		}
+		path = append(list.Clone(), doc.IndexSegment(min(max(at, 0), n))).String()
+	case !KeysOnly(c.Local.Path):
+		if r == ResolveRemote || r == ResolveLocal && c.IntendedDelete && lost == nil {
+			return doc.Op{}, false, nil
+		}
+		return doc.Op{}, false, fmt.Errorf("resolve %q: %w: %w", path, ErrInvalid, ErrElementGone)
 	}
 	exists := func() bool { _, ok := doc.Get(cur, path); return ok }
-	try := func(op doc.Op) bool { _, err := doc.Apply(cur, op); return err == nil }
+	write := func(v any) (doc.Op, bool, error) {
+		op := doc.Op{Kind: doc.Update, Path: path, Value: v}
+		if isInsert {
+			op.Kind = doc.Insert
+		}
+		if _, err := doc.Apply(cur, op); err != nil {
+			return doc.Op{}, false, fmt.Errorf("resolve %q: the path cannot be written any more: %w", path, ErrInvalid)
+		}
+		return op, true, nil
+	}
 	switch r {
 	case ResolveRemote:
 		v, ok := doc.Get(cur, path)
@@ -139,32 +221,24 @@ func ResolveOp(cur map[string]any, c ConflictInput, r Resolution, merged any) (d
 		}
 		return doc.Op{Kind: doc.Update, Path: path, Value: doc.Clone(v)}, true, nil
 	case ResolveMerged:
-		op := doc.Op{Kind: doc.Update, Path: path, Value: merged}
-		if !try(op) {
-			return doc.Op{}, false, fmt.Errorf("resolve %q: the path cannot be written any more: %w", path, ErrInvalid)
-		}
-		return op, true, nil
-	case ResolveLocal:
-		// When it cannot be rebased, the value it wanted is written
-		// instead.
-		if rebasedOK && try(rebased) {
+		return write(merged)
+	}
+	// Local. When it cannot be rebased, the value it wanted is written
+	// instead.
+	if followed {
+		if _, err := doc.Apply(cur, rebased); err == nil {
 			return rebased, true, nil
 		}
-		if c.IntendedDelete {
-			if !exists() {
-				return doc.Op{}, false, nil
-			}
-			return doc.Op{Kind: doc.Delete, Path: path}, true, nil
-		}
-		if c.IntendedNone || c.Intended == nil && c.Local.Kind != doc.Insert && c.Local.Kind != doc.Update {
-			// Writing null would wipe what the change meant to edit.
-			return doc.Op{}, false, fmt.Errorf("resolve %q: %w: %w", path, ErrInvalid, ErrNoLongerApplies)
-		}
-		op := doc.Op{Kind: doc.Update, Path: path, Value: doc.Clone(c.Intended)}
-		if !try(op) {
-			return doc.Op{}, false, fmt.Errorf("resolve %q: the path cannot be written any more: %w", path, ErrInvalid)
-		}
-		return op, true, nil
 	}
-	return doc.Op{}, false, fmt.Errorf("resolve %q: unknown resolution %q: %w", path, r, ErrInvalid)
+	if c.IntendedDelete {
+		if !exists() {
+			return doc.Op{}, false, nil
+		}
+		return doc.Op{Kind: doc.Delete, Path: path}, true, nil
+	}
+	if c.IntendedNone || c.Intended == nil && c.Local.Kind != doc.Insert && c.Local.Kind != doc.Update {
+		// Writing null would wipe what the change meant to edit.
+		return doc.Op{}, false, fmt.Errorf("resolve %q: %w: %w", path, ErrInvalid, ErrNoLongerApplies)
+	}
+	return write(doc.Clone(c.Intended))
 }
