@@ -178,6 +178,22 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
+		if typ == websocket.MessageBinary {
+			// API Gateway refuses binary frames and disconnects the client
+			// with 1003 ("Binary media types for WebSocket APIs"). The type
+			// is known from the message's first frame: the close does not
+			// wait for the rest, so that a long binary message closes with
+			// 1003 too, not with 1009. The rest is discarded, unbuffered,
+			// while the close handshake runs (which bounds it in time).
+			if !c.closingDown() {
+				c.srv.log.Info("binary message: closing", "connectionId", c.id)
+				c.closeWith(closeBinary, reasonBinary)
+			}
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			continue
+		}
 		data, err := io.ReadAll(io.LimitReader(r, limit+1))
 		if err != nil {
 			return err
@@ -197,13 +213,6 @@ func (c *conn) readLoop() error {
 			// read the close frame reaches no integration, as the
 			// connection is gone from the Management API too. The loop
 			// reads on until the client answers the close.
-			continue
-		}
-		if typ == websocket.MessageBinary {
-			// API Gateway refuses binary frames and disconnects the client
-			// with 1003 ("Binary media types for WebSocket APIs").
-			c.srv.log.Info("binary message: closing", "connectionId", c.id)
-			c.closeWith(closeBinary, reasonBinary)
 			continue
 		}
 		c.touch()

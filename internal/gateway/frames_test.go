@@ -22,13 +22,16 @@ func TestFrameLimit(t *testing.T) {
 	tests := []struct {
 		name     string
 		frames   []int // payload sizes of the frames of one message
-		wantSent int   // bytes $default receives; 0: the connection closes with 1009
+		binary   bool  // a binary message: closes with 1003 whatever its length
+		wantSent int   // bytes $default receives; 0: the connection closes (1009, or 1003 when binary)
 	}{
 		{name: "one frame of exactly 32 KB", frames: []int{32 * kb}, wantSent: 32 * kb},
 		{name: "one frame of 32 KB + 1", frames: []int{32*kb + 1}},
 		{name: "128 KB in four 32 KB frames", frames: []int{32 * kb, 32 * kb, 32 * kb, 32 * kb}, wantSent: 128 * kb},
 		{name: "a 32 KB + 1 frame inside a fragmented message", frames: []int{32 * kb, 32*kb + 1}},
 		{name: "128 KB + 1 in 32 KB frames", frames: []int{32 * kb, 32 * kb, 32 * kb, 32 * kb, 1}},
+		// The type is known from the first frame: 1003, not 1009.
+		{name: "a 160 KB binary message in 32 KB frames", frames: []int{32 * kb, 32 * kb, 32 * kb, 32 * kb, 32 * kb}, binary: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,7 +42,11 @@ func TestFrameLimit(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			// coder/websocket's Writer sends each Write as one frame.
-			w, err := c.conn.Writer(ctx, websocket.MessageText)
+			typ := websocket.MessageText
+			if tt.binary {
+				typ = websocket.MessageBinary
+			}
+			w, err := c.conn.Writer(ctx, typ)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,12 +74,16 @@ func TestFrameLimit(t *testing.T) {
 				}
 				return
 			}
+			wantCode, wantReason := websocket.StatusMessageTooBig, reasonTooBig
+			if tt.binary {
+				wantCode, wantReason = websocket.StatusUnsupportedData, reasonBinary
+			}
 			code, reason := c.closeStatus(t, 5*time.Second)
-			if code != websocket.StatusMessageTooBig || reason != reasonTooBig {
-				t.Errorf("close = %d %q, want 1009 %q", code, reason, reasonTooBig)
+			if code != wantCode || reason != wantReason {
+				t.Errorf("close = %d %q, want %d %q", code, reason, wantCode, wantReason)
 			}
 			d := next(t, inv.disconnects, "$disconnect")
-			checkDisconnect(t, d, conn.RequestContext.ConnectionID, int(websocket.StatusMessageTooBig), reasonTooBig)
+			checkDisconnect(t, d, conn.RequestContext.ConnectionID, int(wantCode), wantReason)
 			none(t, inv.messages, 100*time.Millisecond, "$default")
 		})
 	}
