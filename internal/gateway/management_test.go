@@ -266,6 +266,52 @@ func TestManagementFaults(t *testing.T) {
 	}
 }
 
+// TestManagementEncodedCommand: AWS's "Use @connections commands" page
+// URL-encodes the command (".../prod/%40connections/R0oXAdfD0kwCH6w%3D");
+// every verb reaches the Management API by that path too, and an unsigned
+// request to it is refused as one to @connections is (403, not 404).
+func TestManagementEncodedCommand(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	c, id := connected(t, s, inv)
+	encoded := func(method string, body []byte, creds *aws.Credentials) *http.Request {
+		req := managementRequest(t, s, method, id, body, nil, time.Now())
+		req.URL.RawPath = "/" + s.cfg.Stage + "/%40connections/" + url.PathEscape(id)
+		if creds != nil {
+			sum := sha256.Sum256(body)
+			if err := v4.NewSigner().SignHTTP(context.Background(), *creds, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return req
+	}
+	if status, hdr, out := do(t, encoded(http.MethodPost, []byte("unsigned"), nil)); status != http.StatusForbidden || hdr.Get("x-amzn-ErrorType") != "MissingAuthenticationTokenException" {
+		t.Errorf("unsigned POST = %d %q %s, want 403 MissingAuthenticationTokenException", status, hdr.Get("x-amzn-ErrorType"), out)
+	}
+	for _, tt := range []struct {
+		method string
+		body   []byte
+		want   int
+	}{
+		{http.MethodPost, []byte("hello world"), http.StatusOK},
+		{http.MethodGet, nil, http.StatusOK},
+		{http.MethodDelete, nil, http.StatusNoContent},
+	} {
+		req := encoded(tt.method, tt.body, &localCreds)
+		if status, hdr, out := do(t, req); status != tt.want {
+			t.Errorf("%s %s = %d %q %s, want %d", tt.method, req.URL.EscapedPath(), status, hdr.Get("x-amzn-ErrorType"), out, tt.want)
+		}
+		if tt.method == http.MethodPost {
+			if got := string(c.next(t)); got != "hello world" {
+				t.Errorf("client got %q, want the signed POST only", got)
+			}
+		}
+	}
+	if code, _ := c.closeStatus(t, 5*time.Second); code != websocket.StatusNormalClosure {
+		t.Errorf("close after DELETE = %d, want 1000", code)
+	}
+}
+
 // TestManagementRequiresSignature: every verb of the Management API needs
 // a valid SigV4 signature with the configured credentials and is refused
 // from web pages; a refused request changes nothing (no frame delivered,

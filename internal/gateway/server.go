@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -206,7 +207,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	// The Management API and the signed API are left out: they need a
 	// signature and refuse browsers anyway, and functions in containers
 	// reach them by names such as host.docker.internal.
-	isMgmt := strings.HasPrefix(p, stage+"/@connections/")
+	rawID, isMgmt := managementPath(p, stage)
 	isSigned := s.cfg.SignedAPI != nil && strings.HasPrefix(p, signedAPIPrefix+"/")
 	if why := s.loopbackRefusal(r, p == stage || p == stage+"/"); why != "" && !isMgmt && !isSigned {
 		s.log.Warn("request refused: development server accepts local pages only", "host", r.Host, "origin", r.Header.Get("Origin"), "reason", why)
@@ -217,7 +218,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == stage || p == stage+"/":
 		s.serveWebSocket(w, r)
 	case isMgmt:
-		s.serveManagement(w, r, strings.TrimPrefix(p, stage+"/@connections/"))
+		s.serveManagement(w, r, rawID)
 	case isSigned:
 		s.serveSigned(w, r)
 	case s.cfg.Static != nil:
@@ -225,6 +226,29 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSONError(w, http.StatusNotFound, "NotFoundException", "Not Found")
 	}
+}
+
+// managementPath reports whether the escaped path p addresses the
+// Management API of stage (stage/@connections/{id}), and returns the
+// escaped id. The command segment is compared unescaped: AWS's own
+// example URL-encodes it as %40connections. The id stays escaped for
+// serveManagement, and the signature is checked against the path as
+// sent (r.RequestURI), whichever form the client signed.
+func managementPath(p, stage string) (rawID string, ok bool) {
+	rest, ok := strings.CutPrefix(p, stage+"/")
+	if !ok {
+		return "", false
+	}
+	command, rawID, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", false
+	}
+	if command != "@connections" {
+		if u, err := url.PathUnescape(command); err != nil || u != "@connections" {
+			return "", false
+		}
+	}
+	return rawID, true
 }
 
 // reserveID hands out a fresh connection id for a handshake, and counts
