@@ -64,12 +64,12 @@ type Options struct {
 	// signed HTTP Management API, as deployed code does. Default false: a
 	// frame for a connection of this server is handed to the gateway in
 	// process (gateway.Server.PostToConnection), with the POST's outcomes
-	// (410 Gone, 413 Payload too large) but no HTTP request and no
-	// signing. The HTTP path is used in any case when
-	// Gateway.ManagementFault is set (faults apply to the HTTP API), when
-	// App.Posters or Invoker is set (functions in other processes post
-	// over HTTP), and for any other endpoint; GetConnection and
-	// DeleteConnection always use it.
+	// (410 Gone, 413 Payload too large, 429 when the client's buffer is
+	// full) but no HTTP request, no signing and no retries. The HTTP path
+	// is used in any case when Gateway.ManagementFault is set (faults
+	// apply to the HTTP API), when App.Posters or Invoker is set
+	// (functions in other processes post over HTTP), and for any other
+	// endpoint; GetConnection and DeleteConnection always use it.
 	ManagementHTTP bool
 	// WrapPosters, when set, wraps the posters the server gives the
 	// handlers (in-process or HTTP, see ManagementHTTP), e.g. to shard
@@ -310,8 +310,12 @@ func (d *directPosters) poster(endpoint string) broadcast.Poster {
 
 // directPoster posts to the local gateway's connections in process. Its
 // errors are those of the HTTP client: an *mgmtapi.APIError with status 410
-// (mgmtapi.IsGone) or 413. GetConnection and DeleteConnection, which the
-// handlers rarely call, go over HTTP through the embedded client.
+// (mgmtapi.IsGone), 413, or 429 LimitExceededException (mgmtapi.ErrThrottled)
+// when the client's buffer is full. A 429 is returned at once, not retried
+// as the HTTP client retries it: a slow client's backlog does not drain in
+// a retry's time, and an inline fan-out (PostsInline) must not wait on one
+// client; the connection stays open. GetConnection and DeleteConnection,
+// which the handlers rarely call, go over HTTP through the embedded client.
 type directPoster struct {
 	*mgmtapi.Client
 	gw *gateway.Server
@@ -332,6 +336,9 @@ func (p directPoster) PostToConnection(ctx context.Context, connectionID string,
 	case errors.Is(err, gateway.ErrPayloadTooLarge):
 		return &mgmtapi.APIError{Op: mgmtapi.OpPostToConnection, ConnectionID: connectionID,
 			Status: http.StatusRequestEntityTooLarge, Type: "PayloadTooLargeException", Message: "Request entity too large"}
+	case errors.Is(err, gateway.ErrLimitExceeded):
+		return &mgmtapi.APIError{Op: mgmtapi.OpPostToConnection, ConnectionID: connectionID,
+			Status: http.StatusTooManyRequests, Type: "LimitExceededException", Message: gateway.BufferFullMessage}
 	}
 	return fmt.Errorf("%s %q: %w", mgmtapi.OpPostToConnection, connectionID, err)
 }

@@ -285,20 +285,17 @@ type outMessage struct {
 }
 
 // maxQueuedBytes bounds what waits for one connection's writer before a
-// sender with a goroutine of its own (now) waits for room; a queued-only
-// sender (an in-process post from a fan-out, which must not stall on one
-// client) never waits: past maxBacklogBytes the client is too slow and
-// its connection is closed. Each message counts its data and
+// route response (whose sender, the connection's read loop, has a
+// goroutine of its own to spare) waits for room. A post (over HTTP or in
+// process) never waits on a client: past maxBacklogBytes the client's
+// buffer is full and the post is refused with ErrLimitExceeded (429), the
+// connection staying open. Each message counts its data and
 // queueEntryBytes.
 const (
 	maxQueuedBytes  = 64 << 10
 	maxBacklogBytes = 1 << 20
 	queueEntryBytes = 64
 )
-
-// errTooSlow closes a connection whose client reads too slowly for the
-// messages posted to it.
-var errTooSlow = errors.New("client too slow: backlog over the limit")
 
 // send sends one message to the client. Normally it queues the message
 // and returns; the connection's writer, a goroutine that runs while
@@ -311,24 +308,33 @@ var errTooSlow = errors.New("client too slow: backlog over the limit")
 // connection, not that the client has it. data may be written after send
 // returns: the caller must not change it.
 //
-// now is for a caller with a goroutine of its own to spare (a route
-// response, a POST over HTTP): when nothing is being written to the
-// connection, send writes the message itself before it returns, and no
-// writer starts, so that an idle connection costs no goroutine for its
-// replies; otherwise the message queues as above.
+// reply is for a route response, sent by the connection's read loop:
+// when nothing is being written to the connection, send writes the
+// message itself before it returns, and no writer starts, so that an
+// idle connection costs no goroutine for its replies; otherwise the
+// message queues as above, and send waits for room while maxQueuedBytes
+// wait (a message is always accepted onto an empty queue, whatever its
+// size), so that a client that sends without reading is held back.
 //
-// A write still blocked after the server's write timeout (a client that
-// stopped reading) closes the connection without a close frame, as a
-// write with a timed-out context does in coder/websocket; a failed write
-// closes the connection, and later sends fail, as they do once a
-// server-side close is under way. A sender with now set waits for room
-// while maxQueuedBytes wait (a message is always accepted onto an empty
-// queue, whatever its size); any other sender never waits, and a backlog
-// over maxBacklogBytes closes the connection as too slow.
-func (c *conn) send(typ websocket.MessageType, data []byte, now bool) error {
+// Any other sender (a post) never waits: a backlog over maxBacklogBytes
+// (a client reading more slowly than messages are posted to it) refuses
+// the message with ErrLimitExceeded and leaves the connection open, as
+// API Gateway answers 429 when "the WebSocket client side buffer is full".
+//
+// The write timeout is the last resort for a socket that is stuck: one
+// write (a message, or the batch the writer took from the queue) still
+// blocked after the server's write timeout, 10 s, because the client has
+// not read enough of what its socket buffers hold, closes the connection
+// without a close frame (1006), as a write with a timed-out context does
+// in coder/websocket. A client that stops reading altogether is thus
+// closed about 10 s after its socket buffers fill; until then posts to it
+// are accepted up to the backlog limit and refused with 429 past it. A
+// failed or timed-out write closes the connection, and later sends fail
+// (410), as they do once a server-side close is under way.
+func (c *conn) send(typ websocket.MessageType, data []byte, reply bool) error {
 	cost := len(data) + queueEntryBytes
 	c.queueMu.Lock()
-	for now && c.queuedBytes > 0 && c.queuedBytes+cost > maxQueuedBytes && c.writeErr == nil && !c.closing {
+	for reply && c.queuedBytes > 0 && c.queuedBytes+cost > maxQueuedBytes && c.writeErr == nil && !c.closing {
 		c.room.Wait()
 	}
 	if err := c.writeErr; err != nil {
@@ -339,14 +345,11 @@ func (c *conn) send(typ websocket.MessageType, data []byte, now bool) error {
 		c.queueMu.Unlock()
 		return fmt.Errorf("send to connection %q: %w", c.id, errClosed)
 	}
-	if !now && c.queuedBytes+cost > maxBacklogBytes {
-		c.fail(errTooSlow)
+	if !reply && c.queuedBytes+cost > maxBacklogBytes {
 		c.queueMu.Unlock()
-		c.srv.log.Info("client too slow: closing", "connectionId", c.id, "backlogLimit", maxBacklogBytes)
-		_ = c.ws.CloseNow()
-		return fmt.Errorf("send to connection %q: %w", c.id, errTooSlow)
+		return fmt.Errorf("send to connection %q: backlog of %d bytes: %w", c.id, maxBacklogBytes, ErrLimitExceeded)
 	}
-	if !now || c.writing {
+	if !reply || c.writing {
 		c.enqueue(outMessage{typ: typ, data: data})
 		c.queueMu.Unlock()
 		return nil

@@ -189,46 +189,47 @@ func TestPostToConnectionConcurrent(t *testing.T) {
 	}
 }
 
-// TestWriteTimeout: a client that stops reading makes POSTs over HTTP
-// wait once the socket buffers and the connection's queue are full; the
-// write timeout then closes the connection, the POST fails with 410 and
-// $disconnect reports 1006.
+// TestWriteTimeout: a client that stops reading gets POSTs over HTTP
+// refused with 429 once the socket buffers and the connection's backlog
+// are full, the connection staying open; the write timeout, the last
+// resort for a stuck socket, then closes it without a close frame:
+// $disconnect reports 1006 and later posts get 410.
 func TestWriteTimeout(t *testing.T) {
 	inv := newFakeInvoker()
 	s := startGateway(t, Config{}, inv)
-	s.writeTimeout = 200 * time.Millisecond
-	ctx, id := silentClient(t, s, inv)
+	s.writeTimeout = time.Second
+	ctx, id, _ := silentClient(t, s, inv)
 
 	frame := bytes.Repeat([]byte("x"), DefaultMaxMessageBytes)
-	start := time.Now()
 	for n := 0; ; n++ {
-		status, _, _ := manage(t, s, http.MethodPost, id, frame)
+		status, hdr, body := manage(t, s, http.MethodPost, id, frame)
 		if status == http.StatusOK {
 			if n > 10000 {
 				t.Fatal("1.3 GB posted to a client that does not read")
 			}
 			continue
 		}
-		if status != http.StatusGone {
-			t.Fatalf("POST %d = %d, want 410", n, status)
+		if status != http.StatusTooManyRequests || hdr.Get("x-amzn-ErrorType") != "LimitExceededException" {
+			t.Fatalf("POST %d = %d %q %s, want 429 LimitExceededException before the write timeout", n, status, hdr.Get("x-amzn-ErrorType"), body)
 		}
 		break
-	}
-	if d := time.Since(start); d < s.writeTimeout {
-		t.Errorf("POST failed after %v, before the write timeout", d)
 	}
 	req := next(t, inv.disconnects, "$disconnect")
 	if code := req.RequestContext.DisconnectStatusCode; code != statusAbnormal {
 		t.Errorf("$disconnect status = %d, want %d", code, statusAbnormal)
+	}
+	if status, hdr, _ := manage(t, s, http.MethodPost, id, []byte("late")); status != http.StatusGone {
+		t.Errorf("POST after the timeout = %d %q, want 410", status, hdr.Get("x-amzn-ErrorType"))
 	}
 	if err := s.PostToConnection(ctx, id, []byte("late")); !errors.Is(err, ErrGone) {
 		t.Errorf("PostToConnection after the timeout = %v, want ErrGone", err)
 	}
 }
 
-// silentClient connects a client that never reads and returns a context
-// for the test's posts and the connection's id.
-func silentClient(t *testing.T, s *Server, inv *fakeInvoker) (context.Context, string) {
+// silentClient connects a client that does not read until the test reads
+// from it, and returns a context for the test's posts, the connection's
+// id and the client's end.
+func silentClient(t *testing.T, s *Server, inv *fakeInvoker) (context.Context, string, *websocket.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
@@ -237,45 +238,78 @@ func silentClient(t *testing.T, s *Server, inv *fakeInvoker) (context.Context, s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = conn.CloseNow() })
-	return ctx, next(t, inv.connects, "$connect").RequestContext.ConnectionID
+	return ctx, next(t, inv.connects, "$connect").RequestContext.ConnectionID, conn
 }
 
-// TestSlowClientBacklog: in-process posts never wait on a client; one
-// that does not read is closed once its backlog passes maxBacklogBytes,
-// long before the write timeout, and later posts fail with ErrGone.
+// TestSlowClientBacklog: posts, in process or over HTTP, never wait on a
+// client; to one that does not read, they are accepted until its backlog
+// passes maxBacklogBytes, then refused with ErrLimitExceeded (429
+// LimitExceededException over HTTP), and the connection stays open. Once
+// the client reads again it gets every accepted message, in order, and
+// posts are accepted again.
 func TestSlowClientBacklog(t *testing.T) {
-	inv := newFakeInvoker()
-	s := startGateway(t, Config{}, inv)
-	ctx, id := silentClient(t, s, inv)
-
-	frame := bytes.Repeat([]byte("x"), 32<<10)
-	posted := 0
-	for {
-		start := time.Now()
-		err := s.PostToConnection(ctx, id, frame)
-		if d := time.Since(start); d > time.Second {
-			t.Fatalf("post %d waited %v on a client that does not read", posted, d)
-		}
-		if err != nil {
-			if !errors.Is(err, ErrGone) {
-				t.Fatalf("post %d: %v, want ErrGone", posted, err)
+	for _, overHTTP := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in process", true: "over HTTP"}[overHTTP], func(t *testing.T) {
+			inv := newFakeInvoker()
+			s := startGateway(t, Config{}, inv)
+			ctx, id, conn := silentClient(t, s, inv)
+			post := func(data []byte) error {
+				if !overHTTP {
+					return s.PostToConnection(ctx, id, data)
+				}
+				switch status, hdr, body := manage(t, s, http.MethodPost, id, data); {
+				case status == http.StatusOK:
+					return nil
+				case status == http.StatusTooManyRequests && hdr.Get("x-amzn-ErrorType") == "LimitExceededException" &&
+					string(body) == `{"message":"`+BufferFullMessage+`"}`:
+					return ErrLimitExceeded
+				default:
+					return fmt.Errorf("POST = %d %q %s", status, hdr.Get("x-amzn-ErrorType"), body)
+				}
 			}
-			break
-		}
-		if posted++; posted > 100000 {
-			t.Fatal("3 GB posted to a client that does not read")
-		}
-	}
-	// What the socket took plus the backlog: no more than a few MiB.
-	if max := 64 << 20; posted*len(frame) > max {
-		t.Errorf("%d bytes accepted before the backlog limit, want under %d", posted*len(frame), max)
-	}
-	req := next(t, inv.disconnects, "$disconnect")
-	if code := req.RequestContext.DisconnectStatusCode; code != statusAbnormal {
-		t.Errorf("$disconnect status = %d, want %d", code, statusAbnormal)
-	}
-	if err := s.PostToConnection(ctx, id, []byte("late")); !errors.Is(err, ErrGone) {
-		t.Errorf("PostToConnection after the close = %v, want ErrGone", err)
+			frame := func(n int) []byte { // under the client's 32 KiB read limit
+				return append(fmt.Appendf(nil, "%08d", n), bytes.Repeat([]byte("x"), 16<<10)...)
+			}
+			accepted := 0
+			for ; ; accepted++ {
+				err := post(frame(accepted))
+				if err == nil {
+					if accepted > 100000 {
+						t.Fatal("1.6 GB posted to a client that does not read")
+					}
+					continue
+				}
+				if !errors.Is(err, ErrLimitExceeded) {
+					t.Fatalf("post %d: %v, want ErrLimitExceeded", accepted, err)
+				}
+				break
+			}
+			// What the socket took plus the backlog: no more than a few MiB.
+			if max := 64 << 20; accepted*len(frame(0)) > max {
+				t.Errorf("%d bytes accepted before the backlog limit, want under %d", accepted*len(frame(0)), max)
+			}
+			if status, _, body := manage(t, s, http.MethodGet, id, nil); status != http.StatusOK {
+				t.Fatalf("GET with the backlog full = %d %s, want 200 (still open)", status, body)
+			}
+			for n := range accepted {
+				_, got, err := conn.Read(ctx)
+				if err != nil {
+					t.Fatalf("read %d of %d: %v", n, accepted, err)
+				}
+				if !bytes.Equal(got, frame(n)) {
+					t.Fatalf("message %d starts %q, want %q", n, got[:min(len(got), 8)], frame(n)[:8])
+				}
+			}
+			if err := post([]byte("after the backlog")); err != nil {
+				t.Fatalf("post once the client has read: %v", err)
+			}
+			if _, got, err := conn.Read(ctx); err != nil || string(got) != "after the backlog" {
+				t.Fatalf("read = %q, %v", got, err)
+			}
+			if n := s.ConnectionCount(); n != 1 {
+				t.Errorf("%d connections open, want 1", n)
+			}
+		})
 	}
 }
 

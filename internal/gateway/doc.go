@@ -22,7 +22,10 @@
 // frame of at most 32 KB and a message (possibly fragmented) of at most
 // 128 KB (a larger one closes the connection with 1009), an idle
 // timeout of 10 minutes and a lifetime of 2 hours (both close with 1001
-// "Going away"). Each limit can be shortened in Config for tests.
+// "Going away"). Each limit can be shortened in Config for tests. A post
+// never waits on a client: to one whose backlog is full it is refused with
+// 429 LimitExceededException (ErrLimitExceeded in process), and the
+// connection stays open.
 //
 // Entry points: New builds a Server from a Config and an Invoker; Serve or
 // ListenAndServe run it; Shutdown closes every connection, firing

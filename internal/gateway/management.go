@@ -104,18 +104,20 @@ func (s *Server) serveManagement(w http.ResponseWriter, r *http.Request, rawID s
 // postToConnection sends the request body to the connection as one
 // message: a text frame when it is valid UTF-8, a binary frame otherwise.
 func (s *Server) postToConnection(w http.ResponseWriter, r *http.Request, id string, body []byte) {
-	switch err := s.post(r.Context(), id, body, true); {
+	switch err := s.post(r.Context(), id, body); {
 	case err == nil:
 		w.WriteHeader(http.StatusOK)
 	case errors.Is(err, ErrPayloadTooLarge):
 		writeServiceError(w, http.StatusRequestEntityTooLarge)
+	case errors.Is(err, ErrLimitExceeded):
+		writeJSONError(w, http.StatusTooManyRequests, "LimitExceededException", BufferFullMessage)
 	default:
 		writeServiceError(w, http.StatusGone)
 	}
 }
 
 // Errors of PostToConnection, the outcomes a POST to the Management API
-// reports as 410 and 413.
+// reports as 410, 413 and 429.
 var (
 	// ErrGone means the connection is not open, or the write to it failed
 	// (410 GoneException).
@@ -123,19 +125,32 @@ var (
 	// ErrPayloadTooLarge means the data exceeds Config.MaxMessageBytes (413
 	// PayloadTooLargeException).
 	ErrPayloadTooLarge = errors.New("payload too large")
+	// ErrLimitExceeded means the client's buffer is full: the connection's
+	// backlog of accepted messages passed its limit (1 MiB) because the
+	// client reads more slowly than messages are posted to it (429
+	// LimitExceededException, which AWS answers when "the WebSocket client
+	// side buffer is full"). The message was not accepted; the connection
+	// stays open, and a later post may succeed once the client has read.
+	ErrLimitExceeded = errors.New("limit exceeded: the client's buffer is full")
 )
+
+// BufferFullMessage is the message of the 429 LimitExceededException
+// answered for a client whose buffer is full (AWS documents the error
+// type, not its message).
+const BufferFullMessage = "The WebSocket client side buffer is full"
 
 // PostToConnection sends data to connection id as one message, as a POST to
 // @connections/{id} does, without HTTP: a text frame when data is valid
 // UTF-8, a binary frame otherwise. The message is queued for the
 // connection's writer, as API Gateway accepts a post before the client
 // has it (see conn.send). It returns an error wrapping ErrPayloadTooLarge
-// when data exceeds MaxMessageBytes, ErrGone when the connection is not
-// open or an earlier write to it failed, and ctx's error when ctx ends
-// first. ctx bounds the wait for a handshake still in progress; a full
-// queue is bounded by the gateway's write timeout, as for a POST, so a
-// caller that gives up does not break the connection. Config.ManagementFault
-// is not consulted: faults apply to the HTTP Management API only.
+// when data exceeds MaxMessageBytes, ErrLimitExceeded when the client's
+// backlog is full (the connection stays open), ErrGone when the
+// connection is not open or an earlier write to it failed, and ctx's
+// error when ctx ends first. ctx bounds the wait for a handshake still in
+// progress; a post never waits on the client, as a POST does not.
+// Config.ManagementFault is not consulted: faults apply to the HTTP
+// Management API only.
 //
 // It is the local server's shortcut for handlers in the same process. data
 // is written after it returns and must not change afterwards.
@@ -143,8 +158,8 @@ func (s *Server) PostToConnection(ctx context.Context, id string, data []byte) e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("post to connection %q: %w", id, err)
 	}
-	if err := s.post(ctx, id, data, false); err != nil {
-		if ctx.Err() != nil && !errors.Is(err, ErrPayloadTooLarge) {
+	if err := s.post(ctx, id, data); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ErrGone) {
 			return fmt.Errorf("post to connection %q: %w", id, ctx.Err())
 		}
 		return err
@@ -152,10 +167,10 @@ func (s *Server) PostToConnection(ctx context.Context, id string, data []byte) e
 	return nil
 }
 
-// post sends data to connection id as one message; it is the POST of the
-// Management API (now: the request's goroutine writes to an idle
-// connection itself, see conn.send) and of PostToConnection (queued).
-func (s *Server) post(ctx context.Context, id string, data []byte, now bool) error {
+// post sends data to connection id as one message, queued for the
+// connection's writer; it is the POST of the Management API and of
+// PostToConnection.
+func (s *Server) post(ctx context.Context, id string, data []byte) error {
 	if int64(len(data)) > s.cfg.MaxMessageBytes {
 		return fmt.Errorf("post to connection %q: %d bytes: %w", id, len(data), ErrPayloadTooLarge)
 	}
@@ -167,7 +182,11 @@ func (s *Server) post(ctx context.Context, id string, data []byte, now bool) err
 	if !utf8.Valid(data) {
 		typ = websocket.MessageBinary
 	}
-	if err := c.send(typ, data, now); err != nil {
+	switch err := c.send(typ, data, false); {
+	case errors.Is(err, ErrLimitExceeded):
+		s.log.Debug("client buffer full: post refused", "connectionId", id, "backlogLimit", maxBacklogBytes)
+		return err
+	case err != nil:
 		s.log.Debug("post to connection failed", "connectionId", id, "error", err)
 		return fmt.Errorf("%w: %w", ErrGone, err)
 	}

@@ -16,9 +16,9 @@ import (
 )
 
 // TestSendKeepsEachSendersOrder: eight senders post to one connection at
-// once, half queueing (as PostToConnection does) and half writing
-// themselves when the connection is idle (as a route response or a POST
-// over HTTP does), so that messages queue behind a writer and leave in
+// once, half queueing (as a post does) and half writing themselves when
+// the connection is idle (as a route response does), so that messages
+// queue behind a writer and leave in
 // batches; the client gets every message once, and each sender's in the
 // order it sent them.
 func TestSendKeepsEachSendersOrder(t *testing.T) {
