@@ -90,9 +90,10 @@ type Options struct {
 	// MaxAttempts.
 	MaxThrottleAttempts int
 	// Pacer, when set, paces the attempts: every attempt, retries
-	// included, first waits on it, and every throttled answer is reported
-	// to it. Clients that share Options (a Pool's) share the Pacer.
-	// Default nil: no pacing.
+	// included, first waits on it, and a call's first throttled answer is
+	// reported to it (its retries' throttled answers are not: see Do).
+	// Clients that share Options (a Pool's) share the Pacer. Default nil:
+	// no pacing.
 	Pacer Pacer
 }
 
@@ -101,7 +102,8 @@ type Options struct {
 type Pacer interface {
 	// Wait blocks until one attempt may start, or returns ctx's error.
 	Wait(ctx context.Context) error
-	// Throttled reports that an attempt was answered with throttling.
+	// Throttled reports that a call was answered with throttling: once
+	// per call, at its first throttled attempt.
 	Throttled()
 }
 
@@ -229,13 +231,22 @@ func PayloadHash(body []byte) string {
 // the context's error); other failures are returned as they are. Throttled
 // attempts count against MaxThrottleAttempts, the others against
 // MaxAttempts; with a Pacer, every attempt waits for it first.
+//
+// The Pacer hears of a call's throttling once, at its first throttled
+// attempt. Throttling of the whole budget (the account's, in API Gateway)
+// shows as throttled answers to many calls, each of which reports it; but
+// API Gateway also answers 429 to every post to one connection whose
+// client reads slowly, and if each retry of that one post reported it, a
+// single slow client would cut the rate of every call sharing the Pacer
+// again and again. The retries still wait for the backoff and the Pacer.
 func (c *Client) Do(ctx context.Context, r Request) ([]byte, int, error) {
 	payloadHash := r.PayloadHash
 	if payloadHash == "" {
 		payloadHash = PayloadHash(r.Body)
 	}
-	var last error // the previous attempt's failure
-	others := 0    // attempts that failed other than by throttling
+	var last error     // the previous attempt's failure
+	others := 0        // attempts that failed other than by throttling
+	throttled := false // an attempt was throttled (and the Pacer told)
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil && c.opts.Pacer != nil {
 			// Given up already: no token of the budget for a call that
@@ -260,9 +271,10 @@ func (c *Client) Do(ctx context.Context, r Request) ([]byte, int, error) {
 		last = err
 		stop := attempt >= c.opts.MaxThrottleAttempts
 		if Throttling(err) {
-			if c.opts.Pacer != nil {
+			if !throttled && c.opts.Pacer != nil {
 				c.opts.Pacer.Throttled()
 			}
+			throttled = true
 		} else {
 			others++
 			stop = stop || others >= c.opts.MaxAttempts

@@ -210,9 +210,21 @@ type countingPacer struct{ waits, throttled atomic.Int32 }
 func (p *countingPacer) Wait(ctx context.Context) error { p.waits.Add(1); return ctx.Err() }
 func (p *countingPacer) Throttled()                     { p.throttled.Add(1) }
 
+// recordingBackoff records the attempts it is asked a delay for.
+type recordingBackoff struct{ attempts []int }
+
+func (b *recordingBackoff) BackoffDelay(attempt int, _ error) (time.Duration, error) {
+	b.attempts = append(b.attempts, attempt)
+	return 0, nil
+}
+
 // TestDoThrottleAttempts: throttled answers get MaxThrottleAttempts
-// attempts, other failures still MaxAttempts, and every attempt waits for
-// the Pacer, which hears of each throttled answer.
+// attempts, other failures still MaxAttempts, every attempt waits for the
+// Pacer and every retry for the backoff of the attempt before it; the
+// Pacer hears of a call's throttling once, however many of its attempts
+// are throttled, so that one connection answered 429 again and again (a
+// slow client's full buffer) does not cut the whole instance's rate again
+// and again.
 func TestDoThrottleAttempts(t *testing.T) {
 	tests := []struct {
 		name          string
@@ -221,10 +233,11 @@ func TestDoThrottleAttempts(t *testing.T) {
 		wantThrottled int
 		wantErr       bool
 	}{
-		{"throttled six times then ok", []int{429, 429, 429, 429, 429, 429, 200}, 7, 6, false},
-		{"throttled until throttle attempts run out", []int{429}, 8, 8, true},
+		{"throttled six times then ok", []int{429, 429, 429, 429, 429, 429, 200}, 7, 1, false},
+		{"throttled until throttle attempts run out", []int{429}, 8, 1, true},
 		{"server errors stop at MaxAttempts", []int{500}, 3, 0, true},
-		{"mixed: the third server error stops", []int{429, 500, 429, 500, 429, 500, 200}, 6, 3, true},
+		{"mixed: the third server error stops", []int{429, 500, 429, 500, 429, 500, 200}, 6, 1, true},
+		{"throttled after a server error", []int{500, 429, 200}, 3, 1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -239,7 +252,8 @@ func TestDoThrottleAttempts(t *testing.T) {
 			}))
 			defer srv.Close()
 			p := &countingPacer{}
-			c := awsrest.New("execute-api", testConfig(), &awsrest.Options{Backoff: noWait{}, MaxAttempts: 3, MaxThrottleAttempts: 8, Pacer: p})
+			b := &recordingBackoff{}
+			c := awsrest.New("execute-api", testConfig(), &awsrest.Options{Backoff: b, MaxAttempts: 3, MaxThrottleAttempts: 8, Pacer: p})
 			_, _, err := c.Do(context.Background(), awsrest.Request{Method: http.MethodPost, URL: srv.URL + "/", Body: []byte("x")})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
@@ -252,6 +266,9 @@ func TestDoThrottleAttempts(t *testing.T) {
 			}
 			if got := int(p.throttled.Load()); got != tt.wantThrottled {
 				t.Errorf("throttled reports = %d, want %d", got, tt.wantThrottled)
+			}
+			if want := tt.wantCalls - 1; len(b.attempts) != want || (want > 0 && b.attempts[want-1] != want) {
+				t.Errorf("backoff asked for attempts %v, want 1 to %d: every retry backs off", b.attempts, want)
 			}
 		})
 	}

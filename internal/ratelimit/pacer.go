@@ -31,6 +31,9 @@ const (
 // Throttling answers are back-pressure: Throttled halves the current rate
 // (not below a sixteenth of the budget, and at most once per 100 ms), and
 // the rate then climbs back to the budget linearly over PacerRecovery.
+// Callers report a throttled call once, not once per throttled retry of it
+// (awsrest.Client.Do), so that one connection answered 429 again and again
+// cuts the rate once.
 //
 // A Pacer is safe for concurrent use. The zero value is not usable; call
 // NewPacer.
@@ -144,9 +147,10 @@ func (p *Pacer) Wait(ctx context.Context) error {
 	}
 }
 
-// Throttled reports a throttling answer (429): the rate is halved, at most
-// once per 100 ms and not below a sixteenth of the budget, and the tokens
-// at hand are dropped so that no burst follows. A nil Pacer ignores it.
+// Throttled reports a throttled call (429), once per call: the rate is
+// halved, at most once per 100 ms and not below a sixteenth of the budget,
+// and the tokens at hand are dropped so that no burst follows. A nil Pacer
+// ignores it.
 func (p *Pacer) Throttled() {
 	if p == nil {
 		return
