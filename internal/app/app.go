@@ -194,9 +194,12 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	default:
 		return s, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", s.LogLevel)
 	}
-	switch strings.ToLower(getenv("DEV_IDENTITY")) {
+	switch v := strings.ToLower(strings.TrimSpace(getenv("DEV_IDENTITY"))); v {
+	case "", "0", "false", "no":
 	case "1", "true", "yes":
 		s.DevIdentity = true
+	default:
+		return s, fmt.Errorf("DEV_IDENTITY %q: want 1, true or yes (0, false, no or unset for off)", v)
 	}
 	p, err := presenceFromEnv(getenv)
 	if err != nil {

@@ -121,3 +121,19 @@ func TestLogLevelFromEnv(t *testing.T) {
 		settingsWith(t, "LOG_LEVEL", v, true)
 	}
 }
+
+// TestDevIdentityFromEnv: DEV_IDENTITY takes 1, true or yes for on and 0,
+// false, no or nothing for off, in any case and with spaces around; any
+// other value stops the program at start, as CONFIG.md says of every
+// setting (it was taken as off, and the program then failed for want of
+// an authenticator).
+func TestDevIdentityFromEnv(t *testing.T) {
+	for v, on := range map[string]bool{"": false, "0": false, "false": false, "No": false, "1": true, " 1 ": true, "TRUE": true, "yes": true} {
+		if s, _ := settingsWith(t, "DEV_IDENTITY", v, false); s.DevIdentity != on {
+			t.Errorf("DEV_IDENTITY=%q: DevIdentity %v, want %v", v, s.DevIdentity, on)
+		}
+	}
+	for _, v := range []string{"on", "2", "enabled", "y"} {
+		settingsWith(t, "DEV_IDENTITY", v, true)
+	}
+}
