@@ -125,6 +125,7 @@ export interface RealtimeSyncManagerOptions {
   client: WebSocketClient;
   /** This user's id, to tell own locks and changes apart. Default: the hello ack's. */
   userId?: string;
+  /** Taken for the seed's shape and not used: the server takes the name from the connection's token. */
   username?: string;
   /** Lock lifetime asked for (ms): a whole number >= 1 (the server caps it at 5 min). Default 30000; the lock is renewed at half of it while held. */
   lockTtl?: number;
