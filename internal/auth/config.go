@@ -128,8 +128,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	if len(cfg.HS256Secret) == 0 && cfg.JWKSURL == "" {
 		return cfg, fmt.Errorf("%s: %w: set HS256Secret or JWKSURL", op, ErrConfig)
 	}
-	if n := len(cfg.HS256Secret); n > 0 && n < MinHS256SecretLen {
-		return cfg, fmt.Errorf("%s: %w: HS256Secret has %d bytes, want at least %d", op, ErrConfig, n, MinHS256SecretLen)
+	if len(cfg.HS256Secret) > 0 {
+		if err := secretLength(len(cfg.HS256Secret)); err != nil {
+			return cfg, fmt.Errorf("%s: %w: HS256Secret %v", op, ErrConfig, err)
+		}
 	}
 	if cfg.JWKSURL != "" {
 		if err := checkJWKSURL(cfg.JWKSURL); err != nil {
@@ -151,17 +153,14 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Algorithms = slices.Clone(cfg.Algorithms)
 	}
 	for _, alg := range cfg.Algorithms {
-		switch alg {
-		case AlgHS256:
-			if len(cfg.HS256Secret) == 0 {
-				return cfg, fmt.Errorf("%s: %w: algorithm %q needs HS256Secret", op, ErrConfig, alg)
-			}
-		case AlgRS256, AlgES256:
-			if cfg.JWKSURL == "" {
-				return cfg, fmt.Errorf("%s: %w: algorithm %q needs JWKSURL", op, ErrConfig, alg)
-			}
-		default:
+		keySet, ok := algorithmKeySet(alg)
+		switch {
+		case !ok:
 			return cfg, fmt.Errorf("%s: %w: algorithm %q is not supported", op, ErrConfig, alg)
+		case keySet && cfg.JWKSURL == "":
+			return cfg, fmt.Errorf("%s: %w: algorithm %q needs JWKSURL", op, ErrConfig, alg)
+		case !keySet && len(cfg.HS256Secret) == 0:
+			return cfg, fmt.Errorf("%s: %w: algorithm %q needs HS256Secret", op, ErrConfig, alg)
 		}
 	}
 	switch {
@@ -245,6 +244,35 @@ func checkJWKSURL(raw string) error {
 // UTF-8 without '#', which is reserved as the storage key separator, and
 // without control, format, separator, private-use or noncharacter code
 // points).
-func validKeyPart(s string) bool {
-	return ident.Check(ident.UserID, s) == nil && ident.Check(ident.Tenant, s) == nil
+func validKeyPart(s string) bool { return checkKeyPart("", s) == nil }
+
+// checkKeyPart is validKeyPart with an error that names the value what and
+// describes the rule, without quoting s.
+func checkKeyPart(what, s string) error {
+	if err := ident.Check(ident.UserID.Named(what), s); err != nil {
+		return err
+	}
+	return ident.Check(ident.Tenant.Named(what), s)
+}
+
+// secretLength refuses an HS256 secret of n bytes, shorter than
+// MinHS256SecretLen; the error reads after the secret's name.
+func secretLength(n int) error {
+	if n < MinHS256SecretLen {
+		return fmt.Errorf("has %d bytes, want at least %d", n, MinHS256SecretLen)
+	}
+	return nil
+}
+
+// algorithmKeySet reports whether alg is a supported algorithm (ok) and
+// whether its keys come from the key set (RS256, ES256) rather than the
+// HS256 secret.
+func algorithmKeySet(alg string) (keySet, ok bool) {
+	switch alg {
+	case AlgHS256:
+		return false, true
+	case AlgRS256, AlgES256:
+		return true, true
+	}
+	return false, false
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,7 +71,10 @@ type TokenSettings struct {
 }
 
 // TokenSettingsFromEnv reads TokenSettings through getenv (os.Getenv,
-// passed in by main).
+// passed in by main). A value the authenticator cannot use is refused
+// here, with an error that wraps ErrConfig and names the variable
+// (TokenSettings.check), so that the program stops at start naming what
+// to fix, in development mode too.
 func TokenSettingsFromEnv(getenv func(string) string) (TokenSettings, error) {
 	ts := TokenSettings{
 		Issuer:          strings.TrimSpace(getenv("JWT_ISSUER")),
@@ -93,7 +97,7 @@ func TokenSettingsFromEnv(getenv func(string) string) (TokenSettings, error) {
 	case "1", "true", "yes":
 		ts.RequireTenant = true
 	default:
-		return ts, fmt.Errorf("REQUIRE_TENANT %q: want 1 or 0", v)
+		return ts, fmt.Errorf("%w: REQUIRE_TENANT %q: want 1 or 0", ErrConfig, v)
 	}
 	if strings.TrimSpace(getenv("AWS_ENDPOINT_URL_SSM")) != "" || strings.TrimSpace(getenv("AWS_ENDPOINT_URL")) != "" {
 		ts.SSMEndpoint = awsrest.Endpoint(getenv, awsrest.SSMService, "")
@@ -102,15 +106,75 @@ func TokenSettingsFromEnv(getenv func(string) string) (TokenSettings, error) {
 		ts.Audience, ts.AnyAudience = "", true
 	}
 	if ts.Secret != "" && ts.SecretParameter != "" {
-		return ts, fmt.Errorf("JWT_SECRET and JWT_SECRET_PARAMETER %q are both set: set one", ts.SecretParameter)
+		return ts, fmt.Errorf("%w: JWT_SECRET and JWT_SECRET_PARAMETER %q are both set: set one", ErrConfig, ts.SecretParameter)
+	}
+	if err := ts.check(); err != nil {
+		return ts, err
 	}
 	return ts, nil
 }
 
+// check refuses the values of ts that New would refuse, or that no token
+// could ever match, with an error that wraps ErrConfig and names the
+// environment variable of the setting (New's own errors name Config
+// fields). The secret's value is never in the error. The secret held in
+// SecretParameter is checked by NewTokenAuth once read.
+func (ts TokenSettings) check() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, a...)...)
+	}
+	if ts.Secret != "" {
+		if err := secretLength(len(ts.Secret)); err != nil {
+			return bad("JWT_SECRET %v", err)
+		}
+	}
+	if ts.JWKSURL != "" {
+		if err := checkJWKSURL(ts.JWKSURL); err != nil {
+			return bad("JWT_JWKS_URL %q: %v", ts.JWKSURL, err)
+		}
+	}
+	for _, alg := range ts.Algorithms {
+		keySet, ok := algorithmKeySet(alg)
+		switch {
+		case !ok:
+			return bad("JWT_ALGORITHMS item %q is not supported: want %s, %s or %s", alg, AlgHS256, AlgRS256, AlgES256)
+		case !ts.configured():
+			// Development mode without key sources refuses every token;
+			// outside it, Validate asks for a key source.
+		case keySet && ts.JWKSURL == "":
+			return bad("JWT_ALGORITHMS item %q needs JWT_JWKS_URL", alg)
+		case !keySet && ts.Secret == "" && ts.SecretParameter == "":
+			return bad("JWT_ALGORITHMS item %q needs JWT_SECRET or JWT_SECRET_PARAMETER", alg)
+		}
+	}
+	if ts.DefaultTenant != "" {
+		if err := checkKeyPart("DEFAULT_TENANT", ts.DefaultTenant); err != nil {
+			return bad("%v", err)
+		}
+	}
+	// Claim names and values decode from JSON as valid UTF-8: a setting
+	// that is not would refuse every token.
+	for _, s := range []struct{ name, value string }{
+		{"JWT_ISSUER", ts.Issuer}, {"JWT_AUDIENCE", ts.Audience}, {"TENANT_CLAIM", ts.TenantClaim},
+	} {
+		if !utf8.ValidString(s.value) {
+			return bad("%s is not valid UTF-8: no token could match it", s.name)
+		}
+	}
+	if ts.TenantClaim == CognitoCustomPrefix {
+		return bad("TENANT_CLAIM %q names no claim: want %s<name>", ts.TenantClaim, CognitoCustomPrefix)
+	}
+	return nil
+}
+
 // Validate checks ts as a deployed $connect function needs it, before any
-// secret is read: a key source, and an audience (or AnyAudience) whenever
-// a key set is configured.
+// secret is read: usable values (as TokenSettingsFromEnv checks them), a
+// key source, and an audience (or AnyAudience) whenever a key set is
+// configured. Its errors name the environment variables.
 func (ts TokenSettings) Validate() error {
+	if err := ts.check(); err != nil {
+		return err
+	}
 	if !ts.configured() {
 		return fmt.Errorf("%w: set JWT_SECRET, JWT_SECRET_PARAMETER or JWT_JWKS_URL (or use development mode locally)", ErrConfig)
 	}
@@ -212,6 +276,9 @@ func NewTokenAuth(ctx context.Context, ts TokenSettings, o *TokenOptions) (*Toke
 		v, err := read(ctx, ts.SecretParameter)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w %q: %w", op, ErrSecret, ts.SecretParameter, err)
+		}
+		if err := secretLength(len(v)); err != nil {
+			return nil, fmt.Errorf("%s: %w: JWT_SECRET_PARAMETER %q: the secret %v", op, ErrConfig, ts.SecretParameter, err)
 		}
 		secret = v
 	}

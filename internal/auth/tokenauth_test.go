@@ -33,7 +33,7 @@ func TestTokenSettingsFromEnv(t *testing.T) {
 			Algorithms: []string{"RS256", "ES256"}, TenantClaim: "org", DefaultTenant: "acme", RequireTenant: true}, false},
 		{"any audience", map[string]string{"JWT_JWKS_URL": "https://keys", "JWT_AUDIENCE": " * "},
 			TokenSettings{JWKSURL: "https://keys", AnyAudience: true}, false},
-		{"raw secret kept as is", map[string]string{"JWT_SECRET": " s "}, TokenSettings{Secret: " s "}, false},
+		{"raw secret kept as is", map[string]string{"JWT_SECRET": " " + secret32 + " "}, TokenSettings{Secret: " " + secret32 + " "}, false},
 		{"both secrets", map[string]string{"JWT_SECRET": secret32, "JWT_SECRET_PARAMETER": "/p"}, TokenSettings{}, true},
 		{"bad REQUIRE_TENANT", map[string]string{"REQUIRE_TENANT": "maybe"}, TokenSettings{}, true},
 		{"SSM endpoint", map[string]string{"JWT_SECRET_PARAMETER": "/p", "AWS_ENDPOINT_URL_SSM": "http://127.0.0.1:5000/"},
@@ -284,6 +284,88 @@ func TestConnectNeedsAnAudienceWithAKeySet(t *testing.T) {
 			}
 			if tt.wantErr != errors.Is(err, ErrConfig) || (!tt.wantErr && err != nil) {
 				t.Fatalf("connect cold start = %v, want refused = %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestTokenSettingsFromEnvNamesTheVariable: the $connect cold start
+// (TokenSettingsFromEnv, then NewTokenAuth) refuses each unusable token
+// setting with ErrConfig and an error naming its environment variable, as
+// docs/CONFIG.md promises, never a Config field; a secret's value is never
+// in the error. Usable values start.
+func TestTokenSettingsFromEnvNamesTheVariable(t *testing.T) {
+	const jwks, param = "https://idp.example.com/.well-known/jwks.json", "/rtcollab/jwt"
+	short, secret31 := "short-secret-value", secret32[:31]
+	tests := []struct {
+		name      string
+		env       map[string]string
+		ssm       string // the value of the JWT_SECRET_PARAMETER parameter
+		dev       bool
+		wantInErr string // "" means the cold start succeeds
+	}{
+		{"short secret", map[string]string{"JWT_SECRET": short}, "", false, "JWT_SECRET has 18 bytes"},
+		{"secret one byte short", map[string]string{"JWT_SECRET": secret31}, "", false, "JWT_SECRET has 31 bytes"},
+		{"short secret in dev mode", map[string]string{"JWT_SECRET": short}, "", true, "JWT_SECRET"},
+		{"short secret from SSM", map[string]string{"JWT_SECRET_PARAMETER": param}, short, false, `JWT_SECRET_PARAMETER "/rtcollab/jwt": `},
+		{"empty secret from SSM beside a key set", map[string]string{"JWT_SECRET_PARAMETER": param, "JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "app"},
+			"", false, `JWT_SECRET_PARAMETER "/rtcollab/jwt": `},
+		{"unsupported algorithm", map[string]string{"JWT_SECRET": secret32, "JWT_ALGORITHMS": "HS256,HS512"}, "", false, `JWT_ALGORITHMS item "HS512"`},
+		{"algorithm none", map[string]string{"JWT_SECRET": secret32, "JWT_ALGORITHMS": "none"}, "", false, `JWT_ALGORITHMS item "none"`},
+		{"algorithm in lower case", map[string]string{"JWT_SECRET": secret32, "JWT_ALGORITHMS": "hs256"}, "", false, `JWT_ALGORITHMS item "hs256"`},
+		{"unsupported algorithm without key source in dev mode", map[string]string{"JWT_ALGORITHMS": "HS512"}, "", true, `JWT_ALGORITHMS item "HS512"`},
+		{"key-set algorithm without a key set", map[string]string{"JWT_SECRET": secret32, "JWT_ALGORITHMS": "RS256"}, "", false,
+			`JWT_ALGORITHMS item "RS256" needs JWT_JWKS_URL`},
+		{"HS256 without a secret", map[string]string{"JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "app", "JWT_ALGORITHMS": "ES256,HS256"}, "", false,
+			`JWT_ALGORITHMS item "HS256" needs JWT_SECRET or JWT_SECRET_PARAMETER`},
+		{"tenant with separator", map[string]string{"JWT_SECRET": secret32, "DEFAULT_TENANT": "a#b"}, "", false, "DEFAULT_TENANT holds '#'"},
+		{"tenant too long", map[string]string{"JWT_SECRET": secret32, "DEFAULT_TENANT": strings.Repeat("t", MaxClaimLen+1)}, "", false, "DEFAULT_TENANT"},
+		{"tenant with a format character", map[string]string{"JWT_SECRET": secret32, "DEFAULT_TENANT": "acme\u202e"}, "", false, "DEFAULT_TENANT"},
+		{"tenant not UTF-8", map[string]string{"JWT_SECRET": secret32, "DEFAULT_TENANT": "acme\xff"}, "", false, "DEFAULT_TENANT"},
+		{"bad tenant in dev mode", map[string]string{"DEFAULT_TENANT": "a#b"}, "", true, "DEFAULT_TENANT"},
+		{"key set over http", map[string]string{"JWT_JWKS_URL": "http://idp.example.com/jwks", "JWT_AUDIENCE": "app"}, "", false,
+			`JWT_JWKS_URL "http://idp.example.com/jwks": http is allowed on loopback hosts only`},
+		{"key set of another scheme", map[string]string{"JWT_JWKS_URL": "ftp://idp.example.com/jwks", "JWT_AUDIENCE": "app"}, "", false, "JWT_JWKS_URL"},
+		{"key set without host", map[string]string{"JWT_JWKS_URL": "https:///jwks", "JWT_AUDIENCE": "app"}, "", false, "JWT_JWKS_URL"},
+		{"key set URL that does not parse", map[string]string{"JWT_JWKS_URL": "https://idp.example.com:port/jwks", "JWT_AUDIENCE": "app"}, "", false, "JWT_JWKS_URL"},
+		{"bad key set in dev mode", map[string]string{"JWT_JWKS_URL": "ftp://idp.example.com/jwks", "JWT_AUDIENCE": "app"}, "", true, "JWT_JWKS_URL"},
+		{"custom prefix without a name", map[string]string{"JWT_SECRET": secret32, "TENANT_CLAIM": "custom:"}, "", false, `TENANT_CLAIM "custom:"`},
+		{"tenant claim not UTF-8", map[string]string{"JWT_SECRET": secret32, "TENANT_CLAIM": "org\xff"}, "", false, "TENANT_CLAIM"},
+		{"issuer not UTF-8", map[string]string{"JWT_SECRET": secret32, "JWT_ISSUER": "https://iss\xff"}, "", false, "JWT_ISSUER"},
+		{"audience not UTF-8", map[string]string{"JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "app\xff"}, "", false, "JWT_AUDIENCE"},
+		{"require tenant", map[string]string{"JWT_SECRET": secret32, "REQUIRE_TENANT": "maybe"}, "", false, "REQUIRE_TENANT"},
+		{"both secrets", map[string]string{"JWT_SECRET": secret32, "JWT_SECRET_PARAMETER": param}, "", false, "JWT_SECRET and JWT_SECRET_PARAMETER"},
+
+		{"secret of the least length", map[string]string{"JWT_SECRET": secret32, "JWT_ALGORITHMS": " HS256 ", "DEFAULT_TENANT": " acme ",
+			"TENANT_CLAIM": "custom:tenant", "JWT_ISSUER": "https://iss", "JWT_AUDIENCE": "app", "REQUIRE_TENANT": "no"}, "", false, ""},
+		{"secret from SSM", map[string]string{"JWT_SECRET_PARAMETER": param, "DEFAULT_TENANT": "Ünïcode-tenant"}, secret32, false, ""},
+		{"key set", map[string]string{"JWT_JWKS_URL": jwks, "JWT_AUDIENCE": "app", "JWT_ALGORITHMS": "RS256,ES256"}, "", false, ""},
+		{"key set on loopback", map[string]string{"JWT_JWKS_URL": "http://127.0.0.1:9/jwks", "JWT_AUDIENCE": "*"}, "", false, ""},
+		{"key set on localhost and a secret", map[string]string{"JWT_JWKS_URL": "http://localhost:9/jwks", "JWT_AUDIENCE": "app",
+			"JWT_SECRET": secret32, "JWT_ALGORITHMS": "HS256,RS256,ES256"}, "", false, ""},
+		{"nothing in dev mode", nil, "", true, ""},
+		{"algorithms without key source in dev mode", map[string]string{"JWT_ALGORITHMS": "RS256"}, "", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts, err := TokenSettingsFromEnv(envMap(tt.env))
+			if err == nil {
+				read := func(context.Context, string) (string, error) { return tt.ssm, nil }
+				_, err = NewTokenAuth(context.Background(), ts, &TokenOptions{Dev: tt.dev, ReadSecret: read})
+			}
+			if tt.wantInErr == "" {
+				if err != nil {
+					t.Fatalf("cold start: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tt.wantInErr) {
+				t.Fatalf("cold start = %v, want %v naming %q", err, ErrConfig, tt.wantInErr)
+			}
+			for _, s := range []string{short, secret31, secret32} {
+				if strings.Contains(err.Error(), s) {
+					t.Fatalf("error %q shows the secret", err)
+				}
 			}
 		})
 	}
