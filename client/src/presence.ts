@@ -16,7 +16,8 @@ import { systemClock, type Clock, type WebSocketClient } from './websocket-clien
  * - `room.join` / `room.leave` enter and leave rooms; a room's `presence`
  *   events (join, leave, update) and `cursor` events arrive on its channel
  *   (`room:<name>`);
- * - `cursor` frames, throttled to one per `cursorThrottle` ms per room.
+ * - `cursor` frames, throttled to one per `cursorThrottle` ms per room, and
+ *   paced per connection under the server's cursor limit (see CursorPacer).
  *
  * Away detection runs in the browser: no input for `awayTimeout` (5 min by
  * default), or the page hidden, makes this user `away`; the next input
@@ -154,7 +155,10 @@ interface RoomEntry {
   /** Cursor throttle: when the last frame left and the position waiting for the next slot. */
   lastCursorAt: number;
   pendingCursor: { x?: number; y?: number; anchor?: CursorAnchor } | null;
+  /** The room's throttle timer: armed while the room waits out `cursorThrottle`. */
   cursorTimer: unknown;
+  /** Sends the room's pending position; what the connection's CursorPacer queues. */
+  sendCursor: () => boolean;
 }
 
 export interface PresenceManagerEvents {
@@ -232,6 +236,93 @@ export function presenceOptionsError(options: {
     if (err instanceof RealtimeError) return err;
     throw err;
   }
+}
+
+/**
+ * The smallest gap (ms) between two cursor frames of one connection: the
+ * server's cursor limit is one frame per 50 ms per connection, whatever the
+ * room. Its burst of 2 is left as slack for frames that the network brings
+ * closer together than they were sent.
+ */
+const CURSOR_INTERVAL_MS = 50;
+
+/** The longest a RATE_LIMITED cursor's retryAfterMs holds the next cursor frame back (ms). */
+const MAX_CURSOR_BACKOFF_MS = 1000;
+
+/**
+ * Paces the cursor frames of one connection, all rooms together: one frame
+ * per CURSOR_INTERVAL_MS. Rooms with a position to send wait in line and go
+ * round-robin (a room that just sent queues again behind the others), each
+ * sending its latest position when its turn comes; so with many rooms every
+ * room still gets its cursor, later, instead of the same room's frame being
+ * refused each time.
+ */
+class CursorPacer {
+  /** When (clock ms) the next frame may leave. */
+  private nextAt = 0;
+  /** Rooms waiting for a slot, first in line first. */
+  private readonly line: (() => boolean)[] = [];
+  private timer: unknown = null;
+
+  constructor(private readonly clock: Clock) {}
+
+  /** Puts a room in line (once) and sends what the free slots allow. */
+  enqueue(send: () => boolean): void {
+    if (!this.line.includes(send)) this.line.push(send);
+    this.pump();
+  }
+
+  isQueued(send: () => boolean): boolean {
+    return this.line.includes(send);
+  }
+
+  /** Takes a room out of line (the room was left). */
+  remove(send: () => boolean): void {
+    const i = this.line.indexOf(send);
+    if (i >= 0) this.line.splice(i, 1);
+    if (this.line.length === 0 && this.timer !== null) {
+      this.clock.clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** Holds the next frame back `ms` more (a RATE_LIMITED answer's retryAfterMs, bounded). */
+  backOff(ms: unknown): void {
+    if (typeof ms !== 'number' || !(ms > 0)) return;
+    this.nextAt = Math.max(this.nextAt, this.clock.now() + Math.min(ms, MAX_CURSOR_BACKOFF_MS));
+  }
+
+  private pump(): void {
+    if (this.timer !== null) return;
+    for (;;) {
+      const first = this.line[0];
+      if (first === undefined) return;
+      const now = this.clock.now();
+      const wait = this.nextAt - now;
+      if (wait > 0) {
+        this.timer = this.clock.setTimeout(() => {
+          this.timer = null;
+          this.pump();
+        }, wait);
+        return;
+      }
+      this.line.shift();
+      // A room with nothing to send (not joined, not connected) keeps the slot for the next.
+      if (first()) this.nextAt = now + CURSOR_INTERVAL_MS;
+    }
+  }
+}
+
+/** One CursorPacer per client: the server counts cursor frames per connection. */
+const cursorPacers = new WeakMap<WebSocketClient, CursorPacer>();
+
+function cursorPacerOf(client: WebSocketClient, clock: Clock): CursorPacer {
+  let pacer = cursorPacers.get(client);
+  if (pacer === undefined) {
+    pacer = new CursorPacer(clock);
+    cursorPacers.set(client, pacer);
+  }
+  return pacer;
 }
 
 /** Pages of presence.snapshot (200 users each) a refresh reads at most. */
@@ -328,6 +419,8 @@ function byName(a: PresenceData, b: PresenceData): number {
 export class PresenceManager {
   private readonly client: WebSocketClient;
   private readonly clock: Clock;
+  /** Paces cursor frames under the server's per-connection cursor limit, shared by every manager of the client. */
+  private readonly cursors: CursorPacer;
   private readonly emitter = new Emitter<PresenceManagerEvents>();
   private readonly opts: Required<
     Pick<PresenceManagerOptions, 'awayTimeout' | 'awayWhenHidden' | 'cursorThrottle' | 'refreshInterval'>
@@ -367,6 +460,7 @@ export class PresenceManager {
   constructor(options: PresenceManagerOptions) {
     this.client = options.client;
     this.clock = options.clock ?? systemClock;
+    this.cursors = cursorPacerOf(this.client, this.clock);
     this.opts = {
       awayTimeout: options.awayTimeout ?? 300_000,
       awayWhenHidden: options.awayWhenHidden ?? true,
@@ -500,7 +594,9 @@ export class PresenceManager {
 
   /**
    * Sends a cursor position to a room, at most one frame per `cursorThrottle` ms (the latest wins).
-   * An anchor whose `elementId` is empty or over MAX_ANCHOR_BYTES (UTF-8) throws a
+   * The cursor frames of all rooms share the connection's limit (one per
+   * CURSOR_INTERVAL_MS): with several rooms they take turns, each sending
+   * its latest position when its turn comes. An anchor whose `elementId` is empty or over MAX_ANCHOR_BYTES (UTF-8) throws a
    * RealtimeError BAD_REQUEST; nothing is sent.
    */
   updateCursor(room: string, position: { x?: number; y?: number; anchor?: CursorAnchor }): void {
@@ -509,15 +605,15 @@ export class PresenceManager {
     if (entry === undefined) return;
     this.noteInput();
     entry.pendingCursor = position;
-    if (entry.cursorTimer !== null) return;
+    if (entry.cursorTimer !== null || this.cursors.isQueued(entry.sendCursor)) return;
     const wait = entry.lastCursorAt + this.opts.cursorThrottle - this.clock.now();
     if (wait <= 0) {
-      this.flushCursor(canonicalRoom(room), entry);
+      this.cursors.enqueue(entry.sendCursor);
       return;
     }
     entry.cursorTimer = this.clock.setTimeout(() => {
       entry.cursorTimer = null;
-      this.flushCursor(canonicalRoom(room), entry);
+      this.cursors.enqueue(entry.sendCursor);
     }, wait);
   }
 
@@ -557,7 +653,7 @@ export class PresenceManager {
     let entry = this.rooms.get(name);
     if (entry === undefined) {
       const off = this.client.onChannel(roomChannel(name), (m) => this.onRoomFrame(name, m));
-      entry = {
+      const created: RoomEntry = {
         refs: 0,
         users: new Map(),
         seq: new Map(),
@@ -570,7 +666,9 @@ export class PresenceManager {
         lastCursorAt: 0,
         pendingCursor: null,
         cursorTimer: null,
+        sendCursor: () => this.flushCursor(name, created),
       };
+      entry = created;
       this.rooms.set(name, entry);
     }
     entry.refs++;
@@ -686,6 +784,7 @@ export class PresenceManager {
   private dropRoom(room: string, entry: RoomEntry): void {
     entry.off();
     this.clock.clearTimeout(entry.cursorTimer);
+    this.cursors.remove(entry.sendCursor);
     this.rooms.delete(room);
     for (const w of entry.waiters.splice(0)) w.reject(new Error(`left room ${room} before joining it`));
     if (this.client.connected) {
@@ -830,10 +929,11 @@ export class PresenceManager {
     this.update();
   }
 
-  private flushCursor(room: string, entry: RoomEntry): void {
+  /** Sends the room's pending position, if it can; reports whether a frame left. */
+  private flushCursor(room: string, entry: RoomEntry): boolean {
     const pos = entry.pendingCursor;
     entry.pendingCursor = null;
-    if (pos === null || !entry.joined || !this.client.connected) return;
+    if (pos === null || !entry.joined || !this.client.connected) return false;
     entry.lastCursorAt = this.clock.now();
     const payload: Record<string, unknown> = { room };
     if (pos.x !== undefined && pos.y !== undefined) {
@@ -842,8 +942,12 @@ export class PresenceManager {
     }
     if (pos.anchor !== undefined) payload['anchor'] = pos.anchor;
     // Cursors are ephemeral: never queued, never sent again (after a drop
-    // or a RATE_LIMITED answer): the next move sends a fresh position.
-    this.client.request('cursor', { payload }, { queue: false, retry: false }).catch(() => {});
+    // or a RATE_LIMITED answer): the next move sends a fresh position. A
+    // RATE_LIMITED answer holds the connection's next cursor frame back.
+    this.client.request('cursor', { payload }, { queue: false, retry: false }).catch((err: unknown) => {
+      if (err instanceof RealtimeError && err.code === 'RATE_LIMITED') this.cursors.backOff(err.details?.['retryAfterMs']);
+    });
+    return true;
   }
 
   private noteInput(): void {

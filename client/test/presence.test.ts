@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PresenceManager, WebSocketClient } from '../src/index.js';
-import { FakeServer, FakeWebSocket } from './fake-websocket.js';
+import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
 
 const flush = async (): Promise<void> => {
   await vi.advanceTimersByTimeAsync(0);
@@ -13,16 +13,43 @@ class FakeTarget extends EventTarget {
 const user = (userId: string, status: string) => ({ userId, username: userId, status, lastSeen: '', currentLocation: { page: '' } });
 
 interface SetupOptions {
-  /** How the server answers cursor frames. Default: acks them. */
-  cursors?: 'ack' | 'hold' | 'rate-limited';
+  /**
+   * How the server answers cursor frames. Default: acks them. `limited`:
+   * as the server's per-connection cursor bucket (20/s, burst 2) does,
+   * whatever the room.
+   */
+  cursors?: 'ack' | 'hold' | 'rate-limited' | 'limited';
+  /** The retryAfterMs of a refused cursor. Default 50. */
+  retryAfterMs?: number;
   /** The members room.join and presence.snapshot replies list. Default: none. */
   listed?: ReturnType<typeof user>[];
 }
 
 async function setup(
   o: SetupOptions = {},
-): Promise<{ client: WebSocketClient; server: FakeServer; manager: PresenceManager; win: FakeTarget; doc: FakeTarget }> {
+): Promise<{
+  client: WebSocketClient;
+  server: FakeServer;
+  manager: PresenceManager;
+  win: FakeTarget;
+  doc: FakeTarget;
+  /** The cursor frames the server accepted. */
+  accepted: SentFrame[];
+}> {
   const listed = o.listed ?? [];
+  const accepted: SentFrame[] = [];
+  let tokens = 2;
+  let filledAt = Date.now();
+  const allow = (): boolean => {
+    if (o.cursors === 'rate-limited') return false;
+    if (o.cursors !== 'limited') return true;
+    const now = Date.now();
+    tokens = Math.min(2, tokens + ((now - filledAt) / 1000) * 20);
+    filledAt = now;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  };
   const server = new FakeServer({
     handler: (sock, f) => {
       const room = (f.payload as { room?: string } | undefined)?.room ?? '';
@@ -39,10 +66,11 @@ async function setup(
           return true;
         case 'cursor':
           if (o.cursors === 'hold') return true;
-          if (o.cursors === 'rate-limited') {
-            server.error(sock, f, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: 50 } });
+          if (!allow()) {
+            server.error(sock, f, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: o.retryAfterMs ?? 50 } });
             return true;
           }
+          accepted.push(f);
           server.ack(sock, f, { room, recipients: 1, delivered: 1 });
           return true;
       }
@@ -66,7 +94,7 @@ async function setup(
   const manager = new PresenceManager({ client, activityTarget: win, visibilityTarget: doc, refreshInterval: 0 });
   manager.start();
   await flush();
-  return { client, server, manager, win, doc };
+  return { client, server, manager, win, doc, accepted };
 }
 
 beforeEach(() => {
@@ -160,6 +188,39 @@ describe('cursor positions', () => {
     manager.updateCursor('dash', { x: 1, y: 1 });
     await vi.advanceTimersByTimeAsync(2000);
     expect(server.framesOfType('cursor')).toHaveLength(1);
+  });
+
+  // The server's cursor limit (20/s, burst 2) is one bucket per connection,
+  // whatever the room: with three rooms, per-room throttling alone sends
+  // three frames at once and the third is refused, the same room each time.
+  it('reach every joined room under the per-connection cursor limit, each room ending at the latest position', async () => {
+    const { server, manager, accepted } = await setup({ cursors: 'limited' });
+    const rooms = ['order-1', 'order-1-lines', 'dashboard'];
+    for (const r of rooms) await manager.joinRoom(r).ready;
+    await vi.advanceTimersByTimeAsync(1000);
+    // The pointer moves for one second, then rests at x = 20.
+    for (let i = 1; i <= 20; i++) {
+      manager.updateMousePosition(i, i);
+      await vi.advanceTimersByTimeAsync(50);
+    }
+    await vi.advanceTimersByTimeAsync(2000);
+    const latest = new Map(accepted.map((f) => [(f.payload as { room: string }).room, (f.payload as { x: number }).x]));
+    expect(Object.fromEntries(latest)).toEqual({ 'order-1': 20, 'order-1-lines': 20, dashboard: 20 });
+    // Nothing was refused, and every room had its turn while the pointer moved.
+    expect(server.framesOfType('cursor')).toHaveLength(accepted.length);
+    const early = accepted.slice(0, 6).map((f) => (f.payload as { room: string }).room);
+    expect(new Set(early)).toEqual(new Set(rooms));
+  });
+
+  it("hold the connection's next cursor frame back for a RATE_LIMITED answer's retryAfterMs", async () => {
+    const { server, manager } = await setup({ cursors: 'rate-limited', retryAfterMs: 300 });
+    await manager.joinRoom('a').ready;
+    await manager.joinRoom('b').ready;
+    manager.updateMousePosition(1, 1);
+    await vi.advanceTimersByTimeAsync(299);
+    expect(server.framesOfType('cursor').map((f) => (f.payload as { room: string }).room)).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(server.framesOfType('cursor').map((f) => (f.payload as { room: string }).room)).toEqual(['a', 'b']);
   });
 });
 
