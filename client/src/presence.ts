@@ -13,9 +13,9 @@ import { systemClock, type Clock, type WebSocketClient } from './websocket-clien
  * - `presence` sets this connection's status, location and activity;
  * - `presence.snapshot` lists the tenant's users (or a room's), kept current
  *   by the `presence` events on `user-presence` and a periodic refresh;
- * - `room.join` / `room.leave` enter and leave rooms; a room's `presence`
- *   events (join, leave, update) and `cursor` events arrive on its channel
- *   (`room:<name>`);
+ * - `room.join` / `room.leave` enter and leave rooms, one after another per
+ *   room (see RoomLine); a room's `presence` events (join, leave, update)
+ *   and `cursor` events arrive on its channel (`room:<name>`);
  * - `cursor` frames, throttled to one per `cursorThrottle` ms per room, and
  *   paced per connection under the server's cursor limit (see CursorPacer).
  *
@@ -159,6 +159,29 @@ interface RoomEntry {
   cursorTimer: unknown;
   /** Sends the room's pending position; what the connection's CursorPacer queues. */
   sendCursor: () => boolean;
+}
+
+/**
+ * The `room.join` / `room.leave` frames of one room, sent one after another:
+ * API Gateway invokes the handler for each frame on its own, so two frames
+ * written back to back may be handled in either order (a leave handled
+ * after the join that followed it leaves the connection out of a room the
+ * client shows as joined). An operation goes out once the one before it is
+ * answered (or failed), and is decided when its turn comes.
+ */
+interface RoomLine {
+  /** An operation is on the wire, unanswered. */
+  busy: boolean;
+  /** Operations waiting for their turn, first first; each returns the answer it waits for, if it sent a frame. */
+  waiting: (() => Promise<void> | undefined)[];
+  /** The room's latest room.join, queued or unanswered (`sent` once on the wire): a join of the room meanwhile waits for it. */
+  join: { sent: boolean } | null;
+  /**
+   * The released room whose room.leave is queued and not sent yet: the
+   * connection is still in the room, so a join meanwhile takes the entry
+   * back and the leave is not sent.
+   */
+  released: RoomEntry | null;
 }
 
 export interface PresenceManagerEvents {
@@ -325,6 +348,8 @@ function cursorPacerOf(client: WebSocketClient, clock: Clock): CursorPacer {
   return pacer;
 }
 
+const noop = (): void => {};
+
 /** Pages of presence.snapshot (200 users each) a refresh reads at most. */
 const MAX_SNAPSHOT_PAGES = 50;
 
@@ -447,6 +472,10 @@ export class PresenceManager {
   /** The event numbers at which the presence.snapshot replies still awaited were asked for. */
   private readonly userAsks: number[] = [];
   private readonly rooms = new Map<string, RoomEntry>();
+  /** The rooms with room operations queued or unanswered (see RoomLine). */
+  private readonly lines = new Map<string, RoomLine>();
+  /** Counts the connections that closed: an operation queued on one is not sent on the next. */
+  private closes = 0;
   private error: Error | null = null;
 
   private started = false;
@@ -619,7 +648,11 @@ export class PresenceManager {
 
   /**
    * Enters a room (reference-counted: each call needs its own release).
-   * Resolves with the room once the server confirmed it. `room.join` is
+   * Resolves with the room once the server confirmed it. A room's
+   * `room.join` and `room.leave` go out one after another (see RoomLine):
+   * a room released and entered again before its leave went out is taken
+   * back without a frame, and a join while the room's join is unanswered
+   * waits for it. `room.join` is
    * sent only while connected: a room entered while not connected is
    * joined when the connection is back (if still held then), and `ready`
    * waits for that join; it rejects when the room is released first.
@@ -651,8 +684,18 @@ export class PresenceManager {
       moved = true;
     }
     let entry = this.rooms.get(name);
+    const line = this.lines.get(name);
+    if (entry === undefined && line?.released != null) {
+      // Released, and its room.leave has not gone out: the connection is
+      // still in the room (or will be, when the join before answers), so
+      // it is taken back and no frame is sent.
+      entry = line.released;
+      line.released = null;
+      entry.refs = 0;
+      this.rooms.set(name, entry);
+    }
     if (entry === undefined) {
-      const off = this.client.onChannel(roomChannel(name), (m) => this.onRoomFrame(name, m));
+      const off = this.client.onChannel(roomChannel(name), (m) => this.onRoomFrame(name, created, m));
       const created: RoomEntry = {
         refs: 0,
         users: new Map(),
@@ -672,13 +715,19 @@ export class PresenceManager {
       this.rooms.set(name, entry);
     }
     entry.refs++;
-    const held = entry.refs > 1 && entry.joined;
-    const ready = held
-      ? Promise.resolve(this.roomOf(name, entry))
-      : this.client.connected
-        ? this.sendJoin(name)
-        : joined(entry);
-    if (held && moved) this.announce({});
+    let ready: Promise<RoomPresence>;
+    if (entry.joined) {
+      ready = Promise.resolve(this.roomOf(name, entry));
+      if (moved) this.announce({});
+    } else {
+      // Settled by the room's next join: the one queued or unanswered, or
+      // a new one; a join that left before this location or avatar was set
+      // is followed by another that carries them. While not connected, the
+      // next connection joins the room (onReady).
+      ready = joined(entry);
+      const pending = line?.join ?? null;
+      if (this.client.connected && (pending === null || (pending.sent && moved))) this.queueJoin(name);
+    }
     this.update();
     let released = false;
     return {
@@ -780,24 +829,102 @@ export class PresenceManager {
       );
   }
 
-  /** Forgets a room and leaves it on the server. */
+  /**
+   * Forgets a room and leaves it on the server, after the room's operations
+   * before (see RoomLine). Until the leave goes out, the entry keeps
+   * following the room's channel, for a join that takes it back.
+   */
   private dropRoom(room: string, entry: RoomEntry): void {
-    entry.off();
     this.clock.clearTimeout(entry.cursorTimer);
+    entry.cursorTimer = null;
+    entry.pendingCursor = null;
     this.cursors.remove(entry.sendCursor);
     this.rooms.delete(room);
     for (const w of entry.waiters.splice(0)) w.reject(new Error(`left room ${room} before joining it`));
-    if (this.client.connected) {
-      this.client.request('room.leave', { payload: { room } }, { queue: false }).catch(() => {});
+    if (!this.client.connected) {
+      entry.off();
+      return;
     }
+    const line = this.lineOf(room);
+    line.released?.off();
+    line.released = entry;
+    const at = this.closes;
+    this.queueRoomOp(room, line, () => {
+      const released = line.released;
+      // Taken back by a join, or already left by an earlier leave.
+      if (released === null) return undefined;
+      line.released = null;
+      released.off();
+      if (at !== this.closes || !this.client.connected) return undefined;
+      return this.client.request('room.leave', { payload: { room } }, { queue: false }).then(noop, noop);
+    });
   }
 
   /**
-   * Joins `room` on the current connection. Bound to it (`queue: false`): a
-   * join held for the next connection could enter a room released
-   * meanwhile; the next connection joins the rooms held then (onReady).
+   * Queues a room.join of `room` on the current connection; when its turn
+   * comes it is sent if the room is still held, with the presence of then.
    */
-  private sendJoin(room: string): Promise<RoomPresence> {
+  private queueJoin(room: string): void {
+    const line = this.lineOf(room);
+    const join = { sent: false };
+    line.join = join;
+    const at = this.closes;
+    this.queueRoomOp(room, line, () => {
+      if (!this.rooms.has(room) || at !== this.closes || !this.client.connected) {
+        if (line.join === join) line.join = null;
+        return undefined;
+      }
+      join.sent = true;
+      return this.sendJoin(room, () => line.join === join).finally(() => {
+        if (line.join === join) line.join = null;
+      });
+    });
+  }
+
+  private lineOf(room: string): RoomLine {
+    let line = this.lines.get(room);
+    if (line === undefined) {
+      line = { busy: false, waiting: [], join: null, released: null };
+      this.lines.set(room, line);
+    }
+    return line;
+  }
+
+  /** Runs `op` when the room's operations before it are answered: now, if none is waiting. */
+  private queueRoomOp(room: string, line: RoomLine, op: () => Promise<void> | undefined): void {
+    line.waiting.push(op);
+    if (!line.busy) this.nextRoomOp(room, line);
+  }
+
+  private nextRoomOp(room: string, line: RoomLine): void {
+    // Busy while an operation runs too: one it causes waits its turn.
+    line.busy = true;
+    for (let op = line.waiting.shift(); op !== undefined; op = line.waiting.shift()) {
+      let answer: Promise<void> | undefined;
+      try {
+        answer = op();
+      } catch (err) {
+        this.fail(err);
+      }
+      if (answer !== undefined) {
+        const next = (): void => this.nextRoomOp(room, line);
+        void answer.then(next, next);
+        return;
+      }
+    }
+    line.busy = false;
+    if (line.join === null && line.released === null && this.lines.get(room) === line) this.lines.delete(room);
+  }
+
+  /**
+   * Joins `room` on the current connection; settles (never rejects) with
+   * the answer. Bound to it (`queue: false`): a join held for the next
+   * connection could enter a room released meanwhile; the next connection
+   * joins the rooms held then (onReady). `last` tells whether no later
+   * join of the room is queued: a failure is then reported to the room's
+   * waiting joins, otherwise the later join settles them.
+   */
+  private sendJoin(room: string, last: () => boolean): Promise<void> {
     const asked = this.eventSeq;
     const asking = this.rooms.get(room);
     asking?.asks.push(asked);
@@ -811,7 +938,10 @@ export class PresenceManager {
       .then(
         (ack) => {
           const entry = this.rooms.get(room);
-          if (entry === undefined) throw new Error(`left room ${room} before joining it`);
+          if (entry === undefined) {
+            settle();
+            return;
+          }
           if (entry === asking) settleAsk(entry.asks, asked);
           mergeList(entry.users, entry.seq, ack.usersInRoom, asked);
           pruneSeq(entry.users, entry.seq, entry.asks);
@@ -822,18 +952,14 @@ export class PresenceManager {
           this.update();
           const value = this.roomOf(room, entry);
           for (const w of entry.waiters.splice(0)) w.resolve(value);
-          return value;
         },
         (err: unknown) => {
           settle();
-          const entry = this.rooms.get(room);
           // Cut off by a drop: the next connection joins the room again.
-          if (err instanceof RealtimeError && err.code === 'DISCONNECTED' && entry !== undefined && entry === asking) {
-            return joined(entry);
-          }
-          if (entry !== undefined) for (const w of entry.waiters.splice(0)) w.reject(err);
+          if (err instanceof RealtimeError && err.code === 'DISCONNECTED') return;
+          const entry = this.rooms.get(room);
+          if (entry !== undefined && last()) for (const w of entry.waiters.splice(0)) w.reject(err);
           this.fail(err);
-          throw err;
         },
       );
   }
@@ -843,16 +969,22 @@ export class PresenceManager {
     this.announce({ active: !this.autoAway && this.manualStatus === null });
     for (const [room, entry] of this.rooms) {
       entry.joined = false;
-      this.sendJoin(room).catch(() => {});
+      this.queueJoin(room);
     }
     void this.refresh();
     this.scheduleRefresh();
   }
 
   private onClose(): void {
+    this.closes++;
     for (const entry of this.rooms.values()) {
       entry.joined = false;
       entry.cursors.clear();
+    }
+    // A new connection starts in no room: a released room is gone.
+    for (const line of this.lines.values()) {
+      line.released?.off();
+      line.released = null;
     }
     this.clearTimer('refreshTimer');
     this.update();
@@ -887,9 +1019,14 @@ export class PresenceManager {
     this.update();
   }
 
-  private onRoomFrame(room: string, m: WebSocketMessage): void {
-    const entry = this.rooms.get(room);
-    if (entry === undefined || !isRecord(m.payload)) return;
+  /**
+   * A frame of a room's channel, for `entry`: the room held, or released
+   * with its leave not sent yet (kept current for a join that takes it
+   * back, without telling anyone).
+   */
+  private onRoomFrame(room: string, entry: RoomEntry, m: WebSocketMessage): void {
+    if (!isRecord(m.payload)) return;
+    const held = this.rooms.get(room) === entry;
     if (m.type === 'cursor') {
       const p = m.payload;
       const userId = typeof p['userId'] === 'string' ? p['userId'] : (m.userId ?? '');
@@ -904,6 +1041,7 @@ export class PresenceManager {
       if (typeof p['y'] === 'number') c.y = p['y'];
       if (isRecord(p['anchor']) && typeof p['anchor']['elementId'] === 'string') c.anchor = p['anchor'] as unknown as CursorAnchor;
       entry.cursors.set(userId, c);
+      if (!held) return;
       this.emitter.emit('cursor', c);
       this.update();
       return;

@@ -320,6 +320,117 @@ describe('rooms across reconnects', () => {
   });
 });
 
+// API Gateway invokes the handler for each frame of a connection on its
+// own, so two frames written back to back may be handled in either order:
+// room.join and room.leave of one room go out one after another.
+describe('room operations', () => {
+  /** Holds room.join / room.leave unanswered until `answer` (the handler still running). */
+  async function holding(): Promise<{ manager: PresenceManager; server: FakeServer; wire: () => string[]; answer: () => Promise<void> }> {
+    const { manager, server } = await setup();
+    const auto = server.handler;
+    const held: { sock: FakeWebSocket; frame: SentFrame }[] = [];
+    server.handler = (sock, f) => {
+      if (f.type !== 'room.join' && f.type !== 'room.leave') return auto?.(sock, f);
+      held.push({ sock, frame: f });
+      return true;
+    };
+    const answer = async (): Promise<void> => {
+      const next = held.shift();
+      expect(next).toBeDefined();
+      if (next?.frame.type === 'room.join') auto?.(next.sock, next.frame);
+      if (next?.frame.type === 'room.leave') server.ack(next.sock, next.frame, { room: (next.frame.payload as { room: string }).room, wasSubscribed: true });
+      await flush();
+    };
+    const wire = (): string[] =>
+      server.received
+        .map((r) => r.frame)
+        .filter((f) => f.type === 'room.join' || f.type === 'room.leave')
+        .map((f) => `${f.type.slice(5)} ${(f.payload as { room: string }).room}`);
+    return { manager, server, wire, answer };
+  }
+
+  it('make a release and a join while the join before is unanswered (React StrictMode) send nothing more', async () => {
+    const { manager, wire, answer } = await holding();
+    const a = manager.joinRoom('order-1');
+    a.ready.catch(() => {});
+    a.release();
+    const b = manager.joinRoom('order-1');
+    await flush();
+    expect(wire()).toEqual(['join order-1']);
+    await answer();
+    await expect(b.ready).resolves.toMatchObject({ room: 'order-1', joined: true });
+    await expect(a.ready).rejects.toThrow('left room order-1 before joining it');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(wire()).toEqual(['join order-1']);
+    expect(manager.getSnapshot().rooms['order-1']?.joined).toBe(true);
+  });
+
+  it('send a join only once the leave before it is answered', async () => {
+    const { manager, wire, answer } = await holding();
+    const a = manager.joinRoom('order-1');
+    await answer();
+    await a.ready;
+    a.release();
+    await flush();
+    const b = manager.joinRoom('order-1');
+    await flush();
+    expect(wire()).toEqual(['join order-1', 'leave order-1']);
+    await answer();
+    expect(wire()).toEqual(['join order-1', 'leave order-1', 'join order-1']);
+    await answer();
+    await expect(b.ready).resolves.toMatchObject({ room: 'order-1', joined: true });
+  });
+
+  it('send a leave only once the join before it is answered, and one join for two holders', async () => {
+    const { manager, wire, answer } = await holding();
+    const a = manager.joinRoom('order-1');
+    const b = manager.joinRoom('order-1');
+    a.ready.catch(() => {});
+    b.ready.catch(() => {});
+    await flush();
+    expect(wire()).toEqual(['join order-1']);
+    a.release();
+    b.release();
+    await flush();
+    expect(wire()).toEqual(['join order-1']);
+    await answer();
+    expect(wire()).toEqual(['join order-1', 'leave order-1']);
+    await answer();
+    expect(manager.getSnapshot().rooms['order-1']).toBeUndefined();
+  });
+
+  it('do not carry a leave queued on one connection over to the next', async () => {
+    const { manager, wire } = await holding();
+    const a = manager.joinRoom('order-1');
+    a.ready.catch(() => {});
+    a.release();
+    await flush();
+    expect(wire()).toEqual(['join order-1']);
+    FakeWebSocket.last.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(20);
+    FakeWebSocket.last.open();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(wire()).toEqual(['join order-1']);
+    expect(manager.getSnapshot().rooms['order-1']).toBeUndefined();
+  });
+
+  it('follow an unanswered join with another when a join meanwhile sets a new location', async () => {
+    const { manager, server, answer } = await holding();
+    const a = manager.joinRoom('order-1', { location: { page: 'orders' } });
+    a.ready.catch(() => {});
+    a.release();
+    const b = manager.joinRoom('order-1', { location: { page: 'order-1' } });
+    await flush();
+    const pages = (): string[] => server.framesOfType('room.join').map((f) => (f.payload as { location: { page: string } }).location.page);
+    expect(pages()).toEqual(['orders']);
+    await answer();
+    expect(pages()).toEqual(['orders', 'order-1']);
+    await answer();
+    await expect(b.ready).resolves.toMatchObject({ joined: true });
+    expect(server.framesOfType('room.leave')).toHaveLength(0);
+  });
+});
+
 describe('tenant list', () => {
   it('reads every page of presence.snapshot, so that users past the first page stay listed', async () => {
     const all = Array.from({ length: 450 }, (_, i) => user(`u${i}`, 'online'));
