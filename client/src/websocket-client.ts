@@ -259,7 +259,12 @@ export interface WebSocketClientEvents {
   'reconnect-scheduled': { attempt: number; delay: number; cause: CloseCause };
   /** `maxReconnectAttempts` ran out; the client is `closed`. */
   'reconnect-failed': { attempts: number };
-  /** A channel could not be (re)subscribed and was removed from `subscriptions`. */
+  /**
+   * The server refused to (re)subscribe a channel with a code that is not
+   * retryable (FORBIDDEN, INVALID_CHANNEL, TOO_MANY_SUBSCRIPTIONS, ...); the
+   * channel was removed from `subscriptions`. A retryable failure (TIMEOUT,
+   * UNAVAILABLE, INTERNAL) keeps the channel: it is subscribed again.
+   */
   'subscription-error': { channel: string; error: RealtimeError };
   /**
    * The publications a channel missed (while reconnecting, or in a gap of
@@ -359,6 +364,10 @@ interface ChannelEntry {
   stream: ChannelStream;
   /** Timer of a pending gap fill; null for none. */
   gapTimer: unknown;
+  /** Timer of the next subscribe after one that failed with a retryable error; null for none. */
+  retryTimer: unknown;
+  /** Subscribes in a row that failed with a retryable error (the backoff of the next one). */
+  failures: number;
 }
 
 /** How long (ms) live updates past a gap wait for the missing ones before they are read from history. */
@@ -646,6 +655,8 @@ export class WebSocketClient {
       new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed', messageId: e.messageId });
     for (const e of this.takeAllWaiting(true)) e.reject(err(e));
     for (const entry of this.channels.values()) {
+      this.clearGapTimer(entry);
+      this.clearRetryTimer(entry);
       for (const w of entry.waiters) w.reject(new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' }));
     }
     this.channels.clear();
@@ -742,6 +753,12 @@ export class WebSocketClient {
    * Subscribes to `channel`. The channel stays in `subscriptions` and is
    * resubscribed after every reconnect until `unsubscribe`. While not
    * connected, the promise settles with the next connection's subscribe.
+   * A subscribe that fails with a retryable error (no reply: TIMEOUT;
+   * UNAVAILABLE, INTERNAL) is sent again after a backoff delay, on the same
+   * connection and on later ones, and the promise waits for it; it rejects
+   * when the server refuses the channel with a code that is not retryable
+   * (the channel is then dropped and `subscription-error` emitted), on
+   * `unsubscribe` (CANCELLED) and on `destroy`.
    */
   subscribe(channel: string): Promise<SubscribeAck> {
     if (this.destroyed) {
@@ -760,6 +777,8 @@ export class WebSocketClient {
         inflightGen: -1,
         stream: new ChannelStream(channel, (m) => this.emitter.emit('message', m)),
         gapTimer: null,
+        retryTimer: null,
+        failures: 0,
       };
       this.channels.set(channel, entry);
       this.update();
@@ -813,6 +832,7 @@ export class WebSocketClient {
     if (entry === undefined) return Promise.resolve({ channel, wasSubscribed: false });
     this.channels.delete(channel);
     this.clearGapTimer(entry);
+    this.clearRetryTimer(entry);
     entry.stream.abort();
     this.update();
     for (const w of entry.waiters) {
@@ -1104,11 +1124,20 @@ export class WebSocketClient {
    * offset order, before the live updates that arrived meanwhile; when the
    * server cannot recover them it emits `recovery-failed` and continues
    * live.
+   *
+   * Only a refusal that is not retryable (FORBIDDEN, INVALID_CHANNEL, ...)
+   * drops the channel. After a retryable failure (no reply: TIMEOUT, as
+   * when the Lambda fails and API Gateway answers without replyTo; or
+   * UNAVAILABLE, INTERNAL once the request's own retries ran out) its
+   * holders still hold it: the channel is kept, with its waiters, and
+   * subscribed again on this connection after a backoff delay (and on
+   * every later connection).
    */
   private sendSubscribe(channel: string, entry: ChannelEntry): Promise<void> {
     const gen = this.gen;
     entry.inflightGen = gen;
     this.clearGapTimer(entry);
+    this.clearRetryTimer(entry);
     entry.stream.abort();
     const since = entry.stream.begin();
     const op = (): Promise<unknown> =>
@@ -1120,6 +1149,7 @@ export class WebSocketClient {
         if (this.channels.get(channel) !== entry || entry.inflightGen !== gen) return;
         entry.inflightGen = -1;
         entry.confirmedGen = gen;
+        entry.failures = 0;
         const result: SubscribeAck = isRecord(ack) && typeof ack['channel'] === 'string' ? { channel: ack['channel'] } : { channel };
         const position = entry.stream.position;
         if (position !== null) result.position = position;
@@ -1133,6 +1163,11 @@ export class WebSocketClient {
         entry.stream.abort();
         // Not subscribed on this connection; the next one resubscribes.
         if (err.code === 'DISCONNECTED' || gen !== this.gen) return;
+        if (err.retryable) {
+          this.log('subscribe failed, trying again', channel, err.code);
+          this.retrySubscribe(channel, entry, gen);
+          return;
+        }
         this.channels.delete(channel);
         const waiters = entry.waiters;
         entry.waiters = [];
@@ -1142,6 +1177,27 @@ export class WebSocketClient {
         this.update();
       },
     );
+  }
+
+  /** Subscribes `channel` again on connection `gen` after a backoff delay, unless something else did meanwhile. */
+  private retrySubscribe(channel: string, entry: ChannelEntry, gen: number): void {
+    // At least a second apart: a server that fails every subscribe at once
+    // is not hammered, whatever the reconnect options.
+    const delay = Math.max(1000, backoffDelay(entry.failures, this.opts, this.opts.random));
+    entry.failures++;
+    entry.retryTimer = this.opts.clock.setTimeout(() => {
+      entry.retryTimer = null;
+      if (gen !== this.gen || !this.socketOpen() || this.channels.get(channel) !== entry) return;
+      if (entry.inflightGen === gen || entry.confirmedGen === gen) return;
+      void this.sendSubscribe(channel, entry);
+    }, delay);
+  }
+
+  private clearRetryTimer(entry: ChannelEntry): void {
+    if (entry.retryTimer !== null) {
+      this.opts.clock.clearTimeout(entry.retryTimer);
+      entry.retryTimer = null;
+    }
   }
 
   /**

@@ -626,6 +626,63 @@ describe('subscriptions', () => {
     expect(new Set(ids).size).toBe(1); // the same request sent again
   });
 
+  // A Lambda failure: API Gateway sends its own frame, without replyTo, and
+  // the subscribe ends as a TIMEOUT (retryable).
+  function failingSubscribes(n: { left: number }): FakeServer {
+    return new FakeServer({
+      handler: (sock, f) => {
+        if (f.type !== 'subscribe' || n.left <= 0) return false;
+        n.left--;
+        queueMicrotask(() => sock.receiveRaw(JSON.stringify({ message: 'Internal server error', connectionId: 'c', requestId: 'r' })));
+        return true;
+      },
+    });
+  }
+
+  it('keeps a channel whose subscribe got no reply and subscribes it again on the same connection', async () => {
+    const fails = { left: 1 };
+    const server = failingSubscribes(fails);
+    const client = makeClient();
+    client.on('error', () => {});
+    const events = record(client, 'subscription-error');
+    const sock = await openClient(client);
+    const release = client.retain('order:1');
+    const sub = client.subscribe('order:1');
+    let settled = false;
+    void sub.then(() => (settled = true), () => (settled = true));
+    await vi.advanceTimersByTimeAsync(10_000); // no reply within requestTimeout
+    expect(client.subscriptions.has('order:1')).toBe(true);
+    expect(settled).toBe(false); // the promise waits for the next attempt
+    await vi.advanceTimersByTimeAsync(1_000); // the backoff delay
+    expect(sock.framesOfType('subscribe').map((f) => f.channel)).toEqual(['order:1', 'order:1']);
+    await expect(sub).resolves.toEqual({ channel: 'order:1' });
+    expect(events).toEqual([]);
+    expect(server.framesOfType('subscribe')).toHaveLength(2);
+    release();
+  });
+
+  it('keeps a held channel after a resubscribe that got no reply, and resubscribes it on the next connection', async () => {
+    const fails = { left: 0 };
+    failingSubscribes(fails);
+    const client = makeClient({ reconnectInterval: 10 });
+    client.on('error', () => {});
+    await openClient(client);
+    const release = client.retain('order:1'); // e.g. useEntitySync
+    await flush();
+    fails.left = 1;
+    FakeWebSocket.last.serverClose(1001, 'Going away');
+    await vi.advanceTimersByTimeAsync(50);
+    FakeWebSocket.last.open();
+    await vi.advanceTimersByTimeAsync(10_000); // the resubscribe times out
+    FakeWebSocket.last.serverClose(1001, 'Going away');
+    await vi.advanceTimersByTimeAsync(50);
+    FakeWebSocket.last.open();
+    await flush();
+    expect(client.subscriptions.has('order:1')).toBe(true);
+    expect(FakeWebSocket.last.framesOfType('subscribe').map((f) => f.channel)).toEqual(['order:1']);
+    release();
+  });
+
   it('retain keeps a channel subscribed until its last holder lets go', async () => {
     const server = new FakeServer();
     const client = makeClient();
