@@ -92,6 +92,45 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => globalThis.clearTimeout(handle as ReturnType<typeof globalThis.setTimeout>),
 };
 
+/**
+ * The longest delay (ms) a timer takes: browsers and Node run a timer
+ * whose delay is past 2^31 - 1 ms (about 24.8 days) at once.
+ */
+export const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/**
+ * `clock` with timers of any length: a delay past MAX_TIMER_DELAY is waited
+ * out in steps of at most MAX_TIMER_DELAY, until its deadline (on the
+ * clock, or by the steps waited when the clock lags behind them); an
+ * Infinite delay never fires; a negative or NaN one is 0. Its handles are
+ * its own: clear them with its clearTimeout.
+ */
+export function longTimerClock(clock: Clock): Clock {
+  return {
+    now: () => clock.now(),
+    setTimeout: (fn, ms) => {
+      const timer: { handle: unknown } = { handle: null };
+      const total = ms > 0 ? ms : 0;
+      if (total <= MAX_TIMER_DELAY) {
+        timer.handle = clock.setTimeout(fn, total);
+        return timer;
+      }
+      const deadline = clock.now() + total;
+      const arm = (left: number): void => {
+        const step = Math.min(left, MAX_TIMER_DELAY);
+        timer.handle = clock.setTimeout(() => {
+          const rest = Math.min(deadline - clock.now(), left - step);
+          if (rest > 0) arm(rest);
+          else fn();
+        }, step);
+      };
+      arm(total);
+      return timer;
+    },
+    clearTimeout: (timer) => clock.clearTimeout((timer as { handle: unknown }).handle),
+  };
+}
+
 /** Client-side pacing of outgoing frames (a token bucket). */
 export interface RateLimitOptions {
   /** Sustained frames per second. */
@@ -190,7 +229,11 @@ export interface WebSocketClientOptions {
   debug?: boolean;
   /** WebSocket class. Default globalThis.WebSocket. */
   WebSocketImpl?: WebSocketConstructor;
-  /** Time source and timers. Default: Date.now and the global timers. */
+  /**
+   * Time source and timers. Default: Date.now and the global timers. The
+   * client never hands it a delay past MAX_TIMER_DELAY: a longer one is
+   * waited out in steps (see `longTimerClock`).
+   */
   clock?: Clock;
   /** Random numbers in [0, 1) for the backoff jitter. Default Math.random. */
   random?: () => number;
@@ -375,8 +418,7 @@ const GAP_FILL_DELAY = 500;
 
 /**
  * The longest wait (ms) before a request refused with RATE_LIMITED is sent
- * again, whatever retryAfterMs says (a timer past 2^31 - 1 ms would fire at
- * once).
+ * again, whatever retryAfterMs says.
  */
 const MAX_RETRY_AFTER = 60_000;
 
@@ -456,7 +498,10 @@ function resolveOptions(o: WebSocketClientOptions): ResolvedOptions {
     hello: o.hello ?? DEFAULTS.hello,
     debug: o.debug ?? DEFAULTS.debug,
     WebSocketImpl: o.WebSocketImpl,
-    clock: o.clock ?? systemClock,
+    // Every delay the client computes goes through it: a token valid for
+    // weeks, a maxConnectionAge or timeout past 2^31 - 1 ms must not fire
+    // at once.
+    clock: longTimerClock(o.clock ?? systemClock),
     random: o.random ?? Math.random,
     generateId: o.generateId ?? generateMessageId,
   };

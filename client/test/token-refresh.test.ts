@@ -187,6 +187,30 @@ describe('getToken', () => {
     client.destroy();
   });
 
+  it('refreshes a token valid for 30 days ahead of its exp, not at once (a timer past 2^31 - 1 ms)', async () => {
+    new FakeServer({ autoAck: ['hello', 'ping'] });
+    let serial = 0;
+    const days30 = 30 * 24 * 3600;
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) + days30, ++serial));
+    const client = makeClient({ getToken });
+    const causes: string[] = [];
+    client.on('close', (e) => causes.push(e.cause));
+    client.connect();
+    await flush();
+    FakeWebSocket.last.open();
+    await flush();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(causes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(days30 * 1000 - 60_000 - 1000 - 1);
+    expect(causes).toEqual([]);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1); // exp - 60 s
+    expect(causes).toEqual(['token-refresh']);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    client.destroy();
+  });
+
   it('never refreshes in a tight loop, even with a token that has expired on arrival', async () => {
     new FakeServer();
     let serial = 0;

@@ -17,6 +17,7 @@ import {
   type WebSocketClientEvents,
   type WebSocketClientOptions,
 } from '../src/index.js';
+import { MAX_TIMER_DELAY, longTimerClock } from '../src/websocket-client.js';
 import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
 let ids = 0;
@@ -808,6 +809,28 @@ describe('planned reconnect', () => {
     await expect(p).resolves.toEqual({ ok: true });
   });
 
+  it('waits out a maxConnectionAge and a request timeout past 2^31 - 1 ms instead of firing at once', async () => {
+    new FakeServer({ autoAck: ['hello'] });
+    const days30 = 30 * 24 * 3600 * 1000;
+    const client = makeClient({ maxConnectionAge: days30 });
+    const closes = record(client, 'close');
+    const sock = await openClient(client);
+    let timedOut: string | null = null;
+    client.request('change', {}, { timeout: days30 - 1 }).catch((e: RealtimeError) => (timedOut = e.code));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(closes).toEqual([]);
+    expect(timedOut).toBeNull();
+    await vi.advanceTimersByTimeAsync(days30 - 1000 - 2);
+    expect(closes).toEqual([]);
+    expect(timedOut).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(timedOut).toBe('TIMEOUT');
+    expect(closes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(closes.map((c) => c.event.cause)).toEqual(['max-age']);
+    expect(sock.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
+  });
+
   it('is off with maxConnectionAge 0', async () => {
     new FakeServer();
     const client = makeClient({ maxConnectionAge: 0 });
@@ -1005,6 +1028,31 @@ describe('factories and helpers', () => {
     } finally {
       if (saved) Object.defineProperty(globalThis, 'crypto', saved);
     }
+  });
+
+  it('longTimerClock waits out delays past 2^31 - 1 ms in steps, even on a clock that lags behind its timers', async () => {
+    let now = 0; // a clock that never moves: the steps waited count
+    const stuck = { now: () => now, setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (h: unknown) => clearTimeout(h as ReturnType<typeof setTimeout>) };
+    const clock = longTimerClock(stuck);
+    const fired: string[] = [];
+    clock.setTimeout(() => fired.push('long'), 3 * MAX_TIMER_DELAY + 5);
+    clock.setTimeout(() => fired.push('never'), Infinity);
+    const cleared = clock.setTimeout(() => fired.push('cleared'), 2 * MAX_TIMER_DELAY);
+    clock.setTimeout(() => fired.push('nan'), NaN);
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_DELAY + 1);
+    clock.clearTimeout(cleared);
+    expect(fired).toEqual(['nan']);
+    await vi.advanceTimersByTimeAsync(2 * MAX_TIMER_DELAY + 3);
+    expect(fired).toEqual(['nan']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(fired).toEqual(['nan', 'long']);
+    now = Number.MAX_SAFE_INTEGER; // a clock that jumps ahead (a machine that slept) ends the wait at the next step
+    clock.setTimeout(() => fired.push('jumped'), 10 * MAX_TIMER_DELAY);
+    now = Number.MAX_SAFE_INTEGER * 2;
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_DELAY);
+    expect(fired).toEqual(['nan', 'long', 'jumped']);
+    await vi.advanceTimersByTimeAsync(20 * MAX_TIMER_DELAY);
+    expect(fired).toEqual(['nan', 'long', 'jumped']);
   });
 
   it('validates channel names like the server', () => {
