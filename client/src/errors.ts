@@ -33,7 +33,10 @@ export type ServerErrorCode =
  * - `CANCELLED`: a pending subscribe was overtaken by an unsubscribe of the same channel.
  * - `CLIENT_DESTROYED`: `destroy()` was called while the request was pending.
  * - `DISCONNECTED`: the connection dropped under a request that is not resent
- *   (heartbeat pings and the connection's own hello).
+ *   (heartbeat pings and the connection's own hello, a request made with
+ *   `queue: false`, and one in flight of a type the server does not
+ *   deduplicate, such as a publish on a channel without history: it may
+ *   have been applied; `details.inFlight` is true).
  * - `INVALID_MESSAGE`: an incoming frame could not be parsed.
  * - `SOCKET_ERROR`: the WebSocket reported an error or could not be created.
  * - `TOKEN_ERROR`: the `getToken` option failed (threw, rejected or returned

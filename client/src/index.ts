@@ -20,6 +20,7 @@ export {
   systemClock,
   WS_OPEN,
   MAX_FRAME_BYTES,
+  RESENT_REQUEST_TYPES,
   MAX_TOKEN_BYTES,
   handshakeTarget,
   DEFAULT_PROTOCOL,

@@ -156,8 +156,11 @@ export interface WebSocketClientOptions {
    * Returns the token to connect with. Called before every connect, and
    * again ahead of the token's `exp` (see `tokenRefreshLeeway`): the client
    * then reconnects with the new token by plan, keeping every subscription
-   * and every unanswered or queued request (resent with its messageId, so
-   * the server applies a change once). A frame the server refuses because
+   * and every queued request, after waiting (at most `requestTimeout`) for
+   * the replies to the requests in flight; one still unanswered then is
+   * resent with its messageId if it is of a type the server deduplicates
+   * (see RESENT_REQUEST_TYPES), else rejected with DISCONNECTED. A frame
+   * the server refuses because
    * the token expired (UNAUTHORIZED, `details.reason` TOKEN_EXPIRED) is
    * kept and sent again on the next connection too. The token goes to the
    * server as a url's `token` query parameter would (see
@@ -203,7 +206,9 @@ export interface WebSocketClientOptions {
   requestTimeout?: number;
   /**
    * Planned reconnect after this long (ms) on one connection, ahead of the
-   * server's 2 h limit. 0 disables. Default 115 minutes.
+   * server's 2 h limit: no new request is written on the old connection,
+   * the replies to those in flight are awaited (at most `requestTimeout`),
+   * then it reconnects at once. 0 disables. Default 115 minutes.
    */
   maxConnectionAge?: number;
   /** Requests held while not connected; beyond it the oldest is dropped. Default 100. */
@@ -444,6 +449,40 @@ const DEFAULTS = {
 };
 
 /**
+ * The longest wait (ms) of a planned reconnect for the replies to the
+ * requests in flight (it waits at most requestTimeout).
+ */
+const MAX_DRAIN = 60_000;
+
+/**
+ * The request types sent again, with their messageId, when the connection
+ * drops before their reply: those the server applies once per user and
+ * messageId (change, undo, conflict.resolve, comment.add; docs/PROTOCOL.md,
+ * "Rules every client needs", 3), the reads, and the locks' requests, which
+ * leave the same state when applied twice (a second lock.release finds no
+ * lock: NOT_LOCK_HOLDER). A publish is sent again only on a channel with
+ * history, where the server deduplicates it too. Any other request in
+ * flight at a drop (publish on a channel without history, notify,
+ * activity, comment.resolve, presence, room.join, room.leave, cursor, types
+ * this client does not know) rejects with DISCONNECTED instead: it may have
+ * been applied, and sending it again would apply (and broadcast) it twice.
+ */
+export const RESENT_REQUEST_TYPES: ReadonlySet<string> = new Set([
+  'change',
+  'undo',
+  'conflict.resolve',
+  'comment.add',
+  'sync',
+  'history',
+  'comment.list',
+  'activity.list',
+  'presence.snapshot',
+  'lock.acquire',
+  'lock.renew',
+  'lock.release',
+]);
+
+/**
  * Retries of a subscribe, unsubscribe or history read refused with a
  * retryable code. A RATE_LIMITED answer does not count: those are retried
  * for as long as the connection lasts.
@@ -532,9 +571,10 @@ function resolveOptions(o: WebSocketClientOptions): ResolvedOptions {
  *   oldest is rejected with QUEUE_OVERFLOW and `queue-overflow` is emitted.
  * - After a reconnect it first resubscribes every channel, then resends the
  *   requests that were in flight when the socket dropped and then the queued
- *   ones, all with their original messageIds (the server answers a resent
- *   request it already handled with the original reply), in their original
- *   order.
+ *   ones, all with their original messageIds, in their original order. Only
+ *   the in-flight requests the server deduplicates by messageId, or that
+ *   change nothing when applied twice, are resent (RESENT_REQUEST_TYPES);
+ *   the others reject with DISCONNECTED, since they may have been applied.
  * - Pings every `heartbeatInterval`; a missing pong closes the socket and
  *   reconnects. Reconnects by plan before `maxConnectionAge`.
  */
@@ -574,6 +614,9 @@ export class WebSocketClient {
   private ageTimer: unknown = null;
   private pumpTimer: unknown = null;
   private tokenTimer: unknown = null;
+  private drainTimer: unknown = null;
+  /** A planned reconnect waiting for the replies to the requests in flight; null for none. */
+  private draining: { cause: CloseCause; reason: string } | null = null;
   private pingOutstanding = false;
   /** A token fetched ahead of expiry, for the next connect, with its deadline. */
   private nextToken: { token: string; deadline: number | null } | null = null;
@@ -675,7 +718,8 @@ export class WebSocketClient {
   /**
    * Closes the connection and stops reconnecting. Pending requests are kept:
    * in-flight ones go back to the queue and are resent on the next
-   * `connect()`. Use `clearQueue()` or `destroy()` to drop them.
+   * `connect()` (those of RESENT_REQUEST_TYPES; the others reject with
+   * DISCONNECTED). Use `clearQueue()` or `destroy()` to drop them.
    */
   disconnect(code = 1000, reason = 'client disconnect'): void {
     this.manualClose = true;
@@ -964,7 +1008,7 @@ export class WebSocketClient {
   }
 
   private canWrite(): boolean {
-    return this.ready && this.socketOpen();
+    return this.ready && this.draining === null && this.socketOpen();
   }
 
   /** Writes `e` now if nothing is ahead of it and the pacing allows, else queues it. */
@@ -1004,7 +1048,7 @@ export class WebSocketClient {
   private pump(): void {
     if (!this.socketOpen()) return;
     for (;;) {
-      const e = this.paced[0] ?? (this.ready ? (this.resend[0] ?? this.queue[0]) : undefined);
+      const e = this.paced[0] ?? (this.ready && this.draining === null ? (this.resend[0] ?? this.queue[0]) : undefined);
       if (e === undefined) break;
       if (!this.takeToken(e)) {
         this.schedulePump();
@@ -1094,6 +1138,7 @@ export class WebSocketClient {
       }),
     );
     this.update();
+    this.checkDrained();
   }
 
   /**
@@ -1429,7 +1474,7 @@ export class WebSocketClient {
       (t) => {
         this.nextToken = t;
         if (gen !== this.gen || !this.socketOpen()) return;
-        this.dropConnection('token-refresh', 1000, 'token refresh');
+        this.plannedReconnect('token-refresh', 'token refresh');
       },
       (err: unknown) => {
         if (gen !== this.gen) return;
@@ -1508,7 +1553,7 @@ export class WebSocketClient {
     if (this.opts.maxConnectionAge > 0) {
       this.ageTimer = this.opts.clock.setTimeout(() => {
         this.ageTimer = null;
-        this.dropConnection('max-age', 1000, 'max connection age');
+        this.plannedReconnect('max-age', 'max connection age');
       }, this.opts.maxConnectionAge);
     }
     if (this.opts.hello) {
@@ -1557,7 +1602,10 @@ export class WebSocketClient {
       return;
     }
     const m = msg as unknown as WebSocketMessage;
-    if (typeof m.replyTo === 'string' && this.settleReply(m)) return;
+    if (typeof m.replyTo === 'string' && this.settleReply(m)) {
+      this.checkDrained();
+      return;
+    }
     if (m.type === 'error') this.emitter.emit('error', RealtimeError.fromPayload(m.payload, m.replyTo));
     if (
       m.type === 'update' &&
@@ -1668,6 +1716,48 @@ export class WebSocketClient {
     this.emitter.emit('error', new RealtimeError({ code: 'SOCKET_ERROR', message: 'WebSocket error' }));
   }
 
+  /**
+   * A reconnect on the client's own plan (max-age, token refresh): writes
+   * no new request on this connection (they wait in the queue), waits for
+   * the replies to the requests in flight, at most requestTimeout (and at
+   * most half the time the token has left), then closes and reconnects. A
+   * request answered meanwhile is settled by its reply instead of being
+   * sent again, or rejected as one the server does not deduplicate.
+   */
+  private plannedReconnect(cause: 'max-age' | 'token-refresh', reason: string): void {
+    if (this.draining !== null || this.socket === null) return;
+    this.log('planned reconnect: waiting for the replies in flight');
+    this.draining = { cause, reason };
+    let wait = Math.min(this.opts.requestTimeout > 0 ? this.opts.requestTimeout : DEFAULTS.requestTimeout, MAX_DRAIN);
+    if (this.tokenExpiresAt !== null) wait = Math.min(wait, Math.max(0, (this.tokenExpiresAt - this.opts.clock.now()) / 2));
+    this.drainTimer = this.opts.clock.setTimeout(() => {
+      this.drainTimer = null;
+      this.finishDrain();
+    }, wait);
+    this.checkDrained();
+  }
+
+  /** Ends a planned reconnect's wait once no application request is in flight. */
+  private checkDrained(): void {
+    if (this.draining === null) return;
+    for (const e of this.inflight.values()) if (!e.internal) return;
+    this.finishDrain();
+  }
+
+  private finishDrain(): void {
+    const d = this.draining;
+    if (d === null) return;
+    this.dropConnection(d.cause, 1000, d.reason);
+  }
+
+  /** Whether `e`, in flight when its connection dropped, is sent again on the next one (see RESENT_REQUEST_TYPES). */
+  private resentAfterDrop(e: Outbound): boolean {
+    if (e.internal || e.bound || RESENT_REQUEST_TYPES.has(e.type)) return true;
+    if (e.type !== 'publish' || e.channel === undefined) return false;
+    // The subscription of a channel with history reported its stream position.
+    return (this.channels.get(e.channel)?.stream.position ?? null) !== null;
+  }
+
   /** Closes the current socket on the client's initiative and reconnects. */
   private dropConnection(cause: CloseCause, code: number, reason: string): void {
     const sock = this.socket;
@@ -1707,6 +1797,8 @@ export class WebSocketClient {
     this.clearTimer('ageTimer');
     this.clearTimer('pumpTimer');
     this.clearTimer('tokenTimer');
+    this.clearTimer('drainTimer');
+    this.draining = null;
     // Requests bound to this connection that still wait for a pacing token
     // end with it.
     for (const e of this.paced.splice(0)) {
@@ -1724,7 +1816,18 @@ export class WebSocketClient {
     this.inflight.clear();
     for (const e of inflight) {
       this.clearEntryTimer(e);
-      this.keepForResend(e);
+      if (this.resentAfterDrop(e)) {
+        this.keepForResend(e); // the bound and internal ones reject with DISCONNECTED there
+        continue;
+      }
+      e.reject(
+        new RealtimeError({
+          code: 'DISCONNECTED',
+          message: `the connection dropped before the reply to ${e.type}, which the server does not deduplicate: it may have been applied; send it again if it was not`,
+          messageId: e.messageId,
+          details: { inFlight: true },
+        }),
+      );
     }
     this.update();
   }
@@ -1848,7 +1951,7 @@ export class WebSocketClient {
     this.emitter.emit('snapshot', next);
   }
 
-  private clearTimer(name: 'reconnectTimer' | 'connectTimer' | 'heartbeatTimer' | 'ageTimer' | 'pumpTimer' | 'tokenTimer'): void {
+  private clearTimer(name: 'reconnectTimer' | 'connectTimer' | 'heartbeatTimer' | 'ageTimer' | 'pumpTimer' | 'tokenTimer' | 'drainTimer'): void {
     const t = this[name];
     if (t !== null) {
       this.opts.clock.clearTimeout(t);

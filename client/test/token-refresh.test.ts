@@ -73,12 +73,16 @@ describe('getToken', () => {
     await client.subscribe('order:1');
 
     await vi.advanceTimersByTimeAsync(540_000 - 10);
-    const p = client.request('change', { payload: { v: 1 } }); // in flight at the refresh
+    const p = client.request('change', { payload: { v: 1 } }, { timeout: 60_000 }); // in flight at the refresh
     await flush();
     const sent = first.framesOfType('change')[0]!;
     expect(getToken).toHaveBeenCalledTimes(1);
     await vi.advanceTimersByTimeAsync(10); // exp - 60 s
     expect(getToken).toHaveBeenCalledTimes(2);
+    // The reconnect waits for the reply in flight, at most requestTimeout.
+    await vi.advanceTimersByTimeAsync(10_000 - 1);
+    expect(first.closedWith).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
     expect(first.closedWith).toEqual({ code: 1000, reason: 'token refresh' });
     expect(events).toEqual([{ code: 1000, reason: 'token refresh', wasClean: false, willReconnect: true, cause: 'token-refresh' }]);
     expect(FakeWebSocket.instances).toHaveLength(2); // at once: a planned reconnect has no backoff

@@ -512,6 +512,52 @@ describe('reconnect', () => {
     await expect(c).resolves.toEqual({ version: { v: 'c' } });
   });
 
+  it('resends only the in-flight requests the server deduplicates or that change nothing twice; rejects the others with DISCONNECTED', async () => {
+    const server = new FakeServer({ autoAck: ['hello'] });
+    server.handler = (sock, f) => {
+      if (f.type !== 'subscribe') return false;
+      // order-updates keeps history: its subscribe reports a stream position.
+      server.ack(sock, f, f.channel === 'order-updates' ? { channel: f.channel, position: { offset: 3, epoch: 'e1' } } : { channel: f.channel });
+      return true;
+    };
+    const client = makeClient({ reconnectInterval: 10 });
+    const first = await openClient(client);
+    await client.subscribe('order-updates');
+    await client.subscribe('order:123');
+    const settled: Record<string, string> = {};
+    const track = (name: string, p: Promise<unknown>): void => {
+      p.then(() => (settled[name] = 'ok'), (e: RealtimeError) => (settled[name] = `${e.code}${e.details?.['inFlight'] === true ? ' in flight' : ''}`));
+    };
+    track('change', client.request('change', { payload: { v: 1 } }));
+    track('sync', client.request('sync', { payload: {} }));
+    track('lock.acquire', client.request('lock.acquire', { payload: {} }));
+    track('publish with history', client.publish('order-updates', { n: 1 }));
+    track('publish without history', client.publish('order:123', { n: 1 }));
+    track('publish unsubscribed', client.publish('elsewhere', { n: 1 }));
+    track('notify', client.request('notify', { payload: {} }));
+    track('activity', client.request('activity', { payload: {} }));
+    await flush();
+    expect(first.frames.filter((f) => f.type !== 'hello' && f.type !== 'subscribe')).toHaveLength(8);
+
+    first.serverClose(1006);
+    await flush();
+    expect(settled).toEqual({
+      'publish without history': 'DISCONNECTED in flight',
+      'publish unsubscribed': 'DISCONNECTED in flight',
+      notify: 'DISCONNECTED in flight',
+      activity: 'DISCONNECTED in flight',
+    });
+    await vi.advanceTimersByTimeAsync(10);
+    const second = FakeWebSocket.last;
+    second.open();
+    await flush();
+    const resent = second.frames.filter((f) => f.type !== 'hello' && f.type !== 'subscribe');
+    expect(resent.map((f) => `${f.type} ${f.channel ?? ''}`.trim())).toEqual(['change', 'sync', 'lock.acquire', 'publish order-updates']);
+    for (const f of resent) server.ack(second, f);
+    await flush();
+    expect(settled).toMatchObject({ change: 'ok', sync: 'ok', 'lock.acquire': 'ok', 'publish with history': 'ok' });
+  });
+
   it('keeps pending requests across disconnect() and resends them on connect()', async () => {
     const server = new FakeServer({ autoAck: ['hello', 'change'] });
     const client = makeClient();
@@ -783,15 +829,17 @@ describe('heartbeat', () => {
 });
 
 describe('planned reconnect', () => {
-  it('reconnects at maxConnectionAge without backoff and resends what was in flight', async () => {
+  it('reconnects at maxConnectionAge without backoff and resends a change still unanswered after requestTimeout', async () => {
     const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
     const client = makeClient({ maxConnectionAge: 115 * 60_000 });
     const events = record(client, 'close', 'reconnect-scheduled');
     const first = await openClient(client);
     await client.subscribe('order-updates');
     await vi.advanceTimersByTimeAsync(115 * 60_000 - 5000);
-    const p = client.request('change'); // in flight when the planned reconnect comes
-    await vi.advanceTimersByTimeAsync(5000 - 1);
+    const p = client.request('change', {}, { timeout: 60_000 }); // in flight when the planned reconnect comes
+    await vi.advanceTimersByTimeAsync(5000);
+    // The planned reconnect waits for the reply in flight, at most requestTimeout.
+    await vi.advanceTimersByTimeAsync(10_000 - 1);
     expect(first.closedWith).toBeNull();
     await vi.advanceTimersByTimeAsync(1);
     expect(first.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
@@ -807,6 +855,53 @@ describe('planned reconnect', () => {
     expect(second.frames.map((f) => f.type)).toEqual(['hello', 'subscribe', 'change']);
     server.ack(second, second.framesOfType('change')[0]!, { ok: true });
     await expect(p).resolves.toEqual({ ok: true });
+  });
+
+  it('waits for the replies in flight before a planned reconnect, and writes nothing new on the old connection', async () => {
+    const held: (() => void)[] = [];
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
+    server.handler = (sock, f) => {
+      if (f.type !== 'publish') return false;
+      held.push(() => server.ack(sock, f, { recipients: 1, delivered: 1 }));
+      return true;
+    };
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    const closes = record(client, 'close');
+    const first = await openClient(client);
+    await vi.advanceTimersByTimeAsync(59_990);
+    // order:123 has no history: the server would broadcast a resend again.
+    const published = client.publish('order:123', { text: 'hi' });
+    await flush();
+    await vi.advanceTimersByTimeAsync(10); // max connection age
+    expect(first.closedWith).toBeNull();
+    const later = client.request('notify', { payload: { message: 'm' } }); // made while waiting
+    await vi.advanceTimersByTimeAsync(300);
+    expect(first.framesOfType('notify')).toHaveLength(0);
+    held.splice(0).forEach((r) => r()); // the publish's reply
+    await flush();
+    await expect(published).resolves.toEqual({ recipients: 1, delivered: 1 });
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
+    expect(closes.map((c) => c.event.cause)).toEqual(['max-age']);
+    const second = FakeWebSocket.last;
+    second.open();
+    await flush();
+    expect(second.frames.map((f) => f.type)).toEqual(['hello', 'notify']);
+    await expect(later).resolves.toEqual({});
+    expect(server.framesOfType('publish')).toHaveLength(1);
+  });
+
+  it('does not resend a publish without history still unanswered at a planned reconnect: rejects it with DISCONNECTED', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    await openClient(client);
+    await vi.advanceTimersByTimeAsync(59_990);
+    let failed: RealtimeError | null = null;
+    client.publish('order:123', { text: 'hi' }, { timeout: 60_000 }).catch((e: RealtimeError) => (failed = e));
+    await vi.advanceTimersByTimeAsync(10 + 10_000); // max age, then requestTimeout without the reply
+    FakeWebSocket.last.open();
+    await flush();
+    expect(server.framesOfType('publish')).toHaveLength(1);
+    expect(failed).toMatchObject({ code: 'DISCONNECTED', retryable: true, details: { inFlight: true } });
   });
 
   it('waits out a maxConnectionAge and a request timeout past 2^31 - 1 ms instead of firing at once', async () => {
