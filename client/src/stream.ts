@@ -17,6 +17,9 @@ function isStandInEpoch(epoch: string): boolean {
  * Every publication is delivered once, in offset order: an update at or
  * below the position is a copy (a recovery and the live updates overlap
  * by design), one past the next offset waits for the ones before it.
+ * A live update of a new epoch resets the stream; when it does not follow
+ * the position (the publications between were missed and are gone with
+ * their epoch), `lost` reports it before the update is delivered.
  */
 export class ChannelStream {
   private pos: StreamPosition | null = null;
@@ -26,6 +29,7 @@ export class ChannelStream {
   constructor(
     readonly channel: string,
     private readonly deliver: (message: WebSocketMessage) => void,
+    private readonly lost: (since: StreamPosition, position: StreamPosition) => void = () => {},
   ) {}
 
   /** The position of the last publication delivered; null before the first position is known. */
@@ -79,9 +83,13 @@ export class ChannelStream {
         // order: keep ordering them, in the new epoch.
         this.pos = { offset: Math.min(this.pos.offset, m.offset - 1), epoch: m.epoch };
       } else {
-        // The stream was reset: nothing before this update can be read again.
+        // The stream was reset: nothing before this update can be read
+        // again. Its offset follows the last publication of the old epoch
+        // (docs/PROTOCOL.md): past the position, publications were missed.
+        const since = this.pos;
         this.ahead.clear();
         this.pos = { offset: m.offset, epoch: m.epoch };
+        if (m.offset !== since.offset + 1) this.lost({ ...since }, { offset: m.offset - 1, epoch: m.epoch });
         this.deliver(m);
         return;
       }

@@ -864,7 +864,11 @@ export class WebSocketClient {
         waiters: [],
         confirmedGen: -1,
         inflightGen: -1,
-        stream: new ChannelStream(channel, (m) => this.emitter.emit('message', m)),
+        stream: new ChannelStream(
+          channel,
+          (m) => this.emitter.emit('message', m),
+          (since, position) => this.emitter.emit('recovery-failed', { channel, since, position }),
+        ),
         gapTimer: null,
         retryTimer: null,
         failures: 0,

@@ -162,6 +162,38 @@ describe('channel stream ordering', () => {
     client.destroy();
   });
 
+  it('reports the publications missed before a live update of a new epoch, and none when it follows the position', async () => {
+    const histories: SentFrame[] = [];
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type === 'subscribe') {
+          server.ack(sock, f, { channel: 'order-updates', position: { offset: 4, epoch: 'e1' } });
+          return true;
+        }
+        if (f.type === 'history') histories.push(f);
+        return false;
+      },
+    });
+    const { client, got, failures } = await subscribed();
+    const sock = FakeWebSocket.last;
+    update(sock, 5, 'e1');
+    // 6 (e1) was lost on the way and expired with every publication kept:
+    // the next publication starts e2, its offset following the last one.
+    const order: string[] = [];
+    client.on('recovery-failed', () => order.push('recovery-failed'));
+    client.onChannel('order-updates', (m) => order.push(`${m.epoch}:${m.offset}`));
+    update(sock, 7, 'e2');
+    expect(order).toEqual(['recovery-failed', 'e2:7']);
+    expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 5, epoch: 'e1' }, position: { offset: 6, epoch: 'e2' } }]);
+    // A new epoch whose first publication follows the position missed nothing.
+    update(sock, 8, 'e3');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(got.map((m) => `${m.epoch}:${m.offset}`)).toEqual(['e1:5', 'e2:7', 'e3:8']);
+    expect(failures).toHaveLength(1);
+    expect(histories).toEqual([]);
+    client.destroy();
+  });
+
   it('recovers from a position read while the stream was empty into the epoch its first publications started', async () => {
     const subscribes: SentFrame[] = [];
     const server = new FakeServer({
