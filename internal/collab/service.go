@@ -96,6 +96,12 @@ func Entity(tenant string, ref protocol.EntityRef) (store.EntityKey, error) {
 	if editing.ValidateName("entityId", ref.EntityID) != nil {
 		return store.EntityKey{}, badName("entityId")
 	}
+	// Each name within its bound, the two may still form a channel past
+	// a channel's bound: an entity no request could use (its channel is
+	// refused as FORBIDDEN by the policy), so it is malformed input.
+	if protocol.ValidateChannel(protocol.EntityChannel(ref.EntityType, ref.EntityID)) != nil {
+		return store.EntityKey{}, protocol.NewError(protocol.CodeBadRequest, "entityType and entityId together are at most %d characters (the entity's channel, type:id, at most %d)", protocol.MaxChannelLen-1, protocol.MaxChannelLen)
+	}
 	return store.EntityKey{Tenant: tenant, Type: ref.EntityType, ID: ref.EntityID}, nil
 }
 
