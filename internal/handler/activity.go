@@ -26,7 +26,13 @@ const (
 
 	maxEntityNameLen = 256
 	maxChanges       = 50
-	maxFieldLen      = 1 << 10 // a change's path may be this long (collab's bound), and its entry names it
+	// maxFieldLen bounds an entry's change field. A change's path is at
+	// most 1 KiB as sent (collab's bound), and its entry names the path
+	// as stored, which a rebase past concurrent list inserts may make a
+	// few digits per index longer (at most doc.MaxDepth segments): 2 KiB
+	// holds every path the server stores, so no accepted change loses
+	// its entry.
+	maxFieldLen      = 2 << 10
 	maxMetadataBytes = 8 << 10
 	maxFilterValues  = 10
 	// maxChangeValueBytes bounds the before and after values of one
