@@ -287,7 +287,8 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		} else {
 			after = append(after, written)
 		}
-		ev := presence.Diff(sessions, now, after, now, p.cfg.AwayTimeout)
+		pending := unclaimed(expired, conn.ID)
+		ev := presence.Diff(append(slices.Clone(sessions), pending...), now, append(after, pending...), now, p.cfg.AwayTimeout)
 		p.announce(ctx, bc, conn.Tenant, conn.UserID, conn.ID, ev, now)
 		return written, nil
 	}
@@ -694,9 +695,12 @@ func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []s
 	p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, p.h.now())
 }
 
-// announceGone announces that session s is gone.
+// announceGone announces that session s is gone. The user's other
+// sessions that expired but are not claimed yet stay in the picture on
+// both sides (see unclaimed): a user whose tabs all expired goes offline,
+// and leaves each room, once, when the last of them is claimed.
 func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, now time.Time) {
-	others, err := p.h.deps.Store.UserSessions(ctx, s.Tenant, s.UserID)
+	live, expired, err := p.h.deps.Store.UserSessionsWithExpired(ctx, s.Tenant, s.UserID)
 	if err != nil {
 		p.h.log.WarnContext(ctx, "announce presence", "connectionId", s.ConnID, "error", err)
 		return
@@ -704,10 +708,20 @@ func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadc
 	// Only the session removed: the same connection may have written a
 	// new one since (a frame after the sweeper claimed the expired one),
 	// which is live and stays in the picture.
-	others = slices.DeleteFunc(others, func(o store.Session) bool { return o.ConnID == s.ConnID && o.Version == s.Version })
+	others := slices.DeleteFunc(live, func(o store.Session) bool { return o.ConnID == s.ConnID && o.Version == s.Version })
+	others = append(others, unclaimed(expired, s.ConnID)...)
 	before := append(slices.Clone(others), s)
 	ev := presence.Diff(before, now, others, now, p.cfg.AwayTimeout)
 	p.announce(ctx, bc, s.Tenant, s.UserID, s.ConnID, ev, now)
+}
+
+// unclaimed returns the expired sessions of connections other than
+// connID. Nobody has announced them gone yet (the claim of each does, see
+// claimExpired), so the user's observers still count them: every change
+// of the user's other sessions is computed with them on both sides, and
+// neither announces them gone early nor their user back a second time.
+func unclaimed(expired []store.Session, connID string) []store.Session {
+	return slices.DeleteFunc(slices.Clone(expired), func(s store.Session) bool { return s.ConnID == connID })
 }
 
 // endpointOf is the Management API endpoint that reaches connection c.

@@ -82,12 +82,12 @@ func (p *presenceFeature) sweepAway(ctx context.Context, bc *broadcast.Broadcast
 			continue
 		}
 		claimed++
-		sessions, err := st.UserSessions(ctx, a.Tenant, a.UserID)
+		live, expired, err := st.UserSessionsWithExpired(ctx, a.Tenant, a.UserID)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("sessions of %q: %w", a.UserID, err))
 			continue
 		}
-		i := slices.IndexFunc(sessions, func(s store.Session) bool { return s.ConnID == a.ConnID })
+		i := slices.IndexFunc(live, func(s store.Session) bool { return s.ConnID == a.ConnID })
 		if i < 0 {
 			continue // offline already: the expiry path announces it
 		}
@@ -96,10 +96,11 @@ func (p *presenceFeature) sweepAway(ctx context.Context, bc *broadcast.Broadcast
 		// in between. The alarm is in whole seconds, rounded up, so the
 		// crossing is at or before it; one after it means the connection
 		// was active since, and its next write arms a new alarm.
-		crossed := sessions[i].LastActive.Add(p.cfg.AwayTimeout)
+		crossed := live[i].LastActive.Add(p.cfg.AwayTimeout)
 		if crossed.After(a.At) {
 			continue
 		}
+		sessions := append(live, unclaimed(expired, a.ConnID)...)
 		ev := presence.Diff(sessions, crossed.Add(-time.Nanosecond), sessions, a.At, p.cfg.AwayTimeout)
 		p.announce(ctx, bc, a.Tenant, a.UserID, "", ev, now)
 	}
@@ -161,7 +162,8 @@ func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadc
 
 // claimExpired removes the expired session s, if it is still stored as
 // read and still expired, and announces its departure: its room leaves
-// and, when it was the user's last session, the user offline. It reports
+// and, when it was the user's last session (counting the user's other
+// expired sessions that are not claimed yet), the user offline. It reports
 // whether it removed s (false: refreshed or claimed by someone else).
 // The sweeper claims the sessions it finds; a connection that speaks
 // again after its session expired claims its own before a new one is

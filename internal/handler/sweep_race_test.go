@@ -39,6 +39,12 @@ func (p *sweepPoster) PostToConnection(_ context.Context, id string, data []byte
 // statuses returns, in order, the user-presence events about user that
 // reached connection to.
 func (p *sweepPoster) statuses(to, user string) []string {
+	return p.events(to, "user-presence", user)
+}
+
+// events returns, in order, the kinds of the presence events on channel
+// about user that reached connection to.
+func (p *sweepPoster) events(to, channel, user string) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []string
@@ -56,7 +62,7 @@ func (p *sweepPoster) statuses(to, user string) []string {
 				} `json:"user"`
 			} `json:"payload"`
 		}
-		if json.Unmarshal(po.data, &env) != nil || env.Channel != "user-presence" || env.Payload.User.UserID != user {
+		if json.Unmarshal(po.data, &env) != nil || env.Channel != channel || env.Payload.User.UserID != user {
 			continue
 		}
 		out = append(out, env.Payload.Event)

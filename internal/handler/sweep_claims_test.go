@@ -1,0 +1,206 @@
+package handler_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/dynamo"
+	"github.com/omnisales/rtcollab/internal/store/memory"
+	"github.com/omnisales/rtcollab/internal/store/storetest"
+)
+
+// sweepStores runs f on the memory store and, with
+// DYNAMODB_TEST_ENDPOINT set (scripts/with-moto.sh), on DynamoDB.
+func sweepStores(t *testing.T, f func(t *testing.T, clock *storetest.FakeClock, st store.Store)) {
+	t.Run("memory", func(t *testing.T) {
+		clock := storetest.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+		f(t, clock, memory.New(clock.Now))
+	})
+	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
+	if ep == "" {
+		return
+	}
+	t.Run("dynamo", func(t *testing.T) {
+		clock := storetest.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+		client, err := dynamo.NewClient(t.Context(), ep, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		table := fmt.Sprintf("sweep-claims-%d", time.Now().UnixNano())
+		if err := dynamo.CreateTable(t.Context(), client, table); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+		})
+		f(t, clock, dynamo.New(client, table, clock.Now))
+	})
+}
+
+// sweepEnv is a handler on a store with a fake clock, whose posts are
+// recorded, and whose connections are named after their users: "<user>"
+// or "<user>=<tab>" connects as user.
+type sweepEnv struct {
+	t      *testing.T
+	h      *handler.Handler
+	clock  *storetest.FakeClock
+	poster *sweepPoster
+}
+
+func newSweepEnv(t *testing.T, clock *storetest.FakeClock, st store.Store, conns ...string) *sweepEnv {
+	t.Helper()
+	e := &sweepEnv{t: t, clock: clock, poster: &sweepPoster{}}
+	var err error
+	e.h, err = handler.New(handler.Config{ManagementEndpoint: "https://mgmt.example/prod"}, handler.Deps{Store: st, Clock: clock.Now,
+		Posters: func(string) broadcast.Poster { return e.poster }, IsGone: func(error) bool { return false },
+		Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		if resp, _ := e.h.Connect(context.Background(), e.event(c, "")); resp.StatusCode != 200 {
+			t.Fatalf("connect %s: %d", c, resp.StatusCode)
+		}
+	}
+	return e
+}
+
+func (e *sweepEnv) event(conn, body string) events.APIGatewayWebsocketProxyRequest {
+	user, _, _ := strings.Cut(conn, "=")
+	return fuzzEvent(conn, body, map[string]string{"userId": user, "tenant": "t1", "role": "editor"})
+}
+
+// send sends a frame from conn and returns the reply's body.
+func (e *sweepEnv) send(conn, body string) string {
+	e.t.Helper()
+	resp, err := e.h.Message(context.Background(), e.event(conn, body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.Body
+}
+
+// ok sends a frame from conn and fails the test unless it is acked.
+func (e *sweepEnv) ok(conn, body string) {
+	e.t.Helper()
+	if b := e.send(conn, body); !strings.Contains(b, `"ack"`) && !strings.Contains(b, `"pong"`) {
+		e.t.Fatalf("%s %s: %s", conn, body, b)
+	}
+}
+
+// join enters conn into room.
+func (e *sweepEnv) join(conn, room string) {
+	e.t.Helper()
+	e.ok(conn, `{"type":"room.join","messageId":"j-`+room+`","payload":{"room":"`+room+`"}}`)
+}
+
+// idle advances the clock by n times 30 s, pinging from each of the
+// connections busy after each step (the others stay silent).
+func (e *sweepEnv) idle(n int, busy ...string) {
+	e.t.Helper()
+	for range n {
+		e.clock.Advance(30 * time.Second)
+		for _, c := range busy {
+			e.ok(c, `{"type":"ping","messageId":"p"}`)
+		}
+	}
+}
+
+// roomEvents counts the presence events of kind in room about user that
+// reached connection to.
+func (p *sweepPoster) roomEvents(to, room, user, kind string) int {
+	n := 0
+	for _, k := range p.events(to, "room:"+room, user) {
+		if k == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSweepAnnouncesAUserWhoseTabsAllExpiredOnce: dave has two tabs in
+// room lobby; his laptop sleeps and both sessions expire before the next
+// sweeper pass. Each claim used to see only the live sessions, so each
+// found "the last one gone": bob got dave offline twice and dave leaving
+// lobby twice. He goes offline, and leaves lobby, once.
+func TestSweepAnnouncesAUserWhoseTabsAllExpiredOnce(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		e := newSweepEnv(t, clock, st, "bob", "dave=a", "dave=b")
+		e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+		for _, c := range []string{"bob", "dave=a", "dave=b"} {
+			e.join(c, "lobby")
+		}
+		e.idle(4, "bob") // both of dave's tabs are silent
+		if err := e.h.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := e.poster.statuses("bob", "dave")
+		leaves := e.poster.roomEvents("bob", "lobby", "dave", "leave")
+		t.Logf("user-presence events about dave: %v; lobby leaves of dave: %d", got, leaves)
+		if strings.Join(got, " ") != "online offline" || leaves != 1 {
+			t.Errorf("bob got %v and %d leaves of lobby about dave; want [online offline] and 1", got, leaves)
+		}
+	})
+}
+
+// TestExpiredTabSpeaksAgainBesideAnUnclaimedOne: both of dave's tabs
+// expire; one speaks again before the sweeper runs, the other stays
+// silent. Nobody has announced the silent one gone, so to bob dave never
+// left: he gets neither offline nor a second online, when the tab speaks
+// again or when the sweeper claims the silent one (which leaves dave
+// online, with the tab that spoke).
+func TestExpiredTabSpeaksAgainBesideAnUnclaimedOne(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		e := newSweepEnv(t, clock, st, "bob", "dave=a", "dave=b")
+		e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+		e.ok("dave=a", `{"type":"ping","messageId":"p"}`)
+		e.ok("dave=b", `{"type":"ping","messageId":"p"}`)
+		e.idle(4, "bob")
+		e.ok("dave=a", `{"type":"ping","messageId":"p"}`)
+		after := e.poster.statuses("bob", "dave")
+		if err := e.h.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := e.poster.statuses("bob", "dave")
+		t.Logf("about dave, bob got %v by the time tab a spoke again, %v after the sweep", after, got)
+		if strings.Join(got, " ") != "online" {
+			t.Errorf("dave was online throughout, but bob got %v (want only the first online)", got)
+		}
+	})
+}
+
+// TestDisconnectBesideAnUnclaimedTab: dave's tab a expired and is not
+// claimed yet when his tab b closes. Tab a has not been announced gone,
+// so dave is not offline yet; the sweeper's claim of tab a announces it,
+// once.
+func TestDisconnectBesideAnUnclaimedTab(t *testing.T) {
+	clock := storetest.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	e := newSweepEnv(t, clock, memory.New(clock.Now), "bob", "dave=a", "dave=b")
+	e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+	e.ok("dave=a", `{"type":"ping","messageId":"p"}`)
+	e.idle(4, "bob", "dave=b")
+	if resp, _ := e.h.Disconnect(context.Background(), e.event("dave=b", "")); resp.StatusCode != 200 {
+		t.Fatalf("disconnect: %d", resp.StatusCode)
+	}
+	if err := e.h.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.poster.statuses("bob", "dave")
+	t.Logf("user-presence events about dave: %v", got)
+	if strings.Join(got, " ") != "online offline" {
+		t.Errorf("bob got %v about dave; want [online offline]", got)
+	}
+}
