@@ -221,8 +221,12 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 			// and the sweeper has not claimed it yet: claim it here, so
 			// that its rooms still see it leave, before the new session
 			// is written over it.
-			if _, err := p.claimExpired(ctx, bc, expired[j], now); err != nil {
+			ok, err := p.claimExpired(ctx, bc, expired[j], userSessions{live: sessions, expired: expired}, now)
+			if !ok && err != nil {
 				return store.Session{}, err
+			}
+			if err != nil {
+				p.h.log.WarnContext(ctx, "announce presence", "connectionId", conn.ID, "error", err)
 			}
 		}
 		var cur store.Session
@@ -692,27 +696,35 @@ func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []s
 	}
 	// Announced even when it had expired: the sweeper announces only the
 	// sessions it removes itself.
-	p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, p.h.now())
+	if err := p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, nil, p.h.now()); err != nil {
+		p.h.log.WarnContext(ctx, "announce presence", "connectionId", c.ID, "error", err)
+	}
 }
 
-// announceGone announces that session s is gone. The user's other
-// sessions that expired but are not claimed yet stay in the picture on
-// both sides (see unclaimed): a user whose tabs all expired goes offline,
-// and leaves each room, once, when the last of them is claimed.
-func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, now time.Time) {
-	live, expired, err := p.h.deps.Store.UserSessionsWithExpired(ctx, s.Tenant, s.UserID)
+// announceGone announces that session s, just removed, is gone. The
+// user's other sessions that expired but are not claimed yet stay in the
+// picture on both sides (see unclaimed): a user whose tabs all expired
+// goes offline, and leaves each room, once, when the last of them is
+// claimed. When the read of the user's sessions fails (see
+// sessionsAfterClaim), the departure is announced from prior, the read
+// taken before the removal, if there is one, and the error is returned.
+func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, prior *userSessions, now time.Time) error {
+	cur, err := p.sessionsAfterClaim(ctx, s.Tenant, s.UserID)
 	if err != nil {
-		p.h.log.WarnContext(ctx, "announce presence", "connectionId", s.ConnID, "error", err)
-		return
+		if prior == nil {
+			return err
+		}
+		cur = *prior
 	}
 	// Only the session removed: the same connection may have written a
 	// new one since (a frame after the sweeper claimed the expired one),
 	// which is live and stays in the picture.
-	others := slices.DeleteFunc(live, func(o store.Session) bool { return o.ConnID == s.ConnID && o.Version == s.Version })
-	others = append(others, unclaimed(expired, s.ConnID)...)
+	others := slices.DeleteFunc(slices.Clone(cur.live), func(o store.Session) bool { return o.ConnID == s.ConnID && o.Version == s.Version })
+	others = append(others, unclaimed(cur.expired, s.ConnID)...)
 	before := append(slices.Clone(others), s)
 	ev := presence.Diff(before, now, others, now, p.cfg.AwayTimeout)
 	p.announce(ctx, bc, s.Tenant, s.UserID, s.ConnID, ev, now)
+	return err
 }
 
 // unclaimed returns the expired sessions of connections other than

@@ -44,7 +44,11 @@ type connectionProber interface {
 //     included) are removed through the clean-ups.
 //
 // Every step is conditional or idempotent, so two overlapping passes
-// announce each change once and leave the same state.
+// announce each change once and leave the same state. A claim cannot be
+// taken back, and no later pass finds what it claimed: the user's sessions
+// are read before it (the item stays for the next pass when that fails)
+// and again after it, and when the read after it keeps failing the event
+// is announced from the one before, the pass reporting the error.
 func (p *presenceFeature) sweep(ctx context.Context, now time.Time) error {
 	endpoint := p.h.cfg.ManagementEndpoint
 	if endpoint == "" {
@@ -60,8 +64,7 @@ func (p *presenceFeature) sweep(ctx context.Context, now time.Time) error {
 
 // sweepAway handles the due away alarms and returns how many it claimed.
 func (p *presenceFeature) sweepAway(ctx context.Context, bc *broadcast.Broadcaster, now time.Time) (int, error) {
-	st := p.h.deps.Store
-	alarms, err := st.ExpiredAway(ctx, now, p.cfg.SweepBatch)
+	alarms, err := p.h.deps.Store.ExpiredAway(ctx, now, p.cfg.SweepBatch)
 	if err != nil {
 		return 0, fmt.Errorf("sweep away alarms: %w", err)
 	}
@@ -73,38 +76,87 @@ func (p *presenceFeature) sweepAway(ctx context.Context, bc *broadcast.Broadcast
 		if deadline.Near(ctx, deadline.SweepReserve) {
 			break // the invocation is about to end: the rest next pass
 		}
-		ok, err := st.ClearAway(ctx, a, now)
+		ok, err := p.claimAway(ctx, bc, a, now)
+		if ok {
+			claimed++
+		}
 		if err != nil {
-			errs = append(errs, fmt.Errorf("clear away alarm of %q: %w", a.ConnID, err))
-			continue
+			errs = append(errs, err)
 		}
-		if !ok {
-			continue
-		}
-		claimed++
-		live, expired, err := st.UserSessionsWithExpired(ctx, a.Tenant, a.UserID)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("sessions of %q: %w", a.UserID, err))
-			continue
-		}
-		i := slices.IndexFunc(live, func(s store.Session) bool { return s.ConnID == a.ConnID })
-		if i < 0 {
-			continue // offline already: the expiry path announces it
-		}
-		// The state just before this connection's idle time reached the
-		// timeout against the state at the alarm: only that crossing lies
-		// in between. The alarm is in whole seconds, rounded up, so the
-		// crossing is at or before it; one after it means the connection
-		// was active since, and its next write arms a new alarm.
-		crossed := live[i].LastActive.Add(p.cfg.AwayTimeout)
-		if crossed.After(a.At) {
-			continue
-		}
-		sessions := append(live, unclaimed(expired, a.ConnID)...)
-		ev := presence.Diff(sessions, crossed.Add(-time.Nanosecond), sessions, a.At, p.cfg.AwayTimeout)
-		p.announce(ctx, bc, a.Tenant, a.UserID, "", ev, now)
 	}
 	return claimed, errors.Join(errs...)
+}
+
+// claimAway claims the due away alarm a and announces its user's status
+// if it changed. It reports whether it claimed a; an error with true means
+// the announcement was made from the read taken before the claim.
+func (p *presenceFeature) claimAway(ctx context.Context, bc *broadcast.Broadcaster, a store.AwayAlarm, now time.Time) (bool, error) {
+	st := p.h.deps.Store
+	// Read before the claim, which cannot be taken back: when the read
+	// after it fails, the announcement is made from this one rather than
+	// lost. When this one fails, the alarm stays for the next pass.
+	prior, err := p.readSessions(ctx, a.Tenant, a.UserID)
+	if err != nil {
+		return false, fmt.Errorf("sessions of %q: %w", a.UserID, err)
+	}
+	ok, err := st.ClearAway(ctx, a, now)
+	if err != nil {
+		return false, fmt.Errorf("clear away alarm of %q: %w", a.ConnID, err)
+	}
+	if !ok {
+		return false, nil
+	}
+	cur, rerr := p.sessionsAfterClaim(ctx, a.Tenant, a.UserID)
+	if rerr != nil {
+		cur = prior
+		rerr = fmt.Errorf("sessions of %q after claiming the away alarm of %q (announced from the read before): %w", a.UserID, a.ConnID, rerr)
+	}
+	i := slices.IndexFunc(cur.live, func(s store.Session) bool { return s.ConnID == a.ConnID })
+	if i < 0 {
+		return true, rerr // offline already: the expiry path announces it
+	}
+	// The state just before this connection's idle time reached the
+	// timeout against the state at the alarm: only that crossing lies in
+	// between. The alarm is in whole seconds, rounded up, so the crossing
+	// is at or before it; one after it means the connection was active
+	// since, and its next write arms a new alarm.
+	crossed := cur.live[i].LastActive.Add(p.cfg.AwayTimeout)
+	if crossed.After(a.At) {
+		return true, rerr
+	}
+	sessions := append(slices.Clone(cur.live), unclaimed(cur.expired, a.ConnID)...)
+	ev := presence.Diff(sessions, crossed.Add(-time.Nanosecond), sessions, a.At, p.cfg.AwayTimeout)
+	p.announce(ctx, bc, a.Tenant, a.UserID, "", ev, now)
+	return true, rerr
+}
+
+// userSessions is one read of a user's sessions: the live ones and the
+// expired ones not claimed yet (Presences.UserSessionsWithExpired).
+type userSessions struct {
+	live, expired []store.Session
+}
+
+// readSessions reads the sessions of a user.
+func (p *presenceFeature) readSessions(ctx context.Context, tenant, userID string) (userSessions, error) {
+	live, expired, err := p.h.deps.Store.UserSessionsWithExpired(ctx, tenant, userID)
+	return userSessions{live: live, expired: expired}, err
+}
+
+// claimReadAttempts bounds the reads of a user's sessions right after a
+// claim (an away alarm cleared, an expired session deleted).
+const claimReadAttempts = 3
+
+// sessionsAfterClaim reads the sessions of a user right after a claim.
+// The claim cannot be taken back and no one else will announce it, so a
+// failed read is tried again, up to claimReadAttempts reads and while the
+// invocation keeps half the sweeper's reserve.
+func (p *presenceFeature) sessionsAfterClaim(ctx context.Context, tenant, userID string) (userSessions, error) {
+	for attempt := 1; ; attempt++ {
+		u, err := p.readSessions(ctx, tenant, userID)
+		if err == nil || attempt >= claimReadAttempts || ctx.Err() != nil || deadline.Near(ctx, deadline.SweepReserve/2) {
+			return u, err
+		}
+	}
 }
 
 // sweepExpired handles expired sessions and returns how many it claimed
@@ -123,10 +175,17 @@ func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadc
 		if deadline.Near(ctx, deadline.SweepReserve) {
 			break // the invocation is about to end: the rest next pass
 		}
-		ok, err := p.claimExpired(ctx, bc, s, now)
+		// Read before the claim, for its announcement to fall back on
+		// (see claimExpired); when this read fails, the session stays
+		// for the next pass.
+		prior, err := p.readSessions(ctx, s.Tenant, s.UserID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("sessions of %q: %w", s.UserID, err))
+			continue
+		}
+		ok, err := p.claimExpired(ctx, bc, s, prior, now)
 		if err != nil {
 			errs = append(errs, err)
-			continue
 		}
 		if !ok {
 			continue // refreshed, or handled by an overlapping pass
@@ -167,8 +226,10 @@ func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadc
 // whether it removed s (false: refreshed or claimed by someone else).
 // The sweeper claims the sessions it finds; a connection that speaks
 // again after its session expired claims its own before a new one is
-// written over it.
-func (p *presenceFeature) claimExpired(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, now time.Time) (bool, error) {
+// written over it. prior is the user's sessions read before the claim:
+// when the read after it fails, the departure is announced from prior,
+// and the error is returned with true.
+func (p *presenceFeature) claimExpired(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, prior userSessions, now time.Time) (bool, error) {
 	ok, err := p.h.deps.Store.DeleteExpiredSession(ctx, s, now)
 	if err != nil {
 		return false, fmt.Errorf("delete expired session of %q: %w", s.ConnID, err)
@@ -180,7 +241,9 @@ func (p *presenceFeature) claimExpired(ctx context.Context, bc *broadcast.Broadc
 	for _, room := range s.Rooms {
 		p.rooms.remove(roomKey(s.Tenant, protocol.RoomChannel(room)), s.ConnID)
 	}
-	p.announceGone(ctx, bc, s, now)
+	if err := p.announceGone(ctx, bc, s, &prior, now); err != nil {
+		return true, fmt.Errorf("sessions of %q after claiming the expired session of %q (announced from the read before): %w", s.UserID, s.ConnID, err)
+	}
 	return true, nil
 }
 

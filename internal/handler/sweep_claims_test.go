@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,13 +108,17 @@ func (e *sweepEnv) join(conn, room string) {
 	e.ok(conn, `{"type":"room.join","messageId":"j-`+room+`","payload":{"room":"`+room+`"}}`)
 }
 
-// idle advances the clock by n times 30 s, pinging from each of the
-// connections busy after each step (the others stay silent).
-func (e *sweepEnv) idle(n int, busy ...string) {
+// idle advances the clock by n times 30 s; after each step each of the
+// connections active sends client activity and each of pinging a
+// heartbeat (the others stay silent).
+func (e *sweepEnv) idle(n int, active, pinging []string) {
 	e.t.Helper()
 	for range n {
 		e.clock.Advance(30 * time.Second)
-		for _, c := range busy {
+		for _, c := range active {
+			e.ok(c, `{"type":"presence","messageId":"a","payload":{"active":true}}`)
+		}
+		for _, c := range pinging {
 			e.ok(c, `{"type":"ping","messageId":"p"}`)
 		}
 	}
@@ -143,7 +148,7 @@ func TestSweepAnnouncesAUserWhoseTabsAllExpiredOnce(t *testing.T) {
 		for _, c := range []string{"bob", "dave=a", "dave=b"} {
 			e.join(c, "lobby")
 		}
-		e.idle(4, "bob") // both of dave's tabs are silent
+		e.idle(4, []string{"bob"}, nil) // both of dave's tabs are silent
 		if err := e.h.Sweep(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +173,7 @@ func TestExpiredTabSpeaksAgainBesideAnUnclaimedOne(t *testing.T) {
 		e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
 		e.ok("dave=a", `{"type":"ping","messageId":"p"}`)
 		e.ok("dave=b", `{"type":"ping","messageId":"p"}`)
-		e.idle(4, "bob")
+		e.idle(4, []string{"bob"}, nil)
 		e.ok("dave=a", `{"type":"ping","messageId":"p"}`)
 		after := e.poster.statuses("bob", "dave")
 		if err := e.h.Sweep(context.Background()); err != nil {
@@ -191,7 +196,7 @@ func TestDisconnectBesideAnUnclaimedTab(t *testing.T) {
 	e := newSweepEnv(t, clock, memory.New(clock.Now), "bob", "dave=a", "dave=b")
 	e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
 	e.ok("dave=a", `{"type":"ping","messageId":"p"}`)
-	e.idle(4, "bob", "dave=b")
+	e.idle(4, []string{"bob"}, []string{"dave=b"})
 	if resp, _ := e.h.Disconnect(context.Background(), e.event("dave=b", "")); resp.StatusCode != 200 {
 		t.Fatalf("disconnect: %d", resp.StatusCode)
 	}
@@ -202,5 +207,150 @@ func TestDisconnectBesideAnUnclaimedTab(t *testing.T) {
 	t.Logf("user-presence events about dave: %v", got)
 	if strings.Join(got, " ") != "online offline" {
 		t.Errorf("bob got %v about dave; want [online offline]", got)
+	}
+}
+
+// failAfterClaimStore fails reads of a user's sessions that follow a
+// successful claim (ClearAway, DeleteExpiredSession), as a throttled or
+// timed-out read would: only the first of them when once is set, else
+// every one until reset.
+type failAfterClaimStore struct {
+	store.Store
+	once bool
+
+	mu            sync.Mutex
+	armed, failed bool
+}
+
+func (s *failAfterClaimStore) claimed(ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = s.armed || ok
+}
+
+// fail reports whether this read fails.
+func (s *failAfterClaimStore) fail() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.armed || s.once && s.failed {
+		return false
+	}
+	s.failed = true
+	return true
+}
+
+func (s *failAfterClaimStore) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed, s.failed = false, false
+}
+
+func (s *failAfterClaimStore) ClearAway(ctx context.Context, a store.AwayAlarm, now time.Time) (bool, error) {
+	ok, err := s.Store.ClearAway(ctx, a, now)
+	s.claimed(ok)
+	return ok, err
+}
+
+func (s *failAfterClaimStore) DeleteExpiredSession(ctx context.Context, ses store.Session, now time.Time) (bool, error) {
+	ok, err := s.Store.DeleteExpiredSession(ctx, ses, now)
+	s.claimed(ok)
+	return ok, err
+}
+
+func (s *failAfterClaimStore) UserSessions(ctx context.Context, tenant, userID string) ([]store.Session, error) {
+	if s.fail() {
+		return nil, store.ErrUnavailable
+	}
+	return s.Store.UserSessions(ctx, tenant, userID)
+}
+
+func (s *failAfterClaimStore) UserSessionsWithExpired(ctx context.Context, tenant, userID string) ([]store.Session, []store.Session, error) {
+	if s.fail() {
+		return nil, nil, store.ErrUnavailable
+	}
+	return s.Store.UserSessionsWithExpired(ctx, tenant, userID)
+}
+
+// claimReadFailures are the ways the read after a sweeper's claim fails.
+var claimReadFailures = []struct {
+	name string
+	once bool
+}{
+	{"once", true},
+	{"for the rest of the pass", false},
+}
+
+// sweepEvery runs a pass after every second step of e.idle (a pass a
+// minute), resetting st after each, and returns the passes' errors.
+func (e *sweepEnv) sweepEvery(st *failAfterClaimStore, steps int, active, pinging []string) []error {
+	var errs []error
+	for range steps / 2 {
+		e.idle(2, active, pinging)
+		errs = append(errs, e.h.Sweep(context.Background()))
+		st.reset()
+	}
+	return errs
+}
+
+// failedPasses counts the passes that reported an error.
+func failedPasses(errs []error) int {
+	n := 0
+	for _, err := range errs {
+		if err != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// TestSweepAnnouncesWhenTheReadAfterTheClaimFails: the sweeper claims
+// dave's due away alarm, or deletes his expired session, then reading his
+// sessions fails (throttling past the SDK's retries, a timeout). The claim
+// cannot be taken back and no later pass finds the item, so the event was
+// lost for good: dave, idle and connected, was never announced away; or,
+// swept, never offline nor leaving lobby (and that pass even reported
+// success). The read is tried again, and when it keeps failing the event
+// is announced from the read taken before the claim; the pass then
+// reports the error.
+func TestSweepAnnouncesWhenTheReadAfterTheClaimFails(t *testing.T) {
+	cases := []struct {
+		name   string
+		steps  int      // of 30 s, a pass after every second one
+		dave   []string // dave's frames before
+		pinged bool     // dave sends heartbeats throughout
+		want   string   // user-presence events about dave
+		leaves int      // of lobby
+	}{
+		{"away", 14, []string{`{"type":"presence","messageId":"pr","payload":{"active":true}}`}, true, "online away", 0},
+		{"offline", 8, []string{`{"type":"room.join","messageId":"j","payload":{"room":"lobby"}}`}, false, "online offline", 1},
+	}
+	for _, c := range cases {
+		for _, fail := range claimReadFailures {
+			t.Run(c.name+"/"+fail.name, func(t *testing.T) {
+				sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, inner store.Store) {
+					st := &failAfterClaimStore{Store: inner, once: fail.once}
+					e := newSweepEnv(t, clock, st, "bob", "dave")
+					e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+					e.join("bob", "lobby")
+					for _, f := range c.dave {
+						e.ok("dave", f)
+					}
+					var pinging []string
+					if c.pinged {
+						pinging = []string{"dave"}
+					}
+					errs := e.sweepEvery(st, c.steps, []string{"bob"}, pinging)
+					got := e.poster.statuses("bob", "dave")
+					leaves := e.poster.roomEvents("bob", "lobby", "dave", "leave")
+					t.Logf("pass errors: %v; user-presence events about dave: %v; lobby leaves: %d", errs, got, leaves)
+					if strings.Join(got, " ") != c.want || leaves != c.leaves {
+						t.Errorf("bob got %v and %d leaves of lobby about dave, want [%s] and %d", got, leaves, c.want, c.leaves)
+					}
+					if want := map[bool]int{true: 0, false: 1}[fail.once]; failedPasses(errs) != want {
+						t.Errorf("%d passes failed, want %d", failedPasses(errs), want)
+					}
+				})
+			})
+		}
 	}
 }
