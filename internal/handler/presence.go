@@ -204,12 +204,16 @@ type presenceChange struct {
 }
 
 // apply reads the user's sessions, applies ch to the connection's session
-// (creating it when there is none), writes it with its room entries, and
-// announces the changes it caused: join, leave and update events in the
-// rooms and the user's status on user-presence. It retries when a
-// concurrent write wins.
+// (creating it when there is none, in the rooms roomsKept returns),
+// writes it with its room entries, and announces the changes it caused:
+// join, leave and update events in the rooms and the user's status on
+// user-presence. It retries when a concurrent write wins.
 func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *broadcast.Broadcaster, now time.Time, ch presenceChange) (store.Session, error) {
 	st := p.h.deps.Store
+	var (
+		kept     []string // rooms a new session re-enters (see roomsKept)
+		keptRead bool
+	)
 	for range presenceAttempts {
 		sessions, expired, err := st.UserSessionsWithExpired(ctx, conn.Tenant, conn.UserID)
 		if err != nil {
@@ -233,9 +237,15 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		if i >= 0 {
 			cur = sessions[i]
 		} else {
+			if !keptRead {
+				if kept, err = p.roomsKept(ctx, conn, now, ch); err != nil {
+					return store.Session{}, err
+				}
+				keptRead = true
+			}
 			cur = store.Session{Presence: store.Presence{
 				Tenant: conn.Tenant, UserID: conn.UserID, ConnID: conn.ID, Avatar: conn.Avatar, Status: store.StatusOnline,
-			}}
+			}, Rooms: kept}
 		}
 		next := cur
 		next.Rooms = slices.Clone(cur.Rooms)
@@ -285,6 +295,11 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 			return store.Session{}, err
 		}
 		p.conns.stored(conn.ID, written, now, p.cfg)
+		if i < 0 {
+			for _, room := range kept {
+				p.rooms.invalidate(roomKey(conn.Tenant, protocol.RoomChannel(room)))
+			}
+		}
 		after := slices.Clone(sessions)
 		if i >= 0 {
 			after[i] = written
@@ -297,6 +312,45 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		return written, nil
 	}
 	return store.Session{}, fmt.Errorf("presence of %q: still contended after %d attempts: %w", conn.ID, presenceAttempts, store.ErrUnavailable)
+}
+
+// roomsKept returns the rooms that a new session of conn enters besides
+// ch's: the rooms whose channels the connection is still subscribed to.
+// A connection whose heartbeats stopped while its socket stayed open (a
+// laptop asleep, API Gateway keeping the socket) loses its session and its
+// rooms to the sweeper, but keeps its subscriptions and goes on receiving
+// the rooms' events: when it speaks again it is back in them, and the
+// others see it join. Its location, activity and status are not restored.
+// A plain subscription to a room's channel counts as being in the room.
+// Rooms the connection may no longer enter are left out, and so are ch's
+// leave and, past MaxRooms (ch's join included), the last in name order.
+// A connection younger than the offline timeout cannot have lost a session
+// to expiry: for it nothing is read.
+func (p *presenceFeature) roomsKept(ctx context.Context, conn store.Connection, now time.Time, ch presenceChange) ([]string, error) {
+	if now.Before(conn.ConnectedAt.Add(p.cfg.OfflineTimeout)) {
+		return nil, nil
+	}
+	chans, err := p.h.deps.Store.ChannelsOf(ctx, conn.ID)
+	if err != nil {
+		return nil, err
+	}
+	var rooms []string
+	for _, c := range chans {
+		if !strings.HasPrefix(c, "room:") {
+			continue
+		}
+		room, channel, err := roomOf(c)
+		if err != nil || room == ch.leave || room == ch.join || p.mayEnter(conn, channel) != nil {
+			continue
+		}
+		rooms = append(rooms, room)
+	}
+	slices.Sort(rooms)
+	limit := p.cfg.MaxRooms
+	if ch.join != "" {
+		limit--
+	}
+	return rooms[:min(len(rooms), limit)], nil
 }
 
 // samePresence reports whether two entries show the same data, times
@@ -497,10 +551,7 @@ func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error)
 // Entering a room makes the connection's presence and cursors reach the
 // room, so it needs the presence permission too.
 func (p *presenceFeature) enterChannel(ctx context.Context, r *request, channel string) (bool, error) {
-	if err := p.h.authorize(r.conn, auth.Subscribe, channel); err != nil {
-		return false, err
-	}
-	if err := p.h.authorize(r.conn, auth.Presence, channel); err != nil {
+	if err := p.mayEnter(r.conn, channel); err != nil {
 		return false, err
 	}
 	added, err := p.h.deps.Store.Subscribe(ctx, r.conn.Tenant, channel, r.conn.ID, p.h.cfg.MaxSubscriptions)
@@ -511,6 +562,15 @@ func (p *presenceFeature) enterChannel(ctx context.Context, r *request, channel 
 		return false, errNotRegistered()
 	}
 	return added, err
+}
+
+// mayEnter checks that connection c may enter the room of channel: it
+// needs to subscribe to the channel and to show its presence there.
+func (p *presenceFeature) mayEnter(c store.Connection, channel string) error {
+	if err := p.h.authorize(c, auth.Subscribe, channel); err != nil {
+		return err
+	}
+	return p.h.authorize(c, auth.Presence, channel)
 }
 
 // undoEnter takes back the subscription enterChannel added when entering

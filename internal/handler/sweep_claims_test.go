@@ -53,7 +53,8 @@ func sweepStores(t *testing.T, f func(t *testing.T, clock *storetest.FakeClock, 
 
 // sweepEnv is a handler on a store with a fake clock, whose posts are
 // recorded, and whose connections are named after their users: "<user>"
-// or "<user>=<tab>" connects as user.
+// or "<user>=<tab>" connects as user, an editor of tenant t1 (user viv is
+// a viewer).
 type sweepEnv struct {
 	t      *testing.T
 	h      *handler.Handler
@@ -63,9 +64,14 @@ type sweepEnv struct {
 
 func newSweepEnv(t *testing.T, clock *storetest.FakeClock, st store.Store, conns ...string) *sweepEnv {
 	t.Helper()
+	return newSweepEnvWith(t, clock, st, handler.PresenceConfig{}, conns...)
+}
+
+func newSweepEnvWith(t *testing.T, clock *storetest.FakeClock, st store.Store, pc handler.PresenceConfig, conns ...string) *sweepEnv {
+	t.Helper()
 	e := &sweepEnv{t: t, clock: clock, poster: &sweepPoster{}}
 	var err error
-	e.h, err = handler.New(handler.Config{ManagementEndpoint: "https://mgmt.example/prod"}, handler.Deps{Store: st, Clock: clock.Now,
+	e.h, err = handler.New(handler.Config{ManagementEndpoint: "https://mgmt.example/prod", Presence: pc}, handler.Deps{Store: st, Clock: clock.Now,
 		Posters: func(string) broadcast.Poster { return e.poster }, IsGone: func(error) bool { return false },
 		Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -81,7 +87,11 @@ func newSweepEnv(t *testing.T, clock *storetest.FakeClock, st store.Store, conns
 
 func (e *sweepEnv) event(conn, body string) events.APIGatewayWebsocketProxyRequest {
 	user, _, _ := strings.Cut(conn, "=")
-	return fuzzEvent(conn, body, map[string]string{"userId": user, "tenant": "t1", "role": "editor"})
+	role := "editor"
+	if user == "viv" {
+		role = "viewer"
+	}
+	return fuzzEvent(conn, body, map[string]string{"userId": user, "tenant": "t1", "role": role})
 }
 
 // send sends a frame from conn and returns the reply's body.
@@ -352,5 +362,67 @@ func TestSweepAnnouncesWhenTheReadAfterTheClaimFails(t *testing.T) {
 				})
 			})
 		}
+	}
+}
+
+// TestSilentConnectionKeepsItsRooms: dave's tab is in room lobby and goes
+// silent for two minutes (a laptop asleep) while its WebSocket stays open.
+// The sweeper reports him offline and leaving lobby, but his connection
+// stays subscribed to room:lobby and goes on receiving it. When the tab
+// speaks again it used to get a session in no room: bob's snapshot of
+// lobby lacked dave for good, and nothing told dave's client it had left.
+// It is back in lobby, and bob sees it join again.
+func TestSilentConnectionKeepsItsRooms(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		e := newSweepEnv(t, clock, st, "bob", "dave")
+		e.join("bob", "lobby")
+		e.join("dave", "lobby")
+		e.idle(4, []string{"bob"}, nil)
+		if err := e.h.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.poster.roomEvents("bob", "lobby", "dave", "leave"); n != 1 {
+			t.Fatalf("bob got %d leaves of dave, want 1 (the sweeper's)", n)
+		}
+		back := e.send("dave", `{"type":"presence","messageId":"pr1","payload":{"active":true}}`)
+		snap := e.send("bob", `{"type":"presence.snapshot","messageId":"sn1","payload":{"room":"lobby"}}`)
+		joins := e.poster.roomEvents("bob", "lobby", "dave", "join")
+		t.Logf("dave's presence reply: %s", back)
+		t.Logf("bob's lobby snapshot: %s", snap)
+		if !strings.Contains(back, `"rooms":["lobby"]`) || !strings.Contains(snap, `"dave"`) || joins != 2 {
+			t.Errorf("dave's open tab spoke again, still subscribed to room:lobby; want it back in lobby and bob told (joins of dave: %d)", joins)
+		}
+	})
+}
+
+// TestSilentConnectionReentersWhatItMay: after a silent spell a
+// connection re-enters only the rooms it may enter, at most MaxRooms of
+// them, the room its frame joins included. Dave (an editor, 2 rooms at
+// most) was in rooms a and b and subscribed to room:c; he comes back with
+// a frame that enters d. Viv, a viewer, watched room:a without being in
+// it (viewers may subscribe to a room but not show their presence there):
+// she does not enter it.
+func TestSilentConnectionReentersWhatItMay(t *testing.T) {
+	clock := storetest.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	e := newSweepEnvWith(t, clock, memory.New(clock.Now), handler.PresenceConfig{MaxRooms: 2}, "bob", "dave", "viv")
+	e.join("dave", "a")
+	e.join("dave", "b")
+	e.ok("dave", `{"type":"subscribe","channel":"room:c","messageId":"s1"}`)
+	e.ok("viv", `{"type":"subscribe","channel":"room:a","messageId":"s1"}`)
+	e.ok("viv", `{"type":"ping","messageId":"p"}`)
+	e.idle(4, []string{"bob"}, nil)
+	if err := e.h.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	back := e.send("dave", `{"type":"presence","messageId":"pr1","payload":{"room":"d"}}`)
+	e.ok("viv", `{"type":"ping","messageId":"p"}`)
+	snap := e.send("bob", `{"type":"presence.snapshot","messageId":"sn1","payload":{"room":"a"}}`)
+	t.Logf("dave's presence reply: %s", back)
+	t.Logf("room a: %s", snap)
+	if !strings.Contains(back, `"rooms":["a","d"]`) {
+		t.Errorf("dave is back in %s, want rooms a and d", back)
+	}
+	if strings.Contains(snap, `"viv"`) {
+		t.Errorf("viv, who may not show her presence in room a, is in it: %s", snap)
 	}
 }
