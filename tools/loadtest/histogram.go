@@ -3,6 +3,7 @@ package loadtest
 import (
 	"math"
 	"math/bits"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -72,7 +73,8 @@ func (h *Histogram) Record(d time.Duration) {
 // Count returns the number of recorded durations.
 func (h *Histogram) Count() int64 { return h.count.Load() }
 
-// Percentiles summarises a histogram in milliseconds.
+// Percentiles summarises durations in milliseconds (a Histogram, or exact
+// values).
 type Percentiles struct {
 	Count int64   `json:"count"`
 	Mean  float64 `json:"meanMs"`
@@ -82,8 +84,10 @@ type Percentiles struct {
 	Max   float64 `json:"maxMs"`
 }
 
-// Summary returns the count, mean, p50, p95, p99 and max. Percentiles
-// are bucket midpoints, capped at the exact maximum.
+// Summary returns the count, mean, p50, p95, p99 and max. A percentile
+// is the value of rank ceil(f*count) (nearest rank), given as the middle
+// of its bucket capped at the exact maximum; the rank of the count itself
+// (the p99 of 100 values or fewer) is the exact maximum.
 func (h *Histogram) Summary() Percentiles {
 	var counts [histBuckets]int64
 	var n int64
@@ -100,6 +104,9 @@ func (h *Histogram) Summary() Percentiles {
 	p.Mean = float64(h.sum.Load()) / float64(n) / 1000
 	q := func(f float64) float64 {
 		rank := int64(math.Ceil(f * float64(n)))
+		if rank >= n {
+			return p.Max
+		}
 		var seen int64
 		for i, c := range counts {
 			seen += c
@@ -110,5 +117,28 @@ func (h *Histogram) Summary() Percentiles {
 		return p.Max
 	}
 	p.P50, p.P95, p.P99 = q(0.50), q(0.95), q(0.99)
+	return p
+}
+
+// exactPercentiles summarises exact values in milliseconds: each
+// percentile is the value of rank ceil(f*count) in ascending order
+// (nearest rank), so the p99 of 100 values or fewer is the largest.
+func exactPercentiles(ms []float64) Percentiles {
+	p := Percentiles{Count: int64(len(ms))}
+	if len(ms) == 0 {
+		return p
+	}
+	sorted := slices.Sorted(slices.Values(ms))
+	var sum float64
+	for _, v := range sorted {
+		sum += v
+	}
+	p.Mean = sum / float64(len(sorted))
+	q := func(f float64) float64 {
+		rank := int(math.Ceil(f * float64(len(sorted))))
+		return sorted[min(max(rank, 1), len(sorted))-1]
+	}
+	p.P50, p.P95, p.P99 = q(0.50), q(0.95), q(0.99)
+	p.Max = sorted[len(sorted)-1]
 	return p
 }

@@ -234,6 +234,10 @@ type Report struct {
 	// Latency is per delivery: receipt minus the send time in the
 	// payload. Completion is per publish: its last delivery minus its send
 	// time. Ack is per publish: the acknowledgement minus the send time.
+	// Percentiles are by nearest rank (the p99 of 20 publishes is the
+	// 20th, their slowest). Completion and FirstDelivery are exact; Latency
+	// and Ack come from a Histogram, within its bucket's width except for
+	// the top rank, which is the exact maximum.
 	Latency    Percentiles `json:"latency"`
 	Completion Percentiles `json:"completion"`
 	// PublishCompletion is each publish's last delivery minus its send
@@ -394,15 +398,15 @@ type run struct {
 	recordOf [][]int32
 	recMu    sync.RWMutex
 
-	open, dialErrs, subErrs, pubErrs, dropped          atomic.Int64
-	published, acked, delivered, dups, unexpected      atomic.Int64
-	recipientMismatch                                  atomic.Int64
-	latency, completion, firstDelivery, ack, handshake Histogram
-	codesMu                                            sync.Mutex
-	codes                                              map[string]int64
-	phase                                              atomic.Value // string
-	firstSend, lastDelivery                            atomic.Int64
-	peakRSS                                            atomic.Int64
+	open, dialErrs, subErrs, pubErrs, dropped     atomic.Int64
+	published, acked, delivered, dups, unexpected atomic.Int64
+	recipientMismatch                             atomic.Int64
+	latency, ack, handshake                       Histogram
+	codesMu                                       sync.Mutex
+	codes                                         map[string]int64
+	phase                                         atomic.Value // string
+	firstSend, lastDelivery                       atomic.Int64
+	peakRSS                                       atomic.Int64
 }
 
 // Run performs one run. It returns an error only when the run could not
@@ -995,6 +999,8 @@ func (r *run) fill(rep *Report) {
 		}
 	}
 	// Missing: owed deliveries of acknowledged publishes that never came.
+	// The per-publish times are exact: a run keeps every publish's record.
+	var completion, first []float64
 	for c, idxs := range r.recordOf {
 		for k, idx := range idxs {
 			rec := &r.records[idx]
@@ -1008,13 +1014,13 @@ func (r *run) fill(rep *Report) {
 				}
 			}
 			if rec.received.Load() > 0 && int(idx) >= r.cfg.Warmup {
-				r.completion.Record(time.Duration(rec.last.Load() - rec.sent.Load()))
-				r.firstDelivery.Record(time.Duration(rec.first.Load() - rec.sent.Load()))
+				completion = append(completion, rec.completionMs())
+				first = append(first, rec.firstMs())
 			}
 		}
 	}
-	rep.Completion = r.completion.Summary()
-	rep.FirstDelivery = r.firstDelivery.Summary()
+	rep.Completion = exactPercentiles(completion)
+	rep.FirstDelivery = exactPercentiles(first)
 	rep.Warmup = r.cfg.Warmup
 	for i := range min(r.cfg.Warmup, int(rep.Published)) {
 		rep.WarmupCompletion = append(rep.WarmupCompletion, r.records[i].completionMs())

@@ -2,7 +2,10 @@ package loadtest_test
 
 import (
 	"bytes"
+	"context"
 	"image/png"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +111,63 @@ func TestChartPNG(t *testing.T) {
 				t.Errorf("size %v, want 900x540", b)
 			}
 		})
+	}
+}
+
+// TestHistogramSlowestIsExact: the percentile whose rank is the count (the
+// p99 of 20 values or fewer) is the largest value itself, not the middle
+// of its bucket: 100.3 ms must not read as 99.84 ms against a 100 ms
+// target.
+func TestHistogramSlowestIsExact(t *testing.T) {
+	var h loadtest.Histogram
+	for range 19 {
+		h.Record(85 * time.Millisecond)
+	}
+	h.Record(100300 * time.Microsecond)
+	s := h.Summary()
+	if s.Max != 100.3 || s.P99 != 100.3 {
+		t.Errorf("p99 of 20 = %v ms, max %v ms; want both the slowest, 100.3 ms", s.P99, s.Max)
+	}
+}
+
+// TestPublishPercentilesAreExact: the per-publish figures (last and first
+// subscriber) are the nearest-rank percentiles of the publishes' exact
+// times, the same values the report lists publish by publish.
+func TestPublishPercentilesAreExact(t *testing.T) {
+	rep, err := loadtest.Run(context.Background(), loadtest.Config{
+		URL: startFakeServer(t), Conns: 4, Fanout: 4, Rate: 50, MaxMessages: 20,
+		Duration: time.Second, Settle: 5 * time.Second, ProgressEvery: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.ExactlyOnce(); err != nil {
+		t.Fatalf("ExactlyOnce: %v", err)
+	}
+	for _, tt := range []struct {
+		name  string
+		got   loadtest.Percentiles
+		times []float64
+	}{
+		{"last subscriber", rep.Completion, rep.PublishCompletion},
+		{"first subscriber", rep.FirstDelivery, rep.PublishFirst},
+	} {
+		if len(tt.times) != 20 {
+			t.Fatalf("%s: %d publish times, want 20", tt.name, len(tt.times))
+		}
+		sorted := slices.Sorted(slices.Values(tt.times))
+		var sum float64
+		for _, v := range sorted {
+			sum += v
+		}
+		// Nearest rank of 20: p50 the 10th, p95 the 19th, p99 the 20th.
+		want := loadtest.Percentiles{Count: 20, Mean: sum / 20, P50: sorted[9], P95: sorted[18], P99: sorted[19], Max: sorted[19]}
+		got := tt.got
+		if math.Abs(got.Mean-want.Mean) < 1e-9 {
+			got.Mean = want.Mean // summed in another order
+		}
+		if got != want {
+			t.Errorf("%s: %+v, want %+v (from the publish times %v)", tt.name, got, want, tt.times)
+		}
 	}
 }
