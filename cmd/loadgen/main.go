@@ -65,6 +65,7 @@ type options struct {
 	rate, deliveryRate                      float64
 	deliveryBurst                           int
 	duration, settle, progress, mgmtDelay   time.Duration
+	dupWindow                               time.Duration
 	rssPID, simulated                       int
 	sweepFanout, sweepRate, runID, logLevel string
 	compare                                 string
@@ -89,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.publishers, "publishers", 0, "connections that take turns to publish (default all); each publishes rate/publishers per second")
 	fs.IntVar(&o.dialConc, "dial-concurrency", 64, "handshakes in flight")
 	fs.DurationVar(&o.settle, "settle", 10*time.Second, "wait after the last publish for outstanding deliveries")
+	fs.DurationVar(&o.dupWindow, "duplicate-window", 2*time.Second, "once every delivery arrived, keep reading this long to count late duplicates (0: none); a post retried after the Management API client's 10 s attempt timeout comes 10-12 s after its first attempt")
 	fs.DurationVar(&o.progress, "progress", time.Second, "progress line interval on stderr (0: none)")
 	fs.StringVar(&o.jsonOut, "json", "", "write the report (or sweep results) as JSON to this file; - for stdout")
 	fs.IntVar(&o.rssPID, "rss-pid", 0, "process whose RSS to report (default: the local server started here; none for -url)")
@@ -240,8 +242,18 @@ func (o options) config(t *target) (loadtest.Config, error) {
 		Conns: o.conns, Channels: o.channels, Fanout: min(o.fanout, o.conns), Rate: o.rate,
 		RunID: o.runID, ExtraRecipients: o.simulated,
 		Duration: o.duration, MaxMessages: o.maxMessages, Warmup: o.warmup, MessageBytes: o.bytes, Publishers: o.publishers,
-		DialConcurrency: o.dialConc, Settle: o.settle, ProgressEvery: o.progress, RSS: t.rss, CPU: t.cpu,
+		DialConcurrency: o.dialConc, Settle: o.settle, DuplicateWindow: duplicateWindow(o.dupWindow),
+		ProgressEvery: o.progress, RSS: t.rss, CPU: t.cpu,
 	}, nil
+}
+
+// duplicateWindow maps -duplicate-window to loadtest.Config's: 0 and less
+// mean none, which the Config spells negative.
+func duplicateWindow(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // target is the server under load.
@@ -479,8 +491,8 @@ func printReport(w io.Writer, r loadtest.Report, rssSource string) {
 			fmt.Fprintf(tw, "warm-up publishes\t%d, left out of the latencies above; last subscriber (ms): %s\n", r.Warmup, formatMs(r.WarmupCompletion))
 		}
 	}
-	fmt.Fprintf(tw, "errors\tdial %d, subscribe %d, publish %d %v, dropped %d; missing %d, duplicates %d, unexpected %d\n",
-		r.DialErrors, r.SubscribeErrors, r.PublishErrors, r.ErrorCodes, r.Dropped, r.Missing, r.Duplicates, r.Unexpected)
+	fmt.Fprintf(tw, "errors\tdial %d, subscribe %d, publish %d %v, dropped %d; missing %d, duplicates %d (read %.1f s past the last delivery), unexpected %d\n",
+		r.DialErrors, r.SubscribeErrors, r.PublishErrors, r.ErrorCodes, r.Dropped, r.Missing, r.Duplicates, r.DuplicateWindowSeconds, r.Unexpected)
 	if r.ServerCPUSeconds > 0 {
 		fmt.Fprintf(tw, "CPU while publishing\t%.2f s, %.0f us per delivery (%s)\n", r.ServerCPUSeconds, r.CPUPerDelivery, rssSource)
 	}

@@ -39,3 +39,29 @@ func TestChildArgsCarryServerSettings(t *testing.T) {
 		t.Errorf("default pacing in the child: rate %v burst %d, want -1 and 0", c.deliveryRate, c.deliveryBurst)
 	}
 }
+
+// TestDuplicateWindowFlag: the run keeps reading for late duplicates for
+// -duplicate-window, 2 s by default, and 0 turns the window off (which
+// loadtest.Config spells negative, its zero being the default).
+func TestDuplicateWindowFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 2 * time.Second},
+		{[]string{"-duplicate-window", "12s"}, 12 * time.Second},
+		{[]string{"-duplicate-window", "0"}, -1},
+	} {
+		o, err := parseFlags(tt.args, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := o.config(&target{url: "ws://127.0.0.1:1/ws"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DuplicateWindow != tt.want {
+			t.Errorf("%q: DuplicateWindow %v, want %v", tt.args, cfg.DuplicateWindow, tt.want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -16,8 +17,10 @@ import (
 // startFakeServer starts a minimal WebSocket server speaking the part of
 // the protocol a load run uses: it acknowledges subscribes, and delivers
 // each publish to the channel's subscribers at once before acknowledging
-// it with the recipient count. It returns the ws:// URL.
-func startFakeServer(t *testing.T) string {
+// it with the recipient count. With resendAfter > 0 it delivers every
+// publish a second time that long after (a post retried after its first
+// attempt had arrived). It returns the ws:// URL.
+func startFakeServer(t *testing.T, resendAfter time.Duration) string {
 	t.Helper()
 	var mu sync.Mutex
 	subs := map[string][]*websocket.Conn{}
@@ -50,10 +53,16 @@ func startFakeServer(t *testing.T) string {
 				rcpt := append([]*websocket.Conn(nil), subs[f.Channel]...)
 				mu.Unlock()
 				upd := fmt.Appendf(nil, `{"type":"update","channel":%q,"payload":%s}`, f.Channel, f.Payload)
-				for _, s := range rcpt {
-					_ = s.Write(ctx, websocket.MessageText, upd)
+				deliver := func() {
+					for _, s := range rcpt {
+						_ = s.Write(context.Background(), websocket.MessageText, upd)
+					}
 				}
+				deliver()
 				_ = c.Write(ctx, websocket.MessageText, fmt.Appendf(nil, `{"type":"ack","replyTo":%q,"payload":{"recipients":%d}}`, f.MessageID, len(rcpt)))
+				if resendAfter > 0 {
+					time.AfterFunc(resendAfter, deliver)
+				}
 			}
 		}
 	}))

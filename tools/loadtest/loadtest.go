@@ -6,8 +6,9 @@
 //
 // A run opens Conns connections, subscribes Fanout of them to each of
 // Channels channels, publishes at Rate messages per second for Duration
-// (or until MaxMessages), waits up to Settle for the last deliveries, then
-// closes every connection and returns a Report. Each publish carries its
+// (or until MaxMessages), waits up to Settle for the last deliveries,
+// keeps reading for DuplicateWindow to count late duplicates, then closes
+// every connection and returns a Report. Each publish carries its
 // channel, its sequence number on that channel and the time it was sent,
 // so each subscriber checks exactly-once delivery and measures end-to-end
 // latency without help from the server.
@@ -95,6 +96,17 @@ type Config struct {
 	// Settle is how long to wait after the last publish for outstanding
 	// acknowledgements and deliveries. Default 10 s.
 	Settle time.Duration
+	// DuplicateWindow is how long the connections stay open, still read
+	// and checked, once every publish was answered and every owed delivery
+	// arrived: a duplicate (a post retried after its first attempt had
+	// arrived) can come after the last owed delivery, and is counted only
+	// if it comes within the window. The Management API client retries a
+	// post whose attempt timed out (10 s) after a backoff below 2 s, so a
+	// window of about 12 s covers the first retry of every post, while the
+	// default covers the retries of posts refused or cut off at once. It
+	// is skipped when Settle runs out first (the run has failed already).
+	// Default 2 s; negative: none.
+	DuplicateWindow time.Duration
 	// Progress, if set, is called every ProgressEvery while the run lasts,
 	// from one goroutine. Default nil.
 	Progress func(Progress)
@@ -160,6 +172,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Settle <= 0 {
 		c.Settle = 10 * time.Second
 	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = 2 * time.Second
+	}
 	if c.ProgressEvery <= 0 {
 		c.ProgressEvery = time.Second
 	}
@@ -172,7 +187,7 @@ func (c Config) withDefaults() (Config, error) {
 // Progress is a snapshot of a run in progress.
 type Progress struct {
 	Elapsed   time.Duration // since the run started
-	Phase     string        // "connect", "subscribe", "publish", "idle", "settle" or "close"
+	Phase     string        // "connect", "subscribe", "publish", "idle", "settle", "watch" (the duplicate window) or "close"
 	Open      int64         // connections open
 	Published int64         // publishes sent
 	Acked     int64         // publishes acknowledged
@@ -223,6 +238,10 @@ type Report struct {
 	Duplicates int64 `json:"duplicates"`
 	Missing    int64 `json:"missing"`
 	Unexpected int64 `json:"unexpected"`
+	// DuplicateWindowSeconds is how long the run kept reading for late
+	// duplicates after the last owed delivery (Config.DuplicateWindow; 0
+	// when skipped).
+	DuplicateWindowSeconds float64 `json:"duplicateWindowSeconds"`
 	// RecipientMismatches counts acknowledgements whose recipient count
 	// differs from the channel's subscribers.
 	RecipientMismatches int64 `json:"recipientMismatches"`
@@ -454,9 +473,18 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cpu0, cpuErr := r.cpu()
 		r.publish(ctx)
 		r.phase.Store("settle")
-		r.settle(ctx)
+		settled := r.settle(ctx)
 		if cpu1, err := r.cpu(); err == nil && cpuErr == nil {
 			rep.ServerCPUSeconds = cpu1 - cpu0
+		}
+		if settled && cfg.DuplicateWindow > 0 {
+			r.phase.Store("watch")
+			t0 := time.Now()
+			select {
+			case <-ctx.Done():
+			case <-time.After(cfg.DuplicateWindow):
+			}
+			rep.DuplicateWindowSeconds = time.Since(t0).Seconds()
 		}
 	} else {
 		r.phase.Store("idle")
@@ -893,15 +921,16 @@ func (r *run) expected() int64 {
 }
 
 // settle waits until every publish is answered and every owed delivery
-// arrived, or Settle passes.
-func (r *run) settle(ctx context.Context) {
+// arrived, and reports true, or Settle passes or ctx ends.
+func (r *run) settle(ctx context.Context) bool {
 	deadline := time.Now().Add(r.cfg.Settle)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		if r.acked.Load()+r.pubErrs.Load() >= r.published.Load() && r.delivered.Load() >= r.expected() {
-			return
+			return true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return false
 }
 
 func (r *run) closeAll() {

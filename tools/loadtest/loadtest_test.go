@@ -135,8 +135,8 @@ func TestHistogramSlowestIsExact(t *testing.T) {
 // times, the same values the report lists publish by publish.
 func TestPublishPercentilesAreExact(t *testing.T) {
 	rep, err := loadtest.Run(context.Background(), loadtest.Config{
-		URL: startFakeServer(t), Conns: 4, Fanout: 4, Rate: 50, MaxMessages: 20,
-		Duration: time.Second, Settle: 5 * time.Second, ProgressEvery: time.Hour,
+		URL: startFakeServer(t, 0), Conns: 4, Fanout: 4, Rate: 50, MaxMessages: 20,
+		Duration: time.Second, Settle: 5 * time.Second, DuplicateWindow: -1, ProgressEvery: time.Hour,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -169,5 +169,26 @@ func TestPublishPercentilesAreExact(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: %+v, want %+v (from the publish times %v)", tt.name, got, want, tt.times)
 		}
+	}
+}
+
+// TestLateDuplicateIsCounted: a server that delivers every publish again
+// 300 ms after the first copy (a post retried after its first attempt had
+// arrived) is caught by the duplicate window, though every owed delivery
+// had arrived before the copies.
+func TestLateDuplicateIsCounted(t *testing.T) {
+	rep, err := loadtest.Run(context.Background(), loadtest.Config{
+		URL: startFakeServer(t, 300*time.Millisecond), Conns: 5, Fanout: 5, Rate: 10, MaxMessages: 3,
+		Duration: time.Second, Settle: 5 * time.Second, DuplicateWindow: time.Second, ProgressEvery: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Expected != 15 || rep.Delivered != 15 || rep.Duplicates != 15 {
+		t.Errorf("delivered %d of %d, %d duplicates; want 15 of 15 and 15 duplicates (each delivery sent twice)",
+			rep.Delivered, rep.Expected, rep.Duplicates)
+	}
+	if err := rep.ExactlyOnce(); err == nil || !strings.Contains(err.Error(), "15 duplicated") {
+		t.Errorf("ExactlyOnce() = %v, want the 15 duplicates reported", err)
 	}
 }
