@@ -99,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.deliveryRate, "delivery-rate", -1, "local server: Management API calls per second of the whole server, paced as one function instance paces itself (-1: unpaced, as this process stands for many instances)")
 	fs.IntVar(&o.deliveryBurst, "delivery-burst", 0, "local server: calls sent at once before -delivery-rate paces them (0: the default, DELIVERY_BURST's)")
 	fs.IntVar(&o.shardSize, "shard-size", 0, "local server: split fan-outs larger than this over parallel in-process deliveries (0: no sharding)")
-	fs.IntVar(&o.simulated, "simulated-subscribers", 0, "in-process server: add this many store-only subscribers to every channel, whose posts the local Management API answers itself after -mgmt-delay (for fan-outs larger than the open-file limit allows)")
+	fs.IntVar(&o.simulated, "simulated-subscribers", 0, "in-process server: add this many store-only subscribers to every channel, whose posts the local Management API answers itself after -mgmt-delay and checks for exactly-once delivery (for fan-outs larger than the open-file limit allows)")
 	fs.BoolVar(&o.printCost, "cost", false, "print the cost model's estimate for this run's fan-out and message size")
 	fs.StringVar(&o.sweepFanout, "sweep-fanout", "", "comma-separated fan-outs: one run each with -conns max(conns, fan-out) and one channel")
 	fs.StringVar(&o.sweepRate, "sweep-rate", "", "comma-separated publish rates: one run each with the other flags")
@@ -208,9 +208,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	printReport(stdout, rep, target.rssSource)
 	var simResults []SimResult
+	var simUnexpected int
 	if sim != nil {
-		simResults = sim.results()
-		printSimulation(stdout, o, rep, simResults)
+		simResults, simUnexpected = sim.results(rep.Published)
+		printSimulation(stdout, o, rep, simResults, simUnexpected)
 	}
 	if o.printCost {
 		if err := printCost(stdout, rep.Fanout, rep.MessageBytes, o.shardSize); err != nil {
@@ -219,13 +220,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	out := struct {
 		loadtest.Report
-		Simulated []SimResult `json:"simulated,omitempty"`
-	}{rep, simResults}
+		Simulated           []SimResult `json:"simulated,omitempty"`
+		SimulatedUnexpected int         `json:"simulatedUnexpected,omitempty"`
+	}{rep, simResults, simUnexpected}
 	if err := writeJSON(o.jsonOut, stdout, out); err != nil {
 		return err
 	}
-	if err := rep.ExactlyOnce(); err != nil {
-		return fmt.Errorf("delivery check failed: %w", err)
+	check := rep.ExactlyOnce()
+	if sim != nil {
+		check = errors.Join(check, simulatedExactlyOnce(simResults, simUnexpected))
+	}
+	if check != nil {
+		return fmt.Errorf("delivery check failed: %w", check)
 	}
 	return nil
 }
@@ -503,9 +509,11 @@ func printReport(w io.Writer, r loadtest.Report, rssSource string) {
 	tw.Flush()
 }
 
-// printSimulation prints, per publish, when the last post to a simulated
-// subscriber completed and when the last real subscriber received it.
-func printSimulation(w io.Writer, o options, rep loadtest.Report, res []SimResult) {
+// printSimulation prints, per publish, how many simulated subscribers its
+// posts missed or reached more than once, when the last post to a
+// simulated subscriber completed and when the last real subscriber
+// received it; then the simulated subscribers' exactly-once check.
+func printSimulation(w io.Writer, o options, rep loadtest.Report, res []SimResult, unexpected int) {
 	fmt.Fprintf(w, "simulated subscribers\t%d per channel, posts answered by the local Management API after %v\n", o.simulated, o.mgmtDelay)
 	posts := rep.Delivered
 	for _, r := range res {
@@ -519,8 +527,13 @@ func printSimulation(w io.Writer, o options, rep loadtest.Report, res []SimResul
 		if r.Publish < len(rep.PublishCompletion) {
 			real = rep.PublishCompletion[r.Publish]
 		}
-		fmt.Fprintf(w, "  publish %d: %d simulated posts, last done %.0f ms after the send; last real subscriber %.0f ms; all %d recipients: %.0f ms\n",
-			r.Publish, r.Posts, r.CompletionMs, real, r.Posts+rep.Fanout, max(real, r.CompletionMs))
+		fmt.Fprintf(w, "  publish %d: %d simulated posts, %d missing, %d duplicated, last done %.0f ms after the send; last real subscriber %.0f ms; all %d recipients: %.0f ms\n",
+			r.Publish, r.Posts, r.Missing, r.Duplicates, r.CompletionMs, real, o.simulated+rep.Fanout, max(real, r.CompletionMs))
+	}
+	if err := simulatedExactlyOnce(res, unexpected); err != nil {
+		fmt.Fprintf(w, "  simulated exactly once: no: %s\n", strings.TrimPrefix(err.Error(), "simulated subscribers: "))
+	} else {
+		fmt.Fprintf(w, "  simulated exactly once: yes (%d publishes, each to all %d once)\n", len(res), o.simulated)
 	}
 }
 

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/bits"
 	"net/http"
 	"path"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,8 +26,10 @@ const simPrefix = "sim-"
 // API answers their posts itself, with 200 after the simulated delay,
 // instead of writing to a socket. Everything else a post does is real:
 // the store Query, the sharding, the signed HTTP request to the local
-// Management API and its handling. It records when the last post of each
-// publish completed. It is safe for concurrent use.
+// Management API and its handling. It records, per publish, which
+// simulated subscribers' posts were answered (and how often) and when the
+// last one completed, so that store-only recipients get the exactly-once
+// check the real ones get. It is safe for concurrent use.
 type simulation struct {
 	perChannel int
 	delay      time.Duration
@@ -36,25 +38,59 @@ type simulation struct {
 	byPublish map[int]*simPublish
 }
 
-// simPublish is what the simulation saw of one publish.
+// simPublish is what the simulation saw of one publish: its answered
+// posts.
 type simPublish struct {
-	sent  int64 // send time from the payload, Unix nanoseconds
-	last  int64 // completion of the latest post, Unix nanoseconds
-	posts int
+	sent  int64    // send time from the payload, Unix nanoseconds
+	last  int64    // completion of the latest post, Unix nanoseconds
+	got   []uint64 // bitset of the simulated connection numbers posted to
+	posts int      // posts to the simulated connections, repeats included
+	dups  int      // posts to a connection posted to before
+	// unknown counts posts to a simulated connection id the simulation
+	// did not make (not in posts).
+	unknown int
+}
+
+// mark records a post to simulated connection n (0 <= n < perChannel).
+func (p *simPublish) mark(n, perChannel int) {
+	if p.got == nil {
+		p.got = make([]uint64, (perChannel+63)/64)
+	}
+	bit := uint64(1) << (n % 64)
+	if p.got[n/64]&bit != 0 {
+		p.dups++
+	}
+	p.got[n/64] |= bit
 }
 
 // SimResult is the outcome for one publish.
 type SimResult struct {
-	Publish      int     `json:"publish"`
-	Posts        int     `json:"posts"`
-	CompletionMs float64 `json:"completionMs"` // last simulated post done, after the send
+	Publish int `json:"publish"`
+	Posts   int `json:"posts"` // answered, repeats included
+	// Missing counts the simulated subscribers no post reached, and
+	// Duplicates the posts beyond the first to one subscriber.
+	Missing    int `json:"missing"`
+	Duplicates int `json:"duplicates"`
+	// CompletionMs is when the last simulated post was done, after the
+	// send; -1 when none was.
+	CompletionMs float64 `json:"completionMs"`
+}
+
+// simID is the connection id of simulated subscriber n.
+func simID(n int) string { return fmt.Sprintf("%s%07d", simPrefix, n) }
+
+// simNumber returns n for the id simID(n) of one of the perChannel
+// simulated subscribers.
+func (s *simulation) simNumber(id string) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimPrefix(id, simPrefix))
+	return n, err == nil && n >= 0 && n < s.perChannel && id == simID(n)
 }
 
 // populate subscribes perChannel store-only connections to each channel.
 func (s *simulation) populate(ctx context.Context, st store.Store, channels []string) error {
 	now := time.Now()
 	for i := range s.perChannel {
-		id := fmt.Sprintf("%s%07d", simPrefix, i)
+		id := simID(i)
 		c := store.Connection{ID: id, UserID: "sim-user-" + strconv.Itoa(i), Username: "Simulated", Tenant: "default",
 			ConnectedAt: now, LastSeenAt: now, ExpiresAt: now.Add(3 * time.Hour)}
 		if err := st.PutConnection(ctx, c); err != nil {
@@ -70,18 +106,25 @@ func (s *simulation) populate(ctx context.Context, st store.Store, channels []st
 }
 
 // fault is the gateway's ManagementFault hook: every post waits for the
-// delay; posts to simulated subscribers are then answered 200.
+// delay; posts to simulated subscribers are then answered 200. The wait for
+// those is here rather than in the gateway, so that a post is recorded
+// only once the delay is over and its client still waits for the answer:
+// one given up during the delay was not delivered.
 func (s *simulation) fault(r *http.Request) (int, time.Duration) {
-	if s == nil || !strings.HasPrefix(path.Base(r.URL.Path), simPrefix) || r.Method != http.MethodPost {
+	id := path.Base(r.URL.Path)
+	if s == nil || !strings.HasPrefix(id, simPrefix) || r.Method != http.MethodPost {
 		return 0, s.delayOrZero()
 	}
 	body, _ := io.ReadAll(r.Body)
-	done := time.Now().Add(s.delay).UnixNano()
+	if !wait(r.Context(), s.delay) {
+		return http.StatusServiceUnavailable, 0 // nobody reads it
+	}
+	done := time.Now().UnixNano()
 	// Every post of a publish carries the same frame: find its number
 	// cheaply, and decode the frame only for the first post.
 	idx, ok := publishIndex(body)
 	if !ok {
-		return http.StatusOK, s.delay
+		return http.StatusOK, 0
 	}
 	s.mu.Lock()
 	p := s.byPublish[idx]
@@ -100,11 +143,31 @@ func (s *simulation) fault(r *http.Request) (int, time.Duration) {
 		}
 		s.mu.Unlock()
 	}
+	n, known := s.simNumber(id)
 	s.mu.Lock()
-	p.posts++
-	p.last = max(p.last, done)
+	if known {
+		p.posts++
+		p.mark(n, s.perChannel)
+		p.last = max(p.last, done)
+	} else {
+		p.unknown++
+	}
 	s.mu.Unlock()
-	return http.StatusOK, s.delay
+	return http.StatusOK, 0
+}
+
+// wait waits for d and reports true, or reports false if ctx ends first
+// (or has ended).
+func wait(ctx context.Context, d time.Duration) bool {
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	return ctx.Err() == nil
 }
 
 // publishIndex finds the publish number n of a frame whose messageId is
@@ -131,14 +194,46 @@ func (s *simulation) delayOrZero() time.Duration {
 	return s.delay
 }
 
-// results returns one result per publish, in publish order.
-func (s *simulation) results() []SimResult {
+// results returns one result for each of the run's published publishes,
+// in publish order, and the number of unexpected posts: to a simulated
+// connection the simulation did not make, or of a publish the run did not
+// send.
+func (s *simulation) results(published int64) (res []SimResult, unexpected int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []SimResult
 	for idx, p := range s.byPublish {
-		out = append(out, SimResult{Publish: idx, Posts: p.posts, CompletionMs: float64(p.last-p.sent) / 1e6})
+		unexpected += p.unknown
+		if idx < 0 || int64(idx) >= published {
+			unexpected += p.posts
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Publish < out[j].Publish })
-	return out
+	for idx := range int(max(published, 0)) {
+		r := SimResult{Publish: idx, Missing: s.perChannel, CompletionMs: -1}
+		if p := s.byPublish[idx]; p != nil {
+			r.Posts, r.Duplicates = p.posts, p.dups
+			for _, w := range p.got {
+				r.Missing -= bits.OnesCount64(w)
+			}
+			if p.posts > 0 {
+				r.CompletionMs = float64(p.last-p.sent) / 1e6
+			}
+		}
+		res = append(res, r)
+	}
+	return res, unexpected
+}
+
+// simulatedExactlyOnce returns nil when every simulated subscriber got
+// every publish exactly once and no other post came; otherwise an error
+// that says what went wrong.
+func simulatedExactlyOnce(res []SimResult, unexpected int) error {
+	var missing, dups int
+	for _, r := range res {
+		missing += r.Missing
+		dups += r.Duplicates
+	}
+	if missing == 0 && dups == 0 && unexpected == 0 {
+		return nil
+	}
+	return fmt.Errorf("simulated subscribers: %d missing, %d duplicated, %d to unknown recipients", missing, dups, unexpected)
 }
