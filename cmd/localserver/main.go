@@ -9,6 +9,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -79,27 +81,20 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	demo := staticDir(*static)
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: *sweep, Logger: log,
-		App: &app.Options{Auth: authn, AWS: &awsCfg}, Invoker: inv, Static: staticDir(*static), ManagementHTTP: *mgmtHTTP,
+		App: &app.Options{Auth: authn, AWS: &awsCfg}, Invoker: inv, Static: demo, ManagementHTTP: *mgmtHTTP,
 		Gateway: gateway.Config{Credentials: managementCredentials(os.Getenv), AllowedOrigins: splitList(*allowOrigins),
 			NewConnectionsPerSecond: *connectRate},
 	})
 	if err != nil {
 		return err
 	}
-	store := "embedded memory store"
-	if s.TableName != "" {
-		store = fmt.Sprintf("DynamoDB table %q at %s", s.TableName, s.DynamoDBEndpoint)
-	}
 	if s.DevIdentity {
 		log.Warn("DEV MODE: identities are taken from ?userId=&username=&tenant= without verification; only loopback Host names and pages of this machine (and -allow-origin) may connect; never expose this server")
 	}
-	delivery := "signed HTTP Management API"
-	if srv.DirectDelivery() {
-		delivery = "in process to the gateway (-management-http for the signed HTTP Management API)"
-	}
-	fmt.Printf("rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Publish API:    %s/publish, /notify, /presence/snapshot, /events (SigV4, access key %q)\n  Demo page:      http://localhost:%s/\n  Store:          %s\n  Functions:      %s\n  Delivery:       %s\n", srv.WebSocketURL(), srv.Endpoint(), srv.APIURL(), gateway.LocalAccessKeyID, port, store, functions, delivery)
+	printBanner(os.Stdout, srv, demo != nil, s, functions)
 	if inv != nil {
 		fmt.Printf("  The functions need TABLE_NAME=%s and DYNAMODB_ENDPOINT (as they reach it) in their environment, DEV_IDENTITY=1 for -dev; the sweeper also MANAGEMENT_ENDPOINT=%s\n", s.TableName, srv.Endpoint())
 	}
@@ -172,4 +167,42 @@ func staticDir(dir string) http.Handler {
 		return nil
 	}
 	return http.FileServer(http.Dir(dir))
+}
+
+// printBanner prints what the server serves: its URLs (with the port of
+// the socket it opened, which PORT=0 picks), the demo page only when one
+// is served, and the store.
+func printBanner(w io.Writer, srv *devserver.Server, demo bool, s app.Settings, functions string) {
+	page := "not built (make demo, or -static DIR)"
+	if demo {
+		page = "http://localhost:" + portOf(srv.Addr()) + "/"
+	}
+	delivery := "signed HTTP Management API"
+	if srv.DirectDelivery() {
+		delivery = "in process to the gateway (-management-http for the signed HTTP Management API)"
+	}
+	fmt.Fprintf(w, "rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Publish API:    %s/publish, /notify, /presence/snapshot, /events (SigV4, access key %q)\n  Demo page:      %s\n  Store:          %s\n  Functions:      %s\n  Delivery:       %s\n",
+		srv.WebSocketURL(), srv.Endpoint(), srv.APIURL(), gateway.LocalAccessKeyID, page, storeDescription(s), functions, delivery)
+}
+
+// portOf is the port of a host:port address.
+func portOf(addr string) string {
+	if _, port, err := net.SplitHostPort(addr); err == nil {
+		return port
+	}
+	return addr
+}
+
+// storeDescription names the store the settings select: the embedded
+// memory store, or the DynamoDB table at its endpoint (AWS's when
+// DYNAMODB_ENDPOINT is empty).
+func storeDescription(s app.Settings) string {
+	switch {
+	case s.TableName == "":
+		return "embedded memory store"
+	case s.DynamoDBEndpoint == "":
+		return fmt.Sprintf("DynamoDB table %q in AWS (region %s)", s.TableName, s.Region)
+	default:
+		return fmt.Sprintf("DynamoDB table %q at %s", s.TableName, s.DynamoDBEndpoint)
+	}
 }
