@@ -65,16 +65,20 @@ for f in "${functions[@]}"; do
 done
 echo "dev-rie: ${#functions[@]} emulators up (${endpoints[*]}); function output is prefixed with its name"
 
+# The server runs in its own session, as the emulators do, so that it gets
+# each Ctrl-C once, from the trap below, and not also from the terminal:
+# the first starts its graceful shutdown, a second ends it at once.
 server=""
 trap '[[ -n "$server" ]] && kill -INT "$server" 2>/dev/null || true' INT TERM
 DYNAMODB_ENDPOINT="$dynamo" TABLE_NAME="$table" AWS_REGION="$region" PORT="$port" \
-  "$server_bin" -dev -lambda-endpoints "$(IFS=,; echo "${endpoints[*]}")" &
+  setsid "$server_bin" -dev -lambda-endpoints "$(IFS=,; echo "${endpoints[*]}")" &
 server=$!
+# A signal interrupts wait while the server is still shutting down: wait
+# again until it has exited.
 status=0
-wait "$server" || status=$?
-# A signal interrupts the first wait; the server is still shutting down.
-if kill -0 "$server" 2>/dev/null; then
+while :; do
   status=0
   wait "$server" || status=$?
-fi
+  kill -0 "$server" 2>/dev/null || break
+done
 exit "$status"

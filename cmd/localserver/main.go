@@ -99,11 +99,29 @@ func run() error {
 		fmt.Printf("  The functions need TABLE_NAME=%s and DYNAMODB_ENDPOINT (as they reach it) in their environment, DEV_IDENTITY=1 for -dev; the sweeper also MANAGEMENT_ENDPOINT=%s\n", s.TableName, srv.Endpoint())
 	}
 	<-ctx.Done()
-	stop() // a second Ctrl-C ends the process at once
+	exitOnSecondSignal(stop, os.Stderr, os.Exit)
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Close(sctx)
+}
+
+// exitOnSecondSignal is called once the first SIGINT or SIGTERM has begun
+// the graceful shutdown (ctx of stop ended): it makes a second one end
+// the process at once with status 130, without waiting for $disconnect.
+// stop() alone would hand the signals back to the disposition the process
+// inherited, which is "ignore" for a server started in the background by a
+// non-interactive shell (scripts/dev-rie.sh): a second Ctrl-C was ignored
+// and a slow shutdown waited out its bound.
+func exitOnSecondSignal(stop func(), w io.Writer, exit func(int)) {
+	second := make(chan os.Signal, 1)
+	signal.Notify(second, os.Interrupt, syscall.SIGTERM) // before stop: no moment without a handler
+	stop()
+	go func() {
+		<-second
+		fmt.Fprintln(w, "localserver: second signal: exiting without waiting for $disconnect")
+		exit(130)
+	}()
 }
 
 // remoteInvoker returns the invoker for -lambda-endpoint or
