@@ -10,6 +10,8 @@ GO          ?= go
 VENV        := .venv
 PY          := $(VENV)/bin/python
 PIP         := $(VENV)/bin/pip
+# The local server binary make dev runs (and the browser and dev-rie targets).
+LOCALSERVER_BIN := bin/localserver
 export GOFLAGS ?= -mod=mod
 
 TEST_TARGETS :=
@@ -17,7 +19,7 @@ TEST_GO_DEPS :=
 
 -include mk/*.mk
 
-.PHONY: all dev test test-dev deps go-deps py-deps lint fmt vet test-go build-go
+.PHONY: all dev localserver-bin test test-dev deps go-deps py-deps lint fmt vet test-go build-go
 
 .DEFAULT_GOAL := all
 all: build-go
@@ -41,8 +43,15 @@ build-go:
 	$(GO) build ./...
 
 ## dev: the local server on the embedded store (DYNAMODB_ENDPOINT=... for DynamoDB).
-dev: go-deps
-	$(GO) run ./cmd/localserver -dev
+# The server is built, then exec'd as the recipe's process: make passes
+# SIGTERM on to that process only, and go run would die of it without
+# passing it on, leaving the server running with the port taken.
+dev: go-deps localserver-bin
+	exec $(LOCALSERVER_BIN) -dev
+
+# go build is incremental; always ask it.
+localserver-bin: go-deps
+	$(GO) build -o $(LOCALSERVER_BIN) ./cmd/localserver
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -12,9 +12,8 @@
 # Screenshots of the end-to-end suite go to test-artifacts/browser/.
 
 CHROMIUM        ?= /usr/bin/chromium
-LOCALSERVER_BIN := bin/localserver
 
-.PHONY: chromium demo localserver-bin test-browser test-client-server
+.PHONY: chromium demo test-browser test-client-server
 
 # Thai fonts too (fonts-thai-tlwg), so that screenshots of the Thai strings are legible.
 chromium:
@@ -28,10 +27,6 @@ chromium:
 
 demo: client-deps
 	cd $(CLIENT_DIR) && $(NPM) run --silent demo:build
-
-# go build is incremental; always ask it.
-localserver-bin:
-	$(GO) build -o $(LOCALSERVER_BIN) ./cmd/localserver
 
 # The React hooks against the real server binary (each test file starts its own on a free port);
 # the README's Node.js example imports the built package, hence client-build. Under moto, so that

@@ -12,6 +12,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+. "$root/scripts/wait-exit.sh"
 
 dynamo="${DYNAMODB_TEST_ENDPOINT:?run through scripts/with-moto.sh (make dev-rie)}"
 port="${PORT:-3001}"
@@ -73,12 +74,6 @@ trap '[[ -n "$server" ]] && kill -INT "$server" 2>/dev/null || true' INT TERM
 DYNAMODB_ENDPOINT="$dynamo" TABLE_NAME="$table" AWS_REGION="$region" PORT="$port" \
   setsid "$server_bin" -dev -lambda-endpoints "$(IFS=,; echo "${endpoints[*]}")" &
 server=$!
-# A signal interrupts wait while the server is still shutting down: wait
-# again until it has exited.
 status=0
-while :; do
-  status=0
-  wait "$server" || status=$?
-  kill -0 "$server" 2>/dev/null || break
-done
+wait_exit "$server" || status=$?
 exit "$status"

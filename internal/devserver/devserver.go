@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -113,6 +114,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			// Most often a local server left running, e.g. by a make dev
+			// whose go run died of SIGTERM without passing it on.
+			_, port, _ := net.SplitHostPort(o.Addr)
+			return nil, fmt.Errorf("listen %q: port %s is in use (another localserver still running?); stop it or set PORT to a free port: %w", o.Addr, port, err)
+		}
 		return nil, fmt.Errorf("listen %q: %w", o.Addr, err)
 	}
 	endpoint := fmt.Sprintf("http://%s/%s", ln.Addr().String(), o.Stage)
