@@ -42,6 +42,7 @@ func run() error {
 	mgmtHTTP := flag.Bool("management-http", false, "post every frame through the signed HTTP Management API, as deployed code does, instead of handing frames for this server's connections to the gateway in process")
 	lambdaEndpoints := flag.String("lambda-endpoints", "", "invoke each function at its own Lambda API endpoint, one Runtime Interface Emulator per bootstrap: connect=URL,disconnect=URL,message=URL,sweeper=URL")
 	connectRate := flag.Float64("connect-rate", 500, "new connections a second before handshakes are refused with 429, as API Gateway's account quota (500); 0 for no bound")
+	shutdownTimeout := flag.Duration("shutdown-timeout", 0, "how long a shutdown waits for $disconnect to run for every connection; 0 picks 10s on the embedded store, 30s on DynamoDB or with -lambda-endpoint(s)")
 	allowOrigins := flag.String("allow-origin", os.Getenv("DEV_ALLOWED_ORIGINS"), "with -dev, comma-separated origins besides this machine's pages whose pages may connect, e.g. http://devbox.local:5173 (env DEV_ALLOWED_ORIGINS)")
 	flag.Parse()
 
@@ -100,10 +101,43 @@ func run() error {
 	}
 	<-ctx.Done()
 	exitOnSecondSignal(stop, os.Stderr, os.Exit)
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	bound := shutdownBound(*shutdownTimeout, s, inv != nil)
+	log.Info("shutting down", "connections", srv.Gateway.ConnectionCount(), "bound", bound.String())
+	sctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	return srv.Close(sctx)
+	return shutdownError(srv.Close(sctx), bound)
+}
+
+// Bounds of the graceful shutdown, by where $disconnect goes: the
+// embedded store answers at once; DynamoDB (DynamoDB Local, moto, AWS)
+// and functions in Lambda emulators, which run one invocation at a time,
+// take a round trip or more per call. 30s is just over API Gateway's
+// integration timeout (29s), the longest one $disconnect may run.
+const (
+	shutdownMemoryStore = 10 * time.Second
+	shutdownDynamoDB    = 30 * time.Second
+)
+
+// shutdownBound is the bound of the graceful shutdown: flagged, when the
+// -shutdown-timeout flag is set, else the one the store selects.
+func shutdownBound(flagged time.Duration, s app.Settings, remote bool) time.Duration {
+	switch {
+	case flagged > 0:
+		return flagged
+	case s.TableName != "" || remote:
+		return shutdownDynamoDB
+	default:
+		return shutdownMemoryStore
+	}
+}
+
+// shutdownError says what a shutdown cut off by its bound left behind.
+func shutdownError(err error, bound time.Duration) error {
+	var inc *gateway.ShutdownIncompleteError
+	if !errors.As(err, &inc) {
+		return err
+	}
+	return fmt.Errorf("shutdown bound (%s, -shutdown-timeout) reached: %d of %d $disconnect calls abandoned; their connection records stay in the store until the sweeper or a later post to them cleans them up", bound, inc.Abandoned, inc.Total)
 }
 
 // exitOnSecondSignal is called once the first SIGINT or SIGTERM has begun

@@ -686,8 +686,27 @@ func (c *conn) finish(readErr error) {
 	c.srv.disconnect(&c.peer, code, reason)
 }
 
-// disconnect runs $disconnect for a connection that has ended.
+// disconnect runs $disconnect for a connection that has ended. Once
+// Shutdown has begun, the calls take turns (shutdownDisconnects at a
+// time), and those still waiting when Shutdown gives up are not made:
+// the process is about to exit.
 func (s *Server) disconnect(p *peer, code int, reason string) {
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		select {
+		case s.shutdownSlots <- struct{}{}:
+			defer func() { <-s.shutdownSlots }()
+		case <-s.abandon:
+			return
+		}
+		select {
+		case <-s.abandon: // both were ready: the select may have picked the slot
+			return
+		default:
+		}
+	}
 	req := s.disconnectEvent(p, code, reason, time.Now())
 	if _, err := s.invoke(RouteDisconnect, req); err != nil {
 		s.log.Warn("$disconnect failed", "connectionId", p.id, "error", err)

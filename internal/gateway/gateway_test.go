@@ -688,13 +688,7 @@ func checkDisconnect(t *testing.T, d events.APIGatewayWebsocketProxyRequest, id 
 
 func TestShutdownDisconnectsEveryone(t *testing.T) {
 	inv := newFakeInvoker()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(Config{Addr: ln.Addr().String()}, inv)
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(ln) }()
+	s, served := serveUnmanaged(t, inv)
 
 	const n = 5
 	clients := make([]*client, n)

@@ -22,6 +22,13 @@ import (
 // its context ends.
 const shutdownGrace = 10 * time.Second
 
+// shutdownDisconnects bounds the $disconnect calls Shutdown runs at once.
+// Started all at once, hundreds of them share a slow store (DynamoDB
+// Local, moto) or a Lambda emulator and all finish late together, so that
+// a bound on the shutdown cuts off every one of them; a few at a time,
+// they finish one after another and a cut-off leaves only the rest.
+const shutdownDisconnects = 16
+
 // Server is a local API Gateway WebSocket API. It is safe for concurrent
 // use. Create it with New; a Server serves once and cannot be restarted
 // after Shutdown.
@@ -43,20 +50,45 @@ type Server struct {
 	addr     net.Addr     // the listener's address, once serving
 	httpSrv  *http.Server // set by Serve
 	live     sync.WaitGroup
+	nLive    int // ids counted in live, under mu
+
+	shutdownSlots chan struct{} // $disconnect calls running during Shutdown
+	abandon       chan struct{} // closed when Shutdown gives up waiting
+	abandonOnce   sync.Once
 }
+
+// ShutdownIncompleteError is returned by Shutdown when its context ends
+// before $disconnect has run for every connection. The connection records
+// of the abandoned calls stay in the integration's store until something
+// else removes them (the sweeper, or a post to the connection that gets
+// 410 Gone).
+type ShutdownIncompleteError struct {
+	Abandoned int   // connections whose $disconnect had not finished
+	Total     int   // connections open (or being opened) when Shutdown began
+	Err       error // the context's error
+}
+
+func (e *ShutdownIncompleteError) Error() string {
+	return fmt.Sprintf("gateway shutdown: %v with $disconnect unfinished for %d of %d connections: their connection records stay in the store until the sweeper or a later post to them cleans them up",
+		e.Err, e.Abandoned, e.Total)
+}
+
+func (e *ShutdownIncompleteError) Unwrap() error { return e.Err }
 
 // New returns a Server that invokes inv for every route. cfg's zero fields
 // take their defaults.
 func New(cfg Config, inv Invoker) *Server {
 	cfg = cfg.withDefaults()
 	return &Server{
-		cfg:          cfg,
-		inv:          inv,
-		log:          cfg.Logger,
-		writeTimeout: writeTimeout,
-		conns:        make(map[string]*conn),
-		reserved:     make(map[string]bool),
-		newConns:     ratelimit.Bucket{Rate: cfg.NewConnectionsPerSecond, Burst: int(math.Ceil(cfg.NewConnectionsPerSecond))},
+		cfg:           cfg,
+		inv:           inv,
+		log:           cfg.Logger,
+		writeTimeout:  writeTimeout,
+		conns:         make(map[string]*conn),
+		reserved:      make(map[string]bool),
+		newConns:      ratelimit.Bucket{Rate: cfg.NewConnectionsPerSecond, Burst: int(math.Ceil(cfg.NewConnectionsPerSecond))},
+		shutdownSlots: make(chan struct{}, shutdownDisconnects),
+		abandon:       make(chan struct{}),
 	}
 }
 
@@ -127,13 +159,16 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections, closes every open connection with
-// 1001 "Going away", waits until $disconnect has run for each, and then
-// stops the HTTP server started by Serve (the Management API stays up
-// while $disconnect handlers run). If ctx ends first, it closes the HTTP
-// server at once (so that Serve returns) and returns ctx's error.
+// 1001 "Going away", waits until $disconnect has run for each (at most
+// 16 calls at a time), and then stops the HTTP server started by Serve
+// (the Management API stays up while $disconnect handlers run). If ctx
+// ends first, it closes the HTTP server at once (so that Serve returns),
+// starts no more $disconnect calls, and returns a
+// *ShutdownIncompleteError wrapping ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
+	total := s.nLive
 	open := make([]*conn, 0, len(s.conns))
 	for _, c := range s.conns {
 		open = append(open, c)
@@ -152,10 +187,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
+		s.abandonOnce.Do(func() { close(s.abandon) })
+		s.mu.Lock()
+		left := s.nLive
+		s.mu.Unlock()
 		if hs != nil {
 			_ = hs.Close() // Serve returns; handlers still running see their requests end
 		}
-		return fmt.Errorf("gateway shutdown: %w", ctx.Err())
+		return &ShutdownIncompleteError{Abandoned: left, Total: max(total, left), Err: ctx.Err()}
 	}
 	if hs != nil {
 		if err := hs.Shutdown(ctx); err != nil {
@@ -265,6 +304,7 @@ func (s *Server) reserveID() (string, bool) {
 	}
 	s.reserved[id] = true
 	s.live.Add(1)
+	s.nLive++
 	return id, true
 }
 
@@ -273,6 +313,7 @@ func (s *Server) reserveID() (string, bool) {
 func (s *Server) release(id string) {
 	s.mu.Lock()
 	delete(s.reserved, id)
+	s.nLive--
 	s.mu.Unlock()
 	s.live.Done()
 }
