@@ -314,6 +314,8 @@ export interface WebSocketClientEvents {
    * UNAVAILABLE, INTERNAL) keeps the channel: it is subscribed again.
    */
   'subscription-error': { channel: string; error: RealtimeError };
+  /** The server acknowledged a (re)subscription of `channel` on the current connection. */
+  subscribed: { channel: string };
   /**
    * The publications a channel missed (while reconnecting, or in a gap of
    * its live updates) could not be recovered: the history no longer holds
@@ -660,6 +662,16 @@ export class WebSocketClient {
   /** The channels this client wants to be subscribed to (resubscribed after every reconnect). */
   get subscriptions(): ReadonlySet<string> {
     return new Set(this.channels.keys());
+  }
+
+  /**
+   * Whether the server has acknowledged `channel`'s subscription on the
+   * current connection (a channel in `subscriptions` may still be waiting
+   * for it, e.g. a resubscribe retried after a timeout).
+   */
+  isSubscribed(channel: string): boolean {
+    const entry = this.channels.get(channel);
+    return entry !== undefined && entry.confirmedGen === this.gen && this.socketOpen();
   }
 
   /** The ack of `hello` on the current (or last) connection. */
@@ -1244,6 +1256,7 @@ export class WebSocketClient {
         entry.inflightGen = -1;
         entry.confirmedGen = gen;
         entry.failures = 0;
+        this.emitter.emit('subscribed', { channel });
         const result: SubscribeAck = isRecord(ack) && typeof ack['channel'] === 'string' ? { channel: ack['channel'] } : { channel };
         const position = entry.stream.position;
         if (position !== null) result.position = position;

@@ -240,6 +240,37 @@ describe('useWebSocketChannel', () => {
     client.destroy();
   });
 
+  it('shows subscribed only once a resubscribe after a reconnect is acknowledged, also when it was retried', async () => {
+    let dropNext = false;
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type !== 'subscribe' || !dropNext) return false;
+        dropNext = false; // a Lambda failure: API Gateway's own frame, no reply
+        queueMicrotask(() => sock.receiveRaw(JSON.stringify({ message: 'Internal server error', connectionId: 'c', requestId: 'r' })));
+        return true;
+      },
+    });
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', ...base, reconnectInterval: 10, requestTimeout: 5_000 });
+    client.on('error', () => {});
+    client.connect();
+    await openLast();
+    const { result } = renderHook(() => useWebSocketChannel(client, 'order-updates'));
+    await settle();
+    expect(result.current.subscribed).toBe(true);
+    dropNext = true;
+    act(() => FakeWebSocket.last.serverClose(1001, 'Going away'));
+    await settle(50);
+    await openLast();
+    expect(result.current.subscribed).toBe(false);
+    await settle(5_000); // the resubscribe times out: ready, the channel kept, a retry after the backoff
+    expect(client.subscriptions.has('order-updates')).toBe(true);
+    expect(result.current.subscribed).toBe(false); // not acknowledged on this connection
+    await settle(2_000);
+    expect(server.framesOfType('subscribe').map((f) => f.channel)).toEqual(['order-updates', 'order-updates', 'order-updates']);
+    expect(result.current.subscribed).toBe(true);
+    client.destroy();
+  });
+
   it('reports a refused subscription', async () => {
     const server = new FakeServer();
     server.handler = (sock, f) => {

@@ -328,9 +328,14 @@ export function useWebSocketChannel<P = unknown>(
       setRecoveryFailed(e);
       onRecoveryFailedRef.current?.(e);
     });
-    // A new connection starts without subscriptions; `ready` means they are back.
+    // A new connection starts without subscriptions; each comes back with
+    // its acknowledgement (`ready` does not wait for one retried after a
+    // timeout).
     const offClose = client.on('close', () => setSubscribed(false));
-    const offReady = client.on('ready', () => setSubscribed(client.subscriptions.has(channel)));
+    const offReady = client.on('ready', () => setSubscribed(client.isSubscribed(channel)));
+    const offSubscribed = client.on('subscribed', (e) => {
+      if (e.channel === channel) setSubscribed(true);
+    });
     return () => {
       active = false;
       offMessage();
@@ -338,6 +343,7 @@ export function useWebSocketChannel<P = unknown>(
       offRecovery();
       offClose();
       offReady();
+      offSubscribed();
       release();
     };
   }, [client, channel, maxRef, onMessageRef, onRecoveryFailedRef]);
