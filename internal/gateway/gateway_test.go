@@ -637,6 +637,35 @@ func TestActivityDefersIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestPingsDoNotDeferIdleTimeout: API Gateway's idle timeout counts
+// messages only; control frames do not keep a connection open (DEPLOY's
+// parity table, "Idle timeout"). The server still answers every ping.
+func TestPingsDoNotDeferIdleTimeout(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{IdleTimeout: 300 * time.Millisecond}, inv)
+	c := dial(t, s, nil)
+	pings := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.conn.Ping(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		pings++
+		if pings > 100 {
+			t.Fatal("still open after 100 pings 50 ms apart, past three idle timeouts")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if pings == 0 {
+		t.Fatal("the first ping got no pong")
+	}
+	if code, _ := c.closeStatus(t, 3*time.Second); code != websocket.StatusGoingAway {
+		t.Errorf("close = %d, want 1001 once idle despite pings", code)
+	}
+}
+
 func TestClientCloses(t *testing.T) {
 	tests := []struct {
 		name       string
