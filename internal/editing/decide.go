@@ -564,6 +564,11 @@ func merge(in Input) (Outcome, error) {
 		}
 	}
 	if next.CRDT.Equal(old.CRDT) {
+		if in.Op.Kind == doc.Increment {
+			// Past the stamp checks above, an increment that leaves the
+			// state as it was added zero: nothing beat it.
+			return Outcome{Kind: KindUnchanged, State: &next}, nil
+		}
 		by := path
 		if r, ok := old.CRDT.Registers[path]; in.Op.Kind != doc.Delete && in.Op.Kind != doc.Increment &&
 			(!ok || r.Deleted && crdt.Compare(stamp, r.Stamp) > 0) {
