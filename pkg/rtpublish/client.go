@@ -45,6 +45,7 @@ type Options struct {
 	// token for every attempt (a success refills the standard retryer's
 	// retry quota; an adaptive retryer paces attempts with it), a retry
 	// token for every retry (none left: the error is returned at once).
+	// A MaxAttempts of 0 means no bound on attempts, as in the SDK.
 	Retryer aws.Retryer
 }
 
@@ -234,7 +235,9 @@ func (c *Client) send(ctx context.Context, path string, body any) ([]byte, error
 		if err == nil {
 			return answer, nil
 		}
-		if ctx.Err() != nil || attempt >= c.retryer.MaxAttempts() || !c.retryer.IsErrorRetryable(err) {
+		// MaxAttempts 0 bounds nothing, as in the AWS SDK's retry
+		// middleware: the retry quota and ctx end the attempts.
+		if limit := c.retryer.MaxAttempts(); ctx.Err() != nil || limit > 0 && attempt >= limit || !c.retryer.IsErrorRetryable(err) {
 			return nil, err
 		}
 		var qerr error

@@ -170,3 +170,40 @@ func TestEveryAttemptTakesAnAttemptToken(t *testing.T) {
 		t.Fatalf("attempt tokens released with %v, want [the 503, nil]", rec.released)
 	}
 }
+
+// unboundedAttempts is a retryer whose MaxAttempts is 0, which the AWS
+// SDK's retry middleware reads as no bound on attempts (the retry quota
+// and the context still end them).
+type unboundedAttempts struct{ aws.RetryerV2 }
+
+func (unboundedAttempts) MaxAttempts() int { return 0 }
+
+// TestZeroMaxAttemptsIsUnbounded: a retryer with MaxAttempts 0 retries,
+// as it does in the AWS SDK, rather than making one attempt.
+func TestZeroMaxAttemptsIsUnbounded(t *testing.T) {
+	var failNext, calls atomic.Int32
+	stub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		if failNext.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"code":"UNAVAILABLE","message":"retry","retryable":true}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"channel":"order-updates","recipients":1,"delivered":1}`))
+	}))
+	defer stub.Close()
+	std := retry.NewStandard(func(o *retry.StandardOptions) { o.MaxBackoff = 1 })
+	c, err := rtpublish.New(stub.URL, &rtpublish.Options{Credentials: localCreds,
+		Retryer: unboundedAttempts{std}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failNext.Store(4) // more than the standard retryer's 3 attempts
+	if _, err := c.Publish(t.Context(), rtpublish.Message{Tenant: "acme", Channel: "order-updates", Payload: 1}); err != nil {
+		t.Fatalf("after %d calls: %v, want success on the fifth", calls.Load(), err)
+	}
+	if calls.Load() != 5 {
+		t.Fatalf("%d calls, want 5", calls.Load())
+	}
+}
