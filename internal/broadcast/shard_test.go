@@ -308,9 +308,15 @@ func TestShardedFanoutInlineMax(t *testing.T) {
 				t.Errorf("recipients %d, the coordinator delivered %d (posted to %d); want %d and %d",
 					res.Recipients, res.Delivered, len(own.posts), tt.subscribers, tt.wantOwn)
 			}
-			var sizes []int
+			sizes := make([]int, len(d.shards)) // by shard index: shards are dispatched in parallel
 			for _, s := range d.shards {
-				sizes = append(sizes, len(s.IDs))
+				if s.Index < 1 || s.Index > len(sizes) {
+					t.Fatalf("shard index %d of %d shards", s.Index, len(sizes))
+				}
+				sizes[s.Index-1] = len(s.IDs)
+			}
+			if len(sizes) == 0 {
+				sizes = nil
 			}
 			if fmt.Sprint(sizes) != fmt.Sprint(tt.wantShardSizes) {
 				t.Errorf("shards of %v recipients dispatched, want %v", sizes, tt.wantShardSizes)
@@ -324,5 +330,56 @@ func TestShardedFanoutInlineMax(t *testing.T) {
 				t.Errorf("%d recipients posted to, want %d", n, len(ids))
 			}
 		})
+	}
+}
+
+// barrierDispatcher holds every Dispatch until want calls are in flight
+// at once (or its context ends), then accepts them all.
+type barrierDispatcher struct {
+	want    int
+	mu      sync.Mutex
+	arrived int
+	all     chan struct{}
+	ctx     context.Context
+}
+
+func (d *barrierDispatcher) Dispatch(_ context.Context, s broadcast.Shard) error {
+	d.mu.Lock()
+	d.arrived++
+	if d.arrived == d.want {
+		close(d.all)
+	}
+	d.mu.Unlock()
+	select {
+	case <-d.all:
+		return nil
+	case <-d.ctx.Done():
+		return errors.New("the other dispatches never came while this one was in flight")
+	}
+}
+
+// TestShardsAreDispatchedInParallel: the coordinator has several shards'
+// Dispatch calls (an asynchronous invoke each, tens of milliseconds in
+// AWS) in flight at once, rather than one after another, which held the
+// last shard of a large fan-out back by a second or more. The dispatcher
+// lets no call return until four are in flight; one after another, the
+// first would wait for a second that never comes (until the guard's
+// deadline, after which the shards are posted by the coordinator).
+func TestShardsAreDispatchedInParallel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // a guard against a hang, not a measure
+	defer cancel()
+	st, _ := channelStore(t, 500)
+	own := newCountingPoster()
+	d := &barrierDispatcher{want: 4, all: make(chan struct{}), ctx: ctx}
+	posters := broadcast.ShardedPosters(func(string) broadcast.Poster { return own },
+		broadcast.Sharding{ShardSize: 100, Dispatcher: d, DispatchConcurrency: 4})
+	res, err := broadcast.New(st, posters("http://local/ws"), broadcast.Config{Concurrency: 8, PageSize: 50}).
+		Fanout(context.Background(), "t", "room:big", []byte(`{"type":"update"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Recipients != 500 || res.Delivered != 100 || len(own.posts) != 100 {
+		t.Fatalf("recipients %d, the coordinator delivered %d to %d; want 500 with 100 posted by the coordinator and four shards dispatched",
+			res.Recipients, res.Delivered, len(own.posts))
 	}
 }
