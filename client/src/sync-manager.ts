@@ -315,6 +315,14 @@ interface Entry {
   lockReleases: number;
   renewTimer: unknown;
   comments: Map<string, Comment>;
+  /**
+   * Counts comment news (events, and the acks of comment.add and
+   * comment.resolve): a reply to a request sent before a comment's latest
+   * news is older than that news (see fresherComments).
+   */
+  commentSeq: number;
+  /** The number of the latest news of each comment shown. */
+  commentNews: Map<string, number>;
   error: RealtimeError | null;
   syncRunning: boolean;
   syncAgain: boolean;
@@ -366,6 +374,17 @@ function wholeOption(name: string, value: number): number {
 
 function clientDestroyedError(): RealtimeError {
   return new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' });
+}
+
+/**
+ * The comments of a reply to a request sent when `e.commentSeq` was
+ * `askedAt` that no news came for since: comments carry no version, and
+ * comment events come in the order of the changes they announce, so news
+ * that came after the request went out is as new as the reply's copy or
+ * newer (the reply may have been read before the change it announces).
+ */
+function fresherComments(e: Entry, cs: readonly Comment[], askedAt: number): Comment[] {
+  return cs.filter((c) => (e.commentNews.get(c.id) ?? 0) <= askedAt);
 }
 
 /** Ends every wait of a change of `e`, which is no longer followed: each finds it so and settles. */
@@ -504,6 +523,8 @@ export class RealtimeSyncManager {
       lockReleases: 0,
       renewTimer: null,
       comments: new Map(),
+      commentSeq: 0,
+      commentNews: new Map(),
       error: null,
       syncRunning: false,
       syncAgain: false,
@@ -792,50 +813,70 @@ export class RealtimeSyncManager {
   /**
    * Loads the entity's comments (newest first): pages of `comment.list`,
    * following `nextCursor`, until `commentLimit` comments or the last page
-   * (at most COMMENT_MAX_PAGES pages).
+   * (at most COMMENT_MAX_PAGES pages). A comment with news (an event, an
+   * ack) since its page was asked keeps the copy the news brought.
    */
   async loadComments(entityType: string, entityId: string): Promise<readonly Comment[]> {
     const e = this.entries.get(entityChannel(entityType, entityId));
     if (e === undefined) return [];
     const limit = this.opts.commentLimit;
     try {
-      const comments: Comment[] = [];
+      const pages: { askedAt: number; comments: readonly Comment[] }[] = [];
+      let read = 0;
       let cursor: string | undefined;
-      for (let page = 0; page < COMMENT_MAX_PAGES && comments.length < limit; page++) {
+      for (let page = 0; page < COMMENT_MAX_PAGES && read < limit; page++) {
         const payload: Record<string, unknown> = {
           entityType,
           entityId,
-          limit: Math.min(COMMENT_PAGE_LIMIT, limit - comments.length),
+          limit: Math.min(COMMENT_PAGE_LIMIT, limit - read),
         };
         if (cursor !== undefined) payload['cursor'] = cursor;
+        const askedAt = e.commentSeq;
         const ack = await this.client.request<'comment.list', CommentListAck>('comment.list', { payload });
-        comments.push(...ack.comments);
+        pages.push({ askedAt, comments: ack.comments });
+        read += ack.comments.length;
         const next = ack.nextCursor;
         if (typeof next !== 'string' || next === '' || next === cursor) break;
         cursor = next;
       }
-      this.putComments(e, comments);
+      // Filtered now, not page by page: news may come after a page's reply too.
+      this.putComments(e, pages.flatMap((p) => fresherComments(e, p.comments, p.askedAt)), false);
     } catch (err) {
       this.setError(e, err);
     }
     return e.state.comments;
   }
 
+  /**
+   * Adds a comment; resolves with the ack's copy. The entity's `comments`
+   * show it unless news of it (its events) came while the request was out:
+   * that copy is as new or newer.
+   */
   async addComment(entityType: string, entityId: string, text: string, parentId?: string): Promise<Comment> {
     const payload: Record<string, unknown> = { entityType, entityId, text };
     if (parentId !== undefined) payload['parentId'] = parentId;
-    const ack = await this.client.request<'comment.add', { comment: Comment }>('comment.add', { payload });
-    const e = this.entries.get(entityChannel(entityType, entityId));
-    if (e !== undefined) this.putComments(e, [ack.comment]);
-    return ack.comment;
+    return this.commentRequest('comment.add', entityType, entityId, payload);
   }
 
+  /** Resolves (or, with `resolved` false, reopens) a comment; shown as addComment's. */
   async resolveComment(entityType: string, entityId: string, commentId: string, resolved = true): Promise<Comment> {
-    const ack = await this.client.request<'comment.resolve', { comment: Comment }>('comment.resolve', {
-      payload: { entityType, entityId, commentId, resolved },
-    });
-    const e = this.entries.get(entityChannel(entityType, entityId));
-    if (e !== undefined) this.putComments(e, [ack.comment]);
+    return this.commentRequest('comment.resolve', entityType, entityId, { entityType, entityId, commentId, resolved });
+  }
+
+  /** Sends a comment.add or comment.resolve and shows the ack's comment, unless news of it came meanwhile. */
+  private async commentRequest(
+    type: 'comment.add' | 'comment.resolve',
+    entityType: string,
+    entityId: string,
+    payload: Record<string, unknown>,
+  ): Promise<Comment> {
+    const key = entityChannel(entityType, entityId);
+    const asked = this.entries.get(key);
+    const askedAt = asked?.commentSeq ?? 0;
+    const ack = await this.client.request<typeof type, { comment: Comment }>(type, { payload });
+    const e = this.entries.get(key);
+    // An entry made while the request was out had all its news after it went out.
+    if (e !== undefined) this.putComments(e, fresherComments(e, [ack.comment], e === asked ? askedAt : 0), true);
     return ack.comment;
   }
 
@@ -1002,7 +1043,7 @@ export class RealtimeSyncManager {
         break;
       case 'comment': {
         const c = p['comment'];
-        if (isRecord(c) && typeof c['id'] === 'string') this.putComments(e, [c as unknown as Comment]);
+        if (isRecord(c) && typeof c['id'] === 'string') this.putComments(e, [c as unknown as Comment], true);
         break;
       }
     }
@@ -1011,13 +1052,22 @@ export class RealtimeSyncManager {
   /**
    * Records comments (new ones, or the latest state of known ones) and
    * keeps the newest `commentLimit`: ids order comments by creation.
+   * `news` (an event, or an ack taken by fresherComments) numbers the
+   * comments' latest news: a reply to a request sent before it is older.
    */
-  private putComments(e: Entry, cs: readonly Comment[]): void {
-    for (const c of cs) e.comments.set(c.id, c);
+  private putComments(e: Entry, cs: readonly Comment[], news: boolean): void {
+    const seq = news ? ++e.commentSeq : 0;
+    for (const c of cs) {
+      e.comments.set(c.id, c);
+      if (news) e.commentNews.set(c.id, seq);
+    }
     const over = e.comments.size - this.opts.commentLimit;
     if (over > 0) {
       const oldest = [...e.comments.keys()].sort().slice(0, over);
-      for (const id of oldest) e.comments.delete(id);
+      for (const id of oldest) {
+        e.comments.delete(id);
+        e.commentNews.delete(id);
+      }
     }
     this.update(e);
   }
