@@ -2,7 +2,7 @@ import { Emitter } from './emitter.js';
 import { RealtimeError, isRecord } from './errors.js';
 import { utf8Length } from './ids.js';
 import type { PresenceData, PresenceStatus, WebSocketMessage } from './types.js';
-import { systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
+import { longTimerClock, systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
 
 /**
  * Presence: who is here, where, doing what, and their cursor.
@@ -488,7 +488,9 @@ export class PresenceManager {
 
   constructor(options: PresenceManagerOptions) {
     this.client = options.client;
-    this.clock = options.clock ?? systemClock;
+    // Delays come from options (awayTimeout, refreshInterval, cursorThrottle)
+    // and may pass 2^31 - 1 ms, where a bare setTimeout fires at once.
+    this.clock = longTimerClock(options.clock ?? systemClock);
     this.cursors = cursorPacerOf(this.client, this.clock);
     this.opts = {
       awayTimeout: options.awayTimeout ?? 300_000,
@@ -835,7 +837,7 @@ export class PresenceManager {
    * following the room's channel, for a join that takes it back.
    */
   private dropRoom(room: string, entry: RoomEntry): void {
-    this.clock.clearTimeout(entry.cursorTimer);
+    if (entry.cursorTimer !== null) this.clock.clearTimeout(entry.cursorTimer);
     entry.cursorTimer = null;
     entry.pendingCursor = null;
     this.cursors.remove(entry.sendCursor);

@@ -21,7 +21,7 @@ import type {
   Lock,
   WebSocketMessage,
 } from './types.js';
-import { systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
+import { longTimerClock, systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
 
 /**
  * Real-time sync of entities (an order, a customer, ...) over one
@@ -434,7 +434,9 @@ export class RealtimeSyncManager {
 
   constructor(options: RealtimeSyncManagerOptions) {
     this.client = options.client;
-    this.clock = options.clock ?? systemClock;
+    // A lock's renewal waits half of lockTtl, which may pass 2^31 - 1 ms,
+    // where a bare setTimeout fires at once.
+    this.clock = longTimerClock(options.clock ?? systemClock);
     this.selfId = options.userId;
     this.opts = {
       lockTtl: wholeOption('lockTtl', options.lockTtl ?? 30_000),
@@ -1148,8 +1150,11 @@ export class RealtimeSyncManager {
   private scheduleRenew(e: Entry): void {
     this.stopRenewing(e);
     if (e.lock === null) return;
-    const expires = new Date(e.lock.expiresAt).getTime();
-    const wait = Math.max(1000, Math.min(this.opts.lockTtl / 2, expires - this.clock.now() - 5000));
+    const half = this.opts.lockTtl / 2;
+    // An expiresAt that does not parse leaves NaN, which a timer takes as 0
+    // (a renewal loop): the renewal then waits half of lockTtl.
+    const left = new Date(e.lock.expiresAt).getTime() - this.clock.now() - 5000;
+    const wait = Math.max(1000, Number.isNaN(left) ? half : Math.min(half, left));
     e.renewTimer = this.clock.setTimeout(() => {
       e.renewTimer = null;
       if (!this.entries.has(e.channel) || !e.wantLock || !this.client.connected) return;
