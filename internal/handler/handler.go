@@ -377,7 +377,9 @@ func (h *Handler) isServiceID(userID string) bool {
 
 // Disconnect handles $disconnect: it removes the connection and all of its
 // subscriptions. $disconnect is best effort in API Gateway; the sweeper and
-// the 410 path of broadcasts remove what it misses.
+// the 410 path of broadcasts remove what it misses. What its clean-ups
+// cannot finish for a failing store (a presence whose departure cannot be
+// computed) they leave in place for the sweeper, never half removed.
 func (h *Handler) Disconnect(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	rc := req.RequestContext
 	log := h.log.With("requestId", rc.RequestID, "connectionId", rc.ConnectionID, "route", "$disconnect")

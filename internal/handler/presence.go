@@ -741,23 +741,47 @@ func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string,
 // cleanup removes the presence of a connection that is gone ($disconnect,
 // a 410 on a post, the sweeper) and announces what changed: a leave in
 // each of its rooms, and offline when it was the user's last connection.
+// The connection's record is already removed, so its session can no
+// longer be created or refreshed.
+//
+// The removal cannot be taken back and no one else would announce it, so
+// the user's sessions are read first (tried again after a backoff, see
+// sessionsAroundClaim): when the read after the removal keeps failing,
+// the departure is announced from this one. When this one keeps failing,
+// or the removal fails, nothing is removed: the session stays as stored,
+// expires within the offline timeout, and the sweeper claims it and
+// announces the departure, once, as for a connection whose heartbeats
+// stopped (the user's other connections count it meanwhile, see
+// unclaimed).
 func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []string) {
 	p.conns.forget(c.ID)
+	prior, err := p.sessionsAroundClaim(ctx, c.Tenant, c.UserID)
+	if err != nil {
+		p.h.log.WarnContext(ctx, "read presence: the session is left for the sweeper to announce once it expires", "connectionId", c.ID, "error", err)
+		return
+	}
+	own := func(o store.Session) bool { return o.ConnID == c.ID }
+	if !slices.ContainsFunc(prior.live, own) && !slices.ContainsFunc(prior.expired, own) {
+		return // no presence, or the sweeper removed and announced it
+	}
 	s, _, err := p.h.deps.Store.DeleteSession(ctx, c.Tenant, c.UserID, c.ID)
 	if err != nil {
-		p.h.log.WarnContext(ctx, "remove presence", "connectionId", c.ID, "error", err)
+		p.h.log.WarnContext(ctx, "remove presence: the session is left for the sweeper to announce once it expires", "connectionId", c.ID, "error", err)
 		return
 	}
 	if s.ConnID == "" {
-		return // no presence, or the sweeper removed and announced it
+		return // the sweeper, or another clean-up, removed and announced it meanwhile
 	}
 	for _, room := range s.Rooms {
 		p.rooms.remove(roomKey(c.Tenant, protocol.RoomChannel(room)), c.ID)
 	}
+	// The read before holds the session as it was then; s, removed, may be
+	// a later write of it (a frame in flight), and stands for it.
+	prior.live = slices.DeleteFunc(prior.live, own)
 	// Announced even when it had expired: the sweeper announces only the
 	// sessions it removes itself.
-	if err := p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, nil, p.h.now()); err != nil {
-		p.h.log.WarnContext(ctx, "announce presence", "connectionId", c.ID, "error", err)
+	if err := p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, &prior, p.h.now()); err != nil {
+		p.h.log.WarnContext(ctx, "announce presence (from the read before the removal)", "connectionId", c.ID, "error", err)
 	}
 }
 
@@ -766,10 +790,10 @@ func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []s
 // picture on both sides (see unclaimed): a user whose tabs all expired
 // goes offline, and leaves each room, once, when the last of them is
 // claimed. When the read of the user's sessions fails (see
-// sessionsAfterClaim), the departure is announced from prior, the read
+// sessionsAroundClaim), the departure is announced from prior, the read
 // taken before the removal, if there is one, and the error is returned.
 func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, prior *userSessions, now time.Time) error {
-	cur, err := p.sessionsAfterClaim(ctx, s.Tenant, s.UserID)
+	cur, err := p.sessionsAroundClaim(ctx, s.Tenant, s.UserID)
 	if err != nil {
 		if prior == nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/backoff"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/deadline"
 	"github.com/omnisales/rtcollab/internal/metrics"
@@ -106,7 +107,7 @@ func (p *presenceFeature) claimAway(ctx context.Context, bc *broadcast.Broadcast
 	if !ok {
 		return false, nil
 	}
-	cur, rerr := p.sessionsAfterClaim(ctx, a.Tenant, a.UserID)
+	cur, rerr := p.sessionsAroundClaim(ctx, a.Tenant, a.UserID)
 	if rerr != nil {
 		cur = prior
 		rerr = fmt.Errorf("sessions of %q after claiming the away alarm of %q (announced from the read before): %w", a.UserID, a.ConnID, rerr)
@@ -142,18 +143,32 @@ func (p *presenceFeature) readSessions(ctx context.Context, tenant, userID strin
 	return userSessions{live: live, expired: expired}, err
 }
 
-// claimReadAttempts bounds the reads of a user's sessions right after a
-// claim (an away alarm cleared, an expired session deleted).
-const claimReadAttempts = 3
+// claimReadAttempts bounds the reads of a user's sessions around a claim
+// (an away alarm cleared, an expired session deleted, the session of a
+// removed connection deleted).
+const claimReadAttempts = 4
 
-// sessionsAfterClaim reads the sessions of a user right after a claim.
-// The claim cannot be taken back and no one else will announce it, so a
-// failed read is tried again, up to claimReadAttempts reads and while the
-// invocation keeps half the sweeper's reserve.
-func (p *presenceFeature) sessionsAfterClaim(ctx context.Context, tenant, userID string) (userSessions, error) {
+// Backoff between those reads: a random wait below claimReadBackoff,
+// doubling with each attempt up to claimReadBackoffMax (see
+// backoff.Jitter). A throttled or failing table gets time to recover
+// rather than three reads in a row.
+const (
+	claimReadBackoff    = 100 * time.Millisecond
+	claimReadBackoffMax = time.Second
+)
+
+// sessionsAroundClaim reads the sessions of a user around a claim. The
+// claim cannot be taken back and no one else will announce it, so a
+// failed read is tried again after a backoff, up to claimReadAttempts
+// reads and while the invocation keeps half the sweeper's reserve.
+func (p *presenceFeature) sessionsAroundClaim(ctx context.Context, tenant, userID string) (userSessions, error) {
 	for attempt := 1; ; attempt++ {
 		u, err := p.readSessions(ctx, tenant, userID)
-		if err == nil || attempt >= claimReadAttempts || ctx.Err() != nil || deadline.Near(ctx, deadline.SweepReserve/2) {
+		if err == nil || attempt >= claimReadAttempts || ctx.Err() != nil {
+			return u, err
+		}
+		wait := backoff.Jitter(attempt, claimReadBackoff, claimReadBackoffMax)
+		if deadline.Near(ctx, deadline.SweepReserve/2+wait) || backoff.Wait(ctx, wait) != nil {
 			return u, err
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -225,34 +224,17 @@ func TestDisconnectBesideAnUnclaimedTab(t *testing.T) {
 // timed-out read would: only the first of them when once is set, else
 // every one until reset.
 type failAfterClaimStore struct {
-	store.Store
-	once bool
+	sessionReadFaults
+}
 
-	mu            sync.Mutex
-	armed, failed bool
+func newFailAfterClaimStore(inner store.Store, once bool) *failAfterClaimStore {
+	return &failAfterClaimStore{sessionReadFaults{Store: inner, once: once}}
 }
 
 func (s *failAfterClaimStore) claimed(ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.armed = s.armed || ok
-}
-
-// fail reports whether this read fails.
-func (s *failAfterClaimStore) fail() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.armed || s.once && s.failed {
-		return false
+	if ok {
+		s.goDown()
 	}
-	s.failed = true
-	return true
-}
-
-func (s *failAfterClaimStore) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.armed, s.failed = false, false
 }
 
 func (s *failAfterClaimStore) ClearAway(ctx context.Context, a store.AwayAlarm, now time.Time) (bool, error) {
@@ -265,20 +247,6 @@ func (s *failAfterClaimStore) DeleteExpiredSession(ctx context.Context, ses stor
 	ok, err := s.Store.DeleteExpiredSession(ctx, ses, now)
 	s.claimed(ok)
 	return ok, err
-}
-
-func (s *failAfterClaimStore) UserSessions(ctx context.Context, tenant, userID string) ([]store.Session, error) {
-	if s.fail() {
-		return nil, store.ErrUnavailable
-	}
-	return s.Store.UserSessions(ctx, tenant, userID)
-}
-
-func (s *failAfterClaimStore) UserSessionsWithExpired(ctx context.Context, tenant, userID string) ([]store.Session, []store.Session, error) {
-	if s.fail() {
-		return nil, nil, store.ErrUnavailable
-	}
-	return s.Store.UserSessionsWithExpired(ctx, tenant, userID)
 }
 
 // claimReadFailures are the ways the read after a sweeper's claim fails.
@@ -338,7 +306,7 @@ func TestSweepAnnouncesWhenTheReadAfterTheClaimFails(t *testing.T) {
 		for _, fail := range claimReadFailures {
 			t.Run(c.name+"/"+fail.name, func(t *testing.T) {
 				sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, inner store.Store) {
-					st := &failAfterClaimStore{Store: inner, once: fail.once}
+					st := newFailAfterClaimStore(inner, fail.once)
 					e := newSweepEnv(t, clock, st, "bob", "dave")
 					e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
 					e.join("bob", "lobby")

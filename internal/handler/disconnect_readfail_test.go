@@ -1,0 +1,167 @@
+package handler_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/storetest"
+)
+
+// sessionReadFaults is a store whose reads of a user's sessions fail
+// with ErrUnavailable, as a throttled or timed-out read would, once it is
+// down: only the first of them when once is set, else every one until
+// reset.
+type sessionReadFaults struct {
+	store.Store
+	once bool
+
+	mu           sync.Mutex
+	down, failed bool
+}
+
+func (s *sessionReadFaults) goDown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down = true
+}
+
+func (s *sessionReadFaults) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down, s.failed = false, false
+}
+
+// fail reports whether this read fails.
+func (s *sessionReadFaults) fail() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.down || s.once && s.failed {
+		return false
+	}
+	s.failed = true
+	return true
+}
+
+func (s *sessionReadFaults) UserSessions(ctx context.Context, tenant, userID string) ([]store.Session, error) {
+	if s.fail() {
+		return nil, store.ErrUnavailable
+	}
+	return s.Store.UserSessions(ctx, tenant, userID)
+}
+
+func (s *sessionReadFaults) UserSessionsWithExpired(ctx context.Context, tenant, userID string) ([]store.Session, []store.Session, error) {
+	if s.fail() {
+		return nil, nil, store.ErrUnavailable
+	}
+	return s.Store.UserSessionsWithExpired(ctx, tenant, userID)
+}
+
+// readsDownStore goes down from the moment the step named by from
+// succeeds: the connection's removal (the whole clean-up of a
+// $disconnect), or its session's removal (the read after it).
+type readsDownStore struct {
+	sessionReadFaults
+	from string // "DeleteConnection", "DeleteSession" or "" (never)
+}
+
+// arm sets the step reads fail from, and whether only once, and brings
+// the store back up.
+func (s *readsDownStore) arm(from string, once bool) {
+	s.reset()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.from, s.once = from, once
+}
+
+func (s *readsDownStore) reached(step string) {
+	s.mu.Lock()
+	from := s.from
+	s.mu.Unlock()
+	if from == step {
+		s.goDown()
+	}
+}
+
+func (s *readsDownStore) DeleteConnection(ctx context.Context, id string) (store.Connection, []string, error) {
+	c, chans, err := s.Store.DeleteConnection(ctx, id)
+	if err == nil && c.ID != "" {
+		s.reached("DeleteConnection")
+	}
+	return c, chans, err
+}
+
+func (s *readsDownStore) DeleteSession(ctx context.Context, tenant, userID, connID string) (store.Session, bool, error) {
+	ses, live, err := s.Store.DeleteSession(ctx, tenant, userID, connID)
+	if err == nil && ses.ConnID != "" {
+		s.reached("DeleteSession")
+	}
+	return ses, live, err
+}
+
+// TestDisconnectAnnouncesWhenReadingSessionsFails: dave's tab, in room
+// lobby, closes, and reading his sessions fails during its $disconnect.
+// The connection and its session were removed first and the announcement
+// needed the read, so it was lost for good: no later pass found anything
+// of dave, and bob showed him online and in lobby until a reload. Dave
+// now goes offline and leaves lobby once: at the $disconnect when a read
+// gets through, else through the sweeper, which finds his session left in
+// place (it expires within the offline timeout). With a second tab of
+// dave's still open he does not go offline at all.
+func TestDisconnectAnnouncesWhenReadingSessionsFails(t *testing.T) {
+	cases := []struct {
+		name  string
+		from  string // the step from which the reads fail
+		once  bool
+		other bool // dave's tab b stays open
+		want  string
+	}{
+		{"whole clean-up", "DeleteConnection", false, false, "online offline"},
+		{"whole clean-up, other tab open", "DeleteConnection", false, true, "online"},
+		{"after the removal", "DeleteSession", false, false, "online offline"},
+		{"after the removal, other tab open", "DeleteSession", false, true, "online"},
+		{"once", "DeleteConnection", true, false, "online offline"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, inner store.Store) {
+				st := &readsDownStore{sessionReadFaults: sessionReadFaults{Store: inner}}
+				e := newSweepEnv(t, clock, st, "bob", "dave=a", "dave=b")
+				e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+				e.join("bob", "lobby")
+				e.join("dave=a", "lobby")
+				active := []string{"bob"}
+				if c.other {
+					e.ok("dave=b", `{"type":"presence","messageId":"pb","payload":{"active":true}}`)
+					active = append(active, "dave=b")
+				}
+				st.arm(c.from, c.once)
+				if resp, _ := e.h.Disconnect(context.Background(), e.event("dave=a", "")); resp.StatusCode != 200 {
+					t.Fatalf("disconnect: %d", resp.StatusCode)
+				}
+				st.arm("", false)
+				atDisconnect := e.poster.statuses("bob", "dave")
+				var errs []error
+				for range 3 { // three passes a minute apart
+					e.idle(2, active, nil)
+					errs = append(errs, e.h.Sweep(context.Background()))
+				}
+				got := e.poster.statuses("bob", "dave")
+				leaves := e.poster.roomEvents("bob", "lobby", "dave", "leave")
+				t.Logf("about dave, bob got %v at the $disconnect and %v after the passes (pass errors %v); lobby leaves: %d", atDisconnect, got, errs, leaves)
+				if strings.Join(got, " ") != c.want {
+					t.Errorf("bob got %v about dave, want [%s]", got, c.want)
+				}
+				if !c.other && leaves != 1 {
+					t.Errorf("bob got %d leaves of lobby about dave, want 1", leaves)
+				}
+				snap := e.send("bob", `{"type":"presence.snapshot","messageId":"sn","payload":{"room":"lobby"}}`)
+				if !c.other && strings.Contains(snap, `"dave"`) {
+					t.Errorf("dave's only tab closed, but lobby still shows him: %s", snap)
+				}
+			})
+		})
+	}
+}
