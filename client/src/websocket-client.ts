@@ -103,7 +103,8 @@ export const MAX_TIMER_DELAY = 2 ** 31 - 1;
  * out in steps of at most MAX_TIMER_DELAY, until its deadline (on the
  * clock, or by the steps waited when the clock lags behind them); an
  * Infinite delay never fires; a negative or NaN one is 0. Its handles are
- * its own: clear them with its clearTimeout.
+ * its own: clear them with its clearTimeout, which, like the global one,
+ * takes null or undefined for no timer.
  */
 export function longTimerClock(clock: Clock): Clock {
   return {
@@ -127,7 +128,9 @@ export function longTimerClock(clock: Clock): Clock {
       arm(total);
       return timer;
     },
-    clearTimeout: (timer) => clock.clearTimeout((timer as { handle: unknown }).handle),
+    clearTimeout: (timer) => {
+      if (timer !== null && timer !== undefined) clock.clearTimeout((timer as { handle: unknown }).handle);
+    },
   };
 }
 

@@ -1148,6 +1148,9 @@ describe('factories and helpers', () => {
     expect(fired).toEqual(['nan', 'long', 'jumped']);
     await vi.advanceTimersByTimeAsync(20 * MAX_TIMER_DELAY);
     expect(fired).toEqual(['nan', 'long', 'jumped']);
+    // Like the global clearTimeout, clearing no timer is a no-op.
+    expect(() => clock.clearTimeout(null)).not.toThrow();
+    expect(() => clock.clearTimeout(undefined)).not.toThrow();
   });
 
   it('validates channel names like the server', () => {
