@@ -238,16 +238,40 @@ function checkPresenceText(t: PresenceText): void {
 }
 
 /**
+ * Checks a delay option (ms): a number, 0 or more (Infinity waits for
+ * ever). NaN would make a timer fire at once (a refresh loop, or away at
+ * once), a negative one is meaningless, and a string would be compared as
+ * text.
+ */
+function checkDelay(field: string, value: unknown): void {
+  if (value === undefined || (typeof value === 'number' && value >= 0)) return;
+  const got = typeof value === 'number' ? String(value) : `a ${typeof value}`;
+  throw new RealtimeError({
+    code: 'BAD_REQUEST',
+    message: `presence option ${field} must be a number of milliseconds >= 0 (got ${got})`,
+    retryable: false,
+    details: { field },
+  });
+}
+
+/**
  * The error the PresenceManager constructor throws for these options (a
- * page, section, activity or avatar the server would refuse), or null.
+ * page, section, activity or avatar the server would refuse, or a delay
+ * that is not a number of milliseconds >= 0), or null.
  */
 export function presenceOptionsError(options: {
   initialPage?: string | undefined;
   initialSection?: string | undefined;
   initialActivity?: string | undefined;
   avatar?: string | undefined;
+  awayTimeout?: number | undefined;
+  cursorThrottle?: number | undefined;
+  refreshInterval?: number | undefined;
 }): RealtimeError | null {
   try {
+    checkDelay('awayTimeout', options.awayTimeout);
+    checkDelay('cursorThrottle', options.cursorThrottle);
+    checkDelay('refreshInterval', options.refreshInterval);
     checkPresenceText({
       page: options.initialPage,
       section: options.initialSection,

@@ -90,6 +90,16 @@ describe('usePresence with options the server would refuse', () => {
     expect(server.framesOfType('presence').at(-1)?.payload).toMatchObject({ status: 'away' });
   });
 
+  it('reports BAD_REQUEST for an awayTimeout that is not a number of ms >= 0, and the manager keeps its default', async () => {
+    const { server, client } = await setup();
+    const { result } = renderHook(() => usePresence({ wsClient: client, userId: 'u1', username: 'Ann', awayTimeout: Number.NaN }));
+    await settle(1000);
+    expect((result.current.error as RealtimeError | null)?.code).toBe('BAD_REQUEST');
+    expect((result.current.error as RealtimeError).message).toContain('awayTimeout');
+    // NaN would have made the user away at once; the default 5 minutes holds.
+    expect(server.framesOfType('presence').map((f) => (f.payload as { status?: string }).status)).not.toContain('away');
+  });
+
   it('reports BAD_REQUEST in error when another hook created the manager, and keeps the page set before', async () => {
     const { server, client } = await setup();
     renderHook(() => usePresence({ wsClient: client, userId: 'u1', username: 'Ann', initialPage: 'dashboard' }));

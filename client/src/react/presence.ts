@@ -51,7 +51,8 @@ export interface UsePresenceResult {
 /**
  * The client's PresenceManager, started while any hook holds it, and the
  * error of this hook's own options: a page, section or avatar the server
- * would refuse (over its UTF-8 bytes) makes the constructor throw, so the
+ * would refuse (over its UTF-8 bytes), or an awayTimeout that is not a
+ * number of milliseconds >= 0, makes the constructor throw, so the
  * manager is created without them and the hook reports the error instead
  * of throwing during render. The options are checked at every render (the
  * error stays while the option does), also when another hook created the
@@ -62,10 +63,10 @@ function usePresenceManager(
   o: Omit<UsePresenceOptions, 'wsClient' | 'trackMouse'>,
 ): { manager: PresenceManager; optionError: Error | null } {
   const client = useResolvedClient(source);
-  const { avatar, initialPage, initialSection } = o;
+  const { avatar, initialPage, initialSection, awayTimeout } = o;
   const optionError = useMemo(
-    () => presenceOptionsError({ avatar, initialPage, initialSection }),
-    [avatar, initialPage, initialSection],
+    () => presenceOptionsError({ avatar, initialPage, initialSection, awayTimeout }),
+    [avatar, initialPage, initialSection, awayTimeout],
   );
   // The first caller's options create the page-wide manager.
   const opts: Omit<PresenceManagerOptions, 'client'> = {};
@@ -76,7 +77,7 @@ function usePresenceManager(
     if (initialPage !== undefined) opts.initialPage = initialPage;
     if (initialSection !== undefined) opts.initialSection = initialSection;
   }
-  if (o.awayTimeout !== undefined) opts.awayTimeout = o.awayTimeout;
+  if (optionError === null && awayTimeout !== undefined) opts.awayTimeout = awayTimeout;
   const manager = getPresenceManager(client, opts);
   useEffect(() => retainPresenceManager(client).release, [client]);
   return { manager, optionError };
