@@ -179,6 +179,13 @@ type Presences interface {
 	// its away alarm, live or expired. It returns the session that was
 	// stored and whether it was live. Removing an absent session returns
 	// false and no error; it is idempotent and safe to run concurrently.
+	// A zero session means another call removed it (the sweeper, another
+	// clean-up): when the store applied this call's removal but its answer
+	// was lost and the request was sent again, DeleteSession still returns
+	// the session (the DynamoDB store's transaction carries an idempotency
+	// token that the SDK keeps across its attempts, so the second send
+	// succeeds without being applied again). A caller that gets the
+	// session must announce its departure: no one else will.
 	DeleteSession(ctx context.Context, tenant, userID, connID string) (Session, bool, error)
 	// ExpiredSessions lists up to limit sessions whose ExpiresAt is at or
 	// before now, oldest first, through the expiry index: a Query per

@@ -156,6 +156,15 @@ func (s *Store) UserSessionsWithExpired(ctx context.Context, tenant, userID stri
 
 // DeleteSession removes a session, its room entries and its alarm: a read
 // of the session, then one transaction conditioned on the version read.
+//
+// Unlike ClearAway's UpdateItem, the transaction needs no claim token of
+// its own to tell "this call removed it" from "another did" after a lost
+// answer: the SDK fills in its ClientRequestToken once per call and sends
+// the same one on every retry, and DynamoDB answers a retry of a
+// transaction it applied with success, without applying it again (see
+// TestTransactionRetryAfterLostResponse and TestDeleteSessionReplyLost).
+// A failed condition therefore means another writer changed or removed
+// the session, and the loop reads it again.
 func (s *Store) DeleteSession(ctx context.Context, tenant, userID, connID string) (store.Session, bool, error) {
 	const op = "delete session"
 	key := tenant + "/" + userID + "/" + connID

@@ -49,15 +49,13 @@ func (c *replyLost) Do(r *http.Request) (*http.Response, error) {
 		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: r}, nil
 }
 
-// TestClearAwayReplyLost: the sweeper's claim of a due away alarm is
-// applied, DynamoDB answers 500 and the SDK sends the request again,
-// which finds the alarm already claimed. ClearAway must still report the
-// claim as this call's (true): the sweeper skips the away announcement
-// on false, and no later pass finds the alarm. Another ClearAway of the
-// same alarm, as an overlapping sweep runs it, reports false.
-func TestClearAwayReplyLost(t *testing.T) {
+// replyLostSession returns a store on a new moto table behind an unarmed
+// replyLost, and its clock's time, with a live session of connection c1
+// (tenant acme, user u1) in rooms and its away alarm due a minute later.
+func replyLostSession(t *testing.T, prefix string, rooms []string) (*replyLost, *Store, time.Time) {
+	t.Helper()
 	hc := &replyLost{client: &http.Client{}}
-	client, table := motoTable(t, "t-away-lost", hc)
+	client, table := motoTable(t, prefix, hc)
 	now := time.Unix(time.Now().Unix(), 0).UTC()
 	s := New(client, table, func() time.Time { return now })
 	ctx := t.Context()
@@ -65,10 +63,22 @@ func TestClearAwayReplyLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	ses := store.Session{Presence: store.Presence{Tenant: "acme", UserID: "u1", ConnID: "c1", Status: store.StatusOnline,
-		LastSeen: now, LastActive: now, ExpiresAt: now.Add(time.Hour)}}
+		LastSeen: now, LastActive: now, ExpiresAt: now.Add(time.Hour)}, Rooms: rooms}
 	if _, err := s.PutSession(ctx, store.SessionWrite{Session: ses, AwayAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
+	return hc, s, now
+}
+
+// TestClearAwayReplyLost: the sweeper's claim of a due away alarm is
+// applied, DynamoDB answers 500 and the SDK sends the request again,
+// which finds the alarm already claimed. ClearAway must still report the
+// claim as this call's (true): the sweeper skips the away announcement
+// on false, and no later pass finds the alarm. Another ClearAway of the
+// same alarm, as an overlapping sweep runs it, reports false.
+func TestClearAwayReplyLost(t *testing.T) {
+	hc, s, now := replyLostSession(t, "t-away-lost", nil)
+	ctx := t.Context()
 	later := now.Add(2 * time.Minute)
 	alarms, err := s.ExpiredAway(ctx, later, 10)
 	if err != nil || len(alarms) != 1 {
@@ -87,5 +97,35 @@ func TestClearAwayReplyLost(t *testing.T) {
 	}
 	if got, err := s.ExpiredAway(ctx, later, 10); err != nil || len(got) != 0 {
 		t.Errorf("ExpiredAway after the claim = %v, %v; want none", got, err)
+	}
+}
+
+// TestDeleteSessionReplyLost: the clean-up of a closed connection removes
+// its session, DynamoDB applies the transaction and answers 500, and the
+// SDK sends it again. DeleteSession must still return the session it
+// removed: the clean-up reads an empty session as "the sweeper, or
+// another clean-up, removed and announced it" and announces nothing, so
+// the user's departure would go unannounced. The transaction's
+// ClientRequestToken, which the SDK keeps across its attempts, makes the
+// second send succeed without being applied again.
+func TestDeleteSessionReplyLost(t *testing.T) {
+	hc, s, now := replyLostSession(t, "t-delsess-lost", []string{"r1"})
+	ctx := t.Context()
+	hc.armed.Store(true)
+	got, live, err := s.DeleteSession(ctx, "acme", "u1", "c1")
+	if !hc.fired.Load() || hc.writes.Load() < 2 {
+		t.Fatalf("the removal was not sent again after a lost reply (%d writes): the test shows nothing", hc.writes.Load())
+	}
+	if err != nil || !live || got.ConnID != "c1" || !slices.Equal(got.Rooms, []string{"r1"}) {
+		t.Fatalf("DeleteSession after a lost reply = %+v, %v, %v; want the session, live: this clean-up removed it, and no one else will announce it", got, live, err)
+	}
+	if got, live, err := s.DeleteSession(ctx, "acme", "u1", "c1"); err != nil || live || got.ConnID != "" {
+		t.Errorf("second DeleteSession = %+v, %v, %v; want zero, false, nil", got, live, err)
+	}
+	if entries, _, err := s.ListPresence(ctx, "acme", "r1", store.Page{}); err != nil || len(entries) != 0 {
+		t.Errorf("room r1 after the removal = %v, %v; want empty", entries, err)
+	}
+	if alarms, err := s.ExpiredAway(ctx, now.Add(2*time.Minute), 10); err != nil || len(alarms) != 0 {
+		t.Errorf("away alarms after the removal = %v, %v; want none", alarms, err)
 	}
 }
