@@ -64,7 +64,8 @@ func (s *sessionReadFaults) UserSessionsWithExpired(ctx context.Context, tenant,
 // $disconnect), or its session's removal (the read after it).
 type readsDownStore struct {
 	sessionReadFaults
-	from string // "DeleteConnection", "DeleteSession" or "" (never)
+	from       string // "DeleteConnection", "DeleteSession" or "" (never)
+	loseDelete bool   // DeleteSession removes the session, then fails
 }
 
 // arm sets the step reads fail from, and whether only once, and brings
@@ -98,6 +99,14 @@ func (s *readsDownStore) DeleteSession(ctx context.Context, tenant, userID, conn
 	if err == nil && ses.ConnID != "" {
 		s.reached("DeleteSession")
 	}
+	s.mu.Lock()
+	lose := s.loseDelete
+	s.mu.Unlock()
+	if lose {
+		// Applied, but every attempt's answer was lost (or the deadline
+		// passed after it landed): the caller sees only the error.
+		return store.Session{}, false, store.ErrUnavailable
+	}
 	return ses, live, err
 }
 
@@ -123,6 +132,8 @@ func TestDisconnectAnnouncesWhenReadingSessionsFails(t *testing.T) {
 		{"after the removal", "DeleteSession", false, false, "online offline"},
 		{"after the removal, other tab open", "DeleteSession", false, true, "online"},
 		{"once", "DeleteConnection", true, false, "online offline"},
+		{"the removal lands but fails", "lose", false, false, "online offline"},
+		{"the removal lands but fails, other tab open", "lose", false, true, "online"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -137,11 +148,20 @@ func TestDisconnectAnnouncesWhenReadingSessionsFails(t *testing.T) {
 					e.ok("dave=b", `{"type":"presence","messageId":"pb","payload":{"active":true}}`)
 					active = append(active, "dave=b")
 				}
-				st.arm(c.from, c.once)
+				if c.from == "lose" {
+					st.mu.Lock()
+					st.loseDelete = true
+					st.mu.Unlock()
+				} else {
+					st.arm(c.from, c.once)
+				}
 				if resp, _ := e.h.Disconnect(context.Background(), e.event("dave=a", "")); resp.StatusCode != 200 {
 					t.Fatalf("disconnect: %d", resp.StatusCode)
 				}
 				st.arm("", false)
+				st.mu.Lock()
+				st.loseDelete = false
+				st.mu.Unlock()
 				atDisconnect := e.poster.statuses("bob", "dave")
 				var errs []error
 				for range 3 { // three passes a minute apart

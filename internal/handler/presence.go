@@ -766,8 +766,15 @@ func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []s
 	}
 	s, _, err := p.h.deps.Store.DeleteSession(ctx, c.Tenant, c.UserID, c.ID)
 	if err != nil {
-		p.h.log.WarnContext(ctx, "remove presence: the session is left for the sweeper to announce once it expires", "connectionId", c.ID, "error", err)
-		return
+		// The removal may have landed with its answer lost (every retry's,
+		// or the deadline passed after it): then no one else would
+		// announce it, so a read tells.
+		var ok bool
+		if s, ok = p.removedDespite(ctx, c, prior, own); !ok {
+			p.h.log.WarnContext(ctx, "remove presence: the session is left for the sweeper to announce once it expires", "connectionId", c.ID, "error", err)
+			return
+		}
+		p.h.log.WarnContext(ctx, "remove presence: failed, but the session is gone; announcing its departure", "connectionId", c.ID, "error", err)
 	}
 	if s.ConnID == "" {
 		return // the sweeper, or another clean-up, removed and announced it meanwhile
@@ -783,6 +790,26 @@ func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []s
 	if err := p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, &prior, p.h.now()); err != nil {
 		p.h.log.WarnContext(ctx, "announce presence (from the read before the removal)", "connectionId", c.ID, "error", err)
 	}
+}
+
+// removedDespite reports whether the session of c, which prior holds and
+// whose removal just failed, is gone all the same, and returns prior's
+// copy of it. A live session of a removed connection is removed by its
+// clean-ups alone (the sweeper claims expired ones), so a gone live one
+// was removed by this one, unless another clean-up of c ran at the same
+// time and announced it too: a departure announced twice (which clients
+// take as once) rather than never. An expired one may have been claimed
+// by the sweeper, which announced it: that is left alone.
+func (p *presenceFeature) removedDespite(ctx context.Context, c store.Connection, prior userSessions, own func(store.Session) bool) (store.Session, bool) {
+	i := slices.IndexFunc(prior.live, own)
+	if i < 0 {
+		return store.Session{}, false
+	}
+	after, err := p.sessionsAroundClaim(ctx, c.Tenant, c.UserID)
+	if err != nil || slices.ContainsFunc(after.live, own) || slices.ContainsFunc(after.expired, own) {
+		return store.Session{}, false
+	}
+	return prior.live[i], true
 }
 
 // announceGone announces that session s, just removed, is gone. The
