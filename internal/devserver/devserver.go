@@ -173,6 +173,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		mux.Handle("GET /changes", changes)
 		mux.Handle("/", publishapi.New(publishapi.Config{}, built.Handler, built.Store, ao.Clock, log))
 		gc.SignedAPI = mux
+		gc.SignedAPIRoute = func(method, path string) bool {
+			return method == http.MethodGet && path == "/changes" || publishapi.Route(method, path, true)
+		}
 	}
 	if o.Settings.DevIdentity {
 		// Anyone who reaches a development server may claim any identity:

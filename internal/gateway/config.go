@@ -113,6 +113,14 @@ type Config struct {
 	// HTTP API's payload quota) gets 413. Default nil: /api/ is served
 	// like any other path outside the stage.
 	SignedAPI http.Handler
+	// SignedAPIRoute, when set, reports whether a request to the signed
+	// API (its method, and its path with the prefix removed) matches one
+	// of its routes. One that does not gets 404 {"message":"Not Found"}
+	// before its signature is checked: an HTTP API attaches IAM
+	// authorization to routes, so a request no route matches is answered
+	// Not Found, signed or not. Default nil: every request is checked for
+	// a signature and handed to SignedAPI.
+	SignedAPIRoute func(method, path string) bool
 }
 
 // withDefaults returns c with every zero field set to its default.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -18,11 +19,15 @@ const SignedAPIMaxBytes = 10 << 20
 
 // serveSigned checks a request for Config.SignedAPI as the Management API
 // checks its requests (no browser origin, a bounded body, a valid
-// signature) and hands it on with the prefix removed and the body
-// buffered.
+// signature), after its route (Config.SignedAPIRoute), and hands it on
+// with the prefix removed and the body buffered.
 func (s *Server) serveSigned(w http.ResponseWriter, r *http.Request) {
 	if browserOriginated(r) {
 		s.refuse(w, r, errBrowser)
+		return
+	}
+	if route := s.cfg.SignedAPIRoute; route != nil && !route(r.Method, strings.TrimPrefix(r.URL.Path, signedAPIPrefix)) {
+		writeJSONError(w, http.StatusNotFound, "", "Not Found")
 		return
 	}
 	const limit = SignedAPIMaxBytes

@@ -52,13 +52,23 @@ func (a *API) HTTPAPI(ctx context.Context, req events.APIGatewayV2HTTPRequest) (
 // answered the same.
 var notFound = []byte(`{"message":"Not Found"}`)
 
+// Route reports whether a request of method to path (below the API's
+// prefix) matches one of its routes: POST /publish, /notify and
+// /presence/snapshot, and POST /events when events is set (ServeHTTP
+// serves it). Any other request gets 404 {"message":"Not Found"}.
+func Route(method, path string, events bool) bool {
+	op := strings.Trim(path, "/")
+	_, ok := fields[op]
+	return method == http.MethodPost && (ok || op == opEvents && events)
+}
+
 // serveHTTP routes one request by method and path; body reads the body.
 // events enables POST /events. Only POST routes exist.
 func (a *API) serveHTTP(ctx context.Context, events bool, method, path string, body func() ([]byte, bool)) (int, []byte) {
-	op := strings.Trim(path, "/")
-	if _, ok := fields[op]; method != http.MethodPost || (!ok && (op != opEvents || !events)) {
+	if !Route(method, path, events) {
 		return http.StatusNotFound, notFound
 	}
+	op := strings.Trim(path, "/")
 	b, ok := body()
 	if !ok {
 		return errorAnswer(protocol.NewError(protocol.CodeBadFrame, "the request body could not be read"))

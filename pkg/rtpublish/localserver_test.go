@@ -301,7 +301,47 @@ func TestNoRouteLocally(t *testing.T) {
 		if status != http.StatusNotFound || string(body) != `{"message":"Not Found"}` {
 			t.Errorf("%s /api%s = %d %s, want 404 {\"message\":\"Not Found\"}", tc.method, tc.path, status, body)
 		}
+		// Unsigned too: IAM authorization belongs to a route, so a request
+		// no route matches is Not Found before any signature check.
+		status, body = unsignedRequest(t, tc.method, srv.APIURL()+tc.path)
+		if status != http.StatusNotFound || string(body) != `{"message":"Not Found"}` {
+			t.Errorf("unsigned %s /api%s = %d %s, want 404 {\"message\":\"Not Found\"}", tc.method, tc.path, status, body)
+		}
 	}
+	// A route still wants a signature (and the change feed's GET /changes
+	// is a route).
+	for _, path := range []string{"/publish", "/notify", "/presence/snapshot", "/events", "/changes"} {
+		method := http.MethodPost
+		if path == "/changes" {
+			method = http.MethodGet
+		}
+		if status, body := unsignedRequest(t, method, srv.APIURL()+path); status != http.StatusForbidden {
+			t.Errorf("unsigned %s /api%s = %d %s, want 403", method, path, status, body)
+		}
+	}
+}
+
+// unsignedRequest sends method to url with no signature and returns the
+// status and body.
+func unsignedRequest(t *testing.T, method, url string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, bytes.NewReader([]byte(`{}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return send(t, req)
+}
+
+// send sends req and returns the status and body.
+func send(t *testing.T, req *http.Request) (int, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
 }
 
 // TestNotifyAndSnapshot: a notification reaches the subscribers of
@@ -365,11 +405,5 @@ func signedRequest(t *testing.T, method, u string, body []byte) (int, []byte) {
 	if err := v4.NewSigner().SignHTTP(t.Context(), creds, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
+	return send(t, req)
 }
