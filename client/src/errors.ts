@@ -11,6 +11,7 @@ export type ServerErrorCode =
   | 'FORBIDDEN'
   | 'RATE_LIMITED'
   | 'TOO_MANY_SUBSCRIPTIONS'
+  | 'TOO_MANY_LOCKS'
   | 'NOT_SUBSCRIBED'
   | 'NOT_FOUND'
   | 'LOCK_HELD'

@@ -96,6 +96,9 @@ func (f *editingRoutes) lockAcquire(ctx context.Context, r *request) (any, error
 	if err != nil {
 		return nil, err
 	}
+	if err := f.lockRoom(ctx, r, e, true); err != nil {
+		return nil, err
+	}
 	reply, err := f.svc.Acquire(ctx, f.call(r), e, p.TTL)
 	return reply, lockConnGone(err)
 }
@@ -106,8 +109,44 @@ func (f *editingRoutes) lockRenew(ctx context.Context, r *request) (any, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := f.lockRoom(ctx, r, e, false); err != nil {
+		return nil, err
+	}
 	reply, err := f.svc.Renew(ctx, f.call(r), e, p.TTL)
 	return reply, lockConnGone(err)
+}
+
+// lockRoom refuses with TOO_MANY_LOCKS a lock.acquire (grant true) or
+// lock.renew on e that would give r's connection one live lock more while
+// it holds Config.MaxLocksPerConnection of them: a new grant, or a
+// renewal that moves the caller's lock from another of their connections
+// to this one. A renewal of a lock this connection holds always passes,
+// as does a request the service refuses anyway (another user's lock:
+// LOCK_HELD or NOT_LOCK_HOLDER; lock.renew of no lock: NOT_LOCK_HOLDER).
+//
+// The count is a read of the connection's reverse lock items
+// (store.Locks.CountConnectionLocks) before the write, not a condition
+// of it: concurrent requests of one connection may pass the bound by the
+// number in flight at once (a request limit of 20 per second, burst 40,
+// bounds those). The lock itself is read only at the bound.
+func (f *editingRoutes) lockRoom(ctx context.Context, r *request, e store.EntityKey, grant bool) error {
+	max := f.h.cfg.MaxLocksPerConnection
+	n, err := f.h.deps.Store.CountConnectionLocks(ctx, r.conn.ID)
+	if err != nil || n < max {
+		return err
+	}
+	l, err := f.h.deps.Store.GetLock(ctx, e)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if !grant {
+			return nil
+		}
+	case err != nil:
+		return err
+	case l.Holder != r.conn.UserID || l.ConnID == r.conn.ID:
+		return nil
+	}
+	return protocol.NewError(protocol.CodeTooManyLocks, "at most %d locks per connection", max)
 }
 
 // lockConnGone answers a lock grant or renewal refused because the

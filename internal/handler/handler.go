@@ -51,6 +51,13 @@ type Config struct {
 	// MaxSubscriptions bounds the channels one connection may join.
 	// Default 100.
 	MaxSubscriptions int
+	// MaxLocksPerConnection bounds the live edit locks one connection
+	// holds: a lock.acquire or lock.renew that would give the connection
+	// one more is refused with TOO_MANY_LOCKS (see lockRoom). Each lock
+	// held costs writes and broadcasts when the connection goes, so the
+	// bound keeps one connection's clean-up within a function's time.
+	// Default 20.
+	MaxLocksPerConnection int
 	// MaxConnectionsPerUser bounds the open connections of one user of a
 	// tenant, counted in the store so that it holds across instances; a
 	// $connect past it is refused with 429. Default 20 (see connlimit.go).
@@ -108,6 +115,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSubscriptions <= 0 {
 		c.MaxSubscriptions = 100
+	}
+	if c.MaxLocksPerConnection <= 0 {
+		c.MaxLocksPerConnection = 20
 	}
 	if c.FanoutConcurrency <= 0 {
 		c.FanoutConcurrency = broadcast.DefaultConcurrency

@@ -20,6 +20,7 @@ const (
 	CodeForbidden            Code = "FORBIDDEN"              // the user's roles or tenant do not allow this
 	CodeRateLimited          Code = "RATE_LIMITED"           // too many frames; the frame was dropped
 	CodeTooManySubscriptions Code = "TOO_MANY_SUBSCRIPTIONS" // the per-connection subscription limit is reached
+	CodeTooManyLocks         Code = "TOO_MANY_LOCKS"         // the per-connection lock limit is reached
 	CodeNotSubscribed        Code = "NOT_SUBSCRIBED"         // a cursor for a room the connection has not joined
 	CodeNotFound             Code = "NOT_FOUND"              // the entity, change, comment or conflict does not exist
 	CodeLockHeld             Code = "LOCK_HELD"              // another user holds the lock
@@ -48,7 +49,7 @@ func (c Code) Retryable() bool {
 func Codes() []Code {
 	return []Code{CodeBadFrame, CodeBadRequest, CodeUnknownType, CodeInvalidChannel,
 		CodeFrameTooLarge, CodeUnauthorized, CodeForbidden, CodeRateLimited,
-		CodeTooManySubscriptions, CodeNotSubscribed, CodeNotFound, CodeLockHeld,
+		CodeTooManySubscriptions, CodeTooManyLocks, CodeNotSubscribed, CodeNotFound, CodeLockHeld,
 		CodeNotLockHolder, CodeLockRequired, CodeStaleFencingToken, CodeVersionConflict,
 		CodeUndoConflict, CodeConflictResolved, CodeIdempotencyMismatch, CodeUnavailable, CodeInternal}
 }

@@ -85,6 +85,12 @@ type Locks interface {
 	// returns the locks it deleted, expired ones included. It is
 	// idempotent.
 	ReleaseConnectionLocks(ctx context.Context, connID string) ([]Lock, error)
+	// CountConnectionLocks returns the number of live locks whose
+	// connection is connID, counted through the connection's reverse
+	// items (no scan); expired locks still stored do not count. It is a
+	// plain read: a grant committed after it is not counted, so a bound
+	// checked with it can be passed by the grants in flight at once.
+	CountConnectionLocks(ctx context.Context, connID string) (int, error)
 	// ExpiredLocks returns up to limit locks (every tenant) whose
 	// ExpiresAt is at or before now, through the expiry index, oldest
 	// first. limit <= 0 means 100. The index may lag writes: callers

@@ -340,6 +340,27 @@ func (s *Store) ReleaseConnectionLocks(ctx context.Context, connID string) ([]st
 	return out, nil
 }
 
+// CountConnectionLocks counts connID's live reverse lock items: one
+// consistent Query of the connection's partition. A reverse item is
+// written and deleted in the same transaction as its lock and carries
+// its expiry, so the live ones are the connection's live locks.
+func (s *Store) CountConnectionLocks(ctx context.Context, connID string) (int, error) {
+	const op = "count connection locks"
+	if err := checkParts(op, connID, connID); err != nil {
+		return 0, err
+	}
+	now, n := s.now(), 0
+	err := s.query(ctx, op, connID, store.ConnPK(connID), store.PrefixLock, func(it item) {
+		if live(it, now) {
+			n++
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 // ExpiredLocks queries every shard of the expiry index for lock items
 // expired at now and returns the oldest limit of them.
 func (s *Store) ExpiredLocks(ctx context.Context, now time.Time, limit int) ([]store.Lock, error) {

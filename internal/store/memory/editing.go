@@ -222,6 +222,23 @@ func (s *Store) ReleaseConnectionLocks(ctx context.Context, connID string) ([]st
 	return out, nil
 }
 
+// CountConnectionLocks counts connID's live reverse lock items.
+func (s *Store) CountConnectionLocks(ctx context.Context, connID string) (int, error) {
+	const op = "count connection locks"
+	if err := checkParts(op, connID, connID); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	connPK, now, n := store.ConnPK(connID), s.now(), 0
+	for _, sk := range s.sortKeys(connPK, store.PrefixLock, "") {
+		if rev, ok := s.get(connPK, sk); ok && rev.live(now) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // ExpiredLocks lists expired locks, oldest expiry first, from the lock
 // index partition.
 func (s *Store) ExpiredLocks(ctx context.Context, now time.Time, limit int) ([]store.Lock, error) {

@@ -29,6 +29,7 @@ func editingCases() []struct {
 		{"LockConnectionRelease", testLockConnection},
 		{"LockExpiredSweep", testLockSweep},
 		{"LockNeedsLiveConnection", testLockLiveConnection},
+		{"LockConnectionCount", testLockConnectionCount},
 		{"CommitVersions", testCommitVersions},
 		{"CommitIdempotency", testCommitIdempotency},
 		{"IdempotencyRequestHash", testIdempotencyRequestHash},
@@ -816,5 +817,68 @@ func testEditingNames(t *testing.T, f *fixture) {
 				t.Fatalf("accepted an invalid name: %v", err)
 			}
 		})
+	}
+}
+
+// testLockConnectionCount: CountConnectionLocks counts the live locks
+// whose connection is the one asked for: a grant adds one, a renewal
+// through the same connection none, a renewal through another connection
+// moves one; a release, an expiry (at ExpiresAt exactly), a sweep, a
+// takeover of the expired lock and ReleaseConnectionLocks take it away.
+func testLockConnectionCount(t *testing.T, f *fixture) {
+	f.connected(t, "c1", "c2", "c3")
+	entC := store.EntityKey{Tenant: "acme", Type: "order", ID: "789"}
+	entD := store.EntityKey{Tenant: "other", Type: "order", ID: "123"}
+	want := func(step string, counts map[string]int) {
+		t.Helper()
+		for conn, n := range counts {
+			if got, err := f.s.CountConnectionLocks(f.ctx, conn); err != nil || got != n {
+				t.Fatalf("%s: CountConnectionLocks(%s) = %d, %v; want %d", step, conn, got, err, n)
+			}
+		}
+	}
+	want("no locks", map[string]int{"c1": 0, "c2": 0, "unknown": 0})
+	f.acquire(t, f.lock(entA, "u1", "c1", time.Minute))
+	f.acquire(t, f.lock(entB, "u1", "c1", 10*time.Second))
+	f.acquire(t, f.lock(entD, "u1", "c1", time.Minute)) // another tenant, same connection
+	want("three grants", map[string]int{"c1": 3, "c2": 0})
+	f.acquire(t, f.lock(entA, "u1", "c1", 2*time.Minute))
+	if _, err := f.s.RenewLock(f.ctx, entB, "u1", "c1", f.clock.Now().Add(10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	want("renewals through the same connection", map[string]int{"c1": 3, "c2": 0})
+	f.acquire(t, f.lock(entD, "u1", "c2", time.Minute))
+	want("renewal moving a lock", map[string]int{"c1": 2, "c2": 1})
+	if _, err := f.s.ReleaseLock(f.ctx, entD, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	want("release", map[string]int{"c1": 2, "c2": 0})
+	if _, err := f.s.AcquireLock(f.ctx, f.lock(entA, "u2", "c2", time.Minute)); !errors.Is(err, store.ErrLockHeld) {
+		t.Fatalf("AcquireLock by u2: %v, want ErrLockHeld", err)
+	}
+	want("refused grant", map[string]int{"c1": 2, "c2": 0})
+
+	// entB expires at the clock's second + 10 s: at that instant it no
+	// longer counts, though it is still stored.
+	f.clock.Advance(10 * time.Second)
+	want("expired lock", map[string]int{"c1": 1})
+	f.acquire(t, f.lock(entB, "u2", "c2", time.Minute))
+	want("expired lock taken over", map[string]int{"c1": 1, "c2": 1})
+	f.acquire(t, f.lock(entC, "u1", "c3", 5*time.Second))
+	f.clock.Advance(5 * time.Second)
+	locks, err := f.s.ExpiredLocks(f.ctx, f.clock.Now(), 0)
+	if err != nil || len(locks) != 1 {
+		t.Fatalf("ExpiredLocks = %v, %v; want entC's", locks, err)
+	}
+	if ok, err := f.s.DeleteExpiredLock(f.ctx, locks[0]); !ok || err != nil {
+		t.Fatalf("DeleteExpiredLock = %v, %v", ok, err)
+	}
+	want("swept", map[string]int{"c1": 1, "c2": 1, "c3": 0})
+	if _, err := f.s.ReleaseConnectionLocks(f.ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	want("connection released", map[string]int{"c1": 0, "c2": 1})
+	if _, err := f.s.CountConnectionLocks(f.ctx, "c#1"); err == nil {
+		t.Fatal("CountConnectionLocks of an id with '#' succeeded")
 	}
 }
