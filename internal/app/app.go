@@ -56,6 +56,9 @@ type Settings struct {
 	ManagementEndpoint string
 	// MaxSubscriptions per connection (MAX_SUBSCRIPTIONS). Default 100.
 	MaxSubscriptions int
+	// MaxLocksPerConnection bounds the live edit locks one connection
+	// holds (MAX_LOCKS_PER_CONNECTION). Default 20.
+	MaxLocksPerConnection int
 	// MaxConnectionsPerUser bounds the open connections of one user of a
 	// tenant (MAX_CONNECTIONS_PER_USER, 1 to 1000); $connect past it
 	// answers 429. Default 20.
@@ -160,6 +163,13 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 			return s, fmt.Errorf("MAX_SUBSCRIPTIONS %q: want a positive integer", v)
 		}
 		s.MaxSubscriptions = n
+	}
+	if v := getenv("MAX_LOCKS_PER_CONNECTION"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return s, fmt.Errorf("MAX_LOCKS_PER_CONNECTION %q: want a positive integer", v)
+		}
+		s.MaxLocksPerConnection = n
 	}
 	if v := getenv("MAX_CONNECTIONS_PER_USER"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -313,6 +323,7 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 	h, err := handler.New(handler.Config{
 		ConnectionTTL:         s.ConnectionTTL,
 		MaxSubscriptions:      s.MaxSubscriptions,
+		MaxLocksPerConnection: s.MaxLocksPerConnection,
 		MaxConnectionsPerUser: s.MaxConnectionsPerUser,
 		ManagementEndpoint:    s.ManagementEndpoint,
 		Region:                s.Region,

@@ -49,18 +49,31 @@ func TestDeliveryRateOff(t *testing.T) {
 }
 
 func TestMaxConnectionsPerUserFromEnv(t *testing.T) {
-	for v, want := range map[string]int{"": 0, "1": 1, "20": 20, "1000": 1000, "0": -1, "-3": -1, "1001": -1, "many": -1} {
+	checkIntFromEnv(t, "MAX_CONNECTIONS_PER_USER", map[string]int{"": 0, "1": 1, "20": 20, "1000": 1000, "0": -1, "-3": -1, "1001": -1, "many": -1},
+		func(s Settings) int { return s.MaxConnectionsPerUser })
+}
+
+func TestMaxLocksPerConnectionFromEnv(t *testing.T) {
+	checkIntFromEnv(t, "MAX_LOCKS_PER_CONNECTION", map[string]int{"": 0, "1": 1, "20": 20, "500": 500, "0": -1, "-3": -1, "many": -1},
+		func(s Settings) int { return s.MaxLocksPerConnection })
+}
+
+// checkIntFromEnv checks that each value of the variable name gives the
+// setting got reads, or is refused where cases says -1.
+func checkIntFromEnv(t *testing.T, name string, cases map[string]int, got func(Settings) int) {
+	t.Helper()
+	for v, want := range cases {
 		s, err := SettingsFromEnv(func(k string) string {
-			if k == "MAX_CONNECTIONS_PER_USER" {
+			if k == name {
 				return v
 			}
 			return ""
 		})
 		switch {
 		case want < 0 && err == nil:
-			t.Errorf("MAX_CONNECTIONS_PER_USER=%q accepted as %d", v, s.MaxConnectionsPerUser)
-		case want >= 0 && (err != nil || s.MaxConnectionsPerUser != want):
-			t.Errorf("MAX_CONNECTIONS_PER_USER=%q: %d, %v; want %d", v, s.MaxConnectionsPerUser, err, want)
+			t.Errorf("%s=%q accepted as %d", name, v, got(s))
+		case want >= 0 && (err != nil || got(s) != want):
+			t.Errorf("%s=%q: %d, %v; want %d", name, v, got(s), err, want)
 		}
 	}
 }

@@ -63,6 +63,7 @@ func TestLambdaFromEnvNeedsTheTable(t *testing.T) {
 	for name, env := range map[string]map[string]string{
 		"no credentials": {"AWS_ACCESS_KEY_ID": ""},
 		"bad value":      {"MAX_SUBSCRIPTIONS": "many"},
+		"bad lock bound": {"MAX_LOCKS_PER_CONNECTION": "0"},
 	} {
 		if _, err := LambdaFromEnv(lambdaEnv(env)); err == nil {
 			t.Errorf("%s: LambdaFromEnv accepted %v", name, env)
