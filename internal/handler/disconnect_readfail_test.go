@@ -125,15 +125,19 @@ func TestDisconnectAnnouncesWhenReadingSessionsFails(t *testing.T) {
 		from  string // the step from which the reads fail
 		once  bool
 		other bool // dave's tab b stays open
+		lose  bool // the session's removal lands, then fails
+		stale bool // dave's tab falls silent past the offline timeout first (no pass runs)
 		want  string
 	}{
-		{"whole clean-up", "DeleteConnection", false, false, "online offline"},
-		{"whole clean-up, other tab open", "DeleteConnection", false, true, "online"},
-		{"after the removal", "DeleteSession", false, false, "online offline"},
-		{"after the removal, other tab open", "DeleteSession", false, true, "online"},
-		{"once", "DeleteConnection", true, false, "online offline"},
-		{"the removal lands but fails", "lose", false, false, "online offline"},
-		{"the removal lands but fails, other tab open", "lose", false, true, "online"},
+		{"whole clean-up", "DeleteConnection", false, false, false, false, "online offline"},
+		{"whole clean-up, other tab open", "DeleteConnection", false, true, false, false, "online"},
+		{"after the removal", "DeleteSession", false, false, false, false, "online offline"},
+		{"after the removal, other tab open", "DeleteSession", false, true, false, false, "online"},
+		{"once", "DeleteConnection", true, false, false, false, "online offline"},
+		{"the removal lands but fails", "", false, false, true, false, "online offline"},
+		{"the removal lands but fails, other tab open", "", false, true, true, false, "online"},
+		{"the removal lands but fails, and so do the reads after it", "DeleteSession", false, false, true, false, "online offline"},
+		{"an expired session's removal lands but fails", "", false, false, true, true, "online offline"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -148,13 +152,13 @@ func TestDisconnectAnnouncesWhenReadingSessionsFails(t *testing.T) {
 					e.ok("dave=b", `{"type":"presence","messageId":"pb","payload":{"active":true}}`)
 					active = append(active, "dave=b")
 				}
-				if c.from == "lose" {
-					st.mu.Lock()
-					st.loseDelete = true
-					st.mu.Unlock()
-				} else {
-					st.arm(c.from, c.once)
+				if c.stale {
+					e.idle(4, active, nil) // two minutes: dave=a's session expires, unclaimed
 				}
+				st.arm(c.from, c.once)
+				st.mu.Lock()
+				st.loseDelete = c.lose
+				st.mu.Unlock()
 				if resp, _ := e.h.Disconnect(context.Background(), e.event("dave=a", "")); resp.StatusCode != 200 {
 					t.Fatalf("disconnect: %d", resp.StatusCode)
 				}

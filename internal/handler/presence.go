@@ -766,15 +766,14 @@ func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []s
 	}
 	s, _, err := p.h.deps.Store.DeleteSession(ctx, c.Tenant, c.UserID, c.ID)
 	if err != nil {
-		// The removal may have landed with its answer lost (every retry's,
-		// or the deadline passed after it): then no one else would
-		// announce it, so a read tells.
+		// The removal may have landed with its answer lost (every
+		// retry's): then no one else would announce it, so a read tells.
 		var ok bool
 		if s, ok = p.removedDespite(ctx, c, prior, own); !ok {
 			p.h.log.WarnContext(ctx, "remove presence: the session is left for the sweeper to announce once it expires", "connectionId", c.ID, "error", err)
 			return
 		}
-		p.h.log.WarnContext(ctx, "remove presence: failed, but the session is gone; announcing its departure", "connectionId", c.ID, "error", err)
+		p.h.log.WarnContext(ctx, "remove presence: failed, and the session is gone or cannot be read; announcing its departure", "connectionId", c.ID, "error", err)
 	}
 	if s.ConnID == "" {
 		return // the sweeper, or another clean-up, removed and announced it meanwhile
@@ -785,6 +784,7 @@ func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []s
 	// The read before holds the session as it was then; s, removed, may be
 	// a later write of it (a frame in flight), and stands for it.
 	prior.live = slices.DeleteFunc(prior.live, own)
+	prior.expired = slices.DeleteFunc(prior.expired, own)
 	// Announced even when it had expired: the sweeper announces only the
 	// sessions it removes itself.
 	if err := p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, &prior, p.h.now()); err != nil {
@@ -792,24 +792,30 @@ func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []s
 	}
 }
 
-// removedDespite reports whether the session of c, which prior holds and
-// whose removal just failed, is gone all the same, and returns prior's
-// copy of it. A live session of a removed connection is removed by its
-// clean-ups alone (the sweeper claims expired ones), so a gone live one
-// was removed by this one, unless another clean-up of c ran at the same
-// time and announced it too: a departure announced twice (which clients
-// take as once) rather than never. An expired one may have been claimed
-// by the sweeper, which announced it: that is left alone.
+// removedDespite decides, for the session of c that prior holds and whose
+// removal just failed, whether to announce its departure now, and returns
+// prior's copy of it. A read tells: still there, the removal did not land
+// and the session is left for the sweeper; gone, it landed (its answer
+// lost) and no one else will announce it. When the read fails too, the
+// outcome is unknown and it is announced all the same. A departure may
+// then be announced twice (which clients take as once) rather than
+// never: when the removal did not land (the sweeper announces the session
+// again once it expires), when the sweeper claimed an expired session
+// meanwhile, or when another clean-up of c ran at the same time.
 func (p *presenceFeature) removedDespite(ctx context.Context, c store.Connection, prior userSessions, own func(store.Session) bool) (store.Session, bool) {
-	i := slices.IndexFunc(prior.live, own)
-	if i < 0 {
+	var ses store.Session
+	if i := slices.IndexFunc(prior.live, own); i >= 0 {
+		ses = prior.live[i]
+	} else if i := slices.IndexFunc(prior.expired, own); i >= 0 {
+		ses = prior.expired[i]
+	} else {
 		return store.Session{}, false
 	}
 	after, err := p.sessionsAroundClaim(ctx, c.Tenant, c.UserID)
-	if err != nil || slices.ContainsFunc(after.live, own) || slices.ContainsFunc(after.expired, own) {
+	if err == nil && (slices.ContainsFunc(after.live, own) || slices.ContainsFunc(after.expired, own)) {
 		return store.Session{}, false
 	}
-	return prior.live[i], true
+	return ses, true
 }
 
 // announceGone announces that session s, just removed, is gone. The

@@ -187,7 +187,7 @@ type Presences interface {
 	// succeeds without being applied again). A caller that gets the
 	// session must announce its departure: no one else will. An error
 	// does not say the removal was not applied (every attempt's answer
-	// lost, or the context ended after it landed): a caller reads again.
+	// may have been lost): a caller reads again.
 	DeleteSession(ctx context.Context, tenant, userID, connID string) (Session, bool, error)
 	// ExpiredSessions lists up to limit sessions whose ExpiresAt is at or
 	// before now, oldest first, through the expiry index: a Query per
