@@ -127,8 +127,11 @@ func (f *editingRoutes) lockRenew(ctx context.Context, r *request) (any, error) 
 // The count is a read of the connection's reverse lock items
 // (store.Locks.CountConnectionLocks) before the write, not a condition
 // of it: concurrent requests of one connection may pass the bound by the
-// number in flight at once (a request limit of 20 per second, burst 40,
-// bounds those). The lock itself is read only at the bound.
+// number in flight at once. Each instance's request limit (20 a second,
+// bursts of 40) bounds those it handles, but API Gateway may hand one
+// connection's frames to several instances at once, so the bound holds
+// for a client that waits for its answers, not exactly for one that
+// floods. The lock itself is read only at the bound.
 func (f *editingRoutes) lockRoom(ctx context.Context, r *request, e store.EntityKey, grant bool) error {
 	max := f.h.cfg.MaxLocksPerConnection
 	n, err := f.h.deps.Store.CountConnectionLocks(ctx, r.conn.ID)
