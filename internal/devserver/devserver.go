@@ -174,7 +174,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		mux.Handle("/", publishapi.New(publishapi.Config{}, built.Handler, built.Store, ao.Clock, log))
 		gc.SignedAPI = mux
 		gc.SignedAPIRoute = func(method, path string) bool {
-			return method == http.MethodGet && path == "/changes" || publishapi.Route(method, path, true)
+			// GET /changes also serves HEAD, as the mux does.
+			return (method == http.MethodGet || method == http.MethodHead) && path == "/changes" || publishapi.Route(method, path, true)
 		}
 	}
 	if o.Settings.DevIdentity {

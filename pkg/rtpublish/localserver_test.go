@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -310,11 +311,8 @@ func TestNoRouteLocally(t *testing.T) {
 	}
 	// A route still wants a signature (and the change feed's GET /changes
 	// is a route).
-	for _, path := range []string{"/publish", "/notify", "/presence/snapshot", "/events", "/changes"} {
-		method := http.MethodPost
-		if path == "/changes" {
-			method = http.MethodGet
-		}
+	for _, route := range []string{"POST /publish", "POST /notify", "POST /presence/snapshot", "POST /events", "GET /changes", "HEAD /changes"} {
+		method, path, _ := strings.Cut(route, " ")
 		if status, body := unsignedRequest(t, method, srv.APIURL()+path); status != http.StatusForbidden {
 			t.Errorf("unsigned %s /api%s = %d %s, want 403", method, path, status, body)
 		}
