@@ -100,6 +100,15 @@ describe('usePresence with options the server would refuse', () => {
     expect(server.framesOfType('presence').map((f) => (f.payload as { status?: string }).status)).not.toContain('away');
   });
 
+  it('keeps a valid awayTimeout when another option is refused', async () => {
+    const { server, client } = await setup();
+    const tooBig = 'a'.repeat(MAX_AVATAR_BYTES + 1);
+    const { result } = renderHook(() => usePresence({ wsClient: client, userId: 'u1', username: 'Ann', avatar: tooBig, awayTimeout: 1000 }));
+    await settle(3000);
+    expect((result.current.error as RealtimeError | null)?.code).toBe('BAD_REQUEST');
+    expect(server.framesOfType('presence').map((f) => (f.payload as { status?: string }).status)).toContain('away');
+  });
+
   it('reports BAD_REQUEST in error when another hook created the manager, and keeps the page set before', async () => {
     const { server, client } = await setup();
     renderHook(() => usePresence({ wsClient: client, userId: 'u1', username: 'Ann', initialPage: 'dashboard' }));

@@ -77,7 +77,8 @@ function usePresenceManager(
     if (initialPage !== undefined) opts.initialPage = initialPage;
     if (initialSection !== undefined) opts.initialSection = initialSection;
   }
-  if (optionError === null && awayTimeout !== undefined) opts.awayTimeout = awayTimeout;
+  // A valid awayTimeout is kept whatever else is refused.
+  if (awayTimeout !== undefined && presenceOptionsError({ awayTimeout }) === null) opts.awayTimeout = awayTimeout;
   const manager = getPresenceManager(client, opts);
   useEffect(() => retainPresenceManager(client).release, [client]);
   return { manager, optionError };
