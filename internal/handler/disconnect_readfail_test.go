@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/storetest"
@@ -188,4 +189,57 @@ func TestDisconnectAnnouncesWhenReadingSessionsFails(t *testing.T) {
 			})
 		})
 	}
+}
+
+// loseExpiredClaim is a store whose DeleteExpiredSession removes the
+// session and then fails, as when every attempt's answer is lost.
+type loseExpiredClaim struct {
+	store.Store
+	mu   sync.Mutex
+	lose bool
+}
+
+func (s *loseExpiredClaim) DeleteExpiredSession(ctx context.Context, ses store.Session, now time.Time) (bool, error) {
+	ok, err := s.Store.DeleteExpiredSession(ctx, ses, now)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lose && err == nil && ok {
+		return false, store.ErrUnavailable
+	}
+	return ok, err
+}
+
+// TestSweepAnnouncesAClaimThatLandedButFailed: dave's only tab falls
+// silent and its session expires; the sweeper's claim removes it, but the
+// call fails (its answer lost). The claim was taken as not made and
+// nothing was announced, and the next pass found no session: bob showed
+// dave online and in lobby for good. A read now tells that it is gone,
+// and dave goes offline and leaves lobby, once.
+func TestSweepAnnouncesAClaimThatLandedButFailed(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, inner store.Store) {
+		st := &loseExpiredClaim{Store: inner}
+		e := newSweepEnv(t, clock, st, "bob", "dave=a")
+		e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+		e.join("bob", "lobby")
+		e.join("dave=a", "lobby")
+		active := []string{"bob"}
+		e.idle(4, active, nil) // dave=a falls silent
+		st.mu.Lock()
+		st.lose = true
+		st.mu.Unlock()
+		passErr := e.h.Sweep(context.Background())
+		st.mu.Lock()
+		st.lose = false
+		st.mu.Unlock()
+		for range 2 {
+			e.idle(2, active, nil)
+			_ = e.h.Sweep(context.Background())
+		}
+		got := e.poster.statuses("bob", "dave")
+		leaves := e.poster.roomEvents("bob", "lobby", "dave", "leave")
+		t.Logf("first pass error: %v", passErr)
+		if strings.Join(got, " ") != "online offline" || leaves != 1 {
+			t.Errorf("bob got %v about dave and %d leaves of lobby, want [online offline] and 1", got, leaves)
+		}
+	})
 }

@@ -246,10 +246,22 @@ func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadc
 // and the error is returned with true.
 func (p *presenceFeature) claimExpired(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, prior userSessions, now time.Time) (bool, error) {
 	ok, err := p.h.deps.Store.DeleteExpiredSession(ctx, s, now)
+	var cerr error
 	if err != nil {
-		return false, fmt.Errorf("delete expired session of %q: %w", s.ConnID, err)
-	}
-	if !ok {
+		// The removal may have landed with its answer lost (every
+		// retry's): then no later pass finds the session, so a read
+		// tells, as for a clean-up's removal (see removedDespite). Gone,
+		// or unknown, it is announced (twice rather than never, should
+		// someone else have claimed it meanwhile).
+		cerr = fmt.Errorf("delete expired session of %q: %w", s.ConnID, err)
+		own := func(o store.Session) bool { return o.ConnID == s.ConnID }
+		after, rerr := p.sessionsAroundClaim(ctx, s.Tenant, s.UserID)
+		if rerr == nil && (slices.ContainsFunc(after.live, own) || slices.ContainsFunc(after.expired, own)) {
+			return false, cerr // still there (or back): a later pass claims it
+		}
+		p.h.log.WarnContext(ctx, "claim of an expired session failed, and it is gone or cannot be read; announcing its departure",
+			"connectionId", s.ConnID, "error", err)
+	} else if !ok {
 		return false, nil
 	}
 	p.conns.forget(s.ConnID)
@@ -257,9 +269,9 @@ func (p *presenceFeature) claimExpired(ctx context.Context, bc *broadcast.Broadc
 		p.rooms.remove(roomKey(s.Tenant, protocol.RoomChannel(room)), s.ConnID)
 	}
 	if err := p.announceGone(ctx, bc, s, &prior, now); err != nil {
-		return true, fmt.Errorf("sessions of %q after claiming the expired session of %q (announced from the read before): %w", s.UserID, s.ConnID, err)
+		return true, errors.Join(cerr, fmt.Errorf("sessions of %q after claiming the expired session of %q (announced from the read before): %w", s.UserID, s.ConnID, err))
 	}
-	return true, nil
+	return true, cerr
 }
 
 // gone reports whether connection id no longer exists: its record is
