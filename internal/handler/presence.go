@@ -748,11 +748,11 @@ func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string,
 // the user's sessions are read first (tried again after a backoff, see
 // sessionsAroundClaim): when the read after the removal keeps failing,
 // the departure is announced from this one. When this one keeps failing,
-// or the removal fails, nothing is removed: the session stays as stored,
-// expires within the offline timeout, and the sweeper claims it and
-// announces the departure, once, as for a connection whose heartbeats
-// stopped (the user's other connections count it meanwhile, see
-// unclaimed).
+// nothing is removed: the session stays as stored, expires within the
+// offline timeout, and the sweeper claims it and announces the
+// departure, once, as for a connection whose heartbeats stopped (the
+// user's other connections count it meanwhile, see unclaimed). When the
+// removal fails, removedDespite decides.
 func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []string) {
 	p.conns.forget(c.ID)
 	prior, err := p.sessionsAroundClaim(ctx, c.Tenant, c.UserID)
@@ -811,11 +811,20 @@ func (p *presenceFeature) removedDespite(ctx context.Context, c store.Connection
 	} else {
 		return store.Session{}, false
 	}
-	after, err := p.sessionsAroundClaim(ctx, c.Tenant, c.UserID)
-	if err == nil && (slices.ContainsFunc(after.live, own) || slices.ContainsFunc(after.expired, own)) {
+	if p.stillStored(ctx, c.Tenant, c.UserID, c.ID) {
 		return store.Session{}, false
 	}
 	return ses, true
+}
+
+// stillStored reports whether a read of the user's sessions finds the
+// session of connID, live or expired, after its removal failed. A read
+// that keeps failing reports false: the outcome is unknown, and the
+// callers announce the departure rather than risk never doing so.
+func (p *presenceFeature) stillStored(ctx context.Context, tenant, userID, connID string) bool {
+	own := func(o store.Session) bool { return o.ConnID == connID }
+	after, err := p.sessionsAroundClaim(ctx, tenant, userID)
+	return err == nil && (slices.ContainsFunc(after.live, own) || slices.ContainsFunc(after.expired, own))
 }
 
 // announceGone announces that session s, just removed, is gone. The

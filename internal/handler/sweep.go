@@ -254,9 +254,7 @@ func (p *presenceFeature) claimExpired(ctx context.Context, bc *broadcast.Broadc
 		// or unknown, it is announced (twice rather than never, should
 		// someone else have claimed it meanwhile).
 		cerr = fmt.Errorf("delete expired session of %q: %w", s.ConnID, err)
-		own := func(o store.Session) bool { return o.ConnID == s.ConnID }
-		after, rerr := p.sessionsAroundClaim(ctx, s.Tenant, s.UserID)
-		if rerr == nil && (slices.ContainsFunc(after.live, own) || slices.ContainsFunc(after.expired, own)) {
+		if p.stillStored(ctx, s.Tenant, s.UserID, s.ConnID) {
 			return false, cerr // still there (or back): a later pass claims it
 		}
 		p.h.log.WarnContext(ctx, "claim of an expired session failed, and it is gone or cannot be read; announcing its departure",
