@@ -861,7 +861,7 @@ export class PresenceManager {
    * following the room's channel, for a join that takes it back.
    */
   private dropRoom(room: string, entry: RoomEntry): void {
-    if (entry.cursorTimer !== null) this.clock.clearTimeout(entry.cursorTimer);
+    this.clock.clearTimeout(entry.cursorTimer);
     entry.cursorTimer = null;
     entry.pendingCursor = null;
     this.cursors.remove(entry.sendCursor);
