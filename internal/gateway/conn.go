@@ -124,15 +124,31 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
 	}
-	// As API Gateway, the gateway returns the subprotocol $connect chose.
-	// Browsers fail a handshake that offered subprotocols and got none
-	// back (or got one they did not offer): say why in the log.
+	// As API Gateway's pages describe it, the gateway sends back the
+	// Sec-WebSocket-Protocol header $connect returned. It goes unchanged
+	// and unchecked against what the client offered (AWS documents no
+	// such check), so that a client fails a handshake whose subprotocol
+	// it did not offer (RFC 6455, 4.1) here as a browser would. Accept
+	// keeps a header set before it; opts.Subprotocols stays empty, as
+	// Accept would answer with the client's spelling of a match, or with
+	// nothing.
 	proto := header(resp, "Sec-WebSocket-Protocol")
 	if proto != "" {
-		opts.Subprotocols = []string{proto}
+		w.Header().Set("Sec-WebSocket-Protocol", proto)
 	}
-	if offered := r.Header.Values("Sec-WebSocket-Protocol"); len(offered) > 0 && (proto == "" || !headerHasToken(r.Header, "Sec-WebSocket-Protocol", proto)) {
-		log.Warn("$connect selected no subprotocol the client offered: browsers fail this handshake", "selected", proto, "offered", len(strings.Split(strings.Join(offered, ","), ",")))
+	// Say in the log why the client will fail the handshake. Browsers also
+	// fail one that offered subprotocols and got none back. The offered
+	// values are not logged: one may carry a token.
+	offered := r.Header.Values("Sec-WebSocket-Protocol")
+	n := 0
+	if len(offered) > 0 {
+		n = len(strings.Split(strings.Join(offered, ","), ","))
+	}
+	switch {
+	case proto != "" && !headerHasToken(r.Header, "Sec-WebSocket-Protocol", proto):
+		log.Warn("$connect selected a subprotocol the client did not offer: clients fail this handshake", "selected", proto, "offered", n)
+	case proto == "" && n > 0:
+		log.Warn("$connect selected no subprotocol the client offered: browsers fail this handshake", "offered", n)
 	}
 	// The client's frames are read through a frameGuard: a frame over
 	// MaxFrameBytes closes the connection as API Gateway closes it.

@@ -11,10 +11,11 @@
 // requests from web pages (Origin, Sec-Fetch-Site, Sec-Fetch-Dest or
 // Sec-Fetch-User headers) are refused.
 //
-// The subprotocol a $connect integration returns in Sec-WebSocket-Protocol
-// is the one the handshake selects. A route response over the message
-// limit is not delivered: the client gets the integration-failure frame
-// and the gateway logs at Error level. Config.LoopbackOnly, for
+// The Sec-WebSocket-Protocol header a $connect integration returns goes
+// back to the client unchanged, also when the client did not offer it
+// (the client then fails the handshake). A route response over the
+// message limit is not delivered: the client gets the integration-failure
+// frame and the gateway logs at Error level. Config.LoopbackOnly, for
 // development servers that trust unverified identities, refuses
 // non-loopback Host names and foreign page origins.
 //

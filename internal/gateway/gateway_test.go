@@ -344,18 +344,67 @@ func TestConnectResponse(t *testing.T) {
 	}
 }
 
+// TestSubprotocolFromConnect: the Sec-WebSocket-Protocol header of the
+// $connect response reaches the client unchanged, so that a real client
+// fails a handshake whose subprotocol it did not offer (RFC 6455, 4.1).
 func TestSubprotocolFromConnect(t *testing.T) {
-	inv := newFakeInvoker()
-	inv.respond = func(context.Context, string, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-		return events.APIGatewayProxyResponse{StatusCode: 200, Headers: map[string]string{"sec-websocket-protocol": "rtcollab.v2"}}, nil
+	tests := []struct {
+		name     string
+		offered  []string
+		selected string // the $connect response's Sec-WebSocket-Protocol; "" for none
+		wantFail bool   // the client fails the handshake
+	}{
+		{"offered and selected", []string{"rtcollab.v1", "rtcollab.v2"}, "rtcollab.v2", false},
+		{"selected in another case", []string{"rtcollab.v1"}, "RTCollab.V1", false},
+		{"selected but not offered", []string{"rtcollab.v1"}, "rtcollab.v2", true},
+		{"selected, none offered", nil, "rtcollab.v1", true},
+		{"none selected, none offered", nil, "", false},
 	}
-	s := startGateway(t, Config{}, inv)
-	c, _, err := tryDial(t, s.WebSocketURL(), nil, &websocket.DialOptions{Subprotocols: []string{"rtcollab.v1", "rtcollab.v2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := c.conn.Subprotocol(); got != "rtcollab.v2" {
-		t.Errorf("subprotocol = %q, want %q", got, "rtcollab.v2")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			inv := newFakeInvoker()
+			inv.respond = func(_ context.Context, route string, _ events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+				resp := events.APIGatewayProxyResponse{StatusCode: 200}
+				if route == RouteConnect && tt.selected != "" {
+					resp.Headers = map[string]string{"sec-websocket-protocol": tt.selected}
+				}
+				return resp, nil
+			}
+			s := startGateway(t, Config{}, inv)
+			c, resp, err := tryDial(t, s.WebSocketURL(), nil, &websocket.DialOptions{Subprotocols: tt.offered})
+			if resp == nil {
+				t.Fatalf("no handshake response: %v", err)
+			}
+			if resp.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("handshake status %d, want 101", resp.StatusCode)
+			}
+			if got := resp.Header.Values("Sec-WebSocket-Protocol"); strings.Join(got, ",") != tt.selected {
+				t.Errorf("Sec-WebSocket-Protocol of the 101 = %q, want %q as $connect returned it", got, tt.selected)
+			}
+			if tt.wantFail {
+				if err == nil {
+					_ = c.conn.Close(websocket.StatusNormalClosure, "")
+					t.Fatalf("handshake succeeded with subprotocol %q, which the client did not offer (%q)", c.conn.Subprotocol(), tt.offered)
+				}
+				if !strings.Contains(err.Error(), "unexpected Sec-WebSocket-Protocol") {
+					t.Errorf("dial error = %v, want the client's subprotocol check", err)
+				}
+				// The gateway accepted the connection (the 101 went out);
+				// it ends when the client gives up, and $disconnect follows.
+				next(t, inv.connects, "$connect")
+				next(t, inv.disconnects, "$disconnect")
+				return
+			}
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			if got := c.conn.Subprotocol(); got != tt.selected {
+				t.Errorf("subprotocol = %q, want %q", got, tt.selected)
+			}
+			_ = c.conn.Close(websocket.StatusNormalClosure, "")
+			next(t, inv.disconnects, "$disconnect")
+		})
 	}
 }
 
