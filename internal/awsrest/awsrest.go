@@ -425,6 +425,17 @@ func Throttling(err error) bool {
 		(se.Status == http.StatusTooManyRequests || se.Type == "ThrottlingException" || se.Type == "TooManyRequestsException")
 }
 
+// NotSent reports whether err shows that the request never left this
+// process: the connection to the service could not be opened (a dial
+// error: refused, unreachable, a name that did not resolve, or the dial's
+// deadline), so the service cannot have carried it out. An error after
+// the connection was open, a failed TLS handshake included, reports
+// false, as do answers of the service.
+func NotSent(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
+}
+
 // retryable reports whether err, the outcome of one attempt, may succeed on
 // another attempt. Nothing is retried once the caller's context is done.
 func retryable(ctx context.Context, err error) bool {

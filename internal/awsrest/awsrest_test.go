@@ -330,3 +330,53 @@ func TestH1TransportThroughClientRetriesAStaleConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestNotSent: a request whose connection was refused was never sent; one
+// whose connection closed before the answer was, and may have been
+// carried out; an answer of the service is not a failure to send.
+func TestNotSent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := "http://" + ln.Addr().String()
+	ln.Close()
+	var calls atomic.Int32
+	hangUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close() // read the request, then close without an answer
+		}
+	}))
+	defer hangUp.Close()
+	throttle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Amzn-Errortype", "TooManyRequestsException")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer throttle.Close()
+	c := awsrest.New("lambda", testConfig(), &awsrest.Options{MaxAttempts: 1, Backoff: noWait{}})
+	for _, tt := range []struct {
+		name string
+		url  string
+		want bool
+	}{
+		{"refused", refused, true},
+		{"closed before the answer", hangUp.URL, false},
+		{"throttled", throttle.URL, false},
+	} {
+		_, _, err := c.Do(context.Background(), awsrest.Request{Method: http.MethodPost, URL: tt.url + "/x", Body: []byte("{}")})
+		if err == nil {
+			t.Fatalf("%s: no error", tt.name)
+		}
+		if got := awsrest.NotSent(err); got != tt.want {
+			t.Errorf("%s: NotSent(%v) = %v, want %v", tt.name, err, got, tt.want)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Errorf("the server that hangs up got %d requests, want 1", calls.Load())
+	}
+	if awsrest.NotSent(nil) {
+		t.Error("NotSent(nil) = true")
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/smithy-go/encoding/httpbinding"
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
+	"github.com/omnisales/rtcollab/internal/backoff"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/metrics"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
@@ -128,7 +129,9 @@ type Invoker interface {
 // /2015-03-31/functions/{name}/invocations with X-Amz-Invocation-Type
 // Event), signed for LambdaService. It sends each invoke once: an
 // invoke that timed out may have been queued, and a second one would
-// deliver the shard twice.
+// deliver the shard twice. A non-202 answer is returned with a
+// *awsrest.StatusError; Dispatcher sends again only the invokes that
+// Lambda certainly did not queue.
 type LambdaClient struct {
 	rest     *awsrest.Client
 	endpoint string
@@ -163,14 +166,56 @@ func (c *LambdaClient) InvokeAsync(ctx context.Context, function string, payload
 	return status, err
 }
 
+// Defaults of a Dispatcher's retries.
+const (
+	// DefaultDispatchAttempts is the default of Dispatcher.MaxAttempts.
+	DefaultDispatchAttempts = 4
+	// DefaultDispatchBackoff is the default of Dispatcher.Backoff.
+	DefaultDispatchBackoff = 100 * time.Millisecond
+	// DefaultDispatchMaxBackoff is the default of Dispatcher.MaxBackoff.
+	DefaultDispatchMaxBackoff = time.Second
+)
+
+// metricDispatchRetries counts the invokes a Dispatcher sent again after
+// Lambda refused them for certain.
+const metricDispatchRetries = "FanoutDispatchRetries"
+
 // Dispatcher hands shards to asynchronous invocations of a function. A
 // shard whose event would exceed MaxPayloadBytes is split in two until
 // each part fits. It is safe for concurrent use.
+//
+// An invoke is sent again only when its outcome shows that Lambda did
+// not queue the event, so that a second one cannot deliver the shard
+// twice: a throttle (429 TooManyRequestsException, which Lambda answers
+// to an invoke past its request rate without queueing it), or a
+// connection to Lambda that could not be opened (awsrest.NotSent: the
+// invoke was never sent). It is sent up to MaxAttempts times in all,
+// after a jittered backoff (backoff.Jitter of Backoff, doubling up to
+// MaxBackoff) and never past ctx's deadline; a retry adds one to the
+// FanoutDispatchRetries metric of ctx's metrics.Set. Any other failure
+// leaves it unknown whether the event was queued (a timeout after the
+// invoke was sent, a broken connection, a 5xx such as ServiceException,
+// which Lambda does not document as unqueued) and ends the dispatch at
+// once, as does a refusal that lasts through every attempt: the
+// coordinator then posts those recipients itself (broadcast.Dispatcher).
 type Dispatcher struct {
 	client   Invoker
 	function string
 	// MaxPayloadBytes bounds one event. Default DefaultMaxPayloadBytes.
 	MaxPayloadBytes int
+	// MaxAttempts bounds the invokes of one event while Lambda refuses
+	// them for certain, the first included. Default 4
+	// (DefaultDispatchAttempts); 1 sends each event once.
+	MaxAttempts int
+	// Backoff and MaxBackoff bound the wait before a retry: a random
+	// delay below Backoff·2^(n-1) after the nth attempt, at most
+	// MaxBackoff (backoff.Jitter). Defaults 100 ms and 1 s
+	// (DefaultDispatchBackoff, DefaultDispatchMaxBackoff): four attempts
+	// wait 0.35 s in all on average, at most 0.7 s.
+	Backoff, MaxBackoff time.Duration
+	// Sleep waits d before a retry, or returns ctx's error when ctx ends
+	// first. Default backoff.Wait.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 var _ broadcast.Dispatcher = (*Dispatcher)(nil)
@@ -182,10 +227,11 @@ func NewDispatcher(client Invoker, function string) *Dispatcher {
 
 // Dispatch invokes the function asynchronously with s (or with parts of s
 // when it is too large for one event). Lambda queues the event and
-// answers 202; the function runs later. Parts dispatched before a failing
-// one stay dispatched: the error is a *broadcast.UndispatchedError listing
-// the recipients that were not (the failed part and those after it), so
-// that the coordinator posts only those.
+// answers 202; the function runs later. An invoke that Lambda refused for
+// certain is sent again (see Dispatcher). Parts dispatched before a
+// failing one stay dispatched: the error is a *broadcast.UndispatchedError
+// listing the recipients that were not (the failed part and those after
+// it), so that the coordinator posts only those.
 func (d *Dispatcher) Dispatch(ctx context.Context, s broadcast.Shard) error {
 	if err := d.dispatch(ctx, s); err != nil {
 		return &broadcast.UndispatchedError{IDs: err.ids, Err: err.err}
@@ -222,14 +268,60 @@ func (d *Dispatcher) dispatch(ctx context.Context, s broadcast.Shard) *undispatc
 		}
 		return d.dispatch(ctx, b)
 	}
-	status, err := d.client.InvokeAsync(ctx, d.function, payload)
-	if err != nil {
+	if err := d.invoke(ctx, payload); err != nil {
 		return fail(fmt.Errorf("dispatch shard %d of %q (%d recipients) to %q: %w", s.Index, s.Channel, len(s.IDs), d.function, err))
 	}
-	if status != http.StatusAccepted {
-		return fail(fmt.Errorf("dispatch shard %d of %q to %q: status %d, want 202", s.Index, s.Channel, d.function, status))
-	}
 	return nil
+}
+
+// invoke sends one event, again while Lambda refuses it for certain, up
+// to MaxAttempts times.
+func (d *Dispatcher) invoke(ctx context.Context, payload []byte) error {
+	attempts := d.MaxAttempts
+	if attempts < 1 {
+		attempts = DefaultDispatchAttempts
+	}
+	base, limit := d.Backoff, d.MaxBackoff
+	if base <= 0 {
+		base = DefaultDispatchBackoff
+	}
+	if limit <= 0 {
+		limit = DefaultDispatchMaxBackoff
+	}
+	sleep := d.Sleep
+	if sleep == nil {
+		sleep = backoff.Wait
+	}
+	for attempt := 1; ; attempt++ {
+		status, err := d.client.InvokeAsync(ctx, d.function, payload)
+		if err == nil && status == http.StatusAccepted {
+			return nil
+		}
+		if err == nil {
+			err = fmt.Errorf("status %d, want 202", status)
+		}
+		if !notQueued(status, err) {
+			return err // it may have been queued: never sent twice
+		}
+		if attempt >= attempts {
+			return fmt.Errorf("not queued (attempt %d of %d): %w", attempt, attempts, err)
+		}
+		delay := backoff.Jitter(attempt, base, limit)
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= delay {
+			return fmt.Errorf("not queued (attempt %d of %d), no time left for another: %w", attempt, attempts, err)
+		}
+		if werr := sleep(ctx, delay); werr != nil {
+			return fmt.Errorf("%w before another attempt; not queued (attempt %d of %d): %w", werr, attempt, attempts, err)
+		}
+		metrics.From(ctx).Add(metricDispatchRetries, 1, metrics.Count)
+	}
+}
+
+// notQueued reports whether an invoke's outcome shows for certain that
+// Lambda did not queue its event: a throttle (429, or a throttling error
+// type), or an invoke that was never sent.
+func notQueued(status int, err error) bool {
+	return status == http.StatusTooManyRequests || awsrest.Throttling(err) || awsrest.NotSent(err)
 }
 
 // Fanout holds the Management API pool of the message function (whose

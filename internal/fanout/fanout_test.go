@@ -21,14 +21,25 @@ import (
 
 // lambdaAPI stands in for Lambda's Invoke API, which cannot run here: it
 // checks that each request is a signed asynchronous invoke of fanout-fn,
-// records the event and answers with status.
+// records the event and answers with status, or with statuses in order
+// (the last one repeating) when set. An error status carries the error
+// type Lambda gives it.
 type lambdaAPI struct {
-	status int
-	mu     sync.Mutex
-	calls  int
-	events []fanout.Event
-	sizes  []int
-	errs   []string
+	status   int
+	statuses []int
+	mu       sync.Mutex
+	calls    int
+	events   []fanout.Event
+	sizes    []int
+	errs     []string
+}
+
+// lambdaErrorTypes are the Invoke API's error types for the statuses the
+// tests answer with.
+var lambdaErrorTypes = map[int]string{
+	http.StatusTooManyRequests:     "TooManyRequestsException",
+	http.StatusInternalServerError: "ServiceException",
+	http.StatusBadGateway:          "ResourceNotReadyException",
 }
 
 func (f *lambdaAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -36,6 +47,10 @@ func (f *lambdaAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	status := f.status
+	if len(f.statuses) > 0 {
+		status = f.statuses[min(f.calls, len(f.statuses))-1]
+	}
 	switch {
 	case r.Method != http.MethodPost || r.URL.Path != "/2015-03-31/functions/fanout-fn/invocations":
 		f.errs = append(f.errs, "request "+r.Method+" "+r.URL.Path)
@@ -44,9 +59,9 @@ func (f *lambdaAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case !strings.Contains(r.Header.Get("Authorization"), "/eu-west-1/lambda/aws4_request"):
 		f.errs = append(f.errs, "not signed for lambda in eu-west-1: "+r.Header.Get("Authorization"))
 	}
-	if f.status >= 400 {
-		w.Header().Set("X-Amzn-Errortype", "TooManyRequestsException")
-		w.WriteHeader(f.status)
+	if status >= 400 {
+		w.Header().Set("X-Amzn-Errortype", lambdaErrorTypes[status])
+		w.WriteHeader(status)
 		return
 	}
 	var ev fanout.Event
@@ -55,7 +70,7 @@ func (f *lambdaAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f.events = append(f.events, ev)
 	f.sizes = append(f.sizes, len(body))
-	w.WriteHeader(f.status)
+	w.WriteHeader(status)
 }
 
 func ids(n int) []string {
@@ -80,7 +95,7 @@ func TestDispatch(t *testing.T) {
 		{"split in four", 100, 1000, http.StatusAccepted, 4, false},
 		{"frame alone too large", 1, 10, http.StatusAccepted, 0, true},
 		{"not accepted", 10, 0, http.StatusOK, 1, true},
-		{"throttled, not retried", 10, 0, http.StatusTooManyRequests, 0, true},
+		{"throttled on every attempt", 10, 0, http.StatusTooManyRequests, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +104,7 @@ func TestDispatch(t *testing.T) {
 			defer srv.Close()
 			cfg := aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
 			d := fanout.NewDispatcher(fanout.NewLambdaClient(cfg, srv.URL, nil), "fanout-fn")
+			d.Sleep = noSleep
 			if tt.maxPayload > 0 {
 				d.MaxPayloadBytes = tt.maxPayload
 			}
@@ -97,8 +113,8 @@ func TestDispatch(t *testing.T) {
 			if len(fake.errs) > 0 {
 				t.Fatalf("invokes: %v", fake.errs)
 			}
-			if tt.status == http.StatusTooManyRequests && fake.calls != 1 {
-				t.Fatalf("a throttled invoke was sent %d times, want once (a retry could deliver twice)", fake.calls)
+			if tt.status == http.StatusTooManyRequests && fake.calls != fanout.DefaultDispatchAttempts {
+				t.Fatalf("a throttled invoke was sent %d times, want %d (Lambda queued none of them)", fake.calls, fanout.DefaultDispatchAttempts)
 			}
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Dispatch error = %v, want error %v", err, tt.wantErr)

@@ -53,6 +53,25 @@ func (p *countPoster) PostToConnection(ctx context.Context, id string, data []by
 	return nil
 }
 
+// bigRoom returns a memory store in which n connections of tenant "t"
+// are subscribed to "room:big".
+func bigRoom(t *testing.T, n int) *memory.Store {
+	t.Helper()
+	ctx := context.Background()
+	st := memory.New(nil)
+	for i := range n {
+		id := fmt.Sprintf("conn%04d", i)
+		c := store.Connection{ID: id, UserID: "u" + id, Tenant: "t", ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+		if err := st.PutConnection(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Subscribe(ctx, "t", "room:big", id, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
+}
+
 // TestSplitShardDeliveredOnce: a shard too large for one event is split
 // in two invokes. When one of them fails, the coordinator posts the
 // recipients that were not accepted (the failed part, and the second when
@@ -61,18 +80,8 @@ func (p *countPoster) PostToConnection(ctx context.Context, id string, data []by
 func TestSplitShardDeliveredOnce(t *testing.T) {
 	for _, failCall := range []int{1, 2} {
 		ctx := context.Background()
-		st := memory.New(nil)
 		const n = 40 // shard size 20: own shard 20, one further shard of 20, split in two events of 10
-		for i := range n {
-			id := fmt.Sprintf("conn%04d", i)
-			c := store.Connection{ID: id, UserID: "u" + id, Tenant: "t", ConnectedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
-			if err := st.PutConnection(ctx, c); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := st.Subscribe(ctx, "t", "room:big", id, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
+		st := bigRoom(t, n)
 		inv := &flakyInvoker{failCall: failCall}
 		d := fanout.NewDispatcher(inv, "fanout-fn")
 		d.MaxPayloadBytes = 300 // an event of 20 ids does not fit, one of 10 does
