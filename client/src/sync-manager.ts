@@ -8,7 +8,7 @@ import {
   type PathSegment,
   type LocalChange,
 } from './document.js';
-import { textDiff, transformOp, type DocOp } from './ot.js';
+import { normalizeText, textDiff, transformOp, type DocOp } from './ot.js';
 import { Emitter } from './emitter.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { RealtimeError, isRecord } from './errors.js';
@@ -58,7 +58,11 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * as above. When one of the user's own earlier changes was applied after
  * the other change and touches it too, no base can show the server one
  * and not the other: it is rejected with LOCAL_CONFLICT, not sent (as it
- * is when that base is refused with VERSION_CONFLICT). Edit locks are
+ * is when that base is refused with VERSION_CONFLICT). A change the
+ * server holds back is not in its document: the local changes queued
+ * behind it, written on a document where it applied, have the list
+ * indexes and text positions it moved moved back before they go out (see
+ * withdraw). Edit locks are
  * renewed while held and taken again after a reconnect; a change refused because the lock lapsed
  * (a restart of the server releases every lock) takes the lock again and is
  * sent again with its original messageId, so it is applied exactly once.
@@ -267,9 +271,12 @@ interface Pending {
    * the server would report it as a conflict with the user's own change,
    * or move it twice, so it is refused with LOCAL_CONFLICT instead, unless
    * a later change by another user holds it again (from a base after that
-   * own change).
+   * own change). `prior`: the user's changes before it that `op` was
+   * written on top of (waiting then, not yet applied), each in the form it
+   * had then: one the server then holds back as a conflict is taken out of
+   * `op` (see withdraw).
    */
-  held: { base: number; op: DocOp; remote: Change; blocked: boolean } | null;
+  held: { base: number; op: DocOp; remote: Change; blocked: boolean; prior: { p: Pending; op: DocOp }[] } | null;
   /**
    * Changes reached the document that it could not be rebased past (a
    * whole-document sync): its positions are unreliable. Not sent: it is
@@ -1442,6 +1449,8 @@ export class RealtimeSyncManager {
       return;
     }
     let cur: DocOp = r;
+    // The waiting changes before q, in their forms before r: q's form is written on top of them.
+    const prior: { p: Pending; op: DocOp }[] = [];
     for (const q of waiting) {
       const mine = localOp(q.local);
       const t = transformOp(mine, cur, true);
@@ -1450,8 +1459,9 @@ export class RealtimeSyncManager {
       if (held && (q.held === null || q.held.blocked)) {
         // Its form now is its form at the version before c: every change
         // before c has been carried into it.
-        q.held = { base: c.version - 1, op: mine, remote: c, blocked: false };
+        q.held = { base: c.version - 1, op: mine, remote: c, blocked: false, prior: [...prior] };
       }
+      prior.push({ p: q, op: mine });
       if (q.sent) {
         if (t.ok) q.local = toLocal(t.op);
         else q.localDropped = true;
@@ -1464,6 +1474,55 @@ export class RealtimeSyncManager {
       }
       if (!back.ok) return; // nothing of r is left for the later ones
       cur = back.op;
+    }
+  }
+
+  /**
+   * Manual entities: `p`, sent and held back by the server as a conflict,
+   * is not in the server's document, and stays out of it unless the
+   * conflict is settled `local` (the server then follows it through the
+   * changes since, these included). The local changes after it were
+   * written on a document where it applied: the list indexes and text
+   * positions it moved are moved back in them, as past a change undoing
+   * it, and so are the forms they are held in (Pending.held). One left
+   * with nothing (it changed what `p` inserted) settles as `dropped`
+   * without being sent.
+   */
+  private withdraw(e: Entry, p: Pending): void {
+    const why = `${p.local.operation} ${JSON.stringify(p.local.path)} was held back as a conflict`;
+    // It was the first local change: the document shown had it on top of the server's.
+    if (replayed(p) && shows(e.serverDoc, p.local)) {
+      const u = undoShift(localOp(p.local));
+      if (u !== null) {
+        const before = new Set(e.pending.filter((q) => q.dropped !== null));
+        this.rebasePending(e, u);
+        for (const q of e.pending) {
+          if (q.dropped !== null && !before.has(q)) q.dropped = [`${q.local.operation} ${JSON.stringify(q.local.path)} dropped: ${why}`];
+        }
+      }
+    }
+    for (const q of e.pending) {
+      const h = q.held;
+      const i = h === null || q.sent ? -1 : h.prior.findIndex((x) => x.p === p);
+      if (h === null || i < 0) continue;
+      let cur = undoShift((h.prior[i] as { op: DocOp }).op);
+      const after = h.prior.slice(i + 1);
+      h.prior = h.prior.slice(0, i);
+      // As rebasePending: each later one past the undo as carried past the ones before it.
+      for (const x of after) {
+        if (cur === null) {
+          h.prior.push(x);
+          continue;
+        }
+        const t = transformOp(x.op, cur, true);
+        const back = transformOp(cur, x.op, false);
+        if (t.ok) h.prior.push({ p: x.p, op: t.op });
+        cur = back.ok ? back.op : null;
+      }
+      if (cur === null) continue;
+      const t = transformOp(h.op, cur, true);
+      if (t.ok) h.op = t.op;
+      else if (q.dropped === null) q.dropped = [`${h.op.op} ${JSON.stringify(h.op.path)} dropped: ${why}`];
     }
   }
 
@@ -1509,6 +1568,7 @@ export class RealtimeSyncManager {
       this.ingest(e, ack.change);
       p.resolve(ack.change);
     } else if (ack.conflict !== undefined) {
+      this.withdraw(e, p);
       this.putConflict(e, ack.conflict);
       p.resolve(ack.conflict.localChange);
     } else {
@@ -1644,6 +1704,58 @@ function checkHeldPastOwn(e: Entry, o: DocOp | null): void {
     const mine = localOp(q.local);
     const t = transformOp(mine, o, true);
     if (!t.ok || touches(mine, o) || !samePlace(t.op, mine)) q.held.blocked = true;
+  }
+}
+
+/**
+ * A change undoing what `o` moved, to carry the changes written after it
+ * past its undoing: a list insert's element deleted again, a deleted one
+ * back (its value is not needed), a moved one moved back, a text edit's
+ * positions restored (the deleted text back as placeholders of its
+ * length). Null when `o` moves no list element or text position.
+ */
+function undoShift(o: DocOp): DocOp | null {
+  let last: PathSegment | undefined;
+  try {
+    last = parsePath(o.path).at(-1);
+  } catch {
+    return null;
+  }
+  switch (o.op) {
+    case 'insert':
+      return typeof last === 'number' ? { op: 'delete', path: o.path } : null;
+    case 'delete':
+      return typeof last === 'number' ? { op: 'insert', path: o.path } : null;
+    case 'move':
+      return { op: 'move', path: o.path, from: o.to ?? 0, to: o.from ?? 0 };
+    case 'text': {
+      if (o.text === undefined) return null;
+      let deleted = 0;
+      for (const c of o.text) {
+        if (c.delete === undefined) continue;
+        if (!Number.isSafeInteger(c.delete) || c.delete < 1) return null;
+        deleted += c.delete;
+      }
+      // Past any document's size: an edit that never applied.
+      if (deleted > MAX_UNDONE_TEXT) return null;
+      const undone = o.text.map((c) =>
+        c.insert !== undefined ? { delete: Array.from(c.insert).length } : c.delete !== undefined ? { insert: '\u{FFFD}'.repeat(c.delete) } : { ...c },
+      );
+      return { op: 'text', path: o.path, text: normalizeText(undone) };
+    }
+  }
+  return null;
+}
+
+/** The most code points undoShift puts back for a text edit's deletes (a document is far smaller). */
+const MAX_UNDONE_TEXT = 1 << 20;
+
+/** Whether the document shown replays `l` on `doc`: one that does not apply to it (a text range or move out of bounds) shows nothing. */
+function shows(doc: DocumentValue, l: LocalChange): boolean {
+  try {
+    return applyLocalChange(doc, l) !== doc;
+  } catch {
+    return false;
   }
 }
 

@@ -1,0 +1,109 @@
+/// <reference types="node" />
+// Manual conflicts through the RealtimeSyncManager against the real local
+// server (`pricing` is a manual entity type): a local change the server
+// holds back as a conflict is not in the server's document, so the user's
+// changes queued behind it, written on a document where it was, must not
+// go out with the list indexes it moved.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RealtimeSyncManager, type Change, type WebSocketClient } from '../src/index.js';
+import { devClient, startLocalServer, until, type LocalServer } from './server.js';
+
+let server: LocalServer;
+const clients: WebSocketClient[] = [];
+const managers: RealtimeSyncManager[] = [];
+let seq = 0;
+
+beforeAll(async () => {
+  server = await startLocalServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+afterEach(() => {
+  for (const m of managers.splice(0)) m.destroy();
+  for (const c of clients.splice(0)) c.destroy();
+});
+
+interface User {
+  client: WebSocketClient;
+  sync: RealtimeSyncManager;
+  push(input: Record<string, unknown>): Promise<Change>;
+}
+
+/** A user following the pricing entity `id`, once synced. */
+async function user(userId: string, id: string): Promise<User> {
+  const client = devClient(server, userId, clients);
+  const sync = new RealtimeSyncManager({ client, loadHistory: false });
+  managers.push(sync);
+  await sync.startSync('pricing', id);
+  return { client, sync, push: (input) => sync.pushChange({ entityType: 'pricing', entityId: id, ...input } as never) };
+}
+
+const rows = [{ sku: 'a', qty: 1 }, { sku: 'b', qty: 2 }];
+
+/** Ann and Ben on a new price sheet {name, items: [a, b]} at version 2; Ann offline. */
+async function start(): Promise<{ id: string; ann: User; ben: User }> {
+  const id = `queued-${++seq}`;
+  const ann = await user('ann', id);
+  await ann.push({ operation: 'update', path: 'name', after: 'n' });
+  await ann.push({ operation: 'update', path: 'items', after: rows });
+  const ben = await user('ben', id);
+  expect(ben.sync.getState('pricing', id).version).toBe(2);
+  ann.client.disconnect();
+  return { id, ann, ben };
+}
+
+/** Ben's view of the server's document once it is at `version`. */
+async function serverDoc(ben: User, id: string, version: number): Promise<unknown> {
+  await until(() => ben.sync.getState('pricing', id).version === version, 10_000, `version ${version}`);
+  return ben.sync.getState('pricing', id).document;
+}
+
+describe('manual entity: changes queued behind one held back as a conflict', () => {
+  it('a queued list edit goes out at the index its element has without the held-back insert', async () => {
+    const { id, ann, ben } = await start();
+    // Offline, Ann inserts a row at the top, then sets the quantity of row a (now items[1]).
+    const insert = ann.push({ operation: 'insert', path: 'items[0]', after: { sku: 'x', qty: 0 } });
+    const qty = ann.push({ operation: 'update', path: 'items[1].qty', after: 10 });
+    // Meanwhile Ben renames row a: the insert is held back as a conflict with it.
+    await ben.push({ operation: 'update', path: 'items[0].sku', after: 'A' });
+    ann.client.connect();
+
+    expect((await insert).resolved).toBe(false);
+    expect((await qty).version).toBe(4);
+    expect(await serverDoc(ben, id, 4)).toEqual({ name: 'n', items: [{ sku: 'A', qty: 10 }, { sku: 'b', qty: 2 }] });
+    await until(() => ann.sync.getState('pricing', id).localChanges.length === 0, 10_000, "Ann's changes settled");
+    expect(ann.sync.getState('pricing', id).document).toEqual({ name: 'n', items: [{ sku: 'A', qty: 10 }, { sku: 'b', qty: 2 }] });
+
+    // Settled with Ann's value, the insert lands where it would insert now.
+    const conflict = ann.sync.getState('pricing', id).conflicts.find((c) => !c.resolved && c.localChange.operation === 'insert');
+    expect(conflict).toBeDefined();
+    await ann.sync.resolveConflict(conflict!.id, 'local');
+    expect(await serverDoc(ben, id, 5)).toEqual({ name: 'n', items: [{ sku: 'x', qty: 0 }, { sku: 'A', qty: 10 }, { sku: 'b', qty: 2 }] });
+  });
+
+  it('a queued edit of the element another user changed is held as a conflict with that change, not applied to the next element', async () => {
+    const { id, ann, ben } = await start();
+    // Offline, Ann renames the sheet (in flight first), inserts a row at the top and sets row a's quantity.
+    const name = ann.push({ operation: 'update', path: 'name', after: 'm' });
+    const insert = ann.push({ operation: 'insert', path: 'items[0]', after: { sku: 'x', qty: 0 } });
+    const qty = ann.push({ operation: 'update', path: 'items[1].qty', after: 10 });
+    // Meanwhile Ben sets row a's quantity: both of Ann's list changes meet it.
+    await ben.push({ operation: 'update', path: 'items[0].qty', after: 5 });
+    ann.client.connect();
+
+    expect((await name).version).toBe(4);
+    expect((await insert).resolved).toBe(false);
+    const q = await qty;
+    expect(q.resolved).toBe(false);
+    expect(q.path).toBe('items[0].qty');
+    expect(await serverDoc(ben, id, 4)).toEqual({ name: 'm', items: [{ sku: 'a', qty: 5 }, { sku: 'b', qty: 2 }] });
+    const open = await until(() => {
+      const cs = ann.sync.getState('pricing', id).conflicts.filter((c) => !c.resolved);
+      return cs.length === 2 ? cs : null;
+    }, 10_000, "Ann's two conflicts");
+    const onQty = open.find((c) => c.localChange.operation === 'update');
+    expect(onQty?.remoteChange.path).toBe('items[0].qty');
+    expect(onQty?.remoteChange.userId).toBe('ben');
+  });
+});
