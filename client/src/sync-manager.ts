@@ -42,7 +42,9 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * one in flight, which the server transforms itself, is only shown
  * transformed. A waiting change that edits positions and could not be
  * carried past such changes (a sync answered with the whole document)
- * is rejected with REBASE_FAILED instead of being sent.
+ * is rejected with REBASE_FAILED instead of being sent; on a manual
+ * entity, so is one whose path holds another value in that document (see
+ * markOverwrites).
  *
  * Manual entities differ in one point: the server holds a change back as a
  * conflict when a change after its base changed its path (or left nothing
@@ -284,6 +286,14 @@ interface Pending {
    * VERSION_CONFLICT.
    */
   stale: boolean;
+  /**
+   * Manual entities, stale: the whole document holds another value at its
+   * path than the one it was written on and the server's before (see
+   * markOverwrites). Someone changed it among changes the server no longer
+   * keeps, so it cannot be held as a conflict with them: it is refused as
+   * a stale change with positions is, not sent at the head over them.
+   */
+  overwrites: boolean;
   resolve: (c: Change) => void;
   reject: (e: RealtimeError) => void;
 }
@@ -682,6 +692,7 @@ export class RealtimeSyncManager {
         localDropped: false,
         held: null,
         stale: false,
+        overwrites: false,
         resolve,
         reject,
       });
@@ -970,7 +981,10 @@ export class RealtimeSyncManager {
             if (ack.version !== e.version || ack.version === 0) {
               // The changes in between are not known one by one: the
               // changes waiting to be sent cannot be rebased past them.
-              if (e.lastSyncedAt !== null && ack.version !== e.version) this.rebasePending(e, null);
+              if (e.lastSyncedAt !== null && ack.version !== e.version) {
+                this.rebasePending(e, null);
+                if (e.strategy === 'manual') markOverwrites(e, ack.document ?? {});
+              }
               e.serverDoc = ack.document ?? {};
               e.version = ack.version;
             }
@@ -1295,13 +1309,8 @@ export class RealtimeSyncManager {
         // Rebased while it waited (the awaits above included): it goes out
         // against the version that holds the changes it was carried past.
         if (p.dropped !== null) return droppedAck(e, p.dropped);
-        if (p.stale && positional(p.local)) {
-          throw new RealtimeError({
-            code: 'REBASE_FAILED',
-            message: `${p.local.operation} ${JSON.stringify(p.local.path)} was not sent: changes reached ${e.channel} that it could not be rebased past`,
-            retryable: false,
-          });
-        }
+        const failed = rebaseFailed(e, p, 'sent');
+        if (failed !== null) throw failed;
         if (p.lift) {
           // Decided on the server's document as it is now (a sync under
           // way finished above), never on the empty document of an entity
@@ -1358,14 +1367,10 @@ export class RealtimeSyncManager {
           if (e.strategy === 'operational-transform' || e.strategy === 'manual') {
             // Sent again as carried past the changes since (what the
             // local view shows), against the synced version; refused when
-            // they came as a whole document and it has positions.
-            if (p.stale && positional(p.local)) {
-              throw new RealtimeError({
-                code: 'REBASE_FAILED',
-                message: `${p.local.operation} ${JSON.stringify(p.local.path)} was not sent again: changes reached ${e.channel} that it could not be rebased past`,
-                retryable: false,
-              });
-            }
+            // they came as a whole document and it has positions (or, on
+            // a manual entity, its path changed among them).
+            const failed = rebaseFailed(e, p, 'sent again');
+            if (failed !== null) throw failed;
             if (p.localDropped) return droppedAck(e, []);
             this.rebaseUnsent(p, localOp(p.local));
           }
@@ -1842,6 +1847,69 @@ function remoteOp(doc: DocumentValue, c: Change): DocOp | null {
       return { op: c.operation, path: c.path, value: c.after };
   }
   return null;
+}
+
+/**
+ * The refusal of a change that changes reached as a whole document (stale)
+ * when it cannot go out at the head: it has positions, or, on a manual
+ * entity, it would overwrite a change among them (`overwrites`). Null
+ * when it can.
+ */
+function rebaseFailed(e: Entry, p: Pending, was: 'sent' | 'sent again'): RealtimeError | null {
+  if (!p.stale) return null;
+  const { operation, path } = p.local;
+  let why: string;
+  if (positional(p.local)) why = 'that it could not be rebased past';
+  else if (p.overwrites && e.strategy === 'manual') why = 'as a whole document holding another value at its path; sent at the head it would overwrite them with no conflict';
+  else return null;
+  return new RealtimeError({
+    code: 'REBASE_FAILED',
+    message: `${operation} ${JSON.stringify(path)} was not ${was}: changes reached ${e.channel} ${why}`,
+    retryable: false,
+  });
+}
+
+/**
+ * Manual entities, a whole-document sync to `next`: the changes in
+ * between are not known, so no base shows the server those that changed a
+ * waiting change's path, and sent at the head it would overwrite them with
+ * no conflict. Such a change is marked `overwrites`: one whose path holds
+ * a value in `next` that neither the server's document before nor the
+ * document it was written on (the user's earlier changes shown) held.
+ * Its own earlier changes applied meanwhile are thus not taken for
+ * someone else's.
+ */
+function markOverwrites(e: Entry, next: DocumentValue): void {
+  let shown = e.serverDoc;
+  for (const q of e.pending) {
+    if (!replayed(q)) continue;
+    const at = (d: DocumentValue): unknown => {
+      try {
+        return getPath(d, q.local.path);
+      } catch {
+        return undefined;
+      }
+    };
+    const now = at(next);
+    if (q.stale && !sameValue(now, at(e.serverDoc)) && !sameValue(now, at(shown))) q.overwrites = true;
+    try {
+      shown = applyLocalChange(shown, q.local);
+    } catch {
+      // a malformed local path shows nothing
+    }
+  }
+}
+
+/** Whether two JSON values are equal (object keys in any order). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  }
+  const ka = Object.keys(a);
+  const rb = b as Record<string, unknown>;
+  return ka.length === Object.keys(rb).length && ka.every((k) => Object.hasOwn(rb, k) && sameValue((a as Record<string, unknown>)[k], rb[k]));
 }
 
 /** Reports whether v is a version: a whole number from 0 to 2^53 - 1. */

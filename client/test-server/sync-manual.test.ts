@@ -107,3 +107,45 @@ describe('manual entity: changes queued behind one held back as a conflict', () 
     expect(onQty?.remoteChange.userId).toBe('ben');
   });
 });
+
+describe('manual entity: changes waiting while a sync answers with the whole document', () => {
+  let small: LocalServer;
+  beforeAll(async () => {
+    // Two changes kept per entity: a client three behind syncs with the whole document.
+    small = await startLocalServer({ env: { HISTORY_LIMIT: '2' } });
+  });
+  afterAll(async () => {
+    await small.stop();
+  });
+
+  it('a waiting change whose path another user changed meanwhile is not sent over that change', async () => {
+    const id = `whole-${++seq}`;
+    const follow = async (userId: string): Promise<User> => {
+      const client = devClient(small, userId, clients);
+      const sync = new RealtimeSyncManager({ client, loadHistory: false });
+      managers.push(sync);
+      await sync.startSync('pricing', id);
+      return { client, sync, push: (input) => sync.pushChange({ entityType: 'pricing', entityId: id, ...input } as never) };
+    };
+    const ann = await follow('ann');
+    await ann.push({ operation: 'update', path: 'name', after: 'n' });
+    await ann.push({ operation: 'update', path: 'price', after: 100 });
+    const ben = await follow('ben');
+    ann.client.disconnect();
+    // Offline, Ann renames the sheet and sets the price.
+    const name = ann.push({ operation: 'update', path: 'name', after: 'm' });
+    const price = ann.push({ operation: 'update', path: 'price', after: 90 }).then(
+      (c) => `applied at version ${c.version}`,
+      (e: { code: string }) => e.code,
+    );
+    // Meanwhile Ben sets the price, then two notes: more than the server keeps.
+    await ben.push({ operation: 'update', path: 'price', after: 120 });
+    await ben.push({ operation: 'update', path: 'note', after: 'a' });
+    await ben.push({ operation: 'update', path: 'note', after: 'b' });
+    ann.client.connect();
+
+    expect((await name).version).toBe(6);
+    expect(await price).toBe('REBASE_FAILED');
+    expect(await serverDoc(ben, id, 6)).toEqual({ name: 'm', price: 120, note: 'b' });
+  });
+});

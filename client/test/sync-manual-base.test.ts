@@ -176,3 +176,56 @@ describe('manual entity: the base a waiting change is sent with', () => {
     });
   });
 });
+
+describe('manual entity: a waiting change and a sync answered with the whole document', () => {
+  /** 149 changes by others the client learns of by a gap: the sync answers with the whole document at v150. */
+  const wholeDocument = async (s: Setup, document: Record<string, unknown>): Promise<void> => {
+    s.snapshot = { version: 150, document };
+    s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(150, 'u2', { op: 'update', path: 'note', value: 'z' }, 'z') });
+    await flush();
+    await flush();
+    expect(s.manager.getState('customer', '42').version).toBe(150);
+  };
+
+  it('a queued change whose path holds another value there is refused with REBASE_FAILED, not sent over it at the head', async () => {
+    const s = await setup({ price: 100, name: 'n' }, 'manual');
+    void push(s, { operation: 'update', path: 'name', after: 'm' }); // in flight
+    const price = outcomeOf(push(s, { operation: 'update', path: 'price', after: 90 }));
+    const status = outcomeOf(push(s, { operation: 'update', path: 'status', after: 'vip' }));
+    await flush();
+    await wholeDocument(s, { price: 120, name: 'n', note: 'z' }); // someone set the price
+    ack(s, s.frames[0]!, 151, 'name', 'm');
+    await flush();
+    await flush();
+    // Only the one whose path no one changed goes out at the head.
+    expect(s.frames.map(payload).slice(1)).toMatchObject([{ path: 'status', baseVersion: 151 }]);
+    expect(await price).toBe('REBASE_FAILED');
+    ack(s, s.frames[1]!, 152, 'status', 'vip');
+    expect(await status).toBe('152');
+  });
+
+  it('a queued change to the path of the user\'s own change applied among those changes still goes out', async () => {
+    const s = await setup({ price: 100, name: 'n' }, 'manual');
+    void push(s, { operation: 'update', path: 'price', after: 90 }); // in flight, applied among them
+    void push(s, { operation: 'update', path: 'price', after: 95 });
+    await flush();
+    await wholeDocument(s, { price: 90, name: 'n', note: 'z' });
+    ack(s, s.frames[0]!, 140, 'price', 90);
+    await flush();
+    await flush();
+    expect(s.frames.map(payload)[1]).toMatchObject({ path: 'price', after: 95, baseVersion: 150 });
+  });
+
+  it('an in-flight change refused with VERSION_CONFLICT after such a sync is not sent again over another user\'s value', async () => {
+    const s = await setup({ price: 100, name: 'n' }, 'manual');
+    const price = outcomeOf(push(s, { operation: 'update', path: 'price', after: 90 }));
+    await flush();
+    await wholeDocument(s, { price: 120, name: 'n', note: 'z' });
+    // The server no longer keeps the changes since base 1.
+    s.server.error(s.sock, s.frames[0]!, 'VERSION_CONFLICT', { details: { version: 150 } });
+    await flush();
+    await flush();
+    expect(s.frames).toHaveLength(1);
+    expect(await price).toBe('REBASE_FAILED');
+  });
+});
