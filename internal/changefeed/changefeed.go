@@ -61,7 +61,7 @@ type Event struct {
 	Lock json.RawMessage `json:"lock,omitempty"`
 	// Comment is a store.CommentEvent: event (added, resolved,
 	// reopened), commentId, parentId, userId, authorId, text, createdAt,
-	// resolved, at.
+	// resolved, at, version (which orders one comment's events).
 	Comment json.RawMessage `json:"comment,omitempty"`
 }
 

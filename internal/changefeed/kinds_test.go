@@ -86,8 +86,8 @@ func TestLockAndCommentEvents(t *testing.T) {
 		}
 	}
 	for _, c := range []struct{ id, json string }{
-		{"acme/order/SO-1/comment/0001796526000000-a/20261206T030000.000000000Z/added", `{"event":"added","commentId":"0001796526000000-a","userId":"u1","authorId":"u1","text":"ship?","createdAt":"2026-12-06T03:00:00Z","resolved":false,"at":"2026-12-06T03:00:00Z"}`},
-		{"acme/order/SO-1/comment/0001796526000000-a/20261206T030001.000000000Z/resolved", `{"event":"resolved","commentId":"0001796526000000-a","userId":"u2","authorId":"u1","text":"ship?","createdAt":"2026-12-06T03:00:00Z","resolved":true,"at":"2026-12-06T03:00:01Z"}`},
+		{"acme/order/SO-1/comment/0001796526000000-a/20261206T030000.000000000Z/added", `{"event":"added","commentId":"0001796526000000-a","userId":"u1","authorId":"u1","text":"ship?","createdAt":"2026-12-06T03:00:00Z","resolved":false,"at":"2026-12-06T03:00:00Z","version":1}`},
+		{"acme/order/SO-1/comment/0001796526000000-a/20261206T030001.000000000Z/resolved", `{"event":"resolved","commentId":"0001796526000000-a","userId":"u2","authorId":"u1","text":"ship?","createdAt":"2026-12-06T03:00:00Z","resolved":true,"at":"2026-12-06T03:00:01Z","version":2}`},
 	} {
 		ev, ok := byID[c.id]
 		if !ok || ev.Kind != "comment" || ev.DetailType() != "rtcollab.Comment" || string(ev.Comment) != c.json || ev.Change != nil {

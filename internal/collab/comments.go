@@ -69,6 +69,7 @@ func (s *Service) AddComment(ctx context.Context, c Call, e store.EntityKey, p p
 	cm := store.Comment{
 		Entity: e, ID: fmt.Sprintf("%013d-%s", s.commentMilli(c.Now), randomHex(6)), ParentID: p.ParentID,
 		UserID: c.Conn.UserID, Username: c.Conn.Username, Avatar: c.Conn.Avatar, Text: text, CreatedAt: c.Now,
+		Version: store.FirstCommentVersion, // as the store writes it
 	}
 	reply := protocol.CommentReply{Comment: commentOf(cm)}
 	raw, err := json.Marshal(reply)

@@ -105,20 +105,30 @@ func TestResolveComment(t *testing.T) {
 	if err != nil || cur.UserID != "ann" {
 		t.Fatalf("Comment = %+v, %v; want ann's", cur, err)
 	}
+	if added.Comment.Version != 1 {
+		t.Errorf("added comment at version %d, want 1", added.Comment.Version)
+	}
 	for _, step := range []struct {
 		resolved bool
 		action   string
-	}{{true, protocol.CommentResolved}, {false, protocol.CommentReopened}} {
+		version  int64
+	}{{true, protocol.CommentResolved, 2}, {false, protocol.CommentReopened, 3}} {
 		f.rec.take()
 		r, err := f.svc.ResolveComment(f.ctx, f.call("bob", "r"), e, id, step.resolved)
-		if err != nil || r.Comment.Resolved != step.resolved {
-			t.Fatalf("ResolveComment(%v) = %+v, %v", step.resolved, r, err)
+		if err != nil || r.Comment.Resolved != step.resolved || r.Comment.Version != step.version {
+			t.Fatalf("ResolveComment(%v) = %+v, %v; want version %d", step.resolved, r, err, step.version)
 		}
 		if step.resolved && (r.Comment.ResolvedBy != "bob" || r.Comment.ResolvedAt == "") {
 			t.Errorf("resolved comment %+v", r.Comment)
 		}
-		if ev := f.rec.take(); len(ev) != 2 || ev[0].payload.(protocol.CommentEvent).Action != step.action {
-			t.Errorf("events %+v, want %s", ev, step.action)
+		ev := f.rec.take()
+		if len(ev) != 2 {
+			t.Fatalf("events %+v, want %s on two channels", ev, step.action)
+		}
+		for _, e := range ev {
+			if p := e.payload.(protocol.CommentEvent); p.Action != step.action || p.Comment != r.Comment {
+				t.Errorf("event %+v, want %s of %+v", p, step.action, r.Comment)
+			}
 		}
 	}
 	for _, tt := range []struct {

@@ -90,7 +90,7 @@ func commentOf(c store.Comment) protocol.Comment {
 	out := protocol.Comment{
 		ID: c.ID, EntityType: c.Entity.Type, EntityID: c.Entity.ID, ParentID: c.ParentID,
 		UserID: c.UserID, Username: c.Username, Avatar: c.Avatar, Text: c.Text,
-		CreatedAt: protocol.Now(c.CreatedAt), Resolved: c.Resolved, ResolvedBy: c.ResolvedBy,
+		CreatedAt: protocol.Now(c.CreatedAt), Resolved: c.Resolved, ResolvedBy: c.ResolvedBy, Version: c.Version,
 	}
 	if !c.ResolvedAt.IsZero() {
 		out.ResolvedAt = protocol.Now(c.ResolvedAt)

@@ -685,3 +685,65 @@ func TestComments(t *testing.T) {
 		})
 	}
 }
+
+// TestCommentVersions: a comment is version 1 when added, and each resolve
+// and reopen gives it the next version, in the ack, in the comment event
+// every subscriber gets and in comment.list. The version is the server's:
+// one a request carries is ignored.
+func TestCommentVersions(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t, gateway.Config{})
+			alice, bob := edT{t, edDial(t, srv, "alice")}, edT{t, edDial(t, srv, "bob")}
+			bob.subscribe("order:8")
+			type wireComment struct {
+				ID       string
+				Resolved bool
+				Version  json.Number
+			}
+			// event waits for bob's comment event of action, and returns its comment.
+			event := func(action string) wireComment {
+				t.Helper()
+				var ev struct {
+					Action  string
+					Comment wireComment
+				}
+				bob.event(action, func(f frame) bool {
+					return f.Type == "comment" && decodeExact(f.Payload, &ev) == nil && ev.Action == action
+				})
+				return ev.Comment
+			}
+			var r struct{ Comment wireComment }
+			decodeInto(t, alice.bad().ack("comment.add", map[string]any{"entityType": "order", "entityId": "8",
+				"text": "Check the address", "version": 7}), &r)
+			id := r.Comment.ID
+			if r.Comment.Version != "1" {
+				t.Fatalf("comment.add ack: version %q, want 1", r.Comment.Version)
+			}
+			if ev := event("added"); ev.ID != id || ev.Version != "1" {
+				t.Fatalf("added event: %+v, want version 1", ev)
+			}
+			for _, step := range []struct {
+				resolved bool
+				action   string
+				version  json.Number
+			}{{true, "resolved", "2"}, {false, "reopened", "3"}} {
+				decodeInto(t, alice.bad().ack("comment.resolve", map[string]any{"entityType": "order", "entityId": "8",
+					"commentId": id, "resolved": step.resolved, "version": 99}), &r)
+				if r.Comment.Resolved != step.resolved || r.Comment.Version != step.version {
+					t.Fatalf("comment.resolve %v ack: %+v, want version %s", step.resolved, r.Comment, step.version)
+				}
+				if ev := event(step.action); ev.ID != id || ev.Resolved != step.resolved || ev.Version != step.version {
+					t.Fatalf("%s event: %+v, want version %s", step.action, ev, step.version)
+				}
+			}
+			var page struct {
+				Comments []wireComment
+			}
+			decodeInto(t, bob.ack("comment.list", map[string]any{"entityType": "order", "entityId": "8"}), &page)
+			if len(page.Comments) != 1 || page.Comments[0].Version != "3" || page.Comments[0].Resolved {
+				t.Fatalf("comment.list: %+v, want the reopened comment at version 3", page.Comments)
+			}
+		})
+	}
+}

@@ -255,6 +255,11 @@ type Comment struct {
 	Resolved   bool   `json:"resolved"`
 	ResolvedBy string `json:"resolvedBy,omitempty"`
 	ResolvedAt string `json:"resolvedAt,omitempty"`
+	// Version is the server's number of this state of the comment: 1 when
+	// added, one more with every resolve or reopen. A client keeps the
+	// copy with the highest. Omitted (zero) only in a reply recorded
+	// before comments had versions, which a resend of comment.add gets.
+	Version int64 `json:"version,omitempty"`
 }
 
 // CommentEvent is the payload of a comment event on comments and the

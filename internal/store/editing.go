@@ -243,19 +243,37 @@ type Comment struct {
 	Resolved   bool
 	ResolvedBy string    // user id; "" while unresolved
 	ResolvedAt time.Time // zero while unresolved
+	// Version numbers the comment's states: 1 when added, and one more
+	// with every resolve or reopen, stored in the same write. A resolve of
+	// a resolved comment (which records the new resolver and time) and a
+	// reopen of an open one count too, so no two states, and no two
+	// events, share a version. A comment stored before comments had
+	// versions reads as version 1.
+	Version int64
 }
+
+// FirstCommentVersion is the version of a comment when it is added, and
+// of a comment stored before comments had versions.
+const FirstCommentVersion = 1
+
+// CommentVersion is the version of a stored comment whose version
+// attribute holds v: FirstCommentVersion for none (zero) or a value below it.
+func CommentVersion(v int64) int64 { return max(v, FirstCommentVersion) }
 
 // Comments stores comments. Comments do not expire.
 type Comments interface {
-	// AddComment creates c, and records idem when it is not nil, in one
-	// atomic write. It fails with ErrConditionFailed when a comment with
-	// c.ID exists or the idempotency record does.
+	// AddComment creates c at version 1 (c.Version is ignored), and
+	// records idem when it is not nil, in one atomic write. It fails with
+	// ErrConditionFailed when a comment with c.ID exists or the
+	// idempotency record does.
 	AddComment(ctx context.Context, c Comment, idem *Idempotency) error
 	// GetComment returns a comment of e, or ErrNotFound.
 	GetComment(ctx context.Context, e EntityKey, id string) (Comment, error)
 	// ResolveComment marks a comment resolved by userID at at, or
-	// unresolved when resolved is false, and returns it. It fails with
-	// ErrNotFound when the comment does not exist.
+	// unresolved when resolved is false, at the next version (also when
+	// the flag was already so), and returns it. Concurrent calls never
+	// store the same version. It fails with ErrNotFound when the comment
+	// does not exist.
 	ResolveComment(ctx context.Context, e EntityKey, id string, resolved bool, userID string, at time.Time) (Comment, error)
 	// ListComments returns one page of e's comments, newest first (by
 	// ID), and the cursor of the next page ("" at the end). The cursor

@@ -125,6 +125,10 @@ type CommentEvent struct {
 	CreatedAt time.Time `json:"createdAt"`
 	Resolved  bool      `json:"resolved"`
 	At        time.Time `json:"at"` // when the event happened
+	// Version is the comment's version after the event (Comment.Version):
+	// it orders one comment's events. Absent from items written before
+	// comments had versions.
+	Version int64 `json:"version,omitempty"`
 }
 
 // CommentOutboxItem is the outbox item of event by userID at at on c (as
@@ -132,7 +136,7 @@ type CommentEvent struct {
 func CommentOutboxItem(c Comment, event, userID string, at time.Time) OutboxItem {
 	at = at.UTC()
 	ev := CommentEvent{Event: event, CommentID: c.ID, ParentID: c.ParentID, UserID: userID, AuthorID: c.UserID,
-		Text: c.Text, CreatedAt: c.CreatedAt.UTC(), Resolved: c.Resolved, At: at}
+		Text: c.Text, CreatedAt: c.CreatedAt.UTC(), Resolved: c.Resolved, At: at, Version: c.Version}
 	data, _ := json.Marshal(ev) // plain fields: cannot fail
 	return OutboxItem{Entity: c.Entity, Kind: OutboxComment, Data: data,
 		Seq: c.ID + "#" + at.Format("20060102T150405.000000000Z") + "#" + event}

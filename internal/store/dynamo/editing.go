@@ -36,6 +36,7 @@ const (
 	attrCommentText       = "text"
 	attrCommentResolvedBy = "resolvedBy"
 	attrCommentResolvedAt = "resolvedAt"
+	attrCommentVersion    = "version" // absent from comments stored before comments had versions
 )
 
 // maxChangeVersion bounds change versions in key conditions (12 digits).
@@ -424,6 +425,7 @@ func (s *Store) AddComment(ctx context.Context, c store.Comment, idem *store.Ide
 	if err := checkEntityKey(op, c.Entity, c.ID, c.UserID); err != nil {
 		return err
 	}
+	c.Version = store.FirstCommentVersion
 	actions := []types.TransactWriteItem{s.putAction(commentItem(c), "attribute_not_exists(pk)", nil),
 		s.outboxAction(store.CommentOutboxItem(c, store.CommentAdded, c.UserID, c.CreatedAt))}
 	if idem != nil {
@@ -437,13 +439,14 @@ func (s *Store) AddComment(ctx context.Context, c store.Comment, idem *store.Ide
 
 func commentItem(c store.Comment) item {
 	it := item{
-		store.AttrPK:     str(store.EntityPK(c.Entity)),
-		store.AttrSK:     str(store.CommentSK(c.ID)),
-		attrID:           str(c.ID),
-		attrUserID:       str(c.UserID),
-		attrCommentText:  str(c.Text),
-		attrRecCreatedAt: str(formatTime(c.CreatedAt)),
-		attrRecResolved:  boolAttr(c.Resolved),
+		store.AttrPK:       str(store.EntityPK(c.Entity)),
+		store.AttrSK:       str(store.CommentSK(c.ID)),
+		attrID:             str(c.ID),
+		attrUserID:         str(c.UserID),
+		attrCommentText:    str(c.Text),
+		attrRecCreatedAt:   str(formatTime(c.CreatedAt)),
+		attrRecResolved:    boolAttr(c.Resolved),
+		attrCommentVersion: num(c.Version),
 	}
 	setStrings(it, map[string]string{
 		attrCommentParent: c.ParentID, attrUsername: c.Username, attrAvatar: c.Avatar, attrCommentResolvedBy: c.ResolvedBy,
@@ -465,6 +468,7 @@ func commentFrom(e store.EntityKey, it item) store.Comment {
 		Resolved:   getBoolAttr(it, attrRecResolved),
 		ResolvedBy: getS(it, attrCommentResolvedBy),
 		ResolvedAt: parseTime(getS(it, attrCommentResolvedAt)),
+		Version:    store.CommentVersion(getN(it, attrCommentVersion)),
 	}
 }
 
@@ -484,33 +488,45 @@ func (s *Store) GetComment(ctx context.Context, e store.EntityKey, id string) (s
 	return commentFrom(e, it), nil
 }
 
-// ResolveComment marks a comment resolved or unresolved: it reads the
-// comment, then updates it on the condition that it exists, with the
-// outbox item of the event, in one transaction. Only this call changes a
-// stored comment, so the comment read and updated is the one returned.
+// ResolveComment marks a comment resolved or unresolved at its next
+// version: it reads the comment, then updates it on the condition that
+// its version is still the one read (or still absent, for a comment
+// stored before comments had versions), with the outbox item of the
+// event, in one transaction. A concurrent resolve that wrote first fails
+// the condition, and the comment is read again, so no two writes store
+// the same version and the comment returned is the one written.
 func (s *Store) ResolveComment(ctx context.Context, e store.EntityKey, id string, resolved bool, userID string, at time.Time) (store.Comment, error) {
 	const op = "resolve comment"
 	if err := checkEntityKey(op, e, id, userID); err != nil {
 		return store.Comment{}, err
 	}
-	update, vals := "SET resolved = :r REMOVE resolvedBy, resolvedAt", item{":r": boolAttr(false)}
-	if resolved {
-		update = "SET resolved = :r, resolvedBy = :by, resolvedAt = :at"
-		vals = item{":r": boolAttr(true), ":by": str(userID), ":at": str(formatTime(at))}
-	}
+	key, pk, sk := e.String()+"/"+id, store.EntityPK(e), store.CommentSK(id)
 	// A transaction cancelled by a conflicting one, or by the comment
-	// vanishing, is read again: GetComment then tells which.
+	// vanishing, is read again: the read then tells which.
 	for range attempts {
-		c, err := s.GetComment(ctx, e, id)
+		it, err := s.get(ctx, op, key, pk, sk)
 		if err != nil {
 			return store.Comment{}, err
 		}
+		if it == nil {
+			return store.Comment{}, fmt.Errorf("dynamo: %s %q %q: %w", op, e, id, store.ErrNotFound)
+		}
+		c := commentFrom(e, it)
+		c.Version++
 		c.Resolved, c.ResolvedBy, c.ResolvedAt = resolved, "", time.Time{}
+		update, vals := "SET resolved = :r, version = :nv REMOVE resolvedBy, resolvedAt", item{":r": boolAttr(false)}
 		if resolved {
 			c.ResolvedBy, c.ResolvedAt = userID, parseTime(formatTime(at))
+			update = "SET resolved = :r, resolvedBy = :by, resolvedAt = :at, version = :nv"
+			vals = item{":r": boolAttr(true), ":by": str(userID), ":at": str(formatTime(at))}
 		}
-		err = s.transact(ctx, op, e.String()+"/"+id, []types.TransactWriteItem{
-			s.updateAction(keyOf(store.EntityPK(e), store.CommentSK(id)), update, "attribute_exists(pk)", vals),
+		vals[":nv"] = num(c.Version)
+		cond := "attribute_exists(pk) AND attribute_not_exists(version)"
+		if v, ok := it[attrCommentVersion]; ok {
+			cond, vals[":v"] = "version = :v", v
+		}
+		err = s.transact(ctx, op, key, []types.TransactWriteItem{
+			s.updateAction(keyOf(pk, sk), update, cond, vals),
 			s.outboxAction(store.CommentOutboxItem(c, store.CommentResolveEvent(resolved), userID, at)),
 		})
 		if err == nil {
@@ -520,7 +536,7 @@ func (s *Store) ResolveComment(ctx context.Context, e store.EntityKey, id string
 			return store.Comment{}, err
 		}
 	}
-	return store.Comment{}, contention(op, e.String()+"/"+id)
+	return store.Comment{}, contention(op, key)
 }
 
 // ListComments returns one page of e's comments, newest first.

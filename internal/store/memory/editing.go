@@ -590,6 +590,7 @@ func (s *Store) AddComment(ctx context.Context, c store.Comment, idem *store.Ide
 		s.put(store.IdemPK(idem.Tenant, idem.UserID), idem.MessageID, record{expires: expSeconds(cp.ExpiresAt), item: idemItem{idem: cp}})
 	}
 	c = normalizeComment(c)
+	c.Version = store.FirstCommentVersion
 	s.put(pk, store.CommentSK(c.ID), record{item: commentItem{comment: c}})
 	s.putOutbox(store.CommentOutboxItem(c, store.CommentAdded, c.UserID, c.CreatedAt))
 	return nil
@@ -610,7 +611,8 @@ func (s *Store) GetComment(ctx context.Context, e store.EntityKey, id string) (s
 	return r.item.(commentItem).comment, nil
 }
 
-// ResolveComment marks a comment resolved or unresolved.
+// ResolveComment marks a comment resolved or unresolved, at its next
+// version.
 func (s *Store) ResolveComment(ctx context.Context, e store.EntityKey, id string, resolved bool, userID string, at time.Time) (store.Comment, error) {
 	const op = "resolve comment"
 	if err := checkEntityKey(op, e, id, userID); err != nil {
@@ -624,6 +626,7 @@ func (s *Store) ResolveComment(ctx context.Context, e store.EntityKey, id string
 		return store.Comment{}, fmt.Errorf("memory: %s %q %q: %w", op, e, id, store.ErrNotFound)
 	}
 	c := r.item.(commentItem).comment
+	c.Version = store.CommentVersion(c.Version) + 1
 	c.Resolved = resolved
 	if resolved {
 		c.ResolvedBy, c.ResolvedAt = userID, at

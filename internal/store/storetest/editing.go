@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -37,6 +38,7 @@ func editingCases() []struct {
 		{"CommitFence", testCommitFence},
 		{"CommitTrim", testCommitTrim},
 		{"Comments", testComments},
+		{"CommentVersions", testCommentVersions},
 		{"EditingTenantsAndNames", testEditingNames},
 	}
 }
@@ -781,6 +783,94 @@ func testComments(t *testing.T, f *fixture) {
 	if _, _, err := f.s.ListComments(f.ctx, entA, store.Page{Cursor: store.EncodeCursor("CHG#1")}); !errors.Is(err, store.ErrInvalidCursor) {
 		t.Fatalf("cursor of another listing: %v, want ErrInvalidCursor", err)
 	}
+}
+
+// testCommentVersions: a comment is version 1 when added, whatever
+// Version the caller set, and every resolve or reopen stores the next
+// version with its change, also one that leaves the resolved flag as it
+// was (a resolve of a resolved comment records the new resolver and
+// time). GetComment, ListComments and the outbox items show the version;
+// concurrent resolves never take the same version.
+func testCommentVersions(t *testing.T, f *fixture) {
+	c := store.Comment{Entity: entA, ID: "0000000001000-v", UserID: "u1", Text: "versioned", CreatedAt: f.clock.Now(), Version: 41}
+	if err := f.s.AddComment(f.ctx, c, nil); err != nil {
+		t.Fatalf("AddComment: %v", err)
+	}
+	stored := func(want int64) {
+		t.Helper()
+		got, err := f.s.GetComment(f.ctx, entA, c.ID)
+		if err != nil || got.Version != want {
+			t.Fatalf("GetComment = version %d, %v; want %d", got.Version, err, want)
+		}
+		cs, _, err := f.s.ListComments(f.ctx, entA, store.Page{})
+		if err != nil || len(cs) != 1 || cs[0].Version != want {
+			t.Fatalf("ListComments = %+v, %v; want the comment at version %d", cs, err, want)
+		}
+	}
+	stored(1)
+	at := f.clock.Now().Add(time.Second)
+	for i, step := range []struct {
+		resolved bool
+		user     string
+	}{{true, "u2"}, {false, "u3"}, {true, "u2"}, {true, "u3"}, {false, "u2"}, {false, "u3"}} {
+		want := int64(i + 2)
+		got, err := f.s.ResolveComment(f.ctx, entA, c.ID, step.resolved, step.user, at.Add(time.Duration(i)*time.Second))
+		if err != nil || got.Version != want || got.Resolved != step.resolved {
+			t.Fatalf("ResolveComment(%v) by %s = version %d, resolved %v, %v; want version %d", step.resolved, step.user, got.Version, got.Resolved, err, want)
+		}
+		stored(want)
+	}
+	const last = 7
+	var versions []int64
+	for _, it := range f.pendingOutbox(t) {
+		var ev store.CommentEvent
+		if it.Kind != store.OutboxComment || json.Unmarshal(it.Data, &ev) != nil {
+			t.Fatalf("outbox item %+v: want a comment item", it)
+		}
+		versions = append(versions, ev.Version)
+	}
+	slices.Sort(versions)
+	if want := []int64{1, 2, 3, 4, 5, 6, last}; !slices.Equal(versions, want) {
+		t.Fatalf("outbox comment items carry versions %v, want %v", versions, want)
+	}
+
+	// Concurrent resolves: each that succeeds takes a version of its own.
+	const workers = 4
+	var (
+		mu   sync.Mutex
+		got  []int64
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range 3 {
+				r, err := f.s.ResolveComment(f.ctx, entA, c.ID, (w+i)%2 == 0, fmt.Sprintf("u%d", w), at.Add(time.Minute))
+				mu.Lock()
+				switch {
+				case err == nil:
+					got = append(got, r.Version)
+				case !errors.Is(err, store.ErrUnavailable): // contention is allowed
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("concurrent ResolveComment: %v", errs)
+	}
+	if len(got) == 0 {
+		t.Fatal("no concurrent resolve succeeded: the test shows nothing")
+	}
+	slices.Sort(got)
+	for i, v := range got {
+		if v != last+1+int64(i) {
+			t.Fatalf("concurrent resolves took versions %v, want %d..%d, each once", got, last+1, last+len(got))
+		}
+	}
+	stored(last + int64(len(got)))
 }
 
 func testEditingNames(t *testing.T, f *fixture) {
