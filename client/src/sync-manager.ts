@@ -332,10 +332,12 @@ interface Entry {
   lockReleases: number;
   renewTimer: unknown;
   comments: Map<string, Comment>;
+  /** The highest version seen of each comment shown (copies with a version; see fresherComments). */
+  commentVersions: Map<string, number>;
   /**
    * Counts comment news (events, and the acks of comment.add and
-   * comment.resolve): a reply to a request sent before a comment's latest
-   * news is older than that news (see fresherComments).
+   * comment.resolve): a reply without a version to a request sent before
+   * a comment's latest news is older than that news (see fresherComments).
    */
   commentSeq: number;
   /** The number of the latest news of each comment shown. */
@@ -393,15 +395,30 @@ function clientDestroyedError(): RealtimeError {
   return new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' });
 }
 
+/** A comment's version: a whole number >= 1, or undefined (a server before comment versions). */
+function commentVersion(c: Comment): number | undefined {
+  const v: unknown = c.version;
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 ? v : undefined;
+}
+
 /**
- * The comments of a reply to a request sent when `e.commentSeq` was
- * `askedAt` that no news came for since: comments carry no version, and
- * comment events come in the order of the changes they announce, so news
- * that came after the request went out is as new as the reply's copy or
- * newer (the reply may have been read before the change it announces).
+ * The copies in `cs` newer than what `e` shows. A copy with a version is
+ * newer when its version is above the highest seen of that comment (the
+ * same version is the same state): events, replies and pages arrive in
+ * any order. A copy without one, or of a comment seen only without one,
+ * comes from a server before comment versions, whose events came in the
+ * order of the changes they announce: a reply to a request sent when
+ * `e.commentSeq` was `askedAt` is taken unless news of the comment came
+ * since (the reply may have been read before the change the news
+ * announces); an event (`askedAt` Infinity) always is.
  */
 function fresherComments(e: Entry, cs: readonly Comment[], askedAt: number): Comment[] {
-  return cs.filter((c) => (e.commentNews.get(c.id) ?? 0) <= askedAt);
+  return cs.filter((c) => {
+    const v = commentVersion(c);
+    const seen = e.commentVersions.get(c.id);
+    if (v !== undefined && seen !== undefined) return v > seen;
+    return (e.commentNews.get(c.id) ?? 0) <= askedAt;
+  });
 }
 
 /** Ends every wait of a change of `e`, which is no longer followed: each finds it so and settles. */
@@ -542,6 +559,7 @@ export class RealtimeSyncManager {
       lockReleases: 0,
       renewTimer: null,
       comments: new Map(),
+      commentVersions: new Map(),
       commentSeq: 0,
       commentNews: new Map(),
       error: null,
@@ -833,8 +851,8 @@ export class RealtimeSyncManager {
   /**
    * Loads the entity's comments (newest first): pages of `comment.list`,
    * following `nextCursor`, until `commentLimit` comments or the last page
-   * (at most COMMENT_MAX_PAGES pages). A comment with news (an event, an
-   * ack) since its page was asked keeps the copy the news brought.
+   * (at most COMMENT_MAX_PAGES pages). A page's copy of a comment is
+   * taken only if it is newer than the one shown (see fresherComments).
    */
   async loadComments(entityType: string, entityId: string): Promise<readonly Comment[]> {
     const e = this.entries.get(entityChannel(entityType, entityId));
@@ -869,8 +887,7 @@ export class RealtimeSyncManager {
 
   /**
    * Adds a comment; resolves with the ack's copy. The entity's `comments`
-   * show it unless news of it (its events) came while the request was out:
-   * that copy is as new or newer.
+   * show it unless the copy shown is as new or newer (see fresherComments).
    */
   async addComment(entityType: string, entityId: string, text: string, parentId?: string): Promise<Comment> {
     const payload: Record<string, unknown> = { entityType, entityId, text };
@@ -883,7 +900,7 @@ export class RealtimeSyncManager {
     return this.commentRequest('comment.resolve', entityType, entityId, { entityType, entityId, commentId, resolved });
   }
 
-  /** Sends a comment.add or comment.resolve and shows the ack's comment, unless news of it came meanwhile. */
+  /** Sends a comment.add or comment.resolve and shows the ack's comment, unless the copy shown is as new or newer. */
   private async commentRequest(
     type: 'comment.add' | 'comment.resolve',
     entityType: string,
@@ -1066,22 +1083,27 @@ export class RealtimeSyncManager {
         break;
       case 'comment': {
         const c = p['comment'];
-        if (isRecord(c) && typeof c['id'] === 'string') this.putComments(e, [c as unknown as Comment], true);
+        if (!isRecord(c) || typeof c['id'] !== 'string') break;
+        const fresh = fresherComments(e, [c as unknown as Comment], Infinity);
+        if (fresh.length > 0) this.putComments(e, fresh, true);
         break;
       }
     }
   }
 
   /**
-   * Records comments (new ones, or the latest state of known ones) and
-   * keeps the newest `commentLimit`: ids order comments by creation.
-   * `news` (an event, or an ack taken by fresherComments) numbers the
-   * comments' latest news: a reply to a request sent before it is older.
+   * Records comments (new ones, or the latest state of known ones, as
+   * fresherComments took them) and keeps the newest `commentLimit`: ids
+   * order comments by creation. Each comment's highest version is kept.
+   * `news` (an event, or an ack) numbers the comments' latest news: a
+   * reply without a version to a request sent before it is older.
    */
   private putComments(e: Entry, cs: readonly Comment[], news: boolean): void {
     const seq = news ? ++e.commentSeq : 0;
     for (const c of cs) {
       e.comments.set(c.id, c);
+      const v = commentVersion(c);
+      if (v !== undefined && v > (e.commentVersions.get(c.id) ?? 0)) e.commentVersions.set(c.id, v);
       if (news) e.commentNews.set(c.id, seq);
     }
     const over = e.comments.size - this.opts.commentLimit;
@@ -1089,6 +1111,7 @@ export class RealtimeSyncManager {
       const oldest = [...e.comments.keys()].sort().slice(0, over);
       for (const id of oldest) {
         e.comments.delete(id);
+        e.commentVersions.delete(id);
         e.commentNews.delete(id);
       }
     }

@@ -279,6 +279,12 @@ export interface Comment {
   resolved: boolean;
   resolvedBy?: string;
   resolvedAt?: Date | string;
+  /**
+   * The server's number of this state of the comment: 1 when added, one
+   * more with every resolve or reopen. Absent from servers before comments
+   * had versions.
+   */
+  version?: number;
 }
 
 export interface Lock {

@@ -159,6 +159,7 @@ describe('SDK types against the protocol schemas', () => {
       resolved: true,
       resolvedBy: 'u2',
       resolvedAt: time,
+      version: 2,
     } satisfies Comment;
     expect(errorsOf(componentSchema('Comment'), comment)).toEqual([]);
   });

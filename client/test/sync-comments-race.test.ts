@@ -1,6 +1,8 @@
 // Comments read by comment.list, or returned by the acks of comment.add and
-// comment.resolve, race the comment events: a reply never replaces the copy
-// of a comment that news (an event, an ack) brought after its request went out.
+// comment.resolve, race the comment events. With versions, the highest
+// version of each comment wins, whatever the order of arrival; without (a
+// server before comment versions), a reply never replaces the copy of a
+// comment that news (an event, an ack) brought after its request went out.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Comment } from '../src/index.js';
 import { FakeWebSocket, type SentFrame } from './fake-websocket.js';
@@ -133,6 +135,96 @@ describe('RealtimeSyncManager comments', () => {
     await resolving;
     s.server.ack(s.sock, held[0]!, { comments: [comment('a', false)], nextCursor: '' });
     await loaded;
+    expect(shown(s)).toEqual({ a: true });
+  });
+});
+
+/** A comment at version `version`, as a server with comment versions sends it. */
+function versioned(id: string, resolved: boolean, version: number): Comment {
+  return { ...comment(id, resolved), version };
+}
+
+/** The comments the manager shows: id → [resolved, version]. */
+function shownVersions(s: Setup): Record<string, [boolean, number | undefined]> {
+  return Object.fromEntries(s.manager.getState('order', '1').comments.map((c) => [c.id, [c.resolved, c.version]]));
+}
+
+describe('RealtimeSyncManager comment versions', () => {
+  it('keeps the reopen when its event comes before the resolve it follows', async () => {
+    const { s } = await holding([]);
+    event(s, 'added', versioned('a', false, 1));
+    event(s, 'reopened', versioned('a', false, 3));
+    event(s, 'resolved', versioned('a', true, 2));
+    await flush();
+    expect(shownVersions(s)).toEqual({ a: [false, 3] });
+  });
+
+  it('keeps the resolve when its event comes before the reopen it follows', async () => {
+    const { s } = await holding([]);
+    event(s, 'resolved', versioned('a', true, 4));
+    event(s, 'reopened', versioned('a', false, 3));
+    await flush();
+    expect(shownVersions(s)).toEqual({ a: [true, 4] });
+  });
+
+  it('ignores a comment.list page older than the events, whenever it was asked', async () => {
+    const { s, held } = await holding(['comment.list']);
+    event(s, 'added', versioned('a', false, 1));
+    event(s, 'resolved', versioned('a', true, 2));
+    // Asked after both events: without versions, the reply would count as newer.
+    const loaded = s.manager.loadComments('order', '1');
+    await flush();
+    s.server.ack(s.sock, held[0]!, { comments: [versioned('b', false, 1), versioned('a', false, 1)], nextCursor: '' });
+    await loaded;
+    expect(shownVersions(s)).toEqual({ a: [true, 2], b: [false, 1] });
+  });
+
+  it('takes a comment.list page newer than the events that came while it was asked', async () => {
+    const { s, held } = await holding(['comment.list']);
+    const loaded = s.manager.loadComments('order', '1');
+    await flush();
+    // The page was read after the reopen (version 3), whose event is still on its way.
+    event(s, 'resolved', versioned('a', true, 2));
+    s.server.ack(s.sock, held[0]!, { comments: [versioned('a', false, 3)], nextCursor: '' });
+    await loaded;
+    expect(shownVersions(s)).toEqual({ a: [false, 3] });
+    event(s, 'reopened', versioned('a', false, 3)); // the same state again
+    await flush();
+    expect(shownVersions(s)).toEqual({ a: [false, 3] });
+  });
+
+  // An event announced while a resolve was out, and the resolve's ack: the
+  // higher version is shown, whichever came first.
+  it.each([
+    // Another user's reopen (version 3) came after this resolve (version 2).
+    { name: 'ignores the ack of a resolve older than the event', ev: versioned('a', false, 3), acked: 2, want: [false, 3] },
+    // Another user's resolve (version 2) came before this one (version 3),
+    // whose own event comes later.
+    { name: 'takes the ack of a resolve newer than the event', ev: versioned('a', true, 2), acked: 3, want: [true, 3] },
+  ])('$name that came while it was out', async ({ ev, acked, want }) => {
+    const { s, held } = await holding(['comment.resolve']);
+    event(s, 'added', versioned('a', false, 1));
+    const resolving = s.manager.resolveComment('order', '1', 'a');
+    await flush();
+    event(s, ev.resolved ? 'resolved' : 'reopened', ev);
+    const ack = { ...versioned('a', true, acked), resolvedBy: 'u1' };
+    s.server.ack(s.sock, held[0]!, { comment: ack });
+    expect(await resolving).toEqual(ack);
+    expect(shownVersions(s)).toEqual({ a: want });
+  });
+
+  it('ignores a version that is not a whole number >= 1', async () => {
+    const { s } = await holding([]);
+    event(s, 'resolved', versioned('a', true, 2));
+    event(s, 'reopened', { ...comment('a', false), version: 'x' } as unknown as Comment);
+    await flush();
+    // Without a usable version, an event is taken as before.
+    expect(shown(s)).toEqual({ a: false });
+    event(s, 'resolved', versioned('a', true, 1.5));
+    await flush();
+    expect(shown(s)).toEqual({ a: true });
+    event(s, 'reopened', versioned('a', false, 2)); // not above the highest seen
+    await flush();
     expect(shown(s)).toEqual({ a: true });
   });
 });
