@@ -1,5 +1,8 @@
 // Command sweeper is the scheduled Lambda that expires presence and locks
-// and removes connections API Gateway has closed.
+// and removes connections API Gateway has closed. It also reads the
+// table's stream, filtered to the sessions and room entries DynamoDB's TTL
+// removed before a pass claimed them, and announces those departures
+// (handler.SweeperEvent tells the two sources apart).
 // The presence and lock changes it announces to a channel of more
 // subscribers than FANOUT_SHARD_SIZE are sharded, as the message
 // function's broadcasts are (FANOUT_FUNCTION_NAME); it posts to at most
@@ -23,7 +26,7 @@ func main() {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(h.Sweep)
+	lambda.Start(h.SweeperEvent)
 }
 
 // coldStart reads the settings and builds the sharding Management API

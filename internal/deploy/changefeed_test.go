@@ -27,44 +27,14 @@ func TestChangeFeedWiring(t *testing.T) {
 	if _, ok := fn["Events"]; ok {
 		t.Error("ChangeFeedFunction has SAM events: SAM's stream event attaches a policy that reads every stream")
 	}
-	var mappings []map[string]any
 	resources, _ := raw["Resources"].(map[string]any)
-	for _, r := range resources {
-		if at(r, "Type") == "AWS::Lambda::EventSourceMapping" {
-			mappings = append(mappings, at(r, "Properties").(map[string]any))
-		}
-	}
-	if len(mappings) != 1 {
-		t.Fatalf("%d event source mappings, want the change feed's", len(mappings))
-	}
-	p := mappings[0]
-	if at(p, "FunctionName") != ref("ChangeFeedFunction") || at(p, "EventSourceArn") != "${Table.StreamArn}" {
-		t.Errorf("mapping %v, want the table's stream to ChangeFeedFunction", p)
-	}
+	p := streamMapping(t, raw, "ChangeFeedFunction")
 	if at(p, "ParallelizationFactor") != float64(1) {
 		t.Errorf("ParallelizationFactor %v, want 1 (in order per shard)", at(p, "ParallelizationFactor"))
 	}
-	filters, _ := at(p, "FilterCriteria", "Filters").([]any)
-	if len(filters) != 1 {
-		t.Fatalf("filters %v, want one", filters)
-	}
-	var pattern struct {
-		EventName []string `json:"eventName"`
-		DynamoDB  struct {
-			Keys struct {
-				PK struct {
-					S []struct {
-						Prefix string `json:"prefix"`
-					} `json:"S"`
-				} `json:"pk"`
-			} `json:"Keys"`
-		} `json:"dynamodb"`
-	}
-	if err := json.Unmarshal([]byte(at(filters[0], "Pattern").(string)), &pattern); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(pattern.EventName, []string{"INSERT"}) || len(pattern.DynamoDB.Keys.PK.S) != 1 ||
-		pattern.DynamoDB.Keys.PK.S[0].Prefix != store.PrefixOutbox {
+	pattern := onlyFilter(t, p)
+	if !slices.Equal(pattern.EventName, []string{"INSERT"}) || !slices.Equal(pattern.prefixes(), []string{store.PrefixOutbox}) ||
+		pattern.UserIdentity != nil {
 		t.Errorf("filter %+v, want inserts of %s items", pattern, store.PrefixOutbox)
 	}
 	if at(p, "DestinationConfig", "OnFailure", "Destination") != "${ChangeFeedFailureQueue.Arn}" {
@@ -109,5 +79,111 @@ func TestChangeFeedWiring(t *testing.T) {
 	}
 	if n != 3 {
 		t.Errorf("ChangeFeedFunction has %d statements, want 3", n)
+	}
+}
+
+// streamFilter is the filter pattern of a mapping of the table's stream:
+// the event names, the identity that made the change, and the prefixes of
+// the partition keys it passes.
+type streamFilter struct {
+	EventName    []string `json:"eventName"`
+	UserIdentity *struct {
+		Type        []string `json:"type"`
+		PrincipalID []string `json:"principalId"`
+	} `json:"userIdentity"`
+	DynamoDB struct {
+		Keys struct {
+			PK struct {
+				S []struct {
+					Prefix string `json:"prefix"`
+				} `json:"S"`
+			} `json:"pk"`
+		} `json:"Keys"`
+	} `json:"dynamodb"`
+}
+
+// prefixes returns the partition-key prefixes f passes, sorted.
+func (f streamFilter) prefixes() []string {
+	var out []string
+	for _, s := range f.DynamoDB.Keys.PK.S {
+		out = append(out, s.Prefix)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// onlyFilter returns the one filter pattern of mapping p.
+func onlyFilter(t *testing.T, p map[string]any) streamFilter {
+	t.Helper()
+	filters, _ := at(p, "FilterCriteria", "Filters").([]any)
+	if len(filters) != 1 {
+		t.Fatalf("filters %v, want one", filters)
+	}
+	var f streamFilter
+	if err := json.Unmarshal([]byte(at(filters[0], "Pattern").(string)), &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// streamMapping returns the properties of the one event source mapping
+// that invokes function fn, which must read the table's stream.
+func streamMapping(t *testing.T, raw map[string]any, fn string) map[string]any {
+	t.Helper()
+	var mappings []map[string]any
+	resources, _ := raw["Resources"].(map[string]any)
+	for _, r := range resources {
+		if p, _ := at(r, "Properties").(map[string]any); at(r, "Type") == "AWS::Lambda::EventSourceMapping" && at(p, "FunctionName") == ref(fn) {
+			mappings = append(mappings, p)
+		}
+	}
+	if len(mappings) != 1 {
+		t.Fatalf("%d event source mappings invoke %s, want one", len(mappings), fn)
+	}
+	if at(mappings[0], "EventSourceArn") != "${Table.StreamArn}" {
+		t.Errorf("%s reads %v, want the table's stream", fn, at(mappings[0], "EventSourceArn"))
+	}
+	return mappings[0]
+}
+
+// TestSweeperReadsTTLRemovals: the sweeper function gets the records of
+// the sessions and room entries that DynamoDB's TTL removed, and only
+// those (the sweeper's own claims are removals by its role), names in its
+// answer the record to send again from, and may read this table's stream
+// only.
+func TestSweeperReadsTTLRemovals(t *testing.T) {
+	_, raw := loadTemplateRaw(t, evaluated, nil)
+	p := streamMapping(t, raw, "SweeperFunction")
+	if types, _ := at(p, "FunctionResponseTypes").([]any); len(types) != 1 || types[0] != "ReportBatchItemFailures" {
+		t.Errorf("FunctionResponseTypes %v, want [ReportBatchItemFailures]", at(p, "FunctionResponseTypes"))
+	}
+	if at(p, "StartingPosition") != "LATEST" {
+		t.Errorf("StartingPosition %v, want LATEST (a new mapping does not replay a day of removals)", at(p, "StartingPosition"))
+	}
+	pattern := onlyFilter(t, p)
+	if !slices.Equal(pattern.EventName, []string{"REMOVE"}) || pattern.UserIdentity == nil ||
+		!slices.Equal(pattern.UserIdentity.Type, []string{"Service"}) ||
+		!slices.Equal(pattern.UserIdentity.PrincipalID, []string{"dynamodb.amazonaws.com"}) ||
+		!slices.Equal(pattern.prefixes(), []string{store.PrefixPresence, store.PrefixRoom}) {
+		t.Errorf("filter %+v, want TTL's removals of %s and %s items", pattern, store.PrefixPresence, store.PrefixRoom)
+	}
+
+	stream := map[string]bool{"dynamodb:GetRecords": true, "dynamodb:GetShardIterator": true, "dynamodb:DescribeStream": true, "dynamodb:ListStreams": true}
+	granted := map[string]bool{}
+	for _, g := range collectGrants(t, loadTemplate(t, thenBranch, nil)) {
+		if !strings.HasPrefix(g.where, "SweeperFunction ") || !slices.Contains(g.resources, "${Table.StreamArn}") {
+			continue
+		}
+		for _, a := range g.actions {
+			if !stream[a] || !slices.Equal(g.resources, []string{"${Table.StreamArn}"}) {
+				t.Errorf("%s grants %q on %q, want only the stream's reads on the table's stream", g.where, a, g.resources)
+			}
+			granted[a] = true
+		}
+	}
+	for a := range stream {
+		if !granted[a] {
+			t.Errorf("SweeperFunction may not %s the table's stream", a)
+		}
 	}
 }

@@ -182,6 +182,10 @@ type Handler struct {
 	cleanups []func(ctx context.Context, c store.Connection, channels []string)
 	// sweeps run on every sweeper pass; features register theirs in New.
 	sweeps []func(ctx context.Context, now time.Time) error
+	// removedByTTL run for each item that DynamoDB's TTL removed (a record
+	// of the table's stream, see SweepStream), with its key; each ignores
+	// the keys of items not its own. Features register theirs in New.
+	removedByTTL []func(ctx context.Context, pk, sk string, now time.Time) error
 	// onFrame runs for every frame of a known type, before its route;
 	// features register theirs in New (presence: the frame counts as
 	// activity). They never fail the request.
@@ -537,18 +541,25 @@ func (h *Handler) cleanup(ctx context.Context, c store.Connection, channels []st
 	}
 }
 
+// sweeperMetrics starts the metrics of a sweeper invocation, in the
+// context it returns, with SweepRemoved at 0; flush writes them.
+func (h *Handler) sweeperMetrics(ctx context.Context) (_ context.Context, flush func()) {
+	m := metrics.New("sweeper")
+	ctx = metrics.With(ctx, m)
+	m.Add(metrics.SweepRemoved, 0, metrics.Count)
+	return ctx, func() {
+		if err := m.Flush(h.deps.Metrics, h.now()); err != nil {
+			h.log.WarnContext(ctx, "write metrics", "error", err)
+		}
+	}
+}
+
 // Sweep runs one pass of the scheduled sweeper: every registered sweep, in
 // order. It is idempotent and safe when two passes overlap.
 func (h *Handler) Sweep(ctx context.Context) error {
 	now := h.now()
-	m := metrics.New("sweeper")
-	ctx = metrics.With(ctx, m)
-	m.Add(metrics.SweepRemoved, 0, metrics.Count)
-	defer func() {
-		if err := m.Flush(h.deps.Metrics, h.now()); err != nil {
-			h.log.WarnContext(ctx, "write metrics", "error", err)
-		}
-	}()
+	ctx, flush := h.sweeperMetrics(ctx)
+	defer flush()
 	var errs []error
 	for _, f := range h.sweeps {
 		if deadline.Near(ctx, deadline.SweepReserve) {

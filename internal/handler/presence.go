@@ -143,6 +143,7 @@ func (h *Handler) registerPresence() {
 	h.onFrame = append(h.onFrame, p.frameActivity)
 	h.cleanups = append(h.cleanups, p.cleanup)
 	h.sweeps = append(h.sweeps, p.sweep)
+	h.removedByTTL = append(h.removedByTTL, p.removedByTTL)
 }
 
 // frameActivity is the dispatcher's activity step, run for every frame of

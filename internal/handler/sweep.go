@@ -49,7 +49,9 @@ type connectionProber interface {
 // taken back, and no later pass finds what it claimed: the user's sessions
 // are read before it (the item stays for the next pass when that fails)
 // and again after it, and when the read after it keeps failing the event
-// is announced from the one before, the pass reporting the error.
+// is announced from the one before, the pass reporting the error. A
+// session that DynamoDB's TTL deletes before a pass finds it is announced
+// from the table's stream instead (see sweep_ttl.go).
 func (p *presenceFeature) sweep(ctx context.Context, now time.Time) error {
 	endpoint := p.h.cfg.ManagementEndpoint
 	if endpoint == "" {
@@ -206,32 +208,45 @@ func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadc
 			continue // refreshed, or handled by an overlapping pass
 		}
 		claimed++
-		gone, err := p.gone(ctx, s.ConnID, endpoint)
+		gone, err := p.removeIfGone(ctx, s, endpoint)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("probe %q: %w", s.ConnID, err))
-			continue
+			errs = append(errs, err)
 		}
-		if !gone {
-			continue // open but silent: offline until it speaks again
+		if gone {
+			removed++
 		}
-		c, chans, err := st.DeleteConnection(ctx, s.ConnID)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("remove connection %q: %w", s.ConnID, err))
-			continue
-		}
-		if c.ID == "" {
-			// The record is past its lifetime: clean up by what the
-			// session knows, so that other features still release the
-			// connection's state.
-			c = store.Connection{ID: s.ConnID, UserID: s.UserID, Username: s.Username, Avatar: s.Avatar,
-				Tenant: s.Tenant, Endpoint: endpoint}
-		}
-		p.h.requests.Forget(c.ID)
-		p.h.cursors.Forget(c.ID)
-		p.h.cleanup(ctx, c, chans)
-		removed++
 	}
 	return claimed, removed, errors.Join(errs...)
+}
+
+// removeIfGone removes the connection of s, a session just announced
+// gone, when the connection no longer exists (see gone): its record, its
+// subscriptions and, through the clean-ups, every feature's state (locks
+// included). A connection that is open but silent keeps them: it is
+// offline until it speaks again. It reports whether it removed it.
+func (p *presenceFeature) removeIfGone(ctx context.Context, s store.Session, endpoint string) (bool, error) {
+	gone, err := p.gone(ctx, s.ConnID, endpoint)
+	if err != nil {
+		return false, fmt.Errorf("probe %q: %w", s.ConnID, err)
+	}
+	if !gone {
+		return false, nil
+	}
+	c, chans, err := p.h.deps.Store.DeleteConnection(ctx, s.ConnID)
+	if err != nil {
+		return false, fmt.Errorf("remove connection %q: %w", s.ConnID, err)
+	}
+	if c.ID == "" {
+		// The record is past its lifetime: clean up by what the session
+		// knows, so that other features still release the connection's
+		// state.
+		c = store.Connection{ID: s.ConnID, UserID: s.UserID, Username: s.Username, Avatar: s.Avatar,
+			Tenant: s.Tenant, Endpoint: endpoint}
+	}
+	p.h.requests.Forget(c.ID)
+	p.h.cursors.Forget(c.ID)
+	p.h.cleanup(ctx, c, chans)
+	return true, nil
 }
 
 // claimExpired removes the expired session s, if it is still stored as

@@ -35,19 +35,27 @@ func sweepStores(t *testing.T, f func(t *testing.T, clock *storetest.FakeClock, 
 	}
 	t.Run("dynamo", func(t *testing.T) {
 		clock := storetest.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-		client, err := dynamo.NewClient(t.Context(), ep, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		table := fmt.Sprintf("sweep-claims-%d", time.Now().UnixNano())
-		if err := dynamo.CreateTable(t.Context(), client, table); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
-		})
+		client, table := motoTable(t, ep, "sweep-claims")
 		f(t, clock, dynamo.New(client, table, clock.Now))
 	})
+}
+
+// motoTable creates a table named after prefix on DynamoDB at ep (moto),
+// deleted after the test, and returns a client of it and its name.
+func motoTable(t *testing.T, ep, prefix string) (*dynamodb.Client, string) {
+	t.Helper()
+	client, err := dynamo.NewClient(t.Context(), ep, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	if err := dynamo.CreateTable(t.Context(), client, table); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
+	})
+	return client, table
 }
 
 // sweepEnv is a handler on a store with a fake clock, whose posts are

@@ -199,6 +199,14 @@ type Presences interface {
 	// now. It reports whether it removed it: false when the session was
 	// refreshed or removed meanwhile.
 	DeleteExpiredSession(ctx context.Context, s Session, now time.Time) (bool, error)
+	// RoomEntriesOf returns the entries of connection connID (of userID
+	// in tenant) that are stored in rooms, live or expired, each with its
+	// Room and ExpiresAt, ordered by room; a room where it has none is
+	// skipped. A session's entries copy its presence, one per room:
+	// once DynamoDB's TTL has deleted an expired session, they are what
+	// is left of it (they expire with it, and TTL deletes each in its own
+	// time).
+	RoomEntriesOf(ctx context.Context, tenant, userID, connID string, rooms []string) ([]Presence, error)
 	// ListPresence returns one page of the live, visible entries of a room
 	// (room empty: the tenant's sessions), ordered by user and connection
 	// id, and the cursor of the next page ("" at the end). Limit counts
@@ -252,6 +260,18 @@ func NormalizeSession(ses Session) Session {
 		ses.Rooms = nil
 	}
 	return ses
+}
+
+// RoomEntriesArgs checks the arguments of Presences.RoomEntriesOf (every
+// key part and room name, CheckKeyParts) and returns the key that names
+// the connection in errors and the rooms sorted, without repeats. backend
+// and op name the caller in the error.
+func RoomEntriesArgs(backend, op, tenant, userID, connID string, rooms []string) (string, []string, error) {
+	key := tenant + "/" + userID + "/" + connID
+	if err := CheckKeyParts(backend, op, key, append([]string{tenant, userID, connID}, rooms...)...); err != nil {
+		return key, nil, err
+	}
+	return key, slices.Compact(slices.Sorted(slices.Values(rooms))), nil
 }
 
 // CheckSessionWrite validates a session write: an ExpiresAt whose whole

@@ -2,6 +2,7 @@ package store
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,6 +49,39 @@ func PresenceSK(userID, connID string) string { return PrefixUser + userID + "#"
 
 // UserPresencePrefix is the sort-key prefix of one user's entries.
 func UserPresencePrefix(userID string) string { return PrefixUser + userID + "#" }
+
+// PresenceKey names a session (Room empty) or a room entry by the parts of
+// its key.
+type PresenceKey struct {
+	Tenant, Room, UserID, ConnID string
+}
+
+// ParsePresenceKey reads the key of a session or of a room entry, as a
+// record of the table's stream carries it; ok is false for the key of any
+// other item.
+func ParsePresenceKey(pk, sk string) (k PresenceKey, ok bool) {
+	rest, ok := strings.CutPrefix(sk, PrefixUser)
+	if !ok {
+		return PresenceKey{}, false
+	}
+	k.UserID, k.ConnID, ok = strings.Cut(rest, "#")
+	if !ok || k.UserID == "" || k.ConnID == "" || strings.Contains(k.ConnID, "#") {
+		return PresenceKey{}, false
+	}
+	if tenant, ok := strings.CutPrefix(pk, PrefixPresence); ok {
+		k.Tenant = tenant
+	} else if rest, ok := strings.CutPrefix(pk, PrefixRoom); ok {
+		if k.Tenant, k.Room, ok = strings.Cut(rest, "#"); !ok || k.Room == "" {
+			return PresenceKey{}, false
+		}
+	} else {
+		return PresenceKey{}, false
+	}
+	if k.Tenant == "" || strings.Contains(k.Tenant, "#") {
+		return PresenceKey{}, false
+	}
+	return k, true
+}
 
 // ActivityPK is the partition of a tenant's activity feed.
 func ActivityPK(tenant string) string { return PrefixActivity + tenant }

@@ -239,6 +239,32 @@ func (s *Store) DeleteExpiredSession(ctx context.Context, ses store.Session, now
 	return err == nil, err
 }
 
+// RoomEntriesOf reads a connection's entries in rooms, live or expired:
+// one consistent BatchGetItem. See store.Presences.RoomEntriesOf.
+func (s *Store) RoomEntriesOf(ctx context.Context, tenant, userID, connID string, rooms []string) ([]store.Presence, error) {
+	const op = "room entries of"
+	key, rooms, err := store.RoomEntriesArgs("dynamo", op, tenant, userID, connID, rooms)
+	if err != nil || len(rooms) == 0 {
+		return nil, err
+	}
+	sk := store.PresenceSK(userID, connID)
+	keys := make([]item, len(rooms))
+	for i, room := range rooms {
+		keys[i] = keyOf(store.RoomPK(tenant, room), sk)
+	}
+	got, err := s.batchGet(ctx, op, key, keys)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Presence
+	for _, k := range keys {
+		if it := got[keyID(k)]; it != nil {
+			out = append(out, presenceFrom(it))
+		}
+	}
+	return out, nil
+}
+
 // ListPresence returns one page of a room's live, visible entries. See
 // store.Presences.ListPresence.
 func (s *Store) ListPresence(ctx context.Context, tenant, room string, p store.Page) ([]store.Presence, string, error) {

@@ -230,6 +230,24 @@ func (s *Store) DeleteExpiredSession(ctx context.Context, ses store.Session, now
 	return true, nil
 }
 
+// RoomEntriesOf returns a connection's entries in rooms, live or expired.
+// See store.Presences.RoomEntriesOf.
+func (s *Store) RoomEntriesOf(ctx context.Context, tenant, userID, connID string, rooms []string) ([]store.Presence, error) {
+	_, rooms, err := store.RoomEntriesArgs("memory", "room entries of", tenant, userID, connID, rooms)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.Presence
+	for _, room := range rooms {
+		if r, ok := s.get(store.RoomPK(tenant, room), store.PresenceSK(userID, connID)); ok {
+			out = append(out, r.item.(store.Presence))
+		}
+	}
+	return out, nil
+}
+
 // ListPresence returns one page of a room's live, visible entries.
 func (s *Store) ListPresence(ctx context.Context, tenant, room string, p store.Page) ([]store.Presence, string, error) {
 	const op = "list presence"

@@ -30,6 +30,7 @@ func presenceCases() []struct {
 		{"PresenceExpiryHides", testPresenceExpiry},
 		{"PresenceDeleteIfExpired", testDeleteExpiredSession},
 		{"PresenceDeleteSession", testDeleteSession},
+		{"PresenceRoomEntriesOf", testRoomEntriesOf},
 		{"PresenceAwayAlarm", testAwayAlarm},
 		{"PresenceAwayClaimedThenRearmed", testAwayClaimedThenRearmed},
 		{"PresenceTenantIsolation", testPresenceTenants},
@@ -511,6 +512,53 @@ func testDeleteExpiredSession(t *testing.T, f *fixture) {
 	}
 	if got, err := f.s.ExpiredSessions(f.ctx, f.clock.Now(), 10); err != nil || len(got) != 2 {
 		t.Errorf("ExpiredSessions later = %d sessions, %v; want a2 and b1", len(got), err)
+	}
+}
+
+// testRoomEntriesOf: a connection's entries are found by room, live and
+// once expired, ordered by room; rooms without one, and other users' or
+// connections' entries, are not; a removed session leaves none.
+func testRoomEntriesOf(t *testing.T, f *fixture) {
+	want := f.session("acme", "alice", "a1", "r2", "r1")
+	f.putSession(t, store.SessionWrite{Session: want})
+	f.putSession(t, store.SessionWrite{Session: f.session("acme", "alice", "a2", "r1", "r3")})
+	f.putSession(t, store.SessionWrite{Session: f.session("acme", "bob", "b1", "r1")})
+	check := func(when string) {
+		t.Helper()
+		got, err := f.s.RoomEntriesOf(f.ctx, "acme", "alice", "a1", []string{"r3", "r2", "none", "r1", "r2"})
+		if err != nil {
+			t.Fatalf("%s: RoomEntriesOf: %v", when, err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("%s: RoomEntriesOf = %+v, want a1's entries in r1 and r2", when, got)
+		}
+		for i, room := range []string{"r1", "r2"} {
+			e := want.Presence
+			e.Room = room
+			e.ExpiresAt = time.Unix(e.ExpiresAt.Unix(), 0)
+			equalPresence(t, got[i], e)
+		}
+	}
+	check("live")
+	f.clock.Advance(2 * time.Minute)
+	check("expired")
+	if got, err := f.s.RoomEntriesOf(f.ctx, "acme", "alice", "a1", nil); err != nil || len(got) != 0 {
+		t.Errorf("RoomEntriesOf(no rooms) = %+v, %v", got, err)
+	}
+	if got, err := f.s.RoomEntriesOf(f.ctx, "other", "alice", "a1", []string{"r1"}); err != nil || len(got) != 0 {
+		t.Errorf("RoomEntriesOf(another tenant) = %+v, %v", got, err)
+	}
+	if got, err := f.s.RoomEntriesOf(f.ctx, "acme", "bob", "a1", []string{"r1"}); err != nil || len(got) != 0 {
+		t.Errorf("RoomEntriesOf(another user) = %+v, %v", got, err)
+	}
+	if _, err := f.s.RoomEntriesOf(f.ctx, "acme", "alice", "a1", []string{"bad#room"}); err == nil {
+		t.Error("RoomEntriesOf(a room with '#') succeeded")
+	}
+	if _, _, err := f.s.DeleteSession(f.ctx, "acme", "alice", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.s.RoomEntriesOf(f.ctx, "acme", "alice", "a1", []string{"r1", "r2"}); err != nil || len(got) != 0 {
+		t.Errorf("RoomEntriesOf after DeleteSession = %+v, %v; want none", got, err)
 	}
 }
 

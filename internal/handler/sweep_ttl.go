@@ -1,0 +1,306 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/deadline"
+	"github.com/omnisales/rtcollab/internal/metrics"
+	"github.com/omnisales/rtcollab/internal/presence"
+	"github.com/omnisales/rtcollab/internal/protocol"
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// Removals by DynamoDB's TTL.
+//
+// The table's TTL attribute is expiresAt, which is also when a session
+// and its room entries expire, and TTL may delete an expired item at any
+// time after that: often before the sweeper's next pass, which then never
+// finds the session. Nothing announced such a departure, and the others
+// kept seeing the user online and in the rooms until they reloaded. So the
+// sweeper function also reads the table's stream, filtered to TTL's
+// removals of sessions and room entries (template.yaml), and announces
+// each as its claim of the session would have been announced.
+//
+// A stream record of a removal holds only the item's key (the stream's
+// view is NEW_IMAGE): the tenant, user and connection, and the room of a
+// room entry. What the session held is read from what TTL left: the
+// user's other sessions, and the connection's entries in the rooms whose
+// channels it is still subscribed to (they expired with the session, and
+// TTL deletes each in its own time). A session or room entry the sweeper
+// claims is removed by the function's role, not by TTL, and never reaches
+// this path.
+
+// The userIdentity of a stream record of a removal by DynamoDB's TTL.
+const (
+	ttlIdentityType = "Service"
+	ttlPrincipal    = "dynamodb.amazonaws.com"
+)
+
+// SweeperEvent is the sweeper function's entry point. It has two sources:
+// its schedule, whose event runs a pass (Sweep), and the table's stream,
+// whose batch of records goes to SweepStream; the answer to a batch names
+// the record to send it again from.
+func (h *Handler) SweeperEvent(ctx context.Context, raw json.RawMessage) (*events.DynamoDBEventResponse, error) {
+	var batch struct {
+		Records []json.RawMessage `json:"Records"`
+	}
+	if json.Unmarshal(raw, &batch) != nil || batch.Records == nil {
+		return nil, h.Sweep(ctx)
+	}
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, fmt.Errorf("sweeper: stream batch: %w", err)
+	}
+	resp := h.SweepStream(ctx, ev)
+	return &resp, nil
+}
+
+// SweepStream handles a batch of the table's stream records: each item
+// that DynamoDB's TTL removed goes to every feature's handler of such
+// removals (presence: announced as the sweeper's claim would have been);
+// other records are skipped (the event source mapping filters them out).
+// When a record fails before anything was announced for it, or the
+// invocation is about to end, the answer names that record, and Lambda
+// sends the batch again from it (ReportBatchItemFailures); the records
+// after it wait for that. Handling a record twice (Lambda may deliver one
+// again) announces its departure twice, which clients take as once.
+func (h *Handler) SweepStream(ctx context.Context, ev events.DynamoDBEvent) events.DynamoDBEventResponse {
+	ctx, flush := h.sweeperMetrics(ctx)
+	defer flush()
+	var resp events.DynamoDBEventResponse
+	handled := 0
+	for _, r := range ev.Records {
+		pk, sk, ok := ttlRemovalKey(r)
+		if !ok {
+			continue
+		}
+		var errs []error
+		if deadline.Near(ctx, deadline.SweepReserve) {
+			errs = append(errs, errors.New("the invocation is about to end"))
+		} else {
+			now := h.now()
+			for _, f := range h.removedByTTL {
+				if err := f(ctx, pk, sk, now); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			h.log.ErrorContext(ctx, "item removed by TTL: sent again", "route", "sweeper", "pk", pk, "sk", sk, "error", err)
+			resp.BatchItemFailures = []events.DynamoDBBatchItemFailure{{ItemIdentifier: r.Change.SequenceNumber}}
+			break
+		}
+		handled++
+	}
+	h.log.InfoContext(ctx, "items removed by TTL handled", "route", "sweeper", "records", len(ev.Records), "handled", handled,
+		"failed", len(resp.BatchItemFailures))
+	metrics.From(ctx).Add(metrics.SweepRemoved, float64(handled), metrics.Count)
+	return resp
+}
+
+// ttlRemovalKey returns the key of the item a stream record removed, if
+// DynamoDB's TTL removed it.
+func ttlRemovalKey(r events.DynamoDBEventRecord) (pk, sk string, ok bool) {
+	if r.EventName != string(events.DynamoDBOperationTypeRemove) || r.UserIdentity == nil ||
+		r.UserIdentity.Type != ttlIdentityType || r.UserIdentity.PrincipalID != ttlPrincipal {
+		return "", "", false
+	}
+	k, s := r.Change.Keys[store.AttrPK], r.Change.Keys[store.AttrSK]
+	if k.DataType() != events.DataTypeString || s.DataType() != events.DataTypeString {
+		return "", "", false
+	}
+	return k.String(), s.String(), true
+}
+
+// removedByTTL announces the removal by DynamoDB's TTL of the session or
+// room entry whose key is (pk, sk) as the sweeper's claim of the session
+// would have announced it; it ignores the keys of other items. It returns
+// an error only when nothing was announced and the record is worth
+// handling again (a read failed); a failure after an announcement is
+// logged, since handling the record again would repeat it.
+func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, now time.Time) error {
+	k, ok := store.ParsePresenceKey(pk, sk)
+	if !ok {
+		return nil
+	}
+	endpoint := p.h.cfg.ManagementEndpoint
+	if endpoint == "" {
+		return fmt.Errorf("presence removed by TTL: %w", ErrNoManagementEndpoint)
+	}
+	bc := p.h.broadcaster(endpoint)
+	prior, err := p.readSessions(ctx, k.Tenant, k.UserID)
+	if err != nil {
+		return fmt.Errorf("sessions of %q: %w", k.UserID, err)
+	}
+	if k.Room == "" {
+		return p.sessionRemovedByTTL(ctx, bc, endpoint, k, prior, now)
+	}
+	return p.entryRemovedByTTL(ctx, bc, endpoint, k, prior, now)
+}
+
+// sessionRemovedByTTL announces that TTL removed the session of k, as
+// claimExpired would have: rebuilt from what TTL left (see leftByTTL),
+// and counting the user's other sessions, expired ones not claimed yet
+// included. Its connection is then removed if it is gone, as after the
+// sweeper's claim. prior is the user's sessions read just now.
+func (p *presenceFeature) sessionRemovedByTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, k store.PresenceKey, prior userSessions, now time.Time) error {
+	own := func(s store.Session) bool { return s.ConnID == k.ConnID }
+	if i := slices.IndexFunc(prior.expired, own); i >= 0 {
+		// The connection spoke again after TTL took its session, and
+		// its new session has expired too: claim that one, which
+		// announces what is left.
+		return p.claimForTTL(ctx, bc, endpoint, prior.expired[i], prior, now)
+	}
+	if slices.ContainsFunc(prior.live, own) {
+		return nil // it spoke again: it is back, as its own write announced
+	}
+	s, err := p.leftByTTL(ctx, k, now)
+	if err != nil {
+		return fmt.Errorf("what TTL left of the session of %q: %w", k.ConnID, err)
+	}
+	p.conns.forget(s.ConnID)
+	for _, room := range s.Rooms {
+		p.rooms.remove(roomKey(s.Tenant, protocol.RoomChannel(room)), s.ConnID)
+	}
+	if err := p.announceGone(ctx, bc, s, &prior, now); err != nil {
+		p.h.log.WarnContext(ctx, "announce a session removed by TTL (from the read before)", "connectionId", s.ConnID, "error", err)
+	}
+	if _, err := p.removeIfGone(ctx, s, endpoint); err != nil {
+		p.h.log.WarnContext(ctx, "remove the connection of a session removed by TTL", "connectionId", s.ConnID, "error", err)
+	}
+	return nil
+}
+
+// leftByTTL rebuilds the session of k that TTL removed: its presence and
+// rooms from its entries in the rooms whose channels its connection is
+// still subscribed to (entries that expired with it: a live one belongs
+// to a session written since); without such entries, it is bareSession.
+func (p *presenceFeature) leftByTTL(ctx context.Context, k store.PresenceKey, now time.Time) (store.Session, error) {
+	st := p.h.deps.Store
+	chans, err := st.ChannelsOf(ctx, k.ConnID)
+	if err != nil {
+		return store.Session{}, err
+	}
+	var rooms []string
+	for _, c := range chans {
+		if room, _, err := roomOf(c); strings.HasPrefix(c, "room:") && err == nil {
+			rooms = append(rooms, room)
+		}
+	}
+	entries, err := st.RoomEntriesOf(ctx, k.Tenant, k.UserID, k.ConnID, rooms)
+	if err != nil {
+		return store.Session{}, err
+	}
+	var s store.Session
+	for _, e := range entries {
+		if e.ExpiresAt.After(now) {
+			continue
+		}
+		if len(s.Rooms) == 0 {
+			s.Presence = e
+			s.Room = ""
+		}
+		s.Rooms = append(s.Rooms, e.Room)
+	}
+	if len(s.Rooms) > 0 {
+		return s, nil
+	}
+	return p.bareSession(ctx, k, now)
+}
+
+// bareSession is what is known of the session of k when none of its data
+// is left: a session in no room, with the names its connection's record
+// holds (if it is still stored), last seen and active at the latest
+// moment it can have been (TTL removes only what expired, and a session
+// expires OfflineTimeout after its connection was last seen). An error
+// (reading the record failed) comes with the session without names.
+func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, now time.Time) (store.Session, error) {
+	last := now.Add(-p.cfg.OfflineTimeout)
+	s := store.Session{Presence: store.Presence{Tenant: k.Tenant, UserID: k.UserID, ConnID: k.ConnID, LastSeen: last, LastActive: last}}
+	c, err := p.h.deps.Store.GetConnection(ctx, k.ConnID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return s, nil
+	case err != nil:
+		return s, err
+	case c.Tenant == k.Tenant && c.UserID == k.UserID:
+		s.Username, s.Avatar = c.Username, c.Avatar
+	}
+	return s, nil
+}
+
+// entryRemovedByTTL announces that TTL removed the entry of k in its room.
+// When the connection's session is still stored, expired, it is claimed
+// as the sweeper would, which announces its rooms. Otherwise (TTL took the
+// session too, or the entry outlived it) the user leaves the room unless
+// one of their sessions still lists it (an expired one not claimed yet
+// included: its claim announces the leave). prior is the user's sessions
+// read just now.
+func (p *presenceFeature) entryRemovedByTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, k store.PresenceKey, prior userSessions, now time.Time) error {
+	own := func(s store.Session) bool { return s.ConnID == k.ConnID }
+	if i := slices.IndexFunc(prior.expired, own); i >= 0 {
+		s := prior.expired[i]
+		if err := p.claimForTTL(ctx, bc, endpoint, s, prior, now); err != nil || slices.Contains(s.Rooms, k.Room) {
+			return err
+		}
+		// An entry its session did not list (left behind by a session
+		// that TTL removed): read again for the room.
+		var err error
+		if prior, err = p.readSessions(ctx, k.Tenant, k.UserID); err != nil {
+			return fmt.Errorf("sessions of %q: %w", k.UserID, err)
+		}
+	}
+	all := append(slices.Clone(prior.live), prior.expired...)
+	if slices.ContainsFunc(all, func(s store.Session) bool { return slices.Contains(s.Rooms, k.Room) }) {
+		return nil
+	}
+	var shown []store.Presence
+	for _, s := range all {
+		shown = append(shown, s.Presence)
+	}
+	u, ok := presence.Aggregate(shown, now, p.cfg.AwayTimeout)
+	if !ok {
+		u = p.departedView(ctx, k, now)
+	}
+	p.rooms.remove(roomKey(k.Tenant, protocol.RoomChannel(k.Room)), k.ConnID)
+	p.announce(ctx, bc, k.Tenant, k.UserID, "", presence.Events{Rooms: []presence.RoomEvent{{Room: k.Room, Kind: presence.Leave, User: u}}}, now)
+	return nil
+}
+
+// departedView is how a leave shows a user who has no session left, when
+// the removed entry's data is gone with it: bareSession, offline (a
+// failed read of the connection's record leaves the names out: the leave
+// is announced all the same).
+func (p *presenceFeature) departedView(ctx context.Context, k store.PresenceKey, now time.Time) presence.User {
+	s, _ := p.bareSession(ctx, k, now)
+	u, _ := presence.Aggregate([]store.Presence{s.Presence}, now, p.cfg.AwayTimeout)
+	u.Status = store.StatusOffline
+	return u
+}
+
+// claimForTTL claims the expired session s as the sweeper does
+// (claimExpired, from prior, the user's sessions read before), then
+// removes its connection if it is gone. It returns an error only when the
+// claim failed and the session is still stored: nothing was announced.
+func (p *presenceFeature) claimForTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, s store.Session, prior userSessions, now time.Time) error {
+	ok, err := p.claimExpired(ctx, bc, s, prior, now)
+	if !ok {
+		return err // nil: refreshed, or claimed by someone else, who announces it
+	}
+	if err != nil {
+		p.h.log.WarnContext(ctx, "announce a claimed session (from the read before)", "connectionId", s.ConnID, "error", err)
+	}
+	if _, err := p.removeIfGone(ctx, s, endpoint); err != nil {
+		p.h.log.WarnContext(ctx, "remove the connection of a claimed session", "connectionId", s.ConnID, "error", err)
+	}
+	return nil
+}

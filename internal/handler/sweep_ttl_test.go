@@ -1,0 +1,241 @@
+package handler_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/dynamo"
+	"github.com/omnisales/rtcollab/internal/store/storetest"
+)
+
+// ttlTable is a table on DynamoDB (moto, scripts/with-moto.sh) that a
+// test can delete items of as DynamoDB's TTL does: without the store.
+type ttlTable struct {
+	t      *testing.T
+	client *dynamodb.Client
+	name   string
+	clock  *storetest.FakeClock
+	st     store.Store
+}
+
+func newTTLTable(t *testing.T) *ttlTable {
+	t.Helper()
+	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
+	if ep == "" {
+		t.Skip("DynamoDB's TTL removes items of the DynamoDB store only: run with scripts/with-moto.sh")
+	}
+	client, name := motoTable(t, ep, "sweep-ttl")
+	clock := storetest.NewFakeClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	return &ttlTable{t: t, client: client, name: name, clock: clock, st: dynamo.New(client, name, clock.Now)}
+}
+
+// expire deletes the item (pk, sk), which must have expired, as TTL does.
+func (tt *ttlTable) expire(pk, sk string) {
+	tt.t.Helper()
+	_, err := tt.client.DeleteItem(tt.t.Context(), &dynamodb.DeleteItemInput{
+		TableName: aws.String(tt.name),
+		Key: map[string]types.AttributeValue{
+			store.AttrPK: &types.AttributeValueMemberS{Value: pk},
+			store.AttrSK: &types.AttributeValueMemberS{Value: sk},
+		},
+		ConditionExpression:       aws.String("expiresAt <= :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: fmt.Sprint(tt.clock.Now().Unix())}},
+	})
+	if err != nil {
+		tt.t.Fatalf("TTL's delete of %s %s: %v", pk, sk, err)
+	}
+}
+
+// ttlSample is testdata/dynamodb-stream-ttl.json, a batch of the table's
+// stream in the shape AWS documents: TTL's removal of user dave's session
+// (connection dave) in tenant t1, then of its entry in room lobby, then a
+// removal of the same session by a function's role (no userIdentity).
+func ttlSample(t *testing.T) []events.DynamoDBEventRecord {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/dynamodb-stream-ttl.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Records) != 3 {
+		t.Fatalf("sample has %d records, want 3", len(ev.Records))
+	}
+	return ev.Records
+}
+
+// onConn returns sample record r about connection conn of its user.
+func onConn(r events.DynamoDBEventRecord, conn string) events.DynamoDBEventRecord {
+	keys := map[string]events.DynamoDBAttributeValue{}
+	for k, v := range r.Change.Keys {
+		keys[k] = v
+	}
+	user, _, _ := strings.Cut(conn, "=")
+	keys[store.AttrSK] = events.NewStringAttribute(store.PresenceSK(user, conn))
+	r.Change.Keys = keys
+	return r
+}
+
+// deliver hands records to the sweeper function's entry point as the
+// event source mapping does, and returns the records it asks for again.
+func (e *sweepEnv) deliver(records ...events.DynamoDBEventRecord) []string {
+	e.t.Helper()
+	raw, err := json.Marshal(events.DynamoDBEvent{Records: records})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	resp, err := e.h.SweeperEvent(context.Background(), raw)
+	if err != nil || resp == nil {
+		e.t.Fatalf("stream batch: %+v, %v", resp, err)
+	}
+	var again []string
+	for _, f := range resp.BatchItemFailures {
+		again = append(again, f.ItemIdentifier)
+	}
+	return again
+}
+
+// pass runs a scheduled sweeper pass through the function's entry point.
+func (e *sweepEnv) pass() {
+	e.t.Helper()
+	raw, err := os.ReadFile("../../events/sweeper.json")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if resp, err := e.h.SweeperEvent(context.Background(), raw); err != nil || resp != nil {
+		e.t.Fatalf("sweeper pass: %+v, %v", resp, err)
+	}
+}
+
+// TestTTLRemovedSessionIsAnnounced: dave is in room lobby with bob and
+// falls silent; his session expires, and DynamoDB's TTL deletes it, or
+// its room entry, before a sweeper pass finds it. The sweeper never found
+// what TTL took, so bob kept seeing dave online and in lobby. TTL's
+// removals reach the sweeper through the table's stream: bob gets dave
+// offline, once, and dave leaving lobby, in whatever order TTL takes the
+// items (a later removal of the room entry repeats the leave, which
+// clients take as once). A removal by a function's role is not TTL's and
+// announces nothing.
+func TestTTLRemovedSessionIsAnnounced(t *testing.T) {
+	sample := ttlSample(t)
+	session, entry, byRole := sample[0], sample[1], sample[2]
+	cases := []struct {
+		name   string
+		steps  func(tt *ttlTable, e *sweepEnv)
+		leaves int
+	}{
+		{"session, then its room entry", func(tt *ttlTable, e *sweepEnv) {
+			tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+			e.pass()
+			e.deliver(session, byRole)
+			if got := e.poster.statuses("bob", "dave"); strings.Join(got, " ") != "online offline" {
+				t.Errorf("after TTL took the session, bob got %v about dave, want [online offline]", got)
+			}
+			if n := e.poster.roomEvents("bob", "lobby", "dave", "leave"); n != 1 {
+				t.Errorf("after TTL took the session, bob got %d leaves of lobby, want 1", n)
+			}
+			tt.expire(store.RoomPK("t1", "lobby"), store.PresenceSK("dave", "dave"))
+			e.deliver(entry)
+		}, 2},
+		{"room entry, then the session is claimed", func(tt *ttlTable, e *sweepEnv) {
+			tt.expire(store.RoomPK("t1", "lobby"), store.PresenceSK("dave", "dave"))
+			e.deliver(entry)
+			e.pass()
+			e.deliver(byRole)
+		}, 1},
+		{"both, the session's record first", func(tt *ttlTable, e *sweepEnv) {
+			tt.expire(store.RoomPK("t1", "lobby"), store.PresenceSK("dave", "dave"))
+			tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+			e.pass()
+			e.deliver(session)
+			e.deliver(entry)
+		}, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tt := newTTLTable(t)
+			e := newSweepEnv(t, tt.clock, tt.st, "bob", "dave")
+			e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+			e.join("bob", "lobby")
+			e.join("dave", "lobby")
+			e.idle(4, []string{"bob"}, nil) // dave is silent for 2 minutes
+			c.steps(tt, e)
+			got := e.poster.statuses("bob", "dave")
+			leaves := e.poster.roomEvents("bob", "lobby", "dave", "leave")
+			t.Logf("user-presence events about dave: %v; lobby leaves of dave: %d", got, leaves)
+			if strings.Join(got, " ") != "online offline" || leaves != c.leaves {
+				t.Errorf("bob got %v and %d leaves of lobby about dave, want [online offline] and %d", got, leaves, c.leaves)
+			}
+		})
+	}
+}
+
+// TestTTLRemovedTabBesideAnUnclaimedOne: both of dave's tabs are in lobby
+// and fall silent; TTL takes tab a's session. Tab b has not been
+// announced gone, so dave is neither offline nor out of lobby yet; the
+// sweeper's claim of tab b announces both, once.
+func TestTTLRemovedTabBesideAnUnclaimedOne(t *testing.T) {
+	tt := newTTLTable(t)
+	e := newSweepEnv(t, tt.clock, tt.st, "bob", "dave=a", "dave=b")
+	e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+	for _, c := range []string{"bob", "dave=a", "dave=b"} {
+		e.join(c, "lobby")
+	}
+	e.idle(4, []string{"bob"}, nil)
+	tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave=a"))
+	e.deliver(onConn(ttlSample(t)[0], "dave=a"))
+	early := e.poster.statuses("bob", "dave")
+	e.pass()
+	got := e.poster.statuses("bob", "dave")
+	leaves := e.poster.roomEvents("bob", "lobby", "dave", "leave")
+	t.Logf("about dave, bob got %v after TTL took tab a, %v and %d leaves after the pass", early, got, leaves)
+	if strings.Join(early, " ") != "online" || strings.Join(got, " ") != "online offline" || leaves != 1 {
+		t.Errorf("bob got %v, then %v and %d leaves about dave; want [online], then [online offline] and 1", early, got, leaves)
+	}
+}
+
+// TestTTLRemovalHandledAgainAfterAFailedRead: reading dave's sessions
+// fails while the sweeper handles TTL's removal of his session. Nothing
+// was announced, so the answer asks Lambda for that record again, and the
+// next delivery announces dave offline and leaving lobby, once.
+func TestTTLRemovalHandledAgainAfterAFailedRead(t *testing.T) {
+	tt := newTTLTable(t)
+	st := &sessionReadFaults{Store: tt.st}
+	e := newSweepEnv(t, tt.clock, st, "bob", "dave")
+	e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+	e.join("bob", "lobby")
+	e.join("dave", "lobby")
+	e.idle(4, []string{"bob"}, nil)
+	tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+	session := ttlSample(t)[0]
+	st.goDown()
+	again := e.deliver(session)
+	if len(again) != 1 || again[0] != session.Change.SequenceNumber {
+		t.Fatalf("with reads failing, the answer asks again for %v, want [%s]", again, session.Change.SequenceNumber)
+	}
+	if got := e.poster.statuses("bob", "dave"); strings.Join(got, " ") != "online" {
+		t.Fatalf("with reads failing, bob got %v about dave, want nothing new", got)
+	}
+	st.reset()
+	if again := e.deliver(session); len(again) != 0 {
+		t.Fatalf("the answer asks again for %v", again)
+	}
+	got := e.poster.statuses("bob", "dave")
+	leaves := e.poster.roomEvents("bob", "lobby", "dave", "leave")
+	if strings.Join(got, " ") != "online offline" || leaves != 1 {
+		t.Errorf("bob got %v and %d leaves of lobby about dave, want [online offline] and 1", got, leaves)
+	}
+}
