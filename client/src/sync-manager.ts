@@ -40,7 +40,13 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * dropped and settles with outcome `dropped`): a change not sent yet goes
  * out rebased, against the version that holds the other change, and the
  * one in flight, which the server transforms itself, is only shown
- * transformed. A waiting change that edits positions and could not be
+ * transformed. When the one in flight is answered `dropped` before the
+ * events of the changes that left nothing of it (the ack names the
+ * version it was rebased to), those changes are fetched with a sync
+ * while it still waits, so that they reach the next ones past it, once,
+ * as when their events come first; if they cannot be, what it moved is
+ * moved back in the next ones (see withdraw), which then go out against
+ * the version held. A waiting change that edits positions and could not be
  * carried past such changes (a sync answered with the whole document)
  * is rejected with REBASE_FAILED instead of being sent; on a manual
  * entity, so is one whose path holds another value in that document (see
@@ -1287,6 +1293,13 @@ export class RealtimeSyncManager {
           // users are transformed into the next local changes past it.
           const v = ack.change?.version;
           if (isVersion(v) && v > e.version + 1 && this.entries.get(e.channel) === e) await this.runSync(e);
+          // Dropped past changes not seen yet (the ack may come before
+          // their events): fetch them while this change still waits, so
+          // that they are carried past it into the next local changes, as
+          // when their events come first, once (see accept).
+          if (ack.outcome === 'dropped' && p.sent && isVersion(ack.version) && ack.version > e.version && this.entries.get(e.channel) === e) {
+            await this.runSync(e);
+          }
           // Its own change, taken while it is still listed: not another's
           // change to rebase the next ones past.
           if (ack.change !== undefined) this.ingest(e, ack.change);
@@ -1506,18 +1519,19 @@ export class RealtimeSyncManager {
   }
 
   /**
-   * Manual entities: `p`, sent and held back by the server as a conflict,
-   * is not in the server's document, and stays out of it unless the
-   * conflict is settled `local` (the server then follows it through the
-   * changes since, these included). The local changes after it were
-   * written on a document where it applied: the list indexes and text
-   * positions it moved are moved back in them, as past a change undoing
-   * it, and so are the forms they are held in (Pending.held). One left
-   * with nothing (it changed what `p` inserted) settles as `dropped`
-   * without being sent.
+   * `p`, sent, is not in the server's document: on a manual entity, held
+   * back as a conflict, it stays out of it unless the conflict is settled
+   * `local` (the server then follows it through the changes since, these
+   * included); on an operational-transform one, dropped, it never gets
+   * in. The local changes after it were written on a document where it
+   * applied: the list indexes and text positions it moved are moved back
+   * in them, as past a change undoing it, and so are the forms they are
+   * held in (Pending.held). One left with nothing (it changed what `p`
+   * inserted) settles as `dropped` without being sent. `what` says what
+   * became of `p`, for their notices.
    */
-  private withdraw(e: Entry, p: Pending): void {
-    const why = `${p.local.operation} ${JSON.stringify(p.local.path)} was held back as a conflict`;
+  private withdraw(e: Entry, p: Pending, what: string): void {
+    const why = `${p.local.operation} ${JSON.stringify(p.local.path)} ${what}`;
     // It was the first local change: the document shown had it on top of the server's.
     if (replayed(p) && shows(e.serverDoc, p.local)) {
       const u = undoShift(localOp(p.local));
@@ -1596,10 +1610,14 @@ export class RealtimeSyncManager {
       this.ingest(e, ack.change);
       p.resolve(ack.change);
     } else if (ack.conflict !== undefined) {
-      this.withdraw(e, p);
+      this.withdraw(e, p, 'was held back as a conflict');
       this.putConflict(e, ack.conflict);
       p.resolve(ack.conflict.localChange);
     } else {
+      // Dropped by the server and still shown (the changes that left
+      // nothing of it could not be fetched, see pump): the next ones were
+      // written on a document where it applied.
+      if (ack.outcome === 'dropped' && p.sent && !p.localDropped) this.withdraw(e, p, 'was dropped');
       const settled: Change = { ...p.change, metadata: { ...(p.change.metadata ?? {}), outcome: ack.outcome } };
       if (ack.notices !== undefined) settled.notices = ack.notices;
       p.resolve(settled);
