@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -425,15 +426,101 @@ func Throttling(err error) bool {
 		(se.Status == http.StatusTooManyRequests || se.Type == "ThrottlingException" || se.Type == "TooManyRequestsException")
 }
 
+// NotSentError is a request's failure before any byte of it was written:
+// the connection could not be opened (Op "dial") or its TLS handshake
+// failed (Op "tls handshake"). H1Transport returns it; the request cannot
+// have reached the service.
+type NotSentError struct {
+	// Op is "dial" or "tls handshake".
+	Op string
+	// Addr is the host:port the connection was for.
+	Addr string
+	// Err is the failure: the dialer's error, or the handshake's (a
+	// reset, an end of the stream, the context's error for one cut short
+	// by the deadline, a *tls.CertificateVerificationError, ...).
+	Err error
+}
+
+func (e *NotSentError) Error() string {
+	if e.Op == "dial" {
+		return e.Err.Error() // the dialer's errors name the address
+	}
+	return e.Op + " with " + e.Addr + ": " + e.Err.Error()
+}
+
+func (e *NotSentError) Unwrap() error { return e.Err }
+
+// Timeout reports whether the dial or handshake ran out of time, so that
+// a *url.Error around e reports the same.
+func (e *NotSentError) Timeout() bool {
+	var ne net.Error
+	return errors.As(e.Err, &ne) && ne.Timeout()
+}
+
 // NotSent reports whether err shows that the request never left this
-// process: the connection to the service could not be opened (a dial
-// error: refused, unreachable, a name that did not resolve, or the dial's
-// deadline), so the service cannot have carried it out. An error after
-// the connection was open, a failed TLS handshake included, reports
-// false, as do answers of the service.
-func NotSent(err error) bool {
-	var opErr *net.OpError
-	return errors.As(err, &opErr) && opErr.Op == "dial"
+// process, so that the service cannot have carried it out: no byte of it
+// was written because the connection could not be opened (refused,
+// unreachable, a name that did not resolve, the dial's deadline) or its
+// TLS handshake failed (a reset or close during the handshake, its
+// deadline, a certificate this side rejected, a server that refused the
+// handshake or does not speak TLS); see HandshakeRejected for the
+// failures another attempt would meet again. Anything after the
+// request's first write (a reset, a close, a timeout waiting for the
+// answer) reports false, as do answers of the service.
+//
+// H1Transport says so with a *NotSentError. Through net/http's Transport
+// (H1Transport's Fallback, which sends the requests through a proxy, or
+// an Options.HTTPClient of its own) only a failed dial is recognised: a
+// *net.OpError "dial", or "proxyconnect" for the connection to a proxy
+// and the TLS handshake with an https proxy. The TLS handshake with the
+// service inside a proxy's tunnel fails with the handshake's own error,
+// which net/http does not mark, and a reset or timeout there looks the
+// same as one after the request was written: such a request reports
+// false, as though it might have been sent.
+func NotSent(err error) bool { return notSentCause(err) != nil }
+
+// notSentCause returns the failure that kept the request err reports from
+// being sent (see NotSent), or nil when err shows no such failure.
+func notSentCause(err error) error {
+	var ns *NotSentError
+	if errors.As(err, &ns) {
+		return ns.Err
+	}
+	var op *net.OpError
+	for e := err; errors.As(e, &op); e = op.Err {
+		if op.Op == "dial" || op.Op == "proxyconnect" {
+			return op
+		}
+	}
+	return nil
+}
+
+// HandshakeRejected reports whether err is a request that was not sent
+// (NotSent) because its TLS handshake failed on what one side said rather
+// than on the connection, so that another attempt with the same
+// configuration would fail the same way: this side rejected the server's
+// certificate (an unknown authority, another host's name, expired), the
+// server answered with an alert (no protocol version or cipher suite in
+// common, or a refusal of its own), or what it sent was not TLS at all. A
+// handshake cut short by a reset, a close or a deadline, and a failed
+// dial, report false.
+func HandshakeRejected(err error) bool {
+	cause := notSentCause(err)
+	if cause == nil {
+		return false
+	}
+	var cert *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	if errors.As(cause, &cert) || errors.As(cause, &header) {
+		return true
+	}
+	var op *net.OpError
+	for e := cause; errors.As(e, &op); e = op.Err {
+		if op.Op == "remote error" { // how crypto/tls reports the server's alert
+			return true
+		}
+	}
+	return false
 }
 
 // retryable reports whether err, the outcome of one attempt, may succeed on

@@ -2,6 +2,7 @@ package awsrest_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
+	"github.com/omnisales/rtcollab/internal/awsrest/awsresttest"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
 )
 
@@ -331,15 +334,69 @@ func TestH1TransportThroughClientRetriesAStaleConnection(t *testing.T) {
 	}
 }
 
-// TestNotSent: a request whose connection was refused was never sent; one
-// whose connection closed before the answer was, and may have been
-// carried out; an answer of the service is not a failure to send.
+// closeAfterHello reads the client's first TLS record (its ClientHello)
+// to the end and closes the connection without a word.
+func closeAfterHello(c net.Conn) {
+	defer c.Close()
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(c, hdr); err != nil {
+		return
+	}
+	_, _ = io.ReadFull(c, make([]byte, int(hdr[3])<<8|int(hdr[4])))
+}
+
+// notTLS answers the client's first bytes with plain text.
+func notTLS(c net.Conn) {
+	_, _ = c.Read(make([]byte, 512))
+	_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"))
+	c.Close()
+}
+
+// silent reads what the client sends and never answers.
+func silent(c net.Conn) {
+	_, _ = io.Copy(io.Discard, c)
+	c.Close()
+}
+
+// deadlineAfterWrite is a connection whose reads time out once something
+// was written, as when the server does not answer before the attempt's
+// deadline, without waiting for a clock: over TLS the handshake's wait
+// for the server's first answer, over plain HTTP the wait for the answer
+// to the request.
+type deadlineAfterWrite struct {
+	net.Conn
+	wrote atomic.Bool
+}
+
+func (c *deadlineAfterWrite) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.wrote.Store(true)
+	return n, err
+}
+
+func (c *deadlineAfterWrite) Read(p []byte) (int, error) {
+	if c.wrote.Load() {
+		_ = c.Conn.SetReadDeadline(time.Unix(1, 0))
+	}
+	return c.Conn.Read(p)
+}
+
+// TestNotSent: a request that failed before any byte of it was written
+// was never sent: its connection was refused, or the TLS handshake failed
+// (reset or closed by the server, timed out, answered by something that
+// does not speak TLS, a certificate this side rejects, a protocol version the
+// server refuses), or a proxy could not be reached. A failure after the
+// request was written (the server closed or reset the connection before
+// the answer, the answer did not come in time) was sent and may have been
+// carried out, and an answer of the service is not a failure to send.
+// HandshakeRejected tells the handshakes that another attempt would fail
+// the same way from those cut short by the connection.
 func TestNotSent(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	refused := "http://" + ln.Addr().String()
+	refusedAddr := ln.Addr().String()
 	ln.Close()
 	var calls atomic.Int32
 	hangUp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -350,21 +407,66 @@ func TestNotSent(t *testing.T) {
 		}
 	}))
 	defer hangUp.Close()
+	resetTLS := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil { // read the request, then reset the connection
+			tcp := conn.(*tls.Conn).NetConn().(*net.TCPConn)
+			_ = tcp.SetLinger(0)
+			tcp.Close()
+		}
+	}))
+	defer resetTLS.Close()
+	trusting := &tls.Config{RootCAs: resetTLS.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	tls13 := httptest.NewUnstartedServer(http.NotFoundHandler())
+	tls13.TLS = &tls.Config{MinVersion: tls.VersionTLS13}
+	tls13.StartTLS()
+	defer tls13.Close()
 	throttle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Amzn-Errortype", "TooManyRequestsException")
 		w.WriteHeader(http.StatusTooManyRequests)
 	}))
 	defer throttle.Close()
-	c := awsrest.New("lambda", testConfig(), &awsrest.Options{MaxAttempts: 1, Backoff: noWait{}})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		_, _ = io.ReadAll(r.Body)
+		<-r.Context().Done() // never answers; the client gives up first
+	}))
+	defer slow.Close()
+	var dialer net.Dialer
+	timingOut := &awsrest.H1Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &deadlineAfterWrite{Conn: c}, nil
+	}}
 	for _, tt := range []struct {
-		name string
-		url  string
-		want bool
+		name      string
+		url       string
+		transport http.RoundTripper // nil: an H1Transport with its defaults
+		want      bool
+		rejected  bool
 	}{
-		{"refused", refused, true},
-		{"closed before the answer", hangUp.URL, false},
-		{"throttled", throttle.URL, false},
+		{"refused", "http://" + refusedAddr, nil, true, false},
+		{"reset during the TLS handshake", "https://" + awsresttest.Listen(t, awsresttest.ResetAfterHello), nil, true, false},
+		{"closed during the TLS handshake", "https://" + awsresttest.Listen(t, closeAfterHello), nil, true, false},
+		{"timed out during the TLS handshake", "https://" + awsresttest.Listen(t, silent), timingOut, true, false},
+		{"not TLS", "https://" + awsresttest.Listen(t, notTLS), nil, true, true},
+		{"certificate rejected", resetTLS.URL, nil, true, true},
+		{"protocol version refused", tls13.URL, &awsrest.H1Transport{TLSClientConfig: &tls.Config{MaxVersion: tls.VersionTLS12}}, true, true},
+		{"proxy refused", "https://lambda.eu-west-1.amazonaws.com",
+			&http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: refusedAddr})}, true, false},
+		{"closed before the answer", hangUp.URL, nil, false, false},
+		{"reset before the answer", resetTLS.URL, &awsrest.H1Transport{TLSClientConfig: trusting}, false, false},
+		{"timed out waiting for the answer", slow.URL, timingOut, false, false},
+		{"throttled", throttle.URL, nil, false, false},
 	} {
+		opts := &awsrest.Options{MaxAttempts: 1, Backoff: noWait{}}
+		if tt.transport != nil {
+			opts.HTTPClient = &http.Client{Transport: tt.transport}
+		}
+		c := awsrest.New("lambda", testConfig(), opts)
 		_, _, err := c.Do(context.Background(), awsrest.Request{Method: http.MethodPost, URL: tt.url + "/x", Body: []byte("{}")})
 		if err == nil {
 			t.Fatalf("%s: no error", tt.name)
@@ -372,11 +474,19 @@ func TestNotSent(t *testing.T) {
 		if got := awsrest.NotSent(err); got != tt.want {
 			t.Errorf("%s: NotSent(%v) = %v, want %v", tt.name, err, got, tt.want)
 		}
+		if got := awsrest.HandshakeRejected(err); got != tt.rejected {
+			t.Errorf("%s: HandshakeRejected(%v) = %v, want %v", tt.name, err, got, tt.rejected)
+		}
+		var ne net.Error // the *url.Error around a failure to send, asked as a caller would
+		timeout := errors.As(err, &ne) && ne.Timeout()
+		if want := strings.HasPrefix(tt.name, "timed out"); timeout != want {
+			t.Errorf("%s: %v is a timeout: %v, want %v", tt.name, err, timeout, want)
+		}
 	}
-	if calls.Load() != 1 {
-		t.Errorf("the server that hangs up got %d requests, want 1", calls.Load())
+	if n := calls.Load(); n != 3 {
+		t.Errorf("the servers that fail after the request got %d requests, want 3", n)
 	}
-	if awsrest.NotSent(nil) {
-		t.Error("NotSent(nil) = true")
+	if awsrest.NotSent(nil) || awsrest.HandshakeRejected(nil) {
+		t.Error("NotSent(nil) or HandshakeRejected(nil) = true")
 	}
 }

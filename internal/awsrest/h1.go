@@ -47,7 +47,9 @@ const (
 // HTTPS_PROXY, HTTP_PROXY and NO_PROXY variables) and to schemes other than
 // http and https go to Fallback. A connection is reused when its response
 // was read to the end and neither side asked to close it; one idle for
-// more than a second is first checked for a close by the server.
+// more than a second is first checked for a close by the server. A
+// failure to open the connection or of its TLS handshake, before any
+// byte of the request was written, is a *NotSentError (see NotSent).
 // Cancelling a request's context ends its wait at once. It is safe for
 // concurrent use; its zero value is ready to use.
 type H1Transport struct {
@@ -283,9 +285,11 @@ func (t *H1Transport) get(ctx context.Context, key, scheme, addr, host string) (
 		}
 		return pc, nil
 	}
+	// Nothing of the request is written before both succeed: their
+	// failures are *NotSentErrors.
 	raw, err := t.dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, &NotSentError{Op: "dial", Addr: addr, Err: err}
 	}
 	pc := &h1Conn{t: t, key: key, conn: raw, raw: raw}
 	if scheme == "https" {
@@ -296,7 +300,7 @@ func (t *H1Transport) get(ctx context.Context, key, scheme, addr, host string) (
 		tc := tls.Client(raw, conf)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
-			return nil, err
+			return nil, &NotSentError{Op: "tls handshake", Addr: addr, Err: err}
 		}
 		pc.conn = tc
 	}

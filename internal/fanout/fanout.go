@@ -188,16 +188,22 @@ const metricDispatchRetries = "FanoutDispatchRetries"
 // not queue the event, so that a second one cannot deliver the shard
 // twice: a throttle (429 TooManyRequestsException, which Lambda answers
 // to an invoke past its request rate without queueing it), or a
-// connection to Lambda that could not be opened (awsrest.NotSent: the
-// invoke was never sent). It is sent up to MaxAttempts times in all,
-// after a jittered backoff (backoff.Jitter of Backoff, doubling up to
-// MaxBackoff) and never past ctx's deadline; a retry adds one to the
-// FanoutDispatchRetries metric of ctx's metrics.Set. Any other failure
-// leaves it unknown whether the event was queued (a timeout after the
-// invoke was sent, a broken connection, a 5xx such as ServiceException,
-// which Lambda does not document as unqueued) and ends the dispatch at
-// once, as does a refusal that lasts through every attempt: the
-// coordinator then posts those recipients itself (broadcast.Dispatcher).
+// connection to Lambda that could not be opened or whose TLS handshake
+// failed (awsrest.NotSent: the invoke was never sent). It is sent up to
+// MaxAttempts times in all, after a jittered backoff (backoff.Jitter of
+// Backoff, doubling up to MaxBackoff) and never past ctx's deadline; a
+// retry adds one to the FanoutDispatchRetries metric of ctx's
+// metrics.Set. A handshake that failed on what was said rather than on
+// the connection (Lambda's certificate rejected, an alert, an answer that
+// is not TLS: awsrest.HandshakeRejected) was not sent either, but another
+// attempt would fail the same way: it ends the dispatch at once. Through
+// a proxy only the connection to the proxy counts (see awsrest.NotSent).
+// Any other failure leaves it unknown whether the event was queued (a
+// timeout after the invoke was sent, a broken connection, a 5xx such as
+// ServiceException, which Lambda does not document as unqueued) and ends
+// the dispatch at once, as does a refusal that lasts through every
+// attempt: the coordinator then posts those recipients itself
+// (broadcast.Dispatcher).
 type Dispatcher struct {
 	client   Invoker
 	function string
@@ -303,6 +309,11 @@ func (d *Dispatcher) invoke(ctx context.Context, payload []byte) error {
 		if !notQueued(status, err) {
 			return err // it may have been queued: never sent twice
 		}
+		if awsrest.HandshakeRejected(err) {
+			// Not sent, but the next handshake would be rejected the
+			// same way (Lambda's certificate, an alert, not TLS).
+			return fmt.Errorf("not queued, and not worth another attempt: %w", err)
+		}
 		if attempt >= attempts {
 			return fmt.Errorf("not queued (attempt %d of %d): %w", attempt, attempts, err)
 		}
@@ -319,7 +330,8 @@ func (d *Dispatcher) invoke(ctx context.Context, payload []byte) error {
 
 // notQueued reports whether an invoke's outcome shows for certain that
 // Lambda did not queue its event: a throttle (429, or a throttling error
-// type), or an invoke that was never sent.
+// type), or an invoke that was never sent (a failed dial or TLS
+// handshake).
 func notQueued(status int, err error) bool {
 	return status == http.StatusTooManyRequests || awsrest.Throttling(err) || awsrest.NotSent(err)
 }

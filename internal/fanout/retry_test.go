@@ -2,6 +2,7 @@ package fanout_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
+	"github.com/omnisales/rtcollab/internal/awsrest/awsresttest"
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/fanout"
 	"github.com/omnisales/rtcollab/internal/metrics"
@@ -239,32 +241,55 @@ func TestDispatchRetriesOnlyCertainRefusals(t *testing.T) {
 	}
 }
 
-// TestDispatchRetriesARefusedConnection: an invoke whose connection to
-// Lambda was refused was never sent, so it is sent again; when every
-// connection is refused the dispatch fails after DefaultDispatchAttempts
-// dials and the coordinator posts the shard itself.
-func TestDispatchRetriesARefusedConnection(t *testing.T) {
+// TestDispatchRetriesAnInvokeNeverSent: an invoke whose connection to
+// Lambda was refused, or whose TLS handshake the server reset, was never
+// sent, so it is sent again; when every attempt fails so the dispatch
+// fails after DefaultDispatchAttempts connections and the coordinator
+// posts the shard itself. A handshake that failed on Lambda's certificate
+// was not sent either, but another attempt would reject the same
+// certificate: it is not sent again.
+func TestDispatchRetriesAnInvokeNeverSent(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed := ln.Addr().String()
 	ln.Close() // nothing listens there: a dial is refused
-	for _, refusals := range []int{1, fanout.DefaultDispatchAttempts} {
-		t.Run(fmt.Sprintf("%d refused", refusals), func(t *testing.T) {
+	resets := awsresttest.Listen(t, awsresttest.ResetAfterHello)
+	tests := []struct {
+		name      string
+		failAt    string // where the failing connections go
+		failures  int    // the first so many connections fail
+		untrusted bool   // the client does not trust Lambda's certificate
+		wantDials int
+		wantErr   bool
+	}{
+		{"refused once", closed, 1, false, 2, false},
+		{"refused every time", closed, fanout.DefaultDispatchAttempts, false, fanout.DefaultDispatchAttempts, true},
+		{"reset during the TLS handshake once", resets, 1, false, 2, false},
+		{"reset during the TLS handshake three times", resets, 3, false, 4, false},
+		{"reset during the TLS handshake every time", resets, fanout.DefaultDispatchAttempts, false, fanout.DefaultDispatchAttempts, true},
+		{"certificate rejected", "", 0, true, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			fake := &lambdaAPI{status: http.StatusAccepted}
-			srv := httptest.NewServer(fake)
+			srv := httptest.NewTLSServer(fake)
 			defer srv.Close()
+			conf := &tls.Config{}
+			if !tt.untrusted {
+				conf.RootCAs = srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+			}
 			var mu sync.Mutex
 			dials := 0
 			var dialer net.Dialer
-			transport := &awsrest.H1Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			transport := &awsrest.H1Transport{TLSClientConfig: conf, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				mu.Lock()
 				dials++
-				refuse := dials <= refusals
+				fail := dials <= tt.failures
 				mu.Unlock()
-				if refuse {
-					return dialer.DialContext(ctx, network, closed)
+				if fail {
+					addr = tt.failAt
 				}
 				return dialer.DialContext(ctx, network, addr)
 			}}
@@ -276,20 +301,27 @@ func TestDispatchRetriesARefusedConnection(t *testing.T) {
 			if len(fake.errs) > 0 {
 				t.Fatalf("invokes: %v", fake.errs)
 			}
-			if refusals < fanout.DefaultDispatchAttempts {
+			if dials != tt.wantDials {
+				t.Errorf("connections = %d, want %d", dials, tt.wantDials)
+			}
+			if !tt.wantErr {
 				if err != nil {
 					t.Fatalf("Dispatch: %v", err)
 				}
-				if dials != refusals+1 || fake.calls != 1 || len(fake.events) != 1 {
-					t.Errorf("dials = %d, invokes received = %d, events = %d; want %d, 1, 1", dials, fake.calls, len(fake.events), refusals+1)
+				if fake.calls != 1 || len(fake.events) != 1 {
+					t.Errorf("invokes received = %d, events = %d; want 1, 1", fake.calls, len(fake.events))
 				}
 				return
 			}
-			if err == nil || !awsrest.NotSent(err) {
-				t.Fatalf("Dispatch error = %v, want the refused dial", err)
+			var part *broadcast.UndispatchedError
+			if !errors.As(err, &part) || len(part.IDs) != len(s.IDs) || !awsrest.NotSent(err) {
+				t.Fatalf("Dispatch error = %v, want an UndispatchedError of all %d recipients, not sent", err, len(s.IDs))
 			}
-			if dials != fanout.DefaultDispatchAttempts || fake.calls != 0 {
-				t.Errorf("dials = %d, invokes received = %d; want %d, 0", dials, fake.calls, fanout.DefaultDispatchAttempts)
+			if got := awsrest.HandshakeRejected(err); got != tt.untrusted {
+				t.Errorf("HandshakeRejected(%v) = %v, want %v", err, got, tt.untrusted)
+			}
+			if fake.calls != 0 {
+				t.Errorf("invokes received = %d, want 0", fake.calls)
 			}
 		})
 	}
