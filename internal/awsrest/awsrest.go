@@ -24,9 +24,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -157,6 +159,13 @@ type StatusError struct {
 	Type string
 	// Message is the service's error message, possibly empty.
 	Message string
+	// RetryAfter is how long the service asks the caller to wait before
+	// sending again: the Retry-After header in whole seconds (the form
+	// AWS documents, e.g. the retryAfterSeconds of Lambda's
+	// TooManyRequestsException); 0 when there is none, it is not a
+	// number of seconds (an HTTP date is not read) or it is 0. Do's own
+	// retries do not read it; callers that retry themselves may.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -408,7 +417,21 @@ func newStatusError(resp *http.Response, body []byte) *StatusError {
 	if e.Message == "" {
 		e.Message = doc.MessageU
 	}
+	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
 	return e
+}
+
+// retryAfter reads a Retry-After value in whole seconds; 0 when v is not
+// one. A value past what a 32-bit count of seconds holds (136 years)
+// counts as that much.
+func retryAfter(v string) time.Duration {
+	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+	if errors.Is(err, strconv.ErrRange) {
+		n = math.MaxUint32
+	} else if err != nil {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
 
 // RetryableStatus reports whether a response with status may succeed when

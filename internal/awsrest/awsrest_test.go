@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -95,6 +96,42 @@ func TestDoRetries(t *testing.T) {
 				t.Errorf("err = %#v (status %d), want a StatusError of type %s", err, status, tt.wantType)
 			}
 		})
+	}
+}
+
+// TestStatusErrorRetryAfter: a failed answer's Retry-After header, in
+// whole seconds, is the StatusError's RetryAfter; a missing header, a
+// date or anything else that is not a number of seconds is 0.
+func TestStatusErrorRetryAfter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v, ok := r.URL.Query()["after"]; ok {
+			w.Header().Set("Retry-After", v[0])
+		}
+		w.Header().Set("X-Amzn-Errortype", "TooManyRequestsException")
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	c := awsrest.New("lambda", testConfig(), &awsrest.Options{MaxAttempts: 1, Backoff: noWait{}})
+	for _, tt := range []struct {
+		query string
+		want  time.Duration
+	}{
+		{"", 0},
+		{"?after=1", time.Second},
+		{"?after=120", 2 * time.Minute},
+		{"?after=%201%20", time.Second},
+		{"?after=0", 0},
+		{"?after=-1", 0},
+		{"?after=1.5", 0},
+		{"?after=soon", 0},
+		{"?after=Wed,%2021%20Oct%202015%2007:28:00%20GMT", 0},
+		{"?after=99999999999999999999", math.MaxUint32 * time.Second},
+	} {
+		_, _, err := c.Do(context.Background(), awsrest.Request{Method: http.MethodPost, URL: srv.URL + "/x" + tt.query})
+		var se *awsrest.StatusError
+		if !errors.As(err, &se) || se.RetryAfter != tt.want {
+			t.Errorf("%q: err = %#v, want a StatusError with RetryAfter %v", tt.query, err, tt.want)
+		}
 	}
 }
 

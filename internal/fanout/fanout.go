@@ -191,9 +191,9 @@ const metricDispatchRetries = "FanoutDispatchRetries"
 // connection to Lambda that could not be opened or whose TLS handshake
 // failed (awsrest.NotSent: the invoke was never sent). It is sent up to
 // MaxAttempts times in all, after a jittered backoff (backoff.Jitter of
-// Backoff, doubling up to MaxBackoff) and never past ctx's deadline; a
-// retry adds one to the FanoutDispatchRetries metric of ctx's
-// metrics.Set. A handshake that failed on what was said rather than on
+// Backoff, doubling up to MaxBackoff), or at least the wait a throttled
+// answer asks for (see Backoff), never past ctx's deadline; a retry adds
+// one to the FanoutDispatchRetries metric of ctx's metrics.Set. A handshake that failed on what was said rather than on
 // the connection (Lambda's certificate rejected, an alert, an answer that
 // is not TLS: awsrest.HandshakeRejected) was not sent either, but another
 // attempt would fail the same way: it ends the dispatch at once. Through
@@ -215,9 +215,13 @@ type Dispatcher struct {
 	MaxAttempts int
 	// Backoff and MaxBackoff bound the wait before a retry: a random
 	// delay below Backoff·2^(n-1) after the nth attempt, at most
-	// MaxBackoff (backoff.Jitter). Defaults 100 ms and 1 s
-	// (DefaultDispatchBackoff, DefaultDispatchMaxBackoff): four attempts
-	// wait 0.35 s in all on average, at most 0.7 s.
+	// MaxBackoff (backoff.Jitter). A throttle whose answer asks for a
+	// wait (Retry-After, TooManyRequestsException's retryAfterSeconds)
+	// is retried after that wait plus the random delay, still at most
+	// MaxBackoff; one that asks for longer than MaxBackoff ends the
+	// dispatch. Defaults 100 ms and 1 s (DefaultDispatchBackoff,
+	// DefaultDispatchMaxBackoff): four attempts wait 0.35 s in all on
+	// average, at most 0.7 s, unless Lambda asks for longer waits.
 	Backoff, MaxBackoff time.Duration
 	// Sleep waits d before a retry, or returns ctx's error when ctx ends
 	// first. Default backoff.Wait.
@@ -318,6 +322,11 @@ func (d *Dispatcher) invoke(ctx context.Context, payload []byte) error {
 			return fmt.Errorf("not queued (attempt %d of %d): %w", attempt, attempts, err)
 		}
 		delay := backoff.Jitter(attempt, base, limit)
+		if wait := retryAfter(err); wait > limit {
+			return fmt.Errorf("not queued (attempt %d of %d), and Lambda asks for a wait of %v, over %v: %w", attempt, attempts, wait, limit, err)
+		} else if wait > 0 {
+			delay = min(wait+delay, limit) // at least wait, spread by the jitter within the cap
+		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= delay {
 			return fmt.Errorf("not queued (attempt %d of %d), no time left for another: %w", attempt, attempts, err)
 		}
@@ -326,6 +335,17 @@ func (d *Dispatcher) invoke(ctx context.Context, payload []byte) error {
 		}
 		metrics.From(ctx).Add(metricDispatchRetries, 1, metrics.Count)
 	}
+}
+
+// retryAfter returns how long Lambda asked the caller of a throttled
+// invoke to wait before the next (TooManyRequestsException's
+// retryAfterSeconds, sent as the Retry-After header); 0 when it did not.
+func retryAfter(err error) time.Duration {
+	var se *awsrest.StatusError
+	if errors.As(err, &se) {
+		return se.RetryAfter
+	}
+	return 0
 }
 
 // notQueued reports whether an invoke's outcome shows for certain that

@@ -23,15 +23,17 @@ import (
 // checks that each request is a signed asynchronous invoke of fanout-fn,
 // records the event and answers with status, or with statuses in order
 // (the last one repeating) when set. An error status carries the error
-// type Lambda gives it.
+// type Lambda gives it, and a 429 the retryAfter it is given.
 type lambdaAPI struct {
 	status   int
 	statuses []int
-	mu       sync.Mutex
-	calls    int
-	events   []fanout.Event
-	sizes    []int
-	errs     []string
+	// retryAfter, when set, is the Retry-After header of every 429.
+	retryAfter string
+	mu         sync.Mutex
+	calls      int
+	events     []fanout.Event
+	sizes      []int
+	errs       []string
 }
 
 // lambdaErrorTypes are the Invoke API's error types for the statuses the
@@ -61,6 +63,9 @@ func (f *lambdaAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if status >= 400 {
 		w.Header().Set("X-Amzn-Errortype", lambdaErrorTypes[status])
+		if status == http.StatusTooManyRequests && f.retryAfter != "" {
+			w.Header().Set("Retry-After", f.retryAfter)
+		}
 		w.WriteHeader(status)
 		return
 	}

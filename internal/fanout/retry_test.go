@@ -158,6 +158,26 @@ func signedConfig() aws.Config {
 	return aws.Config{Region: "eu-west-1", Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
 }
 
+// dispatchTo dispatches a shard of 10 recipients through the real signed
+// client to fake, with a dispatcher that set adjusts, and checks that
+// fake received wantCalls invokes, all well formed.
+func dispatchTo(t *testing.T, ctx context.Context, fake *lambdaAPI, wantCalls int, set func(*fanout.Dispatcher)) (broadcast.Shard, error) {
+	t.Helper()
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	d := fanout.NewDispatcher(fanout.NewLambdaClient(signedConfig(), srv.URL, nil), "fanout-fn")
+	set(d)
+	s := broadcast.Shard{Endpoint: "https://x/prod", Tenant: "t", Channel: "c", Index: 1, Frame: []byte(`{"type":"update"}`), IDs: ids(10)}
+	err := d.Dispatch(ctx, s)
+	if len(fake.errs) > 0 {
+		t.Fatalf("invokes: %v", fake.errs)
+	}
+	if fake.calls != wantCalls {
+		t.Errorf("invokes sent = %d, want %d", fake.calls, wantCalls)
+	}
+	return s, err
+}
+
 // TestDispatchRetriesOnlyCertainRefusals: through the real signed
 // client, an invoke answered 429 TooManyRequestsException (Lambda did
 // not queue the event) is sent again, up to DefaultDispatchAttempts in
@@ -186,27 +206,18 @@ func TestDispatchRetriesOnlyCertainRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := &lambdaAPI{statuses: tt.statuses}
-			srv := httptest.NewServer(fake)
-			defer srv.Close()
-			d := fanout.NewDispatcher(fanout.NewLambdaClient(signedConfig(), srv.URL, nil), "fanout-fn")
-			d.MaxAttempts = tt.maxAttempts
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			m := metrics.New("disconnect")
 			ctx = metrics.With(ctx, m)
 			var waits sleeps
-			d.Sleep = waits.sleep
-			if tt.cancel {
-				d.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return waits.sleep(ctx, d) }
-			}
-			s := broadcast.Shard{Endpoint: "https://x/prod", Tenant: "t", Channel: "c", Index: 1, Frame: []byte(`{"type":"update"}`), IDs: ids(10)}
-			err := d.Dispatch(ctx, s)
-			if len(fake.errs) > 0 {
-				t.Fatalf("invokes: %v", fake.errs)
-			}
-			if fake.calls != tt.wantCalls {
-				t.Errorf("invokes sent = %d, want %d", fake.calls, tt.wantCalls)
-			}
+			s, err := dispatchTo(t, ctx, fake, tt.wantCalls, func(d *fanout.Dispatcher) {
+				d.MaxAttempts = tt.maxAttempts
+				d.Sleep = waits.sleep
+				if tt.cancel {
+					d.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return waits.sleep(ctx, d) }
+				}
+			})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Dispatch error = %v, want error %v", err, tt.wantErr)
 			}
@@ -322,6 +333,62 @@ func TestDispatchRetriesAnInvokeNeverSent(t *testing.T) {
 			}
 			if fake.calls != 0 {
 				t.Errorf("invokes received = %d, want 0", fake.calls)
+			}
+		})
+	}
+}
+
+// TestDispatchWaitsForRetryAfter: Lambda's 429 may say how long to wait
+// before retrying (TooManyRequestsException's retryAfterSeconds, sent as
+// the Retry-After header). The retry waits at least that long; a wait
+// longer than MaxBackoff, or one that would end past ctx's deadline, ends
+// the dispatch instead, and the coordinator posts the shard. A header
+// that is not a whole number of seconds, or 0, leaves the jittered
+// backoff as it is.
+func TestDispatchWaitsForRetryAfter(t *testing.T) {
+	tests := []struct {
+		name       string
+		retryAfter string
+		maxBackoff time.Duration
+		deadline   time.Duration // ctx's deadline from now; 0: none
+		wantCalls  int
+		wantWait   time.Duration // the one wait, at least; 0: below the backoff's 100 ms
+	}{
+		{"one second", "1", 0, 0, 2, time.Second},
+		{"five seconds, MaxBackoff 10s", "5", 10 * time.Second, 0, 2, 5 * time.Second},
+		{"longer than MaxBackoff", "2", 0, 0, 1, 0},
+		{"past the deadline", "120", time.Hour, time.Minute, 1, 0},
+		{"zero", "0", 0, 0, 2, 0},
+		{"not a number of seconds", "soon", 0, 0, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tt.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
+				defer cancel()
+			}
+			var waits sleeps
+			fake := &lambdaAPI{statuses: []int{429, 202}, retryAfter: tt.retryAfter}
+			_, err := dispatchTo(t, ctx, fake, tt.wantCalls, func(d *fanout.Dispatcher) {
+				d.MaxBackoff = tt.maxBackoff
+				d.Sleep = waits.sleep
+			})
+			if retried := tt.wantCalls > 1; (err == nil) != retried {
+				t.Fatalf("Dispatch error = %v, want error %v", err, !retried)
+			}
+			if len(waits.d) != tt.wantCalls-1 {
+				t.Fatalf("waits = %v, want %d", waits.d, tt.wantCalls-1)
+			}
+			if len(waits.d) == 0 {
+				return
+			}
+			switch w := waits.d[0]; {
+			case tt.wantWait == 0 && w >= fanout.DefaultDispatchBackoff:
+				t.Errorf("wait = %v, want the jittered backoff, below %v", w, fanout.DefaultDispatchBackoff)
+			case tt.wantWait > 0 && (w < tt.wantWait || w >= tt.wantWait+fanout.DefaultDispatchBackoff):
+				t.Errorf("wait = %v, want %v (and at most the backoff's %v more)", w, tt.wantWait, fanout.DefaultDispatchBackoff)
 			}
 		})
 	}
