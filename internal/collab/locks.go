@@ -146,7 +146,8 @@ func (s *Service) ReleaseLocksOf(ctx context.Context, conn store.Connection, n N
 // SweepLocks is the lock part of a sweeper pass: locks found expired
 // through the expiry index are deleted, each on the condition that it is
 // still the same expired grant, and announced through n; with a nil n
-// they are not announced (and a warning says so).
+// they are not announced (and a warning says so). A lock that DynamoDB's
+// TTL deleted first is announced by LockRemovedByTTL instead.
 func (s *Service) SweepLocks(ctx context.Context, now time.Time, n Notifier) error {
 	locks, err := s.st.ExpiredLocks(ctx, now, s.cfg.SweepBatch)
 	if err != nil {
@@ -179,4 +180,29 @@ func (s *Service) SweepLocks(ctx context.Context, now time.Time, n Notifier) err
 	s.log.InfoContext(ctx, "locks swept", "route", "sweeper", "expired", expired)
 	metrics.From(ctx).Add(metrics.SweepRemoved, float64(expired), metrics.Count)
 	return errors.Join(errs...)
+}
+
+// LockRemovedByTTL announces through n, as a sweeper pass announces an
+// expired lock, that DynamoDB's TTL deleted the lock item of e: TTL
+// deletes only what expired, and an expired lock is never renewed, so the
+// grant had expired. A record of the removal carries only the item's key:
+// the grant is the one e's fencing counter numbered last (LastGrant), with
+// its holder, name and time as granted, and as expiresAt now, the latest
+// it can have expired (the counter does not follow renewals). When e has
+// a lock item again, nothing is announced: a later grant, whose acquired
+// event replaced the lock for clients, and whose own expiry is announced
+// in turn. When that later grant is gone too, its end is announced again
+// (clients take an event about a grant they no longer show as nothing).
+// An error (the read failed) means nothing was announced.
+func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, now time.Time, n Notifier) error {
+	l, ok, err := s.st.LastGrant(ctx, e)
+	if err != nil {
+		return fmt.Errorf("last grant of %q: %w", e, err)
+	}
+	if !ok {
+		return nil
+	}
+	l.ExpiresAt = now
+	s.announceLock(ctx, n, l, protocol.LockExpired, "", "")
+	return nil
 }

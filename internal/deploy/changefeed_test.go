@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -98,8 +99,19 @@ type streamFilter struct {
 					Prefix string `json:"prefix"`
 				} `json:"S"`
 			} `json:"pk"`
+			SK *struct {
+				S []string `json:"S"`
+			} `json:"sk"`
 		} `json:"Keys"`
 	} `json:"dynamodb"`
+}
+
+// sortKeys returns the sort keys f passes, sorted; nil when it passes any.
+func (f streamFilter) sortKeys() []string {
+	if f.DynamoDB.Keys.SK == nil {
+		return nil
+	}
+	return slices.Sorted(slices.Values(f.DynamoDB.Keys.SK.S))
 }
 
 // prefixes returns the partition-key prefixes f passes, sorted.
@@ -115,15 +127,25 @@ func (f streamFilter) prefixes() []string {
 // onlyFilter returns the one filter pattern of mapping p.
 func onlyFilter(t *testing.T, p map[string]any) streamFilter {
 	t.Helper()
-	filters, _ := at(p, "FilterCriteria", "Filters").([]any)
+	filters := streamFilters(t, p)
 	if len(filters) != 1 {
-		t.Fatalf("filters %v, want one", filters)
+		t.Fatalf("filters %+v, want one", filters)
 	}
-	var f streamFilter
-	if err := json.Unmarshal([]byte(at(filters[0], "Pattern").(string)), &f); err != nil {
-		t.Fatal(err)
+	return filters[0]
+}
+
+// streamFilters returns the filter patterns of mapping p: a record that
+// passes any of them is delivered.
+func streamFilters(t *testing.T, p map[string]any) []streamFilter {
+	t.Helper()
+	filters, _ := at(p, "FilterCriteria", "Filters").([]any)
+	out := make([]streamFilter, len(filters))
+	for i, f := range filters {
+		if err := json.Unmarshal([]byte(at(f, "Pattern").(string)), &out[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return f
+	return out
 }
 
 // streamMapping returns the properties of the one event source mapping
@@ -147,8 +169,9 @@ func streamMapping(t *testing.T, raw map[string]any, fn string) map[string]any {
 }
 
 // TestSweeperReadsTTLRemovals: the sweeper function gets the records of
-// the sessions and room entries that DynamoDB's TTL removed, and only
-// those (the sweeper's own claims are removals by its role), names in its
+// the sessions, room entries and lock items (not the fencing counters or
+// the reverse lock items) that DynamoDB's TTL removed, and only those
+// (the sweeper's own claims are removals by its role), names in its
 // answer the record to send again from, and may read this table's stream
 // only.
 func TestSweeperReadsTTLRemovals(t *testing.T) {
@@ -160,12 +183,25 @@ func TestSweeperReadsTTLRemovals(t *testing.T) {
 	if at(p, "StartingPosition") != "LATEST" {
 		t.Errorf("StartingPosition %v, want LATEST (a new mapping does not replay a day of removals)", at(p, "StartingPosition"))
 	}
-	pattern := onlyFilter(t, p)
-	if !slices.Equal(pattern.EventName, []string{"REMOVE"}) || pattern.UserIdentity == nil ||
-		!slices.Equal(pattern.UserIdentity.Type, []string{"Service"}) ||
-		!slices.Equal(pattern.UserIdentity.PrincipalID, []string{"dynamodb.amazonaws.com"}) ||
-		!slices.Equal(pattern.prefixes(), []string{store.PrefixPresence, store.PrefixRoom}) {
-		t.Errorf("filter %+v, want TTL's removals of %s and %s items", pattern, store.PrefixPresence, store.PrefixRoom)
+	// The partition-key prefixes and the sort keys (nil: any) of the
+	// items each filter passes.
+	want := map[string][]string{
+		fmt.Sprint([]string{store.PrefixPresence, store.PrefixRoom}): nil,
+		fmt.Sprint([]string{store.PrefixLock}):                       {store.SKLock},
+	}
+	filters := streamFilters(t, p)
+	if len(filters) != len(want) {
+		t.Errorf("%d filters, want %d", len(filters), len(want))
+	}
+	for _, pattern := range filters {
+		sks, ok := want[fmt.Sprint(pattern.prefixes())]
+		if !slices.Equal(pattern.EventName, []string{"REMOVE"}) || pattern.UserIdentity == nil ||
+			!slices.Equal(pattern.UserIdentity.Type, []string{"Service"}) ||
+			!slices.Equal(pattern.UserIdentity.PrincipalID, []string{"dynamodb.amazonaws.com"}) ||
+			!ok || !slices.Equal(pattern.sortKeys(), sks) {
+			t.Errorf("filter %+v, want TTL's removals of the items of one of %v", pattern, want)
+		}
+		delete(want, fmt.Sprint(pattern.prefixes()))
 	}
 
 	stream := map[string]bool{"dynamodb:GetRecords": true, "dynamodb:GetShardIterator": true, "dynamodb:DescribeStream": true, "dynamodb:ListStreams": true}

@@ -43,6 +43,7 @@ func (h *Handler) registerEditing() {
 	h.routes[protocol.TypeCommentList] = f.commentList
 	h.cleanups = append(h.cleanups, f.releaseConnectionLocks)
 	h.sweeps = append(h.sweeps, f.sweepLocks)
+	h.removedByTTL = append(h.removedByTTL, f.lockRemovedByTTL)
 }
 
 // decodePayload decodes r's payload into v, keeping numbers exact.
@@ -276,6 +277,23 @@ func (f *editingRoutes) sweepLocks(ctx context.Context, now time.Time) error {
 		n = &notifier{h: f.h, endpoint: ep}
 	}
 	return f.svc.SweepLocks(ctx, now, n)
+}
+
+// lockRemovedByTTL announces the removal by DynamoDB's TTL of the lock
+// item whose key is (pk, sk) as the sweeper's pass announces an expired
+// lock, through the configured management endpoint; it ignores the keys
+// of other items. An error means nothing was announced (see
+// collab.Service.LockRemovedByTTL).
+func (f *editingRoutes) lockRemovedByTTL(ctx context.Context, pk, sk string, now time.Time) error {
+	e, ok := store.ParseLockKey(pk, sk)
+	if !ok {
+		return nil
+	}
+	ep, err := f.h.ttlEndpoint("lock")
+	if err != nil {
+		return err
+	}
+	return f.svc.LockRemovedByTTL(ctx, e, now, &notifier{h: f.h, endpoint: ep})
 }
 
 // notifier delivers the editing service's events through a broadcaster:

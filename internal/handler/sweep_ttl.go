@@ -38,6 +38,13 @@ import (
 // TTL deletes each in its own time). A session or room entry the sweeper
 // claims is removed by the function's role, not by TTL, and never reaches
 // this path.
+//
+// Edit locks are the same story (an expired lock that TTL deleted was
+// never announced expired, and other users' SDKs, which drop another
+// user's lock only on an event, kept showing the entity locked): the
+// filter also passes TTL's removals of lock items, and the editing
+// feature announces each as the pass does (editingRoutes.lockRemovedByTTL,
+// collab.Service.LockRemovedByTTL).
 
 // The userIdentity of a stream record of a removal by DynamoDB's TTL.
 const (
@@ -66,13 +73,15 @@ func (h *Handler) SweeperEvent(ctx context.Context, raw json.RawMessage) (*event
 
 // SweepStream handles a batch of the table's stream records: each item
 // that DynamoDB's TTL removed goes to every feature's handler of such
-// removals (presence: announced as the sweeper's claim would have been);
-// other records are skipped (the event source mapping filters them out).
+// removals (presence: announced as the sweeper's claim would have been;
+// locks: announced expired as by a pass); other records are skipped (the
+// event source mapping filters them out).
 // When a record fails before anything was announced for it, or the
 // invocation is about to end, the answer names that record, and Lambda
 // sends the batch again from it (ReportBatchItemFailures); the records
 // after it wait for that. Handling a record twice (Lambda may deliver one
-// again) announces its departure twice, which clients take as once.
+// again) announces its departure or expiry twice, which clients take as
+// once.
 func (h *Handler) SweepStream(ctx context.Context, ev events.DynamoDBEvent) events.DynamoDBEventResponse {
 	ctx, flush := h.sweeperMetrics(ctx)
 	defer flush()
@@ -121,6 +130,16 @@ func ttlRemovalKey(r events.DynamoDBEventRecord) (pk, sk string, ok bool) {
 	return k.String(), s.String(), true
 }
 
+// ttlEndpoint is the management endpoint that the announcements of what
+// TTL removed go through: the configured one (the stream's records name
+// none); without it, the error of what (a feature) is returned.
+func (h *Handler) ttlEndpoint(what string) (string, error) {
+	if ep := h.cfg.ManagementEndpoint; ep != "" {
+		return ep, nil
+	}
+	return "", fmt.Errorf("%s removed by TTL: %w", what, ErrNoManagementEndpoint)
+}
+
 // removedByTTL announces the removal by DynamoDB's TTL of the session or
 // room entry whose key is (pk, sk) as the sweeper's claim of the session
 // would have announced it; it ignores the keys of other items. It returns
@@ -132,9 +151,9 @@ func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, now t
 	if !ok {
 		return nil
 	}
-	endpoint := p.h.cfg.ManagementEndpoint
-	if endpoint == "" {
-		return fmt.Errorf("presence removed by TTL: %w", ErrNoManagementEndpoint)
+	endpoint, err := p.h.ttlEndpoint("presence")
+	if err != nil {
+		return err
 	}
 	bc := p.h.broadcaster(endpoint)
 	prior, err := p.readSessions(ctx, k.Tenant, k.UserID)

@@ -100,6 +100,16 @@ type Locks interface {
 	// grant (same token) and expired at the store's current time. It
 	// reports whether it deleted it.
 	DeleteExpiredLock(ctx context.Context, l Lock) (bool, error)
+	// LastGrant returns the grant that e's fencing counter numbered last,
+	// when e has no lock item: that grant's lock is gone (released, or
+	// removed after it expired, by the sweeper, a clean-up or DynamoDB's
+	// TTL). It has the Entity, Token, Holder, HolderName and AcquiredAt
+	// of the grant as it was made (a counter written before it kept them
+	// has the Token only); ExpiresAt and ConnID are zero, since a renewal
+	// moves them and the counter does not follow. ok is false when a lock
+	// item is stored, live or expired (a later grant, or one still to be
+	// removed), or e was never locked. The read is consistent.
+	LastGrant(ctx context.Context, e EntityKey) (l Lock, ok bool, err error)
 }
 
 // Head is the current state of an entity: its version and document. An

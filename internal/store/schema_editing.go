@@ -2,6 +2,8 @@ package store
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // Keys of the editing records:
@@ -18,9 +20,12 @@ import (
 //
 // The lock item carries AttrExpBucket (ExpBucket(KindLock, pk)) so that
 // the sweeper finds expired locks through IndexExpiry. The fencing
-// counter has no expiry and is never deleted. The reverse lock item lets
-// a disconnect find the connection's locks with one Query; its sort key
-// is the lock's partition key.
+// counter has no expiry and is never deleted; with the token of the last
+// grant it keeps who that grant went to (holder, name, time), so that a
+// grant whose lock item DynamoDB's TTL deleted can still be announced
+// (Locks.LastGrant). The reverse lock item lets a disconnect find the
+// connection's locks with one Query; its sort key is the lock's
+// partition key.
 const (
 	PrefixLock     = "LOCK#"
 	PrefixEntity   = "ENT#"
@@ -38,6 +43,21 @@ const (
 // LockPK is the partition key of an entity's lock and fencing counter,
 // and the sort key of the reverse lock item.
 func LockPK(e EntityKey) string { return PrefixLock + e.Tenant + "#" + e.Type + "#" + e.ID }
+
+// ParseLockKey reads the key of a lock item, as a record of the table's
+// stream carries it; ok is false for the key of any other item (the
+// fencing counter and the reverse lock item included).
+func ParseLockKey(pk, sk string) (e EntityKey, ok bool) {
+	rest, ok := strings.CutPrefix(pk, PrefixLock)
+	if !ok || sk != SKLock {
+		return EntityKey{}, false
+	}
+	parts := strings.Split(rest, "#")
+	if len(parts) != 3 || slices.Contains(parts, "") {
+		return EntityKey{}, false
+	}
+	return EntityKey{Tenant: parts[0], Type: parts[1], ID: parts[2]}, true
+}
 
 // EntityPK is the partition key of an entity's head, changes, conflicts
 // and comments.

@@ -150,8 +150,8 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 				fenceCond, fenceVals = "fencingToken = :f", item{":f": fence[attrLockToken]}
 			}
 			want.Token = getN(fence, attrLockToken) + 1
-			fenceVals[":t"] = num(want.Token)
-			upd := s.updateAction(fenceKey, "SET fencingToken = :t", fenceCond, fenceVals)
+			fenceSet := fenceUpdate(want, fenceVals)
+			upd := s.updateAction(fenceKey, fenceSet, fenceCond, fenceVals)
 			lockCond, lockVals := "attribute_not_exists(pk)", item(nil)
 			if cur != nil {
 				lockCond, lockVals = "fencingToken = :old AND expiresAt <= :now", item{":old": num(cur.Token), ":now": num(now)}
@@ -172,6 +172,18 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 		}
 	}
 	return store.Lock{}, contention(op, l.Entity.String())
+}
+
+// fenceUpdate is the update of an entity's fencing counter to the grant
+// l: its token, and who it went to (see LastGrant), with their values
+// added to vals.
+func fenceUpdate(l store.Lock, vals item) string {
+	vals[":t"], vals[":h"], vals[":a"] = num(l.Token), str(l.Holder), str(formatTime(l.AcquiredAt))
+	if l.HolderName == "" {
+		return "SET fencingToken = :t, holder = :h, acquiredAt = :a REMOVE holderName"
+	}
+	vals[":n"] = str(l.HolderName)
+	return "SET fencingToken = :t, holder = :h, acquiredAt = :a, holderName = :n"
 }
 
 // getLiveLock reads e's lock; it returns nil when it is absent or
@@ -426,4 +438,25 @@ func (s *Store) DeleteExpiredLock(ctx context.Context, l store.Lock) (bool, erro
 		}
 	}
 	return false, contention(op, l.Entity.String())
+}
+
+// LastGrant reads e's lock and fencing counter: one consistent
+// BatchGetItem. See store.Locks.LastGrant.
+func (s *Store) LastGrant(ctx context.Context, e store.EntityKey) (store.Lock, bool, error) {
+	const op = "last grant"
+	if err := checkEntityKey(op, e); err != nil {
+		return store.Lock{}, false, err
+	}
+	pk := store.LockPK(e)
+	lockKey, fenceKey := keyOf(pk, store.SKLock), keyOf(pk, store.SKFence)
+	got, err := s.batchGet(ctx, op, e.String(), []item{lockKey, fenceKey})
+	if err != nil {
+		return store.Lock{}, false, err
+	}
+	fence := got[keyID(fenceKey)]
+	if got[keyID(lockKey)] != nil || fence == nil {
+		return store.Lock{}, false, nil
+	}
+	return store.Lock{Entity: e, Token: getN(fence, attrLockToken), Holder: getS(fence, attrLockHolder),
+		HolderName: getS(fence, attrLockHolderName), AcquiredAt: parseTime(getS(fence, attrLockAcquiredAt))}, true, nil
 }

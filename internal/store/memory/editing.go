@@ -17,7 +17,7 @@ const lockIndexPK = "IDX#" + store.IndexExpiry + "#" + store.KindLock
 // Feature items kept in record.item.
 type (
 	lockItem    struct{ lock store.Lock }
-	fenceItem   struct{ token int64 }
+	fenceItem   struct{ grant store.Lock } // the last grant: Entity, Token, Holder, HolderName, AcquiredAt
 	revLockItem struct{ entity store.EntityKey }
 	lockIdxItem struct{ lockPK string }
 )
@@ -119,10 +119,11 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 	fence, _ := s.get(pk, store.SKFence)
 	var token int64 = 1
 	if fence.item != nil {
-		token = fence.item.(fenceItem).token + 1
+		token = fence.item.(fenceItem).grant.Token + 1
 	}
-	s.put(pk, store.SKFence, record{item: fenceItem{token: token}})
 	l.Token = token
+	s.put(pk, store.SKFence, record{item: fenceItem{grant: store.Lock{Entity: l.Entity, Token: token,
+		Holder: l.Holder, HolderName: l.HolderName, AcquiredAt: l.AcquiredAt}}})
 	at := s.clock.Now()
 	if old != nil {
 		s.putOutbox(store.LockOutboxItem(*old, store.LockExpired, at))
@@ -286,6 +287,23 @@ func (s *Store) DeleteExpiredLock(ctx context.Context, l store.Lock) (bool, erro
 	s.deleteLock(cur)
 	s.putOutbox(store.LockOutboxItem(cur, store.LockExpired, s.clock.Now()))
 	return true, nil
+}
+
+// LastGrant returns the grant the fencing counter of e recorded last,
+// when e has no lock item. See store.Locks.LastGrant.
+func (s *Store) LastGrant(ctx context.Context, e store.EntityKey) (store.Lock, bool, error) {
+	const op = "last grant"
+	if err := checkEntityKey(op, e); err != nil {
+		return store.Lock{}, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pk := store.LockPK(e)
+	fence, ok := s.get(pk, store.SKFence)
+	if _, held := s.get(pk, store.SKLock); held || !ok {
+		return store.Lock{}, false, nil
+	}
+	return fence.item.(fenceItem).grant, true, nil
 }
 
 // Entity records kept in record.item.

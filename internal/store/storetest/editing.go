@@ -29,6 +29,7 @@ func editingCases() []struct {
 		{"LockConcurrentAcquire", testLockConcurrent},
 		{"LockConnectionRelease", testLockConnection},
 		{"LockExpiredSweep", testLockSweep},
+		{"LockLastGrant", testLockLastGrant},
 		{"LockNeedsLiveConnection", testLockLiveConnection},
 		{"LockConnectionCount", testLockConnectionCount},
 		{"CommitVersions", testCommitVersions},
@@ -334,6 +335,51 @@ func testLockSweep(t *testing.T, f *fixture) {
 	if locks, err := f.s.ReleaseConnectionLocks(f.ctx, "c1"); err != nil || len(locks) != 0 {
 		t.Fatalf("swept lock still reachable from its connection: %v, %v", locks, err)
 	}
+}
+
+// testLockLastGrant: once an entity's lock item is gone, LastGrant tells
+// the grant its fencing counter numbered last, as it was made (holder,
+// name, time), whatever renewed it since; while a lock item is stored,
+// live or expired, it tells nothing.
+func testLockLastGrant(t *testing.T, f *fixture) {
+	f.connected(t, "c1", "c2", "c3")
+	last := func(want store.Lock, ok bool) {
+		t.Helper()
+		got, found, err := f.s.LastGrant(f.ctx, entA)
+		if err != nil || found != ok {
+			t.Fatalf("LastGrant = %+v, %v, %v; want found %v", got, found, err, ok)
+		}
+		if ok {
+			equalLock(t, got, want)
+		}
+	}
+	last(store.Lock{}, false) // never locked
+	first := f.lock(entA, "u1", "c1", 10*time.Second)
+	f.acquire(t, first)
+	last(store.Lock{}, false)
+	f.clock.Advance(5 * time.Second)
+	renewed := f.lock(entA, "u1", "c2", 10*time.Second)
+	renewed.HolderName = "new name of u1"
+	f.acquire(t, renewed)
+	f.clock.Advance(20 * time.Second)
+	last(store.Lock{}, false) // expired, still stored
+	expired, err := f.s.ExpiredLocks(f.ctx, f.clock.Now(), 0)
+	if err != nil || len(expired) != 1 {
+		t.Fatalf("ExpiredLocks = %v, %v", expired, err)
+	}
+	if ok, err := f.s.DeleteExpiredLock(f.ctx, expired[0]); err != nil || !ok {
+		t.Fatalf("DeleteExpiredLock = %v, %v", ok, err)
+	}
+	last(store.Lock{Entity: entA, Token: 1, Holder: "u1", HolderName: first.HolderName, AcquiredAt: first.AcquiredAt}, true)
+
+	second := f.lock(entA, "u2", "c3", time.Minute)
+	second.HolderName = ""
+	f.acquire(t, second)
+	last(store.Lock{}, false)
+	if _, err := f.s.ReleaseLock(f.ctx, entA, "u2"); err != nil {
+		t.Fatalf("ReleaseLock: %v", err)
+	}
+	last(store.Lock{Entity: entA, Token: 2, Holder: "u2", AcquiredAt: second.AcquiredAt}, true)
 }
 
 // testLockLiveConnection: a grant or renewal goes only to a live

@@ -1,0 +1,102 @@
+package handler_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/omnisales/rtcollab/internal/store"
+)
+
+// ttlRemoval is a record of the table's stream, shaped as the sample's
+// first one, of DynamoDB's TTL removing the item (pk, sk).
+func ttlRemoval(t *testing.T, pk, sk string, seq int) events.DynamoDBEventRecord {
+	t.Helper()
+	r := ttlSample(t)[0]
+	r.Change.Keys = map[string]events.DynamoDBAttributeValue{
+		store.AttrPK: events.NewStringAttribute(pk),
+		store.AttrSK: events.NewStringAttribute(sk),
+	}
+	r.Change.SequenceNumber = fmt.Sprintf("44215848000000000174504%05d", seq)
+	return r
+}
+
+// lockNews is one lock event as a connection received it.
+type lockNews struct {
+	Action   string
+	Token    int64
+	LockedBy string
+}
+
+// lockEvents returns, in order, the lock events on channel that reached
+// connection to.
+func (p *sweepPoster) lockEvents(to, channel string) []lockNews {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []lockNews
+	for _, po := range p.posts {
+		var env struct {
+			Type    string `json:"type"`
+			Channel string `json:"channel"`
+			Payload struct {
+				Action string `json:"action"`
+				Lock   struct {
+					LockedBy     string `json:"lockedBy"`
+					FencingToken int64  `json:"fencingToken"`
+				} `json:"lock"`
+			} `json:"payload"`
+		}
+		if po.to != to || json.Unmarshal(po.data, &env) != nil || env.Type != "lock" || env.Channel != channel {
+			continue
+		}
+		out = append(out, lockNews{env.Payload.Action, env.Payload.Lock.FencingToken, env.Payload.Lock.LockedBy})
+	}
+	return out
+}
+
+// TestTTLRemovedLockIsAnnounced: ann locks order o1 and her tab goes
+// quiet; the lock expires, and DynamoDB's TTL deletes it before a
+// sweeper pass finds it. The pass never found what TTL took, so bob's SDK
+// (which drops another user's lock only on an event) kept showing o1
+// locked by ann until he reloaded. TTL's removal reaches the sweeper
+// through the table's stream: bob gets the lock's expired, with its
+// fencing token and holder, on the entity's channel and edit-locks. A
+// record delivered twice repeats it, with the same token, which the SDK
+// takes as once. When bob has taken the lock before the record is
+// handled, nothing is announced: his grant replaced the one TTL removed.
+func TestTTLRemovedLockIsAnnounced(t *testing.T) {
+	const acquire = `{"type":"lock.acquire","messageId":"l1","payload":{"entityType":"order","entityId":"o1","ttl":1000}}`
+	entity := store.EntityKey{Tenant: "t1", Type: "order", ID: "o1"}
+	for _, regrant := range []bool{false, true} {
+		t.Run(fmt.Sprintf("regranted=%v", regrant), func(t *testing.T) {
+			tt := newTTLTable(t)
+			e := newSweepEnv(t, tt.clock, tt.st, "ann", "bob")
+			e.ok("bob", `{"type":"subscribe","channel":"order:o1","messageId":"s1"}`)
+			e.ok("bob", `{"type":"subscribe","channel":"edit-locks","messageId":"s2"}`)
+			e.ok("ann", acquire)
+			e.clock.Advance(5 * time.Second)
+			tt.expire(store.LockPK(entity), store.SKLock)
+			e.pass()
+			if regrant {
+				e.ok("bob", acquire)
+			}
+			removal := ttlRemoval(t, store.LockPK(entity), store.SKLock, 1)
+			e.deliver(removal)
+			e.deliver(removal)
+			for _, ch := range []string{"order:o1", "edit-locks"} {
+				got := e.poster.lockEvents("bob", ch)
+				t.Logf("%s: bob got %+v", ch, got)
+				want := []lockNews{{"acquired", 1, "ann"}, {"expired", 1, "ann"}, {"expired", 1, "ann"}}
+				if regrant {
+					want = []lockNews{{"acquired", 1, "ann"}, {"acquired", 2, "bob"}}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s: bob got %+v, want %+v", ch, got, want)
+				}
+			}
+		})
+	}
+}
