@@ -1,9 +1,9 @@
 // Command sweeper is the scheduled Lambda that expires presence and locks
 // and removes connections API Gateway has closed. It also reads the
-// table's stream, filtered to the sessions, room entries and locks
-// DynamoDB's TTL removed before a pass claimed them, and announces those
-// departures and expiries (handler.SweeperEvent tells the two sources
-// apart).
+// table's stream, filtered to the sessions, room entries, away alarms and
+// locks DynamoDB's TTL removed before a pass claimed them, and announces
+// those departures, aways and expiries (handler.SweeperEvent tells the two
+// sources apart).
 // The presence and lock changes it announces to a channel of more
 // subscribers than FANOUT_SHARD_SIZE are sharded, as the message
 // function's broadcasts are (FANOUT_FUNCTION_NAME); it posts to at most

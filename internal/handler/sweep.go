@@ -35,7 +35,8 @@ type connectionProber interface {
 //   - away alarms that are due: connections idle for the away timeout. Each
 //     is claimed by a conditional write (ClearAway, which still reports
 //     the claim as this pass's when its request was retried after a lost
-//     answer), then the user's away status is announced if it changed;
+//     answer, and then deletes the alarm), then the user's away status is
+//     announced if it changed;
 //   - sessions that expired: connections whose heartbeats stopped for the
 //     offline timeout. Each is claimed by a delete conditioned on it being
 //     unchanged and still expired, its leave and offline events are
@@ -50,8 +51,8 @@ type connectionProber interface {
 // are read before it (the item stays for the next pass when that fails)
 // and again after it, and when the read after it keeps failing the event
 // is announced from the one before, the pass reporting the error. A
-// session that DynamoDB's TTL deletes before a pass finds it is announced
-// from the table's stream instead (see sweep_ttl.go).
+// session or away alarm that DynamoDB's TTL deletes before a pass finds it
+// is announced from the table's stream instead (see sweep_ttl.go).
 func (p *presenceFeature) sweep(ctx context.Context, now time.Time) error {
 	endpoint := p.h.cfg.ManagementEndpoint
 	if endpoint == "" {
@@ -114,9 +115,18 @@ func (p *presenceFeature) claimAway(ctx context.Context, bc *broadcast.Broadcast
 		cur = prior
 		rerr = fmt.Errorf("sessions of %q after claiming the away alarm of %q (announced from the read before): %w", a.UserID, a.ConnID, rerr)
 	}
+	p.announceAway(ctx, bc, a, cur, now)
+	return true, rerr
+}
+
+// announceAway announces what the due away alarm a, claimed (or removed
+// by DynamoDB's TTL, see awayRemovedByTTL), changes for its user, cur
+// being the user's sessions: nothing when its connection is offline
+// already (the expiry path announces that) or was active since.
+func (p *presenceFeature) announceAway(ctx context.Context, bc *broadcast.Broadcaster, a store.AwayAlarm, cur userSessions, now time.Time) {
 	i := slices.IndexFunc(cur.live, func(s store.Session) bool { return s.ConnID == a.ConnID })
 	if i < 0 {
-		return true, rerr // offline already: the expiry path announces it
+		return
 	}
 	// The state just before this connection's idle time reached the
 	// timeout against the state at the alarm: only that crossing lies in
@@ -125,12 +135,11 @@ func (p *presenceFeature) claimAway(ctx context.Context, bc *broadcast.Broadcast
 	// since, and its next write arms a new alarm.
 	crossed := cur.live[i].LastActive.Add(p.cfg.AwayTimeout)
 	if crossed.After(a.At) {
-		return true, rerr
+		return
 	}
 	sessions := append(slices.Clone(cur.live), unclaimed(cur.expired, a.ConnID)...)
 	ev := presence.Diff(sessions, crossed.Add(-time.Nanosecond), sessions, a.At, p.cfg.AwayTimeout)
 	p.announce(ctx, bc, a.Tenant, a.UserID, "", ev, now)
-	return true, rerr
 }
 
 // userSessions is one read of a user's sessions: the live ones and the

@@ -22,13 +22,14 @@ import (
 // Removals by DynamoDB's TTL.
 //
 // The table's TTL attribute is expiresAt, which is also when a session
-// and its room entries expire, and TTL may delete an expired item at any
-// time after that: often before the sweeper's next pass, which then never
-// finds the session. Nothing announced such a departure, and the others
-// kept seeing the user online and in the rooms until they reloaded. So the
-// sweeper function also reads the table's stream, filtered to TTL's
-// removals of sessions and room entries (template.yaml), and announces
-// each as its claim of the session would have been announced.
+// and its room entries expire (and when an away alarm is due), and TTL
+// may delete an expired item at any time after that: often before the
+// sweeper's next pass, which then never finds the session. Nothing
+// announced such a departure, and the others kept seeing the user online
+// and in the rooms until they reloaded. So the sweeper function also
+// reads the table's stream, filtered to TTL's removals of sessions, room
+// entries and away alarms (template.yaml), and announces each as its
+// claim of the session or alarm would have been announced.
 //
 // A stream record of a removal holds only the item's key (the stream's
 // view is NEW_IMAGE): the tenant, user and connection, and the room of a
@@ -38,6 +39,12 @@ import (
 // TTL deletes each in its own time). A session or room entry the sweeper
 // claims is removed by the function's role, not by TTL, and never reaches
 // this path.
+//
+// Likewise, an away alarm that TTL deleted before a pass claimed it
+// never turned its user away. The filter passes TTL's removals
+// of alarms too, and each is announced as its claim would have been
+// (awayRemovedByTTL). The sweeper's claim deletes the alarm it claimed, so
+// that TTL never removes it later for its away to be announced again.
 //
 // Edit locks are the same story (an expired lock that TTL deleted was
 // never announced expired, and other users' SDKs, which drop another
@@ -73,9 +80,9 @@ func (h *Handler) SweeperEvent(ctx context.Context, raw json.RawMessage) (*event
 
 // SweepStream handles a batch of the table's stream records: each item
 // that DynamoDB's TTL removed goes to every feature's handler of such
-// removals (presence: announced as the sweeper's claim would have been;
-// locks: announced expired as by a pass); other records are skipped (the
-// event source mapping filters them out).
+// removals (presence and away alarms: announced as the sweeper's claim
+// would have been; locks: announced expired as by a pass); other records
+// are skipped (the event source mapping filters them out).
 // When a record fails before anything was announced for it, or the
 // invocation is about to end, the answer names that record, and Lambda
 // sends the batch again from it (ReportBatchItemFailures); the records
@@ -140,13 +147,16 @@ func (h *Handler) ttlEndpoint(what string) (string, error) {
 	return "", fmt.Errorf("%s removed by TTL: %w", what, ErrNoManagementEndpoint)
 }
 
-// removedByTTL announces the removal by DynamoDB's TTL of the session or
-// room entry whose key is (pk, sk) as the sweeper's claim of the session
-// would have announced it; it ignores the keys of other items. It returns
-// an error only when nothing was announced and the record is worth
-// handling again (a read failed); a failure after an announcement is
-// logged, since handling the record again would repeat it.
+// removedByTTL announces the removal by DynamoDB's TTL of the session,
+// room entry or away alarm whose key is (pk, sk) as the sweeper's claim of
+// the session or alarm would have announced it; it ignores the keys of
+// other items. It returns an error only when nothing was announced and the
+// record is worth handling again (a read failed); a failure after an
+// announcement is logged, since handling the record again would repeat it.
 func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, now time.Time) error {
+	if connID, ok := store.ParseAwayKey(pk, sk); ok {
+		return p.awayRemovedByTTL(ctx, connID, now)
+	}
 	k, ok := store.ParsePresenceKey(pk, sk)
 	if !ok {
 		return nil
@@ -164,6 +174,45 @@ func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, now t
 		return p.sessionRemovedByTTL(ctx, bc, endpoint, k, prior, now)
 	}
 	return p.entryRemovedByTTL(ctx, bc, endpoint, k, prior, now)
+}
+
+// awayRemovedByTTL announces that TTL removed the away alarm of connection
+// connID as a pass's claim of it would have (announceAway): a due alarm,
+// since TTL removes only what expired, and one no pass claimed, since a
+// claim deletes its alarm (ClearAway). The alarm's key names only the
+// connection: its tenant and user are read from the connection's record
+// (without it the connection is gone, and the expiry path announces its
+// departure), and its due time is rebuilt from the connection's session
+// as the alarm was armed, the last activity plus the away timeout, rounded
+// up to the second. A session active since has a later one, not due yet,
+// and nothing is announced: its activity armed a new alarm.
+func (p *presenceFeature) awayRemovedByTTL(ctx context.Context, connID string, now time.Time) error {
+	endpoint, err := p.h.ttlEndpoint("away alarm")
+	if err != nil {
+		return err
+	}
+	c, err := p.h.deps.Store.GetConnection(ctx, connID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("connection %q: %w", connID, err)
+	}
+	cur, err := p.readSessions(ctx, c.Tenant, c.UserID)
+	if err != nil {
+		return fmt.Errorf("sessions of %q: %w", c.UserID, err)
+	}
+	i := slices.IndexFunc(cur.live, func(s store.Session) bool { return s.ConnID == connID })
+	if i < 0 {
+		return nil // offline already: the expiry path announces it
+	}
+	a := store.AwayAlarm{Tenant: c.Tenant, UserID: c.UserID, ConnID: connID,
+		At: ceilSecond(cur.live[i].LastActive.Add(p.cfg.AwayTimeout))}
+	if a.At.After(now) {
+		return nil
+	}
+	p.announceAway(ctx, p.h.broadcaster(endpoint), a, cur, now)
+	return nil
 }
 
 // sessionRemovedByTTL announces that TTL removed the session of k, as

@@ -44,16 +44,21 @@ func newTTLTable(t *testing.T) *ttlTable {
 func (tt *ttlTable) expire(pk, sk string) {
 	tt.t.Helper()
 	_, err := tt.client.DeleteItem(tt.t.Context(), &dynamodb.DeleteItemInput{
-		TableName: aws.String(tt.name),
-		Key: map[string]types.AttributeValue{
-			store.AttrPK: &types.AttributeValueMemberS{Value: pk},
-			store.AttrSK: &types.AttributeValueMemberS{Value: sk},
-		},
+		TableName:                 aws.String(tt.name),
+		Key:                       itemKey(pk, sk),
 		ConditionExpression:       aws.String("expiresAt <= :now"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: fmt.Sprint(tt.clock.Now().Unix())}},
 	})
 	if err != nil {
 		tt.t.Fatalf("TTL's delete of %s %s: %v", pk, sk, err)
+	}
+}
+
+// itemKey is the key of the item (pk, sk).
+func itemKey(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		store.AttrPK: &types.AttributeValueMemberS{Value: pk},
+		store.AttrSK: &types.AttributeValueMemberS{Value: sk},
 	}
 }
 

@@ -221,15 +221,19 @@ type Presences interface {
 	// earliest first, through the expiry index (Query, never Scan).
 	ExpiredAway(ctx context.Context, now time.Time, limit int) ([]AwayAlarm, error)
 	// ClearAway claims an alarm only if it is still the one listed (same
-	// At), still due at now and not claimed yet; a claimed alarm is listed
-	// nowhere and claimed by no one again (PutSession with AwayAt arms a
-	// new one). It reports whether this call claimed it, so that of two
-	// overlapping sweeps exactly one acts on the alarm. That holds when
-	// the store applied the claim but its answer was lost and the request
-	// was sent again: the retry finds the alarm claimed by this very call,
-	// and ClearAway still reports true (the DynamoDB store marks the claim
-	// with a token of the call and reads it back after a failed
-	// condition). A caller that got true must announce: no one else will.
+	// At), still due at now and not claimed yet, and removes it; a claimed
+	// alarm is listed nowhere and claimed by no one again (PutSession with
+	// AwayAt arms a new one). The DynamoDB store deletes the claimed item
+	// in a second request, whose failure it ignores: TTL removes the item
+	// later, and the sweeper announces that removal as it does an
+	// unclaimed one's (a repeated away). It reports whether this call
+	// claimed it, so that of two overlapping sweeps exactly one acts on
+	// the alarm. That holds when the store applied the claim but its
+	// answer was lost and the request was sent again: the retry finds the
+	// alarm claimed by this very call, and ClearAway still reports true
+	// (the DynamoDB store marks the claim with a token of the call and
+	// reads it back after a failed condition). A caller that got true
+	// must announce: no one else will.
 	ClearAway(ctx context.Context, a AwayAlarm, now time.Time) (bool, error)
 	// PutActivity records an activity entry. Writing the same entry twice
 	// leaves one.

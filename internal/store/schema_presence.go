@@ -19,10 +19,15 @@ import (
 // is an item of its own because an item has one place in the expiry index
 // and expiresAt is also the TTL attribute: the session must stay present
 // while its connection is away. The sweeper's claim (ClearAway) does not
-// delete the alarm: it sets claim (the claiming call's random token) and
-// removes expBucket, so that a claim sent twice can tell its own mark
-// from another sweep's; the claimed item is listed nowhere and goes with
-// the next alarm of the connection, its session's removal, or TTL.
+// delete the alarm at once: it sets claim (the claiming call's random
+// token) and removes expBucket, so that a claim sent twice can tell its
+// own mark from another sweep's; then, the claim known, it deletes the
+// item on the condition that it still carries that mark. So an alarm
+// that DynamoDB's TTL removes is one no pass claimed, whose away the
+// sweeper announces from the table's stream; a claimed item whose
+// deletion failed is listed nowhere and goes with the next alarm of the
+// connection, its session's removal, or TTL (its away then announced
+// again, which clients take as once).
 const (
 	PrefixPresence = "PRES#"
 	PrefixRoom     = "ROOM#"
@@ -81,6 +86,17 @@ func ParsePresenceKey(pk, sk string) (k PresenceKey, ok bool) {
 		return PresenceKey{}, false
 	}
 	return k, true
+}
+
+// ParseAwayKey reads the key of an away alarm, as a record of the table's
+// stream carries it: the alarm's connection; ok is false for the key of
+// any other item (the connection's record and reverse items included).
+func ParseAwayKey(pk, sk string) (connID string, ok bool) {
+	connID, ok = strings.CutPrefix(pk, PrefixConn)
+	if !ok || sk != SKAway || connID == "" || strings.Contains(connID, "#") {
+		return "", false
+	}
+	return connID, true
 }
 
 // ActivityPK is the partition of a tenant's activity feed.

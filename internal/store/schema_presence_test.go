@@ -39,3 +39,23 @@ func TestParsePresenceKey(t *testing.T) {
 		}
 	}
 }
+
+// TestParseAwayKey: the key of an away alarm gives back its connection;
+// the keys of the connection's other items, and malformed ones, do not.
+func TestParseAwayKey(t *testing.T) {
+	if got, ok := store.ParseAwayKey(store.ConnPK("AbC="), store.SKAway); !ok || got != "AbC=" {
+		t.Errorf("ParseAwayKey = %q, %v; want AbC=", got, ok)
+	}
+	for _, k := range [][2]string{
+		{store.ConnPK("AbC="), store.SKMeta},
+		{store.ConnPK("AbC="), store.SubSK("acme", "room:lobby")},
+		{store.ConnPK("AbC="), store.PrefixLock + "acme#order#SO-1"},
+		{store.ConnPK(""), store.SKAway},
+		{store.ConnPK("a#b"), store.SKAway},
+		{store.PresencePK("acme"), store.SKAway},
+	} {
+		if got, ok := store.ParseAwayKey(k[0], k[1]); ok {
+			t.Errorf("ParseAwayKey(%q, %q) = %q, want not an away alarm's key", k[0], k[1], got)
+		}
+	}
+}

@@ -379,9 +379,15 @@ func (s *Store) ExpiredAway(ctx context.Context, now time.Time, limit int) ([]st
 
 // ClearAway claims an alarm that is unchanged and still due: one
 // conditional UpdateItem that marks it with a claim token drawn for this
-// call and takes it out of the expiry index. The claimed item stays,
-// listed nowhere, until the next PutSession with AwayAt replaces it,
-// DeleteSession removes it, or TTL does (its expiresAt has passed).
+// call and takes it out of the expiry index; then, the claim known, a
+// DeleteItem conditioned on the mark removes it. DynamoDB's TTL would
+// remove it otherwise (its expiresAt has passed), and the sweeper
+// announces TTL's removals of alarms from the table's stream: it must
+// not find there the alarms it claimed. When that deletion fails, the
+// claim stands all the same (true): the item stays, listed nowhere, until
+// the next PutSession with AwayAt replaces it, DeleteSession removes it,
+// or TTL does (and the away is announced again, which clients take as
+// once).
 //
 // The token makes the outcome provable when the request is sent twice:
 // DynamoDB may apply a write and answer 500, and the SDK's retryer then
@@ -407,14 +413,27 @@ func (s *Store) ClearAway(ctx context.Context, a store.AwayAlarm, now time.Time)
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
 	err = mapErr(op, a.ConnID, err)
-	if !errors.Is(err, store.ErrConditionFailed) {
-		return err == nil, err
+	if errors.Is(err, store.ErrConditionFailed) {
+		it, rerr := s.get(ctx, op, a.ConnID, pk, store.SKAway)
+		if rerr != nil || getS(it, attrClaim) != token {
+			return false, rerr
+		}
+		err = nil // the first attempt landed
 	}
-	it, err := s.get(ctx, op, a.ConnID, pk, store.SKAway)
 	if err != nil {
 		return false, err
 	}
-	return getS(it, attrClaim) == token, nil
+	// The outcome no longer depends on this: a failure leaves the item to
+	// TTL (see above), and an answer lost after the deletion landed fails
+	// the retry's condition.
+	_, _ = s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       keyOf(pk, store.SKAway),
+		ConditionExpression:       aws.String("claim = :c"),
+		ExpressionAttributeValues: item{":c": str(token)},
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	return true, nil
 }
 
 // queryDue calls fn for up to limit items of every shard of kind in the
