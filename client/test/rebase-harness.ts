@@ -45,7 +45,7 @@ export async function setup(document: DocumentValue, strategy = 'operational-tra
 }
 
 /** A connected client (no pacing, no heartbeat) and a manager following customer 42, once its first sync is answered. */
-async function follow(): Promise<{ sock: FakeWebSocket; manager: RealtimeSyncManager }> {
+export async function follow(): Promise<{ sock: FakeWebSocket; manager: RealtimeSyncManager }> {
   const client = new WebSocketClient({
     url: 'ws://test.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0, maxConnectionAge: 0, rateLimit: false,
     random: () => 0.5,
