@@ -70,7 +70,10 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * server holds back is not in its document: the local changes queued
  * behind it, written on a document where it applied, have the list
  * indexes and text positions it moved moved back before they go out (see
- * withdraw). Edit locks are
+ * withdraw). So do those queued behind a change the server refuses with
+ * an error that is not retryable, on either strategy (after a retryable
+ * one, once the attempts run out, it may have been applied: nothing is
+ * moved back). Edit locks are
  * renewed while held and taken again after a reconnect; a change refused because the lock lapsed
  * (a restart of the server releases every lock) takes the lock again and is
  * sent again with its original messageId, so it is applied exactly once.
@@ -1316,6 +1319,12 @@ export class RealtimeSyncManager {
             return;
           }
           e.pending.shift();
+          // Refused for good once sent (not a retryable error, after which
+          // it may have been applied): it is not in the server's document,
+          // and the next ones were written on a document where it applied.
+          if (p.sent && !re.retryable && !p.applied && this.entries.get(e.channel) === e) {
+            this.withdraw(e, p, `was refused (${re.code})`);
+          }
           e.error = re;
           this.update(e);
           p.reject(re);
@@ -1523,7 +1532,8 @@ export class RealtimeSyncManager {
    * back as a conflict, it stays out of it unless the conflict is settled
    * `local` (the server then follows it through the changes since, these
    * included); on an operational-transform one, dropped, it never gets
-   * in. The local changes after it were written on a document where it
+   * in; refused with an error that is not retryable, it never gets in
+   * either. The local changes after it were written on a document where it
    * applied: the list indexes and text positions it moved are moved back
    * in them, as past a change undoing it, and so are the forms they are
    * held in (Pending.held). One left with nothing (it changed what `p`

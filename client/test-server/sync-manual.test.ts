@@ -3,7 +3,8 @@
 // server (`pricing` is a manual entity type): a local change the server
 // holds back as a conflict is not in the server's document, so the user's
 // changes queued behind it, written on a document where it was, must not
-// go out with the list indexes it moved.
+// go out with the list indexes it moved. Nor must they when the server
+// refuses it (here BAD_REQUEST: the document would pass 24 KiB).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RealtimeSyncManager, type Change, type WebSocketClient } from '../src/index.js';
 import { devClient, startLocalServer, until, type LocalServer } from './server.js';
@@ -147,5 +148,23 @@ describe('manual entity: changes waiting while a sync answers with the whole doc
     expect((await name).version).toBe(6);
     expect(await price).toBe('REBASE_FAILED');
     expect(await serverDoc(ben, id, 6)).toEqual({ name: 'm', price: 120, note: 'b' });
+  });
+});
+
+describe('manual entity: changes queued behind one the server refuses', () => {
+  it('a queued list edit goes out at the index its element has without the refused insert', async () => {
+    const id = `refused-${++seq}`;
+    const ann = await user('ann', id);
+    // Two values of 10,000 characters: the document is near its 24 KiB bound.
+    await ann.push({ operation: 'update', path: 'a', after: 'a'.repeat(10_000) });
+    await ann.push({ operation: 'update', path: 'b', after: 'b'.repeat(10_000) });
+    await ann.push({ operation: 'update', path: 'items', after: rows });
+    // A row too large for the document, then the quantity of row a, now items[1].
+    const insert = ann.push({ operation: 'insert', path: 'items[0]', after: { sku: 'x', note: 'x'.repeat(5_000) } });
+    const qty = ann.push({ operation: 'update', path: 'items[1].qty', after: 10 });
+    await expect(insert).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(await qty).toMatchObject({ path: 'items[0].qty', version: 4 });
+    const ben = await user('ben', id);
+    expect(ben.sync.getState('pricing', id).document).toMatchObject({ items: [{ sku: 'a', qty: 10 }, { sku: 'b', qty: 2 }] });
   });
 });

@@ -93,24 +93,32 @@ describe('manual entity: the changes queued behind one held back as a conflict',
     expect(s.manager.getState('customer', '42').document).toEqual({ items: rows });
   });
 
-  it('a queued change held against another user\'s change goes out in the form it had there without the held-back insert', async () => {
-    const s = await setup({ name: 'n', items: rows }, 'manual');
-    void push(s, { operation: 'update', path: 'name', after: 'm' }); // in flight
-    const insert = settled(push(s, { operation: 'insert', path: 'items[0]', after: { sku: 'x', qty: 0 } }));
-    const qty = settled(push(s, { operation: 'update', path: 'items[1].qty', after: 10 })); // row a
-    await flush();
-    // Another user sets row a's quantity: both list changes are held against it (base 1).
-    s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'update', path: 'items[0].qty', value: 5 }, 5) });
-    await flush();
-    s.server.ack(s.sock, s.frames[0]!, { outcome: 'applied', applied: true, version: 3,
-      change: stored(3, 'u1', { op: 'update', path: 'name', value: 'm' }, 'm', s.frames[0]!.messageId) });
-    await flush();
-    expect(s.frames.map(payload)[1]).toMatchObject({ operation: 'insert', path: 'items[0]', baseVersion: 1 });
-    conflictAck(s, s.frames[1]!, stored(2, 'u2', { op: 'update', path: 'items[0].qty', value: 5 }, 5));
-    await flush();
-    // From base 1 the server follows it past v2 and holds it against v2: the same element.
-    expect(s.frames.map(payload)[2]).toMatchObject({ operation: 'update', path: 'items[0].qty', after: 10, baseVersion: 1 });
-    expect(await insert).toBe('conflict');
-    void qty;
-  });
+  // A change the server refuses (an error that is not retryable) is not in its document either.
+  const answers: { what: string; answer: (s: Setup, f: SentFrame) => void; outcome: string }[] = [
+    { what: 'held back as a conflict', answer: (s, f) => conflictAck(s, f, stored(2, 'u2', { op: 'update', path: 'items[0].qty', value: 5 }, 5)), outcome: 'conflict' },
+    { what: 'refused by the server', answer: (s, f) => s.server.error(s.sock, f, 'FORBIDDEN'), outcome: 'FORBIDDEN' },
+  ];
+  for (const { what, answer, outcome } of answers) {
+    it(`a queued change held against another user's change goes out in the form it had there without the insert ${what}`, async () => {
+      const s = await setup({ name: 'n', items: rows }, 'manual');
+      void push(s, { operation: 'update', path: 'name', after: 'm' }); // in flight
+      const insert = settled(push(s, { operation: 'insert', path: 'items[0]', after: { sku: 'x', qty: 0 } }));
+      const qty = settled(push(s, { operation: 'update', path: 'items[1].qty', after: 10 })); // row a
+      await flush();
+      // Another user sets row a's quantity: both list changes are held against it (base 1).
+      s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'update', path: 'items[0].qty', value: 5 }, 5) });
+      await flush();
+      s.server.ack(s.sock, s.frames[0]!, { outcome: 'applied', applied: true, version: 3,
+        change: stored(3, 'u1', { op: 'update', path: 'name', value: 'm' }, 'm', s.frames[0]!.messageId) });
+      await flush();
+      expect(s.frames.map(payload)[1]).toMatchObject({ operation: 'insert', path: 'items[0]', baseVersion: 1 });
+      answer(s, s.frames[1]!);
+      await flush();
+      await flush();
+      // From base 1 the server follows it past v2 and holds it against v2: the same element.
+      expect(s.frames.map(payload)[2]).toMatchObject({ operation: 'update', path: 'items[0].qty', after: 10, baseVersion: 1 });
+      expect(await insert).toBe(outcome);
+      void qty;
+    });
+  }
 });

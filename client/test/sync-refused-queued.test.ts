@@ -1,0 +1,74 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Change } from '../src/index.js';
+import { FakeWebSocket, type SentFrame } from './fake-websocket.js';
+import { flush, payload, push, setup } from './rebase-harness.js';
+import { RebasingServer } from './rebasing-server.js';
+
+// A local change the server refuses for good (an error that is not
+// retryable: FORBIDDEN, BAD_REQUEST for a document over its size...) is
+// not in the server's document. The changes the user queued behind it were
+// written on the local document where it applied: the list indexes and
+// text positions it moved must be moved back in them before they go out
+// (the form a manual change held against another user's goes out in is in
+// sync-manual-queued.test.ts).
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  FakeWebSocket.reset();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const rows = (): { items: { n: string; qty: number }[] } => ({ items: [{ n: 'a', qty: 1 }, { n: 'b', qty: 2 }] });
+
+const outcomeOf = (p: Promise<Change>): Promise<string> =>
+  p.then((c) => String(c.metadata?.['outcome'] ?? c.version), (e: { code: string }) => e.code);
+
+describe('the changes queued behind one the server refuses', () => {
+  it('a queued list edit goes out at its element\'s index without the refused insert, and lands on that element', async () => {
+    const server = new RebasingServer('operational-transform', rows());
+    const m = await server.follow();
+    const push = (input: Record<string, unknown>): Promise<string> => outcomeOf(m.pushChange({ entityType: 'customer', entityId: '42', ...input } as never));
+    server.hold = true;
+    const insert = push({ operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } });
+    const qty = push({ operation: 'update', path: 'items[1].qty', after: 10 }); // row a, behind the new row
+    await flush();
+    server.fake.error(server.sock, server.held as SentFrame, 'FORBIDDEN');
+    expect(await insert).toBe('FORBIDDEN');
+    expect(await qty).toBe('2');
+    expect(payload(server.frames[1])).toMatchObject({ path: 'items[0].qty', baseVersion: 1 });
+    expect(server.doc).toEqual({ items: [{ n: 'a', qty: 10 }, { n: 'b', qty: 2 }] });
+    await flush();
+    expect(m.getState('customer', '42')).toMatchObject({ version: 2, document: server.doc, localChanges: [] });
+  });
+
+  it('a queued text edit goes out at its positions without the refused text edit', async () => {
+    const s = await setup({ notes: 'hello world' });
+    const refused = outcomeOf(push(s, { operation: 'text', path: 'notes', text: [{ retain: 6 }, { insert: 'there, dear' }, { delete: 5 }] }));
+    void push(s, { operation: 'text', path: 'notes', text: [{ retain: 17 }, { insert: '!' }] }); // after "hello there, dear"
+    await flush();
+    s.server.error(s.sock, s.frames[0]!, 'BAD_REQUEST');
+    await flush();
+    await flush();
+    expect(await refused).toBe('BAD_REQUEST');
+    expect(s.frames.map(payload)[1]).toMatchObject({ operation: 'text', text: [{ retain: 11 }, { insert: '!' }], baseVersion: 1 });
+    expect(s.manager.getState('customer', '42').document).toEqual({ notes: 'hello world!' });
+  });
+
+  it('a queued edit of the element the refused insert made settles as dropped, not sent to another element', async () => {
+    const s = await setup(rows());
+    const insert = outcomeOf(push(s, { operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } }));
+    const edit = push(s, { operation: 'update', path: 'items[0].qty', after: 5 }); // the new row
+    await flush();
+    s.server.error(s.sock, s.frames[0]!, 'FORBIDDEN');
+    await flush();
+    await flush();
+    expect(await insert).toBe('FORBIDDEN');
+    expect(s.frames).toHaveLength(1);
+    const c = await edit;
+    expect(c.metadata?.['outcome']).toBe('dropped');
+    expect(c.notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" was refused (FORBIDDEN)']);
+    expect(s.manager.getState('customer', '42').document).toEqual(rows());
+  });
+});
