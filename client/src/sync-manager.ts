@@ -73,7 +73,8 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * withdraw). So do those queued behind a change the server refuses with
  * an error that is not retryable, on either strategy (after a retryable
  * one, once the attempts run out, it may have been applied: nothing is
- * moved back). Edit locks are
+ * moved back), and behind one rejected before it was sent
+ * (LOCAL_CONFLICT, REBASE_FAILED). Edit locks are
  * renewed while held and taken again after a reconnect; a change refused because the lock lapsed
  * (a restart of the server releases every lock) takes the lock again and is
  * sent again with its original messageId, so it is applied exactly once.
@@ -1319,11 +1320,13 @@ export class RealtimeSyncManager {
             return;
           }
           e.pending.shift();
-          // Refused for good once sent (not a retryable error, after which
-          // it may have been applied): it is not in the server's document,
-          // and the next ones were written on a document where it applied.
-          if (p.sent && !re.retryable && !p.applied && this.entries.get(e.channel) === e) {
-            this.withdraw(e, p, `was refused (${re.code})`);
+          // Refused for good, by the server (not a retryable error, after
+          // which it may have been applied) or before it was sent
+          // (LOCAL_CONFLICT, REBASE_FAILED): it is not in the server's
+          // document, and the next ones were written on a document where
+          // it applied.
+          if (!re.retryable && !p.applied && this.entries.get(e.channel) === e) {
+            this.withdraw(e, p, p.sent ? `was refused (${re.code})` : `was not sent (${re.code})`);
           }
           e.error = re;
           this.update(e);
@@ -1528,17 +1531,18 @@ export class RealtimeSyncManager {
   }
 
   /**
-   * `p`, sent, is not in the server's document: on a manual entity, held
-   * back as a conflict, it stays out of it unless the conflict is settled
-   * `local` (the server then follows it through the changes since, these
-   * included); on an operational-transform one, dropped, it never gets
-   * in; refused with an error that is not retryable, it never gets in
-   * either. The local changes after it were written on a document where it
-   * applied: the list indexes and text positions it moved are moved back
-   * in them, as past a change undoing it, and so are the forms they are
-   * held in (Pending.held). One left with nothing (it changed what `p`
-   * inserted) settles as `dropped` without being sent. `what` says what
-   * became of `p`, for their notices.
+   * `p` is not in the server's document: sent and, on a manual entity,
+   * held back as a conflict, it stays out of it unless the conflict is
+   * settled `local` (the server then follows it through the changes
+   * since, these included); sent and, on an operational-transform one,
+   * dropped, or refused with an error that is not retryable (by the
+   * server, or before it went out), it never gets in. The local changes
+   * after it were written on a document where it applied: the list
+   * indexes and text positions it moved are moved back in them, as past
+   * a change undoing it, and so are the forms they are held in
+   * (Pending.held). One left with nothing (it changed what `p` inserted)
+   * settles as `dropped` without being sent. `what` says what became of
+   * `p`, for their notices.
    */
   private withdraw(e: Entry, p: Pending, what: string): void {
     const why = `${p.local.operation} ${JSON.stringify(p.local.path)} ${what}`;

@@ -104,6 +104,12 @@ export function stored(version: number, userId: string, op: ChangeOp, after: unk
   return c;
 }
 
+/** Answers a change request as applied at `version`: an update of `path` to `value`. */
+export const ackUpdate = (s: { server: FakeServer; sock: FakeWebSocket }, f: SentFrame, version: number, path: string, value: unknown): void => {
+  s.server.ack(s.sock, f, { outcome: 'applied', applied: true, version,
+    change: stored(version, 'u1', { op: 'update', path, value }, value, f.messageId) });
+};
+
 export const push = (s: { manager: RealtimeSyncManager }, input: Record<string, unknown>): Promise<Change> =>
   s.manager.pushChange({ entityType: 'customer', entityId: '42', ...input } as never);
 

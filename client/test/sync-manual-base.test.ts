@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Change } from '../src/index.js';
-import { FakeWebSocket, type SentFrame } from './fake-websocket.js';
-import { flush, payload, push, setup, setupHeldSync, stored, type HeldSyncSetup, type Setup } from './rebase-harness.js';
+import { FakeWebSocket } from './fake-websocket.js';
+import { ackUpdate, flush, payload, push, setup, setupHeldSync, stored, type HeldSyncSetup, type Setup } from './rebase-harness.js';
 
 // A manual entity: the server holds a change back as a conflict when a
 // change since its baseVersion changed its path (editing.manual), the
@@ -17,11 +17,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.useRealTimers();
 });
-
-const ack = (s: Setup | HeldSyncSetup, f: SentFrame, version: number, path: string, value: unknown): void => {
-  s.server.ack(s.sock, f, { outcome: 'applied', applied: true, version,
-    change: stored(version, 'u1', { op: 'update', path, value }, value, f.messageId) });
-};
 
 /** Answers the sync under way with these changes, the last at the head. */
 const answerSync = async (s: HeldSyncSetup, changes: Change[]): Promise<void> => {
@@ -63,7 +58,7 @@ describe('manual entity: the base a waiting change is sent with', () => {
     await flush();
     s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'update', path: 'price', value: 120 }, 120) });
     await flush();
-    ack(s, s.frames[0]!, 3, 'name', 'm');
+    ackUpdate(s, s.frames[0]!, 3, 'name', 'm');
     await flush();
     await flush();
     // The server follows it past v2 (held: same path) and v3 (the user's own, another path).
@@ -77,7 +72,7 @@ describe('manual entity: the base a waiting change is sent with', () => {
     await flush();
     s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'update', path: 'name', value: 'x' }, 'x') });
     await flush();
-    ack(s, s.frames[0]!, 3, 'price', 90);
+    ackUpdate(s, s.frames[0]!, 3, 'price', 90);
     await flush();
     await flush();
     expect(s.frames.map(payload)[1]).toMatchObject({ operation: 'update', path: 'price', after: 95, baseVersion: 3 });
@@ -90,7 +85,7 @@ describe('manual entity: the base a waiting change is sent with', () => {
     await flush();
     s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'insert', path: 'items[0]', value: { qty: 0 } }, { qty: 0 }) });
     await flush();
-    ack(s, s.frames[0]!, 3, 'name', 'm');
+    ackUpdate(s, s.frames[0]!, 3, 'name', 'm');
     await flush();
     await flush();
     expect(s.frames.map(payload)[1]).toMatchObject({ path: 'items[2].qty', after: 20, baseVersion: 3 });
@@ -153,7 +148,7 @@ describe('manual entity: the base a waiting change is sent with', () => {
 
     it('touching the waiting change: it rejects with LOCAL_CONFLICT instead of being reported against the user\'s own change', async () => {
       const { s, b } = await start();
-      ack(s, s.frames[0]!, 3, 'customer.phone', 'q'); // A was not held: another path than v2's
+      ackUpdate(s, s.frames[0]!, 3, 'customer.phone', 'q'); // A was not held: another path than v2's
       await flush();
       await flush();
       // From base 1 the server would hold it against v3, the user's own; from base 3 apply it over v2.
@@ -168,7 +163,7 @@ describe('manual entity: the base a waiting change is sent with', () => {
       s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(3, 'u1', { op: 'update', path: 'customer.phone', value: 'q' }, 'q', a.messageId) });
       s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(4, 'u3', { op: 'update', path: 'customer.name', value: 'y' }, 'y') });
       await flush();
-      ack(s, a, 3, 'customer.phone', 'q');
+      ackUpdate(s, a, 3, 'customer.phone', 'q');
       await flush();
       await flush();
       expect(s.frames.map(payload)[1]).toMatchObject({ path: 'customer', baseVersion: 3 });
@@ -194,13 +189,13 @@ describe('manual entity: a waiting change and a sync answered with the whole doc
     const status = outcomeOf(push(s, { operation: 'update', path: 'status', after: 'vip' }));
     await flush();
     await wholeDocument(s, { price: 120, name: 'n', note: 'z' }); // someone set the price
-    ack(s, s.frames[0]!, 151, 'name', 'm');
+    ackUpdate(s, s.frames[0]!, 151, 'name', 'm');
     await flush();
     await flush();
     // Only the one whose path no one changed goes out at the head.
     expect(s.frames.map(payload).slice(1)).toMatchObject([{ path: 'status', baseVersion: 151 }]);
     expect(await price).toBe('REBASE_FAILED');
-    ack(s, s.frames[1]!, 152, 'status', 'vip');
+    ackUpdate(s, s.frames[1]!, 152, 'status', 'vip');
     expect(await status).toBe('152');
   });
 
@@ -210,7 +205,7 @@ describe('manual entity: a waiting change and a sync answered with the whole doc
     void push(s, { operation: 'update', path: 'price', after: 95 });
     await flush();
     await wholeDocument(s, { price: 90, name: 'n', note: 'z' });
-    ack(s, s.frames[0]!, 140, 'price', 90);
+    ackUpdate(s, s.frames[0]!, 140, 'price', 90);
     await flush();
     await flush();
     expect(s.frames.map(payload)[1]).toMatchObject({ path: 'price', after: 95, baseVersion: 150 });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Change } from '../src/index.js';
 import { FakeWebSocket, type SentFrame } from './fake-websocket.js';
-import { flush, payload, push, setup } from './rebase-harness.js';
+import { ackUpdate, flush, payload, push, setup, stored } from './rebase-harness.js';
 import { RebasingServer } from './rebasing-server.js';
 
 // A local change the server refuses for good (an error that is not
@@ -70,5 +70,62 @@ describe('the changes queued behind one the server refuses', () => {
     expect(c.metadata?.['outcome']).toBe('dropped');
     expect(c.notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" was refused (FORBIDDEN)']);
     expect(s.manager.getState('customer', '42').document).toEqual(rows());
+  });
+});
+
+// A change the SDK does not send (REBASE_FAILED, LOCAL_CONFLICT) is not in
+// the server's document either, while the changes queued behind it were
+// written on the local document where it applied.
+describe('the changes queued behind one the SDK refuses before sending', () => {
+  it('REBASE_FAILED: a list edit queued after a whole-document sync goes out at its element\'s index without the refused insert', async () => {
+    const s = await setup({ name: 'n', ...rows() });
+    void push(s, { operation: 'update', path: 'name', after: 'm' }); // in flight
+    const insert = outcomeOf(push(s, { operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } }));
+    await flush();
+    // A version is skipped; the sync answers with the whole document: the insert cannot be rebased.
+    s.snapshot = { version: 3, document: { name: 'n', ...rows(), note: 'z' } };
+    s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(3, 'u2', { op: 'update', path: 'note', value: 'z' }, 'z') });
+    await flush();
+    await flush();
+    // Written on the document shown, with the new row at the top: row a.
+    void push(s, { operation: 'update', path: 'items[1].qty', after: 10 });
+    await flush();
+    ackUpdate(s, s.frames[0]!, 4, 'name', 'm');
+    await flush();
+    await flush();
+    expect(await insert).toBe('REBASE_FAILED');
+    expect(s.frames.map(payload)[1]).toMatchObject({ path: 'items[0].qty', after: 10, baseVersion: 4 });
+  });
+
+  it('LOCAL_CONFLICT: a queued list edit goes out at its element\'s index without the refused insert', async () => {
+    const s = await setup({ items: [{ n: 'a', qty: 1 }, { n: 'b', qty: 2 }, { n: 'c', qty: 3 }] }, 'manual');
+    void push(s, { operation: 'update', path: 'items[0].n', after: 'A' }); // in flight
+    const insert = outcomeOf(push(s, { operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } }));
+    void push(s, { operation: 'update', path: 'items[2].qty', after: 20 }); // row b, behind the new row
+    await flush();
+    // Another user sets row a's quantity: the insert is held against it; then the user's own
+    // change to row a is applied after it, so no base shows the server the one without the other.
+    s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'update', path: 'items[0].qty', value: 5 }, 5) });
+    await flush();
+    ackUpdate(s, s.frames[0]!, 3, 'items[0].n', 'A');
+    await flush();
+    await flush();
+    expect(await insert).toBe('LOCAL_CONFLICT');
+    expect(s.frames.map(payload)[1]).toMatchObject({ path: 'items[1].qty', after: 20, baseVersion: 3 });
+  });
+
+  it('dropped: a list edit queued behind a move of a row another user deleted goes out at its element\'s index (already right)', async () => {
+    const s = await setup({ name: 'n', items: [{ n: 'a', qty: 1 }, { n: 'b', qty: 2 }, { n: 'c', qty: 3 }] });
+    void push(s, { operation: 'update', path: 'name', after: 'm' }); // in flight
+    const move = push(s, { operation: 'move', path: 'items', from: 0, to: 2 }); // a to the end: b, c, a
+    void push(s, { operation: 'update', path: 'items[0].qty', after: 20 }); // row b
+    await flush();
+    s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'delete', path: 'items[0]' }, null) });
+    await flush();
+    ackUpdate(s, s.frames[0]!, 3, 'name', 'm');
+    await flush();
+    await flush();
+    expect((await move).metadata?.['outcome']).toBe('dropped');
+    expect(s.frames.map(payload)[1]).toMatchObject({ path: 'items[0].qty', after: 20, baseVersion: 3 });
   });
 });
