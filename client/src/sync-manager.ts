@@ -46,11 +46,16 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * while it still waits, so that they reach the next ones past it, once,
  * as when their events come first; if they cannot be, what it moved is
  * moved back in the next ones (see withdraw), which then go out against
- * the version held. A waiting change that edits positions and could not be
- * carried past such changes (a sync answered with the whole document)
- * is rejected with REBASE_FAILED instead of being sent; on a manual
- * entity, so is one whose path holds another value in that document (see
- * markOverwrites).
+ * the version held. When it is applied and its ack names a version past
+ * the next one (changes by others came before it, their events not yet),
+ * those changes are fetched with a sync while it still waits, tried
+ * again until they come (see catchUp): the next ones were written on a
+ * document where it applied, and its own change is taken as its own, not
+ * carried into them a second time. A waiting change that edits positions
+ * and could not be carried past such changes (a sync answered with the
+ * whole document) is rejected with REBASE_FAILED instead of being sent;
+ * on a manual entity, so is one whose path holds another value in that
+ * document (see markOverwrites).
  *
  * Manual entities differ in one point: the server holds a change back as a
  * conflict when a change after its base changed its path (or left nothing
@@ -218,8 +223,8 @@ const HISTORY_MAX_PAGES = 20;
 const COMMENT_PAGE_LIMIT = 100;
 /** Comments kept per entity unless `commentLimit` says otherwise: five full pages. */
 const DEFAULT_COMMENT_LIMIT = 500;
-/** Waits between automatic resolve attempts of one conflict after temporary failures. */
-const AUTO_RESOLVE_BACKOFF: BackoffOptions = { reconnectInterval: 1000, maxReconnectInterval: 30_000, reconnectDecay: 2 };
+/** Waits between attempts after temporary failures: automatic resolves of one conflict, the syncs of catchUp. */
+const RETRY_BACKOFF: BackoffOptions = { reconnectInterval: 1000, maxReconnectInterval: 30_000, reconnectDecay: 2 };
 /**
  * The most `comment.list` pages one loadComments reads. A page is cut at
  * 124 KiB too, so one may hold fewer than 100 comments (at least 4 of the
@@ -1181,7 +1186,7 @@ export class RealtimeSyncManager {
             if (!current()) return;
             e.autoResolved.delete(id);
             this.autoResolve(e, e.conflicts.get(id) as Conflict);
-          }, backoffDelay(r.attempts, AUTO_RESOLVE_BACKOFF));
+          }, backoffDelay(r.attempts, RETRY_BACKOFF));
           r.attempts++;
         }
         this.update(e);
@@ -1294,9 +1299,10 @@ export class RealtimeSyncManager {
           const ack = await this.sendChange(e, p);
           // A version skipped before this one: fetch the changes in
           // between while this change still waits, so that those of other
-          // users are transformed into the next local changes past it.
+          // users are transformed into the next local changes past it and
+          // it is taken as this user's own (see catchUp).
           const v = ack.change?.version;
-          if (isVersion(v) && v > e.version + 1 && this.entries.get(e.channel) === e) await this.runSync(e);
+          if (isVersion(v) && v > e.version + 1) await this.catchUp(e, v - 1);
           // Dropped past changes not seen yet (the ack may come before
           // their events): fetch them while this change still waits, so
           // that they are carried past it into the next local changes, as
@@ -1335,6 +1341,38 @@ export class RealtimeSyncManager {
       }
     } finally {
       e.sending = false;
+    }
+  }
+
+  /**
+   * Syncs until the entity holds version `v`: the changes before one of
+   * the user's own that the server applied at `v` + 1, whose ack came
+   * before them. That change waits listed meanwhile, and the next local
+   * changes with it: they were written on a document where it applied,
+   * and they can go out neither against a version before it as they are
+   * (the server would carry them past it again) nor without the changes
+   * before it. Its own change, when it comes, is then taken as the user's
+   * (not rebased into them as another user's). A failed sync is tried
+   * again with backoff (1 s doubling up to 30 s; once the connection is
+   * back when it is down) for as long as the entity is followed and the
+   * client not destroyed.
+   */
+  private async catchUp(e: Entry, v: number): Promise<void> {
+    let failures = 0;
+    while (e.version < v && this.entries.get(e.channel) === e) {
+      const before = e.version;
+      await this.runSync(e);
+      if (e.version > before) {
+        failures = 0;
+        continue;
+      }
+      // Answered with nothing newer: the server has no such version (nothing to wait for).
+      if (e.error === null) return;
+      try {
+        await this.waitConnected(e, backoffDelay(failures++, RETRY_BACKOFF));
+      } catch {
+        return; // the client was destroyed: nothing will be sent any more
+      }
     }
   }
 
@@ -1590,13 +1628,13 @@ export class RealtimeSyncManager {
   }
 
   /**
-   * Waits before a change is sent again: half a second when connected,
-   * else until the connection is ready again. Ends early when the entity
-   * is no longer followed (the caller finds it so), and rejects with
-   * CLIENT_DESTROYED once the client is destroyed (it will never be ready
-   * again).
+   * Waits before a change is sent again: `delay` ms (half a second) when
+   * connected, else until the connection is ready again. Ends early when
+   * the entity is no longer followed (the caller finds it so), and rejects
+   * with CLIENT_DESTROYED once the client is destroyed (it will never be
+   * ready again).
    */
-  private waitConnected(e: Entry): Promise<void> {
+  private waitConnected(e: Entry, delay = 500): Promise<void> {
     if (this.clientDestroyed) return Promise.reject(clientDestroyedError());
     if (this.entries.get(e.channel) !== e) return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -1610,7 +1648,7 @@ export class RealtimeSyncManager {
       const onUnfollow = (): void => done();
       e.unfollowWaiters.add(onUnfollow);
       if (this.client.connected) {
-        const t = this.clock.setTimeout(() => done(), 500);
+        const t = this.clock.setTimeout(() => done(), delay);
         offs.push(() => this.clock.clearTimeout(t));
       } else {
         offs.push(this.client.on('ready', () => done()));
