@@ -1352,10 +1352,11 @@ export class RealtimeSyncManager {
    * and they can go out neither against a version before it as they are
    * (the server would carry them past it again) nor without the changes
    * before it. Its own change, when it comes, is then taken as the user's
-   * (not rebased into them as another user's). A failed sync is tried
-   * again with backoff (1 s doubling up to 30 s; once the connection is
-   * back when it is down) for as long as the entity is followed and the
-   * client not destroyed.
+   * (not rebased into them as another user's). A sync that failed with a
+   * retryable error is tried again with backoff (1 s doubling up to 30 s;
+   * once the connection is back when it is down) for as long as the
+   * entity is followed and the client not destroyed; one refused for good
+   * (not retryable) ends the wait, and the queue goes on.
    */
   private async catchUp(e: Entry, v: number): Promise<void> {
     let failures = 0;
@@ -1368,6 +1369,8 @@ export class RealtimeSyncManager {
       }
       // Answered with nothing newer: the server has no such version (nothing to wait for).
       if (e.error === null) return;
+      // Refused for good (FORBIDDEN, NOT_FOUND...): another sync would be too.
+      if (!e.error.retryable) return;
       try {
         await this.waitConnected(e, backoffDelay(failures++, RETRY_BACKOFF));
       } catch {

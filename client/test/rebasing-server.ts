@@ -37,6 +37,8 @@ export class RebasingServer {
   held: SentFrame | null = null;
   /** How many of the next syncs fail (UNAVAILABLE). */
   failSyncs = 0;
+  /** The code of a failed sync: UNAVAILABLE (retryable) unless a test sets a refusal for good. */
+  syncErrorCode = 'UNAVAILABLE';
   /** How many syncs failed. */
   failed = 0;
 
@@ -53,7 +55,7 @@ export class RebasingServer {
           if (this.failSyncs > 0) {
             this.failSyncs--;
             this.failed++;
-            this.fake.error(sock, f, 'UNAVAILABLE', { retryable: true });
+            this.fake.error(sock, f, this.syncErrorCode, { retryable: this.syncErrorCode === 'UNAVAILABLE' });
             return true;
           }
           this.fake.ack(sock, f, {

@@ -76,6 +76,28 @@ describe('an ack that skips a version, and the sync for the changes in between f
     });
   }
 
+  it('a sync refused for good ends the wait: the queued change goes out', async () => {
+    const server = new RebasingServer('operational-transform', rows());
+    server.syncErrorCode = 'FORBIDDEN';
+    const m = await server.follow();
+    const push = (input: Record<string, unknown>): Promise<Change> => m.pushChange({ entityType: 'customer', entityId: '42', ...input } as never);
+    server.hold = true;
+    const a = push({ operation: 'insert', path: 'items[2]', after: { n: 'x', qty: 0 } });
+    const b = push({ operation: 'update', path: 'items[3].qty', after: 30 });
+    await flush();
+    server.remote({ op: 'delete', path: 'items[0]' });
+    const frame = server.held as SentFrame;
+    const { ack } = server.decide(frame);
+    server.failSyncs = 1_000;
+    server.fake.ack(server.sock, frame, ack);
+    await flush();
+    // No backoff to wait out (the fake clock does not move): the refusal is not retryable.
+    expect(server.failed).toBeGreaterThan(0);
+    expect(server.frames).toHaveLength(2);
+    await expect(a).resolves.toMatchObject({ version: 3 });
+    await b.catch(() => undefined);
+  });
+
   it('manual: a queued change to the same path goes out against the head, not against the user\'s own change', async () => {
     const server = new RebasingServer('manual', { price: 100, name: 'n' });
     await play(
