@@ -27,9 +27,9 @@ type PresenceConfig struct {
 	// before it counts as away. Activity is a presence frame that changes
 	// something or says "active": true, and every request of a known type
 	// other than ping, presence and cursor. Cursor frames count too, but
-	// are stored with the connection's next write. Pings and unchanged
-	// presence frames are heartbeats: they keep the connection online, not
-	// active.
+	// are stored with the connection's next write. Pings and presence
+	// frames that change nothing are heartbeats: they keep the connection
+	// online, not active.
 	// Default 5 min, the seed's awayTimeout.
 	AwayTimeout time.Duration
 	// OfflineTimeout is how long a connection may send no frame at all
@@ -37,8 +37,10 @@ type PresenceConfig struct {
 	// Clients ping every 30 s (the seed's heartbeat), so the default,
 	// 90 s, survives one lost heartbeat.
 	OfflineTimeout time.Duration
-	// RefreshInterval is how often, at most, a connection's unchanged
-	// presence is written to extend it (changes are written at once).
+	// RefreshInterval is how often, at most, pings and presence frames
+	// that set nothing write a connection's unchanged presence to extend
+	// it (changes, and presence frames that set a field or name a room,
+	// are written at once).
 	// Default 30 s; it is capped at OfflineTimeout/3.
 	RefreshInterval time.Duration
 	// MaxRooms bounds the rooms one connection is in at once. Default 20.
@@ -497,8 +499,10 @@ func (p *presenceFeature) replyOf(s store.Session, now time.Time) presenceReply 
 }
 
 // presence handles a presence frame: it sets status, location, activity
-// and avatar, and with a room enters it. A frame that changes nothing is a
-// heartbeat: it writes only when the refresh is due.
+// and avatar, and with a room enters it. A frame that sets none of them
+// and names no room is a heartbeat: it writes only when the refresh is
+// due. Any other frame reads the stored session and writes it (see
+// apply), which announces only what differs from the stored session.
 func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error) {
 	var pl presencePayload
 	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
@@ -519,16 +523,18 @@ func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error)
 			return nil, err
 		}
 	}
-	if cur, ok := p.conns.cached(r.conn.ID); ok && (room == "" || slices.Contains(cur.Rooms, room)) {
-		next := cur.Presence
-		edit(&next)
-		if samePresence(cur.Presence, next) {
-			p.touch(ctx, r, pl.Active)
-			if s, ok := p.conns.cached(r.conn.ID); ok {
-				cur = s
-			}
-			return p.replyOf(cur, r.now), nil
+	if cur, ok := p.conns.cached(r.conn.ID); ok && !pl.sets() && room == "" {
+		// A heartbeat: it sets nothing, so this instance's copy of the
+		// session, which another instance may have overtaken, decides
+		// nothing but the reply. A frame that sets a field or names a
+		// room goes to the store even when the copy already shows it:
+		// the connection's frames may have changed it through another
+		// instance since.
+		p.touch(ctx, r, pl.Active)
+		if s, ok := p.conns.cached(r.conn.ID); ok {
+			cur = s
 		}
+		return p.replyOf(cur, r.now), nil
 	}
 	added := false
 	if room != "" {

@@ -76,10 +76,17 @@ func newSweepEnv(t *testing.T, clock *storetest.FakeClock, st store.Store, conns
 
 func newSweepEnvWith(t *testing.T, clock *storetest.FakeClock, st store.Store, pc handler.PresenceConfig, conns ...string) *sweepEnv {
 	t.Helper()
-	e := &sweepEnv{t: t, clock: clock, poster: &sweepPoster{}}
+	return newSweepEnvPosting(t, clock, st, pc, &sweepPoster{}, conns...)
+}
+
+// newSweepEnvPosting is newSweepEnvWith whose posts go to poster: handlers
+// on one store and one poster are warm instances of one deployment.
+func newSweepEnvPosting(t *testing.T, clock *storetest.FakeClock, st store.Store, pc handler.PresenceConfig, poster *sweepPoster, conns ...string) *sweepEnv {
+	t.Helper()
+	e := &sweepEnv{t: t, clock: clock, poster: poster}
 	var err error
 	e.h, err = handler.New(handler.Config{ManagementEndpoint: "https://mgmt.example/prod", Presence: pc}, handler.Deps{Store: st, Clock: clock.Now,
-		Posters: func(string) broadcast.Poster { return e.poster }, IsGone: func(error) bool { return false },
+		Posters: func(string) broadcast.Poster { return poster }, IsGone: func(error) bool { return false },
 		Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/presence"
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/memory"
 	"github.com/omnisales/rtcollab/internal/store/storetest"
@@ -45,27 +46,37 @@ func (p *sweepPoster) statuses(to, user string) []string {
 // events returns, in order, the kinds of the presence events on channel
 // about user that reached connection to.
 func (p *sweepPoster) events(to, channel, user string) []string {
+	var out []string
+	for _, ev := range p.presenceEvents(to, channel, user) {
+		out = append(out, ev.Event)
+	}
+	return out
+}
+
+// seenEvent is the payload of a presence event as its recipient reads it.
+type seenEvent struct {
+	Event string        `json:"event"`
+	User  presence.User `json:"user"`
+}
+
+// presenceEvents returns, in order, the presence events on channel about
+// user that reached connection to.
+func (p *sweepPoster) presenceEvents(to, channel, user string) []seenEvent {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []string
+	var out []seenEvent
 	for _, po := range p.posts {
 		if po.to != to {
 			continue
 		}
 		var env struct {
-			Type    string `json:"type"`
-			Channel string `json:"channel"`
-			Payload struct {
-				Event string `json:"event"`
-				User  struct {
-					UserID string `json:"userId"`
-				} `json:"user"`
-			} `json:"payload"`
+			Channel string    `json:"channel"`
+			Payload seenEvent `json:"payload"`
 		}
 		if json.Unmarshal(po.data, &env) != nil || env.Channel != channel || env.Payload.User.UserID != user {
 			continue
 		}
-		out = append(out, env.Payload.Event)
+		out = append(out, env.Payload)
 	}
 	return out
 }
