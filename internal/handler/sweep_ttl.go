@@ -23,11 +23,12 @@ import (
 //
 // The table's TTL attribute is expiresAt, which is also when a session
 // and its room entries expire (and when an away alarm is due), and TTL
-// may delete an expired item at any time after that: often before the
-// sweeper's next pass, which then never finds the session. Nothing
-// announced such a departure, and the others kept seeing the user online
-// and in the rooms until they reloaded. So the sweeper function also
-// reads the table's stream, filtered to TTL's removals of sessions, room
+// may delete an expired item at any time after that (typically within a
+// few days, with no lower bound): sometimes before the sweeper's next
+// pass, which then never finds the session. Nothing announced such a
+// departure, and the others kept seeing the user online and in the rooms
+// until they reloaded. So the sweeper function also reads the table's
+// stream, filtered to TTL's removals of sessions, room
 // entries and away alarms (template.yaml), and announces each as its
 // claim of the session or alarm would have been announced.
 //
