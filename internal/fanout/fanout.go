@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -193,10 +194,14 @@ const metricDispatchRetries = "FanoutDispatchRetries"
 // MaxAttempts times in all, after a jittered backoff (backoff.Jitter of
 // Backoff, doubling up to MaxBackoff), or at least the wait a throttled
 // answer asks for (see Backoff), never past ctx's deadline; a retry adds
-// one to the FanoutDispatchRetries metric of ctx's metrics.Set. A handshake that failed on what was said rather than on
-// the connection (Lambda's certificate rejected, an alert, an answer that
-// is not TLS: awsrest.HandshakeRejected) was not sent either, but another
-// attempt would fail the same way: it ends the dispatch at once. Through
+// one to the FanoutDispatchRetries metric of ctx's metrics.Set. A
+// handshake that failed on what was said rather than on the connection
+// (Lambda's certificate rejected, an alert, an answer that is not TLS:
+// awsrest.HandshakeRejected), and a dial or handshake that ran out of
+// time, were not sent either, but another attempt would most likely fail
+// the same way (a timed-out one after the whole attempt timeout, taken
+// from the time the coordinator needs to post the shard itself): they
+// end the dispatch at once. Through
 // a proxy only the connection to the proxy counts (see awsrest.NotSent).
 // Any other failure leaves it unknown whether the event was queued (a
 // timeout after the invoke was sent, a broken connection, a 5xx such as
@@ -318,6 +323,13 @@ func (d *Dispatcher) invoke(ctx context.Context, payload []byte) error {
 			// same way (Lambda's certificate, an alert, not TLS).
 			return fmt.Errorf("not queued, and not worth another attempt: %w", err)
 		}
+		if awsrest.NotSent(err) && timedOut(err) {
+			// Not sent, but a dial or handshake that ran out of time
+			// (an endpoint that does not answer) would most likely do so
+			// again, and each attempt takes the attempt timeout from the
+			// time the coordinator needs to post the shard itself.
+			return fmt.Errorf("not queued, and the connection timed out: %w", err)
+		}
 		if attempt >= attempts {
 			return fmt.Errorf("not queued (attempt %d of %d): %w", attempt, attempts, err)
 		}
@@ -346,6 +358,12 @@ func retryAfter(err error) time.Duration {
 		return se.RetryAfter
 	}
 	return 0
+}
+
+// timedOut reports whether err ran out of time.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // notQueued reports whether an invoke's outcome shows for certain that

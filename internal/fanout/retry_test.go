@@ -338,6 +338,46 @@ func TestDispatchRetriesAnInvokeNeverSent(t *testing.T) {
 	}
 }
 
+// timeoutError is a dial that ran out of time: what a real dial to an
+// endpoint that does not answer returns after the attempt timeout, here
+// at once.
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+
+// TestDispatchDoesNotRetryATimedOutDial: a dial that timed out was not
+// sent, but another attempt would most likely time out too, each taking
+// the attempt timeout from the time the coordinator needs to post the
+// shard itself: the dispatch fails after one connection.
+func TestDispatchDoesNotRetryATimedOutDial(t *testing.T) {
+	fake := &lambdaAPI{status: http.StatusAccepted}
+	srv := httptest.NewTLSServer(fake)
+	defer srv.Close()
+	conf := &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	dials := 0
+	transport := &awsrest.H1Transport{TLSClientConfig: conf, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials++
+		return nil, &net.OpError{Op: "dial", Net: network, Err: timeoutError{}}
+	}}
+	client := fanout.NewLambdaClient(signedConfig(), srv.URL, &awsrest.Options{HTTPClient: &http.Client{Transport: transport}})
+	d := fanout.NewDispatcher(client, "fanout-fn")
+	d.Sleep = noSleep
+	s := broadcast.Shard{Endpoint: "https://x/prod", Tenant: "t", Channel: "c", Index: 1, Frame: []byte(`{"type":"update"}`), IDs: ids(10)}
+	err := d.Dispatch(context.Background(), s)
+	var part *broadcast.UndispatchedError
+	if !errors.As(err, &part) || len(part.IDs) != len(s.IDs) || !awsrest.NotSent(err) {
+		t.Fatalf("Dispatch error = %v, want an UndispatchedError of all %d recipients, not sent", err, len(s.IDs))
+	}
+	if dials != 1 {
+		t.Errorf("connections = %d, want 1", dials)
+	}
+	if fake.calls != 0 {
+		t.Errorf("invokes received = %d, want 0", fake.calls)
+	}
+}
+
 // TestDispatchWaitsForRetryAfter: Lambda's 429 may say how long to wait
 // before retrying (TooManyRequestsException's retryAfterSeconds, sent as
 // the Retry-After header). The retry waits at least that long; a wait
