@@ -108,7 +108,8 @@ type Locks interface {
 	// has the Token only); ExpiresAt and ConnID are zero, since a renewal
 	// moves them and the counter does not follow. ok is false when a lock
 	// item is stored, live or expired (a later grant, or one still to be
-	// removed), or e was never locked. The read is consistent.
+	// removed), or e was never locked. The reads are consistent, and a
+	// grant whose writes are under way is never reported gone.
 	LastGrant(ctx context.Context, e EntityKey) (l Lock, ok bool, err error)
 }
 

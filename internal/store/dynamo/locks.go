@@ -440,22 +440,26 @@ func (s *Store) DeleteExpiredLock(ctx context.Context, l store.Lock) (bool, erro
 	return false, contention(op, l.Entity.String())
 }
 
-// LastGrant reads e's lock and fencing counter: one consistent
-// BatchGetItem. See store.Locks.LastGrant.
+// LastGrant reads e's fencing counter, then e's lock: two consistent
+// GetItems, in that order. A BatchGetItem is only read-committed against
+// a transaction: it could see the counter of a grant whose
+// TransactWriteItems is under way and not yet its lock item, and report
+// a live grant as gone. A GetItem is serializable with a transaction, so
+// a grant the counter shows already has its lock item when the second
+// read comes. See store.Locks.LastGrant.
 func (s *Store) LastGrant(ctx context.Context, e store.EntityKey) (store.Lock, bool, error) {
 	const op = "last grant"
 	if err := checkEntityKey(op, e); err != nil {
 		return store.Lock{}, false, err
 	}
 	pk := store.LockPK(e)
-	lockKey, fenceKey := keyOf(pk, store.SKLock), keyOf(pk, store.SKFence)
-	got, err := s.batchGet(ctx, op, e.String(), []item{lockKey, fenceKey})
-	if err != nil {
+	fence, err := s.get(ctx, op, e.String(), pk, store.SKFence)
+	if err != nil || fence == nil {
 		return store.Lock{}, false, err
 	}
-	fence := got[keyID(fenceKey)]
-	if got[keyID(lockKey)] != nil || fence == nil {
-		return store.Lock{}, false, nil
+	lock, err := s.get(ctx, op, e.String(), pk, store.SKLock)
+	if err != nil || lock != nil {
+		return store.Lock{}, false, err
 	}
 	return store.Lock{Entity: e, Token: getN(fence, attrLockToken), Holder: getS(fence, attrLockHolder),
 		HolderName: getS(fence, attrLockHolderName), AcquiredAt: parseTime(getS(fence, attrLockAcquiredAt))}, true, nil
