@@ -184,6 +184,12 @@ func TestSweeperReadsTTLRemovals(t *testing.T) {
 	if at(p, "StartingPosition") != "LATEST" {
 		t.Errorf("StartingPosition %v, want LATEST (a new mapping does not replay a day of removals)", at(p, "StartingPosition"))
 	}
+	// Retried until the record is an hour old: a count of retries would
+	// run out within minutes of an outage and skip the rest of the batch.
+	if fmt.Sprint(at(p, "MaximumRetryAttempts")) != "-1" || fmt.Sprint(at(p, "MaximumRecordAgeInSeconds")) != "3600" {
+		t.Errorf("MaximumRetryAttempts %v, MaximumRecordAgeInSeconds %v; want -1 and 3600",
+			at(p, "MaximumRetryAttempts"), at(p, "MaximumRecordAgeInSeconds"))
+	}
 	// The partition-key prefixes and the sort keys (nil: any) of the
 	// items each filter passes.
 	want := map[string][]string{
