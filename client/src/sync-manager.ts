@@ -75,11 +75,13 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * server holds back is not in its document: the local changes queued
  * behind it, written on a document where it applied, have the list
  * indexes and text positions it moved moved back before they go out (see
- * withdraw). So do those queued behind a change the server refuses with
- * an error that is not retryable, on either strategy (after a retryable
- * one, once the attempts run out, it may have been applied: nothing is
- * moved back), and behind one rejected before it was sent
- * (LOCAL_CONFLICT, REBASE_FAILED). Edit locks are
+ * withdraw). So do those queued behind a change whose last attempt
+ * fails, on either strategy: refused by the server, rejected before it
+ * was sent (LOCAL_CONFLICT, REBASE_FAILED, QUEUE_CLEARED), or left with
+ * a retryable error once the attempts run out. After a retryable one it
+ * may have been applied after all: its event, when it comes, is carried
+ * into them as another user's change, so they end up moved once either
+ * way. Edit locks are
  * renewed while held and taken again after a reconnect; a change refused because the lock lapsed
  * (a restart of the server releases every lock) takes the lock again and is
  * sent again with its original messageId, so it is applied exactly once.
@@ -1326,12 +1328,14 @@ export class RealtimeSyncManager {
             return;
           }
           e.pending.shift();
-          // Refused for good, by the server (not a retryable error, after
-          // which it may have been applied) or before it was sent
-          // (LOCAL_CONFLICT, REBASE_FAILED): it is not in the server's
-          // document, and the next ones were written on a document where
-          // it applied.
-          if (!re.retryable && !p.applied && this.entries.get(e.channel) === e) {
+          // Its last attempt failed: refused by the server, rejected before
+          // it was sent (LOCAL_CONFLICT, REBASE_FAILED, QUEUE_CLEARED), or
+          // left with a retryable error (UNAVAILABLE, RATE_LIMITED...). The
+          // next ones were written on a document where it applied: they go
+          // out as if it was not applied. If it was (a retryable error
+          // leaves that open), its event comes later and, no longer listed,
+          // is carried into them as another user's change, once.
+          if (!p.applied && this.entries.get(e.channel) === e) {
             this.withdraw(e, p, p.sent ? `was refused (${re.code})` : `was not sent (${re.code})`);
           }
           e.error = re;
@@ -1577,7 +1581,10 @@ export class RealtimeSyncManager {
    * settled `local` (the server then follows it through the changes
    * since, these included); sent and, on an operational-transform one,
    * dropped, or refused with an error that is not retryable (by the
-   * server, or before it went out), it never gets in. The local changes
+   * server, or before it went out), it never gets in; failed with a
+   * retryable error once the attempts ran out, it is taken as not in it
+   * (if it is, its event comes later and is carried into the changes
+   * after it as another user's). The local changes
    * after it were written on a document where it applied: the list
    * indexes and text positions it moved are moved back in them, as past
    * a change undoing it, and so are the forms they are held in

@@ -41,6 +41,9 @@ export class RebasingServer {
   syncErrorCode = 'UNAVAILABLE';
   /** How many syncs failed. */
   failed = 0;
+  /** The change requests that fail, undecided, with \`changeErrorCode\` (retryable). */
+  failChange: ((f: SentFrame) => boolean) | null = null;
+  changeErrorCode = 'UNAVAILABLE';
 
   constructor(
     readonly strategy: 'operational-transform' | 'manual',
@@ -67,7 +70,9 @@ export class RebasingServer {
         }
         if (f.type === 'change') {
           this.frames.push(f);
-          if (this.hold) {
+          if (this.failChange?.(f) === true) {
+            this.fake.error(sock, f, this.changeErrorCode, { retryable: true });
+          } else if (this.hold) {
             this.hold = false;
             this.held = f;
           } else {

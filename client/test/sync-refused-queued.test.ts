@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Change } from '../src/index.js';
+import type { Change, RealtimeSyncManager } from '../src/index.js';
 import { FakeWebSocket, type SentFrame } from './fake-websocket.js';
 import { ackUpdate, flush, payload, push, setup, stored } from './rebase-harness.js';
 import { RebasingServer } from './rebasing-server.js';
@@ -25,15 +25,21 @@ const rows = (): { items: { n: string; qty: number }[] } => ({ items: [{ n: 'a',
 const outcomeOf = (p: Promise<Change>): Promise<string> =>
   p.then((c) => String(c.metadata?.['outcome'] ?? c.version), (e: { code: string }) => e.code);
 
+/** Follows customer 42 and pushes an insert at items[0], then an edit of row a's quantity (items[1], behind the new row); their outcomes. */
+async function insertThenQty(server: RebasingServer): Promise<{ m: RealtimeSyncManager; insert: Promise<string>; qty: Promise<string> }> {
+  const m = await server.follow();
+  const push = (input: Record<string, unknown>): Promise<string> => outcomeOf(m.pushChange({ entityType: 'customer', entityId: '42', ...input } as never));
+  const insert = push({ operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } });
+  const qty = push({ operation: 'update', path: 'items[1].qty', after: 10 });
+  await flush();
+  return { m, insert, qty };
+}
+
 describe('the changes queued behind one the server refuses', () => {
   it('a queued list edit goes out at its element\'s index without the refused insert, and lands on that element', async () => {
     const server = new RebasingServer('operational-transform', rows());
-    const m = await server.follow();
-    const push = (input: Record<string, unknown>): Promise<string> => outcomeOf(m.pushChange({ entityType: 'customer', entityId: '42', ...input } as never));
     server.hold = true;
-    const insert = push({ operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } });
-    const qty = push({ operation: 'update', path: 'items[1].qty', after: 10 }); // row a, behind the new row
-    await flush();
+    const { m, insert, qty } = await insertThenQty(server);
     server.fake.error(server.sock, server.held as SentFrame, 'FORBIDDEN');
     expect(await insert).toBe('FORBIDDEN');
     expect(await qty).toBe('2');
@@ -127,5 +133,50 @@ describe('the changes queued behind one the SDK refuses before sending', () => {
     await flush();
     expect((await move).metadata?.['outcome']).toBe('dropped');
     expect(s.frames.map(payload)[1]).toMatchObject({ path: 'items[0].qty', after: 20, baseVersion: 3 });
+  });
+});
+
+// A change whose attempts all end with a retryable error (UNAVAILABLE, or
+// RATE_LIMITED once the client's own retries run out) may or may not have
+// been applied. The changes queued behind it are sent as if it was not
+// (what it moved moved back); if it was, its event comes later and is
+// carried into them as another user's change would be.
+describe('the changes queued behind one that fails with a retryable error', () => {
+  for (const code of ['UNAVAILABLE', 'RATE_LIMITED']) {
+    it(`${code}, not applied: a queued list edit goes out at its element's index without the insert`, async () => {
+      const server = new RebasingServer('operational-transform', rows());
+      server.changeErrorCode = code;
+      server.failChange = (f) => payload(f)['operation'] === 'insert';
+      const { m, insert, qty } = await insertThenQty(server);
+      // Every attempt (and the client's own retries) waits with the fake clock.
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(await insert).toBe(code);
+      expect(await qty).toBe('2');
+      expect(payload(server.frames.at(-1))).toMatchObject({ operation: 'update', path: 'items[0].qty', baseVersion: 1 });
+      expect(server.doc).toEqual({ items: [{ n: 'a', qty: 10 }, { n: 'b', qty: 2 }] });
+      expect(m.getState('customer', '42')).toMatchObject({ version: 2, document: server.doc, localChanges: [] });
+    });
+  }
+
+  it('UNAVAILABLE, applied after all: its event, after the failure, is carried into the queued edit once', async () => {
+    const server = new RebasingServer('operational-transform', rows());
+    server.hold = true;
+    const { m, insert, qty } = await insertThenQty(server);
+    // The server applies the insert, but its reply is lost: every attempt answers UNAVAILABLE.
+    const first = server.held as SentFrame;
+    const { event } = server.decide(first);
+    server.fake.error(server.sock, first, 'UNAVAILABLE', { retryable: true });
+    server.failChange = (f) => f.messageId === first.messageId;
+    server.hold = true; // the queued edit waits for the test
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(await insert).toBe('UNAVAILABLE');
+    expect(server.frames).toHaveLength(6);
+    server.event(event as Change);
+    await flush();
+    server.deliver(server.held as SentFrame, server.decide(server.held as SentFrame));
+    expect(await qty).toBe('3');
+    await flush();
+    expect(server.doc).toEqual({ items: [{ n: 'x', qty: 0 }, { n: 'a', qty: 10 }, { n: 'b', qty: 2 }] });
+    expect(m.getState('customer', '42')).toMatchObject({ version: 3, document: server.doc, localChanges: [] });
   });
 });
