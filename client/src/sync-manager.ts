@@ -49,9 +49,12 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * the version held. When it is applied and its ack names a version past
  * the next one (changes by others came before it, their events not yet),
  * those changes are fetched with a sync while it still waits, tried
- * again until they come (see catchUp): the next ones were written on a
+ * again a few times (see catchUp): the next ones were written on a
  * document where it applied, and its own change is taken as its own, not
- * carried into them a second time. A waiting change that edits positions
+ * carried into them a second time. If they cannot be fetched, what it
+ * moved is moved back in the next ones (see withdraw), and its own
+ * change, when it comes, is carried into them as another user's, once.
+ * A waiting change that edits positions
  * and could not be carried past such changes (a sync answered with the
  * whole document) is rejected with REBASE_FAILED instead of being sent;
  * on a manual entity, so is one whose path holds another value in that
@@ -225,6 +228,8 @@ const HISTORY_MAX_PAGES = 20;
 const COMMENT_PAGE_LIMIT = 100;
 /** Comments kept per entity unless `commentLimit` says otherwise: five full pages. */
 const DEFAULT_COMMENT_LIMIT = 500;
+/** The most syncs catchUp makes for the versions an ack skipped before it gives up. */
+const CATCH_UP_ATTEMPTS = 8;
 /** Waits between attempts after temporary failures: automatic resolves of one conflict, the syncs of catchUp. */
 const RETRY_BACKOFF: BackoffOptions = { reconnectInterval: 1000, maxReconnectInterval: 30_000, reconnectDecay: 2 };
 /**
@@ -362,8 +367,8 @@ interface Entry {
   error: RealtimeError | null;
   syncRunning: boolean;
   syncAgain: boolean;
-  /** Called when the sync under way ends, or when the entity is no longer followed. */
-  syncWaiters: (() => void)[];
+  /** Called when the sync under way ends (with its error, null when it succeeded), or when the entity is no longer followed (null). */
+  syncWaiters: ((error: RealtimeError | null) => void)[];
   /** Called when the entity is no longer followed (waits for the connection). */
   unfollowWaiters: Set<() => void>;
   /** Counts lock news (events, replies): a sync reply older than the latest news keeps its hands off the lock. */
@@ -440,7 +445,7 @@ function fresherComments(e: Entry, cs: readonly Comment[], askedAt: number): Com
 
 /** Ends every wait of a change of `e`, which is no longer followed: each finds it so and settles. */
 function wake(e: Entry): void {
-  for (const w of e.syncWaiters.splice(0)) w();
+  for (const w of e.syncWaiters.splice(0)) w(null);
   for (const w of [...e.unfollowWaiters]) w();
 }
 
@@ -656,7 +661,7 @@ export class RealtimeSyncManager {
   sync(entityType: string, entityId: string): Promise<EntitySyncState> {
     const e = this.entries.get(entityChannel(entityType, entityId));
     if (e === undefined) return Promise.resolve(this.getState(entityType, entityId));
-    return this.runSync(e);
+    return this.runSync(e).then((r) => r.state);
   }
 
   /**
@@ -987,13 +992,20 @@ export class RealtimeSyncManager {
     }
   }
 
-  private async runSync(e: Entry): Promise<EntitySyncState> {
+  /**
+   * Syncs the entity (or, when a sync is under way, waits for it, asked to
+   * run again). Resolves with the state and the sync's own error: null
+   * when it succeeded, or when the entity is no longer followed. `error`
+   * in the state may be another request's (history, comments, a lock).
+   */
+  private async runSync(e: Entry): Promise<{ state: EntitySyncState; error: RealtimeError | null }> {
     if (e.syncRunning) {
       e.syncAgain = true;
       // Not a listener of this.emitter: destroy() removes those, and the
       // wait would never end.
-      return new Promise((resolve) => e.syncWaiters.push(() => resolve(e.state)));
+      return new Promise((resolve) => e.syncWaiters.push((error) => resolve({ state: e.state, error })));
     }
+    let failed: RealtimeError | null = null;
     e.syncRunning = true;
     e.syncState = 'syncing';
     this.update(e);
@@ -1006,7 +1018,7 @@ export class RealtimeSyncManager {
           const payload: Record<string, unknown> = { entityType: e.type, entityId: e.id, sinceVersion: e.version };
           if (conflictsCursor !== undefined) payload['conflictsCursor'] = conflictsCursor;
           const ack = await this.client.request<'sync', SyncAck>('sync', { payload });
-          if (!this.entries.has(e.channel)) return e.state;
+          if (!this.entries.has(e.channel)) return { state: e.state, error: null };
           e.strategy = ack.strategy;
           if (ack.snapshot) {
             if (!isVersion(ack.version)) {
@@ -1037,15 +1049,15 @@ export class RealtimeSyncManager {
       e.lastSyncedAt = new Date(this.clock.now());
       e.error = null;
     } catch (err) {
-      const re = toError(err);
+      failed = toError(err);
       e.syncState = this.client.connected ? 'error' : 'offline';
-      e.error = re;
+      e.error = failed;
     } finally {
       e.syncRunning = false;
       this.update(e);
-      for (const w of e.syncWaiters.splice(0)) w();
+      for (const w of e.syncWaiters.splice(0)) w(failed);
     }
-    return e.state;
+    return { state: e.state, error: failed };
   }
 
   /**
@@ -1303,8 +1315,12 @@ export class RealtimeSyncManager {
           // between while this change still waits, so that those of other
           // users are transformed into the next local changes past it and
           // it is taken as this user's own (see catchUp).
+          // Only where the server rebases changes (operational-transform,
+          // manual): under the other strategies the next ones go out as
+          // written, and the sync the gap starts is enough.
           const v = ack.change?.version;
-          if (isVersion(v) && v > e.version + 1) await this.catchUp(e, v - 1);
+          const rebases = e.strategy === 'operational-transform' || e.strategy === 'manual';
+          const caughtUp = !(isVersion(v) && v > e.version + 1 && rebases) || (await this.catchUp(e, v - 1));
           // Dropped past changes not seen yet (the ack may come before
           // their events): fetch them while this change still waits, so
           // that they are carried past it into the next local changes, as
@@ -1314,9 +1330,16 @@ export class RealtimeSyncManager {
           }
           // Its own change, taken while it is still listed: not another's
           // change to rebase the next ones past.
-          if (ack.change !== undefined) this.ingest(e, ack.change);
+          if (ack.change !== undefined && caughtUp) this.ingest(e, ack.change);
           e.pending.shift();
           e.inFlight = null;
+          // The changes before it could not be fetched: the next ones go
+          // out as if it was not applied, and its own event, when it comes
+          // (or a later sync), is carried into them as another user's
+          // change, once.
+          if (!caughtUp && !p.applied && this.entries.get(e.channel) === e) {
+            this.withdraw(e, p, 'was applied after changes that could not be fetched');
+          }
           this.accept(e, p, ack);
         } catch (err) {
           e.inFlight = null;
@@ -1358,29 +1381,34 @@ export class RealtimeSyncManager {
    * before it. Its own change, when it comes, is then taken as the user's
    * (not rebased into them as another user's). A sync that failed with a
    * retryable error is tried again with backoff (1 s doubling up to 30 s;
-   * once the connection is back when it is down) for as long as the
-   * entity is followed and the client not destroyed; one refused for good
-   * (not retryable) ends the wait, and the queue goes on.
+   * once the connection is back when it is down), at most
+   * CATCH_UP_ATTEMPTS syncs in all. True when the entity holds `v`; false
+   * when the wait ends without it: a sync refused for good (not
+   * retryable), one answered with nothing newer, the attempts used up,
+   * the entity no longer followed or the client destroyed.
    */
-  private async catchUp(e: Entry, v: number): Promise<void> {
+  private async catchUp(e: Entry, v: number): Promise<boolean> {
     let failures = 0;
-    while (e.version < v && this.entries.get(e.channel) === e) {
+    for (let attempt = 0; attempt < CATCH_UP_ATTEMPTS; attempt++) {
+      if (this.entries.get(e.channel) !== e) return false;
       const before = e.version;
-      await this.runSync(e);
+      const { error } = await this.runSync(e);
+      if (e.version >= v) return true;
+      if (this.entries.get(e.channel) !== e) return false;
       if (e.version > before) {
         failures = 0;
         continue;
       }
-      // Answered with nothing newer: the server has no such version (nothing to wait for).
-      if (e.error === null) return;
-      // Refused for good (FORBIDDEN, NOT_FOUND...): another sync would be too.
-      if (!e.error.retryable) return;
+      // Answered with nothing newer (the server has no such version), or
+      // refused for good (FORBIDDEN, NOT_FOUND...: another sync would be too).
+      if (error === null || !error.retryable) return false;
       try {
         await this.waitConnected(e, backoffDelay(failures++, RETRY_BACKOFF));
       } catch {
-        return; // the client was destroyed: nothing will be sent any more
+        return false; // the client was destroyed: nothing will be sent any more
       }
     }
+    return e.version >= v;
   }
 
   private async sendChange(e: Entry, p: Pending): Promise<ChangeAck> {

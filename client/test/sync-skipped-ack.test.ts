@@ -76,27 +76,46 @@ describe('an ack that skips a version, and the sync for the changes in between f
     });
   }
 
-  it('a sync refused for good ends the wait: the queued change goes out', async () => {
-    const server = new RebasingServer('operational-transform', rows());
-    server.syncErrorCode = 'FORBIDDEN';
-    const m = await server.follow();
-    const push = (input: Record<string, unknown>): Promise<Change> => m.pushChange({ entityType: 'customer', entityId: '42', ...input } as never);
-    server.hold = true;
-    const a = push({ operation: 'insert', path: 'items[2]', after: { n: 'x', qty: 0 } });
-    const b = push({ operation: 'update', path: 'items[3].qty', after: 30 });
-    await flush();
-    server.remote({ op: 'delete', path: 'items[0]' });
-    const frame = server.held as SentFrame;
-    const { ack } = server.decide(frame);
-    server.failSyncs = 1_000;
-    server.fake.ack(server.sock, frame, ack);
-    await flush();
-    // No backoff to wait out (the fake clock does not move): the refusal is not retryable.
-    expect(server.failed).toBeGreaterThan(0);
-    expect(server.frames).toHaveLength(2);
-    await expect(a).resolves.toMatchObject({ version: 3 });
-    await b.catch(() => undefined);
-  });
+  // The wait ends without the changes in between: the change is then
+  // taken as not applied in the queued one (what it moved moved back), and
+  // its own event, when it comes, is carried into it as another user's,
+  // once.
+  for (const code of ['FORBIDDEN', 'UNAVAILABLE']) {
+    it(`syncs that keep failing (${code}) end the wait: the queued change goes out and lands on its element`, async () => {
+      const server = new RebasingServer('operational-transform', rows());
+      server.syncErrorCode = code;
+      const m = await server.follow();
+      const push = (input: Record<string, unknown>): Promise<Change> => m.pushChange({ entityType: 'customer', entityId: '42', ...input } as never);
+      server.hold = true;
+      const a = push({ operation: 'insert', path: 'items[2]', after: { n: 'x', qty: 0 } }); // between b and c
+      const b = push({ operation: 'update', path: 'items[3].qty', after: 30 }); // row c, behind the new row
+      await flush();
+      server.remote({ op: 'delete', path: 'items[0]' });
+      const frame = server.held as SentFrame;
+      const { ack } = server.decide(frame);
+      server.failSyncs = 1_000;
+      server.fake.ack(server.sock, frame, ack);
+      await flush();
+      if (code === 'FORBIDDEN') {
+        // No backoff to wait out (the fake clock does not move): the refusal is not retryable.
+        expect(server.frames).toHaveLength(2);
+      }
+      // A retryable failure is tried again with backoff, a bounded number of times.
+      await vi.advanceTimersByTimeAsync(600_000);
+      const failed = server.failed;
+      await vi.advanceTimersByTimeAsync(600_000);
+      expect(server.failed).toBe(failed);
+      expect(server.frames).toHaveLength(2);
+      await expect(a).resolves.toMatchObject({ version: 3 });
+      await expect(b).resolves.toMatchObject({ version: 4 });
+      expect(server.doc).toEqual({ items: [{ n: 'b', qty: 2 }, { n: 'x', qty: 0 }, { n: 'c', qty: 30 }, { n: 'd', qty: 4 }] });
+      // The events come, in order.
+      server.failSyncs = 0;
+      for (const c of server.log) server.event(c);
+      await flush();
+      expect(m.getState('customer', '42')).toMatchObject({ version: 4, document: server.doc, localChanges: [] });
+    });
+  }
 
   it('manual: a queued change to the same path goes out against the head, not against the user\'s own change', async () => {
     const server = new RebasingServer('manual', { price: 100, name: 'n' });
