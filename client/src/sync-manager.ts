@@ -2031,16 +2031,32 @@ function markOverwrites(e: Entry, next: DocumentValue): void {
   }
 }
 
-/** Whether two JSON values are equal (object keys in any order). */
+/**
+ * Whether two JSON values are equal (object keys in any order). Walks
+ * with a list of pairs still to compare, not by recursion: a document
+ * from the server may be nested deeper than the call stack allows.
+ */
 function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  const todo: [unknown, unknown][] = [[a, b]];
+  for (let pair = todo.pop(); pair !== undefined; pair = todo.pop()) {
+    const [x, y] = pair;
+    if (x === y) continue;
+    if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+    if (Array.isArray(x) || Array.isArray(y)) {
+      if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
+      for (let i = 0; i < x.length; i++) todo.push([x[i], y[i]]);
+      continue;
+    }
+    const rx = x as Record<string, unknown>;
+    const ry = y as Record<string, unknown>;
+    const keys = Object.keys(rx);
+    if (keys.length !== Object.keys(ry).length) return false;
+    for (const k of keys) {
+      if (!Object.hasOwn(ry, k)) return false;
+      todo.push([rx[k], ry[k]]);
+    }
   }
-  const ka = Object.keys(a);
-  const rb = b as Record<string, unknown>;
-  return ka.length === Object.keys(rb).length && ka.every((k) => Object.hasOwn(rb, k) && sameValue((a as Record<string, unknown>)[k], rb[k]));
+  return true;
 }
 
 /** Reports whether v is a version: a whole number from 0 to 2^53 - 1. */
