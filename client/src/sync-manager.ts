@@ -2008,7 +2008,8 @@ function rebaseFailed(e: Entry, p: Pending, was: 'sent' | 'sent again'): Realtim
  * a value in `next` that neither the server's document before nor the
  * document it was written on (the user's earlier changes shown) held.
  * Its own earlier changes applied meanwhile are thus not taken for
- * someone else's.
+ * someone else's. An increment is never marked: it adds to whatever value
+ * is there.
  */
 function markOverwrites(e: Entry, next: DocumentValue): void {
   let shown = e.serverDoc;
@@ -2021,8 +2022,13 @@ function markOverwrites(e: Entry, next: DocumentValue): void {
         return undefined;
       }
     };
-    const now = at(next);
-    if (q.stale && !sameValue(now, at(e.serverDoc)) && !sameValue(now, at(shown))) q.overwrites = true;
+    // An increment adds to whatever value is there (increments commute):
+    // it overwrites no one's change, and a float sum need not match the
+    // server's exact one.
+    if (q.stale && q.local.operation !== 'increment') {
+      const now = at(next);
+      if (!sameValue(now, at(e.serverDoc)) && !sameValue(now, at(shown))) q.overwrites = true;
+    }
     try {
       shown = applyLocalChange(shown, q.local);
     } catch {
