@@ -529,6 +529,17 @@ func (h *Handler) connection(ctx context.Context, id string, cached bool, now ti
 	return conn, err
 }
 
+// connHidden notes in the cached record of connection id, if any, the
+// hidden flag a session write just stored.
+func (h *Handler) connHidden(id string, hidden bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.connCache[id]; ok {
+		c.conn.Hidden = hidden
+		h.connCache[id] = c
+	}
+}
+
 func (h *Handler) errorResponse(ctx context.Context, replyTo string, e *protocol.Error, now time.Time) events.APIGatewayProxyResponse {
 	metrics.From(ctx).Add(metrics.Errors, 1, metrics.Count)
 	return response(http.StatusOK, string(protocol.ErrorReply(replyTo, e, now)))

@@ -285,7 +285,15 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		}
 		next.LastSeen = now
 		next.ExpiresAt = now.Add(p.cfg.OfflineTimeout)
-		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt)})
+		// The connection's record keeps whether its session is hidden,
+		// for when DynamoDB's TTL deleted the session (bareSession). It
+		// is written with the session when that differs from the
+		// record's, as read for the frame, or from the stored session's
+		// (the record may be a cached copy): in the common case, a
+		// visible session, never.
+		hide := next.Hidden()
+		setHidden := hide != conn.Hidden || i >= 0 && hide != cur.Hidden()
+		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt), SetHidden: setHidden})
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
 		}
@@ -296,6 +304,9 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		}
 		if err != nil {
 			return store.Session{}, err
+		}
+		if setHidden {
+			p.h.connHidden(conn.ID, hide)
 		}
 		p.conns.stored(conn.ID, written, now, p.cfg)
 		if i < 0 {

@@ -288,13 +288,18 @@ func (p *presenceFeature) leftByTTL(ctx context.Context, k store.PresenceKey, no
 
 // bareSession is what is known of the session of k when none of its data
 // is left: a session in no room, with the names its connection's record
-// holds (if it is still stored), last seen and active at the latest
-// moment it can have been (TTL removes only what expired, and a session
-// expires OfflineTimeout after its connection was last seen). An error
-// (reading the record failed) comes with the session without names.
+// holds, hidden as the record says (the session's last write kept it
+// there), last seen and active at the latest moment it can have been (TTL
+// removes only what expired, and a session expires OfflineTimeout after
+// its connection was last seen). Without the record (or with another
+// user's), nothing tells whether the user had hidden themselves, and the
+// session is hidden: a departure not announced is better than one
+// revealing a hidden user's. An error (reading the record failed) comes
+// with the session, hidden and without names.
 func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, now time.Time) (store.Session, error) {
 	last := now.Add(-p.cfg.OfflineTimeout)
-	s := store.Session{Presence: store.Presence{Tenant: k.Tenant, UserID: k.UserID, ConnID: k.ConnID, LastSeen: last, LastActive: last}}
+	s := store.Session{Presence: store.Presence{Tenant: k.Tenant, UserID: k.UserID, ConnID: k.ConnID, LastSeen: last, LastActive: last,
+		Status: store.StatusOffline}}
 	c, err := p.h.deps.Store.GetConnection(ctx, k.ConnID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -303,6 +308,9 @@ func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, 
 		return s, err
 	case c.Tenant == k.Tenant && c.UserID == k.UserID:
 		s.Username, s.Avatar = c.Username, c.Avatar
+		if !c.Hidden {
+			s.Status = ""
+		}
 	}
 	return s, nil
 }
@@ -312,8 +320,9 @@ func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, 
 // as the sweeper would, which announces its rooms. Otherwise (TTL took the
 // session too, or the entry outlived it) the user leaves the room unless
 // one of their sessions still lists it (an expired one not claimed yet
-// included: its claim announces the leave). prior is the user's sessions
-// read just now.
+// included: its claim announces the leave), or the connection was hidden
+// in it as far as its record tells (bareSession: without the record,
+// nothing is announced). prior is the user's sessions read just now.
 func (p *presenceFeature) entryRemovedByTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, k store.PresenceKey, prior userSessions, now time.Time) error {
 	own := func(s store.Session) bool { return s.ConnID == k.ConnID }
 	if i := slices.IndexFunc(prior.expired, own); i >= 0 {
@@ -332,26 +341,31 @@ func (p *presenceFeature) entryRemovedByTTL(ctx context.Context, bc *broadcast.B
 	if slices.ContainsFunc(all, func(s store.Session) bool { return slices.Contains(s.Rooms, k.Room) }) {
 		return nil
 	}
+	gone, err := p.bareSession(ctx, k, now)
+	if err != nil {
+		return fmt.Errorf("connection %q: %w", k.ConnID, err)
+	}
+	p.rooms.remove(roomKey(k.Tenant, protocol.RoomChannel(k.Room)), k.ConnID)
+	if gone.Hidden() {
+		return nil // nobody saw it in the room, or nothing tells
+	}
 	var shown []store.Presence
 	for _, s := range all {
 		shown = append(shown, s.Presence)
 	}
 	u, ok := presence.Aggregate(shown, now, p.cfg.AwayTimeout)
 	if !ok {
-		u = p.departedView(ctx, k, now)
+		u = departedView(gone, now, p.cfg.AwayTimeout)
 	}
-	p.rooms.remove(roomKey(k.Tenant, protocol.RoomChannel(k.Room)), k.ConnID)
 	p.announce(ctx, bc, k.Tenant, k.UserID, "", presence.Events{Rooms: []presence.RoomEvent{{Room: k.Room, Kind: presence.Leave, User: u}}}, now)
 	return nil
 }
 
 // departedView is how a leave shows a user who has no session left, when
-// the removed entry's data is gone with it: bareSession, offline (a
-// failed read of the connection's record leaves the names out: the leave
-// is announced all the same).
-func (p *presenceFeature) departedView(ctx context.Context, k store.PresenceKey, now time.Time) presence.User {
-	s, _ := p.bareSession(ctx, k, now)
-	u, _ := presence.Aggregate([]store.Presence{s.Presence}, now, p.cfg.AwayTimeout)
+// the removed entry's data is gone with it: gone, the visible bareSession,
+// offline.
+func departedView(gone store.Session, now time.Time, awayTimeout time.Duration) presence.User {
+	u, _ := presence.Aggregate([]store.Presence{gone.Presence}, now, awayTimeout)
 	u.Status = store.StatusOffline
 	return u
 }

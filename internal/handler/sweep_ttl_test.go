@@ -125,6 +125,18 @@ func (e *sweepEnv) pass() {
 	}
 }
 
+// newTTLWatch returns a table whose items a test deletes as TTL does,
+// and a handler on it with connections bob and dave, where bob watches
+// user-presence and is in room lobby.
+func newTTLWatch(t *testing.T) (*ttlTable, *sweepEnv) {
+	t.Helper()
+	tt := newTTLTable(t)
+	e := newSweepEnv(t, tt.clock, tt.st, "bob", "dave")
+	e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+	e.join("bob", "lobby")
+	return tt, e
+}
+
 // TestTTLRemovedSessionIsAnnounced: dave is in room lobby with bob and
 // falls silent; his session expires, and DynamoDB's TTL deletes it, or
 // its room entry, before a sweeper pass finds it. The sweeper never found
@@ -171,10 +183,7 @@ func TestTTLRemovedSessionIsAnnounced(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tt := newTTLTable(t)
-			e := newSweepEnv(t, tt.clock, tt.st, "bob", "dave")
-			e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
-			e.join("bob", "lobby")
+			tt, e := newTTLWatch(t)
 			e.join("dave", "lobby")
 			e.idle(4, []string{"bob"}, nil) // dave is silent for 2 minutes
 			c.steps(tt, e)
@@ -242,5 +251,79 @@ func TestTTLRemovalHandledAgainAfterAFailedRead(t *testing.T) {
 	leaves := e.poster.roomEvents("bob", "lobby", "dave", "leave")
 	if strings.Join(got, " ") != "online offline" || leaves != 1 {
 		t.Errorf("bob got %v and %d leaves of lobby about dave, want [online offline] and 1", got, leaves)
+	}
+}
+
+// TestTTLRemovedHiddenSessionAnnouncesNothing: dave chose to appear
+// offline (hidden) and falls silent, in no room or in lobby with bob; a
+// sweeper pass announces nothing for him, since nobody saw him there.
+// When DynamoDB's TTL deleted his session first, and his room entry with
+// or after it, nothing of the session's data was left: the sweeper
+// rebuilt a visible session and told bob that dave went offline, or left
+// lobby, about a user who had hidden himself. It announces nothing, also
+// when dave hid after showing himself; a visible dave is still announced
+// offline and leaving lobby, also after he hid and showed himself again.
+// Once his connection's record is gone too, nothing tells whether he was
+// hidden, and nothing is announced.
+func TestTTLRemovedHiddenSessionAnnouncesNothing(t *testing.T) {
+	const (
+		hide = `{"type":"presence","messageId":"h","payload":{"status":"offline"}}`
+		show = `{"type":"presence","messageId":"o","payload":{"status":"online"}}`
+		ping = `{"type":"ping","messageId":"p"}`
+	)
+	session, entry := ttlSample(t)[0], ttlSample(t)[1]
+	sessionGone := func(tt *ttlTable, e *sweepEnv) {
+		tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+		e.deliver(session)
+	}
+	bothGone := func(tt *ttlTable, e *sweepEnv) {
+		tt.expire(store.RoomPK("t1", "lobby"), store.PresenceSK("dave", "dave"))
+		tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+		e.deliver(session)
+		e.deliver(entry)
+	}
+	cases := []struct {
+		name   string
+		frames []string // dave's, before he joins lobby (room) and falls silent
+		room   bool
+		steps  func(tt *ttlTable, e *sweepEnv)
+		want   string // user-presence events about dave that bob gets
+		leaves int    // lobby leaves of dave that bob gets
+	}{
+		{"hidden, in no room: session", []string{hide}, false, sessionGone, "", 0},
+		{"hidden, in lobby: session, then its room entry", []string{hide}, true, func(tt *ttlTable, e *sweepEnv) {
+			sessionGone(tt, e)
+			tt.expire(store.RoomPK("t1", "lobby"), store.PresenceSK("dave", "dave"))
+			e.deliver(entry)
+		}, "", 0},
+		{"hidden, in lobby: both, the session's record first", []string{hide}, true, bothGone, "", 0},
+		{"hidden, in lobby: a pass", []string{hide}, true, func(_ *ttlTable, e *sweepEnv) { e.pass() }, "", 0},
+		{"hidden after showing, in lobby: both", []string{ping, hide}, true, bothGone, "online offline", 0},
+		{"visible, in no room: session", []string{ping}, false, sessionGone, "online offline", 0},
+		{"shown after hiding, in lobby: both", []string{hide, show}, true, bothGone, "online offline", 1},
+		{"visible, in lobby: both, and the connection's record", []string{ping}, true, func(tt *ttlTable, e *sweepEnv) {
+			tt.clock.Advance(3 * time.Hour) // past the record's expiry
+			tt.expire(store.ConnPK("dave"), store.SKMeta)
+			bothGone(tt, e)
+		}, "online", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tt, e := newTTLWatch(t)
+			for _, f := range c.frames {
+				e.ok("dave", f)
+			}
+			if c.room {
+				e.join("dave", "lobby")
+			}
+			e.idle(4, []string{"bob"}, nil) // dave is silent for 2 minutes
+			c.steps(tt, e)
+			got := strings.Join(e.poster.statuses("bob", "dave"), " ")
+			lobby := e.poster.events("bob", "room:lobby", "dave")
+			t.Logf("user-presence events about dave: %q; lobby events about dave: %v", got, lobby)
+			if got != c.want || e.poster.roomEvents("bob", "lobby", "dave", "leave") != c.leaves {
+				t.Errorf("bob got %q and lobby events %v about dave; want %q and %d leaves", got, lobby, c.want, c.leaves)
+			}
+		})
 	}
 }

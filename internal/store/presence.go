@@ -89,7 +89,17 @@ type SessionWrite struct {
 	// the sweeper finds once the connection has been idle that long. Zero
 	// leaves the alarm as it is.
 	AwayAt time.Time
+	// SetHidden also sets the connection record's Hidden to whether
+	// Session is hidden (Status offline), in the same atomic step; the
+	// write then fails with ErrNotFound when the connection is not live.
+	// The caller sets it when that changes: from the stored session's,
+	// or, for a write that creates the session, from the record's.
+	SetHidden bool
 }
+
+// Hidden reports whether the client chose to appear offline: the entry is
+// kept but listed nowhere, and its departure is announced to no one.
+func (p Presence) Hidden() bool { return p.Status == StatusOffline }
 
 // AwayAlarm is the away alarm of one connection.
 type AwayAlarm struct {

@@ -66,6 +66,13 @@ type Connection struct {
 	// with, in whole seconds; zero for a development identity (no token).
 	// From then on the connection's frames are refused.
 	TokenExpiresAt time.Time
+
+	// Hidden says the connection's session was hidden (its client chose
+	// status offline) when it was last written. PutSession keeps it (see
+	// SessionWrite.SetHidden), and it outlives the session: once
+	// DynamoDB's TTL deleted a session and its room entries, it is what
+	// tells whether the departure may be announced.
+	Hidden bool
 }
 
 // Connections stores connection records and the user-to-connections index.

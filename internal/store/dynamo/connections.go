@@ -379,6 +379,9 @@ func connItem(c store.Connection, subCount int64) item {
 	if !c.TokenExpiresAt.IsZero() {
 		it[attrTokenExp] = num(c.TokenExpiresAt.Unix())
 	}
+	if c.Hidden {
+		it[attrHidden] = boolAttr(true)
+	}
 	return it
 }
 
@@ -408,6 +411,7 @@ func connFrom(it item) store.Connection {
 	if _, ok := it[attrTokenExp]; ok {
 		c.TokenExpiresAt = time.Unix(getN(it, attrTokenExp), 0).UTC()
 	}
+	c.Hidden = getBoolAttr(it, attrHidden)
 	return c
 }
 

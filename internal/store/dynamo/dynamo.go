@@ -57,6 +57,7 @@ const (
 	attrConnID      = "connId"
 	attrChannel     = "channel"
 	attrConns       = "conns"
+	attrHidden      = "sessionHidden" // a connection's: its session was hidden when last written
 )
 
 // condLive holds for a present item that has not expired at :now.

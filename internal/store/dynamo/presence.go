@@ -56,7 +56,10 @@ const maxSessionRooms = maxTxActions - 3
 // A write over an existing session needs no check: its version condition
 // fails once the session is removed. When a creating write is cancelled,
 // PutSession reads the connection to tell ErrNotFound (the check failed)
-// from ErrConditionFailed (a live session appeared).
+// from ErrConditionFailed (a live session appeared). A write that sets
+// the connection's hidden flag (SetHidden) updates the connection's item
+// under the same condition instead of checking it, and is decided the
+// same way.
 func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Session, error) {
 	const op = "put session"
 	ses := store.NormalizeSession(w.Session)
@@ -79,9 +82,16 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	creates := ses.Version == 0
 	ses.Version = max(ses.Version+1, now.UnixMicro())
 	actions := []types.TransactWriteItem{s.putAction(sessionItem(ses), cond, vals)}
-	if creates {
-		actions = append(actions, s.checkAction(keyOf(store.ConnPK(ses.ConnID), store.SKMeta), condOwnConn,
-			item{":now": num(now.Unix()), ":t": str(ses.Tenant), ":u": str(ses.UserID)}))
+	connKey := keyOf(store.ConnPK(ses.ConnID), store.SKMeta)
+	connVals := item{":now": num(now.Unix()), ":t": str(ses.Tenant), ":u": str(ses.UserID)}
+	switch {
+	case w.SetHidden && ses.Hidden():
+		connVals[":h"] = boolAttr(true)
+		actions = append(actions, s.updateAction(connKey, "SET "+attrHidden+" = :h", condOwnConn, connVals))
+	case w.SetHidden:
+		actions = append(actions, s.updateAction(connKey, "REMOVE "+attrHidden, condOwnConn, connVals))
+	case creates:
+		actions = append(actions, s.checkAction(connKey, condOwnConn, connVals))
 	}
 	for _, room := range ses.Rooms {
 		e := ses.Presence
@@ -97,7 +107,7 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 		}), "", nil))
 	}
 	err := s.transact(ctx, op, key, actions)
-	if creates && errors.Is(err, store.ErrConditionFailed) {
+	if (creates || w.SetHidden) && errors.Is(err, store.ErrConditionFailed) {
 		return store.Session{}, s.sessionConnGone(ctx, op, key, ses, err)
 	}
 	if err != nil {
@@ -109,7 +119,8 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 // condOwnConn holds for a live connection item of tenant :t and user :u.
 const condOwnConn = condLive + " AND tenant = :t AND userId = :u"
 
-// sessionConnGone decides a cancelled write that would have created ses:
+// sessionConnGone decides a cancelled write that would have created ses
+// or set its connection's hidden flag:
 // store.ErrNotFound when ses's connection is not live at the store's
 // clock or is another user's, otherwise failed (a live session
 // appeared).

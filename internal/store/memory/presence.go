@@ -91,11 +91,12 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	if ses.Version == 0 {
-		// Creating a session needs its live connection (see the DynamoDB
-		// store's ConditionCheck).
-		c, ok := s.get(store.ConnPK(ses.ConnID), store.SKMeta)
-		if !ok || !c.live(now) || c.conn.Tenant != ses.Tenant || c.conn.UserID != ses.UserID {
+	conn, connOK := s.get(store.ConnPK(ses.ConnID), store.SKMeta)
+	if ses.Version == 0 || w.SetHidden {
+		// Creating a session, or setting its connection's hidden flag,
+		// needs its live connection (see the DynamoDB store's
+		// ConditionCheck).
+		if !connOK || !conn.live(now) || conn.conn.Tenant != ses.Tenant || conn.conn.UserID != ses.UserID {
 			return store.Session{}, fmt.Errorf("memory: %s %q: connection %q: %w", op, key, ses.ConnID, store.ErrNotFound)
 		}
 	}
@@ -114,6 +115,10 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 				s.del(store.RoomPK(ses.Tenant, room), sk)
 			}
 		}
+	}
+	if w.SetHidden {
+		conn.conn.Hidden = ses.Hidden()
+		s.put(store.ConnPK(ses.ConnID), store.SKMeta, conn)
 	}
 	ses.Version = nextVersion(prev, s.clock.Now())
 	exp := expSeconds(ses.ExpiresAt)

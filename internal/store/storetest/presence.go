@@ -25,6 +25,7 @@ func presenceCases() []struct {
 		{"PresenceMultiTab", testPresenceMultiTab},
 		{"PresenceVersionCondition", testSessionVersion},
 		{"PresenceNeedsLiveConnection", testSessionNeedsConnection},
+		{"PresenceHiddenOnConnection", testSessionHiddenOnConnection},
 		{"PresenceJoinLeaveRooms", testJoinLeaveRooms},
 		{"PresencePagination", testPresencePagination},
 		{"PresenceExpiryHides", testPresenceExpiry},
@@ -265,6 +266,55 @@ func testSessionVersion(t *testing.T, f *fixture) {
 	}
 	// A session of another connection of the same user is independent.
 	f.putSession(t, store.SessionWrite{Session: f.session("acme", "alice", "a2")})
+}
+
+// testSessionHiddenOnConnection: a session write with SetHidden also
+// sets the connection record's Hidden to the session's (Status offline),
+// and leaves the rest of the record as it was; a write without it leaves
+// the flag alone. The flag outlives the session. Setting it needs the
+// live connection: without it the write fails with ErrNotFound and
+// stores nothing.
+func testSessionHiddenOnConnection(t *testing.T, f *fixture) {
+	c := f.conn("a1", "acme", "alice", time.Hour)
+	f.put(t, c)
+	hidden := func(t *testing.T, want bool) {
+		t.Helper()
+		got, err := f.s.GetConnection(f.ctx, "a1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := c
+		c.Hidden = want
+		equalConn(t, got, c)
+	}
+	ses := f.session("acme", "alice", "a1", "r1")
+	ses = f.putSession(t, store.SessionWrite{Session: ses})
+	hidden(t, false)
+	ses.Status = store.StatusOffline
+	ses = f.putSession(t, store.SessionWrite{Session: ses, SetHidden: true})
+	hidden(t, true)
+	ses.Activity = "Viewing"
+	ses = f.putSession(t, store.SessionWrite{Session: ses})
+	hidden(t, true)
+	if _, _, err := f.s.DeleteSession(f.ctx, "acme", "alice", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	hidden(t, true)
+	ses = f.session("acme", "alice", "a1")
+	ses = f.putSession(t, store.SessionWrite{Session: ses, SetHidden: true})
+	hidden(t, false)
+
+	if _, _, err := f.s.DeleteConnection(f.ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	w := ses
+	w.Status = store.StatusOffline
+	if got, err := f.s.PutSession(f.ctx, store.SessionWrite{Session: w, SetHidden: true}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PutSession(SetHidden) without the connection = %+v, %v; want ErrNotFound", got, err)
+	}
+	if got := f.userSessions(t, "acme", "alice"); len(got) != 1 || got[0].Version != ses.Version || got[0].Hidden() {
+		t.Errorf("after a refused write, sessions = %+v; want the one before", got)
+	}
 }
 
 // testSessionNeedsConnection: a write that creates a session (Version 0)
