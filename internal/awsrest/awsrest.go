@@ -540,8 +540,20 @@ func HandshakeRejected(err error) bool {
 	var op *net.OpError
 	for e := cause; errors.As(e, &op); e = op.Err {
 		if op.Op == "remote error" { // how crypto/tls reports the server's alert
-			return true
+			return !transientAlert(op.Err)
 		}
+	}
+	return false
+}
+
+// transientAlert reports whether a TLS alert from the server tells of a
+// failure of its own rather than of what was said (internal_error, or a
+// handshake it cancelled): another attempt may succeed. crypto/tls does not
+// export its alert type, so the alert is told by its text.
+func transientAlert(alert error) bool {
+	switch alert.Error() {
+	case "tls: internal error", "tls: user canceled":
+		return true
 	}
 	return false
 }

@@ -455,6 +455,15 @@ func TestNotSent(t *testing.T) {
 	}))
 	defer resetTLS.Close()
 	trusting := &tls.Config{RootCAs: resetTLS.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	// A server that fails its side of the handshake answers with an
+	// internal_error alert: not sent, and another attempt may succeed.
+	failing := awsresttest.Listen(t, func(c net.Conn) {
+		srv := tls.Server(c, &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return nil, errors.New("no certificate at hand")
+		}})
+		_ = srv.Handshake()
+		srv.Close()
+	})
 	tls13 := httptest.NewUnstartedServer(http.NotFoundHandler())
 	tls13.TLS = &tls.Config{MinVersion: tls.VersionTLS13}
 	tls13.StartTLS()
@@ -491,6 +500,7 @@ func TestNotSent(t *testing.T) {
 		{"timed out during the TLS handshake", "https://" + awsresttest.Listen(t, silent), timingOut, true, false},
 		{"not TLS", "https://" + awsresttest.Listen(t, notTLS), nil, true, true},
 		{"certificate rejected", resetTLS.URL, nil, true, true},
+		{"server failed during the TLS handshake", "https://" + failing, nil, true, false},
 		{"protocol version refused", tls13.URL, &awsrest.H1Transport{TLSClientConfig: &tls.Config{MaxVersion: tls.VersionTLS12}}, true, true},
 		{"proxy refused", "https://lambda.eu-west-1.amazonaws.com",
 			&http.Transport{Proxy: http.ProxyURL(&url.URL{Scheme: "http", Host: refusedAddr})}, true, false},
