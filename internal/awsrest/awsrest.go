@@ -35,6 +35,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+
+	"github.com/omnisales/rtcollab/internal/backoff"
 )
 
 // Defaults applied for zero Options fields.
@@ -71,7 +73,9 @@ type Options struct {
 	// the default.
 	MaxAttempts int
 	// MaxBackoff caps the delay between two attempts. Default 20s
-	// (DefaultMaxBackoff); values of 0 or less mean the default.
+	// (DefaultMaxBackoff); values of 0 or less mean the default. It also
+	// bounds the wait a failed answer's Retry-After may ask for: a call
+	// asked to wait longer ends with that answer (see Do).
 	MaxBackoff time.Duration
 	// AttemptTimeout bounds one attempt (connect, send, read the reply); a
 	// timed-out attempt is retried. Default 10s (DefaultAttemptTimeout); a
@@ -85,6 +89,9 @@ type Options struct {
 	Backoff retry.BackoffDelayer
 	// Now is the clock used for signing. Default time.Now.
 	Now func() time.Time
+	// Sleep waits d before a retry, or returns ctx's error when ctx ends
+	// first. Default backoff.Wait.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// MaxThrottleAttempts bounds the attempts per call while the service
 	// answers with throttling (429 or a throttling error type), the first
 	// included; other retryable failures still stop at MaxAttempts. A
@@ -138,6 +145,9 @@ func (o *Options) Resolved() Options {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	if r.Sleep == nil {
+		r.Sleep = backoff.Wait
+	}
 	return r
 }
 
@@ -160,11 +170,12 @@ type StatusError struct {
 	// Message is the service's error message, possibly empty.
 	Message string
 	// RetryAfter is how long the service asks the caller to wait before
-	// sending again: the Retry-After header in whole seconds (the form
+	// sending again: the Retry-After header, in whole seconds (the form
 	// AWS documents, e.g. the retryAfterSeconds of Lambda's
-	// TooManyRequestsException); 0 when there is none, it is not a
-	// number of seconds (an HTTP date is not read) or it is 0. Do's own
-	// retries do not read it; callers that retry themselves may.
+	// TooManyRequestsException) or as an HTTP date, counted from the
+	// answer's Date header (from now when it has none); 0 when there is
+	// none, it is neither, or it asks for no wait. Do's retries wait at
+	// least this long; callers that retry themselves may read it too.
 	RetryAfter time.Duration
 }
 
@@ -242,6 +253,13 @@ func PayloadHash(body []byte) string {
 // attempts count against MaxThrottleAttempts, the others against
 // MaxAttempts; with a Pacer, every attempt waits for it first.
 //
+// A retry waits for the Backoff's delay, or, when the failed answer
+// carries Retry-After (StatusError.RetryAfter: a 429, a 503), for at
+// least the wait it asks for: that wait plus the Backoff's delay, at most
+// MaxBackoff. An answer that asks for a wait longer than MaxBackoff, or
+// one that would end past ctx's deadline, ends the call at once with that
+// answer rather than send again early or sleep into the deadline.
+//
 // The Pacer hears of a call's throttling once, at its first throttled
 // attempt. Throttling of the whole budget (the account's, in API Gateway)
 // shows as throttled answers to many calls, each of which reports it; but
@@ -296,17 +314,25 @@ func (c *Client) Do(ctx context.Context, r Request) ([]byte, int, error) {
 		if derr != nil {
 			return nil, status, fmt.Errorf("compute backoff: %w", errors.Join(derr, err))
 		}
+		var se *StatusError
+		if errors.As(err, &se) && se.RetryAfter > 0 {
+			if se.RetryAfter > c.opts.MaxBackoff {
+				// Asked to wait longer than any wait here: sending
+				// sooner would go against the answer.
+				return nil, status, err
+			}
+			// At least the wait asked for, spread by the backoff's
+			// delay within the cap, so that calls answered together do
+			// not all come back at once.
+			delay = max(delay, min(se.RetryAfter+delay, c.opts.MaxBackoff))
+		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= delay {
 			// The next attempt could not start before the caller's
 			// deadline: report the last outcome now rather than sleep.
 			return nil, status, err
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, status, fmt.Errorf("%w; last attempt: %w", ctx.Err(), err)
-		case <-t.C:
+		if werr := c.opts.Sleep(ctx, delay); werr != nil {
+			return nil, status, fmt.Errorf("%w; last attempt: %w", werr, err)
 		}
 	}
 }
@@ -417,19 +443,30 @@ func newStatusError(resp *http.Response, body []byte) *StatusError {
 	if e.Message == "" {
 		e.Message = doc.MessageU
 	}
-	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"))
+	e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), resp.Header.Get("Date"))
 	return e
 }
 
-// retryAfter reads a Retry-After value in whole seconds; 0 when v is not
-// one. A value past what a 32-bit count of seconds holds (136 years)
-// counts as that much.
-func retryAfter(v string) time.Duration {
-	n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+// retryAfter reads a Retry-After value v: whole seconds, or an HTTP date
+// counted from date, the answer's Date header (from now when date is not
+// one). It returns 0 when v is neither or the date is not later. A number
+// past what a 32-bit count of seconds holds (136 years) counts as that
+// much.
+func retryAfter(v, date string) time.Duration {
+	v = strings.TrimSpace(v)
+	n, err := strconv.ParseUint(v, 10, 32)
 	if errors.Is(err, strconv.ErrRange) {
 		n = math.MaxUint32
 	} else if err != nil {
-		return 0
+		at, err := http.ParseTime(v)
+		if err != nil {
+			return 0
+		}
+		from, err := http.ParseTime(strings.TrimSpace(date))
+		if err != nil {
+			from = time.Now()
+		}
+		return max(at.Sub(from), 0)
 	}
 	return time.Duration(n) * time.Second
 }

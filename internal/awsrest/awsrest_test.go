@@ -100,12 +100,16 @@ func TestDoRetries(t *testing.T) {
 }
 
 // TestStatusErrorRetryAfter: a failed answer's Retry-After header, in
-// whole seconds, is the StatusError's RetryAfter; a missing header, a
-// date or anything else that is not a number of seconds is 0.
+// whole seconds or as an HTTP date counted from the answer's Date, is the
+// StatusError's RetryAfter; a missing header, a date not after the
+// answer's, or anything else is 0.
 func TestStatusErrorRetryAfter(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v, ok := r.URL.Query()["after"]; ok {
 			w.Header().Set("Retry-After", v[0])
+		}
+		if v, ok := r.URL.Query()["date"]; ok {
+			w.Header().Set("Date", v[0])
 		}
 		w.Header().Set("X-Amzn-Errortype", "TooManyRequestsException")
 		w.WriteHeader(http.StatusTooManyRequests)
@@ -125,6 +129,10 @@ func TestStatusErrorRetryAfter(t *testing.T) {
 		{"?after=1.5", 0},
 		{"?after=soon", 0},
 		{"?after=Wed,%2021%20Oct%202015%2007:28:00%20GMT", 0},
+		{"?after=Wed,%2021%20Oct%202015%2007:29:30%20GMT&date=Wed,%2021%20Oct%202015%2007:28:00%20GMT", 90 * time.Second},
+		{"?after=Wednesday,%2021-Oct-15%2007:28:05%20GMT&date=Wed,%2021%20Oct%202015%2007:28:00%20GMT", 5 * time.Second},
+		{"?after=Wed,%2021%20Oct%202015%2007:28:00%20GMT&date=Wed,%2021%20Oct%202015%2007:28:00%20GMT", 0},
+		{"?after=Wed,%2021%20Oct%202015%2007:28:00%20GMT&date=Wed,%2021%20Oct%202015%2007:29:00%20GMT", 0},
 		{"?after=99999999999999999999", math.MaxUint32 * time.Second},
 	} {
 		_, _, err := c.Do(context.Background(), awsrest.Request{Method: http.MethodPost, URL: srv.URL + "/x" + tt.query})
@@ -132,6 +140,111 @@ func TestStatusErrorRetryAfter(t *testing.T) {
 		if !errors.As(err, &se) || se.RetryAfter != tt.want {
 			t.Errorf("%q: err = %#v, want a StatusError with RetryAfter %v", tt.query, err, tt.want)
 		}
+	}
+}
+
+// TestDoRetryAfterPastDeadline: a 429 whose Retry-After asks for a wait
+// that would end past the caller's deadline ends the call at once with
+// that 429; the service is not asked again before the wait is over.
+func TestDoRetryAfterPastDeadline(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Retry-After", "120")
+			w.Header().Set("X-Amzn-Errortype", "LimitExceededException")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := awsrest.New("execute-api", testConfig(), &awsrest.Options{Backoff: noWait{}, MaxBackoff: time.Hour, MaxThrottleAttempts: 8})
+	_, _, err := c.Do(ctx, awsrest.Request{Method: http.MethodPost, URL: srv.URL + "/@connections/c1", Body: []byte("x")})
+	if got := calls.Load(); got != 1 {
+		t.Errorf("calls = %d, want 1: the second attempt came before the 120 s that Retry-After asked for", got)
+	}
+	var se *awsrest.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusTooManyRequests || se.RetryAfter != 2*time.Minute {
+		t.Errorf("err = %v, want the 429 asking for 2m0s", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("Do returned after the deadline (%v) instead of at once", ctx.Err())
+	}
+}
+
+// fixedBackoff is a backoff of the same delay after every attempt.
+type fixedBackoff time.Duration
+
+func (b fixedBackoff) BackoffDelay(int, error) (time.Duration, error) { return time.Duration(b), nil }
+
+// TestDoRetryAfter: a retried answer that carries Retry-After (whole
+// seconds, or an HTTP date counted from the answer's Date) is sent again
+// after at least that wait, the backoff's delay added within MaxBackoff;
+// one that asks for longer than MaxBackoff ends the call at once. The
+// waits go through Options.Sleep, which records them instead of
+// sleeping; the Pacer still hears of the call's throttling once.
+func TestDoRetryAfter(t *testing.T) {
+	const date = "Mon, 02 Jun 2025 10:00:00 GMT"
+	tests := []struct {
+		name       string
+		status     int
+		header     http.Header // of the failed answers
+		backoff    time.Duration
+		wantCalls  int
+		wantSleeps []time.Duration
+		wantErr    bool
+	}{
+		{"429 in seconds", 429, http.Header{"Retry-After": {"3"}}, 0, 3, []time.Duration{3 * time.Second, 3 * time.Second}, false},
+		{"backoff added", 429, http.Header{"Retry-After": {"3"}}, 500 * time.Millisecond, 3, []time.Duration{3500 * time.Millisecond, 3500 * time.Millisecond}, false},
+		{"capped by MaxBackoff", 429, http.Header{"Retry-After": {"19"}}, 5 * time.Second, 3, []time.Duration{20 * time.Second, 20 * time.Second}, false},
+		{"503 with a date", 503, http.Header{"Date": {date}, "Retry-After": {"Mon, 02 Jun 2025 10:00:05 GMT"}}, 0, 3, []time.Duration{5 * time.Second, 5 * time.Second}, false},
+		{"date already past", 503, http.Header{"Date": {date}, "Retry-After": {"Mon, 02 Jun 2025 09:59:00 GMT"}}, time.Second, 3, []time.Duration{time.Second, time.Second}, false},
+		{"none: the backoff alone", 429, nil, time.Second, 3, []time.Duration{time.Second, time.Second}, false},
+		{"longer than MaxBackoff", 429, http.Header{"Retry-After": {"21"}}, 0, 1, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if calls.Add(1) <= 2 {
+					for k, v := range tt.header {
+						w.Header()[k] = v
+					}
+					w.WriteHeader(tt.status)
+					return
+				}
+				w.WriteHeader(http.StatusOK)
+			}))
+			defer srv.Close()
+			var sleeps []time.Duration
+			p := &countingPacer{}
+			c := awsrest.New("execute-api", testConfig(), &awsrest.Options{
+				Backoff: fixedBackoff(tt.backoff), MaxBackoff: 20 * time.Second, MaxThrottleAttempts: 8, Pacer: p,
+				Sleep: func(ctx context.Context, d time.Duration) error {
+					sleeps = append(sleeps, d)
+					return ctx.Err()
+				},
+			})
+			_, _, err := c.Do(context.Background(), awsrest.Request{Method: http.MethodPost, URL: srv.URL + "/@connections/c1", Body: []byte("x")})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+			}
+			var se *awsrest.StatusError
+			if tt.wantErr && (!errors.As(err, &se) || se.Status != tt.status) {
+				t.Errorf("err = %v, want the %d answer", err, tt.status)
+			}
+			if got := int(calls.Load()); got != tt.wantCalls {
+				t.Errorf("calls = %d, want %d", got, tt.wantCalls)
+			}
+			if fmt.Sprint(sleeps) != fmt.Sprint(tt.wantSleeps) {
+				t.Errorf("waits before the retries = %v, want %v", sleeps, tt.wantSleeps)
+			}
+			if got := p.throttled.Load(); tt.status == http.StatusTooManyRequests && got != 1 {
+				t.Errorf("throttled reports = %d, want 1", got)
+			}
+		})
 	}
 }
 

@@ -5,7 +5,8 @@
 //
 // Requests are signed with Signature Version 4 for the "execute-api"
 // service, retried with capped, jittered exponential backoff on throttling,
-// server errors, timeouts and connection failures, and never retried on
+// server errors, timeouts and connection failures (no sooner than an
+// answer's Retry-After asks: see awsrest.Client.Do), and never retried on
 // 403, 410 or 413. A POST retried after a timeout or a lost answer may have
 // been delivered already, so a frame can reach a connection more than once
 // (at most Options.MaxAttempts times; a 429 was not delivered, so its

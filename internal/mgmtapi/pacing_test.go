@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
+	"github.com/omnisales/rtcollab/internal/backoff"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
 )
@@ -174,5 +175,46 @@ func TestThrottlingOfManyPostsSlowsTheInstance(t *testing.T) {
 	}
 	if rate := c.pacer.Rate(); rate > pacingBudget/8 {
 		t.Errorf("rate after 12 throttled posts = %.0f, want at most an eighth of the budget (%d)", rate, pacingBudget/8)
+	}
+}
+
+// TestRetryAfterIsWaitedFor: a post answered 429 with Retry-After is sent
+// again only after at least the wait it asks for, with the backoff the
+// deployed functions use (below 100 ms doubling up to 2 s), and still
+// cuts the instance's rate once, not at each of its throttled attempts.
+// The waits pass on the Pacer's fake clock instead of sleeping.
+func TestRetryAfterIsWaitedFor(t *testing.T) {
+	limited := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "2")
+		status(http.StatusTooManyRequests, "LimitExceededException")(w, r)
+	}
+	api := newFakeAPI(t, limited, limited, status(http.StatusOK, ""))
+	var clock atomic.Int64
+	start := time.Now()
+	pacer := ratelimit.NewPacerBurst(pacingBudget, 0, func() time.Time { return start.Add(time.Duration(clock.Load())) })
+	var waits []time.Duration
+	lowest := float64(pacingBudget)
+	c := mgmtapi.New(api.endpoint(), testConfig(), &mgmtapi.Options{
+		MaxThrottleAttempts: 8,
+		Pacer:               pacer,
+		Backoff:             backoff.Delayer(100*time.Millisecond, 2*time.Second),
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			lowest = min(lowest, pacer.Rate())
+			waits = append(waits, d)
+			clock.Add(int64(d))
+			return ctx.Err()
+		},
+	})
+	if err := c.PostToConnection(context.Background(), testConnID, []byte("hi")); err != nil {
+		t.Fatalf("PostToConnection: %v", err)
+	}
+	if got := api.calls.Load(); got != 3 {
+		t.Errorf("%d posts, want 3", got)
+	}
+	if len(waits) != 2 || waits[0] < 2*time.Second || waits[1] < 2*time.Second {
+		t.Errorf("waits before the retries = %v, want two of at least the 2 s Retry-After asks for", waits)
+	}
+	if lowest < pacingBudget/2 {
+		t.Errorf("lowest rate before a retry = %.0f, want at least half the budget (%d): a retry cut it again", lowest, pacingBudget/2)
 	}
 }
