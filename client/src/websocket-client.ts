@@ -209,9 +209,10 @@ export interface WebSocketClientOptions {
   requestTimeout?: number;
   /**
    * Planned reconnect after this long (ms) on one connection, ahead of the
-   * server's 2 h limit: no new request is written on the old connection,
-   * the replies to those in flight are awaited (at most `requestTimeout`),
-   * then it reconnects at once. 0 disables. Default 115 minutes.
+   * server's 2 h limit: no new request is written on the old connection
+   * (except those made with `queue: false`, which belong to it), the replies
+   * to those in flight are awaited (at most `requestTimeout`), then it
+   * reconnects at once. 0 disables. Default 115 minutes.
    */
   maxConnectionAge?: number;
   /** Requests held while not connected; beyond it the oldest is dropped. Default 100. */
@@ -347,7 +348,14 @@ export interface RequestOptions {
    * Hold the request while not connected (default true). False binds it to
    * the connection it is sent on: it is rejected with DISCONNECTED at once
    * when not connected, and when the connection drops before its reply,
-   * instead of being sent again on the next one.
+   * instead of being sent again on the next one. A planned reconnect
+   * (`maxConnectionAge`, token refresh, TOKEN_EXPIRED) is not a drop: while
+   * it waits for the replies in flight the request is still written on the
+   * old connection (ahead of queued requests, which wait for the next one),
+   * and between the two connections it waits for the next one, at most
+   * `timeout` (then DISCONNECTED; the reply timeout starts when it is
+   * sent). If that connection fails to open it is rejected with
+   * DISCONNECTED at once.
    */
   queue?: boolean;
   /**
@@ -394,7 +402,11 @@ interface Outbound {
   readonly tracked: boolean;
   /** Belongs to one connection: never queued, never resent (hello, ping, subscriptions, history reads). */
   readonly internal: boolean;
-  /** An application request sent with `queue: false`: settled with DISCONNECTED instead of resent after a drop. */
+  /**
+   * An application request sent with `queue: false`: settled with
+   * DISCONNECTED instead of resent after a drop; held only between the two
+   * connections of a planned reconnect.
+   */
   readonly bound: boolean;
   readonly timeout: number;
   readonly retry: RetryPolicy;
@@ -622,6 +634,11 @@ export class WebSocketClient {
   private drainTimer: unknown = null;
   /** A planned reconnect waiting for the replies to the requests in flight; null for none. */
   private draining: { cause: CloseCause; reason: string } | null = null;
+  /**
+   * A planned reconnect closed the last connection and the next one has not
+   * opened yet: `queue: false` requests wait for it instead of failing.
+   */
+  private plannedGap = false;
   private pingOutstanding = false;
   /** A token fetched ahead of expiry, for the next connect, with its deadline. */
   private nextToken: { token: string; deadline: number | null } | null = null;
@@ -745,6 +762,8 @@ export class WebSocketClient {
       this.teardown();
       safeClose(sock, code, reason);
       this.emitter.emit('close', { code, reason, wasClean: true, willReconnect: false, cause: 'client' });
+    } else if (this.plannedGap) {
+      this.dropBoundWaiting();
     }
     if (this._state !== 'idle') this.setState('closed');
     this.update();
@@ -816,8 +835,13 @@ export class WebSocketClient {
       e.reject = reject;
     });
     if (options.queue === false && !this.socketOpen()) {
-      e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'not connected', messageId: e.messageId }));
-      return p;
+      if (!this.plannedGap) {
+        e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'not connected', messageId: e.messageId }));
+        return p;
+      }
+      // The client is replacing its connection by plan: wait for the next
+      // one, at most the request's timeout.
+      if (e.timeout > 0) e.timer = this.opts.clock.setTimeout(() => this.onHoldTimeout(e), e.timeout);
     }
     this.submit(e);
     return p;
@@ -1067,7 +1091,7 @@ export class WebSocketClient {
   private pump(): void {
     if (!this.socketOpen()) return;
     for (;;) {
-      const e = this.paced[0] ?? (this.ready && this.draining === null ? (this.resend[0] ?? this.queue[0]) : undefined);
+      const e = this.paced[0] ?? (this.ready ? this.nextWritable() : undefined);
       if (e === undefined) break;
       if (!this.takeToken(e)) {
         this.schedulePump();
@@ -1075,10 +1099,20 @@ export class WebSocketClient {
       }
       if (this.paced[0] === e) this.paced.shift();
       else if (this.resend[0] === e) this.resend.shift();
-      else this.queue.shift();
+      else this.queue.splice(this.queue.indexOf(e), 1);
       if (!this.write(e)) break;
     }
     this.update();
+  }
+
+  /**
+   * The next resend or queued request to write. While a planned reconnect
+   * waits for its replies, only the `queue: false` requests, which belong
+   * to this connection: the others wait for the next one.
+   */
+  private nextWritable(): Outbound | undefined {
+    if (this.draining === null) return this.resend[0] ?? this.queue[0];
+    return this.queue.find((e) => e.bound);
   }
 
   private schedulePump(): void {
@@ -1128,6 +1162,7 @@ export class WebSocketClient {
     }
     this.log('>', e.frame);
     if (!e.tracked) return true;
+    this.clearEntryTimer(e); // the wait for a connection (see onHoldTimeout) ends
     e.gen = this.gen;
     this.inflight.set(e.messageId, e);
     if (e.timeout > 0) {
@@ -1158,6 +1193,22 @@ export class WebSocketClient {
     );
     this.update();
     this.checkDrained();
+  }
+
+  /** A `queue: false` request held through a planned reconnect got no connection within its timeout. */
+  private onHoldTimeout(e: Outbound): void {
+    e.timer = null;
+    const i = this.queue.indexOf(e);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    e.reject(
+      new RealtimeError({
+        code: 'DISCONNECTED',
+        message: `not connected within ${e.timeout} ms (planned reconnect)`,
+        messageId: e.messageId,
+      }),
+    );
+    this.update();
   }
 
   /**
@@ -1209,6 +1260,7 @@ export class WebSocketClient {
       this.delayed.delete(e);
       all.push(e);
     }
+    for (const e of all) this.clearEntryTimer(e); // a held request's wait (see onHoldTimeout)
     return all;
   }
 
@@ -1548,6 +1600,7 @@ export class WebSocketClient {
 
   private connectFailed(gen: number, err: unknown): void {
     if (gen !== this.gen || this.manualClose || this.destroyed) return;
+    this.dropBoundWaiting();
     const message = err instanceof Error ? err.message : String(err);
     this.emitter.emit('error', new RealtimeError({ code: 'SOCKET_ERROR', message: `cannot connect: ${message}`, cause: err }));
     this.emitter.emit('close', { code: 1006, reason: message, wasClean: false, willReconnect: this.willReconnect(), cause: 'error' });
@@ -1557,6 +1610,8 @@ export class WebSocketClient {
   private handleOpen(sock: WebSocketLike): void {
     if (sock !== this.socket) return;
     this.clearTimer('connectTimer');
+    // Requests held through a planned reconnect now belong to this connection.
+    this.plannedGap = false;
     const reconnected = this.everOpened;
     this.everOpened = true;
     this.ready = false;
@@ -1738,7 +1793,8 @@ export class WebSocketClient {
 
   /**
    * A reconnect on the client's own plan (max-age, token refresh): writes
-   * no new request on this connection (they wait in the queue), waits for
+   * no new request on this connection (they wait in the queue) except the
+   * `queue: false` ones, which belong to it, waits for
    * the replies to the requests in flight, at most requestTimeout (and at
    * most half the time the token has left), then closes and reconnects. A
    * request answered meanwhile is settled by its reply instead of being
@@ -1761,6 +1817,8 @@ export class WebSocketClient {
   private checkDrained(): void {
     if (this.draining === null) return;
     for (const e of this.inflight.values()) if (!e.internal) return;
+    // `queue: false` requests the pacing still holds go out on this connection.
+    if (this.queue.some((e) => e.bound)) return;
     this.finishDrain();
   }
 
@@ -1789,7 +1847,9 @@ export class WebSocketClient {
       (cause === 'max-age' || cause === 'token-refresh' || cause === 'token-expired') && this.opts.reconnect && !this.manualClose;
     this.emitter.emit('close', { code, reason, wasClean: false, willReconnect: planned || this.willReconnect(), cause });
     if (planned) {
-      // A planned reconnect is not a failure: no backoff.
+      // A planned reconnect is not a failure: no backoff. `queue: false`
+      // requests made until the next connection opens wait for it.
+      this.plannedGap = true;
       this.setState('reconnecting');
       this.emitter.emit('reconnect-scheduled', { attempt: 0, delay: 0, cause });
       this.openSocket();
@@ -1824,14 +1884,7 @@ export class WebSocketClient {
     for (const e of this.paced.splice(0)) {
       e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
     }
-    for (const list of [this.queue, this.resend]) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        const e = list[i] as Outbound;
-        if (!e.bound) continue;
-        list.splice(i, 1);
-        e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
-      }
-    }
+    this.dropBoundWaiting();
     const inflight = [...this.inflight.values()];
     this.inflight.clear();
     for (const e of inflight) {
@@ -1850,6 +1903,24 @@ export class WebSocketClient {
       );
     }
     this.update();
+  }
+
+  /**
+   * Rejects the `queue: false` requests waiting to be sent: they belong to
+   * the connection that ended, or were held for one that is not coming by
+   * plan. Later ones fail at once again.
+   */
+  private dropBoundWaiting(): void {
+    this.plannedGap = false;
+    for (const list of [this.queue, this.resend]) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        const e = list[i] as Outbound;
+        if (!e.bound) continue;
+        list.splice(i, 1);
+        this.clearEntryTimer(e);
+        e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
+      }
+    }
   }
 
   private willReconnect(): boolean {

@@ -138,6 +138,51 @@ describe('getToken', () => {
     client.destroy();
   });
 
+  it('holds a queue: false request while the reconnect for a token refresh fetches its token, and fails it when the fetch fails', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'notify'] });
+    const fetches: { resolve: (t: string) => void; reject: (e: Error) => void }[] = [];
+    let serial = 0;
+    const getToken = vi.fn(
+      () => new Promise<string>((resolve, reject) => fetches.push({ resolve, reject })),
+    );
+    const client = makeClient({ getToken, tokenRefreshLeeway: 60_000 });
+    client.connect();
+    fetches.shift()!.resolve(jwt(Math.floor(Date.now() / 1000) + 120, ++serial));
+    await flush();
+    const first = FakeWebSocket.last;
+    first.open();
+    await flush();
+    await vi.advanceTimersByTimeAsync(60_000); // refresh at half the lifetime
+    fetches.shift()!.resolve(jwt(Math.floor(Date.now() / 1000) + 120, ++serial));
+    await flush();
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'token refresh' });
+    const second = FakeWebSocket.last;
+    const held = client.request('notify', { payload: { n: 1 } }, { queue: false });
+    second.open();
+    await flush();
+    await expect(held).resolves.toEqual({});
+    expect(second.framesOfType('notify')).toHaveLength(1);
+
+    // The server refuses the next frame as expired: reconnect, fetching a token.
+    server.handler = (sock, frame) => {
+      if (sock !== second || frame.type !== 'change') return false;
+      server.error(sock, frame, 'UNAUTHORIZED', { details: { reason: 'TOKEN_EXPIRED' } });
+      return true;
+    };
+    void client.request('change', {}).catch(() => {});
+    await flush();
+    expect(second.closedWith).toEqual({ code: 4001, reason: 'token expired' });
+    expect(fetches).toHaveLength(1);
+    let failed: unknown = null;
+    client.request('notify', { payload: { n: 2 } }, { queue: false }).catch((e: unknown) => (failed = e));
+    await flush();
+    expect(failed).toBeNull();
+    fetches.shift()!.reject(new Error('identity provider down'));
+    await flush();
+    expect(failed).toMatchObject({ code: 'DISCONNECTED' });
+    client.destroy();
+  });
+
   it('reports a failed refresh, tries again before exp, and keeps the connection meanwhile', async () => {
     new FakeServer();
     let calls = 0;

@@ -55,6 +55,14 @@ async function openClient(client: WebSocketClient): Promise<FakeWebSocket> {
   return sock;
 }
 
+/** Opens the socket the client created last (the next connection's). */
+async function openLast(): Promise<FakeWebSocket> {
+  const sock = FakeWebSocket.last;
+  sock.open();
+  await flush();
+  return sock;
+}
+
 beforeEach(() => {
   ids = 0;
   vi.useFakeTimers();
@@ -924,6 +932,99 @@ describe('planned reconnect', () => {
     await vi.advanceTimersByTimeAsync(1);
     expect(closes.map((c) => c.event.cause)).toEqual(['max-age']);
     expect(sock.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
+  });
+
+  it('holds a queue: false request made between the two connections and sends it on the new one', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    const first = await openClient(client);
+    await vi.advanceTimersByTimeAsync(60_000); // nothing in flight: closes at once
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
+    expect(client.state).toBe('reconnecting');
+    const p = client.request('notify', { payload: { message: 'm' } }, { queue: false });
+    let settled: unknown = null;
+    p.then((v) => (settled = v), (e: unknown) => (settled = e));
+    await flush();
+    expect(settled).toBeNull();
+    const second = await openLast();
+    expect(second.frames.map((f) => f.type)).toEqual(['hello', 'notify']);
+    await expect(p).resolves.toEqual({});
+    expect(server.framesOfType('notify')).toHaveLength(1);
+  });
+
+  it('writes a queue: false request made while a planned reconnect waits for replies on the old connection, and waits for its reply too', async () => {
+    const held: (() => void)[] = [];
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    server.handler = (sock, f) => {
+      if (f.type !== 'publish' && f.type !== 'notify') return false;
+      held.push(() => server.ack(sock, f, f.type === 'publish' ? { recipients: 1, delivered: 1 } : {}));
+      return true;
+    };
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    const first = await openClient(client);
+    await vi.advanceTimersByTimeAsync(59_990);
+    const published = client.publish('order:123', { text: 'hi' });
+    await vi.advanceTimersByTimeAsync(10); // max connection age: waits for the publish's reply
+    const queued = client.request('notify', { payload: { message: 'queued' } });
+    const bound = client.request('notify', { payload: { message: 'bound' } }, { queue: false });
+    await flush();
+    // The queued request waits for the next connection; the bound one belongs to this one.
+    expect(first.framesOfType('notify').map((f) => f.payload)).toEqual([{ message: 'bound' }]);
+    held.shift()!(); // the publish's reply
+    await flush();
+    await expect(published).resolves.toEqual({ recipients: 1, delivered: 1 });
+    expect(first.closedWith).toBeNull(); // the bound request's reply is still awaited
+    held.shift()!();
+    await flush();
+    await expect(bound).resolves.toEqual({});
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
+    const second = await openLast();
+    expect(second.framesOfType('notify').map((f) => f.payload)).toEqual([{ message: 'queued' }]);
+    held.shift()!();
+    await expect(queued).resolves.toEqual({});
+  });
+
+  it('rejects a held queue: false request with DISCONNECTED when its timeout passes before the new connection', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
+    const client = makeClient({ maxConnectionAge: 60_000, connectTimeout: 0 });
+    await openClient(client);
+    await vi.advanceTimersByTimeAsync(60_000);
+    let failed: RealtimeError | null = null;
+    client.request('notify', {}, { queue: false, timeout: 2000 }).catch((e: RealtimeError) => (failed = e));
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(failed).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(failed).toMatchObject({ code: 'DISCONNECTED', retryable: true });
+    await openLast();
+    expect(server.framesOfType('notify')).toHaveLength(0);
+  });
+
+  it('rejects a held queue: false request with DISCONNECTED when the planned reconnect fails', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    await openClient(client);
+    await vi.advanceTimersByTimeAsync(60_000);
+    let failed: RealtimeError | null = null;
+    client.request('notify', {}, { queue: false }).catch((e: RealtimeError) => (failed = e));
+    await flush();
+    expect(failed).toBeNull();
+    FakeWebSocket.last.fail(); // the new connection never opens: an unplanned drop now
+    await flush();
+    expect(failed).toMatchObject({ code: 'DISCONNECTED' });
+    // Later ones fail fast again.
+    await expect(client.request('notify', {}, { queue: false })).rejects.toMatchObject({ code: 'DISCONNECTED' });
+    await vi.advanceTimersByTimeAsync(60_000);
+    await openLast();
+    expect(server.framesOfType('notify')).toHaveLength(0);
+  });
+
+  it('still rejects a queue: false request at once after an unplanned drop', async () => {
+    new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    const sock = await openClient(client);
+    sock.serverClose(1006);
+    expect(client.state).toBe('reconnecting');
+    await expect(client.request('notify', {}, { queue: false })).rejects.toMatchObject({ code: 'DISCONNECTED' });
   });
 
   it('is off with maxConnectionAge 0', async () => {
