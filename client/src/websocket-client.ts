@@ -476,8 +476,8 @@ const MAX_DRAIN = 60_000;
  * drops before their reply: those the server applies once per user and
  * messageId (change, undo, conflict.resolve, comment.add; docs/PROTOCOL.md,
  * "Rules every client needs", 3), the reads, and the locks' requests, which
- * leave the same state when applied twice (a second lock.release finds no
- * lock: NOT_LOCK_HOLDER). A publish is sent again only on a channel with
+ * leave the same state when applied twice (a second lock.release of the
+ * caller's lock gets the first one's reply). A publish is sent again only on a channel with
  * history, where the server deduplicates it too. Any other request in
  * flight at a drop (publish on a channel without history, notify,
  * activity, comment.resolve, presence, room.join, room.leave, cursor, types

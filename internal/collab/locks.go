@@ -102,11 +102,14 @@ func (s *Service) Renew(ctx context.Context, c Call, e store.EntityKey, ttlMs in
 	return protocol.LockRenewReply{Lock: LockOf(l)}, nil
 }
 
-// Release deletes the caller's lock on e. Without it: NOT_LOCK_HOLDER.
+// Release deletes the caller's lock on e. A release is idempotent for
+// the holder (see released): when the caller's lock is gone already, it
+// answers as the release did. Otherwise, without the lock:
+// NOT_LOCK_HOLDER.
 func (s *Service) Release(ctx context.Context, c Call, e store.EntityKey) (protocol.LockReleaseReply, error) {
 	l, err := s.st.ReleaseLock(ctx, e, c.Conn.UserID)
 	if errors.Is(err, store.ErrNotHolder) {
-		return protocol.LockReleaseReply{}, s.notHolder(ctx, e)
+		return s.released(ctx, c, e, l)
 	}
 	if err != nil {
 		return protocol.LockReleaseReply{}, err
@@ -115,14 +118,50 @@ func (s *Service) Release(ctx context.Context, c Call, e store.EntityKey) (proto
 	return protocol.LockReleaseReply{Released: true, Lock: LockOf(l)}, nil
 }
 
+// released answers a release the store refused with ErrNotHolder; stored
+// is the lock item the store found (zero when none). A client resends its
+// unanswered requests after a drop, a release whose first attempt landed
+// included, so when the caller's lock is gone and no one holds the entity since,
+// the answer is the one of the release, announcing nothing: the first
+// attempt announced it, or the sweeper announces the expiry. That is the
+// case when the stored item is the caller's expired grant, or when no
+// item is stored and the last grant (store.Locks.LastGrant) went to the
+// caller; that grant's lock has as expiresAt the reply's time, the latest
+// it can have ended. Another user's lock, live or expired, or a last
+// grant to another user, answers NOT_LOCK_HOLDER.
+func (s *Service) released(ctx context.Context, c Call, e store.EntityKey, stored store.Lock) (protocol.LockReleaseReply, error) {
+	switch {
+	case stored.Holder == c.Conn.UserID:
+		return protocol.LockReleaseReply{Released: true, Lock: LockOf(stored)}, nil
+	case stored.Holder != "":
+		return protocol.LockReleaseReply{}, s.notHolder(ctx, e)
+	}
+	last, ok, err := s.st.LastGrant(ctx, e)
+	switch {
+	case err != nil:
+		return protocol.LockReleaseReply{}, err
+	case !ok:
+		return protocol.LockReleaseReply{}, s.notHolder(ctx, e) // never locked, or locked since
+	case last.Holder != c.Conn.UserID:
+		return protocol.LockReleaseReply{}, errNotHolder(e) // no lock to name
+	}
+	last.ExpiresAt = c.Now
+	return protocol.LockReleaseReply{Released: true, Lock: LockOf(last)}, nil
+}
+
 // notHolder is the NOT_LOCK_HOLDER error, naming the current holder when
 // there is one.
 func (s *Service) notHolder(ctx context.Context, e store.EntityKey) error {
-	pe := protocol.NewError(protocol.CodeNotLockHolder, "you do not hold the lock on %s", Channel(e))
+	pe := errNotHolder(e)
 	if l, err := s.st.GetLock(ctx, e); err == nil {
 		pe = pe.WithDetails(map[string]any{"lock": LockOf(l)})
 	}
 	return pe
+}
+
+// errNotHolder is the NOT_LOCK_HOLDER error on e, naming no lock.
+func errNotHolder(e store.EntityKey) *protocol.Error {
+	return protocol.NewError(protocol.CodeNotLockHolder, "you do not hold the lock on %s", Channel(e))
 }
 
 // ReleaseLocksOf is the clean-up of a removed connection: its locks are

@@ -68,7 +68,14 @@ func TestLockLifecycle(t *testing.T) {
 		{"bob cannot release", func() (any, error) { return f.svc.Release(f.ctx, f.call("bob", "5"), e) }, protocol.CodeNotLockHolder, ""},
 		{"ann renews", func() (any, error) { return f.svc.Renew(f.ctx, f.call("ann", "6"), e, 60_000) }, "", protocol.LockRenewed},
 		{"ann releases", func() (any, error) { return f.svc.Release(f.ctx, f.call("ann", "7"), e) }, "", protocol.LockReleased},
-		{"ann cannot release twice", func() (any, error) { return f.svc.Release(f.ctx, f.call("ann", "8"), e) }, protocol.CodeNotLockHolder, ""},
+		{"ann releases again: the same answer, nothing announced", func() (any, error) {
+			r, err := f.svc.Release(f.ctx, f.call("ann", "7"), e)
+			if err == nil && (!r.Released || r.Lock.LockedBy != "ann" || r.Lock.FencingToken != 1) {
+				t.Errorf("second release = %+v, want ann's lock released", r)
+			}
+			return r, err
+		}, "", ""},
+		{"bob cannot release ann's last grant", func() (any, error) { return f.svc.Release(f.ctx, f.call("bob", "8"), e) }, protocol.CodeNotLockHolder, ""},
 		{"bob acquires", func() (any, error) { return f.svc.Acquire(f.ctx, f.call("bob", "9"), e, 0) }, "", protocol.LockAcquired},
 	}
 	for _, s := range steps {

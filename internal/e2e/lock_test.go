@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -247,6 +248,48 @@ func TestLockRace(t *testing.T) {
 			t.Logf("%d clients: %d grants, tokens 1..%d strictly increasing, %d acquire attempts, %v",
 				clients, obs.grants, obs.lastToken, attempts.Load(), time.Since(started).Round(time.Millisecond))
 			srv.logRequests(t)
+		})
+	}
+}
+
+// TestLockReleaseResent: alice's lock.release lands, her connection drops
+// before she reads the reply, and she sends it again with the same
+// messageId on a new connection, as a raw WebSocket caller (or the SDK)
+// resends its unanswered requests. It is answered as the first was,
+// released, not NOT_LOCK_HOLDER; once bob holds the lock, the resend is
+// refused, naming him.
+func TestLockReleaseResent(t *testing.T) {
+	for _, b := range edCoreBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t, gateway.Config{})
+			ref := map[string]any{"entityType": "order", "entityId": "R1"}
+			first := edDial(t, srv, "alice")
+			if f, err := first.roundTrip(context.Background(), "lock.acquire", "", "", ref); err != nil || f.Type != "ack" {
+				t.Fatalf("acquire: %v %s", err, f.Payload)
+			}
+			if f, err := first.roundTrip(context.Background(), "lock.release", "", "rel-1", ref); err != nil || f.Type != "ack" {
+				t.Fatalf("release: %v %s", err, f.Payload)
+			}
+			first.drop()
+			again := edDial(t, srv, "alice")
+			var got struct {
+				Released bool     `json:"released"`
+				Lock     wireLock `json:"lock"`
+			}
+			f, err := again.roundTrip(context.Background(), "lock.release", "", "rel-1", ref)
+			if err != nil || f.Type != "ack" {
+				t.Fatalf("release sent again: %v %s %s, want ack", err, f.Type, f.Payload)
+			}
+			decodeInto(t, f, &got)
+			if !got.Released || got.Lock.LockedBy != "alice" || got.Lock.FencingToken != 1 {
+				t.Fatalf("release sent again = %s, want alice's lock 1 released", f.Payload)
+			}
+			bob := edT{t, edDial(t, srv, "bob")}
+			bob.ack("lock.acquire", ref)
+			f, err = again.roundTrip(context.Background(), "lock.release", "", "rel-1", ref)
+			if err != nil || f.code() != "NOT_LOCK_HOLDER" || !strings.Contains(string(f.Payload), `"lockedBy":"bob"`) {
+				t.Fatalf("release sent again while bob holds the lock: %v %s, want NOT_LOCK_HOLDER naming bob", err, f.Payload)
+			}
 		})
 	}
 }

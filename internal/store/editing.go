@@ -76,7 +76,10 @@ type Locks interface {
 	// when connID is not a live connection.
 	RenewLock(ctx context.Context, e EntityKey, holder, connID string, expiresAt time.Time) (Lock, error)
 	// ReleaseLock deletes the lock held by holder and returns it. It fails
-	// with ErrNotHolder when holder does not hold a live lock on e.
+	// with ErrNotHolder when holder does not hold a live lock on e; it
+	// then returns the lock stored on e, live or expired (whoever holds
+	// it), or the zero Lock when none is stored. An expired lock of holder
+	// is left for the sweeper, which announces its expiry.
 	ReleaseLock(ctx context.Context, e EntityKey, holder string) (Lock, error)
 	// GetLock returns the live lock on e, or ErrNotFound.
 	GetLock(ctx context.Context, e EntityKey) (Lock, error)

@@ -215,7 +215,8 @@ func (s *Store) RenewLock(ctx context.Context, e store.EntityKey, holder, connID
 }
 
 // holderWrite is the optimistic write of a lock's holder: it reads e's
-// live lock, refuses anyone but holder (store.ErrNotHolder), and commits
+// live lock, refuses anyone but holder (store.ErrNotHolder, with the lock
+// item read, live or expired, when there is one), and commits
 // the actions write builds from the grant under the condition that the
 // grant is unchanged, reading it again when it changed meanwhile. It
 // returns the lock write returned. With a connID, the lock goes to that
@@ -239,10 +240,13 @@ func (s *Store) holderWrite(ctx context.Context, op string, e store.EntityKey, h
 			it, meta = got[keyID(lockKey)], got[keyID(connKey)]
 		}
 		now := s.now()
-		if it == nil || !live(it, now) || getS(it, attrLockHolder) != holder {
+		if it == nil {
 			return store.Lock{}, fmt.Errorf("dynamo: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
 		}
 		cur := lockFrom(it)
+		if !live(it, now) || cur.Holder != holder {
+			return cur, fmt.Errorf("dynamo: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
+		}
 		var actions []types.TransactWriteItem
 		if connID != "" {
 			check, err := s.connCheck(op, connID, meta, now)

@@ -167,9 +167,13 @@ func (s *Store) ReleaseLock(ctx context.Context, e store.EntityKey, holder strin
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, ok := s.liveLock(store.LockPK(e), s.now())
-	if !ok || cur.Holder != holder {
+	r, ok := s.get(store.LockPK(e), store.SKLock)
+	if !ok {
 		return store.Lock{}, fmt.Errorf("memory: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
+	}
+	cur := r.item.(lockItem).lock
+	if !r.live(s.now()) || cur.Holder != holder {
+		return cur, fmt.Errorf("memory: %s %q by %q: %w", op, e, holder, store.ErrNotHolder)
 	}
 	s.deleteLock(cur)
 	s.putOutbox(store.LockOutboxItem(cur, store.LockReleased, s.clock.Now()))

@@ -149,6 +149,15 @@ func testLockRenewRelease(t *testing.T, f *fixture) {
 			}
 		})
 	}
+	// A refused release returns the lock stored, whoever holds it.
+	l, err := f.s.ReleaseLock(f.ctx, entA, "u2")
+	if !errors.Is(err, store.ErrNotHolder) {
+		t.Fatalf("ReleaseLock by another: %v, want ErrNotHolder", err)
+	}
+	equalLock(t, l, got)
+	if l, err := f.s.ReleaseLock(f.ctx, entB, "u1"); !errors.Is(err, store.ErrNotHolder) || l != (store.Lock{}) {
+		t.Fatalf("ReleaseLock absent = %+v, %v; want no lock and ErrNotHolder", l, err)
+	}
 	rel, err := f.s.ReleaseLock(f.ctx, entA, "u1")
 	if err != nil || rel.Token != 1 || rel.Holder != "u1" {
 		t.Fatalf("ReleaseLock = %+v, %v", rel, err)
@@ -156,8 +165,8 @@ func testLockRenewRelease(t *testing.T, f *fixture) {
 	if _, err := f.s.GetLock(f.ctx, entA); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("GetLock after release: %v, want ErrNotFound", err)
 	}
-	if _, err := f.s.ReleaseLock(f.ctx, entA, "u1"); !errors.Is(err, store.ErrNotHolder) {
-		t.Fatalf("second release: %v, want ErrNotHolder", err)
+	if l, err := f.s.ReleaseLock(f.ctx, entA, "u1"); !errors.Is(err, store.ErrNotHolder) || l != (store.Lock{}) {
+		t.Fatalf("second release = %+v, %v; want no lock and ErrNotHolder", l, err)
 	}
 	if locks, err := f.s.ReleaseConnectionLocks(f.ctx, "c2"); err != nil || len(locks) != 0 {
 		t.Fatalf("ReleaseConnectionLocks after release = %v, %v; want none", locks, err)
@@ -181,6 +190,15 @@ func testLockExpiryFencing(t *testing.T, f *fixture) {
 	}
 	if _, err := f.s.RenewLock(f.ctx, entA, "u1", "c1", f.clock.Now().Add(time.Minute)); !errors.Is(err, store.ErrNotHolder) {
 		t.Fatalf("renew of an expired lock: %v, want ErrNotHolder", err)
+	}
+	// A release of the expired lock is refused, returns it, and leaves it
+	// for the sweeper.
+	l, err := f.s.ReleaseLock(f.ctx, entA, "u1")
+	if !errors.Is(err, store.ErrNotHolder) || l.Holder != "u1" || l.Token != 1 {
+		t.Fatalf("release of an expired lock = %+v, %v; want u1's lock and ErrNotHolder", l, err)
+	}
+	if expired, err := f.s.ExpiredLocks(f.ctx, f.clock.Now(), 0); err != nil || len(expired) != 1 || expired[0].Token != 1 {
+		t.Fatalf("ExpiredLocks after the refused release = %+v, %v; want the lock", expired, err)
 	}
 	// Grants after expiry, release and expiry again: tokens 2, 3, 4, also
 	// when the holder of the expired grant takes it again.
