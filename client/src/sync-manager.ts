@@ -74,7 +74,11 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * as above. When one of the user's own earlier changes was applied after
  * the other change and touches it too, no base can show the server one
  * and not the other: it is rejected with LOCAL_CONFLICT, not sent (as it
- * is when that base is refused with VERSION_CONFLICT). A change the
+ * is when that base is refused with VERSION_CONFLICT). So is the change
+ * in flight when such a change by another user came after the version it
+ * was sent against (its event, or the sync that follows) and the server
+ * answers VERSION_CONFLICT: sent again at the head, it would overwrite
+ * that change with no conflict. A change the
  * server holds back is not in its document: the local changes queued
  * behind it, written on a document where it applied, have the list
  * indexes and text positions it moved moved back before they go out (see
@@ -298,7 +302,11 @@ interface Pending {
    * own change). `prior`: the user's changes before it that `op` was
    * written on top of (waiting then, not yet applied), each in the form it
    * had then: one the server then holds back as a conflict is taken out of
-   * `op` (see withdraw).
+   * `op` (see withdraw). Sent (in flight): a change by another user
+   * after `sentBase` that the server's rule holds it back against (only
+   * `remote` counts): if the server answers VERSION_CONFLICT instead, it is
+   * refused with LOCAL_CONFLICT, not sent again at the head over that
+   * change.
    */
   held: { base: number; op: DocOp; remote: Change; blocked: boolean; prior: { p: Pending; op: DocOp }[] } | null;
   /**
@@ -1478,13 +1486,16 @@ export class RealtimeSyncManager {
           continue;
         }
         if (re.code === 'VERSION_CONFLICT') {
-          // A manual change that met another user's change: the server no
-          // longer keeps the changes since its base (or cannot store the
-          // conflict), and resent at the head it would overwrite that
-          // change.
+          // The server cannot rebase it from its base (history trimmed):
+          // the changes since are fetched, unless it is a manual change
+          // held already.
+          if (p.held === null) await this.runSync(e);
+          // A manual change that met another user's change after its base
+          // (one whose event came while it waited, queued or in flight, or
+          // one the sync brought): the server no longer keeps the changes
+          // since its base (or cannot store the conflict), and resent at
+          // the head it would overwrite that change with no conflict.
           if (p.held !== null) throw localConflict(e, p.held, p.local, 'the server can no longer hold it as a conflict (VERSION_CONFLICT)');
-          // The server cannot rebase it from its base (history trimmed).
-          await this.runSync(e);
           if (e.strategy === 'operational-transform' || e.strategy === 'manual') {
             // Sent again as carried past the changes since (what the
             // local view shows), against the synced version; refused when
@@ -1559,7 +1570,10 @@ export class RealtimeSyncManager {
    * On a manual entity, a change not sent yet that `c` (the change of `r`)
    * changed concurrently, by the server's rule, is not decided here: it
    * is `held` against `c`, to go out with the base just before `c` so that
-   * the server holds it as a conflict (see Pending.held).
+   * the server holds it as a conflict (see Pending.held). The one in
+   * flight, sent against a version before `c`, is marked `held` too: the
+   * server holds it as a conflict itself, and if it cannot
+   * (VERSION_CONFLICT), it is not sent again at the head.
    */
   private rebasePending(e: Entry, r: DocOp | null, c?: Change): void {
     // Only the strategies whose server rebases a change from its base
@@ -1581,11 +1595,17 @@ export class RealtimeSyncManager {
       const mine = localOp(q.local);
       const t = transformOp(mine, cur, true);
       const back = transformOp(cur, mine, false);
-      const held = !q.sent && e.strategy === 'manual' && c !== undefined && (!t.ok || touches(mine, cur));
+      const meets = e.strategy === 'manual' && c !== undefined && (!t.ok || touches(mine, cur));
+      const held = !q.sent && meets;
       if (held && (q.held === null || q.held.blocked)) {
         // Its form now is its form at the version before c: every change
         // before c has been carried into it.
         q.held = { base: c.version - 1, op: mine, remote: c, blocked: false, prior: [...prior] };
+      } else if (q.sent && meets && q.held === null) {
+        // Sent against a version before c: the server holds it against c,
+        // unless it answers VERSION_CONFLICT; then it is not sent again at
+        // the head, over c.
+        q.held = { base: q.sentBase, op: mine, remote: c, blocked: false, prior: [] };
       }
       prior.push({ p: q, op: mine });
       if (q.sent) {
