@@ -301,14 +301,15 @@ interface Pending {
    * a later change by another user holds it again (from a base after that
    * own change). `prior`: the user's changes before it that `op` was
    * written on top of (waiting then, not yet applied), each in the form it
-   * had then: one the server then holds back as a conflict is taken out of
-   * `op` (see withdraw). Sent (in flight): a change by another user
-   * after `sentBase` that the server's rule holds it back against (only
-   * `remote` counts): if the server answers VERSION_CONFLICT instead, it is
-   * refused with LOCAL_CONFLICT, not sent again at the head over that
-   * change.
+   * had then, and whether it showed in that document (a move out of
+   * bounds does not apply): one the server then holds back as a conflict,
+   * or refuses, is taken out of `op` if it showed (see withdraw). Sent (in
+   * flight): a change by another user after `sentBase` that the server's
+   * rule holds it back against (only `remote` counts): if the server
+   * answers VERSION_CONFLICT instead, it is refused with LOCAL_CONFLICT,
+   * not sent again at the head over that change.
    */
-  held: { base: number; op: DocOp; remote: Change; blocked: boolean; prior: { p: Pending; op: DocOp }[] } | null;
+  held: { base: number; op: DocOp; remote: Change; blocked: boolean; prior: Prior[] } | null;
   /**
    * Changes reached the document that it could not be rebased past (a
    * whole-document sync): its positions are unreliable. Not sent: it is
@@ -326,6 +327,17 @@ interface Pending {
   overwrites: boolean;
   resolve: (c: Change) => void;
   reject: (e: RealtimeError) => void;
+}
+
+/**
+ * A change of the user's queued before a held one (Pending.held.prior):
+ * its form before the other user's change, and whether that form showed
+ * in the document the held form was written on.
+ */
+interface Prior {
+  p: Pending;
+  op: DocOp;
+  shown: boolean;
 }
 
 interface Entry {
@@ -1589,10 +1601,14 @@ export class RealtimeSyncManager {
       return;
     }
     let cur: DocOp = r;
-    // The waiting changes before q, in their forms before r: q's form is written on top of them.
-    const prior: { p: Pending; op: DocOp }[] = [];
+    // The waiting changes before q, in their forms before r: q's form is
+    // written on top of them, on the document shown (before c, for a held one).
+    const prior: Prior[] = [];
+    let shown = e.serverDoc;
     for (const q of waiting) {
       const mine = localOp(q.local);
+      const before = shown;
+      if (c !== undefined && e.strategy === 'manual') shown = replay(shown, q.local);
       const t = transformOp(mine, cur, true);
       const back = transformOp(cur, mine, false);
       const meets = e.strategy === 'manual' && c !== undefined && (!t.ok || touches(mine, cur));
@@ -1607,7 +1623,7 @@ export class RealtimeSyncManager {
         // the head, over c.
         q.held = { base: q.sentBase, op: mine, remote: c, blocked: false, prior: [] };
       }
-      prior.push({ p: q, op: mine });
+      prior.push({ p: q, op: mine, shown: shown !== before });
       if (q.sent) {
         if (t.ok) q.local = toLocal(t.op);
         else q.localDropped = true;
@@ -1657,7 +1673,10 @@ export class RealtimeSyncManager {
       const h = q.held;
       const i = h === null || q.sent ? -1 : h.prior.findIndex((x) => x.p === p);
       if (h === null || i < 0) continue;
-      let cur = undoShift((h.prior[i] as { op: DocOp }).op);
+      const undone = h.prior[i] as Prior;
+      // One that showed nothing (it did not apply to the document the held
+      // form was written on) moved nothing in it: there is nothing to move back.
+      let cur = undone.shown ? undoShift(undone.op) : null;
       const after = h.prior.slice(i + 1);
       h.prior = h.prior.slice(0, i);
       // As rebasePending: each later one past the undo as carried past the ones before it.
@@ -1668,7 +1687,7 @@ export class RealtimeSyncManager {
         }
         const t = transformOp(x.op, cur, true);
         const back = transformOp(cur, x.op, false);
-        if (t.ok) h.prior.push({ p: x.p, op: t.op });
+        if (t.ok) h.prior.push({ ...x, op: t.op });
         cur = back.ok ? back.op : null;
       }
       if (cur === null) continue;
@@ -1906,13 +1925,18 @@ function undoShift(o: DocOp): DocOp | null {
 /** The most code points undoShift puts back for a text edit's deletes (a document is far smaller). */
 const MAX_UNDONE_TEXT = 1 << 20;
 
-/** Whether the document shown replays `l` on `doc`: one that does not apply to it (a text range or move out of bounds) shows nothing. */
-function shows(doc: DocumentValue, l: LocalChange): boolean {
+/** `doc` with `l` replayed as the document shown replays it: one that does not apply to it (a text range or move out of bounds, a malformed path) changes nothing. */
+function replay(doc: DocumentValue, l: LocalChange): DocumentValue {
   try {
-    return applyLocalChange(doc, l) !== doc;
+    return applyLocalChange(doc, l);
   } catch {
-    return false;
+    return doc;
   }
+}
+
+/** Whether the document shown replays `l` on `doc`: one that does not apply to it shows nothing. */
+function shows(doc: DocumentValue, l: LocalChange): boolean {
+  return replay(doc, l) !== doc;
 }
 
 /** Whether two forms of one operation name the same place (path, list indexes, text positions). */

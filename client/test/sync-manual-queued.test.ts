@@ -121,4 +121,34 @@ describe('manual entity: the changes queued behind one held back as a conflict',
       void qty;
     });
   }
+
+  // A move out of the list's bounds shows nothing (the server refuses
+  // it): the change held behind it was written on a document without it,
+  // and its form has nothing of the move to take back.
+  for (const { what, answer } of answers) {
+    it(`a held change queued behind a move that showed nothing keeps its index when the move is ${what}`, async () => {
+      const three = [...rows, { sku: 'c', qty: 3 }];
+      const s = await setup({ name: 'n', items: three }, 'manual');
+      void push(s, { operation: 'update', path: 'name', after: 'm' }); // in flight
+      const move = settled(push(s, { operation: 'move', path: 'items', from: 5, to: 0 })); // out of bounds: shows nothing
+      void push(s, { operation: 'update', path: 'items[1].qty', after: 20 }); // row b
+      await flush();
+      expect(s.manager.getState('customer', '42').document).toEqual({ name: 'm', items: [{ sku: 'a', qty: 1 }, { sku: 'b', qty: 20 }, { sku: 'c', qty: 3 }] });
+      // Another user sets row a's quantity: the move and the row edit are held against it (base 1).
+      s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'update', path: 'items[0].qty', value: 5 }, 5) });
+      await flush();
+      s.server.ack(s.sock, s.frames[0]!, { outcome: 'applied', applied: true, version: 3,
+        change: stored(3, 'u1', { op: 'update', path: 'name', value: 'm' }, 'm', s.frames[0]!.messageId) });
+      await flush();
+      expect(s.frames.map(payload)[1]).toMatchObject({ operation: 'move', from: 5, to: 0, baseVersion: 1 });
+      answer(s, s.frames[1]!);
+      await flush();
+      await flush();
+      // Row b, at the index it had at base 1 (the server follows it past
+      // row a's change, no conflict): not row a, where taking back the
+      // move would put it, as a conflict with that change.
+      expect(s.frames.map(payload)[2]).toMatchObject({ operation: 'update', path: 'items[1].qty', after: 20, baseVersion: 1 });
+      void move;
+    });
+  }
 });
