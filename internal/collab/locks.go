@@ -222,18 +222,27 @@ func (s *Service) SweepLocks(ctx context.Context, now time.Time, n Notifier) err
 }
 
 // LockRemovedByTTL announces through n, as a sweeper pass announces an
-// expired lock, that DynamoDB's TTL deleted the lock item of e: TTL
-// deletes only what expired, and an expired lock is never renewed, so the
-// grant had expired. A record of the removal carries only the item's key:
-// the grant is the one e's fencing counter numbered last (LastGrant), with
-// its holder, name and time as granted, and as expiresAt now, the latest
-// it can have expired (the counter does not follow renewals). When e has
-// a lock item again, nothing is announced: a later grant, whose acquired
-// event replaced the lock for clients, and whose own expiry is announced
-// in turn. When that later grant is gone too, its end is announced again
+// expired lock, that DynamoDB's TTL deleted the lock item of e at
+// removedAt (the time of the stream's record): TTL deletes only what
+// expired, and an expired lock is never renewed, so the grant had expired.
+// A record of the removal carries only the item's key: the grant is the
+// one e's fencing counter numbered last (LastGrant), with its holder,
+// name and time as granted, and as expiresAt now, the latest it can have
+// expired (the counter does not follow renewals). When e has a lock item
+// again, nothing is announced: a later grant, whose acquired event
+// replaced the lock for clients, and whose own expiry is announced in
+// turn. When that later grant is gone too, its end is announced again
 // (clients take an event about a grant they no longer show as nothing).
-// An error (the read failed) means nothing was announced.
-func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, now time.Time, n Notifier) error {
+//
+// The change feed gets the grant's expired as from the sweeper's claim
+// (Locks.ExpiredByTTL, the outbox item DeleteExpiredLock writes), written
+// before the announcement, when the grant is the one TTL removed: granted
+// before removedAt. A grant made after it is a later one, which ended
+// otherwise (released, or claimed by the sweeper or a clean-up, each
+// writing its own event), and gets none; the grant TTL removed then has
+// no expired in the feed, since nothing tells its holder. An error (a
+// read or the write failed) means nothing was announced.
+func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, removedAt, now time.Time, n Notifier) error {
 	l, ok, err := s.st.LastGrant(ctx, e)
 	if err != nil {
 		return fmt.Errorf("last grant of %q: %w", e, err)
@@ -242,6 +251,11 @@ func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, now t
 		return nil
 	}
 	l.ExpiresAt = now
+	if l.AcquiredAt.Before(removedAt) {
+		if err := s.st.ExpiredByTTL(ctx, l); err != nil {
+			return fmt.Errorf("expired event of %q token %d: %w", e, l.Token, err)
+		}
+	}
 	s.announceLock(ctx, n, l, protocol.LockExpired, "", "")
 	return nil
 }

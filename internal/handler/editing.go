@@ -279,12 +279,13 @@ func (f *editingRoutes) sweepLocks(ctx context.Context, now time.Time) error {
 	return f.svc.SweepLocks(ctx, now, n)
 }
 
-// lockRemovedByTTL announces the removal by DynamoDB's TTL of the lock
-// item whose key is (pk, sk) as the sweeper's pass announces an expired
-// lock, through the configured management endpoint; it ignores the keys
-// of other items. An error means nothing was announced (see
-// collab.Service.LockRemovedByTTL).
-func (f *editingRoutes) lockRemovedByTTL(ctx context.Context, pk, sk string, now time.Time) error {
+// lockRemovedByTTL announces the removal by DynamoDB's TTL, at
+// removedAt, of the lock item whose key is (pk, sk) as the sweeper's pass
+// announces an expired lock, through the configured management endpoint,
+// and writes its expired to the change feed as the pass's claim does; it
+// ignores the keys of other items. An error means nothing was announced
+// (see collab.Service.LockRemovedByTTL).
+func (f *editingRoutes) lockRemovedByTTL(ctx context.Context, pk, sk string, removedAt, now time.Time) error {
 	e, ok := store.ParseLockKey(pk, sk)
 	if !ok {
 		return nil
@@ -293,7 +294,7 @@ func (f *editingRoutes) lockRemovedByTTL(ctx context.Context, pk, sk string, now
 	if err != nil {
 		return err
 	}
-	return f.svc.LockRemovedByTTL(ctx, e, now, &notifier{h: f.h, endpoint: ep})
+	return f.svc.LockRemovedByTTL(ctx, e, removedAt, now, &notifier{h: f.h, endpoint: ep})
 }
 
 // notifier delivers the editing service's events through a broadcaster:

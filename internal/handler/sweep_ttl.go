@@ -52,7 +52,8 @@ import (
 // user's lock only on an event, kept showing the entity locked): the
 // filter also passes TTL's removals of lock items, and the editing
 // feature announces each as the pass does (editingRoutes.lockRemovedByTTL,
-// collab.Service.LockRemovedByTTL).
+// collab.Service.LockRemovedByTTL), and writes its expired to the change
+// feed as the pass's claim of it does.
 
 // The userIdentity of a stream record of a removal by DynamoDB's TTL.
 const (
@@ -106,7 +107,7 @@ func (h *Handler) SweepStream(ctx context.Context, ev events.DynamoDBEvent) even
 		} else {
 			now := h.now()
 			for _, f := range h.removedByTTL {
-				if err := f(ctx, pk, sk, now); err != nil {
+				if err := f(ctx, pk, sk, r.Change.ApproximateCreationDateTime.Time, now); err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -154,7 +155,7 @@ func (h *Handler) ttlEndpoint(what string) (string, error) {
 // other items. It returns an error only when nothing was announced and the
 // record is worth handling again (a read failed); a failure after an
 // announcement is logged, since handling the record again would repeat it.
-func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, now time.Time) error {
+func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, _, now time.Time) error {
 	if connID, ok := store.ParseAwayKey(pk, sk); ok {
 		return p.awayRemovedByTTL(ctx, connID, now)
 	}

@@ -100,3 +100,77 @@ func TestTTLRemovedLockIsAnnounced(t *testing.T) {
 		})
 	}
 }
+
+// lockFeed returns the change feed's lock events of entity e, in the
+// outbox's order, as "<token> <event> <userId>".
+func lockFeed(t *testing.T, st store.Store, e store.EntityKey) []string {
+	t.Helper()
+	items, err := st.ListOutbox(t.Context(), store.OutboxShard(e), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, it := range items {
+		if it.Entity != e || it.Kind != store.OutboxLock {
+			continue
+		}
+		var ev store.LockEvent
+		if err := json.Unmarshal(it.Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%d %s %s", ev.Token, ev.Event, ev.UserID))
+	}
+	return out
+}
+
+// TestTTLRemovedLockInChangeFeed: ann's lock on order o1 expires. When
+// the sweeper's pass claims it, the change feed gets the grant's expired;
+// when DynamoDB's TTL deleted it first, the feed got none, and a system of
+// record following the feed never saw the lock end. The removal's record
+// now writes the same expired as the claim, once however often it is
+// delivered. When bob took the lock and released it before the record
+// came, the counter's last grant is bob's, acquired after TTL's removal:
+// it ended by its release, and the feed gets no expired for it.
+func TestTTLRemovedLockInChangeFeed(t *testing.T) {
+	const acquire = `{"type":"lock.acquire","messageId":"l1","payload":{"entityType":"order","entityId":"o1","ttl":1000}}`
+	const release = `{"type":"lock.release","messageId":"r1","payload":{"entityType":"order","entityId":"o1"}}`
+	entity := store.EntityKey{Tenant: "t1", Type: "order", ID: "o1"}
+	cases := []struct {
+		name  string
+		steps func(tt *ttlTable, e *sweepEnv)
+		want  string
+	}{
+		{"claimed by a pass", func(_ *ttlTable, e *sweepEnv) { e.pass() }, "[1 acquired ann 1 expired ann]"},
+		{"removed by TTL", func(tt *ttlTable, e *sweepEnv) {
+			tt.expire(store.LockPK(entity), store.SKLock)
+			r := ttlRemoval(t, store.LockPK(entity), store.SKLock, 1)
+			r.Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: tt.clock.Now()}
+			e.pass()
+			e.deliver(r)
+			e.deliver(r)
+		}, "[1 acquired ann 1 expired ann]"},
+		{"removed by TTL, then taken and released by bob", func(tt *ttlTable, e *sweepEnv) {
+			tt.expire(store.LockPK(entity), store.SKLock)
+			r := ttlRemoval(t, store.LockPK(entity), store.SKLock, 1)
+			r.Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: tt.clock.Now()}
+			tt.clock.Advance(time.Second)
+			e.ok("bob", acquire)
+			e.ok("bob", release)
+			e.deliver(r)
+		}, "[1 acquired ann 2 acquired bob 2 released bob]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tt := newTTLTable(t)
+			e := newSweepEnv(t, tt.clock, tt.st, "ann", "bob")
+			e.ok("ann", acquire)
+			e.clock.Advance(5 * time.Second)
+			c.steps(tt, e)
+			got := fmt.Sprint(lockFeed(t, tt.st, entity))
+			t.Logf("change feed of o1: %s", got)
+			if got != c.want {
+				t.Errorf("change feed of o1: %s, want %s", got, c.want)
+			}
+		})
+	}
+}

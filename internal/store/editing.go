@@ -114,6 +114,12 @@ type Locks interface {
 	// removed), or e was never locked. The reads are consistent, and a
 	// grant whose writes are under way is never reported gone.
 	LastGrant(ctx context.Context, e EntityKey) (l Lock, ok bool, err error)
+	// ExpiredByTTL writes the change feed's expired event of the grant l,
+	// whose lock item DynamoDB's TTL removed: the outbox item
+	// DeleteExpiredLock writes with its delete when the sweeper claims an
+	// expired grant itself (LockOutboxItem). Writing it again rewrites the
+	// same item.
+	ExpiredByTTL(ctx context.Context, l Lock) error
 }
 
 // Head is the current state of an entity: its version and document. An

@@ -468,3 +468,15 @@ func (s *Store) LastGrant(ctx context.Context, e store.EntityKey) (store.Lock, b
 	return store.Lock{Entity: e, Token: getN(fence, attrLockToken), Holder: getS(fence, attrLockHolder),
 		HolderName: getS(fence, attrLockHolderName), AcquiredAt: parseTime(getS(fence, attrLockAcquiredAt))}, true, nil
 }
+
+// ExpiredByTTL writes the outbox item of the expiry of l, whose lock item
+// TTL removed, as deleteLockActions writes it for DeleteExpiredLock. See
+// store.Locks.ExpiredByTTL.
+func (s *Store) ExpiredByTTL(ctx context.Context, l store.Lock) error {
+	const op = "lock expired by TTL"
+	if err := checkEntityKey(op, l.Entity); err != nil {
+		return err
+	}
+	return s.transact(ctx, op, l.Entity.String(),
+		[]types.TransactWriteItem{s.outboxAction(store.LockOutboxItem(l, store.LockExpired, s.clock.Now()))})
+}

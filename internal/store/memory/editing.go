@@ -310,6 +310,19 @@ func (s *Store) LastGrant(ctx context.Context, e store.EntityKey) (store.Lock, b
 	return fence.item.(fenceItem).grant, true, nil
 }
 
+// ExpiredByTTL writes the outbox item of the expiry of l, as
+// DeleteExpiredLock does. See store.Locks.ExpiredByTTL.
+func (s *Store) ExpiredByTTL(ctx context.Context, l store.Lock) error {
+	const op = "lock expired by TTL"
+	if err := checkEntityKey(op, l.Entity); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putOutbox(store.LockOutboxItem(l, store.LockExpired, s.clock.Now()))
+	return nil
+}
+
 // Entity records kept in record.item.
 type (
 	headItem     struct{ head store.Head }

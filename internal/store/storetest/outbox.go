@@ -22,6 +22,7 @@ func outboxCases() []struct {
 		{"OutboxWithEveryStoredChange", testOutbox},
 		{"OutboxWithEveryLockAndCommentEvent", testOutboxLocksComments},
 		{"OutboxLiveItemsPastExpiredOnes", testOutboxPastExpired},
+		{"OutboxLockExpiredByTTL", testOutboxLockExpiredByTTL},
 	}
 }
 
@@ -272,5 +273,36 @@ func testOutboxPastExpired(t *testing.T, f *fixture) {
 		if err != nil || len(items) != 1 || items[0].Entity != fresh {
 			t.Fatalf("ListOutbox(limit %d) past 30 expired items = %+v, %v; want the one live item", limit, items, err)
 		}
+	}
+}
+
+// testOutboxLockExpiredByTTL: ExpiredByTTL writes the expired event of a
+// grant as DeleteExpiredLock does (the same item: key, holder, token and
+// times); writing it again leaves one item.
+func testOutboxLockExpiredByTTL(t *testing.T, f *fixture) {
+	l := store.Lock{Entity: entA, Token: 7, Holder: "u1", HolderName: "Ann",
+		AcquiredAt: f.clock.Now().Add(-time.Minute), ExpiresAt: f.clock.Now()}
+	for range 2 {
+		if err := f.s.ExpiredByTTL(f.ctx, l); err != nil {
+			t.Fatalf("ExpiredByTTL: %v", err)
+		}
+	}
+	items := f.pendingOutbox(t)
+	want := store.LockOutboxItem(l, store.LockExpired, f.clock.Now())
+	if len(items) != 1 || items[0].SK() != want.SK() || items[0].Kind != store.OutboxLock {
+		t.Fatalf("outbox items %+v, want one with key %s", items, want.SK())
+	}
+	var got store.LockEvent
+	if err := json.Unmarshal(items[0].Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	var exp store.LockEvent
+	_ = json.Unmarshal(want.Data, &exp)
+	if !got.At.Equal(exp.At) || !got.AcquiredAt.Equal(exp.AcquiredAt) || !got.ExpiresAt.Equal(exp.ExpiresAt) {
+		t.Errorf("times of %+v, want those of %+v", got, exp)
+	}
+	got.At, got.AcquiredAt, got.ExpiresAt, exp.At, exp.AcquiredAt, exp.ExpiresAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	if got != exp {
+		t.Errorf("event %+v, want %+v", got, exp)
 	}
 }
