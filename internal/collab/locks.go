@@ -240,22 +240,23 @@ func (s *Service) SweepLocks(ctx context.Context, now time.Time, n Notifier) err
 // before removedAt. A grant made after it is a later one, which ended
 // otherwise (released, or claimed by the sweeper or a clean-up, each
 // writing its own event), and gets none; the grant TTL removed then has
-// no expired in the feed, since nothing tells its holder. An error (a
-// read or the write failed) means nothing was announced.
-func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, removedAt, now time.Time, n Notifier) error {
+// no expired in the feed, since nothing tells its holder. It reports
+// whether it announced the expiry; an error (a read or the write failed)
+// means nothing was announced.
+func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, removedAt, now time.Time, n Notifier) (bool, error) {
 	l, ok, err := s.st.LastGrant(ctx, e)
 	if err != nil {
-		return fmt.Errorf("last grant of %q: %w", e, err)
+		return false, fmt.Errorf("last grant of %q: %w", e, err)
 	}
 	if !ok {
-		return nil
+		return false, nil
 	}
 	l.ExpiresAt = now
 	if l.AcquiredAt.Before(removedAt) {
 		if err := s.st.ExpiredByTTL(ctx, l); err != nil {
-			return fmt.Errorf("expired event of %q token %d: %w", e, l.Token, err)
+			return false, fmt.Errorf("expired event of %q token %d: %w", e, l.Token, err)
 		}
 	}
 	s.announceLock(ctx, n, l, protocol.LockExpired, "", "")
-	return nil
+	return true, nil
 }

@@ -184,9 +184,10 @@ type Handler struct {
 	sweeps []func(ctx context.Context, now time.Time) error
 	// removedByTTL run for each item that DynamoDB's TTL removed (a record
 	// of the table's stream, see SweepStream), with its key and the
-	// record's time; each ignores the keys of items not its own. Features
-	// register theirs in New.
-	removedByTTL []func(ctx context.Context, pk, sk string, removedAt, now time.Time) error
+	// record's time; each ignores the keys of items not its own, and
+	// reports whether it announced anything. Features register theirs in
+	// New.
+	removedByTTL []func(ctx context.Context, pk, sk string, removedAt, now time.Time) (bool, error)
 	// onFrame runs for every frame of a known type, before its route;
 	// features register theirs in New (presence: the frame counts as
 	// activity). They never fail the request.

@@ -228,7 +228,7 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 			// and the sweeper has not claimed it yet: claim it here, so
 			// that its rooms still see it leave, before the new session
 			// is written over it.
-			ok, err := p.claimExpired(ctx, bc, expired[j], userSessions{live: sessions, expired: expired}, now)
+			ok, _, err := p.claimExpired(ctx, bc, expired[j], userSessions{live: sessions, expired: expired}, now)
 			if !ok && err != nil {
 				return store.Session{}, err
 			}
@@ -377,8 +377,9 @@ func samePresence(a, b store.Presence) bool {
 
 // announce broadcasts ev: room events on each room's channel and the
 // user's status change on user-presence. The connection that caused the
-// change (origin) is not sent its own events. Failures are logged.
-func (p *presenceFeature) announce(ctx context.Context, bc *broadcast.Broadcaster, tenant, userID, origin string, ev presence.Events, now time.Time) {
+// change (origin) is not sent its own events. Failures are logged. It
+// reports whether ev held an event to announce.
+func (p *presenceFeature) announce(ctx context.Context, bc *broadcast.Broadcaster, tenant, userID, origin string, ev presence.Events, now time.Time) bool {
 	skip := func(id string) bool { return id == origin }
 	for _, re := range ev.Rooms {
 		p.post(ctx, bc, tenant, protocol.RoomChannel(re.Room), userID, roomEvent{Event: re.Kind, Room: re.Room, User: re.User}, skip, now)
@@ -386,6 +387,7 @@ func (p *presenceFeature) announce(ctx context.Context, bc *broadcast.Broadcaste
 	if ev.User != nil {
 		p.post(ctx, bc, tenant, protocol.ChannelPresence, userID, userEvent{Event: ev.User.Status, User: ev.User.User}, skip, now)
 	}
+	return len(ev.Rooms) > 0 || ev.User != nil
 }
 
 // roomEvent is the payload of a presence event in a room.
@@ -805,7 +807,7 @@ func (p *presenceFeature) cleanup(ctx context.Context, c store.Connection, _ []s
 	prior.expired = slices.DeleteFunc(prior.expired, own)
 	// Announced even when it had expired: the sweeper announces only the
 	// sessions it removes itself.
-	if err := p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, &prior, p.h.now()); err != nil {
+	if _, err := p.announceGone(ctx, p.h.broadcaster(p.h.endpointOf(c)), s, &prior, p.h.now()); err != nil {
 		p.h.log.WarnContext(ctx, "announce presence (from the read before the removal)", "connectionId", c.ID, "error", err)
 	}
 }
@@ -852,11 +854,13 @@ func (p *presenceFeature) stillStored(ctx context.Context, tenant, userID, connI
 // claimed. When the read of the user's sessions fails (see
 // sessionsAroundClaim), the departure is announced from prior, the read
 // taken before the removal, if there is one, and the error is returned.
-func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, prior *userSessions, now time.Time) error {
+// It reports whether it announced anything (a hidden session's departure
+// is no event).
+func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, prior *userSessions, now time.Time) (bool, error) {
 	cur, err := p.sessionsAroundClaim(ctx, s.Tenant, s.UserID)
 	if err != nil {
 		if prior == nil {
-			return err
+			return false, err
 		}
 		cur = *prior
 	}
@@ -867,8 +871,7 @@ func (p *presenceFeature) announceGone(ctx context.Context, bc *broadcast.Broadc
 	others = append(others, unclaimed(cur.expired, s.ConnID)...)
 	before := append(slices.Clone(others), s)
 	ev := presence.Diff(before, now, others, now, p.cfg.AwayTimeout)
-	p.announce(ctx, bc, s.Tenant, s.UserID, s.ConnID, ev, now)
-	return err
+	return p.announce(ctx, bc, s.Tenant, s.UserID, s.ConnID, ev, now), err
 }
 
 // unclaimed returns the expired sessions of connections other than

@@ -122,11 +122,12 @@ func (p *presenceFeature) claimAway(ctx context.Context, bc *broadcast.Broadcast
 // announceAway announces what the due away alarm a, claimed (or removed
 // by DynamoDB's TTL, see awayRemovedByTTL), changes for its user, cur
 // being the user's sessions: nothing when its connection is offline
-// already (the expiry path announces that) or was active since.
-func (p *presenceFeature) announceAway(ctx context.Context, bc *broadcast.Broadcaster, a store.AwayAlarm, cur userSessions, now time.Time) {
+// already (the expiry path announces that) or was active since. It
+// reports whether it announced anything.
+func (p *presenceFeature) announceAway(ctx context.Context, bc *broadcast.Broadcaster, a store.AwayAlarm, cur userSessions, now time.Time) bool {
 	i := slices.IndexFunc(cur.live, func(s store.Session) bool { return s.ConnID == a.ConnID })
 	if i < 0 {
-		return
+		return false
 	}
 	// The state just before this connection's idle time reached the
 	// timeout against the state at the alarm: only that crossing lies in
@@ -135,11 +136,11 @@ func (p *presenceFeature) announceAway(ctx context.Context, bc *broadcast.Broadc
 	// since, and its next write arms a new alarm.
 	crossed := cur.live[i].LastActive.Add(p.cfg.AwayTimeout)
 	if crossed.After(a.At) {
-		return
+		return false
 	}
 	sessions := append(slices.Clone(cur.live), unclaimed(cur.expired, a.ConnID)...)
 	ev := presence.Diff(sessions, crossed.Add(-time.Nanosecond), sessions, a.At, p.cfg.AwayTimeout)
-	p.announce(ctx, bc, a.Tenant, a.UserID, "", ev, now)
+	return p.announce(ctx, bc, a.Tenant, a.UserID, "", ev, now)
 }
 
 // userSessions is one read of a user's sessions: the live ones and the
@@ -209,7 +210,7 @@ func (p *presenceFeature) sweepExpired(ctx context.Context, bc *broadcast.Broadc
 			errs = append(errs, fmt.Errorf("sessions of %q: %w", s.UserID, err))
 			continue
 		}
-		ok, err := p.claimExpired(ctx, bc, s, prior, now)
+		ok, _, err := p.claimExpired(ctx, bc, s, prior, now)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -267,33 +268,35 @@ func (p *presenceFeature) removeIfGone(ctx context.Context, s store.Session, end
 // again after its session expired claims its own before a new one is
 // written over it. prior is the user's sessions read before the claim:
 // when the read after it fails, the departure is announced from prior,
-// and the error is returned with true.
-func (p *presenceFeature) claimExpired(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, prior userSessions, now time.Time) (bool, error) {
-	ok, err := p.h.deps.Store.DeleteExpiredSession(ctx, s, now)
+// and the error is returned with true. announced tells whether the
+// departure was any event (a hidden session's is none).
+func (p *presenceFeature) claimExpired(ctx context.Context, bc *broadcast.Broadcaster, s store.Session, prior userSessions, now time.Time) (claimed, announced bool, err error) {
+	ok, derr := p.h.deps.Store.DeleteExpiredSession(ctx, s, now)
 	var cerr error
-	if err != nil {
+	if derr != nil {
 		// The removal may have landed with its answer lost (every
 		// retry's): then no later pass finds the session, so a read
 		// tells, as for a clean-up's removal (see removedDespite). Gone,
 		// or unknown, it is announced (twice rather than never, should
 		// someone else have claimed it meanwhile).
-		cerr = fmt.Errorf("delete expired session of %q: %w", s.ConnID, err)
+		cerr = fmt.Errorf("delete expired session of %q: %w", s.ConnID, derr)
 		if p.stillStored(ctx, s.Tenant, s.UserID, s.ConnID) {
-			return false, cerr // still there (or back): a later pass claims it
+			return false, false, cerr // still there (or back): a later pass claims it
 		}
 		p.h.log.WarnContext(ctx, "claim of an expired session failed, and it is gone or cannot be read; announcing its departure",
-			"connectionId", s.ConnID, "error", err)
+			"connectionId", s.ConnID, "error", derr)
 	} else if !ok {
-		return false, nil
+		return false, false, nil
 	}
 	p.conns.forget(s.ConnID)
 	for _, room := range s.Rooms {
 		p.rooms.remove(roomKey(s.Tenant, protocol.RoomChannel(room)), s.ConnID)
 	}
-	if err := p.announceGone(ctx, bc, s, &prior, now); err != nil {
-		return true, errors.Join(cerr, fmt.Errorf("sessions of %q after claiming the expired session of %q (announced from the read before): %w", s.UserID, s.ConnID, err))
+	announced, err = p.announceGone(ctx, bc, s, &prior, now)
+	if err != nil {
+		return true, announced, errors.Join(cerr, fmt.Errorf("sessions of %q after claiming the expired session of %q (announced from the read before): %w", s.UserID, s.ConnID, err))
 	}
-	return true, cerr
+	return true, announced, cerr
 }
 
 // gone reports whether connection id no longer exists: its record is

@@ -83,11 +83,19 @@ func newSweepEnvWith(t *testing.T, clock *storetest.FakeClock, st store.Store, p
 // on one store and one poster are warm instances of one deployment.
 func newSweepEnvPosting(t *testing.T, clock *storetest.FakeClock, st store.Store, pc handler.PresenceConfig, poster *sweepPoster, conns ...string) *sweepEnv {
 	t.Helper()
+	return newSweepEnvMetrics(t, clock, st, pc, poster, nil, conns...)
+}
+
+// newSweepEnvMetrics is newSweepEnvPosting whose metrics (EMF documents)
+// go to metrics, when not nil.
+func newSweepEnvMetrics(t *testing.T, clock *storetest.FakeClock, st store.Store, pc handler.PresenceConfig, poster *sweepPoster,
+	metrics io.Writer, conns ...string) *sweepEnv {
+	t.Helper()
 	e := &sweepEnv{t: t, clock: clock, poster: poster}
 	var err error
 	e.h, err = handler.New(handler.Config{ManagementEndpoint: "https://mgmt.example/prod", Presence: pc}, handler.Deps{Store: st, Clock: clock.Now,
 		Posters: func(string) broadcast.Poster { return poster }, IsGone: func(error) bool { return false },
-		Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}

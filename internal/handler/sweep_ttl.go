@@ -90,27 +90,35 @@ func (h *Handler) SweeperEvent(ctx context.Context, raw json.RawMessage) (*event
 // sends the batch again from it (ReportBatchItemFailures); the records
 // after it wait for that. Handling a record twice (Lambda may deliver one
 // again) announces its departure or expiry twice, which clients take as
-// once.
+// once. SweepRemoved counts the records that announced something: a
+// removal that changed nothing for anyone (a lock granted again, a
+// hidden session, a connection that spoke again) is not counted.
 func (h *Handler) SweepStream(ctx context.Context, ev events.DynamoDBEvent) events.DynamoDBEventResponse {
 	ctx, flush := h.sweeperMetrics(ctx)
 	defer flush()
 	var resp events.DynamoDBEventResponse
-	handled := 0
+	handled, announced := 0, 0
 	for _, r := range ev.Records {
 		pk, sk, ok := ttlRemovalKey(r)
 		if !ok {
 			continue
 		}
 		var errs []error
+		said := false
 		if deadline.Near(ctx, deadline.SweepReserve) {
 			errs = append(errs, errors.New("the invocation is about to end"))
 		} else {
 			now := h.now()
 			for _, f := range h.removedByTTL {
-				if err := f(ctx, pk, sk, r.Change.ApproximateCreationDateTime.Time, now); err != nil {
+				ok, err := f(ctx, pk, sk, r.Change.ApproximateCreationDateTime.Time, now)
+				if err != nil {
 					errs = append(errs, err)
 				}
+				said = said || ok
 			}
+		}
+		if said {
+			announced++
 		}
 		if err := errors.Join(errs...); err != nil {
 			h.log.ErrorContext(ctx, "item removed by TTL: sent again", "route", "sweeper", "pk", pk, "sk", sk, "error", err)
@@ -120,8 +128,8 @@ func (h *Handler) SweepStream(ctx context.Context, ev events.DynamoDBEvent) even
 		handled++
 	}
 	h.log.InfoContext(ctx, "items removed by TTL handled", "route", "sweeper", "records", len(ev.Records), "handled", handled,
-		"failed", len(resp.BatchItemFailures))
-	metrics.From(ctx).Add(metrics.SweepRemoved, float64(handled), metrics.Count)
+		"announced", announced, "failed", len(resp.BatchItemFailures))
+	metrics.From(ctx).Add(metrics.SweepRemoved, float64(announced), metrics.Count)
 	return resp
 }
 
@@ -152,25 +160,26 @@ func (h *Handler) ttlEndpoint(what string) (string, error) {
 // removedByTTL announces the removal by DynamoDB's TTL of the session,
 // room entry or away alarm whose key is (pk, sk) as the sweeper's claim of
 // the session or alarm would have announced it; it ignores the keys of
-// other items. It returns an error only when nothing was announced and the
-// record is worth handling again (a read failed); a failure after an
-// announcement is logged, since handling the record again would repeat it.
-func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, _, now time.Time) error {
+// other items. It reports whether it announced anything. It returns an
+// error only when nothing was announced and the record is worth handling
+// again (a read failed); a failure after an announcement is logged, since
+// handling the record again would repeat it.
+func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, _, now time.Time) (bool, error) {
 	if connID, ok := store.ParseAwayKey(pk, sk); ok {
 		return p.awayRemovedByTTL(ctx, connID, now)
 	}
 	k, ok := store.ParsePresenceKey(pk, sk)
 	if !ok {
-		return nil
+		return false, nil
 	}
 	endpoint, err := p.h.ttlEndpoint("presence")
 	if err != nil {
-		return err
+		return false, err
 	}
 	bc := p.h.broadcaster(endpoint)
 	prior, err := p.readSessions(ctx, k.Tenant, k.UserID)
 	if err != nil {
-		return fmt.Errorf("sessions of %q: %w", k.UserID, err)
+		return false, fmt.Errorf("sessions of %q: %w", k.UserID, err)
 	}
 	if k.Room == "" {
 		return p.sessionRemovedByTTL(ctx, bc, endpoint, k, prior, now)
@@ -187,42 +196,43 @@ func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, _, no
 // departure), and its due time is rebuilt from the connection's session
 // as the alarm was armed, the last activity plus the away timeout, rounded
 // up to the second. A session active since has a later one, not due yet,
-// and nothing is announced: its activity armed a new alarm.
-func (p *presenceFeature) awayRemovedByTTL(ctx context.Context, connID string, now time.Time) error {
+// and nothing is announced: its activity armed a new alarm. It reports
+// whether it announced anything.
+func (p *presenceFeature) awayRemovedByTTL(ctx context.Context, connID string, now time.Time) (bool, error) {
 	endpoint, err := p.h.ttlEndpoint("away alarm")
 	if err != nil {
-		return err
+		return false, err
 	}
 	c, err := p.h.deps.Store.GetConnection(ctx, connID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("connection %q: %w", connID, err)
+		return false, fmt.Errorf("connection %q: %w", connID, err)
 	}
 	cur, err := p.readSessions(ctx, c.Tenant, c.UserID)
 	if err != nil {
-		return fmt.Errorf("sessions of %q: %w", c.UserID, err)
+		return false, fmt.Errorf("sessions of %q: %w", c.UserID, err)
 	}
 	i := slices.IndexFunc(cur.live, func(s store.Session) bool { return s.ConnID == connID })
 	if i < 0 {
-		return nil // offline already: the expiry path announces it
+		return false, nil // offline already: the expiry path announces it
 	}
 	a := store.AwayAlarm{Tenant: c.Tenant, UserID: c.UserID, ConnID: connID,
 		At: ceilSecond(cur.live[i].LastActive.Add(p.cfg.AwayTimeout))}
 	if a.At.After(now) {
-		return nil
+		return false, nil
 	}
-	p.announceAway(ctx, p.h.broadcaster(endpoint), a, cur, now)
-	return nil
+	return p.announceAway(ctx, p.h.broadcaster(endpoint), a, cur, now), nil
 }
 
 // sessionRemovedByTTL announces that TTL removed the session of k, as
 // claimExpired would have: rebuilt from what TTL left (see leftByTTL),
 // and counting the user's other sessions, expired ones not claimed yet
 // included. Its connection is then removed if it is gone, as after the
-// sweeper's claim. prior is the user's sessions read just now.
-func (p *presenceFeature) sessionRemovedByTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, k store.PresenceKey, prior userSessions, now time.Time) error {
+// sweeper's claim. prior is the user's sessions read just now. It reports
+// whether it announced anything.
+func (p *presenceFeature) sessionRemovedByTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, k store.PresenceKey, prior userSessions, now time.Time) (bool, error) {
 	own := func(s store.Session) bool { return s.ConnID == k.ConnID }
 	if i := slices.IndexFunc(prior.expired, own); i >= 0 {
 		// The connection spoke again after TTL took its session, and
@@ -231,23 +241,24 @@ func (p *presenceFeature) sessionRemovedByTTL(ctx context.Context, bc *broadcast
 		return p.claimForTTL(ctx, bc, endpoint, prior.expired[i], prior, now)
 	}
 	if slices.ContainsFunc(prior.live, own) {
-		return nil // it spoke again: it is back, as its own write announced
+		return false, nil // it spoke again: it is back, as its own write announced
 	}
 	s, err := p.leftByTTL(ctx, k, now)
 	if err != nil {
-		return fmt.Errorf("what TTL left of the session of %q: %w", k.ConnID, err)
+		return false, fmt.Errorf("what TTL left of the session of %q: %w", k.ConnID, err)
 	}
 	p.conns.forget(s.ConnID)
 	for _, room := range s.Rooms {
 		p.rooms.remove(roomKey(s.Tenant, protocol.RoomChannel(room)), s.ConnID)
 	}
-	if err := p.announceGone(ctx, bc, s, &prior, now); err != nil {
+	announced, err := p.announceGone(ctx, bc, s, &prior, now)
+	if err != nil {
 		p.h.log.WarnContext(ctx, "announce a session removed by TTL (from the read before)", "connectionId", s.ConnID, "error", err)
 	}
 	if _, err := p.removeIfGone(ctx, s, endpoint); err != nil {
 		p.h.log.WarnContext(ctx, "remove the connection of a session removed by TTL", "connectionId", s.ConnID, "error", err)
 	}
-	return nil
+	return announced, nil
 }
 
 // leftByTTL rebuilds the session of k that TTL removed: its presence and
@@ -323,32 +334,34 @@ func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, 
 // one of their sessions still lists it (an expired one not claimed yet
 // included: its claim announces the leave), or the connection was hidden
 // in it as far as its record tells (bareSession: without the record,
-// nothing is announced). prior is the user's sessions read just now.
-func (p *presenceFeature) entryRemovedByTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, k store.PresenceKey, prior userSessions, now time.Time) error {
+// nothing is announced). prior is the user's sessions read just now. It
+// reports whether it announced anything.
+func (p *presenceFeature) entryRemovedByTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, k store.PresenceKey, prior userSessions, now time.Time) (bool, error) {
 	own := func(s store.Session) bool { return s.ConnID == k.ConnID }
+	announced := false
 	if i := slices.IndexFunc(prior.expired, own); i >= 0 {
 		s := prior.expired[i]
-		if err := p.claimForTTL(ctx, bc, endpoint, s, prior, now); err != nil || slices.Contains(s.Rooms, k.Room) {
-			return err
+		var err error
+		if announced, err = p.claimForTTL(ctx, bc, endpoint, s, prior, now); err != nil || slices.Contains(s.Rooms, k.Room) {
+			return announced, err
 		}
 		// An entry its session did not list (left behind by a session
 		// that TTL removed): read again for the room.
-		var err error
 		if prior, err = p.readSessions(ctx, k.Tenant, k.UserID); err != nil {
-			return fmt.Errorf("sessions of %q: %w", k.UserID, err)
+			return announced, fmt.Errorf("sessions of %q: %w", k.UserID, err)
 		}
 	}
 	all := append(slices.Clone(prior.live), prior.expired...)
 	if slices.ContainsFunc(all, func(s store.Session) bool { return slices.Contains(s.Rooms, k.Room) }) {
-		return nil
+		return announced, nil
 	}
 	gone, err := p.bareSession(ctx, k, now)
 	if err != nil {
-		return fmt.Errorf("connection %q: %w", k.ConnID, err)
+		return announced, fmt.Errorf("connection %q: %w", k.ConnID, err)
 	}
 	p.rooms.remove(roomKey(k.Tenant, protocol.RoomChannel(k.Room)), k.ConnID)
 	if gone.Hidden() {
-		return nil // nobody saw it in the room, or nothing tells
+		return announced, nil // nobody saw it in the room, or nothing tells
 	}
 	var shown []store.Presence
 	for _, s := range all {
@@ -359,7 +372,7 @@ func (p *presenceFeature) entryRemovedByTTL(ctx context.Context, bc *broadcast.B
 		u = departedView(gone, now, p.cfg.AwayTimeout)
 	}
 	p.announce(ctx, bc, k.Tenant, k.UserID, "", presence.Events{Rooms: []presence.RoomEvent{{Room: k.Room, Kind: presence.Leave, User: u}}}, now)
-	return nil
+	return true, nil
 }
 
 // departedView is how a leave shows a user who has no session left, when
@@ -373,12 +386,13 @@ func departedView(gone store.Session, now time.Time, awayTimeout time.Duration) 
 
 // claimForTTL claims the expired session s as the sweeper does
 // (claimExpired, from prior, the user's sessions read before), then
-// removes its connection if it is gone. It returns an error only when the
-// claim failed and the session is still stored: nothing was announced.
-func (p *presenceFeature) claimForTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, s store.Session, prior userSessions, now time.Time) error {
-	ok, err := p.claimExpired(ctx, bc, s, prior, now)
+// removes its connection if it is gone. It reports whether it announced
+// anything. It returns an error only when the claim failed and the
+// session is still stored: nothing was announced.
+func (p *presenceFeature) claimForTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, s store.Session, prior userSessions, now time.Time) (bool, error) {
+	ok, announced, err := p.claimExpired(ctx, bc, s, prior, now)
 	if !ok {
-		return err // nil: refreshed, or claimed by someone else, who announces it
+		return false, err // nil: refreshed, or claimed by someone else, who announces it
 	}
 	if err != nil {
 		p.h.log.WarnContext(ctx, "announce a claimed session (from the read before)", "connectionId", s.ConnID, "error", err)
@@ -386,5 +400,5 @@ func (p *presenceFeature) claimForTTL(ctx context.Context, bc *broadcast.Broadca
 	if _, err := p.removeIfGone(ctx, s, endpoint); err != nil {
 		p.h.log.WarnContext(ctx, "remove the connection of a claimed session", "connectionId", s.ConnID, "error", err)
 	}
-	return nil
+	return announced, nil
 }

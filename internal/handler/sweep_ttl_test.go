@@ -1,6 +1,7 @@
 package handler_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/dynamo"
 	"github.com/omnisales/rtcollab/internal/store/storetest"
@@ -325,5 +327,44 @@ func TestTTLRemovedHiddenSessionAnnouncesNothing(t *testing.T) {
 				t.Errorf("bob got %q and lobby events %v about dave; want %q and %d leaves", got, lobby, c.want, c.leaves)
 			}
 		})
+	}
+}
+
+// TestTTLRemovalsCountedWhenAnnounced: SweepRemoved, the dashboard's
+// "items removed", counts the items of a batch of TTL's removals that
+// the sweeper announced: ann's expired lock on o1 and eve's departure.
+// The removal of o2's lock, which bob holds again, and of dave's session,
+// hidden, announce nothing and are not counted; they were, as if every
+// record handled had been announced.
+func TestTTLRemovalsCountedWhenAnnounced(t *testing.T) {
+	const lockFrame = `{"type":"lock.acquire","messageId":"l","payload":{"entityType":"order","entityId":"%s","ttl":1000}}`
+	tt := newTTLTable(t)
+	var out bytes.Buffer
+	e := newSweepEnvMetrics(t, tt.clock, tt.st, handler.PresenceConfig{}, &sweepPoster{}, &out, "ann", "bob", "dave", "eve")
+	e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+	e.ok("dave", `{"type":"presence","messageId":"h","payload":{"status":"offline"}}`)
+	e.ok("eve", `{"type":"ping","messageId":"p"}`)
+	e.ok("ann", fmt.Sprintf(lockFrame, "o1"))
+	e.ok("bob", fmt.Sprintf(lockFrame, "o2"))
+	e.idle(4, []string{"bob"}, nil) // ann, dave and eve are silent for 2 minutes
+	e.ok("bob", fmt.Sprintf(lockFrame, "o2"))
+	o1, o2 := store.EntityKey{Tenant: "t1", Type: "order", ID: "o1"}, store.EntityKey{Tenant: "t1", Type: "order", ID: "o2"}
+	tt.expire(store.LockPK(o1), store.SKLock)
+	tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+	tt.expire(store.PresencePK("t1"), store.PresenceSK("eve", "eve"))
+	dave, eve := onConn(ttlSample(t)[0], "dave"), onConn(ttlSample(t)[0], "eve")
+	eve.Change.SequenceNumber += "1"
+	out.Reset()
+	if again := e.deliver(ttlRemoval(t, store.LockPK(o1), store.SKLock, 1), ttlRemoval(t, store.LockPK(o2), store.SKLock, 2), dave, eve); len(again) != 0 {
+		t.Fatalf("the answer asks again for %v", again)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &doc); err != nil {
+		t.Fatalf("metrics %q: %v", out.String(), err)
+	}
+	t.Logf("sweeper EMF document: %s; o2: %v; bob got %v about dave, %v about eve", out.String(),
+		e.poster.lockEvents("bob", "order:o2"), e.poster.statuses("bob", "dave"), e.poster.statuses("bob", "eve"))
+	if n, _ := doc["SweepRemoved"].(float64); n != 2 {
+		t.Errorf("SweepRemoved = %v after a batch that announced o1's expiry and eve's departure, want 2", doc["SweepRemoved"])
 	}
 }

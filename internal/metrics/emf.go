@@ -40,7 +40,7 @@ const (
 	Conflicts       = "Conflicts"       // changes that met a concurrent change
 	LockContention  = "LockContention"  // lock requests refused with LOCK_HELD
 	Errors          = "Errors"          // requests answered with an error code
-	SweepRemoved    = "SweepRemoved"    // items the sweeper removed
+	SweepRemoved    = "SweepRemoved"    // items the sweeper removed, and TTL's removals it announced
 	HandlerLatency  = "HandlerLatency"  // time spent in the handler
 	// FanoutDeliveryErrors counts the recipients a broadcast did not
 	// reach: failed posts (not gone connections) of the function that
