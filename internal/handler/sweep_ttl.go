@@ -85,7 +85,8 @@ func (h *Handler) SweeperEvent(ctx context.Context, raw json.RawMessage) (*event
 // removals (presence and away alarms: announced as the sweeper's claim
 // would have been; locks: announced expired as by a pass); other records
 // are skipped (the event source mapping filters them out).
-// When a record fails before anything was announced for it, or the
+// When a record fails before anything was announced for it (or after a
+// claim that handling it again finds done, see entryRemovedByTTL), or the
 // invocation is about to end, the answer names that record, and Lambda
 // sends the batch again from it (ReportBatchItemFailures); the records
 // after it wait for that. Handling a record twice (Lambda may deliver one
@@ -161,9 +162,11 @@ func (h *Handler) ttlEndpoint(what string) (string, error) {
 // room entry or away alarm whose key is (pk, sk) as the sweeper's claim of
 // the session or alarm would have announced it; it ignores the keys of
 // other items. It reports whether it announced anything. It returns an
-// error only when nothing was announced and the record is worth handling
-// again (a read failed); a failure after an announcement is logged, since
-// handling the record again would repeat it.
+// error only when the record is worth handling again (a read failed) and
+// handling it again repeats nothing: nothing was announced, or only an
+// expired session's claim, which a second handling finds done (see
+// entryRemovedByTTL); other failures after an announcement are logged,
+// since handling the record again would repeat it.
 func (p *presenceFeature) removedByTTL(ctx context.Context, pk, sk string, _, now time.Time) (bool, error) {
 	if connID, ok := store.ParseAwayKey(pk, sk); ok {
 		return p.awayRemovedByTTL(ctx, connID, now)
@@ -335,7 +338,11 @@ func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, 
 // included: its claim announces the leave), or the connection was hidden
 // in it as far as its record tells (bareSession: without the record,
 // nothing is announced). prior is the user's sessions read just now. It
-// reports whether it announced anything.
+// reports whether it announced anything. An error after the claim (the
+// read again for the room, or of the connection's record, failed) comes
+// with the claim announced: the record is handled again, and finds the
+// session claimed (its delete is the claim), so the second handling
+// announces only the room's leave, which the first had not.
 func (p *presenceFeature) entryRemovedByTTL(ctx context.Context, bc *broadcast.Broadcaster, endpoint string, k store.PresenceKey, prior userSessions, now time.Time) (bool, error) {
 	own := func(s store.Session) bool { return s.ConnID == k.ConnID }
 	announced := false

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -223,6 +224,20 @@ func TestTTLRemovedTabBesideAnUnclaimedOne(t *testing.T) {
 	}
 }
 
+// newTTLLobby returns a handler on st, a store over tt's table, where bob
+// watches user-presence and is in lobby with dave, who has been silent
+// for 2 minutes: his session expired, and TTL has just deleted it.
+func newTTLLobby(t *testing.T, tt *ttlTable, st store.Store) *sweepEnv {
+	t.Helper()
+	e := newSweepEnv(t, tt.clock, st, "bob", "dave")
+	e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+	e.join("bob", "lobby")
+	e.join("dave", "lobby")
+	e.idle(4, []string{"bob"}, nil)
+	tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+	return e
+}
+
 // TestTTLRemovalHandledAgainAfterAFailedRead: reading dave's sessions
 // fails while the sweeper handles TTL's removal of his session. Nothing
 // was announced, so the answer asks Lambda for that record again, and the
@@ -230,12 +245,7 @@ func TestTTLRemovedTabBesideAnUnclaimedOne(t *testing.T) {
 func TestTTLRemovalHandledAgainAfterAFailedRead(t *testing.T) {
 	tt := newTTLTable(t)
 	st := &sessionReadFaults{Store: tt.st}
-	e := newSweepEnv(t, tt.clock, st, "bob", "dave")
-	e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
-	e.join("bob", "lobby")
-	e.join("dave", "lobby")
-	e.idle(4, []string{"bob"}, nil)
-	tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+	e := newTTLLobby(t, tt, st)
 	session := ttlSample(t)[0]
 	st.goDown()
 	again := e.deliver(session)
@@ -366,5 +376,93 @@ func TestTTLRemovalsCountedWhenAnnounced(t *testing.T) {
 		e.poster.lockEvents("bob", "order:o2"), e.poster.statuses("bob", "dave"), e.poster.statuses("bob", "eve"))
 	if n, _ := doc["SweepRemoved"].(float64); n != 2 {
 		t.Errorf("SweepRemoved = %v after a batch that announced o1's expiry and eve's departure, want 2", doc["SweepRemoved"])
+	}
+}
+
+// nthReadFault is a store whose reads of a user's sessions fail once,
+// after the number of them that failAfter names pass: a read failing at
+// a given step of handling a record, which the table cannot be made to do
+// on demand.
+type nthReadFault struct {
+	store.Store
+	mu    sync.Mutex
+	armed bool
+	pass  int
+}
+
+// failAfter makes the read that comes after the next n fail.
+func (s *nthReadFault) failAfter(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed, s.pass = true, n
+}
+
+func (s *nthReadFault) UserSessionsWithExpired(ctx context.Context, tenant, userID string) ([]store.Session, []store.Session, error) {
+	s.mu.Lock()
+	fail := s.armed && s.pass == 0
+	if fail {
+		s.armed = false
+	}
+	s.pass--
+	s.mu.Unlock()
+	if fail {
+		return nil, nil, store.ErrUnavailable
+	}
+	return s.Store.UserSessionsWithExpired(ctx, tenant, userID)
+}
+
+// TestTTLRemovedEntryHandledAgainAfterItsClaim: TTL took dave's session,
+// and its record announced him offline and leaving lobby; he came back in
+// no room, his expired lobby entry left behind, and fell silent again. TTL's removal of that entry claims his expired
+// session, which announces him offline, and then reads his sessions again
+// for lobby; when that read fails, the record is sent again. The second
+// handling finds the session claimed and only announces lobby's leave
+// (as the first would have): bob gets what one clean handling gives him,
+// nothing of the claim twice.
+func TestTTLRemovedEntryHandledAgainAfterItsClaim(t *testing.T) {
+	session, entry := ttlSample(t)[0], ttlSample(t)[1]
+	run := func(t *testing.T, fail bool) string {
+		tt := newTTLTable(t)
+		st := &nthReadFault{Store: tt.st}
+		e := newTTLLobby(t, tt, st)
+		// The lobby entry of the session TTL took, expired: a frame of
+		// dave's writes a new session in the rooms he is still subscribed
+		// to (the entry rewritten), and leaving lobby removes it. The entry
+		// is left behind when the new session does not re-enter the room
+		// (one dave may no longer enter, or one past MaxRooms): it is put
+		// back as it was.
+		entryKey := itemKey(store.RoomPK("t1", "lobby"), store.PresenceSK("dave", "dave"))
+		left, err := tt.client.GetItem(t.Context(), &dynamodb.GetItemInput{TableName: aws.String(tt.name), Key: entryKey, ConsistentRead: aws.Bool(true)})
+		if err != nil || left.Item == nil {
+			t.Fatalf("dave's lobby entry: %+v, %v", left, err)
+		}
+		e.deliver(session)
+		e.ok("dave", `{"type":"room.leave","messageId":"lv","payload":{"room":"lobby"}}`)
+		if _, err := tt.client.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(tt.name), Item: left.Item}); err != nil {
+			t.Fatal(err)
+		}
+		e.idle(4, []string{"bob"}, nil)
+		tt.expire(store.RoomPK("t1", "lobby"), store.PresenceSK("dave", "dave"))
+		if fail {
+			// The read for the record, the claim's read after it, then
+			// the read again for lobby fails.
+			st.failAfter(2)
+			again := e.deliver(entry)
+			first := fmt.Sprintf("%v %v", e.poster.statuses("bob", "dave"), e.poster.events("bob", "room:lobby", "dave"))
+			t.Logf("after the failed handling, bob got about dave: %s", first)
+			if len(again) != 1 || again[0] != entry.Change.SequenceNumber {
+				t.Fatalf("the answer asks again for %v, want [%s]", again, entry.Change.SequenceNumber)
+			}
+		}
+		if again := e.deliver(entry); len(again) != 0 {
+			t.Fatalf("the answer asks again for %v", again)
+		}
+		return fmt.Sprintf("%v %v", e.poster.statuses("bob", "dave"), e.poster.events("bob", "room:lobby", "dave"))
+	}
+	clean := run(t, false)
+	again := run(t, true)
+	t.Logf("bob got about dave (user-presence, lobby): handled once %s; handled again after a failed read %s", clean, again)
+	if again != clean {
+		t.Errorf("handled again after a failed read, bob got %s about dave; handled once, %s", again, clean)
 	}
 }
