@@ -68,8 +68,18 @@ func (t *connTracker) prune(now time.Time, stale time.Duration) {
 
 // observe records a frame of connection id at now (active: a frame that is
 // client activity) and reports whether its session is due to be written:
-// never written by this instance, not written for the refresh interval, or
-// idle-away and active again.
+// never written by this instance, not written for the refresh interval,
+// idle-away and active again, or active a refresh interval after the last
+// activity this instance stored.
+//
+// The entry is this instance's copy only: other instances serving the
+// same connection write the session too, and know nothing of the activity
+// this one saw without writing. So activity is not left for this
+// instance's next refresh, which may never come (the connection's next
+// frames may all reach another instance), once it is a refresh interval
+// newer than the stored one: the away alarm, armed from the stored
+// activity, then fires at most that long early. The copy's status is not
+// trusted for it either: another instance may have changed it.
 func (t *connTracker) observe(id string, now time.Time, active bool, cfg PresenceConfig) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -88,6 +98,8 @@ func (t *connTracker) observe(id string, now time.Time, active bool, cfg Presenc
 		// The stored session turns away before this instance's next
 		// write would move it: write the activity now, or the away alarm
 		// fires on the stale time and announces a user who is active.
+		return true
+	case active && e.activeAt.Sub(e.session.LastActive) >= cfg.RefreshInterval:
 		return true
 	}
 	return false

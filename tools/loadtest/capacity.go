@@ -170,13 +170,14 @@ func MeasureCapacity(ctx context.Context, cfg CapacityConfig) (CapacityReport, e
 	var rep CapacityReport
 	var me *capClient
 	step := func(name string, fn func() (string, error)) error {
-		// A ping first absorbs the presence refresh a connection's next
-		// frame makes when one is due (every 30 s of activity), so that
-		// the step measures only its own work; the refresh has its own
-		// row.
+		// A heartbeat presence frame with "active" first absorbs the
+		// presence write a connection's next frame makes when one is due
+		// (a refresh, every 30 s; client activity 30 s newer than the
+		// stored one), so that the step measures only its own work; the
+		// refresh has its own row.
 		if me != nil && !strings.HasPrefix(name, "first request") {
-			if _, err := me.do(ctx, "ping", "", nil); err != nil {
-				return fmt.Errorf("%s: %s: ping: %w", op, name, err)
+			if _, err := me.do(ctx, "presence", "", map[string]any{"active": true}); err != nil {
+				return fmt.Errorf("%s: %s: heartbeat: %w", op, name, err)
 			}
 		}
 		m.quiesce()

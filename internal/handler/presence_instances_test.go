@@ -1,0 +1,73 @@
+package handler_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/storetest"
+)
+
+// TestActivitySeenByOneInstanceIsStored: dave's frames reach two warm
+// instances, A and B. A wrote his session a few seconds before he was
+// active through A; his last stored activity was long before that, yet
+// far enough from the away timeout that A counted on its own next write
+// to store the new activity. That write never came: his next frames, pings,
+// went through B, which knew nothing of the activity. The away alarm
+// fired on the old time, and bob saw dave away two minutes after dave was
+// last active. The activity is stored when it is first seen, and dave
+// turns away five minutes after it.
+func TestActivitySeenByOneInstanceIsStored(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		a := newSweepEnv(t, clock, st, "bob", "dave")
+		b := newSweepEnvPosting(t, clock, st, handler.PresenceConfig{}, a.poster)
+		ping := `{"type":"ping","messageId":"p"}`
+		a.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+		a.ok("dave", ping) // his session, last active now
+		// Pings, through A and B in turn, keep dave online: heartbeats,
+		// not activity.
+		for i := range 6 {
+			clock.Advance(30 * time.Second)
+			via := b
+			if i%2 == 1 {
+				via = a
+			}
+			via.ok("dave", ping)
+			a.ok("bob", `{"type":"presence","messageId":"b","payload":{"active":true}}`)
+		}
+		// Three minutes in, just after A's refresh: dave is active through A.
+		clock.Advance(10 * time.Second)
+		a.ok("dave", `{"type":"subscribe","channel":"order:1","messageId":"s2"}`)
+		active := clock.Now()
+		// From now on only B serves dave's frames.
+		ctx := context.Background()
+		for clock.Now().Add(20 * time.Second).Before(active.Add(5 * time.Minute)) {
+			clock.Advance(20 * time.Second)
+			b.ok("dave", ping)
+			a.ok("bob", `{"type":"presence","messageId":"b","payload":{"active":true}}`)
+			if err := a.h.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := a.poster.statuses("bob", "dave"); slices.Contains(got, store.StatusAway) {
+			stored := "none"
+			if ses, err := st.UserSessions(ctx, "t1", "dave"); err == nil && len(ses) == 1 {
+				stored = ses[0].LastActive.Format(time.TimeOnly)
+			}
+			t.Fatalf("bob saw dave %v less than 5 min after dave was last active (at %s); dave's stored last activity: %s",
+				got, active.Format(time.TimeOnly), stored)
+		}
+		// Idle past the timeout counted from that activity: now he is away.
+		clock.Advance(30 * time.Second)
+		b.ok("dave", ping)
+		if err := a.h.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.poster.statuses("bob", "dave"); !slices.Contains(got, store.StatusAway) {
+			t.Errorf("dave idle for over 5 min: bob's statuses of him %v; want away", got)
+		}
+	})
+}
