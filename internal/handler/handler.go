@@ -531,13 +531,14 @@ func (h *Handler) connection(ctx context.Context, id string, cached bool, now ti
 	return conn, err
 }
 
-// connHidden notes in the cached record of connection id, if any, the
-// hidden flag a session write just stored.
-func (h *Handler) connHidden(id string, hidden bool) {
+// connSession notes in the cached record of connection id, if any, the
+// hidden flag and the rooms a session write just stored.
+func (h *Handler) connSession(id string, hidden bool, rooms []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c, ok := h.connCache[id]; ok {
 		c.conn.Hidden = hidden
+		c.conn.Rooms = slices.Clone(rooms)
 		h.connCache[id] = c
 	}
 }

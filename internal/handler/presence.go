@@ -293,7 +293,11 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		// visible session, never.
 		hide := next.Hidden()
 		setHidden := hide != conn.Hidden || i >= 0 && hide != cur.Hidden()
-		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt), SetHidden: setHidden})
+		// The record keeps the session's rooms too, for a session that
+		// expires (roomsKept), written the same way: when the rooms
+		// change, not on a refresh.
+		setRooms := !slices.Equal(next.Rooms, conn.Rooms) || i >= 0 && !slices.Equal(next.Rooms, cur.Rooms)
+		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt), SetHidden: setHidden, SetRooms: setRooms})
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
 		}
@@ -305,8 +309,8 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		if err != nil {
 			return store.Session{}, err
 		}
-		if setHidden {
-			p.h.connHidden(conn.ID, hide)
+		if setHidden || setRooms {
+			p.h.connSession(conn.ID, hide, next.Rooms)
 		}
 		p.conns.stored(conn.ID, written, now, p.cfg)
 		if i < 0 {
@@ -329,19 +333,22 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 }
 
 // roomsKept returns the rooms that a new session of conn enters besides
-// ch's: the rooms whose channels the connection is still subscribed to.
+// ch's: the rooms its last session was in, as its record keeps them
+// (store.Connection.Rooms), whose channels it is still subscribed to.
 // A connection whose heartbeats stopped while its socket stayed open (a
 // laptop asleep, API Gateway keeping the socket) loses its session and its
 // rooms to the sweeper, but keeps its subscriptions and goes on receiving
 // the rooms' events: when it speaks again it is back in them, and the
 // others see it join. Its location, activity and status are not restored.
-// A plain subscription to a room's channel counts as being in the room.
+// A plain subscription to a room's channel does not count: the connection
+// watched the room without being in it, and does not enter it now.
 // Rooms the connection may no longer enter are left out, and so are ch's
 // leave and, past MaxRooms (ch's join included), the last in name order.
 // A connection younger than the offline timeout cannot have lost a session
-// to expiry: for it nothing is read.
+// to expiry, and one whose record lists no room was in none: for them
+// nothing is read.
 func (p *presenceFeature) roomsKept(ctx context.Context, conn store.Connection, now time.Time, ch presenceChange) ([]string, error) {
-	if now.Before(conn.ConnectedAt.Add(p.cfg.OfflineTimeout)) {
+	if now.Before(conn.ConnectedAt.Add(p.cfg.OfflineTimeout)) || len(conn.Rooms) == 0 {
 		return nil, nil
 	}
 	chans, err := p.h.deps.Store.ChannelsOf(ctx, conn.ID)
@@ -354,7 +361,7 @@ func (p *presenceFeature) roomsKept(ctx context.Context, conn store.Connection, 
 			continue
 		}
 		room, channel, err := roomOf(c)
-		if err != nil || room == ch.leave || room == ch.join || p.mayEnter(conn, channel) != nil {
+		if err != nil || room == ch.leave || room == ch.join || !slices.Contains(conn.Rooms, room) || p.mayEnter(conn, channel) != nil {
 			continue
 		}
 		rooms = append(rooms, room)

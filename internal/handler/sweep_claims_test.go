@@ -386,6 +386,33 @@ func TestSilentConnectionKeepsItsRooms(t *testing.T) {
 	})
 }
 
+// TestSilentConnectionDoesNotEnterARoomItOnlyWatched: dave is in room
+// lobby and, with a plain subscribe, watches room den without being in
+// it; bob is in den. Dave's connection falls silent and the sweeper
+// announces it gone. When it spoke again, every room:<name> channel it was
+// still subscribed to counted as a room it had been in: bob saw dave join
+// den, which dave never entered. He is back in lobby only.
+func TestSilentConnectionDoesNotEnterARoomItOnlyWatched(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		e := newSweepEnv(t, clock, st, "bob", "dave")
+		e.join("bob", "den")
+		e.join("dave", "lobby")
+		e.ok("dave", `{"type":"subscribe","channel":"room:den","messageId":"s1"}`)
+		e.idle(4, []string{"bob"}, nil)
+		if err := e.h.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		back := e.send("dave", `{"type":"presence","messageId":"pr1","payload":{"active":true}}`)
+		snap := e.send("bob", `{"type":"presence.snapshot","messageId":"sn1","payload":{"room":"den"}}`)
+		if !strings.Contains(back, `"rooms":["lobby"]`) {
+			t.Errorf("dave back from a silent spell: %s; want rooms [lobby]", back)
+		}
+		if n := e.poster.roomEvents("bob", "den", "dave", "join"); n != 0 || strings.Contains(snap, `"dave"`) {
+			t.Errorf("bob got %d joins of dave in den, which dave only watched; den: %s", n, snap)
+		}
+	})
+}
+
 // TestSilentConnectionReentersWhatItMay: after a silent spell a
 // connection re-enters only the rooms it may enter, at most MaxRooms of
 // them, the room its frame joins included. Dave (an editor, 2 rooms at

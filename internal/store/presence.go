@@ -95,6 +95,11 @@ type SessionWrite struct {
 	// The caller sets it when that changes: from the stored session's,
 	// or, for a write that creates the session, from the record's.
 	SetHidden bool
+	// SetRooms also sets the connection record's Rooms to Session.Rooms,
+	// in the same atomic step; the write then fails with ErrNotFound when
+	// the connection is not live. The caller sets it when the rooms
+	// change: from the stored session's, or from the record's.
+	SetRooms bool
 }
 
 // Hidden reports whether the client chose to appear offline: the entry is

@@ -73,6 +73,13 @@ type Connection struct {
 	// DynamoDB's TTL deleted a session and its room entries, it is what
 	// tells whether the departure may be announced.
 	Hidden bool
+
+	// Rooms lists the rooms the connection's session was in when its
+	// rooms last changed (see SessionWrite.SetRooms), sorted. It outlives
+	// the session: when a connection that fell silent speaks again, its
+	// new session re-enters these rooms, and only these, as far as it is
+	// still subscribed to their channels.
+	Rooms []string
 }
 
 // Connections stores connection records and the user-to-connections index.

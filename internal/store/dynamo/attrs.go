@@ -37,6 +37,15 @@ func live(it item, now int64) bool {
 
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
+// strList is a list attribute of strings.
+func strList(vs []string) types.AttributeValue {
+	l := make([]types.AttributeValue, len(vs))
+	for i, v := range vs {
+		l[i] = str(v)
+	}
+	return &types.AttributeValueMemberL{Value: l}
+}
+
 // setStrings sets each attribute of attrs whose value is not empty.
 func setStrings(it item, attrs map[string]string) {
 	for name, v := range attrs {

@@ -382,6 +382,9 @@ func connItem(c store.Connection, subCount int64) item {
 	if c.Hidden {
 		it[attrHidden] = boolAttr(true)
 	}
+	if len(c.Rooms) > 0 {
+		it[attrConnRooms] = strList(c.Rooms)
+	}
 	return it
 }
 
@@ -412,6 +415,13 @@ func connFrom(it item) store.Connection {
 		c.TokenExpiresAt = time.Unix(getN(it, attrTokenExp), 0).UTC()
 	}
 	c.Hidden = getBoolAttr(it, attrHidden)
+	if l, ok := it[attrConnRooms].(*types.AttributeValueMemberL); ok {
+		for _, v := range l.Value {
+			if s, ok := v.(*types.AttributeValueMemberS); ok {
+				c.Rooms = append(c.Rooms, s.Value)
+			}
+		}
+	}
 	return c
 }
 

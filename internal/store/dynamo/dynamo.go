@@ -58,6 +58,7 @@ const (
 	attrChannel     = "channel"
 	attrConns       = "conns"
 	attrHidden      = "sessionHidden" // a connection's: its session was hidden when last written
+	attrConnRooms   = "sessionRooms"  // a connection's: the rooms its session was in when they last changed
 )
 
 // condLive holds for a present item that has not expired at :now.

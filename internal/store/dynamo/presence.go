@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,12 +85,31 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	actions := []types.TransactWriteItem{s.putAction(sessionItem(ses), cond, vals)}
 	connKey := keyOf(store.ConnPK(ses.ConnID), store.SKMeta)
 	connVals := item{":now": num(now.Unix()), ":t": str(ses.Tenant), ":u": str(ses.UserID)}
+	var set, remove []string
 	switch {
 	case w.SetHidden && ses.Hidden():
 		connVals[":h"] = boolAttr(true)
-		actions = append(actions, s.updateAction(connKey, "SET "+attrHidden+" = :h", condOwnConn, connVals))
+		set = append(set, attrHidden+" = :h")
 	case w.SetHidden:
-		actions = append(actions, s.updateAction(connKey, "REMOVE "+attrHidden, condOwnConn, connVals))
+		remove = append(remove, attrHidden)
+	}
+	switch {
+	case w.SetRooms && len(ses.Rooms) > 0:
+		connVals[":r"] = strList(ses.Rooms)
+		set = append(set, attrConnRooms+" = :r")
+	case w.SetRooms:
+		remove = append(remove, attrConnRooms)
+	}
+	switch {
+	case len(set) > 0 || len(remove) > 0:
+		var upd []string
+		if len(set) > 0 {
+			upd = append(upd, "SET "+strings.Join(set, ", "))
+		}
+		if len(remove) > 0 {
+			upd = append(upd, "REMOVE "+strings.Join(remove, ", "))
+		}
+		actions = append(actions, s.updateAction(connKey, strings.Join(upd, " "), condOwnConn, connVals))
 	case creates:
 		actions = append(actions, s.checkAction(connKey, condOwnConn, connVals))
 	}
@@ -107,7 +127,7 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 		}), "", nil))
 	}
 	err := s.transact(ctx, op, key, actions)
-	if (creates || w.SetHidden) && errors.Is(err, store.ErrConditionFailed) {
+	if (creates || w.SetHidden || w.SetRooms) && errors.Is(err, store.ErrConditionFailed) {
 		return store.Session{}, s.sessionConnGone(ctx, op, key, ses, err)
 	}
 	if err != nil {
@@ -487,11 +507,7 @@ func sessionItem(ses store.Session) item {
 	it[attrVersion] = num(ses.Version)
 	it[store.AttrExpBucket] = str(store.SessionBucket(ses.ConnID))
 	if len(ses.Rooms) > 0 {
-		rooms := make([]types.AttributeValue, len(ses.Rooms))
-		for i, r := range ses.Rooms {
-			rooms[i] = str(r)
-		}
-		it[attrRooms] = &types.AttributeValueMemberL{Value: rooms}
+		it[attrRooms] = strList(ses.Rooms)
 	}
 	return it
 }

@@ -480,6 +480,7 @@ func normalize(c store.Connection) store.Connection {
 // clone returns c with its own copy of the role list.
 func clone(c store.Connection) store.Connection {
 	c.Roles = slices.Clone(c.Roles)
+	c.Rooms = slices.Clone(c.Rooms)
 	return c
 }
 

@@ -92,9 +92,9 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	defer s.mu.Unlock()
 	now := s.now()
 	conn, connOK := s.get(store.ConnPK(ses.ConnID), store.SKMeta)
-	if ses.Version == 0 || w.SetHidden {
-		// Creating a session, or setting its connection's hidden flag,
-		// needs its live connection (see the DynamoDB store's
+	if ses.Version == 0 || w.SetHidden || w.SetRooms {
+		// Creating a session, or setting its connection's hidden flag or
+		// rooms, needs its live connection (see the DynamoDB store's
 		// ConditionCheck).
 		if !connOK || !conn.live(now) || conn.conn.Tenant != ses.Tenant || conn.conn.UserID != ses.UserID {
 			return store.Session{}, fmt.Errorf("memory: %s %q: connection %q: %w", op, key, ses.ConnID, store.ErrNotFound)
@@ -118,6 +118,14 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	}
 	if w.SetHidden {
 		conn.conn.Hidden = ses.Hidden()
+	}
+	if w.SetRooms {
+		conn.conn.Rooms = slices.Clone(ses.Rooms)
+		if len(conn.conn.Rooms) == 0 {
+			conn.conn.Rooms = nil
+		}
+	}
+	if w.SetHidden || w.SetRooms {
 		s.put(store.ConnPK(ses.ConnID), store.SKMeta, conn)
 	}
 	ses.Version = nextVersion(prev, s.clock.Now())

@@ -26,6 +26,7 @@ func presenceCases() []struct {
 		{"PresenceVersionCondition", testSessionVersion},
 		{"PresenceNeedsLiveConnection", testSessionNeedsConnection},
 		{"PresenceHiddenOnConnection", testSessionHiddenOnConnection},
+		{"PresenceRoomsOnConnection", testSessionRoomsOnConnection},
 		{"PresenceJoinLeaveRooms", testJoinLeaveRooms},
 		{"PresencePagination", testPresencePagination},
 		{"PresenceExpiryHides", testPresenceExpiry},
@@ -313,6 +314,54 @@ func testSessionHiddenOnConnection(t *testing.T, f *fixture) {
 		t.Fatalf("PutSession(SetHidden) without the connection = %+v, %v; want ErrNotFound", got, err)
 	}
 	if got := f.userSessions(t, "acme", "alice"); len(got) != 1 || got[0].Version != ses.Version || got[0].Hidden() {
+		t.Errorf("after a refused write, sessions = %+v; want the one before", got)
+	}
+}
+
+// testSessionRoomsOnConnection: a session write with SetRooms also sets
+// the connection record's Rooms to the session's, together with Hidden
+// when both are set, and leaves the rest of the record as it was; a write
+// without it leaves them alone. The rooms outlive the session. Setting
+// them needs the live connection: without it the write fails with
+// ErrNotFound and stores nothing.
+func testSessionRoomsOnConnection(t *testing.T, f *fixture) {
+	c := f.conn("a1", "acme", "alice", time.Hour)
+	f.put(t, c)
+	record := func(t *testing.T, hidden bool, rooms ...string) {
+		t.Helper()
+		got, err := f.s.GetConnection(f.ctx, "a1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := c
+		c.Hidden, c.Rooms = hidden, rooms
+		equalConn(t, got, c)
+	}
+	ses := f.putSession(t, store.SessionWrite{Session: f.session("acme", "alice", "a1", "r1", "r2"), SetRooms: true})
+	record(t, false, "r1", "r2")
+	ses.Rooms = []string{"r2"}
+	ses.Status = store.StatusOffline
+	ses = f.putSession(t, store.SessionWrite{Session: ses, Leave: []string{"r1"}, SetRooms: true, SetHidden: true})
+	record(t, true, "r2")
+	ses.Rooms = []string{"r2", "r3"}
+	ses = f.putSession(t, store.SessionWrite{Session: ses})
+	record(t, true, "r2")
+	if _, _, err := f.s.DeleteSession(f.ctx, "acme", "alice", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	record(t, true, "r2")
+	ses = f.putSession(t, store.SessionWrite{Session: f.session("acme", "alice", "a1"), SetRooms: true})
+	record(t, true)
+
+	if _, _, err := f.s.DeleteConnection(f.ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	w := ses
+	w.Rooms = []string{"r1"}
+	if got, err := f.s.PutSession(f.ctx, store.SessionWrite{Session: w, SetRooms: true}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PutSession(SetRooms) without the connection = %+v, %v; want ErrNotFound", got, err)
+	}
+	if got := f.userSessions(t, "acme", "alice"); len(got) != 1 || got[0].Version != ses.Version || len(got[0].Rooms) != 0 {
 		t.Errorf("after a refused write, sessions = %+v; want the one before", got)
 	}
 }
