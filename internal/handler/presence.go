@@ -165,15 +165,16 @@ func (p *presenceFeature) frameActivity(ctx context.Context, r *request) {
 }
 
 // touch notes a frame of r's connection and writes its session when due.
-// Failures are logged: presence bookkeeping never fails the request.
-func (p *presenceFeature) touch(ctx context.Context, r *request, active bool) {
+// It returns the session written, and whether it wrote one. Failures are
+// logged: presence bookkeeping never fails the request.
+func (p *presenceFeature) touch(ctx context.Context, r *request, active bool) (store.Session, bool) {
 	if r.conn.ID == "" {
-		return // a Service: no connection, no presence
+		return store.Session{}, false // a Service: no connection, no presence
 	}
 	if !p.conns.observe(r.conn.ID, r.now, active, p.cfg) {
-		return
+		return store.Session{}, false
 	}
-	_, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{active: active})
+	s, err := p.apply(ctx, r.conn, r.bc, r.now, presenceChange{active: active})
 	var pe *protocol.Error
 	switch {
 	case errors.As(err, &pe) && pe.Code == protocol.CodeUnauthorized:
@@ -182,6 +183,7 @@ func (p *presenceFeature) touch(ctx context.Context, r *request, active bool) {
 	case err != nil:
 		p.h.log.WarnContext(ctx, "refresh presence", "connectionId", r.conn.ID, "error", err)
 	}
+	return s, err == nil
 }
 
 // ceilSecond rounds t up to a whole second (zero stays zero). Away alarms
@@ -543,18 +545,27 @@ func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error)
 			return nil, err
 		}
 	}
-	if cur, ok := p.conns.cached(r.conn.ID); ok && !pl.sets() && room == "" {
-		// A heartbeat: it sets nothing, so this instance's copy of the
-		// session, which another instance may have overtaken, decides
-		// nothing but the reply. A frame that sets a field or names a
-		// room goes to the store even when the copy already shows it:
+	if _, ok := p.conns.cached(r.conn.ID); ok && !pl.sets() && room == "" {
+		// A heartbeat: it sets nothing, and writes only when the refresh
+		// is due. This instance's copy of the session, which another
+		// instance may have overtaken, decides nothing, not even the
+		// reply: when the heartbeat wrote nothing, the reply comes from a
+		// read of the stored session. A frame that sets a field or names
+		// a room goes to the store even when the copy already shows it:
 		// the connection's frames may have changed it through another
 		// instance since.
-		p.touch(ctx, r, pl.Active)
-		if s, ok := p.conns.cached(r.conn.ID); ok {
-			cur = s
+		if s, ok := p.touch(ctx, r, pl.Active); ok {
+			return p.replyOf(s, r.now), nil
 		}
-		return p.replyOf(cur, r.now), nil
+		s, found, err := p.storedSession(ctx, r.conn)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return p.replyOf(s, r.now), nil
+		}
+		// No stored session (removed since this instance's copy): the
+		// frame writes one, or finds the connection gone, as below.
 	}
 	added := false
 	if room != "" {
@@ -571,6 +582,24 @@ func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error)
 		p.rooms.invalidate(roomKey(r.conn.Tenant, channel))
 	}
 	return p.replyOf(s, r.now), nil
+}
+
+// storedSession reads the stored session of connection c, with the latest
+// activity this instance saw of it (which it may not have written yet).
+func (p *presenceFeature) storedSession(ctx context.Context, c store.Connection) (store.Session, bool, error) {
+	sessions, err := p.h.deps.Store.UserSessions(ctx, c.Tenant, c.UserID)
+	if err != nil {
+		return store.Session{}, false, err
+	}
+	i := slices.IndexFunc(sessions, func(s store.Session) bool { return s.ConnID == c.ID })
+	if i < 0 {
+		return store.Session{}, false, nil
+	}
+	s := sessions[i]
+	if at := p.conns.activeAt(c.ID); at.After(s.LastActive) {
+		s.LastActive = at
+	}
+	return s, true, nil
 }
 
 // enterChannel subscribes the connection to a room channel, with the

@@ -3,6 +3,7 @@ package handler_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,33 @@ func TestActivitySeenByOneInstanceIsStored(t *testing.T) {
 		}
 		if got := a.poster.statuses("bob", "dave"); !slices.Contains(got, store.StatusAway) {
 			t.Errorf("dave idle for over 5 min: bob's statuses of him %v; want away", got)
+		}
+	})
+}
+
+// TestHeartbeatRepliesWithTheStoredPresence: dave sets status away through
+// instance A, then online through B. A heartbeat presence frame (it sets
+// nothing) served by A before its refresh is due used to be answered from
+// A's copy of the session: away, which no one else saw. Its reply shows
+// the stored presence, and it still writes nothing.
+func TestHeartbeatRepliesWithTheStoredPresence(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		writesA := &sessionWrites{Store: st}
+		a := newSweepEnv(t, clock, writesA, "dave")
+		b := newSweepEnvPosting(t, clock, st, handler.PresenceConfig{}, a.poster)
+		a.ok("dave", `{"type":"presence","messageId":"m1","payload":{"status":"away","activity":"lunch"}}`)
+		clock.Advance(time.Second)
+		b.ok("dave", `{"type":"presence","messageId":"m2","payload":{"status":"online","activity":"editing order 1"}}`)
+		clock.Advance(time.Second)
+		writes := writesA.n.Load()
+		for _, hb := range []string{`{}`, `{"active":true}`} {
+			reply := a.send("dave", `{"type":"presence","messageId":"h","payload":`+hb+`}`)
+			if !strings.Contains(reply, `"status":"online"`) || !strings.Contains(reply, `"activity":"editing order 1"`) {
+				t.Errorf("heartbeat %s through A: %s; want the stored status online and activity", hb, reply)
+			}
+		}
+		if n := writesA.n.Load() - writes; n != 0 {
+			t.Errorf("the heartbeats wrote the session %d times; want none before the refresh is due", n)
 		}
 	})
 }

@@ -64,6 +64,7 @@ func DefaultCapacityFrames() []CapacityFrame {
 	return []CapacityFrame{
 		{Name: "presence update", Type: "presence", Payload: map[string]any{"status": "away",
 			"location": map[string]any{"page": "orders", "section": "list"}, "activity": "editing order 1"}},
+		{Name: "presence heartbeat (sets nothing)", Type: "presence", Payload: map[string]any{"active": true}},
 		{Name: "cursor", Type: "cursor", Payload: map[string]any{"room": "orders", "x": 10.5, "y": 20},
 			Setup: []CapacityFrame{{Type: "room.join", Payload: map[string]any{"room": "orders"}}}},
 		{Name: "lock acquire", Type: "lock.acquire", Payload: map[string]any{"entityType": "order", "entityId": "cap-1"}},
