@@ -1572,7 +1572,10 @@ export class RealtimeSyncManager {
    * already holds, as the server would (package ot: the waiting changes
    * arrive later and win ties). Follows the server's sequence rule: each
    * waiting change is transformed past `r` as transformed past the waiting
-   * changes before it. A change not sent yet is rebased (payload and
+   * changes before it that changed the document shown (`doc`, the one they
+   * were written on, with them replayed): one that did not apply to it (a
+   * move out of the list's bounds) moved nothing, there or on the server
+   * (it refuses it). A change not sent yet is rebased (payload and
    * replay), or marked dropped when nothing is left of it; the one in
    * flight keeps its payload, which the server transforms from its own
    * base, and is only shown transformed. `r` null: a change that cannot be
@@ -1587,7 +1590,7 @@ export class RealtimeSyncManager {
    * server holds it as a conflict itself, and if it cannot
    * (VERSION_CONFLICT), it is not sent again at the head.
    */
-  private rebasePending(e: Entry, r: DocOp | null, c?: Change): void {
+  private rebasePending(e: Entry, r: DocOp | null, c?: Change, doc: DocumentValue = e.serverDoc): void {
     // Only the strategies whose server rebases a change from its base
     // (operational-transform, and manual where it merges): the others
     // apply a change as sent, at the head, and a waiting change goes out
@@ -1604,11 +1607,11 @@ export class RealtimeSyncManager {
     // The waiting changes before q, in their forms before r: q's form is
     // written on top of them, on the document shown (before c, for a held one).
     const prior: Prior[] = [];
-    let shown = e.serverDoc;
+    let shown = doc;
     for (const q of waiting) {
       const mine = localOp(q.local);
       const before = shown;
-      if (c !== undefined && e.strategy === 'manual') shown = replay(shown, q.local);
+      shown = replay(shown, q.local);
       const t = transformOp(mine, cur, true);
       const back = transformOp(cur, mine, false);
       const meets = e.strategy === 'manual' && c !== undefined && (!t.ok || touches(mine, cur));
@@ -1634,6 +1637,10 @@ export class RealtimeSyncManager {
       } else {
         this.rebaseUnsent(q, t.op);
       }
+      // One that did not apply to the document shown (a move out of the
+      // list's bounds) moved nothing there, nor on the server, which
+      // refuses it: r is carried on as it is, its indexes not shifted by it.
+      if (shown === before) continue;
       if (!back.ok) return; // nothing of r is left for the later ones
       cur = back.op;
     }
@@ -1663,7 +1670,8 @@ export class RealtimeSyncManager {
       const u = undoShift(localOp(p.local));
       if (u !== null) {
         const before = new Set(e.pending.filter((q) => q.dropped !== null));
-        this.rebasePending(e, u);
+        // The later ones were written on the document with it.
+        this.rebasePending(e, u, undefined, replay(e.serverDoc, p.local));
         for (const q of e.pending) {
           if (q.dropped !== null && !before.has(q)) q.dropped = [`${q.local.operation} ${JSON.stringify(q.local.path)} dropped: ${why}`];
         }
@@ -1680,6 +1688,7 @@ export class RealtimeSyncManager {
       const after = h.prior.slice(i + 1);
       h.prior = h.prior.slice(0, i);
       // As rebasePending: each later one past the undo as carried past the ones before it.
+      // One that showed nothing moved nothing: the undo is carried on as it is.
       for (const x of after) {
         if (cur === null) {
           h.prior.push(x);
@@ -1688,7 +1697,7 @@ export class RealtimeSyncManager {
         const t = transformOp(x.op, cur, true);
         const back = transformOp(cur, x.op, false);
         if (t.ok) h.prior.push({ ...x, op: t.op });
-        cur = back.ok ? back.op : null;
+        if (x.shown) cur = back.ok ? back.op : null;
       }
       if (cur === null) continue;
       const t = transformOp(h.op, cur, true);

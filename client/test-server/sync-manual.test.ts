@@ -109,6 +109,31 @@ describe('manual entity: changes queued behind one held back as a conflict', () 
   });
 });
 
+describe('manual entity: another user\'s change and a queued move that showed nothing', () => {
+  it('a queued edit of the element the other user changed is held as a conflict, not applied over that change', async () => {
+    const { id, ann, ben } = await start();
+    // Offline, Ann renames the sheet (in flight first), moves a row that
+    // is not there (out of bounds: the document shown has nothing of it)
+    // and sets row b's quantity.
+    const name = ann.push({ operation: 'update', path: 'name', after: 'm' });
+    const move = ann.push({ operation: 'move', path: 'items', from: 5, to: 0 }).catch(() => null);
+    const qty = ann.push({ operation: 'update', path: 'items[1].qty', after: 20 });
+    // Meanwhile Ben sets row b's quantity.
+    await ben.push({ operation: 'update', path: 'items[1].qty', after: 50 });
+    ann.client.connect();
+
+    expect((await name).version).toBe(4);
+    await move;
+    expect((await qty).resolved).toBe(false);
+    expect(await serverDoc(ben, id, 4)).toEqual({ name: 'm', items: [{ sku: 'a', qty: 1 }, { sku: 'b', qty: 50 }] });
+    const conflict = await until(
+      () => ann.sync.getState('pricing', id).conflicts.find((c) => !c.resolved && c.localChange.path === 'items[1].qty') ?? null,
+      10_000, "Ann's conflict on row b",
+    );
+    expect(conflict.remoteChange.userId).toBe('ben');
+  });
+});
+
 describe('manual entity: changes waiting while a sync answers with the whole document', () => {
   let small: LocalServer;
   beforeAll(async () => {

@@ -134,8 +134,8 @@ describe('manual entity: the changes queued behind one held back as a conflict',
       void push(s, { operation: 'update', path: 'items[1].qty', after: 20 }); // row b
       await flush();
       expect(s.manager.getState('customer', '42').document).toEqual({ name: 'm', items: [{ sku: 'a', qty: 1 }, { sku: 'b', qty: 20 }, { sku: 'c', qty: 3 }] });
-      // Another user sets row a's quantity: the move and the row edit are held against it (base 1).
-      s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'update', path: 'items[0].qty', value: 5 }, 5) });
+      // Another user sets row b's quantity: the move and the row edit are held against it (base 1).
+      s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'update', path: 'items[1].qty', value: 5 }, 5) });
       await flush();
       s.server.ack(s.sock, s.frames[0]!, { outcome: 'applied', applied: true, version: 3,
         change: stored(3, 'u1', { op: 'update', path: 'name', value: 'm' }, 'm', s.frames[0]!.messageId) });
@@ -144,11 +144,39 @@ describe('manual entity: the changes queued behind one held back as a conflict',
       answer(s, s.frames[1]!);
       await flush();
       await flush();
-      // Row b, at the index it had at base 1 (the server follows it past
-      // row a's change, no conflict): not row a, where taking back the
-      // move would put it, as a conflict with that change.
+      // Row b, at the index it had at base 1 (the server holds it as a
+      // conflict with the other user's change to it): not row a, where
+      // taking back the move would put it.
       expect(s.frames.map(payload)[2]).toMatchObject({ operation: 'update', path: 'items[1].qty', after: 20, baseVersion: 1 });
       void move;
     });
   }
+
+  it('a held change queued behind a held-back insert and a move that showed nothing loses the insert alone', async () => {
+    const s = await setup({ name: 'n', items: rows }, 'manual');
+    void push(s, { operation: 'update', path: 'name', after: 'm' }); // in flight
+    const insert = settled(push(s, { operation: 'insert', path: 'items[0]', after: { sku: 'x', qty: 0 } }));
+    const move = settled(push(s, { operation: 'move', path: 'items', from: 7, to: 0 })); // out of bounds: shows nothing
+    void push(s, { operation: 'update', path: 'items[1].qty', after: 10 }); // row a
+    await flush();
+    // Another user sets row a's quantity: the three list changes are held against it (base 1).
+    const remote = stored(2, 'u2', { op: 'update', path: 'items[0].qty', value: 5 }, 5);
+    s.sock.receive({ type: 'change', channel: 'customer:42', payload: remote });
+    await flush();
+    s.server.ack(s.sock, s.frames[0]!, { outcome: 'applied', applied: true, version: 3,
+      change: stored(3, 'u1', { op: 'update', path: 'name', value: 'm' }, 'm', s.frames[0]!.messageId) });
+    await flush();
+    expect(s.frames.map(payload)[1]).toMatchObject({ operation: 'insert', path: 'items[0]', baseVersion: 1 });
+    conflictAck(s, s.frames[1]!, remote);
+    await flush();
+    expect(s.frames.map(payload)[2]).toMatchObject({ operation: 'move', baseVersion: 1 });
+    s.server.error(s.sock, s.frames[2]!, 'BAD_REQUEST');
+    await flush();
+    await flush();
+    // Row a, without the insert: the move, which moved nothing, does not
+    // shift what is taken back of the insert onto row a.
+    expect(s.frames.map(payload)[3]).toMatchObject({ operation: 'update', path: 'items[0].qty', after: 10, baseVersion: 1 });
+    expect(await insert).toBe('conflict');
+    expect(await move).toBe('BAD_REQUEST');
+  });
 });
