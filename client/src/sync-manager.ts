@@ -1379,7 +1379,9 @@ export class RealtimeSyncManager {
           // leaves that open), its event comes later and, no longer listed,
           // is carried into them as another user's change, once.
           if (!p.applied && this.entries.get(e.channel) === e) {
-            this.withdraw(e, p, p.sent ? `was refused (${re.code})` : `was not sent (${re.code})`);
+            // A retryable error leaves the outcome open: the notice says so.
+            const what = !p.sent ? 'was not sent' : re.retryable ? 'may not have been applied' : 'was refused';
+            this.withdraw(e, p, `${what} (${re.code})`);
           }
           e.error = re;
           this.update(e);

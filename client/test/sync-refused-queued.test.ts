@@ -158,6 +158,21 @@ describe('the changes queued behind one that fails with a retryable error', () =
     });
   }
 
+  it('a queued edit of the row the insert made is dropped with a notice that the insert may not have been applied', async () => {
+    const server = new RebasingServer('operational-transform', rows());
+    server.changeErrorCode = 'UNAVAILABLE';
+    server.failChange = (f) => payload(f)['operation'] === 'insert';
+    const m = await server.follow();
+    const insert = outcomeOf(m.pushChange({ entityType: 'customer', entityId: '42', operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } }));
+    const edit = m.pushChange({ entityType: 'customer', entityId: '42', operation: 'update', path: 'items[0].qty', after: 5 }); // the new row
+    await flush();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(await insert).toBe('UNAVAILABLE');
+    const c = await edit;
+    expect(c.metadata?.['outcome']).toBe('dropped');
+    expect(c.notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" may not have been applied (UNAVAILABLE)']);
+  });
+
   it('UNAVAILABLE, applied after all: its event, after the failure, is carried into the queued edit once', async () => {
     const server = new RebasingServer('operational-transform', rows());
     server.hold = true;
