@@ -532,13 +532,15 @@ func (h *Handler) connection(ctx context.Context, id string, cached bool, now ti
 }
 
 // connSession notes in the cached record of connection id, if any, the
-// hidden flag and the rooms a session write just stored.
-func (h *Handler) connSession(id string, hidden bool, rooms []string) {
+// hidden flag and the rooms a session write just stored, and HiddenBefore
+// when it set it.
+func (h *Handler) connSession(id string, hidden, before bool, rooms []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c, ok := h.connCache[id]; ok {
 		c.conn.Hidden = hidden
 		c.conn.Rooms = slices.Clone(rooms)
+		c.conn.HiddenBefore = c.conn.HiddenBefore || before
 		h.connCache[id] = c
 	}
 }

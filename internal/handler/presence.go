@@ -293,13 +293,18 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		// record's, as read for the frame, or from the stored session's
 		// (the record may be a cached copy): in the common case, a
 		// visible session, never.
+		// A new session after a hidden one notes so on the record too:
+		// the hidden session's room entries may be left behind (see
+		// entryRemovedByTTL).
 		hide := next.Hidden()
 		setHidden := hide != conn.Hidden || i >= 0 && hide != cur.Hidden()
 		// The record keeps the session's rooms too, for a session that
 		// expires (roomsKept), written the same way: when the rooms
 		// change, not on a refresh.
 		setRooms := !slices.Equal(next.Rooms, conn.Rooms) || i >= 0 && !slices.Equal(next.Rooms, cur.Rooms)
-		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt), SetHidden: setHidden, SetRooms: setRooms})
+		before := i < 0 && conn.Hidden && !conn.HiddenBefore
+		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt),
+			SetHidden: setHidden, SetRooms: setRooms, HiddenBefore: before})
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
 		}
@@ -311,8 +316,8 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		if err != nil {
 			return store.Session{}, err
 		}
-		if setHidden || setRooms {
-			p.h.connSession(conn.ID, hide, next.Rooms)
+		if setHidden || setRooms || before {
+			p.h.connSession(conn.ID, hide, before, next.Rooms)
 		}
 		p.conns.stored(conn.ID, written, now, p.cfg)
 		if i < 0 {

@@ -298,7 +298,7 @@ func (p *presenceFeature) leftByTTL(ctx context.Context, k store.PresenceKey, no
 	if len(s.Rooms) > 0 {
 		return s, nil
 	}
-	return p.bareSession(ctx, k, now)
+	return p.bareSession(ctx, k, now, false)
 }
 
 // bareSession is what is known of the session of k when none of its data
@@ -310,8 +310,11 @@ func (p *presenceFeature) leftByTTL(ctx context.Context, k store.PresenceKey, no
 // user's), nothing tells whether the user had hidden themselves, and the
 // session is hidden: a departure not announced is better than one
 // revealing a hidden user's. An error (reading the record failed) comes
-// with the session, hidden and without names.
-func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, now time.Time) (store.Session, error) {
+// with the session, hidden and without names. For an entry left behind
+// (see entryRemovedByTTL) the session is hidden also when the record
+// says a hidden session of the connection was followed by another
+// (HiddenBefore): the entry may be that session's.
+func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, now time.Time, leftBehind bool) (store.Session, error) {
 	last := now.Add(-p.cfg.OfflineTimeout)
 	s := store.Session{Presence: store.Presence{Tenant: k.Tenant, UserID: k.UserID, ConnID: k.ConnID, LastSeen: last, LastActive: last,
 		Status: store.StatusOffline}}
@@ -323,7 +326,7 @@ func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, 
 		return s, err
 	case c.Tenant == k.Tenant && c.UserID == k.UserID:
 		s.Username, s.Avatar = c.Username, c.Avatar
-		if !c.Hidden {
+		if !c.Hidden && !(leftBehind && c.HiddenBefore) {
 			s.Status = ""
 		}
 	}
@@ -337,7 +340,13 @@ func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, 
 // one of their sessions still lists it (an expired one not claimed yet
 // included: its claim announces the leave), or the connection was hidden
 // in it as far as its record tells (bareSession: without the record,
-// nothing is announced). prior is the user's sessions read just now. It
+// nothing is announced). The entry may be older than the connection's
+// last session (left behind by one TTL removed whose rooms its removal
+// could not name, when the connection has since left the room's channel
+// or may no longer enter the room), so a record that says a hidden
+// session was followed by another counts as hidden too: the record tells
+// how the last session was, not the one that wrote the entry. prior is
+// the user's sessions read just now. It
 // reports whether it announced anything. An error after the claim (the
 // read again for the room, or of the connection's record, failed) comes
 // with the claim announced: the record is handled again, and finds the
@@ -362,7 +371,7 @@ func (p *presenceFeature) entryRemovedByTTL(ctx context.Context, bc *broadcast.B
 	if slices.ContainsFunc(all, func(s store.Session) bool { return slices.Contains(s.Rooms, k.Room) }) {
 		return announced, nil
 	}
-	gone, err := p.bareSession(ctx, k, now)
+	gone, err := p.bareSession(ctx, k, now, true)
 	if err != nil {
 		return announced, fmt.Errorf("connection %q: %w", k.ConnID, err)
 	}

@@ -466,3 +466,55 @@ func TestTTLRemovedEntryHandledAgainAfterItsClaim(t *testing.T) {
 		t.Errorf("handled again after a failed read, bob got %s about dave; handled once, %s", again, clean)
 	}
 }
+
+// TestTTLRemovedEntryOfAHiddenSessionLeftBehind: dave appears offline
+// (hidden) in lobby, so bob never sees him join; dave unsubscribes from
+// lobby's channel (still in the room, as a plain unsubscription leaves
+// it) and falls silent. TTL takes his session, whose removal cannot name
+// lobby, and dave shows himself again, back in no room. When TTL then
+// takes his lobby entry, left behind, its removal told bob that dave left
+// lobby, a room bob never saw him in, because his connection's record
+// now says visible. Nothing is announced in lobby; a visible dave's entry
+// left behind the same way is still announced leaving it.
+func TestTTLRemovedEntryOfAHiddenSessionLeftBehind(t *testing.T) {
+	const (
+		hide  = `{"type":"presence","messageId":"h","payload":{"status":"offline"}}`
+		show  = `{"type":"presence","messageId":"o","payload":{"status":"online"}}`
+		ping  = `{"type":"ping","messageId":"p"}`
+		unsub = `{"type":"unsubscribe","channel":"room:lobby","messageId":"u"}`
+	)
+	session, entry := ttlSample(t)[0], ttlSample(t)[1]
+	cases := []struct {
+		name   string
+		first  string // dave's frame before he joins lobby
+		back   string // dave's frame after TTL took his session
+		events string // lobby events about dave that bob gets
+	}{
+		{"hidden, back visible", hide, show, "[]"},
+		{"hidden, back hidden, then visible", hide, hide + "\n" + show, "[]"},
+		{"visible", ping, ping, "[join leave]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tt, e := newTTLWatch(t)
+			e.ok("dave", c.first)
+			e.join("dave", "lobby")
+			e.ok("dave", unsub)
+			e.idle(4, []string{"bob"}, nil) // dave is silent for 2 minutes
+			tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+			e.deliver(session)
+			for _, f := range strings.Split(c.back, "\n") {
+				e.ok("dave", f)
+			}
+			tt.expire(store.RoomPK("t1", "lobby"), store.PresenceSK("dave", "dave"))
+			if again := e.deliver(entry); len(again) != 0 {
+				t.Fatalf("the answer asks again for %v", again)
+			}
+			got := fmt.Sprint(e.poster.events("bob", "room:lobby", "dave"))
+			t.Logf("user-presence events about dave: %v; lobby events about dave: %s", e.poster.statuses("bob", "dave"), got)
+			if got != c.events {
+				t.Errorf("bob got lobby events %s about dave, want %s", got, c.events)
+			}
+		})
+	}
+}

@@ -100,6 +100,12 @@ type SessionWrite struct {
 	// the connection is not live. The caller sets it when the rooms
 	// change: from the stored session's, or from the record's.
 	SetRooms bool
+	// HiddenBefore also sets the connection record's HiddenBefore, in the
+	// same atomic step and with the same check as SetHidden and SetRooms.
+	// The caller sets it on a write that creates the session when the
+	// record says the connection's last session was hidden and
+	// HiddenBefore is not set yet.
+	HiddenBefore bool
 }
 
 // Hidden reports whether the client chose to appear offline: the entry is

@@ -80,6 +80,13 @@ type Connection struct {
 	// new session re-enters these rooms, and only these, as far as it is
 	// still subscribed to their channels.
 	Rooms []string
+
+	// HiddenBefore says a session of the connection that was hidden when
+	// last written was followed by a new session (SessionWrite.HiddenBefore):
+	// room entries that session left behind, which DynamoDB's TTL deletes
+	// in its own time, may be hidden whatever Hidden says now. Once set, it
+	// stays for the record's life.
+	HiddenBefore bool
 }
 
 // Connections stores connection records and the user-to-connections index.

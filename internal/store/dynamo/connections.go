@@ -385,6 +385,9 @@ func connItem(c store.Connection, subCount int64) item {
 	if len(c.Rooms) > 0 {
 		it[attrConnRooms] = strList(c.Rooms)
 	}
+	if c.HiddenBefore {
+		it[attrHiddenPrior] = boolAttr(true)
+	}
 	return it
 }
 
@@ -422,6 +425,7 @@ func connFrom(it item) store.Connection {
 			}
 		}
 	}
+	c.HiddenBefore = getBoolAttr(it, attrHiddenPrior)
 	return c
 }
 

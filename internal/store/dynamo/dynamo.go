@@ -59,6 +59,7 @@ const (
 	attrConns       = "conns"
 	attrHidden      = "sessionHidden" // a connection's: its session was hidden when last written
 	attrConnRooms   = "sessionRooms"  // a connection's: the rooms its session was in when they last changed
+	attrHiddenPrior = "hiddenBefore"  // a connection's: a hidden session of it was followed by another
 )
 
 // condLive holds for a present item that has not expired at :now.

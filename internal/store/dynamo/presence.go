@@ -58,9 +58,9 @@ const maxSessionRooms = maxTxActions - 3
 // fails once the session is removed. When a creating write is cancelled,
 // PutSession reads the connection to tell ErrNotFound (the check failed)
 // from ErrConditionFailed (a live session appeared). A write that sets
-// the connection's hidden flag (SetHidden) updates the connection's item
-// under the same condition instead of checking it, and is decided the
-// same way.
+// the connection's hidden flag (SetHidden), rooms (SetRooms) or
+// HiddenBefore updates the connection's item under the same condition
+// instead of checking it, in one action, and is decided the same way.
 func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Session, error) {
 	const op = "put session"
 	ses := store.NormalizeSession(w.Session)
@@ -100,8 +100,14 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	case w.SetRooms:
 		remove = append(remove, attrConnRooms)
 	}
+	if w.HiddenBefore {
+		connVals[":h"] = boolAttr(true)
+		set = append(set, attrHiddenPrior+" = :h")
+	}
 	switch {
 	case len(set) > 0 || len(remove) > 0:
+		// On a creating write the update takes the place of the check, at
+		// the same cost.
 		var upd []string
 		if len(set) > 0 {
 			upd = append(upd, "SET "+strings.Join(set, ", "))
@@ -127,7 +133,7 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 		}), "", nil))
 	}
 	err := s.transact(ctx, op, key, actions)
-	if (creates || w.SetHidden || w.SetRooms) && errors.Is(err, store.ErrConditionFailed) {
+	if (creates || w.SetHidden || w.SetRooms || w.HiddenBefore) && errors.Is(err, store.ErrConditionFailed) {
 		return store.Session{}, s.sessionConnGone(ctx, op, key, ses, err)
 	}
 	if err != nil {

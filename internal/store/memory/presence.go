@@ -92,10 +92,10 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	defer s.mu.Unlock()
 	now := s.now()
 	conn, connOK := s.get(store.ConnPK(ses.ConnID), store.SKMeta)
-	if ses.Version == 0 || w.SetHidden || w.SetRooms {
-		// Creating a session, or setting its connection's hidden flag or
-		// rooms, needs its live connection (see the DynamoDB store's
-		// ConditionCheck).
+	if ses.Version == 0 || w.SetHidden || w.SetRooms || w.HiddenBefore {
+		// Creating a session, or setting its connection's hidden flag,
+		// rooms or HiddenBefore, needs its live connection (see the
+		// DynamoDB store's ConditionCheck).
 		if !connOK || !conn.live(now) || conn.conn.Tenant != ses.Tenant || conn.conn.UserID != ses.UserID {
 			return store.Session{}, fmt.Errorf("memory: %s %q: connection %q: %w", op, key, ses.ConnID, store.ErrNotFound)
 		}
@@ -125,7 +125,10 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 			conn.conn.Rooms = nil
 		}
 	}
-	if w.SetHidden || w.SetRooms {
+	if w.HiddenBefore {
+		conn.conn.HiddenBefore = true
+	}
+	if w.SetHidden || w.SetRooms || w.HiddenBefore {
 		s.put(store.ConnPK(ses.ConnID), store.SKMeta, conn)
 	}
 	ses.Version = nextVersion(prev, s.clock.Now())

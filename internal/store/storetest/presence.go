@@ -27,6 +27,7 @@ func presenceCases() []struct {
 		{"PresenceNeedsLiveConnection", testSessionNeedsConnection},
 		{"PresenceHiddenOnConnection", testSessionHiddenOnConnection},
 		{"PresenceRoomsOnConnection", testSessionRoomsOnConnection},
+		{"PresenceHiddenBeforeOnConnection", testSessionHiddenBeforeOnConnection},
 		{"PresenceJoinLeaveRooms", testJoinLeaveRooms},
 		{"PresencePagination", testPresencePagination},
 		{"PresenceExpiryHides", testPresenceExpiry},
@@ -362,6 +363,72 @@ func testSessionRoomsOnConnection(t *testing.T, f *fixture) {
 		t.Fatalf("PutSession(SetRooms) without the connection = %+v, %v; want ErrNotFound", got, err)
 	}
 	if got := f.userSessions(t, "acme", "alice"); len(got) != 1 || got[0].Version != ses.Version || len(got[0].Rooms) != 0 {
+		t.Errorf("after a refused write, sessions = %+v; want the one before", got)
+	}
+}
+
+// testSessionHiddenBeforeOnConnection: a session write with HiddenBefore
+// sets the connection record's HiddenBefore, alone or together with
+// Hidden and Rooms (cleared and set in the same write), and leaves the
+// rest of the record as it was. No later write clears it, a hidden one
+// included, and it outlives the session. A record written with it reads
+// back with it. Setting it needs the live connection: without it the
+// write fails with ErrNotFound and stores nothing.
+func testSessionHiddenBeforeOnConnection(t *testing.T, f *fixture) {
+	c := f.conn("a1", "acme", "alice", time.Hour)
+	f.put(t, c)
+	record := func(t *testing.T, hidden, before bool, rooms ...string) {
+		t.Helper()
+		got, err := f.s.GetConnection(f.ctx, "a1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := c
+		c.Hidden, c.HiddenBefore, c.Rooms = hidden, before, rooms
+		equalConn(t, got, c)
+	}
+	ses := f.session("acme", "alice", "a1", "r1")
+	ses.Status = store.StatusOffline
+	ses = f.putSession(t, store.SessionWrite{Session: ses, SetHidden: true, SetRooms: true})
+	record(t, true, false, "r1")
+	if _, _, err := f.s.DeleteSession(f.ctx, "acme", "alice", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	ses = f.putSession(t, store.SessionWrite{Session: f.session("acme", "alice", "a1", "r2"), SetHidden: true, SetRooms: true, HiddenBefore: true})
+	record(t, false, true, "r2")
+	ses.Activity = "Viewing"
+	ses = f.putSession(t, store.SessionWrite{Session: ses})
+	record(t, false, true, "r2")
+	ses.Status = store.StatusOffline
+	ses = f.putSession(t, store.SessionWrite{Session: ses, SetHidden: true})
+	record(t, true, true, "r2")
+	if _, _, err := f.s.DeleteSession(f.ctx, "acme", "alice", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	record(t, true, true, "r2")
+	ses = f.session("acme", "alice", "a1", "r2")
+	ses.Status = store.StatusOffline
+	ses = f.putSession(t, store.SessionWrite{Session: ses, HiddenBefore: true})
+	record(t, true, true, "r2")
+
+	c2 := f.conn("a2", "acme", "alice", time.Hour)
+	c2.Hidden, c2.HiddenBefore, c2.Rooms = true, true, []string{"r1"}
+	f.put(t, c2)
+	got, err := f.s.GetConnection(f.ctx, "a2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalConn(t, got, c2)
+
+	if _, _, err := f.s.DeleteConnection(f.ctx, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	w := ses
+	w.Activity = "Reviewing"
+	if got, err := f.s.PutSession(f.ctx, store.SessionWrite{Session: w, HiddenBefore: true}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PutSession(HiddenBefore) without the connection = %+v, %v; want ErrNotFound", got, err)
+	}
+	if got := f.userSessions(t, "acme", "alice"); len(got) != 1 || got[0].Version != ses.Version || got[0].Activity != ses.Activity {
 		t.Errorf("after a refused write, sessions = %+v; want the one before", got)
 	}
 }
