@@ -70,8 +70,10 @@ lint: vet $(STATICCHECK)
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## test-go: every Go test; the DynamoDB store suites run against moto.
+## internal/e2e, the longest package, takes about 11 minutes on two idle
+## cores; the per-package timeout leaves room for a machine doing more.
 test-go: deps $(TEST_GO_DEPS)
-	scripts/with-moto.sh $(GO) test -count=1 -timeout 15m ./...
+	scripts/with-moto.sh $(GO) test -count=1 -timeout 25m ./...
 
 
 ## test-dev: `make dev` installs what it needs, serves and prints its URL.
