@@ -236,13 +236,17 @@ func (s *Service) SweepLocks(ctx context.Context, now time.Time, n Notifier) err
 //
 // The change feed gets the grant's expired as from the sweeper's claim
 // (Locks.ExpiredByTTL, the outbox item DeleteExpiredLock writes), written
-// before the announcement, when the grant is the one TTL removed: granted
-// before removedAt. A grant made after it is a later one, which ended
+// before the announcement, when the grant can be the one TTL removed
+// (removedByTTL). A grant that cannot is a later one, which ended
 // otherwise (released, or claimed by the sweeper or a clean-up, each
-// writing its own event), and gets none; the grant TTL removed then has
-// no expired in the feed, since nothing tells its holder. It reports
-// whether it announced the expiry; an error (a read or the write failed)
-// means nothing was announced.
+// writing its own event): it gets none, and its announcement is a repeat
+// that clients drop; the grant TTL removed then has no expired in the
+// feed, since nothing tells its holder. A counter written before grants
+// recorded their holder and time tells neither: its grant is announced
+// (clients match it by token) but gets no event in the feed, which would
+// name no holder. It reports whether the announcement is one clients may
+// act on (every one but a later grant's); an error (a read or the write
+// failed) means nothing was announced.
 func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, removedAt, now time.Time, n Notifier) (bool, error) {
 	l, ok, err := s.st.LastGrant(ctx, e)
 	if err != nil {
@@ -251,12 +255,34 @@ func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, remov
 	if !ok {
 		return false, nil
 	}
+	known := l.Holder != "" && !l.AcquiredAt.IsZero()
+	removed := known && s.removedByTTL(l, removedAt)
 	l.ExpiresAt = now
-	if l.AcquiredAt.Before(removedAt) {
+	if removed {
 		if err := s.st.ExpiredByTTL(ctx, l); err != nil {
 			return false, fmt.Errorf("expired event of %q token %d: %w", e, l.Token, err)
 		}
 	}
 	s.announceLock(ctx, n, l, protocol.LockExpired, "", "")
-	return true, nil
+	return removed || !known, nil
+}
+
+// removedByTTL reports whether grant l, as its fencing counter recorded
+// it, can be the one whose lock item TTL removed at removedAt (a stream
+// record's time, whole seconds rounded down). TTL removes an item only
+// once its expiresAt, stored in whole seconds, has passed, so removedAt
+// is no earlier than it; and a grant lives at least the shortest lifetime
+// a request gets (minLockTTL) from its acquiredAt. A grant acquired later
+// than removedAt less that lifetime came after the removal. (A later
+// grant whose request started within that lifetime before the removal
+// and committed after it passes too: acquiredAt is the request's start.)
+func (s *Service) removedByTTL(l store.Lock, removedAt time.Time) bool {
+	return !l.AcquiredAt.Add(s.minLockTTL()).After(removedAt)
+}
+
+// minLockTTL is the shortest lifetime lockTTL grants: a millisecond, the
+// least a request may name, or the configured default or cap when
+// shorter.
+func (s *Service) minLockTTL() time.Duration {
+	return min(time.Millisecond, s.cfg.LockTTL, s.cfg.MaxLockTTL)
 }

@@ -283,9 +283,9 @@ func (f *editingRoutes) sweepLocks(ctx context.Context, now time.Time) error {
 // removedAt, of the lock item whose key is (pk, sk) as the sweeper's pass
 // announces an expired lock, through the configured management endpoint,
 // and writes its expired to the change feed as the pass's claim does; it
-// ignores the keys of other items. It reports whether it announced the
-// expiry; an error means nothing was announced (see
-// collab.Service.LockRemovedByTTL).
+// ignores the keys of other items. It reports whether it announced an
+// expiry clients may act on (not a later grant's); an error means
+// nothing was announced (see collab.Service.LockRemovedByTTL).
 func (f *editingRoutes) lockRemovedByTTL(ctx context.Context, pk, sk string, removedAt, now time.Time) (bool, error) {
 	e, ok := store.ParseLockKey(pk, sk)
 	if !ok {

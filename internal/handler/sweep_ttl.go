@@ -92,8 +92,9 @@ func (h *Handler) SweeperEvent(ctx context.Context, raw json.RawMessage) (*event
 // after it wait for that. Handling a record twice (Lambda may deliver one
 // again) announces its departure or expiry twice, which clients take as
 // once. SweepRemoved counts the records that announced something: a
-// removal that changed nothing for anyone (a lock granted again, a
-// hidden session, a connection that spoke again) is not counted.
+// removal that changed nothing for anyone (a lock granted again, or
+// granted and ended since, a hidden session, a connection that spoke
+// again) is not counted.
 func (h *Handler) SweepStream(ctx context.Context, ev events.DynamoDBEvent) events.DynamoDBEventResponse {
 	ctx, flush := h.sweeperMetrics(ctx)
 	defer flush()

@@ -1,13 +1,17 @@
 package handler_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
@@ -123,6 +127,14 @@ func lockFeed(t *testing.T, st store.Store, e store.EntityKey) []string {
 	return out
 }
 
+// ann's and bob's frames about order o1's lock, and its key.
+const (
+	o1Acquire = `{"type":"lock.acquire","messageId":"l1","payload":{"entityType":"order","entityId":"o1","ttl":1000}}`
+	o1Release = `{"type":"lock.release","messageId":"r1","payload":{"entityType":"order","entityId":"o1"}}`
+)
+
+var o1Entity = store.EntityKey{Tenant: "t1", Type: "order", ID: "o1"}
+
 // TestTTLRemovedLockInChangeFeed: ann's lock on order o1 expires. When
 // the sweeper's pass claims it, the change feed gets the grant's expired;
 // when DynamoDB's TTL deleted it first, the feed got none, and a system of
@@ -132,9 +144,8 @@ func lockFeed(t *testing.T, st store.Store, e store.EntityKey) []string {
 // came, the counter's last grant is bob's, acquired after TTL's removal:
 // it ended by its release, and the feed gets no expired for it.
 func TestTTLRemovedLockInChangeFeed(t *testing.T) {
-	const acquire = `{"type":"lock.acquire","messageId":"l1","payload":{"entityType":"order","entityId":"o1","ttl":1000}}`
-	const release = `{"type":"lock.release","messageId":"r1","payload":{"entityType":"order","entityId":"o1"}}`
-	entity := store.EntityKey{Tenant: "t1", Type: "order", ID: "o1"}
+	const acquire, release = o1Acquire, o1Release
+	entity := o1Entity
 	cases := []struct {
 		name  string
 		steps func(tt *ttlTable, e *sweepEnv)
@@ -170,6 +181,69 @@ func TestTTLRemovedLockInChangeFeed(t *testing.T) {
 			t.Logf("change feed of o1: %s", got)
 			if got != c.want {
 				t.Errorf("change feed of o1: %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+// TestTTLRemovedLockOfAnotherGrant: ann's lock on o1 expires and TTL
+// deletes it. When bob took the lock and released it before the record
+// came, the counter's last grant is bob's: the record still announces
+// its expired (clients drop nothing, bob's release came first), but that
+// is no removal anyone acts on, and SweepRemoved counted it. When the
+// counter was written before grants recorded their holder and time (it
+// has the token only), its zero acquiredAt passed the check of the
+// grant's time, and the change feed got an expired with no holder; it
+// now gets none, while clients still get the expired, which they match
+// by token.
+func TestTTLRemovedLockOfAnotherGrant(t *testing.T) {
+	const acquire, release = o1Acquire, o1Release
+	entity := o1Entity
+	cases := []struct {
+		name    string
+		steps   func(tt *ttlTable, e *sweepEnv)
+		feed    string
+		counted float64
+	}{
+		{"taken and released by bob", func(tt *ttlTable, e *sweepEnv) {
+			tt.clock.Advance(time.Second)
+			e.ok("bob", acquire)
+			e.ok("bob", release)
+		}, "[1 acquired ann 2 acquired bob 2 released bob]", 0},
+		{"counter without holder", func(tt *ttlTable, _ *sweepEnv) {
+			_, err := tt.client.UpdateItem(t.Context(), &dynamodb.UpdateItemInput{TableName: aws.String(tt.name),
+				Key: itemKey(store.LockPK(entity), store.SKFence), UpdateExpression: aws.String("REMOVE holder, holderName, acquiredAt")})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}, "[1 acquired ann]", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tt := newTTLTable(t)
+			var out bytes.Buffer
+			e := newSweepEnvMetrics(t, tt.clock, tt.st, handler.PresenceConfig{}, &sweepPoster{}, &out, "ann", "bob")
+			e.ok("ann", acquire)
+			e.clock.Advance(5 * time.Second)
+			tt.expire(store.LockPK(entity), store.SKLock)
+			r := ttlRemoval(t, store.LockPK(entity), store.SKLock, 1)
+			r.Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: tt.clock.Now()}
+			c.steps(tt, e)
+			out.Reset()
+			if again := e.deliver(r); len(again) != 0 {
+				t.Fatalf("the answer asks again for %v", again)
+			}
+			var doc map[string]any
+			if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &doc); err != nil {
+				t.Fatalf("metrics %q: %v", out.String(), err)
+			}
+			got := fmt.Sprint(lockFeed(t, tt.st, entity))
+			t.Logf("change feed of o1: %s; SweepRemoved %v", got, doc["SweepRemoved"])
+			if got != c.feed {
+				t.Errorf("change feed of o1: %s, want %s", got, c.feed)
+			}
+			if n, _ := doc["SweepRemoved"].(float64); n != c.counted {
+				t.Errorf("SweepRemoved = %v, want %v", doc["SweepRemoved"], c.counted)
 			}
 		})
 	}
