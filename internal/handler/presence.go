@@ -550,21 +550,27 @@ func (p *presenceFeature) presence(ctx context.Context, r *request) (any, error)
 			return nil, err
 		}
 	}
-	if _, ok := p.conns.cached(r.conn.ID); ok && !pl.sets() && room == "" {
+	if cur, ok := p.conns.cached(r.conn.ID); ok && !pl.sets() && room == "" {
 		// A heartbeat: it sets nothing, and writes only when the refresh
 		// is due. This instance's copy of the session, which another
-		// instance may have overtaken, decides nothing, not even the
-		// reply: when the heartbeat wrote nothing, the reply comes from a
-		// read of the stored session. A frame that sets a field or names
-		// a room goes to the store even when the copy already shows it:
-		// the connection's frames may have changed it through another
-		// instance since.
+		// instance may have overtaken, decides nothing, and is the reply
+		// only when the read of the stored session fails (a heartbeat
+		// that writes nothing never fails): when the heartbeat wrote
+		// nothing, the reply comes from that read. A frame that sets a
+		// field or names a room goes to the store even when the copy
+		// already shows it: the connection's frames may have changed it
+		// through another instance since.
 		if s, ok := p.touch(ctx, r, pl.Active); ok {
 			return p.replyOf(s, r.now), nil
 		}
 		s, found, err := p.storedSession(ctx, r.conn)
 		if err != nil {
-			return nil, err
+			p.h.log.WarnContext(ctx, "heartbeat: read of the stored presence failed; replying with this instance's copy",
+				"connectionId", r.conn.ID, "error", err)
+			if c, ok := p.conns.cached(r.conn.ID); ok {
+				cur = c
+			}
+			return p.replyOf(cur, r.now), nil
 		}
 		if found {
 			return p.replyOf(s, r.now), nil

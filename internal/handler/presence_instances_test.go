@@ -99,3 +99,22 @@ func TestHeartbeatRepliesWithTheStoredPresence(t *testing.T) {
 		}
 	})
 }
+
+// TestHeartbeatWhenTheSessionReadFails: a heartbeat that writes nothing
+// replies with the stored session, which it reads. When that read fails
+// (throttled, timed out), the heartbeat failed with it, though it writes
+// nothing and never failed before the read; it now replies from the
+// serving instance's copy, as it did then.
+func TestHeartbeatWhenTheSessionReadFails(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		faults := &sessionReadFaults{Store: st}
+		a := newSweepEnv(t, clock, faults, "dave")
+		a.ok("dave", `{"type":"presence","messageId":"m1","payload":{"status":"away","activity":"lunch"}}`)
+		clock.Advance(time.Second)
+		faults.goDown()
+		reply := a.send("dave", `{"type":"presence","messageId":"h","payload":{}}`)
+		if !strings.Contains(reply, `"ack"`) || !strings.Contains(reply, `"status":"away"`) || !strings.Contains(reply, `"activity":"lunch"`) {
+			t.Errorf("heartbeat with the session read failing: %s; want an ack with the instance's status away and activity", reply)
+		}
+	})
+}
