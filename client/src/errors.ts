@@ -36,8 +36,9 @@ export type ServerErrorCode =
  * - `DISCONNECTED`: the connection dropped under a request that is not resent
  *   (heartbeat pings and the connection's own hello, a request made with
  *   `queue: false`, and one in flight of a type the server does not
- *   deduplicate, such as a publish on a channel without history: it may
- *   have been applied; `details.inFlight` is true).
+ *   deduplicate, such as a publish on a channel without history). When the
+ *   request was in flight (one of those types, or made with `queue: false`)
+ *   it may have been applied; `details.inFlight` is true.
  * - `INVALID_MESSAGE`: an incoming frame could not be parsed.
  * - `SOCKET_ERROR`: the WebSocket reported an error or could not be created.
  * - `TOKEN_ERROR`: the `getToken` option failed (threw, rejected or returned

@@ -210,9 +210,10 @@ export interface WebSocketClientOptions {
   /**
    * Planned reconnect after this long (ms) on one connection, ahead of the
    * server's 2 h limit: no new request is written on the old connection
-   * (except those made with `queue: false`, which belong to it), the replies
-   * to those in flight are awaited (at most `requestTimeout`), then it
-   * reconnects at once. 0 disables. Default 115 minutes.
+   * (those made with `queue: false` too wait for the next one, at most their
+   * `timeout`), the replies to those in flight are awaited (at most
+   * `requestTimeout`), then it reconnects at once. 0 disables. Default 115
+   * minutes.
    */
   maxConnectionAge?: number;
   /** Requests held while not connected; beyond it the oldest is dropped. Default 100. */
@@ -347,15 +348,15 @@ export interface RequestOptions {
   /**
    * Hold the request while not connected (default true). False binds it to
    * the connection it is sent on: it is rejected with DISCONNECTED at once
-   * when not connected, and when the connection drops before its reply,
-   * instead of being sent again on the next one. A planned reconnect
-   * (`maxConnectionAge`, token refresh, TOKEN_EXPIRED) is not a drop: while
-   * it waits for the replies in flight the request is still written on the
-   * old connection (ahead of queued requests, which wait for the next one),
-   * and between the two connections it waits for the next one, at most
-   * `timeout` (then DISCONNECTED; the reply timeout starts when it is
-   * sent). If that connection fails to open it is rejected with
-   * DISCONNECTED at once.
+   * when not connected, and when the connection drops before its reply
+   * (then with `details.inFlight: true`: it may have been applied), instead
+   * of being sent again on the next one. A planned reconnect
+   * (`maxConnectionAge`, token refresh, TOKEN_EXPIRED) is not a drop: from
+   * the moment it starts waiting for the replies in flight until the next
+   * connection opens, the request is not written on the old connection but
+   * waits for the next one, at most `timeout` (then DISCONNECTED; the reply
+   * timeout starts when it is sent). If that connection fails to open it is
+   * rejected with DISCONNECTED at once.
    */
   queue?: boolean;
   /**
@@ -404,8 +405,9 @@ interface Outbound {
   readonly internal: boolean;
   /**
    * An application request sent with `queue: false`: settled with
-   * DISCONNECTED instead of resent after a drop; held only between the two
-   * connections of a planned reconnect.
+   * DISCONNECTED instead of resent after a drop; held only through a planned
+   * reconnect, from its wait for the replies in flight until the next
+   * connection opens.
    */
   readonly bound: boolean;
   readonly timeout: number;
@@ -834,14 +836,15 @@ export class WebSocketClient {
       e.resolve = resolve as (payload: unknown) => void;
       e.reject = reject;
     });
-    if (options.queue === false && !this.socketOpen()) {
-      if (!this.plannedGap) {
+    if (options.queue === false && (!this.socketOpen() || this.draining !== null)) {
+      if (!this.plannedGap && this.draining === null) {
         e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'not connected', messageId: e.messageId }));
         return p;
       }
       // The client is replacing its connection by plan: wait for the next
-      // one, at most the request's timeout.
-      if (e.timeout > 0) e.timer = this.opts.clock.setTimeout(() => this.onHoldTimeout(e), e.timeout);
+      // one, at most the request's timeout. Not on the old one: closing it
+      // could cut the request off after the server applied it.
+      this.holdForNext(e);
     }
     this.submit(e);
     return p;
@@ -1091,7 +1094,7 @@ export class WebSocketClient {
   private pump(): void {
     if (!this.socketOpen()) return;
     for (;;) {
-      const e = this.paced[0] ?? (this.ready ? this.nextWritable() : undefined);
+      const e = this.paced[0] ?? (this.ready && this.draining === null ? (this.resend[0] ?? this.queue[0]) : undefined);
       if (e === undefined) break;
       if (!this.takeToken(e)) {
         this.schedulePump();
@@ -1099,20 +1102,10 @@ export class WebSocketClient {
       }
       if (this.paced[0] === e) this.paced.shift();
       else if (this.resend[0] === e) this.resend.shift();
-      else this.queue.splice(this.queue.indexOf(e), 1);
+      else this.queue.shift();
       if (!this.write(e)) break;
     }
     this.update();
-  }
-
-  /**
-   * The next resend or queued request to write. While a planned reconnect
-   * waits for its replies, only the `queue: false` requests, which belong
-   * to this connection: the others wait for the next one.
-   */
-  private nextWritable(): Outbound | undefined {
-    if (this.draining === null) return this.resend[0] ?? this.queue[0];
-    return this.queue.find((e) => e.bound);
   }
 
   private schedulePump(): void {
@@ -1195,12 +1188,26 @@ export class WebSocketClient {
     this.checkDrained();
   }
 
+  /**
+   * Holds a `queue: false` request for the next connection of a planned
+   * reconnect, at most its timeout (see onHoldTimeout).
+   */
+  private holdForNext(e: Outbound): void {
+    if (e.timer === null && e.timeout > 0) e.timer = this.opts.clock.setTimeout(() => this.onHoldTimeout(e), e.timeout);
+  }
+
+  /** Holds every waiting `queue: false` request for the next connection of a planned reconnect. */
+  private holdBoundWaiting(): void {
+    for (const e of [...this.resend, ...this.queue]) if (e.bound) this.holdForNext(e);
+  }
+
   /** A `queue: false` request held through a planned reconnect got no connection within its timeout. */
   private onHoldTimeout(e: Outbound): void {
     e.timer = null;
-    const i = this.queue.indexOf(e);
+    const list = this.queue.includes(e) ? this.queue : this.resend;
+    const i = list.indexOf(e);
     if (i < 0) return;
-    this.queue.splice(i, 1);
+    list.splice(i, 1);
     e.reject(
       new RealtimeError({
         code: 'DISCONNECTED',
@@ -1765,6 +1772,7 @@ export class WebSocketClient {
         return;
       }
       insertBySeq(this.resend, e);
+      if (e.bound && this.draining !== null) this.holdForNext(e);
       this.pump();
       this.update();
     }, delay);
@@ -1793,8 +1801,8 @@ export class WebSocketClient {
 
   /**
    * A reconnect on the client's own plan (max-age, token refresh): writes
-   * no new request on this connection (they wait in the queue) except the
-   * `queue: false` ones, which belong to it, waits for
+   * no new request on this connection (they wait in the queue; the
+   * `queue: false` ones at most their timeout, see holdForNext), waits for
    * the replies to the requests in flight, at most requestTimeout (and at
    * most half the time the token has left), then closes and reconnects. A
    * request answered meanwhile is settled by its reply instead of being
@@ -1804,6 +1812,7 @@ export class WebSocketClient {
     if (this.draining !== null || this.socket === null) return;
     this.log('planned reconnect: waiting for the replies in flight');
     this.draining = { cause, reason };
+    this.holdBoundWaiting();
     let wait = Math.min(this.opts.requestTimeout > 0 ? this.opts.requestTimeout : DEFAULTS.requestTimeout, MAX_DRAIN);
     if (this.tokenExpiresAt !== null) wait = Math.min(wait, Math.max(0, (this.tokenExpiresAt - this.opts.clock.now()) / 2));
     this.drainTimer = this.opts.clock.setTimeout(() => {
@@ -1817,8 +1826,6 @@ export class WebSocketClient {
   private checkDrained(): void {
     if (this.draining === null) return;
     for (const e of this.inflight.values()) if (!e.internal) return;
-    // `queue: false` requests the pacing still holds go out on this connection.
-    if (this.queue.some((e) => e.bound)) return;
     this.finishDrain();
   }
 
@@ -1830,7 +1837,8 @@ export class WebSocketClient {
 
   /** Whether `e`, in flight when its connection dropped, is sent again on the next one (see RESENT_REQUEST_TYPES). */
   private resentAfterDrop(e: Outbound): boolean {
-    if (e.internal || e.bound || RESENT_REQUEST_TYPES.has(e.type)) return true;
+    if (e.bound) return false; // it belongs to the connection that dropped
+    if (e.internal || RESENT_REQUEST_TYPES.has(e.type)) return true;
     if (e.type !== 'publish' || e.channel === undefined) return false;
     // The subscription of a channel with history reported its stream position.
     return (this.channels.get(e.channel)?.stream.position ?? null) !== null;
@@ -1841,10 +1849,10 @@ export class WebSocketClient {
     const sock = this.socket;
     if (sock === null) return;
     this.log('closing:', reason);
-    this.teardown();
-    safeClose(sock, code, reason);
     const planned =
       (cause === 'max-age' || cause === 'token-refresh' || cause === 'token-expired') && this.opts.reconnect && !this.manualClose;
+    this.teardown(planned);
+    safeClose(sock, code, reason);
     this.emitter.emit('close', { code, reason, wasClean: false, willReconnect: planned || this.willReconnect(), cause });
     if (planned) {
       // A planned reconnect is not a failure: no backoff. `queue: false`
@@ -1858,8 +1866,12 @@ export class WebSocketClient {
     this.scheduleReconnect(cause);
   }
 
-  /** Forgets the socket; requests in flight on it wait to be resent. */
-  private teardown(): void {
+  /**
+   * Forgets the socket; requests in flight on it wait to be resent. The
+   * `queue: false` requests not sent yet are rejected, or with `planned`
+   * held for the next connection.
+   */
+  private teardown(planned = false): void {
     const sock = this.socket;
     if (sock === null) return;
     // No-op handlers rather than null: some implementations raise an
@@ -1884,19 +1896,21 @@ export class WebSocketClient {
     for (const e of this.paced.splice(0)) {
       e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
     }
-    this.dropBoundWaiting();
+    if (planned) this.holdBoundWaiting();
+    else this.dropBoundWaiting();
     const inflight = [...this.inflight.values()];
     this.inflight.clear();
     for (const e of inflight) {
       this.clearEntryTimer(e);
       if (this.resentAfterDrop(e)) {
-        this.keepForResend(e); // the bound and internal ones reject with DISCONNECTED there
+        this.keepForResend(e); // the internal ones reject with DISCONNECTED there
         continue;
       }
+      const why = e.bound ? 'sent with queue: false' : 'which the server does not deduplicate';
       e.reject(
         new RealtimeError({
           code: 'DISCONNECTED',
-          message: `the connection dropped before the reply to ${e.type}, which the server does not deduplicate: it may have been applied; send it again if it was not`,
+          message: `the connection dropped before the reply to ${e.type}, ${why}: it may have been applied; send it again if it was not`,
           messageId: e.messageId,
           details: { inFlight: true },
         }),

@@ -63,6 +63,16 @@ async function openLast(): Promise<FakeWebSocket> {
   return sock;
 }
 
+/** Makes a `queue: false` request with a 2 s timeout and checks it is rejected with DISCONNECTED when that passes. */
+async function expectHeldUntilTimeout(client: WebSocketClient): Promise<void> {
+  let failed: RealtimeError | null = null;
+  client.request('notify', {}, { queue: false, timeout: 2000 }).catch((e: RealtimeError) => (failed = e));
+  await vi.advanceTimersByTimeAsync(1999);
+  expect(failed).toBeNull();
+  await vi.advanceTimersByTimeAsync(1);
+  expect(failed).toMatchObject({ code: 'DISCONNECTED', retryable: true });
+}
+
 beforeEach(() => {
   ids = 0;
   vi.useFakeTimers();
@@ -952,12 +962,12 @@ describe('planned reconnect', () => {
     expect(server.framesOfType('notify')).toHaveLength(1);
   });
 
-  it('writes a queue: false request made while a planned reconnect waits for replies on the old connection, and waits for its reply too', async () => {
+  it('holds a queue: false request made while a planned reconnect waits for replies for the new connection, and does not wait for it', async () => {
     const held: (() => void)[] = [];
-    const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
     server.handler = (sock, f) => {
-      if (f.type !== 'publish' && f.type !== 'notify') return false;
-      held.push(() => server.ack(sock, f, f.type === 'publish' ? { recipients: 1, delivered: 1 } : {}));
+      if (f.type !== 'publish') return false;
+      held.push(() => server.ack(sock, f, { recipients: 1, delivered: 1 }));
       return true;
     };
     const client = makeClient({ maxConnectionAge: 60_000 });
@@ -968,20 +978,74 @@ describe('planned reconnect', () => {
     const queued = client.request('notify', { payload: { message: 'queued' } });
     const bound = client.request('notify', { payload: { message: 'bound' } }, { queue: false });
     await flush();
-    // The queued request waits for the next connection; the bound one belongs to this one.
-    expect(first.framesOfType('notify').map((f) => f.payload)).toEqual([{ message: 'bound' }]);
-    held.shift()!(); // the publish's reply
+    // Neither is written on the connection being replaced.
+    expect(first.framesOfType('notify')).toHaveLength(0);
+    held.shift()!(); // the publish's reply ends the wait
     await flush();
     await expect(published).resolves.toEqual({ recipients: 1, delivered: 1 });
-    expect(first.closedWith).toBeNull(); // the bound request's reply is still awaited
-    held.shift()!();
-    await flush();
-    await expect(bound).resolves.toEqual({});
     expect(first.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
     const second = await openLast();
-    expect(second.framesOfType('notify').map((f) => f.payload)).toEqual([{ message: 'queued' }]);
-    held.shift()!();
+    expect(second.framesOfType('notify').map((f) => f.payload)).toEqual([{ message: 'queued' }, { message: 'bound' }]);
     await expect(queued).resolves.toEqual({});
+    await expect(bound).resolves.toEqual({});
+  });
+
+  it('does not write a queue: false request on the old connection when the wait for replies ends by its timer', async () => {
+    // The old connection is never answered: the wait ends at requestTimeout
+    // and closes it. A request written on it just before would be applied
+    // and then reported as not sent.
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    server.handler = (sock, f) => {
+      if (sock !== FakeWebSocket.instances[0] || f.type === 'hello') return false;
+      return true;
+    };
+    server.autoAck.add('notify');
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    const first = await openClient(client);
+    await vi.advanceTimersByTimeAsync(59_990);
+    client.publish('order:123', { text: 'hi' }, { timeout: 60_000 }).catch(() => {});
+    await vi.advanceTimersByTimeAsync(10); // max connection age: waits for the publish's reply
+    await vi.advanceTimersByTimeAsync(10_000 - 1);
+    expect(first.closedWith).toBeNull();
+    let settled: unknown = null;
+    const bound = client.request('notify', { payload: { message: 'late' } }, { queue: false });
+    bound.then((v) => (settled = v), (e: unknown) => (settled = e));
+    await vi.advanceTimersByTimeAsync(1); // the wait ends: the old connection closes
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
+    expect(first.framesOfType('notify')).toHaveLength(0);
+    expect(settled).toBeNull();
+    const second = await openLast();
+    expect(second.framesOfType('notify')).toHaveLength(1);
+    await expect(bound).resolves.toEqual({});
+    expect(server.framesOfType('notify')).toHaveLength(1);
+  });
+
+  it('rejects a queue: false request held through the wait for replies with DISCONNECTED when its timeout passes first', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
+    server.handler = (_sock, f) => f.type === 'publish'; // never answered
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    const first = await openClient(client);
+    await vi.advanceTimersByTimeAsync(59_990);
+    client.publish('order:123', { text: 'hi' }, { timeout: 60_000 }).catch(() => {});
+    await vi.advanceTimersByTimeAsync(10); // max connection age: waits for the publish's reply
+    await expectHeldUntilTimeout(client);
+    expect(first.closedWith).toBeNull();
+    await vi.advanceTimersByTimeAsync(8000); // the wait ends
+    await openLast();
+    expect(server.framesOfType('notify')).toHaveLength(0);
+  });
+
+  it('rejects a queue: false request in flight when the connection drops as one that may have been applied', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    const client = makeClient();
+    const sock = await openClient(client);
+    let failed: RealtimeError | null = null;
+    client.request('change', { payload: { v: 1 } }, { queue: false }).catch((e: RealtimeError) => (failed = e));
+    await flush();
+    expect(server.framesOfType('change')).toHaveLength(1);
+    sock.serverClose(1006);
+    await flush();
+    expect(failed).toMatchObject({ code: 'DISCONNECTED', retryable: true, details: { inFlight: true } });
   });
 
   it('rejects a held queue: false request with DISCONNECTED when its timeout passes before the new connection', async () => {
@@ -989,12 +1053,7 @@ describe('planned reconnect', () => {
     const client = makeClient({ maxConnectionAge: 60_000, connectTimeout: 0 });
     await openClient(client);
     await vi.advanceTimersByTimeAsync(60_000);
-    let failed: RealtimeError | null = null;
-    client.request('notify', {}, { queue: false, timeout: 2000 }).catch((e: RealtimeError) => (failed = e));
-    await vi.advanceTimersByTimeAsync(1999);
-    expect(failed).toBeNull();
-    await vi.advanceTimersByTimeAsync(1);
-    expect(failed).toMatchObject({ code: 'DISCONNECTED', retryable: true });
+    await expectHeldUntilTimeout(client);
     await openLast();
     expect(server.framesOfType('notify')).toHaveLength(0);
   });
