@@ -1074,6 +1074,7 @@ export class WebSocketClient {
       const dropped = this.queue.shift();
       if (dropped === undefined) break;
       this.log('queue overflow: dropping', dropped.type, dropped.messageId);
+      this.clearEntryTimer(dropped); // a held request's wait (see onHoldTimeout)
       dropped.reject(
         new RealtimeError({
           code: 'QUEUE_OVERFLOW',

@@ -1035,6 +1035,19 @@ describe('planned reconnect', () => {
     expect(server.framesOfType('notify')).toHaveLength(0);
   });
 
+  it('stops the wait of a held queue: false request the queue drops on overflow', async () => {
+    new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
+    const client = makeClient({ maxConnectionAge: 60_000, connectTimeout: 0, messageQueueSize: 1 });
+    await openClient(client);
+    await vi.advanceTimersByTimeAsync(60_000); // between the two connections
+    const timers = vi.getTimerCount();
+    const bound = client.request('notify', { payload: { n: 1 } }, { queue: false, timeout: 2000 });
+    expect(vi.getTimerCount()).toBe(timers + 1);
+    void client.request('notify', { payload: { n: 2 } }).catch(() => {});
+    await expect(bound).rejects.toMatchObject({ code: 'QUEUE_OVERFLOW' });
+    expect(vi.getTimerCount()).toBe(timers);
+  });
+
   it('rejects a queue: false request in flight when the connection drops as one that may have been applied', async () => {
     const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
     const client = makeClient();
