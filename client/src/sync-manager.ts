@@ -276,6 +276,12 @@ interface Pending {
   sent: boolean;
   sentBase: number;
   /**
+   * An attempt ended without telling whether the server applied it (see
+   * outcomeUnknown): a later attempt refused for a reason of its own
+   * (RATE_LIMITED...) leaves that open.
+   */
+  maybeApplied: boolean;
+  /**
    * Not sent, and left without effect by rebasing past another change (the
    * notices say why): it settles as `dropped` without being sent.
    */
@@ -413,6 +419,17 @@ export function entityChannel(entityType: string, entityId: string): string {
 }
 
 const LOCK_ERRORS = new Set(['LOCK_REQUIRED', 'STALE_FENCING_TOKEN', 'NOT_LOCK_HOLDER']);
+
+/**
+ * Whether `re`, the end of a request that was sent, leaves open whether the
+ * server applied it: no reply (TIMEOUT), a drop before the reply
+ * (DISCONNECTED in flight), or a server failure (UNAVAILABLE, INTERNAL).
+ * The other errors, RATE_LIMITED and LOCK_HELD included, say it was not.
+ */
+function outcomeUnknown(re: RealtimeError): boolean {
+  if (re.code === 'DISCONNECTED') return re.details?.['inFlight'] === true;
+  return re.code === 'TIMEOUT' || re.code === 'UNAVAILABLE' || re.code === 'INTERNAL';
+}
 
 function toError(err: unknown): RealtimeError {
   if (err instanceof RealtimeError) return err;
@@ -748,6 +765,7 @@ export class RealtimeSyncManager {
         applied: false,
         sent: false,
         sentBase: 0,
+        maybeApplied: false,
         dropped: null,
         localDropped: false,
         held: null,
@@ -1375,12 +1393,14 @@ export class RealtimeSyncManager {
           // it was sent (LOCAL_CONFLICT, REBASE_FAILED, QUEUE_CLEARED), or
           // left with a retryable error (UNAVAILABLE, RATE_LIMITED...). The
           // next ones were written on a document where it applied: they go
-          // out as if it was not applied. If it was (a retryable error
-          // leaves that open), its event comes later and, no longer listed,
+          // out as if it was not applied. If it was (TIMEOUT, UNAVAILABLE,
+          // INTERNAL leave that open), its event comes later and, no longer listed,
           // is carried into them as another user's change, once.
           if (!p.applied && this.entries.get(e.channel) === e) {
-            // A retryable error leaves the outcome open: the notice says so.
-            const what = !p.sent ? 'was not sent' : re.retryable ? 'may not have been applied' : 'was refused';
+            // An error that leaves the outcome open says so; so does a retryable
+            // refusal of a resend after an attempt that left it open.
+            const open = outcomeUnknown(re) || (p.maybeApplied && re.retryable);
+            const what = !p.sent ? 'was not sent' : open ? 'may have been applied' : 'was refused';
             this.withdraw(e, p, `${what} (${re.code})`);
           }
           e.error = re;
@@ -1492,6 +1512,7 @@ export class RealtimeSyncManager {
         return await this.client.request<'change', ChangeAck>('change', { payload }, { messageId: p.messageId, timeout: 15_000 });
       } catch (err) {
         const re = toError(err);
+        if (outcomeUnknown(re)) p.maybeApplied = true;
         // No longer followed: the answer stands (a timeout may have been applied).
         if (p.attempts >= 5 || this.entries.get(e.channel) !== e) throw re;
         if (LOCK_ERRORS.has(re.code) && this.opts.autoLock && !options.noAutoLock) {

@@ -158,19 +158,45 @@ describe('the changes queued behind one that fails with a retryable error', () =
     });
   }
 
-  it('a queued edit of the row the insert made is dropped with a notice that the insert may not have been applied', async () => {
-    const server = new RebasingServer('operational-transform', rows());
-    server.changeErrorCode = 'UNAVAILABLE';
-    server.failChange = (f) => payload(f)['operation'] === 'insert';
+  /** Pushes an insert at items[0] that fails as `fail` says, then an edit of the row it made; the insert's outcome and the edit's notices. */
+  async function editOfInserted(server: RebasingServer, fail: (f: SentFrame) => boolean): Promise<{ insert: string; notices: unknown }> {
+    server.failChange = (f) => payload(f)['operation'] === 'insert' && fail(f);
     const m = await server.follow();
     const insert = outcomeOf(m.pushChange({ entityType: 'customer', entityId: '42', operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } }));
     const edit = m.pushChange({ entityType: 'customer', entityId: '42', operation: 'update', path: 'items[0].qty', after: 5 }); // the new row
     await flush();
-    await vi.advanceTimersByTimeAsync(60_000);
-    expect(await insert).toBe('UNAVAILABLE');
+    await vi.advanceTimersByTimeAsync(120_000);
     const c = await edit;
     expect(c.metadata?.['outcome']).toBe('dropped');
-    expect(c.notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" may not have been applied (UNAVAILABLE)']);
+    return { insert: await insert, notices: c.notices };
+  }
+
+  // Whether the insert may have landed decides the notice: an error that
+  // leaves the outcome open (UNAVAILABLE, INTERNAL, TIMEOUT) says so; one
+  // that says the frame was dropped unprocessed (RATE_LIMITED) says it was
+  // refused.
+  for (const [code, what] of [
+    ['UNAVAILABLE', 'may have been applied'],
+    ['INTERNAL', 'may have been applied'],
+    ['RATE_LIMITED', 'was refused'],
+  ] as const) {
+    it(`a queued edit of the row the insert made is dropped with a notice that the insert ${what} (${code})`, async () => {
+      const server = new RebasingServer('operational-transform', rows());
+      server.changeErrorCode = code;
+      const { insert, notices } = await editOfInserted(server, () => true);
+      expect(insert).toBe(code);
+      expect(notices).toEqual([`update "items[0].qty" dropped: insert "items[0]" ${what} (${code})`]);
+    });
+  }
+
+  it('an insert whose first attempt timed out and whose resends are RATE_LIMITED may have been applied', async () => {
+    const server = new RebasingServer('operational-transform', rows());
+    server.changeErrorCode = 'RATE_LIMITED';
+    server.hold = true; // the first attempt gets no reply: TIMEOUT
+    let attempts = 0;
+    const { insert, notices } = await editOfInserted(server, () => ++attempts > 1);
+    expect(insert).toBe('RATE_LIMITED');
+    expect(notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" may have been applied (RATE_LIMITED)']);
   });
 
   it('UNAVAILABLE, applied after all: its event, after the failure, is carried into the queued edit once', async () => {
