@@ -47,6 +47,10 @@ import (
 	"github.com/omnisales/rtcollab/internal/store"
 )
 
+// attrFencingToken names the token of a lock item and of an entity's
+// fencing counter, as the dynamo store writes them.
+const attrFencingToken = "fencingToken"
+
 // Report is the outcome of one Check.
 type Report struct {
 	// Items is the number of items scanned.
@@ -206,10 +210,10 @@ func checkItems(items []item, o *Options) Report {
 			revLocks[sk] = append(revLocks[sk], strings.TrimPrefix(pk, store.PrefixConn))
 		case strings.HasPrefix(pk, store.PrefixLock) && sk == store.SKLock:
 			r.Kinds["lock"]++
-			locks[pk] = lockInfo{connID: s(it, "connId"), holder: s(it, "holder"), token: n(it, "token")}
+			locks[pk] = lockInfo{connID: s(it, "connId"), holder: s(it, "holder"), token: n(it, attrFencingToken)}
 		case strings.HasPrefix(pk, store.PrefixLock) && sk == store.SKFence:
 			r.Kinds["fencing counter"]++
-			fences[pk] = n(it, "token")
+			fences[pk] = n(it, attrFencingToken)
 		case strings.HasPrefix(pk, store.PrefixEntity) && sk == store.SKHead:
 			r.Kinds["entity head"]++
 			heads[pk] = n(it, "version")

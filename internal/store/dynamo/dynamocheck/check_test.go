@@ -145,12 +145,69 @@ func TestCheckOnDynamoDB(t *testing.T) {
 	}
 }
 
+// TestCheckLockTokensOnDynamoDB takes a lock through the real store,
+// then lowers its entity's fencing counter behind the store's back: the
+// checker reads the tokens under the names the store writes them.
+func TestCheckLockTokensOnDynamoDB(t *testing.T) {
+	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
+	if ep == "" {
+		t.Skip("DYNAMODB_TEST_ENDPOINT not set")
+	}
+	ctx := context.Background()
+	client, err := dynamo.NewClient(ctx, ep, "us-east-1", dynamo.SerialHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := fmt.Sprintf("check-locks-%d", time.Now().UnixNano())
+	if err := dynamo.CreateTable(ctx, client, table); err != nil {
+		t.Fatal(err)
+	}
+	st := dynamo.New(client, table, nil)
+	now := time.Now()
+	c := store.Connection{ID: "conn0=", UserID: "u", Tenant: "a", ConnectedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := st.PutConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	e := store.EntityKey{Tenant: "a", Type: "order", ID: "1"}
+	for range 2 { // the second grant takes token 2
+		l, err := st.AcquireLock(ctx, store.Lock{Entity: e, Holder: "u", ConnID: c.ID, AcquiredAt: now, ExpiresAt: now.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Token == 1 {
+			if _, err := st.ReleaseLock(ctx, e, "u"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if r := Require(t, client, table, nil); r.Kinds["lock"] != 1 || r.Kinds["fencing counter"] != 1 {
+		t.Fatalf("kinds = %v", r.Kinds)
+	}
+	_, err = client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(table),
+		Key:                       item{"pk": S(store.LockPK(e)), "sk": S(store.SKFence)},
+		UpdateExpression:          aws.String("SET #t = :t"),
+		ExpressionAttributeNames:  map[string]string{"#t": attrFencingToken},
+		ExpressionAttributeValues: item{":t": N(1)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Check(ctx, client, table, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Violations) != 1 || !strings.Contains(r.Violations[0], "fencing token 2 above its counter 1") {
+		t.Fatalf("violations = %q, want the lock's token 2 above its counter 1", r.Violations)
+	}
+}
+
 func lockIt(tenant, id, conn, holder string, token int64) item {
-	return item{"pk": S("LOCK#" + tenant + "#order#" + id), "sk": S(store.SKLock), "connId": S(conn), "holder": S(holder), "token": N(token)}
+	return item{"pk": S("LOCK#" + tenant + "#order#" + id), "sk": S(store.SKLock), "connId": S(conn), "holder": S(holder), attrFencingToken: N(token)}
 }
 
 func fenceIt(tenant, id string, token int64) item {
-	return item{"pk": S("LOCK#" + tenant + "#order#" + id), "sk": S(store.SKFence), "token": N(token)}
+	return item{"pk": S("LOCK#" + tenant + "#order#" + id), "sk": S(store.SKFence), attrFencingToken: N(token)}
 }
 
 func revLockIt(conn, tenant, id string) item {
