@@ -271,12 +271,23 @@ func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, remov
 // it, can be the one whose lock item TTL removed at removedAt (a stream
 // record's time, whole seconds rounded down). TTL removes an item only
 // once its expiresAt, stored in whole seconds, has passed, so removedAt
-// is no earlier than it; and a grant lives at least the shortest lifetime
-// a request gets (minLockTTL) from its acquiredAt. A grant acquired later
-// than removedAt less that lifetime came after the removal. (A later
-// grant whose request started within that lifetime before the removal
-// and committed after it passes too: acquiredAt is the request's start.)
+// is no earlier than it, and every expiresAt the grant had (renewals
+// included) is later than when the store wrote it (GrantedAt), unless a
+// request took longer than the lifetime it asked for: the grant TTL
+// removed was written before removedAt. A later grant committed after
+// the removal, so its write found the lock item gone, and its GrantedAt,
+// taken after that read, is no earlier than the removal nor than
+// removedAt, whenever its request started. A counter written before
+// grants recorded GrantedAt keeps the former rule: a grant lives at least
+// the shortest lifetime a request gets (minLockTTL) from its acquiredAt,
+// so one acquired later than removedAt less that lifetime came after the
+// removal (a later grant whose request started within that lifetime
+// before the removal and committed after it passes too: acquiredAt is
+// the request's start).
 func (s *Service) removedByTTL(l store.Lock, removedAt time.Time) bool {
+	if !l.GrantedAt.IsZero() {
+		return l.GrantedAt.Before(removedAt)
+	}
 	return !l.AcquiredAt.Add(s.minLockTTL()).After(removedAt)
 }
 

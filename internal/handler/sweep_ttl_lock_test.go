@@ -13,6 +13,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/dynamo"
 )
 
 // ttlRemoval is a record of the table's stream, shaped as the sample's
@@ -244,6 +245,51 @@ func TestTTLRemovedLockOfAnotherGrant(t *testing.T) {
 			}
 			if n, _ := doc["SweepRemoved"].(float64); n != c.counted {
 				t.Errorf("SweepRemoved = %v, want %v", doc["SweepRemoved"], c.counted)
+			}
+		})
+	}
+}
+
+// TestTTLRemovedLockGrantedAfterwards: ann's lock on o1 expires and TTL
+// deletes it. Carol's acquire had started just before (its acquiredAt,
+// the request's start, lies before the removal's whole second) and found
+// the lock gone once TTL had removed it; she released before the
+// record came. Her grant passed as the one TTL removed, and the change
+// feed got an expired after her release. The counter now records when the
+// store wrote the grant, after seeing the lock free: later than the
+// removal, so her grant gets nothing. A counter written before grants
+// recorded that time keeps the former rule, and the hole.
+func TestTTLRemovedLockGrantedAfterwards(t *testing.T) {
+	for _, legacy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
+			tt := newTTLTable(t)
+			var lag time.Duration // how long a request takes to reach the store
+			tt.st = dynamo.New(tt.client, tt.name, func() time.Time { return tt.clock.Now().Add(lag) })
+			e := newSweepEnv(t, tt.clock, tt.st, "ann", "carol")
+			e.ok("ann", o1Acquire)
+			e.clock.Advance(5*time.Second + 500*time.Millisecond)
+			tt.expire(store.LockPK(o1Entity), store.SKLock)
+			r := ttlRemoval(t, store.LockPK(o1Entity), store.SKLock, 1)
+			r.Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: tt.clock.Now().Add(600 * time.Millisecond)}
+			lag = 800 * time.Millisecond
+			e.ok("carol", o1Acquire)
+			lag = 0
+			e.clock.Advance(time.Second)
+			e.ok("carol", o1Release)
+			want := "[1 acquired ann 2 acquired carol 2 released carol]"
+			if legacy {
+				_, err := tt.client.UpdateItem(t.Context(), &dynamodb.UpdateItemInput{TableName: aws.String(tt.name),
+					Key: itemKey(store.LockPK(o1Entity), store.SKFence), UpdateExpression: aws.String("REMOVE grantedAt")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = "[1 acquired ann 2 acquired carol 2 expired carol 2 released carol]"
+			}
+			e.deliver(r)
+			got := fmt.Sprint(lockFeed(t, tt.st, o1Entity))
+			t.Logf("change feed of o1: %s", got)
+			if got != want {
+				t.Errorf("change feed of o1: %s, want %s", got, want)
 			}
 		})
 	}

@@ -39,6 +39,10 @@ type Lock struct {
 	AcquiredAt time.Time // when this grant started (kept by renewals)
 	ExpiresAt  time.Time // when the lock lapses; stored to the second, like every expiry
 	Token      int64     // fencing token of the grant: see Locks
+	// GrantedAt is the store's time when it wrote the grant, once it had
+	// read the lock free: set by LastGrant only (zero for a counter
+	// written before grants recorded it).
+	GrantedAt time.Time
 }
 
 // Locks stores edit locks and their fencing tokens.
@@ -106,9 +110,12 @@ type Locks interface {
 	// LastGrant returns the grant that e's fencing counter numbered last,
 	// when e has no lock item: that grant's lock is gone (released, or
 	// removed after it expired, by the sweeper, a clean-up or DynamoDB's
-	// TTL). It has the Entity, Token, Holder, HolderName and AcquiredAt
-	// of the grant as it was made (a counter written before it kept them
-	// has the Token only); ExpiresAt and ConnID are zero, since a renewal
+	// TTL). It has the Entity, Token, Holder, HolderName, AcquiredAt and
+	// GrantedAt of the grant as it was made (a counter written before it
+	// kept them has the Token only, or lacks GrantedAt); GrantedAt is
+	// later than the read that found the lock free, so a grant written
+	// after another's lock item was removed has a GrantedAt after that
+	// removal. ExpiresAt and ConnID are zero, since a renewal
 	// moves them and the counter does not follow. ok is false when a lock
 	// item is stored, live or expired (a later grant, or one still to be
 	// removed), or e was never locked. The reads are consistent, and a

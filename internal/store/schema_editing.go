@@ -21,9 +21,9 @@ import (
 // The lock item carries AttrExpBucket (ExpBucket(KindLock, pk)) so that
 // the sweeper finds expired locks through IndexExpiry. The fencing
 // counter has no expiry and is never deleted; with the token of the last
-// grant it keeps who that grant went to (holder, name, time), so that a
-// grant whose lock item DynamoDB's TTL deleted can still be announced
-// (Locks.LastGrant). The reverse lock item lets a disconnect find the
+// grant it keeps who that grant went to (holder, name, time) and when the
+// store wrote it, so that a grant whose lock item DynamoDB's TTL deleted
+// can still be announced (Locks.LastGrant). The reverse lock item lets a disconnect find the
 // connection's locks with one Query; its sort key is the lock's
 // partition key.
 const (

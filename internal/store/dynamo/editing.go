@@ -18,6 +18,7 @@ const (
 	attrLockHolder        = "holder"
 	attrLockHolderName    = "holderName"
 	attrLockAcquiredAt    = "acquiredAt"
+	attrLockGrantedAt     = "grantedAt"
 	attrLockToken         = "fencingToken"
 	attrEntType           = "entityType"
 	attrEntID             = "entityId"

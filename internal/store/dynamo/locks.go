@@ -124,7 +124,8 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 		if err != nil {
 			return store.Lock{}, err
 		}
-		now := s.now()
+		at := s.clock.Now() // after the read: the grant's GrantedAt
+		now := at.Unix()
 		var cur *store.Lock
 		if it := got[keyID(lockKey)]; it != nil {
 			c := lockFrom(it)
@@ -150,14 +151,13 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 				fenceCond, fenceVals = "fencingToken = :f", item{":f": fence[attrLockToken]}
 			}
 			want.Token = getN(fence, attrLockToken) + 1
-			fenceSet := fenceUpdate(want, fenceVals)
+			fenceSet := fenceUpdate(want, at, fenceVals)
 			upd := s.updateAction(fenceKey, fenceSet, fenceCond, fenceVals)
 			lockCond, lockVals := "attribute_not_exists(pk)", item(nil)
 			if cur != nil {
 				lockCond, lockVals = "fencingToken = :old AND expiresAt <= :now", item{":old": num(cur.Token), ":now": num(now)}
 			}
 			actions = append(append(actions, upd), s.putLockActions(want, lockCond, lockVals, cur)...)
-			at := s.clock.Now()
 			if cur != nil {
 				actions = append(actions, s.outboxAction(store.LockOutboxItem(*cur, store.LockExpired, at)))
 			}
@@ -175,15 +175,16 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 }
 
 // fenceUpdate is the update of an entity's fencing counter to the grant
-// l: its token, and who it went to (see LastGrant), with their values
-// added to vals.
-func fenceUpdate(l store.Lock, vals item) string {
-	vals[":t"], vals[":h"], vals[":a"] = num(l.Token), str(l.Holder), str(formatTime(l.AcquiredAt))
+// l, written at the store's time at: its token, who it went to and when
+// (see LastGrant), with their values added to vals.
+func fenceUpdate(l store.Lock, at time.Time, vals item) string {
+	vals[":t"], vals[":h"], vals[":a"], vals[":g"] = num(l.Token), str(l.Holder), str(formatTime(l.AcquiredAt)), str(formatTime(at))
+	set := "SET fencingToken = :t, holder = :h, acquiredAt = :a, grantedAt = :g"
 	if l.HolderName == "" {
-		return "SET fencingToken = :t, holder = :h, acquiredAt = :a REMOVE holderName"
+		return set + " REMOVE holderName"
 	}
 	vals[":n"] = str(l.HolderName)
-	return "SET fencingToken = :t, holder = :h, acquiredAt = :a, holderName = :n"
+	return set + ", holderName = :n"
 }
 
 // getLiveLock reads e's lock; it returns nil when it is absent or
@@ -466,7 +467,8 @@ func (s *Store) LastGrant(ctx context.Context, e store.EntityKey) (store.Lock, b
 		return store.Lock{}, false, err
 	}
 	return store.Lock{Entity: e, Token: getN(fence, attrLockToken), Holder: getS(fence, attrLockHolder),
-		HolderName: getS(fence, attrLockHolderName), AcquiredAt: parseTime(getS(fence, attrLockAcquiredAt))}, true, nil
+		HolderName: getS(fence, attrLockHolderName), AcquiredAt: parseTime(getS(fence, attrLockAcquiredAt)),
+		GrantedAt: parseTime(getS(fence, attrLockGrantedAt))}, true, nil
 }
 
 // ExpiredByTTL writes the outbox item of the expiry of l, whose lock item

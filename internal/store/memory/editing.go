@@ -17,7 +17,7 @@ const lockIndexPK = "IDX#" + store.IndexExpiry + "#" + store.KindLock
 // Feature items kept in record.item.
 type (
 	lockItem    struct{ lock store.Lock }
-	fenceItem   struct{ grant store.Lock } // the last grant: Entity, Token, Holder, HolderName, AcquiredAt
+	fenceItem   struct{ grant store.Lock } // the last grant: Entity, Token, Holder, HolderName, AcquiredAt, GrantedAt
 	revLockItem struct{ entity store.EntityKey }
 	lockIdxItem struct{ lockPK string }
 )
@@ -123,7 +123,7 @@ func (s *Store) AcquireLock(ctx context.Context, l store.Lock) (store.Lock, erro
 	}
 	l.Token = token
 	s.put(pk, store.SKFence, record{item: fenceItem{grant: store.Lock{Entity: l.Entity, Token: token,
-		Holder: l.Holder, HolderName: l.HolderName, AcquiredAt: l.AcquiredAt}}})
+		Holder: l.Holder, HolderName: l.HolderName, AcquiredAt: l.AcquiredAt, GrantedAt: s.clock.Now()}}})
 	at := s.clock.Now()
 	if old != nil {
 		s.putOutbox(store.LockOutboxItem(*old, store.LockExpired, at))

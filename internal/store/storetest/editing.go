@@ -357,8 +357,9 @@ func testLockSweep(t *testing.T, f *fixture) {
 
 // testLockLastGrant: once an entity's lock item is gone, LastGrant tells
 // the grant its fencing counter numbered last, as it was made (holder,
-// name, time), whatever renewed it since; while a lock item is stored,
-// live or expired, it tells nothing.
+// name, time, and the store's time of its write, GrantedAt), whatever
+// renewed it since; while a lock item is stored, live or expired, it
+// tells nothing.
 func testLockLastGrant(t *testing.T, f *fixture) {
 	f.connected(t, "c1", "c2", "c3")
 	last := func(want store.Lock, ok bool) {
@@ -369,10 +370,14 @@ func testLockLastGrant(t *testing.T, f *fixture) {
 		}
 		if ok {
 			equalLock(t, got, want)
+			if !got.GrantedAt.Equal(want.GrantedAt) {
+				t.Fatalf("LastGrant's GrantedAt = %v, want %v", got.GrantedAt, want.GrantedAt)
+			}
 		}
 	}
 	last(store.Lock{}, false) // never locked
 	first := f.lock(entA, "u1", "c1", 10*time.Second)
+	firstAt := f.clock.Now()
 	f.acquire(t, first)
 	last(store.Lock{}, false)
 	f.clock.Advance(5 * time.Second)
@@ -388,16 +393,18 @@ func testLockLastGrant(t *testing.T, f *fixture) {
 	if ok, err := f.s.DeleteExpiredLock(f.ctx, expired[0]); err != nil || !ok {
 		t.Fatalf("DeleteExpiredLock = %v, %v", ok, err)
 	}
-	last(store.Lock{Entity: entA, Token: 1, Holder: "u1", HolderName: first.HolderName, AcquiredAt: first.AcquiredAt}, true)
+	last(store.Lock{Entity: entA, Token: 1, Holder: "u1", HolderName: first.HolderName, AcquiredAt: first.AcquiredAt, GrantedAt: firstAt}, true)
 
+	f.clock.Advance(1500 * time.Millisecond)
 	second := f.lock(entA, "u2", "c3", time.Minute)
 	second.HolderName = ""
+	secondAt := f.clock.Now()
 	f.acquire(t, second)
 	last(store.Lock{}, false)
 	if _, err := f.s.ReleaseLock(f.ctx, entA, "u2"); err != nil {
 		t.Fatalf("ReleaseLock: %v", err)
 	}
-	last(store.Lock{Entity: entA, Token: 2, Holder: "u2", AcquiredAt: second.AcquiredAt}, true)
+	last(store.Lock{Entity: entA, Token: 2, Holder: "u2", AcquiredAt: second.AcquiredAt, GrantedAt: secondAt}, true)
 }
 
 // testLockLiveConnection: a grant or renewal goes only to a live
