@@ -356,7 +356,9 @@ export interface RequestOptions {
    * connection opens, the request is not written on the old connection but
    * waits for the next one, at most `timeout` (then DISCONNECTED; the reply
    * timeout starts when it is sent). If that connection fails to open it is
-   * rejected with DISCONNECTED at once.
+   * rejected with DISCONNECTED at once. One the server refuses with
+   * TOKEN_EXPIRED (which changes nothing) is held the same way and sent
+   * again on the next connection.
    */
   queue?: boolean;
   /**
@@ -1721,9 +1723,11 @@ export class WebSocketClient {
     if (err.code === 'UNAUTHORIZED' && err.details?.['reason'] === 'TOKEN_EXPIRED') {
       // The server refused the frame, changing nothing: send it again on a
       // connection with a fresh token (the connection's own requests are
-      // made again there).
+      // made again there). A `queue: false` one is held for that connection
+      // like the ones made during the planned reconnect, at most its timeout.
       this.log('token expired: reconnecting with a new token');
-      this.keepForResend(e);
+      if (e.bound) insertBySeq(this.resend, e);
+      else this.keepForResend(e);
       this.dropConnection('token-expired', 4001, 'token expired');
       this.update();
       return true;

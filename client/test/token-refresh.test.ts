@@ -138,6 +138,58 @@ describe('getToken', () => {
     client.destroy();
   });
 
+  it('holds a queue: false request refused with TOKEN_EXPIRED and sends it on the new connection, at most its timeout', async () => {
+    let serial = 0;
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) + 3600, ++serial));
+    const server = new FakeServer({
+      autoAck: ['hello'],
+      handler: (sock, frame) => {
+        if (frame.type !== 'notify') return false;
+        if (sock === FakeWebSocket.instances[0]) server.error(sock, frame, 'UNAUTHORIZED', { details: { reason: 'TOKEN_EXPIRED' } });
+        else server.ack(sock, frame, { sent: true });
+        return true;
+      },
+    });
+    const client = makeClient({ getToken, connectTimeout: 0 });
+    client.connect();
+    await flush();
+    const first = FakeWebSocket.last;
+    first.open();
+    await flush();
+    const p = client.request('notify', { payload: { n: 1 } }, { queue: false });
+    let settled: unknown = null;
+    p.then((v) => (settled = v), (e: unknown) => (settled = e));
+    await flush();
+    expect(first.closedWith).toEqual({ code: 4001, reason: 'token expired' });
+    expect(settled).toBeNull(); // the server changed nothing: held for the new connection
+    const second = FakeWebSocket.last;
+    second.open();
+    await flush();
+    await expect(p).resolves.toEqual({ sent: true });
+    const ids = server.framesOfType('notify').map((f) => f.messageId);
+    expect(ids).toHaveLength(2);
+    expect(new Set(ids).size).toBe(1);
+
+    // Held at most its timeout when the new connection is slow to open.
+    server.handler = (sock, frame) => {
+      if (frame.type !== 'notify') return false;
+      server.error(sock, frame, 'UNAUTHORIZED', { details: { reason: 'TOKEN_EXPIRED' } });
+      return true;
+    };
+    let failed: unknown = null;
+    client.request('notify', { payload: { n: 2 } }, { queue: false, timeout: 2000 }).catch((e: unknown) => (failed = e));
+    await flush();
+    expect(second.closedWith).toEqual({ code: 4001, reason: 'token expired' });
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(failed).toBeNull();
+    await vi.advanceTimersByTimeAsync(1);
+    expect(failed).toMatchObject({ code: 'DISCONNECTED', retryable: true });
+    FakeWebSocket.last.open();
+    await flush();
+    expect(server.framesOfType('notify')).toHaveLength(3); // not sent again after it failed
+    client.destroy();
+  });
+
   it('holds a queue: false request while the reconnect for a token refresh fetches its token, and fails it when the fetch fails', async () => {
     const server = new FakeServer({ autoAck: ['hello', 'notify'] });
     const fetches: { resolve: (t: string) => void; reject: (e: Error) => void }[] = [];
