@@ -1398,8 +1398,9 @@ export class RealtimeSyncManager {
           // is carried into them as another user's change, once.
           if (!p.applied && this.entries.get(e.channel) === e) {
             // An error that leaves the outcome open says so; so does a retryable
-            // refusal of a resend after an attempt that left it open.
-            const open = outcomeUnknown(re) || (p.maybeApplied && re.retryable);
+            // refusal of a resend after an attempt that left it open, or a
+            // resend clearQueue() dropped before it went out.
+            const open = outcomeUnknown(re) || (p.maybeApplied && (re.retryable || re.code === 'QUEUE_CLEARED'));
             const what = !p.sent ? 'was not sent' : open ? 'may have been applied' : 'was refused';
             this.withdraw(e, p, `${what} (${re.code})`);
           }

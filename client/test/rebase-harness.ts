@@ -45,7 +45,7 @@ export async function setup(document: DocumentValue, strategy = 'operational-tra
 }
 
 /** A connected client (no pacing, no heartbeat) and a manager following customer 42, once its first sync is answered. */
-export async function follow(): Promise<{ sock: FakeWebSocket; manager: RealtimeSyncManager }> {
+export async function follow(): Promise<{ sock: FakeWebSocket; manager: RealtimeSyncManager; client: WebSocketClient }> {
   const client = new WebSocketClient({
     url: 'ws://test.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0, maxConnectionAge: 0, rateLimit: false,
     random: () => 0.5,
@@ -56,7 +56,7 @@ export async function follow(): Promise<{ sock: FakeWebSocket; manager: Realtime
   await flush();
   const manager = new RealtimeSyncManager({ client, loadHistory: false });
   await manager.startSync('customer', '42');
-  return { sock, manager };
+  return { sock, manager, client };
 }
 
 /** A customer entity whose first sync answers with `document` at version 1 and whose second sync waits for the test. */

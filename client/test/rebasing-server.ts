@@ -2,7 +2,7 @@
 // does (rebased past the changes since their base), for the tests of what
 // becomes of the changes queued behind one whose answer is not simply
 // "applied at the next version".
-import type { Change, ChangeOp, Conflict, RealtimeSyncManager } from '../src/index.js';
+import type { Change, ChangeOp, Conflict, RealtimeSyncManager, WebSocketClient } from '../src/index.js';
 import { applyLocalChange, getPath, type DocumentValue } from '../src/document.js';
 import { transformOp, type DocOp } from '../src/ot.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
@@ -27,6 +27,7 @@ export interface Answer {
 export class RebasingServer {
   readonly fake: FakeServer;
   sock!: FakeWebSocket;
+  client!: WebSocketClient;
   version = 1;
   doc: DocumentValue;
   readonly log: Change[] = [];
@@ -87,8 +88,9 @@ export class RebasingServer {
 
   /** A connected client and a manager following customer 42, once its first sync is answered. */
   async follow(): Promise<RealtimeSyncManager> {
-    const { sock, manager } = await follow();
+    const { sock, manager, client } = await follow();
     this.sock = sock;
+    this.client = client;
     return manager;
   }
 

@@ -199,6 +199,22 @@ describe('the changes queued behind one that fails with a retryable error', () =
     expect(notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" may have been applied (RATE_LIMITED)']);
   });
 
+  it('an insert whose first attempt timed out and whose resend clearQueue drops may have been applied', async () => {
+    const server = new RebasingServer('operational-transform', rows());
+    server.hold = true; // the first attempt gets no reply: TIMEOUT
+    const m = await server.follow();
+    const insert = outcomeOf(m.pushChange({ entityType: 'customer', entityId: '42', operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } }));
+    const edit = m.pushChange({ entityType: 'customer', entityId: '42', operation: 'update', path: 'items[0].qty', after: 5 }); // the new row
+    await vi.advanceTimersByTimeAsync(15_000); // TIMEOUT: sent again half a second later
+    server.client.disconnect(); // the resend waits in the queue
+    await vi.advanceTimersByTimeAsync(500);
+    expect(server.client.clearQueue()).toBe(1);
+    expect(await insert).toBe('QUEUE_CLEARED');
+    const c = await edit;
+    expect(c.metadata?.['outcome']).toBe('dropped');
+    expect(c.notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" may have been applied (QUEUE_CLEARED)']);
+  });
+
   it('UNAVAILABLE, applied after all: its event, after the failure, is carried into the queued edit once', async () => {
     const server = new RebasingServer('operational-transform', rows());
     server.hold = true;
