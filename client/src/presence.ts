@@ -944,7 +944,8 @@ export class PresenceManager {
 
   /**
    * Joins `room` on the current connection; settles (never rejects) with
-   * the answer. Bound to it (`queue: false`): a join held for the next
+   * the answer. Bound to it (`queue: false`, and `hold: false` for a
+   * planned reconnect too): a join held for the next
    * connection could enter a room released meanwhile; the next connection
    * joins the rooms held then (onReady). `last` tells whether no later
    * join of the room is queued: a failure is then reported to the room's
@@ -960,7 +961,7 @@ export class PresenceManager {
       pruneSeq(asking.users, asking.seq, asking.asks);
     };
     return this.client
-      .request<'room.join', SnapshotAck>('room.join', { payload: this.presencePayload({ room, active: true }) }, { queue: false })
+      .request<'room.join', SnapshotAck>('room.join', { payload: this.presencePayload({ room, active: true }) }, { queue: false, hold: false })
       .then(
         (ack) => {
           const entry = this.rooms.get(room);

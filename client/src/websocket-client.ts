@@ -362,6 +362,16 @@ export interface RequestOptions {
    */
   queue?: boolean;
   /**
+   * With `queue: false`, whether the request may be held through a planned
+   * reconnect as above (default true). False keeps it to the connection it
+   * was made on: made while a planned reconnect is under way, it is
+   * rejected with DISCONNECTED at once, as when not connected, and one
+   * waiting to be sent when the old connection closes is rejected then.
+   * For requests whose effect the next connection must not get unasked,
+   * such as a room join the application may release meanwhile.
+   */
+  hold?: boolean;
+  /**
    * Send the request again by itself, with the same messageId, after a
    * RATE_LIMITED answer (default true, up to `rateLimitRetries` times);
    * false rejects with the error at once. For requests whose content goes
@@ -412,6 +422,8 @@ interface Outbound {
    * connection opens.
    */
   readonly bound: boolean;
+  /** A bound request that may be held through a planned reconnect (RequestOptions.hold). */
+  readonly hold: boolean;
   readonly timeout: number;
   readonly retry: RetryPolicy;
   retriesLeft: number;
@@ -826,6 +838,7 @@ export class WebSocketClient {
         tracked: true,
         internal: false,
         bound: options.queue === false,
+        hold: options.hold !== false,
         timeout: options.timeout ?? this.opts.requestTimeout,
         retry: options.retry === false ? 'none' : 'rate-limited',
         retries: this.opts.rateLimitRetries,
@@ -839,7 +852,7 @@ export class WebSocketClient {
       e.reject = reject;
     });
     if (options.queue === false && (!this.socketOpen() || this.draining !== null)) {
-      if (!this.plannedGap && this.draining === null) {
+      if ((!this.plannedGap && this.draining === null) || !e.hold) {
         e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'not connected', messageId: e.messageId }));
         return p;
       }
@@ -1007,6 +1020,7 @@ export class WebSocketClient {
       tracked: boolean;
       internal: boolean;
       bound?: boolean;
+      hold?: boolean;
       timeout: number;
       retry: RetryPolicy;
       retries: number;
@@ -1040,6 +1054,7 @@ export class WebSocketClient {
       tracked: o.tracked,
       internal: o.internal,
       bound: o.bound ?? false,
+      hold: o.hold ?? true,
       timeout: o.timeout,
       retry: o.retry,
       retriesLeft: o.retries,
@@ -1201,6 +1216,7 @@ export class WebSocketClient {
 
   /** Holds every waiting `queue: false` request for the next connection of a planned reconnect. */
   private holdBoundWaiting(): void {
+    this.dropBoundWaiting((e) => !e.hold);
     for (const e of [...this.resend, ...this.queue]) if (e.bound) this.holdForNext(e);
   }
 
@@ -1726,7 +1742,9 @@ export class WebSocketClient {
       // made again there). A `queue: false` one is held for that connection
       // like the ones made during the planned reconnect, at most its timeout.
       this.log('token expired: reconnecting with a new token');
-      if (e.bound) insertBySeq(this.resend, e);
+      if (e.bound && !e.hold) {
+        e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection is being replaced (token expired)', messageId: e.messageId }));
+      } else if (e.bound) insertBySeq(this.resend, e);
       else this.keepForResend(e);
       this.dropConnection('token-expired', 4001, 'token expired');
       this.update();
@@ -1927,14 +1945,15 @@ export class WebSocketClient {
   /**
    * Rejects the `queue: false` requests waiting to be sent: they belong to
    * the connection that ended, or were held for one that is not coming by
-   * plan. Later ones fail at once again.
+   * plan. Later ones fail at once again. With `only`, just the ones it
+   * selects, and a planned reconnect stays under way.
    */
-  private dropBoundWaiting(): void {
-    this.plannedGap = false;
+  private dropBoundWaiting(only?: (e: Outbound) => boolean): void {
+    if (only === undefined) this.plannedGap = false;
     for (const list of [this.queue, this.resend]) {
       for (let i = list.length - 1; i >= 0; i--) {
         const e = list[i] as Outbound;
-        if (!e.bound) continue;
+        if (!e.bound || (only !== undefined && !only(e))) continue;
         list.splice(i, 1);
         this.clearEntryTimer(e);
         e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
