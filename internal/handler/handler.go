@@ -332,6 +332,9 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		Tenant: id.Tenant, Roles: id.Roles, ConnectedAt: now, LastSeenAt: now,
 		ExpiresAt: now.Add(h.cfg.ConnectionTTL), Endpoint: h.Endpoint(rc), SourceIP: rc.Identity.SourceIP,
 		TokenExpiresAt: id.ExpiresAt,
+		// A new connection's presence was in no room yet: a silent
+		// spell before its first room brings it back in none.
+		RoomsKnown: true,
 	}
 	if err := h.openConnection(ctx, c); errors.Is(err, store.ErrTooManyConnections) {
 		log.WarnContext(ctx, "connect refused: connection limit", "userId", c.UserID, "tenant", c.Tenant, "limit", h.cfg.MaxConnectionsPerUser)
@@ -540,6 +543,7 @@ func (h *Handler) connSession(id string, hidden, before bool, rooms []string) {
 	if c, ok := h.connCache[id]; ok {
 		c.conn.Hidden = hidden
 		c.conn.Rooms = slices.Clone(rooms)
+		c.conn.RoomsKnown = true
 		c.conn.HiddenBefore = c.conn.HiddenBefore || before
 		h.connCache[id] = c
 	}

@@ -300,8 +300,9 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		setHidden := hide != conn.Hidden || i >= 0 && hide != cur.Hidden()
 		// The record keeps the session's rooms too, for a session that
 		// expires (roomsKept), written the same way: when the rooms
-		// change, not on a refresh.
-		setRooms := !slices.Equal(next.Rooms, conn.Rooms) || i >= 0 && !slices.Equal(next.Rooms, cur.Rooms)
+		// change, not on a refresh, and once on a record that does not
+		// keep them yet (written by an earlier version).
+		setRooms := !conn.RoomsKnown || !slices.Equal(next.Rooms, conn.Rooms) || i >= 0 && !slices.Equal(next.Rooms, cur.Rooms)
 		before := i < 0 && conn.Hidden && !conn.HiddenBefore
 		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt),
 			SetHidden: setHidden, SetRooms: setRooms, HiddenBefore: before})
@@ -348,14 +349,17 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 // the rooms' events: when it speaks again it is back in them, and the
 // others see it join. Its location, activity and status are not restored.
 // A plain subscription to a room's channel does not count: the connection
-// watched the room without being in it, and does not enter it now.
+// watched the room without being in it, and does not enter it now. A
+// record that does not keep the rooms (written by an earlier version,
+// before they were recorded) falls back to the rule of that version: the
+// rooms whose channels the connection is still subscribed to.
 // Rooms the connection may no longer enter are left out, and so are ch's
 // leave and, past MaxRooms (ch's join included), the last in name order.
 // A connection younger than the offline timeout cannot have lost a session
-// to expiry, and one whose record lists no room was in none: for them
+// to expiry, and one whose record keeps no room was in none: for them
 // nothing is read.
 func (p *presenceFeature) roomsKept(ctx context.Context, conn store.Connection, now time.Time, ch presenceChange) ([]string, error) {
-	if now.Before(conn.ConnectedAt.Add(p.cfg.OfflineTimeout)) || len(conn.Rooms) == 0 {
+	if now.Before(conn.ConnectedAt.Add(p.cfg.OfflineTimeout)) || conn.RoomsKnown && len(conn.Rooms) == 0 {
 		return nil, nil
 	}
 	chans, err := p.h.deps.Store.ChannelsOf(ctx, conn.ID)
@@ -368,7 +372,7 @@ func (p *presenceFeature) roomsKept(ctx context.Context, conn store.Connection, 
 			continue
 		}
 		room, channel, err := roomOf(c)
-		if err != nil || room == ch.leave || room == ch.join || !slices.Contains(conn.Rooms, room) || p.mayEnter(conn, channel) != nil {
+		if err != nil || room == ch.leave || room == ch.join || conn.RoomsKnown && !slices.Contains(conn.Rooms, room) || p.mayEnter(conn, channel) != nil {
 			continue
 		}
 		rooms = append(rooms, room)

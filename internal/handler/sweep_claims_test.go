@@ -413,6 +413,70 @@ func TestSilentConnectionDoesNotEnterARoomItOnlyWatched(t *testing.T) {
 	})
 }
 
+// TestSilentConnectionFromAnEarlierVersionKeepsItsRooms: dave's tab is
+// in room lobby, with a connection record written by an earlier version,
+// which did not keep the session's rooms (no sessionRooms). It falls
+// silent across a deploy, and the new version's sweeper announces it
+// gone. The record could not tell a connection whose rooms were never
+// recorded from one whose session was in none: dave came back in no
+// room, and bob's lobby lacked him for good. A record without the rooms
+// falls back to the earlier rule: dave is back in the rooms whose
+// channels he is still subscribed to, lobby.
+func TestSilentConnectionFromAnEarlierVersionKeepsItsRooms(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		old := newSweepEnv(t, clock, st, "bob", "dave")
+		old.join("bob", "lobby")
+		old.join("dave", "lobby")
+		c, err := st.GetConnection(context.Background(), "dave")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Rooms = nil
+		c.RoomsKnown = false
+		if err := st.PutConnection(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		// The new version's instances start with no cached record.
+		e := newSweepEnvPosting(t, clock, st, handler.PresenceConfig{}, old.poster)
+		e.idle(4, []string{"bob"}, nil)
+		if err := e.h.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		back := e.send("dave", `{"type":"presence","messageId":"pr1","payload":{"active":true}}`)
+		snap := e.send("bob", `{"type":"presence.snapshot","messageId":"sn1","payload":{"room":"lobby"}}`)
+		joins := e.poster.roomEvents("bob", "lobby", "dave", "join")
+		if !strings.Contains(back, `"rooms":["lobby"]`) || !strings.Contains(snap, `"dave"`) || joins != 2 {
+			t.Errorf("dave back from a silent spell: %s; lobby: %s; bob got %d joins of dave; want dave back in lobby, joined twice", back, snap, joins)
+		}
+	})
+}
+
+// TestSilentConnectionThatWasInNoRoomEntersNone: dave's connection only
+// watches room den, with a plain subscribe, and never enters a room; it
+// falls silent past the offline timeout and speaks again. Its record
+// keeps that its presence was in no room (written on $connect, and with
+// its first presence), which is not the earlier version's record without
+// the rooms: it does not fall back to the channels it is subscribed to,
+// and does not enter den.
+func TestSilentConnectionThatWasInNoRoomEntersNone(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		e := newSweepEnv(t, clock, st, "bob", "dave")
+		e.join("bob", "den")
+		e.ok("dave", `{"type":"subscribe","channel":"room:den","messageId":"s1"}`)
+		e.idle(4, []string{"bob"}, nil)
+		if err := e.h.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		back := e.send("dave", `{"type":"presence","messageId":"pr1","payload":{"active":true}}`)
+		if !strings.Contains(back, `"rooms":[]`) && strings.Contains(back, `"rooms":[`) {
+			t.Errorf("dave, who was in no room, back from a silent spell: %s; want no room", back)
+		}
+		if n := e.poster.roomEvents("bob", "den", "dave", "join"); n != 0 {
+			t.Errorf("bob got %d joins of dave in den, which dave only watched", n)
+		}
+	})
+}
+
 // TestSilentConnectionReentersWhatItMay: after a silent spell a
 // connection re-enters only the rooms it may enter, at most MaxRooms of
 // them, the room its frame joins included. Dave (an editor, 2 rooms at

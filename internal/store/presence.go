@@ -96,7 +96,7 @@ type SessionWrite struct {
 	// or, for a write that creates the session, from the record's.
 	SetHidden bool
 	// SetRooms also sets the connection record's Rooms to Session.Rooms,
-	// in the same atomic step; the write then fails with ErrNotFound when
+	// and RoomsKnown, in the same atomic step; the write then fails with ErrNotFound when
 	// the connection is not live. The caller sets it when the rooms
 	// change: from the stored session's, or from the record's.
 	SetRooms bool

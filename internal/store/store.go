@@ -78,8 +78,15 @@ type Connection struct {
 	// rooms last changed (see SessionWrite.SetRooms), sorted. It outlives
 	// the session: when a connection that fell silent speaks again, its
 	// new session re-enters these rooms, and only these, as far as it is
-	// still subscribed to their channels.
+	// still subscribed to their channels. It holds only when RoomsKnown.
 	Rooms []string
+
+	// RoomsKnown says the record keeps its session's rooms: Rooms, empty
+	// for a session in no room (or a connection that had none yet, as
+	// $connect writes it). A record written by an earlier version, which
+	// did not keep them, has it false: its rooms are not known, which is
+	// not the same as none. A session write with SetRooms sets it.
+	RoomsKnown bool
 
 	// HiddenBefore says a session of the connection that was hidden when
 	// last written was followed by a new session (SessionWrite.HiddenBefore):

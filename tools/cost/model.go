@@ -12,7 +12,7 @@ import (
 // sized with ItemSize): the connection item of a dev identity and its
 // subscription item of a channel named like "order:cap-solo".
 const (
-	DefaultConnItemBytes = 242
+	DefaultConnItemBytes = 257
 	DefaultSubItemBytes  = 123
 )
 

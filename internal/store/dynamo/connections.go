@@ -382,7 +382,9 @@ func connItem(c store.Connection, subCount int64) item {
 	if c.Hidden {
 		it[attrHidden] = boolAttr(true)
 	}
-	if len(c.Rooms) > 0 {
+	if c.RoomsKnown {
+		// An empty list too: it says the session was in no room, where
+		// a missing attribute says the rooms are not known.
 		it[attrConnRooms] = strList(c.Rooms)
 	}
 	if c.HiddenBefore {
@@ -419,6 +421,7 @@ func connFrom(it item) store.Connection {
 	}
 	c.Hidden = getBoolAttr(it, attrHidden)
 	if l, ok := it[attrConnRooms].(*types.AttributeValueMemberL); ok {
+		c.RoomsKnown = true
 		for _, v := range l.Value {
 			if s, ok := v.(*types.AttributeValueMemberS); ok {
 				c.Rooms = append(c.Rooms, s.Value)

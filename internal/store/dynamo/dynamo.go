@@ -58,7 +58,7 @@ const (
 	attrChannel     = "channel"
 	attrConns       = "conns"
 	attrHidden      = "sessionHidden" // a connection's: its session was hidden when last written
-	attrConnRooms   = "sessionRooms"  // a connection's: the rooms its session was in when they last changed
+	attrConnRooms   = "sessionRooms"  // a connection's: the rooms its session was in when they last changed (absent: not known)
 	attrHiddenPrior = "hiddenBefore"  // a connection's: a hidden session of it was followed by another
 )
 

@@ -93,12 +93,12 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	case w.SetHidden:
 		remove = append(remove, attrHidden)
 	}
-	switch {
-	case w.SetRooms && len(ses.Rooms) > 0:
+	if w.SetRooms {
+		// An empty list when the session is in no room, never a removal:
+		// a record without the attribute is one whose rooms are not known
+		// (written by an earlier version).
 		connVals[":r"] = strList(ses.Rooms)
 		set = append(set, attrConnRooms+" = :r")
-	case w.SetRooms:
-		remove = append(remove, attrConnRooms)
 	}
 	if w.HiddenBefore {
 		connVals[":h"] = boolAttr(true)

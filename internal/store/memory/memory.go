@@ -459,7 +459,7 @@ func (s *Store) ChannelsOf(ctx context.Context, connID string) ([]string, error)
 
 // normalize returns c with the representation that a round trip through
 // DynamoDB yields: UTC times, ExpiresAt and TokenExpiresAt truncated to the
-// second, no empty role list.
+// second, no empty role or room list, no rooms unless RoomsKnown.
 func normalize(c store.Connection) store.Connection {
 	c.ConnectedAt = c.ConnectedAt.UTC()
 	c.LastSeenAt = c.LastSeenAt.UTC()
@@ -470,6 +470,9 @@ func normalize(c store.Connection) store.Connection {
 	}
 	if len(c.Roles) == 0 {
 		c.Roles = nil
+	}
+	if len(c.Rooms) == 0 || !c.RoomsKnown {
+		c.Rooms = nil
 	}
 	if !c.TokenExpiresAt.IsZero() {
 		c.TokenExpiresAt = time.Unix(c.TokenExpiresAt.Unix(), 0).UTC()

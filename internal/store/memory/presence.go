@@ -124,6 +124,7 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 		if len(conn.conn.Rooms) == 0 {
 			conn.conn.Rooms = nil
 		}
+		conn.conn.RoomsKnown = true
 	}
 	if w.HiddenBefore {
 		conn.conn.HiddenBefore = true

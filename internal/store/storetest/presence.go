@@ -319,15 +319,31 @@ func testSessionHiddenOnConnection(t *testing.T, f *fixture) {
 	}
 }
 
-// testSessionRoomsOnConnection: a session write with SetRooms also sets
-// the connection record's Rooms to the session's, together with Hidden
-// when both are set, and leaves the rest of the record as it was; a write
-// without it leaves them alone. The rooms outlive the session. Setting
-// them needs the live connection: without it the write fails with
-// ErrNotFound and stores nothing.
+// testSessionRoomsOnConnection: a record put without RoomsKnown reads
+// without it (an earlier version's record: its rooms are not known), one
+// put with it and no room reads so. A session write with SetRooms also
+// sets the connection record's Rooms to the session's, and RoomsKnown,
+// together with Hidden when both are set, and leaves the rest of the
+// record as it was; a write without it leaves them alone. The rooms
+// outlive the session, and a session in no room leaves the record knowing
+// so, not back to unknown. Setting them needs the live connection:
+// without it the write fails with ErrNotFound and stores nothing.
 func testSessionRoomsOnConnection(t *testing.T, f *fixture) {
+	fresh := f.conn("a2", "acme", "alice", time.Hour)
+	fresh.RoomsKnown = true
+	f.put(t, fresh)
+	if got, err := f.s.GetConnection(f.ctx, "a2"); err != nil {
+		t.Fatal(err)
+	} else {
+		equalConn(t, got, fresh)
+	}
 	c := f.conn("a1", "acme", "alice", time.Hour)
 	f.put(t, c)
+	if got, err := f.s.GetConnection(f.ctx, "a1"); err != nil {
+		t.Fatal(err)
+	} else {
+		equalConn(t, got, c)
+	}
 	record := func(t *testing.T, hidden bool, rooms ...string) {
 		t.Helper()
 		got, err := f.s.GetConnection(f.ctx, "a1")
@@ -335,7 +351,7 @@ func testSessionRoomsOnConnection(t *testing.T, f *fixture) {
 			t.Fatal(err)
 		}
 		c := c
-		c.Hidden, c.Rooms = hidden, rooms
+		c.Hidden, c.Rooms, c.RoomsKnown = hidden, rooms, true
 		equalConn(t, got, c)
 	}
 	ses := f.putSession(t, store.SessionWrite{Session: f.session("acme", "alice", "a1", "r1", "r2"), SetRooms: true})
@@ -352,6 +368,8 @@ func testSessionRoomsOnConnection(t *testing.T, f *fixture) {
 	}
 	record(t, true, "r2")
 	ses = f.putSession(t, store.SessionWrite{Session: f.session("acme", "alice", "a1"), SetRooms: true})
+	record(t, true)
+	ses = f.putSession(t, store.SessionWrite{Session: ses})
 	record(t, true)
 
 	if _, _, err := f.s.DeleteConnection(f.ctx, "a1"); err != nil {
@@ -384,7 +402,7 @@ func testSessionHiddenBeforeOnConnection(t *testing.T, f *fixture) {
 			t.Fatal(err)
 		}
 		c := c
-		c.Hidden, c.HiddenBefore, c.Rooms = hidden, before, rooms
+		c.Hidden, c.HiddenBefore, c.Rooms, c.RoomsKnown = hidden, before, rooms, true
 		equalConn(t, got, c)
 	}
 	ses := f.session("acme", "alice", "a1", "r1")
@@ -412,7 +430,7 @@ func testSessionHiddenBeforeOnConnection(t *testing.T, f *fixture) {
 	record(t, true, true, "r2")
 
 	c2 := f.conn("a2", "acme", "alice", time.Hour)
-	c2.Hidden, c2.HiddenBefore, c2.Rooms = true, true, []string{"r1"}
+	c2.Hidden, c2.HiddenBefore, c2.Rooms, c2.RoomsKnown = true, true, []string{"r1"}, true
 	f.put(t, c2)
 	got, err := f.s.GetConnection(f.ctx, "a2")
 	if err != nil {

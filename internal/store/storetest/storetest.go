@@ -224,7 +224,7 @@ func equalConn(t *testing.T, got, want store.Connection) {
 		got.SourceIP != want.SourceIP || !slices.Equal(got.Roles, want.Roles) ||
 		!got.ConnectedAt.Equal(want.ConnectedAt) || !got.LastSeenAt.Equal(want.LastSeenAt) ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) || got.Hidden != want.Hidden || !slices.Equal(got.Rooms, want.Rooms) ||
-		got.HiddenBefore != want.HiddenBefore {
+		got.RoomsKnown != want.RoomsKnown || got.HiddenBefore != want.HiddenBefore {
 		t.Fatalf("connection mismatch:\n got %+v\nwant %+v", got, want)
 	}
 }
