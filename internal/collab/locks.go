@@ -277,15 +277,20 @@ func (s *Service) LockRemovedByTTL(ctx context.Context, e store.EntityKey, remov
 // removed was written before removedAt. A later grant committed after
 // the removal, so its write found the lock item gone, and its GrantedAt,
 // taken after that read, is no earlier than the removal nor than
-// removedAt, whenever its request started. A counter written before
-// grants recorded GrantedAt keeps the former rule: a grant lives at least
-// the shortest lifetime a request gets (minLockTTL) from its acquiredAt,
+// removedAt, whenever its request started. A counter last written by a
+// version before grants recorded GrantedAt (none, or an earlier grant's,
+// before this grant's AcquiredAt) keeps the former rule: a grant lives
+// at least the shortest lifetime a request gets (minLockTTL) from its
+// acquiredAt,
 // so one acquired later than removedAt less that lifetime came after the
 // removal (a later grant whose request started within that lifetime
 // before the removal and committed after it passes too: acquiredAt is
 // the request's start).
 func (s *Service) removedByTTL(l store.Lock, removedAt time.Time) bool {
-	if !l.GrantedAt.IsZero() {
+	// A grant's write comes after its request's start: a GrantedAt before
+	// AcquiredAt is an earlier grant's, left by an earlier version that
+	// wrote this grant without it (a rollback, or functions part-updated).
+	if !l.GrantedAt.IsZero() && !l.GrantedAt.Before(l.AcquiredAt) {
 		return l.GrantedAt.Before(removedAt)
 	}
 	return !l.AcquiredAt.Add(s.minLockTTL()).After(removedAt)

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -260,8 +261,12 @@ func TestTTLRemovedLockOfAnotherGrant(t *testing.T) {
 // removal, so her grant gets nothing. A counter written before grants
 // recorded that time keeps the former rule, and the hole.
 func TestTTLRemovedLockGrantedAfterwards(t *testing.T) {
-	for _, legacy := range []bool{false, true} {
-		t.Run(fmt.Sprintf("legacy=%v", legacy), func(t *testing.T) {
+	// legacy: the counter was last written by an earlier version, without
+	// grantedAt; stale: an earlier version wrote carol's grant over a
+	// counter whose grantedAt is an older grant's (a rollback, or
+	// functions part-updated).
+	for _, counter := range []string{"current", "legacy", "stale"} {
+		t.Run(counter, func(t *testing.T) {
 			tt := newTTLTable(t)
 			var lag time.Duration // how long a request takes to reach the store
 			tt.st = dynamo.New(tt.client, tt.name, func() time.Time { return tt.clock.Now().Add(lag) })
@@ -277,13 +282,24 @@ func TestTTLRemovedLockGrantedAfterwards(t *testing.T) {
 			e.clock.Advance(time.Second)
 			e.ok("carol", o1Release)
 			want := "[1 acquired ann 2 acquired carol 2 released carol]"
-			if legacy {
-				_, err := tt.client.UpdateItem(t.Context(), &dynamodb.UpdateItemInput{TableName: aws.String(tt.name),
-					Key: itemKey(store.LockPK(o1Entity), store.SKFence), UpdateExpression: aws.String("REMOVE grantedAt")})
-				if err != nil {
+			if counter != "current" {
+				in := &dynamodb.UpdateItemInput{TableName: aws.String(tt.name),
+					Key: itemKey(store.LockPK(o1Entity), store.SKFence), UpdateExpression: aws.String("REMOVE grantedAt")}
+				// The former rule applies, and its gap shows.
+				want = "[1 acquired ann 2 acquired carol 2 expired carol 2 released carol]"
+				if counter == "stale" {
+					in.UpdateExpression = aws.String("SET grantedAt = :g")
+					in.ExpressionAttributeValues = map[string]types.AttributeValue{
+						":g": &types.AttributeValueMemberS{Value: tt.clock.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)}}
+					// A record from before carol's request: the former rule
+					// tells her grant from the removed one, a stale
+					// grantedAt would not.
+					r.Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: tt.clock.Now().Add(-1500 * time.Millisecond)}
+					want = "[1 acquired ann 2 acquired carol 2 released carol]"
+				}
+				if _, err := tt.client.UpdateItem(t.Context(), in); err != nil {
 					t.Fatal(err)
 				}
-				want = "[1 acquired ann 2 acquired carol 2 expired carol 2 released carol]"
 			}
 			e.deliver(r)
 			got := fmt.Sprint(lockFeed(t, tt.st, o1Entity))
