@@ -358,7 +358,9 @@ export interface RequestOptions {
    * timeout starts when it is sent). If that connection fails to open it is
    * rejected with DISCONNECTED at once. One the server refuses with
    * TOKEN_EXPIRED (which changes nothing) is held the same way and sent
-   * again on the next connection.
+   * again on the next connection; held again, it has what is left of the
+   * `timeout` it had when first held. One refused with RATE_LIMITED whose
+   * retry comes after a planned reconnect is sent on the next connection.
    */
   queue?: boolean;
   /**
@@ -431,6 +433,12 @@ interface Outbound {
   /** Generation of the connection it was written to (internal requests). */
   gen: number;
   timer: unknown;
+  /**
+   * When a `queue: false` request held through planned reconnects must have
+   * been sent by (set when first held): holding it again (refused with
+   * TOKEN_EXPIRED once more) does not give it a fresh timeout.
+   */
+  holdUntil: number | null;
   resolve: (payload: unknown) => void;
   reject: (err: RealtimeError) => void;
 }
@@ -655,6 +663,8 @@ export class WebSocketClient {
    * opened yet: `queue: false` requests wait for it instead of failing.
    */
   private plannedGap = false;
+  /** Connections ended other than by plan (see dropBoundWaiting): a `queue: false` request waiting to retry is not held past one. */
+  private drops = 0;
   private pingOutstanding = false;
   /** A token fetched ahead of expiry, for the next connect, with its deadline. */
   private nextToken: { token: string; deadline: number | null } | null = null;
@@ -1061,6 +1071,7 @@ export class WebSocketClient {
       retryAttempt: 0,
       gen: -1,
       timer: null,
+      holdUntil: null,
       resolve: noop,
       reject: noop,
     };
@@ -1208,10 +1219,14 @@ export class WebSocketClient {
 
   /**
    * Holds a `queue: false` request for the next connection of a planned
-   * reconnect, at most its timeout (see onHoldTimeout).
+   * reconnect, at most its timeout from when it was first held (see
+   * onHoldTimeout).
    */
   private holdForNext(e: Outbound): void {
-    if (e.timer === null && e.timeout > 0) e.timer = this.opts.clock.setTimeout(() => this.onHoldTimeout(e), e.timeout);
+    if (e.timer !== null || e.timeout <= 0) return;
+    const now = this.opts.clock.now();
+    e.holdUntil ??= now + e.timeout;
+    e.timer = this.opts.clock.setTimeout(() => this.onHoldTimeout(e), Math.max(0, e.holdUntil - now));
   }
 
   /** Holds every waiting `queue: false` request for the next connection of a planned reconnect. */
@@ -1784,8 +1799,18 @@ export class WebSocketClient {
     // A little jitter on top, so that a burst of refused requests does not return as one burst.
     const delay = Math.ceil(base + 50 * this.opts.random());
     this.log('retrying', e.type, e.messageId, 'after', delay, 'ms:', err.code);
+    const drops = this.drops;
     const timer = this.opts.clock.setTimeout(() => {
       this.delayed.delete(e);
+      if (e.bound && !e.internal && e.hold && drops === this.drops && !this.manualClose && !this.destroyed) {
+        // Only planned reconnects since the refusal, which changed nothing:
+        // sent on the connection now, or held for the next one.
+        insertBySeq(this.resend, e);
+        if (!this.socketOpen() || this.draining !== null) this.holdForNext(e);
+        this.pump();
+        this.update();
+        return;
+      }
       if ((e.internal || e.bound) && (e.gen !== this.gen || !this.socketOpen())) {
         e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
         return;
@@ -1949,7 +1974,10 @@ export class WebSocketClient {
    * selects, and a planned reconnect stays under way.
    */
   private dropBoundWaiting(only?: (e: Outbound) => boolean): void {
-    if (only === undefined) this.plannedGap = false;
+    if (only === undefined) {
+      this.plannedGap = false;
+      this.drops++;
+    }
     for (const list of [this.queue, this.resend]) {
       for (let i = list.length - 1; i >= 0; i--) {
         const e = list[i] as Outbound;

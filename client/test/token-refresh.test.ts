@@ -138,6 +138,38 @@ describe('getToken', () => {
     client.destroy();
   });
 
+  it('holds a queue: false request refused with TOKEN_EXPIRED again and again at most its timeout in all', async () => {
+    let serial = 0;
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) + 3600, ++serial));
+    const server = new FakeServer({
+      autoAck: ['hello'],
+      handler: (sock, frame) => {
+        if (frame.type !== 'notify') return false;
+        server.error(sock, frame, 'UNAUTHORIZED', { details: { reason: 'TOKEN_EXPIRED' } });
+        return true;
+      },
+    });
+    const client = makeClient({ getToken, connectTimeout: 0 });
+    client.connect();
+    await flush();
+    FakeWebSocket.last.open();
+    await flush();
+    let failed: unknown = null;
+    client.request('notify', { payload: { n: 1 } }, { queue: false, timeout: 2000 }).catch((e: unknown) => (failed = e));
+    await flush();
+    // Each new connection opens after 600 ms and refuses the request again.
+    for (let i = 0; i < 3; i++) {
+      await vi.advanceTimersByTimeAsync(600);
+      FakeWebSocket.last.open();
+      await flush();
+    }
+    expect(server.framesOfType('notify')).toHaveLength(4);
+    expect(failed).toBeNull();
+    await vi.advanceTimersByTimeAsync(200); // 2 s since it was first held
+    expect(failed).toMatchObject({ code: 'DISCONNECTED', retryable: true });
+    client.destroy();
+  });
+
   it('holds a queue: false request refused with TOKEN_EXPIRED and sends it on the new connection, at most its timeout', async () => {
     let serial = 0;
     const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) + 3600, ++serial));

@@ -1071,6 +1071,47 @@ describe('planned reconnect', () => {
     expect(server.framesOfType('notify')).toHaveLength(0);
   });
 
+  it('sends a queue: false request refused with RATE_LIMITED on the new connection when a planned reconnect came before its retry', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    let refused = 0;
+    server.handler = (sock, f) => {
+      if (f.type !== 'notify') return false;
+      if (refused++ === 0) server.error(sock, f, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: 1000 } });
+      else server.ack(sock, f, {});
+      return true;
+    };
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    const first = await openClient(client);
+    await vi.advanceTimersByTimeAsync(59_990);
+    const bound = client.request('notify', { payload: { message: 'bound' } }, { queue: false });
+    await vi.advanceTimersByTimeAsync(10); // refused, then max connection age: nothing in flight, so it closes at once
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'max connection age' });
+    const second = await openLast();
+    await vi.advanceTimersByTimeAsync(1100); // the retry
+    await expect(bound).resolves.toEqual({});
+    expect(second.framesOfType('notify')).toHaveLength(1);
+  });
+
+  it('still rejects a queue: false request waiting to retry after RATE_LIMITED when the connection drops', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    server.handler = (sock, f) => {
+      if (f.type !== 'notify') return false;
+      server.error(sock, f, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: 1000 } });
+      return true;
+    };
+    const client = makeClient({ reconnectInterval: 10 });
+    const first = await openClient(client);
+    let failed: RealtimeError | null = null;
+    client.request('notify', {}, { queue: false }).catch((e: RealtimeError) => (failed = e));
+    await flush();
+    first.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(100);
+    await openLast();
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(failed).toMatchObject({ code: 'DISCONNECTED' });
+    expect(server.framesOfType('notify')).toHaveLength(1);
+  });
+
   it('rejects a held queue: false request with DISCONNECTED when the planned reconnect fails', async () => {
     const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
     const client = makeClient({ maxConnectionAge: 60_000 });
