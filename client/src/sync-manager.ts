@@ -86,9 +86,10 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * fails, on either strategy: refused by the server, rejected before it
  * was sent (LOCAL_CONFLICT, REBASE_FAILED, QUEUE_CLEARED), or left with
  * a retryable error once the attempts run out. After a retryable one it
- * may have been applied after all: its event, when it comes, is carried
- * into them as another user's change, so they end up moved once either
- * way. Edit locks are
+ * may have been applied after all (so may one whose resend is rejected
+ * before it was sent, after an attempt that left its outcome open): its
+ * event, when it comes, is carried into them as another user's change, so
+ * they end up moved once either way. Edit locks are
  * renewed while held and taken again after a reconnect; a change refused because the lock lapsed
  * (a restart of the server releases every lock) takes the lock again and is
  * sent again with its original messageId, so it is applied exactly once.
@@ -419,6 +420,12 @@ export function entityChannel(entityType: string, entityId: string): string {
 }
 
 const LOCK_ERRORS = new Set(['LOCK_REQUIRED', 'STALE_FENCING_TOKEN', 'NOT_LOCK_HOLDER']);
+
+/**
+ * Refusals of a change that the SDK decides before it goes out: the server
+ * never sees that attempt, so they say nothing of an earlier one.
+ */
+const UNSENT_REFUSALS = new Set(['LOCAL_CONFLICT', 'REBASE_FAILED', 'QUEUE_CLEARED']);
 
 /**
  * Whether `re`, the end of a request that was sent, leaves open whether the
@@ -1399,8 +1406,9 @@ export class RealtimeSyncManager {
           if (!p.applied && this.entries.get(e.channel) === e) {
             // An error that leaves the outcome open says so; so does a retryable
             // refusal of a resend after an attempt that left it open, or a
-            // resend clearQueue() dropped before it went out.
-            const open = outcomeUnknown(re) || (p.maybeApplied && (re.retryable || re.code === 'QUEUE_CLEARED'));
+            // resend that never reached the server: rejected by the SDK
+            // (LOCAL_CONFLICT, REBASE_FAILED) or dropped by clearQueue().
+            const open = outcomeUnknown(re) || (p.maybeApplied && (re.retryable || UNSENT_REFUSALS.has(re.code)));
             const what = !p.sent ? 'was not sent' : open ? 'may have been applied' : 'was refused';
             this.withdraw(e, p, `${what} (${re.code})`);
           }

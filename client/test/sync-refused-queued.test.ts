@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Change, RealtimeSyncManager } from '../src/index.js';
 import { FakeWebSocket, type SentFrame } from './fake-websocket.js';
-import { ackUpdate, flush, payload, push, setup, stored } from './rebase-harness.js';
+import { ackUpdate, flush, payload, push, setup, stored, type Setup } from './rebase-harness.js';
 import { RebasingServer } from './rebasing-server.js';
 
 // A local change the server refuses for good (an error that is not
@@ -213,6 +213,50 @@ describe('the changes queued behind one that fails with a retryable error', () =
     const c = await edit;
     expect(c.metadata?.['outcome']).toBe('dropped');
     expect(c.notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" may have been applied (QUEUE_CLEARED)']);
+  });
+
+  // A resend the SDK itself refuses before it goes out (REBASE_FAILED,
+  // LOCAL_CONFLICT: codes that never reach the server) leaves open what the
+  // timed-out attempt before it did, as a resend clearQueue drops does.
+  /**
+   * Pushes an insert at items[0] whose first attempt times out, then an edit of the row it made;
+   * `before` runs once the insert was sent again, which the server then answers VERSION_CONFLICT.
+   * The insert's outcome and the edit's notices.
+   */
+  async function resendConflicts(s: Setup, before: () => void): Promise<{ insert: string; notices: unknown }> {
+    const insert = outcomeOf(push(s, { operation: 'insert', path: 'items[0]', after: { n: 'x', qty: 0 } }));
+    const edit = push(s, { operation: 'update', path: 'items[0].qty', after: 5 }); // the new row
+    await flush();
+    await vi.advanceTimersByTimeAsync(15_500); // TIMEOUT: sent again
+    expect(s.frames).toHaveLength(2);
+    before();
+    await flush();
+    s.server.error(s.sock, s.frames[1]!, 'VERSION_CONFLICT');
+    await flush();
+    await flush();
+    const c = await edit;
+    expect(c.metadata?.['outcome']).toBe('dropped');
+    return { insert: await insert, notices: c.notices };
+  }
+
+  it('an insert whose first attempt timed out and whose resend is refused with REBASE_FAILED may have been applied', async () => {
+    const s = await setup(rows());
+    // The sync after the server's VERSION_CONFLICT answers with the whole document.
+    const { insert, notices } = await resendConflicts(s, () => {
+      s.snapshot = { version: 3, document: { ...rows(), note: 'z' } };
+    });
+    expect(insert).toBe('REBASE_FAILED');
+    expect(notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" may have been applied (REBASE_FAILED)']);
+  });
+
+  it('an insert whose first attempt timed out and whose resend is refused with LOCAL_CONFLICT may have been applied', async () => {
+    const s = await setup(rows(), 'manual');
+    // Another user sets row a's quantity after the insert's base.
+    const { insert, notices } = await resendConflicts(s, () => {
+      s.sock.receive({ type: 'change', channel: 'customer:42', payload: stored(2, 'u2', { op: 'update', path: 'items[0].qty', value: 7 }, 7) });
+    });
+    expect(insert).toBe('LOCAL_CONFLICT');
+    expect(notices).toEqual(['update "items[0].qty" dropped: insert "items[0]" may have been applied (LOCAL_CONFLICT)']);
   });
 
   it('UNAVAILABLE, applied after all: its event, after the failure, is carried into the queued edit once', async () => {
