@@ -211,9 +211,9 @@ export interface WebSocketClientOptions {
    * Planned reconnect after this long (ms) on one connection, ahead of the
    * server's 2 h limit: no new request is written on the old connection
    * (those made with `queue: false` too wait for the next one, at most their
-   * `timeout`), the replies to those in flight are awaited (at most
-   * `requestTimeout`), then it reconnects at once. 0 disables. Default 115
-   * minutes.
+   * `timeout`, as do those made after it opens until it is ready), the
+   * replies to those in flight are awaited (at most `requestTimeout`), then
+   * it reconnects at once. 0 disables. Default 115 minutes.
    */
   maxConnectionAge?: number;
   /** Requests held while not connected; beyond it the oldest is dropped. Default 100. */
@@ -421,7 +421,7 @@ interface Outbound {
    * An application request sent with `queue: false`: settled with
    * DISCONNECTED instead of resent after a drop; held only through a planned
    * reconnect, from its wait for the replies in flight until the next
-   * connection opens.
+   * connection is ready.
    */
   readonly bound: boolean;
   /** A bound request that may be held through a planned reconnect (RequestOptions.hold). */
@@ -663,6 +663,12 @@ export class WebSocketClient {
    * opened yet: `queue: false` requests wait for it instead of failing.
    */
   private plannedGap = false;
+  /**
+   * The connection opened after a planned gap and is not ready yet (its
+   * resubscribes unanswered): `queue: false` requests made meanwhile are
+   * held as in the gap, at most their timeout.
+   */
+  private plannedOpen = false;
   /** Connections ended other than by plan (see dropBoundWaiting): a `queue: false` request waiting to retry is not held past one. */
   private drops = 0;
   private pingOutstanding = false;
@@ -869,6 +875,10 @@ export class WebSocketClient {
       // The client is replacing its connection by plan: wait for the next
       // one, at most the request's timeout. Not on the old one: closing it
       // could cut the request off after the server applied it.
+      this.holdForNext(e);
+    } else if (options.queue === false && e.hold && this.plannedOpen && !this.ready) {
+      // The new connection is open but not ready: the request waits behind
+      // its resubscribes, at most its timeout, as if made before it opened.
       this.holdForNext(e);
     }
     this.submit(e);
@@ -1651,7 +1661,10 @@ export class WebSocketClient {
   private handleOpen(sock: WebSocketLike): void {
     if (sock !== this.socket) return;
     this.clearTimer('connectTimer');
-    // Requests held through a planned reconnect now belong to this connection.
+    // Requests held through a planned reconnect now belong to this
+    // connection; they keep their hold until it is ready, and so do those
+    // made before then.
+    this.plannedOpen = this.plannedGap;
     this.plannedGap = false;
     const reconnected = this.everOpened;
     this.everOpened = true;
@@ -1692,6 +1705,7 @@ export class WebSocketClient {
     const markReady = (): void => {
       if (gen !== this.gen || !this.socketOpen()) return;
       this.ready = true;
+      this.plannedOpen = false;
       this.emitter.emit('ready', { reconnected });
       this.pump();
     };
@@ -1930,6 +1944,7 @@ export class WebSocketClient {
     sock.onerror = noop;
     this.socket = null;
     this.ready = false;
+    this.plannedOpen = false;
     this.pingOutstanding = false;
     this.gen++;
     this.clearTimer('connectTimer');

@@ -1071,6 +1071,19 @@ describe('planned reconnect', () => {
     expect(server.framesOfType('notify')).toHaveLength(0);
   });
 
+  it('holds a queue: false request made after the new connection opens but before it is ready at most its timeout', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
+    const client = makeClient({ maxConnectionAge: 60_000 });
+    await openClient(client);
+    await client.subscribe('order-updates');
+    await vi.advanceTimersByTimeAsync(60_000);
+    server.autoAck.delete('subscribe'); // the new connection's resubscribe gets no reply
+    const second = await openLast();
+    expect(second.framesOfType('subscribe')).toHaveLength(1);
+    await expectHeldUntilTimeout(client);
+    expect(server.framesOfType('notify')).toHaveLength(0);
+  });
+
   it('sends a queue: false request refused with RATE_LIMITED on the new connection when a planned reconnect came before its retry', async () => {
     const server = new FakeServer({ autoAck: ['hello', 'subscribe'] });
     let refused = 0;
