@@ -1816,16 +1816,11 @@ export class WebSocketClient {
     const drops = this.drops;
     const timer = this.opts.clock.setTimeout(() => {
       this.delayed.delete(e);
-      if (e.bound && !e.internal && e.hold && drops === this.drops && !this.manualClose && !this.destroyed) {
-        // Only planned reconnects since the refusal, which changed nothing:
-        // sent on the connection now, or held for the next one.
-        insertBySeq(this.resend, e);
-        if (!this.socketOpen() || this.draining !== null) this.holdForNext(e);
-        this.pump();
-        this.update();
-        return;
-      }
-      if ((e.internal || e.bound) && (e.gen !== this.gen || !this.socketOpen())) {
+      // A `queue: false` request whose connections since the refusal (which
+      // changed nothing) ended only by plan goes on: sent now, or held for
+      // a connection that is not ready yet.
+      const planned = e.bound && e.hold && drops === this.drops && !this.manualClose && !this.destroyed;
+      if ((e.internal || (e.bound && !planned)) && (e.gen !== this.gen || !this.socketOpen())) {
         e.reject(new RealtimeError({ code: 'DISCONNECTED', message: 'the connection dropped', messageId: e.messageId }));
         return;
       }
@@ -1834,7 +1829,7 @@ export class WebSocketClient {
         return;
       }
       insertBySeq(this.resend, e);
-      if (e.bound && this.draining !== null) this.holdForNext(e);
+      if (e.bound && (!this.socketOpen() || this.draining !== null || (this.plannedOpen && !this.ready))) this.holdForNext(e);
       this.pump();
       this.update();
     }, delay);
