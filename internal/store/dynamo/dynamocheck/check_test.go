@@ -88,24 +88,32 @@ func TestCheckItems(t *testing.T) {
 
 func clone(items []item) []item { return append([]item(nil), items...) }
 
-// TestCheckOnDynamoDB builds state through the real store, checks it, then
-// breaks one pair behind the store's back and expects the checker to see
-// it. It runs when DYNAMODB_TEST_ENDPOINT names a server (make test).
-func TestCheckOnDynamoDB(t *testing.T) {
+// newTable creates a table named after prefix on the server
+// DYNAMODB_TEST_ENDPOINT names (make test), and the store on it; without
+// one the test is skipped.
+func newTable(t *testing.T, prefix string) (*dynamodb.Client, string, *dynamo.Store) {
+	t.Helper()
 	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
 	if ep == "" {
 		t.Skip("DYNAMODB_TEST_ENDPOINT not set")
 	}
-	ctx := context.Background()
-	client, err := dynamo.NewClient(ctx, ep, "us-east-1", dynamo.SerialHTTP())
+	client, err := dynamo.NewClient(t.Context(), ep, "us-east-1", dynamo.SerialHTTP())
 	if err != nil {
 		t.Fatal(err)
 	}
-	table := fmt.Sprintf("check-%d", time.Now().UnixNano())
-	if err := dynamo.CreateTable(ctx, client, table); err != nil {
+	table := fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
+	if err := dynamo.CreateTable(t.Context(), client, table); err != nil {
 		t.Fatal(err)
 	}
-	st := dynamo.New(client, table, nil)
+	return client, table, dynamo.New(client, table, nil)
+}
+
+// TestCheckOnDynamoDB builds state through the real store, checks it, then
+// breaks one pair behind the store's back and expects the checker to see
+// it. It runs when DYNAMODB_TEST_ENDPOINT names a server (make test).
+func TestCheckOnDynamoDB(t *testing.T) {
+	ctx := context.Background()
+	client, table, st := newTable(t, "check")
 	now := time.Now()
 	for i, tenant := range []string{"a", "b"} {
 		c := store.Connection{ID: fmt.Sprintf("conn%d=", i), UserID: "u", Tenant: tenant, ConnectedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
@@ -129,7 +137,7 @@ func TestCheckOnDynamoDB(t *testing.T) {
 		t.Fatalf("kinds = %v", r.Kinds)
 	}
 
-	_, err = client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+	_, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName: aws.String(table),
 		Key:       item{"pk": S(store.ConnPK("conn0=")), "sk": S(store.SubSK("a", "order-updates"))},
 	})
@@ -149,20 +157,8 @@ func TestCheckOnDynamoDB(t *testing.T) {
 // then lowers its entity's fencing counter behind the store's back: the
 // checker reads the tokens under the names the store writes them.
 func TestCheckLockTokensOnDynamoDB(t *testing.T) {
-	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
-	if ep == "" {
-		t.Skip("DYNAMODB_TEST_ENDPOINT not set")
-	}
 	ctx := context.Background()
-	client, err := dynamo.NewClient(ctx, ep, "us-east-1", dynamo.SerialHTTP())
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := fmt.Sprintf("check-locks-%d", time.Now().UnixNano())
-	if err := dynamo.CreateTable(ctx, client, table); err != nil {
-		t.Fatal(err)
-	}
-	st := dynamo.New(client, table, nil)
+	client, table, st := newTable(t, "check-locks")
 	now := time.Now()
 	c := store.Connection{ID: "conn0=", UserID: "u", Tenant: "a", ConnectedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
 	if err := st.PutConnection(ctx, c); err != nil {
@@ -183,7 +179,7 @@ func TestCheckLockTokensOnDynamoDB(t *testing.T) {
 	if r := Require(t, client, table, nil); r.Kinds["lock"] != 1 || r.Kinds["fencing counter"] != 1 {
 		t.Fatalf("kinds = %v", r.Kinds)
 	}
-	_, err = client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	_, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(table),
 		Key:                       item{"pk": S(store.LockPK(e)), "sk": S(store.SKFence)},
 		UpdateExpression:          aws.String("SET #t = :t"),
