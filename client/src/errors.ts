@@ -38,7 +38,10 @@ export type ServerErrorCode =
  *   `queue: false`, and one in flight of a type the server does not
  *   deduplicate, such as a publish on a channel without history). When the
  *   request was in flight (one of those types, or made with `queue: false`)
- *   it may have been applied; `details.inFlight` is true.
+ *   it may have been applied; `details.inFlight` is true. Also a
+ *   `queue: false` request held through a planned reconnect whose timeout
+ *   passed before the next connection was open and ready: it was not sent
+ *   (no `details.inFlight`), and the message says which it waited for.
  * - `INVALID_MESSAGE`: an incoming frame could not be parsed.
  * - `SOCKET_ERROR`: the WebSocket reported an error or could not be created.
  * - `TOKEN_ERROR`: the `getToken` option failed (threw, rejected or returned

@@ -353,9 +353,12 @@ export interface RequestOptions {
    * of being sent again on the next one. A planned reconnect
    * (`maxConnectionAge`, token refresh, TOKEN_EXPIRED) is not a drop: from
    * the moment it starts waiting for the replies in flight until the next
-   * connection opens, the request is not written on the old connection but
-   * waits for the next one, at most `timeout` (then DISCONNECTED; the reply
-   * timeout starts when it is sent). If that connection fails to open it is
+   * connection opens (and one made after it opened, until it is ready), the
+   * request is not written on the old connection but waits for the next
+   * one, at most `timeout` (then DISCONNECTED without `details.inFlight`, as
+   * it was not sent, with a message saying whether the next connection had
+   * not opened or was open but not ready; the reply timeout starts when it
+   * is sent). If that connection fails to open it is
    * rejected with DISCONNECTED at once. One the server refuses with
    * TOKEN_EXPIRED (which changes nothing) is held the same way and sent
    * again on the next connection; held again, it has what is left of the
@@ -1245,20 +1248,22 @@ export class WebSocketClient {
     for (const e of [...this.resend, ...this.queue]) if (e.bound) this.holdForNext(e);
   }
 
-  /** A `queue: false` request held through a planned reconnect got no connection within its timeout. */
+  /**
+   * A `queue: false` request held through a planned reconnect was not sent
+   * within its timeout: the next connection did not open, or opened and
+   * was not ready (its resubscribes unanswered). The message says which.
+   */
   private onHoldTimeout(e: Outbound): void {
     e.timer = null;
     const list = this.queue.includes(e) ? this.queue : this.resend;
     const i = list.indexOf(e);
     if (i < 0) return;
     list.splice(i, 1);
-    e.reject(
-      new RealtimeError({
-        code: 'DISCONNECTED',
-        message: `not connected within ${e.timeout} ms (planned reconnect)`,
-        messageId: e.messageId,
-      }),
-    );
+    const waited =
+      this.plannedOpen && !this.ready && this.socketOpen()
+        ? `the new connection was not ready within ${e.timeout} ms (planned reconnect: its resubscribes unanswered)`
+        : `no new connection within ${e.timeout} ms (planned reconnect)`;
+    e.reject(new RealtimeError({ code: 'DISCONNECTED', message: `${waited}; not sent`, messageId: e.messageId }));
     this.update();
   }
 

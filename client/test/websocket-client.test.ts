@@ -63,14 +63,21 @@ async function openLast(): Promise<FakeWebSocket> {
   return sock;
 }
 
-/** Makes a `queue: false` request with a 2 s timeout and checks it is rejected with DISCONNECTED when that passes. */
-async function expectHeldUntilTimeout(client: WebSocketClient): Promise<void> {
+/**
+ * Makes a `queue: false` request with a 2 s timeout, checks it is rejected
+ * with DISCONNECTED (not sent, so not in flight) when that passes, and
+ * returns the error.
+ */
+async function expectHeldUntilTimeout(client: WebSocketClient): Promise<RealtimeError> {
   let failed: RealtimeError | null = null;
   client.request('notify', {}, { queue: false, timeout: 2000 }).catch((e: RealtimeError) => (failed = e));
   await vi.advanceTimersByTimeAsync(1999);
   expect(failed).toBeNull();
   await vi.advanceTimersByTimeAsync(1);
   expect(failed).toMatchObject({ code: 'DISCONNECTED', retryable: true });
+  const err = failed as unknown as RealtimeError;
+  expect(err.details?.['inFlight']).toBeUndefined();
+  return err;
 }
 
 beforeEach(() => {
@@ -1028,7 +1035,8 @@ describe('planned reconnect', () => {
     await vi.advanceTimersByTimeAsync(59_990);
     client.publish('order:123', { text: 'hi' }, { timeout: 60_000 }).catch(() => {});
     await vi.advanceTimersByTimeAsync(10); // max connection age: waits for the publish's reply
-    await expectHeldUntilTimeout(client);
+    const err = await expectHeldUntilTimeout(client);
+    expect(err.message).toBe('no new connection within 2000 ms (planned reconnect); not sent');
     expect(first.closedWith).toBeNull();
     await vi.advanceTimersByTimeAsync(8000); // the wait ends
     await openLast();
@@ -1066,12 +1074,13 @@ describe('planned reconnect', () => {
     const client = makeClient({ maxConnectionAge: 60_000, connectTimeout: 0 });
     await openClient(client);
     await vi.advanceTimersByTimeAsync(60_000);
-    await expectHeldUntilTimeout(client);
+    const err = await expectHeldUntilTimeout(client);
+    expect(err.message).toBe('no new connection within 2000 ms (planned reconnect); not sent');
     await openLast();
     expect(server.framesOfType('notify')).toHaveLength(0);
   });
 
-  it('holds a queue: false request made after the new connection opens but before it is ready at most its timeout', async () => {
+  it('holds a queue: false request made after the new connection opens but before it is ready at most its timeout, and says it was not ready', async () => {
     const server = new FakeServer({ autoAck: ['hello', 'subscribe', 'notify'] });
     const client = makeClient({ maxConnectionAge: 60_000 });
     await openClient(client);
@@ -1080,7 +1089,10 @@ describe('planned reconnect', () => {
     server.autoAck.delete('subscribe'); // the new connection's resubscribe gets no reply
     const second = await openLast();
     expect(second.framesOfType('subscribe')).toHaveLength(1);
-    await expectHeldUntilTimeout(client);
+    const err = await expectHeldUntilTimeout(client);
+    // The socket is open: the error says the connection was not ready, not that there was none.
+    expect(client.connected).toBe(true);
+    expect(err.message).toBe('the new connection was not ready within 2000 ms (planned reconnect: its resubscribes unanswered); not sent');
     expect(server.framesOfType('notify')).toHaveLength(0);
   });
 
