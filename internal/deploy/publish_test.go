@@ -127,6 +127,14 @@ func TestPublishEventRuleHasDeadLetterQueueAndAlarm(t *testing.T) {
 		if at(p, "DeadLetterConfig", "Arn") != queue {
 			t.Errorf("rule DeadLetterConfig %v, want %s", at(p, "DeadLetterConfig"), queue)
 		}
+		// SAM names the rule it makes for the event <function><event>.
+		// With DeadLetterConfig.Arn (not Type) it adds no queue policy, and
+		// without one EventBridge may not send to the queue: an event it
+		// cannot deliver would be dropped, and the alarm never fire.
+		rule := "${PublishEventsFunction" + name + ".Arn}"
+		if !eventsMaySend(raw, "PublishDeadLetterQueue", rule) {
+			t.Errorf("no queue policy lets events.amazonaws.com send to PublishDeadLetterQueue for the rule %s", rule)
+		}
 		if n, _ := at(p, "RetryPolicy", "MaximumEventAgeInSeconds").(float64); n <= 0 || n > 86400 {
 			t.Errorf("rule RetryPolicy %v: want a bounded event age", at(p, "RetryPolicy"))
 		}
@@ -153,6 +161,30 @@ func TestPublishEventRuleHasDeadLetterQueueAndAlarm(t *testing.T) {
 	if !alarmed {
 		t.Error("no alarm on the messages of PublishDeadLetterQueue")
 	}
+}
+
+// eventsMaySend reports whether an AWS::SQS::QueuePolicy of the queue
+// resource queue allows EventBridge to send messages to it for the rule
+// whose ARN is ruleArn: a statement for events.amazonaws.com conditioned
+// on that rule as the source.
+func eventsMaySend(raw map[string]any, queue, ruleArn string) bool {
+	resources, _ := raw["Resources"].(map[string]any)
+	for _, r := range resources {
+		if at(r, "Type") != "AWS::SQS::QueuePolicy" ||
+			!slices.Contains(stringList(at(r, "Properties", "Queues")), ref(queue)) {
+			continue
+		}
+		for _, s := range documentStatements(at(r, "Properties", "PolicyDocument")) {
+			if at(s, "Effect") == "Allow" &&
+				slices.Equal(stringList(at(s, "Principal", "Service")), []string{"events.amazonaws.com"}) &&
+				anyActionMatches(stringList(at(s, "Action")), "sqs:SendMessage") &&
+				slices.Contains(stringList(at(s, "Resource")), "${"+queue+".Arn}") &&
+				slices.Equal(stringList(at(s, "Condition", "ArnEquals", "aws:SourceArn")), []string{ruleArn}) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TestPublishFunctionsLeastPrivilege: the publish functions read and write
