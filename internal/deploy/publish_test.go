@@ -163,6 +163,23 @@ func TestPublishEventRuleHasDeadLetterQueueAndAlarm(t *testing.T) {
 	}
 }
 
+// TestPublishEventRuleTakesOnlyThisAccountsEvents: PublishEventsFunction
+// publishes and notifies as the system role, so an event another account
+// puts on the bus (a bus policy may let it) must not match its rule.
+func TestPublishEventRuleTakesOnlyThisAccountsEvents(t *testing.T) {
+	_, raw := loadTemplateRaw(t, evaluated, nil)
+	events, _ := at(rawResource(t, raw, "PublishEventsFunction"), "Events").(map[string]any)
+	if len(events) == 0 {
+		t.Fatal("PublishEventsFunction has no events")
+	}
+	for name, e := range events {
+		accounts := stringList(at(e, "Properties", "Pattern", "account"))
+		if !slices.Equal(accounts, []string{"${AWS::AccountId}"}) {
+			t.Errorf("event %s: pattern account %q, want only this stack's account", name, accounts)
+		}
+	}
+}
+
 // eventsMaySend reports whether an AWS::SQS::QueuePolicy of the queue
 // resource queue allows EventBridge to send messages to it for the rule
 // whose ARN is ruleArn: a statement for events.amazonaws.com conditioned
