@@ -27,7 +27,11 @@ func main() {
 		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(h.SweeperEvent)
+	// Its calls end app.SweeperReplyMargin before the invocation's
+	// deadline, so that it still answers: a step that outlasts the
+	// reserve a pass keeps is cut off, and a stream batch's answer names
+	// the record it stopped at instead of the batch being sent again whole.
+	lambda.Start(app.BeforeDeadline(h.SweeperEvent, app.SweeperReplyMargin))
 }
 
 // coldStart reads the settings and builds the sharding Management API

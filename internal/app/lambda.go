@@ -87,6 +87,17 @@ const MessageReplyMargin = time.Second
 // would hold until its lease lapsed.
 const PublishReplyMargin = time.Second
 
+// SweeperReplyMargin is how long before its Lambda deadline the sweeper
+// function's calls are cut off, so that it still answers: to a batch of
+// the table's stream, with the record it stopped at named
+// (ReportBatchItemFailures), and to a scheduled pass, with its errors and
+// after writing its metrics. A step the pass or the batch began more than
+// deadline.SweepReserve before the end can outlast the reserve (its
+// DynamoDB and Management API calls are retried, a Retry-After waited for,
+// as long as the context allows); cut off by the deadline itself, the
+// invocation would time out, and Lambda would send the whole batch again.
+const SweeperReplyMargin = time.Second
+
 // BeforeDeadline returns f with a context whose deadline is margin before
 // the caller's, when the caller's has one, so that f answers while its
 // invocation is still alive to deliver the answer.

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/deadline"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/publishapi"
@@ -167,6 +168,24 @@ func hangingServer(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
+// invoke calls h with req as the Lambda runtime does, with the
+// invocation's deadline timeout away, and returns its answer. It fails the
+// test when h returns after that deadline or with an error: either way its
+// answer would be lost, and lost says what follows.
+func invoke[Req, Resp any](t *testing.T, h func(context.Context, Req) (Resp, error), req Req, timeout time.Duration, lost string) Resp {
+	t.Helper()
+	invocation, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	resp, err := h(invocation, req)
+	if invocation.Err() != nil {
+		t.Fatalf("the handler returned after its invocation's deadline (%v): %s", invocation.Err(), lost)
+	}
+	if err != nil {
+		t.Fatalf("handler error %v: %s", err, lost)
+	}
+	return resp
+}
+
 // TestMessageAnswersUnavailableBeforeItsDeadline: when DynamoDB does not
 // answer, the message function (its wiring in functions/message: the real
 // DynamoDB client, Handler.Message within ReplyBeforeDeadline) stops
@@ -183,16 +202,8 @@ func TestMessageAnswersUnavailableBeforeItsDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := ReplyBeforeDeadline(b.Handler.Message, MessageReplyMargin)
-	// The invocation's deadline, as the Lambda runtime sets it.
-	invocation, cancel := context.WithTimeout(context.Background(), MessageReplyMargin+500*time.Millisecond)
-	defer cancel()
-	resp, err := h(invocation, sampleEvent(t, "message-publish.json"))
-	if invocation.Err() != nil {
-		t.Fatalf("the handler returned after its invocation's deadline (%v): the reply would be lost", invocation.Err())
-	}
-	if err != nil {
-		t.Fatalf("handler error %v: the client would get no frame", err)
-	}
+	resp := invoke(t, h, sampleEvent(t, "message-publish.json"), MessageReplyMargin+500*time.Millisecond,
+		"the client would get no frame")
 	var frame struct {
 		Type    string `json:"type"`
 		ReplyTo string `json:"replyTo"`
@@ -232,16 +243,7 @@ func TestPublishAnswersUnavailableBeforeItsDeadline(t *testing.T) {
 	h := BeforeDeadline(api.HTTPAPI, PublishReplyMargin)
 	req := events.APIGatewayV2HTTPRequest{RouteKey: "POST /publish", RawPath: "/publish",
 		Body: `{"tenant":"acme","channel":"order-updates","payload":{"id":1},"idempotencyKey":"so-1"}`}
-	// The invocation's deadline, as the Lambda runtime sets it.
-	invocation, cancel := context.WithTimeout(context.Background(), PublishReplyMargin+500*time.Millisecond)
-	defer cancel()
-	resp, err := h(invocation, req)
-	if invocation.Err() != nil {
-		t.Fatalf("the handler returned after its invocation's deadline (%v): the answer would be lost", invocation.Err())
-	}
-	if err != nil {
-		t.Fatalf("handler error %v: API Gateway would answer its own 500", err)
-	}
+	resp := invoke(t, h, req, PublishReplyMargin+500*time.Millisecond, "API Gateway would answer its own 500")
 	var body struct {
 		Code      protocol.Code `json:"code"`
 		Retryable bool          `json:"retryable"`
@@ -251,5 +253,48 @@ func TestPublishAnswersUnavailableBeforeItsDeadline(t *testing.T) {
 	}
 	if resp.StatusCode != 503 || body.Code != protocol.CodeUnavailable || !body.Retryable {
 		t.Fatalf("answer %d %s, want a retryable 503 %s", resp.StatusCode, resp.Body, protocol.CodeUnavailable)
+	}
+}
+
+// TestSweeperAnswersBeforeItsDeadline: when DynamoDB does not answer, the
+// sweeper function (its wiring in functions/sweeper: the real DynamoDB
+// client, Handler.SweeperEvent within BeforeDeadline) answers a batch of
+// the table's stream while its invocation is still alive, naming the
+// record it did not carry out, so that Lambda sends the batch again from
+// there. The invocation's deadline is SweepReserve and half the margin
+// away: the handler's own deadline, the margin before it, is inside the
+// reserve, so the handler takes no step. Without the margin it would begin
+// the step, whose reads of the table wait for the invocation's deadline,
+// and be cut off: Lambda would send the whole batch again. (A step begun
+// earlier is cut off by the same deadline, the margin before the
+// invocation's.)
+func TestSweeperAnswersBeforeItsDeadline(t *testing.T) {
+	cfg, err := LambdaFromEnv(lambdaEnv(map[string]string{"DYNAMODB_ENDPOINT": hangingServer(t)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(context.Background(), cfg.Settings, &Options{Auth: NoAuth{}, AWS: &cfg.AWS, Metrics: io.Discard,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := BeforeDeadline(b.Handler.SweeperEvent, SweeperReplyMargin)
+	// TTL's removal of a session, as the table's stream delivers it.
+	raw, err := os.ReadFile(filepath.Join("..", "handler", "testdata", "dynamodb-stream-ttl.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch events.DynamoDBEvent
+	if err := json.Unmarshal(raw, &batch); err != nil {
+		t.Fatal(err)
+	}
+	batch.Records = batch.Records[:1]
+	first := batch.Records[0].Change.SequenceNumber
+	if raw, err = json.Marshal(batch); err != nil {
+		t.Fatal(err)
+	}
+	resp := invoke(t, h, raw, deadline.SweepReserve+SweeperReplyMargin/2, "Lambda would send the whole batch again")
+	if resp == nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != first {
+		t.Fatalf("answer %+v, want the batch's record %s named, to be sent again", resp, first)
 	}
 }

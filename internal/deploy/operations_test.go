@@ -2,6 +2,10 @@ package deploy
 
 import (
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -257,6 +261,54 @@ func TestPublishFunctionsAnswerBeforeTheirDeadline(t *testing.T) {
 			t.Errorf("PublishFunction Timeout %d s, want under the HTTP API's 30 s", *timeout)
 		}
 	}
+}
+
+// TestMainsStartTheirHandlerBeforeTheDeadline: the functions whose answer
+// matters when their work runs long start their handler within
+// app.BeforeDeadline (or app.ReplyBeforeDeadline), so that its calls end a
+// margin before the invocation's deadline and the answer is still
+// delivered: the message function's UNAVAILABLE reply, the publish
+// functions' 503 with its code and their released key, and the sweeper's
+// answer to a stream batch naming the record it stopped at (cut off by the
+// deadline instead, Lambda would retry the whole batch) or its pass's
+// errors and metrics.
+func TestMainsStartTheirHandlerBeforeTheDeadline(t *testing.T) {
+	for _, name := range []string{"MessageFunction", "PublishFunction", "PublishEventsFunction", "SweeperFunction"} {
+		file := filepath.Join(repoRoot, functionDir(name), "main.go")
+		f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var started []string // what each lambda.Start call is given
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || !isSelector(call.Fun, "lambda", "Start") || len(call.Args) != 1 {
+				return true
+			}
+			wrap, _ := call.Args[0].(*ast.CallExpr)
+			switch {
+			case wrap != nil && (isSelector(wrap.Fun, "app", "BeforeDeadline") || isSelector(wrap.Fun, "app", "ReplyBeforeDeadline")):
+				started = append(started, "within a margin")
+			default:
+				started = append(started, "as it is")
+			}
+			return true
+		})
+		if !slices.Equal(started, []string{"within a margin"}) {
+			t.Errorf("%s: %s starts its handler %q; want it within app.BeforeDeadline, so that it answers before its invocation is cut off",
+				name, file, started)
+		}
+	}
+}
+
+// isSelector reports whether e is pkg.name.
+func isSelector(e ast.Expr, pkg, name string) bool {
+	sel, ok := e.(*ast.SelectorExpr)
+	if !ok || sel.Sel.Name != name {
+		return false
+	}
+	x, ok := sel.X.(*ast.Ident)
+	return ok && x.Name == pkg
 }
 
 func TestFanoutIsBoundedAndKeepsItsFailures(t *testing.T) {

@@ -626,12 +626,8 @@ func checkMainPackage(t *testing.T, dir string) {
 	}
 	starts := false
 	ast.Inspect(f, func(n ast.Node) bool {
-		if call, ok := n.(*ast.CallExpr); ok {
-			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "Start" {
-				if x, ok := sel.X.(*ast.Ident); ok && x.Name == "lambda" {
-					starts = true
-				}
-			}
+		if call, ok := n.(*ast.CallExpr); ok && isSelector(call.Fun, "lambda", "Start") {
+			starts = true
 		}
 		return !starts
 	})
