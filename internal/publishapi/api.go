@@ -168,14 +168,13 @@ func (a *API) Do(ctx context.Context, op string, body []byte, defaultKey string)
 // whose attempt died without either lapses after ClaimLease, for the same
 // reason, and so does one whose reply could not be kept (see complete).
 func (a *API) once(ctx context.Context, svc handler.Service, req request, op string, frame []byte) (int, []byte) {
-	sum := sha256.Sum256(append([]byte(op+"\x00"), frame...))
-	hash := hex.EncodeToString(sum[:])
+	hash := requestHash(op, frame)
 	log := a.log.With("tenant", req.Tenant, "idempotencyKey", req.IdempotencyKey, "op", op)
 	now := a.clock.Now()
 	old, err := a.keys.ClaimPublishKey(ctx, store.PublishKey{Tenant: req.Tenant, Key: req.IdempotencyKey, RequestHash: hash,
 		LeaseUntil: now.Add(a.cfg.ClaimLease), ExpiresAt: now.Add(a.cfg.KeyTTL)})
 	switch {
-	case errors.Is(err, store.ErrConditionFailed) && old.RequestHash != hash:
+	case errors.Is(err, store.ErrConditionFailed) && old.RequestHash != hash && old.RequestHash != bytesHash(op, frame):
 		return errorAnswer(protocol.NewError(protocol.CodeIdempotencyMismatch, "idempotencyKey was used for a different request"))
 	case errors.Is(err, store.ErrConditionFailed):
 		log.InfoContext(ctx, "duplicate publish", "pending", old.Reply == nil)
@@ -196,6 +195,31 @@ func (a *API) once(ctx context.Context, svc handler.Service, req request, op str
 		log.ErrorContext(ctx, "keep publish reply", "error", err)
 	}
 	return http.StatusOK, reply
+}
+
+// requestHash identifies the request a frame carries in its idempotency
+// record: protocol.RequestHash, the hash a WebSocket resend is compared
+// by (type, channel and the payload with its object keys sorted and
+// insignificant white space removed; numbers as written). A retry that
+// serialises the same request another way, its keys in another order,
+// is the same request. A frame that does not decode (Serve refuses it)
+// is identified by its bytes.
+func requestHash(op string, frame []byte) string {
+	env, err := protocol.Decode(frame)
+	if err != nil {
+		return bytesHash(op, frame)
+	}
+	return protocol.RequestHash(env)
+}
+
+// bytesHash is the hash of op and the frame's bytes, which records kept
+// before requestHash: the retry of such a record (within KeyTTL of its
+// claim, across an upgrade) is the same request when it hashes the same.
+func bytesHash(op string, frame []byte) string {
+	h := sha256.New()
+	h.Write([]byte(op + "\x00"))
+	h.Write(frame)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // completeAttempts is how many times complete tries to keep a reply.

@@ -16,7 +16,10 @@
 // A publish or notify with an idempotency key is carried out once per key
 // and tenant for Config.KeyTTL: a retry with the same request answers the
 // first reply with "duplicate": true and broadcasts nothing; the same key
-// with another request is IDEMPOTENCY_MISMATCH. An EventBridge event
+// with another request is IDEMPOTENCY_MISMATCH. Requests are compared as
+// WebSocket resends are (protocol.RequestHash: object keys in any order,
+// numbers as written), so a retry that serialises its payload again is
+// the same request. An EventBridge event
 // without a key uses its event id, which EventBridge keeps when it
 // delivers an event again. A request that fails releases its key, even
 // when it failed after its delivery began (a later page of subscribers
