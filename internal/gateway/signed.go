@@ -14,7 +14,10 @@ const signedAPIPrefix = "/api"
 // SignedAPIMaxBytes is the largest request body the signed API takes: the
 // payload quota of an API Gateway HTTP API (10 MB), which stands in front
 // of the publish API in AWS. Smaller bounds are the integration's to
-// answer (the publish API's own FRAME_TOO_LARGE), as in AWS.
+// answer (the publish API's own FRAME_TOO_LARGE). In AWS a body past
+// about 4.5 MB does not reach the publish function at all (Lambda's 6 MB
+// synchronous payload), and API Gateway answers a 5xx instead; that is
+// not emulated (see docs/DEPLOY.md).
 const SignedAPIMaxBytes = 10 << 20
 
 // serveSigned checks a request for Config.SignedAPI as the Management API

@@ -28,10 +28,19 @@ const (
 	OpSnapshot = "presence/snapshot"
 )
 
-// MaxBodyBytes bounds a request body: the frame it becomes is at most
-// protocol.MaxClientFrameBytes (32 KB), as a client's, and the fields
-// around the payload take a few hundred bytes more.
-const MaxBodyBytes = protocol.MaxClientFrameBytes + 4<<10
+// MaxBodyBytes bounds the request body the API reads and parses (4 MiB);
+// a larger one is refused with FRAME_TOO_LARGE, as the body, before it is
+// parsed. It is not the bound of a request: that is the frame the body
+// becomes, compact (white space between tokens dropped), which may be at
+// most protocol.MaxClientFrameBytes (32 KB), as a client's, whatever the
+// body's own size (see Do). This bound only keeps parsing bounded. It sits
+// below what AWS can hand the function: API Gateway takes bodies up to
+// 10 MB, but Lambda invokes a function synchronously with at most 6 MB of
+// event, which carries the body as a string (escaped, or base64-encoded:
+// 4 MiB become 5.3 MiB) next to the request's headers and context. A body
+// that does not fit never reaches the function there: API Gateway answers
+// a 5xx of its own, not this bound's 413.
+const MaxBodyBytes = 4 << 20
 
 // Config holds the API's settings. The zero value gives the defaults
 // noted on each field.
@@ -124,7 +133,10 @@ var fields = map[string]map[string]bool{
 }
 
 // Do runs operation op with the JSON body and returns the HTTP status and
-// the JSON answer. defaultKey, when not empty, is the idempotency key of a
+// the JSON answer. The request is refused with FRAME_TOO_LARGE when the
+// frame it becomes is over protocol.MaxClientFrameBytes, or when the body
+// itself is over MaxBodyBytes; white space in a body is not part of its
+// frame. defaultKey, when not empty, is the idempotency key of a
 // request that names none (an EventBridge event's id).
 func (a *API) Do(ctx context.Context, op string, body []byte, defaultKey string) (int, []byte) {
 	allowed, ok := fields[op]
@@ -149,6 +161,10 @@ func (a *API) Do(ctx context.Context, op string, body []byte, defaultKey string)
 	frame, err := req.frame(op)
 	if err != nil {
 		return errorAnswer(protocol.NewError(protocol.CodeBadRequest, "the request cannot be encoded"))
+	}
+	if len(frame) > protocol.MaxClientFrameBytes {
+		// Serve refuses it too; refused here, it claims no key.
+		return errorAnswer(protocol.NewError(protocol.CodeFrameTooLarge, "the frame of the request is %d bytes, over %d", len(frame), protocol.MaxClientFrameBytes))
 	}
 	svc := handler.Service{ID: a.cfg.ServiceID, Tenant: req.Tenant, Roles: a.cfg.Roles}
 	if req.IdempotencyKey == "" {
@@ -262,7 +278,7 @@ func duplicate(reply []byte) []byte {
 func decode(body []byte, allowed map[string]bool) (request, *protocol.Error) {
 	var req request
 	if len(body) > MaxBodyBytes {
-		return req, protocol.NewError(protocol.CodeFrameTooLarge, "the request body exceeds %d bytes", MaxBodyBytes)
+		return req, protocol.NewError(protocol.CodeFrameTooLarge, "the request body exceeds %d bytes, the most the API reads (its frame may be at most %d)", MaxBodyBytes, protocol.MaxClientFrameBytes)
 	}
 	if !utf8.Valid(body) {
 		// encoding/json would replace the bad bytes and carry on: a

@@ -79,11 +79,14 @@ func (a *API) event(ctx context.Context, ev events.EventBridgeEvent) (int, []byt
 }
 
 // serveEvent serves POST /events: one EventBridge event, as a rule
-// delivers it to its target, for local development.
+// delivers it to its target, for local development. As in AWS (Event),
+// the request is the event's detail, bounded as a body is (Do): the rest
+// of the event counts only against MaxBodyBytes, which keeps parsing
+// bounded.
 func (a *API) serveEvent(ctx context.Context, body []byte) (int, []byte) {
 	var ev events.EventBridgeEvent
 	if len(body) > MaxBodyBytes {
-		return errorAnswer(protocol.NewError(protocol.CodeFrameTooLarge, "the event exceeds %d bytes", MaxBodyBytes))
+		return errorAnswer(protocol.NewError(protocol.CodeFrameTooLarge, "the event exceeds %d bytes, the most the API reads", MaxBodyBytes))
 	}
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return errorAnswer(protocol.NewError(protocol.CodeBadFrame, "the body must be an EventBridge event"))
