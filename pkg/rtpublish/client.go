@@ -27,6 +27,17 @@ const signingService = "execute-api"
 // 128 KB).
 const maxAnswerBytes = 1 << 20
 
+// MaxFrameBytes is the largest frame the API runs, as a WebSocket client's
+// (32 KB): a publish or notify becomes a frame of its type, idempotency key
+// (as messageId), channel and payload, compact; the tenant and white space
+// are not part of it. Publish and Notify refuse a call whose frame would be
+// larger without sending it: an *Error with CodeFrameTooLarge, Status 0.
+const MaxFrameBytes = 32 << 10
+
+// maxBodyBytes is the largest body the API reads (4 MiB); a larger one is
+// refused without sending it, as a frame over MaxFrameBytes is.
+const maxBodyBytes = 4 << 20
+
 // Options configure a Client.
 type Options struct {
 	// Credentials sign every request; the caller's IAM identity needs the
@@ -147,27 +158,80 @@ type Snapshot struct {
 	Next        string            `json:"next,omitempty"`
 }
 
-// Publish sends m.
+// Publish sends m. A publish whose frame would be over MaxFrameBytes is
+// not sent: the error is an *Error with CodeFrameTooLarge, Status 0 and
+// Retryable false.
 func (c *Client) Publish(ctx context.Context, m Message) (Result, error) {
-	body := map[string]any{"tenant": m.Tenant, "channel": m.Channel, "payload": m.Payload, "idempotencyKey": orNewKey(m.IdempotencyKey)}
+	const path = "/publish"
+	payload, err := encode(m.Payload)
+	if err != nil {
+		return Result{}, fmt.Errorf("rtpublish: encode %s: %w", path, err)
+	}
+	key := orNewKey(m.IdempotencyKey)
+	if err := checkFrame(path, "publish", key, m.Channel, json.RawMessage(payload)); err != nil {
+		return Result{}, err
+	}
+	body := map[string]any{"tenant": m.Tenant, "channel": m.Channel, "payload": json.RawMessage(payload), "idempotencyKey": key}
 	var r Result
-	return r, c.call(ctx, "/publish", body, &r)
+	return r, c.call(ctx, path, body, &r)
 }
 
-// Notify sends n.
+// Notify sends n. A notification whose frame would be over MaxFrameBytes
+// is not sent, as in Publish.
 func (c *Client) Notify(ctx context.Context, n Notification) (Result, error) {
-	body := map[string]any{"tenant": n.Tenant, "title": n.Title, "body": n.Body, "idempotencyKey": orNewKey(n.IdempotencyKey)}
+	const path = "/notify"
+	key := orNewKey(n.IdempotencyKey)
+	body := map[string]any{"tenant": n.Tenant, "title": n.Title, "body": n.Body, "idempotencyKey": key}
+	var data json.RawMessage // absent: the API's frame holds null
+	if n.Data != nil {
+		b, err := encode(n.Data)
+		if err != nil {
+			return Result{}, fmt.Errorf("rtpublish: encode %s: %w", path, err)
+		}
+		data = b
+		body["data"] = data
+	}
+	frame := map[string]any{"userId": n.UserID, "title": n.Title, "body": n.Body, "level": n.Level, "data": data}
+	if err := checkFrame(path, "notify", key, "", frame); err != nil {
+		return Result{}, err
+	}
 	if n.UserID != "" {
 		body["userId"] = n.UserID
 	}
 	if n.Level != "" {
 		body["level"] = n.Level
 	}
-	if n.Data != nil {
-		body["data"] = n.Data
-	}
 	var r Result
-	return r, c.call(ctx, "/notify", body, &r)
+	return r, c.call(ctx, path, body, &r)
+}
+
+// checkFrame refuses a call whose frame would be over MaxFrameBytes: the
+// frame the API builds of it, {"type","messageId","channel"?,"payload"},
+// encoded as the API encodes it (compact, without HTML escaping). In AWS
+// a body past about 4.5 MB never reaches the API's function (a Lambda
+// function is invoked with at most 6 MB of event) and API Gateway answers
+// a 5xx, which the client would retry as UNAVAILABLE; refused here, the
+// caller learns at once that the call can never succeed.
+func checkFrame(path, typ, key, channel string, payload any) error {
+	b, err := encode(struct {
+		Type      string `json:"type"`
+		MessageID string `json:"messageId"`
+		Channel   string `json:"channel,omitempty"`
+		Payload   any    `json:"payload"`
+	}{typ, key, channel, payload})
+	if err != nil {
+		return fmt.Errorf("rtpublish: encode %s: %w", path, err)
+	}
+	if len(b) > MaxFrameBytes {
+		return tooLarge(path, "the frame would be %d bytes, over the %d the API runs", len(b), MaxFrameBytes)
+	}
+	return nil
+}
+
+// tooLarge is the *Error of a call refused before it was sent for its
+// size.
+func tooLarge(path, format string, args ...any) *Error {
+	return &Error{Op: path, Code: CodeFrameTooLarge, Message: fmt.Sprintf(format, args...) + "; not sent"}
 }
 
 // PresenceSnapshot reads one page of presence; it changes nothing.
@@ -215,6 +279,9 @@ func (c *Client) send(ctx context.Context, path string, body any) ([]byte, error
 	payload, err := encode(body)
 	if err != nil {
 		return nil, fmt.Errorf("rtpublish: encode %s: %w", path, err)
+	}
+	if len(payload) > maxBodyBytes {
+		return nil, tooLarge(path, "the body would be %d bytes, over the %d the API reads", len(payload), maxBodyBytes)
 	}
 	release := func(error) error { return nil }
 	for attempt := 1; ; attempt++ {

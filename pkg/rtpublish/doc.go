@@ -29,7 +29,11 @@
 // Bodies are JSON without HTML escaping: '<', '>' and '&' in a payload
 // are sent as they are, one byte each, so a payload counts against the
 // API's size limit (FRAME_TOO_LARGE past a 32 KB frame, docs/DEPLOY.md)
-// as it does in a raw request.
+// as it does in a raw request. A Publish or Notify whose frame would be
+// over that limit (MaxFrameBytes) is not sent: it returns an *Error with
+// CodeFrameTooLarge, Status 0 and Retryable false. Sent, a body past what
+// a Lambda function can be invoked with (6 MB of event) would never reach
+// the API in AWS, and API Gateway's 5xx would be retried as UNAVAILABLE.
 //
 // Entry points: New, then Client.Publish, Client.Notify and
 // Client.PresenceSnapshot; CodeOf and *Error for failures.

@@ -13,7 +13,7 @@ const (
 	CodeBadRequest          = "BAD_REQUEST"          // a field is missing, has the wrong type or is out of bounds
 	CodeBadFrame            = "BAD_FRAME"            // the body is not a JSON object
 	CodeInvalidChannel      = "INVALID_CHANNEL"      // the channel name is malformed
-	CodeFrameTooLarge       = "FRAME_TOO_LARGE"      // the frame would exceed its size limit
+	CodeFrameTooLarge       = "FRAME_TOO_LARGE"      // the frame would exceed its size limit (the client refuses such a call unsent)
 	CodeForbidden           = "FORBIDDEN"            // the channel policy refuses the channel
 	CodeIdempotencyMismatch = "IDEMPOTENCY_MISMATCH" // the key was used for another request
 	CodeRateLimited         = "RATE_LIMITED"         // retryable
@@ -28,7 +28,7 @@ const (
 // Error is a request the API refused. Check it with errors.As or CodeOf.
 type Error struct {
 	Op      string // the path, e.g. "/publish"
-	Status  int    // the HTTP status: 200 for a pending duplicate (see Result.Pending)
+	Status  int    // the HTTP status: 200 for a pending duplicate (see Result.Pending), 0 for a call refused unsent (FRAME_TOO_LARGE)
 	Code    string // a Code* constant, or another code a newer server sends
 	Message string // for developers; never shown to end users
 	// Type is API Gateway's x-amzn-ErrorType of a refusal of its own,
