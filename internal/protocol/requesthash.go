@@ -14,16 +14,22 @@ import (
 // lost lock; the resend must still get the original reply.
 var resendFields = []string{"baseVersion", "fencingToken"}
 
+// withPreconditions are the request types whose payload carries
+// resendFields. In any other request (a publish's or a notification's
+// data, a comment) a member of that name is data, and part of the hash.
+var withPreconditions = map[string]bool{TypeChange: true, TypeUndo: true, TypeConflictSolve: true}
+
 // RequestHash returns a hash (hex SHA-256) of the canonical form of the
 // request env carries: its type, its channel and its payload with object
-// keys sorted, insignificant whitespace removed and the top-level
-// resendFields left out; numbers are kept as written. The messageId and
+// keys sorted, insignificant whitespace removed and, in the requests that
+// have them (change, undo, conflict.resolve), the top-level resendFields
+// left out; numbers are kept as written. The messageId and
 // timestamp are not part of it. Two frames get the same hash exactly when
 // they ask for the same thing, so an idempotency record can tell a resend
 // from another request reusing its messageId.
 func RequestHash(env Envelope) string {
 	h := sha256.New()
-	canon := canonicalPayload(env.Payload)
+	canon := canonicalPayload(env.Payload, withPreconditions[env.Type])
 	for _, part := range [][]byte{[]byte(env.Type), []byte(env.Channel), canon} {
 		var n [8]byte
 		for i, l := 0, len(part); i < 8; i++ {
@@ -36,9 +42,10 @@ func RequestHash(env Envelope) string {
 }
 
 // canonicalPayload re-encodes a payload with sorted keys and exact
-// numbers; a payload that does not decode (Decode refuses those) is used
-// as it is.
-func canonicalPayload(p json.RawMessage) []byte {
+// numbers, leaving out the top-level resendFields when preconditions is
+// true; a payload that does not decode (Decode refuses those) is used as
+// it is.
+func canonicalPayload(p json.RawMessage, preconditions bool) []byte {
 	if len(p) == 0 {
 		return nil
 	}
@@ -48,7 +55,7 @@ func canonicalPayload(p json.RawMessage) []byte {
 	if err := dec.Decode(&v); err != nil {
 		return p
 	}
-	if obj, ok := v.(map[string]any); ok {
+	if obj, ok := v.(map[string]any); ok && preconditions {
 		for _, k := range resendFields {
 			delete(obj, k)
 		}

@@ -37,3 +37,26 @@ func TestRequestHash(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestHashKeepsDataNamedLikePreconditions: only the requests whose
+// payload carries preconditions (change, undo, conflict.resolve) leave
+// them out of the hash; in a publish, a notify or a comment a top-level
+// baseVersion or fencingToken is data, and two such requests differ.
+func TestRequestHashKeepsDataNamedLikePreconditions(t *testing.T) {
+	env := func(typ, payload string) Envelope {
+		return Envelope{Type: typ, Channel: "c", MessageID: "m1", Payload: []byte(payload)}
+	}
+	for _, typ := range []string{"publish", "notify", "comment.add", "activity"} {
+		if RequestHash(env(typ, `{"a":1,"baseVersion":3}`)) == RequestHash(env(typ, `{"a":1,"baseVersion":4}`)) {
+			t.Errorf("%s: payloads differing in baseVersion hash alike", typ)
+		}
+		if RequestHash(env(typ, `{"a":1,"fencingToken":3}`)) == RequestHash(env(typ, `{"a":1}`)) {
+			t.Errorf("%s: payloads differing in fencingToken hash alike", typ)
+		}
+	}
+	for _, typ := range []string{"change", "undo", "conflict.resolve"} {
+		if RequestHash(env(typ, `{"changeId":"x","fencingToken":3}`)) != RequestHash(env(typ, `{"changeId":"x","fencingToken":4}`)) {
+			t.Errorf("%s: a resend with a refreshed fencingToken hashes differently", typ)
+		}
+	}
+}
