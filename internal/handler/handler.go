@@ -535,16 +535,19 @@ func (h *Handler) connection(ctx context.Context, id string, cached bool, now ti
 }
 
 // connSession notes in the cached record of connection id, if any, the
-// hidden flag and the rooms a session write just stored, and HiddenBefore
-// when it set it.
-func (h *Handler) connSession(id string, hidden, before bool, rooms []string) {
+// hidden flag and the rooms session write w just stored, HiddenBefore
+// when it set it, and the rooms of hidden sessions when it set them.
+func (h *Handler) connSession(id string, w store.SessionWrite) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c, ok := h.connCache[id]; ok {
-		c.conn.Hidden = hidden
-		c.conn.Rooms = slices.Clone(rooms)
+		c.conn.Hidden = w.Session.Hidden()
+		c.conn.Rooms = slices.Clone(w.Session.Rooms)
 		c.conn.RoomsKnown = true
-		c.conn.HiddenBefore = c.conn.HiddenBefore || before
+		c.conn.HiddenBefore = c.conn.HiddenBefore || w.HiddenBefore
+		if w.SetHiddenRooms {
+			c.conn.HiddenRooms, c.conn.HiddenRoomsKnown = store.HiddenRoomsOf(w), w.HiddenRoomsKnown
+		}
 		h.connCache[id] = c
 	}
 }

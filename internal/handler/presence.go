@@ -287,25 +287,28 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		}
 		next.LastSeen = now
 		next.ExpiresAt = now.Add(p.cfg.OfflineTimeout)
-		// The connection's record keeps whether its session is hidden,
-		// for when DynamoDB's TTL deleted the session (bareSession). It
-		// is written with the session when that differs from the
-		// record's, as read for the frame, or from the stored session's
-		// (the record may be a cached copy): in the common case, a
-		// visible session, never.
-		// A new session after a hidden one notes so on the record too:
-		// the hidden session's room entries may be left behind (see
-		// entryRemovedByTTL).
-		hide := next.Hidden()
-		setHidden := hide != conn.Hidden || i >= 0 && hide != cur.Hidden()
-		// The record keeps the session's rooms too, for a session that
-		// expires (roomsKept), written the same way: when the rooms
-		// change, not on a refresh, and once on a record that does not
-		// keep them yet (written by an earlier version).
-		setRooms := !conn.RoomsKnown || !slices.Equal(next.Rooms, conn.Rooms) || i >= 0 && !slices.Equal(next.Rooms, cur.Rooms)
-		before := i < 0 && conn.Hidden && !conn.HiddenBefore
-		written, err := st.PutSession(ctx, store.SessionWrite{Session: next, Leave: leave, AwayAt: ceilSecond(awayAt),
-			SetHidden: setHidden, SetRooms: setRooms, HiddenBefore: before})
+		var stored *store.Session
+		if i >= 0 {
+			stored = &cur
+		}
+		w := p.sessionWrite(conn, stored, next)
+		if w.SetHiddenRooms {
+			// The rooms of hidden sessions are written from the record's
+			// own: read it again, after the sessions, so that a
+			// concurrent frame's write of them is built on rather than
+			// undone. A write that commits after this read also changes
+			// the session, and this one's condition fails.
+			rec, err := st.GetConnection(ctx, conn.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				return store.Session{}, errNotRegistered()
+			}
+			if err != nil {
+				return store.Session{}, err
+			}
+			w = p.sessionWrite(rec, stored, next)
+		}
+		w.Leave, w.AwayAt = leave, ceilSecond(awayAt)
+		written, err := st.PutSession(ctx, w)
 		if errors.Is(err, store.ErrConditionFailed) {
 			continue
 		}
@@ -317,8 +320,8 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		if err != nil {
 			return store.Session{}, err
 		}
-		if setHidden || setRooms || before {
-			p.h.connSession(conn.ID, hide, before, next.Rooms)
+		if w.SetHidden || w.SetRooms || w.HiddenBefore || w.SetHiddenRooms {
+			p.h.connSession(conn.ID, w)
 		}
 		p.conns.stored(conn.ID, written, now, p.cfg)
 		if i < 0 {
@@ -338,6 +341,70 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 		return written, nil
 	}
 	return store.Session{}, fmt.Errorf("presence of %q: still contended after %d attempts: %w", conn.ID, presenceAttempts, store.ErrUnavailable)
+}
+
+// sessionWrite is the write of next, over stored (nil for a write that
+// creates the session), with what it sets on the connection's record rec.
+// The record keeps whether its session is hidden, for when DynamoDB's TTL
+// deleted the session (bareSession). It is written with the session when
+// that differs from the record's, as read for the frame, or from the
+// stored session's (the record may be a cached copy): in the common case,
+// a visible session, never. The record keeps the session's rooms too, for
+// a session that expires (roomsKept), written the same way: when the
+// rooms change, not on a refresh, and once on a record that does not keep
+// them yet (written by an earlier version). A new session after a hidden
+// one notes so on the record too, with the hidden session's rooms: its
+// room entries there may be left behind (see entryRemovedByTTL and
+// hiddenRooms).
+func (p *presenceFeature) sessionWrite(rec store.Connection, stored *store.Session, next store.Session) store.SessionWrite {
+	creates := stored == nil
+	w := store.SessionWrite{Session: next,
+		SetHidden: next.Hidden() != rec.Hidden || !creates && next.Hidden() != stored.Hidden(),
+		SetRooms: !rec.RoomsKnown || !slices.Equal(next.Rooms, rec.Rooms) ||
+			!creates && !slices.Equal(next.Rooms, stored.Rooms),
+		HiddenBefore: creates && rec.Hidden && !rec.HiddenBefore,
+	}
+	w.HiddenRooms, w.HiddenRoomsKnown, w.SetHiddenRooms = p.hiddenRooms(rec, creates, next.Rooms)
+	return w
+}
+
+// hiddenRooms returns the rooms that a session write of conn, in rooms,
+// leaves on its record as those where an entry of a hidden session may be
+// left behind (store.Connection.HiddenRooms), whether the record then
+// keeps them, and whether that changes the record. A write that creates
+// the session after a hidden one (creates, with the record hidden) adds
+// the hidden session's rooms, as the record keeps them. The write puts
+// its own entry in each of rooms, which then no longer holds a hidden
+// session's: a later session that shows itself in such a room is seen
+// leaving it too. The list grows only on a write that creates the
+// session, and shrinks only on one that enters a room of it; either
+// updates the record (or checks it, at the same cost) anyway, and reads it
+// again first (see apply): a connection never hidden, or whose list a
+// write leaves as it is, pays nothing for it. A record whose HiddenBefore
+// an earlier version set, without the list, or whose hidden session's
+// rooms are not known, keeps none: every entry left behind is taken as
+// hidden, as that version did. So is a list longer than MaxRooms (the
+// bound of the rooms a session is in, and of the rooms the record keeps
+// for it), which keeps the connection's item small.
+func (p *presenceFeature) hiddenRooms(conn store.Connection, creates bool, rooms []string) (list []string, known, changed bool) {
+	afterHidden := creates && conn.Hidden
+	if !conn.HiddenBefore && !afterHidden {
+		return nil, false, false // no hidden session was followed by another
+	}
+	known = (conn.HiddenRoomsKnown || !conn.HiddenBefore) && (conn.RoomsKnown || !afterHidden)
+	if known {
+		list = slices.Clone(conn.HiddenRooms)
+		if afterHidden {
+			list = append(list, conn.Rooms...)
+		}
+		list = slices.DeleteFunc(list, func(r string) bool { return slices.Contains(rooms, r) })
+		slices.Sort(list)
+		list = slices.Compact(list)
+		if len(list) > p.cfg.MaxRooms {
+			list, known = nil, false
+		}
+	}
+	return list, known, known != conn.HiddenRoomsKnown || !slices.Equal(list, conn.HiddenRooms)
 }
 
 // roomsKept returns the rooms that a new session of conn enters besides

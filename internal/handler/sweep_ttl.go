@@ -314,7 +314,9 @@ func (p *presenceFeature) leftByTTL(ctx context.Context, k store.PresenceKey, no
 // with the session, hidden and without names. For an entry left behind
 // (see entryRemovedByTTL) the session is hidden also when the record
 // says a hidden session of the connection was followed by another
-// (HiddenBefore): the entry may be that session's.
+// (HiddenBefore) and that the entry's room may hold that session's
+// entry (HiddenRooms; a record of an earlier version, which names no
+// rooms, says so of every room): the entry may be that session's.
 func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, now time.Time, leftBehind bool) (store.Session, error) {
 	last := now.Add(-p.cfg.OfflineTimeout)
 	s := store.Session{Presence: store.Presence{Tenant: k.Tenant, UserID: k.UserID, ConnID: k.ConnID, LastSeen: last, LastActive: last,
@@ -327,11 +329,19 @@ func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, 
 		return s, err
 	case c.Tenant == k.Tenant && c.UserID == k.UserID:
 		s.Username, s.Avatar = c.Username, c.Avatar
-		if !c.Hidden && !(leftBehind && c.HiddenBefore) {
+		if !c.Hidden && !(leftBehind && hiddenEntryMayBeLeft(c, k.Room)) {
 			s.Status = ""
 		}
 	}
 	return s, nil
+}
+
+// hiddenEntryMayBeLeft reports whether connection record c says that an
+// entry of it in room may be left behind by a hidden session that a new
+// one followed: the room is in HiddenRooms, or the record, written by an
+// earlier version, has HiddenBefore without the list.
+func hiddenEntryMayBeLeft(c store.Connection, room string) bool {
+	return c.HiddenBefore && (!c.HiddenRoomsKnown || slices.Contains(c.HiddenRooms, room))
 }
 
 // entryRemovedByTTL announces that TTL removed the entry of k in its room.
@@ -345,8 +355,9 @@ func (p *presenceFeature) bareSession(ctx context.Context, k store.PresenceKey, 
 // last session (left behind by one TTL removed whose rooms its removal
 // could not name, when the connection has since left the room's channel
 // or may no longer enter the room), so a record that says a hidden
-// session was followed by another counts as hidden too: the record tells
-// how the last session was, not the one that wrote the entry. prior is
+// session was followed by another, in a room where that session's entry
+// may be left, counts as hidden too: the record tells how the last
+// session was, not the one that wrote the entry. prior is
 // the user's sessions read just now. It
 // reports whether it announced anything. An error after the claim (the
 // read again for the room, or of the connection's record, failed) comes

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -516,5 +519,180 @@ func TestTTLRemovedEntryOfAHiddenSessionLeftBehind(t *testing.T) {
 				t.Errorf("bob got lobby events %s about dave, want %s", got, c.events)
 			}
 		})
+	}
+}
+
+// TestTTLRemovedEntryOfAVisibleSessionAfterAHiddenOne: dave appears
+// offline in lobby, leaves its channel (still in the room) and falls
+// silent; TTL takes his session, and his lobby entry stays behind. Each
+// later presence of his connection does the same in a room (phases).
+// Once his connection had been hidden, its record said so for the rest
+// of its life, and TTL's removal of any entry left behind was taken as
+// the hidden one's: when a later, visible presence left deck (or lobby,
+// entered again) the same way, bob never got dave's leave and kept seeing
+// him there. Only the rooms a hidden presence was in stay quiet: lobby's
+// entry of the hidden presence (or deck's of a second hidden one) is not
+// announced, a visible presence's entry is, in deck or in lobby. A record
+// that says the connection was hidden before without naming the rooms
+// (written by an earlier version), or whose rooms of hidden presences
+// outgrew the limit on rooms, keeps the earlier rule: nothing is
+// announced.
+func TestTTLRemovedEntryOfAVisibleSessionAfterAHiddenOne(t *testing.T) {
+	const (
+		hide = `{"type":"presence","messageId":"h","payload":{"status":"offline"}}`
+		show = `{"type":"presence","messageId":"o","payload":{"status":"online"}}`
+		// earlier is no frame: the record's rooms of hidden presences
+		// are removed, as an earlier version, which kept none, left it.
+		earlier = "earlier"
+	)
+	in := func(room string) []string {
+		return []string{
+			`{"type":"room.join","messageId":"j","payload":{"room":"` + room + `"}}`,
+			`{"type":"unsubscribe","channel":"room:` + room + `","messageId":"u"}`,
+		}
+	}
+	phase := func(frames ...[]string) []string { return slices.Concat(frames...) }
+	cases := []struct {
+		name     string
+		maxRooms int
+		phases   [][]string // dave's frames in each of his presences
+		want     map[string]string
+	}{
+		{"hidden in lobby, then visible in deck", 0,
+			[][]string{phase([]string{hide}, in("lobby")), phase([]string{show}, in("deck"))},
+			map[string]string{"lobby": "[]", "deck": "[join leave]"}},
+		{"hidden in lobby, then visible in lobby", 0,
+			[][]string{phase([]string{hide}, in("lobby")), phase([]string{show}, in("lobby"))},
+			map[string]string{"lobby": "[join leave]"}},
+		{"hidden in lobby, hidden in deck, then visible in den", 0,
+			[][]string{phase([]string{hide}, in("lobby")), phase([]string{hide}, in("deck")), phase([]string{show}, in("den"))},
+			map[string]string{"lobby": "[]", "deck": "[]", "den": "[join leave]"}},
+		{"hidden in lobby, then visible in deck, on an earlier version's record", 0,
+			[][]string{phase([]string{hide}, in("lobby")), phase([]string{show, earlier}, in("deck"))},
+			map[string]string{"lobby": "[]", "deck": "[join]"}},
+		{"hidden in lobby, hidden in deck, past the limit, then visible in den", 1,
+			[][]string{phase([]string{hide}, in("lobby")), phase([]string{hide}, in("deck")), phase([]string{show}, in("den"))},
+			map[string]string{"lobby": "[]", "deck": "[]", "den": "[join]"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tt := newTTLTable(t)
+			e := newSweepEnvWith(t, tt.clock, tt.st, handler.PresenceConfig{MaxRooms: c.maxRooms}, "bob", "dave")
+			rooms := slices.Sorted(maps.Keys(c.want))
+			for _, room := range rooms {
+				// bob watches the room (MaxRooms may not let him in them all).
+				e.ok("bob", `{"type":"subscribe","channel":"room:`+room+`","messageId":"s"}`)
+			}
+			for _, frames := range c.phases {
+				for _, f := range frames {
+					if f == earlier {
+						tt.removeAttr(store.ConnPK("dave"), store.SKMeta, "hiddenRooms")
+						continue
+					}
+					e.ok("dave", f)
+				}
+				e.idle(4, []string{"bob"}, nil) // dave is silent for 2 minutes
+				tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+				e.deliver(ttlSample(t)[0])
+			}
+			for seq, room := range rooms {
+				tt.expire(store.RoomPK("t1", room), store.PresenceSK("dave", "dave"))
+				if again := e.deliver(ttlRemoval(t, store.RoomPK("t1", room), store.PresenceSK("dave", "dave"), seq+1)); len(again) != 0 {
+					t.Fatalf("the answer asks again for %v", again)
+				}
+			}
+			for _, room := range rooms {
+				want := c.want[room]
+				got := fmt.Sprint(e.poster.events("bob", "room:"+room, "dave"))
+				t.Logf("%s events about dave: %s", room, got)
+				if got != want {
+					t.Errorf("bob got %s events %s about dave, want %s", room, got, want)
+				}
+			}
+		})
+	}
+}
+
+// removeAttr removes attribute name from the item (pk, sk), if present.
+func (tt *ttlTable) removeAttr(pk, sk, name string) {
+	tt.t.Helper()
+	_, err := tt.client.UpdateItem(tt.t.Context(), &dynamodb.UpdateItemInput{
+		TableName:                aws.String(tt.name),
+		Key:                      itemKey(pk, sk),
+		UpdateExpression:         aws.String("REMOVE #a"),
+		ConditionExpression:      aws.String("attribute_exists(pk)"),
+		ExpressionAttributeNames: map[string]string{"#a": name},
+	})
+	if err != nil {
+		tt.t.Fatalf("remove %s of %s %s: %v", name, pk, sk, err)
+	}
+}
+
+// sessionsReadHook is a store that runs the hook it is armed with once,
+// before the next read of a user's sessions: another instance's write
+// landing between a frame's read of its connection and its read of the
+// sessions, an order the table cannot be made to take on demand.
+type sessionsReadHook struct {
+	store.Store
+	hook atomic.Pointer[func()]
+}
+
+func (s *sessionsReadHook) UserSessionsWithExpired(ctx context.Context, tenant, userID string) ([]store.Session, []store.Session, error) {
+	if f := s.hook.Swap(nil); f != nil {
+		(*f)()
+	}
+	return s.Store.UserSessionsWithExpired(ctx, tenant, userID)
+}
+
+// TestTTLRemovedEntryOfAHiddenSessionAfterAConcurrentFrame: dave was
+// hidden in lobby, then hidden in deck, and each time TTL took his
+// session and left the room's entry behind. He shows himself on one
+// instance, whose new session notes lobby and deck as rooms of hidden
+// sessions, while another instance, which read his connection's record
+// before that, enters him into lobby. That frame's write must not undo
+// deck from the record: TTL's removal of deck's entry, a hidden
+// session's, announces nothing; lobby, where dave showed himself, sees
+// him join and leave.
+func TestTTLRemovedEntryOfAHiddenSessionAfterAConcurrentFrame(t *testing.T) {
+	const (
+		hide = `{"type":"presence","messageId":"h","payload":{"status":"offline"}}`
+		show = `{"type":"presence","messageId":"o","payload":{"status":"online"}}`
+	)
+	tt := newTTLTable(t)
+	st := &sessionsReadHook{Store: tt.st}
+	e := newSweepEnv(t, tt.clock, st, "bob", "dave")
+	other := newSweepEnvPosting(t, tt.clock, tt.st, handler.PresenceConfig{}, e.poster)
+	silent := func() {
+		e.idle(4, []string{"bob"}, nil) // dave is silent for 2 minutes
+		tt.expire(store.PresencePK("t1"), store.PresenceSK("dave", "dave"))
+		e.deliver(ttlSample(t)[0])
+	}
+	for _, room := range []string{"lobby", "deck"} {
+		e.ok("bob", `{"type":"subscribe","channel":"room:`+room+`","messageId":"s"}`)
+	}
+	for _, room := range []string{"lobby", "deck"} {
+		e.ok("dave", hide)
+		e.join("dave", room)
+		e.ok("dave", `{"type":"unsubscribe","channel":"room:`+room+`","messageId":"u"}`)
+		silent()
+	}
+	showing := func() { other.ok("dave", show) }
+	st.hook.Store(&showing)
+	e.join("dave", "lobby")
+	if st.hook.Load() != nil {
+		t.Fatal("the frame read no sessions")
+	}
+	e.ok("dave", `{"type":"unsubscribe","channel":"room:lobby","messageId":"u"}`)
+	silent()
+	for i, room := range []string{"lobby", "deck"} {
+		tt.expire(store.RoomPK("t1", room), store.PresenceSK("dave", "dave"))
+		if again := e.deliver(ttlRemoval(t, store.RoomPK("t1", room), store.PresenceSK("dave", "dave"), i+1)); len(again) != 0 {
+			t.Fatalf("the answer asks again for %v", again)
+		}
+	}
+	lobby, deck := fmt.Sprint(e.poster.events("bob", "room:lobby", "dave")), fmt.Sprint(e.poster.events("bob", "room:deck", "dave"))
+	t.Logf("lobby events about dave: %s; deck events about dave: %s", lobby, deck)
+	if lobby != "[join leave]" || deck != "[]" {
+		t.Errorf("bob got lobby events %s and deck events %s about dave, want [join leave] and []", lobby, deck)
 	}
 }

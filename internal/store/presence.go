@@ -106,6 +106,13 @@ type SessionWrite struct {
 	// record says the connection's last session was hidden and
 	// HiddenBefore is not set yet.
 	HiddenBefore bool
+	// SetHiddenRooms also sets the connection record's HiddenRooms and
+	// HiddenRoomsKnown to HiddenRooms and HiddenRoomsKnown (false removes
+	// the list), in the same atomic step and with the same check as
+	// SetHidden and SetRooms. The caller sets it when the list changes.
+	SetHiddenRooms   bool
+	HiddenRooms      []string
+	HiddenRoomsKnown bool
 }
 
 // Hidden reports whether the client chose to appear offline: the entry is
@@ -285,6 +292,15 @@ func NormalizeSession(ses Session) Session {
 		ses.Rooms = nil
 	}
 	return ses
+}
+
+// HiddenRoomsOf returns w's HiddenRooms as a connection record keeps
+// them: sorted, without repeats, nil for none or when not known.
+func HiddenRoomsOf(w SessionWrite) []string {
+	if !w.HiddenRoomsKnown || len(w.HiddenRooms) == 0 {
+		return nil
+	}
+	return slices.Compact(slices.Sorted(slices.Values(w.HiddenRooms)))
 }
 
 // RoomEntriesArgs checks the arguments of Presences.RoomEntriesOf (every

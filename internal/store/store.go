@@ -94,6 +94,18 @@ type Connection struct {
 	// in its own time, may be hidden whatever Hidden says now. Once set, it
 	// stays for the record's life.
 	HiddenBefore bool
+
+	// HiddenRooms lists, with HiddenBefore, the rooms where such a hidden
+	// session's entry may be left behind: the rooms of each hidden session
+	// that a new session followed, less those a later session has written
+	// its own entry in since, sorted (see SessionWrite.SetHiddenRooms). It
+	// holds only when HiddenRoomsKnown. A record whose HiddenBefore an
+	// earlier version set, which kept no list, has HiddenRoomsKnown false:
+	// any entry left behind may be the hidden session's.
+	HiddenRooms []string
+
+	// HiddenRoomsKnown says the record keeps HiddenRooms (empty for none).
+	HiddenRoomsKnown bool
 }
 
 // Connections stores connection records and the user-to-connections index.

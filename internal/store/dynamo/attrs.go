@@ -46,6 +46,22 @@ func strList(vs []string) types.AttributeValue {
 	return &types.AttributeValueMemberL{Value: l}
 }
 
+// getStrList returns the strings of the list attribute name, and whether
+// it is present.
+func getStrList(it item, name string) ([]string, bool) {
+	l, ok := it[name].(*types.AttributeValueMemberL)
+	if !ok {
+		return nil, false
+	}
+	var out []string
+	for _, v := range l.Value {
+		if s, ok := v.(*types.AttributeValueMemberS); ok {
+			out = append(out, s.Value)
+		}
+	}
+	return out, true
+}
+
 // setStrings sets each attribute of attrs whose value is not empty.
 func setStrings(it item, attrs map[string]string) {
 	for name, v := range attrs {

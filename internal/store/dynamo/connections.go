@@ -390,6 +390,9 @@ func connItem(c store.Connection, subCount int64) item {
 	if c.HiddenBefore {
 		it[attrHiddenPrior] = boolAttr(true)
 	}
+	if c.HiddenRoomsKnown {
+		it[attrHiddenRooms] = strList(c.HiddenRooms)
+	}
 	return it
 }
 
@@ -420,15 +423,9 @@ func connFrom(it item) store.Connection {
 		c.TokenExpiresAt = time.Unix(getN(it, attrTokenExp), 0).UTC()
 	}
 	c.Hidden = getBoolAttr(it, attrHidden)
-	if l, ok := it[attrConnRooms].(*types.AttributeValueMemberL); ok {
-		c.RoomsKnown = true
-		for _, v := range l.Value {
-			if s, ok := v.(*types.AttributeValueMemberS); ok {
-				c.Rooms = append(c.Rooms, s.Value)
-			}
-		}
-	}
+	c.Rooms, c.RoomsKnown = getStrList(it, attrConnRooms)
 	c.HiddenBefore = getBoolAttr(it, attrHiddenPrior)
+	c.HiddenRooms, c.HiddenRoomsKnown = getStrList(it, attrHiddenRooms)
 	return c
 }
 

@@ -60,6 +60,7 @@ const (
 	attrHidden      = "sessionHidden" // a connection's: its session was hidden when last written
 	attrConnRooms   = "sessionRooms"  // a connection's: the rooms its session was in when they last changed (absent: not known)
 	attrHiddenPrior = "hiddenBefore"  // a connection's: a hidden session of it was followed by another
+	attrHiddenRooms = "hiddenRooms"   // a connection's: where such a hidden session's entries may be left (absent with hiddenBefore: anywhere)
 )
 
 // condLive holds for a present item that has not expired at :now.

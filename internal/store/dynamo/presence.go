@@ -58,9 +58,10 @@ const maxSessionRooms = maxTxActions - 3
 // fails once the session is removed. When a creating write is cancelled,
 // PutSession reads the connection to tell ErrNotFound (the check failed)
 // from ErrConditionFailed (a live session appeared). A write that sets
-// the connection's hidden flag (SetHidden), rooms (SetRooms) or
-// HiddenBefore updates the connection's item under the same condition
-// instead of checking it, in one action, and is decided the same way.
+// the connection's hidden flag (SetHidden), rooms (SetRooms),
+// HiddenBefore or rooms of hidden sessions (SetHiddenRooms) updates the
+// connection's item under the same condition instead of checking it, in
+// one action, and is decided the same way.
 func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Session, error) {
 	const op = "put session"
 	ses := store.NormalizeSession(w.Session)
@@ -105,6 +106,16 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 		set = append(set, attrHiddenPrior+" = :h")
 	}
 	switch {
+	case w.SetHiddenRooms && w.HiddenRoomsKnown:
+		// An empty list too, as for sessionRooms: a record with
+		// hiddenBefore but without the attribute names no rooms (written
+		// by an earlier version), and any entry left behind may be hidden.
+		connVals[":hr"] = strList(store.HiddenRoomsOf(w))
+		set = append(set, attrHiddenRooms+" = :hr")
+	case w.SetHiddenRooms:
+		remove = append(remove, attrHiddenRooms)
+	}
+	switch {
 	case len(set) > 0 || len(remove) > 0:
 		// On a creating write the update takes the place of the check, at
 		// the same cost.
@@ -133,7 +144,7 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 		}), "", nil))
 	}
 	err := s.transact(ctx, op, key, actions)
-	if (creates || w.SetHidden || w.SetRooms || w.HiddenBefore) && errors.Is(err, store.ErrConditionFailed) {
+	if (creates || w.SetHidden || w.SetRooms || w.HiddenBefore || w.SetHiddenRooms) && errors.Is(err, store.ErrConditionFailed) {
 		return store.Session{}, s.sessionConnGone(ctx, op, key, ses, err)
 	}
 	if err != nil {

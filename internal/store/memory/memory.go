@@ -459,7 +459,8 @@ func (s *Store) ChannelsOf(ctx context.Context, connID string) ([]string, error)
 
 // normalize returns c with the representation that a round trip through
 // DynamoDB yields: UTC times, ExpiresAt and TokenExpiresAt truncated to the
-// second, no empty role or room list, no rooms unless RoomsKnown.
+// second, no empty role or room list, no rooms unless RoomsKnown and no
+// hidden rooms unless HiddenRoomsKnown.
 func normalize(c store.Connection) store.Connection {
 	c.ConnectedAt = c.ConnectedAt.UTC()
 	c.LastSeenAt = c.LastSeenAt.UTC()
@@ -474,16 +475,20 @@ func normalize(c store.Connection) store.Connection {
 	if len(c.Rooms) == 0 || !c.RoomsKnown {
 		c.Rooms = nil
 	}
+	if len(c.HiddenRooms) == 0 || !c.HiddenRoomsKnown {
+		c.HiddenRooms = nil
+	}
 	if !c.TokenExpiresAt.IsZero() {
 		c.TokenExpiresAt = time.Unix(c.TokenExpiresAt.Unix(), 0).UTC()
 	}
 	return clone(c)
 }
 
-// clone returns c with its own copy of the role list.
+// clone returns c with its own copy of the role and room lists.
 func clone(c store.Connection) store.Connection {
 	c.Roles = slices.Clone(c.Roles)
 	c.Rooms = slices.Clone(c.Rooms)
+	c.HiddenRooms = slices.Clone(c.HiddenRooms)
 	return c
 }
 

@@ -92,10 +92,10 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	defer s.mu.Unlock()
 	now := s.now()
 	conn, connOK := s.get(store.ConnPK(ses.ConnID), store.SKMeta)
-	if ses.Version == 0 || w.SetHidden || w.SetRooms || w.HiddenBefore {
+	if ses.Version == 0 || w.SetHidden || w.SetRooms || w.HiddenBefore || w.SetHiddenRooms {
 		// Creating a session, or setting its connection's hidden flag,
-		// rooms or HiddenBefore, needs its live connection (see the
-		// DynamoDB store's ConditionCheck).
+		// rooms, HiddenBefore or HiddenRooms, needs its live connection
+		// (see the DynamoDB store's ConditionCheck).
 		if !connOK || !conn.live(now) || conn.conn.Tenant != ses.Tenant || conn.conn.UserID != ses.UserID {
 			return store.Session{}, fmt.Errorf("memory: %s %q: connection %q: %w", op, key, ses.ConnID, store.ErrNotFound)
 		}
@@ -129,7 +129,10 @@ func (s *Store) PutSession(ctx context.Context, w store.SessionWrite) (store.Ses
 	if w.HiddenBefore {
 		conn.conn.HiddenBefore = true
 	}
-	if w.SetHidden || w.SetRooms || w.HiddenBefore {
+	if w.SetHiddenRooms {
+		conn.conn.HiddenRooms, conn.conn.HiddenRoomsKnown = store.HiddenRoomsOf(w), w.HiddenRoomsKnown
+	}
+	if w.SetHidden || w.SetRooms || w.HiddenBefore || w.SetHiddenRooms {
 		s.put(store.ConnPK(ses.ConnID), store.SKMeta, conn)
 	}
 	ses.Version = nextVersion(prev, s.clock.Now())

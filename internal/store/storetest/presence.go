@@ -28,6 +28,7 @@ func presenceCases() []struct {
 		{"PresenceHiddenOnConnection", testSessionHiddenOnConnection},
 		{"PresenceRoomsOnConnection", testSessionRoomsOnConnection},
 		{"PresenceHiddenBeforeOnConnection", testSessionHiddenBeforeOnConnection},
+		{"PresenceHiddenRoomsOnConnection", testSessionHiddenRoomsOnConnection},
 		{"PresenceJoinLeaveRooms", testJoinLeaveRooms},
 		{"PresencePagination", testPresencePagination},
 		{"PresenceExpiryHides", testPresenceExpiry},
@@ -431,24 +432,97 @@ func testSessionHiddenBeforeOnConnection(t *testing.T, f *fixture) {
 
 	c2 := f.conn("a2", "acme", "alice", time.Hour)
 	c2.Hidden, c2.HiddenBefore, c2.Rooms, c2.RoomsKnown = true, true, []string{"r1"}, true
-	f.put(t, c2)
-	got, err := f.s.GetConnection(f.ctx, "a2")
+	f.roundTrip(t, c2)
+
+	w := ses
+	w.Activity = "Reviewing"
+	f.refusedWithoutConnection(t, ses, "HiddenBefore", store.SessionWrite{Session: w, HiddenBefore: true})
+}
+
+// roundTrip puts c and checks that it reads back as put.
+func (f *fixture) roundTrip(t *testing.T, c store.Connection) {
+	t.Helper()
+	f.put(t, c)
+	f.wantConn(t, c)
+}
+
+// wantConn checks that the connection record of want.ID reads as want.
+func (f *fixture) wantConn(t *testing.T, want store.Connection) {
+	t.Helper()
+	got, err := f.s.GetConnection(f.ctx, want.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	equalConn(t, got, c2)
+	equalConn(t, got, want)
+}
 
-	if _, _, err := f.s.DeleteConnection(f.ctx, "a1"); err != nil {
+// refusedWithoutConnection removes the connection of ses, the stored
+// session, and checks that w, a write over ses that sets what on the
+// record, fails with ErrNotFound and stores nothing.
+func (f *fixture) refusedWithoutConnection(t *testing.T, ses store.Session, what string, w store.SessionWrite) {
+	t.Helper()
+	if _, _, err := f.s.DeleteConnection(f.ctx, ses.ConnID); err != nil {
 		t.Fatal(err)
 	}
-	w := ses
-	w.Activity = "Reviewing"
-	if got, err := f.s.PutSession(f.ctx, store.SessionWrite{Session: w, HiddenBefore: true}); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("PutSession(HiddenBefore) without the connection = %+v, %v; want ErrNotFound", got, err)
+	if got, err := f.s.PutSession(f.ctx, w); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("PutSession(%s) without the connection = %+v, %v; want ErrNotFound", what, got, err)
 	}
-	if got := f.userSessions(t, "acme", "alice"); len(got) != 1 || got[0].Version != ses.Version || got[0].Activity != ses.Activity {
+	if got := f.userSessions(t, ses.Tenant, ses.UserID); len(got) != 1 || got[0].Version != ses.Version {
 		t.Errorf("after a refused write, sessions = %+v; want the one before", got)
 	}
+}
+
+// testSessionHiddenRoomsOnConnection: a session write with SetHiddenRooms
+// sets the connection record's HiddenRooms, sorted and without repeats,
+// and HiddenRoomsKnown, together with HiddenBefore and Rooms or alone;
+// an empty list is kept as known, apart from a record without one, and
+// SetHiddenRooms without HiddenRoomsKnown removes the list. Writes without
+// it leave the list as it was, and it outlives the session. A record
+// written with it reads back with it. Setting it needs the live
+// connection: without it the write fails with ErrNotFound and stores
+// nothing.
+func testSessionHiddenRoomsOnConnection(t *testing.T, f *fixture) {
+	c := f.conn("a1", "acme", "alice", time.Hour)
+	f.put(t, c)
+	record := func(t *testing.T, known bool, hidden []string, rooms ...string) {
+		t.Helper()
+		c := c
+		c.HiddenBefore, c.Rooms, c.RoomsKnown = true, rooms, true
+		c.HiddenRooms, c.HiddenRoomsKnown = hidden, known
+		f.wantConn(t, c)
+	}
+	ses := f.putSession(t, store.SessionWrite{Session: f.session("acme", "alice", "a1", "r3"), SetRooms: true, HiddenBefore: true,
+		SetHiddenRooms: true, HiddenRooms: []string{"r2", "r1", "r2"}, HiddenRoomsKnown: true})
+	record(t, true, []string{"r1", "r2"}, "r3")
+	ses.Activity = "Viewing"
+	ses = f.putSession(t, store.SessionWrite{Session: ses})
+	record(t, true, []string{"r1", "r2"}, "r3")
+	ses.Rooms = []string{"r1", "r3"}
+	ses = f.putSession(t, store.SessionWrite{Session: ses, SetRooms: true, SetHiddenRooms: true, HiddenRooms: []string{"r2"}, HiddenRoomsKnown: true})
+	record(t, true, []string{"r2"}, "r1", "r3")
+	ses.Rooms = []string{"r1", "r2", "r3"}
+	ses = f.putSession(t, store.SessionWrite{Session: ses, SetRooms: true, SetHiddenRooms: true, HiddenRooms: []string{}, HiddenRoomsKnown: true})
+	record(t, true, nil, "r1", "r2", "r3")
+	ses = f.putSession(t, store.SessionWrite{Session: ses, SetHiddenRooms: true, HiddenRooms: []string{"r4"}, HiddenRoomsKnown: true})
+	record(t, true, []string{"r4"}, "r1", "r2", "r3")
+	if _, _, err := f.s.DeleteSession(f.ctx, "acme", "alice", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	record(t, true, []string{"r4"}, "r1", "r2", "r3")
+	ses = f.session("acme", "alice", "a1")
+	ses = f.putSession(t, store.SessionWrite{Session: ses, SetRooms: true, SetHiddenRooms: true})
+	record(t, false, nil)
+
+	c2 := f.conn("a2", "acme", "alice", time.Hour)
+	c2.HiddenBefore, c2.RoomsKnown, c2.HiddenRooms, c2.HiddenRoomsKnown = true, true, []string{"r1", "r2"}, true
+	f.roundTrip(t, c2)
+	c2.HiddenRooms = nil
+	f.roundTrip(t, c2)
+
+	w := ses
+	w.Activity = "Reviewing"
+	f.refusedWithoutConnection(t, ses, "SetHiddenRooms",
+		store.SessionWrite{Session: w, SetHiddenRooms: true, HiddenRooms: []string{"r1"}, HiddenRoomsKnown: true})
 }
 
 // testSessionNeedsConnection: a write that creates a session (Version 0)

@@ -224,7 +224,8 @@ func equalConn(t *testing.T, got, want store.Connection) {
 		got.SourceIP != want.SourceIP || !slices.Equal(got.Roles, want.Roles) ||
 		!got.ConnectedAt.Equal(want.ConnectedAt) || !got.LastSeenAt.Equal(want.LastSeenAt) ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) || got.Hidden != want.Hidden || !slices.Equal(got.Rooms, want.Rooms) ||
-		got.RoomsKnown != want.RoomsKnown || got.HiddenBefore != want.HiddenBefore {
+		got.RoomsKnown != want.RoomsKnown || got.HiddenBefore != want.HiddenBefore ||
+		!slices.Equal(got.HiddenRooms, want.HiddenRooms) || got.HiddenRoomsKnown != want.HiddenRoomsKnown {
 		t.Fatalf("connection mismatch:\n got %+v\nwant %+v", got, want)
 	}
 }
