@@ -468,7 +468,7 @@ func TestIdentityAndUserStringBounds(t *testing.T) {
 				{"notify", map[string]any{"title": strings.Repeat("t", 201)}},
 				{"notify", map[string]any{"title": "t", "body": strings.Repeat("b", 2001)}},
 				{"activity", map[string]any{"entity": map[string]any{"type": "order", "id": "1", "name": strings.Repeat("n", 257)}}},
-				{"activity", map[string]any{"entity": map[string]any{"type": "order", "id": "1"}, "changes": manyChanges(25, 1000)}},
+				{"activity", map[string]any{"action": "updated", "entity": map[string]any{"type": "order", "id": "1"}, "changes": manyChanges(25, 1000)}},
 				{"change", change("customer", "c1", 0, "update", "notes", map[string]any{"after": strings.Repeat("v", 10<<10)})},
 				{"change", change("customer", "c1", 0, "update", "notes", map[string]any{"after": "v", "metadata": map[string]any{"m": worst(700)}})},
 				{"change", change("customer", "c1", 0, "update", "n."+strings.Repeat("k", 1100), after("v"))},

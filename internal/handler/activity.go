@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/ident"
@@ -159,6 +160,36 @@ func checkActivity(a store.Activity) error {
 	return nil
 }
 
+// reservedActivityMetadata are the metadata keys of the entries the
+// server records for accepted changes (collab's recordChange): the
+// change's id, version and operation. An entry that has them was recorded
+// by the server; no client writes them.
+var reservedActivityMetadata = []string{"changeId", "version", "operation"}
+
+// checkClientActivity refuses, in an entry a client writes, what only the
+// server records: the reserved metadata keys, on any action, and changes
+// on a view, which changes nothing. An admin or system identity that
+// records a data change made elsewhere (created, updated, deleted) gives
+// its changes, and names it in metadata keys of its own.
+func checkClientActivity(a store.Activity) error {
+	if a.Action == store.ActionViewed && len(a.Changes) > 0 {
+		return protocol.NewError(protocol.CodeBadRequest, "a %q entry has no changes: the server records changes with each accepted change", store.ActionViewed)
+	}
+	if len(a.Metadata) == 0 {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(a.Metadata, &m); err != nil {
+		return protocol.NewError(protocol.CodeBadRequest, "metadata must be an object")
+	}
+	for _, k := range reservedActivityMetadata {
+		if _, ok := m[k]; ok {
+			return protocol.NewError(protocol.CodeBadRequest, "metadata keys %s are recorded by the server with each accepted change; a client's entry may not set them", strings.Join(reservedActivityMetadata, ", "))
+		}
+	}
+	return nil
+}
+
 // activityPayload is the payload of an activity request. The entity may
 // be given as an object or as flat fields.
 type activityPayload struct {
@@ -174,7 +205,9 @@ type activityPayload struct {
 // activity handles an explicit activity frame. Clients record views
 // (action "viewed", the default); other actions come from data changes,
 // and only identities that may publish on activity-feed (admin and system
-// by default) may record them directly.
+// by default) may record them directly. Either way the caller must be
+// allowed to read (subscribe to) the entity's channel, and the entry may
+// not carry what the server records with a change (checkClientActivity).
 func (p *presenceFeature) activity(ctx context.Context, r *request) (any, error) {
 	var pl activityPayload
 	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
@@ -199,6 +232,14 @@ func (p *presenceFeature) activity(ctx context.Context, r *request) (any, error)
 		a.Metadata = nil
 	}
 	if err := checkActivity(a); err != nil {
+		return nil, err
+	}
+	// The entry is about its entity and shown to those who may read it:
+	// only they may write one.
+	if err := p.h.authorize(r.conn, auth.Subscribe, protocol.EntityChannel(a.EntityType, a.EntityID)); err != nil {
+		return nil, err
+	}
+	if err := checkClientActivity(a); err != nil {
 		return nil, err
 	}
 	a.At = r.now
