@@ -240,15 +240,20 @@ func (s *Service) commitLoop(ctx context.Context, c Call, e store.EntityKey, dec
 // reply ack: the first attempt may have been written and failed before it
 // announced anything (a store call that timed out after its write was
 // applied). The change event keeps its messageId (clients ignore versions
-// they have), its activity entry its id and time (recording it again
-// rewrites the one entry), and a settled conflict's event its messageId.
+// they have), its activity entry its id and time (the entry was written
+// with the change; it is announced, not written again), and a settled
+// conflict's event its messageId.
 // The conflict event of a change held back as a conflict, which may have
 // been settled since, and those to the writers a change replaced are not
 // repeated.
 func (s *Service) announceAgain(ctx context.Context, c Call, e store.EntityKey, ack protocol.ChangeAck) {
 	if ack.Change != nil {
 		c.Notify.Broadcast(ctx, e.Tenant, Channel(e), protocol.TypeEventChange, c.Conn.UserID, "chg-"+ack.Change.ID, *ack.Change)
-		s.recordChange(ctx, c, e, *ack.Change)
+		if a, err := changeActivity(c, e, *ack.Change); err != nil {
+			s.log.WarnContext(ctx, "announce change activity", "changeId", ack.Change.ID, "error", err)
+		} else {
+			c.Notify.AnnounceActivity(ctx, c.Conn, a)
+		}
 	}
 	if ack.Conflict != nil && ack.Conflict.Resolved {
 		notifyResolved(ctx, c, e, *ack.Conflict)
@@ -383,9 +388,9 @@ func errHeadTooLarge() error {
 }
 
 // planVersion is the step of planOutcome for a new version: the head, the
-// change record, the trim of history, the reply, and the announcements
-// (the change on the entity channel, conflict events to the writers it
-// overwrote, the activity entry).
+// change record, its activity entry, the trim of history, the reply, and
+// the announcements (the change on the entity channel, conflict events to
+// the writers it overwrote, the activity entry).
 func (s *Service) planVersion(p *plan, c Call, e store.EntityKey, head store.Head, state []byte, l loaded, out editing.Outcome, x changeExtra) error {
 	body, err := json.Marshal(out.Doc)
 	if err != nil {
@@ -422,8 +427,13 @@ func (s *Service) planVersion(p *plan, c Call, e store.EntityKey, head store.Hea
 	if err != nil {
 		return fmt.Errorf("encode change of %q: %w", e, err)
 	}
+	entry, err := changeActivity(c, e, ch)
+	if err != nil {
+		return err
+	}
 	p.commit.Head = &store.Head{Version: v, Doc: body, State: state, UpdatedAt: c.Now, UpdatedBy: c.Conn.UserID}
 	p.commit.Change = &store.Change{Version: v, Data: data}
+	p.commit.Activity = &entry
 	if v > int64(s.cfg.HistoryLimit) {
 		p.commit.Trim = v - int64(s.cfg.HistoryLimit)
 	}
@@ -431,7 +441,7 @@ func (s *Service) planVersion(p *plan, c Call, e store.EntityKey, head store.Hea
 	p.after = func(ctx context.Context) {
 		c.Notify.Broadcast(ctx, e.Tenant, Channel(e), protocol.TypeEventChange, c.Conn.UserID, "chg-"+ch.ID, ch)
 		s.tellOverwritten(ctx, c, e, l, out.Overwrote, ch)
-		s.recordChange(ctx, c, e, ch)
+		c.Notify.AnnounceActivity(ctx, c.Conn, entry)
 	}
 	return nil
 }
@@ -525,13 +535,16 @@ func (s *Service) newConflict(c Call, e store.EntityKey, l loaded, out editing.O
 	return cj, &store.Conflict{ID: id, CreatedAt: now, Data: data}, nil
 }
 
-// recordChange adds an accepted change to the activity feed. A first
-// change that inserts creates the entity; any other first change (an
-// update of one field) edits an entity that existed before the server
-// kept it, such as an order made elsewhere, so it is recorded as updated.
-// The entry has the change's time and an id derived from the change's, so
-// that recording the change again (on a resend) leaves one entry.
-func (s *Service) recordChange(ctx context.Context, c Call, e store.EntityKey, ch protocol.Change) {
+// changeActivity is the activity entry of an accepted change, as the
+// feed stores it (Notifier.ActivityEntry); it is written in the change's
+// own commit, so that no accepted change lacks its entry. A first change
+// that inserts creates the entity; any other first change (an update of
+// one field) edits an entity that existed before the server kept it, such
+// as an order made elsewhere, so it is recorded as updated. The entry has
+// the change's time and an id derived from the change's, so that a resend
+// announces the same entry. An entry the feed refuses (which the bounds
+// of a change rule out) fails the change: it is not written without it.
+func changeActivity(c Call, e store.EntityKey, ch protocol.Change) (store.Activity, error) {
 	action := store.ActionUpdated
 	if ch.Version == 1 && ch.Operation == doc.Insert {
 		action = store.ActionCreated
@@ -552,13 +565,14 @@ func (s *Service) recordChange(ctx context.Context, c Call, e store.EntityKey, c
 	}
 	md, _ := json.Marshal(map[string]any{"changeId": ch.ID, "version": ch.Version, "operation": ch.Operation})
 	at, _ := time.Parse(time.RFC3339Nano, ch.Timestamp) // zero, the time of recording, if it does not parse
-	err := c.Notify.RecordActivity(ctx, c.Conn, store.Activity{
+	a, err := c.Notify.ActivityEntry(c.Conn, store.Activity{
 		ID: changeActivityID(ch), At: at, Action: action, EntityType: e.Type, EntityID: e.ID, EntityName: meta.EntityName,
 		Changes: []store.ActivityChange{field}, Metadata: md,
 	})
 	if err != nil {
-		s.log.WarnContext(ctx, "record change activity", "changeId", ch.ID, "error", err)
+		return store.Activity{}, fmt.Errorf("activity entry of change %q: %w", ch.ID, err)
 	}
+	return a, nil
 }
 
 // changeActivityID is the id of the activity entry of change ch.

@@ -171,8 +171,8 @@ func (s *lostReplyStore) AddComment(ctx context.Context, c store.Comment, idem *
 
 // TestResendAfterLostReply: a change or comment stored by a first attempt
 // whose caller saw a timeout is announced when the request is resent: the
-// change event, the activity entry (with the id and time it has on every
-// resend, so that the feed keeps one) and the comment event. The resend got
+// change event, the activity entry (stored with the change, announced with
+// the id and time it has on every resend) and the comment event. The resend got
 // the recorded reply and nothing was ever announced.
 func TestResendAfterLostReply(t *testing.T) {
 	now := epoch
@@ -212,6 +212,11 @@ func TestResendAfterLostReply(t *testing.T) {
 			t.Errorf("activity entry %s at %v on the second resend, %s at %v on the first; want the same", a.ID, a.At, activity.ID, activity.At)
 		}
 		activity = a
+	}
+	// The entry was written with the change by the first attempt; the
+	// resends announced it and wrote nothing more.
+	if feed, _, err := st.ListActivity(ctx, "acme", store.ActivityFilter{}, store.Page{}); err != nil || len(feed) != 1 || feed[0].ID != activity.ID {
+		t.Errorf("feed = %+v, %v; want the one entry %s", feed, err, activity.ID)
 	}
 
 	cp := protocol.CommentAddPayload{EntityRef: ref(e), Text: "hello"}

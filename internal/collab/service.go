@@ -16,10 +16,10 @@ import (
 )
 
 // Notifier is what the service tells others: the events it broadcasts and
-// the activity entries it records. Each method is called after the state
-// it announces is stored, so its failures are the notifier's to log;
-// none is returned to the caller. Implementations are safe for
-// concurrent use.
+// the activity entries it records. Each method that announces is called
+// after the state it announces is stored, so its failures are the
+// notifier's to log; none is returned to the caller. Implementations are
+// safe for concurrent use.
 type Notifier interface {
 	// Broadcast sends an event of type typ to every subscriber of channel
 	// in tenant; userID is its sender and messageID its id.
@@ -27,10 +27,15 @@ type Notifier interface {
 	// NotifyUsers sends an event to every live connection of each of
 	// users (each user once; "" is skipped), subscribed or not.
 	NotifyUsers(ctx context.Context, tenant string, users []string, typ, channel, userID, messageID string, payload any)
-	// RecordActivity adds an entry by conn's user to the tenant's activity
-	// feed (and announces it there). An entry that has an ID and At keeps
-	// them, and replaces one recorded before with the same ID and At.
-	RecordActivity(ctx context.Context, conn store.Connection, a store.Activity) error
+	// ActivityEntry returns a, an entry by conn's user, as the tenant's
+	// activity feed stores it (with conn's tenant and identity, an ID and
+	// At when a has none, and its retention), or an error for an entry
+	// the feed refuses. The service writes it with the change it records
+	// (store.Commit.Activity). An entry that has an ID and At keeps them,
+	// and replaces one stored before with the same ID and At.
+	ActivityEntry(conn store.Connection, a store.Activity) (store.Activity, error)
+	// AnnounceActivity announces a stored entry on the activity feed.
+	AnnounceActivity(ctx context.Context, conn store.Connection, a store.Activity)
 }
 
 // Call is one request to the service: who sends it, when, and where its

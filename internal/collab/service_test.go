@@ -51,9 +51,15 @@ func (r *recorder) NotifyUsers(_ context.Context, _ string, users []string, typ,
 	r.add(event{kind: "notify", channel: channel, typ: typ, messageID: messageID, users: users, payload: payload})
 }
 
-func (r *recorder) RecordActivity(_ context.Context, _ store.Connection, a store.Activity) error {
+// ActivityEntry completes an entry as the handler does, without its
+// bounds and retention.
+func (r *recorder) ActivityEntry(conn store.Connection, a store.Activity) (store.Activity, error) {
+	a.Tenant, a.UserID, a.Username, a.Avatar = conn.Tenant, conn.UserID, conn.Username, conn.Avatar
+	return a, nil
+}
+
+func (r *recorder) AnnounceActivity(_ context.Context, _ store.Connection, a store.Activity) {
 	r.add(event{kind: "activity", activity: a})
-	return nil
 }
 
 // take returns the events so far and forgets them.

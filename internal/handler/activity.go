@@ -78,19 +78,34 @@ func logOf(a store.Activity) activityLog {
 }
 
 // recordActivity records an activity entry by the user of conn and
-// broadcasts it on activity-feed. Other features call it for data changes
-// (created, updated, deleted); the activity route calls it for explicit
-// frames (viewed).
+// broadcasts it on activity-feed. The activity route calls it for
+// explicit frames (viewed, and what admin and system identities record);
+// the entries of data changes are written with the change (activityEntry,
+// then announceActivity).
 //
-// From a, it uses Action, EntityType, EntityID, EntityName, Changes,
+// It returns the entry as recorded, or activityEntry's error; a broadcast
+// failure is logged, not returned.
+func (h *Handler) recordActivity(ctx context.Context, conn store.Connection, a store.Activity) (store.Activity, error) {
+	a, err := h.activityEntry(conn, a)
+	if err != nil {
+		return store.Activity{}, err
+	}
+	if err := h.deps.Store.PutActivity(ctx, a); err != nil {
+		return store.Activity{}, fmt.Errorf("record activity of %q: %w", conn.ID, err)
+	}
+	h.announceActivity(ctx, conn, a)
+	return a, nil
+}
+
+// activityEntry is a, an entry by the user of conn, as the feed stores
+// it. From a, it uses Action, EntityType, EntityID, EntityName, Changes,
 // Metadata and, if set, ID and At; it fills in ID when empty, Tenant,
 // UserID, Username and Avatar from conn, At from the server's clock when
 // zero, and ExpiresAt from the retention. An entry with the ID and At of
-// one recorded before replaces it. It returns the entry as recorded. An
-// entry with an unknown action, a missing entity type or id, or fields
-// over their bounds fails with an error wrapping ErrBadActivity; a
-// broadcast failure is logged, not returned.
-func (h *Handler) recordActivity(ctx context.Context, conn store.Connection, a store.Activity) (store.Activity, error) {
+// one recorded before replaces it when stored. An entry with an unknown
+// action, a missing entity type or id, or fields over their bounds fails
+// with an error wrapping ErrBadActivity.
+func (h *Handler) activityEntry(conn store.Connection, a store.Activity) (store.Activity, error) {
 	if err := checkActivity(a); err != nil {
 		return store.Activity{}, fmt.Errorf("record activity of %q: %w: %w", conn.ID, ErrBadActivity, err)
 	}
@@ -102,11 +117,15 @@ func (h *Handler) recordActivity(ctx context.Context, conn store.Connection, a s
 		a.At = h.now()
 	}
 	a.ExpiresAt = a.At.Add(h.cfg.Presence.ActivityRetention)
-	if err := h.deps.Store.PutActivity(ctx, a); err != nil {
-		return store.Activity{}, fmt.Errorf("record activity of %q: %w", conn.ID, err)
-	}
+	return a, nil
+}
+
+// announceActivity broadcasts the stored entry a on activity-feed, when
+// every identity that may subscribe to the feed may read its entity; a
+// failure is logged.
+func (h *Handler) announceActivity(ctx context.Context, conn store.Connection, a store.Activity) {
 	if !h.cfg.Policy.Covers(protocol.EntityChannel(a.EntityType, a.EntityID), protocol.ChannelActivity) {
-		return a, nil // kept for activity.list, which shows it to those its entity's rule allows
+		return // kept for activity.list, which shows it to those its entity's rule allows
 	}
 	frame, err := protocol.Event(protocol.TypeEventActivity, protocol.ChannelActivity, a.UserID, "act-"+a.ID, logOf(a), h.now())
 	if err == nil {
@@ -115,7 +134,6 @@ func (h *Handler) recordActivity(ctx context.Context, conn store.Connection, a s
 	if err != nil {
 		h.log.WarnContext(ctx, "broadcast activity", "connectionId", conn.ID, "error", err)
 	}
-	return a, nil
 }
 
 // checkActivity validates the client-supplied fields of an entry.

@@ -15,8 +15,8 @@ import (
 )
 
 // TestChangeResendRecordsOneActivity: a change sent again with its
-// messageId is announced again, and its activity entry is written again
-// under the same id and time: the feed keeps one entry for the change.
+// messageId is announced again, with its activity entry under the same id
+// and time: the feed keeps one entry for the change.
 func TestChangeResendRecordsOneActivity(t *testing.T) {
 	h, err := handler.New(handler.Config{}, handler.Deps{Store: memory.New(nil),
 		Posters: func(string) broadcast.Poster { return &fuzzPoster{} }, Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})

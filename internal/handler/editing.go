@@ -369,8 +369,13 @@ func (n *notifier) NotifyUsers(ctx context.Context, tenant string, users []strin
 	}
 }
 
-// RecordActivity adds an entry to the activity feed (see recordActivity).
-func (n *notifier) RecordActivity(ctx context.Context, conn store.Connection, a store.Activity) error {
-	_, err := n.h.recordActivity(ctx, conn, a)
-	return err
+// ActivityEntry completes an entry as the feed stores it (see
+// activityEntry).
+func (n *notifier) ActivityEntry(conn store.Connection, a store.Activity) (store.Activity, error) {
+	return n.h.activityEntry(conn, a)
+}
+
+// AnnounceActivity broadcasts a stored entry (see announceActivity).
+func (n *notifier) AnnounceActivity(ctx context.Context, conn store.Connection, a store.Activity) {
+	n.h.announceActivity(ctx, conn, a)
 }

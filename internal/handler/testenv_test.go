@@ -9,6 +9,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/broadcast"
 	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/memory"
 )
 
@@ -18,10 +19,16 @@ import (
 // from one of them and returns the reply's body.
 func connectAll(t *testing.T, cfg handler.Config, poster *fuzzPoster, conns map[string]map[string]string) func(conn, body string) string {
 	t.Helper()
+	return connectAllOn(t, cfg, memory.New(nil), poster, conns)
+}
+
+// connectAllOn is connectAll on the store st.
+func connectAllOn(t *testing.T, cfg handler.Config, st store.Store, poster *fuzzPoster, conns map[string]map[string]string) func(conn, body string) string {
+	t.Helper()
 	if poster == nil {
 		poster = &fuzzPoster{}
 	}
-	h, err := handler.New(cfg, handler.Deps{Store: memory.New(nil),
+	h, err := handler.New(cfg, handler.Deps{Store: st,
 		Posters: func(string) broadcast.Poster { return poster }, Auth: fuzzAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -205,6 +205,11 @@ type Commit struct {
 	// Fence, when set, requires the entity's lock to be live and held by
 	// Fence.Holder with Fence.Token.
 	Fence *Fence
+	// Activity, when set, is the activity entry of the change, written
+	// with it (as PutActivity writes one: it replaces an entry with the
+	// same ID and At), so that no accepted change lacks its entry. Its
+	// Tenant must be the entity's.
+	Activity *Activity
 	// Trim, when positive, names the change version that has fallen out of
 	// the retained history. It is deleted after the commit succeeded, on a
 	// best-effort basis: readers bound their queries by version, so a

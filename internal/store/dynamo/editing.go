@@ -218,8 +218,9 @@ func (s *Store) GetHead(ctx context.Context, e store.EntityKey) (store.Head, err
 
 // Commit performs c as one TransactWriteItems: the head written (or
 // checked) on its version, the change, idempotency and conflict items
-// written on their conditions, and the lock checked for the fence. The
-// trimmed change is deleted afterwards with a plain DeleteItem.
+// written on their conditions, the lock checked for the fence, and the
+// activity entry put. The trimmed change is deleted afterwards with a
+// plain DeleteItem.
 func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 	const op = "commit"
 	e := c.Entity
@@ -271,6 +272,19 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 		chk := s.checkAction(keyOf(store.LockPK(e), store.SKLock), "holder = :h AND fencingToken = :t AND expiresAt > :now",
 			item{":h": str(f.Holder), ":t": num(f.Token), ":now": now})
 		actions = append(actions, chk)
+	}
+	if a := c.Activity; a != nil {
+		if err := checkParts(op, key, a.ID); err != nil {
+			return err
+		}
+		if a.Tenant != e.Tenant {
+			return fmt.Errorf("dynamo: %s %q: activity entry of tenant %q", op, key, a.Tenant)
+		}
+		it, err := activityItem(*a)
+		if err != nil {
+			return fmt.Errorf("dynamo: %s %q: activity: %w", op, key, err)
+		}
+		actions = append(actions, s.putAction(it, "", nil))
 	}
 	if err := s.transact(ctx, op, key, actions); err != nil {
 		return err

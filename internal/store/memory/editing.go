@@ -418,6 +418,14 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 			return err
 		}
 	}
+	if a := c.Activity; a != nil {
+		if err := checkParts(op, e.String(), a.ID); err != nil {
+			return err
+		}
+		if a.Tenant != e.Tenant {
+			return fmt.Errorf("memory: %s %q: activity entry of tenant %q", op, e, a.Tenant)
+		}
+	}
 	fail := func(why string) error {
 		return fmt.Errorf("memory: %s %q at version %d: %s: %w", op, e, c.BaseVersion, why, store.ErrConditionFailed)
 	}
@@ -475,6 +483,9 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 		cp := cloneConflict(*cf)
 		cp.Entity = e
 		s.put(pk, store.ConflictSK(cf.ID), record{expires: expSeconds(cp.ExpiresAt), item: conflictItem{conflict: cp}})
+	}
+	if a := c.Activity; a != nil {
+		s.putActivity(*a)
 	}
 	if c.Trim > 0 {
 		s.del(pk, store.ChangeSK(c.Trim))

@@ -369,15 +369,20 @@ func (s *Store) PutActivity(ctx context.Context, a store.Activity) error {
 	if err := checkParts(op, a.Tenant+"/"+a.ID, a.Tenant, a.ID); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putActivity(a)
+	return nil
+}
+
+// putActivity stores a copy of a; s.mu is held.
+func (s *Store) putActivity(a store.Activity) {
 	a = cloneActivity(a)
 	a.At = a.At.UTC()
 	if !a.ExpiresAt.IsZero() {
 		a.ExpiresAt = time.Unix(a.ExpiresAt.Unix(), 0).UTC()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.put(store.ActivityPK(a.Tenant), store.ActivitySK(a.At, a.ID), record{expires: expSeconds(a.ExpiresAt), item: a})
-	return nil
 }
 
 // ListActivity returns a page of a tenant's feed, newest first.

@@ -38,6 +38,7 @@ func editingCases() []struct {
 		{"CommitConflicts", testCommitConflicts},
 		{"CommitFence", testCommitFence},
 		{"CommitTrim", testCommitTrim},
+		{"CommitActivity", testCommitActivity},
 		{"Comments", testComments},
 		{"CommentVersions", testCommentVersions},
 		{"EditingTenantsAndNames", testEditingNames},
@@ -727,6 +728,50 @@ func testCommitTrim(t *testing.T, f *fixture) {
 	got, err := f.s.ListChanges(f.ctx, entA, store.ChangeQuery{})
 	if err != nil || !slices.Equal(versionsOf(got), []int64{6, 7, 8, 9}) {
 		t.Fatalf("changes kept = %v, %v; want [6 7 8 9]", versionsOf(got), err)
+	}
+}
+
+// testCommitActivity checks that a commit writes its activity entry with
+// the change, and that a commit refused on its conditions writes none.
+func testCommitActivity(t *testing.T, f *fixture) {
+	entry := func(i int) func(*store.Commit) {
+		return func(c *store.Commit) {
+			a := f.activity("acme", i, store.ActionUpdated, entA.Type, 0)
+			c.Activity = &a
+		}
+	}
+	if err := f.commitVersion(t, entA, 1, entry(1)); err != nil {
+		t.Fatalf("commit with an activity entry: %v", err)
+	}
+	got, _, err := f.s.ListActivity(f.ctx, "acme", store.ActivityFilter{}, store.Page{})
+	if err != nil || len(got) != 1 || got[0].ID != "act-001" || got[0].UserID != "alice" || len(got[0].Changes) != 1 ||
+		string(got[0].Metadata) != `{"source":"test"}` {
+		t.Fatalf("ListActivity after the commit = %+v, %v; want its entry", got, err)
+	}
+	// Refused on its base version: neither the change nor the entry.
+	if err := f.commitVersion(t, entA, 1, entry(2)); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("commit on a stale base: %v, want ErrConditionFailed", err)
+	}
+	// Written again (a resend): the one entry is replaced.
+	if err := f.commitVersion(t, entA, 2, entry(1)); err != nil {
+		t.Fatalf("commit with the same entry: %v", err)
+	}
+	if ids := f.feed(t, "acme", store.ActivityFilter{}, 0); !slices.Equal(ids, []string{"act-001"}) {
+		t.Fatalf("feed = %v, want [act-001]", ids)
+	}
+	// An entry of another tenant is refused, and nothing is written.
+	err = f.commitVersion(t, entA, 3, func(c *store.Commit) {
+		a := f.activity("other", 3, store.ActionUpdated, entA.Type, 0)
+		c.Activity = &a
+	})
+	if err == nil || errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("commit with another tenant's entry: %v, want an error", err)
+	}
+	if head, _ := f.s.GetHead(f.ctx, entA); head.Version != 2 {
+		t.Fatalf("head at %d after a refused commit, want 2", head.Version)
+	}
+	if ids := f.feed(t, "other", store.ActivityFilter{}, 0); len(ids) != 0 {
+		t.Fatalf("feed of the other tenant = %v, want none", ids)
 	}
 }
 
