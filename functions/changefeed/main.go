@@ -1,7 +1,8 @@
 // Command changefeed is the target of the table's DynamoDB stream: every
 // outbox item the store inserted goes to EventBridge on CHANGE_EVENT_BUS,
 // as an rtcollab.Change, rtcollab.Lock or rtcollab.Comment event (package
-// changefeed).
+// changefeed). A batch it cannot put on the bus whole is sent again from
+// the first record not put, which its answer names.
 package main
 
 import (
@@ -16,16 +17,17 @@ import (
 )
 
 func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg, err := awsrest.FromEnv(os.Getenv, false)
 	bus := os.Getenv("CHANGE_EVENT_BUS")
 	if err == nil && bus == "" {
 		err = errors.New("CHANGE_EVENT_BUS is not set")
 	}
 	if err != nil {
-		slog.New(slog.NewJSONHandler(os.Stderr, nil)).Error("cold start", "error", err)
+		log.Error("cold start", "error", err)
 		os.Exit(1)
 	}
 	client := awsrest.New(changefeed.EventsService, cfg, nil)
 	sink := changefeed.NewEventBridge(client, awsrest.Endpoint(os.Getenv, changefeed.EventsService, cfg.Region), bus)
-	lambda.Start(changefeed.StreamHandler(sink))
+	lambda.Start(changefeed.StreamHandler(sink, log))
 }

@@ -108,9 +108,22 @@ func EventOf(it store.OutboxItem) Event {
 // Sink receives events, in order per entity.
 type Sink interface {
 	// Send delivers events; an error means some may not have been
-	// delivered, and the relay sends them all again later.
+	// delivered, and the relay sends them all again later. A *SendError
+	// says that the first of them were.
 	Send(ctx context.Context, events []Event) error
 }
+
+// SendError is a Send that failed after delivering its first Sent events:
+// sending again from events[Sent] repeats none of those. Events after them
+// may have been delivered too.
+type SendError struct {
+	Sent int
+	Err  error
+}
+
+func (e *SendError) Error() string { return e.Err.Error() }
+
+func (e *SendError) Unwrap() error { return e.Err }
 
 // Relay moves outbox items to a Sink. It is safe for concurrent use;
 // drains run one at a time.

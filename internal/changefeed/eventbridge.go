@@ -3,7 +3,9 @@ package changefeed
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -60,24 +62,26 @@ type putEntry struct {
 // other entries of a call when one fails, so two events of one entity in
 // a call could reach the bus out of order (the later one now, the earlier
 // one with the retried batch); one per call, an entity's next event is
-// only sent once its previous one was accepted.
+// only sent once its previous one was accepted. A failure is a
+// *SendError counting the events before the first that the bus did not
+// take: the entries before a call's first failed one were accepted.
 func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 	var batch []putEntry
-	size := 0
+	start, size := 0, 0 // start: the index in evs of batch[0]
 	entities := map[string]bool{}
-	for _, ev := range evs {
+	for i, ev := range evs {
 		detail, err := json.Marshal(ev)
 		if err != nil {
-			return fmt.Errorf("changefeed: encode %s: %w", ev.ID, err)
+			return &SendError{Sent: start, Err: fmt.Errorf("changefeed: encode %s: %w", ev.ID, err)}
 		}
 		entry := putEntry{Source: Source, DetailType: ev.DetailType(), Detail: string(detail), EventBusName: e.bus, Resources: []string{}}
 		n := len(entry.Source) + len(entry.DetailType) + len(entry.Detail)
 		entity := ev.Tenant + "\x00" + ev.EntityType + "\x00" + ev.EntityID
 		if len(batch) == maxEntries || (len(batch) > 0 && size+n >= maxBatchBytes) || entities[entity] {
-			if err := e.put(ctx, batch); err != nil {
-				return err
+			if accepted, err := e.put(ctx, batch); err != nil {
+				return &SendError{Sent: start + accepted, Err: err}
 			}
-			batch, size = nil, 0
+			batch, start, size = nil, i, 0
 			clear(entities)
 		}
 		batch = append(batch, entry)
@@ -85,15 +89,20 @@ func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 		entities[entity] = true
 	}
 	if len(batch) > 0 {
-		return e.put(ctx, batch)
+		if accepted, err := e.put(ctx, batch); err != nil {
+			return &SendError{Sent: start + accepted, Err: err}
+		}
 	}
 	return nil
 }
 
-func (e *EventBridge) put(ctx context.Context, entries []putEntry) error {
+// put makes one PutEvents call of entries. On failure it also returns how
+// many entries before the first failed one the bus accepted (0 when the
+// call itself failed).
+func (e *EventBridge) put(ctx context.Context, entries []putEntry) (int, error) {
 	body, err := json.Marshal(map[string]any{"Entries": entries})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	out, _, err := e.client.Do(ctx, awsrest.Request{
 		Method: http.MethodPost,
@@ -102,7 +111,7 @@ func (e *EventBridge) put(ctx context.Context, entries []putEntry) error {
 		Body:   body,
 	})
 	if err != nil {
-		return fmt.Errorf("changefeed: PutEvents: %w", err)
+		return 0, fmt.Errorf("changefeed: PutEvents: %w", err)
 	}
 	var resp struct {
 		FailedEntryCount int `json:"FailedEntryCount"`
@@ -111,30 +120,43 @@ func (e *EventBridge) put(ctx context.Context, entries []putEntry) error {
 		} `json:"Entries"`
 	}
 	if err := json.Unmarshal(out, &resp); err != nil {
-		return fmt.Errorf("changefeed: PutEvents: decode response: %w", err)
+		return 0, fmt.Errorf("changefeed: PutEvents: decode response: %w", err)
 	}
 	if resp.FailedEntryCount > 0 {
-		code := ""
-		for _, en := range resp.Entries {
-			if en.ErrorCode != "" {
-				code = en.ErrorCode
-				break
+		// The answer's entries are the call's, in order; without one
+		// per entry, none counts as accepted.
+		accepted, code := 0, ""
+		if len(resp.Entries) == len(entries) {
+			for i, en := range resp.Entries {
+				if en.ErrorCode != "" {
+					accepted, code = i, en.ErrorCode
+					break
+				}
 			}
 		}
-		return fmt.Errorf("changefeed: PutEvents: %d of %d entries failed (%s)", resp.FailedEntryCount, len(entries), code)
+		return accepted, fmt.Errorf("changefeed: PutEvents: %d of %d entries failed (%s)", resp.FailedEntryCount, len(entries), code)
 	}
-	return nil
+	return 0, nil
 }
 
 // StreamHandler is the Lambda handler of the table's DynamoDB stream: the
 // outbox items a record inserts (the event source mapping filters the
 // others out; the handler skips any that reach it) go to sink, in the
-// stream's order, which is each entity's version order. An error makes
-// Lambda retry the batch, so a change is never dropped; items expire by
-// their TTL.
-func StreamHandler(sink Sink) func(context.Context, events.DynamoDBEvent) error {
-	return func(ctx context.Context, ev events.DynamoDBEvent) error {
+// stream's order, which is each entity's version order. When sink does
+// not take them all, or a record cannot be read, the answer names the
+// first record not done (ReportBatchItemFailures) and Lambda sends the
+// batch again from it: a change is never dropped, and the events the bus
+// took before it are not put on it again. Items expire by their TTL. A
+// nil log means slog.Default().
+func StreamHandler(sink Sink, log *slog.Logger) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 		var out []Event
+		var from []string // from[i]: the sequence number of out[i]'s record
+		var unread error  // a record that cannot be read, and those after it, are not done
+		unreadSeq := ""
 		for _, r := range ev.Records {
 			if r.EventName != string(events.DynamoDBOperationTypeInsert) {
 				continue
@@ -146,16 +168,35 @@ func StreamHandler(sink Sink) func(context.Context, events.DynamoDBEvent) error 
 			}
 			it, err := store.ParseOutboxSK(sk.String())
 			if err != nil {
-				return fmt.Errorf("changefeed: stream record %s: %w", r.EventID, err)
+				unread, unreadSeq = fmt.Errorf("changefeed: stream record %s: %w", r.EventID, err), r.Change.SequenceNumber
+				break
 			}
 			if d, ok := img[store.AttrOutboxData]; ok && d.DataType() == events.DataTypeBinary {
 				it.Data = d.Binary()
 			}
 			out = append(out, EventOf(it))
+			from = append(from, r.Change.SequenceNumber)
 		}
-		if len(out) == 0 {
-			return nil
+		if len(out) > 0 {
+			if err := sink.Send(ctx, out); err != nil {
+				sent := 0
+				if se := (*SendError)(nil); errors.As(err, &se) && se.Sent > 0 && se.Sent < len(out) {
+					sent = se.Sent
+				}
+				log.ErrorContext(ctx, "change feed: send events", "error", err, "events", len(out), "sent", sent, "resendFrom", from[sent])
+				return sendAgainFrom(from[sent]), nil
+			}
 		}
-		return sink.Send(ctx, out)
+		if unread != nil {
+			log.ErrorContext(ctx, "change feed: read stream record", "error", unread, "resendFrom", unreadSeq)
+			return sendAgainFrom(unreadSeq), nil
+		}
+		return events.DynamoDBEventResponse{}, nil
 	}
+}
+
+// sendAgainFrom answers a stream batch asking Lambda to send it again from
+// the record of sequence number seq.
+func sendAgainFrom(seq string) events.DynamoDBEventResponse {
+	return events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{{ItemIdentifier: seq}}}
 }

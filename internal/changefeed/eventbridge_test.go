@@ -4,8 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -14,11 +20,13 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/changefeed"
+	"github.com/omnisales/rtcollab/internal/store"
 )
 
 // TestStreamHandler: of a real stream event's records, only the outbox
 // item an INSERT wrote becomes an Event, with the change as applied; a
-// sink failure fails the batch, so that Lambda retries it.
+// sink failure names that record in the answer, so that Lambda sends the
+// batch again from it, as does an outbox record that cannot be read.
 func TestStreamHandler(t *testing.T) {
 	b, err := os.ReadFile("testdata/dynamodb-stream-outbox.json")
 	if err != nil {
@@ -29,8 +37,8 @@ func TestStreamHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log changefeed.Log
-	if err := changefeed.StreamHandler(&log)(t.Context(), ev); err != nil {
-		t.Fatal(err)
+	if resp, err := changefeed.StreamHandler(&log, nil)(t.Context(), ev); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatal(resp, err)
 	}
 	got := log.Since(0)
 	if len(got) != 1 {
@@ -41,8 +49,19 @@ func TestStreamHandler(t *testing.T) {
 		string(e.Change) != `{"version":7,"userId":"u1","operation":"update","path":"status","after":"shipped"}` {
 		t.Fatalf("event %+v (change %s)", e, e.Change)
 	}
-	if err := changefeed.StreamHandler(&failingSink{})(t.Context(), ev); err == nil {
-		t.Fatal("a failed send did not fail the batch")
+	outbox := ev.Records[0].Change.SequenceNumber
+	resp, err := changefeed.StreamHandler(&failingSink{}, nil)(t.Context(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != outbox {
+		t.Fatalf("a failed send answered %+v, %v; want the outbox record %s named", resp, err, outbox)
+	}
+	bad := outboxRecord(9, "SO-1", 1)
+	bad.Change.NewImage[store.AttrSK] = events.NewStringAttribute("acme#order#SO-1#seven")
+	ev.Records = append(ev.Records, bad)
+	log = changefeed.Log{}
+	resp, err = changefeed.StreamHandler(&log, nil)(t.Context(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != bad.Change.SequenceNumber || len(log.Since(0)) != 1 {
+		t.Fatalf("a record that cannot be read answered %+v, %v, with %d events sent; want the event before it sent and it named",
+			resp, err, len(log.Since(0)))
 	}
 }
 
@@ -67,5 +86,90 @@ func TestEventBridgeMoto(t *testing.T) {
 	var se *awsrest.StatusError
 	if err == nil || (errors.As(err, &se) && se.Status == http.StatusOK) {
 		t.Fatalf("a bus that does not exist: %v", err)
+	}
+}
+
+// outboxRecord is the stream record of the outbox item of version v of
+// entity id, as DynamoDB writes it to the table's stream.
+func outboxRecord(seq int, id string, v int64) events.DynamoDBEventRecord {
+	sk := fmt.Sprintf("acme#order#%s#%012d", id, v)
+	img := map[string]events.DynamoDBAttributeValue{
+		store.AttrPK:         events.NewStringAttribute(store.PrefixOutbox + "1"),
+		store.AttrSK:         events.NewStringAttribute(sk),
+		store.AttrOutboxData: events.NewBinaryAttribute(fmt.Appendf(nil, `{"change":{"version":%d}}`, v)),
+	}
+	return events.DynamoDBEventRecord{EventID: strconv.Itoa(seq), EventName: string(events.DynamoDBOperationTypeInsert),
+		Change: events.DynamoDBStreamRecord{Keys: map[string]events.DynamoDBAttributeValue{store.AttrPK: img[store.AttrPK], store.AttrSK: img[store.AttrSK]},
+			NewImage: img, SequenceNumber: fmt.Sprintf("%028d", seq), StreamViewType: "NEW_IMAGE"}}
+}
+
+// TestStreamHandlerResendsFromTheFirstEventNotPut: a stream batch whose
+// events PutEvents takes only in part (the second call's third entry
+// fails) is sent again from the record of that event, not whole: the
+// twelve events the bus took before it are not put on it again. The
+// batch holds 15 outbox items of different entities (two calls: 10, then
+// 5) and, among them, a record that is not one.
+func TestStreamHandlerResendsFromTheFirstEventNotPut(t *testing.T) {
+	puts := map[string]int{} // event id: times put on the bus
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		body, _ := io.ReadAll(r.Body)
+		var req struct{ Entries []struct{ Detail string } }
+		if err := json.Unmarshal(body, &req); err != nil {
+			t.Errorf("request body: %v", err)
+		}
+		var res []string
+		failed := 0
+		for i, e := range req.Entries {
+			var ev changefeed.Event
+			_ = json.Unmarshal([]byte(e.Detail), &ev)
+			if calls == 2 && i == 2 {
+				failed++
+				res = append(res, `{"ErrorCode":"InternalFailure","ErrorMessage":"x"}`)
+				continue
+			}
+			puts[ev.ID]++
+			res = append(res, `{"EventId":"x"}`)
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		fmt.Fprintf(w, `{"FailedEntryCount":%d,"Entries":[%s]}`, failed, strings.Join(res, ","))
+	}))
+	defer srv.Close()
+	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	h := changefeed.StreamHandler(changefeed.NewEventBridge(awsrest.New(changefeed.EventsService, cfg, nil), srv.URL, "default"), nil)
+
+	var batch events.DynamoDBEvent
+	for i := range 15 {
+		batch.Records = append(batch.Records, outboxRecord(len(batch.Records)+1, fmt.Sprintf("SO-%d", i), 1))
+		if i == 4 { // a record that is no outbox item's insert
+			rec := outboxRecord(len(batch.Records)+1, "SO-x", 1)
+			rec.EventName = string(events.DynamoDBOperationTypeRemove)
+			batch.Records = append(batch.Records, rec)
+		}
+	}
+	resp, err := h(t.Context(), batch)
+	if err != nil || len(resp.BatchItemFailures) != 1 {
+		t.Fatalf("answer %+v, %v; want one record named, to be sent again from", resp, err)
+	}
+	// Lambda sends the batch again from the record named.
+	from := slices.IndexFunc(batch.Records, func(r events.DynamoDBEventRecord) bool {
+		return r.Change.SequenceNumber == resp.BatchItemFailures[0].ItemIdentifier
+	})
+	if from < 0 {
+		t.Fatalf("answer names %s, not a record of the batch", resp.BatchItemFailures[0].ItemIdentifier)
+	}
+	batch.Records = batch.Records[from:]
+	if resp, err := h(t.Context(), batch); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("the batch sent again: %+v, %v", resp, err)
+	}
+	for i := range 15 {
+		id := fmt.Sprintf("acme/order/SO-%d/1", i)
+		switch n := puts[id]; {
+		case n == 0:
+			t.Errorf("%s never put on the bus", id)
+		case i < 12 && n != 1:
+			t.Errorf("%s put %d times: the bus took it before the failed entry, and the batch was sent again from before it", id, n)
+		}
 	}
 }

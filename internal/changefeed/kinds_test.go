@@ -112,8 +112,8 @@ func TestStreamHandlerLockAndComment(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log changefeed.Log
-	if err := changefeed.StreamHandler(&log)(t.Context(), ev); err != nil {
-		t.Fatal(err)
+	if resp, err := changefeed.StreamHandler(&log, nil)(t.Context(), ev); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatal(resp, err)
 	}
 	got := log.Since(0)
 	if len(got) != 1 || got[0].ID != "acme/order/SO-1/lock/000000000009/expired" || got[0].Kind != "lock" || string(got[0].Lock) != data {

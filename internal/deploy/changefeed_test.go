@@ -12,7 +12,8 @@ import (
 
 // TestChangeFeedWiring: the table streams new images; the change-feed
 // function reads the stream in order (one batch per shard at a time),
-// only the outbox items an insert wrote, retries a failed batch and keeps
+// only the outbox items an insert wrote, retries a failed batch from the
+// record its answer names (ReportBatchItemFailures) and keeps
 // a record of one it gives up on in an alarmed queue; it may only read
 // this table's stream, put events on the configured bus and write to its
 // failure queue.
@@ -32,6 +33,9 @@ func TestChangeFeedWiring(t *testing.T) {
 	p := streamMapping(t, raw, "ChangeFeedFunction")
 	if at(p, "ParallelizationFactor") != float64(1) {
 		t.Errorf("ParallelizationFactor %v, want 1 (in order per shard)", at(p, "ParallelizationFactor"))
+	}
+	if types, _ := at(p, "FunctionResponseTypes").([]any); len(types) != 1 || types[0] != "ReportBatchItemFailures" {
+		t.Errorf("FunctionResponseTypes %v, want [ReportBatchItemFailures]: a batch put in part would be sent again whole", at(p, "FunctionResponseTypes"))
 	}
 	pattern := onlyFilter(t, p)
 	if !slices.Equal(pattern.EventName, []string{"INSERT"}) || !slices.Equal(pattern.prefixes(), []string{store.PrefixOutbox}) ||
