@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/changefeed"
 )
@@ -29,5 +30,8 @@ func main() {
 	}
 	client := awsrest.New(changefeed.EventsService, cfg, nil)
 	sink := changefeed.NewEventBridge(client, awsrest.Endpoint(os.Getenv, changefeed.EventsService, cfg.Region), bus)
-	lambda.Start(changefeed.StreamHandler(sink, log))
+	// Its calls end app.ChangeFeedReplyMargin before the invocation's
+	// deadline, so that it still answers, naming the record to send the
+	// batch again from, instead of timing out and having it sent whole.
+	lambda.Start(app.BeforeDeadline(changefeed.StreamHandler(sink, log), app.ChangeFeedReplyMargin))
 }

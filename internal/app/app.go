@@ -8,7 +8,8 @@
 // supplied by main, and LambdaFromEnv adds what every Lambda function
 // needs (TABLE_NAME, the execution role's credentials); Build constructs
 // the handler; ReplyBeforeDeadline wraps the message function's handler,
-// BeforeDeadline the publish functions' and the sweeper's.
+// BeforeDeadline the publish functions', the sweeper's and the change
+// feed's.
 package app
 
 import (

@@ -98,6 +98,16 @@ const PublishReplyMargin = time.Second
 // invocation would time out, and Lambda would send the whole batch again.
 const SweeperReplyMargin = time.Second
 
+// ChangeFeedReplyMargin is how long before its Lambda deadline the
+// change-feed function's calls are cut off, so that it still answers its
+// batch of the table's stream, with the record of the first event it did
+// not put named (ReportBatchItemFailures). A batch of 100 records takes
+// ten PutEvents calls or more, each of up to three attempts bounded by
+// their own timeout and the context; cut off by the deadline itself, the
+// invocation would time out, and Lambda would send the whole batch again,
+// the events already put included.
+const ChangeFeedReplyMargin = time.Second
+
 // BeforeDeadline returns f with a context whose deadline is margin before
 // the caller's, when the caller's has one, so that f answers while its
 // invocation is still alive to deliver the answer.

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/omnisales/rtcollab/internal/auth"
+	"github.com/omnisales/rtcollab/internal/awsrest"
+	"github.com/omnisales/rtcollab/internal/changefeed"
 	"github.com/omnisales/rtcollab/internal/deadline"
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/protocol"
@@ -256,6 +258,21 @@ func TestPublishAnswersUnavailableBeforeItsDeadline(t *testing.T) {
 	}
 }
 
+// streamBatch reads a batch of the table's stream from file, a fixture in
+// the testdata folder of package pkg.
+func streamBatch(t *testing.T, pkg, file string) events.DynamoDBEvent {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", pkg, "testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch events.DynamoDBEvent
+	if err := json.Unmarshal(raw, &batch); err != nil {
+		t.Fatal(err)
+	}
+	return batch
+}
+
 // TestSweeperAnswersBeforeItsDeadline: when DynamoDB does not answer, the
 // sweeper function (its wiring in functions/sweeper: the real DynamoDB
 // client, Handler.SweeperEvent within BeforeDeadline) answers a batch of
@@ -280,21 +297,39 @@ func TestSweeperAnswersBeforeItsDeadline(t *testing.T) {
 	}
 	h := BeforeDeadline(b.Handler.SweeperEvent, SweeperReplyMargin)
 	// TTL's removal of a session, as the table's stream delivers it.
-	raw, err := os.ReadFile(filepath.Join("..", "handler", "testdata", "dynamodb-stream-ttl.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var batch events.DynamoDBEvent
-	if err := json.Unmarshal(raw, &batch); err != nil {
-		t.Fatal(err)
-	}
+	batch := streamBatch(t, "handler", "dynamodb-stream-ttl.json")
 	batch.Records = batch.Records[:1]
 	first := batch.Records[0].Change.SequenceNumber
-	if raw, err = json.Marshal(batch); err != nil {
+	raw, err := json.Marshal(batch)
+	if err != nil {
 		t.Fatal(err)
 	}
 	resp := invoke(t, h, raw, deadline.SweepReserve+SweeperReplyMargin/2, "Lambda would send the whole batch again")
 	if resp == nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != first {
+		t.Fatalf("answer %+v, want the batch's record %s named, to be sent again", resp, first)
+	}
+}
+
+// TestChangeFeedAnswersBeforeItsDeadline: when EventBridge does not
+// answer, the change-feed function (its wiring in functions/changefeed:
+// the signed EventBridge client, changefeed.StreamHandler within
+// BeforeDeadline) answers its stream batch while its invocation is still
+// alive, naming the record whose event it did not put, so that Lambda
+// sends the batch again from there. Cut off by the invocation's deadline
+// instead, the invocation would time out and Lambda would send the whole
+// batch again, events already put included.
+func TestChangeFeedAnswersBeforeItsDeadline(t *testing.T) {
+	cfg, err := awsrest.FromEnv(lambdaEnv(nil), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := changefeed.NewEventBridge(awsrest.New(changefeed.EventsService, cfg, nil), hangingServer(t), "default")
+	h := BeforeDeadline(changefeed.StreamHandler(sink, slog.New(slog.DiscardHandler)), ChangeFeedReplyMargin)
+	// An outbox item's insert, as the table's stream delivers it.
+	batch := streamBatch(t, "changefeed", "dynamodb-stream-outbox.json")
+	first := batch.Records[0].Change.SequenceNumber
+	resp := invoke(t, h, batch, ChangeFeedReplyMargin+500*time.Millisecond, "Lambda would send the whole batch again")
+	if len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != first {
 		t.Fatalf("answer %+v, want the batch's record %s named, to be sent again", resp, first)
 	}
 }

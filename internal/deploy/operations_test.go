@@ -268,12 +268,13 @@ func TestPublishFunctionsAnswerBeforeTheirDeadline(t *testing.T) {
 // app.BeforeDeadline (or app.ReplyBeforeDeadline), so that its calls end a
 // margin before the invocation's deadline and the answer is still
 // delivered: the message function's UNAVAILABLE reply, the publish
-// functions' 503 with its code and their released key, and the sweeper's
+// functions' 503 with its code and their released key, the sweeper's
 // answer to a stream batch naming the record it stopped at (cut off by the
 // deadline instead, Lambda would retry the whole batch) or its pass's
-// errors and metrics.
+// errors and metrics, and the change feed's answer to a stream batch
+// naming the record of the first event it did not put.
 func TestMainsStartTheirHandlerBeforeTheDeadline(t *testing.T) {
-	for _, name := range []string{"MessageFunction", "PublishFunction", "PublishEventsFunction", "SweeperFunction"} {
+	for _, name := range []string{"MessageFunction", "PublishFunction", "PublishEventsFunction", "SweeperFunction", "ChangeFeedFunction"} {
 		file := filepath.Join(repoRoot, functionDir(name), "main.go")
 		f, err := parser.ParseFile(token.NewFileSet(), file, nil, 0)
 		if err != nil {
