@@ -1,8 +1,10 @@
 // @vitest-environment node
 /// <reference types="node" />
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
 import WebSocket from 'ws';
-import { PublishClient, PublishError } from '../src/server/index.js';
+import { MAX_FRAME_BYTES, PublishClient, PublishError, type PublishResult } from '../src/server/index.js';
 import { startLocalServer, type LocalServer } from './server.js';
 
 // The server entry against the real local server binary: its signed
@@ -63,6 +65,16 @@ async function marker(client: PublishClient, subs: Subscriber[]): Promise<void> 
   for (const s of subs) expect(await s.next()).toMatchObject({ type: 'update', channel: 'order-updates', payload });
 }
 
+/** POSTs `body` to the API signed, as the client would, whatever its size. */
+async function signedPost(api: string, path: string, body: string): Promise<Response> {
+  const url = new URL(api + path);
+  const signer = new SignatureV4({ service: 'execute-api', region: 'us-east-1', sha256: Sha256, credentials: local });
+  const req = { method: 'POST', protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path: url.pathname, query: {}, body };
+  const signed = await signer.sign({ ...req, headers: { host: url.host, 'content-type': 'application/json' } });
+  const headers = Object.fromEntries(Object.entries(signed.headers).filter(([k]) => k !== 'host'));
+  return fetch(url, { method: 'POST', headers, body });
+}
+
 describe('@omnisales/rtcollab-client/server', () => {
   let server: LocalServer;
   let api: string;
@@ -120,5 +132,51 @@ describe('@omnisales/rtcollab-client/server', () => {
     expect(n.id).toMatch(/^ntf-/);
     const snap = await client.presenceSnapshot({ tenant: 'acme' });
     expect(snap.usersInRoom.map((u) => u.userId).sort()).toEqual(['alice', 'bob', 'carol']);
+  });
+
+  it('refuses unsent exactly the publishes and notifications whose frame the API refuses for its size', async () => {
+    const a = await Subscriber.open(server, 'acme', 'dave', 'order-updates');
+    subs.push(a);
+    let calls = 0;
+    const counting: typeof fetch = (input, init) => {
+      calls++;
+      return fetch(input, init);
+    };
+    const client = new PublishClient({ endpoint: api, credentials: local, fetch: counting });
+    /**
+     * Sends the call `make` builds whose frame is one byte over the bound, then the one whose
+     * frame is exactly the bound, and returns the answer to that. `frame` is the frame written
+     * out as the API builds it, with the two fill strings empty (a string may be at most 16 KB).
+     */
+    async function straddle<M>(path: string, frame: string, make: (x: string, y: string) => M, send: (m: M) => Promise<PublishResult>): Promise<unknown> {
+      const fill = (n: number) => {
+        const k = n - new TextEncoder().encode(frame).length;
+        return make('x'.repeat(k >> 1), 'x'.repeat(k - (k >> 1)));
+      };
+      calls = 0;
+      const over = fill(MAX_FRAME_BYTES + 1);
+      expect(await send(over).catch((e: unknown) => e), path).toMatchObject({ status: 0, code: 'FRAME_TOO_LARGE', retryable: false });
+      expect(calls, path).toBe(0);
+      const raw = await signedPost(api, path, JSON.stringify(over));
+      expect([path, raw.status, ((await raw.json()) as { code?: string }).code]).toEqual([path, 413, 'FRAME_TOO_LARGE']);
+      const got = await send(fill(MAX_FRAME_BYTES)).catch((e: unknown) => e);
+      expect(calls, path).toBe(1);
+      return got;
+    }
+    // A publish's payload is in the frame as sent: U+2028 raw, a lone surrogate as
+    // JSON.stringify escapes it, markup as it is.
+    const odd = '\u2028\ud800\u0001é<&>';
+    const frame = `{"type":"publish","messageId":"fit-1","channel":"order-updates","payload":["\u2028\\ud800\\u0001é<&>","",""]}`;
+    const published = await straddle('/publish', frame, (x, y) => ({ tenant: 'acme', channel: 'order-updates', payload: [odd, x, y], idempotencyKey: 'fit-1' }), (m) => client.publish(m));
+    expect(published).toMatchObject({ channel: 'order-updates' });
+    const update = await a.next();
+    expect(update.type).toBe('update');
+    expect((update.payload as string[])[0]).toBe(odd);
+    // A notification's strings are written again by the API: U+2028 escaped, a lone surrogate
+    // as U+FFFD; its fields in key order. Within the bound, the handler refuses its data as
+    // over 8 KB: past the size check.
+    const notice = `{"type":"notify","messageId":"fit-2","payload":{"body":"","data":["",""],"level":"warning","title":"\\u2028\ufffd\\u0001é<&>","userId":""}}`;
+    const notified = await straddle('/notify', notice, (x, y) => ({ tenant: 'acme', title: odd, level: 'warning' as const, data: [x, y], idempotencyKey: 'fit-2' }), (n) => client.notify(n));
+    expect(notified).toMatchObject({ status: 400, code: 'BAD_REQUEST', message: expect.stringContaining('data is at most') });
   });
 });

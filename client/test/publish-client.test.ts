@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { PublishClient, PublishError } from '../src/server/index.js';
+import { MAX_FRAME_BYTES, PublishClient, PublishError } from '../src/server/index.js';
 
 // The server entry against a stand-in for the publish API: a fetch that
 // answers each call in turn and records the bodies it was sent.
@@ -58,5 +58,57 @@ describe('PublishClient encoding', () => {
     const html = '<b>&</b>'.repeat(100);
     await client.publish({ tenant: 'acme', channel: 'order-updates', payload: { html } });
     expect(stub.bodies[0]).toContain(html);
+  });
+});
+
+describe('PublishClient and oversized calls', () => {
+  // API Gateway's answer to a body past the Lambda payload: the function never sees it.
+  const gateway500 = { status: 500, body: '{"message":"Internal Server Error"}' };
+  const big = 'x'.repeat(7 << 20);
+
+  it('refuses a publish or notify whose frame is over 32 KB with FRAME_TOO_LARGE, not retryable, without sending it', async () => {
+    const stub = stubFetch([gateway500]);
+    const client = new PublishClient({ endpoint: 'http://127.0.0.1:1/api', credentials: local, fetch: stub.fetch, maxAttempts: 5 });
+    const calls: [string, () => Promise<unknown>][] = [
+      ['publish of 7 MB', () => client.publish({ tenant: 'acme', channel: 'order-updates', payload: { pdf: big } })],
+      ['publish of 40 KB', () => client.publish({ tenant: 'acme', channel: 'order-updates', payload: big.slice(0, 40 << 10) })],
+      ['a tenant of 5 MB', () => client.publish({ tenant: big.slice(0, 5 << 20), channel: 'order-updates', payload: 1 })],
+      ['notify with 7 MB of data', () => client.notify({ tenant: 'acme', title: 'Invoice', data: { pdf: big } })],
+      ['notify with a 40 KB body', () => client.notify({ tenant: 'acme', title: 'Invoice', body: big.slice(0, 40 << 10) })],
+      ['a snapshot of a 5 MB room', () => client.presenceSnapshot({ tenant: 'acme', room: big.slice(0, 5 << 20) })],
+    ];
+    for (const [name, call] of calls) {
+      const got = await settle(call);
+      expect(got, name).toBeInstanceOf(PublishError);
+      expect(got, name).toMatchObject({ status: 0, code: 'FRAME_TOO_LARGE', retryable: false });
+      expect(stub.bodies, name).toHaveLength(0);
+    }
+  });
+
+  it('counts the frame as the API builds it: the payload as sent, other strings as the API writes them again', async () => {
+    const stub = stubFetch([{ status: 200, body: '{"recipients":0,"delivered":0}' }]);
+    const client = new PublishClient({ endpoint: 'http://127.0.0.1:1/api', credentials: local, fetch: stub.fetch });
+    const sent = async (call: () => Promise<unknown>): Promise<boolean> => {
+      const before = stub.bodies.length;
+      const got = await call().catch((e: unknown) => e);
+      if (stub.bodies.length > before) return true;
+      expect(got).toMatchObject({ status: 0, code: 'FRAME_TOO_LARGE', retryable: false });
+      return false;
+    };
+    // A publish's payload is kept as the body has it: U+2028 one character of 3 bytes, a lone
+    // surrogate as the 6 characters JSON.stringify writes.
+    const odd = '\u2028\ud800é<&>';
+    const publishFrame = `{"type":"publish","messageId":"k-1","channel":"order-updates","payload":["${odd.replace('\ud800', '\\ud800')}",""]}`;
+    const fill = MAX_FRAME_BYTES - new TextEncoder().encode(publishFrame).length;
+    const publish = (n: number) => () => client.publish({ tenant: 'acme', channel: 'order-updates', payload: [odd, 'x'.repeat(n)], idempotencyKey: 'k-1' });
+    expect(await sent(publish(fill))).toBe(true);
+    expect(await sent(publish(fill + 1))).toBe(false);
+    // A notification's strings are written again by the API: U+2028 as \u2028 (6 bytes), a lone
+    // surrogate as U+FFFD (3 bytes), a control character as \u0001; its fields in key order.
+    const notifyFrame = `{"type":"notify","messageId":"k-2","payload":{"body":"","data":"","level":"","title":"\\u2028\uFFFD\\u0001é","userId":""}}`;
+    const room = MAX_FRAME_BYTES - new TextEncoder().encode(notifyFrame).length;
+    const notify = (n: number) => () => client.notify({ tenant: 'acme', title: '\u2028\ud800\u0001é', data: 'x'.repeat(n), idempotencyKey: 'k-2' });
+    expect(await sent(notify(room))).toBe(true);
+    expect(await sent(notify(room + 1))).toBe(false);
   });
 });

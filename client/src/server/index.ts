@@ -7,10 +7,25 @@
  * by the AWS SDK for JavaScript's signer (`@smithy/signature-v4` with
  * `@aws-crypto/sha256-js`, optional peer dependencies of this package:
  * install them next to it), and retried with jittered backoff on
- * connection errors, 5xx, the retryable codes and a pending duplicate.
+ * connection errors, 5xx, the retryable codes and a pending duplicate. A
+ * publish or notify whose frame would be over MAX_FRAME_BYTES is refused
+ * before it is sent.
  */
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
+import { utf8Length } from '../ids.js';
+
+/**
+ * The largest frame the publish API runs (32 KB, 32768 bytes), as a WebSocket client's: a
+ * publish or notify becomes a frame of its type, idempotency key (as messageId), channel and
+ * payload, compact, counted in UTF-8 bytes; the tenant is not part of it. `publish` and `notify`
+ * refuse a call whose frame would be larger without sending it: a `PublishError`
+ * `FRAME_TOO_LARGE` with status 0, not retryable.
+ */
+export const MAX_FRAME_BYTES = 32 * 1024;
+
+/** The largest body the API reads (4 MiB); a larger one is refused unsent, as a frame over MAX_FRAME_BYTES is. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** AWS credentials, as the AWS SDK's credential providers resolve them. */
 export interface Credentials {
@@ -105,7 +120,9 @@ export interface PresenceSnapshot {
  * A refused call. `code` is the server's stable code (FORBIDDEN,
  * BAD_REQUEST, INVALID_CHANNEL, IDEMPOTENCY_MISMATCH, ...), or
  * NOT_AUTHORIZED when API Gateway refused the signature or the caller's
- * IAM identity (then `type` is its x-amzn-ErrorType).
+ * IAM identity (then `type` is its x-amzn-ErrorType). `status` is 200 for
+ * a pending duplicate and 0 for a call refused without being sent
+ * (FRAME_TOO_LARGE).
  */
 export class PublishError extends Error {
   override readonly name = 'PublishError';
@@ -155,14 +172,17 @@ export class PublishClient {
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   }
 
-  /** Publishes `m`. */
+  /**
+   * Publishes `m`. A publish whose frame would be over MAX_FRAME_BYTES is not sent: it rejects
+   * with a `PublishError` `FRAME_TOO_LARGE`, status 0, not retryable.
+   */
   publish(m: PublishMessage): Promise<PublishResult> {
-    return this.call<PublishResult>('/publish', { ...m, idempotencyKey: m.idempotencyKey ?? newKey() });
+    return this.call<PublishResult>('/publish', { ...m, idempotencyKey: m.idempotencyKey ?? newKey() }, publishFrame);
   }
 
-  /** Sends the notification `n`. */
+  /** Sends the notification `n`. A notification whose frame would be over MAX_FRAME_BYTES is not sent, as in `publish`. */
   notify(n: NotifyMessage): Promise<PublishResult> {
-    return this.call<PublishResult>('/notify', { ...n, idempotencyKey: n.idempotencyKey ?? newKey() });
+    return this.call<PublishResult>('/notify', { ...n, idempotencyKey: n.idempotencyKey ?? newKey() }, notifyFrame);
   }
 
   /** Reads one page of presence; it changes nothing. */
@@ -170,8 +190,16 @@ export class PublishClient {
     return this.call<PresenceSnapshot>('/presence/snapshot', { ...q });
   }
 
-  private async call<T>(path: string, body: Record<string, unknown>): Promise<T> {
+  private async call<T>(path: string, body: Record<string, unknown>, frameOf?: (body: Record<string, unknown>) => string | undefined): Promise<T> {
     const payload = JSON.stringify(body);
+    // In AWS a body past what a Lambda function can be invoked with (6 MB of event) never reaches
+    // the API: API Gateway answers a 5xx, which would be retried as UNAVAILABLE. Refused here, the
+    // caller learns at once that the call can never succeed.
+    const frame = frameOf?.(body);
+    const frameBytes = frame === undefined ? 0 : utf8Length(frame);
+    if (frameBytes > MAX_FRAME_BYTES) throw tooLarge(`the frame would be ${frameBytes} bytes, over the ${MAX_FRAME_BYTES} the API runs`);
+    const bodyBytes = utf8Length(payload);
+    if (bodyBytes > MAX_BODY_BYTES) throw tooLarge(`the body would be ${bodyBytes} bytes, over the ${MAX_BODY_BYTES} the API reads`);
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.attempt<T>(path, payload);
@@ -230,6 +258,55 @@ function codeOfStatus(status: number): string {
   if (status === 413) return 'FRAME_TOO_LARGE';
   if (status >= 500) return 'UNAVAILABLE';
   return 'BAD_REQUEST';
+}
+
+/** The error of a call refused before it was sent for its size. */
+function tooLarge(message: string): PublishError {
+  return new PublishError(0, 'FRAME_TOO_LARGE', `${message}; not sent`, false);
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * A string field of the body as the API writes it again in the frame (Go's encoding/json,
+ * without HTML escaping): as JSON.stringify does, but U+2028 and U+2029 escaped and a lone
+ * surrogate (which JSON.stringify escapes, and the API decodes) as U+FFFD. Absent or null, the
+ * empty string; undefined for another type, which the API refuses before it builds the frame.
+ */
+function apiString(v: unknown): string | undefined {
+  const s = v ?? '';
+  if (typeof s !== 'string') return undefined;
+  return JSON.stringify(s.replace(LONE_SURROGATE, '\ufffd')).replace(/[\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+/** A JSON value of the body as the frame holds it: as sent (the API keeps it as written), null when absent. */
+function apiValue(v: unknown): string {
+  return JSON.stringify(v) ?? 'null';
+}
+
+/**
+ * The messageId of the frame: the idempotency key, or, for an empty one, the id the API makes
+ * up (svc- and 24 hex digits).
+ */
+function apiMessageId(key: unknown): string | undefined {
+  return key === '' ? apiString(`svc-${'0'.repeat(24)}`) : apiString(key);
+}
+
+/** The frame the API builds of a publish body, undefined when a field has a type it refuses. */
+function publishFrame(b: Record<string, unknown>): string | undefined {
+  const id = apiMessageId(b['idempotencyKey']);
+  const channel = apiString(b['channel']);
+  if (id === undefined || channel === undefined) return undefined;
+  return `{"type":"publish","messageId":${id}${channel === '""' ? '' : `,"channel":${channel}`},"payload":${apiValue(b['payload'])}}`;
+}
+
+/** The frame the API builds of a notify body, its payload's fields in key order. */
+function notifyFrame(b: Record<string, unknown>): string | undefined {
+  const id = apiMessageId(b['idempotencyKey']);
+  const fields = ['body', 'level', 'title', 'userId'].map((k) => apiString(b[k]));
+  if (id === undefined || fields.includes(undefined)) return undefined;
+  const [body, level, title, userId] = fields as string[];
+  return `{"type":"notify","messageId":${id},"payload":{"body":${body},"data":${apiValue(b['data'])},"level":${level},"title":${title},"userId":${userId}}}`;
 }
 
 function newKey(): string {
