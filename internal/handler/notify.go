@@ -100,19 +100,23 @@ func (p *presenceFeature) notify(ctx context.Context, r *request) (any, error) {
 }
 
 // notificationID is the id of the notification of a notify request: a hash
-// of the tenant, the sender, the request's messageId and its payload, 24
-// hex digits as newID's. A notify whose delivery failed partway answers an
-// error after reaching some recipients; its retry (the same request: a
-// client's resend, a publish API call with the same idempotencyKey) sends
-// them the notification again with the same id, so that they can drop the
-// repeat. A messageId reused for another notification gives another id.
+// of the tenant, the sender, the request's messageId and its payload in
+// canonical form (protocol.CanonicalPayload), 24 hex digits as newID's. A
+// notify whose delivery failed partway answers an error after reaching
+// some recipients; its retry (the same request: a client's resend, a
+// publish API call with the same idempotencyKey, whose payload's keys may
+// come in another order) sends them the notification again with the same
+// id, so that they can drop the repeat. A messageId reused for another
+// notification gives another id. A payload already in canonical form (as
+// the publish API builds one, when its data's keys are sorted) gives the
+// id its bytes gave before the payload was canonicalised.
 func notificationID(tenant, userID, messageID string, payload []byte) string {
 	h := sha256.New()
 	for _, s := range []string{tenant, userID, messageID} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
-	h.Write(payload)
+	h.Write(protocol.CanonicalPayload(payload))
 	return "ntf-" + hex.EncodeToString(h.Sum(nil)[:12])
 }
 

@@ -46,13 +46,8 @@ func RequestHash(env Envelope) string {
 // true; a payload that does not decode (Decode refuses those) is used as
 // it is.
 func canonicalPayload(p json.RawMessage, preconditions bool) []byte {
-	if len(p) == 0 {
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(p))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, ok := decodeExact(p)
+	if !ok {
 		return p
 	}
 	if obj, ok := v.(map[string]any); ok && preconditions {
@@ -65,4 +60,38 @@ func canonicalPayload(p json.RawMessage, preconditions bool) []byte {
 		return p
 	}
 	return b
+}
+
+// CanonicalPayload returns p in canonical form: object keys sorted,
+// insignificant white space removed, numbers as written and strings as
+// Marshal writes them (without HTML escaping). Two payloads that
+// RequestHash takes for the same request's (in any request but those
+// with preconditions) have the same canonical form, and a payload already
+// in it is returned as it is, byte for byte. An empty payload, or one
+// that does not decode, is returned as it is.
+func CanonicalPayload(p json.RawMessage) []byte {
+	v, ok := decodeExact(p)
+	if !ok {
+		return p
+	}
+	b, err := Marshal(v)
+	if err != nil {
+		return p
+	}
+	return b
+}
+
+// decodeExact decodes a payload with its numbers as written (json.Number);
+// false for an empty payload or one that does not decode.
+func decodeExact(p json.RawMessage) (any, bool) {
+	if len(p) == 0 {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(p))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false
+	}
+	return v, true
 }

@@ -26,7 +26,8 @@
 // unreadable): its retry reaches everyone, and those already reached get
 // the same frame again, recognisable as a repeat (the key is the update
 // event's messageId, and the notification id is derived from it and the
-// request).
+// request in canonical form, so a retry whose data's keys come in another
+// order gets the same id).
 //
 // Who may call is decided before this package: by the HTTP API's AWS_IAM
 // authorization in AWS, by the local gateway's SigV4 check locally.
