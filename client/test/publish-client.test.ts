@@ -41,6 +41,19 @@ describe('PublishClient and pending duplicates', () => {
     expect(new Set(keys).size).toBe(1);
   });
 
+  it('makes a fresh key for an empty idempotencyKey, so that its retries broadcast once', async () => {
+    const stub = stubFetch([{ status: 500, body: '{"message":"Internal Server Error"}' }, pending]);
+    const client = new PublishClient({ endpoint: 'http://127.0.0.1:1/api', credentials: local, fetch: stub.fetch });
+    await settle(() => client.publish({ tenant: 'acme', channel: 'order-updates', payload: 1, idempotencyKey: '' }));
+    await settle(() => client.notify({ tenant: 'acme', title: 'Stock low', idempotencyKey: '' }));
+    const keys = stub.bodies.map((b) => (JSON.parse(b) as { idempotencyKey: string }).idempotencyKey);
+    expect(keys).toHaveLength(6);
+    expect(keys.every((k) => k !== '')).toBe(true);
+    expect(new Set(keys.slice(0, 3)).size).toBe(1);
+    expect(new Set(keys.slice(3)).size).toBe(1);
+    expect(keys[0]).not.toBe(keys[3]);
+  });
+
   it('returns the answer of a retry that completes, without the pending mark before it', async () => {
     const done = { status: 200, body: '{"id":"ntf-1","recipients":2,"delivered":2,"duplicate":true}' };
     const stub = stubFetch([pending, done]);

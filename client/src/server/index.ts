@@ -53,7 +53,7 @@ export interface PublishMessage {
   tenant: string;
   channel: string;
   payload?: unknown;
-  /** Makes retries of this publish broadcast once (for a day). Default: a fresh key per call. */
+  /** Makes retries of this publish broadcast once (for a day). Default (also for an empty string): a fresh key per call. */
   idempotencyKey?: string;
 }
 
@@ -65,6 +65,7 @@ export interface NotifyMessage {
   body?: string;
   level?: 'info' | 'success' | 'warning' | 'error';
   data?: unknown;
+  /** As PublishMessage's: retries of this notification reach each recipient once. Default (also for an empty string): a fresh key per call. */
   idempotencyKey?: string;
 }
 
@@ -177,12 +178,12 @@ export class PublishClient {
    * with a `PublishError` `FRAME_TOO_LARGE`, status 0, not retryable.
    */
   publish(m: PublishMessage): Promise<PublishResult> {
-    return this.call<PublishResult>('/publish', { ...m, idempotencyKey: m.idempotencyKey ?? newKey() }, publishFrame);
+    return this.call<PublishResult>('/publish', { ...m, idempotencyKey: m.idempotencyKey || newKey() }, publishFrame);
   }
 
   /** Sends the notification `n`. A notification whose frame would be over MAX_FRAME_BYTES is not sent, as in `publish`. */
   notify(n: NotifyMessage): Promise<PublishResult> {
-    return this.call<PublishResult>('/notify', { ...n, idempotencyKey: n.idempotencyKey ?? newKey() }, notifyFrame);
+    return this.call<PublishResult>('/notify', { ...n, idempotencyKey: n.idempotencyKey || newKey() }, notifyFrame);
   }
 
   /** Reads one page of presence; it changes nothing. */
