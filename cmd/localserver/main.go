@@ -137,7 +137,11 @@ func shutdownError(err error, bound time.Duration) error {
 	if !errors.As(err, &inc) {
 		return err
 	}
-	return fmt.Errorf("shutdown bound (%s, -shutdown-timeout) reached: %d of %d $disconnect calls abandoned; their connection records stay in the store until the sweeper or a later post to them cleans them up", bound, inc.Abandoned, inc.Total)
+	msg := fmt.Sprintf("shutdown bound (%s, -shutdown-timeout) reached: %d of %d $disconnect calls abandoned; their connection records stay in the store until the sweeper or a later post to them cleans them up", bound, inc.Abandoned, inc.Total)
+	if inc.Running > 0 {
+		msg += fmt.Sprintf("; $default invocations still running for %d closed connections were cut off", inc.Running)
+	}
+	return errors.New(msg)
 }
 
 // exitOnSecondSignal is called once the first SIGINT or SIGTERM has begun

@@ -40,6 +40,10 @@ func TestShutdownErrorCountsAbandoned(t *testing.T) {
 			t.Errorf("shutdown error %q lacks %q", msg, want)
 		}
 	}
+	inc.Running = 3
+	if msg := shutdownError(inc, time.Second).Error(); !strings.Contains(msg, "$default invocations still running for 3 closed connections") {
+		t.Errorf("shutdown error %q does not count the connections whose $default invocations ran on", msg)
+	}
 	other := errors.New("listen: boom")
 	if got := shutdownError(other, time.Second); got != other {
 		t.Errorf("shutdownError(%v) = %v, want it unchanged", other, got)

@@ -31,7 +31,25 @@ const (
 	writeTimeout         = 10 * time.Second
 	internalErrorMessage = "Internal server error"
 	timeoutMessage       = "Endpoint request timed out"
+	throttledMessage     = "Too Many Requests"
 )
+
+// maxInFlight bounds the $default invocations of one connection that run
+// at once. API Gateway invokes the integration for every message on its
+// own, as it arrives, and has no such bound (only its throttles, by rate,
+// across the account and the stage); the local gateway needs one so that
+// a client cannot make it hold an unbounded number of messages and
+// goroutines. It lies well above what a client of ours has outstanding:
+// the SDK sends in bursts of at most 32 (16 a second after them), so it
+// has at most 192 requests waiting within its 10 s request timeout, and
+// the server answers a connection's requests past bursts of 40 with
+// RATE_LIMITED at once. A message past the bound is read (the connection
+// goes on reading, so pings are answered and a close is seen) but not
+// invoked: the client gets the "Too Many Requests" frame, as a message
+// API Gateway throttles is refused with 429 Too Many Requests, and the
+// connection stays open. At most maxInFlight messages of MaxMessageBytes
+// each are held for one connection.
+const maxInFlight = 256
 
 // conn is one open WebSocket connection.
 type conn struct {
@@ -41,6 +59,9 @@ type conn struct {
 	ws    *websocket.Conn // nil until ready, and after a failed handshake
 
 	lastActive atomic.Int64 // unix nanoseconds of the last message either way
+
+	inFlight    atomic.Int32   // $default invocations running; only the read loop adds to it
+	invocations sync.WaitGroup // the same, for the connection's goroutine to wait for
 
 	writeTimer *time.Timer  // closes the connection when a write runs too long; used by the socket's holder (writing) only
 	raw        *guardedConn // the hijacked connection, for sending queued messages in one write
@@ -62,7 +83,9 @@ type conn struct {
 
 // serveWebSocket handles a handshake: $connect decides whether it is
 // accepted; an accepted connection is then served on a goroutine of its
-// own until it closes, and $disconnect runs once.
+// own until it closes, and $disconnect runs once, without waiting for the
+// connection's $default invocations still running (its id stays live
+// until they return, so that Shutdown waits for them).
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !isUpgrade(r) {
 		w.Header().Set("Sec-WebSocket-Version", "13")
@@ -82,7 +105,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	served := false // the connection's goroutine releases the id instead
 	defer func() {
 		if !served {
-			s.release(id)
+			s.release(id, false)
 		}
 	}()
 
@@ -178,14 +201,24 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	// connection through s.live, not through the HTTP server.
 	served = true
 	go func() {
-		defer s.release(id)
-		readErr := c.readLoop()
-		c.finish(readErr)
+		c.finish(c.readLoop())
+		// As on AWS, the invocations of the connection's messages outlive
+		// it: $disconnect has run, and they run on to their end.
+		outliving := c.inFlight.Load() > 0
+		if outliving {
+			s.outlive()
+		}
+		c.invocations.Wait()
+		s.release(id, outliving)
 	}()
 }
 
 // readLoop reads messages until the connection ends and invokes $default
-// for each, one at a time.
+// for each on a goroutine of its own, as API Gateway invokes the
+// integration for every message on its own: a slow invocation holds up
+// neither the next message nor the control frames (pings are answered, a
+// close frame is seen), and the messages of one connection may be handled
+// in any order.
 func (c *conn) readLoop() error {
 	ctx := context.Background()
 	limit := c.srv.cfg.MaxMessageBytes
@@ -232,7 +265,31 @@ func (c *conn) readLoop() error {
 			continue
 		}
 		c.touch()
-		c.handleMessage(data)
+		req := c.srv.messageEvent(&c.peer, data, time.Now())
+		if c.inFlight.Load() >= maxInFlight {
+			c.throttle(req)
+			continue
+		}
+		c.inFlight.Add(1)
+		c.invocations.Add(1)
+		go func() {
+			defer c.invocations.Done()
+			defer c.inFlight.Add(-1)
+			c.handleMessage(req)
+		}()
+	}
+}
+
+// throttle refuses a message past maxInFlight: it is not invoked, and the
+// client gets the "Too Many Requests" frame. The frame never waits for the
+// client (a post's path): the read loop must not stop on a client that
+// does not read.
+func (c *conn) throttle(req events.APIGatewayWebsocketProxyRequest) {
+	c.srv.log.Warn("too many $default invocations running on the connection: message refused",
+		"connectionId", c.id, "requestId", req.RequestContext.RequestID, "limit", maxInFlight)
+	frame := integrationErrorFrame(throttledMessage, c.id, req.RequestContext.RequestID)
+	if err := c.send(websocket.MessageText, frame, false); err != nil {
+		c.srv.log.Debug("throttle frame not delivered", "connectionId", c.id, "error", err)
 	}
 }
 
@@ -244,9 +301,9 @@ func (c *conn) closingDown() bool {
 }
 
 // handleMessage invokes $default for one message and sends the route
-// response, if any, back to the client.
-func (c *conn) handleMessage(data []byte) {
-	req := c.srv.messageEvent(&c.peer, data, time.Now())
+// response, if any, back to the client; once the connection has ended,
+// the response is dropped.
+func (c *conn) handleMessage(req events.APIGatewayWebsocketProxyRequest) {
 	resp, err := c.srv.invoke(RouteDefault, req)
 	var out []byte
 	typ := websocket.MessageText
@@ -301,8 +358,8 @@ type outMessage struct {
 }
 
 // maxQueuedBytes bounds what waits for one connection's writer before a
-// route response (whose sender, the connection's read loop, has a
-// goroutine of its own to spare) waits for room. A post (over HTTP or in
+// route response (whose sender, the goroutine of its invocation, can
+// spare the wait) waits for room. A post (over HTTP or in
 // process) never waits on a client: past maxBacklogBytes the client's
 // buffer is full and the post is refused with ErrLimitExceeded (429), the
 // connection staying open. Each message counts its data and
@@ -324,13 +381,15 @@ const (
 // connection, not that the client has it. data may be written after send
 // returns: the caller must not change it.
 //
-// reply is for a route response, sent by the connection's read loop:
-// when nothing is being written to the connection, send writes the
-// message itself before it returns, and no writer starts, so that an
-// idle connection costs no goroutine for its replies; otherwise the
-// message queues as above, and send waits for room while maxQueuedBytes
-// wait (a message is always accepted onto an empty queue, whatever its
-// size), so that a client that sends without reading is held back.
+// reply is for a route response, sent by the goroutine of its
+// invocation: when nothing is being written to the connection, send
+// writes the message itself before it returns, and no writer starts, so
+// that a connection costs no writer goroutine for its replies; otherwise
+// the message queues as above, and send waits for room while
+// maxQueuedBytes wait (a message is always accepted onto an empty queue,
+// whatever its size), so that a client that sends without reading is held
+// back: its invocations wait with their responses, and past maxInFlight
+// of them its messages are refused.
 //
 // Any other sender (a post) never waits: a backlog over maxBacklogBytes
 // (a client reading more slowly than messages are posted to it) refuses
@@ -684,6 +743,10 @@ func (c *conn) finish(readErr error) {
 	}
 	c.mu.Unlock()
 	c.srv.unregister(c)
+	c.queueMu.Lock()
+	c.closing = true // responses of invocations still running are dropped
+	c.room.Broadcast()
+	c.queueMu.Unlock()
 	_ = c.ws.CloseNow()
 
 	code, reason := statusAbnormal, ""

@@ -28,9 +28,15 @@
 // 429 LimitExceededException (ErrLimitExceeded in process), and the
 // connection stays open.
 //
+// Every message is invoked on its own, as it arrives, as API Gateway
+// invokes the integration: a slow $default holds up neither the next
+// message of its connection nor its pings or close, and $disconnect does
+// not wait for it. Past 256 invocations running on one connection, a
+// message is answered with a "Too Many Requests" frame instead of invoked.
+//
 // Entry points: New builds a Server from a Config and an Invoker; Serve or
 // ListenAndServe run it; Shutdown closes every connection, firing
-// $disconnect for each; WebSocketURL and Endpoint name the URLs clients and
+// $disconnect for each and waiting for the invocations still running; WebSocketURL and Endpoint name the URLs clients and
 // handlers use. PostToConnection is the Management API's POST without HTTP,
 // for handlers running in the same process.
 package gateway

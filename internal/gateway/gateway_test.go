@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -551,33 +552,182 @@ func TestConnectIntegrationTimeout(t *testing.T) {
 	none(t, inv.disconnects, 100*time.Millisecond, "$disconnect")
 }
 
-func TestMessagesInOrderPerConnection(t *testing.T) {
-	var running, overlap atomic.Int32
-	inv := newFakeInvoker()
-	inv.respond = func(_ context.Context, route string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+// blockingInvoker answers $default by echoing the body, except for a
+// message "block", whose invocation waits until release is called (or its
+// integration timeout). Every route is recorded as by fakeInvoker. A test
+// defers release: Shutdown, in startGateway's cleanup, waits for the
+// invocations still running.
+func blockingInvoker() (inv *fakeInvoker, release func()) {
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	inv = newFakeInvoker()
+	inv.respond = func(ctx context.Context, route string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if route == RouteDefault && req.Body == "block" {
+			select {
+			case <-ch:
+			case <-ctx.Done():
+			}
+		}
 		if route != RouteDefault {
 			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 		}
-		if running.Add(1) > 1 {
-			overlap.Add(1)
-		}
-		defer running.Add(-1)
-		time.Sleep(time.Duration(len(req.Body)%3) * time.Millisecond)
 		return events.APIGatewayProxyResponse{StatusCode: 200, Body: req.Body}, nil
+	}
+	return inv, release
+}
+
+// TestSlowDefaultHoldsNothingUp: API Gateway invokes the integration for
+// every message on its own, so a $default that runs long holds up nothing
+// else of its connection: the next message is invoked and answered, a
+// ping gets its pong, and a close runs $disconnect, while it still runs.
+func TestSlowDefaultHoldsNothingUp(t *testing.T) {
+	tests := []struct {
+		name string
+		// act runs while the message "block" of c (connection id) is
+		// being invoked; release lets that invocation return.
+		act func(t *testing.T, s *Server, inv *fakeInvoker, c *client, id string, release func())
+	}{
+		{"next message", func(t *testing.T, _ *Server, inv *fakeInvoker, c *client, _ string, release func()) {
+			c.send(t, websocket.MessageText, []byte("free"))
+			next(t, inv.messages, "$default of the second message")
+			if got := string(c.next(t)); got != "free" {
+				t.Fatalf("reply = %q, want the second message's while the first still runs", got)
+			}
+			release()
+			if got := string(c.next(t)); got != "block" {
+				t.Errorf("reply = %q, want the first message's once it returns", got)
+			}
+		}},
+		{"ping", func(t *testing.T, _ *Server, _ *fakeInvoker, c *client, _ string, _ func()) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := c.conn.Ping(ctx); err != nil {
+				t.Fatalf("ping while a $default runs: %v", err)
+			}
+		}},
+		{"close", func(t *testing.T, s *Server, inv *fakeInvoker, c *client, id string, release func()) {
+			closed := make(chan error, 1)
+			go func() { closed <- c.conn.Close(websocket.StatusNormalClosure, "bye") }()
+			// $disconnect does not wait for the $default still running.
+			checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, "bye")
+			if err := <-closed; err != nil {
+				t.Errorf("client close handshake: %v", err)
+			}
+			if n := s.ConnectionCount(); n != 0 {
+				t.Errorf("ConnectionCount = %d after the close", n)
+			}
+			// The invocation still running returns to a connection that
+			// is gone: its reply is dropped, and nothing is logged as an
+			// error.
+			release()
+			none(t, inv.disconnects, 100*time.Millisecond, "second $disconnect")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv, release := blockingInvoker()
+			defer release()
+			s := startGateway(t, Config{}, inv)
+			c := dial(t, s, nil)
+			id := next(t, inv.connects, "$connect").RequestContext.ConnectionID
+			c.send(t, websocket.MessageText, []byte("block"))
+			next(t, inv.messages, "$default of the blocking message")
+			tt.act(t, s, inv, c, id, release)
+		})
+	}
+}
+
+// TestMessagesInvokedConcurrently: the messages of one connection are
+// invoked at once, each on its own, not one after another: a message sent
+// after one that blocks is invoked, and so is one after that.
+func TestMessagesInvokedConcurrently(t *testing.T) {
+	var running, most atomic.Int32
+	inv, release := blockingInvoker()
+	defer release()
+	echo := inv.respond
+	inv.respond = func(ctx context.Context, route string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		return echo(ctx, route, req)
 	}
 	s := startGateway(t, Config{}, inv)
 	c := dial(t, s, nil)
-	const n = 30
-	for i := range n {
-		c.send(t, websocket.MessageText, []byte(strings.Repeat("x", i+1)))
+	next(t, inv.connects, "$connect")
+	const n = 3
+	for range n {
+		c.send(t, websocket.MessageText, []byte("block"))
 	}
 	for i := range n {
-		if got := len(c.next(t)); got != i+1 {
-			t.Fatalf("reply %d has length %d, want %d: replies out of order", i, got, i+1)
+		next(t, inv.messages, fmt.Sprintf("$default %d of %d blocking messages", i+1, n))
+	}
+	if m := most.Load(); m != n {
+		t.Errorf("%d invocations ran at once, want %d", m, n)
+	}
+	release()
+	for range n {
+		if got := string(c.next(t)); got != "block" {
+			t.Errorf("reply = %q", got)
 		}
 	}
-	if overlap.Load() != 0 {
-		t.Error("two messages of one connection were invoked at once")
+}
+
+// TestInvocationsInFlightBound: past maxInFlight invocations running on
+// one connection, a message is read but not invoked, and the client gets
+// the "Too Many Requests" frame; the connection stays open, answers pings,
+// and invokes messages again once invocations return.
+func TestInvocationsInFlightBound(t *testing.T) {
+	var invoked atomic.Int32
+	release := make(chan struct{})
+	var once sync.Once
+	defer once.Do(func() { close(release) })
+	inv := InvokerFunc(func(ctx context.Context, route string, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+		if route != RouteDefault {
+			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		}
+		invoked.Add(1)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return events.APIGatewayProxyResponse{StatusCode: 200, Body: req.Body}, nil
+	})
+	s := startGateway(t, Config{}, inv)
+	c := dial(t, s, nil)
+	for range maxInFlight {
+		c.send(t, websocket.MessageText, []byte("held"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for invoked.Load() < maxInFlight {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages invoked", invoked.Load(), maxInFlight)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.send(t, websocket.MessageText, []byte("one too many"))
+	var refusal struct{ Message, ConnectionID, RequestID string }
+	if got := c.next(t); json.Unmarshal(got, &refusal) != nil || refusal.Message != "Too Many Requests" || refusal.ConnectionID == "" || refusal.RequestID == "" {
+		t.Fatalf("reply = %q, want the Too Many Requests frame", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.conn.Ping(ctx); err != nil {
+		t.Fatalf("ping past the bound: %v", err)
+	}
+	if n := invoked.Load(); n != maxInFlight {
+		t.Errorf("%d messages invoked, want %d: the one past the bound was invoked", n, maxInFlight)
+	}
+	once.Do(func() { close(release) })
+	for range maxInFlight {
+		if got := string(c.next(t)); got != "held" {
+			t.Fatalf("reply = %q, want the held messages' replies", got)
+		}
+	}
+	c.send(t, websocket.MessageText, []byte("again"))
+	if got := string(c.next(t)); got != "again" {
+		t.Errorf("reply = %q once the invocations returned, want the message invoked", got)
 	}
 }
 

@@ -24,11 +24,15 @@ const (
 // function. routeKey is RouteConnect, RouteDefault or RouteDisconnect (also
 // in req.RequestContext.RouteKey).
 //
-// The gateway calls Invoke for one connection at a time, in frame order,
-// and for different connections concurrently, so implementations must be
-// safe for concurrent use. ctx ends at the integration timeout; an Invoke
-// still running then is abandoned, as API Gateway abandons a slow
-// integration. An error stands for a failed invocation (a function error):
+// As API Gateway invokes the integration for every message on its own,
+// the gateway calls Invoke for each message as it arrives, concurrently
+// with the other messages of its connection (up to 256 at once per
+// connection) and with other connections, so implementations must be
+// safe for concurrent use and must not rely on the order of a
+// connection's messages. $disconnect does not wait for the $default
+// invocations of its connection still running. ctx ends at the
+// integration timeout; an Invoke still running then is abandoned, as API
+// Gateway abandons a slow integration. An error stands for a failed invocation (a function error):
 // on $connect the handshake is refused with 500, on $default the client is
 // sent API Gateway's "Internal server error" frame, on $disconnect it is
 // logged.

@@ -51,6 +51,9 @@ type Server struct {
 	httpSrv  *http.Server // set by Serve
 	live     sync.WaitGroup
 	nLive    int // ids counted in live, under mu
+	// nOutliving counts the ids in live whose $disconnect has run and
+	// whose $default invocations still run, under mu.
+	nOutliving int
 
 	shutdownSlots chan struct{} // $disconnect calls running during Shutdown
 	abandon       chan struct{} // closed when Shutdown gives up waiting
@@ -58,19 +61,28 @@ type Server struct {
 }
 
 // ShutdownIncompleteError is returned by Shutdown when its context ends
-// before $disconnect has run for every connection. The connection records
-// of the abandoned calls stay in the integration's store until something
-// else removes them (the sweeper, or a post to the connection that gets
-// 410 Gone).
+// before $disconnect has run for every connection, or before the $default
+// invocations still running on closed connections have returned. The
+// connection records of the abandoned $disconnect calls stay in the
+// integration's store until something else removes them (the sweeper, or
+// a post to the connection that gets 410 Gone).
 type ShutdownIncompleteError struct {
 	Abandoned int   // connections whose $disconnect had not finished
 	Total     int   // connections open (or being opened) when Shutdown began
+	Running   int   // connections whose $disconnect had run and whose $default invocations were still running
 	Err       error // the context's error
 }
 
 func (e *ShutdownIncompleteError) Error() string {
-	return fmt.Sprintf("gateway shutdown: %v with $disconnect unfinished for %d of %d connections: their connection records stay in the store until the sweeper or a later post to them cleans them up",
-		e.Err, e.Abandoned, e.Total)
+	msg := fmt.Sprintf("gateway shutdown: %v", e.Err)
+	if e.Abandoned > 0 || e.Running == 0 {
+		msg += fmt.Sprintf(" with $disconnect unfinished for %d of %d connections: their connection records stay in the store until the sweeper or a later post to them cleans them up",
+			e.Abandoned, e.Total)
+	}
+	if e.Running > 0 {
+		msg += fmt.Sprintf("; $default invocations still running for %d closed connections", e.Running)
+	}
+	return msg
 }
 
 func (e *ShutdownIncompleteError) Unwrap() error { return e.Err }
@@ -110,8 +122,9 @@ func (s *Server) admitConnection(now time.Time) bool {
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 
 // ListenAndServe listens on Config.Addr and serves until ctx ends, then
-// shuts down gracefully (closing every connection and running $disconnect
-// for each, within 10s). It returns nil after a shutdown caused by ctx.
+// shuts down gracefully (closing every connection, running $disconnect
+// for each and letting the $default invocations still running return,
+// within 10s). It returns nil after a shutdown caused by ctx.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
@@ -160,11 +173,13 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting connections, closes every open connection with
 // 1001 "Going away", waits until $disconnect has run for each (at most
-// 16 calls at a time), and then stops the HTTP server started by Serve
-// (the Management API stays up while $disconnect handlers run). If ctx
-// ends first, it closes the HTTP server at once (so that Serve returns),
-// starts no more $disconnect calls, and returns a
-// *ShutdownIncompleteError wrapping ctx's error.
+// 16 calls at a time) and the $default invocations still running have
+// returned (each at most the integration timeout: a $disconnect does not
+// wait for them, as on AWS, but the process should not cut them off),
+// and then stops the HTTP server started by Serve (the Management API
+// stays up while handlers run). If ctx ends first, it closes the HTTP
+// server at once (so that Serve returns), starts no more $disconnect
+// calls, and returns a *ShutdownIncompleteError wrapping ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
@@ -189,12 +204,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.abandonOnce.Do(func() { close(s.abandon) })
 		s.mu.Lock()
-		left := s.nLive
+		left, running := s.nLive, s.nOutliving
 		s.mu.Unlock()
 		if hs != nil {
 			_ = hs.Close() // Serve returns; handlers still running see their requests end
 		}
-		return &ShutdownIncompleteError{Abandoned: left, Total: max(total, left), Err: ctx.Err()}
+		return &ShutdownIncompleteError{Abandoned: left - running, Total: max(total, left), Running: running, Err: ctx.Err()}
 	}
 	if hs != nil {
 		if err := hs.Shutdown(ctx); err != nil {
@@ -309,13 +324,25 @@ func (s *Server) reserveID() (string, bool) {
 }
 
 // release ends the life of a connection id: after the handshake was
-// refused, or after $disconnect ran.
-func (s *Server) release(id string) {
+// refused, or after $disconnect ran and the connection's $default
+// invocations returned; outlived says whether outlive counted it.
+func (s *Server) release(id string, outlived bool) {
 	s.mu.Lock()
 	delete(s.reserved, id)
 	s.nLive--
+	if outlived {
+		s.nOutliving--
+	}
 	s.mu.Unlock()
 	s.live.Done()
+}
+
+// outlive counts a live id whose $disconnect has run and whose $default
+// invocations still run.
+func (s *Server) outlive() {
+	s.mu.Lock()
+	s.nOutliving++
+	s.mu.Unlock()
 }
 
 // register makes an accepted connection reachable through the Management

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/coder/websocket"
 )
 
 // slowDisconnects is an Invoker whose $disconnect takes perCall; with
@@ -152,5 +153,65 @@ func TestShutdownRunsEveryDisconnectFewAtATime(t *testing.T) {
 	}
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		t.Errorf("Serve = %v, want http.ErrServerClosed", err)
+	}
+}
+
+// Shutdown waits for the $default invocations still running, which a
+// $disconnect does not wait for; a bound that ends first says so.
+func TestShutdownWaitsForRunningInvocations(t *testing.T) {
+	for _, bounded := range []bool{false, true} {
+		t.Run(map[bool]string{false: "returns", true: "bound ends"}[bounded], func(t *testing.T) {
+			inv, release := blockingInvoker()
+			defer release()
+			s, served := serveUnmanaged(t, inv)
+			c := dial(t, s, nil)
+			next(t, inv.connects, "$connect")
+			c.send(t, websocket.MessageText, []byte("block"))
+			next(t, inv.messages, "$default")
+			_ = c.conn.CloseNow()
+			next(t, inv.disconnects, "$disconnect")
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				s.mu.Lock()
+				outliving := s.nOutliving
+				s.mu.Unlock()
+				if outliving == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the closed connection is not counted with its invocation running")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if bounded {
+				ctx, cancel := context.WithCancel(context.Background())
+				cancel()
+				err := s.Shutdown(ctx)
+				var inc *ShutdownIncompleteError
+				if !errors.As(err, &inc) || inc.Running != 1 || inc.Abandoned != 0 || !errors.Is(err, context.Canceled) {
+					t.Fatalf("Shutdown = %#v, want a *ShutdownIncompleteError with one connection running and none abandoned", err)
+				}
+				if want := "gateway shutdown: context canceled; $default invocations still running for 1 closed connections"; err.Error() != want {
+					t.Errorf("Shutdown error %q, want %q", err, want)
+				}
+				<-served
+				return
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.Shutdown(context.Background()) }()
+			none(t, inv.disconnects, 100*time.Millisecond, "second $disconnect")
+			select {
+			case err := <-done:
+				t.Fatalf("Shutdown returned %v while a $default still ran", err)
+			default:
+			}
+			release()
+			if err := <-done; err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+			if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+				t.Errorf("Serve = %v, want http.ErrServerClosed", err)
+			}
+		})
 	}
 }
