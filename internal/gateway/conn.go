@@ -92,6 +92,17 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUpgradeRequired, "", "Upgrade Required")
 		return
 	}
+	// A request the WebSocket library would refuse after $connect is
+	// refused before it: no integration runs for a connection that cannot
+	// open.
+	if status := handshakeFault(r); status != 0 {
+		s.log.Info("malformed WebSocket handshake refused", "status", status, "version", r.Header.Get("Sec-WebSocket-Version"))
+		if status == http.StatusUpgradeRequired {
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		writeJSONError(w, status, "", http.StatusText(status))
+		return
+	}
 	if !s.admitConnection(time.Now()) {
 		// API Gateway's account quota of new connections a second.
 		writeJSONError(w, http.StatusTooManyRequests, "", "Too Many Requests")
@@ -797,6 +808,29 @@ func isUpgrade(r *http.Request) bool {
 	return r.Method == http.MethodGet &&
 		headerHasToken(r.Header, "Connection", "upgrade") &&
 		headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+// handshakeFault returns the status that refuses r, a request for a
+// WebSocket, when RFC 6455 (section 4.2.1) does not allow it as a
+// handshake: 400 for HTTP/1.0 or a Sec-WebSocket-Key that is missing,
+// repeated or not 16 bytes in base64; 426 for a Sec-WebSocket-Version
+// other than 13, which the caller answers with the version it speaks
+// (section 4.4). It returns 0 for a valid handshake.
+func handshakeFault(r *http.Request) int {
+	if !r.ProtoAtLeast(1, 1) {
+		return http.StatusBadRequest
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return http.StatusUpgradeRequired
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return http.StatusBadRequest
+	}
+	if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(k) != 16 {
+		return http.StatusBadRequest
+	}
+	return 0
 }
 
 func headerHasToken(h http.Header, key, token string) bool {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -405,6 +406,60 @@ func TestSubprotocolFromConnect(t *testing.T) {
 			}
 			_ = c.conn.Close(websocket.StatusNormalClosure, "")
 			next(t, inv.disconnects, "$disconnect")
+		})
+	}
+}
+
+// TestMalformedHandshake: an upgrade request that RFC 6455 (4.2.1) does
+// not allow is refused before any integration runs: without a valid
+// Sec-WebSocket-Key, or over HTTP/1.0, with 400; with a
+// Sec-WebSocket-Version other than 13, with 426 and the version the
+// server speaks (4.4). No $connect runs, so no $disconnect follows.
+func TestMalformedHandshake(t *testing.T) {
+	const key = "dGhlIHNhbXBsZSBub25jZQ==" // RFC 6455's sample nonce, 16 bytes
+	tests := []struct {
+		name    string
+		proto   string
+		headers []string
+		want    int
+	}{
+		{"no key", "HTTP/1.1", []string{"Sec-WebSocket-Version: 13"}, http.StatusBadRequest},
+		{"key not 16 bytes", "HTTP/1.1", []string{"Sec-WebSocket-Key: c2hvcnQ=", "Sec-WebSocket-Version: 13"}, http.StatusBadRequest},
+		{"key not base64", "HTTP/1.1", []string{"Sec-WebSocket-Key: not base64 at all!", "Sec-WebSocket-Version: 13"}, http.StatusBadRequest},
+		{"two keys", "HTTP/1.1", []string{"Sec-WebSocket-Key: " + key, "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13"}, http.StatusBadRequest},
+		{"HTTP/1.0", "HTTP/1.0", []string{"Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13"}, http.StatusBadRequest},
+		{"version 8", "HTTP/1.1", []string{"Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 8"}, http.StatusUpgradeRequired},
+		{"no version", "HTTP/1.1", []string{"Sec-WebSocket-Key: " + key}, http.StatusUpgradeRequired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := newFakeInvoker()
+			s := startGateway(t, Config{}, inv)
+			addr := strings.TrimSuffix(strings.TrimPrefix(s.WebSocketURL(), "ws://"), "/ws")
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+			req := "GET /ws " + tt.proto + "\r\nHost: " + addr + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+				strings.Join(tt.headers, "\r\n") + "\r\n\r\n"
+			if _, err := io.WriteString(nc, req); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(nc), nil)
+			if err != nil {
+				t.Fatalf("reading the answer: %v", err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+			if v := resp.Header.Get("Sec-WebSocket-Version"); tt.want == http.StatusUpgradeRequired && v != "13" {
+				t.Errorf("Sec-WebSocket-Version %q on the 426, want 13", v)
+			}
+			none(t, inv.connects, 100*time.Millisecond, "$connect")
+			none(t, inv.disconnects, 10*time.Millisecond, "$disconnect")
 		})
 	}
 }
