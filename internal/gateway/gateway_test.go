@@ -176,6 +176,25 @@ func (c *client) send(t *testing.T, typ websocket.MessageType, data []byte) {
 	}
 }
 
+// sendInFrames sends one text message of size bytes in frames of at most
+// frame bytes (coder/websocket's Writer sends each Write as one frame). A
+// write may fail once the server closes.
+func (c *client) sendInFrames(t *testing.T, size, frame int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	w, err := c.conn.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	for left := size; left > 0; left -= frame {
+		if _, err := w.Write(make([]byte, min(left, frame))); err != nil {
+			return
+		}
+	}
+	_ = w.Close()
+}
+
 func (c *client) next(t *testing.T) []byte {
 	t.Helper()
 	select {
@@ -819,9 +838,11 @@ func TestServerCloses(t *testing.T) {
 		wantReason string
 	}{
 		{
+			// 128 KB + 1 in frames of 32 KB, each within the frame limit:
+			// the message limit (128 KB) closes the connection.
 			name:     "message too big",
 			cfg:      Config{},
-			act:      func(t *testing.T, c *client) { c.send(t, websocket.MessageText, make([]byte, 200*1024)) },
+			act:      func(t *testing.T, c *client) { c.sendInFrames(t, 128*1024+1, 32*1024) },
 			within:   5 * time.Second,
 			wantCode: websocket.StatusMessageTooBig, wantReason: "Message too big",
 		},
