@@ -43,7 +43,7 @@ func TestPostToConnection(t *testing.T) {
 		{[]byte("héllo"), websocket.MessageText},
 		{[]byte{0xff, 0xfe, 0x00}, websocket.MessageBinary},
 	} {
-		typ, got := postTyped(t, s, inv, tt.data)
+		typ, got := postTyped(t, s, inv, tt.data, s.PostToConnection)
 		if typ != tt.want || !bytes.Equal(got, tt.data) {
 			t.Errorf("PostToConnection(%q): client got %v %q, want %v", tt.data, typ, got, tt.want)
 		}
@@ -313,9 +313,9 @@ func TestSlowClientBacklog(t *testing.T) {
 	}
 }
 
-// postTyped posts data to a fresh connection of its own and returns the
-// type and bytes of the message the client reads.
-func postTyped(t *testing.T, s *Server, inv *fakeInvoker, data []byte) (websocket.MessageType, []byte) {
+// postTyped posts data with post to a fresh connection of its own and
+// returns the type and bytes of the message the client reads.
+func postTyped(t *testing.T, s *Server, inv *fakeInvoker, data []byte, post func(ctx context.Context, id string, data []byte) error) (websocket.MessageType, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -325,8 +325,8 @@ func postTyped(t *testing.T, s *Server, inv *fakeInvoker, data []byte) (websocke
 	}
 	defer conn.CloseNow()
 	id := next(t, inv.connects, "$connect").RequestContext.ConnectionID
-	if err := s.PostToConnection(ctx, id, data); err != nil {
-		t.Fatalf("PostToConnection(%q): %v", data, err)
+	if err := post(ctx, id, data); err != nil {
+		t.Fatalf("post %q: %v", data, err)
 	}
 	typ, got, err := conn.Read(ctx)
 	if err != nil {

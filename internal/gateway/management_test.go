@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -141,6 +142,37 @@ func TestNoMessageAfterDelete(t *testing.T) {
 		t.Errorf("close after DELETE = %d, want 1000", code)
 	}
 	checkDisconnect(t, next(t, inv.disconnects, "$disconnect"), id, 1000, reasonDeleted)
+}
+
+// TestManagementPostData: a POST's body reaches the client as one
+// message: a text frame when it is valid UTF-8, an empty body included
+// (an empty text message: the service model allows Data of 0 bytes), and
+// a binary frame when it is not.
+func TestManagementPostData(t *testing.T) {
+	inv := newFakeInvoker()
+	s := startGateway(t, Config{}, inv)
+	overHTTP := func(_ context.Context, id string, data []byte) error {
+		if status, hdr, body := manage(t, s, http.MethodPost, id, data); status != http.StatusOK {
+			return fmt.Errorf("POST answered %d %s %s", status, hdr.Get("x-amzn-ErrorType"), body)
+		}
+		return nil
+	}
+	for _, tt := range []struct {
+		name string
+		data []byte
+		want websocket.MessageType
+	}{
+		{"empty", []byte{}, websocket.MessageText},
+		{"UTF-8", []byte("héllo"), websocket.MessageText},
+		{"not UTF-8", []byte{0xff, 0xfe, 0x00}, websocket.MessageBinary},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			typ, got := postTyped(t, s, inv, tt.data, overHTTP)
+			if typ != tt.want || !bytes.Equal(got, tt.data) {
+				t.Errorf("client got %v %q, want %v %q", typ, got, tt.want, tt.data)
+			}
+		})
+	}
 }
 
 func TestManagementErrors(t *testing.T) {
