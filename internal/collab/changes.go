@@ -556,17 +556,23 @@ func changeActivity(c Call, e store.EntityKey, ch protocol.Change) (store.Activi
 	if b, err := json.Marshal(ch.After); err == nil && len(b) <= maxActivityValueBytes {
 		field.After = b
 	}
-	var meta struct {
-		EntityName string `json:"entityName"`
+	// metadata is the client's data, whose member names may differ only
+	// in case: entityName is the member of that name, as the clients read
+	// it, not one encoding/json would match case-insensitively (which of
+	// two such members that was would depend on their order, which the
+	// request hash does not see).
+	var meta map[string]json.RawMessage
+	var entityName string
+	if json.Unmarshal(ch.Metadata, &meta) == nil {
+		_ = json.Unmarshal(meta["entityName"], &entityName)
 	}
-	_ = json.Unmarshal(ch.Metadata, &meta)
-	if len(meta.EntityName) > 256 {
-		meta.EntityName = ""
+	if len(entityName) > 256 {
+		entityName = ""
 	}
 	md, _ := json.Marshal(map[string]any{"changeId": ch.ID, "version": ch.Version, "operation": ch.Operation})
 	at, _ := time.Parse(time.RFC3339Nano, ch.Timestamp) // zero, the time of recording, if it does not parse
 	a, err := c.Notify.ActivityEntry(c.Conn, store.Activity{
-		ID: changeActivityID(ch), At: at, Action: action, EntityType: e.Type, EntityID: e.ID, EntityName: meta.EntityName,
+		ID: changeActivityID(ch), At: at, Action: action, EntityType: e.Type, EntityID: e.ID, EntityName: entityName,
 		Changes: []store.ActivityChange{field}, Metadata: md,
 	})
 	if err != nil {

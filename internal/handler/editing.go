@@ -46,10 +46,15 @@ func (h *Handler) registerEditing() {
 	h.removedByTTL = append(h.removedByTTL, f.lockRemovedByTTL)
 }
 
-// decodePayload decodes r's payload into v, keeping numbers exact.
+// decodePayload decodes r's payload into v, keeping numbers exact. Like
+// protocol.DecodePayload, it refuses an object decoded into a struct that
+// gives a field twice, by names that differ only in case.
 func decodePayload(r *request, v any) error {
 	if len(r.env.Payload) == 0 {
 		return protocol.NewError(protocol.CodeBadRequest, "missing field %q", "payload")
+	}
+	if err := protocol.CheckFieldNames(r.env, v); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.env.Payload))
 	dec.UseNumber()

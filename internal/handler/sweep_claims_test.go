@@ -110,8 +110,11 @@ func newSweepEnvMetrics(t *testing.T, clock *storetest.FakeClock, st store.Store
 func (e *sweepEnv) event(conn, body string) events.APIGatewayWebsocketProxyRequest {
 	user, _, _ := strings.Cut(conn, "=")
 	role := "editor"
-	if user == "viv" {
+	switch user {
+	case "viv":
 		role = "viewer"
+	case "root":
+		role = "admin"
 	}
 	return fuzzEvent(conn, body, map[string]string{"userId": user, "tenant": "t1", "role": role})
 }

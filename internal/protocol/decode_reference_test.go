@@ -69,8 +69,13 @@ func decodeReference(data []byte) (Envelope, error) {
 	if len(raw.Payload) > 0 && !bytes.Equal(raw.Payload, []byte("null")) {
 		env.Payload = raw.Payload
 	}
-	if err := CheckPayload(env.Payload); err != nil {
+	folded, err := checkPayload(env.Payload)
+	if err != nil {
 		return env, err
+	}
+	env.names = namesDistinct
+	if folded {
+		env.names = namesFolded
 	}
 	if len(raw.Timestamp) > 0 {
 		var ts string
@@ -157,6 +162,17 @@ func TestDecodeMatchesReference(t *testing.T) {
 		`{"type":"ping","messageId":"m","payload":{}}`,
 		`{"type":"ping","messageId":"m","payload":[]}`,
 		`{"type":"ping","messageId":"m","payload": { "a" : [ 1 , 2 ] } }`,
+		`{"type":"p","messageId":"m","payload":{"text":"a","TEXT":"b"}}`,
+		`{"type":"p","messageId":"m","payload":{"text":"a","text":null}}`,
+		"{\"type\":\"p\",\"messageId\":\"m\",\"payload\":{\"kind\":1,\"\u212aind\":2}}",
+		`{"type":"p","messageId":"m","payload":{"s":1,"\u017f":2}}`,
+		`{"type":"p","messageId":"m","payload":[{"a":{"b":1,"B":2}}]}`,
+		`{"type":"p","messageId":"m","payload":{"a":1,"A":1e400}}`,
+		`{"type":"p","messageId":"m","payload":{"a":1e400,"a":1}}`,
+		`{"type":"p","messageId":"m","payload":{"` + strings.Repeat("k", 257) + `":1,"` + strings.Repeat("K", 257) + `":1}}`,
+		`{"type":"p","messageId":"m","payload":{"a":1,"A":2},"payload":{"a":1}}`,
+		`{"type":"p","messageId":"m","payload":{"a":1},"payload":{"a":1,"A":2}}`,
+		`{"type":"p","messageId":"m","x":{"a":1,"A":2},"payload":{"a":{"a":1}}}`,
 	}
 	for _, f := range frames {
 		sameDecode(t, []byte(f))
@@ -199,6 +215,7 @@ func corpusBytes(line string) ([]byte, bool) {
 func FuzzDecodeMatchesReference(f *testing.F) {
 	f.Add([]byte(`{"type":"publish","channel":"order:1","payload":{"a":[1,2,{"b":null}]},"messageId":"m2"}`))
 	f.Add([]byte(`{"Type":"x","MESSAGEID":"m","payload":[[["\u0041"]]],"payload":1e999}`))
+	f.Add([]byte(`{"type":"x","messageId":"m","payload":{"a":1,"b":{"c":2,"C":3},"\u0041":4}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sameDecode(t, data)
 	})

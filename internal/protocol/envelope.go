@@ -44,6 +44,10 @@ type Envelope struct {
 	UserID    string          `json:"userId,omitempty"`
 	MessageID string          `json:"messageId"`
 	ReplyTo   string          `json:"replyTo,omitempty"`
+
+	// names is what Decode found of the payload's member names, for
+	// CheckFieldNames.
+	names payloadNames
 }
 
 // Request types a client may send.
@@ -152,6 +156,10 @@ func Decode(data []byte) (Envelope, error) {
 		if fs.payloadErr != nil {
 			return env, fs.payloadErr
 		}
+	}
+	env.names = namesDistinct
+	if env.Payload != nil && fs.payloadFolded {
+		env.names = namesFolded
 	}
 	if ts, ok := stringValue(trimmed, fs.timestamp); ok && len(ts) <= 64 {
 		env.Timestamp = ts

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strconv"
 )
 
@@ -28,20 +29,41 @@ const (
 	MaxKeyBytes = 256
 )
 
+// repeatedName is the violation of a payload object that names one member
+// twice.
+const repeatedName = "payload objects must not repeat a member name"
+
 // container is one open array or object while a payload is walked.
 type container struct {
 	object bool
-	n      int  // elements or members so far
-	key    bool // object: the next token is a member name
+	n      int                 // elements or members so far
+	key    bool                // object: the next token is a member name
+	names  map[string]struct{} // object: its member names so far
+	folded map[string]struct{} // object: the same, case-folded (foldName)
 }
 
 // CheckPayload reports whether p, the raw payload of a request, is one
 // well-formed JSON value within the bounds above, with every number finite
-// in float64. An empty payload (absent or null) passes. Failures are
-// BAD_REQUEST errors whose message names the bound, never the input.
+// in float64, and whose objects each name a member at most once. An empty
+// payload (absent or null) passes. Failures are BAD_REQUEST errors whose
+// message names the bound, never the input.
+//
+// Two names that differ only in case ("id" and "ID") are two members
+// here: in the values a route keeps as they are sent (a publish's
+// payload, a change's after) they are the client's data. Where a route
+// decodes an object into a struct they would name one field, and
+// DecodePayload and CheckFieldNames refuse them (see checkFieldNames).
 func CheckPayload(p json.RawMessage) error {
+	_, err := checkPayload(p)
+	return err
+}
+
+// checkPayload is CheckPayload; folded also reports whether an object of
+// the payload holds two member names that differ but fold alike
+// (foldName), as encoding/json matches names to a struct's fields.
+func checkPayload(p json.RawMessage) (folded bool, err error) {
 	if len(bytes.TrimSpace(p)) == 0 {
-		return nil
+		return false, nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(p))
 	dec.UseNumber()
@@ -52,10 +74,10 @@ func CheckPayload(p json.RawMessage) error {
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF && len(stack) == 0 && roots == 1 {
-			return nil
+			return folded, nil
 		}
 		if err != nil {
-			return NewError(CodeBadRequest, "payload is not valid JSON")
+			return false, NewError(CodeBadRequest, "payload is not valid JSON")
 		}
 		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
 			stack = stack[:len(stack)-1]
@@ -63,37 +85,52 @@ func CheckPayload(p json.RawMessage) error {
 		}
 		if len(stack) == 0 {
 			if roots++; roots > 1 {
-				return NewError(CodeBadRequest, "payload is not one JSON value")
+				return false, NewError(CodeBadRequest, "payload is not one JSON value")
 			}
 		} else if c := &stack[len(stack)-1]; c.object && c.key {
 			// A member name: the decoder guarantees it is a string.
 			k, _ := tok.(string)
 			if len(k) > MaxKeyBytes {
-				return NewError(CodeBadRequest, "payload member names are limited to %d bytes", MaxKeyBytes)
+				return false, NewError(CodeBadRequest, "payload member names are limited to %d bytes", MaxKeyBytes)
 			}
 			if c.n++; c.n > MaxObjectMembers {
-				return NewError(CodeBadRequest, "payload objects are limited to %d members", MaxObjectMembers)
+				return false, NewError(CodeBadRequest, "payload objects are limited to %d members", MaxObjectMembers)
+			}
+			if _, ok := c.names[k]; ok {
+				return false, NewError(CodeBadRequest, repeatedName)
+			}
+			if c.names == nil {
+				c.names = make(map[string]struct{})
+			}
+			c.names[k] = struct{}{}
+			if !folded {
+				f := string(foldName(nil, []byte(k)))
+				_, folded = c.folded[f]
+				if c.folded == nil {
+					c.folded = make(map[string]struct{})
+				}
+				c.folded[f] = struct{}{}
 			}
 			c.key = false
 			continue
 		} else if c.object {
 			c.key = true
 		} else if c.n++; c.n > MaxArrayLen {
-			return NewError(CodeBadRequest, "payload arrays are limited to %d elements", MaxArrayLen)
+			return false, NewError(CodeBadRequest, "payload arrays are limited to %d elements", MaxArrayLen)
 		}
 		switch v := tok.(type) {
 		case json.Delim: // '{' or '['
 			if len(stack) >= MaxPayloadDepth {
-				return NewError(CodeBadRequest, "payload nests deeper than %d levels", MaxPayloadDepth)
+				return false, NewError(CodeBadRequest, "payload nests deeper than %d levels", MaxPayloadDepth)
 			}
 			stack = append(stack, container{object: v == '{', key: v == '{'})
 		case string:
 			if len(v) > MaxStringBytes {
-				return NewError(CodeBadRequest, "payload strings are limited to %d bytes", MaxStringBytes)
+				return false, NewError(CodeBadRequest, "payload strings are limited to %d bytes", MaxStringBytes)
 			}
 		case json.Number:
 			if _, err := strconv.ParseFloat(string(v), 64); err != nil {
-				return NewError(CodeBadRequest, "payload numbers must be finite 64-bit floating-point values")
+				return false, NewError(CodeBadRequest, "payload numbers must be finite 64-bit floating-point values")
 			}
 		}
 	}
@@ -102,13 +139,21 @@ func CheckPayload(p json.RawMessage) error {
 // DecodePayload checks p with CheckPayload and decodes it into v, a
 // pointer to the route's payload struct. Unknown members are ignored. A
 // member of the wrong type yields BAD_REQUEST naming the field's path in v,
-// never the input; an empty payload leaves v unchanged.
+// never the input, and so do two member names of an object decoded into a
+// struct that differ only in case and name one field (checkFieldNames);
+// an empty payload leaves v unchanged.
 func DecodePayload(p json.RawMessage, v any) error {
-	if err := CheckPayload(p); err != nil {
+	folded, err := checkPayload(p)
+	if err != nil {
 		return err
 	}
 	if len(bytes.TrimSpace(p)) == 0 {
 		return nil
+	}
+	if folded {
+		if err := checkFieldNames(p, reflect.TypeOf(v)); err != nil {
+			return err
+		}
 	}
 	if err := json.Unmarshal(p, v); err != nil {
 		var te *json.UnmarshalTypeError

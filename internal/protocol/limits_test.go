@@ -3,6 +3,7 @@ package protocol
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -17,7 +18,7 @@ func TestCheckPayload(t *testing.T) {
 			if i > 0 {
 				b.WriteString(",")
 			}
-			b.WriteString(`"k` + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + `":` + "1")
+			b.WriteString(`"k` + strconv.Itoa(i) + `":1`) // distinct names: a repeated one is refused first
 		}
 		b.WriteString("}")
 		return b.String()
@@ -35,6 +36,7 @@ func TestCheckPayload(t *testing.T) {
 		{"deep object", strings.Repeat(`{"a":`, MaxPayloadDepth+1) + "1" + strings.Repeat("}", MaxPayloadDepth+1), false},
 		{"array at limit", array(MaxArrayLen), true},
 		{"array over limit", array(MaxArrayLen + 1), false},
+		{"object members at limit", object(MaxObjectMembers), true},
 		{"object members over limit", object(MaxObjectMembers + 1), false},
 		{"string at limit", `"` + strings.Repeat("x", MaxStringBytes) + `"`, true},
 		{"string over limit", `"` + strings.Repeat("x", MaxStringBytes+1) + `"`, false},

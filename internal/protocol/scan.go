@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode"
@@ -19,6 +20,11 @@ import (
 //   - strings with escapes are unescaped by encoding/json itself, so that
 //     invalid surrogates become U+FFFD as there;
 //   - nesting deeper than encoding/json's limit (10,000) is invalid JSON.
+//
+// Within the payload, an object that names a member twice is refused (see
+// CheckPayload), and one with two names that differ only in case is
+// noted, for the routes that decode it into a struct (see
+// checkFieldNames).
 
 // maxJSONDepth is encoding/json's nesting limit.
 const maxJSONDepth = 10000
@@ -43,6 +49,7 @@ type frameScan struct {
 	payload, timestamp      span
 	wrongType               bool  // type, channel or messageId held neither a string nor null
 	payloadErr              error // CheckPayload's verdict on the last payload
+	payloadFolded           bool  // an object of the last payload has names that differ only in case
 }
 
 // scanner walks one frame. data is the frame; pos the next byte.
@@ -53,6 +60,59 @@ type scanner struct {
 	// CheckPayload's bounds and the first violation is kept in limitErr.
 	limits   bool
 	limitErr error
+	// folded is set when an object of the payload holds two member names
+	// that differ but fold alike (foldName).
+	folded bool
+	// keys holds where the member names of the payload's open objects
+	// start, innermost object last (see checkName).
+	keys offsets
+	// many holds the names of objects of more than linearNames members,
+	// as they are and folded, keyed by the object's offset in the frame.
+	many map[objectName]struct{}
+}
+
+// linearNames is how many member names of an object are compared one by
+// one with the next; past it they are looked up in scanner.many.
+const linearNames = 16
+
+// objectName is a member name of the object at offset obj, as it is or
+// folded.
+type objectName struct {
+	obj    int
+	name   string
+	folded bool
+}
+
+// offsets is a stack of offsets in a frame. The first ones are kept in
+// place, so that a scanner on the stack needs no allocation for them.
+type offsets struct {
+	n     int
+	first [32]int
+	more  []int
+}
+
+func (o *offsets) push(v int) {
+	if o.n < len(o.first) {
+		o.first[o.n] = v
+	} else {
+		o.more = append(o.more, v)
+	}
+	o.n++
+}
+
+func (o *offsets) at(i int) int {
+	if i < len(o.first) {
+		return o.first[i]
+	}
+	return o.more[i-len(o.first)]
+}
+
+// truncate drops the offsets past the first n.
+func (o *offsets) truncate(n int) {
+	o.n = n
+	if len(o.more) > 0 {
+		o.more = o.more[:max(n-len(o.first), 0)]
+	}
 }
 
 // scanFrame scans data, which must be valid UTF-8 and start with '{' after
@@ -86,7 +146,7 @@ func scanFrame(data []byte) (fs frameScan, ok bool) {
 			s.skipSpace()
 			vStart := s.pos
 			if field == fieldPayload {
-				s.limits, s.limitErr = true, nil
+				s.limits, s.limitErr, s.folded = true, nil, false
 			}
 			if !s.scanValue(2, 0) {
 				return fs, false
@@ -94,7 +154,7 @@ func scanFrame(data []byte) (fs frameScan, ok bool) {
 			v := span{vStart, s.pos}
 			switch field {
 			case fieldPayload:
-				fs.payload, fs.payloadErr = v, s.limitErr
+				fs.payload, fs.payloadErr, fs.payloadFolded = v, s.limitErr, s.folded
 				s.limits, s.limitErr = false, nil
 			case fieldTimestamp:
 				fs.timestamp = v
@@ -281,25 +341,49 @@ func (s *scanner) literal(lit string) bool {
 }
 
 func (s *scanner) scanObject(depth, pdepth int) bool {
+	obj := s.pos
 	s.pos++ // '{'
 	s.skipSpace()
 	if s.peek() == '}' {
 		s.pos++
 		return true
 	}
+	keys := s.keys.n
+	var sums uint64 // the object's names so far: bit nameSum % 64 of each
 	for n := 1; ; n++ {
 		if s.peek() != '"' {
 			return false
 		}
 		start := s.pos
-		escaped, ok := s.scanString()
-		if !ok {
-			return false
+		// A payload's names are checked while it has no violation (see
+		// checkName); most are plain, read here with their sum.
+		var sum uint32
+		plain, escaped := s.limits && s.limitErr == nil, false
+		if plain {
+			sum, plain = s.scanPlainName()
+		}
+		if !plain {
+			var ok bool
+			if escaped, ok = s.scanString(); !ok {
+				return false
+			}
 		}
 		if s.limits {
 			s.checkString(start, escaped, MaxKeyBytes, "payload member names are limited to %d bytes")
 			if n > MaxObjectMembers {
 				s.violate("payload objects are limited to %d members", MaxObjectMembers)
+			}
+			bit := uint64(1) << (sum % 64)
+			switch {
+			case s.limitErr != nil:
+				// Refused already: names are no longer checked.
+			case plain && sums&bit == 0 && s.keys.n-keys < linearNames:
+				// The usual case, inline: a plain name whose sum's bit
+				// no earlier name of the object has.
+				sums |= bit
+				s.keys.push(start)
+			default:
+				sums = s.checkName(start, plain, sum, obj, keys, sums)
 			}
 		}
 		s.skipSpace()
@@ -312,9 +396,165 @@ func (s *scanner) scanObject(depth, pdepth int) bool {
 			return false
 		}
 		if done, ok := s.separator('}'); done || !ok {
+			s.keys.truncate(keys)
 			return ok
 		}
 	}
+}
+
+// nameMatch is how a member name compares with the earlier names of its
+// object.
+type nameMatch uint8
+
+const (
+	nameNew    nameMatch = iota // no earlier name folds like it
+	nameFolded                  // an earlier name differs from it but folds alike
+	nameEqual                   // an earlier name is the same
+)
+
+// checkName checks the member name whose literal starts at start and ends
+// at s.pos (plain, with nameSum sum, or not, sum unset) against the
+// earlier names of the payload object at offset obj, whose literals start
+// at the offsets of s.keys from first and whose sums sums holds: a name
+// equal to one of them is a violation; one that differs from one of them
+// only in case (they fold alike) is noted in s.folded. It returns sums
+// with the name's.
+func (s *scanner) checkName(start int, plain bool, sum uint32, obj, first int, sums uint64) uint64 {
+	if !plain {
+		sum = s.literalSum(start, s.pos)
+	}
+	match := nameNew
+	if s.keys.n-first < linearNames {
+		// Only a name whose sum's bit is set may fold like one already
+		// seen.
+		bit := uint64(1) << (sum % 64)
+		if sums&bit != 0 {
+			match = s.hasName(first, start, s.pos)
+		}
+		sums |= bit
+	} else {
+		match = s.manyName(obj, first, start, s.pos)
+	}
+	switch match {
+	case nameEqual:
+		s.violate(repeatedName)
+		return sums
+	case nameFolded:
+		s.folded = true
+	}
+	s.keys.push(start)
+	return sums
+}
+
+// literalSum returns the nameSum of the string literal at [start, end)
+// once folded.
+func (s *scanner) literalSum(start, end int) uint32 {
+	var buf [MaxKeyBytes]byte // checkString refused longer names
+	return nameSum(foldName(buf[:0], s.nameOf(start, end)))
+}
+
+// hasName compares the name of the literal at [start, end) with the
+// names whose literals start at the offsets of s.keys from first.
+func (s *scanner) hasName(first, start, end int) nameMatch {
+	var buf, other [MaxKeyBytes]byte
+	name := s.nameOf(start, end)
+	folded := foldName(buf[:0], name)
+	match := nameNew
+	for i := first; i < s.keys.n; i++ {
+		k := s.keys.at(i)
+		earlier := s.nameOf(k, s.literalEnd(k))
+		if bytes.Equal(earlier, name) {
+			return nameEqual
+		}
+		if match == nameNew && bytes.Equal(foldName(other[:0], earlier), folded) {
+			match = nameFolded
+		}
+	}
+	return match
+}
+
+// manyName is hasName for the names of an object of more than
+// linearNames members, which it keeps in s.many, as they are and folded:
+// it adds the literal at [start, end), and the earlier names when it has
+// not yet.
+func (s *scanner) manyName(obj, first, start, end int) nameMatch {
+	if s.many == nil {
+		s.many = make(map[objectName]struct{})
+	}
+	add := func(name []byte) (equal, folded bool) {
+		var buf [MaxKeyBytes]byte
+		same := objectName{obj, string(name), false}
+		alike := objectName{obj, string(foldName(buf[:0], name)), true}
+		_, equal = s.many[same]
+		_, folded = s.many[alike]
+		s.many[same], s.many[alike] = struct{}{}, struct{}{}
+		return equal, folded
+	}
+	if s.keys.n-first == linearNames {
+		for i := first; i < s.keys.n; i++ {
+			k := s.keys.at(i)
+			add(s.nameOf(k, s.literalEnd(k)))
+		}
+	}
+	switch equal, folded := add(s.nameOf(start, end)); {
+	case equal:
+		return nameEqual
+	case folded:
+		return nameFolded
+	}
+	return nameNew
+}
+
+// literalEnd returns where the string literal that starts at start ends.
+func (s *scanner) literalEnd(start int) int {
+	t := scanner{data: s.data, pos: start}
+	t.scanString()
+	return t.pos
+}
+
+// nameOf returns the name the string literal at [start, end) holds.
+func (s *scanner) nameOf(start, end int) []byte {
+	raw := s.data[start+1 : end-1]
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		str, _ := stringValue(s.data, span{start, end})
+		return []byte(str)
+	}
+	return raw
+}
+
+// nameSum returns a checksum of a folded name, or of a plain one: it
+// upper-cases ASCII letters.
+func nameSum(name []byte) uint32 {
+	var sum uint32
+	for _, c := range name {
+		sum = sum*31 + uint32(upperASCII(c))
+	}
+	return sum
+}
+
+// scanPlainName scans a plain member name (printable ASCII without
+// escapes) and returns its nameSum; for another name it returns false
+// and leaves s.pos where it was.
+func (s *scanner) scanPlainName() (sum uint32, ok bool) {
+	for i := s.pos + 1; i < len(s.data); i++ {
+		switch c := s.data[i]; {
+		case c == '"':
+			s.pos = i + 1
+			return sum, true
+		case c < 0x20 || c >= utf8.RuneSelf || c == '\\':
+			return 0, false
+		default:
+			sum = sum*31 + uint32(upperASCII(c))
+		}
+	}
+	return 0, false
+}
+
+func upperASCII(c byte) byte {
+	if 'a' <= c && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
 }
 
 func (s *scanner) scanArray(depth, pdepth int) bool {
