@@ -146,6 +146,14 @@ interface RoomEntry {
   seq: Map<string, number>;
   /** The event numbers at which the room.join replies still awaited were asked for. */
   asks: number[];
+  /** The server's time (ms) of the latest presence event applied per member (see staleRoomEvent). */
+  times: Map<string, number>;
+  /**
+   * Users whose latest event applied was a leave, with the leave's server
+   * time (NaN if it had none): at most MAX_LEFT_PER_ROOM, the oldest leave
+   * applied forgotten first.
+   */
+  left: Map<string, number>;
   userCount: number;
   cursors: Map<string, CursorPosition>;
   joined: boolean;
@@ -434,6 +442,67 @@ function pruneSeq(users: Map<string, PresenceData>, seq: Map<string, number>, as
   for (const [id, n] of seq) {
     if (!users.has(id) && n <= oldest) seq.delete(id);
   }
+}
+
+/** The most users who left a room that the room remembers (see RoomEntry.left). */
+const MAX_LEFT_PER_ROOM = 500;
+
+/** The server's time (ms) of an event: its envelope's `timestamp`; NaN when it has none. */
+function eventTime(m: WebSocketMessage): number {
+  return typeof m.timestamp === 'string' ? Date.parse(m.timestamp) : NaN;
+}
+
+/**
+ * Reports whether a room's event about a user (`t` its server time) is
+ * older than what the room already applied for that user, and is to be
+ * ignored. The server delivers events at least once, and in AWS the
+ * events of separate invocations may arrive in another order than they
+ * happened:
+ *
+ * - a join or an update of a user who left is taken only when it is
+ *   newer than the leave (a return). A tie counts as older: a user
+ *   wrongly shown stays until the next reconnect, as no later event
+ *   removes them, while one wrongly missing is back with their next
+ *   update. Without a time on either side, a join is taken as a return
+ *   and an update is not;
+ * - a leave, join or update older than the latest event applied for a
+ *   member (a leave delivered again after the member came back, an
+ *   update overtaken by a newer one) is ignored.
+ */
+function staleRoomEvent(entry: RoomEntry, userId: string, kind: 'join' | 'leave' | 'update', t: number): boolean {
+  const leftAt = entry.left.get(userId);
+  if (leftAt !== undefined && kind !== 'leave') {
+    if (Number.isNaN(t) || Number.isNaN(leftAt)) return kind !== 'join';
+    return t <= leftAt;
+  }
+  const last = entry.times.get(userId);
+  return last !== undefined && t < last;
+}
+
+/** Records a member's leave at `t` (see RoomEntry.left), keeping the latest leave of a user. */
+function rememberLeave(entry: RoomEntry, userId: string, t: number): void {
+  entry.times.delete(userId);
+  const prev = entry.left.get(userId);
+  entry.left.delete(userId);
+  entry.left.set(userId, prev === undefined || Number.isNaN(prev) ? t : Number.isNaN(t) ? prev : Math.max(prev, t));
+  if (entry.left.size > MAX_LEFT_PER_ROOM) {
+    const oldest = entry.left.keys().next();
+    if (oldest.done !== true) entry.left.delete(oldest.value);
+  }
+}
+
+/**
+ * Brings a room's event times in line with a list just merged: a user who
+ * left and is listed again came back (the leave's time is kept as the
+ * time of their latest event), and a user no longer listed has no time.
+ */
+function settleTimes(entry: RoomEntry): void {
+  for (const [id, t] of entry.left) {
+    if (!entry.users.has(id)) continue;
+    entry.left.delete(id);
+    if (!Number.isNaN(t)) entry.times.set(id, t);
+  }
+  for (const id of entry.times.keys()) if (!entry.users.has(id)) entry.times.delete(id);
 }
 
 /** Settles with the room's next join. */
@@ -727,6 +796,8 @@ export class PresenceManager {
         users: new Map(),
         seq: new Map(),
         asks: [],
+        times: new Map(),
+        left: new Map(),
         userCount: 0,
         cursors: new Map(),
         joined: false,
@@ -971,6 +1042,7 @@ export class PresenceManager {
           }
           if (entry === asking) settleAsk(entry.asks, asked);
           mergeList(entry.users, entry.seq, ack.usersInRoom, asked);
+          settleTimes(entry);
           pruneSeq(entry.users, entry.seq, entry.asks);
           // A paged reply counts the whole room; otherwise the merged list is the room.
           entry.userCount = ack.next ? Math.max(ack.userCount, entry.users.size) : entry.users.size;
@@ -1076,20 +1148,28 @@ export class PresenceManager {
     if (m.type !== 'presence') return;
     const p = m.payload as unknown as RoomEventPayload;
     if (!isRecord(p.user) || typeof p.user.userId !== 'string') return;
-    const had = entry.users.has(p.user.userId);
-    entry.seq.set(p.user.userId, ++this.eventSeq);
-    if (p.event === 'leave') {
-      entry.users.delete(p.user.userId);
-      entry.cursors.delete(p.user.userId);
-      if (entry.asks.length === 0) entry.seq.delete(p.user.userId);
+    const id = p.user.userId;
+    const t = eventTime(m);
+    const kind = p.event === 'leave' ? 'leave' : p.event === 'join' ? 'join' : 'update';
+    if (staleRoomEvent(entry, id, kind, t)) return;
+    const had = entry.users.has(id);
+    entry.seq.set(id, ++this.eventSeq);
+    if (kind === 'leave') {
+      entry.users.delete(id);
+      entry.cursors.delete(id);
+      rememberLeave(entry, id, t);
+      if (entry.asks.length === 0) entry.seq.delete(id);
       if (had) entry.userCount = Math.max(0, entry.userCount - 1);
     } else {
-      entry.users.set(p.user.userId, p.user);
+      entry.users.set(id, p.user);
+      entry.left.delete(id);
+      // Not stale: no older than the latest time kept.
+      if (!Number.isNaN(t)) entry.times.set(id, t);
       if (!had) entry.userCount++;
     }
     if (p.user.status !== 'offline') {
-      this.users.set(p.user.userId, p.user);
-      this.userSeq.set(p.user.userId, this.eventSeq);
+      this.users.set(id, p.user);
+      this.userSeq.set(id, this.eventSeq);
     }
     this.update();
   }

@@ -462,3 +462,71 @@ describe('tenant list', () => {
     expect(cursors).toEqual([undefined, '200', '400']);
   });
 });
+
+// The server delivers events at least once, and in AWS the events of
+// separate invocations may arrive in another order than they happened. A
+// room's presence events carry the server's time of the change (the
+// envelope's timestamp).
+describe('room events out of order', () => {
+  const at = (s: number): string => new Date(Date.UTC(2026, 10, 25, 10, 0, s)).toISOString();
+  const roomEvent = (event: string, u: ReturnType<typeof user> & { activity?: string }, s: number) =>
+    ({ type: 'presence', channel: 'room:dash', timestamp: at(s), payload: { event, room: 'dash', user: u } }) as const;
+  const members = (manager: PresenceManager) => {
+    const r = manager.getSnapshot().rooms['dash'];
+    return { users: r?.usersInRoom.map((u) => `${u.userId}${u.activity ? `:${u.activity}` : ''}`), userCount: r?.userCount };
+  };
+  const inDash = async (): Promise<{ manager: PresenceManager; sock: FakeWebSocket }> => {
+    const { manager } = await setup();
+    await manager.joinRoom('dash').ready;
+    return { manager, sock: FakeWebSocket.last };
+  };
+
+  it('do not bring back a member who left with an update older than the leave', async () => {
+    const { manager, sock } = await inDash();
+    sock.receive(roomEvent('join', user('u2', 'online'), 1));
+    // Ben sets his activity and closes the tab at once; the leave's fan-out overtakes the update's.
+    sock.receive(roomEvent('leave', user('u2', 'offline'), 3));
+    sock.receive(roomEvent('update', { ...user('u2', 'online'), activity: 'editing' }, 2));
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(members(manager)).toEqual({ users: [], userCount: 0 });
+    expect(manager.getSnapshot().activeUsers.map((u) => u.activity ?? '')).not.toContain('editing');
+  });
+
+  it('do not bring back a member who left with a join older than the leave, and take a later join or update as a return', async () => {
+    const { manager, sock } = await inDash();
+    sock.receive(roomEvent('leave', user('u2', 'offline'), 5));
+    sock.receive(roomEvent('join', user('u2', 'online'), 4));
+    sock.receive(roomEvent('leave', user('u3', 'offline'), 5));
+    expect(members(manager)).toEqual({ users: [], userCount: 0 });
+    // Ben comes back; Cleo's join was lost, and her next update says she is in the room.
+    sock.receive(roomEvent('join', user('u2', 'online'), 6));
+    sock.receive(roomEvent('update', { ...user('u3', 'online'), activity: 'reading' }, 7));
+    expect(members(manager)).toEqual({ users: ['u2', 'u3:reading'], userCount: 2 });
+  });
+
+  it('do not take a member out of the room with a leave older than their return, nor undo an update with an older one', async () => {
+    const { manager, sock } = await inDash();
+    sock.receive(roomEvent('join', user('u2', 'online'), 1));
+    // Ben reloads: his new tab's join overtakes the old tab's leave; a leave delivered again comes later still.
+    sock.receive(roomEvent('join', user('u2', 'online'), 3));
+    sock.receive(roomEvent('leave', user('u2', 'offline'), 2));
+    sock.receive(roomEvent('update', { ...user('u2', 'online'), activity: 'editing' }, 5));
+    sock.receive(roomEvent('update', { ...user('u2', 'online'), activity: 'reading' }, 4));
+    sock.receive(roomEvent('leave', user('u2', 'offline'), 2));
+    expect(members(manager)).toEqual({ users: ['u2:editing'], userCount: 1 });
+  });
+
+  it('keep a bounded memory of the members who left', async () => {
+    const { manager, sock } = await inDash();
+    for (let i = 0; i < 600; i++) {
+      sock.receive(roomEvent('join', user(`r${i}`, 'online'), 1));
+      sock.receive(roomEvent('leave', user(`r${i}`, 'offline'), 2));
+    }
+    const internals = manager as unknown as { rooms: Map<string, { left: Map<string, number>; times: Map<string, number> }> };
+    expect(internals.rooms.get('dash')?.left.size).toBeLessThanOrEqual(500);
+    expect(internals.rooms.get('dash')?.times.size).toBe(0);
+    // The latest leaves are remembered.
+    sock.receive(roomEvent('update', user('r599', 'online'), 1));
+    expect(members(manager)).toEqual({ users: [], userCount: 0 });
+  });
+});
