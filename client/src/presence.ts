@@ -459,22 +459,24 @@ function eventTime(m: WebSocketMessage): number {
  * events of separate invocations may arrive in another order than they
  * happened:
  *
- * - a join or an update of a user who left is taken only when it is
- *   newer than the leave (a return). A tie counts as older: a user
- *   wrongly shown stays until the next reconnect, as no later event
- *   removes them, while one wrongly missing is back with their next
- *   update. Without a time on either side, a join is taken as a return
- *   and an update is not;
+ * - a join, an update or a cursor of a user who left is taken only when
+ *   it is newer than the leave (the server takes cursors from members
+ *   only). A tie counts as older: a user (or cursor) wrongly shown stays
+ *   until the next reconnect, as no later event removes them, while one
+ *   wrongly missing is back with their next update or move. Without a
+ *   time on either side, a join is taken as a return and an update or a
+ *   cursor is not;
  * - a leave, join or update older than the latest event applied for a
  *   member (a leave delivered again after the member came back, an
  *   update overtaken by a newer one) is ignored.
  */
-function staleRoomEvent(entry: RoomEntry, userId: string, kind: 'join' | 'leave' | 'update', t: number): boolean {
+function staleRoomEvent(entry: RoomEntry, userId: string, kind: 'join' | 'leave' | 'update' | 'cursor', t: number): boolean {
   const leftAt = entry.left.get(userId);
   if (leftAt !== undefined && kind !== 'leave') {
     if (Number.isNaN(t) || Number.isNaN(leftAt)) return kind !== 'join';
     return t <= leftAt;
   }
+  if (kind === 'cursor') return false;
   const last = entry.times.get(userId);
   return last !== undefined && t < last;
 }
@@ -1130,6 +1132,8 @@ export class PresenceManager {
       const p = m.payload;
       const userId = typeof p['userId'] === 'string' ? p['userId'] : (m.userId ?? '');
       if (userId === '' || userId === this.userId) return;
+      // A cursor of a member who left, that their leave overtook.
+      if (staleRoomEvent(entry, userId, 'cursor', eventTime(m))) return;
       const c: CursorPosition = {
         room,
         userId,

@@ -516,6 +516,28 @@ describe('room events out of order', () => {
     expect(members(manager)).toEqual({ users: ['u2:editing'], userCount: 1 });
   });
 
+  it('drop the cursor of a member who left and ignore their cursors older than the leave', async () => {
+    const { manager, sock } = await inDash();
+    const cursor = (userId: string, x: number, s: number) =>
+      ({ type: 'cursor', channel: 'room:dash', userId, timestamp: at(s), payload: { room: 'dash', userId, username: userId, x, y: x } }) as const;
+    const cursors = (): string[] => (manager.getSnapshot().rooms['dash']?.cursors ?? []).map((c) => `${c.userId}@${c.x}`);
+    const drawn: string[] = [];
+    manager.on('cursor', (c) => drawn.push(`${c.userId}@${c.x}`));
+    sock.receive(roomEvent('join', user('u2', 'online'), 1));
+    sock.receive(cursor('u2', 1, 2));
+    // Ben moves once more and closes the tab; the leave's fan-out overtakes the cursor's.
+    sock.receive(roomEvent('leave', user('u2', 'offline'), 4));
+    sock.receive(cursor('u2', 5, 3));
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(cursors()).toEqual([]);
+    expect(drawn).toEqual(['u2@1']);
+    // Back in the room, his cursor shows again; so does one of a member this client has not seen join.
+    sock.receive(roomEvent('join', user('u2', 'online'), 5));
+    sock.receive(cursor('u2', 6, 6));
+    sock.receive(cursor('u3', 7, 6));
+    expect(cursors()).toEqual(['u2@6', 'u3@7']);
+  });
+
   it('keep a bounded memory of the members who left', async () => {
     const { manager, sock } = await inDash();
     for (let i = 0; i < 600; i++) {
