@@ -5,7 +5,7 @@ import { act, cleanup, fireEvent, render } from '@testing-library/react';
 import i18next from 'i18next';
 import { I18nextProvider, initReactI18next, useTranslation } from 'react-i18next';
 import type { ReactElement, ReactNode } from 'react';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ActivityLog, Change, PresenceData } from '../src/index.js';
 import {
   ActivityFeed,
@@ -244,6 +244,27 @@ describe('ActivityFeed', () => {
     expect(r.container.querySelectorAll('[data-testid=activity-entry]').length).toBe(15);
     fireEvent.click(r.getByTestId('activity-more'));
     expect(loads).toBe(1);
+  });
+
+  // A resent change announces its activity entry again, with the same id
+  // (PROTOCOL.md, "Rules every client needs", 3), and a live entry may also
+  // be in a page loaded from the server.
+  it('shows an entry that arrives twice (the same id) once, the newest copy, and pages without it', () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    // The seed's way of adding live entries: setActivities((prev) => [message.payload, ...prev].slice(0, 100)).
+    let activities: ActivityLog[] = [];
+    const live = (a: ActivityLog): void => void (activities = [a, ...activities].slice(0, 100));
+    live(entry({ id: 'e1', username: 'Ann' }));
+    live(entry({ id: 'e1', username: 'Ann Lee' }));
+    const r = render(<ActivityFeed activities={activities} showDetails={false} />);
+    const rows = (): string[] => [...r.container.querySelectorAll('[data-testid=activity-entry]')].map((x) => x.textContent ?? '');
+    expect(rows()).toEqual([expect.stringContaining('Ann Lee updated Order #7')]);
+    // A loaded page holds e3 and e2; e3 also arrives live.
+    const page = [entry({ id: 'e3', action: 'viewed' }), entry({ id: 'e2', action: 'viewed' })];
+    r.rerender(<ActivityFeed activities={[entry({ id: 'e3', action: 'viewed' }), ...page]} pageSize={2} />);
+    expect(r.container.querySelectorAll('[data-testid=activity-entry]')).toHaveLength(2);
+    expect(r.queryByTestId('activity-more')).toBeNull();
+    expect(errors.mock.calls.filter((c) => String(c[0]).includes('same key'))).toEqual([]);
   });
 
   it('says so when onLoadMore fails, instead of leaving its rejection unhandled', async () => {

@@ -9,6 +9,7 @@ import { useTicker } from './ticker.js';
 export type { ActivityLog };
 
 export interface ActivityFeedProps {
+  /** Newest first. Entries with the same `id` (an entry announced again) show once: the first. */
   activities: readonly ActivityLog[];
   /**
    * The most entries kept on screen (the rest are dropped, newest first).
@@ -77,6 +78,22 @@ function summary(i18n: RealtimeI18n, a: ActivityLog, action: ActivityAction, lab
 }
 
 /**
+ * One entry per id, in the order given: the first copy of an id, the
+ * newest in the feed's newest-first order, stays where it is. A change
+ * sent again announces its entry again with the same id (and a live entry
+ * may also be in a page loaded from the server); the feed keeps one.
+ */
+function uniqueActivities(activities: readonly ActivityLog[]): readonly ActivityLog[] {
+  const seen = new Set<string>();
+  const out = activities.filter((a) => {
+    if (seen.has(a.id)) return false;
+    seen.add(a.id);
+    return true;
+  });
+  return out.length === activities.length ? activities : out;
+}
+
+/**
  * The live activity log (the seed's ActivityFeed): a timeline with icons,
  * labelled action and type filters, each change's field with its old and
  * new value, relative times through Intl, paged, and announced politely to
@@ -110,7 +127,8 @@ export function ActivityFeed({
   useTicker(30_000);
   const list = useRef<HTMLDivElement>(null);
 
-  const scoped = entity === undefined ? activities : activities.filter((a) => a.entity.type === entity.type && a.entity.id === entity.id);
+  const unique = uniqueActivities(activities);
+  const scoped = entity === undefined ? unique : unique.filter((a) => a.entity.type === entity.type && a.entity.id === entity.id);
   const types = [...new Set(scoped.map((a) => a.entity.type))].sort();
   const matching = scoped
     .filter((a) => (action === null || shownAction(a) === action) && (entityType === null || a.entity.type === entityType))
