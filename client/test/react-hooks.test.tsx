@@ -361,3 +361,60 @@ describe('useWebSocketMessages and useWebSocketStatus', () => {
     client.destroy();
   });
 });
+
+// The server delivers events at least once, and a notify sent again reaches
+// its recipients again with the same id (PROTOCOL.md, "notify →
+// notification event"): a repeat of a message (same type, channel, sender
+// and messageId) is dropped.
+describe('repeated messages', () => {
+  const notification = {
+    type: 'notification',
+    channel: 'notifications',
+    userId: 'admin',
+    messageId: 'ntf-7b2e4c6a8d0f1e3a5c7b9d1f',
+    payload: { id: 'ntf-7b2e4c6a8d0f1e3a5c7b9d1f', title: 'Stock low', level: 'warning', createdAt: '2026-11-25T10:07:00.000Z' },
+  };
+  const connected = async (): Promise<{ client: WebSocketClient; sock: FakeWebSocket }> => {
+    new FakeServer();
+    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', ...base });
+    client.connect();
+    return { client, sock: await openLast() };
+  };
+
+  it('useWebSocketChannel keeps a notification delivered twice once, and messages of two users with one messageId both', async () => {
+    const { client, sock } = await connected();
+    const calls: unknown[] = [];
+    const notes = renderHook(() => useWebSocketChannel(client, 'notifications', (m) => calls.push(m.messageId)));
+    const orders = renderHook(() => useWebSocketChannel(client, 'order-updates'));
+    await settle();
+    act(() => {
+      sock.receive(notification);
+      sock.receive(notification);
+      // Request ids are chosen by each client: two users may send the same one.
+      sock.receive({ type: 'update', channel: 'order-updates', userId: 'ann', messageId: '3', payload: { orderId: '1' } });
+      sock.receive({ type: 'update', channel: 'order-updates', userId: 'bob', messageId: '3', payload: { orderId: '2' } });
+    });
+    expect(notes.result.current.messages.map((m) => m.messageId)).toEqual([notification.messageId]);
+    expect(calls).toEqual([notification.messageId]);
+    expect(orders.result.current.messages.map((m) => m.userId)).toEqual(['ann', 'bob']);
+    client.destroy();
+  });
+
+  it('useWebSocketMessages keeps a notification delivered twice once, remembering the latest 1000 messages', async () => {
+    const { client, sock } = await connected();
+    const calls: unknown[] = [];
+    const { result } = renderHook(() => useWebSocketMessages(client, (m) => calls.push(m.messageId), { maxMessages: 3 }));
+    act(() => {
+      sock.receive(notification);
+      sock.receive(notification);
+    });
+    expect(result.current.messages.map((m) => m.messageId)).toEqual([notification.messageId]);
+    expect(calls).toHaveLength(1);
+    act(() => {
+      for (let i = 0; i < 1000; i++) sock.receive({ type: 'update', channel: 'c', userId: 'ann', messageId: `m${i}`, payload: i });
+      sock.receive(notification);
+    });
+    expect(result.current.messages.map((m) => m.messageId)).toEqual(['m998', 'm999', notification.messageId]);
+    client.destroy();
+  });
+});

@@ -240,7 +240,13 @@ export function useWebSocketStatus(source: ClientSource): WebSocketStatus {
 }
 
 export interface MessageListOptions {
-  /** Most recent messages kept in `messages`. Default 100; 0 keeps none. */
+  /**
+   * Most recent messages kept in `messages`. Default 100; 0 keeps none.
+   * A repeat of one of the latest REMEMBERED_MESSAGES messages (the same
+   * type, channel, `userId` and `messageId`: delivered again, or announced
+   * again for a request sent again) is dropped: not kept, and not passed
+   * to `onMessage`.
+   */
   maxMessages?: number;
   /**
    * Called when the publications the channel missed could not be recovered
@@ -265,6 +271,34 @@ export interface UseWebSocketChannelResult<P> {
   recoveryFailed: RecoveryFailed | null;
   publish: (payload: P, options?: RequestOptions) => Promise<AckPayload<'publish'>>;
   clear: () => void;
+}
+
+/** How many messages a list hook remembers to drop their repeats (see repeatFilter). */
+const REMEMBERED_MESSAGES = 1000;
+
+/**
+ * A filter that reports whether a message repeats one of the latest
+ * REMEMBERED_MESSAGES it was shown, and remembers it otherwise. The server
+ * delivers events at least once, and announces again, with the same
+ * messageId, what a request sent again did (a notify's notification, a
+ * change's activity entry): a repeat has the type, channel, sender
+ * (`userId`) and messageId of a message before it. Request ids are chosen
+ * by each client, so the sender is part of the key, as it is of the
+ * server's own deduplication.
+ */
+function repeatFilter(): (m: WebSocketMessage) => boolean {
+  const seen = new Set<string>();
+  return (m) => {
+    if (typeof m.messageId !== 'string' || m.messageId === '') return false;
+    const key = JSON.stringify([m.type, m.channel ?? '', m.userId ?? '', m.messageId]);
+    if (seen.has(key)) return true;
+    seen.add(key);
+    if (seen.size > REMEMBERED_MESSAGES) {
+      const oldest = seen.values().next();
+      if (oldest.done !== true) seen.delete(oldest.value);
+    }
+    return false;
+  };
 }
 
 function appendBounded<T>(list: T[], item: T, max: number): T[] {
@@ -314,7 +348,9 @@ export function useWebSocketChannel<P = unknown>(
         if (active && err.code !== 'CANCELLED' && err.code !== 'CLIENT_DESTROYED') setError(err);
       },
     );
+    const repeat = repeatFilter();
     const offMessage = client.onChannel<P>(channel, (m) => {
+      if (repeat(m)) return;
       onMessageRef.current?.(m);
       setMessages((prev) => appendBounded(prev, m, maxRef.current));
     });
@@ -384,16 +420,16 @@ export function useWebSocketMessages(
   const filterRef = useLatest(options.filter);
   const [messages, setMessages] = useState<WebSocketMessage[]>([]);
 
-  useEffect(
-    () =>
-      client.on('message', (m) => {
-        const filter = filterRef.current;
-        if (filter !== undefined && !filter(m)) return;
-        onMessageRef.current?.(m);
-        setMessages((prev) => appendBounded(prev, m, max));
-      }),
-    [client, max, onMessageRef, filterRef],
-  );
+  useEffect(() => {
+    const repeat = repeatFilter();
+    return client.on('message', (m) => {
+      const filter = filterRef.current;
+      if (filter !== undefined && !filter(m)) return;
+      if (repeat(m)) return;
+      onMessageRef.current?.(m);
+      setMessages((prev) => appendBounded(prev, m, max));
+    });
+  }, [client, max, onMessageRef, filterRef]);
   const clear = useMemo(() => () => setMessages([]), []);
   return { messages, lastMessage: messages[messages.length - 1] ?? null, clear };
 }
