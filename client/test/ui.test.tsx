@@ -6,7 +6,7 @@ import i18next from 'i18next';
 import { I18nextProvider, initReactI18next, useTranslation } from 'react-i18next';
 import type { ReactElement, ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ActivityLog, Change, PresenceData } from '../src/index.js';
+import type { ActivityLog, Change, CursorPosition, PresenceData } from '../src/index.js';
 import {
   ActivityFeed,
   CollaborationPanel,
@@ -144,6 +144,23 @@ describe('RealtimeI18nProvider', () => {
     );
     expect(r.getByTestId('lock-banner').textContent).toContain(name);
     expect(r.getByTestId('lock-banner').querySelector('b')).toBeNull();
+  });
+});
+
+describe('PresenceIndicator', () => {
+  // Presence data from the server carries no mousePosition: positions come
+  // as a room's cursor events (PROTOCOL.md, "cursor → cursor event").
+  it('shows with showMouseCursor where each user\'s pointer is, from the room\'s cursors', () => {
+    const users: PresenceData[] = ['ann', 'bob', 'cleo'].map((id) => ({ userId: id, username: id, status: 'online', lastSeen: '', currentLocation: { page: '' } }));
+    const cursors: CursorPosition[] = [
+      { room: 'order-7', userId: 'bob', username: 'bob', x: 120.4, y: 300, updatedAt: NOW },
+      { room: 'order-7', userId: 'cleo', username: 'cleo', anchor: { elementId: 'field-notes' }, updatedAt: NOW },
+    ];
+    const r = render(<PresenceIndicator users={users} cursors={cursors} showMouseCursor />);
+    const rows = [...r.container.querySelectorAll('li[data-user]')].map((x) => `${x.getAttribute('data-user')}: ${x.textContent?.includes('Pointer at') ? x.textContent.slice(x.textContent.indexOf('Pointer at')) : '-'}`);
+    expect(rows).toEqual(['ann: -', 'bob: Pointer at 120, 300', 'cleo: -']);
+    r.rerender(<PresenceIndicator users={users} cursors={cursors} />);
+    expect(r.container.textContent).not.toContain('Pointer at');
   });
 });
 

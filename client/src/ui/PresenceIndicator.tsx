@@ -1,4 +1,5 @@
 import type { ReactElement } from 'react';
+import type { CursorPosition } from '../presence.js';
 import type { PresenceData } from '../types.js';
 import { Avatar } from './Avatar.js';
 import { activityText, locationText } from './format.js';
@@ -9,8 +10,17 @@ export interface PresenceIndicatorProps {
   currentUserId?: string | undefined;
   showLocation?: boolean;
   showActivity?: boolean;
-  /** Show the last known mouse position next to each user. */
+  /**
+   * Show the last known mouse position next to each user: their cursor's
+   * page position in `cursors`, else the user's own `mousePosition`.
+   */
   showMouseCursor?: boolean;
+  /**
+   * The room's cursors (`useRoomPresence`'s `cursors`), where showMouseCursor
+   * reads positions: the server's presence data carries none, a room's
+   * cursor events do. A cursor anchored to an element only shows no position.
+   */
+  cursors?: readonly CursorPosition[] | undefined;
   maxDisplay?: number;
   /** Avatars only, for a toolbar or a sidebar. */
   compact?: boolean;
@@ -28,6 +38,7 @@ export function PresenceIndicator({
   showLocation = true,
   showActivity = true,
   showMouseCursor = false,
+  cursors,
   maxDisplay = 10,
   compact = false,
 }: PresenceIndicatorProps): ReactElement {
@@ -38,6 +49,9 @@ export function PresenceIndicator({
   const online = users.filter((u) => u.status === 'online').length;
   const status = <span className="rtc-sr-only" role="status">{t('presence.onlineCount', { count: formatNumber(online) })}</span>;
   const nameOf = (u: PresenceData): string => u.username || u.userId;
+  const pointers = new Map<string, { x: number; y: number }>();
+  for (const c of cursors ?? []) if (c.x !== undefined && c.y !== undefined) pointers.set(c.userId, { x: c.x, y: c.y });
+  const pointerOf = (u: PresenceData): { x: number; y: number } | undefined => pointers.get(u.userId) ?? u.mousePosition;
   if (compact) {
     return (
       <div className="rtc-presence-compact" data-testid="presence-avatars" role="group" aria-label={t('presence.label')}>
@@ -65,27 +79,30 @@ export function PresenceIndicator({
       {status}
       {users.length === 0 && <p className="rtc-muted">{t('presence.noUsers')}</p>}
       <ul aria-label={t('presence.label')}>
-        {shown.map((u) => (
-          <li key={u.userId} className="rtc-presence-row" data-user={u.userId} data-status={u.status}>
-            <Avatar userId={u.userId} name={nameOf(u)} avatar={u.avatar} status={u.status} />
-            <div className="rtc-presence-body">
-              <div className="rtc-presence-name">
-                <span className="rtc-name">{nameOf(u)}</span>
-                {u.userId === currentUserId && <span className="rtc-muted"> ({t('presence.you')})</span>}
-                <span className={`rtc-badge rtc-status-${u.status}`}>{t(`presence.${u.status}`)}</span>
-              </div>
-              {showLocation && u.currentLocation.page !== '' && (
-                <div className="rtc-muted rtc-small">{t('presence.location', { page: locationText(i18n, u.currentLocation) })}</div>
-              )}
-              {showActivity && u.activity && <div className="rtc-small">{activityText(i18n, u.activity)}</div>}
-              {showMouseCursor && u.mousePosition && (
-                <div className="rtc-muted rtc-small">
-                  {t('presence.cursorAt', { x: formatNumber(Math.round(u.mousePosition.x)), y: formatNumber(Math.round(u.mousePosition.y)) })}
+        {shown.map((u) => {
+          const pointer = showMouseCursor ? pointerOf(u) : undefined;
+          return (
+            <li key={u.userId} className="rtc-presence-row" data-user={u.userId} data-status={u.status}>
+              <Avatar userId={u.userId} name={nameOf(u)} avatar={u.avatar} status={u.status} />
+              <div className="rtc-presence-body">
+                <div className="rtc-presence-name">
+                  <span className="rtc-name">{nameOf(u)}</span>
+                  {u.userId === currentUserId && <span className="rtc-muted"> ({t('presence.you')})</span>}
+                  <span className={`rtc-badge rtc-status-${u.status}`}>{t(`presence.${u.status}`)}</span>
                 </div>
-              )}
-            </div>
-          </li>
-        ))}
+                {showLocation && u.currentLocation.page !== '' && (
+                  <div className="rtc-muted rtc-small">{t('presence.location', { page: locationText(i18n, u.currentLocation) })}</div>
+                )}
+                {showActivity && u.activity && <div className="rtc-small">{activityText(i18n, u.activity)}</div>}
+                {pointer !== undefined && (
+                  <div className="rtc-muted rtc-small">
+                    {t('presence.cursorAt', { x: formatNumber(Math.round(pointer.x)), y: formatNumber(Math.round(pointer.y)) })}
+                  </div>
+                )}
+              </div>
+            </li>
+          );
+        })}
       </ul>
       {more > 0 && <p className="rtc-muted rtc-small">{t('presence.more', { count: formatNumber(more) })}</p>}
     </div>
