@@ -290,6 +290,17 @@ export interface ClientSnapshot {
   readonly session: HelloAck | null;
   /** Consecutive failed reconnect attempts. */
   readonly reconnectAttempts: number;
+  /**
+   * When (this client's clock) a connection last opened; null before the
+   * first. The same Date until another connection opens.
+   */
+  readonly lastOpenedAt: Date | null;
+  /**
+   * When (this client's clock) the last open connection went down (dropped,
+   * closed by the client, or replaced by a planned reconnect); null while no
+   * connection has gone down yet. The same Date until another one goes down.
+   */
+  readonly lastClosedAt: Date | null;
 }
 
 export interface WebSocketClientEvents {
@@ -682,6 +693,8 @@ export class WebSocketClient {
 
   private _latency: number | null = null;
   private _session: HelloAck | null = null;
+  private lastOpenedAt: Date | null = null;
+  private lastClosedAt: Date | null = null;
   private snap: ClientSnapshot;
 
   constructor(options: WebSocketClientOptions) {
@@ -2083,6 +2096,8 @@ export class WebSocketClient {
     const previous = this._state;
     if (previous === next) return;
     this._state = next;
+    if (next === 'open') this.lastOpenedAt = new Date(this.opts.clock.now());
+    else if (previous === 'open') this.lastClosedAt = new Date(this.opts.clock.now());
     this.log('state', previous, '->', next);
     this.emitter.emit('statechange', { state: next, previous });
     this.update();
@@ -2101,6 +2116,8 @@ export class WebSocketClient {
       subscriptions: [...this.channels.keys()],
       session: this._session,
       reconnectAttempts: this.attempts,
+      lastOpenedAt: this.lastOpenedAt,
+      lastClosedAt: this.lastClosedAt,
     };
   }
 
@@ -2115,6 +2132,8 @@ export class WebSocketClient {
       prev.pendingRequests === next.pendingRequests &&
       prev.session === next.session &&
       prev.reconnectAttempts === next.reconnectAttempts &&
+      prev.lastOpenedAt === next.lastOpenedAt &&
+      prev.lastClosedAt === next.lastClosedAt &&
       sameList(prev.subscriptions, next.subscriptions)
     ) {
       return;

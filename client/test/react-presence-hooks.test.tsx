@@ -183,4 +183,39 @@ describe('useOnlineStatus', () => {
     expect(h.result.current.lastOnlineAt?.getTime()).toBeGreaterThan(opened?.getTime() ?? Infinity);
     client.destroy();
   });
+
+  it('reports when the connection opened or went down, also to a component mounted later', async () => {
+    new FakeServer(); // answers hello
+    const client = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0,
+      maxConnectionAge: 0, rateLimit: false, random: () => 0.5, reconnect: false });
+    vi.setSystemTime(new Date('2024-05-01T09:00:00Z'));
+    client.connect();
+    act(() => FakeWebSocket.last.open());
+    await settle();
+    expect(client.getSnapshot().lastOpenedAt?.toISOString()).toBe('2024-05-01T09:00:00.000Z');
+    expect(client.getSnapshot().lastClosedAt).toBeNull();
+
+    // Mounted ten minutes after the connection opened.
+    await settle(10 * 60_000);
+    const late = renderHook(() => useOnlineStatus(client));
+    expect(late.result.current.connected).toBe(true);
+    expect(late.result.current.lastOnlineAt?.toISOString()).toBe('2024-05-01T09:00:00.000Z');
+
+    await settle(60_000);
+    act(() => FakeWebSocket.last.serverClose());
+    await settle();
+    expect(client.getSnapshot().lastClosedAt?.toISOString()).toBe('2024-05-01T09:11:00.000Z');
+    expect(late.result.current.connected).toBe(false);
+    expect(late.result.current.lastOnlineAt?.toISOString()).toBe('2024-05-01T09:11:00.000Z');
+
+    // Mounted after the drop: it went down at 09:11, not "never".
+    await settle(5 * 60_000);
+    const afterDrop = renderHook(() => useOnlineStatus(client));
+    expect(afterDrop.result.current.connected).toBe(false);
+    expect(afterDrop.result.current.lastOnlineAt?.toISOString()).toBe('2024-05-01T09:11:00.000Z');
+    // The same Date in every component and across renders.
+    afterDrop.rerender();
+    expect(afterDrop.result.current.lastOnlineAt).toBe(late.result.current.lastOnlineAt);
+    client.destroy();
+  });
 });

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from 'react';
 import {
   canonicalRoom,
   getPresenceManager,
@@ -220,8 +220,10 @@ export interface OnlineStatus {
   status: ConnectionState;
   /**
    * When the connection was last seen open (null if never): while it is open,
-   * when it opened; after it went down, when it did. The same Date across
-   * renders until the connection opens or goes down again.
+   * when it opened; after it went down, when it did. Taken from the client
+   * (its snapshot's `lastOpenedAt` / `lastClosedAt`), so a component mounted
+   * later reports the same time; the same Date across renders until the
+   * connection opens or goes down again.
    */
   lastOnlineAt: Date | null;
 }
@@ -231,8 +233,6 @@ export function useOnlineStatus(wsClient: ClientSource): OnlineStatus {
   const client = useResolvedClient(wsClient);
   const snap = useSyncExternalStore(client.subscribeSnapshot, client.getSnapshot, client.getSnapshot);
   const [browserOnline, setBrowserOnline] = useState(() => (typeof navigator === 'undefined' ? true : navigator.onLine !== false));
-  const lastOnline = useRef<Date | null>(null);
-  const wasConnected = useRef(false);
   useEffect(() => {
     if (typeof window === 'undefined') return undefined;
     const on = (): void => setBrowserOnline(true);
@@ -245,9 +245,6 @@ export function useOnlineStatus(wsClient: ClientSource): OnlineStatus {
     };
   }, []);
   const connected = snap.state === 'open';
-  if (connected !== wasConnected.current) {
-    wasConnected.current = connected;
-    lastOnline.current = new Date();
-  }
-  return { isOnline: browserOnline && connected, browserOnline, connected, status: snap.state, lastOnlineAt: lastOnline.current };
+  const lastOnlineAt = connected ? snap.lastOpenedAt : snap.lastClosedAt;
+  return { isOnline: browserOnline && connected, browserOnline, connected, status: snap.state, lastOnlineAt };
 }
