@@ -2,7 +2,7 @@ import { Emitter } from './emitter.js';
 import { RealtimeError, isRecord } from './errors.js';
 import { utf8Length } from './ids.js';
 import type { PresenceData, PresenceStatus, WebSocketMessage } from './types.js';
-import { longTimerClock, systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
+import { longTimerClock, systemClock, type Clock, type RequestOptions, type WebSocketClient } from './websocket-client.js';
 
 /**
  * Presence: who is here, where, doing what, and their cursor.
@@ -131,7 +131,15 @@ interface SnapshotAck {
   userCount: number;
   onlineCount: number;
   awayCount: number;
+  /** The cursor of the next page (also sent as `nextCursor`); absent or empty on the last. */
   next?: string;
+  nextCursor?: string;
+}
+
+/** The cursor of the page after `ack`'s; null on the last page. */
+function nextPage(ack: SnapshotAck): string | null {
+  for (const c of [ack.next, ack.nextCursor]) if (typeof c === 'string' && c !== '') return c;
+  return null;
 }
 
 interface PresenceAck {
@@ -382,7 +390,10 @@ function cursorPacerOf(client: WebSocketClient, clock: Clock): CursorPacer {
 
 const noop = (): void => {};
 
-/** Pages of presence.snapshot (200 users each) a refresh reads at most. */
+/**
+ * Pages of presence.snapshot (200 users each) a refresh reads at most; a
+ * room's list is read in at most as many pages, its join reply's first.
+ */
 const MAX_SNAPSHOT_PAGES = 50;
 
 const INPUT_EVENTS = ['mousemove', 'mousedown', 'keydown', 'wheel', 'touchstart', 'pointerdown', 'focus'] as const;
@@ -505,6 +516,18 @@ function settleTimes(entry: RoomEntry): void {
     if (!Number.isNaN(t)) entry.times.set(id, t);
   }
   for (const id of entry.times.keys()) if (!entry.users.has(id)) entry.times.delete(id);
+}
+
+/**
+ * Merges into a room a list of its members asked for at event number
+ * `asked` (see mergeList); a `partial` one (pages left unread) only adds
+ * and updates. The room then counts the users listed, or, when the list is
+ * partial, at least the `userCount` the server gave for the whole room.
+ */
+function mergeRoom(entry: RoomEntry, list: PresenceData[], asked: number, partial: boolean, userCount: number): void {
+  mergeList(entry.users, entry.seq, list, asked, partial);
+  settleTimes(entry);
+  entry.userCount = partial ? Math.max(userCount, entry.users.size) : entry.users.size;
 }
 
 /** Settles with the room's next join. */
@@ -872,18 +895,39 @@ export class PresenceManager {
   }
 
   /** The tenant's users, page after page; `partial` when pages were left unread. */
-  private async readUsers(): Promise<{ users: PresenceData[]; partial: boolean }> {
+  private readUsers(): Promise<{ users: PresenceData[]; partial: boolean }> {
+    return this.readPages(undefined, undefined, MAX_SNAPSHOT_PAGES, {}, () => true);
+  }
+
+  /**
+   * Reads presence.snapshot pages of 200 users of `room` (of the tenant
+   * without one) from `cursor` on (the first page without one): at most
+   * `pages` of them, while `wanted()` holds. `partial` when pages were left
+   * unread; `userCount` is the server's count of the whole room (or
+   * tenant), from the last page read.
+   */
+  private async readPages(
+    room: string | undefined,
+    cursor: string | undefined,
+    pages: number,
+    options: RequestOptions,
+    wanted: () => boolean,
+  ): Promise<{ users: PresenceData[]; partial: boolean; userCount: number }> {
     const users: PresenceData[] = [];
-    let cursor: string | undefined;
-    for (let page = 0; page < MAX_SNAPSHOT_PAGES; page++) {
+    let userCount = 0;
+    let next = cursor;
+    for (let page = 0; page < pages && wanted(); page++) {
       const payload: Record<string, unknown> = { limit: 200 };
-      if (cursor !== undefined) payload['cursor'] = cursor;
-      const ack = await this.client.request<'presence.snapshot', SnapshotAck>('presence.snapshot', { payload });
+      if (room !== undefined) payload['room'] = room;
+      if (next !== undefined) payload['cursor'] = next;
+      const ack = await this.client.request<'presence.snapshot', SnapshotAck>('presence.snapshot', { payload }, options);
       users.push(...ack.usersInRoom);
-      if (typeof ack.next !== 'string' || ack.next === '') return { users, partial: false };
-      cursor = ack.next;
+      userCount = ack.userCount;
+      const after = nextPage(ack);
+      if (after === null) return { users, partial: false, userCount };
+      next = after;
     }
-    return { users, partial: true };
+    return { users, partial: true, userCount };
   }
 
   destroy(): void {
@@ -1023,11 +1067,18 @@ export class PresenceManager {
    * joins the rooms held then (onReady). `last` tells whether no later
    * join of the room is queued: a failure is then reported to the room's
    * waiting joins, otherwise the later join settles them.
+   *
+   * The reply lists the room's first page. When more follow, the join is
+   * confirmed with that page added (removing no one: the members it does
+   * not list may be on the next pages), and the rest is read with
+   * presence.snapshot (see readRoomRest) before the answer settles, so a
+   * leave of the room waits for it.
    */
   private sendJoin(room: string, last: () => boolean): Promise<void> {
     const asked = this.eventSeq;
     const asking = this.rooms.get(room);
     asking?.asks.push(asked);
+    const at = this.closes;
     const settle = (): void => {
       if (asking === undefined) return;
       settleAsk(asking.asks, asked);
@@ -1036,23 +1087,24 @@ export class PresenceManager {
     return this.client
       .request<'room.join', SnapshotAck>('room.join', { payload: this.presencePayload({ room, active: true }) }, { queue: false, hold: false })
       .then(
-        (ack) => {
+        async (ack) => {
           const entry = this.rooms.get(room);
           if (entry === undefined) {
             settle();
             return;
           }
-          if (entry === asking) settleAsk(entry.asks, asked);
-          mergeList(entry.users, entry.seq, ack.usersInRoom, asked);
-          settleTimes(entry);
+          const more = nextPage(ack);
+          // The join that asked reads the rest; its ask stays until then.
+          const next = entry === asking ? more : null;
+          if (entry === asking && more === null) settleAsk(entry.asks, asked);
+          mergeRoom(entry, ack.usersInRoom, asked, more !== null, ack.userCount);
           pruneSeq(entry.users, entry.seq, entry.asks);
-          // A paged reply counts the whole room; otherwise the merged list is the room.
-          entry.userCount = ack.next ? Math.max(ack.userCount, entry.users.size) : entry.users.size;
           entry.joined = true;
           this.error = null;
           this.update();
           const value = this.roomOf(room, entry);
           for (const w of entry.waiters.splice(0)) w.resolve(value);
+          if (next !== null) await this.readRoomRest(room, entry, ack.usersInRoom, next, asked, at);
         },
         (err: unknown) => {
           settle();
@@ -1063,6 +1115,32 @@ export class PresenceManager {
           this.fail(err);
         },
       );
+  }
+
+  /**
+   * Reads the pages of a room after its join reply's (`first`, asked for at
+   * event number `asked`, on the connection counted `at`), at most
+   * MAX_SNAPSHOT_PAGES in all, and merges the whole list: the members no
+   * page lists, and no event since `asked` brought, are gone. When pages are
+   * left unread the list only adds and updates. A room released, or a
+   * connection closed, stops the reading and nothing more is merged (the
+   * next connection joins again); a failed page is reported as the error
+   * and leaves the room as the first page left it. Never rejects.
+   */
+  private async readRoomRest(room: string, entry: RoomEntry, first: PresenceData[], cursor: string, asked: number, at: number): Promise<void> {
+    const wanted = (): boolean => this.rooms.get(room) === entry && at === this.closes;
+    try {
+      const rest = await this.readPages(room, cursor, MAX_SNAPSHOT_PAGES - 1, { queue: false, hold: false }, wanted);
+      if (!wanted()) return;
+      mergeRoom(entry, [...first, ...rest.users], asked, rest.partial, rest.userCount);
+      this.update();
+    } catch (err) {
+      // Cut off by a drop: the next connection joins the room again.
+      if (!(err instanceof RealtimeError && err.code === 'DISCONNECTED')) this.fail(err);
+    } finally {
+      settleAsk(entry.asks, asked);
+      pruneSeq(entry.users, entry.seq, entry.asks);
+    }
   }
 
   private onReady(): void {

@@ -97,6 +97,19 @@ async function setup(
   return { client, server, manager, win, doc, accepted };
 }
 
+/** A started PresenceManager on a connected client (to the FakeServer made before), without DOM tracking. */
+async function startedManager(refreshInterval: number): Promise<PresenceManager> {
+  const client = new WebSocketClient({ url: 'ws://test.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0,
+    maxConnectionAge: 0, rateLimit: false, random: () => 0, reconnectInterval: 10 });
+  client.connect();
+  FakeWebSocket.last.open();
+  await flush();
+  const manager = new PresenceManager({ client, trackActivity: false, refreshInterval });
+  manager.start();
+  await flush();
+  return manager;
+}
+
 beforeEach(() => {
   vi.useFakeTimers();
   FakeWebSocket.reset();
@@ -445,13 +458,7 @@ describe('tenant list', () => {
         return true;
       },
     });
-    const client = new WebSocketClient({ url: 'ws://test.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0, maxConnectionAge: 0, rateLimit: false });
-    client.connect();
-    FakeWebSocket.last.open();
-    await flush();
-    const manager = new PresenceManager({ client, trackActivity: false, refreshInterval: 10_000 });
-    manager.start();
-    await flush();
+    const manager = await startedManager(10_000);
     FakeWebSocket.last.receive({ type: 'presence', channel: 'user-presence', payload: { event: 'online', user: user('u440', 'online') } });
     await vi.advanceTimersByTimeAsync(10_001); // the periodic refresh
     const s = manager.getSnapshot();
@@ -460,6 +467,131 @@ describe('tenant list', () => {
     expect(s.activeUsers.some((u) => u.userId === 'u440')).toBe(true);
     const cursors = server.framesOfType('presence.snapshot').slice(-3).map((f) => (f.payload as { cursor?: string }).cursor);
     expect(cursors).toEqual([undefined, '200', '400']);
+  });
+});
+
+// room.join replies with the room's first page (100 users by default) and a
+// cursor when more follow; presence.snapshot with the room reads the rest.
+describe('room members past the first page', () => {
+  const id = (i: number): string => `m${String(i).padStart(5, '0')}`;
+  const stamp = (s: number): string => new Date(Date.UTC(2026, 10, 25, 10, 0, s)).toISOString();
+
+  /** A server whose room "dash" holds `members`, paged by position as the real one pages by user. */
+  async function bigRoom(count: number): Promise<{ manager: PresenceManager; server: FakeServer; members: ReturnType<typeof user>[] }> {
+    const members = Array.from({ length: count }, (_, i) => user(id(i), 'online'));
+    const server: FakeServer = new FakeServer({
+      handler: (sock, f) => {
+        const p = (f.payload ?? {}) as { room?: string; cursor?: string; limit?: number };
+        if (f.type === 'presence') {
+          server.ack(sock, f, { presence: user('u1', 'online'), rooms: [] });
+          return true;
+        }
+        if (f.type !== 'room.join' && f.type !== 'presence.snapshot') return false;
+        const list = p.room === 'dash' ? members : [];
+        const from = f.type === 'room.join' ? 0 : Number(p.cursor ?? 0);
+        const page = list.slice(from, from + (f.type === 'room.join' ? 100 : Math.min(p.limit || 100, 200)));
+        const more = from + page.length < list.length ? { next: String(from + page.length), nextCursor: String(from + page.length) } : {};
+        server.ack(sock, f, { room: p.room ?? '', usersInRoom: page, userCount: list.length, onlineCount: page.length, awayCount: 0, ...more });
+        return true;
+      },
+    });
+    return { manager: await startedManager(0), server, members };
+  }
+  const dash = (manager: PresenceManager) => {
+    const r = manager.getSnapshot().rooms['dash'];
+    return { ids: r?.usersInRoom.map((u) => u.userId) ?? [], userCount: r?.userCount };
+  };
+
+  it('lists every member of a room whose join reply is paged', async () => {
+    const { manager, server } = await bigRoom(250);
+    await manager.joinRoom('dash').ready;
+    await flush();
+    const r = dash(manager);
+    expect(r.ids).toHaveLength(250);
+    expect(r.ids).toContain(id(249));
+    expect(r.userCount).toBe(250);
+    const reads = server.framesOfType('presence.snapshot').filter((f) => (f.payload as { room?: string }).room === 'dash');
+    expect(reads.map((f) => (f.payload as { cursor?: string }).cursor)).toEqual(['100']);
+  });
+
+  it('keeps, after a rejoin whose reply is paged, a member known from an event who is not on the first page', async () => {
+    const { manager, members } = await bigRoom(150);
+    await manager.joinRoom('dash').ready;
+    await flush();
+    // Another user enters the room; the server lists them after the first page.
+    const late = user(id(150), 'online');
+    members.push(late);
+    FakeWebSocket.last.receive({ type: 'presence', channel: 'room:dash', timestamp: stamp(1), payload: { event: 'join', room: 'dash', user: late } });
+    expect(dash(manager).ids).toContain(id(150));
+    // The connection drops; meanwhile a member past the first page leaves unseen.
+    FakeWebSocket.last.serverClose(1006);
+    members.splice(120, 1);
+    await vi.advanceTimersByTimeAsync(20);
+    FakeWebSocket.last.open();
+    await flush();
+    await flush();
+    const r = dash(manager);
+    expect(r.ids).toContain(id(150));
+    expect(r.ids).not.toContain(id(120));
+    expect(r.ids).toHaveLength(150);
+    expect(r.userCount).toBe(150);
+    expect(manager.getSnapshot().rooms['dash']?.joined).toBe(true);
+  });
+
+  it('lets leaves that arrive while the later pages are read win over those pages', async () => {
+    const { manager, server, members } = await bigRoom(250);
+    const auto = server.handler;
+    const held: (() => void)[] = [];
+    server.handler = (sock, f) => {
+      if (f.type !== 'presence.snapshot') return auto?.(sock, f);
+      // The page is read now; its reply arrives later.
+      const snapshot = [...members];
+      held.push(() => {
+        const now = members.splice(0, members.length, ...snapshot);
+        auto?.(sock, f);
+        members.splice(0, members.length, ...now);
+      });
+      return true;
+    };
+    const { ready } = manager.joinRoom('dash');
+    await ready;
+    expect(dash(manager).ids).toHaveLength(100);
+    expect(dash(manager).userCount).toBe(250);
+    // Two members leave: one on the first page, one on the page being read.
+    for (const i of [50, 200]) {
+      members.splice(members.findIndex((u) => u.userId === id(i)), 1);
+      FakeWebSocket.last.receive({ type: 'presence', channel: 'room:dash', timestamp: stamp(2), payload: { event: 'leave', room: 'dash', user: user(id(i), 'offline') } });
+    }
+    expect(held).toHaveLength(1);
+    held.shift()?.();
+    await flush();
+    const r = dash(manager);
+    expect(r.ids).toHaveLength(248);
+    expect(r.ids).not.toContain(id(50));
+    expect(r.ids).not.toContain(id(200));
+    expect(r.userCount).toBe(248);
+    // An update older than the leave does not bring the member back.
+    FakeWebSocket.last.receive({ type: 'presence', channel: 'room:dash', timestamp: stamp(1), payload: { event: 'update', room: 'dash', user: user(id(200), 'online') } });
+    expect(dash(manager).ids).not.toContain(id(200));
+  });
+
+  it('reads at most 50 pages of a room, keeping the members it knows past them', async () => {
+    const { manager, server, members } = await bigRoom(10_500);
+    await manager.joinRoom('dash').ready;
+    await flush();
+    // 100 on the join's page, 49 pages of 200.
+    expect(server.framesOfType('presence.snapshot').filter((f) => (f.payload as { room?: string }).room === 'dash')).toHaveLength(49);
+    expect(dash(manager).ids).toHaveLength(9_900);
+    expect(dash(manager).userCount).toBe(10_500);
+    const last = members.at(-1);
+    FakeWebSocket.last.receive({ type: 'presence', channel: 'room:dash', timestamp: stamp(3), payload: { event: 'update', room: 'dash', user: last } });
+    FakeWebSocket.last.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(20);
+    FakeWebSocket.last.open();
+    for (let i = 0; i < 5; i++) await flush();
+    expect(dash(manager).ids).toContain(last?.userId);
+    expect(dash(manager).ids).toHaveLength(9_901);
+    expect(dash(manager).userCount).toBe(10_500);
   });
 });
 
