@@ -2,7 +2,7 @@
 import { act, cleanup, renderHook } from '@testing-library/react';
 import { useEffect } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PresenceManager, RealtimeSyncManager, WebSocketClient, type Change, type Conflict, type Lock } from '../src/index.js';
+import { PresenceManager, RealtimeSyncManager, WebSocketClient, getRealtimeSyncManager, type Change, type Conflict, type Lock } from '../src/index.js';
 import { useEntitySync, useLock, useRealtimeSync, useWebSocket, useWebSocketChannel } from '../src/react/index.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
 
@@ -408,6 +408,51 @@ describe('useLock', () => {
     await expect(acquired).resolves.toBeNull();
     await settle(60_000); // not renewed either
     expect(server.framesOfType('lock.acquire')).toHaveLength(1);
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+  });
+});
+
+describe('useLock releaseOnUnmount', () => {
+  /** A useLock of order 1 with releaseOnUnmount `release` (a prop) that took the lock. */
+  async function lockTaken(client: WebSocketClient, release: boolean) {
+    const h = renderHook((p: { release: boolean }) =>
+      useLock({ wsClient: client, entityType: 'order', entityId: '1', releaseOnUnmount: p.release }), { initialProps: { release } });
+    await settle();
+    await act(async () => {
+      await h.result.current.acquireLock();
+    });
+    expect(h.result.current.lockedByMe).toBe(true);
+    return h;
+  }
+
+  it('a change of releaseOnUnmount while mounted keeps the lock held and the entity followed', async () => {
+    const { server, client } = await setup();
+    const h = await lockTaken(client, true);
+    // The form became dirty: keep the lock if the user navigates away.
+    h.rerender({ release: false });
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+    expect(server.framesOfType('unsubscribe')).toHaveLength(0);
+    expect(h.result.current.lockedByMe).toBe(true);
+  });
+
+  it('unmounting honours the releaseOnUnmount of the last render while another hook follows the entity', async () => {
+    const { server, client } = await setup();
+    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const keep = await lockTaken(client, true);
+    keep.rerender({ release: false });
+    await settle();
+    keep.unmount();
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+    expect(getRealtimeSyncManager(client).getState('order', '1').lockedByMe).toBe(true);
+
+    const drop = await lockTaken(client, false);
+    drop.rerender({ release: true });
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+    drop.unmount();
+    await settle();
     expect(server.framesOfType('lock.release')).toHaveLength(1);
   });
 });

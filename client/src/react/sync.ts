@@ -84,6 +84,18 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
   manager: RealtimeSyncManager;
 }
 
+/**
+ * A ref holding the value of the last committed render, for cleanups that
+ * must see the latest option without making it an effect dependency.
+ */
+function useLatest<T>(value: T): { readonly current: T } {
+  const ref = useRef(value);
+  useEffect(() => {
+    ref.current = value;
+  }, [value]);
+  return ref;
+}
+
 function useEntityState<T extends DocumentValue>(m: RealtimeSyncManager, type: string, id: string): EntitySyncState<T> {
   const subscribe = useCallback((fn: () => void) => m.subscribeEntity(type, id, fn), [m, type, id]);
   const get = useCallback(() => m.getState<T>(type, id), [m, type, id]);
@@ -350,7 +362,10 @@ export function useLock(options: UseLockOptions): UseLockResult {
   const client = useResolvedClient(options.wsClient);
   const manager = getRealtimeSyncManager(client);
   const { entityType, entityId } = options;
-  const releaseOnUnmount = options.releaseOnUnmount ?? true;
+  // Read when the hook lets go, not a dependency of the effect: a change
+  // while mounted must not end the effect (releasing the lock and
+  // following the entity again from scratch).
+  const releaseOnUnmount = useLatest(options.releaseOnUnmount ?? true);
   // Whether this hook took the lock: on unmount it releases only a lock
   // it took, not one another hook of the same entity is editing with.
   const took = useRef(false);
@@ -363,7 +378,7 @@ export function useLock(options: UseLockOptions): UseLockResult {
     void manager.startSync(entityType, entityId);
     return () => {
       run.current += 1;
-      if (releaseOnUnmount && took.current && manager.getState(entityType, entityId).lockedByMe) {
+      if (releaseOnUnmount.current && took.current && manager.getState(entityType, entityId).lockedByMe) {
         manager.releaseLock(entityType, entityId).catch(() => {});
       }
       took.current = false;
@@ -379,7 +394,7 @@ export function useLock(options: UseLockOptions): UseLockResult {
           if (lock !== null && run.current !== asked) {
             // Granted after the hook let go of the entity (another hook
             // may still follow it): release it rather than hold it.
-            if (releaseOnUnmount) {
+            if (releaseOnUnmount.current) {
               manager.releaseLock(entityType, entityId).catch(() => {});
               return null;
             }
