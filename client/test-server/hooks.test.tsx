@@ -100,6 +100,28 @@ describe('useRealtimeSync against the local server', () => {
     expect(a.result.current.lockedByMe).toBe(false);
   });
 
+  it('an editor that took the lock releases it on unmount while a view of the same order stays', async () => {
+    const ann = client('ann', 'Ann');
+    const bob = client('bob', 'Bob');
+    const order = { entityType: 'order', entityId: 'h-2' } as const;
+    const view = renderHook(() => useEntitySync({ wsClient: ann, ...order }));
+    const editor = renderHook(() => useRealtimeSync({ wsClient: ann, ...order, autoStart: true }));
+    const other = renderHook(() => useRealtimeSync({ wsClient: bob, ...order, autoStart: true }));
+    await until(() => editor.result.current.syncState === 'synced' && other.result.current.syncState === 'synced', 10_000, 'synced');
+    await act(async () => {
+      await editor.result.current.pushChange({ operation: 'update', path: 'status', after: 'confirmed' }); // takes the lock
+    });
+    await until(() => other.result.current.isLocked, 10_000, "Ann's lock seen by Bob");
+    editor.unmount();
+    await until(() => !other.result.current.isLocked, 10_000, 'the lock released');
+    expect(view.result.current.version).toBe(1);
+    let lock: unknown = null;
+    await act(async () => {
+      lock = await other.result.current.acquireLock();
+    });
+    expect(lock).toMatchObject({ lockedBy: 'bob' });
+  });
+
   it('useEntitySync and useLock', async () => {
     const ann = client('ann', 'Ann');
     const bob = client('bob', 'Bob');

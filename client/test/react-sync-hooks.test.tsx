@@ -87,6 +87,16 @@ async function setup(opts: {
   return { server, client, sock };
 }
 
+/** Takes the lock with the hook's acquireLock, then unmounts the hook. */
+async function lockThenUnmount(h: { result: { current: { acquireLock: () => Promise<Lock | null> } }; unmount: () => void }) {
+  await settle();
+  await act(async () => {
+    await h.result.current.acquireLock();
+  });
+  h.unmount();
+  await settle();
+}
+
 beforeEach(() => {
   vi.useFakeTimers();
   FakeWebSocket.reset();
@@ -341,12 +351,16 @@ describe("useRealtimeSync with the seed's Example 1 (startSync/stopSync on ws.co
 });
 
 describe('useLock', () => {
-  it('unmounted while acquireLock is in flight releases the lock granted afterwards even when another hook follows the entity', async () => {
+  it.each([
+    ['useLock', (client: WebSocketClient) => renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }))],
+    ['useRealtimeSync', (client: WebSocketClient) =>
+      renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, userId: 'u1' }))],
+  ])('%s unmounted while acquireLock is in flight releases the lock granted afterwards even when another hook follows the entity', async (_name, mount) => {
     const held = { frame: null as SentFrame | null };
     const { server, client, sock } = await setup({ heldAcquire: held });
     // The page follows the order; an edit dialog has the lock button.
     renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, userId: 'u1' }));
-    const dialog = renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const dialog = mount(client);
     await settle();
     let acquired: Promise<Lock | null> | undefined;
     act(() => {
@@ -358,7 +372,7 @@ describe('useLock', () => {
     await settle();
     server.ack(sock, held.frame as SentFrame, { lock }); // granted after the unmount
     await settle();
-    // useLock's contract: "null ... when the hook unmounted before the lock was granted (it is then released)".
+    // useLock's contract, and useRealtimeSync's: "null ... when the hook unmounted before the lock was granted (it is then released)".
     await expect(acquired).resolves.toBeNull();
     await settle(60_000);
     expect(server.framesOfType('lock.release')).toHaveLength(1);
@@ -379,13 +393,7 @@ describe('useLock', () => {
     expect(server.framesOfType('lock.release')).toHaveLength(0);
 
     // A useLock that took the lock itself releases it when it goes.
-    const own = renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }));
-    await settle();
-    await act(async () => {
-      await own.result.current.acquireLock();
-    });
-    own.unmount();
-    await settle();
+    await lockThenUnmount(renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' })));
     expect(server.framesOfType('lock.release')).toHaveLength(1);
   });
 
@@ -409,6 +417,84 @@ describe('useLock', () => {
     await settle(60_000); // not renewed either
     expect(server.framesOfType('lock.acquire')).toHaveLength(1);
     expect(server.framesOfType('lock.release')).toHaveLength(1);
+  });
+});
+
+describe('useRealtimeSync and the lock it took', () => {
+  // A read-only view follows order 1 beside the editor in each test: the
+  // editor's unmount is not the entity's last stopSync.
+  const editorOf = (client: WebSocketClient, releaseOnUnmount?: boolean) =>
+    renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, userId: 'u1',
+      ...(releaseOnUnmount === undefined ? {} : { releaseOnUnmount }) }));
+
+  it('releases a lock taken with acquireLock on unmount while another hook follows the entity', async () => {
+    const { server, client } = await setup();
+    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    await lockThenUnmount(editorOf(client)); // the user closes the editor
+    await settle(120_000);
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+    expect(server.framesOfType('lock.renew')).toHaveLength(0);
+    expect(getRealtimeSyncManager(client).getState('order', '1').lockedByMe).toBe(false);
+  });
+
+  it('releases the lock it took when it moves to another entity', async () => {
+    const { server, client } = await setup();
+    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const editor = renderHook((p: { id: string }) =>
+      useRealtimeSync({ wsClient: client, entityType: 'order', entityId: p.id, autoStart: true, userId: 'u1' }), { initialProps: { id: '1' } });
+    await settle();
+    await act(async () => {
+      await editor.result.current.acquireLock();
+    });
+    editor.rerender({ id: '2' });
+    await settle();
+    expect(server.framesOfType('lock.release').map((f) => f.payload)).toEqual([{ entityType: 'order', entityId: '1' }]);
+  });
+
+  it('releases a lock its lock-based change took, once the change in flight at unmount is answered', async () => {
+    const { server, client, sock } = await setup();
+    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const editor = editorOf(client);
+    await settle();
+    let sent: Promise<Change> | undefined;
+    act(() => {
+      sent = editor.result.current.pushChange({ operation: 'update', path: 'status', after: 'won' });
+    });
+    await settle();
+    expect(server.framesOfType('lock.acquire')).toHaveLength(1);
+    const frame = server.framesOfType('change')[0] as SentFrame;
+    expect(frame).toBeDefined();
+    editor.unmount();
+    await settle();
+    // Released only after the change: released before, it would take the lock again to resend.
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+    const applied = { ...change(2, 'status', 'won', 'u1'), messageId: frame.messageId };
+    server.ack(sock, frame, { entityType: 'order', entityId: '1', outcome: 'applied', applied: true, version: 2, change: applied });
+    await settle();
+    await expect(sent).resolves.toMatchObject({ version: 2 });
+    await settle(60_000);
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+    expect(server.framesOfType('lock.renew')).toHaveLength(0);
+  });
+
+  it('keeps the lock with releaseOnUnmount false, and does not release a lock another hook took', async () => {
+    const { server, client } = await setup();
+    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    await lockThenUnmount(editorOf(client, false));
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+
+    // The lock is this user's already: an editor that writes with it did not take it.
+    const editor = editorOf(client);
+    await settle();
+    act(() => {
+      void editor.result.current.pushChange({ operation: 'update', path: 'status', after: 'won' }).catch(() => {});
+    });
+    await settle();
+    expect(server.framesOfType('change')).toHaveLength(1);
+    editor.unmount();
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+    expect(getRealtimeSyncManager(client).getState('order', '1').lockedByMe).toBe(true);
   });
 });
 

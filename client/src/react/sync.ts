@@ -41,6 +41,14 @@ export interface UseRealtimeSyncOptions {
   autoResolveConflicts?: boolean | 'local' | 'remote';
   /** Start syncing on mount, without a `startSync()` call. Default false (the seed's examples call it). */
   autoStart?: boolean;
+  /**
+   * Release, on unmount or when the entity changes, a lock this hook took
+   * (its `acquireLock`, or one of its changes to a lock-based entity),
+   * also while other hooks still follow the entity; a change in flight
+   * then is answered first. Read then, so a change while mounted keeps
+   * the lock. Default true.
+   */
+  releaseOnUnmount?: boolean;
 }
 
 export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> {
@@ -75,6 +83,11 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
   /** Catch up now (also happens by itself on gaps and reconnects). */
   sync: () => Promise<EntitySyncState<T>>;
   pushChange: <V = unknown>(change: ChangeInput<V>) => Promise<Change>;
+  /**
+   * Takes the lock; null when another user holds it, or when the hook
+   * unmounted (or moved to another entity) before the lock was granted and
+   * `releaseOnUnmount` is true (it is then released). Renewed while held.
+   */
   acquireLock: () => Promise<Lock | null>;
   releaseLock: () => Promise<void>;
   resolveConflict: (conflictId: string, resolution: 'local' | 'remote' | 'merged', mergedValue?: unknown) => Promise<ChangeAck>;
@@ -82,6 +95,18 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
   addComment: (text: string, parentId?: string) => Promise<Comment>;
   resolveComment: (commentId: string, resolved?: boolean) => Promise<Comment>;
   manager: RealtimeSyncManager;
+}
+
+/** The lock one run of useRealtimeSync's effect (one entity, while mounted) took. */
+interface LockRun {
+  readonly type: string;
+  readonly id: string;
+  /** This hook's acquireLock, or a write of its that needed the lock, took it. */
+  took: boolean;
+  /** This hook's writes not settled yet that may take the lock. */
+  writes: number;
+  /** The hook unmounted or moved to another entity. */
+  ended: boolean;
 }
 
 /**
@@ -112,7 +137,8 @@ function useEntityState<T extends DocumentValue>(m: RealtimeSyncManager, type: s
  * the seed's Example 1 does), and one made offline is queued; it lets go
  * once they are delivered with the connection up, and a `startSync()`
  * before that keeps following. Unmounting, or another entity, lets go at
- * once.
+ * once, and releases a lock the hook took (see `releaseOnUnmount`) even
+ * while other hooks follow the entity.
  */
 export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options: UseRealtimeSyncOptions): UseRealtimeSyncResult<T> {
   const client = useResolvedClient(options.wsClient);
@@ -159,8 +185,36 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
     return manager.startSync(entityType, entityId) as Promise<EntitySyncState<T>>;
   }, [manager, entityType, entityId, release]);
 
-  // Switching entities or unmounting stops what this hook started.
-  useEffect(() => release, [release, entityType, entityId]);
+  const releaseOnUnmount = useLatest(options.releaseOnUnmount ?? true);
+  // The lock this hook took for the current entity: released when the hook
+  // lets go of the entity, although other hooks may still follow it (the
+  // manager releases a held lock only when the last one goes).
+  const lockRun = useRef<LockRun | null>(null);
+  // Releases the lock `r` took once it ended and its writes are settled
+  // (released under a change in flight, the lock would be taken again to
+  // resend it), when this user still holds it.
+  const releaseTaken = useCallback(
+    (r: LockRun) => {
+      if (!r.ended || !r.took || r.writes > 0 || !releaseOnUnmount.current) return;
+      r.took = false;
+      if (manager.getState(r.type, r.id).lockedByMe) manager.releaseLock(r.type, r.id).catch(() => {});
+    },
+    [manager, releaseOnUnmount],
+  );
+
+  // Switching entities or unmounting stops what this hook started, and
+  // releases the lock it took: after the stopSync, which releases it
+  // itself when no one else follows the entity.
+  useEffect(() => {
+    const r: LockRun = { type: entityType, id: entityId, took: false, writes: 0, ended: false };
+    lockRun.current = r;
+    return () => {
+      r.ended = true;
+      if (lockRun.current === r) lockRun.current = null;
+      release();
+      releaseTaken(r);
+    };
+  }, [release, releaseTaken, entityType, entityId]);
 
   // A deferred stopSync() ends once the changes are delivered with the
   // connection up. It waits for the other effects of this commit: Example 1
@@ -241,22 +295,61 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
   const autoResolveError =
     autoError !== null && state.conflicts.some((c) => c.id === autoError.id && !c.resolved) ? autoError.error : null;
 
-  const actions = useMemo(
-    () => ({
+  const actions = useMemo(() => {
+    // The run of this entity, when it is the current one.
+    const runOf = (): LockRun | null => {
+      const r = lockRun.current;
+      return r !== null && r.type === entityType && r.id === entityId ? r : null;
+    };
+    // A write that may take the lock (a lock-based entity, the lock not
+    // held): the lock becoming this user's while it is out is this hook's.
+    const watched = <R>(send: () => Promise<R>): Promise<R> => {
+      const r = runOf();
+      if (r === null || manager.getState(entityType, entityId).lockedByMe) return send();
+      r.writes++;
+      const off = manager.subscribeEntity(entityType, entityId, () => {
+        if (manager.getState(entityType, entityId).lockedByMe) r.took = true;
+      });
+      const done = (): void => {
+        off();
+        r.writes--;
+        releaseTaken(r);
+      };
+      const p = send();
+      p.then(done, done);
+      return p;
+    };
+    return {
       pushChange: <V = unknown>(change: ChangeInput<V>) =>
-        manager.pushChange({ ...change, entityType: change.entityType ?? entityType, entityId: change.entityId ?? entityId }),
-      acquireLock: () => manager.acquireLock(entityType, entityId),
-      releaseLock: () => manager.releaseLock(entityType, entityId),
+        watched(() =>
+          manager.pushChange({ ...change, entityType: change.entityType ?? entityType, entityId: change.entityId ?? entityId }),
+        ),
+      acquireLock: () => {
+        const r = runOf();
+        return manager.acquireLock(entityType, entityId).then((lock) => {
+          if (lock === null || r === null) return lock;
+          r.took = true;
+          if (!r.ended) return lock;
+          // Granted after the hook let go of the entity (another hook may
+          // still follow it): released rather than held.
+          releaseTaken(r);
+          return releaseOnUnmount.current ? null : lock;
+        });
+      },
+      releaseLock: () => {
+        const r = runOf();
+        if (r !== null) r.took = false;
+        return manager.releaseLock(entityType, entityId);
+      },
       resolveConflict: (conflictId: string, resolution: 'local' | 'remote' | 'merged', mergedValue?: unknown) =>
-        manager.resolveConflict(conflictId, resolution, mergedValue),
-      undoChange: (changeId: string) => manager.undoChange(changeId),
+        watched(() => manager.resolveConflict(conflictId, resolution, mergedValue)),
+      undoChange: (changeId: string) => watched(() => manager.undoChange(changeId)),
       addComment: (text: string, parentId?: string) => manager.addComment(entityType, entityId, text, parentId),
       resolveComment: (commentId: string, resolved?: boolean) =>
         manager.resolveComment(entityType, entityId, commentId, resolved),
       sync: () => manager.sync(entityType, entityId) as Promise<EntitySyncState<T>>,
-    }),
-    [manager, entityType, entityId],
-  );
+    };
+  }, [manager, entityType, entityId, releaseTaken, releaseOnUnmount]);
 
   return {
     syncState: state.syncState,
