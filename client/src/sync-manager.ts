@@ -400,6 +400,8 @@ interface Entry {
   unfollowWaiters: Set<() => void>;
   /** Counts lock news (events, replies): a sync reply older than the latest news keeps its hands off the lock. */
   lockSeq: number;
+  /** The highest fencing token whose release or expiry an event announced (0: none). */
+  lockEnded: number;
   offs: (() => void)[];
   /** Lets go of the entity's channel (see WebSocketClient.retain). */
   release: () => void;
@@ -436,6 +438,12 @@ const UNSENT_REFUSALS = new Set(['LOCAL_CONFLICT', 'REBASE_FAILED', 'QUEUE_CLEAR
 function outcomeUnknown(re: RealtimeError): boolean {
   if (re.code === 'DISCONNECTED') return re.details?.['inFlight'] === true;
   return re.code === 'TIMEOUT' || re.code === 'UNAVAILABLE' || re.code === 'INTERNAL';
+}
+
+/** A lock's fencing token, when it carries a valid one. */
+function fencingTokenOf(lock: Lock | null): number | undefined {
+  const t: unknown = lock?.fencingToken;
+  return typeof t === 'number' && Number.isSafeInteger(t) ? t : undefined;
 }
 
 function toError(err: unknown): RealtimeError {
@@ -634,6 +642,7 @@ export class RealtimeSyncManager {
       syncWaiters: [],
       unfollowWaiters: new Set(),
       lockSeq: 0,
+      lockEnded: 0,
       offs: [],
       release: this.client.retain(key),
       state: emptyState(entityType, entityId),
@@ -1148,8 +1157,18 @@ export class RealtimeSyncManager {
       case 'lock': {
         const action = p['action'];
         const lock = isRecord(p['lock']) ? (p['lock'] as unknown as Lock) : null;
-        if (action === 'acquired' || action === 'renewed') this.setLock(e, lock, false);
-        else if (lock === null || e.lock === null || e.lock.fencingToken === lock.fencingToken) this.setLock(e, null, false);
+        const token = fencingTokenOf(lock);
+        if (action === 'acquired' || action === 'renewed') {
+          // Events come in any order and may come twice; the token grows
+          // with every grant: one of an older grant than the lock shown,
+          // or of a grant whose end was announced, is old news.
+          const shown = fencingTokenOf(e.lock);
+          if (token !== undefined && ((shown !== undefined && token < shown) || token <= e.lockEnded)) break;
+          this.setLock(e, lock, false);
+        } else {
+          if (token !== undefined && token > e.lockEnded) e.lockEnded = token;
+          if (lock === null || e.lock === null || e.lock.fencingToken === lock.fencingToken) this.setLock(e, null, false);
+        }
         break;
       }
       case 'conflict':
