@@ -380,6 +380,10 @@ interface Entry {
   /** Counts releaseLock and stopSync calls: a lock reply to a request sent before the latest of them is not taken as held. */
   lockReleases: number;
   renewTimer: unknown;
+  /** Timer of the next re-take of the lock after a reconnect whose re-take failed with a retryable error; null for none. */
+  retakeTimer: unknown;
+  /** A refusal of that re-take that ended the wish (shows in `error` until the lock is taken or released). */
+  lockError: RealtimeError | null;
   comments: Map<string, Comment>;
   /** The highest version seen of each comment shown (copies with a version; see fresherComments). */
   commentVersions: Map<string, number>;
@@ -632,6 +636,8 @@ export class RealtimeSyncManager {
       wantLock: false,
       lockReleases: 0,
       renewTimer: null,
+      retakeTimer: null,
+      lockError: null,
       comments: new Map(),
       commentVersions: new Map(),
       commentSeq: 0,
@@ -689,6 +695,7 @@ export class RealtimeSyncManager {
     this.entries.delete(key);
     for (const off of e.offs) off();
     this.stopRenewing(e);
+    this.stopRetaking(e);
     for (const r of e.autoRetries.values()) if (r.timer !== null) this.clock.clearTimeout(r.timer);
     e.lockReleases++;
     // The change in flight is settled by its reply, or stops at its next
@@ -844,6 +851,8 @@ export class RealtimeSyncManager {
       e.wantLock = false;
       e.lockReleases++;
       this.stopRenewing(e);
+      this.stopRetaking(e);
+      e.lockError = null;
     }
     try {
       await this.client.request('lock.release', { payload: { entityType, entityId } });
@@ -1014,33 +1023,71 @@ export class RealtimeSyncManager {
 
   private onReady(): void {
     for (const e of this.entries.values()) {
-      if (e.wantLock) {
-        // The server released our lock with the old connection: take it again.
-        const releases = e.lockReleases;
-        this.client
-          .request<'lock.acquire', { lock: Lock }>('lock.acquire', {
-            payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },
-          })
-          .then(
-            (ack) => {
-              if (e.lockReleases === releases) this.setLock(e, ack.lock);
-            },
-            (err: unknown) => {
-              const re = toError(err);
-              if (re.code === 'LOCK_HELD' && e.lockReleases === releases) {
-                e.wantLock = false;
-                if (isRecord(re.details) && isRecord(re.details['lock'])) this.setLock(e, re.details['lock'] as unknown as Lock);
-              }
-            },
-          );
-      }
+      // The server released our lock with the old connection: take it again.
+      this.stopRetaking(e);
+      if (e.wantLock) this.retakeLock(e, 0);
       void this.runSync(e);
       void this.pump(e);
     }
   }
 
+  /**
+   * Takes the wanted lock again after a reconnect (`attempt` counts the
+   * tries after failures). Another holder (LOCK_HELD) ends the wish and
+   * shows their lock; a temporary failure (a retryable error) is tried
+   * again with backoff while the lock is still wanted and the connection
+   * up (the next connection's ready takes it again otherwise); any other
+   * refusal ends the wish and shows in the entity's `error`.
+   */
+  private retakeLock(e: Entry, attempt: number): void {
+    const releases = e.lockReleases;
+    // Still followed, and the lock still wanted by the wish this attempt serves.
+    const current = () => this.entries.get(e.channel) === e && e.wantLock && e.lockReleases === releases;
+    this.client
+      .request<'lock.acquire', { lock: Lock }>('lock.acquire', {
+        payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },
+      })
+      .then(
+        (ack) => {
+          if (e.lockReleases === releases) this.setLock(e, ack.lock);
+        },
+        (err: unknown) => {
+          const re = toError(err);
+          if (!current() || re.code === 'CLIENT_DESTROYED') return;
+          if (re.code === 'LOCK_HELD') {
+            e.wantLock = false;
+            if (isRecord(re.details) && isRecord(re.details['lock'])) this.setLock(e, re.details['lock'] as unknown as Lock);
+            return;
+          }
+          if (re.retryable) {
+            if (!this.client.connected) return;
+            this.stopRetaking(e);
+            e.retakeTimer = this.clock.setTimeout(() => {
+              e.retakeTimer = null;
+              if (current() && this.client.connected) this.retakeLock(e, attempt + 1);
+            }, backoffDelay(attempt, RETRY_BACKOFF));
+            return;
+          }
+          // Not e.error, which the sync after the reconnect clears.
+          e.wantLock = false;
+          e.lockError = re;
+          if (this.heldByMe(e)) this.setLock(e, null, false);
+          else this.update(e);
+        },
+      );
+  }
+
+  private stopRetaking(e: Entry): void {
+    if (e.retakeTimer !== null) {
+      this.clock.clearTimeout(e.retakeTimer);
+      e.retakeTimer = null;
+    }
+  }
+
   private onClose(): void {
     for (const e of this.entries.values()) {
+      // The next connection's ready takes the lock again.
+      this.stopRetaking(e);
       e.syncState = 'offline';
       this.update(e);
     }
@@ -1276,7 +1323,10 @@ export class RealtimeSyncManager {
     e.lockSeq++;
     e.lock = lock;
     if (lock !== null && lock.lockedBy === this.userId) {
-      if (fromReply) e.wantLock = true;
+      if (fromReply) {
+        e.wantLock = true;
+        e.lockError = null;
+      }
       this.scheduleRenew(e);
     } else {
       this.stopRenewing(e);
@@ -1852,7 +1902,7 @@ export class RealtimeSyncManager {
       isLocked: lock !== null && lock.lockedBy !== me,
       lockedByMe: lock !== null && lock.lockedBy === me,
       comments,
-      error: e.error ?? autoError,
+      error: e.error ?? e.lockError ?? autoError,
     };
     this.emitter.emit('change', { key: e.channel, state: e.state });
   }

@@ -98,3 +98,12 @@ export async function setup(handler?: (sock: FakeWebSocket, f: SentFrame, s: Set
   s.manager = new RealtimeSyncManager({ client: s.client, loadHistory: false });
   return s;
 }
+
+/** Drops the connection and opens the next one once the client reconnects, then lets its ready run. */
+export async function reconnect(): Promise<void> {
+  FakeWebSocket.last.serverClose(1006);
+  await vi.advanceTimersByTimeAsync(2_000);
+  FakeWebSocket.last.open();
+  await flush();
+  await flush();
+}
