@@ -536,7 +536,20 @@ export class RealtimeSyncManager {
   private readonly clock: Clock;
   private readonly emitter = new Emitter<RealtimeSyncManagerEvents>();
   private readonly entries = new Map<string, Entry>();
+  /**
+   * The idle states of entities not followed that something subscribes
+   * to: getState hands out the same object until it changes, as
+   * useSyncExternalStore needs.
+   */
   private readonly idle = new Map<string, EntitySyncState>();
+  /**
+   * The idle state last handed out for an entity neither followed nor
+   * subscribed to: useSyncExternalStore reads it before it subscribes (and
+   * takes it into `idle` then). One at a time, not one per entity asked for.
+   */
+  private lastIdle: { key: string; state: EntitySyncState } | null = null;
+  /** How many subscribeEntity listeners each entity has. */
+  private readonly watchers = new Map<string, number>();
   private readonly opts: Required<Omit<RealtimeSyncManagerOptions, 'client' | 'clock' | 'userId' | 'username'>>;
   private readonly selfId: string | undefined;
   private offs: (() => void)[] = [];
@@ -579,22 +592,56 @@ export class RealtimeSyncManager {
   /** Calls `listener` whenever the state of `type:id` changes (for useSyncExternalStore). */
   subscribeEntity(entityType: string, entityId: string, listener: () => void): () => void {
     const key = entityChannel(entityType, entityId);
-    return this.emitter.on('change', (e) => {
+    this.watchers.set(key, (this.watchers.get(key) ?? 0) + 1);
+    if (this.lastIdle?.key === key) {
+      this.idle.set(key, this.lastIdle.state);
+      this.lastIdle = null;
+    }
+    const off = this.emitter.on('change', (e) => {
       if (e.key === key) listener();
     });
+    let on = true;
+    return () => {
+      if (!on) return;
+      on = false;
+      off();
+      const n = (this.watchers.get(key) ?? 1) - 1;
+      if (n > 0) {
+        this.watchers.set(key, n);
+        return;
+      }
+      // No one looks at it any more: its idle state goes.
+      this.watchers.delete(key);
+      this.idle.delete(key);
+    };
   }
 
-  /** The current state of an entity; an idle state when it is not followed. The same object until it changes. */
+  /**
+   * The current state of an entity; an idle state when it is not followed.
+   * The same object until it changes (an idle one while something
+   * subscribes to the entity, or until another entity's idle state is
+   * asked for: one is not kept for every entity ever followed).
+   */
   getState<T extends DocumentValue = DocumentValue>(entityType: string, entityId: string): EntitySyncState<T> {
     const key = entityChannel(entityType, entityId);
     const e = this.entries.get(key);
     if (e !== undefined) return e.state as EntitySyncState<T>;
     let s = this.idle.get(key);
-    if (s === undefined) {
-      s = emptyState(entityType, entityId);
+    if (s !== undefined) return s as EntitySyncState<T>;
+    s = this.lastIdle?.key === key ? this.lastIdle.state : emptyState(entityType, entityId);
+    if (this.watchers.has(key)) {
       this.idle.set(key, s);
+      if (this.lastIdle?.key === key) this.lastIdle = null;
+    } else {
+      this.lastIdle = { key, state: s };
     }
     return s as EntitySyncState<T>;
+  }
+
+  /** Forgets the idle state of `key` (followed now, or changed). */
+  private dropIdle(key: string): void {
+    this.idle.delete(key);
+    if (this.lastIdle?.key === key) this.lastIdle = null;
   }
 
   /** Entities followed now. */
@@ -654,6 +701,7 @@ export class RealtimeSyncManager {
       state: emptyState(entityType, entityId),
     };
     this.entries.set(key, e);
+    this.dropIdle(key);
     const entry = e;
     entry.offs.push(this.client.onChannel(key, (m) => this.onFrame(entry, m)));
     // The first sync runs once the subscription is confirmed: a change
@@ -713,7 +761,7 @@ export class RealtimeSyncManager {
         .catch(() => {});
     }
     e.release();
-    this.idle.delete(key);
+    this.dropIdle(key);
     this.emitter.emit('change', { key, state: this.getState(entityType, entityId) });
   }
 

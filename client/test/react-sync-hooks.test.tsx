@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PresenceManager, RealtimeSyncManager, WebSocketClient, getRealtimeSyncManager, type Change, type Conflict, type Lock } from '../src/index.js';
 import { useEntitySync, useLock, useRealtimeSync, useWebSocket, useWebSocketChannel } from '../src/react/index.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
+import { idleStates } from './sync-harness.js';
 
 // The sync hooks against a fake server: requests the hooks send, and what
 // an unmount leaves.
@@ -347,6 +348,26 @@ describe("useRealtimeSync with the seed's Example 1 (startSync/stopSync on ws.co
     expect(await second).toBe('v2');
     expect(m.entities).toEqual([]);
     expect(h.result.current.syncState).toBe('idle');
+  });
+});
+
+describe('useEntitySync', () => {
+  it('browsing through many entities leaves no idle state behind for those it left', async () => {
+    const { client } = await setup();
+    const h = renderHook((p: { id: string }) => useEntitySync({ wsClient: client, entityType: 'order', entityId: p.id }),
+      { initialProps: { id: 'o0' } });
+    await settle();
+    for (let i = 1; i <= 50; i++) {
+      h.rerender({ id: `o${i}` });
+      await settle();
+    }
+    const m = getRealtimeSyncManager(client);
+    expect(m.entities).toEqual(['order:o50']);
+    expect(idleStates(m)).toBeLessThanOrEqual(1);
+    h.unmount();
+    await settle();
+    expect(m.entities).toEqual([]);
+    expect(idleStates(m)).toBeLessThanOrEqual(1);
   });
 });
 

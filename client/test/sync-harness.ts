@@ -107,3 +107,9 @@ export async function reconnect(): Promise<void> {
   await flush();
   await flush();
 }
+
+/** How many idle states (of entities not followed) a manager keeps. */
+export function idleStates(m: RealtimeSyncManager): number {
+  const kept = m as unknown as { idle: Map<string, unknown>; lastIdle?: unknown };
+  return kept.idle.size + (kept.lastIdle === undefined || kept.lastIdle === null ? 0 : 1);
+}

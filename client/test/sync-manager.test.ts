@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeSyncManager, type Change, type Conflict } from '../src/index.js';
 import { FakeWebSocket, type SentFrame } from './fake-websocket.js';
-import { change, flush, lock, setup, type Setup } from './sync-harness.js';
+import { change, flush, idleStates, lock, setup, type Setup } from './sync-harness.js';
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -517,6 +517,44 @@ describe('RealtimeSyncManager', () => {
       expect(s.manager.getState('order', '1').error).toBeNull();
       expect(s.manager.getState('order', '1').conflicts[0]).toMatchObject({ id: 'c1', resolved: true, resolution: 'remote' });
     });
+  });
+
+  // An idle state (getState of an entity not followed: the same object until
+  // it changes, as useSyncExternalStore needs) is kept while something
+  // subscribes to the entity, and otherwise only the last one handed out:
+  // not one for every entity ever followed.
+  it('startSync and stopSync without subscribers keep no idle state, nor a sync of an entity no longer followed', async () => {
+    const s = await setup();
+    for (let i = 0; i < 20; i++) {
+      await s.manager.startSync('order', String(i));
+      s.manager.stopSync('order', String(i));
+    }
+    expect(idleStates(s.manager)).toBeLessThanOrEqual(1); // the last one handed out, at most
+    // Let go of before the first sync ran: startSync resolves with the idle state.
+    for (let i = 20; i < 40; i++) {
+      const first = s.manager.startSync('order', String(i));
+      s.manager.stopSync('order', String(i));
+      await expect(first).resolves.toMatchObject({ syncState: 'idle' });
+      await s.manager.sync('order', String(i));
+    }
+    expect(idleStates(s.manager)).toBeLessThanOrEqual(1);
+  });
+
+  it('an entity subscribed to keeps one idle state, the same object, after stopSync, until the last subscriber goes', async () => {
+    const s = await setup();
+    const seen: unknown[] = [];
+    const off1 = s.manager.subscribeEntity('order', '1', () => seen.push(s.manager.getState('order', '1')));
+    const off2 = s.manager.subscribeEntity('order', '1', () => {});
+    await s.manager.startSync('order', '1');
+    s.manager.stopSync('order', '1');
+    const idle = s.manager.getState('order', '1');
+    expect(idle).toMatchObject({ syncState: 'idle', version: 0 });
+    expect(seen[seen.length - 1]).toBe(idle);
+    expect(s.manager.getState('order', '1')).toBe(idle);
+    off1();
+    expect(s.manager.getState('order', '1')).toBe(idle);
+    off2();
+    expect(idleStates(s.manager)).toBe(0);
   });
 
   it('catches up after a reconnect', async () => {
