@@ -1262,7 +1262,16 @@ export class RealtimeSyncManager {
           this.setLock(e, lock, false);
         } else {
           if (token !== undefined && token > e.lockEnded) e.lockEnded = token;
-          if (lock === null || e.lock === null || e.lock.fencingToken === lock.fencingToken) this.setLock(e, null, false);
+          if (lock === null || e.lock === null || e.lock.fencingToken === lock.fencingToken) {
+            // This user released it (from another tab or device): no longer
+            // wanted, so not taken again at the next reconnect. A lock that
+            // expired, or whose connection closed, still is.
+            if (action === 'released' && p['reason'] === 'released' && this.heldByMe(e)) {
+              e.wantLock = false;
+              this.stopRetaking(e);
+            }
+            this.setLock(e, null, false);
+          }
         }
         break;
       }

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Lock } from '../src/index.js';
 import { FakeWebSocket } from './fake-websocket.js';
-import { flush, lock, setup, type Setup } from './sync-harness.js';
+import { flush, lock, reconnect, setup, type Setup } from './sync-harness.js';
 
 // Lock events arrive in any order, and may come twice: the fencing token,
 // which grows with every grant of the entity's lock, tells which is news.
@@ -60,6 +60,18 @@ describe('RealtimeSyncManager lock events', () => {
   it('a late renewed event of a grant whose end was seen does not show that lock again', async () => {
     const state = await afterEvents(['acquired', lock('u2', 6)], ['expired', lock('u2', 6)], ['renewed', lock('u2', 6)]);
     expect(state).toMatchObject({ isLocked: false, lock: null });
+  });
+
+  it('a lock this user released elsewhere (another tab) is not taken again at the next reconnect', async () => {
+    const s = await setup();
+    await s.manager.startSync('order', '1');
+    await s.manager.acquireLock('order', '1');
+    lockEvent(s, 'released', lock('u1', 7)); // reason "released": by the holder, here from another connection
+    await flush();
+    expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: false, lock: null });
+    await reconnect();
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
+    expect(s.manager.getState('order', '1').lockedByMe).toBe(false);
   });
 
   it('a released or expired event of an older grant does not clear the lock shown', async () => {
