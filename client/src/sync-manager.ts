@@ -1134,7 +1134,12 @@ export class RealtimeSyncManager {
 
   private onClose(): void {
     for (const e of this.entries.values()) {
-      // The next connection's ready takes the lock again.
+      // The next connection's ready takes the lock again, and its grant
+      // is renewed from then on: a renewal of the old connection's lock
+      // sent on the new one before that could be refused (the server
+      // releases a closed connection's locks) after the grant is read,
+      // and end the wish for the new lock.
+      this.stopRenewing(e);
       this.stopRetaking(e);
       e.syncState = 'offline';
       this.update(e);
@@ -1420,7 +1425,8 @@ export class RealtimeSyncManager {
               e.wantLock = false;
               const other = isRecord(re.details) && isRecord(re.details['lock']) ? (re.details['lock'] as unknown as Lock) : null;
               this.setLock(e, other, false);
-            } else {
+            } else if (this.client.connected) {
+              // Not after a drop: the next connection's ready takes the lock again.
               this.scheduleRenew(e);
             }
           },

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeWebSocket } from './fake-websocket.js';
-import { reconnect, setup, type Setup } from './sync-harness.js';
+import { flush, lock, reconnect, setup, type Setup } from './sync-harness.js';
+import type { SentFrame } from './fake-websocket.js';
 
 // A held lock is taken again after a reconnect (the server releases a
 // closed connection's locks): what happens when that fails.
@@ -76,5 +77,54 @@ describe('RealtimeSyncManager lock re-take after a reconnect', () => {
     expect(s.manager.getState('order', '1').error).toMatchObject({ code: 'TOO_MANY_LOCKS' });
     expect(await s.manager.acquireLock('order', '1')).not.toBeNull();
     expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: true, error: null });
+  });
+});
+
+describe('RealtimeSyncManager lock renewal across a reconnect', () => {
+  it.each([
+    ['due after the drop', 12_000],
+    ['in flight at the drop', 15_500],
+  ])("does not renew the old connection's lock on the new one before the re-take is answered (renewal %s)", async (_when, dropAt) => {
+    // On the new connection the re-take, the catch-up sync and a renewal
+    // sent before the re-take's grant are answered by the test.
+    const held: { acquire?: SentFrame; sync?: SentFrame; renew?: SentFrame } = {};
+    let regranted = false;
+    const s = await setup((sock, f, st) => {
+      if (sock === st.sock) return f.type === 'lock.renew'; // the first connection: its renewal gets no reply
+      if (f.type === 'lock.acquire' || (f.type === 'sync' && held.sync === undefined)) {
+        held[f.type === 'sync' ? 'sync' : 'acquire'] = f;
+        return true;
+      }
+      if (f.type !== 'lock.renew') return false;
+      if (regranted) st.server.ack(sock, f, { lock: lock('u1', 8) });
+      else held.renew = f;
+      return true;
+    });
+    await s.manager.startSync('order', '1');
+    await s.manager.acquireLock('order', '1'); // renewed 15 s later
+    await vi.advanceTimersByTimeAsync(dropAt);
+    s.sock.serverClose(1006);
+    while (FakeWebSocket.last === s.sock) await vi.advanceTimersByTimeAsync(100);
+    const next = FakeWebSocket.last;
+    next.open();
+    await flush();
+    expect(held.acquire).toBeDefined();
+    await vi.advanceTimersByTimeAsync(12_000); // past any renewal of the old connection's lock
+    expect(next.framesOfType('lock.renew')).toHaveLength(0);
+
+    // Had it gone out: the server released the old lock with its connection and
+    // read the renewal before the re-take's grant, and its refusal, which names
+    // the lock as it is then, is read after that grant.
+    s.server.ack(next, held.acquire as SentFrame, { lock: lock('u1', 8) });
+    await flush();
+    regranted = true;
+    if (held.renew !== undefined) s.server.error(next, held.renew, 'NOT_LOCK_HOLDER', { details: { lock: lock('u1', 8) } });
+    s.server.ack(next, held.sync as SentFrame, { strategy: 'lock-based', version: 0, snapshot: false, changes: [],
+      hasMore: false, nextSinceVersion: 0, conflicts: [], lock: lock('u1', 8) });
+    await flush();
+    const before = next.framesOfType('lock.renew').length;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(next.framesOfType('lock.renew').length).toBeGreaterThan(before); // the new lock is renewed
+    expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: true, lock: { fencingToken: 8 } });
   });
 });
