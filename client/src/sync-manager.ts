@@ -852,42 +852,42 @@ export class RealtimeSyncManager {
 
   /**
    * Takes the entity's edit lock. Resolves with the lock, or null when another
-   * user holds it. When the entity was followed and stopSync let go of it
-   * while the request was in flight, a lock granted afterwards is released at
-   * once (no one is left to renew or release it) and the result is null.
-   * When releaseLock was called while it was in flight, the grant is not
-   * kept either (the release, sent after it, lets it go) and the result is
-   * null.
+   * user holds it. Rejects with BAD_REQUEST, nothing sent, when the entity is
+   * not followed (startSync first): no one would renew or release that lock.
+   * When stopSync let go of the entity while the request was in flight, a
+   * lock granted afterwards is released at once (no one is left to renew or
+   * release it) and the result is null. When releaseLock was called while it
+   * was in flight, the grant is not kept either (the release, sent after it,
+   * lets it go) and the result is null.
    */
   async acquireLock(entityType: string, entityId: string): Promise<Lock | null> {
     const key = entityChannel(entityType, entityId);
     const e = this.entries.get(key);
-    const releases = e?.lockReleases;
+    if (e === undefined) {
+      throw new RealtimeError({ code: 'BAD_REQUEST', message: `startSync(${entityType}, ${entityId}) first` });
+    }
+    const releases = e.lockReleases;
     try {
       const ack = await this.client.request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType, entityId, ttl: this.opts.lockTtl },
       });
-      if (e !== undefined && this.entries.get(key) !== e) {
+      if (this.entries.get(key) !== e) {
         this.client
           .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
           .catch(() => {});
         return null;
       }
-      if (e !== undefined && e.lockReleases !== releases) return null;
-      if (e !== undefined) {
-        e.wantLock = true;
-        this.setLock(e, ack.lock);
-      }
+      if (e.lockReleases !== releases) return null;
+      e.wantLock = true;
+      this.setLock(e, ack.lock);
       return ack.lock;
     } catch (err) {
       const re = toError(err);
       if (re.code === 'LOCK_HELD') {
-        if (e !== undefined && isRecord(re.details) && isRecord(re.details['lock'])) {
-          this.setLock(e, re.details['lock'] as unknown as Lock);
-        }
+        if (isRecord(re.details) && isRecord(re.details['lock'])) this.setLock(e, re.details['lock'] as unknown as Lock);
         return null;
       }
-      if (e !== undefined) this.setError(e, re);
+      this.setError(e, re);
       throw re;
     }
   }

@@ -431,6 +431,15 @@ describe('RealtimeSyncManager', () => {
     expect(s.manager.getState('order', '1').lockedByMe).toBe(false);
   });
 
+  it('refuses acquireLock for an entity not followed, sending nothing: no one would renew or release that lock', async () => {
+    const s = await setup();
+    await expect(s.manager.acquireLock('order', '1')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await flush();
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(0);
+    await s.manager.startSync('order', '1');
+    expect(await s.manager.acquireLock('order', '1')).toMatchObject({ fencingToken: 7 });
+  });
+
   it('does not keep a lock granted after releaseLock was called', async () => {
     let acquire: SentFrame | undefined;
     const s = await setup((_sock, f) => {

@@ -87,6 +87,8 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
    * Takes the lock; null when another user holds it, or when the hook
    * unmounted (or moved to another entity) before the lock was granted and
    * `releaseOnUnmount` is true (it is then released). Renewed while held.
+   * Rejects with BAD_REQUEST while the entity is not followed (before
+   * `startSync()`, unless another hook follows it).
    */
   acquireLock: () => Promise<Lock | null>;
   releaseLock: () => Promise<void>;
