@@ -223,7 +223,9 @@ func (s *Service) commitLoop(ctx context.Context, c Call, e store.EntityKey, dec
 		if err := decodeJSON(recorded, &ack); err != nil {
 			return protocol.ChangeAck{}, fmt.Errorf("decode recorded reply for %q: %w", e, err)
 		}
-		s.announceAgain(ctx, c, e, ack)
+		if err := s.announceAgain(ctx, c, e, ack); err != nil {
+			return protocol.ChangeAck{}, err
+		}
 		return ack, nil
 	}
 	if p.after != nil {
@@ -240,24 +242,36 @@ func (s *Service) commitLoop(ctx context.Context, c Call, e store.EntityKey, dec
 // reply ack: the first attempt may have been written and failed before it
 // announced anything (a store call that timed out after its write was
 // applied). The change event keeps its messageId (clients ignore versions
-// they have), its activity entry its id and time (the entry was written
-// with the change; it is announced, not written again), and a settled
+// they have), its activity entry its id and time, and a settled
 // conflict's event its messageId.
 // The conflict event of a change held back as a conflict, which may have
 // been settled since, and those to the writers a change replaced are not
 // repeated.
-func (s *Service) announceAgain(ctx context.Context, c Call, e store.EntityKey, ack protocol.ChangeAck) {
+//
+// The entry is written first when the feed lacks it (store.AddActivity
+// leaves one stored with its key as it is): a change committed by an
+// earlier version, which put the entry after the commit, has none when
+// that version stopped in between. An entry that cannot be written fails
+// the resend, with nothing announced, as it fails a first attempt, so
+// that the client sends it again; an entry the feed refuses (a change
+// recorded before the feed's bounds) is logged, and the rest announced.
+func (s *Service) announceAgain(ctx context.Context, c Call, e store.EntityKey, ack protocol.ChangeAck) error {
 	if ack.Change != nil {
+		a, aerr := changeActivity(c, e, *ack.Change)
+		if aerr != nil {
+			s.log.WarnContext(ctx, "announce change activity", "changeId", ack.Change.ID, "error", aerr)
+		} else if err := s.st.AddActivity(ctx, a); err != nil {
+			return fmt.Errorf("activity entry of change %q: %w", ack.Change.ID, err)
+		}
 		c.Notify.Broadcast(ctx, e.Tenant, Channel(e), protocol.TypeEventChange, c.Conn.UserID, "chg-"+ack.Change.ID, *ack.Change)
-		if a, err := changeActivity(c, e, *ack.Change); err != nil {
-			s.log.WarnContext(ctx, "announce change activity", "changeId", ack.Change.ID, "error", err)
-		} else {
+		if aerr == nil {
 			c.Notify.AnnounceActivity(ctx, c.Conn, a)
 		}
 	}
 	if ack.Conflict != nil && ack.Conflict.Resolved {
 		notifyResolved(ctx, c, e, *ack.Conflict)
 	}
+	return nil
 }
 
 // commit runs the rounds of commitLoop in e's write queue. It returns the
@@ -542,8 +556,9 @@ func (s *Service) newConflict(c Call, e store.EntityKey, l loaded, out editing.O
 // one field) edits an entity that existed before the server kept it, such
 // as an order made elsewhere, so it is recorded as updated. The entry has
 // the change's time and an id derived from the change's, so that a resend
-// announces the same entry. An entry the feed refuses (which the bounds
-// of a change rule out) fails the change: it is not written without it.
+// writes (when missing) and announces the same entry. An entry the feed
+// refuses (which the bounds of a change rule out) fails the change: it is
+// not written without it.
 func changeActivity(c Call, e store.EntityKey, ch protocol.Change) (store.Activity, error) {
 	action := store.ActionUpdated
 	if ch.Version == 1 && ch.Operation == doc.Insert {

@@ -214,7 +214,7 @@ func TestResendAfterLostReply(t *testing.T) {
 		activity = a
 	}
 	// The entry was written with the change by the first attempt; the
-	// resends announced it and wrote nothing more.
+	// resends announced it and left it as it was.
 	if feed, _, err := st.ListActivity(ctx, "acme", store.ActivityFilter{}, store.Page{}); err != nil || len(feed) != 1 || feed[0].ID != activity.ID {
 		t.Errorf("feed = %+v, %v; want the one entry %s", feed, err, activity.ID)
 	}
@@ -240,5 +240,81 @@ func TestResendAfterLostReply(t *testing.T) {
 			ce.Action != protocol.CommentAdded || ce.Comment.ID != reply.Comment.ID {
 			t.Errorf("event %+v; want the added comment on %s", ev[i], ch)
 		}
+	}
+}
+
+// entryLostStore commits its first Commit without the activity entry, as
+// an earlier version did (it put the entry after the commit), and reports
+// a timeout, as an invocation stopped before that put; its next
+// AddActivity fails once as throttled. Both are faults a real store
+// cannot produce on demand.
+type entryLostStore struct {
+	*memory.Store
+	committed, addFailed atomic.Bool
+}
+
+func (s *entryLostStore) Commit(ctx context.Context, c store.Commit) error {
+	if s.committed.Swap(true) {
+		return s.Store.Commit(ctx, c)
+	}
+	c.Activity = nil
+	if err := s.Store.Commit(ctx, c); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
+}
+
+func (s *entryLostStore) AddActivity(ctx context.Context, a store.Activity) error {
+	if s.addFailed.CompareAndSwap(false, true) {
+		return store.ErrUnavailable
+	}
+	return s.Store.AddActivity(ctx, a)
+}
+
+// TestResendWritesTheEntryItAnnounces: a resend of a change stored without
+// its activity entry writes the entry before it announces it; when that
+// write fails, the resend fails as a first attempt would, announcing
+// nothing, and the next resend writes and announces the entry.
+func TestResendWritesTheEntryItAnnounces(t *testing.T) {
+	now := epoch
+	clock := store.Clock(func() time.Time { return now })
+	st := &entryLostStore{Store: memory.New(clock)}
+	rec := &recorder{}
+	svc := collab.New(collab.Config{NoWriteQueue: true}, st, clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	e := entity("note", "n1")
+	call := collab.Call{Conn: store.Connection{ID: "c-ann", UserID: "ann", Tenant: "acme"}, MessageID: "m1", RequestHash: "hash-m1", Now: now, Notify: rec}
+	p := change(e, 0, "update", "title", "x")
+	feed := func() []store.Activity {
+		t.Helper()
+		got, _, err := st.ListActivity(ctx, "acme", store.ActivityFilter{}, store.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if _, err := svc.Change(ctx, call, e, p); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first attempt: %v, want the timeout", err)
+	}
+	if _, err := svc.Change(ctx, call, e, p); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("resend whose entry cannot be written: %v, want ErrUnavailable", err)
+	}
+	if ev := rec.take(); len(ev) != 0 {
+		t.Fatalf("resend whose entry cannot be written announced %+v", ev)
+	}
+	if got := feed(); len(got) != 0 {
+		t.Fatalf("feed = %+v, want none yet", got)
+	}
+	ack, err := svc.Change(ctx, call, e, p)
+	if err != nil || !ack.Applied || ack.Version != 1 {
+		t.Fatalf("resend: %+v, %v; want the recorded reply, applied at version 1", ack, err)
+	}
+	ev := rec.take()
+	if len(ev) != 2 || ev[0].kind != "broadcast" || ev[0].typ != protocol.TypeEventChange || ev[1].kind != "activity" {
+		t.Fatalf("resend announced %+v; want the change event and the activity entry", ev)
+	}
+	got := feed()
+	if len(got) != 1 || got[0].ID != ev[1].activity.ID || !got[0].At.Equal(ev[1].activity.At) || got[0].UserID != "ann" {
+		t.Fatalf("feed = %+v; want the announced entry %+v", got, ev[1].activity)
 	}
 }

@@ -247,6 +247,13 @@ type Entities interface {
 	// state or the fence does not hold; the caller reads again and decides
 	// anew.
 	Commit(ctx context.Context, c Commit) error
+	// AddActivity writes a, the activity entry of a committed change,
+	// unless an entry with its key (its tenant, At and ID) is stored, live
+	// or expired, which it leaves as it is. A resend answered with the
+	// change's recorded reply calls it: a change committed by an earlier
+	// version lacks its entry when that version, which put the entry after
+	// the commit, stopped in between.
+	AddActivity(ctx context.Context, a Activity) error
 	// ListChanges returns e's changes selected by q, in version order (or
 	// reverse order with q.Desc).
 	ListChanges(ctx context.Context, e EntityKey, q ChangeQuery) ([]Change, error)

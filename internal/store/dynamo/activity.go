@@ -19,7 +19,24 @@ const activityQueryPage = 100
 
 // PutActivity records an activity entry: one PutItem.
 func (s *Store) PutActivity(ctx context.Context, a store.Activity) error {
-	const op = "put activity"
+	return s.putActivity(ctx, "put activity", a, "")
+}
+
+// AddActivity records an activity entry unless its item exists: one
+// PutItem on attribute_not_exists(pk). When the entry is there, the
+// failed condition costs what a put over it would (DynamoDB charges a
+// failed conditional write by the size of the item it found) and is not
+// an error.
+func (s *Store) AddActivity(ctx context.Context, a store.Activity) error {
+	err := s.putActivity(ctx, "add activity", a, "attribute_not_exists(pk)")
+	if errors.Is(err, store.ErrConditionFailed) {
+		return nil
+	}
+	return err
+}
+
+// putActivity puts the item of a, on the condition cond unless it is "".
+func (s *Store) putActivity(ctx context.Context, op string, a store.Activity, cond string) error {
 	key := a.Tenant + "/" + a.ID
 	if err := checkParts(op, key, a.Tenant, a.ID); err != nil {
 		return err
@@ -28,11 +45,15 @@ func (s *Store) PutActivity(ctx context.Context, a store.Activity) error {
 	if err != nil {
 		return fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 	}
-	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+	in := &dynamodb.PutItemInput{
 		TableName:              aws.String(s.table),
 		Item:                   it,
 		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-	})
+	}
+	if cond != "" {
+		in.ConditionExpression = aws.String(cond)
+	}
+	_, err = s.client.PutItem(ctx, in)
 	return mapErr(op, key, err)
 }
 

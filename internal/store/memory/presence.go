@@ -365,13 +365,26 @@ func (s *Store) ClearAway(ctx context.Context, a store.AwayAlarm, now time.Time)
 
 // PutActivity records an activity entry.
 func (s *Store) PutActivity(ctx context.Context, a store.Activity) error {
-	const op = "put activity"
+	return s.writeActivity("put activity", a, true)
+}
+
+// AddActivity records an activity entry unless one with its key is
+// stored.
+func (s *Store) AddActivity(ctx context.Context, a store.Activity) error {
+	return s.writeActivity("add activity", a, false)
+}
+
+// writeActivity stores a, over an entry with its key only when replace
+// is true.
+func (s *Store) writeActivity(op string, a store.Activity, replace bool) error {
 	if err := checkParts(op, a.Tenant+"/"+a.ID, a.Tenant, a.ID); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.putActivity(a)
+	if _, ok := s.get(store.ActivityPK(a.Tenant), store.ActivitySK(a.At, a.ID)); replace || !ok {
+		s.putActivity(a)
+	}
 	return nil
 }
 

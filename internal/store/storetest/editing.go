@@ -39,6 +39,7 @@ func editingCases() []struct {
 		{"CommitFence", testCommitFence},
 		{"CommitTrim", testCommitTrim},
 		{"CommitActivity", testCommitActivity},
+		{"AddActivity", testAddActivity},
 		{"Comments", testComments},
 		{"CommentVersions", testCommentVersions},
 		{"EditingTenantsAndNames", testEditingNames},
@@ -772,6 +773,44 @@ func testCommitActivity(t *testing.T, f *fixture) {
 	}
 	if ids := f.feed(t, "other", store.ActivityFilter{}, 0); len(ids) != 0 {
 		t.Fatalf("feed of the other tenant = %v, want none", ids)
+	}
+}
+
+// testAddActivity checks that AddActivity writes an entry that is
+// missing and leaves one stored with its key as it is: the entry of a
+// change written without it (by an earlier version) is written when the
+// change is resent, and the entry of one written with it is not changed.
+func testAddActivity(t *testing.T, f *fixture) {
+	a := f.activity("acme", 1, store.ActionUpdated, entA.Type, 0)
+	if err := f.s.AddActivity(f.ctx, a); err != nil {
+		t.Fatalf("AddActivity of a missing entry: %v", err)
+	}
+	got, _, err := f.s.ListActivity(f.ctx, "acme", store.ActivityFilter{}, store.Page{})
+	if err != nil || len(got) != 1 || got[0].ID != "act-001" || got[0].Username != "Alice" || len(got[0].Changes) != 1 ||
+		string(got[0].Metadata) != `{"source":"test"}` {
+		t.Fatalf("ListActivity after AddActivity = %+v, %v; want its entry", got, err)
+	}
+	// The same key with other content: the stored entry stays, and the
+	// call succeeds.
+	again := a
+	again.Username, again.EntityName = "Alice B.", "renamed"
+	if err := f.s.AddActivity(f.ctx, again); err != nil {
+		t.Fatalf("AddActivity of a stored entry: %v", err)
+	}
+	got, _, err = f.s.ListActivity(f.ctx, "acme", store.ActivityFilter{}, store.Page{})
+	if err != nil || len(got) != 1 || got[0].Username != "Alice" || got[0].EntityName != a.EntityName {
+		t.Fatalf("ListActivity after AddActivity of a stored entry = %+v, %v; want the first one, unchanged", got, err)
+	}
+	// Another time or id is another entry.
+	later := f.activity("acme", 1, store.ActionUpdated, entA.Type, time.Second)
+	if err := f.s.AddActivity(f.ctx, later); err != nil {
+		t.Fatalf("AddActivity at another time: %v", err)
+	}
+	if ids := f.feed(t, "acme", store.ActivityFilter{}, 0); !slices.Equal(ids, []string{"act-001", "act-001"}) {
+		t.Fatalf("feed = %v, want two entries", ids)
+	}
+	if err := f.s.AddActivity(f.ctx, store.Activity{Tenant: "acme", At: f.clock.Now()}); err == nil {
+		t.Fatal("AddActivity of an entry without an id: no error")
 	}
 }
 
