@@ -179,16 +179,29 @@ func checkActivity(a store.Activity) error {
 }
 
 // reservedActivityMetadata are the metadata keys of the entries the
-// server records for accepted changes (collab's recordChange): the
+// server records for accepted changes (collab's changeActivity): the
 // change's id, version and operation. An entry that has them was recorded
-// by the server; no client writes them.
+// by the server; no client writes them, in any case: a consumer that
+// decodes metadata into a struct with these fields (encoding/json, which
+// matches names regardless of case) would take {"ChangeId": ...} for one.
 var reservedActivityMetadata = []string{"changeId", "version", "operation"}
 
+// reservedActivityFolded holds the reserved keys as protocol.FoldName
+// folds them.
+var reservedActivityFolded = func() map[string]bool {
+	m := make(map[string]bool, len(reservedActivityMetadata))
+	for _, k := range reservedActivityMetadata {
+		m[protocol.FoldName(k)] = true
+	}
+	return m
+}()
+
 // checkClientActivity refuses, in an entry a client writes, what only the
-// server records: the reserved metadata keys, on any action, and changes
-// on a view, which changes nothing. An admin or system identity that
-// records a data change made elsewhere (created, updated, deleted) gives
-// its changes, and names it in metadata keys of its own.
+// server records: the reserved metadata keys, and names that fold to one
+// of them, on any action, and changes on a view, which changes nothing.
+// An admin or system identity that records a data change made elsewhere
+// (created, updated, deleted) gives its changes, and names it in metadata
+// keys of its own.
 func checkClientActivity(a store.Activity) error {
 	if a.Action == store.ActionViewed && len(a.Changes) > 0 {
 		return protocol.NewError(protocol.CodeBadRequest, "a %q entry has no changes: the server records changes with each accepted change", store.ActionViewed)
@@ -200,9 +213,10 @@ func checkClientActivity(a store.Activity) error {
 	if err := json.Unmarshal(a.Metadata, &m); err != nil {
 		return protocol.NewError(protocol.CodeBadRequest, "metadata must be an object")
 	}
-	for _, k := range reservedActivityMetadata {
-		if _, ok := m[k]; ok {
-			return protocol.NewError(protocol.CodeBadRequest, "metadata keys %s are recorded by the server with each accepted change; a client's entry may not set them", strings.Join(reservedActivityMetadata, ", "))
+	for k := range m {
+		if reservedActivityFolded[protocol.FoldName(k)] {
+			return protocol.NewError(protocol.CodeBadRequest, "metadata key %q: the keys %s, in any case, are recorded by the server with each accepted change; a client's entry may not set them",
+				k, strings.Join(reservedActivityMetadata, ", "))
 		}
 	}
 	return nil

@@ -1,6 +1,8 @@
 package handler_test
 
 import (
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -88,5 +90,52 @@ func TestClientActivityCarriesNoServerFields(t *testing.T) {
 	}
 	if !strings.Contains(b, "order list") || !strings.Contains(b, "so-88") {
 		t.Errorf("activity.list lacks an accepted entry: %s", b)
+	}
+}
+
+// TestClientActivityReservedKeysInAnyCase: a Go consumer of the feed that
+// decodes metadata into a struct with the fields changeId, version and
+// operation matches member names regardless of case, as encoding/json
+// does, so a client's metadata {"ChangeId": ...} would pass there for the
+// server's record of a change. A client's metadata member is refused with
+// BAD_REQUEST exactly when encoding/json would decode it into one of
+// those fields; other names pass.
+func TestClientActivityReservedKeysInAnyCase(t *testing.T) {
+	send := connectAll(t, handler.Config{}, nil, map[string]map[string]string{
+		"MemConn=": {"userId": "bob", "tenant": "t1", "role": "member"},
+		"EdConn=":  {"userId": "hr", "tenant": "t1", "role": "editor"},
+	})
+	// The server's record of a change, as a consumer decodes it.
+	var record struct {
+		ChangeID  *json.RawMessage `json:"changeId"`
+		Version   *json.RawMessage `json:"version"`
+		Operation *json.RawMessage `json:"operation"`
+	}
+	names := []string{
+		"ChangeId", "CHANGEID", "changeid", "Version", "VERSION", "Operation", "oPeRaTiOn",
+		"ver\u017fion",   // long s, which folds to S
+		"change_id",      // another name
+		"changeIds",      // another name
+		"operat\u0131on", // dotless i, which folds to no I
+		"vers\u00edon",   // i with acute
+	}
+	for i, name := range names {
+		metadata := `{"` + name + `":"x"}`
+		record.ChangeID, record.Version, record.Operation = nil, nil, nil
+		if err := json.Unmarshal([]byte(metadata), &record); err != nil {
+			t.Fatal(err)
+		}
+		reserved := record.ChangeID != nil || record.Version != nil || record.Operation != nil
+		b := send("MemConn=", `{"type":"activity","messageId":"f`+strconv.Itoa(i)+`","payload":{"entity":{"type":"order","id":"1"},"metadata":`+metadata+`}}`)
+		if refused := strings.Contains(b, "BAD_REQUEST"); refused != reserved {
+			t.Errorf("metadata %s (encoding/json decodes it into the record: %v): %s", metadata, reserved, b)
+		}
+	}
+	b := send("MemConn=", `{"type":"activity","messageId":"all","payload":{"entity":{"type":"order","id":"1"},"metadata":{"ChangeId":"order:1:7","Version":7,"Operation":"update"}}}`)
+	if !strings.Contains(b, "BAD_REQUEST") {
+		t.Errorf("metadata {ChangeId, Version, Operation}: %s; want BAD_REQUEST", b)
+	}
+	if l := send("EdConn=", `{"type":"activity.list","messageId":"l1","payload":{}}`); strings.Contains(l, "order:1:7") {
+		t.Errorf("activity.list shows an entry with a reserved key: %s", l)
 	}
 }

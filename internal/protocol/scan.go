@@ -245,6 +245,11 @@ func matchField(raw []byte, escaped bool) int {
 	return fieldOther
 }
 
+// FoldName is name case-folded as encoding/json folds member names
+// (foldName): encoding/json decodes a member into a struct field named f
+// exactly when FoldName of the member's name is FoldName(f).
+func FoldName(name string) string { return string(foldName(nil, []byte(name))) }
+
 // foldName appends the case-folded form of name to out, as encoding/json
 // folds member names: ASCII letters upper-cased, every other rune replaced
 // by the smallest rune of its simple fold set.
