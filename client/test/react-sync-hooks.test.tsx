@@ -472,11 +472,20 @@ describe('useRealtimeSync and the lock it took', () => {
     expect(server.framesOfType('lock.release').map((f) => f.payload)).toEqual([{ entityType: 'order', entityId: '1' }]);
   });
 
-  it('releases a lock its lock-based change took, once the change in flight at unmount is answered', async () => {
+  it.each([
+    ['its lock-based change took', false],
+    // Example 1: the lock first, then the change.
+    ['taken with acquireLock before its change', true],
+  ])('releases a lock %s only once the change in flight at unmount is answered', async (_name, lockFirst) => {
     const { server, client, sock } = await setup();
     renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
     const editor = editorOf(client);
     await settle();
+    if (lockFirst) {
+      await act(async () => {
+        await editor.result.current.acquireLock();
+      });
+    }
     let sent: Promise<Change> | undefined;
     act(() => {
       sent = editor.result.current.pushChange({ operation: 'update', path: 'status', after: 'won' });
@@ -487,7 +496,8 @@ describe('useRealtimeSync and the lock it took', () => {
     expect(frame).toBeDefined();
     editor.unmount();
     await settle();
-    // Released only after the change: released before, it would take the lock again to resend.
+    // Released only after the change: released before, the change would meet
+    // a stale fencing token and take the lock again to resend.
     expect(server.framesOfType('lock.release')).toHaveLength(0);
     const applied = { ...change(2, 'status', 'won', 'u1'), messageId: frame.messageId };
     server.ack(sock, frame, { entityType: 'order', entityId: '1', outcome: 'applied', applied: true, version: 2, change: applied });
@@ -496,6 +506,7 @@ describe('useRealtimeSync and the lock it took', () => {
     await settle(60_000);
     expect(server.framesOfType('lock.release')).toHaveLength(1);
     expect(server.framesOfType('lock.renew')).toHaveLength(0);
+    expect(getRealtimeSyncManager(client).getState('order', '1').lockedByMe).toBe(false);
   });
 
   it('keeps the lock with releaseOnUnmount false, and does not release a lock another hook took', async () => {

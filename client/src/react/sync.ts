@@ -105,7 +105,7 @@ interface LockRun {
   readonly id: string;
   /** This hook's acquireLock, or a write of its that needed the lock, took it. */
   took: boolean;
-  /** This hook's writes not settled yet that may take the lock. */
+  /** This hook's writes not settled yet (the lock is released after them). */
   writes: number;
   /** The hook unmounted or moved to another entity. */
   ended: boolean;
@@ -303,15 +303,20 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
       const r = lockRun.current;
       return r !== null && r.type === entityType && r.id === entityId ? r : null;
     };
-    // A write that may take the lock (a lock-based entity, the lock not
-    // held): the lock becoming this user's while it is out is this hook's.
+    // Every write of this hook is counted while it is out, whoever holds
+    // the lock: the lock this hook took is released only once they are
+    // answered (released under one, it would be taken again to resend it).
+    // A write that may take the lock (the lock not held when it starts):
+    // the lock becoming this user's while it is out is this hook's.
     const watched = <R>(send: () => Promise<R>): Promise<R> => {
       const r = runOf();
-      if (r === null || manager.getState(entityType, entityId).lockedByMe) return send();
+      if (r === null) return send();
       r.writes++;
-      const off = manager.subscribeEntity(entityType, entityId, () => {
-        if (manager.getState(entityType, entityId).lockedByMe) r.took = true;
-      });
+      const off = manager.getState(entityType, entityId).lockedByMe
+        ? () => {}
+        : manager.subscribeEntity(entityType, entityId, () => {
+            if (manager.getState(entityType, entityId).lockedByMe) r.took = true;
+          });
       const done = (): void => {
         off();
         r.writes--;
