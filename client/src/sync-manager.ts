@@ -377,6 +377,8 @@ interface Entry {
   lock: Lock | null;
   /** This client wants to hold the lock (re-taken after reconnects). */
   wantLock: boolean;
+  /** The latest grant a write took by itself (autoLock), not an acquireLock call; null for none. */
+  writeGrant: Lock | null;
   /** Counts releaseLock and stopSync calls: a lock reply to a request sent before the latest of them is not taken as held. */
   lockReleases: number;
   renewTimer: unknown;
@@ -681,6 +683,7 @@ export class RealtimeSyncManager {
       autoErrors: new Map(),
       lock: null,
       wantLock: false,
+      writeGrant: null,
       lockReleases: 0,
       renewTimer: null,
       retakeTimer: null,
@@ -890,6 +893,16 @@ export class RealtimeSyncManager {
       this.setError(e, re);
       throw re;
     }
+  }
+
+  /**
+   * The latest lock a write to the entity (a change, conflict.resolve or
+   * undo of a lock-based entity) took by itself, or null: not one taken with
+   * acquireLock. The React hooks tell with it a lock their write took from
+   * one another hook took meanwhile.
+   */
+  lockTakenByWrite(entityType: string, entityId: string): Lock | null {
+    return this.entries.get(entityChannel(entityType, entityId))?.writeGrant ?? null;
   }
 
   /** Releases the lock if this user holds it. */
@@ -1446,7 +1459,11 @@ export class RealtimeSyncManager {
     if (e.strategy !== 'lock-based') return true;
     for (let attempt = 0; attempt < 2; attempt++) {
       if (this.heldByMe(e)) return true;
-      if ((await this.acquireLock(e.type, e.id)) !== null) return true;
+      const got = await this.acquireLock(e.type, e.id);
+      if (got !== null) {
+        e.writeGrant = got;
+        return true;
+      }
       // null: another user holds it, or it was granted and released
       // (releaseLock) while the request was out: then take it again, once.
       if (e.lock !== null && e.lock.lockedBy !== this.userId) return false;

@@ -509,6 +509,31 @@ describe('useRealtimeSync and the lock it took', () => {
     expect(getRealtimeSyncManager(client).getState('order', '1').lockedByMe).toBe(false);
   });
 
+  it('does not take as its own a lock that useLock took while its change was in flight', async () => {
+    const { server, client, sock } = await setup({ strategy: 'last-write-wins' });
+    const banner = renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const editor = editorOf(client);
+    await settle();
+    let sent: Promise<Change> | undefined;
+    act(() => {
+      sent = editor.result.current.pushChange({ operation: 'update', path: 'status', after: 'won' });
+    });
+    await settle();
+    const frame = server.framesOfType('change')[0] as SentFrame;
+    expect(frame).toBeDefined();
+    await act(async () => {
+      await banner.result.current.acquireLock(); // the lock button, while the change is out
+    });
+    const applied = { ...change(2, 'status', 'won', 'u1'), messageId: frame.messageId };
+    server.ack(sock, frame, { entityType: 'order', entityId: '1', outcome: 'applied', applied: true, version: 2, change: applied });
+    await settle();
+    await expect(sent).resolves.toMatchObject({ version: 2 });
+    editor.unmount();
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+    expect(banner.result.current.lockedByMe).toBe(true);
+  });
+
   it('keeps the lock with releaseOnUnmount false, and does not release a lock another hook took', async () => {
     const { server, client } = await setup();
     renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));

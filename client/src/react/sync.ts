@@ -103,12 +103,19 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
 interface LockRun {
   readonly type: string;
   readonly id: string;
-  /** This hook's acquireLock, or a write of its that needed the lock, took it. */
+  /** This hook's acquireLock, or a write of its that needed the lock, took it (not another hook's acquireLock). */
   took: boolean;
   /** This hook's writes not settled yet (the lock is released after them). */
   writes: number;
   /** The hook unmounted or moved to another entity. */
   ended: boolean;
+}
+
+/** Whether `lock` is the grant `grant` (renewals keep its fencing token). */
+function sameGrant(lock: Lock | null, grant: Lock): boolean {
+  if (lock === null) return false;
+  if (lock.fencingToken !== undefined || grant.fencingToken !== undefined) return lock.fencingToken === grant.fencingToken;
+  return lock.lockedAt === grant.lockedAt;
 }
 
 /**
@@ -307,19 +314,20 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
     // the lock: the lock this hook took is released only once they are
     // answered (released under one, it would be taken again to resend it).
     // A write that may take the lock (the lock not held when it starts):
-    // the lock becoming this user's while it is out is this hook's.
+    // the lock is this hook's when the write took it itself (the manager's
+    // latest write grant changed while it was out and is the lock held),
+    // not when another hook's acquireLock took it meanwhile.
     const watched = <R>(send: () => Promise<R>): Promise<R> => {
       const r = runOf();
       if (r === null) return send();
       r.writes++;
-      const off = manager.getState(entityType, entityId).lockedByMe
-        ? () => {}
-        : manager.subscribeEntity(entityType, entityId, () => {
-            if (manager.getState(entityType, entityId).lockedByMe) r.took = true;
-          });
+      const mayTake = !manager.getState(entityType, entityId).lockedByMe;
+      const before = manager.lockTakenByWrite(entityType, entityId);
       const done = (): void => {
-        off();
         r.writes--;
+        const grant = manager.lockTakenByWrite(entityType, entityId);
+        const now = manager.getState(entityType, entityId);
+        if (mayTake && grant !== null && grant !== before && now.lockedByMe && sameGrant(now.lock, grant)) r.took = true;
         releaseTaken(r);
       };
       const p = send();
