@@ -377,6 +377,14 @@ interface Entry {
   lock: Lock | null;
   /** This client wants to hold the lock (re-taken after reconnects). */
   wantLock: boolean;
+  /**
+   * acquireLock started following the entity (not followed then): it is let
+   * go once the lock is neither held, wanted nor asked for, unless a
+   * startSync took the follow over.
+   */
+  lockFollow: boolean;
+  /** acquireLock requests in flight. */
+  lockAsks: number;
   /** The latest grant a write took by itself (autoLock), not an acquireLock call; null for none. */
   writeGrant: Lock | null;
   /** Counts releaseLock and stopSync calls: a lock reply to a request sent before the latest of them is not taken as held. */
@@ -659,7 +667,9 @@ export class RealtimeSyncManager {
     const key = entityChannel(entityType, entityId);
     let e = this.entries.get(key);
     if (e !== undefined) {
-      e.refs++;
+      // A follow acquireLock started for its lock becomes this caller's.
+      if (e.lockFollow) e.lockFollow = false;
+      else e.refs++;
       return e.lastSyncedAt !== null ? Promise.resolve(e.state) : this.sync(entityType, entityId);
     }
     e = {
@@ -683,6 +693,8 @@ export class RealtimeSyncManager {
       autoErrors: new Map(),
       lock: null,
       wantLock: false,
+      lockFollow: false,
+      lockAsks: 0,
       writeGrant: null,
       lockReleases: 0,
       renewTimer: null,
@@ -855,9 +867,11 @@ export class RealtimeSyncManager {
 
   /**
    * Takes the entity's edit lock. Resolves with the lock, or null when another
-   * user holds it. Rejects with BAD_REQUEST, nothing sent, when the entity is
-   * not followed (startSync first): no one would renew or release that lock.
-   * When stopSync let go of the entity while the request was in flight, a
+   * user holds it. An entity not followed is followed for the lock (so the
+   * lock shows in its state, is renewed and taken again after a reconnect)
+   * until it is neither held nor wanted any more (releaseLock, a refusal, a
+   * release from another tab), unless a startSync takes that follow over:
+   * then the entity's last stopSync ends it, as for any lock. When stopSync let go of the entity while the request was in flight, a
    * lock granted afterwards is released at once (no one is left to renew or
    * release it) and the result is null. When releaseLock was called while it
    * was in flight, the grant is not kept either (the release, sent after it,
@@ -865,11 +879,14 @@ export class RealtimeSyncManager {
    */
   async acquireLock(entityType: string, entityId: string): Promise<Lock | null> {
     const key = entityChannel(entityType, entityId);
-    const e = this.entries.get(key);
+    let e = this.entries.get(key);
     if (e === undefined) {
-      throw new RealtimeError({ code: 'BAD_REQUEST', message: `startSync(${entityType}, ${entityId}) first` });
+      this.startSync(entityType, entityId).catch(() => {});
+      e = this.entries.get(key) as Entry;
+      e.lockFollow = true;
     }
     const releases = e.lockReleases;
+    e.lockAsks++;
     try {
       const ack = await this.client.request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType, entityId, ttl: this.opts.lockTtl },
@@ -892,6 +909,9 @@ export class RealtimeSyncManager {
       }
       this.setError(e, re);
       throw re;
+    } finally {
+      e.lockAsks--;
+      this.endLockFollow(e);
     }
   }
 
@@ -922,6 +942,22 @@ export class RealtimeSyncManager {
       if (re.code !== 'NOT_LOCK_HOLDER') throw re;
     }
     if (e !== undefined && this.heldByMe(e)) this.setLock(e, null);
+    if (e !== undefined) this.endLockFollow(e);
+  }
+
+  /**
+   * Lets go of an entity followed only for its lock once the lock is
+   * neither held, wanted nor asked for (checked after the current task, as
+   * a grant or a release may still be on its way to the entry).
+   */
+  private endLockFollow(e: Entry): void {
+    if (!e.lockFollow) return;
+    queueMicrotask(() => {
+      if (!e.lockFollow || this.entries.get(e.channel) !== e) return;
+      if (e.lockAsks > 0 || e.wantLock || this.heldByMe(e)) return;
+      e.lockFollow = false;
+      this.stopSync(e.type, e.id);
+    });
   }
 
   /** Settles a manual conflict: keep the local value, the remote one, or a merged value. */
@@ -1950,6 +1986,7 @@ export class RealtimeSyncManager {
   }
 
   private update(e: Entry): void {
+    this.endLockFollow(e);
     let document = e.serverDoc;
     for (const p of e.pending) {
       if (!replayed(p)) continue;

@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
-import { act, cleanup, renderHook } from '@testing-library/react';
-import { useEffect } from 'react';
+import { act, cleanup, render, renderHook } from '@testing-library/react';
+import { createElement, useEffect } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PresenceManager, RealtimeSyncManager, WebSocketClient, getRealtimeSyncManager, type Change, type Conflict, type Lock } from '../src/index.js';
 import { useEntitySync, useLock, useRealtimeSync, useWebSocket, useWebSocketChannel } from '../src/react/index.js';
@@ -40,13 +40,15 @@ async function setup(opts: {
   resolvedAs?: Conflict;
   refuse?: { code: string; retryable?: boolean; times?: number };
 } = {}) {
+  // Whether this user holds the lock, as a sync reports it.
+  let held = false;
   const server: FakeServer = new FakeServer({
     handler: (sock, f) => {
       const p = (f.payload ?? {}) as Record<string, unknown>;
       switch (f.type) {
         case 'sync':
           server.ack(sock, f, { strategy: opts.strategy ?? 'lock-based', version: 1, snapshot: p['sinceVersion'] === 0, document: {},
-            changes: [], hasMore: false, nextSinceVersion: 1, conflicts: opts.conflicts ?? [], lock: null });
+            changes: [], hasMore: false, nextSinceVersion: 1, conflicts: opts.conflicts ?? [], lock: held ? lock : null });
           return true;
         case 'history':
           server.ack(sock, f, { version: 1, changes: [] });
@@ -59,10 +61,14 @@ async function setup(opts: {
             opts.heldAcquire.frame = f;
             return true;
           }
+          held = true;
           server.ack(sock, f, { lock });
           return true;
         case 'lock.renew':
+          server.ack(sock, f, { lock });
+          return true;
         case 'lock.release':
+          held = false;
           server.ack(sock, f, { lock });
           return true;
         case 'conflict.resolve':
@@ -552,6 +558,40 @@ describe('useRealtimeSync and the lock it took', () => {
     await settle();
     expect(server.framesOfType('lock.release')).toHaveLength(0);
     expect(getRealtimeSyncManager(client).getState('order', '1').lockedByMe).toBe(true);
+  });
+});
+
+describe('acquireLock before the entity is followed', () => {
+  // React runs a child's effects before its parent's: a child that takes the
+  // lock on mount does so before the parent's hook follows the entity.
+  it.each([
+    ['useLock', (client: WebSocketClient) => useLock({ wsClient: client, entityType: 'order', entityId: '1' })],
+    ['useRealtimeSync', (client: WebSocketClient) =>
+      useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, userId: 'u1' })],
+  ])("a child taking %s's lock in its mount effect holds it, and the parent's unmount releases it", async (_name, use) => {
+    const { server, client } = await setup();
+    let seen: { lockedByMe: boolean } | null = null;
+    let acquired: Promise<Lock | null> | undefined;
+    function Child(p: { acquireLock: () => Promise<Lock | null> }) {
+      useEffect(() => {
+        acquired = p.acquireLock();
+      }, []); // eslint-disable-line react-hooks/exhaustive-deps
+      return null;
+    }
+    function Parent() {
+      const l = use(client);
+      seen = l;
+      return createElement(Child, { acquireLock: l.acquireLock });
+    }
+    const view = render(createElement(Parent));
+    await settle();
+    await expect(acquired).resolves.toMatchObject({ fencingToken: 3 });
+    expect(seen!.lockedByMe).toBe(true);
+    view.unmount();
+    await settle(60_000);
+    expect(server.framesOfType('lock.release').length).toBeGreaterThan(0);
+    expect(server.framesOfType('lock.renew')).toHaveLength(0);
+    expect(getRealtimeSyncManager(client).entities).toEqual([]);
   });
 });
 

@@ -431,13 +431,59 @@ describe('RealtimeSyncManager', () => {
     expect(s.manager.getState('order', '1').lockedByMe).toBe(false);
   });
 
-  it('refuses acquireLock for an entity not followed, sending nothing: no one would renew or release that lock', async () => {
-    const s = await setup();
-    await expect(s.manager.acquireLock('order', '1')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
-    await flush();
-    expect(s.server.framesOfType('lock.acquire')).toHaveLength(0);
-    await s.manager.startSync('order', '1');
+  it('acquireLock for an entity not followed follows it while the lock is held: renewed, then released with it', async () => {
+    // The sync of the new follow reports the lock, as the server does.
+    let held = false;
+    const s = await setup((sock, f, st) => {
+      if (f.type === 'lock.acquire') held = true;
+      if (f.type === 'lock.release') held = false;
+      if (f.type !== 'sync') return false;
+      st.server.ack(sock, f, { strategy: 'lock-based', version: 0, snapshot: true, document: {}, changes: [], hasMore: false,
+        nextSinceVersion: 0, conflicts: [], lock: held ? lock('u1', 7) : null });
+      return true;
+    });
     expect(await s.manager.acquireLock('order', '1')).toMatchObject({ fencingToken: 7 });
+    await flush();
+    expect(s.manager.entities).toEqual(['order:1']);
+    expect(s.manager.getState('order', '1').lockedByMe).toBe(true);
+    await vi.advanceTimersByTimeAsync(15_000); // renewed at half the lifetime
+    expect(s.server.framesOfType('lock.renew')).toHaveLength(1);
+    await s.manager.releaseLock('order', '1');
+    await flush();
+    expect(s.server.framesOfType('lock.release')).toHaveLength(1);
+    expect(s.manager.entities).toEqual([]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(s.server.framesOfType('lock.renew')).toHaveLength(1);
+  });
+
+  it('a startSync after acquireLock for an entity not followed takes the follow over: its stopSync releases the lock', async () => {
+    const s = await setup();
+    await s.manager.acquireLock('order', '1');
+    await s.manager.startSync('order', '1');
+    s.manager.stopSync('order', '1');
+    await flush();
+    expect(s.server.framesOfType('lock.release')).toHaveLength(1);
+    expect(s.manager.entities).toEqual([]);
+  });
+
+  it('acquireLock for an entity not followed that another user holds leaves it not followed', async () => {
+    const s = await setup((sock, f, st) => {
+      if (f.type !== 'lock.acquire') return false;
+      st.server.error(sock, f, 'LOCK_HELD', { details: { lock: lock('u2', 8) } });
+      return true;
+    });
+    expect(await s.manager.acquireLock('order', '1')).toBeNull();
+    await flush();
+    expect(s.manager.entities).toEqual([]);
+  });
+
+  it('an entity followed only for its lock is let go when this user releases the lock in another tab', async () => {
+    const s = await setup();
+    await s.manager.acquireLock('order', '1');
+    s.sock.receive({ type: 'lock', channel: 'order:1', payload: { action: 'released', reason: 'released', lock: lock('u1', 7) } });
+    await flush();
+    expect(s.manager.entities).toEqual([]);
+    expect(s.server.framesOfType('lock.release')).toHaveLength(0);
   });
 
   it('does not keep a lock granted after releaseLock was called', async () => {

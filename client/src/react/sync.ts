@@ -87,8 +87,8 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
    * Takes the lock; null when another user holds it, or when the hook
    * unmounted (or moved to another entity) before the lock was granted and
    * `releaseOnUnmount` is true (it is then released). Renewed while held.
-   * Rejects with BAD_REQUEST while the entity is not followed (before
-   * `startSync()`, unless another hook follows it).
+   * Asked before the entity is followed (before `startSync()`, as from a
+   * child's mount effect), the manager follows it for the lock.
    */
   acquireLock: () => Promise<Lock | null>;
   releaseLock: () => Promise<void>;
@@ -340,8 +340,11 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
           manager.pushChange({ ...change, entityType: change.entityType ?? entityType, entityId: change.entityId ?? entityId }),
         ),
       acquireLock: () => {
-        const r = runOf();
+        // Asked before the hook's effect ran (from a child's mount effect):
+        // the run that started since.
+        const asked = runOf();
         return manager.acquireLock(entityType, entityId).then((lock) => {
+          const r = asked ?? runOf();
           if (lock === null || r === null) return lock;
           r.took = true;
           if (!r.ended) return lock;
@@ -477,12 +480,13 @@ export function useLock(options: UseLockOptions): UseLockResult {
   // Whether this hook took the lock: on unmount it releases only a lock
   // it took, not one another hook of the same entity is editing with.
   const took = useRef(false);
-  // Counts the effect's runs: a lock granted after the run that asked for
-  // it ended (unmount, or another entity) is not this hook's any more.
+  // Counts the ends of the effect's runs: a lock granted after the run that
+  // asked for it ended (unmount, or another entity) is not this hook's any
+  // more. A start does not count: a child's mount effect, which React runs
+  // before this one, may ask for the lock before the first run started.
   const run = useRef(0);
   useEffect(() => {
     took.current = false;
-    run.current += 1;
     void manager.startSync(entityType, entityId);
     return () => {
       run.current += 1;
