@@ -156,6 +156,8 @@ interface RoomEntry {
   asks: number[];
   /** The server's time (ms) of the latest presence event applied per member (see staleRoomEvent). */
   times: Map<string, number>;
+  /** The server's time (ms) of the latest `join` applied per member: only it overrides an older leave. */
+  joins: Map<string, number>;
   /**
    * Users whose latest event applied was a leave, with the leave's server
    * time (NaN if it had none): at most MAX_LEFT_PER_ROOM, the oldest leave
@@ -458,6 +460,13 @@ function pruneSeq(users: Map<string, PresenceData>, seq: Map<string, number>, as
 /** The most users who left a room that the room remembers (see RoomEntry.left). */
 const MAX_LEFT_PER_ROOM = 500;
 
+/**
+ * How far (ms) an `update` or a cursor must be past a user's leave to bring
+ * them back without a join: the events' times come from different server
+ * instances, whose clocks may be apart.
+ */
+const LEAVE_SKEW_TOLERANCE_MS = 5_000;
+
 /** The server's time (ms) of an event: its envelope's `timestamp`; NaN when it has none. */
 function eventTime(m: WebSocketMessage): number {
   return typeof m.timestamp === 'string' ? Date.parse(m.timestamp) : NaN;
@@ -468,26 +477,34 @@ function eventTime(m: WebSocketMessage): number {
  * older than what the room already applied for that user, and is to be
  * ignored. The server delivers events at least once, and in AWS the
  * events of separate invocations may arrive in another order than they
- * happened:
+ * happened. Their times are those of the announcing handlers, on server
+ * instances whose clocks may be apart by milliseconds or more:
  *
- * - a join, an update or a cursor of a user who left is taken only when
- *   it is newer than the leave (the server takes cursors from members
- *   only). A tie counts as older: a user (or cursor) wrongly shown stays
- *   until the next reconnect, as no later event removes them, while one
- *   wrongly missing is back with their next update or move. Without a
- *   time on either side, a join is taken as a return and an update or a
- *   cursor is not;
- * - a leave, join or update older than the latest event applied for a
- *   member (a leave delivered again after the member came back, an
- *   update overtaken by a newer one) is ignored.
+ * - a join of a user who left is taken when it is not older than the
+ *   leave (a tie is a return); an update or a cursor only when it is more
+ *   than LEAVE_SKEW_TOLERANCE_MS newer (the server takes cursors from
+ *   members only): a tab that closes sends an update, then its leave, from
+ *   instances whose clocks may be apart, and a user (or cursor) wrongly
+ *   shown stays until the next reconnect, while one wrongly missing is
+ *   back with their next join. Without a time on either side, a join is
+ *   taken as a return and an update or a cursor is not;
+ * - a leave is ignored only when a join newer than it was applied for the
+ *   member (the leave of an old tab delivered after the new tab's join),
+ *   never because of an update;
+ * - a join or update older than the latest join or update applied for a
+ *   member (one overtaken by a newer one) is ignored.
  */
 function staleRoomEvent(entry: RoomEntry, userId: string, kind: 'join' | 'leave' | 'update' | 'cursor', t: number): boolean {
   const leftAt = entry.left.get(userId);
   if (leftAt !== undefined && kind !== 'leave') {
     if (Number.isNaN(t) || Number.isNaN(leftAt)) return kind !== 'join';
-    return t <= leftAt;
+    return kind === 'join' ? t < leftAt : t <= leftAt + LEAVE_SKEW_TOLERANCE_MS;
   }
   if (kind === 'cursor') return false;
+  if (kind === 'leave') {
+    const joinedAt = entry.joins.get(userId);
+    return joinedAt !== undefined && t < joinedAt;
+  }
   const last = entry.times.get(userId);
   return last !== undefined && t < last;
 }
@@ -495,6 +512,7 @@ function staleRoomEvent(entry: RoomEntry, userId: string, kind: 'join' | 'leave'
 /** Records a member's leave at `t` (see RoomEntry.left), keeping the latest leave of a user. */
 function rememberLeave(entry: RoomEntry, userId: string, t: number): void {
   entry.times.delete(userId);
+  entry.joins.delete(userId);
   const prev = entry.left.get(userId);
   entry.left.delete(userId);
   entry.left.set(userId, prev === undefined || Number.isNaN(prev) ? t : Number.isNaN(t) ? prev : Math.max(prev, t));
@@ -507,15 +525,19 @@ function rememberLeave(entry: RoomEntry, userId: string, t: number): void {
 /**
  * Brings a room's event times in line with a list just merged: a user who
  * left and is listed again came back (the leave's time is kept as the
- * time of their latest event), and a user no longer listed has no time.
+ * time of their latest event and join), and a user no longer listed has
+ * no time.
  */
 function settleTimes(entry: RoomEntry): void {
   for (const [id, t] of entry.left) {
     if (!entry.users.has(id)) continue;
     entry.left.delete(id);
-    if (!Number.isNaN(t)) entry.times.set(id, t);
+    if (Number.isNaN(t)) continue;
+    entry.times.set(id, t);
+    entry.joins.set(id, t);
   }
   for (const id of entry.times.keys()) if (!entry.users.has(id)) entry.times.delete(id);
+  for (const id of entry.joins.keys()) if (!entry.users.has(id)) entry.joins.delete(id);
 }
 
 /**
@@ -822,6 +844,7 @@ export class PresenceManager {
         seq: new Map(),
         asks: [],
         times: new Map(),
+        joins: new Map(),
         left: new Map(),
         userCount: 0,
         cursors: new Map(),
@@ -1246,7 +1269,10 @@ export class PresenceManager {
       entry.users.set(id, p.user);
       entry.left.delete(id);
       // Not stale: no older than the latest time kept.
-      if (!Number.isNaN(t)) entry.times.set(id, t);
+      if (!Number.isNaN(t)) {
+        entry.times.set(id, Math.max(t, entry.times.get(id) ?? t));
+        if (kind === 'join') entry.joins.set(id, Math.max(t, entry.joins.get(id) ?? t));
+      }
       if (!had) entry.userCount++;
     }
     if (p.user.status !== 'offline') {

@@ -630,9 +630,10 @@ describe('room events out of order', () => {
     sock.receive(roomEvent('join', user('u2', 'online'), 4));
     sock.receive(roomEvent('leave', user('u3', 'offline'), 5));
     expect(members(manager)).toEqual({ users: [], userCount: 0 });
-    // Ben comes back; Cleo's join was lost, and her next update says she is in the room.
+    // Ben comes back; Cleo's join was lost, and her next update, well past
+    // her leave (more than server clocks may be apart), says she is in the room.
     sock.receive(roomEvent('join', user('u2', 'online'), 6));
-    sock.receive(roomEvent('update', { ...user('u3', 'online'), activity: 'reading' }, 7));
+    sock.receive(roomEvent('update', { ...user('u3', 'online'), activity: 'reading' }, 11));
     expect(members(manager)).toEqual({ users: ['u2', 'u3:reading'], userCount: 2 });
   });
 
@@ -668,6 +669,31 @@ describe('room events out of order', () => {
     sock.receive(cursor('u2', 6, 6));
     sock.receive(cursor('u3', 7, 6));
     expect(cursors()).toEqual(['u2@6', 'u3@7']);
+  });
+
+  // Timestamps come from different server instances (clocks milliseconds or
+  // more apart), and are the announcing handler's time, not the change's.
+  it('take a return stamped the same millisecond as the leave', async () => {
+    const { manager, sock } = await inDash();
+    sock.receive(roomEvent('join', user('u2', 'online'), 1));
+    sock.receive(roomEvent('leave', user('u2', 'offline'), 5));
+    sock.receive(roomEvent('join', user('u2', 'online'), 5));
+    expect(members(manager)).toEqual({ users: ['u2'], userCount: 1 });
+  });
+
+  it.each([
+    ['the leave first', true],
+    ['the update first', false],
+  ])("take a leave stamped just before an update from a server whose clock runs ahead, with %s", async (_name, leaveFirst) => {
+    const { manager, sock } = await inDash();
+    const ms = (n: number): string => new Date(Date.UTC(2026, 10, 25, 10, 0, 5) + n).toISOString();
+    sock.receive(roomEvent('join', user('u2', 'online'), 1));
+    // Ben closes the tab: an 'away' update, then the leave a moment later on another instance.
+    const update = { ...roomEvent('update', { ...user('u2', 'away'), activity: 'idle' }, 0), timestamp: ms(2) };
+    const leave = { ...roomEvent('leave', user('u2', 'offline'), 0), timestamp: ms(0) };
+    for (const f of leaveFirst ? [leave, update] : [update, leave]) sock.receive(f);
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    expect(members(manager)).toEqual({ users: [], userCount: 0 });
   });
 
   it('keep a bounded memory of the members who left', async () => {

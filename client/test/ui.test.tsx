@@ -162,6 +162,16 @@ describe('PresenceIndicator', () => {
     r.rerender(<PresenceIndicator users={users} cursors={cursors} />);
     expect(r.container.textContent).not.toContain('Pointer at');
   });
+
+  it("shows no position for a cursor anchored to an element, even when the user's data has a mousePosition", () => {
+    const users: PresenceData[] = ['cleo', 'dan'].map((id) => ({ userId: id, username: id, status: 'online', lastSeen: '',
+      currentLocation: { page: '' }, mousePosition: { x: 5, y: 6 } }));
+    const cursors: CursorPosition[] = [{ room: 'order-7', userId: 'cleo', username: 'cleo', anchor: { elementId: 'field-notes' }, updatedAt: NOW }];
+    const r = render(<PresenceIndicator users={users} cursors={cursors} showMouseCursor />);
+    const rows = [...r.container.querySelectorAll('li[data-user]')].map((x) => `${x.getAttribute('data-user')}: ${x.textContent?.includes('Pointer at') ? x.textContent.slice(x.textContent.indexOf('Pointer at')) : '-'}`);
+    // Without a cursor, the application's mousePosition shows.
+    expect(rows).toEqual(['cleo: -', 'dan: Pointer at 5, 6']);
+  });
 });
 
 describe('ActivityFeed', () => {

@@ -49,9 +49,12 @@ export function PresenceIndicator({
   const online = users.filter((u) => u.status === 'online').length;
   const status = <span className="rtc-sr-only" role="status">{t('presence.onlineCount', { count: formatNumber(online) })}</span>;
   const nameOf = (u: PresenceData): string => u.username || u.userId;
-  const pointers = new Map<string, { x: number; y: number }>();
-  for (const c of cursors ?? []) if (c.x !== undefined && c.y !== undefined) pointers.set(c.userId, { x: c.x, y: c.y });
-  const pointerOf = (u: PresenceData): { x: number; y: number } | undefined => pointers.get(u.userId) ?? u.mousePosition;
+  // A user's cursor decides: one anchored to an element shows no position;
+  // without a cursor, a mousePosition the application put in the user's data shows.
+  const pointers = new Map<string, { x: number; y: number } | undefined>();
+  for (const c of cursors ?? []) pointers.set(c.userId, c.x !== undefined && c.y !== undefined ? { x: c.x, y: c.y } : undefined);
+  const pointerOf = (u: PresenceData): { x: number; y: number } | undefined =>
+    pointers.has(u.userId) ? pointers.get(u.userId) : u.mousePosition;
   if (compact) {
     return (
       <div className="rtc-presence-compact" data-testid="presence-avatars" role="group" aria-label={t('presence.label')}>
