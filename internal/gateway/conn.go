@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ type conn struct {
 
 	inFlight    atomic.Int32   // $default invocations running; only the read loop adds to it
 	invocations sync.WaitGroup // the same, for the connection's goroutine to wait for
+	refused     int            // messages refused since the last one invoked; read loop only
 
 	writeTimer *time.Timer  // closes the connection when a write runs too long; used by the socket's holder (writing) only
 	raw        *guardedConn // the hijacked connection, for sending queued messages in one write
@@ -281,6 +283,10 @@ func (c *conn) readLoop() error {
 			c.throttle(req)
 			continue
 		}
+		if c.refused > 0 {
+			c.srv.log.Info("$default invocations below the bound again", "connectionId", c.id, "refused", c.refused)
+			c.refused = 0
+		}
 		c.inFlight.Add(1)
 		c.invocations.Add(1)
 		go func() {
@@ -294,9 +300,16 @@ func (c *conn) readLoop() error {
 // throttle refuses a message past maxInFlight: it is not invoked, and the
 // client gets the "Too Many Requests" frame. The frame never waits for the
 // client (a post's path): the read loop must not stop on a client that
-// does not read.
+// does not read. Only the first message of a spell of refusals is logged
+// as a warning, so a client that floods does not flood the log as well;
+// the read loop logs how many were refused once a message is invoked again.
 func (c *conn) throttle(req events.APIGatewayWebsocketProxyRequest) {
-	c.srv.log.Warn("too many $default invocations running on the connection: message refused",
+	level := slog.LevelDebug
+	if c.refused == 0 {
+		level = slog.LevelWarn
+	}
+	c.refused++
+	c.srv.log.Log(context.Background(), level, "too many $default invocations running on the connection: message refused",
 		"connectionId", c.id, "requestId", req.RequestContext.RequestID, "limit", maxInFlight)
 	frame := integrationErrorFrame(throttledMessage, c.id, req.RequestContext.RequestID)
 	if err := c.send(websocket.MessageText, frame, false); err != nil {

@@ -768,7 +768,8 @@ func TestInvocationsInFlightBound(t *testing.T) {
 		}
 		return events.APIGatewayProxyResponse{StatusCode: 200, Body: req.Body}, nil
 	})
-	s := startGateway(t, Config{}, inv)
+	rec := &logRecorder{}
+	s := startGateway(t, Config{Logger: slog.New(rec)}, inv)
 	c := dial(t, s, nil)
 	for range maxInFlight {
 		c.send(t, websocket.MessageText, []byte("held"))
@@ -780,10 +781,15 @@ func TestInvocationsInFlightBound(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	c.send(t, websocket.MessageText, []byte("one too many"))
-	var refusal struct{ Message, ConnectionID, RequestID string }
-	if got := c.next(t); json.Unmarshal(got, &refusal) != nil || refusal.Message != "Too Many Requests" || refusal.ConnectionID == "" || refusal.RequestID == "" {
-		t.Fatalf("reply = %q, want the Too Many Requests frame", got)
+	for range 3 {
+		c.send(t, websocket.MessageText, []byte("one too many"))
+		var refusal struct{ Message, ConnectionID, RequestID string }
+		if got := c.next(t); json.Unmarshal(got, &refusal) != nil || refusal.Message != "Too Many Requests" || refusal.ConnectionID == "" || refusal.RequestID == "" {
+			t.Fatalf("reply = %q, want the Too Many Requests frame", got)
+		}
+	}
+	if n := rec.warnings(); n != 1 {
+		t.Errorf("%d warnings logged for three refused messages in a row, want 1", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -1103,15 +1109,23 @@ func TestInvokerPanicIsAnError(t *testing.T) {
 	}
 }
 
-// logRecorder is a slog.Handler that keeps the records at Error level.
+// logRecorder is a slog.Handler that keeps the records at Error level,
+// and counts those at Warn level.
 type logRecorder struct {
-	mu   sync.Mutex
-	errs []string
+	mu    sync.Mutex
+	errs  []string
+	warns int
 }
 
-func (r *logRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+func (r *logRecorder) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
 
 func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	if rec.Level < slog.LevelError {
+		r.mu.Lock()
+		r.warns++
+		r.mu.Unlock()
+		return nil
+	}
 	var b strings.Builder
 	b.WriteString(rec.Message)
 	rec.Attrs(func(a slog.Attr) bool {
@@ -1126,6 +1140,12 @@ func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
 
 func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return r }
 func (r *logRecorder) WithGroup(string) slog.Handler      { return r }
+
+func (r *logRecorder) warnings() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.warns
+}
 
 func (r *logRecorder) errors() []string {
 	r.mu.Lock()
