@@ -184,8 +184,9 @@ type Fence struct {
 }
 
 // Commit is one atomic write of an entity's records, conditional on the
-// head being at BaseVersion (0: no head yet). Everything in it is written,
-// or nothing is.
+// head being at BaseVersion (0: no head yet, or a head at version 0, which
+// a write of the strategy state alone stores on an entity never changed).
+// Everything in it is written, or nothing is.
 type Commit struct {
 	Entity EntityKey
 	// BaseVersion is the head version the write was decided on.

@@ -217,7 +217,7 @@ func (s *Store) GetHead(ctx context.Context, e store.EntityKey) (store.Head, err
 }
 
 // Commit performs c as one TransactWriteItems: the head written (or
-// checked) on its version, the change, idempotency and conflict items
+// checked) on its version (base 0: absent or at version 0), the change, idempotency and conflict items
 // written on their conditions, the lock checked for the fence, and the
 // activity entry put. The trimmed change is deleted afterwards with a
 // plain DeleteItem.
@@ -229,9 +229,12 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 	}
 	key := e.String()
 	pk := store.EntityPK(e)
-	headCond, headVals := "attribute_not_exists(pk)", item(nil)
-	if c.BaseVersion > 0 {
-		headCond, headVals = "version = :base", item{":base": num(c.BaseVersion)}
+	// Base 0 is an entity without a head or with a head still at version
+	// 0 (a crdt change that left the document as it was stores only its
+	// merge state), as the memory store, which compares versions, has it.
+	headCond, headVals := "version = :base", item{":base": num(c.BaseVersion)}
+	if c.BaseVersion == 0 {
+		headCond = "attribute_not_exists(pk) OR version = :base"
 	}
 	var actions []types.TransactWriteItem
 	if c.Head != nil {

@@ -33,6 +33,7 @@ func editingCases() []struct {
 		{"LockNeedsLiveConnection", testLockLiveConnection},
 		{"LockConnectionCount", testLockConnectionCount},
 		{"CommitVersions", testCommitVersions},
+		{"CommitHeadAtVersionZero", testCommitVersionZero},
 		{"CommitIdempotency", testCommitIdempotency},
 		{"IdempotencyRequestHash", testIdempotencyRequestHash},
 		{"CommitConflicts", testCommitConflicts},
@@ -564,6 +565,37 @@ func testCommitVersions(t *testing.T, f *fixture) {
 	}
 	if _, err := f.s.GetChange(f.ctx, entA, 6); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("GetChange(6): %v, want ErrNotFound", err)
+	}
+}
+
+// testCommitVersionZero: a head written without a new version on an
+// entity that has none yet (a crdt change that leaves the document as it
+// is stores only its merge state) stands at version 0; commits on base 0
+// still find it there, as many times as they come, and the first change
+// on it is version 1.
+func testCommitVersionZero(t *testing.T, f *fixture) {
+	for i := range 2 {
+		state := fmt.Appendf(nil, `{"s":%d}`, i)
+		if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 0,
+			Head: &store.Head{Version: 0, Doc: []byte(`{}`), State: state}}); err != nil {
+			t.Fatalf("state-only commit %d on base 0: %v", i, err)
+		}
+		if st, err := f.s.LoadEntity(f.ctx, entA, "", ""); err != nil || st.Head.Version != 0 || !bytes.Equal(st.Head.State, state) {
+			t.Fatalf("LoadEntity after state-only commit %d = %+v, %v", i, st.Head, err)
+		}
+	}
+	if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 0}); err != nil {
+		t.Fatalf("check of base 0 on a head at version 0: %v", err)
+	}
+	if err := f.commitVersion(t, entA, 1, nil); err != nil {
+		t.Fatalf("commit version 1 on a head at version 0: %v", err)
+	}
+	if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 0,
+		Head: &store.Head{Version: 0, Doc: []byte(`{}`), State: []byte(`{"s":9}`)}}); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("state-only commit on base 0 at version 1: %v, want ErrConditionFailed", err)
+	}
+	if head, err := f.s.GetHead(f.ctx, entA); err != nil || head.Version != 1 || string(head.Doc) != `{"v":1}` {
+		t.Fatalf("GetHead = %+v, %v", head, err)
 	}
 }
 
