@@ -366,7 +366,7 @@ func versionDetails(st store.EntityState) map[string]any {
 func (s *Service) planOutcome(c Call, e store.EntityKey, st store.EntityState, l loaded, out editing.Outcome, x changeExtra) (*plan, error) {
 	head := st.Head
 	p := &plan{
-		commit: store.Commit{BaseVersion: head.Version},
+		commit: store.Commit{BaseVersion: head.Version, BaseRevision: head.Revision},
 		reply: protocol.ChangeAck{EntityType: e.Type, EntityID: e.ID, Outcome: string(out.Kind), Applied: out.Kind.NewVersion(),
 			Version: head.Version, Notices: out.Notices},
 	}

@@ -122,7 +122,7 @@ func (s *Service) planResolution(ctx context.Context, c Call, e store.EntityKey,
 	}
 	if !ok {
 		return &plan{
-			commit: store.Commit{BaseVersion: es.Head.Version},
+			commit: store.Commit{BaseVersion: es.Head.Version, BaseRevision: es.Head.Revision},
 			reply: protocol.ChangeAck{EntityType: e.Type, EntityID: e.ID, Outcome: string(editing.KindUnchanged),
 				Version: es.Head.Version},
 		}, nil

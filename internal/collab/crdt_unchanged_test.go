@@ -26,9 +26,16 @@ type storeFixture struct {
 	t   *testing.T
 	ctx context.Context
 	st  store.Store
-	svc *collab.Service
+	svc *collab.Service // over st
 	rec *recorder
 	now time.Time
+	cfg collab.Config
+}
+
+// serve returns a Service of the fixture's configuration and clock over
+// st (the fixture's store, or one wrapping it).
+func (sf *storeFixture) serve(st store.Editing) *collab.Service {
+	return collab.New(sf.cfg, st, func() time.Time { return sf.now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // eachStore runs f on the memory store and, when DYNAMODB_TEST_ENDPOINT is
@@ -36,11 +43,10 @@ type storeFixture struct {
 func eachStore(t *testing.T, cfg collab.Config, f func(t *testing.T, sf *storeFixture)) {
 	run := func(name string, open func(clock store.Clock) store.Store) {
 		t.Run(name, func(t *testing.T) {
-			sf := &storeFixture{t: t, ctx: t.Context(), rec: &recorder{}, now: epoch}
-			clock := store.Clock(func() time.Time { return sf.now })
-			sf.st = open(clock)
-			cfg.NoWriteQueue = true
-			sf.svc = collab.New(cfg, sf.st, clock, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			sf := &storeFixture{t: t, ctx: t.Context(), rec: &recorder{}, now: epoch, cfg: cfg}
+			sf.cfg.NoWriteQueue = true
+			sf.st = open(func() time.Time { return sf.now })
+			sf.svc = sf.serve(sf.st)
 			f(t, sf)
 		})
 	}
@@ -110,6 +116,62 @@ func TestChangeCRDTUnchangedFirst(t *testing.T) {
 					t.Fatalf("undo of version 1: %+v, %v; want version 2", ack, err)
 				}
 			})
+		}
+	})
+}
+
+// betweenReadAndCommit runs hook once, right after the LoadEntity of
+// request messageID has read the entity: another instance's request that
+// commits while this one decides.
+type betweenReadAndCommit struct {
+	store.Store
+	messageID string
+	hook      func()
+}
+
+func (s *betweenReadAndCommit) LoadEntity(ctx context.Context, e store.EntityKey, userID, messageID string) (store.EntityState, error) {
+	st, err := s.Store.LoadEntity(ctx, e, userID, messageID)
+	if h := s.hook; h != nil && messageID == s.messageID {
+		s.hook = nil
+		h()
+	}
+	return st, err
+}
+
+// TestChangeCRDTUnchangedNotLostToConcurrentWrite: a crdt delete of a
+// field that holds no value leaves the document as it is (unchanged) and
+// stores its tombstone in the head without a new version. A change
+// decided on the head read before that commit is decided again, so the
+// tombstone stays: a write stamped before the delete, arriving later,
+// loses to it as it would have without the race.
+func TestChangeCRDTUnchangedNotLostToConcurrentWrite(t *testing.T) {
+	eachStore(t, collab.Config{}, func(t *testing.T, sf *storeFixture) {
+		race := &betweenReadAndCommit{Store: sf.st, messageID: "write-y"}
+		svc := sf.serve(race)
+		e := entity("inventory", "sku-race")
+		if _, err := svc.Change(sf.ctx, sf.call("ann", "seed"), e, change(e, 0, "insert", "y", 0)); err != nil {
+			t.Fatal(err)
+		}
+		var del protocol.ChangeAck
+		race.hook = func() {
+			var err error
+			del, err = svc.Change(sf.ctx, sf.call("bob", "delete-x"), e, change(e, 1, "delete", "x", nil))
+			if err != nil {
+				t.Errorf("concurrent delete of x: %v", err)
+			}
+		}
+		ack, err := svc.Change(sf.ctx, sf.call("ann", "write-y"), e, change(e, 1, "update", "y", 1))
+		if err != nil || !ack.Applied || ack.Version != 2 {
+			t.Fatalf("write of y: %+v, %v; want version 2", ack, err)
+		}
+		if del.Outcome != string(editing.KindUnchanged) || del.Version != 1 {
+			t.Fatalf("concurrent delete of x: %+v; want unchanged at version 1", del)
+		}
+		late := change(e, 2, "insert", "x", 5)
+		late.HLC = &protocol.HLC{WallMs: sf.now.UnixMilli() - 1}
+		ack, err = svc.Change(sf.ctx, sf.call("cai", "late-x"), e, late)
+		if err != nil || ack.Outcome != string(editing.KindSuperseded) {
+			t.Fatalf("write of x stamped before the accepted delete: %+v, %v; want superseded (the tombstone was lost)", ack, err)
 		}
 	})
 }

@@ -139,6 +139,14 @@ type Head struct {
 	State     []byte    // strategy state kept with the document (CRDT registers); may be nil
 	UpdatedAt time.Time // time of the last change
 	UpdatedBy string    // user id of the last change
+	// Revision counts the writes of the head at its version: 0 when the
+	// version was written, one more with every write of the strategy
+	// state alone, which keeps the version. Version and Revision together
+	// change with every write of the head and never come back. Commit sets
+	// it (Commit.HeadRevision), whatever Head.Revision says. 0 for an
+	// entity without a head and for a head stored before heads had
+	// revisions.
+	Revision int64
 }
 
 // Change is one accepted change: version Version of its entity. Data is
@@ -184,13 +192,18 @@ type Fence struct {
 }
 
 // Commit is one atomic write of an entity's records, conditional on the
-// head being at BaseVersion (0: no head yet, or a head at version 0, which
-// a write of the strategy state alone stores on an entity never changed).
-// Everything in it is written, or nothing is.
+// head being at BaseVersion and BaseRevision (0 and 0 also when there is
+// no head yet). A head at version 0 is one whose strategy state alone was
+// written on an entity never changed. Everything in it is written, or
+// nothing is.
 type Commit struct {
 	Entity EntityKey
 	// BaseVersion is the head version the write was decided on.
 	BaseVersion int64
+	// BaseRevision is the head revision the write was decided on: a head
+	// written since at the same version (the state alone) fails the
+	// commit too, so that no write replaces a head it did not read.
+	BaseRevision int64
 	// Head, when set, replaces the head; its Version must be BaseVersion+1
 	// when Change is set and BaseVersion otherwise. When nil, the head is
 	// only checked.
@@ -218,6 +231,16 @@ type Commit struct {
 	Trim int64
 }
 
+// HeadRevision is the revision of the head c writes: BaseRevision+1 for a
+// head at its base version (the state alone), 0 for a head at a new
+// version.
+func (c Commit) HeadRevision() int64 {
+	if c.Head != nil && c.Head.Version == c.BaseVersion {
+		return c.BaseRevision + 1
+	}
+	return 0
+}
+
 // EntityState is what LoadEntity reads in one round trip.
 type EntityState struct {
 	Head        Head         // zero Version (and nil Doc) when the entity has no head
@@ -243,7 +266,8 @@ type Entities interface {
 	// GetHead returns e's head, or ErrNotFound when it has none.
 	GetHead(ctx context.Context, e EntityKey) (Head, error)
 	// Commit performs c atomically. It fails with ErrConditionFailed when
-	// the head is not at c.BaseVersion, the change version exists, the
+	// the head is not at c.BaseVersion and c.BaseRevision, the change
+	// version exists, the
 	// idempotency record exists, the conflict is not in the expected
 	// state or the fence does not hold; the caller reads again and decides
 	// anew.

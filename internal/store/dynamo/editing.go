@@ -23,6 +23,7 @@ const (
 	attrEntType           = "entityType"
 	attrEntID             = "entityId"
 	attrEntVersion        = "version"
+	attrEntRevision       = "revision" // absent from heads stored before heads had revisions
 	attrEntDoc            = "doc"
 	attrEntState          = "state"
 	attrEntUpdatedAt      = "updatedAt"
@@ -80,6 +81,9 @@ func headItem(h store.Head) item {
 		attrEntVersion: num(h.Version),
 		attrEntDoc:     binAttr(h.Doc),
 	}
+	if h.Revision > 0 {
+		it[attrEntRevision] = num(h.Revision)
+	}
 	if h.State != nil {
 		it[attrEntState] = binAttr(h.State)
 	}
@@ -94,6 +98,7 @@ func headFrom(e store.EntityKey, it item) store.Head {
 	return store.Head{
 		Entity:    e,
 		Version:   getN(it, attrEntVersion),
+		Revision:  getN(it, attrEntRevision),
 		Doc:       getBin(it, attrEntDoc),
 		State:     getBin(it, attrEntState),
 		UpdatedAt: parseTime(getS(it, attrEntUpdatedAt)),
@@ -217,9 +222,9 @@ func (s *Store) GetHead(ctx context.Context, e store.EntityKey) (store.Head, err
 }
 
 // Commit performs c as one TransactWriteItems: the head written (or
-// checked) on its version (base 0: absent or at version 0), the change, idempotency and conflict items
-// written on their conditions, the lock checked for the fence, and the
-// activity entry put. The trimmed change is deleted afterwards with a
+// checked) on its version and revision (base 0 and 0: absent too), the
+// change, idempotency and conflict items written on their conditions, the
+// lock checked for the fence, and the activity entry put. The trimmed change is deleted afterwards with a
 // plain DeleteItem.
 func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 	const op = "commit"
@@ -229,17 +234,22 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 	}
 	key := e.String()
 	pk := store.EntityPK(e)
-	// Base 0 is an entity without a head or with a head still at version
-	// 0 (a crdt change that left the document as it was stores only its
-	// merge state), as the memory store, which compares versions, has it.
-	headCond, headVals := "version = :base", item{":base": num(c.BaseVersion)}
-	if c.BaseVersion == 0 {
-		headCond = "attribute_not_exists(pk) OR version = :base"
+	// A head at revision 0 has no revision attribute, as a head stored
+	// before heads had revisions. At base 0 and 0 the head may be absent
+	// too (an entity never written), or at version 0 without a revision (a
+	// crdt merge state alone, written by an earlier version), as the
+	// memory store, which compares numbers, has it.
+	headCond, headVals := "version = :base AND attribute_not_exists(revision)", item{":base": num(c.BaseVersion)}
+	if c.BaseRevision > 0 {
+		headCond, headVals[":rev"] = "version = :base AND revision = :rev", num(c.BaseRevision)
+	}
+	if c.BaseVersion == 0 && c.BaseRevision == 0 {
+		headCond = "attribute_not_exists(pk) OR (" + headCond + ")"
 	}
 	var actions []types.TransactWriteItem
 	if c.Head != nil {
 		h := *c.Head
-		h.Entity = e
+		h.Entity, h.Revision = e, c.HeadRevision()
 		actions = append(actions, s.putAction(headItem(h), headCond, headVals))
 	} else {
 		actions = append(actions, s.checkAction(keyOf(pk, store.SKHead), headCond, headVals))

@@ -433,12 +433,12 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 	defer s.mu.Unlock()
 	now := s.now()
 	pk := store.EntityPK(e)
-	var version int64
+	var version, revision int64
 	if r, ok := s.get(pk, store.SKHead); ok {
-		version = r.item.(headItem).head.Version
+		version, revision = r.item.(headItem).head.Version, r.item.(headItem).head.Revision
 	}
-	if version != c.BaseVersion {
-		return fail(fmt.Sprintf("head is at version %d", version))
+	if version != c.BaseVersion || revision != c.BaseRevision {
+		return fail(fmt.Sprintf("head is at version %d revision %d", version, revision))
 	}
 	if c.Change != nil {
 		if _, ok := s.get(pk, store.ChangeSK(c.Change.Version)); ok {
@@ -467,7 +467,7 @@ func (s *Store) Commit(ctx context.Context, c store.Commit) error {
 	}
 	if c.Head != nil {
 		h := cloneHead(*c.Head)
-		h.Entity = e
+		h.Entity, h.Revision = e, c.HeadRevision()
 		s.put(pk, store.SKHead, record{item: headItem{head: h}})
 	}
 	if ch := c.Change; ch != nil {

@@ -34,6 +34,7 @@ func editingCases() []struct {
 		{"LockConnectionCount", testLockConnectionCount},
 		{"CommitVersions", testCommitVersions},
 		{"CommitHeadAtVersionZero", testCommitVersionZero},
+		{"CommitHeadRevision", testCommitRevision},
 		{"CommitIdempotency", testCommitIdempotency},
 		{"IdempotencyRequestHash", testIdempotencyRequestHash},
 		{"CommitConflicts", testCommitConflicts},
@@ -571,32 +572,95 @@ func testCommitVersions(t *testing.T, f *fixture) {
 // testCommitVersionZero: a head written without a new version on an
 // entity that has none yet (a crdt change that leaves the document as it
 // is stores only its merge state) stands at version 0; commits on base 0
-// still find it there, as many times as they come, and the first change
-// on it is version 1.
+// and its revision find it there, as many times as they come, and the
+// first change on it is version 1.
 func testCommitVersionZero(t *testing.T, f *fixture) {
+	var rev int64
 	for i := range 2 {
 		state := fmt.Appendf(nil, `{"s":%d}`, i)
-		if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 0,
+		if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 0, BaseRevision: rev,
 			Head: &store.Head{Version: 0, Doc: []byte(`{}`), State: state}}); err != nil {
 			t.Fatalf("state-only commit %d on base 0: %v", i, err)
 		}
-		if st, err := f.s.LoadEntity(f.ctx, entA, "", ""); err != nil || st.Head.Version != 0 || !bytes.Equal(st.Head.State, state) {
-			t.Fatalf("LoadEntity after state-only commit %d = %+v, %v", i, st.Head, err)
+		st, err := f.s.LoadEntity(f.ctx, entA, "", "")
+		if err != nil || st.Head.Version != 0 || st.Head.Revision != rev+1 || !bytes.Equal(st.Head.State, state) {
+			t.Fatalf("LoadEntity after state-only commit %d = %+v, %v; want version 0 revision %d", i, st.Head, err, rev+1)
 		}
+		rev = st.Head.Revision
 	}
-	if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 0}); err != nil {
+	if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 0, BaseRevision: rev}); err != nil {
 		t.Fatalf("check of base 0 on a head at version 0: %v", err)
 	}
-	if err := f.commitVersion(t, entA, 1, nil); err != nil {
+	if err := f.commitVersion(t, entA, 1, func(c *store.Commit) { c.BaseRevision = rev }); err != nil {
 		t.Fatalf("commit version 1 on a head at version 0: %v", err)
 	}
-	if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 0,
+	if err := f.s.Commit(f.ctx, store.Commit{Entity: entA, BaseVersion: 0, BaseRevision: rev,
 		Head: &store.Head{Version: 0, Doc: []byte(`{}`), State: []byte(`{"s":9}`)}}); !errors.Is(err, store.ErrConditionFailed) {
 		t.Fatalf("state-only commit on base 0 at version 1: %v, want ErrConditionFailed", err)
 	}
 	if head, err := f.s.GetHead(f.ctx, entA); err != nil || head.Version != 1 || string(head.Doc) != `{"v":1}` {
 		t.Fatalf("GetHead = %+v, %v", head, err)
 	}
+}
+
+// testCommitRevision: every write of a head changes its version or its
+// revision, so that a commit decided on the head as it was before fails
+// even when the head kept its version (a write of the strategy state
+// alone), whatever it writes or only checks.
+func testCommitRevision(t *testing.T, f *fixture) {
+	stateOnly := func(rev int64, state string) store.Commit {
+		return store.Commit{Entity: entA, BaseVersion: 1, BaseRevision: rev,
+			Head: &store.Head{Version: 1, Doc: []byte(`{"v":1}`), State: []byte(state), Revision: 99}}
+	}
+	head := func(version, rev int64, state string) {
+		t.Helper()
+		st, err := f.s.LoadEntity(f.ctx, entA, "", "")
+		if err != nil || st.Head.Version != version || st.Head.Revision != rev || string(st.Head.State) != state {
+			t.Fatalf("LoadEntity = %+v, %v; want version %d revision %d state %q", st.Head, err, version, rev, state)
+		}
+		if h, err := f.s.GetHead(f.ctx, entA); err != nil || h.Version != version || h.Revision != rev {
+			t.Fatalf("GetHead = %+v, %v; want version %d revision %d", h, err, version, rev)
+		}
+	}
+	if err := f.commitVersion(t, entA, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	head(1, 0, "")
+	if err := f.s.Commit(f.ctx, stateOnly(0, `{"s":1}`)); err != nil {
+		t.Fatalf("state-only commit on revision 0: %v", err)
+	}
+	head(1, 1, `{"s":1}`)
+	stale := []struct {
+		name   string
+		commit store.Commit
+	}{
+		{"state-only", stateOnly(0, `{"s":2}`)},
+		{"new version", store.Commit{Entity: entA, BaseVersion: 1,
+			Head: &store.Head{Version: 2, Doc: []byte(`{"v":2}`)}, Change: &store.Change{Version: 2, Data: []byte(`"v2"`)}}},
+		{"check", store.Commit{Entity: entA, BaseVersion: 1}},
+		{"revision ahead", stateOnly(2, `{"s":2}`)},
+	}
+	for _, tt := range stale {
+		if err := f.s.Commit(f.ctx, tt.commit); !errors.Is(err, store.ErrConditionFailed) {
+			t.Fatalf("%s commit on revision 0 of a head at revision 1: %v, want ErrConditionFailed", tt.name, err)
+		}
+	}
+	head(1, 1, `{"s":1}`)
+	if err := f.s.Commit(f.ctx, stateOnly(1, `{"s":2}`)); err != nil {
+		t.Fatalf("state-only commit on revision 1: %v", err)
+	}
+	head(1, 2, `{"s":2}`)
+	if err := f.commitVersion(t, entA, 2, func(c *store.Commit) { c.BaseRevision = 2 }); err != nil {
+		t.Fatalf("commit version 2 on revision 2: %v", err)
+	}
+	head(2, 0, "")
+	if err := f.commitVersion(t, entA, 3, func(c *store.Commit) { c.BaseRevision = 2 }); !errors.Is(err, store.ErrConditionFailed) {
+		t.Fatalf("commit version 3 on revision 2 of version 2: %v, want ErrConditionFailed", err)
+	}
+	if err := f.commitVersion(t, entA, 3, nil); err != nil {
+		t.Fatalf("commit version 3 on revision 0: %v", err)
+	}
+	head(3, 0, "")
 }
 
 func testCommitIdempotency(t *testing.T, f *fixture) {
