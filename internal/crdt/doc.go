@@ -27,6 +27,22 @@
 // such path, also one never deleted. Delete, Increment and Merge's
 // registers are not filtered by it (Merge keeps the newer floor).
 //
+// A register at a path hides the older registers below it for good:
+// Materialize applies it after them, and it replaces or removes all they
+// wrote below the path (registers only get newer). Doc.Prune leaves them
+// out of the state: below a top-level key's newer register they are
+// dropped, and Set and Delete do not record such a write (Doc.Hidden
+// reports it); below a deeper newer register they keep their paths and
+// stamps but not their values, because a register also makes its path's
+// ancestors objects, which a delete of the deeper path leaves behind (a
+// write of "o.p.k" then a delete of "o.p" show {"o":{}}), and because a
+// path that holds a value lets older writes past the floor. A write or
+// delete that wins its register prunes the registers below it, and
+// Merge prunes its result, so that the document and Outdated are those
+// of the state that keeps every register, in every order of arrival
+// (where Floor applies, a path whose hidden value was dropped counts as
+// holding none).
+//
 // Counters keep no stamps. Doc.Outdated reports whether an edit stamped
 // at some time is older than a register (a value or a tombstone) at its
 // path or an ancestor, or than the floor where Set would apply it; the

@@ -148,3 +148,122 @@ func show(v any) string {
 	}
 	return string(b)
 }
+
+// deepPaths nest three levels, so that a register can be hidden by a
+// newer one at its top-level key or at a deeper ancestor, and a delete
+// can leave behind the objects a register below it made.
+var deepPaths = []string{"a", "a.b", "a.b.c", "a.b.d", "a.e", "b", "b.c.d", "b.c"}
+
+// step is one edit as a replica records it.
+type step struct {
+	kind  int // 0 set, 1 delete, 2 increment
+	path  string
+	value any
+	at    crdt.HLC
+	node  string
+	delta int64
+}
+
+func randomSteps(r *rand.Rand, n int) []step {
+	g := doctest.NewGen(r)
+	out := make([]step, n)
+	for i := range out {
+		out[i] = step{
+			kind: []int{0, 0, 1, 2}[r.IntN(4)], path: deepPaths[r.IntN(len(deepPaths))], value: g.Value(1),
+			at:   crdt.HLC{WallMs: int64(r.IntN(5)), Counter: uint32(r.IntN(2)), Node: nodes[r.IntN(len(nodes))]},
+			node: nodes[r.IntN(len(nodes))], delta: int64(r.IntN(11) - 5),
+		}
+	}
+	return out
+}
+
+// apply records s in d with Set, Delete or Increment.
+func (s step) apply(d *crdt.Doc) error {
+	switch s.kind {
+	case 0:
+		return d.Set(s.path, s.value, s.at)
+	case 1:
+		return d.Delete(s.path, s.at)
+	}
+	return d.Increment(s.path, s.node, s.delta)
+}
+
+// keepAll records s in ref as a state that prunes nothing: every path
+// keeps its winning register.
+func (s step) keepAll(ref *crdt.Doc) error {
+	if s.kind == 2 {
+		return ref.Increment(s.path, s.node, s.delta)
+	}
+	if ref.Registers == nil {
+		ref.Registers = map[string]crdt.Register{}
+	}
+	v, err := doc.Normalize(s.value)
+	if err != nil {
+		return err
+	}
+	r := crdt.Register{Value: v, Stamp: s.at}
+	if s.kind == 1 {
+		r = crdt.Register{Stamp: s.at, Deleted: true}
+	}
+	if cur, ok := ref.Registers[s.path]; !ok || r.Wins(cur) {
+		ref.Registers[s.path] = r
+	}
+	return nil
+}
+
+// TestPruneShowsTheSame: a state that prunes what can never show (Set,
+// Delete, Merge) materializes, after every edit and in every order of
+// arrival, to the document of a state that keeps every winning register,
+// and reports the same edits as Outdated; replicas that receive the same
+// edits in different orders, or merge them, hold equal states.
+func TestPruneShowsTheSame(t *testing.T) {
+	seed := doctest.Seed(t, os.Getenv, 9)
+	cases := doctest.Cases(t, os.Getenv, 3000)
+	for i := range cases {
+		r := doctest.Rand(seed, i)
+		steps := randomSteps(r, 4+r.IntN(12))
+		var d, ref crdt.Doc
+		for n, s := range steps {
+			if err := s.apply(&d); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.keepAll(&ref); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := d.Materialize(), ref.Materialize(); !doc.Equal(got, want) {
+				t.Fatalf("case %d (%s=%d), after %d edits: pruned %s, kept %s\npruned %s\nkept %s",
+					i, doctest.SeedEnv, seed, n+1, show(got), show(want), show(d), show(ref))
+			}
+		}
+		for _, p := range deepPaths {
+			for w := range 6 {
+				at := crdt.HLC{WallMs: int64(w), Node: nodes[r.IntN(len(nodes))]}
+				by, ok := d.Outdated(p, at)
+				wby, wok := ref.Outdated(p, at)
+				if by != wby || ok != wok {
+					t.Fatalf("case %d (%s=%d): Outdated(%q, %s) = %q, %v; kept: %q, %v", i, doctest.SeedEnv, seed, p, at, by, ok, wby, wok)
+				}
+			}
+		}
+		// Another order of arrival, and the edits split between two
+		// replicas that merge.
+		var other, x, y crdt.Doc
+		for _, k := range r.Perm(len(steps)) {
+			if err := steps[k].apply(&other); err != nil {
+				t.Fatal(err)
+			}
+			half := &x
+			if k%2 == 1 {
+				half = &y
+			}
+			if steps[k].kind != 2 { // a counter's node increments on one replica only
+				if err := steps[k].apply(half); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		d.Counters, other.Counters = nil, nil
+		sameState(t, "order of arrival", i, seed, d, other)
+		sameState(t, "merged halves", i, seed, crdt.Merge(x, y), d)
+	}
+}

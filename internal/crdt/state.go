@@ -71,6 +71,11 @@ func fieldPath(op, path string) (string, error) {
 // it hides part of that value), and a path with an ancestor whose live
 // value is older than the write (a newer tombstone at, above or below the
 // path, up to that ancestor, hides part of the ancestor's value).
+//
+// A write below a register newer than it is never shown (see Prune): it
+// is not recorded when that register is at the path's top-level key, and
+// recorded without its value otherwise. A write that wins its register
+// prunes the older registers below its path.
 func (d *Doc) Set(path string, value any, stamp HLC) error {
 	key, err := fieldPath("crdt set", path)
 	if err != nil {
@@ -87,6 +92,9 @@ func (d *Doc) Set(path string, value any, stamp HLC) error {
 // Delete records the removal of path with stamp (a tombstone register).
 // Floor does not apply: a tombstone agrees with the deletes it stands for,
 // and one stamped before Floor may still hide a value written before it.
+// As for Set, a delete below a newer register of the path's top-level key
+// is not recorded, and one that wins its register prunes the older
+// registers below its path (see Prune).
 func (d *Doc) Delete(path string, stamp HLC) error {
 	key, err := fieldPath("crdt delete", path)
 	if err != nil {
@@ -96,13 +104,140 @@ func (d *Doc) Delete(path string, stamp HLC) error {
 	return nil
 }
 
-// put records r at key as Set and Delete do (see Set for Floor).
+// put records r at key (canonical) as Set and Delete do (see Set for
+// Floor, Prune for the registers below a newer one).
 func (d *Doc) put(key string, r Register) {
+	switch sh, _ := d.shade(key, r.Stamp); sh {
+	case gone:
+		return
+	case hidden:
+		r.Value = nil
+	}
 	if !r.Deleted && d.lostToFloor(key, r.Stamp) {
 		return
 	}
-	cur, ok := d.Registers[key]
-	d.join(key, r, cur, ok)
+	if cur, ok := d.Registers[key]; ok && !r.Wins(cur) {
+		return
+	}
+	if d.Registers == nil {
+		d.Registers = map[string]Register{}
+	}
+	d.Registers[key] = r
+	d.pruneBelow(key, r.Stamp)
+}
+
+// shade is what the registers at the proper ancestors of a path make of a
+// register there (see Prune).
+type shade int
+
+const (
+	// shown: no ancestor's register is newer.
+	shown shade = iota
+	// hidden: a register below the top-level key is newer: the value
+	// never shows; the path may (it makes the ancestors objects).
+	hidden
+	// gone: the top-level key's register is newer: nothing of it shows.
+	gone
+)
+
+// shade reports what the registers at the proper ancestors of key (a
+// canonical path) make of a register stamped stamp there, and the path of
+// the shallowest ancestor whose register is newer ("" when shown).
+func (d Doc) shade(key string, stamp HLC) (shade, string) {
+	sh := gone
+	for end := ancestorEnd(key, 0); end > 0; end = ancestorEnd(key, end) {
+		if a, ok := d.Registers[key[:end]]; ok && Compare(a.Stamp, stamp) > 0 {
+			return sh, key[:end]
+		}
+		sh = hidden
+	}
+	return shown, ""
+}
+
+// ancestorEnd returns the length of the shortest proper ancestor of the
+// canonical path key that is longer than from (0 to start from the
+// top-level key), or -1 when there is none: the index of the next '.' or
+// '[' past from that starts a segment (not one inside a bracketed key).
+func ancestorEnd(key string, from int) int {
+	quoted, escaped := false, false
+	for i := from + 1; i < len(key); i++ {
+		switch c := key[i]; {
+		case escaped:
+			escaped = false
+		case quoted && c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == '.' || c == '['):
+			return i
+		}
+	}
+	return -1
+}
+
+// Hidden reports whether a write or delete of path stamped stamp lies
+// below a newer register at the path's top-level key, by: Set and Delete
+// do not record it, since nothing of it could ever show (see Prune). A
+// malformed path is reported as not hidden.
+func (d Doc) Hidden(path string, stamp HLC) (by string, ok bool) {
+	p, err := doc.ParsePath(path)
+	if err != nil {
+		return "", false
+	}
+	sh, by := d.shade(p.String(), stamp)
+	return by, sh == gone
+}
+
+// Prune drops what can never show again from the registers. A register
+// at a path replaces everything below the path whenever Materialize
+// applies it, so the values of the registers below it that are older
+// never show. Those below a newer register of their top-level key are
+// dropped: all they did besides was make the key an object, which that
+// register undoes. Below a deeper register, a register keeps its stamp and loses
+// its value: its path still counts, since it made the ancestors objects
+// (a delete of the deeper path leaves them behind) and a path that holds
+// a value lets older writes past Floor (see Set). Materialize gives the
+// same document before and after, and Set, Delete and Merge, which prune
+// as they record, give the same documents as on a state that keeps
+// everything. So does Outdated. Only where Floor applies can they
+// differ: a path whose value the newer register of its top-level key
+// hid, dropped, counts as holding no value (as in the document), so a
+// write there stamped at or before Floor loses. Counters are left alone,
+// and so are keys that are not canonical paths.
+func (d *Doc) Prune() {
+	for k, r := range d.Registers {
+		// The order does not matter: a register dropped here is older
+		// than the one that hides it, so whatever it hid, that one
+		// hides too.
+		switch sh, _ := d.shade(k, r.Stamp); {
+		case sh == gone:
+			delete(d.Registers, k)
+		case sh == hidden && r.Value != nil:
+			r.Value = nil
+			d.Registers[k] = r
+		}
+	}
+}
+
+// pruneBelow prunes, as Prune does, the registers strictly below key (a
+// canonical path) stamped before stamp: after a write of key that won its
+// register with stamp, they are the only ones that can have become
+// hidden.
+func (d *Doc) pruneBelow(key string, stamp HLC) {
+	top := ancestorEnd(key, 0) < 0
+	for k, r := range d.Registers {
+		if len(k) <= len(key) || k[:len(key)] != key || (k[len(key)] != '.' && k[len(key)] != '[') ||
+			Compare(r.Stamp, stamp) >= 0 {
+			continue
+		}
+		switch {
+		case top:
+			delete(d.Registers, k)
+		case r.Value != nil:
+			r.Value = nil
+			d.Registers[k] = r
+		}
+	}
 }
 
 // lostToFloor reports whether a write stamped stamp at key loses to Floor
@@ -230,8 +365,11 @@ func (d *Doc) Increment(path, node string, delta int64) error {
 }
 
 // Merge returns the join of a and b: for every path the winning register,
-// the per-node maximum of the counters and the newer Floor. It is
-// commutative, associative and idempotent. The floors do not filter the
+// the per-node maximum of the counters and the newer Floor, pruned (see
+// Prune: a register that one side's newer register above it hides is
+// dropped or loses its value, as Set and Delete would have done). It is
+// commutative, associative and idempotent (Merge(a, a) is a pruned; the
+// states Set, Delete and Merge make are pruned). The floors do not filter the
 // registers: a floor cannot tell a path whose tombstone was dropped from
 // one its replica never heard of, so it only applies to writes recorded
 // with Set. The result shares register values with the inputs (they are
@@ -251,6 +389,7 @@ func Merge(a, b Doc) Doc {
 		}
 		out.Counters[k] = MergeCounter(out.Counters[k], c)
 	}
+	out.Prune()
 	return out
 }
 

@@ -62,20 +62,23 @@ func TestCRDTPrunedDeleteStaysDeleted(t *testing.T) {
 	})
 	t.Run("own tombstone", func(t *testing.T) {
 		e := newCRDTEntity(t)
-		e.step(doc.Op{Kind: doc.Update, Path: "p.z", Value: 1.0}, t0-100_000)
-		e.step(doc.Op{Kind: doc.Delete, Path: "p"}, t0-99_000) // hides p.z: kept
-		e.step(doc.Op{Kind: doc.Delete, Path: "p.a"}, t0-98_000)
+		// o.p.z made o an object, which the delete of o.p leaves: its
+		// register is kept (without its value), and so the tombstone
+		// of o.p that hides it.
+		e.step(doc.Op{Kind: doc.Update, Path: "o.p.z", Value: 1.0}, t0-100_000)
+		e.step(doc.Op{Kind: doc.Delete, Path: "o.p"}, t0-99_000)
+		e.step(doc.Op{Kind: doc.Delete, Path: "o.p.a"}, t0-98_000)
 		e.pruneOthers(t0 - 90_000)
-		if _, ok := e.st.CRDT.Registers["p.a"]; ok {
-			t.Fatal("the tombstone of p.a was not dropped: the test does not cover pruning")
+		if _, ok := e.st.CRDT.Registers["o.p.a"]; ok {
+			t.Fatal("the tombstone of o.p.a was not dropped: the test does not cover pruning")
 		}
-		if r, ok := e.st.CRDT.Registers["p"]; !ok || !r.Deleted {
-			t.Fatal("the tombstone of p was dropped: the test does not cover a path with its own")
+		if r, ok := e.st.CRDT.Registers["o.p"]; !ok || !r.Deleted {
+			t.Fatal("the tombstone of o.p was dropped: the test does not cover a path with its own")
 		}
-		// Stamped after the delete of p, before the delete of p.a.
-		e.step(doc.Op{Kind: doc.Update, Path: "p", Value: map[string]any{"a": "secret"}}, t0-98_500)
-		if v, ok := doc.Get(e.doc, "p.a"); ok {
-			t.Fatalf("a write of p stamped before the dropped delete of p.a brought back p.a = %v", v)
+		// Stamped after the delete of o.p, before the delete of o.p.a.
+		e.step(doc.Op{Kind: doc.Update, Path: "o.p", Value: map[string]any{"a": "secret"}}, t0-98_500)
+		if v, ok := doc.Get(e.doc, "o.p.a"); ok {
+			t.Fatalf("a write of o.p stamped before the dropped delete of o.p.a brought back o.p.a = %v", v)
 		}
 	})
 }

@@ -477,6 +477,9 @@ func merge(in Input) (Outcome, error) {
 	limit := crdt.Limit(in.Now, skew)
 	old := seedState(in.State, in.Doc)
 	old = boundStamps(old, limit)
+	// Registers that can never show again (a state stored before they
+	// were pruned) are left out of the state this change stores.
+	old.CRDT.Prune()
 	next := State{CRDT: old.CRDT.Clone(), Clock: old.Clock, Counted: cloneCounted(old.Counted)}
 	var stamp crdt.HLC
 	if in.Stamp != nil {
@@ -570,7 +573,10 @@ func merge(in Input) (Outcome, error) {
 			return Outcome{Kind: KindUnchanged, State: &next}, nil
 		}
 		by := path
-		if r, ok := old.CRDT.Registers[path]; in.Op.Kind != doc.Delete && in.Op.Kind != doc.Increment &&
+		if top, ok := old.CRDT.Hidden(path, stamp); ok {
+			// A newer write or delete of the top-level key hides it.
+			by = top
+		} else if r, ok := old.CRDT.Registers[path]; in.Op.Kind != doc.Delete && in.Op.Kind != doc.Increment &&
 			(!ok || r.Deleted && crdt.Compare(stamp, r.Stamp) > 0) {
 			// Neither a value nor the path's own tombstone won: the floor did.
 			// (A write below an older live value is not refused by it.)
@@ -609,6 +615,10 @@ func superseded(op doc.Op, path, by string, d crdt.Doc) Outcome {
 		why = fmt.Sprintf("a newer delete of %q removed what it adds to", by)
 	case op.Kind == doc.Increment:
 		why = fmt.Sprintf("a newer write of %q reset what it adds to", by)
+	case by != path && r.Deleted:
+		why = fmt.Sprintf("a newer delete of %q removed it", by)
+	case by != path:
+		why = fmt.Sprintf("a newer write of %q replaced it", by)
 	}
 	return Outcome{Kind: KindSuperseded, Notices: []string{fmt.Sprintf("%s superseded: %s", op, why)}}
 }

@@ -38,8 +38,14 @@
 //     parent would have been cleared by it had it arrived first, and
 //     loses to it instead, so that the document does not depend on which
 //     arrives first. Ties between stamps are broken by user id. A write
-//     or increment that loses to a newer stamp is KindSuperseded. Paths
-//     name object keys only; move and text are refused.
+//     or increment that loses to a newer stamp is KindSuperseded, as is
+//     a write or delete below a field whose top-level key holds a newer
+//     write or delete (it could never show). The state keeps nothing of
+//     what can never show again (crdt.Doc.Prune): a write or delete of a
+//     path drops the older registers below it (below a deeper path it
+//     keeps their paths, not their values), and a state stored before
+//     is pruned by the entity's next change. Paths name object keys
+//     only; move and text are refused.
 //   - lock-based: only the user holding the entity's lock, presenting the
 //     lock's current fencing token, may write (ErrLockRequired,
 //     ErrStaleToken); the write is then applied as with last-write-wins.
