@@ -173,8 +173,8 @@ func streamMapping(t *testing.T, raw map[string]any, fn string) map[string]any {
 }
 
 // TestSweeperReadsTTLRemovals: the sweeper function gets the records of
-// the sessions, room entries, away alarms (not the connections' other
-// items) and lock items (not the fencing counters or the reverse lock
+// the sessions, room entries, away and token alarms (not the connections'
+// other items) and lock items (not the fencing counters or the reverse lock
 // items) that DynamoDB's TTL removed, and only those
 // (the sweeper's own claims are removals by its role), names in its
 // answer the record to send again from, and may read this table's stream
@@ -198,7 +198,7 @@ func TestSweeperReadsTTLRemovals(t *testing.T) {
 	// items each filter passes.
 	want := map[string][]string{
 		fmt.Sprint([]string{store.PrefixPresence, store.PrefixRoom}): nil,
-		fmt.Sprint([]string{store.PrefixConn}):                       {store.SKAway},
+		fmt.Sprint([]string{store.PrefixConn}):                       {store.SKAway, store.SKToken},
 		fmt.Sprint([]string{store.PrefixLock}):                       {store.SKLock},
 	}
 	filters := streamFilters(t, p)

@@ -54,6 +54,13 @@ import (
 // feature announces each as the pass does (editingRoutes.lockRemovedByTTL,
 // collab.Service.LockRemovedByTTL), and writes its expired to the change
 // feed as the pass's claim of it does.
+//
+// A token alarm's expiresAt is the token's exp, and one that TTL deleted
+// before a pass read it left its connection open, refused every frame but
+// still receiving its channels, until API Gateway's 2 h limit. The filter
+// passes TTL's removals of token alarms too, and the connection, if it is
+// still there, is closed as the pass would have closed it
+// (tokenAlarmRemovedByTTL).
 
 // The userIdentity of a stream record of a removal by DynamoDB's TTL.
 const (
@@ -83,7 +90,8 @@ func (h *Handler) SweeperEvent(ctx context.Context, raw json.RawMessage) (*event
 // SweepStream handles a batch of the table's stream records: each item
 // that DynamoDB's TTL removed goes to every feature's handler of such
 // removals (presence and away alarms: announced as the sweeper's claim
-// would have been; locks: announced expired as by a pass); other records
+// would have been; locks: announced expired as by a pass; token alarms:
+// the connection closed as by a pass); other records
 // are skipped (the event source mapping filters them out).
 // When a record fails before anything was announced for it (or after a
 // claim that handling it again finds done, see entryRemovedByTTL), or the
@@ -94,7 +102,8 @@ func (h *Handler) SweeperEvent(ctx context.Context, raw json.RawMessage) (*event
 // once. SweepRemoved counts the records that announced something: a
 // removal that changed nothing for anyone (a lock granted again, or
 // granted and ended since, a hidden session, a connection that spoke
-// again) is not counted.
+// again, a connection closed already) is not counted; a connection closed
+// is.
 func (h *Handler) SweepStream(ctx context.Context, ev events.DynamoDBEvent) events.DynamoDBEventResponse {
 	ctx, flush := h.sweeperMetrics(ctx)
 	defer flush()

@@ -29,11 +29,14 @@ type connectionCloser interface {
 }
 
 // registerTokens enforces token expiry for the life of a connection: its
-// clean-up removes a closed connection's token alarm, and its sweep closes
-// connections whose token expired. Frames are refused in message.
+// clean-up removes a closed connection's token alarm, its sweep closes
+// connections whose token expired, and so does its handler of an alarm
+// that DynamoDB's TTL removed before a pass found it. Frames are refused
+// in message.
 func (h *Handler) registerTokens() {
 	h.cleanups = append(h.cleanups, h.forgetTokenAlarm)
 	h.sweeps = append(h.sweeps, h.sweepTokens)
+	h.removedByTTL = append(h.removedByTTL, h.tokenAlarmRemovedByTTL)
 }
 
 // tokenExpired reports whether c's token has expired at now. A connection
@@ -117,27 +120,72 @@ func (h *Handler) sweepTokens(ctx context.Context, now time.Time) error {
 		if !tokenExpired(c, now) {
 			continue // not this connection's current token: nothing to close yet
 		}
-		if closer, ok := h.client(h.endpointOf(c)).(connectionCloser); ok {
-			if err := closer.DeleteConnection(ctx, c.ID); err != nil && !h.deps.IsGone(err) {
-				errs = append(errs, fmt.Errorf("close connection %q: %w", c.ID, err))
-				continue
-			}
-		}
-		c, chans, err := st.DeleteConnection(ctx, a.ConnID)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("remove connection %q: %w", a.ConnID, err))
+		if err := h.closeExpired(ctx, c); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		if c.ID == "" {
-			c = store.Connection{ID: a.ConnID, Tenant: a.Tenant, UserID: a.UserID, TokenExpiresAt: a.At}
-		}
-		h.forgetConnection(c.ID)
-		h.cleanup(ctx, c, chans)
 		closed++
 	}
 	h.log.InfoContext(ctx, "tokens swept", "route", "sweeper", "expired", len(alarms), "connectionsClosed", closed)
 	metrics.From(ctx).Add(metrics.SweepRemoved, float64(closed), metrics.Count)
 	return errors.Join(errs...)
+}
+
+// closeExpired closes connection c, whose token expired, through the
+// Management API (a connection already gone is no error), then removes its
+// record, subscriptions and every feature's state (its token alarm
+// included), as $disconnect would. Each step is idempotent: after a
+// failure, closing it again repeats nothing that matters.
+func (h *Handler) closeExpired(ctx context.Context, c store.Connection) error {
+	if closer, ok := h.client(h.endpointOf(c)).(connectionCloser); ok {
+		if err := closer.DeleteConnection(ctx, c.ID); err != nil && !h.deps.IsGone(err) {
+			return fmt.Errorf("close connection %q: %w", c.ID, err)
+		}
+	}
+	removed, chans, err := h.deps.Store.DeleteConnection(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("remove connection %q: %w", c.ID, err)
+	}
+	if removed.ID != "" {
+		c = removed
+	}
+	h.forgetConnection(c.ID)
+	h.cleanup(ctx, c, chans)
+	return nil
+}
+
+// tokenAlarmRemovedByTTL closes the connection whose token alarm
+// DynamoDB's TTL removed, as a pass would have had it found the alarm
+// (sweepTokens): TTL may remove the alarm, whose expiresAt is the token's
+// exp, before any pass reads it, and the connection, refused every frame,
+// would otherwise keep receiving its channels until API Gateway's 2 h
+// limit. It ignores the keys of other items. A connection already gone (a
+// pass, $disconnect or an earlier delivery of the record removed it) is
+// left alone. TTL removes only what expired, so the token's exp has passed
+// by the record's time, removedAt, even when this function's clock is
+// behind it. It reports whether it closed the connection; an error (the
+// read or the close failed) has the record handled again, which repeats
+// nothing.
+func (h *Handler) tokenAlarmRemovedByTTL(ctx context.Context, pk, sk string, removedAt, now time.Time) (bool, error) {
+	connID, ok := store.ParseTokenAlarmKey(pk, sk)
+	if !ok {
+		return false, nil
+	}
+	c, err := h.deps.Store.GetConnection(ctx, connID)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("connection %q: %w", connID, err)
+	}
+	if !tokenExpired(c, now) && !tokenExpired(c, removedAt) {
+		return false, nil // a connection with no token, or a later one: not this alarm's
+	}
+	if err := h.closeExpired(ctx, c); err != nil {
+		return false, err
+	}
+	h.log.InfoContext(ctx, "token alarm removed by TTL: connection closed", "route", "sweeper", "connectionId", connID)
+	return true, nil
 }
 
 // forgetConnection drops what the warm environment keeps of connection id.

@@ -92,8 +92,15 @@ func ParsePresenceKey(pk, sk string) (k PresenceKey, ok bool) {
 // stream carries it: the alarm's connection; ok is false for the key of
 // any other item (the connection's record and reverse items included).
 func ParseAwayKey(pk, sk string) (connID string, ok bool) {
+	return parseConnItemKey(pk, sk, SKAway)
+}
+
+// parseConnItemKey reads the key (pk, sk) of the item of a connection's
+// partition whose sort key is want: the connection; ok is false for the
+// key of any other item.
+func parseConnItemKey(pk, sk, want string) (connID string, ok bool) {
 	connID, ok = strings.CutPrefix(pk, PrefixConn)
-	if !ok || sk != SKAway || connID == "" || strings.Contains(connID, "#") {
+	if !ok || sk != want || connID == "" || strings.Contains(connID, "#") {
 		return "", false
 	}
 	return connID, true

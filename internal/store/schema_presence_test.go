@@ -40,22 +40,39 @@ func TestParsePresenceKey(t *testing.T) {
 	}
 }
 
-// TestParseAwayKey: the key of an away alarm gives back its connection;
-// the keys of the connection's other items, and malformed ones, do not.
+// TestParseAwayKey: the key of an away alarm, or of a token alarm, gives
+// back its connection to its own parser; the keys of the connection's
+// other items, and malformed ones, do not.
 func TestParseAwayKey(t *testing.T) {
-	if got, ok := store.ParseAwayKey(store.ConnPK("AbC="), store.SKAway); !ok || got != "AbC=" {
-		t.Errorf("ParseAwayKey = %q, %v; want AbC=", got, ok)
+	parsers := []struct {
+		name  string
+		sk    string
+		parse func(pk, sk string) (string, bool)
+	}{
+		{"ParseAwayKey", store.SKAway, store.ParseAwayKey},
+		{"ParseTokenAlarmKey", store.SKToken, store.ParseTokenAlarmKey},
 	}
-	for _, k := range [][2]string{
-		{store.ConnPK("AbC="), store.SKMeta},
-		{store.ConnPK("AbC="), store.SubSK("acme", "room:lobby")},
-		{store.ConnPK("AbC="), store.PrefixLock + "acme#order#SO-1"},
-		{store.ConnPK(""), store.SKAway},
-		{store.ConnPK("a#b"), store.SKAway},
-		{store.PresencePK("acme"), store.SKAway},
-	} {
-		if got, ok := store.ParseAwayKey(k[0], k[1]); ok {
-			t.Errorf("ParseAwayKey(%q, %q) = %q, want not an away alarm's key", k[0], k[1], got)
+	for _, p := range parsers {
+		if got, ok := p.parse(store.ConnPK("AbC="), p.sk); !ok || got != "AbC=" {
+			t.Errorf("%s = %q, %v; want AbC=", p.name, got, ok)
+		}
+		others := [][2]string{
+			{store.ConnPK("AbC="), store.SKMeta},
+			{store.ConnPK("AbC="), store.SubSK("acme", "room:lobby")},
+			{store.ConnPK("AbC="), store.PrefixLock + "acme#order#SO-1"},
+			{store.ConnPK(""), p.sk},
+			{store.ConnPK("a#b"), p.sk},
+			{store.PresencePK("acme"), p.sk},
+		}
+		for _, q := range parsers {
+			if q.sk != p.sk {
+				others = append(others, [2]string{store.ConnPK("AbC="), q.sk})
+			}
+		}
+		for _, k := range others {
+			if got, ok := p.parse(k[0], k[1]); ok {
+				t.Errorf("%s(%q, %q) = %q, want not the key of its alarm", p.name, k[0], k[1], got)
+			}
 		}
 	}
 }

@@ -14,12 +14,20 @@ import (
 // has one place in the expiry index and the connection item's expiresAt
 // is its 2 h lifetime. expiresAt is also the TTL attribute: DynamoDB may
 // delete an alarm that the sweeper has not handled yet (TTL deletes lag,
-// usually by far more than the sweeper's minute); the connection is then
-// still refused every frame, and API Gateway closes it at its 2 h limit.
+// usually by far more than the sweeper's minute, but have no lower
+// bound); the table's stream then hands the removal to the sweeper, which
+// closes the connection as its pass would have.
 const (
 	SKToken      = "TOKEN"
 	ExpKindToken = "TOKEN"
 )
+
+// ParseTokenAlarmKey reads the key of a token alarm, as a record of the
+// table's stream carries it: the alarm's connection; ok is false for the
+// key of any other item (the connection's record and away alarm included).
+func ParseTokenAlarmKey(pk, sk string) (connID string, ok bool) {
+	return parseConnItemKey(pk, sk, SKToken)
+}
 
 // TokenBucket is the expiry-index partition of a connection's token alarm.
 func TokenBucket(connID string) string { return ExpBucket(ExpKindToken, connID) }
