@@ -67,13 +67,14 @@ type Config struct {
 	// is not checked). For Cognito use
 	// "https://cognito-idp.<region>.amazonaws.com/<user-pool-id>".
 	Issuer string
-	// Audience, if set, must appear in the token's aud (string or array) or
-	// equal its client_id (Cognito access tokens carry client_id instead of
-	// aud). It is required with JWKSURL unless AnyAudience is set: an
-	// identity provider signs the tokens of every application it serves
-	// with the same keys, so without it a token issued to another
-	// application would be accepted. Default: "" (not checked; allowed with
-	// HS256Secret alone, a secret shared with this application only).
+	// Audience, if set, must appear in the token's aud (string or array) or,
+	// in a token without aud, equal its client_id (Cognito access tokens
+	// carry client_id instead of aud). It is required with JWKSURL unless
+	// AnyAudience is set: an identity provider signs the tokens of every
+	// application it serves with the same keys, so without it a token
+	// issued to another application would be accepted. Default: "" (not
+	// checked; allowed with HS256Secret alone, a secret shared with this
+	// application only).
 	Audience string
 	// AnyAudience accepts key-set tokens of any audience: the explicit
 	// opt-out of the Audience requirement, for an identity provider that

@@ -25,7 +25,8 @@ var (
 	ErrNotYetValid = errors.New("token not yet valid")
 	// ErrIssuer means iss is missing or differs from Config.Issuer.
 	ErrIssuer = errors.New("wrong issuer")
-	// ErrAudience means neither aud nor client_id names Config.Audience.
+	// ErrAudience means aud does not name Config.Audience, or, in a token
+	// without aud, client_id does not equal it.
 	ErrAudience = errors.New("wrong audience")
 	// ErrTenant means the token carries no tenant and Config.RequireTenant
 	// is set (as it is when Config.TenantClaim names a Cognito custom

@@ -22,11 +22,11 @@ type TokenSettings struct {
 	// Issuer must equal the token's iss claim (JWT_ISSUER). Default ""
 	// (not checked).
 	Issuer string
-	// Audience must appear in the token's aud claim or equal its client_id
-	// (JWT_AUDIENCE). Required with JWKSURL: an identity provider signs
-	// other applications' tokens with the same keys. JWT_AUDIENCE=* sets
-	// AnyAudience instead. Default "" (not checked; allowed with an HS256
-	// secret only).
+	// Audience must appear in the token's aud claim or, in a token without
+	// aud, equal its client_id (JWT_AUDIENCE). Required with JWKSURL: an
+	// identity provider signs other applications' tokens with the same
+	// keys. JWT_AUDIENCE=* sets AnyAudience instead. Default "" (not
+	// checked; allowed with an HS256 secret only).
 	Audience string
 	// AnyAudience accepts key-set tokens of any audience (JWT_AUDIENCE=*):
 	// the explicit opt-out, for an identity provider that serves this

@@ -269,13 +269,20 @@ func numericDate(c map[string]any, name string) (t time.Time, ok bool, err error
 }
 
 // hasAudience reports whether aud (a string or an array of strings) holds
-// want, or client_id equals it.
+// want. Only a token without an aud claim may name its audience in
+// client_id instead, as Cognito access tokens do: an access token issued
+// for another resource server (RFC 9068) carries that server in aud and
+// its client in client_id, and is not for this application even when the
+// client is.
 func hasAudience(c map[string]any, want string) bool {
-	switch aud := c["aud"].(type) {
+	raw, present := c["aud"]
+	if !present {
+		clientID, _ := c["client_id"].(string)
+		return clientID == want
+	}
+	switch aud := raw.(type) {
 	case string:
-		if aud == want {
-			return true
-		}
+		return aud == want
 	case []any:
 		for _, a := range aud {
 			if s, _ := a.(string); s == want {
@@ -283,8 +290,7 @@ func hasAudience(c map[string]any, want string) bool {
 			}
 		}
 	}
-	clientID, _ := c["client_id"].(string)
-	return clientID == want
+	return false
 }
 
 // firstString returns the first non-empty string claim among names.

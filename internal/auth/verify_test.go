@@ -79,6 +79,11 @@ func TestVerify(t *testing.T) {
 		{"wrong audience", signToken(t, hs, with(map[string]any{"aud": "other"}), secret), ErrAudience},
 		{"audience missing", signToken(t, hs, with(map[string]any{"aud": nil}), secret), ErrAudience},
 		{"wrong client_id", signToken(t, hs, with(map[string]any{"aud": nil, "client_id": "other"}), secret), ErrAudience},
+		// An RFC 9068 access token for another resource server names its
+		// client in client_id: it counts only when the token has no aud.
+		{"aud of another API, client_id naming this one", signToken(t, hs, with(map[string]any{"aud": "https://payments.example", "client_id": "rtcollab"}), secret), ErrAudience},
+		{"aud array of other APIs, client_id naming this one", signToken(t, hs, with(map[string]any{"aud": []string{"https://payments.example"}, "client_id": "rtcollab"}), secret), ErrAudience},
+		{"empty aud array, client_id naming this one", signToken(t, hs, with(map[string]any{"aud": []string{}, "client_id": "rtcollab"}), secret), ErrAudience},
 		{"sub missing", signToken(t, hs, with(map[string]any{"sub": nil}), secret), ErrMalformed},
 		{"sub empty", signToken(t, hs, with(map[string]any{"sub": ""}), secret), ErrMalformed},
 		{"sub not a string", signToken(t, hs, with(map[string]any{"sub": 42}), secret), ErrMalformed},
