@@ -10,6 +10,7 @@ import (
 
 	"github.com/omnisales/rtcollab/internal/auth"
 	"github.com/omnisales/rtcollab/internal/broadcast"
+	"github.com/omnisales/rtcollab/internal/ident"
 	"github.com/omnisales/rtcollab/internal/presence"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -543,6 +544,13 @@ func (pl presencePayload) edit() (func(*store.Presence), error) {
 	}
 	if pl.Avatar != nil && len(*pl.Avatar) > maxAvatarLen {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "avatar is at most %d bytes", maxAvatarLen)
+	}
+	// The avatar reaches every user of the tenant: it is held to the rule
+	// $connect cleans a token's avatar with (ident.Clean), and refused
+	// rather than cleaned, so that others never see an avatar other than
+	// the one the sender set.
+	if pl.Avatar != nil && ident.Clean(*pl.Avatar, maxAvatarLen, false) != *pl.Avatar {
+		return nil, protocol.NewError(protocol.CodeBadRequest, "avatar holds a control, format (bidirectional, zero-width) or other invisible character, a private-use code point or a noncharacter")
 	}
 	return func(e *store.Presence) {
 		if pl.Status != "" {
