@@ -295,7 +295,8 @@ var identifierAttacks = map[string]string{
 	"C0": "\x01", "DEL": "\x7f", "C1": "\u0085", "line separator": "\u2028", "paragraph separator": "\u2029",
 	"bidi override": "\u202e", "bidi embedding": "\u202a", "bidi isolate": "\u2067", "zero-width space": "\u200b",
 	"zero-width joiner": "\u200d", "byte order mark": "\ufeff", "invalid UTF-8": "\xff", "noncharacter": "\ufdd0",
-	"plane noncharacter": "\U0001fffe",
+	"plane noncharacter": "\U0001fffe", "combining grapheme joiner": "\u034f", "variation selector": "\ufe0f",
+	"Hangul filler": "\u3164", "braille blank": "\u2800",
 }
 
 // TestIdentityCharacterClasses presents tokens whose user id or tenant

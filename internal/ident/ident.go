@@ -13,9 +13,14 @@
 //     characters (Unicode category Cf: the bidirectional controls
 //     U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069, the zero-width
 //     U+200B–U+200D, U+2060–U+2064 and U+FEFF, the soft hyphen, ...),
-//     the line and paragraph separators U+2028 and U+2029, private-use
-//     code points and noncharacters (U+FDD0–U+FDEF and the last two code
-//     points of every plane);
+//     the other default-ignorable code points, which are drawn as nothing
+//     (the combining grapheme joiner U+034F, the variation selectors
+//     U+FE00–U+FE0F, U+E0100–U+E01EF and U+180B–U+180F, the Hangul
+//     fillers U+115F, U+1160, U+3164 and U+FFA0, U+17B4, U+17B5 and the
+//     unassigned ones), the braille pattern blank U+2800, the line and
+//     paragraph separators U+2028 and U+2029, private-use code points and
+//     noncharacters (U+FDD0–U+FDEF and the last two code points of every
+//     plane). Spaces, U+00A0 and U+3000 among them, are allowed;
 //   - ASCII sets for everything the server names itself or puts into
 //     channel names: printable ASCII for messageIds, [A-Za-z0-9._-] for
 //     names, and names joined by at most one ':' for channels.
@@ -85,7 +90,7 @@ func Check(k Kind, s string) error {
 		}
 		for _, r := range s {
 			if r == '#' || !Visible(r) {
-				return fmt.Errorf("%s holds '#', a control, format or separator character, a private-use code point or a noncharacter: %w", k.what, ErrInvalid)
+				return fmt.Errorf("%s holds '#', a control, format, separator or other invisible character, a private-use code point or a noncharacter: %w", k.what, ErrInvalid)
 			}
 		}
 	case printable:
@@ -121,15 +126,26 @@ func isNameByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
+// brailleBlank is U+2800 BRAILLE PATTERN BLANK: a symbol, not
+// default-ignorable, but drawn as nothing.
+const brailleBlank = '\u2800'
+
 // Visible reports whether r may appear in text shown to users: it is not a
 // control, format, line or paragraph separator, private-use, surrogate or
 // noncharacter code point, nor utf8.RuneError (what an invalid byte
-// decodes to).
+// decodes to), nor one drawn as nothing: a code point of Unicode's
+// Default_Ignorable_Code_Point set, or U+2800.
 func Visible(r rune) bool {
 	switch {
 	case r == utf8.RuneError, r < 0, r > unicode.MaxRune:
 		return false
 	case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs, unicode.Zl, unicode.Zp):
+		return false
+	// Default_Ignorable_Code_Point lies within Cf (above), the variation
+	// selectors and Other_Default_Ignorable_Code_Point (U+034F, the Hangul
+	// fillers, U+17B4, U+17B5 and unassigned code points set aside for
+	// such use), none of which holds a space.
+	case unicode.In(r, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point), r == brailleBlank:
 		return false
 	case r >= 0xFDD0 && r <= 0xFDEF, r&0xFFFE == 0xFFFE:
 		return false

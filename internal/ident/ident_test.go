@@ -37,6 +37,24 @@ var hostile = map[string]string{
 	"noncharacter 1FFFF":    "\U0001ffff",
 	"private use":           "\ue000",
 	"key separator":         "#", // allowed in messageIds only, which are whole sort keys
+	// Default-ignorable code points outside Cf, drawn as nothing, and the
+	// braille blank: "alice" and "alice" with one of them look the same.
+	"combining grapheme joiner":      "\u034f",
+	"Hangul choseong filler":         "\u115f",
+	"Hangul jungseong filler":        "\u1160",
+	"Khmer inherent vowel AQ":        "\u17b4",
+	"Khmer inherent vowel AA":        "\u17b5",
+	"Mongolian variation selector 1": "\u180b",
+	"Mongolian variation selector 4": "\u180f",
+	"Hangul filler":                  "\u3164",
+	"halfwidth Hangul filler":        "\uffa0",
+	"variation selector 1":           "\ufe00",
+	"variation selector 16":          "\ufe0f",
+	"variation selector 17":          "\U000e0100",
+	"variation selector 256":         "\U000e01ef",
+	"unassigned ignorable E0002":     "\U000e0002",
+	"unassigned ignorable FFF0":      "\ufff0",
+	"braille pattern blank":          "\u2800",
 }
 
 func TestCheckRefusesEveryClass(t *testing.T) {
@@ -74,6 +92,10 @@ func TestCheckAccepts(t *testing.T) {
 		{UserID, "ユーザー"},
 		{UserID, "مستخدم"}, // right-to-left letters are letters, not controls
 		{UserID, strings.Repeat("é", MaxIDLen/2)},
+		{Tenant, "Société\u00a0Générale"}, // spaces are seen, no-break and ideographic ones too
+		{Tenant, "株式会社\u3000東京"},
+		{UserID, "e\u0301"}, // a combining mark that is drawn
+		{UserID, "\U0001f600"},
 		{MessageID, "m-1:2/3?x=y"},
 		{Channel, "order:123"},
 		{Channel, "room:dashboard"},
