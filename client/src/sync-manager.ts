@@ -1218,7 +1218,8 @@ export class RealtimeSyncManager {
         let conflictsCursor: string | undefined;
         for (let page = 0; page < 50; page++) {
           const lockSeq = e.lockSeq;
-          const payload: Record<string, unknown> = { entityType: e.type, entityId: e.id, sinceVersion: e.version };
+          const since = e.version;
+          const payload: Record<string, unknown> = { entityType: e.type, entityId: e.id, sinceVersion: since };
           if (conflictsCursor !== undefined) payload['conflictsCursor'] = conflictsCursor;
           const ack = await this.client.request<'sync', SyncAck>('sync', { payload });
           if (!this.entries.has(e.channel)) return { state: e.state, error: null };
@@ -1227,7 +1228,12 @@ export class RealtimeSyncManager {
             if (!isVersion(ack.version)) {
               throw new RealtimeError({ code: 'BAD_FRAME', message: 'the sync reply carries no valid version' });
             }
-            if (ack.version !== e.version || ack.version === 0) {
+            if (ack.version < e.version && e.version !== since) {
+              // Read before versions applied since it was asked (events and
+              // acks travel apart from the reply): taken, it would move the
+              // entity back and hide them. Asked again from the version held.
+              e.syncAgain = true;
+            } else if (ack.version !== e.version || ack.version === 0) {
               // The changes in between are not known one by one: the
               // changes waiting to be sent cannot be rebased past them.
               if (e.lastSyncedAt !== null && ack.version !== e.version) {
