@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { act, cleanup, render, renderHook } from '@testing-library/react';
-import { createElement, useEffect } from 'react';
+import { StrictMode, createElement, useEffect } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PresenceManager, RealtimeSyncManager, WebSocketClient, getRealtimeSyncManager, type Change, type Conflict, type Lock } from '../src/index.js';
 import { useEntitySync, useLock, useRealtimeSync, useWebSocket, useWebSocketChannel } from '../src/react/index.js';
@@ -184,6 +184,45 @@ describe('useRealtimeSync', () => {
       await settle();
     }
     expect(server.framesOfType('conflict.resolve')).toHaveLength(3);
+  });
+
+  it('autoResolveConflicts: a temporary failure answered after unmount starts no backoff timer', async () => {
+    const conflict: Conflict = { id: 'c1', localChange: change(0, 'status', 'mine', 'u1'), remoteChange: change(1, 'status', 'theirs'),
+      resolved: false, entityType: 'order', entityId: '1', path: 'status' };
+    const { server, client, sock } = await setup({ strategy: 'last-write-wins', conflicts: [conflict], holdResolve: true });
+    const h = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, autoResolveConflicts: 'local' }));
+    await settle();
+    const [frame] = server.framesOfType('conflict.resolve');
+    expect(frame).toBeDefined();
+    h.unmount();
+    await settle();
+    const started = vi.spyOn(globalThis, 'setTimeout');
+    server.error(sock, frame!, 'UNAVAILABLE', { retryable: true });
+    await settle();
+    // The hook's backoff (1 s doubling up to 30 s) would call its state setter when it ends.
+    expect(started).not.toHaveBeenCalled();
+    await settle(60_000);
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(1);
+  });
+
+  it('autoResolveConflicts under StrictMode still asks again after a temporary failure', async () => {
+    const conflict: Conflict = { id: 'c1', localChange: change(0, 'status', 'mine', 'u1'), remoteChange: change(1, 'status', 'theirs'),
+      resolved: false, entityType: 'order', entityId: '1', path: 'status' };
+    const { server, client, sock } = await setup({ strategy: 'last-write-wins', conflicts: [conflict], holdResolve: true });
+    // Followed already, so the conflict is known at mount. Effects run, are
+    // cleaned up and run again on mount: the request sent by the first run
+    // is answered after that.
+    await getRealtimeSyncManager(client).startSync('order', '1');
+    const h = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, autoResolveConflicts: 'local' }),
+      { wrapper: StrictMode });
+    await settle();
+    const [frame] = server.framesOfType('conflict.resolve');
+    expect(frame).toBeDefined();
+    server.error(sock, frame!, 'UNAVAILABLE', { retryable: true });
+    await settle();
+    expect(h.result.current.error).toMatchObject({ code: 'UNAVAILABLE' });
+    await settle(1000); // the first backoff: at most 1 s
+    expect(server.framesOfType('conflict.resolve')).toHaveLength(2);
   });
 });
 

@@ -254,10 +254,16 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
   const retries = useRef(new Map<string, { attempts: number; timer: ReturnType<typeof setTimeout> | null }>());
   const [retryTick, setRetryTick] = useState(0);
   const [autoError, setAutoError] = useState<{ id: string; error: RealtimeError } | null>(null);
+  // Unmounted: an answer that comes afterwards sets no state and starts no
+  // backoff. Effects run again on a later mount (StrictMode, a hidden
+  // Activity shown again), which clears it.
+  const unmounted = useRef(false);
   useEffect(() => {
+    unmounted.current = false;
     const pending = retries.current;
     const asked = resolving.current;
     return () => {
+      unmounted.current = true;
       // Unmounted: a retry waiting for its backoff is asked at once on a
       // later mount instead.
       for (const [id, r] of pending) {
@@ -277,12 +283,18 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
         manager.resolveConflict(c.id, side).then(
           () => {
             retries.current.delete(c.id);
-            setAutoError((prev) => (prev?.id === c.id ? null : prev));
+            if (!unmounted.current) setAutoError((prev) => (prev?.id === c.id ? null : prev));
           },
           (err: unknown) => {
             const re = err instanceof RealtimeError ? err : new RealtimeError({ code: 'INTERNAL', message: String(err), cause: err });
             // Settled already (the manager shows it so): not asked again.
             if (re.code === 'CONFLICT_RESOLVED') return;
+            if (unmounted.current) {
+              // Asked again at once on a later mount, as a retry waiting
+              // for its backoff at the unmount is.
+              resolving.current.delete(c.id);
+              return;
+            }
             setAutoError({ id: c.id, error: re });
             // Refused for good (FORBIDDEN, NOT_FOUND, BAD_REQUEST...): not
             // asked again; the user can still resolve it by hand.
