@@ -29,7 +29,8 @@ export type ServerErrorCode =
  * Error codes produced by the client itself.
  *
  * - `TIMEOUT`: no reply within the request timeout after the frame was sent.
- * - `QUEUE_OVERFLOW`: the offline queue was full and this, its oldest request, was dropped.
+ * - `QUEUE_OVERFLOW`: the offline queue was full and this request was dropped: its oldest
+ *   read, or its oldest request when no read was queued.
  * - `QUEUE_CLEARED`: `clearQueue()` dropped the request before it was sent.
  * - `CANCELLED`: a pending subscribe was overtaken by an unsubscribe of the same channel.
  * - `CLIENT_DESTROYED`: `destroy()` was called while the request was pending.

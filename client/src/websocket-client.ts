@@ -216,7 +216,11 @@ export interface WebSocketClientOptions {
    * it reconnects at once. 0 disables. Default 115 minutes.
    */
   maxConnectionAge?: number;
-  /** Requests held while not connected; beyond it the oldest is dropped. Default 100. */
+  /**
+   * Requests held while not connected; beyond it the oldest read
+   * (READ_REQUEST_TYPES) is dropped, or the oldest request when no read is
+   * held. Default 100.
+   */
   messageQueueSize?: number;
   /**
    * Frames larger than this (UTF-8 bytes) are refused locally with a
@@ -318,7 +322,7 @@ export interface WebSocketClientEvents {
   latency: number;
   /** The ack of `hello` on a new connection. */
   hello: HelloAck;
-  /** The queue was full: `dropped` (the oldest) was rejected with QUEUE_OVERFLOW. */
+  /** The queue was full: `dropped` (the oldest read, else the oldest request) was rejected with QUEUE_OVERFLOW. */
   'queue-overflow': { dropped: RequestInfo; queueSize: number };
   'reconnect-scheduled': { attempt: number; delay: number; cause: CloseCause };
   /** `maxReconnectAttempts` ran out; the client is `closed`. */
@@ -538,6 +542,14 @@ export const RESENT_REQUEST_TYPES: ReadonlySet<string> = new Set([
 ]);
 
 /**
+ * The requests that only read (docs/PROTOCOL.md, "Rules every client
+ * needs", 3). On overflow of the queue the oldest of them is dropped before
+ * any other request: a read can be made again from the state at hand,
+ * while a dropped write (a change made offline) is lost.
+ */
+export const READ_REQUEST_TYPES: ReadonlySet<string> = new Set(['sync', 'history', 'comment.list', 'activity.list', 'presence.snapshot']);
+
+/**
  * Retries of a subscribe, unsubscribe or history read refused with a
  * retryable code. A RATE_LIMITED answer does not count: those are retried
  * for as long as the connection lasts.
@@ -623,7 +635,8 @@ function resolveOptions(o: WebSocketClientOptions): ResolvedOptions {
  * - Reconnects with exponential backoff and jitter (see `backoffDelay`).
  * - Every request gets a unique messageId and a promise for its reply.
  * - While not connected, requests wait in a bounded queue; on overflow the
- *   oldest is rejected with QUEUE_OVERFLOW and `queue-overflow` is emitted.
+ *   oldest read (or, with none queued, the oldest request) is rejected with
+ *   QUEUE_OVERFLOW and `queue-overflow` is emitted.
  * - After a reconnect it first resubscribes every channel, then resends the
  *   requests that were in flight when the socket dropped and then the queued
  *   ones, all with their original messageIds, in their original order. Only
@@ -1122,17 +1135,25 @@ export class WebSocketClient {
     this.update();
   }
 
+  /**
+   * Queues `e`. On overflow the oldest read (READ_REQUEST_TYPES) goes
+   * first, so that reads, such as the sync manager's catch-up syncs at a
+   * reconnect, never push out the writes queued before them; only when no
+   * read is queued does the oldest write go.
+   */
   private enqueue(e: Outbound): void {
     this.queue.push(e);
     while (this.queue.length > this.opts.messageQueueSize) {
-      const dropped = this.queue.shift();
+      const read = this.queue.findIndex((q) => READ_REQUEST_TYPES.has(q.type));
+      const [dropped] = this.queue.splice(read >= 0 ? read : 0, 1);
       if (dropped === undefined) break;
       this.log('queue overflow: dropping', dropped.type, dropped.messageId);
       this.clearEntryTimer(dropped); // a held request's wait (see onHoldTimeout)
+      const which = READ_REQUEST_TYPES.has(dropped.type) ? 'the oldest read' : 'the oldest request';
       dropped.reject(
         new RealtimeError({
           code: 'QUEUE_OVERFLOW',
-          message: `the offline queue is full (${this.opts.messageQueueSize}); the oldest request was dropped`,
+          message: `the offline queue is full (${this.opts.messageQueueSize}); ${which} was dropped`,
           messageId: dropped.messageId,
         }),
       );

@@ -437,6 +437,31 @@ describe('offline queue', () => {
     expect(client.queuedMessages).toBe(0);
   });
 
+  it('on overflow drops the oldest read before any write, and the oldest write only when no read is queued', async () => {
+    const server = new FakeServer({ autoAck: ['hello', 'change', 'sync', 'history'] });
+    const client = makeClient({ messageQueueSize: 3 });
+    const overflows = record(client, 'queue-overflow');
+    const results: Record<string, string> = {};
+    const req = (type: string, name: string): void => {
+      client.request(type, { payload: { name } }).then(
+        () => (results[name] = 'ok'),
+        (e: RealtimeError) => (results[name] = e.code),
+      );
+    };
+    req('change', 'c1');
+    req('sync', 's1');
+    req('change', 'c2');
+    req('history', 'h1'); // full: the oldest read, s1, goes
+    req('change', 'c3'); // h1 goes
+    req('sync', 's2'); // the only read: itself
+    req('change', 'c4'); // no read left: the oldest write, c1
+    expect(overflows.map((o) => o.event.dropped.type)).toEqual(['sync', 'history', 'sync', 'change']);
+    await openClient(client);
+    expect(results).toEqual({ s1: 'QUEUE_OVERFLOW', h1: 'QUEUE_OVERFLOW', s2: 'QUEUE_OVERFLOW', c1: 'QUEUE_OVERFLOW', c2: 'ok', c3: 'ok', c4: 'ok' });
+    expect(server.framesOfType('change').map((f) => (f.payload as { name: string }).name)).toEqual(['c2', 'c3', 'c4']);
+    expect(server.framesOfType('sync')).toHaveLength(0);
+  });
+
   it('with a queue size of 0 rejects every offline request', async () => {
     const client = makeClient({ messageQueueSize: 0 });
     const overflows = record(client, 'queue-overflow');
