@@ -9,10 +9,14 @@ function isStandInEpoch(epoch: string): boolean {
   return /^t[0-9]+$/.test(epoch);
 }
 
+/** A live update with its place in the stream. */
+type LiveUpdate = WebSocketMessage & { offset: number; epoch: string };
+
 /**
  * The stream of one subscribed channel with history, as this client has
  * delivered it: the position of the last publication delivered, and the
- * live updates that arrived ahead of it (during a recovery, or past a gap).
+ * live updates that arrived ahead of it (before the first subscribe reply,
+ * during a recovery, or past a gap).
  *
  * Every publication is delivered once, in offset order: an update at or
  * below the position is a copy (a recovery and the live updates overlap
@@ -24,7 +28,7 @@ function isStandInEpoch(epoch: string): boolean {
 export class ChannelStream {
   private pos: StreamPosition | null = null;
   private recovering = false;
-  private readonly ahead = new Map<number, WebSocketMessage>();
+  private readonly ahead = new Map<number, LiveUpdate>();
 
   constructor(
     readonly channel: string,
@@ -45,12 +49,13 @@ export class ChannelStream {
   /**
    * Starts a recovery (a resubscribe with `since`, or a history read that
    * fills a gap): live updates are held until `end`. Returns the position
-   * to recover from, or null when none is known (nothing to recover).
+   * to recover from, or null when none is known: then it starts the wait
+   * for the first subscribe's reply, whose position `start` takes (the
+   * live updates that overtake the reply are held until then, see `start`).
    */
   begin(): StreamPosition | null {
-    if (this.pos === null) return null;
     this.recovering = true;
-    return { ...this.pos };
+    return this.pos === null ? null : { ...this.pos };
   }
 
   /** Forgets the updates held; used when the connection they came on is gone. */
@@ -59,17 +64,53 @@ export class ChannelStream {
     this.ahead.clear();
   }
 
-  /** Takes the position of a subscribe reply without since. */
+  /**
+   * Takes the position of a subscribe reply without since. The live
+   * updates held while the reply was awaited (they may come before it, and
+   * out of offset order) are taken in offset order as if they came now:
+   * those at or below the position are copies of what it covers, the
+   * others are delivered in order, or wait past a gap (`hasGap`).
+   */
   start(position: StreamPosition): void {
     if (this.pos === null || this.pos.epoch !== position.epoch || this.pos.offset < position.offset) {
       this.pos = { ...position };
     }
-    this.flush();
+    this.recovering = false;
+    this.replayHeld();
+  }
+
+  /**
+   * Ends a subscribe that got no reply with a position (it failed, or its
+   * connection dropped): without a position yet, the live updates held for
+   * it are delivered in offset order, the last one becoming the position,
+   * as updates that come with no subscribe under way are. With a position,
+   * the held updates are dropped, as by `abort` (the next resubscribe
+   * recovers from the position).
+   */
+  release(): void {
+    if (this.pos === null && this.recovering) {
+      this.recovering = false;
+      this.replayHeld();
+      return;
+    }
+    this.abort();
+  }
+
+  /** Takes the held live updates again, in offset order, as if they came now. */
+  private replayHeld(): void {
+    const held = [...this.ahead.values()].sort((a, b) => a.offset - b.offset);
+    this.ahead.clear();
+    for (const m of held) this.live(m);
   }
 
   /** A live update with its place in the stream. */
-  live(m: WebSocketMessage & { offset: number; epoch: string }): void {
+  live(m: LiveUpdate): void {
     if (this.pos === null) {
+      if (this.recovering) {
+        // The first subscribe's reply has not come: its position decides.
+        this.ahead.set(m.offset, m);
+        return;
+      }
       this.pos = { offset: m.offset, epoch: m.epoch };
       this.deliver(m);
       return;
@@ -119,7 +160,7 @@ export class ChannelStream {
       if (p.offset !== this.pos.offset + 1) break; // a gap the server did not report; the live path fills it
       this.pos = { offset: p.offset, epoch };
       this.ahead.delete(p.offset);
-      const m: WebSocketMessage & { offset: number; epoch: string } = {
+      const m: LiveUpdate = {
         type: 'update',
         channel: this.channel,
         timestamp: p.timestamp,

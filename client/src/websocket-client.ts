@@ -1389,7 +1389,7 @@ export class WebSocketClient {
     entry.inflightGen = gen;
     this.clearGapTimer(entry);
     this.clearRetryTimer(entry);
-    entry.stream.abort();
+    entry.stream.release();
     const since = entry.stream.begin();
     const op = (): Promise<unknown> =>
       gen === this.gen
@@ -1412,9 +1412,11 @@ export class WebSocketClient {
       (err: RealtimeError) => {
         if (this.channels.get(channel) !== entry || entry.inflightGen !== gen) return;
         entry.inflightGen = -1;
-        entry.stream.abort();
+        // The live updates held for a first subscribe are delivered.
+        entry.stream.release();
         // Not subscribed on this connection; the next one resubscribes.
         if (err.code === 'DISCONNECTED' || gen !== this.gen) return;
+        this.armGapTimer(channel, entry);
         if (err.retryable) {
           this.log('subscribe failed, trying again', channel, err.code);
           this.retrySubscribe(channel, entry, gen);
@@ -1466,7 +1468,10 @@ export class WebSocketClient {
       return ack;
     }
     if (since === null) {
+      // The live updates that overtook the reply are delivered after its
+      // position; those past a gap wait for it to fill.
       stream.start(position);
+      if (gen === this.gen) this.armGapTimer(channel, entry);
       return ack;
     }
     await this.readStream(channel, entry, gen, since, ack);
@@ -1518,24 +1523,31 @@ export class WebSocketClient {
     const entry = this.channels.get(m.channel);
     if (entry === undefined) return false;
     entry.stream.live(m);
-    if (entry.stream.hasGap && entry.gapTimer === null) {
-      const gen = this.gen;
-      entry.gapTimer = this.opts.clock.setTimeout(() => {
-        entry.gapTimer = null;
-        if (gen !== this.gen || this.channels.get(m.channel) !== entry || !entry.stream.hasGap) return;
-        const since = entry.stream.begin();
-        if (since === null) return;
-        void this.internalRequest('history', m.channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, { since, limit: 1000 }).then(
-          (page) => this.readStream(m.channel, entry, gen, since, page),
-          () => {
-            if (gen !== this.gen) return;
-            entry.stream.end();
-            entry.stream.skipGaps();
-          },
-        );
-      }, GAP_FILL_DELAY);
-    }
+    this.armGapTimer(m.channel, entry);
     return true;
+  }
+
+  /**
+   * When live updates of `channel` wait past a gap: reads the gap from
+   * history if it has not filled within GAP_FILL_DELAY.
+   */
+  private armGapTimer(channel: string, entry: ChannelEntry): void {
+    if (!entry.stream.hasGap || entry.gapTimer !== null || !this.socketOpen()) return;
+    const gen = this.gen;
+    entry.gapTimer = this.opts.clock.setTimeout(() => {
+      entry.gapTimer = null;
+      if (gen !== this.gen || this.channels.get(channel) !== entry || !entry.stream.hasGap) return;
+      const since = entry.stream.begin();
+      if (since === null) return;
+      void this.internalRequest('history', channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, { since, limit: 1000 }).then(
+        (page) => this.readStream(channel, entry, gen, since, page),
+        () => {
+          if (gen !== this.gen) return;
+          entry.stream.end();
+          entry.stream.skipGaps();
+        },
+      );
+    }, GAP_FILL_DELAY);
   }
 
   private clearGapTimer(entry: ChannelEntry): void {

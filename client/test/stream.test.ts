@@ -223,6 +223,77 @@ describe('channel stream ordering', () => {
     client.destroy();
   });
 
+  it('holds the live updates that overtake the first subscribe reply, and delivers those after its position in order', async () => {
+    let held: { sock: FakeWebSocket; f: SentFrame } | undefined;
+    const histories: SentFrame[] = [];
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type === 'subscribe') {
+          held = { sock, f };
+          return true;
+        }
+        if (f.type === 'history') {
+          histories.push(f);
+          server.ack(sock, f, { channel: 'order-updates', recovered: true, position: { offset: 13, epoch: 'e1' }, publications: [pub(12), pub(13)], hasMore: false });
+          return true;
+        }
+        return false;
+      },
+    });
+    const client = makeClient();
+    const got: WebSocketMessage[] = [];
+    client.onChannel('order-updates', (m) => got.push(m));
+    client.connect();
+    const sock = FakeWebSocket.last;
+    sock.open();
+    const sub = client.subscribe('order-updates');
+    await flush();
+    // The server wrote the subscription and read the stream at 9; 10, 11
+    // and 13 were published after it, their fan-outs out of order and
+    // ahead of the reply (12's still on its way); 9 is one the position covers.
+    update(sock, 11);
+    update(sock, 13);
+    update(sock, 9);
+    update(sock, 10);
+    server.ack(held!.sock, held!.f, { channel: 'order-updates', position: { offset: 9, epoch: 'e1' } });
+    const ack = await sub;
+    expect(got.map((m) => m.offset)).toEqual([10, 11]);
+    expect(ack.position).toEqual({ offset: 11, epoch: 'e1' });
+    // 13 waits for 12, which is then read from history.
+    await vi.advanceTimersByTimeAsync(600);
+    expect(histories.map((f) => f.payload)).toEqual([{ since: { offset: 11, epoch: 'e1' }, limit: 1000 }]);
+    expect(got.map((m) => m.offset)).toEqual([10, 11, 12, 13]);
+    client.destroy();
+  });
+
+  it('delivers in order the live updates held for a first subscribe whose connection dropped, and recovers after them', async () => {
+    const subscribes: SentFrame[] = [];
+    const server = new FakeServer({
+      handler: (sock, f) => {
+        if (f.type !== 'subscribe') return false;
+        subscribes.push(f);
+        // The first reply never comes; the next connection's recovers.
+        if (subscribes.length > 1) {
+          server.ack(sock, f, { channel: 'order-updates', recovered: true, position: { offset: 12, epoch: 'e1' }, publications: [pub(12)], hasMore: false });
+        }
+        return true;
+      },
+    });
+    const client = makeClient();
+    const got: WebSocketMessage[] = [];
+    client.onChannel('order-updates', (m) => got.push(m));
+    client.connect();
+    FakeWebSocket.last.open();
+    void client.subscribe('order-updates');
+    await flush();
+    update(FakeWebSocket.last, 11);
+    update(FakeWebSocket.last, 10);
+    await reconnect();
+    expect(subscribes[1]?.payload).toEqual({ since: { offset: 11, epoch: 'e1' } });
+    expect(got.map((m) => m.offset)).toEqual([10, 11, 12]);
+    client.destroy();
+  });
+
   it('orders the first live updates after a position read while the stream was empty', async () => {
     const server = new FakeServer({
       handler: (sock, f) => {
