@@ -403,7 +403,9 @@ export interface RequestOptions {
    * server refused: the server applies a change at most once per messageId.
    * 1..128 printable ASCII characters (U+0021-U+007E); another is refused
    * at once with a RealtimeError BAD_REQUEST (not retryable), nothing sent.
-   * Default: a fresh id.
+   * So is one that a request not settled yet carries (in flight, queued,
+   * waiting to be sent again or to retry after RATE_LIMITED): reuse it once
+   * that request settled. Default: a fresh id.
    */
   messageId?: string;
 }
@@ -919,7 +921,8 @@ export class WebSocketClient {
    * as a `message` event). Held while not connected unless `queue: false`;
    * not resent if the connection drops after it left. Returns the messageId.
    * Throws a RealtimeError FRAME_TOO_LARGE for an oversized frame, and
-   * BAD_REQUEST for a `messageId` the server does not accept.
+   * BAD_REQUEST for a `messageId` the server does not accept or that a
+   * request not settled yet carries.
    */
   send<P = unknown>(message: OutgoingMessage<P>, options: SendOptions = {}): string {
     if (this.destroyed) throw new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' });
@@ -1085,6 +1088,16 @@ export class WebSocketClient {
         retryable: false,
       });
     }
+    if (o.messageId !== undefined && this.unsettled(o.messageId)) {
+      // Its reply could not be told from the first one's, and the first
+      // request would never settle.
+      throw new RealtimeError({
+        code: 'BAD_REQUEST',
+        message: `messageId ${JSON.stringify(o.messageId)} is taken by a request not settled yet; send it again once that one settled`,
+        retryable: false,
+        messageId: o.messageId,
+      });
+    }
     const messageId = o.messageId ?? this.opts.generateId();
     const env: Record<string, unknown> = { type };
     if (channel !== undefined) env['channel'] = channel;
@@ -1114,6 +1127,16 @@ export class WebSocketClient {
       resolve: noop,
       reject: noop,
     };
+  }
+
+  /**
+   * Whether a request with `messageId` has not settled yet: in flight,
+   * queued, waiting to be sent again, or waiting out a RATE_LIMITED delay.
+   */
+  private unsettled(messageId: string): boolean {
+    if (this.inflight.has(messageId)) return true;
+    const same = (e: Outbound): boolean => e.messageId === messageId;
+    return this.queue.some(same) || this.resend.some(same) || this.paced.some(same) || [...this.delayed.keys()].some(same);
   }
 
   private socketOpen(): boolean {

@@ -338,6 +338,49 @@ describe('requests', () => {
     await expect(client.publish('order-updates', {}, { messageId: '!~order:123/retry#2' })).resolves.toBeDefined();
   });
 
+  it('refuses a messageId a request not settled yet carries, and takes it again once that one settled', async () => {
+    const server = new FakeServer({ autoAck: ['hello'] });
+    const client = makeClient({ rateLimitRetries: 1 });
+    const sock = await openClient(client);
+    const settled: string[] = [];
+    const req = (name: string, messageId: string): Promise<void> =>
+      client.request('comment.add', { payload: { name } }, { messageId, timeout: 1000 }).then(
+        () => void settled.push(`${name} ok`),
+        (e: RealtimeError) => void settled.push(`${name} ${e.code} ${e.retryable}`),
+      );
+    void req('first', 'retry-1'); // in flight
+    void req('again', 'retry-1'); // an application retry clicked twice
+    await vi.advanceTimersByTimeAsync(1000);
+    // Each settles once: the first with its own outcome.
+    expect(settled).toEqual(['again BAD_REQUEST false', 'first TIMEOUT true']);
+    expect(server.framesOfType('comment.add')).toHaveLength(1);
+    client.request('comment.add', {}, { messageId: 'retry-2' }).catch(() => {});
+    expect(() => client.send({ type: 'comment.add', payload: {}, messageId: 'retry-2' })).toThrow(RealtimeError);
+    // Settled: the application may send it again.
+    void req('retried', 'retry-1');
+    await flush();
+    server.ack(sock, server.framesOfType('comment.add').find((f) => (f.payload as { name?: string } | undefined)?.name === 'retried')!, {});
+    await flush();
+    expect(settled[2]).toBe('retried ok');
+
+    // Queued while offline, and waiting to retry after RATE_LIMITED.
+    client.disconnect();
+    void req('queued', 'q-1');
+    void req('queued twice', 'q-1');
+    await flush();
+    client.connect();
+    await openLast();
+    const queued = server.framesOfType('comment.add').find((f) => f.messageId === 'q-1')!;
+    server.error(FakeWebSocket.last, queued, 'RATE_LIMITED', { retryable: true, details: { retryAfterMs: 500 } });
+    await flush();
+    void req('delayed twice', 'q-1');
+    await flush();
+    expect(settled.slice(3)).toEqual(['queued twice BAD_REQUEST false', 'delayed twice BAD_REQUEST false']);
+    client.destroy();
+    await flush();
+    expect(settled.slice(5)).toEqual(['queued CLIENT_DESTROYED false']);
+  });
+
   it('never sends a frame over 32 KB: refuses it with a FrameTooLargeError', async () => {
     const server = new FakeServer();
     const client = makeClient();
