@@ -921,8 +921,9 @@ export class WebSocketClient {
    * as a `message` event). Held while not connected unless `queue: false`;
    * not resent if the connection drops after it left. Returns the messageId.
    * Throws a RealtimeError FRAME_TOO_LARGE for an oversized frame, and
-   * BAD_REQUEST for a `messageId` the server does not accept or that a
-   * request not settled yet carries.
+   * BAD_REQUEST for a payload JSON cannot encode (a BigInt, a cycle) or a
+   * `messageId` the server does not accept or that a request not settled
+   * yet carries.
    */
   send<P = unknown>(message: OutgoingMessage<P>, options: SendOptions = {}): string {
     if (this.destroyed) throw new RealtimeError({ code: 'CLIENT_DESTROYED', message: 'the client was destroyed' });
@@ -1104,7 +1105,20 @@ export class WebSocketClient {
     if (payload !== undefined) env['payload'] = payload;
     env['timestamp'] = new Date(this.opts.clock.now()).toISOString();
     env['messageId'] = messageId;
-    const frame = JSON.stringify(env);
+    let frame: string;
+    try {
+      frame = JSON.stringify(env);
+    } catch (err) {
+      // A BigInt, a cycle, a toJSON that throws: nothing can be sent, now
+      // or later.
+      throw new RealtimeError({
+        code: 'BAD_REQUEST',
+        message: `the ${type} payload cannot be encoded as JSON: ${err instanceof Error ? err.message : String(err)}`,
+        retryable: false,
+        messageId,
+        cause: err,
+      });
+    }
     const bytes = utf8Length(frame);
     if (bytes > this.opts.maxFrameBytes) throw new FrameTooLargeError(bytes, this.opts.maxFrameBytes, messageId);
     return {

@@ -338,6 +338,23 @@ describe('requests', () => {
     await expect(client.publish('order-updates', {}, { messageId: '!~order:123/retry#2' })).resolves.toBeDefined();
   });
 
+  it('refuses a payload JSON cannot encode with BAD_REQUEST, nothing sent', async () => {
+    const server = new FakeServer();
+    const client = makeClient();
+    await openClient(client);
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    for (const payload of [{ total: 10n }, cyclic]) {
+      const err = await client.request('publish', { channel: 'order-updates', payload }).catch((e: unknown) => e);
+      expect(isRealtimeError(err, 'BAD_REQUEST')).toBe(true);
+      expect(err).toMatchObject({ retryable: false });
+      expect(() => client.send({ type: 'publish', channel: 'order-updates', payload })).toThrow(RealtimeError);
+    }
+    expect(server.framesOfType('publish')).toHaveLength(0);
+    expect(client.queuedMessages).toBe(0);
+    expect(client.state).toBe('open');
+  });
+
   it('refuses a messageId a request not settled yet carries, and takes it again once that one settled', async () => {
     const server = new FakeServer({ autoAck: ['hello'] });
     const client = makeClient({ rateLimitRetries: 1 });
