@@ -515,7 +515,11 @@ function wake(e: Entry): void {
   for (const w of [...e.unfollowWaiters]) w();
 }
 
-function notFollowing(e: Entry): RealtimeError {
+function notFollowing(e: Entry, maybeApplied = false): RealtimeError {
+  if (maybeApplied) {
+    const message = `stopSync(${e.type}, ${e.id}) before the change was sent again; an earlier attempt may have been applied`;
+    return new RealtimeError({ code: 'NOT_FOLLOWING', message, retryable: false, details: { maybeApplied: true } });
+  }
   return new RealtimeError({ code: 'NOT_FOLLOWING', message: `stopSync(${e.type}, ${e.id}) before the change was sent`, retryable: false });
 }
 
@@ -747,9 +751,10 @@ export class RealtimeSyncManager {
    * Stops following (the last reference releases a held lock and lets go of
    * the channel, which stays subscribed while a hook or another user of the
    * client holds it). The last reference also rejects the local changes not
-   * sent yet with NOT_FOLLOWING (one waiting for a sync under way too); the
-   * one in flight settles with its reply, and is not sent again (one
-   * waiting to be sent again settles with the error it last got).
+   * sent yet with NOT_FOLLOWING (one waiting for a sync under way too, and
+   * one still in the client's queue, never written); the one in flight
+   * settles with its reply, and is not sent again (one waiting to be sent
+   * again settles with the error it last got).
    */
   stopSync(entityType: string, entityId: string): void {
     const key = entityChannel(entityType, entityId);
@@ -766,6 +771,9 @@ export class RealtimeSyncManager {
     const unsent = e.pending.filter((p) => p !== e.inFlight);
     e.pending = e.pending.filter((p) => p === e.inFlight);
     for (const p of unsent) p.reject(notFollowing(e));
+    // The one in flight may not have left the client yet (queued while
+    // offline): withdrawn, it is never sent and rejects with NOT_FOLLOWING.
+    if (e.inFlight !== null) this.client.cancel(e.inFlight.messageId, notFollowing(e, e.inFlight.maybeApplied));
     // The one in flight may be waiting for a sync or for the connection:
     // woken, it finds the entity no longer followed and settles.
     wake(e);

@@ -459,6 +459,8 @@ interface Outbound {
    * TOKEN_EXPIRED once more) does not give it a fresh timeout.
    */
   holdUntil: number | null;
+  /** It went on the wire at least once: it can no longer be cancelled. */
+  written: boolean;
   resolve: (payload: unknown) => void;
   reject: (err: RealtimeError) => void;
 }
@@ -863,6 +865,27 @@ export class WebSocketClient {
     return dropped.length;
   }
 
+  /**
+   * Withdraws the request with `messageId` if it never left the client
+   * (queued, or waiting for a connection): it is rejected with `reason`,
+   * by default a RealtimeError CANCELLED, and never sent. Returns whether
+   * it was withdrawn. A request written once (in flight, waiting to be
+   * sent again after a drop, or to retry after a refusal) cannot be
+   * cancelled: the server may have it, and its reply settles it.
+   */
+  cancel(messageId: string, reason?: RealtimeError): boolean {
+    for (const list of [this.queue, this.resend]) {
+      const i = list.findIndex((e) => e.messageId === messageId && !e.internal && !e.written);
+      if (i < 0) continue;
+      const [e] = list.splice(i, 1) as [Outbound];
+      this.clearEntryTimer(e); // a held request's wait (see onHoldTimeout)
+      e.reject(reason ?? new RealtimeError({ code: 'CANCELLED', message: `${e.type} was cancelled before it was sent`, messageId }));
+      this.update();
+      return true;
+    }
+    return false;
+  }
+
   // ---- requests ----
 
   /**
@@ -1138,6 +1161,7 @@ export class WebSocketClient {
       gen: -1,
       timer: null,
       holdUntil: null,
+      written: false,
       resolve: noop,
       reject: noop,
     };
@@ -1266,6 +1290,7 @@ export class WebSocketClient {
       this.keepForResend(e);
       return false;
     }
+    e.written = true;
     this.log('>', e.frame);
     if (!e.tracked) return true;
     this.clearEntryTimer(e); // the wait for a connection (see onHoldTimeout) ends

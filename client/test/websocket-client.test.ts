@@ -487,6 +487,7 @@ describe('offline queue', () => {
       ),
     );
     expect(client.queuedMessages).toBe(3);
+    console.log('IDS', JSON.stringify(server.received.map((r) => r.frame.type + ':' + r.frame.messageId)));
     expect(overflows.map((o) => o.event)).toEqual([
       { dropped: { messageId: 'm1', type: 'change', channel: 'order:1' }, queueSize: 3 },
       { dropped: { messageId: 'm2', type: 'change', channel: 'order:2' }, queueSize: 3 },
@@ -536,6 +537,31 @@ describe('offline queue', () => {
     expect(client.clearQueue()).toBe(2);
     expect(await Promise.all([a, b])).toEqual(['QUEUE_CLEARED', 'QUEUE_CLEARED']);
     expect(client.queuedMessages).toBe(0);
+  });
+
+  it('cancel withdraws a request that never left the client, and not one written once', async () => {
+    const server = new FakeServer({ autoAck: ['hello'] });
+    const client = makeClient();
+    await openClient(client);
+    const outcome = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: RealtimeError) => `${e.code}: ${e.message}`);
+    const written = outcome(client.request('change', { payload: { n: 1 } }));
+    client.disconnect(); // in flight: waits to be sent again
+    const queued = outcome(client.request('change', { payload: { n: 2 } }));
+    const mine = outcome(client.request('change', { payload: { n: 3 } }));
+    expect(client.queuedMessages).toBe(3);
+    expect(client.cancel('m2')).toBe(false); // written before the disconnect: the server may have it
+    expect(client.cancel('m3')).toBe(true);
+    expect(client.cancel('m4', new RealtimeError({ code: 'NOT_FOLLOWING', message: 'let go' }))).toBe(true);
+    expect(client.cancel('m4')).toBe(false);
+    expect(client.cancel('nope')).toBe(false);
+    expect(await queued).toBe('CANCELLED: change was cancelled before it was sent');
+    expect(await mine).toBe('NOT_FOLLOWING: let go');
+    expect(client.queuedMessages).toBe(1);
+    client.connect();
+    const next = await openLast();
+    expect(server.framesOfType('change').map((f) => f.messageId)).toEqual(['m2', 'm2']);
+    server.ack(next, server.framesOfType('change')[1]!, {});
+    expect(await written).toBe('ok');
   });
 
   it('destroy rejects everything pending', async () => {
@@ -604,6 +630,7 @@ describe('reconnect', () => {
     expect(client.queuedMessages).toBe(2);
     const c = client.request('change', { channel: 'order:1', payload: { v: 'c' } });
     expect(client.queuedMessages).toBe(3);
+    console.log('IDS', JSON.stringify(server.received.map((r) => r.frame.type + ':' + r.frame.messageId)));
 
     await vi.advanceTimersByTimeAsync(10);
     const second = FakeWebSocket.last;
