@@ -122,6 +122,27 @@ describe('useRealtimeSync against the local server', () => {
     expect(lock).toMatchObject({ lockedBy: 'bob' });
   });
 
+  it("an editor's stopSync() releases the lock it took while a view of the same order stays", async () => {
+    const ann = client('ann', 'Ann');
+    const bob = client('bob', 'Bob');
+    const order = { entityType: 'order', entityId: 'h-3' } as const;
+    renderHook(() => useEntitySync({ wsClient: ann, ...order }));
+    const editor = renderHook(() => useRealtimeSync({ wsClient: ann, ...order, autoStart: true }));
+    const other = renderHook(() => useRealtimeSync({ wsClient: bob, ...order, autoStart: true }));
+    await until(() => editor.result.current.syncState === 'synced' && other.result.current.syncState === 'synced', 10_000, 'synced');
+    await act(async () => {
+      await editor.result.current.acquireLock();
+    });
+    await until(() => other.result.current.isLocked, 10_000, "Ann's lock seen by Bob");
+    act(() => editor.result.current.stopSync()); // Ann leaves edit mode; the page stays
+    await until(() => !other.result.current.isLocked, 10_000, 'the lock released');
+    let lock: unknown = null;
+    await act(async () => {
+      lock = await other.result.current.acquireLock();
+    });
+    expect(lock).toMatchObject({ lockedBy: 'bob' });
+  });
+
   it('useEntitySync and useLock', async () => {
     const ann = client('ann', 'Ann');
     const bob = client('bob', 'Bob');

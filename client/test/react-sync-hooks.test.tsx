@@ -417,11 +417,13 @@ describe('useEntitySync', () => {
 });
 
 describe('useLock', () => {
+  const syncHook = (client: WebSocketClient) =>
+    renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, userId: 'u1' }));
   it.each([
-    ['useLock', (client: WebSocketClient) => renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }))],
-    ['useRealtimeSync', (client: WebSocketClient) =>
-      renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, userId: 'u1' }))],
-  ])('%s unmounted while acquireLock is in flight releases the lock granted afterwards even when another hook follows the entity', async (_name, mount) => {
+    ['useLock unmounted', (client: WebSocketClient) => renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' })), false],
+    ['useRealtimeSync unmounted', syncHook, false],
+    ["useRealtimeSync's stopSync()", syncHook, true],
+  ])('%s while acquireLock is in flight releases the lock granted afterwards even when another hook follows the entity', async (_name, mount, stop) => {
     const held = { frame: null as SentFrame | null };
     const { server, client, sock } = await setup({ heldAcquire: held });
     // The page follows the order; an edit dialog has the lock button.
@@ -434,11 +436,13 @@ describe('useLock', () => {
     });
     await settle();
     expect(held.frame).not.toBeNull();
-    dialog.unmount(); // the dialog closes before the lock is granted
+    // The dialog closes (or leaves edit mode) before the lock is granted.
+    if (stop) act(() => (dialog.result.current as ReturnType<typeof useRealtimeSync>).stopSync());
+    else dialog.unmount();
     await settle();
-    server.ack(sock, held.frame as SentFrame, { lock }); // granted after the unmount
+    server.ack(sock, held.frame as SentFrame, { lock }); // granted after that
     await settle();
-    // useLock's contract, and useRealtimeSync's: "null ... when the hook unmounted before the lock was granted (it is then released)".
+    // useLock's contract, and useRealtimeSync's: "null ... when the hook unmounted (or ... its `stopSync()` let go) before the lock was granted (it is then released)".
     await expect(acquired).resolves.toBeNull();
     await settle(60_000);
     expect(server.framesOfType('lock.release')).toHaveLength(1);
@@ -518,10 +522,13 @@ describe('useRealtimeSync and the lock it took', () => {
   });
 
   it.each([
-    ['its lock-based change took', false],
+    ['its lock-based change took', false, 'unmount'],
     // Example 1: the lock first, then the change.
-    ['taken with acquireLock before its change', true],
-  ])('releases a lock %s only once the change in flight at unmount is answered', async (_name, lockFirst) => {
+    ['taken with acquireLock before its change', true, 'unmount'],
+    // The user leaves edit mode; the page stays.
+    ['its lock-based change took', false, 'stopSync()'],
+    ['taken with acquireLock before its change', true, 'stopSync()'],
+  ] as const)('releases a lock %s only once the change in flight at %s is answered', async (_name, lockFirst, letGo) => {
     const { server, client, sock } = await setup();
     renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
     const editor = editorOf(client);
@@ -539,7 +546,8 @@ describe('useRealtimeSync and the lock it took', () => {
     expect(server.framesOfType('lock.acquire')).toHaveLength(1);
     const frame = server.framesOfType('change')[0] as SentFrame;
     expect(frame).toBeDefined();
-    editor.unmount();
+    if (letGo === 'unmount') editor.unmount();
+    else act(() => editor.result.current.stopSync());
     await settle();
     // Released only after the change: released before, the change would meet
     // a stale fencing token and take the lock again to resend.
@@ -552,6 +560,48 @@ describe('useRealtimeSync and the lock it took', () => {
     expect(server.framesOfType('lock.release')).toHaveLength(1);
     expect(server.framesOfType('lock.renew')).toHaveLength(0);
     expect(getRealtimeSyncManager(client).getState('order', '1').lockedByMe).toBe(false);
+  });
+
+  it('stopSync() releases a lock taken with acquireLock while another hook follows the entity, and a startSync() after it takes none', async () => {
+    const { server, client } = await setup();
+    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const editor = editorOf(client);
+    await settle();
+    await act(async () => {
+      await editor.result.current.acquireLock();
+    });
+    act(() => editor.result.current.stopSync()); // the user leaves edit mode; the page stays
+    await settle(60_000);
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+    expect(server.framesOfType('lock.renew')).toHaveLength(0);
+    expect(editor.result.current.lockedByMe).toBe(false);
+
+    // Following again, the hook holds no lock of the earlier run: a lock
+    // taken now is released by the next stopSync() as well, once.
+    await act(async () => {
+      await editor.result.current.startSync();
+    });
+    await act(async () => {
+      await editor.result.current.acquireLock();
+    });
+    expect(editor.result.current.lockedByMe).toBe(true);
+    act(() => editor.result.current.stopSync());
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(2);
+  });
+
+  it('stopSync() keeps the lock with releaseOnUnmount false', async () => {
+    const { server, client } = await setup();
+    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const editor = editorOf(client, false);
+    await settle();
+    await act(async () => {
+      await editor.result.current.acquireLock();
+    });
+    act(() => editor.result.current.stopSync());
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(0);
+    expect(editor.result.current.lockedByMe).toBe(true);
   });
 
   it('does not take as its own a lock that useLock took while its change was in flight', async () => {

@@ -42,11 +42,11 @@ export interface UseRealtimeSyncOptions {
   /** Start syncing on mount, without a `startSync()` call. Default false (the seed's examples call it). */
   autoStart?: boolean;
   /**
-   * Release, on unmount or when the entity changes, a lock this hook took
-   * (its `acquireLock`, or one of its changes to a lock-based entity),
-   * also while other hooks still follow the entity; a change in flight
-   * then is answered first. Read then, so a change while mounted keeps
-   * the lock. Default true.
+   * Release, on unmount, when the entity changes or when `stopSync()` lets
+   * go of the entity, a lock this hook took (its `acquireLock`, or one of
+   * its changes to a lock-based entity), also while other hooks still
+   * follow the entity; a change in flight then is answered first. Read
+   * then, so a change while mounted keeps the lock. Default true.
    */
   releaseOnUnmount?: boolean;
 }
@@ -77,7 +77,8 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
   /**
    * Stops following; while this user's changes wait to go out, or the
    * connection is down, only once they are delivered (a `startSync()`
-   * before that keeps following).
+   * before that keeps following). Letting go, it releases the lock this
+   * hook took, as an unmount does (see `releaseOnUnmount`).
    */
   stopSync: () => void;
   /** Catch up now (also happens by itself on gaps and reconnects). */
@@ -85,8 +86,9 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
   pushChange: <V = unknown>(change: ChangeInput<V>) => Promise<Change>;
   /**
    * Takes the lock; null when another user holds it, or when the hook
-   * unmounted (or moved to another entity) before the lock was granted and
-   * `releaseOnUnmount` is true (it is then released). Renewed while held.
+   * unmounted (or moved to another entity, or its `stopSync()` let go)
+   * before the lock was granted and `releaseOnUnmount` is true (it is then
+   * released). Renewed while held.
    * Asked before the entity is followed (before `startSync()`, as from a
    * child's mount effect), the manager follows it for the lock.
    */
@@ -146,8 +148,8 @@ function useEntityState<T extends DocumentValue>(m: RealtimeSyncManager, type: s
  * the seed's Example 1 does), and one made offline is queued; it lets go
  * once they are delivered with the connection up, and a `startSync()`
  * before that keeps following. Unmounting, or another entity, lets go at
- * once, and releases a lock the hook took (see `releaseOnUnmount`) even
- * while other hooks follow the entity.
+ * once. Letting go, by either or by `stopSync()`, releases a lock the hook
+ * took (see `releaseOnUnmount`) even while other hooks follow the entity.
  */
 export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options: UseRealtimeSyncOptions): UseRealtimeSyncResult<T> {
   const client = useResolvedClient(options.wsClient);
@@ -175,13 +177,6 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
     (s: { type: string; id: string }) => client.connected && manager.getState(s.type, s.id).localChanges.length === 0,
     [client, manager],
   );
-
-  const stopSync = useCallback(() => {
-    const s = started.current;
-    if (s === null || stopping.current) return;
-    if (idleNow(s)) release();
-    else stopping.current = true;
-  }, [idleNow, release]);
 
   const startSync = useCallback(() => {
     const s = started.current;
@@ -215,15 +210,37 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
   // releases the lock it took: after the stopSync, which releases it
   // itself when no one else follows the entity.
   useEffect(() => {
-    const r: LockRun = { type: entityType, id: entityId, took: false, writes: 0, ended: false };
-    lockRun.current = r;
+    lockRun.current = { type: entityType, id: entityId, took: false, writes: 0, ended: false };
     return () => {
-      r.ended = true;
-      if (lockRun.current === r) lockRun.current = null;
+      const r = lockRun.current;
+      lockRun.current = null;
       release();
+      if (r === null) return;
+      r.ended = true;
       releaseTaken(r);
     };
   }, [release, releaseTaken, entityType, entityId]);
+
+  // stopSync() letting go of the entity ends the run as an unmount does:
+  // the lock the hook took is released (after its writes still out), and
+  // the hook, still mounted, goes on with a run that took nothing (a
+  // startSync() or acquireLock() after it).
+  const stopFollowing = useCallback(() => {
+    const s = started.current;
+    release();
+    const r = lockRun.current;
+    if (s === null || r === null || r.type !== s.type || r.id !== s.id) return;
+    lockRun.current = { type: r.type, id: r.id, took: false, writes: 0, ended: false };
+    r.ended = true;
+    releaseTaken(r);
+  }, [release, releaseTaken]);
+
+  const stopSync = useCallback(() => {
+    const s = started.current;
+    if (s === null || stopping.current) return;
+    if (idleNow(s)) stopFollowing();
+    else stopping.current = true;
+  }, [idleNow, stopFollowing]);
 
   // A deferred stopSync() ends once the changes are delivered with the
   // connection up. It waits for the other effects of this commit: Example 1
@@ -234,9 +251,9 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
     if (!stopping.current) return;
     queueMicrotask(() => {
       const s = started.current;
-      if (stopping.current && s !== null && idleNow(s)) release();
+      if (stopping.current && s !== null && idleNow(s)) stopFollowing();
     });
-  }, [waiting, syncState, idleNow, release]);
+  }, [waiting, syncState, idleNow, stopFollowing]);
 
   const autoStart = options.autoStart ?? false;
   useEffect(() => {
