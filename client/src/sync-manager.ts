@@ -147,6 +147,13 @@ export interface EntitySyncState<T extends DocumentValue = DocumentValue> {
   /** Locked by another user. */
   readonly isLocked: boolean;
   readonly lockedByMe: boolean;
+  /**
+   * This user's lock that the server reported `expired` (not renewed in
+   * time), until the lock is taken again or released; null otherwise. An
+   * expired lock is no longer wanted: neither renewed nor taken again after
+   * a reconnect (acquireLock, or a write with autoLock, takes it again).
+   */
+  readonly expiredLock: Lock | null;
   /** Comments, newest first: at most `commentLimit` (the newest ones). */
   readonly comments: readonly Comment[];
   readonly error: RealtimeError | null;
@@ -394,6 +401,8 @@ interface Entry {
   retakeTimer: unknown;
   /** A refusal of that re-take that ended the wish (shows in `error` until the lock is taken or released). */
   lockError: RealtimeError | null;
+  /** This user's lock whose expiry an event announced, until the lock is taken again or released. */
+  expiredLock: Lock | null;
   comments: Map<string, Comment>;
   /** The highest version seen of each comment shown (copies with a version; see fresherComments). */
   commentVersions: Map<string, number>;
@@ -540,6 +549,7 @@ function emptyState(type: string, id: string): EntitySyncState {
     lock: null,
     isLocked: false,
     lockedByMe: false,
+    expiredLock: null,
     comments: [],
     error: null,
   };
@@ -704,6 +714,7 @@ export class RealtimeSyncManager {
       renewTimer: null,
       retakeTimer: null,
       lockError: null,
+      expiredLock: null,
       comments: new Map(),
       commentVersions: new Map(),
       commentSeq: 0,
@@ -941,7 +952,10 @@ export class RealtimeSyncManager {
       e.lockReleases++;
       this.stopRenewing(e);
       this.stopRetaking(e);
+      const shown = e.lockError !== null || e.expiredLock !== null;
       e.lockError = null;
+      e.expiredLock = null;
+      if (shown) this.update(e);
     }
     try {
       await this.client.request('lock.release', { payload: { entityType, entityId } });
@@ -1331,12 +1345,17 @@ export class RealtimeSyncManager {
         } else {
           if (token !== undefined && token > e.lockEnded) e.lockEnded = token;
           if (lock === null || e.lock === null || e.lock.fencingToken === lock.fencingToken) {
-            // This user released it (from another tab or device): no longer
-            // wanted, so not taken again at the next reconnect. A lock that
-            // expired, or whose connection closed, still is.
-            if (action === 'released' && p['reason'] === 'released' && this.heldByMe(e)) {
+            // This user released it (from another tab or device), or it
+            // expired (not renewed in time, and another user may have
+            // taken and changed the entity since): no longer wanted, so
+            // not taken again at the next reconnect; an expiry shows in
+            // expiredLock. A lock whose connection closed still is, as
+            // one lost with this client's own connection.
+            const expired = action === 'expired';
+            if (this.heldByMe(e) && (expired || (action === 'released' && p['reason'] === 'released'))) {
               e.wantLock = false;
               this.stopRetaking(e);
+              if (expired) e.expiredLock = lock ?? e.lock;
             }
             this.setLock(e, null, false);
           }
@@ -1448,6 +1467,7 @@ export class RealtimeSyncManager {
     e.lockSeq++;
     e.lock = lock;
     if (lock !== null && lock.lockedBy === this.userId) {
+      e.expiredLock = null;
       if (fromReply) {
         e.wantLock = true;
         e.lockError = null;
@@ -2032,6 +2052,7 @@ export class RealtimeSyncManager {
       lock,
       isLocked: lock !== null && lock.lockedBy !== me,
       lockedByMe: lock !== null && lock.lockedBy === me,
+      expiredLock: e.expiredLock,
       comments,
       error: e.error ?? e.lockError ?? autoError,
     };

@@ -449,6 +449,23 @@ describe('useLock', () => {
     expect(server.framesOfType('lock.renew')).toHaveLength(0);
   });
 
+  it('shows a lock of this user that expired as expired, until it is taken again', async () => {
+    const { client, sock } = await setup();
+    const banner = renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const editor = syncHook(client);
+    await settle();
+    await act(async () => {
+      await banner.result.current.acquireLock();
+    });
+    act(() => sock.receive({ type: 'lock', channel: 'order:1', payload: { action: 'expired', entityType: 'order', entityId: '1', lock } }));
+    await settle();
+    for (const h of [banner, editor]) expect(h.result.current).toMatchObject({ lockedByMe: false, lock: null, expiredLock: { fencingToken: 3 } });
+    await act(async () => {
+      await editor.result.current.acquireLock();
+    });
+    for (const h of [banner, editor]) expect(h.result.current).toMatchObject({ lockedByMe: true, expiredLock: null });
+  });
+
   it('on unmount releases only a lock it took, not one another hook of the entity edits with', async () => {
     const { server, client } = await setup();
     const editor = renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true }));

@@ -30,6 +30,16 @@ async function afterEvents(...events: [LockAction, Lock][]) {
   return s.manager.getState('order', '1');
 }
 
+/** Order 1 followed with this user's lock (token 7) taken, then these events in this order. */
+async function heldThen(...events: [LockAction, Lock][]): Promise<Setup> {
+  const s = await setup();
+  await s.manager.startSync('order', '1');
+  await s.manager.acquireLock('order', '1');
+  for (const [action, l] of events) lockEvent(s, action, l);
+  await flush();
+  return s;
+}
+
 describe('RealtimeSyncManager lock events', () => {
   it('a late renewed event of an older grant neither replaces the lock this user holds nor stops its renewal', async () => {
     const s = await setup(); // grants u1 the lock with token 7
@@ -63,24 +73,36 @@ describe('RealtimeSyncManager lock events', () => {
   });
 
   it('a lock this user released elsewhere (another tab) is not taken again at the next reconnect', async () => {
-    const s = await setup();
-    await s.manager.startSync('order', '1');
-    await s.manager.acquireLock('order', '1');
-    lockEvent(s, 'released', lock('u1', 7)); // reason "released": by the holder, here from another connection
-    await flush();
+    // reason "released": by the holder, here from another connection
+    const s = await heldThen(['released', lock('u1', 7)]);
     expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: false, lock: null });
     await reconnect();
     expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
     expect(s.manager.getState('order', '1').lockedByMe).toBe(false);
   });
 
+  it('a lock of this user that expired is given up: shown as expired, neither renewed nor taken again at the next reconnect', async () => {
+    // Not renewed in time (a background tab whose timers the browser held back): the sweeper announces it.
+    const s = await heldThen(['expired', lock('u1', 7)]);
+    expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: false, lock: null, expiredLock: { fencingToken: 7 } });
+    await reconnect();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
+    expect(s.server.framesOfType('lock.renew')).toHaveLength(0);
+    expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: false, expiredLock: { fencingToken: 7 } });
+    // Taken again by hand, it is held and no longer shown as expired.
+    expect(await s.manager.acquireLock('order', '1')).toMatchObject({ fencingToken: 7 });
+    expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: true, expiredLock: null });
+  });
+
+  it('releaseLock after an expiry clears the lock shown as expired', async () => {
+    const s = await heldThen(['expired', lock('u1', 7)]);
+    await s.manager.releaseLock('order', '1');
+    expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: false, expiredLock: null });
+  });
+
   it('a released or expired event of an older grant does not clear the lock shown', async () => {
-    const s = await setup();
-    await s.manager.startSync('order', '1');
-    await s.manager.acquireLock('order', '1');
-    lockEvent(s, 'released', lock('u2', 6));
-    lockEvent(s, 'expired', lock('u2', 6));
-    await flush();
+    const s = await heldThen(['released', lock('u2', 6)], ['expired', lock('u2', 6)]);
     expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: true, lock: { fencingToken: 7 } });
   });
 });

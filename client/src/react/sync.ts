@@ -65,6 +65,12 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
   lock: Lock | null;
   isLocked: boolean;
   lockedByMe: boolean;
+  /**
+   * This user's lock that expired (not renewed in time), until it is taken
+   * again or released: it is not taken again by itself (see
+   * `EntitySyncState.expiredLock`).
+   */
+  expiredLock: Lock | null;
 
   /** The document, with this user's unaccepted changes applied. */
   document: T;
@@ -410,6 +416,7 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
     lock: state.lock,
     isLocked: state.isLocked,
     lockedByMe: state.lockedByMe,
+    expiredLock: state.expiredLock,
     document: state.document,
     strategy: state.strategy,
     comments: state.comments,
@@ -488,6 +495,8 @@ export interface UseLockResult {
   lock: Lock | null;
   isLocked: boolean;
   lockedByMe: boolean;
+  /** This user's lock that expired, until it is taken again or released (see `EntitySyncState.expiredLock`). */
+  expiredLock: Lock | null;
   /**
    * Takes the lock; null when another user holds it, or when the hook
    * unmounted before the lock was granted (it is then released). Renewed
@@ -552,5 +561,5 @@ export function useLock(options: UseLockOptions): UseLockResult {
     }),
     [manager, entityType, entityId, releaseOnUnmount],
   );
-  return { lock: state.lock, isLocked: state.isLocked, lockedByMe: state.lockedByMe, ...actions };
+  return { lock: state.lock, isLocked: state.isLocked, lockedByMe: state.lockedByMe, expiredLock: state.expiredLock, ...actions };
 }
