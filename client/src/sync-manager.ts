@@ -396,6 +396,12 @@ interface Entry {
   writeGrant: Lock | null;
   /** Counts releaseLock and stopSync calls: a lock reply to a request sent before the latest of them is not taken as held. */
   lockReleases: number;
+  /**
+   * The lock.release of a releaseLock in flight, sent after the latest
+   * lock.acquire (null for none): it lets go of every grant this client
+   * asked for, so a releaseLock or stopSync meanwhile sends none of its own.
+   */
+  releasing: Promise<void> | null;
   renewTimer: unknown;
   /** Timer of the next re-take of the lock after a reconnect whose re-take failed with a retryable error; null for none. */
   retakeTimer: unknown;
@@ -711,6 +717,7 @@ export class RealtimeSyncManager {
       lockAsks: 0,
       writeGrant: null,
       lockReleases: 0,
+      releasing: null,
       renewTimer: null,
       retakeTimer: null,
       lockError: null,
@@ -788,7 +795,8 @@ export class RealtimeSyncManager {
     // The one in flight may be waiting for a sync or for the connection:
     // woken, it finds the entity no longer followed and settles.
     wake(e);
-    if (e.wantLock || this.heldByMe(e)) {
+    // Not while a releaseLock's release is in flight: it lets the lock go.
+    if ((e.wantLock || this.heldByMe(e)) && e.releasing === null) {
       e.wantLock = false;
       this.client
         .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
@@ -906,6 +914,7 @@ export class RealtimeSyncManager {
     }
     const releases = e.lockReleases;
     e.lockAsks++;
+    e.releasing = null;
     try {
       const ack = await this.client.request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType, entityId, ttl: this.opts.lockTtl },
@@ -957,12 +966,26 @@ export class RealtimeSyncManager {
       e.expiredLock = null;
       if (shown) this.update(e);
     }
-    try {
-      await this.client.request('lock.release', { payload: { entityType, entityId } });
-    } catch (err) {
-      const re = toError(err);
-      if (re.code !== 'NOT_LOCK_HOLDER') throw re;
+    // One in flight already (no lock asked for since) is waited for, not sent again.
+    let release = e?.releasing ?? null;
+    if (release === null) {
+      release = this.client.request('lock.release', { payload: { entityType, entityId } }).then(
+        () => undefined,
+        (err: unknown) => {
+          const re = toError(err);
+          if (re.code !== 'NOT_LOCK_HOLDER') throw re;
+        },
+      );
+      if (e !== undefined) {
+        const sent = release;
+        e.releasing = sent;
+        const answered = (): void => {
+          if (e.releasing === sent) e.releasing = null;
+        };
+        sent.then(answered, answered);
+      }
     }
+    await release;
     if (e !== undefined && this.heldByMe(e)) this.setLock(e, null);
     if (e !== undefined) this.endLockFollow(e);
   }
@@ -1162,6 +1185,7 @@ export class RealtimeSyncManager {
     const releases = e.lockReleases;
     // Still followed, and the lock still wanted by the wish this attempt serves.
     const current = () => this.entries.get(e.channel) === e && e.wantLock && e.lockReleases === releases;
+    e.releasing = null;
     this.client
       .request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },

@@ -484,6 +484,15 @@ describe('useLock', () => {
     expect(server.framesOfType('lock.release')).toHaveLength(1);
   });
 
+  it('as the last follower of the entity sends one lock.release on unmount', async () => {
+    const { server, client } = await setup();
+    await lockThenUnmount(renderHook(() => useLock({ wsClient: client, entityType: 'order', entityId: '1' })));
+    await settle(60_000);
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+    expect(server.framesOfType('lock.renew')).toHaveLength(0);
+    expect(getRealtimeSyncManager(client).entities).toEqual([]);
+  });
+
   it('unmounted while acquireLock is in flight releases the lock granted afterwards, not holding it until its TTL', async () => {
     const heldAcquire = { frame: null as SentFrame | null };
     const { server, client, sock } = await setup({ heldAcquire });
@@ -513,6 +522,17 @@ describe('useRealtimeSync and the lock it took', () => {
   const editorOf = (client: WebSocketClient, releaseOnUnmount?: boolean) =>
     renderHook(() => useRealtimeSync({ wsClient: client, entityType: 'order', entityId: '1', autoStart: true, userId: 'u1',
       ...(releaseOnUnmount === undefined ? {} : { releaseOnUnmount }) }));
+
+  /** A view of order 1, and an editor of it that took the lock with acquireLock. */
+  const lockedEditor = async (client: WebSocketClient, releaseOnUnmount?: boolean) => {
+    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
+    const editor = editorOf(client, releaseOnUnmount);
+    await settle();
+    await act(async () => {
+      await editor.result.current.acquireLock();
+    });
+    return editor;
+  };
 
   it('releases a lock taken with acquireLock on unmount while another hook follows the entity', async () => {
     const { server, client } = await setup();
@@ -581,12 +601,7 @@ describe('useRealtimeSync and the lock it took', () => {
 
   it('stopSync() releases a lock taken with acquireLock while another hook follows the entity, and a startSync() after it takes none', async () => {
     const { server, client } = await setup();
-    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
-    const editor = editorOf(client);
-    await settle();
-    await act(async () => {
-      await editor.result.current.acquireLock();
-    });
+    const editor = await lockedEditor(client);
     act(() => editor.result.current.stopSync()); // the user leaves edit mode; the page stays
     await settle(60_000);
     expect(server.framesOfType('lock.release')).toHaveLength(1);
@@ -607,14 +622,21 @@ describe('useRealtimeSync and the lock it took', () => {
     expect(server.framesOfType('lock.release')).toHaveLength(2);
   });
 
+  it("Example 1's cleanup, stopSync() then releaseLock(), sends one lock.release", async () => {
+    const { server, client } = await setup();
+    const editor = await lockedEditor(client);
+    act(() => {
+      editor.result.current.stopSync();
+      void editor.result.current.releaseLock();
+    });
+    await settle(60_000);
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+    expect(editor.result.current.lockedByMe).toBe(false);
+  });
+
   it('stopSync() keeps the lock with releaseOnUnmount false', async () => {
     const { server, client } = await setup();
-    renderHook(() => useEntitySync({ wsClient: client, entityType: 'order', entityId: '1' }));
-    const editor = editorOf(client, false);
-    await settle();
-    await act(async () => {
-      await editor.result.current.acquireLock();
-    });
+    const editor = await lockedEditor(client, false);
     act(() => editor.result.current.stopSync());
     await settle();
     expect(server.framesOfType('lock.release')).toHaveLength(0);

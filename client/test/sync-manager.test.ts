@@ -510,6 +510,34 @@ describe('RealtimeSyncManager', () => {
     expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
   });
 
+
+  it('sends one lock.release for a releaseLock and a stopSync while it is in flight, and a stopSync after a later acquire sends its own', async () => {
+    let hold = true;
+    const held: SentFrame[] = [];
+    const s = await setup((_sock, f) => {
+      if (f.type !== 'lock.release' || !hold) return;
+      held.push(f); // answered later
+      return true;
+    });
+    await s.manager.startSync('order', '1');
+    await s.manager.acquireLock('order', '1');
+    const released = s.manager.releaseLock('order', '1');
+    s.manager.stopSync('order', '1'); // a useLock that was the last follower unmounts
+    await flush();
+    expect(s.server.framesOfType('lock.release')).toHaveLength(1);
+    s.server.ack(s.sock, held[0]!, { released: true, lock: lock('u1', 7) });
+    await released;
+
+    // A release in flight does not cover a lock asked for after it.
+    await s.manager.startSync('order', '1');
+    await s.manager.acquireLock('order', '1');
+    void s.manager.releaseLock('order', '1');
+    hold = false;
+    expect(await s.manager.acquireLock('order', '1')).not.toBeNull();
+    s.manager.stopSync('order', '1');
+    await flush();
+    expect(s.server.framesOfType('lock.release')).toHaveLength(3);
+  });
   describe('autoResolveConflicts', () => {
     /** A manual entity whose server turns every change into conflict c1, reported by the ack and by a conflict event. */
     async function conflicting(onResolve: (sock: FakeWebSocket, f: SentFrame, st: Setup, conflict: Conflict) => void) {
