@@ -1676,8 +1676,8 @@ export class RealtimeSyncManager {
    * (not rebased into them as another user's). A sync that failed with a
    * retryable error is tried again with backoff (1 s doubling up to 30 s;
    * once the connection is back when it is down), at most
-   * CATCH_UP_ATTEMPTS syncs in all. True when the entity holds `v`; false
-   * when the wait ends without it: a sync refused for good (not
+   * CATCH_UP_ATTEMPTS syncs in all (no backoff after the last). True when
+   * the entity holds `v`; false when the wait ends without it: a sync refused for good (not
    * retryable), one answered with nothing newer, the attempts used up,
    * the entity no longer followed or the client destroyed.
    */
@@ -1696,6 +1696,8 @@ export class RealtimeSyncManager {
       // Answered with nothing newer (the server has no such version), or
       // refused for good (FORBIDDEN, NOT_FOUND...: another sync would be too).
       if (error === null || !error.retryable) return false;
+      // The last attempt failed: nothing is left to wait for.
+      if (attempt === CATCH_UP_ATTEMPTS - 1) return false;
       try {
         await this.waitConnected(e, backoffDelay(failures++, RETRY_BACKOFF));
       } catch {

@@ -117,6 +117,27 @@ describe('an ack that skips a version, and the sync for the changes in between f
     });
   }
 
+  it('the last of the 8 syncs failing ends the wait at once, without another backoff', async () => {
+    const server = new RebasingServer('operational-transform', rows());
+    const m = await server.follow();
+    const push = (input: Record<string, unknown>): Promise<Change> => m.pushChange({ entityType: 'customer', entityId: '42', ...input } as never);
+    server.hold = true;
+    const a = push({ operation: 'insert', path: 'items[2]', after: { n: 'x', qty: 0 } });
+    const b = push({ operation: 'update', path: 'items[3].qty', after: 30 });
+    await flush();
+    server.remote({ op: 'delete', path: 'items[0]' });
+    const frame = server.held as SentFrame;
+    server.failSyncs = 1_000;
+    server.fake.ack(server.sock, frame, server.decide(frame).ack);
+    // Each backoff runs out, and the next sync fails, until the last one.
+    while (server.failed < 8) await vi.advanceTimersToNextTimerAsync();
+    await flush(); // the clock does not move: nothing is left to wait for
+    expect(server.frames).toHaveLength(2);
+    await expect(a).resolves.toMatchObject({ version: 3 });
+    await vi.advanceTimersByTimeAsync(600_000); // the queued change's own wait for the syncs that keep failing
+    await expect(b).resolves.toMatchObject({ version: 4 });
+  });
+
   it('manual: a queued change to the same path goes out against the head, not against the user\'s own change', async () => {
     const server = new RebasingServer('manual', { price: 100, name: 'n' });
     await play(
