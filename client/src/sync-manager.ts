@@ -561,6 +561,20 @@ function emptyState(type: string, id: string): EntitySyncState {
   };
 }
 
+/** How each manager reads the latest write grant of an entity (by channel): see lockTakenByWrite. */
+const writeGrants = new WeakMap<RealtimeSyncManager, (channel: string) => Lock | null>();
+
+/**
+ * The latest lock a write to the entity (a change, conflict.resolve or
+ * undo of a lock-based entity) took by itself, or null: not one taken with
+ * acquireLock. The React hooks tell with it a lock their write took from
+ * one another hook took meanwhile. Internal to the package (the index does
+ * not export it): what counts as a write's grant is the hooks' concern.
+ */
+export function lockTakenByWrite(m: RealtimeSyncManager, entityType: string, entityId: string): Lock | null {
+  return writeGrants.get(m)?.(entityChannel(entityType, entityId)) ?? null;
+}
+
 export class RealtimeSyncManager {
   private readonly client: WebSocketClient;
   private readonly clock: Clock;
@@ -608,6 +622,7 @@ export class RealtimeSyncManager {
         this.clientDestroyed = true;
       }),
     );
+    writeGrants.set(this, (channel) => this.entries.get(channel)?.writeGrant ?? null);
   }
 
   /** This user's id: the server's from the hello ack, or the option. */
@@ -941,16 +956,6 @@ export class RealtimeSyncManager {
       e.lockAsks--;
       this.endLockFollow(e);
     }
-  }
-
-  /**
-   * The latest lock a write to the entity (a change, conflict.resolve or
-   * undo of a lock-based entity) took by itself, or null: not one taken with
-   * acquireLock. The React hooks tell with it a lock their write took from
-   * one another hook took meanwhile.
-   */
-  lockTakenByWrite(entityType: string, entityId: string): Lock | null {
-    return this.entries.get(entityChannel(entityType, entityId))?.writeGrant ?? null;
   }
 
   /** Releases the lock if this user holds it. */

@@ -1,5 +1,6 @@
-import { describe, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import type NodeWebSocket from 'ws';
+import { RealtimeSyncManager } from '../src/index.js';
 import type {
   AckPayload,
   HelloAck,
@@ -23,6 +24,11 @@ describe('public types', () => {
     expectTypeOf<ReturnType<WebSocketClient['subscribe']>>().toEqualTypeOf<Promise<SubscribeAck>>();
     type HelloResult = Awaited<ReturnType<typeof helloOf>>;
     expectTypeOf<HelloResult>().toEqualTypeOf<HelloAck>();
+  });
+
+  it("keeps the React hooks' helper for telling a lock a write took out of RealtimeSyncManager's API", () => {
+    expectTypeOf<RealtimeSyncManager>().not.toHaveProperty('lockTakenByWrite');
+    expect('lockTakenByWrite' in RealtimeSyncManager.prototype).toBe(false);
   });
 
   it('keeps payloads unknown unless narrowed', () => {

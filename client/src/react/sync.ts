@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore
 import type { DocumentValue } from '../document.js';
 import {
   getRealtimeSyncManager,
+  lockTakenByWrite,
   type ChangeAck,
   type ChangeInput,
   type EntitySyncState,
@@ -357,10 +358,10 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
       if (r === null) return send();
       r.writes++;
       const mayTake = !manager.getState(entityType, entityId).lockedByMe;
-      const before = manager.lockTakenByWrite(entityType, entityId);
+      const before = lockTakenByWrite(manager, entityType, entityId);
       const done = (): void => {
         r.writes--;
-        const grant = manager.lockTakenByWrite(entityType, entityId);
+        const grant = lockTakenByWrite(manager, entityType, entityId);
         const now = manager.getState(entityType, entityId);
         if (mayTake && grant !== null && grant !== before && now.lockedByMe && sameGrant(now.lock, grant)) r.took = true;
         releaseTaken(r);
