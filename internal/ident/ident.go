@@ -162,17 +162,52 @@ const (
 // Clean returns s without the code points Visible refuses (invalid bytes
 // included) and without '#' when noHash is set, cut to at most max bytes
 // without splitting a character. It is for display values, which are
-// cleaned rather than refused, and for development identities.
+// cleaned rather than refused, and for development identities (noHash).
+//
+// A display value (noHash unset) keeps a variation selector that directly
+// follows a base it can vary (see variationBase): "❤️" keeps its emoji
+// style, a keycap its selector, a Han ideograph its variant, a Mongolian
+// letter its form. A selector elsewhere (after a Latin letter, repeated,
+// leading) is drawn as nothing and is dropped, as in identifiers.
 func Clean(s string, max int, noHash bool) string {
 	var b strings.Builder
+	var prev rune = -1 // the last code point kept, -1 once a selector followed it
 	for _, r := range s {
-		if !Visible(r) || (noHash && r == '#') {
+		keep := Visible(r) && !(noHash && r == '#')
+		if !keep && !noHash && unicode.Is(unicode.Variation_Selector, r) && variationBase(prev, r) {
+			keep = true
+		}
+		if !keep {
 			continue
 		}
 		if b.Len()+utf8.RuneLen(r) > max {
 			break
 		}
 		b.WriteRune(r)
+		prev = r
+		if unicode.Is(unicode.Variation_Selector, r) {
+			prev = -1
+		}
 	}
 	return b.String()
+}
+
+// variationBase reports whether the variation selector vs may follow base
+// in a display value: the standard selectors (U+FE00-FE0F) after a
+// symbol, a digit, '#' or '*' (emoji and keycap sequences) or a Han
+// ideograph (standardized variants); the ideographic ones (U+E0100-E01EF)
+// after a Han ideograph; the Mongolian free selectors after a Mongolian
+// letter.
+func variationBase(base, vs rune) bool {
+	if base < 0 {
+		return false
+	}
+	switch {
+	case vs >= 0xFE00 && vs <= 0xFE0F:
+		return unicode.In(base, unicode.So, unicode.Sm, unicode.Nd, unicode.Han) || base == '#' || base == '*'
+	case vs >= 0xE0100 && vs <= 0xE01EF:
+		return unicode.Is(unicode.Han, base)
+	default: // U+180B-180D, U+180F
+		return unicode.Is(unicode.Mongolian, base) && unicode.IsLetter(base)
+	}
 }

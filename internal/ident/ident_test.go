@@ -136,6 +136,31 @@ func TestCheckShape(t *testing.T) {
 	}
 }
 
+// TestCleanKeepsVariationSequences: a display value keeps a variation
+// selector after a base it varies (emoji, keycaps, Han variants, Mongolian
+// forms) and drops one elsewhere; an identifier drops every one.
+func TestCleanKeepsVariationSequences(t *testing.T) {
+	for _, tc := range []struct{ in, display, id string }{
+		{"Anna \u2764\ufe0f", "Anna \u2764\ufe0f", "Anna \u2764"},
+		{"1\ufe0f\u20e3", "1\ufe0f\u20e3", "1\u20e3"},
+		{"#\ufe0f\u20e3", "#\ufe0f\u20e3", "\u20e3"},
+		{"\u845b\U000e0100", "\u845b\U000e0100", "\u845b"},
+		{"\u1820\u180b", "\u1820\u180b", "\u1820"},
+		{"Al\ufe0fice", "Alice", "Alice"},                // after a Latin letter: drawn as nothing
+		{"\ufe0fAnna", "Anna", "Anna"},                   // leading
+		{"\u2764\ufe0f\ufe0f", "\u2764\ufe0f", "\u2764"}, // repeated
+		{"a\U000e0100", "a", "a"},                        // an ideographic selector after a letter
+		{"\u2764\u200b\ufe0f", "\u2764\ufe0f", "\u2764"}, // once what is dropped is gone
+	} {
+		if got := Clean(tc.in, 64, false); got != tc.display {
+			t.Errorf("Clean(%+q) = %+q, want %+q", tc.in, got, tc.display)
+		}
+		if got := Clean(tc.in, 64, true); got != tc.id {
+			t.Errorf("Clean(%+q, noHash) = %+q, want %+q", tc.in, got, tc.id)
+		}
+	}
+}
+
 func TestCleanCutsWholeCharacters(t *testing.T) {
 	if got := Clean("ééé", 5, false); got != "éé" {
 		t.Fatalf("Clean = %q, want two whole characters", got)
