@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -188,18 +189,36 @@ func (s *Store) StreamPosition(ctx context.Context, tenant, channel string) (sto
 // Publications reads the newest publication (a Query of one item) and the
 // live publications after an offset (Query pages of the channel's
 // partition). See store.History.
+//
+// Publications that have expired stay in the partition until DynamoDB's
+// TTL removes them, which may take up to two days, and a read after an
+// old offset (or from the start) meets them first. Expiry never decreases
+// with the offset (see store.History), so the expired ones present are
+// the oldest: they end where the live ones begin, and Publications finds
+// that point by halving the run of offsets in between, reading one page
+// at each step, rather than reading the whole run. A read that meets no
+// expired publication costs what it did: one page.
 func (s *Store) Publications(ctx context.Context, tenant, channel string, after int64, limit int) ([]store.Publication, store.Position, error) {
 	const op = "publications"
 	if err := checkParts(op, channel, tenant, channel); err != nil {
 		return nil, store.Position{}, err
+	}
+	if limit <= 0 {
+		limit = defaultPageSize
 	}
 	pk := store.HistoryPK(tenant, channel)
 	newest, err := s.newestPub(ctx, op, channel, tenant, channel)
 	if err != nil {
 		return nil, store.Position{}, err
 	}
-	pos := store.PositionOf(newest, s.now())
-	items, _, err := s.livePage(ctx, op, channel, pk, store.PrefixPub, store.PubSK(max(after, 0)), limit, false, nil, "")
+	now := s.now()
+	pos := store.PositionOf(newest, now)
+	if newest == nil || !newest.Live(now) || after >= newest.Offset {
+		// Nothing live after the offset asked for: the newest is at or
+		// before it, or has expired, and so has every one before it.
+		return []store.Publication{}, pos, nil
+	}
+	items, err := s.livePubs(ctx, op, channel, pk, max(after, 0), newest.Offset, limit, now)
 	if err != nil {
 		return nil, store.Position{}, err
 	}
@@ -208,6 +227,69 @@ func (s *Store) Publications(ctx context.Context, tenant, channel string, after 
 		out[i] = pubFrom(tenant, channel, it)
 	}
 	return out, pos, nil
+}
+
+// livePubs returns up to limit live publications of partition pk after
+// offset after, given the offset of the newest publication, which is live
+// at now. Each step reads a page of up to limit publications (a Query)
+// after an offset between lo and hi, where every publication present from
+// after up to lo has expired and the first present after hi is live: a
+// page of expired ones moves lo to its last, a page that starts with a
+// live one moves hi to where it started, and a page read from lo that
+// holds a live one holds the first live one.
+func (s *Store) livePubs(ctx context.Context, op, key, pk string, after, newest int64, limit int, now int64) ([]item, error) {
+	n := min(limit, queryPageMax)
+	lo, hi := after, newest-1
+	from := lo // the first step reads from after: a read that meets no expired publication is one page
+	for {
+		page, more, err := s.pubsAfter(ctx, op, key, pk, from, n)
+		if err != nil {
+			return nil, err
+		}
+		first := slices.IndexFunc(page, func(it item) bool { return live(it, now) })
+		switch {
+		case len(page) == 0: // none present after from: removed since the newest was read
+			return nil, nil
+		case first > 0 || first == 0 && from == lo: // page[first] is the first live publication after after
+			items := page[first:]
+			if more && len(items) < limit { // the page was cut at 1 MB: the rest are live
+				rest, _, err := s.livePage(ctx, op, key, pk, store.PrefixPub, getS(page[len(page)-1], store.AttrSK), limit-len(items), false, nil, "")
+				if err != nil {
+					return nil, err
+				}
+				items = append(items, rest...)
+			}
+			return items, nil
+		case first == 0: // the first live publication is at or before page[0]
+			hi = from
+		case !more: // all expired, and nothing after them
+			return nil, nil
+		default: // all expired: so is every one before them
+			lo = getN(page[len(page)-1], attrPubOffset)
+		}
+		from = lo
+		if hi-lo > int64(n) {
+			from = lo + (hi-lo)/2
+		}
+	}
+}
+
+// pubsAfter reads up to n publications of partition pk after offset
+// from, live or expired (a Query), and whether more may follow.
+func (s *Store) pubsAfter(ctx context.Context, op, key, pk string, from int64, n int) ([]item, bool, error) {
+	out, err := s.client.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    aws.String("pk = :pk AND begins_with(sk, :prefix)"),
+		ExpressionAttributeValues: item{":pk": str(pk), ":prefix": str(store.PrefixPub)},
+		ExclusiveStartKey:         keyOf(pk, store.PubSK(from)),
+		Limit:                     queryLimit(n),
+		ConsistentRead:            aws.Bool(true),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	})
+	if err != nil {
+		return nil, false, mapErr(op, key, err)
+	}
+	return out.Items, len(out.LastEvaluatedKey) > 0, nil
 }
 
 func pubItem(pk string, p store.Publication) item {

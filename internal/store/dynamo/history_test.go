@@ -120,3 +120,71 @@ func TestNewEpochWhenTheNewestWasRemoved(t *testing.T) {
 		now = now.Add(time.Second)
 	}
 }
+
+// TestPublicationsPastExpiredRun: Publications reads past a run of
+// publications that have expired but that TTL has not removed yet (it may
+// take up to two days), with some of them removed here and there, by
+// halving the run rather than paging through it: a few Queries more than
+// log2 of the run's length, where paging through it took one per page.
+func TestPublicationsPastExpiredRun(t *testing.T) {
+	ep := endpoint(t)
+	var counter dynamo.Counter
+	client, table := newTable(t, ep, counter.Options())
+	now := time.Unix(1_800_000_000, 0).UTC()
+	s := dynamo.New(client, table, func() time.Time { return now })
+	pub := func(id string, ttl time.Duration) store.Publication {
+		p, _, err := s.AppendPublication(t.Context(), store.Publication{Tenant: "t1", Channel: "c", UserID: "u", MessageID: id,
+			Data: []byte(`{}`), PublishedAt: now, ExpiresAt: now.Add(ttl)})
+		if err != nil {
+			t.Fatalf("append %s: %v", id, err)
+		}
+		return p
+	}
+	const expired = 200
+	for i := range expired {
+		pub(fmt.Sprintf("old%d", i), time.Minute)
+	}
+	now = now.Add(2 * time.Minute)
+	for off := int64(7); off <= expired; off += 13 { // TTL removed some, in no order
+		if _, err := client.DeleteItem(t.Context(), &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+			store.AttrPK: &types.AttributeValueMemberS{Value: store.HistoryPK("t1", "c")},
+			store.AttrSK: &types.AttributeValueMemberS{Value: store.PubSK(off)},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		pub(fmt.Sprintf("new%d", i), time.Minute)
+	}
+	live := []int64{expired + 1, expired + 2, expired + 3}
+	for _, c := range []struct {
+		after int64
+		limit int
+		want  []int64
+	}{
+		{0, 2, live[:2]},
+		{0, 1, live[:1]},
+		{0, 100, live},
+		{150, 2, live[:2]},
+		{expired - 1, 2, live[:2]},
+		{expired, 5, live},
+		{expired + 1, 1, live[1:2]},
+		{expired + 3, 1, nil},
+	} {
+		counter.Reset()
+		ps, pos, err := s.Publications(t.Context(), "t1", "c", c.after, c.limit)
+		if err != nil {
+			t.Fatalf("after %d limit %d: %v", c.after, c.limit, err)
+		}
+		got := make([]int64, len(ps))
+		for i, p := range ps {
+			got[i] = p.Offset
+		}
+		if !slices.Equal(got, c.want) || pos.Offset != expired+3 {
+			t.Errorf("after %d limit %d: offsets %v position %d; want %v and %d", c.after, c.limit, got, pos.Offset, c.want, expired+3)
+		}
+		if q := counter.Snapshot()["Query"].Requests; q > 16 {
+			t.Errorf("after %d limit %d: %d Queries past %d expired publications; want at most 16 (a few more than log2 of them)", c.after, c.limit, q, expired)
+		}
+	}
+}

@@ -26,6 +26,7 @@ func historyCases() []struct {
 		{"HistoryConcurrentAppends", testHistoryConcurrent},
 		{"HistoryPaging", testHistoryPaging},
 		{"HistoryExpiry", testHistoryExpiry},
+		{"HistoryPastExpiredRun", testHistoryPastExpiredRun},
 		{"HistoryTenantIsolation", testHistoryTenants},
 		{"HistoryInvalidNames", testHistoryInvalidNames},
 	}
@@ -208,11 +209,7 @@ func testHistoryPaging(t *testing.T, f *fixture) {
 	for i := 1; i <= 7; i++ {
 		f.appendPub(t, f.pub("t1", "c", "u1", fmt.Sprintf("m%d", i), time.Minute))
 	}
-	for _, tc := range []struct {
-		after int64
-		limit int
-		want  []int64
-	}{
+	f.checkPages(t, "t1", "c", []pageCase{
 		{0, 3, seq(1, 3)},
 		{3, 3, seq(4, 6)},
 		{6, 3, seq(7, 7)},
@@ -220,10 +217,23 @@ func testHistoryPaging(t *testing.T, f *fixture) {
 		{100, 3, nil},
 		{-5, 2, seq(1, 2)},
 		{-1 << 63, 0, seq(1, 7)},
-	} {
-		ps, _ := f.pubs(t, "t1", "c", tc.after, tc.limit)
+	})
+}
+
+// pageCase is a read of Publications after an offset, at most limit, and
+// the offsets it returns.
+type pageCase struct {
+	after int64
+	limit int
+	want  []int64
+}
+
+func (f *fixture) checkPages(t *testing.T, tenant, channel string, cases []pageCase) {
+	t.Helper()
+	for _, tc := range cases {
+		ps, _ := f.pubs(t, tenant, channel, tc.after, tc.limit)
 		if !slices.Equal(offsets(ps), tc.want) {
-			t.Errorf("after %d limit %d: offsets %v, want %v", tc.after, tc.limit, offsets(ps), tc.want)
+			t.Errorf("%s: after %d limit %d: offsets %v, want %v", channel, tc.after, tc.limit, offsets(ps), tc.want)
 		}
 	}
 }
@@ -264,6 +274,41 @@ func testHistoryExpiry(t *testing.T, f *fixture) {
 	}
 	if ps, pos := f.pubs(t, "t1", "c", 0, 0); !slices.Equal(offsets(ps), []int64{5, 6}) || pos != (store.Position{Offset: 6, Epoch: next.Epoch}) {
 		t.Fatalf("new epoch: offsets %v position %+v; want [5 6] at {6 %s}", offsets(ps), pos, next.Epoch)
+	}
+}
+
+// testHistoryPastExpiredRun: a read after an offset among (or before) a
+// run of expired publications that are still stored returns the live ones
+// after the run, whichever page size, in the epoch the run started as in
+// a new one.
+func testHistoryPastExpiredRun(t *testing.T, f *fixture) {
+	for i := range 40 {
+		f.appendPub(t, f.pub("t1", "old", "u1", fmt.Sprintf("m%d", i), time.Minute))
+		f.appendPub(t, f.pub("t1", "same", "u1", fmt.Sprintf("m%d", i), time.Minute))
+	}
+	f.clock.Advance(30 * time.Second)
+	for i := range 3 { // "same": live past the run, in its epoch
+		f.appendPub(t, f.pub("t1", "same", "u1", fmt.Sprintf("n%d", i), time.Hour))
+	}
+	f.clock.Advance(time.Minute)
+	for i := range 3 { // "old": the run ended the epoch; these start a new one
+		f.appendPub(t, f.pub("t1", "old", "u1", fmt.Sprintf("n%d", i), time.Hour))
+	}
+	for _, ch := range []string{"old", "same"} {
+		if pos, err := f.s.StreamPosition(f.ctx, "t1", ch); err != nil || pos.Offset != 43 || pos.Epoch == "" {
+			t.Fatalf("%s: position %+v, %v; want offset 43, live", ch, pos, err)
+		}
+		f.checkPages(t, "t1", ch, []pageCase{
+			{0, 0, seq(41, 43)},
+			{0, 1, seq(41, 41)},
+			{0, 2, seq(41, 42)},
+			{-1, 3, seq(41, 43)},
+			{17, 2, seq(41, 42)},
+			{39, 1, seq(41, 41)},
+			{40, 5, seq(41, 43)},
+			{41, 1, seq(42, 42)},
+			{43, 1, nil},
+		})
 	}
 }
 
