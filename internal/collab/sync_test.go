@@ -118,6 +118,51 @@ func TestSyncConflictPages(t *testing.T) {
 	wantCode(t, err, protocol.CodeBadRequest)
 }
 
+// TestSyncConflictsPastResolved: the open conflicts of an entity come
+// after every conflict resolved before them (resolved ones are kept 30
+// days and ids are ordered by time). One sync passes over at most
+// store.MaxConflictSkip of them: its reply may hold no conflict, with
+// conflictsNextCursor set, and following the cursor reaches the open one.
+func TestSyncConflictsPastResolved(t *testing.T) {
+	f := newFixture(t, collab.Config{})
+	e := entity("pricing", "p")
+	f.mustChange("ann", "m0", change(e, 0, "insert", "price", 1))
+	f.mustChange("ann", "m1", change(e, 1, "update", "price", 2))
+	var ids []string
+	for i := range store.MaxConflictSkip + 2 {
+		f.now = f.now.Add(time.Millisecond)
+		ack := f.mustChange("bob", fmt.Sprint("c", i), change(e, 1, "update", "price", 10+i))
+		if ack.Conflict == nil {
+			t.Fatalf("change %d: %s, want a conflict", i, ack.Outcome)
+		}
+		ids = append(ids, ack.Conflict.ID)
+	}
+	open := ids[len(ids)-1]
+	for i, id := range ids[:len(ids)-1] {
+		if _, err := f.svc.Resolve(f.ctx, f.call("ann", fmt.Sprint("r", i)), e, protocol.ResolvePayload{EntityRef: ref(e), ConflictID: id, Resolution: "remote"}); err != nil {
+			t.Fatalf("resolve %s: %v", id, err)
+		}
+	}
+	var got []int // conflicts per reply
+	cursor := ""
+	for range 5 {
+		r, err := f.svc.Sync(f.ctx, e, protocol.SyncPayload{EntityRef: ref(e), ConflictsCursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, len(r.Conflicts))
+		if len(r.Conflicts) == 1 && r.Conflicts[0].ID != open {
+			t.Fatalf("conflict %s listed, want only the open one, %s", r.Conflicts[0].ID, open)
+		}
+		if cursor = r.ConflictsNextCursor; cursor == "" {
+			break
+		}
+	}
+	if fmt.Sprint(got) != "[0 1]" || cursor != "" {
+		t.Errorf("conflicts per reply %v, last cursor %q; want [0 1]: none past the bound, with a cursor, then the open one", got, cursor)
+	}
+}
+
 // TestSyncConflictsCursorBounded: a page of changes that fills the reply
 // with no room for a conflict hands the client's conflictsCursor back, in
 // the slack the page kept for a cursor. A cursor longer than any the store

@@ -290,9 +290,19 @@ type Entities interface {
 	GetConflict(ctx context.Context, e EntityKey, id string) (Conflict, error)
 	// ListConflicts returns one page of e's live conflicts, in id order,
 	// only the unresolved ones when unresolved is true, and the cursor of
-	// the next page ("" at the end); see ConflictCursor.
+	// the next page ("" at the end); see ConflictCursor. It passes over at
+	// most MaxConflictSkip stored conflicts that it does not return
+	// (resolved ones, when unresolved is true, and expired ones) per call:
+	// past that it returns a short page, or an empty one, with a cursor to
+	// read on.
 	ListConflicts(ctx context.Context, e EntityKey, unresolved bool, p Page) ([]Conflict, string, error)
 }
+
+// MaxConflictSkip bounds the stored conflicts one ListConflicts call
+// passes over without returning them. Resolved conflicts are kept 30 days
+// and their ids are ordered by time, so the unresolved ones may come after
+// many of them.
+const MaxConflictSkip = 200
 
 // Comment is a comment on an entity, optionally a reply to another.
 type Comment struct {

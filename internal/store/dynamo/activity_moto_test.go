@@ -73,6 +73,17 @@ func (d *documentedLEK) Do(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// lekStores returns a memory store and a DynamoDB store on a table of its
+// own, reached through a documentedLEK, both on a fake clock.
+func lekStores(t *testing.T) (*documentedLEK, *storetest.FakeClock, map[string]store.Store) {
+	t.Helper()
+	ep := endpoint(t)
+	clock := storetest.NewFakeClock(time.Now().UTC().Truncate(time.Second))
+	lek := &documentedLEK{client: &http.Client{}}
+	client, table := newTable(t, ep, func(o *dynamodb.Options) { o.HTTPClient = lek })
+	return lek, clock, map[string]store.Store{"memory": memory.New(clock.Now), "dynamo": dynamo.New(client, table, clock.Now)}
+}
+
 // TestListActivityCursorAtTheEnd: ListActivity returns a cursor only when
 // an entry follows the last one it read, also when DynamoDB answers a
 // Query that stopped at its Limit with a LastEvaluatedKey and nothing
@@ -80,11 +91,7 @@ func (d *documentedLEK) Do(r *http.Request) (*http.Response, error) {
 // before; the memory store gives the same answers. Feeds: the oldest entry
 // is about entity "first", the others about "other".
 func TestListActivityCursorAtTheEnd(t *testing.T) {
-	ep := endpoint(t)
-	clock := storetest.NewFakeClock(time.Now().UTC().Truncate(time.Second))
-	lek := &documentedLEK{client: &http.Client{}}
-	client, table := newTable(t, ep, func(o *dynamodb.Options) { o.HTTPClient = lek })
-	stores := map[string]store.Store{"memory": memory.New(clock.Now), "dynamo": dynamo.New(client, table, clock.Now)}
+	lek, clock, stores := lekStores(t)
 	feeds := map[string]int{"t100": 100, "t101": 101, "t1001": store.MaxActivityRead + 1}
 	for name, s := range stores {
 		for tenant, n := range feeds {

@@ -409,17 +409,22 @@ func (s *Store) GetConflict(ctx context.Context, e store.EntityKey, id string) (
 	return conflictFrom(e, it), nil
 }
 
-// ListConflicts returns one page of e's live conflicts in id order.
+// ListConflicts returns one page of e's live conflicts in id order,
+// passing over at most store.MaxConflictSkip others (see livePage).
 func (s *Store) ListConflicts(ctx context.Context, e store.EntityKey, unresolved bool, p store.Page) ([]store.Conflict, string, error) {
 	const op = "list conflicts"
 	if err := checkEntityKey(op, e); err != nil {
 		return nil, "", err
 	}
+	after, err := store.DecodeCursor(p.Cursor, store.PrefixConflict)
+	if err != nil {
+		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, e, err)
+	}
 	var match func(item) bool
 	if unresolved {
 		match = func(it item) bool { return !getBoolAttr(it, attrRecResolved) }
 	}
-	items, next, err := s.editPage(ctx, op, e.String(), store.EntityPK(e), store.PrefixConflict, p, false, match)
+	items, lastSK, err := s.livePage(ctx, op, e.String(), store.EntityPK(e), store.PrefixConflict, after, p.Limit, store.MaxConflictSkip, false, match, "")
 	if err != nil {
 		return nil, "", err
 	}
@@ -427,7 +432,10 @@ func (s *Store) ListConflicts(ctx context.Context, e store.EntityKey, unresolved
 	for i, it := range items {
 		out[i] = conflictFrom(e, it)
 	}
-	return out, next, nil
+	if lastSK == "" {
+		return out, "", nil
+	}
+	return out, store.EncodeCursor(lastSK), nil
 }
 
 // editPage reads one page of the live items of partition pk whose sort key
@@ -439,7 +447,7 @@ func (s *Store) editPage(ctx context.Context, op, key, pk, prefix string, p stor
 	if err != nil {
 		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 	}
-	items, lastSK, err := s.livePage(ctx, op, key, pk, prefix, after, p.Limit, desc, match, "")
+	items, lastSK, err := s.livePage(ctx, op, key, pk, prefix, after, p.Limit, 0, desc, match, "")
 	if err != nil || lastSK == "" {
 		return items, "", err
 	}

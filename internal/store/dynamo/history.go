@@ -253,7 +253,7 @@ func (s *Store) livePubs(ctx context.Context, op, key, pk string, after, newest 
 		case first > 0 || first == 0 && from == lo: // page[first] is the first live publication after after
 			items := page[first:]
 			if more && len(items) < limit { // the page was cut at 1 MB: the rest are live
-				rest, _, err := s.livePage(ctx, op, key, pk, store.PrefixPub, getS(page[len(page)-1], store.AttrSK), limit-len(items), false, nil, "")
+				rest, _, err := s.livePage(ctx, op, key, pk, store.PrefixPub, getS(page[len(page)-1], store.AttrSK), limit-len(items), 0, false, nil, "")
 				if err != nil {
 					return nil, err
 				}

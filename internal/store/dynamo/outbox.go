@@ -36,7 +36,7 @@ func (s *Store) outboxAction(it store.OutboxItem) types.TransactWriteItem {
 func (s *Store) ListOutbox(ctx context.Context, shard, limit int) ([]store.OutboxItem, error) {
 	const op = "list outbox"
 	pk := store.OutboxPK(shard)
-	its, _, err := s.livePage(ctx, op, pk, pk, "", "", limit, false, nil, "")
+	its, _, err := s.livePage(ctx, op, pk, pk, "", "", limit, 0, false, nil, "")
 	if err != nil {
 		return nil, err
 	}

@@ -20,10 +20,16 @@ import (
 // match (nil: all), in sort key order (reversed with desc). limit <= 0
 // means defaultPageSize. A page is full only when a further matching item
 // exists; lastSK, the sort key of the page's last item, is set only then,
-// for the caller to encode as the next cursor. proj, when not empty, is
-// the ProjectionExpression: the attributes to read, which must include the
-// sort key and the expiry (and what match looks at).
-func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string, limit int, desc bool, match func(item) bool, proj string) (items []item, lastSK string, err error) {
+// for the caller to encode as the next cursor. With maxSkip > 0 it passes
+// over at most maxSkip items that are expired or do not match: when one
+// more follows, it stops before it, and lastSK is the sort key of the last
+// item it read (the page may be short, or empty), so that a long run of
+// items it does not return costs each call a bounded read. Each Query
+// then asks for as many items as the call may still read, and one more.
+// proj, when not empty, is the ProjectionExpression: the attributes to
+// read, which must include the sort key and the expiry (and what match
+// looks at).
+func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string, limit, maxSkip int, desc bool, match func(item) bool, proj string) (items []item, lastSK string, err error) {
 	if limit <= 0 {
 		limit = defaultPageSize
 	}
@@ -40,7 +46,12 @@ func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string,
 	if prefix == "" { // the whole partition (DynamoDB refuses an empty key value)
 		cond, vals = "pk = :pk", item{":pk": str(pk)}
 	}
+	skipped, lastRead := 0, ""
 	for {
+		want := min(limit-len(items), queryPageMax)
+		if maxSkip > 0 {
+			want += maxSkip - skipped
+		}
 		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
 			ProjectionExpression:      projection,
 			TableName:                 aws.String(s.table),
@@ -48,7 +59,7 @@ func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string,
 			ExpressionAttributeValues: vals,
 			ScanIndexForward:          aws.Bool(!desc),
 			ExclusiveStartKey:         start,
-			Limit:                     queryLimit(min(limit-len(items), queryPageMax-1) + 1),
+			Limit:                     queryLimit(min(want, queryPageMax-1) + 1),
 			ConsistentRead:            aws.Bool(true),
 			ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 		})
@@ -56,13 +67,18 @@ func (s *Store) livePage(ctx context.Context, op, key, pk, prefix, after string,
 			return nil, "", mapErr(op, key, err)
 		}
 		for _, it := range out.Items {
-			if !live(it, now) || (match != nil && !match(it)) {
-				continue
-			}
-			if len(items) == limit {
+			ok := live(it, now) && (match == nil || match(it))
+			switch {
+			case ok && len(items) == limit:
 				return items, getS(items[len(items)-1], store.AttrSK), nil
+			case !ok && maxSkip > 0 && skipped == maxSkip:
+				return items, lastRead, nil
+			case ok:
+				items = append(items, it)
+			default:
+				skipped++
 			}
-			items = append(items, it)
+			lastRead = getS(it, store.AttrSK)
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			return items, "", nil

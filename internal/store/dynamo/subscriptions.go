@@ -130,7 +130,7 @@ func (s *Store) Subscribers(ctx context.Context, tenant, channel string, p store
 	if err != nil {
 		return nil, "", fmt.Errorf("dynamo: %s %q: %w", op, key, err)
 	}
-	items, lastSK, err := s.livePage(ctx, op, key, store.ChanPK(tenant, channel), store.PrefixConn, after, p.Limit, false, nil, subscriberProjection)
+	items, lastSK, err := s.livePage(ctx, op, key, store.ChanPK(tenant, channel), store.PrefixConn, after, p.Limit, 0, false, nil, subscriberProjection)
 	if err != nil {
 		return nil, "", err
 	}

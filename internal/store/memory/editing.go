@@ -580,7 +580,8 @@ func (s *Store) GetConflict(ctx context.Context, e store.EntityKey, id string) (
 	return cloneConflict(r.item.(conflictItem).conflict), nil
 }
 
-// ListConflicts returns one page of e's live conflicts in id order.
+// ListConflicts returns one page of e's live conflicts in id order,
+// passing over at most store.MaxConflictSkip others.
 func (s *Store) ListConflicts(ctx context.Context, e store.EntityKey, unresolved bool, p store.Page) ([]store.Conflict, string, error) {
 	const op = "list conflicts"
 	if err := checkEntityKey(op, e); err != nil {
@@ -592,7 +593,7 @@ func (s *Store) ListConflicts(ctx context.Context, e store.EntityKey, unresolved
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	recs, lastSK := s.livePage(store.EntityPK(e), store.PrefixConflict, after, p.Limit, false, func(r record) bool {
+	recs, lastSK := s.livePage(store.EntityPK(e), store.PrefixConflict, after, p.Limit, store.MaxConflictSkip, false, func(r record) bool {
 		return !unresolved || !r.item.(conflictItem).conflict.Resolved
 	})
 	out := make([]store.Conflict, len(recs))
@@ -697,7 +698,7 @@ func (s *Store) ListComments(ctx context.Context, e store.EntityKey, p store.Pag
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	recs, lastSK := s.livePage(store.EntityPK(e), store.PrefixComment, before, p.Limit, true, nil)
+	recs, lastSK := s.livePage(store.EntityPK(e), store.PrefixComment, before, p.Limit, 0, true, nil)
 	out := make([]store.Comment, len(recs))
 	for i, r := range recs {
 		out[i] = r.item.(commentItem).comment

@@ -390,7 +390,7 @@ func (s *Store) Subscribers(ctx context.Context, tenant, channel string, p store
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	recs, lastSK := s.livePage(store.ChanPK(tenant, channel), store.PrefixConn, after, p.Limit, false, nil)
+	recs, lastSK := s.livePage(store.ChanPK(tenant, channel), store.PrefixConn, after, p.Limit, 0, false, nil)
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.connID
@@ -405,9 +405,12 @@ func (s *Store) Subscribers(ctx context.Context, tenant, channel string, p store
 // key starts with prefix, comes after after in the direction read, and
 // that match (nil: all), in sort key order (reversed with desc). limit <= 0
 // means defaultPageSize. A page is full only when a further matching record
-// exists; lastSK, the sort key of its last record, is set only then. The
-// caller holds s.mu.
-func (s *Store) livePage(pk, prefix, after string, limit int, desc bool, match func(record) bool) (recs []record, lastSK string) {
+// exists; lastSK, the sort key of its last record, is set only then. With
+// maxSkip > 0 it passes over at most maxSkip records that are expired or
+// do not match: when one more follows, it stops before it, and lastSK is
+// the sort key of the last record it read (as the DynamoDB store's
+// livePage). The caller holds s.mu.
+func (s *Store) livePage(pk, prefix, after string, limit, maxSkip int, desc bool, match func(record) bool) (recs []record, lastSK string) {
 	if limit <= 0 {
 		limit = defaultPageSize
 	}
@@ -419,20 +422,26 @@ func (s *Store) livePage(pk, prefix, after string, limit int, desc bool, match f
 	} else {
 		sks = s.sortKeys(pk, prefix, after)
 	}
-	var last string
+	var last, lastRead string
+	skipped := 0
 	for _, sk := range sks {
 		if desc && after != "" && sk >= after {
 			continue
 		}
 		r, _ := s.get(pk, sk)
-		if !r.live(now) || (match != nil && !match(r)) {
-			continue
-		}
-		if len(recs) == limit {
+		ok := r.live(now) && (match == nil || match(r))
+		switch {
+		case ok && len(recs) == limit:
 			return recs, last
+		case !ok && maxSkip > 0 && skipped == maxSkip:
+			return recs, lastRead
+		case ok:
+			recs = append(recs, r)
+			last = sk
+		default:
+			skipped++
 		}
-		recs = append(recs, r)
-		last = sk
+		lastRead = sk
 	}
 	return recs, ""
 }
