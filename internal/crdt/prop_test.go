@@ -149,10 +149,11 @@ func show(v any) string {
 	return string(b)
 }
 
-// deepPaths nest three levels, so that a register can be hidden by a
-// newer one at its top-level key or at a deeper ancestor, and a delete
-// can leave behind the objects a register below it made.
-var deepPaths = []string{"a", "a.b", "a.b.c", "a.b.d", "a.e", "b", "b.c.d", "b.c"}
+// deepPaths nest four levels, so that a register can be hidden by a
+// newer one at its top-level key or at a deeper ancestor (of depth two or
+// three, with the hidden register one or two levels below it), and a
+// delete can leave behind the objects a register below it made.
+var deepPaths = []string{"a", "a.b", "a.b.c", "a.b.c.x", "a.b.d", "a.e", "b", "b.c.d", "b.c", "b.c.d.e"}
 
 // step is one edit as a replica records it.
 type step struct {

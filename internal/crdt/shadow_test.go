@@ -128,3 +128,49 @@ func TestAncestorEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestNestedHiddenPathsStay: below a newer register of a field that is
+// not top-level, the older registers keep their paths and stamps because
+// the document still depends on them, whatever that register is. A
+// write of o.a hides the older o.a.k, yet once o.a is deleted, o.a.k is
+// what keeps o an object, in every order of arrival. And below a deleted
+// o.a, o stays an object while any hidden write below o.a still holds its
+// path: deleting o.a.k1 leaves {"o":{}}, deleting o.a.k2 too leaves {}.
+// No state that forgets which hidden paths are still written can give
+// both, so these registers are not collapsed.
+func TestNestedHiddenPathsStay(t *testing.T) {
+	edits := []edit{
+		{kind: "set", path: "o.a.k", value: 1, at: stamp(1, "a")},
+		{kind: "set", path: "o.a", value: map[string]any{}, at: stamp(2, "a")},
+		{kind: "del", path: "o.a", at: stamp(3, "a")},
+	}
+	for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}} {
+		var in []edit
+		for _, k := range order {
+			in = append(in, edits[k])
+		}
+		d := run(t, in)
+		if r, ok := d.Registers["o.a.k"]; !ok || r.Value != nil || r.Stamp != stamp(1, "a") {
+			t.Errorf("order %v: o.a.k is %+v (kept %v); want its path and stamp without its value", order, r, ok)
+		}
+		if got := show(d.Materialize()); got != `{"o":{}}` {
+			t.Errorf("order %v: document %s, want {\"o\":{}}", order, got)
+		}
+	}
+
+	d := run(t, []edit{
+		{kind: "set", path: "o.a.k1", value: 1, at: stamp(1, "a")},
+		{kind: "set", path: "o.a.k2", value: 2, at: stamp(2, "a")},
+		{kind: "del", path: "o.a", at: stamp(3, "a")},
+		{kind: "del", path: "o.a.k1", at: stamp(4, "a")},
+	})
+	if got := show(d.Materialize()); got != `{"o":{}}` {
+		t.Errorf("o.a.k2 still written below the deleted o.a: document %s, want {\"o\":{}}", got)
+	}
+	if err := d.Delete("o.a.k2", stamp(5, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if got := show(d.Materialize()); got != `{}` {
+		t.Errorf("no write left below the deleted o.a: document %s, want {}", got)
+	}
+}

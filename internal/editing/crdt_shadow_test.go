@@ -105,11 +105,13 @@ func TestCRDTShadowedStateShrinks(t *testing.T) {
 // TestCRDTPruneShowsTheSame: through Decide, in random orders of arrival,
 // the document of a crdt entity is at every step the one a state keeping
 // every winning register would show, also where a delete leaves behind
-// the objects a hidden write below it made.
+// the objects a hidden write below it made (below a top-level field and
+// below nested ones), and the state reports the same edits as outdated
+// (which decides the increments that are superseded).
 func TestCRDTPruneShowsTheSame(t *testing.T) {
 	seed := doctest.Seed(t, os.Getenv, 12)
 	cases := doctest.Cases(t, os.Getenv, 1000)
-	paths := []string{"a", "a.b", "a.b.c", "a.b.d", "a.e", "b.c", "b.c.d"}
+	paths := []string{"a", "a.b", "a.b.c", "a.b.c.x", "a.b.d", "a.e", "b.c", "b.c.d", "b.c.d.e"}
 	values := []any{1.0, "s", map[string]any{}, map[string]any{"x": 1.0}}
 	users := []string{"ann", "bob", "cy"}
 	t0 := now.UnixMilli()
@@ -141,6 +143,21 @@ func TestCRDTPruneShowsTheSame(t *testing.T) {
 			if want := ref.Materialize(); !doc.Equal(e.doc, want) {
 				t.Fatalf("case %d (%s=%d), step %d (%s by %s at %d): document %s, a state keeping every register shows %s",
 					i, doctest.SeedEnv, seed, n, op, user, wall, encode(e.doc), encode(want))
+			}
+		}
+		var st crdt.Doc
+		if e.st != nil {
+			st = e.st.CRDT
+		}
+		for _, p := range paths {
+			for w := range 9 {
+				at := crdt.HLC{WallMs: t0 - int64(w)*1000, Node: users[r.IntN(len(users))]}
+				by, ok := st.Outdated(p, at)
+				wby, wok := ref.Outdated(p, at)
+				if by != wby || ok != wok {
+					t.Fatalf("case %d (%s=%d): Outdated(%q, %s) = %q, %v; a state keeping every register: %q, %v",
+						i, doctest.SeedEnv, seed, p, at, by, ok, wby, wok)
+				}
 			}
 		}
 	}
