@@ -38,8 +38,9 @@ const (
 	// into an activity entry.
 	maxActivityValueBytes = 1 << 10
 	// maxHeadBytes bounds a head's document and strategy state together,
-	// well below DynamoDB's 400 KB item limit. The crdt state keeps a
-	// tombstone per deleted field, so it can outgrow the document.
+	// well below DynamoDB's 400 KB item limit. The crdt state keeps
+	// tombstones, and the paths of the writes hidden below a nested
+	// field, so it can outgrow the document.
 	maxHeadBytes = 300 << 10
 )
 

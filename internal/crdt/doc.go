@@ -41,7 +41,12 @@
 // Merge prunes its result, so that the document and Outdated are those
 // of the state that keeps every register, in every order of arrival
 // (where Floor applies, a path whose hidden value was dropped counts as
-// holding none).
+// holding none). The paths and stamps kept below a deeper register stay
+// until a newer register of their top-level key drops them, and no
+// smaller summary of them gives the same documents: while any of them
+// holds its path, a delete of the deeper path leaves the parents
+// objects, and deleting each of those paths later removes them, so the
+// state must tell which are still held.
 //
 // Counters keep no stamps. Doc.Outdated reports whether an edit stamped
 // at some time is older than a register (a value or a tombstone) at its
