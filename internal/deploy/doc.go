@@ -16,6 +16,8 @@
 // CloudWatch Logs role, a stage that redeploys itself when routes change,
 // the execute-api Management endpoint with or without a custom domain, a
 // message timeout under API Gateway's 29 s, a bounded fan-out function
-// with a failure queue, log groups wired through LoggingConfig, and rules
-// that refuse incomplete settings (a key set without an audience).
+// with a failure queue, log groups wired through LoggingConfig, rules
+// that refuse incomplete settings (a key set without an audience), and
+// token parameters whose patterns and rules take only values the connect
+// function takes at cold start.
 package deploy
