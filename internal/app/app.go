@@ -277,6 +277,11 @@ type Options struct {
 	// CreateTable creates the DynamoDB table when it is missing (local
 	// development and tests only). Default false.
 	CreateTable bool
+	// RequireTable, without CreateTable, makes Build check that the table
+	// exists (DescribeTable only) and fail naming it otherwise
+	// (dynamo.ErrTableMissing), instead of failing at the first request: the
+	// local server against a table in AWS. Default false.
+	RequireTable bool
 }
 
 // Build wires a Handler. It is called once per cold start.
@@ -301,9 +306,14 @@ func Build(ctx context.Context, s Settings, o *Options) (*Built, error) {
 			st = memory.New(o.Clock)
 		} else {
 			client := dynamo.ClientFromConfig(awsCfg, s.DynamoDBEndpoint, o.DynamoOptions...)
-			if o.CreateTable {
+			switch {
+			case o.CreateTable:
 				if err := dynamo.CreateTable(ctx, client, s.TableName); err != nil {
 					return nil, fmt.Errorf("create table %q: %w", s.TableName, err)
+				}
+			case o.RequireTable:
+				if err := dynamo.CheckTable(ctx, client, s.TableName); err != nil {
+					return nil, err
 				}
 			}
 			st = dynamo.New(client, s.TableName, o.Clock)

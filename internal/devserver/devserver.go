@@ -31,6 +31,7 @@ import (
 	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/mgmtapi"
 	"github.com/omnisales/rtcollab/internal/publishapi"
+	"github.com/omnisales/rtcollab/internal/store/dynamo"
 )
 
 // Options configure a local server. The zero value serves on
@@ -43,7 +44,9 @@ type Options struct {
 	// Default "ws".
 	Stage string
 	// Settings configure the handlers, as in the Lambda functions. A
-	// non-empty TableName selects the DynamoDB store (created if missing).
+	// non-empty TableName selects the DynamoDB store: created if missing
+	// at a DynamoDBEndpoint; without one (AWS) it must exist, and Start
+	// fails naming it otherwise.
 	Settings app.Settings
 	// App supplies collaborators (clock, store, authenticator). Default nil.
 	App *app.Options
@@ -153,10 +156,17 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 			ao.Posters = o.WrapPosters(ao.Posters)
 		}
 	}
-	ao.CreateTable = true
+	// A table is created at a local endpoint (DynamoDB Local, moto) only.
+	// In AWS it must exist: a mistyped TABLE_NAME would otherwise create
+	// a new, billed table, and a role need not be granted CreateTable.
+	local := o.Settings.DynamoDBEndpoint != ""
+	ao.CreateTable, ao.RequireTable = local, !local
 	built, err := app.Build(ctx, o.Settings, &ao)
 	if err != nil {
 		ln.Close()
+		if errors.Is(err, dynamo.ErrTableMissing) {
+			return nil, fmt.Errorf("%w: check TABLE_NAME and AWS_REGION (the local server creates a table only at a DYNAMODB_ENDPOINT, never in AWS)", err)
+		}
 		return nil, err
 	}
 	inv := o.Invoker

@@ -130,3 +130,22 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 	}
 	return nil
 }
+
+// ErrTableMissing means DynamoDB has no table of the name asked for in
+// the client's region (CheckTable).
+var ErrTableMissing = errors.New("does not exist")
+
+// CheckTable reads the description of table (dynamodb:DescribeTable, and
+// nothing else) to learn that it exists: nil when it does, an error
+// wrapping ErrTableMissing that names the table and the client's region when
+// DynamoDB answers ResourceNotFoundException, the call's error otherwise.
+// Unlike CreateTable it creates and changes nothing.
+func CheckTable(ctx context.Context, client *dynamodb.Client, table string) error {
+	const op = "describe table"
+	_, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	var notFound *types.ResourceNotFoundException
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("dynamo: table %q %w in region %s", table, ErrTableMissing, client.Options().Region)
+	}
+	return mapErr(op, table, err)
+}
