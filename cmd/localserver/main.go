@@ -97,7 +97,11 @@ func run() error {
 	}
 	printBanner(os.Stdout, srv, demo != nil, s, functions)
 	if inv != nil {
-		fmt.Printf("  The functions need TABLE_NAME=%s and DYNAMODB_ENDPOINT (as they reach it) in their environment, DEV_IDENTITY=1 for -dev; the sweeper also MANAGEMENT_ENDPOINT=%s\n", s.TableName, srv.Endpoint())
+		// Every function that posts needs MANAGEMENT_ENDPOINT: the template
+		// sets it for each, to the execute-api host, which takes precedence
+		// over the endpoint of the event (events/env.json does it for sam
+		// local).
+		fmt.Printf("  The functions need TABLE_NAME=%s, DYNAMODB_ENDPOINT and MANAGEMENT_ENDPOINT=%s (each as they reach it) in their environment, and DEV_IDENTITY=1 for -dev; events/env.json sets them for sam local\n", s.TableName, srv.Endpoint())
 	}
 	<-ctx.Done()
 	exitOnSecondSignal(stop, os.Stderr, os.Exit)
