@@ -20,7 +20,8 @@ import (
 //	                     (default last-write-wins). Strategies:
 //	                     last-write-wins (lww), operational-transform (ot),
 //	                     crdt, lock-based (lock), manual.
-//	LOCK_TTL             default lock lifetime, a Go duration (default 30s)
+//	LOCK_TTL             default lock lifetime, a Go duration (default 30s),
+//	                     at most LOCK_MAX_TTL
 //	LOCK_MAX_TTL         longest lock lifetime a client may ask for (default 5m)
 //	HISTORY_LIMIT        changes kept per entity (default 100)
 //	IDEMPOTENCY_TTL      how long replies are kept for resends (default 24h)
@@ -49,6 +50,13 @@ func editingFromEnv(getenv func(string) string) (handler.EditingConfig, error) {
 			}
 			*d.dst = t
 		}
+	}
+	// A lock.acquire without ttl gets LOCK_TTL; one with a ttl gets at most
+	// LOCK_MAX_TTL. A default above the cap would outlive every lock a
+	// client may ask for.
+	if d := c.WithDefaults(); d.LockTTL > d.MaxLockTTL {
+		return c, fmt.Errorf("LOCK_TTL %s is longer than LOCK_MAX_TTL %s (defaults 30s and 5m): a lock asked for without ttl would outlive the longest a client may ask for; lower LOCK_TTL or raise LOCK_MAX_TTL",
+			d.LockTTL, d.MaxLockTTL)
 	}
 	if v := getenv("HISTORY_LIMIT"); v != "" {
 		n, err := strconv.Atoi(v)

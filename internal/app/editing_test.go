@@ -1,6 +1,7 @@
 package app
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ func TestEditingFromEnv(t *testing.T) {
 		{name: "bad strategy", env: map[string]string{"CONFLICT_STRATEGIES": "order=first-come"}, bad: true},
 		{name: "bad ttl", env: map[string]string{"LOCK_TTL": "-3s"}, bad: true},
 		{name: "bad history", env: map[string]string{"HISTORY_LIMIT": "many"}, bad: true},
+		{name: "ttl at the cap", env: map[string]string{"LOCK_TTL": "2m", "LOCK_MAX_TTL": "2m"}, lockTTL: 2 * time.Minute},
+		{name: "ttl up to the default cap", env: map[string]string{"LOCK_TTL": "5m"}, lockTTL: 5 * time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,5 +56,30 @@ func TestEditingFromEnv(t *testing.T) {
 				t.Errorf("config = %+v", c)
 			}
 		})
+	}
+}
+
+// TestLockTTLAboveTheCapIsRefused: a default lock lifetime longer than
+// the longest a client may ask for would give a lock.acquire without ttl
+// more than any request with one gets; the settings are refused at load,
+// naming both variables, the defaults (LOCK_TTL 30s, LOCK_MAX_TTL 5m)
+// counting when one is unset.
+func TestLockTTLAboveTheCapIsRefused(t *testing.T) {
+	for _, env := range []map[string]string{
+		{"LOCK_TTL": "10m"},
+		{"LOCK_MAX_TTL": "10s"},
+		{"LOCK_TTL": "2m", "LOCK_MAX_TTL": "1m"},
+	} {
+		c, err := editingFromEnv(func(k string) string { return env[k] })
+		if err == nil {
+			t.Errorf("%v: accepted, LockTTL %v and MaxLockTTL %v", env, c.LockTTL, c.MaxLockTTL)
+			continue
+		}
+		if msg := err.Error(); !strings.Contains(msg, "LOCK_TTL") || !strings.Contains(msg, "LOCK_MAX_TTL") {
+			t.Errorf("%v: error %q does not name LOCK_TTL and LOCK_MAX_TTL", env, msg)
+		}
+		if _, err := SettingsFromEnv(func(k string) string { return env[k] }); err == nil {
+			t.Errorf("%v: SettingsFromEnv accepted it", env)
+		}
 	}
 }
