@@ -30,7 +30,8 @@ import { longTimerClock, systemClock, type Clock, type WebSocketClient } from '.
  * For each entity it follows, a RealtimeSyncManager keeps the document and
  * its version, replays the changes the server broadcasts on the entity's
  * channel (`order:123`), and asks for what it missed with `sync` whenever a
- * version is skipped and after every reconnect. Local changes go out one at
+ * version is skipped and after every reconnect (that one made again with
+ * backoff when it fails with a retryable error, see resync). Local changes go out one at
  * a time per entity, each with the version it was written against; they
  * show in the document at once (optimistically) and stay in `localChanges`
  * until the server accepts them. On an operational-transform or manual
@@ -407,6 +408,10 @@ interface Entry {
   retakeTimer: unknown;
   /** A refusal of that re-take that ended the wish (shows in `error` until the lock is taken or released). */
   lockError: RealtimeError | null;
+  /** Timer of the next attempt of the catch-up sync after a reconnect, which failed with a retryable error (see resync); null for none. */
+  resyncTimer: unknown;
+  /** Failures in a row of that sync on this connection: the backoff's attempt. */
+  resyncFailures: number;
   /** This user's lock whose expiry an event announced, until the lock is taken again or released. */
   expiredLock: Lock | null;
   comments: Map<string, Comment>;
@@ -736,6 +741,8 @@ export class RealtimeSyncManager {
       renewTimer: null,
       retakeTimer: null,
       lockError: null,
+      resyncTimer: null,
+      resyncFailures: 0,
       expiredLock: null,
       comments: new Map(),
       commentVersions: new Map(),
@@ -797,6 +804,7 @@ export class RealtimeSyncManager {
     for (const off of e.offs) off();
     this.stopRenewing(e);
     this.stopRetaking(e);
+    this.stopResyncing(e);
     for (const r of e.autoRetries.values()) if (r.timer !== null) this.clock.clearTimeout(r.timer);
     e.lockReleases++;
     // The change in flight is settled by its reply, or stops at its next
@@ -1173,7 +1181,9 @@ export class RealtimeSyncManager {
       // The server released our lock with the old connection: take it again.
       this.stopRetaking(e);
       if (e.wantLock) this.retakeLock(e, 0);
-      void this.runSync(e);
+      this.stopResyncing(e);
+      e.resyncFailures = 0;
+      this.resync(e);
       void this.pump(e);
     }
   }
@@ -1232,6 +1242,38 @@ export class RealtimeSyncManager {
     }
   }
 
+  /**
+   * The catch-up sync after a reconnect. Nothing else would make it again
+   * (an entity no one edits sends no event whose gap starts one), so one
+   * that fails with a retryable error (QUEUE_OVERFLOW when the client's
+   * queue is full of changes made offline, TIMEOUT, UNAVAILABLE...) is
+   * made again with backoff (1 s doubling up to 30 s) while the entity is
+   * followed, not synced since, and the connection up (the next
+   * connection's ready syncs it otherwise).
+   */
+  private resync(e: Entry): void {
+    void this.runSync(e).then(({ error }) => {
+      if (this.entries.get(e.channel) !== e) return;
+      if (error === null) {
+        e.resyncFailures = 0;
+        return;
+      }
+      if (!error.retryable || !this.client.connected || e.resyncTimer !== null) return;
+      e.resyncTimer = this.clock.setTimeout(() => {
+        e.resyncTimer = null;
+        if (this.entries.get(e.channel) !== e || !this.client.connected || e.syncState === 'synced') return;
+        this.resync(e);
+      }, backoffDelay(e.resyncFailures++, RETRY_BACKOFF));
+    });
+  }
+
+  private stopResyncing(e: Entry): void {
+    if (e.resyncTimer !== null) {
+      this.clock.clearTimeout(e.resyncTimer);
+      e.resyncTimer = null;
+    }
+  }
+
   private onClose(): void {
     for (const e of this.entries.values()) {
       // The next connection's ready takes the lock again, and its grant
@@ -1241,6 +1283,7 @@ export class RealtimeSyncManager {
       // and end the wish for the new lock.
       this.stopRenewing(e);
       this.stopRetaking(e);
+      this.stopResyncing(e);
       e.syncState = 'offline';
       this.update(e);
     }

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { RealtimeSyncManager, WebSocketClient, type RealtimeError } from '../src/index.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
-import { setup } from './sync-harness.js';
+import { reconnect, setup, type Setup } from './sync-harness.js';
 
 // Edits made while the connection is down wait in the client's queue (at
 // most messageQueueSize requests) until the next connection is ready.
@@ -27,18 +27,35 @@ function answerSync(server: FakeServer, sock: FakeWebSocket, f: SentFrame): true
   return true;
 }
 
-/** A server that syncs every row at version 0 and applies every change as version 1. */
+/** A server of last-write-wins rows, each at version 0 and empty until a change applies (as the next version). */
 function rowServer(): FakeServer {
+  const rows = new Map<string, { version: number; document: Record<string, unknown> }>();
+  const row = (id: unknown) => {
+    const key = String(id);
+    let r = rows.get(key);
+    if (r === undefined) rows.set(key, (r = { version: 0, document: {} }));
+    return r;
+  };
   const server: FakeServer = new FakeServer({
     handler: (sock, f) => {
       const p = (f.payload ?? {}) as Record<string, unknown>;
-      if (f.type === 'sync') return answerSync(server, sock, f);
+      if (f.type === 'sync') {
+        const r = row(p['entityId']);
+        server.ack(sock, f, {
+          strategy: 'last-write-wins', version: r.version, snapshot: true, document: r.document, changes: [],
+          hasMore: false, nextSinceVersion: r.version, conflicts: [], lock: null,
+        });
+        return true;
+      }
       if (f.type === 'change') {
+        const r = row(p['entityId']);
+        r.version++;
+        r.document = { ...r.document, [String(p['path'])]: p['after'] };
         const change = {
-          id: `row:${String(p['entityId'])}:1`, entityType: 'row', entityId: p['entityId'], userId: 'u1', operation: 'update',
-          path: p['path'], after: p['after'], timestamp: new Date().toISOString(), resolved: true, version: 1, messageId: f.messageId,
+          id: `row:${String(p['entityId'])}:${r.version}`, entityType: 'row', entityId: p['entityId'], userId: 'u1', operation: 'update',
+          path: p['path'], after: p['after'], timestamp: new Date().toISOString(), resolved: true, version: r.version, messageId: f.messageId,
         };
-        server.ack(sock, f, { entityType: 'row', entityId: p['entityId'], outcome: 'applied', applied: true, version: 1, change });
+        server.ack(sock, f, { entityType: 'row', entityId: p['entityId'], outcome: 'applied', applied: true, version: r.version, change });
         return true;
       }
       return false;
@@ -73,11 +90,22 @@ it("the reconnect's catch-up syncs do not push the changes made offline out of t
   }
   await flush();
   expect(client.queuedMessages).toBe(60);
+  const dropped: string[] = [];
+  client.on('queue-overflow', (o) => dropped.push(o.dropped.type));
   await vi.advanceTimersByTimeAsync(2_000);
   FakeWebSocket.last.open();
   await vi.advanceTimersByTimeAsync(30_000);
   expect(results).toEqual(rows.map(() => 1));
   expect(server.framesOfType('change')).toHaveLength(60);
+  // Syncs, and only syncs, were refused by the full queue.
+  expect(dropped.length).toBeGreaterThan(0);
+  expect(new Set(dropped)).toEqual(new Set(['sync']));
+  // The catch-up syncs the full queue refused (QUEUE_OVERFLOW) are made
+  // again: every row ends synced, holding its change.
+  expect(rows.filter((id) => manager.getState('row', id).syncState !== 'synced')).toEqual([]);
+  expect(rows.filter((id) => manager.getState('row', id).error !== null)).toEqual([]);
+  expect(rows.map((id) => manager.getState('row', id).version)).toEqual(rows.map(() => 1));
+  expect(rows.map((id) => manager.getState('row', id).document)).toEqual(rows.map(() => ({ status: 'x' })));
 });
 
 it('stopSync while offline withdraws the change at the head of the queue too: nothing is sent on the next connection', async () => {
@@ -122,4 +150,62 @@ it('stopSync withdrawing a resend queued offline says an earlier attempt may hav
   expect(failed).toMatchObject({ code: 'NOT_FOLLOWING', details: { maybeApplied: true } });
   expect(s.client.queuedMessages).toBe(0);
   expect(s.server.framesOfType('change')).toHaveLength(1);
+});
+
+/** order:1 followed on a server that answers the next `refuse(n)` syncs with UNAVAILABLE (retryable). */
+async function followRefusingSyncs(): Promise<{ s: Setup; refuse: (n: number) => void }> {
+  let refusals = 0;
+  const s = await setup((sock, f, st) => {
+    if (f.type !== 'sync') return false;
+    if (refusals > 0) {
+      refusals--;
+      st.server.error(sock, f, 'UNAVAILABLE', { retryable: true });
+      return true;
+    }
+    return answerSync(st.server, sock, f);
+  });
+  await s.manager.startSync('order', '1');
+  return { s, refuse: (n) => (refusals = n) };
+}
+
+it("a catch-up sync after a reconnect that fails with a retryable error is made again with backoff, until synced or no longer followed", async () => {
+  const { s, refuse } = await followRefusingSyncs();
+  refuse(2);
+  await reconnect();
+  expect(s.manager.getState('order', '1')).toMatchObject({ syncState: 'error', error: { code: 'UNAVAILABLE' } });
+  const syncs = (): number => s.server.framesOfType('sync').length;
+  const before = syncs();
+  await vi.advanceTimersByTimeAsync(1_000); // the first wait: at most 1 s
+  expect(syncs()).toBe(before + 1);
+  expect(s.manager.getState('order', '1').syncState).toBe('error');
+  await vi.advanceTimersByTimeAsync(2_000); // the second: at most 2 s
+  expect(syncs()).toBe(before + 2);
+  expect(s.manager.getState('order', '1')).toMatchObject({ syncState: 'synced', error: null });
+  await vi.advanceTimersByTimeAsync(60_000);
+  expect(syncs()).toBe(before + 2);
+
+  // Let go of while a retry waits: it is not made.
+  refuse(1);
+  await reconnect();
+  expect(s.manager.getState('order', '1').syncState).toBe('error');
+  const after = syncs();
+  s.manager.stopSync('order', '1');
+  await vi.advanceTimersByTimeAsync(60_000);
+  expect(syncs()).toBe(after);
+});
+
+it('a catch-up sync that fails while the connection is down is not retried on a timer: the next connection syncs', async () => {
+  const { s, refuse } = await followRefusingSyncs();
+  refuse(1);
+  await reconnect();
+  expect(s.manager.getState('order', '1').syncState).toBe('error');
+  FakeWebSocket.last.serverClose(1006);
+  await flush();
+  const syncs = s.server.framesOfType('sync').length;
+  await vi.advanceTimersByTimeAsync(1_500); // past the retry's wait; the next connection not open yet
+  expect(s.server.framesOfType('sync')).toHaveLength(syncs);
+  FakeWebSocket.last.open();
+  await vi.advanceTimersByTimeAsync(100);
+  expect(s.server.framesOfType('sync')).toHaveLength(syncs + 1);
+  expect(s.manager.getState('order', '1').syncState).toBe('synced');
 });
