@@ -398,9 +398,11 @@ interface Entry {
   /** Counts releaseLock and stopSync calls: a lock reply to a request sent before the latest of them is not taken as held. */
   lockReleases: number;
   /**
-   * The lock.release of a releaseLock in flight, sent after the latest
-   * lock.acquire (null for none): it lets go of every grant this client
-   * asked for, so a releaseLock or stopSync meanwhile sends none of its own.
+   * The lock.release in flight, sent after the latest lock.acquire (null
+   * for none): a releaseLock's, or the one the last stopSync of an earlier
+   * follow sent (see RealtimeSyncManager.releases). It lets go of every
+   * grant this client asked for, so a releaseLock or stopSync meanwhile
+   * sends none of its own.
    */
   releasing: Promise<void> | null;
   renewTimer: unknown;
@@ -599,6 +601,13 @@ export class RealtimeSyncManager {
   private lastIdle: { key: string; state: EntitySyncState } | null = null;
   /** How many subscribeEntity listeners each entity has. */
   private readonly watchers = new Map<string, number>();
+  /**
+   * The lock.release in flight of each entity the last stopSync let go of
+   * (its own, or a releaseLock's it found in flight), until answered or a
+   * lock.acquire is sent: a releaseLock after it waits for it instead of
+   * sending another (Entry.releasing, for an entity followed again).
+   */
+  private readonly releases = new Map<string, Promise<void>>();
   private readonly opts: Required<Omit<RealtimeSyncManagerOptions, 'client' | 'clock' | 'userId' | 'username'>>;
   private readonly selfId: string | undefined;
   private offs: (() => void)[] = [];
@@ -762,6 +771,10 @@ export class RealtimeSyncManager {
     this.entries.set(key, e);
     this.dropIdle(key);
     const entry = e;
+    // The release the last stopSync sent, still in flight, lets go of the
+    // grants asked for before it.
+    const kept = this.releases.get(key);
+    if (kept !== undefined) this.trackReleasing(entry, kept);
     entry.offs.push(this.client.onChannel(key, (m) => this.onFrame(entry, m)));
     // The first sync runs once the subscription is confirmed: a change
     // accepted between a sync and the subscription taking effect would
@@ -821,9 +834,13 @@ export class RealtimeSyncManager {
     // Not while a releaseLock's release is in flight: it lets the lock go.
     if ((e.wantLock || this.heldByMe(e)) && e.releasing === null) {
       e.wantLock = false;
-      this.client
-        .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
-        .catch(() => {});
+      const sent = this.sendRelease(entityType, entityId, { queue: false });
+      sent.catch(() => {});
+      // Not one that cannot be written (no connection): a releaseLock
+      // after it sends its own, which waits for the next connection.
+      if (this.client.connected) this.keepRelease(key, sent);
+    } else if (e.releasing !== null) {
+      this.keepRelease(key, e.releasing);
     }
     e.release();
     this.dropIdle(key);
@@ -937,7 +954,7 @@ export class RealtimeSyncManager {
     }
     const releases = e.lockReleases;
     e.lockAsks++;
-    e.releasing = null;
+    this.forgetRelease(e);
     try {
       const ack = await this.client.request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType, entityId, ttl: this.opts.lockTtl },
@@ -966,9 +983,14 @@ export class RealtimeSyncManager {
     }
   }
 
-  /** Releases the lock if this user holds it. */
+  /**
+   * Releases the lock if this user holds it. A lock.release in flight (of
+   * another releaseLock, or of the stopSync that let go of the entity),
+   * with no lock asked for since, is waited for instead of sending one more.
+   */
   async releaseLock(entityType: string, entityId: string): Promise<void> {
-    const e = this.entries.get(entityChannel(entityType, entityId));
+    const key = entityChannel(entityType, entityId);
+    const e = this.entries.get(key);
     if (e !== undefined) {
       e.wantLock = false;
       e.lockReleases++;
@@ -980,27 +1002,49 @@ export class RealtimeSyncManager {
       if (shown) this.update(e);
     }
     // One in flight already (no lock asked for since) is waited for, not sent again.
-    let release = e?.releasing ?? null;
+    let release = e === undefined ? (this.releases.get(key) ?? null) : e.releasing;
     if (release === null) {
-      release = this.client.request('lock.release', { payload: { entityType, entityId } }).then(
-        () => undefined,
-        (err: unknown) => {
-          const re = toError(err);
-          if (re.code !== 'NOT_LOCK_HOLDER') throw re;
-        },
-      );
-      if (e !== undefined) {
-        const sent = release;
-        e.releasing = sent;
-        const answered = (): void => {
-          if (e.releasing === sent) e.releasing = null;
-        };
-        sent.then(answered, answered);
-      }
+      release = this.sendRelease(entityType, entityId, {});
+      if (e !== undefined) this.trackReleasing(e, release);
     }
     await release;
     if (e !== undefined && this.heldByMe(e)) this.setLock(e, null);
     if (e !== undefined) this.endLockFollow(e);
+  }
+
+  /** Sends a lock.release; NOT_LOCK_HOLDER (nothing to release) counts as released. */
+  private sendRelease(entityType: string, entityId: string, options: { queue?: boolean }): Promise<void> {
+    return this.client.request('lock.release', { payload: { entityType, entityId } }, options).then(
+      () => undefined,
+      (err: unknown) => {
+        const re = toError(err);
+        if (re.code !== 'NOT_LOCK_HOLDER') throw re;
+      },
+    );
+  }
+
+  /** Makes `sent` the entity's release in flight until it is answered. */
+  private trackReleasing(e: Entry, sent: Promise<void>): void {
+    e.releasing = sent;
+    const answered = (): void => {
+      if (e.releasing === sent) e.releasing = null;
+    };
+    sent.then(answered, answered);
+  }
+
+  /** Keeps `sent`, the release in flight of an entity let go of, until it is answered (see releases). */
+  private keepRelease(key: string, sent: Promise<void>): void {
+    this.releases.set(key, sent);
+    const answered = (): void => {
+      if (this.releases.get(key) === sent) this.releases.delete(key);
+    };
+    sent.then(answered, answered);
+  }
+
+  /** A lock.acquire goes out: a release in flight before it does not let its grant go. */
+  private forgetRelease(e: Entry): void {
+    e.releasing = null;
+    this.releases.delete(e.channel);
   }
 
   /**
@@ -1200,7 +1244,7 @@ export class RealtimeSyncManager {
     const releases = e.lockReleases;
     // Still followed, and the lock still wanted by the wish this attempt serves.
     const current = () => this.entries.get(e.channel) === e && e.wantLock && e.lockReleases === releases;
-    e.releasing = null;
+    this.forgetRelease(e);
     this.client
       .request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },

@@ -634,6 +634,22 @@ describe('useRealtimeSync and the lock it took', () => {
     expect(editor.result.current.lockedByMe).toBe(false);
   });
 
+  it("Example 1's cleanup sends one lock.release when its hook is the entity's last follower too", async () => {
+    const { server, client } = await setup();
+    const editor = editorOf(client);
+    await settle();
+    await act(async () => {
+      await editor.result.current.acquireLock();
+    });
+    act(() => {
+      editor.result.current.stopSync(); // the manager lets go of the entity and releases the lock
+      void editor.result.current.releaseLock();
+    });
+    await settle(60_000);
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+    expect(editor.result.current.lockedByMe).toBe(false);
+  });
+
   it('stopSync() keeps the lock with releaseOnUnmount false', async () => {
     const { server, client } = await setup();
     const editor = await lockedEditor(client, false);

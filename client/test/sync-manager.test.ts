@@ -538,6 +538,67 @@ describe('RealtimeSyncManager', () => {
     await flush();
     expect(s.server.framesOfType('lock.release')).toHaveLength(3);
   });
+
+  /** order:1 followed with its lock held, on a server that answers no lock.release (`held`) until the test does. */
+  async function lockedHoldingReleases(): Promise<{ s: Setup; held: SentFrame[] }> {
+    const held: SentFrame[] = [];
+    const s = await setup((_sock, f) => {
+      if (f.type !== 'lock.release') return;
+      held.push(f);
+      return true;
+    });
+    await s.manager.startSync('order', '1');
+    await s.manager.acquireLock('order', '1');
+    return { s, held };
+  }
+
+  it("sends one lock.release for a stopSync of the last follower and a releaseLock after it (Example 1's cleanup)", async () => {
+    const { s, held } = await lockedHoldingReleases();
+    s.manager.stopSync('order', '1'); // the last follower: releases the lock
+    let released = false;
+    const release = s.manager.releaseLock('order', '1').then(() => (released = true));
+    await flush();
+    expect(s.server.framesOfType('lock.release')).toHaveLength(1);
+    // releaseLock waits for that release's answer.
+    expect(released).toBe(false);
+    s.server.ack(s.sock, held[0]!, { released: true, lock: lock('u1', 7) });
+    await release;
+    expect(s.server.framesOfType('lock.release')).toHaveLength(1);
+
+    // Once it is answered, a releaseLock sends its own.
+    void s.manager.releaseLock('order', '1');
+    await flush();
+    expect(s.server.framesOfType('lock.release')).toHaveLength(2);
+  });
+
+  it('a releaseLock after a stopSync made offline sends its release on the next connection', async () => {
+    const s = await setup();
+    await s.manager.startSync('order', '1');
+    await s.manager.acquireLock('order', '1');
+    s.sock.serverClose(1006);
+    await flush();
+    s.manager.stopSync('order', '1'); // its release cannot be written
+    let released = false;
+    void s.manager.releaseLock('order', '1').then(() => (released = true));
+    await vi.advanceTimersByTimeAsync(2_000);
+    FakeWebSocket.last.open();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(s.server.framesOfType('lock.release')).toHaveLength(1);
+    expect(released).toBe(true);
+  });
+
+  it('a stopSync release kept for a releaseLock is forgotten once the lock is asked for again', async () => {
+    const { s } = await lockedHoldingReleases(); // the release is never answered
+    s.manager.stopSync('order', '1');
+    await flush();
+    expect(s.server.framesOfType('lock.release')).toHaveLength(1);
+    // Followed again and the lock taken again: that grant needs a release of its own.
+    await s.manager.startSync('order', '1');
+    await s.manager.acquireLock('order', '1');
+    void s.manager.releaseLock('order', '1');
+    await flush();
+    expect(s.server.framesOfType('lock.release')).toHaveLength(2);
+  });
   describe('autoResolveConflicts', () => {
     /** A manual entity whose server turns every change into conflict c1, reported by the ack and by a conflict event. */
     async function conflicting(onResolve: (sock: FakeWebSocket, f: SentFrame, st: Setup, conflict: Conflict) => void) {
