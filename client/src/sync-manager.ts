@@ -393,6 +393,12 @@ interface Entry {
   lockFollow: boolean;
   /** acquireLock requests in flight. */
   lockAsks: number;
+  /**
+   * The messageIds of the lock.acquire requests writes sent for
+   * themselves (autoLock) and not yet answered: stopSync withdraws those
+   * still waiting in the client (made offline), as it does the change.
+   */
+  writeAsks: Set<string>;
   /** The latest grant a write took by itself (autoLock), not an acquireLock call; null for none. */
   writeGrant: Lock | null;
   /** Counts releaseLock and stopSync calls: a lock reply to a request sent before the latest of them is not taken as held. */
@@ -744,6 +750,7 @@ export class RealtimeSyncManager {
       wantLock: false,
       lockFollow: false,
       lockAsks: 0,
+      writeAsks: new Set(),
       writeGrant: null,
       lockReleases: 0,
       releasing: null,
@@ -804,8 +811,9 @@ export class RealtimeSyncManager {
    * Stops following (the last reference releases a held lock and lets go of
    * the channel, which stays subscribed while a hook or another user of the
    * client holds it). The last reference also rejects the local changes not
-   * sent yet with NOT_FOLLOWING (one waiting for a sync under way too, and
-   * one still in the client's queue, never written); the one in flight
+   * sent yet with NOT_FOLLOWING (one waiting for a sync under way too, one
+   * still in the client's queue, never written, and one waiting for the
+   * lock, whose lock.acquire still in the queue is withdrawn); the one in flight
    * settles with its reply, and is not sent again (one waiting to be sent
    * again settles with the error it last got).
    */
@@ -828,6 +836,11 @@ export class RealtimeSyncManager {
     // The one in flight may not have left the client yet (queued while
     // offline): withdrawn, it is never sent and rejects with NOT_FOLLOWING.
     if (e.inFlight !== null) this.client.cancel(e.inFlight.messageId, notFollowing(e, e.inFlight.maybeApplied));
+    // So may the lock.acquire a write waits for (the lock was not held when
+    // the connection dropped): withdrawn, the write rejects with
+    // NOT_FOLLOWING and no lock is taken for it. An acquireLock of the
+    // application's is not withdrawn.
+    for (const id of [...e.writeAsks]) this.client.cancel(id, notFollowing(e));
     // The one in flight may be waiting for a sync or for the connection:
     // woken, it finds the entity no longer followed and settles.
     wake(e);
@@ -944,7 +957,12 @@ export class RealtimeSyncManager {
    * was in flight, the grant is not kept either (the release, sent after it,
    * lets it go) and the result is null.
    */
-  async acquireLock(entityType: string, entityId: string): Promise<Lock | null> {
+  acquireLock(entityType: string, entityId: string): Promise<Lock | null> {
+    return this.takeLock(entityType, entityId);
+  }
+
+  /** acquireLock, with `messageId` for its lock.acquire when given (see ensureLock). */
+  private async takeLock(entityType: string, entityId: string, messageId?: string): Promise<Lock | null> {
     const key = entityChannel(entityType, entityId);
     let e = this.entries.get(key);
     if (e === undefined) {
@@ -956,9 +974,11 @@ export class RealtimeSyncManager {
     e.lockAsks++;
     this.forgetRelease(e);
     try {
-      const ack = await this.client.request<'lock.acquire', { lock: Lock }>('lock.acquire', {
-        payload: { entityType, entityId, ttl: this.opts.lockTtl },
-      });
+      const ack = await this.client.request<'lock.acquire', { lock: Lock }>(
+        'lock.acquire',
+        { payload: { entityType, entityId, ttl: this.opts.lockTtl } },
+        messageId === undefined ? {} : { messageId },
+      );
       if (this.entries.get(key) !== e) {
         this.client
           .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
@@ -975,7 +995,8 @@ export class RealtimeSyncManager {
         if (isRecord(re.details) && isRecord(re.details['lock'])) this.setLock(e, re.details['lock'] as unknown as Lock);
         return null;
       }
-      this.setError(e, re);
+      // Not on an entity let go of (stopSync withdrew a write's request).
+      if (this.entries.get(key) === e) this.setError(e, re);
       throw re;
     } finally {
       e.lockAsks--;
@@ -1640,12 +1661,26 @@ export class RealtimeSyncManager {
     }
   }
 
-  /** Makes sure this user holds the lock of a lock-based entity; true when it does (or none is needed). */
+  /**
+   * Makes sure this user holds the lock of a lock-based entity; true when
+   * it does (or none is needed). Rejects with NOT_FOLLOWING once the entity
+   * is no longer followed (stopSync withdraws its lock.acquire when it
+   * has not left the client): no lock is taken for a write that will not
+   * be sent.
+   */
   private async ensureLock(e: Entry): Promise<boolean> {
     if (e.strategy !== 'lock-based') return true;
     for (let attempt = 0; attempt < 2; attempt++) {
+      if (this.entries.get(e.channel) !== e) throw notFollowing(e);
       if (this.heldByMe(e)) return true;
-      const got = await this.acquireLock(e.type, e.id);
+      const messageId = `lock.acquire-${this.clock.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+      e.writeAsks.add(messageId);
+      let got: Lock | null;
+      try {
+        got = await this.takeLock(e.type, e.id, messageId);
+      } finally {
+        e.writeAsks.delete(messageId);
+      }
       if (got !== null) {
         e.writeGrant = got;
         return true;

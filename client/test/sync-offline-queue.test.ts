@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { RealtimeSyncManager, WebSocketClient, type RealtimeError } from '../src/index.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
-import { reconnect, setup, type Setup } from './sync-harness.js';
+import { lock, reconnect, setup, type Setup } from './sync-harness.js';
 
 // Edits made while the connection is down wait in the client's queue (at
 // most messageQueueSize requests) until the next connection is ready.
@@ -130,6 +130,89 @@ it('stopSync while offline withdraws the change at the head of the queue too: no
   await vi.advanceTimersByTimeAsync(2_000);
   FakeWebSocket.last.open();
   await vi.advanceTimersByTimeAsync(1_000);
+  expect(s.server.framesOfType('change')).toHaveLength(0);
+});
+
+/**
+ * order:1 (lock-based in the harness) followed, its lock not held, and a
+ * change pushed after `before` (the connection dropped, or not): the change
+ * waits for its lock.acquire. `failed()` is its rejection, once it comes.
+ */
+async function changeWaitingForLock(
+  s: Setup,
+  before: () => Promise<void> = async () => {},
+): Promise<{ failed: () => RealtimeError | null }> {
+  await s.manager.startSync('order', '1');
+  await before();
+  let failed: RealtimeError | null = null;
+  s.manager
+    .pushChange({ entityType: 'order', entityId: '1', operation: 'update', path: 'status', after: 'paid' })
+    .catch((e: RealtimeError) => (failed = e));
+  await flush();
+  return { failed: () => failed };
+}
+
+const offline = (s: Setup) => async (): Promise<void> => {
+  s.sock.serverClose(1006);
+  await flush();
+};
+
+it('stopSync while offline withdraws the lock.acquire a change of a lock-based entity waits for: it rejects, and no acquire goes out', async () => {
+  const s = await setup();
+  const change = await changeWaitingForLock(s, offline(s));
+  expect(s.client.queuedMessages).toBe(1); // its lock.acquire
+  s.manager.stopSync('order', '1');
+  await flush();
+  expect(change.failed()).toMatchObject({ code: 'NOT_FOLLOWING' });
+  expect(s.client.queuedMessages).toBe(0);
+  await vi.advanceTimersByTimeAsync(2_000);
+  FakeWebSocket.last.open();
+  await vi.advanceTimersByTimeAsync(10_000);
+  expect(s.server.framesOfType('lock.acquire')).toHaveLength(0);
+  expect(s.server.framesOfType('change')).toHaveLength(0);
+  expect(s.server.framesOfType('lock.release')).toHaveLength(0);
+  expect(s.manager.entities).toEqual([]);
+});
+
+it('a write whose lock.acquire was sent before stopSync rejects with NOT_FOLLOWING once granted, and asks for the lock no more', async () => {
+  const held: SentFrame[] = [];
+  const s = await setup((_sock, f) => {
+    if (f.type !== 'lock.acquire') return;
+    held.push(f); // answered below
+    return true;
+  });
+  const change = await changeWaitingForLock(s);
+  expect(held).toHaveLength(1); // written: it cannot be withdrawn
+  s.manager.stopSync('order', '1');
+  s.server.ack(s.sock, held[0]!, { lock: lock('u1', 7) });
+  await vi.advanceTimersByTimeAsync(1_000);
+  expect(change.failed()).toMatchObject({ code: 'NOT_FOLLOWING' });
+  // The grant, come after the entity was let go of, is released; the lock is not asked for again.
+  expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
+  expect(s.server.framesOfType('lock.release')).toHaveLength(1);
+  expect(s.server.framesOfType('change')).toHaveLength(0);
+  expect(s.manager.entities).toEqual([]);
+});
+
+it("stopSync withdraws only the write's lock.acquire: an acquireLock of the application's still goes out", async () => {
+  const s = await setup();
+  const change = await changeWaitingForLock(s, offline(s));
+  let asked: unknown = 'pending';
+  s.manager.acquireLock('order', '1').then((l) => (asked = l), (e: RealtimeError) => (asked = e.code));
+  await flush();
+  expect(s.client.queuedMessages).toBe(2);
+  s.manager.stopSync('order', '1');
+  await flush();
+  expect(change.failed()).toMatchObject({ code: 'NOT_FOLLOWING' });
+  expect(s.client.queuedMessages).toBe(1);
+  await vi.advanceTimersByTimeAsync(2_000);
+  FakeWebSocket.last.open();
+  await vi.advanceTimersByTimeAsync(10_000);
+  // The application's acquire goes out; granted after the entity was let
+  // go of, it is released at once (see acquireLock).
+  expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
+  expect(asked).toBeNull();
+  expect(s.server.framesOfType('lock.release')).toHaveLength(1);
   expect(s.server.framesOfType('change')).toHaveLength(0);
 });
 
