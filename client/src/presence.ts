@@ -80,6 +80,7 @@ export interface PresenceManagerOptions {
   /** This user's id; the server takes identity from the connection, this only marks "me" in lists. Default: the hello ack's. */
   userId?: string;
   username?: string;
+  /** Sent with every presence and room.join frame: at most MAX_AVATAR_BYTES (UTF-8), without invisible characters (the constructor throws BAD_REQUEST otherwise). */
   avatar?: string;
   initialPage?: string;
   initialSection?: string;
@@ -239,6 +240,34 @@ function checkText(field: string, value: unknown, limit: number, min = 0): void 
   });
 }
 
+/**
+ * A code point the server does not show, and refuses in an avatar (its
+ * internal/ident Visible): a control, format (bidirectional, zero-width),
+ * private-use or surrogate code point (a lone surrogate), a line or
+ * paragraph separator, a noncharacter, one drawn as nothing (a
+ * default-ignorable code point, U+2800), or U+FFFD (what the server makes
+ * of an invalid byte).
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\p{Noncharacter_Code_Point}\p{Default_Ignorable_Code_Point}\u2800\uFFFD]/u;
+
+/**
+ * Refuses a presence text holding a code point the server refuses in it
+ * (see INVISIBLE), as the server does: BAD_REQUEST, not retryable, with
+ * `details {field, codePoint}` (the first such one, as `U+XXXX`).
+ */
+function checkVisible(field: string, value: unknown): void {
+  if (typeof value !== 'string') return;
+  const m = INVISIBLE.exec(value);
+  if (m === null) return;
+  const codePoint = `U+${(m[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+  throw new RealtimeError({
+    code: 'BAD_REQUEST',
+    message: `presence ${field} holds ${codePoint}, a control, format (bidirectional, zero-width) or other invisible character, a private-use code point or a noncharacter`,
+    retryable: false,
+    details: { field, codePoint },
+  });
+}
+
 /** The texts of a `presence` or `room.join` frame; an absent one is not checked. */
 interface PresenceText {
   page?: string | undefined;
@@ -247,12 +276,13 @@ interface PresenceText {
   avatar?: string | undefined;
 }
 
-/** Checks the texts of a `presence` or `room.join` frame (see checkText). */
+/** Checks the texts of a `presence` or `room.join` frame (see checkText), and the avatar's characters (see checkVisible). */
 function checkPresenceText(t: PresenceText): void {
   checkText('page', t.page, MAX_LOCATION_BYTES);
   checkText('section', t.section, MAX_LOCATION_BYTES);
   checkText('activity', t.activity, MAX_ACTIVITY_BYTES);
   checkText('avatar', t.avatar, MAX_AVATAR_BYTES);
+  checkVisible('avatar', t.avatar);
 }
 
 /**
@@ -802,7 +832,7 @@ export class PresenceManager {
    * JoinRoomOptions); when the room is already joined they go out as a
    * `presence` update instead. Options the server would refuse (a page or
    * section over MAX_LOCATION_BYTES, an avatar over MAX_AVATAR_BYTES, in
-   * UTF-8) are refused here: `ready` rejects with BAD_REQUEST (also set as
+   * UTF-8, or one holding an invisible character, see checkVisible) are refused here: `ready` rejects with BAD_REQUEST (also set as
    * `error`), nothing is sent, the room is not entered and the location
    * and avatar set before stay.
    */

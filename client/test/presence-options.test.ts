@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PresenceManager, RealtimeError, WebSocketClient } from '../src/index.js';
 import { presenceOptionsError } from '../src/presence.js';
-import { FakeWebSocket } from './fake-websocket.js';
+import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
 // Delay options of the PresenceManager: NaN made a timer fire at once (a
 // snapshot refresh loop, away at once, no cursor hold-back), a negative one
@@ -26,4 +26,84 @@ describe('presence delay options', () => {
       });
     }
   }
+});
+
+// The server refuses (BAD_REQUEST) a presence or room.join frame whose
+// avatar holds a character it does not show (internal/ident Visible): the
+// manager, which puts its avatar in every such frame, refuses it when it is
+// set instead.
+describe('presence avatar characters', () => {
+  const client = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0 });
+  const invisible: [string, string][] = [
+    ['a control (NUL)', '\u0000'],
+    ['a control (line feed)', '\n'],
+    ['a control (DEL)', '\u007F'],
+    ['a zero-width space (Cf)', '\u200B'],
+    ['a bidirectional override (Cf)', '\u202E'],
+    ['a private-use code point (Co)', '\uE000'],
+    ['a supplementary private-use code point (Co)', '\u{F0000}'],
+    ['a lone surrogate (Cs)', '\uD800'],
+    ['a line separator (Zl)', '\u2028'],
+    ['a paragraph separator (Zp)', '\u2029'],
+    ['a noncharacter (U+FDD0)', '\uFDD0'],
+    ['a noncharacter (U+FFFE)', '\uFFFE'],
+    ['a noncharacter (U+1FFFF)', '\u{1FFFF}'],
+    ['a variation selector (default-ignorable)', '\uFE0F'],
+    ['a supplementary variation selector (default-ignorable)', '\u{E0100}'],
+    ['the combining grapheme joiner (default-ignorable)', '\u034F'],
+    ['a Hangul filler (default-ignorable)', '\u3164'],
+    ['the braille blank', '\u2800'],
+    ['the replacement character (what an invalid byte becomes)', '\uFFFD'],
+  ];
+  for (const [what, ch] of invisible) {
+    it(`refuses an avatar holding ${what} with BAD_REQUEST, not retryable`, () => {
+      const avatar = `https://cdn.example/a${ch}b.png`;
+      const err = presenceOptionsError({ avatar });
+      expect(err).toBeInstanceOf(RealtimeError);
+      expect(err).toMatchObject({ code: 'BAD_REQUEST', retryable: false, details: { field: 'avatar' } });
+      expect(() => new PresenceManager({ client, trackActivity: false, avatar })).toThrow(RealtimeError);
+    });
+  }
+  for (const avatar of ['https://cdn.example/ann.png', 'https://cdn.example/ä ñ 漢字 😀.png', '']) {
+    it(`takes the avatar ${JSON.stringify(avatar)}`, () => {
+      expect(presenceOptionsError({ avatar })).toBeNull();
+    });
+  }
+
+  it("refuses such an avatar in joinRoom's options: nothing is sent, and the avatar set before stays", async () => {
+    vi.useFakeTimers();
+    try {
+      FakeWebSocket.reset();
+      const server: FakeServer = new FakeServer({
+        handler: (sock, f) => {
+          if (f.type === 'room.join') {
+            const room = (f.payload as { room: string }).room;
+            server.ack(sock, f, { room, usersInRoom: [], userCount: 0, onlineCount: 0, awayCount: 0 });
+            return true;
+          }
+          if (f.type !== 'presence') return false;
+          const presence = { userId: 'u1', username: 'Ann', status: 'online', lastSeen: '', currentLocation: { page: '' } };
+          server.ack(sock, f, { presence, rooms: [] });
+          return true;
+        },
+      });
+      const live = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0, rateLimit: false });
+      live.connect();
+      FakeWebSocket.last.open();
+      await vi.advanceTimersByTimeAsync(0);
+      const manager = new PresenceManager({ client: live, trackActivity: false, refreshInterval: 0, avatar: 'ann.png' });
+      manager.start();
+      await vi.advanceTimersByTimeAsync(0);
+      const { ready } = manager.joinRoom('order-1', { avatar: 'ann\u200B.png' });
+      await expect(ready).rejects.toMatchObject({ code: 'BAD_REQUEST', retryable: false, details: { field: 'avatar' } });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(server.framesOfType('room.join')).toHaveLength(0);
+      await manager.joinRoom('order-2').ready;
+      expect(server.framesOfType('room.join').map((f) => (f.payload as { avatar?: string }).avatar)).toEqual(['ann.png']);
+      manager.destroy();
+      live.destroy();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
