@@ -328,6 +328,51 @@ describe('LockBanner', () => {
   });
 });
 
+describe('LockBanner with an expired lock', () => {
+  const expired = { entityType: 'order', entityId: '1001', lockedBy: 'u1', lockedAt: '', expiresAt: '', fencingToken: 3 };
+
+  it('says this user\'s lock on the entity expired, with Start editing to take it again', async () => {
+    const acquire = vi.fn(() => Promise.resolve());
+    const r = render(<LockBanner lock={null} isLocked={false} lockedByMe={false} expiredLock={expired} onAcquireLock={acquire} />);
+    const banner = r.getByTestId('lock-expired');
+    expect(banner.getAttribute('role')).toBe('status');
+    expect(banner.className).toContain('rtc-banner-warning');
+    expect(banner.textContent).toContain('Your lock on Order #1001 expired');
+    await act(async () => {
+      fireEvent.click(r.getByRole('button', { name: 'Start editing' }));
+    });
+    expect(acquire).toHaveBeenCalledTimes(1);
+    // Without onAcquireLock it still says so, with no button.
+    r.rerender(<LockBanner lock={null} isLocked={false} lockedByMe={false} expiredLock={expired} />);
+    expect(r.getByTestId('lock-expired').textContent).toContain('Your lock on Order #1001 expired');
+    expect(r.queryByRole('button')).toBeNull();
+  });
+
+  it('says who edits the entity now when another user took the lock after it expired, in the language', () => {
+    const theirs = { entityType: 'order', entityId: '1001', lockedBy: 'u2', lockedByName: 'Ben', lockedAt: '', expiresAt: '' };
+    const r = render(
+      <LockBanner lock={theirs} isLocked lockedByMe={false} expiredLock={expired} onAcquireLock={() => undefined} />,
+    );
+    const banner = r.getByTestId('lock-expired');
+    expect(banner.textContent).toContain('Your lock on Order #1001 expired');
+    expect(banner.textContent).toContain('This order is being edited by Ben');
+    expect(r.queryByRole('button')).toBeNull();
+    r.rerender(
+      <RealtimeI18nProvider lang="th" now={now}>
+        <LockBanner lock={null} isLocked={false} lockedByMe={false} expiredLock={{ ...expired, entityType: 'widget' }} />
+      </RealtimeI18nProvider>,
+    );
+    expect(r.getByTestId('lock-expired').textContent).toContain('widget 1001');
+    expect(r.getByTestId('lock-expired').textContent).not.toContain('Your lock');
+  });
+
+  it('shows the lock held, not the expiry, once this user holds the lock again', () => {
+    const r = render(<LockBanner lock={{ ...expired, fencingToken: 4 }} isLocked={false} lockedByMe expiredLock={expired} />);
+    expect(r.queryByTestId('lock-expired')).toBeNull();
+    expect(r.getByTestId('lock-mine')).toBeTruthy();
+  });
+});
+
 describe('hostile entries', () => {
   it('render without throwing: bad times, huge numbers, any code point, odd values', () => {
     const odd = '\u202e\u0000\ud83d\ude00'.repeat(50) + 'x'.repeat(5000);

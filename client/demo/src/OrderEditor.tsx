@@ -21,7 +21,7 @@ const STATUSES = ['pending', 'confirmed', 'shipped', 'delivered', 'cancelled'];
 /** What the order form needs from useRealtimeSync. */
 export type OrderSync = Pick<
   UseRealtimeSyncResult,
-  'document' | 'isLocked' | 'lockedByMe' | 'lock' | 'syncState' | 'version' | 'localChanges' | 'pushChange' | 'acquireLock' | 'releaseLock'
+  'document' | 'isLocked' | 'lockedByMe' | 'lock' | 'expiredLock' | 'syncState' | 'version' | 'localChanges' | 'pushChange' | 'acquireLock' | 'releaseLock'
 >;
 
 /** What the order form needs from useRoomPresence. */
@@ -173,7 +173,13 @@ export function OrderEditor({ orderId, sync, room }: OrderEditorProps): ReactEle
           {sync.localChanges.length > 0 && <> · {t('sync.pending', { count: formatNumber(sync.localChanges.length) })}</>}
         </span>
       </header>
-      <LockBanner lock={sync.lock} isLocked={sync.isLocked} lockedByMe={sync.lockedByMe} onReleaseLock={() => sync.releaseLock()} />
+      <LockBanner
+        lock={sync.lock}
+        isLocked={sync.isLocked}
+        lockedByMe={sync.lockedByMe}
+        expiredLock={sync.expiredLock}
+        onReleaseLock={() => sync.releaseLock()}
+      />
       {error !== null && (
         <div className="rtc-banner rtc-banner-error" role="alert" data-testid="editor-error">
           {error}

@@ -91,6 +91,7 @@ export function fixtureData(): WorkspaceData {
       isLocked: true,
       lockedByMe: false,
       lock,
+      expiredLock: null,
       syncState: 'synced',
       version: 3,
       localChanges: [],

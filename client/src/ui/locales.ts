@@ -98,6 +98,7 @@ export const en = {
       release: 'Finish editing',
       expires: 'Lock renews automatically while you edit',
       expiresAt: 'Lock held until {{time}}',
+      expired: 'Your lock on {{entity}} expired',
     },
     comments: {
       label: 'New comment',
@@ -270,6 +271,7 @@ export const th = {
       release: 'แก้ไขเสร็จแล้ว',
       expires: 'ระบบต่ออายุการล็อกให้อัตโนมัติขณะที่คุณแก้ไข',
       expiresAt: 'ล็อกไว้ถึง {{time}}',
+      expired: 'การล็อก {{entity}} ของคุณหมดอายุแล้ว',
     },
     comments: {
       label: 'ความคิดเห็นใหม่',
