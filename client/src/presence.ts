@@ -250,16 +250,46 @@ function checkText(field: string, value: unknown, limit: number, min = 0): void 
  */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\p{Noncharacter_Code_Point}\p{Default_Ignorable_Code_Point}\u2800\uFFFD]/u;
 
+const VARIATION_SELECTOR = /^\p{Variation_Selector}$/u;
+const STANDARD_VARIATION_BASE = /^[\p{So}\p{Sm}\p{Nd}\p{Script=Han}#*]$/u;
+const HAN = /^\p{Script=Han}$/u;
+const MONGOLIAN_LETTER = /^(?=\p{Script=Mongolian})\p{L}$/u;
+
+/**
+ * Whether the variation selector `vs` may follow `base`, as the server's
+ * cleaning of display values keeps it (internal/ident variationBase): the
+ * standard selectors after a symbol, digit, '#', '*' or Han ideograph
+ * (emoji, keycaps, standardized variants), the ideographic ones after a
+ * Han ideograph, the Mongolian ones after a Mongolian letter.
+ */
+function variationBase(base: string | undefined, vs: string): boolean {
+  if (base === undefined || VARIATION_SELECTOR.test(base)) return false;
+  const cp = vs.codePointAt(0) ?? 0;
+  if (cp >= 0xfe00 && cp <= 0xfe0f) return STANDARD_VARIATION_BASE.test(base);
+  if (cp >= 0xe0100 && cp <= 0xe01ef) return HAN.test(base);
+  return MONGOLIAN_LETTER.test(base);
+}
+
 /**
  * Refuses a presence text holding a code point the server refuses in it
  * (see INVISIBLE), as the server does: BAD_REQUEST, not retryable, with
- * `details {field, codePoint}` (the first such one, as `U+XXXX`).
+ * `details {field, codePoint}` (the first such one, as `U+XXXX`). A
+ * variation selector right after a base it varies ("❤️", a keycap, a Han
+ * variant) is taken, as the server takes it.
  */
 function checkVisible(field: string, value: unknown): void {
   if (typeof value !== 'string') return;
-  const m = INVISIBLE.exec(value);
-  if (m === null) return;
-  const codePoint = `U+${(m[0].codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+  let bad: string | undefined;
+  let prev: string | undefined;
+  for (const ch of value) {
+    if (INVISIBLE.test(ch) && !(VARIATION_SELECTOR.test(ch) && variationBase(prev, ch))) {
+      bad = ch;
+      break;
+    }
+    prev = ch;
+  }
+  if (bad === undefined) return;
+  const codePoint = `U+${(bad.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
   throw new RealtimeError({
     code: 'BAD_REQUEST',
     message: `presence ${field} holds ${codePoint}, a control, format (bidirectional, zero-width) or other invisible character, a private-use code point or a noncharacter`,
