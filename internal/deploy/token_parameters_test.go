@@ -42,6 +42,7 @@ func TestTokenParametersTheConnectFunctionTakes(t *testing.T) {
 		{"JwtJwksUrl", "https://login.example.com/common/discovery/v2.0/keys?appid=0000-1111", true},
 		{"JwtJwksUrl", "https://issuer.example:8443/oauth2/v1/keys", true},
 		{"JwtJwksUrl", "https://issuer.example", true},
+		{"JwtJwksUrl", "https://issuer.example?jwks", true},
 		{"JwtJwksUrl", "https://issuer.example/keys%2Fv1", true},
 		{"JwtJwksUrl", "https:///.well-known/jwks.json", false},
 		{"JwtJwksUrl", "https://", false},
