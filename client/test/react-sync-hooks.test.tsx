@@ -39,16 +39,19 @@ async function setup(opts: {
   heldAcquire?: { frame: SentFrame | null };
   resolvedAs?: Conflict;
   refuse?: { code: string; retryable?: boolean; times?: number };
+  newGrants?: boolean;
 } = {}) {
-  // Whether this user holds the lock, as a sync reports it.
-  let held = false;
+  // The lock this user holds, as a sync reports it. With `newGrants`, each
+  // lock.acquire grants a new fencing token (3, then 4, ...).
+  let held: Lock | null = null;
+  let grants = 0;
   const server: FakeServer = new FakeServer({
     handler: (sock, f) => {
       const p = (f.payload ?? {}) as Record<string, unknown>;
       switch (f.type) {
         case 'sync':
           server.ack(sock, f, { strategy: opts.strategy ?? 'lock-based', version: 1, snapshot: p['sinceVersion'] === 0, document: {},
-            changes: [], hasMore: false, nextSinceVersion: 1, conflicts: opts.conflicts ?? [], lock: held ? lock : null });
+            changes: [], hasMore: false, nextSinceVersion: 1, conflicts: opts.conflicts ?? [], lock: held });
           return true;
         case 'history':
           server.ack(sock, f, { version: 1, changes: [] });
@@ -61,14 +64,14 @@ async function setup(opts: {
             opts.heldAcquire.frame = f;
             return true;
           }
-          held = true;
-          server.ack(sock, f, { lock });
+          held = opts.newGrants === true ? { ...lock, fencingToken: (lock.fencingToken ?? 0) + grants++ } : lock;
+          server.ack(sock, f, { lock: held });
           return true;
         case 'lock.renew':
-          server.ack(sock, f, { lock });
+          server.ack(sock, f, { lock: held ?? lock });
           return true;
         case 'lock.release':
-          held = false;
+          held = null;
           server.ack(sock, f, { lock });
           return true;
         case 'conflict.resolve':
@@ -620,6 +623,35 @@ describe('useRealtimeSync and the lock it took', () => {
     act(() => editor.result.current.stopSync());
     await settle();
     expect(server.framesOfType('lock.release')).toHaveLength(2);
+  });
+
+  it('a write of the run stopSync() ended, answered after a startSync() and acquireLock(), does not release the lock taken since', async () => {
+    const { server, client, sock } = await setup({ newGrants: true });
+    const editor = editorOf(client); // the entity's only follower
+    await settle();
+    await act(async () => {
+      await editor.result.current.acquireLock(); // fencing token 3
+    });
+    act(() => {
+      void editor.result.current.undoChange('order:1:1').catch(() => {});
+    });
+    await settle();
+    const undo = server.framesOfType('undo')[0] as SentFrame;
+    expect(undo).toBeDefined(); // in flight
+    act(() => editor.result.current.stopSync()); // the manager lets go of the entity and releases token 3
+    await settle();
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+    await act(async () => {
+      void editor.result.current.startSync();
+      await editor.result.current.acquireLock(); // fencing token 4
+    });
+    expect(editor.result.current.lock?.fencingToken).toBe(4);
+    server.ack(sock, undo, { entityType: 'order', entityId: '1', outcome: 'applied', applied: true, version: 2 });
+    await settle(60_000);
+    // The earlier run's lock (token 3) is gone: the lock held now is the new run's.
+    expect(server.framesOfType('lock.release')).toHaveLength(1);
+    expect(editor.result.current.lockedByMe).toBe(true);
+    expect(editor.result.current.lock?.fencingToken).toBe(4);
   });
 
   it("Example 1's cleanup, stopSync() then releaseLock(), sends one lock.release", async () => {

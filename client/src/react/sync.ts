@@ -112,8 +112,13 @@ export interface UseRealtimeSyncResult<T extends DocumentValue = DocumentValue> 
 interface LockRun {
   readonly type: string;
   readonly id: string;
-  /** This hook's acquireLock, or a write of its that needed the lock, took it (not another hook's acquireLock). */
-  took: boolean;
+  /**
+   * The grant this hook's acquireLock, or a write of its that needed the
+   * lock, took (not another hook's acquireLock), or null. Only that grant
+   * (its fencing token) is released: not a later one, such as one a
+   * startSync() and acquireLock() took after a stopSync() ended the run.
+   */
+  took: Lock | null;
   /** This hook's writes not settled yet (the lock is released after them). */
   writes: number;
   /** The hook unmounted or moved to another entity. */
@@ -203,30 +208,42 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
   const lockRun = useRef<LockRun | null>(null);
   // Releases the lock `r` took once it ended and its writes are settled
   // (released under a change in flight, the lock would be taken again to
-  // resend it), when this user still holds it.
+  // resend it), when this user still holds that same grant.
   const releaseTaken = useCallback(
     (r: LockRun) => {
-      if (!r.ended || !r.took || r.writes > 0 || !releaseOnUnmount.current) return;
-      r.took = false;
-      if (manager.getState(r.type, r.id).lockedByMe) manager.releaseLock(r.type, r.id).catch(() => {});
+      const grant = r.took;
+      if (!r.ended || grant === null || r.writes > 0 || !releaseOnUnmount.current) return;
+      r.took = null;
+      const now = manager.getState(r.type, r.id);
+      if (now.lockedByMe && sameGrant(now.lock, grant)) manager.releaseLock(r.type, r.id).catch(() => {});
     },
     [manager, releaseOnUnmount],
+  );
+  // Ends run `r`: the lock this user holds then, when the run took one, is
+  // its grant (a reconnect may have taken it again under a new fencing
+  // token); it is released once the run's writes are settled.
+  const endRun = useCallback(
+    (r: LockRun) => {
+      const now = manager.getState(r.type, r.id);
+      if (r.took !== null && now.lockedByMe && now.lock !== null) r.took = now.lock;
+      r.ended = true;
+      releaseTaken(r);
+    },
+    [manager, releaseTaken],
   );
 
   // Switching entities or unmounting stops what this hook started, and
   // releases the lock it took: after the stopSync, which releases it
   // itself when no one else follows the entity.
   useEffect(() => {
-    lockRun.current = { type: entityType, id: entityId, took: false, writes: 0, ended: false };
+    lockRun.current = { type: entityType, id: entityId, took: null, writes: 0, ended: false };
     return () => {
       const r = lockRun.current;
       lockRun.current = null;
       release();
-      if (r === null) return;
-      r.ended = true;
-      releaseTaken(r);
+      if (r !== null) endRun(r);
     };
-  }, [release, releaseTaken, entityType, entityId]);
+  }, [release, endRun, entityType, entityId]);
 
   // stopSync() letting go of the entity ends the run as an unmount does:
   // the lock the hook took is released (after its writes still out), and
@@ -237,10 +254,9 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
     release();
     const r = lockRun.current;
     if (s === null || r === null || r.type !== s.type || r.id !== s.id) return;
-    lockRun.current = { type: r.type, id: r.id, took: false, writes: 0, ended: false };
-    r.ended = true;
-    releaseTaken(r);
-  }, [release, releaseTaken]);
+    lockRun.current = { type: r.type, id: r.id, took: null, writes: 0, ended: false };
+    endRun(r);
+  }, [release, endRun]);
 
   const stopSync = useCallback(() => {
     const s = started.current;
@@ -363,7 +379,11 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
         r.writes--;
         const grant = lockTakenByWrite(manager, entityType, entityId);
         const now = manager.getState(entityType, entityId);
-        if (mayTake && grant !== null && grant !== before && now.lockedByMe && sameGrant(now.lock, grant)) r.took = true;
+        // A write of a run that took the lock may take it again (to resend
+        // after it expired): the run's grant is then the new one.
+        if ((mayTake || r.took !== null) && grant !== null && grant !== before && now.lockedByMe && sameGrant(now.lock, grant)) {
+          r.took = grant;
+        }
         releaseTaken(r);
       };
       const p = send();
@@ -382,7 +402,7 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
         return manager.acquireLock(entityType, entityId).then((lock) => {
           const r = asked ?? runOf();
           if (lock === null || r === null) return lock;
-          r.took = true;
+          r.took = lock;
           if (!r.ended) return lock;
           // Granted after the hook let go of the entity (another hook may
           // still follow it): released rather than held.
@@ -392,7 +412,7 @@ export function useRealtimeSync<T extends DocumentValue = DocumentValue>(options
       },
       releaseLock: () => {
         const r = runOf();
-        if (r !== null) r.took = false;
+        if (r !== null) r.took = null;
         return manager.releaseLock(entityType, entityId);
       },
       resolveConflict: (conflictId: string, resolution: 'local' | 'remote' | 'merged', mergedValue?: unknown) =>
