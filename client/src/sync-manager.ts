@@ -950,7 +950,8 @@ export class RealtimeSyncManager {
    * user holds it. An entity not followed is followed for the lock (so the
    * lock shows in its state, is renewed and taken again after a reconnect)
    * until it is neither held nor wanted any more (releaseLock, a refusal, a
-   * release from another tab), unless a startSync takes that follow over:
+   * release from another tab) and not shown as expired (an expired lock
+   * stays in expiredLock until releaseLock or a grant), unless a startSync takes that follow over:
    * then the entity's last stopSync ends it, as for any lock. When stopSync let go of the entity while the request was in flight, a
    * lock granted afterwards is released at once (no one is left to renew or
    * release it) and the result is null. When releaseLock was called while it
@@ -1071,13 +1072,15 @@ export class RealtimeSyncManager {
   /**
    * Lets go of an entity followed only for its lock once the lock is
    * neither held, wanted nor asked for (checked after the current task, as
-   * a grant or a release may still be on its way to the entry).
+   * a grant or a release may still be on its way to the entry), nor shown
+   * as expired: an expired lock stays in the state until releaseLock or a
+   * grant clears it, and they end the follow then.
    */
   private endLockFollow(e: Entry): void {
     if (!e.lockFollow) return;
     queueMicrotask(() => {
       if (!e.lockFollow || this.entries.get(e.channel) !== e) return;
-      if (e.lockAsks > 0 || e.wantLock || this.heldByMe(e)) return;
+      if (e.lockAsks > 0 || e.wantLock || this.heldByMe(e) || e.expiredLock !== null) return;
       e.lockFollow = false;
       this.stopSync(e.type, e.id);
     });

@@ -95,6 +95,29 @@ describe('RealtimeSyncManager lock events', () => {
     expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: true, expiredLock: null });
   });
 
+  it('an expired lock of an entity followed for its lock only stays shown until releaseLock, which then lets the entity go', async () => {
+    // The sync the follow starts reports the lock it took, as the server does.
+    const s = await setup((sock, f, t) => {
+      if (f.type !== 'sync') return;
+      t.server.ack(sock, f, { strategy: 'lock-based', version: 0, snapshot: true, document: {}, changes: [], hasMore: false,
+        nextSinceVersion: 0, conflicts: [], lock: lock('u1', 7) });
+      return true;
+    });
+    await s.manager.acquireLock('order', '1'); // not followed: followed for the lock
+    await flush();
+    expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: true });
+    lockEvent(s, 'expired', lock('u1', 7));
+    await flush();
+    expect(s.manager.getState('order', '1')).toMatchObject({ lockedByMe: false, expiredLock: { fencingToken: 7 } });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(s.manager.getState('order', '1')).toMatchObject({ expiredLock: { fencingToken: 7 } });
+    expect(s.server.framesOfType('unsubscribe')).toHaveLength(0); // still followed, to show it
+    await s.manager.releaseLock('order', '1');
+    await flush();
+    expect(s.manager.getState('order', '1')).toMatchObject({ expiredLock: null });
+    expect(s.server.framesOfType('unsubscribe')).toHaveLength(1);
+  });
+
   it('releaseLock after an expiry clears the lock shown as expired', async () => {
     const s = await heldThen(['expired', lock('u1', 7)]);
     await s.manager.releaseLock('order', '1');
