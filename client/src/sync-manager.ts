@@ -614,6 +614,14 @@ export class RealtimeSyncManager {
    * sending another (Entry.releasing, for an entity followed again).
    */
   private readonly releases = new Map<string, Promise<void>>();
+  /**
+   * Releases in flight when a lock.acquire went out for their entity (see
+   * forgetRelease): a releaseLock that waited for one and saw it fail does
+   * not send its own, which would let the newer grant go.
+   */
+  private readonly overtaken = new WeakSet<Promise<void>>();
+  /** The release a releaseLock sent for each failed release it waited for, shared by every releaseLock waiting for it. */
+  private readonly resent = new WeakMap<Promise<void>, Promise<void>>();
   private readonly opts: Required<Omit<RealtimeSyncManagerOptions, 'client' | 'clock' | 'userId' | 'username'>>;
   private readonly selfId: string | undefined;
   private offs: (() => void)[] = [];
@@ -1008,7 +1016,10 @@ export class RealtimeSyncManager {
   /**
    * Releases the lock if this user holds it. A lock.release in flight (of
    * another releaseLock, or of the stopSync that let go of the entity),
-   * with no lock asked for since, is waited for instead of sending one more.
+   * with no lock asked for since, is waited for instead of sending one more;
+   * when it fails (the stopSync's is not resent: its connection dropped
+   * before the reply), this sends its own, queued and resent, unless the
+   * lock was asked for since.
    */
   async releaseLock(entityType: string, entityId: string): Promise<void> {
     const key = entityChannel(entityType, entityId);
@@ -1024,14 +1035,34 @@ export class RealtimeSyncManager {
       if (shown) this.update(e);
     }
     // One in flight already (no lock asked for since) is waited for, not sent again.
-    let release = e === undefined ? (this.releases.get(key) ?? null) : e.releasing;
-    if (release === null) {
+    const waited = e === undefined ? (this.releases.get(key) ?? null) : e.releasing;
+    let release: Promise<void>;
+    if (waited === null) {
       release = this.sendRelease(entityType, entityId, {});
       if (e !== undefined) this.trackReleasing(e, release);
+    } else {
+      release = waited.catch(() => this.resendRelease(entityType, entityId, waited));
     }
     await release;
     if (e !== undefined && this.heldByMe(e)) this.setLock(e, null);
     if (e !== undefined) this.endLockFollow(e);
+  }
+
+  /**
+   * The release sent in place of `failed`, a release a releaseLock waited
+   * for: none when the lock was asked for after `failed` went out (its
+   * grant is not to be let go).
+   */
+  private resendRelease(entityType: string, entityId: string, failed: Promise<void>): Promise<void> {
+    if (this.overtaken.has(failed)) return Promise.resolve();
+    let sent = this.resent.get(failed);
+    if (sent === undefined) {
+      sent = this.sendRelease(entityType, entityId, {});
+      this.resent.set(failed, sent);
+      const e = this.entries.get(entityChannel(entityType, entityId));
+      if (e !== undefined && e.releasing === null) this.trackReleasing(e, sent);
+    }
+    return sent;
   }
 
   /** Sends a lock.release; NOT_LOCK_HOLDER (nothing to release) counts as released. */
@@ -1065,6 +1096,9 @@ export class RealtimeSyncManager {
 
   /** A lock.acquire goes out: a release in flight before it does not let its grant go. */
   private forgetRelease(e: Entry): void {
+    if (e.releasing !== null) this.overtaken.add(e.releasing);
+    const kept = this.releases.get(e.channel);
+    if (kept !== undefined) this.overtaken.add(kept);
     e.releasing = null;
     this.releases.delete(e.channel);
   }

@@ -571,6 +571,46 @@ describe('RealtimeSyncManager', () => {
     expect(s.server.framesOfType('lock.release')).toHaveLength(2);
   });
 
+  it("a releaseLock waiting for a stopSync's release whose connection drops before the reply sends its own, and resolves", async () => {
+    const { s, held } = await lockedHoldingReleases();
+    s.manager.stopSync('order', '1'); // the last follower: releases the lock
+    let out = 'pending';
+    s.manager.releaseLock('order', '1').then(() => (out = 'released'), (e: { code: string }) => (out = e.code));
+    await flush();
+    expect(held).toHaveLength(1);
+    s.sock.serverClose(1006); // before the reply
+    await vi.advanceTimersByTimeAsync(2_000);
+    FakeWebSocket.last.open();
+    await flush();
+    await flush();
+    // Its own release went out on the next connection.
+    expect(held).toHaveLength(2);
+    expect(held[1]!.payload).toEqual({ entityType: 'order', entityId: '1' });
+    expect(out).toBe('pending');
+    s.server.ack(FakeWebSocket.last, held[1]!, { released: true, lock: lock('u1', 7) });
+    await flush();
+    expect(out).toBe('released');
+  });
+
+  it("a releaseLock waiting for a stopSync's release that fails sends none once the lock was asked for again", async () => {
+    const { s, held } = await lockedHoldingReleases();
+    s.manager.stopSync('order', '1');
+    let out = 'pending';
+    s.manager.releaseLock('order', '1').then(() => (out = 'released'), (e: { code: string }) => (out = e.code));
+    await flush();
+    // Followed again and the lock taken again: that grant is not this releaseLock's to let go.
+    await s.manager.startSync('order', '1');
+    await s.manager.acquireLock('order', '1');
+    s.sock.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(2_000);
+    FakeWebSocket.last.open();
+    await flush();
+    await flush();
+    expect(held).toHaveLength(1);
+    expect(out).toBe('released');
+    expect(s.manager.getState('order', '1').lockedByMe).toBe(true);
+  });
+
   it('a releaseLock after a stopSync made offline sends its release on the next connection', async () => {
     const s = await setup();
     await s.manager.startSync('order', '1');
