@@ -34,6 +34,15 @@ export class ChannelStream {
     readonly channel: string,
     private readonly deliver: (message: WebSocketMessage) => void,
     private readonly lost: (since: StreamPosition, position: StreamPosition) => void = () => {},
+    /**
+     * Whether live updates that overtake the first subscribe's reply are
+     * held for its position. Not when requests wait for their reply with
+     * no time limit (requestTimeout 0): a reply that never came would hold
+     * them for good, so they are delivered as they come, the first one
+     * becoming the position (the reply's position then covers only what
+     * it is past).
+     */
+    private readonly holdFirst = true,
   ) {}
 
   /** The position of the last publication delivered; null before the first position is known. */
@@ -51,11 +60,16 @@ export class ChannelStream {
    * fills a gap): live updates are held until `end`. Returns the position
    * to recover from, or null when none is known: then it starts the wait
    * for the first subscribe's reply, whose position `start` takes (the
-   * live updates that overtake the reply are held until then, see `start`).
+   * live updates that overtake the reply are held until then, see `start`,
+   * unless `holdFirst` is false).
    */
   begin(): StreamPosition | null {
+    if (this.pos === null) {
+      this.recovering = this.holdFirst;
+      return null;
+    }
     this.recovering = true;
-    return this.pos === null ? null : { ...this.pos };
+    return { ...this.pos };
   }
 
   /** Forgets the updates held; used when the connection they came on is gone. */

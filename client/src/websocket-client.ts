@@ -1001,6 +1001,9 @@ export class WebSocketClient {
           channel,
           (m) => this.emitter.emit('message', m),
           (since, position) => this.emitter.emit('recovery-failed', { channel, since, position }),
+          // With no reply timeout, a first subscribe whose reply never
+          // comes would hold the live updates for good.
+          this.opts.requestTimeout > 0,
         ),
         gapTimer: null,
         retryTimer: null,

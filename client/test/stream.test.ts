@@ -4,12 +4,12 @@
 // fill is read from history, and a resubscribe merges the recovery with
 // the live updates that arrive meanwhile.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { WebSocketClient, type RecoveryFailed, type WebSocketMessage } from '../src/index.js';
+import { WebSocketClient, type RecoveryFailed, type WebSocketClientOptions, type WebSocketMessage } from '../src/index.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
 
 let ids = 0;
 
-function makeClient(): WebSocketClient {
+function makeClient(options: Partial<WebSocketClientOptions> = {}): WebSocketClient {
   return new WebSocketClient({
     url: 'ws://test.invalid/ws',
     WebSocketImpl: FakeWebSocket,
@@ -20,6 +20,7 @@ function makeClient(): WebSocketClient {
     rateLimit: false,
     hello: false,
     reconnectInterval: 10,
+    ...options,
   });
 }
 
@@ -63,6 +64,42 @@ async function subscribed(): Promise<{
   FakeWebSocket.last.open();
   const ack = await client.subscribe('order-updates');
   return { client, got, failures, ack };
+}
+
+/**
+ * A connected client subscribing to order-updates (the subscribe not
+ * awaited) on a server that holds the subscribe (`held`, answered when the
+ * test does) and answers history with `history` when given.
+ */
+async function subscribing(options: Partial<WebSocketClientOptions> = {}, history?: unknown) {
+  const held: { sock?: FakeWebSocket; f?: SentFrame } = {};
+  const histories: SentFrame[] = [];
+  const server = new FakeServer({
+    handler: (sock, f) => {
+      if (f.type === 'subscribe') {
+        held.sock = sock;
+        held.f = f;
+        return true;
+      }
+      if (f.type === 'history' && history !== undefined) {
+        histories.push(f);
+        server.ack(sock, f, history);
+        return true;
+      }
+      return false;
+    },
+  });
+  const client = makeClient(options);
+  const got: WebSocketMessage[] = [];
+  client.onChannel('order-updates', (m) => got.push(m));
+  client.connect();
+  const sock = FakeWebSocket.last;
+  sock.open();
+  const sub = client.subscribe('order-updates');
+  await flush();
+  /** Answers the held subscribe. */
+  const reply = (payload: unknown): void => server.ack(held.sock!, held.f!, payload);
+  return { client, got, sock, sub, histories, reply };
 }
 
 beforeEach(() => {
@@ -224,30 +261,8 @@ describe('channel stream ordering', () => {
   });
 
   it('holds the live updates that overtake the first subscribe reply, and delivers those after its position in order', async () => {
-    let held: { sock: FakeWebSocket; f: SentFrame } | undefined;
-    const histories: SentFrame[] = [];
-    const server = new FakeServer({
-      handler: (sock, f) => {
-        if (f.type === 'subscribe') {
-          held = { sock, f };
-          return true;
-        }
-        if (f.type === 'history') {
-          histories.push(f);
-          server.ack(sock, f, { channel: 'order-updates', recovered: true, position: { offset: 13, epoch: 'e1' }, publications: [pub(12), pub(13)], hasMore: false });
-          return true;
-        }
-        return false;
-      },
-    });
-    const client = makeClient();
-    const got: WebSocketMessage[] = [];
-    client.onChannel('order-updates', (m) => got.push(m));
-    client.connect();
-    const sock = FakeWebSocket.last;
-    sock.open();
-    const sub = client.subscribe('order-updates');
-    await flush();
+    const { client, got, sock, sub, histories, reply } = await subscribing({},
+      { channel: 'order-updates', recovered: true, position: { offset: 13, epoch: 'e1' }, publications: [pub(12), pub(13)], hasMore: false });
     // The server wrote the subscription and read the stream at 9; 10, 11
     // and 13 were published after it, their fan-outs out of order and
     // ahead of the reply (12's still on its way); 9 is one the position covers.
@@ -255,7 +270,7 @@ describe('channel stream ordering', () => {
     update(sock, 13);
     update(sock, 9);
     update(sock, 10);
-    server.ack(held!.sock, held!.f, { channel: 'order-updates', position: { offset: 9, epoch: 'e1' } });
+    reply({ channel: 'order-updates', position: { offset: 9, epoch: 'e1' } });
     const ack = await sub;
     expect(got.map((m) => m.offset)).toEqual([10, 11]);
     expect(ack.position).toEqual({ offset: 11, epoch: 'e1' });
@@ -263,6 +278,22 @@ describe('channel stream ordering', () => {
     await vi.advanceTimersByTimeAsync(600);
     expect(histories.map((f) => f.payload)).toEqual([{ since: { offset: 11, epoch: 'e1' }, limit: 1000 }]);
     expect(got.map((m) => m.offset)).toEqual([10, 11, 12, 13]);
+    client.destroy();
+  });
+
+  it('with requestTimeout 0, delivers the live updates that overtake the first subscribe reply as they come, not held for a reply that may never come', async () => {
+    // The subscribe's reply is held, and no timeout ends the wait for it.
+    const { client, got, sock, sub, reply } = await subscribing({ requestTimeout: 0 });
+    update(sock, 1);
+    update(sock, 2);
+    await flush();
+    expect(got.map((m) => m.offset)).toEqual([1, 2]);
+    // A reply that comes after all covers what was delivered: nothing twice.
+    reply({ channel: 'order-updates', position: { offset: 1, epoch: 'e1' } });
+    expect((await sub).position).toEqual({ offset: 2, epoch: 'e1' });
+    update(sock, 2);
+    update(sock, 3);
+    expect(got.map((m) => m.offset)).toEqual([1, 2, 3]);
     client.destroy();
   });
 
