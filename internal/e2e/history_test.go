@@ -156,17 +156,18 @@ func offsets1To(n int) []int64 {
 	return out
 }
 
-// TestHistoryConcurrentPublishers: 10 publishers × 100 publications to one
-// channel get offsets 1..1000, each once; a resend keeps its offset. On
-// both stores (about a minute on moto, which serves one request at a
-// time); the store's own tests cover concurrent appends of separate
-// processes.
+// TestHistoryConcurrentPublishers: 10 publishers × 40 publications to one
+// channel get offsets 1..400, each once; a resend keeps its offset. On
+// both stores (about 30 s on moto, which serves one request at a time;
+// 40 each keeps every publisher contending for the offset throughout, and
+// 100 each took 140 s); the store's own tests cover concurrent appends of
+// separate processes.
 func TestHistoryConcurrentPublishers(t *testing.T) {
 	for _, b := range historyServers(t, "order-updates=2000/10m") {
 		t.Run(b.name, func(t *testing.T) {
 			srv := b.start(t)
 			const publishers = 10
-			const each = 100
+			const each = 40
 			const ch = "order-updates"
 			var (
 				mu    sync.Mutex
