@@ -7,7 +7,24 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/omnisales/rtcollab/internal/fanout"
 )
+
+// samLocalEnv reads events/env.json: the variables of each function, by
+// logical id.
+func samLocalEnv(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "events", "env.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env map[string]map[string]string
+	if err := json.Unmarshal(b, &env); err != nil {
+		t.Fatalf("events/env.json: %v", err)
+	}
+	return env
+}
 
 // TestSamLocalEnvPointsEveryPosterAtTheLocalServer: events/env.json holds
 // the variables `sam local` gives the functions (invoke -n, start-lambda
@@ -19,14 +36,7 @@ import (
 // (execute-api:ManageConnections) finds the local server's endpoint in
 // env.json, the same for all of them.
 func TestSamLocalEnvPointsEveryPosterAtTheLocalServer(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(repoRoot, "events", "env.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var env map[string]map[string]string
-	if err := json.Unmarshal(b, &env); err != nil {
-		t.Fatalf("events/env.json: %v", err)
-	}
+	env := samLocalEnv(t)
 	tpl := loadTemplate(t, bothBranches[0], nil)
 	functions := tpl.GetAllServerlessFunctionResources()
 	for fn := range env {
@@ -60,5 +70,44 @@ func TestSamLocalEnvPointsEveryPosterAtTheLocalServer(t *testing.T) {
 	}
 	if len(endpoints) > 1 {
 		t.Errorf("events/env.json points the functions at different Management API endpoints: %v; the local server has one", endpoints)
+	}
+}
+
+// TestSamLocalEnvKeepsFanOutLocal: the template gives every function that
+// broadcasts FANOUT_FUNCTION_NAME, a Ref to the fan-out function, which sam
+// local resolves to its logical id. With it, a broadcast past
+// FANOUT_INLINE_MAX (or past a shard) would be handed to asynchronous
+// invokes of a function of that name at the regional Lambda endpoint, in
+// AWS, and the recipients past the inline ones would not get it from the
+// local run. So events/env.json sets it to "" for each of them: no
+// sharding, the invocation posts every recipient itself, as under make
+// dev-rie.
+func TestSamLocalEnvKeepsFanOutLocal(t *testing.T) {
+	env := samLocalEnv(t)
+	tpl := loadTemplate(t, bothBranches[0], nil)
+	var sharding []string
+	for _, fn := range sortedKeys(tpl.GetAllServerlessFunctionResources()) {
+		vars := environment(t, tpl, fn)
+		if _, ok := vars["FANOUT_FUNCTION_NAME"]; !ok {
+			continue
+		}
+		sharding = append(sharding, fn)
+		// sam local: the template's variables, each one env.json sets
+		// replaced by its value there.
+		for k, v := range env[fn] {
+			vars[k] = v
+		}
+		fc, err := fanout.ConfigFromEnv(getenv(vars))
+		if err != nil {
+			t.Errorf("%s under sam local: fanout.ConfigFromEnv: %v", fn, err)
+			continue
+		}
+		if fc.FunctionName != "" {
+			t.Errorf("%s under sam local hands shards to the fan-out function %q in AWS: events/env.json must set its FANOUT_FUNCTION_NAME to \"\"",
+				fn, fc.FunctionName)
+		}
+	}
+	if len(sharding) == 0 {
+		t.Fatal("no function of the template has FANOUT_FUNCTION_NAME")
 	}
 }
