@@ -463,6 +463,39 @@ describe('CollaborationPanel', () => {
   });
 });
 
+describe('CollaborationPanel with an expired lock', () => {
+  const expired = { entityType: 'order', entityId: '1001', lockedBy: 'u1', lockedAt: '', expiresAt: '', fencingToken: 3 };
+
+  it('says this user\'s lock expired as LockBanner does, with Start editing to take it again', async () => {
+    const acquire = vi.fn(() => Promise.resolve());
+    const r = render(<CollaborationPanel activeUsers={[]} lock={null} isLocked={false} lockedByMe={false} expiredLock={expired} onAcquireLock={acquire} />);
+    const banner = r.getByTestId('lock-expired');
+    expect(banner.getAttribute('role')).toBe('status');
+    expect(banner.className).toContain('rtc-banner-warning');
+    expect(banner.textContent).toContain('Your lock on Order #1001 expired');
+    expect(r.queryByTestId('lock-state')).toBeNull(); // not also "No one is editing"
+    await act(async () => {
+      fireEvent.click(r.getByRole('button', { name: 'Start editing' }));
+    });
+    expect(acquire).toHaveBeenCalledTimes(1);
+  });
+
+  it('says who edits the entity now when another user took the lock, and the lock held once this user takes it again', () => {
+    const theirs = { entityType: 'order', entityId: '1001', lockedBy: 'u2', lockedByName: 'Ben', lockedAt: '', expiresAt: '' };
+    const r = render(<CollaborationPanel activeUsers={[]} lock={theirs} isLocked lockedByMe={false} expiredLock={expired} onAcquireLock={() => undefined} />);
+    const banner = r.getByTestId('lock-expired');
+    expect(banner.textContent).toContain('Your lock on Order #1001 expired');
+    expect(banner.textContent).toContain('This order is being edited by Ben');
+    expect(r.queryByRole('button', { name: 'Start editing' })).toBeNull();
+    r.rerender(<CollaborationPanel activeUsers={[]} lock={{ ...expired, fencingToken: 4 }} isLocked={false} lockedByMe expiredLock={expired} onReleaseLock={() => undefined} />);
+    expect(r.queryByTestId('lock-expired')).toBeNull();
+    expect(r.getByTestId('lock-state').textContent).toContain('You are editing');
+    r.rerender(<CollaborationPanel activeUsers={[]} lock={null} isLocked={false} lockedByMe={false} expiredLock={null} onAcquireLock={() => undefined} />);
+    expect(r.queryByTestId('lock-expired')).toBeNull();
+    expect(r.getByTestId('acquire-lock')).toBeTruthy();
+  });
+});
+
 describe('CommentThread', () => {
   it('keeps the typed text when adding the comment fails, and clears it once added', async () => {
     let answer: Promise<void> = Promise.reject(Object.assign(new Error('refused'), { code: 'FORBIDDEN' }));

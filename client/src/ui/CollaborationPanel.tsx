@@ -4,6 +4,7 @@ import { CommentThread } from './CommentThread.js';
 import { fieldName, leafChanges, showValue, type FieldLabel } from './format.js';
 import { errorCode, errorText, isoTime, useRealtimeI18n } from './i18n.js';
 import { Icon, type IconName } from './icons.js';
+import { LockBanner } from './LockBanner.js';
 import { PresenceIndicator } from './PresenceIndicator.js';
 
 export type CollaborationTab = 'collaborators' | 'comments' | 'history' | 'conflicts';
@@ -14,6 +15,13 @@ export interface CollaborationPanelProps {
   lock?: Lock | null;
   isLocked?: boolean;
   lockedByMe?: boolean;
+  /**
+   * This user's lock that expired (the state's `expiredLock`, from useLock
+   * or useRealtimeSync): while this user does not hold the lock, the lock
+   * box is LockBanner's expired-lock warning, with "Start editing" or who
+   * edits the entity now.
+   */
+  expiredLock?: Lock | null | undefined;
   onAcquireLock?: () => unknown;
   onReleaseLock?: () => unknown;
   comments?: readonly Comment[];
@@ -83,30 +91,40 @@ export function CollaborationPanel(props: CollaborationPanelProps): ReactElement
   return (
     <section className="rtc-panel rtc-collab" data-testid="collaboration-panel" aria-labelledby={`${id}-title`}>
       <h2 id={`${id}-title`}>{t('collaboration.title')}</h2>
-      <div className="rtc-lock-box" data-testid="lock-state" role="status">
-        <Icon name={props.isLocked || props.lockedByMe ? 'lock' : 'unlock'} />
-        {props.lockedByMe ? (
-          <>
-            <span>{t('collaboration.lock.lockedByMe')}</span>
-            {props.onReleaseLock && (
-              <button type="button" className="rtc-button" onClick={() => run(props.onReleaseLock?.())} data-testid="release-lock">
-                {t('collaboration.lock.release')}
-              </button>
-            )}
-          </>
-        ) : props.isLocked ? (
-          <span>{t('collaboration.lock.lockedBy', { name: props.lock?.lockedByName ?? props.lock?.lockedBy ?? '' })}</span>
-        ) : (
-          <>
-            <span className="rtc-muted">{t('collaboration.lock.unlocked')}</span>
-            {props.onAcquireLock && (
-              <button type="button" className="rtc-button" onClick={() => run(props.onAcquireLock?.())} data-testid="acquire-lock">
-                {t('collaboration.lock.acquire')}
-              </button>
-            )}
-          </>
-        )}
-      </div>
+      {props.expiredLock != null && !props.lockedByMe ? (
+        <LockBanner
+          lock={props.lock}
+          isLocked={props.isLocked ?? false}
+          lockedByMe={false}
+          expiredLock={props.expiredLock}
+          onAcquireLock={props.onAcquireLock}
+        />
+      ) : (
+        <div className="rtc-lock-box" data-testid="lock-state" role="status">
+          <Icon name={props.isLocked || props.lockedByMe ? 'lock' : 'unlock'} />
+          {props.lockedByMe ? (
+            <>
+              <span>{t('collaboration.lock.lockedByMe')}</span>
+              {props.onReleaseLock && (
+                <button type="button" className="rtc-button" onClick={() => run(props.onReleaseLock?.())} data-testid="release-lock">
+                  {t('collaboration.lock.release')}
+                </button>
+              )}
+            </>
+          ) : props.isLocked ? (
+            <span>{t('collaboration.lock.lockedBy', { name: props.lock?.lockedByName ?? props.lock?.lockedBy ?? '' })}</span>
+          ) : (
+            <>
+              <span className="rtc-muted">{t('collaboration.lock.unlocked')}</span>
+              {props.onAcquireLock && (
+                <button type="button" className="rtc-button" onClick={() => run(props.onAcquireLock?.())} data-testid="acquire-lock">
+                  {t('collaboration.lock.acquire')}
+                </button>
+              )}
+            </>
+          )}
+        </div>
+      )}
       <div className="rtc-tabs" role="tablist" aria-label={t('collaboration.tabsLabel')}>
         {TABS.map(([key, icon]) => (
           <button
