@@ -1,10 +1,12 @@
 package app
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/collab"
 	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/handler"
 )
@@ -53,10 +55,14 @@ func editingFromEnv(getenv func(string) string) (handler.EditingConfig, error) {
 	}
 	// A lock.acquire without ttl gets LOCK_TTL; one with a ttl gets at most
 	// LOCK_MAX_TTL. A default above the cap would outlive every lock a
-	// client may ask for.
-	if d := c.WithDefaults(); d.LockTTL > d.MaxLockTTL {
+	// client may ask for; handler.New refuses it too (collab.Config.Check).
+	if err := c.Check(); err != nil {
+		var lerr *collab.LockTTLError
+		if !errors.As(err, &lerr) {
+			return c, err
+		}
 		return c, fmt.Errorf("LOCK_TTL %s is longer than LOCK_MAX_TTL %s (defaults 30s and 5m): a lock asked for without ttl would outlive the longest a client may ask for; lower LOCK_TTL or raise LOCK_MAX_TTL",
-			d.LockTTL, d.MaxLockTTL)
+			lerr.LockTTL, lerr.MaxLockTTL)
 	}
 	if v := getenv("HISTORY_LIMIT"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -1,6 +1,7 @@
 package collab
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/editing"
@@ -18,7 +19,7 @@ type Config struct {
 	// Default last-write-wins.
 	Fallback editing.Strategy
 	// LockTTL is the lifetime of a lock when lock.acquire or lock.renew
-	// names none. Default 30 s.
+	// names none. Default 30 s; at most MaxLockTTL (see Check).
 	LockTTL time.Duration
 	// MaxLockTTL caps the lifetime a request may ask for; longer requests
 	// are shortened to it. Default 5 min.
@@ -101,4 +102,25 @@ func (c Config) WithDefaults() Config {
 		c.SweepBatch = 500
 	}
 	return c
+}
+
+// Check reports an error when c, with its defaults, cannot be served as
+// it says: a LockTTL longer than MaxLockTTL (a *LockTTLError), which would
+// give a lock asked for without ttl more than any request with one gets.
+func (c Config) Check() error {
+	if d := c.WithDefaults(); d.LockTTL > d.MaxLockTTL {
+		return &LockTTLError{LockTTL: d.LockTTL, MaxLockTTL: d.MaxLockTTL}
+	}
+	return nil
+}
+
+// LockTTLError is Check's error for a default lock lifetime above the
+// cap. Both values are after defaults (30 s and 5 min).
+type LockTTLError struct {
+	LockTTL, MaxLockTTL time.Duration
+}
+
+func (e *LockTTLError) Error() string {
+	return fmt.Sprintf("LockTTL %s is longer than MaxLockTTL %s (defaults 30s and 5m): a lock asked for without ttl would outlive the longest a client may ask for",
+		e.LockTTL, e.MaxLockTTL)
 }

@@ -88,6 +88,7 @@ type Config struct {
 	// Editing tunes locks, versioned changes, conflict strategies, history
 	// and comments. Default: see EditingConfig (lock TTL 30 s, at most
 	// 5 min; 100 changes of history; strategies of editing.DefaultStrategies).
+	// New refuses a LockTTL longer than MaxLockTTL (EditingConfig.Check).
 	Editing EditingConfig
 	// History is the channel history retention, per channel pattern (see
 	// Retention). Default nil: DefaultRetention().
@@ -222,6 +223,9 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.Default()
+	}
+	if err := cfg.Editing.Check(); err != nil {
+		return nil, fmt.Errorf("handler: Config.Editing: %w", err)
 	}
 	cfg = cfg.withDefaults()
 	for _, id := range cfg.ServiceIDs {
