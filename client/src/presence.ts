@@ -82,8 +82,10 @@ export interface PresenceManagerOptions {
   username?: string;
   /** Sent with every presence and room.join frame: at most MAX_AVATAR_BYTES (UTF-8), without invisible characters (the constructor throws BAD_REQUEST otherwise). */
   avatar?: string;
+  /** At most MAX_LOCATION_BYTES (UTF-8), without invisible characters (the constructor throws BAD_REQUEST otherwise); so is `initialSection`. */
   initialPage?: string;
   initialSection?: string;
+  /** At most MAX_ACTIVITY_BYTES (UTF-8), without invisible characters (the constructor throws BAD_REQUEST otherwise). */
   initialActivity?: string;
   /** No input for this long (ms) makes this user away. Default 300000 (5 min); 0 disables. */
   awayTimeout?: number;
@@ -241,12 +243,12 @@ function checkText(field: string, value: unknown, limit: number, min = 0): void 
 }
 
 /**
- * A code point the server does not show, and refuses in an avatar (its
- * internal/ident Visible): a control, format (bidirectional, zero-width),
- * private-use or surrogate code point (a lone surrogate), a line or
- * paragraph separator, a noncharacter, one drawn as nothing (a
- * default-ignorable code point, U+2800), or U+FFFD (what the server makes
- * of an invalid byte).
+ * A code point the server does not show, and refuses in an avatar, an
+ * activity, a page or a section (its internal/ident Visible): a control,
+ * format (bidirectional, zero-width), private-use or surrogate code point
+ * (a lone surrogate), a line or paragraph separator, a noncharacter, one
+ * drawn as nothing (a default-ignorable code point, U+2800), or U+FFFD
+ * (what the server makes of an invalid byte).
  */
 const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cs}\p{Zl}\p{Zp}\p{Noncharacter_Code_Point}\p{Default_Ignorable_Code_Point}\u2800\uFFFD]/u;
 
@@ -306,13 +308,16 @@ interface PresenceText {
   avatar?: string | undefined;
 }
 
-/** Checks the texts of a `presence` or `room.join` frame (see checkText), and the avatar's characters (see checkVisible). */
+/** Checks the texts of a `presence` or `room.join` frame: their length (see checkText), then their characters (see checkVisible). */
 function checkPresenceText(t: PresenceText): void {
-  checkText('page', t.page, MAX_LOCATION_BYTES);
-  checkText('section', t.section, MAX_LOCATION_BYTES);
-  checkText('activity', t.activity, MAX_ACTIVITY_BYTES);
-  checkText('avatar', t.avatar, MAX_AVATAR_BYTES);
-  checkVisible('avatar', t.avatar);
+  const texts = [
+    ['page', t.page, MAX_LOCATION_BYTES],
+    ['section', t.section, MAX_LOCATION_BYTES],
+    ['activity', t.activity, MAX_ACTIVITY_BYTES],
+    ['avatar', t.avatar, MAX_AVATAR_BYTES],
+  ] as const;
+  for (const [field, value, limit] of texts) checkText(field, value, limit);
+  for (const [field, value] of texts) checkVisible(field, value);
 }
 
 /**
@@ -794,8 +799,9 @@ export class PresenceManager {
 
   /**
    * Sets this user's location. A `page` or `section` over MAX_LOCATION_BYTES
-   * (UTF-8) throws a RealtimeError BAD_REQUEST: nothing is sent, and the
-   * location set before stays.
+   * (UTF-8), or holding an invisible character (see checkVisible), throws a
+   * RealtimeError BAD_REQUEST: nothing is sent, and the location set before
+   * stays.
    */
   setLocation(page: string, section?: string): void {
     checkPresenceText({ page, section });
@@ -805,7 +811,8 @@ export class PresenceManager {
   }
 
   /**
-   * Sets this user's activity. One over MAX_ACTIVITY_BYTES (UTF-8) throws a
+   * Sets this user's activity. One over MAX_ACTIVITY_BYTES (UTF-8), or
+   * holding an invisible character (see checkVisible), throws a
    * RealtimeError BAD_REQUEST: nothing is sent, and the activity set before
    * stays.
    */
@@ -862,7 +869,7 @@ export class PresenceManager {
    * JoinRoomOptions); when the room is already joined they go out as a
    * `presence` update instead. Options the server would refuse (a page or
    * section over MAX_LOCATION_BYTES, an avatar over MAX_AVATAR_BYTES, in
-   * UTF-8, or one holding an invisible character, see checkVisible) are refused here: `ready` rejects with BAD_REQUEST (also set as
+   * UTF-8, or any of them holding an invisible character, see checkVisible) are refused here: `ready` rejects with BAD_REQUEST (also set as
    * `error`), nothing is sent, the room is not entered and the location
    * and avatar set before stay.
    */

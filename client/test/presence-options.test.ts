@@ -28,6 +28,32 @@ describe('presence delay options', () => {
   }
 });
 
+/**
+ * A connected client whose server acks every room.join and presence frame,
+ * for tests of what the manager sends. Call it with fake timers on.
+ */
+async function connected(): Promise<{ server: FakeServer; live: WebSocketClient }> {
+  FakeWebSocket.reset();
+  const server: FakeServer = new FakeServer({
+    handler: (sock, f) => {
+      if (f.type === 'room.join') {
+        const room = (f.payload as { room: string }).room;
+        server.ack(sock, f, { room, usersInRoom: [], userCount: 0, onlineCount: 0, awayCount: 0 });
+        return true;
+      }
+      if (f.type !== 'presence') return false;
+      const presence = { userId: 'u1', username: 'Ann', status: 'online', lastSeen: '', currentLocation: { page: '' } };
+      server.ack(sock, f, { presence, rooms: [] });
+      return true;
+    },
+  });
+  const live = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0, rateLimit: false });
+  live.connect();
+  FakeWebSocket.last.open();
+  await vi.advanceTimersByTimeAsync(0);
+  return { server, live };
+}
+
 // The server refuses (BAD_REQUEST) a presence or room.join frame whose
 // avatar holds a character it does not show (internal/ident Visible): the
 // manager, which puts its avatar in every such frame, refuses it when it is
@@ -85,24 +111,7 @@ describe('presence avatar characters', () => {
   it("refuses such an avatar in joinRoom's options: nothing is sent, and the avatar set before stays", async () => {
     vi.useFakeTimers();
     try {
-      FakeWebSocket.reset();
-      const server: FakeServer = new FakeServer({
-        handler: (sock, f) => {
-          if (f.type === 'room.join') {
-            const room = (f.payload as { room: string }).room;
-            server.ack(sock, f, { room, usersInRoom: [], userCount: 0, onlineCount: 0, awayCount: 0 });
-            return true;
-          }
-          if (f.type !== 'presence') return false;
-          const presence = { userId: 'u1', username: 'Ann', status: 'online', lastSeen: '', currentLocation: { page: '' } };
-          server.ack(sock, f, { presence, rooms: [] });
-          return true;
-        },
-      });
-      const live = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0, rateLimit: false });
-      live.connect();
-      FakeWebSocket.last.open();
-      await vi.advanceTimersByTimeAsync(0);
+      const { server, live } = await connected();
       const manager = new PresenceManager({ client: live, trackActivity: false, refreshInterval: 0, avatar: 'ann.png' });
       manager.start();
       await vi.advanceTimersByTimeAsync(0);
@@ -112,6 +121,70 @@ describe('presence avatar characters', () => {
       expect(server.framesOfType('room.join')).toHaveLength(0);
       await manager.joinRoom('order-2').ready;
       expect(server.framesOfType('room.join').map((f) => (f.payload as { avatar?: string }).avatar)).toEqual(['ann.png']);
+      manager.destroy();
+      live.destroy();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+// The server holds a presence frame's activity and the location's page and
+// section to the avatar's rule (BAD_REQUEST for a character it does not
+// show): the manager refuses them where it checks their length, before
+// anything is sent.
+describe('presence activity and location characters', () => {
+  const client = new WebSocketClient({ url: 'ws://t.invalid/ws', WebSocketImpl: FakeWebSocket, heartbeatInterval: 0 });
+  const invisible: [string, string][] = [
+    ['a control (NUL)', '\u0000'],
+    ['a bidirectional override (Cf)', '\u202E'],
+    ['a bidirectional isolate (Cf)', '\u2067'],
+    ['a zero-width space (Cf)', '\u200B'],
+    ['a byte order mark (Cf)', '\uFEFF'],
+    ['a line separator (Zl)', '\u2028'],
+    ['a variation selector after a letter', '\uFE0F'],
+    ['the replacement character', '\uFFFD'],
+  ];
+  const options = [
+    ['activity', 'initialActivity'],
+    ['page', 'initialPage'],
+    ['section', 'initialSection'],
+  ] as const;
+  for (const [what, ch] of invisible) {
+    for (const [field, option] of options) {
+      it(`refuses a ${field} holding ${what} with BAD_REQUEST, not retryable`, () => {
+        const text = `editing${ch} order 1`;
+        expect(presenceOptionsError({ [option]: text })).toMatchObject({ code: 'BAD_REQUEST', retryable: false, details: { field } });
+        expect(() => new PresenceManager({ client, trackActivity: false, [option]: text })).toThrow(RealtimeError);
+      });
+    }
+  }
+  for (const text of ['Édition de la commande n°\u00A0123 \u2764\uFE0F 编辑', 'Détail 1\uFE0F\u20E3', '']) {
+    it(`takes the activity, page and section ${JSON.stringify(text)}`, () => {
+      expect(presenceOptionsError({ initialActivity: text, initialPage: text, initialSection: text })).toBeNull();
+    });
+  }
+
+  it('refuses such texts in setActivity, setLocation and joinRoom: nothing is sent, and what was set before stays', async () => {
+    vi.useFakeTimers();
+    try {
+      const { server, live } = await connected();
+      const manager = new PresenceManager({ client: live, trackActivity: false, refreshInterval: 0, initialPage: 'orders', initialActivity: 'viewing' });
+      manager.start();
+      await vi.advanceTimersByTimeAsync(0);
+      const sent = () => server.framesOfType('presence').length + server.framesOfType('room.join').length;
+      const before = sent();
+      expect(() => manager.setActivity('editing\u202E order 1')).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', details: expect.objectContaining({ field: 'activity' }) }));
+      expect(() => manager.setLocation('orders\u200B')).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', details: expect.objectContaining({ field: 'page' }) }));
+      expect(() => manager.setLocation('orders', 'detail\u0000')).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', details: expect.objectContaining({ field: 'section' }) }));
+      const { ready } = manager.joinRoom('order-1', { location: { page: 'orders', section: 'd\u2066' } });
+      await expect(ready).rejects.toMatchObject({ code: 'BAD_REQUEST', retryable: false, details: { field: 'section' } });
+      await vi.advanceTimersByTimeAsync(0);
+      expect(sent()).toBe(before);
+      await manager.joinRoom('order-2').ready;
+      const join = server.framesOfType('room.join').at(-1)?.payload as { activity?: string; location?: { page: string } };
+      expect(join.activity).toBe('viewing');
+      expect(join.location?.page).toBe('orders');
       manager.destroy();
       live.destroy();
     } finally {

@@ -545,12 +545,22 @@ func (pl presencePayload) edit() (func(*store.Presence), error) {
 	if pl.Avatar != nil && len(*pl.Avatar) > maxAvatarLen {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "avatar is at most %d bytes", maxAvatarLen)
 	}
-	// The avatar reaches every user of the tenant: it is held to the rule
-	// $connect cleans a token's avatar with (ident.Clean), and refused
-	// rather than cleaned, so that others never see an avatar other than
-	// the one the sender set.
-	if pl.Avatar != nil && ident.Clean(*pl.Avatar, maxAvatarLen, false) != *pl.Avatar {
-		return nil, protocol.NewError(protocol.CodeBadRequest, "avatar holds a control, format (bidirectional, zero-width) or other invisible character, a private-use code point or a noncharacter")
+	// These texts reach every user in the connection's rooms and on
+	// user-presence: they are held to the rule $connect cleans a token's
+	// display name and avatar with (ident.Clean), and refused rather than
+	// cleaned, so that others never see a text other than the one the
+	// sender set.
+	var page, section *string
+	if loc != nil {
+		page, section = &loc.Page, &loc.Section
+	}
+	for _, t := range []struct {
+		field string
+		value *string
+	}{{"avatar", pl.Avatar}, {"activity", pl.Activity}, {"location page", page}, {"location section", section}} {
+		if t.value != nil && ident.Clean(*t.value, len(*t.value), false) != *t.value {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "%s holds a control, format (bidirectional, zero-width) or other invisible character, a private-use code point or a noncharacter", t.field)
+		}
 	}
 	return func(e *store.Presence) {
 		if pl.Status != "" {
