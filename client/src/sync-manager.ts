@@ -403,14 +403,6 @@ interface Entry {
   writeGrant: Lock | null;
   /** Counts releaseLock and stopSync calls: a lock reply to a request sent before the latest of them is not taken as held. */
   lockReleases: number;
-  /**
-   * The lock.release in flight, sent after the latest lock.acquire (null
-   * for none): a releaseLock's, or the one the last stopSync of an earlier
-   * follow sent (see RealtimeSyncManager.releases). It lets go of every
-   * grant this client asked for, so a releaseLock or stopSync meanwhile
-   * sends none of its own.
-   */
-  releasing: Promise<void> | null;
   renewTimer: unknown;
   /** Timer of the next re-take of the lock after a reconnect whose re-take failed with a retryable error; null for none. */
   retakeTimer: unknown;
@@ -608,10 +600,12 @@ export class RealtimeSyncManager {
   /** How many subscribeEntity listeners each entity has. */
   private readonly watchers = new Map<string, number>();
   /**
-   * The lock.release in flight of each entity the last stopSync let go of
-   * (its own, or a releaseLock's it found in flight), until answered or a
-   * lock.acquire is sent: a releaseLock after it waits for it instead of
-   * sending another (Entry.releasing, for an entity followed again).
+   * The lock.release in flight of each entity, followed or not (a
+   * releaseLock's, or the last stopSync's), until it is answered or a
+   * lock.acquire is sent: it lets go of every grant asked for before it, so
+   * a releaseLock or stopSync meanwhile sends none of its own. A lock
+   * belongs to the user, not to the connection: a second release, landing
+   * after a grant this user got meanwhile (another tab), would let that go.
    */
   private readonly releases = new Map<string, Promise<void>>();
   /**
@@ -620,8 +614,6 @@ export class RealtimeSyncManager {
    * not send its own, which would let the newer grant go.
    */
   private readonly overtaken = new WeakSet<Promise<void>>();
-  /** The release a releaseLock sent for each failed release it waited for, shared by every releaseLock waiting for it. */
-  private readonly resent = new WeakMap<Promise<void>, Promise<void>>();
   private readonly opts: Required<Omit<RealtimeSyncManagerOptions, 'client' | 'clock' | 'userId' | 'username'>>;
   private readonly selfId: string | undefined;
   private offs: (() => void)[] = [];
@@ -761,7 +753,6 @@ export class RealtimeSyncManager {
       writeAsks: new Set(),
       writeGrant: null,
       lockReleases: 0,
-      releasing: null,
       renewTimer: null,
       retakeTimer: null,
       lockError: null,
@@ -786,10 +777,6 @@ export class RealtimeSyncManager {
     this.entries.set(key, e);
     this.dropIdle(key);
     const entry = e;
-    // The release the last stopSync sent, still in flight, lets go of the
-    // grants asked for before it.
-    const kept = this.releases.get(key);
-    if (kept !== undefined) this.trackReleasing(entry, kept);
     entry.offs.push(this.client.onChannel(key, (m) => this.onFrame(entry, m)));
     // The first sync runs once the subscription is confirmed: a change
     // accepted between a sync and the subscription taking effect would
@@ -852,16 +839,14 @@ export class RealtimeSyncManager {
     // The one in flight may be waiting for a sync or for the connection:
     // woken, it finds the entity no longer followed and settles.
     wake(e);
-    // Not while a releaseLock's release is in flight: it lets the lock go.
-    if ((e.wantLock || this.heldByMe(e)) && e.releasing === null) {
+    // Not while a release is in flight: it lets the lock go.
+    if ((e.wantLock || this.heldByMe(e)) && !this.releases.has(key)) {
       e.wantLock = false;
       const sent = this.sendRelease(entityType, entityId, { queue: false });
       sent.catch(() => {});
       // Not one that cannot be written (no connection): a releaseLock
       // after it sends its own, which waits for the next connection.
       if (this.client.connected) this.keepRelease(key, sent);
-    } else if (e.releasing !== null) {
-      this.keepRelease(key, e.releasing);
     }
     e.release();
     this.dropIdle(key);
@@ -981,7 +966,7 @@ export class RealtimeSyncManager {
     }
     const releases = e.lockReleases;
     e.lockAsks++;
-    this.forgetRelease(e);
+    this.forgetRelease(key);
     try {
       const ack = await this.client.request<'lock.acquire', { lock: Lock }>(
         'lock.acquire',
@@ -1035,33 +1020,28 @@ export class RealtimeSyncManager {
       if (shown) this.update(e);
     }
     // One in flight already (no lock asked for since) is waited for, not sent again.
-    const waited = e === undefined ? (this.releases.get(key) ?? null) : e.releasing;
-    let release: Promise<void>;
-    if (waited === null) {
-      release = this.sendRelease(entityType, entityId, {});
-      if (e !== undefined) this.trackReleasing(e, release);
-    } else {
-      release = waited.catch(() => this.resendRelease(entityType, entityId, waited));
-    }
-    await release;
+    const waited = this.releases.get(key);
+    await (waited === undefined
+      ? this.newRelease(entityType, entityId)
+      : waited.catch(() => this.resendRelease(entityType, entityId, waited)));
     if (e !== undefined && this.heldByMe(e)) this.setLock(e, null);
     if (e !== undefined) this.endLockFollow(e);
   }
 
   /**
-   * The release sent in place of `failed`, a release a releaseLock waited
-   * for: none when the lock was asked for after `failed` went out (its
-   * grant is not to be let go).
+   * The release that replaces `failed`, a release a releaseLock waited for:
+   * none when the lock was asked for after `failed` went out (its grant is
+   * not to be let go); else the one in flight (another waiter's), or a new one.
    */
   private resendRelease(entityType: string, entityId: string, failed: Promise<void>): Promise<void> {
     if (this.overtaken.has(failed)) return Promise.resolve();
-    let sent = this.resent.get(failed);
-    if (sent === undefined) {
-      sent = this.sendRelease(entityType, entityId, {});
-      this.resent.set(failed, sent);
-      const e = this.entries.get(entityChannel(entityType, entityId));
-      if (e !== undefined && e.releasing === null) this.trackReleasing(e, sent);
-    }
+    return this.releases.get(entityChannel(entityType, entityId)) ?? this.newRelease(entityType, entityId);
+  }
+
+  /** Sends a lock.release, queued, as the entity's release in flight. */
+  private newRelease(entityType: string, entityId: string): Promise<void> {
+    const sent = this.sendRelease(entityType, entityId, {});
+    this.keepRelease(entityChannel(entityType, entityId), sent);
     return sent;
   }
 
@@ -1076,16 +1056,7 @@ export class RealtimeSyncManager {
     );
   }
 
-  /** Makes `sent` the entity's release in flight until it is answered. */
-  private trackReleasing(e: Entry, sent: Promise<void>): void {
-    e.releasing = sent;
-    const answered = (): void => {
-      if (e.releasing === sent) e.releasing = null;
-    };
-    sent.then(answered, answered);
-  }
-
-  /** Keeps `sent`, the release in flight of an entity let go of, until it is answered (see releases). */
+  /** Makes `sent` the entity's release in flight until it is answered (see releases). */
   private keepRelease(key: string, sent: Promise<void>): void {
     this.releases.set(key, sent);
     const answered = (): void => {
@@ -1095,12 +1066,10 @@ export class RealtimeSyncManager {
   }
 
   /** A lock.acquire goes out: a release in flight before it does not let its grant go. */
-  private forgetRelease(e: Entry): void {
-    if (e.releasing !== null) this.overtaken.add(e.releasing);
-    const kept = this.releases.get(e.channel);
+  private forgetRelease(key: string): void {
+    const kept = this.releases.get(key);
     if (kept !== undefined) this.overtaken.add(kept);
-    e.releasing = null;
-    this.releases.delete(e.channel);
+    this.releases.delete(key);
   }
 
   /**
@@ -1302,7 +1271,7 @@ export class RealtimeSyncManager {
     const releases = e.lockReleases;
     // Still followed, and the lock still wanted by the wish this attempt serves.
     const current = () => this.entries.get(e.channel) === e && e.wantLock && e.lockReleases === releases;
-    this.forgetRelease(e);
+    this.forgetRelease(e.channel);
     this.client
       .request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },
