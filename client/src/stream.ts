@@ -205,14 +205,25 @@ export class ChannelStream {
     this.flush();
   }
 
-  /** Delivers every held update, in offset order, across the gaps (when they cannot be filled). */
+  /**
+   * Gives up the gaps that cannot be filled: delivers every held update in
+   * offset order, each gap reported by `lost` (up to just before the update
+   * after it) before that update.
+   */
   skipGaps(): void {
-    const offsets = [...this.ahead.keys()].sort((a, b) => a - b);
-    for (const offset of offsets) {
-      const m = this.ahead.get(offset);
-      this.ahead.delete(offset);
-      if (m === undefined || this.pos === null) continue;
-      this.pos = { offset, epoch: this.pos.epoch };
+    this.recovering = false;
+    const held = [...this.ahead.values()].sort((a, b) => a.offset - b.offset);
+    this.ahead.clear();
+    for (const m of held) {
+      const pos = this.pos;
+      if (pos !== null) {
+        if (m.epoch === pos.epoch && m.offset <= pos.offset) continue; // a copy
+        // A position read while the stream was empty is continued by the
+        // epoch its first publications start, from at most its offset.
+        const follows = m.offset === pos.offset + 1 || (isStandInEpoch(pos.epoch) && m.epoch !== pos.epoch && m.offset <= pos.offset);
+        if (!follows) this.lost({ ...pos }, { offset: m.offset - 1, epoch: m.epoch });
+      }
+      this.pos = { offset: m.offset, epoch: m.epoch };
       this.deliver(m);
     }
   }

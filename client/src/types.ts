@@ -106,10 +106,11 @@ export interface ChannelHistoryAck<P = unknown> {
 
 /**
  * Payload of the `recovery-failed` event: after a reconnect (or a gap in
- * the live updates) the server could not give the publications after
- * `since` (another epoch, or older than the channel's retention). The
- * subscription continues live from `position`; refetch what the channel's
- * updates describe.
+ * the live updates) the publications after `since` could not be had (the
+ * server no longer has them: another epoch, or older than the channel's
+ * retention; or it refused the history read of a gap). The subscription
+ * continues live from `position`; refetch what the channel's updates
+ * describe.
  */
 export interface RecoveryFailed {
   channel: string;

@@ -479,6 +479,8 @@ interface ChannelEntry {
   retryTimer: unknown;
   /** Subscribes in a row that failed with a retryable error (the backoff of the next one). */
   failures: number;
+  /** History reads of the stream in a row that failed with a retryable error (the backoff of the next one). */
+  readFailures: number;
 }
 
 /** How long (ms) live updates past a gap wait for the missing ones before they are read from history. */
@@ -1008,6 +1010,7 @@ export class WebSocketClient {
         gapTimer: null,
         retryTimer: null,
         failures: 0,
+        readFailures: 0,
       };
       this.channels.set(channel, entry);
       this.update();
@@ -1545,42 +1548,81 @@ export class WebSocketClient {
 
   /**
    * Delivers a recovery page (`page`, the reply to subscribe or history
-   * since `since`) and the pages after it, then the held live updates;
-   * emits `recovery-failed` when the server reports a gap.
+   * since `since`; read first when not given) and the pages after it, then
+   * the held live updates; emits `recovery-failed` when the server reports
+   * a gap.
+   *
+   * A page whose read fails with a retryable error (TIMEOUT; UNAVAILABLE,
+   * INTERNAL once the request's own retries ran out) is read again after a
+   * backoff delay for as long as the connection lasts, the live updates
+   * still held (the next connection recovers from the position). A read
+   * refused otherwise gives the gaps up: each is reported with
+   * `recovery-failed` before the held updates after it are delivered.
    */
-  private async readStream(channel: string, entry: ChannelEntry, gen: number, since: StreamPosition, page: unknown): Promise<void> {
+  private async readStream(channel: string, entry: ChannelEntry, gen: number, since: StreamPosition, page?: unknown): Promise<void> {
     const stream = entry.stream;
+    let from = since;
     try {
       for (;;) {
         if (gen !== this.gen || this.channels.get(channel) !== entry) return;
+        if (page === undefined) {
+          page = await this.internalRequest('history', channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, {
+            since: from,
+            limit: 1000,
+          });
+          if (gen !== this.gen || this.channels.get(channel) !== entry) return;
+          entry.readFailures = 0;
+        }
         const p = isRecord(page) ? (page as unknown as Partial<ChannelHistoryAck>) : {};
         const position = streamPosition(p.position);
         if (position === null) {
+          stream.end();
           stream.skipGaps();
-          break;
+          return;
         }
         if (p.recovered !== true) {
           stream.skipTo(position);
-          this.emitter.emit('recovery-failed', { channel, since, position });
+          this.emitter.emit('recovery-failed', { channel, since: from, position });
           break;
         }
         const before = stream.position?.offset;
         stream.recovered(Array.isArray(p.publications) ? p.publications : [], position.epoch);
-        const from = stream.position ?? position;
-        if (p.hasMore !== true || from.offset === before) break; // done, or a page that moves nothing
-        page = await this.internalRequest('history', channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, {
-          since: from,
-          limit: 1000,
-        });
+        const next = stream.position ?? position;
+        if (p.hasMore !== true || next.offset === before) break; // done, or a page that moves nothing
+        from = next;
+        page = undefined;
       }
       stream.end();
     } catch (err) {
-      if (gen !== this.gen) return;
-      // The history could not be read on this connection: deliver what is held, in order.
+      if (gen !== this.gen || this.channels.get(channel) !== entry) return;
+      if (err instanceof RealtimeError && err.retryable) {
+        this.retryRead(channel, entry, gen);
+        return;
+      }
+      // Refused: what the gaps held cannot be read; the application is told.
       this.log('history read failed', channel, err);
       stream.end();
       stream.skipGaps();
     }
+  }
+
+  /**
+   * Reads the stream of `channel` again from its position on connection
+   * `gen` after a backoff delay (a history read failed with a retryable
+   * error); its live updates stay held meanwhile.
+   */
+  private retryRead(channel: string, entry: ChannelEntry, gen: number): void {
+    // At least a second apart, as the subscribes.
+    const delay = Math.max(1000, backoffDelay(entry.readFailures, this.opts, this.opts.random));
+    entry.readFailures++;
+    this.log('history read failed, trying again', channel);
+    this.clearGapTimer(entry);
+    entry.gapTimer = this.opts.clock.setTimeout(() => {
+      entry.gapTimer = null;
+      if (gen !== this.gen || !this.socketOpen() || this.channels.get(channel) !== entry) return;
+      const since = entry.stream.position;
+      if (since !== null) void this.readStream(channel, entry, gen, since);
+    }, delay);
   }
 
   /** A live update of a channel with history: delivered in offset order, once. */
@@ -1603,15 +1645,7 @@ export class WebSocketClient {
       entry.gapTimer = null;
       if (gen !== this.gen || this.channels.get(channel) !== entry || !entry.stream.hasGap) return;
       const since = entry.stream.begin();
-      if (since === null) return;
-      void this.internalRequest('history', channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, { since, limit: 1000 }).then(
-        (page) => this.readStream(channel, entry, gen, since, page),
-        () => {
-          if (gen !== this.gen) return;
-          entry.stream.end();
-          entry.stream.skipGaps();
-        },
-      );
+      if (since !== null) void this.readStream(channel, entry, gen, since);
     }, GAP_FILL_DELAY);
   }
 

@@ -46,6 +46,43 @@ function pub(offset: number): { offset: number; userId: string; messageId: strin
 }
 
 /**
+ * A server of order-updates that answers the first subscribe at offset
+ * `at`, and every later one (when `resubscribe` is given) with its
+ * `recovery`, its `live` update overtaking it; `history` answers the
+ * history reads, which it returns.
+ */
+function streamServer(
+  at: number,
+  history: (server: FakeServer, sock: FakeWebSocket, f: SentFrame) => void,
+  resubscribe?: { live: number; recovery: unknown },
+): SentFrame[] {
+  const histories: SentFrame[] = [];
+  let subscribes = 0;
+  const server = new FakeServer({
+    handler: (sock, f) => {
+      if (f.type === 'subscribe') {
+        subscribes++;
+        if (subscribes === 1 || resubscribe === undefined) {
+          server.ack(sock, f, { channel: 'order-updates', position: { offset: at, epoch: 'e1' } });
+        } else {
+          const { live, recovery } = resubscribe;
+          update(sock, live);
+          server.ack(sock, f, recovery);
+        }
+        return true;
+      }
+      if (f.type === 'history') {
+        histories.push(f);
+        history(server, sock, f);
+        return true;
+      }
+      return false;
+    },
+  });
+  return histories;
+}
+
+/**
  * A connected client subscribed to order-updates, with the updates it
  * delivered and the recoveries it reported failed.
  */
@@ -196,6 +233,85 @@ describe('channel stream ordering', () => {
     expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 5, epoch: 'e1' }, position: { offset: 9, epoch: 'e2' } }]);
     update(FakeWebSocket.last, 10, 'e2');
     expect(got.map((m) => `${m.epoch}:${m.offset}`)).toEqual(['e1:3', 'e1:4', 'e1:5', 'e2:10']);
+    client.destroy();
+  });
+
+  it('reports each gap a refused history read gives up before delivering the updates after it', async () => {
+    streamServer(0, (server, sock, f) => server.error(sock, f, 'FORBIDDEN'));
+    const { client, got, failures } = await subscribed();
+    const order: string[] = [];
+    client.on('recovery-failed', (e) => order.push(`lost ${e.since.offset + 1}-${e.position.offset}`));
+    client.onChannel('order-updates', (m) => order.push(`${m.offset}`));
+    const sock = FakeWebSocket.last;
+    update(sock, 1);
+    update(sock, 4); // 2, 3 missing
+    update(sock, 7); // 5, 6 missing
+    await vi.advanceTimersByTimeAsync(600);
+    // Nothing reads them any more: the application is told to refetch.
+    expect(order).toEqual(['1', 'lost 2-3', '4', 'lost 5-6', '7']);
+    expect(failures).toEqual([
+      { channel: 'order-updates', since: { offset: 1, epoch: 'e1' }, position: { offset: 3, epoch: 'e1' } },
+      { channel: 'order-updates', since: { offset: 4, epoch: 'e1' }, position: { offset: 6, epoch: 'e1' } },
+    ]);
+    update(sock, 8);
+    expect(got.map((m) => m.offset)).toEqual([1, 4, 7, 8]);
+    client.destroy();
+  });
+
+  it('reads a gap again after its history read times out, holding the updates after it meanwhile', async () => {
+    let answer = false;
+    const histories = streamServer(0, (server, sock, f) => {
+      // Unanswered (TIMEOUT) until the test says so.
+      if (answer) server.ack(sock, f, { channel: 'order-updates', recovered: true, position: { offset: 4, epoch: 'e1' }, publications: [pub(2), pub(3), pub(4)], hasMore: false });
+    });
+    const { client, got, failures } = await subscribed();
+    const sock = FakeWebSocket.last;
+    update(sock, 1);
+    update(sock, 4);
+    await vi.advanceTimersByTimeAsync(600 + 10_000); // the gap read, then its timeout
+    expect(histories).toHaveLength(1);
+    expect(got.map((m) => m.offset)).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(1000 + 10_000); // read again after a backoff delay; no reply again
+    expect(histories).toHaveLength(2);
+    expect(got.map((m) => m.offset)).toEqual([1]);
+    answer = true;
+    update(sock, 5); // held with 4
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(histories.length).toBeGreaterThan(2);
+    expect(histories.map((f) => f.payload)).toEqual(histories.map(() => ({ since: { offset: 1, epoch: 'e1' }, limit: 1000 })));
+    expect(got.map((m) => m.offset)).toEqual([1, 2, 3, 4, 5]);
+    expect(failures).toEqual([]);
+    client.destroy();
+  });
+
+  it('after a reconnect, reads the recovery pages again after a history read times out, not skipping what they hold', async () => {
+    let answer = false;
+    const recovery = { channel: 'order-updates', recovered: true, position: { offset: 9, epoch: 'e1' }, publications: [pub(3)], hasMore: true };
+    const page = { channel: 'order-updates', recovered: true, position: { offset: 9, epoch: 'e1' }, publications: [4, 5, 6, 7, 8, 9].map(pub), hasMore: false };
+    // The history reads are unanswered (TIMEOUT) until the test says so.
+    const histories = streamServer(2, (server, sock, f) => answer && server.ack(sock, f, page), { live: 9, recovery });
+    const { client, got, failures } = await subscribed();
+    await reconnect();
+    await vi.advanceTimersByTimeAsync(10_000); // the history read times out
+    expect(got.map((m) => m.offset)).toEqual([3]);
+    expect(client.isSubscribed('order-updates')).toBe(true);
+    answer = true;
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(histories.length).toBeGreaterThan(1);
+    expect(histories.map((f) => f.payload)).toEqual(histories.map(() => ({ since: { offset: 3, epoch: 'e1' }, limit: 1000 })));
+    expect(got.map((m) => m.offset)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+    expect(failures).toEqual([]);
+    client.destroy();
+  });
+
+  it('reports the gap a refused recovery page gives up after a reconnect', async () => {
+    const recovery = { channel: 'order-updates', recovered: true, position: { offset: 9, epoch: 'e1' }, publications: [pub(3)], hasMore: true };
+    streamServer(2, (server, sock, f) => server.error(sock, f, 'NOT_FOUND'), { live: 9, recovery });
+    const { client, got, failures } = await subscribed();
+    await reconnect();
+    await flush();
+    expect(got.map((m) => m.offset)).toEqual([3, 9]);
+    expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 3, epoch: 'e1' }, position: { offset: 8, epoch: 'e1' } }]);
     client.destroy();
   });
 
