@@ -199,6 +199,14 @@ export class ChannelStream {
     this.pos = { ...position };
   }
 
+  /** Whether an update held past a gap is at or before `position`, of its epoch. */
+  holdsUpTo(position: StreamPosition): boolean {
+    for (const m of this.ahead.values()) {
+      if (m.epoch === position.epoch && m.offset <= position.offset) return true;
+    }
+    return false;
+  }
+
   /** Ends a recovery: delivers the held updates that now follow in order. */
   end(): void {
     this.recovering = false;

@@ -1550,7 +1550,11 @@ export class WebSocketClient {
    * Delivers a recovery page (`page`, the reply to subscribe or history
    * since `since`; read first when not given) and the pages after it, then
    * the held live updates; emits `recovery-failed` when the server reports
-   * a gap.
+   * a gap. Held updates still past a gap that the last page's position is
+   * short of (published after the server read the stream, their own
+   * fan-outs lost or late) wait for the gap read (GAP_FILL_DELAY); a gap
+   * that the position reaches past and the pages did not fill cannot be
+   * read, and is given up as below.
    *
    * A page whose read fails with a retryable error (TIMEOUT; UNAVAILABLE,
    * INTERNAL once the request's own retries ran out) is read again after a
@@ -1562,6 +1566,7 @@ export class WebSocketClient {
   private async readStream(channel: string, entry: ChannelEntry, gen: number, since: StreamPosition, page?: unknown): Promise<void> {
     const stream = entry.stream;
     let from = since;
+    let last: StreamPosition | null = null;
     try {
       for (;;) {
         if (gen !== this.gen || this.channels.get(channel) !== entry) return;
@@ -1580,6 +1585,7 @@ export class WebSocketClient {
           stream.skipGaps();
           return;
         }
+        last = position;
         if (p.recovered !== true) {
           stream.skipTo(position);
           this.emitter.emit('recovery-failed', { channel, since: from, position });
@@ -1593,6 +1599,13 @@ export class WebSocketClient {
         page = undefined;
       }
       stream.end();
+      if (!stream.hasGap) return;
+      if (stream.holdsUpTo(last)) {
+        this.log('history does not fill a gap it reaches past', channel);
+        stream.skipGaps();
+        return;
+      }
+      this.armGapTimer(channel, entry);
     } catch (err) {
       if (gen !== this.gen || this.channels.get(channel) !== entry) return;
       if (err instanceof RealtimeError && err.retryable) {

@@ -315,6 +315,36 @@ describe('channel stream ordering', () => {
     client.destroy();
   });
 
+  it('reads the gap a recovery leaves before a held live update', async () => {
+    // The server read the stream at 3 for the recovery; 4 and 5 were
+    // published after, and 4's fan-out was lost.
+    const recovery = { channel: 'order-updates', recovered: true, position: { offset: 3, epoch: 'e1' }, publications: [pub(3)], hasMore: false };
+    const page = { channel: 'order-updates', recovered: true, position: { offset: 5, epoch: 'e1' }, publications: [pub(4), pub(5)], hasMore: false };
+    const histories = streamServer(2, (server, sock, f) => server.ack(sock, f, page), { live: 5, recovery });
+    const { client, got, failures } = await subscribed();
+    await reconnect();
+    expect(got.map((m) => m.offset)).toEqual([3]);
+    await vi.advanceTimersByTimeAsync(600);
+    expect(histories.map((f) => f.payload)).toEqual([{ since: { offset: 3, epoch: 'e1' }, limit: 1000 }]);
+    expect(got.map((m) => m.offset)).toEqual([3, 4, 5]);
+    expect(failures).toEqual([]);
+    client.destroy();
+  });
+
+  it('gives up a gap that a history read reaching past it does not fill, instead of reading it again and again', async () => {
+    // A reply that claims the stream up to 4 yet does not continue from 1.
+    const page = { channel: 'order-updates', recovered: true, position: { offset: 4, epoch: 'e1' }, publications: [pub(3), pub(4)], hasMore: false };
+    const histories = streamServer(0, (server, sock, f) => server.ack(sock, f, page));
+    const { client, got, failures } = await subscribed();
+    update(FakeWebSocket.last, 1);
+    update(FakeWebSocket.last, 4);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(histories).toHaveLength(1);
+    expect(got.map((m) => m.offset)).toEqual([1, 4]);
+    expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 1, epoch: 'e1' }, position: { offset: 3, epoch: 'e1' } }]);
+    client.destroy();
+  });
+
   it('reports the publications missed before a live update of a new epoch, and none when it follows the position', async () => {
     const histories: SentFrame[] = [];
     const server = new FakeServer({
