@@ -1,12 +1,14 @@
 package changefeed
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -31,7 +33,8 @@ const (
 // EventBridge is the Sink of a deployed stack: PutEvents (AWS JSON 1.1)
 // on a bus, one entry per Event with source Source, the Event's
 // detail-type (DetailType, LockDetailType or CommentDetailType) and the
-// Event as its detail, in order. A call with a failed
+// Event as its detail (with any integer outside int64 in exponent form,
+// which the bus takes), in order. A call with a failed
 // entry fails the send, so that it is sent again. It is safe for
 // concurrent use.
 type EventBridge struct {
@@ -74,6 +77,7 @@ func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 		if err != nil {
 			return &SendError{Sent: start, Err: fmt.Errorf("changefeed: encode %s: %w", ev.ID, err)}
 		}
+		detail = outsideInt64AsExponent(detail)
 		entry := putEntry{Source: Source, DetailType: ev.DetailType(), Detail: string(detail), EventBusName: e.bus, Resources: []string{}}
 		n := len(entry.Source) + len(entry.DetailType) + len(entry.Detail)
 		entity := ev.Tenant + "\x00" + ev.EntityType + "\x00" + ev.EntityID
@@ -95,6 +99,75 @@ func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 	}
 	return nil
 }
+
+// outsideInt64AsExponent returns detail, JSON as json.Marshal writes it,
+// with every integer literal outside int64 written in exponent form, the
+// same number: 100000000000000000000 as 1e20, -12345678901234567890 as
+// -1.234567890123456789e19. PutEvents takes JSON integers within int64
+// only ("For the JSON number (integer) data type, the constraints are: a
+// minimum value of -9,223,372,036,854,775,808 and a maximum value of
+// 9,223,372,036,854,775,807"), and refuses the entry of a larger one for
+// good; a change keeps its numbers as the client wrote them, and a client
+// writes 1e20 as 100000000000000000000. Numbers with a fraction or an
+// exponent, and strings (keys included), are left as they are. Without
+// such an integer, detail itself is returned.
+func outsideInt64AsExponent(detail []byte) []byte {
+	var out []byte // nil until the first integer is rewritten
+	copied := 0    // detail[:copied] is in out
+	for i := 0; i < len(detail); {
+		switch c := detail[i]; {
+		case c == '"':
+			for i++; i < len(detail) && detail[i] != '"'; i++ {
+				if detail[i] == '\\' {
+					i++ // the escaped character, a quote perhaps
+				}
+			}
+			i++ // the closing quote
+		case c == '-' || isDigit(c):
+			start := i
+			if c == '-' {
+				i++
+			}
+			digits := i
+			for i < len(detail) && isDigit(detail[i]) {
+				i++
+			}
+			end := i
+			for i < len(detail) && (isDigit(detail[i]) || strings.IndexByte(".eE+-", detail[i]) >= 0) {
+				i++ // a fraction or an exponent: no integer literal
+			}
+			if i == end && end-digits >= 19 { // int64 has at most 19 digits
+				if _, err := strconv.ParseInt(string(detail[start:end]), 10, 64); err != nil {
+					out = append(out, detail[copied:start]...)
+					out = appendExponentForm(out, detail[start:digits], detail[digits:end])
+					copied = end
+				}
+			}
+		default:
+			i++
+		}
+	}
+	if out == nil {
+		return detail
+	}
+	return append(out, detail[copied:]...)
+}
+
+// appendExponentForm appends the integer of sign ("" or "-") and digits
+// (no leading zero) in exponent form: its first digit, the others but
+// trailing zeros after a point, and e with the count of the others.
+func appendExponentForm(out, sign, digits []byte) []byte {
+	out = append(out, sign...)
+	out = append(out, digits[0])
+	if frac := bytes.TrimRight(digits[1:], "0"); len(frac) > 0 {
+		out = append(out, '.')
+		out = append(out, frac...)
+	}
+	out = append(out, 'e')
+	return strconv.AppendInt(out, int64(len(digits)-1), 10)
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // put makes one PutEvents call of entries. On failure it also returns how
 // many entries before the first failed one the bus accepted (0 when the

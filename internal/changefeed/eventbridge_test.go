@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -103,14 +104,12 @@ func outboxRecord(seq int, id string, v int64) events.DynamoDBEventRecord {
 			NewImage: img, SequenceNumber: fmt.Sprintf("%028d", seq), StreamViewType: "NEW_IMAGE"}}
 }
 
-// TestStreamHandlerResendsFromTheFirstEventNotPut: a stream batch whose
-// events PutEvents takes only in part (the second call's third entry
-// fails) is sent again from the record of that event, not whole: the
-// twelve events the bus took before it are not put on it again. The
-// batch holds 15 outbox items of different entities (two calls: 10, then
-// 5) and, among them, a record that is not one.
-func TestStreamHandlerResendsFromTheFirstEventNotPut(t *testing.T) {
-	puts := map[string]int{} // event id: times put on the bus
+// putEventsStandIn returns an EventBridge sink (the real client, signing)
+// whose PutEvents calls a local stand-in answers: each entry with the
+// error code that refuse returns for it, or accepted when that is "".
+// call counts the calls from 1; i is the entry's index in its call.
+func putEventsStandIn(t *testing.T, refuse func(call, i int, detail string) string) *changefeed.EventBridge {
+	t.Helper()
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++
@@ -122,22 +121,38 @@ func TestStreamHandlerResendsFromTheFirstEventNotPut(t *testing.T) {
 		var res []string
 		failed := 0
 		for i, e := range req.Entries {
-			var ev changefeed.Event
-			_ = json.Unmarshal([]byte(e.Detail), &ev)
-			if calls == 2 && i == 2 {
+			if code := refuse(calls, i, e.Detail); code != "" {
 				failed++
-				res = append(res, `{"ErrorCode":"InternalFailure","ErrorMessage":"x"}`)
+				res = append(res, fmt.Sprintf(`{"ErrorCode":%q,"ErrorMessage":"refused by the stand-in"}`, code))
 				continue
 			}
-			puts[ev.ID]++
 			res = append(res, `{"EventId":"x"}`)
 		}
 		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 		fmt.Fprintf(w, `{"FailedEntryCount":%d,"Entries":[%s]}`, failed, strings.Join(res, ","))
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
-	h := changefeed.StreamHandler(changefeed.NewEventBridge(awsrest.New(changefeed.EventsService, cfg, nil), srv.URL, "default"), nil)
+	return changefeed.NewEventBridge(awsrest.New(changefeed.EventsService, cfg, nil), srv.URL, "default")
+}
+
+// TestStreamHandlerResendsFromTheFirstEventNotPut: a stream batch whose
+// events PutEvents takes only in part (the second call's third entry
+// fails) is sent again from the record of that event, not whole: the
+// twelve events the bus took before it are not put on it again. The
+// batch holds 15 outbox items of different entities (two calls: 10, then
+// 5) and, among them, a record that is not one.
+func TestStreamHandlerResendsFromTheFirstEventNotPut(t *testing.T) {
+	puts := map[string]int{} // event id: times put on the bus
+	h := changefeed.StreamHandler(putEventsStandIn(t, func(call, i int, detail string) string {
+		if call == 2 && i == 2 {
+			return "InternalFailure"
+		}
+		var ev changefeed.Event
+		_ = json.Unmarshal([]byte(detail), &ev)
+		puts[ev.ID]++
+		return ""
+	}), nil)
 
 	var batch events.DynamoDBEvent
 	for i := range 15 {
@@ -170,6 +185,116 @@ func TestStreamHandlerResendsFromTheFirstEventNotPut(t *testing.T) {
 			t.Errorf("%s never put on the bus", id)
 		case i < 12 && n != 1:
 			t.Errorf("%s put %d times: the bus took it before the failed entry, and the batch was sent again from before it", id, n)
+		}
+	}
+}
+
+// int64Only reports the first integer literal of detail (a number with
+// neither fraction nor exponent, at any depth) outside int64, which
+// PutEvents does not take; "" when there is none. Strings are not
+// numbers, keys included.
+func int64Only(detail string) string {
+	dec := json.NewDecoder(strings.NewReader(detail))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if n, ok := tok.(json.Number); ok && !strings.ContainsAny(string(n), ".eE") {
+			if _, err := strconv.ParseInt(string(n), 10, 64); err != nil {
+				return string(n)
+			}
+		}
+	}
+}
+
+// sameNumbers reports whether a and b are the same JSON text but for the
+// way numbers are written: each number of one has the same value as the
+// other's at its place.
+func sameNumbers(a, b string) bool {
+	da, db := json.NewDecoder(strings.NewReader(a)), json.NewDecoder(strings.NewReader(b))
+	da.UseNumber()
+	db.UseNumber()
+	for {
+		ta, ea := da.Token()
+		tb, eb := db.Token()
+		if ea != nil || eb != nil {
+			return ea == io.EOF && eb == io.EOF
+		}
+		na, oka := ta.(json.Number)
+		nb, okb := tb.(json.Number)
+		if oka != okb {
+			return false
+		}
+		if oka {
+			ra, _ := new(big.Rat).SetString(string(na))
+			rb, _ := new(big.Rat).SetString(string(nb))
+			if ra == nil || rb == nil || ra.Cmp(rb) != 0 {
+				return false
+			}
+			continue
+		}
+		if ta != tb {
+			return false
+		}
+	}
+}
+
+// TestEventBridgeIntegersOutsideInt64: PutEvents takes JSON integers
+// within int64 only, and a change keeps its numbers as the client wrote
+// them (100000000000000000000 is JSON.stringify(1e20)), so the detail of
+// its event writes an integer outside int64 in exponent form, the same
+// number; integers within int64 (its bounds included), other numbers and
+// strings that hold digits are put as they are. A PutEvents stand-in
+// refuses an entry as the bus does.
+func TestEventBridgeIntegersOutsideInt64(t *testing.T) {
+	big299 := "1" + strings.Repeat("0", 298)
+	cases := []struct{ after, want string }{
+		{`9223372036854775807`, `9223372036854775807`},
+		{`-9223372036854775808`, `-9223372036854775808`},
+		{`9223372036854775808`, `9.223372036854775808e18`},
+		{`-9223372036854775809`, `-9.223372036854775809e18`},
+		{`100000000000000000000`, `1e20`},
+		{`-100000000000000000000`, `-1e20`},
+		{`1234567890123456789012345678901234567890`, `1.23456789012345678901234567890123456789e39`},
+		{`-1000000000000000000000000000000000000001`, `-1.000000000000000000000000000000000000001e39`},
+		{big299, `1e298`},
+		{`[0,-0,1,[99999999999999999999,{"n":-99999999999999999999,"m":[18446744073709551616]}]]`,
+			`[0,-0,1,[9.9999999999999999999e19,{"n":-9.9999999999999999999e19,"m":[1.8446744073709551616e19]}]]`},
+		{`{"100000000000000000000":"100000000000000000000","s":"a \"99999999999999999999\" \\","t":100000000000000000000}`,
+			`{"100000000000000000000":"100000000000000000000","s":"a \"99999999999999999999\" \\","t":1e20}`},
+		{`[12345678901234567890.5,1e300,123456789012345678901e5,-1.5E-7,true,null]`,
+			`[12345678901234567890.5,1e300,123456789012345678901e5,-1.5E-7,true,null]`},
+	}
+	var details []string
+	bus := putEventsStandIn(t, func(_, _ int, detail string) string {
+		details = append(details, detail)
+		if int64Only(detail) != "" || !json.Valid([]byte(detail)) {
+			return "MalformedDetail"
+		}
+		return ""
+	})
+	var evs []changefeed.Event
+	for i, c := range cases {
+		evs = append(evs, changefeed.Event{ID: fmt.Sprintf("t/order/%d/1", i), Tenant: "t", EntityType: "order", EntityID: strconv.Itoa(i),
+			Version: 1, Change: json.RawMessage(`{"path":"n","after":` + c.after + `,"userId":"1234567890123456789012"}`)})
+	}
+	if err := bus.Send(t.Context(), evs); err != nil {
+		t.Errorf("Send: %v", err)
+	}
+	if len(details) != len(cases) {
+		t.Fatalf("%d entries put, want %d", len(details), len(cases))
+	}
+	for i, c := range cases {
+		want, _ := json.Marshal(changefeed.Event{ID: evs[i].ID, Tenant: "t", EntityType: "order", EntityID: strconv.Itoa(i), Version: 1,
+			Change: json.RawMessage(`{"path":"n","after":` + c.want + `,"userId":"1234567890123456789012"}`)})
+		if details[i] != string(want) {
+			t.Errorf("after %.60s: detail\n%s\nwant\n%s", c.after, details[i], want)
+		}
+		orig, _ := json.Marshal(evs[i])
+		if !sameNumbers(details[i], string(orig)) {
+			t.Errorf("after %.60s: detail %s is not the event %s", c.after, details[i], orig)
 		}
 	}
 }
