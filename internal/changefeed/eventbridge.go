@@ -34,22 +34,80 @@ const (
 // on a bus, one entry per Event with source Source, the Event's
 // detail-type (DetailType, LockDetailType or CommentDetailType) and the
 // Event as its detail (with any integer outside int64 in exponent form,
-// which the bus takes), in order. A call with a failed
-// entry fails the send, so that it is sent again. It is safe for
-// concurrent use.
+// which the bus takes), in order. A call with a failed entry fails the
+// send, so that it is sent again, unless the bus refused the entry for
+// good (RefusedForGood): such an event goes to the Refusals and counts as
+// sent. It is safe for concurrent use.
 type EventBridge struct {
 	client   *awsrest.Client
 	endpoint string
 	bus      string
+	refusals Refusals
 }
 
 var _ Sink = (*EventBridge)(nil)
 
 // NewEventBridge returns a Sink that puts events on bus (a name or ARN;
 // "default" is the account's default bus) through client, a Client for
-// EventsService, at endpoint (awsrest.Endpoint).
+// EventsService, at endpoint (awsrest.Endpoint). The events the bus
+// refuses for good are logged (slog.Default()) until RefusalsTo names
+// where they go.
 func NewEventBridge(client *awsrest.Client, endpoint, bus string) *EventBridge {
-	return &EventBridge{client: client, endpoint: strings.TrimRight(endpoint, "/"), bus: bus}
+	return &EventBridge{client: client, endpoint: strings.TrimRight(endpoint, "/"), bus: bus, refusals: logRefusals{}}
+}
+
+// RefusalsTo sends the events the bus refuses for good to r, and returns
+// e. Call it before e is used.
+func (e *EventBridge) RefusalsTo(r Refusals) *EventBridge {
+	e.refusals = r
+	return e
+}
+
+// Refusal is an event the bus refused for good.
+type Refusal struct {
+	Event Event
+	// Detail is the entry's detail as put.
+	Detail string
+	// Bus is the bus it was put on; DetailType its detail-type.
+	Bus, DetailType string
+	// Code and Message are the entry's ErrorCode and ErrorMessage.
+	Code, Message string
+}
+
+// Refusals takes the events the bus refused for good. Once Refused
+// returns nil, the event counts as sent; an error fails the send at that
+// event, so that it is sent again (and refused again).
+type Refusals interface {
+	Refused(ctx context.Context, r Refusal) error
+}
+
+// RefusedForGood reports whether a PutEvents entry's ErrorCode refuses
+// the entry for what it holds, so that putting it again gets the same
+// answer: MalformedDetail ("The JSON provided is not valid") and
+// InvalidArgument ("A specified parameter is not valid"), two of the
+// non-retryable errors of PutEventsResultEntry. The others
+// (AccessDeniedException, InvalidAccountIdException,
+// NotAuthorizedForSourceException, NotAuthorizedForDetailTypeException,
+// RedactionFailure) say what the stack may do, alike for every event:
+// those, the retryable InternalFailure and ThrottlingException, and any
+// code not known here, are sent again, so that nothing is set aside while
+// the stack's permissions are being fixed.
+func RefusedForGood(code string) bool {
+	return code == "MalformedDetail" || code == "InvalidArgument"
+}
+
+// logRefusals logs each refused event at Error level through
+// slog.Default().
+type logRefusals struct{}
+
+func (logRefusals) Refused(ctx context.Context, r Refusal) error {
+	slog.Default().ErrorContext(ctx, "change feed: event refused by the bus", refusalAttrs(r)...)
+	return nil
+}
+
+// refusalAttrs are the log attributes of a refused event.
+func refusalAttrs(r Refusal) []any {
+	return []any{"id", r.Event.ID, "detailType", r.DetailType, "bus", r.Bus, "errorCode", r.Code, "errorMessage", r.Message}
 }
 
 type putEntry struct {
@@ -65,9 +123,10 @@ type putEntry struct {
 // other entries of a call when one fails, so two events of one entity in
 // a call could reach the bus out of order (the later one now, the earlier
 // one with the retried batch); one per call, an entity's next event is
-// only sent once its previous one was accepted. A failure is a
-// *SendError counting the events before the first that the bus did not
-// take: the entries before a call's first failed one were accepted.
+// only sent once its previous one was accepted or refused for good. A
+// failure is a *SendError counting the events before the first that the
+// bus did not take and the Refusals did not either: the entries before a
+// call's first failed one were accepted.
 func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 	var batch []putEntry
 	start, size := 0, 0 // start: the index in evs of batch[0]
@@ -82,7 +141,7 @@ func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 		n := len(entry.Source) + len(entry.DetailType) + len(entry.Detail)
 		entity := ev.Tenant + "\x00" + ev.EntityType + "\x00" + ev.EntityID
 		if len(batch) == maxEntries || (len(batch) > 0 && size+n >= maxBatchBytes) || entities[entity] {
-			if accepted, err := e.put(ctx, batch); err != nil {
+			if accepted, err := e.put(ctx, batch, evs[start:i]); err != nil {
 				return &SendError{Sent: start + accepted, Err: err}
 			}
 			batch, start, size = nil, i, 0
@@ -93,7 +152,7 @@ func (e *EventBridge) Send(ctx context.Context, evs []Event) error {
 		entities[entity] = true
 	}
 	if len(batch) > 0 {
-		if accepted, err := e.put(ctx, batch); err != nil {
+		if accepted, err := e.put(ctx, batch, evs[start:]); err != nil {
 			return &SendError{Sent: start + accepted, Err: err}
 		}
 	}
@@ -169,10 +228,11 @@ func appendExponentForm(out, sign, digits []byte) []byte {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// put makes one PutEvents call of entries. On failure it also returns how
-// many entries before the first failed one the bus accepted (0 when the
-// call itself failed).
-func (e *EventBridge) put(ctx context.Context, entries []putEntry) (int, error) {
+// put makes one PutEvents call of entries, those of evs. An entry refused
+// for good goes to the Refusals. On failure it also returns how many
+// entries before the first failed one the bus accepted or the Refusals
+// took (0 when the call itself failed).
+func (e *EventBridge) put(ctx context.Context, entries []putEntry, evs []Event) (int, error) {
 	body, err := json.Marshal(map[string]any{"Entries": entries})
 	if err != nil {
 		return 0, err
@@ -189,25 +249,32 @@ func (e *EventBridge) put(ctx context.Context, entries []putEntry) (int, error) 
 	var resp struct {
 		FailedEntryCount int `json:"FailedEntryCount"`
 		Entries          []struct {
-			ErrorCode string `json:"ErrorCode"`
+			ErrorCode    string `json:"ErrorCode"`
+			ErrorMessage string `json:"ErrorMessage"`
 		} `json:"Entries"`
 	}
 	if err := json.Unmarshal(out, &resp); err != nil {
 		return 0, fmt.Errorf("changefeed: PutEvents: decode response: %w", err)
 	}
-	if resp.FailedEntryCount > 0 {
-		// The answer's entries are the call's, in order; without one
-		// per entry, none counts as accepted.
-		accepted, code := 0, ""
-		if len(resp.Entries) == len(entries) {
-			for i, en := range resp.Entries {
-				if en.ErrorCode != "" {
-					accepted, code = i, en.ErrorCode
-					break
-				}
+	if resp.FailedEntryCount == 0 {
+		return 0, nil
+	}
+	// The answer's entries are the call's, in order; without one per
+	// entry, none counts as accepted.
+	if len(resp.Entries) != len(entries) {
+		return 0, fmt.Errorf("changefeed: PutEvents: %d of %d entries failed", resp.FailedEntryCount, len(entries))
+	}
+	for i, en := range resp.Entries {
+		switch {
+		case en.ErrorCode == "":
+		case !RefusedForGood(en.ErrorCode):
+			return i, fmt.Errorf("changefeed: PutEvents: %d of %d entries failed (%s)", resp.FailedEntryCount, len(entries), en.ErrorCode)
+		default:
+			r := Refusal{Event: evs[i], Detail: entries[i].Detail, Bus: e.bus, DetailType: entries[i].DetailType, Code: en.ErrorCode, Message: en.ErrorMessage}
+			if err := e.refusals.Refused(ctx, r); err != nil {
+				return i, fmt.Errorf("changefeed: event %s refused by the bus (%s), not recorded: %w", evs[i].ID, en.ErrorCode, err)
 			}
 		}
-		return accepted, fmt.Errorf("changefeed: PutEvents: %d of %d entries failed (%s)", resp.FailedEntryCount, len(entries), code)
 	}
 	return 0, nil
 }

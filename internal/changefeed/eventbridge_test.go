@@ -69,10 +69,7 @@ func TestStreamHandler(t *testing.T) {
 // TestEventBridgeMoto puts 23 events (three PutEvents calls of at most 10
 // entries) on moto's default bus, and one on a bus that does not exist.
 func TestEventBridgeMoto(t *testing.T) {
-	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT") // moto's server serves EventBridge on the same port
-	if ep == "" {
-		t.Skip("DYNAMODB_TEST_ENDPOINT is not set (make test starts moto)")
-	}
+	ep := motoEndpoint(t)
 	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
 	client := awsrest.New(changefeed.EventsService, cfg, nil)
 	var evs []changefeed.Event
@@ -88,6 +85,18 @@ func TestEventBridgeMoto(t *testing.T) {
 	if err == nil || (errors.As(err, &se) && se.Status == http.StatusOK) {
 		t.Fatalf("a bus that does not exist: %v", err)
 	}
+}
+
+// motoEndpoint returns the endpoint of moto's server, which serves
+// EventBridge and SQS on the port it serves DynamoDB on; without one it
+// skips t.
+func motoEndpoint(t *testing.T) string {
+	t.Helper()
+	ep := os.Getenv("DYNAMODB_TEST_ENDPOINT")
+	if ep == "" {
+		t.Skip("DYNAMODB_TEST_ENDPOINT is not set (make test starts moto)")
+	}
+	return ep
 }
 
 // outboxRecord is the stream record of the outbox item of version v of
@@ -296,5 +305,64 @@ func TestEventBridgeIntegersOutsideInt64(t *testing.T) {
 		if !sameNumbers(details[i], string(orig)) {
 			t.Errorf("after %.60s: detail %s is not the event %s", c.after, details[i], orig)
 		}
+	}
+}
+
+// TestStreamHandlerGoesPastAnEventTheBusRefusesForGood: PutEvents refuses
+// an entry for good with MalformedDetail or InvalidArgument ("non-retryable
+// errors" of PutEventsResultEntry): the same entry is refused again. The
+// stream handler does not ask for the batch again from its record, which
+// would hold back every event of the shard behind it, the events after it
+// put again on every try, until the record is a day old; the events of
+// the batch are each put once. An entry refused for a reason that can
+// pass (throttling, a failure of the bus, a permission the stack lacks
+// until it is fixed) is still sent again from its record.
+func TestStreamHandlerGoesPastAnEventTheBusRefusesForGood(t *testing.T) {
+	puts := map[string]int{} // event id: times put on the bus
+	tries := map[string]int{}
+	bus := putEventsStandIn(t, func(_, _ int, detail string) string {
+		var ev changefeed.Event
+		_ = json.Unmarshal([]byte(detail), &ev)
+		tries[ev.EntityID]++
+		switch {
+		case ev.EntityID == "SO-0":
+			return "MalformedDetail"
+		case ev.EntityID == "SO-3":
+			return "InvalidArgument"
+		case ev.EntityID == "SO-7" && tries[ev.EntityID] == 1:
+			return "AccessDeniedException"
+		}
+		puts[ev.ID]++
+		return ""
+	})
+	h := changefeed.StreamHandler(bus, nil)
+	var batch events.DynamoDBEvent
+	for i := range 12 { // two calls: 10, then 2
+		batch.Records = append(batch.Records, outboxRecord(i+1, fmt.Sprintf("SO-%d", i), 1))
+	}
+	resp, err := h(t.Context(), batch)
+	if err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != batch.Records[7].Change.SequenceNumber {
+		t.Fatalf("answer %+v, %v; want the record of SO-7 named, the first event refused for a reason that can pass", resp, err)
+	}
+	if resp, err := h(t.Context(), events.DynamoDBEvent{Records: batch.Records[7:]}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("the batch sent again from SO-7: %+v, %v; want it done", resp, err)
+	}
+	for i := range 12 {
+		// Before SO-7 each is put once; SO-8 and SO-9, in SO-7's call,
+		// are put again with the batch sent again from SO-7.
+		id := fmt.Sprintf("acme/order/SO-%d/1", i)
+		switch n := puts[id]; {
+		case i == 0 || i == 3:
+			if n != 0 {
+				t.Errorf("%s put %d times: the stand-in refuses it", id, n)
+			}
+		case n == 0:
+			t.Errorf("%s never put on the bus", id)
+		case i < 7 && n != 1:
+			t.Errorf("%s put %d times, want once: the batch was sent again from before it", id, n)
+		}
+	}
+	if tries["SO-0"] != 1 || tries["SO-3"] != 1 {
+		t.Errorf("the events refused for good were put %d and %d times, want once each", tries["SO-0"], tries["SO-3"])
 	}
 }

@@ -14,7 +14,8 @@ import (
 // function reads the stream in order (one batch per shard at a time),
 // only the outbox items an insert wrote, retries a failed batch from the
 // record its answer names (ReportBatchItemFailures) and keeps
-// a record of one it gives up on in an alarmed queue; it may only read
+// a record of one it gives up on in an alarmed queue, where the function
+// describes the events the bus refuses for good too; it may only read
 // this table's stream, put events on the configured bus and write to its
 // failure queue.
 func TestChangeFeedWiring(t *testing.T) {
@@ -25,6 +26,9 @@ func TestChangeFeedWiring(t *testing.T) {
 	fn := rawResource(t, raw, "ChangeFeedFunction")
 	if v := at(fn, "Environment", "Variables", "CHANGE_EVENT_BUS"); v != "orders-bus" {
 		t.Errorf("CHANGE_EVENT_BUS %v, want the ChangeEventBusName parameter", v)
+	}
+	if v := at(fn, "Environment", "Variables", "CHANGE_FEED_FAILURE_QUEUE"); v != ref("ChangeFeedFailureQueue") {
+		t.Errorf("CHANGE_FEED_FAILURE_QUEUE %v, want the URL of ChangeFeedFailureQueue, where the function describes the events the bus refuses for good", v)
 	}
 	if _, ok := fn["Events"]; ok {
 		t.Error("ChangeFeedFunction has SAM events: SAM's stream event attaches a policy that reads every stream")

@@ -29,6 +29,7 @@ func coldStartEnv(without string) []string {
 		"JWT_SECRET=0123456789abcdef0123456789abcdef",
 		"MANAGEMENT_ENDPOINT=https://abcdef1234.execute-api.eu-west-1.amazonaws.com/prod",
 		"CHANGE_EVENT_BUS=rtcollab-changes",
+		"CHANGE_FEED_FAILURE_QUEUE=https://sqs.eu-west-1.amazonaws.com/123456789012/rtcollab-changefeed-failures",
 	} {
 		if !strings.HasPrefix(kv, without+"=") {
 			env = append(env, kv)
