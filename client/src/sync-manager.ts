@@ -601,19 +601,16 @@ export class RealtimeSyncManager {
   private readonly watchers = new Map<string, number>();
   /**
    * The lock.release in flight of each entity, followed or not (a
-   * releaseLock's, or the last stopSync's), until it is answered or a
-   * lock.acquire is sent: it lets go of every grant asked for before it, so
-   * a releaseLock or stopSync meanwhile sends none of its own. A lock
-   * belongs to the user, not to the connection: a second release, landing
-   * after a grant this user got meanwhile (another tab), would let that go.
+   * releaseLock's, the last stopSync's, or that of a grant that came after
+   * stopSync), until it is answered: it lets go of every grant asked for
+   * before it, so a releaseLock or stopSync meanwhile sends none of its own.
+   * A lock belongs to the user, not to the connection, and a release
+   * carries no fencing token: a second release, landing after a grant this
+   * user got meanwhile (another tab), would let that go. For the same
+   * reason no lock.acquire of the entity goes out before it is answered
+   * (see releasesAnswered).
    */
   private readonly releases = new Map<string, Promise<void>>();
-  /**
-   * Releases in flight when a lock.acquire went out for their entity (see
-   * forgetRelease): a releaseLock that waited for one and saw it fail does
-   * not send its own, which would let the newer grant go.
-   */
-  private readonly overtaken = new WeakSet<Promise<void>>();
   private readonly opts: Required<Omit<RealtimeSyncManagerOptions, 'client' | 'clock' | 'userId' | 'username'>>;
   private readonly selfId: string | undefined;
   private offs: (() => void)[] = [];
@@ -949,7 +946,12 @@ export class RealtimeSyncManager {
    * lock granted afterwards is released at once (no one is left to renew or
    * release it) and the result is null. When releaseLock was called while it
    * was in flight, the grant is not kept either (the release, sent after it,
-   * lets it go) and the result is null.
+   * lets it go) and the result is null. Its lock.acquire goes out only once
+   * the entity's lock.release in flight (of releaseLock or stopSync) is
+   * answered, as does a write's (autoLock) and a re-take's: the server may
+   * run a connection's messages in any order, and that release, run after
+   * the grant, would let the grant go. A releaseLock or stopSync meanwhile
+   * makes it resolve with null, sending nothing.
    */
   acquireLock(entityType: string, entityId: string): Promise<Lock | null> {
     return this.takeLock(entityType, entityId);
@@ -966,17 +968,21 @@ export class RealtimeSyncManager {
     }
     const releases = e.lockReleases;
     e.lockAsks++;
-    this.forgetRelease(key);
     try {
+      if (this.releases.has(key)) {
+        await this.releasesAnswered(key);
+        // Released or let go of meanwhile: nothing is asked for.
+        if (this.entries.get(key) !== e || e.lockReleases !== releases) return null;
+      }
       const ack = await this.client.request<'lock.acquire', { lock: Lock }>(
         'lock.acquire',
         { payload: { entityType, entityId, ttl: this.opts.lockTtl } },
         messageId === undefined ? {} : { messageId },
       );
       if (this.entries.get(key) !== e) {
-        this.client
-          .request('lock.release', { payload: { entityType, entityId } }, { queue: false })
-          .catch(() => {});
+        const sent = this.sendRelease(entityType, entityId, { queue: false });
+        sent.catch(() => {});
+        this.keepRelease(key, sent);
         return null;
       }
       if (e.lockReleases !== releases) return null;
@@ -1000,11 +1006,10 @@ export class RealtimeSyncManager {
 
   /**
    * Releases the lock if this user holds it. A lock.release in flight (of
-   * another releaseLock, or of the stopSync that let go of the entity),
-   * with no lock asked for since, is waited for instead of sending one more;
-   * when it fails (the stopSync's is not resent: its connection dropped
-   * before the reply), this sends its own, queued and resent, unless the
-   * lock was asked for since.
+   * another releaseLock, or of the stopSync that let go of the entity) is
+   * waited for instead of sending one more; when it fails (the stopSync's
+   * is not resent: its connection dropped before the reply), this sends its
+   * own, queued and resent.
    */
   async releaseLock(entityType: string, entityId: string): Promise<void> {
     const key = entityChannel(entityType, entityId);
@@ -1019,23 +1024,13 @@ export class RealtimeSyncManager {
       e.expiredLock = null;
       if (shown) this.update(e);
     }
-    // One in flight already (no lock asked for since) is waited for, not sent again.
+    // One in flight already is waited for, not sent again.
     const waited = this.releases.get(key);
     await (waited === undefined
       ? this.newRelease(entityType, entityId)
-      : waited.catch(() => this.resendRelease(entityType, entityId, waited)));
+      : waited.catch(() => this.releases.get(key) ?? this.newRelease(entityType, entityId)));
     if (e !== undefined && this.heldByMe(e)) this.setLock(e, null);
     if (e !== undefined) this.endLockFollow(e);
-  }
-
-  /**
-   * The release that replaces `failed`, a release a releaseLock waited for:
-   * none when the lock was asked for after `failed` went out (its grant is
-   * not to be let go); else the one in flight (another waiter's), or a new one.
-   */
-  private resendRelease(entityType: string, entityId: string, failed: Promise<void>): Promise<void> {
-    if (this.overtaken.has(failed)) return Promise.resolve();
-    return this.releases.get(entityChannel(entityType, entityId)) ?? this.newRelease(entityType, entityId);
   }
 
   /** Sends a lock.release, queued, as the entity's release in flight. */
@@ -1056,20 +1051,28 @@ export class RealtimeSyncManager {
     );
   }
 
-  /** Makes `sent` the entity's release in flight until it is answered (see releases). */
+  /**
+   * Makes `sent` the entity's release in flight until it is answered (see
+   * releases), and the one before it too when that is still in flight.
+   */
   private keepRelease(key: string, sent: Promise<void>): void {
-    this.releases.set(key, sent);
+    const before = this.releases.get(key);
+    const kept = before === undefined ? sent : before.then(() => sent, () => sent);
+    this.releases.set(key, kept);
     const answered = (): void => {
-      if (this.releases.get(key) === sent) this.releases.delete(key);
+      if (this.releases.get(key) === kept) this.releases.delete(key);
     };
-    sent.then(answered, answered);
+    kept.then(answered, answered);
   }
 
-  /** A lock.acquire goes out: a release in flight before it does not let its grant go. */
-  private forgetRelease(key: string): void {
-    const kept = this.releases.get(key);
-    if (kept !== undefined) this.overtaken.add(kept);
-    this.releases.delete(key);
+  /**
+   * Resolves once the entity has no lock.release in flight (answered, or
+   * failed: on a lost connection, once it is no longer kept). A lock.acquire
+   * waits for it: the server runs a connection's messages in any order, and
+   * a release run after the grant would let the grant go.
+   */
+  private async releasesAnswered(key: string): Promise<void> {
+    for (let r = this.releases.get(key); r !== undefined; r = this.releases.get(key)) await r.catch(() => {});
   }
 
   /**
@@ -1271,7 +1274,13 @@ export class RealtimeSyncManager {
     const releases = e.lockReleases;
     // Still followed, and the lock still wanted by the wish this attempt serves.
     const current = () => this.entries.get(e.channel) === e && e.wantLock && e.lockReleases === releases;
-    this.forgetRelease(e.channel);
+    if (this.releases.has(e.channel)) {
+      // Not before the release in flight is answered (see releasesAnswered).
+      void this.releasesAnswered(e.channel).then(() => {
+        if (current() && this.client.connected) this.retakeLock(e, attempt);
+      });
+      return;
+    }
     this.client
       .request<'lock.acquire', { lock: Lock }>('lock.acquire', {
         payload: { entityType: e.type, entityId: e.id, ttl: this.opts.lockTtl },

@@ -528,16 +528,31 @@ describe('RealtimeSyncManager', () => {
     s.server.ack(s.sock, held[0]!, { released: true, lock: lock('u1', 7) });
     await released;
 
-    // A release in flight does not cover a lock asked for after it.
+    // A release in flight does not cover a lock asked for after it, which
+    // goes out once the release is answered.
     await s.manager.startSync('order', '1');
     await s.manager.acquireLock('order', '1');
     void s.manager.releaseLock('order', '1');
     hold = false;
-    expect(await s.manager.acquireLock('order', '1')).not.toBeNull();
+    await acquireAfter(s, held[1]!);
     s.manager.stopSync('order', '1');
     await flush();
     expect(s.server.framesOfType('lock.release')).toHaveLength(3);
   });
+
+  /**
+   * Takes order:1's lock while the lock.release `release` is unanswered: its
+   * lock.acquire goes out once the test answers the release, not before.
+   */
+  async function acquireAfter(s: Setup, release: SentFrame): Promise<void> {
+    const sent = s.server.framesOfType('lock.acquire').length;
+    const acquired = s.manager.acquireLock('order', '1');
+    await flush();
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(sent);
+    s.server.ack(FakeWebSocket.last, release, { released: true, lock: lock('u1', 7) });
+    expect(await acquired).not.toBeNull();
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(sent + 1);
+  }
 
   /** order:1 followed with its lock held, on a server that answers no lock.release (`held`) until the test does. */
   async function lockedHoldingReleases(): Promise<{ s: Setup; held: SentFrame[] }> {
@@ -597,22 +612,29 @@ describe('RealtimeSyncManager', () => {
     expect(held).toHaveLength(2);
   });
 
-  it("a releaseLock waiting for a stopSync's release that fails sends none once the lock was asked for again", async () => {
+  it("a releaseLock waiting for a stopSync's release that fails sends its own before a lock asked for after it", async () => {
     const { s, held } = await lockedHoldingReleases();
     s.manager.stopSync('order', '1');
     let out = 'pending';
     s.manager.releaseLock('order', '1').then(() => (out = 'released'), (e: { code: string }) => (out = e.code));
     await flush();
-    // Followed again and the lock taken again: that grant is not this releaseLock's to let go.
+    // Followed again and the lock asked for again: the lock.acquire waits for the release.
     await s.manager.startSync('order', '1');
-    await s.manager.acquireLock('order', '1');
+    const acquired = s.manager.acquireLock('order', '1');
+    await flush();
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
     s.sock.serverClose(1006);
     await vi.advanceTimersByTimeAsync(2_000);
     FakeWebSocket.last.open();
     await flush();
     await flush();
-    expect(held).toHaveLength(1);
+    // The releaseLock's own release went out on the next connection; the acquire waits for its answer.
+    expect(held).toHaveLength(2);
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(1);
+    s.server.ack(FakeWebSocket.last, held[1]!, { released: true, lock: lock('u1', 7) });
+    expect(await acquired).not.toBeNull();
     expect(out).toBe('released');
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(2);
     expect(s.manager.getState('order', '1').lockedByMe).toBe(true);
   });
 
@@ -635,14 +657,14 @@ describe('RealtimeSyncManager', () => {
     expect(released).toEqual([1, 2]);
   });
 
-  it('a stopSync release kept for a releaseLock is forgotten once the lock is asked for again', async () => {
-    const { s } = await lockedHoldingReleases(); // the release is never answered
+  it("a lock asked for again after a stopSync's release goes out once that is answered, and a releaseLock then sends its own", async () => {
+    const { s, held } = await lockedHoldingReleases();
     s.manager.stopSync('order', '1');
     await flush();
     expect(s.server.framesOfType('lock.release')).toHaveLength(1);
-    // Followed again and the lock taken again: that grant needs a release of its own.
     await s.manager.startSync('order', '1');
-    await s.manager.acquireLock('order', '1');
+    await acquireAfter(s, held[0]!);
+    // That grant needs a release of its own.
     void s.manager.releaseLock('order', '1');
     await flush();
     expect(s.server.framesOfType('lock.release')).toHaveLength(2);
