@@ -1,9 +1,15 @@
 // @vitest-environment happy-dom
-import { StrictMode, type ReactNode } from 'react';
+import { Activity, StrictMode, type ReactNode } from 'react';
 import { act, cleanup, render, renderHook } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocketClient, type WebSocketClientOptions, type WebSocketMessage } from '../src/index.js';
-import { useWebSocket, useWebSocketChannel, useWebSocketMessages, useWebSocketStatus } from '../src/react/index.js';
+import {
+  useWebSocket,
+  useWebSocketChannel,
+  useWebSocketMessages,
+  useWebSocketStatus,
+  type UseWebSocketResult,
+} from '../src/react/index.js';
 import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
 const base: Omit<WebSocketClientOptions, 'url'> = {
@@ -19,6 +25,16 @@ async function settle(ms = 0): Promise<void> {
   await act(async () => {
     await vi.advanceTimersByTimeAsync(ms);
   });
+}
+
+/** How a promise settled so far: `pending`, `resolved`, or `rejected CODE`. */
+function outcome(p: Promise<unknown>): { state: string } {
+  const o = { state: 'pending' };
+  p.then(
+    () => (o.state = 'resolved'),
+    (err: { code?: string }) => (o.state = `rejected ${String(err.code)}`),
+  );
+  return o;
 }
 
 async function openLast(): Promise<FakeWebSocket> {
@@ -145,14 +161,92 @@ describe('useWebSocket', () => {
     expect(result.current.status).toBe('connecting');
   });
 
+  it('destroys a client it replaced or let go of: its pending requests reject with CLIENT_DESTROYED', async () => {
+    new FakeServer({ autoAck: ['hello'] }); // subscribe and publish are never answered
+    const { result, rerender, unmount } = renderHook(({ url }: { url: string }) => useWebSocket({ url, ...base }), {
+      initialProps: { url: 'ws://test.invalid/ws?token=t1' },
+    });
+    // Offline: the publish is queued, the subscribe waits for a connection.
+    const first = result.current.client;
+    const queued = outcome(result.current.publish('order-updates', { id: 1 }));
+    const waiting = outcome(result.current.subscribe('order-updates'));
+    rerender({ url: 'ws://test.invalid/ws?token=t2' }); // say, a new token in the URL
+    await settle(600_000);
+    expect(result.current.client).not.toBe(first);
+    expect(queued.state).toBe('rejected CLIENT_DESTROYED');
+    expect(waiting.state).toBe('rejected CLIENT_DESTROYED');
+    expect(first.queuedMessages).toBe(0);
+    expect([...first.subscriptions]).toEqual([]);
+
+    // Open, with a subscribe in flight that the unmount leaves unanswered.
+    const second = result.current.client;
+    await openLast();
+    const inFlight = outcome(result.current.subscribe('order-updates'));
+    await settle();
+    unmount();
+    await settle(600_000);
+    expect(inFlight.state).toBe('rejected CLIENT_DESTROYED');
+    expect(second.state).toBe('closed');
+    expect(() => second.connect()).toThrow(/after destroy/);
+  });
+
   it('works under StrictMode (mount, unmount, mount)', async () => {
-    new FakeServer();
-    const wrapper = ({ children }: { children: ReactNode }): ReactNode => <StrictMode>{children}</StrictMode>;
-    const { result } = renderHook(() => useWebSocket({ url: 'ws://test.invalid/ws', ...base }), { wrapper });
+    const server = new FakeServer({ autoAck: ['hello', 'publish'] });
+    // StrictMode itself as the wrapper: under a component mounted with it,
+    // React would not run the effects twice.
+    const clients = new Set<WebSocketClient>();
+    const { result, unmount } = renderHook(
+      () => {
+        const ws = useWebSocket({ url: 'ws://test.invalid/ws', ...base });
+        clients.add(ws.client);
+        return ws;
+      },
+      { wrapper: StrictMode },
+    );
     const live = FakeWebSocket.instances.filter((s) => s.closedWith === null);
     expect(live).toHaveLength(1);
     await openLast();
     expect(result.current.connected).toBe(true);
+    // The client let go of by the simulated unmount was taken back, not
+    // destroyed and replaced.
+    expect([...clients]).toEqual([result.current.client]);
+    const published = outcome(result.current.publish('order-updates', { id: 1 }));
+    await settle();
+    expect(published.state).toBe('resolved');
+    expect(server.framesOfType('publish')).toHaveLength(1);
+
+    const waiting = outcome(result.current.subscribe('order-updates'));
+    unmount();
+    await settle();
+    expect(waiting.state).toBe('rejected CLIENT_DESTROYED');
+  });
+
+  it('makes a new client when a hidden Activity is shown again', async () => {
+    new FakeServer({ autoAck: ['hello'] });
+    let hook: UseWebSocketResult | null = null;
+    function Conn(): null {
+      hook = useWebSocket({ url: 'ws://test.invalid/ws', ...base });
+      return null;
+    }
+    const view = (mode: 'visible' | 'hidden'): ReactNode => (
+      <Activity mode={mode}>
+        <Conn />
+      </Activity>
+    );
+    const { rerender } = render(view('visible'));
+    await openLast();
+    const first = hook!.client;
+    const waiting = outcome(first.subscribe('order-updates'));
+    rerender(view('hidden'));
+    await settle();
+    expect(waiting.state).toBe('rejected CLIENT_DESTROYED');
+    rerender(view('visible'));
+    await settle();
+    expect(hook!.client).not.toBe(first);
+    expect(hook!.status).toBe('connecting');
+    const sock = await openLast();
+    expect(hook!.connected).toBe(true);
+    expect(sock.closedWith).toBeNull();
   });
 });
 

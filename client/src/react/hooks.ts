@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
+import { useEffect, useMemo, useReducer, useRef, useState, useSyncExternalStore } from 'react';
 import type { RealtimeError } from '../errors.js';
 import type {
   AckPayload,
@@ -39,7 +39,9 @@ export interface WebSocketCallbacks {
  *
  * An owned client is created once per URL: changing `url` (a string)
  * replaces it; other option changes are ignored after creation. A function
- * `url` may change identity freely; the latest one is called.
+ * `url` may change identity freely; the latest one is called. An owned
+ * client that is replaced, or whose component unmounts, is destroyed: its
+ * pending requests and subscribes reject with CLIENT_DESTROYED.
  */
 export interface UseWebSocketOptions extends Omit<WebSocketClientOptions, 'url'>, WebSocketCallbacks {
   url?: WebSocketClientOptions['url'];
@@ -92,6 +94,26 @@ function isClient(x: unknown): x is WebSocketClient {
 
 const FUNCTION_URL = Symbol('function url');
 
+/** Owned clients let go of by their hook, to be destroyed unless taken back first. */
+const lettingGo = new WeakSet<WebSocketClient>();
+/** Owned clients destroyed by their hook. */
+const destroyedOwned = new WeakSet<WebSocketClient>();
+
+/**
+ * Destroys an owned client its hook let go of (replaced, or unmounted), in
+ * a microtask: React StrictMode's unmount and mount again, which run
+ * together, take it back before then.
+ */
+function letGo(client: WebSocketClient): void {
+  lettingGo.add(client);
+  queueMicrotask(() => {
+    if (!lettingGo.has(client)) return;
+    lettingGo.delete(client);
+    destroyedOwned.add(client);
+    client.destroy();
+  });
+}
+
 /** Resolves a ClientSource to a client and runs the owned client's lifecycle. */
 export function useResolvedClient(source: ClientSource): WebSocketClient {
   const given = isClient(source) ? source : (source.client ?? null);
@@ -109,7 +131,9 @@ export function useResolvedClient(source: ClientSource): WebSocketClient {
     const url = opts.url;
     if (url === undefined) throw new Error('useWebSocket: pass a url or a client');
     const key = typeof url === 'string' ? url : FUNCTION_URL;
-    if (owned.current === null || owned.current.key !== key) {
+    // A client destroyed while the component was hidden (an Activity) is
+    // replaced when it renders again.
+    if (owned.current === null || owned.current.key !== key || destroyedOwned.has(owned.current.client)) {
       const clientOptions: WebSocketClientOptions = { ...stripHookOptions(opts), url };
       if (typeof url === 'function') {
         clientOptions.url = () => {
@@ -125,10 +149,22 @@ export function useResolvedClient(source: ClientSource): WebSocketClient {
 
   const isOwned = given === null;
   const autoConnect = options?.autoConnect ?? isOwned;
+  const [, renderAgain] = useReducer((n: number) => n + 1, 0);
   useEffect(() => {
+    if (isOwned) {
+      // Mounted again, without rendering first, after its client was
+      // destroyed: the render asked for makes a new one.
+      if (destroyedOwned.has(client)) {
+        renderAgain();
+        return undefined;
+      }
+      lettingGo.delete(client);
+    }
     if (autoConnect) client.connect();
     return () => {
-      if (isOwned) client.disconnect();
+      if (!isOwned) return;
+      client.disconnect();
+      letGo(client);
     };
   }, [client, autoConnect, isOwned]);
   return client;
