@@ -1864,7 +1864,11 @@ export class WebSocketClient {
       );
     }
     const pending: Promise<void>[] = [];
-    for (const [channel, entry] of this.channels) pending.push(this.sendSubscribe(channel, entry));
+    for (const [channel, entry] of this.channels) {
+      // One an `open` listener subscribed is in flight already: wait for it.
+      if (entry.inflightGen === gen) pending.push(this.channelOps.get(channel)?.then(noop) ?? Promise.resolve());
+      else pending.push(this.sendSubscribe(channel, entry));
+    }
     const markReady = (): void => {
       if (gen !== this.gen || !this.socketOpen()) return;
       this.ready = true;

@@ -909,6 +909,34 @@ describe('subscriptions', () => {
     expect(await sub).toBe('CANCELLED');
     await expect(unsub).resolves.toEqual({ channel: 'order:1', wasSubscribed: true });
   });
+
+  it('subscribes once per connection a channel that an open listener subscribes, and is ready once that is answered', async () => {
+    const server = new FakeServer({ autoAck: ['hello'] });
+    const held: (() => void)[] = [];
+    server.handler = (sock, f) => {
+      if (f.type !== 'subscribe') return false;
+      held.push(() => server.ack(sock, f, { channel: f.channel }));
+      return true;
+    };
+    const client = makeClient({ reconnectInterval: 10 });
+    client.on('open', () => void client.subscribe('order-updates')); // "(re)subscribe on open"
+    const ready = record(client, 'ready');
+    for (const n of [1, 2]) {
+      if (n === 1) await openClient(client);
+      else {
+        FakeWebSocket.last.serverClose(1001, 'Going away');
+        await vi.advanceTimersByTimeAsync(50);
+        await openLast();
+      }
+      expect(ready).toHaveLength(n - 1); // the subscribe is unanswered
+      held.splice(0).forEach((answer) => answer());
+      await flush();
+      expect(FakeWebSocket.last.framesOfType('subscribe').map((f) => f.channel)).toEqual(['order-updates']);
+      expect(ready).toHaveLength(n);
+    }
+    expect(client.isSubscribed('order-updates')).toBe(true);
+    client.destroy();
+  });
 });
 
 describe('heartbeat', () => {
