@@ -32,8 +32,9 @@ export type ServerErrorCode =
  * - `QUEUE_OVERFLOW`: the offline queue was full and this request was dropped: its oldest
  *   read, or its oldest request when no read was queued.
  * - `QUEUE_CLEARED`: `clearQueue()` dropped the request before it was sent.
- * - `CANCELLED`: a pending subscribe was overtaken by an unsubscribe of the same channel, or
- *   `cancel()` withdrew a request before it was sent.
+ * - `CANCELLED`: a pending subscribe was overtaken by an unsubscribe of the same channel,
+ *   `cancel()` withdrew a request before it was sent, or a PresenceManager room was released
+ *   before its join was confirmed (`joinRoom`'s `ready`).
  * - `CLIENT_DESTROYED`: `destroy()` was called while the request was pending.
  * - `DISCONNECTED`: the connection dropped under a request that is not resent
  *   (heartbeat pings and the connection's own hello, a request made with

@@ -864,7 +864,8 @@ export class PresenceManager {
    * waits for it. `room.join` is
    * sent only while connected: a room entered while not connected is
    * joined when the connection is back (if still held then), and `ready`
-   * waits for that join; it rejects when the room is released first.
+   * waits for that join; it rejects with CANCELLED when the room is
+   * released first.
    * `options` set this user's location and avatar for the connection (see
    * JoinRoomOptions); when the room is already joined they go out as a
    * `presence` update instead. Options the server would refuse (a page or
@@ -1073,7 +1074,9 @@ export class PresenceManager {
     entry.pendingCursor = null;
     this.cursors.remove(entry.sendCursor);
     this.rooms.delete(room);
-    for (const w of entry.waiters.splice(0)) w.reject(new Error(`left room ${room} before joining it`));
+    for (const w of entry.waiters.splice(0)) {
+      w.reject(new RealtimeError({ code: 'CANCELLED', message: `left room ${room} before joining it` }));
+    }
     if (!this.client.connected) {
       entry.off();
       return;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PresenceManager, WebSocketClient } from '../src/index.js';
+import { PresenceManager, RealtimeError, WebSocketClient } from '../src/index.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
 
 const flush = async (): Promise<void> => {
@@ -299,7 +299,9 @@ describe('rooms across reconnects', () => {
     await flush();
     expect(rooms(sock, 'room.join')).toEqual([]);
     expect(rooms(sock, 'room.leave')).toEqual([]);
-    await expect(r.ready).rejects.toThrow('left room order-1 before joining it');
+    const released = await r.ready.catch((e: unknown) => e);
+    expect(released).toBeInstanceOf(RealtimeError);
+    expect(released).toMatchObject({ code: 'CANCELLED', retryable: false, message: 'left room order-1 before joining it' });
   });
 
   it('joins a room entered while offline once, on the next connection, and then settles its ready', async () => {
@@ -372,7 +374,9 @@ describe('room operations', () => {
     expect(wire()).toEqual(['join order-1']);
     await answer();
     await expect(b.ready).resolves.toMatchObject({ room: 'order-1', joined: true });
-    await expect(a.ready).rejects.toThrow('left room order-1 before joining it');
+    const released = await a.ready.catch((e: unknown) => e);
+    expect(released).toBeInstanceOf(RealtimeError);
+    expect(released).toMatchObject({ code: 'CANCELLED', retryable: false, message: 'left room order-1 before joining it' });
     await vi.advanceTimersByTimeAsync(1000);
     expect(wire()).toEqual(['join order-1']);
     expect(manager.getSnapshot().rooms['order-1']?.joined).toBe(true);
