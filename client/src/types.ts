@@ -108,7 +108,8 @@ export interface ChannelHistoryAck<P = unknown> {
  * Payload of the `recovery-failed` event: after a reconnect (or a gap in
  * the live updates) the publications after `since` could not be had (the
  * server no longer has them: another epoch, or older than the channel's
- * retention; or it refused the history read of a gap). The subscription
+ * retention; or it refused the history read of a gap, or the reads of it
+ * kept failing). The subscription
  * continues live from `position`; refetch what the channel's updates
  * describe.
  */

@@ -339,8 +339,9 @@ export interface WebSocketClientEvents {
   /**
    * The publications a channel missed (while reconnecting, or in a gap of
    * its live updates) could not be recovered: the history no longer holds
-   * them, or the stream's epoch changed. The subscription continues live;
-   * refetch the state the channel's updates describe.
+   * them, the stream's epoch changed, or the history reads of a gap were
+   * refused or kept failing. The subscription continues live; refetch the
+   * state the channel's updates describe.
    */
   'recovery-failed': RecoveryFailed;
   /** The snapshot changed. */
@@ -479,12 +480,21 @@ interface ChannelEntry {
   retryTimer: unknown;
   /** Subscribes in a row that failed with a retryable error (the backoff of the next one). */
   failures: number;
-  /** History reads of the stream in a row that failed with a retryable error (the backoff of the next one). */
-  readFailures: number;
 }
 
 /** How long (ms) live updates past a gap wait for the missing ones before they are read from history. */
 const GAP_FILL_DELAY = 500;
+
+/**
+ * History reads of a channel's stream (of a gap, or a recovery's next
+ * page) in a row that may fail with a retryable error before the gaps they
+ * would fill are given up with `recovery-failed`, the live updates held
+ * after them delivered: about 30 s with the default requestTimeout when
+ * no read gets a reply. Like SUBSCRIPTION_RETRIES, a fixed small number:
+ * a history read path that keeps failing while the live fan-out works
+ * must not hold a channel's updates until the connection ends.
+ */
+const STREAM_READ_ATTEMPTS = 3;
 
 /**
  * The longest wait (ms) before a request refused with RATE_LIMITED is sent
@@ -1010,7 +1020,6 @@ export class WebSocketClient {
         gapTimer: null,
         retryTimer: null,
         failures: 0,
-        readFailures: 0,
       };
       this.channels.set(channel, entry);
       this.update();
@@ -1558,25 +1567,35 @@ export class WebSocketClient {
    *
    * A page whose read fails with a retryable error (TIMEOUT; UNAVAILABLE,
    * INTERNAL once the request's own retries ran out) is read again after a
-   * backoff delay for as long as the connection lasts, the live updates
-   * still held (the next connection recovers from the position). A read
-   * refused otherwise gives the gaps up: each is reported with
-   * `recovery-failed` before the held updates after it are delivered.
+   * backoff delay, the live updates still held, up to STREAM_READ_ATTEMPTS
+   * reads in a row (`failures` of them failed before this call). The last
+   * of them failing, or a read refused otherwise, gives the gaps up (see
+   * giveUpGaps; `until` is the position of a page read before this call).
+   * Each read waits at most requestTimeout for its reply, and the default
+   * requestTimeout when that is 0: the live updates held for a reply that
+   * never comes must not wait for good.
    */
-  private async readStream(channel: string, entry: ChannelEntry, gen: number, since: StreamPosition, page?: unknown): Promise<void> {
+  private async readStream(
+    channel: string,
+    entry: ChannelEntry,
+    gen: number,
+    since: StreamPosition,
+    page?: unknown,
+    failures = 0,
+    until: StreamPosition | null = null,
+  ): Promise<void> {
     const stream = entry.stream;
+    const timeout = this.opts.requestTimeout > 0 ? this.opts.requestTimeout : DEFAULTS.requestTimeout;
     let from = since;
-    let last: StreamPosition | null = null;
+    let failed = failures;
+    let last = until;
     try {
       for (;;) {
         if (gen !== this.gen || this.channels.get(channel) !== entry) return;
         if (page === undefined) {
-          page = await this.internalRequest('history', channel, 'retryable', SUBSCRIPTION_RETRIES, this.opts.requestTimeout, {
-            since: from,
-            limit: 1000,
-          });
+          page = await this.internalRequest('history', channel, 'retryable', SUBSCRIPTION_RETRIES, timeout, { since: from, limit: 1000 });
           if (gen !== this.gen || this.channels.get(channel) !== entry) return;
-          entry.readFailures = 0;
+          failed = 0;
         }
         const p = isRecord(page) ? (page as unknown as Partial<ChannelHistoryAck>) : {};
         const position = streamPosition(p.position);
@@ -1608,34 +1627,51 @@ export class WebSocketClient {
       this.armGapTimer(channel, entry);
     } catch (err) {
       if (gen !== this.gen || this.channels.get(channel) !== entry) return;
-      if (err instanceof RealtimeError && err.retryable) {
-        this.retryRead(channel, entry, gen);
+      const retryable = err instanceof RealtimeError && err.retryable;
+      if (retryable && failed + 1 < STREAM_READ_ATTEMPTS) {
+        this.retryRead(channel, entry, gen, failed + 1, last);
         return;
       }
-      // Refused: what the gaps held cannot be read; the application is told.
-      this.log('history read failed', channel, err);
-      stream.end();
-      stream.skipGaps();
+      // Refused, or failing read after read: what the gaps held cannot be
+      // read now; the application is told, and gets the held updates.
+      this.log(retryable ? `history read failed ${STREAM_READ_ATTEMPTS} times in a row` : 'history read failed', channel, err);
+      this.giveUpGaps(channel, entry, last);
     }
   }
 
   /**
    * Reads the stream of `channel` again from its position on connection
-   * `gen` after a backoff delay (a history read failed with a retryable
-   * error); its live updates stay held meanwhile.
+   * `gen` after a backoff delay (`failures` history reads in a row failed
+   * with a retryable error; `until` is the position of the last page
+   * read); its live updates stay held meanwhile.
    */
-  private retryRead(channel: string, entry: ChannelEntry, gen: number): void {
+  private retryRead(channel: string, entry: ChannelEntry, gen: number, failures: number, until: StreamPosition | null): void {
     // At least a second apart, as the subscribes.
-    const delay = Math.max(1000, backoffDelay(entry.readFailures, this.opts, this.opts.random));
-    entry.readFailures++;
+    const delay = Math.max(1000, backoffDelay(failures - 1, this.opts, this.opts.random));
     this.log('history read failed, trying again', channel);
     this.clearGapTimer(entry);
     entry.gapTimer = this.opts.clock.setTimeout(() => {
       entry.gapTimer = null;
       if (gen !== this.gen || !this.socketOpen() || this.channels.get(channel) !== entry) return;
       const since = entry.stream.position;
-      if (since !== null) void this.readStream(channel, entry, gen, since);
+      if (since !== null) void this.readStream(channel, entry, gen, since, undefined, failures, until);
     }, delay);
+  }
+
+  /**
+   * Gives up the gaps of `channel` that its history reads did not fill:
+   * delivers the held updates in offset order, each gap before one reported
+   * with `recovery-failed` (up to just before it), then, when the position
+   * is still short of `until` (the position of a page read, whose next
+   * pages were not), reports the rest up to `until` and continues from it.
+   */
+  private giveUpGaps(channel: string, entry: ChannelEntry, until: StreamPosition | null): void {
+    const stream = entry.stream;
+    stream.skipGaps();
+    const since = stream.position;
+    if (until === null || since === null || since.epoch !== until.epoch || since.offset >= until.offset) return;
+    stream.skipTo(until);
+    this.emitter.emit('recovery-failed', { channel, since, position: until });
   }
 
   /** A live update of a channel with history: delivered in offset order, once. */

@@ -86,13 +86,13 @@ function streamServer(
  * A connected client subscribed to order-updates, with the updates it
  * delivered and the recoveries it reported failed.
  */
-async function subscribed(): Promise<{
+async function subscribed(options: Partial<WebSocketClientOptions> = {}): Promise<{
   client: WebSocketClient;
   got: WebSocketMessage[];
   failures: RecoveryFailed[];
   ack: Awaited<ReturnType<WebSocketClient['subscribe']>>;
 }> {
-  const client = makeClient();
+  const client = makeClient(options);
   const got: WebSocketMessage[] = [];
   const failures: RecoveryFailed[] = [];
   client.onChannel('order-updates', (m) => got.push(m));
@@ -284,6 +284,64 @@ describe('channel stream ordering', () => {
     client.destroy();
   });
 
+  it('gives a gap up with recovery-failed after three history reads of it time out, delivering the updates held after it', async () => {
+    // History reads time out (throttled, or a Lambda error answered without
+    // replyTo) while the live fan-out works.
+    const histories = streamServer(0, () => {});
+    const { client, got, failures } = await subscribed();
+    const sock = FakeWebSocket.last;
+    update(sock, 1);
+    update(sock, 4); // 2, 3 missing
+    // The gap read after 500 ms, then two more after a backoff delay
+    // (1 s each here), each timing out after 10 s.
+    await vi.advanceTimersByTimeAsync(500 + 10_000 + 1000 + 10_000);
+    update(sock, 5); // held with 4
+    expect(got.map((m) => m.offset)).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(1000 + 10_000);
+    expect(histories).toHaveLength(3);
+    expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 1, epoch: 'e1' }, position: { offset: 3, epoch: 'e1' } }]);
+    expect(got.map((m) => m.offset)).toEqual([1, 4, 5]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(histories).toHaveLength(3); // not read again
+    update(sock, 6);
+    expect(got.map((m) => m.offset)).toEqual([1, 4, 5, 6]);
+    client.destroy();
+  });
+
+  it('with requestTimeout 0, gives a gap up after three history reads that get no reply, each waited for 10 s', async () => {
+    const histories = streamServer(0, () => {});
+    const { client, got, failures } = await subscribed({ requestTimeout: 0 });
+    const sock = FakeWebSocket.last;
+    update(sock, 1);
+    update(sock, 4);
+    await vi.advanceTimersByTimeAsync(500 + 10_000);
+    expect(histories).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(histories).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(10_000 + 1000 + 10_000);
+    expect(histories).toHaveLength(3);
+    expect(got.map((m) => m.offset)).toEqual([1, 4]);
+    expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 1, epoch: 'e1' }, position: { offset: 3, epoch: 'e1' } }]);
+    client.destroy();
+  });
+
+  it('after a reconnect, reports the rest of a recovery whose page reads keep timing out, with no live update held', async () => {
+    // The first page reaches 3 of 9; the live update of the hand-over is a copy.
+    const recovery = { channel: 'order-updates', recovered: true, position: { offset: 9, epoch: 'e1' }, publications: [pub(3)], hasMore: true };
+    const histories = streamServer(2, () => {}, { live: 2, recovery });
+    const { client, got, failures } = await subscribed();
+    await reconnect();
+    expect(got.map((m) => m.offset)).toEqual([3]);
+    await vi.advanceTimersByTimeAsync(10_000 + 1000 + 10_000 + 1000 + 10_000);
+    expect(histories).toHaveLength(3);
+    expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 3, epoch: 'e1' }, position: { offset: 9, epoch: 'e1' } }]);
+    update(FakeWebSocket.last, 10);
+    expect(got.map((m) => m.offset)).toEqual([3, 10]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(histories).toHaveLength(3);
+    client.destroy();
+  });
+
   it('after a reconnect, reads the recovery pages again after a history read times out, not skipping what they hold', async () => {
     let answer = false;
     const recovery = { channel: 'order-updates', recovered: true, position: { offset: 9, epoch: 'e1' }, publications: [pub(3)], hasMore: true };
@@ -304,14 +362,21 @@ describe('channel stream ordering', () => {
     client.destroy();
   });
 
-  it('reports the gap a refused recovery page gives up after a reconnect', async () => {
+  it.each([
+    // The live update of the hand-over, past the refused page: reported up to just before it.
+    { held: 'a live update past it held', live: 9, delivered: [3, 9], lost: 8 },
+    // A copy: nothing held, the rest is reported up to the first page's position.
+    { held: 'no live update held', live: 2, delivered: [3], lost: 9 },
+  ])('reports the gap a refused recovery page gives up after a reconnect, with $held', async ({ live, delivered, lost }) => {
     const recovery = { channel: 'order-updates', recovered: true, position: { offset: 9, epoch: 'e1' }, publications: [pub(3)], hasMore: true };
-    streamServer(2, (server, sock, f) => server.error(sock, f, 'NOT_FOUND'), { live: 9, recovery });
+    streamServer(2, (server, sock, f) => server.error(sock, f, 'NOT_FOUND'), { live, recovery });
     const { client, got, failures } = await subscribed();
     await reconnect();
     await flush();
-    expect(got.map((m) => m.offset)).toEqual([3, 9]);
-    expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 3, epoch: 'e1' }, position: { offset: 8, epoch: 'e1' } }]);
+    expect(got.map((m) => m.offset)).toEqual(delivered);
+    expect(failures).toEqual([{ channel: 'order-updates', since: { offset: 3, epoch: 'e1' }, position: { offset: lost, epoch: 'e1' } }]);
+    update(FakeWebSocket.last, 10);
+    expect(got.map((m) => m.offset)).toEqual([...delivered, 10]);
     client.destroy();
   });
 
