@@ -31,6 +31,11 @@ const (
 // Throttling answers are back-pressure: Throttled halves the current rate
 // (not below a sixteenth of the budget, and at most once per 100 ms), and
 // the rate then climbs back to the budget linearly over PacerRecovery.
+// Tokens accrue at that climbing rate, and a call reserved while the rate
+// is low waits until the climbing rate has earned its token, not as long
+// as the low rate would take: a queue built up at the floor drains as the
+// rate recovers. A cut does not change the waits already handed out; the
+// calls reserved after it wait behind them.
 // Callers report a throttled call once, not once per throttled retry of it
 // (awsrest.Client.Do), so that one connection answered 429 again and again
 // cuts the rate once.
@@ -104,13 +109,42 @@ func (p *Pacer) advance(now time.Time) {
 	if dt <= 0 {
 		return
 	}
-	p.tokens = math.Min(p.burst, p.tokens+dt*p.rate)
-	p.rate = math.Min(p.budget, p.rate+dt*p.budget/PacerRecovery.Seconds())
+	p.tokens = math.Min(p.burst, p.tokens+p.earned(dt))
+	p.rate = math.Min(p.budget, p.rate+dt*p.climb())
 	p.last = now
 }
 
+// climb is how fast the rate recovers, in tokens per second per second.
+func (p *Pacer) climb() float64 { return p.budget / PacerRecovery.Seconds() }
+
+// earned returns the tokens the rate earns over the next dt seconds as it
+// climbs from p.rate to the budget: the area under the rate, not dt at
+// the current rate, which undercounts while the rate climbs. p.mu must be
+// held.
+func (p *Pacer) earned(dt float64) float64 {
+	toFull := (p.budget - p.rate) / p.climb() // seconds until the budget
+	if dt <= toFull {
+		return dt * (p.rate + p.climb()*dt/2)
+	}
+	return toFull*(p.rate+p.budget)/2 + (dt-toFull)*p.budget
+}
+
+// until returns how many seconds the rate takes to earn n > 0 tokens from
+// now (the inverse of earned). p.mu must be held.
+func (p *Pacer) until(n float64) float64 {
+	toFull := (p.budget - p.rate) / p.climb()
+	if climbing := toFull * (p.rate + p.budget) / 2; n > climbing {
+		return toFull + (n-climbing)/p.budget
+	}
+	// The root of climb·t²/2 + rate·t = n, written so that it does not
+	// lose precision when climb·n is small beside rate².
+	return 2 * n / (p.rate + math.Sqrt(p.rate*p.rate+2*p.climb()*n))
+}
+
 // Reserve takes one call's token at now and returns how long the caller
-// must wait before making the call: zero when a token is at hand.
+// must wait before making the call: zero when a token is at hand, else
+// until the rate, climbing back after throttling, has earned the tokens
+// owed.
 func (p *Pacer) Reserve() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -119,7 +153,7 @@ func (p *Pacer) Reserve() time.Duration {
 	if p.tokens >= -epsilon {
 		return 0
 	}
-	wait := math.Ceil(-p.tokens / p.rate * float64(time.Second))
+	wait := math.Ceil(p.until(-p.tokens) * float64(time.Second))
 	if wait >= math.MaxInt64 || math.IsNaN(wait) { // past a Duration's range: the longest wait, not a negative one
 		return time.Duration(math.MaxInt64)
 	}

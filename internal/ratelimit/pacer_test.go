@@ -65,8 +65,9 @@ func TestPacerThrottled(t *testing.T) {
 	if got := p.Rate(); got != 500 {
 		t.Fatalf("rate after one 429 = %v, want 500", got)
 	}
-	if d := p.Reserve(); d != 2*time.Millisecond {
-		t.Errorf("first call after a 429 waits %v, want 2ms (no burst at 500/s)", d)
+	// One token at 500/s: 2 ms, a little less as the rate climbs meanwhile.
+	if d := p.Reserve(); d < 1990*time.Microsecond || d > 2*time.Millisecond {
+		t.Errorf("first call after a 429 waits %v, want about 2ms (no burst at 500/s)", d)
 	}
 	for range 10 {
 		clk.Advance(pacerCutInterval)
@@ -82,6 +83,55 @@ func TestPacerThrottled(t *testing.T) {
 	clk.Advance(PacerRecovery)
 	if got := p.Rate(); got != 1000 {
 		t.Errorf("rate after a full recovery = %v, want the budget 1000", got)
+	}
+}
+
+// TestPacerWaitFollowsRecovery: a call reserved while the rate is cut
+// waits for the tokens the rate earns as it climbs back, not for as many
+// at the cut rate; and the tokens credited since then are that climb's
+// too. Before, 250 calls reserved at the floor (62.5/s) were booked 4 s
+// ahead, although the rate was back at the budget within 5 s, and after
+// the 1.3 s the climbing rate takes to earn them the pacer still counted
+// 169 calls owed.
+func TestPacerWaitFollowsRecovery(t *testing.T) {
+	clk := storetest.NewFakeClock(time.Unix(1_700_000_000, 0))
+	p := NewPacerBurst(1000, 1000, clk.Now)
+	for range p.Burst() {
+		p.Reserve()
+	}
+	for range 5 { // 1,000 -> 500 -> 260 -> 140 -> 80 -> the floor, 62.5 (+20/s between cuts)
+		clk.Advance(pacerCutInterval)
+		p.Throttled()
+	}
+	floor := p.Rate()
+	if floor != 1000*pacerFloorFraction {
+		t.Fatalf("rate after five cuts = %v, want the floor %v", floor, 1000*pacerFloorFraction)
+	}
+	// The rate climbs by climb per second: the tokens earned t seconds
+	// after the cut are floor·t + climb·t²/2 while it is under the budget.
+	climb := 1000 / PacerRecovery.Seconds()
+	earnedBy := func(n float64) time.Duration { // solve floor·t + climb·t²/2 = n
+		sec := (math.Sqrt(floor*floor+2*climb*n) - floor) / climb
+		return time.Duration(sec * float64(time.Second))
+	}
+	var waits []time.Duration
+	for range 250 {
+		waits = append(waits, p.Reserve())
+	}
+	for i, d := range waits {
+		want := earnedBy(float64(i + 1))
+		if d < want-time.Microsecond || d > want+time.Microsecond {
+			t.Errorf("call %d reserved at the floor waits %v, want %v (the climbing rate's tokens); the 250th waits %v, want %v",
+				i+1, d, want, waits[len(waits)-1], earnedBy(250))
+			break
+		}
+	}
+	// Once those 250 tokens are earned, the next call waits only for its
+	// own token at the rate reached by then.
+	clk.Advance(earnedBy(250))
+	rate := p.Rate()
+	if d, want := p.Reserve(), time.Duration(float64(time.Second)/rate); d > want+time.Microsecond {
+		t.Errorf("call reserved when the 250 before it are due waits %v, want at most %v (one token at %.0f/s)", d, want, rate)
 	}
 }
 
