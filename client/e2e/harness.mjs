@@ -54,7 +54,9 @@ export async function waitFor(fn, { timeout = 15_000, interval = 100, what = 'co
 export async function startServer({ port, env = {}, args = [] } = {}) {
   const p = port ?? (await freePort());
   const child = spawn(LOCALSERVER_BIN, ['-dev', '-static', DEMO_DIR, '-sweep', '5s', ...args], {
-    env: { ...process.env, PORT: String(p), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...env },
+    // REGION unless a test says otherwise: the region the server checks signatures for
+    // (AWS_REGION), which managementRequest signs for.
+    env: { ...process.env, AWS_REGION: REGION, PORT: String(p), LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -99,6 +101,8 @@ export async function startServer({ port, env = {}, args = [] } = {}) {
 // internal/gateway: LocalAccessKeyID, LocalSecretAccessKey).
 const LOCAL_ACCESS_KEY_ID = 'local';
 const LOCAL_SECRET_ACCESS_KEY = 'local';
+/** The region of the servers startServer starts, which their signatures must be scoped to. */
+const REGION = 'us-east-1';
 
 const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 const hmac = (key, s) => createHmac('sha256', key).update(s).digest();
@@ -120,7 +124,7 @@ export function managementRequest(port, method, path) {
   const host = `127.0.0.1:${port}`;
   const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
   const day = amzDate.slice(0, 8);
-  const region = 'us-east-1';
+  const region = REGION;
   const scope = `${day}/${region}/execute-api/aws4_request`;
   const canonicalURI = path.split('/').map(uriEncode).join('/');
   const signedHeaders = 'host;x-amz-date';

@@ -49,7 +49,9 @@ export interface LocalServerOptions {
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const port = await freePort();
   const child: ChildProcess = spawn(BIN, ['-dev', '-static', '', ...(options.args ?? [])], {
-    env: { ...process.env, ...options.env, PORT: String(port), LOG_LEVEL: process.env['SERVER_LOG_LEVEL'] ?? 'warn' },
+    // us-east-1 unless a test says otherwise: the region the server checks signatures for
+    // (AWS_REGION), which the signers of these tests default to.
+    env: { ...process.env, AWS_REGION: 'us-east-1', ...options.env, PORT: String(port), LOG_LEVEL: process.env['SERVER_LOG_LEVEL'] ?? 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';

@@ -125,3 +125,27 @@ describe('PublishClient and oversized calls', () => {
     expect(await sent(notify(room + 1))).toBe(false);
   });
 });
+
+describe('PublishClient region', () => {
+  it('scopes the signature to the region of an execute-api endpoint unless region is given, else to us-east-1', async () => {
+    const cases: [endpoint: string, region: string | undefined, want: string][] = [
+      ['https://abc123.execute-api.eu-west-1.amazonaws.com', undefined, 'eu-west-1'],
+      ['https://abc123.execute-api.cn-north-1.amazonaws.com.cn/', undefined, 'cn-north-1'],
+      ['https://abc123-vpce-0a1b.execute-api.ap-south-1.vpce.amazonaws.com', undefined, 'ap-south-1'],
+      ['https://abc123.execute-api.eu-west-1.amazonaws.com', 'eu-central-1', 'eu-central-1'],
+      ['https://publish.example.com', undefined, 'us-east-1'],
+      ['http://127.0.0.1:3001/api', undefined, 'us-east-1'],
+      ['http://127.0.0.1:3001/api', 'eu-west-1', 'eu-west-1'],
+    ];
+    for (const [endpoint, region, want] of cases) {
+      let auth = '';
+      const fetchStub = (async (_url: URL | RequestInfo, init?: RequestInit) => {
+        auth = (init?.headers as Record<string, string>)['authorization'] ?? '';
+        return new Response('{"recipients":0,"delivered":0}', { status: 200, headers: { 'content-type': 'application/json' } });
+      }) as typeof fetch;
+      const client = new PublishClient({ endpoint, credentials: local, fetch: fetchStub, ...(region ? { region } : {}) });
+      await client.publish({ tenant: 'acme', channel: 'order-updates', payload: 1 });
+      expect(auth, `${endpoint} with region ${region}`).toContain(`/${want}/execute-api/aws4_request`);
+    }
+  });
+});

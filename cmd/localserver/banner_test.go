@@ -101,6 +101,18 @@ func TestBannerAnnouncesOnlyAServedDemoPage(t *testing.T) {
 	})
 }
 
+// TestBannerNamesTheRegion: the banner names the region signatures must
+// be scoped to, AWS_REGION's (us-east-1 without it).
+func TestBannerNamesTheRegion(t *testing.T) {
+	bin := buildServer(t)
+	for env, want := range map[string]string{"AWS_REGION=": "us-east-1", "AWS_REGION=eu-west-1": "eu-west-1"} {
+		banner, _ := startServer(t, bin, t.TempDir(), []string{"PORT=0", env}, nil, "-dev", "-sweep=-1ns")
+		if !strings.Contains(banner, `(SigV4, access key "local", region `+want+")") {
+			t.Errorf("with %s the banner does not name region %s:\n%s", env, want, banner)
+		}
+	}
+}
+
 // TestStoreDescription: a table without DYNAMODB_ENDPOINT is AWS's.
 func TestStoreDescription(t *testing.T) {
 	for _, c := range []struct {

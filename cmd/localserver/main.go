@@ -241,8 +241,8 @@ func printBanner(w io.Writer, srv *devserver.Server, demo bool, s app.Settings, 
 	if srv.DirectDelivery() {
 		delivery = "in process to the gateway (-management-http for the signed HTTP Management API)"
 	}
-	fmt.Fprintf(w, "rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Publish API:    %s/publish, /notify, /presence/snapshot, /events (SigV4, access key %q)\n  Demo page:      %s\n  Store:          %s\n  Functions:      %s\n  Delivery:       %s\n",
-		srv.WebSocketURL(), srv.Endpoint(), srv.APIURL(), gateway.LocalAccessKeyID, page, storeDescription(s), functions, delivery)
+	fmt.Fprintf(w, "rtcollab local server\n  WebSocket:      %s\n  Management API: %s/@connections/{id}\n  Publish API:    %s/publish, /notify, /presence/snapshot, /events (SigV4, access key %q, region %s)\n  Demo page:      %s\n  Store:          %s\n  Functions:      %s\n  Delivery:       %s\n",
+		srv.WebSocketURL(), srv.Endpoint(), srv.APIURL(), gateway.LocalAccessKeyID, srv.Gateway.Region(), page, storeDescription(s), functions, delivery)
 }
 
 // portOf is the port of a host:port address.

@@ -51,8 +51,10 @@ type Options struct {
 	// App supplies collaborators (clock, store, authenticator). Default nil.
 	App *app.Options
 	// Gateway tunes the gateway's limits (message size, idle timeout,
-	// lifetime) and hooks; Addr, Stage and Logger are filled in. Default
-	// zero value: API Gateway's limits.
+	// lifetime) and hooks; Addr, Stage and Logger are filled in, and an
+	// empty Region is Settings.Region (AWS_REGION; us-east-1 when that is
+	// empty too), the region the server's own Management API client signs
+	// for. Default zero value: API Gateway's limits.
 	Gateway gateway.Config
 	// Invoker replaces the in-process handlers, e.g. to invoke the built
 	// bootstraps through the Lambda Invoke API. Default nil (in-process).
@@ -136,6 +138,14 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if ao.Logger == nil {
 		ao.Logger = log
 	}
+	// The API's region, which every signature must be scoped to, as in
+	// AWS: the functions sign for AWS_REGION, which Settings.Region is.
+	if o.Gateway.Region == "" {
+		o.Gateway.Region = o.Settings.Region
+	}
+	if o.Gateway.Region == "" {
+		o.Gateway.Region = gateway.DefaultRegion
+	}
 	var direct *directPosters
 	if ao.Posters == nil {
 		// The local gateway requires signed requests, as API Gateway does;
@@ -145,7 +155,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		// default of the options), and calls over HTTP are paced by the
 		// settings' delivery-rate budget, as in a function instance.
 		mo := o.Settings.ManagementOptions()
-		pool := mgmtapi.NewPool(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")},
+		pool := mgmtapi.NewPool(aws.Config{Region: o.Gateway.Region, Credentials: credentials.NewStaticCredentialsProvider(gateway.LocalAccessKeyID, gateway.LocalSecretAccessKey, "")},
 			&mgmtapi.PoolOptions{Client: mo})
 		ao.Posters = func(endpoint string) broadcast.Poster { return pool.Client(endpoint) }
 		if !o.ManagementHTTP && o.Gateway.ManagementFault == nil && o.Invoker == nil {

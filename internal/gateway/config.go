@@ -29,6 +29,8 @@ const (
 	DefaultIntegrationTimeout = 29 * time.Second
 	// DefaultAPIID is the apiId reported in events.
 	DefaultAPIID = "localapi01"
+	// DefaultRegion is the region signatures must be scoped to.
+	DefaultRegion = "us-east-1"
 )
 
 // Config configures a Server. The zero value is usable: every field has a
@@ -95,6 +97,12 @@ type Config struct {
 	// made with one of them, as API Gateway requires IAM authorization;
 	// others get 403. Default: LocalAccessKeyID with LocalSecretAccessKey.
 	Credentials map[string]string
+	// Region is the API's region: a signature (Management API and
+	// SignedAPI) must be scoped to it, and one scoped to another region
+	// gets API Gateway's 403 InvalidSignatureException "Credential should
+	// be scoped to a valid region, not 'X'. ". Default "us-east-1"; the
+	// local server passes its AWS_REGION.
+	Region string
 	// ManagementFault, when set, is called before each Management API
 	// request is handled, to inject faults in tests: the request is first
 	// held for delay (or until the client gives up), then, if status is
@@ -152,6 +160,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
 	}
 	if len(c.Credentials) == 0 {
 		c.Credentials = map[string]string{LocalAccessKeyID: LocalSecretAccessKey}

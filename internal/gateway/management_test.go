@@ -29,7 +29,8 @@ import (
 var localCreds = aws.Credentials{AccessKeyID: LocalAccessKeyID, SecretAccessKey: LocalSecretAccessKey}
 
 // managementRequest builds a request to the Management API of s, signed
-// with creds by the SDK's signer at time at (unsigned when creds is nil).
+// with creds for its region by the SDK's signer at time at (unsigned when
+// creds is nil).
 func managementRequest(t *testing.T, s *Server, method, id string, body []byte, creds *aws.Credentials, at time.Time) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(method, s.Endpoint()+"/@connections/"+url.PathEscape(id), bytes.NewReader(body))
@@ -37,10 +38,7 @@ func managementRequest(t *testing.T, s *Server, method, id string, body []byte, 
 		t.Fatal(err)
 	}
 	if creds != nil {
-		sum := sha256.Sum256(body)
-		if err := v4.NewSigner().SignHTTP(context.Background(), *creds, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", at); err != nil {
-			t.Fatal(err)
-		}
+		signAs(t, req, body, *creds, s.cfg.Region, at)
 	}
 	return req
 }
@@ -310,10 +308,7 @@ func TestManagementEncodedCommand(t *testing.T) {
 		req := managementRequest(t, s, method, id, body, nil, time.Now())
 		req.URL.RawPath = "/" + s.cfg.Stage + "/%40connections/" + url.PathEscape(id)
 		if creds != nil {
-			sum := sha256.Sum256(body)
-			if err := v4.NewSigner().SignHTTP(context.Background(), *creds, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now()); err != nil {
-				t.Fatal(err)
-			}
+			signAs(t, req, body, *creds, s.cfg.Region, time.Now())
 		}
 		return req
 	}
@@ -411,4 +406,63 @@ func TestManagementRequiresSignature(t *testing.T) {
 		t.Errorf("%d connections open, want 1", s.ConnectionCount())
 	}
 	none(t, inv.disconnects, 50*time.Millisecond, "$disconnect")
+}
+
+// TestSignatureScopedToTheRegion: API Gateway refuses a signature whose
+// credential scope names another region than the API's with 403
+// InvalidSignatureException, "Credential should be scoped to a valid
+// region, not 'X'. ", on the Management API and on a signed API alike;
+// the local gateway's region is Config.Region (default us-east-1).
+func TestSignatureScopedToTheRegion(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		cfg        Config
+		own, other string
+	}{
+		{"default", Config{SignedAPI: echoAPI{}}, "us-east-1", "eu-west-1"},
+		{"eu-west-1", Config{SignedAPI: echoAPI{}, Region: "eu-west-1"}, "eu-west-1", "us-east-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inv := newFakeInvoker()
+			s := startGateway(t, tc.cfg, inv)
+			c, id := connected(t, s, inv)
+			requests := func(region string) map[string]*http.Request {
+				post, err := http.NewRequest(http.MethodPost, s.Endpoint()+"/@connections/"+url.PathEscape(id), bytes.NewReader([]byte("frame")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				signAs(t, post, []byte("frame"), localCreds, region, time.Now())
+				get, _ := http.NewRequest(http.MethodGet, s.Endpoint()+"/@connections/"+url.PathEscape(id), nil)
+				signAs(t, get, nil, localCreds, region, time.Now())
+				api, _ := http.NewRequest(http.MethodPost, s.SignedAPIURL()+"/publish", bytes.NewReader([]byte("{}")))
+				signAs(t, api, []byte("{}"), localCreds, region, time.Now())
+				return map[string]*http.Request{"POST @connections": post, "GET @connections": get, "signed API": api}
+			}
+			for name, req := range requests(tc.other) {
+				status, hdr, out := do(t, req)
+				want := fmt.Sprintf(`{"message":"Credential should be scoped to a valid region, not '%s'. "}`, tc.other)
+				if status != http.StatusForbidden || hdr.Get("x-amzn-ErrorType") != "InvalidSignatureException" || string(out) != want {
+					t.Errorf("%s signed for %s = %d %q %s, want 403 InvalidSignatureException %s", name, tc.other, status, hdr.Get("x-amzn-ErrorType"), out, want)
+				}
+			}
+			for name, req := range requests(tc.own) {
+				if status, _, out := do(t, req); status != http.StatusOK {
+					t.Errorf("%s signed for %s = %d %s, want 200", name, tc.own, status, out)
+				}
+			}
+			if got := string(c.next(t)); got != "frame" {
+				t.Errorf("client got %q first, want the frame signed for %s only", got, tc.own)
+			}
+		})
+	}
+}
+
+// signAs signs req, whose body is body, with creds for region (service
+// execute-api) at time at, with the SDK's signer.
+func signAs(t *testing.T, req *http.Request, body []byte, creds aws.Credentials, region string, at time.Time) {
+	t.Helper()
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "execute-api", region, at); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/omnisales/rtcollab/internal/awsrest"
 	"github.com/omnisales/rtcollab/internal/ratelimit"
 )
 
@@ -37,8 +38,8 @@ type Server struct {
 	inv Invoker
 	log *slog.Logger
 
-	writeTimeout time.Duration // bounds one write to a client
-	signers      sync.Map      // region -> *awsrest.Signer: check signatures; cache derived keys
+	writeTimeout time.Duration   // bounds one write to a client
+	signer       *awsrest.Signer // checks signatures (for Config.Region); caches derived keys
 
 	newConns   ratelimit.Bucket // handshakes, when Config.NewConnectionsPerSecond is set
 	newConnsMu sync.Mutex
@@ -96,6 +97,7 @@ func New(cfg Config, inv Invoker) *Server {
 		inv:           inv,
 		log:           cfg.Logger,
 		writeTimeout:  writeTimeout,
+		signer:        awsrest.NewSigner(signingService, cfg.Region),
 		conns:         make(map[string]*conn),
 		reserved:      make(map[string]bool),
 		newConns:      ratelimit.Bucket{Rate: cfg.NewConnectionsPerSecond, Burst: int(math.Ceil(cfg.NewConnectionsPerSecond))},
@@ -226,6 +228,10 @@ func (s *Server) WebSocketURL() string { return "ws://" + s.hostPort() + "/" + s
 // "http://127.0.0.1:3001/ws" (the API's stage URL, as a deployed handler
 // derives from its event's domainName and stage).
 func (s *Server) Endpoint() string { return "http://" + s.hostPort() + "/" + s.cfg.Stage }
+
+// Region is the API's region, which every signature must be scoped to
+// (Config.Region).
+func (s *Server) Region() string { return s.cfg.Region }
 
 // ConnectionCount returns the number of open connections.
 func (s *Server) ConnectionCount() int {

@@ -2,9 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"net/http"
 	"strings"
@@ -12,7 +9,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // echoAPI answers with the path and body it received.
@@ -24,7 +20,7 @@ func (echoAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // signedRequest builds a POST to the signed API of s, signed with creds
-// (unsigned when nil) at time at.
+// for its region (unsigned when nil) at time at.
 func signedRequest(t *testing.T, s *Server, path string, body []byte, creds *aws.Credentials, at time.Time) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, s.SignedAPIURL()+path, bytes.NewReader(body))
@@ -33,10 +29,7 @@ func signedRequest(t *testing.T, s *Server, path string, body []byte, creds *aws
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if creds != nil {
-		sum := sha256.Sum256(body)
-		if err := v4.NewSigner().SignHTTP(context.Background(), *creds, req, hex.EncodeToString(sum[:]), "execute-api", "eu-west-1", at); err != nil {
-			t.Fatal(err)
-		}
+		signAs(t, req, body, *creds, s.cfg.Region, at)
 	}
 	return req
 }

@@ -5,20 +5,19 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-
-	"github.com/omnisales/rtcollab/internal/awsrest"
 )
 
 // Local credentials of the Management API. The local gateway accepts
-// requests signed (Signature Version 4, service execute-api, any region)
-// with a key pair of Config.Credentials; by default only this fixed pair,
-// which the local server's own Management API client uses.
+// requests signed (Signature Version 4, service execute-api, for
+// Config.Region) with a key pair of Config.Credentials; by default only
+// this fixed pair, which the local server's own Management API client uses.
 const (
 	LocalAccessKeyID     = "local"
 	LocalSecretAccessKey = "local"
@@ -100,22 +99,10 @@ func parseSigV4(h string) (sigV4Auth, bool) {
 	return a, a.accessKey != "" && a.signature != "" && len(a.signedHeaders) > 0
 }
 
-// maxSignerRegions bounds the signers kept, one per region a request named.
-const maxSignerRegions = 64
-
-// signerFor returns the signer of region (the execute-api service).
-func (s *Server) signerFor(region string) *awsrest.Signer {
-	if v, ok := s.signers.Load(region); ok {
-		return v.(*awsrest.Signer)
-	}
-	sg := awsrest.NewSigner(signingService, region)
-	n := 0
-	s.signers.Range(func(any, any) bool { n++; return n < maxSignerRegions })
-	if n >= maxSignerRegions {
-		return sg // do not keep signers for every region a caller invents
-	}
-	v, _ := s.signers.LoadOrStore(region, sg)
-	return v.(*awsrest.Signer)
+// errWrongRegion is API Gateway's refusal of a signature scoped to
+// another region than the API's (the message ends with a space, as AWS's).
+func errWrongRegion(region string) *authError {
+	return &authError{"InvalidSignatureException", fmt.Sprintf("Credential should be scoped to a valid region, not '%s'. ", region)}
 }
 
 // verifySigV4 checks the signature of a Management API request whose body
@@ -138,6 +125,9 @@ func (s *Server) verifySigV4(r *http.Request, body []byte, now time.Time) *authE
 	secret, ok := s.cfg.Credentials[a.accessKey]
 	if !ok {
 		return errUnknownKey
+	}
+	if a.region != s.cfg.Region {
+		return errWrongRegion(a.region)
 	}
 	if a.service != signingService {
 		return errBadSig
@@ -164,7 +154,7 @@ func (s *Server) verifySigV4(r *http.Request, body []byte, now time.Time) *authE
 	}
 	sum := sha256.Sum256(body)
 	creds := aws.Credentials{AccessKeyID: a.accessKey, SecretAccessKey: secret, SessionToken: r.Header.Get("X-Amz-Security-Token")}
-	if err := s.signerFor(a.region).Sign(context.Background(), again, creds, hex.EncodeToString(sum[:]), t); err != nil {
+	if err := s.signer.Sign(context.Background(), again, creds, hex.EncodeToString(sum[:]), t); err != nil {
 		return errBadSig
 	}
 	want, ok := parseSigV4(again.Header.Get("Authorization"))

@@ -43,7 +43,11 @@ type Options struct {
 	// Credentials sign every request; the caller's IAM identity needs the
 	// stack's publisher policy. Required.
 	Credentials aws.CredentialsProvider
-	// Region is the API's region. Default "us-east-1".
+	// Region is the API's region, which the signature is scoped to (API
+	// Gateway refuses another with 403, CodeNotAuthorized). Default: the
+	// region of an execute-api endpoint ("eu-west-1" in
+	// https://abc123.execute-api.eu-west-1.amazonaws.com), else
+	// "us-east-1" (the local server's default; it takes AWS_REGION).
 	Region string
 	// HTTPClient sends the requests. Default: a client with a 30 s
 	// timeout.
@@ -83,6 +87,9 @@ func New(endpoint string, o *Options) (*Client, error) {
 	}
 	c := &Client{base: u, creds: o.Credentials, region: o.Region, http: o.HTTPClient, retryer: o.Retryer, signer: v4.NewSigner()}
 	if c.region == "" {
+		c.region = executeAPIRegion(u.Hostname())
+	}
+	if c.region == "" {
 		c.region = "us-east-1"
 	}
 	if c.http == nil {
@@ -92,6 +99,20 @@ func New(endpoint string, o *Options) (*Client, error) {
 		c.retryer = retry.NewStandard()
 	}
 	return c, nil
+}
+
+// executeAPIRegion returns the region of an API Gateway host,
+// <api-id>.execute-api.<region>.amazonaws.com (or any other suffix, such as
+// a VPC endpoint's), or "" for any other host (a custom domain, the local
+// server).
+func executeAPIRegion(host string) string {
+	labels := strings.Split(host, ".")
+	for i := 1; i+2 < len(labels); i++ {
+		if labels[i] == signingService && labels[i+1] != "" {
+			return labels[i+1]
+		}
+	}
+	return ""
 }
 
 // Message is a publish: Payload (any JSON value) reaches every subscriber

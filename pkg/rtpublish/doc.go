@@ -14,7 +14,9 @@
 //
 // cfg is an aws.Config (config.LoadDefaultConfig in a service; for the
 // local server, credentials.NewStaticCredentialsProvider("local", "local",
-// "")). A Publish or Notify without an IdempotencyKey gets a fresh one,
+// "")). The signature must be scoped to the API's region: without Region,
+// the client takes the region of an execute-api.<region>. endpoint, else
+// us-east-1 (the local server's default; it takes AWS_REGION). A Publish or Notify without an IdempotencyKey gets a fresh one,
 // so that the client's own retries broadcast once; set your own key to
 // make your retries (or a replayed job) broadcast once too.
 //

@@ -40,7 +40,12 @@ export interface PublishClientOptions {
   endpoint: string;
   /** Credentials, or a provider such as the AWS SDK's `fromNodeProviderChain()`. */
   credentials: Credentials | (() => Promise<Credentials>);
-  /** The API's region. Default "us-east-1". */
+  /**
+   * The API's region, which the signature is scoped to (API Gateway refuses another with 403,
+   * NOT_AUTHORIZED). Default: the region of an execute-api endpoint ("eu-west-1" in
+   * https://abc123.execute-api.eu-west-1.amazonaws.com), else "us-east-1" (the local server's
+   * default; it takes AWS_REGION).
+   */
   region?: string;
   /** Attempts per call, the first included. Default 3. */
   maxAttempts?: number;
@@ -165,7 +170,7 @@ export class PublishClient {
     const creds = options.credentials;
     this.signer = new SignatureV4({
       service: 'execute-api',
-      region: options.region ?? 'us-east-1',
+      region: options.region || executeApiRegion(this.url.hostname) || 'us-east-1',
       sha256: Sha256,
       credentials: typeof creds === 'function' ? creds : async () => creds,
     });
@@ -250,6 +255,19 @@ export class PublishClient {
     const retryable = typeof answer['retryable'] === 'boolean' ? answer['retryable'] : RETRYABLE_STATUS(resp.status);
     throw new PublishError(resp.status, code, message, retryable, type);
   }
+}
+
+/**
+ * The region of an API Gateway host, `<api-id>.execute-api.<region>.amazonaws.com` (or another
+ * suffix, such as a VPC endpoint's), or undefined for any other host (a custom domain, the local
+ * server).
+ */
+function executeApiRegion(hostname: string): string | undefined {
+  const labels = hostname.split('.');
+  for (let i = 1; i + 2 < labels.length; i++) {
+    if (labels[i] === 'execute-api' && labels[i + 1] !== '') return labels[i + 1];
+  }
+  return undefined;
 }
 
 /** The code of an answer of API Gateway's own, which carries none. */
