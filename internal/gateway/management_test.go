@@ -357,6 +357,8 @@ func TestManagementRequiresSignature(t *testing.T) {
 		{name: "wrong secret", creds: &wrongSecret, wantType: "InvalidSignatureException"},
 		{name: "unknown access key", creds: &unknownKey, wantType: "UnrecognizedClientException"},
 		{name: "signed 20 minutes ago", creds: &localCreds, at: -20 * time.Minute, wantType: "InvalidSignatureException"},
+		{name: "signed 10 minutes ago", creds: &localCreds, at: -10 * time.Minute, wantType: "InvalidSignatureException"},
+		{name: "signed 10 minutes ahead", creds: &localCreds, at: 10 * time.Minute, wantType: "InvalidSignatureException"},
 		{name: "tampered path", creds: &localCreds, edit: func(r *http.Request) { r.URL.Path += "x"; r.URL.RawPath = "" }, wantType: "InvalidSignatureException"},
 		{name: "malformed authorization", creds: &localCreds, edit: func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Signature=00") }, wantType: "IncompleteSignatureException"},
 		{name: "signed but from a web page (Origin)", creds: &localCreds, edit: func(r *http.Request) { r.Header.Set("Origin", "https://evil.example") }, wantType: "ForbiddenException"},
@@ -464,5 +466,37 @@ func signAs(t *testing.T, req *http.Request, body []byte, creds aws.Credentials,
 	sum := sha256.Sum256(body)
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "execute-api", region, at); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSignatureClockSkew: API Gateway refuses a signature whose X-Amz-Date
+// is more than 5 minutes before or after its clock, in AWS's words, and
+// takes one within 5 minutes. The check runs on a fixed clock.
+func TestSignatureClockSkew(t *testing.T) {
+	s := New(Config{}, newFakeInvoker())
+	now := time.Date(2026, 1, 2, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		at   time.Duration // signing time relative to now
+		want string        // the refusal's message, "" for none
+	}{
+		{-5 * time.Minute, ""},
+		{5 * time.Minute, ""},
+		{-5*time.Minute - time.Second, "Signature expired: 20260102T115459Z is now earlier than 20260102T115500Z (20260102T120000Z - 5 min.)"},
+		{5*time.Minute + time.Second, "Signature not yet current: 20260102T120501Z is still later than 20260102T120500Z (20260102T120000Z + 5 min.)"},
+		{-20 * time.Minute, "Signature expired: 20260102T114000Z is now earlier than 20260102T115500Z (20260102T120000Z - 5 min.)"},
+	} {
+		req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:3001/ws/@connections/R1kmxc2VNjMCFIA%3D", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signAs(t, req, nil, localCreds, DefaultRegion, now.Add(tc.at))
+		req.RequestURI = req.URL.RequestURI()
+		ae := s.verifySigV4(req, nil, now)
+		switch {
+		case tc.want == "" && ae != nil:
+			t.Errorf("signed %v from the server's clock: refused %q, want accepted", tc.at, ae.message)
+		case tc.want != "" && (ae == nil || ae.errType != "InvalidSignatureException" || ae.message != tc.want):
+			t.Errorf("signed %v from the server's clock: %+v, want InvalidSignatureException %q", tc.at, ae, tc.want)
+		}
 	}
 }

@@ -26,8 +26,12 @@ const (
 // signingService is the SigV4 service name of the Management API.
 const signingService = "execute-api"
 
-// maxClockSkew is how far X-Amz-Date may lie from the server's clock.
-const maxClockSkew = 15 * time.Minute
+// maxClockSkew is how far X-Amz-Date may lie from the server's clock:
+// API Gateway refuses a request more than 5 minutes off, either way.
+const maxClockSkew = 5 * time.Minute
+
+// amzDateFormat is the layout of X-Amz-Date.
+const amzDateFormat = "20060102T150405Z"
 
 // authError is a refused Management API request: API Gateway's 403 with
 // its error type and message.
@@ -41,7 +45,6 @@ var (
 	errMissingAuth = &authError{"MissingAuthenticationTokenException", "Missing Authentication Token"}
 	errUnknownKey  = &authError{"UnrecognizedClientException", "The security token included in the request is invalid."}
 	errBadSig      = &authError{"InvalidSignatureException", "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}
-	errExpired     = &authError{"InvalidSignatureException", "Signature expired: the X-Amz-Date of the request is more than 15 minutes from the server's time."}
 	errBadAuth     = &authError{"IncompleteSignatureException", "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters, and an X-Amz-Date header."}
 	errBrowser     = &authError{"ForbiddenException", "Forbidden"}
 )
@@ -99,6 +102,21 @@ func parseSigV4(h string) (sigV4Auth, bool) {
 	return a, a.accessKey != "" && a.signature != "" && len(a.signedHeaders) > 0
 }
 
+// errSkewed is API Gateway's refusal of a request signed at t, more than
+// maxClockSkew from the server's clock now, in AWS's words: "Signature
+// expired: 20260102T114000Z is now earlier than 20260102T115500Z
+// (20260102T120000Z - 5 min.)", or "Signature not yet current: ... is
+// still later than ... (... + 5 min.)" for one from the future.
+func errSkewed(t, now time.Time) *authError {
+	now = now.UTC()
+	format, bound := "Signature expired: %s is now earlier than %s (%s - %d min.)", now.Add(-maxClockSkew)
+	if t.After(now) {
+		format, bound = "Signature not yet current: %s is still later than %s (%s + %d min.)", now.Add(maxClockSkew)
+	}
+	return &authError{"InvalidSignatureException", fmt.Sprintf(format,
+		t.Format(amzDateFormat), bound.Format(amzDateFormat), now.Format(amzDateFormat), int(maxClockSkew/time.Minute))}
+}
+
 // errWrongRegion is API Gateway's refusal of a signature scoped to
 // another region than the API's (the message ends with a space, as AWS's).
 func errWrongRegion(region string) *authError {
@@ -118,7 +136,7 @@ func (s *Server) verifySigV4(r *http.Request, body []byte, now time.Time) *authE
 		return errBadAuth
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
-	t, err := time.Parse("20060102T150405Z", amzDate)
+	t, err := time.Parse(amzDateFormat, amzDate)
 	if err != nil || !strings.HasPrefix(amzDate, a.date) {
 		return errBadAuth
 	}
@@ -133,7 +151,7 @@ func (s *Server) verifySigV4(r *http.Request, body []byte, now time.Time) *authE
 		return errBadSig
 	}
 	if d := now.Sub(t); d > maxClockSkew || d < -maxClockSkew {
-		return errExpired
+		return errSkewed(t, now)
 	}
 	u, err := url.Parse("http://" + r.Host + r.RequestURI)
 	if err != nil {
