@@ -203,7 +203,12 @@ export interface WebSocketClientOptions {
   heartbeatInterval?: number;
   /** A ping without its pong after this long (ms) means a dead connection: close and reconnect. Default 10000. */
   pongTimeout?: number;
-  /** A socket that has not opened after this long (ms) counts as a failed attempt. Default 10000. */
+  /**
+   * An attempt not open this long (ms) after it started counts as a failed
+   * attempt (close cause `connect-timeout`, then backoff): the wait for the
+   * `url` function and for `getToken` counts, as does the handshake, and a
+   * URL or token that comes later is ignored. 0 disables. Default 10000.
+   */
   connectTimeout?: number;
   /** Default time (ms) to wait for a reply once a request was sent. Default 10000. */
   requestTimeout?: number;
@@ -693,7 +698,10 @@ export class WebSocketClient {
   private tokensAt = 0;
 
   private reconnectTimer: unknown = null;
+  /** Bounds the current attempt (see armConnectTimer). */
   private connectTimer: unknown = null;
+  /** What the current attempt waits for before it has a socket; null for nothing. */
+  private connectPhase: 'url' | 'token' | null = null;
   private heartbeatTimer: unknown = null;
   private ageTimer: unknown = null;
   private pumpTimer: unknown = null;
@@ -833,6 +841,8 @@ export class WebSocketClient {
   disconnect(code = 1000, reason = 'client disconnect'): void {
     this.manualClose = true;
     this.clearTimer('reconnectTimer');
+    this.clearTimer('connectTimer');
+    this.connectPhase = null;
     this.gen++;
     const sock = this.socket;
     if (sock !== null) {
@@ -1709,6 +1719,7 @@ export class WebSocketClient {
 
   private openSocket(): void {
     const gen = ++this.gen;
+    this.armConnectTimer(gen);
     const url = this.opts.url;
     if (typeof url === 'string') {
       this.connectWith(gen, url);
@@ -1725,10 +1736,37 @@ export class WebSocketClient {
       this.connectWith(gen, resolved);
       return;
     }
+    this.connectPhase = 'url';
     resolved.then(
       (u) => this.connectWith(gen, u),
       (err: unknown) => this.connectFailed(gen, err),
     );
+  }
+
+  /**
+   * Bounds attempt `gen` by connectTimeout, from its start: the url
+   * function and getToken count, as does the handshake. An attempt still
+   * waiting for its URL or token then fails like one whose socket could not
+   * be created (what comes later is ignored); a socket not open yet is
+   * closed.
+   */
+  private armConnectTimer(gen: number): void {
+    this.clearTimer('connectTimer');
+    this.connectPhase = null;
+    if (this.opts.connectTimeout <= 0) return;
+    this.connectTimer = this.opts.clock.setTimeout(() => {
+      this.connectTimer = null;
+      if (gen !== this.gen) return;
+      const sock = this.socket;
+      if (sock !== null) {
+        if (sock.readyState !== WS_OPEN) this.dropConnection('connect-timeout', 4000, 'connect timeout');
+        return;
+      }
+      const waited = this.connectPhase === 'token' ? 'token' : 'URL';
+      // A late URL or token belongs to an attempt that is over.
+      const next = ++this.gen;
+      this.connectFailed(next, new Error(`no ${waited} within ${this.opts.connectTimeout} ms`), 'connect-timeout');
+    }, this.opts.connectTimeout);
   }
 
   /** Opens the socket to `url`, with a token from `getToken` when that option is set. */
@@ -1741,6 +1779,7 @@ export class WebSocketClient {
     this.nextToken = null;
     const usable = early !== null && (early.deadline === null || early.deadline > this.opts.clock.now());
     const token = usable ? Promise.resolve(early) : this.fetchToken();
+    this.connectPhase = 'token';
     token.then(
       (t) => {
         if (gen !== this.gen) return;
@@ -1818,6 +1857,7 @@ export class WebSocketClient {
 
   private createSocket(gen: number, url: string): void {
     if (gen !== this.gen || this.manualClose || this.destroyed) return;
+    this.connectPhase = null;
     const Impl = this.opts.WebSocketImpl ?? (globalThis.WebSocket as unknown as WebSocketConstructor | undefined);
     if (Impl === undefined) {
       this.connectFailed(gen, new Error('no WebSocket implementation'));
@@ -1838,23 +1878,18 @@ export class WebSocketClient {
     sock.onmessage = (ev) => this.handleData(sock, ev.data);
     sock.onclose = (ev) => this.handleClose(sock, ev);
     sock.onerror = () => this.handleSocketError(sock);
-    if (this.opts.connectTimeout > 0) {
-      this.connectTimer = this.opts.clock.setTimeout(() => {
-        this.connectTimer = null;
-        if (this.socket === sock && sock.readyState !== WS_OPEN) {
-          this.dropConnection('connect-timeout', 4000, 'connect timeout');
-        }
-      }, this.opts.connectTimeout);
-    }
   }
 
-  private connectFailed(gen: number, err: unknown): void {
+  /** Attempt `gen` ended before it had a socket: it counts as a failed attempt. */
+  private connectFailed(gen: number, err: unknown, cause: CloseCause = 'error'): void {
     if (gen !== this.gen || this.manualClose || this.destroyed) return;
+    this.clearTimer('connectTimer');
+    this.connectPhase = null;
     this.dropBoundWaiting();
     const message = err instanceof Error ? err.message : String(err);
     this.emitter.emit('error', new RealtimeError({ code: 'SOCKET_ERROR', message: `cannot connect: ${message}`, cause: err }));
-    this.emitter.emit('close', { code: 1006, reason: message, wasClean: false, willReconnect: this.willReconnect(), cause: 'error' });
-    this.scheduleReconnect('error');
+    this.emitter.emit('close', { code: 1006, reason: message, wasClean: false, willReconnect: this.willReconnect(), cause });
+    this.scheduleReconnect(cause);
   }
 
   private handleOpen(sock: WebSocketLike): void {

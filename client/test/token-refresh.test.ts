@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions } from '../src/index.js';
+import { RealtimeError, WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions } from '../src/index.js';
 import { tokenDeadline, tokenExpiry } from '../src/websocket-client.js';
 import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
@@ -264,6 +264,56 @@ describe('getToken', () => {
     fetches.shift()!.reject(new Error('identity provider down'));
     await flush();
     expect(failed).toMatchObject({ code: 'DISCONNECTED' });
+    client.destroy();
+  });
+
+  it('counts a getToken that does not settle within connectTimeout as a failed attempt, retries with backoff and ignores the late token', async () => {
+    new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    const fetches: { resolve: (t: string) => void }[] = [];
+    let serial = 0;
+    const getToken = vi.fn(() => {
+      // The first token comes at once; the second call hangs (an identity
+      // provider that never answers) until the test settles it.
+      if (serial === 0) return jwt(Math.floor(Date.now() / 1000) + 3600, ++serial);
+      return new Promise<string>((resolve) => fetches.push({ resolve }));
+    });
+    const client = makeClient({ getToken, connectTimeout: 3000, jitter: 'none' });
+    const events = [] as string[];
+    client.on('close', (e) => events.push(`close:${e.cause}`));
+    client.on('reconnect-scheduled', (e) => events.push(`scheduled:${e.attempt}:${e.delay}`));
+    client.connect();
+    await flush();
+    const first = FakeWebSocket.last;
+    first.open();
+    await flush();
+    first.serverClose(1006);
+    let subscribed = 'pending';
+    void client.subscribe('order-updates').then(() => (subscribed = 'ok'), (e: RealtimeError) => (subscribed = e.code));
+    await vi.advanceTimersByTimeAsync(1000); // the first retry fetches a token, which hangs
+    expect(getToken).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(events).toEqual(['close:server', 'scheduled:1:1000']);
+    await vi.advanceTimersByTimeAsync(1); // connectTimeout since the attempt started
+    expect(events).toEqual(['close:server', 'scheduled:1:1000', 'close:connect-timeout', 'scheduled:2:1500']);
+    expect(client.state).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(getToken).toHaveBeenCalledTimes(3);
+    fetches[1]!.resolve(jwt(Math.floor(Date.now() / 1000) + 3600, 3));
+    await flush();
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    const second = FakeWebSocket.last;
+    expect(tokenOf(second)).toBe(jwt(Math.floor(Date.now() / 1000) + 3600, 3));
+    // The token of the attempt that timed out comes late: it is ignored.
+    fetches[0]!.resolve(jwt(Math.floor(Date.now() / 1000) + 3600, 2));
+    await flush();
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    second.open();
+    await flush();
+    expect(subscribed).toBe('ok');
+    expect(client.state).toBe('open');
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    expect(client.state).toBe('open');
     client.destroy();
   });
 

@@ -204,6 +204,37 @@ describe('connection state machine', () => {
     client.destroy();
   });
 
+  it('counts a url function that does not settle within connectTimeout as a failed attempt, and ignores its late URL', async () => {
+    const pending: ((u: string) => void)[] = [];
+    const client = makeClient({
+      url: () => new Promise<string>((resolve) => pending.push(resolve)),
+      connectTimeout: 3000,
+      reconnectInterval: 1000,
+      jitter: 'none',
+    });
+    const closes = record(client, 'close', 'reconnect-scheduled');
+    client.connect();
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(closes).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(closes.map((e) => e.event)).toEqual([
+      { code: 1006, reason: 'no URL within 3000 ms', wasClean: false, willReconnect: true, cause: 'connect-timeout' },
+      { attempt: 1, delay: 1000, cause: 'connect-timeout' },
+    ]);
+    pending[0]!('ws://test.invalid/late');
+    await flush();
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(pending).toHaveLength(2);
+    pending[1]!('ws://test.invalid/next');
+    await flush();
+    expect(FakeWebSocket.instances.map((s) => s.url)).toEqual(['ws://test.invalid/next']);
+    // The URL's wait counts against the attempt's connectTimeout.
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(FakeWebSocket.last.closedWith).toEqual({ code: 4000, reason: 'connect timeout' });
+    client.destroy();
+  });
+
   it('calls a url function before every attempt', async () => {
     let n = 0;
     // With the default transport the token would move into a subprotocol
