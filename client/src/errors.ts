@@ -48,8 +48,9 @@ export type ServerErrorCode =
  * - `INVALID_MESSAGE`: an incoming frame could not be parsed.
  * - `SOCKET_ERROR`: the WebSocket reported an error or could not be created.
  * - `TOKEN_ERROR`: the `getToken` option failed (threw, rejected or returned
- *   no token); the client tries again before the token expires, and
- *   reconnects with backoff when it must.
+ *   no token, or at a connect did not settle within `connectTimeout`). A
+ *   refresh is tried again before the token expires; a connect attempt
+ *   counts as failed and the client reconnects with backoff.
  * - `FRAME_TOO_LARGE` (also a server code): the frame exceeds `maxFrameBytes`
  *   and was not sent (a FrameTooLargeError).
  * - `NOT_FOLLOWING`: a RealtimeSyncManager's local change was not sent (or

@@ -1762,10 +1762,11 @@ export class WebSocketClient {
         if (sock.readyState !== WS_OPEN) this.dropConnection('connect-timeout', 4000, 'connect timeout');
         return;
       }
-      const waited = this.connectPhase === 'token' ? 'token' : 'URL';
+      const token = this.connectPhase === 'token';
       // A late URL or token belongs to an attempt that is over.
       const next = ++this.gen;
-      this.connectFailed(next, new Error(`no ${waited} within ${this.opts.connectTimeout} ms`), 'connect-timeout');
+      const err = new Error(`no ${token ? 'token' : 'URL'} within ${this.opts.connectTimeout} ms`);
+      this.connectFailed(next, err, 'connect-timeout', token ? 'TOKEN_ERROR' : 'SOCKET_ERROR');
     }, this.opts.connectTimeout);
   }
 
@@ -1786,7 +1787,7 @@ export class WebSocketClient {
         this.tokenExpiresAt = t.deadline;
         this.createSocket(gen, withToken(url, t.token));
       },
-      (err: unknown) => this.connectFailed(gen, err),
+      (err: unknown) => this.connectFailed(gen, err, 'error', 'TOKEN_ERROR'),
     );
   }
 
@@ -1880,14 +1881,18 @@ export class WebSocketClient {
     sock.onerror = () => this.handleSocketError(sock);
   }
 
-  /** Attempt `gen` ended before it had a socket: it counts as a failed attempt. */
-  private connectFailed(gen: number, err: unknown, cause: CloseCause = 'error'): void {
+  /**
+   * Attempt `gen` ended before it had a socket: it counts as a failed
+   * attempt. `code` is TOKEN_ERROR when getToken failed it.
+   */
+  private connectFailed(gen: number, err: unknown, cause: CloseCause = 'error', code: 'SOCKET_ERROR' | 'TOKEN_ERROR' = 'SOCKET_ERROR'): void {
     if (gen !== this.gen || this.manualClose || this.destroyed) return;
     this.clearTimer('connectTimer');
     this.connectPhase = null;
     this.dropBoundWaiting();
     const message = err instanceof Error ? err.message : String(err);
-    this.emitter.emit('error', new RealtimeError({ code: 'SOCKET_ERROR', message: `cannot connect: ${message}`, cause: err }));
+    const what = code === 'TOKEN_ERROR' ? 'cannot get a token' : 'cannot connect';
+    this.emitter.emit('error', new RealtimeError({ code, message: `${what}: ${message}`, cause: err }));
     this.emitter.emit('close', { code: 1006, reason: message, wasClean: false, willReconnect: this.willReconnect(), cause });
     this.scheduleReconnect(cause);
   }

@@ -267,6 +267,38 @@ describe('getToken', () => {
     client.destroy();
   });
 
+  it('reports a getToken that fails at connect as TOKEN_ERROR and tries again with backoff', async () => {
+    new FakeServer();
+    const outcomes: (() => string | Promise<string>)[] = [
+      () => Promise.reject(new Error('session expired: login required')),
+      () => {
+        throw new Error('no session');
+      },
+      () => '',
+      () => new Promise<string>(() => {}), // never settles
+      () => jwt(Math.floor(Date.now() / 1000) + 3600, 1),
+    ];
+    const getToken = vi.fn(() => outcomes.shift()!());
+    const client = makeClient({ getToken, connectTimeout: 3000 });
+    const errors: RealtimeError[] = [];
+    client.on('error', (e) => errors.push(e));
+    const scheduled: number[] = [];
+    client.on('reconnect-scheduled', (e) => scheduled.push(e.attempt));
+    client.connect();
+    for (let i = 0; i < 60 && FakeWebSocket.instances.length === 0; i++) await vi.advanceTimersByTimeAsync(500);
+    expect(errors.map((e) => [e.code, e.message])).toEqual([
+      ['TOKEN_ERROR', 'cannot get a token: session expired: login required'],
+      ['TOKEN_ERROR', 'cannot get a token: no session'],
+      ['TOKEN_ERROR', 'cannot get a token: getToken returned no token'],
+      ['TOKEN_ERROR', 'cannot get a token: no token within 3000 ms'],
+    ]);
+    expect(errors[0]!.cause).toMatchObject({ message: 'session expired: login required' });
+    expect(scheduled).toEqual([1, 2, 3, 4]);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    expect(tokenOf(FakeWebSocket.last)).toContain('.');
+    client.destroy();
+  });
+
   it('counts a getToken that does not settle within connectTimeout as a failed attempt, retries with backoff and ignores the late token', async () => {
     new FakeServer({ autoAck: ['hello', 'subscribe'] });
     const fetches: { resolve: (t: string) => void }[] = [];
