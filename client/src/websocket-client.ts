@@ -157,7 +157,8 @@ export interface WebSocketClientOptions {
   protocols?: string | string[];
   /**
    * Returns the token to connect with. Called before every connect, and
-   * again ahead of the token's `exp` (see `tokenRefreshLeeway`): the client
+   * again ahead of the token's `exp` (see `tokenRefreshLeeway`; dated on
+   * the server's clock, which every connection reports): the client
    * then reconnects with the new token by plan, keeping every subscription
    * and every queued request, after waiting (at most `requestTimeout`) for
    * the replies to the requests in flight; one still unanswered then is
@@ -172,8 +173,8 @@ export interface WebSocketClientOptions {
   getToken?: () => string | Promise<string>;
   /**
    * How long (ms) before the token's `exp` a new one is fetched, at most
-   * half the lifetime the token has left when the connection opens.
-   * Default 60000.
+   * half the lifetime the token has left when the connection opens (on
+   * the server's clock). Default 60000.
    */
   tokenRefreshLeeway?: number;
   /**
@@ -723,10 +724,20 @@ export class WebSocketClient {
   /** Connections ended other than by plan (see dropBoundWaiting): a `queue: false` request waiting to retry is not held past one. */
   private drops = 0;
   private pingOutstanding = false;
-  /** A token fetched ahead of expiry, for the next connect, with its deadline. */
-  private nextToken: { token: string; deadline: number | null } | null = null;
-  /** When (this client's clock, ms) the token of the current connection expires; null when unknown. */
-  private tokenExpiresAt: number | null = null;
+  /** A token fetched ahead of expiry, for the next connect, with its exp (see tokenExp). */
+  private nextToken: { token: string; exp: number | null } | null = null;
+  /**
+   * When the token of the current connection expires: its `exp` in ms,
+   * on the server's clock (the one that decides); null when unknown.
+   */
+  private tokenExp: number | null = null;
+  /**
+   * The server's clock minus this client's (ms), as last reported by a
+   * connection (see measureClock); null before one did.
+   */
+  private clockOffset: number | null = null;
+  /** The current connection has reported the server's clock. */
+  private clockMeasured = false;
 
   private _latency: number | null = null;
   private _session: HelloAck | null = null;
@@ -1778,22 +1789,67 @@ export class WebSocketClient {
     }
     const early = this.nextToken;
     this.nextToken = null;
-    const usable = early !== null && (early.deadline === null || early.deadline > this.opts.clock.now());
+    const usable = early !== null && (early.exp === null || early.exp > this.serverNow());
     const token = usable ? Promise.resolve(early) : this.fetchToken();
     this.connectPhase = 'token';
     token.then(
       (t) => {
         if (gen !== this.gen) return;
-        this.tokenExpiresAt = t.deadline;
+        // The server would refuse it: a failed attempt, retried with
+        // backoff, rather than a connection that is replaced at once.
+        const expired = this.expiredOnServer(t.exp);
+        if (expired !== null) {
+          this.connectFailed(gen, new Error(expired), 'error', 'TOKEN_ERROR');
+          return;
+        }
+        this.tokenExp = t.exp;
         this.createSocket(gen, withToken(url, t.token));
       },
       (err: unknown) => this.connectFailed(gen, err, 'error', 'TOKEN_ERROR'),
     );
   }
 
-  /** Calls `getToken` and dates the token's expiry on this client's clock. */
-  private fetchToken(): Promise<{ token: string; deadline: number | null }> {
-    return this.callGetToken().then((token) => ({ token, deadline: tokenDeadline(token, this.opts.clock.now()) }));
+  /** Calls `getToken` and reads the token's exp. */
+  private fetchToken(): Promise<{ token: string; exp: number | null }> {
+    return this.callGetToken().then((token) => ({ token, exp: tokenExpiry(token) }));
+  }
+
+  /**
+   * Now (ms) on the server's clock: this client's clock corrected by the
+   * offset last measured, or this client's clock before any was.
+   */
+  private serverNow(): number {
+    return this.opts.clock.now() + (this.clockOffset ?? 0);
+  }
+
+  /** What the current connection's token has left (ms, the server's clock); null when unknown. */
+  private tokenLeft(): number | null {
+    return this.tokenExp === null ? null : this.tokenExp - this.serverNow();
+  }
+
+  /**
+   * Why a token with `exp` cannot be used: it has expired on the server's
+   * clock. Null when it has not, or when that clock is not known yet (the
+   * server then decides).
+   */
+  private expiredOnServer(exp: number | null): string | null {
+    if (exp === null || this.clockOffset === null || exp > this.serverNow()) return null;
+    return `getToken returned a token that expired at ${new Date(exp).toISOString()} (server clock)`;
+  }
+
+  /**
+   * Takes the server's clock: `serverTime` (ms) was read by the server
+   * between `sentAt` and `receivedAt` on this client's clock. The token
+   * refresh planned is planned again with it.
+   */
+  private measureClock(serverTime: number, sentAt: number, receivedAt: number): void {
+    if (!Number.isFinite(serverTime)) return;
+    this.clockOffset = serverTime - (sentAt + receivedAt) / 2;
+    this.clockMeasured = true;
+    if (this.tokenTimer !== null) {
+      this.clearTimer('tokenTimer');
+      this.scheduleTokenRefresh();
+    }
   }
 
   /** Calls `getToken`; a missing or empty token is an error. */
@@ -1813,13 +1869,13 @@ export class WebSocketClient {
   }
 
   /**
-   * Plans the token refresh of a connection that just opened: ahead of the
-   * token's exp, fetch a new token and reconnect by plan with it.
+   * Plans the token refresh of a connection that just opened (and again
+   * once it reported the server's clock): ahead of the token's exp on the
+   * server's clock, fetch a new token and reconnect by plan with it.
    */
   private scheduleTokenRefresh(): void {
-    const exp = this.tokenExpiresAt;
-    if (this.opts.getToken === undefined || exp === null) return;
-    const left = exp - this.opts.clock.now();
+    const left = this.tokenLeft();
+    if (this.opts.getToken === undefined || left === null) return;
     // At least a second apart, so that a token that is (or seems) expired
     // on arrival cannot make the client reconnect in a tight loop.
     const delay = Math.max(1000, left - Math.min(this.opts.tokenRefreshLeeway, left / 2));
@@ -1834,26 +1890,40 @@ export class WebSocketClient {
     this.log('refreshing the token');
     this.fetchToken().then(
       (t) => {
-        this.nextToken = t;
-        if (gen !== this.gen || !this.socketOpen()) return;
+        // Reconnecting with a token no better than the current one would
+        // only plan the next refresh as soon (a loop).
+        const unusable =
+          this.expiredOnServer(t.exp) ??
+          (t.exp !== null && this.tokenExp !== null && t.exp <= this.tokenExp
+            ? 'getToken returned a token that expires no later than the current one'
+            : null);
+        if (unusable === null) this.nextToken = t;
+        if (gen !== this.gen) return;
+        if (unusable !== null) {
+          this.refreshFailed(new Error(unusable));
+          return;
+        }
+        if (!this.socketOpen()) return;
         this.plannedReconnect('token-refresh', 'token refresh');
       },
       (err: unknown) => {
-        if (gen !== this.gen) return;
-        const message = err instanceof Error ? err.message : String(err);
-        this.emitter.emit('error', new RealtimeError({ code: 'TOKEN_ERROR', message: `cannot refresh the token: ${message}`, cause: err }));
-        // Try again while the token lasts; once it expired the server
-        // refuses frames and the client reconnects through getToken.
-        const exp = this.tokenExpiresAt;
-        const left = exp === null ? 0 : exp - this.opts.clock.now();
-        if (left > 0) {
-          this.tokenTimer = this.opts.clock.setTimeout(() => {
-            this.tokenTimer = null;
-            this.refreshToken();
-          }, Math.max(100, Math.min(5000, left / 4)));
-        }
+        if (gen === this.gen) this.refreshFailed(err);
       },
     );
+  }
+
+  private refreshFailed(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.emitter.emit('error', new RealtimeError({ code: 'TOKEN_ERROR', message: `cannot refresh the token: ${message}`, cause: err }));
+    // Try again while the token lasts; once it expired the server refuses
+    // frames and the client reconnects through getToken.
+    const left = this.tokenLeft() ?? 0;
+    if (left > 0) {
+      this.tokenTimer = this.opts.clock.setTimeout(() => {
+        this.tokenTimer = null;
+        this.refreshToken();
+      }, Math.max(100, Math.min(5000, left / 4)));
+    }
   }
 
   private createSocket(gen: number, url: string): void {
@@ -1908,6 +1978,7 @@ export class WebSocketClient {
     const reconnected = this.everOpened;
     this.everOpened = true;
     this.ready = false;
+    this.clockMeasured = false;
     this.tokens = this.opts.rateLimit === false ? 0 : this.opts.rateLimit.burst;
     this.tokensAt = this.opts.clock.now();
     this.log('open', reconnected ? '(reconnected)' : '');
@@ -1929,8 +2000,13 @@ export class WebSocketClient {
       this.internalRequest('hello', undefined, 'rate-limited', 1).then(
         (ack) => {
           if (gen !== this.gen || !isRecord(ack)) return;
+          const receivedAt = this.opts.clock.now();
+          // More precise than the frame's timestamp (taken at receipt): the
+          // server read its clock within this round trip.
+          const serverTime = ack['serverTime'];
+          if (typeof serverTime === 'string') this.measureClock(Date.parse(serverTime), sentAt, receivedAt);
           this._session = ack as unknown as HelloAck;
-          this.setLatency(this.opts.clock.now() - sentAt);
+          this.setLatency(receivedAt - sentAt);
           this.emitter.emit('hello', this._session);
           this.update();
         },
@@ -1975,6 +2051,13 @@ export class WebSocketClient {
       return;
     }
     const m = msg as unknown as WebSocketMessage;
+    if (!this.clockMeasured && typeof m.timestamp === 'string') {
+      // Every server frame carries the server's clock: the first one of a
+      // connection dates the token until hello's serverTime refines it (or
+      // for good, with hello off).
+      const now = this.opts.clock.now();
+      this.measureClock(Date.parse(m.timestamp), now, now);
+    }
     if (typeof m.replyTo === 'string' && this.settleReply(m)) {
       this.checkDrained();
       return;
@@ -2114,7 +2197,8 @@ export class WebSocketClient {
     this.draining = { cause, reason };
     this.holdBoundWaiting();
     let wait = Math.min(this.opts.requestTimeout > 0 ? this.opts.requestTimeout : DEFAULTS.requestTimeout, MAX_DRAIN);
-    if (this.tokenExpiresAt !== null) wait = Math.min(wait, Math.max(0, (this.tokenExpiresAt - this.opts.clock.now()) / 2));
+    const left = this.tokenLeft();
+    if (left !== null) wait = Math.min(wait, Math.max(0, left / 2));
     this.drainTimer = this.opts.clock.setTimeout(() => {
       this.drainTimer = null;
       this.finishDrain();
@@ -2416,19 +2500,6 @@ function numericClaim(token: string, name: string): number | null {
 export function tokenExpiry(token: string): number | null {
   const exp = numericClaim(token, 'exp');
   return exp === null ? null : exp * 1000;
-}
-
-/**
- * When a token fetched at `now` (this client's clock, ms) expires on this
- * client's clock: `now` plus its lifetime (`exp - iat`) when it has `iat`,
- * so that a client clock that is off does not move the refresh; else its
- * `exp`. Null when the token has no exp.
- */
-export function tokenDeadline(token: string, now: number): number | null {
-  const exp = numericClaim(token, 'exp');
-  if (exp === null) return null;
-  const iat = numericClaim(token, 'iat');
-  return iat !== null && iat <= exp ? now + (exp - iat) * 1000 : exp * 1000;
 }
 
 function insertBySeq(list: Outbound[], e: Outbound): void {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RealtimeError, WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions } from '../src/index.js';
-import { tokenDeadline, tokenExpiry } from '../src/websocket-client.js';
+import { tokenExpiry } from '../src/websocket-client.js';
 import { FakeServer, FakeWebSocket } from './fake-websocket.js';
 
 let ids = 0;
@@ -34,6 +34,36 @@ function tokenOf(sock: FakeWebSocket): string | null {
   const protocols = typeof sock.protocols === 'string' ? [sock.protocols] : (sock.protocols ?? []);
   const carried = protocols.find((p) => p.startsWith('bearer.'));
   return carried !== undefined ? carried.slice('bearer.'.length) : new URL(sock.url).searchParams.get('token');
+}
+
+/** Connects a client made with `o`, opens its first socket, and records the causes of its closes. */
+async function openClient(o: Partial<WebSocketClientOptions>): Promise<{ client: WebSocketClient; sock: FakeWebSocket; causes: string[] }> {
+  const client = makeClient(o);
+  const causes: string[] = [];
+  client.on('close', (e) => causes.push(e.cause));
+  client.connect();
+  await flush();
+  const sock = FakeWebSocket.last;
+  sock.open();
+  await flush();
+  return { client, sock, causes };
+}
+
+/**
+ * A fake server whose clock is `skewMs` off this client's: its hello reply
+ * carries that clock as serverTime.
+ */
+function serverWithClock(skewMs: number, autoAck: string[] = ['subscribe', 'ping']): FakeServer {
+  const server: FakeServer = new FakeServer({
+    autoAck,
+    handler: (sock, frame) => {
+      if (frame.type !== 'hello') return false;
+      const serverTime = new Date(Date.now() + skewMs).toISOString();
+      server.ack(sock, frame, { connectionId: 'c1', userId: 'alice', username: 'Alice', tenant: 'acme', serverTime });
+      return true;
+    },
+  });
+  return server;
 }
 
 beforeEach(() => {
@@ -114,14 +144,9 @@ describe('getToken', () => {
         return true;
       },
     });
-    const client = makeClient({ getToken });
+    const { client, sock: first } = await openClient({ getToken });
     const errors: string[] = [];
     client.on('error', (e) => errors.push(e.code));
-    client.connect();
-    await flush();
-    const first = FakeWebSocket.last;
-    first.open();
-    await flush();
     const p = client.request('change', { payload: { v: 1 } });
     await flush();
     expect(first.closedWith).toEqual({ code: 4001, reason: 'token expired' });
@@ -357,14 +382,9 @@ describe('getToken', () => {
       if (calls === 2) throw new Error('identity provider down');
       return jwt(Math.floor(Date.now() / 1000) + 120, calls);
     });
-    const client = makeClient({ getToken, tokenRefreshLeeway: 60_000 });
+    const { client, sock: first } = await openClient({ getToken, tokenRefreshLeeway: 60_000 });
     const errors: string[] = [];
     client.on('error', (e) => errors.push(e.code));
-    client.connect();
-    await flush();
-    const first = FakeWebSocket.last;
-    first.open();
-    await flush();
     await vi.advanceTimersByTimeAsync(60_000); // lifetime 120 s: refresh at half of it
     expect(getToken).toHaveBeenCalledTimes(2);
     expect(errors).toEqual(['TOKEN_ERROR']);
@@ -375,28 +395,73 @@ describe('getToken', () => {
     client.destroy();
   });
 
-  it('dates the refresh by the token lifetime, so a client clock that is off does not matter', async () => {
-    new FakeServer();
-    // The client's clock is an hour ahead of the issuer's: by exp alone the
-    // token would look expired on arrival.
-    const issuerNow = Math.floor(Date.now() / 1000) - 3600;
+  it('dates exp on the server clock of the hello reply, so a client clock that is off does not matter', async () => {
+    // The client's clock is an hour ahead of the server's (and the
+    // issuer's): by this client's clock the token would look expired on
+    // arrival.
+    serverWithClock(-3_600_000);
     const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
     let serial = 0;
-    const getToken = vi.fn(() => `${b64({ alg: 'HS256' })}.${b64({ iat: issuerNow, exp: issuerNow + 600, jti: ++serial })}.sig`);
-    expect(tokenDeadline(getToken(), 1000)).toBe(1000 + 600_000);
-    expect(tokenDeadline(jwt(100, 1), 5)).toBe(100_000);
-    expect(tokenDeadline('opaque', 5)).toBeNull();
-    getToken.mockClear();
-    const client = makeClient({ getToken, tokenRefreshLeeway: 60_000 });
-    client.connect();
-    await flush();
-    const first = FakeWebSocket.last;
-    first.open();
-    await flush();
+    const getToken = vi.fn(() => {
+      const issuerNow = Math.floor(Date.now() / 1000) - 3600;
+      return `${b64({ alg: 'HS256' })}.${b64({ iat: issuerNow, exp: issuerNow + 600, jti: ++serial })}.sig`;
+    });
+    const { client, sock: first } = await openClient({ getToken, tokenRefreshLeeway: 60_000 });
     await vi.advanceTimersByTimeAsync(540_000 - 1);
     expect(getToken).toHaveBeenCalledTimes(1);
     expect(first.closedWith).toBeNull();
     await vi.advanceTimersByTimeAsync(1);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(first.closedWith).toEqual({ code: 1000, reason: 'token refresh' });
+    client.destroy();
+  });
+
+  it('does not reconnect in a loop when the client clock is ahead of the server by more than the token lifetime (no iat)', async () => {
+    vi.setSystemTime(new Date('2026-01-01T02:00:00Z'));
+    serverWithClock(-7_200_000); // the server and the issuer: 00:00
+    let serial = 0;
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) - 7200 + 3600, ++serial)); // valid an hour
+    const { client, causes } = await openClient({ getToken });
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    expect(causes).toEqual([]);
+    // Refreshed 60 s before exp on the server's clock.
+    await vi.advanceTimersByTimeAsync(3_540_000 - 60_000 - 1);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(causes).toEqual(['token-refresh']);
+    client.destroy();
+  });
+
+  it('with hello off, dates exp on the server clock of the first frame the server sends', async () => {
+    vi.setSystemTime(new Date('2026-01-01T02:00:00Z'));
+    new FakeServer({ autoAck: [] });
+    let serial = 0;
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) - 7200 + 3600, ++serial));
+    const { client, sock } = await openClient({ getToken, hello: false });
+    sock.receive({ type: 'presence', channel: 'room:1', payload: {}, timestamp: new Date(Date.now() - 7_200_000).toISOString() });
+    await vi.advanceTimersByTimeAsync(3_540_000 - 1);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(getToken).toHaveBeenCalledTimes(2);
+    client.destroy();
+  });
+
+  it('refreshes a cached token (issued long before it was fetched) ahead of its exp, not a lifetime after the fetch', async () => {
+    vi.setSystemTime(new Date('2026-01-01T00:50:00Z'));
+    new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    const b64 = (v: unknown): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const iat = Date.parse('2026-01-01T00:00:00Z') / 1000;
+    const cached = `${b64({ alg: 'HS256' })}.${b64({ sub: 'a', iat, exp: iat + 3600 })}.sig`; // expires 01:00
+    let serial = 0;
+    const getToken = vi.fn(() => (serial++ === 0 ? cached : jwt(Math.floor(Date.now() / 1000) + 3600, serial)));
+    const { client, sock: first } = await openClient({ getToken });
+    await vi.advanceTimersByTimeAsync(9 * 60_000 - 1);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(1); // 00:59, a minute before exp
     expect(getToken).toHaveBeenCalledTimes(2);
     expect(first.closedWith).toEqual({ code: 1000, reason: 'token refresh' });
     client.destroy();
@@ -407,13 +472,7 @@ describe('getToken', () => {
     let serial = 0;
     const days30 = 30 * 24 * 3600;
     const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) + days30, ++serial));
-    const client = makeClient({ getToken });
-    const causes: string[] = [];
-    client.on('close', (e) => causes.push(e.cause));
-    client.connect();
-    await flush();
-    FakeWebSocket.last.open();
-    await flush();
+    const { client, causes } = await openClient({ getToken });
     await vi.advanceTimersByTimeAsync(1000);
     expect(causes).toEqual([]);
     await vi.advanceTimersByTimeAsync(days30 * 1000 - 60_000 - 1000 - 1);
@@ -426,23 +485,43 @@ describe('getToken', () => {
     client.destroy();
   });
 
-  it('never refreshes in a tight loop, even with a token that has expired on arrival', async () => {
-    new FakeServer();
+  it('never refreshes in a tight loop: a refreshed token that is not newer, or already expired on the server clock, is not used', async () => {
+    new FakeServer(); // its clock is this client's
+    const tokens = [
+      jwt(Math.floor(Date.now() / 1000) + 120, 1),
+      jwt(Math.floor(Date.now() / 1000) + 120, 1), // the same token again (a cache)
+      jwt(Math.floor(Date.now() / 1000) - 10, 2), // expired
+    ];
+    const getToken = vi.fn(() => tokens.shift() ?? jwt(Math.floor(Date.now() / 1000) - 10, 3));
+    const { client, sock: first } = await openClient({ getToken, tokenRefreshLeeway: 60_000 });
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(`${e.code}: ${e.message}`));
+    await vi.advanceTimersByTimeAsync(60_000); // half the lifetime
+    expect(getToken).toHaveBeenCalledTimes(2);
+    expect(errors).toEqual(['TOKEN_ERROR: cannot refresh the token: getToken returned a token that expires no later than the current one']);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(getToken).toHaveBeenCalledTimes(3);
+    expect(errors[1]).toMatch(/^TOKEN_ERROR: cannot refresh the token: getToken returned a token that expired at 2025-12-31T23:59:50\.000Z \(server clock\)$/);
+    expect(first.closedWith).toBeNull();
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    client.destroy();
+  });
+
+  it('fails a connect with a token already expired on the server clock as TOKEN_ERROR, and retries with backoff', async () => {
+    new FakeServer(); // its clock is this client's
     let serial = 0;
-    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) - 10, ++serial)); // no iat, exp in the past
-    const client = makeClient({ getToken });
-    client.connect();
-    await flush();
-    FakeWebSocket.last.open();
-    await flush();
-    for (let i = 0; i < 5; i++) {
-      await vi.advanceTimersByTimeAsync(999);
-      FakeWebSocket.last.open();
-      await flush();
-    }
-    // One refresh, and so one reconnect, per second at most.
-    expect(FakeWebSocket.instances.length).toBeLessThanOrEqual(6);
-    expect(FakeWebSocket.instances.length).toBeGreaterThanOrEqual(5); // it does keep refreshing
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) + (serial === 0 ? 3600 : -10), ++serial));
+    const { client, sock: first } = await openClient({ getToken, jitter: 'none' }); // hello: the server's clock is known
+    const errors: string[] = [];
+    client.on('error', (e) => errors.push(e.code));
+    const delays: number[] = [];
+    client.on('reconnect-scheduled', (e) => delays.push(e.delay));
+    first.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(FakeWebSocket.instances).toHaveLength(1); // never connected with an expired token
+    expect(delays.slice(0, 5)).toEqual([1000, 1500, 2250, 3375, 5062.5]);
+    expect(new Set(errors)).toEqual(new Set(['TOKEN_ERROR']));
+    expect(getToken.mock.calls.length).toBeLessThan(12);
     client.destroy();
   });
 
