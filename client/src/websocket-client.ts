@@ -194,8 +194,10 @@ export interface WebSocketClientOptions {
   reconnectDecay?: number;
   /**
    * Consecutive failed attempts before giving up (state `closed`, event
-   * `reconnect-failed`). Default Infinity: a back-office tab keeps trying,
-   * at most every `maxReconnectInterval`.
+   * `reconnect-failed`); a connection that closes within
+   * STABLE_CONNECTION_MS (30 s) of opening counts as failed too. Default
+   * Infinity: a back-office tab keeps trying, at most every
+   * `maxReconnectInterval`.
    */
   maxReconnectAttempts?: number;
   /** Randomisation of the backoff delay. Default `equal`; see JitterMode. */
@@ -298,7 +300,11 @@ export interface ClientSnapshot {
   readonly pendingRequests: number;
   readonly subscriptions: readonly string[];
   readonly session: HelloAck | null;
-  /** Consecutive failed reconnect attempts. */
+  /**
+   * Consecutive failed reconnect attempts: attempts that did not open, and
+   * connections that did not stay open STABLE_CONNECTION_MS (30 s). 0 once
+   * a connection has.
+   */
   readonly reconnectAttempts: number;
   /**
    * When (this client's clock) a connection last opened; null before the
@@ -487,6 +493,16 @@ interface ChannelEntry {
   /** Subscribes in a row that failed with a retryable error (the backoff of the next one). */
   failures: number;
 }
+
+/**
+ * How long (ms) a connection must stay open to count as healthy: then the
+ * backoff starts over, and the next drop is retried after the first
+ * envelope (`reconnectInterval`). A connection the server closes sooner
+ * (one that answers hello and hangs up) is a failed attempt like one that
+ * never opened, so such a server is not re-dialled at the first envelope
+ * for ever.
+ */
+export const STABLE_CONNECTION_MS = 30_000;
 
 /** How long (ms) live updates past a gap wait for the missing ones before they are read from history. */
 const GAP_FILL_DELAY = 500;
@@ -705,6 +721,8 @@ export class WebSocketClient {
   private connectPhase: 'url' | 'token' | null = null;
   private heartbeatTimer: unknown = null;
   private ageTimer: unknown = null;
+  /** Resets the backoff once the connection has stayed open STABLE_CONNECTION_MS. */
+  private stableTimer: unknown = null;
   private pumpTimer: unknown = null;
   private tokenTimer: unknown = null;
   private drainTimer: unknown = null;
@@ -1989,6 +2007,11 @@ export class WebSocketClient {
 
     this.scheduleHeartbeat();
     this.scheduleTokenRefresh();
+    this.stableTimer = this.opts.clock.setTimeout(() => {
+      this.stableTimer = null;
+      this.attempts = 0;
+      this.update();
+    }, STABLE_CONNECTION_MS);
     if (this.opts.maxConnectionAge > 0) {
       this.ageTimer = this.opts.clock.setTimeout(() => {
         this.ageTimer = null;
@@ -2084,8 +2107,6 @@ export class WebSocketClient {
     this.inflight.delete(replyTo);
     this.clearEntryTimer(e);
     if (m.type !== 'error') {
-      // Any successful reply proves the connection healthy.
-      this.attempts = 0;
       e.resolve(m.payload ?? {});
       this.update();
       return true;
@@ -2272,6 +2293,7 @@ export class WebSocketClient {
     this.clearTimer('connectTimer');
     this.clearTimer('heartbeatTimer');
     this.clearTimer('ageTimer');
+    this.clearTimer('stableTimer');
     this.clearTimer('pumpTimer');
     this.clearTimer('tokenTimer');
     this.clearTimer('drainTimer');
@@ -2451,7 +2473,9 @@ export class WebSocketClient {
     this.emitter.emit('snapshot', next);
   }
 
-  private clearTimer(name: 'reconnectTimer' | 'connectTimer' | 'heartbeatTimer' | 'ageTimer' | 'pumpTimer' | 'tokenTimer' | 'drainTimer'): void {
+  private clearTimer(
+    name: 'reconnectTimer' | 'connectTimer' | 'heartbeatTimer' | 'ageTimer' | 'stableTimer' | 'pumpTimer' | 'tokenTimer' | 'drainTimer',
+  ): void {
     const t = this[name];
     if (t !== null) {
       this.opts.clock.clearTimeout(t);

@@ -152,19 +152,56 @@ describe('connection state machine', () => {
     expect(client.state).toBe('closed');
     expect(FakeWebSocket.instances).toHaveLength(6);
 
-    // connect() starts over; a successful reply resets the attempt count.
+    // connect() starts over; a connection that stays open 30 s resets the attempt count.
     scheduled.length = 0;
     client.connect();
     FakeWebSocket.last.fail();
     await vi.advanceTimersByTimeAsync(1000);
     FakeWebSocket.last.open();
     await flush();
-    expect(client.getSnapshot().reconnectAttempts).toBe(0); // hello was acked
+    expect(client.getSnapshot().reconnectAttempts).toBe(1); // hello was acked: not yet
+    await vi.advanceTimersByTimeAsync(30_000);
+    expect(client.getSnapshot().reconnectAttempts).toBe(0);
     FakeWebSocket.last.serverClose();
     expect(scheduled.map((e) => e.event)).toEqual([
       { attempt: 1, delay: 1000, cause: 'server' },
       { attempt: 1, delay: 1000, cause: 'server' },
     ]);
+  });
+
+  it('keeps backing off while every connection is closed soon after it opens, and reconnects quickly after one that lasted', async () => {
+    // A server that answers hello, then closes the connection (a failing
+    // authorizer downstream, a proxy that drops the upgrade).
+    new FakeServer();
+    const client = makeClient({ reconnectInterval: 1000, reconnectDecay: 1.5, jitter: 'none' });
+    const delays: number[] = [];
+    client.on('reconnect-scheduled', (e) => delays.push(e.delay));
+    const closeSoon = async (): Promise<void> => {
+      FakeWebSocket.last.open();
+      await flush(); // hello acked
+      await vi.advanceTimersByTimeAsync(5_000);
+      FakeWebSocket.last.serverClose(1000);
+    };
+    client.connect();
+    await closeSoon();
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(delays[delays.length - 1]!);
+      await closeSoon();
+    }
+    expect(delays).toEqual([1000, 1500, 2250, 3375, 5062.5]);
+    expect(FakeWebSocket.instances).toHaveLength(5);
+
+    // One that stays open 30 s is a healthy connection: the next drop is retried quickly.
+    await vi.advanceTimersByTimeAsync(5062.5);
+    FakeWebSocket.last.open();
+    await flush();
+    await vi.advanceTimersByTimeAsync(29_999);
+    expect(client.getSnapshot().reconnectAttempts).toBe(5);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(client.getSnapshot().reconnectAttempts).toBe(0);
+    FakeWebSocket.last.serverClose(1006);
+    expect(delays[delays.length - 1]).toBe(1000);
+    client.destroy();
   });
 
   it('uses the injected random source for jitter', async () => {
