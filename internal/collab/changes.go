@@ -39,9 +39,12 @@ func (s *Service) Change(ctx context.Context, c Call, e store.EntityKey, p proto
 	if p.HLC != nil {
 		stamp = &crdt.HLC{WallMs: p.HLC.WallMs, Counter: p.HLC.Counter}
 	}
-	strategy := s.table.For(e.Type)
+	var since *sinceReader // crdt merges by stamps, with no changes read
+	if s.table.For(e.Type) != editing.CRDT {
+		since = s.sinceReader(e)
+	}
 	return s.commitLoop(ctx, c, e, func(ctx context.Context, st store.EntityState) (*plan, error) {
-		l, err := s.load(ctx, e, st, *p.BaseVersion, strategy != editing.CRDT)
+		l, err := s.load(ctx, e, st, *p.BaseVersion, since)
 		if err != nil {
 			return nil, err
 		}
@@ -127,8 +130,10 @@ type loaded struct {
 }
 
 // load reads what a decision on e needs: the document, the strategy
-// state, the lock and, when since is set, the changes after base.
-func (s *Service) load(ctx context.Context, e store.EntityKey, st store.EntityState, base int64, since bool) (loaded, error) {
+// state, the lock and, when since is not nil, the changes after base
+// (none when they are no longer kept, or more than maxRebaseBytes: the
+// decision then answers a stale base).
+func (s *Service) load(ctx context.Context, e store.EntityKey, st store.EntityState, base int64, since *sinceReader) (loaded, error) {
 	head := st.Head
 	in := editing.Input{
 		Strategy: s.table.For(e.Type), Version: head.Version, Base: base,
@@ -152,10 +157,13 @@ func (s *Service) load(ctx context.Context, e store.EntityKey, st store.EntitySt
 		in.Lock = &editing.Lock{Holder: st.Lock.Holder, Token: st.Lock.Token}
 	}
 	l := loaded{in: in}
-	if since && base < head.Version && base >= head.Version-int64(s.cfg.HistoryLimit) {
-		recs, err := s.changesBetween(ctx, e, base, head.Version)
+	if since != nil && base < head.Version && base >= head.Version-int64(s.cfg.HistoryLimit) {
+		recs, ok, err := since.between(ctx, base, head.Version)
 		if err != nil {
 			return loaded{}, err
+		}
+		if !ok {
+			return l, nil
 		}
 		l.records = map[int64]changeRecord{}
 		l.in.Since = appliedOf(recs)
@@ -173,27 +181,6 @@ func appliedOf(recs []changeRecord) []editing.Applied {
 		out = append(out, editing.Applied{Version: rec.Change.Version, UserID: rec.Change.UserID, Op: rec.Change.Op})
 	}
 	return out
-}
-
-// changesBetween reads the changes after version from, up to and
-// including to, oldest first.
-func (s *Service) changesBetween(ctx context.Context, e store.EntityKey, from, to int64) ([]changeRecord, error) {
-	if to <= from {
-		return nil, nil
-	}
-	chs, err := s.st.ListChanges(ctx, e, store.ChangeQuery{After: from, Before: to + 1, Limit: int(to - from)})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]changeRecord, 0, len(chs))
-	for _, c := range chs {
-		rec, err := decodeChange(c)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	return out, nil
 }
 
 // plan is one prepared write and what follows it.

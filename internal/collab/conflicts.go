@@ -29,12 +29,13 @@ func (s *Service) Resolve(ctx context.Context, c Call, e store.EntityKey, p prot
 	if err != nil {
 		return protocol.ChangeAck{}, err
 	}
+	since := s.sinceReader(e)
 	return s.commitLoop(ctx, c, e, func(ctx context.Context, es store.EntityState) (*plan, error) {
 		stored, rec, err := s.openConflict(ctx, e, p.ConflictID)
 		if err != nil {
 			return nil, err
 		}
-		pl, err := s.planResolution(ctx, c, e, es, rec, res, merged, p.FencingToken)
+		pl, err := s.planResolution(ctx, c, e, es, rec, res, merged, p.FencingToken, since)
 		if err != nil {
 			return nil, err
 		}
@@ -86,30 +87,33 @@ func (s *Service) openConflict(ctx context.Context, e store.EntityKey, id string
 // planResolution is the step of Resolve that decides the write: the
 // operation that leaves the resolution's value at the conflict's path,
 // decided under the entity's strategy, or no change when the value is
-// there already.
-func (s *Service) planResolution(ctx context.Context, c Call, e store.EntityKey, es store.EntityState, rec conflictRecord, res editing.Resolution, merged any, token int64) (*plan, error) {
+// there already. since reads the changes the held-back change is
+// followed through.
+func (s *Service) planResolution(ctx context.Context, c Call, e store.EntityKey, es store.EntityState, rec conflictRecord, res editing.Resolution, merged any, token int64,
+	since *sinceReader) (*plan, error) {
 	local := rec.Conflict.LocalChange
-	l, err := s.load(ctx, e, es, es.Head.Version, false)
+	l, err := s.load(ctx, e, es, es.Head.Version, nil)
 	if err != nil {
 		return nil, err
 	}
 	// The held-back change is followed from where it stood when the
 	// conflict was recorded (from its base for a conflict stored before
-	// that was kept), over the changes since, when they are still kept.
+	// that was kept), over the changes since, when they are still kept
+	// (and no more than maxRebaseBytes).
 	from := local.BaseVersion
 	if rec.RebasedAt > 0 {
 		from = rec.RebasedAt
 	}
-	var since []editing.Applied
+	var after []editing.Applied
 	if from >= es.Head.Version-int64(s.cfg.HistoryLimit) {
-		recs, err := s.changesBetween(ctx, e, from, es.Head.Version)
+		recs, _, err := since.between(ctx, from, es.Head.Version)
 		if err != nil {
 			return nil, err
 		}
-		since = appliedOf(recs)
+		after = appliedOf(recs)
 	}
 	op, ok, err := editing.ResolveOp(l.in.Doc, editing.ConflictInput{
-		Local: local.Op, Base: local.BaseVersion, Rebased: rec.Rebased, RebasedAt: rec.RebasedAt, Since: since,
+		Local: local.Op, Base: local.BaseVersion, Rebased: rec.Rebased, RebasedAt: rec.RebasedAt, Since: after,
 		Current: es.Head.Version, Intended: rec.Intended, IntendedDelete: rec.IntendedDelete, IntendedNone: rec.IntendedNone,
 	}, res, merged)
 	for _, why := range []error{editing.ErrNoLongerApplies, editing.ErrElementGone} {

@@ -42,6 +42,13 @@ const (
 	// tombstones, and the paths of the writes hidden below a nested
 	// field, so it can outgrow the document.
 	maxHeadBytes = 300 << 10
+	// maxRebaseBytes bounds the changes, as stored (each up to 60 KiB
+	// with its inverse besides), that one request reads to carry a
+	// change, an undo or a held-back conflict's change past the changes
+	// after its base: beyond it they count as no longer kept, as when the
+	// base is older than the history kept. About one DynamoDB Query page;
+	// 100 changes of a few KiB each fit.
+	maxRebaseBytes = 1 << 20
 )
 
 // checkValue refuses a value over maxValueBytes; what names it in the

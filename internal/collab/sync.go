@@ -59,12 +59,17 @@ func (s *Service) syncDelta(ctx context.Context, e store.EntityKey, head, since 
 	if since <= 0 || since > head || since < head-int64(s.cfg.HistoryLimit) {
 		return false, nil
 	}
-	to := min(since+int64(limit), head) // since <= head: no overflow
-	recs, err := s.changesBetween(ctx, e, since, to)
+	to := min(since+int64(limit), head)   // since <= head: no overflow
+	used, err := protocol.JSONSize(reply) // with no changes yet
 	if err != nil {
 		return false, err
 	}
-	if len(recs) < int(to-since) {
+	used += syncSlack - len(`[]`)
+	recs, over, err := s.readForReply(ctx, e, store.ChangeQuery{After: since, Before: to + 1}, int(to-since), used)
+	if err != nil {
+		return false, err
+	}
+	if len(recs) < int(to-since) && !over {
 		return false, nil
 	}
 	changes := make([]protocol.Change, 0, len(recs))
@@ -74,11 +79,7 @@ func (s *Service) syncDelta(ctx context.Context, e store.EntityKey, head, since 
 		}
 		changes = append(changes, rec.Change)
 	}
-	used, err := protocol.JSONSize(reply) // with no changes yet
-	if err != nil {
-		return false, err
-	}
-	n, err := protocol.FitSome(changes, used-len(`[]`)+syncSlack)
+	n, err := protocol.FitSome(changes, used)
 	if err != nil {
 		return false, err
 	}
@@ -173,20 +174,17 @@ func (s *Service) History(ctx context.Context, e store.EntityKey, p protocol.His
 		before = head.Version + 1
 	}
 	oldest := max(0, head.Version-int64(s.cfg.HistoryLimit)) // versions above it are kept
-	chs, err := s.st.ListChanges(ctx, e, store.ChangeQuery{After: oldest, Before: before, Desc: true, Limit: limit})
+	used := len(`{"entityType":"","entityId":"","version":,"changes":,"hasMore":false,"historyLimit":,"nextBefore":}`) +
+		len(e.Type) + len(e.ID) + 3*20
+	recs, _, err := s.readForReply(ctx, e, store.ChangeQuery{After: oldest, Before: before, Desc: true}, limit, used)
 	if err != nil {
 		return protocol.HistoryReply{}, err
 	}
 	changes := []protocol.Change{}
-	for _, c := range chs {
-		rec, err := decodeChange(c)
-		if err != nil {
-			return protocol.HistoryReply{}, err
-		}
+	for _, rec := range recs {
 		changes = append(changes, rec.Change)
 	}
-	n, err := protocol.FitSome(changes, len(`{"entityType":"","entityId":"","version":,"changes":,"hasMore":false,"historyLimit":,"nextBefore":}`)+
-		len(e.Type)+len(e.ID)+3*20)
+	n, err := protocol.FitSome(changes, used)
 	if err != nil {
 		return protocol.HistoryReply{}, err
 	}

@@ -42,8 +42,9 @@ func (s *Service) Undo(ctx context.Context, c Call, e store.EntityKey, v, fencin
 		return protocol.ChangeAck{}, err
 	}
 	notFound := protocol.NewError(protocol.CodeNotFound, "change %s is not in the history kept", changeID(e, v))
+	since := s.sinceReader(e)
 	return s.commitLoop(ctx, c, e, func(ctx context.Context, st store.EntityState) (*plan, error) {
-		target, later, err := s.undoTarget(ctx, e, st.Head.Version, v)
+		target, later, err := undoTarget(ctx, since, st.Head.Version-int64(s.cfg.HistoryLimit), st.Head.Version, v)
 		if errors.Is(err, editing.ErrUndoConflict) {
 			return nil, protocol.WithDetails(err, versionDetails(st))
 		}
@@ -57,7 +58,7 @@ func (s *Service) Undo(ctx context.Context, c Call, e store.EntityKey, v, fencin
 		if err != nil {
 			return nil, protocol.WithDetails(err, versionDetails(st))
 		}
-		l, err := s.load(ctx, e, st, st.Head.Version, false)
+		l, err := s.load(ctx, e, st, st.Head.Version, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -77,15 +78,21 @@ func (s *Service) Undo(ctx context.Context, c Call, e store.EntityKey, v, fencin
 	})
 }
 
-// undoTarget reads version v of e and the changes after it, up to head; a
-// nil target means v is not in the history kept.
-func (s *Service) undoTarget(ctx context.Context, e store.EntityKey, head, v int64) (*changeRecord, []editing.Applied, error) {
-	if v > head || v <= head-int64(s.cfg.HistoryLimit) {
+// undoTarget reads version v and the changes after it, up to head,
+// through since; a nil target means v is not in the history kept (the
+// versions after oldest). Changes after v of more than maxRebaseBytes as
+// stored are more than an undo is carried past: UNDO_CONFLICT.
+func undoTarget(ctx context.Context, since *sinceReader, oldest, head, v int64) (*changeRecord, []editing.Applied, error) {
+	if v > head || v <= oldest {
 		return nil, nil, nil
 	}
-	recs, err := s.changesBetween(ctx, e, v-1, head)
+	recs, ok, err := since.between(ctx, v-1, head)
 	if err != nil {
 		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, fmt.Errorf("undo %s: the changes after it are more than %d bytes: %w",
+			changeID(since.e, v), maxRebaseBytes, editing.ErrUndoConflict)
 	}
 	if len(recs) != int(head-v+1) || recs[0].Change.Version != v {
 		return nil, nil, nil
