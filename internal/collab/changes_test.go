@@ -304,3 +304,28 @@ func TestChangeCRDTDeleteOfNothing(t *testing.T) {
 		t.Fatalf("delete of location: %s", ack.Outcome)
 	}
 }
+
+// TestChangeRebasedPastMaxIndex: a manual-strategy change whose list
+// index rebasing pushes past doc.MaxIndex is an invalid change: no
+// conflict is stored with the unrelated change after it, and no one is
+// told of one.
+func TestChangeRebasedPastMaxIndex(t *testing.T) {
+	f := newFixture(t, collab.Config{})
+	e := entity("pricing", "max")
+	f.mustChange("ann", "m0", change(e, 0, "insert", "l", []int{1}))
+	f.mustChange("ann", "m1", change(e, 1, "insert", "x", 1))
+	f.mustChange("bob", "b0", change(e, 2, "insert", "l[0]", 0))
+	f.mustChange("bob", "b1", change(e, 3, "update", "x", 2))
+	f.rec.take()
+	_, err := f.svc.Change(f.ctx, f.call("ann", "far"), e, change(e, 2, "update", "l[999999999]", 5))
+	if !errors.Is(err, editing.ErrInvalid) {
+		t.Errorf("change = %v; want an invalid change", err)
+	}
+	cs, _, err := f.st.ListConflicts(f.ctx, e, false, store.Page{})
+	if err != nil || len(cs) != 0 {
+		t.Errorf("conflicts stored: %d (%v)", len(cs), err)
+	}
+	if ev := f.rec.take(); len(ev) != 0 {
+		t.Errorf("events: %+v", ev)
+	}
+}

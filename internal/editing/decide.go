@@ -290,12 +290,36 @@ func rebase(in Input) (doc.Op, bool, []string, error) {
 	if !complete(in) {
 		return doc.Op{}, false, nil, fmt.Errorf("decide: changes since version %d are no longer kept: %w", in.Base, ErrStale)
 	}
-	history := make([]doc.Op, len(in.Since))
-	for i, a := range in.Since {
-		history[i] = a.Op
+	op := in.Op
+	var notices []string
+	for _, a := range in.Since {
+		next, ok, notice, err := transformPast(op, a)
+		if notice != "" {
+			notices = append(notices, notice)
+		}
+		if err != nil || !ok {
+			return doc.Op{}, false, notices, err
+		}
+		op = next
 	}
-	op, ok, notices := ot.TransformAgainst(in.Op, history)
-	return op, ok, notices, nil
+	return op, true, notices, nil
+}
+
+// transformPast is ot.Transform of op past a, a change applied since op's
+// base, for an op that is valid. An op the transform leaves invalid (a
+// list index, a move's from or to, or a text count shifted past its
+// bound, which no document is large enough to reach) is ErrInvalid, as it
+// is at the head: it is not dropped by a (ot.Transform drops an invalid
+// op only at the next change), nor held back as a conflict with a change
+// that did not touch it.
+func transformPast(op doc.Op, a Applied) (doc.Op, bool, string, error) {
+	next, ok, notice := ot.Transform(op, a.Op)
+	if ok {
+		if _, err := next.Validate(); err != nil {
+			return doc.Op{}, false, notice, fmt.Errorf("decide: %s rebased past version %d: %w: %w", op, a.Version, ErrInvalid, err)
+		}
+	}
+	return next, ok, notice, nil
 }
 
 func transform(in Input) (Outcome, error) {
@@ -354,7 +378,11 @@ func manual(in Input) (Outcome, error) {
 		if concurrent(op, a.Op) {
 			remote = &a
 		}
-		if op, ok, _ = ot.Transform(op, a.Op); !ok {
+		var err error
+		if op, ok, _, err = transformPast(op, a); err != nil {
+			return Outcome{}, err
+		}
+		if !ok {
 			remote = &a
 			break
 		}

@@ -1,6 +1,7 @@
 package editing
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/omnisales/rtcollab/internal/doc"
@@ -124,6 +125,11 @@ func follow(c ConflictInput) (doc.Op, bool, error) {
 	// trimmed, Since is short, and the operation, applied as it stands to
 	// a document that moved on, would write what nobody wrote.
 	op, ok, _, err := rebase(Input{Op: op, Base: from, Version: c.Current, Since: c.Since})
+	if errors.Is(err, ErrInvalid) {
+		// Shifted past a bound: an element no list reaches, as gone as
+		// one a change deleted.
+		return doc.Op{}, false, nil
+	}
 	return op, ok && err == nil, err
 }
 
