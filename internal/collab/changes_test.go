@@ -329,3 +329,28 @@ func TestChangeRebasedPastMaxIndex(t *testing.T) {
 		t.Errorf("events: %+v", ev)
 	}
 }
+
+// TestChangeNumberOutOfRange: a value with a number outside the range an
+// increment keeps to (one that a float64 reads as 0, or too large) is
+// refused, not stored where no client reads it and no increment takes it;
+// 1e-300 is a number like any other.
+func TestChangeNumberOutOfRange(t *testing.T) {
+	f := newFixture(t, collab.Config{})
+	e := entity("customer", "u")
+	for i, n := range []string{`1e-999999999`, `-1e-400`, `{"a":[1e308]}`} {
+		p := change(e, 0, "insert", "n", nil)
+		p.After = json.RawMessage(n)
+		if _, err := f.svc.Change(f.ctx, f.call("ann", fmt.Sprint("bad", i)), e, p); codeOf(err) != protocol.CodeBadRequest {
+			t.Errorf("insert of %s: %v; want BAD_REQUEST", n, err)
+		}
+	}
+	e = entity("customer", "small")
+	p := change(e, 0, "insert", "n", nil)
+	p.After = json.RawMessage(`1e-300`)
+	f.mustChange("ann", "m0", p)
+	inc := change(e, 1, "increment", "n", nil)
+	inc.Delta = "1"
+	if ack := f.mustChange("bob", "m1", inc); ack.Change == nil || ack.Change.After != json.Number("1"+"."+strings.Repeat("0", 299)+"1") {
+		t.Errorf("increment of 1e-300: %+v", ack.Change)
+	}
+}

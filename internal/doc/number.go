@@ -101,6 +101,16 @@ func (d decimal) inRange() bool {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
+// CheckNumbers reports a number in v (a value in document form, or any
+// value with a JSON form) outside the bounds above, those of increments
+// and their sums: a float64, and so a browser, would read 1e-999999999 as
+// 0, where the document holds a number no increment takes.
+// Validate accepts every number that parses, so that the operations of
+// changes stored before the bounds still decode; a value a client sends
+// is checked with CheckNumbers. Errors wrap ErrRange, or ErrBadOp for a
+// value with no JSON form.
+func CheckNumbers(v any) error { return checkValue(v, true) }
+
 func (d decimal) canonical() decimal {
 	d.digits = strings.TrimLeft(d.digits, "0")
 	if d.digits == "" {

@@ -110,7 +110,7 @@ func (o Op) Validate() (Path, error) {
 			return bad(why)
 		}
 	case Insert, Update:
-		if err := checkValue(o.Value); err != nil {
+		if err := checkValue(o.Value, false); err != nil {
 			return nil, fmt.Errorf("validate %s %q: %w", o.Kind, clip(o.Path), err)
 		}
 	}
@@ -118,33 +118,40 @@ func (o Op) Validate() (Path, error) {
 }
 
 // checkValue reports whether v has a JSON form, without copying the common
-// document types.
-func checkValue(v any) error {
+// document types; with bounded, also whether its numbers are in range
+// (CheckNumbers).
+func checkValue(v any, bounded bool) error {
 	switch x := v.(type) {
 	case nil, bool, string:
 		return nil
 	case map[string]any:
 		for _, e := range x {
-			if err := checkValue(e); err != nil {
+			if err := checkValue(e, bounded); err != nil {
 				return err
 			}
 		}
 		return nil
 	case []any:
 		for _, e := range x {
-			if err := checkValue(e); err != nil {
+			if err := checkValue(e, bounded); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	if s, ok := numberText(v); ok {
-		if _, ok := parseDecimal(s); ok {
+		if d, ok := parseDecimal(s); ok {
+			if bounded && !d.inRange() {
+				return fmt.Errorf("number %s: below 1e308 in magnitude, with no digit below 1e-324: %w", clip(s), ErrRange)
+			}
 			return nil
 		}
 	}
-	_, err := normalize(v)
-	return err
+	n, err := normalize(v)
+	if err != nil || !bounded {
+		return err
+	}
+	return checkValue(n, bounded) // in document form, which the cases above take
 }
 
 // opWire is the JSON shape of an Op; pointers tell absent fields apart.

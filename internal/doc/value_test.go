@@ -149,3 +149,47 @@ func TestDecode(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckNumbers: a number a client writes is held to the bounds of
+// increments (below 1e308 in magnitude, no digit below 1e-324), where a
+// float64, and so a browser, holds it: one that underflows to 0 or is too
+// large is out of range, anywhere in the value. Validate still accepts
+// it, so that the operations of changes stored before the check decode.
+func TestCheckNumbers(t *testing.T) {
+	tests := []struct {
+		value any
+		ok    bool
+	}{
+		{json.Number("0"), true},
+		{json.Number("0.0"), true},
+		{json.Number("-0"), true},
+		{json.Number("0e-999999999"), true},
+		{json.Number("1e-300"), true},
+		{json.Number("5e-324"), true},
+		{json.Number("-9.99e307"), true},
+		{1e-300, true},
+		{int64(-1 << 63), true},
+		{map[string]any{"a": []any{"1e-999999999", nil, true}}, true},
+		{json.Number("1e-999999999"), false},
+		{json.Number("-1e-325"), false},
+		{json.Number("1e308"), false},
+		{json.Number("1e999999999"), false},
+		{map[string]any{"a": []any{json.Number("1"), json.Number("1e-999999999")}}, false},
+		{[]any{map[string]any{"b": json.Number("-2e400")}}, false},
+		{struct{ N json.Number }{json.Number("1e-999999999")}, false},
+	}
+	for _, tt := range tests {
+		err := CheckNumbers(tt.value)
+		if tt.ok != (err == nil) || !tt.ok && !errors.Is(err, ErrRange) {
+			t.Errorf("CheckNumbers(%v) = %v; want ok %v", tt.value, err, tt.ok)
+		}
+		var op Op
+		raw, _ := json.Marshal(Op{Kind: Update, Path: "n", Value: tt.value})
+		if err := json.Unmarshal(raw, &op); err != nil {
+			t.Errorf("decode the stored update of %v: %v", tt.value, err)
+		}
+	}
+	if err := CheckNumbers(json.Number("1x")); !errors.Is(err, ErrBadOp) {
+		t.Errorf("CheckNumbers(1x) = %v; want a bad value", err)
+	}
+}
