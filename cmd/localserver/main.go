@@ -35,7 +35,7 @@ func main() {
 
 func run() error {
 	dev := flag.Bool("dev", false, "accept ?userId=&username=&tenant= identities without a token (local development only)")
-	stage := flag.String("stage", "ws", "stage name: the last path segment of the WebSocket URL")
+	stage := flag.String("stage", "ws", "stage name: the last path segment of the WebSocket URL and of the Management API endpoint (slashes around it are dropped)")
 	sweep := flag.Duration("sweep", time.Minute, "sweeper interval")
 	static := flag.String("static", "client/demo/dist", "serve the demo page from this directory at / (skipped when it does not exist)")
 	lambdaEndpoint := flag.String("lambda-endpoint", "", "invoke the functions through this Lambda API endpoint, as served by sam local start-lambda (names ConnectFunction, DisconnectFunction, MessageFunction, SweeperFunction)")

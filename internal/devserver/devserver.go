@@ -40,8 +40,9 @@ type Options struct {
 	// Addr is the listen address. Default "127.0.0.1:3001"; use
 	// "127.0.0.1:0" for a free port.
 	Addr string
-	// Stage is the stage name, the last path segment of the WebSocket URL.
-	// Default "ws".
+	// Stage is the stage name, the last path segment of the WebSocket URL
+	// and of the Management API endpoint; slashes around it are dropped
+	// ("/ws" is "ws"). Default "ws".
 	Stage string
 	// Settings configure the handlers, as in the Lambda functions. A
 	// non-empty TableName selects the DynamoDB store: created if missing
@@ -107,9 +108,6 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:3001"
 	}
-	if o.Stage == "" {
-		o.Stage = "ws"
-	}
 	if o.SweepInterval == 0 {
 		o.SweepInterval = time.Minute
 	}
@@ -127,7 +125,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		return nil, fmt.Errorf("listen %q: %w", o.Addr, err)
 	}
-	endpoint := fmt.Sprintf("http://%s/%s", ln.Addr().String(), o.Stage)
+	// The gateway's own endpoint, the stage as it takes it (-stage /ws
+	// serves /ws, not //ws): the handlers post there.
+	endpoint := gateway.Config{Addr: ln.Addr().String(), Stage: o.Stage}.Endpoint()
 	if o.Settings.ManagementEndpoint == "" {
 		o.Settings.ManagementEndpoint = endpoint
 	}

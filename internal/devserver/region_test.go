@@ -2,14 +2,12 @@ package devserver
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/coder/websocket"
 
 	"github.com/omnisales/rtcollab/internal/app"
 	"github.com/omnisales/rtcollab/internal/gateway"
@@ -32,28 +30,8 @@ func TestRegion(t *testing.T) {
 		}
 	}
 
-	dial := func(user string) *websocket.Conn {
-		conn, _, err := websocket.Dial(ctx, srv.WebSocketURL()+"?userId="+user, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = conn.CloseNow() })
-		return conn
-	}
-	exchange := func(conn *websocket.Conn, frame string) {
-		if err := conn.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
-			t.Fatal(err)
-		}
-		if _, reply, err := conn.Read(ctx); err != nil || !strings.Contains(string(reply), `"type":"ack"`) {
-			t.Fatalf("%s: reply %s, %v", frame, reply, err)
-		}
-	}
-	listener, publisher := dial("lena"), dial("rey")
-	exchange(listener, `{"type":"subscribe","channel":"order-updates","messageId":"sub-1"}`)
-	exchange(publisher, `{"type":"publish","channel":"order-updates","payload":{"n":1},"messageId":"pub-1"}`)
-	_, got, err := listener.Read(ctx)
-	var f struct{ Type, MessageID string }
-	if err != nil || json.Unmarshal(got, &f) != nil || f.Type != "update" || f.MessageID != "pub-1" {
-		t.Fatalf("subscriber got %s, %v; want the update pub-1, posted over HTTP signed for eu-west-1", got, err)
-	}
+	listener, publisher := dialDev(ctx, t, srv, "lena"), dialDev(ctx, t, srv, "rey")
+	exchangeAck(ctx, t, listener, `{"type":"subscribe","channel":"order-updates","messageId":"sub-1"}`)
+	exchangeAck(ctx, t, publisher, `{"type":"publish","channel":"order-updates","payload":{"n":1},"messageId":"pub-1"}`)
+	readUpdate(ctx, t, listener, "pub-1", "posted over HTTP signed for eu-west-1")
 }

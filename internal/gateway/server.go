@@ -227,7 +227,19 @@ func (s *Server) WebSocketURL() string { return "ws://" + s.hostPort() + "/" + s
 // Endpoint is the Management API endpoint handlers post to, e.g.
 // "http://127.0.0.1:3001/ws" (the API's stage URL, as a deployed handler
 // derives from its event's domainName and stage).
-func (s *Server) Endpoint() string { return "http://" + s.hostPort() + "/" + s.cfg.Stage }
+func (s *Server) Endpoint() string { return endpointURL(s.hostPort(), s.cfg.Stage) }
+
+// Endpoint is the Management API endpoint of a Server made with c that
+// listens on c.Addr: what its Endpoint reports, the stage as the Server
+// takes it (without slashes around it, "ws" when empty). Code that must
+// know the endpoint before the Server exists (to give it to the handlers
+// the Server invokes) takes it from here, so that the two cannot differ.
+func (c Config) Endpoint() string {
+	c = c.withDefaults()
+	return endpointURL(reachableAddr(c.Addr), c.Stage)
+}
+
+func endpointURL(hostPort, stage string) string { return "http://" + hostPort + "/" + stage }
 
 // Region is the API's region, which every signature must be scoped to
 // (Config.Region).
@@ -249,6 +261,11 @@ func (s *Server) hostPort() string {
 		addr = s.addr.String()
 	}
 	s.mu.Unlock()
+	return reachableAddr(addr)
+}
+
+// reachableAddr is addr with an unspecified host replaced by 127.0.0.1.
+func reachableAddr(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return addr
