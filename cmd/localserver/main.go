@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -41,10 +42,13 @@ func run() error {
 	lambdaEndpoint := flag.String("lambda-endpoint", "", "invoke the functions through this Lambda API endpoint, as served by sam local start-lambda (names ConnectFunction, DisconnectFunction, MessageFunction, SweeperFunction)")
 	mgmtHTTP := flag.Bool("management-http", false, "post every frame through the signed HTTP Management API, as deployed code does, instead of handing frames for this server's connections to the gateway in process")
 	lambdaEndpoints := flag.String("lambda-endpoints", "", "invoke each function at its own Lambda API endpoint, one Runtime Interface Emulator per bootstrap: connect=URL,disconnect=URL,message=URL,sweeper=URL")
-	connectRate := flag.Float64("connect-rate", 500, "new connections a second before handshakes are refused with 429, as API Gateway's account quota (500); 0 for no bound")
+	connectRate := flag.Float64("connect-rate", 500, "new connections a second before handshakes are refused with 429, as API Gateway's account quota (500); 0 for no bound (negative, NaN and infinite values are refused)")
 	shutdownTimeout := flag.Duration("shutdown-timeout", 0, "how long a shutdown waits for $disconnect to run for every connection; 0 picks 10s on the embedded store, 30s on DynamoDB or with -lambda-endpoint(s)")
 	allowOrigins := flag.String("allow-origin", os.Getenv("DEV_ALLOWED_ORIGINS"), "with -dev, comma-separated origins besides this machine's pages whose pages may connect, e.g. http://devbox.local:5173 (env DEV_ALLOWED_ORIGINS)")
 	flag.Parse()
+	if err := checkConnectRate(*connectRate); err != nil {
+		return err
+	}
 
 	s, err := app.SettingsFromEnv(os.Getenv)
 	if err != nil {
@@ -194,6 +198,15 @@ func remoteInvoker(endpoint, endpoints string, s app.Settings) (devserver.Invoke
 		return nil, "", err
 	}
 	return inv, "Lambda Invoke API: " + inv.String(), nil
+}
+
+// checkConnectRate refuses a -connect-rate that names no rate: a
+// negative one, NaN or an infinity (flag.Float64 takes them all).
+func checkConnectRate(rate float64) error {
+	if rate < 0 || math.IsNaN(rate) || math.IsInf(rate, 0) {
+		return fmt.Errorf("-connect-rate %v: want new connections a second, a finite number, 0 or more (0 for no bound)", rate)
+	}
+	return nil
 }
 
 // managementCredentials are the key pairs the local Management API accepts

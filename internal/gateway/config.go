@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -60,12 +61,13 @@ type Config struct {
 	// MaxLifetime closes a connection with 1001 "Going away" this long
 	// after it opened. Default 2 hours.
 	MaxLifetime time.Duration
-	// NewConnectionsPerSecond, when above zero, refuses handshakes past
-	// that rate with 429 before $connect runs, as API Gateway does past
-	// its account quota of 500 new connections a second (a bucket of that
-	// many, refilled at that rate). Default 0: no bound (load and test
-	// tools that open thousands of connections at once); the local server
-	// (cmd/localserver) sets 500.
+	// NewConnectionsPerSecond, when above zero and finite, refuses
+	// handshakes past that rate with 429 before $connect runs, as API
+	// Gateway does past its account quota of 500 new connections a second
+	// (a bucket of that many, at most 2^31-1, refilled at that rate).
+	// Default 0: no bound (load and test tools that open thousands of
+	// connections at once), as are a negative value, NaN and +Inf; the
+	// local server (cmd/localserver) sets 500.
 	NewConnectionsPerSecond float64
 	// IntegrationTimeout bounds one Invoke; a $default invocation that
 	// takes longer gets API Gateway's "Endpoint request timed out" frame, a
@@ -157,6 +159,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.APIID == "" {
 		c.APIID = DefaultAPIID
+	}
+	if !(c.NewConnectionsPerSecond > 0) || math.IsInf(c.NewConnectionsPerSecond, 1) {
+		c.NewConnectionsPerSecond = 0 // zero, negative, NaN or +Inf: no bound
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -254,5 +256,34 @@ func TestNewConnectionRate(t *testing.T) {
 			t.Fatalf("without a rate: %v", err)
 		}
 		_ = c.CloseNow()
+	}
+}
+
+// TestNewConnectionRateOutOfRange: a rate too large for a bucket of one
+// second's handshakes (2^63 and more, +Inf) admits handshakes, as does a
+// NaN rate (not above zero: no bound), instead of a burst that overflows
+// int refusing every one with 429; a large rate still takes one second's
+// worth at once.
+func TestNewConnectionRateOutOfRange(t *testing.T) {
+	for _, rate := range []float64{math.Ldexp(1, 63), 1e300, math.MaxFloat64, math.Inf(1), math.NaN()} {
+		t.Run(fmt.Sprint(rate), func(t *testing.T) {
+			s := startGateway(t, Config{NewConnectionsPerSecond: rate}, newFakeInvoker())
+			for i := range 3 {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				c, _, err := websocket.Dial(ctx, s.WebSocketURL(), nil)
+				cancel()
+				if err != nil {
+					t.Fatalf("handshake %d: %v", i+1, err)
+				}
+				_ = c.CloseNow()
+			}
+		})
+	}
+	now := time.Unix(1700000000, 0)
+	s := New(Config{NewConnectionsPerSecond: 1e12}, newFakeInvoker())
+	for i := range 100000 {
+		if !s.admitConnection(now) {
+			t.Fatalf("rate 1e12: handshake %d at one instant refused", i+1)
+		}
 	}
 }

@@ -30,6 +30,10 @@ const shutdownGrace = 10 * time.Second
 // they finish one after another and a cut-off leaves only the rest.
 const shutdownDisconnects = 16
 
+// maxConnectionBurst bounds the bucket of Config.NewConnectionsPerSecond
+// (one second's handshakes): a rate of 2^63 or more would overflow int.
+const maxConnectionBurst = math.MaxInt32
+
 // Server is a local API Gateway WebSocket API. It is safe for concurrent
 // use. Create it with New; a Server serves once and cannot be restarted
 // after Shutdown.
@@ -100,7 +104,7 @@ func New(cfg Config, inv Invoker) *Server {
 		signer:        awsrest.NewSigner(signingService, cfg.Region),
 		conns:         make(map[string]*conn),
 		reserved:      make(map[string]bool),
-		newConns:      ratelimit.Bucket{Rate: cfg.NewConnectionsPerSecond, Burst: int(math.Ceil(cfg.NewConnectionsPerSecond))},
+		newConns:      ratelimit.Bucket{Rate: cfg.NewConnectionsPerSecond, Burst: int(min(math.Ceil(cfg.NewConnectionsPerSecond), maxConnectionBurst))},
 		shutdownSlots: make(chan struct{}, shutdownDisconnects),
 		abandon:       make(chan struct{}),
 	}
