@@ -70,7 +70,7 @@ func TestBannerAnnouncesOnlyAServedDemoPage(t *testing.T) {
 	demoLine := regexp.MustCompile(`Demo page: +(.+)`)
 
 	t.Run("not built", func(t *testing.T) {
-		banner, _ := startServer(t, bin, t.TempDir(), []string{"PORT=0"}, nil, "-dev", "-sweep=-1ns")
+		banner, _ := startServer(t, bin, t.TempDir(), []string{"PORT=0"}, nil, "-dev", "-sweep=0")
 		m := demoLine.FindStringSubmatch(banner)
 		if m == nil || m[1] != "not built (make demo, or -static DIR)" {
 			t.Fatalf("demo line: %q, want the not-built notice\nbanner:\n%s", m, banner)
@@ -82,7 +82,7 @@ func TestBannerAnnouncesOnlyAServedDemoPage(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dist, "index.html"), []byte("<!doctype html><title>demo</title>"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		banner, _ := startServer(t, bin, t.TempDir(), []string{"PORT=0"}, nil, "-dev", "-sweep=-1ns", "-static", dist)
+		banner, _ := startServer(t, bin, t.TempDir(), []string{"PORT=0"}, nil, "-dev", "-sweep=0", "-static", dist)
 		m := regexp.MustCompile(`Demo page: +(http://localhost:(\d+)/)\n`).FindStringSubmatch(banner)
 		if m == nil || m[2] == "0" {
 			t.Fatalf("demo line: %q, want the URL with the opened port\nbanner:\n%s", m, banner)
@@ -106,7 +106,7 @@ func TestBannerAnnouncesOnlyAServedDemoPage(t *testing.T) {
 func TestBannerNamesTheRegion(t *testing.T) {
 	bin := buildServer(t)
 	for env, want := range map[string]string{"AWS_REGION=": "us-east-1", "AWS_REGION=eu-west-1": "eu-west-1"} {
-		banner, _ := startServer(t, bin, t.TempDir(), []string{"PORT=0", env}, nil, "-dev", "-sweep=-1ns")
+		banner, _ := startServer(t, bin, t.TempDir(), []string{"PORT=0", env}, nil, "-dev", "-sweep=0")
 		if !strings.Contains(banner, `(SigV4, access key "local", region `+want+")") {
 			t.Errorf("with %s the banner does not name region %s:\n%s", env, want, banner)
 		}

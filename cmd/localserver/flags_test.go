@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // refusedAtStart runs bin with env and args and returns its standard error,
@@ -61,5 +62,51 @@ func TestConnectRateOutOfRange(t *testing.T) {
 	}
 	for _, v := range []string{"0", "1e19"} {
 		startServer(t, bin, t.TempDir(), []string{"PORT=0"}, nil, "-dev", "-connect-rate="+v)
+	}
+}
+
+// TestFlagValuesRefused: a negative -sweep or -shutdown-timeout, and an
+// allowed origin that is not scheme://host[:port] (which no browser's
+// Origin can match), stop the server at start with an error naming the
+// flag or variable, instead of being taken silently (-sweep=-1m turned
+// the sweeper off, -shutdown-timeout=-1s used the default bound).
+func TestFlagValuesRefused(t *testing.T) {
+	bin := buildServer(t)
+	for _, c := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"-sweep=-1m"}, "localserver: -sweep -1m0s: "},
+		{nil, []string{"-sweep=-1ns"}, "localserver: -sweep -1ns: "},
+		{nil, []string{"-shutdown-timeout=-1s"}, "localserver: -shutdown-timeout -1s: "},
+		{[]string{"DEV_ALLOWED_ORIGINS=devbox.local:5173"}, nil, `localserver: DEV_ALLOWED_ORIGINS: "devbox.local:5173" is not an origin`},
+		{[]string{"DEV_ALLOWED_ORIGINS=http://ok.example, localhost:5173"}, nil, `localserver: DEV_ALLOWED_ORIGINS: "localhost:5173" is not an origin`},
+		{[]string{"DEV_ALLOWED_ORIGINS=http://devbox.local:5173/app"}, nil, `"http://devbox.local:5173/app" is not an origin`},
+		{[]string{"DEV_ALLOWED_ORIGINS=http://devbox.local:port"}, nil, `"http://devbox.local:port" is not an origin`},
+		{[]string{"DEV_ALLOWED_ORIGINS=//devbox.local"}, nil, `"//devbox.local" is not an origin`},
+		{[]string{"DEV_ALLOWED_ORIGINS=http://devbox.local?x=1"}, nil, `"http://devbox.local?x=1" is not an origin`},
+		{[]string{"DEV_ALLOWED_ORIGINS=http://ok.example"}, []string{"-allow-origin=devbox.local"}, `localserver: -allow-origin: "devbox.local" is not an origin`},
+	} {
+		t.Run(strings.Join(append(c.env, c.args...), " "), func(t *testing.T) {
+			stderr := refusedAtStart(t, bin, c.env, append([]string{"-dev"}, c.args...)...)
+			if !strings.Contains(stderr, c.want) {
+				t.Errorf("stderr %q, want %q", stderr, c.want)
+			}
+		})
+	}
+	// The documented values start it: 0 for each duration, origins with
+	// a scheme (a trailing slash is dropped, as browsers send none).
+	startServer(t, bin, t.TempDir(), []string{"PORT=0", "DEV_ALLOWED_ORIGINS=http://devbox.local:5173/, https://app.example"}, nil,
+		"-dev", "-sweep=0", "-shutdown-timeout=0")
+}
+
+// TestSweepInterval: -sweep 0 turns the sweeper off; any other value is
+// its interval.
+func TestSweepInterval(t *testing.T) {
+	for flagged, want := range map[time.Duration]time.Duration{0: -1, time.Second: time.Second, time.Minute: time.Minute} {
+		if got := sweepInterval(flagged); got != want {
+			t.Errorf("sweepInterval(%v) = %v, want %v", flagged, got, want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,16 +38,32 @@ func main() {
 func run() error {
 	dev := flag.Bool("dev", false, "accept ?userId=&username=&tenant= identities without a token (local development only)")
 	stage := flag.String("stage", "ws", "stage name: the last path segment of the WebSocket URL and of the Management API endpoint (slashes around it are dropped)")
-	sweep := flag.Duration("sweep", time.Minute, "sweeper interval")
+	sweep := flag.Duration("sweep", time.Minute, "sweeper interval; 0 turns the sweeper off")
 	static := flag.String("static", "client/demo/dist", "serve the demo page from this directory at / (skipped when it does not exist)")
 	lambdaEndpoint := flag.String("lambda-endpoint", "", "invoke the functions through this Lambda API endpoint, as served by sam local start-lambda (names ConnectFunction, DisconnectFunction, MessageFunction, SweeperFunction)")
 	mgmtHTTP := flag.Bool("management-http", false, "post every frame through the signed HTTP Management API, as deployed code does, instead of handing frames for this server's connections to the gateway in process")
 	lambdaEndpoints := flag.String("lambda-endpoints", "", "invoke each function at its own Lambda API endpoint, one Runtime Interface Emulator per bootstrap: connect=URL,disconnect=URL,message=URL,sweeper=URL")
 	connectRate := flag.Float64("connect-rate", 500, "new connections a second before handshakes are refused with 429, as API Gateway's account quota (500); 0 for no bound (negative, NaN and infinite values are refused)")
 	shutdownTimeout := flag.Duration("shutdown-timeout", 0, "how long a shutdown waits for $disconnect to run for every connection; 0 picks 10s on the embedded store, 30s on DynamoDB or with -lambda-endpoint(s)")
-	allowOrigins := flag.String("allow-origin", os.Getenv("DEV_ALLOWED_ORIGINS"), "with -dev, comma-separated origins besides this machine's pages whose pages may connect, e.g. http://devbox.local:5173 (env DEV_ALLOWED_ORIGINS)")
+	allowOrigins := flag.String("allow-origin", os.Getenv("DEV_ALLOWED_ORIGINS"), "with -dev, comma-separated origins besides this machine's pages whose pages may connect, each scheme://host[:port], e.g. http://devbox.local:5173 (env DEV_ALLOWED_ORIGINS)")
 	flag.Parse()
 	if err := checkConnectRate(*connectRate); err != nil {
+		return err
+	}
+	if err := checkDuration("-sweep", *sweep, "0 turns the sweeper off"); err != nil {
+		return err
+	}
+	if err := checkDuration("-shutdown-timeout", *shutdownTimeout, "0 picks the default bound: 10s on the embedded store, 30s on DynamoDB or with -lambda-endpoint(s)"); err != nil {
+		return err
+	}
+	originsFrom := "DEV_ALLOWED_ORIGINS"
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "allow-origin" {
+			originsFrom = "-allow-origin"
+		}
+	})
+	origins, err := parseOrigins(*allowOrigins, originsFrom)
+	if err != nil {
 		return err
 	}
 
@@ -88,9 +105,9 @@ func run() error {
 	}
 	demo := staticDir(*static)
 	srv, err := devserver.Start(ctx, devserver.Options{
-		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: *sweep, Logger: log,
+		Addr: "127.0.0.1:" + port, Stage: *stage, Settings: s, SweepInterval: sweepInterval(*sweep), Logger: log,
 		App: &app.Options{Auth: authn, AWS: &awsCfg}, Invoker: inv, Static: demo, ManagementHTTP: *mgmtHTTP,
-		Gateway: gateway.Config{Credentials: managementCredentials(os.Getenv), AllowedOrigins: splitList(*allowOrigins),
+		Gateway: gateway.Config{Credentials: managementCredentials(os.Getenv), AllowedOrigins: origins,
 			NewConnectionsPerSecond: *connectRate},
 	})
 	if err != nil {
@@ -207,6 +224,41 @@ func checkConnectRate(rate float64) error {
 		return fmt.Errorf("-connect-rate %v: want new connections a second, a finite number, 0 or more (0 for no bound)", rate)
 	}
 	return nil
+}
+
+// checkDuration refuses a negative duration flag; zero names what 0
+// means for it.
+func checkDuration(name string, d time.Duration, zero string) error {
+	if d < 0 {
+		return fmt.Errorf("%s %v: want a duration of 0 or more (%s)", name, d, zero)
+	}
+	return nil
+}
+
+// sweepInterval is the devserver's sweeper interval for the -sweep flag:
+// 0 turns the sweeper off, as a negative interval does there.
+func sweepInterval(flagged time.Duration) time.Duration {
+	if flagged == 0 {
+		return -1
+	}
+	return flagged
+}
+
+// parseOrigins splits a comma-separated list of origins (source names
+// where it came from) and refuses an item that is not scheme://host[:port],
+// the form of a browser's Origin header: one without a scheme, such as
+// devbox.local:5173, could never match. A trailing slash is taken, as the
+// gateway drops it.
+func parseOrigins(list, source string) ([]string, error) {
+	origins := splitList(list)
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Opaque != "" || u.User != nil || u.Hostname() == "" ||
+			(u.Path != "" && u.Path != "/") || strings.ContainsAny(o, "?#") {
+			return nil, fmt.Errorf("%s: %q is not an origin: want scheme://host[:port], e.g. http://devbox.local:5173", source, o)
+		}
+	}
+	return origins, nil
 }
 
 // managementCredentials are the key pairs the local Management API accepts
