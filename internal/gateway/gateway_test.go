@@ -577,7 +577,12 @@ func TestRouteResponse(t *testing.T) {
 			c := dial(t, s, nil)
 			c.send(t, tt.typ, []byte(tt.send))
 			req := next(t, inv.messages, "$default")
-			// A second message marks the end of any reply to the first.
+			// The messages of one connection are invoked concurrently and
+			// their replies come in any order: the sentinel's reply marks
+			// the end of any reply to the first message only once the
+			// first message's invocation has returned and its reply has
+			// gone to the connection.
+			invocationsReturned(t, s, req.RequestContext.ConnectionID)
 			c.send(t, websocket.MessageText, []byte("sentinel"))
 			var got []byte
 			if m := c.next(t); string(m) != "sentinel" {
@@ -588,6 +593,28 @@ func TestRouteResponse(t *testing.T) {
 			}
 			tt.check(t, req, got)
 		})
+	}
+}
+
+// invocationsReturned waits until no $default invocation of connection id
+// is running. Its route responses have then been written, or queued ahead
+// of any message sent to the connection later. The caller sends nothing on
+// the connection meanwhile.
+func invocationsReturned(t *testing.T, s *Server, id string) {
+	t.Helper()
+	sc := s.lookup(id)
+	if sc == nil {
+		t.Fatalf("connection %q is not open", id)
+	}
+	done := make(chan struct{})
+	go func() {
+		sc.invocations.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("$default invocations of connection %q still running after 5s", id)
 	}
 }
 
