@@ -181,7 +181,7 @@ type SyncReply struct {
 	Strategy         string         `json:"strategy"`
 	Version          int64          `json:"version"`
 	Snapshot         bool           `json:"snapshot"`
-	Document         map[string]any `json:"document,omitempty"`
+	Document         map[string]any `json:"document,omitzero"` // set (maybe empty) on a snapshot only
 	Changes          []Change       `json:"changes"`
 	HasMore          bool           `json:"hasMore"`
 	NextSinceVersion int64          `json:"nextSinceVersion"`

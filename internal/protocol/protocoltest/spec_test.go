@@ -173,6 +173,8 @@ func TestMutatedFramesFail(t *testing.T) {
 			ack(`{"renewed":false,"lock":{"entityType":"order","entityId":"1","lockedBy":"u1","lockedAt":"2026-01-01T00:00:00.000Z","expiresAt":"2026-01-01T00:00:30.000Z","renewable":true}}`), "'fencingToken'"},
 		{"sync ack without lock", "reply", "sync",
 			ack(`{"entityType":"order","entityId":"1","strategy":"lock-based","version":0,"snapshot":true,"document":{},"changes":[],"hasMore":false,"nextSinceVersion":0,"conflicts":[],"historyLimit":100}`), "'lock'"},
+		{"sync snapshot without document", "reply", "sync",
+			ack(`{"entityType":"order","entityId":"1","strategy":"lock-based","version":0,"snapshot":true,"changes":[],"hasMore":false,"nextSinceVersion":0,"conflicts":[],"lock":null,"historyLimit":100}`), "'document'"},
 		{"reply with the wrong ack", "reply", "lock.renew", ack(`{"channel":"x"}`), "/payload"},
 		{"error with unknown code", "reply", "ping",
 			`{"type":"error","replyTo":"m","messageId":"e-m","timestamp":"2026-01-01T00:00:00.000Z","payload":{"code":"OOPS","message":"x","retryable":false}}`, "/payload/code"},
