@@ -226,6 +226,23 @@ describe('SDK types against the protocol schemas', () => {
     }
   });
 
+  // The patterns must mean in JavaScript what they mean to the Go tests
+  // (internal/handler's spec conformance test sends the same texts).
+  it('VisibleText and RoomName patterns', () => {
+    const text = componentSchema('VisibleText');
+    expect(errorsOf(text, 'editing ✍️ ใบสั่งซื้อ')).toEqual([]);
+    for (const bad of ['a\u200bb', 'a\u202eb', 'p\u0000', 'a\tb', 'a\u2028b', '\ue000']) {
+      expect(errorsOf(text, bad).map((e) => e.keyword), JSON.stringify(bad)).toEqual(['pattern']);
+    }
+    const room = componentSchema('RoomName');
+    for (const good of ['dash-1.a_b', 'room:dash', 'room', `room:${'r'.repeat(100)}`]) {
+      expect(errorsOf(room, good), good).toEqual([]);
+    }
+    for (const bad of ['', 'room:', 'room:room:dash', 'order:1', 'my room', 'r'.repeat(101)]) {
+      expect(errorsOf(room, bad).map((e) => e.keyword), bad).toEqual(['pattern']);
+    }
+  });
+
   it('refuses a frame that breaks the schema', () => {
     const bad = { ...lock, fencingToken: '7' };
     expect(errorsOf(componentSchema('Lock'), bad).map((e) => e.instancePath)).toEqual(['/fencingToken']);

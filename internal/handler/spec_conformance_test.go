@@ -2,6 +2,8 @@ package handler_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/handler"
@@ -66,6 +68,76 @@ func TestSyncSnapshotCarriesEmptyDocument(t *testing.T) {
 				t.Errorf("reply with changes has document %s, want none: %s", doc, reply)
 			}
 			if err := s.Reply("sync", []byte(reply)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// conformanceCases are frames near the edges of what the server accepts:
+// each is refused by the server as malformed (BAD_REQUEST) exactly when
+// refused is set, and docs/asyncapi.yaml must say the same of it.
+var conformanceCases = []struct {
+	name, frame string
+	refused     bool
+}{
+	// Presence texts that others see hold no control, format or other
+	// invisible character.
+	{"presence activity", `{"type":"presence","payload":{"activity":"editing ✍️ ใบสั่งซื้อ"}}`, false},
+	{"presence activity with a zero-width space", `{"type":"presence","payload":{"activity":"a\u200bb"}}`, true},
+	{"presence activity with a bidirectional override", `{"type":"presence","payload":{"activity":"a\u202eb"}}`, true},
+	{"presence page with NUL", `{"type":"presence","payload":{"location":{"page":"p\u0000"}}}`, true},
+	{"presence section with a line separator", `{"type":"presence","payload":{"location":{"page":"p","section":"a\u2028b"}}}`, true},
+	{"presence currentLocation page with a tab", `{"type":"presence","payload":{"currentLocation":{"page":"a\tb"}}}`, true},
+	{"presence avatar with a private-use character", `{"type":"presence","payload":{"avatar":"https://example.com/\ue000.png"}}`, true},
+	// Room names.
+	{"room.join", `{"type":"room.join","payload":{"room":"dash-1.a_b"}}`, false},
+	{"room.join with the room: prefix", `{"type":"room.join","payload":{"room":"room:dash"}}`, false},
+	{"room.join of 100 characters", `{"type":"room.join","payload":{"room":"room:` + strings.Repeat("r", 100) + `"}}`, false},
+	{"room.join of 101 characters", `{"type":"room.join","payload":{"room":"` + strings.Repeat("r", 101) + `"}}`, true},
+	{"room.join with a space", `{"type":"room.join","payload":{"room":"my room"}}`, true},
+	{"room.join of room: alone", `{"type":"room.join","payload":{"room":"room:"}}`, true},
+	{"room.join with the prefix twice", `{"type":"room.join","payload":{"room":"room:room:dash"}}`, true},
+	{"room.join of an entity channel", `{"type":"room.join","payload":{"room":"order:1"}}`, true},
+	{"presence with room: alone", `{"type":"presence","payload":{"room":"room:"}}`, true},
+	{"presence with a room with a space", `{"type":"presence","payload":{"room":"my room"}}`, true},
+	{"presence.snapshot of a room with a slash", `{"type":"presence.snapshot","payload":{"room":"a/b"}}`, true},
+	{"room.leave of room: alone", `{"type":"room.leave","payload":{"room":"room:"}}`, true},
+	{"cursor in a room with a colon", `{"type":"cursor","payload":{"room":"a:b","x":1,"y":2}}`, true},
+}
+
+// TestSpecRefusesWhatTheServerRefuses sends conformanceCases to a handler
+// and checks the reply and docs/asyncapi.yaml against each case.
+func TestSpecRefusesWhatTheServerRefuses(t *testing.T) {
+	s, send := specHandler(t)
+	for i, tt := range conformanceCases {
+		t.Run(tt.name, func(t *testing.T) {
+			frame := strings.Replace(tt.frame, "{", fmt.Sprintf(`{"messageId":"k%d",`, i), 1)
+			specErr := s.Request([]byte(frame))
+			reply := send(frame)
+			var env struct {
+				Type    string
+				Payload struct{ Code string }
+			}
+			if err := json.Unmarshal([]byte(reply), &env); err != nil {
+				t.Fatal(err)
+			}
+			if tt.refused {
+				if env.Type != "error" || env.Payload.Code != "BAD_REQUEST" {
+					t.Errorf("server: %s, want BAD_REQUEST", reply)
+				}
+				if specErr == nil {
+					t.Errorf("docs/asyncapi.yaml accepts %s, which the server refuses: %s", frame, reply)
+				}
+				return
+			}
+			if env.Type == "error" {
+				t.Errorf("server refuses %s: %s", frame, reply)
+			}
+			if specErr != nil {
+				t.Errorf("the server accepts a frame docs/asyncapi.yaml refuses: %v", specErr)
+			}
+			if err := s.Reply(strings.Split(strings.Split(frame, `"type":"`)[1], `"`)[0], []byte(reply)); err != nil {
 				t.Error(err)
 			}
 		})
