@@ -143,3 +143,33 @@ func TestSpecRefusesWhatTheServerRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestIntegersWithFractionOrExponentRefused pins what PROTOCOL.md
+// ("Frames") and docs/asyncapi.yaml state: an integer field written with a
+// fraction or an exponent is refused with BAD_REQUEST although its value
+// is an integer. A JSON Schema cannot tell 30000.0 from 30000, so the
+// document accepts these frames; the same frames with plain integers are
+// not refused as malformed.
+func TestIntegersWithFractionOrExponentRefused(t *testing.T) {
+	s, send := specHandler(t)
+	for i, f := range []string{
+		`{"type":"lock.acquire","payload":{"entityType":"order","entityId":"1","ttl":N}}`,
+		`{"type":"sync","payload":{"entityType":"note","entityId":"1","limit":N}}`,
+		`{"type":"comment.list","payload":{"entityType":"note","entityId":"1","limit":N}}`,
+		`{"type":"presence.snapshot","payload":{"limit":N}}`,
+		`{"type":"activity.list","payload":{"limit":N}}`,
+		`{"type":"subscribe","channel":"order-updates","payload":{"since":{"offset":N,"epoch":"e"}}}`,
+		`{"type":"change","payload":{"entityType":"note","entityId":"2","baseVersion":N,"operation":"update","path":"a","after":1}}`,
+	} {
+		for j, n := range []string{"10", "10.0", "1e1", "1E+1", "10.00e0"} {
+			frame := fmt.Sprintf(`{"messageId":"n%d-%d",`, i, j) + strings.Replace(f, "N", n, 1)[1:]
+			if err := s.Request([]byte(frame)); err != nil {
+				t.Errorf("docs/asyncapi.yaml refuses %s: %v", frame, err)
+			}
+			reply := send(frame)
+			if refused := strings.Contains(reply, `"code":"BAD_REQUEST"`); refused != (n != "10") {
+				t.Errorf("%s: %s, BAD_REQUEST %v", frame, reply, n != "10")
+			}
+		}
+	}
+}
