@@ -104,7 +104,50 @@ var conformanceCases = []struct {
 	{"presence.snapshot of a room with a slash", `{"type":"presence.snapshot","payload":{"room":"a/b"}}`, true},
 	{"room.leave of room: alone", `{"type":"room.leave","payload":{"room":"room:"}}`, true},
 	{"cursor in a room with a colon", `{"type":"cursor","payload":{"room":"a:b","x":1,"y":2}}`, true},
+	// An entity's type and id together are at most 127 characters.
+	{"sync of type 64 and id 63", `{"type":"sync","payload":{"entityType":"` + name64 + `","entityId":"` + name64[1:] + `"}}`, false},
+	{"sync of type 63 and id 64", `{"type":"sync","payload":{"entityType":"` + name64[1:] + `","entityId":"` + name64 + `"}}`, false},
+	{"sync of type 64 and id 64", `{"type":"sync","payload":{"entityType":"` + name64 + `","entityId":"` + name64 + `"}}`, true},
+	{"lock.acquire of type 64 and id 64", `{"type":"lock.acquire","payload":{"entityType":"` + name64 + `","entityId":"` + name64 + `"}}`, true},
+	{"comment.add of type 64 and id 64", `{"type":"comment.add","payload":{"entityType":"` + name64 + `","entityId":"` + name64 + `","text":"x"}}`, true},
+	{"undo of a change of type 64 and id 64", `{"type":"undo","payload":{"changeId":"` + name64 + `:` + name64 + `:1"}}`, true},
+	{"undo of type 64 and id 64", `{"type":"undo","payload":{"entityType":"` + name64 + `","entityId":"` + name64 + `","version":1}}`, true},
+	{"activity of type 64 and id 64", `{"type":"activity","payload":{"entityType":"` + name64 + `","entityId":"` + name64 + `"}}`, true},
+	{"activity of an entity of type 64 and id 64", `{"type":"activity","payload":{"entity":{"type":"` + name64 + `","id":"` + name64 + `"}}}`, true},
+	// The version of a changeId is an int64.
+	{"undo of the largest version", `{"type":"undo","payload":{"changeId":"note:n:9223372036854775807"}}`, false},
+	{"undo of a version past int64", `{"type":"undo","payload":{"changeId":"note:n:9223372036854775808"}}`, true},
+	{"undo of a version of 20 digits", `{"type":"undo","payload":{"changeId":"note:n:10000000000000000000"}}`, true},
+	{"undo of version 0", `{"type":"undo","payload":{"entityType":"note","entityId":"n","version":0}}`, true},
+	{"undo of a changeId with version 0 beside it", `{"type":"undo","payload":{"changeId":"note:n:1","version":0}}`, false},
+	// history: an entity's (without a channel) or a channel's.
+	{"history before 0", `{"type":"history","payload":{"entityType":"note","entityId":"n","before":0}}`, false},
+	{"history before -5", `{"type":"history","payload":{"entityType":"note","entityId":"n","before":-5}}`, true},
+	{"history of a channel", `{"type":"history","channel":"order-updates","payload":{}}`, false},
+	{"history of a channel without payload", `{"type":"history","channel":"order-updates"}`, false},
+	{"history without channel or entity", `{"type":"history","payload":{}}`, true},
+	{"history without channel or payload", `{"type":"history"}`, true},
+	{"history since without channel", `{"type":"history","payload":{"since":{"offset":0,"epoch":"e"}}}`, true},
+	// notify needs a title or a body that is not empty.
+	{"notify with a body", `{"type":"notify","payload":{"title":"","body":"b"}}`, false},
+	{"notify with text as body", `{"type":"notify","payload":{"body":"","text":"t"}}`, false},
+	{"notify with an empty title", `{"type":"notify","payload":{"title":""}}`, true},
+	{"notify with empty title, body and text", `{"type":"notify","payload":{"title":"","body":"","text":""}}`, true},
+	// activity names its entity, by entity or by entityType and entityId.
+	{"activity of an entity", `{"type":"activity","payload":{"entity":{"type":"order","id":"1","name":"O"}}}`, false},
+	{"activity of entityType and entityId", `{"type":"activity","payload":{"entityType":"order","entityId":"1"}}`, false},
+	{"activity without entity", `{"type":"activity","payload":{}}`, true},
+	{"activity of an empty entity", `{"type":"activity","payload":{"entity":{},"entityType":"order","entityId":"1"}}`, true},
+	{"activity of an entity without id", `{"type":"activity","payload":{"entity":{"type":"order"},"entityType":"order","entityId":"1"}}`, true},
+	// Cursors are at most 1,024 characters.
+	{"activity.list with a cursor of 1,025", `{"type":"activity.list","payload":{"cursor":"` + strings.Repeat("A", 1025) + `"}}`, true},
+	{"presence.snapshot with a cursor of 1,025", `{"type":"presence.snapshot","payload":{"cursor":"` + strings.Repeat("A", 1025) + `"}}`, true},
+	{"comment.list with a cursor of 1,025", `{"type":"comment.list","payload":{"entityType":"order","entityId":"1","cursor":"` + strings.Repeat("A", 1025) + `"}}`, true},
+	{"sync with a conflictsCursor of 1,025", `{"type":"sync","payload":{"entityType":"order","entityId":"1","conflictsCursor":"` + strings.Repeat("A", 1025) + `"}}`, true},
 }
+
+// name64 is an entity type or id of the most characters.
+var name64 = strings.Repeat("n", 64)
 
 // TestSpecRefusesWhatTheServerRefuses sends conformanceCases to a handler
 // and checks the reply and docs/asyncapi.yaml against each case.
@@ -127,11 +170,11 @@ func TestSpecRefusesWhatTheServerRefuses(t *testing.T) {
 					t.Errorf("server: %s, want BAD_REQUEST", reply)
 				}
 				if specErr == nil {
-					t.Errorf("docs/asyncapi.yaml accepts %s, which the server refuses: %s", frame, reply)
+					t.Errorf("docs/asyncapi.yaml accepts the frame, which the server refuses: %s", reply)
 				}
 				return
 			}
-			if env.Type == "error" {
+			if env.Payload.Code == "BAD_REQUEST" {
 				t.Errorf("server refuses %s: %s", frame, reply)
 			}
 			if specErr != nil {
