@@ -54,6 +54,7 @@ export {
   type RealtimeSyncManagerEvents,
   type PushOptions,
   type ChangeAck,
+  type Overwritten,
 } from './sync-manager.js';
 export {
   PresenceManager,

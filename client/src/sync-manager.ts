@@ -208,7 +208,19 @@ export interface ChangeAck {
   version: number;
   change?: Change;
   notices?: string[];
+  /**
+   * Last-write-wins: the concurrent changes since the base version that
+   * this write replaced, and their authors.
+   */
+  overwrote?: Overwritten[];
   conflict?: Conflict;
+}
+
+/** A change a last-write-wins write replaced (`ChangeAck.overwrote`). */
+export interface Overwritten {
+  version: number;
+  userId: string;
+  path: string;
 }
 
 interface SyncAck {

@@ -158,15 +158,27 @@ export interface HelloAck {
   userId: string;
   username: string;
   tenant: string;
-  roles?: string[];
+  /** The token's roles; `null` when it names none. */
+  roles?: string[] | null;
   connectedAt?: string;
   serverTime: string;
 }
 
-export interface SubscribeAck {
+export interface SubscribeAck<P = unknown> {
   channel: string;
   /** On a channel with history: the stream's position when the subscription started. */
   position?: StreamPosition;
+  /**
+   * The ack of a subscribe with `since` on a channel with history:
+   * whether `publications` continue `since` with no gap, the first page of
+   * them, and whether more follow (read on with `history` since the last
+   * offset). `WebSocketClient.subscribe` sends `since` itself after a
+   * reconnect or a gap, delivers the publications as `update` events and
+   * resolves with `channel` and `position` only.
+   */
+  recovered?: boolean;
+  publications?: StreamPublication<P>[];
+  hasMore?: boolean;
 }
 
 export interface UnsubscribeAck {
@@ -249,6 +261,10 @@ export interface Change<T = unknown> {
   notices?: string[];
   /** The change this one undoes. */
   undoOf?: string;
+  /** Last-write-wins: the versions this change overwrote (see `ChangeAck.overwrote`). */
+  supersedes?: number[];
+  /** The conflict this change settles (a `conflict.resolve`). */
+  conflictId?: string;
   /**
    * The operation as the server applied it (after transforming it past
    * concurrent changes): what replay and rebasing follow.
@@ -323,6 +339,8 @@ export interface Conflict<T = unknown> {
   createdAt?: Date | string;
   resolvedBy?: string;
   resolvedAt?: Date | string;
+  /** The version the resolution wrote; absent when it wrote none. */
+  resolvedVersion?: number;
 }
 
 export type ActivityAction = 'created' | 'updated' | 'deleted' | 'viewed';

@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type {
   ActivityLog,
   Change,
+  ChangeAck,
   Comment,
   Conflict,
   ErrorPayload,
@@ -97,6 +98,8 @@ const change = {
   strategy: 'operational-transform',
   outcome: 'applied',
   metadata: { entityName: 'Somchai Co.' },
+  supersedes: [4],
+  conflictId: '1764064940000-a1b2c3d4e5f6',
 } satisfies Change;
 
 describe('docs/asyncapi.yaml', () => {
@@ -139,10 +142,24 @@ describe('SDK types against the protocol schemas', () => {
       createdAt: time,
       resolvedBy: 'u2',
       resolvedAt: time,
+      resolvedVersion: 7,
     } satisfies Conflict;
     const errs = errorsOf(componentSchema('Conflict'), conflict);
     expect(missing(errs)).toEqual(changeGaps.flatMap((g) => [`/localChange${g}`, `/remoteChange${g}`]).sort());
     expect(errs.filter((e) => e.keyword !== 'required')).toEqual([]);
+  });
+
+  it('ChangeAck', () => {
+    const ack = {
+      entityType: 'customer',
+      entityId: '42',
+      outcome: 'applied',
+      applied: true,
+      version: 7,
+      notices: ['name was also changed by u2'],
+      overwrote: [{ version: 6, userId: 'u2', path: 'name' }],
+    } satisfies ChangeAck;
+    expect(errorsOf(componentSchema('ChangeAck'), ack)).toEqual([]);
   });
 
   it('Comment', () => {
@@ -217,7 +234,24 @@ describe('SDK types against the protocol schemas', () => {
         connectedAt: time,
         serverTime: time,
       }),
+      // A token without roles: the server sends null.
+      ack<HelloAck>('helloAck', 'h-2', {
+        connectionId: 'Lp3dKc9sIAMCJzQ=',
+        userId: 'u2',
+        username: 'Ben',
+        tenant: 'acme',
+        roles: null,
+        connectedAt: time,
+        serverTime: time,
+      }),
       ack<SubscribeAck>('subscribeAck', 's-1', { channel: 'order:123' }),
+      ack<SubscribeAck>('subscribeAck', 's-3', {
+        channel: 'order-updates',
+        position: { offset: 8, epoch: 'b0737aab0e18ca10' },
+        recovered: true,
+        publications: [{ offset: 8, userId: 'u1', messageId: 'c-8', timestamp: time, payload: { orderId: '123' } }],
+        hasMore: false,
+      }),
       ack<UnsubscribeAck>('unsubscribeAck', 's-2', { channel: 'order:123', wasSubscribed: true }),
       ack<PublishAck>('publishAck', 'c-3', { channel: 'order-updates', recipients: 2, delivered: 2 }),
     ];
