@@ -186,6 +186,8 @@ func TestMutatedFramesFail(t *testing.T) {
 		{"reply with the wrong ack", "reply", "lock.renew", ack(`{"channel":"x"}`), "/payload"},
 		{"error with unknown code", "reply", "ping",
 			`{"type":"error","replyTo":"m","messageId":"e-m","timestamp":"2026-01-01T00:00:00.000Z","payload":{"code":"OOPS","message":"x","retryable":false}}`, "/payload/code"},
+		{"error with an unknown reason", "reply", "ping",
+			`{"type":"error","replyTo":"m","messageId":"e-m","timestamp":"2026-01-01T00:00:00.000Z","payload":{"code":"UNAUTHORIZED","message":"x","retryable":false,"details":{"reason":"EXPIRED"}}}`, "/payload/details/reason"},
 		{"server time without milliseconds", "reply", "unsubscribe",
 			`{"type":"ack","replyTo":"m","messageId":"r-m","timestamp":"2026-01-01T00:00:00Z","payload":{"channel":"a","wasSubscribed":true}}`, "/timestamp"},
 		{"change event op with a value on delete", "event", "",
