@@ -210,10 +210,11 @@ type presenceChange struct {
 }
 
 // apply reads the user's sessions, applies ch to the connection's session
-// (creating it when there is none, in the rooms roomsKept returns),
-// writes it with its room entries, and announces the changes it caused:
-// join, leave and update events in the rooms and the user's status on
-// user-presence. It retries when a concurrent write wins.
+// (creating it when there is none, in the rooms roomsKept returns, with
+// the status startStatus returns), writes it with its room entries, and
+// announces the changes it caused: join, leave and update events in the
+// rooms and the user's status on user-presence. It retries when a
+// concurrent write wins.
 func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *broadcast.Broadcaster, now time.Time, ch presenceChange) (store.Session, error) {
 	st := p.h.deps.Store
 	var (
@@ -250,7 +251,7 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 				keptRead = true
 			}
 			cur = store.Session{Presence: store.Presence{
-				Tenant: conn.Tenant, UserID: conn.UserID, ConnID: conn.ID, Avatar: conn.Avatar, Status: store.StatusOnline,
+				Tenant: conn.Tenant, UserID: conn.UserID, ConnID: conn.ID, Avatar: conn.Avatar, Status: startStatus(conn),
 			}, Rooms: kept}
 		}
 		next := cur
@@ -344,6 +345,19 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 	return store.Session{}, fmt.Errorf("presence of %q: still contended after %d attempts: %w", conn.ID, presenceAttempts, store.ErrUnavailable)
 }
 
+// startStatus is the status a new session of conn starts with: offline
+// (hidden) when the connection's record says its presence was hidden when
+// last written, else online. A connection that chose to appear offline
+// and fell silent until its session expired (a laptop asleep) stays
+// hidden when it speaks again: its client may not know that the session
+// was written anew, and would not state its status again.
+func startStatus(conn store.Connection) string {
+	if conn.Hidden {
+		return store.StatusOffline
+	}
+	return store.StatusOnline
+}
+
 // sessionWrite is the write of next, over stored (nil for a write that
 // creates the session), with what it sets on the connection's record rec.
 // The record keeps whether its session is hidden, for when DynamoDB's TTL
@@ -415,7 +429,8 @@ func (p *presenceFeature) hiddenRooms(conn store.Connection, creates bool, rooms
 // laptop asleep, API Gateway keeping the socket) loses its session and its
 // rooms to the sweeper, but keeps its subscriptions and goes on receiving
 // the rooms' events: when it speaks again it is back in them, and the
-// others see it join. Its location, activity and status are not restored.
+// others see it join. Its location and activity are not restored, nor an
+// away status; a hidden one is (see startStatus).
 // A plain subscription to a room's channel does not count: the connection
 // watched the room without being in it, and does not enter it now. A
 // record that does not keep the rooms (written by an earlier version,
