@@ -786,9 +786,17 @@ export class PresenceManager {
     this.update();
   }
 
-  /** Sets this user's status; `online` hands the decision back to away detection. */
+  /**
+   * Sets this user's status; `online` hands the decision back to away
+   * detection. `offline` (appear offline) also goes in the query of every
+   * later connection (`status=offline`, see WebSocketClient.setConnectParam),
+   * so that the server starts each new connection hidden: the hello and
+   * resubscribes that go out before this manager's presence frame, and
+   * which the server may handle first, announce nothing.
+   */
   setStatus(status: PresenceStatus): void {
     this.manualStatus = status === 'online' ? null : status;
+    this.client.setConnectParam('status', status === 'offline' ? 'offline' : null);
     if (status === 'online') {
       this.autoAway = false;
       this.lastInputAt = this.clock.now();
@@ -1023,6 +1031,7 @@ export class PresenceManager {
 
   destroy(): void {
     this.stop();
+    if (this.manualStatus === 'offline') this.client.setConnectParam('status', null);
     this.emitter.removeAll();
   }
 

@@ -756,6 +756,8 @@ export class WebSocketClient {
   private clockOffset: number | null = null;
   /** The current connection has reported the server's clock. */
   private clockMeasured = false;
+  /** Query parameters every later handshake carries (see setConnectParam). */
+  private readonly connectParams = new Map<string, string>();
 
   private _latency: number | null = null;
   private _session: HelloAck | null = null;
@@ -837,6 +839,20 @@ export class WebSocketClient {
   }
 
   // ---- connection lifecycle ----
+
+  /**
+   * Sets a query parameter that the URL of every later handshake carries
+   * (the server's `$connect` reads it), replacing one of the same name in
+   * `url`; `null` stops adding it. The connection already open is not
+   * affected. The PresenceManager sets `status=offline` while its user
+   * appears offline, so that a new connection starts hidden. `token` is
+   * refused (a TypeError): it is `getToken`'s.
+   */
+  setConnectParam(name: string, value: string | null): void {
+    if (name === 'token') throw new TypeError('WebSocketClient: the token parameter comes from url or getToken');
+    if (value === null) this.connectParams.delete(name);
+    else this.connectParams.set(name, value);
+  }
 
   /**
    * Opens the connection. A no-op when open or connecting; while waiting to
@@ -1799,8 +1815,9 @@ export class WebSocketClient {
     }, this.opts.connectTimeout);
   }
 
-  /** Opens the socket to `url`, with a token from `getToken` when that option is set. */
-  private connectWith(gen: number, url: string): void {
+  /** Opens the socket to `url`, with the connect parameters and a token from `getToken` when that option is set. */
+  private connectWith(gen: number, given: string): void {
+    const url = this.connectParams.size > 0 ? withQuery(given, this.connectParams) : given;
     if (this.opts.getToken === undefined) {
       this.createSocket(gen, url);
       return;
@@ -2497,12 +2514,17 @@ export class WebSocketClient {
 
 /** `url` with `token` as its `token` query parameter (replacing any). */
 function withToken(url: string, token: string): string {
+  return withQuery(url, [['token', token]]);
+}
+
+/** `url` with each of `set` as a query parameter (replacing any of the same name), without its fragment. */
+function withQuery(url: string, set: Iterable<[string, string]>): string {
   const hash = url.indexOf('#');
   const base = hash >= 0 ? url.slice(0, hash) : url;
   const q = base.indexOf('?');
   const path = q >= 0 ? base.slice(0, q) : base;
   const params = new URLSearchParams(q >= 0 ? base.slice(q + 1) : '');
-  params.set('token', token);
+  for (const [name, value] of set) params.set(name, value);
   return `${path}?${params.toString()}`;
 }
 

@@ -176,6 +176,34 @@ describe('PresenceManager', () => {
 
 // Cursor positions are never sent twice, and the presence manager's
 // bookkeeping does not grow with every user it ever saw.
+describe('appearing offline', () => {
+  it('goes in the query of every later connection, so that the server starts it hidden, until the user shows again', async () => {
+    const { client, manager } = await setup();
+    expect(FakeWebSocket.last.url).toBe('ws://test.invalid/ws');
+    manager.setStatus('offline');
+    FakeWebSocket.last.serverClose(1006, '');
+    await vi.advanceTimersByTimeAsync(100);
+    const hidden = FakeWebSocket.last;
+    expect(hidden.url).toBe('ws://test.invalid/ws?status=offline');
+    hidden.open();
+    await flush();
+    const stated = hidden.sent.map((f) => JSON.parse(f) as SentFrame).find((f) => f.type === 'presence');
+    expect(stated?.payload).toMatchObject({ status: 'offline' });
+    manager.setStatus('away');
+    hidden.serverClose(1006, '');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(FakeWebSocket.last.url).toBe('ws://test.invalid/ws');
+    manager.setStatus('offline');
+    manager.destroy();
+    FakeWebSocket.last.open();
+    await flush();
+    FakeWebSocket.last.serverClose(1006, '');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(FakeWebSocket.last.url).toBe('ws://test.invalid/ws');
+    client.destroy();
+  });
+});
+
 describe('cursor positions', () => {
   it('are not sent again on the next connection when the socket drops before the ack', async () => {
     const { server, manager } = await setup({ cursors: 'hold' });

@@ -1672,6 +1672,25 @@ describe('token and subprotocols', () => {
     client.destroy();
   });
 
+  it('adds the connect parameters to every later handshake, beside the token', async () => {
+    const client = makeClient({ url: () => 'ws://test.invalid/ws?tenant=t1&status=online', getToken: () => jwt, reconnectInterval: 10 });
+    expect(() => client.setConnectParam('token', 'forged')).toThrow(TypeError);
+    client.setConnectParam('status', 'offline');
+    client.connect();
+    await flush();
+    expect(FakeWebSocket.last.url).toBe('ws://test.invalid/ws?tenant=t1&status=offline');
+    expect(FakeWebSocket.last.protocols).toEqual([DEFAULT_PROTOCOL, `bearer.${jwt}`]);
+    FakeWebSocket.last.open();
+    await flush();
+    // The open connection keeps its handshake; the next one goes without.
+    client.setConnectParam('status', null);
+    FakeWebSocket.last.serverClose(1006, '');
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    expect(FakeWebSocket.last.url).toBe('ws://test.invalid/ws?tenant=t1&status=online');
+    client.destroy();
+  });
+
   it('does not connect with a token over MAX_TOKEN_BYTES', () => {
     const client = makeClient({ url: `ws://test.invalid/ws?token=${'a'.repeat(MAX_TOKEN_BYTES + 1)}`, reconnect: false });
     const errors = record(client, 'error');

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -543,6 +544,36 @@ func TestPresenceCursor(t *testing.T) {
 				alice.bad().fails("cursor", "", map[string]any{"room": "order-123", "x": 1, "y": 1, "anchor": map[string]any{"elementId": id}}, "BAD_REQUEST")
 			}
 			bob.none(isCursor, "a cursor with an anchor out of bounds")
+		})
+	}
+}
+
+// TestPresenceHiddenFromConnect: dave's client appears offline and says
+// so in the WebSocket URL's query (status=offline), as the SDK does on
+// every connection while its user appears offline. His hello, a
+// subscribe and his presence frame, in whatever order the server handles
+// them, announce nothing to bob; once dave shows himself, bob sees him
+// come online, once.
+func TestPresenceHiddenFromConnect(t *testing.T) {
+	for _, b := range presBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			srv := b.start(t)
+			bob := presDial(t, srv, "bob", nil)
+			bob.ok("subscribe", "user-presence", nil)
+			bob.ok("room.join", "", presJoin("dashboard"))
+			dave := presDial(t, srv, "dave", url.Values{"status": {"offline"}})
+			dave.ok("subscribe", "order-updates", nil)
+			dave.ok("room.join", "", presJoin("dashboard"))
+			dave.ok("presence", "", map[string]any{"status": "offline", "location": map[string]any{"page": "orders"}})
+			bob.none(anyPresence("user-presence", "dave"), "a status of dave, hidden from his connect")
+			bob.none(anyPresence("room:dashboard", "dave"), "a room event of dave, hidden from his connect")
+			if s := bob.snapshot("dashboard"); s.statusOf("dave") != "" {
+				t.Fatalf("hidden dave listed in dashboard: %+v", s)
+			}
+			dave.ok("presence", "", map[string]any{"status": "online"})
+			bob.await(isPresence("user-presence", "dave", "online", "online"), "dave online")
+			bob.await(isPresence("room:dashboard", "dave", "join", "online"), "dave joining dashboard")
+			bob.none(anyPresence("user-presence", "dave"), "a second status of dave")
 		})
 	}
 }

@@ -339,6 +339,11 @@ func (h *Handler) Connect(ctx context.Context, req events.APIGatewayWebsocketPro
 		// A new connection's presence was in no room yet: a silent
 		// spell before its first room brings it back in none.
 		RoomsKnown: true,
+		// A client that appears offline says so here, before any frame:
+		// API Gateway hands a connection's frames to parallel
+		// invocations, so a frame stating the status may be handled after
+		// another frame already wrote the connection's presence.
+		Hidden: req.QueryStringParameters["status"] == store.StatusOffline,
 	}
 	if err := h.openConnection(ctx, c); errors.Is(err, store.ErrTooManyConnections) {
 		log.WarnContext(ctx, "connect refused: connection limit", "userId", c.UserID, "tenant", c.Tenant, "limit", h.cfg.MaxConnectionsPerUser)

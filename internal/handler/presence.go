@@ -151,13 +151,21 @@ func (h *Handler) registerPresence() {
 
 // frameActivity is the dispatcher's activity step, run for every frame of
 // a known type before its route: a ping is a heartbeat (it keeps the
-// connection online, not active); presence and cursor frames note their
-// own activity (a presence frame that changes nothing is a heartbeat
-// unless it says active; a cursor is stored with the next write); any
-// other frame is client activity, whatever its route answers.
+// connection online, not active); presence, room.join and cursor frames
+// note their own activity (a presence frame that changes nothing is a
+// heartbeat unless it says active; a join writes its session itself; a
+// cursor, or a join refused, is stored with the next write); any other
+// frame is client activity, whatever its route answers. A session this
+// step creates starts with the status startStatus returns, so a
+// connection opened with status offline is never announced online.
 func (p *presenceFeature) frameActivity(ctx context.Context, r *request) {
 	switch r.env.Type {
 	case protocol.TypePresence, protocol.TypeCursor:
+	case protocol.TypeRoomJoin:
+		// Its route writes the session with the status the frame states:
+		// written here first, a new session would be announced online
+		// before a join stating offline hid it.
+		p.conns.markActive(r.conn.ID, r.now, p.cfg)
 	case protocol.TypePing:
 		p.touch(ctx, r, false)
 	default:
@@ -347,10 +355,11 @@ func (p *presenceFeature) apply(ctx context.Context, conn store.Connection, bc *
 
 // startStatus is the status a new session of conn starts with: offline
 // (hidden) when the connection's record says its presence was hidden when
-// last written, else online. A connection that chose to appear offline
-// and fell silent until its session expired (a laptop asleep) stays
-// hidden when it speaks again: its client may not know that the session
-// was written anew, and would not state its status again.
+// last written, or, before its first session, that its client connected
+// with status offline; else online. A connection that chose to appear
+// offline and fell silent until its session expired (a laptop asleep)
+// stays hidden when it speaks again: its client may not know that the
+// session was written anew, and would not state its status again.
 func startStatus(conn store.Connection) string {
 	if conn.Hidden {
 		return store.StatusOffline
@@ -368,27 +377,38 @@ func startStatus(conn store.Connection) string {
 // a session that expires (roomsKept), written the same way: when the
 // rooms change, not on a refresh, and once on a record that does not keep
 // them yet (written by an earlier version). A new session after a hidden
-// one notes so on the record too, with the hidden session's rooms: its
-// room entries there may be left behind (see entryRemovedByTTL and
-// hiddenRooms).
+// one in rooms notes so on the record too, with the hidden session's
+// rooms: its room entries there may be left behind (see entryRemovedByTTL
+// and hiddenRooms).
 func (p *presenceFeature) sessionWrite(rec store.Connection, stored *store.Session, next store.Session) store.SessionWrite {
 	creates := stored == nil
 	w := store.SessionWrite{Session: next,
 		SetHidden: next.Hidden() != rec.Hidden || !creates && next.Hidden() != stored.Hidden(),
 		SetRooms: !rec.RoomsKnown || !slices.Equal(next.Rooms, rec.Rooms) ||
 			!creates && !slices.Equal(next.Rooms, stored.Rooms),
-		HiddenBefore: creates && rec.Hidden && !rec.HiddenBefore,
+		HiddenBefore: followsHidden(rec, creates) && !rec.HiddenBefore,
 	}
 	w.HiddenRooms, w.HiddenRoomsKnown, w.SetHiddenRooms = p.hiddenRooms(rec, creates, next.Rooms)
 	return w
+}
+
+// followsHidden reports whether a write that creates a session of conn
+// (creates) follows a hidden session that may have left room entries
+// behind: the record says the presence was hidden, and does not say that
+// it was in no room. A hidden session in no room left nothing behind, and
+// a connection opened with status offline is hidden, in no room, before
+// its first session: a write after either changes nothing on the record
+// and reads it no second time.
+func followsHidden(conn store.Connection, creates bool) bool {
+	return creates && conn.Hidden && !(conn.RoomsKnown && len(conn.Rooms) == 0)
 }
 
 // hiddenRooms returns the rooms that a session write of conn, in rooms,
 // leaves on its record as those where an entry of a hidden session may be
 // left behind (store.Connection.HiddenRooms), whether the record then
 // keeps them, and whether that changes the record. A write that creates
-// the session after a hidden one (creates, with the record hidden) adds
-// the hidden session's rooms, as the record keeps them. The write puts
+// the session after a hidden one (see followsHidden) adds the hidden
+// session's rooms, as the record keeps them. The write puts
 // its own entry in each of rooms, which then no longer holds a hidden
 // session's: a later session that shows itself in such a room is seen
 // leaving it too. The list grows only on a write that creates the
@@ -402,7 +422,7 @@ func (p *presenceFeature) sessionWrite(rec store.Connection, stored *store.Sessi
 // bound of the rooms a session is in, and of the rooms the record keeps
 // for it), which keeps the connection's item small.
 func (p *presenceFeature) hiddenRooms(conn store.Connection, creates bool, rooms []string) (list []string, known, changed bool) {
-	afterHidden := creates && conn.Hidden
+	afterHidden := followsHidden(conn, creates)
 	if !conn.HiddenBefore && !afterHidden {
 		return nil, false, false // no hidden session was followed by another
 	}

@@ -3,6 +3,7 @@ package handler_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/store"
@@ -50,4 +51,78 @@ func TestHiddenUserStaysHiddenAfterASilentSpell(t *testing.T) {
 			})
 		})
 	}
+}
+
+// lookupCounter counts the reads of connection records.
+type lookupCounter struct {
+	store.Store
+	n atomic.Int64
+}
+
+func (s *lookupCounter) GetConnection(ctx context.Context, id string) (store.Connection, error) {
+	s.n.Add(1)
+	return s.Store.GetConnection(ctx, id)
+}
+
+// TestHiddenFromConnectIsNeverAnnounced: dave's client keeps "appear
+// offline" across reconnects. On a new connection it sends hello and
+// resubscribes before its presence frame, and each of these frames made a
+// visible session first: bob, on user-presence, saw dave come online and
+// go offline at every reconnect. A connection opened with status=offline
+// in its $connect query starts hidden: nothing is announced until dave
+// shows himself, and each frame still reads the connection's record once.
+// A room.join stating status offline as the connection's first frame
+// announces nothing either: it was made visible by the frame's activity
+// step before the join applied its status.
+func TestHiddenFromConnectIsNeverAnnounced(t *testing.T) {
+	t.Run("status offline at $connect", func(t *testing.T) {
+		sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+			counted := &lookupCounter{Store: st}
+			e := newSweepEnv(t, clock, counted, "bob")
+			ev := e.event("dave", "")
+			ev.QueryStringParameters["status"] = "offline"
+			if resp, _ := e.h.Connect(context.Background(), ev); resp.StatusCode != 200 {
+				t.Fatalf("connect dave: %d", resp.StatusCode)
+			}
+			e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+			e.join("bob", "lobby")
+			counted.n.Store(0)
+			frames := []string{
+				`{"type":"hello","messageId":"h1"}`,
+				`{"type":"subscribe","channel":"order-updates","messageId":"s2"}`,
+				`{"type":"presence","messageId":"p1","payload":{"status":"offline","location":{"page":"orders"}}}`,
+				`{"type":"room.join","messageId":"j1","payload":{"room":"lobby","status":"offline"}}`,
+			}
+			for _, f := range frames {
+				e.ok("dave", f)
+			}
+			if n := counted.n.Load(); n != int64(len(frames)) {
+				t.Errorf("dave's %d frames read connection records %d times, want once each", len(frames), n)
+			}
+			statuses, lobby := e.poster.statuses("bob", "dave"), e.poster.events("bob", "room:lobby", "dave")
+			t.Logf("while hidden, bob got %v and lobby events %v about dave", statuses, lobby)
+			if len(statuses) > 0 || len(lobby) > 0 {
+				t.Errorf("dave, hidden from $connect, was announced to bob: user-presence %v, lobby %v", statuses, lobby)
+			}
+			e.ok("dave", `{"type":"presence","messageId":"p2","payload":{"status":"online"}}`)
+			statuses, lobby = e.poster.statuses("bob", "dave"), e.poster.events("bob", "room:lobby", "dave")
+			if strings.Join(statuses, " ") != "online" || strings.Join(lobby, " ") != "join" {
+				t.Errorf("once dave showed himself, bob got %v and lobby events %v; want [online] and [join]", statuses, lobby)
+			}
+		})
+	})
+	t.Run("room.join with status offline first", func(t *testing.T) {
+		sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+			e := newSweepEnv(t, clock, st, "bob", "dave")
+			e.ok("bob", `{"type":"subscribe","channel":"user-presence","messageId":"s1"}`)
+			e.join("bob", "lobby")
+			e.ok("dave", `{"type":"room.join","messageId":"j1","payload":{"room":"lobby","status":"offline"}}`)
+			e.ok("dave", `{"type":"ping","messageId":"p"}`)
+			statuses, lobby := e.poster.statuses("bob", "dave"), e.poster.events("bob", "room:lobby", "dave")
+			t.Logf("bob got %v and lobby events %v about dave", statuses, lobby)
+			if len(statuses) > 0 || len(lobby) > 0 {
+				t.Errorf("dave, joining hidden, was announced to bob: user-presence %v, lobby %v", statuses, lobby)
+			}
+		})
+	})
 }

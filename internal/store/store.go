@@ -68,10 +68,12 @@ type Connection struct {
 	TokenExpiresAt time.Time
 
 	// Hidden says the connection's session was hidden (its client chose
-	// status offline) when it was last written. PutSession keeps it (see
-	// SessionWrite.SetHidden), and it outlives the session: once
-	// DynamoDB's TTL deleted a session and its room entries, it is what
-	// tells whether the departure may be announced.
+	// status offline) when it was last written, or, before its first
+	// session, that the client connected with status offline. PutSession
+	// keeps it (see SessionWrite.SetHidden), and it outlives the session:
+	// once DynamoDB's TTL deleted a session and its room entries, it is
+	// what tells whether the departure may be announced, and a new session
+	// starts hidden when it is set.
 	Hidden bool
 
 	// Rooms lists the rooms the connection's session was in when its
