@@ -832,7 +832,8 @@ export class PresenceManager {
 
   /**
    * Sends this user's cursor to every room it is in (see updateCursor).
-   * The seed's `updateMousePosition`.
+   * The seed's `updateMousePosition`. Nothing is sent while this user
+   * appears offline.
    */
   updateMousePosition(x: number, y: number): void {
     for (const room of this.rooms.keys()) this.updateCursor(room, { x, y });
@@ -843,12 +844,15 @@ export class PresenceManager {
    * The cursor frames of all rooms share the connection's limit (one per
    * CURSOR_INTERVAL_MS): with several rooms they take turns, each sending
    * its latest position when its turn comes. An anchor whose `elementId` is empty or over MAX_ANCHOR_BYTES (UTF-8) throws a
-   * RealtimeError BAD_REQUEST; nothing is sent.
+   * RealtimeError BAD_REQUEST; nothing is sent. While this user appears
+   * offline (`setStatus('offline')`) nothing is sent either, a position
+   * waiting for its turn included: a cursor names its sender, and the
+   * server refuses it (FORBIDDEN, reason HIDDEN).
    */
   updateCursor(room: string, position: { x?: number; y?: number; anchor?: CursorAnchor }): void {
     if (position.anchor !== undefined) checkText('elementId', position.anchor.elementId ?? '', MAX_ANCHOR_BYTES, 1);
     const entry = this.rooms.get(canonicalRoom(room));
-    if (entry === undefined) return;
+    if (entry === undefined || this.manualStatus === 'offline') return;
     this.noteInput();
     entry.pendingCursor = position;
     if (entry.cursorTimer !== null || this.cursors.isQueued(entry.sendCursor)) return;
@@ -1365,7 +1369,7 @@ export class PresenceManager {
   private flushCursor(room: string, entry: RoomEntry): boolean {
     const pos = entry.pendingCursor;
     entry.pendingCursor = null;
-    if (pos === null || !entry.joined || !this.client.connected) return false;
+    if (pos === null || !entry.joined || !this.client.connected || this.manualStatus === 'offline') return false;
     entry.lastCursorAt = this.clock.now();
     const payload: Record<string, unknown> = { room };
     if (pos.x !== undefined && pos.y !== undefined) {

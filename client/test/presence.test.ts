@@ -223,6 +223,23 @@ describe('cursor positions', () => {
     expect(second.framesOfType('cursor')).toHaveLength(0);
   });
 
+  it('are not sent while this user appears offline, one waiting for its turn neither', async () => {
+    const { server, manager } = await setup();
+    await manager.joinRoom('dash').ready;
+    manager.updateMousePosition(1, 1);
+    manager.updateMousePosition(2, 2); // waits out the throttle
+    manager.setStatus('offline');
+    await vi.advanceTimersByTimeAsync(500);
+    manager.updateMousePosition(3, 3);
+    manager.updateCursor('dash', { anchor: { elementId: 'total' } });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(server.framesOfType('cursor').map((f) => (f.payload as { x?: number }).x)).toEqual([1]);
+    manager.setStatus('online');
+    manager.updateMousePosition(4, 4);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(server.framesOfType('cursor').map((f) => (f.payload as { x?: number }).x)).toEqual([1, 4]);
+  });
+
   it('are not retried after RATE_LIMITED', async () => {
     const { server, manager } = await setup({ cursors: 'rate-limited' });
     await manager.joinRoom('dash').ready;

@@ -21,6 +21,10 @@ const cursorRefetch = 250 * time.Millisecond
 // maxAnchorLen bounds an element anchor's id.
 const maxAnchorLen = 256
 
+// ReasonHidden is the "reason" detail of the FORBIDDEN error that refuses
+// a cursor of a connection that appears offline.
+const ReasonHidden = "HIDDEN"
+
 // cursorAnchor places a cursor relative to an element instead of the page.
 type cursorAnchor struct {
 	ElementID string   `json:"elementId"`
@@ -43,8 +47,9 @@ type cursorPayload struct {
 // member of the room and writes nothing to the store. The members come
 // from the warm instance's cache (see roomCache), so a frame costs no
 // store read either, besides the connection lookup every frame has. The
-// sender must have joined the room. Frames faster than Config.CursorLimit
-// (one per 50 ms) are refused with RATE_LIMITED before they get here.
+// sender must have joined the room, and not appear offline. Frames faster
+// than Config.CursorLimit (one per 50 ms) are refused with RATE_LIMITED
+// before they get here.
 func (p *presenceFeature) cursor(ctx context.Context, r *request) (any, error) {
 	var pl cursorPayload
 	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
@@ -56,6 +61,13 @@ func (p *presenceFeature) cursor(ctx context.Context, r *request) (any, error) {
 	}
 	if err := p.h.authorize(r.conn, auth.Presence, channel); err != nil {
 		return nil, err
+	}
+	if r.conn.Hidden {
+		// The cursor event names its sender: a connection that appears
+		// offline would reveal itself to the room. The record is the one
+		// this instance holds, which its own presence writes keep current.
+		return nil, protocol.NewError(protocol.CodeForbidden, "a connection that appears offline (status offline) sends no cursors; set another status first").
+			WithDetails(map[string]any{"reason": ReasonHidden})
 	}
 	if pl.Anchor != nil && (pl.Anchor.ElementID == "" || len(pl.Anchor.ElementID) > maxAnchorLen) {
 		// Refused whether or not x and y come with it: the anchor is

@@ -2,9 +2,11 @@ package handler_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/storetest"
@@ -124,5 +126,55 @@ func TestHiddenFromConnectIsNeverAnnounced(t *testing.T) {
 				t.Errorf("dave, joining hidden, was announced to bob: user-presence %v, lobby %v", statuses, lobby)
 			}
 		})
+	})
+}
+
+// cursorsTo counts the cursor frames about user that reached connection
+// to.
+func (p *sweepPoster) cursorsTo(to, user string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, po := range p.posts {
+		var env struct {
+			Type   string `json:"type"`
+			UserID string `json:"userId"`
+		}
+		if po.to == to && json.Unmarshal(po.data, &env) == nil && env.Type == "cursor" && env.UserID == user {
+			n++
+		}
+	}
+	return n
+}
+
+// TestHiddenUserSendsNoCursors: dave appears offline in lobby, so bob
+// never sees him there; his cursor frames still reached bob, with dave's
+// id and name. A hidden connection's cursor is refused (FORBIDDEN, reason
+// HIDDEN), from the connection's record as the frame's instance holds it,
+// with no store read; once dave shows himself, his cursors reach bob.
+func TestHiddenUserSendsNoCursors(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		counted := &lookupCounter{Store: st}
+		e := newSweepEnv(t, clock, counted, "bob", "dave")
+		e.join("bob", "lobby")
+		e.ok("dave", `{"type":"room.join","messageId":"j","payload":{"room":"lobby","status":"offline"}}`)
+		counted.n.Store(0)
+		clock.Advance(time.Second)
+		got := e.send("dave", `{"type":"cursor","messageId":"c1","payload":{"room":"lobby","x":1,"y":2}}`)
+		if !strings.Contains(got, `"code":"FORBIDDEN"`) || !strings.Contains(got, `"reason":"HIDDEN"`) {
+			t.Errorf("hidden dave's cursor: %s; want FORBIDDEN with reason HIDDEN", got)
+		}
+		if n := e.poster.cursorsTo("bob", "dave"); n != 0 {
+			t.Errorf("bob got %d cursors of hidden dave", n)
+		}
+		if n := counted.n.Load(); n != 0 {
+			t.Errorf("the cursor read connection records %d times, want none (the cached record)", n)
+		}
+		e.ok("dave", `{"type":"presence","messageId":"o","payload":{"status":"online"}}`)
+		clock.Advance(time.Second)
+		e.ok("dave", `{"type":"cursor","messageId":"c2","payload":{"room":"lobby","x":1,"y":2}}`)
+		if n := e.poster.cursorsTo("bob", "dave"); n != 1 {
+			t.Errorf("bob got %d cursors of dave once he showed himself, want 1", n)
+		}
 	})
 }
