@@ -462,7 +462,11 @@ func (h *Handler) message(ctx context.Context, req events.APIGatewayWebsocketPro
 		return h.errorResponse(ctx, env.MessageID, protocol.NewError(protocol.CodeRateLimited, "too many frames; this one was dropped").
 			WithDetails(map[string]any{"retryAfterMs": max(1, retry/time.Millisecond+min(retry%time.Millisecond, 1))}), now)
 	}
-	conn, err := h.connection(ctx, rc.ConnectionID, env.Type == protocol.TypeCursor, now)
+	var reuse time.Duration // how old a cached record the frame may use
+	if env.Type == protocol.TypeCursor {
+		reuse = connCacheTTL
+	}
+	conn, err := h.connection(ctx, rc.ConnectionID, reuse, now)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return h.errorResponse(ctx, env.MessageID, errNotRegistered(), now)
@@ -516,16 +520,18 @@ type cachedConn struct {
 	at   time.Time
 }
 
-// connection returns the caller's connection record. High-frequency
-// ephemeral frames (cursors) may use a record cached for connCacheTTL, so
-// that they cost no DynamoDB read; every other frame reads the store and
-// refreshes the cache.
-func (h *Handler) connection(ctx context.Context, id string, cached bool, now time.Time) (store.Connection, error) {
-	if cached {
+// connection returns the caller's connection record: the one cached by
+// an earlier frame of the connection in this warm environment when it was
+// read less than reuse ago, else one read from the store, which refreshes
+// the cache. High-frequency ephemeral frames (cursors) may use a record
+// cached for connCacheTTL, so that they cost no DynamoDB read; every
+// other frame reads the store (reuse 0).
+func (h *Handler) connection(ctx context.Context, id string, reuse time.Duration, now time.Time) (store.Connection, error) {
+	if reuse > 0 {
 		h.mu.Lock()
 		c, ok := h.connCache[id]
 		h.mu.Unlock()
-		if ok && now.Sub(c.at) < connCacheTTL && now.Before(c.conn.ExpiresAt) {
+		if ok && now.Sub(c.at) < min(reuse, connCacheTTL) && now.Before(c.conn.ExpiresAt) {
 			return c.conn, nil
 		}
 	}

@@ -47,9 +47,9 @@ type cursorPayload struct {
 // member of the room and writes nothing to the store. The members come
 // from the warm instance's cache (see roomCache), so a frame costs no
 // store read either, besides the connection lookup every frame has. The
-// sender must have joined the room, and not appear offline. Frames faster
-// than Config.CursorLimit (one per 50 ms) are refused with RATE_LIMITED
-// before they get here.
+// sender must have joined the room (see joined), and not appear offline.
+// Frames faster than Config.CursorLimit (one per 50 ms) are refused with
+// RATE_LIMITED before they get here.
 func (p *presenceFeature) cursor(ctx context.Context, r *request) (any, error) {
 	var pl cursorPayload
 	if err := protocol.DecodePayload(r.env.Payload, &pl); err != nil {
@@ -86,6 +86,12 @@ func (p *presenceFeature) cursor(ctx context.Context, r *request) (any, error) {
 	if !slices.Contains(members, r.conn.ID) {
 		return nil, protocol.NewError(protocol.CodeNotSubscribed, "join room %q before sending cursors", room)
 	}
+	if joined, err := p.joined(ctx, r, room); err != nil || !joined {
+		if err != nil {
+			return nil, err
+		}
+		return nil, protocol.NewError(protocol.CodeNotSubscribed, "join room %q before sending cursors (watching its channel is not enough)", room)
+	}
 	pl.Room, pl.UserID, pl.Username = room, r.conn.UserID, r.conn.Username
 	frame, err := protocol.Event(protocol.TypeEventCursor, channel, r.conn.UserID, r.env.MessageID, pl, r.now)
 	if err != nil {
@@ -93,6 +99,27 @@ func (p *presenceFeature) cursor(ctx context.Context, r *request) (any, error) {
 	}
 	delivered := postAll(ctx, r.bc, members, r.conn.ID, frame, p.h.cfg.FanoutConcurrency, func(id string) { p.rooms.remove(key, id) })
 	return map[string]any{"room": room, "recipients": len(members) - 1, "delivered": delivered}, nil
+}
+
+// joined reports whether r's connection is in room, as its record lists
+// its rooms: the record the frame came with (which may be this instance's
+// cached copy), or, when that does not list the room and was read
+// cursorRefetch ago or more, the record read again (the connection may
+// have joined through another instance since). A subscriber of the room's
+// channel that never joined (a plain subscribe watches the room) is not
+// in it. A record that does not keep its rooms (RoomsKnown false: written
+// by an earlier version) tells nothing, and the subscription alone
+// decides, as it did then.
+func (p *presenceFeature) joined(ctx context.Context, r *request, room string) (bool, error) {
+	in := func(c store.Connection) bool { return !c.RoomsKnown || slices.Contains(c.Rooms, room) }
+	if in(r.conn) {
+		return true, nil
+	}
+	c, err := p.h.connection(ctx, r.conn.ID, cursorRefetch, r.now)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, errNotRegistered()
+	}
+	return err == nil && in(c), err
 }
 
 // members returns the subscribers of a room channel from the cache, or

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omnisales/rtcollab/internal/handler"
 	"github.com/omnisales/rtcollab/internal/store"
 	"github.com/omnisales/rtcollab/internal/store/storetest"
 )
@@ -175,6 +176,51 @@ func TestHiddenUserSendsNoCursors(t *testing.T) {
 		e.ok("dave", `{"type":"cursor","messageId":"c2","payload":{"room":"lobby","x":1,"y":2}}`)
 		if n := e.poster.cursorsTo("bob", "dave"); n != 1 {
 			t.Errorf("bob got %d cursors of dave once he showed himself, want 1", n)
+		}
+	})
+}
+
+// TestCursorNeedsTheRoomJoined: carol only watches lobby (a plain
+// subscribe to room:lobby), so she is in no member list; her cursors
+// still reached lobby's members. A cursor needs the room joined, as the
+// connection's record lists its rooms: hers is refused (NOT_SUBSCRIBED).
+// dave, who joined lobby through another instance after this one read
+// his record, is not refused for that copy: it is read again. A record
+// that does not keep its rooms (written by an earlier version) refuses no
+// one subscribed to the room's channel.
+func TestCursorNeedsTheRoomJoined(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		a := newSweepEnv(t, clock, st, "bob", "carol", "dave")
+		b := newSweepEnvPosting(t, clock, st, handler.PresenceConfig{}, a.poster)
+		a.join("bob", "lobby")
+		a.ok("carol", `{"type":"subscribe","channel":"room:lobby","messageId":"s"}`)
+		b.ok("dave", `{"type":"ping","messageId":"p"}`) // b holds dave's record, in no room
+		a.join("dave", "lobby")
+		clock.Advance(time.Second)
+		cursor := `{"type":"cursor","messageId":"c","payload":{"room":"lobby","x":1,"y":2}}`
+		if got := a.send("carol", cursor); !strings.Contains(got, `"code":"NOT_SUBSCRIBED"`) {
+			t.Errorf("cursor of carol, who only watches lobby: %s; want NOT_SUBSCRIBED", got)
+		}
+		if n := a.poster.cursorsTo("bob", "carol"); n != 0 {
+			t.Errorf("bob got %d cursors of carol, who is not in lobby", n)
+		}
+		b.ok("dave", cursor)
+		if n := a.poster.cursorsTo("bob", "dave"); n != 1 {
+			t.Errorf("bob got %d cursors of dave through the other instance, want 1", n)
+		}
+		rec, err := st.GetConnection(context.Background(), "dave")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Rooms, rec.RoomsKnown = nil, false
+		if err := st.PutConnection(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		c := newSweepEnvPosting(t, clock, st, handler.PresenceConfig{}, a.poster)
+		clock.Advance(time.Second)
+		c.ok("dave", cursor)
+		if n := a.poster.cursorsTo("bob", "dave"); n != 2 {
+			t.Errorf("bob got %d cursors of dave, whose record does not keep his rooms, want 2", n)
 		}
 	})
 }
