@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -884,8 +885,19 @@ func (p *presenceFeature) snapshot(ctx context.Context, r *request) (any, error)
 	return p.roomSnapshot(ctx, r.conn.Tenant, room, store.Page{Cursor: pl.Cursor, Limit: pl.Limit}, r.now)
 }
 
-// roomSnapshot reads one page of a room and counts its users.
+// roomSnapshot reads one page of a room and counts its users. Counting
+// reads every entry of the room, so only a first page that has a next
+// counts them (a single page counts its own); its cursor carries the
+// count to the later pages (see snapshotCursor), which report it as it
+// was then rather than read the whole room again each.
 func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string, page store.Page, now time.Time) (snapshotReply, error) {
+	count, carried := 0, page.Cursor != ""
+	if carried {
+		var err error
+		if page.Cursor, count, err = parseSnapshotCursor(page.Cursor); err != nil {
+			return snapshotReply{}, err
+		}
+	}
 	entries, next, err := p.h.deps.Store.ListPresence(ctx, tenant, room, page)
 	if errors.Is(err, store.ErrInvalidCursor) {
 		return snapshotReply{}, protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
@@ -912,11 +924,18 @@ func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string,
 		}
 		users, next = users[:n], store.PresenceCursor(entries[i])
 	}
-	reply := snapshotReply{Room: room, UsersInRoom: users, UserCount: len(users), Next: next, NextCursor: next}
-	if page.Cursor != "" || next != "" {
+	reply := snapshotReply{Room: room, UsersInRoom: users, UserCount: len(users)}
+	switch {
+	case carried:
+		reply.UserCount = count
+	case next != "":
 		if reply.UserCount, err = p.h.deps.Store.CountPresence(ctx, tenant, room); err != nil {
 			return snapshotReply{}, err
 		}
+	}
+	if next != "" {
+		reply.Next = snapshotCursor(next, reply.UserCount)
+		reply.NextCursor = reply.Next
 	}
 	for _, u := range users {
 		switch u.Status {
@@ -927,6 +946,35 @@ func (p *presenceFeature) roomSnapshot(ctx context.Context, tenant, room string,
 		}
 	}
 	return reply, nil
+}
+
+// maxSnapshotCount bounds the user count a snapshot cursor may carry.
+const maxSnapshotCount = 1 << 30
+
+// snapshotCursor is the cursor of the snapshot page after one that ended
+// at the store's cursor next: next and the room's user count, counted
+// for the first page, as "<next>.<count>" (a store cursor is base64url,
+// which has no '.').
+func snapshotCursor(next string, count int) string {
+	return next + "." + strconv.Itoa(count)
+}
+
+// parseSnapshotCursor returns the store's cursor and the user count a
+// snapshot cursor carries (see snapshotCursor). A cursor that carries no
+// count, as the store's alone, or one longer than store.MaxCursorLen, was
+// not issued by this server: it is refused, so that no cursor makes a
+// page count the whole room.
+func parseSnapshotCursor(cursor string) (string, int, error) {
+	invalid := protocol.NewError(protocol.CodeBadRequest, "invalid cursor")
+	i := strings.LastIndexByte(cursor, '.')
+	if i <= 0 || len(cursor) > store.MaxCursorLen {
+		return "", 0, invalid
+	}
+	n, err := strconv.ParseUint(cursor[i+1:], 10, 32)
+	if err != nil || n > maxSnapshotCount {
+		return "", 0, invalid
+	}
+	return cursor[:i], int(n), nil
 }
 
 // cleanup removes the presence of a connection that is gone ($disconnect,
