@@ -751,7 +751,9 @@ export class WebSocketClient {
   private tokenExp: number | null = null;
   /**
    * The server's clock minus this client's (ms), as last reported by a
-   * connection (see measureClock); null before one did.
+   * connection (see measureClock); null before one did, and once the
+   * server took a token it called expired (see handleOpen). It plans the
+   * token refresh; it never refuses a token.
    */
   private clockOffset: number | null = null;
   /** The current connection has reported the server's clock. */
@@ -1824,19 +1826,15 @@ export class WebSocketClient {
     }
     const early = this.nextToken;
     this.nextToken = null;
-    const usable = early !== null && (early.exp === null || early.exp > this.serverNow());
-    const token = usable ? Promise.resolve(early) : this.fetchToken();
+    const token = early !== null && !this.surelyExpired(early.exp) ? Promise.resolve(early) : this.fetchToken();
     this.connectPhase = 'token';
     token.then(
       (t) => {
         if (gen !== this.gen) return;
-        // The server would refuse it: a failed attempt, retried with
-        // backoff, rather than a connection that is replaced at once.
-        const expired = this.expiredOnServer(t.exp);
-        if (expired !== null) {
-          this.connectFailed(gen, new Error(expired), 'error', 'TOKEN_ERROR');
-          return;
-        }
+        // Whatever the offset last measured says of its exp: the server
+        // decides, and a token it refuses fails the attempt (backoff). The
+        // offset may be stale (the browser clock was corrected since), and
+        // only a connection that opens can measure it again.
         this.tokenExp = t.exp;
         this.createSocket(gen, withToken(url, t.token));
       },
@@ -1863,13 +1861,14 @@ export class WebSocketClient {
   }
 
   /**
-   * Why a token with `exp` cannot be used: it has expired on the server's
-   * clock. Null when it has not, or when that clock is not known yet (the
-   * server then decides).
+   * Whether a token kept for the next connect (see nextToken) has expired
+   * by this client's clock and by the server's as last measured alike:
+   * getToken is then asked for another. Either clock may be wrong (the
+   * offset goes stale when the browser clock is corrected), so neither
+   * alone throws a token away.
    */
-  private expiredOnServer(exp: number | null): string | null {
-    if (exp === null || this.clockOffset === null || exp > this.serverNow()) return null;
-    return `getToken returned a token that expired at ${new Date(exp).toISOString()} (server clock)`;
+  private surelyExpired(exp: number | null): boolean {
+    return exp !== null && exp <= this.opts.clock.now() && exp <= this.serverNow();
   }
 
   /**
@@ -1926,12 +1925,13 @@ export class WebSocketClient {
     this.fetchToken().then(
       (t) => {
         // Reconnecting with a token no better than the current one would
-        // only plan the next refresh as soon (a loop).
+        // only plan the next refresh as soon (a loop). One that expires
+        // later is taken whatever the offset says of it: the server still
+        // accepts the current one, so it accepts that one too.
         const unusable =
-          this.expiredOnServer(t.exp) ??
-          (t.exp !== null && this.tokenExp !== null && t.exp <= this.tokenExp
+          t.exp !== null && this.tokenExp !== null && t.exp <= this.tokenExp
             ? 'getToken returned a token that expires no later than the current one'
-            : null);
+            : null;
         if (unusable === null) this.nextToken = t;
         if (gen !== this.gen) return;
         if (unusable !== null) {
@@ -2023,6 +2023,14 @@ export class WebSocketClient {
     const gen = this.gen;
 
     this.scheduleHeartbeat();
+    if (this.tokenExp !== null && this.clockOffset !== null && this.tokenExp <= this.serverNow()) {
+      // The server took a token the offset calls expired: the offset is
+      // stale (the browser clock was corrected since it was measured).
+      // This client's clock stands in until this connection reports the
+      // server's.
+      this.log('the server clock offset is stale: measuring it again');
+      this.clockOffset = null;
+    }
     this.scheduleTokenRefresh();
     this.stableTimer = this.opts.clock.setTimeout(() => {
       this.stableTimer = null;
