@@ -21,7 +21,7 @@ import type {
   Lock,
   WebSocketMessage,
 } from './types.js';
-import { longTimerClock, systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
+import { DEFAULT_REQUEST_TIMEOUT, longTimerClock, systemClock, type Clock, type WebSocketClient } from './websocket-client.js';
 
 /**
  * Real-time sync of entities (an order, a customer, ...) over one
@@ -1052,9 +1052,18 @@ export class RealtimeSyncManager {
     return sent;
   }
 
-  /** Sends a lock.release; NOT_LOCK_HOLDER (nothing to release) counts as released. */
+  /**
+   * Sends a lock.release; NOT_LOCK_HOLDER (nothing to release) counts as
+   * released. The acquires of the entity wait for it (see releases), so
+   * with no reply timeout (requestTimeout 0) it waits for its reply at
+   * most the default one: a reply lost (an error frame that names no
+   * request, as API Gateway sends for a failed invocation) would hold them
+   * until the release was sent again on the next connection, where it
+   * could let go of a grant they got meanwhile.
+   */
   private sendRelease(entityType: string, entityId: string, options: { queue?: boolean }): Promise<void> {
-    return this.client.request('lock.release', { payload: { entityType, entityId } }, options).then(
+    const timeout = this.client.requestTimeout > 0 ? {} : { timeout: DEFAULT_REQUEST_TIMEOUT };
+    return this.client.request('lock.release', { payload: { entityType, entityId } }, { ...options, ...timeout }).then(
       () => undefined,
       (err: unknown) => {
         const re = toError(err);

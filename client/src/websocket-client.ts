@@ -524,6 +524,13 @@ const STREAM_READ_ATTEMPTS = 3;
  */
 const MAX_RETRY_AFTER = 60_000;
 
+/**
+ * The default `requestTimeout` (ms). Some waits take it when the option is
+ * 0 (no reply timeout): the history reads of a gap, a planned reconnect's
+ * wait for the replies in flight, and a RealtimeSyncManager's lock.release.
+ */
+export const DEFAULT_REQUEST_TIMEOUT = 10_000;
+
 const DEFAULTS = {
   reconnect: true,
   reconnectInterval: 1000,
@@ -534,7 +541,7 @@ const DEFAULTS = {
   heartbeatInterval: 30_000,
   pongTimeout: 10_000,
   connectTimeout: 10_000,
-  requestTimeout: 10_000,
+  requestTimeout: DEFAULT_REQUEST_TIMEOUT,
   maxConnectionAge: 115 * 60_000,
   messageQueueSize: 100,
   maxFrameBytes: MAX_FRAME_BYTES,
@@ -810,6 +817,11 @@ export class WebSocketClient {
   isSubscribed(channel: string): boolean {
     const entry = this.channels.get(channel);
     return entry !== undefined && entry.confirmedGen === this.gen && this.socketOpen();
+  }
+
+  /** The `requestTimeout` option: the reply timeout (ms) of a request made without its own; 0 for none. */
+  get requestTimeout(): number {
+    return this.opts.requestTimeout;
   }
 
   /** The ack of `hello` on the current (or last) connection. */

@@ -1,9 +1,9 @@
 // The harness of the RealtimeSyncManager tests: a fake server that answers
 // sync, history, comment.list and the lock requests of a lock-based
 // entity order:1, a connected client (no pacing, no heartbeat) and a
-// manager that loads no history.
+// manager that loads no history; `setup` takes other client options.
 import { vi } from 'vitest';
-import { RealtimeSyncManager, WebSocketClient, type Change, type Lock } from '../src/index.js';
+import { RealtimeSyncManager, WebSocketClient, type Change, type Lock, type WebSocketClientOptions } from '../src/index.js';
 import { FakeServer, FakeWebSocket, type SentFrame } from './fake-websocket.js';
 
 export const flush = async (): Promise<void> => {
@@ -46,7 +46,10 @@ export interface Setup {
   version: { v: number };
 }
 
-export async function setup(handler?: (sock: FakeWebSocket, f: SentFrame, s: Setup) => boolean | void): Promise<Setup> {
+export async function setup(
+  handler?: (sock: FakeWebSocket, f: SentFrame, s: Setup) => boolean | void,
+  clientOptions: Partial<WebSocketClientOptions> = {},
+): Promise<Setup> {
   const s = { version: { v: 0 } } as Setup;
   s.server = new FakeServer({
     handler: (sock, f) => {
@@ -90,6 +93,7 @@ export async function setup(handler?: (sock: FakeWebSocket, f: SentFrame, s: Set
     maxConnectionAge: 0,
     rateLimit: false,
     random: () => 0.5,
+    ...clientOptions,
   });
   s.client.connect();
   s.sock = FakeWebSocket.last;

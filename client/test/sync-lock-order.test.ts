@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { FakeWebSocket, type SentFrame } from './fake-websocket.js';
+import { RealtimeError } from '../src/index.js';
 import { flush, lock, reconnect, setup, type Setup } from './sync-harness.js';
 
 // A lock belongs to the user and lock.release carries no fencing token: the
@@ -220,5 +221,35 @@ describe('RealtimeSyncManager lock.acquire after a lock.release', () => {
     expect(s.server.framesOfType('lock.release')).toHaveLength(1);
     expect(holder.u).toBeNull();
     expect(s.manager.getState('order', '1').lockedByMe).toBe(false);
+  });
+
+  it('with requestTimeout 0, an acquireLock after a release whose reply is lost goes out once the release gave up after the default requestTimeout', async () => {
+    const s = await setup(
+      (sock, f) => {
+        if (f.type !== 'lock.release') return false;
+        // API Gateway answers a failed invocation with an error frame that
+        // names no request.
+        sock.receive({ type: 'error', payload: { code: 'INTERNAL', message: 'Internal server error' } });
+        return true;
+      },
+      { requestTimeout: 0 },
+    );
+    s.client.on('error', () => {});
+    await s.manager.startSync('order', '1');
+    expect(await s.manager.acquireLock('order', '1')).toMatchObject({ lockedBy: 'u1' });
+    let released = 'pending';
+    s.manager.releaseLock('order', '1').then(() => (released = 'ok'), (e: RealtimeError) => (released = e.code));
+    const acquired = s.manager.acquireLock('order', '1');
+    await vi.advanceTimersByTimeAsync(10_000 - 1);
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(1); // waits for the release
+    await vi.advanceTimersByTimeAsync(1);
+    expect(released).toBe('TIMEOUT');
+    expect(await acquired).toMatchObject({ lockedBy: 'u1' });
+    expect(s.server.framesOfType('lock.acquire')).toHaveLength(2);
+    // The release gave up is not sent again on the next connection, where
+    // it would let the new grant go.
+    await reconnect();
+    expect(s.server.framesOfType('lock.release')).toHaveLength(1);
+    expect(s.manager.getState('order', '1').lockedByMe).toBe(true);
   });
 });
