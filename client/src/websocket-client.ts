@@ -190,13 +190,18 @@ export interface WebSocketClientOptions {
   reconnectInterval?: number;
   /** Largest backoff envelope (ms). Default 30000. */
   maxReconnectInterval?: number;
-  /** Growth of the backoff envelope per failed attempt. Default 1.5. */
+  /**
+   * Growth of the backoff envelope per reconnect until connections have
+   * stayed up STABLE_CONNECTION_MS (30 s). Default 1.5.
+   */
   reconnectDecay?: number;
   /**
    * Consecutive failed attempts before giving up (state `closed`, event
-   * `reconnect-failed`); a connection that closes within
-   * STABLE_CONNECTION_MS (30 s) of opening counts as failed too. Default
-   * Infinity: a back-office tab keeps trying, at most every
+   * `reconnect-failed`): attempts that did not open, or opened but did not
+   * answer hello. A connection that opened and answered hello ends the
+   * count, however soon it closes (the backoff delay still grows then); a
+   * planned reconnect (token refresh, `maxConnectionAge`) is no attempt.
+   * Default Infinity: a back-office tab keeps trying, at most every
    * `maxReconnectInterval`.
    */
   maxReconnectAttempts?: number;
@@ -301,9 +306,8 @@ export interface ClientSnapshot {
   readonly subscriptions: readonly string[];
   readonly session: HelloAck | null;
   /**
-   * Consecutive failed reconnect attempts: attempts that did not open, and
-   * connections that did not stay open STABLE_CONNECTION_MS (30 s). 0 once
-   * a connection has.
+   * Consecutive failed reconnect attempts (see `maxReconnectAttempts`): 0
+   * once a connection has opened and answered hello.
    */
   readonly reconnectAttempts: number;
   /**
@@ -336,6 +340,11 @@ export interface WebSocketClientEvents {
   hello: HelloAck;
   /** The queue was full: `dropped` (the oldest read, else the oldest request) was rejected with QUEUE_OVERFLOW. */
   'queue-overflow': { dropped: RequestInfo; queueSize: number };
+  /**
+   * The next attempt waits `delay` ms; `attempt` counts it among the
+   * consecutive failed ones (see `maxReconnectAttempts`), 0 for a planned
+   * reconnect.
+   */
   'reconnect-scheduled': { attempt: number; delay: number; cause: CloseCause };
   /** `maxReconnectAttempts` ran out; the client is `closed`. */
   'reconnect-failed': { attempts: number };
@@ -495,12 +504,13 @@ interface ChannelEntry {
 }
 
 /**
- * How long (ms) a connection must stay open to count as healthy: then the
- * backoff starts over, and the next drop is retried after the first
- * envelope (`reconnectInterval`). A connection the server closes sooner
- * (one that answers hello and hangs up) is a failed attempt like one that
- * never opened, so such a server is not re-dialled at the first envelope
- * for ever.
+ * How long (ms) connections must stay up, one or several that replace each
+ * other by plan (token refresh, `maxConnectionAge`), to count as healthy:
+ * then the backoff starts over, and the next drop is retried after the
+ * first envelope (`reconnectInterval`). A connection the server closes
+ * sooner (one that answers hello and hangs up) makes the delay grow, so
+ * such a server is not re-dialled at the first envelope for ever; it does
+ * not count toward `maxReconnectAttempts`, which counts failed attempts.
  */
 export const STABLE_CONNECTION_MS = 30_000;
 
@@ -704,7 +714,17 @@ export class WebSocketClient {
   private everOpened = false;
   private manualClose = false;
   private destroyed = false;
+  /**
+   * Consecutive failed attempts, the count maxReconnectAttempts limits:
+   * reconnects scheduled since a connection last opened and answered
+   * hello (opened, with hello off).
+   */
   private attempts = 0;
+  /**
+   * The step of the backoff delay: reconnects scheduled since connections
+   * last stayed up STABLE_CONNECTION_MS (see stableTimer).
+   */
+  private backoffStep = 0;
   private seq = 0;
 
   private readonly queue: Outbound[] = [];
@@ -728,7 +748,12 @@ export class WebSocketClient {
   private connectPhase: 'url' | 'token' | null = null;
   private heartbeatTimer: unknown = null;
   private ageTimer: unknown = null;
-  /** Resets the backoff once the connection has stayed open STABLE_CONNECTION_MS. */
+  /**
+   * Starts the backoff over once connections have stayed up
+   * STABLE_CONNECTION_MS: armed when one opens, it runs on through the
+   * connections that replace it by plan, and stops at a drop or a failed
+   * attempt.
+   */
   private stableTimer: unknown = null;
   private pumpTimer: unknown = null;
   private tokenTimer: unknown = null;
@@ -887,6 +912,7 @@ export class WebSocketClient {
     }
     this.manualClose = false;
     this.attempts = 0;
+    this.backoffStep = 0;
     this.setState('connecting');
     this.openSocket();
   }
@@ -901,6 +927,7 @@ export class WebSocketClient {
     this.manualClose = true;
     this.clearTimer('reconnectTimer');
     this.clearTimer('connectTimer');
+    this.clearTimer('stableTimer');
     this.connectPhase = null;
     this.gen++;
     const sock = this.socket;
@@ -2044,11 +2071,16 @@ export class WebSocketClient {
       this.clockOffset = null;
     }
     this.scheduleTokenRefresh();
-    this.stableTimer = this.opts.clock.setTimeout(() => {
-      this.stableTimer = null;
+    if (this.stableTimer === null) {
+      this.stableTimer = this.opts.clock.setTimeout(() => {
+        this.stableTimer = null;
+        this.backoffStep = 0;
+      }, STABLE_CONNECTION_MS);
+    }
+    if (!this.opts.hello) {
+      // The connection works: the attempts that failed before it are over.
       this.attempts = 0;
-      this.update();
-    }, STABLE_CONNECTION_MS);
+    }
     if (this.opts.maxConnectionAge > 0) {
       this.ageTimer = this.opts.clock.setTimeout(() => {
         this.ageTimer = null;
@@ -2065,6 +2097,9 @@ export class WebSocketClient {
           // server read its clock within this round trip.
           const serverTime = ack['serverTime'];
           if (typeof serverTime === 'string') this.measureClock(Date.parse(serverTime), sentAt, receivedAt);
+          // The connection works: the attempts that failed before it are
+          // over, however soon it closes (the backoff still grows then).
+          this.attempts = 0;
           this._session = ack as unknown as HelloAck;
           this.setLatency(receivedAt - sentAt);
           this.emitter.emit('hello', this._session);
@@ -2330,7 +2365,8 @@ export class WebSocketClient {
     this.clearTimer('connectTimer');
     this.clearTimer('heartbeatTimer');
     this.clearTimer('ageTimer');
-    this.clearTimer('stableTimer');
+    // Connections replaced by plan count as one for the backoff.
+    if (!planned) this.clearTimer('stableTimer');
     this.clearTimer('pumpTimer');
     this.clearTimer('tokenTimer');
     this.clearTimer('drainTimer');
@@ -2390,6 +2426,8 @@ export class WebSocketClient {
   }
 
   private scheduleReconnect(cause: CloseCause): void {
+    // A drop or a failed attempt: connections did not stay up.
+    this.clearTimer('stableTimer');
     if (this.manualClose || this.destroyed) {
       this.setState('closed');
       return;
@@ -2404,7 +2442,8 @@ export class WebSocketClient {
       this.emitter.emit('reconnect-failed', { attempts: this.attempts });
       return;
     }
-    const delay = backoffDelay(this.attempts, this.opts, this.opts.random);
+    const delay = backoffDelay(this.backoffStep, this.opts, this.opts.random);
+    this.backoffStep++;
     this.attempts++;
     this.setState('reconnecting');
     this.log('reconnect attempt', this.attempts, 'in', Math.round(delay), 'ms');

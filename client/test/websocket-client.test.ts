@@ -152,16 +152,17 @@ describe('connection state machine', () => {
     expect(client.state).toBe('closed');
     expect(FakeWebSocket.instances).toHaveLength(6);
 
-    // connect() starts over; a connection that stays open 30 s resets the attempt count.
+    // connect() starts over; a connection that answers hello ends the
+    // failed attempts, and one that stays open 30 s the backoff.
     scheduled.length = 0;
     client.connect();
     FakeWebSocket.last.fail();
     await vi.advanceTimersByTimeAsync(1000);
     FakeWebSocket.last.open();
+    expect(client.getSnapshot().reconnectAttempts).toBe(1);
     await flush();
-    expect(client.getSnapshot().reconnectAttempts).toBe(1); // hello was acked: not yet
+    expect(client.getSnapshot().reconnectAttempts).toBe(0); // hello was acked
     await vi.advanceTimersByTimeAsync(30_000);
-    expect(client.getSnapshot().reconnectAttempts).toBe(0);
     FakeWebSocket.last.serverClose();
     expect(scheduled.map((e) => e.event)).toEqual([
       { attempt: 1, delay: 1000, cause: 'server' },
@@ -169,38 +170,86 @@ describe('connection state machine', () => {
     ]);
   });
 
-  it('keeps backing off while every connection is closed soon after it opens, and reconnects quickly after one that lasted', async () => {
+  it('keeps backing off while every connection is closed soon after it opens, without using up maxReconnectAttempts, and reconnects quickly after one that lasted', async () => {
     // A server that answers hello, then closes the connection (a failing
-    // authorizer downstream, a proxy that drops the upgrade).
+    // authorizer downstream, a proxy that drops the upgrade, a restart).
     new FakeServer();
-    const client = makeClient({ reconnectInterval: 1000, reconnectDecay: 1.5, jitter: 'none' });
-    const delays: number[] = [];
-    client.on('reconnect-scheduled', (e) => delays.push(e.delay));
+    const client = makeClient({ reconnectInterval: 1000, reconnectDecay: 1.5, jitter: 'none', maxReconnectAttempts: 3 });
+    const scheduled = record(client, 'reconnect-scheduled', 'reconnect-failed');
+    const delays = (): number[] => scheduled.map((e) => (e.event as { delay: number }).delay);
     const closeSoon = async (): Promise<void> => {
-      FakeWebSocket.last.open();
+      FakeWebSocket.last.open(); // each reconnect opens at its first try
       await flush(); // hello acked
+      expect(client.getSnapshot().reconnectAttempts).toBe(0);
       await vi.advanceTimersByTimeAsync(5_000);
       FakeWebSocket.last.serverClose(1000);
     };
     client.connect();
     await closeSoon();
     for (let i = 0; i < 4; i++) {
-      await vi.advanceTimersByTimeAsync(delays[delays.length - 1]!);
+      await vi.advanceTimersByTimeAsync(delays()[delays().length - 1]!);
       await closeSoon();
     }
-    expect(delays).toEqual([1000, 1500, 2250, 3375, 5062.5]);
+    // The delay grows, but none of these attempts failed: each is the first
+    // since a connection that worked, and the client does not give up.
+    expect(scheduled.map((e) => e.event)).toEqual(
+      [1000, 1500, 2250, 3375, 5062.5].map((delay) => ({ attempt: 1, delay, cause: 'server' })),
+    );
     expect(FakeWebSocket.instances).toHaveLength(5);
+    expect(client.state).toBe('reconnecting');
 
     // One that stays open 30 s is a healthy connection: the next drop is retried quickly.
     await vi.advanceTimersByTimeAsync(5062.5);
     FakeWebSocket.last.open();
     await flush();
-    await vi.advanceTimersByTimeAsync(29_999);
-    expect(client.getSnapshot().reconnectAttempts).toBe(5);
-    await vi.advanceTimersByTimeAsync(1);
+    await vi.advanceTimersByTimeAsync(30_000);
+    FakeWebSocket.last.serverClose(1006);
+    expect(delays()[delays().length - 1]).toBe(1000);
+
+    // Attempts that fail in a row still run out.
+    for (let i = 0; i < 3; i++) {
+      await vi.advanceTimersByTimeAsync(10_000);
+      FakeWebSocket.last.fail();
+    }
+    expect(scheduled.slice(-4).map((e) => e.event)).toEqual([
+      { attempt: 1, delay: 1000, cause: 'server' },
+      { attempt: 2, delay: 1500, cause: 'server' },
+      { attempt: 3, delay: 2250, cause: 'server' },
+      { attempts: 3 },
+    ]);
+    expect(client.state).toBe('closed');
+    client.destroy();
+  });
+
+  it('starts the backoff over once connections replaced by plan have stayed up 30 s, each shorter than that', async () => {
+    new FakeServer();
+    // Replaced by plan every 20 s, as a short token's refresh would.
+    const client = makeClient({ reconnectInterval: 1000, reconnectDecay: 1.5, jitter: 'none', maxConnectionAge: 20_000 });
+    const scheduled = record(client, 'reconnect-scheduled');
+    client.connect();
+    // A blip: the first connection fails twice, then opens.
+    for (let i = 0; i < 2; i++) {
+      FakeWebSocket.last.fail();
+      await vi.advanceTimersByTimeAsync(10_000);
+    }
+    FakeWebSocket.last.open();
+    await flush();
+    expect(client.getSnapshot().reconnectAttempts).toBe(0);
+    // 50 s of connections, each replaced by plan after 20 s, opening at once.
+    for (let t = 0; t < 50; t++) {
+      await vi.advanceTimersByTimeAsync(1_000);
+      if (FakeWebSocket.last.readyState === 0) await openLast();
+    }
+    expect(FakeWebSocket.instances).toHaveLength(5);
     expect(client.getSnapshot().reconnectAttempts).toBe(0);
     FakeWebSocket.last.serverClose(1006);
-    expect(delays[delays.length - 1]).toBe(1000);
+    expect(scheduled.map((e) => e.event)).toEqual([
+      { attempt: 1, delay: 1000, cause: 'server' },
+      { attempt: 2, delay: 1500, cause: 'server' },
+      { attempt: 0, delay: 0, cause: 'max-age' },
+      { attempt: 0, delay: 0, cause: 'max-age' },
+      { attempt: 1, delay: 1000, cause: 'server' }, // quick, as after any healthy connection
+    ]);
     client.destroy();
   });
 
