@@ -214,8 +214,10 @@ export interface WebSocketClientOptions {
   /**
    * An attempt not open this long (ms) after it started counts as a failed
    * attempt (close cause `connect-timeout`, then backoff): the wait for the
-   * `url` function and for `getToken` counts, as does the handshake, and a
-   * URL or token that comes later is ignored. 0 disables. Default 10000.
+   * `url` function and for `getToken` counts, as does the handshake. A URL
+   * that comes later is ignored; a token is kept for the next attempt (or
+   * taken by one waiting for its own), so a getToken slower than this
+   * still connects. 0 disables. Default 10000.
    */
   connectTimeout?: number;
   /** Default time (ms) to wait for a reply once a request was sent. Default 10000. */
@@ -774,8 +776,13 @@ export class WebSocketClient {
   /** Connections ended other than by plan (see dropBoundWaiting): a `queue: false` request waiting to retry is not held past one. */
   private drops = 0;
   private pingOutstanding = false;
-  /** A token fetched ahead of expiry, for the next connect, with its exp (see tokenExp). */
+  /**
+   * A token for the next connect, with its exp (see tokenExp): fetched
+   * ahead of expiry, or come after the attempt it was fetched for failed.
+   */
   private nextToken: { token: string; exp: number | null } | null = null;
+  /** The attempt waiting for a token, with its URL (see tokenArrived); null for none. */
+  private tokenWaiter: { gen: number; url: string } | null = null;
   /**
    * When the token of the current connection expires: its `exp` in ms,
    * on the server's clock (the one that decides); null when unknown.
@@ -1833,8 +1840,8 @@ export class WebSocketClient {
    * Bounds attempt `gen` by connectTimeout, from its start: the url
    * function and getToken count, as does the handshake. An attempt still
    * waiting for its URL or token then fails like one whose socket could not
-   * be created (what comes later is ignored); a socket not open yet is
-   * closed.
+   * be created (a URL that comes later is ignored, a token is kept for the
+   * next attempt); a socket not open yet is closed.
    */
   private armConnectTimer(gen: number): void {
     this.clearTimer('connectTimer');
@@ -1849,7 +1856,8 @@ export class WebSocketClient {
         return;
       }
       const token = this.connectPhase === 'token';
-      // A late URL or token belongs to an attempt that is over.
+      // A late URL belongs to an attempt that is over; a late token is kept
+      // for the next one (see tokenArrived).
       const next = ++this.gen;
       const err = new Error(`no ${token ? 'token' : 'URL'} within ${this.opts.connectTimeout} ms`);
       this.connectFailed(next, err, 'connect-timeout', token ? 'TOKEN_ERROR' : 'SOCKET_ERROR');
@@ -1865,20 +1873,45 @@ export class WebSocketClient {
     }
     const early = this.nextToken;
     this.nextToken = null;
-    const token = early !== null && !this.surelyExpired(early.exp) ? Promise.resolve(early) : this.fetchToken();
     this.connectPhase = 'token';
-    token.then(
-      (t) => {
-        if (gen !== this.gen) return;
-        // Whatever the offset last measured says of its exp: the server
-        // decides, and a token it refuses fails the attempt (backoff). The
-        // offset may be stale (the browser clock was corrected since), and
-        // only a connection that opens can measure it again.
-        this.tokenExp = t.exp;
-        this.createSocket(gen, withToken(url, t.token));
+    this.tokenWaiter = { gen, url };
+    if (early !== null && !this.surelyExpired(early.exp)) {
+      void Promise.resolve(early).then((t) => this.tokenArrived(t));
+      return;
+    }
+    this.fetchToken().then(
+      (t) => this.tokenArrived(t),
+      (err: unknown) => {
+        // Not when the attempt got another token meanwhile (see tokenArrived).
+        if (this.waitsForToken(gen)) this.connectFailed(gen, err, 'error', 'TOKEN_ERROR');
       },
-      (err: unknown) => this.connectFailed(gen, err, 'error', 'TOKEN_ERROR'),
     );
+  }
+
+  /** Whether attempt `gen` is the current one and still waits for its token. */
+  private waitsForToken(gen: number): boolean {
+    return gen === this.gen && this.connectPhase === 'token' && this.tokenWaiter?.gen === gen;
+  }
+
+  /**
+   * A token for a connect: the attempt waiting for one connects with it,
+   * whichever getToken call it came from. Whatever the offset last
+   * measured says of its exp: the server decides, and a token it refuses
+   * fails the attempt (backoff). The offset may be stale (the browser clock
+   * was corrected since), and only a connection that opens can measure it
+   * again. One that comes after its attempt failed (getToken slower than
+   * connectTimeout) is kept for the next attempt, instead of being thrown
+   * away by every attempt in turn.
+   */
+  private tokenArrived(t: { token: string; exp: number | null }): void {
+    const waiter = this.tokenWaiter;
+    if (waiter === null || !this.waitsForToken(waiter.gen)) {
+      if (!this.surelyExpired(t.exp)) this.nextToken = t;
+      return;
+    }
+    this.tokenWaiter = null;
+    this.tokenExp = t.exp;
+    this.createSocket(waiter.gen, withToken(waiter.url, t.token));
   }
 
   /** Calls `getToken` and reads the token's exp. */
@@ -2053,6 +2086,9 @@ export class WebSocketClient {
     this.everOpened = true;
     this.ready = false;
     this.clockMeasured = false;
+    // A token kept from an earlier attempt is no fresher than this
+    // connection's: the next connect, or the refresh, fetches its own.
+    this.nextToken = null;
     this.tokens = this.opts.rateLimit === false ? 0 : this.opts.rateLimit.burst;
     this.tokensAt = this.opts.clock.now();
     this.log('open', reconnected ? '(reconnected)' : '');

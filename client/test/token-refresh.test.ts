@@ -338,7 +338,7 @@ describe('getToken', () => {
     client.destroy();
   });
 
-  it('counts a getToken that does not settle within connectTimeout as a failed attempt, retries with backoff and ignores the late token', async () => {
+  it('counts a getToken that does not settle within connectTimeout as a failed attempt, retries with backoff, and connects with the late token', async () => {
     new FakeServer({ autoAck: ['hello', 'subscribe'] });
     const fetches: { resolve: (t: string) => void }[] = [];
     let serial = 0;
@@ -369,13 +369,16 @@ describe('getToken', () => {
     expect(client.state).toBe('reconnecting');
     await vi.advanceTimersByTimeAsync(1500);
     expect(getToken).toHaveBeenCalledTimes(3);
-    fetches[1]!.resolve(jwt(Math.floor(Date.now() / 1000) + 3600, 3));
+    // The token of the attempt that timed out comes late, while the next
+    // attempt waits for its own: that attempt connects with it.
+    const late = jwt(Math.floor(Date.now() / 1000) + 3600, 2);
+    fetches[0]!.resolve(late);
     await flush();
     expect(FakeWebSocket.instances).toHaveLength(2);
     const second = FakeWebSocket.last;
-    expect(tokenOf(second)).toBe(jwt(Math.floor(Date.now() / 1000) + 3600, 3));
-    // The token of the attempt that timed out comes late: it is ignored.
-    fetches[0]!.resolve(jwt(Math.floor(Date.now() / 1000) + 3600, 2));
+    expect(tokenOf(second)).toBe(late);
+    // Its own comes after it: kept for the next connect, nothing more opened.
+    fetches[1]!.resolve(jwt(Math.floor(Date.now() / 1000) + 3600, 3));
     await flush();
     expect(FakeWebSocket.instances).toHaveLength(2);
     second.open();
@@ -385,6 +388,38 @@ describe('getToken', () => {
     await vi.advanceTimersByTimeAsync(60_000);
     expect(FakeWebSocket.instances).toHaveLength(2);
     expect(client.state).toBe('open');
+    // The token kept is no fresher than the connection's: the next connect fetches its own.
+    second.serverClose(1006);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(getToken).toHaveBeenCalledTimes(4);
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    client.destroy();
+  });
+
+  it('connects with a token that comes after connectTimeout, when getToken is slower than that every time', async () => {
+    new FakeServer({ autoAck: ['hello', 'subscribe'] });
+    let serial = 0;
+    // A slow identity provider: each token takes 10.5 s, past connectTimeout.
+    const getToken = vi.fn(
+      () => new Promise<string>((resolve) => setTimeout(() => resolve(jwt(Math.floor(Date.now() / 1000) + 3600, ++serial)), 10_500)),
+    );
+    const client = makeClient({ getToken, jitter: 'none' });
+    const causes: string[] = [];
+    client.on('close', (e) => causes.push(e.cause));
+    client.on('error', () => {});
+    client.connect();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(causes).toEqual(['connect-timeout']);
+    expect(FakeWebSocket.instances).toHaveLength(0);
+    // The token comes during the backoff wait: the next attempt takes it.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(getToken).toHaveBeenCalledTimes(1);
+    expect(FakeWebSocket.instances).toHaveLength(1);
+    expect(tokenOf(FakeWebSocket.last)).toBe(jwt(Math.floor((Date.now() - 500) / 1000) + 3600, 1));
+    FakeWebSocket.last.open();
+    await flush();
+    expect(client.state).toBe('open');
+    expect(causes).toEqual(['connect-timeout']);
     client.destroy();
   });
 
