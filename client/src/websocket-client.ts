@@ -516,6 +516,13 @@ interface ChannelEntry {
  */
 export const STABLE_CONNECTION_MS = 30_000;
 
+/**
+ * The frames the server dates as it sends them (replies, and errors), whose
+ * timestamp tells its clock; an update or event carries the time it was
+ * published or announced.
+ */
+const CLOCK_FRAME_TYPES: ReadonlySet<string> = new Set(['ack', 'pong', 'error']);
+
 /** How long (ms) live updates past a gap wait for the missing ones before they are read from history. */
 const GAP_FILL_DELAY = 500;
 
@@ -2182,10 +2189,11 @@ export class WebSocketClient {
       return;
     }
     const m = msg as unknown as WebSocketMessage;
-    if (!this.clockMeasured && typeof m.timestamp === 'string') {
-      // Every server frame carries the server's clock: the first one of a
-      // connection dates the token until hello's serverTime refines it (or
-      // for good, with hello off).
+    if (!this.clockMeasured && typeof m.timestamp === 'string' && CLOCK_FRAME_TYPES.has(m.type)) {
+      // The first reply of a connection dates the token until hello's
+      // serverTime refines it (or for good, with hello off). Not an update
+      // or event: its timestamp is when it was published or announced, and
+      // a resend, or a fan-out that lagged, can be minutes old.
       const now = this.opts.clock.now();
       this.measureClock(Date.parse(m.timestamp), now, now);
     }

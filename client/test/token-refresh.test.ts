@@ -553,18 +553,41 @@ describe('getToken', () => {
     client.destroy();
   });
 
-  it('with hello off, dates exp on the server clock of the first frame the server sends', async () => {
+  it('with hello off, dates exp on the server clock of the first reply the server sends', async () => {
     vi.setSystemTime(new Date('2026-01-01T02:00:00Z'));
-    new FakeServer({ autoAck: [] });
+    // The server's clock is two hours behind this client's; it dates its
+    // replies as it sends them.
+    const server: FakeServer = new FakeServer({
+      autoAck: [],
+      handler: (sock, f) => {
+        if (f.type !== 'subscribe') return false;
+        const timestamp = new Date(Date.now() - 7_200_000).toISOString();
+        queueMicrotask(() => sock.receive({ type: 'ack', replyTo: f.messageId, channel: 'room:1', payload: { channel: 'room:1' }, timestamp }));
+        return true;
+      },
+    });
     let serial = 0;
     const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) - 7200 + 3600, ++serial));
     const { client, sock } = await openClient({ getToken, hello: false });
-    sock.receive({ type: 'presence', channel: 'room:1', payload: {}, timestamp: new Date(Date.now() - 7_200_000).toISOString() });
-    await vi.advanceTimersByTimeAsync(3_540_000 - 1);
-    expect(getToken).toHaveBeenCalledTimes(1);
-    expect(FakeWebSocket.instances).toHaveLength(1);
-    await vi.advanceTimersByTimeAsync(1);
-    expect(getToken).toHaveBeenCalledTimes(2);
+    await client.subscribe('room:1');
+    expect(server.framesOfType('subscribe')).toHaveLength(1);
+    await expectRefreshIn(3_540_000, getToken, 2, sock);
+    client.destroy();
+  });
+
+  it('with hello off, does not date exp on the timestamp of an update or event, which is when it was published or announced', async () => {
+    new FakeServer({ autoAck: [] });
+    let serial = 0;
+    const getToken = vi.fn(() => jwt(Math.floor(Date.now() / 1000) + 900, ++serial));
+    const { client, sock } = await openClient({ getToken, hello: false });
+    // The first frames: an update sent again 10 minutes after its
+    // publication, and an event announced as long ago. The server's clock is
+    // this client's.
+    const tenMinutesAgo = new Date(Date.now() - 600_000).toISOString();
+    sock.receive({ type: 'update', channel: 'order-updates', payload: {}, timestamp: tenMinutesAgo, offset: 3, epoch: 'e1' } as never);
+    sock.receive({ type: 'presence', channel: 'room:1', payload: {}, timestamp: tenMinutesAgo });
+    await flush();
+    await expectRefreshIn(840_000, getToken, 2, sock); // 60 s before exp, not 10 minutes after
     client.destroy();
   });
 
