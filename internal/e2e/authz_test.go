@@ -30,14 +30,14 @@ func TestViewerReachesNoChannel(t *testing.T) {
 
 			// Rooms and channels are separate namespaces, for every role.
 			for _, c := range []*client{viewer, member} {
-				c.fails("room.join", "", map[string]any{"room": "order:1001"}, "BAD_REQUEST")
-				c.fails("room.join", "", map[string]any{"room": "room:order:1001"}, "BAD_REQUEST")
-				c.fails("presence", "", map[string]any{"room": "order:1001", "activity": "x"}, "BAD_REQUEST")
-				c.fails("cursor", "", map[string]any{"room": "order:1001", "x": 1, "y": 1}, "BAD_REQUEST")
+				c.bad().fails("room.join", "", map[string]any{"room": "order:1001"}, "BAD_REQUEST")
+				c.bad().fails("room.join", "", map[string]any{"room": "room:order:1001"}, "BAD_REQUEST")
+				c.bad().fails("presence", "", map[string]any{"room": "order:1001", "activity": "x"}, "BAD_REQUEST")
+				c.bad().fails("cursor", "", map[string]any{"room": "order:1001", "x": 1, "y": 1}, "BAD_REQUEST")
 			}
 			// A subscriber of the entity channel is still not a room member.
 			viewer.ok("subscribe", "order:1001", nil)
-			viewer.fails("cursor", "", map[string]any{"room": "order:1001", "x": 1, "y": 1}, "BAD_REQUEST")
+			viewer.bad().fails("cursor", "", map[string]any{"room": "order:1001", "x": 1, "y": 1}, "BAD_REQUEST")
 
 			// Watching is allowed; speaking is not.
 			viewer.ok("subscribe", "room:lobby", nil)

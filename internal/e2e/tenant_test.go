@@ -237,7 +237,7 @@ func TestTenantPresenceSnapshot(t *testing.T) {
 			}
 			wantNoLeak(t, f, "bob", "secret-b")
 		}
-		if f := alice.callSkip("presence.snapshot", "", map[string]any{"room": "tenant-b#dashboard"}); f.Type != "error" {
+		if f := alice.bad().callSkip("presence.snapshot", "", map[string]any{"room": "tenant-b#dashboard"}); f.Type != "error" {
 			t.Fatalf("snapshot of a room named with a key separator: %+v", f)
 		}
 
