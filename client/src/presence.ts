@@ -272,23 +272,63 @@ function variationBase(base: string | undefined, vs: string): boolean {
   return MONGOLIAN_LETTER.test(base);
 }
 
+const ZWNJ = 0x200c;
+const ZWJ = 0x200d;
+const BLACK_FLAG = 0x1f3f4;
+const TAG_FIRST = 0xe0020;
+const TAG_LAST = 0xe007e;
+const CANCEL_TAG = 0xe007f;
+
+/**
+ * The number of code points of the tag sequence that `cps` holds from
+ * `from` (one or more of U+E0020–U+E007E, then U+E007F), or 0 when none
+ * complete starts there (the server's internal/ident tagSequenceLen).
+ */
+function tagSequenceLength(cps: readonly string[], from: number): number {
+  let i = from;
+  while (i < cps.length) {
+    const cp = cps[i]?.codePointAt(0) ?? 0;
+    if (cp >= TAG_FIRST && cp <= TAG_LAST) i++;
+    else return cp === CANCEL_TAG && i > from ? i + 1 - from : 0;
+  }
+  return 0;
+}
+
 /**
  * Refuses a presence text holding a code point the server refuses in it
  * (see INVISIBLE), as the server does: BAD_REQUEST, not retryable, with
- * `details {field, codePoint}` (the first such one, as `U+XXXX`). A
- * variation selector right after a base it varies ("❤️", a keycap, a Han
- * variant) is taken, as the server takes it.
+ * `details {field, codePoint}` (the first such one, as `U+XXXX`). Taken, as
+ * the server takes them: a variation selector right after a base it varies
+ * ("❤️", a keycap, a Han variant); the zero-width joiner and non-joiner
+ * between two characters taken (an emoji ZWJ sequence, Persian's ZWNJ);
+ * the tags of a subdivision flag (U+1F3F4, tags U+E0020–U+E007E, U+E007F).
  */
 function checkVisible(field: string, value: unknown): void {
   if (typeof value !== 'string') return;
+  const cps = [...value];
   let bad: string | undefined;
   let prev: string | undefined;
-  for (const ch of value) {
-    if (INVISIBLE.test(ch) && !(VARIATION_SELECTOR.test(ch) && variationBase(prev, ch))) {
+  let joinable = false; // the code point before was taken and is no joiner
+  for (let i = 0; i < cps.length; i++) {
+    const ch = cps[i] ?? '';
+    const cp = ch.codePointAt(0) ?? 0;
+    if (cp === BLACK_FLAG) {
+      const tags = tagSequenceLength(cps, i + 1);
+      if (tags > 0) {
+        i += tags;
+        prev = undefined;
+        joinable = true;
+        continue;
+      }
+    }
+    const next = cps[i + 1];
+    const joins: boolean = (cp === ZWJ || cp === ZWNJ) && joinable && next !== undefined && !INVISIBLE.test(next);
+    if (INVISIBLE.test(ch) && !joins && !(VARIATION_SELECTOR.test(ch) && variationBase(prev, ch))) {
       bad = ch;
       break;
     }
     prev = ch;
+    joinable = !joins;
   }
   if (bad === undefined) return;
   const codePoint = `U+${(bad.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;

@@ -165,6 +165,30 @@ describe('presence activity and location characters', () => {
     });
   }
 
+  // The joiners and tags human writing needs between visible characters are
+  // taken, as the server takes them (internal/ident Clean): an emoji ZWJ
+  // sequence, Persian with its ZWNJ, a subdivision flag.
+  const scotland = '\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}';
+  for (const text of ['Coding \u{1F469}\u200D\u{1F4BB}', '\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645', '\u2764\uFE0F\u200D\u{1F525}', `${scotland} fans`]) {
+    it(`takes the activity, page and section ${JSON.stringify(text)}`, () => {
+      expect(presenceOptionsError({ initialActivity: text, initialPage: text, initialSection: text })).toBeNull();
+    });
+  }
+  const misplaced: [string, string, string][] = [
+    ['a leading joiner', '\u200DCoding', 'U+200D'],
+    ['a trailing non-joiner', 'Coding\u200C', 'U+200C'],
+    ['a repeated joiner', 'a\u200D\u200Db', 'U+200D'],
+    ['a joiner before a zero-width space', 'a\u200D\u200Bb', 'U+200D'],
+    ['tags after no flag', 'a\u{E0067}\u{E007F}', 'U+E0067'],
+    ['a tag sequence not ended by U+E007F', '\u{1F3F4}\u{E0067} fans', 'U+E0067'],
+    ['a flag with no tag before its end', '\u{1F3F4}\u{E007F}', 'U+E007F'],
+  ];
+  for (const [what, text, codePoint] of misplaced) {
+    it(`refuses an activity holding ${what}`, () => {
+      expect(presenceOptionsError({ initialActivity: text })).toMatchObject({ code: 'BAD_REQUEST', details: { field: 'activity', codePoint } });
+    });
+  }
+
   it('refuses such texts in setActivity, setLocation and joinRoom: nothing is sent, and what was set before stays', async () => {
     vi.useFakeTimers();
     try {

@@ -265,6 +265,9 @@ describe('SDK types against the protocol schemas', () => {
   it('VisibleText and RoomName patterns', () => {
     const text = componentSchema('VisibleText');
     expect(errorsOf(text, 'editing ✍️ ใบสั่งซื้อ')).toEqual([]);
+    for (const good of ['Coding \u{1F469}\u200D\u{1F4BB}', '\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645', '\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F} fans']) {
+      expect(errorsOf(text, good), JSON.stringify(good)).toEqual([]);
+    }
     for (const bad of ['a\u200bb', 'a\u202eb', 'p\u0000', 'a\tb', 'a\u2028b', '\ue000']) {
       expect(errorsOf(text, bad).map((e) => e.keyword), JSON.stringify(bad)).toEqual(['pattern']);
     }

@@ -1,11 +1,14 @@
 package handler_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/omnisales/rtcollab/internal/handler"
+	"github.com/omnisales/rtcollab/internal/store"
+	"github.com/omnisales/rtcollab/internal/store/storetest"
 )
 
 // TestPresenceAvatarMustBeClean: the avatar a presence or room.join frame
@@ -70,4 +73,40 @@ func TestPresenceAvatarMustBeClean(t *testing.T) {
 	if b := send("SenderConn=", `{"type":"presence","messageId":"ok2","payload":{"avatar":""}}`); strings.Contains(b, `"error"`) {
 		t.Fatalf("clearing the avatar: %s", b)
 	}
+}
+
+// TestPresenceTextsOfHumanWriting: an activity, location page or section
+// in ordinary writing that needs an invisible code point between visible
+// ones is taken as sent: an emoji ZWJ sequence, Persian with its ZWNJ, a
+// subdivision flag (a tag sequence). A joiner at either end, and tags
+// after no flag, are still refused.
+func TestPresenceTextsOfHumanWriting(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		e := newSweepEnv(t, clock, st, "dave")
+		e.join("dave", "lobby")
+		n := 0
+		send := func(text string) string {
+			b, _ := json.Marshal(text)
+			var out []string
+			for _, payload := range []string{`{"activity":` + string(b) + `}`, `{"location":{"page":` + string(b) + `}}`, `{"location":{"page":"p","section":` + string(b) + `}}`} {
+				n++
+				out = append(out, e.send("dave", fmt.Sprintf(`{"type":"presence","messageId":"p%d","payload":%s}`, n, payload)))
+			}
+			return strings.Join(out, "\n")
+		}
+		for _, text := range []string{
+			"Coding \U0001F469\u200D\U0001F4BB",
+			"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+			"\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F fans",
+		} {
+			if got := send(text); strings.Count(got, `"ack"`) != 3 {
+				t.Errorf("%+q: %s; want three acks", text, got)
+			}
+		}
+		for _, text := range []string{"Coding\u200D", "\u200Cx", "a\U000E0067\U000E007F"} {
+			if got := send(text); strings.Count(got, `"BAD_REQUEST"`) != 3 {
+				t.Errorf("%+q: %s; want three BAD_REQUEST", text, got)
+			}
+		}
+	})
 }

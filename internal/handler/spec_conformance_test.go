@@ -84,6 +84,9 @@ var conformanceCases = []struct {
 	// Presence texts that others see hold no control, format or other
 	// invisible character.
 	{"presence activity", `{"type":"presence","payload":{"activity":"editing ✍️ ใบสั่งซื้อ"}}`, false},
+	{"presence activity with an emoji ZWJ sequence", `{"type":"presence","payload":{"activity":"Coding \ud83d\udc69\u200d\ud83d\udcbb"}}`, false},
+	{"presence page in Persian with a ZWNJ", `{"type":"presence","payload":{"location":{"page":"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"}}}`, false},
+	{"presence section with a subdivision flag", `{"type":"presence","payload":{"location":{"page":"p","section":"\ud83c\udff4\udb40\udc67\udb40\udc62\udb40\udc73\udb40\udc63\udb40\udc74\udb40\udc7f fans"}}}`, false},
 	{"presence activity with a zero-width space", `{"type":"presence","payload":{"activity":"a\u200bb"}}`, true},
 	{"presence activity with a bidirectional override", `{"type":"presence","payload":{"activity":"a\u202eb"}}`, true},
 	{"presence page with NUL", `{"type":"presence","payload":{"location":{"page":"p\u0000"}}}`, true},

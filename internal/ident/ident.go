@@ -164,32 +164,91 @@ const (
 // without splitting a character. It is for display values, which are
 // cleaned rather than refused, and for development identities (noHash).
 //
-// A display value (noHash unset) keeps a variation selector that directly
-// follows a base it can vary (see variationBase): "❤️" keeps its emoji
-// style, a keycap its selector, a Han ideograph its variant, a Mongolian
-// letter its form. A selector elsewhere (after a Latin letter, repeated,
-// leading) is drawn as nothing and is dropped, as in identifiers.
+// A display value (noHash unset) keeps the few invisible code points that
+// human writing needs, where they join visible characters, and drops them
+// elsewhere, as identifiers do:
+//
+//   - a variation selector that directly follows a base it can vary (see
+//     variationBase): "❤️" keeps its emoji style, a keycap its selector, a
+//     Han ideograph its variant, a Mongolian letter its form; one after a
+//     Latin letter, repeated or leading is drawn as nothing;
+//   - the zero-width joiner U+200D and non-joiner U+200C between two
+//     characters kept (a selector kept counts as part of its base): emoji
+//     ZWJ sequences ("👩‍💻"), and the ZWNJ of Persian and Indic writing;
+//     a leading, trailing or repeated one, or one next to a dropped code
+//     point, is dropped;
+//   - the tag characters U+E0020–U+E007E right after U+1F3F4 (waving black
+//     flag) and ended by U+E007F (cancel tag): the subdivision flags
+//     ("🏴󠁧󠁢󠁳󠁣󠁴󠁿"). A tag sequence is kept whole or dropped whole;
+//     tags elsewhere are dropped.
+//
+// A cut never ends a display value with a joiner or inside a tag sequence.
 func Clean(s string, max int, noHash bool) string {
 	var b strings.Builder
 	var prev rune = -1 // the last code point kept, -1 once a selector followed it
-	for _, r := range s {
+	joinable := false  // the code point before was kept and is no joiner
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
 		keep := Visible(r) && !(noHash && r == '#')
-		if !keep && !noHash && unicode.Is(unicode.Variation_Selector, r) && variationBase(prev, r) {
-			keep = true
+		unit := n // the bytes kept as one piece from i
+		if !noHash {
+			switch {
+			case keep && r == blackFlag:
+				unit += tagSequenceLen(s[i+n:])
+			case keep:
+			case unicode.Is(unicode.Variation_Selector, r):
+				keep = variationBase(prev, r)
+			case r == zwj || r == zwnj:
+				next, _ := utf8.DecodeRuneInString(s[i+n:])
+				keep = joinable && i+n < len(s) && Visible(next)
+			}
 		}
+		i += unit
 		if !keep {
+			joinable = false
 			continue
 		}
-		if b.Len()+utf8.RuneLen(r) > max {
+		if b.Len()+unit > max {
 			break
 		}
-		b.WriteRune(r)
-		prev = r
-		if unicode.Is(unicode.Variation_Selector, r) {
+		b.WriteString(s[i-unit : i])
+		prev, joinable = r, r != zwj && r != zwnj
+		if unicode.Is(unicode.Variation_Selector, r) || unit > n {
 			prev = -1
 		}
 	}
-	return b.String()
+	// A joiner the cut separated from what it joined.
+	return strings.TrimRight(b.String(), "\u200c\u200d")
+}
+
+// The code points Clean keeps in display values where they join others.
+const (
+	zwnj      = '\u200C'     // zero-width non-joiner
+	zwj       = '\u200D'     // zero-width joiner
+	blackFlag = '\U0001F3F4' // waving black flag, the base of a tag sequence
+	tagFirst  = '\U000E0020' // the first tag character a sequence may hold
+	tagLast   = '\U000E007E' // the last one
+	cancelTag = '\U000E007F' // the end of a tag sequence
+)
+
+// tagSequenceLen returns the length in bytes of the tag sequence that s
+// starts with (one or more of U+E0020–U+E007E, then U+E007F), or 0 when s
+// does not start with a complete one.
+func tagSequenceLen(s string) int {
+	tags := 0
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+		switch {
+		case r >= tagFirst && r <= tagLast:
+			tags++
+		case r == cancelTag && tags > 0:
+			return i
+		default:
+			return 0
+		}
+	}
+	return 0
 }
 
 // variationBase reports whether the variation selector vs may follow base

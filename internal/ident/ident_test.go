@@ -169,3 +169,41 @@ func TestCleanCutsWholeCharacters(t *testing.T) {
 		t.Fatalf("Clean without noHash dropped '#': %q", got)
 	}
 }
+
+// A display value keeps what human writing needs between visible
+// characters: the ZWJ of an emoji sequence, the ZWNJ of Persian, the tags
+// of a subdivision flag; elsewhere they are dropped, and an identifier
+// (noHash) drops every one.
+func TestCleanKeepsJoinersAndTagSequences(t *testing.T) {
+	const scotland = "\U0001F3F4\U000E0067\U000E0062\U000E0073\U000E0063\U000E0074\U000E007F"
+	for _, tc := range []struct{ in, display, id string }{
+		{"Coding \U0001F469\u200D\U0001F4BB", "Coding \U0001F469\u200D\U0001F4BB", "Coding \U0001F469\U0001F4BB"},
+		{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u062e\u0648\u0627\u0647\u0645"},
+		{"\u2764\ufe0f\u200d\U0001F525", "\u2764\ufe0f\u200d\U0001F525", "\u2764\U0001F525"}, // after a kept selector
+		{scotland + " fans", scotland + " fans", "\U0001F3F4 fans"},
+		{"\u200dAnna", "Anna", "Anna"},                             // leading
+		{"Anna\u200c", "Anna", "Anna"},                             // trailing
+		{"a\u200d\u200db", "ab", "ab"},                             // repeated
+		{"a\u200b\u200db", "ab", "ab"},                             // next to a dropped code point
+		{"a\u200d\u200bb", "ab", "ab"},                             // before a dropped code point
+		{"a\U000E0067\U000E007F", "a", "a"},                        // tags after no flag
+		{"\U0001F3F4\U000E0067 x", "\U0001F3F4 x", "\U0001F3F4 x"}, // not ended by U+E007F
+		{"\U0001F3F4\U000E007F", "\U0001F3F4", "\U0001F3F4"},       // no tag before the end
+		{"\U0001F3F4\U000E0001\U000E007F", "\U0001F3F4", "\U0001F3F4"},
+	} {
+		if got := Clean(tc.in, 64, false); got != tc.display {
+			t.Errorf("Clean(%+q) = %+q, want %+q", tc.in, got, tc.display)
+		}
+		if got := Clean(tc.in, 64, true); got != tc.id {
+			t.Errorf("Clean(%+q, noHash) = %+q, want %+q", tc.in, got, tc.id)
+		}
+	}
+	// A cut drops a joiner whose next character does not fit, and a tag
+	// sequence with its flag rather than part of it.
+	if got := Clean("ab\u200d\U0001F4BB", 6, false); got != "ab" {
+		t.Errorf("cut after a joiner: %+q, want %+q", got, "ab")
+	}
+	if got := Clean("a"+scotland, 10, false); got != "a" {
+		t.Errorf("cut in a tag sequence: %+q, want %+q", got, "a")
+	}
+}
