@@ -64,8 +64,21 @@ func (p *presenceFeature) cursor(ctx context.Context, r *request) (any, error) {
 	}
 	if r.conn.Hidden {
 		// The cursor event names its sender: a connection that appears
-		// offline would reveal itself to the room. The record is the one
-		// this instance holds, which its own presence writes keep current.
+		// offline would reveal itself to the room. The record the frame
+		// came with may be this instance's cached copy, which only its own
+		// presence writes keep current: the connection may have shown
+		// itself through another instance since, so a record read
+		// cursorRefetch ago or more is read again before refusing.
+		c, err := p.h.connection(ctx, r.conn.ID, cursorRefetch, r.now)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errNotRegistered()
+		}
+		if err != nil {
+			return nil, err
+		}
+		r.conn = c
+	}
+	if r.conn.Hidden {
 		return nil, protocol.NewError(protocol.CodeForbidden, "a connection that appears offline (status offline) sends no cursors; set another status first").
 			WithDetails(map[string]any{"reason": ReasonHidden})
 	}

@@ -151,8 +151,10 @@ func (p *sweepPoster) cursorsTo(to, user string) int {
 // TestHiddenUserSendsNoCursors: dave appears offline in lobby, so bob
 // never sees him there; his cursor frames still reached bob, with dave's
 // id and name. A hidden connection's cursor is refused (FORBIDDEN, reason
-// HIDDEN), from the connection's record as the frame's instance holds it,
-// with no store read; once dave shows himself, his cursors reach bob.
+// HIDDEN), from the connection's record read again when the copy the
+// frame's instance holds is older than cursorRefetch (he may have shown
+// himself through another instance), and from that copy, with no store
+// read, when it is newer; once dave shows himself, his cursors reach bob.
 func TestHiddenUserSendsNoCursors(t *testing.T) {
 	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
 		counted := &lookupCounter{Store: st}
@@ -168,14 +170,48 @@ func TestHiddenUserSendsNoCursors(t *testing.T) {
 		if n := e.poster.cursorsTo("bob", "dave"); n != 0 {
 			t.Errorf("bob got %d cursors of hidden dave", n)
 		}
+		if n := counted.n.Load(); n != 1 {
+			t.Errorf("the cursor read connection records %d times, want 1 (the cached record is a second old)", n)
+		}
+		counted.n.Store(0)
+		clock.Advance(100 * time.Millisecond)
+		got = e.send("dave", `{"type":"cursor","messageId":"c1b","payload":{"room":"lobby","x":1,"y":2}}`)
+		if !strings.Contains(got, `"reason":"HIDDEN"`) {
+			t.Errorf("hidden dave's second cursor: %s; want FORBIDDEN with reason HIDDEN", got)
+		}
 		if n := counted.n.Load(); n != 0 {
-			t.Errorf("the cursor read connection records %d times, want none (the cached record)", n)
+			t.Errorf("a cursor right after the record was read read it %d times, want none", n)
 		}
 		e.ok("dave", `{"type":"presence","messageId":"o","payload":{"status":"online"}}`)
 		clock.Advance(time.Second)
 		e.ok("dave", `{"type":"cursor","messageId":"c2","payload":{"room":"lobby","x":1,"y":2}}`)
 		if n := e.poster.cursorsTo("bob", "dave"); n != 1 {
 			t.Errorf("bob got %d cursors of dave once he showed himself, want 1", n)
+		}
+	})
+}
+
+// TestCursorAfterUnhideOnAnotherInstance: dave, appearing offline, sends
+// a heartbeat to instance b, which keeps his record; he shows himself
+// through instance a. His next cursor through b was refused as hidden
+// (FORBIDDEN) from b's copy, up to its ten-second lifetime: b reads the
+// record again before refusing, and the cursor reaches bob.
+func TestCursorAfterUnhideOnAnotherInstance(t *testing.T) {
+	sweepStores(t, func(t *testing.T, clock *storetest.FakeClock, st store.Store) {
+		a := newSweepEnv(t, clock, st, "bob", "dave")
+		b := newSweepEnvPosting(t, clock, st, handler.PresenceConfig{}, a.poster)
+		a.join("bob", "lobby")
+		a.join("dave", "lobby")
+		a.ok("dave", `{"type":"presence","messageId":"h","payload":{"status":"offline"}}`)
+		b.ok("dave", `{"type":"ping","messageId":"p"}`) // b holds dave's record, hidden
+		clock.Advance(time.Second)
+		a.ok("dave", `{"type":"presence","messageId":"o","payload":{"status":"online"}}`)
+		clock.Advance(time.Second)
+		if got := b.send("dave", `{"type":"cursor","messageId":"c","payload":{"room":"lobby","x":1,"y":2}}`); !strings.Contains(got, `"ack"`) {
+			t.Errorf("cursor of dave, shown again, through b: %s; want an ack", got)
+		}
+		if n := a.poster.cursorsTo("bob", "dave"); n != 1 {
+			t.Errorf("bob got %d cursors of dave through b, want 1", n)
 		}
 	})
 }
