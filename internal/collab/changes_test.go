@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/omnisales/rtcollab/internal/collab"
+	"github.com/omnisales/rtcollab/internal/doc"
 	"github.com/omnisales/rtcollab/internal/editing"
 	"github.com/omnisales/rtcollab/internal/protocol"
 	"github.com/omnisales/rtcollab/internal/store"
@@ -330,14 +331,15 @@ func TestChangeRebasedPastMaxIndex(t *testing.T) {
 	}
 }
 
-// TestChangeNumberOutOfRange: a value with a number outside the range an
-// increment keeps to (one that a float64 reads as 0, or too large) is
-// refused, not stored where no client reads it and no increment takes it;
-// 1e-300 is a number like any other.
+// TestChangeNumberOutOfRange: a value with a number that a float64 reads
+// as 0 although it is not, or as infinity, is refused, not stored where no
+// client reads it; 1e-300, 1e308, the largest float64 and a decimal with
+// more digits than a float64 keeps are numbers like any other. Increments
+// keep their own bounds: 1 added to 1e308 is refused.
 func TestChangeNumberOutOfRange(t *testing.T) {
 	f := newFixture(t, collab.Config{})
 	e := entity("customer", "u")
-	for i, n := range []string{`1e-999999999`, `-1e-400`, `{"a":[1e308]}`} {
+	for i, n := range []string{`1e-999999999`, `-1e-400`, `{"a":[1e309]}`, `-1.8e308`} {
 		p := change(e, 0, "insert", "n", nil)
 		p.After = json.RawMessage(n)
 		if _, err := f.svc.Change(f.ctx, f.call("ann", fmt.Sprint("bad", i)), e, p); codeOf(err) != protocol.CodeBadRequest {
@@ -352,5 +354,16 @@ func TestChangeNumberOutOfRange(t *testing.T) {
 	inc.Delta = "1"
 	if ack := f.mustChange("bob", "m1", inc); ack.Change == nil || ack.Change.After != json.Number("1"+"."+strings.Repeat("0", 299)+"1") {
 		t.Errorf("increment of 1e-300: %+v", ack.Change)
+	}
+	for i, n := range []string{`1.7976931348623157e308`, `1e308`, `1.` + strings.Repeat("0", 330) + `1`} {
+		e := entity("customer", fmt.Sprint("held", i))
+		p := change(e, 0, "insert", "n", nil)
+		p.After = json.RawMessage(n)
+		f.mustChange("ann", fmt.Sprint("held", i), p)
+	}
+	inc = change(entity("customer", "held1"), 1, "increment", "n", nil)
+	inc.Delta = "1"
+	if _, err := f.svc.Change(f.ctx, f.call("bob", "inc-big"), entity("customer", "held1"), inc); !errors.Is(err, doc.ErrRange) {
+		t.Errorf("increment of 1e308 by 1: %v; want out of range", err)
 	}
 }

@@ -44,7 +44,7 @@ func TestResolve(t *testing.T) {
 		{"merged without a value", "merged", "", nil, 0, protocol.CodeBadRequest},
 		{"merged not JSON", "merged", `{`, nil, 0, protocol.CodeBadRequest},
 		{"merged with a number that underflows", "merged", `{"p":[1e-999999999]}`, nil, 0, protocol.CodeBadRequest},
-		{"merged with a number too large", "merged", `1e308`, nil, 0, protocol.CodeBadRequest},
+		{"merged with a number too large", "merged", `1e309`, nil, 0, protocol.CodeBadRequest},
 		{"unknown resolution", "mine", "", nil, 0, protocol.CodeBadRequest},
 	}
 	for _, tt := range tests {

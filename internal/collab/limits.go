@@ -52,16 +52,16 @@ const (
 	maxRebaseBytes = 1 << 20
 )
 
-// checkValue refuses a value over maxValueBytes, or with a number out of
-// the range increments keep to (doc.CheckNumbers); what names it in the
-// error.
+// checkValue refuses a value over maxValueBytes, or with a number that a
+// float64 reads as infinity or as 0 although it is not (doc.CheckNumbers);
+// what names it in the error.
 func checkValue(what string, v any) error {
 	if n, err := protocol.JSONSize(v); err != nil || n > maxValueBytes {
 		return protocol.NewError(protocol.CodeBadRequest, "%s is at most %d bytes as JSON", what, maxValueBytes)
 	}
 	if doc.CheckNumbers(v) != nil {
 		return protocol.NewError(protocol.CodeBadRequest,
-			"%s: numbers must be below 1e308 in magnitude, with no digit below 1e-324", what)
+			"%s holds a number that a float64 (a browser) reads as infinity, or as 0 although it is not", what)
 	}
 	return nil
 }

@@ -101,10 +101,34 @@ func (d decimal) inRange() bool {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
+// float64Holds reports whether a float64, and so a browser, reads d as a
+// finite number that is 0 only when d is: not as ±Inf (1e309), nor as 0
+// (1e-999999999). It is wider than inRange: 1.7976931348623157e308 and
+// 1.000…0001 with more digits than a float64 keeps are read as themselves,
+// or rounded to a neighbour, as any decimal is.
+func (d decimal) float64Holds() bool {
+	if d.digits == "" {
+		return true
+	}
+	// d lies in [10^(e-1), 10^e): clearly finite and non-zero for
+	// e in -322..308 (float64 ranges from about 4.9e-324 to 1.8e308);
+	// clearly not below or above; ParseFloat decides at the edges.
+	switch e := d.exp + int64(len(d.digits)); {
+	case e >= minMagnitudeExp+2 && e <= maxMagnitudeExp:
+		return true
+	case e < minMagnitudeExp || e > maxMagnitudeExp+1:
+		return false
+	}
+	f, _ := strconv.ParseFloat(d.String(), 64) // ErrRange goes with ±Inf
+	return !math.IsInf(f, 0) && f != 0
+}
+
 // CheckNumbers reports a number in v (a value in document form, or any
-// value with a JSON form) outside the bounds above, those of increments
-// and their sums: a float64, and so a browser, would read 1e-999999999 as
-// 0, where the document holds a number no increment takes.
+// value with a JSON form) that a float64, and so a browser, would not read
+// as itself (see float64Holds): one it reads as ±Inf, or as 0 although it
+// has a non-zero digit (1e-999999999), where the document would hold a
+// number no client shows. It does not hold values to the bounds of
+// increments and their sums (inRange), which increments check themselves.
 // Validate accepts every number that parses, so that the operations of
 // changes stored before the bounds still decode; a value a client sends
 // is checked with CheckNumbers. Errors wrap ErrRange, or ErrBadOp for a

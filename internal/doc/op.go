@@ -141,8 +141,8 @@ func checkValue(v any, bounded bool) error {
 	}
 	if s, ok := numberText(v); ok {
 		if d, ok := parseDecimal(s); ok {
-			if bounded && !d.inRange() {
-				return fmt.Errorf("number %s: below 1e308 in magnitude, with no digit below 1e-324: %w", clip(s), ErrRange)
+			if bounded && !d.float64Holds() {
+				return fmt.Errorf("number %s: a float64 reads it as infinity or as 0: %w", clip(s), ErrRange)
 			}
 			return nil
 		}

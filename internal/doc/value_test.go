@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -172,7 +173,14 @@ func TestCheckNumbers(t *testing.T) {
 		{map[string]any{"a": []any{"1e-999999999", nil, true}}, true},
 		{json.Number("1e-999999999"), false},
 		{json.Number("-1e-325"), false},
-		{json.Number("1e308"), false},
+		{json.Number("1e308"), true},
+		{json.Number("1.7976931348623157e308"), true},
+		{json.Number("-1.7976931348623158e308"), true}, // rounds to the largest float64
+		{json.Number("1." + strings.Repeat("0", 330) + "1"), true},
+		{json.Number("3e-324"), true}, // rounds to the smallest float64
+		{json.Number("2e-324"), false},
+		{json.Number("1.8e308"), false},
+		{json.Number("1e309"), false},
 		{json.Number("1e999999999"), false},
 		{map[string]any{"a": []any{json.Number("1"), json.Number("1e-999999999")}}, false},
 		{[]any{map[string]any{"b": json.Number("-2e400")}}, false},
