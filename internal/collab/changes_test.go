@@ -306,6 +306,45 @@ func TestChangeCRDTDeleteOfNothing(t *testing.T) {
 	}
 }
 
+// TestTextEditBehindAnInsert: a text edit of the most components an edit
+// may have (and one fewer), valid at the head, sent one version behind a
+// one-character insert by another user, grows past that bound when
+// rebased: it is stale (VERSION_CONFLICT, which the writer retries on the
+// current version), not an invalid change (BAD_REQUEST), with
+// operational transform and with manual editing (no conflict stored).
+func TestTextEditBehindAnInsert(t *testing.T) {
+	edit := func(n int) []doc.TextComponent {
+		comps := []doc.TextComponent{doc.TextDelete(2)}
+		for len(comps) < n {
+			comps = append(comps, doc.TextRetain(1), doc.TextDelete(1))
+		}
+		return comps[:n]
+	}
+	for _, typ := range []string{"customer", "pricing"} {
+		for _, n := range []int{doc.MaxTextComponents, doc.MaxTextComponents - 1} {
+			f := newFixture(t, collab.Config{})
+			e := entity(typ, "t")
+			f.mustChange("ann", "m0", change(e, 0, "insert", "t", strings.Repeat("a", 4200)))
+			ins := change(e, 1, "text", "t", nil)
+			ins.Text = []doc.TextComponent{doc.TextRetain(1), doc.TextInsert("y")}
+			f.mustChange("cy", "m1", ins)
+			p := change(e, 1, "text", "t", nil)
+			p.Text = edit(n)
+			_, err := f.svc.Change(f.ctx, f.call("bob", "behind"), e, p)
+			if !errors.Is(err, editing.ErrStale) || errors.Is(err, editing.ErrInvalid) {
+				t.Errorf("%s: %d components one version behind: %v; want stale, not invalid", typ, n, err)
+			}
+			if cs, _, err := f.st.ListConflicts(f.ctx, e, false, store.Page{}); err != nil || len(cs) != 0 {
+				t.Errorf("%s: conflicts stored: %d (%v)", typ, len(cs), err)
+			}
+			p.BaseVersion = ptr(int64(2))
+			if _, err := f.svc.Change(f.ctx, f.call("bob", "head"), e, p); err != nil {
+				t.Errorf("%s: %d components at the head: %v", typ, n, err)
+			}
+		}
+	}
+}
+
 // TestChangeRebasedPastMaxIndex: a manual-strategy change whose list
 // index rebasing pushes past doc.MaxIndex is an invalid change: no
 // conflict is stored with the unrelated change after it, and no one is

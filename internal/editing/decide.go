@@ -306,20 +306,43 @@ func rebase(in Input) (doc.Op, bool, []string, error) {
 }
 
 // transformPast is ot.Transform of op past a, a change applied since op's
-// base, for an op that is valid. An op the transform leaves invalid (a
-// list index, a move's from or to, or a text count shifted past its
-// bound, which no document is large enough to reach) is ErrInvalid, as it
-// is at the head: it is not dropped by a (ot.Transform drops an invalid
-// op only at the next change), nor held back as a conflict with a change
-// that did not touch it.
+// base, for an op that is valid. An op the transform leaves invalid is
+// not dropped by a (ot.Transform drops an invalid op only at the next
+// change), nor held back as a conflict with a change that did not touch
+// it:
+//
+//   - shifted past a bound no document is large enough to reach (a list
+//     index, a move's from or to above doc.MaxIndex, a text count above
+//     doc.MaxTextCount), it is ErrInvalid, as it is at the head;
+//   - grown past a bound that an edit valid at the head does reach (more
+//     than doc.MaxTextComponents text components, a path longer than
+//     doc.MaxPathLen once an index gained a digit), it is ErrStale: the
+//     same edit made on the current version may well be valid, so the
+//     writer is told to catch up and retry (VERSION_CONFLICT).
 func transformPast(op doc.Op, a Applied) (doc.Op, bool, string, error) {
 	next, ok, notice := ot.Transform(op, a.Op)
 	if ok {
 		if _, err := next.Validate(); err != nil {
+			if grownPastReachableBound(next) {
+				return doc.Op{}, false, notice, fmt.Errorf("decide: %s rebased past version %d outgrows what one change may hold: %w: %w", op, a.Version, ErrStale, err)
+			}
 			return doc.Op{}, false, notice, fmt.Errorf("decide: %s rebased past version %d: %w: %w", op, a.Version, ErrInvalid, err)
 		}
 	}
 	return next, ok, notice, nil
+}
+
+// grownPastReachableBound reports whether op, which failed validation
+// after a rebase, has more text components or a longer path than an op
+// may have, and no text count above doc.MaxTextCount (which takes
+// precedence: no document reaches it).
+func grownPastReachableBound(op doc.Op) bool {
+	for _, c := range op.Text {
+		if c.Retain > doc.MaxTextCount || c.Delete > doc.MaxTextCount {
+			return false
+		}
+	}
+	return len(op.Text) > doc.MaxTextComponents || len(op.Path) > doc.MaxPathLen
 }
 
 func transform(in Input) (Outcome, error) {
