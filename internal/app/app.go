@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -188,8 +187,8 @@ func SettingsFromEnv(getenv func(string) string) (Settings, error) {
 	}
 	if v := getenv("DELIVERY_RATE_PER_SECOND"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
-		if err != nil || !(r > 0) || math.IsInf(r, 0) {
-			return s, fmt.Errorf("DELIVERY_RATE_PER_SECOND %q: want a positive number", v)
+		if err != nil || !(r > 0) || r > ratelimit.MaxPacerBudget {
+			return s, fmt.Errorf("DELIVERY_RATE_PER_SECOND %q: want a positive number of at most %g", v, ratelimit.MaxPacerBudget)
 		}
 		s.DeliveryRate = r
 	}

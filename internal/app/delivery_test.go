@@ -20,6 +20,9 @@ func TestDeliveryRateFromEnv(t *testing.T) {
 		{"NaN", 0, true},
 		{"Inf", 0, true},
 		{"fast", 0, true},
+		{"1000000", ratelimit.MaxPacerBudget, false},
+		{"1000001", 0, true},
+		{"1e308", 0, true}, // made the pacer's sums overflow: every call waited for ever
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {

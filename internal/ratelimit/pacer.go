@@ -21,6 +21,12 @@ const (
 	// pacerFloorFraction is the lowest rate throttling cuts to, as a part
 	// of the budget.
 	pacerFloorFraction = 1.0 / 16
+	// MaxPacerBudget is the largest budget a Pacer keeps, in calls per
+	// second: far above what one instance can send, and far enough from
+	// float64's range that its sums and squares stay finite. NewPacerBurst
+	// lowers a larger budget to it; configuration refuses one (see
+	// internal/app).
+	MaxPacerBudget = 1e6
 )
 
 // Pacer spreads calls that share one budget, such as every Management API
@@ -65,11 +71,13 @@ func NewPacer(budget float64, now func() time.Time) *Pacer {
 }
 
 // NewPacerBurst is NewPacer with bursts of burst calls; a burst of 0 or
-// less means NewPacer's.
+// less means NewPacer's. A finite budget above MaxPacerBudget counts as
+// MaxPacerBudget.
 func NewPacerBurst(budget float64, burst int, now func() time.Time) *Pacer {
 	if !(budget > 0) || math.IsInf(budget, 0) {
 		return nil
 	}
+	budget = math.Min(budget, MaxPacerBudget)
 	if now == nil {
 		now = time.Now
 	}
@@ -126,14 +134,14 @@ func (p *Pacer) earned(dt float64) float64 {
 	if dt <= toFull {
 		return dt * (p.rate + p.climb()*dt/2)
 	}
-	return toFull*(p.rate+p.budget)/2 + (dt-toFull)*p.budget
+	return toFull*(p.rate/2+p.budget/2) + (dt-toFull)*p.budget
 }
 
 // until returns how many seconds the rate takes to earn n > 0 tokens from
 // now (the inverse of earned). p.mu must be held.
 func (p *Pacer) until(n float64) float64 {
 	toFull := (p.budget - p.rate) / p.climb()
-	if climbing := toFull * (p.rate + p.budget) / 2; n > climbing {
+	if climbing := toFull * (p.rate/2 + p.budget/2); n > climbing {
 		return toFull + (n-climbing)/p.budget
 	}
 	// The root of climb·t²/2 + rate·t = n, written so that it does not

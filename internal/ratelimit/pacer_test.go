@@ -171,3 +171,30 @@ func TestPacerWaitPastDurationRange(t *testing.T) {
 		}
 	}
 }
+
+// TestPacerHugeBudget: a budget of 1e308 (positive and finite) made the
+// tokens earned while the rate climbs overflow to +Inf, then NaN, and
+// every call waited for ever. Such a budget counts as MaxPacerBudget, and
+// the pacer hands out tokens at hand at once, also while it recovers from
+// a cut.
+func TestPacerHugeBudget(t *testing.T) {
+	clk := storetest.NewFakeClock(time.Unix(1_700_000_000, 0))
+	p := NewPacer(1e308, clk.Now)
+	if p.Budget() != MaxPacerBudget {
+		t.Errorf("budget %v, want %v", p.Budget(), MaxPacerBudget)
+	}
+	for i := 0; i < 3; i++ {
+		clk.Advance(time.Second)
+		if d := p.Reserve(); d != 0 {
+			t.Fatalf("reserve %d: wait %v, want 0 (tokens at hand)", i, d)
+		}
+	}
+	p.Throttled()
+	clk.Advance(time.Second)
+	if d := p.Reserve(); d != 0 {
+		t.Errorf("reserve after a cut and a second: wait %v, want 0", d)
+	}
+	if r := p.Rate(); math.IsNaN(r) || r <= 0 || r > MaxPacerBudget {
+		t.Errorf("rate %v, want within (0, %v]", r, MaxPacerBudget)
+	}
+}
