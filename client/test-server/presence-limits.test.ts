@@ -103,11 +103,25 @@ describe('presence text bounds against the local server', () => {
     expect(m.getSnapshot().error).toBeNull();
   });
 
-  it('counts a lone surrogate as the 3 bytes of U+FFFD, as the server stores it', async () => {
-    const m = await presence(client('bob'));
-    m.setActivity(`\uD800${'x'.repeat(253)}`);
-    await until(() => m.getSnapshot().currentUser?.activity === `\uFFFD${'x'.repeat(253)}`, 10_000, 'the activity with U+FFFD');
-    expectRefused(() => m.setActivity(`\uD800${'x'.repeat(254)}`), 'activity', 257, 256);
+  it('refuses a lone surrogate, which the server would store as U+FFFD and refuses, without sending it', async () => {
+    const c = client('bob');
+    const m = await presence(c);
+    m.setActivity(`${'x'.repeat(256)}`);
+    await until(() => m.getSnapshot().currentUser?.activity === 'x'.repeat(256), 10_000, 'the activity at its bound');
+    const spy = vi.spyOn(c, 'request');
+    for (const text of ['\uD800x', 'x\uDC00', '\uFFFD']) {
+      let err: unknown;
+      try {
+        m.setActivity(text);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(RealtimeError);
+      expect((err as RealtimeError).code).toBe('BAD_REQUEST');
+      expect((err as RealtimeError).details).toMatchObject({ field: 'activity' });
+    }
+    expect(presenceFrames(spy)).toHaveLength(0);
+    expect(m.getSnapshot().currentUser?.activity).toBe('x'.repeat(256));
   });
 
   it('sends a page and a section of exactly 128 bytes and refuses 129', async () => {
