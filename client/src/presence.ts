@@ -244,8 +244,9 @@ function checkText(field: string, value: unknown, limit: number, min = 0): void 
 
 /**
  * A code point the server does not show, and refuses in an avatar, an
- * activity, a page or a section (its internal/ident Visible): a control,
- * format (bidirectional, zero-width), private-use or surrogate code point
+ * activity, a page, a section or a cursor anchor's elementId (its
+ * internal/ident Visible): a control, format (bidirectional, zero-width),
+ * private-use or surrogate code point
  * (a lone surrogate), a line or paragraph separator, a noncharacter, one
  * drawn as nothing (a default-ignorable code point, U+2800), or U+FFFD
  * (what the server makes of an invalid byte).
@@ -295,8 +296,8 @@ function tagSequenceLength(cps: readonly string[], from: number): number {
 }
 
 /**
- * Refuses a presence text holding a code point the server refuses in it
- * (see INVISIBLE), as the server does: BAD_REQUEST, not retryable, with
+ * Refuses a presence text (or a cursor anchor's elementId) holding a code
+ * point the server refuses in it (see INVISIBLE), as the server does: BAD_REQUEST, not retryable, with
  * `details {field, codePoint}` (the first such one, as `U+XXXX`). Taken, as
  * the server takes them: a variation selector right after a base it varies
  * ("❤️", a keycap, a Han variant); the zero-width joiner and non-joiner
@@ -883,14 +884,17 @@ export class PresenceManager {
    * Sends a cursor position to a room, at most one frame per `cursorThrottle` ms (the latest wins).
    * The cursor frames of all rooms share the connection's limit (one per
    * CURSOR_INTERVAL_MS): with several rooms they take turns, each sending
-   * its latest position when its turn comes. An anchor whose `elementId` is empty or over MAX_ANCHOR_BYTES (UTF-8) throws a
-   * RealtimeError BAD_REQUEST; nothing is sent. While this user appears
-   * offline (`setStatus('offline')`) nothing is sent either, a position
-   * waiting for its turn included: a cursor names its sender, and the
+   * its latest position when its turn comes. An anchor whose `elementId` is empty, over MAX_ANCHOR_BYTES (UTF-8)
+   * or holding an invisible character (see checkVisible: the server relays it to the room as sent) throws a
+   * RealtimeError BAD_REQUEST; nothing is sent. While this user appears offline (`setStatus('offline')`)
+   * nothing is sent either, a position waiting for its turn included: a cursor names its sender, and the
    * server refuses it (FORBIDDEN, reason HIDDEN).
    */
   updateCursor(room: string, position: { x?: number; y?: number; anchor?: CursorAnchor }): void {
-    if (position.anchor !== undefined) checkText('elementId', position.anchor.elementId ?? '', MAX_ANCHOR_BYTES, 1);
+    if (position.anchor !== undefined) {
+      checkText('elementId', position.anchor.elementId ?? '', MAX_ANCHOR_BYTES, 1);
+      checkVisible('elementId', position.anchor.elementId);
+    }
     const entry = this.rooms.get(canonicalRoom(room));
     if (entry === undefined || this.manualStatus === 'offline') return;
     this.noteInput();

@@ -240,6 +240,39 @@ describe('cursor positions', () => {
     expect(server.framesOfType('cursor').map((f) => (f.payload as { x?: number }).x)).toEqual([1, 4]);
   });
 
+  // The server relays an anchor's elementId to the whole room as sent, and
+  // refuses one it would not show (internal/ident Clean), as it refuses
+  // such presence texts: the SDK refuses it first, with the same error.
+  it('refuse an anchor whose elementId holds an invisible character, and send nothing; a visible one is sent', async () => {
+    const { server, manager } = await setup();
+    await manager.joinRoom('dash').ready;
+    const hostile: [string, string][] = [
+      ['row-1\u202Etotal', 'U+202E'],
+      ['row-1\u0000', 'U+0000'],
+      ['row\u200B1', 'U+200B'],
+      ['\u2066cell', 'U+2066'],
+      ['cell\u200D', 'U+200D'],
+      ['cell\uE000', 'U+E000'],
+      ['cell\uD800', 'U+D800'],
+    ];
+    for (const [elementId, codePoint] of hostile) {
+      let thrown: unknown;
+      try {
+        manager.updateCursor('dash', { x: 1, y: 1, anchor: { elementId } });
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown, JSON.stringify(elementId)).toBeInstanceOf(RealtimeError);
+      expect(thrown).toMatchObject({ code: 'BAD_REQUEST', retryable: false, details: { field: 'elementId', codePoint } });
+    }
+    await vi.advanceTimersByTimeAsync(500);
+    expect(server.framesOfType('cursor')).toHaveLength(0);
+    const visible = 'cell \u{1F469}\u200D\u{1F4BB} Ünïcode';
+    manager.updateCursor('dash', { anchor: { elementId: visible } });
+    await vi.advanceTimersByTimeAsync(500);
+    expect(server.framesOfType('cursor').map((f) => (f.payload as { anchor?: { elementId: string } }).anchor?.elementId)).toEqual([visible]);
+  });
+
   it('are not retried after RATE_LIMITED', async () => {
     const { server, manager } = await setup({ cursors: 'rate-limited' });
     await manager.joinRoom('dash').ready;

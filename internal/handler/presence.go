@@ -594,8 +594,10 @@ func (pl presencePayload) edit() (func(*store.Presence), error) {
 		field string
 		value *string
 	}{{"avatar", pl.Avatar}, {"activity", pl.Activity}, {"location page", page}, {"location section", section}} {
-		if t.value != nil && ident.Clean(*t.value, len(*t.value), false) != *t.value {
-			return nil, protocol.NewError(protocol.CodeBadRequest, "%s holds a control, format (bidirectional, zero-width) or other invisible character, a private-use code point or a noncharacter", t.field)
+		if t.value != nil {
+			if err := checkVisible(t.field, *t.value); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return func(e *store.Presence) {
@@ -612,6 +614,18 @@ func (pl presencePayload) edit() (func(*store.Presence), error) {
 			e.Avatar = *pl.Avatar
 		}
 	}, nil
+}
+
+// checkVisible refuses, with BAD_REQUEST naming field but not quoting
+// it, a text that ident.Clean would change: one holding a control, a
+// format (bidirectional, zero-width) or other invisible character, a
+// private-use code point or a noncharacter, beside the joiners, selectors
+// and tags of ordinary writing that Clean keeps.
+func checkVisible(field, s string) error {
+	if ident.Clean(s, len(s), false) != s {
+		return protocol.NewError(protocol.CodeBadRequest, "%s holds a control, format (bidirectional, zero-width) or other invisible character, a private-use code point or a noncharacter", field)
+	}
+	return nil
 }
 
 // roomOf validates a room name and returns it in canonical form (without

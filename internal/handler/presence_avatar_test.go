@@ -11,6 +11,20 @@ import (
 	"github.com/omnisales/rtcollab/internal/store/storetest"
 )
 
+// invisibleByClass holds JSON escapes of one code point of each class
+// ident.Clean drops, by class.
+var invisibleByClass = map[string]string{
+	"NUL":              `\u0000`,
+	"C1 CSI":           `\u009b`,
+	"bidi RLO":         `\u202e`,
+	"bidi LRI":         `\u2066`,
+	"zero-width space": `\u200b`,
+	"line separator":   `\u2028`,
+	"byte order mark":  `\ufeff`,
+	"private use":      `\ue000`,
+	"noncharacter":     `\ufdd0`,
+}
+
 // TestPresenceAvatarMustBeClean: the avatar a presence or room.join frame
 // sets is held to the rule $connect applies to a token's avatar
 // (ident.Clean): one holding a control, bidirectional, zero-width or other
@@ -26,20 +40,8 @@ func TestPresenceAvatarMustBeClean(t *testing.T) {
 	if b := send("WatcherConn=", `{"type":"subscribe","messageId":"s1","channel":"user-presence"}`); strings.Contains(b, `"error"`) {
 		t.Fatal(b)
 	}
-	// JSON escapes of one code point of each class ident.Clean drops.
-	hostile := map[string]string{
-		"NUL":              `\u0000`,
-		"C1 CSI":           `\u009b`,
-		"bidi RLO":         `\u202e`,
-		"bidi LRI":         `\u2066`,
-		"zero-width space": `\u200b`,
-		"line separator":   `\u2028`,
-		"byte order mark":  `\ufeff`,
-		"private use":      `\ue000`,
-		"noncharacter":     `\ufdd0`,
-	}
 	n := 0
-	for class, c := range hostile {
+	for class, c := range invisibleByClass {
 		for _, typ := range []string{"presence", "room.join"} {
 			n++
 			b := send("SenderConn=", fmt.Sprintf(`{"type":%q,"messageId":"m%d","payload":{"room":"lobby","avatar":"https://example.test/refused%s.png"}}`, typ, n, c))

@@ -87,6 +87,13 @@ func (p *presenceFeature) cursor(ctx context.Context, r *request) (any, error) {
 		// relayed to the whole room as sent.
 		return nil, protocol.NewError(protocol.CodeBadRequest, "an anchor's elementId must be 1..%d bytes", maxAnchorLen)
 	}
+	if pl.Anchor != nil {
+		// Held to the rule of the presence texts, for the same reason:
+		// every member sees it as sent.
+		if err := checkVisible("anchor elementId", pl.Anchor.ElementID); err != nil {
+			return nil, err
+		}
+	}
 	if (pl.X == nil || pl.Y == nil) && pl.Anchor == nil {
 		return nil, protocol.NewError(protocol.CodeBadRequest, "a cursor needs x and y, or an anchor with an elementId of 1..%d bytes", maxAnchorLen)
 	}

@@ -93,6 +93,10 @@ var conformanceCases = []struct {
 	{"presence section with a line separator", `{"type":"presence","payload":{"location":{"page":"p","section":"a\u2028b"}}}`, true},
 	{"presence currentLocation page with a tab", `{"type":"presence","payload":{"currentLocation":{"page":"a\tb"}}}`, true},
 	{"presence avatar with a private-use character", `{"type":"presence","payload":{"avatar":"https://example.com/\ue000.png"}}`, true},
+	// So is a cursor anchor's elementId, relayed to the room as sent.
+	{"cursor anchor of visible text", `{"type":"cursor","payload":{"room":"dash","anchor":{"elementId":"cell \ud83d\udc69\u200d\ud83d\udcbb"}}}`, false},
+	{"cursor anchor with a bidirectional override", `{"type":"cursor","payload":{"room":"dash","anchor":{"elementId":"a\u202eb"}}}`, true},
+	{"cursor anchor with NUL and x, y", `{"type":"cursor","payload":{"room":"dash","x":1,"y":2,"anchor":{"elementId":"a\u0000"}}}`, true},
 	// Room names.
 	{"room.join", `{"type":"room.join","payload":{"room":"dash-1.a_b"}}`, false},
 	{"room.join with the room: prefix", `{"type":"room.join","payload":{"room":"room:dash"}}`, false},
