@@ -273,6 +273,22 @@ function variationBase(base: string | undefined, vs: string): boolean {
   return MONGOLIAN_LETTER.test(base);
 }
 
+const PICTOGRAPH = /^[\p{So}\u{1F3FB}-\u{1F3FF}]$/u;
+const SHAPED_LETTER = /^(?![\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}\p{Script=Common}])[\p{L}\p{M}]$/u;
+
+/**
+ * Whether a zero-width joiner or non-joiner between `before` and `after`
+ * can change what is drawn, so that it is taken (the server's
+ * internal/ident joins): between two pictographs (an emoji ZWJ sequence,
+ * a skin tone counting), or between two letters or marks of a script other
+ * than Latin, Greek and Cyrillic (Arabic, Persian, Indic joining forms).
+ */
+function joinerJoins(before: string | undefined, after: string): boolean {
+  if (before === undefined) return false;
+  if (PICTOGRAPH.test(before) && PICTOGRAPH.test(after)) return true;
+  return SHAPED_LETTER.test(before) && SHAPED_LETTER.test(after);
+}
+
 const ZWNJ = 0x200c;
 const ZWJ = 0x200d;
 const BLACK_FLAG = 0x1f3f4;
@@ -301,7 +317,8 @@ function tagSequenceLength(cps: readonly string[], from: number): number {
  * `details {field, codePoint}` (the first such one, as `U+XXXX`). Taken, as
  * the server takes them: a variation selector right after a base it varies
  * ("❤️", a keycap, a Han variant); the zero-width joiner and non-joiner
- * between two characters taken (an emoji ZWJ sequence, Persian's ZWNJ);
+ * between two characters taken that it can join (see joinerJoins: an emoji
+ * ZWJ sequence, Persian's ZWNJ; not between Latin letters);
  * the tags of a subdivision flag (U+1F3F4, tags U+E0020–U+E007E, U+E007F).
  */
 function checkVisible(field: string, value: unknown): void {
@@ -309,6 +326,7 @@ function checkVisible(field: string, value: unknown): void {
   const cps = [...value];
   let bad: string | undefined;
   let prev: string | undefined;
+  let base: string | undefined; // the last code point taken that is no joiner or selector
   let joinable = false; // the code point before was taken and is no joiner
   for (let i = 0; i < cps.length; i++) {
     const ch = cps[i] ?? '';
@@ -318,18 +336,21 @@ function checkVisible(field: string, value: unknown): void {
       if (tags > 0) {
         i += tags;
         prev = undefined;
+        base = ch;
         joinable = true;
         continue;
       }
     }
     const next = cps[i + 1];
-    const joins: boolean = (cp === ZWJ || cp === ZWNJ) && joinable && next !== undefined && !INVISIBLE.test(next);
+    const joins: boolean =
+      (cp === ZWJ || cp === ZWNJ) && joinable && next !== undefined && !INVISIBLE.test(next) && joinerJoins(base, next);
     if (INVISIBLE.test(ch) && !joins && !(VARIATION_SELECTOR.test(ch) && variationBase(prev, ch))) {
       bad = ch;
       break;
     }
     prev = ch;
     joinable = !joins;
+    if (!joins && !VARIATION_SELECTOR.test(ch)) base = ch;
   }
   if (bad === undefined) return;
   const codePoint = `U+${(bad.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;

@@ -169,7 +169,14 @@ describe('presence activity and location characters', () => {
   // taken, as the server takes them (internal/ident Clean): an emoji ZWJ
   // sequence, Persian with its ZWNJ, a subdivision flag.
   const scotland = '\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}';
-  for (const text of ['Coding \u{1F469}\u200D\u{1F4BB}', '\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645', '\u2764\uFE0F\u200D\u{1F525}', `${scotland} fans`]) {
+  for (const text of [
+    'Coding \u{1F469}\u200D\u{1F4BB}',
+    '\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645',
+    '\u2764\uFE0F\u200D\u{1F525}',
+    `${scotland} fans`,
+    '\u0915\u094D\u200D\u0937',
+    '\u{1F44B}\u{1F3FD}\u200D\u2642\uFE0F',
+  ]) {
     it(`takes the activity, page and section ${JSON.stringify(text)}`, () => {
       expect(presenceOptionsError({ initialActivity: text, initialPage: text, initialSection: text })).toBeNull();
     });
@@ -179,6 +186,9 @@ describe('presence activity and location characters', () => {
     ['a trailing non-joiner', 'Coding\u200C', 'U+200C'],
     ['a repeated joiner', 'a\u200D\u200Db', 'U+200D'],
     ['a joiner before a zero-width space', 'a\u200D\u200Bb', 'U+200D'],
+    ['a joiner between Latin letters', 'Al\u200Dice', 'U+200D'],
+    ['a non-joiner between Cyrillic letters', '\u0434\u200C\u0436', 'U+200C'],
+    ['a joiner between a letter and a pictograph', 'a\u200D\u{1F4BB}', 'U+200D'],
     ['tags after no flag', 'a\u{E0067}\u{E007F}', 'U+E0067'],
     ['a tag sequence not ended by U+E007F', '\u{1F3F4}\u{E0067} fans', 'U+E0067'],
     ['a flag with no tag before its end', '\u{1F3F4}\u{E007F}', 'U+E007F'],

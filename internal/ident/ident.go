@@ -173,10 +173,12 @@ const (
 //     Han ideograph its variant, a Mongolian letter its form; one after a
 //     Latin letter, repeated or leading is drawn as nothing;
 //   - the zero-width joiner U+200D and non-joiner U+200C between two
-//     characters kept (a selector kept counts as part of its base): emoji
-//     ZWJ sequences ("👩‍💻"), and the ZWNJ of Persian and Indic writing;
-//     a leading, trailing or repeated one, or one next to a dropped code
-//     point, is dropped;
+//     characters kept that it can join (see joins; a selector kept counts
+//     as part of its base): emoji ZWJ sequences ("👩‍💻"), and the joiners
+//     of Arabic, Persian and Indic writing; one between Latin, Greek or
+//     Cyrillic letters, where it changes nothing drawn ("Al‍ice" would
+//     pass for "Alice"), a leading, trailing or repeated one, or one next
+//     to a dropped code point, is dropped;
 //   - the tag characters U+E0020–U+E007E right after U+1F3F4 (waving black
 //     flag) and ended by U+E007F (cancel tag): the subdivision flags
 //     ("🏴󠁧󠁢󠁳󠁣󠁴󠁿"). A tag sequence is kept whole or dropped whole;
@@ -186,6 +188,7 @@ const (
 func Clean(s string, max int, noHash bool) string {
 	var b strings.Builder
 	var prev rune = -1 // the last code point kept, -1 once a selector followed it
+	var base rune = -1 // the last code point kept that is no joiner or selector
 	joinable := false  // the code point before was kept and is no joiner
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
@@ -200,7 +203,7 @@ func Clean(s string, max int, noHash bool) string {
 				keep = variationBase(prev, r)
 			case r == zwj || r == zwnj:
 				next, _ := utf8.DecodeRuneInString(s[i+n:])
-				keep = joinable && i+n < len(s) && Visible(next)
+				keep = joinable && i+n < len(s) && Visible(next) && joins(base, next)
 			}
 		}
 		i += unit
@@ -213,12 +216,37 @@ func Clean(s string, max int, noHash bool) string {
 		}
 		b.WriteString(s[i-unit : i])
 		prev, joinable = r, r != zwj && r != zwnj
+		if joinable && !unicode.Is(unicode.Variation_Selector, r) {
+			base = r
+		}
 		if unicode.Is(unicode.Variation_Selector, r) || unit > n {
 			prev = -1
 		}
 	}
 	// A joiner the cut separated from what it joined.
 	return strings.TrimRight(b.String(), "\u200c\u200d")
+}
+
+// joins reports whether a zero-width joiner or non-joiner between before
+// and after can change what is drawn, so that a display value keeps it:
+// between two pictographs (an emoji ZWJ sequence; a skin tone modifier
+// counts), or between two letters or marks of a script other than Latin,
+// Greek and Cyrillic (the joining and conjunct forms of Arabic, Persian
+// and Indic writing).
+func joins(before, after rune) bool {
+	if pictograph(before) && pictograph(after) {
+		return true
+	}
+	return shapedLetter(before) && shapedLetter(after)
+}
+
+func pictograph(r rune) bool {
+	return unicode.Is(unicode.So, r) || (r >= 0x1F3FB && r <= 0x1F3FF)
+}
+
+func shapedLetter(r rune) bool {
+	return (unicode.IsLetter(r) || unicode.IsMark(r)) &&
+		!unicode.In(r, unicode.Latin, unicode.Greek, unicode.Cyrillic, unicode.Common)
 }
 
 // The code points Clean keeps in display values where they join others.

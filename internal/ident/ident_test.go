@@ -181,9 +181,14 @@ func TestCleanKeepsJoinersAndTagSequences(t *testing.T) {
 		{"\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "\u0645\u06cc\u062e\u0648\u0627\u0647\u0645"},
 		{"\u2764\ufe0f\u200d\U0001F525", "\u2764\ufe0f\u200d\U0001F525", "\u2764\U0001F525"}, // after a kept selector
 		{scotland + " fans", scotland + " fans", "\U0001F3F4 fans"},
-		{"\u200dAnna", "Anna", "Anna"},                             // leading
-		{"Anna\u200c", "Anna", "Anna"},                             // trailing
-		{"a\u200d\u200db", "ab", "ab"},                             // repeated
+		{"\u200dAnna", "Anna", "Anna"},    // leading
+		{"Anna\u200c", "Anna", "Anna"},    // trailing
+		{"a\u200d\u200db", "ab", "ab"},    // repeated
+		{"Al\u200dice", "Alice", "Alice"}, // between Latin letters
+		{"\u0391\u200c\u0392 \u0434\u200d\u0436", "\u0391\u0392 \u0434\u0436", "\u0391\u0392 \u0434\u0436"},                // Greek, Cyrillic
+		{"a\u200d\U0001F4BB", "a\U0001F4BB", "a\U0001F4BB"},                                                                // a letter and a pictograph
+		{"\u0915\u094d\u200d\u0937", "\u0915\u094d\u200d\u0937", "\u0915\u094d\u0937"},                                     // Devanagari half form
+		{"\U0001F44B\U0001F3FD\u200d\u2642\ufe0f", "\U0001F44B\U0001F3FD\u200d\u2642\ufe0f", "\U0001F44B\U0001F3FD\u2642"}, // after a skin tone
 		{"a\u200b\u200db", "ab", "ab"},                             // next to a dropped code point
 		{"a\u200d\u200bb", "ab", "ab"},                             // before a dropped code point
 		{"a\U000E0067\U000E007F", "a", "a"},                        // tags after no flag
@@ -200,8 +205,8 @@ func TestCleanKeepsJoinersAndTagSequences(t *testing.T) {
 	}
 	// A cut drops a joiner whose next character does not fit, and a tag
 	// sequence with its flag rather than part of it.
-	if got := Clean("ab\u200d\U0001F4BB", 6, false); got != "ab" {
-		t.Errorf("cut after a joiner: %+q, want %+q", got, "ab")
+	if got := Clean("\U0001F469\u200d\U0001F4BB", 7, false); got != "\U0001F469" {
+		t.Errorf("cut after a joiner: %+q, want %+q", got, "\U0001F469")
 	}
 	if got := Clean("a"+scotland, 10, false); got != "a" {
 		t.Errorf("cut in a tag sequence: %+q, want %+q", got, "a")
